@@ -1,0 +1,43 @@
+# The README's two commands are `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+DEMO := examples/outpatient-booking.yaml
+
+.PHONY: run test lint typecheck pytest services bench clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+## run: install, migrate the SQLite file, open the demo consultation, serve http://127.0.0.1:8080
+run: $(BIN)/.installed
+	$(BIN)/engage db upgrade
+	$(BIN)/engage consultation show outpatient-booking >/dev/null 2>&1 || \
+		($(BIN)/engage consultation create $(DEMO) && \
+		 $(BIN)/engage consultation launch outpatient-booking --channel web)
+	$(BIN)/engage run
+
+## test: lint, strict types, and every test on SQLite and PostgreSQL (starts what it needs)
+test: $(BIN)/.installed services lint typecheck pytest
+
+services:
+	scripts/test-services
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(BIN)/.installed
+	$(BIN)/mypy
+
+pytest: $(BIN)/.installed
+	$(BIN)/pytest
+
+bench: $(BIN)/.installed
+	@echo "benchmarks are run by hand: see bench/README.md"
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

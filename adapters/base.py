@@ -1,0 +1,87 @@
+"""The one interface every channel adapter provides.
+
+An adapter turns platform payloads into :class:`bot.events.InboundEvent` (handing them
+to an :class:`EventSink`), renders :class:`bot.events.OutboundMessage` for its platform,
+and publishes a consultation's items where the spec asks. The outbox sender calls
+:meth:`ChannelAdapter.send`; it owns retries and pacing, the adapter owns the platform.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+from bot.events import InboundEvent, OutboundMessage
+from consultations.spec import ChannelLimits, ConsultationSpec
+
+EventSink = Callable[[Sequence[InboundEvent]], Awaitable[int]]
+"""Where adapters put events: stores them durably and returns how many were new."""
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a channel can do, so the core and the validator can plan around it."""
+
+    native_polls: bool = False
+    per_person_polls: bool = False  # polls report who voted (else only totals)
+    buttons: bool = False
+    threads: bool = False
+    limits: ChannelLimits | None = None
+    # Pacing for the outbox sender (messages per second across the account).
+    max_per_second: float = 30.0
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A message the platform accepted, with its reference there (for replies to it)."""
+
+    platform_ref: str | None = None
+
+
+@dataclass(frozen=True)
+class PublishedPost:
+    """A post made when a consultation is launched: its intro or one of its items."""
+
+    item_id: str | None
+    platform_ref: str
+    kind: str = "item"
+
+
+class RetryLater(Exception):
+    """The platform asked us to wait (rate limit) or failed in a way worth retrying."""
+
+    def __init__(self, reason: str, after: float | None = None) -> None:
+        super().__init__(reason)
+        self.after = after
+
+
+class Undeliverable(Exception):
+    """The message can never be delivered (bad request, or the person blocked us)."""
+
+    def __init__(self, reason: str, *, opted_out: bool = False) -> None:
+        super().__init__(reason)
+        self.opted_out = opted_out
+
+
+@runtime_checkable
+class ChannelAdapter(Protocol):
+    """A channel: its lifecycle, its sending, and its launch-time publishing."""
+
+    name: str
+    capabilities: Capabilities
+
+    async def start(self, sink: EventSink) -> None:
+        """Begin receiving (polling, streaming or webhook registration)."""
+
+    async def stop(self) -> None:
+        """Stop receiving and release connections; nothing accepted is lost."""
+
+    async def send(self, address: Any, message: OutboundMessage) -> Delivery:
+        """Deliver one message; raises :class:`RetryLater` or :class:`Undeliverable`."""
+
+    async def publish(self, spec: ConsultationSpec) -> list[PublishedPost]:
+        """Post a consultation's introduction and items where its spec says."""
+
+    async def close(self, spec: ConsultationSpec, posts: Sequence[PublishedPost]) -> None:
+        """Close native polls and post that the consultation has closed."""

@@ -1,0 +1,451 @@
+"""The built-in web channel: a page per open consultation at ``/c/ID``.
+
+No account is needed: a random token in a cookie is the person's platform id (it is
+pseudonymised like any other). Every form carries a CSRF token tied to that cookie and
+a one-time submission id, so a double click or a resubmitted form is stored once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from adapters.base import Capabilities, Delivery, EventSink, PublishedPost, Undeliverable
+from adapters.web import pages
+from bot.crypto import Keyring
+from bot.events import CONSENT, EventKind, InboundEvent, OutboundMessage
+from bot.runtime import Outcome, Runtime
+from consultations import service
+from consultations.spec import ConsultationSpec
+from storage import queries
+from storage.tables import Consultation, Dialogue, Response
+
+COOKIE = "engage_p"
+COOKIE_AGE = 60 * 60 * 24 * 180
+MAX_TEXT = 5000
+
+
+class WebAdapter:
+    """The web channel as a :class:`adapters.base.ChannelAdapter`.
+
+    The page shows replies in answer to each request, so nothing is sent later.
+    """
+
+    name = "web"
+    capabilities = Capabilities(buttons=True, threads=True, per_person_polls=True)
+
+    async def start(self, sink: EventSink) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    async def send(self, address: Any, message: OutboundMessage) -> Delivery:
+        raise Undeliverable("the web channel shows replies on its page")
+
+    async def publish(self, spec: ConsultationSpec) -> list[PublishedPost]:
+        return []
+
+    async def close(self, spec: ConsultationSpec, posts: Sequence[PublishedPost]) -> None:
+        return None
+
+
+class WebChannel:
+    """Request handlers for the consultation pages."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        keyring: Keyring,
+        secret_key: str,
+        *,
+        secure_cookies: bool = False,
+    ) -> None:
+        self.runtime = runtime
+        self.sessionmaker = sessionmaker
+        self.keyring = keyring
+        self._csrf_key = hmac.new(secret_key.encode(), b"engage web csrf", hashlib.sha256).digest()
+        self.secure_cookies = secure_cookies
+
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.get("/", self.index),
+            web.get("/c/{cid}", self.show),
+            web.post("/c/{cid}/consent", self.consent),
+            web.post("/c/{cid}/answers", self.answers),
+            web.post("/c/{cid}/threads/{item}", self.thread_reply),
+            web.post("/c/{cid}/stop", self.stop),
+            web.post("/c/{cid}/erase", self.erase),
+        ]
+
+    # -- helpers ------------------------------------------------------------------
+
+    def _csrf(self, token: str) -> str:
+        return hmac.new(self._csrf_key, token.encode(), hashlib.sha256).hexdigest()[:32]
+
+    def _form(self, token: str) -> pages.FormContext:
+        return pages.FormContext(csrf=self._csrf(token), nonce=secrets.token_urlsafe(16))
+
+    def _html(self, body: str, token: str | None = None, status: int = 200) -> web.Response:
+        response = web.Response(text=body, content_type="text/html", status=status)
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "same-origin"
+        response.headers["Content-Security-Policy"] = (
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+            "frame-ancestors 'none'"
+        )
+        if token is not None:
+            response.set_cookie(
+                COOKIE,
+                token,
+                max_age=COOKIE_AGE,
+                httponly=True,
+                samesite="Lax",
+                secure=self.secure_cookies,
+            )
+        return response
+
+    async def _consultation(
+        self, session: AsyncSession, cid: str
+    ) -> tuple[Consultation, ConsultationSpec] | None:
+        row = await session.get(Consultation, cid)
+        if row is None or row.state == service.DRAFT:
+            return None
+        spec = service.spec_of(row)
+        if "web" not in spec.channels:
+            return None
+        return row, spec
+
+    async def _posted(self, request: web.Request) -> tuple[str, dict[str, list[str]], str]:
+        """The cookie token and form fields of a POST, after the CSRF check."""
+        token = request.cookies.get(COOKIE)
+        if not token:
+            raise web.HTTPBadRequest(
+                text="This page needs cookies to keep your answers together. "
+                "Please allow cookies for this site and try again."
+            )
+        form = await request.post()
+        fields: dict[str, list[str]] = {}
+        for key, value in form.items():
+            if isinstance(value, str):
+                fields.setdefault(key, []).append(value)
+        csrf = (fields.get("csrf") or [""])[0]
+        if not hmac.compare_digest(csrf, self._csrf(token)):
+            raise web.HTTPForbidden(
+                text="This form has expired. Please go back and reload the page."
+            )
+        nonce = (fields.get("nonce") or [""])[0]
+        if not 8 <= len(nonce) <= 64:
+            raise web.HTTPBadRequest(text="The form is missing its submission id.")
+        return token, fields, nonce
+
+    def _event(
+        self, token: str, event_id: str, cid: str, kind: EventKind, **values: Any
+    ) -> InboundEvent:
+        return InboundEvent(
+            channel="web",
+            event_id=event_id,
+            sender=token,
+            kind=kind,
+            consultation_id=cid,
+            **values,
+        )
+
+    def _after(self, cid: str, outcome: Outcome, spec_title: str) -> web.StreamResponse:
+        safety = [m for m in outcome.messages if m.kind == "safety"]
+        if safety:
+            return self._html(
+                pages.notice_page(
+                    spec_title, "Thank you for telling us", safety[0].text, kind="safety"
+                )
+            )
+        raise web.HTTPSeeOther(f"/c/{cid}")
+
+    # -- pages ---------------------------------------------------------------------
+
+    async def index(self, request: web.Request) -> web.Response:
+        async with self.sessionmaker() as session:
+            rows = await queries.open_consultations(session, datetime.now(UTC))
+            listing = [
+                (r.id, r.title, r.organisation)
+                for r in rows
+                if "web" in service.spec_of(r).channels
+            ]
+        return self._html(pages.index_page(listing))
+
+    async def show(self, request: web.Request) -> web.Response:
+        cid = request.match_info["cid"]
+        token = request.cookies.get(COOKIE)
+        new_token = None
+        if not token:
+            token = new_token = secrets.token_urlsafe(24)
+        form = self._form(token)
+        async with self.sessionmaker() as session:
+            found = await self._consultation(session, cid)
+            if found is None:
+                return self._html(
+                    pages.notice_page(
+                        "Not found",
+                        "Consultation not found",
+                        "There is no open consultation at this address. Please check the link.",
+                    ),
+                    new_token,
+                    status=404,
+                )
+            row, spec = found
+            if not service.accepting(row, spec, datetime.now(UTC)):
+                return self._html(
+                    pages.notice_page(
+                        spec.title,
+                        spec.title,
+                        _closed_text(row, spec),
+                        lang=spec.language,
+                    ),
+                    new_token,
+                )
+            participant = await queries.find_participant(
+                session, "web", self.keyring.pseudonym("web", token)
+            )
+            if participant is None or participant.opted_out_at is not None:
+                return self._html(pages.consent_page(spec, form), new_token)
+            consents = await queries.consents(session, participant.id, cid)
+            given = consents.get("consultation")
+            if given is None or not given.given or given.withdrawn_at is not None:
+                return self._html(pages.consent_page(spec, form), new_token)
+            dialogue = await session.scalar(
+                select(Dialogue).where(
+                    Dialogue.participant_id == participant.id, Dialogue.consultation_id == cid
+                )
+            )
+            if dialogue is not None and dialogue.state == "held":
+                from bot.screening import safety_message
+
+                return self._html(
+                    pages.notice_page(
+                        spec.title,
+                        "Thank you for telling us",
+                        safety_message(spec.safety, spec.organisation),
+                        kind="safety",
+                        lang=spec.language,
+                    ),
+                    new_token,
+                )
+            seen_segments = set(dialogue.segments) if dialogue is not None else set()
+            mine = (
+                await session.scalars(
+                    select(Response).where(
+                        Response.participant_id == participant.id,
+                        Response.consultation_id == cid,
+                    )
+                )
+            ).all()
+            answered = {r.item_id for r in mine} | seen_segments
+            segments = [s for s in spec.segments if s.id not in answered]
+            if segments:
+                return self._html(pages.segments_page(spec, segments, form), new_token)
+            unanswered = [i for i in spec.items if i.id not in answered]
+            threads = await self._threads(session, spec, participant.id)
+        return self._html(
+            pages.items_page(
+                spec,
+                form,
+                unanswered=unanswered,
+                answers={},
+                threads=threads,
+                finished=not [i for i in unanswered if i.type != "thread"],
+            ),
+            new_token,
+        )
+
+    async def _threads(
+        self, session: AsyncSession, spec: ConsultationSpec, participant_id: int
+    ) -> dict[str, list[pages.ThreadReply]]:
+        rows = (
+            await session.scalars(
+                select(Response)
+                .where(Response.consultation_id == spec.id, Response.item_type == "thread")
+                .order_by(Response.id)
+            )
+        ).all()
+        nodes: dict[int, pages.ThreadReply] = {}
+        roots: dict[str, list[pages.ThreadReply]] = {}
+        for row in rows:
+            if "safety" in row.flags:
+                continue  # a disclosure goes to a moderator, never on the page
+            node = pages.ThreadReply(
+                ref=f"response:{row.id}",
+                text=row.text or "",
+                created=f"{row.created_at:%d %b %H:%M}",
+                mine=row.participant_id == participant_id,
+            )
+            nodes[row.id] = node
+            parent = row.in_reply_to or ""
+            if parent.startswith("response:") and parent[9:].isdigit() and int(parent[9:]) in nodes:
+                nodes[int(parent[9:])].children.append(node)
+            else:
+                roots.setdefault(row.item_id, []).append(node)
+        return roots
+
+    # -- form posts ----------------------------------------------------------------
+
+    async def consent(self, request: web.Request) -> web.StreamResponse:
+        cid = request.match_info["cid"]
+        token, fields, nonce = await self._posted(request)
+        answer = (fields.get("answer") or [""])[0]
+        if answer not in ("yes", "no"):
+            raise web.HTTPBadRequest(text="Please choose “Yes, I agree” or “No thanks”.")
+        outcome = await self.runtime.handle_now(
+            self._event(token, f"{nonce}:start", cid, EventKind.START),
+            self._event(
+                token,
+                f"{nonce}:consent",
+                cid,
+                EventKind.ANSWER,
+                item_id=CONSENT,
+                choices=("yes" if answer == "yes" else "no",),
+            ),
+        )
+        if answer == "no" and not outcome.duplicate:
+            return self._html(
+                pages.notice_page(
+                    "Thank you",
+                    "Thank you",
+                    "No problem: we won't ask you anything. You can close this page.",
+                )
+            )
+        raise web.HTTPSeeOther(f"/c/{cid}")
+
+    async def answers(self, request: web.Request) -> web.StreamResponse:
+        cid = request.match_info["cid"]
+        token, fields, nonce = await self._posted(request)
+        async with self.sessionmaker() as session:
+            found = await self._consultation(session, cid)
+        if found is None:
+            raise web.HTTPNotFound(text="There is no open consultation at this address.")
+        _, spec = found
+        events: list[InboundEvent] = []
+        segment_ids = {s.id for s in spec.segments}
+        items = {i.id: i for i in spec.items}
+        for key, values in fields.items():
+            kind, _, qid = key.partition(":")
+            if kind == "segment" and qid in segment_ids:
+                events.append(
+                    self._event(
+                        token,
+                        f"{nonce}:{key}",
+                        cid,
+                        EventKind.ANSWER,
+                        item_id=qid,
+                        choices=tuple(values[:1]),
+                    )
+                )
+            elif kind == "item" and qid in items:
+                item = items[qid]
+                if item.type == "poll":
+                    events.append(
+                        self._event(
+                            token,
+                            f"{nonce}:{key}",
+                            cid,
+                            EventKind.ANSWER,
+                            item_id=qid,
+                            choices=tuple(values),
+                        )
+                    )
+                elif values[0].strip():
+                    events.append(
+                        self._event(
+                            token,
+                            f"{nonce}:{key}",
+                            cid,
+                            EventKind.ANSWER,
+                            item_id=qid,
+                            text=values[0][:MAX_TEXT],
+                        )
+                    )
+        if any(key.startswith("segment:") for key in fields) or not events:
+            # Segment questions left blank were seen and skipped.
+            for segment in spec.segments:
+                if f"segment:{segment.id}" not in fields:
+                    events.append(
+                        self._event(
+                            token,
+                            f"{nonce}:skip:{segment.id}",
+                            cid,
+                            EventKind.SKIP,
+                            item_id=segment.id,
+                        )
+                    )
+        if not events:
+            raise web.HTTPSeeOther(f"/c/{cid}")
+        outcome = await self.runtime.handle_now(*events)
+        return self._after(cid, outcome, spec.title)
+
+    async def thread_reply(self, request: web.Request) -> web.StreamResponse:
+        cid = request.match_info["cid"]
+        item_id = request.match_info["item"]
+        token, fields, nonce = await self._posted(request)
+        text = (fields.get("text") or [""])[0].strip()
+        if not text:
+            raise web.HTTPSeeOther(f"/c/{cid}")
+        parent = (fields.get("parent") or [None])[0]
+        outcome = await self.runtime.handle_now(
+            self._event(
+                token,
+                f"{nonce}:thread",
+                cid,
+                EventKind.ANSWER,
+                item_id=item_id,
+                text=text[:MAX_TEXT],
+                in_reply_to=parent if parent and parent.startswith("response:") else None,
+            )
+        )
+        return self._after(cid, outcome, cid)
+
+    async def stop(self, request: web.Request) -> web.Response:
+        cid = request.match_info["cid"]
+        token, _, nonce = await self._posted(request)
+        await self.runtime.handle_now(self._event(token, f"{nonce}:stop", cid, EventKind.STOP))
+        return self._html(
+            pages.notice_page(
+                "You have left",
+                "You have left this consultation",
+                "We won't ask you anything more. Answers you gave before are kept and used "
+                "without your name; choose “Delete my answers” on the consultation page if "
+                "you want them erased.",
+            )
+        )
+
+    async def erase(self, request: web.Request) -> web.Response:
+        cid = request.match_info["cid"]
+        token, _, nonce = await self._posted(request)
+        await self.runtime.handle_now(self._event(token, f"{nonce}:erase", cid, EventKind.ERASE))
+        response = self._html(
+            pages.notice_page(
+                "Answers deleted",
+                "Your answers have been deleted",
+                "Everything you told us in this consultation has been erased.",
+            )
+        )
+        response.del_cookie(COOKIE)
+        return response
+
+
+def _closed_text(row: Consultation, spec: ConsultationSpec) -> str:
+    now = datetime.now(UTC)
+    if row.state == service.OPEN and spec.opens_at is not None and now < spec.opens_at:
+        return f"This consultation opens on {spec.opens_at:%d %B %Y}. Please come back then."
+    return (
+        "This consultation has closed and is no longer taking answers. Thank you for your "
+        "interest: the service will share what it learned and what it will change."
+    )

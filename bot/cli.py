@@ -1,0 +1,233 @@
+"""The ``engage`` command line (see CONTRACT.md).
+
+Exit status: 0 done; 1 failed while running; 2 bad usage or invalid input, with a
+message naming the field, line or value.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import getpass
+import json
+import logging
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from sqlalchemy.exc import OperationalError
+
+from bot.config import ConfigError, Settings, load_settings
+
+log = logging.getLogger("engage")
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Bad input: reported on one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # argparse's own usage errors exit 2 too
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="engage",
+        description="Run two-way consultations for health service design and quality "
+        "improvement on the web, Telegram and Mastodon.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    db = commands.add_parser("db", help="database migrations")
+    db_commands = db.add_subparsers(dest="db_command", required=True, parser_class=_Parser)
+    db_commands.add_parser("upgrade", help="apply every pending migration")
+    down = db_commands.add_parser("downgrade", help="revert migrations down to REV")
+    down.add_argument("revision", metavar="REV", help="a revision id, or 'base' for none")
+    db_commands.add_parser("current", help="show the database's revision")
+
+    commands.add_parser(
+        "run",
+        help="run everything configured: web app, adapters, outbox sender",
+        description="Run the web app, every adapter whose settings are present, the outbox "
+        "sender and the inbox processor in one process. SIGINT/SIGTERM stop it gracefully.",
+    )
+
+    consultation = commands.add_parser("consultation", help="write, launch and close consultations")
+    cc = consultation.add_subparsers(
+        dest="consultation_command", required=True, parser_class=_Parser
+    )
+    validate = cc.add_parser("validate", help="check a spec file; every problem with its field")
+    validate.add_argument("file", metavar="FILE")
+    create = cc.add_parser("create", help="store a spec; prints its id on the last line")
+    create.add_argument("file", metavar="FILE")
+    launch = cc.add_parser("launch", help="open it and publish its items on its channels")
+    launch.add_argument("id", metavar="ID")
+    launch.add_argument(
+        "--channel",
+        action="append",
+        dest="channels",
+        metavar="NAME",
+        help="publish only on this channel (repeatable)",
+    )
+    close = cc.add_parser("close", help="stop accepting responses; close native polls")
+    close.add_argument("id", metavar="ID")
+    listing = cc.add_parser("list", help="every consultation, its state and counts")
+    listing.add_argument("--json", action="store_true", help="print JSON")
+    show = cc.add_parser("show", help="one consultation, its state and counts")
+    show.add_argument("id", metavar="ID")
+    show.add_argument("--json", action="store_true", help="print JSON")
+    template = cc.add_parser("template", help="print a starter spec for an engagement model")
+    template.add_argument("model", metavar="MODEL")
+    template.add_argument("--id", default="my-consultation", help="the new consultation's id")
+
+    export = commands.add_parser("export", help="every stored response record")
+    export.add_argument("id", metavar="ID")
+    export.add_argument("--format", choices=("json", "csv"), required=True)
+    export.add_argument("--output", metavar="FILE", help="write here instead of standard output")
+
+    imp = commands.add_parser("import", help="responses gathered elsewhere, from CSV")
+    imp.add_argument("id", metavar="ID")
+    imp.add_argument("file", metavar="FILE")
+    imp.add_argument("--format", choices=("csv",), required=True)
+    imp.add_argument("--item", metavar="ITEM", help="the prompt the text answers")
+    imp.add_argument("--text-column", metavar="COL", help="column holding the text")
+    imp.add_argument("--participant-column", metavar="COL", help="column identifying people")
+
+    report = commands.add_parser("report", help="the summary for a QI stage")
+    report.add_argument("id", metavar="ID")
+    report.add_argument("--stage", choices=("plan", "do", "study", "act"))
+    report.add_argument("--format", choices=("md", "html", "json", "csv"), required=True)
+    report.add_argument("--output", metavar="FILE", help="write here instead of standard output")
+    report.add_argument("--codebook", metavar="FILE", help="a service codebook (YAML or JSON)")
+
+    participant = commands.add_parser("participant", help="one person's data: export or erase")
+    pc = participant.add_subparsers(dest="participant_command", required=True, parser_class=_Parser)
+    for name, text in (
+        ("export", "everything held about one person"),
+        ("erase", "erase that person's responses and consent everywhere"),
+    ):
+        sub = pc.add_parser(name, help=text)
+        sub.add_argument("--channel", required=True, metavar="NAME")
+        sub.add_argument("--platform-id", required=True, metavar="ID")
+
+    user = commands.add_parser("user", help="dashboard accounts")
+    uc = user.add_subparsers(dest="user_command", required=True, parser_class=_Parser)
+    add = uc.add_parser("add", help="add a dashboard account (password from stdin or prompt)")
+    add.add_argument("email", metavar="EMAIL")
+    add.add_argument("--role", required=True, choices=("admin", "lead", "moderator", "viewer"))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``engage`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    for noisy in ("httpx", "aiohttp.access", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        if args.command == "consultation" and args.consultation_command in ("validate", "template"):
+            settings = None  # needs no database or keys
+        else:
+            settings = load_settings()
+        return dispatch(args, settings)
+    except ConfigError as exc:
+        print(f"engage: configuration: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except UsageError as exc:
+        print(f"engage: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except OperationalError as exc:
+        print(f"engage: database error: {exc.orig}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return EXIT_FAILED
+
+
+def dispatch(args: argparse.Namespace, settings: Settings | None) -> int:
+    from bot import commands
+
+    handlers: dict[tuple[str, str | None], Callable[..., Awaitable[int]] | Callable[..., int]] = {
+        ("db", "upgrade"): commands.db_upgrade,
+        ("db", "downgrade"): commands.db_downgrade,
+        ("db", "current"): commands.db_current,
+        ("run", None): commands.run,
+        ("consultation", "validate"): commands.validate,
+        ("consultation", "template"): commands.template,
+        ("consultation", "create"): commands.create,
+        ("consultation", "launch"): commands.launch,
+        ("consultation", "close"): commands.close,
+        ("consultation", "list"): commands.list_,
+        ("consultation", "show"): commands.show,
+        ("export", None): commands.export,
+        ("import", None): commands.import_,
+        ("report", None): commands.report,
+        ("participant", "export"): commands.participant_export,
+        ("participant", "erase"): commands.participant_erase,
+        ("user", "add"): commands.user_add,
+    }
+    sub = next(
+        (getattr(args, name) for name in vars(args) if name.endswith("_command")),
+        None,
+    )
+    handler = handlers[(args.command, sub)]
+    result = handler(args, settings)
+    if asyncio.iscoroutine(result):
+        return int(asyncio.run(result))
+    return int(result)  # type: ignore[arg-type]
+
+
+@contextlib.contextmanager
+def output(path: str | None) -> Any:
+    """Standard output, or a file written whole (a failed run leaves no half file)."""
+    if path is None:
+        yield sys.stdout
+        return
+    target = Path(path)
+    partial = target.with_name(target.name + ".partial")
+    try:
+        handle: TextIO = partial.open("w", encoding="utf-8", newline="")
+    except OSError as exc:
+        raise UsageError(f"--output: cannot write {path}: {exc.strerror}") from None
+    try:
+        with handle:
+            yield handle
+        partial.replace(target)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def read_password() -> str:
+    if sys.stdin.isatty():
+        first = getpass.getpass("Password: ")
+        if first != getpass.getpass("Repeat password: "):
+            raise UsageError("the passwords do not match")
+        return first
+    return sys.stdin.readline().rstrip("\n")
+
+
+def install_stop_signals(stopping: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stopping.set)
+
+
+def print_json(value: Any) -> None:
+    print(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

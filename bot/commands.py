@@ -1,0 +1,550 @@
+"""What each ``engage`` command does; :mod:`bot.cli` parses and dispatches."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import logging
+import os
+import secrets
+import sys
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+
+from aiohttp import web
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from bot.app import Platform, configured_adapters, create_app, create_platform
+from bot.cli import UsageError, install_stop_signals, output, print_json, read_password
+from bot.config import Settings
+from bot.progress import Progress
+from consultations import records, service
+from consultations.spec import ChannelLimits, ConsultationSpec, SpecError, load_spec_file
+from storage import migrate
+from storage.tables import Publication, User
+
+log = logging.getLogger("engage")
+
+OK, FAILED, USAGE = 0, 1, 2
+
+
+def _settings(settings: Settings | None) -> Settings:
+    assert settings is not None
+    return settings
+
+
+# -- database ------------------------------------------------------------------------
+
+
+def db_upgrade(args: argparse.Namespace, settings: Settings | None) -> int:
+    migrate.upgrade(_settings(settings).database_url)
+    print(f"database at revision {migrate.head_revision()}")
+    return OK
+
+
+def db_downgrade(args: argparse.Namespace, settings: Settings | None) -> int:
+    try:
+        migrate.downgrade(_settings(settings).database_url, args.revision)
+    except Exception as exc:  # alembic raises CommandError for unknown revisions
+        if type(exc).__name__ in ("CommandError", "ResolutionError"):
+            raise UsageError(f"REV: {exc}") from None
+        raise
+    print(f"database reverted to {args.revision}")
+    return OK
+
+
+async def db_current(args: argparse.Namespace, settings: Settings | None) -> int:
+    platform = create_platform(_settings(settings))
+    try:
+        async with platform.engine.connect() as connection:
+            revision = await connection.run_sync(migrate.current_revision)
+    finally:
+        await platform.aclose()
+    print(revision or "base (no migrations applied)")
+    return OK
+
+
+async def _ensure_schema(settings: Settings, platform: Platform) -> None:
+    """SQLite is migrated on start; PostgreSQL must be migrated by the operator."""
+    async with platform.engine.connect() as connection:
+        current = await connection.run_sync(migrate.current_revision)
+    if current == migrate.head_revision():
+        return
+    if settings.is_sqlite:
+        await migrate.upgrade_async(settings.database_url)
+        return
+    if current != migrate.head_revision():
+        raise UsageError(
+            f"ENGAGE_DATABASE_URL: the database is at revision {current or 'base'}, "
+            f"not {migrate.head_revision()}; run `engage db upgrade` first"
+        )
+
+
+async def _platform(settings: Settings | None) -> Platform:
+    """A platform over a migrated database."""
+    settings = _settings(settings)
+    platform = create_platform(settings)
+    try:
+        await _ensure_schema(settings, platform)
+    except BaseException:
+        await platform.aclose()
+        raise
+    return platform
+
+
+# -- run -------------------------------------------------------------------------------
+
+
+async def run(args: argparse.Namespace, settings: Settings | None) -> int:
+    settings = _settings(settings)
+    platform = await _platform(settings)
+    app = create_app(settings, platform=platform)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    stopping = asyncio.Event()
+    install_stop_signals(stopping)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, settings.http_host, settings.http_port)
+        try:
+            await site.start()
+        except OSError as exc:
+            raise UsageError(
+                f"ENGAGE_HTTP_PORT: cannot listen on {settings.http_host}:{settings.http_port}: "
+                f"{exc.strerror}"
+            ) from None
+        channels = ", ".join(platform.adapters)
+        log.info("engage is running at %s (channels: %s)", settings.public_url, channels)
+        await stopping.wait()
+        log.info("stopping: finishing accepted work")
+    finally:
+        await runner.cleanup()
+    return OK
+
+
+# -- consultations -------------------------------------------------------------------
+
+
+def _limits(settings: Settings | None) -> Mapping[str, ChannelLimits]:
+    from consultations.spec import TELEGRAM_LIMITS
+
+    limits: dict[str, ChannelLimits] = {"telegram": TELEGRAM_LIMITS}
+    if settings is not None and settings.mastodon_enabled:
+        from adapters.mastodon.limits import instance_limits
+
+        limits["mastodon"] = instance_limits(settings)
+    return limits
+
+
+def _load(path: str, settings: Settings | None) -> tuple[ConsultationSpec, str]:
+    try:
+        spec = load_spec_file(path, limits=_limits(settings))
+    except SpecError as exc:
+        raise _SpecProblems(path, exc) from None
+    return spec, Path(path).read_text(encoding="utf-8")
+
+
+class _SpecProblems(UsageError):
+    def __init__(self, path: str, error: SpecError) -> None:
+        lines = [f"{path}: {problem}" for problem in error.problems]
+        count = len(error.problems)
+        lines.append(f"{path}: {count} problem{'s' if count != 1 else ''} found")
+        super().__init__("\n".join(lines))
+
+
+def validate(args: argparse.Namespace, settings: Settings | None) -> int:
+    try:
+        from bot.config import load_settings
+
+        settings = load_settings()
+    except Exception:
+        settings = None
+    spec, _ = _load(args.file, settings)
+    kinds = {}
+    for item in spec.items:
+        kinds[item.type] = kinds.get(item.type, 0) + 1
+    parts = ", ".join(f"{n} {kind}{'s' if n != 1 else ''}" for kind, n in sorted(kinds.items()))
+    print(
+        f"{args.file}: valid: {spec.id} ({spec.model}; {parts}; channels: {', '.join(spec.channels)})"
+    )
+    return OK
+
+
+def template(args: argparse.Namespace, settings: Settings | None) -> int:
+    from consultations.models import MODELS, template_yaml
+
+    if args.model not in MODELS:
+        raise UsageError(f"MODEL: {args.model!r} is not one of {', '.join(MODELS)}")
+    sys.stdout.write(template_yaml(args.model, args.id))
+    return OK
+
+
+async def create(args: argparse.Namespace, settings: Settings | None) -> int:
+    spec, source = _load(args.file, settings)
+    platform = await _platform(settings)
+    try:
+        async with platform.sessionmaker.begin() as session:
+            try:
+                await service.create(session, spec, source)
+            except service.LifecycleError as exc:
+                raise UsageError(f"id: {exc}") from None
+    finally:
+        await platform.aclose()
+    print(f"stored {spec.title!r} as a draft; launch it with: engage consultation launch {spec.id}")
+    print(spec.id)
+    return OK
+
+
+async def launch(args: argparse.Namespace, settings: Settings | None) -> int:
+    settings = _settings(settings)
+    platform = await _platform(settings)
+    try:
+        async with platform.sessionmaker() as session:
+            row = await _require(session, args.id)
+            spec = service.spec_of(row)
+        wanted = list(dict.fromkeys(args.channels or spec.channels))
+        for name in wanted:
+            if name not in spec.channels:
+                raise UsageError(
+                    f"--channel: {name!r} is not one of this consultation's channels "
+                    f"({', '.join(spec.channels)})"
+                )
+        adapters = configured_adapters(platform)
+        missing = [name for name in wanted if name not in adapters]
+        if args.channels and missing:
+            raise UsageError(f"--channel: {', '.join(missing)} not configured ({_how(missing[0])})")
+        async with platform.sessionmaker.begin() as session:
+            try:
+                await service.open_(session, args.id)
+            except service.LifecycleError as exc:
+                raise UsageError(f"ID: {exc}") from None
+        failures = 0
+        for name in wanted:
+            if name not in adapters:
+                print(f"{name}: skipped, not configured ({_how(name)})", file=sys.stderr)
+                continue
+            try:
+                posted = await _publish(platform, adapters[name], spec)
+            except Exception as exc:
+                failures += 1
+                print(f"{name}: publishing failed: {exc}", file=sys.stderr)
+                log.debug("publishing failed", exc_info=True)
+                continue
+            if name == "web":
+                print(f"web: open at {settings.public_url}/c/{spec.id}")
+            else:
+                print(f"{name}: {posted} posts published")
+    finally:
+        await platform.aclose()
+    print(f"{spec.id} is open")
+    return FAILED if failures else OK
+
+
+def _how(channel: str) -> str:
+    return {
+        "telegram": "set TELEGRAM_BOT_TOKEN",
+        "mastodon": "set MASTODON_API_BASE_URL and MASTODON_ACCESS_TOKEN",
+    }.get(channel, "unknown channel")
+
+
+async def _publish(platform: Platform, adapter: object, spec: ConsultationSpec) -> int:
+    """Publish a consultation on one channel, once: posts already recorded are kept."""
+    from adapters.base import ChannelAdapter
+
+    assert isinstance(adapter, ChannelAdapter)
+    async with platform.sessionmaker() as session:
+        done = (
+            await session.scalars(
+                select(Publication).where(
+                    Publication.consultation_id == spec.id, Publication.channel == adapter.name
+                )
+            )
+        ).first()
+    if done is not None:
+        return 0
+    posts = await adapter.publish(spec)
+    async with platform.sessionmaker.begin() as session:
+        for post in posts:
+            session.add(
+                Publication(
+                    consultation_id=spec.id,
+                    item_id=post.item_id,
+                    channel=adapter.name,
+                    platform_ref=post.platform_ref,
+                    kind=post.kind,
+                )
+            )
+    return len(posts)
+
+
+async def close(args: argparse.Namespace, settings: Settings | None) -> int:
+    platform = await _platform(settings)
+    try:
+        async with platform.sessionmaker.begin() as session:
+            try:
+                row = await service.close(session, args.id)
+            except service.NotFound as exc:
+                raise UsageError(f"ID: {exc}") from None
+            except service.LifecycleError as exc:
+                raise UsageError(f"ID: {exc}") from None
+            spec = service.spec_of(row)
+            published = (
+                await session.scalars(
+                    select(Publication).where(Publication.consultation_id == args.id)
+                )
+            ).all()
+        adapters = configured_adapters(platform)
+        from adapters.base import PublishedPost
+
+        failures = 0
+        for name, adapter in adapters.items():
+            posts = [
+                PublishedPost(p.item_id, p.platform_ref, p.kind)
+                for p in published
+                if p.channel == name
+            ]
+            if not posts:
+                continue
+            try:
+                await adapter.close(spec, posts)
+            except Exception as exc:
+                failures += 1
+                print(f"{name}: closing polls failed: {exc}", file=sys.stderr)
+    finally:
+        await platform.aclose()
+    print(f"{args.id} is closed")
+    return FAILED if failures else OK
+
+
+async def _require(session: object, consultation_id: str) -> object:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    assert isinstance(session, AsyncSession)
+    try:
+        return await service.require(session, consultation_id)
+    except service.NotFound as exc:
+        raise UsageError(f"ID: {exc}") from None
+
+
+async def list_(args: argparse.Namespace, settings: Settings | None) -> int:
+    platform = await _platform(settings)
+    try:
+        async with platform.sessionmaker() as session:
+            rows = await service.summaries(session)
+    finally:
+        await platform.aclose()
+    if args.json:
+        print_json([row.to_json() for row in rows])
+        return OK
+    if not rows:
+        print("no consultations yet: write a spec, then `engage consultation create FILE`")
+        return OK
+    print(f"{'ID':<28} {'STATE':<7} {'STAGE':<6} {'RESPONSES':>9} {'PEOPLE':>7}  TITLE")
+    for row in rows:
+        print(
+            f"{row.id:<28} {row.state:<7} {row.stage:<6} {row.responses:>9} "
+            f"{row.participants:>7}  {row.title}"
+        )
+    return OK
+
+
+async def show(args: argparse.Namespace, settings: Settings | None) -> int:
+    platform = await _platform(settings)
+    try:
+        async with platform.sessionmaker() as session:
+            try:
+                summary = await service.summary(session, args.id)
+            except service.NotFound as exc:
+                raise UsageError(f"ID: {exc}") from None
+            states = await service.funnel(session, args.id)
+    finally:
+        await platform.aclose()
+    if args.json:
+        print_json({**summary.to_json(), "participants_by_state": states})
+        return OK
+    print(f"{summary.title} ({summary.id})")
+    print(f"  state:        {summary.state}")
+    print(f"  model:        {summary.model}; QI stage {summary.stage}, cycle {summary.cycle}")
+    print(f"  channels:     {', '.join(summary.channels)}")
+    print(f"  responses:    {summary.responses} from {summary.participants} participants")
+    if states:
+        print("  participants: " + ", ".join(f"{k} {v}" for k, v in sorted(states.items())))
+    for item, count in summary.by_item.items():
+        print(f"    {item}: {count}")
+    return OK
+
+
+# -- records ---------------------------------------------------------------------------
+
+
+async def export(args: argparse.Namespace, settings: Settings | None) -> int:
+    platform = await _platform(settings)
+    progress = Progress("exporting")
+    try:
+        async with platform.sessionmaker() as session:
+            await _require(session, args.id)
+            with output(args.output) as out:
+                count = await records.write_export(session, args.id, out, args.format, progress)
+    finally:
+        await platform.aclose()
+    progress.finish()
+    if args.output:
+        print(f"{count} records written to {args.output}", file=sys.stderr)
+    return OK
+
+
+async def import_(args: argparse.Namespace, settings: Settings | None) -> int:
+    platform = await _platform(settings)
+    progress = Progress("importing")
+    try:
+        path = Path(args.file)
+        if not path.is_file():
+            raise UsageError(f"FILE: {args.file}: no such file")
+        async with platform.sessionmaker.begin() as session:
+            await _require(session, args.id)
+            try:
+                result = await records.import_csv(
+                    session,
+                    platform.keyring,
+                    args.id,
+                    path,
+                    item_id=args.item,
+                    text_column=args.text_column,
+                    participant_column=args.participant_column,
+                    analyse=platform.runtime.analyse,
+                    progress=progress,
+                )
+            except records.ImportError_ as exc:
+                raise UsageError(str(exc)) from None
+    finally:
+        await platform.aclose()
+    progress.finish()
+    print(
+        f"imported {result.imported} responses into {args.id}/{result.item} "
+        f"from {result.participants} participants; skipped {result.skipped_empty} empty rows"
+        + (f"; {result.flagged} flagged for safety review" if result.flagged else "")
+    )
+    return OK
+
+
+async def report(args: argparse.Namespace, settings: Settings | None) -> int:
+    from consultations import reporting
+
+    platform = await _platform(settings)
+    progress = Progress("analysing")
+    try:
+        async with platform.sessionmaker() as session:
+            await _require(session, args.id)
+            try:
+                rendered = await reporting.render(
+                    session,
+                    args.id,
+                    fmt=args.format,
+                    stage=args.stage,
+                    codebook_path=args.codebook,
+                    progress=progress,
+                )
+            except reporting.ReportError as exc:
+                raise UsageError(str(exc)) from None
+    finally:
+        await platform.aclose()
+    progress.finish()
+    with output(args.output) as out:
+        out.write(rendered)
+    return OK
+
+
+# -- participants --------------------------------------------------------------------------
+
+
+async def participant_export(args: argparse.Namespace, settings: Settings | None) -> int:
+    platform = await _platform(settings)
+    try:
+        async with platform.sessionmaker() as session:
+            data = await records.participant_data(
+                session, platform.keyring, args.channel, args.platform_id
+            )
+    finally:
+        await platform.aclose()
+    if data is None:
+        print_json({"channel": args.channel, "held": False})
+        print("nothing is held about this person", file=sys.stderr)
+        return OK
+    print_json({**data, "held": True})
+    return OK
+
+
+async def participant_erase(args: argparse.Namespace, settings: Settings | None) -> int:
+    from storage import queries
+
+    platform = await _platform(settings)
+    try:
+        async with platform.sessionmaker.begin() as session:
+            participant = await queries.find_participant(
+                session, args.channel, platform.keyring.pseudonym(args.channel, args.platform_id)
+            )
+            if participant is None:
+                print("nothing is held about this person")
+                return OK
+            counts = await queries.erase_participant(session, participant.id)
+    finally:
+        await platform.aclose()
+    print(
+        f"erased: {counts['response']} responses, {counts['consent']} consent records, "
+        f"{counts['dialogue']} conversations, {counts['outbox']} queued messages"
+    )
+    return OK
+
+
+# -- users -----------------------------------------------------------------------------------
+
+
+def hash_password(password: str, *, salt: bytes | None = None) -> str:
+    """scrypt, with parameters stored beside the hash so they can be raised later."""
+    salt = salt or os.urandom(16)
+    n, r, p = 2**14, 8, 1
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=n, r=r, p=p, dklen=32)
+    return f"scrypt${n}${r}${p}${salt.hex()}${digest.hex()}"
+
+
+def verify_password(password: str, stored: str) -> bool:
+    try:
+        scheme, n, r, p, salt, digest = stored.split("$")
+    except ValueError:
+        return False
+    if scheme != "scrypt":
+        return False
+    candidate = hashlib.scrypt(
+        password.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r), p=int(p), dklen=32
+    )
+    return secrets.compare_digest(candidate.hex(), digest)
+
+
+async def user_add(args: argparse.Namespace, settings: Settings | None) -> int:
+    email = args.email.strip().lower()
+    if "@" not in email or email.startswith("@") or email.endswith("@"):
+        raise UsageError(f"EMAIL: {args.email!r} is not an email address")
+    password = read_password()
+    if len(password) < 12:
+        raise UsageError("password: use at least 12 characters")
+    platform = await _platform(settings)
+    try:
+        async with platform.sessionmaker.begin() as session:
+            session.add(
+                User(
+                    email=email,
+                    password_hash=hash_password(password),
+                    role=args.role,
+                    created_at=datetime.now(UTC),
+                )
+            )
+            try:
+                await session.flush()
+            except IntegrityError:
+                raise UsageError(f"EMAIL: {email} already has an account") from None
+    finally:
+        await platform.aclose()
+    print(f"added {email} as {args.role}")
+    return OK

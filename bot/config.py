@@ -1,0 +1,154 @@
+"""Settings from the environment, as CONTRACT.md lists them.
+
+A variable that is set but invalid stops start-up with one line naming it and why
+(:class:`ConfigError`). Development keys are generated once and kept in a local file,
+with a warning, so that a first run needs no configuration at all.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import stat
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./engage.db"
+MIN_KEY_LENGTH = 32
+
+
+class ConfigError(ValueError):
+    """A setting is present but unusable; the message names it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the platform reads from its environment."""
+
+    database_url: str = DEFAULT_DATABASE_URL
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    public_url: str = "http://127.0.0.1:8080"
+    secret_key: str = ""
+    pseudonym_key: str = ""
+    telegram_bot_token: str | None = None
+    telegram_api_base_url: str = "https://api.telegram.org/bot"
+    telegram_mode: str = "polling"
+    telegram_webhook_secret: str = ""
+    mastodon_api_base_url: str | None = None
+    mastodon_access_token: str | None = None
+
+    @property
+    def telegram_enabled(self) -> bool:
+        return bool(self.telegram_bot_token)
+
+    @property
+    def mastodon_enabled(self) -> bool:
+        return bool(self.mastodon_api_base_url and self.mastodon_access_token)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def _dev_key(name: str, key_dir: Path) -> str:
+    """Read or create a development key file, warning that it is for development only."""
+    path = key_dir / f".{name.lower().replace('_', '-')}"
+    if path.exists():
+        value = path.read_text(encoding="utf-8").strip()
+        if len(value) >= MIN_KEY_LENGTH:
+            return value
+    value = secrets.token_urlsafe(48)
+    path.write_text(value + "\n", encoding="utf-8")
+    path.chmod(stat.S_IRUSR | stat.S_IWUSR)
+    log.warning(
+        "%s is not set: using a development key kept in %s. Set it in production.", name, path
+    )
+    return value
+
+
+def _key(env: Mapping[str, str], name: str, key_dir: Path) -> str:
+    value = env.get(name)
+    if value is None or value == "":
+        return _dev_key(name, key_dir)
+    if len(value) < MIN_KEY_LENGTH:
+        raise ConfigError(f"{name}: must be at least {MIN_KEY_LENGTH} characters, got {len(value)}")
+    return value
+
+
+def _url(env: Mapping[str, str], name: str, default: str | None) -> str | None:
+    value = env.get(name) or default
+    if value is None:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"{name}: {value!r} is not an http(s) URL")
+    return value.rstrip("/") if name != "TELEGRAM_API_BASE_URL" else value
+
+
+def load_settings(env: Mapping[str, str] | None = None, *, key_dir: Path | None = None) -> Settings:
+    """Read and check the settings; raises :class:`ConfigError` naming the bad variable."""
+    env = os.environ if env is None else env
+    key_dir = key_dir or Path.cwd()
+
+    database_url = env.get("ENGAGE_DATABASE_URL") or DEFAULT_DATABASE_URL
+    if not database_url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+        raise ConfigError(
+            "ENGAGE_DATABASE_URL: must start with sqlite+aiosqlite:// or postgresql+asyncpg://"
+        )
+
+    port_text = env.get("ENGAGE_HTTP_PORT") or "8080"
+    try:
+        port = int(port_text)
+    except ValueError:
+        raise ConfigError(f"ENGAGE_HTTP_PORT: {port_text!r} is not a number") from None
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"ENGAGE_HTTP_PORT: {port} is outside 0..65535")
+
+    host = env.get("ENGAGE_HTTP_HOST") or "127.0.0.1"
+    public_url = _url(env, "ENGAGE_PUBLIC_URL", f"http://{host}:{port}")
+    assert public_url is not None
+
+    mode = env.get("TELEGRAM_MODE") or "polling"
+    if mode not in ("polling", "webhook"):
+        raise ConfigError(f"TELEGRAM_MODE: {mode!r} must be polling or webhook")
+
+    token = env.get("TELEGRAM_BOT_TOKEN") or None
+    if token is not None and ":" not in token:
+        raise ConfigError("TELEGRAM_BOT_TOKEN: does not look like a bot token (id:secret)")
+    webhook_secret = env.get("TELEGRAM_WEBHOOK_SECRET") or ""
+    if webhook_secret:
+        allowed = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+        if not 1 <= len(webhook_secret) <= 256 or not set(webhook_secret) <= allowed:
+            raise ConfigError(
+                "TELEGRAM_WEBHOOK_SECRET: 1-256 characters of A-Z, a-z, 0-9, _ and - only"
+            )
+    else:
+        webhook_secret = secrets.token_urlsafe(32)
+
+    mastodon_url = _url(env, "MASTODON_API_BASE_URL", None)
+    mastodon_token = env.get("MASTODON_ACCESS_TOKEN") or None
+    if mastodon_url and not mastodon_token:
+        raise ConfigError("MASTODON_ACCESS_TOKEN: required when MASTODON_API_BASE_URL is set")
+
+    telegram_base = _url(env, "TELEGRAM_API_BASE_URL", "https://api.telegram.org/bot")
+    assert telegram_base is not None
+    return Settings(
+        database_url=database_url,
+        http_host=host,
+        http_port=port,
+        public_url=public_url,
+        secret_key=_key(env, "ENGAGE_SECRET_KEY", key_dir),
+        pseudonym_key=_key(env, "ENGAGE_PSEUDONYM_KEY", key_dir),
+        telegram_bot_token=token,
+        telegram_api_base_url=telegram_base,
+        telegram_mode=mode,
+        telegram_webhook_secret=webhook_secret,
+        mastodon_api_base_url=mastodon_url,
+        mastodon_access_token=mastodon_token,
+    )

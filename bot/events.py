@@ -1,0 +1,99 @@
+"""The small frozen records that cross the edge between channels and the core.
+
+Adapters turn platform payloads into :class:`InboundEvent` and render
+:class:`OutboundMessage`; the core never sees a platform's own objects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+# Reserved question ids: they cannot clash with spec ids, which allow no "@".
+CONSENT = "@consent"
+RECONTACT = "@recontact"
+CHOOSE = "@choose"
+ERASE = "@erase"
+
+
+class EventKind(StrEnum):
+    """What a person did."""
+
+    START = "start"  # asked to take part (optionally in a named consultation)
+    TEXT = "text"  # wrote free text: an answer in a conversation, or a public reply
+    ANSWER = "answer"  # answered a named question (button, poll vote, web form)
+    RETRACT = "retract"  # took back a poll vote
+    SKIP = "skip"  # chose not to answer a segment question
+    STOP = "stop"  # withdrew consent
+    HELP = "help"
+    ERASE = "erase"  # asked (and confirmed) that everything held about them be erased
+    BLOCKED = "blocked"  # the platform says the person blocked us
+
+
+@dataclass(frozen=True)
+class InboundEvent:
+    """One thing a person did on a channel.
+
+    ``sender`` is the platform's id for the person and ``address`` where replies go;
+    neither is stored in the clear.
+    """
+
+    channel: str
+    event_id: str
+    sender: str
+    kind: EventKind
+    address: Any = None
+    consultation_id: str | None = None
+    item_id: str | None = None
+    text: str | None = None
+    choices: tuple[str, ...] = ()
+    in_reply_to: str | None = None
+    platform_ref: str | None = None
+    public: bool = False
+    received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["kind"] = self.kind.value
+        data["choices"] = list(self.choices)
+        data["received_at"] = self.received_at.isoformat()
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> InboundEvent:
+        values = dict(data)
+        values["kind"] = EventKind(values["kind"])
+        values["choices"] = tuple(values.get("choices", ()))
+        values["received_at"] = datetime.fromisoformat(values["received_at"])
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    """Something to say to a person or post in a place; the adapter decides its look.
+
+    ``question`` names what is being asked (an item id, a segment id, or one of the
+    reserved ids) so that a button press or a numbered reply can be tied back to it.
+    """
+
+    text: str
+    consultation_id: str | None = None
+    question: str | None = None
+    question_type: str | None = None  # consent | segment | poll | prompt | thread | choose
+    options: tuple[str, ...] = ()
+    multiple: bool = False
+    reply_to: str | None = None
+    kind: str = "message"  # message | question | safety | publish
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["options"] = list(self.options)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> OutboundMessage:
+        values = dict(data)
+        values["options"] = tuple(values.get("options", ()))
+        return cls(**values)

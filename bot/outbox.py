@@ -1,0 +1,246 @@
+"""The outbox sender: delivers queued messages exactly once, within platform limits.
+
+Rows are claimed (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so several workers can
+share the work), marked ``sending`` and committed *before* the platform is called.
+A row found still ``sending`` after a crash may or may not have reached the person,
+so it is marked ``unknown`` and never sent again: a lost reply is better than the
+same question twice. Retries use exponential backoff with full jitter and honour the
+platform's "retry after".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections import defaultdict
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from adapters.base import ChannelAdapter, RetryLater, Undeliverable
+from bot.crypto import Keyring
+from bot.events import OutboundMessage
+from storage import queries
+from storage.tables import OutboxEntry, utcnow
+
+log = logging.getLogger(__name__)
+
+
+class OutboxSender:
+    """Sends pending outbox rows through each channel's adapter.
+
+    Args:
+        sessionmaker: the store's session factory.
+        keyring: opens sealed addresses.
+        adapters: the channels to send on, by name.
+        max_attempts: attempts before a message is given up as failed.
+        base_delay: first retry delay in seconds; doubles per attempt, with jitter.
+        max_delay: cap on the retry delay.
+        concurrency: messages in flight at once per channel (different people).
+    """
+
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        keyring: Keyring,
+        adapters: Mapping[str, ChannelAdapter],
+        *,
+        max_attempts: int = 8,
+        base_delay: float = 1.0,
+        max_delay: float = 300.0,
+        concurrency: int = 32,
+        batch: int = 200,
+    ) -> None:
+        self.sessionmaker = sessionmaker
+        self.keyring = keyring
+        self.adapters = dict(adapters)
+        self.max_attempts = max_attempts
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+        self.concurrency = concurrency
+        self.batch = batch
+        self.wake = asyncio.Event()
+
+    async def recover(self) -> int:
+        """Mark rows left ``sending`` by a crashed process as ``unknown``; returns how many."""
+        async with self.sessionmaker.begin() as session:
+            result = await session.execute(
+                update(OutboxEntry)
+                .where(OutboxEntry.status == "sending")
+                .values(status="unknown", last_error="interrupted while sending", address=None)
+            )
+        count = int(result.rowcount or 0)  # type: ignore[attr-defined]
+        if count:
+            log.warning("%d messages were being sent when the process stopped; not resent", count)
+        return count
+
+    async def _claim(self, channel: str) -> list[OutboxEntry]:
+        async with self.sessionmaker.begin() as session:
+            statement = (
+                select(OutboxEntry)
+                .where(
+                    OutboxEntry.channel == channel,
+                    OutboxEntry.status == "pending",
+                    OutboxEntry.next_attempt_at <= utcnow(),
+                )
+                .order_by(OutboxEntry.id)
+                .limit(self.batch)
+            )
+            if session.bind.dialect.name == "postgresql":
+                statement = statement.with_for_update(skip_locked=True)
+            rows = list((await session.scalars(statement)).all())
+            for row in rows:
+                row.status = "sending"
+                row.attempts += 1
+        return rows
+
+    async def run_once(self, channel: str) -> int:
+        """Send what is due on one channel; returns how many rows were attempted."""
+        adapter = self.adapters[channel]
+        rows = await self._claim(channel)
+        if not rows:
+            return 0
+        # One person's messages go in order; different people's go side by side.
+        queues: dict[Any, list[OutboxEntry]] = defaultdict(list)
+        for row in rows:
+            queues[
+                row.participant_id if row.participant_id is not None else ("row", row.id)
+            ].append(row)
+        limit = asyncio.Semaphore(self.concurrency)
+
+        async def drain(queue: list[OutboxEntry]) -> None:
+            for index, row in enumerate(queue):
+                async with limit:
+                    delivered = await self._send_one(adapter, row)
+                if not delivered:
+                    # Keep order: later messages to this person wait for this one.
+                    await self._postpone(queue[index + 1 :], row)
+                    return
+
+        await asyncio.gather(*(drain(queue) for queue in queues.values()))
+        return len(rows)
+
+    async def _send_one(self, adapter: ChannelAdapter, row: OutboxEntry) -> bool:
+        message = OutboundMessage.from_json(row.payload)
+        address = self.keyring.unseal(row.address) if row.address else None
+        try:
+            delivery = await adapter.send(address, message)
+        except RetryLater as exc:
+            await self._retry(row, str(exc), exc.after)
+            return False
+        except Undeliverable as exc:
+            await self._fail(row, str(exc), opted_out=exc.opted_out)
+            return True
+        except Exception as exc:  # a network error or a platform outage: try again later
+            log.warning("sending outbox row %s failed: %s", row.id, exc)
+            await self._retry(row, f"{type(exc).__name__}: {exc}", None)
+            return False
+        async with self.sessionmaker.begin() as session:
+            await session.execute(
+                update(OutboxEntry)
+                .where(OutboxEntry.id == row.id)
+                .values(
+                    status="sent",
+                    sent_at=utcnow(),
+                    address=None,
+                    platform_ref=delivery.platform_ref,
+                    last_error=None,
+                )
+            )
+        return True
+
+    def _delay(self, attempts: int, after: float | None) -> float:
+        if after is not None:
+            # The platform said how long; a little jitter stops every worker waking at once.
+            return max(after, 0.0) + random.uniform(0, 0.25)
+        backoff = min(self.max_delay, self.base_delay * 2 ** max(0, attempts - 1))
+        return random.uniform(backoff / 2, backoff)
+
+    async def _retry(self, row: OutboxEntry, error: str, after: float | None) -> None:
+        async with self.sessionmaker.begin() as session:
+            if row.attempts >= self.max_attempts and after is None:
+                await session.execute(
+                    update(OutboxEntry)
+                    .where(OutboxEntry.id == row.id)
+                    .values(status="failed", last_error=error, address=None)
+                )
+                return
+            await session.execute(
+                update(OutboxEntry)
+                .where(OutboxEntry.id == row.id)
+                .values(
+                    status="pending",
+                    last_error=error,
+                    next_attempt_at=utcnow() + timedelta(seconds=self._delay(row.attempts, after)),
+                )
+            )
+
+    async def _postpone(self, rows: list[OutboxEntry], blocker: OutboxEntry) -> None:
+        """Put claimed rows back, due no sooner than the message they follow."""
+        if not rows:
+            return
+        async with self.sessionmaker.begin() as session:
+            blocked = await session.get(OutboxEntry, blocker.id)
+            due = blocked.next_attempt_at if blocked is not None else utcnow()
+            await session.execute(
+                update(OutboxEntry)
+                .where(
+                    OutboxEntry.id.in_([row.id for row in rows]), OutboxEntry.status == "sending"
+                )
+                .values(status="pending", attempts=OutboxEntry.attempts - 1, next_attempt_at=due)
+            )
+
+    async def _fail(self, row: OutboxEntry, error: str, *, opted_out: bool) -> None:
+        async with self.sessionmaker.begin() as session:
+            await session.execute(
+                update(OutboxEntry)
+                .where(OutboxEntry.id == row.id)
+                .values(status="failed", last_error=error, address=None)
+            )
+            if opted_out and row.participant_id is not None:
+                await queries.opt_out(session, row.participant_id)
+
+    async def drain(self, channel: str, *, timeout: float = 60.0) -> None:
+        """Send until nothing on ``channel`` is due (waiting for retries), or time runs out."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while loop.time() < deadline:
+            await self.run_once(channel)
+            async with self.sessionmaker() as session:
+                row = await session.scalar(
+                    select(OutboxEntry.next_attempt_at)
+                    .where(OutboxEntry.channel == channel, OutboxEntry.status == "pending")
+                    .order_by(OutboxEntry.next_attempt_at)
+                    .limit(1)
+                )
+            if row is None:
+                return
+            wait = (row - utcnow()).total_seconds()
+            await asyncio.sleep(min(max(wait, 0.01), max(0.0, deadline - loop.time())))
+        raise TimeoutError(f"{channel}: outbox not drained within {timeout:.0f} s")
+
+    async def run(self, stopping: asyncio.Event, *, idle: float = 0.5) -> None:
+        """Send on every channel until ``stopping`` is set."""
+        await self.recover()
+        while not stopping.is_set():
+            sent = 0
+            for channel in self.adapters:
+                try:
+                    sent += await self.run_once(channel)
+                except Exception:
+                    log.exception("outbox sender failed on %s; carrying on", channel)
+            if sent == 0:
+                self.wake.clear()
+                waiters = [
+                    asyncio.ensure_future(stopping.wait()),
+                    asyncio.ensure_future(self.wake.wait()),
+                ]
+                _, pending = await asyncio.wait(
+                    waiters, timeout=idle, return_when=asyncio.FIRST_COMPLETED
+                )
+                for waiter in waiters:
+                    waiter.cancel()

@@ -1,0 +1,130 @@
+"""Screening of free text on arrival: personal details redacted, crisis disclosures caught.
+
+The patterns are deliberately broad: a false alarm costs a kind message and a moderator's
+glance; a miss costs far more. The platform gives no clinical advice: the reply to a
+disclosure points to people who can help, now.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from consultations.spec import Helpline, SafetySettings
+
+REDACTED = "redacted"
+SAFETY = "safety"
+
+_REDACTIONS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"), "[email]"),
+    (re.compile(r"https?://\S+|www\.\S+", re.IGNORECASE), "[link]"),
+    # UK NHS numbers (3-3-4) and Australian Medicare numbers (4-5-1(-1)).
+    (
+        re.compile(r"\b\d{3}[ -]?\d{3}[ -]?\d{4}\b|\b\d{4}[ -]?\d{5}[ -]?\d(?:[ -/]?\d)?\b"),
+        "[id number]",
+    ),
+    # Phone numbers: an optional +country code, then 8 or more digits with spaces,
+    # dots, dashes or brackets between them.
+    (re.compile(r"(?<![\w])(?:\+|00)?\(?\d[\d ().-]{6,}\d(?![\w])"), "[phone]"),
+    (re.compile(r"(?<![\w@])@[A-Za-z0-9_]{2,}(?:@[\w.-]+)?"), "[handle]"),
+)
+
+_CRISIS = re.compile(
+    r"\b(?:"
+    r"suicid\w*|kill(?:ing)? my ?self|end(?:ing)? (?:my|it) (?:life|all)|end it all"
+    r"|take my (?:own )?life|want(?:ed)? to die|wish (?:i was|i were|to be) dead"
+    r"|better off dead|no reason to live|don'?t want to (?:live|be here|wake up)"
+    r"|self[- ]?harm\w*|hurt(?:ing)? my ?self|cut(?:ting)? my ?self|harm(?:ing)? my ?self"
+    r"|overdos\w*|hang(?:ing)? my ?self"
+    r"|(?:kill|hurt|harm|stab|shoot) (?:him|her|them|someone|somebody|people|my \w+)"
+    r")\b",
+    re.IGNORECASE,
+)
+# Phrases that mention these words without a disclosure about the writer.
+_CRISIS_EXCEPTIONS = re.compile(
+    r"\bsuicide prevention\b|\bself[- ]harm (?:service|team|policy|training)\b",
+    re.IGNORECASE,
+)
+
+DEFAULT_HELPLINES: dict[str, tuple[Helpline, ...]] = {
+    "AU": (
+        Helpline("Emergency (police, ambulance)", "000"),
+        Helpline("Lifeline, 24 hours", "13 11 14 or text 0477 13 11 14"),
+        Helpline("Suicide Call Back Service", "1300 659 467"),
+        Helpline("13YARN (Aboriginal and Torres Strait Islander crisis support)", "13 92 76"),
+        Helpline("Kids Helpline (ages 5 to 25)", "1800 55 1800"),
+    ),
+    "UK": (
+        Helpline("Emergency", "999"),
+        Helpline("Samaritans, 24 hours", "116 123"),
+        Helpline("NHS 111, option 2 for mental health crisis", "111"),
+        Helpline("Shout crisis text line", "text SHOUT to 85258"),
+    ),
+    "US": (
+        Helpline("Emergency", "911"),
+        Helpline("988 Suicide and Crisis Lifeline", "call or text 988"),
+        Helpline("Crisis Text Line", "text HOME to 741741"),
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Screened:
+    """Free text after screening: what may be stored, and what was found."""
+
+    text: str
+    flags: tuple[str, ...]
+
+    @property
+    def crisis(self) -> bool:
+        return SAFETY in self.flags
+
+
+def redact(text: str) -> tuple[str, bool]:
+    """Replace personal details with placeholders; says whether anything changed."""
+    changed = False
+    for pattern, placeholder in _REDACTIONS:
+        text, count = pattern.subn(placeholder, text)
+        changed = changed or count > 0
+    return text, changed
+
+
+def is_crisis(text: str) -> bool:
+    """Whether the text reads as a disclosure of suicidal thoughts, self-harm or harm to others."""
+    cleaned = _CRISIS_EXCEPTIONS.sub(" ", text)
+    return _CRISIS.search(cleaned) is not None
+
+
+def screen(text: str) -> Screened:
+    """Redact and check a reply before it is stored."""
+    stripped = text.strip()
+    flags: list[str] = []
+    if is_crisis(stripped):
+        flags.append(SAFETY)
+    redacted, changed = redact(stripped)
+    if changed:
+        flags.append(REDACTED)
+    return Screened(redacted, tuple(flags))
+
+
+def safety_message(settings: SafetySettings, organisation: str) -> str:
+    """The reply to a crisis disclosure: care, where to get help now, and what happens next."""
+    helplines = settings.helplines or DEFAULT_HELPLINES.get(
+        settings.region, DEFAULT_HELPLINES["AU"]
+    )
+    lines = [
+        settings.message
+        or (
+            "Thank you for telling us. It sounds like things are really hard right now. "
+            "You don't have to go through this alone: please talk to someone today."
+        ),
+        "",
+        "If you are in danger now, call emergency services.",
+    ]
+    lines += [f"- {line.name}: {line.contact}" for line in helplines]
+    lines += [
+        "",
+        f"This consultation can't give medical or crisis help, but a member of the "
+        f"{organisation} team has been told about your message and will read it.",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,223 @@
+"""Per-response text analysis, done once at intake and stored with the response.
+
+Everything a report needs from a reply's words is computed here so that a report over
+100,000 replies only reads stored numbers and tokens: the sentiment score and label,
+the normalised tokens used for themes and keywords, the scores for the nine NHS
+patient-experience categories (the default codebook), and whether the reply reads as a
+suggestion. The weights come from a linear model trained on the pxtextmining phase 1
+comments (see ``data/SOURCE.txt``); nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+#: Bumped whenever tokens or weights change, so stored analyses can be recomputed.
+ANALYSIS_VERSION = 1
+
+POSITIVE, NEUTRAL, NEGATIVE = "positive", "neutral", "negative"
+SENTIMENT_LABELS = (POSITIVE, NEUTRAL, NEGATIVE)
+
+#: Scores closer to zero than this read as neutral. Chosen on training folds only.
+NEUTRAL_BAND = 0.25
+
+_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+_SUGGESTION = re.compile(
+    r"\b(?:should|could|would be|would like|need(?:s|ed)? to|needs? more|more|better|"
+    r"improve\w*|suggest\w*|please|wish|if only|instead|why not|how about|maybe|perhaps)\b"
+)
+
+# Function words carry no theme. Negations stay out of this list for the model features
+# (they flip sentiment) but are dropped from theme tokens below.
+_STOPWORD_TEXT = """
+a about above after again against all am an and any are as at be because been before being
+below between both but by can could did do does doing down during each few for from further
+had has have having he her here hers herself him himself his how i if in into is it its
+itself just me more most my myself of off on once only or other our ours ourselves out over
+own same she should so some such than that the their theirs them themselves then there these
+they this those through to too under until up very was we were what when where which while
+who whom why will with would you your yours yourself yourselves also get got go going im ive
+id s t m re ve ll d might must may shall really not no nor never none always perhaps maybe
+much many lot lots one thing things way well even still every everything anything something
+nothing ever quite bit just made make us yes thank thanks please etc
+"""
+_STOPWORDS = frozenset(_STOPWORD_TEXT.split())
+# Plural-stripping would mangle these.
+_KEEP_S = frozenset({"always", "perhaps", "news", "yes", "various", "previous"})
+
+
+def words(text: str) -> list[str]:
+    """Lower-case words of ``text``, with "n't" split off as "not"."""
+    lowered = text.lower().replace("\u2019", "'").replace("n't", " not")
+    return _WORD.findall(lowered)
+
+
+def stem(word: str) -> str:
+    """A deliberately light stem: plural "s" only, so keywords stay readable words."""
+    if (
+        len(word) > 3
+        and word.endswith("s")
+        and not word.endswith(("ss", "us", "is", "'s"))
+        and word not in _KEEP_S
+    ):
+        return word[:-1]
+    if word.endswith("'s"):
+        return word[:-2]
+    return word
+
+
+def model_features(stems: Sequence[str]) -> list[str]:
+    """Features of the shipped linear model: stems and adjacent pairs of stems."""
+    return [*stems, *(f"{a} {b}" for a, b in zip(stems, stems[1:], strict=False))]
+
+
+def theme_tokens(stems: Sequence[str]) -> tuple[str, ...]:
+    """Distinct content stems in order of first use: the basis of themes and keywords."""
+    seen: dict[str, None] = {}
+    for s in stems:
+        token = s.replace("'", "")
+        if len(token) > 1 and token not in _STOPWORDS and not token.isdigit():
+            seen.setdefault(token, None)
+    return tuple(seen)
+
+
+@dataclass(frozen=True)
+class TextAnalysis:
+    """What one reply's text contributes to every later report.
+
+    Attributes:
+        sentiment: from -1 (very negative) to 1 (very positive).
+        label: ``positive``, ``neutral`` or ``negative``.
+        tokens: distinct normalised content words, in order of first use.
+        categories: probabilities for the default codebook's categories, in its order.
+        suggestion: the reply proposes something (should, could, more, better...).
+        words: number of words, used to prefer readable quotes.
+        version: :data:`ANALYSIS_VERSION` when it was made.
+    """
+
+    sentiment: float
+    label: str
+    tokens: tuple[str, ...]
+    categories: tuple[float, ...]
+    suggestion: bool
+    words: int
+    version: int = ANALYSIS_VERSION
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict to store beside the response."""
+        return {
+            "version": self.version,
+            "sentiment": self.sentiment,
+            "label": self.label,
+            "tokens": list(self.tokens),
+            "categories": list(self.categories),
+            "suggestion": self.suggestion,
+            "words": self.words,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> TextAnalysis:
+        """Rebuild from :meth:`to_json` output (as read back from the database)."""
+        return cls(
+            sentiment=float(data["sentiment"]),
+            label=str(data["label"]),
+            tokens=tuple(data["tokens"]),
+            categories=tuple(data["categories"]),
+            suggestion=bool(data["suggestion"]),
+            words=int(data["words"]),
+            version=int(data.get("version", 0)),
+        )
+
+
+FloatArray = npt.NDArray[np.float64]
+
+
+class TextAnalyser:
+    """Applies one trained model (see :mod:`consultations.insights.training`) to texts."""
+
+    def __init__(self, model: Mapping[str, Any]) -> None:
+        features: list[str] = model["features"]
+        self.categories: tuple[str, ...] = tuple(model["categories"])
+        self._index = {f: i for i, f in enumerate(features)}
+        self._idf: FloatArray = np.asarray(model["idf"], dtype=np.float64)
+        # One matrix for both heads: columns are the categories, then sentiment.
+        self._weights: FloatArray = np.hstack(
+            [
+                np.asarray(model["category_weights"], dtype=np.float64),
+                np.asarray(model["sentiment_weights"], dtype=np.float64)[:, None],
+            ]
+        )
+        self._bias: FloatArray = np.asarray(
+            [*model["category_bias"], model["sentiment_bias"]], dtype=np.float64
+        )
+        prior = np.exp(self._bias[:-1] - self._bias[:-1].max())
+        self._prior = tuple(round(float(p), 3) for p in prior / prior.sum())
+
+    def analyse(self, text: str) -> TextAnalysis:
+        """Analyse one reply. Pure and fast: safe to call for every response at intake."""
+        ws = words(text)
+        stems = [stem(w) for w in ws]
+        index = self._index
+        idx = list({i for f in model_features(stems) if (i := index.get(f)) is not None})
+        if idx:
+            values = self._idf[idx]
+            values = values / math.sqrt(float(values @ values))
+            z = values @ self._weights[idx] + self._bias
+            cat = np.exp(z[:-1] - z[:-1].max())
+            cat /= cat.sum()
+            categories = tuple(round(float(p), 3) for p in cat)
+            # 2*sigmoid(z)-1: the model's probability of "positive", mapped to [-1, 1].
+            score = math.tanh(float(z[-1]) / 2.0)
+        else:
+            # Nothing the model knows: no evidence either way.
+            categories = self._prior
+            score = 0.0
+        return TextAnalysis(
+            sentiment=round(score, 3),
+            label=sentiment_label(score),
+            tokens=theme_tokens(stems),
+            categories=categories,
+            suggestion=_SUGGESTION.search(" ".join(ws)) is not None,
+            words=len(ws),
+        )
+
+
+def sentiment_label(score: float) -> str:
+    """``positive``, ``neutral`` or ``negative`` for a score in [-1, 1]."""
+    if score >= NEUTRAL_BAND:
+        return POSITIVE
+    if score <= -NEUTRAL_BAND:
+        return NEGATIVE
+    return NEUTRAL
+
+
+MODEL_FILE = "pxtextmining_model.json"
+
+
+@cache
+def default_model() -> dict[str, Any]:
+    """The shipped model (trained by ``bench/insights_train.py``)."""
+    source = resources.files("consultations.insights").joinpath("data", MODEL_FILE)
+    data: dict[str, Any] = json.loads(source.read_text(encoding="utf-8"))
+    return data
+
+
+@cache
+def default_analyser() -> TextAnalyser:
+    """The analyser every intake and report uses unless told otherwise."""
+    return TextAnalyser(default_model())
+
+
+def analyse_text(text: str) -> TextAnalysis:
+    """Sentiment, tokens and default-codebook scores for one reply (see :class:`TextAnalysis`)."""
+    return default_analyser().analyse(text)

@@ -1,0 +1,138 @@
+"""Training the shipped text model from labelled patient-experience comments.
+
+Used by ``bench/insights_train.py`` (which writes ``data/pxtextmining_model.json``) and by
+``bench/insights_quality.py`` (which retrains on each cross-validation fold so that every
+figure it reports is measured on comments the model never saw). Reports never train.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer
+from sklearn.linear_model import LogisticRegression
+
+from consultations.insights.text import ANALYSIS_VERSION, model_features, stem, words
+
+#: The nine major categories of the NHS patient-experience framework, as in the data.
+MAJOR_CATEGORIES = (
+    "Care received",
+    "Staff",
+    "Couldn't be improved",
+    "Communication",
+    "Environment/facilities",
+    "Access",
+    "Miscellaneous",
+    "Transition/coordination",
+    "Dignity",
+)
+
+SOURCE = (
+    "Trained on pxtextmining phase 1 labelled NHS Friends and Family Test comments "
+    "(The-Strategy-Unit/pxtextmining, datasets/phase_1/text_data.csv), MIT licence; "
+    "see pxtextmining_LICENSE.txt"
+)
+
+
+@dataclass(frozen=True)
+class LabelledComment:
+    """One row of the pxtextmining file: the comment, its major category, its criticality."""
+
+    text: str
+    category: str
+    criticality: int | None
+    organisation: str
+
+
+def criticality_class(value: int | None) -> str | None:
+    """Sentiment class of a human criticality score (-5..5): <0 negative, 0 neutral, >0 positive."""
+    if value is None:
+        return None
+    if value < 0:
+        return "negative"
+    if value > 0:
+        return "positive"
+    return "neutral"
+
+
+def _criticality(raw: str) -> int | None:
+    # The file has a few typing slips ("-o", "NA", "SS", "-9"); those rows get no score.
+    try:
+        value = int(raw)
+    except ValueError:
+        return None
+    return value if -5 <= value <= 5 else None
+
+
+def read_pxtextmining(path: Path) -> list[LabelledComment]:
+    """The comments with text, with category names as in :data:`MAJOR_CATEGORIES`."""
+    rows: list[LabelledComment] = []
+    with path.open(newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            text = (row.get("feedback") or "").strip()
+            if not text or text.upper() in {"NA", "N/A", "NULL"}:
+                continue
+            category = row["label"].replace("/ ", "/")
+            rows.append(
+                LabelledComment(
+                    text=text,
+                    category=category,
+                    criticality=_criticality(row["criticality"].strip()),
+                    organisation=row.get("organization", ""),
+                )
+            )
+    return rows
+
+
+def _features(text: str) -> list[str]:
+    return model_features([stem(w) for w in words(text)])
+
+
+def fit_model(
+    comments: Sequence[LabelledComment],
+    *,
+    min_df: int = 3,
+    category_c: float = 4.0,
+    sentiment_c: float = 2.0,
+) -> dict[str, Any]:
+    """Fit both heads (categories and sentiment) and return the model as plain JSON data.
+
+    Sentiment learns only from comments scored below or above zero: one trust scored most
+    of its comments 0 whatever they said (plainly positive comments among them), so zero
+    is not a reliable "neutral" to learn from. Neutral is the band around zero instead.
+    """
+    vectoriser = CountVectorizer(analyzer=_features, min_df=min_df, binary=True)
+    counts = vectoriser.fit_transform([c.text for c in comments])
+    tfidf = TfidfTransformer().fit(counts)
+    x = tfidf.transform(counts)
+    categories = np.array([MAJOR_CATEGORIES.index(c.category) for c in comments])
+    category_model = LogisticRegression(C=category_c, max_iter=3000, class_weight="balanced").fit(
+        x, categories
+    )
+
+    scored = [i for i, c in enumerate(comments) if c.criticality is not None and c.criticality != 0]
+    polarity = np.array([1 if (comments[i].criticality or 0) > 0 else 0 for i in scored])
+    sentiment_model = LogisticRegression(C=sentiment_c, max_iter=3000, class_weight="balanced").fit(
+        x[scored], polarity
+    )
+
+    def rounded(values: Any) -> list[Any]:
+        return np.round(np.asarray(values, dtype=np.float64), 4).tolist()  # type: ignore[no-any-return]
+
+    return {
+        "version": ANALYSIS_VERSION,
+        "source": SOURCE,
+        "licence": "MIT",
+        "categories": list(MAJOR_CATEGORIES),
+        "features": vectoriser.get_feature_names_out().tolist(),
+        "idf": rounded(tfidf.idf_),
+        "category_weights": rounded(category_model.coef_.T),
+        "category_bias": rounded(category_model.intercept_),
+        "sentiment_weights": rounded(sentiment_model.coef_[0]),
+        "sentiment_bias": float(round(sentiment_model.intercept_[0], 4)),
+    }

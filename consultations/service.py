@@ -1,0 +1,228 @@
+"""Consultation lifecycle: store a spec, open it, close it, list what exists.
+
+States move draft -> open -> closed, and only that way.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from consultations.spec import ConsultationSpec, parse_spec
+from storage import queries
+from storage.tables import Consultation, Dialogue, Item, Response, utcnow
+
+DRAFT, OPEN, CLOSED = "draft", "open", "closed"
+
+
+class LifecycleError(ValueError):
+    """A consultation cannot make the change asked of it; the message says why."""
+
+
+class NotFound(LookupError):
+    """No consultation has this id."""
+
+    def __init__(self, consultation_id: str) -> None:
+        super().__init__(f"no consultation with id {consultation_id!r}")
+        self.consultation_id = consultation_id
+
+
+_spec_cache: dict[str, tuple[str, ConsultationSpec]] = {}
+
+
+def spec_of(row: Consultation) -> ConsultationSpec:
+    """The parsed spec of a stored consultation (cached: parsing is not free)."""
+    fingerprint = json.dumps(row.spec, sort_keys=True)
+    cached = _spec_cache.get(row.id)
+    if cached is not None and cached[0] == fingerprint:
+        return cached[1]
+    spec = parse_spec(row.spec)
+    _spec_cache[row.id] = (fingerprint, spec)
+    return spec
+
+
+async def create(session: AsyncSession, spec: ConsultationSpec, source: str) -> Consultation:
+    """Store a new consultation as a draft, with its items and segment questions.
+
+    Storing the same id again replaces a draft; an open or closed consultation is kept
+    as it is (its answers refer to its items) and :class:`LifecycleError` is raised.
+    """
+    existing = await session.get(Consultation, spec.id)
+    if existing is not None:
+        if existing.state != DRAFT:
+            raise LifecycleError(
+                f"consultation {spec.id!r} is {existing.state}; "
+                "its spec can no longer change (use a new id for a new cycle)"
+            )
+        await session.delete(existing)
+        await session.flush()
+    row = Consultation(
+        id=spec.id,
+        title=spec.title,
+        organisation=spec.organisation,
+        model=spec.model,
+        qi_project=spec.qi.project,
+        stage=spec.qi.stage,
+        cycle=spec.qi.cycle,
+        state=DRAFT,
+        spec=spec.to_dict(),
+        source=source,
+        created_at=utcnow(),
+    )
+    session.add(row)
+    position = 0
+    for segment in spec.segments:
+        session.add(
+            Item(
+                consultation_id=spec.id,
+                id=segment.id,
+                position=position,
+                type="segment",
+                text=segment.text,
+                options=list(segment.options),
+                multiple=False,
+            )
+        )
+        position += 1
+    for item in spec.items:
+        session.add(
+            Item(
+                consultation_id=spec.id,
+                id=item.id,
+                position=position,
+                type=item.type,
+                text=item.text,
+                options=list(item.options),
+                multiple=item.multiple,
+            )
+        )
+        position += 1
+    await session.flush()
+    return row
+
+
+async def require(session: AsyncSession, consultation_id: str) -> Consultation:
+    row = await session.get(Consultation, consultation_id)
+    if row is None:
+        raise NotFound(consultation_id)
+    return row
+
+
+async def open_(session: AsyncSession, consultation_id: str) -> Consultation:
+    """Move a draft to open (opening an open consultation again is harmless)."""
+    row = await require(session, consultation_id)
+    if row.state == CLOSED:
+        raise LifecycleError(f"consultation {consultation_id!r} is closed and cannot reopen")
+    if row.state == DRAFT:
+        row.state = OPEN
+        row.opened_at = utcnow()
+    return row
+
+
+async def close(session: AsyncSession, consultation_id: str) -> Consultation:
+    """Stop accepting responses."""
+    row = await require(session, consultation_id)
+    if row.state == DRAFT:
+        raise LifecycleError(f"consultation {consultation_id!r} was never launched")
+    if row.state == OPEN:
+        row.state = CLOSED
+        row.closed_at = utcnow()
+    return row
+
+
+def accepting(row: Consultation, spec: ConsultationSpec, now: datetime) -> bool:
+    """Whether answers are accepted now: open, and inside opens_at..closes_at if given."""
+    if row.state != OPEN:
+        return False
+    if spec.opens_at is not None and now < spec.opens_at:
+        return False
+    return not (spec.closes_at is not None and now >= spec.closes_at)
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What `engage consultation list` and `show` print."""
+
+    id: str
+    title: str
+    state: str
+    model: str
+    stage: str
+    cycle: int
+    channels: tuple[str, ...]
+    responses: int
+    participants: int
+    created_at: datetime
+    opened_at: datetime | None
+    closed_at: datetime | None
+    by_item: dict[str, int]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "state": self.state,
+            "model": self.model,
+            "stage": self.stage,
+            "cycle": self.cycle,
+            "channels": list(self.channels),
+            "responses": self.responses,
+            "participants": self.participants,
+            "created_at": self.created_at.isoformat(),
+            "opened_at": self.opened_at.isoformat() if self.opened_at else None,
+            "closed_at": self.closed_at.isoformat() if self.closed_at else None,
+            "by_item": self.by_item,
+        }
+
+
+async def summaries(session: AsyncSession) -> Sequence[Summary]:
+    rows = (await session.scalars(select(Consultation).order_by(Consultation.created_at))).all()
+    counts = await queries.response_counts(session)
+    return [_summary(row, counts.get(row.id, (0, 0)), {}) for row in rows]
+
+
+async def summary(session: AsyncSession, consultation_id: str) -> Summary:
+    row = await require(session, consultation_id)
+    counts = await queries.response_counts(session)
+    by_item_rows = await session.execute(
+        select(Response.item_id, func.count(Response.id))
+        .where(Response.consultation_id == consultation_id)
+        .group_by(Response.item_id)
+    )
+    by_item = {item_id: int(n) for item_id, n in by_item_rows}
+    return _summary(row, counts.get(row.id, (0, 0)), by_item)
+
+
+def _summary(row: Consultation, counts: tuple[int, int], by_item: dict[str, int]) -> Summary:
+    spec = spec_of(row)
+    return Summary(
+        id=row.id,
+        title=row.title,
+        state=row.state,
+        model=row.model,
+        stage=row.stage,
+        cycle=row.cycle,
+        channels=spec.channels,
+        responses=counts[0],
+        participants=counts[1],
+        created_at=row.created_at,
+        opened_at=row.opened_at,
+        closed_at=row.closed_at,
+        by_item=by_item,
+    )
+
+
+async def funnel(session: AsyncSession, consultation_id: str) -> dict[str, int]:
+    """Dialogue states of a consultation's participants (active, finished, stopped, held)."""
+    result = await session.execute(
+        select(Dialogue.state, func.count(Dialogue.id))
+        .where(Dialogue.consultation_id == consultation_id)
+        .group_by(Dialogue.state)
+    )
+    return {state: int(n) for state, n in result}

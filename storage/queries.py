@@ -1,0 +1,375 @@
+"""Plain async queries over the store; the caller owns the transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.tables import (
+    Consent,
+    Consultation,
+    Dialogue,
+    InboxEntry,
+    Item,
+    ModerationCase,
+    OutboxEntry,
+    Participant,
+    PollTally,
+    Publication,
+    Response,
+    utcnow,
+)
+
+
+def _insert(session: AsyncSession, table: Any) -> Any:
+    """A dialect-specific INSERT supporting ON CONFLICT."""
+    if session.bind.dialect.name == "postgresql":
+        return pg_insert(table)
+    return sqlite_insert(table)
+
+
+async def insert_inbox(
+    session: AsyncSession,
+    channel: str,
+    event_id: str,
+    payload: str | None,
+    *,
+    processed: bool = False,
+) -> int | None:
+    """Insert an inbox row; ``None`` when (channel, event_id) was already there.
+
+    ``processed`` records an event handled in the same transaction as its arrival.
+    """
+    now = utcnow()
+    statement = (
+        _insert(session, InboxEntry)
+        .values(
+            channel=channel,
+            event_id=event_id,
+            payload=payload,
+            received_at=now,
+            processed_at=now if processed else None,
+        )
+        .on_conflict_do_nothing(index_elements=["channel", "event_id"])
+        .returning(InboxEntry.id)
+    )
+    result = await session.execute(statement)
+    row = result.first()
+    return None if row is None else int(row[0])
+
+
+async def mark_inbox_processed(
+    session: AsyncSession, entry_id: int, error: str | None = None
+) -> None:
+    """Mark an inbox row handled and drop its sealed payload (it names the sender)."""
+    await session.execute(
+        update(InboxEntry)
+        .where(InboxEntry.id == entry_id)
+        .values(processed_at=utcnow(), payload=None, error=error)
+    )
+
+
+async def pending_inbox(session: AsyncSession, limit: int = 100) -> Sequence[InboxEntry]:
+    result = await session.scalars(
+        select(InboxEntry)
+        .where(InboxEntry.processed_at.is_(None))
+        .order_by(InboxEntry.id)
+        .limit(limit)
+    )
+    return result.all()
+
+
+async def get_or_create_participant(
+    session: AsyncSession, channel: str, pseudonym: str
+) -> Participant:
+    """The participant with this pseudonym, created on first contact (race-safe)."""
+    found = await session.scalar(
+        select(Participant).where(
+            Participant.channel == channel, Participant.pseudonym == pseudonym
+        )
+    )
+    if found is not None:
+        return found
+    await session.execute(
+        _insert(session, Participant)
+        .values(channel=channel, pseudonym=pseudonym, created_at=utcnow())
+        .on_conflict_do_nothing(index_elements=["channel", "pseudonym"])
+    )
+    created = await session.scalar(
+        select(Participant).where(
+            Participant.channel == channel, Participant.pseudonym == pseudonym
+        )
+    )
+    assert created is not None
+    return created
+
+
+async def find_participant(
+    session: AsyncSession, channel: str, pseudonym: str
+) -> Participant | None:
+    return await session.scalar(
+        select(Participant).where(
+            Participant.channel == channel, Participant.pseudonym == pseudonym
+        )
+    )
+
+
+async def consents(
+    session: AsyncSession, participant_id: int, consultation_id: str
+) -> dict[str, Consent]:
+    """This participant's consent records for one consultation, by purpose."""
+    result = await session.scalars(
+        select(Consent).where(
+            Consent.participant_id == participant_id,
+            Consent.consultation_id == consultation_id,
+        )
+    )
+    return {row.purpose: row for row in result}
+
+
+async def set_consent(
+    session: AsyncSession,
+    participant_id: int,
+    consultation_id: str,
+    purpose: str,
+    given: bool,
+    method: str,
+) -> None:
+    """Record consent given or refused for a purpose, replacing an earlier answer."""
+    now = utcnow()
+    await session.execute(
+        _insert(session, Consent)
+        .values(
+            participant_id=participant_id,
+            consultation_id=consultation_id,
+            purpose=purpose,
+            given=given,
+            method=method,
+            given_at=now,
+            withdrawn_at=None,
+        )
+        .on_conflict_do_update(
+            index_elements=["participant_id", "consultation_id", "purpose"],
+            set_={"given": given, "method": method, "given_at": now, "withdrawn_at": None},
+        )
+    )
+
+
+async def withdraw_consents(session: AsyncSession, participant_id: int) -> int:
+    """Withdraw every consent this participant has given; returns how many."""
+    result = await session.execute(
+        update(Consent)
+        .where(
+            Consent.participant_id == participant_id,
+            Consent.given.is_(True),
+            Consent.withdrawn_at.is_(None),
+        )
+        .values(withdrawn_at=utcnow())
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def get_dialogue(
+    session: AsyncSession, participant_id: int, consultation_id: str
+) -> Dialogue:
+    """This participant's place in a consultation, created on first contact."""
+    found = await session.scalar(
+        select(Dialogue).where(
+            Dialogue.participant_id == participant_id,
+            Dialogue.consultation_id == consultation_id,
+        )
+    )
+    if found is not None:
+        return found
+    await session.execute(
+        _insert(session, Dialogue)
+        .values(
+            participant_id=participant_id,
+            consultation_id=consultation_id,
+            state="active",
+            segments={},
+            updated_at=utcnow(),
+        )
+        .on_conflict_do_nothing(index_elements=["participant_id", "consultation_id"])
+    )
+    created = await session.scalar(
+        select(Dialogue).where(
+            Dialogue.participant_id == participant_id,
+            Dialogue.consultation_id == consultation_id,
+        )
+    )
+    assert created is not None
+    return created
+
+
+async def answered_items(
+    session: AsyncSession, participant_id: int, consultation_id: str
+) -> set[str]:
+    """Ids of the items and segments this participant has answered in a consultation."""
+    result = await session.scalars(
+        select(Response.item_id)
+        .where(
+            Response.participant_id == participant_id,
+            Response.consultation_id == consultation_id,
+        )
+        .distinct()
+    )
+    return set(result)
+
+
+async def delete_answers(
+    session: AsyncSession, participant_id: int, consultation_id: str, item_id: str
+) -> None:
+    """Remove a participant's earlier answer to a poll or prompt (a changed answer)."""
+    await session.execute(
+        delete(Response).where(
+            Response.participant_id == participant_id,
+            Response.consultation_id == consultation_id,
+            Response.item_id == item_id,
+        )
+    )
+
+
+async def publication_by_ref(
+    session: AsyncSession, channel: str, platform_ref: str
+) -> Publication | None:
+    return await session.scalar(
+        select(Publication).where(
+            Publication.channel == channel, Publication.platform_ref == platform_ref
+        )
+    )
+
+
+async def response_by_ref(
+    session: AsyncSession, channel: str, platform_ref: str
+) -> Response | None:
+    return await session.scalar(
+        select(Response).where(Response.channel == channel, Response.platform_ref == platform_ref)
+    )
+
+
+async def add_outbox(
+    session: AsyncSession,
+    *,
+    channel: str,
+    key: str,
+    payload: dict[str, Any],
+    address: str | None,
+    participant_id: int | None = None,
+    consultation_id: str | None = None,
+) -> None:
+    """Queue a message; a second row with the same idempotency key is ignored."""
+    await session.execute(
+        _insert(session, OutboxEntry)
+        .values(
+            channel=channel,
+            idempotency_key=key,
+            payload=payload,
+            address=address,
+            participant_id=participant_id,
+            consultation_id=consultation_id,
+            status="pending",
+            attempts=0,
+            next_attempt_at=utcnow(),
+            created_at=utcnow(),
+        )
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+    )
+
+
+async def erase_participant(session: AsyncSession, participant_id: int) -> dict[str, int]:
+    """Delete everything held about a participant; returns the rows removed per table."""
+    counts: dict[str, int] = {}
+    response_ids = select(Response.id).where(Response.participant_id == participant_id)
+    for name, statement in (
+        (
+            "moderation_case",
+            delete(ModerationCase).where(ModerationCase.response_id.in_(response_ids)),
+        ),
+        ("response", delete(Response).where(Response.participant_id == participant_id)),
+        ("consent", delete(Consent).where(Consent.participant_id == participant_id)),
+        ("dialogue", delete(Dialogue).where(Dialogue.participant_id == participant_id)),
+        ("outbox", delete(OutboxEntry).where(OutboxEntry.participant_id == participant_id)),
+        ("participant", delete(Participant).where(Participant.id == participant_id)),
+    ):
+        result = await session.execute(statement)
+        counts[name] = int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return counts
+
+
+async def response_counts(session: AsyncSession) -> dict[str, tuple[int, int]]:
+    """Per consultation: (responses, participants)."""
+    result = await session.execute(
+        select(
+            Response.consultation_id,
+            func.count(Response.id),
+            func.count(func.distinct(Response.participant_id)),
+        ).group_by(Response.consultation_id)
+    )
+    return {row[0]: (int(row[1]), int(row[2])) for row in result}
+
+
+async def latest_tallies(session: AsyncSession, consultation_id: str) -> Sequence[PollTally]:
+    """The most recent tally per (item, channel, platform post)."""
+    newest = (
+        select(
+            PollTally.item_id,
+            PollTally.channel,
+            PollTally.platform_ref,
+            func.max(PollTally.id).label("id"),
+        )
+        .where(PollTally.consultation_id == consultation_id)
+        .group_by(PollTally.item_id, PollTally.channel, PollTally.platform_ref)
+        .subquery()
+    )
+    result = await session.scalars(select(PollTally).join(newest, PollTally.id == newest.c.id))
+    return result.all()
+
+
+async def items_of(session: AsyncSession, consultation_id: str) -> Sequence[Item]:
+    result = await session.scalars(
+        select(Item).where(Item.consultation_id == consultation_id).order_by(Item.position)
+    )
+    return result.all()
+
+
+async def get_consultation(session: AsyncSession, consultation_id: str) -> Consultation | None:
+    return await session.get(Consultation, consultation_id)
+
+
+async def open_consultations(session: AsyncSession, now: datetime) -> Sequence[Consultation]:
+    result = await session.scalars(
+        select(Consultation).where(Consultation.state == "open").order_by(Consultation.created_at)
+    )
+    return [row for row in result if row.closed_at is None or row.closed_at > now]
+
+
+async def opt_out(session: AsyncSession, participant_id: int) -> bool:
+    """End someone's participation everywhere: consent withdrawn, nothing more sent.
+
+    Returns whether they had already opted out.
+    """
+    participant = await session.get(Participant, participant_id)
+    if participant is None:
+        return True
+    already = participant.opted_out_at is not None
+    participant.opted_out_at = participant.opted_out_at or utcnow()
+    participant.current_consultation_id = None
+    await withdraw_consents(session, participant_id)
+    await session.execute(
+        update(Dialogue)
+        .where(Dialogue.participant_id == participant_id, Dialogue.state == "active")
+        .values(state="stopped", pending=None, updated_at=utcnow())
+    )
+    await session.execute(
+        update(OutboxEntry)
+        .where(OutboxEntry.participant_id == participant_id, OutboxEntry.status == "pending")
+        .values(status="cancelled")
+    )
+    return already

@@ -1,0 +1,310 @@
+"""The consultation store: every table, in SQLAlchemy 2 declarative style.
+
+Platform user ids never appear here in the clear: participants are known by a keyed
+HMAC pseudonym, and the few addresses the platform must keep in order to reply (a chat
+id, an account handle) are sealed with a key held outside the database
+(see :mod:`bot.crypto`).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# BigInteger ids on PostgreSQL, but SQLite only autoincrements an INTEGER primary key.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC timestamp on every backend (SQLite keeps no zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given where a UTC timestamp is stored")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base with the project's constraint naming convention."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON}
+
+
+class Consultation(Base):
+    """A consultation as launched by a health service, with the spec as submitted."""
+
+    __tablename__ = "consultation"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    title: Mapped[str] = mapped_column(Text)
+    organisation: Mapped[str] = mapped_column(Text)
+    model: Mapped[str] = mapped_column(String(32))
+    qi_project: Mapped[str] = mapped_column(Text)
+    stage: Mapped[str] = mapped_column(String(8))
+    cycle: Mapped[int] = mapped_column(Integer, default=1)
+    state: Mapped[str] = mapped_column(String(8), default="draft")
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    source: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    opened_at: Mapped[datetime | None] = mapped_column(default=None)
+    closed_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class Item(Base):
+    """A question of a consultation: a poll, prompt, thread, or a segment question."""
+
+    __tablename__ = "item"
+
+    consultation_id: Mapped[str] = mapped_column(
+        ForeignKey("consultation.id", ondelete="CASCADE"), primary_key=True
+    )
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer)
+    type: Mapped[str] = mapped_column(String(8))
+    text: Mapped[str] = mapped_column(Text)
+    options: Mapped[list[str]] = mapped_column(JSON, default=list)
+    multiple: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Participant(Base):
+    """One person on one channel, known only by pseudonym."""
+
+    __tablename__ = "participant"
+    __table_args__ = (UniqueConstraint("channel", "pseudonym"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    pseudonym: Mapped[str] = mapped_column(String(64))
+    # Sealed reply address (chat id, account), needed to answer and to close the loop.
+    address: Mapped[str | None] = mapped_column(Text, default=None)
+    current_consultation_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    opted_out_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class Consent(Base):
+    """Consent for one purpose ('consultation' or 'recontact'), given and maybe withdrawn."""
+
+    __tablename__ = "consent"
+    __table_args__ = (UniqueConstraint("participant_id", "consultation_id", "purpose"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    participant_id: Mapped[int] = mapped_column(
+        ForeignKey("participant.id", ondelete="CASCADE"), index=True
+    )
+    consultation_id: Mapped[str] = mapped_column(ForeignKey("consultation.id", ondelete="CASCADE"))
+    purpose: Mapped[str] = mapped_column(String(16))
+    given: Mapped[bool] = mapped_column(Boolean)
+    method: Mapped[str] = mapped_column(String(24))
+    given_at: Mapped[datetime] = mapped_column(default=utcnow)
+    withdrawn_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class Dialogue(Base):
+    """Where one participant stands in one consultation."""
+
+    __tablename__ = "dialogue"
+    __table_args__ = (UniqueConstraint("participant_id", "consultation_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    participant_id: Mapped[int] = mapped_column(
+        ForeignKey("participant.id", ondelete="CASCADE"), index=True
+    )
+    consultation_id: Mapped[str] = mapped_column(ForeignKey("consultation.id", ondelete="CASCADE"))
+    # active | finished | stopped | held (a safety disclosure: a person follows up)
+    state: Mapped[str] = mapped_column(String(8), default="active")
+    pending: Mapped[str | None] = mapped_column(String(80), default=None)
+    segments: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Response(Base):
+    """One stored answer: poll choices, segment choice, or screened free text."""
+
+    __tablename__ = "response"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["consultation_id", "item_id"],
+            ["item.consultation_id", "item.id"],
+            ondelete="CASCADE",
+        ),
+        Index("ix_response_consultation_item", "consultation_id", "item_id"),
+        Index("ix_response_participant", "participant_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    consultation_id: Mapped[str] = mapped_column(String(64))
+    item_id: Mapped[str] = mapped_column(String(64))
+    item_type: Mapped[str] = mapped_column(String(8))
+    participant_id: Mapped[int] = mapped_column(ForeignKey("participant.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(16))
+    choices: Mapped[list[str]] = mapped_column(JSON, default=list)
+    text: Mapped[str | None] = mapped_column(Text, default=None)
+    in_reply_to: Mapped[str | None] = mapped_column(String(120), default=None)
+    # The platform's reference for this post (to thread replies to it), when it has one.
+    platform_ref: Mapped[str | None] = mapped_column(String(120), default=None, index=True)
+    flags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    sentiment: Mapped[float | None] = mapped_column(Float, default=None)
+    analysis: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ModerationCase(Base):
+    """A response a person must look at: a safety disclosure, for now."""
+
+    __tablename__ = "moderation_case"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    response_id: Mapped[int] = mapped_column(
+        ForeignKey("response.id", ondelete="CASCADE"), index=True
+    )
+    consultation_id: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(12), default="open")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    resolved_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class InboxEntry(Base):
+    """An inbound platform event, stored before the platform is told it arrived."""
+
+    __tablename__ = "inbox"
+    __table_args__ = (UniqueConstraint("channel", "event_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    event_id: Mapped[str] = mapped_column(String(120))
+    # Sealed: the event names the sender's platform id.
+    payload: Mapped[str | None] = mapped_column(Text, default=None)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    processed_at: Mapped[datetime | None] = mapped_column(default=None, index=True)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class OutboxEntry(Base):
+    """A message to send, written in the same transaction as what caused it."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        UniqueConstraint("idempotency_key"),
+        Index("ix_outbox_due", "channel", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    idempotency_key: Mapped[str] = mapped_column(String(160))
+    participant_id: Mapped[int | None] = mapped_column(
+        ForeignKey("participant.id", ondelete="CASCADE"), default=None, index=True
+    )
+    consultation_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    # Sealed address; cleared once the message is sent.
+    address: Mapped[str | None] = mapped_column(Text, default=None)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # pending | sending | sent | failed | cancelled
+    status: Mapped[str] = mapped_column(String(10), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    platform_ref: Mapped[str | None] = mapped_column(String(120), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class Publication(Base):
+    """A post the platform made on a channel for a consultation (intro, item, summary)."""
+
+    __tablename__ = "publication"
+    __table_args__ = (UniqueConstraint("channel", "platform_ref"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    consultation_id: Mapped[str] = mapped_column(
+        ForeignKey("consultation.id", ondelete="CASCADE"), index=True
+    )
+    item_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    channel: Mapped[str] = mapped_column(String(16))
+    # e.g. "chat:-100123:msg:45", a Mastodon status id, a Telegram poll id
+    platform_ref: Mapped[str] = mapped_column(String(120))
+    kind: Mapped[str] = mapped_column(String(12), default="item")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PollTally(Base):
+    """Totals from a channel that reports only tallies (Mastodon, anonymous group polls)."""
+
+    __tablename__ = "poll_tally"
+    __table_args__ = (Index("ix_poll_tally_item", "consultation_id", "item_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    consultation_id: Mapped[str] = mapped_column(ForeignKey("consultation.id", ondelete="CASCADE"))
+    item_id: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(16))
+    platform_ref: Mapped[str] = mapped_column(String(120))
+    counts: Mapped[dict[str, Any]] = mapped_column(JSON)
+    final: Mapped[bool] = mapped_column(Boolean, default=False)
+    taken_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ChannelCursor(Base):
+    """A channel's saved position (a polling offset, a notifications cursor)."""
+
+    __tablename__ = "channel_cursor"
+
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class User(Base):
+    """A dashboard account."""
+
+    __tablename__ = "user_account"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(String(12))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

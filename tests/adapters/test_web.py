@@ -1,0 +1,209 @@
+"""The web channel end to end: a consultation answered over HTTP, then exported."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+from sqlalchemy import func, select
+
+from bot.app import Platform
+from consultations import records
+from storage.tables import Response
+from tests.helpers import form_fields, launch, spec_data
+
+Client = TestClient[Any, Any]
+
+
+async def _export(platform: Platform, consultation_id: str) -> list[dict[str, Any]]:
+    import io
+
+    out = io.StringIO()
+    async with platform.sessionmaker() as session:
+        await records.write_export(session, consultation_id, out, "json")
+    return list(json.loads(out.getvalue()))
+
+
+async def _post(client: Client, action: str, page: str, **data: Any) -> Any:
+    fields = form_fields(page, action)
+    return await client.post(action, data={**fields, **data}, allow_redirects=True)
+
+
+async def test_full_consultation_over_http_then_export(
+    platform: Platform, web_client: Client
+) -> None:
+    await launch(platform)
+    page = await (await web_client.get("/c/outpatient-booking")).text()
+    assert "Before you start" in page
+    assert "We use your answers" in page
+
+    response = await _post(web_client, "/c/outpatient-booking/consent", page, answer="yes")
+    page = await response.text()
+    assert "Which best describes you?" in page
+
+    response = await _post(
+        web_client, "/c/outpatient-booking/answers", page, **{"segment:role": "Carer"}
+    )
+    page = await response.text()
+    assert "How easy was it to book" in page
+
+    response = await _post(
+        web_client,
+        "/c/outpatient-booking/answers",
+        page,
+        **{"item:ease": "Hard", "item:one-thing": "Text me a reminder, my email is a@b.org"},
+    )
+    page = await response.text()
+    assert "Thank you. We will share what we change." in page
+
+    response = await _post(
+        web_client, "/c/outpatient-booking/threads/reminder", page, text="Say the clinic name"
+    )
+    page = await response.text()
+    assert "Say the clinic name" in page
+    parent = next(
+        ref for ref in __import__("re").findall(r'name="parent" value="(response:\d+)"', page)
+    )
+    action = "/c/outpatient-booking/threads/reminder"
+    fields = dict(
+        __import__("re").findall(r'<input type="hidden" name="(csrf|nonce)" value="([^"]*)">', page)
+    )
+    response = await web_client.post(
+        action, data={**fields, "parent": parent, "text": "And the time, please"}
+    )
+    assert response.status == 200
+
+    exported = await _export(platform, "outpatient-booking")
+    assert [tuple(r) for r in exported] == [records.RECORD_KEYS] * len(exported)
+    by_item = {r["item"]: r for r in exported}
+    assert set(by_item) == {"role", "ease", "one-thing", "reminder"}
+    assert by_item["role"]["item_type"] == "segment"
+    assert by_item["role"]["choices"] == ["Carer"]
+    assert by_item["ease"]["choices"] == ["Hard"]
+    assert by_item["ease"]["segments"] == {"role": "Carer"}
+    assert by_item["one-thing"]["text"] == "Text me a reminder, my email is [email]"
+    assert by_item["one-thing"]["flags"] == ["redacted"]
+    replies = [r for r in exported if r["item"] == "reminder"]
+    assert [r["text"] for r in replies] == ["Say the clinic name", "And the time, please"]
+    assert replies[0]["in_reply_to"] == "item:reminder"
+    assert replies[1]["in_reply_to"] == parent
+    participants = {r["participant"] for r in exported}
+    assert len(participants) == 1
+    assert all(r["channel"] == "web" for r in exported)
+    assert all(r["created_at"].endswith("Z") for r in exported)
+
+
+async def test_resubmitted_form_is_stored_once(platform: Platform, web_client: Client) -> None:
+    await launch(platform, spec_data(segments=[]))
+    page = await (await web_client.get("/c/outpatient-booking")).text()
+    page = await (
+        await _post(web_client, "/c/outpatient-booking/consent", page, answer="yes")
+    ).text()
+    fields = form_fields(page, "/c/outpatient-booking/answers")
+    for _ in range(3):
+        await web_client.post(
+            "/c/outpatient-booking/answers", data={**fields, "item:one-thing": "Online booking"}
+        )
+    async with platform.sessionmaker() as session:
+        count = await session.scalar(select(func.count(Response.id)))
+    assert count == 1
+
+
+async def test_no_answers_stored_before_consent(platform: Platform, web_client: Client) -> None:
+    await launch(platform)
+    page = await (await web_client.get("/c/outpatient-booking")).text()
+    fields = form_fields(page, "/c/outpatient-booking/consent")
+    response = await web_client.post(
+        "/c/outpatient-booking/answers", data={**fields, "item:ease": "Hard"}
+    )
+    assert "Before you start" in await response.text()
+    async with platform.sessionmaker() as session:
+        assert await session.scalar(select(func.count(Response.id))) == 0
+
+
+async def test_declining_consent_stores_nothing(platform: Platform, web_client: Client) -> None:
+    await launch(platform)
+    page = await (await web_client.get("/c/outpatient-booking")).text()
+    response = await _post(web_client, "/c/outpatient-booking/consent", page, answer="no")
+    assert "we won&#x27;t ask you anything" in await response.text()
+    page = await (await web_client.get("/c/outpatient-booking")).text()
+    assert "Before you start" in page
+
+
+async def test_form_without_valid_csrf_is_refused(platform: Platform, web_client: Client) -> None:
+    await launch(platform)
+    await web_client.get("/c/outpatient-booking")
+    response = await web_client.post(
+        "/c/outpatient-booking/consent", data={"csrf": "x" * 32, "nonce": "n" * 16, "answer": "yes"}
+    )
+    assert response.status == 403
+
+
+async def test_closed_consultation_says_so_politely(platform: Platform, web_client: Client) -> None:
+    from consultations import service
+
+    await launch(platform)
+    async with platform.sessionmaker.begin() as session:
+        await service.close(session, "outpatient-booking")
+    response = await web_client.get("/c/outpatient-booking")
+    assert response.status == 200
+    assert "has closed and is no longer taking answers" in await response.text()
+    missing = await web_client.get("/c/no-such-thing")
+    assert missing.status == 404
+
+
+async def test_safety_disclosure_gets_signposting_and_no_more_questions(
+    platform: Platform, web_client: Client
+) -> None:
+    await launch(platform, spec_data(segments=[]))
+    page = await (await web_client.get("/c/outpatient-booking")).text()
+    page = await (
+        await _post(web_client, "/c/outpatient-booking/consent", page, answer="yes")
+    ).text()
+    response = await _post(
+        web_client,
+        "/c/outpatient-booking/answers",
+        page,
+        **{"item:one-thing": "Honestly I have been thinking about ending my life"},
+    )
+    text = await response.text()
+    assert "Lifeline" in text and "13 11 14" in text
+    page = await (await web_client.get("/c/outpatient-booking")).text()
+    assert "How easy was it" not in page
+    assert "Lifeline" in page
+    exported = await _export(platform, "outpatient-booking")
+    assert exported[0]["flags"] == ["safety"]
+
+
+async def test_stop_then_nothing_more_is_stored(platform: Platform, web_client: Client) -> None:
+    await launch(platform, spec_data(segments=[]))
+    page = await (await web_client.get("/c/outpatient-booking")).text()
+    page = await (
+        await _post(web_client, "/c/outpatient-booking/consent", page, answer="yes")
+    ).text()
+    answers = form_fields(page, "/c/outpatient-booking/answers")
+    response = await _post(web_client, "/c/outpatient-booking/stop", page)
+    assert "You have left" in await response.text()
+    await web_client.post("/c/outpatient-booking/answers", data={**answers, "item:ease": "Easy"})
+    async with platform.sessionmaker() as session:
+        assert await session.scalar(select(func.count(Response.id))) == 0
+
+
+async def test_pages_are_accessible_basics(platform: Platform, web_client: Client) -> None:
+    await launch(platform, spec_data(segments=[]))
+    page = await (await web_client.get("/c/outpatient-booking")).text()
+    page = await (
+        await _post(web_client, "/c/outpatient-booking/consent", page, answer="yes")
+    ).text()
+    assert '<html lang="en">' in page
+    assert 'name="viewport"' in page
+    assert page.count("<h1>") == 1
+    # every radio button and text area has a label pointing at it
+    import re
+
+    ids = re.findall(r'<(?:input type="radio"|textarea) id="([^"]+)"', page)
+    assert ids
+    for control in ids:
+        assert f'<label for="{control}">' in page
+    assert "<legend>How easy was it to book your last appointment?</legend>" in page

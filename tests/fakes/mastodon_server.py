@@ -1,0 +1,585 @@
+"""A Mastodon instance on 127.0.0.1 for adapter tests: mastodon-mock 0.6.1 plus a thin layer.
+
+The adapter under test talks to it with the real Mastodon.py over real HTTP. Other people
+(accounts with their own tokens) act through the same client library.
+
+What comes from mastodon-mock 0.6.1, unchanged
+(https://github.com/matthewdeanmartin/mastodon_mock):
+
+- the REST API and its SQLite state (a private temporary file per server): statuses with
+  ``in_reply_to_id`` and ``visibility`` (including ``direct``), polls created with a status
+  and their tallies (``votes_count``, ``voters_count``, per-option ``votes_count``),
+  ``POST /api/v1/polls/:id/votes``, mention notifications with ``max_id``/``min_id``/
+  ``since_id`` paging and ``Link`` headers, conversations;
+- the streaming API as server-sent events (``/api/v1/streaming/user`` and friends), with a
+  ``:connected`` comment on open and ``:thump`` keep-alives; switched off, the streaming
+  routes answer 404 and the instance advertises no streaming URL;
+- fixed-window rate limiting per token with ``X-RateLimit-Limit``/``-Remaining``/``-Reset``
+  on every response and 429 past the limit (off by default in the mock, on here);
+- fault injection (``/api/v1/_mock/faults``): a forced status with an optional body and
+  headers, a 429 with rate-limit headers, latency, malformed JSON or a hung request, for
+  the next N matching requests;
+- its own 422 for blank statuses and statuses over 500 characters;
+- accounts and tokens (``/api/v1/_mock/dev_user``).
+
+What this module adds, because the adapter needs it and the mock lacks it:
+
+- configurable instance limits (:class:`InstanceLimits`): the mock always advertises
+  Mastodon's defaults, so ``configuration.statuses.max_characters`` and
+  ``configuration.polls`` in ``/api/v1/instance`` and ``/api/v2/instance`` are rewritten
+  to the configured values;
+- enforcement of those limits on ``POST /api/v1/statuses`` with Mastodon's 422 messages:
+  status length (URLs count as 23 characters and remote mentions by their local part, as
+  Mastodon counts them; the content warning counts too), number of poll options, option
+  length, duplicate options and ``expires_in`` bounds. The mock accepts any poll;
+- ``X-RateLimit-Reset`` as an ISO 8601 timestamp, the form Mastodon sends
+  (https://docs.joinmastodon.org/api/rate-limits/); the mock sends epoch seconds;
+- :meth:`MastodonServer.expire_poll`: the mock never ends a poll on its own;
+- helpers that act as other people (:meth:`MastodonServer.reply`,
+  :meth:`MastodonServer.mention`, :meth:`MastodonServer.dm`, :meth:`MastodonServer.vote`).
+
+Still not enforced (the adapter's own checks are tested directly): voting rules (voting
+twice, voting on one's own or an ended poll, several choices on a single-choice poll) and
+who may see a status of a given visibility.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import socket
+import threading
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import Any, Self, cast
+from urllib.parse import parse_qs
+
+import requests
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from mastodon import Mastodon
+from mastodon.return_types import Poll, Status
+from mastodon_mock.app import create_app
+from mastodon_mock.config import (
+    DatabaseConfig,
+    MastodonMockConfig,
+    RateLimitConfig,
+    SeedAccount,
+    SeedConfig,
+    StreamingConfig,
+)
+from mastodon_mock.db.models import Poll as PollRow
+
+__all__ = ["BOT_USERNAME", "InstanceLimits", "MastodonServer"]
+
+BOT_USERNAME = "engage"
+"""Username of the bot account the adapter logs in as."""
+
+_BOT_TOKEN = "engage-bot-token"  # a token for a throwaway mock server, not a credential
+_HOST = "127.0.0.1"
+
+# The mock itself rejects statuses longer than this, whatever the instance advertises.
+_MOCK_MAX_CHARACTERS = 500
+
+# Mastodon counts every URL as this many characters
+# (https://docs.joinmastodon.org/user/posting/#text).
+_URL_LENGTH = 23
+_URL = re.compile(r"https?://\S+")
+_REMOTE_MENTION = re.compile(r"(@\w+)@[\w.-]*\w")
+
+# Keep-alive cadence of the mock's event streams. Short, so a reader thread blocked on
+# the socket notices a closed handle quickly and tests end without waiting.
+_HEARTBEAT_SECONDS = 0.2
+
+_Handler = Callable[[Request], Awaitable[Response]]
+
+
+@dataclass(frozen=True)
+class InstanceLimits:
+    """Limits the instance advertises under ``configuration`` and enforces on new statuses.
+
+    The defaults are Mastodon's (https://docs.joinmastodon.org/entities/Instance/).
+    """
+
+    max_characters: int = 500
+    max_options: int = 4
+    max_characters_per_option: int = 50
+    min_expiration: int = 300
+    max_expiration: int = 2_629_746
+
+    def __post_init__(self) -> None:
+        if self.max_characters > _MOCK_MAX_CHARACTERS:
+            raise ValueError(
+                f"max_characters={self.max_characters}: mastodon-mock rejects statuses over "
+                f"{_MOCK_MAX_CHARACTERS} characters itself"
+            )
+
+
+class MastodonServer:
+    """mastodon-mock served on 127.0.0.1 with the additions described in the module docstring.
+
+    Use as a context manager, sync or async::
+
+        with MastodonServer() as server:
+            bot = server.bot()
+            status = bot.status_post("Hello", poll=bot.make_poll(["Yes", "No"], expires_in=3600))
+            server.vote("alice", status.poll.id, 0)
+
+        async with MastodonServer(streaming=False) as server:
+            ...
+
+    The helpers are blocking (Mastodon.py is); the server runs on its own thread, so a
+    coroutine may call them directly, or through ``asyncio.to_thread`` to keep its loop
+    free while they run.
+
+    Args:
+        limits: what the instance advertises and enforces on new statuses.
+        streaming: ``False`` makes the streaming API unavailable, as on an instance without
+            a streaming server: its routes answer 404 and no streaming URL is advertised.
+        ratelimit: requests allowed per token per window, or ``None`` for no limit and no
+            ``X-RateLimit-*`` headers. Mastodon's default is 300 per 5 minutes.
+        ratelimit_window: the window in seconds.
+        bot_username: username of the bot account (:data:`BOT_USERNAME`).
+    """
+
+    def __init__(
+        self,
+        *,
+        limits: InstanceLimits | None = None,
+        streaming: bool = True,
+        ratelimit: int | None = 300,
+        ratelimit_window: int = 300,
+        bot_username: str = BOT_USERNAME,
+    ) -> None:
+        self.limits = limits or InstanceLimits()
+        self.streaming = streaming
+        self.bot_username = bot_username
+        self.bot_token = _BOT_TOKEN
+        self._ratelimit = ratelimit
+        self._ratelimit_window = ratelimit_window
+        self._app: FastAPI | None = None
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._socket: socket.socket | None = None
+        self._port: int | None = None
+        self._http: requests.Session | None = None
+        self._clients: list[Mastodon] = []
+        self._tokens: dict[str, str] = {}
+        self._people: dict[str, Mastodon] = {}
+        self._bot: Mastodon | None = None
+        self._lock = threading.Lock()
+
+    # --- lifecycle ------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:PORT``, the value for ``MASTODON_API_BASE_URL``."""
+        if self._port is None:
+            raise RuntimeError("MastodonServer is not running")
+        return f"http://{_HOST}:{self._port}"
+
+    def start(self, *, timeout: float = 10.0) -> Self:
+        """Bind an ephemeral port, serve the mock on a thread and wait until it answers."""
+        if self._server is not None:
+            return self
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.bind((_HOST, 0))
+            port = int(sock.getsockname()[1])
+            app = self._build_app(port)
+            server = uvicorn.Server(
+                uvicorn.Config(
+                    app,
+                    log_level="warning",
+                    # uvicorn's "auto" choice imports the legacy websockets implementation,
+                    # which warns about its own deprecation.
+                    ws="websockets-sansio",
+                    timeout_graceful_shutdown=2,
+                )
+            )
+            thread = threading.Thread(
+                target=server.run, kwargs={"sockets": [sock]}, name="mastodon-mock", daemon=True
+            )
+            thread.start()
+            deadline = time.monotonic() + timeout
+            while not server.started:
+                if not thread.is_alive():
+                    raise RuntimeError("mastodon-mock stopped while starting")
+                if time.monotonic() > deadline:
+                    server.should_exit = True
+                    thread.join(timeout)
+                    raise TimeoutError(f"mastodon-mock did not start within {timeout:g}s")
+                time.sleep(0.01)
+        except BaseException:
+            sock.close()
+            raise
+        self._app, self._server, self._thread = app, server, thread
+        self._socket, self._port = sock, port
+        self._http = requests.Session()
+        self._tokens[self.bot_username] = self.bot_token
+        return self
+
+    def stop(self, *, timeout: float = 10.0) -> None:
+        """Close every client this server handed out, then stop the mock. Idempotent.
+
+        Close stream handles first: an open stream keeps the mock's shutdown waiting.
+        """
+        for client in self._clients:
+            client.session.close()
+        self._clients.clear()
+        self._people.clear()
+        self._tokens.clear()
+        self._bot = None
+        if self._http is not None:
+            self._http.close()
+            self._http = None
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                raise RuntimeError(f"mastodon-mock did not stop within {timeout:g}s")
+        if self._socket is not None:
+            self._socket.close()
+        self._app = self._server = self._thread = self._socket = self._port = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    async def __aenter__(self) -> Self:
+        return await asyncio.to_thread(self.start)
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await asyncio.to_thread(self.stop)
+
+    # --- clients and people ---------------------------------------------------------
+
+    def client(self, access_token: str, **options: Any) -> Mastodon:
+        """A Mastodon.py client for ``access_token``; closed when the server stops.
+
+        ``options`` go to ``Mastodon(...)``; by default ``ratelimit_method="throw"`` and
+        ``version_check_mode="none"``.
+        """
+        settings: dict[str, Any] = {"ratelimit_method": "throw", "version_check_mode": "none"}
+        settings.update(options)
+        client = Mastodon(api_base_url=self.base_url, access_token=access_token, **settings)
+        with self._lock:
+            self._clients.append(client)
+        return client
+
+    def bot(self) -> Mastodon:
+        """A client logged in as the bot account (the same one on every call)."""
+        if self._bot is None:
+            self._bot = self.client(self.bot_token)
+        return self._bot
+
+    def token(self, username: str) -> str:
+        """The access token of ``username``, creating the account on first use."""
+        with self._lock:
+            known = self._tokens.get(username)
+        if known is not None:
+            return known
+        created = self._control("POST", "/api/v1/_mock/dev_user", {"username": username})
+        token = str(created["access_token"])
+        with self._lock:
+            self._tokens[username] = token
+        return token
+
+    def person(self, username: str) -> Mastodon:
+        """A client logged in as ``username`` (the same one on every call)."""
+        if username not in self._people:
+            self._people[username] = self.client(self.token(username))
+        return self._people[username]
+
+    def account_id(self, username: str) -> str:
+        """The account id of ``username``, creating the account on first use."""
+        return str(self.person(username).me()["id"])
+
+    # --- acting as other people -----------------------------------------------------
+
+    def reply(
+        self,
+        person: str,
+        status_id: int | str,
+        text: str,
+        *,
+        visibility: str = "public",
+        mention_author: bool = True,
+    ) -> Status:
+        """``person`` replies to a status.
+
+        Like Mastodon's own clients, the reply starts with the author's handle (unless
+        ``mention_author`` is false, the text already has it, or it is their own status),
+        which is what makes the author get a mention notification.
+        """
+        client = self.person(person)
+        parent = client.status(status_id)
+        handle = f"@{parent['account']['acct']}"
+        if mention_author and parent["account"]["username"] != person and handle not in text:
+            text = f"{handle} {text}"
+        return cast(
+            Status, client.status_post(text, in_reply_to_id=status_id, visibility=visibility)
+        )
+
+    def mention(self, person: str, text: str, *, visibility: str = "public") -> Status:
+        """``person`` posts a new status mentioning the bot."""
+        return cast(
+            Status, self.person(person).status_post(self._to_bot(text), visibility=visibility)
+        )
+
+    def dm(self, person: str, text: str, *, in_reply_to_id: int | str | None = None) -> Status:
+        """``person`` sends the bot a direct message (a ``direct`` status mentioning it)."""
+        status = self.person(person).status_post(
+            self._to_bot(text), visibility="direct", in_reply_to_id=in_reply_to_id
+        )
+        return cast(Status, status)
+
+    def vote(self, person: str, poll_id: int | str, choices: int | Sequence[int]) -> Poll:
+        """``person`` votes on a poll; ``choices`` are option indexes."""
+        picked = [choices] if isinstance(choices, int) else list(choices)
+        return cast(Poll, self.person(person).poll_vote(poll_id, picked))
+
+    def received(self, person: str, *, since_id: int | str | None = None) -> list[Status]:
+        """Statuses that mention ``person`` (replies and direct messages to them), oldest first."""
+        notifications = self.person(person).notifications(types=["mention"], since_id=since_id)
+        return [n["status"] for n in reversed(notifications)]
+
+    def expire_poll(self, poll_id: int | str) -> None:
+        """End a poll now, as its expiry would on Mastodon. The mock never ends one itself."""
+        app = self._running_app()
+        with app.state.session_factory() as db:
+            row = db.get(PollRow, int(poll_id))
+            if row is None:
+                raise LookupError(f"no poll {poll_id}")
+            row.expired = True
+            row.expires_at = datetime.now(UTC)
+            db.commit()
+
+    # --- fault injection ------------------------------------------------------------
+
+    def fail_next(
+        self,
+        status: int,
+        *,
+        path: str | None = None,
+        path_regex: str | None = None,
+        methods: Sequence[str] | None = None,
+        times: int | None = 1,
+        error: str | None = None,
+        headers: dict[str, str] | None = None,
+        reset_in: float = 300.0,
+    ) -> str:
+        """Make the next ``times`` matching requests fail with ``status``; returns the rule id.
+
+        ``path`` is exact or a glob (``/api/v1/statuses/*``); without ``path`` or
+        ``path_regex`` every request matches, including the instance lookup Mastodon.py
+        makes before it opens a stream. ``times=None`` fails until :meth:`clear_faults`.
+        The body is ``{"error": error}`` (a Mastodon-shaped default when ``error`` is
+        omitted). A 429 also carries ``X-RateLimit-Limit``, ``X-RateLimit-Remaining: 0``
+        and ``X-RateLimit-Reset`` ``reset_in`` seconds ahead (ISO 8601, as Mastodon sends
+        it), which Mastodon.py's ``ratelimit_method="wait"`` sleeps until.
+        """
+        extra = dict(headers or {})
+        effect: dict[str, Any] = {"type": "status", "status": status}
+        if status == 429:
+            effect["type"] = "ratelimit"
+            reset = datetime.now(UTC) + timedelta(seconds=reset_in)
+            extra.setdefault("X-RateLimit-Reset", _iso(reset))
+            extra.setdefault("Retry-After", str(max(0, round(reset_in))))
+        if status == 422 and error is None:
+            error = "Validation failed: Text can't be blank"
+        if error is not None:
+            effect["body"] = {"error": error}
+        if extra:
+            effect["headers"] = extra
+        rule = {
+            "match": {
+                "methods": list(methods) if methods is not None else None,
+                "path": path,
+                "path_regex": path_regex,
+            },
+            "effect": effect,
+            "count": times,
+        }
+        return str(self._control("POST", "/api/v1/_mock/faults", rule)["id"])
+
+    def faults(self) -> list[dict[str, Any]]:
+        """The fault rules still waiting to fire, with their remaining counts."""
+        return cast(list[dict[str, Any]], self._control("GET", "/api/v1/_mock/faults"))
+
+    def clear_faults(self) -> None:
+        """Drop every fault rule."""
+        self._control("DELETE", "/api/v1/_mock/faults")
+
+    # --- internals ------------------------------------------------------------------
+
+    def _to_bot(self, text: str) -> str:
+        handle = f"@{self.bot_username}"
+        return text if handle in text else f"{handle} {text}"
+
+    def _running_app(self) -> FastAPI:
+        if self._app is None:
+            raise RuntimeError("MastodonServer is not running")
+        return self._app
+
+    def _control(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        if self._http is None:
+            raise RuntimeError("MastodonServer is not running")
+        response = self._http.request(method, self.base_url + path, json=body, timeout=10)
+        response.raise_for_status()
+        return response.json()
+
+    def _build_app(self, port: int) -> FastAPI:
+        config = MastodonMockConfig(
+            domain=f"{_HOST}:{port}",
+            url_scheme="http",
+            title="engage test instance",
+            database=DatabaseConfig(path=":memory:"),
+            streaming=StreamingConfig(enabled=self.streaming, heartbeat_seconds=_HEARTBEAT_SECONDS),
+            ratelimit=RateLimitConfig(
+                enabled=self._ratelimit is not None,
+                limit=self._ratelimit or 1,
+                window_seconds=self._ratelimit_window,
+            ),
+            seed=SeedConfig(
+                accounts=[
+                    SeedAccount(
+                        username=self.bot_username,
+                        display_name="Engage",
+                        bot=True,
+                        access_token=self.bot_token,
+                    )
+                ]
+            ),
+        )
+        app = create_app(config)
+        limits = self.limits
+
+        # Added after create_app, so it wraps the mock's own middleware, fault injection
+        # included.
+        @app.middleware("http")
+        async def instance_limits(request: Request, call_next: _Handler) -> Response:
+            if request.method == "POST" and request.url.path == "/api/v1/statuses":
+                problem = _status_problem(await _status_params(request), limits)
+                if problem is not None:
+                    return JSONResponse(status_code=422, content={"error": problem})
+            response = await call_next(request)
+            if (
+                request.method == "GET"
+                and request.url.path.rstrip("/") in ("/api/v1/instance", "/api/v2/instance")
+                and response.status_code == 200
+            ):
+                response = await _advertise(response, limits)
+            reset = response.headers.get("x-ratelimit-reset")
+            if reset is not None and reset.isdigit():
+                reset_at = datetime.fromtimestamp(int(reset), UTC)
+                response.headers["X-RateLimit-Reset"] = _iso(reset_at)
+            return response
+
+        return app
+
+
+def _iso(moment: datetime) -> str:
+    """``2026-12-01T09:05:00.000Z``, the timestamp form of Mastodon's headers."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+async def _status_params(request: Request) -> dict[str, Any]:
+    """The parameters of a new status, from JSON or a urlencoded form (empty for others).
+
+    Reads the raw body, which Starlette keeps for the route that runs next.
+    """
+    content_type = request.headers.get("content-type", "")
+    body = await request.body()
+    if content_type.startswith("application/json"):
+        try:
+            parsed = json.loads(body or b"{}")
+        except ValueError:
+            return {}
+        return parsed if isinstance(parsed, dict) else {}
+    if not content_type.startswith("application/x-www-form-urlencoded"):
+        return {}
+    form = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
+    params: dict[str, Any] = {key: values[-1] for key, values in form.items()}
+    if "poll[options][]" in form:
+        params["poll"] = {
+            "options": form["poll[options][]"],
+            "expires_in": params.get("poll[expires_in]"),
+        }
+    return params
+
+
+def _status_length(text: str) -> int:
+    """Length as Mastodon counts it: URLs as 23 characters, remote mentions by local part."""
+    text = _URL.sub("x" * _URL_LENGTH, text)
+    return len(_REMOTE_MENTION.sub(r"\1", text))
+
+
+def _status_problem(params: dict[str, Any], limits: InstanceLimits) -> str | None:
+    """Mastodon's 422 message for a new status that breaks ``limits``, else ``None``.
+
+    Messages follow Mastodon's ``config/locales/en.yml`` (``statuses.over_character_limit``
+    and ``polls.errors``).
+    """
+    text = str(params.get("status") or "") + str(params.get("spoiler_text") or "")
+    if _status_length(text) > limits.max_characters:
+        return f"Validation failed: Text character limit of {limits.max_characters} exceeded"
+    poll = params.get("poll")
+    if not isinstance(poll, dict):
+        return None
+    raw_options = poll.get("options")
+    options = [str(o) for o in raw_options] if isinstance(raw_options, list) else []
+    if len(options) < 2:
+        return "Validation failed: Poll options must have more than one item"
+    if len(options) > limits.max_options:
+        return f"Validation failed: Poll options can't contain more than {limits.max_options} items"
+    if any(len(option) > limits.max_characters_per_option for option in options):
+        return (
+            "Validation failed: Poll options cannot be longer than "
+            f"{limits.max_characters_per_option} characters each"
+        )
+    if len({option.strip() for option in options}) != len(options):
+        return "Validation failed: Poll options contain duplicate items"
+    try:
+        expires_in = int(poll.get("expires_in") or 0)
+    except (TypeError, ValueError):
+        expires_in = 0
+    if expires_in < limits.min_expiration:
+        return "Validation failed: Poll expires at is too soon"
+    if expires_in > limits.max_expiration:
+        return "Validation failed: Poll expires at is too far into the future"
+    return None
+
+
+async def _advertise(response: Response, limits: InstanceLimits) -> Response:
+    """The instance document from ``response`` with ``limits`` in its configuration."""
+    chunks = [chunk async for chunk in cast(Any, response).body_iterator]
+    document = json.loads(b"".join(c if isinstance(c, bytes) else str(c).encode() for c in chunks))
+    configuration = document["configuration"]
+    configuration["statuses"]["max_characters"] = limits.max_characters
+    configuration["polls"] = {
+        "max_options": limits.max_options,
+        "max_characters_per_option": limits.max_characters_per_option,
+        "min_expiration": limits.min_expiration,
+        "max_expiration": limits.max_expiration,
+    }
+    headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
+    return JSONResponse(content=document, status_code=response.status_code, headers=headers)

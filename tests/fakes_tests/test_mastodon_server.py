@@ -1,0 +1,283 @@
+"""Self-tests of the Mastodon test server, driven through the real Mastodon.py client."""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+from mastodon import (
+    MastodonAPIError,
+    MastodonInternalServerError,
+    MastodonNetworkError,
+    MastodonRatelimitError,
+    StreamListener,
+)
+from mastodon.return_types import Notification
+
+from tests.fakes.mastodon_server import BOT_USERNAME, InstanceLimits, MastodonServer
+
+
+@pytest.fixture
+def server() -> Iterator[MastodonServer]:
+    with MastodonServer() as running:
+        yield running
+
+
+class _Inbox(StreamListener):
+    """Collects notifications from a user stream; notes when the stream is live."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.live = threading.Event()
+        self.notifications: queue.Queue[Notification] = queue.Queue()
+
+    def handle_heartbeat(self) -> None:
+        # The mock opens every stream with a ":connected" comment line.
+        self.live.set()
+
+    def on_notification(self, notification: Notification) -> None:
+        self.notifications.put(notification)
+
+
+def test_people_vote_and_the_bot_sees_the_tallies(server: MastodonServer) -> None:
+    bot = server.bot()
+    poll = bot.make_poll(["Very easy", "Easy", "Hard"], expires_in=3600)
+    status = bot.status_post("How easy was booking?", poll=poll, visibility="public")
+
+    server.vote("alice", status["poll"]["id"], 0)
+    server.vote("bob", status["poll"]["id"], [2])
+
+    tallies = bot.poll(status["poll"]["id"])
+    assert [o["votes_count"] for o in tallies["options"]] == [1, 0, 1]
+    assert (tallies["votes_count"], tallies["voters_count"]) == (2, 2)
+    assert bot.status(status["id"])["poll"]["votes_count"] == 2
+
+
+def test_expire_poll_ends_it(server: MastodonServer) -> None:
+    bot = server.bot()
+    status = bot.status_post("Q", poll=bot.make_poll(["A", "B"], expires_in=3600))
+
+    server.expire_poll(status["poll"]["id"])
+
+    assert bot.poll(status["poll"]["id"])["expired"] is True
+
+
+def test_reply_and_reply_to_reply(server: MastodonServer) -> None:
+    bot = server.bot()
+    post = bot.status_post("What should the reminder say?")
+
+    first = server.reply("alice", post["id"], "Include the clinic address")
+    second = server.reply("bob", first["id"], "And parking")
+
+    assert str(first["in_reply_to_id"]) == str(post["id"])
+    assert str(second["in_reply_to_id"]) == str(first["id"])
+    assert first["content"] == f"<p>@{BOT_USERNAME} Include the clinic address</p>"
+    descendants = bot.status_context(post["id"])["descendants"]
+    assert [str(s["id"]) for s in descendants] == [str(first["id"]), str(second["id"])]
+
+
+def test_mentions_page_through_notifications(server: MastodonServer) -> None:
+    bot = server.bot()
+    first = server.mention("alice", "hello")
+    [seen] = bot.notifications(types=["mention"])
+    assert str(seen["status"]["id"]) == str(first["id"])
+
+    second = server.mention("bob", "me too")
+
+    newer = bot.notifications(types=["mention"], since_id=seen["id"])
+    assert [str(n["status"]["id"]) for n in newer] == [str(second["id"])]
+    assert bot.notifications(types=["mention"], min_id=newer[0]["id"]) == []
+
+
+def test_mention_arrives_on_the_user_stream(server: MastodonServer) -> None:
+    inbox = _Inbox()
+    handle = server.bot().stream_user(inbox, run_async=True)
+    try:
+        assert inbox.live.wait(5)
+        status = server.mention("alice", "is this thing on?")
+        notification = inbox.notifications.get(timeout=5)
+    finally:
+        handle.close()
+        handle.join(5)
+
+    assert not handle.is_alive()
+    assert notification["type"] == "mention"
+    assert str(notification["status"]["id"]) == str(status["id"])
+
+
+def test_direct_message_dialogue_with_stop(server: MastodonServer) -> None:
+    bot = server.bot()
+    opening = server.dm("carol", "hi")
+    assert opening["visibility"] == "direct"
+    [incoming] = bot.notifications(types=["mention"])
+    assert incoming["status"]["visibility"] == "direct"
+
+    question = bot.status_post(
+        "@carol Do you agree to take part?", in_reply_to_id=opening["id"], visibility="direct"
+    )
+    [received] = server.received("carol")
+    assert str(received["id"]) == str(question["id"])
+    assert received["visibility"] == "direct"
+
+    stop = server.dm("carol", "STOP", in_reply_to_id=question["id"])
+    latest = bot.notifications(types=["mention"], since_id=incoming["id"])
+    assert [str(n["status"]["id"]) for n in latest] == [str(stop["id"])]
+    assert latest[0]["status"]["in_reply_to_id"] == question["id"]
+    assert latest[0]["status"]["content"] == f"<p>@{BOT_USERNAME} STOP</p>"
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [
+        (429, MastodonRatelimitError),
+        (500, MastodonInternalServerError),
+        (422, MastodonAPIError),
+    ],
+)
+def test_injected_failures_raise(
+    server: MastodonServer, status: int, error: type[Exception]
+) -> None:
+    bot = server.bot()
+    server.fail_next(status, path="/api/v1/statuses", methods=["POST"])
+
+    with pytest.raises(error) as raised:
+        bot.status_post("first try")
+
+    assert server.faults() == []
+    assert bot.status_post("second try")["content"] == "<p>second try</p>"
+    if status != 429:
+        assert raised.value.args[1] == status
+
+
+def test_unprocessable_entity_is_a_client_error(server: MastodonServer) -> None:
+    server.fail_next(422, path="/api/v1/statuses", error="Validation failed: nope")
+
+    with pytest.raises(MastodonAPIError) as raised:
+        server.bot().status_post("x")
+
+    assert not isinstance(raised.value, MastodonInternalServerError)
+    assert raised.value.args[1:] == (422, "Unprocessable Entity", "Validation failed: nope")
+
+
+def test_rate_limit_headers_reach_mastodon_py(server: MastodonServer) -> None:
+    bot = server.bot()
+    bot.me()
+    bot.me()
+
+    assert bot.ratelimit_limit == 300
+    assert bot.ratelimit_remaining == 298
+    assert bot.ratelimit_reset is not None
+    assert time.time() < bot.ratelimit_reset <= time.time() + 302
+
+
+def test_a_low_limit_gives_real_429s() -> None:
+    with MastodonServer(ratelimit=2) as server:
+        bot = server.bot()
+        bot.me()
+        bot.me()
+        with pytest.raises(MastodonRatelimitError):
+            bot.me()
+        assert bot.ratelimit_remaining == 0
+
+
+def test_wait_mode_sleeps_until_the_reset(server: MastodonServer) -> None:
+    waiting = server.client(server.bot_token, ratelimit_method="wait")
+    server.fail_next(429, path="/api/v1/accounts/verify_credentials", reset_in=1.0)
+
+    started = time.monotonic()
+    me = waiting.me()
+
+    assert me["username"] == BOT_USERNAME
+    assert 0.0 < time.monotonic() - started < 5.0
+
+
+def test_instance_v2_advertises_the_configured_limits() -> None:
+    limits = InstanceLimits(
+        max_characters=400,
+        max_options=5,
+        max_characters_per_option=30,
+        min_expiration=600,
+        max_expiration=86_400,
+    )
+    with MastodonServer(limits=limits) as server:
+        configuration = server.bot().instance_v2()["configuration"]
+
+    assert configuration["statuses"]["max_characters"] == 400
+    assert dict(configuration["polls"]) == {
+        "max_options": 5,
+        "max_characters_per_option": 30,
+        "min_expiration": 600,
+        "max_expiration": 86_400,
+    }
+    assert configuration["urls"]["streaming"].startswith("ws://127.0.0.1:")
+
+
+def test_default_limits_are_mastodons(server: MastodonServer) -> None:
+    configuration = server.bot().instance_v2()["configuration"]
+
+    assert configuration["statuses"]["max_characters"] == 500
+    assert configuration["polls"]["max_options"] == 4
+
+
+@pytest.mark.parametrize(
+    ("text", "options", "expires_in", "message"),
+    [
+        ("x" * 401, None, None, "Text character limit of 400 exceeded"),
+        ("Q", ["a", "b", "c", "d", "e", "f"], 3600, "can't contain more than 5 items"),
+        ("Q", ["a", "b" * 31], 3600, "cannot be longer than 30 characters each"),
+        ("Q", ["a", "a"], 3600, "contain duplicate items"),
+        ("Q", ["a", "b"], 60, "expires at is too soon"),
+        ("Q", ["a", "b"], 90_000, "expires at is too far into the future"),
+    ],
+)
+def test_new_statuses_are_held_to_the_limits(
+    text: str, options: list[str] | None, expires_in: int | None, message: str
+) -> None:
+    limits = InstanceLimits(
+        max_characters=400, max_options=5, max_characters_per_option=30, max_expiration=86_400
+    )
+    with MastodonServer(limits=limits) as server:
+        bot = server.bot()
+        poll = bot.make_poll(options, expires_in=expires_in) if options else None
+        with pytest.raises(MastodonAPIError) as raised:
+            bot.status_post(text, poll=poll)
+
+    assert raised.value.args[1] == 422
+    assert message in raised.value.args[3]
+
+
+def test_urls_count_as_23_characters(server: MastodonServer) -> None:
+    text = "x" * 470 + " https://example.org/" + "a" * 100
+
+    with pytest.raises(MastodonAPIError):
+        server.bot().status_post(text)
+    assert server.bot().status_post("x" * 470 + " https://example.org/")["id"]
+
+
+def test_streaming_can_be_unavailable() -> None:
+    with MastodonServer(streaming=False) as server:
+        bot = server.bot()
+        assert bot.instance_v2()["configuration"]["urls"]["streaming"] is None
+        with pytest.raises(MastodonNetworkError):
+            bot.stream_user(_Inbox())
+        # The polling fallback still sees mentions.
+        server.mention("alice", "anyone there?")
+        assert len(bot.notifications(types=["mention"])) == 1
+
+
+def test_a_failing_stream_connection() -> None:
+    with MastodonServer() as server:
+        server.fail_next(502, path="/api/v1/streaming/user", times=None)
+        with pytest.raises(MastodonNetworkError):
+            server.bot().stream_user(_Inbox())
+
+
+async def test_async_context_manager() -> None:
+    async with MastodonServer() as server:
+        me = await asyncio.to_thread(server.bot().me)
+        assert me["username"] == BOT_USERNAME
+        assert me["bot"] is True

@@ -1,0 +1,70 @@
+"""Small helpers shared by tests: specs, launching, and reading the web pages."""
+
+from __future__ import annotations
+
+import copy
+import re
+from typing import Any
+
+from bot.app import Platform
+from consultations import service
+from consultations.spec import ConsultationSpec, parse_spec
+
+SPEC: dict[str, Any] = {
+    "id": "outpatient-booking",
+    "title": "Improving outpatient booking",
+    "organisation": "Example Health Service",
+    "model": "feedback-prompt",
+    "qi": {"project": "Outpatient booking redesign", "stage": "plan", "cycle": 1},
+    "channels": ["web", "telegram", "mastodon"],
+    "language": "en",
+    "consent": {
+        "text": "We use your answers to improve our booking service. Reply STOP to leave.",
+        "recontact": True,
+    },
+    "segments": [
+        {
+            "id": "role",
+            "text": "Which best describes you?",
+            "options": ["Patient", "Carer", "Staff", "Community member"],
+        }
+    ],
+    "items": [
+        {
+            "id": "ease",
+            "type": "poll",
+            "text": "How easy was it to book your last appointment?",
+            "options": ["Very easy", "Easy", "Neither", "Hard", "Very hard"],
+        },
+        {"id": "one-thing", "type": "prompt", "text": "What one thing would make booking easier?"},
+        {
+            "id": "reminder",
+            "type": "thread",
+            "text": "Let's design the reminder message together: what should it say?",
+        },
+    ],
+    "closing_message": "Thank you. We will share what we change.",
+}
+
+
+def spec_data(**changes: Any) -> dict[str, Any]:
+    """A copy of the demo spec with top-level fields changed."""
+    data = copy.deepcopy(SPEC)
+    data.update(changes)
+    return data
+
+
+async def launch(platform: Platform, data: dict[str, Any] | None = None) -> ConsultationSpec:
+    """Store and open a consultation (no channel publishing)."""
+    spec = parse_spec(data or spec_data())
+    async with platform.sessionmaker.begin() as session:
+        await service.create(session, spec, source="test")
+        await service.open_(session, spec.id)
+    return spec
+
+
+def form_fields(html: str, action: str) -> dict[str, str]:
+    """The hidden fields of the form posting to ``action`` on a page."""
+    match = re.search(rf'<form method="post" action="{re.escape(action)}">(.*?)</form>', html, re.S)
+    assert match, f"no form posting to {action} on the page"
+    return dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', match.group(1)))
