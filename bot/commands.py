@@ -16,7 +16,9 @@ from pathlib import Path
 from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from adapters.base import ChannelAdapter, PublishedPost
 from bot.app import Platform, configured_adapters, create_app, create_platform
 from bot.cli import UsageError, install_stop_signals, output, print_json, read_password
 from bot.config import Settings
@@ -24,7 +26,7 @@ from bot.progress import Progress
 from consultations import records, service
 from consultations.spec import ChannelLimits, ConsultationSpec, SpecError, load_spec_file
 from storage import migrate
-from storage.tables import Publication, User
+from storage.tables import Consultation, Publication, User
 
 log = logging.getLogger("engage")
 
@@ -162,12 +164,13 @@ def validate(args: argparse.Namespace, settings: Settings | None) -> int:
     except Exception:
         settings = None
     spec, _ = _load(args.file, settings)
-    kinds = {}
+    kinds: dict[str, int] = {}
     for item in spec.items:
         kinds[item.type] = kinds.get(item.type, 0) + 1
     parts = ", ".join(f"{n} {kind}{'s' if n != 1 else ''}" for kind, n in sorted(kinds.items()))
     print(
-        f"{args.file}: valid: {spec.id} ({spec.model}; {parts}; channels: {', '.join(spec.channels)})"
+        f"{args.file}: valid: {spec.id} ({spec.model}; {parts}; "
+        f"channels: {', '.join(spec.channels)})"
     )
     return OK
 
@@ -249,11 +252,8 @@ def _how(channel: str) -> str:
     }.get(channel, "unknown channel")
 
 
-async def _publish(platform: Platform, adapter: object, spec: ConsultationSpec) -> int:
+async def _publish(platform: Platform, adapter: ChannelAdapter, spec: ConsultationSpec) -> int:
     """Publish a consultation on one channel, once: posts already recorded are kept."""
-    from adapters.base import ChannelAdapter
-
-    assert isinstance(adapter, ChannelAdapter)
     async with platform.sessionmaker() as session:
         done = (
             await session.scalars(
@@ -296,8 +296,6 @@ async def close(args: argparse.Namespace, settings: Settings | None) -> int:
                 )
             ).all()
         adapters = configured_adapters(platform)
-        from adapters.base import PublishedPost
-
         failures = 0
         for name, adapter in adapters.items():
             posts = [
@@ -318,10 +316,7 @@ async def close(args: argparse.Namespace, settings: Settings | None) -> int:
     return FAILED if failures else OK
 
 
-async def _require(session: object, consultation_id: str) -> object:
-    from sqlalchemy.ext.asyncio import AsyncSession
-
-    assert isinstance(session, AsyncSession)
+async def _require(session: AsyncSession, consultation_id: str) -> Consultation:
     try:
         return await service.require(session, consultation_id)
     except service.NotFound as exc:
@@ -400,7 +395,7 @@ async def import_(args: argparse.Namespace, settings: Settings | None) -> int:
     progress = Progress("importing")
     try:
         path = Path(args.file)
-        if not path.is_file():
+        if not await asyncio.to_thread(path.is_file):
             raise UsageError(f"FILE: {args.file}: no such file")
         async with platform.sessionmaker.begin() as session:
             await _require(session, args.id)

@@ -90,7 +90,7 @@ class OutboxSender:
                 .order_by(OutboxEntry.id)
                 .limit(self.batch)
             )
-            if session.bind.dialect.name == "postgresql":
+            if session.get_bind().dialect.name == "postgresql":
                 statement = statement.with_for_update(skip_locked=True)
             rows = list((await session.scalars(statement)).all())
             for row in rows:
@@ -204,10 +204,10 @@ class OutboxSender:
             if opted_out and row.participant_id is not None:
                 await queries.opt_out(session, row.participant_id)
 
-    async def drain(self, channel: str, *, timeout: float = 60.0) -> None:
+    async def drain(self, channel: str, *, within: float = 60.0) -> None:
         """Send until nothing on ``channel`` is due (waiting for retries), or time runs out."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        deadline = loop.time() + within
         while loop.time() < deadline:
             await self.run_once(channel)
             async with self.sessionmaker() as session:
@@ -221,7 +221,7 @@ class OutboxSender:
                 return
             wait = (row - utcnow()).total_seconds()
             await asyncio.sleep(min(max(wait, 0.01), max(0.0, deadline - loop.time())))
-        raise TimeoutError(f"{channel}: outbox not drained within {timeout:.0f} s")
+        raise TimeoutError(f"{channel}: outbox not drained within {within:.0f} s")
 
     async def run(self, stopping: asyncio.Event, *, idle: float = 0.5) -> None:
         """Send on every channel until ``stopping`` is set."""

@@ -127,7 +127,7 @@ class Runtime:
                     .order_by(InboxEntry.id)
                     .limit(1)
                 )
-                if session.bind.dialect.name == "postgresql":
+                if session.get_bind().dialect.name == "postgresql":
                     statement = statement.with_for_update(skip_locked=True)
                 entry = await session.scalar(statement)
                 if entry is None:
@@ -413,9 +413,10 @@ class _Turn:
         elif kind is EventKind.TEXT and dialogue.pending == CONSENT and self.event.text:
             answer = _yes_no(self.event.text, CONSENT_OPTIONS)
         if answer is None:
+            prefix = None
             if kind is not EventKind.START and dialogue.pending == CONSENT:
-                self.say("Before any questions, we need your answer to this, please.")
-            self.ask(dialogue, consent_question(spec))
+                prefix = "Before any questions, we need your answer to this, please."
+            self.ask(dialogue, consent_question(spec), prefix=prefix)
             return
         await queries.set_consent(
             self.session, self.participant.id, spec.id, "consultation", answer, "explicit"
@@ -598,7 +599,10 @@ class _Turn:
 
 def consent_question(spec: ConsultationSpec) -> OutboundMessage:
     return OutboundMessage(
-        text=f"{spec.title}\n{spec.organisation}\n\n{spec.consent.text}\n\nDo you agree to take part?",
+        text=(
+            f"{spec.title}\n{spec.organisation}\n\n{spec.consent.text}\n\n"
+            "Do you agree to take part?"
+        ),
         consultation_id=spec.id,
         question=CONSENT,
         question_type="consent",

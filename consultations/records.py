@@ -6,6 +6,7 @@ the pseudonym.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import hashlib
 import io
@@ -232,7 +233,7 @@ async def import_csv(
     spec = service.spec_of(row)
     target = choose_item(spec, item_id)
     try:
-        raw = path.read_bytes()
+        raw = await asyncio.to_thread(path.read_bytes)
     except OSError as exc:
         raise ImportError_(f"{path}: {exc.strerror or exc}") from None
     try:

@@ -29,7 +29,7 @@ from storage.tables import (
 
 def _insert(session: AsyncSession, table: Any) -> Any:
     """A dialect-specific INSERT supporting ON CONFLICT."""
-    if session.bind.dialect.name == "postgresql":
+    if session.get_bind().dialect.name == "postgresql":
         return pg_insert(table)
     return sqlite_insert(table)
 

@@ -398,7 +398,7 @@ class WebChannel:
         text = (fields.get("text") or [""])[0].strip()
         if not text:
             raise web.HTTPSeeOther(f"/c/{cid}")
-        parent = (fields.get("parent") or [None])[0]
+        parent = next(iter(fields.get("parent", [])), None)
         outcome = await self.runtime.handle_now(
             self._event(
                 token,

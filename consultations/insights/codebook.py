@@ -29,9 +29,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import yaml
-from scipy import sparse
+from scipy import sparse  # type: ignore[import-untyped]
 
-from consultations.insights.text import TextAnalyser, TextAnalysis, default_analyser
+from consultations.insights.text import (
+    TextAnalyser,
+    TextAnalysis,
+    category_matrix,
+    default_analyser,
+)
 
 DEFAULT_CODEBOOK_FILE = "nhs_patient_experience.yaml"
 
@@ -169,7 +174,7 @@ def assign(
     n = len(analyses)
     if n == 0:
         return np.zeros(0, dtype=np.intp), np.zeros(0)
-    probs = np.asarray([a.categories for a in analyses], dtype=np.float64)
+    probs = category_matrix(analyses)
     if is_default(codebook):
         return probs.argmax(axis=1).astype(np.intp), probs.max(axis=1)
 

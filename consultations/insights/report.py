@@ -45,9 +45,10 @@ from consultations.insights.text import (
     POSITIVE,
     TextAnalysis,
     analyse_text,
+    category_matrix,
     default_analyser,
 )
-from consultations.insights.themes import ThemeDoc, find_themes
+from consultations.insights.themes import ThemeInput, find_themes
 
 #: Counts below this are hidden in breakdowns by segment (never in whole-item totals).
 SMALL_CELL = 5
@@ -109,9 +110,10 @@ def build_report(
 
     suppressed: list[dict[str, Any]] = []
     step("participation", 0.0)
-    participation = _participation(spec, rows, poll_totals, funnel, suppressed)
+    seg_of = _participant_segments(rows)
+    participation = _participation(spec, rows, poll_totals, funnel, seg_of, suppressed)
     step("polls", 0.1)
-    polls = _polls(spec, rows, poll_totals, suppressed)
+    polls = _polls(spec, rows, poll_totals, seg_of, suppressed)
     step("themes", 0.2)
     text = _free_text(rows)
     themes, assignment = _themes(text)
@@ -182,7 +184,9 @@ def _participant_segments(rows: Iterable[ResponseRow]) -> dict[str, dict[str, st
     found: dict[str, dict[str, str]] = defaultdict(dict)
     for r in sorted(rows, key=lambda r: r.created_at):
         if r.segments:
-            found[r.participant].update(r.segments)
+            mine = found[r.participant]
+            if mine != r.segments:
+                mine.update(r.segments)
         if r.item_type == SEGMENT and r.choices:
             found[r.participant][r.item_id] = r.choices[0]
     return found
@@ -193,6 +197,7 @@ def _participation(
     rows: Sequence[ResponseRow],
     totals: Sequence[PollTotal],
     funnel: FunnelCounts | None,
+    seg_of: Mapping[str, Mapping[str, str]],
     suppressed: list[dict[str, Any]],
 ) -> dict[str, Any]:
     answers = _answers(rows)
@@ -226,7 +231,6 @@ def _participation(
     ]
     by_item = Counter(r.item_id for r in answers)
 
-    seg_of = _participant_segments(rows)
     by_segment: dict[str, Any] = {}
     missing: list[dict[str, Any]] = []
     for seg in spec.segments:
@@ -385,11 +389,11 @@ def _polls(
     spec: SpecLike,
     rows: Sequence[ResponseRow],
     totals: Sequence[PollTotal],
+    seg_of: Mapping[str, Mapping[str, str]],
     suppressed: list[dict[str, Any]],
 ) -> list[dict[str, Any]]:
     latest_totals = _latest_totals(totals)
     latest = _latest_choice(rows)
-    seg_of = _participant_segments(rows)
     polls = []
     for item in spec.items:
         if as_text(item.type) != POLL:
@@ -422,7 +426,7 @@ def _polls(
                         }
                     )
                     continue
-                cells = []
+                cells: list[dict[str, Any]] = []
                 for label in labels:
                     c = per_group[group][label]
                     if c < SMALL_CELL:
@@ -503,16 +507,14 @@ def _quote_text(text: str) -> str:
 
 
 def _themes(text: Sequence[_TextRow]) -> tuple[list[dict[str, Any]], np.ndarray[Any, Any]]:
-    docs = [
-        ThemeDoc(
-            tokens=t.analysis.tokens,
-            categories=t.analysis.categories,
-            words=t.analysis.words,
-            quotable=not t.row.safety_flagged,
-            text=t.row.text or "",
-        )
-        for t in text
-    ]
+    analyses = [t.analysis for t in text]
+    docs = ThemeInput(
+        tokens=[a.tokens for a in analyses],
+        categories=category_matrix(analyses),
+        words=[a.words for a in analyses],
+        quotable=[not t.row.safety_flagged for t in text],
+        texts=[t.row.text or "" for t in text],
+    )
     found, assignment = find_themes(docs, default_analyser().categories)
     n = len(text)
     themes = []
@@ -547,7 +549,7 @@ def _codebook(book: Codebook, text: Sequence[_TextRow]) -> tuple[dict[str, Any],
     entries = []
     for k, name in enumerate(names):
         members = np.flatnonzero(best == k)
-        quotable = [int(i) for i in members if not text[i].row.safety_flagged]
+        quotable = [int(i) for i in members if not text[int(i)].row.safety_flagged]
         # Most confident first; skip repeats of the same words.
         quotable.sort(key=lambda i: -float(score[i]))
         chosen: list[int] = []
@@ -716,7 +718,7 @@ def _comparison(
     for poll in polls:
         item = poll["item"]
         good = measure_options.get(item, ())
-        series = []
+        series: list[dict[str, Any]] = []
         for c in cycles:
             n = c.poll_n.get(item, 0)
             if n == 0:

@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -190,6 +191,17 @@ class TextAnalyser:
             suggestion=_SUGGESTION.search(" ".join(ws)) is not None,
             words=len(ws),
         )
+
+
+def category_matrix(analyses: Sequence[TextAnalysis]) -> FloatArray:
+    """The stored category probabilities of many analyses as one (n, categories) array."""
+    width = len(analyses[0].categories) if analyses else 0
+    flat = np.fromiter(
+        chain.from_iterable(a.categories for a in analyses),
+        dtype=np.float64,
+        count=len(analyses) * width,
+    )
+    return flat.reshape(len(analyses), width)
 
 
 def sentiment_label(score: float) -> str:

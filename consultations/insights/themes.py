@@ -19,13 +19,14 @@ import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import chain
 
 import numpy as np
 import numpy.typing as npt
-from scipy import sparse
-from sklearn.cluster import KMeans
-from sklearn.decomposition import TruncatedSVD
-from sklearn.exceptions import ConvergenceWarning
+from scipy import sparse  # type: ignore[import-untyped]
+from sklearn.cluster import KMeans  # type: ignore[import-untyped]
+from sklearn.decomposition import TruncatedSVD  # type: ignore[import-untyped]
+from sklearn.exceptions import ConvergenceWarning  # type: ignore[import-untyped]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
@@ -43,14 +44,21 @@ RANDOM_STATE = 0
 
 
 @dataclass(frozen=True)
-class ThemeDoc:
-    """What theme finding needs from one reply."""
+class ThemeInput:
+    """What theme finding needs from the replies, one column per field (one row each).
 
-    tokens: Sequence[str]
-    categories: Sequence[float]
-    words: int
-    quotable: bool
-    text: str
+    Columns rather than one object per reply: building 100,000 small objects costs more
+    than the clustering itself.
+    """
+
+    tokens: Sequence[Sequence[str]]
+    categories: FloatArray
+    words: Sequence[int]
+    quotable: Sequence[bool]
+    texts: Sequence[str]
+
+    def __len__(self) -> int:
+        return len(self.tokens)
 
 
 @dataclass(frozen=True)
@@ -75,7 +83,7 @@ def theme_count(n: int, max_themes: int = MAX_THEMES) -> int:
 
 
 def find_themes(
-    docs: Sequence[ThemeDoc],
+    docs: ThemeInput,
     category_names: Sequence[str],
     *,
     max_themes: int = MAX_THEMES,
@@ -91,8 +99,9 @@ def find_themes(
     n = len(docs)
     if n == 0:
         return [], np.zeros(0, dtype=np.intp)
-    vocab, x = _tfidf([d.tokens for d in docs])
-    space = _space(x, np.asarray([d.categories for d in docs], dtype=np.float64), category_weight)
+    vocab, x = _tfidf(docs.tokens)
+    probs = docs.categories
+    space = _space(x, probs, category_weight)
     k = n_themes if n_themes is not None else theme_count(n, max_themes)
     assignment = _cluster(space, k)
     # Renumber by size so theme 0 is the largest.
@@ -104,7 +113,6 @@ def find_themes(
 
     words_by_id = _surface(vocab)
     df_all = np.asarray((x > 0).sum(axis=0)).ravel().astype(np.float64)
-    probs = np.asarray([d.categories for d in docs], dtype=np.float64)
     themes: list[Theme] = []
     used_labels: set[str] = set()
     for t in range(int(assignment.max()) + 1):
@@ -124,13 +132,11 @@ def find_themes(
 
 def _tfidf(token_lists: Sequence[Sequence[str]]) -> tuple[dict[str, int], sparse.csr_matrix]:
     vocab: dict[str, int] = {}
-    indptr = [0]
-    indices: list[int] = []
     setdefault = vocab.setdefault
-    for tokens in token_lists:
-        indices.extend(setdefault(t, len(vocab)) for t in tokens)
-        indptr.append(len(indices))
+    indices = [setdefault(t, len(vocab)) for t in chain.from_iterable(token_lists)]
     n = len(token_lists)
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.fromiter(map(len, token_lists), dtype=np.int64, count=n), out=indptr[1:])
     x = sparse.csr_matrix(
         (np.ones(len(indices)), np.asarray(indices, dtype=np.int64), indptr),
         shape=(n, max(1, len(vocab))),
@@ -222,6 +228,10 @@ def _keywords(
 
 def _label(keywords: Sequence[str], category: str | None, used: set[str]) -> str:
     """A short name in words: "Staff: friendly, helpful", or keywords alone."""
+    if category:
+        # "Staff: staff, friendly" says "staff" twice; keep the words that add something.
+        named = set(category.lower().replace("/", " ").split())
+        keywords = [k for k in keywords if k not in named] or list(keywords)
     for size in (2, 3, 4, len(keywords)):
         words = ", ".join(keywords[:size])
         if category and words:
@@ -239,7 +249,7 @@ def _label(keywords: Sequence[str], category: str | None, used: set[str]) -> str
 
 
 def _quotes(
-    space: FloatArray, x: sparse.csr_matrix, members: IntArray, docs: Sequence[ThemeDoc]
+    space: FloatArray, x: sparse.csr_matrix, members: IntArray, docs: ThemeInput
 ) -> tuple[int, ...]:
     """Typical, readable and mutually different replies (maximal marginal relevance).
 
@@ -248,14 +258,14 @@ def _quotes(
     longer exists). Different: each next quote is penalised by its word overlap with
     those already chosen, and near-copies are skipped.
     """
-    quotable = np.asarray([i for i in members if docs[i].quotable], dtype=np.intp)
+    quotable = np.asarray([i for i in members if docs.quotable[i]], dtype=np.intp)
     if len(quotable) == 0:
         return ()
     centre = space[members].mean(axis=0)
     centre_norm = float(np.linalg.norm(centre)) or 1.0
     vecs = space[quotable]
     typical = (vecs @ centre) / (np.linalg.norm(vecs, axis=1) * centre_norm + 1e-12)
-    lengths = np.asarray([docs[i].words for i in quotable])
+    lengths = np.asarray([docs.words[i] for i in quotable])
     readable = np.where(lengths < 6, 0.6 + 0.08 * lengths, np.where(lengths > 60, 0.8, 1.0))
     relevance = typical * readable
     candidates = quotable[np.argsort(-relevance, kind="stable")[:60]]
@@ -269,7 +279,7 @@ def _quotes(
         for pos, i in enumerate(candidates.tolist()):
             if i in chosen:
                 continue
-            key = " ".join(docs[i].text.lower().split())
+            key = " ".join(docs.texts[i].lower().split())
             if key in seen_texts:
                 continue
             redundancy = max((overlap[pos, p] for p in chosen_pos), default=0.0)
@@ -282,5 +292,5 @@ def _quotes(
             break
         chosen.append(best)
         chosen_pos.append(best_pos)
-        seen_texts.add(" ".join(docs[best].text.lower().split()))
+        seen_texts.add(" ".join(docs.texts[best].lower().split()))
     return tuple(chosen)

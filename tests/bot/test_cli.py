@@ -1,0 +1,240 @@
+"""The `engage` command line as operators use it: exit codes, messages, files."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from bot.cli import main
+from tests.conftest import TEST_KEY, TEST_SECRET
+from tests.helpers import spec_data
+
+CONTRACT_KEYS = [
+    "consultation",
+    "item",
+    "item_type",
+    "channel",
+    "participant",
+    "segments",
+    "choices",
+    "text",
+    "in_reply_to",
+    "created_at",
+    "flags",
+]
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, database_url: str, tmp_path: Path) -> Path:
+    monkeypatch.setenv("ENGAGE_DATABASE_URL", database_url)
+    monkeypatch.setenv("ENGAGE_SECRET_KEY", TEST_SECRET)
+    monkeypatch.setenv("ENGAGE_PSEUDONYM_KEY", TEST_KEY)
+    for name in ("TELEGRAM_BOT_TOKEN", "MASTODON_API_BASE_URL", "MASTODON_ACCESS_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def write_spec(folder: Path, data: Any, name: str = "spec.yaml") -> str:
+    path = folder / name
+    path.write_text(yaml.safe_dump(data, sort_keys=False) if not isinstance(data, str) else data)
+    return str(path)
+
+
+def engage(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+MISTAKES: list[tuple[str, Any, str]] = [
+    ("unknown field", {"colour": "blue"}, "colour"),
+    ("bad id", {"id": "Outpatient Booking"}, "id"),
+    ("unknown model", {"model": "town-hall"}, "model"),
+    ("unknown stage", {"qi": {"project": "p", "stage": "review", "cycle": 1}}, "qi.stage"),
+    ("bad cycle", {"qi": {"project": "p", "stage": "plan", "cycle": 0}}, "qi.cycle"),
+    ("unknown channel", {"channels": ["web", "fax"]}, "channels[1]"),
+    ("empty consent", {"consent": {"text": "  "}}, "consent.text"),
+    ("empty title", {"title": ""}, "title"),
+    (
+        "duplicate item ids",
+        {
+            "items": [
+                {"id": "a", "type": "prompt", "text": "x"},
+                {"id": "a", "type": "prompt", "text": "y"},
+            ]
+        },
+        "items[1].id",
+    ),
+    (
+        "one-option poll",
+        {"items": [{"id": "a", "type": "poll", "text": "q", "options": ["Only"]}]},
+        "items[0].options",
+    ),
+    (
+        "duplicate options",
+        {"items": [{"id": "a", "type": "poll", "text": "q", "options": ["Yes", "yes "]}]},
+        "items[0].options[1]",
+    ),
+    ("unknown item type", {"items": [{"id": "a", "type": "survey", "text": "q"}]}, "items[0].type"),
+    ("empty items", {"items": []}, "items"),
+    (
+        "closes before opens",
+        {"opens_at": "2026-12-15T09:00:00+10:00", "closes_at": "2026-12-01T09:00:00+10:00"},
+        "closes_at",
+    ),
+    ("naive time", {"opens_at": "2026-12-01T09:00:00"}, "opens_at"),
+    (
+        "telegram option too long",
+        {"items": [{"id": "a", "type": "poll", "text": "q", "options": ["x" * 120, "y"]}]},
+        "items[0].options[0]",
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "change", "path"), MISTAKES, ids=[m[0] for m in MISTAKES])
+def test_spec_mistake_exits_2_naming_the_field(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, name: str, change: Any, path: str
+) -> None:
+    spec = write_spec(tmp_path, spec_data(**change))
+    code, out, err = engage(capsys, "consultation", "validate", spec)
+    assert code == 2, name
+    assert f"{spec}: {path}:" in err, err
+
+
+def test_malformed_yaml_names_the_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    spec = write_spec(tmp_path, "id: x\ntitle: [unclosed\nitems:\n")
+    code, _, err = engage(capsys, "consultation", "validate", spec)
+    assert code == 2
+    assert "line" in err
+
+
+def test_valid_spec(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, out, _ = engage(capsys, "consultation", "validate", write_spec(tmp_path, spec_data()))
+    assert code == 0
+    assert "valid" in out
+
+
+def test_create_launch_import_export_report_participant(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = write_spec(env, spec_data(channels=["web"]))
+    code, out, _ = engage(capsys, "consultation", "create", spec)
+    assert code == 0
+    assert out.strip().splitlines()[-1] == "outpatient-booking"
+
+    assert engage(capsys, "consultation", "launch", "outpatient-booking")[0] == 0
+    code, _, err = engage(capsys, "consultation", "launch", "nope")
+    assert code == 2 and "nope" in err
+    code, _, err = engage(
+        capsys, "consultation", "launch", "outpatient-booking", "--channel", "fax"
+    )
+    assert code == 2 and "--channel" in err
+
+    comments = env / "comments.csv"
+    comments.write_text(
+        "respondent,comment\n"
+        "r1,The wait was far too long\nr2,\nr1,Lovely nurses\n,Parking is hard\n"
+    )
+    code, out, _ = engage(
+        capsys,
+        "import",
+        "outpatient-booking",
+        str(comments),
+        "--format",
+        "csv",
+        "--text-column",
+        "comment",
+        "--participant-column",
+        "respondent",
+    )
+    assert code == 0, out
+    assert "imported 3 responses" in out and "skipped 1 empty" in out
+    code, _, err = engage(
+        capsys,
+        "import",
+        "outpatient-booking",
+        str(comments),
+        "--format",
+        "csv",
+        "--text-column",
+        "nope",
+    )
+    assert code == 2 and "--text-column" in err
+
+    code, out, _ = engage(capsys, "export", "outpatient-booking", "--format", "json")
+    assert code == 0
+    exported = json.loads(out)
+    assert [list(r) for r in exported] == [CONTRACT_KEYS] * 3
+    assert {r["channel"] for r in exported} == {"import"}
+    assert len({r["participant"] for r in exported}) == 2
+
+    target = env / "out.csv"
+    code, _, _ = engage(
+        capsys, "export", "outpatient-booking", "--format", "csv", "--output", str(target)
+    )
+    assert code == 0
+    rows = list(csv.DictReader(io.StringIO(target.read_text())))
+    assert list(rows[0]) == CONTRACT_KEYS and len(rows) == 3
+
+    code, out, _ = engage(capsys, "consultation", "show", "outpatient-booking", "--json")
+    assert code == 0 and json.loads(out)["responses"] == 3
+    code, out, _ = engage(capsys, "consultation", "list")
+    assert code == 0 and "outpatient-booking" in out
+
+    code, out, _ = engage(
+        capsys,
+        "participant",
+        "export",
+        "--channel",
+        "import",
+        "--platform-id",
+        "outpatient-booking:r1",
+    )
+    held = json.loads(out)
+    assert code == 0 and held["held"] is True and len(held["responses"]) == 2
+    code, out, _ = engage(
+        capsys,
+        "participant",
+        "erase",
+        "--channel",
+        "import",
+        "--platform-id",
+        "outpatient-booking:r1",
+    )
+    assert code == 0 and "2 responses" in out
+    code, out, _ = engage(capsys, "export", "outpatient-booking", "--format", "json")
+    assert len(json.loads(out)) == 1
+
+    assert engage(capsys, "consultation", "close", "outpatient-booking")[0] == 0
+    code, _, err = engage(capsys, "consultation", "create", spec)
+    assert code == 2 and "closed" in err
+
+
+def test_invalid_setting_stops_with_one_line(
+    env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ENGAGE_PSEUDONYM_KEY", "short")
+    code, _, err = engage(capsys, "consultation", "list")
+    assert code == 2
+    assert err.strip().count("\n") == 0 and "ENGAGE_PSEUDONYM_KEY" in err
+
+
+def test_console_script_runs(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "engage"), "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0
+    for command in ("db", "run", "consultation", "export", "import", "report", "participant"):
+        assert command in result.stdout

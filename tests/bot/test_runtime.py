@@ -1,0 +1,238 @@
+"""The channel-agnostic dialogue, driven through the inbox with an in-memory channel."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+
+from bot.app import Platform
+from bot.events import CONSENT, RECONTACT, EventKind, InboundEvent
+from bot.outbox import OutboxSender
+from storage.tables import (
+    Consent,
+    InboxEntry,
+    ModerationCase,
+    OutboxEntry,
+    Participant,
+    Response,
+)
+from tests.fakes.channel import FakeChannel, Person
+from tests.helpers import launch, spec_data
+
+
+async def deliver(platform: Platform, *events: InboundEvent) -> None:
+    """What an adapter and `engage run` do: inbox commit, then handling."""
+    await platform.runtime.receive_many(events)
+    await platform.runtime.process_pending()
+
+
+async def send_all(platform: Platform, channel: FakeChannel) -> None:
+    sender = OutboxSender(
+        platform.sessionmaker, platform.keyring, {channel.name: channel}, base_delay=0.01
+    )
+    await sender.drain(channel.name, within=10)
+
+
+async def count(platform: Platform, table: Any) -> int:
+    async with platform.sessionmaker() as session:
+        return int(await session.scalar(select(func.count()).select_from(table)) or 0)
+
+
+async def responses(platform: Platform) -> list[Response]:
+    async with platform.sessionmaker() as session:
+        return list((await session.scalars(select(Response).order_by(Response.id))).all())
+
+
+async def test_conversation_from_start_to_thanks(platform: Platform) -> None:
+    await launch(platform)
+    channel = FakeChannel()
+    ann = Person("1001")
+    await deliver(platform, ann.starts("outpatient-booking"))
+    await send_all(platform, channel)
+    first = channel.to({"chat": "1001"})
+    assert [m.question for m in first] == [CONSENT]
+    assert "We use your answers" in first[0].text
+
+    await deliver(platform, ann.answers(CONSENT, "Yes, I agree"))
+    await deliver(platform, ann.answers(RECONTACT, "Yes, you may contact me"))
+    await deliver(platform, ann.says("2"))  # the second segment option, typed as a number
+    await deliver(platform, ann.answers("ease", "Hard"))
+    await deliver(platform, ann.says("Let me book online please"))
+    await deliver(platform, ann.says("Include the clinic's name"))
+    await send_all(platform, channel)
+    asked = [m.question for m in channel.to({"chat": "1001"})]
+    assert asked == [CONSENT, RECONTACT, "role", "ease", "one-thing", "reminder", None]
+    assert channel.sent[-1][1].text == "Thank you. We will share what we change."
+
+    stored = await responses(platform)
+    assert [(r.item_id, r.choices, r.text) for r in stored] == [
+        ("role", ["Carer"], None),
+        ("ease", ["Hard"], None),
+        ("one-thing", [], "Let me book online please"),
+        ("reminder", [], "Include the clinic's name"),
+    ]
+    async with platform.sessionmaker() as session:
+        purposes = {(c.purpose, c.given, c.method) for c in await session.scalars(select(Consent))}
+    assert purposes == {("consultation", True, "explicit"), ("recontact", True, "explicit")}
+
+
+async def test_no_questions_and_nothing_stored_before_consent(platform: Platform) -> None:
+    await launch(platform)
+    ben = Person("1002")
+    await deliver(platform, ben.starts("outpatient-booking"))
+    await deliver(platform, ben.answers("ease", "Easy"))
+    await deliver(platform, ben.says("My answer without consent"))
+    assert await count(platform, Response) == 0
+    channel = FakeChannel()
+    await send_all(platform, channel)
+    assert {m.question for m in channel.to({"chat": "1002"})} == {CONSENT}
+
+    await deliver(platform, ben.answers(CONSENT, "No thanks"))
+    await deliver(platform, ben.says("still talking"))
+    assert await count(platform, Response) == 0
+
+
+async def test_same_event_twice_is_stored_once(platform: Platform) -> None:
+    await launch(platform, spec_data(segments=[], consent={"text": "ok to use?"}))
+    cat = Person("1003")
+    await deliver(platform, cat.starts("outpatient-booking"), cat.answers(CONSENT, "yes"))
+    vote = cat.answers("ease", "Easy")
+    assert await platform.runtime.receive(vote) is True
+    assert await platform.runtime.receive(vote) is False
+    await deliver(platform, vote)
+    assert await count(platform, Response) == 1
+    assert await count(platform, InboxEntry) == 3
+
+
+async def test_stop_in_any_form_withdraws_consent_and_nothing_more_is_stored(
+    platform: Platform,
+) -> None:
+    await launch(platform, spec_data(consent={"text": "ok to use?"}))
+    for word in ("STOP", "stop", "/stop", "Stop."):
+        person = Person(f"stop-{word}")
+        await deliver(
+            platform,
+            person.starts("outpatient-booking"),
+            person.answers(CONSENT, "yes"),
+            person.answers("role", "Staff"),
+        )
+        await deliver(platform, person.says(word))
+        await deliver(platform, person.answers("ease", "Easy"), person.says("more words"))
+        channel = FakeChannel()
+        await send_all(platform, channel)
+        last = channel.to({"chat": person.platform_id})[-1]
+        assert "You have left" in last.text, word
+    stored = await responses(platform)
+    assert {r.item_id for r in stored} == {"role"}
+    async with platform.sessionmaker() as session:
+        consents = list(await session.scalars(select(Consent)))
+        opted_out = list(await session.scalars(select(Participant.opted_out_at)))
+    assert consents and all(c.withdrawn_at is not None for c in consents)
+    assert all(moment is not None for moment in opted_out)
+
+
+async def test_redaction_and_safety_reply(platform: Platform) -> None:
+    await launch(platform, spec_data(segments=[], consent={"text": "ok to use?"}))
+    dee = Person("1004")
+    await deliver(
+        platform,
+        dee.starts("outpatient-booking"),
+        dee.answers(CONSENT, "yes"),
+        dee.answers("ease", "Hard"),
+        dee.says("Call me on 0412 345 678 or mail dee@example.org"),
+    )
+    eve = Person("1005")
+    await deliver(
+        platform,
+        eve.starts("outpatient-booking"),
+        eve.answers(CONSENT, "yes"),
+        eve.answers("ease", "Hard"),
+        eve.says("I keep thinking about killing myself"),
+        eve.says("anyone there?"),
+    )
+    stored = {r.participant_id: r for r in await responses(platform) if r.item_id == "one-thing"}
+    texts = sorted((r.text, r.flags) for r in stored.values())
+    assert texts == [
+        ("Call me on [phone] or mail [email]", ["redacted"]),
+        ("I keep thinking about killing myself", ["safety"]),
+    ]
+    channel = FakeChannel()
+    await send_all(platform, channel)
+    to_eve = channel.to({"chat": "1005"})
+    assert to_eve[-1].kind == "safety"
+    assert "Lifeline" in to_eve[-1].text
+    # after the disclosure the bot asks nothing more
+    assert all(m.question is None for m in to_eve[to_eve.index(to_eve[-1]) :])
+    assert await count(platform, ModerationCase) == 1
+
+
+async def test_outbox_retries_rate_limits_and_sends_each_message_once(platform: Platform) -> None:
+    await launch(platform, spec_data(segments=[], consent={"text": "ok?"}))
+    people = [Person(f"p{n}") for n in range(5)]
+    await deliver(platform, *(p.starts("outpatient-booking") for p in people))
+    channel = FakeChannel()
+    channel.rate_limit(4)
+    await send_all(platform, channel)
+    assert sorted(address["chat"] for address, _ in channel.sent) == sorted(
+        p.platform_id for p in people
+    )
+    async with platform.sessionmaker() as session:
+        statuses = list(await session.scalars(select(OutboxEntry.status)))
+        addresses = list(await session.scalars(select(OutboxEntry.address)))
+    assert statuses == ["sent"] * 5
+    assert addresses == [None] * 5  # sealed addresses are dropped once sent
+
+
+async def test_blocked_user_is_opted_out_without_retries(platform: Platform) -> None:
+    await launch(platform, spec_data(segments=[], consent={"text": "ok?"}))
+    fay = Person("1006")
+    await deliver(platform, fay.starts("outpatient-booking"))
+    channel = FakeChannel()
+    channel.block()
+    await send_all(platform, channel)
+    assert channel.sent == []
+    async with platform.sessionmaker() as session:
+        row = await session.scalar(select(OutboxEntry))
+        participant = await session.scalar(select(Participant))
+    assert row is not None and row.status == "failed" and row.attempts == 1
+    assert participant is not None and participant.opted_out_at is not None
+
+
+async def test_interrupted_send_is_never_repeated(platform: Platform) -> None:
+    await launch(platform, spec_data(segments=[], consent={"text": "ok?"}))
+    await deliver(platform, Person("1007").starts("outpatient-booking"))
+    async with platform.sessionmaker.begin() as session:
+        row = await session.scalar(select(OutboxEntry))
+        assert row is not None
+        row.status = "sending"  # as a crash mid-send leaves it
+    channel = FakeChannel()
+    sender = OutboxSender(platform.sessionmaker, platform.keyring, {"telegram": channel})
+    assert await sender.recover() == 1
+    await sender.drain("telegram", within=5)
+    assert channel.sent == []
+
+
+async def test_erase_removes_the_person_from_every_table(platform: Platform) -> None:
+    await launch(platform)
+    gil = Person("1008")
+    await deliver(
+        platform,
+        gil.starts("outpatient-booking"),
+        gil.answers(CONSENT, "yes"),
+        gil.answers(RECONTACT, "yes"),
+        gil.answers("role", "Patient"),
+        gil.answers("ease", "Easy"),
+        gil.says("I thought about ending my life"),
+    )
+    other = Person("1009")
+    await deliver(platform, other.starts("outpatient-booking"), other.answers(CONSENT, "yes"))
+    await deliver(platform, gil.event(EventKind.ERASE))
+    pseudonym = platform.keyring.pseudonym("telegram", "1008")
+    from tests.storage.test_schema import dump_all
+
+    dump = await dump_all(platform)
+    assert pseudonym not in dump
+    assert "1008" not in dump
+    assert "ending my life" not in dump
+    assert await count(platform, Participant) == 1  # only the other person

@@ -1,0 +1,94 @@
+"""An in-memory channel for core tests: records what is sent, fails when told to."""
+
+from __future__ import annotations
+
+import itertools
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from adapters.base import (
+    Capabilities,
+    Delivery,
+    EventSink,
+    PublishedPost,
+    RetryLater,
+    Undeliverable,
+)
+from bot.events import EventKind, InboundEvent, OutboundMessage
+from consultations.spec import ConsultationSpec
+
+
+@dataclass
+class FakeChannel:
+    """A conversational channel held in memory, named like a real one.
+
+    ``failures`` is a queue of exceptions raised by the next sends, one each.
+    """
+
+    name: str = "telegram"
+    capabilities: Capabilities = field(default_factory=lambda: Capabilities(buttons=True))
+    sent: list[tuple[Any, OutboundMessage]] = field(default_factory=list)
+    failures: deque[Exception] = field(default_factory=deque)
+    sink: EventSink | None = None
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    async def start(self, sink: EventSink) -> None:
+        self.sink = sink
+
+    async def stop(self) -> None:
+        self.sink = None
+
+    async def send(self, address: Any, message: OutboundMessage) -> Delivery:
+        if self.failures:
+            raise self.failures.popleft()
+        self.sent.append((address, message))
+        return Delivery(platform_ref=f"m{next(self._ids)}")
+
+    async def publish(self, spec: ConsultationSpec) -> list[PublishedPost]:
+        return [PublishedPost(item.id, f"post-{item.id}") for item in spec.items]
+
+    async def close(self, spec: ConsultationSpec, posts: Sequence[PublishedPost]) -> None:
+        return None
+
+    def to(self, address: Any) -> list[OutboundMessage]:
+        """Messages sent to one address, in order."""
+        return [message for to, message in self.sent if to == address]
+
+    def rate_limit(self, count: int, after: float = 0.05) -> None:
+        self.failures.extend(RetryLater("Too Many Requests", after) for _ in range(count))
+
+    def block(self) -> None:
+        self.failures.append(
+            Undeliverable("Forbidden: bot was blocked by the user", opted_out=True)
+        )
+
+
+class Person:
+    """Someone on a fake channel: builds their events with unique ids."""
+
+    _counter = itertools.count(1)
+
+    def __init__(self, platform_id: str, channel: str = "telegram") -> None:
+        self.platform_id = platform_id
+        self.channel = channel
+
+    def event(self, kind: EventKind, **values: Any) -> InboundEvent:
+        return InboundEvent(
+            channel=self.channel,
+            event_id=f"e{next(self._counter)}",
+            sender=self.platform_id,
+            kind=kind,
+            address={"chat": self.platform_id},
+            **values,
+        )
+
+    def says(self, text: str, **values: Any) -> InboundEvent:
+        return self.event(EventKind.TEXT, text=text, **values)
+
+    def starts(self, consultation_id: str | None = None) -> InboundEvent:
+        return self.event(EventKind.START, consultation_id=consultation_id)
+
+    def answers(self, question: str, *choices: str, **values: Any) -> InboundEvent:
+        return self.event(EventKind.ANSWER, item_id=question, choices=choices, **values)

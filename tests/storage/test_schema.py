@@ -1,0 +1,58 @@
+"""The real migrations on both databases: up, down to base, and up again."""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import inspect, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bot.app import Platform
+from storage import migrate
+from storage.db import create_engine
+from storage.tables import Base
+
+
+async def _tables(url: str) -> set[str]:
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as connection:
+            return set(await connection.run_sync(lambda c: inspect(c).get_table_names()))
+    finally:
+        await engine.dispose()
+
+
+async def test_upgrade_downgrade_to_base_and_upgrade_again(database_url: str) -> None:
+    expected = {table.name for table in Base.metadata.sorted_tables}
+    assert expected <= await _tables(database_url)
+    await migrate.downgrade_async(database_url, "base")
+    assert not expected & await _tables(database_url)
+    await migrate.upgrade_async(database_url)
+    assert expected <= await _tables(database_url)
+
+
+async def test_migrations_match_the_models(database_url: str) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    def diff(connection: AsyncConnection) -> list[object]:
+        context = MigrationContext.configure(connection)  # type: ignore[arg-type]
+        return list(compare_metadata(context, Base.metadata))
+
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as connection:
+            differences = await connection.run_sync(diff)  # type: ignore[arg-type]
+    finally:
+        await engine.dispose()
+    assert differences == []
+
+
+async def dump_all(platform: Platform) -> str:
+    """Every row of every table as text, to search for what must not be there."""
+    rows: list[str] = []
+    async with platform.sessionmaker() as session:
+        for table in Base.metadata.sorted_tables:
+            for row in (await session.execute(select(table))).all():
+                rows.append(json.dumps([str(value) for value in row]))
+    return "\n".join(rows)
