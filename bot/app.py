@@ -21,6 +21,7 @@ from adapters.base import ChannelAdapter
 from adapters.web.channel import WebAdapter, WebChannel
 from bot.config import Settings
 from bot.crypto import Keyring
+from bot.dashboard import Dashboard
 from bot.events import InboundEvent
 from bot.outbox import OutboxSender
 from bot.runtime import Runtime, TextAnalyser, no_analysis
@@ -118,6 +119,12 @@ def create_app(
         secure_cookies=settings.public_url.startswith("https://"),
     )
     app.add_routes(channel.routes())
+
+    async def close_intake(app: web.Application) -> None:
+        await channel.intake.aclose()
+
+    app.on_shutdown.append(close_intake)
+    app.add_routes(Dashboard(platform).routes())
     app.add_routes([web.get("/healthz", _health)])
     for adapter in platform.adapters.values():
         add_routes = getattr(adapter, "add_routes", None)

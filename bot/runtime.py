@@ -9,6 +9,8 @@ nothing and needs no separate cursor.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import re
 from collections.abc import Callable, Sequence
@@ -21,11 +23,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import screening
 from bot.crypto import Keyring
-from bot.events import CHOOSE, CONSENT, RECONTACT, EventKind, InboundEvent, OutboundMessage
+from bot.events import CHOOSE, CONSENT, ERASE, RECONTACT, EventKind, InboundEvent, OutboundMessage
 from consultations import service
 from consultations.spec import ConsultationSpec, Item
 from storage import queries
 from storage.tables import (
+    Consent,
     Consultation,
     Dialogue,
     InboxEntry,
@@ -44,6 +47,7 @@ YES_WORDS = frozenset({"yes", "y", "yeah", "yep", "ok", "okay", "agree", "i agre
 NO_WORDS = frozenset({"no", "n", "nope", "no thanks", "disagree", "i do not agree"})
 CONSENT_OPTIONS = ("Yes, I agree", "No thanks")
 RECONTACT_OPTIONS = ("Yes, you may contact me", "No, please don't")
+ERASE_OPTIONS = ("Yes, erase my answers", "No, keep them")
 
 TextAnalyser = Callable[[str], tuple[float | None, dict[str, Any] | None]]
 
@@ -107,71 +111,148 @@ class Runtime:
 
     async def receive_many(self, events: Sequence[InboundEvent]) -> int:
         """:meth:`receive` for a batch in one transaction; returns how many were new."""
-        new = 0
+        rows = [
+            {
+                "channel": e.channel,
+                "event_id": e.event_id,
+                "payload": self.keyring.seal(e.to_json()),
+            }
+            for e in events
+        ]
         async with self.sessionmaker.begin() as session:
-            for event in events:
-                entry_id = await queries.insert_inbox(
-                    session, event.channel, event.event_id, self.keyring.seal(event.to_json())
-                )
-                new += entry_id is not None
-        return new
+            new = await queries.insert_inbox_many(session, rows)
+        return len(new)
 
-    async def process_pending(self, limit: int = 100) -> int:
-        """Handle inbox rows not yet handled, each in its own transaction; returns how many."""
+    async def process_pending(self, limit: int = 100, *, batch: int = 50) -> int:
+        """Handle inbox rows not yet handled; returns how many were handled.
+
+        Rows are claimed in batches (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so workers
+        share the work) and handled together in one transaction. If that fails, the batch
+        is handled again one row at a time, so one bad event cannot hold up the others.
+        """
         handled = 0
         while handled < limit:
-            async with self.sessionmaker() as session, session.begin():
-                statement = (
-                    select(InboxEntry)
-                    .where(InboxEntry.processed_at.is_(None))
-                    .order_by(InboxEntry.id)
-                    .limit(1)
-                )
-                if session.get_bind().dialect.name == "postgresql":
-                    statement = statement.with_for_update(skip_locked=True)
-                entry = await session.scalar(statement)
-                if entry is None:
-                    break
-                try:
-                    async with session.begin_nested():
-                        if entry.payload is not None:
-                            event = InboundEvent.from_json(self.keyring.unseal(entry.payload))
-                            await self._handle(session, event, Outcome())
-                    await queries.mark_inbox_processed(session, entry.id)
-                except Exception as exc:  # one bad event must not stop the others
-                    log.exception("inbox entry %s could not be handled", entry.id)
-                    await queries.mark_inbox_processed(
-                        session, entry.id, error=f"{type(exc).__name__}: {exc}"
-                    )
-            handled += 1
+            size = min(batch, limit - handled)
+            try:
+                claimed = await self._process_batch(size)
+            except Exception:
+                log.warning("an inbox batch failed; handling its rows one at a time")
+                claimed = 0
+                for _ in range(size):
+                    if not await self._process_one():
+                        break
+                    claimed += 1
+            if claimed == 0:
+                break
+            handled += claimed
         return handled
+
+    def _claim(self, session: AsyncSession, size: int) -> Any:
+        statement = (
+            select(InboxEntry)
+            .where(InboxEntry.processed_at.is_(None))
+            .order_by(InboxEntry.id)
+            .limit(size)
+        )
+        if session.get_bind().dialect.name == "postgresql":
+            statement = statement.with_for_update(skip_locked=True)
+        return statement
+
+    async def _process_batch(self, size: int) -> int:
+        async with self.sessionmaker.begin() as session:
+            entries = list((await session.scalars(self._claim(session, size))).all())
+            if not entries:
+                return 0
+            events = [
+                InboundEvent.from_json(self.keyring.unseal(e.payload))
+                for e in entries
+                if e.payload is not None
+            ]
+            state = await _State.load(session, self, events)
+            for event in events:
+                await self._handle(session, event, Outcome(), state)
+            await state.update_progress(session)
+            now = utcnow()
+            for entry in entries:
+                entry.processed_at = now
+                entry.payload = None
+        return len(entries)
+
+    async def _process_one(self) -> bool:
+        async with self.sessionmaker.begin() as session:
+            entry = await session.scalar(self._claim(session, 1))
+            if entry is None:
+                return False
+            try:
+                async with session.begin_nested():
+                    if entry.payload is not None:
+                        event = InboundEvent.from_json(self.keyring.unseal(entry.payload))
+                        state = await _State.load(session, self, [event])
+                        await self._handle(session, event, Outcome(), state)
+                await queries.mark_inbox_processed(session, entry.id)
+            except Exception as exc:  # recorded, and the sender is not asked again
+                log.exception("inbox entry %s could not be handled", entry.id)
+                await queries.mark_inbox_processed(
+                    session, entry.id, error=f"{type(exc).__name__}: {exc}"
+                )
+        return True
 
     async def handle_now(self, *events: InboundEvent) -> Outcome:
         """Record and handle events in one transaction (for channels that wait on them).
 
         Events already in the inbox are skipped; if all were, the outcome is a duplicate.
         """
-        outcome = Outcome(duplicate=True)
+        return (await self.handle_groups([events]))[0]
+
+    async def handle_groups(self, groups: Sequence[Sequence[InboundEvent]]) -> list[Outcome]:
+        """Record and handle several requests' events in one transaction (group commit).
+
+        Returns one :class:`Outcome` per group. If the shared transaction fails, each group
+        is handled again in a transaction of its own, so one bad request fails alone.
+        """
+        try:
+            return await self._handle_groups(groups)
+        except Exception:
+            if len(groups) == 1:
+                raise
+            log.warning("a batch of %d requests failed; handling them one by one", len(groups))
+        outcomes = []
+        for group in groups:
+            outcomes.append((await self._handle_groups([group]))[0])
+        return outcomes
+
+    async def _handle_groups(self, groups: Sequence[Sequence[InboundEvent]]) -> list[Outcome]:
+        outcomes = [Outcome(duplicate=True) for _ in groups]
+        now = utcnow()
         async with self.sessionmaker.begin() as session:
-            for event in events:
-                entry_id = await queries.insert_inbox(
-                    session, event.channel, event.event_id, None, processed=True
-                )
-                if entry_id is None:
-                    continue
-                outcome.duplicate = False
-                await self._handle(session, event, outcome)
-        return outcome
+            new = await queries.insert_inbox_many(
+                session,
+                [
+                    {"channel": e.channel, "event_id": e.event_id, "processed_at": now}
+                    for group in groups
+                    for e in group
+                ],
+            )
+            fresh = [[e for e in group if (e.channel, e.event_id) in new] for group in groups]
+            state = await _State.load(session, self, [e for group in fresh for e in group])
+            for events, outcome in zip(fresh, outcomes, strict=True):
+                for event in events:
+                    outcome.duplicate = False
+                    await self._handle(session, event, outcome, state)
+            await state.update_progress(session)
+        return outcomes
 
     # -- the dialogue ----------------------------------------------------------------
 
-    async def _handle(self, session: AsyncSession, event: InboundEvent, outcome: Outcome) -> None:
+    async def _handle(
+        self, session: AsyncSession, event: InboundEvent, outcome: Outcome, state: _State
+    ) -> None:
         pseudonym = self.keyring.pseudonym(event.channel, event.sender)
-        participant = await queries.get_or_create_participant(session, event.channel, pseudonym)
+        participant = state.participants[(event.channel, pseudonym)]
         outcome.participant = pseudonym
         if not event.public and event.address is not None and participant.address is None:
             participant.address = self.keyring.seal(event.address)
-        turn = _Turn(self, session, event, participant, outcome)
+        turn = _Turn(self, session, event, participant, outcome, state)
 
         kind = event.kind
         if kind is EventKind.TEXT and event.text is not None:
@@ -190,11 +271,185 @@ class Runtime:
         if kind is EventKind.ERASE:
             await turn.erase()
             return
+        if kind is EventKind.ERASE_REQUEST:
+            turn.say(
+                "This erases every answer you have given and your consent records, in every "
+                "consultation here. It can't be undone. Erase everything?",
+                question=ERASE,
+                question_type="confirm",
+                options=ERASE_OPTIONS,
+                kind="question",
+            )
+            return
         if kind is EventKind.START:
             participant.opted_out_at = None
         elif participant.opted_out_at is not None:
             return  # opted out: nothing stored, nothing said
         await turn.run(kind)
+
+
+class GroupCommit:
+    """Handles the events of concurrent requests together: one transaction for many.
+
+    A request waits while the batch before it commits, then goes in the next one; under
+    load each commit carries many answers, and a lone request waits for nothing. Nothing
+    is acknowledged before its batch has committed.
+
+    Args:
+        runtime: handles each batch (:meth:`Runtime.handle_groups`).
+        max_batch: the most requests one transaction carries.
+    """
+
+    def __init__(self, runtime: Runtime, *, max_batch: int = 100) -> None:
+        self.runtime = runtime
+        self.max_batch = max_batch
+        self._queue: list[tuple[Sequence[InboundEvent], asyncio.Future[Outcome]]] = []
+        self._ready = asyncio.Event()
+        self._worker: asyncio.Task[None] | None = None
+
+    async def submit(self, *events: InboundEvent) -> Outcome:
+        """Handle one request's events; returns once they are committed."""
+        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        self._queue.append((events, future))
+        if self._worker is None or self._worker.done():
+            self._worker = asyncio.create_task(self._run(), name="group-commit")
+        self._ready.set()
+        return await future
+
+    async def _run(self) -> None:
+        while True:
+            await self._ready.wait()
+            self._ready.clear()
+            while self._queue:
+                batch = self._queue[: self.max_batch]
+                del self._queue[: self.max_batch]
+                try:
+                    outcomes = await self.runtime.handle_groups([events for events, _ in batch])
+                except Exception as exc:
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                for (_, future), outcome in zip(batch, outcomes, strict=True):
+                    if not future.done():
+                        future.set_result(outcome)
+
+    async def aclose(self) -> None:
+        """Finish what is queued, then stop the worker."""
+        while self._queue:
+            await asyncio.sleep(0.01)
+        if self._worker is not None:
+            self._worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._worker
+
+
+class _State:
+    """What a batch of events needs from the store, loaded with a few queries up front.
+
+    Handling then reads and changes these objects; the unit of work writes the changes
+    back at commit, many rows to a statement.
+    """
+
+    def __init__(self) -> None:
+        self.participants: dict[tuple[str, str], Participant] = {}
+        self.consultations: dict[str, Consultation | None] = {}
+        self.dialogues: dict[tuple[int, str], Dialogue] = {}
+        self.consents: dict[tuple[int, str], dict[str, Consent]] = {}
+        # Inline channels: whose progress to update once their request is handled.
+        self.progress: dict[int, tuple[_Turn, ConsultationSpec, Dialogue]] = {}
+
+    @classmethod
+    async def load(
+        cls, session: AsyncSession, runtime: Runtime, events: Sequence[InboundEvent]
+    ) -> _State:
+        state = cls()
+        if not events:
+            return state
+        keys = {(e.channel, runtime.keyring.pseudonym(e.channel, e.sender)) for e in events}
+        state.participants = await queries.participants_for(session, keys)
+        ids = [p.id for p in state.participants.values()]
+        wanted = {e.consultation_id for e in events if e.consultation_id} | {
+            p.current_consultation_id
+            for p in state.participants.values()
+            if p.current_consultation_id
+        }
+        if wanted:
+            rows = await session.scalars(select(Consultation).where(Consultation.id.in_(wanted)))
+            state.consultations = {row.id: row for row in rows}
+        state.dialogues = await queries.dialogues_for(session, ids)
+        state.consents = await queries.consents_for(session, ids)
+        return state
+
+    async def consultation(
+        self, session: AsyncSession, consultation_id: str
+    ) -> Consultation | None:
+        if consultation_id not in self.consultations:
+            self.consultations[consultation_id] = await session.get(Consultation, consultation_id)
+        return self.consultations[consultation_id]
+
+    def dialogue(
+        self, session: AsyncSession, participant_id: int, consultation_id: str
+    ) -> Dialogue:
+        key = (participant_id, consultation_id)
+        found = self.dialogues.get(key)
+        if found is None:
+            found = Dialogue(
+                participant_id=participant_id,
+                consultation_id=consultation_id,
+                state="active",
+                segments={},
+                updated_at=utcnow(),
+            )
+            session.add(found)
+            self.dialogues[key] = found
+        return found
+
+    async def update_progress(self, session: AsyncSession) -> None:
+        """Move inline-channel participants on (or to finished), one query for them all."""
+        if not self.progress:
+            return
+        await session.flush()
+        ids = list(self.progress)
+        rows = await session.execute(
+            select(Response.participant_id, Response.consultation_id, Response.item_id)
+            .where(Response.participant_id.in_(ids))
+            .distinct()
+        )
+        answered: dict[tuple[int, str], set[str]] = {}
+        for participant_id, consultation_id, item_id in rows:
+            answered.setdefault((participant_id, consultation_id), set()).add(item_id)
+        for participant_id, (turn, spec, dialogue) in self.progress.items():
+            await turn.ask_next(
+                spec, dialogue, answered=answered.get((participant_id, spec.id), set())
+            )
+        self.progress.clear()
+
+    def consents_of(self, participant_id: int, consultation_id: str) -> dict[str, Consent]:
+        return self.consents.setdefault((participant_id, consultation_id), {})
+
+    def set_consent(
+        self,
+        session: AsyncSession,
+        participant_id: int,
+        consultation_id: str,
+        purpose: str,
+        given: bool,
+        method: str,
+    ) -> None:
+        """Record consent given or refused for a purpose, replacing an earlier answer."""
+        records = self.consents_of(participant_id, consultation_id)
+        record = records.get(purpose)
+        if record is None:
+            record = Consent(
+                participant_id=participant_id, consultation_id=consultation_id, purpose=purpose
+            )
+            session.add(record)
+            records[purpose] = record
+        record.given = given
+        record.method = method
+        record.given_at = utcnow()
+        record.withdrawn_at = None
 
 
 HELP_TEXT = (
@@ -216,7 +471,9 @@ class _Turn:
         event: InboundEvent,
         participant: Participant,
         outcome: Outcome,
+        state: _State,
     ) -> None:
+        self.state = state
         self.runtime = runtime
         self.session = session
         self.event = event
@@ -310,7 +567,7 @@ class _Turn:
                 await self.offer_open_consultations()
             return
 
-        row = await session.get(Consultation, consultation_id)
+        row = await self.state.consultation(session, consultation_id)
         if row is None:
             if not event.public:
                 self.say(f"There is no consultation called “{consultation_id}”.")
@@ -327,14 +584,13 @@ class _Turn:
             return
         if not event.public:
             self.participant.current_consultation_id = row.id
-        dialogue = await queries.get_dialogue(session, self.participant.id, row.id)
+        dialogue = self.state.dialogue(session, self.participant.id, row.id)
 
         if dialogue.state == "held":
             await self._held(spec, dialogue)
             return
 
-        consents = await queries.consents(session, self.participant.id, row.id)
-        given = consents.get("consultation")
+        given = self.state.consents_of(self.participant.id, row.id).get("consultation")
         has_consent = given is not None and given.given and given.withdrawn_at is None
         if not has_consent:
             if event.public:
@@ -345,8 +601,8 @@ class _Turn:
                     if kind in (EventKind.ANSWER, EventKind.RETRACT)
                     else "public-reply"
                 )
-                await queries.set_consent(
-                    session, self.participant.id, row.id, "consultation", True, method
+                self.state.set_consent(
+                    self.session, self.participant.id, row.id, "consultation", True, method
                 )
             else:
                 await self._consent_step(kind, target, spec, dialogue)
@@ -366,7 +622,11 @@ class _Turn:
 
         answered = await self._answer(kind, target, spec, dialogue, in_reply_to)
         if answered and not event.public and dialogue.state != "held":
-            await self.ask_next(spec, dialogue)
+            if event.channel in self.runtime.inline_channels:
+                # The page shows what comes next; see where they stand once per request.
+                self.state.progress[self.participant.id] = (self, spec, dialogue)
+            else:
+                await self.ask_next(spec, dialogue)
 
     async def _resolve_reply(self, platform_ref: str) -> tuple[str, str | None, str] | None:
         """Tie a reply to the post it answers: a consultation item, or another reply.
@@ -418,7 +678,7 @@ class _Turn:
                 prefix = "Before any questions, we need your answer to this, please."
             self.ask(dialogue, consent_question(spec), prefix=prefix)
             return
-        await queries.set_consent(
+        self.state.set_consent(
             self.session, self.participant.id, spec.id, "consultation", answer, "explicit"
         )
         if not answer:
@@ -451,8 +711,8 @@ class _Turn:
             if answer is None:
                 self.ask(dialogue, recontact_question(spec), prefix="Please choose one answer.")
                 return False
-            await queries.set_consent(
-                session, self.participant.id, spec.id, "recontact", answer, "explicit"
+            self.state.set_consent(
+                self.session, self.participant.id, spec.id, "recontact", answer, "explicit"
             )
             return True
         if target in (CONSENT, CHOOSE):
@@ -575,13 +835,22 @@ class _Turn:
         self.reply(question)
 
     async def ask_next(
-        self, spec: ConsultationSpec, dialogue: Dialogue, *, welcome_back: bool = False
+        self,
+        spec: ConsultationSpec,
+        dialogue: Dialogue,
+        *,
+        welcome_back: bool = False,
+        answered: set[str] | None = None,
     ) -> None:
-        """Ask the first question this person has not answered, or thank them."""
-        await self.session.flush()
-        consents = await queries.consents(self.session, self.participant.id, spec.id)
-        answered = await queries.answered_items(self.session, self.participant.id, spec.id)
-        answered |= set(dialogue.segments)  # segment questions skipped are answered too
+        """Ask the first question this person has not answered, or thank them.
+
+        ``answered`` is what they have answered, when the caller already knows.
+        """
+        consents = self.state.consents_of(self.participant.id, spec.id)
+        if answered is None:
+            await self.session.flush()
+            answered = await queries.answered_items(self.session, self.participant.id, spec.id)
+        answered = answered | set(dialogue.segments)  # segment questions skipped are answered too
         question = next_question(
             spec,
             consents.keys(),
@@ -689,7 +958,11 @@ def _yes_no(raw: str, options: Sequence[str]) -> bool | None:
 def _choices(event: InboundEvent, options: Sequence[str], *, multiple: bool) -> tuple[str, ...]:
     """The options chosen, from labels or (in text channels) numbers or labels typed."""
     chosen: list[str] = []
-    if event.choices:
+    if event.option_indexes:
+        if not all(0 <= index < len(options) for index in event.option_indexes):
+            return ()
+        raw_values = [options[index] for index in event.option_indexes]
+    elif event.choices:
         raw_values = list(event.choices)
     elif event.text:
         raw_values = [part for part in re.split(r"[,;]|\band\b", event.text) if part.strip()]

@@ -373,3 +373,86 @@ async def opt_out(session: AsyncSession, participant_id: int) -> bool:
         .values(status="cancelled")
     )
     return already
+
+
+async def insert_inbox_many(
+    session: AsyncSession, rows: Sequence[dict[str, Any]]
+) -> set[tuple[str, str]]:
+    """Insert inbox rows in one statement; returns the (channel, event_id) keys that were new.
+
+    Each row has ``channel``, ``event_id``, ``payload`` and optionally ``processed_at``.
+    """
+    if not rows:
+        return set()
+    now = utcnow()
+    values = [
+        {
+            "channel": row["channel"],
+            "event_id": row["event_id"],
+            "payload": row.get("payload"),
+            "received_at": now,
+            "processed_at": row.get("processed_at"),
+        }
+        for row in rows
+    ]
+    result = await session.execute(
+        _insert(session, InboxEntry)
+        .values(values)
+        .on_conflict_do_nothing(index_elements=["channel", "event_id"])
+        .returning(InboxEntry.channel, InboxEntry.event_id)
+    )
+    return {(channel, event_id) for channel, event_id in result}
+
+
+async def participants_for(
+    session: AsyncSession, keys: set[tuple[str, str]]
+) -> dict[tuple[str, str], Participant]:
+    """Participants by (channel, pseudonym), created where missing (race-safe)."""
+    found: dict[tuple[str, str], Participant] = {}
+
+    async def load(wanted: set[tuple[str, str]]) -> None:
+        by_channel: dict[str, list[str]] = {}
+        for channel, pseudonym in wanted:
+            by_channel.setdefault(channel, []).append(pseudonym)
+        for channel, pseudonyms in by_channel.items():
+            rows = await session.scalars(
+                select(Participant).where(
+                    Participant.channel == channel, Participant.pseudonym.in_(pseudonyms)
+                )
+            )
+            for row in rows:
+                found[(row.channel, row.pseudonym)] = row
+
+    await load(keys)
+    missing = keys - found.keys()
+    if missing:
+        now = utcnow()
+        await session.execute(
+            _insert(session, Participant).on_conflict_do_nothing(
+                index_elements=["channel", "pseudonym"]
+            ),
+            [{"channel": c, "pseudonym": p, "created_at": now} for c, p in sorted(missing)],
+        )
+        await load(missing)
+    return found
+
+
+async def dialogues_for(
+    session: AsyncSession, participant_ids: Sequence[int]
+) -> dict[tuple[int, str], Dialogue]:
+    """Every dialogue of these participants, by (participant id, consultation id)."""
+    rows = await session.scalars(
+        select(Dialogue).where(Dialogue.participant_id.in_(participant_ids))
+    )
+    return {(row.participant_id, row.consultation_id): row for row in rows}
+
+
+async def consents_for(
+    session: AsyncSession, participant_ids: Sequence[int]
+) -> dict[tuple[int, str], dict[str, Consent]]:
+    """Every consent record of these participants, by (participant, consultation), purpose."""
+    rows = await session.scalars(select(Consent).where(Consent.participant_id.in_(participant_ids)))
+    grouped: dict[tuple[int, str], dict[str, Consent]] = {}
+    for row in rows:
+        grouped.setdefault((row.participant_id, row.consultation_id), {})[row.purpose] = row
+    return grouped

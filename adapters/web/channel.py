@@ -22,7 +22,7 @@ from adapters.base import Capabilities, Delivery, EventSink, PublishedPost, Unde
 from adapters.web import pages
 from bot.crypto import Keyring
 from bot.events import CONSENT, EventKind, InboundEvent, OutboundMessage
-from bot.runtime import Outcome, Runtime
+from bot.runtime import GroupCommit, Outcome, Runtime
 from consultations import service
 from consultations.spec import ConsultationSpec
 from storage import queries
@@ -71,6 +71,9 @@ class WebChannel:
         secure_cookies: bool = False,
     ) -> None:
         self.runtime = runtime
+        # Answers from concurrent requests share a transaction (see GroupCommit).
+        self.intake = GroupCommit(runtime)
+        self._specs: dict[str, ConsultationSpec] = {}
         self.sessionmaker = sessionmaker
         self.keyring = keyring
         self._csrf_key = hmac.new(secret_key.encode(), b"engage web csrf", hashlib.sha256).digest()
@@ -304,7 +307,7 @@ class WebChannel:
         answer = (fields.get("answer") or [""])[0]
         if answer not in ("yes", "no"):
             raise web.HTTPBadRequest(text="Please choose “Yes, I agree” or “No thanks”.")
-        outcome = await self.runtime.handle_now(
+        outcome = await self.intake.submit(
             self._event(token, f"{nonce}:start", cid, EventKind.START),
             self._event(
                 token,
@@ -325,14 +328,23 @@ class WebChannel:
             )
         raise web.HTTPSeeOther(f"/c/{cid}")
 
+    async def _launched_spec(self, cid: str) -> ConsultationSpec | None:
+        """The spec of a launched consultation (it can no longer change, so it is kept)."""
+        spec = self._specs.get(cid)
+        if spec is None:
+            async with self.sessionmaker() as session:
+                found = await self._consultation(session, cid)
+            if found is None:
+                return None
+            spec = self._specs[cid] = found[1]
+        return spec
+
     async def answers(self, request: web.Request) -> web.StreamResponse:
         cid = request.match_info["cid"]
         token, fields, nonce = await self._posted(request)
-        async with self.sessionmaker() as session:
-            found = await self._consultation(session, cid)
-        if found is None:
+        spec = await self._launched_spec(cid)
+        if spec is None:
             raise web.HTTPNotFound(text="There is no open consultation at this address.")
-        _, spec = found
         events: list[InboundEvent] = []
         segment_ids = {s.id for s in spec.segments}
         items = {i.id: i for i in spec.items}
@@ -388,7 +400,7 @@ class WebChannel:
                     )
         if not events:
             raise web.HTTPSeeOther(f"/c/{cid}")
-        outcome = await self.runtime.handle_now(*events)
+        outcome = await self.intake.submit(*events)
         return self._after(cid, outcome, spec.title)
 
     async def thread_reply(self, request: web.Request) -> web.StreamResponse:
@@ -399,7 +411,7 @@ class WebChannel:
         if not text:
             raise web.HTTPSeeOther(f"/c/{cid}")
         parent = next(iter(fields.get("parent", [])), None)
-        outcome = await self.runtime.handle_now(
+        outcome = await self.intake.submit(
             self._event(
                 token,
                 f"{nonce}:thread",
@@ -415,7 +427,7 @@ class WebChannel:
     async def stop(self, request: web.Request) -> web.Response:
         cid = request.match_info["cid"]
         token, _, nonce = await self._posted(request)
-        await self.runtime.handle_now(self._event(token, f"{nonce}:stop", cid, EventKind.STOP))
+        await self.intake.submit(self._event(token, f"{nonce}:stop", cid, EventKind.STOP))
         return self._html(
             pages.notice_page(
                 "You have left",
@@ -429,7 +441,7 @@ class WebChannel:
     async def erase(self, request: web.Request) -> web.Response:
         cid = request.match_info["cid"]
         token, _, nonce = await self._posted(request)
-        await self.runtime.handle_now(self._event(token, f"{nonce}:erase", cid, EventKind.ERASE))
+        await self.intake.submit(self._event(token, f"{nonce}:erase", cid, EventKind.ERASE))
         response = self._html(
             pages.notice_page(
                 "Answers deleted",
