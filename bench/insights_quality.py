@@ -26,8 +26,8 @@ from sklearn.metrics import accuracy_score, adjusted_mutual_info_score, f1_score
 from sklearn.model_selection import StratifiedKFold
 
 from consultations.insights.codebook import Codebook, assign, default_codebook
-from consultations.insights.text import TextAnalyser, TextAnalysis
-from consultations.insights.themes import ThemeDoc, find_themes
+from consultations.insights.text import TextAnalyser, TextAnalysis, category_matrix
+from consultations.insights.themes import ThemeInput, find_themes
 from consultations.insights.training import (
     MAJOR_CATEGORIES,
     criticality_class,
@@ -58,7 +58,6 @@ def main() -> int:
     # The default codebook's descriptions and examples, without the trained model: what
     # a service's own codebook gets.
     book = default_codebook()
-    untrained = Codebook(name=book.name, categories=book.categories, trained=False)
     # Names differ by one character so the untrained route is really taken.
     untrained = Codebook(
         name=book.name,
@@ -95,10 +94,13 @@ def main() -> int:
     print(f"  2-class macro-F1, non-zero scores (n={len(two)}): {f1_two:.3f}")
 
     print("\nThemes (no labels used at clustering time) vs the 9 human categories")
-    docs = [
-        ThemeDoc(a.tokens, a.categories, a.words, True, c.text)
-        for a, c in zip(done, comments, strict=True)
-    ]
+    docs = ThemeInput(
+        tokens=[a.tokens for a in done],
+        categories=category_matrix(done),
+        words=[a.words for a in done],
+        quotable=[True] * len(done),
+        texts=[c.text for c in comments],
+    )
     for name, weight in (
         ("vocabulary + category profile (shipped)", None),
         ("vocabulary only", 0.0),

@@ -12,6 +12,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiohttp import web
 from sqlalchemy import text
@@ -24,7 +25,8 @@ from bot.crypto import Keyring
 from bot.dashboard import Dashboard
 from bot.events import InboundEvent
 from bot.outbox import OutboxSender
-from bot.runtime import Runtime, TextAnalyser, no_analysis
+from bot.runtime import Runtime, TextAnalyser
+from consultations.insights import analyse_text
 from storage.db import create_engine, create_sessionmaker
 
 log = logging.getLogger(__name__)
@@ -53,13 +55,10 @@ class Platform:
         await self.engine.dispose()
 
 
-def default_analyser() -> TextAnalyser:
-    """Per-response analysis from the insights package, done once at intake."""
-    try:
-        from consultations.insights import intake
-    except ImportError:  # insights not installed: responses are analysed at report time
-        return no_analysis
-    return intake.analyse_for_storage
+def analyse_at_intake(text: str) -> tuple[float | None, dict[str, Any] | None]:
+    """Sentiment and text features of a reply, computed once and stored beside it."""
+    analysis = analyse_text(text)
+    return analysis.sentiment, analysis.to_json()
 
 
 def create_platform(settings: Settings, *, analyse: TextAnalyser | None = None) -> Platform:
@@ -67,7 +66,7 @@ def create_platform(settings: Settings, *, analyse: TextAnalyser | None = None) 
     engine = create_engine(settings.database_url)
     sessionmaker = create_sessionmaker(engine)
     keyring = Keyring(settings.pseudonym_key)
-    runtime = Runtime(sessionmaker, keyring, analyse=analyse or default_analyser())
+    runtime = Runtime(sessionmaker, keyring, analyse=analyse or analyse_at_intake)
     return Platform(settings, engine, sessionmaker, keyring, runtime)
 
 

@@ -305,12 +305,15 @@ class GroupCommit:
         self.max_batch = max_batch
         self._queue: list[tuple[Sequence[InboundEvent], asyncio.Future[Outcome]]] = []
         self._ready = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
         self._worker: asyncio.Task[None] | None = None
 
     async def submit(self, *events: InboundEvent) -> Outcome:
         """Handle one request's events; returns once they are committed."""
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         self._queue.append((events, future))
+        self._idle.clear()
         if self._worker is None or self._worker.done():
             self._worker = asyncio.create_task(self._run(), name="group-commit")
         self._ready.set()
@@ -333,11 +336,12 @@ class GroupCommit:
                 for (_, future), outcome in zip(batch, outcomes, strict=True):
                     if not future.done():
                         future.set_result(outcome)
+            self._idle.set()
 
     async def aclose(self) -> None:
         """Finish what is queued, then stop the worker."""
-        while self._queue:
-            await asyncio.sleep(0.01)
+        if self._worker is not None and not self._worker.done():
+            await self._idle.wait()
         if self._worker is not None:
             self._worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -576,11 +580,15 @@ class _Turn:
         spec = service.spec_of(row)
         self.consultation_id = row.id
         now = datetime.now(UTC)
+        # In public places the bot stays quiet about these: a reply to every late comment
+        # in a group would be noise.
         if not service.accepting(row, spec, now):
-            self.say(_not_accepting_text(row, spec, now))
+            if not event.public:
+                self.say(_not_accepting_text(row, spec, now))
             return
         if event.channel not in spec.channels and event.channel != "import":
-            self.say(f"“{spec.title}” is not taking answers on {event.channel}.")
+            if not event.public:
+                self.say(f"“{spec.title}” is not taking answers on {event.channel}.")
             return
         if not event.public:
             self.participant.current_consultation_id = row.id

@@ -14,10 +14,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy import sparse  # type: ignore[import-untyped]
 from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer  # type: ignore[import-untyped]
 from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
 
-from consultations.insights.text import ANALYSIS_VERSION, model_features, stem, words
+from consultations.insights.text import (
+    ANALYSIS_VERSION,
+    lexicon_score,
+    model_features,
+    stem,
+    words,
+)
 
 #: The nine major categories of the NHS patient-experience framework, as in the data.
 MAJOR_CATEGORIES = (
@@ -98,7 +105,7 @@ def fit_model(
     *,
     min_df: int = 3,
     category_c: float = 4.0,
-    sentiment_c: float = 2.0,
+    sentiment_c: float = 1.0,
 ) -> dict[str, Any]:
     """Fit both heads (categories and sentiment) and return the model as plain JSON data.
 
@@ -117,8 +124,12 @@ def fit_model(
 
     scored = [i for i, c in enumerate(comments) if c.criticality is not None and c.criticality != 0]
     polarity = np.array([1 if (comments[i].criticality or 0) > 0 else 0 for i in scored])
+    # The polarity-word count is one more column, so its weight is learned with the rest
+    # and the words it explains ("kind", "rude") need not be learned one by one.
+    lexicon = [[lexicon_score([stem(w) for w in words(comments[i].text)])] for i in scored]
+    x_sentiment = sparse.hstack([x[scored], sparse.csr_matrix(lexicon)]).tocsr()
     sentiment_model = LogisticRegression(C=sentiment_c, max_iter=3000, class_weight="balanced").fit(
-        x[scored], polarity
+        x_sentiment, polarity
     )
 
     def rounded(values: Any) -> list[Any]:
@@ -133,6 +144,7 @@ def fit_model(
         "idf": rounded(tfidf.idf_),
         "category_weights": rounded(category_model.coef_.T),
         "category_bias": rounded(category_model.intercept_),
-        "sentiment_weights": rounded(sentiment_model.coef_[0]),
+        "sentiment_weights": rounded(sentiment_model.coef_[0][:-1]),
+        "lexicon_weight": float(round(sentiment_model.coef_[0][-1], 4)),
         "sentiment_bias": float(round(sentiment_model.intercept_[0], 4)),
     }

@@ -185,6 +185,34 @@ def test_create_launch_import_export_report_participant(
     rows = list(csv.DictReader(io.StringIO(target.read_text())))
     assert list(rows[0]) == CONTRACT_KEYS and len(rows) == 3
 
+    code, out, _ = engage(capsys, "report", "outpatient-booking", "--format", "json")
+    assert code == 0
+    report = json.loads(out)
+    for key in (
+        "consultation",
+        "stage",
+        "generated_at",
+        "participation",
+        "polls",
+        "themes",
+        "sentiment",
+        "safety",
+        "suppressed",
+    ):
+        assert key in report, key
+    assert report["participation"]["responses"] == 3
+    assert report["stage"] == "plan"
+    code, out, _ = engage(
+        capsys, "report", "outpatient-booking", "--stage", "act", "--format", "csv"
+    )
+    assert code == 0
+    assert out.splitlines()[0] == "item,participant,text,theme,sentiment"
+    assert len(out.strip().splitlines()) == 4
+    for fmt, marker in (("md", "# "), ("html", "<svg")):
+        code, out, _ = engage(capsys, "report", "outpatient-booking", "--format", fmt)
+        assert code == 0
+        assert marker in out, fmt
+
     code, out, _ = engage(capsys, "consultation", "show", "outpatient-booking", "--json")
     assert code == 0 and json.loads(out)["responses"] == 3
     code, out, _ = engage(capsys, "consultation", "list")

@@ -1,0 +1,271 @@
+"""`engage report`: read a consultation from the store and render its stage summary.
+
+The analysis of each reply (sentiment, words, codebook scores) was stored at intake;
+here it is read back, not recomputed. Earlier cycles of the same QI project (other
+consultations with the same ``qi.project``) are summarised for comparison.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from consultations import service
+from consultations.insights import (
+    Codebook,
+    CodebookError,
+    CycleResult,
+    FunnelCounts,
+    PollTotal,
+    ResponseRow,
+    TextAnalysis,
+    build_report,
+    load_codebook,
+    render_csv,
+    render_html,
+    render_json,
+    render_markdown,
+    summarise_cycle,
+)
+from consultations.spec import ConsultationSpec
+from storage import queries
+from storage.tables import Consent, Consultation, Dialogue, Participant, Response
+
+FORMATS = ("md", "html", "json", "csv")
+Progress = Callable[[int, int | None], None]
+
+
+class ReportError(ValueError):
+    """The report cannot be made as asked; the message names the option or value."""
+
+
+async def load_rows(
+    session: AsyncSession, consultation_id: str, *, batch: int = 5000
+) -> list[ResponseRow]:
+    """Every response of a consultation as the insights read them, with stored analyses."""
+    segments: dict[int, dict[str, str]] = {}
+    for participant_id, values in await session.execute(
+        select(Dialogue.participant_id, Dialogue.segments).where(
+            Dialogue.consultation_id == consultation_id
+        )
+    ):
+        segments[participant_id] = {k: v for k, v in (values or {}).items() if v is not None}
+    statement = (
+        select(
+            Response.id,
+            Response.item_id,
+            Response.item_type,
+            Response.channel,
+            Participant.pseudonym,
+            Response.participant_id,
+            Response.choices,
+            Response.text,
+            Response.created_at,
+            Response.flags,
+            Response.analysis,
+        )
+        .join(Participant, Participant.id == Response.participant_id)
+        .where(Response.consultation_id == consultation_id)
+        .order_by(Response.id)
+        .execution_options(yield_per=batch)
+    )
+    rows: list[ResponseRow] = []
+    empty: dict[str, str] = {}
+    result = await session.stream(statement)
+    async for row in result:
+        analysis = row.analysis
+        rows.append(
+            ResponseRow(
+                id=row.id,
+                item_id=row.item_id,
+                item_type=row.item_type,
+                channel=row.channel,
+                participant=row.pseudonym,
+                segments=segments.get(row.participant_id, empty),
+                choices=tuple(row.choices or ()),
+                text=row.text,
+                created_at=row.created_at,
+                flags=tuple(row.flags or ()),
+                analysis=TextAnalysis.from_json(analysis) if analysis else None,
+            )
+        )
+    return rows
+
+
+async def load_totals(session: AsyncSession, consultation_id: str) -> list[PollTotal]:
+    """The latest tally of each poll post on channels that give only totals."""
+    tallies = await queries.latest_tallies(session, consultation_id)
+    return [
+        PollTotal(
+            item_id=t.item_id,
+            channel=t.channel,
+            counts={str(k): int(v) for k, v in t.counts.items() if not str(k).startswith("_")},
+            taken_at=t.taken_at,
+            voters=int(t.counts["_voters"]) if "_voters" in t.counts else None,
+        )
+        for t in _merge_posts(tallies)
+    ]
+
+
+def _merge_posts(tallies: Sequence[Any]) -> list[Any]:
+    """One tally per (item, channel): several posts of one poll (several groups) add up."""
+    merged: dict[tuple[str, str], Any] = {}
+    for tally in tallies:
+        key = (tally.item_id, tally.channel)
+        if key not in merged:
+            merged[key] = _Tally(tally.item_id, tally.channel, dict(tally.counts), tally.taken_at)
+            continue
+        into = merged[key]
+        for label, count in tally.counts.items():
+            into.counts[label] = int(into.counts.get(label, 0)) + int(count)
+        into.taken_at = max(into.taken_at, tally.taken_at)
+    return list(merged.values())
+
+
+class _Tally:
+    def __init__(self, item_id: str, channel: str, counts: dict[str, Any], taken_at: datetime):
+        self.item_id = item_id
+        self.channel = channel
+        self.counts = counts
+        self.taken_at = taken_at
+
+
+async def load_funnel(
+    session: AsyncSession, consultation_id: str, rows: Sequence[ResponseRow]
+) -> FunnelCounts:
+    """Consented -> answered at least once -> finished.
+
+    Imported responses were gathered (with consent) elsewhere: their people count as
+    consented, and as finished when they answered every item that takes free text.
+    """
+    consented = int(
+        await session.scalar(
+            select(func.count(func.distinct(Consent.participant_id))).where(
+                Consent.consultation_id == consultation_id,
+                Consent.purpose == "consultation",
+                Consent.given.is_(True),
+            )
+        )
+        or 0
+    )
+    finished = int(
+        await session.scalar(
+            select(func.count(Dialogue.id)).where(
+                Dialogue.consultation_id == consultation_id, Dialogue.state == "finished"
+            )
+        )
+        or 0
+    )
+    imported = {r.participant for r in rows if r.channel == "import"}
+    answered = {r.participant for r in rows if r.item_type != "segment"}
+    return FunnelCounts(
+        consented=consented + len(imported),
+        answered=len(answered),
+        finished=finished + len(imported),
+    )
+
+
+async def load_history(
+    session: AsyncSession, row: Consultation, spec: ConsultationSpec
+) -> list[CycleResult]:
+    """Other cycles of the same QI project, summarised for comparison."""
+    others = (
+        await session.scalars(
+            select(Consultation).where(
+                Consultation.qi_project == row.qi_project,
+                Consultation.id != row.id,
+                Consultation.state != service.DRAFT,
+            )
+        )
+    ).all()
+    history: list[CycleResult] = []
+    for other in others:
+        other_spec = service.spec_of(other)
+        other_rows = await load_rows(session, other.id)
+        totals = await load_totals(session, other.id)
+        if not other_rows and not totals:
+            continue
+        start = (other.opened_at or other.created_at).date()
+        end = (other.closed_at or datetime.now(UTC)).date()
+        history.append(summarise_cycle(other_spec, other_rows, totals, start=start, end=end))
+    return history
+
+
+async def build(
+    session: AsyncSession,
+    consultation_id: str,
+    *,
+    stage: str | None = None,
+    codebook: Codebook | None = None,
+    include_responses: bool = False,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """The report for one consultation and stage, as a JSON-ready dict."""
+    row = await service.require(session, consultation_id)
+    spec = service.spec_of(row)
+    rows = await load_rows(session, consultation_id)
+    totals = await load_totals(session, consultation_id)
+    funnel = await load_funnel(session, consultation_id, rows)
+    history = await load_history(session, row, spec)
+
+    def step(name: str, done: float) -> None:
+        if progress is not None:
+            progress(round(done * 100), 100)
+
+    # The analysis is CPU work: keep the event loop free while it runs.
+    return await asyncio.to_thread(
+        build_report,
+        spec,
+        rows,
+        totals,
+        funnel,
+        stage=stage,
+        generated_at=datetime.now(UTC),
+        history=history,
+        codebook=codebook,
+        include_responses=include_responses,
+        progress=step,
+    )
+
+
+async def render(
+    session: AsyncSession,
+    consultation_id: str,
+    *,
+    fmt: str,
+    stage: str | None = None,
+    codebook_path: str | None = None,
+    progress: Progress | None = None,
+) -> str:
+    """The report rendered as ``md``, ``html``, ``json`` or ``csv``."""
+    if fmt not in FORMATS:
+        raise ReportError(f"--format: {fmt!r} is not one of {', '.join(FORMATS)}")
+    codebook = None
+    if codebook_path is not None:
+        try:
+            codebook = await asyncio.to_thread(load_codebook, codebook_path)
+        except CodebookError as exc:
+            raise ReportError(f"--codebook: {exc}") from None
+    try:
+        report = await build(
+            session,
+            consultation_id,
+            stage=stage,
+            codebook=codebook,
+            include_responses=fmt == "csv",
+            progress=progress,
+        )
+    except ValueError as exc:  # e.g. an unknown stage
+        raise ReportError(str(exc)) from None
+    renderer: Callable[[dict[str, Any]], str] = {
+        "md": render_markdown,
+        "html": render_html,
+        "json": render_json,
+        "csv": render_csv,
+    }[fmt]
+    return renderer(report)

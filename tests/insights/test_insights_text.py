@@ -1,0 +1,74 @@
+"""Per-response analysis: stored form, sentiment direction, speed."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from consultations.insights import TextAnalysis, analyse_text
+from consultations.insights.text import default_analyser, stem, words
+from tests.insights.fixture import COMMENTS
+
+
+def test_analysis_survives_a_round_trip_through_json() -> None:
+    analysis = analyse_text("The phone line rang out every time I tried to book.")
+    stored = json.loads(json.dumps(analysis.to_json()))
+    assert TextAnalysis.from_json(stored) == analysis
+
+
+@pytest.mark.parametrize(
+    ("text", "label"),
+    [
+        ("The nurses were kind, caring and wonderful.", "positive"),
+        ("Nothing to improve, everything was excellent.", "positive"),
+        ("Staff were rude and I waited three hours with no explanation.", "negative"),
+        ("The phone line rang out every time I tried to book.", "negative"),
+        ("", "neutral"),
+    ],
+)
+def test_sentiment_reads_clear_cases(text: str, label: str) -> None:
+    analysis = analyse_text(text)
+    assert analysis.label == label
+    assert -1.0 <= analysis.sentiment <= 1.0
+
+
+def test_tokens_are_readable_content_words() -> None:
+    analysis = analyse_text("The receptionists were always so helpful with my appointments!")
+    assert analysis.tokens == ("receptionist", "helpful", "appointment")
+
+
+def test_categories_are_a_distribution_over_the_default_codebook() -> None:
+    analysis = analyse_text("Parking at the hospital is impossible and expensive.")
+    names = default_analyser().categories
+    assert len(analysis.categories) == len(names) == 9
+    assert sum(analysis.categories) == pytest.approx(1.0, abs=0.01)
+    assert names[max(range(9), key=analysis.categories.__getitem__)] == "Environment/facilities"
+
+
+def test_suggestions_are_recognised() -> None:
+    assert analyse_text("Please send reminders by text instead of letters.").suggestion
+    assert not analyse_text("The receptionist was very kind.").suggestion
+
+
+def test_words_and_stems() -> None:
+    assert words("Couldn’t be better") == ["could", "not", "be", "better"]
+    assert [stem(w) for w in ("nurses", "always", "glass", "bus")] == [
+        "nurse",
+        "always",
+        "glass",
+        "bus",
+    ]
+
+
+def test_analysis_is_fast_enough_for_intake() -> None:
+    texts = list(COMMENTS) * 50
+    best = 0.0
+    # Best of three: the figure is about the code, not about a busy machine.
+    for _ in range(3):
+        started = time.perf_counter()
+        for text in texts:
+            analyse_text(text)
+        best = max(best, len(texts) / (time.perf_counter() - started))
+    assert best > 5000
