@@ -74,7 +74,9 @@ def run_wrk(url: str, script: str, seconds: int, connections: int) -> dict[str, 
         handle.write(script)
     out = subprocess.run(
         ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "-s", handle.name, url],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     os.unlink(handle.name)
     requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
@@ -115,8 +117,14 @@ def measure_engage(database_url: str, seconds: int, connections: int) -> dict[st
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     server = subprocess.Popen(
-        [PYTHON, os.environ.get("BENCH_SERVER", str(ROOT / "bench" / "web_server.py")), database_url, str(port)],
-        env=env, text=True,
+        [
+            PYTHON,
+            os.environ.get("BENCH_SERVER", str(ROOT / "bench" / "web_server.py")),
+            database_url,
+            str(port),
+        ],
+        env=env,
+        text=True,
     )
     try:
         wait_ready(server, port)

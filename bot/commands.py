@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
 import logging
-import os
-import secrets
 import sys
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -20,6 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.base import ChannelAdapter, PublishedPost
 from bot.app import Platform, configured_adapters, create_app, create_platform
+from bot.auth import hash_password as hash_password
+from bot.auth import verify_password as verify_password
 from bot.cli import UsageError, install_stop_signals, output, print_json, read_password
 from bot.config import Settings
 from bot.progress import Progress
@@ -494,27 +493,6 @@ async def participant_erase(args: argparse.Namespace, settings: Settings | None)
 
 
 # -- users -----------------------------------------------------------------------------------
-
-
-def hash_password(password: str, *, salt: bytes | None = None) -> str:
-    """scrypt, with parameters stored beside the hash so they can be raised later."""
-    salt = salt or os.urandom(16)
-    n, r, p = 2**14, 8, 1
-    digest = hashlib.scrypt(password.encode(), salt=salt, n=n, r=r, p=p, dklen=32)
-    return f"scrypt${n}${r}${p}${salt.hex()}${digest.hex()}"
-
-
-def verify_password(password: str, stored: str) -> bool:
-    try:
-        scheme, n, r, p, salt, digest = stored.split("$")
-    except ValueError:
-        return False
-    if scheme != "scrypt":
-        return False
-    candidate = hashlib.scrypt(
-        password.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r), p=int(p), dklen=32
-    )
-    return secrets.compare_digest(candidate.hex(), digest)
 
 
 async def user_add(args: argparse.Namespace, settings: Settings | None) -> int:

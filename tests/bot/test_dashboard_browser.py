@@ -1,0 +1,117 @@
+"""The dashboard in a real browser: headless Chromium against a real server on 127.0.0.1.
+
+A participant answers on the web channel, then a lead logs in, opens the consultation,
+reads its counts and takes a screenshot. SQLite only: the HTTP tests cover both stores.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from bot.app import Platform, create_app
+from bot.config import Settings
+from tests.bot.test_dashboard import PASSWORD, add_user
+from tests.helpers import launch, spec_data
+
+CHROMIUM = os.environ.get("ENGAGE_TEST_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+pytestmark = [
+    pytest.mark.parametrize("database_url", ["sqlite"], indirect=True),
+    pytest.mark.skipif(
+        shutil.which(CHROMIUM) is None, reason=f"no Chromium at {CHROMIUM} (ENGAGE_TEST_CHROMIUM)"
+    ),
+]
+
+
+@pytest.fixture
+async def server(settings: Settings, platform: Platform) -> AsyncIterator[str]:
+    """The whole web app served on an ephemeral port; yields its base URL."""
+    app = create_app(settings, platform=platform, background=False)
+    app.cleanup_ctx.clear()  # the platform fixture disposes of the engine
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        await runner.cleanup()
+
+
+async def test_lead_logs_in_and_reads_the_counts(
+    platform: Platform, server: str, tmp_path: Path
+) -> None:
+    from playwright.async_api import async_playwright, expect
+
+    await launch(platform, spec_data(segments=[]))
+    await add_user(platform, "lead@health.example", "lead")
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            # A participant answers on the public page, in a context of their own.
+            participant = await browser.new_context()
+            page = await participant.new_page()
+            await page.goto(f"{server}/c/outpatient-booking")
+            await page.get_by_role("button", name="Yes, I agree").click()
+            await page.get_by_label("Hard", exact=True).check()
+            await page.get_by_label("What one thing would make booking easier?").fill(
+                "Evening appointments"
+            )
+            await page.get_by_role("button", name="Send my answers").click()
+            await expect(
+                page.get_by_text("Thank you. We will share what we change.")
+            ).to_be_visible()
+            await participant.close()
+
+            # The lead goes to the consultation, is sent to log in, and comes back to it.
+            lead = await browser.new_context(viewport={"width": 1100, "height": 900})
+            page = await lead.new_page()
+            await page.goto(f"{server}/dashboard/c/outpatient-booking")
+            await expect(
+                page.get_by_role("heading", name="Log in to the dashboard")
+            ).to_be_visible()
+            await page.get_by_label("Email").fill("lead@health.example")
+            await page.get_by_label("Password").fill(PASSWORD)
+            await page.get_by_role("button", name="Log in").click()
+
+            await expect(
+                page.get_by_role("heading", level=1, name="Improving outpatient booking")
+            ).to_be_visible()
+            assert page.url == f"{server}/dashboard/c/outpatient-booking"
+            await expect(page.get_by_text("2 responses from 1 participant.")).to_be_visible()
+            table = page.get_by_role("table", name="Responses by question")
+            ease = table.get_by_role("row").filter(has_text="How easy was it to book")
+            await expect(ease.get_by_role("cell").last).to_have_text("1")
+            await expect(page.get_by_role("button", name="Close consultation")).to_be_visible()
+
+            shot = tmp_path / "dashboard-consultation.png"
+            await page.screenshot(path=str(shot), full_page=True)
+            assert shot.stat().st_size > 10_000
+            assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+            await page.get_by_role("link", name="Consultations").click()
+            row = page.get_by_role("row").filter(has_text="Improving outpatient booking")
+            await expect(row.get_by_role("cell").nth(3)).to_have_text("1")
+            await page.get_by_role("button", name="Log out").click()
+            await expect(page.get_by_role("heading", name="Logged out")).to_be_visible()
+            await lead.close()
+        finally:
+            await browser.close()
