@@ -44,9 +44,7 @@ class ReportError(ValueError):
     """The report cannot be made as asked; the message names the option or value."""
 
 
-async def load_rows(
-    session: AsyncSession, consultation_id: str, *, batch: int = 5000
-) -> list[ResponseRow]:
+async def load_rows(session: AsyncSession, consultation_id: str) -> list[ResponseRow]:
     """Every response of a consultation as the insights read them, with stored analyses."""
     segments: dict[int, dict[str, str]] = {}
     for participant_id, values in await session.execute(
@@ -55,29 +53,34 @@ async def load_rows(
         )
     ):
         segments[participant_id] = {k: v for k, v in (values or {}).items() if v is not None}
+    # Plain table columns: the rows are read, not mapped to objects, so skip the ORM.
+    response = Response.__table__.c
+    participant = Participant.__table__.c
     statement = (
         select(
-            Response.id,
-            Response.item_id,
-            Response.item_type,
-            Response.channel,
-            Participant.pseudonym,
-            Response.participant_id,
-            Response.choices,
-            Response.text,
-            Response.created_at,
-            Response.flags,
-            Response.analysis,
+            response.id,
+            response.item_id,
+            response.item_type,
+            response.channel,
+            participant.pseudonym,
+            response.participant_id,
+            response.choices,
+            response.text,
+            response.created_at,
+            response.flags,
+            response.analysis,
         )
-        .join(Participant, Participant.id == Response.participant_id)
-        .where(Response.consultation_id == consultation_id)
-        .order_by(Response.id)
-        .execution_options(yield_per=batch)
+        .join_from(
+            Response.__table__, Participant.__table__, participant.id == response.participant_id
+        )
+        .where(response.consultation_id == consultation_id)
+        .order_by(response.id)
     )
     rows: list[ResponseRow] = []
     empty: dict[str, str] = {}
-    result = await session.stream(statement)
-    async for row in result:
+    # One fetch for all rows: iterating a stream costs a context switch per row.
+    connection = await session.connection()
+    for row in (await connection.execute(statement)).all():
         analysis = row.analysis
         rows.append(
             ResponseRow(
