@@ -107,6 +107,14 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--format", choices=("md", "html", "json", "csv"), required=True)
     report.add_argument("--output", metavar="FILE", help="write here instead of standard output")
     report.add_argument("--codebook", metavar="FILE", help="a service codebook (YAML or JSON)")
+    report.add_argument(
+        "--change",
+        action="append",
+        dest="changes",
+        metavar="DATE=LABEL",
+        help="a change made to the service, marked on run charts (repeatable), "
+        "e.g. 2026-12-08='New reminder text'",
+    )
 
     participant = commands.add_parser("participant", help="one person's data: export or erase")
     pc = participant.add_subparsers(dest="participant_command", required=True, parser_class=_Parser)

@@ -144,6 +144,13 @@ def _load(path: str, settings: Settings | None) -> tuple[ConsultationSpec, str]:
         spec = load_spec_file(path, limits=_limits(settings))
     except SpecError as exc:
         raise _SpecProblems(path, exc) from None
+    if settings is not None and settings.mastodon_enabled:
+        # What the plain limits can't see: the posts as launched, and poll expiry.
+        from adapters.mastodon.limits import settings_problems
+
+        problems = settings_problems(spec, settings)
+        if problems:
+            raise _SpecProblems(path, SpecError(problems))
     return spec, Path(path).read_text(encoding="utf-8")
 
 
@@ -438,6 +445,7 @@ async def report(args: argparse.Namespace, settings: Settings | None) -> int:
                     fmt=args.format,
                     stage=args.stage,
                     codebook_path=args.codebook,
+                    changes=reporting.parse_changes(args.changes or ()),
                     progress=progress,
                 )
             except reporting.ReportError as exc:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from consultations import service
 from consultations.insights import (
+    ChangeMarker,
     Codebook,
     CodebookError,
     CycleResult,
@@ -42,6 +43,21 @@ Progress = Callable[[int, int | None], None]
 
 class ReportError(ValueError):
     """The report cannot be made as asked; the message names the option or value."""
+
+
+def parse_changes(values: Sequence[str]) -> list[ChangeMarker]:
+    """``DATE=LABEL`` strings (``--change``) as run-chart markers."""
+    markers = []
+    for value in values:
+        day, sep, label = value.partition("=")
+        try:
+            when = date.fromisoformat(day.strip())
+        except ValueError:
+            raise ReportError(f"--change: {value!r}: the date must be YYYY-MM-DD") from None
+        if not sep or not label.strip():
+            raise ReportError(f"--change: {value!r}: give DATE=LABEL, e.g. 2026-12-08=New letter")
+        markers.append(ChangeMarker(when, label.strip()))
+    return markers
 
 
 async def load_rows(session: AsyncSession, consultation_id: str) -> list[ResponseRow]:
@@ -206,6 +222,7 @@ async def build(
     stage: str | None = None,
     codebook: Codebook | None = None,
     include_responses: bool = False,
+    changes: Sequence[ChangeMarker] = (),
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """The report for one consultation and stage, as a JSON-ready dict."""
@@ -232,6 +249,7 @@ async def build(
         history=history,
         codebook=codebook,
         include_responses=include_responses,
+        changes=changes,
         progress=step,
     )
 
@@ -243,6 +261,7 @@ async def render(
     fmt: str,
     stage: str | None = None,
     codebook_path: str | None = None,
+    changes: Sequence[ChangeMarker] = (),
     progress: Progress | None = None,
 ) -> str:
     """The report rendered as ``md``, ``html``, ``json`` or ``csv``."""
@@ -261,6 +280,7 @@ async def render(
             stage=stage,
             codebook=codebook,
             include_responses=fmt == "csv",
+            changes=changes,
             progress=progress,
         )
     except ValueError as exc:  # e.g. an unknown stage

@@ -1,0 +1,139 @@
+"""Reports read from the store: channels merged, cycles compared, small cells hidden."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+
+from bot.app import Platform
+from bot.events import CONSENT, EventKind, InboundEvent
+from consultations import reporting, service
+from storage.tables import PollTally
+from tests.helpers import launch, spec_data
+
+
+def _answer(person: str, consultation: str, n: int, **values: object) -> InboundEvent:
+    return InboundEvent(
+        channel="web",
+        event_id=f"{consultation}-{person}-{n}",
+        sender=person,
+        kind=EventKind.ANSWER,
+        consultation_id=consultation,
+        **values,  # type: ignore[arg-type]
+    )
+
+
+async def _people_answer(
+    platform: Platform, consultation: str, answers: list[tuple[str, str, str]]
+) -> None:
+    """Each (role, ease, comment) is one person giving consent and answering."""
+    for index, (role, ease, comment) in enumerate(answers):
+        person = f"{consultation}-p{index}"
+        await platform.runtime.handle_now(
+            _answer(person, consultation, 0, item_id=CONSENT, choices=("yes",)),
+            _answer(person, consultation, 1, item_id="role", choices=(role,)),
+            _answer(person, consultation, 2, item_id="ease", choices=(ease,)),
+            _answer(person, consultation, 3, item_id="one-thing", text=comment),
+        )
+
+
+def _cycle(consultation: str, cycle: int) -> dict[str, object]:
+    return spec_data(
+        id=consultation,
+        channels=["web", "mastodon"],
+        qi={"project": "Outpatient booking redesign", "stage": "study", "cycle": cycle},
+    )
+
+
+async def test_study_report_merges_channels_compares_cycles_and_suppresses(
+    platform: Platform,
+) -> None:
+    await launch(platform, _cycle("booking-c1", 1))
+    await _people_answer(
+        platform,
+        "booking-c1",
+        [("Patient", "Hard", "Nobody answered the phone for an hour")] * 6
+        + [("Carer", "Easy", "The online form was quick")] * 2,
+    )
+    async with platform.sessionmaker.begin() as session:
+        await service.close(session, "booking-c1")
+
+    await launch(platform, _cycle("booking-c2", 2))
+    await _people_answer(
+        platform,
+        "booking-c2",
+        [("Patient", "Easy", "Booking online took two minutes, great")] * 6
+        + [("Staff", "Hard", "The phone line is still always busy")] * 3,
+    )
+    async with platform.sessionmaker.begin() as session:
+        session.add(
+            PollTally(
+                consultation_id="booking-c2",
+                item_id="ease",
+                channel="mastodon",
+                platform_ref="109",
+                counts={"Very easy": 4, "Easy": 5, "Neither": 0, "Hard": 1, "Very hard": 0},
+                final=False,
+                taken_at=datetime.now(UTC),
+            )
+        )
+
+    async with platform.sessionmaker() as session:
+        text = await reporting.render(
+            session,
+            "booking-c2",
+            fmt="json",
+            changes=reporting.parse_changes([f"{date.today().isoformat()}=Online booking"]),
+        )
+    report = json.loads(text)
+
+    assert report["stage"] == "study"
+    ease = next(p for p in report["polls"] if p["item"] == "ease")
+    counts = {o["label"]: o["count"] for o in ease["options"]}
+    assert counts == {"Very easy": 4, "Easy": 11, "Neither": 0, "Hard": 4, "Very hard": 0}
+    assert ease["n"] == 19
+    for option in ease["options"]:
+        assert 0 <= option["ci_low"] <= option["share"] <= option["ci_high"] <= 1
+
+    # the Staff group (3 people) is too small to show in segment breakdowns
+    assert report["suppressed"]
+    assert report["participation"]["by_channel"]["web"]["participants"] == 9
+
+    assert [c["cycle"] for c in report["comparison"]["cycles"]] == [1, 2]
+    assert report["run_charts"]
+    assert report["run_charts"][0]["changes"] == [
+        {"date": date.today().isoformat(), "label": "Online booking"}
+    ]
+
+
+async def test_safety_flagged_text_is_counted_never_quoted(platform: Platform) -> None:
+    await launch(platform, spec_data(segments=[]))
+    disclosure = "Some days I want to die, the waiting is unbearable"
+    for index in range(6):
+        await platform.runtime.handle_now(
+            _answer(f"q{index}", "outpatient-booking", 0, item_id=CONSENT, choices=("yes",)),
+            _answer(
+                f"q{index}",
+                "outpatient-booking",
+                1,
+                item_id="one-thing",
+                text=disclosure if index == 0 else f"Shorter waits please, number {index}",
+            ),
+        )
+    async with platform.sessionmaker() as session:
+        report = json.loads(await reporting.render(session, "outpatient-booking", fmt="json"))
+        csv_text = await reporting.render(session, "outpatient-booking", fmt="csv")
+    assert report["safety"]["flagged"] == 1
+    quotes = [q for theme in report["themes"] for q in theme["quotes"]]
+    assert quotes
+    assert all("want to die" not in json.dumps(q) for q in quotes)
+    assert "want to die" not in csv_text
+
+
+async def test_bad_change_marker_names_the_option() -> None:
+    import pytest
+
+    with pytest.raises(reporting.ReportError, match="--change"):
+        reporting.parse_changes(["yesterday=New letter"])
+    with pytest.raises(reporting.ReportError, match="DATE=LABEL"):
+        reporting.parse_changes(["2026-12-01"])
