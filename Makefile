@@ -18,6 +18,9 @@ run: $(BIN)/.installed
 	$(BIN)/engage consultation show outpatient-booking >/dev/null 2>&1 || \
 		($(BIN)/engage consultation create $(DEMO) && \
 		 $(BIN)/engage consultation launch outpatient-booking --channel web)
+	$(BIN)/engage user add admin@engage.localhost --role admin --generate-password --exists-ok
+	@echo "web channel: http://127.0.0.1:8080/c/outpatient-booking"
+	@echo "dashboard:   http://127.0.0.1:8080/dashboard (admin@engage.localhost)"
 	$(BIN)/engage run
 
 ## test: lint, strict types, and every test on SQLite and PostgreSQL (starts what it needs)

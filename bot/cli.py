@@ -131,6 +131,14 @@ def build_parser() -> argparse.ArgumentParser:
     add = uc.add_parser("add", help="add a dashboard account (password from stdin or prompt)")
     add.add_argument("email", metavar="EMAIL")
     add.add_argument("--role", required=True, choices=("admin", "lead", "moderator", "viewer"))
+    add.add_argument(
+        "--generate-password",
+        action="store_true",
+        help="make a strong password and print it once, instead of reading one",
+    )
+    add.add_argument(
+        "--exists-ok", action="store_true", help="succeed quietly if the account already exists"
+    )
     return parser
 
 

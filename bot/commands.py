@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import secrets
 import sys
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -507,11 +508,18 @@ async def user_add(args: argparse.Namespace, settings: Settings | None) -> int:
     email = args.email.strip().lower()
     if "@" not in email or email.startswith("@") or email.endswith("@"):
         raise UsageError(f"EMAIL: {args.email!r} is not an email address")
-    password = read_password()
-    if len(password) < 12:
-        raise UsageError("password: use at least 12 characters")
     platform = await _platform(settings)
     try:
+        async with platform.sessionmaker() as session:
+            existing = await session.scalar(select(User).where(User.email == email))
+        if existing is not None:
+            if args.exists_ok:
+                print(f"{email} already has an account ({existing.role})")
+                return OK
+            raise UsageError(f"EMAIL: {email} already has an account")
+        password = secrets.token_urlsafe(15) if args.generate_password else read_password()
+        if len(password) < 12:
+            raise UsageError("password: use at least 12 characters")
         async with platform.sessionmaker.begin() as session:
             session.add(
                 User(
@@ -528,4 +536,6 @@ async def user_add(args: argparse.Namespace, settings: Settings | None) -> int:
     finally:
         await platform.aclose()
     print(f"added {email} as {args.role}")
+    if args.generate_password:
+        print(f"password (shown once, keep it safe): {password}")
     return OK

@@ -266,3 +266,34 @@ def test_console_script_runs(tmp_path: Path) -> None:
     assert result.returncode == 0
     for command in ("db", "run", "consultation", "export", "import", "report", "participant"):
         assert command in result.stdout
+
+
+def test_user_add(
+    env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, out, _ = engage(
+        capsys, "user", "add", "Lead@Example.org", "--role", "lead", "--generate-password"
+    )
+    assert code == 0
+    assert "added lead@example.org as lead" in out
+    assert len(out.split("keep it safe): ")[1].strip()) >= 12
+    code, _, err = engage(
+        capsys, "user", "add", "lead@example.org", "--role", "admin", "--generate-password"
+    )
+    assert code == 2 and "already has an account" in err
+    code, out, _ = engage(
+        capsys,
+        "user",
+        "add",
+        "lead@example.org",
+        "--role",
+        "admin",
+        "--generate-password",
+        "--exists-ok",
+    )
+    assert code == 0 and "(lead)" in out
+    monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
+    code, _, err = engage(capsys, "user", "add", "v@example.org", "--role", "viewer")
+    assert code == 2 and "12 characters" in err
+    code, _, err = engage(capsys, "user", "add", "not-an-email", "--role", "viewer")
+    assert code == 2 and "EMAIL" in err
