@@ -26,7 +26,6 @@ from bot.dashboard import Dashboard
 from bot.events import InboundEvent
 from bot.outbox import OutboxSender
 from bot.runtime import Runtime, TextAnalyser
-from consultations.insights import analyse_text
 from storage.db import create_engine, create_sessionmaker
 
 log = logging.getLogger(__name__)
@@ -57,6 +56,10 @@ class Platform:
 
 def analyse_at_intake(text: str) -> tuple[float | None, dict[str, Any] | None]:
     """Sentiment and text features of a reply, computed once and stored beside it."""
+    # Imported here: the analysis libraries take a second or two to load, which
+    # commands that never see free text should not pay.
+    from consultations.insights import analyse_text
+
     analysis = analyse_text(text)
     return analysis.sentiment, analysis.to_json()
 

@@ -17,7 +17,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.base import ChannelAdapter, PublishedPost
-from bot.app import Platform, configured_adapters, create_app, create_platform
+from bot.app import (
+    Platform,
+    analyse_at_intake,
+    configured_adapters,
+    create_app,
+    create_platform,
+)
 from bot.auth import hash_password as hash_password
 from bot.auth import verify_password as verify_password
 from bot.cli import UsageError, install_stop_signals, output, print_json, read_password
@@ -103,6 +109,7 @@ async def _platform(settings: Settings | None) -> Platform:
 async def run(args: argparse.Namespace, settings: Settings | None) -> int:
     settings = _settings(settings)
     platform = await _platform(settings)
+    analyse_at_intake("Loading the text analysis before the first answer arrives.")
     app = create_app(settings, platform=platform)
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     stopping = asyncio.Event()
