@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adapters.base import ChannelAdapter, PublishedPost
+from bot import publishing
 from bot.app import (
     Platform,
     analyse_at_intake,
@@ -32,7 +32,7 @@ from bot.progress import Progress
 from consultations import records, service
 from consultations.spec import ChannelLimits, ConsultationSpec, SpecError, load_spec_file
 from storage import migrate
-from storage.tables import Consultation, Publication, User
+from storage.tables import Consultation, User
 
 log = logging.getLogger("engage")
 
@@ -237,26 +237,20 @@ async def launch(args: argparse.Namespace, settings: Settings | None) -> int:
                 await service.open_(session, args.id)
             except service.LifecycleError as exc:
                 raise UsageError(f"ID: {exc}") from None
-        failures = 0
-        for name in wanted:
-            if name not in adapters:
-                print(f"{name}: skipped, not configured ({_how(name)})", file=sys.stderr)
-                continue
-            try:
-                posted = await _publish(platform, adapters[name], spec)
-            except Exception as exc:
-                failures += 1
-                print(f"{name}: publishing failed: {exc}", file=sys.stderr)
-                log.debug("publishing failed", exc_info=True)
-                continue
-            if name == "web":
-                print(f"web: open at {settings.public_url}/c/{spec.id}")
-            else:
-                print(f"{name}: {posted} posts published")
+        results = await publishing.publish(platform.sessionmaker, adapters, spec, wanted)
     finally:
         await platform.aclose()
+    for name in wanted:
+        if name in results.skipped:
+            print(f"{name}: skipped, not configured ({_how(name)})", file=sys.stderr)
+        elif name in results.failed:
+            print(f"{name}: publishing failed: {results.failed[name]}", file=sys.stderr)
+        elif name == "web":
+            print(f"web: open at {settings.public_url}/c/{spec.id}")
+        else:
+            print(f"{name}: {results.done[name]} posts published")
     print(f"{spec.id} is open")
-    return FAILED if failures else OK
+    return FAILED if results.failed else OK
 
 
 def _how(channel: str) -> str:
@@ -264,33 +258,6 @@ def _how(channel: str) -> str:
         "telegram": "set TELEGRAM_BOT_TOKEN",
         "mastodon": "set MASTODON_API_BASE_URL and MASTODON_ACCESS_TOKEN",
     }.get(channel, "unknown channel")
-
-
-async def _publish(platform: Platform, adapter: ChannelAdapter, spec: ConsultationSpec) -> int:
-    """Publish a consultation on one channel, once: posts already recorded are kept."""
-    async with platform.sessionmaker() as session:
-        done = (
-            await session.scalars(
-                select(Publication).where(
-                    Publication.consultation_id == spec.id, Publication.channel == adapter.name
-                )
-            )
-        ).first()
-    if done is not None:
-        return 0
-    posts = await adapter.publish(spec)
-    async with platform.sessionmaker.begin() as session:
-        for post in posts:
-            session.add(
-                Publication(
-                    consultation_id=spec.id,
-                    item_id=post.item_id,
-                    channel=adapter.name,
-                    platform_ref=post.platform_ref,
-                    kind=post.kind,
-                )
-            )
-    return len(posts)
 
 
 async def close(args: argparse.Namespace, settings: Settings | None) -> int:
@@ -304,30 +271,13 @@ async def close(args: argparse.Namespace, settings: Settings | None) -> int:
             except service.LifecycleError as exc:
                 raise UsageError(f"ID: {exc}") from None
             spec = service.spec_of(row)
-            published = (
-                await session.scalars(
-                    select(Publication).where(Publication.consultation_id == args.id)
-                )
-            ).all()
-        adapters = configured_adapters(platform)
-        failures = 0
-        for name, adapter in adapters.items():
-            posts = [
-                PublishedPost(p.item_id, p.platform_ref, p.kind)
-                for p in published
-                if p.channel == name
-            ]
-            if not posts:
-                continue
-            try:
-                await adapter.close(spec, posts)
-            except Exception as exc:
-                failures += 1
-                print(f"{name}: closing polls failed: {exc}", file=sys.stderr)
+        results = await publishing.close(platform.sessionmaker, configured_adapters(platform), spec)
     finally:
         await platform.aclose()
+    for name, why in results.failed.items():
+        print(f"{name}: closing polls failed: {why}", file=sys.stderr)
     print(f"{args.id} is closed")
-    return FAILED if failures else OK
+    return FAILED if results.failed else OK
 
 
 async def _require(session: AsyncSession, consultation_id: str) -> Consultation:

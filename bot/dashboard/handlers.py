@@ -20,13 +20,12 @@ from urllib.parse import quote, urlencode
 from aiohttp import web
 from sqlalchemy import func, select
 
-from adapters.base import ChannelAdapter, PublishedPost
-from bot import auth
+from bot import auth, publishing
 from bot.dashboard import views
 from consultations import service
 from consultations.spec import STAGES, ConsultationSpec
 from storage import queries
-from storage.tables import Consultation, ModerationCase, Publication, Response, User, utcnow
+from storage.tables import Consultation, ModerationCase, Response, User, utcnow
 
 if TYPE_CHECKING:
     from bot.app import Platform
@@ -371,46 +370,16 @@ class Dashboard:
                     f"{PREFIX}/c/{quote(cid)}?done=cannot-reopen", headers=SECURITY_HEADERS
                 ) from None
             spec = service.spec_of(row)
-        failed, skipped = [], []
-        for name in spec.channels:
-            adapter = self.platform.adapters.get(name)
-            if adapter is None:
-                skipped.append(name)
-                continue
-            try:
-                await self._publish(adapter, spec)
-            except Exception:
-                log.exception("publishing %s on %s failed", cid, name)
-                failed.append(name)
+        results = await publishing.publish(
+            self.platform.sessionmaker, self.platform.adapters, spec, list(spec.channels)
+        )
+        failed, skipped = list(results.failed), results.skipped
         log.info("dashboard: user %s launched %s", account.user_id, cid)
         query = {"done": "launched", "failed": ",".join(failed), "skipped": ",".join(skipped)}
         raise web.HTTPSeeOther(
             f"{PREFIX}/c/{quote(cid)}?{urlencode({k: v for k, v in query.items() if v})}",
             headers=SECURITY_HEADERS,
         )
-
-    async def _publish(self, adapter: ChannelAdapter, spec: ConsultationSpec) -> None:
-        """Publish on one channel once: a channel with recorded posts is left alone."""
-        async with self.platform.sessionmaker() as db:
-            done = await db.scalar(
-                select(Publication.id)
-                .where(Publication.consultation_id == spec.id, Publication.channel == adapter.name)
-                .limit(1)
-            )
-        if done is not None:
-            return
-        posts = await adapter.publish(spec)
-        async with self.platform.sessionmaker.begin() as db:
-            for post in posts:
-                db.add(
-                    Publication(
-                        consultation_id=spec.id,
-                        item_id=post.item_id,
-                        channel=adapter.name,
-                        platform_ref=post.platform_ref,
-                        kind=post.kind,
-                    )
-                )
 
     async def close(self, request: web.Request) -> web.Response:
         """Stop accepting responses and close the native polls that were published."""
@@ -428,23 +397,8 @@ class Dashboard:
                     f"{PREFIX}/c/{quote(cid)}?done=never-launched", headers=SECURITY_HEADERS
                 ) from None
             spec = service.spec_of(row)
-            published = (
-                await db.scalars(select(Publication).where(Publication.consultation_id == cid))
-            ).all()
-        failed = []
-        for name, adapter in self.platform.adapters.items():
-            posts = [
-                PublishedPost(p.item_id, p.platform_ref, p.kind)
-                for p in published
-                if p.channel == name
-            ]
-            if not posts:
-                continue
-            try:
-                await adapter.close(spec, posts)
-            except Exception:
-                log.exception("closing %s on %s failed", cid, name)
-                failed.append(name)
+        results = await publishing.close(self.platform.sessionmaker, self.platform.adapters, spec)
+        failed = list(results.failed)
         log.info("dashboard: user %s closed %s", account.user_id, cid)
         query = {"done": "closed", "failed": ",".join(failed)}
         raise web.HTTPSeeOther(

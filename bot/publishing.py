@@ -1,0 +1,105 @@
+"""Publishing a consultation on its channels at launch, and closing it there.
+
+Shared by `engage consultation launch/close` and the dashboard. A channel is published
+once: posts already recorded for it are kept, so launching again after a failure only
+retries the channels that failed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from adapters.base import ChannelAdapter, PublishedPost
+from consultations.spec import ConsultationSpec
+from storage.tables import Publication
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ChannelResults:
+    """What happened on each channel."""
+
+    done: dict[str, int] = field(default_factory=dict)  # channel -> posts made
+    failed: dict[str, str] = field(default_factory=dict)  # channel -> why
+    skipped: list[str] = field(default_factory=list)  # named but not configured here
+
+
+async def publish(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    adapters: Mapping[str, ChannelAdapter],
+    spec: ConsultationSpec,
+    channels: list[str],
+) -> ChannelResults:
+    """Post a consultation's items on each of ``channels`` not yet published."""
+    results = ChannelResults()
+    for name in channels:
+        adapter = adapters.get(name)
+        if adapter is None:
+            results.skipped.append(name)
+            continue
+        try:
+            results.done[name] = await _publish_once(sessionmaker, adapter, spec)
+        except Exception as exc:
+            log.exception("publishing %s on %s failed", spec.id, name)
+            results.failed[name] = str(exc) or type(exc).__name__
+    return results
+
+
+async def _publish_once(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    adapter: ChannelAdapter,
+    spec: ConsultationSpec,
+) -> int:
+    async with sessionmaker() as session:
+        done = await session.scalar(
+            select(Publication.id)
+            .where(Publication.consultation_id == spec.id, Publication.channel == adapter.name)
+            .limit(1)
+        )
+    if done is not None:
+        return 0
+    posts = await adapter.publish(spec)
+    async with sessionmaker.begin() as session:
+        for post in posts:
+            session.add(
+                Publication(
+                    consultation_id=spec.id,
+                    item_id=post.item_id,
+                    channel=adapter.name,
+                    platform_ref=post.platform_ref,
+                    kind=post.kind,
+                )
+            )
+    return len(posts)
+
+
+async def close(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    adapters: Mapping[str, ChannelAdapter],
+    spec: ConsultationSpec,
+) -> ChannelResults:
+    """Close what was published (native polls) on every configured channel."""
+    async with sessionmaker() as session:
+        published = (
+            await session.scalars(select(Publication).where(Publication.consultation_id == spec.id))
+        ).all()
+    results = ChannelResults()
+    for name, adapter in adapters.items():
+        posts = [
+            PublishedPost(p.item_id, p.platform_ref, p.kind) for p in published if p.channel == name
+        ]
+        if not posts:
+            continue
+        try:
+            await adapter.close(spec, posts)
+            results.done[name] = len(posts)
+        except Exception as exc:
+            log.exception("closing %s on %s failed", spec.id, name)
+            results.failed[name] = str(exc) or type(exc).__name__
+    return results
