@@ -11,6 +11,7 @@ platform's "retry after".
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import random
 from collections import defaultdict
@@ -18,8 +19,8 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from adapters.base import ChannelAdapter, RetryLater, Undeliverable
 from bot.crypto import Keyring
@@ -65,13 +66,16 @@ class OutboxSender:
         self.batch = batch
         self.wake = asyncio.Event()
 
-    async def recover(self) -> int:
+    async def recover(self, channel: str | None = None) -> int:
         """Mark rows left ``sending`` by a crashed process as ``unknown``; returns how many."""
         async with self.sessionmaker.begin() as session:
+            statement = update(OutboxEntry).where(OutboxEntry.status == "sending")
+            if channel is not None:
+                statement = statement.where(OutboxEntry.channel == channel)
             result = await session.execute(
-                update(OutboxEntry)
-                .where(OutboxEntry.status == "sending")
-                .values(status="unknown", last_error="interrupted while sending", address=None)
+                statement.values(
+                    status="unknown", last_error="interrupted while sending", address=None
+                )
             )
         count = int(result.rowcount or 0)  # type: ignore[attr-defined]
         if count:
@@ -224,23 +228,53 @@ class OutboxSender:
         raise TimeoutError(f"{channel}: outbox not drained within {within:.0f} s")
 
     async def run(self, stopping: asyncio.Event, *, idle: float = 0.5) -> None:
-        """Send on every channel until ``stopping`` is set."""
-        await self.recover()
-        while not stopping.is_set():
-            sent = 0
-            for channel in self.adapters:
-                try:
-                    sent += await self.run_once(channel)
-                except Exception:
-                    log.exception("outbox sender failed on %s; carrying on", channel)
-            if sent == 0:
-                self.wake.clear()
-                waiters = [
-                    asyncio.ensure_future(stopping.wait()),
-                    asyncio.ensure_future(self.wake.wait()),
-                ]
-                _, pending = await asyncio.wait(
-                    waiters, timeout=idle, return_when=asyncio.FIRST_COMPLETED
-                )
-                for waiter in waiters:
-                    waiter.cancel()
+        """Send on every channel until ``stopping`` is set.
+
+        On PostgreSQL several workers may run this: each channel is sent by the one worker
+        holding that channel's advisory lock, so the platform's rate limits hold across
+        workers and rows left ``sending`` can only belong to a worker that died.
+        """
+        locks: dict[str, AsyncConnection | None] = {}
+        try:
+            while not stopping.is_set():
+                sent = 0
+                for channel in self.adapters:
+                    try:
+                        if channel not in locks:
+                            if not await self._take_channel(channel, locks):
+                                continue
+                            await self.recover(channel)
+                        sent += await self.run_once(channel)
+                    except Exception:
+                        log.exception("outbox sender failed on %s; carrying on", channel)
+                if sent == 0:
+                    self.wake.clear()
+                    waiters = [
+                        asyncio.ensure_future(stopping.wait()),
+                        asyncio.ensure_future(self.wake.wait()),
+                    ]
+                    await asyncio.wait(waiters, timeout=idle, return_when=asyncio.FIRST_COMPLETED)
+                    for waiter in waiters:
+                        waiter.cancel()
+        finally:
+            for connection in locks.values():
+                if connection is not None:
+                    await connection.close()  # closing the connection releases its lock
+
+    async def _take_channel(self, channel: str, locks: dict[str, AsyncConnection | None]) -> bool:
+        """Become the sender for a channel (always, on SQLite: one process)."""
+        engine: AsyncEngine = self.sessionmaker.kw["bind"]
+        if engine.dialect.name != "postgresql":
+            locks[channel] = None
+            return True
+        connection = await engine.connect()
+        key = int.from_bytes(
+            hashlib.sha256(f"engage outbox {channel}".encode()).digest()[:8], "big", signed=True
+        )
+        held = await connection.scalar(text("select pg_try_advisory_lock(:key)"), {"key": key})
+        await connection.commit()
+        if not held:
+            await connection.close()
+            return False
+        locks[channel] = connection
+        return True

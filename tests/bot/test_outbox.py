@@ -1,0 +1,38 @@
+"""The outbox sender shared by several workers."""
+
+from __future__ import annotations
+
+import asyncio
+
+from bot.app import Platform
+from bot.outbox import OutboxSender
+from tests.bot.test_runtime import deliver
+from tests.fakes.channel import FakeChannel, Person
+from tests.helpers import launch, spec_data
+
+
+async def test_two_workers_send_each_message_once_and_one_sender_per_channel(
+    platform: Platform,
+) -> None:
+    await launch(platform, spec_data(segments=[], consent={"text": "ok?"}))
+    people = [Person(f"w{n}") for n in range(12)]
+    await deliver(platform, *(p.starts("outpatient-booking") for p in people))
+    first, second = FakeChannel(), FakeChannel()
+    senders = [
+        OutboxSender(platform.sessionmaker, platform.keyring, {"telegram": channel})
+        for channel in (first, second)
+    ]
+    stopping = asyncio.Event()
+    tasks = [asyncio.create_task(sender.run(stopping, idle=0.05)) for sender in senders]
+    try:
+        async with asyncio.timeout(20):
+            while len(first.sent) + len(second.sent) < len(people):
+                await asyncio.sleep(0.05)
+    finally:
+        stopping.set()
+        await asyncio.gather(*tasks)
+    chats = sorted(address["chat"] for address, _ in first.sent + second.sent)
+    assert chats == sorted(p.platform_id for p in people)
+    if platform.engine.dialect.name == "postgresql":
+        # the advisory lock makes one worker the only sender for the account
+        assert not (first.sent and second.sent)
