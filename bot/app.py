@@ -132,9 +132,10 @@ def create_app(
         add_routes = getattr(adapter, "add_routes", None)
         if add_routes is not None:
             add_routes(app)
+    # Cleanup runs in reverse: the engine is disposed of after the background work stops.
+    app.cleanup_ctx.append(_dispose)
     if background:
         app.cleanup_ctx.append(_background)
-    app.cleanup_ctx.append(_dispose)
     return app
 
 

@@ -29,6 +29,7 @@ class EventKind(StrEnum):
     STOP = "stop"  # withdrew consent
     HELP = "help"
     ERASE = "erase"  # asked (and confirmed) that everything held about them be erased
+    ERASE_REQUEST = "erase-request"  # asked for erasure; the core asks them to confirm
     BLOCKED = "blocked"  # the platform says the person blocked us
 
 
@@ -49,6 +50,9 @@ class InboundEvent:
     item_id: str | None = None
     text: str | None = None
     choices: tuple[str, ...] = ()
+    # Positions (0-based) of the options chosen, for channels that report positions rather
+    # than labels (a Telegram poll_answer); the core maps them to the question's labels.
+    option_indexes: tuple[int, ...] = ()
     in_reply_to: str | None = None
     platform_ref: str | None = None
     public: bool = False
@@ -58,6 +62,7 @@ class InboundEvent:
         data = asdict(self)
         data["kind"] = self.kind.value
         data["choices"] = list(self.choices)
+        data["option_indexes"] = list(self.option_indexes)
         data["received_at"] = self.received_at.isoformat()
         return data
 
@@ -66,6 +71,7 @@ class InboundEvent:
         values = dict(data)
         values["kind"] = EventKind(values["kind"])
         values["choices"] = tuple(values.get("choices", ()))
+        values["option_indexes"] = tuple(values.get("option_indexes", ()))
         values["received_at"] = datetime.fromisoformat(values["received_at"])
         return cls(**values)
 

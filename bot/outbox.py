@@ -11,6 +11,7 @@ platform's "retry after".
 from __future__ import annotations
 
 import asyncio
+import enum
 import hashlib
 import logging
 import random
@@ -29,6 +30,12 @@ from storage import queries
 from storage.tables import OutboxEntry, utcnow
 
 log = logging.getLogger(__name__)
+
+
+class _Result(enum.Enum):
+    DONE = "done"  # sent, or given up for good
+    RETRY = "retry"  # to be tried again later
+    OPTED_OUT = "opted-out"  # the person is gone: send them nothing more
 
 
 class OutboxSender:
@@ -119,30 +126,33 @@ class OutboxSender:
         async def drain(queue: list[OutboxEntry]) -> None:
             for index, row in enumerate(queue):
                 async with limit:
-                    delivered = await self._send_one(adapter, row)
-                if not delivered:
+                    result = await self._send_one(adapter, row)
+                if result is _Result.RETRY:
                     # Keep order: later messages to this person wait for this one.
                     await self._postpone(queue[index + 1 :], row)
+                    return
+                if result is _Result.OPTED_OUT:
+                    await self._cancel(queue[index + 1 :])
                     return
 
         await asyncio.gather(*(drain(queue) for queue in queues.values()))
         return len(rows)
 
-    async def _send_one(self, adapter: ChannelAdapter, row: OutboxEntry) -> bool:
+    async def _send_one(self, adapter: ChannelAdapter, row: OutboxEntry) -> _Result:
         message = OutboundMessage.from_json(row.payload)
         address = self.keyring.unseal(row.address) if row.address else None
         try:
             delivery = await adapter.send(address, message)
         except RetryLater as exc:
             await self._retry(row, str(exc), exc.after)
-            return False
+            return _Result.RETRY
         except Undeliverable as exc:
             await self._fail(row, str(exc), opted_out=exc.opted_out)
-            return True
+            return _Result.OPTED_OUT if exc.opted_out else _Result.DONE
         except Exception as exc:  # a network error or a platform outage: try again later
             log.warning("sending outbox row %s failed: %s", row.id, exc)
             await self._retry(row, f"{type(exc).__name__}: {exc}", None)
-            return False
+            return _Result.RETRY
         async with self.sessionmaker.begin() as session:
             await session.execute(
                 update(OutboxEntry)
@@ -155,7 +165,18 @@ class OutboxSender:
                     last_error=None,
                 )
             )
-        return True
+        return _Result.DONE
+
+    async def _cancel(self, rows: list[OutboxEntry]) -> None:
+        """Drop claimed messages to someone who has left (or blocked us)."""
+        if not rows:
+            return
+        async with self.sessionmaker.begin() as session:
+            await session.execute(
+                update(OutboxEntry)
+                .where(OutboxEntry.id.in_([row.id for row in rows]))
+                .values(status="cancelled", address=None)
+            )
 
     def _delay(self, attempts: int, after: float | None) -> float:
         if after is not None:

@@ -236,3 +236,16 @@ async def test_erase_removes_the_person_from_every_table(platform: Platform) -> 
     assert "1008" not in dump
     assert "ending my life" not in dump
     assert await count(platform, Participant) == 1  # only the other person
+
+
+async def test_messages_queued_behind_a_block_are_cancelled(platform: Platform) -> None:
+    await launch(platform, spec_data(segments=[], consent={"text": "ok?"}))
+    hal = Person("1010")
+    await deliver(platform, hal.starts("outpatient-booking"), hal.says("help"), hal.says("?"))
+    channel = FakeChannel()
+    channel.block()
+    await send_all(platform, channel)
+    assert channel.sent == []
+    async with platform.sessionmaker() as session:
+        statuses = list(await session.scalars(select(OutboxEntry.status).order_by(OutboxEntry.id)))
+    assert statuses == ["failed", "cancelled", "cancelled"]

@@ -1,0 +1,287 @@
+"""Telegram updates in, core events out: the only place PTB objects meet the core's records.
+
+Every function here is pure: it reads a PTB object and returns frozen
+:class:`bot.events.InboundEvent` values (or ``None`` when the update means nothing to a
+consultation). References to Telegram posts are plain strings so the store can match a
+reply to what it answers:
+
+* ``chat:<chat id>:msg:<message id>`` for a message (an item post, a person's reply);
+* ``poll:<poll id>`` for a native poll (votes name the poll, not the message).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import telegram
+from telegram.constants import ChatMemberStatus, ChatType
+
+from bot.events import CONSENT, ERASE, RECONTACT, EventKind, InboundEvent
+from bot.runtime import CONSENT_OPTIONS, ERASE_OPTIONS, RECONTACT_OPTIONS
+
+CHANNEL = "telegram"
+
+# https://core.telegram.org/bots/api#inlinekeyboardbutton: callback_data is 1-64 bytes.
+CALLBACK_DATA_LIMIT = 64
+
+# Options of the reserved questions, for presses on messages whose keyboard Telegram no
+# longer shows us (an InaccessibleMessage, older than 48 hours).
+_RESERVED_OPTIONS: dict[str, tuple[str, ...]] = {
+    CONSENT: CONSENT_OPTIONS,
+    RECONTACT: RECONTACT_OPTIONS,
+    ERASE: ERASE_OPTIONS,
+}
+
+
+def event_id(bot_id: int, update_id: int) -> str:
+    """The inbox key of an update: Telegram numbers updates per bot.
+
+    https://core.telegram.org/bots/api#update: ``update_id`` is unique per bot, so a
+    repeated delivery (webhook retry, re-fetched offset) gets the same key.
+    """
+    return f"{bot_id}:{update_id}"
+
+
+def message_ref(chat_id: int | str, message_id: int) -> str:
+    """The reference of one message in one chat."""
+    return f"chat:{chat_id}:msg:{message_id}"
+
+
+def poll_ref(poll_id: str) -> str:
+    """The reference of a native poll."""
+    return f"poll:{poll_id}"
+
+
+def parse_message_ref(ref: str) -> tuple[int | str, int] | None:
+    """``(chat id, message id)`` from :func:`message_ref`, or ``None``."""
+    parts = ref.split(":")
+    if len(parts) != 4 or parts[0] != "chat" or parts[2] != "msg" or not parts[3].isdigit():
+        return None
+    chat: int | str = parts[1]  # a public @username, unless it is a number
+    if parts[1].lstrip("-").isdigit():
+        chat = int(parts[1])
+    return chat, int(parts[3])
+
+
+# -- buttons ---------------------------------------------------------------------------
+
+
+def answer_data(consultation_id: str | None, question: str | None, index: int) -> str:
+    """``callback_data`` for one option button: ``a|<consultation>|<question>|<index>``.
+
+    Ids can be long (up to 64 characters each) but the data must fit in 64 bytes, so the
+    consultation and then the question are left out when they don't fit; the core then
+    takes the answer as one to the person's current consultation and pending question.
+    """
+    for consultation, asked in (
+        (consultation_id or "", question or ""),
+        ("", question or ""),
+        ("", ""),
+    ):
+        data = f"a|{consultation}|{asked}|{index}"
+        if len(data.encode()) <= CALLBACK_DATA_LIMIT:
+            return data
+    raise ValueError(f"option index {index} does not fit in callback data")
+
+
+def choose_data(consultation_id: str) -> str:
+    """``callback_data`` for a button that opens a consultation: ``s|<consultation>``."""
+    return f"s|{consultation_id}"
+
+
+@dataclass(frozen=True)
+class Press:
+    """What a button press means: an event for the core, and a note shown to the person."""
+
+    event: InboundEvent | None
+    notice: str | None = None
+
+
+def from_callback(query: telegram.CallbackQuery, key: str) -> Press:
+    """A press on one of our inline buttons."""
+    message = query.message
+    if message is None or message.chat.type != ChatType.PRIVATE:
+        return Press(None)
+    data = query.data or ""
+    sender = str(query.from_user.id)
+    address = {"chat": message.chat.id}
+    kind, _, rest = data.partition("|")
+    if kind == "s" and rest:
+        return Press(
+            InboundEvent(
+                CHANNEL, key, sender, EventKind.START, address=address, consultation_id=rest
+            )
+        )
+    parts = rest.split("|")
+    if kind != "a" or len(parts) != 3 or not parts[2].isdigit():
+        return Press(None, "Sorry, that button no longer works.")
+    consultation, question, index_text = parts
+    index = int(index_text)
+    if question == ERASE:
+        if index != 0:
+            return Press(None, "Nothing was erased.")
+        return Press(InboundEvent(CHANNEL, key, sender, EventKind.ERASE, address=address))
+    label = _button_label(message, data)
+    choices: tuple[str, ...] = ()
+    indexes: tuple[int, ...] = ()
+    if label is not None:
+        choices = (label,)
+    elif question in _RESERVED_OPTIONS and index < len(_RESERVED_OPTIONS[question]):
+        choices = (_RESERVED_OPTIONS[question][index],)
+    else:
+        indexes = (index,)
+    return Press(
+        InboundEvent(
+            CHANNEL,
+            key,
+            sender,
+            EventKind.ANSWER,
+            address=address,
+            consultation_id=consultation or None,
+            item_id=question or None,
+            choices=choices,
+            option_indexes=indexes,
+            platform_ref=message_ref(message.chat.id, message.message_id),
+        )
+    )
+
+
+def _button_label(message: telegram.MaybeInaccessibleMessage, data: str) -> str | None:
+    """The text of the pressed button: the option exactly as the person saw it."""
+    if not isinstance(message, telegram.Message) or message.reply_markup is None:
+        return None
+    for row in message.reply_markup.inline_keyboard:
+        for button in row:
+            if button.callback_data == data:
+                return button.text
+    return None
+
+
+# -- messages --------------------------------------------------------------------------
+
+COMMANDS = {
+    "start": EventKind.START,
+    "stop": EventKind.STOP,
+    "help": EventKind.HELP,
+    "delete": EventKind.ERASE_REQUEST,
+}
+
+
+def from_command(message: telegram.Message, key: str, args: list[str]) -> InboundEvent | None:
+    """A command in a private chat: ``/start [ID]``, ``/stop``, ``/help``, ``/delete``.
+
+    ``/start ID`` is also what the deep link ``t.me/BOT?start=ID`` sends
+    (https://core.telegram.org/bots/features#deep-linking).
+    """
+    if message.from_user is None or message.chat.type != ChatType.PRIVATE:
+        return None
+    word = (message.text or "").split(maxsplit=1)[0].lstrip("/").split("@")[0].lower()
+    kind = COMMANDS.get(word, EventKind.HELP)
+    return InboundEvent(
+        CHANNEL,
+        key,
+        str(message.from_user.id),
+        kind,
+        address={"chat": message.chat.id},
+        consultation_id=args[0] if kind is EventKind.START and args else None,
+        platform_ref=message_ref(message.chat.id, message.message_id),
+    )
+
+
+def from_text(message: telegram.Message, key: str) -> InboundEvent | None:
+    """Free text: an answer in a private chat, or a reply to a post in a group.
+
+    In groups only replies count (to an item, to its forum topic, or to another reply);
+    other chatter in the group is none of the consultation's business and is dropped here.
+    """
+    if message.from_user is None or message.from_user.is_bot or message.text is None:
+        return None
+    chat = message.chat
+    replied = _replied_ref(message)
+    if chat.type == ChatType.PRIVATE:
+        return InboundEvent(
+            CHANNEL,
+            key,
+            str(message.from_user.id),
+            EventKind.TEXT,
+            address={"chat": chat.id},
+            text=message.text,
+            in_reply_to=replied,
+            platform_ref=message_ref(chat.id, message.message_id),
+        )
+    if replied is None:
+        return None
+    address: dict[str, Any] = {"chat": chat.id}
+    if message.is_topic_message and message.message_thread_id is not None:
+        address["thread"] = message.message_thread_id
+    return InboundEvent(
+        CHANNEL,
+        key,
+        str(message.from_user.id),
+        EventKind.TEXT,
+        address=address,
+        text=message.text,
+        in_reply_to=replied,
+        platform_ref=message_ref(chat.id, message.message_id),
+        public=True,
+    )
+
+
+def _replied_ref(message: telegram.Message) -> str | None:
+    """What a message answers: the message it replies to, else its forum topic.
+
+    A reply in a channel's discussion group answers an automatic copy of the channel post;
+    the copy's origin names the post we published
+    (https://core.telegram.org/bots/api#messageoriginchannel).
+    """
+    replied = message.reply_to_message
+    if replied is not None:
+        origin = replied.forward_origin
+        if replied.is_automatic_forward and isinstance(origin, telegram.MessageOriginChannel):
+            return message_ref(origin.chat.id, origin.message_id)
+        return message_ref(message.chat.id, replied.message_id)
+    if message.is_topic_message and message.message_thread_id is not None:
+        # The thread id of a forum topic is the id of the message that opened it.
+        return message_ref(message.chat.id, message.message_thread_id)
+    return None
+
+
+# -- polls and membership -------------------------------------------------------------
+
+
+def from_poll_answer(answer: telegram.PollAnswer, key: str) -> InboundEvent | None:
+    """A vote in one of our non-anonymous polls; no options chosen means it was taken back.
+
+    Only private-chat polls are non-anonymous, so the voter's chat is their user id
+    (https://core.telegram.org/bots/api#chat: a private chat's id is the user's id).
+    """
+    if answer.user is None:
+        return None  # voted as a chat (an anonymous group admin): no person to record
+    chosen = tuple(answer.option_ids)
+    return InboundEvent(
+        CHANNEL,
+        key,
+        str(answer.user.id),
+        EventKind.ANSWER if chosen else EventKind.RETRACT,
+        address={"chat": answer.user.id},
+        option_indexes=chosen,
+        in_reply_to=poll_ref(answer.poll_id),
+    )
+
+
+def from_my_chat_member(change: telegram.ChatMemberUpdated, key: str) -> InboundEvent | None:
+    """The person blocked the bot in their private chat: their participation ends."""
+    if change.chat.type != ChatType.PRIVATE:
+        return None
+    if change.new_chat_member.status not in (ChatMemberStatus.BANNED, ChatMemberStatus.LEFT):
+        return None
+    return InboundEvent(CHANNEL, key, str(change.from_user.id), EventKind.BLOCKED)
+
+
+def poll_counts(poll: telegram.Poll) -> dict[str, int]:
+    """Voters per option label, as stored in a poll tally."""
+    counts: dict[str, int] = {}
+    for option in poll.options:
+        counts[option.text] = counts.get(option.text, 0) + option.voter_count
+    return counts

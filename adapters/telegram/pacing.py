@@ -1,0 +1,114 @@
+"""Per-chat pacing that PTB's rate limiter leaves to us.
+
+Telegram asks bots to send at most one message per second in a chat and at most 20 per
+minute in a group (https://core.telegram.org/bots/faq#my-bot-is-hitting-limits-how-do-i
+-avoid-this). ``AIORateLimiter`` keeps the overall 30 per second; its group limit is a
+leaky bucket that lets 20 through at once and 20 more over the next minute, which
+Telegram refuses, so both chat limits are kept here as sliding windows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+
+from adapters.base import RetryLater
+
+
+class _Window:
+    """At most ``limit`` slots in any ``period`` seconds, per key."""
+
+    def __init__(self, limit: int, period: float) -> None:
+        self.limit = limit
+        self.period = period
+        self._slots: dict[int | str, deque[float]] = {}
+
+    def next_free(self, key: int | str, now: float) -> float:
+        slots = self._slots.get(key)
+        if not slots:
+            return now
+        while slots and slots[0] <= now - self.period:
+            slots.popleft()
+        if len(slots) < self.limit:
+            return now
+        return slots[-self.limit] + self.period
+
+    def take(self, key: int | str, at: float) -> None:
+        slots = self._slots.setdefault(key, deque())
+        slots.append(at)
+        if len(slots) > self.limit:
+            slots.popleft()
+
+    def forget_idle(self, now: float) -> None:
+        """Drop keys whose slots have all expired, so memory follows active chats only."""
+        for key in [k for k, s in self._slots.items() if not s or s[-1] <= now - self.period]:
+            del self._slots[key]
+
+
+class ChatPacer:
+    """Reserves a sending slot for a chat, waiting for it or asking to retry later.
+
+    Args:
+        chat_interval: seconds between messages in one chat.
+        group_per_minute: messages per minute in one group or channel.
+        max_wait: longest wait spent here; a later slot raises :class:`RetryLater` so the
+            outbox row goes back to the queue instead of holding a sender.
+        margin: extra seconds on every window, for clock and network jitter.
+    """
+
+    def __init__(
+        self,
+        *,
+        chat_interval: float = 1.0,
+        group_per_minute: int = 20,
+        max_wait: float = 3.0,
+        margin: float = 0.05,
+    ) -> None:
+        self._chat = _Window(1, chat_interval + margin) if chat_interval > 0 else None
+        self._group = _Window(group_per_minute, 60.0 + margin) if group_per_minute else None
+        self._paused: dict[int | str, float] = {}
+        self.max_wait = max_wait
+        self._taken = 0
+
+    async def slot(self, chat: int | str, *, wait: bool = True) -> None:
+        """Wait for ``chat``'s next slot and take it; :class:`RetryLater` if it is far off.
+
+        With ``wait=False`` (launch posts, which have no outbox to come back to) every
+        wait is spent here.
+        """
+        now = time.monotonic()
+        paused = self._paused.get(chat)
+        if paused is not None and paused <= now:
+            del self._paused[chat]
+            paused = None
+        due = max(now, paused or now)
+        if self._chat is not None:
+            due = max(due, self._chat.next_free(chat, now))
+        if self._group is not None and is_group(chat):
+            due = max(due, self._group.next_free(chat, now))
+        delay = due - now
+        if wait and delay > self.max_wait:
+            raise RetryLater(f"chat {chat} is paced", after=delay)
+        # Take the slot before sleeping, so a concurrent send to the same chat queues
+        # behind this one instead of both waking at once.
+        if self._chat is not None:
+            self._chat.take(chat, due)
+        if self._group is not None and is_group(chat):
+            self._group.take(chat, due)
+        self._taken += 1
+        if self._taken % 1000 == 0:
+            for window in (self._chat, self._group):
+                if window is not None:
+                    window.forget_idle(now)
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+    def pause(self, chat: int | str, seconds: float) -> None:
+        """Telegram said to wait: send nothing more to ``chat`` before then."""
+        self._paused[chat] = max(self._paused.get(chat, 0.0), time.monotonic() + seconds)
+
+
+def is_group(chat: int | str) -> bool:
+    """Groups, supergroups and channels have negative ids (or a public @username)."""
+    return isinstance(chat, str) or chat < 0

@@ -1,0 +1,118 @@
+"""Inbound updates per second, from the webhook to a stored response.
+
+    .venv/bin/python bench/telegram_inbound.py [--people 500] [--database-url URL]
+
+Every person has already consented and is at the consultation's prompt; each then sends
+one answer. The fake delivers updates to the webhook one at a time and waits for each
+200, as Telegram does per connection (https://core.telegram.org/bots/api#setwebhook,
+max_connections). Reports the webhook's acceptance rate (updates committed to the inbox
+per second) and the end-to-end rate (responses stored per second).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from aiohttp import web
+from aiohttp.test_utils import unused_port
+from sqlalchemy import func, select, update
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from adapters.telegram.adapter import WEBHOOK_PATH, TelegramAdapter  # noqa: E402
+from bot.app import create_app, create_platform  # noqa: E402
+from bot.config import Settings  # noqa: E402
+from bot.events import CONSENT, EventKind, InboundEvent  # noqa: E402
+from bot.runtime import CONSENT_OPTIONS  # noqa: E402
+from storage import migrate  # noqa: E402
+from storage.tables import OutboxEntry, Response  # noqa: E402
+from tests.fakes.telegram_api import FakeTelegram  # noqa: E402
+from tests.helpers import launch, spec_data  # noqa: E402
+
+KEY = "bench-pseudonym-key-0123456789-abcdefghijklmnop"
+
+
+async def run(people: int, database_url: str) -> None:
+    settings = Settings(database_url=database_url, secret_key=KEY, pseudonym_key=KEY)
+    platform = create_platform(settings)
+    spec = await launch(
+        platform,
+        spec_data(
+            segments=[],
+            consent={"text": "We listen.", "recontact": False},
+            items=[{"id": "story", "type": "prompt", "text": "What happened?"}],
+        ),
+    )
+    # Everyone consents first, straight through the runtime (not what is measured).
+    for n in range(people):
+        sender, address = str(20_000 + n), {"chat": 20_000 + n}
+        await platform.runtime.handle_now(
+            InboundEvent("telegram", f"setup:{n}:1", sender, EventKind.START, address, spec.id),
+            InboundEvent(
+                "telegram",
+                f"setup:{n}:2",
+                sender,
+                EventKind.ANSWER,
+                address,
+                spec.id,
+                item_id=CONSENT,
+                choices=(CONSENT_OPTIONS[0],),
+            ),
+        )
+    async with platform.sessionmaker.begin() as session:
+        await session.execute(update(OutboxEntry).values(status="sent"))
+
+    async with FakeTelegram() as fake:
+        users = [fake.user(20_000 + n, f"P{n}") for n in range(people)]
+        port = unused_port()
+        adapter = TelegramAdapter(
+            fake.token,
+            sessionmaker=platform.sessionmaker,
+            base_url=fake.base_url,
+            mode="webhook",
+            webhook_url=f"http://127.0.0.1:{port}{WEBHOOK_PATH}",
+        )
+        app = create_app(settings, platform=platform, adapters=lambda p: {"telegram": adapter})
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        try:
+            started = time.perf_counter()
+            for n, user in enumerate(users):
+                fake.send_text(user, f"Answer number {n}: the booking line was busy")
+            await fake.wait_until_consumed(within=600)
+            accepted = time.perf_counter() - started
+            while True:
+                async with platform.sessionmaker() as session:
+                    stored = await session.scalar(select(func.count()).select_from(Response))
+                if stored == people:
+                    break
+                await asyncio.sleep(0.05)
+            finished = time.perf_counter() - started
+        finally:
+            await runner.cleanup()
+    print(f"updates:             {people}")
+    print(f"database:            {database_url.split(':')[0]}")
+    print(f"webhook accepted:    {people / accepted:.0f} updates/s ({accepted:.1f} s)")
+    print(f"responses stored:    {people / finished:.0f} per s end to end ({finished:.1f} s)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--people", type=int, default=500)
+    parser.add_argument("--database-url", help="default: a new SQLite file")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        url = args.database_url or f"sqlite+aiosqlite:///{folder}/bench.db"
+        migrate.upgrade(url)
+        asyncio.run(run(args.people, url))
+
+
+if __name__ == "__main__":
+    main()

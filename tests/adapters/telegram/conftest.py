@@ -1,0 +1,107 @@
+"""The Telegram adapter running for real against the fake Bot API, over HTTP.
+
+``running`` starts the whole platform (web app, inbox processor, outbox sender and the
+adapter) in polling or webhook mode; people act through the fake and tests wait for what
+the bot says back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import telegram
+from aiohttp.test_utils import TestServer, unused_port
+from sqlalchemy import func, select
+
+from adapters.telegram.adapter import WEBHOOK_PATH, TelegramAdapter
+from bot.app import Platform, create_app
+from storage.tables import Base
+from tests.fakes.telegram_api import FakeMessage, FakeTelegram
+
+TOKEN = "123456:TEST-TOKEN"
+SECRET = "webhook-secret-0123456789"
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeTelegram]:
+    async with FakeTelegram(token=TOKEN) as telegram_api:
+        yield telegram_api
+
+
+def make_adapter(
+    fake: FakeTelegram, platform: Platform, *, mode: str = "polling", port: int = 0, **options: Any
+) -> TelegramAdapter:
+    """An adapter talking to the fake; no per-chat pause unless a test asks for one."""
+    options.setdefault("chat_interval", 0.0)
+    return TelegramAdapter(
+        fake.token,
+        sessionmaker=platform.sessionmaker,
+        base_url=fake.base_url,
+        mode=mode,
+        webhook_url=f"http://127.0.0.1:{port}{WEBHOOK_PATH}",
+        webhook_secret=SECRET,
+        poll_timeout=5,
+        **options,
+    )
+
+
+@dataclass
+class Running:
+    """The platform serving Telegram, and the fake it talks to."""
+
+    fake: FakeTelegram
+    platform: Platform
+    adapter: TelegramAdapter
+    server: TestServer
+
+    @property
+    def webhook_url(self) -> str:
+        return f"http://127.0.0.1:{self.server.port}{WEBHOOK_PATH}"
+
+    async def said(self, user: telegram.User, count: int, within: float = 5.0) -> FakeMessage:
+        """The bot's ``count``-th message to ``user`` (1-based), once it has been sent."""
+        sent = await self.fake.wait_for_sent(count, chat=user, within=within)
+        return sent[count - 1]
+
+    async def count(self, table: type[Base], *where: Any) -> int:
+        async with self.platform.sessionmaker() as session:
+            return int(await session.scalar(select(func.count()).select_from(table).where(*where)))
+
+
+@pytest.fixture(params=["polling", "webhook"])
+def mode(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+async def start(fake: FakeTelegram, platform: Platform, mode: str, **options: Any) -> Running:
+    port = unused_port()
+    adapter = make_adapter(fake, platform, mode=mode, port=port, **options)
+    app = create_app(platform.settings, platform=platform, adapters=lambda p: {"telegram": adapter})
+    server = TestServer(app, host="127.0.0.1", port=port)
+    await server.start_server()
+    return Running(fake, platform, adapter, server)
+
+
+@pytest.fixture
+async def running(fake: FakeTelegram, platform: Platform, mode: str) -> AsyncIterator[Running]:
+    """The platform with the Telegram adapter in ``mode``, started and stopped cleanly."""
+    served = await start(fake, platform, mode)
+    try:
+        yield served
+    finally:
+        await stop(served)
+
+
+async def stop(served: Running) -> None:
+    """Stop the platform once the fake has handed over every update.
+
+    A webhook delivery cut off by the server closing would leave the fake's client
+    connection half-open until the fake closes.
+    """
+    with contextlib.suppress(TimeoutError):
+        await served.fake.wait_until_consumed(within=2.0)
+    await served.server.close()

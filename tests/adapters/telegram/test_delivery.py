@@ -1,0 +1,147 @@
+"""Messages out: paced, retried on flood control, delivered once, and never to a blocker."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import select
+
+from adapters.telegram.adapter import TelegramAdapter
+from bot.app import Platform
+from bot.events import OutboundMessage
+from bot.outbox import OutboxSender
+from storage import queries
+from storage.tables import Consent, OutboxEntry, Participant
+from tests.adapters.telegram.conftest import Running, make_adapter
+from tests.fakes.telegram_api import FakeTelegram
+from tests.helpers import launch, spec_data
+
+
+async def queue(
+    platform: Platform, chat: int, text: str, *, key: str, participant_id: int | None = None
+) -> None:
+    async with platform.sessionmaker.begin() as session:
+        await queries.add_outbox(
+            session,
+            channel="telegram",
+            key=key,
+            payload=OutboundMessage(text=text).to_json(),
+            address=platform.keyring.seal({"chat": chat}),
+            participant_id=participant_id,
+        )
+
+
+def sender(platform: Platform, adapter: TelegramAdapter) -> OutboxSender:
+    return OutboxSender(
+        platform.sessionmaker, platform.keyring, {"telegram": adapter}, base_delay=0.05
+    )
+
+
+async def test_a_burst_of_429s_ends_with_every_message_delivered_once(
+    fake: FakeTelegram, platform: Platform
+) -> None:
+    people = [fake.user(3000 + n, f"P{n}") for n in range(12)]
+    for person in people:
+        await queue(platform, person.id, f"Hello {person.first_name}", key=f"k{person.id}")
+    fake.inject_429(count=8, retry_after=1)
+    adapter = make_adapter(fake, platform)
+    try:
+        await sender(platform, adapter).drain("telegram", within=20)
+    finally:
+        await adapter.stop()
+    assert fake.rate_limited_count == 8
+    assert sorted(m.chat_id for m in fake.sent) == [p.id for p in people]  # once each
+    async with platform.sessionmaker() as session:
+        rows = (await session.scalars(select(OutboxEntry))).all()
+    assert {r.status for r in rows} == {"sent"}
+    assert all(r.platform_ref and r.platform_ref.startswith("chat:") for r in rows)
+    assert sum(r.attempts for r in rows) == 12 + 8
+
+
+async def test_sending_keeps_telegrams_limits_without_being_told(
+    fake: FakeTelegram, platform: Platform
+) -> None:
+    fake.enforce_rate_limits(global_per_second=30, per_chat_per_second=1, per_group_per_minute=20)
+    alice = fake.user(1001, "Alice")
+    group = fake.group(-100200, "Group")
+    for n in range(3):
+        await queue(platform, alice.id, f"Message {n}", key=f"a{n}")
+    for n in range(4):
+        await queue(platform, group.id, f"Group post {n}", key=f"g{n}")
+    adapter = make_adapter(fake, platform, chat_interval=1.0)
+    try:
+        await sender(platform, adapter).drain("telegram", within=20)
+    finally:
+        await adapter.stop()
+    assert fake.rate_limited_count == 0
+    assert len(fake.messages_to(alice)) == 3 and len(fake.messages_to(group)) == 4
+    sent_at = [c.at for c in fake.calls_to("sendMessage") if c.params["chat_id"] == alice.id]
+    assert all(later - earlier >= 1.0 for earlier, later in zip(sent_at, sent_at[1:], strict=False))
+
+
+async def test_a_long_message_is_split_at_paragraphs(
+    fake: FakeTelegram, platform: Platform
+) -> None:
+    alice = fake.user(1001, "Alice")
+    text = "\n\n".join(f"Paragraph {n}. " + "word " * 150 for n in range(8))
+    await queue(platform, alice.id, text, key="long")
+    adapter = make_adapter(fake, platform)
+    try:
+        await sender(platform, adapter).drain("telegram")
+    finally:
+        await adapter.stop()
+    pieces = [m.text or "" for m in fake.messages_to(alice)]
+    assert len(pieces) == 2 and all(len(p) <= 4096 for p in pieces)
+    assert pieces[1].startswith("Paragraph")
+    assert " ".join(" ".join(pieces).split()) == " ".join(text.split())
+
+
+@pytest.mark.parametrize("mode", ["webhook"])
+async def test_a_blocked_user_is_opted_out_without_retries(running: Running) -> None:
+    fake, platform = running.fake, running.platform
+    await launch(platform, spec_data(segments=[], consent={"text": "We listen."}))
+    alice, bob = fake.user(1001, "Alice"), fake.user(1002, "Bob")
+    for person in (alice, bob):
+        fake.send_command(person, "/start", "outpatient-booking")
+        consent = await running.said(person, 1)
+        fake.press_button(person, consent, consent.callback_data[0])
+        await running.said(person, 2)
+
+    # Alice blocks quietly: the next message gets 403 and ends her participation.
+    fake.block(alice, notify=False)
+    async with platform.sessionmaker() as session:
+        participants = (await session.scalars(select(Participant).order_by(Participant.id))).all()
+    alice_row, bob_row = participants
+    await queue(platform, alice.id, "A reminder", key="reminder", participant_id=alice_row.id)
+    await queue(platform, alice.id, "Another", key="another", participant_id=alice_row.id)
+    await fake.wait_for(
+        lambda: any(c.status == 403 for c in fake.calls_to("sendMessage")), within=5
+    )
+    async with asyncio.timeout(5):
+        while await running.count(OutboxEntry, OutboxEntry.status.in_(["pending", "sending"])):
+            await asyncio.sleep(0.02)
+    refused = [c for c in fake.calls if c.status == 403]
+    assert len(refused) == 1  # no retries
+    async with platform.sessionmaker() as session:
+        rows = {r.idempotency_key: r for r in (await session.scalars(select(OutboxEntry))).all()}
+        alice_now = await session.get(Participant, alice_row.id)
+        consents = (
+            await session.scalars(select(Consent).where(Consent.participant_id == alice_row.id))
+        ).all()
+    assert rows["reminder"].status == "failed" and rows["reminder"].attempts == 1
+    assert rows["another"].status in ("failed", "cancelled")  # claimed already, or not
+    assert alice_now is not None and alice_now.opted_out_at is not None
+    assert all(c.withdrawn_at is not None for c in consents)
+
+    # Bob blocks and Telegram tells us (my_chat_member): he is opted out at once.
+    fake.block(bob)
+    await fake.wait_until_consumed()
+    async with asyncio.timeout(5):
+        while True:
+            async with platform.sessionmaker() as session:
+                bob_now = await session.get(Participant, bob_row.id)
+            if bob_now is not None and bob_now.opted_out_at is not None:
+                break
+            await asyncio.sleep(0.02)
+    assert len(fake.messages_to(bob)) == 2

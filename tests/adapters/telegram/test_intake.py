@@ -1,0 +1,98 @@
+"""Updates in: stored before Telegram is told, once each, and only from Telegram."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+import pytest
+import telegram
+
+from bot.app import Platform
+from bot.events import InboundEvent
+from storage.tables import ChannelCursor, InboxEntry, Response
+from tests.adapters.telegram.conftest import SECRET, start, stop
+from tests.fakes.telegram_api import FakeTelegram
+from tests.helpers import launch
+
+
+async def test_the_same_update_delivered_twice_is_stored_once(
+    fake: FakeTelegram, platform: Platform, mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first delivery is committed but not acknowledged (as if the process died)."""
+    await launch(platform)
+    real_sink = platform.sink
+    outcomes: list[int] = []
+
+    async def commit_then_fail_once(events: Sequence[InboundEvent]) -> int:
+        new = await real_sink(events)
+        outcomes.append(new)
+        if len(outcomes) == 1:
+            raise ConnectionError("stopped after the commit, before the acknowledgement")
+        return new
+
+    monkeypatch.setattr(platform, "sink", commit_then_fail_once)
+    running = await start(fake, platform, mode)
+    try:
+        alice = fake.user(1001, "Alice")
+        fake.send_command(alice, "/start", "outpatient-booking")
+        await running.said(alice, 1)
+        await fake.wait_until_consumed()
+        assert outcomes[:2] == [1, 0]  # delivered twice, stored once
+        assert await running.count(InboxEntry) == 1
+        assert len(fake.messages_to(alice)) == 1
+        if mode == "polling":
+            async with platform.sessionmaker() as session:
+                cursor = await session.get(ChannelCursor, ("telegram", "offset:123456"))
+            assert cursor is not None and cursor.value == "2"  # confirmed after the commit
+    finally:
+        await stop(running)
+
+
+def start_update(update_id: int) -> dict[str, Any]:
+    user = telegram.User(1001, "Alice", is_bot=False)
+    chat = telegram.Chat(1001, telegram.Chat.PRIVATE)
+    message = telegram.Message(
+        message_id=5,
+        date=datetime(2026, 12, 1, 9, 0, tzinfo=UTC),
+        chat=chat,
+        from_user=user,
+        text="/start outpatient-booking",
+        entities=[telegram.MessageEntity(telegram.MessageEntity.BOT_COMMAND, 0, 6)],
+    )
+    return telegram.Update(update_id, message=message).to_dict()
+
+
+async def test_webhook_refuses_a_wrong_secret_and_ignores_repeats(
+    fake: FakeTelegram, platform: Platform
+) -> None:
+    await launch(platform)
+    alice = fake.user(1001, "Alice")
+    running = await start(fake, platform, "webhook")
+    try:
+        assert fake.webhook.url == running.webhook_url
+        assert fake.webhook.secret_token == SECRET
+        assert [c.command for c in fake.my_commands()] == ["start", "help", "stop", "delete"]
+        body = start_update(700)
+        async with aiohttp.ClientSession() as client:
+            for headers in ({}, {"X-Telegram-Bot-Api-Secret-Token": "wrong-secret"}):
+                async with client.post(running.webhook_url, json=body, headers=headers) as answer:
+                    assert answer.status == 403
+            assert await running.count(InboxEntry) == 0
+
+            good = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
+            for _ in range(2):
+                async with client.post(running.webhook_url, json=body, headers=good) as answer:
+                    assert answer.status == 200
+            assert await running.count(InboxEntry) == 1  # stored before the first 200
+
+            async with client.post(running.webhook_url, data=b"{not json", headers=good) as answer:
+                assert answer.status == 400
+        consent = await running.said(alice, 1)
+        assert "Do you agree" in (consent.text or "")
+        assert len(fake.sent) == 1
+        assert await running.count(Response) == 0
+    finally:
+        await stop(running)

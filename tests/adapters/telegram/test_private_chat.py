@@ -1,0 +1,190 @@
+"""A consultation in a private chat with the bot, in polling and webhook mode."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+from sqlalchemy import select
+
+from bot.app import Platform
+from consultations import records
+from storage.tables import Consent, InboxEntry, Participant, Response
+from tests.adapters.telegram.conftest import Running
+from tests.helpers import launch, spec_data
+
+
+async def export(platform: Platform, consultation_id: str) -> list[dict[str, Any]]:
+    out = io.StringIO()
+    async with platform.sessionmaker() as session:
+        await records.write_export(session, consultation_id, out, "json")
+    return list(json.loads(out.getvalue()))
+
+
+async def test_full_consultation_is_exported_with_the_right_records(running: Running) -> None:
+    fake = running.fake
+    await launch(running.platform)
+    alice = fake.user(1001, "Alice")
+
+    fake.send_command(alice, "/start", "outpatient-booking")
+    consent = await running.said(alice, 1)
+    assert "We use your answers" in (consent.text or "")
+    fake.press_button(alice, consent, consent.callback_data[0])  # Yes, I agree
+
+    recontact = await running.said(alice, 2)
+    assert "contact you again" in (recontact.text or "")
+    fake.press_button(alice, recontact, recontact.callback_data[1])  # No
+
+    segment = await running.said(alice, 3)
+    assert segment.text == "Which best describes you?"
+    fake.press_button(alice, segment, segment.callback_data[1])  # Carer
+
+    poll = await running.said(alice, 4)
+    assert poll.poll is not None
+    assert poll.poll.question == "How easy was it to book your last appointment?"
+    assert poll.poll.is_anonymous is False
+    fake.vote(alice, poll, [3])  # Hard
+
+    prompt = await running.said(alice, 5)
+    assert prompt.text == "What one thing would make booking easier?"
+    assert prompt.reply_markup is not None and prompt.reply_markup.get("force_reply") is True
+    fake.reply(alice, prompt, "Text me a reminder, my email is a@b.org")
+
+    thread = await running.said(alice, 6)
+    assert "design the reminder message" in (thread.text or "")
+    fake.reply(alice, thread, "Say the clinic name")
+
+    thanks = await running.said(alice, 7)
+    assert thanks.text == "Thank you. We will share what we change."
+    await fake.wait_for(lambda: all(a.text is None for a in fake.callback_answers.values()))
+    assert len(fake.callback_answers) == 3  # every button press was answered
+
+    exported = await export(running.platform, "outpatient-booking")
+    by_item = {r["item"]: r for r in exported}
+    assert set(by_item) == {"role", "ease", "one-thing", "reminder"}
+    assert {r["channel"] for r in exported} == {"telegram"}
+    assert len({r["participant"] for r in exported}) == 1
+    assert "1001" not in json.dumps(exported)  # pseudonyms only
+    assert by_item["role"]["item_type"] == "segment"
+    assert by_item["role"]["choices"] == ["Carer"]
+    assert by_item["ease"]["item_type"] == "poll"
+    assert by_item["ease"]["choices"] == ["Hard"]
+    assert by_item["ease"]["segments"] == {"role": "Carer"}
+    assert by_item["one-thing"]["text"] == "Text me a reminder, my email is [email]"
+    assert by_item["one-thing"]["flags"] == ["redacted"]
+    assert by_item["reminder"]["item_type"] == "thread"
+    assert by_item["reminder"]["text"] == "Say the clinic name"
+    assert by_item["reminder"]["in_reply_to"] == "item:reminder"
+    async with running.platform.sessionmaker() as session:
+        consents = {c.purpose: c for c in (await session.scalars(select(Consent))).all()}
+    assert consents["consultation"].given and consents["consultation"].method == "explicit"
+    assert not consents["recontact"].given
+
+
+async def test_a_retracted_vote_withdraws_the_answer(running: Running) -> None:
+    fake = running.fake
+    await launch(running.platform, spec_data(segments=[], consent={"text": "We listen."}))
+    bob = fake.user(1002, "Bob")
+    fake.send_command(bob, "/start", "outpatient-booking")
+    consent = await running.said(bob, 1)
+    fake.press_button(bob, consent, consent.callback_data[0])
+    poll = await running.said(bob, 2)
+    fake.vote(bob, poll, [0])
+    await running.said(bob, 3)  # the prompt: the vote was stored
+    assert await running.count(Response, Response.item_id == "ease") == 1
+
+    fake.vote(bob, poll, [])  # takes the vote back
+    await fake.wait_until_consumed()
+    await wait_until(running, lambda n: n == 0, Response.item_id == "ease")
+
+    fake.vote(bob, poll, [1])  # and votes again
+    await wait_until(running, lambda n: n == 1, Response.item_id == "ease")
+    exported = await export(running.platform, "outpatient-booking")
+    assert [r["choices"] for r in exported if r["item"] == "ease"] == [["Easy"]]
+
+
+async def wait_until(running: Running, check: Any, *where: Any) -> None:
+    """Wait until the count of matching responses passes ``check``."""
+    counts: list[int] = []
+
+    async def probe() -> bool:
+        counts.append(await running.count(Response, *where))
+        return bool(check(counts[-1]))
+
+    import asyncio
+
+    async with asyncio.timeout(5):
+        while not await probe():
+            await asyncio.sleep(0.02)
+
+
+async def test_start_alone_offers_open_consultations_as_buttons(running: Running) -> None:
+    fake = running.fake
+    await launch(running.platform)
+    carol = fake.user(1003, "Carol")
+    fake.send_command(carol, "/start")
+    offer = await running.said(carol, 1)
+    assert offer.text == "Which consultation would you like to take part in?"
+    keyboard = offer.inline_keyboard
+    assert keyboard is not None
+    assert keyboard.inline_keyboard[0][0].text == "Improving outpatient booking"
+    fake.press_button(carol, offer, offer.callback_data[0])
+    consent = await running.said(carol, 2)
+    assert "Do you agree to take part?" in (consent.text or "")
+
+
+async def test_stop_midway_ends_the_dialogue_and_keeps_earlier_answers(running: Running) -> None:
+    fake = running.fake
+    await launch(running.platform, spec_data(consent={"text": "We listen."}))
+    dan = fake.user(1004, "Dan")
+    fake.send_command(dan, "/start", "outpatient-booking")
+    consent = await running.said(dan, 1)
+    fake.press_button(dan, consent, consent.callback_data[0])
+    segment = await running.said(dan, 2)
+    fake.press_button(dan, segment, segment.callback_data[0])
+    await running.said(dan, 3)  # the poll
+
+    fake.send_command(dan, "/stop")
+    left = await running.said(dan, 4)
+    assert "You have left this consultation" in (left.text or "")
+    fake.send_text(dan, "Very easy")
+    fake.send_command(dan, "/help")  # help still answers
+    helped = await running.said(dan, 5)
+    assert "Send STOP at any time" in (helped.text or "")
+
+    assert len(fake.messages_to(dan)) == 5  # nothing asked after /stop
+    assert await running.count(Response) == 1  # the segment answer, kept
+    async with running.platform.sessionmaker() as session:
+        participant = await session.scalar(select(Participant))
+        consent_row = await session.scalar(select(Consent))
+    assert participant is not None and participant.opted_out_at is not None
+    assert consent_row is not None and consent_row.withdrawn_at is not None
+
+
+async def test_delete_erases_after_the_confirmation_button(running: Running) -> None:
+    fake = running.fake
+    await launch(running.platform, spec_data(segments=[], consent={"text": "We listen."}))
+    eve = fake.user(1005, "Eve")
+    fake.send_command(eve, "/start", "outpatient-booking")
+    consent = await running.said(eve, 1)
+    fake.press_button(eve, consent, consent.callback_data[0])
+    poll = await running.said(eve, 2)
+    fake.vote(eve, poll, [2])
+    await running.said(eve, 3)
+    assert await running.count(Response) == 1
+
+    fake.send_command(eve, "/delete")
+    confirm = await running.said(eve, 4)
+    assert "Erase everything?" in (confirm.text or "")
+    assert await running.count(Response) == 1  # nothing erased before confirming
+    fake.press_button(eve, confirm, confirm.callback_data[1])  # No
+    await fake.wait_for(lambda: any(a.text for a in fake.callback_answers.values()))
+    assert await running.count(Response) == 1
+
+    fake.press_button(eve, confirm, confirm.callback_data[0])  # Yes
+    erased = await running.said(eve, 5)
+    assert "has been erased" in (erased.text or "")
+    assert await running.count(Response) == 0
+    assert await running.count(Participant) == 0
+    assert await running.count(InboxEntry, InboxEntry.payload.is_not(None)) == 0
