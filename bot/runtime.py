@@ -564,6 +564,10 @@ class _Turn:
                 consultation_id = consultation_id or resolved[0]
                 target = target or resolved[1]
                 in_reply_to = resolved[2]
+        if kind is EventKind.START and consultation_id is None and not event.public:
+            # "/start" alone offers the open consultations (CONTRACT.md), even mid-way.
+            await self.offer_open_consultations()
+            return
         if consultation_id is None and not event.public:
             consultation_id = self.participant.current_consultation_id
         if consultation_id is None:
