@@ -10,7 +10,7 @@ import sys
 
 from aiohttp import web
 
-from bot.app import create_app, create_platform
+from bot.app import analyse_at_intake, create_app, create_platform
 from bot.config import Settings
 from consultations import service
 from consultations.spec import parse_spec
@@ -29,6 +29,7 @@ async def serve(database_url: str, port: int) -> None:
     async with platform.sessionmaker.begin() as session:
         await service.create(session, spec, source="bench")
         await service.open_(session, spec.id)
+    analyse_at_intake("Loading the text analysis before the first answer.")
     app = create_app(settings, platform=platform, background=False)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()

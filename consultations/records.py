@@ -11,7 +11,7 @@ import csv
 import hashlib
 import io
 import json
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -252,38 +252,25 @@ async def import_csv(
 
     item_type = spec.item(target).type
     # One participant per distinct value of the participant column, else one per row.
-    names = sorted({who for _, who, _ in rows if who is not None})
+    keys = sorted({who for _, who, _ in rows if who is not None})
+    keys += [f"{digest[:16]}:{line}" for line, who, _ in rows if who is None]
     ids: dict[str, int] = {}
-    for start in range(0, len(names), batch):
-        chunk = names[start : start + batch]
-        pseudonyms = {keyring.pseudonym("import", f"{consultation_id}:{n}"): n for n in chunk}
-        await _ensure_participants(session, list(pseudonyms))
-        found = await session.execute(
-            select(Participant.pseudonym, Participant.id).where(
-                Participant.channel == "import", Participant.pseudonym.in_(list(pseudonyms))
-            )
-        )
-        for pseudonym, pid in found:
-            ids[pseudonyms[pseudonym]] = pid
-    anonymous_rows = [(line, f"{digest[:16]}:{line}") for line, who, _ in rows if who is None]
-    for start in range(0, len(anonymous_rows), batch):
-        chunk2 = anonymous_rows[start : start + batch]
-        pseudonyms = {keyring.pseudonym("import", f"{consultation_id}:{k}"): k for _, k in chunk2}
-        await _ensure_participants(session, list(pseudonyms))
-        found = await session.execute(
-            select(Participant.pseudonym, Participant.id).where(
-                Participant.channel == "import", Participant.pseudonym.in_(list(pseudonyms))
-            )
-        )
-        for pseudonym, pid in found:
-            ids[pseudonyms[pseudonym]] = pid
+    for start in range(0, len(keys), batch):
+        by_pseudonym = {
+            keyring.pseudonym("import", f"{consultation_id}:{key}"): key
+            for key in keys[start : start + batch]
+        }
+        found = await queries.upsert_participants(session, "import", list(by_pseudonym))
+        for pseudonym, participant_id in found.items():
+            ids[by_pseudonym[pseudonym]] = participant_id
 
     now = utcnow()
     flagged = 0
-    done = 0
-    for start in range(0, len(rows), batch):
+
+    def prepare(chunk: list[tuple[int, str | None, str]]) -> list[dict[str, Any]]:
+        nonlocal flagged
         values: list[dict[str, Any]] = []
-        for line, who, value in rows[start : start + batch]:
+        for line, who, value in chunk:
             screened = screening.screen(value)
             flagged += screened.crisis
             sentiment, analysis = analyse(screened.text) if analyse else (None, None)
@@ -305,23 +292,16 @@ async def import_csv(
                     "created_at": now,
                 }
             )
+        return values
+
+    done = 0
+    for start in range(0, len(rows), batch):
+        values = prepare(rows[start : start + batch])
         await session.execute(insert(Response), values)
         done += len(values)
         if progress:
             progress(done, len(rows))
     return ImportResult(done, skipped, len(ids), target, flagged)
-
-
-async def _ensure_participants(session: AsyncSession, pseudonyms: Iterable[str]) -> None:
-    now = utcnow()
-    values = [{"channel": "import", "pseudonym": p, "created_at": now} for p in pseudonyms]
-    if values:
-        await session.execute(
-            queries._insert(session, Participant).on_conflict_do_nothing(
-                index_elements=["channel", "pseudonym"]
-            ),
-            values,
-        )
 
 
 async def participant_data(

@@ -456,3 +456,23 @@ async def consents_for(
     for row in rows:
         grouped.setdefault((row.participant_id, row.consultation_id), {})[row.purpose] = row
     return grouped
+
+
+async def upsert_participants(
+    session: AsyncSession, channel: str, pseudonyms: Sequence[str]
+) -> dict[str, int]:
+    """Ids of the participants with these pseudonyms, creating the missing, in one statement.
+
+    The no-op update makes existing rows come back in RETURNING too, so no second query
+    (whose plan on a freshly filled table can be poor) is needed.
+    """
+    if not pseudonyms:
+        return {}
+    now = utcnow()
+    statement = _insert(session, Participant).values(
+        [{"channel": channel, "pseudonym": p, "created_at": now} for p in pseudonyms]
+    )
+    statement = statement.on_conflict_do_update(
+        index_elements=["channel", "pseudonym"], set_={"channel": statement.excluded.channel}
+    ).returning(Participant.pseudonym, Participant.id)
+    return {pseudonym: int(pid) for pseudonym, pid in await session.execute(statement)}
