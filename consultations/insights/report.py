@@ -83,8 +83,8 @@ def build_report(
         spec: the consultation spec (anything shaped like ``ConsultationSpec``).
         rows: every stored response of the consultation; free-text rows should carry
             their stored ``analysis`` (it is computed here only when missing).
-        poll_totals: tallies from channels without per-person answers; the latest per
-            item and channel counts, and replaces that channel's per-person rows.
+        poll_totals: tallies of anonymous public polls; the latest per item and channel
+            counts, added to the per-person answers (which come from other votes).
         funnel: consent and completion counts; when None, "answered" is taken from rows.
         stage: ``plan``, ``do``, ``study`` or ``act``; default the spec's QI stage.
         generated_at: when the report is made (timezone-aware).
@@ -345,12 +345,13 @@ def _poll_counts(
     item_id: str, latest: Mapping[tuple[str, str], ResponseRow], totals: Sequence[PollTotal]
 ) -> _PollCounts:
     item_totals = [t for t in totals if t.item_id == item_id]
-    total_channels = {t.channel for t in item_totals}
     counts: Counter[str] = Counter()
     person_n = 0
+    # Tallies come from anonymous public polls (a Mastodon status, a Telegram group) and
+    # per-person answers from one-to-one conversations on the same channel: different
+    # votes, so both count.
     for (item, _), r in latest.items():
-        # A channel that gave tallies is counted from them, not twice.
-        if item != item_id or r.channel in total_channels or not r.choices:
+        if item != item_id or not r.choices:
             continue
         person_n += 1
         counts.update(set(r.choices))

@@ -191,8 +191,10 @@ def test_wait_mode_sleeps_until_the_reset(server: MastodonServer) -> None:
     started = time.monotonic()
     me = waiting.me()
 
+    # Mastodon.py slept until the advertised reset, then retried once.
+    assert time.monotonic() - started >= 0.5
     assert me["username"] == BOT_USERNAME
-    assert 0.0 < time.monotonic() - started < 5.0
+    assert server.faults() == []
 
 
 def test_instance_v2_advertises_the_configured_limits() -> None:

@@ -109,16 +109,19 @@ def test_poll_merges_per_person_answers_with_latest_totals(plan_report: dict[str
     assert (hard["ci_low"], hard["ci_high"]) == pytest.approx((0.1807, 0.4543), abs=1e-4)
 
 
-def test_totals_replace_the_same_channels_per_person_answers() -> None:
+def test_public_poll_totals_add_to_the_same_channels_direct_answers() -> None:
     from consultations.insights import PollTotal
 
+    # Three people answered by direct message; four voted on the public poll.
     rows = [
         ResponseRow(i, "ease", "poll", "mastodon", f"m{i}", {}, ("Easy",), None, START)
         for i in range(3)
     ]
     totals = [PollTotal("ease", "mastodon", {"Easy": 3, "Hard": 1}, START)]
     r = build_report(SPEC, rows, totals, None, generated_at=GENERATED)
-    assert r["polls"][0]["n"] == 4
+    assert r["polls"][0]["n"] == 7
+    counts = {o["label"]: o["count"] for o in r["polls"][0]["options"]}
+    assert (counts["Easy"], counts["Hard"]) == (6, 1)
 
 
 def test_small_segment_cells_are_hidden_and_listed(plan_report: dict[str, Any]) -> None:

@@ -1,0 +1,146 @@
+"""Mastodon.py, called off the event loop, paced, with a timeout on every call.
+
+Mastodon.py is blocking, so each call runs in a worker thread (``asyncio.to_thread``).
+The client is built with ``ratelimit_method="throw"`` (never the default ``"wait"``,
+which would sleep for minutes inside a worker thread) and ``version_check_mode="none"``,
+so a server whose version string Mastodon.py cannot parse (forks, development builds)
+still works.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import requests
+from mastodon import (
+    Mastodon,
+    MastodonAPIError,
+    MastodonNetworkError,
+    MastodonRatelimitError,
+    MastodonServerError,
+)
+
+from adapters.base import RetryLater, Undeliverable
+from adapters.mastodon.pacing import RequestPacer
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+DEFAULT_TIMEOUT = 15.0
+"""Seconds allowed for one request (connect and read)."""
+
+
+def make_client(
+    base_url: str,
+    access_token: str,
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    session: requests.Session | None = None,
+) -> Mastodon:
+    """A Mastodon.py client that throws on rate limits and skips version checks."""
+    return Mastodon(
+        api_base_url=base_url,
+        access_token=access_token,
+        ratelimit_method="throw",
+        version_check_mode="none",
+        request_timeout=timeout,
+        user_agent="engage (health service consultations)",
+        session=session,
+    )
+
+
+class MastodonAPI:
+    """Runs Mastodon.py calls in worker threads, within the pacer's budget.
+
+    Args:
+        client: the bot account's client (see :func:`make_client`).
+        pacer: the account's request budget, shared by everything using ``client``.
+        timeout: seconds allowed for one call; the client's own request timeout ends the
+            worker thread too, so no thread outlives a call for long.
+    """
+
+    def __init__(
+        self,
+        client: Mastodon,
+        pacer: RequestPacer,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        concurrency: int = 3,
+    ) -> None:
+        self.client = client
+        self.pacer = pacer
+        self.timeout = timeout
+        # A slot must be used when it is granted: were more calls granted than worker
+        # threads can start, the queued ones would run late and bunched together, more of
+        # them in one window than the pacer allowed. Few calls in flight keeps grant and
+        # start together (asyncio's default executor has at least five threads, and the
+        # stream holds one).
+        self._in_flight = asyncio.Semaphore(concurrency)
+
+    async def call(
+        self, function: Callable[..., T], *args: Any, max_wait: float | None = None, **kwargs: Any
+    ) -> T:
+        """``function(*args, **kwargs)`` in a worker thread, paced and bounded in time.
+
+        Raises what Mastodon.py raises (a 429 has already paused the pacer until the
+        server's reset), or :class:`TimeoutError`, or :class:`RetryLater` when the next
+        slot is more than ``max_wait`` seconds away.
+        """
+        client = self.client
+        async with self._in_flight:
+            await self.pacer.acquire(max_wait=max_wait)
+            try:
+                # A little longer than the client's own timeout, which ends the thread.
+                return await asyncio.wait_for(
+                    asyncio.to_thread(function, *args, **kwargs), self.timeout + 5.0
+                )
+            except MastodonRatelimitError:
+                self.pacer.pause(self.pacer.seconds_until_reset(client.ratelimit_reset))
+                raise
+            finally:
+                self.pacer.observe(
+                    client.ratelimit_limit, client.ratelimit_remaining, client.ratelimit_reset
+                )
+
+    def retry_after(self) -> float:
+        """Seconds until the server's rate-limit window restarts."""
+        return self.pacer.seconds_until_reset(self.client.ratelimit_reset)
+
+
+def status_code(error: BaseException) -> int | None:
+    """The HTTP status of a Mastodon.py API error (``args[1]``), when it has one."""
+    if isinstance(error, MastodonAPIError) and len(error.args) > 1:
+        code = error.args[1]
+        if isinstance(code, int):
+            return code
+    return None
+
+
+def error_text(error: BaseException) -> str:
+    """Mastodon's own words for an API error (``args[3]``), else the exception's text."""
+    if isinstance(error, MastodonAPIError) and len(error.args) > 3 and error.args[3]:
+        return str(error.args[3])
+    return f"{type(error).__name__}: {error}"
+
+
+def is_transient(error: BaseException) -> bool:
+    """Worth trying again: a rate limit, a server error, a timeout or a network failure."""
+    if isinstance(error, MastodonRatelimitError | MastodonServerError | MastodonNetworkError):
+        return True
+    if isinstance(error, TimeoutError):
+        return True
+    code = status_code(error)
+    return code is not None and (code >= 500 or code in (408, 429))
+
+
+def as_delivery_error(error: BaseException, api: MastodonAPI) -> Exception:
+    """The outbox's terms for a failed send: :class:`RetryLater` or :class:`Undeliverable`."""
+    if isinstance(error, MastodonRatelimitError):
+        return RetryLater("Mastodon rate limit reached", after=api.retry_after())
+    if is_transient(error):
+        return RetryLater(error_text(error))
+    return Undeliverable(error_text(error))

@@ -1,0 +1,198 @@
+"""Mastodon statuses and notifications -> core events, at the edge.
+
+Mastodon.py hands back statuses as dicts (https://docs.joinmastodon.org/entities/Status/);
+this module reads the few fields the core needs into a :class:`Post` and turns it into an
+:class:`bot.events.InboundEvent`. The core never sees a Mastodon dict.
+
+* The inbox key is the status id: the same status seen twice (on the stream, by polling
+  notifications, and in a thread's replies) is stored once.
+* ``content`` is HTML; it becomes plain text, with the handles Mastodon puts at the start
+  of a reply (``@engage @alice ...``) removed.
+* A ``direct`` status is one half of a conversation with the bot (``public=False``);
+  anything else replies in public to a consultation's posts (``public=True``: replying to
+  a post that carries the consent text counts as consent to it, CONTRACT.md).
+* Replies to people always go back as direct messages: a person's health story is not
+  answered in public.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from html.parser import HTMLParser
+from typing import Any
+
+from bot.events import EventKind, InboundEvent
+
+CHANNEL = "mastodon"
+
+_HANDLE = r"@([\w.-]*\w(?:@[\w-]+(?:\.[\w-]+)+)?)"
+_LEADING_MENTIONS = re.compile(rf"^(?:\s*{_HANDLE}[\s,:]*)+")
+_ONE_MENTION = re.compile(rf"{_HANDLE}(?:[\s,:]+|$)")
+
+
+@dataclass(frozen=True)
+class PollState:
+    """A poll's tallies as the server reports them (Mastodon gives no per-person votes)."""
+
+    id: str
+    counts: tuple[tuple[str, int], ...]
+    expired: bool
+    voters: int | None = None
+
+    def by_label(self) -> dict[str, int]:
+        """``{option title: votes}``."""
+        return dict(self.counts)
+
+
+@dataclass(frozen=True)
+class Post:
+    """The parts of a status the adapter uses."""
+
+    id: str
+    account_id: str
+    acct: str
+    visibility: str
+    in_reply_to_id: str | None
+    text: str
+    created_at: datetime
+    poll: PollState | None = None
+
+    @property
+    def direct(self) -> bool:
+        """A direct message: only the people it mentions can see it."""
+        return self.visibility == "direct"
+
+
+def post_of(status: Mapping[str, Any]) -> Post:
+    """Read a status dict (as Mastodon.py returns it) into a :class:`Post`."""
+    account = status.get("account") or {}
+    reply_to = status.get("in_reply_to_id")
+    created = status.get("created_at")
+    if isinstance(created, str):
+        created = datetime.fromisoformat(created.replace("Z", "+00:00"))
+    if not isinstance(created, datetime) or created.tzinfo is None:
+        created = datetime.now(UTC)
+    return Post(
+        id=str(status["id"]),
+        account_id=str(account.get("id", "")),
+        acct=str(account.get("acct", "")),
+        visibility=str(status.get("visibility") or "public"),
+        in_reply_to_id=str(reply_to) if reply_to is not None else None,
+        text=strip_leading_mentions(
+            html_to_text(str(status.get("content") or "")), _handles(status.get("mentions"))
+        ),
+        created_at=created.astimezone(UTC),
+        poll=poll_of(status["poll"]) if status.get("poll") else None,
+    )
+
+
+def poll_of(poll: Mapping[str, Any]) -> PollState:
+    """Read a poll dict (https://docs.joinmastodon.org/entities/Poll/)."""
+    options: Sequence[Mapping[str, Any]] = poll.get("options") or ()
+    voters = poll.get("voters_count")
+    return PollState(
+        id=str(poll["id"]),
+        counts=tuple((str(o.get("title")), int(o.get("votes_count") or 0)) for o in options),
+        expired=bool(poll.get("expired")),
+        voters=int(voters) if isinstance(voters, int) else None,
+    )
+
+
+def sender_of(post: Post) -> str:
+    """The person's platform id: their handle, lowercased (``alice`` or ``bob@example.org``).
+
+    Handles are what a person can tell an operator (``engage participant erase``).
+    """
+    return post.acct.lower()
+
+
+def address_of(post: Post) -> dict[str, Any]:
+    """Where replies to this post go: a direct message to its author, in its thread."""
+    return {"acct": post.acct, "reply_to": post.id, "visibility": "direct"}
+
+
+def event_of(
+    post: Post,
+    *,
+    kind: EventKind = EventKind.TEXT,
+    consultation_id: str | None = None,
+) -> InboundEvent | None:
+    """The core event for a status; ``None`` for a public reply with no words in it.
+
+    A public status that is only handles (someone tagging friends into the thread) asks
+    nothing of the core, and answering it would be noise.
+    """
+    public = not post.direct
+    if public and kind is EventKind.TEXT and not post.text:
+        return None
+    return InboundEvent(
+        channel=CHANNEL,
+        event_id=post.id,
+        sender=sender_of(post),
+        kind=kind,
+        address=address_of(post),
+        consultation_id=consultation_id,
+        text=post.text if kind is EventKind.TEXT else None,
+        in_reply_to=post.in_reply_to_id,
+        platform_ref=post.id,
+        public=public,
+        received_at=post.created_at,
+    )
+
+
+class _Text(HTMLParser):
+    """Collects the text of Mastodon's status HTML, keeping paragraph and line breaks."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "br":
+            self.parts.append("\n")
+        elif tag == "p" and self.parts:
+            self.parts.append("\n\n")
+
+    def handle_data(self, data: str) -> None:
+        # Link text is split into "invisible" and "ellipsis" spans for display only; all
+        # of it together is the full address, so every piece of text is kept.
+        self.parts.append(data)
+
+
+def html_to_text(html: str) -> str:
+    """Plain text of a status's HTML content (https://docs.joinmastodon.org/spec/microformats/)."""
+    parser = _Text()
+    parser.feed(html)
+    parser.close()
+    text = "".join(parser.parts)
+    return re.sub(r"[ \t]+\n", "\n", text).strip()
+
+
+def strip_leading_mentions(text: str, handles: Collection[str] | None = None) -> str:
+    """``"@engage @alice@example.org Yes please"`` -> ``"Yes please"``.
+
+    With ``handles`` (the status's ``mentions``, as ``username`` and ``acct``), only
+    those are removed, so a reply that starts with a word like "@home" keeps it.
+    """
+    if handles is None:
+        return _LEADING_MENTIONS.sub("", text, count=1).strip()
+    known = {handle.lower() for handle in handles}
+    rest = text.lstrip()
+    while True:
+        match = _ONE_MENTION.match(rest)
+        if match is None or match.group(1).lower() not in known:
+            return rest.strip()
+        rest = rest[match.end() :]
+
+
+def _handles(mentions: object) -> list[str] | None:
+    if not isinstance(mentions, Sequence) or not mentions:
+        return None
+    handles: list[str] = []
+    for mention in mentions:
+        if isinstance(mention, Mapping):
+            handles.extend(str(mention.get(key, "")) for key in ("username", "acct"))
+    return handles

@@ -1,0 +1,389 @@
+"""The Mastodon adapter end to end: launch, votes, replies, mentions, DMs, close."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from adapters.base import PublishedPost
+from adapters.mastodon.adapter import PublishError
+from bot.app import Platform
+from consultations.spec import SpecError
+from storage.tables import (
+    ChannelCursor,
+    Consent,
+    InboxEntry,
+    Participant,
+    PollTally,
+    Publication,
+    Response,
+)
+from tests.adapters.mastodon.conftest import World, make_adapter, wait_for
+from tests.fakes.mastodon_server import MastodonServer
+from tests.helpers import launch, spec_data
+
+
+async def responses(world: World, **where: Any) -> list[Response]:
+    clauses = [getattr(Response, key) == value for key, value in where.items()]
+    rows = await world.rows(Response, *clauses)
+    return sorted(rows, key=lambda r: r.id)
+
+
+async def test_launch_posts_a_thread_with_a_native_poll(world: World) -> None:
+    spec = await world.launch(spec_data(channels=["web", "mastodon"]))
+    bot = world.server.bot()
+
+    intro_id = await world.post_of(None, "intro")
+    intro = await world.act(bot.status, intro_id)
+    assert intro["visibility"] == "public"
+    assert spec.consent.text in intro["content"]
+    assert "STOP" in intro["content"]
+
+    context = await world.act(bot.status_context, intro_id)
+    items = [s for s in context["descendants"] if s["account"]["username"] == "engage"]
+    assert len(items) == 3
+    poll_status, prompt, thread = items
+    assert poll_status["content"] == f"<p>{spec.items[0].text}</p>"
+    assert "What one thing would make booking easier?" in prompt["content"]
+    assert "Reply to this post to answer." in prompt["content"]
+    assert "Reply to join the discussion" in thread["content"]
+    assert [o["title"] for o in poll_status["poll"]["options"]] == list(spec.items[0].options)
+    # Each item replies to the post before it: one thread, in order.
+    assert str(items[0]["in_reply_to_id"]) == intro_id
+    assert str(items[1]["in_reply_to_id"]) == str(items[0]["id"])
+    assert str(items[2]["in_reply_to_id"]) == str(items[1]["id"])
+
+    kinds = sorted(p.kind for p in await world.rows(Publication))
+    assert kinds == ["intro", "item", "item", "item", "poll"]
+
+
+async def test_unlisted_visibility_is_used(world: World) -> None:
+    data = spec_data(channels=["mastodon"], mastodon={"visibility": "unlisted"})
+    await world.launch(data)
+    status = await world.act(world.server.bot().status, await world.post_of("ease"))
+    assert status["visibility"] == "unlisted"
+
+
+async def test_a_poll_over_the_instance_limit_is_refused_naming_the_item(
+    platform: Platform,
+) -> None:
+    async with MastodonServer() as stock:  # 4 options at most
+        adapter = make_adapter(stock, platform)
+        spec = spec_data(channels=["mastodon"])
+        stored = await launch(platform, spec)
+        with pytest.raises(SpecError) as raised:
+            await adapter.publish(stored)
+        assert [p.path for p in raised.value.problems] == ["items[0].options"]
+        assert "at most 4" in str(raised.value)
+        # Nothing was posted.
+        assert await asyncio.to_thread(stock.bot().account_statuses, adapter._me_id) == []
+
+
+async def test_votes_and_replies_are_stored_with_their_threads(world: World) -> None:
+    await world.launch()
+    await world.start()
+    server = world.server
+    poll_status = await world.act(server.bot().status, await world.post_of("ease"))
+    poll_id = poll_status["poll"]["id"]
+    await world.act(server.vote, "alice", poll_id, 0)
+    await world.act(server.vote, "bob", poll_id, 3)
+    await world.act(server.vote, "carol", poll_id, 3)
+
+    async def tallied() -> PollTally | None:
+        rows = await world.rows(PollTally, PollTally.item_id == "ease")
+        latest = max(rows, key=lambda r: r.id, default=None)
+        return latest if latest is not None and sum(latest.counts.values()) == 3 else None
+
+    tally = await wait_for(tallied, what="a tally of 3 votes")
+    assert tally.channel == "mastodon"
+    assert tally.platform_ref == str(poll_id)
+    assert tally.counts == {"Very easy": 1, "Easy": 0, "Neither": 0, "Hard": 2, "Very hard": 0}
+    assert tally.final is False
+
+    prompt = await world.post_of("one-thing")
+    thread = await world.post_of("reminder")
+    await world.act(server.reply, "alice", prompt, "An <b>online</b> booking form")
+    first = await world.act(server.reply, "dan", thread, "Include the clinic address")
+    # Bob answers Dan, not the bot: Mastodon tells only Dan (no mention of the bot).
+    second = await world.act(server.reply, "bob", first["id"], "And where to park")
+
+    async def three() -> list[Response] | None:
+        rows = await responses(world, channel="mastodon")
+        return rows if len(rows) == 3 else None
+
+    stored = await wait_for(three, what="three stored replies")
+    by_ref = {r.platform_ref: r for r in stored}
+    assert by_ref[str(first["id"])].item_id == "reminder"
+    assert by_ref[str(first["id"])].in_reply_to == "item:reminder"
+    assert by_ref[str(first["id"])].text == "Include the clinic address"
+    reply = by_ref[str(second["id"])]
+    assert (reply.item_id, reply.text) == ("reminder", "And where to park")
+    assert reply.in_reply_to == f"response:{by_ref[str(first['id'])].id}"
+    answer = next(r for r in stored if r.item_id == "one-thing")
+    assert answer.text == "An <b>online</b> booking form"
+    assert answer.in_reply_to is None
+    consents = await world.rows(Consent)
+    assert {c.method for c in consents} == {"public-reply"}
+    assert len(consents) == 3
+    # Nobody is messaged for a public answer.
+    assert await world.act(server.received, "alice") == []
+
+
+async def test_a_reply_to_a_reply_arriving_first_brings_its_parent(world: World) -> None:
+    """A mention whose parent is unseen: the adapter walks up the thread to the item."""
+    await world.launch()
+    server = world.server
+    thread = await world.post_of("reminder")
+    first = await world.act(server.reply, "dan", thread, "Say which clinic")
+    second = await world.act(
+        server.reply, "erin", first["id"], "@engage and the time, twice", mention_author=False
+    )
+    # Only the intake of notifications runs, so the parent is found by walking up.
+    world.adapter.sweep_interval = 3600
+    await world.start()
+
+    async def both() -> list[Response] | None:
+        rows = await responses(world, item_id="reminder")
+        return rows if len(rows) == 2 else None
+
+    parent, child = await wait_for(both, what="both replies")
+    assert parent.platform_ref == str(first["id"])
+    assert child.platform_ref == str(second["id"])
+    assert child.in_reply_to == f"response:{parent.id}"
+    assert child.text == "and the time, twice"
+
+
+async def test_a_mention_arrives_through_the_stream(world: World) -> None:
+    await world.launch()
+    world.adapter.sweep_interval = 3600
+    world.adapter.reconcile_interval = 3600  # so only the stream can bring it
+    await world.start()
+    await wait_for(_mode(world, "streaming"), what="streaming")
+    prompt = await world.post_of("one-thing")
+    status = await world.act(world.server.reply, "alice", prompt, "Evening appointments")
+
+    async def stored() -> list[Response]:
+        return await responses(world, platform_ref=str(status["id"]))
+
+    [row] = await wait_for(stored, what="the streamed reply")
+    assert (row.item_id, row.text) == ("one-thing", "Evening appointments")
+
+
+async def test_without_streaming_mentions_are_polled_from_a_saved_cursor(
+    platform: Platform,
+) -> None:
+    async with MastodonServer(streaming=False, ratelimit=3000) as server:
+        world = World(server, platform, make_adapter(server, platform, sweep_interval=3600))
+        try:
+            await world.launch(spec_data(channels=["mastodon"], items=spec_data()["items"][1:]))
+            await world.start()
+            await wait_for(_mode(world, "polling"), what="polling")
+            prompt = await world.post_of("one-thing")
+            status = await world.act(server.reply, "alice", prompt, "Text reminders")
+
+            async def stored() -> list[Response]:
+                return await responses(world, platform_ref=str(status["id"]))
+
+            [row] = await wait_for(stored, what="the polled reply")
+            assert row.text == "Text reminders"
+            notes = await world.act(server.bot().notifications, types=["mention"])
+            cursor = await world.rows(ChannelCursor, ChannelCursor.channel == "mastodon")
+            assert [c.value for c in cursor] == [str(max(int(n["id"]) for n in notes))]
+        finally:
+            await world.stop()
+
+
+async def test_a_failing_stream_falls_back_to_polling(world: World) -> None:
+    world.server.fail_next(502, path="/api/v1/streaming/user", times=None)
+    await world.launch()
+    world.adapter.sweep_interval = 3600
+    await world.start()
+    await wait_for(_mode(world, "polling"), what="polling")
+    status = await world.act(world.server.mention, "alice", "STOP")
+
+    async def opted_out() -> bool:
+        rows = await world.rows(InboxEntry, InboxEntry.event_id == str(status["id"]))
+        return bool(rows) and rows[0].processed_at is not None
+
+    await wait_for(opted_out, what="the polled STOP")
+    [person] = await world.rows(Participant)
+    assert person.opted_out_at is not None
+
+
+async def test_a_direct_message_dialogue_ends_with_stop(world: World) -> None:
+    await world.launch()
+    await world.start()
+    server = world.server
+
+    hello = await world.act(server.dm, "carol", "Hello")
+    [offer] = await world.received("carol", 1)
+    assert offer["visibility"] == "direct"
+    assert str(offer["in_reply_to_id"]) == str(hello["id"])
+    assert "1. outpatient-booking" in offer["content"]
+    assert "Reply with a number." in offer["content"]
+
+    await world.act(server.dm, "carol", "1", in_reply_to_id=offer["id"])
+    consent = (await world.received("carol", 2))[-1]
+    assert "We use your answers" in consent["content"]
+    assert "1. Yes, I agree" in consent["content"]
+    assert consent["content"].startswith("<p>@carol ")
+
+    await world.act(server.dm, "carol", "1", in_reply_to_id=consent["id"])
+    recontact = (await world.received("carol", 3))[-1]
+    assert "contact you again" in recontact["content"]
+    await world.act(server.dm, "carol", "2", in_reply_to_id=recontact["id"])
+    segment = (await world.received("carol", 4))[-1]
+    assert "Which best describes you?" in segment["content"]
+    await world.act(server.dm, "carol", "2", in_reply_to_id=segment["id"])  # Carer
+    poll = (await world.received("carol", 5))[-1]
+    assert "4. Hard" in poll["content"]
+    await world.act(server.dm, "carol", "4", in_reply_to_id=poll["id"])
+    prompt = (await world.received("carol", 6))[-1]
+    assert "What one thing" in prompt["content"]
+    await world.act(server.dm, "carol", "Reminders by text", in_reply_to_id=prompt["id"])
+    (await world.received("carol", 7))[-1]
+
+    await world.act(server.dm, "carol", "STOP")
+    bye = (await world.received("carol", 8))[-1]
+    assert "You have left this consultation" in bye["content"]
+    assert bye["visibility"] == "direct"
+
+    [person] = await world.rows(Participant)
+    assert person.opted_out_at is not None
+    stored = {r.item_id: (r.choices, r.text) for r in await responses(world)}
+    assert stored == {
+        "role": (["Carer"], None),
+        "ease": (["Hard"], None),
+        "one-thing": ([], "Reminders by text"),
+    }
+    consent_rows = {c.purpose: (c.given, c.method) for c in await world.rows(Consent)}
+    assert consent_rows == {"consultation": (True, "explicit"), "recontact": (False, "explicit")}
+    assert all(c.withdrawn_at is not None for c in await world.rows(Consent, Consent.given))
+
+    # After STOP nothing more is asked.
+    await world.act(server.dm, "carol", "Hello again")
+    await wait_for(_inbox_done(world, 9), what="the last DM handled")
+    assert len(await world.act(server.received, "carol")) == 8
+
+
+async def test_a_public_stop_opts_out_and_is_answered_privately(world: World) -> None:
+    await world.launch()
+    await world.start()
+    prompt = await world.post_of("one-thing")
+    await world.act(world.server.reply, "alice", prompt, "Shorter hold times")
+    await world.act(world.server.reply, "alice", prompt, "STOP")
+    [bye] = await world.received("alice", 1)
+    assert bye["visibility"] == "direct"
+    assert "You have left" in bye["content"]
+    [person] = await world.rows(Participant)
+    assert person.opted_out_at is not None
+    later = await world.act(world.server.reply, "alice", prompt, "One more idea")
+    await wait_for(_inbox_has(world, str(later["id"])), what="the later reply")
+    assert len(await responses(world)) == 1
+
+
+async def test_a_crisis_reply_in_public_gets_a_private_safety_message(world: World) -> None:
+    await world.launch()
+    await world.start()
+    prompt = await world.post_of("one-thing")
+    await world.act(world.server.reply, "alice", prompt, "I want to kill myself")
+
+    async def helplines() -> list[Any] | None:
+        # A long message goes as a short thread of statuses.
+        got = await world.act(world.server.received, "alice")
+        return got if "Lifeline" in " ".join(s["content"] for s in got) else None
+
+    statuses = await wait_for(helplines, what="the safety message")
+    assert {s["visibility"] for s in statuses} == {"direct"}
+
+
+async def test_close_stores_final_tallies_and_says_so_in_the_thread(world: World) -> None:
+    spec = await world.launch()
+    server = world.server
+    poll_status = await world.act(server.bot().status, await world.post_of("ease"))
+    await world.act(server.vote, "alice", poll_status["poll"]["id"], 1)
+    posts = await world.rows(Publication)
+    await world.adapter.close(
+        spec, [PublishedPost(p.item_id, p.platform_ref, p.kind) for p in posts]
+    )
+    [tally] = await world.rows(PollTally)
+    assert tally.final is True
+    assert tally.counts["Easy"] == 1
+    intro = await world.post_of(None, "intro")
+    context = await world.act(server.bot().status_context, intro)
+    [closing] = [s for s in context["descendants"] if "now closed" in s["content"]]
+    assert str(closing["in_reply_to_id"]) == intro
+
+
+async def test_launch_rides_out_a_server_error(world: World) -> None:
+    world.server.fail_next(500, path="/api/v1/statuses", methods=["POST"])
+    await world.launch()
+    assert len(await world.rows(Publication)) == 5
+    assert world.server.faults() == []
+
+
+async def test_a_refused_launch_post_names_the_item_and_leaves_nothing(world: World) -> None:
+    spec = await launch(world.platform, spec_data(channels=["mastodon"]))
+    server = world.server
+    # The introduction and the poll go through; the prompt is refused.
+    bot = server.bot()
+    original = world.adapter._post_launch
+    calls = 0
+
+    async def refuse_third(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            server.fail_next(422, path="/api/v1/statuses", error="Validation failed: nope")
+        return await original(*args, **kwargs)
+
+    world.adapter._post_launch = refuse_third  # type: ignore[method-assign]
+    with pytest.raises(PublishError) as raised:
+        await world.adapter.publish(spec)
+    assert str(raised.value).startswith("items[1] (one-thing): Mastodon refused the post")
+    assert "Validation failed: nope" in str(raised.value)
+    me = await world.act(bot.me)
+    assert await world.act(bot.account_statuses, me["id"]) == []
+
+
+def _mode(world: World, mode: str) -> Any:
+    async def check() -> bool:
+        return world.adapter.mode == mode
+
+    return check
+
+
+def _inbox_done(world: World, count: int) -> Any:
+    async def check() -> bool:
+        rows = await world.rows(InboxEntry, InboxEntry.channel == "mastodon")
+        return len(rows) >= count and all(r.processed_at is not None for r in rows)
+
+    return check
+
+
+def _inbox_has(world: World, event_id: str) -> Any:
+    async def check() -> bool:
+        rows = await world.rows(InboxEntry, InboxEntry.event_id == event_id)
+        return bool(rows) and rows[0].processed_at is not None
+
+    return check
+
+
+async def test_a_first_start_reads_back_to_the_launch_and_no_further(world: World) -> None:
+    server = world.server
+    old = await world.act(server.mention, "zoe", "Hello from before any consultation")
+    await world.launch()
+    prompt = await world.post_of("one-thing")
+    people = ["amy", "ben", "cat"]
+    replies = [await world.act(server.reply, people[n % 3], prompt, f"Idea {n}") for n in range(45)]
+    world.adapter.sweep_interval = 3600  # only notifications, more than one page of them
+    await world.start()
+
+    async def all_stored() -> list[Response] | None:
+        rows = await responses(world, item_id="one-thing")
+        return rows if len(rows) == len(replies) else None
+
+    await wait_for(all_stored, what="every reply since the launch")
+    assert await world.rows(InboxEntry, InboxEntry.event_id == str(old["id"])) == []

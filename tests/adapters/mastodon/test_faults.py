@@ -1,0 +1,112 @@
+"""Mastodon failing on purpose (mastodon-mock's fault injection): 422, 500 and 429."""
+
+from __future__ import annotations
+
+import pytest
+
+from adapters.base import RetryLater, Undeliverable
+from bot.events import OutboundMessage
+from storage.tables import OutboxEntry, Response
+from tests.adapters.mastodon.conftest import World, wait_for
+
+ADDRESS = {"acct": "carol", "reply_to": None, "visibility": "direct"}
+
+
+@pytest.fixture(autouse=True)
+async def carol(world: World) -> None:
+    """Carol has an account before the bot writes to her (else no one is notified)."""
+    await world.act(world.server.account_id, "carol")
+
+
+async def test_a_422_is_undeliverable_with_mastodons_reason(world: World) -> None:
+    world.server.fail_next(422, path="/api/v1/statuses", error="Validation failed: no")
+    with pytest.raises(Undeliverable, match="Validation failed: no"):
+        await world.adapter.send(ADDRESS, OutboundMessage(text="Hello"))
+
+
+async def test_a_500_is_retried_later(world: World) -> None:
+    world.server.fail_next(500, path="/api/v1/statuses")
+    with pytest.raises(RetryLater) as raised:
+        await world.adapter.send(ADDRESS, OutboundMessage(text="Hello"))
+    assert raised.value.after is None
+    delivery = await world.adapter.send(ADDRESS, OutboundMessage(text="Hello"))
+    [status] = await world.received("carol", 1)
+    assert str(status["id"]) == delivery.platform_ref
+
+
+async def test_a_429_says_when_to_retry_and_pauses_requests(world: World) -> None:
+    world.server.fail_next(429, path="/api/v1/statuses", reset_in=30)
+    with pytest.raises(RetryLater) as raised:
+        await world.adapter.send(ADDRESS, OutboundMessage(text="Hello"))
+    assert raised.value.after is not None and 25 < raised.value.after <= 31
+    # The pacer holds every request until the reset; a send now is put back at once.
+    with pytest.raises(RetryLater, match="budget"):
+        await world.adapter.send(ADDRESS, OutboundMessage(text="Hello"))
+
+
+async def test_a_long_message_resumes_where_it_stopped(world: World) -> None:
+    text = "\n\n".join(f"Paragraph {n}: " + "words " * 60 for n in range(3))
+    # The first status goes out; the second fails with a server error.
+    original = world.adapter._post_reply
+    calls = 0
+
+    async def fail_second(*args: object, **kwargs: object) -> object:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            world.server.fail_next(500, path="/api/v1/statuses")
+        return await original(*args, **kwargs)  # type: ignore[arg-type]
+
+    world.adapter._post_reply = fail_second  # type: ignore[method-assign,assignment]
+    with pytest.raises(RetryLater):
+        await world.adapter.send(ADDRESS, OutboundMessage(text=text))
+    await world.adapter.send(ADDRESS, OutboundMessage(text=text))
+    statuses = await world.received("carol", 3)
+    assert len(statuses) == 3
+    assert [s["content"].count("Paragraph") for s in statuses] == [1, 1, 1]
+    assert str(statuses[1]["in_reply_to_id"]) == str(statuses[0]["id"])
+
+
+async def test_the_outbox_delivers_through_500_and_429(world: World) -> None:
+    await world.launch()
+    server = world.server
+    # Carol writes first: the faults below are for the bot's own posts.
+    await world.act(server.dm, "carol", "start outpatient-booking")
+    server.fail_next(500, path="/api/v1/statuses", methods=["POST"])
+    server.fail_next(429, path="/api/v1/statuses", methods=["POST"], reset_in=1)
+    await world.start()
+    [consent] = await world.received("carol", 1, within=20)
+    assert "Do you agree to take part?" in consent["content"]
+    [row] = await world.rows(OutboxEntry)
+    assert (row.status, row.attempts) == ("sent", 3)
+
+
+async def test_the_outbox_gives_up_on_a_422(world: World) -> None:
+    await world.launch()
+    await world.act(world.server.dm, "carol", "start outpatient-booking")
+    world.server.fail_next(422, path="/api/v1/statuses", methods=["POST"], error="Nope")
+    await world.start()
+
+    async def failed() -> list[OutboxEntry]:
+        return await world.rows(OutboxEntry, OutboxEntry.status == "failed")
+
+    [row] = await wait_for(failed, what="the refused message")
+    assert row.last_error == "Nope"
+    assert await world.act(world.server.received, "carol") == []
+
+
+async def test_intake_carries_on_after_server_errors(world: World) -> None:
+    world.server.fail_next(502, path="/api/v1/streaming/user", times=None)
+    world.server.fail_next(500, path="/api/v1/notifications", times=2)
+    world.server.fail_next(429, path="/api/v1/notifications", reset_in=1)
+    await world.launch()
+    world.adapter.sweep_interval = 3600
+    await world.start()
+    prompt = await world.post_of("one-thing")
+    status = await world.act(world.server.reply, "alice", prompt, "Fewer phone queues")
+
+    async def stored() -> list[Response]:
+        return await world.rows(Response, Response.platform_ref == str(status["id"]))
+
+    await wait_for(stored, within=20, what="the reply after the failures")
+    assert world.server.faults()[0]["match"]["path"] == "/api/v1/streaming/user"
