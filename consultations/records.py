@@ -297,7 +297,8 @@ async def import_csv(
     done = 0
     for start in range(0, len(rows), batch):
         values = prepare(rows[start : start + batch])
-        await session.execute(insert(Response), values)
+        # A plain table insert: the ORM adds nothing here but per-row work.
+        await session.execute(insert(Response.__table__), values)
         done += len(values)
         if progress:
             progress(done, len(rows))

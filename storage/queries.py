@@ -469,10 +469,13 @@ async def upsert_participants(
     if not pseudonyms:
         return {}
     now = utcnow()
-    statement = _insert(session, Participant).values(
-        [{"channel": channel, "pseudonym": p, "created_at": now} for p in pseudonyms]
-    )
+    table = Participant.__table__
+    statement = _insert(session, table)
     statement = statement.on_conflict_do_update(
         index_elements=["channel", "pseudonym"], set_={"channel": statement.excluded.channel}
-    ).returning(Participant.pseudonym, Participant.id)
-    return {pseudonym: int(pid) for pseudonym, pid in await session.execute(statement)}
+    ).returning(table.c.pseudonym, table.c.id)
+    # Many parameter sets for one statement: compiled once, sent in batches.
+    result = await session.execute(
+        statement, [{"channel": channel, "pseudonym": p, "created_at": now} for p in pseudonyms]
+    )
+    return {pseudonym: int(pid) for pseudonym, pid in result}
