@@ -15,9 +15,9 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
-from sqlalchemy import insert, select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import screening
@@ -298,7 +298,7 @@ async def import_csv(
     for start in range(0, len(rows), batch):
         values = prepare(rows[start : start + batch])
         # A plain table insert: the ORM adds nothing here but per-row work.
-        await session.execute(insert(Response.__table__), values)
+        await session.execute(insert(cast(Table, Response.__table__)), values)
         done += len(values)
         if progress:
             progress(done, len(rows))

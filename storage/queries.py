@@ -75,41 +75,6 @@ async def mark_inbox_processed(
     )
 
 
-async def pending_inbox(session: AsyncSession, limit: int = 100) -> Sequence[InboxEntry]:
-    result = await session.scalars(
-        select(InboxEntry)
-        .where(InboxEntry.processed_at.is_(None))
-        .order_by(InboxEntry.id)
-        .limit(limit)
-    )
-    return result.all()
-
-
-async def get_or_create_participant(
-    session: AsyncSession, channel: str, pseudonym: str
-) -> Participant:
-    """The participant with this pseudonym, created on first contact (race-safe)."""
-    found = await session.scalar(
-        select(Participant).where(
-            Participant.channel == channel, Participant.pseudonym == pseudonym
-        )
-    )
-    if found is not None:
-        return found
-    await session.execute(
-        _insert(session, Participant)
-        .values(channel=channel, pseudonym=pseudonym, created_at=utcnow())
-        .on_conflict_do_nothing(index_elements=["channel", "pseudonym"])
-    )
-    created = await session.scalar(
-        select(Participant).where(
-            Participant.channel == channel, Participant.pseudonym == pseudonym
-        )
-    )
-    assert created is not None
-    return created
-
-
 async def find_participant(
     session: AsyncSession, channel: str, pseudonym: str
 ) -> Participant | None:
@@ -133,34 +98,6 @@ async def consents(
     return {row.purpose: row for row in result}
 
 
-async def set_consent(
-    session: AsyncSession,
-    participant_id: int,
-    consultation_id: str,
-    purpose: str,
-    given: bool,
-    method: str,
-) -> None:
-    """Record consent given or refused for a purpose, replacing an earlier answer."""
-    now = utcnow()
-    await session.execute(
-        _insert(session, Consent)
-        .values(
-            participant_id=participant_id,
-            consultation_id=consultation_id,
-            purpose=purpose,
-            given=given,
-            method=method,
-            given_at=now,
-            withdrawn_at=None,
-        )
-        .on_conflict_do_update(
-            index_elements=["participant_id", "consultation_id", "purpose"],
-            set_={"given": given, "method": method, "given_at": now, "withdrawn_at": None},
-        )
-    )
-
-
 async def withdraw_consents(session: AsyncSession, participant_id: int) -> int:
     """Withdraw every consent this participant has given; returns how many."""
     result = await session.execute(
@@ -173,39 +110,6 @@ async def withdraw_consents(session: AsyncSession, participant_id: int) -> int:
         .values(withdrawn_at=utcnow())
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
-
-
-async def get_dialogue(
-    session: AsyncSession, participant_id: int, consultation_id: str
-) -> Dialogue:
-    """This participant's place in a consultation, created on first contact."""
-    found = await session.scalar(
-        select(Dialogue).where(
-            Dialogue.participant_id == participant_id,
-            Dialogue.consultation_id == consultation_id,
-        )
-    )
-    if found is not None:
-        return found
-    await session.execute(
-        _insert(session, Dialogue)
-        .values(
-            participant_id=participant_id,
-            consultation_id=consultation_id,
-            state="active",
-            segments={},
-            updated_at=utcnow(),
-        )
-        .on_conflict_do_nothing(index_elements=["participant_id", "consultation_id"])
-    )
-    created = await session.scalar(
-        select(Dialogue).where(
-            Dialogue.participant_id == participant_id,
-            Dialogue.consultation_id == consultation_id,
-        )
-    )
-    assert created is not None
-    return created
 
 
 async def answered_items(
@@ -337,10 +241,6 @@ async def items_of(session: AsyncSession, consultation_id: str) -> Sequence[Item
         select(Item).where(Item.consultation_id == consultation_id).order_by(Item.position)
     )
     return result.all()
-
-
-async def get_consultation(session: AsyncSession, consultation_id: str) -> Consultation | None:
-    return await session.get(Consultation, consultation_id)
 
 
 async def open_consultations(session: AsyncSession, now: datetime) -> Sequence[Consultation]:
