@@ -10,6 +10,7 @@ comments (see ``data/SOURCE.txt``); nothing is downloaded.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -103,6 +104,7 @@ def words(text: str) -> list[str]:
     return _WORD.findall(lowered)
 
 
+@functools.lru_cache(maxsize=65536)  # words repeat across replies; intake calls this a lot
 def stem(word: str) -> str:
     """A deliberately light stem: plural "s" only, so keywords stay readable words."""
     if (
@@ -225,7 +227,7 @@ class TextAnalyser:
             z = values @ self._weights[idx] + self._bias
             cat = np.exp(z[:-1] - z[:-1].max())
             cat /= cat.sum()
-            categories = tuple(round(float(p), 3) for p in cat)
+            categories = tuple(np.round(cat, 3).tolist())
             logit = float(z[-1])
         else:
             # Nothing the model knows: no evidence either way from it.
