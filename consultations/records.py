@@ -11,7 +11,9 @@ import csv
 import hashlib
 import io
 import json
+import multiprocessing
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -134,6 +136,16 @@ async def write_export(
     return count
 
 
+PARALLEL_IMPORT_ROWS = 20_000
+
+
+def analyse_many(
+    analyse: Callable[[str], tuple[float | None, dict[str, Any] | None]], texts: list[str]
+) -> list[tuple[float | None, dict[str, Any] | None]]:
+    """Analyse a batch of texts (in a worker process, for large imports)."""
+    return [analyse(text) for text in texts]
+
+
 class ImportError_(ValueError):
     """The import file or options are unusable; the message names what is wrong."""
 
@@ -223,6 +235,7 @@ async def import_csv(
     analyse: Callable[[str], tuple[float | None, dict[str, Any] | None]] | None = None,
     progress: Callable[[int, int | None], None] | None = None,
     batch: int = 2000,
+    parallel_from: int = PARALLEL_IMPORT_ROWS,
 ) -> ImportResult:
     """Store free-text responses gathered elsewhere as ``import`` channel records.
 
@@ -267,41 +280,79 @@ async def import_csv(
     now = utcnow()
     flagged = 0
 
-    def prepare(chunk: list[tuple[int, str | None, str]]) -> list[dict[str, Any]]:
+    def screen(chunk: list[tuple[int, str | None, str]]) -> list[screening.Screened]:
         nonlocal flagged
-        values: list[dict[str, Any]] = []
-        for line, who, value in chunk:
-            screened = screening.screen(value)
-            flagged += screened.crisis
-            sentiment, analysis = analyse(screened.text) if analyse else (None, None)
-            key = who if who is not None else f"{digest[:16]}:{line}"
-            values.append(
-                {
-                    "consultation_id": consultation_id,
-                    "item_id": target,
-                    "item_type": item_type,
-                    "participant_id": ids[key],
-                    "channel": "import",
-                    "choices": [],
-                    "text": screened.text,
-                    "in_reply_to": f"item:{target}" if item_type == "thread" else None,
-                    "platform_ref": None,
-                    "flags": list(screened.flags),
-                    "sentiment": sentiment,
-                    "analysis": analysis,
-                    "created_at": now,
-                }
-            )
-        return values
+        screened = [screening.screen(value) for _, _, value in chunk]
+        flagged += sum(s.crisis for s in screened)
+        return screened
 
+    def values_of(
+        chunk: list[tuple[int, str | None, str]],
+        screened: list[screening.Screened],
+        analyses: list[tuple[float | None, dict[str, Any] | None]],
+    ) -> list[dict[str, Any]]:
+        return [
+            {
+                "consultation_id": consultation_id,
+                "item_id": target,
+                "item_type": item_type,
+                "participant_id": ids[who if who is not None else f"{digest[:16]}:{line}"],
+                "channel": "import",
+                "choices": [],
+                "text": s.text,
+                "in_reply_to": f"item:{target}" if item_type == "thread" else None,
+                "platform_ref": None,
+                "flags": list(s.flags),
+                "sentiment": sentiment,
+                "analysis": analysis,
+                "created_at": now,
+            }
+            for (line, who, _), s, (sentiment, analysis) in zip(
+                chunk, screened, analyses, strict=True
+            )
+        ]
+
+    # Large imports analyse text in a second process while this one screens and stores
+    # the batch before, so both cores work; small ones are not worth starting it for.
+    pool = (
+        ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        if analyse is not None and len(rows) >= parallel_from
+        else None
+    )
+    loop = asyncio.get_running_loop()
+    table = cast(Table, Response.__table__)  # a plain table insert: no per-row ORM work
     done = 0
-    for start in range(0, len(rows), batch):
-        values = prepare(rows[start : start + batch])
-        # A plain table insert: the ORM adds nothing here but per-row work.
-        await session.execute(insert(cast(Table, Response.__table__)), values)
-        done += len(values)
-        if progress:
-            progress(done, len(rows))
+    ahead: tuple[Any, ...] | None = None
+    try:
+        for start in range(0, len(rows) + batch, batch):
+            chunk = rows[start : start + batch]
+            current: tuple[Any, ...] | None = None
+            if chunk:
+                screened = screen(chunk)
+                texts = [s.text for s in screened]
+                analysed: Any
+                if analyse is None:
+                    analysed = [(None, None)] * len(chunk)
+                elif pool is not None:
+                    analysed = loop.run_in_executor(pool, analyse_many, analyse, texts)
+                else:
+                    analysed = analyse_many(analyse, texts)
+                current = (chunk, screened, analysed)
+            if ahead is not None:
+                before, before_screened, before_analysed = ahead
+                if isinstance(before_analysed, asyncio.Future):
+                    before_analysed = await before_analysed
+                values = values_of(before, before_screened, before_analysed)
+                await session.execute(insert(table), values)
+                done += len(values)
+                if progress:
+                    progress(done, len(rows))
+            ahead = current
+            if ahead is None:
+                break
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
     return ImportResult(done, skipped, len(ids), target, flagged)
 
 

@@ -1,0 +1,43 @@
+"""Importing responses gathered elsewhere, including the two-process path for big files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import select
+
+from bot.app import Platform, analyse_at_intake
+from consultations import records
+from storage.tables import Response
+from tests.helpers import launch, spec_data
+
+
+async def test_large_import_analyses_in_a_second_process(
+    platform: Platform, tmp_path: Path
+) -> None:
+    await launch(platform, spec_data(segments=[]))
+    source = tmp_path / "comments.csv"
+    lines = ["comment"]
+    for n in range(250):
+        lines.append(f"The staff were kind but the wait was long on visit {n}")
+    lines.append("Please email me at someone@example.org")
+    source.write_text("\n".join(lines) + "\n")
+    async with platform.sessionmaker.begin() as session:
+        result = await records.import_csv(
+            session,
+            platform.keyring,
+            "outpatient-booking",
+            source,
+            analyse=analyse_at_intake,
+            batch=40,
+            parallel_from=100,
+        )
+    assert result.imported == 251
+    async with platform.sessionmaker() as session:
+        rows = (await session.scalars(select(Response).order_by(Response.id))).all()
+    assert len(rows) == 251
+    assert all(r.analysis is not None and r.sentiment is not None for r in rows)
+    assert rows[0].text == "The staff were kind but the wait was long on visit 0"
+    assert rows[-1].text == "Please email me at [email]"
+    assert rows[-1].flags == ["redacted"]
+    assert len({r.participant_id for r in rows}) == 251
