@@ -863,11 +863,14 @@ class _Turn:
             await self.session.flush()
             answered = await queries.answered_items(self.session, self.participant.id, spec.id)
         answered = answered | set(dialogue.segments)  # segment questions skipped are answered too
+        inline = self.event.channel in self.runtime.inline_channels
         question = next_question(
             spec,
             consents.keys(),
             answered,
-            ask_recontact=self.event.channel not in self.runtime.inline_channels,
+            ask_recontact=not inline,
+            # On the web page threads are open discussions below the questions, not steps.
+            ask_threads=not inline,
         )
         if question is None:
             if dialogue.state != "finished" or welcome_back:
@@ -933,6 +936,7 @@ def next_question(
     answered: set[str],
     *,
     ask_recontact: bool = True,
+    ask_threads: bool = True,
 ) -> OutboundMessage | None:
     """The first question not yet answered, in the order people meet them.
 
@@ -950,7 +954,7 @@ def next_question(
                 break
         else:
             for item in spec.items:
-                if item.id not in answered:
+                if item.id not in answered and (ask_threads or item.type != "thread"):
                     question = item_question(item)
                     break
     if question is None:

@@ -45,6 +45,10 @@ def render_csv(report: Mapping[str, Any]) -> str:
     return out.getvalue()
 
 
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def _pct(value: float | None) -> str:
     return "–" if value is None else f"{value * 100:.0f}%"
 
@@ -80,7 +84,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         "",
         "## Participation",
         "",
-        f"{p['responses']} responses from {p['participants']} participants.",
+        f"{_plural(p['responses'], 'response')} from {_plural(p['participants'], 'participant')}.",
         "",
     ]
     out += _md_table(
@@ -270,7 +274,8 @@ def render_html(report: Mapping[str, Any]) -> str:
         f"<strong>{escape(report['stage'])}</strong> stage · generated "
         f"{escape(report['generated_at'])}</p>",
         "<h2>Participation</h2>",
-        f"<p>{p['responses']} responses from {p['participants']} participants.</p>",
+        f"<p>{_plural(p['responses'], 'response')} from "
+        f"{_plural(p['participants'], 'participant')}.</p>",
         _table(
             "Responses by channel",
             ["Channel", "Responses", "Participants"],

@@ -207,3 +207,24 @@ async def test_pages_are_accessible_basics(platform: Platform, web_client: Clien
     for control in ids:
         assert f'<label for="{control}">' in page
     assert "<legend>How easy was it to book your last appointment?</legend>" in page
+
+
+async def test_answering_every_question_on_the_page_counts_as_finished(
+    platform: Platform, web_client: Client
+) -> None:
+    from consultations import service
+
+    await launch(platform, spec_data(segments=[]))
+    page = await (await web_client.get("/c/outpatient-booking")).text()
+    page = await (
+        await _post(web_client, "/c/outpatient-booking/consent", page, answer="yes")
+    ).text()
+    await _post(
+        web_client,
+        "/c/outpatient-booking/answers",
+        page,
+        **{"item:ease": "Easy", "item:one-thing": "Text reminders"},
+    )
+    async with platform.sessionmaker() as session:
+        states = await service.funnel(session, "outpatient-booking")
+    assert states == {"finished": 1}
