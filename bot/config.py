@@ -7,6 +7,8 @@ with a warning, so that a first run needs no configuration at all.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import os
 import secrets
@@ -128,8 +130,6 @@ def load_settings(env: Mapping[str, str] | None = None, *, key_dir: Path | None 
             raise ConfigError(
                 "TELEGRAM_WEBHOOK_SECRET: 1-256 characters of A-Z, a-z, 0-9, _ and - only"
             )
-    else:
-        webhook_secret = secrets.token_urlsafe(32)
 
     mastodon_url = _url(env, "MASTODON_API_BASE_URL", None)
     mastodon_token = env.get("MASTODON_ACCESS_TOKEN") or None
@@ -138,12 +138,19 @@ def load_settings(env: Mapping[str, str] | None = None, *, key_dir: Path | None 
 
     telegram_base = _url(env, "TELEGRAM_API_BASE_URL", "https://api.telegram.org/bot")
     assert telegram_base is not None
+    secret_key = _key(env, "ENGAGE_SECRET_KEY", key_dir)
+    if not webhook_secret:
+        # Derived, not random: every worker sharing the secret key registers and checks
+        # the same webhook secret.
+        webhook_secret = hmac.new(
+            secret_key.encode(), b"engage telegram webhook", hashlib.sha256
+        ).hexdigest()
     return Settings(
         database_url=database_url,
         http_host=host,
         http_port=port,
         public_url=public_url,
-        secret_key=_key(env, "ENGAGE_SECRET_KEY", key_dir),
+        secret_key=secret_key,
         pseudonym_key=_key(env, "ENGAGE_PSEUDONYM_KEY", key_dir),
         telegram_bot_token=token,
         telegram_api_base_url=telegram_base,
