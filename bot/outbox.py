@@ -90,9 +90,15 @@ class OutboxSender:
         return count
 
     async def _claim(self, channel: str) -> list[OutboxEntry]:
+        """Mark due rows ``sending`` and return them: each row goes to one claimer only.
+
+        The claim is one UPDATE that rechecks ``status = 'pending'``, so two claimers can
+        never both get a row, whatever the database's isolation (SQLite serialises the
+        writes; PostgreSQL also skips rows another worker has locked).
+        """
         async with self.sessionmaker.begin() as session:
-            statement = (
-                select(OutboxEntry)
+            due = (
+                select(OutboxEntry.id)
                 .where(
                     OutboxEntry.channel == channel,
                     OutboxEntry.status == "pending",
@@ -102,11 +108,15 @@ class OutboxSender:
                 .limit(self.batch)
             )
             if session.get_bind().dialect.name == "postgresql":
-                statement = statement.with_for_update(skip_locked=True)
-            rows = list((await session.scalars(statement)).all())
-            for row in rows:
-                row.status = "sending"
-                row.attempts += 1
+                due = due.with_for_update(skip_locked=True)
+            result = await session.scalars(
+                update(OutboxEntry)
+                .where(OutboxEntry.id.in_(due.scalar_subquery()), OutboxEntry.status == "pending")
+                .values(status="sending", attempts=OutboxEntry.attempts + 1)
+                .returning(OutboxEntry)
+                .execution_options(synchronize_session=False)
+            )
+            rows = sorted(result.all(), key=lambda row: row.id)
         return rows
 
     async def run_once(self, channel: str) -> int:

@@ -264,7 +264,8 @@ async def test_consultation_page_shows_counts_and_the_public_link(
     states = dict(
         re.findall(r'<th scope="row">(\w+)</th><td>[^<]*</td><td class="num">(\d+)<', page)
     )
-    assert states == {"active": "1"}  # the discussion thread is still open to them
+    # every question answered; the discussion thread stays open but is not a step
+    assert states == {"finished": "1"}
     assert 'href="http://127.0.0.1:8080/c/outpatient-booking"' in page
     assert "Evening appointments" not in page  # free text is for reports, not this page
     assert "Close consultation" not in page  # a viewer has no such button
