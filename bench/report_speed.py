@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import asyncpg
+from common import fresh_pg_database
 
 from bot.app import analyse_at_intake, create_platform
 from bot.config import Settings
@@ -90,16 +90,6 @@ async def measure(url: str, sample: Path) -> dict[str, float]:
     }
 
 
-async def pg_database(name: str) -> str:
-    connection = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/postgres")
-    try:
-        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await connection.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await connection.close()
-    return f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
@@ -112,7 +102,7 @@ def main() -> None:
         write_sample(sample, args.rows)
         for name, url in (
             ("sqlite", f"sqlite+aiosqlite:///{folder}/bench.db"),
-            ("postgresql", asyncio.run(pg_database("engage_bench_report"))),
+            ("postgresql", asyncio.run(fresh_pg_database("engage_bench_report"))),
         ):
             results[name] = asyncio.run(measure(url, sample))
             print(f"{name}: {json.dumps(results[name])}")

@@ -26,10 +26,10 @@ from pathlib import Path
 
 import aiohttp
 import asyncpg
+from common import fresh_pg_database
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 LUA = """
 local people = {%s}
@@ -150,16 +150,6 @@ def measure_bare(seconds: int, connections: int) -> dict[str, float]:
         server.wait(10)
 
 
-async def make_pg_database(name: str) -> str:
-    connection = await asyncpg.connect(PG_ADMIN)
-    try:
-        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await connection.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await connection.close()
-    return f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=10)
@@ -172,7 +162,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         for name, url in (
             ("sqlite", f"sqlite+aiosqlite:///{folder}/bench.db"),
-            ("postgresql", asyncio.run(make_pg_database("engage_bench"))),
+            ("postgresql", asyncio.run(fresh_pg_database("engage_bench"))),
         ):
             measured = measure_engage(url, args.seconds, args.connections)
             results[name] = measured

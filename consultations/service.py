@@ -5,7 +5,6 @@ States move draft -> open -> closed, and only that way.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,17 +32,19 @@ class NotFound(LookupError):
         self.consultation_id = consultation_id
 
 
-_spec_cache: dict[str, tuple[str, ConsultationSpec]] = {}
+_spec_cache: dict[tuple[str, datetime], ConsultationSpec] = {}
 
 
 def spec_of(row: Consultation) -> ConsultationSpec:
-    """The parsed spec of a stored consultation (cached: parsing is not free)."""
-    fingerprint = json.dumps(row.spec, sort_keys=True)
-    cached = _spec_cache.get(row.id)
-    if cached is not None and cached[0] == fingerprint:
-        return cached[1]
-    spec = parse_spec(row.spec)
-    _spec_cache[row.id] = (fingerprint, spec)
+    """The parsed spec of a stored consultation (cached: parsing is not free).
+
+    A stored spec never changes: storing a draft again replaces the row, with a new
+    ``created_at``, so (id, created_at) names one spec.
+    """
+    key = (row.id, row.created_at)
+    spec = _spec_cache.get(key)
+    if spec is None:
+        spec = _spec_cache[key] = parse_spec(row.spec)
     return spec
 
 
