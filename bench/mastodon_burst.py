@@ -48,11 +48,12 @@ sys.path.insert(0, str(ROOT))
 
 from adapters.mastodon.adapter import MastodonAdapter  # noqa: E402
 from adapters.mastodon.pacing import RequestPacer  # noqa: E402
-from bot.app import Platform, create_app, create_platform  # noqa: E402
 from bot.config import Settings  # noqa: E402
+from bot.platform import Platform, create_platform  # noqa: E402
+from bot.web.app import create_app  # noqa: E402
 from consultations import service  # noqa: E402
 from consultations.spec import parse_spec  # noqa: E402
-from storage import migrate  # noqa: E402
+from migrations import apply as migrate  # noqa: E402
 from storage.tables import InboxEntry, OutboxEntry, Publication, Response  # noqa: E402
 from tests.fakes.mastodon_server import InstanceLimits, MastodonServer  # noqa: E402
 from tests.helpers import spec_data  # noqa: E402

@@ -23,11 +23,11 @@ from pathlib import Path
 
 from common import fresh_pg_database
 
-from bot.app import analyse_at_intake, create_platform
 from bot.config import Settings
+from bot.platform import analyse_at_intake, create_platform
 from consultations import records, reporting, service
 from consultations.spec import parse_spec
-from storage import migrate
+from migrations import apply as migrate
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data" / "pxtextmining-phase1" / "text_data.csv"

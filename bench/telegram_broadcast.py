@@ -22,11 +22,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from adapters.telegram.adapter import TelegramAdapter  # noqa: E402
-from bot.app import create_platform  # noqa: E402
 from bot.config import Settings  # noqa: E402
-from bot.events import OutboundMessage  # noqa: E402
 from bot.outbox import OutboxSender  # noqa: E402
-from storage import migrate, queries  # noqa: E402
+from bot.platform import create_platform  # noqa: E402
+from channels.events import OutboundMessage  # noqa: E402
+from migrations import apply as migrate  # noqa: E402
+from storage import queries  # noqa: E402
 from storage.tables import OutboxEntry, Publication  # noqa: E402
 from tests.fakes.telegram_api import FakeTelegram  # noqa: E402
 from tests.helpers import launch, spec_data  # noqa: E402

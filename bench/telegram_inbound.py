@@ -26,11 +26,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from adapters.telegram.adapter import WEBHOOK_PATH, TelegramAdapter  # noqa: E402
-from bot.app import create_app, create_platform  # noqa: E402
 from bot.config import Settings  # noqa: E402
-from bot.events import CONSENT, EventKind, InboundEvent  # noqa: E402
-from bot.runtime import CONSENT_OPTIONS  # noqa: E402
-from storage import migrate  # noqa: E402
+from bot.platform import create_platform  # noqa: E402
+from bot.web.app import create_app  # noqa: E402
+from channels.events import CONSENT, EventKind, InboundEvent  # noqa: E402
+from consultations.dialogue import CONSENT_OPTIONS  # noqa: E402
+from migrations import apply as migrate  # noqa: E402
 from storage.tables import OutboxEntry, Response  # noqa: E402
 from tests.fakes.telegram_api import FakeTelegram  # noqa: E402
 from tests.helpers import launch, spec_data  # noqa: E402

@@ -10,11 +10,12 @@ import sys
 
 from aiohttp import web
 
-from bot.app import analyse_at_intake, create_app, create_platform
 from bot.config import Settings
+from bot.platform import analyse_at_intake, create_platform
+from bot.web.app import create_app
 from consultations import service
 from consultations.spec import parse_spec
-from storage import migrate
+from migrations import apply as migrate
 from tests.helpers import spec_data
 
 KEY = "bench-key-0123456789-0123456789-0123456789"

@@ -8,27 +8,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import getpass
-import json
 import logging
-import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from sqlalchemy.exc import OperationalError
 
 from bot.config import ConfigError, Settings, load_settings
+from bot.console import UsageError
 
 log = logging.getLogger("engage")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-
-
-class UsageError(Exception):
-    """Bad input: reported on one line, exit status 2."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -203,46 +195,6 @@ def dispatch(args: argparse.Namespace, settings: Settings | None) -> int:
     if asyncio.iscoroutine(result):
         return int(asyncio.run(result))
     return int(result)  # type: ignore[arg-type]
-
-
-@contextlib.contextmanager
-def output(path: str | None) -> Any:
-    """Standard output, or a file written whole (a failed run leaves no half file)."""
-    if path is None:
-        yield sys.stdout
-        return
-    target = Path(path)
-    partial = target.with_name(target.name + ".partial")
-    try:
-        handle: TextIO = partial.open("w", encoding="utf-8", newline="")
-    except OSError as exc:
-        raise UsageError(f"--output: cannot write {path}: {exc.strerror}") from None
-    try:
-        with handle:
-            yield handle
-        partial.replace(target)
-    finally:
-        partial.unlink(missing_ok=True)
-
-
-def read_password() -> str:
-    if sys.stdin.isatty():
-        first = getpass.getpass("Password: ")
-        if first != getpass.getpass("Repeat password: "):
-            raise UsageError("the passwords do not match")
-        return first
-    return sys.stdin.readline().rstrip("\n")
-
-
-def install_stop_signals(stopping: asyncio.Event) -> None:
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stopping.set)
-
-
-def print_json(value: Any) -> None:
-    print(json.dumps(value, indent=2, ensure_ascii=False))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -17,21 +17,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import publishing
-from bot.app import (
-    Platform,
-    analyse_at_intake,
-    configured_adapters,
-    create_app,
-    create_platform,
-)
-from bot.auth import hash_password as hash_password
-from bot.auth import verify_password as verify_password
-from bot.cli import UsageError, install_stop_signals, output, print_json, read_password
 from bot.config import Settings
+from bot.console import UsageError, install_stop_signals, output, print_json, read_password
+from bot.platform import Platform, analyse_at_intake, configured_adapters, create_platform
 from bot.progress import Progress
+from bot.web.app import create_app
+from bot.web.auth import hash_password as hash_password
+from bot.web.auth import verify_password as verify_password
 from consultations import records, service
 from consultations.spec import ChannelLimits, ConsultationSpec, SpecError, load_spec_file
-from storage import migrate
+from migrations import apply as migrate
 from storage.tables import Consultation, User
 
 log = logging.getLogger("engage")
@@ -143,7 +138,9 @@ def _limits(settings: Settings | None) -> Mapping[str, ChannelLimits]:
     if settings is not None and settings.mastodon_enabled:
         from adapters.mastodon.limits import instance_limits
 
-        limits["mastodon"] = instance_limits(settings)
+        limits["mastodon"] = instance_limits(
+            settings.mastodon_api_base_url, settings.mastodon_access_token
+        )
     return limits
 
 
@@ -156,7 +153,9 @@ def _load(path: str, settings: Settings | None) -> tuple[ConsultationSpec, str]:
         # What the plain limits can't see: the posts as launched, and poll expiry.
         from adapters.mastodon.limits import settings_problems
 
-        problems = settings_problems(spec, settings)
+        problems = settings_problems(
+            spec, settings.mastodon_api_base_url, settings.mastodon_access_token
+        )
         if problems:
             raise _SpecProblems(path, SpecError(problems))
     return spec, Path(path).read_text(encoding="utf-8")

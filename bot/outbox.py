@@ -23,9 +23,9 @@ from typing import Any
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
-from adapters.base import ChannelAdapter, RetryLater, Undeliverable
-from bot.crypto import Keyring
-from bot.events import OutboundMessage
+from channels.adapter import ChannelAdapter, RetryLater, Undeliverable
+from channels.events import OutboundMessage
+from consultations.keys import Keyring
 from storage import queries
 from storage.tables import OutboxEntry, utcnow
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from adapters.base import ChannelAdapter, PublishedPost
+from channels.adapter import ChannelAdapter, PublishedPost
 from consultations.spec import ConsultationSpec
 from storage.tables import Publication
 

@@ -9,10 +9,7 @@ nothing and needs no separate cursor.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -21,17 +18,37 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot import screening
-from bot.crypto import Keyring
-from bot.events import CHOOSE, CONSENT, ERASE, RECONTACT, EventKind, InboundEvent, OutboundMessage
-from consultations import service
+from channels.events import EventKind, InboundEvent, OutboundMessage
+from consultations import screening, service
+from consultations.dialogue import (
+    CHOOSE,
+    CONSENT,
+    CONSENT_OPTIONS,
+    ERASE,
+    ERASE_OPTIONS,
+    HELP_TEXT,
+    HELP_WORDS,
+    RECONTACT,
+    RECONTACT_OPTIONS,
+    STOP_WORDS,
+    Question,
+    consent_question,
+    item_question,
+    next_question,
+    normalise,
+    not_accepting_text,
+    recontact_question,
+    segment_question,
+    yes_no,
+)
+from consultations.dialogue import choices as choices_of
+from consultations.keys import Keyring
 from consultations.spec import ConsultationSpec, Item
 from storage import queries
 from storage.tables import (
     Consent,
     Consultation,
     Dialogue,
-    InboxEntry,
     ModerationCase,
     OutboxEntry,
     Participant,
@@ -41,19 +58,7 @@ from storage.tables import (
 
 log = logging.getLogger(__name__)
 
-STOP_WORDS = frozenset({"stop", "/stop", "stop all", "unsubscribe", "opt out", "quit", "leave"})
-HELP_WORDS = frozenset({"help", "/help", "?"})
-YES_WORDS = frozenset({"yes", "y", "yeah", "yep", "ok", "okay", "agree", "i agree", "sure"})
-NO_WORDS = frozenset({"no", "n", "nope", "no thanks", "disagree", "i do not agree"})
-CONSENT_OPTIONS = ("Yes, I agree", "No thanks")
-RECONTACT_OPTIONS = ("Yes, you may contact me", "No, please don't")
-ERASE_OPTIONS = ("Yes, erase my answers", "No, keep them")
-
 TextAnalyser = Callable[[str], tuple[float | None, dict[str, Any] | None]]
-
-
-def _normalise(text: str) -> str:
-    return re.sub(r"[\s.!]+$", "", text.strip().lower())
 
 
 def no_analysis(text: str) -> tuple[float | None, dict[str, Any] | None]:
@@ -95,107 +100,12 @@ class Runtime:
         self.inline_channels = inline_channels
         self.analyse = analyse
 
-    # -- intake -------------------------------------------------------------------------
-
-    async def receive(self, event: InboundEvent) -> bool:
-        """Store an event in the inbox and commit; ``False`` if it was already there.
-
-        Call this before telling the platform the event arrived; :meth:`process_pending`
-        handles it afterwards.
-        """
-        async with self.sessionmaker.begin() as session:
-            entry_id = await queries.insert_inbox(
-                session, event.channel, event.event_id, self.keyring.seal(event.to_json())
-            )
-        return entry_id is not None
-
-    async def receive_many(self, events: Sequence[InboundEvent]) -> int:
-        """:meth:`receive` for a batch in one transaction; returns how many were new."""
-        rows = [
-            {
-                "channel": e.channel,
-                "event_id": e.event_id,
-                "payload": self.keyring.seal(e.to_json()),
-            }
-            for e in events
-        ]
-        async with self.sessionmaker.begin() as session:
-            new = await queries.insert_inbox_many(session, rows)
-        return len(new)
-
-    async def process_pending(self, limit: int = 100, *, batch: int = 50) -> int:
-        """Handle inbox rows not yet handled; returns how many were handled.
-
-        Rows are claimed in batches (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so workers
-        share the work) and handled together in one transaction. If that fails, the batch
-        is handled again one row at a time, so one bad event cannot hold up the others.
-        """
-        handled = 0
-        while handled < limit:
-            size = min(batch, limit - handled)
-            try:
-                claimed = await self._process_batch(size)
-            except Exception:
-                log.warning("an inbox batch failed; handling its rows one at a time")
-                claimed = 0
-                for _ in range(size):
-                    if not await self._process_one():
-                        break
-                    claimed += 1
-            if claimed == 0:
-                break
-            handled += claimed
-        return handled
-
-    def _claim(self, session: AsyncSession, size: int) -> Any:
-        statement = (
-            select(InboxEntry)
-            .where(InboxEntry.processed_at.is_(None))
-            .order_by(InboxEntry.id)
-            .limit(size)
-        )
-        if session.get_bind().dialect.name == "postgresql":
-            statement = statement.with_for_update(skip_locked=True)
-        return statement
-
-    async def _process_batch(self, size: int) -> int:
-        async with self.sessionmaker.begin() as session:
-            entries = list((await session.scalars(self._claim(session, size))).all())
-            if not entries:
-                return 0
-            events = [
-                InboundEvent.from_json(self.keyring.unseal(e.payload))
-                for e in entries
-                if e.payload is not None
-            ]
-            state = await _State.load(session, self, events)
-            for event in events:
-                await self._handle(session, event, Outcome(), state)
-            await state.update_progress(session)
-            now = utcnow()
-            for entry in entries:
-                entry.processed_at = now
-                entry.payload = None
-        return len(entries)
-
-    async def _process_one(self) -> bool:
-        async with self.sessionmaker.begin() as session:
-            entry = await session.scalar(self._claim(session, 1))
-            if entry is None:
-                return False
-            try:
-                async with session.begin_nested():
-                    if entry.payload is not None:
-                        event = InboundEvent.from_json(self.keyring.unseal(entry.payload))
-                        state = await _State.load(session, self, [event])
-                        await self._handle(session, event, Outcome(), state)
-                await queries.mark_inbox_processed(session, entry.id)
-            except Exception as exc:  # recorded, and the sender is not asked again
-                log.exception("inbox entry %s could not be handled", entry.id)
-                await queries.mark_inbox_processed(
-                    session, entry.id, error=f"{type(exc).__name__}: {exc}"
-                )
-        return True
+    async def handle_batch(self, session: AsyncSession, events: Sequence[InboundEvent]) -> None:
+        """Handle events taken from the inbox, inside the caller's transaction."""
+        state = await _State.load(session, self, events)
+        for event in events:
+            await self._handle(session, event, Outcome(), state)
+        await state.update_progress(session)
 
     async def handle_now(self, *events: InboundEvent) -> Outcome:
         """Record and handle events in one transaction (for channels that wait on them).
@@ -256,7 +166,7 @@ class Runtime:
 
         kind = event.kind
         if kind is EventKind.TEXT and event.text is not None:
-            word = _normalise(event.text)
+            word = normalise(event.text)
             if word in STOP_WORDS:
                 kind = EventKind.STOP
             elif word in HELP_WORDS and not event.public:
@@ -286,66 +196,6 @@ class Runtime:
         elif participant.opted_out_at is not None:
             return  # opted out: nothing stored, nothing said
         await turn.run(kind)
-
-
-class GroupCommit:
-    """Handles the events of concurrent requests together: one transaction for many.
-
-    A request waits while the batch before it commits, then goes in the next one; under
-    load each commit carries many answers, and a lone request waits for nothing. Nothing
-    is acknowledged before its batch has committed.
-
-    Args:
-        runtime: handles each batch (:meth:`Runtime.handle_groups`).
-        max_batch: the most requests one transaction carries.
-    """
-
-    def __init__(self, runtime: Runtime, *, max_batch: int = 100) -> None:
-        self.runtime = runtime
-        self.max_batch = max_batch
-        self._queue: list[tuple[Sequence[InboundEvent], asyncio.Future[Outcome]]] = []
-        self._ready = asyncio.Event()
-        self._idle = asyncio.Event()
-        self._idle.set()
-        self._worker: asyncio.Task[None] | None = None
-
-    async def submit(self, *events: InboundEvent) -> Outcome:
-        """Handle one request's events; returns once they are committed."""
-        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
-        self._queue.append((events, future))
-        self._idle.clear()
-        if self._worker is None or self._worker.done():
-            self._worker = asyncio.create_task(self._run(), name="group-commit")
-        self._ready.set()
-        return await future
-
-    async def _run(self) -> None:
-        while True:
-            await self._ready.wait()
-            self._ready.clear()
-            while self._queue:
-                batch = self._queue[: self.max_batch]
-                del self._queue[: self.max_batch]
-                try:
-                    outcomes = await self.runtime.handle_groups([events for events, _ in batch])
-                except Exception as exc:
-                    for _, future in batch:
-                        if not future.done():
-                            future.set_exception(exc)
-                    continue
-                for (_, future), outcome in zip(batch, outcomes, strict=True):
-                    if not future.done():
-                        future.set_result(outcome)
-            self._idle.set()
-
-    async def aclose(self) -> None:
-        """Finish what is queued, then stop the worker."""
-        if self._worker is not None and not self._worker.done():
-            await self._idle.wait()
-        if self._worker is not None:
-            self._worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._worker
 
 
 class _State:
@@ -454,15 +304,6 @@ class _State:
         record.method = method
         record.given_at = utcnow()
         record.withdrawn_at = None
-
-
-HELP_TEXT = (
-    "This is a consultation run by a health service to improve its care. "
-    "Answer the questions in your own words or with the buttons. "
-    "Send STOP at any time to leave; send /delete to have your answers erased. "
-    "We can't give medical advice here: for that, please contact your health service, "
-    "or emergency services if it is urgent."
-)
 
 
 class _Turn:
@@ -588,7 +429,7 @@ class _Turn:
         # in a group would be noise.
         if not service.accepting(row, spec, now):
             if not event.public:
-                self.say(_not_accepting_text(row, spec, now))
+                self.say(not_accepting_text(row.state, spec, now))
             return
         if event.channel not in spec.channels and event.channel != "import":
             if not event.public:
@@ -681,9 +522,9 @@ class _Turn:
     ) -> None:
         answer: bool | None = None
         if kind is EventKind.ANSWER and target == CONSENT:
-            answer = _yes_no(self.event.choices[0] if self.event.choices else "", CONSENT_OPTIONS)
+            answer = yes_no(self.event.choices[0] if self.event.choices else "", CONSENT_OPTIONS)
         elif kind is EventKind.TEXT and dialogue.pending == CONSENT and self.event.text:
-            answer = _yes_no(self.event.text, CONSENT_OPTIONS)
+            answer = yes_no(self.event.text, CONSENT_OPTIONS)
         if answer is None:
             prefix = None
             if kind is not EventKind.START and dialogue.pending == CONSENT:
@@ -719,7 +560,7 @@ class _Turn:
         event = self.event
         if target == RECONTACT:
             raw = event.choices[0] if event.choices else (event.text or "")
-            answer = _yes_no(raw, RECONTACT_OPTIONS)
+            answer = yes_no(raw, RECONTACT_OPTIONS)
             if answer is None:
                 self.ask(dialogue, recontact_question(spec), prefix="Please choose one answer.")
                 return False
@@ -736,7 +577,7 @@ class _Turn:
             dialogue.segments = {**dialogue.segments, segment.id: None}
             return True
         if segment is not None:
-            choice = _choices(event, segment.options, multiple=False)
+            choice = _chosen(event, segment.options, multiple=False)
             if not choice:
                 self.ask(
                     dialogue,
@@ -759,7 +600,7 @@ class _Turn:
             if kind is EventKind.RETRACT:
                 await queries.delete_answers(session, self.participant.id, spec.id, item.id)
                 return False
-            choice = _choices(event, item.options, multiple=item.multiple)
+            choice = _chosen(event, item.options, multiple=item.multiple)
             if not choice:
                 if event.public:
                     # A public reply to a poll post is a comment on it: keep it as text.
@@ -840,11 +681,11 @@ class _Turn:
 
     # -- asking ------------------------------------------------------------------
 
-    def ask(self, dialogue: Dialogue, question: OutboundMessage, prefix: str | None = None) -> None:
+    def ask(self, dialogue: Dialogue, question: Question, prefix: str | None = None) -> None:
         dialogue.pending = question.question
         if prefix:
             question = replace(question, text=f"{prefix}\n\n{question.text}")
-        self.reply(question)
+        self.reply(OutboundMessage.asking(question))
 
     async def ask_next(
         self,
@@ -881,133 +722,11 @@ class _Turn:
         self.ask(dialogue, question)
 
 
-def consent_question(spec: ConsultationSpec) -> OutboundMessage:
-    return OutboundMessage(
-        text=(
-            f"{spec.title}\n{spec.organisation}\n\n{spec.consent.text}\n\n"
-            "Do you agree to take part?"
-        ),
-        consultation_id=spec.id,
-        question=CONSENT,
-        question_type="consent",
-        options=CONSENT_OPTIONS,
-        kind="question",
-    )
-
-
-def recontact_question(spec: ConsultationSpec) -> OutboundMessage:
-    return OutboundMessage(
-        text=(
-            "May we contact you again about this work, for example to tell you what "
-            "changed or to invite you to help design it?"
-        ),
-        consultation_id=spec.id,
-        question=RECONTACT,
-        question_type="consent",
-        options=RECONTACT_OPTIONS,
-        kind="question",
-    )
-
-
-def segment_question(segment_id: str, text: str, options: Sequence[str]) -> OutboundMessage:
-    return OutboundMessage(
-        text=text,
-        question=segment_id,
-        question_type="segment",
-        options=tuple(options),
-        kind="question",
-    )
-
-
-def item_question(item: Item) -> OutboundMessage:
-    return OutboundMessage(
-        text=item.text,
-        question=item.id,
-        question_type=item.type,
-        options=item.options,
-        multiple=item.multiple,
-        kind="question",
-    )
-
-
-def next_question(
-    spec: ConsultationSpec,
-    consent_purposes: Any,
-    answered: set[str],
-    *,
-    ask_recontact: bool = True,
-    ask_threads: bool = True,
-) -> OutboundMessage | None:
-    """The first question not yet answered, in the order people meet them.
-
-    Permission to re-contact is asked only where the channel lets us reach people again
-    (not on the anonymous web page).
-    """
-    purposes = set(consent_purposes)
-    question: OutboundMessage | None = None
-    if ask_recontact and spec.consent.recontact and "recontact" not in purposes:
-        question = recontact_question(spec)
-    else:
-        for segment in spec.segments:
-            if segment.id not in answered:
-                question = segment_question(segment.id, segment.text, segment.options)
-                break
-        else:
-            for item in spec.items:
-                if item.id not in answered and (ask_threads or item.type != "thread"):
-                    question = item_question(item)
-                    break
-    if question is None:
-        return None
-    return replace(question, consultation_id=spec.id)
-
-
-def _yes_no(raw: str, options: Sequence[str]) -> bool | None:
-    word = _normalise(raw)
-    if raw == options[0] or word in YES_WORDS or word == "1":
-        return True
-    if raw == options[1] or word in NO_WORDS or word == "2":
-        return False
-    return None
-
-
-def _choices(event: InboundEvent, options: Sequence[str], *, multiple: bool) -> tuple[str, ...]:
-    """The options chosen, from labels or (in text channels) numbers or labels typed."""
-    chosen: list[str] = []
-    if event.option_indexes:
-        if not all(0 <= index < len(options) for index in event.option_indexes):
-            return ()
-        raw_values = [options[index] for index in event.option_indexes]
-    elif event.choices:
-        raw_values = list(event.choices)
-    elif event.text:
-        raw_values = [part for part in re.split(r"[,;]|\band\b", event.text) if part.strip()]
-        if not multiple:
-            raw_values = [event.text]
-    else:
-        return ()
-    lowered = {option.strip().lower(): option for option in options}
-    for raw in raw_values:
-        value = raw.strip()
-        if value in options:
-            label = value
-        elif value.isdigit() and 1 <= int(value) <= len(options):
-            label = options[int(value) - 1]
-        elif value.lower() in lowered:
-            label = lowered[value.lower()]
-        else:
-            return ()
-        if label not in chosen:
-            chosen.append(label)
-    if not chosen or (not multiple and len(chosen) > 1):
-        return ()
-    return tuple(chosen)
-
-
-def _not_accepting_text(row: Consultation, spec: ConsultationSpec, now: datetime) -> str:
-    if row.state == "open" and spec.opens_at is not None and now < spec.opens_at:
-        return f"“{spec.title}” opens on {spec.opens_at:%d %B %Y}. Please come back then."
-    return (
-        f"“{spec.title}” is closed and no longer taking answers. "
-        "Thank you for your interest; we will share what we learned."
+def _chosen(event: InboundEvent, options: Sequence[str], *, multiple: bool) -> tuple[str, ...]:
+    return choices_of(
+        options,
+        multiple=multiple,
+        indexes=event.option_indexes,
+        labels=event.choices,
+        text=event.text,
     )

@@ -22,9 +22,8 @@ from typing import Any, TextIO, cast
 from sqlalchemy import Table, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import screening
-from bot.crypto import Keyring
-from consultations import service
+from consultations import screening, service
+from consultations.keys import Keyring
 from consultations.spec import ConsultationSpec
 from storage import queries
 from storage.tables import Dialogue, Participant, Response, utcnow

@@ -3,7 +3,7 @@
 Platform user ids never appear here in the clear: participants are known by a keyed
 HMAC pseudonym, and the few addresses the platform must keep in order to reply (a chat
 id, an account handle) are sealed with a key held outside the database
-(see :mod:`bot.crypto`).
+(see :mod:`consultations.keys`).
 """
 
 from __future__ import annotations

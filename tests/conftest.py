@@ -20,9 +20,10 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot.app import Platform, create_app, create_platform
 from bot.config import Settings
-from storage import migrate
+from bot.platform import Platform, create_platform
+from bot.web.app import create_app
+from migrations import apply as migrate
 from storage.tables import Base
 
 POSTGRES_ADMIN_URL = os.environ.get(
@@ -115,7 +116,7 @@ async def web_client(
     settings: Settings, platform: Platform
 ) -> AsyncIterator[TestClient[object, object]]:
     """An HTTP client for the web app (web channel only; no background work)."""
-    from bot.app import configured_adapters
+    from bot.platform import configured_adapters
 
     app = create_app(settings, platform=platform, adapters=configured_adapters, background=False)
     app.cleanup_ctx.clear()  # the platform fixture disposes of the engine

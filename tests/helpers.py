@@ -6,7 +6,7 @@ import copy
 import re
 from typing import Any
 
-from bot.app import Platform
+from bot.platform import Platform
 from consultations import service
 from consultations.spec import ConsultationSpec, parse_spec
 

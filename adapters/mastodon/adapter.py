@@ -35,19 +35,11 @@ from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from mastodon import Mastodon, MastodonNotFoundError, MastodonRatelimitError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from adapters.base import (
-    Capabilities,
-    Delivery,
-    EventSink,
-    PublishedPost,
-    RetryLater,
-    Undeliverable,
-)
 from adapters.mastodon import limits, render, store
 from adapters.mastodon.api import (
     DEFAULT_TIMEOUT,
@@ -60,12 +52,16 @@ from adapters.mastodon.api import (
 from adapters.mastodon.convert import CHANNEL, Post, event_of, post_of
 from adapters.mastodon.pacing import RequestPacer
 from adapters.mastodon.stream import UserStream
-from bot.events import CHOOSE, EventKind, InboundEvent, OutboundMessage
+from channels.adapter import (
+    Capabilities,
+    Delivery,
+    EventSink,
+    PublishedPost,
+    RetryLater,
+    Undeliverable,
+)
+from channels.events import CHOOSE, EventKind, InboundEvent, OutboundMessage
 from consultations.spec import ConsultationSpec, SpecError
-
-if TYPE_CHECKING:
-    from bot.app import Platform
-    from bot.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +94,7 @@ class _Seen:
 
 
 class MastodonAdapter:
-    """Mastodon as a :class:`adapters.base.ChannelAdapter`, for one bot account.
+    """Mastodon as a :class:`channels.adapter.ChannelAdapter`, for one bot account.
 
     Args:
         base_url: the instance (``MASTODON_API_BASE_URL``).
@@ -176,17 +172,6 @@ class MastodonAdapter:
         self._polls: dict[str, tuple[str, str]] = {}  # poll id -> (consultation, item)
         # Parts of a long message already posted, so a retry posts only the rest.
         self._delivered: dict[str, tuple[int, str]] = {}
-
-    @classmethod
-    def from_settings(cls, settings: Settings, platform: Platform) -> MastodonAdapter:
-        """The adapter as the environment configures it (CONTRACT.md)."""
-        if not (settings.mastodon_api_base_url and settings.mastodon_access_token):
-            raise ValueError("MASTODON_API_BASE_URL and MASTODON_ACCESS_TOKEN must both be set")
-        return cls(
-            settings.mastodon_api_base_url,
-            settings.mastodon_access_token,
-            sessionmaker=platform.sessionmaker,
-        )
 
     @property
     def _cursor_name(self) -> str:

@@ -23,8 +23,8 @@ from mastodon import (
     MastodonServerError,
 )
 
-from adapters.base import RetryLater, Undeliverable
 from adapters.mastodon.pacing import RequestPacer
+from channels.adapter import RetryLater, Undeliverable
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 Mastodon.py hands back statuses as dicts (https://docs.joinmastodon.org/entities/Status/);
 this module reads the few fields the core needs into a :class:`Post` and turns it into an
-:class:`bot.events.InboundEvent`. The core never sees a Mastodon dict.
+:class:`channels.events.InboundEvent`. The core never sees a Mastodon dict.
 
 * The inbox key is the status id: the same status seen twice (on the stream, by polling
   notifications, and in a thread's replies) is stored once.
@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from html.parser import HTMLParser
 from typing import Any
 
-from bot.events import EventKind, InboundEvent
+from channels.events import EventKind, InboundEvent
 
 CHANNEL = "mastodon"
 

@@ -30,8 +30,6 @@ from consultations.spec import (
 if TYPE_CHECKING:
     from mastodon import Mastodon
 
-    from bot.config import Settings
-
 log = logging.getLogger(__name__)
 
 LOOKUP_TIMEOUT = 10.0
@@ -108,7 +106,9 @@ def fetch_config(client: Mastodon) -> InstanceConfig:
 _looked_up: dict[str, InstanceConfig] = {}
 
 
-def instance_config(settings: Settings, *, timeout: float = LOOKUP_TIMEOUT) -> InstanceConfig:
+def instance_config(
+    base_url: str | None, access_token: str | None, *, timeout: float = LOOKUP_TIMEOUT
+) -> InstanceConfig:
     """The configured instance's limits, or Mastodon's defaults (with a warning) if unreachable.
 
     Blocking: one HTTP request, bounded by ``timeout``, made once per process and instance
@@ -116,48 +116,48 @@ def instance_config(settings: Settings, *, timeout: float = LOOKUP_TIMEOUT) -> I
     """
     from adapters.mastodon.api import make_client
 
-    if not (settings.mastodon_api_base_url and settings.mastodon_access_token):
+    if not (base_url and access_token):
         return DEFAULT_CONFIG
-    known = _looked_up.get(settings.mastodon_api_base_url)
+    known = _looked_up.get(base_url)
     if known is not None:
         return known
-    client = make_client(
-        settings.mastodon_api_base_url, settings.mastodon_access_token, timeout=timeout
-    )
+    client = make_client(base_url, access_token, timeout=timeout)
     try:
         config = fetch_config(client)
     except Exception as exc:
         log.warning(
             "mastodon: could not read the limits of %s (%s); checking against Mastodon's "
             "defaults instead",
-            settings.mastodon_api_base_url,
+            base_url,
             exc,
         )
         return DEFAULT_CONFIG
     finally:
         client.session.close()
-    _looked_up[settings.mastodon_api_base_url] = config
+    _looked_up[base_url] = config
     return config
 
 
-def instance_limits(settings: Settings) -> ChannelLimits:
+def instance_limits(base_url: str | None, access_token: str | None) -> ChannelLimits:
     """The configured instance's limits for the spec checker (blocking, with a timeout).
 
     Falls back to :data:`consultations.spec.MASTODON_DEFAULT_LIMITS`, with a warning, when
     the instance cannot be reached.
     """
-    return instance_config(settings).channel_limits()
+    return instance_config(base_url, access_token).channel_limits()
 
 
-def settings_problems(spec: ConsultationSpec, settings: Settings | None) -> list[Problem]:
+def settings_problems(
+    spec: ConsultationSpec, base_url: str | None, access_token: str | None
+) -> list[Problem]:
     """:func:`launch_problems` against the configured instance (blocking, CLI use).
 
     Nothing when Mastodon is not configured: without an instance, only the plain default
     limits can be checked, and the spec checker does that.
     """
-    if settings is None or not settings.mastodon_enabled or "mastodon" not in spec.channels:
+    if not (base_url and access_token) or "mastodon" not in spec.channels:
         return []
-    return launch_problems(spec, instance_config(settings))
+    return launch_problems(spec, instance_config(base_url, access_token))
 
 
 def poll_duration(spec: ConsultationSpec, config: InstanceConfig, now: datetime) -> int:

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from adapters.base import RetryLater
+from channels.adapter import RetryLater
 
 
 @dataclass

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from bot.events import OutboundMessage
+from channels.events import OutboundMessage
 from consultations.spec import ConsultationSpec, Item
 
 # Mastodon counts every URL as 23 characters whatever its length and a remote mention by

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.mastodon.convert import CHANNEL
-from bot.events import OutboundMessage
+from channels.events import OutboundMessage
 from storage.tables import (
     ChannelCursor,
     Consultation,

@@ -31,7 +31,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import Any, NoReturn
 
 import httpx
 import telegram
@@ -52,7 +52,10 @@ from telegram.ext import (
     filters,
 )
 
-from adapters.base import (
+from adapters.telegram import convert, render
+from adapters.telegram.convert import CHANNEL, message_ref, poll_ref
+from adapters.telegram.pacing import ChatPacer
+from channels.adapter import (
     Capabilities,
     Delivery,
     EventSink,
@@ -60,18 +63,11 @@ from adapters.base import (
     RetryLater,
     Undeliverable,
 )
-from adapters.telegram import convert, render
-from adapters.telegram.convert import CHANNEL, message_ref, poll_ref
-from adapters.telegram.pacing import ChatPacer
-from bot.crypto import constant_time_equal
-from bot.events import InboundEvent, OutboundMessage
+from channels.events import InboundEvent, OutboundMessage
+from consultations.keys import constant_time_equal
 from consultations.spec import TELEGRAM_LIMITS, ConsultationSpec
 from storage import queries
 from storage.tables import ChannelCursor, Consultation, PollTally, Publication, utcnow
-
-if TYPE_CHECKING:
-    from bot.app import Platform
-    from bot.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +109,7 @@ _INTAKE: ContextVar[_Intake | None] = ContextVar("telegram_intake", default=None
 
 
 class TelegramAdapter:
-    """Telegram as a :class:`adapters.base.ChannelAdapter`.
+    """Telegram as a :class:`channels.adapter.ChannelAdapter`.
 
     Args:
         token: the bot token.
@@ -197,20 +193,6 @@ class TelegramAdapter:
         self._sending = 0
         self._idle = asyncio.Event()
         self._idle.set()
-
-    @classmethod
-    def from_settings(cls, settings: Settings, platform: Platform) -> TelegramAdapter:
-        """The adapter as the environment configures it (CONTRACT.md)."""
-        if not settings.telegram_bot_token:
-            raise ValueError("TELEGRAM_BOT_TOKEN is not set")
-        return cls(
-            settings.telegram_bot_token,
-            sessionmaker=platform.sessionmaker,
-            base_url=settings.telegram_api_base_url,
-            mode=settings.telegram_mode,
-            webhook_url=settings.public_url.rstrip("/") + WEBHOOK_PATH,
-            webhook_secret=settings.telegram_webhook_secret,
-        )
 
     @property
     def bot(self) -> telegram.Bot:

@@ -1,7 +1,7 @@
 """Telegram updates in, core events out: the only place PTB objects meet the core's records.
 
 Every function here is pure: it reads a PTB object and returns frozen
-:class:`bot.events.InboundEvent` values (or ``None`` when the update means nothing to a
+:class:`channels.events.InboundEvent` values (or ``None`` when the update means nothing to a
 consultation). References to Telegram posts are plain strings so the store can match a
 reply to what it answers:
 
@@ -17,8 +17,8 @@ from typing import Any
 import telegram
 from telegram.constants import ChatMemberStatus, ChatType
 
-from bot.events import CONSENT, ERASE, RECONTACT, EventKind, InboundEvent
-from bot.runtime import CONSENT_OPTIONS, ERASE_OPTIONS, RECONTACT_OPTIONS
+from channels.events import CONSENT, ERASE, RECONTACT, EventKind, InboundEvent
+from consultations.dialogue import CONSENT_OPTIONS, ERASE_OPTIONS, RECONTACT_OPTIONS
 
 CHANNEL = "telegram"
 

@@ -13,7 +13,7 @@ import asyncio
 import time
 from collections import deque
 
-from adapters.base import RetryLater
+from channels.adapter import RetryLater
 
 
 class _Window:

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 import telegram
 
 from adapters.telegram.convert import answer_data, choose_data
-from bot.events import OutboundMessage
+from channels.events import OutboundMessage
 from consultations.spec import TELEGRAM_LIMITS
 
 TEXT_LIMIT = TELEGRAM_LIMITS.text_max

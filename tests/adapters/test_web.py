@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 
-from bot.app import Platform
+from bot.platform import Platform
 from consultations import records
 from storage.tables import Response
 from tests.helpers import form_fields, launch, spec_data

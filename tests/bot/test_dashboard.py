@@ -11,8 +11,8 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select, update
 
-from bot import auth
-from bot.app import Platform
+from bot.web import auth
+from bot.platform import Platform
 from consultations import service
 from consultations.spec import parse_spec
 from storage.tables import Consultation, ModerationCase, User
@@ -492,7 +492,7 @@ async def test_report_unavailable_without_the_reporting_module(
 async def test_cookies_are_secure_behind_https(platform: Platform) -> None:
     from aiohttp import web
 
-    from bot.dashboard import Dashboard
+    from bot.web.dashboard import Dashboard
 
     behind_https = dataclasses.replace(
         platform,

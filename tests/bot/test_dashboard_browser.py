@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from bot.app import Platform, create_app
 from bot.config import Settings
+from bot.platform import Platform
+from bot.web.app import create_app
 from tests.bot.test_dashboard import PASSWORD, add_user
 from tests.helpers import launch, spec_data
 

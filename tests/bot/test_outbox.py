@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.app import Platform
 from bot.outbox import OutboxSender
+from bot.platform import Platform
 from tests.bot.test_runtime import deliver
 from tests.fakes.channel import FakeChannel, Person
 from tests.helpers import launch, spec_data

@@ -6,9 +6,9 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from bot.app import Platform
-from bot.events import CONSENT, RECONTACT, EventKind, InboundEvent
 from bot.outbox import OutboxSender
+from bot.platform import Platform
+from channels.events import CONSENT, RECONTACT, EventKind, InboundEvent
 from storage.tables import (
     Consent,
     InboxEntry,
@@ -23,8 +23,8 @@ from tests.helpers import launch, spec_data
 
 async def deliver(platform: Platform, *events: InboundEvent) -> None:
     """What an adapter and `engage run` do: inbox commit, then handling."""
-    await platform.runtime.receive_many(events)
-    await platform.runtime.process_pending()
+    await platform.inbox.receive_many(events)
+    await platform.inbox.process_pending()
 
 
 async def send_all(platform: Platform, channel: FakeChannel) -> None:
@@ -98,8 +98,8 @@ async def test_same_event_twice_is_stored_once(platform: Platform) -> None:
     cat = Person("1003")
     await deliver(platform, cat.starts("outpatient-booking"), cat.answers(CONSENT, "yes"))
     vote = cat.answers("ease", "Easy")
-    assert await platform.runtime.receive(vote) is True
-    assert await platform.runtime.receive(vote) is False
+    assert await platform.inbox.receive(vote) is True
+    assert await platform.inbox.receive(vote) is False
     await deliver(platform, vote)
     assert await count(platform, Response) == 1
     assert await count(platform, InboxEntry) == 3

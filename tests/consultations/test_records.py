@@ -6,7 +6,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from bot.app import Platform, analyse_at_intake
+from bot.platform import Platform, analyse_at_intake
 from consultations import records
 from storage.tables import Response
 from tests.helpers import launch, spec_data

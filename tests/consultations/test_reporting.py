@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime
 
-from bot.app import Platform
-from bot.events import CONSENT, EventKind, InboundEvent
+from bot.platform import Platform
+from channels.events import CONSENT, EventKind, InboundEvent
 from consultations import reporting, service
 from storage.tables import PollTally
 from tests.helpers import launch, spec_data

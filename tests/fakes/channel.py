@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from adapters.base import (
+from channels.adapter import (
     Capabilities,
     Delivery,
     EventSink,
@@ -16,7 +16,7 @@ from adapters.base import (
     RetryLater,
     Undeliverable,
 )
-from bot.events import EventKind, InboundEvent, OutboundMessage
+from channels.events import EventKind, InboundEvent, OutboundMessage
 from consultations.spec import ConsultationSpec
 
 

@@ -7,8 +7,8 @@ import json
 from sqlalchemy import inspect, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.app import Platform
-from storage import migrate
+from bot.platform import Platform
+from migrations import apply as migrate
 from storage.db import create_engine
 from storage.tables import Base
 

@@ -19,10 +19,11 @@ from aiohttp.test_utils import TestServer
 from mastodon.return_types import Status
 from sqlalchemy import func, select
 
-from adapters.base import ChannelAdapter
 from adapters.mastodon.adapter import MastodonAdapter
 from adapters.mastodon.pacing import RequestPacer
-from bot.app import Platform, create_app
+from bot.platform import Platform
+from bot.web.app import create_app
+from channels.adapter import ChannelAdapter
 from consultations.spec import ConsultationSpec
 from storage.tables import Base, Publication
 from tests.fakes.mastodon_server import InstanceLimits, MastodonServer

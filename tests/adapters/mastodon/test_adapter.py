@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from adapters.base import PublishedPost
 from adapters.mastodon.adapter import PublishError
-from bot.app import Platform
+from bot.platform import Platform
+from channels.adapter import PublishedPost
 from consultations.spec import SpecError
 from storage.tables import (
     ChannelCursor,

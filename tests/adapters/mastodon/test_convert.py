@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from adapters.mastodon.convert import event_of, html_to_text, post_of, strip_leading_mentions
-from bot.events import EventKind
+from channels.events import EventKind
 
 WHEN = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from adapters.base import RetryLater, Undeliverable
-from bot.events import OutboundMessage
+from channels.adapter import RetryLater, Undeliverable
+from channels.events import OutboundMessage
 from storage.tables import OutboxEntry, Response
 from tests.adapters.mastodon.conftest import World, wait_for
 

@@ -12,24 +12,12 @@ import yaml
 from adapters.mastodon import limits
 from adapters.mastodon.limits import DEFAULT_CONFIG, InstanceConfig
 from bot.cli import main
-from bot.config import Settings
 from consultations.spec import MASTODON_DEFAULT_LIMITS, parse_spec
 from tests.conftest import TEST_KEY, TEST_SECRET
 from tests.fakes.mastodon_server import InstanceLimits, MastodonServer
 from tests.helpers import spec_data
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
-
-
-def _settings(url: str, token: str = "t") -> Settings:
-    return Settings(
-        database_url="sqlite+aiosqlite:///:memory:",
-        public_url="http://127.0.0.1:8080",
-        secret_key=TEST_SECRET,
-        pseudonym_key=TEST_KEY,
-        mastodon_api_base_url=url,
-        mastodon_access_token=token,
-    )
 
 
 @pytest.fixture(autouse=True)
@@ -61,7 +49,7 @@ def test_parse_instance_keeps_defaults_for_what_is_missing_or_odd() -> None:
 def test_instance_limits_come_from_the_instance() -> None:
     configured = InstanceLimits(max_characters=400, max_options=6, max_characters_per_option=30)
     with MastodonServer(limits=configured) as server:
-        found = limits.instance_limits(_settings(server.base_url, server.bot_token))
+        found = limits.instance_limits(server.base_url, server.bot_token)
     assert (found.text_max, found.poll_options_max, found.poll_option_max) == (400, 6, 30)
 
 
@@ -69,7 +57,7 @@ def test_an_unreachable_instance_falls_back_to_the_defaults(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     with caplog.at_level(logging.WARNING):
-        found = limits.instance_limits(_settings("http://127.0.0.1:9"))
+        found = limits.instance_limits("http://127.0.0.1:9", "t")
     assert found == MASTODON_DEFAULT_LIMITS
     assert "could not read the limits" in caplog.text
 

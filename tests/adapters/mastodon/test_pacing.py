@@ -7,8 +7,8 @@ from collections import deque
 
 import pytest
 
-from adapters.base import RetryLater
 from adapters.mastodon.pacing import RequestPacer
+from channels.adapter import RetryLater
 
 
 class Clock:

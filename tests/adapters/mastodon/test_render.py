@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from adapters.mastodon.render import message_text, split_status, status_length
-from bot.events import OutboundMessage
+from channels.events import OutboundMessage
 
 
 def test_options_become_a_numbered_list() -> None:

@@ -18,7 +18,8 @@ from aiohttp.test_utils import TestServer, unused_port
 from sqlalchemy import func, select
 
 from adapters.telegram.adapter import WEBHOOK_PATH, TelegramAdapter
-from bot.app import Platform, create_app
+from bot.platform import Platform
+from bot.web.app import create_app
 from storage.tables import Base
 from tests.fakes.telegram_api import FakeMessage, FakeTelegram
 

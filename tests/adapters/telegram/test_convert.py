@@ -9,7 +9,7 @@ import yaml
 
 from adapters.telegram import convert, render
 from bot.cli import main
-from bot.events import OutboundMessage
+from channels.events import OutboundMessage
 from tests.conftest import TEST_KEY, TEST_SECRET
 from tests.helpers import spec_data
 

@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy import select
 
 from adapters.telegram.adapter import TelegramAdapter
-from bot.app import Platform
-from bot.events import OutboundMessage
 from bot.outbox import OutboxSender
+from bot.platform import Platform
+from channels.events import OutboundMessage
 from storage import queries
 from storage.tables import Consent, OutboxEntry, Participant
 from tests.adapters.telegram.conftest import Running, make_adapter

@@ -10,8 +10,8 @@ import aiohttp
 import pytest
 import telegram
 
-from bot.app import Platform
-from bot.events import InboundEvent
+from bot.platform import Platform
+from channels.events import InboundEvent
 from storage.tables import ChannelCursor, InboxEntry, Response
 from tests.adapters.telegram.conftest import SECRET, start, stop
 from tests.fakes.telegram_api import FakeTelegram

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bot.app import Platform
+from bot.platform import Platform
 from consultations import records
 from storage.tables import Consent, InboxEntry, Participant, Response
 from tests.adapters.telegram.conftest import Running

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,12 +17,12 @@ from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from adapters.base import Capabilities, Delivery, EventSink, PublishedPost, Undeliverable
-from adapters.web import pages
-from bot.crypto import Keyring
-from bot.events import CONSENT, EventKind, InboundEvent, OutboundMessage
-from bot.runtime import GroupCommit, Outcome, Runtime
+from bot.inbox import GroupCommit
+from bot.runtime import Outcome, Runtime
+from bot.web import pages
+from channels.events import CONSENT, EventKind, InboundEvent
 from consultations import service
+from consultations.keys import Keyring
 from consultations.spec import ConsultationSpec
 from storage import queries
 from storage.tables import Consultation, Dialogue, Response
@@ -31,31 +30,6 @@ from storage.tables import Consultation, Dialogue, Response
 COOKIE = "engage_p"
 COOKIE_AGE = 60 * 60 * 24 * 180
 MAX_TEXT = 5000
-
-
-class WebAdapter:
-    """The web channel as a :class:`adapters.base.ChannelAdapter`.
-
-    The page shows replies in answer to each request, so nothing is sent later.
-    """
-
-    name = "web"
-    capabilities = Capabilities(buttons=True, threads=True, per_person_polls=True)
-
-    async def start(self, sink: EventSink) -> None:
-        return None
-
-    async def stop(self) -> None:
-        return None
-
-    async def send(self, address: Any, message: OutboundMessage) -> Delivery:
-        raise Undeliverable("the web channel shows replies on its page")
-
-    async def publish(self, spec: ConsultationSpec) -> list[PublishedPost]:
-        return []
-
-    async def close(self, spec: ConsultationSpec, posts: Sequence[PublishedPost]) -> None:
-        return None
 
 
 class WebChannel:
@@ -231,7 +205,7 @@ class WebChannel:
                 )
             )
             if dialogue is not None and dialogue.state == "held":
-                from bot.screening import safety_message
+                from consultations.screening import safety_message
 
                 return self._html(
                     pages.notice_page(

@@ -11,11 +11,17 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-# Reserved question ids: they cannot clash with spec ids, which allow no "@".
-CONSENT = "@consent"
-RECONTACT = "@recontact"
-CHOOSE = "@choose"
-ERASE = "@erase"
+from consultations.dialogue import CHOOSE, CONSENT, ERASE, RECONTACT, Question
+
+__all__ = [
+    "CHOOSE",
+    "CONSENT",
+    "ERASE",
+    "RECONTACT",
+    "EventKind",
+    "InboundEvent",
+    "OutboundMessage",
+]
 
 
 class EventKind(StrEnum):
@@ -92,6 +98,19 @@ class OutboundMessage:
     multiple: bool = False
     reply_to: str | None = None
     kind: str = "message"  # message | question | safety | publish
+
+    @classmethod
+    def asking(cls, question: Question) -> OutboundMessage:
+        """The message that asks ``question``."""
+        return cls(
+            text=question.text,
+            consultation_id=question.consultation_id,
+            question=question.question,
+            question_type=question.question_type,
+            options=question.options,
+            multiple=question.multiple,
+            kind="question",
+        )
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

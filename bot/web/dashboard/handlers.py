@@ -20,15 +20,16 @@ from urllib.parse import quote, urlencode
 from aiohttp import web
 from sqlalchemy import func, select
 
-from bot import auth, publishing
-from bot.dashboard import views
+from bot import publishing
+from bot.web import auth
+from bot.web.dashboard import views
 from consultations import service
 from consultations.spec import STAGES, ConsultationSpec
 from storage import queries
 from storage.tables import Consultation, ModerationCase, Response, User, utcnow
 
 if TYPE_CHECKING:
-    from bot.app import Platform
+    from bot.platform import Platform
 
 log = logging.getLogger(__name__)
 

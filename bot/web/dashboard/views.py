@@ -1,6 +1,6 @@
 """HTML for the dashboard: server-rendered pages that need no JavaScript.
 
-The look is the web channel's (:data:`adapters.web.pages.STYLE`), widened for tables.
+The look is the web channel's (:data:`bot.web.pages.STYLE`), widened for tables.
 Accessibility as there: one ``h1`` per page, every control labelled, tables with a
 caption and header cells, status messages announced, focus order following the source.
 Free text from participants appears on the moderation page only.
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from html import escape
 
-from adapters.web.pages import STYLE
+from bot.web.pages import STYLE
 from consultations.service import Summary
 from consultations.spec import STAGES
 

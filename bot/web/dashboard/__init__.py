@@ -1,9 +1,9 @@
 """The web dashboard at ``/dashboard``: consultations, counts, reports, moderation.
 
 Server-rendered HTML that works without JavaScript. Accounts come from
-``engage user add``; roles decide what each person may see and do (:mod:`bot.auth`).
+``engage user add``; roles decide what each person may see and do (:mod:`bot.web.auth`).
 """
 
-from bot.dashboard.handlers import Dashboard
+from bot.web.dashboard.handlers import Dashboard
 
 __all__ = ["Dashboard"]

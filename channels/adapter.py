@@ -1,7 +1,7 @@
 """The one interface every channel adapter provides.
 
-An adapter turns platform payloads into :class:`bot.events.InboundEvent` (handing them
-to an :class:`EventSink`), renders :class:`bot.events.OutboundMessage` for its platform,
+An adapter turns platform payloads into :class:`channels.events.InboundEvent` (handing them
+to an :class:`EventSink`), renders :class:`channels.events.OutboundMessage` for its platform,
 and publishes a consultation's items where the spec asks. The outbox sender calls
 :meth:`ChannelAdapter.send`; it owns retries and pacing, the adapter owns the platform.
 """
@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-from bot.events import InboundEvent, OutboundMessage
+from channels.events import InboundEvent, OutboundMessage
 from consultations.spec import ChannelLimits, ConsultationSpec
 
 EventSink = Callable[[Sequence[InboundEvent]], Awaitable[int]]

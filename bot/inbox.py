@@ -1,0 +1,215 @@
+"""The durable inbox: events are committed before the platform is told they arrived.
+
+Adapters hand events to :meth:`Inbox.receive_many` (their :data:`channels.adapter.EventSink`);
+a repeat of the same (channel, platform event id) is a no-op, so a platform that delivers
+again stores nothing twice. :meth:`Inbox.run` then hands rows to the runtime in batches,
+one transaction per batch. A batch that fails is handled again one row at a time, so one
+bad event cannot hold up the others. Channels that answer within the request (the web
+page) go through :class:`GroupCommit` instead: concurrent requests share one transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.runtime import Outcome, Runtime
+from channels.events import InboundEvent
+from consultations.keys import Keyring
+from storage import queries
+from storage.tables import InboxEntry, utcnow
+
+log = logging.getLogger(__name__)
+
+
+class Inbox:
+    """Stores inbound events durably and feeds them to the runtime.
+
+    Args:
+        sessionmaker: the store's session factory.
+        keyring: seals each stored event (it carries platform ids until handled).
+        runtime: handles each claimed batch.
+    """
+
+    def __init__(
+        self, sessionmaker: async_sessionmaker[AsyncSession], keyring: Keyring, runtime: Runtime
+    ) -> None:
+        self.sessionmaker = sessionmaker
+        self.keyring = keyring
+        self.runtime = runtime
+        self.wake = asyncio.Event()
+
+    async def receive(self, event: InboundEvent) -> bool:
+        """Store one event and commit; ``False`` if it was already there."""
+        return await self.receive_many([event]) == 1
+
+    async def receive_many(self, events: Sequence[InboundEvent]) -> int:
+        """Store a batch in one transaction; returns how many were new.
+
+        Call this before telling the platform the events arrived.
+        """
+        rows = [
+            {
+                "channel": e.channel,
+                "event_id": e.event_id,
+                "payload": self.keyring.seal(e.to_json()),
+            }
+            for e in events
+        ]
+        async with self.sessionmaker.begin() as session:
+            new = await queries.insert_inbox_many(session, rows)
+        if new:
+            self.wake.set()
+        return len(new)
+
+    async def process_pending(self, limit: int = 100, *, batch: int = 50) -> int:
+        """Handle inbox rows not yet handled; returns how many were handled.
+
+        Rows are claimed in batches (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so workers
+        share the work) and handled together in one transaction. If that fails, the batch
+        is handled again one row at a time.
+        """
+        handled = 0
+        while handled < limit:
+            size = min(batch, limit - handled)
+            try:
+                claimed = await self._process_batch(size)
+            except Exception:
+                log.warning("an inbox batch failed; handling its rows one at a time")
+                claimed = 0
+                for _ in range(size):
+                    if not await self._process_one():
+                        break
+                    claimed += 1
+            if claimed == 0:
+                break
+            handled += claimed
+        return handled
+
+    async def run(self, stopping: asyncio.Event, on_handled: Callable[[], Any]) -> None:
+        """Handle rows as they arrive until ``stopping`` is set (``on_handled`` after each)."""
+        while not stopping.is_set():
+            try:
+                handled = await self.process_pending(limit=200)
+            except Exception:
+                log.exception("inbox processing failed; retrying")
+                handled = 0
+            if handled:
+                on_handled()
+                continue
+            self.wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), timeout=0.5)
+
+    @staticmethod
+    def _claim(session: AsyncSession, size: int) -> Any:
+        statement = (
+            select(InboxEntry)
+            .where(InboxEntry.processed_at.is_(None))
+            .order_by(InboxEntry.id)
+            .limit(size)
+        )
+        if session.get_bind().dialect.name == "postgresql":
+            statement = statement.with_for_update(skip_locked=True)
+        return statement
+
+    async def _process_batch(self, size: int) -> int:
+        async with self.sessionmaker.begin() as session:
+            entries = list((await session.scalars(self._claim(session, size))).all())
+            if not entries:
+                return 0
+            events = [
+                InboundEvent.from_json(self.keyring.unseal(e.payload))
+                for e in entries
+                if e.payload is not None
+            ]
+            await self.runtime.handle_batch(session, events)
+            now = utcnow()
+            for entry in entries:
+                entry.processed_at = now
+                entry.payload = None
+        return len(entries)
+
+    async def _process_one(self) -> bool:
+        async with self.sessionmaker.begin() as session:
+            entry = await session.scalar(self._claim(session, 1))
+            if entry is None:
+                return False
+            try:
+                async with session.begin_nested():
+                    if entry.payload is not None:
+                        event = InboundEvent.from_json(self.keyring.unseal(entry.payload))
+                        await self.runtime.handle_batch(session, [event])
+                await queries.mark_inbox_processed(session, entry.id)
+            except Exception as exc:  # recorded, and the sender is not asked again
+                log.exception("inbox entry %s could not be handled", entry.id)
+                await queries.mark_inbox_processed(
+                    session, entry.id, error=f"{type(exc).__name__}: {exc}"
+                )
+        return True
+
+
+class GroupCommit:
+    """Handles the events of concurrent requests together: one transaction for many.
+
+    A request waits while the batch before it commits, then goes in the next one; under
+    load each commit carries many answers, and a lone request waits for nothing. Nothing
+    is acknowledged before its batch has committed.
+
+    Args:
+        runtime: handles each batch (:meth:`Runtime.handle_groups`).
+        max_batch: the most requests one transaction carries.
+    """
+
+    def __init__(self, runtime: Runtime, *, max_batch: int = 100) -> None:
+        self.runtime = runtime
+        self.max_batch = max_batch
+        self._queue: list[tuple[Sequence[InboundEvent], asyncio.Future[Outcome]]] = []
+        self._ready = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._worker: asyncio.Task[None] | None = None
+
+    async def submit(self, *events: InboundEvent) -> Outcome:
+        """Handle one request's events; returns once they are committed."""
+        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        self._queue.append((events, future))
+        self._idle.clear()
+        if self._worker is None or self._worker.done():
+            self._worker = asyncio.create_task(self._run(), name="group-commit")
+        self._ready.set()
+        return await future
+
+    async def _run(self) -> None:
+        while True:
+            await self._ready.wait()
+            self._ready.clear()
+            while self._queue:
+                batch = self._queue[: self.max_batch]
+                del self._queue[: self.max_batch]
+                try:
+                    outcomes = await self.runtime.handle_groups([events for events, _ in batch])
+                except Exception as exc:
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                for (_, future), outcome in zip(batch, outcomes, strict=True):
+                    if not future.done():
+                        future.set_result(outcome)
+            self._idle.set()
+
+    async def aclose(self) -> None:
+        """Finish what is queued, then stop the worker."""
+        if self._worker is not None and not self._worker.done():
+            await self._idle.wait()
+        if self._worker is not None:
+            self._worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._worker

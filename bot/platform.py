@@ -1,0 +1,91 @@
+"""The running parts of one ``engage`` process: store, keys, runtime and channel adapters.
+
+This is where the configuration meets the code: adapters get their settings passed in
+here and nowhere read the environment themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from adapters.web import WebAdapter
+from bot.config import Settings
+from bot.inbox import Inbox
+from bot.runtime import Runtime, TextAnalyser
+from channels.adapter import ChannelAdapter
+from channels.events import InboundEvent
+from consultations.keys import Keyring
+from storage.db import create_engine, create_sessionmaker
+
+
+@dataclass
+class Platform:
+    """The running parts, shared by the web app, the adapters and the CLI."""
+
+    settings: Settings
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    keyring: Keyring
+    runtime: Runtime
+    inbox: Inbox
+    adapters: dict[str, ChannelAdapter] = field(default_factory=dict)
+
+    async def sink(self, events: Sequence[InboundEvent]) -> int:
+        """Where adapters put events: stored durably, then handled by the inbox."""
+        return await self.inbox.receive_many(events)
+
+    async def aclose(self) -> None:
+        await self.engine.dispose()
+
+
+def analyse_at_intake(text: str) -> tuple[float | None, dict[str, Any] | None]:
+    """Sentiment and text features of a reply, computed once and stored beside it."""
+    # Imported here: the analysis libraries take a second or two to load, which
+    # commands that never see free text should not pay.
+    from consultations.insights import analyse_text
+
+    analysis = analyse_text(text)
+    return analysis.sentiment, analysis.to_json()
+
+
+def create_platform(settings: Settings, *, analyse: TextAnalyser | None = None) -> Platform:
+    """Build the store, keys and runtime (no adapters yet; see :func:`attach_adapters`)."""
+    engine = create_engine(settings.database_url)
+    sessionmaker = create_sessionmaker(engine)
+    keyring = Keyring(settings.pseudonym_key)
+    runtime = Runtime(sessionmaker, keyring, analyse=analyse or analyse_at_intake)
+    inbox = Inbox(sessionmaker, keyring, runtime)
+    return Platform(settings, engine, sessionmaker, keyring, runtime, inbox)
+
+
+AdapterFactory = Callable[[Platform], Mapping[str, ChannelAdapter]]
+
+
+def configured_adapters(platform: Platform) -> dict[str, ChannelAdapter]:
+    """Every adapter whose settings are present (the web channel always is)."""
+    settings = platform.settings
+    adapters: dict[str, ChannelAdapter] = {"web": WebAdapter()}
+    if settings.telegram_enabled and settings.telegram_bot_token:
+        from adapters.telegram.adapter import WEBHOOK_PATH, TelegramAdapter
+
+        adapters["telegram"] = TelegramAdapter(
+            settings.telegram_bot_token,
+            sessionmaker=platform.sessionmaker,
+            base_url=settings.telegram_api_base_url,
+            mode=settings.telegram_mode,
+            webhook_url=settings.public_url.rstrip("/") + WEBHOOK_PATH,
+            webhook_secret=settings.telegram_webhook_secret,
+        )
+    if settings.mastodon_api_base_url and settings.mastodon_access_token:
+        from adapters.mastodon.adapter import MastodonAdapter
+
+        adapters["mastodon"] = MastodonAdapter(
+            settings.mastodon_api_base_url,
+            settings.mastodon_access_token,
+            sessionmaker=platform.sessionmaker,
+        )
+    return adapters

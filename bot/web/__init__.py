@@ -1,0 +1,1 @@
+"""The web front end: the application factory, the participant pages and the dashboard."""

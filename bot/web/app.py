@@ -1,0 +1,114 @@
+"""The web application and the background work of ``engage run``.
+
+One aiohttp application serves the web channel, the dashboard, and platform webhooks;
+its cleanup context starts and stops the channel adapters, the inbox processor and the
+outbox sender, so a graceful stop finishes what was accepted and loses nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+from sqlalchemy import text
+
+from bot.config import Settings
+from bot.outbox import OutboxSender
+from bot.platform import AdapterFactory, Platform, configured_adapters, create_platform
+from bot.web.dashboard import Dashboard
+from bot.web.participant import WebChannel
+from channels.adapter import ChannelAdapter
+
+log = logging.getLogger(__name__)
+
+
+PLATFORM = web.AppKey("platform", Platform)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    platform: Platform | None = None,
+    adapters: AdapterFactory = configured_adapters,
+    background: bool = True,
+) -> web.Application:
+    """The aiohttp application: web channel, dashboard, webhooks, and background work.
+
+    Args:
+        settings: the configuration.
+        platform: share an existing platform (tests, benchmarks); else one is built.
+        adapters: which channel adapters to run.
+        background: run the inbox processor, outbox sender and adapters' intake.
+    """
+    platform = platform or create_platform(settings)
+    platform.adapters = dict(adapters(platform))
+    app = web.Application(client_max_size=256 * 1024)
+    app[PLATFORM] = platform
+    channel = WebChannel(
+        platform.runtime,
+        platform.sessionmaker,
+        platform.keyring,
+        settings.secret_key,
+        secure_cookies=settings.public_url.startswith("https://"),
+    )
+    app.add_routes(channel.routes())
+
+    async def close_intake(app: web.Application) -> None:
+        await channel.intake.aclose()
+
+    app.on_shutdown.append(close_intake)
+    app.add_routes(Dashboard(platform).routes())
+    app.add_routes([web.get("/healthz", _health)])
+    for adapter in platform.adapters.values():
+        add_routes = getattr(adapter, "add_routes", None)
+        if add_routes is not None:
+            add_routes(app)
+    # Cleanup runs in reverse: the engine is disposed of after the background work stops.
+    app.cleanup_ctx.append(_dispose)
+    if background:
+        app.cleanup_ctx.append(_background)
+    return app
+
+
+async def _health(request: web.Request) -> web.Response:
+    platform = request.app[PLATFORM]
+    async with platform.engine.connect() as connection:
+        await connection.execute(text("select 1"))
+    return web.json_response({"status": "ok"})
+
+
+async def _dispose(app: web.Application) -> AsyncIterator[None]:
+    yield
+    await app[PLATFORM].aclose()
+
+
+async def _background(app: web.Application) -> AsyncIterator[None]:
+    platform = app[PLATFORM]
+    stopping = asyncio.Event()
+    sender = OutboxSender(
+        platform.sessionmaker,
+        platform.keyring,
+        {name: a for name, a in platform.adapters.items() if name != "web"},
+    )
+    tasks = [
+        asyncio.create_task(platform.inbox.run(stopping, sender.wake.set), name="inbox"),
+        asyncio.create_task(sender.run(stopping), name="outbox"),
+    ]
+    started: list[ChannelAdapter] = []
+    for adapter in platform.adapters.values():
+        await adapter.start(platform.sink)
+        started.append(adapter)
+    try:
+        yield
+    finally:
+        # Stop intake first, then let the inbox and outbox finish what was accepted.
+        for adapter in reversed(started):
+            try:
+                await adapter.stop()
+            except Exception:
+                log.exception("stopping the %s adapter failed", adapter.name)
+        await platform.inbox.process_pending(limit=10_000)
+        stopping.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
