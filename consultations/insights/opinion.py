@@ -715,6 +715,7 @@ def analyse_opinions(
 # out on white; each group also has its own marker shape, so nothing relies on colour.
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00")
 SHAPES = ("circle", "square", "triangle", "diamond", "cross")
+SHAPE_NAMES = ("circles", "squares", "triangles", "diamonds", "crosses")
 UNGROUPED_COLOUR = "#768692"
 TEXT = "#212B32"
 AXIS = "#D8DDE0"
@@ -773,7 +774,9 @@ def opinion_map_svg(analysis: OpinionAnalysis) -> str:
         f'<rect x="{plot[0]}" y="{plot[1]}" width="{plot[2] - plot[0]}" '
         f'height="{plot[3] - plot[1]}" fill="none" stroke="{AXIS}"/>'
     ]
-    # Ungrouped first so group markers are drawn on top of them.
+    # One marker per placed participant, all inside this element; ungrouped first so
+    # group markers are drawn on top of them.
+    parts.append('<g class="participants">')
     for p in points:
         if p.group is None:
             x, y = at(p)
@@ -785,6 +788,7 @@ def opinion_map_svg(analysis: OpinionAnalysis) -> str:
             x, y = at(p)
             i = p.group % len(PALETTE)
             parts.append(_marker(SHAPES[i], x, y, PALETTE[i]))
+    parts.append("</g>")
 
     legend_y = plot[3] + 24
     for i, g in enumerate(analysis.groups):
@@ -815,7 +819,7 @@ def opinion_map_svg(analysis: OpinionAnalysis) -> str:
             f"{analysis.min_votes} statements. People who voted alike are close together; "
             "the axes have no units. "
             + "; ".join(
-                f"{g.label} ({SHAPES[g.id % len(SHAPES)]}s): {_plural(g.size, 'participant')}"
+                f"{g.label} ({SHAPE_NAMES[g.id % len(SHAPES)]}): {_plural(g.size, 'participant')}"
                 for g in analysis.groups
             )
             + "."
