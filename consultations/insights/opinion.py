@@ -19,9 +19,10 @@ deliberation by mapping high dimensional opinion spaces", Recerca 26(2)):
 5. Each group is described by its representative statements: those it agrees (or
    disagrees) with much more than everyone else. As in the paper, agree probabilities
    are smoothed ((agrees + 1) / (votes + 2)), representativeness is the ratio of the
-   group's to the others', and a statement is kept only when a two-proportion z-test
-   (group against the rest) and a one-proportion test (most of the group, against a
-   half) are both significant at one-sided 90%.
+   group's to the others', and it must be significant at 90% (here a one-sided
+   two-proportion z-test, group against the rest). This module also asks that most of
+   the group votes that way (one-proportion test against a half, same level), so a
+   statement 30% of a group agrees with is never shown as what the group thinks.
 6. Consensus statements are those every group agrees with (or every group disagrees
    with); divisive ones are those where the groups' stances differ most.
 
@@ -63,6 +64,7 @@ MAX_GROUPS = 5
 RANDOM_STATE = 0
 #: One-sided 90% normal quantile: the significance level the paper uses for selection.
 Z90 = 1.2815515655446004
+ALPHA = 0.10
 #: Smoothed agree share every group needs for a statement to count as consensus.
 CONSENSUS_SHARE = 0.6
 #: Smallest spread of group stances ((agree - disagree) / (votes + 2), -1..1) for a
@@ -372,8 +374,8 @@ def _representative(
         ratio = _smoothed(x_g, group.seen) / _smoothed(x_o, others.seen)
         z = _difference_z(x_g, group.seen, x_o, others.seen)
         keep = (z >= Z90) & (_majority_z(x_g, group.seen) >= Z90) & (ratio > 1.0)
-        # The paper ranks by ratio times the group's own smoothed share, so a statement
-        # the whole group holds beats one a bare majority holds at the same ratio.
+        # Ranked by ratio times the group's own smoothed share, so a statement the whole
+        # group holds beats one a bare majority holds at the same ratio.
         score = ratio * _smoothed(x_g, group.seen)
         g_share, o_share = _share(x_g, group.seen), _share(x_o, others.seen)
         p_values = ndtr(-z)
@@ -456,7 +458,7 @@ def _divisive(
     p_values[testable] = chi2.sf(statistic[testable], dof[testable])
     stances = np.stack([(g.agree - g.disagree) / (g.seen + 2.0) for g in groups])
     spread = stances.max(axis=0) - stances.min(axis=0)
-    keep = (spread >= DIVISIVE_SPREAD) & (p_values < 1.0 - 0.9)
+    keep = (spread >= DIVISIVE_SPREAD) & (p_values < ALPHA)
     order = sorted(np.flatnonzero(keep).tolist(), key=lambda j: (-spread[j], statements[j]))
     return tuple(
         DivisiveStatement(
@@ -510,9 +512,14 @@ def _choose_clusters(
             )
         if len(np.unique(labels)) < 2:
             continue
-        score = float(
-            silhouette_score(positions, labels, sample_size=sample, random_state=random_state)
-        )
+        try:
+            score = float(
+                silhouette_score(positions, labels, sample_size=sample, random_state=random_state)
+            )
+        except ValueError:
+            # A sample that caught only one cluster (a tiny one among thousands): this k
+            # cannot be scored, and a k with a cluster that small would not be shown.
+            continue
         if best[2] is None or score > best[2] + 1e-12:
             best = (labels.astype(np.intp), k, score)
     return best
@@ -633,7 +640,7 @@ def analyse_opinions(
     }
     if k < 2:
         return result(
-            "Participants' votes do not differ enough to form opinion groups.",
+            "Participants' votes are too few or too alike to form opinion groups.",
             points=tuple(
                 MapPoint(p, float(x_), float(y_), None)
                 for p, (x_, y_) in zip(participants, positions, strict=True)

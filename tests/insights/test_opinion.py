@@ -187,6 +187,11 @@ def _everyone(votes: int, people: int = 10, value: int = 1) -> list[tuple[str, s
         (_everyone(10, value=0), {}, "same way"),
         (_everyone(1, people=30), {"min_votes": 1}, "Fewer than 2 statements"),
         (
+            [(f"person-{i}", f"s{j}", 1 if i else -1) for i in range(2) for j in range(8)],
+            {},
+            "too few or too alike",
+        ),
+        (
             [
                 (f"person-{i}", f"s{j}", 1 if (i + j) % 2 else -1)
                 for i in range(8)
@@ -203,6 +208,7 @@ def _everyone(votes: int, people: int = 10, value: int = 1) -> list[tuple[str, s
         "all-agree",
         "all-pass",
         "one-statement",
+        "two-participants",
         "groups-too-small",
     ],
 )
