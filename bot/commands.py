@@ -244,7 +244,7 @@ async def launch(args: argparse.Namespace, settings: Settings | None) -> int:
             print(f"{name}: skipped, not configured ({_how(name)})", file=sys.stderr)
         elif name in results.failed:
             print(f"{name}: publishing failed: {results.failed[name]}", file=sys.stderr)
-        elif name == "web":
+        elif adapters[name].capabilities.inline_replies:
             print(f"web: open at {settings.public_url}/c/{spec.id}")
         else:
             print(f"{name}: {results.done[name]} posts published")

@@ -1,8 +1,11 @@
 """Settings from the environment, as CONTRACT.md lists them.
 
 A variable that is set but invalid stops start-up with one line naming it and why
-(:class:`ConfigError`). Development keys are generated once and kept in a local file,
-with a warning, so that a first run needs no configuration at all.
+(:class:`ConfigError`). In development, keys that are not set are generated once and kept
+in files readable by their owner only, in one folder whatever the working directory
+(``ENGAGE_KEY_DIR``, else beside the SQLite file, else the user's data folder), with a
+warning, so that a first run needs no configuration at all. ``ENGAGE_ENV=production``
+refuses to start without real keys and never writes key files.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./engage.db"
 MIN_KEY_LENGTH = 32
+ENVIRONMENTS = ("development", "production")
 
 
 class ConfigError(ValueError):
@@ -33,6 +37,7 @@ class Settings:
     """Everything the platform reads from its environment."""
 
     database_url: str = DEFAULT_DATABASE_URL
+    environment: str = "development"
     http_host: str = "127.0.0.1"
     http_port: int = 8080
     public_url: str = "http://127.0.0.1:8080"
@@ -59,28 +64,77 @@ class Settings:
 
 
 def _dev_key(name: str, key_dir: Path) -> str:
-    """Read or create a development key file, warning that it is for development only."""
+    """Read or create a development key file, warning that it is for development only.
+
+    The file is created with owner-only permissions from the start (never chmod-ed after
+    writing) and put in place with a rename, so no reader sees it half written. A key file
+    that others can read is refused: it is a secret, and someone may have copied it.
+    """
     path = key_dir / f".{name.lower().replace('_', '-')}"
-    if path.exists():
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        mode = None
+    if mode is not None:
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise ConfigError(
+                f"{name}: the key file {path} can be read by others "
+                f"(mode {stat.S_IMODE(mode):o}); make it 600 (chmod 600 {path}) or set {name}"
+            )
         value = path.read_text(encoding="utf-8").strip()
         if len(value) >= MIN_KEY_LENGTH:
             return value
     value = secrets.token_urlsafe(48)
-    path.write_text(value + "\n", encoding="utf-8")
-    path.chmod(stat.S_IRUSR | stat.S_IWUSR)
+    try:
+        key_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        partial = key_dir / f"{path.name}.{secrets.token_hex(4)}.partial"
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(value + "\n")
+        os.replace(partial, path)
+    except OSError as exc:
+        raise ConfigError(
+            f"{name}: not set, and no development key file can be written in {key_dir} "
+            f"({exc.strerror}); set {name} or ENGAGE_KEY_DIR"
+        ) from None
     log.warning(
         "%s is not set: using a development key kept in %s. Set it in production.", name, path
     )
     return value
 
 
-def _key(env: Mapping[str, str], name: str, key_dir: Path) -> str:
+def _key(env: Mapping[str, str], name: str, key_dir: Path | None) -> str:
     value = env.get(name)
     if value is None or value == "":
+        if key_dir is None:
+            raise ConfigError(f"{name}: must be set when ENGAGE_ENV is production")
         return _dev_key(name, key_dir)
     if len(value) < MIN_KEY_LENGTH:
         raise ConfigError(f"{name}: must be at least {MIN_KEY_LENGTH} characters, got {len(value)}")
     return value
+
+
+def sqlite_path(database_url: str) -> Path | None:
+    """The file of a SQLite URL (``None`` for PostgreSQL or an in-memory database)."""
+    prefix = "sqlite+aiosqlite:///"
+    if not database_url.startswith(prefix):
+        return None
+    path = database_url[len(prefix) :].split("?", 1)[0]
+    if path in ("", ":memory:"):
+        return None
+    return Path(path)
+
+
+def default_key_dir(env: Mapping[str, str], database_url: str) -> Path:
+    """Where development keys live: one place, whatever the working directory."""
+    configured = env.get("ENGAGE_KEY_DIR")
+    if configured:
+        return Path(configured).expanduser().resolve()
+    database = sqlite_path(database_url)
+    if database is not None:
+        return database.expanduser().resolve().parent
+    data_home = env.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data_home) / "engage"
 
 
 def _url(env: Mapping[str, str], name: str, default: str | None) -> str | None:
@@ -96,13 +150,19 @@ def _url(env: Mapping[str, str], name: str, default: str | None) -> str | None:
 def load_settings(env: Mapping[str, str] | None = None, *, key_dir: Path | None = None) -> Settings:
     """Read and check the settings; raises :class:`ConfigError` naming the bad variable."""
     env = os.environ if env is None else env
-    key_dir = key_dir or Path.cwd()
+
+    environment = env.get("ENGAGE_ENV") or "development"
+    if environment not in ENVIRONMENTS:
+        raise ConfigError(f"ENGAGE_ENV: {environment!r} must be development or production")
 
     database_url = env.get("ENGAGE_DATABASE_URL") or DEFAULT_DATABASE_URL
     if not database_url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
         raise ConfigError(
             "ENGAGE_DATABASE_URL: must start with sqlite+aiosqlite:// or postgresql+asyncpg://"
         )
+    keys_from: Path | None = None  # production: keys come from the environment only
+    if environment == "development":
+        keys_from = key_dir or default_key_dir(env, database_url)
 
     port_text = env.get("ENGAGE_HTTP_PORT") or "8080"
     try:
@@ -138,7 +198,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, key_dir: Path | None 
 
     telegram_base = _url(env, "TELEGRAM_API_BASE_URL", "https://api.telegram.org/bot")
     assert telegram_base is not None
-    secret_key = _key(env, "ENGAGE_SECRET_KEY", key_dir)
+    secret_key = _key(env, "ENGAGE_SECRET_KEY", keys_from)
     if not webhook_secret:
         # Derived, not random: every worker sharing the secret key registers and checks
         # the same webhook secret.
@@ -147,11 +207,12 @@ def load_settings(env: Mapping[str, str] | None = None, *, key_dir: Path | None 
         ).hexdigest()
     return Settings(
         database_url=database_url,
+        environment=environment,
         http_host=host,
         http_port=port,
         public_url=public_url,
         secret_key=secret_key,
-        pseudonym_key=_key(env, "ENGAGE_PSEUDONYM_KEY", key_dir),
+        pseudonym_key=_key(env, "ENGAGE_PSEUDONYM_KEY", keys_from),
         telegram_bot_token=token,
         telegram_api_base_url=telegram_base,
         telegram_mode=mode,

@@ -57,9 +57,19 @@ def create_platform(settings: Settings, *, analyse: TextAnalyser | None = None) 
     engine = create_engine(settings.database_url)
     sessionmaker = create_sessionmaker(engine)
     keyring = Keyring(settings.pseudonym_key)
-    runtime = Runtime(sessionmaker, keyring, analyse=analyse or analyse_at_intake)
+    runtime = Runtime(
+        sessionmaker,
+        keyring,
+        inline_channels=inline_channels({WebAdapter.name: WebAdapter()}),
+        analyse=analyse or analyse_at_intake,
+    )
     inbox = Inbox(sessionmaker, keyring, runtime)
     return Platform(settings, engine, sessionmaker, keyring, runtime, inbox)
+
+
+def inline_channels(adapters: Mapping[str, ChannelAdapter]) -> frozenset[str]:
+    """The channels whose capabilities say they show replies within the request."""
+    return frozenset(name for name, a in adapters.items() if a.capabilities.inline_replies)
 
 
 AdapterFactory = Callable[[Platform], Mapping[str, ChannelAdapter]]

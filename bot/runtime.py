@@ -92,7 +92,7 @@ class Runtime:
         sessionmaker: async_sessionmaker[AsyncSession],
         keyring: Keyring,
         *,
-        inline_channels: frozenset[str] = frozenset({"web"}),
+        inline_channels: frozenset[str] = frozenset(),
         analyse: TextAnalyser = no_analysis,
     ) -> None:
         self.sessionmaker = sessionmaker
@@ -431,7 +431,7 @@ class _Turn:
             if not event.public:
                 self.say(not_accepting_text(row.state, spec, now))
             return
-        if event.channel not in spec.channels and event.channel != "import":
+        if event.channel not in spec.channels:
             if not event.public:
                 self.say(f"“{spec.title}” is not taking answers on {event.channel}.")
             return

@@ -27,6 +27,9 @@ class Capabilities:
     per_person_polls: bool = False  # polls report who voted (else only totals)
     buttons: bool = False
     threads: bool = False
+    # The channel shows the core's replies in answer to the person's own request (a web
+    # page), so nothing goes through the outbox and there is no address to keep.
+    inline_replies: bool = False
     limits: ChannelLimits | None = None
     # Pacing for the outbox sender (messages per second across the account).
     max_per_second: float = 30.0

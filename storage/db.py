@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from typing import Any
 
 import orjson
@@ -26,6 +28,7 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     kwargs.setdefault("json_serializer", _json_dumps)
     kwargs.setdefault("json_deserializer", orjson.loads)
     if url.startswith("sqlite"):
+        _create_private_file(url)
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
 
         @event.listens_for(engine.sync_engine, "connect")
@@ -43,6 +46,19 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 10)
     return create_async_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def _create_private_file(url: str) -> None:
+    """Create a new SQLite file readable by its owner only (SQLite's own default is 644).
+
+    SQLite gives its -wal and -shm files the database file's permissions.
+    """
+    prefix = "sqlite+aiosqlite:///"
+    path = url[len(prefix) :].split("?", 1)[0] if url.startswith(prefix) else ""
+    if path in ("", ":memory:") or os.path.exists(path):
+        return
+    with contextlib.suppress(FileExistsError, FileNotFoundError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -20,7 +20,9 @@ class WebAdapter:
     """
 
     name = "web"
-    capabilities = Capabilities(buttons=True, threads=True, per_person_polls=True)
+    capabilities = Capabilities(
+        buttons=True, threads=True, per_person_polls=True, inline_replies=True
+    )
 
     async def start(self, sink: EventSink) -> None:
         return None

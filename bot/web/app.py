@@ -16,7 +16,13 @@ from sqlalchemy import text
 
 from bot.config import Settings
 from bot.outbox import OutboxSender
-from bot.platform import AdapterFactory, Platform, configured_adapters, create_platform
+from bot.platform import (
+    AdapterFactory,
+    Platform,
+    configured_adapters,
+    create_platform,
+    inline_channels,
+)
 from bot.web.dashboard import Dashboard
 from bot.web.participant import WebChannel
 from channels.adapter import ChannelAdapter
@@ -44,6 +50,7 @@ def create_app(
     """
     platform = platform or create_platform(settings)
     platform.adapters = dict(adapters(platform))
+    platform.runtime.inline_channels = inline_channels(platform.adapters)
     app = web.Application(client_max_size=256 * 1024)
     app[PLATFORM] = platform
     channel = WebChannel(

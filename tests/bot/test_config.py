@@ -45,3 +45,62 @@ def test_webhook_secret_is_shared_by_workers_with_the_same_key(tmp_path: Path) -
     two = load_settings(env, key_dir=tmp_path)
     assert one.telegram_webhook_secret == two.telegram_webhook_secret
     assert one.telegram_webhook_secret != KEY
+
+
+def test_production_refuses_to_start_without_real_keys(tmp_path: Path) -> None:
+    env = {"ENGAGE_ENV": "production", "ENGAGE_KEY_DIR": str(tmp_path)}
+    with pytest.raises(ConfigError, match="ENGAGE_SECRET_KEY: must be set"):
+        load_settings(env)
+    with pytest.raises(ConfigError, match="ENGAGE_PSEUDONYM_KEY: must be set"):
+        load_settings({**env, "ENGAGE_SECRET_KEY": KEY})
+    settings = load_settings({**env, "ENGAGE_SECRET_KEY": KEY, "ENGAGE_PSEUDONYM_KEY": KEY})
+    assert settings.environment == "production"
+    assert list(tmp_path.iterdir()) == []  # production never writes key files
+
+
+def test_an_unknown_environment_is_refused() -> None:
+    with pytest.raises(ConfigError, match="ENGAGE_ENV"):
+        load_settings({"ENGAGE_ENV": "staging"})
+
+
+def test_development_keys_live_in_one_place_whatever_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    env = {"ENGAGE_DATABASE_URL": f"sqlite+aiosqlite:///{data / 'engage.db'}"}
+    elsewhere = []
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        monkeypatch.chdir(tmp_path / folder)
+        elsewhere.append(load_settings(env).pseudonym_key)
+    assert elsewhere[0] == elsewhere[1]
+    assert (data / ".engage-pseudonym-key").exists()
+    assert [list((tmp_path / f).iterdir()) for f in ("a", "b")] == [[], []]
+    keys = tmp_path / "keys"
+    chosen = load_settings({**env, "ENGAGE_KEY_DIR": str(keys)})
+    assert (keys / ".engage-secret-key").read_text().strip() == chosen.secret_key
+
+
+def test_key_files_are_private_and_wider_ones_are_refused(tmp_path: Path) -> None:
+    load_settings({}, key_dir=tmp_path)
+    key = tmp_path / ".engage-secret-key"
+    assert key.stat().st_mode & 0o777 == 0o600
+    assert not list(tmp_path.glob("*.partial"))
+    key.chmod(0o644)
+    with pytest.raises(
+        ConfigError, match=r"ENGAGE_SECRET_KEY: the key file .* can be read by others"
+    ):
+        load_settings({}, key_dir=tmp_path)
+
+
+async def test_a_new_sqlite_file_is_private(tmp_path: Path) -> None:
+    from sqlalchemy import text
+
+    from storage.db import create_engine
+
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'new.db'}")
+    async with engine.begin() as connection:
+        await connection.execute(text("create table t (x integer)"))
+    await engine.dispose()
+    assert (tmp_path / "new.db").stat().st_mode & 0o777 == 0o600
