@@ -118,6 +118,21 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--channel", required=True, metavar="NAME")
         sub.add_argument("--platform-id", required=True, metavar="ID")
 
+    moderation = commands.add_parser("moderation", help="safety cases a person must look at")
+    mc = moderation.add_subparsers(dest="moderation_command", required=True, parser_class=_Parser)
+    cases = mc.add_parser("list", help="open cases, oldest first, with their age")
+    cases.add_argument("--json", action="store_true", help="print JSON")
+    resolve = mc.add_parser("resolve", help="close a case with what was done")
+    resolve.add_argument("case", metavar="CASE")
+    resolve.add_argument("--note", required=True, metavar="TEXT", help="what was done")
+
+    inbox = commands.add_parser("inbox", help="events whose handling kept failing")
+    ic = inbox.add_subparsers(dest="inbox_command", required=True, parser_class=_Parser)
+    failed = ic.add_parser("failed", help="events held aside after repeated failures")
+    failed.add_argument("--json", action="store_true", help="print JSON")
+    again = ic.add_parser("retry", help="hand one back to the runtime")
+    again.add_argument("id", metavar="ID")
+
     user = commands.add_parser("user", help="dashboard accounts")
     uc = user.add_subparsers(dest="user_command", required=True, parser_class=_Parser)
     add = uc.add_parser("add", help="add a dashboard account (password from stdin or prompt)")
@@ -165,7 +180,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def dispatch(args: argparse.Namespace, settings: Settings | None) -> int:
-    from bot import commands
+    from bot import commands, queues
 
     handlers: dict[tuple[str, str | None], Callable[..., Awaitable[int]] | Callable[..., int]] = {
         ("db", "upgrade"): commands.db_upgrade,
@@ -185,6 +200,10 @@ def dispatch(args: argparse.Namespace, settings: Settings | None) -> int:
         ("participant", "export"): commands.participant_export,
         ("participant", "erase"): commands.participant_erase,
         ("user", "add"): commands.user_add,
+        ("moderation", "list"): queues.moderation_list,
+        ("moderation", "resolve"): queues.moderation_resolve,
+        ("inbox", "failed"): queues.inbox_failed,
+        ("inbox", "retry"): queues.inbox_retry,
     }
     sub = next(
         (getattr(args, name) for name in vars(args) if name.endswith("_command")),

@@ -35,14 +35,21 @@ class Inbox:
         sessionmaker: the store's session factory.
         keyring: seals each stored event (it carries platform ids until handled).
         runtime: handles each claimed batch.
+        max_attempts: failures after which an event is held aside for an operator.
     """
 
     def __init__(
-        self, sessionmaker: async_sessionmaker[AsyncSession], keyring: Keyring, runtime: Runtime
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        keyring: Keyring,
+        runtime: Runtime,
+        *,
+        max_attempts: int = 3,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.keyring = keyring
         self.runtime = runtime
+        self.max_attempts = max_attempts
         self.wake = asyncio.Event()
 
     async def receive(self, event: InboundEvent) -> bool:
@@ -73,7 +80,8 @@ class Inbox:
 
         Rows are claimed in batches (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so workers
         share the work) and handled together in one transaction. If that fails, the batch
-        is handled again one row at a time.
+        is handled again one row at a time: a row that fails alone counts an attempt and is
+        held aside after :attr:`max_attempts`; the rows behind it go on.
         """
         handled = 0
         while handled < limit:
@@ -82,11 +90,10 @@ class Inbox:
                 claimed = await self._process_batch(size)
             except Exception:
                 log.warning("an inbox batch failed; handling its rows one at a time")
-                claimed = 0
-                for _ in range(size):
-                    if not await self._process_one():
-                        break
-                    claimed += 1
+                ids = await self._pending_ids(size)
+                for entry_id in ids:
+                    await self._process_one(entry_id)
+                claimed = len(ids)
             if claimed == 0:
                 break
             handled += claimed
@@ -111,13 +118,23 @@ class Inbox:
     def _claim(session: AsyncSession, size: int) -> Any:
         statement = (
             select(InboxEntry)
-            .where(InboxEntry.processed_at.is_(None))
+            .where(InboxEntry.processed_at.is_(None), InboxEntry.failed_at.is_(None))
             .order_by(InboxEntry.id)
             .limit(size)
         )
         if session.get_bind().dialect.name == "postgresql":
             statement = statement.with_for_update(skip_locked=True)
         return statement
+
+    async def _pending_ids(self, size: int) -> list[int]:
+        async with self.sessionmaker() as session:
+            rows = await session.scalars(
+                select(InboxEntry.id)
+                .where(InboxEntry.processed_at.is_(None), InboxEntry.failed_at.is_(None))
+                .order_by(InboxEntry.id)
+                .limit(size)
+            )
+            return list(rows)
 
     async def _process_batch(self, size: int) -> int:
         async with self.sessionmaker.begin() as session:
@@ -136,23 +153,56 @@ class Inbox:
                 entry.payload = None
         return len(entries)
 
-    async def _process_one(self) -> bool:
+    async def _process_one(self, entry_id: int) -> None:
         async with self.sessionmaker.begin() as session:
-            entry = await session.scalar(self._claim(session, 1))
+            statement = select(InboxEntry).where(
+                InboxEntry.id == entry_id,
+                InboxEntry.processed_at.is_(None),
+                InboxEntry.failed_at.is_(None),
+            )
+            if session.get_bind().dialect.name == "postgresql":
+                statement = statement.with_for_update(skip_locked=True)
+            entry = await session.scalar(statement)
             if entry is None:
-                return False
+                return  # another worker has it, or it is done
             try:
                 async with session.begin_nested():
                     if entry.payload is not None:
                         event = InboundEvent.from_json(self.keyring.unseal(entry.payload))
                         await self.runtime.handle_batch(session, [event])
                 await queries.mark_inbox_processed(session, entry.id)
-            except Exception as exc:  # recorded, and the sender is not asked again
-                log.exception("inbox entry %s could not be handled", entry.id)
-                await queries.mark_inbox_processed(
-                    session, entry.id, error=f"{type(exc).__name__}: {exc}"
-                )
-        return True
+            except Exception as exc:
+                # The type and message only: never the event's content (it names the sender).
+                error = f"{type(exc).__name__}: {exc}"[:500]
+                entry.attempts += 1
+                entry.error = error
+                if entry.attempts >= self.max_attempts:
+                    entry.failed_at = utcnow()
+                    log.error(
+                        "inbox entry %s failed %d times; held aside (engage inbox failed)",
+                        entry.id,
+                        entry.attempts,
+                    )
+                else:
+                    log.warning("inbox entry %s failed (attempt %d)", entry.id, entry.attempts)
+
+
+async def held_aside(session: AsyncSession) -> list[InboxEntry]:
+    """Events whose handling kept failing, oldest first."""
+    rows = await session.scalars(
+        select(InboxEntry).where(InboxEntry.failed_at.is_not(None)).order_by(InboxEntry.id)
+    )
+    return list(rows)
+
+
+async def retry(session: AsyncSession, entry_id: int) -> bool:
+    """Hand a held-aside event back to the runtime; ``False`` if there is no such event."""
+    entry = await session.get(InboxEntry, entry_id)
+    if entry is None or entry.failed_at is None:
+        return False
+    entry.failed_at = None
+    entry.attempts = 0
+    return True
 
 
 class GroupCommit:

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from channels.events import EventKind, InboundEvent, OutboundMessage
-from consultations import screening, service
+from consultations import moderation, screening, service
 from consultations.dialogue import (
     CHOOSE,
     CONSENT,
@@ -49,7 +49,6 @@ from storage.tables import (
     Consent,
     Consultation,
     Dialogue,
-    ModerationCase,
     OutboxEntry,
     Participant,
     Response,
@@ -632,14 +631,11 @@ class _Turn:
         )
         if screened.crisis:
             await self.session.flush()
-            self.session.add(
-                ModerationCase(
-                    response_id=response.id,
-                    consultation_id=spec.id,
-                    reason=screening.SAFETY,
-                    status="open",
-                    created_at=utcnow(),
-                )
+            moderation.open_case(
+                self.session,
+                consultation_id=spec.id,
+                response_id=response.id,
+                reason=screening.SAFETY,
             )
             dialogue.state = "held"
             dialogue.pending = None
@@ -671,6 +667,9 @@ class _Turn:
             in_reply_to=in_reply_to,
             platform_ref=self.event.platform_ref,
             flags=flags or [],
+            # Thread posts on a page everyone can read are public too (CONTRACT.md).
+            public=self.event.public
+            or (item_type == "thread" and self.event.channel in self.runtime.inline_channels),
             sentiment=sentiment,
             analysis=analysis,
             created_at=self.event.received_at,

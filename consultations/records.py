@@ -22,7 +22,7 @@ from typing import Any, TextIO, cast
 from sqlalchemy import Table, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from consultations import screening, service
+from consultations import moderation, screening, service
 from consultations.keys import Keyring
 from consultations.spec import ConsultationSpec
 from storage import queries
@@ -342,7 +342,21 @@ async def import_csv(
                 if isinstance(before_analysed, asyncio.Future):
                     before_analysed = await before_analysed
                 values = values_of(before, before_screened, before_analysed)
-                await session.execute(insert(table), values)
+                plain = [v for v in values if screening.SAFETY not in v["flags"]]
+                if plain:
+                    await session.execute(insert(table), plain)
+                # Few: each flagged reply gets its id back and a case for a moderator.
+                for value in values:
+                    if screening.SAFETY in value["flags"]:
+                        response_id = await session.scalar(
+                            insert(table).values(value).returning(table.c.id)
+                        )
+                        moderation.open_case(
+                            session,
+                            consultation_id=consultation_id,
+                            response_id=response_id,
+                            reason=screening.SAFETY,
+                        )
                 done += len(values)
                 if progress:
                     progress(done, len(rows))

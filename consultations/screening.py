@@ -7,6 +7,7 @@ disclosure points to people who can help, now.
 
 from __future__ import annotations
 
+import html
 import re
 from dataclasses import dataclass
 
@@ -97,7 +98,8 @@ def is_crisis(text: str) -> bool:
 
 def screen(text: str) -> Screened:
     """Redact and check a reply before it is stored."""
-    stripped = text.strip()
+    # Text copied from web forms and survey exports carries entities (&nbsp;, &amp;).
+    stripped = html.unescape(text).replace("\xa0", " ").strip()
     flags: list[str] = []
     if is_crisis(stripped):
         flags.append(SAFETY)

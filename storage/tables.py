@@ -187,6 +187,9 @@ class Response(Base):
     # The platform's reference for this post (to thread replies to it), when it has one.
     platform_ref: Mapped[str | None] = mapped_column(String(120), default=None, index=True)
     flags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Said where everyone can see it (a thread on the web page, a group, a public status);
+    # only these may be shown on public surfaces (CONTRACT.md, "Public and private").
+    public: Mapped[bool] = mapped_column(Boolean, default=False)
     sentiment: Mapped[float | None] = mapped_column(Float, default=None)
     analysis: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -198,14 +201,38 @@ class ModerationCase(Base):
     __tablename__ = "moderation_case"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    response_id: Mapped[int] = mapped_column(
-        ForeignKey("response.id", ondelete="CASCADE"), index=True
+    # None for a text that was never stored as a response (one the screen could not read).
+    response_id: Mapped[int | None] = mapped_column(
+        ForeignKey("response.id", ondelete="CASCADE"), index=True, default=None
     )
     consultation_id: Mapped[str] = mapped_column(String(64))
     reason: Mapped[str] = mapped_column(String(16))
-    status: Mapped[str] = mapped_column(String(12), default="open")
+    # open | acknowledged | resolved
+    status: Mapped[str] = mapped_column(String(12), default="open", index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     resolved_at: Mapped[datetime | None] = mapped_column(default=None)
+    categories: Mapped[list[str] | None] = mapped_column(JSON, default=None)
+    # The most serious disclosures alert moderators on arrival, not only when overdue.
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False)
+    due_at: Mapped[datetime | None] = mapped_column(default=None)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(default=None)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(254), default=None)
+    resolved_by: Mapped[str | None] = mapped_column(String(254), default=None)
+    note: Mapped[str | None] = mapped_column(Text, default=None)
+    alerted_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class AuditEvent(Base):
+    """Who looked at or did what, and when (moderation views and actions, sign-ins)."""
+
+    __tablename__ = "audit_event"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(254))
+    action: Mapped[str] = mapped_column(String(40))
+    subject: Mapped[str | None] = mapped_column(String(80), default=None)
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
 
 
 class InboxEntry(Base):
@@ -222,6 +249,9 @@ class InboxEntry(Base):
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     processed_at: Mapped[datetime | None] = mapped_column(default=None, index=True)
     error: Mapped[str | None] = mapped_column(Text, default=None)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Set when handling kept failing: held aside (kept, shown to operators, retryable).
+    failed_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class OutboxEntry(Base):
@@ -308,3 +338,28 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(Text)
     role: Mapped[str] = mapped_column(String(12))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class UserSession(Base):
+    """A dashboard sign-in, shared by every worker: signing out ends it everywhere."""
+
+    __tablename__ = "user_session"
+
+    # A hash of the token in the cookie: the table alone cannot be used to sign in.
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("user_account.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class SignInThrottle(Base):
+    """Failed sign-ins counted per key (an account, an address) in a time window."""
+
+    __tablename__ = "sign_in_throttle"
+
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(default=utcnow)
+    failures: Mapped[int] = mapped_column(Integer, default=0)

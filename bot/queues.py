@@ -1,0 +1,127 @@
+"""Operators' commands for the two queues a person may need to look at.
+
+``engage moderation list|resolve``: safety cases, oldest first, with their age.
+``engage inbox failed|retry``: events whose handling kept failing, held aside.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+
+from bot.commands import _platform as migrated_platform
+from bot.config import Settings
+from bot.console import UsageError, print_json
+from bot.inbox import held_aside, retry
+from consultations import moderation
+from storage.tables import utcnow
+
+OK = 0
+
+
+def _actor() -> str:
+    """Who ran the command, for the audit log (the operating-system account)."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
+
+
+def _age(seconds: int) -> str:
+    if seconds < 3600:
+        return f"{seconds // 60}m"
+    if seconds < 86400:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 86400}d{seconds % 86400 // 3600:02d}h"
+
+
+async def moderation_list(args: argparse.Namespace, settings: Settings | None) -> int:
+    platform = await migrated_platform(settings)
+    try:
+        async with platform.sessionmaker.begin() as session:
+            cases = await moderation.open_cases(session)
+            moderation.audit(session, _actor(), "cases.list", None, count=len(cases))
+    finally:
+        await platform.aclose()
+    now = utcnow()
+    if args.json:
+        print_json([case.to_json(now) for case in cases])
+        return OK
+    if not cases:
+        print("no open moderation cases")
+        return OK
+    print(f"{'CASE':>6} {'AGE':>7} {'STATUS':<12} {'CONSULTATION':<24} WHY")
+    for case in cases:
+        why = ", ".join(case.categories) or case.reason
+        flags = (" URGENT" if case.urgent else "") + (" OVERDUE" if case.overdue(now) else "")
+        print(
+            f"{case.id:>6} {_age(int(case.age(now).total_seconds())):>7} {case.status:<12} "
+            f"{case.consultation:<24} {why}{flags}"
+        )
+        if case.text:
+            print(f"{'':>6} {case.text[:200]}")
+    return OK
+
+
+async def moderation_resolve(args: argparse.Namespace, settings: Settings | None) -> int:
+    if not args.case.isdigit():
+        raise UsageError(f"CASE: {args.case!r} is not a case number")
+    platform = await migrated_platform(settings)
+    try:
+        async with platform.sessionmaker.begin() as session:
+            try:
+                await moderation.resolve(session, int(args.case), _actor(), args.note)
+            except moderation.CaseError as exc:
+                raise UsageError(f"CASE: {exc}") from None
+    finally:
+        await platform.aclose()
+    print(f"moderation case {args.case} resolved")
+    return OK
+
+
+async def inbox_failed(args: argparse.Namespace, settings: Settings | None) -> int:
+    platform = await migrated_platform(settings)
+    try:
+        async with platform.sessionmaker() as session:
+            rows = await held_aside(session)
+    finally:
+        await platform.aclose()
+    listed = [
+        {
+            "id": row.id,
+            "channel": row.channel,
+            "received_at": row.received_at.isoformat(),
+            "failed_at": row.failed_at.isoformat() if row.failed_at else None,
+            "attempts": row.attempts,
+            "error": row.error,
+        }
+        for row in rows
+    ]
+    if args.json:
+        print_json(listed)
+        return OK
+    if not listed:
+        print("no events held aside")
+        return OK
+    print(f"{'ID':>8} {'CHANNEL':<10} {'ATTEMPTS':>8}  RECEIVED                   ERROR")
+    for item in listed:
+        print(
+            f"{item['id']:>8} {item['channel']:<10} {item['attempts']:>8}  "
+            f"{item['received_at']:<26} {item['error']}"
+        )
+    return OK
+
+
+async def inbox_retry(args: argparse.Namespace, settings: Settings | None) -> int:
+    if not args.id.isdigit():
+        raise UsageError(f"ID: {args.id!r} is not an inbox event id")
+    platform = await migrated_platform(settings)
+    try:
+        async with platform.sessionmaker.begin() as session:
+            if not await retry(session, int(args.id)):
+                raise UsageError(f"ID: no event {args.id} is held aside (engage inbox failed)")
+            moderation.audit(session, _actor(), "inbox.retry", f"inbox:{args.id}")
+    finally:
+        await platform.aclose()
+    print(f"event {args.id} handed back; a running `engage run` handles it within a second")
+    return OK

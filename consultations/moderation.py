@@ -1,0 +1,181 @@
+"""The moderation queue: safety disclosures a person must look at, and what was done.
+
+Every flagged text opens a case, whatever the channel. A case is open until a moderator
+acknowledges it (they are on it) and then resolves it with a note saying what was done.
+Each consultation has a response-time target (``safety.response_hours``, default 24); a
+case that waits past it, or arrives in one of the most serious categories, raises an
+alert. Every view and action is recorded in the audit log (who, when, what).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.tables import AuditEvent, Consultation, ModerationCase, Response, utcnow
+
+DEFAULT_RESPONSE_HOURS = 24.0
+OPEN_STATES = ("open", "acknowledged")
+
+
+class CaseError(LookupError):
+    """The case does not exist, or is not in a state that allows the action."""
+
+
+@dataclass(frozen=True)
+class CaseView:
+    """One case as a moderator sees it (the text is already redacted)."""
+
+    id: int
+    consultation: str
+    title: str
+    item: str | None
+    reason: str
+    categories: tuple[str, ...]
+    urgent: bool
+    status: str
+    text: str | None
+    created_at: datetime
+    due_at: datetime | None
+    acknowledged_by: str | None
+
+    def age(self, now: datetime | None = None) -> timedelta:
+        return (now or utcnow()) - self.created_at
+
+    def overdue(self, now: datetime | None = None) -> bool:
+        return self.due_at is not None and (now or utcnow()) > self.due_at
+
+    def to_json(self, now: datetime | None = None) -> dict[str, Any]:
+        now = now or utcnow()
+        return {
+            "id": self.id,
+            "consultation": self.consultation,
+            "title": self.title,
+            "item": self.item,
+            "reason": self.reason,
+            "categories": list(self.categories),
+            "urgent": self.urgent,
+            "status": self.status,
+            "text": self.text,
+            "created_at": self.created_at.isoformat(),
+            "age_seconds": int(self.age(now).total_seconds()),
+            "due_at": self.due_at.isoformat() if self.due_at else None,
+            "overdue": self.overdue(now),
+            "acknowledged_by": self.acknowledged_by,
+        }
+
+
+def due_at(created_at: datetime, response_hours: float | None) -> datetime:
+    """When a case must have been looked at, from the consultation's target."""
+    return created_at + timedelta(hours=response_hours or DEFAULT_RESPONSE_HOURS)
+
+
+def open_case(
+    session: AsyncSession,
+    *,
+    consultation_id: str,
+    response_id: int | None,
+    reason: str,
+    categories: tuple[str, ...] = (),
+    urgent: bool = False,
+    response_hours: float | None = None,
+) -> ModerationCase:
+    """Add a case to the session (the caller's transaction stores it with the response)."""
+    now = utcnow()
+    case = ModerationCase(
+        response_id=response_id,
+        consultation_id=consultation_id,
+        reason=reason,
+        status="open",
+        categories=list(categories),
+        urgent=urgent,
+        created_at=now,
+        due_at=due_at(now, response_hours),
+    )
+    session.add(case)
+    return case
+
+
+def audit(
+    session: AsyncSession,
+    actor: str,
+    action: str,
+    subject: str | None = None,
+    **detail: Any,
+) -> None:
+    """Record who did what to which thing (never a participant's words)."""
+    session.add(
+        AuditEvent(at=utcnow(), actor=actor, action=action, subject=subject, detail=detail or None)
+    )
+
+
+async def open_cases(session: AsyncSession, consultation_id: str | None = None) -> list[CaseView]:
+    """Cases not yet resolved, oldest first."""
+    statement = (
+        select(ModerationCase, Response.item_id, Response.text, Consultation.title)
+        .outerjoin(Response, Response.id == ModerationCase.response_id)
+        .join(Consultation, Consultation.id == ModerationCase.consultation_id)
+        .where(ModerationCase.status.in_(OPEN_STATES))
+        .order_by(ModerationCase.created_at, ModerationCase.id)
+    )
+    if consultation_id is not None:
+        statement = statement.where(ModerationCase.consultation_id == consultation_id)
+    rows = await session.execute(statement)
+    return [
+        CaseView(
+            id=case.id,
+            consultation=case.consultation_id,
+            title=title,
+            item=item,
+            reason=case.reason,
+            categories=tuple(case.categories or ()),
+            urgent=case.urgent,
+            status=case.status,
+            text=text,
+            created_at=case.created_at,
+            due_at=case.due_at,
+            acknowledged_by=case.acknowledged_by,
+        )
+        for case, item, text, title in rows
+    ]
+
+
+async def acknowledge(session: AsyncSession, case_id: int, actor: str) -> ModerationCase:
+    """A moderator takes the case: it stays open until resolved, but stops waiting."""
+    case = await session.get(ModerationCase, case_id)
+    if case is None:
+        raise CaseError(f"there is no moderation case {case_id}")
+    if case.status == "resolved":
+        raise CaseError(f"moderation case {case_id} is already resolved")
+    if case.status == "open":
+        case.status = "acknowledged"
+        case.acknowledged_at = utcnow()
+        case.acknowledged_by = actor
+        audit(session, actor, "case.acknowledge", f"case:{case_id}")
+    return case
+
+
+async def resolve(session: AsyncSession, case_id: int, actor: str, note: str) -> ModerationCase:
+    """Close a case with what was done; the note is required."""
+    note = note.strip()
+    if not note:
+        raise CaseError("a note saying what was done is required")
+    case = await session.get(ModerationCase, case_id)
+    if case is None:
+        raise CaseError(f"there is no moderation case {case_id}")
+    if case.status == "resolved":
+        raise CaseError(f"moderation case {case_id} is already resolved")
+    now = utcnow()
+    if case.acknowledged_at is None:
+        case.acknowledged_at = now
+        case.acknowledged_by = actor
+    case.status = "resolved"
+    case.resolved_at = now
+    case.resolved_by = actor
+    case.note = note
+    audit(session, actor, "case.resolve", f"case:{case_id}")
+    return case

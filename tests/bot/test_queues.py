@@ -1,0 +1,207 @@
+"""The queues operators work: events held aside after repeated failures, safety cases."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from bot.cli import main
+from bot.config import Settings
+from bot.platform import create_platform
+from channels.events import EventKind
+from storage.tables import AuditEvent, InboxEntry, ModerationCase, Response
+from tests.conftest import TEST_KEY, TEST_SECRET
+from tests.fakes.channel import Person
+from tests.helpers import launch, spec_data
+
+DISCLOSURE = "Honestly I want to kill myself after how I was treated"
+
+
+@pytest.fixture
+def cli_env(monkeypatch: pytest.MonkeyPatch, database_url: str, tmp_path: Path) -> Settings:
+    monkeypatch.setenv("ENGAGE_DATABASE_URL", database_url)
+    monkeypatch.setenv("ENGAGE_SECRET_KEY", TEST_SECRET)
+    monkeypatch.setenv("ENGAGE_PSEUDONYM_KEY", TEST_KEY)
+    for name in ("TELEGRAM_BOT_TOKEN", "MASTODON_API_BASE_URL", "MASTODON_ACCESS_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    return Settings(database_url=database_url, secret_key=TEST_SECRET, pseudonym_key=TEST_KEY)
+
+
+def engage(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+async def _poisoned_inbox(settings: Settings) -> tuple[int, int]:
+    """One event that can never be read (sealed under another key), one good one behind it."""
+    platform = create_platform(settings)
+    try:
+        await launch(platform, spec_data(channels=["web", "telegram"]))
+        async with platform.sessionmaker.begin() as session:
+            bad = InboxEntry(channel="telegram", event_id="poison", payload="not-sealed")
+            session.add(bad)
+        person = Person("4242")
+        await platform.inbox.receive(person.event(EventKind.START, consultation_id=None))
+        for _ in range(3):
+            await platform.inbox.process_pending()
+        async with platform.sessionmaker() as session:
+            rows = {row.event_id: row for row in await session.scalars(select(InboxEntry))}
+        good = next(row for key, row in rows.items() if key != "poison")
+        assert good.processed_at is not None  # the event behind it was not held up
+        held = rows["poison"]
+        assert held.processed_at is None and held.failed_at is not None
+        assert held.attempts == 3 and held.error and held.payload == "not-sealed"
+        return held.id, good.id
+    finally:
+        await platform.aclose()
+
+
+def test_an_event_that_keeps_failing_is_held_aside_listed_and_retried(
+    cli_env: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    held_id, _ = asyncio.run(_poisoned_inbox(cli_env))
+
+    code, out, _ = engage(capsys, "inbox", "failed", "--json")
+    assert code == 0
+    listed = json.loads(out)
+    assert [(row["id"], row["channel"], row["attempts"]) for row in listed] == [
+        (held_id, "telegram", 3)
+    ]
+    assert listed[0]["error"]  # the failure is recorded for the operator
+
+    code, out, _ = engage(capsys, "inbox", "failed")
+    assert code == 0 and str(held_id) in out
+
+    code, _, err = engage(capsys, "inbox", "retry", "999999")
+    assert code == 2 and "no event 999999 is held aside" in err
+    code, out, _ = engage(capsys, "inbox", "retry", str(held_id))
+    assert code == 0
+
+    async def state() -> InboxEntry | None:
+        platform = create_platform(cli_env)
+        try:
+            async with platform.sessionmaker() as session:
+                return await session.get(InboxEntry, held_id)
+        finally:
+            await platform.aclose()
+
+    entry = asyncio.run(state())
+    assert entry is not None and entry.failed_at is None and entry.attempts == 0
+    code, out, _ = engage(capsys, "inbox", "failed", "--json")
+    assert json.loads(out) == []
+
+
+async def _disclose(settings: Settings) -> None:
+    platform = create_platform(settings)
+    try:
+        await launch(platform, spec_data(channels=["web", "telegram"]))
+        person = Person("777")
+        for event in (
+            person.starts("outpatient-booking"),
+            person.answers("@consent", "Yes, I agree"),
+            person.answers("@recontact", "No, please don't"),
+            person.answers("role", "Patient"),
+            person.answers("ease", "Hard"),
+            person.says(DISCLOSURE),
+        ):
+            await platform.inbox.receive(event)
+            await platform.inbox.process_pending()
+    finally:
+        await platform.aclose()
+
+
+def test_moderators_list_and_resolve_cases_from_the_command_line(
+    cli_env: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    asyncio.run(_disclose(cli_env))
+    code, out, _ = engage(capsys, "moderation", "list", "--json")
+    assert code == 0
+    cases = json.loads(out)
+    assert len(cases) == 1
+    case = cases[0]
+    assert case["consultation"] == "outpatient-booking" and case["status"] == "open"
+    assert case["text"] == DISCLOSURE and case["age_seconds"] >= 0 and not case["overdue"]
+
+    code, out, _ = engage(capsys, "moderation", "list")
+    assert code == 0 and str(case["id"]) in out
+
+    code, _, err = engage(capsys, "moderation", "resolve", str(case["id"]), "--note", "  ")
+    assert code == 2 and "note" in err
+    code, _, err = engage(capsys, "moderation", "resolve", "12345", "--note", "called")
+    assert code == 2 and "no moderation case 12345" in err
+    code, out, _ = engage(
+        capsys, "moderation", "resolve", str(case["id"]), "--note", "Called them back; safe."
+    )
+    assert code == 0
+    code, out, _ = engage(capsys, "moderation", "list", "--json")
+    assert json.loads(out) == []
+    code, _, err = engage(capsys, "moderation", "resolve", str(case["id"]), "--note", "again")
+    assert code == 2 and "already resolved" in err
+
+    async def stored() -> tuple[ModerationCase | None, list[str]]:
+        platform = create_platform(cli_env)
+        try:
+            async with platform.sessionmaker() as session:
+                found = await session.get(ModerationCase, case["id"])
+                actions = list(await session.scalars(select(AuditEvent.action)))
+                return found, actions
+        finally:
+            await platform.aclose()
+
+    found, actions = asyncio.run(stored())
+    assert found is not None and found.status == "resolved"
+    assert found.note == "Called them back; safe." and (found.resolved_by or "").startswith("cli")
+    assert actions.count("cases.list") == 3 and actions.count("case.resolve") == 1
+
+
+def test_an_imported_disclosure_opens_a_case(
+    cli_env: Settings, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    async def prepare() -> None:
+        platform = create_platform(cli_env)
+        try:
+            await launch(platform, spec_data(channels=["web"]))
+        finally:
+            await platform.aclose()
+
+    asyncio.run(prepare())
+    comments = tmp_path / "comments.csv"
+    comments.write_text(
+        "comment\nThe parking was hard &amp; expensive\n"
+        f"{DISCLOSURE}\nStaff were kind&nbsp;and quick\n",
+        encoding="utf-8",
+    )
+    code, out, _ = engage(
+        capsys,
+        "import",
+        "outpatient-booking",
+        str(comments),
+        "--format",
+        "csv",
+        "--item",
+        "one-thing",
+        "--text-column",
+        "comment",
+    )
+    assert code == 0
+    code, out, _ = engage(capsys, "moderation", "list", "--json")
+    cases = json.loads(out)
+    assert [(c["consultation"], c["item"]) for c in cases] == [("outpatient-booking", "one-thing")]
+
+    async def texts() -> list[str]:
+        platform = create_platform(cli_env)
+        try:
+            async with platform.sessionmaker() as session:
+                return sorted(t or "" for t in await session.scalars(select(Response.text)))
+        finally:
+            await platform.aclose()
+
+    stored = asyncio.run(texts())
+    assert "The parking was hard & expensive" in stored
+    assert "Staff were kind and quick" in stored
