@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from consultations import moderation, screening, service
 from consultations.keys import Keyring
 from consultations.spec import ConsultationSpec
+from consultations.spreadsheet import inert
 from storage import queries
 from storage.tables import Dialogue, Participant, Response, utcnow
 
@@ -102,6 +103,7 @@ def csv_row(record: dict[str, Any]) -> dict[str, str]:
             row[key] = ""
         else:
             row[key] = str(value)
+        row[key] = inert(row[key])
     return row
 
 

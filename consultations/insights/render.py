@@ -10,6 +10,7 @@ from html import escape
 from typing import Any
 
 from consultations.insights import charts
+from consultations.spreadsheet import inert
 
 CSV_COLUMNS = ("item", "participant", "text", "theme", "sentiment")
 #: Shown instead of the words of a safety-flagged reply: counted, never quoted.
@@ -34,10 +35,10 @@ def render_csv(report: Mapping[str, Any]) -> str:
     writer.writerow(CSV_COLUMNS)
     writer.writerows(
         (
-            r["item"],
-            r["participant"],
-            WITHHELD if r["safety"] else r["text"],
-            r["theme"] or "",
+            inert(r["item"]),
+            inert(r["participant"]),
+            WITHHELD if r["safety"] else inert(r["text"]),
+            inert(r["theme"] or ""),
             r["sentiment"],
         )
         for r in report["responses"]
