@@ -69,8 +69,10 @@ def main() -> None:
             redact(text)
     per_text = (time.perf_counter() - start) / (5 * len(mixed))
     rate = speed()
-    print(f"\nspeed: {rate:,.0f} texts/s on a {len(TYPICAL)}-character reply "
-          f"({1000 / rate:.3f} ms each); {1 / per_text:,.0f} texts/s over the labelled texts")
+    print(
+        f"\nspeed: {rate:,.0f} texts/s on a {len(TYPICAL)}-character reply "
+        f"({1000 / rate:.3f} ms each); {1 / per_text:,.0f} texts/s over the labelled texts"
+    )
 
 
 if __name__ == "__main__":

@@ -96,6 +96,10 @@ class Detail:
 # --- checksums ---------------------------------------------------------------------
 
 
+def _word_set(words: str) -> frozenset[str]:
+    return frozenset(words.split())
+
+
 def _digits(value: str) -> str:
     return "".join(ch for ch in value if ch.isdigit())
 
@@ -169,7 +173,9 @@ _TLDS = (
     r"com|net|org|edu|gov|mil|int|info|biz|io|me|co|uk|au|us|nz|ca|ie|in|de|fr|es|it|nl"
     r"|social|online|app|dev|xyz|email"
 )
-_EMAIL = re.compile(r"(?<![\w.+'-])[\w.+'-]*\w ?@ ?[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")
+_EMAIL = re.compile(
+    r"(?<![\w.+'-])[\w.+'-]*\w ?@ ?[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b"
+)
 _OB_AT = r"(?:\s*[\[({<]\s*at\s*[\])}>]\s*|\s+at\s+)"
 _OB_DOT = r"(?:\s*[\[({<]\s*dot\s*[\])}>]\s*|\s+dot\s+|\.)"
 _PROVIDERS = (
@@ -195,13 +201,19 @@ _HANDLE = re.compile(
 
 
 _PROVIDER_WORDS = frozenset(_PROVIDERS.split("|"))
+# An obfuscated address needs "at" followed by a domain-like word; this pattern starts
+# with a literal and so rules most texts out far faster than the full ones.
+_AT_DOMAIN = re.compile(
+    rf"(?:\sat\s+(?:{_PROVIDERS})\b|\sat\s+[a-z0-9-]+(?:\.[a-z]|\s*[\[({{<]?\s*dot\b)"
+    r"|[\[({<]\s*at\s*[\])}>])"
+)
 
 
 def _online(text: str, lower: str, words: frozenset[str]) -> Iterable[Detail]:
     if "@" in text:
         for match in _EMAIL.finditer(text):
             yield Detail(match.start(), match.end(), "email")
-    if "at" in words:
+    if "at" in words and _AT_DOMAIN.search(lower):
         if "dot" in words or "." in text:
             for match in _OBFUSCATED_EMAIL.finditer(lower):
                 yield Detail(match.start(), match.end(), "email")
@@ -231,7 +243,9 @@ def _online(text: str, lower: str, words: frozenset[str]) -> Iterable[Detail]:
 
 _NHS_SHAPE = re.compile(r"(?<![\d+])\d{3}([ -]?)\d{3}\1\d{4}(?![\d])")
 _NHS_CUE = re.compile(r"\bnhs\s*(?:number|no\b\.?|num\b|#)\s*(?:is|:|-)?\s*$")
-_MEDICARE_SHAPE = re.compile(r"(?<![\d+])[2-6]\d{3}( ?)\d{5}\1\d(?:\s?[/-]\s?\d|(?<= )\s?\d)?(?!\d)")
+_MEDICARE_SHAPE = re.compile(
+    r"(?<![\d+])[2-6]\d{3}( ?)\d{5}\1\d(?:\s?[/-]\s?\d|(?<= )\s?\d)?(?!\d)"
+)
 _SSN_SHAPE = re.compile(r"(?<![\d+])\d{3}([ -]?)\d{2}\1\d{4}(?![\d])")
 _SSN_CUE = re.compile(r"\b(?:ssn|social security(?: number| no\.?)?|social)\b[^\d]{0,20}$")
 _IHI = re.compile(r"(?<!\d)8003\s?6\d{2}\s?\d{4}\s?\d{4}\s?\d{2}(?!\d)|(?<!\d)800360\d{10}(?!\d)")
@@ -242,12 +256,14 @@ _ID_CUE = re.compile(
     r"(?P<id>(?:mrn\s*|urn\s*)?(?:[a-z]{1,3}\s?\d{5,}|\d[\d -]{4,}\d))\b"
 )
 _LONG_ALNUM_ID = re.compile(r"\b[A-Z]{1,3}\d{6,}\b")
+_NOT_DIGITS = re.compile(r"\D+")
 _LONG_DIGITS = re.compile(r"(?<![\d.,/])\d(?:[ -]?\d){8,}(?![\d.,/])")
 
 # A phone-like run: optional international prefix, optional bracketed area code, then
 # digit groups joined by single spaces, dots or dashes.
 _PHONE_RUN = re.compile(
-    r"(?<![\w+/])(?:\+\d{1,3}[ .-]?|00\d{1,3}[ .-]?)?(?:\(\d{1,5}\)[ .-]?)?\d{2,}(?:[ .-]?\d+){1,5}(?![\w/]|\.\d)"
+    r"(?<![\w+/])(?:\+\d{1,3}[ .-]?|00\d{1,3}[ .-]?)?(?:\(\d{1,5}\)[ .-]?)?"
+    r"\d+(?:[ .-]?\d+){1,5}(?![\w/]|\.\d)"
 )
 _US_SHAPE = re.compile(r"^(?:\+?1[ .-]?)?(?:\(\d{3}\)\s?|\d{3}[ .-])\d{3}[ .-]\d{4}$")
 _PHONE_CUE = re.compile(
@@ -302,9 +318,9 @@ def _is_phone(raw: str, digits: str, regions: tuple[str, ...], cued: bool) -> bo
     return cued and len(digits) >= 8
 
 
-_ID_WORDS = frozenset(
+_ID_WORDS = _word_set(
     "mrn urn ur ihi dva nhi chi hospital patient reference ref claim case file member "
-    "membership client record policy booking account id".split()
+    "membership client record policy booking account id"
 )
 
 
@@ -315,7 +331,7 @@ def _numbers(
     if not _ID_WORDS.isdisjoint(words):
         for match in _ID_CUE.finditer(lower):
             found.append(Detail(match.start("id"), match.end("id"), "id"))
-    if sum(ch.isdigit() for ch in text) < 8:
+    if len(_NOT_DIGITS.sub("", text)) < 8:
         return found
     if "8003" in text:
         for match in _IHI.finditer(text):
@@ -370,7 +386,7 @@ _DOB = re.compile(
 )
 
 
-_DOB_WORDS = frozenset("dob d birth birthday born birthdate".split())
+_DOB_WORDS = _word_set("dob d birth birthday born birthdate")
 
 
 def _dates_of_birth(lower: str, words: frozenset[str]) -> Iterable[Detail]:
@@ -403,8 +419,7 @@ _ADDRESS_TAIL = (
 _ADDRESS = re.compile(
     r"(?:\b(?:Flat|Unit|Apartment|Apt|Suite|Lot|Shop)\s*\d+[A-Za-z]?,?\s+)?"
     r"(?<![\w/.:])(?:\d+[A-Za-z]?/)?\d{1,5}[A-Za-z]?\s+"
-    rf"(?:[A-Z][a-z'-]+\s+){{1,3}}(?:{_STREET_TYPES})\b\.?"
-    + _ADDRESS_TAIL
+    rf"(?:[A-Z][a-z'-]+\s+){{1,3}}(?:{_STREET_TYPES})\b\.?" + _ADDRESS_TAIL
 )
 _PO_BOX = re.compile(r"\bp\.?\s?o\.?\s?box\s+\d+")
 _ADDRESS_TAIL_RE = re.compile(_ADDRESS_TAIL)
@@ -418,11 +433,12 @@ _POSTCODE_CUE = re.compile(
 
 
 _STREET_WORDS = frozenset(_STREET_TYPES.lower().split("|"))
+_NUMBER_THEN_CAPITAL = re.compile(r"\d[A-Za-z]?\s+[A-Z]")
 _STATE_BEFORE_NUMBER = re.compile(r"\b[A-Z][A-Za-z]{1,2},?\s\d{4}")
 
 
 def _places(text: str, lower: str, words: frozenset[str]) -> Iterable[Detail]:
-    if not _STREET_WORDS.isdisjoint(words):
+    if not _STREET_WORDS.isdisjoint(words) and _NUMBER_THEN_CAPITAL.search(text):
         for match in _ADDRESS.finditer(text):
             yield Detail(match.start(), match.end(), "address")
     if "box" in words:
@@ -460,7 +476,7 @@ _FIRST = _load_names("first_names.txt") - _AMBIGUOUS
 _FIRST_LOWER = frozenset(n.lower() for n in _FIRST)
 
 # Capitalised words that follow cues but are not names.
-_NOT_NAMES = frozenset(
+_NOT_NAMES = _word_set(
     """
     I A An The He She They We It You His Her Their Our My Your Its Me Him Them Us
     Is Was Were Are Be Been Has Had Have Do Did Does Would Can Could Should Might
@@ -478,9 +494,9 @@ _NOT_NAMES = frozenset(
     Type Level Bed Bay Room Emergency Radiology Outpatients Pharmacy Reception Triage
     Day Night Today Tomorrow Yesterday Hi Hello Dear Regards Cheers Kind Best Love
     OK Ok Okay Sorry Well Good Great Excellent Terrible Awful Amazing Lovely
-    """.split()
+    """
 )
-_ORG_WORDS = frozenset(
+_ORG_WORDS = _word_set(
     """
     Hospital Hospitals Health Healthcare Clinic Clinics Centre Center Medical Infirmary
     Unit Ward Service Services Department Trust Foundation Practice Surgery Pharmacy
@@ -488,19 +504,18 @@ _ORG_WORDS = frozenset(
     Park Memorial Children's Women's General Royal Private Community Hospice Home Lodge
     Village Council Church Cancer Heart Mental Emergency Campus Station Library Clinic's
     Hospital's Centre's Infirmary's Mater Group Network Care Team Line App Portal
-    """.split()
+    """
 )
 # Words before a capitalised run that make it a place rather than a person.
-_PLACE_PREFIXES = frozenset(
+_PLACE_PREFIXES = _word_set(
     "St St. Saint Royal Prince Princess King Queen Sir Lady Dame Lord Mount Mt Port Lake "
-    "Fort Cape Glen Camp Great North South East West New Upper Lower Little".split()
+    "Fort Cape Glen Camp Great North South East West New Upper Lower Little"
 )
 
 _UP = "A-ZÀ-ÖØ-Þ"
 _LO = "a-zß-öø-ÿ"
-_CAP = rf"[{_UP}][{_LO}]*(?:[{_UP}][{_LO}]+)?(?:['’-][{_UP}{_LO}][{_LO}]+)*"
+_CAP_TOKEN = re.compile(rf"(?<![\w'’-])[{_UP}][{_UP}{_LO}'’-]*(?<!['’-])")
 _TOKEN = re.compile(rf"(?<![\w'’-])[{_UP}{_LO}][{_UP}{_LO}'’-]*(?<!['’-])")
-_POSSESSIVE = re.compile(r"['’]s$")
 
 _ROLES = (
     r"nurse|nurses|doctor|dr|midwife|physio|physiotherapist|receptionist|consultant|surgeon"
@@ -526,6 +541,8 @@ _ROLE_BEFORE = re.compile(
     rf"\b(?:{_ROLES})\b\s*(?:,|\(|-|–|—)?\s*(?:(?:is\s+|was\s+)?(?:called|named)\s+)?"
     r"(?:(?:dr|mr|mrs|ms|miss|prof)\.?\s+)?"
 )
+_TITLE_END = re.compile(r"(?:Dr|Mr|Mrs|Ms|Miss|Prof)\.?\s+$")
+_TITLE_END_LOWER = re.compile(r"(?:dr|mr|mrs|ms|miss|prof)\.?\s+$")
 _RELATIONS = (
     r"sons?|daughters?|wife|husband|partner|mum|mom|mother|mam|mummy|mommy|dad|daddy|father"
     r"|brother|sister|nan|nana|nanna|gran|granny|grandma|grandmother|grandad|granddad"
@@ -572,7 +589,8 @@ _SIGN_OFF = re.compile(
 class _Name:
     start: int
     end: int
-    staff: bool
+    # True: named as staff; False: named as a patient, relative or the writer; None: no cue.
+    staff: bool | None
     first_only: bool
 
 
@@ -580,8 +598,12 @@ def _is_cap(token: str) -> bool:
     return token[0].isupper() and any(ch.islower() for ch in token)
 
 
+def _is_word_char(ch: str) -> bool:
+    return ch.isalnum() or ch in "_-"
+
+
 def _clean(token: str) -> str:
-    return _POSSESSIVE.sub("", token)
+    return token[:-2] if token.endswith(("'s", "’s")) else token
 
 
 def _read_name(
@@ -652,21 +674,23 @@ def _cue_words(pattern: str) -> frozenset[str]:
     return frozenset(w for w in re.findall(r"[a-z]+", pattern.lower()) if len(w) > 1 or w == "i")
 
 
-_SELF_WORDS = frozenset("name names called call this it its signed i im am".split())
+_SELF_WORDS = _word_set("name names called call this it its signed i im am")
 _RELATION_WORDS = _cue_words(_RELATIONS)
 _PATIENT_TITLE_WORDS = _cue_words(_PATIENT_TITLE.pattern)
 _STAFF_TITLE_WORDS = _cue_words(_STAFF_TITLES)
 _ROLE_WORDS = _cue_words(_ROLES)
-_THANKS_WORDS = frozenset("thank thanks thankyou cheers shout shoutout kudos grateful tell pass".split())
-_SIGN_OFF_WORDS = frozenset(
-    "regards wishes cheers thanks thank sincerely faithfully signed love from".split()
+_THANKS_WORDS = _word_set("thank thanks thankyou cheers shout shoutout kudos grateful tell pass")
+_SIGN_OFF_WORDS = _word_set(
+    "regards wishes cheers thanks thank sincerely faithfully signed love from"
 )
 
 
 def _names(text: str, lower: str, words: frozenset[str]) -> list[_Name]:
     names: list[_Name] = []
 
-    def add(span: tuple[int, int, int] | None, staff: bool, first_title: bool = False) -> None:
+    def add(
+        span: tuple[int, int, int] | None, staff: bool | None, first_title: bool = False
+    ) -> None:
         if span is None:
             return
         start, end, count = span
@@ -719,8 +743,8 @@ def _names(text: str, lower: str, words: frozenset[str]) -> list[_Name]:
 
     if not _ROLE_WORDS.isdisjoint(words):
         for match in _ROLE_BEFORE.finditer(lower):
-            titled = re.search(r"(?:Dr|Mr|Mrs|Ms|Miss|Prof)\.?\s+$", text[match.start() : match.end()])
-            if titled is None and re.search(r"(?:dr|mr|mrs|ms|miss|prof)\.?\s+$", match.group()):
+            titled = _TITLE_END.search(text, match.start(), match.end())
+            if titled is None and _TITLE_END_LOWER.search(match.group()):
                 continue  # "the doctor said" is not a title before a name
             add(_read_name(text, match.end()), staff=True, first_title=titled is None)
 
@@ -729,18 +753,20 @@ def _names(text: str, lower: str, words: frozenset[str]) -> list[_Name]:
             add_all(_read_name(text, match.end(), first_required=True), staff=True)
 
     if not _SIGN_OFF_WORDS.isdisjoint(words) or "-" in text or "–" in text or "—" in text:
-        for match in _SIGN_OFF.finditer(lower):
+        # A sign-off closes the text, so only its end is searched.
+        for match in _SIGN_OFF.finditer(lower, max(0, len(lower) - 60)):
             span = _read_name(text, match.end())
             if span is not None and re.match(r"\s*[.!]*\s*$", text[span[1] :]):
                 add(span, staff=False)
 
     # Names without a cue: a known given name that is not part of a place ("Prince
     # Alfred", "John Hunter Hospital"), with any capitalised surname after it.
-    previous = ""
-    for match in _TOKEN.finditer(text):
+    for match in _CAP_TOKEN.finditer(text):
         token = _clean(match.group())
-        before, previous = previous, token
-        if token not in _FIRST or before in _PLACE_PREFIXES:
+        if token not in _FIRST:
+            continue
+        before = text[max(0, match.start() - 12) : match.start()].split()
+        if before and before[-1] in _PLACE_PREFIXES:
             continue
         span = _read_name(text, match.start(), first_required=True, max_tokens=3)
         if span is None:
@@ -748,7 +774,7 @@ def _names(text: str, lower: str, words: frozenset[str]) -> list[_Name]:
         tail = _TOKEN.match(text, span[1] + 1) if text[span[1] : span[1] + 1] == " " else None
         if tail is not None and _clean(tail.group()) in _ORG_WORDS:
             continue
-        add(span, staff=_STAFF_AFTER.match(lower, span[1]) is not None)
+        add(span, staff=True if _STAFF_AFTER.match(lower, span[1]) else None)
     return names
 
 
@@ -762,20 +788,25 @@ def _name_details(text: str, lower: str, words: frozenset[str]) -> list[Detail]:
         for token in text[name.start : name.end].split():
             if len(token) > 1:
                 seen.setdefault(token, name)
-    for match in _TOKEN.finditer(text):
-        token = _clean(match.group())
-        origin = seen.get(token)
-        if origin is not None:
-            single = origin.first_only and token == text[origin.start : origin.end]
-            names.append(_Name(match.start(), match.start() + len(token), origin.staff, single))
-    # A name met as a patient or relative anywhere is not a staff name anywhere.
-    not_staff = {text[n.start : n.end] for n in names if not n.staff}
-    details = []
-    for name in names:
-        token = text[name.start : name.end]
-        staff_first = name.staff and name.first_only and token not in not_staff
-        details.append(Detail(name.start, name.end, "name", staff_first))
-    return details
+    for token, origin in seen.items():
+        single = origin.first_only and token == text[origin.start : origin.end]
+        start = text.find(token)
+        while start >= 0:
+            end = start + len(token)
+            # Whole words only; a possessive "'s" may follow.
+            if (start == 0 or not _is_word_char(text[start - 1])) and (
+                end == len(text) or not _is_word_char(text[end])
+            ):
+                names.append(_Name(start, end, origin.staff, single))
+            start = text.find(token, end)
+    # A given name cued as staff somewhere is a staff name everywhere in the text, unless
+    # it is also cued as a patient, a relative or the writer.
+    staff = {text[n.start : n.end] for n in names if n.staff is True and n.first_only}
+    staff -= {text[n.start : n.end] for n in names if n.staff is False}
+    return [
+        Detail(n.start, n.end, "name", n.first_only and text[n.start : n.end] in staff)
+        for n in names
+    ]
 
 
 # --- putting it together ---------------------------------------------------------------
