@@ -19,6 +19,11 @@ sys.path.insert(0, str(ROOT))
 from consultations.safety.redaction import PLACEHOLDERS, redact  # noqa: E402
 from tests.consultations.safety.scoring import SPLITS, Score, load, score  # noqa: E402
 
+PLAIN = (
+    "The nurses on ward 7 were lovely but we waited 45 minutes past the 10:30 slot and the "
+    "doctor never came back with the results. Parking cost $18 for 3 hours. I hope the new "
+    "building fixes the lifts, they were broken again."
+)
 TYPICAL = (
     "Thank you to the nurses on ward 7, we waited 45 minutes at 10:30 but my son Jack "
     "was seen quickly. Dr said 50mg twice a day. If you need more call me on 0412 345 678 "
@@ -38,13 +43,13 @@ def report(split: str, result: Score) -> None:
             )
 
 
-def speed(seconds: float = 2.0) -> float:
-    """Texts per second redacting a typical 200-character reply."""
+def speed(text: str, seconds: float = 2.0) -> float:
+    """Texts per second redacting ``text`` over and over."""
     count = 0
     start = time.perf_counter()
     while time.perf_counter() - start < seconds:
         for _ in range(100):
-            redact(TYPICAL)
+            redact(text)
         count += 100
     return count / (time.perf_counter() - start)
 
@@ -68,11 +73,14 @@ def main() -> None:
         for text in mixed:
             redact(text)
     per_text = (time.perf_counter() - start) / (5 * len(mixed))
-    rate = speed()
-    print(
-        f"\nspeed: {rate:,.0f} texts/s on a {len(TYPICAL)}-character reply "
-        f"({1000 / rate:.3f} ms each); {1 / per_text:,.0f} texts/s over the labelled texts"
-    )
+    print()
+    for label, text in (("with 3 details", TYPICAL), ("without details", PLAIN)):
+        rate = speed(text)
+        print(
+            f"speed: {rate:,.0f} texts/s on a {len(text)}-character reply {label} "
+            f"({1000 / rate:.3f} ms each)"
+        )
+    print(f"speed: {1 / per_text:,.0f} texts/s over the labelled texts")
 
 
 if __name__ == "__main__":

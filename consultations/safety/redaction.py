@@ -173,8 +173,9 @@ _TLDS = (
     r"com|net|org|edu|gov|mil|int|info|biz|io|me|co|uk|au|us|nz|ca|ie|in|de|fr|es|it|nl"
     r"|social|online|app|dev|xyz|email"
 )
+# Not after "@": "@jane@mastodon.social" is a handle on another server, not an address.
 _EMAIL = re.compile(
-    r"(?<![\w.+'-])[\w.+'-]*\w ?@ ?[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b"
+    r"(?<![\w.+'@-])[\w.+'-]*\w ?@ ?[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b"
 )
 _OB_AT = r"(?:\s*[\[({<]\s*at\s*[\])}>]\s*|\s+at\s+)"
 _OB_DOT = r"(?:\s*[\[({<]\s*dot\s*[\])}>]\s*|\s+dot\s+|\.)"
