@@ -1,0 +1,172 @@
+"""Redaction of personal details: checksums, recognisers, staff names and quality targets."""
+
+from __future__ import annotations
+
+import pytest
+
+from consultations.safety.redaction import (
+    PLACEHOLDERS,
+    Redaction,
+    decode,
+    is_valid_medicare_number,
+    is_valid_nhs_number,
+    is_valid_ssn,
+    redact,
+)
+from tests.consultations.safety.scoring import Case, load, score
+
+HELDOUT = load("heldout")
+
+
+@pytest.mark.parametrize("number", ["943 476 5919", "9434765919", "726 018 1591", "4010232137"])
+def test_valid_nhs_numbers(number: str) -> None:
+    assert is_valid_nhs_number(number)
+
+
+@pytest.mark.parametrize(
+    "number",
+    ["943 476 5918", "7260181592", "123456789", "12345678901", "0000000001", "1000000010"],
+)
+def test_invalid_nhs_numbers(number: str) -> None:
+    # 1000000010: the check digit works out as 10, which no NHS number has.
+    assert not is_valid_nhs_number(number)
+
+
+@pytest.mark.parametrize("number", ["2123 45670 1", "5127 68421 7", "6465632133", "3330 79247 5/2"])
+def test_valid_medicare_numbers(number: str) -> None:
+    assert is_valid_medicare_number(number)
+
+
+@pytest.mark.parametrize("number", ["2123 45671 1", "1123 45670 1", "7123 45670 1", "2123 4567"])
+def test_invalid_medicare_numbers(number: str) -> None:
+    assert not is_valid_medicare_number(number)
+
+
+@pytest.mark.parametrize("number", ["546-70-8237", "001-01-0001", "899-99-9999"])
+def test_valid_ssns(number: str) -> None:
+    assert is_valid_ssn(number)
+
+
+@pytest.mark.parametrize(
+    "number", ["000-12-3456", "666-12-3456", "900-12-3456", "123-00-4567", "123-45-0000", "12-345"]
+)
+def test_invalid_ssns(number: str) -> None:
+    assert not is_valid_ssn(number)
+
+
+def test_identifiers_are_redacted_only_with_valid_checksums() -> None:
+    assert redact("NHS 943 476 5919").text == "NHS [NHS number]"
+    assert redact("Medicare 2123 45670 1 please").text == "Medicare [Medicare number] please"
+    assert redact("my SSN 546-70-8237").text == "my SSN [SSN]"
+    # Without a valid checksum a long number is still redacted, as a generic id.
+    assert redact("ref 666-12-3456").kinds == ("id",)
+    assert redact("ref 943 476 5918").kinds == ("id",)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "jane at gmail dot com",
+        "jane[at]gmail[dot]com",
+        "j.smith @ nhs.net",
+        "jane (at) outlook (dot) com",
+        "priya dot patel at yahoo dot com",
+        "JANE AT GMAIL DOT COM",
+        "rj_taylor at gmail",
+    ],
+)
+def test_obfuscated_emails(text: str) -> None:
+    result = redact(f"write to {text} please")
+    assert result.text == "write to [email] please"
+    assert result.kinds == ("email",)
+
+
+@pytest.mark.parametrize(
+    "text", ["we arrived at ten past nine", "my account at the bank", "seen @ 3pm", "at 10:30"]
+)
+def test_at_in_ordinary_text_is_not_an_email(text: str) -> None:
+    assert not redact(text).changed
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("call me on 0412 345 678", "call me on [phone]"),
+        ("+44 7700 900123 anytime", "[phone] anytime"),
+        ("(02) 9999 1234 is home", "[phone] is home"),
+        ("call me on 0400123456", "call me on [phone]"),
+        ("ring (212) 555-0147", "ring [phone]"),
+    ],
+)
+def test_phone_formats(text: str, expected: str) -> None:
+    assert redact(text).text == expected
+
+
+def test_regions_choose_national_formats() -> None:
+    # A bare US number is only known as a phone when US formats are on; otherwise it is
+    # still removed, as a long id.
+    assert redact("4155550132", regions=("US",)).kinds == ("phone",)
+    assert redact("4155550132", regions=("AU",)).kinds == ("id",)
+
+
+def test_keep_staff_names_keeps_staff_given_names_only() -> None:
+    text = "Nurse Amy was lovely and thank you to Ben on reception. My son Jack Smith was scared."
+    kept = redact(text, keep_staff_names=True)
+    assert kept.text == (
+        "Nurse Amy was lovely and thank you to Ben on reception. My son [name] was scared."
+    )
+    default = redact(text)
+    assert default.text == (
+        "Nurse [name] was lovely and thank you to [name] on reception. My son [name] was scared."
+    )
+
+
+def test_keep_staff_names_still_redacts_surnames_and_patients() -> None:
+    text = "Dr Nguyen and Mrs Patel in bed 4, and Sarah Williams the physio"
+    assert redact(text, keep_staff_names=True).text == (
+        "Dr [name] and Mrs [name] in bed 4, and [name] the physio"
+    )
+
+
+def test_html_entities_are_decoded() -> None:
+    result = redact("My name&nbsp;is Karen Lee &amp; I waited 5&nbsp;hours")
+    assert result.text == "My name is [name] & I waited 5 hours"
+    assert decode("a&nbsp;b &amp; c &lt;d&gt;") == "a b & c <d>"
+    assert redact("Fish &amp; chips").text == "Fish & chips"
+
+
+def test_unchanged_text_reports_no_kinds() -> None:
+    result = redact("Waited 45 minutes at 10:30 on ward 7, given 50mg, cost $18 in 2023")
+    assert result == Redaction(
+        "Waited 45 minutes at 10:30 on ward 7, given 50mg, cost $18 in 2023", ()
+    )
+    assert not result.changed
+
+
+def test_dates_of_birth_but_not_appointments() -> None:
+    assert redact("DOB 12/03/1985").text == "DOB [date of birth]"
+    assert redact("born on 3 March 1985").text == "born on [date of birth]"
+    assert not redact("my appointment on 3 March").changed
+
+
+def test_postcodes_need_an_address_context_in_australia() -> None:
+    assert redact("Parramatta NSW 2150").text == "Parramatta NSW [postcode]"
+    assert not redact("waited 1200 minutes in 2023").changed
+    assert redact("SW1A 1AA").text == "[postcode]"
+
+
+@pytest.mark.parametrize("case", HELDOUT, ids=[f"heldout-{i}" for i in range(len(HELDOUT))])
+def test_heldout_text_redacts_consistently(case: Case) -> None:
+    """Every held-out text: placeholders match the kinds, and redacting again changes nothing."""
+    result = redact(case.text)
+    assert set(result.kinds) <= set(PLACEHOLDERS)
+    assert result.changed == (result.text != decode(case.text))
+    for kind in result.kinds:
+        assert PLACEHOLDERS[kind] in result.text
+    assert redact(result.text).text == result.text
+
+
+def test_heldout_quality_targets() -> None:
+    result = score(HELDOUT)
+    assert result.recall() >= 0.95, result.misses
+    assert result.precision() >= 0.95, result.false_positives
