@@ -11,24 +11,11 @@ import html
 import re
 from dataclasses import dataclass
 
+from consultations.safety import redaction
 from consultations.spec import Helpline, SafetySettings
 
 REDACTED = "redacted"
 SAFETY = "safety"
-
-_REDACTIONS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"), "[email]"),
-    (re.compile(r"https?://\S+|www\.\S+", re.IGNORECASE), "[link]"),
-    # UK NHS numbers (3-3-4) and Australian Medicare numbers (4-5-1(-1)).
-    (
-        re.compile(r"\b\d{3}[ -]?\d{3}[ -]?\d{4}\b|\b\d{4}[ -]?\d{5}[ -]?\d(?:[ -/]?\d)?\b"),
-        "[id number]",
-    ),
-    # Phone numbers: an optional +country code, then 8 or more digits with spaces,
-    # dots, dashes or brackets between them.
-    (re.compile(r"(?<![\w])(?:\+|00)?\(?\d[\d ().-]{6,}\d(?![\w])"), "[phone]"),
-    (re.compile(r"(?<![\w@])@[A-Za-z0-9_]{2,}(?:@[\w.-]+)?"), "[handle]"),
-)
 
 _CRISIS = re.compile(
     r"\b(?:"
@@ -81,13 +68,10 @@ class Screened:
         return SAFETY in self.flags
 
 
-def redact(text: str) -> tuple[str, bool]:
+def redact(text: str, *, keep_staff_names: bool = False) -> tuple[str, bool]:
     """Replace personal details with placeholders; says whether anything changed."""
-    changed = False
-    for pattern, placeholder in _REDACTIONS:
-        text, count = pattern.subn(placeholder, text)
-        changed = changed or count > 0
-    return text, changed
+    result = redaction.redact(text, keep_staff_names=keep_staff_names)
+    return result.text, result.changed
 
 
 def is_crisis(text: str) -> bool:
