@@ -4,9 +4,11 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO := examples/outpatient-booking.yaml
 
-.PHONY: run test lint typecheck pytest services bench clean
+.PHONY: run test lint typecheck pytest bench clean
 
 $(BIN)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "engage needs Python 3.11 or newer: make PYTHON=python3.11 ..." >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
@@ -24,10 +26,7 @@ run: $(BIN)/.installed
 	$(BIN)/engage run
 
 ## test: lint, strict types, and every test on SQLite and PostgreSQL (starts what it needs)
-test: $(BIN)/.installed services lint typecheck pytest
-
-services:
-	scripts/test-services
+test: $(BIN)/.installed lint typecheck pytest
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
@@ -36,8 +35,9 @@ lint: $(BIN)/.installed
 typecheck: $(BIN)/.installed
 	$(BIN)/mypy
 
+# PostgreSQL (the machine's, or a throwaway one) and Chromium: see scripts/test-services.
 pytest: $(BIN)/.installed
-	$(BIN)/pytest
+	VENV_PYTHON=$(BIN)/python scripts/test-services $(BIN)/pytest $(PYTEST_ARGS)
 
 bench: $(BIN)/.installed
 	@echo "benchmarks are run by hand: see bench/README.md"

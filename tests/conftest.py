@@ -3,8 +3,9 @@
 Every test that takes ``database_url`` (directly or through ``settings`` and
 ``platform``) runs twice: once on a SQLite file, once on PostgreSQL. PostgreSQL gets a
 database of its own per test run, so separate runs on one machine don't collide.
-``ENGAGE_TEST_POSTGRES_URL`` points at the server (default: the local one, as
-``.ci/run`` starts it).
+``ENGAGE_TEST_DATABASE_URL`` (formerly ``ENGAGE_TEST_POSTGRES_URL``) points at the
+server; ``scripts/test-services``, which ``make test`` runs the suite under, sets it to
+the machine's server or a throwaway one. Default: the local server on port 5432.
 """
 
 from __future__ import annotations
@@ -26,8 +27,10 @@ from bot.web.app import create_app
 from migrations import apply as migrate
 from storage.tables import Base
 
-POSTGRES_ADMIN_URL = os.environ.get(
-    "ENGAGE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+POSTGRES_ADMIN_URL = (
+    os.environ.get("ENGAGE_TEST_DATABASE_URL")
+    or os.environ.get("ENGAGE_TEST_POSTGRES_URL")
+    or "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 TEST_KEY = "test-pseudonym-key-0123456789-abcdefghijklmnop"
 TEST_SECRET = "test-secret-key-0123456789-abcdefghijklmnopqrst"
@@ -62,8 +65,8 @@ def postgres_database() -> Iterator[str]:
     except (OSError, asyncpg.PostgresError) as exc:
         pytest.fail(
             f"PostgreSQL is needed for these tests and is not reachable at "
-            f"{POSTGRES_ADMIN_URL} ({exc}); start it (see .ci/run) or set "
-            "ENGAGE_TEST_POSTGRES_URL"
+            f"{POSTGRES_ADMIN_URL} ({exc}); run the suite with `make test` (which starts "
+            "one) or set ENGAGE_TEST_DATABASE_URL"
         )
     base, _, _ = POSTGRES_ADMIN_URL.rpartition("/")
     url = _sqlalchemy_url(f"{base}/{name}")

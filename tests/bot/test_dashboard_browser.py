@@ -20,7 +20,11 @@ from bot.web.app import create_app
 from tests.bot.test_dashboard import PASSWORD, add_user
 from tests.helpers import launch, spec_data
 
-CHROMIUM = os.environ.get("ENGAGE_TEST_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome-stable", "google-chrome")
+NO_CHROMIUM = (
+    "no Chromium for the browser tests: install the 'chromium' package, or run "
+    "`.venv/bin/playwright install --only-shell chromium`, or set ENGAGE_TEST_CHROMIUM"
+)
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -32,12 +36,21 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 
-pytestmark = [
-    pytest.mark.parametrize("database_url", ["sqlite"], indirect=True),
-    pytest.mark.skipif(
-        shutil.which(CHROMIUM) is None, reason=f"no Chromium at {CHROMIUM} (ENGAGE_TEST_CHROMIUM)"
-    ),
-]
+pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+
+def chromium_executable() -> str | None:
+    """ENGAGE_TEST_CHROMIUM, else the system's Chromium; None leaves it to Playwright's own.
+
+    A missing browser fails the test rather than skipping it, so a run that never
+    opened the dashboard can't pass for one that did.
+    """
+    wanted = os.environ.get("ENGAGE_TEST_CHROMIUM")
+    if wanted:
+        if shutil.which(wanted) is None:
+            pytest.fail(f"ENGAGE_TEST_CHROMIUM={wanted} is no executable; {NO_CHROMIUM}", False)
+        return wanted
+    return next((path for name in CHROMIUM_NAMES if (path := shutil.which(name))), None)
 
 
 @pytest.fixture
@@ -59,13 +72,24 @@ async def server(settings: Settings, platform: Platform) -> AsyncIterator[str]:
 async def test_lead_logs_in_and_reads_the_counts(
     platform: Platform, server: str, tmp_path: Path
 ) -> None:
+    from playwright.async_api import Error as PlaywrightError
     from playwright.async_api import async_playwright, expect
 
     await launch(platform, spec_data(segments=[]))
     await add_user(platform, "lead@health.example", "lead")
 
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        executable = chromium_executable()
+        try:
+            browser = await playwright.chromium.launch(
+                executable_path=executable, args=CHROMIUM_ARGS
+            )
+        except PlaywrightError as exc:
+            if executable is not None or "Executable doesn't exist" not in str(exc):
+                raise
+            browser = None
+        if browser is None:  # outside the handler, so the failure is the one line alone
+            pytest.fail(NO_CHROMIUM, pytrace=False)
         try:
             # A participant answers on the public page, in a context of their own.
             participant = await browser.new_context()
