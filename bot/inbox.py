@@ -64,7 +64,7 @@ class Inbox:
         rows = [
             {
                 "channel": e.channel,
-                "event_id": e.event_id,
+                "event_id": self.keyring.reference(e.channel, e.event_id),
                 "payload": self.keyring.seal(e.to_json()),
             }
             for e in events

@@ -171,7 +171,11 @@ class OutboxSender:
                     status="sent",
                     sent_at=utcnow(),
                     address=None,
-                    platform_ref=delivery.platform_ref,
+                    platform_ref=(
+                        self.keyring.reference(row.channel, delivery.platform_ref)
+                        if delivery.platform_ref is not None
+                        else None
+                    ),
                     last_error=None,
                 )
             )

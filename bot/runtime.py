@@ -99,6 +99,9 @@ class Runtime:
         self.inline_channels = inline_channels
         self.analyse = analyse
 
+    def _reference(self, event: InboundEvent) -> str:
+        return self.keyring.reference(event.channel, event.event_id)
+
     async def handle_batch(self, session: AsyncSession, events: Sequence[InboundEvent]) -> None:
         """Handle events taken from the inbox, inside the caller's transaction."""
         state = await _State.load(session, self, events)
@@ -137,12 +140,14 @@ class Runtime:
             new = await queries.insert_inbox_many(
                 session,
                 [
-                    {"channel": e.channel, "event_id": e.event_id, "processed_at": now}
+                    {"channel": e.channel, "event_id": self._reference(e), "processed_at": now}
                     for group in groups
                     for e in group
                 ],
             )
-            fresh = [[e for e in group if (e.channel, e.event_id) in new] for group in groups]
+            fresh = [
+                [e for e in group if (e.channel, self._reference(e)) in new] for group in groups
+            ]
             state = await _State.load(session, self, [e for group in fresh for e in group])
             for events, outcome in zip(fresh, outcomes, strict=True):
                 for event in events:
@@ -343,7 +348,7 @@ class _Turn:
         self.session.add(
             OutboxEntry(
                 channel=event.channel,
-                idempotency_key=f"{event.channel}:{event.event_id}:{self._sequence}",
+                idempotency_key=f"{event.channel}:{self.runtime._reference(event)}:{self._sequence}",
                 participant_id=self.participant.id,
                 consultation_id=message.consultation_id,
                 address=self.runtime.keyring.seal(event.address),
@@ -378,7 +383,7 @@ class _Turn:
             self.session.add(
                 OutboxEntry(
                     channel=self.event.channel,
-                    idempotency_key=f"{self.event.channel}:{self.event.event_id}:erased",
+                    idempotency_key=f"{self.event.channel}:{self.runtime._reference(self.event)}:erased",
                     participant_id=None,
                     address=self.runtime.keyring.seal(self.event.address),
                     payload=message.to_json(),
@@ -480,6 +485,11 @@ class _Turn:
             else:
                 await self.ask_next(spec, dialogue)
 
+    def _stored_ref(self) -> str | None:
+        """The event's platform reference as kept at rest: a keyed hash, never the id."""
+        ref = self.event.platform_ref
+        return None if ref is None else self.runtime.keyring.reference(self.event.channel, ref)
+
     async def _resolve_reply(self, platform_ref: str) -> tuple[str, str | None, str] | None:
         """Tie a reply to the post it answers: a consultation item, or another reply.
 
@@ -497,7 +507,11 @@ class _Turn:
             if publication.item_id is None:
                 return publication.consultation_id, None, "intro"
             return publication.consultation_id, publication.item_id, f"item:{publication.item_id}"
-        parent = await queries.response_by_ref(self.session, self.event.channel, platform_ref)
+        parent = await queries.response_by_ref(
+            self.session,
+            self.event.channel,
+            self.runtime.keyring.reference(self.event.channel, platform_ref),
+        )
         if parent is not None:
             return parent.consultation_id, parent.item_id, f"response:{parent.id}"
         return None
@@ -665,7 +679,7 @@ class _Turn:
             choices=choices or [],
             text=text,
             in_reply_to=in_reply_to,
-            platform_ref=self.event.platform_ref,
+            platform_ref=self._stored_ref(),
             flags=flags or [],
             # Thread posts on a page everyone can read are public too (CONTRACT.md).
             public=self.event.public

@@ -25,11 +25,22 @@ class Keyring:
         secret = pseudonym_key.encode("utf-8")
         self._pseudonym_key = hmac.new(secret, b"engage pseudonym v1", hashlib.sha256).digest()
         self._aead = AESGCM(hmac.new(secret, b"engage sealing v1", hashlib.sha256).digest())
+        self._reference_key = hmac.new(secret, b"engage reference v1", hashlib.sha256).digest()
 
     def pseudonym(self, channel: str, platform_id: str) -> str:
         """The stable pseudonym of a platform user on a channel (64 hex characters)."""
         message = f"{channel}:{platform_id}".encode()
         return hmac.new(self._pseudonym_key, message, hashlib.sha256).hexdigest()
+
+    def reference(self, channel: str, platform_ref: str) -> str:
+        """A keyed hash of a platform reference (an event, message or status id).
+
+        Stored instead of the reference itself: equal references still match (to spot a
+        repeat, or tie a reply to what it answers), but a chat id or a direct message's
+        id inside one cannot be read back from the store.
+        """
+        message = f"{channel}:{platform_ref}".encode()
+        return "r:" + hmac.new(self._reference_key, message, hashlib.sha256).hexdigest()[:48]
 
     def seal(self, value: Any) -> str:
         """Encrypt a JSON-serialisable value to a printable token."""
