@@ -20,8 +20,8 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from aiohttp import web
-from aiohttp.web_urldispatcher import AbstractRoute
 from aiohttp.typedefs import Handler, Middleware
+from aiohttp.web_urldispatcher import AbstractRoute
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +169,9 @@ class WebSecurity:
             return None
         guard = self._guards.get(route)
         if guard is None:
-            log.error("refused %s %s: the route declares no CSRF guard", request.method, request.path)
+            log.error(
+                "refused %s %s: the route declares no CSRF guard", request.method, request.path
+            )
             return web.Response(status=403, text="This address does not take forms.")
         subject = await guard.subject(request)
         try:
@@ -178,7 +180,10 @@ class WebSecurity:
             # Undecodable text or a broken multipart body (UnicodeDecodeError is a ValueError).
             raise web.HTTPBadRequest(text="The form could not be read.") from None
         given = form.get(CSRF_FIELD)
-        if subject is None or not isinstance(given, str) or not guard.tokens.matches(subject, given):
+        if (
+            subject is None
+            or not isinstance(given, str)
+            or not guard.tokens.matches(subject, given)
+        ):
             return await guard.refuse(request)
         return None
-

@@ -316,7 +316,7 @@ class WebChannel:
                     "Thank you",
                     "Thank you",
                     "No problem: we won't ask you anything. You can close this page.",
-                )
+                ),
             )
         raise web.HTTPSeeOther(f"/c/{cid}")
 
@@ -431,7 +431,7 @@ class WebChannel:
                 "We won't ask you anything more. Answers you gave before are kept and used "
                 "without your name; choose “Delete my answers” on the consultation page if "
                 "you want them erased.",
-            )
+            ),
         )
 
     async def erase(self, request: web.Request) -> web.Response:
@@ -445,7 +445,7 @@ class WebChannel:
                 "Answers deleted",
                 "Your answers have been deleted",
                 "Everything you told us in this consultation has been erased.",
-            )
+            ),
         )
         response.del_cookie(COOKIE)
         return response

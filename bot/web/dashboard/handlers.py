@@ -394,8 +394,7 @@ class Dashboard:
             try:
                 await service.open_(db, cid)
             except service.LifecycleError:
-                raise web.HTTPSeeOther(
-                    f"{PREFIX}/c/{quote(cid)}?done=cannot-reopen") from None
+                raise web.HTTPSeeOther(f"{PREFIX}/c/{quote(cid)}?done=cannot-reopen") from None
             spec = service.spec_of(row)
         results = await publishing.publish(
             self.platform.sessionmaker, self.platform.adapters, spec, list(spec.channels)
@@ -419,8 +418,7 @@ class Dashboard:
             try:
                 await service.close(db, cid)
             except service.LifecycleError:
-                raise web.HTTPSeeOther(
-                    f"{PREFIX}/c/{quote(cid)}?done=never-launched") from None
+                raise web.HTTPSeeOther(f"{PREFIX}/c/{quote(cid)}?done=never-launched") from None
             spec = service.spec_of(row)
         results = await publishing.close(self.platform.sessionmaker, self.platform.adapters, spec)
         failed = list(results.failed)
