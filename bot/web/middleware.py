@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.typedefs import Handler, Middleware
 from aiohttp.web_urldispatcher import AbstractRoute
 
@@ -176,8 +177,9 @@ class WebSecurity:
         subject = await guard.subject(request)
         try:
             form = await request.post()
-        except ValueError:
-            # Undecodable text or a broken multipart body (UnicodeDecodeError is a ValueError).
+        except (ValueError, HttpProcessingError):
+            # Undecodable text (UnicodeDecodeError is a ValueError) or a broken multipart
+            # body (bad boundary, bad part headers): the client's fault, never a 5xx.
             raise web.HTTPBadRequest(text="The form could not be read.") from None
         given = form.get(CSRF_FIELD)
         if (
