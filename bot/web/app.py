@@ -23,7 +23,9 @@ from bot.platform import (
     create_platform,
     inline_channels,
 )
+from bot.web import templating
 from bot.web.dashboard import Dashboard
+from bot.web.middleware import WebSecurity
 from bot.web.participant import WebChannel
 from channels.adapter import ChannelAdapter
 
@@ -53,20 +55,27 @@ def create_app(
     platform.runtime.inline_channels = inline_channels(platform.adapters)
     app = web.Application(client_max_size=256 * 1024)
     app[PLATFORM] = platform
+    templating.setup(app)
+    https = settings.public_url.startswith("https://")
+    security = WebSecurity(https=https)
+    security.install(app)
+    # Platform webhooks prove who is calling with a secret of their own, checked before
+    # the body is read (adapters/telegram: X-Telegram-Bot-Api-Secret-Token).
+    security.exempt("/hooks/", because="each webhook checks its platform's secret")
     channel = WebChannel(
         platform.runtime,
         platform.sessionmaker,
         platform.keyring,
         settings.secret_key,
-        secure_cookies=settings.public_url.startswith("https://"),
+        secure_cookies=https,
     )
-    app.add_routes(channel.routes())
+    security.protect(app.add_routes(channel.routes()), channel.form_guard())
 
     async def close_intake(app: web.Application) -> None:
         await channel.intake.aclose()
 
     app.on_shutdown.append(close_intake)
-    app.add_routes(Dashboard(platform).routes())
+    Dashboard(platform).add_routes(app, security)
     app.add_routes([web.get("/healthz", _health)])
     for adapter in platform.adapters.values():
         add_routes = getattr(adapter, "add_routes", None)

@@ -4,7 +4,7 @@ Nothing here needs a table of its own. A login session is a cookie holding a pay
 (user id, role, expiry, a random nonce, and a fingerprint of the password hash) signed
 with a key derived from ``ENGAGE_SECRET_KEY``; changing a password or a role ends every
 session of that account. The CSRF token of a form is an HMAC of the session nonce, so it
-needs no storage either and changes with every login.
+needs no storage either and changes with every login; :mod:`bot.web.middleware` checks it.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+
+from bot.web.middleware import CsrfTokens
 
 SESSION_COOKIE = "engage_dash"
 LOGIN_COOKIE = "engage_login"
@@ -108,7 +110,7 @@ class Signer:
     def __init__(self, secret_key: str) -> None:
         root = secret_key.encode()
         self._session_key = hmac.new(root, b"engage dashboard session", hashlib.sha256).digest()
-        self._csrf_key = hmac.new(root, b"engage dashboard csrf", hashlib.sha256).digest()
+        self.csrf_tokens = CsrfTokens(secret_key, "engage dashboard csrf")
 
     def issue(
         self, user_id: int, role: str, password_hash: str, *, now: float | None = None
@@ -140,7 +142,10 @@ class Signer:
         if not cookie or cookie.count(".") != 1:
             return None
         body, signature = cookie.split(".")
-        if not hmac.compare_digest(signature, self._sign(body)):
+        # Bytes: compare_digest raises on text with non-ASCII characters, and a cookie
+        # can hold anything.
+        given = signature.encode("utf-8", "surrogatepass")
+        if not hmac.compare_digest(given, self._sign(body).encode("ascii")):
             return None
         try:
             data = json.loads(_unb64(body))
@@ -159,14 +164,11 @@ class Signer:
 
     def csrf(self, nonce: str) -> str:
         """The CSRF token of every form shown in the session (or login form) ``nonce``."""
-        return hmac.new(self._csrf_key, nonce.encode(), hashlib.sha256).hexdigest()[:32]
-
-    def csrf_ok(self, nonce: str, token: str) -> bool:
-        """Whether a posted token belongs to ``nonce`` (constant time)."""
-        return hmac.compare_digest(token.encode(), self.csrf(nonce).encode())
+        return self.csrf_tokens.token(nonce)
 
     def _sign(self, body: str) -> str:
-        return _b64(hmac.new(self._session_key, body.encode(), hashlib.sha256).digest())
+        data = body.encode("utf-8", "surrogatepass")
+        return _b64(hmac.new(self._session_key, data, hashlib.sha256).digest())
 
 
 class LoginThrottle:

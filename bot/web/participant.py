@@ -1,14 +1,14 @@
 """The built-in web channel: a page per open consultation at ``/c/ID``.
 
 No account is needed: a random token in a cookie is the person's platform id (it is
-pseudonymised like any other). Every form carries a CSRF token tied to that cookie and
-a one-time submission id, so a double click or a resubmitted form is stored once.
+pseudonymised like any other). Every form carries a CSRF token tied to that cookie
+(checked by :mod:`bot.web.middleware`) and a one-time submission id, so a double click
+or a resubmitted form is stored once.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
+import re
 import secrets
 from datetime import UTC, datetime
 from typing import Any
@@ -19,7 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.inbox import GroupCommit
 from bot.runtime import Outcome, Runtime
-from bot.web import pages
+from bot.web import pages, templating
+from bot.web.middleware import CsrfTokens, FormGuard
 from channels.events import CONSENT, EventKind, InboundEvent
 from consultations import service
 from consultations.keys import Keyring
@@ -30,6 +31,14 @@ from storage.tables import Consultation, Dialogue, Response
 COOKIE = "engage_p"
 COOKIE_AGE = 60 * 60 * 24 * 180
 MAX_TEXT = 5000
+# The shape of the tokens this page hands out (secrets.token_urlsafe); any other cookie
+# value, non-ASCII text included, is treated as no cookie at all.
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")
+NEEDS_COOKIES = (
+    "This page needs cookies to keep your answers together. "
+    "Please allow cookies for this site and try again."
+)
+FORM_EXPIRED = "This form has expired. Please go back and reload the page."
 
 
 class WebChannel:
@@ -50,10 +59,11 @@ class WebChannel:
         self._specs: dict[str, ConsultationSpec] = {}
         self.sessionmaker = sessionmaker
         self.keyring = keyring
-        self._csrf_key = hmac.new(secret_key.encode(), b"engage web csrf", hashlib.sha256).digest()
+        self.csrf = CsrfTokens(secret_key, "engage web csrf")
         self.secure_cookies = secure_cookies
 
     def routes(self) -> list[web.RouteDef]:
+        """Every route of the consultation pages (the posts take the :meth:`form_guard`)."""
         return [
             web.get("/", self.index),
             web.get("/c/{cid}", self.show),
@@ -66,21 +76,28 @@ class WebChannel:
 
     # -- helpers ------------------------------------------------------------------
 
-    def _csrf(self, token: str) -> str:
-        return hmac.new(self._csrf_key, token.encode(), hashlib.sha256).hexdigest()[:32]
+    def form_guard(self) -> FormGuard:
+        """The CSRF rule of these pages: a form's token is tied to the participant cookie."""
+        return FormGuard(tokens=self.csrf, subject=self._csrf_subject, refuse=_form_expired)
+
+    async def _csrf_subject(self, request: web.Request) -> str:
+        token = _participant_token(request)
+        if token is None:
+            raise web.HTTPBadRequest(text=NEEDS_COOKIES)
+        return token
 
     def _form(self, token: str) -> pages.FormContext:
-        return pages.FormContext(csrf=self._csrf(token), nonce=secrets.token_urlsafe(16))
+        return pages.FormContext(csrf=self.csrf.token(token), nonce=secrets.token_urlsafe(16))
 
-    def _html(self, body: str, token: str | None = None, status: int = 200) -> web.Response:
-        response = web.Response(text=body, content_type="text/html", status=status)
-        response.headers["Cache-Control"] = "no-store"
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Referrer-Policy"] = "same-origin"
-        response.headers["Content-Security-Policy"] = (
-            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
-            "frame-ancestors 'none'"
-        )
+    def _html(
+        self,
+        request: web.Request,
+        page: templating.Page,
+        token: str | None = None,
+        status: int = 200,
+    ) -> web.Response:
+        """The page, setting the participant cookie when ``token`` is new."""
+        response = templating.render(request, page, status=status)
         if token is not None:
             response.set_cookie(
                 COOKIE,
@@ -104,23 +121,13 @@ class WebChannel:
         return row, spec
 
     async def _posted(self, request: web.Request) -> tuple[str, dict[str, list[str]], str]:
-        """The cookie token and form fields of a POST, after the CSRF check."""
-        token = request.cookies.get(COOKIE)
-        if not token:
-            raise web.HTTPBadRequest(
-                text="This page needs cookies to keep your answers together. "
-                "Please allow cookies for this site and try again."
-            )
+        """The cookie token and form fields of a POST (the middleware checked its CSRF)."""
+        token = await self._csrf_subject(request)
         form = await request.post()
         fields: dict[str, list[str]] = {}
         for key, value in form.items():
             if isinstance(value, str):
                 fields.setdefault(key, []).append(value)
-        csrf = (fields.get("csrf") or [""])[0]
-        if not hmac.compare_digest(csrf, self._csrf(token)):
-            raise web.HTTPForbidden(
-                text="This form has expired. Please go back and reload the page."
-            )
         nonce = (fields.get("nonce") or [""])[0]
         if not 8 <= len(nonce) <= 64:
             raise web.HTTPBadRequest(text="The form is missing its submission id.")
@@ -138,31 +145,36 @@ class WebChannel:
             **values,
         )
 
-    def _after(self, cid: str, outcome: Outcome, spec_title: str) -> web.StreamResponse:
+    def _after(
+        self, request: web.Request, cid: str, outcome: Outcome, spec_title: str
+    ) -> web.StreamResponse:
         safety = [m for m in outcome.messages if m.kind == "safety"]
         if safety:
             return self._html(
-                pages.notice_page(
+                request,
+                pages.NoticePage(
                     spec_title, "Thank you for telling us", safety[0].text, kind="safety"
-                )
+                ),
             )
         raise web.HTTPSeeOther(f"/c/{cid}")
 
     # -- pages ---------------------------------------------------------------------
 
     async def index(self, request: web.Request) -> web.Response:
+        """The open consultations that take answers on the web."""
         async with self.sessionmaker() as session:
             rows = await queries.open_consultations(session, datetime.now(UTC))
             listing = [
-                (r.id, r.title, r.organisation)
+                pages.Listing(r.id, r.title, r.organisation)
                 for r in rows
                 if "web" in service.spec_of(r).channels
             ]
-        return self._html(pages.index_page(listing))
+        return self._html(request, pages.IndexPage(listing))
 
     async def show(self, request: web.Request) -> web.Response:
+        """The page of a consultation: whatever the person is to answer next."""
         cid = request.match_info["cid"]
-        token = request.cookies.get(COOKIE)
+        token = _participant_token(request)
         new_token = None
         if not token:
             token = new_token = secrets.token_urlsafe(24)
@@ -171,7 +183,8 @@ class WebChannel:
             found = await self._consultation(session, cid)
             if found is None:
                 return self._html(
-                    pages.notice_page(
+                    request,
+                    pages.NoticePage(
                         "Not found",
                         "Consultation not found",
                         "There is no open consultation at this address. Please check the link.",
@@ -182,7 +195,8 @@ class WebChannel:
             row, spec = found
             if not service.accepting(row, spec, datetime.now(UTC)):
                 return self._html(
-                    pages.notice_page(
+                    request,
+                    pages.NoticePage(
                         spec.title,
                         spec.title,
                         _closed_text(row, spec),
@@ -194,11 +208,11 @@ class WebChannel:
                 session, "web", self.keyring.pseudonym("web", token)
             )
             if participant is None or participant.opted_out_at is not None:
-                return self._html(pages.consent_page(spec, form), new_token)
+                return self._html(request, pages.ConsentPage(spec, form), new_token)
             consents = await queries.consents(session, participant.id, cid)
             given = consents.get("consultation")
             if given is None or not given.given or given.withdrawn_at is not None:
-                return self._html(pages.consent_page(spec, form), new_token)
+                return self._html(request, pages.ConsentPage(spec, form), new_token)
             dialogue = await session.scalar(
                 select(Dialogue).where(
                     Dialogue.participant_id == participant.id, Dialogue.consultation_id == cid
@@ -208,7 +222,8 @@ class WebChannel:
                 from consultations.screening import safety_message
 
                 return self._html(
-                    pages.notice_page(
+                    request,
+                    pages.NoticePage(
                         spec.title,
                         "Thank you for telling us",
                         safety_message(spec.safety, spec.organisation),
@@ -229,11 +244,12 @@ class WebChannel:
             answered = {r.item_id for r in mine} | seen_segments
             segments = [s for s in spec.segments if s.id not in answered]
             if segments:
-                return self._html(pages.segments_page(spec, segments, form), new_token)
+                return self._html(request, pages.SegmentsPage(spec, segments, form), new_token)
             unanswered = [i for i in spec.items if i.id not in answered]
             threads = await self._threads(session, spec, participant.id)
         return self._html(
-            pages.items_page(
+            request,
+            pages.ItemsPage(
                 spec,
                 form,
                 unanswered=unanswered,
@@ -276,6 +292,7 @@ class WebChannel:
     # -- form posts ----------------------------------------------------------------
 
     async def consent(self, request: web.Request) -> web.StreamResponse:
+        """Yes or no to the consent question."""
         cid = request.match_info["cid"]
         token, fields, nonce = await self._posted(request)
         answer = (fields.get("answer") or [""])[0]
@@ -294,11 +311,12 @@ class WebChannel:
         )
         if answer == "no" and not outcome.duplicate:
             return self._html(
-                pages.notice_page(
+                request,
+                pages.NoticePage(
                     "Thank you",
                     "Thank you",
                     "No problem: we won't ask you anything. You can close this page.",
-                )
+                ),
             )
         raise web.HTTPSeeOther(f"/c/{cid}")
 
@@ -314,6 +332,7 @@ class WebChannel:
         return spec
 
     async def answers(self, request: web.Request) -> web.StreamResponse:
+        """Answers to segment questions, polls and prompts, from one form."""
         cid = request.match_info["cid"]
         token, fields, nonce = await self._posted(request)
         spec = await self._launched_spec(cid)
@@ -375,9 +394,10 @@ class WebChannel:
         if not events:
             raise web.HTTPSeeOther(f"/c/{cid}")
         outcome = await self.intake.submit(*events)
-        return self._after(cid, outcome, spec.title)
+        return self._after(request, cid, outcome, spec.title)
 
     async def thread_reply(self, request: web.Request) -> web.StreamResponse:
+        """A post in a discussion thread, or a reply to one."""
         cid = request.match_info["cid"]
         item_id = request.match_info["item"]
         token, fields, nonce = await self._posted(request)
@@ -396,32 +416,36 @@ class WebChannel:
                 in_reply_to=parent if parent and parent.startswith("response:") else None,
             )
         )
-        return self._after(cid, outcome, cid)
+        return self._after(request, cid, outcome, cid)
 
     async def stop(self, request: web.Request) -> web.Response:
+        """Leave the consultation (STOP): nothing more is asked or stored."""
         cid = request.match_info["cid"]
         token, _, nonce = await self._posted(request)
         await self.intake.submit(self._event(token, f"{nonce}:stop", cid, EventKind.STOP))
         return self._html(
-            pages.notice_page(
+            request,
+            pages.NoticePage(
                 "You have left",
                 "You have left this consultation",
                 "We won't ask you anything more. Answers you gave before are kept and used "
                 "without your name; choose “Delete my answers” on the consultation page if "
                 "you want them erased.",
-            )
+            ),
         )
 
     async def erase(self, request: web.Request) -> web.Response:
+        """Erase the person's answers and forget the cookie."""
         cid = request.match_info["cid"]
         token, _, nonce = await self._posted(request)
         await self.intake.submit(self._event(token, f"{nonce}:erase", cid, EventKind.ERASE))
         response = self._html(
-            pages.notice_page(
+            request,
+            pages.NoticePage(
                 "Answers deleted",
                 "Your answers have been deleted",
                 "Everything you told us in this consultation has been erased.",
-            )
+            ),
         )
         response.del_cookie(COOKIE)
         return response
@@ -435,3 +459,13 @@ def _closed_text(row: Consultation, spec: ConsultationSpec) -> str:
         "This consultation has closed and is no longer taking answers. Thank you for your "
         "interest: the service will share what it learned and what it will change."
     )
+
+
+def _participant_token(request: web.Request) -> str | None:
+    """The participant cookie, if it is one this page could have handed out."""
+    token = request.cookies.get(COOKIE)
+    return token if token is not None and _TOKEN.fullmatch(token) else None
+
+
+async def _form_expired(request: web.Request) -> web.StreamResponse:
+    return web.Response(status=403, text=FORM_EXPIRED)

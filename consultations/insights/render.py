@@ -1,4 +1,7 @@
-"""Renderers for a report dict: JSON, Markdown, one self-contained HTML file, CSV."""
+"""Renderers for a report dict: JSON, Markdown, one self-contained HTML file, CSV.
+
+The HTML file comes from a Jinja2 template (``templates/report.html``) with autoescape on.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +9,11 @@ import csv
 import io
 import json
 from collections.abc import Mapping, Sequence
-from html import escape
+from dataclasses import dataclass
 from typing import Any
+
+import jinja2
+from markupsafe import Markup
 
 from consultations.insights import charts
 from consultations.spreadsheet import inert
@@ -235,179 +241,115 @@ def _md_stage(summary: Mapping[str, Any]) -> list[str]:
     return out
 
 
-_CSS = """
-body{font-family:Arial,Helvetica,sans-serif;color:#212B32;background:#fff;max-width:60rem;
-margin:0 auto;padding:1rem 1.5rem;line-height:1.5}
-h1,h2,h3{line-height:1.25}h2{border-bottom:2px solid #005EB8;padding-bottom:.2rem;margin-top:2rem}
-table{border-collapse:collapse;margin:.5rem 0 1rem}th,td{border:1px solid #AEB7BD;
-padding:.25rem .6rem;text-align:left}th{background:#E8EDEE}caption{text-align:left;
-font-weight:bold;padding:.3rem 0}blockquote{border-left:4px solid #005EB8;margin:.5rem 0;
-padding:.2rem .8rem;background:#F0F4F5}.meta{color:#4C6272}svg{max-width:100%;height:auto}
-pre{white-space:pre-wrap;background:#F0F4F5;padding:.8rem}
-"""
+@dataclass(frozen=True)
+class _Block:
+    """A block of the stage summary: a heading, a list, a quote, preformatted text or a
+    paragraph, with its lines of plain text (the template escapes them)."""
+
+    kind: str
+    lines: tuple[str, ...]
 
 
-def _table(caption: str, header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    head = "".join(f'<th scope="col">{escape(h)}</th>' for h in header)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{escape(str(v))}</td>" for v in row) + "</tr>" for row in rows
+def _stage_blocks(lines: Sequence[str]) -> list[_Block]:
+    """The stage summary's Markdown lines as blocks (headings, lists, quotes, code)."""
+    blocks: list[_Block] = []
+    listed: list[str] = []
+    pre: list[str] | None = None
+    for line in lines:
+        if line == "```":
+            if pre is None:
+                pre = []
+            else:
+                blocks.append(_Block("pre", tuple(pre)))
+                pre = None
+            continue
+        if pre is not None:
+            pre.append(line)
+            continue
+        if listed and not line.startswith("- "):
+            blocks.append(_Block("list", tuple(listed)))
+            listed = []
+        if line.startswith("### "):
+            blocks.append(_Block("h3", (line[4:],)))
+        elif line.startswith("## "):
+            blocks.append(_Block("h2", (line[3:],)))
+        elif line.startswith("- "):
+            listed.append(line[2:])
+        elif line.startswith("> "):
+            blocks.append(_Block("quote", (line[2:].strip(),)))
+        elif line:
+            blocks.append(_Block("p", (line.replace("**", ""),)))
+    if listed:
+        blocks.append(_Block("list", tuple(listed)))
+    if pre is not None:
+        blocks.append(_Block("pre", tuple(pre)))
+    return blocks
+
+
+# The charts module escapes every text it draws (labels, titles, descriptions) and
+# formats every number itself, so its SVG is marked safe here and nowhere else.
+def _poll_bars(poll: Mapping[str, Any]) -> Markup:
+    return Markup(charts.poll_bars(poll))
+
+
+def _theme_bars(themes: Sequence[Mapping[str, Any]]) -> Markup:
+    return Markup(
+        charts.share_bars(
+            "Share of free-text replies by theme",
+            [(t["label"], t["share"], t["count"]) for t in themes],
+        )
     )
-    return (
-        f"<table><caption>{escape(caption)}</caption><thead><tr>{head}</tr></thead>"
-        f"<tbody>{body}</tbody></table>"
+
+
+def _run_chart(chart: Mapping[str, Any]) -> Markup:
+    return Markup(charts.run_chart(chart))
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("consultations.insights", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
     )
+    env.filters.update(
+        pct=_pct,
+        plural=_plural,
+        small_count=lambda pair: (pair[0], _count(pair[1])),
+        option_row=lambda o: (o["label"], o["count"], _pct(o["share"]), _ci(o)),
+        category_row=lambda e: (
+            e["name"],
+            e["count"],
+            _pct(e["share"]),
+            _pct(e["sentiment"]["negative"]),
+        ),
+        cycle_row=lambda x: (x["cycle"], x["n"], _pct(x["share"]), _ci(x)),
+        poll_bars=_poll_bars,
+        theme_bars=_theme_bars,
+        run_chart=_run_chart,
+    )
+    return env
+
+
+_ENV = _environment()
 
 
 def render_html(report: Mapping[str, Any]) -> str:
-    """One self-contained, accessible HTML page with inline SVG charts (no scripts)."""
-    c = report["consultation"]
-    p = report["participation"]
-    s = report["sentiment"]
-    parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{escape(c['title'])}: {escape(report['stage'])} report</title>",
-        f"<style>{_CSS}</style></head><body><main>",
-        f"<h1>{escape(c['title'])}</h1>",
-        f'<p class="meta">{escape(c["organisation"])} · QI project '
-        f"<em>{escape(c['qi']['project'])}</em>, cycle {c['qi']['cycle']} · report for the "
-        f"<strong>{escape(report['stage'])}</strong> stage · generated "
-        f"{escape(report['generated_at'])}</p>",
-        "<h2>Participation</h2>",
-        f"<p>{_plural(p['responses'], 'response')} from "
-        f"{_plural(p['participants'], 'participant')}.</p>",
-        _table(
-            "Responses by channel",
-            ["Channel", "Responses", "Participants"],
-            [(ch, v["responses"], v["participants"]) for ch, v in p["by_channel"].items()],
-        ),
-    ]
-    f = p["funnel"]
-    parts.append(
-        f"<p>Funnel: {f['consented']} consented → {f['answered']} answered at least once "
-        f"({_pct(f['answered_rate'])}) → {f['finished']} finished ({_pct(f['finished_rate'])}).</p>"
+    """One self-contained, accessible HTML page with inline SVG charts (no scripts).
+
+    Rendered from ``templates/report.html`` with autoescape on: every text from the
+    report (titles, quotes, labels) is escaped by the template.
+    """
+    return _ENV.get_template("report.html").render(
+        report=report,
+        channel_rows=[
+            (ch, v["responses"], v["participants"])
+            for ch, v in report["participation"]["by_channel"].items()
+        ],
+        codebook=report.get("codebook"),
+        comparison_polls=(report.get("comparison") or {}).get("polls", []),
+        run_charts=report.get("run_charts", []),
+        stage_blocks=_stage_blocks(_md_stage(report["stage_summary"])),
     )
-    for seg_id, seg in p["by_segment"].items():
-        parts.append(
-            _table(
-                f"{seg['question']} ({seg_id})",
-                ["Group", "Participants"],
-                [(k, _count(v)) for k, v in seg["options"].items()],
-            )
-        )
-    if p["missing_segments"]:
-        parts.append(
-            "<p><strong>Missing or few voices:</strong> "
-            + escape("; ".join(f"{m['option']} ({m['status']})" for m in p["missing_segments"]))
-            + "</p>"
-        )
-    if report["polls"]:
-        parts.append("<h2>Polls</h2>")
-        for poll in report["polls"]:
-            parts += [
-                f"<h3>{escape(poll['question'])}</h3>",
-                f"<p>{poll['n']} answers from every channel; bars show shares, whiskers the "
-                "95% interval.</p>",
-                charts.poll_bars(poll),
-                _table(
-                    "Counts, shares and 95% intervals",
-                    ["Option", "Count", "Share", "95% interval"],
-                    [(o["label"], o["count"], _pct(o["share"]), _ci(o)) for o in poll["options"]],
-                ),
-            ]
-    parts += [
-        "<h2>Sentiment</h2>",
-        f"<p>{s['n']} free-text replies: {_pct(s['positive'])} positive, "
-        f"{_pct(s['neutral'])} neutral, {_pct(s['negative'])} negative.</p>",
-    ]
-    if report["themes"]:
-        parts.append("<h2>Themes</h2>")
-        parts.append(
-            charts.share_bars(
-                "Share of free-text replies by theme",
-                [(t["label"], t["share"], t["count"]) for t in report["themes"]],
-            )
-        )
-        for t in report["themes"]:
-            ts = t["sentiment"]
-            parts += [
-                f"<h3>{escape(t['label'])}</h3>",
-                f"<p>{t['count']} replies ({_pct(t['share'])}). Keywords: "
-                f"{escape(', '.join(t['keywords']))}. {_pct(ts['positive'])} positive, "
-                f"{_pct(ts['negative'])} negative.</p>",
-            ]
-            parts += [f"<blockquote>{escape(q)}</blockquote>" for q in t["quotes"]]
-    book = report.get("codebook")
-    if book:
-        parts += [
-            f"<h2>Codebook: {escape(book['name'])}</h2>",
-            _table(
-                "Replies by codebook category",
-                ["Category", "Replies", "Share", "Negative"],
-                [
-                    (e["name"], e["count"], _pct(e["share"]), _pct(e["sentiment"]["negative"]))
-                    for e in book["categories"]
-                ],
-            ),
-        ]
-    comparison = report.get("comparison") or {}
-    if comparison.get("polls") or report.get("run_charts"):
-        parts.append("<h2>Across cycles and over time</h2>")
-        for cp in comparison.get("polls", []):
-            parts.append(
-                _table(
-                    f"{cp['question']}: {cp['measure']}",
-                    ["Cycle", "n", "Share", "95% interval"],
-                    [(x["cycle"], x["n"], _pct(x["share"]), _ci(x)) for x in cp["cycles"]],
-                )
-            )
-        for chart in report.get("run_charts", []):
-            parts += [f"<h3>Run chart: {escape(chart['item'])}</h3>", charts.run_chart(chart)]
-    stage_md = _md_stage(report["stage_summary"])
-    parts.append(_stage_html(stage_md))
-    parts += [
-        "<h2>Safety</h2>",
-        f"<p>{report['safety']['flagged']} replies were flagged for safety follow-up; they are "
-        "counted above and never quoted.</p>",
-    ]
-    if report["suppressed"]:
-        parts.append(
-            f"<p>{len(report['suppressed'])} cells under 5 are hidden (shown as &lt;5 or –).</p>"
-        )
-    parts.append("</main></body></html>\n")
-    return "\n".join(parts)
-
-
-def _stage_html(lines: Sequence[str]) -> str:
-    """The stage summary's Markdown lines as simple HTML (headings, lists, quotes, code)."""
-    out: list[str] = []
-    in_list = in_pre = False
-    for line in lines:
-        if line == "```":
-            out.append("</pre>" if in_pre else "<pre>")
-            in_pre = not in_pre
-            continue
-        if in_pre:
-            out.append(escape(line))
-            continue
-        if in_list and not line.startswith("- "):
-            out.append("</ul>")
-            in_list = False
-        if line.startswith("### "):
-            out.append(f"<h3>{escape(line[4:])}</h3>")
-        elif line.startswith("## "):
-            out.append(f"<h2>{escape(line[3:])}</h2>")
-        elif line.startswith("- "):
-            if not in_list:
-                out.append("<ul>")
-                in_list = True
-            out.append(f"<li>{escape(line[2:])}</li>")
-        elif line.startswith("> "):
-            out.append(f"<blockquote>{escape(line[2:].strip())}</blockquote>")
-        elif line:
-            text = escape(line).replace("**", "")
-            out.append(f"<p>{text}</p>")
-    if in_list:
-        out.append("</ul>")
-    return "\n".join(out)

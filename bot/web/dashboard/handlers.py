@@ -1,8 +1,9 @@
 """Request handlers for the dashboard at ``/dashboard``.
 
 Every page needs a login session (else a redirect to the login form); every POST
-checks the session's CSRF token before anything else; every action checks the role
-(a 403 page) and then the object (a 404 page for an unknown id).
+has its CSRF token checked against the session before anything else (by
+:mod:`bot.web.middleware`, under :meth:`Dashboard.add_routes`' guards); every action
+checks the role (a 403 page) and then the object (a 404 page for an unknown id).
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from aiohttp import web
 from sqlalchemy import func, select
 
 from bot import publishing
-from bot.web import auth
+from bot.web import auth, templating
 from bot.web.dashboard import views
+from bot.web.middleware import FormGuard, WebSecurity
 from consultations import service
 from consultations.spec import STAGES, ConsultationSpec
 from storage import queries
@@ -38,16 +40,7 @@ MAX_PASSWORD = 1024
 GENERIC_LOGIN_ERROR = "That email and password do not match an account."
 THROTTLED = "Too many attempts for this email. Please wait 15 minutes and try again."
 
-SECURITY_HEADERS: Mapping[str, str] = {
-    "Cache-Control": "no-store",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-    "Content-Security-Policy": (
-        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
-        "frame-ancestors 'none'; base-uri 'none'"
-    ),
-}
-
+FORM_EXPIRED = "This form has expired. Please go back, reload the page and try again."
 NOTICES = {
     "launched": "The consultation is open.",
     "closed": "The consultation is closed.",
@@ -79,13 +72,6 @@ class Account:
         )
 
 
-def html(body: str, *, status: int = 200) -> web.Response:
-    """An HTML response with the dashboard's security headers."""
-    return web.Response(
-        text=body, content_type="text/html", status=status, headers=SECURITY_HEADERS
-    )
-
-
 # A path (and query) inside the dashboard: no scheme, host, backslash or control character.
 _NEXT = re.compile(r"/dashboard(?:/[\w.~%/-]*)?(?:\?[\w.~%&=+,-]*)?", re.ASCII)
 
@@ -109,13 +95,27 @@ class Dashboard:
         # cookie cannot be recalled, so this process refuses it until it expires).
         self._ended: dict[str, int] = {}
 
+    def add_routes(self, app: web.Application, security: WebSecurity) -> None:
+        """Every dashboard route, each form post under its CSRF guard.
+
+        The login form's token is tied to a short-lived login cookie (there is no
+        session yet); every other form's to the login session.
+        """
+        security.protect(
+            app.add_routes([web.post(PREFIX + "/login", self.login)]),
+            FormGuard(self.signer.csrf_tokens, self._login_subject, self._login_expired),
+        )
+        security.protect(
+            app.add_routes(self.routes()),
+            FormGuard(self.signer.csrf_tokens, self._session_subject, self._form_expired),
+        )
+
     def routes(self) -> list[web.RouteDef]:
-        """Every dashboard route."""
+        """Every dashboard route but the login form's post."""
         return [
             web.get(PREFIX, self.consultations),
             web.get(PREFIX + "/", self.consultations),
             web.get(PREFIX + "/login", self.login_form),
-            web.post(PREFIX + "/login", self.login),
             web.post(PREFIX + "/logout", self.logout),
             web.get(PREFIX + "/c/{cid}", self.consultation),
             web.post(PREFIX + "/c/{cid}/launch", self.launch),
@@ -167,35 +167,62 @@ class Dashboard:
         """The logged-in account, or a redirect to the login form."""
         account = await self._current(request)
         if account is None:
-            target = request.path_qs if request.method == "GET" else PREFIX
-            raise web.HTTPSeeOther(
-                f"{PREFIX}/login?{urlencode({'next': target})}", headers=SECURITY_HEADERS
-            )
+            raise _to_login(request)
         return account
 
     async def _posted(self, request: web.Request) -> tuple[Account, dict[str, str]]:
-        """The account and form fields of a POST, after the CSRF check."""
+        """The account and form fields of a POST (the middleware checked its CSRF)."""
         account = await self._account(request)
         form = await request.post()
         fields = {k: v for k, v in form.items() if isinstance(v, str)}
-        if not self.signer.csrf_ok(account.session.nonce, fields.get("csrf", "")):
-            raise self._refuse(
-                403,
-                "Form expired",
-                "This form has expired. Please go back, reload the page and try again.",
-                account,
-            )
         return account, fields
 
-    def _refuse(
-        self, status: int, title: str, text: str, account: Account | None = None
-    ) -> web.HTTPException:
-        page = views.message_page(title, text, account.viewer if account else None)
-        return _STATUS_ERRORS[status](text=page, content_type="text/html", headers=SECURITY_HEADERS)
+    # -- CSRF guards (bot.web.middleware) ------------------------------------------------
 
-    def _require(self, account: Account, permission: str) -> None:
+    async def _session_subject(self, request: web.Request) -> str:
+        """A form's token is tied to the login session; without one, log in first."""
+        session = self.signer.read(request.cookies.get(auth.SESSION_COOKIE))
+        if session is None or session.nonce in self._ended:
+            raise _to_login(request)
+        return session.nonce
+
+    async def _form_expired(self, request: web.Request) -> web.StreamResponse:
+        return self._refuse(
+            request, 403, "Form expired", FORM_EXPIRED, await self._current(request)
+        )
+
+    async def _login_subject(self, request: web.Request) -> str | None:
+        """The login form's token is tied to the login cookie set with the form."""
+        nonce = request.cookies.get(auth.LOGIN_COOKIE)
+        return "login:" + nonce if nonce else None
+
+    async def _login_expired(self, request: web.Request) -> web.StreamResponse:
+        form = await request.post()
+        next_path = form.get("next")
+        return self._login_page(
+            request,
+            next_path=_safe_next(next_path if isinstance(next_path, str) else None),
+            error="The form expired. Please log in again.",
+            status=403,
+        )
+
+    def _refuse(
+        self,
+        request: web.Request,
+        status: int,
+        title: str,
+        text: str,
+        account: Account | None = None,
+    ) -> web.HTTPException:
+        page = views.MessagePage(title, text, account.viewer if account else None)
+        return _STATUS_ERRORS[status](
+            text=templating.render_string(request, page), content_type="text/html"
+        )
+
+    def _require(self, request: web.Request, account: Account, permission: str) -> None:
         if not account.can(permission):
             raise self._refuse(
+                request,
                 403,
                 "Not allowed",
                 f"Your role ({account.role}) does not allow this. Ask an administrator "
@@ -203,8 +230,12 @@ class Dashboard:
                 account,
             )
 
-    def _not_found(self, account: Account, what: str = "consultation") -> web.HTTPException:
-        return self._refuse(404, "Not found", f"There is no {what} at this address.", account)
+    def _not_found(
+        self, request: web.Request, account: Account, what: str = "consultation"
+    ) -> web.HTTPException:
+        return self._refuse(
+            request, 404, "Not found", f"There is no {what} at this address.", account
+        )
 
     # -- login -----------------------------------------------------------------------
 
@@ -212,7 +243,7 @@ class Dashboard:
         """The login form, with a CSRF token tied to a short-lived login cookie."""
         next_path = _safe_next(request.query.get("next"))
         if await self._current(request) is not None:
-            raise web.HTTPSeeOther(next_path, headers=SECURITY_HEADERS)
+            raise web.HTTPSeeOther(next_path)
         return self._login_page(request, next_path=next_path)
 
     def _login_page(
@@ -227,8 +258,9 @@ class Dashboard:
         nonce = request.cookies.get(auth.LOGIN_COOKIE) or ""
         if not 16 <= len(nonce) <= 64:
             nonce = secrets.token_urlsafe(24)
-        response = html(
-            views.login_page(
+        response = templating.render(
+            request,
+            views.LoginPage(
                 self.signer.csrf("login:" + nonce), next_path=next_path, email=email, error=error
             ),
             status=status,
@@ -241,14 +273,6 @@ class Dashboard:
         form = await request.post()
         fields = {k: v for k, v in form.items() if isinstance(v, str)}
         next_path = _safe_next(fields.get("next"))
-        nonce = request.cookies.get(auth.LOGIN_COOKIE) or ""
-        if not nonce or not self.signer.csrf_ok("login:" + nonce, fields.get("csrf", "")):
-            return self._login_page(
-                request,
-                next_path=next_path,
-                error="The form expired. Please log in again.",
-                status=403,
-            )
         email = fields.get("email", "").strip().lower()[:254]
         password = fields.get("password", "")[:MAX_PASSWORD]
         if self.throttle.blocked(email):
@@ -268,7 +292,7 @@ class Dashboard:
         self.throttle.succeeded(email)
         cookie, _ = self.signer.issue(user.id, user.role, user.password_hash)
         log.info("dashboard login: user %s (%s)", user.id, user.role)
-        response = web.HTTPSeeOther(next_path, headers=SECURITY_HEADERS)
+        response = web.HTTPSeeOther(next_path)
         self._set_cookie(response, auth.SESSION_COOKIE, cookie, auth.SESSION_SECONDS)
         response.del_cookie(auth.LOGIN_COOKIE, path=PREFIX)
         raise response
@@ -279,12 +303,14 @@ class Dashboard:
         now = int(time.time())
         self._ended = {n: e for n, e in self._ended.items() if e > now}
         self._ended[account.session.nonce] = account.session.expires
-        response = html(
-            views.message_page(
+        response = templating.render(
+            request,
+            views.MessagePage(
                 "Logged out",
                 "You have logged out of the dashboard.",
-                link=(f"{PREFIX}/login", "Log in again"),
-            )
+                link_href=f"{PREFIX}/login",
+                link_label="Log in again",
+            ),
         )
         response.del_cookie(auth.SESSION_COOKIE, path=PREFIX)
         return response
@@ -294,21 +320,21 @@ class Dashboard:
     async def consultations(self, request: web.Request) -> web.Response:
         """Every consultation, with state, stage and counts."""
         account = await self._account(request)
-        self._require(account, auth.READ)
+        self._require(request, account, auth.READ)
         async with self.platform.sessionmaker() as db:
             rows = await service.summaries(db)
-        return html(views.consultations_page(account.viewer, rows))
+        return templating.render(request, views.ConsultationsPage(account.viewer, rows))
 
     async def consultation(self, request: web.Request) -> web.Response:
         """One consultation: counts by question, participants by state, actions."""
         account = await self._account(request)
-        self._require(account, auth.READ)
+        self._require(request, account, auth.READ)
         cid = request.match_info["cid"]
         async with self.platform.sessionmaker() as db:
             try:
                 summary = await service.summary(db, cid)
             except service.NotFound:
-                raise self._not_found(account) from None
+                raise self._not_found(request, account) from None
             row = await service.require(db, cid)
             items = await queries.items_of(db, cid)
             funnel = await service.funnel(db, cid)
@@ -326,8 +352,9 @@ class Dashboard:
             if "web" in spec.channels
             else None
         )
-        return html(
-            views.consultation_page(
+        return templating.render(
+            request,
+            views.ConsultationPage(
                 account.viewer,
                 summary,
                 organisation=spec.organisation,
@@ -337,7 +364,7 @@ class Dashboard:
                 public_url=public,
                 can_manage=account.can(auth.MANAGE),
                 notices=self._notices(request, spec),
-            )
+            ),
         )
 
     def _notices(self, request: web.Request, spec: ConsultationSpec) -> list[tuple[str, str]]:
@@ -358,18 +385,16 @@ class Dashboard:
     async def launch(self, request: web.Request) -> web.Response:
         """Open a draft and publish its items on each configured channel it names."""
         account, _ = await self._posted(request)
-        self._require(account, auth.MANAGE)
+        self._require(request, account, auth.MANAGE)
         cid = request.match_info["cid"]
         async with self.platform.sessionmaker.begin() as db:
             row = await db.get(Consultation, cid)
             if row is None:
-                raise self._not_found(account)
+                raise self._not_found(request, account)
             try:
                 await service.open_(db, cid)
             except service.LifecycleError:
-                raise web.HTTPSeeOther(
-                    f"{PREFIX}/c/{quote(cid)}?done=cannot-reopen", headers=SECURITY_HEADERS
-                ) from None
+                raise web.HTTPSeeOther(f"{PREFIX}/c/{quote(cid)}?done=cannot-reopen") from None
             spec = service.spec_of(row)
         results = await publishing.publish(
             self.platform.sessionmaker, self.platform.adapters, spec, list(spec.channels)
@@ -379,24 +404,21 @@ class Dashboard:
         query = {"done": "launched", "failed": ",".join(failed), "skipped": ",".join(skipped)}
         raise web.HTTPSeeOther(
             f"{PREFIX}/c/{quote(cid)}?{urlencode({k: v for k, v in query.items() if v})}",
-            headers=SECURITY_HEADERS,
         )
 
     async def close(self, request: web.Request) -> web.Response:
         """Stop accepting responses and close the native polls that were published."""
         account, _ = await self._posted(request)
-        self._require(account, auth.MANAGE)
+        self._require(request, account, auth.MANAGE)
         cid = request.match_info["cid"]
         async with self.platform.sessionmaker.begin() as db:
             row = await db.get(Consultation, cid)
             if row is None:
-                raise self._not_found(account)
+                raise self._not_found(request, account)
             try:
                 await service.close(db, cid)
             except service.LifecycleError:
-                raise web.HTTPSeeOther(
-                    f"{PREFIX}/c/{quote(cid)}?done=never-launched", headers=SECURITY_HEADERS
-                ) from None
+                raise web.HTTPSeeOther(f"{PREFIX}/c/{quote(cid)}?done=never-launched") from None
             spec = service.spec_of(row)
         results = await publishing.close(self.platform.sessionmaker, self.platform.adapters, spec)
         failed = list(results.failed)
@@ -404,21 +426,21 @@ class Dashboard:
         query = {"done": "closed", "failed": ",".join(failed)}
         raise web.HTTPSeeOther(
             f"{PREFIX}/c/{quote(cid)}?{urlencode({k: v for k, v in query.items() if v})}",
-            headers=SECURITY_HEADERS,
         )
 
     async def report(self, request: web.Request) -> web.Response:
         """The HTML report of a consultation for a QI stage (default: its current one)."""
         account = await self._account(request)
-        self._require(account, auth.READ)
+        self._require(request, account, auth.READ)
         cid = request.match_info["cid"]
         async with self.platform.sessionmaker() as db:
             row = await db.get(Consultation, cid)
             if row is None:
-                raise self._not_found(account)
+                raise self._not_found(request, account)
             stage = request.query.get("stage") or row.stage
             if stage not in STAGES:
                 raise self._refuse(
+                    request,
                     400,
                     "Unknown stage",
                     f"A report is for one of the QI stages: {', '.join(STAGES)}.",
@@ -428,20 +450,22 @@ class Dashboard:
                 from consultations import reporting
             except ImportError:
                 raise self._refuse(
+                    request,
                     503,
                     "Reports unavailable",
                     "Reports are not available in this installation.",
                     account,
                 ) from None
             page = await reporting.render(db, cid, fmt="html", stage=stage)
-        return html(page)
+        # The report is rendered, and escaped, by its own templates (consultations.insights).
+        return web.Response(text=page, content_type="text/html")
 
     # -- moderation ----------------------------------------------------------------------
 
     async def moderation(self, request: web.Request) -> web.Response:
         """Open safety cases with the flagged text (moderators and admins only)."""
         account = await self._account(request)
-        self._require(account, auth.MODERATE)
+        self._require(request, account, auth.MODERATE)
         async with self.platform.sessionmaker() as db:
             result = await db.execute(
                 select(ModerationCase, Response.item_id, Response.text, Consultation.title)
@@ -464,22 +488,28 @@ class Dashboard:
             ]
         done = request.query.get("done", "")
         notices = [("notice", NOTICES["resolved"])] if done == "resolved" else []
-        return html(views.moderation_page(account.viewer, cases, notices))
+        return templating.render(request, views.ModerationPage(account.viewer, cases, notices))
 
     async def resolve(self, request: web.Request) -> web.Response:
         """Mark a moderation case resolved (harmless if it already is)."""
         account, _ = await self._posted(request)
-        self._require(account, auth.MODERATE)
+        self._require(request, account, auth.MODERATE)
         raw = request.match_info["case"]
         async with self.platform.sessionmaker.begin() as db:
             case = await db.get(ModerationCase, int(raw)) if raw.isdigit() else None
             if case is None:
-                raise self._not_found(account, "moderation case")
+                raise self._not_found(request, account, "moderation case")
             if case.status != "resolved":
                 case.status = "resolved"
                 case.resolved_at = utcnow()
         log.info("dashboard: user %s resolved moderation case %s", account.user_id, raw)
-        raise web.HTTPSeeOther(f"{PREFIX}/moderation?done=resolved", headers=SECURITY_HEADERS)
+        raise web.HTTPSeeOther(f"{PREFIX}/moderation?done=resolved")
+
+
+def _to_login(request: web.Request) -> web.HTTPException:
+    """Send to the login form, and back to the page asked for (a GET) afterwards."""
+    target = request.path_qs if request.method == "GET" else PREFIX
+    return web.HTTPSeeOther(f"{PREFIX}/login?{urlencode({'next': target})}")
 
 
 def _check_password(password: str, stored: str | None) -> bool:

@@ -1,0 +1,191 @@
+"""Security for the whole web app: headers on every response, CSRF on every form post.
+
+One middleware serves the participant pages, the dashboard and the webhooks. It puts
+the security headers on every answer (errors and redirects too), and it checks the
+CSRF token of every request with an unsafe method before the handler runs.
+
+Each route that takes a form is declared with the :class:`FormGuard` of its surface,
+which says what the token is tied to: the participant cookie on the consultation pages,
+the sign-in session on the dashboard. Routes that authenticate in another way (platform
+webhooks, which check a secret of their own) are declared exempt by path prefix. A route
+declared neither way is refused, so forgetting the declaration fails closed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.typedefs import Handler, Middleware
+from aiohttp.web_urldispatcher import AbstractRoute
+
+log = logging.getLogger(__name__)
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+CSRF_FIELD = "csrf"
+
+# Scripts are never allowed: default-src 'none' and no script-src. Styles are inline in
+# each page and in the HTML report, so they are the one inline thing allowed. Forms post
+# only to this site, and no other site may frame a page (clickjacking).
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
+# One year; sent only when the public address is https, or a browser that once saw it
+# could not reach a plain-http development server on the same name.
+HSTS = "max-age=31536000"
+
+
+def security_headers(*, https: bool) -> Mapping[str, str]:
+    """The headers every response carries (HSTS only when served over https)."""
+    headers = {
+        "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "same-origin",
+        # frame-ancestors does this for current browsers; X-Frame-Options for older ones.
+        "X-Frame-Options": "DENY",
+        "Permissions-Policy": "camera=(), geolocation=(), microphone=(), payment=(), usb=()",
+    }
+    if https:
+        headers["Strict-Transport-Security"] = HSTS
+    return headers
+
+
+class CsrfTokens:
+    """Derives and checks the CSRF tokens of one surface from the secret key.
+
+    A token is an HMAC of what it is tied to (its subject), under a key derived for the
+    surface's purpose, so it needs no storage and one surface's token is useless on
+    another.
+    """
+
+    def __init__(self, secret_key: str, purpose: str) -> None:
+        self._key = hmac.new(secret_key.encode(), purpose.encode(), hashlib.sha256).digest()
+
+    def token(self, subject: str) -> str:
+        """The token of every form shown to ``subject``."""
+        data = subject.encode("utf-8", "surrogatepass")
+        return hmac.new(self._key, data, hashlib.sha256).hexdigest()[:32]
+
+    def matches(self, subject: str, given: str) -> bool:
+        """Whether ``given`` is ``subject``'s token (constant time, any input).
+
+        Bytes are compared: ``hmac.compare_digest`` raises on text with non-ASCII
+        characters, and a posted field can hold anything.
+        """
+        expected = self.token(subject).encode("ascii")
+        return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected)
+
+
+Subject = Callable[[web.Request], Awaitable[str | None]]
+Refusal = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True)
+class FormGuard:
+    """How one surface ties the CSRF tokens of its forms to the person posting them.
+
+    Attributes:
+        tokens: the surface's token maker.
+        subject: what a request's token must be tied to, or None when there is nothing
+            to tie it to (then the post is refused). It may instead raise the surface's
+            own answer, such as asking for cookies or sending to the sign-in page.
+        refuse: the surface's answer (a 4xx) to a missing or wrong token.
+    """
+
+    tokens: CsrfTokens
+    subject: Subject
+    refuse: Refusal
+
+
+class WebSecurity:
+    """Which routes take forms under which guard, which are exempt, and the middleware."""
+
+    def __init__(self, *, https: bool) -> None:
+        self.headers = security_headers(https=https)
+        self._guards: dict[AbstractRoute, FormGuard] = {}
+        self._exempt: dict[str, str] = {}
+
+    def protect(self, routes: Iterable[AbstractRoute], guard: FormGuard) -> None:
+        """Check ``guard``'s token on unsafe requests to ``routes``."""
+        for route in routes:
+            self._guards[route] = guard
+
+    def exempt(self, prefix: str, *, because: str) -> None:
+        """Let unsafe requests under path ``prefix`` through without a CSRF token.
+
+        Only for routes that authenticate every request in another way; ``because``
+        says how, for the reader.
+        """
+        self._exempt[prefix] = because
+
+    def install(self, app: web.Application) -> None:
+        """Add the middleware to ``app``."""
+        app.middlewares.append(self.middleware())
+
+    def middleware(self) -> Middleware:
+        """The middleware: CSRF check, then the handler, then the headers."""
+
+        @web.middleware
+        async def security(request: web.Request, handler: Handler) -> web.StreamResponse:
+            try:
+                if request.method not in SAFE_METHODS:
+                    refusal = await self._check(request)
+                    if isinstance(refusal, web.HTTPException):
+                        raise refusal  # aiohttp wants these raised, not returned
+                    if refusal is not None:
+                        self._add_headers(refusal)
+                        return refusal
+                response = await handler(request)
+            except web.HTTPException as answer:
+                # An HTTPException is the response aiohttp sends: it gets the headers too.
+                self._add_headers(answer)
+                raise
+            self._add_headers(response)
+            return response
+
+        return security
+
+    def _add_headers(self, response: web.StreamResponse) -> None:
+        if response.prepared:
+            return
+        for name, value in self.headers.items():
+            response.headers.setdefault(name, value)
+        # Pages show people's answers and the dashboard's data: no copy is kept anywhere.
+        response.headers.setdefault("Cache-Control", "no-store")
+
+    async def _check(self, request: web.Request) -> web.StreamResponse | None:
+        """None when the request may go on; else the answer it gets instead."""
+        if request.match_info.http_exception is not None:
+            return None  # no such route or method: the router answers 404 or 405
+        route = request.match_info.route
+        # The route's pattern, not the request's path, decides: no URL trick reaches it.
+        pattern = route.resource.canonical if route.resource is not None else ""
+        if any(pattern.startswith(prefix) for prefix in self._exempt):
+            return None
+        guard = self._guards.get(route)
+        if guard is None:
+            log.error(
+                "refused %s %s: the route declares no CSRF guard", request.method, request.path
+            )
+            return web.Response(status=403, text="This address does not take forms.")
+        subject = await guard.subject(request)
+        try:
+            form = await request.post()
+        except (ValueError, HttpProcessingError):
+            # Undecodable text (UnicodeDecodeError is a ValueError) or a broken multipart
+            # body (bad boundary, bad part headers): the client's fault, never a 5xx.
+            raise web.HTTPBadRequest(text="The form could not be read.") from None
+        given = form.get(CSRF_FIELD)
+        if (
+            subject is None
+            or not isinstance(given, str)
+            or not guard.tokens.matches(subject, given)
+        ):
+            return await guard.refuse(request)
+        return None

@@ -1,0 +1,266 @@
+"""The one middleware of the web app: security headers everywhere, CSRF on every form post.
+
+Both surfaces go through it: the consultation pages (token tied to the participant
+cookie) and the dashboard (token tied to the login session, or to the login cookie on
+the login form). SQLite only: nothing here depends on the store.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiohttp import DummyCookieJar, web
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import func, select
+
+from bot.config import Settings
+from bot.platform import Platform
+from bot.web.app import create_app
+from bot.web.middleware import CsrfTokens, FormGuard, WebSecurity
+from consultations import service
+from storage.tables import Consultation, Response
+from tests.bot.test_dashboard import as_role, csrf_of
+from tests.helpers import form_fields, launch
+
+Client = TestClient[Any, Any]
+CONSENT = "/c/outpatient-booking/consent"
+CLOSE = "/dashboard/c/outpatient-booking/close"
+NON_ASCII = "é" * 32
+
+sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+
+def assert_security_headers(response: Any) -> None:
+    headers = response.headers
+    csp = headers["Content-Security-Policy"]
+    assert "default-src 'none'" in csp and "frame-ancestors 'none'" in csp
+    assert "script-src" not in csp and "unsafe-eval" not in csp
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["Referrer-Policy"] == "same-origin"
+    assert headers["X-Frame-Options"] == "DENY"
+    assert "camera=()" in headers["Permissions-Policy"]
+    assert headers["Cache-Control"] == "no-store"
+
+
+async def stored_responses(platform: Platform) -> int:
+    async with platform.sessionmaker() as session:
+        return int(await session.scalar(select(func.count(Response.id))) or 0)
+
+
+# -- headers ----------------------------------------------------------------------------
+
+
+@sqlite_only
+async def test_participant_responses_carry_the_security_headers(
+    platform: Platform, web_client: Client
+) -> None:
+    await launch(platform)
+    page = await web_client.get("/c/outpatient-booking")
+    responses = [
+        page,
+        await web_client.get("/"),
+        await web_client.get("/c/no-such-thing"),
+        await web_client.post(CONSENT, data={"csrf": "x" * 32, "nonce": "n" * 16}),
+        await web_client.post(
+            CONSENT,
+            data={**form_fields(await page.text(), CONSENT), "answer": "yes"},
+            allow_redirects=False,
+        ),
+    ]
+    assert [r.status for r in responses] == [200, 200, 404, 403, 303]
+    for response in responses:
+        assert_security_headers(response)
+        # The public address is http here: no HSTS, or a browser would refuse plain http.
+        assert "Strict-Transport-Security" not in response.headers
+
+
+@sqlite_only
+async def test_dashboard_responses_carry_the_security_headers(
+    platform: Platform, web_client: Client
+) -> None:
+    await launch(platform)
+    responses = [
+        await web_client.get("/dashboard/login"),
+        await web_client.get("/dashboard", allow_redirects=False),
+        await web_client.post(CLOSE, data={"csrf": "x"}, allow_redirects=False),
+    ]
+    await as_role(platform, web_client, "admin")
+    responses += [
+        await web_client.get("/dashboard"),
+        await web_client.get("/dashboard/c/no-such-thing"),
+        await web_client.post(CLOSE, data={"csrf": "x" * 32}),
+        await web_client.get("/dashboard/c/outpatient-booking/report?stage=later"),
+    ]
+    assert [r.status for r in responses] == [200, 303, 303, 200, 404, 403, 400]
+    for response in responses:
+        assert_security_headers(response)
+        assert "Strict-Transport-Security" not in response.headers
+
+
+@sqlite_only
+async def test_hsts_only_when_served_over_https(settings: Settings, platform: Platform) -> None:
+    behind_https = dataclasses.replace(settings, public_url="https://engage.example")
+    app = create_app(behind_https, platform=platform, background=False)
+    app.cleanup_ctx.clear()  # the platform fixture disposes of the engine
+    async with TestClient(TestServer(app)) as client:
+        for path in ("/", "/dashboard/login", "/no-such-page"):
+            response = await client.get(path)
+            assert_security_headers(response)
+            assert response.headers["Strict-Transport-Security"].startswith("max-age=")
+
+
+# -- CSRF on both surfaces ----------------------------------------------------------------
+
+
+@sqlite_only
+async def test_participant_post_with_a_wrong_token_is_refused_and_stores_nothing(
+    platform: Platform, web_client: Client
+) -> None:
+    await launch(platform)
+    page = await (await web_client.get("/c/outpatient-booking")).text()
+    fields = form_fields(page, CONSENT)
+    for csrf in (None, "", "x" * 32, fields["csrf"][:-1], NON_ASCII):
+        data = {"nonce": fields["nonce"], "answer": "yes"}
+        if csrf is not None:
+            data["csrf"] = csrf
+        response = await web_client.post(CONSENT, data=data)
+        assert response.status == 403, csrf
+        assert "This form has expired" in await response.text()
+    assert await stored_responses(platform) == 0
+    # The token of another participant's cookie does not do either.
+    tokens = CsrfTokens(platform.settings.secret_key, "engage web csrf")
+    other = tokens.token("someone-else-entirely")
+    response = await web_client.post(CONSENT, data={**fields, "csrf": other, "answer": "yes"})
+    assert response.status == 403
+
+
+@sqlite_only
+async def test_dashboard_post_with_a_wrong_token_is_refused_and_changes_nothing(
+    platform: Platform, web_client: Client
+) -> None:
+    await launch(platform)
+    await as_role(platform, web_client, "admin")
+    good = await csrf_of(web_client)
+    for data in ({}, {"csrf": good[:-1]}, {"csrf": NON_ASCII}):
+        response = await web_client.post(CLOSE, data=data)
+        assert response.status == 403
+        page = await response.text()
+        assert "This form has expired" in page
+        assert "admin@health.example (admin)" in page  # the refusal keeps the bar
+    async with platform.sessionmaker() as session:
+        row = await session.get(Consultation, "outpatient-booking")
+        assert row is not None and row.state == service.OPEN
+    # The participant page's token is no good on the dashboard, and the reverse.
+    participant = CsrfTokens(platform.settings.secret_key, "engage web csrf")
+    response = await web_client.post(CLOSE, data={"csrf": participant.token("x")})
+    assert response.status == 403
+
+
+@sqlite_only
+async def test_login_form_refuses_a_non_ascii_token_and_cookie(
+    platform: Platform, web_client: Client
+) -> None:
+    response = await web_client.post(
+        "/dashboard/login",
+        data={"csrf": NON_ASCII, "email": "a@b.example", "password": "x"},
+        headers={"Cookie": "engage_login=" + "é" * 20},
+        allow_redirects=False,
+    )
+    assert response.status == 403
+    assert "The form expired. Please log in again." in await response.text()
+
+
+@sqlite_only
+async def test_non_ascii_cookies_get_a_4xx_or_a_fresh_start(
+    platform: Platform, settings: Settings
+) -> None:
+    await launch(platform)
+    app = create_app(settings, platform=platform, background=False)
+    app.cleanup_ctx.clear()
+    # Each request on its own, with only the cookie it is given (no jar).
+    async with TestClient(TestServer(app), cookie_jar=DummyCookieJar()) as client:
+        odd = {"Cookie": "engage_p=" + "é" * 24}
+        page = await client.get("/c/outpatient-booking", headers=odd)
+        assert page.status == 200  # treated as no cookie: a new one is handed out
+        assert any(c.startswith("engage_p=") for c in page.headers.getall("Set-Cookie"))
+        fields = form_fields(await page.text(), CONSENT)
+        post = await client.post(CONSENT, data={**fields, "answer": "yes"}, headers=odd)
+        assert post.status == 400
+        assert "needs cookies" in await post.text()
+        dashboard = {"Cookie": "engage_dash=" + "é" * 10 + "." + "é" * 10}
+        get = await client.get("/dashboard", headers=dashboard, allow_redirects=False)
+        assert get.status == 303  # not a session: to the login form
+        post = await client.post(
+            CLOSE, data={"csrf": NON_ASCII}, headers=dashboard, allow_redirects=False
+        )
+        assert post.status == 303
+    assert await stored_responses(platform) == 0
+
+
+@sqlite_only
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("application/x-www-form-urlencoded", b"csrf=\xff\xfe&answer=yes"),
+        ("multipart/form-data; boundary=x", b"--x\r\ngarbage"),
+        ("multipart/form-data", b"no boundary at all"),
+    ],
+)
+async def test_unreadable_form_bodies_get_400(
+    platform: Platform, web_client: Client, content_type: str, body: bytes
+) -> None:
+    await launch(platform)
+    await web_client.get("/c/outpatient-booking")
+    response = await web_client.post(CONSENT, data=body, headers={"Content-Type": content_type})
+    assert response.status == 400
+
+
+# -- declarations -------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def bare_client() -> AsyncIterator[Client]:
+    """A small app behind the middleware: a guarded form, an exempt hook, an undeclared post."""
+    tokens = CsrfTokens("a-secret-key-of-at-least-32-characters", "test forms")
+
+    async def subject(request: web.Request) -> str | None:
+        return request.cookies.get("who")
+
+    async def refuse(request: web.Request) -> web.StreamResponse:
+        return web.Response(status=403, text="refused")
+
+    async def ok(request: web.Request) -> web.Response:
+        return web.Response(text="done")
+
+    app = web.Application()
+    security = WebSecurity(https=False)
+    security.install(app)
+    security.exempt("/hooks/", because="the hook checks a secret of its own")
+    security.protect(app.add_routes([web.post("/form", ok)]), FormGuard(tokens, subject, refuse))
+    app.add_routes([web.post("/hooks/platform", ok), web.post("/undeclared", ok)])
+    async with TestClient(TestServer(app)) as client:
+        client.session.cookie_jar.update_cookies({"who": "alice"})
+        yield client
+
+
+async def test_only_declared_routes_take_posts(bare_client: Client) -> None:
+    good = CsrfTokens("a-secret-key-of-at-least-32-characters", "test forms").token("alice")
+    assert (await bare_client.post("/form", data={"csrf": good})).status == 200
+    assert (await bare_client.post("/form", data={"csrf": good.upper()})).status == 403
+    assert (await bare_client.post("/hooks/platform", json={"update": 1})).status == 200
+    refused = await bare_client.post("/undeclared", data={"csrf": good})
+    assert refused.status == 403  # declared neither way: closed, not open by accident
+    assert (await bare_client.post("/no-such-route")).status == 404
+    assert_security_headers(refused)
+
+
+def test_tokens_compare_any_text_without_raising() -> None:
+    tokens = CsrfTokens("a-secret-key-of-at-least-32-characters", "test forms")
+    token = tokens.token("subject")
+    assert tokens.matches("subject", token)
+    for given in ("", NON_ASCII, "\udcff" * 32, token + "x", token[:-1] + "é"):
+        assert not tokens.matches("subject", given)
+    assert tokens.token("é") != tokens.token("e")
