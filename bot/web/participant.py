@@ -266,7 +266,13 @@ class WebChannel:
         rows = (
             await session.scalars(
                 select(Response)
-                .where(Response.consultation_id == spec.id, Response.item_type == "thread")
+                .where(
+                    Response.consultation_id == spec.id,
+                    Response.item_type == "thread",
+                    # Only what was said in public: a thread answer given in a private
+                    # chat or a direct message is never shown to others (CONTRACT.md).
+                    Response.public.is_(True),
+                )
                 .order_by(Response.id)
             )
         ).all()

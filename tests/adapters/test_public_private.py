@@ -1,0 +1,76 @@
+"""Public and private (CONTRACT.md): what a person says privately is never shown to others."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+
+from bot.platform import Platform
+from channels.events import EventKind
+from tests.fakes.channel import Person
+from tests.helpers import form_fields, launch, spec_data
+
+Client = TestClient[Any, Any]
+
+
+async def _through_consent(platform: Platform, person: Person) -> None:
+    for event in (
+        person.starts("outpatient-booking"),
+        person.answers("@consent", "Yes, I agree"),
+        person.answers("@recontact", "No, please don't"),
+        person.answers("role", "Carer"),
+        person.answers("ease", "Easy"),
+        person.says("Ring me the day before"),
+    ):
+        await platform.inbox.receive(event)
+        await platform.inbox.process_pending()
+
+
+async def test_the_public_page_shows_only_what_was_said_in_public(
+    platform: Platform, web_client: Client
+) -> None:
+    await launch(platform, spec_data(channels=["web", "telegram", "mastodon"]))
+    # A private chat on Telegram: the thread answer is private.
+    private = Person("1001", channel="telegram")
+    await _through_consent(platform, private)
+    await platform.inbox.receive(private.says("PRIVATE: the letters never arrive at my flat"))
+    await platform.inbox.process_pending()
+    # A Mastodon direct message: private too.
+    direct = Person("dm-account", channel="mastodon")
+    await _through_consent(platform, direct)
+    await platform.inbox.receive(direct.says("DIRECT: my daughter reads the texts for me"))
+    await platform.inbox.process_pending()
+    # A reply in a Telegram group to the thread post: said in public.
+    group = Person("2002", channel="telegram")
+    await platform.inbox.receive(
+        group.event(
+            EventKind.TEXT,
+            text="GROUP: put the clinic's name first",
+            consultation_id="outpatient-booking",
+            item_id="reminder",
+            public=True,
+            platform_ref="chat:-100500:msg:7",
+        )
+    )
+    await platform.inbox.process_pending()
+    # On the page itself: public by the page's nature.
+    page = await (await web_client.get("/c/outpatient-booking")).text()
+    consent = form_fields(page, "/c/outpatient-booking/consent")
+    page = await (
+        await web_client.post("/c/outpatient-booking/consent", data={**consent, "answer": "yes"})
+    ).text()
+    answers = form_fields(page, "/c/outpatient-booking/answers")
+    page = await (
+        await web_client.post(
+            "/c/outpatient-booking/answers", data={**answers, "segment:role": "Carer"}
+        )
+    ).text()
+    fields = form_fields(page, "/c/outpatient-booking/threads/reminder")
+    await web_client.post(
+        "/c/outpatient-booking/threads/reminder", data={**fields, "text": "WEB: say the time"}
+    )
+
+    shown = await (await web_client.get("/c/outpatient-booking")).text()
+    assert "GROUP: put the clinic" in shown and "WEB: say the time" in shown
+    assert "PRIVATE:" not in shown and "DIRECT:" not in shown
