@@ -98,6 +98,9 @@ class OutboundMessage:
     multiple: bool = False
     reply_to: str | None = None
     kind: str = "message"  # message | question | safety | publish
+    # For a safety reply to something said in public: what may be posted there instead
+    # when the person cannot be reached privately. It neither quotes nor names them.
+    fallback: str | None = None
 
     @classmethod
     def asking(cls, question: Question) -> OutboundMessage:

@@ -93,6 +93,16 @@ def screen(text: str) -> Screened:
     return Screened(redacted, tuple(flags))
 
 
+def general_note(settings: SafetySettings) -> str:
+    """A short note for a public place: where to get help, addressed to no one in particular."""
+    helplines = settings.helplines or DEFAULT_HELPLINES.get(
+        settings.region, DEFAULT_HELPLINES["AU"]
+    )
+    lines = ["A reminder for everyone here: if things feel hard, support is available now."]
+    lines += [f"- {line.name}: {line.contact}" for line in helplines[:3]]
+    return "\n".join(lines)
+
+
 def safety_message(settings: SafetySettings, organisation: str) -> str:
     """The reply to a crisis disclosure: care, where to get help now, and what happens next."""
     helplines = settings.helplines or DEFAULT_HELPLINES.get(
