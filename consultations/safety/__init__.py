@@ -1,0 +1,1 @@
+"""Safety screening of free text: crisis and safeguarding disclosures, personal details."""
