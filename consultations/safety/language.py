@@ -109,19 +109,20 @@ def guess_language(folded: str) -> str:
 
     ``folded`` is the text lower-cased with accents kept (:func:`normalise.fold`).
     """
-    letters = sum(1 for c in folded if c.isalpha())
-    if letters == 0:
-        return ENGLISH
-    foreign = len(_OTHER_SCRIPT.findall(folded))
-    if foreign >= 2 and foreign * 3 >= letters:
-        return "other-script"
-    if len(_VIETNAMESE.findall(folded)) >= 2:
-        return "vi"
-    words = [_plain(w) for w in _WORD.findall(folded)]
+    if folded.isascii():
+        words = _WORD.findall(folded)
+    else:
+        letters = sum(1 for c in folded if c.isalpha())
+        foreign = len(_OTHER_SCRIPT.findall(folded))
+        if foreign >= 2 and foreign * 3 >= letters:
+            return "other-script"
+        if len(_VIETNAMESE.findall(folded)) >= 2:
+            return "vi"
+        words = [_plain(w) for w in _WORD.findall(folded)]
     if not words:
         return ENGLISH
     scores = {lang: sum(1 for w in words if w in table) for lang, table in _TABLES.items()}
-    if "ñ" in folded or "¿" in folded or "¡" in folded:
+    if not folded.isascii() and ("ñ" in folded or "¿" in folded or "¡" in folded):
         scores["es"] += 2
     english = scores.pop("en")
     lang, best = max(scores.items(), key=lambda item: item[1])

@@ -47,6 +47,7 @@ _SELF_INJURY = frozenset({"self-harm", "past-attempt"})
 _FIRST_PERSON = re.compile(r"\b(?:i|me|my|myself|mine|im)\b")
 _IMMEDIATE_THIRD = re.compile(r"\b(?:he|she|they|hes|shes|he is|she is|they are)\s*$")
 _CLAUSE_BREAK = re.compile(r"[.!?;:,]|\bbut\b")
+_SENTENCE_BREAK = re.compile(r"[.!?;]")
 _MACRO = re.compile(r"%(\w+)%")
 _WINDOW = 6
 
@@ -117,11 +118,12 @@ class Lexicon:
                 text = pattern.sub(word, text)
         return text
 
-    def _clause(self, text: str, start: int, end: int) -> tuple[str, str]:
-        """The words of the clause before the phrase, and the whole clause."""
-        breaks = [m.end() for m in _CLAUSE_BREAK.finditer(text, 0, start)]
+    @staticmethod
+    def _span(breaker: re.Pattern[str], text: str, start: int, end: int) -> tuple[str, str]:
+        """The words of the clause (or sentence) before the phrase, and all of it."""
+        breaks = [m.end() for m in breaker.finditer(text, 0, start)]
         left = breaks[-1] if breaks else 0
-        after = _CLAUSE_BREAK.search(text, end)
+        after = breaker.search(text, end)
         right = after.start() if after else len(text)
         return text[left:start], text[left:right]
 
@@ -155,37 +157,76 @@ class Lexicon:
 
     def hits(self, text: str) -> list[Hit]:
         """Phrases in a normalised, masked text that stand as disclosures."""
+        return self.read(text)[0]
+
+    def read(self, text: str) -> tuple[list[Hit], str]:
+        """The phrases that stand as disclosures, and the text with every phrase that was
+        set aside (negated, reported, accidental, recovered from) replaced by one
+        placeholder word, so that the semantic layer does not score those words again."""
         found: list[Hit] = []
-        recovering = bool(self.cues["recovery_now"].search(text))
-        answered_yes = bool(self.cues["reported_undone"].search(text))
+        set_aside: list[tuple[int, int]] = []
+        recovering: bool | None = None
+        answered_yes = False
         for kind, table in (("statement", self.statements), ("topic", self.topics)):
             for category, pattern in table.items():
                 for match in pattern.finditer(text):
-                    before, clause = self._clause(text, match.start(), match.end())
-                    if self._negated(before):
-                        continue
-                    reported = self.cues["reported"].search(before)
-                    if reported and not answered_yes:
-                        if kind == "topic" or reported.group(0).startswith("ask"):
-                            continue
-                    if category in _SELF_INJURY and self.cues["accident"].search(clause):
-                        continue
-                    if (
-                        recovering
-                        and category != "past-attempt"
-                        and self.cues["recovery_past"].search(clause)
-                    ):
-                        continue
-                    phrase = match.group(0)
-                    if category == "third-party":
-                        found.append(Hit(category, phrase, match.start(), category))
-                    elif self._whose(category, phrase, before):
-                        if category != "harm-to-others" and self.cues["distant"].search(clause):
-                            continue
-                        found.append(Hit("third-party", phrase, match.start(), category))
+                    if recovering is None:
+                        # Whole-text cues, looked for only once a phrase is found.
+                        recovering = bool(self.cues["recovery_now"].search(text))
+                        answered_yes = bool(self.cues["reported_undone"].search(text))
+                    hit = self._judge(kind, category, match, text, recovering, answered_yes)
+                    if hit is None:
+                        set_aside.append(match.span())
                     else:
-                        found.append(Hit(category, phrase, match.start(), category))
-        return found
+                        found.append(hit)
+        kept = {hit.start for hit in found}
+        for start, end in sorted(set_aside, reverse=True):
+            if start not in kept:
+                text = text[:start] + " _setaside_ " + text[end:]
+        return found, text
+
+    def _judge(
+        self,
+        kind: str,
+        category: str,
+        match: re.Match[str],
+        text: str,
+        recovering: bool,
+        answered_yes: bool,
+    ) -> Hit | None:
+        before, clause = self._span(_CLAUSE_BREAK, text, match.start(), match.end())
+        if self._negated(before):
+            return None
+        _, sentence = self._span(_SENTENCE_BREAK, text, match.start(), match.end())
+        if self.cues["conditional"].search(sentence):
+            return None
+        reported = self.cues["reported"].search(sentence)
+        if (
+            reported
+            and not answered_yes
+            and (kind == "topic" or reported.group(0).startswith("ask"))
+        ):
+            return None
+        if category in _SELF_INJURY and self.cues["accident"].search(clause):
+            return None
+        if (
+            recovering
+            and category != "past-attempt"
+            and self.cues["recovery_past"].search(clause)
+        ):
+            return None
+        phrase = match.group(0)
+        if category == "third-party":
+            return Hit(category, phrase, match.start(), category)
+        if not self._whose(category, phrase, before):
+            return Hit(category, phrase, match.start(), category)
+        if category != "harm-to-others" and self.cues["distant"].search(clause):
+            return None
+        # Someone else's words in a film, a book or a course are not a report of a
+        # person at risk.
+        if not answered_yes and self.cues["reported"].search(text):
+            return None
+        return Hit("third-party", phrase, match.start(), category)
 
     def spanish_hits(self, text: str) -> list[Hit]:
         """Phrases found in a Spanish text (folded, accents removed)."""

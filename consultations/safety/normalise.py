@@ -16,7 +16,7 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
-from collections.abc import Iterable
+from functools import lru_cache
 
 # Characters that change nothing visible and are used to split words past a filter.
 _INVISIBLE = dict.fromkeys(map(ord, "\u00ad\u200b\u200c\u200d\u2060\ufeff\u180e"), None)
@@ -81,6 +81,9 @@ _PHRASES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"\bsewer[\s_-]*(?:slide|side)s?\b", " suicide "),
         (r"\bsu+i+c+i*d+e*\s*s+l+i+d+e+\b", " suicide "),
         (r"\bself[\s_-]*un[\s_-]*aliv(?:e|ing|ed)\b", " kill myself "),
+        # "Unalive" with no one named is to die ("i want to unalive"); with a reflexive
+        # or an object it is to kill, which TEXT_SPEAK gives.
+        (r"\bun[\s_-]*alive(?!\s*(?:my|your|him|her|them|our|the|a|some|every|any))", " die "),
         (r"\b(?:commit(?:ting)?\s+)?toaster[\s_-]*bath\b", " suicide "),
         (r"\bs\s*/\s*h\b", " self harm "),
         (r"\bs\s*h[\s'-]*(?:ing|in)\b", " self harming "),
@@ -96,6 +99,8 @@ _PHRASES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"\+", " plus "),
     )
 )
+# Cheap test for whether any of the phrase rewrites can apply at all.
+_PHRASE_GATE = re.compile(r"sewer|slide|self|toaster|bath|/|&|\+|\bs\s*h|\bo\.?d|ctb|\bi\s*d\s*w|un[\s_-]*alive")
 _JOIN_SELF = re.compile(r"\b(my|your|him|her|them|our) (self|selves)\b")
 # A word, or one sentence punctuation mark. Apostrophes, digits and leetspeak symbols stay
 # inside words here; they are resolved word by word below.
@@ -221,6 +226,8 @@ TEXT_SPEAK: dict[str, str] = {
     "sez": "says",
     "wen": "when",
     "wat": "what",
+    "wats": "what is",
+    "wots": "what is",
     "wot": "what",
     "luv": "love",
     "hav": "have",
@@ -564,6 +571,7 @@ def _numbers(tokens: list[str]) -> list[str]:
     return out
 
 
+@lru_cache(maxsize=1 << 16)
 def _word(token: str, known: frozenset[str]) -> str:
     """One token resolved: contractions, text-speak, leetspeak, repeats, misspellings."""
     if "'" in token:
@@ -621,10 +629,15 @@ def normalise(text: str, known: frozenset[str] = _EMPTY) -> str:
     ``known`` is a vocabulary used to decide how far drawn-out letters collapse
     ("kiiiill" -> "kill", not "kil").
     """
-    text = _fix_confusables(fold(text))
-    text = _strip_accents(text)
-    for pattern, replacement in _PHRASES:
-        text = pattern.sub(replacement, text)
+    return normalise_folded(fold(text), known)
+
+
+def normalise_folded(text: str, known: frozenset[str] = _EMPTY) -> str:
+    """:func:`normalise` for a text already passed through :func:`fold`."""
+    text = _strip_accents(_fix_confusables(text))
+    if _PHRASE_GATE.search(text):
+        for pattern, replacement in _PHRASES:
+            text = pattern.sub(replacement, text)
     raw: list[str] = []
     for token in _TOKEN.findall(text):
         if len(token) > 1 and ("." in token or "-" in token):

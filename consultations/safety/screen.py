@@ -22,7 +22,7 @@ from functools import cache
 
 from .language import ENGLISH, READABLE, SPANISH, guess_language
 from .lexicon import CATEGORIES, Hit, Lexicon, default_lexicon
-from .normalise import fold, normalise
+from .normalise import fold, normalise_folded
 from .semantic import SemanticModel, default_model
 
 #: Categories that alert moderators on arrival.
@@ -57,28 +57,32 @@ class Screen:
     def __init__(self, lexicon: Lexicon, model: SemanticModel | None) -> None:
         self.lexicon = lexicon
         self.model = model
-        known = set(lexicon.vocabulary)
-        if model is not None:
-            known |= model.vocabulary
-        self.known = frozenset(known)
+        # The vocabulary that decides how drawn-out letters collapse is the lexicon's
+        # alone, so that training (which has no model yet) and use read texts alike.
+        self.known = lexicon.vocabulary
 
-    def prepare(self, text: str) -> str:
-        """The normalised, masked text both layers read."""
-        return self.lexicon.mask(normalise(text, self.known))
+    def prepare(self, text: str, folded: str | None = None) -> str:
+        """The normalised, masked text the lexicon reads."""
+        folded = fold(text) if folded is None else folded
+        return self.lexicon.mask(normalise_folded(folded, self.known))
+
+    def read(self, text: str, folded: str | None = None) -> tuple[list[Hit], str]:
+        """The lexicon's hits, and the text the semantic layer reads."""
+        return self.lexicon.read(self.prepare(text, folded))
 
     def semantic_probability(self, text: str) -> float:
         """The semantic layer's probability for a raw text (0 without a model)."""
         if self.model is None:
             return 0.0
-        return self.model.probability(self.prepare(text))
+        return self.model.probability(self.read(text)[1])
 
     def assess(self, text: str) -> Assessment:
         """Screen one text."""
         if not text or not text.strip():
             return CLEAR
-        language = guess_language(fold(text))
-        prepared = self.prepare(text)
-        hits = self.lexicon.hits(prepared)
+        folded = fold(text)
+        language = guess_language(folded)
+        hits, prepared = self.read(text, folded)
         if not hits and language == SPANISH:
             hits = self.lexicon.spanish_hits(_spanish_form(text))
         if hits:

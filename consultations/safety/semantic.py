@@ -19,7 +19,7 @@ import json
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
 
@@ -42,17 +42,20 @@ def word_features(normalised: str) -> list[str]:
     return features
 
 
+@lru_cache(maxsize=1 << 16)
+def _grams(token: str) -> tuple[str, ...]:
+    padded = f" {token} "
+    size = len(padded)
+    return tuple(padded[i : i + n] for n in (3, 4, 5) for i in range(size - n + 1))
+
+
 def char_features(normalised: str) -> list[str]:
     """Character 3- to 5-grams of each word padded with spaces."""
     features: list[str] = []
     for token in set(normalised.split()):
         if token in _PUNCTUATION or token.startswith("_"):
             continue
-        padded = f" {token} "
-        size = len(padded)
-        for n in (3, 4, 5):
-            for i in range(size - n + 1):
-                features.append(padded[i : i + n])
+        features.extend(_grams(token))
     return features
 
 
