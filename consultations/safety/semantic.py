@@ -27,18 +27,35 @@ MODEL_FILE = "data/semantic_model.json"
 _PUNCTUATION = frozenset(".,!?;:")
 
 
+_NEGATORS = frozenset("not never no nobody none nothing without neither nor".split())
+# Words that start a new clause and so end the reach of a negation.
+_CLAUSE_STARTS = frozenset("i he she they we you and but because so then".split())
+
+
 def word_features(normalised: str) -> list[str]:
-    """Word unigrams and bigrams; bigrams do not cross punctuation."""
+    """Word unigrams and bigrams; bigrams do not cross punctuation.
+
+    Words in the reach of a negation carry a ``not_`` prefix ("i have never felt
+    suicidal" gives ``not_suicidal``), so a risk word the exemplars never show negated
+    contributes nothing instead of counting as if it were asserted.
+    """
     features: list[str] = []
     previous = ""
+    negated = False
     for token in normalised.split():
         if token in _PUNCTUATION:
             previous = ""
+            negated = False
             continue
-        features.append(token)
+        if token in _CLAUSE_STARTS:
+            negated = False
+        word = "not_" + token if negated else token
+        if token in _NEGATORS:
+            negated = True
+        features.append(word)
         if previous:
-            features.append(previous + " " + token)
-        previous = token
+            features.append(previous + " " + word)
+        previous = word
     return features
 
 
