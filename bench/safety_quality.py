@@ -6,6 +6,10 @@ Prints recall on disclosures and over-flagging (the share of look-alikes flagged
 per category and per register, for each split. ``--misses tune`` lists the texts the
 screen gets wrong on the tune split; the held-out split's texts are never listed, so that
 no one tunes the lexicon to them.
+
+The semantic layer is trained on the tune split, so tune figures here are in-sample; the
+out-of-fold tune figures used to choose its threshold are in the model file
+(``tune_out_of_fold``) and printed by ``bench/safety_train.py``.
 """
 
 from __future__ import annotations

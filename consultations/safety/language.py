@@ -57,7 +57,9 @@ _STOPWORDS: dict[str, str] = {
         "durante todos uno les ni contra otros ese eso ante ellos esto antes algunos unos yo "
         "otro otras otra tanto esa estos mucho quienes nada muchos cual poco ella estar estas "
         "algunas algo nosotros quiero gracias tengo estoy vivir morir medico hospital cita "
-        "espera mi marido hijo hija casa mas"
+        "espera mi marido hijo hija casa mas me vida matar pastillas brazos corto dolor "
+        "enfermera enfermeras ayuda nadie siempre nunca ahora tiempo atencion llama dice "
+        "pareja novio madre padre hermano hermana mejor peor bien mal tarde manana noche"
     ),
     "fr": (
         "je ne pas plus le la les des est et une un du que qui dans pour avec mais sur au aux "
@@ -87,12 +89,12 @@ _STOPWORDS: dict[str, str] = {
 
 def _tables() -> dict[str, frozenset[str]]:
     sets = {lang: frozenset(words.split()) for lang, words in _STOPWORDS.items()}
-    # Only words particular to one language count for it, so "de", shared by Spanish
-    # and Portuguese, tells neither apart and English words never count against English.
+    # Only words particular to one language count for it: "de", shared by Spanish and
+    # Portuguese, tells neither apart, and "me", Spanish and English, tells nothing.
     unique: dict[str, frozenset[str]] = {}
     for lang, words in sets.items():
         others = set().union(*(s for other, s in sets.items() if other != lang))
-        unique[lang] = words if lang == "en" else words - others - sets["en"]
+        unique[lang] = words - others
     return unique
 
 
@@ -128,6 +130,6 @@ def guess_language(folded: str) -> str:
     lang, best = max(scores.items(), key=lambda item: item[1])
     if best >= 2 and best > english:
         return lang
-    if best == 1 and english == 0 and len(words) <= 3 and len(words) >= 2:
+    if best >= 1 and english == 0 and best * 4 >= len(words) and len(words) >= 2:
         return lang
     return ENGLISH

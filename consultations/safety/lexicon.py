@@ -130,11 +130,10 @@ class Lexicon:
     def _negated(self, before: str) -> bool:
         words = before.split()[-_WINDOW:]
         window = " ".join(words)
-        last = None
-        for last in self.cues["negation"].finditer(window):
-            pass
-        if last is None:
+        negations = list(self.cues["negation"].finditer(window))
+        if not negations:
             return False
+        last = negations[-1]
         between = window[last.end() :].strip()
         if self.cues["negation_undone"].match(between):
             return False
@@ -209,11 +208,7 @@ class Lexicon:
             return None
         if category in _SELF_INJURY and self.cues["accident"].search(clause):
             return None
-        if (
-            recovering
-            and category != "past-attempt"
-            and self.cues["recovery_past"].search(clause)
-        ):
+        if recovering and category != "past-attempt" and self.cues["recovery_past"].search(clause):
             return None
         phrase = match.group(0)
         if category == "third-party":

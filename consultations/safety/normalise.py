@@ -100,7 +100,9 @@ _PHRASES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     )
 )
 # Cheap test for whether any of the phrase rewrites can apply at all.
-_PHRASE_GATE = re.compile(r"sewer|slide|self|toaster|bath|/|&|\+|\bs\s*h|\bo\.?d|ctb|\bi\s*d\s*w|un[\s_-]*alive")
+_PHRASE_GATE = re.compile(
+    r"sewer|slide|self|toaster|bath|/|&|\+|\bs\s*h|\bo\.?d|ctb|\bi\s*d\s*w|un[\s_-]*alive"
+)
 _JOIN_SELF = re.compile(r"\b(my|your|him|her|them|our) (self|selves)\b")
 # A word, or one sentence punctuation mark. Apostrophes, digits and leetspeak symbols stay
 # inside words here; they are resolved word by word below.
@@ -353,16 +355,113 @@ _CONTRACTIONS: dict[str, str] = {
 # "2" and "4" are words in text-speak ("i want 2 die") but numbers elsewhere ("took 2
 # paracetamol"). They are read as words only next to a word that makes that plain.
 _TO_AFTER = frozenset(
-    "want wnt wanted wants going gonna have has had need needs needed got like try tried "
-    "trying how time ready used able plan planning about scared afraid wish decided meant "
-    "supposed started start reason way nice kind rude said told asked due back me".split()
+    [
+        "want",
+        "wnt",
+        "wanted",
+        "wants",
+        "going",
+        "gonna",
+        "have",
+        "has",
+        "had",
+        "need",
+        "needs",
+        "needed",
+        "got",
+        "like",
+        "try",
+        "tried",
+        "trying",
+        "how",
+        "time",
+        "ready",
+        "used",
+        "able",
+        "plan",
+        "planning",
+        "about",
+        "scared",
+        "afraid",
+        "wish",
+        "decided",
+        "meant",
+        "supposed",
+        "started",
+        "start",
+        "reason",
+        "way",
+        "nice",
+        "kind",
+        "rude",
+        "said",
+        "told",
+        "asked",
+        "due",
+        "back",
+        "me",
+    ]
 )
 _TO_BEFORE = frozenset(
-    "die live be end kill go do hurt cut say see talk get take stop sleep the me him her "
-    "them my bed work school hospital wake exist carry keep jump od overdose".split()
+    [
+        "die",
+        "live",
+        "be",
+        "end",
+        "kill",
+        "go",
+        "do",
+        "hurt",
+        "cut",
+        "say",
+        "see",
+        "talk",
+        "get",
+        "take",
+        "stop",
+        "sleep",
+        "the",
+        "me",
+        "him",
+        "her",
+        "them",
+        "my",
+        "bed",
+        "work",
+        "school",
+        "hospital",
+        "wake",
+        "exist",
+        "carry",
+        "keep",
+        "jump",
+        "od",
+        "overdose",
+    ]
 )
 _FOR_BEFORE = frozenset(
-    "the a me you u him her us them my your ur tonight 2nite today ever good real sure now".split()
+    [
+        "the",
+        "a",
+        "me",
+        "you",
+        "u",
+        "him",
+        "her",
+        "us",
+        "them",
+        "my",
+        "your",
+        "ur",
+        "tonight",
+        "2nite",
+        "today",
+        "ever",
+        "good",
+        "real",
+        "sure",
+        "now",
+    ]
 )
 _NUMBERS: dict[str, int] = {
     "two": 2,
@@ -589,11 +688,12 @@ def _word(token: str, known: frozenset[str]) -> str:
     if "*" in token:
         censored = _censored(token)
         token = censored if censored is not None else token.replace("*", "")
-    if not token.isalpha() and not _UNIT.match(token):
+    # "help!" ends a sentence; "k!ll" hides a letter.
+    token = token.rstrip("!|") or token
+    if not token.isalpha() and not _UNIT.match(token) and any(c.isalpha() for c in token):
         # Leetspeak: a digit or symbol standing for a letter inside a word ("su1c1de").
-        if any(c.isalpha() for c in token):
-            token = token.translate(_LEET).replace("|", "l")
-            token = "".join(c for c in token if c.isalnum())
+        token = token.translate(_LEET).replace("|", "l")
+        token = "".join(c for c in token if c.isalnum())
     token = _collapse_repeats(token, known)
     speak = TEXT_SPEAK.get(token)
     if speak is not None:

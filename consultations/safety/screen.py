@@ -29,6 +29,11 @@ from .semantic import SemanticModel, default_model
 URGENT_CATEGORIES = frozenset({"suicidal-active", "plan-means", "harm-to-others"})
 _ORDER = {category: rank for rank, category in enumerate(CATEGORIES)}
 _EVIDENCE_LENGTH = 80
+_MIN_WORDS = 3
+
+
+def _words(prepared: str) -> int:
+    return sum(1 for token in prepared.split() if token[0].isalnum())
 
 
 @dataclass(frozen=True)
@@ -87,16 +92,23 @@ class Screen:
             hits = self.lexicon.spanish_hits(_spanish_form(text))
         if hits:
             return self._verdict(hits, prepared)
-        if language == ENGLISH and self.model is not None:
-            if self.model.probability(prepared) >= self.model.threshold:
-                category = self.model.category(prepared)
-                return Assessment(
-                    flagged=True,
-                    categories=(category,),
-                    urgent=category in URGENT_CATEGORIES,
-                    needs_review=False,
-                    evidence="semantic",
-                )
+        # A reply of one or two words gives the model too little to go on (its features
+        # are normalised to unit length, so a lone word would weigh as much as a
+        # sentence); the lexicon alone reads those.
+        if (
+            language == ENGLISH
+            and self.model is not None
+            and _words(prepared) >= _MIN_WORDS
+            and self.model.probability(prepared) >= self.model.threshold
+        ):
+            category = self.model.category(prepared)
+            return Assessment(
+                flagged=True,
+                categories=(category,),
+                urgent=category in URGENT_CATEGORIES,
+                needs_review=False,
+                evidence="semantic",
+            )
         if language not in READABLE:
             return UNREADABLE
         return CLEAR

@@ -27,9 +27,13 @@ MODEL_FILE = "data/semantic_model.json"
 _PUNCTUATION = frozenset(".,!?;:")
 
 
-_NEGATORS = frozenset("not never no nobody none nothing without neither nor".split())
+_NEGATORS = frozenset(
+    ["not", "never", "no", "nobody", "none", "nothing", "without", "neither", "nor"]
+)
 # Words that start a new clause and so end the reach of a negation.
-_CLAUSE_STARTS = frozenset("i he she they we you and but because so then".split())
+_CLAUSE_STARTS = frozenset(
+    ["i", "he", "she", "they", "we", "you", "and", "but", "because", "so", "then"]
+)
 
 
 def word_features(normalised: str) -> list[str]:

@@ -103,9 +103,7 @@ class _Fitted:
                 self.char.transform([char_features(t) for t in prepared]),
             ]
         ).tocsr()
-        result: np.ndarray[Any, np.dtype[np.float64]] = self.classifier.predict_proba(matrix)[
-            :, 1
-        ]
+        result: np.ndarray[Any, np.dtype[np.float64]] = self.classifier.predict_proba(matrix)[:, 1]
         return result
 
 
@@ -135,9 +133,7 @@ def read_feedback_comments(path: Path, limit: int = BACKGROUND_LIMIT) -> list[st
     """Up to ``limit`` comments from a pxtextmining-style CSV (``feedback`` column), every
     n-th row so the sample spreads over trusts and questions."""
     with path.open(newline="", encoding="utf-8") as handle:
-        comments = [
-            (row.get("feedback") or "").strip() for row in csv.DictReader(handle)
-        ]
+        comments = [(row.get("feedback") or "").strip() for row in csv.DictReader(handle)]
     comments = [c for c in comments if c and c.upper() not in {"NA", "N/A", "NULL"}]
     step = max(1, len(comments) // limit)
     return comments[::step][:limit]
@@ -147,7 +143,10 @@ def _block(vectoriser: TfidfVectorizer, coefficients: np.ndarray[Any, Any]) -> d
     idf = vectoriser.idf_
     block: dict[str, Any] = {}
     for feature, column in vectoriser.vocabulary_.items():
-        block[feature] = [round(float(coefficients[column] * idf[column]), 5), round(float(idf[column]), 5)]
+        block[feature] = [
+            round(float(coefficients[column] * idf[column]), 5),
+            round(float(idf[column]), 5),
+        ]
     return block
 
 
@@ -161,7 +160,9 @@ def _category_model(prepared: Sequence[str], categories: Sequence[str]) -> dict[
     weights: dict[str, list[float]] = {}
     for feature, column in vectoriser.vocabulary_.items():
         row = [round(float(idf[column]), 5)]
-        row += [round(float(classifier.coef_[k, column] * idf[column]), 5) for k in range(len(classes))]
+        row += [
+            round(float(classifier.coef_[k, column] * idf[column]), 5) for k in range(len(classes))
+        ]
         weights[feature] = row
     return {
         "categories": classes,
@@ -217,7 +218,11 @@ def train(
     # Out-of-fold probabilities for the tune split, folds by a fixed rule.
     oof = [0.0] * len(tune)
     for fold in range(_FOLDS):
-        keep = [i for i in range(len(examples)) if i < len(exemplars) or (i - len(exemplars)) % _FOLDS != fold]
+        keep = [
+            i
+            for i in range(len(examples))
+            if i < len(exemplars) or (i - len(exemplars)) % _FOLDS != fold
+        ]
         fitted = _fit([prepared[i] for i in keep], [labels[i] for i in keep], ordinary)
         held = [j for j in range(len(tune)) if j % _FOLDS == fold]
         for j, p in zip(held, fitted.probabilities([tune_prepared[j] for j in held]), strict=True):
