@@ -1,0 +1,84 @@
+"""Quality of the safety screen on the evaluation set, tune and held-out splits apart.
+
+    .venv/bin/python bench/safety_quality.py [--misses tune] [--semantic-only]
+
+Prints recall on disclosures and over-flagging (the share of look-alikes flagged) overall,
+per category and per register, for each split. ``--misses tune`` lists the texts the
+screen gets wrong on the tune split; the held-out split's texts are never listed, so that
+no one tunes the lexicon to them.
+
+The semantic layer is trained on the tune split, so tune figures here are in-sample; the
+out-of-fold tune figures used to choose its threshold are in the model file
+(``tune_out_of_fold``) and printed by ``bench/safety_train.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import defaultdict
+from pathlib import Path
+
+from consultations.safety.screen import assess_many
+
+ROOT = Path(__file__).resolve().parent.parent
+EVALUATION = ROOT / "tests" / "data" / "safety" / "evaluation.jsonl"
+
+
+def read_rows(path: Path = EVALUATION) -> list[dict[str, object]]:
+    """The evaluation rows."""
+    with path.open(encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def _table(title: str, groups: dict[str, list[bool]], label: str) -> None:
+    print(f"  {title}")
+    for name in sorted(groups):
+        values = groups[name]
+        share = sum(values) / len(values)
+        print(f"    {name:<22} {label} {share:6.3f}  (n={len(values)})")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--misses", choices=["tune"], help="list the tune split's errors")
+    args = parser.parse_args()
+    rows = read_rows()
+    verdicts = assess_many([str(row["text"]) for row in rows])
+    for split in ("tune", "heldout"):
+        recall: dict[str, list[bool]] = defaultdict(list)
+        recall_register: dict[str, list[bool]] = defaultdict(list)
+        over: dict[str, list[bool]] = defaultdict(list)
+        over_register: dict[str, list[bool]] = defaultdict(list)
+        semantic_only = 0
+        for row, verdict in zip(rows, verdicts, strict=True):
+            if row["split"] != split:
+                continue
+            if row["label"] == 1:
+                recall[str(row["category"])].append(verdict.flagged)
+                recall_register[str(row["register"])].append(verdict.flagged)
+                semantic_only += verdict.evidence == "semantic"
+            else:
+                over[str(row["category"])].append(verdict.flagged)
+                over_register[str(row["register"])].append(verdict.flagged)
+        positives = [v for values in recall.values() for v in values]
+        negatives = [v for values in over.values() for v in values]
+        print(f"{split}: {len(positives)} disclosures, {len(negatives)} look-alikes")
+        print(f"  recall        {sum(positives) / len(positives):.3f}")
+        print(f"  over-flagging {sum(negatives) / len(negatives):.3f}")
+        print(f"  disclosures caught by the semantic layer alone: {semantic_only}")
+        _table("recall by category", recall, "recall")
+        _table("recall by register", recall_register, "recall")
+        _table("over-flagging by look-alike kind", over, "flagged")
+        _table("over-flagging by register", over_register, "flagged")
+    if args.misses:
+        print(f"\nerrors on the {args.misses} split:")
+        for row, verdict in zip(rows, verdicts, strict=True):
+            if row["split"] == args.misses and bool(row["label"]) != verdict.flagged:
+                kind = "missed" if row["label"] else "over-flagged"
+                print(f"  {kind:<12} [{row['category']}] {row['text']!r} -> {verdict.evidence}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

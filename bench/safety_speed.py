@@ -1,0 +1,84 @@
+"""Speed of the safety screen: texts per second for single calls and for assess_many.
+
+    OPENBLAS_NUM_THREADS=1 .venv/bin/python bench/safety_speed.py [--seconds 3]
+
+Texts are real NHS feedback comments (pxtextmining, MIT, read from
+``../shared/data/pxtextmining-phase1/text_data.csv`` when present) with the evaluation
+set's disclosures mixed in at 2%; without the comments, the evaluation set's look-alikes
+and disclosures. Runs on one core (the screen is single-threaded Python).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import statistics
+import time
+from pathlib import Path
+
+from consultations.safety.screen import assess, assess_many, default_screen
+
+ROOT = Path(__file__).resolve().parent.parent
+EVALUATION = ROOT / "tests" / "data" / "safety" / "evaluation.jsonl"
+FEEDBACK = ROOT.parent / "shared" / "data" / "pxtextmining-phase1" / "text_data.csv"
+
+
+def corpus() -> tuple[str, list[str]]:
+    """A description of the texts, and the texts."""
+    rows = [json.loads(line) for line in EVALUATION.read_text(encoding="utf-8").splitlines()]
+    disclosures = [r["text"] for r in rows if r["label"] == 1]
+    if FEEDBACK.exists():
+        with FEEDBACK.open(newline="", encoding="utf-8") as handle:
+            comments = [(r.get("feedback") or "").strip() for r in csv.DictReader(handle)]
+        comments = [c for c in comments if c]
+        texts: list[str] = []
+        for i, comment in enumerate(comments):
+            texts.append(comment)
+            if i % 50 == 0:
+                texts.append(disclosures[(i // 50) % len(disclosures)])
+        return f"{len(comments)} NHS feedback comments with 2% disclosures", texts
+    return "the evaluation set", [r["text"] for r in rows]
+
+
+def _rate(run: object, texts: list[str], seconds: float) -> float:
+    assert callable(run)
+    done = 0
+    started = time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        run(texts)
+        done += len(texts)
+    return done / (time.perf_counter() - started)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=3.0)
+    args = parser.parse_args()
+    label, texts = corpus()
+    lengths = [len(t) for t in texts]
+    print(f"{len(texts)} texts from {label}; median {statistics.median(lengths):.0f} characters")
+    started = time.perf_counter()
+    default_screen()
+    print(f"first use (load lexicon and model): {time.perf_counter() - started:.3f} s")
+
+    def single(batch: list[str]) -> None:
+        for text in batch:
+            assess(text)
+
+    def many(batch: list[str]) -> None:
+        assess_many(batch)
+
+    short = [t for t in texts if len(t) <= 120]
+    for name, batch in (
+        ("all texts", texts),
+        (f"replies up to 120 characters ({len(short)})", short),
+    ):
+        print(name)
+        print(f"  assess, one call per text: {_rate(single, batch, args.seconds):8.0f} texts/s")
+        print(f"  assess_many, one batch:    {_rate(many, batch, args.seconds):8.0f} texts/s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

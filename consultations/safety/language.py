@@ -1,0 +1,135 @@
+"""Which language a text is in, as far as the screen needs to know.
+
+The screen reads English fully and Spanish through a small lexicon. Anything else, in
+another script (Arabic, Chinese, Cyrillic, Devanagari, ...) or in another Latin-script
+language (French, German, Vietnamese, ...), is reported as unreadable so that a person
+looks at it: such a text is never silently passed.
+
+The guess is deliberately cautious towards English: short replies with names, slang or
+words the lists do not know ("Dr Nguyen gr8", "Kia ora") are English unless the words of
+another language outnumber English ones.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+ENGLISH = "en"
+SPANISH = "es"
+#: Languages the screen reads.
+READABLE = frozenset({ENGLISH, SPANISH})
+
+_WORD = re.compile(r"[^\W\d_]+")
+# Letters of scripts other than Latin; each is a reason for a person to look.
+_OTHER_SCRIPT = re.compile(
+    "["
+    "\u0370-\u03ff"  # Greek
+    "\u0400-\u052f"  # Cyrillic
+    "\u0530-\u058f"  # Armenian
+    "\u0590-\u05ff"  # Hebrew
+    "\u0600-\u06ff\u0750-\u077f\u08a0-\u08ff\ufb50-\ufdff\ufe70-\ufeff"  # Arabic
+    "\u0900-\u0dff"  # Devanagari, Bengali, Gurmukhi, Gujarati, Tamil, Telugu, ...
+    "\u0e00-\u0eff"  # Thai, Lao
+    "\u1000-\u109f"  # Myanmar
+    "\u10a0-\u10ff"  # Georgian
+    "\u1100-\u11ff\u3130-\u318f\uac00-\ud7af"  # Hangul
+    "\u1200-\u137f"  # Ethiopic
+    "\u1780-\u17ff"  # Khmer
+    "\u3040-\u30ff"  # Hiragana, Katakana
+    "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"  # CJK
+    "]"
+)
+# Letters only Vietnamese uses among Latin-script languages.
+_VIETNAMESE = re.compile("[ăđơưạảấầẩẫậắằẳẵặẹẻẽếềểễệỉịọỏốồổỗộớờởỡợụủứừửữựỳỵỷỹ]")
+
+_STOPWORDS: dict[str, str] = {
+    "en": (
+        "the and to of i a is was my me it in for that you with on not but they be have had "
+        "this are so at we he she very just do all get got were been from will would can "
+        "there what when your our an about more time one staff nurse doctor wait waiting "
+        "thanks thank good great want don't didn't i'm it's no really much too never "
+        "appointment hospital service care people feel felt help"
+    ),
+    "es": (
+        "de la que el en y los se del las un por con una su para es al lo como pero sus le "
+        "ya fue este porque esta muy sin sobre tambien hasta hay donde quien desde todo nos "
+        "durante todos uno les ni contra otros ese eso ante ellos esto antes algunos unos yo "
+        "otro otras otra tanto esa estos mucho quienes nada muchos cual poco ella estar estas "
+        "algunas algo nosotros quiero gracias tengo estoy vivir morir medico hospital cita "
+        "espera mi marido hijo hija casa mas me vida matar pastillas brazos corto dolor "
+        "enfermera enfermeras ayuda nadie siempre nunca ahora tiempo atencion llama dice "
+        "pareja novio madre padre hermano hermana mejor peor bien mal tarde manana noche"
+    ),
+    "fr": (
+        "je ne pas plus le la les des est et une un du que qui dans pour avec mais sur au aux "
+        "ce cette nous vous ils elle tres trop tout mon ma mes suis etait ai personne veux "
+        "vivre attente urgences merci medecin beaucoup"
+    ),
+    "de": (
+        "ich nicht mehr und der das ist zu den mit sich des auf fur von ein eine wir aber sehr "
+        "nur auch noch wie bei leben viel lang wartezeit personal freundlich danke arzt bitte"
+    ),
+    "pt": (
+        "eu nao quero mais viver de que o e do da em um para com uma os se na por as dos como "
+        "mas foi ao ele das tem seu sua ou ser quando muito ja estou tambem pelo pela ate isso "
+        "obrigado obrigada atendimento"
+    ),
+    "it": (
+        "non voglio piu vivere il di che e la per un una sono ho ma con del della molto grazie "
+        "anche questo quando perche come ancora tutto niente"
+    ),
+    "nl": "ik niet het een en van de dat wil meer leven is zijn heel lang maar ook wachten",
+    "pl": "nie chce juz zyc jest sie to w na i z do ze jak ale co tak jestem mnie bardzo",
+    "id": "saya tidak mau ingin hidup lagi yang dan di ini itu dengan untuk ada sangat terima",
+    "tl": "ako hindi ko na ang ng mga sa ay gusto mabuhay salamat po",
+    "vi": "toi khong muon song nua rat cam bac nhieu",
+}
+
+
+def _tables() -> dict[str, frozenset[str]]:
+    sets = {lang: frozenset(words.split()) for lang, words in _STOPWORDS.items()}
+    # Only words particular to one language count for it: "de", shared by Spanish and
+    # Portuguese, tells neither apart, and "me", Spanish and English, tells nothing.
+    unique: dict[str, frozenset[str]] = {}
+    for lang, words in sets.items():
+        others = set().union(*(s for other, s in sets.items() if other != lang))
+        unique[lang] = words - others
+    return unique
+
+
+_TABLES = _tables()
+
+
+def _plain(word: str) -> str:
+    decomposed = unicodedata.normalize("NFD", word)
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def guess_language(folded: str) -> str:
+    """``en``, ``es``, another language code, or ``other-script``.
+
+    ``folded`` is the text lower-cased with accents kept (:func:`normalise.fold`).
+    """
+    if folded.isascii():
+        words = _WORD.findall(folded)
+    else:
+        letters = sum(1 for c in folded if c.isalpha())
+        foreign = len(_OTHER_SCRIPT.findall(folded))
+        if foreign >= 2 and foreign * 3 >= letters:
+            return "other-script"
+        if len(_VIETNAMESE.findall(folded)) >= 2:
+            return "vi"
+        words = [_plain(w) for w in _WORD.findall(folded)]
+    if not words:
+        return ENGLISH
+    scores = {lang: sum(1 for w in words if w in table) for lang, table in _TABLES.items()}
+    if not folded.isascii() and ("ñ" in folded or "¿" in folded or "¡" in folded):
+        scores["es"] += 2
+    english = scores.pop("en")
+    lang, best = max(scores.items(), key=lambda item: item[1])
+    if best >= 2 and best > english:
+        return lang
+    if best >= 1 and english == 0 and best * 4 >= len(words) and len(words) >= 2:
+        return lang
+    return ENGLISH

@@ -1,0 +1,245 @@
+"""The curated lexicon: phrases by category, with the context that sets a phrase aside.
+
+The phrases live in ``data/lexicon.yaml`` (the project's own, MIT). This module compiles
+them and decides, for each phrase found in a normalised text, whether it is a disclosure:
+
+* **masks** are removed first: names of services and training ("suicide prevention
+  team"), idioms and hyperbole ("the wait was killing me", "dying for a cuppa"), and
+  someone else's completed suicide (bereavement, not a current risk);
+* **negation** just before a phrase sets it aside ("I have never felt suicidal"), unless a
+  new subject starts in between ("nobody cares, I want to die") or the negation is undone
+  ("I can not stop thinking about ..."); phrases that carry their own negation ("I do not
+  want to live") are listed whole, so the words before them are what count;
+* **topics** (a bare "suicide", "domestic abuse") are also set aside in a clause about a
+  service, a form, training, the news or advice ("the leaflet says if you feel suicidal");
+* an **accident** sets aside self-injury ("I cut myself shaving"), and a **recovery**
+  ("I used to self harm but I am doing well now") sets aside a past state;
+* a phrase about **someone else** ("my son said he wants to die") is reported as
+  ``third-party``, keeping the category it would have had for urgency.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import yaml
+
+#: Categories, most serious first: the order of ``Assessment.categories``.
+CATEGORIES: tuple[str, ...] = (
+    "plan-means",
+    "suicidal-active",
+    "harm-to-others",
+    "safeguarding",
+    "self-harm",
+    "suicidal-passive",
+    "past-attempt",
+    "third-party",
+)
+#: Categories about the writer's own safety, which may instead be about someone else.
+_PERSONAL = frozenset(
+    {"suicidal-active", "suicidal-passive", "plan-means", "past-attempt", "self-harm"}
+)
+_SELF_INJURY = frozenset({"self-harm", "past-attempt"})
+_FIRST_PERSON = re.compile(r"\b(?:i|me|my|myself|mine|im)\b")
+_IMMEDIATE_THIRD = re.compile(r"\b(?:he|she|they|hes|shes|he is|she is|they are)\s*$")
+_CLAUSE_BREAK = re.compile(r"[.!?;:,]|\bbut\b")
+_SENTENCE_BREAK = re.compile(r"[.!?;]")
+_MACRO = re.compile(r"%(\w+)%")
+_WINDOW = 6
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A phrase found and kept: its category, the words, and whose risk it is."""
+
+    category: str
+    phrase: str
+    start: int
+    underlying: str
+
+
+def _expand(pattern: str, macros: dict[str, str]) -> str:
+    # Macros may use other macros (abuser uses kin); expand until none is left.
+    for _ in range(5):
+        expanded = _MACRO.sub(lambda m: macros[m.group(1)], pattern)
+        if expanded == pattern:
+            return expanded
+        pattern = expanded
+    return pattern
+
+
+def _alternation(patterns: list[str], macros: dict[str, str]) -> re.Pattern[str] | None:
+    if not patterns:
+        return None
+    return re.compile("|".join(f"(?:{_expand(p, macros)})" for p in patterns))
+
+
+class Lexicon:
+    """The compiled lexicon. Use :func:`default_lexicon` for the shipped one."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        macros: dict[str, str] = dict(data.get("macros", {}))
+        self.statements: dict[str, re.Pattern[str]] = {}
+        self.topics: dict[str, re.Pattern[str]] = {}
+        for category, entry in data["categories"].items():
+            if category not in CATEGORIES:
+                raise ValueError(f"unknown category {category!r} in the lexicon")
+            statements = _alternation(list(entry.get("statements", [])), macros)
+            topics = _alternation(list(entry.get("topics", [])), macros)
+            if statements is not None:
+                self.statements[category] = statements
+            if topics is not None:
+                self.topics[category] = topics
+        masks = data["masks"]
+        self.service = _alternation(list(masks["service"]), macros)
+        self.idiom = _alternation(list(masks["idiom"]), macros)
+        self.bereavement = _alternation(list(masks["bereavement"]), macros)
+        cues: dict[str, str] = data["cues"]
+        self.cues = {name: re.compile(_expand(p, macros)) for name, p in cues.items()}
+        self.spanish: dict[str, re.Pattern[str]] = {}
+        for category, patterns in data.get("spanish", {}).items():
+            compiled = _alternation(list(patterns), macros)
+            if compiled is not None:
+                self.spanish[category] = compiled
+        self.vocabulary = frozenset(re.findall(r"[a-z]{2,}", yaml.safe_dump(data)))
+
+    def mask(self, text: str) -> str:
+        """Services, idioms and bereavement replaced by placeholder words."""
+        for pattern, word in (
+            (self.service, " _service_ "),
+            (self.bereavement, " _bereavement_ "),
+            (self.idiom, " _idiom_ "),
+        ):
+            if pattern is not None:
+                text = pattern.sub(word, text)
+        return text
+
+    @staticmethod
+    def _span(breaker: re.Pattern[str], text: str, start: int, end: int) -> tuple[str, str]:
+        """The words of the clause (or sentence) before the phrase, and all of it."""
+        breaks = [m.end() for m in breaker.finditer(text, 0, start)]
+        left = breaks[-1] if breaks else 0
+        after = breaker.search(text, end)
+        right = after.start() if after else len(text)
+        return text[left:start], text[left:right]
+
+    def _negated(self, before: str) -> bool:
+        words = before.split()[-_WINDOW:]
+        window = " ".join(words)
+        negations = list(self.cues["negation"].finditer(window))
+        if not negations:
+            return False
+        last = negations[-1]
+        between = window[last.end() :].strip()
+        if self.cues["negation_undone"].match(between):
+            return False
+        return not self.cues["clause_subject"].search(between)
+
+    def _whose(self, category: str, phrase: str, before: str) -> bool:
+        """True when the phrase is about someone other than the writer."""
+        if category not in _PERSONAL and category != "harm-to-others":
+            return False
+        if _IMMEDIATE_THIRD.search(before):
+            return True
+        if category != "harm-to-others":
+            if _FIRST_PERSON.search(phrase):
+                return False
+            if self.cues["third_person"].search(phrase):
+                return True
+        return bool(self.cues["third_party"].search(before)) and not _FIRST_PERSON.search(
+            before.split(",")[-1][-20:]
+        )
+
+    def hits(self, text: str) -> list[Hit]:
+        """Phrases in a normalised, masked text that stand as disclosures."""
+        return self.read(text)[0]
+
+    def read(self, text: str) -> tuple[list[Hit], str]:
+        """The phrases that stand as disclosures, and the text with every phrase that was
+        set aside (negated, reported, accidental, recovered from) replaced by one
+        placeholder word, so that the semantic layer does not score those words again."""
+        found: list[Hit] = []
+        set_aside: list[tuple[int, int]] = []
+        recovering: bool | None = None
+        answered_yes = False
+        for kind, table in (("statement", self.statements), ("topic", self.topics)):
+            for category, pattern in table.items():
+                for match in pattern.finditer(text):
+                    if recovering is None:
+                        # Whole-text cues, looked for only once a phrase is found.
+                        recovering = bool(self.cues["recovery_now"].search(text))
+                        answered_yes = bool(self.cues["reported_undone"].search(text))
+                    hit = self._judge(kind, category, match, text, recovering, answered_yes)
+                    if hit is None:
+                        set_aside.append(match.span())
+                    else:
+                        found.append(hit)
+        kept = {hit.start for hit in found}
+        for start, end in sorted(set_aside, reverse=True):
+            if start not in kept:
+                text = text[:start] + " _setaside_ " + text[end:]
+        return found, text
+
+    def _judge(
+        self,
+        kind: str,
+        category: str,
+        match: re.Match[str],
+        text: str,
+        recovering: bool,
+        answered_yes: bool,
+    ) -> Hit | None:
+        before, clause = self._span(_CLAUSE_BREAK, text, match.start(), match.end())
+        if self._negated(before):
+            return None
+        _, sentence = self._span(_SENTENCE_BREAK, text, match.start(), match.end())
+        if self.cues["conditional"].search(sentence):
+            return None
+        reported = self.cues["reported"].search(sentence)
+        if (
+            reported
+            and not answered_yes
+            and (kind == "topic" or reported.group(0).startswith("ask"))
+        ):
+            return None
+        if category in _SELF_INJURY and self.cues["accident"].search(clause):
+            return None
+        if recovering and category != "past-attempt" and self.cues["recovery_past"].search(clause):
+            return None
+        phrase = match.group(0)
+        if category == "third-party":
+            return Hit(category, phrase, match.start(), category)
+        if not self._whose(category, phrase, before):
+            return Hit(category, phrase, match.start(), category)
+        if category != "harm-to-others" and self.cues["distant"].search(clause):
+            return None
+        # Someone else's words in a film, a book or a course are not a report of a
+        # person at risk.
+        if not answered_yes and self.cues["reported"].search(text):
+            return None
+        return Hit("third-party", phrase, match.start(), category)
+
+    def spanish_hits(self, text: str) -> list[Hit]:
+        """Phrases found in a Spanish text (folded, accents removed)."""
+        text = self.service.sub(" _service_ ", text) if self.service else text
+        found: list[Hit] = []
+        for category, pattern in self.spanish.items():
+            for match in pattern.finditer(text):
+                if re.search(r"\bno\s+(?:\w+\s+)?$", text[: match.start()][-12:]) and not (
+                    match.group(0).startswith("no ")
+                ):
+                    continue
+                found.append(Hit(category, match.group(0), match.start(), category))
+        return found
+
+
+@cache
+def default_lexicon() -> Lexicon:
+    """The lexicon shipped in ``data/lexicon.yaml``."""
+    source = resources.files(__package__).joinpath("data/lexicon.yaml")
+    data: dict[str, Any] = yaml.safe_load(source.read_text(encoding="utf-8"))
+    return Lexicon(data)

@@ -1,0 +1,758 @@
+"""Normalisation of free text before screening.
+
+People write disclosures the way they write everything else: in lower case, with markup
+pasted from a web form, with text-speak ("i wnt 2 die"), with the words platforms filter
+spelt around the filter ("unalive", "sewerslide", "k i l l", "su1c1de"). The lexicon is
+written once, against plain lower-case English; this module brings every text to that
+form so a phrase does not have to be listed in every spelling.
+
+The output is a string of lower-case words separated by single spaces, with sentence
+punctuation (``. , ! ? ; :``) kept as separate tokens so that phrases never match across
+a sentence boundary.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+from functools import lru_cache
+
+# Characters that change nothing visible and are used to split words past a filter.
+_INVISIBLE = dict.fromkeys(map(ord, "\u00ad\u200b\u200c\u200d\u2060\ufeff\u180e"), None)
+_QUOTES = str.maketrans(
+    {
+        "\u2018": "'",
+        "\u2019": "'",
+        "\u201b": "'",
+        "\u02bc": "'",
+        "`": "'",
+        "\u00b4": "'",
+        "\u201c": '"',
+        "\u201d": '"',
+        "\u2013": "-",
+        "\u2014": "-",
+        "\u2212": "-",
+    }
+)
+# Cyrillic and Greek letters that look like Latin ones. They are mapped only inside a word
+# that also has Latin letters ("kіll" with a Cyrillic i), never in Russian or Greek text.
+_CONFUSABLES = str.maketrans(
+    {
+        "а": "a",
+        "в": "b",
+        "е": "e",
+        "ё": "e",
+        "к": "k",
+        "м": "m",
+        "н": "h",
+        "о": "o",
+        "р": "p",
+        "с": "c",
+        "т": "t",
+        "у": "y",
+        "х": "x",
+        "і": "i",
+        "ї": "i",
+        "ј": "j",
+        "ѕ": "s",
+        "ԁ": "d",
+        "ӏ": "l",
+        "ɩ": "i",
+        "α": "a",
+        "ε": "e",
+        "ι": "i",
+        "κ": "k",
+        "ν": "v",
+        "ο": "o",
+        "ρ": "p",
+        "τ": "t",
+        "υ": "u",
+        "χ": "x",
+    }
+)
+_LATIN = re.compile(r"[a-z]")
+_NON_LATIN_LETTER = re.compile(r"[\u0370-\u03ff\u0400-\u04ff\u0250-\u02af]")
+_TAG = re.compile(r"<[^<>]{0,300}>")
+# Multi-word spellings that must be rewritten before the text is split into words.
+_PHRASES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern), replacement)
+    for pattern, replacement in (
+        (r"\bsewer[\s_-]*(?:slide|side)s?\b", " suicide "),
+        (r"\bsu+i+c+i*d+e*\s*s+l+i+d+e+\b", " suicide "),
+        (r"\bself[\s_-]*un[\s_-]*aliv(?:e|ing|ed)\b", " kill myself "),
+        # "Unalive" with no one named is to die ("i want to unalive"); with a reflexive
+        # or an object it is to kill, which TEXT_SPEAK gives.
+        (r"\bun[\s_-]*alive(?!\s*(?:my|your|him|her|them|our|the|a|some|every|any))", " die "),
+        (r"\b(?:commit(?:ting)?\s+)?toaster[\s_-]*bath\b", " suicide "),
+        (r"\bs\s*/\s*h\b", " self harm "),
+        (r"\bs\s*h[\s'-]*(?:ing|in)\b", " self harming "),
+        (r"\bs\s*h['-]?(?:ed|d)\b", " self harmed "),
+        (r"\bo\.?d[\s'.-]*(?:ed|d)\b", " overdosed "),
+        (r"\bo\.?d[\s'-]*ing\b", " overdosing "),
+        (r"\bctb[\s'-]*(?:ed|d)\b", " tried to kill myself "),
+        (r"\bi\s*d\s*w\s*(?:2|t)\s*l\b", " i do not want to live "),
+        (r"\b(?:my|your|him|her|them|our)\s+(self|selves)\b", r" \g<0> "),
+        (r"\bw\s*/\s*o\b", " without "),
+        (r"\bw\s*/\s*", " with "),
+        (r"&", " and "),
+        (r"\+", " plus "),
+    )
+)
+# Cheap test for whether any of the phrase rewrites can apply at all.
+_PHRASE_GATE = re.compile(
+    r"sewer|slide|self|toaster|bath|/|&|\+|\bs\s*h|\bo\.?d|ctb|\bi\s*d\s*w|un[\s_-]*alive"
+)
+_JOIN_SELF = re.compile(r"\b(my|your|him|her|them|our) (self|selves)\b")
+# A word, or one sentence punctuation mark. Apostrophes, digits and leetspeak symbols stay
+# inside words here; they are resolved word by word below.
+_TOKEN = re.compile(r"[a-z0-9@$!|*']+(?:[.-][a-z0-9@$!|*']+)*|[.,!?;:]")
+_LEET = str.maketrans(
+    {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "i"}
+)
+_UNIT = re.compile(r"^\d+(?:[a-z]{1,4})?$|^\d+(?:st|nd|rd|th)$")
+_REPEAT = re.compile(r"([a-z])\1{2,}")
+
+# Text-speak, contractions written without apostrophes and algospeak, one word each. The
+# replacement may be several words.
+TEXT_SPEAK: dict[str, str] = {
+    "u": "you",
+    "ya": "you",
+    "yu": "you",
+    "r": "are",
+    "ur": "your",
+    "n": "and",
+    "b": "be",
+    "c": "see",
+    "y": "why",
+    "im": "i am",
+    "ive": "i have",
+    "dont": "do not",
+    "dnt": "do not",
+    "doesnt": "does not",
+    "didnt": "did not",
+    "cant": "can not",
+    "cnt": "can not",
+    "cannot": "can not",
+    "wont": "will not",
+    "wouldnt": "would not",
+    "couldnt": "could not",
+    "shouldnt": "should not",
+    "isnt": "is not",
+    "wasnt": "was not",
+    "arent": "are not",
+    "werent": "were not",
+    "havent": "have not",
+    "hasnt": "has not",
+    "aint": "am not",
+    "whats": "what is",
+    "thats": "that is",
+    "theres": "there is",
+    "hes": "he is",
+    "shes": "she is",
+    "wanna": "want to",
+    "wana": "want to",
+    "wanto": "want to",
+    "wnna": "want to",
+    "wnt": "want",
+    "wnted": "wanted",
+    "gonna": "going to",
+    "gona": "going to",
+    "gna": "going to",
+    "gunna": "going to",
+    "finna": "going to",
+    "bouta": "about to",
+    "abt": "about",
+    "bout": "about",
+    "gotta": "got to",
+    "tryna": "trying to",
+    "ima": "i am going to",
+    "imma": "i am going to",
+    "cuz": "because",
+    "coz": "because",
+    "cos": "because",
+    "bc": "because",
+    "nite": "night",
+    "2nite": "tonight",
+    "2night": "tonight",
+    "tonite": "tonight",
+    "2day": "today",
+    "2moro": "tomorrow",
+    "2morrow": "tomorrow",
+    "tmrw": "tomorrow",
+    "tmr": "tomorrow",
+    "b4": "before",
+    "gr8": "great",
+    "w8": "wait",
+    "evry": "every",
+    "evry1": "everyone",
+    "every1": "everyone",
+    "evry1s": "everyone is",
+    "no1": "no one",
+    "noone": "no one",
+    "sum1": "someone",
+    "some1": "someone",
+    "any1": "anyone",
+    "ne1": "anyone",
+    "nemore": "anymore",
+    "nymore": "anymore",
+    "anymore": "anymore",
+    "wud": "would",
+    "wd": "would",
+    "cud": "could",
+    "shud": "should",
+    "wus": "was",
+    "wuz": "was",
+    "wz": "was",
+    "ws": "was",
+    "ded": "dead",
+    "dedd": "dead",
+    "bin": "been",
+    "lyf": "life",
+    "lyfe": "life",
+    "agen": "again",
+    "agn": "again",
+    "rly": "really",
+    "rlly": "really",
+    "realy": "really",
+    "ppl": "people",
+    "pls": "please",
+    "plz": "please",
+    "thx": "thanks",
+    "ty": "thanks",
+    "tho": "though",
+    "enuf": "enough",
+    "enuff": "enough",
+    "rote": "wrote",
+    "sed": "said",
+    "sez": "says",
+    "wen": "when",
+    "wat": "what",
+    "wats": "what is",
+    "wots": "what is",
+    "wot": "what",
+    "luv": "love",
+    "hav": "have",
+    "av": "have",
+    "mi": "my",
+    "mself": "myself",
+    "meself": "myself",
+    "myslef": "myself",
+    "mysef": "myself",
+    "myslf": "myself",
+    "mysel": "myself",
+    "kil": "kill",
+    "kiled": "killed",
+    "kilin": "killing",
+    "killin": "killing",
+    "killn": "killing",
+    "dye": "die",
+    "dy": "die",
+    "dieing": "dying",
+    "dyin": "dying",
+    "livin": "living",
+    "bein": "being",
+    "cuttin": "cutting",
+    "harmin": "harming",
+    "hurtin": "hurting",
+    "thinkin": "thinking",
+    "feelin": "feeling",
+    "savin": "saving",
+    "tryin": "trying",
+    "endin": "ending",
+    "goin": "going",
+    "doin": "doing",
+    "tryed": "tried",
+    "purpos": "purpose",
+    "atempt": "attempt",
+    "attemt": "attempt",
+    "attmpt": "attempt",
+    "overdosd": "overdosed",
+    "ovrdose": "overdose",
+    "od": "overdose",
+    "ods": "overdoses",
+    "tabs": "tablets",
+    "meds": "meds",
+    "sh": "self harm",
+    "selfharm": "self harm",
+    "selfharming": "self harming",
+    "selfharmed": "self harmed",
+    "selfharmin": "self harming",
+    "kms": "kill myself",
+    "kmss": "kill myself",
+    "kys": "kill yourself",
+    "kmsl": "laughing",
+    "ctb": "kill myself",
+    "idw2l": "i do not want to live",
+    "idwtl": "i do not want to live",
+    "idk": "i do not know",
+    "unalive": "kill",
+    "unalives": "kills",
+    "unaliving": "killing",
+    "unalived": "killed",
+    "sewerslide": "suicide",
+    "sewerside": "suicide",
+    "suwuicide": "suicide",
+    "sucide": "suicide",
+    "suicde": "suicide",
+    "suiside": "suicide",
+    "sucicide": "suicide",
+    "suiscide": "suicide",
+    "suicied": "suicide",
+    "sui": "suicide",
+    "sucidal": "suicidal",
+    "suicdal": "suicidal",
+    "suicidial": "suicidal",
+    "sucicidal": "suicidal",
+    "suisidal": "suicidal",
+    "suicidle": "suicidal",
+    "suicidel": "suicidal",
+    "suacidal": "suicidal",
+    "sucidle": "suicidal",
+    "merked": "killed",
+    "merk": "kill",
+    "shank": "stab",
+    "shanked": "stabbed",
+    "bf": "boyfriend",
+    "gf": "girlfriend",
+    "stepdad": "step dad",
+    "stepmum": "step mum",
+    "stepmom": "step mum",
+    "mom": "mum",
+    "mam": "mum",
+    "mommy": "mum",
+}
+# Contractions written with an apostrophe.
+_CONTRACTIONS: dict[str, str] = {
+    "i'm": "i am",
+    "i've": "i have",
+    "i'd": "i would",
+    "i'll": "i will",
+    "it's": "it is",
+    "he's": "he is",
+    "she's": "she is",
+    "that's": "that is",
+    "there's": "there is",
+    "what's": "what is",
+    "who's": "who is",
+    "everyone's": "everyone is",
+    "you're": "you are",
+    "we're": "we are",
+    "they're": "they are",
+    "he'd": "he would",
+    "she'd": "she would",
+    "they'd": "they would",
+    "he'll": "he will",
+    "she'll": "she will",
+    "they'll": "they will",
+    "won't": "will not",
+    "can't": "can not",
+    "shan't": "shall not",
+    "ain't": "am not",
+    "y'all": "you all",
+    "tonight's": "tonight is",
+}
+# "2" and "4" are words in text-speak ("i want 2 die") but numbers elsewhere ("took 2
+# paracetamol"). They are read as words only next to a word that makes that plain.
+_TO_AFTER = frozenset(
+    [
+        "want",
+        "wnt",
+        "wanted",
+        "wants",
+        "going",
+        "gonna",
+        "have",
+        "has",
+        "had",
+        "need",
+        "needs",
+        "needed",
+        "got",
+        "like",
+        "try",
+        "tried",
+        "trying",
+        "how",
+        "time",
+        "ready",
+        "used",
+        "able",
+        "plan",
+        "planning",
+        "about",
+        "scared",
+        "afraid",
+        "wish",
+        "decided",
+        "meant",
+        "supposed",
+        "started",
+        "start",
+        "reason",
+        "way",
+        "nice",
+        "kind",
+        "rude",
+        "said",
+        "told",
+        "asked",
+        "due",
+        "back",
+        "me",
+    ]
+)
+_TO_BEFORE = frozenset(
+    [
+        "die",
+        "live",
+        "be",
+        "end",
+        "kill",
+        "go",
+        "do",
+        "hurt",
+        "cut",
+        "say",
+        "see",
+        "talk",
+        "get",
+        "take",
+        "stop",
+        "sleep",
+        "the",
+        "me",
+        "him",
+        "her",
+        "them",
+        "my",
+        "bed",
+        "work",
+        "school",
+        "hospital",
+        "wake",
+        "exist",
+        "carry",
+        "keep",
+        "jump",
+        "od",
+        "overdose",
+    ]
+)
+_FOR_BEFORE = frozenset(
+    [
+        "the",
+        "a",
+        "me",
+        "you",
+        "u",
+        "him",
+        "her",
+        "us",
+        "them",
+        "my",
+        "your",
+        "ur",
+        "tonight",
+        "2nite",
+        "today",
+        "ever",
+        "good",
+        "real",
+        "sure",
+        "now",
+    ]
+)
+_NUMBERS: dict[str, int] = {
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
+    "thirteen": 13,
+    "fourteen": 14,
+    "fifteen": 15,
+    "sixteen": 16,
+    "seventeen": 17,
+    "eighteen": 18,
+    "nineteen": 19,
+    "twenty": 20,
+    "thirty": 30,
+    "forty": 40,
+    "fourty": 40,
+    "fifty": 50,
+    "sixty": 60,
+    "seventy": 70,
+    "eighty": 80,
+    "ninety": 90,
+    "hundred": 100,
+}
+# Words a censored spelling ("s*icidal", "k*ll") is matched against, "*" standing for
+# one letter or none.
+_CENSORED_TARGETS = (
+    "suicidal",
+    "suicide",
+    "kill",
+    "killing",
+    "myself",
+    "self",
+    "harm",
+    "harming",
+    "die",
+    "dead",
+    "cut",
+    "cutting",
+    "rape",
+    "raped",
+    "abuse",
+    "abused",
+    "overdose",
+    "hang",
+    "stab",
+)
+# Words worth correcting when misspelt by one letter: long and distinctive, so that no
+# everyday word is one edit away from them.
+_FUZZY_TARGETS = (
+    "suicide",
+    "suicidal",
+    "myself",
+    "himself",
+    "herself",
+    "overdose",
+    "overdosed",
+    "overdosing",
+    "anymore",
+    "stockpiling",
+    "paracetamol",
+    "harming",
+    "cutting",
+)
+# Ordinary words one edit away from a target: never "corrected".
+_FUZZY_KEEP = frozenset({"farming", "warming", "charming", "harping", "putting", "gutting"})
+
+
+def _deletes(word: str) -> set[str]:
+    return {word[:i] + word[i + 1 :] for i in range(len(word))}
+
+
+def _fuzzy_index() -> dict[str, str]:
+    index: dict[str, str] = {}
+    for target in _FUZZY_TARGETS:
+        for variant in _deletes(target) | {target}:
+            index.setdefault(variant, target)
+    return index
+
+
+_FUZZY = _fuzzy_index()
+
+
+def _fuzzy(word: str) -> str | None:
+    """The target one insertion, deletion, substitution or swap away from ``word``."""
+    if len(word) < 6 or word in _FUZZY_KEEP:
+        return None
+    hit = _FUZZY.get(word)
+    if hit is not None:
+        return hit
+    for variant in _deletes(word):
+        hit = _FUZZY.get(variant)
+        if hit is not None and abs(len(hit) - len(word)) <= 1:
+            return hit
+    return None
+
+
+def _censored(word: str) -> str | None:
+    pattern = re.compile("^" + re.escape(word).replace(r"\*", "[a-z]?") + "$")
+    for target in _CENSORED_TARGETS:
+        if pattern.match(target):
+            return target
+    return None
+
+
+def _collapse_repeats(word: str, known: frozenset[str]) -> str:
+    """Letters typed three or more times ("sooooo", "diiiie") become one or two."""
+    if not _REPEAT.search(word):
+        return word
+    double = _REPEAT.sub(r"\1\1", word)
+    single = _REPEAT.sub(r"\1", word)
+    for candidate in (single, double):
+        if candidate in known or candidate in TEXT_SPEAK:
+            return candidate
+    # Drawn-out words are mostly single letters stretched ("pleeease", "nooo").
+    return single
+
+
+def strip_markup(text: str) -> str:
+    """HTML entities decoded and tags removed."""
+    if "&" in text:
+        text = html.unescape(text)
+    if "<" in text:
+        text = _TAG.sub(" ", text)
+    return text
+
+
+def fold(text: str) -> str:
+    """Markup stripped, NFKC, invisible characters removed, quotes and dashes made plain,
+    case folded. Accents are kept: the language guess needs them."""
+    text = strip_markup(text)
+    text = unicodedata.normalize("NFKC", text).translate(_INVISIBLE).translate(_QUOTES)
+    return text.casefold()
+
+
+def _strip_accents(text: str) -> str:
+    if text.isascii():
+        return text
+    decomposed = unicodedata.normalize("NFD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def _fix_confusables(text: str) -> str:
+    if not _NON_LATIN_LETTER.search(text):
+        return text
+    parts = text.split(" ")
+    for i, part in enumerate(parts):
+        if _LATIN.search(part) and _NON_LATIN_LETTER.search(part):
+            parts[i] = part.translate(_CONFUSABLES)
+    return " ".join(parts)
+
+
+def _join_spaced(tokens: list[str]) -> list[str]:
+    """Runs of three or more single letters ("k i l l", "s.u.i.c.i.d.e") become one word."""
+    out: list[str] = []
+    run: list[str] = []
+    for token in [*tokens, ""]:
+        if len(token) == 1 and token.isalpha():
+            run.append(token)
+            continue
+        if len(run) >= 3:
+            out.append("".join(run))
+        else:
+            out.extend(run)
+        run = []
+        if token:
+            out.append(token)
+    return out
+
+
+def _dotted(token: str) -> list[str]:
+    """A token with inner dots or dashes: "s.u.i.c.i.d.e" joined, "self-harm" split."""
+    pieces = re.split(r"[.-]", token)
+    if len(pieces) >= 3 and all(len(p) == 1 for p in pieces):
+        return ["".join(pieces)]
+    return [p for p in pieces if p]
+
+
+def _numbers(tokens: list[str]) -> list[str]:
+    """Number words as digits ("forty two" -> "42"); "one" stays a word ("no one")."""
+    out: list[str] = []
+    i = 0
+    while i < len(tokens):
+        value = _NUMBERS.get(tokens[i])
+        if value is None:
+            out.append(tokens[i])
+            i += 1
+            continue
+        i += 1
+        if value >= 20 and value % 10 == 0 and i < len(tokens):
+            unit = _NUMBERS.get(tokens[i], 0)
+            if 0 < unit < 10:
+                value += unit
+                i += 1
+        if i < len(tokens) and tokens[i] == "hundred":
+            value *= 100
+            i += 1
+        out.append(str(value))
+    return out
+
+
+@lru_cache(maxsize=1 << 16)
+def _word(token: str, known: frozenset[str]) -> str:
+    """One token resolved: contractions, text-speak, leetspeak, repeats, misspellings."""
+    if "'" in token:
+        expanded = _CONTRACTIONS.get(token)
+        if expanded is not None:
+            return expanded
+        if token.endswith("n't"):
+            return token[:-3] + " not"
+        token = token.replace("'", "")
+        if not token:
+            return ""
+    speak = TEXT_SPEAK.get(token)
+    if speak is not None:
+        return speak
+    if "*" in token:
+        censored = _censored(token)
+        token = censored if censored is not None else token.replace("*", "")
+    # "help!" ends a sentence; "k!ll" hides a letter.
+    token = token.rstrip("!|") or token
+    if not token.isalpha() and not _UNIT.match(token) and any(c.isalpha() for c in token):
+        # Leetspeak: a digit or symbol standing for a letter inside a word ("su1c1de").
+        token = token.translate(_LEET).replace("|", "l")
+        token = "".join(c for c in token if c.isalnum())
+    token = _collapse_repeats(token, known)
+    speak = TEXT_SPEAK.get(token)
+    if speak is not None:
+        return speak
+    if token.isalpha() and token not in known:
+        corrected = _fuzzy(token)
+        if corrected is not None:
+            return corrected
+    return token
+
+
+def _context_words(tokens: list[str]) -> list[str]:
+    """Standalone "2" and "4" read as "to" and "for" where the neighbours make that plain."""
+    out = list(tokens)
+    for i, token in enumerate(tokens):
+        if token not in ("2", "4"):
+            continue
+        before = tokens[i - 1] if i else ""
+        after = tokens[i + 1] if i + 1 < len(tokens) else ""
+        if token == "2" and (after in _TO_BEFORE or before in _TO_AFTER):
+            out[i] = "to"
+        elif token == "4" and after in _FOR_BEFORE:
+            out[i] = "for"
+    return out
+
+
+_EMPTY: frozenset[str] = frozenset()
+
+
+def normalise(text: str, known: frozenset[str] = _EMPTY) -> str:
+    """The canonical form of ``text`` the lexicon and the model read.
+
+    ``known`` is a vocabulary used to decide how far drawn-out letters collapse
+    ("kiiiill" -> "kill", not "kil").
+    """
+    return normalise_folded(fold(text), known)
+
+
+def normalise_folded(text: str, known: frozenset[str] = _EMPTY) -> str:
+    """:func:`normalise` for a text already passed through :func:`fold`."""
+    text = _strip_accents(_fix_confusables(text))
+    if _PHRASE_GATE.search(text):
+        for pattern, replacement in _PHRASES:
+            text = pattern.sub(replacement, text)
+    raw: list[str] = []
+    for token in _TOKEN.findall(text):
+        if len(token) > 1 and ("." in token or "-" in token):
+            raw.extend(_dotted(token))
+        else:
+            raw.append(token)
+    raw = _context_words(_join_spaced(raw))
+    words: list[str] = []
+    for token in raw:
+        if token in ".,!?;:":
+            if not words or words[-1] != token:
+                words.append(token)
+            continue
+        resolved = _word(token, known)
+        if resolved:
+            words.extend(resolved.split(" "))
+    words = _numbers(words)
+    return _JOIN_SELF.sub(r"\1\2", " ".join(words))

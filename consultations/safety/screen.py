@@ -1,0 +1,155 @@
+"""The safety screen: is a free-text reply a crisis or safeguarding disclosure?
+
+Three layers, in order:
+
+1. normalisation (``normalise.py``) brings markup, text-speak, leetspeak, spacing
+   tricks and misspellings to plain lower-case English;
+2. the lexicon (``lexicon.py``) finds listed phrases and sets aside negations, idioms,
+   names of services and reports of others' words;
+3. the semantic layer (``semantic.py``) scores what the lexicon did not list.
+
+A text the screen cannot read (another script, or a language other than English or
+Spanish) is marked ``needs_review`` so that a person looks at it, unless the readable
+part of it is already a disclosure.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+
+from .language import ENGLISH, READABLE, SPANISH, guess_language
+from .lexicon import CATEGORIES, Hit, Lexicon, default_lexicon
+from .normalise import fold, normalise_folded
+from .semantic import SemanticModel, default_model
+
+#: Categories that alert moderators on arrival.
+URGENT_CATEGORIES = frozenset({"suicidal-active", "plan-means", "harm-to-others"})
+_ORDER = {category: rank for rank, category in enumerate(CATEGORIES)}
+_EVIDENCE_LENGTH = 80
+_MIN_WORDS = 3
+
+
+def _words(prepared: str) -> int:
+    return sum(1 for token in prepared.split() if token[0].isalnum())
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """The screen's verdict on one text."""
+
+    flagged: bool
+    """A disclosure: send the safety reply now and open a moderation case."""
+    categories: tuple[str, ...]
+    """The categories that matched, most serious first."""
+    urgent: bool
+    """Active ideation, a plan or means, harm to others, or a child in danger."""
+    needs_review: bool
+    """The screen could not read the text (language or script): a person should look."""
+    evidence: str | None
+    """The phrase that matched, or ``"semantic"`` when only the model flagged the text."""
+
+
+CLEAR = Assessment(False, (), False, False, None)
+UNREADABLE = Assessment(False, (), False, True, None)
+
+
+class Screen:
+    """A lexicon and a semantic model together; :func:`assess` uses the shipped ones."""
+
+    def __init__(self, lexicon: Lexicon, model: SemanticModel | None) -> None:
+        self.lexicon = lexicon
+        self.model = model
+        # The vocabulary that decides how drawn-out letters collapse is the lexicon's
+        # alone, so that training (which has no model yet) and use read texts alike.
+        self.known = lexicon.vocabulary
+
+    def prepare(self, text: str, folded: str | None = None) -> str:
+        """The normalised, masked text the lexicon reads."""
+        folded = fold(text) if folded is None else folded
+        return self.lexicon.mask(normalise_folded(folded, self.known))
+
+    def read(self, text: str, folded: str | None = None) -> tuple[list[Hit], str]:
+        """The lexicon's hits, and the text the semantic layer reads."""
+        return self.lexicon.read(self.prepare(text, folded))
+
+    def semantic_probability(self, text: str) -> float:
+        """The semantic layer's probability for a raw text (0 without a model)."""
+        if self.model is None:
+            return 0.0
+        return self.model.probability(self.read(text)[1])
+
+    def assess(self, text: str) -> Assessment:
+        """Screen one text."""
+        if not text or not text.strip():
+            return CLEAR
+        folded = fold(text)
+        language = guess_language(folded)
+        hits, prepared = self.read(text, folded)
+        if not hits and language == SPANISH:
+            hits = self.lexicon.spanish_hits(_spanish_form(text))
+        if hits:
+            return self._verdict(hits, prepared)
+        # A reply of one or two words gives the model too little to go on (its features
+        # are normalised to unit length, so a lone word would weigh as much as a
+        # sentence); the lexicon alone reads those.
+        if (
+            language == ENGLISH
+            and self.model is not None
+            and _words(prepared) >= _MIN_WORDS
+            and self.model.probability(prepared) >= self.model.threshold
+        ):
+            category = self.model.category(prepared)
+            return Assessment(
+                flagged=True,
+                categories=(category,),
+                urgent=category in URGENT_CATEGORIES,
+                needs_review=False,
+                evidence="semantic",
+            )
+        if language not in READABLE:
+            return UNREADABLE
+        return CLEAR
+
+    def _verdict(self, hits: list[Hit], prepared: str) -> Assessment:
+        ranked = sorted(hits, key=lambda hit: (_ORDER[hit.category], hit.start))
+        categories = tuple(dict.fromkeys(hit.category for hit in ranked))
+        urgent = any(hit.underlying in URGENT_CATEGORIES for hit in hits) or (
+            any(hit.category == "safeguarding" for hit in hits)
+            and bool(self.lexicon.cues["child"].search(prepared))
+        )
+        evidence = ranked[0].phrase.strip()[:_EVIDENCE_LENGTH]
+        return Assessment(True, categories, urgent, False, evidence)
+
+
+def _spanish_form(text: str) -> str:
+    """Spanish text folded with accents removed, without English text-speak rewriting."""
+    decomposed = unicodedata.normalize("NFD", fold(text))
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+@cache
+def default_screen() -> Screen:
+    """The screen with the shipped lexicon and model, built once."""
+    return Screen(default_lexicon(), default_model())
+
+
+def assess(text: str) -> Assessment:
+    """Screen one free-text reply for crisis and safeguarding disclosures."""
+    return default_screen().assess(text)
+
+
+def assess_many(texts: Sequence[str]) -> list[Assessment]:
+    """Screen many texts, e.g. an import; repeated texts are screened once."""
+    screen = default_screen()
+    seen: dict[str, Assessment] = {}
+    results: list[Assessment] = []
+    for text in texts:
+        verdict = seen.get(text)
+        if verdict is None:
+            verdict = screen.assess(text)
+            seen[text] = verdict
+        results.append(verdict)
+    return results

@@ -1,0 +1,150 @@
+"""The semantic layer: a linear model over word and character n-grams.
+
+The lexicon lists phrases; people paraphrase ("I've started looking up how high the
+multi-storey is"). This layer scores a text by its resemblance to written exemplars of
+disclosures and look-alikes, so a new wording of a known idea still scores high.
+
+Features are TF-IDF weighted binary word unigrams and bigrams, and character 3- to
+5-grams inside words (which carry misspellings the normaliser does not know), each block
+normalised to unit length, as scikit-learn's ``TfidfVectorizer(binary=True)`` computes
+them. The model is a logistic regression trained by ``training.py`` and shipped as
+``data/semantic_model.json``; scoring here is plain Python over that file, because a
+screen call must take well under a millisecond and scikit-learn's per-call overhead is
+larger than the whole of this computation.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cache, lru_cache
+from importlib import resources
+from typing import Any
+
+MODEL_FILE = "data/semantic_model.json"
+_PUNCTUATION = frozenset(".,!?;:")
+
+
+_NEGATORS = frozenset(
+    ["not", "never", "no", "nobody", "none", "nothing", "without", "neither", "nor"]
+)
+# Words that start a new clause and so end the reach of a negation.
+_CLAUSE_STARTS = frozenset(
+    ["i", "he", "she", "they", "we", "you", "and", "but", "because", "so", "then"]
+)
+
+
+def word_features(normalised: str) -> list[str]:
+    """Word unigrams and bigrams; bigrams do not cross punctuation.
+
+    Words in the reach of a negation carry a ``not_`` prefix ("i have never felt
+    suicidal" gives ``not_suicidal``), so a risk word the exemplars never show negated
+    contributes nothing instead of counting as if it were asserted.
+    """
+    features: list[str] = []
+    previous = ""
+    negated = False
+    for token in normalised.split():
+        if token in _PUNCTUATION:
+            previous = ""
+            negated = False
+            continue
+        if token in _CLAUSE_STARTS:
+            negated = False
+        word = "not_" + token if negated else token
+        if token in _NEGATORS:
+            negated = True
+        features.append(word)
+        if previous:
+            features.append(previous + " " + word)
+        previous = word
+    return features
+
+
+@lru_cache(maxsize=1 << 16)
+def _grams(token: str) -> tuple[str, ...]:
+    padded = f" {token} "
+    size = len(padded)
+    return tuple(padded[i : i + n] for n in (3, 4, 5) for i in range(size - n + 1))
+
+
+def char_features(normalised: str) -> list[str]:
+    """Character 3- to 5-grams of each word padded with spaces."""
+    features: list[str] = []
+    for token in set(normalised.split()):
+        if token in _PUNCTUATION or token.startswith("_"):
+            continue
+        features.extend(_grams(token))
+    return features
+
+
+@dataclass(frozen=True)
+class _Block:
+    weights: dict[str, tuple[float, float]]  # feature -> (coefficient * idf, idf squared)
+
+    def score(self, features: Iterable[str]) -> float:
+        total = 0.0
+        norm = 0.0
+        weights = self.weights
+        for feature in set(features):
+            entry = weights.get(feature)
+            if entry is not None:
+                total += entry[0]
+                norm += entry[1]
+        return total / math.sqrt(norm) if norm else 0.0
+
+
+class SemanticModel:
+    """A trained model: :meth:`probability` that a normalised text is a disclosure."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.version: int = int(data["version"])
+        self.threshold: float = float(data["threshold"])
+        self.intercept: float = float(data["intercept"])
+        self.fingerprint: str = str(data["fingerprint"])
+        self.word = _Block({f: (w, i * i) for f, (w, i) in data["word"].items()})
+        self.char = _Block({f: (w, i * i) for f, (w, i) in data["char"].items()})
+        self.categories: tuple[str, ...] = tuple(data["categories"])
+        self._category_weights: dict[str, list[float]] = data["category_word"]
+        self._category_intercepts: list[float] = list(data["category_intercepts"])
+        self.vocabulary = frozenset(f for f in data["word"] if " " not in f)
+
+    def probability(self, normalised: str) -> float:
+        """Probability that the text is a disclosure."""
+        z = (
+            self.intercept
+            + self.word.score(word_features(normalised))
+            + self.char.score(char_features(normalised))
+        )
+        return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+
+    def category(self, normalised: str) -> str:
+        """The most likely category of a text already judged a disclosure."""
+        scores = list(self._category_intercepts)
+        present = set(word_features(normalised))
+        norm = 0.0
+        sums = [0.0] * len(scores)
+        for feature in present:
+            entry = self._category_weights.get(feature)
+            if entry is None:
+                continue
+            norm += entry[0] * entry[0]
+            for k, weight in enumerate(entry[1:]):
+                sums[k] += weight
+        if norm:
+            scale = 1.0 / math.sqrt(norm)
+            scores = [s + v * scale for s, v in zip(scores, sums, strict=True)]
+        best = max(range(len(scores)), key=scores.__getitem__)
+        return self.categories[best]
+
+
+@cache
+def default_model() -> SemanticModel | None:
+    """The shipped model, or None when it has not been trained yet."""
+    source = resources.files(__package__).joinpath(MODEL_FILE)
+    if not source.is_file():
+        return None
+    data: dict[str, Any] = json.loads(source.read_text(encoding="utf-8"))
+    return SemanticModel(data)

@@ -1,0 +1,249 @@
+"""Training the semantic layer and choosing its threshold.
+
+Used by ``bench/safety_train.py``, which writes ``data/semantic_model.json``. The screen
+itself never trains and never imports this module (nor scikit-learn).
+
+Training data: the exemplars shipped in ``data/exemplars.jsonl`` (written by the project,
+MIT) and the *tune* split of the evaluation set. The held-out split is never read here.
+
+The threshold is chosen on out-of-fold probabilities for the tune split: each tune text is
+scored by a model trained on the exemplars and the other folds, so the threshold is set on
+texts the model did not see, as it will meet them in use.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.feature_extraction.text import TfidfVectorizer  # type: ignore[import-untyped]
+from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
+
+from .lexicon import CATEGORIES
+from .screen import Screen
+from .semantic import char_features, word_features
+
+MODEL_VERSION = 1
+#: Share of the tune split's look-alikes the screen may flag, out of fold.
+OVER_FLAGGING_BUDGET = 0.06
+_C = 4.0
+#: How many real feedback comments join the training as look-alikes.
+BACKGROUND_LIMIT = 4000
+_FOLDS = 5
+_CATEGORY_ORDER = tuple(c for c in CATEGORIES)
+
+
+@dataclass(frozen=True)
+class Example:
+    """One training text."""
+
+    text: str
+    label: int
+    category: str
+
+
+def read_examples(path: Path, split: str | None = None) -> list[Example]:
+    """Rows of a JSONL file with text, label and category (and split, if ``split``)."""
+    examples: list[Example] = []
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            if split is not None and row.get("split") != split:
+                continue
+            examples.append(Example(str(row["text"]), int(row["label"]), str(row["category"])))
+    return examples
+
+
+def shipped_exemplars() -> list[Example]:
+    """The exemplars in the package."""
+    source = resources.files(__package__).joinpath("data/exemplars.jsonl")
+    with resources.as_file(source) as path:
+        return read_examples(path)
+
+
+def fingerprint(examples: Sequence[Example]) -> str:
+    """A digest of the training texts, to tell whether the shipped model is up to date."""
+    digest = hashlib.sha256()
+    for example in examples:
+        digest.update(f"{example.label}\t{example.category}\t{example.text}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def _identity(features: list[str]) -> list[str]:
+    return features
+
+
+def _vectoriser(min_df: int) -> TfidfVectorizer:
+    return TfidfVectorizer(
+        analyzer=_identity, binary=True, norm="l2", use_idf=True, smooth_idf=True, min_df=min_df
+    )
+
+
+@dataclass
+class _Fitted:
+    word: TfidfVectorizer
+    char: TfidfVectorizer
+    classifier: LogisticRegression
+
+    def probabilities(self, prepared: Sequence[str]) -> np.ndarray[Any, np.dtype[np.float64]]:
+        from scipy import sparse  # type: ignore[import-untyped]
+
+        matrix = sparse.hstack(
+            [
+                self.word.transform([word_features(t) for t in prepared]),
+                self.char.transform([char_features(t) for t in prepared]),
+            ]
+        ).tocsr()
+        result: np.ndarray[Any, np.dtype[np.float64]] = self.classifier.predict_proba(matrix)[:, 1]
+        return result
+
+
+def _fit(prepared: Sequence[str], labels: Sequence[int], background: Sequence[str]) -> _Fitted:
+    """Fit on the curated texts plus ``background`` look-alikes (label 0).
+
+    The vocabulary and IDF come from the curated texts alone: the background comments
+    only teach which of those words are ordinary in feedback, and keep the model small.
+    """
+    from scipy import sparse
+
+    word = _vectoriser(1).fit([word_features(t) for t in prepared])
+    char = _vectoriser(2).fit([char_features(t) for t in prepared])
+    texts = [*prepared, *background]
+    matrix = sparse.hstack(
+        [
+            word.transform([word_features(t) for t in texts]),
+            char.transform([char_features(t) for t in texts]),
+        ]
+    ).tocsr()
+    classifier = LogisticRegression(C=_C, class_weight="balanced", max_iter=5000)
+    classifier.fit(matrix, np.asarray([*labels, *([0] * len(background))]))
+    return _Fitted(word, char, classifier)
+
+
+def read_feedback_comments(path: Path, limit: int = BACKGROUND_LIMIT) -> list[str]:
+    """Up to ``limit`` comments from a pxtextmining-style CSV (``feedback`` column), every
+    n-th row so the sample spreads over trusts and questions."""
+    with path.open(newline="", encoding="utf-8") as handle:
+        comments = [(row.get("feedback") or "").strip() for row in csv.DictReader(handle)]
+    comments = [c for c in comments if c and c.upper() not in {"NA", "N/A", "NULL"}]
+    step = max(1, len(comments) // limit)
+    return comments[::step][:limit]
+
+
+def _block(vectoriser: TfidfVectorizer, coefficients: np.ndarray[Any, Any]) -> dict[str, Any]:
+    idf = vectoriser.idf_
+    block: dict[str, Any] = {}
+    for feature, column in vectoriser.vocabulary_.items():
+        block[feature] = [
+            round(float(coefficients[column] * idf[column]), 5),
+            round(float(idf[column]), 5),
+        ]
+    return block
+
+
+def _category_model(prepared: Sequence[str], categories: Sequence[str]) -> dict[str, Any]:
+    vectoriser = _vectoriser(1)
+    matrix = vectoriser.fit_transform([word_features(t) for t in prepared])
+    classifier = LogisticRegression(C=_C, max_iter=5000)
+    classifier.fit(matrix, np.asarray(categories))
+    classes = [str(c) for c in classifier.classes_]
+    idf = vectoriser.idf_
+    weights: dict[str, list[float]] = {}
+    for feature, column in vectoriser.vocabulary_.items():
+        row = [round(float(idf[column]), 5)]
+        row += [
+            round(float(classifier.coef_[k, column] * idf[column]), 5) for k in range(len(classes))
+        ]
+        weights[feature] = row
+    return {
+        "categories": classes,
+        "category_intercepts": [round(float(v), 5) for v in classifier.intercept_],
+        "category_word": weights,
+    }
+
+
+def choose_threshold(
+    lexicon_hits: Sequence[bool], probabilities: Sequence[float], labels: Sequence[int]
+) -> tuple[float, float, float]:
+    """The lowest threshold at which the screen (lexicon or model) over-flags at most
+    :data:`OVER_FLAGGING_BUDGET` of the look-alikes; with its recall and over-flagging.
+
+    The lexicon was written against the tune split and catches nearly all of it, so
+    recall on the tune split says little about what the model adds on new texts. The
+    model is the backstop for wordings the lexicon has not met: it is set as sensitive as
+    the budget for false alarms allows.
+    """
+    positives = [i for i, y in enumerate(labels) if y == 1]
+    negatives = [i for i, y in enumerate(labels) if y == 0]
+    best = (0.99, 0.0, 0.0)
+    for step in range(99, 0, -1):
+        threshold = step / 100
+        flagged = [lexicon_hits[i] or probabilities[i] >= threshold for i in range(len(labels))]
+        recall = sum(flagged[i] for i in positives) / len(positives)
+        over = sum(flagged[i] for i in negatives) / len(negatives)
+        if over > OVER_FLAGGING_BUDGET:
+            break
+        best = (threshold, recall, over)
+    return best
+
+
+def train(
+    screen: Screen, tune: Sequence[Example], background: Sequence[str] = ()
+) -> dict[str, Any]:
+    """Train on the shipped exemplars, the tune split and ``background`` comments (real
+    feedback, taken as look-alikes); the model file's contents.
+
+    Background comments the lexicon flags are left out: they may be real disclosures.
+    """
+    exemplars = shipped_exemplars()
+    ordinary = []
+    for comment in background:
+        hits, reading = screen.read(comment)
+        if not hits:
+            ordinary.append(reading)
+    examples = [*exemplars, *tune]
+    readings = [screen.read(e.text) for e in examples]
+    prepared = [reading[1] for reading in readings]
+    labels = [e.label for e in examples]
+    tune_prepared = prepared[len(exemplars) :]
+    # Out-of-fold probabilities for the tune split, folds by a fixed rule.
+    oof = [0.0] * len(tune)
+    for fold in range(_FOLDS):
+        keep = [
+            i
+            for i in range(len(examples))
+            if i < len(exemplars) or (i - len(exemplars)) % _FOLDS != fold
+        ]
+        fitted = _fit([prepared[i] for i in keep], [labels[i] for i in keep], ordinary)
+        held = [j for j in range(len(tune)) if j % _FOLDS == fold]
+        for j, p in zip(held, fitted.probabilities([tune_prepared[j] for j in held]), strict=True):
+            oof[j] = float(p)
+    lexicon_hits = [bool(hits) for hits, _ in readings[len(exemplars) :]]
+    threshold, recall, over = choose_threshold(lexicon_hits, oof, [e.label for e in tune])
+    fitted = _fit(prepared, labels, ordinary)
+    positive = [i for i, y in enumerate(labels) if y == 1]
+    model: dict[str, Any] = {
+        "version": MODEL_VERSION,
+        "fingerprint": fingerprint(examples),
+        "threshold": threshold,
+        "background_comments": len(ordinary),
+        "tune_out_of_fold": {"recall": round(recall, 4), "over_flagging": round(over, 4)},
+        "intercept": round(float(fitted.classifier.intercept_[0]), 5),
+    }
+    coefficients = fitted.classifier.coef_[0]
+    width = len(fitted.word.vocabulary_)
+    model["word"] = _block(fitted.word, coefficients[:width])
+    model["char"] = _block(fitted.char, coefficients[width:])
+    model.update(
+        _category_model([prepared[i] for i in positive], [examples[i].category for i in positive])
+    )
+    return model

@@ -1,0 +1,155 @@
+"""The screen against the evaluation set: targets on the held-out split, must-catch texts."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+
+import pytest
+
+from consultations.safety.lexicon import CATEGORIES
+from consultations.safety.screen import assess, assess_many
+from tests.consultations.safety.conftest import EVALUATION, read_jsonl
+
+ROWS = read_jsonl(EVALUATION)
+HELDOUT = [row for row in ROWS if row["split"] == "heldout"]
+TUNE = [row for row in ROWS if row["split"] == "tune"]
+
+
+def _rates(rows: list[dict[str, object]]) -> tuple[float, float]:
+    verdicts = assess_many([str(row["text"]) for row in rows])
+    positives = [v.flagged for row, v in zip(rows, verdicts, strict=True) if row["label"] == 1]
+    negatives = [v.flagged for row, v in zip(rows, verdicts, strict=True) if row["label"] == 0]
+    return sum(positives) / len(positives), sum(negatives) / len(negatives)
+
+
+def test_the_evaluation_set_is_large_varied_and_split_by_its_fixed_rule() -> None:
+    labels = Counter(row["label"] for row in ROWS)
+    assert labels[1] >= 400
+    assert labels[0] >= 400
+    categories = {row["category"] for row in ROWS if row["label"] == 1}
+    assert categories == set(CATEGORIES)
+    for row in ROWS:
+        bucket = int(hashlib.sha1(row["text"].encode("utf-8")).hexdigest(), 16) % 100
+        assert row["split"] == ("tune" if bucket < 60 else "heldout"), row["text"]
+    assert len({row["text"] for row in ROWS}) == len(ROWS)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="measured on held-out: recall 0.989, over-flagging 0.143 (docs/safety.md)",
+)
+def test_heldout_meets_the_targets() -> None:
+    recall, over_flagging = _rates(HELDOUT)
+    assert recall >= 0.99
+    assert over_flagging <= 0.10
+
+
+def test_heldout_holds_the_measured_level() -> None:
+    # The level reached today, so that a change that makes the screen worse fails here
+    # while the targets above are still out of reach.
+    recall, over_flagging = _rates(HELDOUT)
+    assert recall >= 0.985
+    assert over_flagging <= 0.15
+
+
+@pytest.mark.parametrize("category", CATEGORIES)
+def test_heldout_recall_per_category(category: str) -> None:
+    rows = [row for row in HELDOUT if row["label"] == 1 and row["category"] == category]
+    verdicts = assess_many([row["text"] for row in rows])
+    recall = sum(v.flagged for v in verdicts) / len(verdicts)
+    assert recall >= 0.95, f"{category}: {recall:.3f}"
+
+
+def test_tune_split_is_fully_caught() -> None:
+    recall, over_flagging = _rates(TUNE)
+    assert recall == 1.0
+    assert over_flagging <= 0.05
+
+
+MUST_CATCH = [
+    ("I just want to go to sleep and not wake up", "suicidal-passive"),
+    ("everyone would be better off without me", "suicidal-passive"),
+    ("what's the point of anything", "suicidal-passive"),
+    ("I don't want to live anymore", "suicidal-passive"),
+    ("dont wanna be here", "suicidal-passive"),
+    ("idw2l", "suicidal-passive"),
+    ("I want to kill myself", "suicidal-active"),
+    ("I want to unalive myself", "suicidal-active"),
+    ("kms fr", "suicidal-active"),
+    ("ngl i wanna sewerslide", "suicidal-active"),
+    ("i wnt 2 die", "suicidal-active"),
+    ("feeling sucidal again", "suicidal-active"),
+    ("i want to k i l l myself", "suicidal-active"),
+    ("su1c1dal and nobody rings back", "suicidal-active"),
+    ("I'm sooooo done i want to dieeee", "suicidal-active"),
+    ("I've been stockpiling my pills", "plan-means"),
+    ("I wrote a note and said goodbye to everyone", "plan-means"),
+    ("I bought a rope", "plan-means"),
+    ("I'm going to catch the bus, I've said my goodbyes", "plan-means"),
+    ("last year I took an overdose", "past-attempt"),
+    ("after my attempt in March nobody called", "past-attempt"),
+    ("self harmin again", "self-harm"),
+    ("I've started cutting again", "self-harm"),
+    ("I'll hurt the nurse next time", "harm-to-others"),
+    ("he hits me", "safeguarding"),
+    ("I'm not safe at home", "safeguarding"),
+    ("my son said he wants to die", "third-party"),
+    ("my daughter has been cutting herself", "third-party"),
+]
+
+
+@pytest.mark.parametrize(("text", "category"), MUST_CATCH)
+def test_must_catch(text: str, category: str) -> None:
+    verdict = assess(text)
+    assert verdict.flagged
+    assert category in verdict.categories
+    assert not verdict.needs_review
+    assert verdict.evidence
+
+
+MUST_NOT_FLAG = [
+    "I have never felt suicidal",
+    "the wait was killing me",
+    "I nearly died of boredom",
+    "I was dying for a cuppa",
+    "I could murder a sandwich",
+    "shoot me a text when the results are in",
+    "the suicide prevention team were great",
+    "the self-harm clinic helped me",
+    "mental health first aid training was brilliant",
+    "the crisis line was helpful",
+    "the crisis team saved my life",
+    "I took two paracetamol as the pharmacist said",
+    "my dad died on the ward and staff were kind",
+    "we killed it at the quiz",
+    "the boss fight killed me",
+    "More evening appointments please",
+    "Dr Nguyen gr8",
+]
+
+
+@pytest.mark.parametrize("text", MUST_NOT_FLAG)
+def test_must_not_flag(text: str) -> None:
+    assert not assess(text).flagged
+
+
+def test_urgent_and_ordering() -> None:
+    verdict = assess("I've saved up my tablets and I want to die")
+    assert verdict.urgent
+    assert verdict.categories[0] == "plan-means"
+    assert not assess("I wish I was dead").urgent
+    assert assess("my mum's boyfriend hits me and my little brother").urgent
+    assert assess("I'll stab the receptionist").urgent
+
+
+def test_assess_many_matches_assess() -> None:
+    texts = [row["text"] for row in ROWS[:60]] * 2
+    assert assess_many(texts) == [assess(text) for text in texts]
+
+
+def test_empty_text_is_clear() -> None:
+    for text in ("", "   ", "👍", "12345"):
+        verdict = assess(text)
+        assert not verdict.flagged
+        assert not verdict.needs_review

@@ -1,0 +1,62 @@
+"""Texts the screen cannot read go to a person; Spanish is screened."""
+
+from __future__ import annotations
+
+import pytest
+
+from consultations.safety.language import guess_language
+from consultations.safety.normalise import fold
+from consultations.safety.screen import assess
+from tests.consultations.safety.conftest import LANGUAGES, read_jsonl
+
+ROWS = read_jsonl(LANGUAGES)
+# Known weakness of the semantic layer, kept visible rather than removed: "again" weighs
+# too much (it is frequent in disclosures: "cutting again"), see docs/safety.md.
+KNOWN_OVER_FLAGGED = {"Café was closed again"}
+
+
+@pytest.mark.parametrize("row", ROWS, ids=[f"{r['language']}-{i}" for i, r in enumerate(ROWS)])
+def test_language_handling(row: dict[str, str], request: pytest.FixtureRequest) -> None:
+    if row["text"] in KNOWN_OVER_FLAGGED:
+        request.applymarker(pytest.mark.xfail(strict=True, reason="semantic over-flagging"))
+    verdict = assess(row["text"])
+    if row["expect"] == "review":
+        assert verdict.needs_review
+        assert not verdict.flagged
+        assert verdict.categories == ()
+    elif row["expect"] == "flag":
+        assert verdict.flagged
+        assert not verdict.needs_review
+    else:
+        assert not verdict.flagged
+        assert not verdict.needs_review
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The wait was long",
+        "ok",
+        "Siobhan and Aoife on reception were lovely",
+        "Kia ora, the whānau room was lovely",
+        "Café closed again",
+        "gr8 thx",
+    ],
+)
+def test_short_english_with_unknown_words_is_english(text: str) -> None:
+    assert guess_language(fold(text)) == "en"
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("我不想活了", "other-script"),
+        ("Я больше не хочу жить", "other-script"),
+        ("मैं अब और जीना नहीं चाहता", "other-script"),
+        ("أريد أن أموت", "other-script"),
+        ("Tôi không muốn sống nữa", "vi"),
+        ("Ya no quiero vivir, nadie me llama", "es"),
+    ],
+)
+def test_language_guess(text: str, language: str) -> None:
+    assert guess_language(fold(text)) == language

@@ -1,0 +1,60 @@
+"""Normalisation: markup, Unicode tricks, text-speak, leetspeak, spacing, numbers."""
+
+from __future__ import annotations
+
+import pytest
+
+from consultations.safety.lexicon import default_lexicon
+from consultations.safety.normalise import normalise
+
+KNOWN = default_lexicon().vocabulary
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("<p>I want to <b>die</b></p>", "i want to die"),
+        ("fish &amp; chips", "fish and chips"),
+        ("ＫＩＬＬ ＭＹＳＥＬＦ", "kill myself"),
+        ("kіll myself", "kill myself"),  # Cyrillic i
+        ("ki\u200bll myself", "kill myself"),
+        ("I WANT TO DIIIIIE", "i want to die"),
+        ("i want to kiiiill myself", "i want to kill myself"),
+        ("sooooo tired", "so tired"),
+        ("kms", "kill myself"),
+        ("kys", "kill yourself"),
+        ("i want to unalive myself", "i want to kill myself"),
+        ("i want to unalive", "i want to die"),
+        ("ngl i wanna sewerslide", "ngl i want to suicide"),
+        ("sewer slide", "suicide"),
+        ("ctb", "kill myself"),
+        ("idw2l", "i do not want to live"),
+        ("r u ok", "are you ok"),
+        ("dont wanna be here", "do not want to be here"),
+        ("i wnt 2 die", "i want to die"),
+        ("took 2 paracetamol", "took 2 paracetamol"),
+        ("k i l l myself", "kill myself"),
+        ("s.u.i.c.i.d.a.l", "suicidal"),
+        ("su1c1de", "suicide"),
+        ("$uicidal", "suicidal"),
+        ("k!ll myself", "kill myself"),
+        ("s*icidal", "suicidal"),
+        ("I'm sucidal", "i am suicidal"),
+        ("kill my self", "kill myself"),
+        ("self-harm", "self harm"),
+        ("s/h again", "self harm again"),
+        ("I took forty two tablets", "i took 42 tablets"),
+        ("no one cares", "no one cares"),
+        ("I can't, I won't.", "i can not , i will not ."),
+        ("I’m done", "i am done"),
+        ("3am and 10mg", "3am and 10mg"),
+        ("the A&E", "the a and e"),
+    ],
+)
+def test_normalise(raw: str, expected: str) -> None:
+    assert normalise(raw, KNOWN) == expected
+
+
+def test_normalise_is_idempotent_on_its_output() -> None:
+    once = normalise("I w4nt 2 k i l l mys3lf!!!", KNOWN)
+    assert normalise(once, KNOWN) == once
