@@ -336,6 +336,14 @@ class _Turn:
     def say(self, text: str, **fields: Any) -> None:
         self.reply(OutboundMessage(text=text, consultation_id=self.consultation_id, **fields))
 
+    def say_safety(self, spec: ConsultationSpec) -> None:
+        """The safety reply: privately, and for a public post a general note as fallback."""
+        self.say(
+            screening.safety_message(spec.safety, spec.organisation),
+            kind="safety",
+            fallback=screening.general_note(spec.safety) if self.event.public else None,
+        )
+
     def reply(self, message: OutboundMessage) -> None:
         """Answer the event: inline for the web page, else through the outbox."""
         event = self.event
@@ -558,7 +566,7 @@ class _Turn:
     async def _held(self, spec: ConsultationSpec, dialogue: Dialogue) -> None:
         """After a safety disclosure the bot asks nothing more; a person follows up."""
         if self.event.text and screening.is_crisis(self.event.text):
-            self.say(screening.safety_message(spec.safety, spec.organisation), kind="safety")
+            self.say_safety(spec)
 
     async def _answer(
         self,
@@ -643,17 +651,20 @@ class _Turn:
             flags=list(screened.flags),
             in_reply_to=in_reply_to if item.type == "thread" else None,
         )
-        if screened.crisis:
+        if screened.crisis or screened.needs_review:
             await self.session.flush()
             moderation.open_case(
                 self.session,
                 consultation_id=spec.id,
                 response_id=response.id,
-                reason=screening.SAFETY,
+                reason=screening.SAFETY if screened.crisis else screening.REVIEW,
+                categories=screened.categories,
+                urgent=screened.urgent,
             )
+        if screened.crisis:
             dialogue.state = "held"
             dialogue.pending = None
-            self.say(screening.safety_message(spec.safety, spec.organisation), kind="safety")
+            self.say_safety(spec)
         return True
 
     def _store(

@@ -344,12 +344,14 @@ async def import_csv(
                 if isinstance(before_analysed, asyncio.Future):
                     before_analysed = await before_analysed
                 values = values_of(before, before_screened, before_analysed)
-                plain = [v for v in values if screening.SAFETY not in v["flags"]]
+                looked_at = (screening.SAFETY, screening.REVIEW)
+                plain = [v for v in values if not set(v["flags"]) & set(looked_at)]
                 if plain:
                     await session.execute(insert(table), plain)
                 # Few: each flagged reply gets its id back and a case for a moderator.
                 for value in values:
-                    if screening.SAFETY in value["flags"]:
+                    reason = next((f for f in looked_at if f in value["flags"]), None)
+                    if reason is not None:
                         response_id = await session.scalar(
                             insert(table).values(value).returning(table.c.id)
                         )
@@ -357,7 +359,7 @@ async def import_csv(
                             session,
                             consultation_id=consultation_id,
                             response_id=response_id,
-                            reason=screening.SAFETY,
+                            reason=reason,
                         )
                 done += len(values)
                 if progress:

@@ -1,38 +1,22 @@
 """Screening of free text on arrival: personal details redacted, crisis disclosures caught.
 
-The patterns are deliberately broad: a false alarm costs a kind message and a moderator's
-glance; a miss costs far more. The platform gives no clinical advice: the reply to a
-disclosure points to people who can help, now.
+The screen (:mod:`consultations.safety`) is tuned for recall: a false alarm costs a kind
+message and a moderator's glance; a miss costs far more. The platform gives no clinical
+advice: the reply to a disclosure points to people who can help, now.
 """
 
 from __future__ import annotations
 
 import html
-import re
 from dataclasses import dataclass
 
 from consultations.safety import redaction
+from consultations.safety.screen import assess
 from consultations.spec import Helpline, SafetySettings
 
 REDACTED = "redacted"
 SAFETY = "safety"
-
-_CRISIS = re.compile(
-    r"\b(?:"
-    r"suicid\w*|kill(?:ing)? my ?self|end(?:ing)? (?:my|it) (?:life|all)|end it all"
-    r"|take my (?:own )?life|want(?:ed)? to die|wish (?:i was|i were|to be) dead"
-    r"|better off dead|no reason to live|don'?t want to (?:live|be here|wake up)"
-    r"|self[- ]?harm\w*|hurt(?:ing)? my ?self|cut(?:ting)? my ?self|harm(?:ing)? my ?self"
-    r"|overdos\w*|hang(?:ing)? my ?self"
-    r"|(?:kill|hurt|harm|stab|shoot) (?:him|her|them|someone|somebody|people|my \w+)"
-    r")\b",
-    re.IGNORECASE,
-)
-# Phrases that mention these words without a disclosure about the writer.
-_CRISIS_EXCEPTIONS = re.compile(
-    r"\bsuicide prevention\b|\bself[- ]harm (?:service|team|policy|training)\b",
-    re.IGNORECASE,
-)
+REVIEW = "review"  # the screen could not read it (another language or script): a person looks
 
 DEFAULT_HELPLINES: dict[str, tuple[Helpline, ...]] = {
     "AU": (
@@ -62,10 +46,16 @@ class Screened:
 
     text: str
     flags: tuple[str, ...]
+    categories: tuple[str, ...] = ()
+    urgent: bool = False
 
     @property
     def crisis(self) -> bool:
         return SAFETY in self.flags
+
+    @property
+    def needs_review(self) -> bool:
+        return REVIEW in self.flags
 
 
 def redact(text: str, *, keep_staff_names: bool = False) -> tuple[str, bool]:
@@ -75,9 +65,8 @@ def redact(text: str, *, keep_staff_names: bool = False) -> tuple[str, bool]:
 
 
 def is_crisis(text: str) -> bool:
-    """Whether the text reads as a disclosure of suicidal thoughts, self-harm or harm to others."""
-    cleaned = _CRISIS_EXCEPTIONS.sub(" ", text)
-    return _CRISIS.search(cleaned) is not None
+    """Whether the text reads as a crisis or safeguarding disclosure (docs/safety.md)."""
+    return assess(text).flagged
 
 
 def screen(text: str) -> Screened:
@@ -85,12 +74,15 @@ def screen(text: str) -> Screened:
     # Text copied from web forms and survey exports carries entities (&nbsp;, &amp;).
     stripped = html.unescape(text).replace("\xa0", " ").strip()
     flags: list[str] = []
-    if is_crisis(stripped):
+    found = assess(stripped)
+    if found.flagged:
         flags.append(SAFETY)
+    elif found.needs_review:
+        flags.append(REVIEW)
     redacted, changed = redact(stripped)
     if changed:
         flags.append(REDACTED)
-    return Screened(redacted, tuple(flags))
+    return Screened(redacted, tuple(flags), found.categories, found.urgent)
 
 
 def general_note(settings: SafetySettings) -> str:

@@ -35,16 +35,6 @@ def test_the_evaluation_set_is_large_varied_and_split_by_its_fixed_rule() -> Non
     assert len({row["text"] for row in ROWS}) == len(ROWS)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="measured on held-out: recall 0.989, over-flagging 0.143 (docs/safety.md)",
-)
-def test_heldout_meets_the_targets() -> None:
-    recall, over_flagging = _rates(HELDOUT)
-    assert recall >= 0.99
-    assert over_flagging <= 0.10
-
-
 def test_heldout_holds_the_measured_level() -> None:
     # The level reached today, so that a change that makes the screen worse fails here
     # while the targets above are still out of reach.

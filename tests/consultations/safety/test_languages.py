@@ -16,10 +16,13 @@ KNOWN_OVER_FLAGGED = {"Café was closed again"}
 
 
 @pytest.mark.parametrize("row", ROWS, ids=[f"{r['language']}-{i}" for i, r in enumerate(ROWS)])
-def test_language_handling(row: dict[str, str], request: pytest.FixtureRequest) -> None:
-    if row["text"] in KNOWN_OVER_FLAGGED:
-        request.applymarker(pytest.mark.xfail(strict=True, reason="semantic over-flagging"))
+def test_language_handling(row: dict[str, str]) -> None:
     verdict = assess(row["text"])
+    if row["text"] in KNOWN_OVER_FLAGGED:
+        # Read as English and (wrongly) flagged by the semantic layer: docs/safety.md lists
+        # over-flagging as the screen's known weakness. It must at least not go unread.
+        assert not verdict.needs_review
+        return
     if row["expect"] == "review":
         assert verdict.needs_review
         assert not verdict.flagged
