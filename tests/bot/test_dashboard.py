@@ -11,8 +11,8 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select, update
 
-from bot.web import auth
 from bot.platform import Platform
+from bot.web import auth
 from consultations import service
 from consultations.spec import parse_spec
 from storage.tables import Consultation, ModerationCase, User
