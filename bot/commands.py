@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from adapters.telegram.limits import TELEGRAM_LIMITS
 from bot import publishing
 from bot.config import Settings
 from bot.console import UsageError, install_stop_signals, output, print_json, read_password
@@ -132,8 +133,7 @@ async def run(args: argparse.Namespace, settings: Settings | None) -> int:
 
 
 def _limits(settings: Settings | None) -> Mapping[str, ChannelLimits]:
-    from consultations.spec import TELEGRAM_LIMITS
-
+    """The limits of each channel a spec is checked against, as the adapters know them."""
     limits: dict[str, ChannelLimits] = {"telegram": TELEGRAM_LIMITS}
     if settings is not None and settings.mastodon_enabled:
         from adapters.mastodon.limits import instance_limits

@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from consultations.spec import ID_PATTERN, Item, ItemType, Segment, Stage, is_valid_id
+from consultations.spec.model import ID_PATTERN, Item, ItemType, Segment, Stage, is_valid_id
 
 __all__ = ["MODELS", "EngagementModel", "template_yaml"]
 

@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 
 from adapters.mastodon import render
 from consultations.spec import (
-    MASTODON_DEFAULT_LIMITS,
     ChannelLimits,
     ConsultationSpec,
     Problem,
@@ -34,6 +33,19 @@ log = logging.getLogger(__name__)
 
 LOOKUP_TIMEOUT = 10.0
 """Seconds allowed for the instance lookup made by the CLI."""
+
+MASTODON_DEFAULT_LIMITS = ChannelLimits(
+    "mastodon",
+    # A stock Mastodon server: 500-character statuses; polls of 2-4 options of at most
+    # 50 characters. Servers may differ: the real values are in /api/v2/instance
+    # (configuration.statuses and configuration.polls).
+    text_max=500,
+    poll_question_max=500,
+    poll_options_min=2,
+    poll_options_max=4,
+    poll_option_max=50,
+)
+"""Limits of a Mastodon server with the default configuration."""
 
 
 @dataclass(frozen=True)
@@ -141,7 +153,7 @@ def instance_config(
 def instance_limits(base_url: str | None, access_token: str | None) -> ChannelLimits:
     """The configured instance's limits for the spec checker (blocking, with a timeout).
 
-    Falls back to :data:`consultations.spec.MASTODON_DEFAULT_LIMITS`, with a warning, when
+    Falls back to :data:`MASTODON_DEFAULT_LIMITS`, with a warning, when
     the instance cannot be reached.
     """
     return instance_config(base_url, access_token).channel_limits()

@@ -54,6 +54,7 @@ from telegram.ext import (
 
 from adapters.telegram import convert, render
 from adapters.telegram.convert import CHANNEL, message_ref, poll_ref
+from adapters.telegram.limits import TELEGRAM_LIMITS
 from adapters.telegram.pacing import ChatPacer
 from channels.adapter import (
     Capabilities,
@@ -65,7 +66,7 @@ from channels.adapter import (
 )
 from channels.events import InboundEvent, OutboundMessage
 from consultations.keys import constant_time_equal
-from consultations.spec import TELEGRAM_LIMITS, ConsultationSpec
+from consultations.spec import ConsultationSpec
 from storage import queries
 from storage.tables import ChannelCursor, Consultation, PollTally, Publication, utcnow
 

@@ -11,8 +11,8 @@ from collections.abc import Mapping, Sequence
 import telegram
 
 from adapters.telegram.convert import answer_data, choose_data
+from adapters.telegram.limits import TELEGRAM_LIMITS
 from channels.events import OutboundMessage
-from consultations.spec import TELEGRAM_LIMITS
 
 TEXT_LIMIT = TELEGRAM_LIMITS.text_max
 POLL_QUESTION_LIMIT = TELEGRAM_LIMITS.poll_question_max

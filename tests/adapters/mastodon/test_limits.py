@@ -10,9 +10,9 @@ import pytest
 import yaml
 
 from adapters.mastodon import limits
-from adapters.mastodon.limits import DEFAULT_CONFIG, InstanceConfig
+from adapters.mastodon.limits import DEFAULT_CONFIG, MASTODON_DEFAULT_LIMITS, InstanceConfig
 from bot.cli import main
-from consultations.spec import MASTODON_DEFAULT_LIMITS, parse_spec
+from consultations.spec import parse_spec
 from tests.conftest import TEST_KEY, TEST_SECRET
 from tests.fakes.mastodon_server import InstanceLimits, MastodonServer
 from tests.helpers import spec_data

@@ -1,100 +1,56 @@
-"""Consultation specs: the YAML or JSON file a health service writes to describe a consultation.
+"""Checking a consultation spec: every problem at once, each with its field path.
 
-The format is the "Consultation spec" section of the project contract. Three entry points
-read it, each checking everything at once:
+:func:`validate` takes spec data that is already loaded (a mapping, as read from YAML or
+JSON) and returns either the :class:`ConsultationSpec` or the list of :class:`Problem`
+found, each naming the field it concerns, such as ``items[2].options`` or
+``consent.text``, so the person who wrote the spec can fix them all in one pass. The
+messages are written for engagement officers, not programmers.
 
-- :func:`load_spec_file` reads a file,
-- :func:`load_spec` reads YAML or JSON text,
-- :func:`parse_spec` checks data that is already loaded (a dict, e.g. from the dashboard).
-
-All three return a :class:`ConsultationSpec` or raise :class:`SpecError`, which lists every
-problem found (not just the first), each with the path of the field it concerns, such as
-``items[2].options`` or ``consent.text``, so the person who wrote the spec can fix them all
-in one pass. The messages are written for engagement officers, not programmers.
-
-YAML is read with the YAML 1.2 rules for plain values: ``Yes``, ``No``, ``on`` and ``off``
-stay text (so ``options: [Yes, No]`` means what it says), ``9:30`` stays text, and only
-``true`` and ``false`` are yes/no values.
+Channel limits are a parameter: the caller that knows the channels (the CLI, from the
+adapters) passes the limits of each channel it can check, and a channel without limits
+gets no channel-specific checks.
 """
 
 from __future__ import annotations
 
 import difflib
-import json
-import os
 import re
-from collections.abc import Hashable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Literal, NoReturn, cast
+from typing import cast
 
-import yaml
+from consultations.models import MODELS
+from consultations.spec.model import (
+    CHANNELS,
+    ID_MAX_LENGTH,
+    ID_PATTERN,
+    ITEM_TYPES,
+    QI,
+    REGIONS,
+    STAGES,
+    VISIBILITIES,
+    ChannelLimits,
+    Consent,
+    ConsultationSpec,
+    Helpline,
+    Item,
+    ItemType,
+    MastodonSettings,
+    Region,
+    SafetySettings,
+    Segment,
+    Stage,
+    TelegramSettings,
+    Visibility,
+)
 
-__all__ = [
-    "CHANNELS",
-    "ID_MAX_LENGTH",
-    "ID_PATTERN",
-    "ITEM_TYPES",
-    "MASTODON_DEFAULT_LIMITS",
-    "REGIONS",
-    "ROOT",
-    "STAGES",
-    "TELEGRAM_LIMITS",
-    "VISIBILITIES",
-    "ChannelLimits",
-    "Consent",
-    "ConsultationSpec",
-    "Helpline",
-    "Item",
-    "ItemType",
-    "MastodonSettings",
-    "Problem",
-    "QI",
-    "Region",
-    "SafetySettings",
-    "Segment",
-    "SpecError",
-    "Stage",
-    "TelegramSettings",
-    "Visibility",
-    "is_valid_id",
-    "load_spec",
-    "load_spec_file",
-    "parse_spec",
-]
-
-Stage = Literal["plan", "do", "study", "act"]
-"""A stage of the Plan-Do-Study-Act quality-improvement cycle."""
-STAGES: tuple[Stage, ...] = ("plan", "do", "study", "act")
-
-ItemType = Literal["poll", "prompt", "thread"]
-"""The three kinds of item: a closed question, an open question, a discussion."""
-ITEM_TYPES: tuple[ItemType, ...] = ("poll", "prompt", "thread")
-
-CHANNELS: tuple[str, ...] = ("web", "telegram", "mastodon")
-"""The channels a spec may name."""
-
-Region = Literal["AU", "UK", "US"]
-"""Where participants are, which decides the crisis helplines offered."""
-REGIONS: tuple[Region, ...] = ("AU", "UK", "US")
-
-Visibility = Literal["public", "unlisted"]
-"""Mastodon visibility of the statuses posted on launch."""
-VISIBILITIES: tuple[Visibility, ...] = ("public", "unlisted")
+__all__ = ["ROOT", "Problem", "Validation", "validate"]
 
 ROOT = "(root)"
 """The path used for problems with the document as a whole."""
 
-ID_MAX_LENGTH = 64
-ID_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*\Z")
-"""Ids of consultations, items and segments: lowercase letters and digits, single hyphens."""
-
 _EXAMPLE_TIME = "2026-12-01T09:00:00+10:00"
-
-
-def is_valid_id(value: str) -> bool:
-    """Whether ``value`` can be the id of a consultation, item or segment."""
-    return len(value) <= ID_MAX_LENGTH and ID_PATTERN.match(value) is not None
 
 
 # --------------------------------------------------------------------------------------
@@ -112,218 +68,12 @@ class Problem:
         return f"{self.path}: {self.message}"
 
 
-class SpecError(ValueError):
-    """A spec could not be read or is not valid; ``problems`` lists everything found.
-
-    ``str()`` of the error gives one problem per line. ``source`` names the file or text
-    the spec came from, when known.
-    """
-
-    def __init__(self, problems: Iterable[Problem], *, source: str | None = None) -> None:
-        self.problems: list[Problem] = list(problems)
-        self.source = source
-        super().__init__("\n".join(str(problem) for problem in self.problems))
-
-    def __str__(self) -> str:
-        return "\n".join(str(problem) for problem in self.problems)
-
-
-# --------------------------------------------------------------------------------------
-# The spec as objects
-
-
 @dataclass(frozen=True)
-class Item:
-    """A question put to participants: a poll, a prompt or a thread."""
+class Validation:
+    """The outcome of checking spec data: the spec when it is valid, else every problem."""
 
-    id: str
-    type: ItemType
-    text: str
-    options: tuple[str, ...] = ()
-    multiple: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        """The item as it is written in a spec."""
-        data: dict[str, Any] = {"id": self.id, "type": self.type, "text": self.text}
-        if self.type == "poll":
-            data["options"] = list(self.options)
-            if self.multiple:
-                data["multiple"] = True
-        return data
-
-
-@dataclass(frozen=True)
-class Segment:
-    """A question people answer about themselves (e.g. their role), used to break results down."""
-
-    id: str
-    text: str
-    options: tuple[str, ...]
-
-    def to_dict(self) -> dict[str, Any]:
-        """The segment question as it is written in a spec."""
-        return {"id": self.id, "text": self.text, "options": list(self.options)}
-
-
-@dataclass(frozen=True)
-class Consent:
-    """What people agree to before taking part, and whether to also ask to contact them again."""
-
-    text: str
-    recontact: bool = False
-
-
-@dataclass(frozen=True)
-class QI:
-    """The quality-improvement project, PDSA stage and cycle the consultation feeds."""
-
-    project: str
-    stage: Stage = "plan"
-    cycle: int = 1
-
-
-@dataclass(frozen=True)
-class TelegramSettings:
-    """Telegram groups, forum groups or channels where items are posted on launch.
-
-    Each chat is a numeric chat id (e.g. ``-1001234567890``) or a public ``@username``.
-    """
-
-    chats: tuple[int | str, ...] = ()
-
-
-@dataclass(frozen=True)
-class MastodonSettings:
-    """How the consultation's statuses are posted on Mastodon."""
-
-    visibility: Visibility = "public"
-
-
-@dataclass(frozen=True)
-class Helpline:
-    """A support service offered to someone whose reply suggests they may be at risk."""
-
-    name: str
-    contact: str
-
-
-@dataclass(frozen=True)
-class SafetySettings:
-    """Safe-messaging settings (an extension of the contract: the optional ``safety`` key).
-
-    ``region`` picks the built-in helplines; ``message`` replaces the standard reply and
-    ``helplines`` are offered in addition to the built-in ones.
-    """
-
-    region: Region = "AU"
-    message: str | None = None
-    helplines: tuple[Helpline, ...] = ()
-
-
-@dataclass(frozen=True)
-class ChannelLimits:
-    """The text and poll limits of one channel, used to check a spec before launch."""
-
-    channel: str
-    text_max: int
-    poll_question_max: int
-    poll_options_min: int
-    poll_options_max: int
-    poll_option_max: int
-
-
-TELEGRAM_LIMITS = ChannelLimits(
-    "telegram",
-    # Bot API: message text 1-4096 characters; sendPoll: question 1-300 characters,
-    # 2-12 options of 1-100 characters each. https://core.telegram.org/bots/api#sendpoll
-    text_max=4096,
-    poll_question_max=300,
-    poll_options_min=2,
-    poll_options_max=12,
-    poll_option_max=100,
-)
-"""Telegram Bot API limits."""
-
-MASTODON_DEFAULT_LIMITS = ChannelLimits(
-    "mastodon",
-    # A stock Mastodon server: 500-character statuses; polls of 2-4 options of at most
-    # 50 characters. Servers may differ: the real values are in /api/v2/instance
-    # (configuration.statuses and configuration.polls).
-    text_max=500,
-    poll_question_max=500,
-    poll_options_min=2,
-    poll_options_max=4,
-    poll_option_max=50,
-)
-"""Limits of a Mastodon server with the default configuration."""
-
-
-@dataclass(frozen=True)
-class ConsultationSpec:
-    """A checked consultation spec. Build one with :func:`parse_spec` or :func:`load_spec`."""
-
-    id: str
-    title: str
-    organisation: str
-    model: str
-    qi: QI
-    channels: tuple[str, ...]
-    language: str
-    consent: Consent
-    segments: tuple[Segment, ...]
-    items: tuple[Item, ...]
-    opens_at: datetime | None = None
-    closes_at: datetime | None = None
-    closing_message: str | None = None
-    telegram: TelegramSettings = field(default_factory=TelegramSettings)
-    mastodon: MastodonSettings = field(default_factory=MastodonSettings)
-    safety: SafetySettings = field(default_factory=SafetySettings)
-
-    def item(self, item_id: str) -> Item:
-        """The item with this id; ``KeyError`` if there is none."""
-        for item in self.items:
-            if item.id == item_id:
-                return item
-        raise KeyError(item_id)
-
-    def segment(self, segment_id: str) -> Segment:
-        """The segment question with this id; ``KeyError`` if there is none."""
-        for segment in self.segments:
-            if segment.id == segment_id:
-                return segment
-        raise KeyError(segment_id)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The spec as JSON-ready data (times in ISO 8601); ``parse_spec`` gives it back."""
-        data: dict[str, Any] = {
-            "id": self.id,
-            "title": self.title,
-            "organisation": self.organisation,
-            "model": self.model,
-            "qi": {"project": self.qi.project, "stage": self.qi.stage, "cycle": self.qi.cycle},
-            "channels": list(self.channels),
-            "language": self.language,
-            "consent": {"text": self.consent.text, "recontact": self.consent.recontact},
-            "segments": [segment.to_dict() for segment in self.segments],
-        }
-        if self.opens_at is not None:
-            data["opens_at"] = self.opens_at.isoformat()
-        if self.closes_at is not None:
-            data["closes_at"] = self.closes_at.isoformat()
-        data["items"] = [item.to_dict() for item in self.items]
-        if self.closing_message is not None:
-            data["closing_message"] = self.closing_message
-        data["telegram"] = {"chats": list(self.telegram.chats)}
-        data["mastodon"] = {"visibility": self.mastodon.visibility}
-        safety: dict[str, Any] = {"region": self.safety.region}
-        if self.safety.message is not None:
-            safety["message"] = self.safety.message
-        safety["helplines"] = [
-            {"name": helpline.name, "contact": helpline.contact}
-            for helpline in self.safety.helplines
-        ]
-        data["safety"] = safety
-        return data
+    spec: ConsultationSpec | None
+    problems: tuple[Problem, ...] = ()
 
 
 # --------------------------------------------------------------------------------------
@@ -574,46 +324,28 @@ class _Checker:
         return tuple(labels)
 
 
-def _fail(checker: _Checker, source: str | None) -> NoReturn:
-    raise SpecError(checker.problems, source=source)
-
-
-def parse_spec(
-    data: object, *, limits: Mapping[str, ChannelLimits] | None = None
-) -> ConsultationSpec:
-    """Check loaded spec data and build the :class:`ConsultationSpec`.
+def validate(data: object, *, limits: Mapping[str, ChannelLimits] | None = None) -> Validation:
+    """Check loaded spec data and build the :class:`ConsultationSpec` if it is valid.
 
     Args:
         data: the spec as loaded from YAML or JSON (a mapping of fields).
-        limits: per-channel limits, keyed by channel name (e.g.
-            ``{"telegram": TELEGRAM_LIMITS}``). Each channel the spec uses that has limits
-            here is checked: item texts, poll questions, option counts and lengths, the
-            consent text, segment questions and the closing message.
+        limits: per-channel limits, keyed by channel name. Each channel the spec uses
+            that has limits here is checked: item texts, poll questions, option counts
+            and lengths, the consent text, segment questions and the closing message.
+            A channel with no limits here gets no channel-specific checks.
 
     Returns:
-        The spec, with defaults filled in: channels ``[web]``, language ``en``, the QI
-        project named after the title, and any defaults of the chosen engagement model
-        (see :mod:`consultations.models`).
-
-    Raises:
-        SpecError: listing every problem found, each with its field path.
+        The spec, with defaults filled in (channels ``[web]``, language ``en``, the QI
+        project named after the title, and any defaults of the chosen engagement model,
+        see :mod:`consultations.models`), or no spec and every problem found.
     """
-    return _parse(data, limits=limits, source=None)
-
-
-def _parse(
-    data: object, *, limits: Mapping[str, ChannelLimits] | None, source: str | None
-) -> ConsultationSpec:
-    # Models build on this module's types, so they are imported here, not at the top.
-    from consultations.models import MODELS
-
     check = _Checker()
     if data is None:
         check.add(ROOT, "the spec is empty")
-        _fail(check, source)
+        return Validation(None, tuple(check.problems))
     root = check.fields(data, "", _ROOT_FIELDS, _ROOT_REQUIRED)
     if root is None:
-        _fail(check, source)
+        return Validation(None, tuple(check.problems))
 
     def given(section: Mapping[str, object], key: str) -> bool:
         # An optional field left empty (`segments:` with nothing after it) counts as absent.
@@ -749,8 +481,8 @@ def _parse(
         or mastodon is None
         or safety is None
     ):
-        _fail(check, source)
-    return ConsultationSpec(
+        return Validation(None, tuple(check.problems))
+    spec = ConsultationSpec(
         id=spec_id,
         title=title,
         organisation=organisation,
@@ -768,6 +500,7 @@ def _parse(
         mastodon=mastodon,
         safety=safety,
     )
+    return Validation(spec)
 
 
 def _claim_id(check: _Checker, value: object, path: str, used: dict[str, str]) -> str | None:
@@ -993,168 +726,3 @@ def _check_limits(
                 longer(f"{path}.options[{option_index}]", label, limit.poll_option_max)
         if closing_message is not None:
             longer("closing_message", closing_message, limit.text_max)
-
-
-# --------------------------------------------------------------------------------------
-# Reading YAML and JSON
-
-_BOOL_TAG = "tag:yaml.org,2002:bool"
-_INT_TAG = "tag:yaml.org,2002:int"
-_FLOAT_TAG = "tag:yaml.org,2002:float"
-
-
-class _SpecLoader(yaml.SafeLoader):
-    """A safe YAML loader with YAML 1.2 plain values and no repeated keys.
-
-    PyYAML follows YAML 1.1, where `Yes`, `No`, `on` and `off` are true/false and `9:30`
-    is the number 570; in a consultation those are answer labels and times of day.
-    """
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Hashable, Any]:
-        seen: set[object] = set()
-        for key_node, _ in node.value:
-            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag.endswith(":merge"):
-                continue
-            key = self.construct_object(key_node)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None,
-                    None,
-                    f"the field '{key}' appears twice here; keep only one",
-                    key_node.start_mark,
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
-_SpecLoader.yaml_implicit_resolvers = {
-    first: [
-        (tag, regexp) for tag, regexp in resolvers if tag not in (_BOOL_TAG, _INT_TAG, _FLOAT_TAG)
-    ]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_SpecLoader.add_implicit_resolver(
-    _BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
-)
-_SpecLoader.add_implicit_resolver(
-    _INT_TAG, re.compile(r"^[-+]?(?:0|[1-9][0-9]*)$"), list("-+0123456789")
-)
-_SpecLoader.add_implicit_resolver(
-    _FLOAT_TAG,
-    re.compile(
-        r"^[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?$"
-        r"|^[-+]?\.(?:inf|Inf|INF)$|^\.(?:nan|NaN|NAN)$"
-    ),
-    list("-+0123456789."),
-)
-
-# Plain-words explanations for the YAML mistakes people make most.
-_YAML_HINTS = {
-    "mapping values are not allowed here": (
-        "a text that contains ': ' must be put in quotes, e.g. text: \"Q1: what works?\""
-    ),
-    "cannot start any token": "indent with spaces, not tabs",
-    "could not find expected ':'": "each line needs a field name, a colon and a value",
-}
-
-
-class _RepeatedKeyError(ValueError):
-    pass
-
-
-def _json_object(pairs: list[tuple[str, object]]) -> dict[str, object]:
-    data: dict[str, object] = {}
-    for key, value in pairs:
-        if key in data:
-            raise _RepeatedKeyError(key)
-        data[key] = value
-    return data
-
-
-def _read_document(text: str, source: str) -> object:
-    """YAML or JSON text to data; SpecError (with line and column) if it cannot be read."""
-    text = text.removeprefix("\ufeff")
-    json_error: json.JSONDecodeError | None = None
-    if re.match(r"\s*\{", text):
-        try:
-            return json.loads(text, object_pairs_hook=_json_object)
-        except _RepeatedKeyError as repeated:
-            raise SpecError(
-                [Problem(ROOT, f"{source}: the field '{repeated}' appears twice; keep only one")],
-                source=source,
-            ) from None
-        except json.JSONDecodeError as error:
-            if re.match(r'\s*\{\s*["}]', text):
-                message = _json_error_message(error, source)
-                raise SpecError([Problem(ROOT, message)], source=source) from None
-            json_error = error  # not JSON after all, but it may be YAML in flow style
-    try:
-        # _SpecLoader is a SafeLoader: it builds only plain data, never Python objects.
-        return yaml.load(text, Loader=_SpecLoader)
-    except yaml.YAMLError as error:
-        if json_error is not None:
-            message = _json_error_message(json_error, source)
-        else:
-            message = _yaml_error_message(error, source)
-        raise SpecError([Problem(ROOT, message)], source=source) from None
-
-
-def _json_error_message(error: json.JSONDecodeError, source: str) -> str:
-    return f"{source}, line {error.lineno}, column {error.colno}: not valid JSON: {error.msg}"
-
-
-def _yaml_error_message(error: yaml.YAMLError, source: str) -> str:
-    if not isinstance(error, yaml.MarkedYAMLError):
-        return f"{source}: not valid YAML: {error}"
-    mark = error.problem_mark or error.context_mark
-    where = f"{source}, line {mark.line + 1}, column {mark.column + 1}" if mark else source
-    what = error.problem or error.context or "unreadable"
-    message = f"{where}: not valid YAML: {what}"
-    for clue, hint in _YAML_HINTS.items():
-        if clue in what:
-            message += f" ({hint})"
-            break
-    return message
-
-
-def load_spec(
-    text: str, *, source: str = "<spec>", limits: Mapping[str, ChannelLimits] | None = None
-) -> ConsultationSpec:
-    """Read a spec from YAML or JSON text and check it.
-
-    Args:
-        text: the spec.
-        source: what to call the text in messages, usually the file name.
-        limits: per-channel limits to check against, as for :func:`parse_spec`.
-
-    Raises:
-        SpecError: the text is not YAML/JSON (the message names line and column), or the
-            spec has problems (all of them are listed).
-    """
-    data = _read_document(text, source)
-    return _parse(data, limits=limits, source=source)
-
-
-def load_spec_file(
-    path: str | os.PathLike[str], *, limits: Mapping[str, ChannelLimits] | None = None
-) -> ConsultationSpec:
-    """Read and check a spec file (YAML or JSON, UTF-8).
-
-    Raises:
-        SpecError: the file cannot be read (the message names it) or the spec has problems.
-    """
-    name = os.fspath(path)
-    try:
-        with open(name, encoding="utf-8-sig") as file:
-            text = file.read()
-    except FileNotFoundError:
-        reason = f"there is no file {name}"
-    except IsADirectoryError:
-        reason = f"{name} is a folder, not a spec file"
-    except UnicodeDecodeError as error:
-        reason = f"{name} is not UTF-8 text (byte {error.start} cannot be read)"
-    except OSError as error:
-        reason = f"cannot read {name}: {error.strerror or error}"
-    else:
-        return load_spec(text, source=name, limits=limits)
-    raise SpecError([Problem(ROOT, reason)], source=name)

@@ -1,0 +1,236 @@
+"""Stage summaries: what the report says for the plan, do, study or act stage of a PDSA cycle.
+
+Each summary reads the sections already built (participation, polls, themes, comparison)
+and the free-text replies; the act summary drafts a "you said, we did" message.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from datetime import date
+from typing import Any
+
+from consultations.insights.records import ChangeMarker, SpecLike
+from consultations.insights.sections import SMALL_CELL
+from consultations.insights.sections.free_text import TextRow, quote_text, sentiment_shares
+from consultations.insights.text import TextAnalysis
+
+#: Longest "you said, we did" draft: fits a Mastodon status (500 characters).
+YOU_SAID_CHARS = 500
+
+
+def summarise(
+    stage: str,
+    spec: SpecLike,
+    report: Mapping[str, Any],
+    text: Sequence[TextRow],
+    changes: Sequence[ChangeMarker],
+) -> dict[str, Any]:
+    """The ``stage_summary`` section for ``stage``, read from the sections in ``report``."""
+    themes: list[dict[str, Any]] = report["themes"]
+    problems = sorted(
+        (t for t in themes if t["sentiment"]["negative"] > 0),
+        key=lambda t: -t["count"] * t["sentiment"]["negative"],
+    )[:5]
+    problem_rows = [
+        {
+            "theme": t["label"],
+            "count": t["count"],
+            "negative_share": t["sentiment"]["negative"],
+            "quote": t["quotes"][0] if t["quotes"] else None,
+        }
+        for t in problems
+    ]
+    builders: dict[str, Callable[[], dict[str, Any]]] = {
+        "plan": lambda: {
+            "main_problems": problem_rows,
+            "priorities": _priorities(report["polls"]),
+            "ideas": _ideas(text, themes),
+            "missing_voices": report["participation"]["missing_segments"],
+        },
+        "do": lambda: {
+            "experience": {
+                "sentiment": report["sentiment"],
+                "by_day": _sentiment_by_day(text),
+                "responses_by_day": report["participation"]["by_day"],
+            },
+            "problems": problem_rows,
+            "warning_signs": [
+                {
+                    "theme": t["label"],
+                    "count": t["count"],
+                    "negative_share": t["sentiment"]["negative"],
+                }
+                for t in themes
+                if t["sentiment"]["negative"] >= 0.5 and t["count"] >= SMALL_CELL
+            ],
+        },
+        "study": lambda: _study(report),
+        "act": lambda: _act(spec, report, changes),
+    }
+    return {"stage": stage, stage: builders[stage]()}
+
+
+def _priorities(polls: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for p in polls:
+        ranked = sorted(p["options"], key=lambda o: -o["count"])
+        if not ranked or p["n"] == 0:
+            continue
+        top = ranked[0]
+        second = ranked[1] if len(ranked) > 1 else None
+        out.append(
+            {
+                "item": p["item"],
+                "question": p["question"],
+                "ranking": [o["label"] for o in ranked],
+                "leading": top["label"],
+                "share": top["share"],
+                # A lead is clear when the intervals of first and second do not overlap.
+                "clear_lead": second is None or top["ci_low"] > second["ci_high"],
+            }
+        )
+    return out
+
+
+def _ideas(text: Sequence[TextRow], themes: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    ideas = [t for t in text if t.analysis.suggestion]
+    examples: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    # Prefer well-argued, typical-length ideas, and vary their wording.
+    for t in sorted(ideas, key=lambda t: (abs(t.analysis.words - 18), t.row.id)):
+        if t.row.safety_flagged or t.analysis.words < 5:
+            continue
+        key = " ".join(t.analysis.tokens[:4])
+        if key in seen:
+            continue
+        seen.add(key)
+        examples.append(
+            {"text": quote_text(t.row.text or ""), "response": t.row.id, "item": t.row.item_id}
+        )
+        if len(examples) == 5:
+            break
+    return {
+        "count": len(ideas),
+        "share": round(len(ideas) / len(text), 4) if text else 0.0,
+        "by_theme": sorted(
+            ({"theme": t["label"], "count": t["suggestions"]} for t in themes if t["suggestions"]),
+            key=lambda d: -d["count"],
+        )[:5],
+        "examples": examples,
+    }
+
+
+def _sentiment_by_day(text: Sequence[TextRow]) -> list[dict[str, Any]]:
+    days: dict[date, list[TextAnalysis]] = defaultdict(list)
+    for t in text:
+        days[t.row.created_at.date()].append(t.analysis)
+    return [{"date": d.isoformat(), **sentiment_shares(days[d])} for d in sorted(days)]
+
+
+def _study(report: Mapping[str, Any]) -> dict[str, Any]:
+    comparison = report["comparison"]
+    if not comparison["polls"] and not comparison["categories"]:
+        return {
+            "note": "No earlier cycle of this QI project was given: nothing to compare with yet.",
+            "measures": [],
+            "themes_grew": [],
+            "themes_shrank": [],
+            "run_chart_signals": [
+                {"item": c["item"], **c["signals"]} for c in report["run_charts"]
+            ],
+        }
+    measures = [
+        {
+            "item": p["item"],
+            "measure": p["measure"],
+            "baseline": p["cycles"][0]["share"],
+            "now": p["cycles"][-1]["share"],
+            "vs_baseline": p["vs_baseline"],
+            "vs_previous": p["vs_previous"],
+        }
+        for p in comparison["polls"]
+    ]
+    cats = comparison["categories"]
+    return {
+        "measures": measures,
+        "themes_grew": [c for c in cats if c.get("clear") and c["difference"] > 0],
+        "themes_shrank": [c for c in cats if c.get("clear") and c["difference"] < 0],
+        "negative_comments": comparison["negative"],
+        "run_chart_signals": [{"item": c["item"], **c["signals"]} for c in report["run_charts"]],
+    }
+
+
+def _act(
+    spec: SpecLike, report: Mapping[str, Any], changes: Sequence[ChangeMarker]
+) -> dict[str, Any]:
+    comparison = report["comparison"]
+    evidence: dict[str, list[str]] = {"adopt": [], "adapt": [], "abandon": []}
+    for p in comparison["polls"]:
+        d = p["vs_baseline"]
+        if "difference" not in d:
+            continue
+        pts = (
+            f"{d['difference'] * 100:+.1f} points "
+            f"(95% CI {d['ci_low'] * 100:+.1f} to {d['ci_high'] * 100:+.1f})"
+        )
+        text = f"{p['question']} {p['measure']}: {pts} since cycle {d['cycle']}"
+        if d["clear"] and d["difference"] > 0:
+            evidence["adopt"].append(text)
+        elif d["clear"]:
+            evidence["abandon"].append(text)
+        else:
+            evidence["adapt"].append(text + " (no clear change)")
+    negative = comparison.get("negative")
+    if negative and "difference" in negative:
+        text = f"negative comments {negative['previous_share']:.0%} -> {negative['share']:.0%}"
+        if negative["clear"] and negative["difference"] < 0:
+            evidence["adopt"].append(text)
+        elif negative["clear"]:
+            evidence["abandon"].append(text)
+    for t in report["themes"]:
+        if t["count"] >= SMALL_CELL and t["sentiment"]["negative"] >= 0.5:
+            evidence["adapt"].append(
+                f'{t["count"]} comments on "{t["label"]}", '
+                f"{t['sentiment']['negative']:.0%} negative"
+            )
+    if evidence["abandon"] and not evidence["adopt"]:
+        suggestion = "abandon"
+    elif evidence["adopt"] and not evidence["abandon"]:
+        suggestion = (
+            "adopt" if not any("no clear change" in e for e in evidence["adapt"]) else "adapt"
+        )
+    else:
+        suggestion = "adapt"
+    if not comparison["polls"] and not comparison["categories"]:
+        evidence["adapt"].insert(
+            0, "no earlier cycle to compare with: the decision rests on comments alone"
+        )
+    return {
+        "suggested_decision": suggestion,
+        "evidence": evidence,
+        "you_said_we_did": _you_said(spec, report, changes),
+    }
+
+
+def _you_said(spec: SpecLike, report: Mapping[str, Any], changes: Sequence[ChangeMarker]) -> str:
+    themes = report["themes"]
+    total = report["sentiment"]["n"]
+    people = report["participation"]["participants"]
+    said = [
+        f"{', '.join(t['keywords'][:2]) or t['label'].lower()} ({t['count']} of {total} comments)"
+        for t in sorted(themes, key=lambda t: -t["count"] * (0.5 + t["sentiment"]["negative"]))[:3]
+    ]
+    did = [c.label for c in changes][-3:] or ["[what we changed]"]
+    lines = [
+        f"Thank you to the {people} people who took part in {spec.title}.",
+        "You said: " + "; ".join(said) + "." if said else "You told us what matters to you.",
+        "We did: " + "; ".join(did) + ".",
+    ]
+    if spec.closing_message:
+        lines.append(spec.closing_message)
+    message = "\n".join(lines)
+    if len(message) > YOU_SAID_CHARS:
+        message = message[: YOU_SAID_CHARS - 1].rsplit(" ", 1)[0] + "…"
+    return message

@@ -1,0 +1,71 @@
+"""Consultation specs: the file a health service writes to describe a consultation.
+
+- :mod:`consultations.spec.model`: the spec as frozen dataclasses (:class:`ConsultationSpec`,
+  :class:`Item`, :class:`Segment`, :class:`ChannelLimits`, ...);
+- :mod:`consultations.spec.validation`: the checks, which report every problem with its
+  field path and take the limits of each channel as a parameter;
+- :mod:`consultations.spec.loading`: reading YAML or JSON (:func:`load_spec_file`,
+  :func:`load_spec`, :func:`parse_spec`), raising :class:`SpecError`.
+
+The public names of all three are re-exported here: ``from consultations.spec import X``.
+"""
+
+from consultations.spec.loading import SpecError, load_spec, load_spec_file, parse_spec
+from consultations.spec.model import (
+    CHANNELS,
+    ID_MAX_LENGTH,
+    ID_PATTERN,
+    ITEM_TYPES,
+    QI,
+    REGIONS,
+    STAGES,
+    VISIBILITIES,
+    ChannelLimits,
+    Consent,
+    ConsultationSpec,
+    Helpline,
+    Item,
+    ItemType,
+    MastodonSettings,
+    Region,
+    SafetySettings,
+    Segment,
+    Stage,
+    TelegramSettings,
+    Visibility,
+    is_valid_id,
+)
+from consultations.spec.validation import ROOT, Problem, Validation, validate
+
+__all__ = [
+    "CHANNELS",
+    "ID_MAX_LENGTH",
+    "ID_PATTERN",
+    "ITEM_TYPES",
+    "QI",
+    "REGIONS",
+    "ROOT",
+    "STAGES",
+    "VISIBILITIES",
+    "ChannelLimits",
+    "Consent",
+    "ConsultationSpec",
+    "Helpline",
+    "Item",
+    "ItemType",
+    "MastodonSettings",
+    "Problem",
+    "Region",
+    "SafetySettings",
+    "Segment",
+    "SpecError",
+    "Stage",
+    "TelegramSettings",
+    "Validation",
+    "Visibility",
+    "is_valid_id",
+    "load_spec",
+    "load_spec_file",
+    "parse_spec",
+    "validate",
+]

@@ -1,0 +1,242 @@
+"""Reading a consultation spec: the YAML or JSON file a health service writes.
+
+The format is the "Consultation spec" section of the project contract. Three entry points
+read it, each checking everything at once (:mod:`consultations.spec.validation`):
+
+- :func:`load_spec_file` reads a file,
+- :func:`load_spec` reads YAML or JSON text,
+- :func:`parse_spec` checks data that is already loaded (a dict, e.g. from the dashboard).
+
+All three return a :class:`ConsultationSpec` or raise :class:`SpecError`, which lists every
+problem found (not just the first), each with the path of the field it concerns.
+
+YAML is read with the YAML 1.2 rules for plain values: ``Yes``, ``No``, ``on`` and ``off``
+stay text (so ``options: [Yes, No]`` means what it says), ``9:30`` stays text, and only
+``true`` and ``false`` are yes/no values.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Hashable, Iterable, Mapping
+from typing import Any
+
+import yaml
+
+from consultations.spec.model import ChannelLimits, ConsultationSpec
+from consultations.spec.validation import ROOT, Problem, validate
+
+__all__ = ["SpecError", "load_spec", "load_spec_file", "parse_spec"]
+
+
+class SpecError(ValueError):
+    """A spec could not be read or is not valid; ``problems`` lists everything found.
+
+    ``str()`` of the error gives one problem per line. ``source`` names the file or text
+    the spec came from, when known.
+    """
+
+    def __init__(self, problems: Iterable[Problem], *, source: str | None = None) -> None:
+        self.problems: list[Problem] = list(problems)
+        self.source = source
+        super().__init__("\n".join(str(problem) for problem in self.problems))
+
+    def __str__(self) -> str:
+        return "\n".join(str(problem) for problem in self.problems)
+
+
+def parse_spec(
+    data: object, *, limits: Mapping[str, ChannelLimits] | None = None
+) -> ConsultationSpec:
+    """Check loaded spec data and build the :class:`ConsultationSpec`.
+
+    Args:
+        data: the spec as loaded from YAML or JSON (a mapping of fields).
+        limits: per-channel limits, keyed by channel name; the caller that knows the
+            channels supplies them (the CLI takes them from the adapters). Each channel
+            the spec uses that has limits here is checked: item texts, poll questions,
+            option counts and lengths, the consent text, segment questions and the
+            closing message; a channel without limits here gets no such checks.
+
+    Returns:
+        The spec, with defaults filled in: channels ``[web]``, language ``en``, the QI
+        project named after the title, and any defaults of the chosen engagement model
+        (see :mod:`consultations.models`).
+
+    Raises:
+        SpecError: listing every problem found, each with its field path.
+    """
+    return _checked(data, limits=limits, source=None)
+
+
+def _checked(
+    data: object, *, limits: Mapping[str, ChannelLimits] | None, source: str | None
+) -> ConsultationSpec:
+    result = validate(data, limits=limits)
+    if result.spec is None:
+        raise SpecError(result.problems, source=source)
+    return result.spec
+
+
+_BOOL_TAG = "tag:yaml.org,2002:bool"
+_INT_TAG = "tag:yaml.org,2002:int"
+_FLOAT_TAG = "tag:yaml.org,2002:float"
+
+
+class _SpecLoader(yaml.SafeLoader):
+    """A safe YAML loader with YAML 1.2 plain values and no repeated keys.
+
+    PyYAML follows YAML 1.1, where `Yes`, `No`, `on` and `off` are true/false and `9:30`
+    is the number 570; in a consultation those are answer labels and times of day.
+    """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Hashable, Any]:
+        seen: set[object] = set()
+        for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag.endswith(":merge"):
+                continue
+            key = self.construct_object(key_node)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"the field '{key}' appears twice here; keep only one",
+                    key_node.start_mark,
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+_SpecLoader.yaml_implicit_resolvers = {
+    first: [
+        (tag, regexp) for tag, regexp in resolvers if tag not in (_BOOL_TAG, _INT_TAG, _FLOAT_TAG)
+    ]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_SpecLoader.add_implicit_resolver(
+    _BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+_SpecLoader.add_implicit_resolver(
+    _INT_TAG, re.compile(r"^[-+]?(?:0|[1-9][0-9]*)$"), list("-+0123456789")
+)
+_SpecLoader.add_implicit_resolver(
+    _FLOAT_TAG,
+    re.compile(
+        r"^[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?$"
+        r"|^[-+]?\.(?:inf|Inf|INF)$|^\.(?:nan|NaN|NAN)$"
+    ),
+    list("-+0123456789."),
+)
+
+# Plain-words explanations for the YAML mistakes people make most.
+_YAML_HINTS = {
+    "mapping values are not allowed here": (
+        "a text that contains ': ' must be put in quotes, e.g. text: \"Q1: what works?\""
+    ),
+    "cannot start any token": "indent with spaces, not tabs",
+    "could not find expected ':'": "each line needs a field name, a colon and a value",
+}
+
+
+class _RepeatedKeyError(ValueError):
+    pass
+
+
+def _json_object(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    data: dict[str, object] = {}
+    for key, value in pairs:
+        if key in data:
+            raise _RepeatedKeyError(key)
+        data[key] = value
+    return data
+
+
+def _read_document(text: str, source: str) -> object:
+    """YAML or JSON text to data; SpecError (with line and column) if it cannot be read."""
+    text = text.removeprefix("\ufeff")
+    json_error: json.JSONDecodeError | None = None
+    if re.match(r"\s*\{", text):
+        try:
+            return json.loads(text, object_pairs_hook=_json_object)
+        except _RepeatedKeyError as repeated:
+            raise SpecError(
+                [Problem(ROOT, f"{source}: the field '{repeated}' appears twice; keep only one")],
+                source=source,
+            ) from None
+        except json.JSONDecodeError as error:
+            if re.match(r'\s*\{\s*["}]', text):
+                message = _json_error_message(error, source)
+                raise SpecError([Problem(ROOT, message)], source=source) from None
+            json_error = error  # not JSON after all, but it may be YAML in flow style
+    try:
+        # _SpecLoader is a SafeLoader: it builds only plain data, never Python objects.
+        return yaml.load(text, Loader=_SpecLoader)
+    except yaml.YAMLError as error:
+        if json_error is not None:
+            message = _json_error_message(json_error, source)
+        else:
+            message = _yaml_error_message(error, source)
+        raise SpecError([Problem(ROOT, message)], source=source) from None
+
+
+def _json_error_message(error: json.JSONDecodeError, source: str) -> str:
+    return f"{source}, line {error.lineno}, column {error.colno}: not valid JSON: {error.msg}"
+
+
+def _yaml_error_message(error: yaml.YAMLError, source: str) -> str:
+    if not isinstance(error, yaml.MarkedYAMLError):
+        return f"{source}: not valid YAML: {error}"
+    mark = error.problem_mark or error.context_mark
+    where = f"{source}, line {mark.line + 1}, column {mark.column + 1}" if mark else source
+    what = error.problem or error.context or "unreadable"
+    message = f"{where}: not valid YAML: {what}"
+    for clue, hint in _YAML_HINTS.items():
+        if clue in what:
+            message += f" ({hint})"
+            break
+    return message
+
+
+def load_spec(
+    text: str, *, source: str = "<spec>", limits: Mapping[str, ChannelLimits] | None = None
+) -> ConsultationSpec:
+    """Read a spec from YAML or JSON text and check it.
+
+    Args:
+        text: the spec.
+        source: what to call the text in messages, usually the file name.
+        limits: per-channel limits to check against, as for :func:`parse_spec`.
+
+    Raises:
+        SpecError: the text is not YAML/JSON (the message names line and column), or the
+            spec has problems (all of them are listed).
+    """
+    data = _read_document(text, source)
+    return _checked(data, limits=limits, source=source)
+
+
+def load_spec_file(
+    path: str | os.PathLike[str], *, limits: Mapping[str, ChannelLimits] | None = None
+) -> ConsultationSpec:
+    """Read and check a spec file (YAML or JSON, UTF-8).
+
+    Raises:
+        SpecError: the file cannot be read (the message names it) or the spec has problems.
+    """
+    name = os.fspath(path)
+    try:
+        with open(name, encoding="utf-8-sig") as file:
+            text = file.read()
+    except FileNotFoundError:
+        reason = f"there is no file {name}"
+    except IsADirectoryError:
+        reason = f"{name} is a folder, not a spec file"
+    except UnicodeDecodeError as error:
+        reason = f"{name} is not UTF-8 text (byte {error.start} cannot be read)"
+    except OSError as error:
+        reason = f"cannot read {name}: {error.strerror or error}"
+    else:
+        return load_spec(text, source=name, limits=limits)
+    raise SpecError([Problem(ROOT, reason)], source=name)

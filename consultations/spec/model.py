@@ -1,0 +1,235 @@
+"""The consultation spec as objects: frozen dataclasses and the names of their choices.
+
+These are what the rest of the code works with once a spec has been checked
+(:mod:`consultations.spec.validation`) and read (:mod:`consultations.spec.loading`).
+:class:`ChannelLimits` describes what one channel accepts; each channel's values live
+with its adapter, which knows the platform, and are handed to the checks by the caller.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+__all__ = [
+    "CHANNELS",
+    "ID_MAX_LENGTH",
+    "ID_PATTERN",
+    "ITEM_TYPES",
+    "QI",
+    "REGIONS",
+    "STAGES",
+    "VISIBILITIES",
+    "ChannelLimits",
+    "Consent",
+    "ConsultationSpec",
+    "Helpline",
+    "Item",
+    "ItemType",
+    "MastodonSettings",
+    "Region",
+    "SafetySettings",
+    "Segment",
+    "Stage",
+    "TelegramSettings",
+    "Visibility",
+    "is_valid_id",
+]
+
+Stage = Literal["plan", "do", "study", "act"]
+"""A stage of the Plan-Do-Study-Act quality-improvement cycle."""
+STAGES: tuple[Stage, ...] = ("plan", "do", "study", "act")
+
+ItemType = Literal["poll", "prompt", "thread"]
+"""The three kinds of item: a closed question, an open question, a discussion."""
+ITEM_TYPES: tuple[ItemType, ...] = ("poll", "prompt", "thread")
+
+CHANNELS: tuple[str, ...] = ("web", "telegram", "mastodon")
+"""The channels a spec may name."""
+
+Region = Literal["AU", "UK", "US"]
+"""Where participants are, which decides the crisis helplines offered."""
+REGIONS: tuple[Region, ...] = ("AU", "UK", "US")
+
+Visibility = Literal["public", "unlisted"]
+"""Mastodon visibility of the statuses posted on launch."""
+VISIBILITIES: tuple[Visibility, ...] = ("public", "unlisted")
+
+ID_MAX_LENGTH = 64
+ID_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*\Z")
+"""Ids of consultations, items and segments: lowercase letters and digits, single hyphens."""
+
+
+def is_valid_id(value: str) -> bool:
+    """Whether ``value`` can be the id of a consultation, item or segment."""
+    return len(value) <= ID_MAX_LENGTH and ID_PATTERN.match(value) is not None
+
+
+@dataclass(frozen=True)
+class Item:
+    """A question put to participants: a poll, a prompt or a thread."""
+
+    id: str
+    type: ItemType
+    text: str
+    options: tuple[str, ...] = ()
+    multiple: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """The item as it is written in a spec."""
+        data: dict[str, Any] = {"id": self.id, "type": self.type, "text": self.text}
+        if self.type == "poll":
+            data["options"] = list(self.options)
+            if self.multiple:
+                data["multiple"] = True
+        return data
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A question people answer about themselves (e.g. their role), used to break results down."""
+
+    id: str
+    text: str
+    options: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The segment question as it is written in a spec."""
+        return {"id": self.id, "text": self.text, "options": list(self.options)}
+
+
+@dataclass(frozen=True)
+class Consent:
+    """What people agree to before taking part, and whether to also ask to contact them again."""
+
+    text: str
+    recontact: bool = False
+
+
+@dataclass(frozen=True)
+class QI:
+    """The quality-improvement project, PDSA stage and cycle the consultation feeds."""
+
+    project: str
+    stage: Stage = "plan"
+    cycle: int = 1
+
+
+@dataclass(frozen=True)
+class TelegramSettings:
+    """Telegram groups, forum groups or channels where items are posted on launch.
+
+    Each chat is a numeric chat id (e.g. ``-1001234567890``) or a public ``@username``.
+    """
+
+    chats: tuple[int | str, ...] = ()
+
+
+@dataclass(frozen=True)
+class MastodonSettings:
+    """How the consultation's statuses are posted on Mastodon."""
+
+    visibility: Visibility = "public"
+
+
+@dataclass(frozen=True)
+class Helpline:
+    """A support service offered to someone whose reply suggests they may be at risk."""
+
+    name: str
+    contact: str
+
+
+@dataclass(frozen=True)
+class SafetySettings:
+    """Safe-messaging settings (an extension of the contract: the optional ``safety`` key).
+
+    ``region`` picks the built-in helplines; ``message`` replaces the standard reply and
+    ``helplines`` are offered in addition to the built-in ones.
+    """
+
+    region: Region = "AU"
+    message: str | None = None
+    helplines: tuple[Helpline, ...] = ()
+
+
+@dataclass(frozen=True)
+class ChannelLimits:
+    """The text and poll limits of one channel, used to check a spec before launch."""
+
+    channel: str
+    text_max: int
+    poll_question_max: int
+    poll_options_min: int
+    poll_options_max: int
+    poll_option_max: int
+
+
+@dataclass(frozen=True)
+class ConsultationSpec:
+    """A checked consultation spec. Build one with :func:`parse_spec` or :func:`load_spec`."""
+
+    id: str
+    title: str
+    organisation: str
+    model: str
+    qi: QI
+    channels: tuple[str, ...]
+    language: str
+    consent: Consent
+    segments: tuple[Segment, ...]
+    items: tuple[Item, ...]
+    opens_at: datetime | None = None
+    closes_at: datetime | None = None
+    closing_message: str | None = None
+    telegram: TelegramSettings = field(default_factory=TelegramSettings)
+    mastodon: MastodonSettings = field(default_factory=MastodonSettings)
+    safety: SafetySettings = field(default_factory=SafetySettings)
+
+    def item(self, item_id: str) -> Item:
+        """The item with this id; ``KeyError`` if there is none."""
+        for item in self.items:
+            if item.id == item_id:
+                return item
+        raise KeyError(item_id)
+
+    def segment(self, segment_id: str) -> Segment:
+        """The segment question with this id; ``KeyError`` if there is none."""
+        for segment in self.segments:
+            if segment.id == segment_id:
+                return segment
+        raise KeyError(segment_id)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The spec as JSON-ready data (times in ISO 8601); ``parse_spec`` gives it back."""
+        data: dict[str, Any] = {
+            "id": self.id,
+            "title": self.title,
+            "organisation": self.organisation,
+            "model": self.model,
+            "qi": {"project": self.qi.project, "stage": self.qi.stage, "cycle": self.qi.cycle},
+            "channels": list(self.channels),
+            "language": self.language,
+            "consent": {"text": self.consent.text, "recontact": self.consent.recontact},
+            "segments": [segment.to_dict() for segment in self.segments],
+        }
+        if self.opens_at is not None:
+            data["opens_at"] = self.opens_at.isoformat()
+        if self.closes_at is not None:
+            data["closes_at"] = self.closes_at.isoformat()
+        data["items"] = [item.to_dict() for item in self.items]
+        if self.closing_message is not None:
+            data["closing_message"] = self.closing_message
+        data["telegram"] = {"chats": list(self.telegram.chats)}
+        data["mastodon"] = {"visibility": self.mastodon.visibility}
+        safety: dict[str, Any] = {"region": self.safety.region}
+        if self.safety.message is not None:
+            safety["message"] = self.safety.message
+        safety["helplines"] = [
+            {"name": helpline.name, "contact": helpline.contact}
+            for helpline in self.safety.helplines
+        ]
+        data["safety"] = safety
+        return data
