@@ -660,6 +660,7 @@ class _Turn:
                 reason=screening.SAFETY if screened.crisis else screening.REVIEW,
                 categories=screened.categories,
                 urgent=screened.urgent,
+                response_hours=spec.safety.response_hours,
             )
         if screened.crisis:
             dialogue.state = "held"

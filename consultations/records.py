@@ -360,6 +360,7 @@ async def import_csv(
                             consultation_id=consultation_id,
                             response_id=response_id,
                             reason=reason,
+                            response_hours=spec.safety.response_hours,
                         )
                 done += len(values)
                 if progress:

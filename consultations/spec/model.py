@@ -147,12 +147,15 @@ class SafetySettings:
     """Safe-messaging settings (an extension of the contract: the optional ``safety`` key).
 
     ``region`` picks the built-in helplines; ``message`` replaces the standard reply and
-    ``helplines`` are offered in addition to the built-in ones.
+    ``helplines`` are offered in addition to the built-in ones; ``response_hours`` is the
+    moderators' response-time target for a disclosure (default 24, may only be shorter).
     """
 
     region: Region = "AU"
     message: str | None = None
     helplines: tuple[Helpline, ...] = ()
+    # Hours within which a moderator must look at a disclosure (at most the default 24).
+    response_hours: float = 24.0
 
 
 @dataclass(frozen=True)

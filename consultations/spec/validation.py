@@ -649,7 +649,7 @@ def _mastodon(check: _Checker, value: object) -> MastodonSettings | None:
 
 
 def _safety(check: _Checker, value: object) -> SafetySettings | None:
-    found = check.fields(value, "safety", ("region", "message", "helplines"))
+    found = check.fields(value, "safety", ("region", "message", "helplines", "response_hours"))
     if found is None:
         return None
     before = len(check.problems)
@@ -675,9 +675,26 @@ def _safety(check: _Checker, value: object) -> SafetySettings | None:
             )
             if name is not None and contact is not None:
                 helplines.append(Helpline(name=name, contact=contact))
+    response_hours = 24.0
+    raw_hours = found.get("response_hours")
+    if raw_hours is not None:
+        if isinstance(raw_hours, bool) or not isinstance(raw_hours, int | float):
+            check.add("safety.response_hours", f"must be a number of hours, not {raw_hours!r}")
+        elif not 0 < raw_hours <= 24:
+            check.add(
+                "safety.response_hours",
+                f"is {raw_hours}; a disclosure must be looked at within 24 hours at most",
+            )
+        else:
+            response_hours = float(raw_hours)
     if len(check.problems) > before:
         return None
-    return SafetySettings(region=cast(Region, region), message=message, helplines=tuple(helplines))
+    return SafetySettings(
+        region=cast(Region, region),
+        message=message,
+        helplines=tuple(helplines),
+        response_hours=response_hours,
+    )
 
 
 def _check_limits(

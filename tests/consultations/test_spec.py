@@ -713,3 +713,13 @@ def test_template_yaml_takes_a_model_object() -> None:
     spec = load_spec(template_yaml(model, "you-said-we-did"))
     assert spec.qi.stage == "act"
     assert spec.closing_message == model.closing_message_default
+
+
+def test_the_moderators_response_target_defaults_to_a_day_and_may_only_be_shorter() -> None:
+    from tests.helpers import spec_data
+
+    assert parse_spec(spec_data()).safety.response_hours == 24.0
+    assert parse_spec(spec_data(safety={"response_hours": 4})).safety.response_hours == 4.0
+    for wrong in (30, 0, "soon", True):
+        found = problems_of(spec_data(safety={"response_hours": wrong}))
+        assert [p.path for p in found] == ["safety.response_hours"]
