@@ -54,6 +54,7 @@ from bot.web.app import create_app  # noqa: E402
 from consultations import service  # noqa: E402
 from consultations.spec import parse_spec  # noqa: E402
 from migrations import apply as migrate  # noqa: E402
+from storage.channel_store import SqlChannelStore  # noqa: E402
 from storage.tables import InboxEntry, OutboxEntry, Publication, Response  # noqa: E402
 from tests.fakes.mastodon_server import InstanceLimits, MastodonServer  # noqa: E402
 from tests.helpers import spec_data  # noqa: E402
@@ -142,7 +143,7 @@ async def ingest(mentions: int, settings: Settings) -> dict[str, Any]:
         adapter = MastodonAdapter(
             server.base_url,
             server.bot_token,
-            sessionmaker=platform.sessionmaker,
+            store=SqlChannelStore(platform.sessionmaker),
             streaming=False,
             poll_interval=0.2,
             sweep_interval=3600,
@@ -164,7 +165,7 @@ async def ingest(mentions: int, settings: Settings) -> dict[str, Any]:
             mentions,
         )
         started = time.monotonic()
-        requests_before = adapter.api.pacer.stats.requests
+        requests_before = adapter.account.api.pacer.stats.requests
         runner = await run_app(platform, adapter)
         inboxed = await wait_until(
             lambda: _at_least(platform, mentions, InboxEntry.channel == "mastodon"), within=300
@@ -174,7 +175,7 @@ async def ingest(mentions: int, settings: Settings) -> dict[str, Any]:
             within=600,
         )
         stored += inboxed
-        requests = adapter.api.pacer.stats.requests - requests_before
+        requests = adapter.account.api.pacer.stats.requests - requests_before
         await runner.cleanup()
         elapsed = time.monotonic() - started
     await platform.aclose()
@@ -197,14 +198,14 @@ async def burst(replies: int, window: int, settings: Settings) -> dict[str, Any]
         adapter = MastodonAdapter(
             server.base_url,
             server.bot_token,
-            sessionmaker=platform.sessionmaker,
+            store=SqlChannelStore(platform.sessionmaker),
             pacer=pacer,
             poll_interval=1.0,
             reconcile_interval=float(window),
             sweep_interval=float(window),
         )
         stamps: list[float] = []
-        session = adapter.client.session
+        session = adapter.account.client.session
         original = session.request
 
         def stamped(*args: Any, **kwargs: Any) -> Any:

@@ -28,6 +28,7 @@ from bot.platform import create_platform  # noqa: E402
 from channels.events import OutboundMessage  # noqa: E402
 from migrations import apply as migrate  # noqa: E402
 from storage import queries  # noqa: E402
+from storage.channel_store import SqlChannelStore  # noqa: E402
 from storage.tables import OutboxEntry, Publication  # noqa: E402
 from tests.fakes.telegram_api import FakeTelegram  # noqa: E402
 from tests.helpers import launch, spec_data  # noqa: E402
@@ -61,7 +62,7 @@ async def run(people: int, database_url: str) -> None:
                     address=platform.keyring.seal({"chat": user.id}),
                 )
         adapter = TelegramAdapter(
-            fake.token, sessionmaker=platform.sessionmaker, base_url=fake.base_url
+            fake.token, store=SqlChannelStore(platform.sessionmaker), base_url=fake.base_url
         )
         sender = OutboxSender(platform.sessionmaker, platform.keyring, {"telegram": adapter})
         started = time.perf_counter()

@@ -32,6 +32,7 @@ from bot.web.app import create_app  # noqa: E402
 from channels.events import CONSENT, EventKind, InboundEvent  # noqa: E402
 from consultations.dialogue import CONSENT_OPTIONS  # noqa: E402
 from migrations import apply as migrate  # noqa: E402
+from storage.channel_store import SqlChannelStore  # noqa: E402
 from storage.tables import OutboxEntry, Response  # noqa: E402
 from tests.fakes.telegram_api import FakeTelegram  # noqa: E402
 from tests.helpers import launch, spec_data  # noqa: E402
@@ -74,7 +75,7 @@ async def run(people: int, database_url: str) -> None:
         port = unused_port()
         adapter = TelegramAdapter(
             fake.token,
-            sessionmaker=platform.sessionmaker,
+            store=SqlChannelStore(platform.sessionmaker),
             base_url=fake.base_url,
             mode="webhook",
             webhook_url=f"http://127.0.0.1:{port}{WEBHOOK_PATH}",

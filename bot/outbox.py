@@ -152,7 +152,7 @@ class OutboxSender:
         message = OutboundMessage.from_json(row.payload)
         address = self.keyring.unseal(row.address) if row.address else None
         try:
-            delivery = await adapter.send(address, message)
+            delivery = await adapter.send(address, message, key=row.idempotency_key)
         except RetryLater as exc:
             await self._retry(row, str(exc), exc.after)
             return _Result.RETRY

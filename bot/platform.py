@@ -19,6 +19,7 @@ from bot.runtime import Runtime, TextAnalyser
 from channels.adapter import ChannelAdapter
 from channels.events import InboundEvent
 from consultations.keys import Keyring
+from storage.channel_store import SqlChannelStore
 from storage.db import create_engine, create_sessionmaker
 
 
@@ -84,7 +85,7 @@ def configured_adapters(platform: Platform) -> dict[str, ChannelAdapter]:
 
         adapters["telegram"] = TelegramAdapter(
             settings.telegram_bot_token,
-            sessionmaker=platform.sessionmaker,
+            store=SqlChannelStore(platform.sessionmaker),
             base_url=settings.telegram_api_base_url,
             mode=settings.telegram_mode,
             webhook_url=settings.public_url.rstrip("/") + WEBHOOK_PATH,
@@ -96,6 +97,6 @@ def configured_adapters(platform: Platform) -> dict[str, ChannelAdapter]:
         adapters["mastodon"] = MastodonAdapter(
             settings.mastodon_api_base_url,
             settings.mastodon_access_token,
-            sessionmaker=platform.sessionmaker,
+            store=SqlChannelStore(platform.sessionmaker),
         )
     return adapters

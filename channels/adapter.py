@@ -80,8 +80,13 @@ class ChannelAdapter(Protocol):
     async def stop(self) -> None:
         """Stop receiving and release connections; nothing accepted is lost."""
 
-    async def send(self, address: Any, message: OutboundMessage) -> Delivery:
-        """Deliver one message; raises :class:`RetryLater` or :class:`Undeliverable`."""
+    async def send(self, address: Any, message: OutboundMessage, *, key: str) -> Delivery:
+        """Deliver one message; raises :class:`RetryLater` or :class:`Undeliverable`.
+
+        ``key`` is the outbox row's idempotency key: the same on every retry of the row
+        and on no other row, so an adapter that sends a message in several parts uses it
+        to resume where a failed attempt stopped, and as the platform's idempotency key.
+        """
 
     async def publish(self, spec: ConsultationSpec) -> list[PublishedPost]:
         """Post a consultation's introduction and items where its spec says."""

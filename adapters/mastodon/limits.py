@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from adapters.mastodon import render
+from adapters.plumbing import launch
 from consultations.spec import (
     ChannelLimits,
     ConsultationSpec,
@@ -209,11 +210,11 @@ def launch_problems(
                 )
             )
 
-    check_length("consent.text", render.intro_text(spec), "the introduction post with this text")
+    check_length("consent.text", launch.intro_text(spec), "the introduction post with this text")
     duration = poll_duration(spec, config, now)
     for index, item in enumerate(spec.items):
         path = f"items[{index}]"
-        check_length(f"{path}.text", render.item_text(item), f"the post for item '{item.id}'")
+        check_length(f"{path}.text", launch.item_text(item), f"the post for item '{item.id}'")
         if item.type != "poll":
             continue
         if duration < config.min_expiration:

@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from adapters.plumbing.timing import Sleep
 from channels.adapter import RetryLater
 
 
@@ -46,6 +47,7 @@ class RequestPacer:
             lookups, and for clock differences.
         clock: monotonic seconds (tests pass a fake).
         wallclock: epoch seconds, to read the reset time the server sends.
+        sleep: how to wait for a slot (tests pass one that advances their clock).
     """
 
     def __init__(
@@ -57,6 +59,7 @@ class RequestPacer:
         reserve: int = 20,
         clock: Callable[[], float] = time.monotonic,
         wallclock: Callable[[], float] = time.time,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
         if limit - reserve - burst <= 0:
             raise ValueError("limit must exceed burst + reserve")
@@ -64,6 +67,7 @@ class RequestPacer:
         self.reserve = reserve
         self.clock = clock
         self.wallclock = wallclock
+        self.sleep = sleep
         self.stats = PacerStats()
         self._configure(limit, burst)
         self._tat = clock()  # theoretical arrival time of the next request
@@ -97,7 +101,7 @@ class RequestPacer:
         self.stats.requests += 1
         if wait > 0:
             self.stats.waited += wait
-            await asyncio.sleep(wait)
+            await self.sleep(wait)
 
     def observe(self, limit: int | None, remaining: int | None, reset: float | None) -> None:
         """Take in the server's view after a response (Mastodon.py's ``ratelimit_*``).

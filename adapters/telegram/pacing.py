@@ -10,9 +10,9 @@ Telegram refuses, so both chat limits are kept here as sliding windows.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import deque
 
+from adapters.plumbing.timing import Clock, Sleep, monotonic
 from channels.adapter import RetryLater
 
 
@@ -55,6 +55,8 @@ class ChatPacer:
         max_wait: longest wait spent here; a later slot raises :class:`RetryLater` so the
             outbox row goes back to the queue instead of holding a sender.
         margin: extra seconds on every window, for clock and network jitter.
+        clock: monotonic seconds.
+        sleep: how to wait for a slot (tests pass one that advances their clock).
     """
 
     def __init__(
@@ -64,11 +66,15 @@ class ChatPacer:
         group_per_minute: int = 20,
         max_wait: float = 3.0,
         margin: float = 0.05,
+        clock: Clock = monotonic,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
         self._chat = _Window(1, chat_interval + margin) if chat_interval > 0 else None
         self._group = _Window(group_per_minute, 60.0 + margin) if group_per_minute else None
         self._paused: dict[int | str, float] = {}
         self.max_wait = max_wait
+        self.clock = clock
+        self.sleep = sleep
         self._taken = 0
 
     async def slot(self, chat: int | str, *, wait: bool = True) -> None:
@@ -77,7 +83,7 @@ class ChatPacer:
         With ``wait=False`` (launch posts, which have no outbox to come back to) every
         wait is spent here.
         """
-        now = time.monotonic()
+        now = self.clock()
         paused = self._paused.get(chat)
         if paused is not None and paused <= now:
             del self._paused[chat]
@@ -102,11 +108,11 @@ class ChatPacer:
                 if window is not None:
                     window.forget_idle(now)
         if delay > 0:
-            await asyncio.sleep(delay)
+            await self.sleep(delay)
 
     def pause(self, chat: int | str, seconds: float) -> None:
         """Telegram said to wait: send nothing more to ``chat`` before then."""
-        self._paused[chat] = max(self._paused.get(chat, 0.0), time.monotonic() + seconds)
+        self._paused[chat] = max(self._paused.get(chat, 0.0), self.clock() + seconds)
 
 
 def is_group(chat: int | str) -> bool:

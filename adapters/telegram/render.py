@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 
 import telegram
 
+from adapters.plumbing import text as text_plumbing
 from adapters.telegram.convert import answer_data, choose_data
 from adapters.telegram.limits import TELEGRAM_LIMITS
 from channels.events import OutboundMessage
@@ -32,39 +33,14 @@ def utf16_len(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
-def _cut(text: str, limit: int) -> int:
-    """How many characters of ``text`` fit in ``limit`` UTF-16 units."""
-    used = 0
-    for position, char in enumerate(text):
-        used += 2 if ord(char) > 0xFFFF else 1
-        if used > limit:
-            return position
-    return len(text)
-
-
 def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
     """Pieces of at most ``limit`` units, broken at a paragraph, line or word if possible."""
-    pieces: list[str] = []
-    rest = text.strip()
-    while utf16_len(rest) > limit:
-        head = rest[: _cut(rest, limit)]
-        for separator in ("\n\n", "\n", " "):
-            at = head.rfind(separator)
-            if at > len(head) // 2:
-                head = head[:at]
-                break
-        pieces.append(head.rstrip())
-        rest = rest[len(head) :].lstrip()
-    if rest:
-        pieces.append(rest)
-    return pieces or [text]
+    return text_plumbing.split_text(text, limit, measure=utf16_len)
 
 
 def shorten(text: str, limit: int) -> str:
     """``text`` cut to ``limit`` units with an ellipsis when it is longer."""
-    if utf16_len(text) <= limit:
-        return text
-    return text[: _cut(text, limit - 1)].rstrip() + "…"
+    return text_plumbing.shorten(text, limit, measure=utf16_len)
 
 
 def fits_native_poll(message: OutboundMessage) -> bool:

@@ -30,7 +30,7 @@ class WebAdapter:
     async def stop(self) -> None:
         return None
 
-    async def send(self, address: Any, message: OutboundMessage) -> Delivery:
+    async def send(self, address: Any, message: OutboundMessage, *, key: str) -> Delivery:
         raise Undeliverable("the web channel shows replies on its page")
 
     async def publish(self, spec: ConsultationSpec) -> list[PublishedPost]:

@@ -30,6 +30,7 @@ class FakeChannel:
     name: str = "telegram"
     capabilities: Capabilities = field(default_factory=lambda: Capabilities(buttons=True))
     sent: list[tuple[Any, OutboundMessage]] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)  # the key given with every attempt
     failures: deque[Exception] = field(default_factory=deque)
     sink: EventSink | None = None
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -40,7 +41,8 @@ class FakeChannel:
     async def stop(self) -> None:
         self.sink = None
 
-    async def send(self, address: Any, message: OutboundMessage) -> Delivery:
+    async def send(self, address: Any, message: OutboundMessage, *, key: str) -> Delivery:
+        self.keys.append(key)
         if self.failures:
             raise self.failures.popleft()
         self.sent.append((address, message))

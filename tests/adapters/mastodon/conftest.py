@@ -25,6 +25,7 @@ from bot.platform import Platform
 from bot.web.app import create_app
 from channels.adapter import ChannelAdapter
 from consultations.spec import ConsultationSpec
+from storage.channel_store import SqlChannelStore
 from storage.tables import Base, Publication
 from tests.fakes.mastodon_server import InstanceLimits, MastodonServer
 from tests.helpers import launch, spec_data
@@ -60,7 +61,7 @@ def make_adapter(server: MastodonServer, platform: Platform, **options: Any) -> 
     }
     settings.update(options)
     return MastodonAdapter(
-        server.base_url, server.bot_token, sessionmaker=platform.sessionmaker, **settings
+        server.base_url, server.bot_token, store=SqlChannelStore(platform.sessionmaker), **settings
     )
 
 

@@ -78,7 +78,7 @@ async def test_a_poll_over_the_instance_limit_is_refused_naming_the_item(
         assert [p.path for p in raised.value.problems] == ["items[0].options"]
         assert "at most 4" in str(raised.value)
         # Nothing was posted.
-        assert await asyncio.to_thread(stock.bot().account_statuses, adapter._me_id) == []
+        assert await asyncio.to_thread(stock.bot().account_statuses, adapter.account.me_id) == []
 
 
 async def test_votes_and_replies_are_stored_with_their_threads(world: World) -> None:
@@ -141,7 +141,7 @@ async def test_a_reply_to_a_reply_arriving_first_brings_its_parent(world: World)
         server.reply, "erin", first["id"], "@engage and the time, twice", mention_author=False
     )
     # Only the intake of notifications runs, so the parent is found by walking up.
-    world.adapter.sweep_interval = 3600
+    world.adapter.intake.sweep_interval = 3600
     await world.start()
 
     async def both() -> list[Response] | None:
@@ -157,8 +157,8 @@ async def test_a_reply_to_a_reply_arriving_first_brings_its_parent(world: World)
 
 async def test_a_mention_arrives_through_the_stream(world: World) -> None:
     await world.launch()
-    world.adapter.sweep_interval = 3600
-    world.adapter.reconcile_interval = 3600  # so only the stream can bring it
+    world.adapter.intake.sweep_interval = 3600
+    world.adapter.intake.reconcile_interval = 3600  # so only the stream can bring it
     await world.start()
     await wait_for(_mode(world, "streaming"), what="streaming")
     prompt = await world.post_of("one-thing")
@@ -198,7 +198,7 @@ async def test_without_streaming_mentions_are_polled_from_a_saved_cursor(
 async def test_a_failing_stream_falls_back_to_polling(world: World) -> None:
     world.server.fail_next(502, path="/api/v1/streaming/user", times=None)
     await world.launch()
-    world.adapter.sweep_interval = 3600
+    world.adapter.intake.sweep_interval = 3600
     await world.start()
     await wait_for(_mode(world, "polling"), what="polling")
     status = await world.act(world.server.mention, "alice", "STOP")
@@ -313,7 +313,7 @@ async def test_close_stores_final_tallies_and_says_so_in_the_thread(world: World
     assert tally.counts["Easy"] == 1
     intro = await world.post_of(None, "intro")
     context = await world.act(server.bot().status_context, intro)
-    [closing] = [s for s in context["descendants"] if "now closed" in s["content"]]
+    [closing] = [s for s in context["descendants"] if "has closed" in s["content"]]
     assert str(closing["in_reply_to_id"]) == intro
 
 
@@ -329,7 +329,7 @@ async def test_a_refused_launch_post_names_the_item_and_leaves_nothing(world: Wo
     server = world.server
     # The introduction and the poll go through; the prompt is refused.
     bot = server.bot()
-    original = world.adapter._post_launch
+    original = world.adapter.launcher._post
     calls = 0
 
     async def refuse_third(*args: Any, **kwargs: Any) -> Any:
@@ -339,7 +339,7 @@ async def test_a_refused_launch_post_names_the_item_and_leaves_nothing(world: Wo
             server.fail_next(422, path="/api/v1/statuses", error="Validation failed: nope")
         return await original(*args, **kwargs)
 
-    world.adapter._post_launch = refuse_third  # type: ignore[method-assign]
+    world.adapter.launcher._post = refuse_third  # type: ignore[method-assign]
     with pytest.raises(PublishError) as raised:
         await world.adapter.publish(spec)
     assert str(raised.value).startswith("items[1] (one-thing): Mastodon refused the post")
@@ -378,7 +378,7 @@ async def test_a_first_start_reads_back_to_the_launch_and_no_further(world: Worl
     prompt = await world.post_of("one-thing")
     people = ["amy", "ben", "cat"]
     replies = [await world.act(server.reply, people[n % 3], prompt, f"Idea {n}") for n in range(45)]
-    world.adapter.sweep_interval = 3600  # only notifications, more than one page of them
+    world.adapter.intake.sweep_interval = 3600  # only notifications, more than one page of them
     await world.start()
 
     async def all_stored() -> list[Response] | None:

@@ -21,15 +21,15 @@ async def carol(world: World) -> None:
 async def test_a_422_is_undeliverable_with_mastodons_reason(world: World) -> None:
     world.server.fail_next(422, path="/api/v1/statuses", error="Validation failed: no")
     with pytest.raises(Undeliverable, match="Validation failed: no"):
-        await world.adapter.send(ADDRESS, OutboundMessage(text="Hello"))
+        await world.adapter.send(ADDRESS, OutboundMessage(text="Hello"), key="row-1")
 
 
 async def test_a_500_is_retried_later(world: World) -> None:
     world.server.fail_next(500, path="/api/v1/statuses")
     with pytest.raises(RetryLater) as raised:
-        await world.adapter.send(ADDRESS, OutboundMessage(text="Hello"))
+        await world.adapter.send(ADDRESS, OutboundMessage(text="Hello"), key="row-2")
     assert raised.value.after is None
-    delivery = await world.adapter.send(ADDRESS, OutboundMessage(text="Hello"))
+    delivery = await world.adapter.send(ADDRESS, OutboundMessage(text="Hello"), key="row-2")
     [status] = await world.received("carol", 1)
     assert str(status["id"]) == delivery.platform_ref
 
@@ -37,18 +37,18 @@ async def test_a_500_is_retried_later(world: World) -> None:
 async def test_a_429_says_when_to_retry_and_pauses_requests(world: World) -> None:
     world.server.fail_next(429, path="/api/v1/statuses", reset_in=30)
     with pytest.raises(RetryLater) as raised:
-        await world.adapter.send(ADDRESS, OutboundMessage(text="Hello"))
+        await world.adapter.send(ADDRESS, OutboundMessage(text="Hello"), key="row-3")
     # about 30 s: the reset time, plus a little jitter and however slow this machine is
     assert raised.value.after is not None and 25 < raised.value.after <= 33
     # The pacer holds every request until the reset; a send now is put back at once.
     with pytest.raises(RetryLater, match="budget"):
-        await world.adapter.send(ADDRESS, OutboundMessage(text="Hello"))
+        await world.adapter.send(ADDRESS, OutboundMessage(text="Hello"), key="row-4")
 
 
 async def test_a_long_message_resumes_where_it_stopped(world: World) -> None:
     text = "\n\n".join(f"Paragraph {n}: " + "words " * 60 for n in range(3))
     # The first status goes out; the second fails with a server error.
-    original = world.adapter._post_reply
+    original = world.adapter.sender._post_reply
     calls = 0
 
     async def fail_second(*args: object, **kwargs: object) -> object:
@@ -58,10 +58,10 @@ async def test_a_long_message_resumes_where_it_stopped(world: World) -> None:
             world.server.fail_next(500, path="/api/v1/statuses")
         return await original(*args, **kwargs)  # type: ignore[arg-type]
 
-    world.adapter._post_reply = fail_second  # type: ignore[method-assign,assignment]
+    world.adapter.sender._post_reply = fail_second  # type: ignore[method-assign,assignment]
     with pytest.raises(RetryLater):
-        await world.adapter.send(ADDRESS, OutboundMessage(text=text))
-    await world.adapter.send(ADDRESS, OutboundMessage(text=text))
+        await world.adapter.send(ADDRESS, OutboundMessage(text=text), key="row-5")
+    await world.adapter.send(ADDRESS, OutboundMessage(text=text), key="row-5")
     statuses = await world.received("carol", 3)
     assert len(statuses) == 3
     assert [s["content"].count("Paragraph") for s in statuses] == [1, 1, 1]
@@ -101,7 +101,7 @@ async def test_intake_carries_on_after_server_errors(world: World) -> None:
     world.server.fail_next(500, path="/api/v1/notifications", times=2)
     world.server.fail_next(429, path="/api/v1/notifications", reset_in=1)
     await world.launch()
-    world.adapter.sweep_interval = 3600
+    world.adapter.intake.sweep_interval = 3600
     await world.start()
     prompt = await world.post_of("one-thing")
     status = await world.act(world.server.reply, "alice", prompt, "Fewer phone queues")

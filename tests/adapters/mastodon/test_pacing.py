@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections import deque
 
 import pytest
@@ -12,7 +11,7 @@ from channels.adapter import RetryLater
 
 
 class Clock:
-    """Fake time: ``asyncio.sleep`` is replaced so waits advance it instantly."""
+    """Fake time, handed to the pacer: its sleep advances the clock instantly."""
 
     def __init__(self) -> None:
         self.now = 1000.0
@@ -23,16 +22,13 @@ class Clock:
     def wall(self) -> float:
         return 1_800_000_000.0 + self.now
 
+    async def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
 
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    fake = Clock()
-
-    async def sleep(seconds: float) -> None:
-        fake.now += seconds
-
-    monkeypatch.setattr(asyncio, "sleep", sleep)
-    return fake
+def clock() -> Clock:
+    return Clock()
 
 
 def _max_in_window(times: list[float], window: float) -> int:
@@ -47,7 +43,13 @@ def _max_in_window(times: list[float], window: float) -> int:
 
 async def test_no_window_holds_more_than_the_budget(clock: Clock) -> None:
     pacer = RequestPacer(
-        limit=300, period=300, burst=30, reserve=10, clock=clock, wallclock=clock.wall
+        limit=300,
+        period=300,
+        burst=30,
+        reserve=10,
+        clock=clock,
+        wallclock=clock.wall,
+        sleep=clock.sleep,
     )
     times = []
     for _ in range(1000):
@@ -60,7 +62,13 @@ async def test_no_window_holds_more_than_the_budget(clock: Clock) -> None:
 
 async def test_the_server_saying_little_is_left_slows_us(clock: Clock) -> None:
     pacer = RequestPacer(
-        limit=300, period=300, burst=30, reserve=10, clock=clock, wallclock=clock.wall
+        limit=300,
+        period=300,
+        burst=30,
+        reserve=10,
+        clock=clock,
+        wallclock=clock.wall,
+        sleep=clock.sleep,
     )
     pacer.observe(300, 12, clock.wall() + 100)  # two usable before the reset
     await pacer.acquire()
@@ -71,7 +79,7 @@ async def test_the_server_saying_little_is_left_slows_us(clock: Clock) -> None:
 
 
 async def test_a_429_pauses_and_far_slots_are_refused(clock: Clock) -> None:
-    pacer = RequestPacer(clock=clock, wallclock=clock.wall)
+    pacer = RequestPacer(clock=clock, wallclock=clock.wall, sleep=clock.sleep)
     pacer.pause(30)
     with pytest.raises(RetryLater) as raised:
         await pacer.acquire(max_wait=5)

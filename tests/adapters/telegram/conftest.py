@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 from adapters.telegram.adapter import WEBHOOK_PATH, TelegramAdapter
 from bot.platform import Platform
 from bot.web.app import create_app
+from storage.channel_store import SqlChannelStore
 from storage.tables import Base
 from tests.fakes.telegram_api import FakeMessage, FakeTelegram
 
@@ -40,7 +41,7 @@ def make_adapter(
     options.setdefault("chat_interval", 0.0)
     return TelegramAdapter(
         fake.token,
-        sessionmaker=platform.sessionmaker,
+        store=SqlChannelStore(platform.sessionmaker),
         base_url=fake.base_url,
         mode=mode,
         webhook_url=f"http://127.0.0.1:{port}{WEBHOOK_PATH}",

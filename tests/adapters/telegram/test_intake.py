@@ -10,6 +10,7 @@ import aiohttp
 import pytest
 import telegram
 
+from adapters.telegram import convert
 from bot.platform import Platform
 from channels.events import InboundEvent
 from storage.tables import ChannelCursor, InboxEntry, Response
@@ -47,6 +48,45 @@ async def test_the_same_update_delivered_twice_is_stored_once(
             async with platform.sessionmaker() as session:
                 cursor = await session.get(ChannelCursor, ("telegram", "offset:123456"))
             assert cursor is not None and cursor.value == "2"  # confirmed after the commit
+    finally:
+        await stop(running)
+
+
+async def test_an_update_the_converter_fails_on_is_not_acknowledged_and_comes_again(
+    fake: FakeTelegram, platform: Platform, mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PTB catches handler errors; the adapter must still refuse the update, not drop it."""
+    await launch(platform)
+    real_convert = convert.from_command
+    calls = 0
+
+    def choke_once(message: telegram.Message, key: str, args: list[str]) -> InboundEvent | None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise ValueError("the converter choked on this update")
+        return real_convert(message, key, args)
+
+    monkeypatch.setattr(convert, "from_command", choke_once)
+    running = await start(fake, platform, mode)
+    try:
+        alice = fake.user(1001, "Alice")
+        fake.send_command(alice, "/start", "outpatient-booking")
+        consent = await running.said(alice, 1, within=10.0)
+        assert "Do you agree" in (consent.text or "")
+        await fake.wait_until_consumed()
+        assert calls == 2  # converted again once Telegram handed it over again
+        assert await running.count(InboxEntry) == 1
+        assert len(fake.messages_to(alice)) == 1
+        if mode == "webhook":
+            assert [d.status for d in fake.webhook.deliveries] == [500, 200]
+        else:
+            offsets = [c.params.get("offset") for c in fake.calls_to("getUpdates")]
+            first_after = offsets.index(None) + 1
+            assert offsets[first_after] is None  # the failed batch was not confirmed
+            async with platform.sessionmaker() as session:
+                cursor = await session.get(ChannelCursor, ("telegram", "offset:123456"))
+            assert cursor is not None and cursor.value == "2"
     finally:
         await stop(running)
 

@@ -1,0 +1,493 @@
+"""Mastodon intake: mention notifications (streamed or polled) and consultation threads.
+
+Notifications are read from the streaming API, falling back to polling
+``/api/v1/notifications`` (from a saved cursor) whenever streaming is unavailable or
+stalls, and the stream is tried again later. Each batch is committed to the inbox before
+the cursor moves. Separately, the replies under each open consultation's thread are read
+from ``/api/v1/statuses/:id/context``
+(https://docs.joinmastodon.org/methods/statuses/#context): a reply to someone else's
+reply mentions only that person, so Mastodon never notifies the bot of it. The same
+request brings the polls' tallies, stored as snapshots (Mastodon polls are anonymous).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from mastodon import MastodonRatelimitError
+
+from adapters.mastodon.account import Account
+from adapters.mastodon.convert import CHANNEL, Post, event_of, post_of
+from adapters.mastodon.stream import UserStream
+from adapters.plumbing.intake import SavedCursor, intake_loop, periodically
+from adapters.plumbing.timing import Clock, Stopper
+from channels.adapter import EventSink
+from channels.events import CHOOSE, EventKind, InboundEvent, OutboundMessage
+from channels.store import ChannelStore, StoredPost, Tally
+
+log = logging.getLogger(__name__)
+
+# Notifications the bot acts on: mentions (replies, DMs) and polls that ended.
+NOTIFICATION_TYPES = ["mention", "poll"]
+PAGE = 40  # the most notifications Mastodon returns per page
+
+_START = re.compile(r"^(?:/?start\s+)?([a-z0-9]+(?:-[a-z0-9]+)*)$")
+
+
+class _Seen:
+    """Status ids already handed to the inbox (bounded), to skip repeats cheaply."""
+
+    def __init__(self, size: int = 50_000) -> None:
+        self.size = size
+        self._ids: OrderedDict[str, None] = OrderedDict()
+
+    def __contains__(self, status_id: object) -> bool:
+        return status_id in self._ids
+
+    def add(self, status_id: str) -> None:
+        self._ids[status_id] = None
+        self._ids.move_to_end(status_id)
+        while len(self._ids) > self.size:
+            self._ids.popitem(last=False)
+
+
+class MastodonIntake:
+    """Reads what people say to the bot account and in its consultation threads.
+
+    Args:
+        account: the bot account.
+        store: cursors, launch posts, tallies and the questions the bot sent.
+        stopper: the adapter's stop signal.
+        clock: monotonic seconds.
+        streaming: use the streaming API when the instance has it.
+        poll_interval: seconds between notification polls when not streaming.
+        reconcile_interval: seconds between notification polls while streaming, to catch
+            anything a reconnect missed.
+        sweep_interval: seconds between reads of each open consultation's thread.
+        stall_timeout: seconds without a keep-alive after which the stream is given up.
+        probe_timeout: seconds to wait for a new stream's first keep-alive.
+        stream_retry: seconds of polling before the stream is tried again.
+    """
+
+    def __init__(
+        self,
+        account: Account,
+        store: ChannelStore,
+        stopper: Stopper,
+        *,
+        clock: Clock,
+        streaming: bool,
+        poll_interval: float,
+        reconcile_interval: float,
+        sweep_interval: float,
+        stall_timeout: float,
+        probe_timeout: float,
+        stream_retry: float,
+    ) -> None:
+        self.account = account
+        self.store = store
+        self.stopper = stopper
+        self.clock = clock
+        self.streaming = streaming
+        self.poll_interval = poll_interval
+        self.reconcile_interval = reconcile_interval
+        self.sweep_interval = sweep_interval
+        self.stall_timeout = stall_timeout
+        self.probe_timeout = probe_timeout
+        self.stream_retry = stream_retry
+        self.mode = "stopped"  # stopped | streaming | polling
+        self.cursor: SavedCursor | None = None
+        self._sink: EventSink | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stream: UserStream | None = None
+        self._next_stream_try = 0.0
+        self._streamed: asyncio.Queue[Any] = asyncio.Queue()
+        self._seen = _Seen()
+        self._known: set[str] = set()  # launch posts' status ids
+        self._open_ids: set[str] = set()
+        self._polls: dict[str, tuple[str, str]] = {}  # poll id -> (consultation, item)
+
+    @property
+    def me_id(self) -> str | None:
+        return self.account.me_id
+
+    async def start(self, sink: EventSink) -> None:
+        """Load the cursor and the open threads, then read notifications and sweep threads."""
+        self._sink = sink
+        self.cursor = SavedCursor(self.store, CHANNEL, f"notifications:{self.me_id}")
+        await self.cursor.load()
+        await self._refresh_posts()
+        self._tasks = [
+            asyncio.create_task(self._intake(), name="mastodon-intake"),
+            asyncio.create_task(self._sweeping(), name="mastodon-threads"),
+        ]
+
+    async def stop(self) -> None:
+        """End the stream and wait for the loops (the stopper is already set)."""
+        if self._stream is not None:
+            await self._stream.close()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        self._stream = None
+        self._sink = None
+        self.mode = "stopped"
+
+    # -- notifications ----------------------------------------------------------------
+
+    async def _intake(self) -> None:
+        def server_wait(exc: Exception) -> float | None:
+            return (
+                self.account.api.retry_after() if isinstance(exc, MastodonRatelimitError) else None
+            )
+
+        await intake_loop(
+            self._intake_round,
+            self.stopper,
+            log=log,
+            what="mastodon: intake",
+            server_wait=server_wait,
+        )
+
+    async def _intake_round(self) -> None:
+        if self._stream is None and self.streaming and self.clock() >= self._next_stream_try:
+            await self._open_stream()
+        # After a stream opens this catches up on what came before it; while polling it
+        # is the intake itself.
+        await self.poll_notifications()
+        if self._stream is not None:
+            await self._follow_stream()
+        else:
+            await self.stopper.pause(self.poll_interval)
+
+    async def _open_stream(self) -> None:
+        stream = UserStream(
+            self.account.stream_client,
+            self._streamed.put_nowait,
+            stall_timeout=self.stall_timeout,
+        )
+        # Opening a stream costs three requests of the budget: Mastodon.py looks up the
+        # instance (v1 and v2) for the streaming URL, then connects.
+        for _ in range(3):
+            await self.account.api.pacer.acquire()
+        if await stream.open(probe_timeout=self.probe_timeout):
+            self._stream = stream
+            if self.mode != "streaming":
+                log.info("mastodon: streaming notifications")
+            self.mode = "streaming"
+            return
+        self._next_stream_try = self.clock() + self.stream_retry
+        if self.mode != "polling":
+            log.warning(
+                "mastodon: streaming unavailable (%s); polling notifications every %g s",
+                stream.error,
+                self.poll_interval,
+            )
+        self.mode = "polling"
+
+    async def _follow_stream(self) -> None:
+        """Take streamed notifications until the stream ends or a reconcile poll is due."""
+        stream = self._stream
+        assert stream is not None
+        due = self.clock() + self.reconcile_interval
+        while not self.stopper.is_set() and stream.alive and self.clock() < due:
+            batch = await self._next_streamed(within=min(1.0, max(0.0, due - self.clock())))
+            if batch:
+                await self._take(batch)
+        if not stream.alive and not self.stopper.is_set():
+            # Anything still queued came before the end; take it, then poll.
+            leftover = self._drain_streamed()
+            if leftover:
+                await self._take(leftover)
+            log.warning(
+                "mastodon: the stream ended (%s); polling every %g s until it is back",
+                stream.error or "closed",
+                self.poll_interval,
+            )
+            self._stream = None
+            self.mode = "polling"
+            self._next_stream_try = self.clock() + min(self.stream_retry, 30.0)
+
+    async def _next_streamed(self, within: float) -> list[Any]:
+        try:
+            first = await asyncio.wait_for(self._streamed.get(), within)
+        except TimeoutError:
+            return []
+        return [first, *self._drain_streamed()]
+
+    def _drain_streamed(self) -> list[Any]:
+        batch: list[Any] = []
+        while not self._streamed.empty():
+            batch.append(self._streamed.get_nowait())
+        return batch
+
+    async def poll_notifications(self) -> int:
+        """Read notifications after the saved cursor, oldest first; returns new events.
+
+        Each page is committed to the inbox before the cursor moves past it
+        (https://docs.joinmastodon.org/methods/notifications/#get: ``min_id`` gives the
+        page just after it).
+        """
+        assert self.cursor is not None, "the intake is not started"
+        if self.cursor.value is None:
+            return await self._first_run()
+        api, client = self.account.api, self.account.client
+        new = 0
+        while not self.stopper.is_set():
+            page: Sequence[Mapping[str, Any]] = await api.call(
+                client.notifications,
+                types=NOTIFICATION_TYPES,
+                min_id=self.cursor.value,
+                limit=PAGE,
+            )
+            if not page:
+                return new
+            new += await self._take(sorted(page, key=_id))
+            await self.cursor.save(str(max(map(_id, page))))
+            if len(page) < PAGE:
+                return new
+        return new
+
+    async def _first_run(self, *, max_pages: int = 25) -> int:
+        """With no cursor yet: what arrived since the open consultations were posted.
+
+        Older mentions of the account (before any consultation) are not answers, and a
+        welcome sent to each would be spam, so pages are read back (newest first, with
+        ``max_id``) only as far as the oldest open launch post.
+        """
+        assert self.cursor is not None
+        posts = await self.store.open_posts(CHANNEL)
+        since = min((p.created_at for p in posts), default=None)
+        api, client = self.account.api, self.account.client
+        collected: list[Mapping[str, Any]] = []
+        max_id: int | None = None
+        newest: int | None = None
+        for _ in range(max_pages):
+            page: Sequence[Mapping[str, Any]] = await api.call(
+                client.notifications, types=NOTIFICATION_TYPES, max_id=max_id, limit=PAGE
+            )
+            if not page:
+                break
+            notes = sorted(page, key=_id)
+            newest = newest if newest is not None else _id(notes[-1])
+            collected = notes + collected
+            if since is None or _created(notes[0]) < _aware(since) or len(page) < PAGE:
+                break
+            max_id = _id(notes[0])
+        keep = [n for n in collected if since is not None and _created(n) >= _aware(since)]
+        new = await self._take(keep)
+        # "0": nothing has arrived yet, so everything from now on is new.
+        await self.cursor.save(str(newest) if newest is not None else "0")
+        return new
+
+    async def _take(self, notifications: Sequence[Mapping[str, Any]]) -> int:
+        """Turn notifications into events and commit them; returns how many were new."""
+        events: list[InboundEvent] = []
+        tallies: list[Tally] = []
+        for note in notifications:
+            status = note.get("status")
+            if not status:
+                continue
+            post = post_of(status)
+            if note.get("type") == "poll":
+                tally = self._tally_of(post, final=True)
+                if tally is not None:
+                    tallies.append(tally)
+                continue
+            if note.get("type") != "mention" or post.account_id == self.me_id:
+                continue
+            if post.id in self._seen:
+                continue
+            events.extend(await self._events_for(post))
+        new = await self._commit(events)
+        if tallies:
+            await self.store.record_tallies(CHANNEL, tallies)
+        return new
+
+    async def _commit(self, events: Sequence[InboundEvent]) -> int:
+        if not events:
+            return 0
+        if self._sink is None:
+            raise RuntimeError("the Mastodon adapter is not started")
+        new = await self._sink(events)
+        for event in events:
+            self._seen.add(event.event_id)
+        return new
+
+    async def _events_for(self, post: Post) -> list[InboundEvent]:
+        """The events for one mention: a DM turn, or a public reply (with its missing parents)."""
+        if post.direct:
+            return [await self._direct_event(post)]
+        event = event_of(post)
+        if event is None:
+            return []
+        if post.in_reply_to_id is None:
+            return [event]
+        parents = await self._missing_parents(post)
+        return [*(e for e in map(event_of, parents) if e is not None), event]
+
+    async def _direct_event(self, post: Post) -> InboundEvent:
+        """A DM: text for the dialogue, or a request to start a named consultation."""
+        word = post.text.strip().lower()
+        match = _START.match(word)
+        if match is not None and match.group(1) in await self._open_consultations():
+            return _required(event_of(post, kind=EventKind.START, consultation_id=match.group(1)))
+        if post.in_reply_to_id is not None and word.isdigit():
+            # A number in reply to the list of consultations the bot offered.
+            payload = await self.store.sent_message(CHANNEL, post.in_reply_to_id)
+            asked = OutboundMessage.from_json(payload) if payload is not None else None
+            if asked is not None and asked.question == CHOOSE:
+                number = int(word)
+                if 1 <= number <= len(asked.options):
+                    return _required(
+                        event_of(
+                            post, kind=EventKind.START, consultation_id=asked.options[number - 1]
+                        )
+                    )
+        return _required(event_of(post))
+
+    async def _open_consultations(self) -> set[str]:
+        self._open_ids = await self.store.open_consultation_ids()
+        return self._open_ids
+
+    async def _missing_parents(self, post: Post) -> list[Post]:
+        """Replies between ``post`` and the bot's launch post that the inbox hasn't seen.
+
+        Walks ``in_reply_to_id`` up the thread (one context request gives every ancestor)
+        so that a reply to a reply arriving first still keeps its place in the thread.
+        Returns them oldest first; nothing when the thread is not a consultation's.
+        """
+        parent = post.in_reply_to_id
+        if parent is None or parent in self._known or parent in self._seen:
+            return []
+        if await self.store.is_known_post(CHANNEL, parent):
+            return []
+        context: Mapping[str, Any] = await self.account.api.call(
+            self.account.client.status_context, post.id
+        )
+        ancestors = {p.id: p for p in map(post_of, context.get("ancestors") or ())}
+        missing: list[Post] = []
+        current: str | None = parent
+        while current is not None and current in ancestors:
+            ancestor = ancestors[current]
+            if current in self._known or current in self._seen:
+                break
+            if ancestor.account_id == self.me_id or ancestor.direct:
+                break
+            missing.append(ancestor)
+            current = ancestor.in_reply_to_id
+        reached = current is not None and (
+            current in self._known
+            or current in self._seen
+            or (current in ancestors and ancestors[current].account_id == self.me_id)
+        )
+        return list(reversed(missing)) if reached else []
+
+    # -- the threads of open consultations -------------------------------------------
+
+    async def _refresh_posts(self) -> Sequence[StoredPost]:
+        posts = await self.store.open_posts(CHANNEL)
+        self._open_ids = await self.store.open_consultation_ids()
+        for post in posts:
+            if post.kind == "poll" and post.item_id is not None:
+                self._polls[post.platform_ref.removeprefix("poll:")] = (
+                    post.consultation_id,
+                    post.item_id,
+                )
+            else:
+                self._known.add(post.platform_ref)
+        return posts
+
+    async def _sweeping(self) -> None:
+        await periodically(
+            self.sweep_threads,
+            self.stopper,
+            lambda: self.sweep_interval,
+            log=log,
+            what="mastodon: reading consultation threads",
+        )
+
+    async def sweep_threads(self) -> int:
+        """Read every open consultation's thread: store new replies and poll tallies.
+
+        One context request per consultation: its introduction's descendants are the
+        items (posted as a thread under it) and every reply to them, at any depth.
+        Returns how many replies were new.
+        """
+        posts = await self._refresh_posts()
+        roots = [p for p in posts if p.kind == "intro"]
+        # Posts made without an introduction (none are, today) are read one by one.
+        introduced = {p.consultation_id for p in roots}
+        roots += [p for p in posts if p.kind == "item" and p.consultation_id not in introduced]
+        new = 0
+        for root in roots:
+            if self.stopper.is_set():
+                break
+            context: Mapping[str, Any] = await self.account.api.call(
+                self.account.client.status_context, root.platform_ref
+            )
+            descendants = sorted(
+                map(post_of, context.get("descendants") or ()), key=lambda p: int(p.id)
+            )
+            events: list[InboundEvent] = []
+            tallies: list[Tally] = []
+            for post in descendants:
+                if post.account_id == self.me_id:
+                    tally = self._tally_of(post)
+                    if tally is not None:
+                        tallies.append(tally)
+                    continue
+                if post.direct or post.id in self._seen:
+                    continue
+                event = event_of(post)
+                if event is not None:
+                    events.append(event)
+            new += await self._commit(events)
+            if tallies:
+                await self.store.record_tallies(CHANNEL, tallies)
+        return new
+
+    def _tally_of(self, post: Post, *, final: bool = False) -> Tally | None:
+        """Totals of one of the bot's launch polls; ``None`` for any other status."""
+        if post.poll is None or post.account_id != self.me_id:
+            return None
+        owner = self._polls.get(post.poll.id)
+        if owner is None:
+            return None
+        return Tally(
+            consultation_id=owner[0],
+            item_id=owner[1],
+            poll_id=post.poll.id,
+            counts=post.poll.by_label(),
+            final=final or post.poll.expired,
+        )
+
+
+def _id(note: Mapping[str, Any]) -> int:
+    """A notification's id as a number (ids are numeric strings, ordered by time)."""
+    return int(str(note["id"]))
+
+
+def _created(note: Mapping[str, Any]) -> datetime:
+    created = note.get("created_at")
+    if isinstance(created, datetime):
+        return _aware(created)
+    if isinstance(created, str):
+        return datetime.fromisoformat(created.replace("Z", "+00:00"))
+    return datetime.now(UTC)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _required(event: InboundEvent | None) -> InboundEvent:
+    # Only public replies without words yield no event; a DM always yields one.
+    assert event is not None
+    return event

@@ -1,0 +1,103 @@
+"""The bot as every part of the Telegram adapter sees it: one PTB application, started once.
+
+python-telegram-bot's :class:`~telegram.ext.Application` runs without its own updater
+or webhook server (``.updater(None)``): intake feeds it updates itself
+(:mod:`adapters.telegram.intake`). Sending is paced by PTB's ``AIORateLimiter`` (30
+messages a second overall) and :class:`adapters.telegram.pacing.ChatPacer` (one a
+second per chat, 20 a minute per group). The outbox owns retries, so the limiter never
+retries by itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import telegram
+from telegram import error as tg_error
+from telegram.ext import AIORateLimiter, Application
+
+TelegramApplication = Application[Any, Any, Any, Any, Any, Any]
+
+
+def _not_a_retry_report(record: logging.LogRecord) -> bool:
+    # With max_retries=0 the limiter logs every 429 as an error with a traceback; the
+    # outbox handles them (RetryLater) and logs them itself.
+    return not str(record.msg).startswith("Rate limit hit after maximum of")
+
+
+logging.getLogger("telegram.ext.AIORateLimiter").addFilter(_not_a_retry_report)
+
+
+class BotConnection:
+    """The PTB application and whether it is initialised (``getMe`` done).
+
+    Args:
+        token: the bot token.
+        base_url: the Bot API base; the token is appended.
+        messages_per_second: the overall sending pace.
+    """
+
+    def __init__(self, token: str, *, base_url: str, messages_per_second: float) -> None:
+        # A bucket of one that refills every 1/30 s: a steady pace, never a burst, so a
+        # sliding one-second window (as Telegram counts) never sees more than 30.
+        limiter = AIORateLimiter(
+            overall_max_rate=1,
+            overall_time_period=1 / messages_per_second,
+            group_max_rate=0,  # kept by ChatPacer as a sliding window
+            max_retries=0,  # the outbox retries, with backoff, and knows what was sent
+        )
+        self.application: TelegramApplication = (
+            Application.builder()
+            .token(token)
+            .base_url(base_url)
+            .updater(None)
+            .rate_limiter(limiter)
+            .build()
+        )
+        self._lock = asyncio.Lock()
+        self.ready = False
+        self.running = False
+
+    @property
+    def bot(self) -> telegram.Bot:
+        """The PTB bot (with the rate limiter)."""
+        bot: telegram.Bot = self.application.bot
+        return bot
+
+    async def ensure_ready(self) -> None:
+        """Initialise the application once (``getMe``: checks the token)."""
+        async with self._lock:
+            if not self.ready:
+                await self.application.initialize()
+                self.ready = True
+
+    async def shutdown(self) -> None:
+        """Release the application's HTTP client."""
+        async with self._lock:
+            if self.ready:
+                await self.application.shutdown()
+                self.ready = False
+
+    @contextlib.asynccontextmanager
+    async def connected(self) -> AsyncIterator[None]:
+        """The bot ready for a one-off job (launch, close), shut down after if not running."""
+        running = self.running
+        await self.ensure_ready()
+        try:
+            yield
+        finally:
+            if not running:
+                await self.shutdown()
+
+
+def retry_after_seconds(exc: tg_error.RetryAfter) -> float:
+    """``retry_after`` in seconds, whichever type this PTB reports it as."""
+    value: Any = exc.retry_after
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    return float(value)

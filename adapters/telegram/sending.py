@@ -1,0 +1,219 @@
+"""Telegram sending: the outbox's messages as Bot API calls, paced, resumable.
+
+A message becomes one or more calls (a long text in pieces, a poll with its lead-in);
+if sending stops part way, a retry of the same outbox row sends only the rest
+(:mod:`adapters.plumbing.sending`). Bot API errors are turned into the outbox's terms.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, NoReturn
+
+import httpx
+import telegram
+from telegram import error as tg_error
+
+from adapters.plumbing.sending import Part, PartialSends
+from adapters.telegram import convert, render
+from adapters.telegram.connection import BotConnection, retry_after_seconds
+from adapters.telegram.convert import CHANNEL, message_ref, poll_ref
+from adapters.telegram.pacing import ChatPacer
+from channels.adapter import Delivery, RetryLater, Undeliverable
+from channels.events import OutboundMessage
+from channels.store import ChannelStore
+
+log = logging.getLogger(__name__)
+
+Step = Callable[[], Awaitable[telegram.Message]]
+Markup = telegram.InlineKeyboardMarkup | telegram.ForceReply
+
+
+class TelegramSender:
+    """Sends the outbox's messages.
+
+    Args:
+        connection: the bot.
+        store: consultation titles, and where private-chat polls are recorded.
+        pacer: per-chat pacing.
+        blocked: private chats whose person blocked the bot (shared with intake).
+    """
+
+    def __init__(
+        self,
+        connection: BotConnection,
+        store: ChannelStore,
+        pacer: ChatPacer,
+        *,
+        blocked: set[int | str],
+    ) -> None:
+        self.connection = connection
+        self.store = store
+        self.pacer = pacer
+        # Messages already queued for a person who blocked the bot are refused here, not
+        # sent to get another 403, until they write to it again.
+        self.blocked = blocked
+        self._partial: PartialSends[telegram.Message] = PartialSends()
+        # Sends in flight: stopping waits for them before closing the HTTP client, since
+        # a request cut off half way may or may not have reached the person.
+        self.closing = False
+        self._sending = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    async def idle(self) -> None:
+        """Until no send is in flight."""
+        await self._idle.wait()
+
+    async def send(self, address: Any, message: OutboundMessage, *, key: str) -> Delivery:
+        """Deliver one message to ``{"chat": id, "thread": n}``.
+
+        Raises:
+            RetryLater: Telegram asked us to wait, or the network failed before sending.
+            Undeliverable: Telegram refused the message; ``opted_out`` when the person
+                blocked the bot or deleted their account.
+        """
+        chat, thread = _address(address)
+        if chat in self.blocked:
+            raise Undeliverable("Forbidden: bot was blocked by the user", opted_out=True)
+        if self.closing:
+            raise RetryLater("the Telegram adapter is stopping", after=1.0)
+        self._sending += 1
+        self._idle.clear()
+        try:
+            return await self._send(chat, thread, message, key)
+        finally:
+            self._sending -= 1
+            if not self._sending:
+                self._idle.set()
+
+    async def _send(
+        self, chat: int | str, thread: int | None, message: OutboundMessage, key: str
+    ) -> Delivery:
+        await self.connection.ensure_ready()
+        steps = await self._steps(chat, thread, message)
+
+        def part(step: Step) -> Part[telegram.Message]:
+            async def paced(previous: telegram.Message | None) -> telegram.Message:
+                await self.pacer.slot(chat)
+                return await step()
+
+            return paced
+
+        try:
+            sent = await self._partial.send(key, [part(step) for step in steps])
+        except tg_error.TelegramError as exc:
+            self._fail(chat, exc)
+        if sent is None:
+            raise Undeliverable("nothing left to send")
+        if sent.poll is not None and message.consultation_id and message.question:
+            await self._remember_poll(sent.poll.id, message.consultation_id, message.question)
+        return Delivery(platform_ref=message_ref(sent.chat.id, sent.message_id))
+
+    def _fail(self, chat: int | str, exc: tg_error.TelegramError) -> NoReturn:
+        """Turn a Bot API error into the outbox's terms (always raises)."""
+        if isinstance(exc, tg_error.RetryAfter):
+            seconds = retry_after_seconds(exc)
+            self.pacer.pause(chat, seconds)
+            raise RetryLater(f"Telegram flood control: retry after {seconds:g} s", after=seconds)
+        if isinstance(exc, tg_error.Forbidden):
+            reason = exc.message.lower()
+            # https://core.telegram.org/bots/api#making-requests: 403 when the person
+            # blocked the bot or their account is gone; neither will ever take a message.
+            opted_out = "blocked" in reason or "deactivated" in reason
+            if opted_out:
+                self.blocked.add(chat)
+            raise Undeliverable(f"Forbidden: {exc.message}", opted_out=opted_out)
+        if isinstance(exc, tg_error.ChatMigrated):
+            raise Undeliverable(f"the group is now chat {exc.new_chat_id}; update the spec")
+        if isinstance(exc, tg_error.BadRequest | tg_error.InvalidToken):
+            raise Undeliverable(f"Bad Request: {exc.message}")
+        if isinstance(exc, tg_error.TimedOut):
+            # Only a timeout before the request went out is safe to retry; after that the
+            # message may have arrived, and a lost reply beats the same question twice.
+            if isinstance(exc.__cause__, httpx.ConnectTimeout | httpx.PoolTimeout):
+                raise RetryLater(f"timed out connecting: {exc.message}")
+            raise Undeliverable(f"timed out waiting for Telegram (may have arrived): {exc}")
+        raise RetryLater(f"{type(exc).__name__}: {exc.message}")
+
+    async def _steps(
+        self, chat: int | str, thread: int | None, message: OutboundMessage
+    ) -> list[Step]:
+        """The Bot API calls that deliver one message, in order."""
+        bot = self.connection.bot
+        private = isinstance(chat, int) and chat > 0
+        reply = None
+        if message.reply_to:
+            target = convert.parse_message_ref(message.reply_to)
+            if target is not None:
+                reply = telegram.ReplyParameters(target[1], allow_sending_without_reply=True)
+
+        def text_step(text: str, markup: Markup | None = None) -> Step:
+            return lambda: bot.send_message(
+                chat,
+                text,
+                message_thread_id=thread,
+                reply_parameters=reply,
+                reply_markup=markup,
+            )
+
+        markup: Markup | None = None
+        kind = message.question_type
+        if message.kind == "safety" or kind is None:
+            markup = None
+        elif kind == "poll" and private and render.fits_native_poll(message):
+            lead, question = render.poll_question(message.text)
+            steps = [text_step(piece) for piece in render.split_text(lead)] if lead else []
+            options = list(message.options)
+            steps.append(
+                lambda: bot.send_poll(
+                    chat,
+                    question,
+                    options,
+                    is_anonymous=False,
+                    allows_multiple_answers=message.multiple,
+                    message_thread_id=thread,
+                )
+            )
+            return steps
+        elif kind == "choose":
+            markup = render.choose_keyboard(message.options, await self._titles(message.options))
+        elif (kind in render.BUTTON_TYPES or kind == "poll") and message.options:
+            markup = render.option_keyboard(message)
+        elif kind in ("prompt", "thread") and private:
+            markup = render.force_reply()
+        pieces = render.split_text(message.text)
+        return [
+            text_step(piece, markup if index == len(pieces) - 1 else None)
+            for index, piece in enumerate(pieces)
+        ]
+
+    async def _titles(self, consultation_ids: Sequence[str]) -> dict[str, str]:
+        return await self.store.consultation_titles(consultation_ids)
+
+    async def _remember_poll(self, poll_id: str, consultation_id: str, item_id: str) -> None:
+        """Record which item a private-chat poll asks, so its votes find their way back.
+
+        A ``poll_answer`` names only the poll; a publication keyed by the poll id is what
+        the core already uses to tie replies to items. The poll has already gone: if
+        this cannot be stored, votes fall back to the person's pending question rather
+        than the poll being sent again.
+        """
+        try:
+            await self.store.add_publication(
+                CHANNEL, consultation_id, item_id, poll_ref(poll_id), "dm-poll"
+            )
+        except Exception:
+            log.exception("telegram: poll %s could not be recorded", poll_id)
+
+
+def _address(address: Any) -> tuple[int | str, int | None]:
+    """``(chat, thread)`` from a stored address."""
+    if isinstance(address, dict) and isinstance(address.get("chat"), int | str):
+        thread = address.get("thread")
+        return address["chat"], thread if isinstance(thread, int) else None
+    if isinstance(address, int | str):
+        return address, None
+    raise Undeliverable(f"not a Telegram address: {address!r}")
