@@ -143,7 +143,7 @@ async def ingest(mentions: int, settings: Settings) -> dict[str, Any]:
         adapter = MastodonAdapter(
             server.base_url,
             server.bot_token,
-            store=SqlChannelStore(platform.sessionmaker),
+            store=SqlChannelStore(platform.sessionmaker, platform.keyring.reference),
             streaming=False,
             poll_interval=0.2,
             sweep_interval=3600,
@@ -198,7 +198,7 @@ async def burst(replies: int, window: int, settings: Settings) -> dict[str, Any]
         adapter = MastodonAdapter(
             server.base_url,
             server.bot_token,
-            store=SqlChannelStore(platform.sessionmaker),
+            store=SqlChannelStore(platform.sessionmaker, platform.keyring.reference),
             pacer=pacer,
             poll_interval=1.0,
             reconcile_interval=float(window),

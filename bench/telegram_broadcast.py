@@ -62,7 +62,9 @@ async def run(people: int, database_url: str) -> None:
                     address=platform.keyring.seal({"chat": user.id}),
                 )
         adapter = TelegramAdapter(
-            fake.token, store=SqlChannelStore(platform.sessionmaker), base_url=fake.base_url
+            fake.token,
+            store=SqlChannelStore(platform.sessionmaker, platform.keyring.reference),
+            base_url=fake.base_url,
         )
         sender = OutboxSender(platform.sessionmaker, platform.keyring, {"telegram": adapter})
         started = time.perf_counter()

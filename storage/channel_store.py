@@ -14,7 +14,7 @@ back are its own frozen records (:class:`PostRecord`); both match
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -71,10 +71,17 @@ class SqlChannelStore:
 
     Args:
         sessionmaker: the platform's session factory.
+        reference: how people's posts and the bot's sent messages are referred to at rest
+            (a keyed hash of channel and platform reference: ``Keyring.reference``).
     """
 
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        reference: Callable[[str, str], str],
+    ) -> None:
         self.sessionmaker = sessionmaker
+        self.reference = reference
 
     async def load_cursor(self, channel: str, name: str) -> str | None:
         """A saved position (a polling offset, the newest notification handled)."""
@@ -204,7 +211,10 @@ class SqlChannelStore:
                 return True
             response = await session.scalar(
                 select(Response.id)
-                .where(Response.channel == channel, Response.platform_ref == platform_ref)
+                .where(
+                    Response.channel == channel,
+                    Response.platform_ref == self.reference(channel, platform_ref),
+                )
                 .limit(1)
             )
             return response is not None
@@ -214,7 +224,10 @@ class SqlChannelStore:
         async with self.sessionmaker() as session:
             payload = await session.scalar(
                 select(OutboxEntry.payload)
-                .where(OutboxEntry.channel == channel, OutboxEntry.platform_ref == platform_ref)
+                .where(
+                    OutboxEntry.channel == channel,
+                    OutboxEntry.platform_ref == self.reference(channel, platform_ref),
+                )
                 .limit(1)
             )
             return dict(payload) if payload is not None else None

@@ -61,7 +61,10 @@ def make_adapter(server: MastodonServer, platform: Platform, **options: Any) -> 
     }
     settings.update(options)
     return MastodonAdapter(
-        server.base_url, server.bot_token, store=SqlChannelStore(platform.sessionmaker), **settings
+        server.base_url,
+        server.bot_token,
+        store=SqlChannelStore(platform.sessionmaker, platform.keyring.reference),
+        **settings,
     )
 
 

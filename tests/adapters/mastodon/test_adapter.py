@@ -149,8 +149,10 @@ async def test_a_reply_to_a_reply_arriving_first_brings_its_parent(world: World)
         return rows if len(rows) == 2 else None
 
     parent, child = await wait_for(both, what="both replies")
-    assert parent.platform_ref == str(first["id"])
-    assert child.platform_ref == str(second["id"])
+    # Kept as keyed hashes, never the status ids themselves.
+    reference = world.platform.keyring.reference
+    assert parent.platform_ref == reference("mastodon", str(first["id"]))
+    assert child.platform_ref == reference("mastodon", str(second["id"]))
     assert child.in_reply_to == f"response:{parent.id}"
     assert child.text == "and the time, twice"
 

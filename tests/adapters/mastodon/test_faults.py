@@ -107,7 +107,8 @@ async def test_intake_carries_on_after_server_errors(world: World) -> None:
     status = await world.act(world.server.reply, "alice", prompt, "Fewer phone queues")
 
     async def stored() -> list[Response]:
-        return await world.rows(Response, Response.platform_ref == str(status["id"]))
+        ref = world.platform.keyring.reference("mastodon", str(status["id"]))
+        return await world.rows(Response, Response.platform_ref == ref)
 
     await wait_for(stored, within=20, what="the reply after the failures")
     assert world.server.faults()[0]["match"]["path"] == "/api/v1/streaming/user"

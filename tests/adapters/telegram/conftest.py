@@ -41,7 +41,7 @@ def make_adapter(
     options.setdefault("chat_interval", 0.0)
     return TelegramAdapter(
         fake.token,
-        store=SqlChannelStore(platform.sessionmaker),
+        store=SqlChannelStore(platform.sessionmaker, platform.keyring.reference),
         base_url=fake.base_url,
         mode=mode,
         webhook_url=f"http://127.0.0.1:{port}{WEBHOOK_PATH}",
