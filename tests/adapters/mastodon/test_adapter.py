@@ -115,12 +115,16 @@ async def test_votes_and_replies_are_stored_with_their_threads(world: World) -> 
 
     stored = await wait_for(three, what="three stored replies")
     by_ref = {r.platform_ref: r for r in stored}
-    assert by_ref[str(first["id"])].item_id == "reminder"
-    assert by_ref[str(first["id"])].in_reply_to == "item:reminder"
-    assert by_ref[str(first["id"])].text == "Include the clinic address"
-    reply = by_ref[str(second["id"])]
+
+    def stored_as(status: dict[str, object]) -> Response:
+        return by_ref[world.platform.keyring.reference("mastodon", str(status["id"]))]
+
+    assert stored_as(first).item_id == "reminder"
+    assert stored_as(first).in_reply_to == "item:reminder"
+    assert stored_as(first).text == "Include the clinic address"
+    reply = stored_as(second)
     assert (reply.item_id, reply.text) == ("reminder", "And where to park")
-    assert reply.in_reply_to == f"response:{by_ref[str(first['id'])].id}"
+    assert reply.in_reply_to == f"response:{stored_as(first).id}"
     answer = next(r for r in stored if r.item_id == "one-thing")
     assert answer.text == "An <b>online</b> booking form"
     assert answer.in_reply_to is None
@@ -167,7 +171,9 @@ async def test_a_mention_arrives_through_the_stream(world: World) -> None:
     status = await world.act(world.server.reply, "alice", prompt, "Evening appointments")
 
     async def stored() -> list[Response]:
-        return await responses(world, platform_ref=str(status["id"]))
+        return await responses(
+            world, platform_ref=world.platform.keyring.reference("mastodon", str(status["id"]))
+        )
 
     [row] = await wait_for(stored, what="the streamed reply")
     assert (row.item_id, row.text) == ("one-thing", "Evening appointments")
@@ -186,7 +192,10 @@ async def test_without_streaming_mentions_are_polled_from_a_saved_cursor(
             status = await world.act(server.reply, "alice", prompt, "Text reminders")
 
             async def stored() -> list[Response]:
-                return await responses(world, platform_ref=str(status["id"]))
+                return await responses(
+                    world,
+                    platform_ref=world.platform.keyring.reference("mastodon", str(status["id"])),
+                )
 
             [row] = await wait_for(stored, what="the polled reply")
             assert row.text == "Text reminders"
@@ -206,7 +215,10 @@ async def test_a_failing_stream_falls_back_to_polling(world: World) -> None:
     status = await world.act(world.server.mention, "alice", "STOP")
 
     async def opted_out() -> bool:
-        rows = await world.rows(InboxEntry, InboxEntry.event_id == str(status["id"]))
+        rows = await world.rows(
+            InboxEntry,
+            InboxEntry.event_id == world.platform.keyring.reference("mastodon", str(status["id"])),
+        )
         return bool(rows) and rows[0].processed_at is not None
 
     await wait_for(opted_out, what="the polled STOP")
@@ -366,8 +378,11 @@ def _inbox_done(world: World, count: int) -> Any:
 
 
 def _inbox_has(world: World, event_id: str) -> Any:
+    # Event ids are kept as keyed hashes (a direct message's id names a conversation).
+    stored_id = world.platform.keyring.reference("mastodon", event_id)
+
     async def check() -> bool:
-        rows = await world.rows(InboxEntry, InboxEntry.event_id == event_id)
+        rows = await world.rows(InboxEntry, InboxEntry.event_id == stored_id)
         return bool(rows) and rows[0].processed_at is not None
 
     return check
@@ -388,4 +403,5 @@ async def test_a_first_start_reads_back_to_the_launch_and_no_further(world: Worl
         return rows if len(rows) == len(replies) else None
 
     await wait_for(all_stored, what="every reply since the launch")
-    assert await world.rows(InboxEntry, InboxEntry.event_id == str(old["id"])) == []
+    old_id = world.platform.keyring.reference("mastodon", str(old["id"]))
+    assert await world.rows(InboxEntry, InboxEntry.event_id == old_id) == []
