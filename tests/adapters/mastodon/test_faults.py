@@ -76,7 +76,7 @@ async def test_the_outbox_delivers_through_500_and_429(world: World) -> None:
     server.fail_next(500, path="/api/v1/statuses", methods=["POST"])
     server.fail_next(429, path="/api/v1/statuses", methods=["POST"], reset_in=1)
     await world.start()
-    [consent] = await world.received("carol", 1, within=20)
+    [consent] = await world.received("carol", 1, within=45)
     assert "Do you agree to take part?" in consent["content"]
     [row] = await world.rows(OutboxEntry)
     assert (row.status, row.attempts) == ("sent", 3)
