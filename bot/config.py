@@ -14,11 +14,13 @@ import hashlib
 import hmac
 import logging
 import os
+import re
 import secrets
 import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 log = logging.getLogger(__name__)
@@ -49,6 +51,16 @@ class Settings:
     telegram_webhook_secret: str = ""
     mastodon_api_base_url: str | None = None
     mastodon_access_token: str | None = None
+    # Where moderation alerts go (bot.alerts); each destination is optional.
+    alert_telegram_chat: str | None = None
+    alert_emails: tuple[str, ...] = ()
+    smtp_url: str | None = None
+    alert_from: str | None = None
+    alert_webhook_url: str | None = None
+
+    @property
+    def alerts_enabled(self) -> bool:
+        return bool(self.alert_telegram_chat or self.alert_emails or self.alert_webhook_url)
 
     @property
     def telegram_enabled(self) -> bool:
@@ -147,6 +159,55 @@ def _url(env: Mapping[str, str], name: str, default: str | None) -> str | None:
     return value.rstrip("/") if name != "TELEGRAM_API_BASE_URL" else value
 
 
+_TELEGRAM_CHAT = re.compile(r"-?[0-9]{1,20}|@[A-Za-z][A-Za-z0-9_]{3,31}")
+_EMAIL = re.compile(r"[^@\s,<>]+@[^@\s,<>]+\.[^@\s,<>]+")
+
+
+def _alert_settings(env: Mapping[str, str], telegram_token: str | None) -> dict[str, Any]:
+    """The moderation alert destinations, each checked on its own."""
+    chat = env.get("ENGAGE_ALERT_TELEGRAM_CHAT") or None
+    if chat is not None:
+        if not _TELEGRAM_CHAT.fullmatch(chat):
+            raise ConfigError(
+                f"ENGAGE_ALERT_TELEGRAM_CHAT: {chat!r} is not a chat id (a number) or @channel"
+            )
+        if not telegram_token:
+            raise ConfigError("ENGAGE_ALERT_TELEGRAM_CHAT: needs TELEGRAM_BOT_TOKEN to send with")
+    emails = tuple(e.strip() for e in (env.get("ENGAGE_ALERT_EMAIL") or "").split(",") if e.strip())
+    for email in emails:
+        if not _EMAIL.fullmatch(email):
+            raise ConfigError(f"ENGAGE_ALERT_EMAIL: {email!r} is not an email address")
+    smtp_url = env.get("ENGAGE_SMTP_URL") or None
+    if smtp_url is not None:
+        parts = urlsplit(smtp_url)
+        try:
+            parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+        except ValueError:
+            raise ConfigError("ENGAGE_SMTP_URL: the port is not a number") from None
+        if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+            # Never echo the URL: it may carry the SMTP password.
+            raise ConfigError("ENGAGE_SMTP_URL: must be smtp://[user:pass@]host[:port] or smtps://")
+    alert_from = env.get("ENGAGE_ALERT_FROM") or None
+    if alert_from is not None and not _EMAIL.fullmatch(alert_from):
+        raise ConfigError(f"ENGAGE_ALERT_FROM: {alert_from!r} is not an email address")
+    if emails and smtp_url is None:
+        raise ConfigError("ENGAGE_SMTP_URL: required when ENGAGE_ALERT_EMAIL is set")
+    if emails and alert_from is None:
+        raise ConfigError("ENGAGE_ALERT_FROM: required when ENGAGE_ALERT_EMAIL is set")
+    webhook = env.get("ENGAGE_ALERT_WEBHOOK_URL") or None
+    if webhook is not None:
+        parts = urlsplit(webhook)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ConfigError("ENGAGE_ALERT_WEBHOOK_URL: is not an http(s) URL")
+    return {
+        "alert_telegram_chat": chat,
+        "alert_emails": emails,
+        "smtp_url": smtp_url,
+        "alert_from": alert_from,
+        "alert_webhook_url": webhook,
+    }
+
+
 def load_settings(env: Mapping[str, str] | None = None, *, key_dir: Path | None = None) -> Settings:
     """Read and check the settings; raises :class:`ConfigError` naming the bad variable."""
     env = os.environ if env is None else env
@@ -219,4 +280,5 @@ def load_settings(env: Mapping[str, str] | None = None, *, key_dir: Path | None 
         telegram_webhook_secret=webhook_secret,
         mastodon_api_base_url=mastodon_url,
         mastodon_access_token=mastodon_token,
+        **_alert_settings(env, token),
     )

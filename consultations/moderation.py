@@ -69,6 +69,18 @@ class CaseView:
         }
 
 
+def format_age(age: timedelta) -> str:
+    """How long a case has waited, as people say it: ``3 min``, ``2 h 5 min``, ``1 d 4 h``."""
+    minutes = max(int(age.total_seconds() // 60), 0)
+    days, minutes = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(minutes, 60)
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes} min"
+    return f"{minutes} min"
+
+
 def due_at(created_at: datetime, response_hours: float | None) -> datetime:
     """When a case must have been looked at, from the consultation's target."""
     return created_at + timedelta(hours=response_hours or DEFAULT_RESPONSE_HOURS)

@@ -1,8 +1,9 @@
 """The web application and the background work of ``engage run``.
 
 One aiohttp application serves the web channel, the dashboard, and platform webhooks;
-its cleanup context starts and stops the channel adapters, the inbox processor and the
-outbox sender, so a graceful stop finishes what was accepted and loses nothing.
+its cleanup context starts and stops the channel adapters, the inbox processor, the
+outbox sender and the moderation alerts (:mod:`bot.alerts`), so a graceful stop finishes
+what was accepted and loses nothing.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 from sqlalchemy import text
 
+from bot import alerts
 from bot.config import Settings
 from bot.outbox import OutboxSender
 from bot.platform import (
@@ -112,6 +114,16 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
         asyncio.create_task(platform.inbox.run(stopping, sender.wake.set), name="inbox"),
         asyncio.create_task(sender.run(stopping), name="outbox"),
     ]
+    checker: alerts.AlertChecker | None = None
+    found = alerts.destinations(platform.settings)
+    if found:
+        checker = alerts.AlertChecker(
+            platform.sessionmaker, found, alerts.dashboard_link(platform.settings)
+        )
+        await checker.__aenter__()
+        tasks.append(asyncio.create_task(checker.run(stopping), name="alerts"))
+    else:
+        log.warning("no moderation alert destination is set: urgent cases wait in the queue")
     started: list[ChannelAdapter] = []
     for adapter in platform.adapters.values():
         await adapter.start(platform.sink)
@@ -128,3 +140,5 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
         await platform.inbox.process_pending(limit=10_000)
         stopping.set()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if checker is not None:
+            await checker.__aexit__(None, None, None)

@@ -386,7 +386,9 @@ async def test_moderator_sees_the_queue_and_resolves_a_case(
         case = await session.scalar(select(ModerationCase))
         assert case is not None and case.status == "open"
     action = f"/dashboard/moderation/{case.id}/resolve"
-    response = await web_client.post(action, data=form_fields(page, action))
+    response = await web_client.post(
+        action, data={**form_fields(page, action), "note": "Called back; referred to the GP."}
+    )
     page = await response.text()
     assert "The case is marked resolved." in page
     assert DISCLOSURE not in page
@@ -416,7 +418,7 @@ async def test_other_roles_never_see_safety_texts(
         assert case is not None
     csrf = await csrf_of(web_client)
     response = await web_client.post(
-        f"/dashboard/moderation/{case.id}/resolve", data={"csrf": csrf}
+        f"/dashboard/moderation/{case.id}/resolve", data={"csrf": csrf, "note": "done"}
     )
     assert response.status == 403
 

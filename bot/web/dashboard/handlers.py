@@ -13,22 +13,23 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import quote, urlencode
 
 from aiohttp import web
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import publishing
 from bot.web import auth, templating
 from bot.web.dashboard import views
 from bot.web.middleware import FormGuard, WebSecurity
-from consultations import service
+from consultations import moderation, service
 from consultations.spec import STAGES, ConsultationSpec
 from storage import queries
-from storage.tables import Consultation, ModerationCase, Response, User, utcnow
+from storage.tables import Consultation, ModerationCase, User, utcnow
 
 if TYPE_CHECKING:
     from bot.platform import Platform
@@ -44,9 +45,17 @@ FORM_EXPIRED = "This form has expired. Please go back, reload the page and try a
 NOTICES = {
     "launched": "The consultation is open.",
     "closed": "The consultation is closed.",
-    "resolved": "The case is marked resolved.",
     "never-launched": "This consultation was never launched, so it cannot be closed.",
     "cannot-reopen": "A closed consultation cannot open again; use a new id for a new cycle.",
+}
+
+MAX_NOTE = 4000
+# Messages on the queue after an action, from a fixed list (nothing from the URL is echoed).
+MODERATION_NOTICES: Mapping[str, tuple[str, str]] = {
+    "acknowledged": ("notice", "The case is acknowledged: it is yours to follow up."),
+    "resolved": ("notice", "The case is marked resolved."),
+    "note-required": ("error", "Say what was done in the note before resolving the case."),
+    "already-resolved": ("notice", "That case was already resolved."),
 }
 
 
@@ -122,6 +131,7 @@ class Dashboard:
             web.post(PREFIX + "/c/{cid}/close", self.close),
             web.get(PREFIX + "/c/{cid}/report", self.report),
             web.get(PREFIX + "/moderation", self.moderation),
+            web.post(PREFIX + "/moderation/{case}/acknowledge", self.acknowledge),
             web.post(PREFIX + "/moderation/{case}/resolve", self.resolve),
         ]
 
@@ -372,7 +382,7 @@ class Dashboard:
         out: list[tuple[str, str]] = []
         done = request.query.get("done", "")
         if done in NOTICES:
-            kind = "notice" if done in ("launched", "closed", "resolved") else "error"
+            kind = "notice" if done in ("launched", "closed") else "error"
             out.append((kind, NOTICES[done]))
         failed = [c for c in request.query.get("failed", "").split(",") if c in spec.channels]
         if failed:
@@ -463,47 +473,68 @@ class Dashboard:
     # -- moderation ----------------------------------------------------------------------
 
     async def moderation(self, request: web.Request) -> web.Response:
-        """Open safety cases with the flagged text (moderators and admins only)."""
+        """Open and acknowledged safety cases, oldest first (moderators and admins only).
+
+        Every view is recorded in the audit log: the page shows what people wrote.
+        """
         account = await self._account(request)
         self._require(request, account, auth.MODERATE)
-        async with self.platform.sessionmaker() as db:
-            result = await db.execute(
-                select(ModerationCase, Response.item_id, Response.text, Consultation.title)
-                .join(Response, Response.id == ModerationCase.response_id)
-                .join(Consultation, Consultation.id == ModerationCase.consultation_id)
-                .where(ModerationCase.status == "open")
-                .order_by(ModerationCase.created_at, ModerationCase.id)
+        async with self.platform.sessionmaker.begin() as db:
+            cases = await moderation.open_cases(db)
+            moderation.audit(db, account.email, "queue.view", "moderation", cases=len(cases))
+        now = utcnow()
+        rows = [
+            views.CaseRow(
+                case=case,
+                age=moderation.format_age(case.age(now)),
+                overdue=case.status == "open" and case.overdue(now),
             )
-            cases = [
-                views.CaseView(
-                    id=case.id,
-                    consultation_id=case.consultation_id,
-                    consultation_title=title,
-                    item_id=item_id,
-                    reason=case.reason,
-                    text=text or "",
-                    created_at=case.created_at,
-                )
-                for case, item_id, text, title in result
-            ]
+            for case in cases
+        ]
         done = request.query.get("done", "")
-        notices = [("notice", NOTICES["resolved"])] if done == "resolved" else []
-        return templating.render(request, views.ModerationPage(account.viewer, cases, notices))
+        notices = [MODERATION_NOTICES[done]] if done in MODERATION_NOTICES else []
+        return templating.render(request, views.ModerationPage(account.viewer, rows, notices))
 
-    async def resolve(self, request: web.Request) -> web.Response:
-        """Mark a moderation case resolved (harmless if it already is)."""
+    async def _case_action(
+        self, request: web.Request, action: Callable[[AsyncSession, int, Account], Awaitable[str]]
+    ) -> web.Response:
+        """Run one action on a case for a moderator, then go back to the queue."""
         account, _ = await self._posted(request)
         self._require(request, account, auth.MODERATE)
         raw = request.match_info["case"]
+        case_id = int(raw) if raw.isdigit() and len(raw) <= 18 else None
         async with self.platform.sessionmaker.begin() as db:
-            case = await db.get(ModerationCase, int(raw)) if raw.isdigit() else None
-            if case is None:
+            if case_id is None or await db.get(ModerationCase, case_id) is None:
                 raise self._not_found(request, account, "moderation case")
-            if case.status != "resolved":
-                case.status = "resolved"
-                case.resolved_at = utcnow()
-        log.info("dashboard: user %s resolved moderation case %s", account.user_id, raw)
-        raise web.HTTPSeeOther(f"{PREFIX}/moderation?done=resolved")
+            try:
+                done = await action(db, case_id, account)
+            except moderation.CaseError:
+                done = "already-resolved"
+        raise web.HTTPSeeOther(f"{PREFIX}/moderation?done={done}")
+
+    async def acknowledge(self, request: web.Request) -> web.Response:
+        """A moderator takes a case: it stops waiting (and will not alert)."""
+
+        async def take(db: AsyncSession, case_id: int, account: Account) -> str:
+            await moderation.acknowledge(db, case_id, account.email)
+            log.info("dashboard: user %s acknowledged moderation case %s", account.user_id, case_id)
+            return "acknowledged"
+
+        return await self._case_action(request, take)
+
+    async def resolve(self, request: web.Request) -> web.Response:
+        """Close a case with a note saying what was done (the note is required)."""
+        _, fields = await self._posted(request)
+        note = fields.get("note", "")[:MAX_NOTE]
+
+        async def close(db: AsyncSession, case_id: int, account: Account) -> str:
+            if not note.strip():
+                return "note-required"
+            await moderation.resolve(db, case_id, account.email, note)
+            log.info("dashboard: user %s resolved moderation case %s", account.user_id, case_id)
+            return "resolved"
+
+        return await self._case_action(request, close)
 
 
 def _to_login(request: web.Request) -> web.HTTPException:

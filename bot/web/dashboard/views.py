@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from bot.web.templating import Page
+from consultations import moderation
 from consultations.service import Summary
 from consultations.spec import STAGES
 
@@ -49,16 +49,12 @@ class ItemCount:
 
 
 @dataclass(frozen=True)
-class CaseView:
-    """An open moderation case with the flagged text, for the moderation queue."""
+class CaseRow:
+    """A case in the moderation queue, with how long it has waited."""
 
-    id: int
-    consultation_id: str
-    consultation_title: str
-    item_id: str
-    reason: str
-    text: str
-    created_at: datetime
+    case: moderation.CaseView
+    age: str
+    overdue: bool
 
 
 @dataclass(frozen=True)
@@ -114,9 +110,9 @@ class ConsultationPage(Page):
 
 @dataclass(frozen=True)
 class ModerationPage(Page):
-    """Open safety cases with the text that raised them, each with a resolve button."""
+    """Cases not yet resolved, oldest first, with the text that raised them and actions."""
 
     template = "dashboard/moderation.html"
     viewer: Viewer
-    cases: Sequence[CaseView]
+    cases: Sequence[CaseRow]
     notices: Sequence[Notice] = ()

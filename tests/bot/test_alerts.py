@@ -1,0 +1,394 @@
+"""Moderation alerts over real HTTP and SMTP servers on 127.0.0.1, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from email import message_from_bytes
+from email.message import Message
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from aiosmtpd.smtp import SMTP, Envelope, Session
+from sqlalchemy import select
+
+from bot import alerts
+from bot.config import ConfigError, Settings, load_settings
+from bot.platform import Platform, configured_adapters, create_platform
+from bot.web.app import create_app
+from consultations import moderation
+from storage.tables import ModerationCase, utcnow
+from tests.fakes.telegram_api import FakeTelegram
+from tests.helpers import form_fields, launch
+
+CID = "outpatient-booking"
+MODERATORS_CHAT = -1009876543210
+# Words a person might write: none of them may reach an alert.
+PERSON_WORDS = "I keep thinking about ending my life, call me on 0412 345 678"
+
+
+@dataclass
+class Inbox:
+    """What the local SMTP server received."""
+
+    messages: list[Message] = field(default_factory=list)
+    recipients: list[list[str]] = field(default_factory=list)
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        content = envelope.content
+        assert isinstance(content, bytes)
+        self.messages.append(message_from_bytes(content))
+        self.recipients.append(list(envelope.rcpt_tos))
+        return "250 OK"
+
+
+@dataclass
+class Hook:
+    """What the webhook receiver got; ``fail`` answers 500 instead."""
+
+    bodies: list[dict[str, Any]] = field(default_factory=list)
+    raw: list[str] = field(default_factory=list)
+    fail: bool = False
+
+    async def handle(self, request: web.Request) -> web.Response:
+        if self.fail:
+            return web.Response(status=500)
+        text = await request.text()
+        self.raw.append(text)
+        self.bodies.append(json.loads(text))
+        return web.Response(status=204)
+
+
+@dataclass
+class Servers:
+    telegram: FakeTelegram
+    smtp: Inbox
+    hook: Hook
+    settings: Settings
+
+
+@pytest.fixture
+async def servers(settings: Settings) -> AsyncIterator[Servers]:
+    """A fake Bot API, a local SMTP server and a webhook receiver, all on 127.0.0.1."""
+    inbox, hook = Inbox(), Hook()
+    loop = asyncio.get_running_loop()
+    smtp_server = await loop.create_server(lambda: SMTP(inbox), "127.0.0.1", 0)
+    smtp_port = smtp_server.sockets[0].getsockname()[1]
+    app = web.Application()
+    app.add_routes([web.post("/alerts", hook.handle)])
+    async with FakeTelegram() as telegram, TestServer(app, host="127.0.0.1") as hook_server:
+        telegram.group(MODERATORS_CHAT, "Moderators")
+        configured = replace(
+            settings,
+            telegram_bot_token=telegram.token,
+            telegram_api_base_url=telegram.base_url,
+            alert_telegram_chat=str(MODERATORS_CHAT),
+            alert_emails=("duty@health.example", "lead@health.example"),
+            smtp_url=f"smtp://127.0.0.1:{smtp_port}",
+            alert_from="engage@health.example",
+            alert_webhook_url=str(hook_server.make_url("/alerts")),
+        )
+        yield Servers(telegram, inbox, hook, configured)
+    smtp_server.close()
+    await smtp_server.wait_closed()
+
+
+def checker(platform: Platform, settings: Settings) -> alerts.AlertChecker:
+    return alerts.AlertChecker(
+        platform.sessionmaker, alerts.destinations(settings), alerts.dashboard_link(settings)
+    )
+
+
+async def add_case(
+    platform: Platform, *, urgent: bool = False, due_in: timedelta = timedelta(hours=24)
+) -> int:
+    """A case as the runtime opens it; ``due_in`` negative makes it already overdue."""
+    async with platform.sessionmaker.begin() as session:
+        case = moderation.open_case(
+            session,
+            consultation_id=CID,
+            response_id=None,
+            reason="safety",
+            categories=("suicide",),
+            urgent=urgent,
+        )
+        await session.flush()
+        case.due_at = utcnow() + due_in
+        if due_in < timedelta(0):
+            case.created_at = case.due_at - timedelta(hours=24)
+        return case.id
+
+
+async def alerted_at(platform: Platform, case_id: int) -> Any:
+    async with platform.sessionmaker() as session:
+        return await session.scalar(
+            select(ModerationCase.alerted_at).where(ModerationCase.id == case_id)
+        )
+
+
+def telegram_texts(servers: Servers) -> list[str]:
+    return [m.text or "" for m in servers.telegram.messages_to(MODERATORS_CHAT)]
+
+
+def everything_sent(servers: Servers) -> Sequence[str]:
+    return [
+        *telegram_texts(servers),
+        *(m.as_string() for m in servers.smtp.messages),
+        *servers.hook.raw,
+    ]
+
+
+async def test_urgent_case_alerts_once_on_every_destination(
+    platform: Platform, servers: Servers
+) -> None:
+    await launch(platform)
+    case_id = await add_case(platform, urgent=True)
+
+    async with checker(platform, servers.settings) as check:
+        assert await check.run_once() == 1
+        assert await check.run_once() == 0
+
+    (text,) = telegram_texts(servers)
+    assert f"Moderation case {case_id}" in text and "urgent" in text
+    assert "suicide" in text and CID in text
+    assert "http://127.0.0.1:8080/dashboard/moderation" in text
+    (mail,) = servers.smtp.messages
+    assert servers.smtp.recipients == [["duty@health.example", "lead@health.example"]]
+    assert mail["Subject"] == f"Moderation case {case_id} is urgent ({CID})"
+    assert mail["From"] == "engage@health.example"
+    assert "http://127.0.0.1:8080/dashboard/moderation" in mail.get_payload()
+    (body,) = servers.hook.bodies
+    assert body == {
+        "event": "moderation.alert",
+        "case": case_id,
+        "consultation": CID,
+        "title": body["title"],
+        "categories": ["suicide"],
+        "urgent": True,
+        "overdue": False,
+        "age_seconds": body["age_seconds"],
+        "link": "http://127.0.0.1:8080/dashboard/moderation",
+    }
+    assert 0 <= body["age_seconds"] < 60
+    assert await alerted_at(platform, case_id) is not None
+
+
+async def test_a_non_urgent_case_alerts_only_once_overdue(
+    platform: Platform, servers: Servers
+) -> None:
+    await launch(platform)
+    waiting = await add_case(platform)
+    overdue = await add_case(platform, due_in=-timedelta(minutes=5))
+
+    async with checker(platform, servers.settings) as check:
+        assert await check.run_once() == 1
+
+    (text,) = telegram_texts(servers)
+    assert f"Moderation case {overdue} needs a moderator: overdue." in text
+    assert "Waiting: 1 d 0 h" in text
+    assert [b["case"] for b in servers.hook.bodies] == [overdue]
+    assert servers.hook.bodies[0]["overdue"] is True
+    assert await alerted_at(platform, waiting) is None
+
+
+async def test_two_checkers_at_once_send_once(platform: Platform, servers: Servers) -> None:
+    await launch(platform)
+    urgent = await add_case(platform, urgent=True)
+    overdue = await add_case(platform, due_in=-timedelta(hours=1))
+
+    async with (
+        checker(platform, servers.settings) as one,
+        checker(platform, servers.settings) as two,
+    ):
+        counts = await asyncio.gather(one.run_once(), two.run_once(), one.run_once())
+
+    assert sum(counts) == 2
+    assert len(telegram_texts(servers)) == 2
+    assert len(servers.smtp.messages) == 2
+    assert sorted(b["case"] for b in servers.hook.bodies) == sorted([urgent, overdue])
+
+
+async def test_acknowledged_or_resolved_cases_never_alert(
+    platform: Platform, servers: Servers
+) -> None:
+    await launch(platform)
+    acknowledged = await add_case(platform, urgent=True)
+    resolved = await add_case(platform, due_in=-timedelta(hours=1))
+    async with platform.sessionmaker.begin() as session:
+        await moderation.acknowledge(session, acknowledged, "mod@health.example")
+        await moderation.resolve(session, resolved, "mod@health.example", "Called back.")
+
+    async with checker(platform, servers.settings) as check:
+        assert await check.run_once() == 0
+
+    assert everything_sent(servers) == []
+
+
+async def test_acknowledging_before_it_falls_due_means_no_alert(
+    platform: Platform, servers: Servers
+) -> None:
+    await launch(platform)
+    case_id = await add_case(platform)
+    async with checker(platform, servers.settings) as check:
+        assert await check.run_once() == 0
+        async with platform.sessionmaker.begin() as session:
+            await moderation.acknowledge(session, case_id, "mod@health.example")
+            row = await session.get(ModerationCase, case_id)
+            assert row is not None
+            row.due_at = utcnow() - timedelta(minutes=1)  # the target has now passed
+        assert await check.run_once() == 0
+    assert everything_sent(servers) == []
+
+
+async def test_alerts_never_carry_the_persons_words(
+    platform: Platform, servers: Servers, web_client: Any
+) -> None:
+    await launch(platform)
+    # A real disclosure through the web channel: the case points at the stored response.
+    page = await (await web_client.get(f"/c/{CID}")).text()
+    fields = form_fields(page, f"/c/{CID}/consent")
+    page = await (
+        await web_client.post(f"/c/{CID}/consent", data={**fields, "answer": "yes"})
+    ).text()
+    fields = form_fields(page, f"/c/{CID}/answers")
+    await web_client.post(f"/c/{CID}/answers", data={**fields, "item:one-thing": PERSON_WORDS})
+    async with platform.sessionmaker.begin() as session:
+        case = await session.scalar(select(ModerationCase))
+        assert case is not None
+        case.urgent = True
+
+    async with checker(platform, servers.settings) as check:
+        assert await check.run_once() == 1
+
+    sent = everything_sent(servers)
+    assert len(sent) == 3
+    for words in ("ending my life", "0412", "345 678", "thinking"):
+        assert all(words not in body for body in sent), words
+
+
+async def test_a_failing_destination_is_retried_later(
+    platform: Platform, servers: Servers, caplog: pytest.LogCaptureFixture
+) -> None:
+    await launch(platform)
+    case_id = await add_case(platform, urgent=True)
+    only_webhook = replace(
+        servers.settings, alert_telegram_chat=None, alert_emails=(), smtp_url=None
+    )
+    servers.hook.fail = True
+
+    async with checker(platform, only_webhook) as check:
+        assert await check.run_once() == 0
+        assert await alerted_at(platform, case_id) is None
+        servers.hook.fail = False
+        assert await check.run_once() == 1
+        assert await check.run_once() == 0
+
+    assert [b["case"] for b in servers.hook.bodies] == [case_id]
+    assert "the webhook alert failed (the webhook answered 500)" in caplog.text
+    assert "/alerts" not in caplog.text
+
+
+async def test_one_destination_accepting_is_enough(platform: Platform, servers: Servers) -> None:
+    await launch(platform)
+    await add_case(platform, urgent=True)
+    servers.hook.fail = True
+    broken_telegram = replace(servers.settings, alert_telegram_chat="-1001")  # no such chat
+
+    async with checker(platform, broken_telegram) as check:
+        assert await check.run_once() == 1
+        servers.hook.fail = False
+        assert await check.run_once() == 0
+
+    assert len(servers.smtp.messages) == 1
+    assert servers.hook.bodies == []
+
+
+async def test_run_stops_when_asked(platform: Platform, servers: Servers) -> None:
+    await launch(platform)
+    await add_case(platform, urgent=True)
+    stopping = asyncio.Event()
+    async with checker(platform, servers.settings) as check:
+        task = asyncio.create_task(check.run(stopping))
+        await servers.telegram.wait_for_call("sendMessage")
+        stopping.set()
+        await asyncio.wait_for(task, 5)
+    assert len(telegram_texts(servers)) == 1
+
+
+def test_format_age() -> None:
+    assert moderation.format_age(timedelta(seconds=59)) == "0 min"
+    assert moderation.format_age(timedelta(minutes=125)) == "2 h 5 min"
+    assert moderation.format_age(timedelta(days=1, hours=4, minutes=3)) == "1 d 4 h"
+
+
+# -- settings ------------------------------------------------------------------------------
+
+KEYS = {"ENGAGE_SECRET_KEY": "s" * 40, "ENGAGE_PSEUDONYM_KEY": "p" * 40, "ENGAGE_ENV": "production"}
+
+
+def test_alert_settings_are_read() -> None:
+    settings = load_settings(
+        {
+            **KEYS,
+            "TELEGRAM_BOT_TOKEN": "123:abc",
+            "ENGAGE_ALERT_TELEGRAM_CHAT": "-100123",
+            "ENGAGE_ALERT_EMAIL": "a@health.example, b@health.example",
+            "ENGAGE_SMTP_URL": "smtp://user:pa%40ss@mail.example:587",
+            "ENGAGE_ALERT_FROM": "engage@health.example",
+            "ENGAGE_ALERT_WEBHOOK_URL": "https://hooks.example/engage/",
+        }
+    )
+    assert settings.alert_telegram_chat == "-100123"
+    assert settings.alert_emails == ("a@health.example", "b@health.example")
+    assert settings.alert_webhook_url == "https://hooks.example/engage/"
+    assert [d.name for d in alerts.destinations(settings)] == ["telegram", "email", "webhook"]
+    assert not load_settings(KEYS).alerts_enabled
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"ENGAGE_ALERT_TELEGRAM_CHAT": "moderators"}, "ENGAGE_ALERT_TELEGRAM_CHAT: 'moderators'"),
+        ({"ENGAGE_ALERT_TELEGRAM_CHAT": "-100123"}, "needs TELEGRAM_BOT_TOKEN"),
+        ({"ENGAGE_ALERT_EMAIL": "duty"}, "ENGAGE_ALERT_EMAIL: 'duty' is not an email address"),
+        ({"ENGAGE_ALERT_EMAIL": "a@b.example"}, "ENGAGE_SMTP_URL: required"),
+        (
+            {"ENGAGE_ALERT_EMAIL": "a@b.example", "ENGAGE_SMTP_URL": "smtp://h"},
+            "ENGAGE_ALERT_FROM: required",
+        ),
+        ({"ENGAGE_SMTP_URL": "http://user:secret@h"}, "ENGAGE_SMTP_URL: must be smtp://"),
+        ({"ENGAGE_SMTP_URL": "smtp://h:port"}, "ENGAGE_SMTP_URL: the port is not a number"),
+        ({"ENGAGE_ALERT_FROM": "nobody"}, "ENGAGE_ALERT_FROM: 'nobody'"),
+        ({"ENGAGE_ALERT_WEBHOOK_URL": "ftp://x"}, "ENGAGE_ALERT_WEBHOOK_URL: is not an http(s)"),
+    ],
+)
+def test_bad_alert_settings_name_the_variable(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings({**KEYS, **env})
+    assert message in str(caught.value)
+    assert "secret" not in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+async def test_engage_run_starts_the_alerts(servers: Servers) -> None:
+    """The web app's background work includes the checker, with the settings' destinations."""
+    only_webhook = replace(
+        servers.settings,
+        telegram_bot_token=None,
+        alert_telegram_chat=None,
+        alert_emails=(),
+        smtp_url=None,
+    )
+    platform = create_platform(only_webhook)
+    await launch(platform)
+    case_id = await add_case(platform, urgent=True)
+    app = create_app(only_webhook, platform=platform, adapters=configured_adapters)
+    async with TestServer(app, host="127.0.0.1"), asyncio.timeout(10):
+        while not servers.hook.bodies:
+            await asyncio.sleep(0.05)
+    assert [b["case"] for b in servers.hook.bodies] == [case_id]

@@ -1,0 +1,177 @@
+"""The moderation queue on the dashboard: order, ages, acknowledge, resolve, audit, roles."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from bot.platform import Platform
+from consultations import moderation
+from storage.tables import AuditEvent, ModerationCase, utcnow
+from tests.bot.test_dashboard import DISCLOSURE, as_role, csrf_of, disclose
+from tests.helpers import form_fields, launch, spec_data
+
+CID = "outpatient-booking"
+QUEUE = "/dashboard/moderation"
+
+
+async def add_case(platform: Platform, *, age: timedelta, urgent: bool = False) -> int:
+    """A case without a stored text, opened ``age`` ago with the default 24 h target."""
+    async with platform.sessionmaker.begin() as session:
+        case = moderation.open_case(
+            session,
+            consultation_id=CID,
+            response_id=None,
+            reason="safety",
+            categories=("self-harm",),
+            urgent=urgent,
+        )
+        case.created_at = utcnow() - age
+        case.due_at = moderation.due_at(case.created_at, None)
+        await session.flush()
+        return case.id
+
+
+async def audit_log(platform: Platform) -> list[tuple[str, str, str | None]]:
+    async with platform.sessionmaker() as session:
+        rows = await session.scalars(select(AuditEvent).order_by(AuditEvent.id))
+        return [(e.actor, e.action, e.subject) for e in rows]
+
+
+async def case_row(platform: Platform, case_id: int) -> ModerationCase:
+    async with platform.sessionmaker() as session:
+        row = await session.get(ModerationCase, case_id)
+        assert row is not None
+        return row
+
+
+def case_ids(page: str) -> list[int]:
+    return [int(n) for n in re.findall(r'<h2 id="case-(\d+)">', page)]
+
+
+async def test_queue_lists_cases_oldest_first_with_age_and_marks(
+    platform: Platform, web_client: Any
+) -> None:
+    await launch(platform, spec_data(segments=[]))
+    recent = await add_case(platform, age=timedelta(minutes=30), urgent=True)
+    oldest = await add_case(platform, age=timedelta(days=2, hours=3))
+    middle = await add_case(platform, age=timedelta(hours=5, minutes=10))
+    await as_role(platform, web_client, "moderator")
+
+    page = await (await web_client.get(QUEUE)).text()
+
+    assert case_ids(page) == [oldest, middle, recent]
+    articles = dict(zip(case_ids(page), page.split("<article")[1:], strict=True))
+    assert 'waiting <span class="age">2 d 3 h</span>' in articles[oldest]
+    assert "overdue" in articles[oldest] and "urgent" not in articles[oldest]
+    assert 'waiting <span class="age">5 h 10 min</span>' in articles[middle]
+    assert "overdue" not in articles[middle]
+    assert "urgent" in articles[recent]
+    assert "categories: self-harm" in articles[recent]
+
+
+async def test_acknowledge_then_resolve_with_a_note_all_audited(
+    platform: Platform, web_client: Any
+) -> None:
+    await launch(platform, spec_data(segments=[]))
+    await disclose(web_client)
+    await as_role(platform, web_client, "moderator")
+    async with platform.sessionmaker() as session:
+        case = await session.scalar(select(ModerationCase))
+        assert case is not None
+    page = await (await web_client.get(QUEUE)).text()
+    assert DISCLOSURE in page
+
+    acknowledge = f"{QUEUE}/{case.id}/acknowledge"
+    page = await (await web_client.post(acknowledge, data=form_fields(page, acknowledge))).text()
+    assert "The case is acknowledged" in page
+    assert acknowledge not in page  # taken: only the resolve form is left
+    row = await case_row(platform, case.id)
+    assert row.status == "acknowledged"
+    assert row.acknowledged_by == "moderator@health.example"
+
+    resolve = f"{QUEUE}/{case.id}/resolve"
+    for note in ("", "   "):
+        page = await (
+            await web_client.post(resolve, data={**form_fields(page, resolve), "note": note})
+        ).text()
+        assert "Say what was done in the note" in page
+        assert (await case_row(platform, case.id)).status == "acknowledged"
+    page = await (
+        await web_client.post(
+            resolve, data={**form_fields(page, resolve), "note": "Phoned back; GP informed."}
+        )
+    ).text()
+    assert "The case is marked resolved." in page
+    assert "No open cases." in page
+    row = await case_row(platform, case.id)
+    assert (row.status, row.resolved_by, row.note) == (
+        "resolved",
+        "moderator@health.example",
+        "Phoned back; GP informed.",
+    )
+
+    who = "moderator@health.example"
+    subject = f"case:{case.id}"
+    assert [entry for entry in await audit_log(platform) if entry[0] == who] == [
+        (who, "queue.view", "moderation"),
+        (who, "case.acknowledge", subject),
+        (who, "queue.view", "moderation"),
+        (who, "queue.view", "moderation"),
+        (who, "queue.view", "moderation"),
+        (who, "case.resolve", subject),
+        (who, "queue.view", "moderation"),
+    ]
+
+
+async def test_resolving_twice_changes_nothing(platform: Platform, web_client: Any) -> None:
+    await launch(platform, spec_data(segments=[]))
+    case_id = await add_case(platform, age=timedelta(hours=1))
+    await as_role(platform, web_client, "admin")
+    csrf = await csrf_of(web_client)
+    resolve = f"{QUEUE}/{case_id}/resolve"
+    await web_client.post(resolve, data={"csrf": csrf, "note": "First note."})
+    page = await (await web_client.post(resolve, data={"csrf": csrf, "note": "Other."})).text()
+    assert "That case was already resolved." in page
+    assert (await case_row(platform, case_id)).note == "First note."
+
+
+async def test_a_viewer_cannot_see_or_act_on_the_queue(platform: Platform, web_client: Any) -> None:
+    await launch(platform, spec_data(segments=[]))
+    await disclose(web_client)
+    case_id = await add_case(platform, age=timedelta(hours=1))
+    await as_role(platform, web_client, "viewer")
+
+    response = await web_client.get(QUEUE)
+    assert response.status == 403
+    assert DISCLOSURE not in await response.text()
+    csrf = await csrf_of(web_client)
+    for action in ("acknowledge", "resolve"):
+        response = await web_client.post(
+            f"{QUEUE}/{case_id}/{action}", data={"csrf": csrf, "note": "x"}
+        )
+        assert response.status == 403
+    assert (await case_row(platform, case_id)).status == "open"
+    assert await audit_log(platform) == []
+
+
+async def test_actions_need_the_csrf_token(platform: Platform, web_client: Any) -> None:
+    await launch(platform, spec_data(segments=[]))
+    case_id = await add_case(platform, age=timedelta(hours=1))
+    await as_role(platform, web_client, "moderator")
+    for action in ("acknowledge", "resolve"):
+        response = await web_client.post(f"{QUEUE}/{case_id}/{action}", data={"note": "x"})
+        assert response.status == 403
+        assert "This form has expired" in await response.text()
+    assert (await case_row(platform, case_id)).status == "open"
+
+
+async def test_unknown_cases_are_not_found(platform: Platform, web_client: Any) -> None:
+    await as_role(platform, web_client, "moderator")
+    csrf = await csrf_of(web_client)
+    for path in (f"{QUEUE}/999/acknowledge", f"{QUEUE}/abc/acknowledge", f"{QUEUE}/9/resolve"):
+        response = await web_client.post(path, data={"csrf": csrf, "note": "x"})
+        assert response.status == 404, path
