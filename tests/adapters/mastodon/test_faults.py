@@ -78,7 +78,13 @@ async def test_the_outbox_delivers_through_500_and_429(world: World) -> None:
     await world.start()
     [consent] = await world.received("carol", 1, within=45)
     assert "Do you agree to take part?" in consent["content"]
-    [row] = await world.rows(OutboxEntry)
+
+    # The status can arrive a moment before the row is marked sent.
+    async def sent() -> list[OutboxEntry] | None:
+        rows = await world.rows(OutboxEntry)
+        return rows if rows and rows[0].status == "sent" else None
+
+    [row] = await wait_for(sent, within=20, what="the row marked sent")
     assert (row.status, row.attempts) == ("sent", 3)
 
 
