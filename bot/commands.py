@@ -87,7 +87,7 @@ async def _ensure_schema(settings: Settings, platform: Platform) -> None:
         )
 
 
-async def _platform(settings: Settings | None) -> Platform:
+async def migrated_platform(settings: Settings | None) -> Platform:
     """A platform over a migrated database."""
     settings = _settings(settings)
     platform = create_platform(settings)
@@ -104,7 +104,7 @@ async def _platform(settings: Settings | None) -> Platform:
 
 async def run(args: argparse.Namespace, settings: Settings | None) -> int:
     settings = _settings(settings)
-    platform = await _platform(settings)
+    platform = await migrated_platform(settings)
     analyse_at_intake("Loading the text analysis before the first answer arrives.")
     app = create_app(settings, platform=platform)
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
@@ -199,7 +199,7 @@ def template(args: argparse.Namespace, settings: Settings | None) -> int:
 
 async def create(args: argparse.Namespace, settings: Settings | None) -> int:
     spec, source = _load(args.file, settings)
-    platform = await _platform(settings)
+    platform = await migrated_platform(settings)
     try:
         async with platform.sessionmaker.begin() as session:
             try:
@@ -215,7 +215,7 @@ async def create(args: argparse.Namespace, settings: Settings | None) -> int:
 
 async def launch(args: argparse.Namespace, settings: Settings | None) -> int:
     settings = _settings(settings)
-    platform = await _platform(settings)
+    platform = await migrated_platform(settings)
     try:
         async with platform.sessionmaker() as session:
             row = await _require(session, args.id)
@@ -260,7 +260,7 @@ def _how(channel: str) -> str:
 
 
 async def close(args: argparse.Namespace, settings: Settings | None) -> int:
-    platform = await _platform(settings)
+    platform = await migrated_platform(settings)
     try:
         async with platform.sessionmaker.begin() as session:
             try:
@@ -287,7 +287,7 @@ async def _require(session: AsyncSession, consultation_id: str) -> Consultation:
 
 
 async def list_(args: argparse.Namespace, settings: Settings | None) -> int:
-    platform = await _platform(settings)
+    platform = await migrated_platform(settings)
     try:
         async with platform.sessionmaker() as session:
             rows = await service.summaries(session)
@@ -309,7 +309,7 @@ async def list_(args: argparse.Namespace, settings: Settings | None) -> int:
 
 
 async def show(args: argparse.Namespace, settings: Settings | None) -> int:
-    platform = await _platform(settings)
+    platform = await migrated_platform(settings)
     try:
         async with platform.sessionmaker() as session:
             try:
@@ -338,7 +338,7 @@ async def show(args: argparse.Namespace, settings: Settings | None) -> int:
 
 
 async def export(args: argparse.Namespace, settings: Settings | None) -> int:
-    platform = await _platform(settings)
+    platform = await migrated_platform(settings)
     progress = Progress("exporting")
     try:
         async with platform.sessionmaker() as session:
@@ -354,7 +354,7 @@ async def export(args: argparse.Namespace, settings: Settings | None) -> int:
 
 
 async def import_(args: argparse.Namespace, settings: Settings | None) -> int:
-    platform = await _platform(settings)
+    platform = await migrated_platform(settings)
     progress = Progress("importing")
     try:
         path = Path(args.file)
@@ -390,7 +390,7 @@ async def import_(args: argparse.Namespace, settings: Settings | None) -> int:
 async def report(args: argparse.Namespace, settings: Settings | None) -> int:
     from consultations import reporting
 
-    platform = await _platform(settings)
+    platform = await migrated_platform(settings)
     progress = Progress("analysing")
     try:
         async with platform.sessionmaker() as session:
@@ -419,7 +419,7 @@ async def report(args: argparse.Namespace, settings: Settings | None) -> int:
 
 
 async def participant_export(args: argparse.Namespace, settings: Settings | None) -> int:
-    platform = await _platform(settings)
+    platform = await migrated_platform(settings)
     try:
         async with platform.sessionmaker() as session:
             data = await records.participant_data(
@@ -438,7 +438,7 @@ async def participant_export(args: argparse.Namespace, settings: Settings | None
 async def participant_erase(args: argparse.Namespace, settings: Settings | None) -> int:
     from storage import queries
 
-    platform = await _platform(settings)
+    platform = await migrated_platform(settings)
     try:
         async with platform.sessionmaker.begin() as session:
             participant = await queries.find_participant(
@@ -464,7 +464,7 @@ async def user_add(args: argparse.Namespace, settings: Settings | None) -> int:
     email = args.email.strip().lower()
     if "@" not in email or email.startswith("@") or email.endswith("@"):
         raise UsageError(f"EMAIL: {args.email!r} is not an email address")
-    platform = await _platform(settings)
+    platform = await migrated_platform(settings)
     try:
         async with platform.sessionmaker() as session:
             existing = await session.scalar(select(User).where(User.email == email))

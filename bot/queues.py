@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import getpass
 
-from bot.commands import _platform as migrated_platform
+from bot.commands import migrated_platform
 from bot.config import Settings
 from bot.console import UsageError, print_json
 from bot.inbox import held_aside, retry

@@ -99,7 +99,8 @@ class Runtime:
         self.inline_channels = inline_channels
         self.analyse = analyse
 
-    def _reference(self, event: InboundEvent) -> str:
+    def reference(self, event: InboundEvent) -> str:
+        """The event's id as kept at rest: a keyed hash."""
         return self.keyring.reference(event.channel, event.event_id)
 
     async def handle_batch(self, session: AsyncSession, events: Sequence[InboundEvent]) -> None:
@@ -140,13 +141,13 @@ class Runtime:
             new = await queries.insert_inbox_many(
                 session,
                 [
-                    {"channel": e.channel, "event_id": self._reference(e), "processed_at": now}
+                    {"channel": e.channel, "event_id": self.reference(e), "processed_at": now}
                     for group in groups
                     for e in group
                 ],
             )
             fresh = [
-                [e for e in group if (e.channel, self._reference(e)) in new] for group in groups
+                [e for e in group if (e.channel, self.reference(e)) in new] for group in groups
             ]
             state = await _State.load(session, self, [e for group in fresh for e in group])
             for events, outcome in zip(fresh, outcomes, strict=True):
@@ -356,7 +357,7 @@ class _Turn:
         self.session.add(
             OutboxEntry(
                 channel=event.channel,
-                idempotency_key=f"{event.channel}:{self.runtime._reference(event)}:{self._sequence}",
+                idempotency_key=f"{event.channel}:{self.runtime.reference(event)}:{self._sequence}",
                 participant_id=self.participant.id,
                 consultation_id=message.consultation_id,
                 address=self.runtime.keyring.seal(event.address),
@@ -391,7 +392,7 @@ class _Turn:
             self.session.add(
                 OutboxEntry(
                     channel=self.event.channel,
-                    idempotency_key=f"{self.event.channel}:{self.runtime._reference(self.event)}:erased",
+                    idempotency_key=f"{self.event.channel}:{self.runtime.reference(self.event)}:erased",
                     participant_id=None,
                     address=self.runtime.keyring.seal(self.event.address),
                     payload=message.to_json(),

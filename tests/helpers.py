@@ -6,6 +6,9 @@ import copy
 import re
 from typing import Any
 
+import pytest
+
+from bot.cli import main
 from bot.platform import Platform
 from consultations import service
 from consultations.spec import ConsultationSpec, parse_spec
@@ -68,3 +71,10 @@ def form_fields(html: str, action: str) -> dict[str, str]:
     match = re.search(rf'<form method="post" action="{re.escape(action)}">(.*?)</form>', html, re.S)
     assert match, f"no form posting to {action} on the page"
     return dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', match.group(1)))
+
+
+def engage(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """Run the ``engage`` command line in process: exit code, standard output and error."""
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err

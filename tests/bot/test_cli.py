@@ -13,9 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from bot.cli import main
-from tests.conftest import TEST_KEY, TEST_SECRET
-from tests.helpers import spec_data
+from tests.helpers import engage, spec_data
 
 CONTRACT_KEYS = [
     "consultation",
@@ -32,27 +30,10 @@ CONTRACT_KEYS = [
 ]
 
 
-@pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch, database_url: str, tmp_path: Path) -> Path:
-    monkeypatch.setenv("ENGAGE_DATABASE_URL", database_url)
-    monkeypatch.setenv("ENGAGE_SECRET_KEY", TEST_SECRET)
-    monkeypatch.setenv("ENGAGE_PSEUDONYM_KEY", TEST_KEY)
-    for name in ("TELEGRAM_BOT_TOKEN", "MASTODON_API_BASE_URL", "MASTODON_ACCESS_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
-
-
 def write_spec(folder: Path, data: Any, name: str = "spec.yaml") -> str:
     path = folder / name
     path.write_text(yaml.safe_dump(data, sort_keys=False) if not isinstance(data, str) else data)
     return str(path)
-
-
-def engage(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 MISTAKES: list[tuple[str, Any, str]] = [

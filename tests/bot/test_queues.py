@@ -9,33 +9,21 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bot.cli import main
 from bot.config import Settings
 from bot.platform import create_platform
 from channels.events import EventKind
 from storage.tables import AuditEvent, InboxEntry, ModerationCase, Response
 from tests.conftest import TEST_KEY, TEST_SECRET
 from tests.fakes.channel import Person
-from tests.helpers import launch, spec_data
+from tests.helpers import engage, launch, spec_data
 
 DISCLOSURE = "Honestly I want to kill myself after how I was treated"
 
 
 @pytest.fixture
-def cli_env(monkeypatch: pytest.MonkeyPatch, database_url: str, tmp_path: Path) -> Settings:
-    monkeypatch.setenv("ENGAGE_DATABASE_URL", database_url)
-    monkeypatch.setenv("ENGAGE_SECRET_KEY", TEST_SECRET)
-    monkeypatch.setenv("ENGAGE_PSEUDONYM_KEY", TEST_KEY)
-    for name in ("TELEGRAM_BOT_TOKEN", "MASTODON_API_BASE_URL", "MASTODON_ACCESS_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(tmp_path)
+def cli_env(env: Path, database_url: str) -> Settings:
+    """The settings the command line sees (see the ``env`` fixture)."""
     return Settings(database_url=database_url, secret_key=TEST_SECRET, pseudonym_key=TEST_KEY)
-
-
-def engage(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 async def _poisoned_inbox(settings: Settings) -> tuple[int, int]:

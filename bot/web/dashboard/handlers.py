@@ -411,10 +411,7 @@ class Dashboard:
         )
         failed, skipped = list(results.failed), results.skipped
         log.info("dashboard: user %s launched %s", account.user_id, cid)
-        query = {"done": "launched", "failed": ",".join(failed), "skipped": ",".join(skipped)}
-        raise web.HTTPSeeOther(
-            f"{PREFIX}/c/{quote(cid)}?{urlencode({k: v for k, v in query.items() if v})}",
-        )
+        raise _back_to(cid, done="launched", failed=",".join(failed), skipped=",".join(skipped))
 
     async def close(self, request: web.Request) -> web.Response:
         """Stop accepting responses and close the native polls that were published."""
@@ -433,10 +430,7 @@ class Dashboard:
         results = await publishing.close(self.platform.sessionmaker, self.platform.adapters, spec)
         failed = list(results.failed)
         log.info("dashboard: user %s closed %s", account.user_id, cid)
-        query = {"done": "closed", "failed": ",".join(failed)}
-        raise web.HTTPSeeOther(
-            f"{PREFIX}/c/{quote(cid)}?{urlencode({k: v for k, v in query.items() if v})}",
-        )
+        raise _back_to(cid, done="closed", failed=",".join(failed))
 
     async def report(self, request: web.Request) -> web.Response:
         """The HTML report of a consultation for a QI stage (default: its current one)."""
@@ -557,3 +551,9 @@ _STATUS_ERRORS: Mapping[int, type[web.HTTPException]] = {
     404: web.HTTPNotFound,
     503: web.HTTPServiceUnavailable,
 }
+
+
+def _back_to(cid: str, **query: str) -> web.HTTPSeeOther:
+    """Back to a consultation's page, saying what happened (empty parts left out)."""
+    shown = urlencode({k: v for k, v in query.items() if v})
+    return web.HTTPSeeOther(f"{PREFIX}/c/{quote(cid)}?{shown}")
