@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 from bot import publishing
 from bot.web import auth
 from bot.web.dashboard import views
-from consultations import service
+from consultations import reporting, service
 from consultations.spec import STAGES, ConsultationSpec
 from storage import queries
 from storage.tables import Consultation, ModerationCase, Response, User, utcnow
@@ -424,15 +424,6 @@ class Dashboard:
                     f"A report is for one of the QI stages: {', '.join(STAGES)}.",
                     account,
                 )
-            try:
-                from consultations import reporting
-            except ImportError:
-                raise self._refuse(
-                    503,
-                    "Reports unavailable",
-                    "Reports are not available in this installation.",
-                    account,
-                ) from None
             page = await reporting.render(db, cid, fmt="html", stage=stage)
         return html(page)
 
