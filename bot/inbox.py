@@ -84,15 +84,17 @@ class Inbox:
         held aside after :attr:`max_attempts`; the rows behind it go on.
         """
         handled = 0
+        failed: set[int] = set()  # tried once in this call: left for the next one
         while handled < limit:
             size = min(batch, limit - handled)
             try:
-                claimed = await self._process_batch(size)
+                claimed = await self._process_batch(size, failed)
             except Exception:
                 log.warning("an inbox batch failed; handling its rows one at a time")
-                ids = await self._pending_ids(size)
+                ids = await self._pending_ids(size, failed)
                 for entry_id in ids:
-                    await self._process_one(entry_id)
+                    if not await self._process_one(entry_id):
+                        failed.add(entry_id)
                 claimed = len(ids)
             if claimed == 0:
                 break
@@ -115,10 +117,14 @@ class Inbox:
                 await asyncio.wait_for(self.wake.wait(), timeout=0.5)
 
     @staticmethod
-    def _claim(session: AsyncSession, size: int) -> Any:
+    def _claim(session: AsyncSession, size: int, skip: set[int]) -> Any:
         statement = (
             select(InboxEntry)
-            .where(InboxEntry.processed_at.is_(None), InboxEntry.failed_at.is_(None))
+            .where(
+                InboxEntry.processed_at.is_(None),
+                InboxEntry.failed_at.is_(None),
+                InboxEntry.id.not_in(skip),
+            )
             .order_by(InboxEntry.id)
             .limit(size)
         )
@@ -126,19 +132,23 @@ class Inbox:
             statement = statement.with_for_update(skip_locked=True)
         return statement
 
-    async def _pending_ids(self, size: int) -> list[int]:
+    async def _pending_ids(self, size: int, skip: set[int]) -> list[int]:
         async with self.sessionmaker() as session:
             rows = await session.scalars(
                 select(InboxEntry.id)
-                .where(InboxEntry.processed_at.is_(None), InboxEntry.failed_at.is_(None))
+                .where(
+                    InboxEntry.processed_at.is_(None),
+                    InboxEntry.failed_at.is_(None),
+                    InboxEntry.id.not_in(skip),
+                )
                 .order_by(InboxEntry.id)
                 .limit(size)
             )
             return list(rows)
 
-    async def _process_batch(self, size: int) -> int:
+    async def _process_batch(self, size: int, skip: set[int]) -> int:
         async with self.sessionmaker.begin() as session:
-            entries = list((await session.scalars(self._claim(session, size))).all())
+            entries = list((await session.scalars(self._claim(session, size, skip))).all())
             if not entries:
                 return 0
             events = [
@@ -153,7 +163,8 @@ class Inbox:
                 entry.payload = None
         return len(entries)
 
-    async def _process_one(self, entry_id: int) -> None:
+    async def _process_one(self, entry_id: int) -> bool:
+        """Handle one row alone; ``False`` if its handling failed (an attempt counted)."""
         async with self.sessionmaker.begin() as session:
             statement = select(InboxEntry).where(
                 InboxEntry.id == entry_id,
@@ -164,7 +175,7 @@ class Inbox:
                 statement = statement.with_for_update(skip_locked=True)
             entry = await session.scalar(statement)
             if entry is None:
-                return  # another worker has it, or it is done
+                return True  # another worker has it, or it is done
             try:
                 async with session.begin_nested():
                     if entry.payload is not None:
@@ -185,6 +196,8 @@ class Inbox:
                     )
                 else:
                     log.warning("inbox entry %s failed (attempt %d)", entry.id, entry.attempts)
+                return False
+        return True
 
 
 async def held_aside(session: AsyncSession) -> list[InboxEntry]:
@@ -251,7 +264,11 @@ class GroupCommit:
                             future.set_exception(exc)
                     continue
                 for (_, future), outcome in zip(batch, outcomes, strict=True):
-                    if not future.done():
+                    if future.done():
+                        continue
+                    if isinstance(outcome, Exception):
+                        future.set_exception(outcome)
+                    else:
                         future.set_result(outcome)
             self._idle.set()
 

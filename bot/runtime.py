@@ -115,24 +115,33 @@ class Runtime:
 
         Events already in the inbox are skipped; if all were, the outcome is a duplicate.
         """
-        return (await self.handle_groups([events]))[0]
+        result = (await self.handle_groups([events]))[0]
+        if isinstance(result, Exception):
+            raise result
+        return result
 
-    async def handle_groups(self, groups: Sequence[Sequence[InboundEvent]]) -> list[Outcome]:
+    async def handle_groups(
+        self, groups: Sequence[Sequence[InboundEvent]]
+    ) -> list[Outcome | Exception]:
         """Record and handle several requests' events in one transaction (group commit).
 
-        Returns one :class:`Outcome` per group. If the shared transaction fails, each group
-        is handled again in a transaction of its own, so one bad request fails alone.
+        Returns one :class:`Outcome` per group, or the exception that group's handling
+        raised. If the shared transaction fails, each group is handled again in a
+        transaction of its own, so one bad request fails alone and the others commit.
         """
         try:
-            return await self._handle_groups(groups)
-        except Exception:
+            return list(await self._handle_groups(groups))
+        except Exception as exc:
             if len(groups) == 1:
-                raise
+                return [exc]
             log.warning("a batch of %d requests failed; handling them one by one", len(groups))
-        outcomes = []
+        results: list[Outcome | Exception] = []
         for group in groups:
-            outcomes.append((await self._handle_groups([group]))[0])
-        return outcomes
+            try:
+                results.append((await self._handle_groups([group]))[0])
+            except Exception as exc:
+                results.append(exc)
+        return results
 
     async def _handle_groups(self, groups: Sequence[Sequence[InboundEvent]]) -> list[Outcome]:
         outcomes = [Outcome(duplicate=True) for _ in groups]
@@ -146,9 +155,18 @@ class Runtime:
                     for e in group
                 ],
             )
-            fresh = [
-                [e for e in group if (e.channel, self.reference(e)) in new] for group in groups
-            ]
+            # An event repeated within the batch (a double submit) is handled by the first
+            # request that carries it; the others see it as a repeat.
+            taken: set[tuple[str, str]] = set()
+            fresh: list[list[InboundEvent]] = []
+            for group in groups:
+                mine = []
+                for event in group:
+                    key = (event.channel, self.reference(event))
+                    if key in new and key not in taken:
+                        taken.add(key)
+                        mine.append(event)
+                fresh.append(mine)
             state = await _State.load(session, self, [e for group in fresh for e in group])
             for events, outcome in zip(fresh, outcomes, strict=True):
                 for event in events:

@@ -25,6 +25,7 @@ from consultations import moderation
 from storage.tables import ModerationCase, utcnow
 from tests.fakes.telegram_api import FakeTelegram
 from tests.helpers import form_fields, launch
+from tests.waiting import wait_until
 
 CID = "outpatient-booking"
 MODERATORS_CHAT = -1009876543210
@@ -388,7 +389,10 @@ async def test_engage_run_starts_the_alerts(servers: Servers) -> None:
     await launch(platform)
     case_id = await add_case(platform, urgent=True)
     app = create_app(only_webhook, platform=platform, adapters=configured_adapters)
-    async with TestServer(app, host="127.0.0.1"), asyncio.timeout(10):
-        while not servers.hook.bodies:
-            await asyncio.sleep(0.05)
+
+    async def delivered() -> bool:
+        return bool(servers.hook.bodies)
+
+    async with TestServer(app, host="127.0.0.1"):
+        await wait_until(delivered, what="the webhook alert")
     assert [b["case"] for b in servers.hook.bodies] == [case_id]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import sys
 from typing import Any
 
 import pytest
@@ -427,7 +426,6 @@ async def test_other_roles_never_see_safety_texts(
 
 
 async def test_report_for_a_stage(platform: Platform, web_client: Client) -> None:
-    pytest.importorskip("consultations.reporting")
     await launch(platform, spec_data(segments=[]))
     await disclose(web_client)
     await as_role(platform, web_client, "viewer")
@@ -444,48 +442,19 @@ async def test_report_for_a_stage(platform: Platform, web_client: Client) -> Non
     assert bad.status == 400
 
 
-class StandInReporting:
-    """Stands in for ``consultations.reporting``, recording how it was called."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, dict[str, Any]]] = []
-
-    async def render(self, session: Any, consultation_id: str, **options: Any) -> str:
-        self.calls.append((consultation_id, options))
-        return f"<!doctype html><title>report</title><h1>{options['stage']} report</h1>"
-
-
-async def test_report_handler_asks_for_html_at_the_stage(
-    platform: Platform, web_client: Client, monkeypatch: pytest.MonkeyPatch
+async def test_report_defaults_to_the_consultations_stage(
+    platform: Platform, web_client: Client
 ) -> None:
-    reporting = StandInReporting()
-    monkeypatch.setitem(sys.modules, "consultations.reporting", reporting)
-    monkeypatch.delattr("consultations.reporting", raising=False)
     await launch(platform)
     await as_role(platform, web_client, "viewer")
 
     default = await web_client.get("/dashboard/c/outpatient-booking/report")
     chosen = await web_client.get("/dashboard/c/outpatient-booking/report?stage=act")
 
-    assert await default.text() == "<!doctype html><title>report</title><h1>plan report</h1>"
-    assert await chosen.text() == "<!doctype html><title>report</title><h1>act report</h1>"
+    assert default.status == 200 and chosen.status == 200
+    assert "<title>Improving outpatient booking: plan report</title>" in await default.text()
+    assert "<title>Improving outpatient booking: act report</title>" in await chosen.text()
     assert chosen.headers["X-Content-Type-Options"] == "nosniff"
-    assert reporting.calls == [
-        ("outpatient-booking", {"fmt": "html", "stage": "plan"}),
-        ("outpatient-booking", {"fmt": "html", "stage": "act"}),
-    ]
-
-
-async def test_report_unavailable_without_the_reporting_module(
-    platform: Platform, web_client: Client, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setitem(sys.modules, "consultations.reporting", None)
-    monkeypatch.delattr("consultations.reporting", raising=False)
-    await launch(platform)
-    await as_role(platform, web_client, "viewer")
-    response = await web_client.get("/dashboard/c/outpatient-booking/report")
-    assert response.status == 503
-    assert "Reports are not available" in await response.text()
 
 
 # -- the parts on their own -----------------------------------------------------------------

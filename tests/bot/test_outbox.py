@@ -12,6 +12,7 @@ from storage.tables import OutboxEntry
 from tests.bot.test_runtime import deliver
 from tests.fakes.channel import FakeChannel, Person
 from tests.helpers import launch, spec_data
+from tests.waiting import wait_until
 
 
 async def test_two_workers_send_each_message_once_and_one_sender_per_channel(
@@ -27,10 +28,12 @@ async def test_two_workers_send_each_message_once_and_one_sender_per_channel(
     ]
     stopping = asyncio.Event()
     tasks = [asyncio.create_task(sender.run(stopping, idle=0.05)) for sender in senders]
+
+    async def all_sent() -> bool:
+        return len(first.sent) + len(second.sent) >= len(people)
+
     try:
-        async with asyncio.timeout(20):
-            while len(first.sent) + len(second.sent) < len(people):
-                await asyncio.sleep(0.05)
+        await wait_until(all_sent, within=20, what="every message sent")
     finally:
         stopping.set()
         await asyncio.gather(*tasks)

@@ -13,6 +13,7 @@ from pathlib import Path
 import aiohttp
 
 from tests.conftest import TEST_KEY, TEST_SECRET
+from tests.waiting import wait_until
 
 ENGAGE = str(Path(sys.executable).parent / "engage")
 DEMO = str(Path(__file__).resolve().parents[2] / "examples" / "outpatient-booking.yaml")
@@ -60,14 +61,15 @@ async def test_run_serves_answers_and_stops_gracefully_on_sigterm(
         base = f"http://127.0.0.1:{port}"
         jar = aiohttp.CookieJar(unsafe=True)
         async with aiohttp.ClientSession(cookie_jar=jar) as http:
-            async with asyncio.timeout(30):
-                while True:
-                    try:
-                        async with http.get(f"{base}/healthz") as response:
-                            if response.status == 200:
-                                break
-                    except aiohttp.ClientConnectionError:
-                        await asyncio.sleep(0.1)
+
+            async def healthy() -> bool:
+                try:
+                    async with http.get(f"{base}/healthz") as response:
+                        return response.status == 200
+                except aiohttp.ClientConnectionError:
+                    return False
+
+            await wait_until(healthy, within=30, every=0.1, what="the server to be healthy")
             page = await (await http.get(f"{base}/c/outpatient-booking")).text()
             fields = dict(re.findall(r'name="(csrf|nonce)" value="([^"]+)"', page))
             page = await (

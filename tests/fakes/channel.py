@@ -10,6 +10,7 @@ from typing import Any
 
 from channels.adapter import (
     Capabilities,
+    ChannelAdapter,
     Delivery,
     EventSink,
     PublishedPost,
@@ -65,6 +66,10 @@ class FakeChannel:
         self.failures.append(
             Undeliverable("Forbidden: bot was blocked by the user", opted_out=True)
         )
+
+
+# Checked by mypy --strict: the fake keeps the protocol the core relies on.
+_FAKE_IS_A_CHANNEL: type[ChannelAdapter] = FakeChannel
 
 
 class Person:

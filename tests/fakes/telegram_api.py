@@ -39,6 +39,8 @@ import aiohttp
 import telegram
 from aiohttp import web
 
+from tests.waiting import wait_until
+
 __all__ = [
     "MESSAGE_METHODS",
     "TEXT_LIMIT",
@@ -1058,16 +1060,18 @@ class FakeTelegram:
         return list(self.commands.get((self._scope_key(scope), language_code), []))
 
     async def wait_for(self, predicate: Callable[[], bool], within: float = 5.0) -> None:
-        """Wait until ``predicate()`` is true; raises TimeoutError after ``within`` seconds."""
-        async with asyncio.timeout(within):
-            while True:
-                event = self._changed
-                if predicate():
-                    return
-                # Also re-check now and then: the predicate may read state the fake
-                # does not see change (a handler's own list, say).
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(event.wait(), 0.02)
+        """Wait until ``predicate()`` is true; raises TimeoutError after ``within`` seconds.
+
+        The predicate is also re-checked now and then: it may read state the fake does not
+        see change (a handler's own list, say).
+        """
+
+        async def check() -> bool:
+            return predicate()
+
+        await wait_until(
+            check, within=within, what="the fake's state", every=0.02, changed=lambda: self._changed
+        )
 
     async def wait_for_sent(
         self, count: int = 1, chat: ChatRef | telegram.User | None = None, within: float = 5.0

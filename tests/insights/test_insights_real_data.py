@@ -1,12 +1,19 @@
-"""Quality on the real pxtextmining comments, on a held-out half (skipped without the file).
+"""Quality on the real pxtextmining comments, on a held-out half.
 
 The shipped model was trained on the whole file, so this test retrains on one half and
-measures on the other. Floors sit a little under the figures measured when they were set
-(held-out half: AMI 0.36, accuracy 0.69, sentiment 2-class macro-F1 0.85).
+measures on the other. It runs on the sample kept in ``tests/data/pxtextmining/`` (2,000
+rows drawn by theme from the file, MIT licence beside it) and, where the full file is
+present, on that too. Floors sit a little under the figures measured when they were set,
+on the split used here:
+
+- full file (10,333 comments): AMI 0.36, accuracy 0.69, sentiment 2-class macro-F1 0.85;
+- sample (1,999 comments): AMI 0.31, accuracy 0.63, sentiment 2-class macro-F1 0.78
+  (other splits of the sample: AMI 0.27 to 0.33, accuracy 0.60 to 0.65, F1 0.78 to 0.81).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +31,7 @@ from consultations.insights.training import (
     read_pxtextmining,
 )
 
-DATA = (
+FULL = (
     Path(__file__).resolve().parents[2]
     / ".."
     / "shared"
@@ -32,19 +39,28 @@ DATA = (
     / "pxtextmining-phase1"
     / "text_data.csv"
 )
-
-pytestmark = pytest.mark.skipif(
-    not DATA.exists(),
-    reason=f"pxtextmining data not found at {DATA.resolve()}; real-data quality test skipped",
-)
-
-AMI_FLOOR = 0.30
-ACCURACY_FLOOR = 0.64
-SENTIMENT_F1_FLOOR = 0.82
+SAMPLE = Path(__file__).resolve().parents[1] / "data" / "pxtextmining" / "text_data_sample.csv"
 
 
-def test_held_out_quality() -> None:
-    comments = read_pxtextmining(DATA)
+@dataclass(frozen=True)
+class Floors:
+    """The least each figure may be on the held-out half."""
+
+    ami: float
+    accuracy: float
+    sentiment_f1: float
+
+
+SOURCES = [pytest.param(SAMPLE, Floors(ami=0.27, accuracy=0.59, sentiment_f1=0.75), id="sample")]
+if FULL.exists():
+    SOURCES.append(
+        pytest.param(FULL, Floors(ami=0.30, accuracy=0.64, sentiment_f1=0.82), id="full")
+    )
+
+
+@pytest.mark.parametrize(("data", "floors"), SOURCES)
+def test_held_out_quality(data: Path, floors: Floors) -> None:
+    comments = read_pxtextmining(data)
     labels = [c.category for c in comments]
     train, test = train_test_split(
         range(len(comments)), test_size=0.5, stratify=labels, random_state=0
@@ -62,10 +78,10 @@ def test_held_out_quality() -> None:
         texts=[c.text for c in held_out],
     )
     _, themes = find_themes(docs, MAJOR_CATEGORIES)
-    assert adjusted_mutual_info_score(y, themes) >= AMI_FLOOR
+    assert adjusted_mutual_info_score(y, themes) >= floors.ami
 
     predicted, _ = assign(default_codebook(), analyses)
-    assert accuracy_score(y, predicted) >= ACCURACY_FLOOR
+    assert accuracy_score(y, predicted) >= floors.accuracy
 
     pairs = [
         (t, "positive" if a.sentiment >= 0 else "negative")
@@ -73,4 +89,4 @@ def test_held_out_quality() -> None:
         if (t := criticality_class(c.criticality)) in ("positive", "negative")
     ]
     truth, guess = zip(*pairs, strict=True)
-    assert f1_score(truth, guess, average="macro") >= SENTIMENT_F1_FLOOR
+    assert f1_score(truth, guess, average="macro") >= floors.sentiment_f1

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
 from consultations.insights import TextAnalysis, analyse_text
-from consultations.insights.text import default_analyser, stem, words
+from consultations.insights.text import default_analyser, default_model, stem, words
 from tests.insights.fixture import COMMENTS
 
 
@@ -62,13 +61,16 @@ def test_words_and_stems() -> None:
     ]
 
 
-def test_analysis_is_fast_enough_for_intake() -> None:
-    texts = list(COMMENTS) * 50
-    best = 0.0
-    # Best of three: the figure is about the code, not about a busy machine.
-    for _ in range(3):
-        started = time.perf_counter()
-        for text in texts:
-            analyse_text(text)
-        best = max(best, len(texts) / (time.perf_counter() - started))
-    assert best > 5000
+def test_intake_loads_the_model_once() -> None:
+    # What keeps intake fast: the model is read and the analyser built once per process,
+    # not per reply (the rate itself is measured by bench/insights_speed.py).
+    analyse_text("warm-up")
+    model_loads = default_model.cache_info().misses
+    analysers_built = default_analyser.cache_info().misses
+
+    for text in COMMENTS:
+        analyse_text(text)
+
+    assert default_model.cache_info().misses == model_loads == 1
+    assert default_analyser.cache_info().misses == analysers_built == 1
+    assert default_analyser.cache_info().hits >= len(COMMENTS)

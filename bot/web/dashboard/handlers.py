@@ -26,7 +26,7 @@ from bot import publishing
 from bot.web import auth, templating
 from bot.web.dashboard import views
 from bot.web.middleware import FormGuard, WebSecurity
-from consultations import moderation, service
+from consultations import moderation, reporting, service
 from consultations.spec import STAGES, ConsultationSpec
 from storage import queries
 from storage.tables import Consultation, ModerationCase, User, utcnow
@@ -450,16 +450,6 @@ class Dashboard:
                     f"A report is for one of the QI stages: {', '.join(STAGES)}.",
                     account,
                 )
-            try:
-                from consultations import reporting
-            except ImportError:
-                raise self._refuse(
-                    request,
-                    503,
-                    "Reports unavailable",
-                    "Reports are not available in this installation.",
-                    account,
-                ) from None
             page = await reporting.render(db, cid, fmt="html", stage=stage)
         # The report is rendered, and escaped, by its own templates (consultations.insights).
         return web.Response(text=page, content_type="text/html")

@@ -9,8 +9,7 @@ what the store and the bot's statuses show.
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -29,6 +28,7 @@ from storage.channel_store import SqlChannelStore
 from storage.tables import Base, Publication
 from tests.fakes.mastodon_server import InstanceLimits, MastodonServer
 from tests.helpers import launch, spec_data
+from tests.waiting import wait_until
 
 T = TypeVar("T")
 
@@ -66,20 +66,6 @@ def make_adapter(server: MastodonServer, platform: Platform, **options: Any) -> 
         store=SqlChannelStore(platform.sessionmaker, platform.keyring.reference),
         **settings,
     )
-
-
-async def wait_for(
-    check: Callable[[], Awaitable[T | None]], *, within: float = 10.0, what: str = "condition"
-) -> T:
-    """``check()`` once it is truthy, polling until ``within`` seconds have passed."""
-    deadline = time.monotonic() + within
-    while True:
-        value = await check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {within:g} s waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 @dataclass
@@ -156,7 +142,7 @@ class World:
             got = await asyncio.to_thread(self.server.received, person)
             return got if len(got) >= count else None
 
-        return await wait_for(enough, within=within, what=f"{count} statuses to {person}")
+        return await wait_until(enough, within=within, what=f"{count} statuses to {person}")
 
     async def act(self, action: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run one of the server's (blocking) people helpers off the loop."""

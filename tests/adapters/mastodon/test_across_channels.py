@@ -8,10 +8,11 @@ from aiohttp.test_utils import TestClient
 
 from consultations import reporting
 from storage.tables import PollTally, Response
-from tests.adapters.mastodon.conftest import World, wait_for
+from tests.adapters.mastodon.conftest import World
 from tests.adapters.telegram.conftest import make_adapter as telegram_adapter
 from tests.fakes.telegram_api import FakeTelegram
 from tests.helpers import form_fields, spec_data
+from tests.waiting import wait_until
 
 Client = TestClient[Any, Any]
 
@@ -59,13 +60,13 @@ async def test_poll_answers_from_every_channel_are_merged(world: World, web_clie
             rows = await world.rows(PollTally)
             return any(sum(r.counts.values()) == 3 for r in rows)
 
-        await wait_for(tallied, what="the Mastodon tally")
+        await wait_until(tallied, what="the Mastodon tally")
 
         async def telegram_vote() -> bool:
             rows = await world.rows(Response, Response.channel == "telegram")
             return any(r.item_id == "ease" for r in rows)
 
-        await wait_for(telegram_vote, what="the Telegram vote")
+        await wait_until(telegram_vote, what="the Telegram vote")
 
         async with world.platform.sessionmaker() as session:
             report = await reporting.build(session, "outpatient-booking")

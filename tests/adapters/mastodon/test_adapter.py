@@ -20,9 +20,10 @@ from storage.tables import (
     Publication,
     Response,
 )
-from tests.adapters.mastodon.conftest import World, make_adapter, wait_for
+from tests.adapters.mastodon.conftest import World, make_adapter
 from tests.fakes.mastodon_server import MastodonServer
 from tests.helpers import launch, spec_data
+from tests.waiting import wait_until
 
 
 async def responses(world: World, **where: Any) -> list[Response]:
@@ -96,7 +97,7 @@ async def test_votes_and_replies_are_stored_with_their_threads(world: World) -> 
         latest = max(rows, key=lambda r: r.id, default=None)
         return latest if latest is not None and sum(latest.counts.values()) == 3 else None
 
-    tally = await wait_for(tallied, what="a tally of 3 votes")
+    tally = await wait_until(tallied, what="a tally of 3 votes")
     assert tally.channel == "mastodon"
     assert tally.platform_ref == str(poll_id)
     assert tally.counts == {"Very easy": 1, "Easy": 0, "Neither": 0, "Hard": 2, "Very hard": 0}
@@ -113,7 +114,7 @@ async def test_votes_and_replies_are_stored_with_their_threads(world: World) -> 
         rows = await responses(world, channel="mastodon")
         return rows if len(rows) == 3 else None
 
-    stored = await wait_for(three, what="three stored replies")
+    stored = await wait_until(three, what="three stored replies")
     by_ref = {r.platform_ref: r for r in stored}
 
     def stored_as(status: dict[str, object]) -> Response:
@@ -152,7 +153,7 @@ async def test_a_reply_to_a_reply_arriving_first_brings_its_parent(world: World)
         rows = await responses(world, item_id="reminder")
         return rows if len(rows) == 2 else None
 
-    parent, child = await wait_for(both, what="both replies")
+    parent, child = await wait_until(both, what="both replies")
     # Kept as keyed hashes, never the status ids themselves.
     reference = world.platform.keyring.reference
     assert parent.platform_ref == reference("mastodon", str(first["id"]))
@@ -166,7 +167,7 @@ async def test_a_mention_arrives_through_the_stream(world: World) -> None:
     world.adapter.intake.sweep_interval = 3600
     world.adapter.intake.reconcile_interval = 3600  # so only the stream can bring it
     await world.start()
-    await wait_for(_mode(world, "streaming"), what="streaming")
+    await wait_until(_mode(world, "streaming"), what="streaming")
     prompt = await world.post_of("one-thing")
     status = await world.act(world.server.reply, "alice", prompt, "Evening appointments")
 
@@ -175,7 +176,7 @@ async def test_a_mention_arrives_through_the_stream(world: World) -> None:
             world, platform_ref=world.platform.keyring.reference("mastodon", str(status["id"]))
         )
 
-    [row] = await wait_for(stored, what="the streamed reply")
+    [row] = await wait_until(stored, what="the streamed reply")
     assert (row.item_id, row.text) == ("one-thing", "Evening appointments")
 
 
@@ -187,7 +188,7 @@ async def test_without_streaming_mentions_are_polled_from_a_saved_cursor(
         try:
             await world.launch(spec_data(channels=["mastodon"], items=spec_data()["items"][1:]))
             await world.start()
-            await wait_for(_mode(world, "polling"), what="polling")
+            await wait_until(_mode(world, "polling"), what="polling")
             prompt = await world.post_of("one-thing")
             status = await world.act(server.reply, "alice", prompt, "Text reminders")
 
@@ -197,7 +198,7 @@ async def test_without_streaming_mentions_are_polled_from_a_saved_cursor(
                     platform_ref=world.platform.keyring.reference("mastodon", str(status["id"])),
                 )
 
-            [row] = await wait_for(stored, what="the polled reply")
+            [row] = await wait_until(stored, what="the polled reply")
             assert row.text == "Text reminders"
             notes = await world.act(server.bot().notifications, types=["mention"])
             cursor = await world.rows(ChannelCursor, ChannelCursor.channel == "mastodon")
@@ -211,7 +212,7 @@ async def test_a_failing_stream_falls_back_to_polling(world: World) -> None:
     await world.launch()
     world.adapter.intake.sweep_interval = 3600
     await world.start()
-    await wait_for(_mode(world, "polling"), what="polling")
+    await wait_until(_mode(world, "polling"), what="polling")
     status = await world.act(world.server.mention, "alice", "STOP")
 
     async def opted_out() -> bool:
@@ -221,7 +222,7 @@ async def test_a_failing_stream_falls_back_to_polling(world: World) -> None:
         )
         return bool(rows) and rows[0].processed_at is not None
 
-    await wait_for(opted_out, what="the polled STOP")
+    await wait_until(opted_out, what="the polled STOP")
     [person] = await world.rows(Participant)
     assert person.opted_out_at is not None
 
@@ -278,7 +279,7 @@ async def test_a_direct_message_dialogue_ends_with_stop(world: World) -> None:
 
     # After STOP nothing more is asked.
     await world.act(server.dm, "carol", "Hello again")
-    await wait_for(_inbox_done(world, 9), what="the last DM handled")
+    await wait_until(_inbox_done(world, 9), what="the last DM handled")
     assert len(await world.act(server.received, "carol")) == 8
 
 
@@ -294,7 +295,7 @@ async def test_a_public_stop_opts_out_and_is_answered_privately(world: World) ->
     [person] = await world.rows(Participant)
     assert person.opted_out_at is not None
     later = await world.act(world.server.reply, "alice", prompt, "One more idea")
-    await wait_for(_inbox_has(world, str(later["id"])), what="the later reply")
+    await wait_until(_inbox_has(world, str(later["id"])), what="the later reply")
     assert len(await responses(world)) == 1
 
 
@@ -309,7 +310,7 @@ async def test_a_crisis_reply_in_public_gets_a_private_safety_message(world: Wor
         got = await world.act(world.server.received, "alice")
         return got if "Lifeline" in " ".join(s["content"] for s in got) else None
 
-    statuses = await wait_for(helplines, what="the safety message")
+    statuses = await wait_until(helplines, what="the safety message")
     assert {s["visibility"] for s in statuses} == {"direct"}
 
 
@@ -402,6 +403,6 @@ async def test_a_first_start_reads_back_to_the_launch_and_no_further(world: Worl
         rows = await responses(world, item_id="one-thing")
         return rows if len(rows) == len(replies) else None
 
-    await wait_for(all_stored, what="every reply since the launch")
+    await wait_until(all_stored, what="every reply since the launch")
     old_id = world.platform.keyring.reference("mastodon", str(old["id"]))
     assert await world.rows(InboxEntry, InboxEntry.event_id == old_id) == []

@@ -7,7 +7,8 @@ import pytest
 from channels.adapter import RetryLater, Undeliverable
 from channels.events import OutboundMessage
 from storage.tables import OutboxEntry, Response
-from tests.adapters.mastodon.conftest import World, wait_for
+from tests.adapters.mastodon.conftest import World
+from tests.waiting import wait_until
 
 ADDRESS = {"acct": "carol", "reply_to": None, "visibility": "direct"}
 
@@ -84,7 +85,7 @@ async def test_the_outbox_delivers_through_500_and_429(world: World) -> None:
         rows = await world.rows(OutboxEntry)
         return rows if rows and rows[0].status == "sent" else None
 
-    [row] = await wait_for(sent, within=20, what="the row marked sent")
+    [row] = await wait_until(sent, within=20, what="the row marked sent")
     assert (row.status, row.attempts) == ("sent", 3)
 
 
@@ -97,7 +98,7 @@ async def test_the_outbox_gives_up_on_a_422(world: World) -> None:
     async def failed() -> list[OutboxEntry]:
         return await world.rows(OutboxEntry, OutboxEntry.status == "failed")
 
-    [row] = await wait_for(failed, what="the refused message")
+    [row] = await wait_until(failed, what="the refused message")
     assert row.last_error == "Nope"
     assert await world.act(world.server.received, "carol") == []
 
@@ -116,5 +117,5 @@ async def test_intake_carries_on_after_server_errors(world: World) -> None:
         ref = world.platform.keyring.reference("mastodon", str(status["id"]))
         return await world.rows(Response, Response.platform_ref == ref)
 
-    await wait_for(stored, within=20, what="the reply after the failures")
+    await wait_until(stored, within=20, what="the reply after the failures")
     assert world.server.faults()[0]["match"]["path"] == "/api/v1/streaming/user"

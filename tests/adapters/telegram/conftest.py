@@ -23,6 +23,7 @@ from bot.web.app import create_app
 from storage.channel_store import SqlChannelStore
 from storage.tables import Base
 from tests.fakes.telegram_api import FakeMessage, FakeTelegram
+from tests.waiting import wait_until
 
 TOKEN = "123456:TEST-TOKEN"
 SECRET = "webhook-secret-0123456789"
@@ -72,6 +73,14 @@ class Running:
     async def count(self, table: type[Base], *where: Any) -> int:
         async with self.platform.sessionmaker() as session:
             return int(await session.scalar(select(func.count()).select_from(table).where(*where)))
+
+    async def wait_for_count(self, table: type[Base], count: int, *where: Any) -> None:
+        """Wait until ``count`` rows of ``table`` match ``where``."""
+
+        async def reached() -> bool:
+            return await self.count(table, *where) == count
+
+        await wait_until(reached, what=f"{count} rows in {table.__tablename__}")
 
 
 @pytest.fixture(params=["polling", "webhook"])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 from dataclasses import replace
 from typing import Any
 
@@ -39,12 +38,6 @@ def co_design_spec() -> dict[str, Any]:
     )
 
 
-async def wait_for_rows(running: Running, table: Any, count: int, *where: Any) -> None:
-    async with asyncio.timeout(5):
-        while await running.count(table, *where) < count:
-            await asyncio.sleep(0.02)
-
-
 async def test_co_design_thread_in_a_forum_group_with_a_reply_to_a_reply(
     running: Running, settings: Settings
 ) -> None:
@@ -77,19 +70,19 @@ async def test_co_design_thread_in_a_forum_group_with_a_reply_to_a_reply(
     fake.vote(bob, poll, [0])
     fake.vote(carol, poll, [2])
     fake.vote(dan, plain_poll, [0])
-    await wait_for_rows(running, PollTally, 3)
+    await running.wait_for_count(PollTally, 3)
 
     # Bob writes in the topic; Carol replies to Bob; Dan replies to the plain post.
     update = fake.send_text(
         bob, "Say the clinic name", chat=forum, message_thread_id=seed.message_thread_id
     )
     assert update.message is not None
-    await wait_for_rows(running, Response, 1)
+    await running.wait_for_count(Response, 1)
     bobs = fake.message(forum, update.message.message_id)
     fake.reply(carol, bobs, "And the time, please")
     fake.reply(dan, plain_seed, "Keep it short")
     fake.send_text(dan, "Unrelated chatter", chat=group)  # not a reply: not ours
-    await wait_for_rows(running, Response, 3)
+    await running.wait_for_count(Response, 3)
 
     exported = await export(platform, "outpatient-booking")
     replies = {r["text"]: r for r in exported if r["item"] == "reminder"}

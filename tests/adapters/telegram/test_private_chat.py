@@ -96,27 +96,12 @@ async def test_a_retracted_vote_withdraws_the_answer(running: Running) -> None:
 
     fake.vote(bob, poll, [])  # takes the vote back
     await fake.wait_until_consumed()
-    await wait_until(running, lambda n: n == 0, Response.item_id == "ease")
+    await running.wait_for_count(Response, 0, Response.item_id == "ease")
 
     fake.vote(bob, poll, [1])  # and votes again
-    await wait_until(running, lambda n: n == 1, Response.item_id == "ease")
+    await running.wait_for_count(Response, 1, Response.item_id == "ease")
     exported = await export(running.platform, "outpatient-booking")
     assert [r["choices"] for r in exported if r["item"] == "ease"] == [["Easy"]]
-
-
-async def wait_until(running: Running, check: Any, *where: Any) -> None:
-    """Wait until the count of matching responses passes ``check``."""
-    counts: list[int] = []
-
-    async def probe() -> bool:
-        counts.append(await running.count(Response, *where))
-        return bool(check(counts[-1]))
-
-    import asyncio
-
-    async with asyncio.timeout(5):
-        while not await probe():
-            await asyncio.sleep(0.02)
 
 
 async def test_start_alone_offers_open_consultations_as_buttons(running: Running) -> None:

@@ -1,0 +1,369 @@
+"""The inbox and group commit, on the real runtime and the real stores.
+
+Failures come from real inputs: a payload sealed with another key, or a reply the intake
+analysis cannot take. ``HeldRuntime`` is the real runtime with a gate in front of each
+group commit, so a test can look at what was acknowledged while a batch is in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.inbox import GroupCommit, Inbox
+from bot.platform import Platform
+from bot.runtime import Outcome, Runtime, no_analysis
+from channels.events import CONSENT, InboundEvent
+from consultations.keys import Keyring
+from storage import queries
+from storage.tables import InboxEntry, OutboxEntry, Participant, Response
+from tests.fakes.channel import Person
+from tests.helpers import launch, spec_data
+from tests.waiting import wait_until
+
+CID = "outpatient-booking"
+# Straight to the items: consent (no recontact question), the poll, then the prompt.
+SPEC = spec_data(segments=[], consent={"text": "We listen. Reply STOP to leave."})
+UNREADABLE = "a reply the analysis cannot take"
+
+
+def analyse_or_fail(text: str) -> tuple[float | None, dict[str, Any] | None]:
+    """Intake analysis that fails on one reply, as a broken model would."""
+    if text == UNREADABLE:
+        raise ValueError("the analysis failed on this reply")
+    return no_analysis(text)
+
+
+class HeldRuntime(Runtime):
+    """The real runtime; each group commit waits for ``gate`` and is counted in ``batches``."""
+
+    def __init__(self, platform: Platform) -> None:
+        super().__init__(platform.sessionmaker, platform.keyring, analyse=analyse_or_fail)
+        self.gate = asyncio.Event()
+        self.gate.set()
+        self.batches: list[int] = []
+
+    async def handle_groups(
+        self, groups: Sequence[Sequence[InboundEvent]]
+    ) -> list[Outcome | Exception]:
+        self.batches.append(len(groups))
+        await self.gate.wait()
+        return await super().handle_groups(groups)
+
+
+def stored_id(platform: Platform, event: InboundEvent) -> str:
+    """An event's id as the inbox keeps it (a keyed hash)."""
+    return platform.keyring.reference(event.channel, event.event_id)
+
+
+async def inbox_rows(platform: Platform, *where: Any) -> list[InboxEntry]:
+    async with platform.sessionmaker() as session:
+        statement = select(InboxEntry).where(*where).order_by(InboxEntry.id)
+        return list((await session.scalars(statement)).all())
+
+
+async def count(platform: Platform, table: Any, *where: Any) -> int:
+    async with platform.sessionmaker() as session:
+        found = await session.scalar(select(func.count()).select_from(table).where(*where))
+        return int(found or 0)
+
+
+async def at_the_prompt(runtime: Runtime, *people: Person) -> None:
+    """Take each person through consent and the poll, to the free-text prompt."""
+    for person in people:
+        await runtime.handle_now(person.starts(CID))
+        await runtime.handle_now(person.answers(CONSENT, "Yes, I agree"))
+        outcome = await runtime.handle_now(person.answers("ease", "Easy"))
+        assert [m.question for m in outcome.messages] == ["one-thing"]
+
+
+def web_people(*names: str) -> list[Person]:
+    return [Person(name, channel="web") for name in names]
+
+
+# -- group commit -----------------------------------------------------------------------------
+
+
+async def test_concurrent_requests_share_one_commit_and_get_their_own_outcomes(
+    platform: Platform,
+) -> None:
+    await launch(platform, SPEC)
+    runtime = HeldRuntime(platform)
+    intake = GroupCommit(runtime)
+    people = web_people("ann", "ben", "cat", "dev")
+    starts = [person.starts(CID) for person in people]
+
+    outcomes = await asyncio.gather(*(intake.submit(event) for event in starts))
+    await intake.aclose()
+
+    assert runtime.batches == [4]
+    pseudonyms = [platform.keyring.pseudonym("web", p.platform_id) for p in people]
+    assert [o.participant for o in outcomes] == pseudonyms
+    assert all(not o.duplicate for o in outcomes)
+    assert [[m.question for m in o.messages] for o in outcomes] == [[CONSENT]] * 4
+    rows = await inbox_rows(platform)
+    assert sorted(r.event_id for r in rows) == sorted(stored_id(platform, e) for e in starts)
+    # One transaction: every row carries the one commit's time.
+    assert len({r.processed_at for r in rows}) == 1
+
+
+async def test_a_repeated_request_in_one_batch_is_handled_once(platform: Platform) -> None:
+    await launch(platform, SPEC)
+    runtime = HeldRuntime(platform)
+    [ann] = web_people("ann")
+    await at_the_prompt(runtime, ann)
+    intake = GroupCommit(runtime)
+    runtime.batches.clear()
+    reply = ann.says("Evening slots")  # a double click: the same submission twice
+
+    first, again = await asyncio.gather(intake.submit(reply), intake.submit(reply))
+    await intake.aclose()
+
+    assert runtime.batches == [2]
+    assert await count(platform, Response, Response.text == "Evening slots") == 1
+    assert (first.duplicate, again.duplicate) == (False, True)
+
+
+async def test_a_repeated_request_in_a_later_batch_is_a_duplicate(platform: Platform) -> None:
+    await launch(platform, SPEC)
+    runtime = HeldRuntime(platform)
+    [ann] = web_people("ann")
+    await at_the_prompt(runtime, ann)
+    intake = GroupCommit(runtime)
+    reply = ann.says("Evening slots")
+
+    first = await intake.submit(reply)
+    again = await intake.submit(reply)
+    await intake.aclose()
+
+    assert (first.duplicate, again.duplicate) == (False, True)
+    assert [r.text for r in first.stored] == ["Evening slots"] and again.stored == []
+    assert again.messages == []
+    assert await count(platform, Response, Response.text == "Evening slots") == 1
+
+
+async def test_a_failing_request_alone_fails_and_leaves_nothing_behind(
+    platform: Platform,
+) -> None:
+    await launch(platform, SPEC)
+    runtime = HeldRuntime(platform)
+    [ann] = web_people("ann")
+    await at_the_prompt(runtime, ann)
+    intake = GroupCommit(runtime)
+    failing = ann.says(UNREADABLE)
+
+    with pytest.raises(ValueError, match="the analysis failed on this reply"):
+        await intake.submit(failing)
+    # Nothing of it was kept, so the same submission can come again and be handled.
+    assert await inbox_rows(platform, InboxEntry.event_id == stored_id(platform, failing)) == []
+    runtime.analyse = no_analysis
+    retried = await intake.submit(failing)
+    await intake.aclose()
+
+    assert not retried.duplicate
+    assert [r.text for r in retried.stored] == [UNREADABLE]
+
+
+async def test_a_failing_request_fails_alone_and_the_others_commit(platform: Platform) -> None:
+    await launch(platform, SPEC)
+    runtime = HeldRuntime(platform)
+    ann, ben, cat = web_people("ann", "ben", "cat")
+    await at_the_prompt(runtime, ann, ben, cat)
+    intake = GroupCommit(runtime)
+    runtime.batches.clear()
+    replies = [ann.says("Evening slots"), ben.says(UNREADABLE), cat.says("Text reminders")]
+
+    results = await asyncio.gather(
+        *(intake.submit(event) for event in replies), return_exceptions=True
+    )
+    await intake.aclose()
+
+    assert runtime.batches == [3]
+    first, failed, last = results
+    assert isinstance(failed, ValueError) and str(failed) == "the analysis failed on this reply"
+    assert isinstance(first, Outcome) and isinstance(last, Outcome)
+    assert [r.text for r in first.stored] == ["Evening slots"]
+    assert [r.text for r in last.stored] == ["Text reminders"]
+    async with platform.sessionmaker() as session:
+        texts = set(
+            (await session.scalars(select(Response.text).where(Response.text.is_not(None)))).all()
+        )
+    assert texts == {"Evening slots", "Text reminders"}
+    # The failed request left nothing behind: sent again, it is not taken for a repeat.
+    assert await inbox_rows(platform, InboxEntry.event_id == stored_id(platform, replies[1])) == []
+    handled = await inbox_rows(
+        platform,
+        InboxEntry.event_id.in_([stored_id(platform, replies[0]), stored_id(platform, replies[2])]),
+    )
+    assert len(handled) == 2
+
+
+async def test_nothing_is_acknowledged_before_its_commit(platform: Platform) -> None:
+    await launch(platform, SPEC)
+    runtime = HeldRuntime(platform)
+    intake = GroupCommit(runtime)
+    ann, ben, cat, dev = web_people("ann", "ben", "cat", "dev")
+
+    runtime.gate.clear()
+    start = ann.starts(CID)
+    first = asyncio.create_task(intake.submit(start))
+
+    async def first_batch_in_flight() -> bool:
+        return runtime.batches == [1]
+
+    await wait_until(first_batch_in_flight, what="the first batch")
+    # Requests arriving while a batch commits wait for the next one.
+    later = [asyncio.create_task(intake.submit(p.starts(CID))) for p in (ben, cat, dev)]
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert not any(task.done() for task in [first, *later])
+    assert await count(platform, InboxEntry) == 0
+
+    runtime.gate.set()
+    outcome = await first
+    # Acknowledged: its row is committed, seen from another session.
+    assert outcome.participant is not None
+    [row] = await inbox_rows(platform, InboxEntry.event_id == stored_id(platform, start))
+    assert row.processed_at is not None
+    await asyncio.gather(*later)
+    await intake.aclose()
+
+    assert runtime.batches == [1, 3]
+    assert await count(platform, InboxEntry) == 4
+    assert await count(platform, Participant) == 4
+
+
+async def test_aclose_finishes_what_is_queued(platform: Platform) -> None:
+    await launch(platform, SPEC)
+    runtime = HeldRuntime(platform)
+    intake = GroupCommit(runtime, max_batch=2)
+    people = web_people("ann", "ben", "cat", "dev", "eve")
+
+    runtime.gate.clear()
+    submits = [asyncio.create_task(intake.submit(p.starts(CID))) for p in people]
+
+    async def first_batch_in_flight() -> bool:
+        return runtime.batches == [2]
+
+    await wait_until(first_batch_in_flight, what="the first batch")
+    closing = asyncio.create_task(intake.aclose())
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert not closing.done()
+    assert not any(task.done() for task in submits)
+
+    runtime.gate.set()
+    await closing
+
+    assert all(task.done() for task in submits)
+    assert all(not task.result().duplicate for task in submits)
+    assert runtime.batches == [2, 2, 1]
+    assert await count(platform, InboxEntry) == 5
+
+
+# -- the inbox ----------------------------------------------------------------------------------
+
+
+async def test_an_event_that_cannot_be_opened_does_not_block_the_rows_behind_it(
+    platform: Platform,
+) -> None:
+    await launch(platform, SPEC)
+    ann, ben, cat = Person("2001"), Person("2002"), Person("2003")
+    await platform.inbox.receive(ann.starts(CID))
+    # Sealed with another key (say, before a key change): it can never be opened here.
+    other = Keyring("another-pseudonym-key-0123456789-abcdefghijklmn")
+    unreadable = ben.starts(CID)
+    async with platform.sessionmaker.begin() as session:
+        await queries.insert_inbox_many(
+            session,
+            [
+                {
+                    "channel": unreadable.channel,
+                    "event_id": unreadable.event_id,
+                    "payload": other.seal(unreadable.to_json()),
+                }
+            ],
+        )
+    await platform.inbox.receive(cat.starts(CID))
+
+    assert await platform.inbox.process_pending() == 3
+
+    first, failed, last = await inbox_rows(platform)
+    assert failed.event_id == unreadable.event_id
+    # Kept, with its error and one attempt counted, to be tried again.
+    assert failed.processed_at is None and failed.payload is not None
+    assert failed.error == "ValueError: sealed value could not be opened with this key"
+    assert (failed.attempts, failed.failed_at) == (1, None)
+    for row in (first, last):
+        assert row.processed_at is not None and row.payload is None and row.error is None
+    # Ann and Cat were asked for consent; Ben's event was never handled.
+    assert await count(platform, Participant) == 2
+    assert await count(platform, OutboxEntry) == 2
+
+    # Tried again in the next rounds, beside what is new, then held aside after three.
+    dev = Person("2004")
+    await platform.inbox.receive(dev.starts(CID))
+    assert await platform.inbox.process_pending() == 2
+    assert await platform.inbox.process_pending() == 1
+    [again] = await inbox_rows(platform, InboxEntry.id == failed.id)
+    assert again.processed_at is None and again.attempts == 3 and again.failed_at is not None
+    assert await platform.inbox.process_pending() == 0
+    assert await count(platform, Participant) == 3
+
+
+async def test_an_event_whose_handling_raises_is_recorded_with_its_error(
+    platform: Platform,
+) -> None:
+    await launch(platform, SPEC)
+    runtime = Runtime(platform.sessionmaker, platform.keyring, analyse=analyse_or_fail)
+    inbox = Inbox(platform.sessionmaker, platform.keyring, runtime)
+    ann, ben = Person("3001"), Person("3002")
+    for person in (ann, ben):
+        await inbox.receive_many([person.starts(CID), person.answers(CONSENT, "Yes, I agree")])
+        await inbox.receive(person.answers("ease", "Easy"))
+    assert await inbox.process_pending() == 6
+
+    # Ann's reply breaks the analysis; the rows behind it are handled all the same.
+    failing = ann.says(UNREADABLE)
+    await inbox.receive_many([failing, ben.says("Evening slots"), ann.says("STOP")])
+    assert await inbox.process_pending() == 3
+
+    [failed] = await inbox_rows(platform, InboxEntry.event_id == stored_id(platform, failing))
+    assert failed.processed_at is None and failed.attempts == 1
+    assert failed.error == "ValueError: the analysis failed on this reply"
+    async with platform.sessionmaker() as session:
+        texts = list(
+            (await session.scalars(select(Response.text).where(Response.text.is_not(None)))).all()
+        )
+        opted_out = await session.scalar(
+            select(Participant.opted_out_at).where(
+                Participant.pseudonym == platform.keyring.pseudonym("telegram", ann.platform_id)
+            )
+        )
+    assert texts == ["Evening slots"]  # nothing of the failed reply was kept
+    assert opted_out is not None  # Ann's STOP, behind the failed reply, was handled
+    assert [r.id for r in await inbox_rows(platform, InboxEntry.error.is_not(None))] == [failed.id]
+    # Tried again in the next round: Ann has left meanwhile (her STOP was handled), so
+    # nothing of the reply is stored and nothing more is asked of her.
+    assert await inbox.process_pending() == 1
+    [again] = await inbox_rows(platform, InboxEntry.id == failed.id)
+    assert again.processed_at is not None and again.failed_at is None
+    assert await count(platform, Response, Response.text == UNREADABLE) == 0
+    assert await inbox.process_pending() == 0
+
+
+@pytest.mark.parametrize("batch", [1, 50])
+async def test_rows_are_handled_in_order_whatever_the_batch(platform: Platform, batch: int) -> None:
+    await launch(platform, SPEC)
+    ann = Person("4001")
+    await platform.inbox.receive_many(
+        [ann.starts(CID), ann.answers(CONSENT, "Yes, I agree"), ann.answers("ease", "Hard")]
+    )
+    assert await platform.inbox.process_pending(batch=batch) == 3
+    async with platform.sessionmaker() as session:
+        choices = list((await session.scalars(select(Response.choices))).all())
+    assert choices == [["Hard"]]

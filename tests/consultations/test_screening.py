@@ -1,0 +1,208 @@
+"""Screening free text: what is redacted, what is flagged, and the reply to a disclosure.
+
+The tables pin the current behaviour, cases the patterns were written for and near misses
+beside them, so a change to a pattern shows exactly which texts it moves.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from consultations.screening import (
+    DEFAULT_HELPLINES,
+    REDACTED,
+    SAFETY,
+    is_crisis,
+    redact,
+    safety_message,
+    screen,
+)
+from consultations.spec import Helpline, Region, SafetySettings
+
+# -- redaction --------------------------------------------------------------------------------
+
+REDACTIONS = [
+    # emails and links
+    ("Email me at jo.bloggs+nhs@example.co.uk please", "Email me at [email] please"),
+    ("See https://example.org/booking?x=1 for details", "See [link] for details"),
+    ("HTTP://EXAMPLE.ORG shouting", "[link] shouting"),
+    ("or www.example.org/help", "or [link]"),
+    # NHS numbers (3-3-4) and Medicare numbers (4-5-1, with an optional issue number)
+    ("My NHS number is 943 476 5919", "My NHS number is [id number]"),
+    ("NHS 943-476-5919", "NHS [id number]"),
+    ("NHS 9434765919", "NHS [id number]"),
+    ("Medicare 2123 45670 1", "Medicare [id number]"),
+    ("Medicare 2123 45670 1/2", "Medicare [id number]"),
+    # phone numbers: eight digits or more, with or without a country code
+    ("Call me on 0412 345 678", "Call me on [phone]"),
+    ("ring +44 20 7946 0958 after 5", "ring [phone] after 5"),
+    ("(02) 9876 5432", "[phone]"),
+    ("12345678", "[phone]"),
+    ("0412.345.678 or 0412-345-678", "[phone] or [phone]"),
+    # A country code written 0044 stays; the number after it reads as an id and goes.
+    ("0044 7700 900123", "0044 [id number]"),
+    # social media handles
+    ("tweet @nhs_england about it", "tweet [handle] about it"),
+    ("ask @jo", "ask [handle]"),
+    # The email pattern runs first, so a full fediverse handle keeps its leading "@".
+    ("follow @jo@mastodon.social", "follow @[email]"),
+    # several details in one text
+    (
+        "jo@example.org, 0412 345 678, https://x.org",
+        "[email], [phone], [link]",
+    ),
+]
+
+KEPT = [
+    "The staff were lovely",
+    "Appointment at 10.30 on 12/03/2024",
+    "I waited 3 hours",
+    "I waited 45 minutes then 20 more",
+    "Ward 12, bed 4",
+    "Room 101",
+    "1234567",  # seven digits: too short for a phone number
+    "a@b",  # no domain: not an email
+    "@",
+    "me@",
+    "Clinic hours 9-5",
+    "",
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), REDACTIONS)
+def test_personal_details_are_replaced_by_placeholders(text: str, expected: str) -> None:
+    assert redact(text) == (expected, True)
+    screened = screen(text)
+    assert (screened.text, screened.flags) == (expected, (REDACTED,))
+
+
+@pytest.mark.parametrize("text", KEPT)
+def test_text_without_personal_details_is_kept(text: str) -> None:
+    assert redact(text) == (text, False)
+    screened = screen(text)
+    assert (screened.text, screened.flags) == (text, ())
+
+
+# -- crisis disclosures -----------------------------------------------------------------------
+
+DISCLOSURES = [
+    "I have been thinking about suicide",
+    "SUICIDAL thoughts again",
+    "I want to kill myself",
+    "I keep thinking about killing myself",
+    "Some days I want to end it all",
+    "I'm ending my life",
+    "I want to take my own life",
+    "I wanted to die",
+    "I wish I were dead",
+    "I'm better off dead",
+    "There is no reason to live",
+    "I don't want to wake up tomorrow",
+    "I dont want to be here any more",
+    "I have been self-harming again",
+    "selfharm",
+    "I've been cutting myself",
+    "I keep hurting myself",
+    "I took an overdose last year",
+    "I could hang myself",
+    "I want to hurt someone",
+    "I could kill my husband",
+    "kill them all",
+    # An exception phrase does not hide a disclosure beside it.
+    "The self-harm team was slow but I still self-harm",
+]
+
+NOT_DISCLOSURES = [
+    "The staff were lovely",
+    "The suicide prevention team were great",
+    "The self harm service helped me",
+    "Self-harm training for staff",
+    "That film killed me, so funny",
+    "The wait killed it for me",
+    "I'm dying to see the new clinic",
+    "Skill myself up",
+    "endless wait",
+    "",
+]
+
+
+@pytest.mark.parametrize("text", DISCLOSURES)
+def test_crisis_disclosures_are_flagged(text: str) -> None:
+    assert is_crisis(text)
+    screened = screen(text)
+    assert (screened.text, screened.flags, screened.crisis) == (text, (SAFETY,), True)
+
+
+@pytest.mark.parametrize("text", NOT_DISCLOSURES)
+def test_ordinary_text_is_not_flagged(text: str) -> None:
+    assert not is_crisis(text)
+    screened = screen(text)
+    assert (screened.flags, screened.crisis) == ((), False)
+
+
+# -- both, and the text kept ------------------------------------------------------------------
+
+SCREENED = [
+    # text, stored text, flags (the safety flag first)
+    ("  padded text  ", "padded text", ()),
+    ("\nI want to die\n", "I want to die", (SAFETY,)),
+    ("Email jo@x.org, I want to die", "Email [email], I want to die", (SAFETY, REDACTED)),
+    ("Call 0412 345 678, I'm suicidal", "Call [phone], I'm suicidal", (SAFETY, REDACTED)),
+    ("jo@x.org", "[email]", (REDACTED,)),
+]
+
+
+@pytest.mark.parametrize(("text", "stored", "flags"), SCREENED)
+def test_screening_strips_redacts_and_flags(text: str, stored: str, flags: tuple[str, ...]) -> None:
+    screened = screen(text)
+    assert (screened.text, screened.flags) == (stored, flags)
+
+
+# -- the reply to a disclosure ----------------------------------------------------------------
+
+CLOSING = (
+    "This consultation can't give medical or crisis help, but a member of the "
+    "Example Health team has been told about your message and will read it."
+)
+
+
+@pytest.mark.parametrize(
+    ("region", "helplines"),
+    [
+        (
+            "AU",
+            [
+                "Emergency (police, ambulance): 000",
+                "Lifeline, 24 hours: 13 11 14 or text 0477 13 11 14",
+            ],
+        ),
+        ("UK", ["Emergency: 999", "Samaritans, 24 hours: 116 123"]),
+        ("US", ["Emergency: 911", "988 Suicide and Crisis Lifeline: call or text 988"]),
+    ],
+)
+def test_safety_message_lists_the_regions_helplines(region: Region, helplines: list[str]) -> None:
+    message = safety_message(SafetySettings(region=region), "Example Health")
+    lines = message.split("\n")
+    assert lines[0].startswith("Thank you for telling us.")
+    assert lines[2] == "If you are in danger now, call emergency services."
+    listed = [line[2:] for line in lines if line.startswith("- ")]
+    assert listed == [f"{h.name}: {h.contact}" for h in DEFAULT_HELPLINES[region]]
+    assert listed[: len(helplines)] == helplines
+    assert lines[-1] == CLOSING
+
+
+def test_safety_message_uses_the_consultations_own_words_and_helplines() -> None:
+    settings = SafetySettings(
+        region="UK",
+        message="We are sorry things are hard.",
+        helplines=(Helpline("Local crisis team", "0800 000 000"),),
+    )
+    assert safety_message(settings, "Example Health").split("\n") == [
+        "We are sorry things are hard.",
+        "",
+        "If you are in danger now, call emergency services.",
+        # The consultation's helplines take the place of the region's.
+        "- Local crisis team: 0800 000 000",
+        "",
+        CLOSING,
+    ]
