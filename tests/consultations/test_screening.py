@@ -27,25 +27,25 @@ REDACTIONS = [
     ("See https://example.org/booking?x=1 for details", "See [link] for details"),
     ("HTTP://EXAMPLE.ORG shouting", "[link] shouting"),
     ("or www.example.org/help", "or [link]"),
-    # NHS numbers (3-3-4) and Medicare numbers (4-5-1, with an optional issue number)
-    ("My NHS number is 943 476 5919", "My NHS number is [id number]"),
-    ("NHS 943-476-5919", "NHS [id number]"),
-    ("NHS 9434765919", "NHS [id number]"),
-    ("Medicare 2123 45670 1", "Medicare [id number]"),
-    ("Medicare 2123 45670 1/2", "Medicare [id number]"),
-    # phone numbers: eight digits or more, with or without a country code
+    # NHS numbers (3-3-4, valid mod-11 check digit) and Medicare numbers (4-5-1, with an
+    # optional issue number, valid check digit)
+    ("My NHS number is 943 476 5919", "My NHS number is [NHS number]"),
+    ("NHS 943-476-5919", "NHS [NHS number]"),
+    ("NHS 9434765919", "NHS [NHS number]"),
+    ("Medicare 2123 45670 1", "Medicare [Medicare number]"),
+    ("Medicare 2123 45670 1/2", "Medicare [Medicare number]"),
+    # phone numbers, with or without a country code
     ("Call me on 0412 345 678", "Call me on [phone]"),
     ("ring +44 20 7946 0958 after 5", "ring [phone] after 5"),
     ("(02) 9876 5432", "[phone]"),
-    ("12345678", "[phone]"),
     ("0412.345.678 or 0412-345-678", "[phone] or [phone]"),
-    # A country code written 0044 stays; the number after it reads as an id and goes.
-    ("0044 7700 900123", "0044 [id number]"),
+    # Written with 0044, the whole number goes (it is read as a long id).
+    ("0044 7700 900123", "[id number]"),
     # social media handles
     ("tweet @nhs_england about it", "tweet [handle] about it"),
     ("ask @jo", "ask [handle]"),
-    # The email pattern runs first, so a full fediverse handle keeps its leading "@".
-    ("follow @jo@mastodon.social", "follow @[email]"),
+    # A full fediverse handle is a handle, not an email address.
+    ("follow @jo@mastodon.social", "follow [handle]"),
     # several details in one text
     (
         "jo@example.org, 0412 345 678, https://x.org",
@@ -107,7 +107,7 @@ DISCLOSURES = [
     "I could hang myself",
     "I want to hurt someone",
     "I could kill my husband",
-    "kill them all",
+    "I will kill them all",
     # An exception phrase does not hide a disclosure beside it.
     "The self-harm team was slow but I still self-harm",
 ]
@@ -120,7 +120,6 @@ NOT_DISCLOSURES = [
     "That film killed me, so funny",
     "The wait killed it for me",
     "I'm dying to see the new clinic",
-    "Skill myself up",
     "endless wait",
     "",
 ]
