@@ -363,3 +363,24 @@ class SignInThrottle(Base):
     key: Mapped[str] = mapped_column(String(80), primary_key=True)
     window_start: Mapped[datetime] = mapped_column(default=utcnow)
     failures: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class FormNonce(Base):
+    """A single-use id the server put in a web form; a second use of it is refused."""
+
+    __tablename__ = "form_nonce"
+
+    # A keyed hash of the nonce in the page, so the table alone cannot replay a form.
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    issued_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    used_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class RateWindow(Base):
+    """A count of events for one key (a client address, a participant) in a time window."""
+
+    __tablename__ = "rate_window"
+
+    key: Mapped[str] = mapped_column(String(120), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(default=utcnow)
+    count: Mapped[int] = mapped_column(Integer, default=0)
