@@ -54,6 +54,7 @@ from bot.web.app import create_app  # noqa: E402
 from consultations import service  # noqa: E402
 from consultations.spec import parse_spec  # noqa: E402
 from migrations import apply as migrate  # noqa: E402
+from storage import queries  # noqa: E402
 from storage.channel_store import SqlChannelStore  # noqa: E402
 from storage.tables import InboxEntry, OutboxEntry, Publication, Response  # noqa: E402
 from tests.fakes.mastodon_server import InstanceLimits, MastodonServer  # noqa: E402
@@ -100,7 +101,8 @@ async def launch(platform: Platform, adapter: MastodonAdapter) -> None:
     async with platform.sessionmaker.begin() as session:
         for post in posts:
             session.add(
-                Publication(
+                queries.new_publication(
+                    platform.keyring,
                     consultation_id=spec.id,
                     item_id=post.item_id,
                     channel="mastodon",
@@ -143,7 +145,7 @@ async def ingest(mentions: int, settings: Settings) -> dict[str, Any]:
         adapter = MastodonAdapter(
             server.base_url,
             server.bot_token,
-            store=SqlChannelStore(platform.sessionmaker, platform.keyring.reference),
+            store=SqlChannelStore(platform.sessionmaker, platform.keyring),
             streaming=False,
             poll_interval=0.2,
             sweep_interval=3600,
@@ -154,9 +156,10 @@ async def ingest(mentions: int, settings: Settings) -> dict[str, Any]:
         await wait_until(lambda: _has_cursor(platform), within=10)
         await runner.cleanup()
         async with platform.sessionmaker() as session:
-            prompt = await session.scalar(
-                select(Publication.platform_ref).where(Publication.item_id == "one-thing")
+            row = await session.scalar(
+                select(Publication).where(Publication.item_id == "one-thing")
             )
+            prompt = queries.publication_ref(platform.keyring, row) if row else None
         people = [f"person{n}" for n in range(200)]
         await asyncio.to_thread(in_parallel, lambda n: make_account(server, people[n]), len(people))
         await asyncio.to_thread(
@@ -198,7 +201,7 @@ async def burst(replies: int, window: int, settings: Settings) -> dict[str, Any]
         adapter = MastodonAdapter(
             server.base_url,
             server.bot_token,
-            store=SqlChannelStore(platform.sessionmaker, platform.keyring.reference),
+            store=SqlChannelStore(platform.sessionmaker, platform.keyring),
             pacer=pacer,
             poll_interval=1.0,
             reconcile_interval=float(window),

@@ -63,7 +63,7 @@ async def run(people: int, database_url: str) -> None:
                 )
         adapter = TelegramAdapter(
             fake.token,
-            store=SqlChannelStore(platform.sessionmaker, platform.keyring.reference),
+            store=SqlChannelStore(platform.sessionmaker, platform.keyring),
             base_url=fake.base_url,
         )
         sender = OutboxSender(platform.sessionmaker, platform.keyring, {"telegram": adapter})

@@ -75,7 +75,7 @@ async def run(people: int, database_url: str) -> None:
         port = unused_port()
         adapter = TelegramAdapter(
             fake.token,
-            store=SqlChannelStore(platform.sessionmaker, platform.keyring.reference),
+            store=SqlChannelStore(platform.sessionmaker, platform.keyring),
             base_url=fake.base_url,
             mode="webhook",
             webhook_url=f"http://127.0.0.1:{port}{WEBHOOK_PATH}",

@@ -236,7 +236,9 @@ async def launch(args: argparse.Namespace, settings: Settings | None) -> int:
                 await service.open_(session, args.id)
             except service.LifecycleError as exc:
                 raise UsageError(f"ID: {exc}") from None
-        results = await publishing.publish(platform.sessionmaker, adapters, spec, wanted)
+        results = await publishing.publish(
+            platform.sessionmaker, adapters, spec, wanted, keys=platform.keyring
+        )
     finally:
         await platform.aclose()
     for name in wanted:
@@ -270,7 +272,9 @@ async def close(args: argparse.Namespace, settings: Settings | None) -> int:
             except service.LifecycleError as exc:
                 raise UsageError(f"ID: {exc}") from None
             spec = service.spec_of(row)
-        results = await publishing.close(platform.sessionmaker, configured_adapters(platform), spec)
+        results = await publishing.close(
+            platform.sessionmaker, configured_adapters(platform), spec, keys=platform.keyring
+        )
     finally:
         await platform.aclose()
     for name, why in results.failed.items():

@@ -85,7 +85,7 @@ def configured_adapters(platform: Platform) -> dict[str, ChannelAdapter]:
 
         adapters["telegram"] = TelegramAdapter(
             settings.telegram_bot_token,
-            store=SqlChannelStore(platform.sessionmaker, platform.keyring.reference),
+            store=SqlChannelStore(platform.sessionmaker, platform.keyring),
             base_url=settings.telegram_api_base_url,
             mode=settings.telegram_mode,
             webhook_url=settings.public_url.rstrip("/") + WEBHOOK_PATH,
@@ -97,6 +97,6 @@ def configured_adapters(platform: Platform) -> dict[str, ChannelAdapter]:
         adapters["mastodon"] = MastodonAdapter(
             settings.mastodon_api_base_url,
             settings.mastodon_access_token,
-            store=SqlChannelStore(platform.sessionmaker, platform.keyring.reference),
+            store=SqlChannelStore(platform.sessionmaker, platform.keyring),
         )
     return adapters

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from channels.adapter import ChannelAdapter, PublishedPost
 from consultations.spec import ConsultationSpec
+from storage import queries
 from storage.tables import Publication
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,8 @@ async def publish(
     adapters: Mapping[str, ChannelAdapter],
     spec: ConsultationSpec,
     channels: list[str],
+    *,
+    keys: queries.ReferenceKeys,
 ) -> ChannelResults:
     """Post a consultation's items on each of ``channels`` not yet published."""
     results = ChannelResults()
@@ -44,7 +47,7 @@ async def publish(
             results.skipped.append(name)
             continue
         try:
-            results.done[name] = await _publish_once(sessionmaker, adapter, spec)
+            results.done[name] = await _publish_once(sessionmaker, adapter, spec, keys)
         except Exception as exc:
             log.exception("publishing %s on %s failed", spec.id, name)
             results.failed[name] = str(exc) or type(exc).__name__
@@ -55,6 +58,7 @@ async def _publish_once(
     sessionmaker: async_sessionmaker[AsyncSession],
     adapter: ChannelAdapter,
     spec: ConsultationSpec,
+    keys: queries.ReferenceKeys,
 ) -> int:
     async with sessionmaker() as session:
         done = await session.scalar(
@@ -68,7 +72,8 @@ async def _publish_once(
     async with sessionmaker.begin() as session:
         for post in posts:
             session.add(
-                Publication(
+                queries.new_publication(
+                    keys,
                     consultation_id=spec.id,
                     item_id=post.item_id,
                     channel=adapter.name,
@@ -83,6 +88,8 @@ async def close(
     sessionmaker: async_sessionmaker[AsyncSession],
     adapters: Mapping[str, ChannelAdapter],
     spec: ConsultationSpec,
+    *,
+    keys: queries.ReferenceKeys,
 ) -> ChannelResults:
     """Close what was published (native polls) on every configured channel."""
     async with sessionmaker() as session:
@@ -92,7 +99,9 @@ async def close(
     results = ChannelResults()
     for name, adapter in adapters.items():
         posts = [
-            PublishedPost(p.item_id, p.platform_ref, p.kind) for p in published if p.channel == name
+            PublishedPost(p.item_id, queries.publication_ref(keys, p), p.kind)
+            for p in published
+            if p.channel == name
         ]
         if not posts:
             continue

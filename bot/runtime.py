@@ -528,7 +528,7 @@ class _Turn:
                 return None
             return parent.consultation_id, parent.item_id, platform_ref
         publication = await queries.publication_by_ref(
-            self.session, self.event.channel, platform_ref
+            self.session, self.runtime.keyring, self.event.channel, platform_ref
         )
         if publication is not None:
             if publication.item_id is None:

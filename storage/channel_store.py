@@ -14,7 +14,7 @@ back are its own frozen records (:class:`PostRecord`); both match
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -62,8 +62,14 @@ class TallyLike(Protocol):
     def event_id(self) -> str | None: ...
 
 
-def _record(row: Publication) -> PostRecord:
-    return PostRecord(row.consultation_id, row.item_id, row.platform_ref, row.kind, row.created_at)
+def _record(keys: queries.ReferenceKeys, row: Publication) -> PostRecord:
+    return PostRecord(
+        row.consultation_id,
+        row.item_id,
+        queries.publication_ref(keys, row),
+        row.kind,
+        row.created_at,
+    )
 
 
 class SqlChannelStore:
@@ -71,17 +77,17 @@ class SqlChannelStore:
 
     Args:
         sessionmaker: the platform's session factory.
-        reference: how people's posts and the bot's sent messages are referred to at rest
-            (a keyed hash of channel and platform reference: ``Keyring.reference``).
+        keys: how platform references are kept at rest (``consultations.keys.Keyring``):
+            keyed hashes to find posts and messages again, the bot's own post references
+            sealed for the adapter.
     """
 
     def __init__(
-        self,
-        sessionmaker: async_sessionmaker[AsyncSession],
-        reference: Callable[[str, str], str],
+        self, sessionmaker: async_sessionmaker[AsyncSession], keys: queries.ReferenceKeys
     ) -> None:
         self.sessionmaker = sessionmaker
-        self.reference = reference
+        self.keys = keys
+        self.reference = keys.reference
 
     async def load_cursor(self, channel: str, name: str) -> str | None:
         """A saved position (a polling offset, the newest notification handled)."""
@@ -153,8 +159,8 @@ class SqlChannelStore:
     async def publication(self, channel: str, platform_ref: str) -> PostRecord | None:
         """The bot's post on ``channel`` with this platform reference, if there is one."""
         async with self.sessionmaker() as session:
-            row = await queries.publication_by_ref(session, channel, platform_ref)
-            return _record(row) if row is not None else None
+            row = await queries.publication_by_ref(session, self.keys, channel, platform_ref)
+            return _record(self.keys, row) if row is not None else None
 
     async def add_publication(
         self, channel: str, consultation_id: str, item_id: str | None, platform_ref: str, kind: str
@@ -162,7 +168,8 @@ class SqlChannelStore:
         """Record a post the bot made outside a launch (a poll sent in a private chat)."""
         async with self.sessionmaker.begin() as session:
             session.add(
-                Publication(
+                queries.new_publication(
+                    self.keys,
                     consultation_id=consultation_id,
                     item_id=item_id,
                     channel=channel,
@@ -180,7 +187,7 @@ class SqlChannelStore:
                 .where(Publication.channel == channel, Consultation.state == "open")
                 .order_by(Publication.id)
             )
-            return [_record(row) for row in rows.scalars()]
+            return [_record(self.keys, row) for row in rows.scalars()]
 
     async def open_consultation_ids(self) -> set[str]:
         """Ids of the consultations that are open (their spec decides the channels)."""
@@ -202,10 +209,8 @@ class SqlChannelStore:
     async def is_known_post(self, channel: str, platform_ref: str) -> bool:
         """Whether a post is one of the bot's launch posts or a reply already stored."""
         async with self.sessionmaker() as session:
-            publication = await session.scalar(
-                select(Publication.id).where(
-                    Publication.channel == channel, Publication.platform_ref == platform_ref
-                )
+            publication = await queries.publication_by_ref(
+                session, self.keys, channel, platform_ref
             )
             if publication is not None:
                 return True

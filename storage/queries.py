@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -140,13 +140,50 @@ async def delete_answers(
     )
 
 
+class ReferenceKeys(Protocol):
+    """How platform references are kept at rest (``consultations.keys.Keyring`` is one)."""
+
+    def reference(self, channel: str, platform_ref: str) -> str: ...
+    def seal(self, value: Any) -> str: ...
+    def unseal(self, token: str) -> Any: ...
+
+
+def new_publication(
+    keys: ReferenceKeys,
+    *,
+    consultation_id: str,
+    item_id: str | None,
+    channel: str,
+    platform_ref: str,
+    kind: str,
+) -> Publication:
+    """A publication row: the reference hashed for lookups and sealed for the adapter."""
+    return Publication(
+        consultation_id=consultation_id,
+        item_id=item_id,
+        channel=channel,
+        platform_ref=keys.reference(channel, platform_ref),
+        sealed_ref=keys.seal(platform_ref),
+        kind=kind,
+    )
+
+
+def publication_ref(keys: ReferenceKeys, row: Publication) -> str:
+    """The platform's own reference of a publication (rows from before sealing hold it plain)."""
+    return str(keys.unseal(row.sealed_ref)) if row.sealed_ref is not None else row.platform_ref
+
+
 async def publication_by_ref(
-    session: AsyncSession, channel: str, platform_ref: str
+    session: AsyncSession, keys: ReferenceKeys, channel: str, platform_ref: str
 ) -> Publication | None:
+    """The bot's post on ``channel`` with this platform reference, if there is one."""
     return await session.scalar(
-        select(Publication).where(
-            Publication.channel == channel, Publication.platform_ref == platform_ref
+        select(Publication)
+        .where(
+            Publication.channel == channel,
+            Publication.platform_ref.in_([keys.reference(channel, platform_ref), platform_ref]),
         )
+        .limit(1)
     )
 
 

@@ -295,8 +295,10 @@ class Publication(Base):
     )
     item_id: Mapped[str | None] = mapped_column(String(64), default=None)
     channel: Mapped[str] = mapped_column(String(16))
-    # e.g. "chat:-100123:msg:45", a Mastodon status id, a Telegram poll id
+    # A keyed hash of the platform's reference (e.g. "chat:-100123:msg:45", a status id),
+    # to find the post again; the reference itself is sealed in sealed_ref (it names a chat).
     platform_ref: Mapped[str] = mapped_column(String(120))
+    sealed_ref: Mapped[str | None] = mapped_column(Text, default=None)
     kind: Mapped[str] = mapped_column(String(12), default="item")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -407,7 +407,11 @@ class Dashboard:
                 raise web.HTTPSeeOther(f"{PREFIX}/c/{quote(cid)}?done=cannot-reopen") from None
             spec = service.spec_of(row)
         results = await publishing.publish(
-            self.platform.sessionmaker, self.platform.adapters, spec, list(spec.channels)
+            self.platform.sessionmaker,
+            self.platform.adapters,
+            spec,
+            list(spec.channels),
+            keys=self.platform.keyring,
         )
         failed, skipped = list(results.failed), results.skipped
         log.info("dashboard: user %s launched %s", account.user_id, cid)
@@ -427,7 +431,9 @@ class Dashboard:
             except service.LifecycleError:
                 raise web.HTTPSeeOther(f"{PREFIX}/c/{quote(cid)}?done=never-launched") from None
             spec = service.spec_of(row)
-        results = await publishing.close(self.platform.sessionmaker, self.platform.adapters, spec)
+        results = await publishing.close(
+            self.platform.sessionmaker, self.platform.adapters, spec, keys=self.platform.keyring
+        )
         failed = list(results.failed)
         log.info("dashboard: user %s closed %s", account.user_id, cid)
         raise _back_to(cid, done="closed", failed=",".join(failed))

@@ -24,6 +24,7 @@ from bot.platform import Platform
 from bot.web.app import create_app
 from channels.adapter import ChannelAdapter
 from consultations.spec import ConsultationSpec
+from storage import queries
 from storage.channel_store import SqlChannelStore
 from storage.tables import Base, Publication
 from tests.fakes.mastodon_server import InstanceLimits, MastodonServer
@@ -63,7 +64,7 @@ def make_adapter(server: MastodonServer, platform: Platform, **options: Any) -> 
     return MastodonAdapter(
         server.base_url,
         server.bot_token,
-        store=SqlChannelStore(platform.sessionmaker, platform.keyring.reference),
+        store=SqlChannelStore(platform.sessionmaker, platform.keyring),
         **settings,
     )
 
@@ -104,7 +105,8 @@ class World:
         async with self.platform.sessionmaker.begin() as session:
             for post in posts:
                 session.add(
-                    Publication(
+                    queries.new_publication(
+                        self.platform.keyring,
                         consultation_id=spec.id,
                         item_id=post.item_id,
                         channel="mastodon",
@@ -117,14 +119,14 @@ class World:
     async def post_of(self, item_id: str | None, kind: str = "item") -> str:
         """The platform reference of a launch post."""
         async with self.platform.sessionmaker() as session:
-            ref = await session.scalar(
-                select(Publication.platform_ref).where(
+            row = await session.scalar(
+                select(Publication).where(
                     Publication.item_id == item_id if item_id else Publication.item_id.is_(None),
                     Publication.kind == kind,
                 )
             )
-        assert ref is not None, f"no {kind} post for {item_id}"
-        return ref
+        assert row is not None, f"no {kind} post for {item_id}"
+        return queries.publication_ref(self.platform.keyring, row)
 
     async def count(self, table: type[Base], *where: Any) -> int:
         async with self.platform.sessionmaker() as session:

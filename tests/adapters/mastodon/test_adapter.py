@@ -11,6 +11,7 @@ from adapters.mastodon.adapter import PublishError
 from bot.platform import Platform
 from channels.adapter import PublishedPost
 from consultations.spec import SpecError
+from storage import queries
 from storage.tables import (
     ChannelCursor,
     Consent,
@@ -321,7 +322,11 @@ async def test_close_stores_final_tallies_and_says_so_in_the_thread(world: World
     await world.act(server.vote, "alice", poll_status["poll"]["id"], 1)
     posts = await world.rows(Publication)
     await world.adapter.close(
-        spec, [PublishedPost(p.item_id, p.platform_ref, p.kind) for p in posts]
+        spec,
+        [
+            PublishedPost(p.item_id, queries.publication_ref(world.platform.keyring, p), p.kind)
+            for p in posts
+        ],
     )
     [tally] = await world.rows(PollTally)
     assert tally.final is True

@@ -14,6 +14,8 @@ from sqlalchemy import select
 from adapters.mastodon import limits
 from bot.cli import main
 from bot.config import load_settings
+from consultations.keys import Keyring
+from storage import queries
 from storage.db import create_engine, create_sessionmaker
 from storage.tables import PollTally, Publication
 from tests.conftest import TEST_KEY, TEST_SECRET
@@ -60,7 +62,9 @@ def test_create_launch_vote_close(
 
     posts = asyncio.run(_stored(Publication))
     [poll] = [p for p in posts if p.kind == "poll"]
-    server.vote("alice", poll.platform_ref.removeprefix("poll:"), 2)
+    keys = Keyring(load_settings().pseudonym_key)
+    poll_ref = queries.publication_ref(keys, poll)
+    server.vote("alice", poll_ref.removeprefix("poll:"), 2)
 
     assert main(["consultation", "close", "outpatient-booking"]) == 0
     [tally] = asyncio.run(_stored(PollTally))

@@ -42,7 +42,7 @@ def make_adapter(
     options.setdefault("chat_interval", 0.0)
     return TelegramAdapter(
         fake.token,
-        store=SqlChannelStore(platform.sessionmaker, platform.keyring.reference),
+        store=SqlChannelStore(platform.sessionmaker, platform.keyring),
         base_url=fake.base_url,
         mode=mode,
         webhook_url=f"http://127.0.0.1:{port}{WEBHOOK_PATH}",
