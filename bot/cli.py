@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 from sqlalchemy.exc import OperationalError
 
 from bot.config import ConfigError, Settings, load_settings
-from bot.console import UsageError
+from bot.console import UsageError, configure_logging
 
 log = logging.getLogger("engage")
 
@@ -153,13 +154,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``engage`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    for noisy in ("httpx", "aiohttp.access", "alembic"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    # Read before the settings, so that a configuration error is logged the same way.
+    log_format = "json" if os.environ.get("ENGAGE_LOG_FORMAT") == "json" else "text"
+    configure_logging(verbose=args.verbose, log_format=log_format)
     try:
         if args.command == "consultation" and args.consultation_command in ("validate", "template"):
             settings = None  # needs no database or keys

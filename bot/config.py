@@ -40,6 +40,8 @@ class Settings:
 
     database_url: str = DEFAULT_DATABASE_URL
     environment: str = "development"
+    log_format: str = "text"
+    metrics_token: str | None = None
     http_host: str = "127.0.0.1"
     http_port: int = 8080
     public_url: str = "http://127.0.0.1:8080"
@@ -221,6 +223,12 @@ def load_settings(env: Mapping[str, str] | None = None, *, key_dir: Path | None 
         raise ConfigError(
             "ENGAGE_DATABASE_URL: must start with sqlite+aiosqlite:// or postgresql+asyncpg://"
         )
+    log_format = env.get("ENGAGE_LOG_FORMAT") or "text"
+    if log_format not in ("text", "json"):
+        raise ConfigError(f"ENGAGE_LOG_FORMAT: {log_format!r} must be text or json")
+    metrics_token = env.get("ENGAGE_METRICS_TOKEN") or None
+    if metrics_token is not None and len(metrics_token) < 16:
+        raise ConfigError("ENGAGE_METRICS_TOKEN: must be at least 16 characters")
     keys_from: Path | None = None  # production: keys come from the environment only
     if environment == "development":
         keys_from = key_dir or default_key_dir(env, database_url)
@@ -269,6 +277,8 @@ def load_settings(env: Mapping[str, str] | None = None, *, key_dir: Path | None 
     return Settings(
         database_url=database_url,
         environment=environment,
+        log_format=log_format,
+        metrics_token=metrics_token,
         http_host=host,
         http_port=port,
         public_url=public_url,

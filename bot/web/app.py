@@ -13,7 +13,6 @@ import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
-from sqlalchemy import text
 
 from bot import alerts
 from bot.config import Settings
@@ -25,7 +24,7 @@ from bot.platform import (
     create_platform,
     inline_channels,
 )
-from bot.web import templating
+from bot.web import operations, templating
 from bot.web.dashboard import Dashboard
 from bot.web.middleware import WebSecurity
 from bot.web.participant import WebChannel
@@ -78,7 +77,7 @@ def create_app(
 
     app.on_shutdown.append(close_intake)
     Dashboard(platform).add_routes(app, security)
-    app.add_routes([web.get("/healthz", _health)])
+    operations.install(app, platform, settings.metrics_token)
     for adapter in platform.adapters.values():
         add_routes = getattr(adapter, "add_routes", None)
         if add_routes is not None:
@@ -88,13 +87,6 @@ def create_app(
     if background:
         app.cleanup_ctx.append(_background)
     return app
-
-
-async def _health(request: web.Request) -> web.Response:
-    platform = request.app[PLATFORM]
-    async with platform.engine.connect() as connection:
-        await connection.execute(text("select 1"))
-    return web.json_response({"status": "ok"})
 
 
 async def _dispose(app: web.Application) -> AsyncIterator[None]:
@@ -108,7 +100,8 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
     sender = OutboxSender(
         platform.sessionmaker,
         platform.keyring,
-        {name: a for name, a in platform.adapters.items() if name != "web"},
+        # Channels that answer within the request have nothing to send later.
+        {n: a for n, a in platform.adapters.items() if not a.capabilities.inline_replies},
     )
     tasks = [
         asyncio.create_task(platform.inbox.run(stopping, sender.wake.set), name="inbox"),
@@ -128,9 +121,11 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
     for adapter in platform.adapters.values():
         await adapter.start(platform.sink)
         started.append(adapter)
+    app[operations.READY].background = True
     try:
         yield
     finally:
+        app[operations.READY].background = False
         # Stop intake first, then let the inbox and outbox finish what was accepted.
         for adapter in reversed(started):
             try:

@@ -1,0 +1,189 @@
+"""What operators and orchestrators ask the running process.
+
+- ``/healthz``: the process is alive (answers without touching the database).
+- ``/readyz``: the database answers and the background work (adapters' intake, inbox,
+  outbox) has started; 503 otherwise, so a load balancer sends no traffic yet.
+- ``/metrics``: Prometheus text format. Inbox depth and lag, outbox rows by channel and
+  status, open safety cases and the age of the oldest, and request latency by route. Not
+  public: answered to clients on the loopback address, or to a request carrying
+  ``Authorization: Bearer`` with ``ENGAGE_METRICS_TOKEN``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from sqlalchemy import func, select, text
+
+from bot.platform import Platform
+from storage.tables import InboxEntry, ModerationCase, OutboxEntry, utcnow
+
+
+@dataclass
+class Readiness:
+    """Set by the application's background work once adapters, inbox and outbox run."""
+
+    background: bool = False
+
+
+READY = web.AppKey("ready", Readiness)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class Metrics:
+    """One registry per application, so tests and several apps in a process stay apart."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.latency = Histogram(
+            "engage_request_seconds",
+            "Time to answer an HTTP request, by route and method.",
+            ["route", "method"],
+            registry=self.registry,
+        )
+        self.inbox_depth = Gauge(
+            "engage_inbox_depth", "Inbound events not yet handled.", registry=self.registry
+        )
+        self.inbox_lag = Gauge(
+            "engage_inbox_lag_seconds",
+            "Age of the oldest inbound event not yet handled.",
+            registry=self.registry,
+        )
+        self.inbox_held = Gauge(
+            "engage_inbox_held_aside",
+            "Inbound events held aside after repeated failures (engage inbox failed).",
+            registry=self.registry,
+        )
+        self.outbox = Gauge(
+            "engage_outbox_rows",
+            "Outbox rows by channel and status.",
+            ["channel", "status"],
+            registry=self.registry,
+        )
+        self.open_cases = Gauge(
+            "engage_safety_cases_open", "Safety cases not yet resolved.", registry=self.registry
+        )
+        self.oldest_case = Gauge(
+            "engage_safety_case_oldest_seconds",
+            "Age of the oldest safety case not yet resolved.",
+            registry=self.registry,
+        )
+
+    async def refresh(self, platform: Platform) -> None:
+        """Read the store's queues into the gauges (a few aggregate queries)."""
+        now = utcnow()
+        async with platform.sessionmaker() as session:
+            pending = InboxEntry.processed_at.is_(None) & InboxEntry.failed_at.is_(None)
+            depth, oldest = (
+                await session.execute(
+                    select(func.count(InboxEntry.id), func.min(InboxEntry.received_at)).where(
+                        pending
+                    )
+                )
+            ).one()
+            held = await session.scalar(
+                select(func.count(InboxEntry.id)).where(InboxEntry.failed_at.is_not(None))
+            )
+            rows = await session.execute(
+                select(
+                    OutboxEntry.channel, OutboxEntry.status, func.count(OutboxEntry.id)
+                ).group_by(OutboxEntry.channel, OutboxEntry.status)
+            )
+            cases, first = (
+                await session.execute(
+                    select(
+                        func.count(ModerationCase.id), func.min(ModerationCase.created_at)
+                    ).where(ModerationCase.status != "resolved")
+                )
+            ).one()
+        self.inbox_depth.set(depth or 0)
+        self.inbox_lag.set(_age(now, oldest))
+        self.inbox_held.set(held or 0)
+        self.outbox.clear()
+        for channel, status, count in rows:
+            self.outbox.labels(channel, status).set(count)
+        self.open_cases.set(cases or 0)
+        self.oldest_case.set(_age(now, first))
+
+
+def _age(now: datetime, then: object) -> float:
+    """Seconds since ``then`` (0 when there is nothing waiting)."""
+    if isinstance(then, str):  # SQLite returns aggregates of timestamps as text
+        then = datetime.fromisoformat(then)
+    if not isinstance(then, datetime):
+        return 0.0
+    if then.tzinfo is None:
+        then = then.replace(tzinfo=UTC)
+    return max(0.0, (now - then).total_seconds())
+
+
+def install(app: web.Application, platform: Platform, metrics_token: str | None) -> None:
+    """Add the three routes and the latency middleware."""
+    metrics = Metrics()
+    app[READY] = Readiness()
+
+    @web.middleware
+    async def timed(request: web.Request, handler: Handler) -> web.StreamResponse:
+        started = time.perf_counter()
+        try:
+            return await handler(request)
+        finally:
+            route = request.match_info.route.resource
+            name = route.canonical if route is not None else "unmatched"
+            metrics.latency.labels(name, request.method).observe(time.perf_counter() - started)
+
+    app.middlewares.append(timed)
+
+    async def healthz(request: web.Request) -> web.Response:
+        return web.json_response({"status": "alive"})
+
+    async def readyz(request: web.Request) -> web.Response:
+        problems = []
+        try:
+            async with platform.engine.connect() as connection:
+                await connection.execute(text("select 1"))
+        except Exception as exc:  # any failure to reach the store means not ready
+            problems.append(f"database: {type(exc).__name__}")
+        if not request.app[READY].background:
+            problems.append("background work not started")
+        if problems:
+            return web.json_response({"status": "not ready", "problems": problems}, status=503)
+        return web.json_response({"status": "ready"})
+
+    async def metrics_page(request: web.Request) -> web.Response:
+        if not _may_read_metrics(request, metrics_token):
+            raise web.HTTPForbidden(text="metrics are for operators")
+        await metrics.refresh(platform)
+        body = generate_latest(metrics.registry)
+        response = web.Response(body=body)
+        response.headers["Content-Type"] = CONTENT_TYPE_LATEST
+        return response
+
+    app.add_routes(
+        [
+            web.get("/healthz", healthz),
+            web.get("/readyz", readyz),
+            web.get("/metrics", metrics_page),
+        ]
+    )
+
+
+def _may_read_metrics(request: web.Request, token: str | None) -> bool:
+    if token:
+        given = request.headers.get("Authorization", "")
+        expected = f"Bearer {token}"
+        return hmac.compare_digest(given.encode("utf-8", "replace"), expected.encode())
+    remote = request.remote or ""
+    try:
+        return ipaddress.ip_address(remote).is_loopback
+    except ValueError:
+        return False

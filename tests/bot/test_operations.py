@@ -1,0 +1,99 @@
+"""/healthz, /readyz, /metrics and JSON log lines, as operators use them."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from bot.config import ConfigError, Settings, load_settings
+from bot.console import JsonLogFormatter
+from bot.platform import Platform, configured_adapters
+from bot.web.app import create_app
+from consultations import moderation
+from storage.tables import InboxEntry
+from tests.helpers import launch
+
+Client = TestClient[Any, Any]
+
+
+def _metric(text: str, name: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"{name} not in the metrics")
+
+
+async def test_alive_ready_and_metrics(platform: Platform, settings: Settings) -> None:
+    await launch(platform)
+    async with platform.sessionmaker.begin() as session:
+        session.add(InboxEntry(channel="telegram", event_id="r:one", payload="sealed"))
+        session.add(InboxEntry(channel="telegram", event_id="r:two", payload="sealed"))
+        moderation.open_case(
+            session, consultation_id="outpatient-booking", response_id=None, reason="review"
+        )
+    # Without its background work the process is alive but not ready.
+    quiet = create_app(settings, platform=platform, adapters=configured_adapters, background=False)
+    quiet.cleanup_ctx.clear()
+    async with TestClient(TestServer(quiet)) as client:
+        assert (await client.get("/healthz")).status == 200
+        not_ready = await client.get("/readyz")
+        assert not_ready.status == 503
+        assert "background work not started" in (await not_ready.json())["problems"]
+        await client.get("/c/outpatient-booking")
+        page = await client.get("/metrics")  # from the loopback address
+        assert page.status == 200
+        body = await page.text()
+    assert _metric(body, "engage_inbox_depth") == 2
+    assert _metric(body, "engage_inbox_lag_seconds") >= 0
+    assert _metric(body, "engage_safety_cases_open") == 1
+    assert 'engage_request_seconds_count{method="GET",route="/c/{cid}"}' in body
+
+
+async def test_ready_once_the_background_work_runs(platform: Platform, settings: Settings) -> None:
+    app = create_app(settings, platform=platform, adapters=configured_adapters)
+    async with TestClient(TestServer(app)) as client:
+        ready = await client.get("/readyz")
+        assert ready.status == 200 and (await ready.json()) == {"status": "ready"}
+
+
+async def test_metrics_with_a_token_need_it(platform: Platform, settings: Settings) -> None:
+    guarded = replace(settings, metrics_token="m" * 24)
+    app = create_app(guarded, platform=platform, adapters=configured_adapters, background=False)
+    app.cleanup_ctx.clear()
+    async with TestClient(TestServer(app)) as client:
+        assert (await client.get("/metrics")).status == 403
+        wrong = await client.get("/metrics", headers={"Authorization": "Bearer nope"})
+        assert wrong.status == 403
+        right = await client.get("/metrics", headers={"Authorization": "Bearer " + "m" * 24})
+        assert right.status == 200 and "engage_outbox_rows" in await right.text()
+
+
+def test_json_log_lines() -> None:
+    record = logging.LogRecord("engage.test", logging.WARNING, __file__, 1, "sent %d", (3,), None)
+    line = JsonLogFormatter().format(record)
+    entry = json.loads(line)
+    assert (entry["level"], entry["logger"], entry["message"]) == (
+        "warning",
+        "engage.test",
+        "sent 3",
+    )
+    assert "\n" not in line
+
+
+@pytest.mark.parametrize(
+    ("env", "name"),
+    [
+        ({"ENGAGE_LOG_FORMAT": "xml"}, "ENGAGE_LOG_FORMAT"),
+        ({"ENGAGE_METRICS_TOKEN": "short"}, "ENGAGE_METRICS_TOKEN"),
+    ],
+)
+def test_bad_operations_settings_name_the_variable(
+    env: dict[str, str], name: str, tmp_path: Any
+) -> None:
+    with pytest.raises(ConfigError, match=name):
+        load_settings(env, key_dir=tmp_path)
