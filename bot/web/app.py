@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 
 PLATFORM = web.AppKey("platform", Platform)
+DASHBOARD = web.AppKey("dashboard", Dashboard)
 
 
 def create_app(
@@ -77,7 +78,8 @@ def create_app(
         await channel.intake.aclose()
 
     app.on_shutdown.append(close_intake)
-    Dashboard(platform).add_routes(app, security)
+    app[DASHBOARD] = Dashboard(platform)
+    app[DASHBOARD].add_routes(app, security)
     app.add_routes([web.get("/healthz", _health)])
     for adapter in platform.adapters.values():
         add_routes = getattr(adapter, "add_routes", None)
