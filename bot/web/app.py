@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 
 PLATFORM = web.AppKey("platform", Platform)
+DASHBOARD = web.AppKey("dashboard", Dashboard)
 
 
 def create_app(
@@ -76,7 +77,8 @@ def create_app(
         await channel.intake.aclose()
 
     app.on_shutdown.append(close_intake)
-    Dashboard(platform).add_routes(app, security)
+    app[DASHBOARD] = Dashboard(platform)
+    app[DASHBOARD].add_routes(app, security)
     operations.install(app, platform, settings.metrics_token)
     for adapter in platform.adapters.values():
         add_routes = getattr(adapter, "add_routes", None)

@@ -1,31 +1,49 @@
-"""Dashboard accounts: password hashing, signed login sessions, CSRF tokens, roles.
+"""Dashboard accounts: password hashing, sign-in sessions, the sign-in throttle, roles.
 
-Nothing here needs a table of its own. A login session is a cookie holding a payload
-(user id, role, expiry, a random nonce, and a fingerprint of the password hash) signed
-with a key derived from ``ENGAGE_SECRET_KEY``; changing a password or a role ends every
-session of that account. The CSRF token of a form is an HMAC of the session nonce, so it
-needs no storage either and changes with every login; :mod:`bot.web.middleware` checks it.
+Passwords are hashed with argon2id (argon2-cffi, RFC 9106). Hashes of the former
+scheme, scrypt, still verify; :func:`needs_rehash` tells the sign-in to replace them.
+
+A sign-in session is a row of ``user_session``, shared by every worker. The cookie
+carries a random token; the table holds only its SHA-256 (:func:`session_id`), so the
+table alone cannot be used to sign in. A session is valid while it has not been ended,
+was seen within :data:`IDLE_TIMEOUT` and began within :data:`ABSOLUTE_TIMEOUT`;
+``last_seen_at`` is written at most once per :data:`TOUCH_INTERVAL`. Signing out ends the
+row, so the cookie fails on every worker at once. The role is read from ``user_account``
+on every request, so a role change or a removed account takes effect at the next one.
+
+The CSRF token of a form is an HMAC of the session id under a key derived from
+``ENGAGE_SECRET_KEY`` (:class:`bot.web.middleware.CsrfTokens`): it needs no storage and
+changes with every sign-in. Failed sign-ins are counted by :class:`LoginThrottle`.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import functools
 import hashlib
 import hmac
-import json
 import os
 import secrets
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import case, delete, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.web.middleware import CsrfTokens
+from storage.tables import SignInThrottle, User, UserSession
 
 SESSION_COOKIE = "engage_dash"
 LOGIN_COOKIE = "engage_login"
-SESSION_SECONDS = 8 * 60 * 60
+IDLE_TIMEOUT = timedelta(minutes=30)
+ABSOLUTE_TIMEOUT = timedelta(hours=8)
+SESSION_SECONDS = int(ABSOLUTE_TIMEOUT.total_seconds())
+# last_seen_at is written at most this often: a page view is not a write every time.
+TOUCH_INTERVAL = timedelta(minutes=1)
 
 ROLES = ("admin", "lead", "moderator", "viewer")
 
@@ -39,11 +57,27 @@ PERMISSIONS: Mapping[str, frozenset[str]] = {
     "admin": frozenset({READ, MODERATE, MANAGE}),
 }
 
+
+def allowed(role: str, permission: str) -> bool:
+    """Whether ``role`` carries ``permission`` (an unknown role carries nothing)."""
+    return permission in PERMISSIONS.get(role, frozenset())
+
+
+# -- passwords ---------------------------------------------------------------------------
+
+# argon2-cffi's defaults are RFC 9106's second recommended profile (argon2id, t=3,
+# 64 MiB, p=4): https://argon2-cffi.readthedocs.io/en/stable/parameters.html
+_ARGON2 = PasswordHasher()
 _SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
 
 
-def hash_password(password: str, *, salt: bytes | None = None) -> str:
-    """scrypt, with parameters stored beside the hash so they can be raised later."""
+def hash_password(password: str) -> str:
+    """An argon2id hash, parameters and salt included (PHC string format)."""
+    return _ARGON2.hash(password)
+
+
+def scrypt_hash(password: str, *, salt: bytes | None = None) -> str:
+    """A hash in the former scrypt scheme: still verified, replaced at the next sign-in."""
     salt = salt or os.urandom(16)
     digest = hashlib.scrypt(
         password.encode(), salt=salt, n=_SCRYPT_N, r=_SCRYPT_R, p=_SCRYPT_P, dklen=32
@@ -52,7 +86,12 @@ def hash_password(password: str, *, salt: bytes | None = None) -> str:
 
 
 def verify_password(password: str, stored: str) -> bool:
-    """Whether ``password`` matches a hash from :func:`hash_password` (constant time)."""
+    """Whether ``password`` matches an argon2 or scrypt hash (constant time)."""
+    if stored.startswith("$argon2"):
+        try:
+            return _ARGON2.verify(stored, password)
+        except (VerificationError, InvalidHashError):
+            return False
     try:
         scheme, n, r, p, salt, digest = stored.split("$")
         if scheme != "scrypt":
@@ -65,6 +104,16 @@ def verify_password(password: str, stored: str) -> bool:
     return secrets.compare_digest(candidate.hex(), digest)
 
 
+def needs_rehash(stored: str) -> bool:
+    """Whether a verified hash should be replaced: not argon2id, or weaker parameters."""
+    if not stored.startswith("$argon2id$"):
+        return True
+    try:
+        return _ARGON2.check_needs_rehash(stored)
+    except InvalidHashError:
+        return True
+
+
 @functools.cache
 def dummy_hash() -> str:
     """A hash to check when an email has no account.
@@ -75,146 +124,228 @@ def dummy_hash() -> str:
     return hash_password(secrets.token_urlsafe(16))
 
 
-def allowed(role: str, permission: str) -> bool:
-    """Whether ``role`` carries ``permission`` (an unknown role carries nothing)."""
-    return permission in PERMISSIONS.get(role, frozenset())
+async def replace_hash(db: AsyncSession, user_id: int, old: str, new: str) -> bool:
+    """Store ``new`` for the account if its hash is still ``old`` (a rehash at sign-in).
+
+    Conditional, so a password changed meanwhile is never overwritten.
+    """
+    result = await db.execute(
+        update(User)
+        .where(User.id == user_id, User.password_hash == old)
+        .values(password_hash=new)
+        .returning(User.id)
+    )
+    return result.first() is not None
+
+
+# -- sessions ----------------------------------------------------------------------------
+
+
+def csrf_tokens(secret_key: str) -> CsrfTokens:
+    """The dashboard's CSRF token maker (tokens are tied to a session id or login cookie)."""
+    return CsrfTokens(secret_key, "engage dashboard csrf")
+
+
+def session_id(token: str) -> str:
+    """The row id of the session whose cookie carries ``token``: its SHA-256.
+
+    The token is 256 random bits, so a plain hash cannot be reversed by guessing.
+    """
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+async def start_session(db: AsyncSession, user_id: int, *, now: datetime) -> str:
+    """Open a session for an account that has just proved its password; the cookie token.
+
+    The account's ended and expired sessions are deleted on the way, so the table stays
+    as small as the number of live sessions.
+    """
+    await db.execute(
+        delete(UserSession).where(
+            UserSession.user_id == user_id,
+            or_(
+                UserSession.ended_at.is_not(None),
+                UserSession.last_seen_at <= now - IDLE_TIMEOUT,
+                UserSession.created_at <= now - ABSOLUTE_TIMEOUT,
+            ),
+        )
+    )
+    token = secrets.token_urlsafe(32)
+    db.add(UserSession(id=session_id(token), user_id=user_id, created_at=now, last_seen_at=now))
+    return token
+
+
+async def current_session(
+    db: AsyncSession, token: str, *, now: datetime
+) -> tuple[UserSession, User] | None:
+    """The live session a cookie token names, with its account; None if there is none.
+
+    Touches ``last_seen_at`` when it is older than :data:`TOUCH_INTERVAL` (the caller
+    commits).
+    """
+    found = (
+        await db.execute(
+            select(UserSession, User)
+            .join(User, User.id == UserSession.user_id)
+            .where(
+                UserSession.id == session_id(token),
+                UserSession.ended_at.is_(None),
+                UserSession.last_seen_at > now - IDLE_TIMEOUT,
+                UserSession.created_at > now - ABSOLUTE_TIMEOUT,
+            )
+        )
+    ).first()
+    if found is None:
+        return None
+    session, user = found
+    if now - session.last_seen_at >= TOUCH_INTERVAL:
+        await db.execute(
+            update(UserSession)
+            .where(UserSession.id == session.id, UserSession.ended_at.is_(None))
+            .values(last_seen_at=now)
+        )
+    return session, user
+
+
+async def end_session(db: AsyncSession, sid: str, *, now: datetime) -> None:
+    """End one session (signing out): its cookie fails everywhere from now on."""
+    await db.execute(
+        update(UserSession)
+        .where(UserSession.id == sid, UserSession.ended_at.is_(None))
+        .values(ended_at=now)
+    )
+
+
+async def end_sessions_of(db: AsyncSession, user_id: int, *, now: datetime) -> None:
+    """End every session of an account (a new password, a suspected compromise)."""
+    await db.execute(
+        update(UserSession)
+        .where(UserSession.user_id == user_id, UserSession.ended_at.is_(None))
+        .values(ended_at=now)
+    )
+
+
+# -- the sign-in throttle ------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class LoginSession:
-    """What a valid session cookie says."""
+class Verdict:
+    """What the throttle says about one sign-in attempt.
 
-    user_id: int
-    role: str
-    expires: int
-    nonce: str
-    fingerprint: str
+    Attributes:
+        refused: answer "too many attempts" without checking the password.
+        delay: seconds to wait before checking it (0 when the account is not under attack).
+    """
 
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def password_fingerprint(password_hash: str) -> str:
-    """A short digest of the stored hash: a new password ends older sessions."""
-    return hashlib.sha256(password_hash.encode()).hexdigest()[:16]
-
-
-class Signer:
-    """Signs and checks session cookies and derives CSRF tokens from one secret key."""
-
-    def __init__(self, secret_key: str) -> None:
-        root = secret_key.encode()
-        self._session_key = hmac.new(root, b"engage dashboard session", hashlib.sha256).digest()
-        self.csrf_tokens = CsrfTokens(secret_key, "engage dashboard csrf")
-
-    def issue(
-        self, user_id: int, role: str, password_hash: str, *, now: float | None = None
-    ) -> tuple[str, LoginSession]:
-        """A new session for a user who has just proved their password."""
-        issued = time.time() if now is None else now
-        session = LoginSession(
-            user_id=user_id,
-            role=role,
-            expires=int(issued) + SESSION_SECONDS,
-            nonce=secrets.token_urlsafe(16),
-            fingerprint=password_fingerprint(password_hash),
-        )
-        payload = json.dumps(
-            {
-                "u": session.user_id,
-                "r": session.role,
-                "e": session.expires,
-                "n": session.nonce,
-                "f": session.fingerprint,
-            },
-            separators=(",", ":"),
-        ).encode()
-        body = _b64(payload)
-        return f"{body}.{self._sign(body)}", session
-
-    def read(self, cookie: str | None, *, now: float | None = None) -> LoginSession | None:
-        """The session a cookie carries, or None if it is missing, forged or expired."""
-        if not cookie or cookie.count(".") != 1:
-            return None
-        body, signature = cookie.split(".")
-        # Bytes: compare_digest raises on text with non-ASCII characters, and a cookie
-        # can hold anything.
-        given = signature.encode("utf-8", "surrogatepass")
-        if not hmac.compare_digest(given, self._sign(body).encode("ascii")):
-            return None
-        try:
-            data = json.loads(_unb64(body))
-            session = LoginSession(
-                user_id=int(data["u"]),
-                role=str(data["r"]),
-                expires=int(data["e"]),
-                nonce=str(data["n"]),
-                fingerprint=str(data["f"]),
-            )
-        except (ValueError, KeyError, TypeError, binascii.Error):
-            return None
-        if session.expires <= (time.time() if now is None else now):
-            return None
-        return session
-
-    def csrf(self, nonce: str) -> str:
-        """The CSRF token of every form shown in the session (or login form) ``nonce``."""
-        return self.csrf_tokens.token(nonce)
-
-    def _sign(self, body: str) -> str:
-        data = body.encode("utf-8", "surrogatepass")
-        return _b64(hmac.new(self._session_key, data, hashlib.sha256).digest())
+    refused: bool
+    delay: float = 0.0
 
 
 class LoginThrottle:
-    """Slows password guessing: after a few failures an email is refused for a while.
+    """Counts sign-in attempts in ``sign_in_throttle`` before any password is checked.
 
-    Kept in memory, per process: enough to stop a script guessing through the login
-    form, with no table of its own. Any email is throttled the same way, whether or not
-    it has an account, so the throttle tells nothing about which accounts exist.
+    The rule, per window of 15 minutes (fixed, starting at a key's first attempt):
+
+    - **account and address**: after ``pair_limit`` (5) attempts at one account from one
+      client address, that address is refused for that account. Someone guessing from
+      elsewhere does not touch this count, so they cannot lock the real user out.
+    - **address**: after ``address_limit`` (50) attempts from one address, at any
+      accounts, that address is refused for every account.
+    - **account**: attempts at one account from all addresses together never lock it.
+      After ``account_slow_after`` (10) password checks each further one waits first,
+      0.5 s doubling up to ``max_delay`` (10 s): guessing from many addresses is slowed,
+      and the real user can still sign in.
+
+    Every attempt is counted before its password is checked, by one atomic upsert per
+    key (``INSERT ... ON CONFLICT DO UPDATE ... RETURNING``), so concurrent attempts
+    each see their own count and at most ``pair_limit`` of them reach the password
+    check. A successful sign-in takes its own attempt back and clears its account and
+    address pair. Unknown emails are counted the same way, so the throttle tells nothing
+    about which accounts exist. Keys are keyed hashes: no email or address is stored.
     """
 
     def __init__(
-        self, *, limit: int = 5, window: float = 15 * 60, max_tracked: int = 10_000
+        self,
+        secret_key: str,
+        *,
+        window: timedelta = timedelta(minutes=15),
+        pair_limit: int = 5,
+        address_limit: int = 50,
+        account_slow_after: int = 10,
+        base_delay: float = 0.5,
+        max_delay: float = 10.0,
     ) -> None:
-        self.limit = limit
+        self._key = hmac.new(secret_key.encode(), b"engage sign-in throttle", "sha256").digest()
         self.window = window
-        self.max_tracked = max_tracked
-        self._failures: dict[str, list[float]] = {}
+        self.pair_limit = pair_limit
+        self.address_limit = address_limit
+        self.account_slow_after = account_slow_after
+        self.base_delay = base_delay
+        self.max_delay = max_delay
 
-    def blocked(self, email: str, *, now: float | None = None) -> bool:
-        """Whether ``email`` has failed too often within the window."""
-        moment = time.monotonic() if now is None else now
-        recent = [t for t in self._failures.get(email, []) if moment - t < self.window]
-        if recent:
-            self._failures[email] = recent
-        else:
-            self._failures.pop(email, None)
-        return len(recent) >= self.limit
+    def key(self, kind: str, *parts: str) -> str:
+        """The row key of ``kind`` ("pair", "addr", "acct") for ``parts``: a keyed hash."""
+        data = "\0".join((kind, *parts)).encode("utf-8", "surrogatepass")
+        return f"{kind}:{hmac.new(self._key, data, hashlib.sha256).hexdigest()}"
 
-    def failed(self, email: str, *, now: float | None = None) -> None:
-        """Record a failed attempt."""
-        moment = time.monotonic() if now is None else now
-        if email not in self._failures and len(self._failures) >= self.max_tracked:
-            self._prune(moment)
-        self._failures.setdefault(email, []).append(moment)
+    def _keys(self, email: str, address: str) -> tuple[str, str, str]:
+        return (
+            self.key("pair", email, address),
+            self.key("addr", address),
+            self.key("acct", email),
+        )
 
-    def succeeded(self, email: str) -> None:
-        """Forget the failures of an email that has just logged in."""
-        self._failures.pop(email, None)
+    async def attempt(
+        self, db: AsyncSession, email: str, address: str, *, now: datetime
+    ) -> Verdict:
+        """Count one attempt at ``email`` from ``address``; the caller commits at once.
 
-    def _prune(self, moment: float) -> None:
-        for key in list(self._failures):
-            recent = [t for t in self._failures[key] if moment - t < self.window]
-            if recent:
-                self._failures[key] = recent
-            else:
-                del self._failures[key]
-        while len(self._failures) >= self.max_tracked:
-            # Still full of recent failures: drop the oldest-tracked email.
-            del self._failures[next(iter(self._failures))]
+        The keys are always counted in the same order (pair, address, account), so
+        concurrent transactions on PostgreSQL cannot deadlock on them.
+        """
+        pair, addr, acct = self._keys(email, address)
+        pair_count = await self._count(db, pair, now)
+        address_count = await self._count(db, addr, now)
+        if pair_count > self.pair_limit or address_count > self.address_limit:
+            return Verdict(refused=True)
+        # Only attempts that reach the password check count against the account, so an
+        # address already refused cannot slow the real user down further.
+        over = await self._count(db, acct, now) - self.account_slow_after
+        if over <= 0:
+            return Verdict(refused=False)
+        return Verdict(refused=False, delay=min(self.max_delay, self.base_delay * 2 ** (over - 1)))
+
+    async def succeeded(self, db: AsyncSession, email: str, address: str, *, now: datetime) -> None:
+        """A sign-in succeeded: take its attempt back and forget expired counts."""
+        pair, addr, acct = self._keys(email, address)
+        cutoff = now - self.window
+        await db.execute(
+            update(SignInThrottle)
+            .where(
+                SignInThrottle.key.in_([addr, acct]),
+                SignInThrottle.failures > 0,
+                SignInThrottle.window_start > cutoff,
+            )
+            .values(failures=SignInThrottle.failures - 1)
+        )
+        await db.execute(
+            delete(SignInThrottle).where(
+                or_(SignInThrottle.key == pair, SignInThrottle.window_start <= cutoff)
+            )
+        )
+
+    async def _count(self, db: AsyncSession, key: str, now: datetime) -> int:
+        """Add one attempt to ``key`` (starting a new window if the last has passed)."""
+        insert = pg_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert
+        new = insert(SignInThrottle).values(key=key, window_start=now, failures=1)
+        expired = SignInThrottle.window_start <= now - self.window
+        counted = new.on_conflict_do_update(
+            index_elements=[SignInThrottle.key],
+            set_={
+                "failures": case((expired, 1), else_=SignInThrottle.failures + 1),
+                "window_start": case(
+                    (expired, new.excluded.window_start), else_=SignInThrottle.window_start
+                ),
+            },
+        ).returning(SignInThrottle.failures)
+        return int((await db.execute(counted)).scalar_one())

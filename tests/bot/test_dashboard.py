@@ -1,42 +1,109 @@
-"""The dashboard over HTTP: logging in, roles, CSRF, per-object checks, moderation."""
+"""The dashboard over HTTP: logging in, sessions, the sign-in throttle, roles, CSRF,
+per-object checks, moderation."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
+import hashlib
 import re
+from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
-from sqlalchemy import select, update
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.typedefs import Handler
+from sqlalchemy import delete, select, update
 
-from bot.platform import Platform
+from bot.config import Settings
+from bot.platform import Platform, configured_adapters, create_platform
 from bot.web import auth
+from bot.web.app import DASHBOARD, create_app
 from consultations import service
 from consultations.spec import parse_spec
-from storage.tables import Consultation, ModerationCase, User
+from storage.tables import (
+    Consultation,
+    ModerationCase,
+    SignInThrottle,
+    User,
+    UserSession,
+    utcnow,
+)
 from tests.helpers import form_fields, launch, spec_data
 
 Client = TestClient[Any, Any]
 PASSWORD = "correct horse battery staple"
 DISCLOSURE = "Honestly I have been thinking about ending my life"
+LEAD = "lead@health.example"
+# The client address a request comes from, as a reverse proxy would pass it on.
+CLIENT_HEADER = "X-Test-Client-Address"
 
 
-async def add_user(platform: Platform, email: str, role: str, password: str = PASSWORD) -> None:
-    """A dashboard account, as ``engage user add`` makes it."""
+async def add_user(
+    platform: Platform, email: str, role: str, password: str = PASSWORD, *, stored: str = ""
+) -> None:
+    """A dashboard account, as ``engage user add`` makes it (or with a given hash)."""
     async with platform.sessionmaker.begin() as session:
-        session.add(User(email=email, password_hash=auth.hash_password(password), role=role))
+        session.add(
+            User(email=email, password_hash=stored or auth.hash_password(password), role=role)
+        )
 
 
-async def log_in(client: Client, email: str, password: str = PASSWORD, **extra: str) -> Any:
-    """Fill in and send the login form; the response is not followed."""
-    page = await (await client.get("/dashboard/login")).text()
+async def log_in(
+    client: Client,
+    email: str,
+    password: str = PASSWORD,
+    *,
+    address: str | None = None,
+    **extra: str,
+) -> Any:
+    """Fill in and send the login form (from ``address``); the response is not followed."""
+    headers = {CLIENT_HEADER: address} if address else {}
+    page = await (await client.get("/dashboard/login", headers=headers)).text()
     fields = form_fields(page, "/dashboard/login")
     return await client.post(
         "/dashboard/login",
         data={**fields, "email": email, "password": password, **extra},
+        headers=headers,
         allow_redirects=False,
     )
+
+
+@web.middleware
+async def client_address(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Stands in for a reverse proxy: the client address comes from a request header."""
+    address = request.headers.get(CLIENT_HEADER)
+    return await handler(request.clone(remote=address) if address else request)
+
+
+@contextlib.asynccontextmanager
+async def app_client(settings: Settings) -> AsyncIterator[Client]:
+    """A client of a new app with a platform of its own: another worker, or a restart."""
+    platform = create_platform(settings)
+    app = create_app(settings, platform=platform, adapters=configured_adapters, background=False)
+    app.cleanup_ctx.clear()
+    app.middlewares.insert(0, client_address)
+    try:
+        async with TestClient(TestServer(app)) as client:
+            yield client
+    finally:
+        await platform.aclose()
+
+
+def session_cookie(client: Client) -> str:
+    """The session token in a client's cookie jar."""
+    jar = client.session.cookie_jar.filter_cookies(client.make_url("/dashboard"))
+    return jar[auth.SESSION_COOKIE].value
+
+
+async def age_sessions(platform: Platform, **ago: timedelta) -> None:
+    """Move every session's timestamps (``created_at``, ``last_seen_at``) into the past."""
+    now = utcnow()
+    async with platform.sessionmaker.begin() as session:
+        await session.execute(update(UserSession).values(**{k: now - v for k, v in ago.items()}))
 
 
 async def as_role(platform: Platform, client: Client, role: str) -> None:
@@ -118,7 +185,7 @@ async def test_wrong_password_and_unknown_email_get_the_same_answer(
     assert (await web_client.get("/dashboard", allow_redirects=False)).status == 303
 
 
-async def test_repeated_failures_are_throttled_per_email(
+async def test_repeated_failures_are_throttled_per_account_and_address(
     platform: Platform, web_client: Client
 ) -> None:
     await add_user(platform, "lead@health.example", "lead")
@@ -180,22 +247,15 @@ async def test_pages_need_a_login_session(
     assert '<label for="password">Password</label>' in page
 
 
-async def test_forged_or_expired_session_cookies_are_refused(
-    platform: Platform, web_client: Client
-) -> None:
-    await add_user(platform, "admin@health.example", "admin")
+async def test_unknown_session_cookies_are_refused(platform: Platform, web_client: Client) -> None:
+    await as_role(platform, web_client, "admin")
+    valid = session_cookie(web_client)
     async with platform.sessionmaker() as session:
-        user = await session.scalar(select(User))
-        assert user is not None
-    signer = auth.Signer(platform.settings.secret_key)
-    expired, _ = signer.issue(user.id, "admin", user.password_hash, now=1_000_000)
-    other_key, _ = auth.Signer("another-secret-key-0123456789-abcdefghij").issue(
-        user.id, "admin", user.password_hash
-    )
-    valid, _ = signer.issue(user.id, "admin", user.password_hash)
-    body, signature = valid.split(".")
-    tampered = body[:-2] + ("AA" if body[-2:] != "AA" else "BB") + "." + signature
-    for cookie in (expired, other_key, tampered, "nonsense"):
+        stored = await session.scalar(select(UserSession.id))
+    # The table holds a hash of the token, never the token: the row id is no cookie.
+    assert stored == hashlib.sha256(valid.encode()).hexdigest() != valid
+    web_client.session.cookie_jar.clear()
+    for cookie in (stored, valid[:-2] + "AA", "nonsense", "x" * 200):
         web_client.session.cookie_jar.update_cookies({auth.SESSION_COOKIE: cookie})
         response = await web_client.get("/dashboard", allow_redirects=False)
         assert response.status == 303, cookie
@@ -203,11 +263,27 @@ async def test_forged_or_expired_session_cookies_are_refused(
     assert (await web_client.get("/dashboard", allow_redirects=False)).status == 200
 
 
-async def test_changing_the_role_ends_the_session(platform: Platform, web_client: Client) -> None:
+async def test_a_role_change_applies_on_the_next_request(
+    platform: Platform, web_client: Client
+) -> None:
     await as_role(platform, web_client, "admin")
-    assert (await web_client.get("/dashboard", allow_redirects=False)).status == 200
+    assert (await web_client.get("/dashboard/moderation")).status == 200
     async with platform.sessionmaker.begin() as session:
         await session.execute(update(User).values(role="viewer"))
+
+    page = await web_client.get("/dashboard", allow_redirects=False)
+
+    assert page.status == 200
+    assert "admin@health.example (viewer)" in await page.text()
+    assert (await web_client.get("/dashboard/moderation")).status == 403
+
+
+async def test_a_removed_account_is_signed_out_at_once(
+    platform: Platform, web_client: Client
+) -> None:
+    await as_role(platform, web_client, "admin")
+    async with platform.sessionmaker.begin() as session:
+        await session.execute(delete(User))
     assert (await web_client.get("/dashboard", allow_redirects=False)).status == 303
 
 
@@ -227,6 +303,180 @@ async def test_logout_ends_the_session(platform: Platform, web_client: Client) -
     # The old cookie, kept by someone, no longer works either.
     web_client.session.cookie_jar.update_cookies({auth.SESSION_COOKIE: cookie})
     assert (await web_client.get("/dashboard", allow_redirects=False)).status == 303
+
+
+# -- sessions in the database ----------------------------------------------------------
+
+
+async def test_logout_on_one_app_ends_the_session_on_another(
+    settings: Settings, platform: Platform
+) -> None:
+    await add_user(platform, LEAD, "lead")
+    async with app_client(settings) as first, app_client(settings) as second:
+        assert (await log_in(first, LEAD)).status == 303
+        second.session.cookie_jar.update_cookies({auth.SESSION_COOKIE: session_cookie(first)})
+        assert (await second.get("/dashboard", allow_redirects=False)).status == 200
+
+        response = await first.post("/dashboard/logout", data={"csrf": await csrf_of(first)})
+
+        assert response.status == 200
+        assert (await second.get("/dashboard", allow_redirects=False)).status == 303
+
+
+async def test_idle_sessions_end_after_thirty_minutes(
+    platform: Platform, web_client: Client
+) -> None:
+    await as_role(platform, web_client, "viewer")
+    await age_sessions(platform, last_seen_at=timedelta(minutes=29))
+    assert (await web_client.get("/dashboard", allow_redirects=False)).status == 200
+    await age_sessions(platform, last_seen_at=timedelta(minutes=30, seconds=1))
+    assert (await web_client.get("/dashboard", allow_redirects=False)).status == 303
+
+
+async def test_sessions_end_eight_hours_after_sign_in_however_busy(
+    platform: Platform, web_client: Client
+) -> None:
+    await as_role(platform, web_client, "viewer")
+    await age_sessions(
+        platform, created_at=timedelta(hours=7, minutes=59), last_seen_at=timedelta()
+    )
+    assert (await web_client.get("/dashboard", allow_redirects=False)).status == 200
+    await age_sessions(platform, created_at=timedelta(hours=8, seconds=1), last_seen_at=timedelta())
+    assert (await web_client.get("/dashboard", allow_redirects=False)).status == 303
+
+
+async def test_last_seen_is_written_at_most_once_a_minute(
+    platform: Platform, web_client: Client
+) -> None:
+    await as_role(platform, web_client, "viewer")
+    await age_sessions(platform, last_seen_at=timedelta(minutes=5))
+
+    async def last_seen() -> Any:
+        async with platform.sessionmaker() as session:
+            return await session.scalar(select(UserSession.last_seen_at))
+
+    await web_client.get("/dashboard")
+    touched = await last_seen()
+    assert utcnow() - touched < timedelta(seconds=30)
+    await web_client.get("/dashboard")
+    assert await last_seen() == touched
+
+
+async def test_an_old_scrypt_hash_is_verified_and_replaced_by_argon2id(
+    platform: Platform, web_client: Client
+) -> None:
+    await add_user(platform, LEAD, "lead", stored=auth.scrypt_hash(PASSWORD))
+
+    assert (await log_in(web_client, LEAD)).status == 303
+
+    async with platform.sessionmaker() as session:
+        stored = await session.scalar(select(User.password_hash))
+    assert stored is not None and stored.startswith("$argon2id$")
+    assert auth.verify_password(PASSWORD, stored)
+    assert (await web_client.get("/dashboard", allow_redirects=False)).status == 200
+    web_client.session.cookie_jar.clear()
+    assert (await log_in(web_client, LEAD, "wrong password")).status == 200
+    assert (await log_in(web_client, LEAD)).status == 303
+
+
+# -- the sign-in throttle --------------------------------------------------------------
+
+
+async def test_concurrent_guesses_get_at_most_the_limit_of_password_checks(
+    platform: Platform, web_client: Client
+) -> None:
+    await add_user(platform, LEAD, "lead")
+    dashboard = web_client.app[DASHBOARD]
+    checked: list[str] = []
+    check = dashboard.check_password
+
+    def counting(password: str, stored: str | None) -> bool:
+        checked.append(password)
+        return bool(check(password, stored))
+
+    dashboard.check_password = counting
+    page = await (await web_client.get("/dashboard/login")).text()
+    fields = form_fields(page, "/dashboard/login")
+
+    responses = await asyncio.gather(
+        *(
+            web_client.post(
+                "/dashboard/login",
+                data={**fields, "email": LEAD, "password": f"guess {n}"},
+                allow_redirects=False,
+            )
+            for n in range(60)
+        )
+    )
+
+    assert sorted(r.status for r in responses) == [200] * 5 + [429] * 55
+    assert len(checked) == 5
+    async with platform.sessionmaker() as session:
+        counts = sorted((await session.scalars(select(SignInThrottle.failures))).all())
+    assert counts == [5, 60, 60]  # account: checked attempts only; address and pair: all
+
+
+async def test_throttle_is_shared_by_workers_and_survives_a_restart(
+    settings: Settings, platform: Platform
+) -> None:
+    await add_user(platform, LEAD, "lead")
+    async with app_client(settings) as first, app_client(settings) as second:
+        for client in (first, second, first, second, first):
+            assert (await log_in(client, LEAD, "guess")).status == 200
+        assert (await log_in(first, LEAD)).status == 429
+        assert (await log_in(second, LEAD)).status == 429
+    async with app_client(settings) as restarted:
+        assert (await log_in(restarted, LEAD)).status == 429
+        assert (await log_in(restarted, LEAD, address="10.0.0.7")).status == 303
+
+
+async def test_an_attacker_elsewhere_cannot_lock_the_real_user_out(
+    settings: Settings, platform: Platform
+) -> None:
+    await add_user(platform, LEAD, "lead")
+    async with app_client(settings) as client:
+        dashboard = client.app[DASHBOARD]
+        waits: list[float] = []
+
+        async def record(seconds: float) -> None:
+            waits.append(seconds)
+
+        dashboard.sleep = record
+        for _ in range(5):
+            assert (await log_in(client, LEAD, "guess", address="10.6.6.6")).status == 200
+        # That address is refused for that account, even with the right password ...
+        assert (await log_in(client, LEAD, address="10.6.6.6")).status == 429
+        # ... while the real user, elsewhere, signs in.
+        assert (await log_in(client, LEAD, address="10.0.0.7")).status == 303
+        client.session.cookie_jar.clear()
+        # Guessing from many addresses slows every check of the account, never locks it.
+        for n in range(8):
+            assert (await log_in(client, LEAD, "guess", address=f"10.9.0.{n}")).status == 200
+        assert (await log_in(client, LEAD, address="10.0.0.7")).status == 303
+        assert waits == [0.5, 1.0, 2.0, 4.0]
+
+
+async def test_one_address_is_limited_across_accounts(
+    settings: Settings, platform: Platform
+) -> None:
+    await add_user(platform, LEAD, "lead")
+    async with app_client(settings) as client:
+        dashboard = client.app[DASHBOARD]
+        dashboard.throttle = auth.LoginThrottle(settings.secret_key, address_limit=3)
+        for n in range(3):
+            email = f"guess{n}@health.example"
+            assert (await log_in(client, email, address="10.6.6.6")).status == 200
+        assert (await log_in(client, LEAD, address="10.6.6.6")).status == 429
+        assert (await log_in(client, LEAD, address="10.0.0.7")).status == 303
+
+
+async def test_throttle_keeps_no_email_or_address(platform: Platform, web_client: Client) -> None:
+    await add_user(platform, LEAD, "lead")
+    await log_in(web_client, LEAD, "guess")
+    async with platform.sessionmaker() as session:
+        keys = (await session.scalars(select(SignInThrottle.key))).all()
+    assert sorted(k.split(":")[0] for k in keys) == ["acct", "addr", "pair"]
+    assert all(re.fullmatch(r"[a-z]{4}:[0-9a-f]{64}", k) for k in keys)
 
 
 # -- consultations ---------------------------------------------------------------------
@@ -342,9 +592,8 @@ async def test_posts_without_the_csrf_token_change_nothing(
 ) -> None:
     await launch(platform)
     await as_role(platform, web_client, "admin")
-    signer = auth.Signer(platform.settings.secret_key)
-    _, other_session = signer.issue(1, "admin", "x")
-    wrong = signer.csrf(other_session.nonce)
+    tokens = auth.csrf_tokens(platform.settings.secret_key)
+    wrong = tokens.token(auth.session_id("another session's token"))
     for data in ({}, {"csrf": ""}, {"csrf": wrong}):
         response = await web_client.post("/dashboard/c/outpatient-booking/close", data=data)
         assert response.status == 403
@@ -482,11 +731,17 @@ async def test_cookies_are_secure_behind_https(platform: Platform) -> None:
 
 def test_passwords_hash_and_verify() -> None:
     stored = auth.hash_password(PASSWORD)
-    assert stored.startswith("scrypt$16384$8$1$")
+    assert stored.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
     assert auth.verify_password(PASSWORD, stored)
     assert not auth.verify_password(PASSWORD + "!", stored)
-    assert not auth.verify_password(PASSWORD, "md5$abc")
-    assert not auth.verify_password(PASSWORD, "scrypt$x$y$z$salt$digest")
+    assert not auth.needs_rehash(stored)
+    old = auth.scrypt_hash(PASSWORD)
+    assert old.startswith("scrypt$16384$8$1$")
+    assert auth.verify_password(PASSWORD, old)
+    assert not auth.verify_password(PASSWORD + "!", old)
+    assert auth.needs_rehash(old)
+    for broken in ("md5$abc", "scrypt$x$y$z$salt$digest", "$argon2id$v=19$nonsense", ""):
+        assert not auth.verify_password(PASSWORD, broken)
 
 
 def test_roles_carry_what_they_should() -> None:
@@ -503,13 +758,13 @@ def test_roles_carry_what_they_should() -> None:
     }
 
 
-def test_throttle_forgets_old_failures() -> None:
-    throttle = auth.LoginThrottle(limit=2, window=60, max_tracked=2)
-    throttle.failed("a@x", now=0)
-    throttle.failed("a@x", now=1)
-    assert throttle.blocked("a@x", now=30)
-    assert not throttle.blocked("a@x", now=62)
-    throttle.failed("b@x", now=100)
-    throttle.failed("c@x", now=100)
-    throttle.failed("d@x", now=100)  # over max_tracked: the oldest entry goes
-    assert len(throttle._failures) <= 2
+async def test_throttle_forgets_old_failures(platform: Platform) -> None:
+    throttle = auth.LoginThrottle(platform.settings.secret_key, pair_limit=2)
+    start = utcnow()
+    async with platform.sessionmaker.begin() as session:
+        for _ in range(2):
+            assert not (await throttle.attempt(session, LEAD, "10.0.0.1", now=start)).refused
+        later = start + timedelta(minutes=14)
+        assert (await throttle.attempt(session, LEAD, "10.0.0.1", now=later)).refused
+        window_over = start + timedelta(minutes=15, seconds=1)
+        assert not (await throttle.attempt(session, LEAD, "10.0.0.1", now=window_over)).refused

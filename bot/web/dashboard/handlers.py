@@ -1,7 +1,7 @@
 """Request handlers for the dashboard at ``/dashboard``.
 
-Every page needs a login session (else a redirect to the login form); every POST
-has its CSRF token checked against the session before anything else (by
+Every page needs a live sign-in session (else a redirect to the login form); every
+POST has its CSRF token checked against the session before anything else (by
 :mod:`bot.web.middleware`, under :meth:`Dashboard.add_routes`' guards); every action
 checks the role (a 403 page) and then the object (a 404 page for an unknown id).
 """
@@ -12,9 +12,9 @@ import asyncio
 import logging
 import re
 import secrets
-import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING
 from urllib.parse import quote, urlencode
 
@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 PREFIX = "/dashboard"
 MAX_PASSWORD = 1024
 GENERIC_LOGIN_ERROR = "That email and password do not match an account."
-THROTTLED = "Too many attempts for this email. Please wait 15 minutes and try again."
+THROTTLED = "Too many attempts from your network. Please wait 15 minutes and try again."
 
 FORM_EXPIRED = "This form has expired. Please go back, reload the page and try again."
 NOTICES = {
@@ -66,7 +66,7 @@ class Account:
     user_id: int
     email: str
     role: str
-    session: auth.LoginSession
+    session_id: str
     csrf: str
 
     def can(self, permission: str) -> bool:
@@ -92,17 +92,33 @@ def _safe_next(value: str | None) -> str:
     return value
 
 
-class Dashboard:
-    """The dashboard's routes and the state they share (login throttle, logouts)."""
+PasswordCheck = Callable[[str, str | None], bool]
 
-    def __init__(self, platform: Platform) -> None:
+
+class Dashboard:
+    """The dashboard's routes; sessions and the sign-in throttle live in the database.
+
+    Attributes:
+        clock: the current time (UTC), for session timeouts and throttle windows.
+        sleep: how a slowed sign-in waits (:class:`auth.LoginThrottle`).
+        check_password: verifies a password against a stored hash, or a dummy one
+            for an unknown email; runs in a thread.
+    """
+
+    def __init__(
+        self,
+        platform: Platform,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self.platform = platform
-        self.signer = auth.Signer(platform.settings.secret_key)
+        self.csrf_tokens = auth.csrf_tokens(platform.settings.secret_key)
         self.secure_cookies = platform.settings.public_url.startswith("https://")
-        self.throttle = auth.LoginThrottle()
-        # Nonces of sessions logged out before they expired (in memory: a signed
-        # cookie cannot be recalled, so this process refuses it until it expires).
-        self._ended: dict[str, int] = {}
+        self.throttle = auth.LoginThrottle(platform.settings.secret_key)
+        self.clock = clock
+        self.sleep = sleep
+        self.check_password: PasswordCheck = _check_password
 
     def add_routes(self, app: web.Application, security: WebSecurity) -> None:
         """Every dashboard route, each form post under its CSRF guard.
@@ -112,11 +128,11 @@ class Dashboard:
         """
         security.protect(
             app.add_routes([web.post(PREFIX + "/login", self.login)]),
-            FormGuard(self.signer.csrf_tokens, self._login_subject, self._login_expired),
+            FormGuard(self.csrf_tokens, self._login_subject, self._login_expired),
         )
         security.protect(
             app.add_routes(self.routes()),
-            FormGuard(self.signer.csrf_tokens, self._session_subject, self._form_expired),
+            FormGuard(self.csrf_tokens, self._session_subject, self._form_expired),
         )
 
     def routes(self) -> list[web.RouteDef]:
@@ -149,28 +165,25 @@ class Dashboard:
         )
 
     async def _current(self, request: web.Request) -> Account | None:
-        """The logged-in account, if the request carries a valid, current session.
+        """The signed-in account, if the request's cookie names a live session.
 
-        The account is read on every request, so a deleted account, a changed role or
-        a new password ends its sessions at once.
+        The session and the account are read from the database on every request, so
+        signing out on any worker, a removed account or a changed role applies at once.
         """
-        session = self.signer.read(request.cookies.get(auth.SESSION_COOKIE))
-        if session is None or session.nonce in self._ended:
+        token = request.cookies.get(auth.SESSION_COOKIE)
+        if not token or len(token) > 128:
             return None
-        async with self.platform.sessionmaker() as db:
-            user = await db.get(User, session.user_id)
-        if (
-            user is None
-            or user.role != session.role
-            or auth.password_fingerprint(user.password_hash) != session.fingerprint
-        ):
+        async with self.platform.sessionmaker.begin() as db:
+            found = await auth.current_session(db, token, now=self.clock())
+        if found is None:
             return None
+        session, user = found
         return Account(
             user_id=user.id,
             email=user.email,
             role=user.role,
-            session=session,
-            csrf=self.signer.csrf(session.nonce),
+            session_id=session.id,
+            csrf=self.csrf_tokens.token(session.id),
         )
 
     async def _account(self, request: web.Request) -> Account:
@@ -190,11 +203,11 @@ class Dashboard:
     # -- CSRF guards (bot.web.middleware) ------------------------------------------------
 
     async def _session_subject(self, request: web.Request) -> str:
-        """A form's token is tied to the login session; without one, log in first."""
-        session = self.signer.read(request.cookies.get(auth.SESSION_COOKIE))
-        if session is None or session.nonce in self._ended:
+        """A form's token is tied to the live session; without one, log in first."""
+        account = await self._current(request)
+        if account is None:
             raise _to_login(request)
-        return session.nonce
+        return account.session_id
 
     async def _form_expired(self, request: web.Request) -> web.StreamResponse:
         return self._refuse(
@@ -271,7 +284,10 @@ class Dashboard:
         response = templating.render(
             request,
             views.LoginPage(
-                self.signer.csrf("login:" + nonce), next_path=next_path, email=email, error=error
+                self.csrf_tokens.token("login:" + nonce),
+                next_path=next_path,
+                email=email,
+                error=error,
             ),
             status=status,
         )
@@ -279,28 +295,44 @@ class Dashboard:
         return response
 
     async def login(self, request: web.Request) -> web.Response:
-        """Check the password (scrypt, constant time) and start a login session."""
+        """Count the attempt, check the password (argon2id) and open a sign-in session.
+
+        The attempt is counted in the database before the password is checked, so
+        concurrent guesses cannot slip past the throttle; an old scrypt hash is replaced
+        by an argon2id one once the password has matched it.
+        """
         form = await request.post()
         fields = {k: v for k, v in form.items() if isinstance(v, str)}
         next_path = _safe_next(fields.get("next"))
         email = fields.get("email", "").strip().lower()[:254]
         password = fields.get("password", "")[:MAX_PASSWORD]
-        if self.throttle.blocked(email):
+        address = request.remote or "unknown"
+        async with self.platform.sessionmaker.begin() as db:
+            verdict = await self.throttle.attempt(db, email, address, now=self.clock())
+        if verdict.refused:
             return self._login_page(
                 request, next_path=next_path, email=email, error=THROTTLED, status=429
             )
+        if verdict.delay:
+            await self.sleep(verdict.delay)
         async with self.platform.sessionmaker() as db:
             user = await db.scalar(select(User).where(User.email == email))
         stored = user.password_hash if user is not None else None
-        # scrypt takes tens of milliseconds of CPU: keep it off the event loop.
-        matched = await asyncio.to_thread(_check_password, password, stored)
-        if user is None or not matched:
-            self.throttle.failed(email)
+        # argon2id takes tens of milliseconds of CPU: keep it off the event loop.
+        matched = await asyncio.to_thread(self.check_password, password, stored)
+        if user is None or stored is None or not matched:
             return self._login_page(
                 request, next_path=next_path, email=email, error=GENERIC_LOGIN_ERROR
             )
-        self.throttle.succeeded(email)
-        cookie, _ = self.signer.issue(user.id, user.role, user.password_hash)
+        if auth.needs_rehash(stored):
+            rehashed = await asyncio.to_thread(auth.hash_password, password)
+            async with self.platform.sessionmaker.begin() as db:
+                if await auth.replace_hash(db, user.id, stored, rehashed):
+                    log.info("dashboard: user %s password rehashed with argon2id", user.id)
+        async with self.platform.sessionmaker.begin() as db:
+            now = self.clock()
+            await self.throttle.succeeded(db, email, address, now=now)
+            cookie = await auth.start_session(db, user.id, now=now)
         log.info("dashboard login: user %s (%s)", user.id, user.role)
         response = web.HTTPSeeOther(next_path)
         self._set_cookie(response, auth.SESSION_COOKIE, cookie, auth.SESSION_SECONDS)
@@ -308,11 +340,10 @@ class Dashboard:
         raise response
 
     async def logout(self, request: web.Request) -> web.Response:
-        """End the login session (POST with CSRF)."""
+        """End the sign-in session everywhere (POST with CSRF)."""
         account, _ = await self._posted(request)
-        now = int(time.time())
-        self._ended = {n: e for n, e in self._ended.items() if e > now}
-        self._ended[account.session.nonce] = account.session.expires
+        async with self.platform.sessionmaker.begin() as db:
+            await auth.end_session(db, account.session_id, now=self.clock())
         response = templating.render(
             request,
             views.MessagePage(
