@@ -212,7 +212,10 @@ def from_text(message: telegram.Message, key: str) -> InboundEvent | None:
         )
     if replied is None:
         return None
-    address: dict[str, Any] = {"chat": chat.id}
+    # The writer's user id goes into the (sealed) address so that a safety reply can go to
+    # their private chat, whose id is their user id
+    # (https://core.telegram.org/bots/api#chat), rather than into the group.
+    address: dict[str, Any] = {"chat": chat.id, "user": message.from_user.id}
     if message.is_topic_message and message.message_thread_id is not None:
         address["thread"] = message.message_thread_id
     return InboundEvent(

@@ -3,6 +3,10 @@
 A message becomes one or more calls (a long text in pieces, a poll with its lead-in);
 if sending stops part way, a retry of the same outbox row sends only the rest
 (:mod:`adapters.plumbing.sending`). Bot API errors are turned into the outbox's terms.
+
+A safety reply to something said in a group never goes into the group: it goes to the
+person's private chat, and only if Telegram refuses that (a bot cannot start a private
+chat) is the message's general note posted in the group instead, replying to no one.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from typing import Any, NoReturn
 
 import httpx
@@ -68,7 +73,9 @@ class TelegramSender:
         await self._idle.wait()
 
     async def send(self, address: Any, message: OutboundMessage, *, key: str) -> Delivery:
-        """Deliver one message to ``{"chat": id, "thread": n}``.
+        """Deliver one message to ``{"chat": id, "thread": n, "user": id}``.
+
+        ``user`` (the writer of a group message) is where a safety reply to them goes.
 
         Raises:
             RetryLater: Telegram asked us to wait, or the network failed before sending.
@@ -83,11 +90,63 @@ class TelegramSender:
         self._sending += 1
         self._idle.clear()
         try:
+            if message.kind == "safety" and not _private(chat):
+                return await self._send_safety(_user(address), chat, thread, message, key)
             return await self._send(chat, thread, message, key)
         finally:
             self._sending -= 1
             if not self._sending:
                 self._idle.set()
+
+    async def _send_safety(
+        self,
+        user: int | None,
+        group: int | str,
+        thread: int | None,
+        message: OutboundMessage,
+        key: str,
+    ) -> Delivery:
+        """A safety reply to someone in a group: privately, else a general note, never both.
+
+        A bot cannot start a conversation: it can write to a person only after they have
+        written to it (https://core.telegram.org/bots#how-are-bots-different-from-users).
+        Until then Telegram answers 403 "bot can't initiate conversation with a user", or
+        400 "chat not found" for someone it has never seen
+        (https://core.telegram.org/bots/api#making-requests).
+        Then the message's ``fallback`` is posted in the group (in the same forum topic):
+        no reply parameters, so it neither quotes nor points at the person's message
+        (https://core.telegram.org/bots/api#replyparameters), and its text names no one.
+
+        Raises:
+            RetryLater: Telegram asked us to wait, the network failed, or neither the
+                private message nor the note could be delivered; the outbox tries again
+                within its limits, so a safety reply never ends quietly.
+        """
+        refused = "no person to write to privately"
+        if user is not None and user in self.blocked:
+            refused = "the person blocked the bot"
+        elif user is not None:
+            private = replace(message, reply_to=None, fallback=None)
+            try:
+                # A private chat's id is the user's id (https://core.telegram.org/bots/api#chat),
+                # and it has no topics, so no message_thread_id.
+                return await self._send(user, None, private, key)
+            except Undeliverable as exc:
+                refused = str(exc)  # RetryLater goes to the outbox: the private chat may work
+        if not message.fallback:
+            log.error("telegram: a safety reply could not be sent privately (%s)", refused)
+            raise RetryLater(f"safety reply not delivered privately ({refused}); no note to post")
+        note = OutboundMessage(text=message.fallback, consultation_id=message.consultation_id)
+        try:
+            return await self._send(group, thread, note, f"{key}:note")
+        except Undeliverable as exc:
+            log.error(
+                "telegram: a safety reply could not be sent privately (%s) "
+                "nor its general note posted in the group (%s)",
+                refused,
+                exc,
+            )
+            raise RetryLater(f"safety reply not delivered: {refused}; note: {exc}") from exc
 
     async def _send(
         self, chat: int | str, thread: int | None, message: OutboundMessage, key: str
@@ -143,7 +202,7 @@ class TelegramSender:
     ) -> list[Step]:
         """The Bot API calls that deliver one message, in order."""
         bot = self.connection.bot
-        private = isinstance(chat, int) and chat > 0
+        private = _private(chat)
         reply = None
         if message.reply_to:
             target = convert.parse_message_ref(message.reply_to)
@@ -217,3 +276,21 @@ def _address(address: Any) -> tuple[int | str, int | None]:
     if isinstance(address, int | str):
         return address, None
     raise Undeliverable(f"not a Telegram address: {address!r}")
+
+
+def _private(chat: int | str) -> bool:
+    """Whether ``chat`` is a private chat: its id is a user's, which is positive.
+
+    https://core.telegram.org/bots/api#chat: group, supergroup and channel ids are
+    negative; a public group or channel may also be addressed as ``@username``.
+    """
+    return isinstance(chat, int) and chat > 0
+
+
+def _user(address: Any) -> int | None:
+    """The user id of the person whose group message ``address`` answers, if recorded."""
+    if isinstance(address, dict):
+        user = address.get("user")
+        if isinstance(user, int) and not isinstance(user, bool) and user > 0:
+            return user
+    return None

@@ -295,6 +295,25 @@ async def test_user_who_never_started_the_bot(fake: FakeTelegram, bot: telegram.
         await bot.send_message(carol.id, "hello")
 
 
+async def test_writing_in_a_group_does_not_open_a_private_chat(
+    fake: FakeTelegram, bot: telegram.Bot
+) -> None:
+    group = fake.group(-1001000000009, "Clinic group", supergroup=True)
+    carol = fake.user(1003, "Carol", started=False)
+    fake.send_text(carol, "hello all", chat=group)
+
+    with pytest.raises(error.Forbidden, match="can't initiate conversation"):
+        await bot.send_message(carol.id, "hello")
+    with pytest.raises(error.BadRequest, match="(?i)chat not found"):
+        await bot.send_message(1999, "someone the bot has never seen")
+    assert fake.messages_to(carol) == []
+    await bot.send_message(group.id, "the group is fine")
+
+    fake.send_command(carol, "/start")  # writing to the bot opens the chat
+    await bot.send_message(carol.id, "hello")
+    assert [m.text for m in fake.messages_to(carol)] == ["hello"]
+
+
 async def test_offset_confirmation_drops_earlier_updates(
     fake: FakeTelegram, bot: telegram.Bot
 ) -> None:

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from adapters.telegram.adapter import TelegramAdapter
 from bot.outbox import OutboxSender
 from bot.platform import Platform
+from channels.adapter import RetryLater
 from channels.events import OutboundMessage
 from storage import queries
 from storage.tables import Consent, OutboxEntry, Participant
@@ -140,3 +141,54 @@ async def test_a_blocked_user_is_opted_out_without_retries(running: Running) -> 
         Participant, 1, Participant.id == bob_row.id, Participant.opted_out_at.is_not(None)
     )
     assert len(fake.messages_to(bob)) == 2
+
+
+GROUP = -1001000000002
+HELPLINES = "Please call Lifeline on 13 11 14."
+NOTE = "A reminder for everyone here: support is available now."
+
+
+def safety(*, fallback: str | None = NOTE) -> OutboundMessage:
+    """A safety reply to a group message, as the runtime writes it."""
+    return OutboundMessage(
+        text=HELPLINES, kind="safety", reply_to=f"chat:{GROUP}:msg:1", fallback=fallback
+    )
+
+
+async def test_safety_replies_go_privately_and_only_a_general_note_goes_to_the_group(
+    fake: FakeTelegram, platform: Platform, caplog: pytest.LogCaptureFixture
+) -> None:
+    group = fake.group(GROUP, supergroup=True)
+    alice = fake.user(1001, "Alice")
+    blocker = fake.user(1002, "Bea")
+    stranger = fake.user(1003, "Cy", started=False)
+    fake.block(blocker, notify=False)
+    adapter = make_adapter(fake, platform)
+    try:
+        # Private chats are as before.
+        await adapter.send({"chat": alice.id}, OutboundMessage(HELPLINES, kind="safety"), key="p")
+        # From a group: to the person's private chat, with no reply into the group.
+        await adapter.send({"chat": GROUP, "user": alice.id}, safety(), key="a")
+        assert [m.text for m in fake.messages_to(alice)] == [HELPLINES, HELPLINES]
+        assert fake.messages_to(group) == []
+        # A person who blocked the bot is not opted out by it; the group gets the note.
+        await adapter.send({"chat": GROUP, "user": blocker.id}, safety(), key="b")
+        # No note to post: nothing goes in the group, and the outbox tries again.
+        with caplog.at_level("ERROR"), pytest.raises(RetryLater):
+            await adapter.send({"chat": GROUP, "user": stranger.id}, safety(fallback=None), key="c")
+        assert "safety reply could not be sent privately" in caplog.text
+        # The note refused as well: tried again later, never failed quietly.
+        fake.inject_error(400, "Bad Request: chat not found", count=2, methods=["sendMessage"])
+        with pytest.raises(RetryLater):
+            await adapter.send({"chat": GROUP, "user": stranger.id}, safety(), key="d")
+        await adapter.send({"chat": GROUP, "user": stranger.id}, safety(), key="d")
+        # An address from before the user id was recorded: never a reply in the group.
+        await adapter.send({"chat": GROUP}, safety(), key="e")
+    finally:
+        await adapter.stop()
+    notes = fake.messages_to(group)
+    assert [m.text for m in notes] == [NOTE, NOTE, NOTE]
+    into_group = [c.params for c in fake.calls_to("sendMessage") if c.params["chat_id"] == GROUP]
+    assert len(into_group) == 4  # the three notes, and the one refused by the fault
+    assert not any("reply_parameters" in p or "reply_to_message_id" in p for p in into_group)
+    assert fake.messages_to(stranger) == [] and fake.messages_to(blocker) == []

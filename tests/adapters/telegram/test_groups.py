@@ -12,7 +12,7 @@ from bot import commands
 from bot.config import Settings
 from consultations import service
 from consultations.spec import parse_spec
-from storage.tables import Consent, PollTally, Publication, Response
+from storage.tables import Consent, OutboxEntry, PollTally, Publication, Response
 from tests.adapters.telegram.conftest import Running
 from tests.adapters.telegram.test_private_chat import export
 from tests.helpers import spec_data
@@ -109,3 +109,77 @@ async def test_co_design_thread_in_a_forum_group_with_a_reply_to_a_reply(
     assert poll.poll is not None and plain_poll.poll is not None
     assert by_chat[poll.poll.id] == {"Very easy": 1, "Easy": 0, "Hard": 1}
     assert by_chat[plain_poll.poll.id] == {"Very easy": 1, "Easy": 0, "Hard": 0}
+
+
+CRISIS = "Honestly I want to kill myself"
+
+
+async def test_a_crisis_reply_in_a_group_gets_the_safety_message_only_privately(
+    running: Running, settings: Settings
+) -> None:
+    """Helplines go to the person's private chat; the group sees at most a general note.
+
+    A person who has started the bot gets the safety message privately and the group
+    sees nothing about it; for a person the bot cannot write to (Telegram refuses to
+    start a private chat), the group gets a short general note that replies to nothing
+    and names no one. Both in a forum topic and in a plain group.
+    """
+    fake, platform = running.fake, running.platform
+    forum = fake.group(FORUM, "Clinic forum", forum=True)
+    group = fake.group(GROUP, "Clinic group", supergroup=True)
+    bob = fake.user(2001, "Bob", last_name="Byrne", username="bob_b")
+    dan = fake.user(2003, "Dan", last_name="Doyle", username="dan_d")
+    carol = fake.user(2002, "Carol", last_name="Cho", username="carol_c", started=False)
+    erin = fake.user(2004, "Erin", last_name="Ennis", username="erin_e", started=False)
+    async with platform.sessionmaker.begin() as session:
+        await service.create(session, parse_spec(co_design_spec()), source="test")
+    configured = replace(
+        settings, telegram_bot_token=fake.token, telegram_api_base_url=fake.base_url
+    )
+    code = await commands.launch(
+        argparse.Namespace(id="outpatient-booking", channels=None), configured
+    )
+    assert code == commands.OK
+    launched = {chat.id: len(fake.messages_to(chat)) for chat in (forum, group)}
+    seed = fake.messages_to(forum)[-1]
+    plain_seed = fake.messages_to(group)[-1]
+    assert seed.message_thread_id is not None
+    calls_before = len(fake.calls_to("sendMessage"))
+
+    # Started the bot: helplines in the private chat, nothing in the group.
+    fake.send_text(bob, CRISIS, chat=forum, message_thread_id=seed.message_thread_id)
+    fake.reply(dan, plain_seed, CRISIS)
+    for person in (bob, dan):
+        [private] = await fake.wait_for_sent(1, chat=person)
+        assert "Lifeline" in (private.text or "")
+        assert private.reply_to is None and private.message_thread_id is None
+    # Never started it: only a general note in the place, in the same topic.
+    fake.send_text(carol, CRISIS, chat=forum, message_thread_id=seed.message_thread_id)
+    fake.reply(erin, plain_seed, CRISIS)
+    for chat in (forum, group):
+        await fake.wait_for_sent(launched[chat.id] + 1, chat=chat)
+    await running.wait_for_count(OutboxEntry, 4, OutboxEntry.status == "sent")
+
+    assert fake.messages_to(carol) == [] and fake.messages_to(erin) == []
+    forum_notes = fake.messages_to(forum)[launched[forum.id] :]
+    group_notes = fake.messages_to(group)[launched[group.id] :]
+    assert len(forum_notes) == 1 and len(group_notes) == 1  # none about Bob or Dan
+    assert forum_notes[0].message_thread_id == seed.message_thread_id
+    assert group_notes[0].message_thread_id is None
+    for note, person in ((forum_notes[0], carol), (group_notes[0], erin)):
+        text = note.text or ""
+        assert "Lifeline" in text and "support is available" in text
+        assert note.reply_to_message_id is None
+        assert note.entities == () and note.reply_markup is None  # no mention, no buttons
+        assert CRISIS not in text and "kill" not in text.lower()
+        for name in (person.first_name, person.last_name, person.username):
+            assert name is not None and name.lower() not in text.lower()
+    # On the wire: no reply parameters into either group, every safety call accounted for.
+    calls = fake.calls_to("sendMessage")[calls_before:]
+    into_groups = [
+        c.params for c in calls if str(c.params.get("chat_id")) in (str(FORUM), str(GROUP))
+    ]
+    assert len(into_groups) == 2
+    assert not any("reply_parameters" in p or "reply_to_message_id" in p for p in into_groups)
+    refused = {str(c.params.get("chat_id")) for c in calls if c.status == 403}
+    assert refused == {str(carol.id), str(erin.id)}
