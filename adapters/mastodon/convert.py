@@ -67,14 +67,15 @@ class Post:
 
 
 def post_of(status: Mapping[str, Any]) -> Post:
-    """Read a status dict (as Mastodon.py returns it) into a :class:`Post`."""
-    account = status.get("account") or {}
+    """Read a status dict (as Mastodon.py returns it) into a :class:`Post`.
+
+    Only ``id`` is required. Any other field may be missing, null or not of the
+    documented type (another server's software, a date Mastodon.py could not parse): it
+    is read as absent rather than raising, so one odd status cannot stop the intake.
+    """
+    account = _mapping(status.get("account"))
     reply_to = status.get("in_reply_to_id")
-    created = status.get("created_at")
-    if isinstance(created, str):
-        created = datetime.fromisoformat(created.replace("Z", "+00:00"))
-    if not isinstance(created, datetime) or created.tzinfo is None:
-        created = datetime.now(UTC)
+    poll = status.get("poll")
     return Post(
         id=str(status["id"]),
         account_id=str(account.get("id", "")),
@@ -84,21 +85,45 @@ def post_of(status: Mapping[str, Any]) -> Post:
         text=strip_leading_mentions(
             html_to_text(str(status.get("content") or "")), _handles(status.get("mentions"))
         ),
-        created_at=created.astimezone(UTC),
-        poll=poll_of(status["poll"]) if status.get("poll") else None,
+        created_at=_moment(status.get("created_at")),
+        poll=poll_of(poll) if isinstance(poll, Mapping) and "id" in poll else None,
     )
 
 
 def poll_of(poll: Mapping[str, Any]) -> PollState:
     """Read a poll dict (https://docs.joinmastodon.org/entities/Poll/)."""
-    options: Sequence[Mapping[str, Any]] = poll.get("options") or ()
+    options = poll.get("options")
     voters = poll.get("voters_count")
     return PollState(
         id=str(poll["id"]),
-        counts=tuple((str(o.get("title")), int(o.get("votes_count") or 0)) for o in options),
+        counts=tuple(
+            (str(o.get("title")), _count(o.get("votes_count")))
+            for o in map(_mapping, options if isinstance(options, Sequence) else ())
+        ),
         expired=bool(poll.get("expired")),
-        voters=int(voters) if isinstance(voters, int) else None,
+        voters=_count(voters) if isinstance(voters, int) else None,
     )
+
+
+def _mapping(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _count(value: object) -> int:
+    """A vote count: a whole number of at least 0, anything else counting as 0."""
+    return max(value, 0) if isinstance(value, int) else 0
+
+
+def _moment(value: object) -> datetime:
+    """A status's time in UTC; now when it is missing, unreadable or has no timezone."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            value = None
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        return datetime.now(UTC)
+    return value.astimezone(UTC)
 
 
 def sender_of(post: Post) -> str:

@@ -177,10 +177,16 @@ class WebSecurity:
         subject = await guard.subject(request)
         try:
             form = await request.post()
-        except (ValueError, HttpProcessingError):
-            # Undecodable text (UnicodeDecodeError is a ValueError) or a broken multipart
-            # body (bad boundary, bad part headers): the client's fault, never a 5xx.
+        except (ValueError, LookupError, HttpProcessingError):
+            # Undecodable text (UnicodeDecodeError is a ValueError), a charset Python does
+            # not know (LookupError) or a broken multipart body (bad boundary, bad part
+            # headers): the client's fault, never a 5xx.
             raise web.HTTPBadRequest(text="The form could not be read.") from None
+        for value in form.values():
+            if isinstance(value, web.FileField):
+                # No form here takes files; aiohttp spools each file part to a temporary
+                # file that stays open until it is closed, so close it now.
+                value.file.close()
         given = form.get(CSRF_FIELD)
         if (
             subject is None

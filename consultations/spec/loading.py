@@ -155,6 +155,16 @@ def _json_object(pairs: list[tuple[str, object]]) -> dict[str, object]:
 
 def _read_document(text: str, source: str) -> object:
     """YAML or JSON text to data; SpecError (with line and column) if it cannot be read."""
+    try:
+        return _parse_document(text, source)
+    except RecursionError:
+        # Both parsers recurse once per level of brackets or indentation; a spec is a few
+        # levels deep, so thousands of them is not a spec (and must not crash the reader).
+        message = f"{source}: lists or fields are nested too deeply to be a spec"
+        raise SpecError([Problem(ROOT, message)], source=source) from None
+
+
+def _parse_document(text: str, source: str) -> object:
     text = text.removeprefix("\ufeff")
     json_error: json.JSONDecodeError | None = None
     if re.match(r"\s*\{", text):
