@@ -6,9 +6,11 @@ The HTML file comes from a Jinja2 template (``templates/report.html``) with auto
 from __future__ import annotations
 
 import csv
+import html
 import io
 import json
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,30 +66,60 @@ def _ci(o: Mapping[str, Any]) -> str:
     return f"{_pct(o['ci_low'])}–{_pct(o['ci_high'])}"
 
 
-def _md_cell(value: object) -> str:
-    return str(value).replace("|", "\\|").replace("\n", " ")
+#: Characters that Markdown (CommonMark with the GitHub table extension) gives a meaning
+#: to anywhere in a line; each is backslash-escaped, which is always allowed before
+#: punctuation.
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|#~])")
+#: What gives a line a meaning when it starts it (list items, setext underlines).
+_MD_LEADING = re.compile(r"^(\s*|\s*\d+(?=[.)]))([-+=]|(?<=\d)[.)])")
+
+
+def md_text(value: object) -> str:
+    """``value`` as inert Markdown text for one line: HTML escaped, Markdown escaped.
+
+    ``<``, ``>`` and ``&`` become entities (no raw HTML, no autolinks, no block quotes);
+    ``|``, backticks, ``#``, ``*``, ``_``, ``~``, brackets and backslashes are
+    backslash-escaped so that they read as themselves and cannot end a table cell or
+    start a code span, heading, link or emphasis; a leading list or underline marker is
+    escaped too; line breaks become spaces.
+    """
+    text = " ".join(str(value).splitlines())
+    text = _MD_SPECIAL.sub(r"\\\1", html.escape(text, quote=False))
+    return _MD_LEADING.sub(lambda m: m.group(1) + "\\" + m.group(2), text)
 
 
 def _md_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(_md_cell(v) for v in row) + " |" for row in rows]
+    lines += ["| " + " | ".join(md_text(v) for v in row) + " |" for row in rows]
     return lines + [""]
 
 
+#: Shown for a hidden count (under 5, or hidden so that one under 5 cannot be worked out).
+HIDDEN = "hidden"
+
+
 def _count(value: int | None) -> str:
-    return "<5" if value is None else str(value)
+    return HIDDEN if value is None else str(value)
+
+
+def _fence(text: str) -> str:
+    """A code fence longer than any run of backticks in ``text``, so it cannot close early."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    return "`" * max(3, longest + 1)
 
 
 def render_markdown(report: Mapping[str, Any]) -> str:
     """A readable Markdown summary: headline numbers, polls, themes with quotes, stage."""
+    e = md_text
     c = report["consultation"]
     p = report["participation"]
     s = report["sentiment"]
     out = [
-        f"# {c['title']}",
+        f"# {e(c['title'])}",
         "",
-        f"{c['organisation']} · QI project *{c['qi']['project']}*, cycle {c['qi']['cycle']} · "
-        f"report for the **{report['stage']}** stage · generated {report['generated_at']}",
+        f"{e(c['organisation'])} · QI project *{e(c['qi']['project'])}*, cycle "
+        f"{e(c['qi']['cycle'])} · report for the **{e(report['stage'])}** stage · generated "
+        f"{e(report['generated_at'])}",
         "",
         "## Participation",
         "",
@@ -105,20 +137,20 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         "",
     ]
     for seg_id, seg in p["by_segment"].items():
-        out += [f"### {seg['question']} ({seg_id})", ""]
+        out += [f"### {e(seg['question'])} ({e(seg_id)})", ""]
         out += _md_table(
             ["Group", "Participants"], [(k, _count(v)) for k, v in seg["options"].items()]
         )
     if p["missing_segments"]:
         out += [
             "**Missing or few voices:** "
-            + "; ".join(f"{m['option']} ({m['status']})" for m in p["missing_segments"]),
+            + "; ".join(f"{e(m['option'])} ({e(m['status'])})" for m in p["missing_segments"]),
             "",
         ]
     if report["polls"]:
         out += ["## Polls", ""]
         for poll in report["polls"]:
-            out += [f"### {poll['question']}", "", f"{poll['n']} answers (every channel).", ""]
+            out += [f"### {e(poll['question'])}", "", f"{poll['n']} answers (every channel).", ""]
             out += _md_table(
                 ["Option", "Count", "Share", "95% interval"],
                 [(o["label"], o["count"], _pct(o["share"]), _ci(o)) for o in poll["options"]],
@@ -135,16 +167,17 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         for t in report["themes"]:
             ts = t["sentiment"]
             out += [
-                f"### {t['label']}",
+                f"### {e(t['label'])}",
                 "",
-                f"{t['count']} replies ({_pct(t['share'])}); keywords: {', '.join(t['keywords'])}; "
+                f"{t['count']} replies ({_pct(t['share'])}); keywords: "
+                f"{e(', '.join(t['keywords']))}; "
                 f"{_pct(ts['positive'])} positive, {_pct(ts['negative'])} negative.",
                 "",
             ]
-            out += [f"> {q}" + "\n" for q in t["quotes"]]
+            out += [f"> {e(q)}" + "\n" for q in t["quotes"]]
     book = report.get("codebook")
     if book:
-        out += [f"## Codebook: {book['name']}", ""]
+        out += [f"## Codebook: {e(book['name'])}", ""]
         out += _md_table(
             ["Category", "Replies", "Share", "Negative"],
             [
@@ -157,7 +190,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         out += ["## Across cycles", ""]
         for cp in comparison["polls"]:
             vb = cp["vs_baseline"]
-            out += [f"### {cp['question']}: {cp['measure']}", ""]
+            out += [f"### {e(cp['question'])}: {e(cp['measure'])}", ""]
             out += _md_table(
                 ["Cycle", "n", "Share", "95% interval"],
                 [(x["cycle"], x["n"], _pct(x["share"]), _ci(x)) for x in cp["cycles"]],
@@ -168,7 +201,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
                     f"(95% CI {vb['ci_low'] * 100:+.1f} to {vb['ci_high'] * 100:+.1f}).",
                     "",
                 ]
-    out += _md_stage(report["stage_summary"])
+    out += _md_stage(report["stage_summary"], md_text)
     flagged = report["safety"]["flagged"]
     out += [
         "## Safety",
@@ -178,47 +211,55 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         "",
     ]
     if report["suppressed"]:
-        out += [f"{len(report['suppressed'])} cells under 5 are hidden (shown as <5 or –).", ""]
+        out += [
+            f"{len(report['suppressed'])} cells are hidden (shown as {HIDDEN} or –): counts "
+            "under 5, and the other counts needed so that none of those can be worked out "
+            "from the totals.",
+            "",
+        ]
     return "\n".join(out)
 
 
-def _md_stage(summary: Mapping[str, Any]) -> list[str]:
+def _md_stage(summary: Mapping[str, Any], e: Callable[[object], str]) -> list[str]:
+    """The stage summary as Markdown lines; ``e`` makes report text safe to include
+    (:func:`md_text` for Markdown; for HTML the template escapes the lines instead)."""
     stage = summary["stage"]
     body = summary[stage]
     out = [f"## {stage.capitalize()} stage summary", ""]
     if stage == "plan":
         out += ["### Main problems", ""]
         out += [
-            f"- {x['theme']} ({x['count']} replies, {_pct(x['negative_share'])} negative)"
+            f"- {e(x['theme'])} ({x['count']} replies, {_pct(x['negative_share'])} negative)"
             for x in body["main_problems"]
         ] or ["- none stood out"]
         out += ["", "### Priorities", ""]
         out += [
-            f"- {x['question']}: {x['leading']} ({_pct(x['share'])}"
+            f"- {e(x['question'])}: {e(x['leading'])} ({_pct(x['share'])}"
             f"{', clear lead' if x['clear_lead'] else ', not a clear lead'})"
             for x in body["priorities"]
         ] or ["- no polls"]
         out += ["", f"### Ideas ({body['ideas']['count']} replies suggest something)", ""]
-        out += [f"> {x['text']}\n" for x in body["ideas"]["examples"]]
+        out += [f"> {e(x['text'])}\n" for x in body["ideas"]["examples"]]
     elif stage == "do":
-        e = body["experience"]["sentiment"]
+        feel = body["experience"]["sentiment"]
         out += [
-            f"Experience so far: {_pct(e['positive'])} positive, {_pct(e['negative'])} negative.",
+            f"Experience so far: {_pct(feel['positive'])} positive, "
+            f"{_pct(feel['negative'])} negative.",
             "",
             "### Problems",
             "",
         ]
         out += [
-            f"- {x['theme']} ({x['count']} replies, {_pct(x['negative_share'])} negative)"
+            f"- {e(x['theme'])} ({x['count']} replies, {_pct(x['negative_share'])} negative)"
             for x in body["problems"]
         ] or ["- none stood out"]
     elif stage == "study":
         if body.get("note"):
-            out += [body["note"], ""]
+            out += [e(body["note"]), ""]
         for m in body["measures"]:
             vb = m["vs_baseline"]
             out.append(
-                f"- {m['item']} {m['measure']}: {_pct(m['baseline'])} → {_pct(m['now'])}"
+                f"- {e(m['item'])} {e(m['measure'])}: {_pct(m['baseline'])} → {_pct(m['now'])}"
                 + (f" ({'clear change' if vb.get('clear') else 'no clear change'})" if vb else "")
             )
         for key, word in (("themes_grew", "Grew"), ("themes_shrank", "Shrank")):
@@ -226,7 +267,7 @@ def _md_stage(summary: Mapping[str, Any]) -> list[str]:
                 out.append(
                     f"- {word}: "
                     + ", ".join(
-                        f"{x['name']} ({_pct(x['previous_share'])} → {_pct(x['share'])})"
+                        f"{e(x['name'])} ({_pct(x['previous_share'])} → {_pct(x['share'])})"
                         for x in body[key]
                     )
                 )
@@ -236,8 +277,12 @@ def _md_stage(summary: Mapping[str, Any]) -> list[str]:
         for key in ("adopt", "adapt", "abandon"):
             if body["evidence"][key]:
                 out += [f"### Evidence to {key}", ""]
-                out += [f"- {x}" for x in body["evidence"][key]] + [""]
-        out += ['### Draft "you said, we did"', "", "```", body["you_said_we_did"], "```", ""]
+                out += [f"- {e(x)}" for x in body["evidence"][key]] + [""]
+        # Preformatted: the draft is kept as written (a code block shows no HTML and no
+        # Markdown), in a fence that no run of backticks in it can close.
+        draft = str(body["you_said_we_did"])
+        fence = _fence(draft)
+        out += ['### Draft "you said, we did"', "", fence, *draft.splitlines(), fence, ""]
     return out
 
 
@@ -255,13 +300,14 @@ def _stage_blocks(lines: Sequence[str]) -> list[_Block]:
     blocks: list[_Block] = []
     listed: list[str] = []
     pre: list[str] | None = None
+    fence = ""
     for line in lines:
-        if line == "```":
-            if pre is None:
-                pre = []
-            else:
-                blocks.append(_Block("pre", tuple(pre)))
-                pre = None
+        if pre is None and len(line) >= 3 and line == "`" * len(line):
+            pre, fence = [], line
+            continue
+        if pre is not None and line == fence:
+            blocks.append(_Block("pre", tuple(pre)))
+            pre = None
             continue
         if pre is not None:
             pre.append(line)
@@ -351,5 +397,5 @@ def render_html(report: Mapping[str, Any]) -> str:
         codebook=report.get("codebook"),
         comparison_polls=(report.get("comparison") or {}).get("polls", []),
         run_charts=report.get("run_charts", []),
-        stage_blocks=_stage_blocks(_md_stage(report["stage_summary"])),
+        stage_blocks=_stage_blocks(_md_stage(report["stage_summary"], str)),
     )

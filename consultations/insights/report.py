@@ -85,13 +85,14 @@ def build_report(
             progress(name, done)
 
     suppressed: list[dict[str, Any]] = []
+    hidden_groups: dict[str, set[str]] = {}
     step("participation", 0.0)
     seg_of = participation.participant_segments(rows)
     participation_section = participation.summarise(
-        spec, rows, poll_totals, funnel, seg_of, suppressed
+        spec, rows, poll_totals, funnel, seg_of, suppressed, hidden_groups
     )
     step("polls", 0.1)
-    poll_section = polls.summarise(spec, rows, poll_totals, seg_of, suppressed)
+    poll_section = polls.summarise(spec, rows, poll_totals, seg_of, suppressed, hidden_groups)
     step("themes", 0.2)
     text = free_text.text_rows(rows)
     themes, assignment = free_text.summarise_themes(text)

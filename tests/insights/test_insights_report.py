@@ -71,13 +71,18 @@ def test_participation_counts(plan_report: dict[str, Any]) -> None:
     assert sum(d["responses"] for d in p["by_day"]) == p["responses"]
     assert p["by_channel"]["mastodon"]["poll_votes_from_totals"] == 10
     assert p["funnel"]["finished"] == len(POLL_ANSWERS)
+    # Community member (nobody) is hidden, and Staff (5 people) with it, so that the
+    # total minus the groups shown does not give the empty group away; both get the same
+    # status, as saying which was empty would undo that.
+    status = "fewer than 5, or hidden with a group that has fewer"
     assert p["missing_segments"] == [
         {
             "segment": "role",
             "question": "Which best describes you?",
-            "option": "Community member",
-            "status": "none",
+            "option": option,
+            "status": status,
         }
+        for option in ("Staff", "Community member")
     ]
 
 
@@ -129,8 +134,14 @@ def test_small_segment_cells_are_hidden_and_listed(plan_report: dict[str, Any]) 
     patients = poll["by_segment"]["role"]["Patient"]
     shown = {o["label"]: o["count"] for o in patients["options"]}
     assert all(v is None or v >= 5 for v in shown.values())
-    assert shown["Hard"] == 6
-    assert poll["by_segment"]["role"]["Staff"] == {"n": None, "options": None}
+    # Complementary suppression: Staff (4 answers) and Community member (none) are hidden
+    # whole, and Carer (7) with them since those two hold fewer than 5 between them.
+    # Every option's other groups then hold fewer than 5, so each Patient cell (Hard was
+    # 6) is hidden too: the option totals minus a Patient cell would give them away.
+    assert patients["n"] == 19
+    assert shown == dict.fromkeys(shown)
+    for group in ("Carer", "Staff", "Community member"):
+        assert poll["by_segment"]["role"][group] == {"n": None, "options": None}
     listed = {(s["section"], s.get("group"), s.get("option")) for s in plan_report["suppressed"]}
     for label, value in shown.items():
         if value is None:

@@ -40,3 +40,34 @@ def test_stage_summary_keeps_its_structure() -> None:
     assert "<h2>Act stage summary</h2>" in html
     assert re.search(r"<pre>Thank you to the \d+ people", html)
     assert "<ul>\n<li>" in html and "**" not in html
+
+
+def test_markdown_report_escapes_html_and_markdown_in_report_text() -> None:
+    from consultations.insights import render_markdown
+
+    r: dict[str, Any] = copy.deepcopy(report(stage="plan"))
+    r["consultation"]["title"] = "# Booking | " + SCRIPT
+    r["themes"][0]["label"] = "Theme | `code` " + SCRIPT
+    r["themes"][0]["quotes"] = ["- They | said\n## " + SCRIPT]
+    r["polls"][0]["question"] = "Poll | " + SCRIPT
+    r["polls"][0]["options"][0]["label"] = "Option | " + SCRIPT
+    seg = r["participation"]["by_segment"]["role"]
+    seg["options"] = {"Group | " + SCRIPT: 7, **seg["options"]}
+
+    md = render_markdown(r)
+
+    assert "<script" not in md and "&lt;script&gt;" in md
+    assert md.startswith("# \\# Booking \\| &lt;script&gt;")
+    assert "> \\- They \\| said \\#\\# &lt;script&gt;" in md
+    assert "\\`code\\`" in md and "### Theme \\| \\`code\\`" in md
+    assert "### Poll \\| &lt;script&gt;" in md
+    # Every table row keeps its columns: no unescaped | inside a cell.
+    for line in md.splitlines():
+        if line.startswith("| "):
+            header_cells = re.split(r"(?<!\\)\|", line)
+            assert len(header_cells) in (4, 5, 6), line
+    assert "| Option \\| &lt;script&gt;alert('x')&lt;/script&gt; | " in md
+    assert "| Group \\| &lt;script&gt;alert('x')&lt;/script&gt; | 7 |" in md
+    # Only the report's own headings start lines with #.
+    for line in md.splitlines():
+        assert not line.startswith("#") or re.match(r"#{1,3} ", line)

@@ -1,7 +1,9 @@
 """The participation section: who took part, on which channel, when, and from which segment.
 
-Breakdowns by segment hide counts under :data:`SMALL_CELL`; the hidden cells are listed
-in the report's ``suppressed``.
+Breakdowns by segment hide counts under :data:`SMALL_CELL`, and enough other groups that
+the hidden ones cannot be worked out from the totals (see
+:mod:`~consultations.insights.sections.disclosure`); the hidden cells are listed in the
+report's ``suppressed``.
 """
 
 from __future__ import annotations
@@ -12,8 +14,11 @@ from datetime import date
 from typing import Any
 
 from consultations.insights.records import SEGMENT, FunnelCounts, PollTotal, ResponseRow, SpecLike
-from consultations.insights.sections import SMALL_CELL
+from consultations.insights.sections import SMALL_CELL, disclosure
 from consultations.insights.sections.polls import latest_totals
+
+#: The status of every hidden group listed under ``missing_segments``.
+MISSING_STATUS = f"fewer than {SMALL_CELL}, or hidden with a group that has fewer"
 
 
 def _answers(rows: Iterable[ResponseRow]) -> list[ResponseRow]:
@@ -40,8 +45,14 @@ def summarise(
     funnel: FunnelCounts | None,
     seg_of: Mapping[str, Mapping[str, str]],
     suppressed: list[dict[str, Any]],
+    hidden_groups: dict[str, set[str]],
 ) -> dict[str, Any]:
-    """The ``participation`` section; hidden segment cells are appended to ``suppressed``."""
+    """The ``participation`` section; hidden segment cells are appended to ``suppressed``.
+
+    Each segment's groups are protected with complementary suppression (see
+    :mod:`~consultations.insights.sections.disclosure`); the hidden groups of each segment
+    are stored in ``hidden_groups`` so that the polls hide them too.
+    """
     answers = _answers(rows)
     participants = {r.participant for r in answers}
     by_channel: dict[str, dict[str, Any]] = {}
@@ -79,31 +90,36 @@ def summarise(
         counts = Counter(
             seg_of[p][seg.id] for p in participants if p in seg_of and seg.id in seg_of[p]
         )
-        options: dict[str, int | None] = {}
         labels = list(seg.options) + sorted(set(counts) - set(seg.options))
+        line = {option: counts.get(option, 0) for option in labels}
+        hidden = disclosure.protect_line(line, order=labels)
+        hidden_groups[seg.id] = hidden
+        options: dict[str, int | None] = {}
         for option in labels:
-            c = counts.get(option, 0)
-            if c < SMALL_CELL:
+            if option in hidden:
                 options[option] = None
                 suppressed.append(
                     {
                         "section": "participation.by_segment",
                         "segment": seg.id,
                         "option": option,
-                        "reason": f"fewer than {SMALL_CELL} participants",
+                        "reason": disclosure.REASON,
                     }
                 )
+                if option in seg.options:
+                    # One status for every hidden group: saying which were empty, or
+                    # which were small rather than hidden with them, would undo the
+                    # suppression.
+                    missing.append(
+                        {
+                            "segment": seg.id,
+                            "question": seg.text,
+                            "option": option,
+                            "status": MISSING_STATUS,
+                        }
+                    )
             else:
-                options[option] = c
-            if option in seg.options and c < SMALL_CELL:
-                missing.append(
-                    {
-                        "segment": seg.id,
-                        "question": seg.text,
-                        "option": option,
-                        "status": "none" if c == 0 else f"fewer than {SMALL_CELL}",
-                    }
-                )
+                options[option] = line[option]
         answered = sum(counts.values())
         by_segment[seg.id] = {
             "question": seg.text,

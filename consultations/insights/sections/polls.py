@@ -1,7 +1,8 @@
 """The polls section: each poll's counts and shares with intervals, by channel and segment.
 
 Per-person answers (the latest per person) and tallies from channels that only report
-totals are merged; whole-item totals are never suppressed, breakdowns by segment are.
+totals are merged; whole-item totals are never suppressed, breakdowns by segment are,
+with complementary suppression so that no hidden cell follows from the totals.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from consultations.insights.records import POLL, PollTotal, ResponseRow, SpecLike, as_text
-from consultations.insights.sections import SMALL_CELL
+from consultations.insights.sections import disclosure
 from consultations.insights.stats import wilson_interval
 
 
@@ -101,8 +102,17 @@ def summarise(
     totals: Sequence[PollTotal],
     seg_of: Mapping[str, Mapping[str, str]],
     suppressed: list[dict[str, Any]],
+    hidden_groups: Mapping[str, set[str]] | None = None,
 ) -> list[dict[str, Any]]:
-    """The ``polls`` section; hidden segment cells are appended to ``suppressed``."""
+    """The ``polls`` section; hidden segment cells are appended to ``suppressed``.
+
+    Breakdowns by segment are protected with complementary suppression (see
+    :mod:`~consultations.insights.sections.disclosure`): a group is hidden whole (size
+    and answers) when it is small, when ``hidden_groups`` (segment id -> groups hidden in
+    participation) names it, or to protect another hidden group; within the groups shown,
+    small cells and their complements are hidden across both options and groups.
+    """
+    hidden_groups = hidden_groups or {}
     tallies = latest_totals(totals)
     latest = latest_choice(rows)
     polls = []
@@ -122,9 +132,16 @@ def summarise(
                     continue
                 group_n[group] += 1
                 per_group[group].update(set(r.choices))
-            for group in list(seg.options) + sorted(set(group_n) - set(seg.options)):
+            groups_order = list(seg.options) + sorted(set(group_n) - set(seg.options))
+            sizes = {g: group_n[g] for g in groups_order}
+            hidden_rows = disclosure.protect_line(
+                sizes, hidden_groups.get(seg.id, set()) & set(sizes), order=groups_order
+            )
+            cells = {(g, label): per_group[g][label] for g in groups_order for label in labels}
+            hidden_cells = disclosure.protect_table(cells, groups_order, labels, hidden_rows)
+            for group in groups_order:
                 gn = group_n[group]
-                if gn < SMALL_CELL:
+                if group in hidden_rows:
                     groups[group] = {"n": None, "options": None}
                     suppressed.append(
                         {
@@ -133,15 +150,15 @@ def summarise(
                             "segment": seg.id,
                             "group": group,
                             "option": None,
-                            "reason": f"fewer than {SMALL_CELL} people in the group",
+                            "reason": disclosure.REASON,
                         }
                     )
                     continue
-                cells: list[dict[str, Any]] = []
+                shown: list[dict[str, Any]] = []
                 for label in labels:
                     c = per_group[group][label]
-                    if c < SMALL_CELL:
-                        cells.append({"label": label, "count": None, "share": None})
+                    if (group, label) in hidden_cells:
+                        shown.append({"label": label, "count": None, "share": None})
                         suppressed.append(
                             {
                                 "section": "polls.by_segment",
@@ -149,12 +166,12 @@ def summarise(
                                 "segment": seg.id,
                                 "group": group,
                                 "option": label,
-                                "reason": f"count under {SMALL_CELL}",
+                                "reason": disclosure.REASON,
                             }
                         )
                     else:
-                        cells.append({"label": label, "count": c, "share": round(c / gn, 4)})
-                groups[group] = {"n": gn, "options": cells}
+                        shown.append({"label": label, "count": c, "share": round(c / gn, 4)})
+                groups[group] = {"n": gn, "options": shown}
             by_segment[seg.id] = groups
         polls.append(
             {
