@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import logging
 import os
 import re
@@ -59,6 +60,10 @@ class Settings:
     smtp_url: str | None = None
     alert_from: str | None = None
     alert_webhook_url: str | None = None
+    # The web channel's limit on new participants per client address per minute (0: off),
+    # and the reverse proxies whose X-Forwarded-For is believed (networks, as text).
+    web_new_participants_per_minute: int = 30
+    trusted_proxies: tuple[str, ...] = ()
 
     @property
     def alerts_enabled(self) -> bool:
@@ -210,6 +215,30 @@ def _alert_settings(env: Mapping[str, str], telegram_token: str | None) -> dict[
     }
 
 
+def _web_settings(env: Mapping[str, str]) -> dict[str, Any]:
+    """The web channel's limits: new participants per address, and trusted proxies."""
+    name = "ENGAGE_WEB_NEW_PARTICIPANTS_PER_MINUTE"
+    text = (env.get(name) or "30").strip()
+    if not text.isascii() or not text.isdigit():
+        raise ConfigError(f"{name}: {text!r} is not a whole number (0 turns the limit off)")
+    limit = int(text)
+    if limit > 1_000_000:
+        raise ConfigError(f"{name}: {limit} is more than 1000000")
+    proxies: list[str] = []
+    for entry in (env.get("ENGAGE_TRUSTED_PROXIES") or "").split(","):
+        entry = entry.strip()
+        if not entry:
+            continue
+        try:
+            network = ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise ConfigError(
+                f"ENGAGE_TRUSTED_PROXIES: {entry!r} is not an IP address or CIDR range"
+            ) from None
+        proxies.append(str(network))
+    return {"web_new_participants_per_minute": limit, "trusted_proxies": tuple(proxies)}
+
+
 def load_settings(env: Mapping[str, str] | None = None, *, key_dir: Path | None = None) -> Settings:
     """Read and check the settings; raises :class:`ConfigError` naming the bad variable."""
     env = os.environ if env is None else env
@@ -291,4 +320,5 @@ def load_settings(env: Mapping[str, str] | None = None, *, key_dir: Path | None 
         mastodon_api_base_url=mastodon_url,
         mastodon_access_token=mastodon_token,
         **_alert_settings(env, token),
+        **_web_settings(env),
     )

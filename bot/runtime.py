@@ -660,6 +660,18 @@ class _Turn:
             self.ask(dialogue, item_question(item), prefix="We didn't get any words there.")
             return False
         screened = screening.screen(text)
+        if (
+            item.type == "prompt"
+            and not self.event.public
+            and self.event.channel in self.runtime.inline_channels
+        ):
+            # On a page that lets a person change their answer, the later one replaces
+            # the earlier (CONTRACT.md, "Public and private").
+            unchanged = await queries.replace_prompt_answer(
+                self.session, self.participant.id, spec.id, item.id, screened.text
+            )
+            if unchanged:
+                return True
         if item.type == "thread" and in_reply_to is None:
             in_reply_to = f"item:{item.id}"
         response = self._store(

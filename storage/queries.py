@@ -173,6 +173,34 @@ def publication_ref(keys: ReferenceKeys, row: Publication) -> str:
     return str(keys.unseal(row.sealed_ref)) if row.sealed_ref is not None else row.platform_ref
 
 
+async def replace_prompt_answer(
+    session: AsyncSession, participant_id: int, consultation_id: str, item_id: str, text: str
+) -> bool:
+    """Make way for a participant's new answer to a prompt; True if it is the same text.
+
+    Earlier answers are deleted, except one a moderation case refers to: a moderator
+    must still see what was said, and deleting the answer would delete its case.
+    """
+    earlier = (
+        await session.execute(
+            select(Response.id, Response.text).where(
+                Response.participant_id == participant_id,
+                Response.consultation_id == consultation_id,
+                Response.item_id == item_id,
+            )
+        )
+    ).all()
+    if len(earlier) == 1 and earlier[0][1] == text:
+        return True
+    if earlier:
+        ids = [row[0] for row in earlier]
+        reviewed = select(ModerationCase.response_id).where(ModerationCase.response_id.in_(ids))
+        await session.execute(
+            delete(Response).where(Response.id.in_(ids), Response.id.not_in(reviewed))
+        )
+    return False
+
+
 async def publication_by_ref(
     session: AsyncSession, keys: ReferenceKeys, channel: str, platform_ref: str
 ) -> Publication | None:

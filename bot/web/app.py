@@ -70,6 +70,8 @@ def create_app(
         platform.keyring,
         settings.secret_key,
         secure_cookies=https,
+        new_participants_per_minute=settings.web_new_participants_per_minute,
+        trusted_proxies=settings.trusted_proxies,
     )
     security.protect(app.add_routes(channel.routes()), channel.form_guard())
 

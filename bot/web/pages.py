@@ -70,7 +70,11 @@ class SegmentsPage(Page):
 
 @dataclass(frozen=True)
 class ItemsPage(Page):
-    """The questions still to answer, then the discussion threads."""
+    """The questions (answered ones filled in, to change), then the discussion threads.
+
+    ``answers`` holds the person's current answer to each poll (its choices) and prompt
+    (its text, alone in the sequence).
+    """
 
     template = "participant/items.html"
     spec: ConsultationSpec
@@ -80,6 +84,9 @@ class ItemsPage(Page):
     threads: Mapping[str, Sequence[ThreadReply]]
     finished: bool
     messages: Sequence[Message] = ()
+    #: Which page of the threads' top-level posts this is, and whether more follow.
+    page: int = 1
+    more: bool = False
 
 
 @dataclass(frozen=True)

@@ -2,24 +2,29 @@
 
 No account is needed: a random token in a cookie is the person's platform id (it is
 pseudonymised like any other). Every form carries a CSRF token tied to that cookie
-(checked by :mod:`bot.web.middleware`) and a one-time submission id, so a double click
-or a resubmitted form is stored once.
+(checked by :mod:`bot.web.middleware`) and a single-use nonce the server issued
+(:mod:`bot.web.guards`), so a double click, a resubmitted form or a made-up nonce is
+stored once or not at all. New participants per client address and thread posts per
+person are limited per minute (429 beyond), and thread lists come a page at a time.
+A person's later answer to a poll or prompt replaces the earlier one.
 """
 
 from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.inbox import GroupCommit
 from bot.runtime import Outcome, Runtime
 from bot.web import pages, templating
+from bot.web.guards import ClientAddress, FormNonces, RateWindows
 from bot.web.middleware import CsrfTokens, FormGuard
 from channels.events import CONSENT, EventKind, InboundEvent
 from consultations import service
@@ -39,6 +44,15 @@ NEEDS_COOKIES = (
     "Please allow cookies for this site and try again."
 )
 FORM_EXPIRED = "This form has expired. Please go back and reload the page."
+#: Posts one person may add to discussion threads in a minute.
+THREAD_POSTS_PER_MINUTE = 5
+#: Top-level posts of a thread shown on one page (``?page=N`` for the others).
+THREAD_PAGE_SIZE = 50
+# Far beyond any real thread; a bigger number is a made-up address, not a page.
+MAX_PAGE = 100_000
+# Replies nested deeper than this are not shown (each level is one query).
+MAX_REPLY_DEPTH = 20
+_PARENT = re.compile(r"response:[0-9]{1,18}")
 
 
 class WebChannel:
@@ -52,6 +66,8 @@ class WebChannel:
         secret_key: str,
         *,
         secure_cookies: bool = False,
+        new_participants_per_minute: int = 30,
+        trusted_proxies: Sequence[str] = (),
     ) -> None:
         self.runtime = runtime
         # Answers from concurrent requests share a transaction (see GroupCommit).
@@ -61,6 +77,10 @@ class WebChannel:
         self.keyring = keyring
         self.csrf = CsrfTokens(secret_key, "engage web csrf")
         self.secure_cookies = secure_cookies
+        self.nonces = FormNonces(sessionmaker, secret_key)
+        self.rates = RateWindows(sessionmaker, secret_key)
+        self.client = ClientAddress(trusted_proxies)
+        self.new_participants_per_minute = new_participants_per_minute
 
     def routes(self) -> list[web.RouteDef]:
         """Every route of the consultation pages (the posts take the :meth:`form_guard`)."""
@@ -86,8 +106,18 @@ class WebChannel:
             raise web.HTTPBadRequest(text=NEEDS_COOKIES)
         return token
 
-    def _form(self, token: str) -> pages.FormContext:
-        return pages.FormContext(csrf=self.csrf.token(token), nonce=secrets.token_urlsafe(16))
+    async def _form(self, token: str) -> pages.FormContext:
+        """The hidden fields of a page's forms: one issued nonce serves all of them."""
+        return pages.FormContext(csrf=self.csrf.token(token), nonce=await self.nonces.issue())
+
+    def _too_many(self, request: web.Request, retry_after: int, text: str) -> web.HTTPException:
+        """A 429 answer: a plain page, and when to try again."""
+        page = pages.NoticePage("Please wait", "Please wait a moment", text)
+        return web.HTTPTooManyRequests(
+            text=templating.render_string(request, page),
+            content_type="text/html",
+            headers={"Retry-After": str(retry_after)},
+        )
 
     def _html(
         self,
@@ -120,18 +150,59 @@ class WebChannel:
             return None
         return row, spec
 
-    async def _posted(self, request: web.Request) -> tuple[str, dict[str, list[str]], str]:
-        """The cookie token and form fields of a POST (the middleware checked its CSRF)."""
+    async def _posted(
+        self, request: web.Request, cid: str
+    ) -> tuple[str, dict[str, list[str]], str, ConsultationSpec]:
+        """The cookie token, form fields, nonce and consultation of a POST.
+
+        The middleware checked its CSRF token. Here: a consultation that is not there
+        gets 404; a nonce that was not issued, or was used already, shows the current
+        page and stores nothing; a cookie that is not yet a participant counts against
+        its address's limit on new participants.
+        """
         token = await self._csrf_subject(request)
         form = await request.post()
         fields: dict[str, list[str]] = {}
         for key, value in form.items():
             if isinstance(value, str):
+                if "\x00" in key or "\x00" in value:
+                    # No store keeps a NUL in text (PostgreSQL refuses it): the client's
+                    # fault, so a 400 rather than a failed transaction.
+                    raise web.HTTPBadRequest(text="The form holds characters it cannot.")
                 fields.setdefault(key, []).append(value)
         nonce = (fields.get("nonce") or [""])[0]
         if not 8 <= len(nonce) <= 64:
             raise web.HTTPBadRequest(text="The form is missing its submission id.")
-        return token, fields, nonce
+        spec = await self._launched_spec(cid)
+        if spec is None:
+            raise web.HTTPNotFound(text="There is no open consultation at this address.")
+        if not await self.nonces.claim(nonce):
+            # A resubmitted form, a second click, or a nonce the client made up: show
+            # where the person stands now, as a plain reload would.
+            raise web.HTTPSeeOther(f"/c/{cid}")
+        await self._limit_new_participant(request, token)
+        return token, fields, nonce, spec
+
+    async def _limit_new_participant(self, request: web.Request, token: str) -> None:
+        """Refuse a cookie that would become a new participant beyond its address's limit."""
+        if self.new_participants_per_minute <= 0:
+            return
+        async with self.sessionmaker() as session:
+            known = await queries.find_participant(
+                session, "web", self.keyring.pseudonym("web", token)
+            )
+        if known is not None:
+            return
+        wait = await self.rates.hit(
+            "new", self.client.of(request), self.new_participants_per_minute
+        )
+        if wait is not None:
+            raise self._too_many(
+                request,
+                wait,
+                "Many people have just started from your network. Please wait a minute, "
+                "then reload the page.",
+            )
 
     def _event(
         self, token: str, event_id: str, cid: str, kind: EventKind, **values: Any
@@ -178,7 +249,7 @@ class WebChannel:
         new_token = None
         if not token:
             token = new_token = secrets.token_urlsafe(24)
-        form = self._form(token)
+        page = _page_number(request)
         async with self.sessionmaker() as session:
             found = await self._consultation(session, cid)
             if found is None:
@@ -208,11 +279,15 @@ class WebChannel:
                 session, "web", self.keyring.pseudonym("web", token)
             )
             if participant is None or participant.opted_out_at is not None:
-                return self._html(request, pages.ConsentPage(spec, form), new_token)
+                return self._html(
+                    request, pages.ConsentPage(spec, await self._form(token)), new_token
+                )
             consents = await queries.consents(session, participant.id, cid)
             given = consents.get("consultation")
             if given is None or not given.given or given.withdrawn_at is not None:
-                return self._html(request, pages.ConsentPage(spec, form), new_token)
+                return self._html(
+                    request, pages.ConsentPage(spec, await self._form(token)), new_token
+                )
             dialogue = await session.scalar(
                 select(Dialogue).where(
                     Dialogue.participant_id == participant.id, Dialogue.consultation_id == cid
@@ -235,72 +310,128 @@ class WebChannel:
             seen_segments = set(dialogue.segments) if dialogue is not None else set()
             mine = (
                 await session.scalars(
-                    select(Response).where(
+                    select(Response)
+                    .where(
                         Response.participant_id == participant.id,
                         Response.consultation_id == cid,
                     )
+                    .order_by(Response.id)
                 )
             ).all()
             answered = {r.item_id for r in mine} | seen_segments
             segments = [s for s in spec.segments if s.id not in answered]
             if segments:
-                return self._html(request, pages.SegmentsPage(spec, segments, form), new_token)
+                return self._html(
+                    request,
+                    pages.SegmentsPage(spec, segments, await self._form(token)),
+                    new_token,
+                )
             unanswered = [i for i in spec.items if i.id not in answered]
-            threads = await self._threads(session, spec, participant.id)
+            # What the person answered so far, to show in the form they may change it in
+            # (the latest answer wins: it replaces the earlier ones).
+            answers: dict[str, list[str]] = {}
+            for r in mine:
+                if r.item_type == "poll":
+                    answers[r.item_id] = list(r.choices)
+                elif r.item_type == "prompt":
+                    answers[r.item_id] = [r.text or ""]
+            threads, more = await self._threads(session, spec, participant.id, page)
         return self._html(
             request,
             pages.ItemsPage(
                 spec,
-                form,
+                await self._form(token),
                 unanswered=unanswered,
-                answers={},
+                answers=answers,
                 threads=threads,
                 finished=not [i for i in unanswered if i.type != "thread"],
+                page=page,
+                more=more,
             ),
             new_token,
         )
 
     async def _threads(
-        self, session: AsyncSession, spec: ConsultationSpec, participant_id: int
-    ) -> dict[str, list[pages.ThreadReply]]:
-        rows = (
-            await session.scalars(
-                select(Response)
-                .where(
-                    Response.consultation_id == spec.id,
-                    Response.item_type == "thread",
-                    # Only what was said in public: a thread answer given in a private
-                    # chat or a direct message is never shown to others (CONTRACT.md).
-                    Response.public.is_(True),
-                )
-                .order_by(Response.id)
-            )
-        ).all()
-        nodes: dict[int, pages.ThreadReply] = {}
+        self, session: AsyncSession, spec: ConsultationSpec, participant_id: int, page: int
+    ) -> tuple[dict[str, list[pages.ThreadReply]], bool]:
+        """Each thread's top-level posts on ``page`` (oldest first) with their replies.
+
+        Returns the threads and whether any thread has posts on a later page.
+        """
         roots: dict[str, list[pages.ThreadReply]] = {}
-        for row in rows:
-            if "safety" in row.flags:
-                continue  # a disclosure goes to a moderator, never on the page
-            node = pages.ThreadReply(
-                ref=f"response:{row.id}",
-                text=row.text or "",
-                created=f"{row.created_at:%d %b %H:%M}",
-                mine=row.participant_id == participant_id,
+        more = False
+        for item in spec.items:
+            if item.type != "thread":
+                continue
+            shown = (
+                Response.consultation_id == spec.id,
+                Response.item_id == item.id,
+                Response.item_type == "thread",
+                # Only what was said in public: a thread answer given in a private
+                # chat or a direct message is never shown to others (CONTRACT.md).
+                Response.public.is_(True),
             )
-            nodes[row.id] = node
-            parent = row.in_reply_to or ""
-            if parent.startswith("response:") and parent[9:].isdigit() and int(parent[9:]) in nodes:
-                nodes[int(parent[9:])].children.append(node)
-            else:
-                roots.setdefault(row.item_id, []).append(node)
-        return roots
+            top: ColumnElement[bool] = or_(
+                Response.in_reply_to.is_(None), ~Response.in_reply_to.startswith("response:")
+            )
+            rows = (
+                await session.scalars(
+                    select(Response)
+                    .where(*shown, top)
+                    .order_by(Response.id)
+                    .offset((page - 1) * THREAD_PAGE_SIZE)
+                    .limit(THREAD_PAGE_SIZE + 1)
+                )
+            ).all()
+            if len(rows) > THREAD_PAGE_SIZE:
+                more = True
+                rows = rows[:THREAD_PAGE_SIZE]
+            nodes: dict[str, pages.ThreadReply] = {}
+            for row in rows:
+                node = self._reply(row, participant_id)
+                if node is not None:
+                    nodes[node.ref] = node
+                    roots.setdefault(item.id, []).append(node)
+            # The replies under this page's posts, a level at a time: a reply to a post
+            # on another page, or to one not shown, is not shown either.
+            level = list(nodes)
+            for _ in range(MAX_REPLY_DEPTH):
+                if not level:
+                    break
+                replies = (
+                    await session.scalars(
+                        select(Response)
+                        .where(*shown, Response.in_reply_to.in_(level))
+                        .order_by(Response.id)
+                    )
+                ).all()
+                level = []
+                for row in replies:
+                    node = self._reply(row, participant_id)
+                    parent = nodes.get(row.in_reply_to or "")
+                    if node is not None and parent is not None:
+                        parent.children.append(node)
+                        nodes[node.ref] = node
+                        level.append(node.ref)
+        return roots, more
+
+    @staticmethod
+    def _reply(row: Response, participant_id: int) -> pages.ThreadReply | None:
+        if "safety" in row.flags:
+            return None  # a disclosure goes to a moderator, never on the page
+        return pages.ThreadReply(
+            ref=f"response:{row.id}",
+            text=row.text or "",
+            created=f"{row.created_at:%d %b %H:%M}",
+            mine=row.participant_id == participant_id,
+        )
 
     # -- form posts ----------------------------------------------------------------
 
     async def consent(self, request: web.Request) -> web.StreamResponse:
         """Yes or no to the consent question."""
         cid = request.match_info["cid"]
-        token, fields, nonce = await self._posted(request)
+        token, fields, nonce, _ = await self._posted(request, cid)
         answer = (fields.get("answer") or [""])[0]
         if answer not in ("yes", "no"):
             raise web.HTTPBadRequest(text="Please choose “Yes, I agree” or “No thanks”.")
@@ -340,15 +471,16 @@ class WebChannel:
     async def answers(self, request: web.Request) -> web.StreamResponse:
         """Answers to segment questions, polls and prompts, from one form."""
         cid = request.match_info["cid"]
-        token, fields, nonce = await self._posted(request)
-        spec = await self._launched_spec(cid)
-        if spec is None:
-            raise web.HTTPNotFound(text="There is no open consultation at this address.")
+        token, fields, nonce, spec = await self._posted(request, cid)
         events: list[InboundEvent] = []
         segment_ids = {s.id for s in spec.segments}
-        items = {i.id: i for i in spec.items}
+        items = {i.id: i for i in spec.items if i.type != "thread"}
         for key, values in fields.items():
             kind, _, qid = key.partition(":")
+            if (kind == "segment" and qid not in segment_ids) or (
+                kind == "item" and qid not in items
+            ):
+                raise web.HTTPBadRequest(text="The form asks about a question that is not here.")
             if kind == "segment" and qid in segment_ids:
                 events.append(
                     self._event(
@@ -406,11 +538,23 @@ class WebChannel:
         """A post in a discussion thread, or a reply to one."""
         cid = request.match_info["cid"]
         item_id = request.match_info["item"]
-        token, fields, nonce = await self._posted(request)
+        token, fields, nonce, spec = await self._posted(request, cid)
+        if not any(i.id == item_id and i.type == "thread" for i in spec.items):
+            raise web.HTTPNotFound(text="There is no such discussion in this consultation.")
         text = (fields.get("text") or [""])[0].strip()
         if not text:
             raise web.HTTPSeeOther(f"/c/{cid}")
         parent = next(iter(fields.get("parent", [])), None)
+        if parent is not None and not _PARENT.fullmatch(parent):
+            raise web.HTTPBadRequest(text="The reply does not say what it answers.")
+        wait = await self.rates.hit("post", token, THREAD_POSTS_PER_MINUTE)
+        if wait is not None:
+            raise self._too_many(
+                request,
+                wait,
+                "You have posted a lot in the last minute. Please wait a moment before "
+                "posting again.",
+            )
         outcome = await self.intake.submit(
             self._event(
                 token,
@@ -419,15 +563,15 @@ class WebChannel:
                 EventKind.ANSWER,
                 item_id=item_id,
                 text=text[:MAX_TEXT],
-                in_reply_to=parent if parent and parent.startswith("response:") else None,
+                in_reply_to=parent,
             )
         )
-        return self._after(request, cid, outcome, cid)
+        return self._after(request, cid, outcome, spec.title)
 
     async def stop(self, request: web.Request) -> web.Response:
         """Leave the consultation (STOP): nothing more is asked or stored."""
         cid = request.match_info["cid"]
-        token, _, nonce = await self._posted(request)
+        token, _, nonce, _ = await self._posted(request, cid)
         await self.intake.submit(self._event(token, f"{nonce}:stop", cid, EventKind.STOP))
         return self._html(
             request,
@@ -443,7 +587,7 @@ class WebChannel:
     async def erase(self, request: web.Request) -> web.Response:
         """Erase the person's answers and forget the cookie."""
         cid = request.match_info["cid"]
-        token, _, nonce = await self._posted(request)
+        token, _, nonce, _ = await self._posted(request, cid)
         await self.intake.submit(self._event(token, f"{nonce}:erase", cid, EventKind.ERASE))
         response = self._html(
             request,
@@ -465,6 +609,16 @@ def _closed_text(row: Consultation, spec: ConsultationSpec) -> str:
         "This consultation has closed and is no longer taking answers. Thank you for your "
         "interest: the service will share what it learned and what it will change."
     )
+
+
+def _page_number(request: web.Request) -> int:
+    """The ``?page=N`` of a consultation page (1 when absent); anything else is a 400."""
+    text = request.query.get("page")
+    if text is None:
+        return 1
+    if not (text.isascii() and text.isdigit() and len(text) <= 6) or not 1 <= int(text) <= MAX_PAGE:
+        raise web.HTTPBadRequest(text="There is no such page.")
+    return int(text)
 
 
 def _participant_token(request: web.Request) -> str | None:

@@ -1,0 +1,452 @@
+"""The web channel against stuffing and odd input: single-use nonces, limits, paging.
+
+Each finding of the security review has a test here: server-issued single-use nonces,
+a changed answer replacing the earlier one, new participants per address (and whose
+``X-Forwarded-For`` is believed), thread posts per person, paged thread lists, and
+malformed posts answered with a 4xx, never a 5xx.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
+from html import unescape
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
+from sqlalchemy import func, select
+
+from bot.config import ConfigError, Settings, load_settings
+from bot.platform import Platform, configured_adapters
+from bot.web.app import create_app
+from bot.web.guards import ClientAddress, FormNonces, RateWindows
+from consultations import records
+from storage.tables import FormNonce, Participant, RateWindow, Response, utcnow
+from tests.helpers import form_fields, launch, spec_data
+
+Client = TestClient[Any, Any]
+CID = "outpatient-booking"
+PAGE = f"/c/{CID}"
+ClientFactory = Callable[..., Awaitable[Client]]
+
+
+@pytest.fixture
+async def client_with(settings: Settings, platform: Platform) -> AsyncIterator[ClientFactory]:
+    """Makes web clients over the shared platform with some settings changed."""
+    clients: list[Client] = []
+
+    async def make(**changes: Any) -> Client:
+        changed = dataclasses.replace(settings, **changes)
+        app = create_app(changed, platform=platform, adapters=configured_adapters, background=False)
+        app.cleanup_ctx.clear()  # the platform fixture disposes of the engine
+        client: Client = TestClient(TestServer(app))
+        await client.start_server()
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        await client.close()
+
+
+async def _count(platform: Platform, column: Any) -> int:
+    async with platform.sessionmaker() as session:
+        return int(await session.scalar(select(func.count(column))) or 0)
+
+
+async def _export(platform: Platform) -> list[dict[str, Any]]:
+    import io
+
+    out = io.StringIO()
+    async with platform.sessionmaker() as session:
+        await records.write_export(session, CID, out, "json")
+    return list(json.loads(out.getvalue()))
+
+
+async def _consented(client: Client, **headers: str) -> tuple[int, str]:
+    """A new person (fresh cookies) opens the page and agrees: the status and page."""
+    client.session.cookie_jar.clear()
+    page = await (await client.get(PAGE, headers=headers)).text()
+    fields = form_fields(page, f"{PAGE}/consent")
+    response = await client.post(
+        f"{PAGE}/consent", data={**fields, "answer": "yes"}, headers=headers
+    )
+    return response.status, await response.text()
+
+
+async def _start(client: Client) -> str:
+    """One person past consent: the page with the questions."""
+    status, page = await _consented(client)
+    assert status == 200
+    return page
+
+
+# -- single-use nonces -------------------------------------------------------------
+
+
+async def test_replayed_form_stores_nothing_more(platform: Platform, web_client: Client) -> None:
+    await launch(platform, spec_data(segments=[]))
+    page = await _start(web_client)
+    fields = form_fields(page, f"{PAGE}/answers")
+    first = await web_client.post(f"{PAGE}/answers", data={**fields, "item:ease": "Easy"})
+    assert first.status == 200
+    replay = await web_client.post(
+        f"{PAGE}/answers", data={**fields, "item:ease": "Hard"}, allow_redirects=False
+    )
+    # A resubmitted form shows the current page: no error, and nothing stored.
+    assert replay.status == 303 and replay.headers["Location"] == PAGE
+    exported = await _export(platform)
+    assert [r["choices"] for r in exported] == [["Easy"]]
+
+
+async def test_client_invented_nonce_stores_nothing(platform: Platform, web_client: Client) -> None:
+    await launch(platform, spec_data(segments=[]))
+    page = await (await web_client.get(PAGE)).text()
+    fields = form_fields(page, f"{PAGE}/consent")
+    for nonce in ("my-own-nonce-123", fields["nonce"] + "x", "A" * 64):
+        response = await web_client.post(
+            f"{PAGE}/consent", data={**fields, "nonce": nonce, "answer": "yes"}
+        )
+        assert response.status == 200
+        assert "Before you start" in await response.text()
+    assert await _count(platform, Participant.id) == 0
+    assert await _count(platform, Response.id) == 0
+
+
+async def test_form_nonce_table_keeps_hashes_only(platform: Platform, web_client: Client) -> None:
+    await launch(platform)
+    page = await (await web_client.get(PAGE)).text()
+    nonce = form_fields(page, f"{PAGE}/consent")["nonce"]
+    async with platform.sessionmaker() as session:
+        ids = (await session.scalars(select(FormNonce.id))).all()
+    assert len(ids) == 1 and nonce not in ids[0] and len(ids[0]) == 64
+
+
+async def test_two_workers_never_both_accept_one_nonce(platform: Platform) -> None:
+    from tests.conftest import TEST_SECRET
+
+    workers = [FormNonces(platform.sessionmaker, TEST_SECRET) for _ in range(4)]
+    nonce = await workers[0].issue()
+    claims = await asyncio.gather(*(w.claim(nonce) for w in workers))
+    assert sorted(claims) == [False, False, False, True]
+
+
+async def test_old_nonces_expire_and_are_pruned(platform: Platform) -> None:
+    from tests.conftest import TEST_SECRET
+
+    long_ago = utcnow() - timedelta(days=2)
+    old = FormNonces(platform.sessionmaker, TEST_SECRET, clock=lambda: long_ago)
+    stale = await old.issue()
+    fresh = FormNonces(platform.sessionmaker, TEST_SECRET)
+    assert not await fresh.claim(stale)
+    await fresh.issue()  # a worker's first issue prunes
+    assert await _count(platform, FormNonce.id) == 1
+
+
+# -- a changed answer replaces the earlier one ---------------------------------------
+
+
+async def test_changed_poll_and_prompt_answers_replace_the_earlier(
+    platform: Platform, web_client: Client
+) -> None:
+    await launch(platform, spec_data(segments=[]))
+    page = await _start(web_client)
+    fields = form_fields(page, f"{PAGE}/answers")
+    page = await (
+        await web_client.post(
+            f"{PAGE}/answers",
+            data={**fields, "item:ease": "Hard", "item:one-thing": "Evening slots"},
+        )
+    ).text()
+    assert "Thank you. We will share what we change." in page
+    # The page shows the current answers, ready to change.
+    assert re.search(r'value="Hard" checked>', page)
+    assert ">Evening slots</textarea>" in page
+    fields = form_fields(page, f"{PAGE}/answers")
+    page = await (
+        await web_client.post(
+            f"{PAGE}/answers",
+            data={**fields, "item:ease": "Easy", "item:one-thing": "Text reminders"},
+        )
+    ).text()
+    assert re.search(r'value="Easy" checked>', page)
+    assert ">Text reminders</textarea>" in page
+    exported = await _export(platform)
+    by_item = {r["item"]: r for r in exported}
+    assert len(exported) == 2
+    assert by_item["ease"]["choices"] == ["Easy"]
+    assert by_item["one-thing"]["text"] == "Text reminders"
+
+
+async def test_thread_posts_are_not_replaced(platform: Platform, web_client: Client) -> None:
+    await launch(platform, spec_data(segments=[]))
+    page = await _start(web_client)
+    for text in ("First idea", "Second idea"):
+        fields = form_fields(page, f"{PAGE}/threads/reminder")
+        page = await (
+            await web_client.post(f"{PAGE}/threads/reminder", data={**fields, "text": text})
+        ).text()
+    assert "First idea" in page and "Second idea" in page
+    assert await _count(platform, Response.id) == 2
+
+
+# -- new participants per client address ---------------------------------------------
+
+
+async def test_31st_new_participant_from_one_address_gets_429(
+    platform: Platform, web_client: Client
+) -> None:
+    await launch(platform, spec_data(segments=[]))
+    for _ in range(30):
+        status, _ = await _consented(web_client)
+        assert status == 200
+    web_client.session.cookie_jar.clear()
+    page = await (await web_client.get(PAGE)).text()
+    fields = form_fields(page, f"{PAGE}/consent")
+    response = await web_client.post(f"{PAGE}/consent", data={**fields, "answer": "yes"})
+    assert response.status == 429
+    assert 1 <= int(response.headers["Retry-After"]) <= 60
+    assert response.headers["Content-Type"].startswith("text/html")
+    assert "Please wait" in await response.text()
+    assert "Content-Security-Policy" in response.headers
+    assert await _count(platform, Participant.id) == 30
+    # Known people go on as before.
+    async with platform.sessionmaker() as session:
+        keys = (await session.scalars(select(RateWindow.key))).all()
+    assert keys and not any("127.0.0.1" in key for key in keys)
+
+
+async def test_limit_zero_turns_it_off(platform: Platform, client_with: ClientFactory) -> None:
+    await launch(platform, spec_data(segments=[]))
+    client = await client_with(web_new_participants_per_minute=0)
+    for _ in range(3):
+        assert (await _consented(client))[0] == 200
+    assert await _count(platform, RateWindow.key) == 0
+
+
+async def test_forwarded_for_is_believed_only_from_a_trusted_proxy(
+    platform: Platform, client_with: ClientFactory
+) -> None:
+    await launch(platform, spec_data(segments=[]))
+    direct = await client_with(web_new_participants_per_minute=2)
+    for address in ("203.0.113.1", "203.0.113.2"):
+        assert (await _consented(direct, **{"X-Forwarded-For": address}))[0] == 200
+    # Not from a trusted proxy: the header is ignored, and the peer has had its two.
+    assert (await _consented(direct, **{"X-Forwarded-For": "203.0.113.3"}))[0] == 429
+
+    proxied = await client_with(web_new_participants_per_minute=2, trusted_proxies=("127.0.0.0/8",))
+    one = {"X-Forwarded-For": "198.51.100.7"}
+    assert (await _consented(proxied, **one))[0] == 200
+    assert (await _consented(proxied, **one))[0] == 200
+    assert (await _consented(proxied, **one))[0] == 429
+    # What the client wrote on the left is not believed: the right-most untrusted counts.
+    spoofed = {"X-Forwarded-For": "192.0.2.50, 198.51.100.7"}
+    assert (await _consented(proxied, **spoofed))[0] == 429
+    other = {"X-Forwarded-For": "198.51.100.7, 198.51.100.8, 127.0.0.1"}
+    assert (await _consented(proxied, **other))[0] == 200
+
+
+def test_client_address_takes_the_right_most_untrusted() -> None:
+    def request(peer: str, forwarded: str | None) -> web.Request:
+        headers = {"X-Forwarded-For": forwarded} if forwarded else {}
+        built = make_mocked_request("GET", "/", headers=headers)
+        built._transport_peername = (peer, 1234)  # type: ignore[attr-defined]
+        return built
+
+    client = ClientAddress(["10.0.0.0/8", "2001:db8::1"])
+    assert client.of(request("10.1.2.3", "1.2.3.4, 5.6.7.8, 10.9.9.9")) == "5.6.7.8"
+    assert client.of(request("9.9.9.9", "1.2.3.4")) == "9.9.9.9"
+    assert client.of(request("2001:db8::1", "10.0.0.1")) == "10.0.0.1"
+    # An IPv6 client counts by its /64: one device's addresses are one client.
+    assert client.of(request("2001:db8:1:2:aaaa::1", None)) == "2001:db8:1:2::/64"
+
+
+@pytest.mark.parametrize(
+    ("value", "name"),
+    [
+        (
+            {"ENGAGE_WEB_NEW_PARTICIPANTS_PER_MINUTE": "lots"},
+            "ENGAGE_WEB_NEW_PARTICIPANTS_PER_MINUTE",
+        ),
+        (
+            {"ENGAGE_WEB_NEW_PARTICIPANTS_PER_MINUTE": "-1"},
+            "ENGAGE_WEB_NEW_PARTICIPANTS_PER_MINUTE",
+        ),
+        ({"ENGAGE_TRUSTED_PROXIES": "10.0.0.0/8, proxy.local"}, "ENGAGE_TRUSTED_PROXIES"),
+        ({"ENGAGE_TRUSTED_PROXIES": "10.0.0.0/33"}, "ENGAGE_TRUSTED_PROXIES"),
+    ],
+)
+def test_invalid_web_limits_stop_start_up(value: dict[str, str], name: str, tmp_path: Any) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_settings(value, key_dir=tmp_path)
+    message = str(raised.value)
+    assert message.startswith(name) and "\n" not in message
+
+
+def test_web_limit_settings(tmp_path: Any) -> None:
+    assert load_settings({}, key_dir=tmp_path).web_new_participants_per_minute == 30
+    loaded = load_settings(
+        {
+            "ENGAGE_WEB_NEW_PARTICIPANTS_PER_MINUTE": "0",
+            "ENGAGE_TRUSTED_PROXIES": "10.0.0.1, 192.168.0.0/16,::1",
+        },
+        key_dir=tmp_path,
+    )
+    assert loaded.web_new_participants_per_minute == 0
+    assert loaded.trusted_proxies == ("10.0.0.1/32", "192.168.0.0/16", "::1/128")
+
+
+# -- thread posts per person, and pages of threads -----------------------------------
+
+
+async def test_sixth_thread_post_in_a_minute_gets_429(
+    platform: Platform, web_client: Client
+) -> None:
+    await launch(platform, spec_data(segments=[]))
+    page = await _start(web_client)
+    for number in range(5):
+        fields = form_fields(page, f"{PAGE}/threads/reminder")
+        response = await web_client.post(
+            f"{PAGE}/threads/reminder", data={**fields, "text": f"Idea {number}"}
+        )
+        assert response.status == 200
+        page = await response.text()
+    fields = form_fields(page, f"{PAGE}/threads/reminder")
+    response = await web_client.post(
+        f"{PAGE}/threads/reminder", data={**fields, "text": "One too many"}
+    )
+    assert response.status == 429
+    assert 1 <= int(response.headers["Retry-After"]) <= 60
+    assert await _count(platform, Response.id) == 5
+
+
+async def test_rate_window_starts_again_after_a_minute(platform: Platform) -> None:
+    from tests.conftest import TEST_SECRET
+
+    now = utcnow()
+    clock = [now - timedelta(seconds=61)]
+    windows = RateWindows(platform.sessionmaker, TEST_SECRET, clock=lambda: clock[0])
+    assert await windows.hit("t", "someone", 1) is None
+    assert await windows.hit("t", "someone", 1) is not None
+    clock[0] = now
+    assert await windows.hit("t", "someone", 1) is None
+    assert await windows.hit("t", "someone else", 1) is None
+
+
+async def test_thread_list_comes_a_page_at_a_time(platform: Platform, web_client: Client) -> None:
+    await launch(platform, spec_data(segments=[]))
+    await _start(web_client)
+    async with platform.sessionmaker.begin() as session:
+        person = await session.scalar(select(Participant.id))
+        assert person is not None
+        posts = [
+            Response(
+                consultation_id=CID,
+                item_id="reminder",
+                item_type="thread",
+                participant_id=person,
+                channel="web",
+                text=f"Post number {n:02d}.",
+                in_reply_to="item:reminder",
+                public=True,
+            )
+            for n in range(1, 56)
+        ]
+        session.add_all(posts)
+        await session.flush()
+        session.add(
+            Response(
+                consultation_id=CID,
+                item_id="reminder",
+                item_type="thread",
+                participant_id=person,
+                channel="web",
+                text="A reply to post 52.",
+                in_reply_to=f"response:{posts[51].id}",
+                public=True,
+            )
+        )
+    first = await (await web_client.get(PAGE)).text()
+    assert "Post number 01." in first and "Post number 50." in first
+    assert "Post number 51." not in first and "A reply to post 52." not in first
+    assert f'href="{PAGE}?page=2"' in first
+    second = await (await web_client.get(f"{PAGE}?page=2")).text()
+    assert "Post number 51." in second and "Post number 55." in second
+    assert "A reply to post 52." in second and "Post number 50." not in second
+    assert f'href="{PAGE}?page=1"' in second and "page=3" not in second
+    for bad in ("0", "abc", "-1", "1e3", "99999999999", "２"):
+        response = await web_client.get(PAGE, params={"page": bad})
+        assert response.status == 400, bad
+
+
+# -- malformed input -----------------------------------------------------------------
+
+
+async def test_malformed_posts_get_a_4xx(platform: Platform, web_client: Client) -> None:
+    await launch(platform, spec_data(segments=[]))
+    await _start(web_client)
+
+    async def fresh() -> dict[str, str]:
+        text = await (await web_client.get(PAGE)).text()
+        return form_fields(text, f"{PAGE}/answers")
+
+    answers = f"{PAGE}/answers"
+    thread = f"{PAGE}/threads/reminder"
+    cases: list[tuple[str, str, Any, dict[str, str]]] = [
+        ("missing nonce", answers, {"item:ease": "Easy"}, {}),
+        ("unknown item", answers, {"item:no-such": "x"}, {}),
+        ("thread as answer", answers, {"item:reminder": "x"}, {}),
+        ("unknown segment", answers, {"segment:age": "x"}, {}),
+        ("unknown thread", f"{PAGE}/threads/no-such", {"text": "hi"}, {}),
+        ("unknown consultation", "/c/no-such/answers", {"item:ease": "Easy"}, {}),
+        ("bad parent", thread, {"text": "hi", "parent": "response:x'--"}, {}),
+        ("nul in text", thread, {"text": "hi\x00there"}, {}),
+        ("consent without answer", f"{PAGE}/consent", {}, {}),
+        ("huge field", answers, {"item:one-thing": "x" * 400_000}, {}),
+        ("odd path", "/c/%ff%fe/answers", {"item:ease": "Easy"}, {}),
+    ]
+    for name, action, extra, _ in cases:
+        fields = await fresh()
+        if name == "missing nonce":
+            fields.pop("nonce")
+        response = await web_client.post(action, data={**fields, **extra}, allow_redirects=False)
+        assert 400 <= response.status < 500, (name, response.status)
+
+    fields = await fresh()
+    raw_bodies: list[tuple[bytes, str]] = [
+        (
+            f"csrf={fields['csrf']}&nonce={fields['nonce']}&item:one-thing=".encode() + b"\xff\xfe",
+            "application/x-www-form-urlencoded; charset=utf-8",
+        ),
+        (b"--b\r\nContent-Disposition: form-data\r\n\r\nx\r\n--b--\r\n", "multipart/form-data"),
+        (b"--b\r\nbroken", "multipart/form-data; boundary=b"),
+        (b"\x00\x01\x02", "application/x-www-form-urlencoded"),
+    ]
+    for body, content_type in raw_bodies:
+        response = await web_client.post(
+            answers, data=body, headers={"Content-Type": content_type}, allow_redirects=False
+        )
+        assert 400 <= response.status < 500, (body[:20], response.status)
+
+    # A cookie no page could have handed out (non-ASCII included) is no cookie at all.
+    web_client.session.cookie_jar.clear()
+    for cookie in ("héllo-wörld-0123456789", "\u2603" * 20, "a" * 500):
+        raw = cookie.encode().decode("latin-1")  # the bytes a browser would send
+        response = await web_client.post(
+            answers,
+            data={**fields, "item:ease": "Easy"},
+            headers={"Cookie": f"engage_p={raw}"},
+            allow_redirects=False,
+        )
+        assert 400 <= response.status < 500, (cookie, response.status)
+        shown = await web_client.get(PAGE, headers={"Cookie": f"engage_p={raw}"})
+        assert shown.status == 200
+        assert "Before you start" in unescape(await shown.text())
+    async with platform.sessionmaker() as session:
+        assert await session.scalar(select(func.count(Response.id))) == 0
