@@ -134,6 +134,13 @@ def build_parser() -> argparse.ArgumentParser:
     again = ic.add_parser("retry", help="hand one back to the runtime")
     again.add_argument("id", metavar="ID")
 
+    outbox = commands.add_parser("outbox", help="messages whose delivery is in doubt")
+    oc = outbox.add_subparsers(dest="outbox_command", required=True, parser_class=_Parser)
+    unknown = oc.add_parser(
+        "unknown", help="messages interrupted mid-send and not sent again (no text shown)"
+    )
+    unknown.add_argument("--json", action="store_true", help="print JSON")
+
     user = commands.add_parser("user", help="dashboard accounts")
     uc = user.add_subparsers(dest="user_command", required=True, parser_class=_Parser)
     add = uc.add_parser("add", help="add a dashboard account (password from stdin or prompt)")
@@ -201,6 +208,7 @@ def dispatch(args: argparse.Namespace, settings: Settings | None) -> int:
         ("moderation", "resolve"): queues.moderation_resolve,
         ("inbox", "failed"): queues.inbox_failed,
         ("inbox", "retry"): queues.inbox_retry,
+        ("outbox", "unknown"): queues.outbox_unknown,
     }
     sub = next(
         (getattr(args, name) for name in vars(args) if name.endswith("_command")),

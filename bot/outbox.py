@@ -1,11 +1,19 @@
-"""The outbox sender: delivers queued messages exactly once, within platform limits.
+"""The outbox sender: delivers queued messages within platform limits.
 
-Rows are claimed (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so several workers can
-share the work), marked ``sending`` and committed *before* the platform is called.
-A row found still ``sending`` after a crash may or may not have reached the person,
-so it is marked ``unknown`` and never sent again: a lost reply is better than the
-same question twice. Retries use exponential backoff with full jitter and honour the
-platform's "retry after".
+A row moves ``pending`` -> ``claimed`` -> ``sending`` -> ``sent`` (or back to
+``pending`` for a retry, or to ``failed`` / ``cancelled``). Due rows are claimed in
+one UPDATE (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so several workers can share the
+work); a claimed row has not been handed to the platform yet. Each row is marked
+``sending`` in its own committed UPDATE immediately before the adapter's request
+starts, so at most ``concurrency`` rows per channel are ``sending`` at any moment.
+
+After a crash, :meth:`OutboxSender.recover` puts ``claimed`` rows back to ``pending``:
+they never left. A row found ``sending`` may or may not have reached the person. A
+question or a safety message (helplines must arrive) is asked again once, its text
+opened with :data:`RESEND_PREFIX` so the person can tell it is a repeat; a row that
+already carries that prefix is never sent a third time. Any other row in doubt becomes
+``unknown`` and is listed by ``engage outbox unknown``. Retries use exponential backoff
+with full jitter and honour the platform's "retry after".
 """
 
 from __future__ import annotations
@@ -27,9 +35,19 @@ from channels.adapter import ChannelAdapter, RetryLater, Undeliverable
 from channels.events import OutboundMessage
 from consultations.keys import Keyring
 from storage import queries
-from storage.tables import OutboxEntry, utcnow
+from storage.tables import OutboxEntry, Participant, utcnow
 
 log = logging.getLogger(__name__)
+
+RESEND_PREFIX = "In case this did not reach you: "
+"""Opens the text of a message asked again after an interrupted send; also its marker."""
+
+RESENT_NOTE = "interrupted while sending; asked again once"
+INTERRUPTED_NOTE = "interrupted while sending"
+
+# Kinds of message worth repeating when it is unknown whether they arrived: a person
+# left without their next question waits forever, and helplines must arrive.
+RESEND_KINDS = frozenset({"question", "safety"})
 
 
 class _Result(enum.Enum):
@@ -72,25 +90,77 @@ class OutboxSender:
         self.concurrency = concurrency
         self.batch = batch
         self.wake = asyncio.Event()
+        # Rows are marked ``sending`` one at a time, in the order their sends queued up,
+        # and each is handed to the adapter before the next is marked: messages to one
+        # chat that are not tied to a participant still reach the adapter in order.
+        self._starting = asyncio.Lock()
 
     async def recover(self, channel: str | None = None) -> int:
-        """Mark rows left ``sending`` by a crashed process as ``unknown``; returns how many."""
+        """Settle rows a stopped process left ``claimed`` or ``sending``.
+
+        ``claimed`` rows were never handed to the platform: they go back to ``pending``
+        and are sent as usual. ``sending`` rows are in doubt: a question or a safety
+        message not yet repeated goes back to ``pending`` once, its text opened with
+        :data:`RESEND_PREFIX`; anything else becomes ``unknown`` and is not sent again.
+
+        Returns how many rows were in doubt (``sending``).
+        """
         async with self.sessionmaker.begin() as session:
-            statement = update(OutboxEntry).where(OutboxEntry.status == "sending")
+            requeue = update(OutboxEntry).where(OutboxEntry.status == "claimed")
             if channel is not None:
-                statement = statement.where(OutboxEntry.channel == channel)
-            result = await session.execute(
-                statement.values(
-                    status="unknown", last_error="interrupted while sending", address=None
+                requeue = requeue.where(OutboxEntry.channel == channel)
+            requeued = await session.execute(requeue.values(status="pending"))
+            doubtful = select(OutboxEntry).where(OutboxEntry.status == "sending")
+            if channel is not None:
+                doubtful = doubtful.where(OutboxEntry.channel == channel)
+            rows = list(await session.scalars(doubtful.order_by(OutboxEntry.id)))
+            # Someone who left since (STOP, a block) is not asked again.
+            gone = set(
+                await session.scalars(
+                    select(Participant.id).where(
+                        Participant.id.in_(
+                            {row.participant_id for row in rows if row.participant_id is not None}
+                        ),
+                        Participant.opted_out_at.is_not(None),
+                    )
                 )
             )
-        count = int(result.rowcount or 0)  # type: ignore[attr-defined]
+            resent = 0
+            for row in rows:
+                again = None if row.participant_id in gone else _asked_again(row.payload)
+                if again is not None:
+                    values: dict[str, Any] = {
+                        "status": "pending",
+                        "payload": again,
+                        "last_error": RESENT_NOTE,
+                        "next_attempt_at": utcnow(),
+                    }
+                    resent += 1
+                else:
+                    values = {"status": "unknown", "last_error": INTERRUPTED_NOTE, "address": None}
+                await session.execute(
+                    update(OutboxEntry)
+                    .where(OutboxEntry.id == row.id, OutboxEntry.status == "sending")
+                    .values(**values)
+                    .execution_options(synchronize_session=False)
+                )
+        count = int(requeued.rowcount or 0)  # type: ignore[attr-defined]
         if count:
-            log.warning("%d messages were being sent when the process stopped; not resent", count)
-        return count
+            log.info(
+                "%d claimed messages had not been sent when the process stopped; queued", count
+            )
+        if rows:
+            log.warning(
+                "%d messages were being sent when the process stopped: %d asked again once, "
+                "%d left unknown (engage outbox unknown)",
+                len(rows),
+                resent,
+                len(rows) - resent,
+            )
+        return len(rows)
 
     async def _claim(self, channel: str) -> list[OutboxEntry]:
-        """Mark due rows ``sending`` and return them: each row goes to one claimer only.
+        """Mark due rows ``claimed`` and return them: each row goes to one claimer only.
 
         The claim is one UPDATE that rechecks ``status = 'pending'``, so two claimers can
         never both get a row, whatever the database's isolation (SQLite serialises the
@@ -112,7 +182,7 @@ class OutboxSender:
             result = await session.scalars(
                 update(OutboxEntry)
                 .where(OutboxEntry.id.in_(due.scalar_subquery()), OutboxEntry.status == "pending")
-                .values(status="sending", attempts=OutboxEntry.attempts + 1)
+                .values(status="claimed")
                 .returning(OutboxEntry)
                 .execution_options(synchronize_session=False)
             )
@@ -148,9 +218,35 @@ class OutboxSender:
         await asyncio.gather(*(drain(queue) for queue in queues.values()))
         return len(rows)
 
+    async def _start(self, row: OutboxEntry) -> bool:
+        """Mark a claimed row ``sending`` and count the attempt, committed on its own.
+
+        Conditional on ``claimed``: a row cancelled meanwhile (the person said STOP) or
+        handed back by :meth:`recover` is left alone, and ``False`` is returned.
+        ``next_attempt_at`` becomes the time this attempt started.
+        """
+        async with self.sessionmaker.begin() as session:
+            result = await session.execute(
+                update(OutboxEntry)
+                .where(OutboxEntry.id == row.id, OutboxEntry.status == "claimed")
+                .values(
+                    status="sending", attempts=OutboxEntry.attempts + 1, next_attempt_at=utcnow()
+                )
+                .execution_options(synchronize_session=False)
+            )
+        if int(result.rowcount or 0) != 1:  # type: ignore[attr-defined]
+            return False
+        row.attempts += 1
+        return True
+
     async def _send_one(self, adapter: ChannelAdapter, row: OutboxEntry) -> _Result:
+        """Send one claimed row, marking it ``sending`` just before the request starts."""
         message = OutboundMessage.from_json(row.payload)
         address = self.keyring.unseal(row.address) if row.address else None
+        async with self._starting:
+            if not await self._start(row):
+                return _Result.DONE
+        # No await between the lock's release and the request: see ``_starting``.
         try:
             delivery = await adapter.send(address, message, key=row.idempotency_key)
         except RetryLater as exc:
@@ -188,7 +284,9 @@ class OutboxSender:
         async with self.sessionmaker.begin() as session:
             await session.execute(
                 update(OutboxEntry)
-                .where(OutboxEntry.id.in_([row.id for row in rows]))
+                .where(
+                    OutboxEntry.id.in_([row.id for row in rows]), OutboxEntry.status == "claimed"
+                )
                 .values(status="cancelled", address=None)
             )
 
@@ -228,9 +326,9 @@ class OutboxSender:
             await session.execute(
                 update(OutboxEntry)
                 .where(
-                    OutboxEntry.id.in_([row.id for row in rows]), OutboxEntry.status == "sending"
+                    OutboxEntry.id.in_([row.id for row in rows]), OutboxEntry.status == "claimed"
                 )
-                .values(status="pending", attempts=OutboxEntry.attempts - 1, next_attempt_at=due)
+                .values(status="pending", next_attempt_at=due)
             )
 
     async def _fail(self, row: OutboxEntry, error: str, *, opted_out: bool) -> None:
@@ -267,7 +365,8 @@ class OutboxSender:
 
         On PostgreSQL several workers may run this: each channel is sent by the one worker
         holding that channel's advisory lock, so the platform's rate limits hold across
-        workers and rows left ``sending`` can only belong to a worker that died.
+        workers and rows left ``claimed`` or ``sending`` can only belong to a worker that
+        died.
         """
         locks: dict[str, AsyncConnection | None] = {}
         try:
@@ -313,3 +412,26 @@ class OutboxSender:
             return False
         locks[channel] = connection
         return True
+
+
+def _asked_again(payload: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The payload to send once more after an interrupted send, or ``None`` if not to.
+
+    Only questions and safety messages are repeated, and only once: the repeat's text
+    opens with :data:`RESEND_PREFIX`, which is also how a repeat is recognised.
+    """
+    text_ = payload.get("text")
+    if payload.get("kind") not in RESEND_KINDS or not isinstance(text_, str):
+        return None
+    if text_.startswith(RESEND_PREFIX):
+        return None
+    return {**payload, "text": RESEND_PREFIX + text_}
+
+
+async def in_doubt(session: AsyncSession) -> list[OutboxEntry]:
+    """Rows marked ``unknown``: interrupted mid-send and not repeated; oldest first."""
+    return list(
+        await session.scalars(
+            select(OutboxEntry).where(OutboxEntry.status == "unknown").order_by(OutboxEntry.id)
+        )
+    )

@@ -2,6 +2,7 @@
 
 ``engage moderation list|resolve``: safety cases, oldest first, with their age.
 ``engage inbox failed|retry``: events whose handling kept failing, held aside.
+``engage outbox unknown``: messages interrupted mid-send that may not have arrived.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from bot.commands import migrated_platform
 from bot.config import Settings
 from bot.console import UsageError, print_json
 from bot.inbox import held_aside, retry
+from bot.outbox import in_doubt
 from consultations import moderation
 from storage.tables import utcnow
 
@@ -124,4 +126,42 @@ async def inbox_retry(args: argparse.Namespace, settings: Settings | None) -> in
     finally:
         await platform.aclose()
     print(f"event {args.id} handed back; a running `engage run` handles it within a second")
+    return OK
+
+
+async def outbox_unknown(args: argparse.Namespace, settings: Settings | None) -> int:
+    """List messages whose send was interrupted and that were not sent again.
+
+    Shows where and when, never what was said or to whom: no text, no address.
+    """
+    platform = await migrated_platform(settings)
+    try:
+        async with platform.sessionmaker() as session:
+            rows = await in_doubt(session)
+    finally:
+        await platform.aclose()
+    listed = [
+        {
+            "id": row.id,
+            "channel": row.channel,
+            "consultation": row.consultation_id,
+            "kind": row.payload.get("kind"),
+            "created_at": row.created_at.isoformat(),
+            "attempted_at": row.next_attempt_at.isoformat(),  # when the last attempt started
+            "attempts": row.attempts,
+        }
+        for row in rows
+    ]
+    if args.json:
+        print_json(listed)
+        return OK
+    if not listed:
+        print("no messages of unknown delivery")
+        return OK
+    print(f"{'ID':>8} {'CHANNEL':<10} {'KIND':<9} {'CONSULTATION':<24} {'CREATED':<26} ATTEMPTED")
+    for item in listed:
+        print(
+            f"{item['id']:>8} {item['channel']:<10} {item['kind'] or '-':<9} "
+            f"{item['consultation'] or '-':<24} {item['created_at']:<26} {item['attempted_at']}"
+        )
     return OK

@@ -334,7 +334,11 @@ async def opt_out(session: AsyncSession, participant_id: int) -> bool:
     )
     await session.execute(
         update(OutboxEntry)
-        .where(OutboxEntry.participant_id == participant_id, OutboxEntry.status == "pending")
+        .where(
+            OutboxEntry.participant_id == participant_id,
+            # claimed rows have not reached the platform yet: the sender skips them
+            OutboxEntry.status.in_(["pending", "claimed"]),
+        )
         .values(status="cancelled")
     )
     return already

@@ -273,7 +273,7 @@ class OutboxEntry(Base):
     # Sealed address; cleared once the message is sent.
     address: Mapped[str | None] = mapped_column(Text, default=None)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
-    # pending | sending | sent | failed | cancelled
+    # pending | claimed | sending | sent | failed | cancelled | unknown (see bot/outbox.py)
     status: Mapped[str] = mapped_column(String(10), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)

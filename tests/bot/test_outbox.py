@@ -1,17 +1,24 @@
-"""The outbox sender shared by several workers."""
+"""The outbox sender: shared by several workers, and what a crash mid-send leaves."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+from collections import Counter
 
+import pytest
 from sqlalchemy import select
 
-from bot.outbox import OutboxSender
-from bot.platform import Platform
+from bot.config import Settings
+from bot.outbox import RESEND_PREFIX, OutboxSender
+from bot.platform import Platform, create_platform
+from channels.events import OutboundMessage
+from storage import queries
 from storage.tables import OutboxEntry
 from tests.bot.test_runtime import deliver
-from tests.fakes.channel import FakeChannel, Person
-from tests.helpers import launch, spec_data
+from tests.conftest import TEST_KEY, TEST_SECRET
+from tests.fakes.channel import FakeChannel, Person, StuckChannel
+from tests.helpers import engage, launch, spec_data
 from tests.waiting import wait_until
 
 
@@ -62,3 +69,186 @@ async def test_the_adapter_is_given_each_rows_idempotency_key_on_every_attempt(
         keys = list(await session.scalars(select(OutboxEntry.idempotency_key)))
     assert len(keys) == 1
     assert channel.keys == keys * 2  # the rate-limited attempt, then the one that went
+
+
+def _sender(platform: Platform, channel: FakeChannel, *, concurrency: int = 32) -> OutboxSender:
+    return OutboxSender(
+        platform.sessionmaker,
+        platform.keyring,
+        {"telegram": channel},
+        base_delay=0.01,
+        concurrency=concurrency,
+    )
+
+
+async def _killed_mid_send(platform: Platform, *, concurrency: int) -> None:
+    """Run a sender whose sends hang, then abandon it, as SIGKILL would: no clean-up."""
+    stuck = StuckChannel()
+    task = asyncio.create_task(
+        _sender(platform, stuck, concurrency=concurrency).run_once("telegram")
+    )
+    async with asyncio.timeout(10):
+        await stuck.started.wait()
+        await asyncio.sleep(0.05)  # let every send that can start, start
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def _statuses(platform: Platform) -> Counter[str]:
+    async with platform.sessionmaker() as session:
+        return Counter(await session.scalars(select(OutboxEntry.status)))
+
+
+async def test_rows_claimed_but_not_started_are_sent_once_after_a_crash(
+    platform: Platform,
+) -> None:
+    await launch(platform, spec_data(segments=[], consent={"text": "ok?"}))
+    people = [Person(f"c{n}") for n in range(6)]
+    await deliver(platform, *(p.starts("outpatient-booking") for p in people))
+
+    await _killed_mid_send(platform, concurrency=2)
+    # Only the sends that had started are in doubt; the queued rows never left.
+    assert await _statuses(platform) == Counter({"sending": 2, "claimed": 4})
+
+    channel = FakeChannel()
+    restarted = _sender(platform, channel)
+    assert await restarted.recover() == 2
+    await restarted.drain("telegram", within=10)
+    chats = Counter(address["chat"] for address, _ in channel.sent)
+    assert chats == Counter({p.platform_id: 1 for p in people})  # each person once
+    repeats = [m for _, m in channel.sent if m.text.startswith(RESEND_PREFIX)]
+    assert len(repeats) == 2  # the two questions in flight are asked again, recognisably
+    assert await _statuses(platform) == Counter({"sent": 6})
+
+
+async def test_a_question_in_doubt_is_asked_again_once_and_never_a_third_time(
+    platform: Platform,
+) -> None:
+    await launch(platform, spec_data(segments=[], consent={"text": "ok?"}))
+    await deliver(platform, Person("q1").starts("outpatient-booking"))
+
+    await _killed_mid_send(platform, concurrency=1)
+    assert await _sender(platform, FakeChannel()).recover() == 1
+    async with platform.sessionmaker() as session:
+        row = await session.scalar(select(OutboxEntry))
+    assert row is not None and row.status == "pending" and row.last_error
+    assert row.payload["text"].startswith(RESEND_PREFIX) and row.payload["text"].endswith("?")
+
+    # The repeat is interrupted too: this time it is left unknown, not sent again.
+    await _killed_mid_send(platform, concurrency=1)
+    channel = FakeChannel()
+    restarted = _sender(platform, channel)
+    assert await restarted.recover() == 1
+    await restarted.drain("telegram", within=5)
+    assert channel.sent == []
+    async with platform.sessionmaker() as session:
+        row = await session.scalar(select(OutboxEntry))
+    assert row is not None and row.status == "unknown" and row.address is None
+    assert row.attempts == 2
+
+
+async def test_a_repeat_that_went_out_is_not_sent_again(platform: Platform) -> None:
+    await launch(platform, spec_data(segments=[], consent={"text": "ok?"}))
+    await deliver(platform, Person("q2").starts("outpatient-booking"))
+    await _killed_mid_send(platform, concurrency=1)
+    channel = FakeChannel()
+    restarted = _sender(platform, channel)
+    await restarted.recover()
+    await restarted.drain("telegram", within=5)
+    [repeat] = channel.to({"chat": "q2"})
+    assert repeat.text.startswith(RESEND_PREFIX) and repeat.kind == "question"
+    assert await restarted.recover() == 0
+    await restarted.drain("telegram", within=5)
+    assert len(channel.sent) == 1
+
+
+async def test_no_one_who_left_since_is_asked_again(platform: Platform) -> None:
+    await launch(platform, spec_data(segments=[], consent={"text": "ok?"}))
+    await deliver(platform, Person("q3").starts("outpatient-booking"))
+    await _killed_mid_send(platform, concurrency=1)
+    async with platform.sessionmaker.begin() as session:
+        row = await session.scalar(select(OutboxEntry))
+        assert row is not None and row.participant_id is not None
+        await queries.opt_out(session, row.participant_id)
+    channel = FakeChannel()
+    restarted = _sender(platform, channel)
+    assert await restarted.recover() == 1
+    await restarted.drain("telegram", within=5)
+    assert channel.sent == []
+    assert await _statuses(platform) == Counter({"unknown": 1})
+
+
+async def test_a_stop_cancels_rows_claimed_but_not_started(platform: Platform) -> None:
+    await launch(platform, spec_data(segments=[], consent={"text": "ok?"}))
+    await deliver(platform, Person("s1").starts("outpatient-booking"))
+    async with platform.sessionmaker.begin() as session:
+        participant_id = await session.scalar(select(OutboxEntry.participant_id))
+        assert participant_id is not None
+        for n in range(2):
+            await queries.add_outbox(
+                session,
+                channel="telegram",
+                key=f"later-{n}",
+                payload=OutboundMessage(text=f"Later {n}").to_json(),
+                address=platform.keyring.seal({"chat": "s1"}),
+                participant_id=participant_id,
+            )
+    channel = FakeChannel()
+    sender = _sender(platform, channel)
+    rows = await sender._claim("telegram")
+    assert len(rows) == 3
+    async with platform.sessionmaker.begin() as session:
+        await queries.opt_out(session, participant_id)
+    assert await sender._send_one(channel, rows[0]) is not None
+    assert channel.sent == []
+    assert await _statuses(platform) == Counter({"cancelled": 3})
+
+
+async def _crash_with_a_plain_message_in_flight(settings: Settings) -> int:
+    """Queue a plain message, kill the sender mid-send, restart; returns the row's id."""
+    platform = create_platform(settings)
+    try:
+        await launch(platform, spec_data(segments=[], consent={"text": "ok?"}))
+        async with platform.sessionmaker.begin() as session:
+            await queries.add_outbox(
+                session,
+                channel="telegram",
+                key="thanks-1",
+                payload=OutboundMessage(text="Thank you, that is all.").to_json(),
+                address=platform.keyring.seal({"chat": "u1"}),
+                consultation_id="outpatient-booking",
+            )
+        await _killed_mid_send(platform, concurrency=1)
+        channel = FakeChannel()
+        restarted = _sender(platform, channel)
+        assert await restarted.recover() == 1
+        await restarted.drain("telegram", within=5)
+        assert channel.sent == []  # not a question: never repeated
+        async with platform.sessionmaker() as session:
+            row = await session.scalar(select(OutboxEntry))
+        assert row is not None and row.status == "unknown" and row.address is None
+        return row.id
+    finally:
+        await platform.aclose()
+
+
+def test_a_plain_message_in_doubt_is_unknown_and_listed_for_operators(
+    env: object, database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = Settings(database_url=database_url, secret_key=TEST_SECRET, pseudonym_key=TEST_KEY)
+    row_id = asyncio.run(_crash_with_a_plain_message_in_flight(settings))
+
+    code, out, _ = engage(capsys, "outbox", "unknown", "--json")
+    assert code == 0
+    [listed] = json.loads(out)
+    assert listed["id"] == row_id
+    assert listed["channel"] == "telegram"
+    assert listed["consultation"] == "outpatient-booking"
+    assert listed["kind"] == "message"
+    assert listed["created_at"] and listed["attempted_at"]
+    assert "Thank you" not in out and "u1" not in out  # never the text or the address
+
+    code, out, _ = engage(capsys, "outbox", "unknown")
+    assert code == 0 and "telegram" in out and "outpatient-booking" in out
+    assert "Thank you" not in out

@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from bot.outbox import OutboxSender
+from bot.outbox import RESEND_PREFIX, OutboxSender
 from bot.platform import Platform
 from channels.events import CONSENT, RECONTACT, EventKind, InboundEvent
 from storage.tables import (
@@ -199,7 +199,7 @@ async def test_blocked_user_is_opted_out_without_retries(platform: Platform) -> 
     assert participant is not None and participant.opted_out_at is not None
 
 
-async def test_interrupted_send_is_never_repeated(platform: Platform) -> None:
+async def test_interrupted_question_is_asked_again_once(platform: Platform) -> None:
     await launch(platform, spec_data(segments=[], consent={"text": "ok?"}))
     await deliver(platform, Person("1007").starts("outpatient-booking"))
     async with platform.sessionmaker.begin() as session:
@@ -210,7 +210,11 @@ async def test_interrupted_send_is_never_repeated(platform: Platform) -> None:
     sender = OutboxSender(platform.sessionmaker, platform.keyring, {"telegram": channel})
     assert await sender.recover() == 1
     await sender.drain("telegram", within=5)
-    assert channel.sent == []
+    [(_, again)] = channel.sent
+    assert again.text.startswith(RESEND_PREFIX)
+    assert await sender.recover() == 0
+    await sender.drain("telegram", within=5)
+    assert len(channel.sent) == 1
 
 
 async def test_erase_removes_the_person_from_every_table(platform: Platform) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections import deque
 from collections.abc import Sequence
@@ -68,8 +69,25 @@ class FakeChannel:
         )
 
 
-# Checked by mypy --strict: the fake keeps the protocol the core relies on.
+@dataclass
+class StuckChannel(FakeChannel):
+    """A channel whose sends start and never finish, as when the process is killed mid-send.
+
+    ``started`` is set once a send has begun; ``keys`` records each one begun.
+    """
+
+    started: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def send(self, address: Any, message: OutboundMessage, *, key: str) -> Delivery:
+        self.keys.append(key)
+        self.started.set()
+        await asyncio.Event().wait()  # the platform never answers
+        raise AssertionError("unreachable")
+
+
+# Checked by mypy --strict: the fakes keep the protocol the core relies on.
 _FAKE_IS_A_CHANNEL: type[ChannelAdapter] = FakeChannel
+_STUCK_IS_A_CHANNEL: type[ChannelAdapter] = StuckChannel
 
 
 class Person:

@@ -120,7 +120,9 @@ async def test_a_blocked_user_is_opted_out_without_retries(running: Running) -> 
     await fake.wait_for(
         lambda: any(c.status == 403 for c in fake.calls_to("sendMessage")), within=5
     )
-    await running.wait_for_count(OutboxEntry, 0, OutboxEntry.status.in_(["pending", "sending"]))
+    await running.wait_for_count(
+        OutboxEntry, 0, OutboxEntry.status.in_(["pending", "claimed", "sending"])
+    )
     refused = [c for c in fake.calls if c.status == 403]
     assert len(refused) == 1  # no retries
     async with platform.sessionmaker() as session:
