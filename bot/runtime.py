@@ -566,6 +566,8 @@ class _Turn:
         elif kind is EventKind.TEXT and dialogue.pending == CONSENT and self.event.text:
             answer = yes_no(self.event.text, CONSENT_OPTIONS)
         if answer is None:
+            if kind is EventKind.TEXT and self._disclosed(spec, dialogue):
+                return
             prefix = None
             if kind is not EventKind.START and dialogue.pending == CONSENT:
                 prefix = "Before any questions, we need your answer to this, please."
@@ -581,6 +583,32 @@ class _Turn:
             return
         dialogue.state = "active"
         await self.ask_next(spec, dialogue)
+
+    def _disclosed(self, spec: ConsultationSpec, dialogue: Dialogue) -> bool:
+        """Words typed where a choice or consent was asked, screened all the same.
+
+        They are not an answer and are not stored as one; but a disclosure among them gets
+        the safety reply at once and a case for a moderator, with the redacted words kept
+        on the case, and the dialogue asks nothing more.
+        """
+        screened = screening.screen(self.event.text or "")
+        if not screened.crisis:
+            return False
+        moderation.open_case(
+            self.session,
+            consultation_id=spec.id,
+            response_id=None,
+            reason=screening.SAFETY,
+            categories=screened.categories,
+            urgent=screened.urgent,
+            response_hours=spec.safety.response_hours,
+            text=screened.text,
+            participant_id=self.participant.id,
+        )
+        dialogue.state = "held"
+        dialogue.pending = None
+        self.say_safety(spec)
+        return True
 
     async def _held(self, spec: ConsultationSpec, dialogue: Dialogue) -> None:
         """After a safety disclosure the bot asks nothing more; a person follows up."""
@@ -601,6 +629,8 @@ class _Turn:
         if target == RECONTACT:
             raw = event.choices[0] if event.choices else (event.text or "")
             answer = yes_no(raw, RECONTACT_OPTIONS)
+            if answer is None and kind is EventKind.TEXT and self._disclosed(spec, dialogue):
+                return False
             if answer is None:
                 self.ask(dialogue, recontact_question(spec), prefix="Please choose one answer.")
                 return False
@@ -618,6 +648,8 @@ class _Turn:
             return True
         if segment is not None:
             choice = _chosen(event, segment.options, multiple=False)
+            if not choice and kind is EventKind.TEXT and self._disclosed(spec, dialogue):
+                return False
             if not choice:
                 self.ask(
                     dialogue,
@@ -645,6 +677,8 @@ class _Turn:
                 if event.public:
                     # A public reply to a poll post is a comment on it: keep it as text.
                     return await self._store_text(spec, item, dialogue, in_reply_to)
+                if kind is EventKind.TEXT and self._disclosed(spec, dialogue):
+                    return False
                 self.ask(dialogue, item_question(item), prefix="Please choose from the options.")
                 return False
             await queries.delete_answers(session, self.participant.id, spec.id, item.id)

@@ -95,6 +95,8 @@ def open_case(
     categories: tuple[str, ...] = (),
     urgent: bool = False,
     response_hours: float | None = None,
+    text: str | None = None,
+    participant_id: int | None = None,
 ) -> ModerationCase:
     """Add a case to the session (the caller's transaction stores it with the response)."""
     now = utcnow()
@@ -102,6 +104,8 @@ def open_case(
         response_id=response_id,
         consultation_id=consultation_id,
         reason=reason,
+        text=text,
+        participant_id=participant_id,
         status="open",
         categories=list(categories),
         urgent=urgent,
@@ -147,7 +151,7 @@ async def open_cases(session: AsyncSession, consultation_id: str | None = None) 
             categories=tuple(case.categories or ()),
             urgent=case.urgent,
             status=case.status,
-            text=text,
+            text=text if text is not None else case.text,
             created_at=case.created_at,
             due_at=case.due_at,
             acknowledged_by=case.acknowledged_by,

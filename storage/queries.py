@@ -259,7 +259,10 @@ async def erase_participant(session: AsyncSession, participant_id: int) -> dict[
     for name, statement in (
         (
             "moderation_case",
-            delete(ModerationCase).where(ModerationCase.response_id.in_(response_ids)),
+            delete(ModerationCase).where(
+                ModerationCase.response_id.in_(response_ids)
+                | (ModerationCase.participant_id == participant_id)
+            ),
         ),
         ("response", delete(Response).where(Response.participant_id == participant_id)),
         ("consent", delete(Consent).where(Consent.participant_id == participant_id)),

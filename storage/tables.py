@@ -206,6 +206,12 @@ class ModerationCase(Base):
         ForeignKey("response.id", ondelete="CASCADE"), index=True, default=None
     )
     consultation_id: Mapped[str] = mapped_column(String(64))
+    # For words not stored as an answer (a disclosure typed where a choice was asked):
+    # the redacted text, and whose it is (erasure removes the case with the person).
+    text: Mapped[str | None] = mapped_column(Text, default=None)
+    participant_id: Mapped[int | None] = mapped_column(
+        ForeignKey("participant.id", ondelete="CASCADE"), index=True, default=None
+    )
     reason: Mapped[str] = mapped_column(String(16))
     # open | acknowledged | resolved
     status: Mapped[str] = mapped_column(String(12), default="open", index=True)

@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import select
 
 from bot.config import Settings
-from bot.platform import create_platform
+from bot.platform import Platform, create_platform
 from channels.events import EventKind
-from storage.tables import AuditEvent, InboxEntry, ModerationCase, Response
+from storage.tables import AuditEvent, InboxEntry, ModerationCase, OutboxEntry, Response
 from tests.conftest import TEST_KEY, TEST_SECRET
 from tests.fakes.channel import Person
 from tests.helpers import engage, launch, spec_data
@@ -193,3 +193,34 @@ def test_an_imported_disclosure_opens_a_case(
     stored = asyncio.run(texts())
     assert "The parking was hard & expensive" in stored
     assert "Staff were kind and quick" in stored
+
+
+async def test_a_disclosure_typed_at_the_consent_question_reaches_a_moderator(
+    platform: Platform,
+) -> None:
+    from channels.events import OutboundMessage
+    from consultations import moderation as cases
+    from storage import queries
+
+    await launch(platform, spec_data(channels=["web", "telegram"]))
+    person = Person("8080")
+    for event in (person.starts("outpatient-booking"), person.says(DISCLOSURE)):
+        await platform.inbox.receive(event)
+        await platform.inbox.process_pending()
+    async with platform.sessionmaker() as session:
+        found = await cases.open_cases(session)
+        stored = list(await session.scalars(select(Response)))
+        payloads = [
+            OutboundMessage.from_json(p) for p in await session.scalars(select(OutboxEntry.payload))
+        ]
+    assert [(c.text, c.reason) for c in found] == [(DISCLOSURE, "safety")]
+    assert stored == []  # not an answer: nothing stored before consent
+    assert [m.kind for m in payloads][-1] == "safety"
+    async with platform.sessionmaker.begin() as session:
+        participant = await queries.find_participant(
+            session, "telegram", platform.keyring.pseudonym("telegram", "8080")
+        )
+        assert participant is not None
+        await queries.erase_participant(session, participant.id)
+    async with platform.sessionmaker() as session:
+        assert await cases.open_cases(session) == []

@@ -1,0 +1,99 @@
+"""A disclosure on any channel reaches the moderation queue, and gets the safety reply."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+
+from channels.adapter import ChannelAdapter
+from consultations import moderation
+from tests.adapters.mastodon.conftest import World
+from tests.adapters.telegram.conftest import make_adapter as telegram_adapter
+from tests.fakes.telegram_api import FakeTelegram
+from tests.helpers import form_fields, spec_data
+from tests.waiting import wait_until
+
+Client = TestClient[Any, Any]
+
+DISCLOSURES = {
+    "web": "Since the last appointment I have been planning to end my life",
+    "telegram": "honestly i dont want to be alive anymore",
+    "mastodon-public": "The wait was so long I started cutting myself again",
+    "mastodon-direct": "I have pills saved up and I am going to take them all tonight",
+}
+
+
+async def test_every_channel_opens_a_case_and_answers_with_help(
+    world: World, web_client: Client
+) -> None:
+    async with FakeTelegram(token="123456:TEST-TOKEN") as fake:
+        telegram = telegram_adapter(fake, world.platform)
+        await world.launch(spec_data(channels=["web", "telegram", "mastodon"], segments=[]))
+        extra: dict[str, ChannelAdapter] = {"telegram": telegram}
+        await world.start(extra=extra)
+
+        # The web page: consent, then the disclosure in the prompt.
+        page = await (await web_client.get("/c/outpatient-booking")).text()
+        fields = form_fields(page, "/c/outpatient-booking/consent")
+        page = await (
+            await web_client.post("/c/outpatient-booking/consent", data={**fields, "answer": "yes"})
+        ).text()
+        fields = form_fields(page, "/c/outpatient-booking/answers")
+        reply = await web_client.post(
+            "/c/outpatient-booking/answers",
+            data={**fields, "item:one-thing": DISCLOSURES["web"]},
+        )
+        assert "Lifeline" in await reply.text()
+
+        # Telegram, private chat.
+        alice = fake.user(5550000001, "Alice")
+        fake.send_command(alice, "/start", "outpatient-booking")
+        sent = await fake.wait_for_sent(1, chat=alice)
+        fake.press_button(alice, sent[0], sent[0].callback_data[0])  # agree
+        sent = await fake.wait_for_sent(2, chat=alice)
+        fake.press_button(alice, sent[1], sent[1].callback_data[1])  # no re-contact
+        sent = await fake.wait_for_sent(3, chat=alice)
+        fake.vote(alice, sent[2], [0])
+        await fake.wait_for_sent(4, chat=alice)
+        fake.send_text(alice, DISCLOSURES["telegram"])
+
+        # Mastodon: a public reply and a direct message.
+        server = world.server
+        prompt = await world.post_of("one-thing")
+        await world.act(server.reply, "pubperson", prompt, DISCLOSURES["mastodon-public"])
+        await world.act(server.dm, "dmperson", "start outpatient-booking")
+        consent = (await world.received("dmperson", 1))[-1]
+        await world.act(server.dm, "dmperson", "1", in_reply_to_id=consent["id"])
+        recontact = (await world.received("dmperson", 2))[-1]
+        # Asked a yes-or-no question, the person writes something else: screened all the
+        # same, though it is no answer and is not stored as one.
+        await world.act(
+            server.dm, "dmperson", DISCLOSURES["mastodon-direct"], in_reply_to_id=recontact["id"]
+        )
+
+        async def four_cases() -> list[moderation.CaseView] | None:
+            async with world.platform.sessionmaker() as session:
+                cases = await moderation.open_cases(session)
+            return cases if len(cases) >= 4 else None
+
+        cases = await wait_until(four_cases, within=30, what="a case from every channel")
+
+        async def helplines_sent() -> bool:
+            to_alice = [m.text or "" for m in fake.messages_to(alice)]
+            public = await world.received("pubperson", 0)
+            direct = await world.received("dmperson", 0)
+            return (
+                any("Lifeline" in t for t in to_alice)
+                and any("Lifeline" in s["content"] for s in public)
+                and any("Lifeline" in s["content"] for s in direct)
+            )
+
+        await wait_until(helplines_sent, within=30, what="the safety replies")
+        public = await world.received("pubperson", 0)
+        assert {s["visibility"] for s in public if "Lifeline" in s["content"]} == {"direct"}
+        await world.stop()
+
+    assert sorted(c.text for c in cases) == sorted(DISCLOSURES.values())
+    assert all(c.reason == "safety" and c.categories for c in cases)
+    assert any(c.urgent for c in cases)  # plans and means alert at once
