@@ -75,6 +75,15 @@ class Screen:
         """The lexicon's hits, and the text the semantic layer reads."""
         return self.lexicon.read(self.prepare(text, folded))
 
+    def risky(self, prepared: str) -> bool:
+        """Whether a prepared text has any risk vocabulary (the lexicon's ``risk`` list).
+
+        The semantic layer scores only such texts: a reply without a word about death,
+        harm, pills, plans, abuse, despair or the like is ordinary feedback to this
+        screen, however many words it shares with disclosures ("again", "tonight").
+        """
+        return self.lexicon.risky(prepared)
+
     def semantic_probability(self, text: str) -> float:
         """The semantic layer's probability for a raw text (0 without a model)."""
         if self.model is None:
@@ -99,6 +108,7 @@ class Screen:
             language == ENGLISH
             and self.model is not None
             and _words(prepared) >= _MIN_WORDS
+            and self.lexicon.risky(prepared)
             and self.model.probability(prepared) >= self.model.threshold
         ):
             category = self.model.category(prepared)
