@@ -96,7 +96,14 @@ class Screen:
             return CLEAR
         folded = fold(text)
         language = guess_language(folded)
-        hits, prepared = self.read(text, folded)
+        normalised = normalise_folded(folded, self.known)
+        if self.lexicon.risky(normalised):
+            hits, prepared = self.lexicon.read(self.lexicon.mask(normalised))
+        else:
+            # Without a word of risk vocabulary no lexicon phrase can match (a test holds
+            # this over the evaluation set, the exemplars and real comments), and the
+            # semantic layer does not score the text: most replies stop here.
+            hits, prepared = [], normalised
         if not hits and language == SPANISH:
             hits = self.lexicon.spanish_hits(_spanish_form(text))
         if hits:
