@@ -5,7 +5,8 @@
 Texts are real NHS feedback comments (pxtextmining, MIT, read from
 ``../shared/data/pxtextmining-phase1/text_data.csv`` when present) with the evaluation
 set's disclosures mixed in at 2%; without the comments, the evaluation set's look-alikes
-and disclosures. Runs on one core (the screen is single-threaded Python).
+and disclosures. Runs on one core (the screen is single-threaded Python); rates are per
+second of this process's CPU time, so other work on a shared machine does not lower them.
 """
 
 from __future__ import annotations
