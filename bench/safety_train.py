@@ -5,7 +5,7 @@
 Trains on the package's exemplars, the evaluation set's tune split (never the held-out
 split) and, when present, a sample of real NHS feedback comments from
 ``../shared/data/pxtextmining-phase1/text_data.csv`` (MIT) as ordinary look-alikes;
-chooses the threshold on out-of-fold scores for the tune split, and writes
+chooses the threshold on out-of-fold scores for the exemplars and the tune split, and writes
 ``consultations/safety/data/semantic_model.json``. Run it after changing the exemplars, the
 tune split, the lexicon's masks or the normalisation; a test fails while the model's
 fingerprint does not match the training texts.
@@ -42,7 +42,9 @@ def main() -> int:
         f"trained on {len(tune)} tune texts, the shipped exemplars and "
         f"{model['background_comments']} feedback comments"
     )
-    print(f"threshold {model['threshold']}, tune out-of-fold {model['tune_out_of_fold']}")
+    print(f"threshold {model['threshold']}")
+    print(f"curated out-of-fold {model['curated_out_of_fold']}")
+    print(f"tune out-of-fold {model['tune_out_of_fold']}")
     print(f"features: {len(model['word'])} word, {len(model['char'])} character")
     size = MODEL.stat().st_size // 1024
     print(f"wrote {MODEL} ({size} KiB) in {time.perf_counter() - started:.1f} s")

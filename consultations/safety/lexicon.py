@@ -105,7 +105,33 @@ class Lexicon:
             compiled = _alternation(list(patterns), macros)
             if compiled is not None:
                 self.spanish[category] = compiled
+        risk: dict[str, list[str]] = data["risk"]
+        # Stems by their first two letters, so each word is compared with a few only.
+        by_start: dict[str, list[str]] = {}
+        for stem in risk["stems"]:
+            by_start.setdefault(str(stem)[:2], []).append(str(stem))
+        self.risk_stems = {start: tuple(stems) for start, stems in by_start.items()}
+        self.risk_words = frozenset(str(word) for word in risk["words"])
+        self.risk_phrases = frozenset(str(phrase) for phrase in risk["phrases"])
+        if any(len(phrase.split()) != 2 for phrase in self.risk_phrases):
+            raise ValueError("risk phrases are two words each")
         self.vocabulary = frozenset(re.findall(r"[a-z]{2,}", yaml.safe_dump(data)))
+
+    def risky(self, text: str) -> bool:
+        """Whether a normalised text has any risk vocabulary: a word starting with one of
+        the ``risk`` stems, one of its words, or one of its two-word phrases."""
+        stems = self.risk_stems
+        words = self.risk_words
+        phrases = self.risk_phrases
+        previous = ""
+        for token in text.split():
+            if token in words or previous + " " + token in phrases:
+                return True
+            candidates = stems.get(token[:2])
+            if candidates is not None and token.startswith(candidates):
+                return True
+            previous = token
+        return False
 
     def mask(self, text: str) -> str:
         """Services, idioms and bereavement replaced by placeholder words."""

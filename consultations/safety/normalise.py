@@ -534,7 +534,24 @@ _FUZZY_TARGETS = (
     "cutting",
 )
 # Ordinary words one edit away from a target: never "corrected".
-_FUZZY_KEEP = frozenset({"farming", "warming", "charming", "harping", "putting", "gutting"})
+_FUZZY_KEEP = frozenset(
+    {
+        "farming",
+        "warming",
+        "charming",
+        "harping",
+        "putting",
+        "gutting",
+        "hearing",
+        "sharing",
+        "bearing",
+        "wearing",
+        "nearing",
+        "fearing",
+        "tearing",
+        "hearings",
+    }
+)
 
 
 def _deletes(word: str) -> set[str]:

@@ -75,6 +75,15 @@ class Screen:
         """The lexicon's hits, and the text the semantic layer reads."""
         return self.lexicon.read(self.prepare(text, folded))
 
+    def risky(self, prepared: str) -> bool:
+        """Whether a prepared text has any risk vocabulary (the lexicon's ``risk`` list).
+
+        The semantic layer scores only such texts: a reply without a word about death,
+        harm, pills, plans, abuse, despair or the like is ordinary feedback to this
+        screen, however many words it shares with disclosures ("again", "tonight").
+        """
+        return self.lexicon.risky(prepared)
+
     def semantic_probability(self, text: str) -> float:
         """The semantic layer's probability for a raw text (0 without a model)."""
         if self.model is None:
@@ -87,7 +96,14 @@ class Screen:
             return CLEAR
         folded = fold(text)
         language = guess_language(folded)
-        hits, prepared = self.read(text, folded)
+        normalised = normalise_folded(folded, self.known)
+        if self.lexicon.risky(normalised):
+            hits, prepared = self.lexicon.read(self.lexicon.mask(normalised))
+        else:
+            # Without a word of risk vocabulary no lexicon phrase can match (a test holds
+            # this over the evaluation set, the exemplars and real comments), and the
+            # semantic layer does not score the text: most replies stop here.
+            hits, prepared = [], normalised
         if not hits and language == SPANISH:
             hits = self.lexicon.spanish_hits(_spanish_form(text))
         if hits:
@@ -99,6 +115,7 @@ class Screen:
             language == ENGLISH
             and self.model is not None
             and _words(prepared) >= _MIN_WORDS
+            and self.lexicon.risky(prepared)
             and self.model.probability(prepared) >= self.model.threshold
         ):
             category = self.model.category(prepared)

@@ -35,12 +35,23 @@ def test_the_evaluation_set_is_large_varied_and_split_by_its_fixed_rule() -> Non
     assert len({row["text"] for row in ROWS}) == len(ROWS)
 
 
+def test_heldout_meets_the_over_flagging_target() -> None:
+    _, over_flagging = _rates(HELDOUT)
+    assert over_flagging <= 0.10
+
+
+@pytest.mark.xfail(reason="held-out recall measured at 0.989 (172/174), target 0.99")
+def test_heldout_meets_the_recall_target() -> None:
+    recall, _ = _rates(HELDOUT)
+    assert recall >= 0.99
+
+
 def test_heldout_holds_the_measured_level() -> None:
-    # The level reached today, so that a change that makes the screen worse fails here
-    # while the targets above are still out of reach.
+    # The level reached today (recall 0.989, over-flagging 0.063), so that a change that
+    # makes the screen worse fails here.
     recall, over_flagging = _rates(HELDOUT)
     assert recall >= 0.985
-    assert over_flagging <= 0.15
+    assert over_flagging <= 0.07
 
 
 @pytest.mark.parametrize("category", CATEGORIES)
@@ -54,7 +65,7 @@ def test_heldout_recall_per_category(category: str) -> None:
 def test_tune_split_is_fully_caught() -> None:
     recall, over_flagging = _rates(TUNE)
     assert recall == 1.0
-    assert over_flagging <= 0.05
+    assert over_flagging <= 0.02
 
 
 MUST_CATCH = [
@@ -116,6 +127,8 @@ MUST_NOT_FLAG = [
     "the boss fight killed me",
     "More evening appointments please",
     "Dr Nguyen gr8",
+    "the hearing clinic was running late",
+    "Tonight's shift on the ward was short staffed again",
 ]
 
 

@@ -1,0 +1,61 @@
+"""The risk vocabulary lets the screen skip the lexicon and the model for most replies:
+every text the lexicon flags must have a word of it."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from consultations.safety.normalise import fold, normalise_folded
+from consultations.safety.screen import Screen, default_screen
+from consultations.safety.training import shipped_exemplars
+from tests.consultations.safety.conftest import EVALUATION, LANGUAGES, read_jsonl
+
+HERE = Path(__file__).resolve().parent
+
+
+def _texts() -> list[str]:
+    texts = [str(row["text"]) for row in read_jsonl(EVALUATION)]
+    texts += [str(row["text"]) for row in read_jsonl(LANGUAGES)]
+    texts += [example.text for example in shipped_exemplars()]
+    for name in ("test_evaluation.py", "test_normalise.py"):
+        texts += re.findall(r'"([^"\n]{4,})"', (HERE / name).read_text(encoding="utf-8"))
+    return texts
+
+
+def _normalised(screen: Screen, text: str) -> str:
+    return normalise_folded(fold(text), screen.known)
+
+
+def test_every_text_the_lexicon_flags_has_risk_vocabulary() -> None:
+    screen = default_screen()
+    uncovered = [
+        text
+        for text in _texts()
+        if screen.lexicon.read(screen.lexicon.mask(_normalised(screen, text)))[0]
+        and not screen.risky(_normalised(screen, text))
+    ]
+    assert uncovered == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The cafe was closed again",
+        "Parking is expensive and the signs are confusing",
+        "Lovely staff, thank you",
+    ],
+)
+def test_ordinary_feedback_has_none(text: str) -> None:
+    screen = default_screen()
+    assert not screen.risky(_normalised(screen, text))
+
+
+def test_stems_words_and_two_word_phrases() -> None:
+    screen = default_screen()
+    assert screen.risky("i feel suicidal")
+    assert screen.risky("i was raped")
+    assert screen.risky("i can not go on")
+    assert not screen.risky("i can go")
