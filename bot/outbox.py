@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select, text, update
+from sqlalchemy import delete, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from channels.adapter import ChannelAdapter, RetryLater, Undeliverable
@@ -260,6 +260,11 @@ class OutboxSender:
             await self._retry(row, f"{type(exc).__name__}: {exc}", None)
             return _Result.RETRY
         async with self.sessionmaker.begin() as session:
+            if row.participant_id is None:
+                # The confirmation of an erasure: the person is no longer held, so once it
+                # is delivered nothing of it is kept either.
+                await session.execute(delete(OutboxEntry).where(OutboxEntry.id == row.id))
+                return _Result.DONE
             await session.execute(
                 update(OutboxEntry)
                 .where(OutboxEntry.id == row.id)
@@ -333,6 +338,9 @@ class OutboxSender:
 
     async def _fail(self, row: OutboxEntry, error: str, *, opted_out: bool) -> None:
         async with self.sessionmaker.begin() as session:
+            if row.participant_id is None:  # an erasure's confirmation: keep nothing
+                await session.execute(delete(OutboxEntry).where(OutboxEntry.id == row.id))
+                return
             await session.execute(
                 update(OutboxEntry)
                 .where(OutboxEntry.id == row.id)

@@ -10,9 +10,10 @@ from sqlalchemy import select
 
 from bot.platform import Platform
 from consultations import records
-from storage.tables import Consent, InboxEntry, Participant, Response
+from storage.tables import Consent, InboxEntry, OutboxEntry, Participant, Response
 from tests.adapters.telegram.conftest import Running
 from tests.helpers import launch, spec_data
+from tests.waiting import wait_until
 
 
 async def export(platform: Platform, consultation_id: str) -> list[dict[str, Any]]:
@@ -173,3 +174,10 @@ async def test_delete_erases_after_the_confirmation_button(running: Running) -> 
     assert await running.count(Response) == 0
     assert await running.count(Participant) == 0
     assert await running.count(InboxEntry, InboxEntry.payload.is_not(None)) == 0
+
+    # The confirmation itself is not kept once delivered: no outbox row is left that was
+    # written for Eve (every row left has someone still held).
+    async def confirmation_gone() -> bool:
+        return await running.count(OutboxEntry, OutboxEntry.participant_id.is_(None)) == 0
+
+    await wait_until(confirmation_gone, what="the erasure confirmation's row to go")
