@@ -231,6 +231,7 @@ async def launch(args: argparse.Namespace, settings: Settings | None) -> int:
         missing = [name for name in wanted if name not in adapters]
         if args.channels and missing:
             raise UsageError(f"--channel: {', '.join(missing)} not configured ({_how(missing[0])})")
+        was_draft = row.state == service.DRAFT
         async with platform.sessionmaker.begin() as session:
             try:
                 await service.open_(session, args.id)
@@ -239,8 +240,19 @@ async def launch(args: argparse.Namespace, settings: Settings | None) -> int:
         results = await publishing.publish(
             platform.sessionmaker, adapters, spec, wanted, keys=platform.keyring
         )
+        nowhere = bool(results.failed) and not results.done
+        if nowhere and was_draft:
+            # Published on none of the channels meant: as if never launched.
+            async with platform.sessionmaker.begin() as session:
+                await service.unlaunch(session, args.id)
     finally:
         await platform.aclose()
+    if nowhere:
+        for name, why in results.failed.items():
+            print(f"{spec.id}: not launched: {name}: {why}", file=sys.stderr)
+        if was_draft:
+            print(f"{spec.id} is still a draft")
+        return FAILED
     for name in wanted:
         if name in results.skipped:
             print(f"{name}: skipped, not configured ({_how(name)})", file=sys.stderr)

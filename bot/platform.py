@@ -73,6 +73,15 @@ def inline_channels(adapters: Mapping[str, ChannelAdapter]) -> frozenset[str]:
     return frozenset(name for name, a in adapters.items() if a.capabilities.inline_replies)
 
 
+def totals_only_channels(adapters: Mapping[str, ChannelAdapter]) -> frozenset[str]:
+    """The channels whose native polls report only totals, not who voted."""
+    return frozenset(
+        name
+        for name, a in adapters.items()
+        if a.capabilities.native_polls and not a.capabilities.per_person_polls
+    )
+
+
 AdapterFactory = Callable[[Platform], Mapping[str, ChannelAdapter]]
 
 

@@ -2,7 +2,9 @@
 
 Shared by `engage consultation launch/close` and the dashboard. A channel is published
 once: posts already recorded for it are kept, so launching again after a failure only
-retries the channels that failed.
+retries the channels that failed. A channel whose launch failed is marked unpublished
+(a ``publication`` row of kind ``unpublished``), and the runtime neither offers nor takes
+answers for the consultation there until a later launch succeeds.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from channels.adapter import ChannelAdapter, PublishedPost
@@ -20,6 +22,9 @@ from storage import queries
 from storage.tables import Publication
 
 log = logging.getLogger(__name__)
+
+UNPUBLISHED = "unpublished"
+"""The kind of the ``publication`` row that marks a channel whose launch failed."""
 
 
 @dataclass
@@ -49,9 +54,34 @@ async def publish(
         try:
             results.done[name] = await _publish_once(sessionmaker, adapter, spec, keys)
         except Exception as exc:
-            log.exception("publishing %s on %s failed", spec.id, name)
+            # One line for the operator; the traceback only when debugging.
+            log.debug("publishing %s on %s failed", spec.id, name, exc_info=True)
             results.failed[name] = str(exc) or type(exc).__name__
+            await _mark_unpublished(sessionmaker, name, spec.id)
     return results
+
+
+async def _mark_unpublished(
+    sessionmaker: async_sessionmaker[AsyncSession], channel: str, consultation_id: str
+) -> None:
+    async with sessionmaker.begin() as session:
+        marked = await session.scalar(
+            select(Publication.id).where(
+                Publication.consultation_id == consultation_id,
+                Publication.channel == channel,
+                Publication.kind == UNPUBLISHED,
+            )
+        )
+        if marked is None:
+            session.add(
+                Publication(
+                    consultation_id=consultation_id,
+                    item_id=None,
+                    channel=channel,
+                    platform_ref=f"{UNPUBLISHED}:{consultation_id}",
+                    kind=UNPUBLISHED,
+                )
+            )
 
 
 async def _publish_once(
@@ -63,13 +93,24 @@ async def _publish_once(
     async with sessionmaker() as session:
         done = await session.scalar(
             select(Publication.id)
-            .where(Publication.consultation_id == spec.id, Publication.channel == adapter.name)
+            .where(
+                Publication.consultation_id == spec.id,
+                Publication.channel == adapter.name,
+                Publication.kind != UNPUBLISHED,
+            )
             .limit(1)
         )
     if done is not None:
         return 0
     posts = await adapter.publish(spec)
     async with sessionmaker.begin() as session:
+        await session.execute(
+            delete(Publication).where(
+                Publication.consultation_id == spec.id,
+                Publication.channel == adapter.name,
+                Publication.kind == UNPUBLISHED,
+            )
+        )
         for post in posts:
             session.add(
                 queries.new_publication(
@@ -94,7 +135,11 @@ async def close(
     """Close what was published (native polls) on every configured channel."""
     async with sessionmaker() as session:
         published = (
-            await session.scalars(select(Publication).where(Publication.consultation_id == spec.id))
+            await session.scalars(
+                select(Publication).where(
+                    Publication.consultation_id == spec.id, Publication.kind != UNPUBLISHED
+                )
+            )
         ).all()
     results = ChannelResults()
     for name, adapter in adapters.items():

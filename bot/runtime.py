@@ -60,6 +60,10 @@ log = logging.getLogger(__name__)
 TextAnalyser = Callable[[str], tuple[float | None, dict[str, Any] | None]]
 
 
+PUBLIC_CONSENT = frozenset({"public-reply", "public-vote"})
+"""How consent is recorded when given by replying or voting in public."""
+
+
 def no_analysis(text: str) -> tuple[float | None, dict[str, Any] | None]:
     """The analyser used when insights are not wired in: nothing precomputed."""
     return None, None
@@ -83,6 +87,9 @@ class Runtime:
         keyring: pseudonymises senders and seals reply addresses.
         inline_channels: channels that show replies themselves in answer to the request
             (the web page) rather than having them sent through the outbox.
+        totals_only_channels: channels whose native polls report only totals, not who
+            voted (``Capabilities.per_person_polls`` false): their native polls are not
+            asked again in private conversations there.
         analyse: per-response text analysis done once at intake (sentiment, features).
     """
 
@@ -92,11 +99,13 @@ class Runtime:
         keyring: Keyring,
         *,
         inline_channels: frozenset[str] = frozenset(),
+        totals_only_channels: frozenset[str] = frozenset(),
         analyse: TextAnalyser = no_analysis,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.keyring = keyring
         self.inline_channels = inline_channels
+        self.totals_only_channels = totals_only_channels
         self.analyse = analyse
 
     def reference(self, event: InboundEvent) -> str:
@@ -233,6 +242,7 @@ class _State:
         self.consultations: dict[str, Consultation | None] = {}
         self.dialogues: dict[tuple[int, str], Dialogue] = {}
         self.consents: dict[tuple[int, str], dict[str, Consent]] = {}
+        self.publications: dict[tuple[str, str], set[tuple[str | None, str]]] = {}
         # Inline channels: whose progress to update once their request is handled.
         self.progress: dict[int, tuple[_Turn, ConsultationSpec, Dialogue]] = {}
 
@@ -301,6 +311,16 @@ class _State:
                 spec, dialogue, answered=answered.get((participant_id, spec.id), set())
             )
         self.progress.clear()
+
+    async def published_kinds(
+        self, session: AsyncSession, channel: str, consultation_id: str
+    ) -> set[tuple[str | None, str]]:
+        """``(item_id, kind)`` of a consultation's publications on a channel (read once)."""
+        key = (channel, consultation_id)
+        if key not in self.publications:
+            found = await queries.publication_kinds(session, channel, [consultation_id])
+            self.publications[key] = found[consultation_id]
+        return self.publications[key]
 
     def consents_of(self, participant_id: int, consultation_id: str) -> dict[str, Consent]:
         return self.consents.setdefault((participant_id, consultation_id), {})
@@ -466,6 +486,13 @@ class _Turn:
             if not event.public:
                 self.say(f"“{spec.title}” is not taking answers on {event.channel}.")
             return
+        if (None, "unpublished") in await self.state.published_kinds(
+            session, event.channel, row.id
+        ):
+            # Its launch failed on this channel: not taking answers here (bot/publishing.py).
+            if not event.public:
+                self.say(f"“{spec.title}” is not taking answers on {event.channel}.")
+            return
         if not event.public:
             self.participant.current_consultation_id = row.id
         dialogue = self.state.dialogue(session, self.participant.id, row.id)
@@ -476,6 +503,15 @@ class _Turn:
 
         given = self.state.consents_of(self.participant.id, row.id).get("consultation")
         has_consent = given is not None and given.given and given.withdrawn_at is None
+        if (
+            has_consent
+            and not event.public
+            and given is not None
+            and given.method in PUBLIC_CONSENT
+        ):
+            # Consent given by replying or voting in public: the consent text is still shown
+            # in the first private message, and answered there (CONTRACT.md, consent).
+            has_consent = False
         if not has_consent:
             if event.public:
                 # Replying to or voting on a post that carries the consent text counts as
@@ -545,7 +581,15 @@ class _Turn:
 
     async def offer_open_consultations(self) -> None:
         rows = await queries.open_consultations(self.session, datetime.now(UTC))
-        usable = [r for r in rows if self.event.channel in service.spec_of(r).channels]
+        channel = self.event.channel
+        kinds = await queries.publication_kinds(self.session, channel, [r.id for r in rows])
+        # Never offered where its launch failed (bot/publishing.py marks it unpublished).
+        usable = [
+            r
+            for r in rows
+            if channel in service.spec_of(r).channels
+            and not any(kind == "unpublished" for _, kind in kinds[r.id])
+        ]
         if not usable:
             self.say("There are no consultations open right now. Thank you for your interest.")
             return
@@ -794,6 +838,12 @@ class _Turn:
             await self.session.flush()
             answered = await queries.answered_items(self.session, self.participant.id, spec.id)
         answered = answered | set(dialogue.segments)  # segment questions skipped are answered too
+        if self.event.channel in self.runtime.totals_only_channels:
+            # One vote per person per poll: a poll published natively on this channel is
+            # answered there, where only totals are reported, so it is not asked again
+            # privately (its totals merge in the report; docs/architecture.md).
+            kinds = await self.state.published_kinds(self.session, self.event.channel, spec.id)
+            answered = answered | {item for item, kind in kinds if kind == "poll" and item}
         inline = self.event.channel in self.runtime.inline_channels
         question = next_question(
             spec,

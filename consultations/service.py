@@ -1,6 +1,7 @@
 """Consultation lifecycle: store a spec, open it, close it, list what exists.
 
-States move draft -> open -> closed, and only that way.
+States move draft -> open -> closed, and only that way, except that a launch which
+published on none of its channels is undone (:func:`unlaunch`): a draft again.
 """
 
 from __future__ import annotations
@@ -123,6 +124,15 @@ async def open_(session: AsyncSession, consultation_id: str) -> Consultation:
     if row.state == DRAFT:
         row.state = OPEN
         row.opened_at = utcnow()
+    return row
+
+
+async def unlaunch(session: AsyncSession, consultation_id: str) -> Consultation:
+    """Undo an opening whose launch published nowhere: the consultation is a draft again."""
+    row = await require(session, consultation_id)
+    if row.state == OPEN:
+        row.state = DRAFT
+        row.opened_at = None
     return row
 
 

@@ -215,6 +215,23 @@ async def publication_by_ref(
     )
 
 
+async def publication_kinds(
+    session: AsyncSession, channel: str, consultation_ids: Sequence[str]
+) -> dict[str, set[tuple[str | None, str]]]:
+    """For each consultation, the ``(item_id, kind)`` of its publications on ``channel``."""
+    found: dict[str, set[tuple[str | None, str]]] = {cid: set() for cid in consultation_ids}
+    if not consultation_ids:
+        return found
+    rows = await session.execute(
+        select(Publication.consultation_id, Publication.item_id, Publication.kind).where(
+            Publication.channel == channel, Publication.consultation_id.in_(consultation_ids)
+        )
+    )
+    for consultation_id, item_id, kind in rows:
+        found[consultation_id].add((item_id, kind))
+    return found
+
+
 async def response_by_ref(
     session: AsyncSession, channel: str, platform_ref: str
 ) -> Response | None:

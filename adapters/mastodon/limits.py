@@ -2,7 +2,9 @@
 
 Mastodon servers choose their own status length and poll limits and advertise them in
 ``/api/v2/instance`` under ``configuration.statuses`` and ``configuration.polls``
-(https://docs.joinmastodon.org/entities/Instance/#configuration). They are read when a
+(https://docs.joinmastodon.org/entities/Instance/#configuration). They are read once per
+process and kept for a while (:data:`KNOWN_SECONDS`; a failed lookup for
+:data:`UNKNOWN_SECONDS`), so no request budget goes on asking again. They are read when a
 spec is validated or created (``engage consultation validate/create``, through
 :func:`instance_limits`) and again when it is launched, so an error names the item that
 does not fit before anything is posted.
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -106,49 +109,141 @@ def parse_instance(document: Mapping[str, Any]) -> InstanceConfig:
     )
 
 
+INSTANCE_PATHS = (
+    "/api/v2/instance",
+    "/api/v2/instance/",
+    "/api/v1/instance",
+    "/api/v1/instance/",
+)
+"""Where the instance document is asked for, in order.
+
+``GET /api/v2/instance`` (https://docs.joinmastodon.org/methods/instance/#v2), then the
+deprecated ``GET /api/v1/instance`` (https://docs.joinmastodon.org/methods/instance/#v1).
+The documented paths have no trailing slash; Mastodon.py adds one, which Mastodon itself
+accepts but some other servers answer with 404, so each is tried both ways.
+"""
+
+KNOWN_SECONDS = 3600.0
+"""How long limits read from the instance are kept before they are read again."""
+
+UNKNOWN_SECONDS = 900.0
+"""How long a failed lookup is remembered: no request is spent on it again until then."""
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """The outcome of reading an instance's limits, kept per process.
+
+    Attributes:
+        config: the instance's limits, or Mastodon's defaults when they are unknown.
+        known: whether ``config`` came from the instance.
+        reason: why the limits are unknown (``None`` when known).
+        at: when the lookup was made (monotonic seconds).
+    """
+
+    config: InstanceConfig
+    known: bool
+    reason: str | None
+    at: float
+
+    def fresh(self, now: float) -> bool:
+        """Still good at ``now``: failures are kept for less time than successes."""
+        keep = KNOWN_SECONDS if self.known else UNKNOWN_SECONDS
+        return now - self.at < keep
+
+
 def fetch_config(client: Mastodon) -> InstanceConfig:
-    """The instance's limits (blocking): ``/api/v2/instance``, else the v1 document."""
-    try:
-        document: Mapping[str, Any] = client.instance_v2()
-    except Exception as first:
-        log.debug("mastodon: /api/v2/instance failed (%s); trying /api/v1/instance", first)
-        document = client.instance_v1()
-    return parse_instance(document)
+    """The instance's limits (blocking), from the first of :data:`INSTANCE_PATHS` to answer.
+
+    The requests go through the client's own ``requests`` session with its token, not
+    through Mastodon.py's ``instance_v2``/``instance_v1``, which insist on a trailing slash.
+
+    Raises:
+        LookupError: no path gave an instance document; the message says what each did.
+    """
+    base = str(client.api_base_url).rstrip("/")
+    headers = {"User-Agent": str(client.user_agent)}
+    if client.access_token:
+        headers["Authorization"] = f"Bearer {client.access_token}"
+    timeout = client.request_timeout
+    failures: list[str] = []
+    for path in INSTANCE_PATHS:
+        try:
+            response = client.session.get(base + path, headers=headers, timeout=timeout)
+        except Exception as exc:  # network failure: the other paths would fail alike
+            failures.append(f"{path}: {type(exc).__name__}")
+            break
+        if response.status_code != 200:
+            failures.append(f"{path}: HTTP {response.status_code}")
+            if response.status_code in (401, 403, 429) or response.status_code >= 500:
+                break
+            continue
+        try:
+            document = response.json()
+        except ValueError:
+            failures.append(f"{path}: not JSON")
+            continue
+        if isinstance(document, Mapping):
+            return parse_instance(document)
+        failures.append(f"{path}: not an instance document")
+    raise LookupError("; ".join(failures) or "no answer")
 
 
-_looked_up: dict[str, InstanceConfig] = {}
+_looked_up: dict[str, Lookup] = {}
+
+
+def remembered(base_url: str, *, now: float | None = None) -> Lookup | None:
+    """The lookup of ``base_url`` made earlier in this process, if still fresh."""
+    known = _looked_up.get(base_url)
+    if known is None or not known.fresh(time.monotonic() if now is None else now):
+        return None
+    return known
+
+
+def remember(base_url: str, config: InstanceConfig | None, reason: str | None = None) -> Lookup:
+    """Keep a lookup's outcome (``config`` ``None``: it failed, for ``reason``).
+
+    A failure is said once, as a warning naming the instance, when it is recorded; while
+    it is remembered nothing asks again (``validate``, ``launch``, the running adapter),
+    so nothing says it again.
+    """
+    if config is None:
+        lookup = Lookup(DEFAULT_CONFIG, False, reason or "unknown", time.monotonic())
+        log.warning(
+            "mastodon: could not read the limits of %s (%s); they are unknown, so checking "
+            "against Mastodon's defaults instead",
+            base_url,
+            lookup.reason,
+        )
+    else:
+        lookup = Lookup(config, True, None, time.monotonic())
+    _looked_up[base_url] = lookup
+    return lookup
 
 
 def instance_config(
     base_url: str | None, access_token: str | None, *, timeout: float = LOOKUP_TIMEOUT
 ) -> InstanceConfig:
-    """The configured instance's limits, or Mastodon's defaults (with a warning) if unreachable.
+    """The configured instance's limits, or Mastodon's defaults (with one warning).
 
-    Blocking: one HTTP request, bounded by ``timeout``, made once per process and instance
-    (a CLI command checks limits and the launch posts from one lookup).
+    Blocking: at most one lookup (:func:`fetch_config`, each request bounded by
+    ``timeout``) per process and instance while it is fresh, failures included, so a CLI
+    command checks limits and launches from one lookup.
     """
     from adapters.mastodon.api import make_client
 
     if not (base_url and access_token):
         return DEFAULT_CONFIG
-    known = _looked_up.get(base_url)
+    known = remembered(base_url)
     if known is not None:
-        return known
+        return known.config
     client = make_client(base_url, access_token, timeout=timeout)
     try:
-        config = fetch_config(client)
+        return remember(base_url, fetch_config(client)).config
     except Exception as exc:
-        log.warning(
-            "mastodon: could not read the limits of %s (%s); checking against Mastodon's "
-            "defaults instead",
-            base_url,
-            exc,
-        )
-        return DEFAULT_CONFIG
+        return remember(base_url, None, str(exc)).config
     finally:
         client.session.close()
-    _looked_up[base_url] = config
-    return config
 
 
 def instance_limits(base_url: str | None, access_token: str | None) -> ChannelLimits:

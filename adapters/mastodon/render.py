@@ -20,10 +20,50 @@ _URL = re.compile(r"https?://\S+")
 _REMOTE_MENTION = re.compile(r"(@\w+)@[\w.-]*\w")
 
 
-def status_length(text: str, *, url_length: int = 23) -> int:
-    """The length of ``text`` as Mastodon counts it against its character limit."""
-    text = _URL.sub("x" * url_length, text)
+def status_length(text: str, *, url_length: int | None = 23) -> int:
+    """The length of ``text`` as Mastodon counts it against its character limit.
+
+    ``url_length`` ``None`` counts links at their real length, as some other servers do.
+    """
+    if url_length is not None:
+        text = _URL.sub("x" * url_length, text)
     return len(_REMOTE_MENTION.sub(r"\1", text))
+
+
+_LENGTH_REFUSAL = re.compile(
+    r"character limit|too long|length|characters? exceeded|max(imum)?[ _]characters", re.I
+)
+_LIMIT_NAMED = re.compile(r"(?:limit of|at most|maximum of|max(?:imum)?) (\d+)", re.I)
+
+
+def is_length_refusal(reason: str) -> bool:
+    """Whether the server's reason for refusing a status is its length.
+
+    Mastodon says "Validation failed: Text character limit of 500 exceeded" with 422
+    (https://docs.joinmastodon.org/methods/statuses/#create, 422 Unprocessable entity);
+    other servers word it their own way, some with 400.
+    """
+    return bool(_LENGTH_REFUSAL.search(reason))
+
+
+def limit_named(reason: str) -> int | None:
+    """The character limit a length refusal names, if it names one."""
+    found = _LIMIT_NAMED.search(reason)
+    return int(found.group(1)) if found else None
+
+
+def safety_shortest(text: str) -> str:
+    """The shortest form of a safety message: its helpline lines (``- name: contact``) only.
+
+    What is left when nothing longer can be delivered; the whole text if it lists none.
+    """
+    lines = [line for line in text.splitlines() if line.startswith("- ")]
+    return "\n".join(["Help now:", *lines]) if lines else text
+
+
+def plain(text: str) -> str:
+    """``text`` without links, for a server that refuses them: each link becomes its host."""
+    return _URL.sub(lambda m: m.group(0).split("/")[2] if m.group(0).count("/") >= 2 else "", text)
 
 
 def message_text(message: OutboundMessage) -> str:
@@ -39,7 +79,7 @@ def message_text(message: OutboundMessage) -> str:
     return f"{message.text}\n\n{listed}\n\n{how}"
 
 
-def split_status(text: str, *, prefix: str, limit: int, url_length: int = 23) -> list[str]:
+def split_status(text: str, *, prefix: str, limit: int, url_length: int | None = 23) -> list[str]:
     """``text`` as statuses that each start with ``prefix`` and fit in ``limit``.
 
     Splits between paragraphs where it can, then between lines, then between words

@@ -23,6 +23,7 @@ from bot.platform import (
     configured_adapters,
     create_platform,
     inline_channels,
+    totals_only_channels,
 )
 from bot.web import operations, templating
 from bot.web.dashboard import Dashboard
@@ -55,6 +56,7 @@ def create_app(
     platform = platform or create_platform(settings)
     platform.adapters = dict(adapters(platform))
     platform.runtime.inline_channels = inline_channels(platform.adapters)
+    platform.runtime.totals_only_channels = totals_only_channels(platform.adapters)
     app = web.Application(client_max_size=256 * 1024)
     app[PLATFORM] = platform
     templating.setup(app)

@@ -24,6 +24,11 @@ What comes from mastodon-mock 0.6.1, unchanged
 
 What this module adds, because the adapter needs it and the mock lacks it:
 
+- a server stricter than Mastodon, as some independent ones are: ``strict_slash`` makes
+  every path with a trailing slash answer 404 (Mastodon.py asks ``/api/v2/instance/``),
+  and :class:`InstanceLimits` can enforce a status limit below the one advertised and
+  count links at their real length; :attr:`MastodonServer.instance_lookups` counts the
+  requests for the instance document;
 - configurable instance limits (:class:`InstanceLimits`): the mock always advertises
   Mastodon's defaults, so ``configuration.statuses.max_characters`` and
   ``configuration.polls`` in ``/api/v1/instance`` and ``/api/v2/instance`` are rewritten
@@ -111,6 +116,15 @@ class InstanceLimits:
     max_characters_per_option: int = 50
     min_expiration: int = 300
     max_expiration: int = 2_629_746
+    enforced_characters: int | None = None
+    """A status limit enforced below the advertised ``max_characters`` (``None``: the same)."""
+    url_length: int | None = _URL_LENGTH
+    """How a link counts in a status: 23 as Mastodon counts it; ``None``, its real length."""
+
+    @property
+    def status_limit(self) -> int:
+        """The status length enforced on new statuses."""
+        return self.enforced_characters or self.max_characters
 
     def __post_init__(self) -> None:
         if self.max_characters > _MOCK_MAX_CHARACTERS:
@@ -145,6 +159,9 @@ class MastodonServer:
             ``X-RateLimit-*`` headers. Mastodon's default is 300 per 5 minutes.
         ratelimit_window: the window in seconds.
         bot_username: username of the bot account (:data:`BOT_USERNAME`).
+        strict_slash: answer 404 to any path ending in a slash, as some non-Mastodon
+            servers do (Mastodon itself accepts both forms).
+        instance: ``False`` makes the instance document unavailable (404 on every form).
     """
 
     def __init__(
@@ -155,8 +172,13 @@ class MastodonServer:
         ratelimit: int | None = 300,
         ratelimit_window: int = 300,
         bot_username: str = BOT_USERNAME,
+        strict_slash: bool = False,
+        instance: bool = True,
     ) -> None:
         self.limits = limits or InstanceLimits()
+        self.strict_slash = strict_slash
+        self.instance = instance
+        self.instance_lookups = 0
         self.streaming = streaming
         self.bot_username = bot_username
         self.bot_token = _BOT_TOKEN
@@ -477,6 +499,13 @@ class MastodonServer:
         # included.
         @app.middleware("http")
         async def instance_limits(request: Request, call_next: _Handler) -> Response:
+            path = request.url.path
+            if path.rstrip("/") in ("/api/v1/instance", "/api/v2/instance"):
+                self.instance_lookups += 1
+                if not self.instance:
+                    return JSONResponse(status_code=404, content={"error": "Not Found"})
+            if self.strict_slash and len(path) > 1 and path.endswith("/"):
+                return JSONResponse(status_code=404, content={"error": "Not Found"})
             if request.method == "POST" and request.url.path == "/api/v1/statuses":
                 problem = _status_problem(await _status_params(request), limits)
                 if problem is not None:
@@ -527,9 +556,13 @@ async def _status_params(request: Request) -> dict[str, Any]:
     return params
 
 
-def _status_length(text: str) -> int:
-    """Length as Mastodon counts it: URLs as 23 characters, remote mentions by local part."""
-    text = _URL.sub("x" * _URL_LENGTH, text)
+def _status_length(text: str, url_length: int | None = _URL_LENGTH) -> int:
+    """Length as Mastodon counts it: URLs as 23 characters, remote mentions by local part.
+
+    ``url_length`` ``None`` counts URLs at their real length, as some other servers do.
+    """
+    if url_length is not None:
+        text = _URL.sub("x" * url_length, text)
     return len(_REMOTE_MENTION.sub(r"\1", text))
 
 
@@ -540,8 +573,8 @@ def _status_problem(params: dict[str, Any], limits: InstanceLimits) -> str | Non
     and ``polls.errors``).
     """
     text = str(params.get("status") or "") + str(params.get("spoiler_text") or "")
-    if _status_length(text) > limits.max_characters:
-        return f"Validation failed: Text character limit of {limits.max_characters} exceeded"
+    if _status_length(text, limits.url_length) > limits.status_limit:
+        return f"Validation failed: Text character limit of {limits.status_limit} exceeded"
     poll = params.get("poll")
     if not isinstance(poll, dict):
         return None

@@ -253,16 +253,14 @@ async def test_a_direct_message_dialogue_ends_with_stop(world: World) -> None:
     segment = (await world.received("carol", 4))[-1]
     assert "Which best describes you?" in segment["content"]
     await world.act(server.dm, "carol", "2", in_reply_to_id=segment["id"])  # Carer
-    poll = (await world.received("carol", 5))[-1]
-    assert "4. Hard" in poll["content"]
-    await world.act(server.dm, "carol", "4", in_reply_to_id=poll["id"])
-    prompt = (await world.received("carol", 6))[-1]
+    # The poll is answered in its native poll (one vote per person): not asked by DM.
+    prompt = (await world.received("carol", 5))[-1]
     assert "What one thing" in prompt["content"]
     await world.act(server.dm, "carol", "Reminders by text", in_reply_to_id=prompt["id"])
-    (await world.received("carol", 7))[-1]
+    (await world.received("carol", 6))[-1]
 
     await world.act(server.dm, "carol", "STOP")
-    bye = (await world.received("carol", 8))[-1]
+    bye = (await world.received("carol", 7))[-1]
     assert "You have left this consultation" in bye["content"]
     assert bye["visibility"] == "direct"
 
@@ -271,7 +269,6 @@ async def test_a_direct_message_dialogue_ends_with_stop(world: World) -> None:
     stored = {r.item_id: (r.choices, r.text) for r in await responses(world)}
     assert stored == {
         "role": (["Carer"], None),
-        "ease": (["Hard"], None),
         "one-thing": ([], "Reminders by text"),
     }
     consent_rows = {c.purpose: (c.given, c.method) for c in await world.rows(Consent)}
@@ -280,8 +277,8 @@ async def test_a_direct_message_dialogue_ends_with_stop(world: World) -> None:
 
     # After STOP nothing more is asked.
     await world.act(server.dm, "carol", "Hello again")
-    await wait_until(_inbox_done(world, 9), what="the last DM handled")
-    assert len(await world.act(server.received, "carol")) == 8
+    await wait_until(_inbox_done(world, 8), what="the last DM handled")
+    assert len(await world.act(server.received, "carol")) == 7
 
 
 async def test_a_public_stop_opts_out_and_is_answered_privately(world: World) -> None:
