@@ -260,7 +260,7 @@ class OutboxSender:
             await self._retry(row, f"{type(exc).__name__}: {exc}", None)
             return _Result.RETRY
         async with self.sessionmaker.begin() as session:
-            if row.participant_id is None:
+            if row.payload.get("forget_after_sending"):
                 # The confirmation of an erasure: the person is no longer held, so once it
                 # is delivered nothing of it is kept either.
                 await session.execute(delete(OutboxEntry).where(OutboxEntry.id == row.id))
@@ -338,7 +338,7 @@ class OutboxSender:
 
     async def _fail(self, row: OutboxEntry, error: str, *, opted_out: bool) -> None:
         async with self.sessionmaker.begin() as session:
-            if row.participant_id is None:  # an erasure's confirmation: keep nothing
+            if row.payload.get("forget_after_sending"):  # an erasure's confirmation
                 await session.execute(delete(OutboxEntry).where(OutboxEntry.id == row.id))
                 return
             await session.execute(

@@ -423,7 +423,8 @@ class _Turn:
         await queries.erase_participant(self.session, self.participant.id)
         self.outcome.participant = None
         message = OutboundMessage(
-            text="Everything we held about you in this consultation has been erased."
+            text="Everything we held about you in this consultation has been erased.",
+            forget_after_sending=True,
         )
         self.outcome.messages.append(message)
         if self.event.channel not in self.runtime.inline_channels and self.event.address:

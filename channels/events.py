@@ -101,6 +101,9 @@ class OutboundMessage:
     # For a safety reply to something said in public: what may be posted there instead
     # when the person cannot be reached privately. It neither quotes nor names them.
     fallback: str | None = None
+    # Sent to someone no longer held (an erasure's confirmation): once delivered or given
+    # up, the outbox keeps no row of it.
+    forget_after_sending: bool = False
 
     @classmethod
     def asking(cls, question: Question) -> OutboundMessage:

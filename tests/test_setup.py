@@ -133,6 +133,8 @@ def test_the_suite_brings_its_own_postgresql(
         "LANG": "C.UTF-8",
         "PYTHONDONTWRITEBYTECODE": "1",
         "VENV_PYTHON": python,
+        # A checkout the user may not write to: hypothesis keeps its files in their home.
+        "HYPOTHESIS_STORAGE_DIRECTORY": str(home / "hypothesis"),
     }
     command = [
         *(["env", "-i", *(f"{k}={v}" for k, v in environment.items())]),
