@@ -176,6 +176,11 @@ class WebChannel:
         spec = await self._launched_spec(cid)
         if spec is None:
             raise web.HTTPNotFound(text="There is no open consultation at this address.")
+        async with self.sessionmaker() as session:
+            state = await session.scalar(select(Consultation.state).where(Consultation.id == cid))
+        if state == service.CLOSED:
+            # CONTRACT.md: a form posted to a closed consultation gets 410, nothing stored.
+            raise web.HTTPGone(text="This consultation has closed and no longer takes answers.")
         if not await self.nonces.claim(nonce):
             # A resubmitted form, a second click, or a nonce the client made up: show
             # where the person stands now, as a plain reload would.

@@ -450,3 +450,27 @@ async def test_malformed_posts_get_a_4xx(platform: Platform, web_client: Client)
         assert "Before you start" in unescape(await shown.text())
     async with platform.sessionmaker() as session:
         assert await session.scalar(select(func.count(Response.id))) == 0
+
+
+async def test_forms_to_unknown_draft_and_closed_consultations(
+    platform: Platform, web_client: Client
+) -> None:
+    from consultations import service
+    from consultations.spec import parse_spec
+
+    await launch(platform)
+    page = await (await web_client.get("/c/outpatient-booking")).text()
+    fields = form_fields(page, "/c/outpatient-booking/consent")
+    async with platform.sessionmaker.begin() as session:
+        await service.create(session, parse_spec(spec_data(id="still-a-draft")), source="test")
+    for cid in ("no-such-thing", "still-a-draft"):
+        answer = await web_client.post(f"/c/{cid}/consent", data={**fields, "answer": "yes"})
+        assert answer.status == 404
+    async with platform.sessionmaker.begin() as session:
+        await service.close(session, "outpatient-booking")
+    closed = await web_client.post(
+        "/c/outpatient-booking/consent", data={**fields, "answer": "yes"}
+    )
+    assert closed.status == 410
+    async with platform.sessionmaker() as session:
+        assert await session.scalar(select(func.count()).select_from(Participant)) == 0
