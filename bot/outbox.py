@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 
 from channels.adapter import ChannelAdapter, RetryLater, Undeliverable
 from channels.events import OutboundMessage
+from consultations import moderation
 from consultations.keys import Keyring
 from storage import queries
 from storage.tables import OutboxEntry, Participant, utcnow
@@ -310,6 +311,7 @@ class OutboxSender:
                     .where(OutboxEntry.id == row.id)
                     .values(status="failed", last_error=error, address=None)
                 )
+                _alert_if_safety(session, row)
                 return
             await session.execute(
                 update(OutboxEntry)
@@ -346,6 +348,7 @@ class OutboxSender:
                 .where(OutboxEntry.id == row.id)
                 .values(status="failed", last_error=error, address=None)
             )
+            _alert_if_safety(session, row)
             if opted_out and row.participant_id is not None:
                 await queries.opt_out(session, row.participant_id)
 
@@ -442,4 +445,23 @@ async def in_doubt(session: AsyncSession) -> list[OutboxEntry]:
         await session.scalars(
             select(OutboxEntry).where(OutboxEntry.status == "unknown").order_by(OutboxEntry.id)
         )
+    )
+
+
+def _alert_if_safety(session: AsyncSession, row: OutboxEntry) -> None:
+    """A safety message that could not be delivered is never left to fail quietly.
+
+    It opens an urgent case, so the moderators' alert fires at once: a person must reach
+    the one who disclosed some other way.
+    """
+    if row.payload.get("kind") != "safety" or row.consultation_id is None:
+        return
+    moderation.open_case(
+        session,
+        consultation_id=row.consultation_id,
+        response_id=None,
+        reason="undelivered",
+        urgent=True,
+        text=f"The safety message could not be delivered on {row.channel}.",
+        participant_id=row.participant_id,
     )

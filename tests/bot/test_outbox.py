@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import Counter
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -12,6 +13,7 @@ from sqlalchemy import select
 from bot.config import Settings
 from bot.outbox import RESEND_PREFIX, OutboxSender
 from bot.platform import Platform, create_platform
+from channels.adapter import Delivery, Undeliverable
 from channels.events import OutboundMessage
 from storage import queries
 from storage.tables import OutboxEntry
@@ -252,3 +254,41 @@ def test_a_plain_message_in_doubt_is_unknown_and_listed_for_operators(
     code, out, _ = engage(capsys, "outbox", "unknown")
     assert code == 0 and "telegram" in out and "outpatient-booking" in out
     assert "Thank you" not in out
+
+
+class RefusesSafety(FakeChannel):
+    """A channel that delivers everything but the safety message (say, a blocked bot)."""
+
+    async def send(self, address: Any, message: OutboundMessage, *, key: str) -> Delivery:
+        if message.kind == "safety":
+            raise Undeliverable("Forbidden: bot was blocked by the user")
+        return await super().send(address, message, key=key)
+
+
+async def test_a_safety_message_that_cannot_be_delivered_alerts_the_moderators(
+    platform: Platform,
+) -> None:
+    from consultations import moderation
+
+    await launch(platform, spec_data(segments=[], consent={"text": "ok?"}))
+    person = Person("s1")
+    for event in (
+        person.starts("outpatient-booking"),
+        person.answers("@consent", "Yes, I agree"),
+        person.answers("@recontact", "No, please don't"),
+        person.answers("ease", "Easy"),
+        person.says("I have decided to end my life this weekend"),
+    ):
+        await deliver(platform, event)
+    channel = RefusesSafety()
+    sender = _sender(platform, channel)
+    await sender.drain("telegram", within=10)
+    async with platform.sessionmaker() as session:
+        cases = await moderation.open_cases(session)
+        failed = list(
+            await session.scalars(select(OutboxEntry).where(OutboxEntry.status == "failed"))
+        )
+    assert [OutboundMessage.from_json(r.payload).kind for r in failed] == ["safety"]
+    undelivered = [c for c in cases if c.reason == "undelivered"]
+    assert len(undelivered) == 1 and undelivered[0].urgent
+    assert "could not be delivered on telegram" in (undelivered[0].text or "")
