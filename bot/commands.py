@@ -231,26 +231,19 @@ async def launch(args: argparse.Namespace, settings: Settings | None) -> int:
         missing = [name for name in wanted if name not in adapters]
         if args.channels and missing:
             raise UsageError(f"--channel: {', '.join(missing)} not configured ({_how(missing[0])})")
-        was_draft = row.state == service.DRAFT
-        async with platform.sessionmaker.begin() as session:
-            try:
-                await service.open_(session, args.id)
-            except service.LifecycleError as exc:
-                raise UsageError(f"ID: {exc}") from None
-        results = await publishing.publish(
-            platform.sessionmaker, adapters, spec, wanted, keys=platform.keyring
-        )
-        nowhere = bool(results.failed) and not results.done
-        if nowhere and was_draft:
-            # Published on none of the channels meant: as if never launched.
-            async with platform.sessionmaker.begin() as session:
-                await service.unlaunch(session, args.id)
+        try:
+            launched = await publishing.launch(
+                platform.sessionmaker, adapters, spec, wanted, keys=platform.keyring
+            )
+        except service.LifecycleError as exc:
+            raise UsageError(f"ID: {exc}") from None
     finally:
         await platform.aclose()
-    if nowhere:
+    results = launched.results
+    if launched.nowhere:
         for name, why in results.failed.items():
             print(f"{spec.id}: not launched: {name}: {why}", file=sys.stderr)
-        if was_draft:
+        if launched.undone:
             print(f"{spec.id} is still a draft")
         return FAILED
     for name in wanted:
@@ -259,7 +252,7 @@ async def launch(args: argparse.Namespace, settings: Settings | None) -> int:
         elif name in results.failed:
             print(f"{name}: publishing failed: {results.failed[name]}", file=sys.stderr)
         elif adapters[name].capabilities.inline_replies:
-            print(f"web: open at {settings.public_url}/c/{spec.id}")
+            print(f"{name}: open at {settings.public_url}/c/{spec.id}")
         else:
             print(f"{name}: {results.done[name]} posts published")
     print(f"{spec.id} is open")

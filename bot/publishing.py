@@ -17,6 +17,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from channels.adapter import ChannelAdapter, PublishedPost
+from consultations import service
 from consultations.spec import ConsultationSpec
 from storage import queries
 from storage.tables import Publication
@@ -34,6 +35,46 @@ class ChannelResults:
     done: dict[str, int] = field(default_factory=dict)  # channel -> posts made
     failed: dict[str, str] = field(default_factory=dict)  # channel -> why
     skipped: list[str] = field(default_factory=list)  # named but not configured here
+
+
+@dataclass
+class Launch:
+    """A launch: what each channel did, and whether it was undone (published nowhere)."""
+
+    results: ChannelResults
+    undone: bool
+
+    @property
+    def nowhere(self) -> bool:
+        """Every channel meant failed (or none was there to try)."""
+        return bool(self.results.failed) and not self.results.done
+
+
+async def launch(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    adapters: Mapping[str, ChannelAdapter],
+    spec: ConsultationSpec,
+    channels: list[str],
+    *,
+    keys: queries.ReferenceKeys,
+) -> Launch:
+    """Open a consultation and publish it; a draft that published nowhere is a draft again.
+
+    Raises :class:`consultations.service.LifecycleError` when it cannot open (closed).
+    """
+    async with sessionmaker.begin() as session:
+        row = await service.require(session, spec.id)
+        was_draft = row.state == service.DRAFT
+        await service.open_(session, spec.id)
+    results = await publish(sessionmaker, adapters, spec, channels, keys=keys)
+    done = Launch(results, undone=False)
+    if done.nowhere and was_draft:
+        # Published on none of the channels meant: as if never launched, so it is offered
+        # to no one (CLI and dashboard alike).
+        async with sessionmaker.begin() as session:
+            await service.unlaunch(session, spec.id)
+        done.undone = True
+    return done
 
 
 async def publish(

@@ -22,8 +22,9 @@ from bot.config import Settings
 from bot.platform import Platform, configured_adapters, create_platform
 from bot.web import auth
 from bot.web.app import DASHBOARD, create_app
+from channels.adapter import ChannelAdapter, PublishedPost
 from consultations import service
-from consultations.spec import parse_spec
+from consultations.spec import ConsultationSpec, parse_spec
 from storage.tables import (
     Consultation,
     ModerationCase,
@@ -768,3 +769,31 @@ async def test_throttle_forgets_old_failures(platform: Platform) -> None:
         assert (await throttle.attempt(session, LEAD, "10.0.0.1", now=later)).refused
         window_over = start + timedelta(minutes=15, seconds=1)
         assert not (await throttle.attempt(session, LEAD, "10.0.0.1", now=window_over)).refused
+
+
+async def test_a_launch_that_publishes_nowhere_leaves_a_draft(
+    platform: Platform, settings: Settings
+) -> None:
+    from tests.fakes.channel import FakeChannel
+
+    class Refusing(FakeChannel):
+        async def publish(self, spec: ConsultationSpec) -> list[PublishedPost]:
+            raise RuntimeError("the server refused the introduction")
+
+    def adapters(p: Platform) -> dict[str, ChannelAdapter]:
+        return {**configured_adapters(p), "telegram": Refusing()}
+
+    spec = parse_spec(spec_data(channels=["telegram"]))
+    async with platform.sessionmaker.begin() as session:
+        await service.create(session, spec, source="test")
+    app = create_app(settings, platform=platform, adapters=adapters, background=False)
+    app.cleanup_ctx.clear()
+    async with TestClient(TestServer(app)) as client:
+        await as_role(platform, client, "lead")
+        page = await (await client.get("/dashboard/c/outpatient-booking")).text()
+        fields = form_fields(page, "/dashboard/c/outpatient-booking/launch")
+        response = await client.post("/dashboard/c/outpatient-booking/launch", data=fields)
+        page = await response.text()
+    assert "published on none of its channels, so it is still a draft" in page
+    assert "Could not reach: telegram." in page
+    assert await state_of(platform) == service.DRAFT

@@ -44,6 +44,7 @@ THROTTLED = "Too many attempts from your network. Please wait 15 minutes and try
 FORM_EXPIRED = "This form has expired. Please go back, reload the page and try again."
 NOTICES = {
     "launched": "The consultation is open.",
+    "not-launched": "It was published on none of its channels, so it is still a draft.",
     "closed": "The consultation is closed.",
     "never-launched": "This consultation was never launched, so it cannot be closed.",
     "cannot-reopen": "A closed consultation cannot open again; use a new id for a new cycle.",
@@ -428,25 +429,29 @@ class Dashboard:
         account, _ = await self._posted(request)
         self._require(request, account, auth.MANAGE)
         cid = request.match_info["cid"]
-        async with self.platform.sessionmaker.begin() as db:
+        async with self.platform.sessionmaker() as db:
             row = await db.get(Consultation, cid)
             if row is None:
                 raise self._not_found(request, account)
-            try:
-                await service.open_(db, cid)
-            except service.LifecycleError:
-                raise web.HTTPSeeOther(f"{PREFIX}/c/{quote(cid)}?done=cannot-reopen") from None
             spec = service.spec_of(row)
-        results = await publishing.publish(
-            self.platform.sessionmaker,
-            self.platform.adapters,
-            spec,
-            list(spec.channels),
-            keys=self.platform.keyring,
-        )
-        failed, skipped = list(results.failed), results.skipped
+        try:
+            launched = await publishing.launch(
+                self.platform.sessionmaker,
+                self.platform.adapters,
+                spec,
+                list(spec.channels),
+                keys=self.platform.keyring,
+            )
+        except service.LifecycleError:
+            raise web.HTTPSeeOther(f"{PREFIX}/c/{quote(cid)}?done=cannot-reopen") from None
+        failed, skipped = list(launched.results.failed), launched.results.skipped
         log.info("dashboard: user %s launched %s", account.user_id, cid)
-        raise _back_to(cid, done="launched", failed=",".join(failed), skipped=",".join(skipped))
+        raise _back_to(
+            cid,
+            done="not-launched" if launched.undone else "launched",
+            failed=",".join(failed),
+            skipped=",".join(skipped),
+        )
 
     async def close(self, request: web.Request) -> web.Response:
         """Stop accepting responses and close the native polls that were published."""
