@@ -266,15 +266,15 @@ class MastodonIntake:
         since = min((p.created_at for p in posts), default=None)
         api, client = self.account.api, self.account.client
         collected: list[Mapping[str, Any]] = []
-        max_id: int | None = None
-        newest: int | None = None
+        max_id: str | None = None
+        newest: str | None = None
         for _ in range(max_pages):
             page: Sequence[Mapping[str, Any]] = await api.call(
                 client.notifications, types=NOTIFICATION_TYPES, max_id=max_id, limit=PAGE
             )
             if not page:
                 break
-            notes = sorted(page, key=_id)
+            notes = sorted(page, key=_by_id)
             newest = newest if newest is not None else _id(notes[-1])
             collected = notes + collected
             if since is None or _created(notes[0]) < _aware(since) or len(page) < PAGE:
@@ -433,7 +433,7 @@ class MastodonIntake:
                 self.account.client.status_context, root.platform_ref
             )
             descendants = sorted(
-                map(post_of, context.get("descendants") or ()), key=lambda p: int(p.id)
+                map(post_of, context.get("descendants") or ()), key=lambda p: _order(str(p.id))
             )
             events: list[InboundEvent] = []
             tallies: list[Tally] = []
@@ -469,9 +469,19 @@ class MastodonIntake:
         )
 
 
-def _id(note: Mapping[str, Any]) -> int:
-    """A notification's id as a number (ids are numeric strings, ordered by time)."""
-    return int(str(note["id"]))
+def _id(note: Mapping[str, Any]) -> str:
+    """A notification's id, as the server gave it."""
+    return str(note["id"])
+
+
+def _order(object_id: str) -> tuple[int, str]:
+    """Sort key for ids in time order: Mastodon's numeric snowflakes (shorter is older),
+    and other servers' fixed-length sortable ids such as ULIDs (GoToSocial)."""
+    return len(object_id), object_id
+
+
+def _by_id(note: Mapping[str, Any]) -> tuple[int, str]:
+    return _order(_id(note))
 
 
 def _created(note: Mapping[str, Any]) -> datetime:

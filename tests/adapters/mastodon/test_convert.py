@@ -90,3 +90,22 @@ def test_poll_tallies_are_read_by_label() -> None:
     )
     assert post.poll is not None
     assert (post.poll.id, post.poll.by_label(), post.poll.voters) == ("9", {"Yes": 2, "No": 1}, 3)
+
+
+def test_ids_sort_in_time_order_whatever_the_server() -> None:
+    from adapters.mastodon.intake import _order
+
+    numeric = ["109", "1100000000000000001", "99", "110000000000000000"]
+    assert sorted(numeric, key=_order) == [
+        "99",
+        "109",
+        "110000000000000000",
+        "1100000000000000001",
+    ]
+    # GoToSocial's ids are ULIDs: fixed length, sortable as text.
+    ulids = [
+        "01HQZ8M2B7A3T1V5R9X0KPN4CD",
+        "01HQZ8M2A0000000000000000A",
+        "01HR00000000000000000000ZZ",
+    ]
+    assert sorted(ulids, key=_order) == sorted(ulids)
