@@ -18,6 +18,7 @@ __all__ = [
     "ID_MAX_LENGTH",
     "ID_PATTERN",
     "ITEM_TYPES",
+    "MODERATIONS",
     "QI",
     "REGIONS",
     "STAGES",
@@ -29,6 +30,7 @@ __all__ = [
     "Item",
     "ItemType",
     "MastodonSettings",
+    "Moderation",
     "Region",
     "SafetySettings",
     "Segment",
@@ -42,9 +44,14 @@ Stage = Literal["plan", "do", "study", "act"]
 """A stage of the Plan-Do-Study-Act quality-improvement cycle."""
 STAGES: tuple[Stage, ...] = ("plan", "do", "study", "act")
 
-ItemType = Literal["poll", "prompt", "thread"]
-"""The three kinds of item: a closed question, an open question, a discussion."""
-ITEM_TYPES: tuple[ItemType, ...] = ("poll", "prompt", "thread")
+ItemType = Literal["poll", "prompt", "thread", "statements"]
+"""The kinds of item: a closed question, an open question, a discussion, and statements
+people add and vote agree, disagree or pass on (statement voting)."""
+ITEM_TYPES: tuple[ItemType, ...] = ("poll", "prompt", "thread", "statements")
+
+Moderation = Literal["pre", "post"]
+"""When people's own statements are checked: ``pre`` (before anyone sees them) or ``post``."""
+MODERATIONS: tuple[Moderation, ...] = ("post", "pre")
 
 CHANNELS: tuple[str, ...] = ("web", "telegram", "mastodon")
 """The channels a spec may name."""
@@ -69,13 +76,19 @@ def is_valid_id(value: str) -> bool:
 
 @dataclass(frozen=True)
 class Item:
-    """A question put to participants: a poll, a prompt or a thread."""
+    """A question put to participants: a poll, a prompt, a thread or statements.
+
+    ``seed`` and ``moderation`` belong to statements items only: the statements the
+    service starts with, and whether people's own are approved before anyone sees them.
+    """
 
     id: str
     type: ItemType
     text: str
     options: tuple[str, ...] = ()
     multiple: bool = False
+    seed: tuple[str, ...] = ()
+    moderation: Moderation = "post"
 
     def to_dict(self) -> dict[str, Any]:
         """The item as it is written in a spec."""
@@ -84,6 +97,9 @@ class Item:
             data["options"] = list(self.options)
             if self.multiple:
                 data["multiple"] = True
+        if self.type == "statements":
+            data["seed"] = list(self.seed)
+            data["moderation"] = self.moderation
         return data
 
 

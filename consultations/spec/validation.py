@@ -26,6 +26,7 @@ from consultations.spec.model import (
     ID_MAX_LENGTH,
     ID_PATTERN,
     ITEM_TYPES,
+    MODERATIONS,
     QI,
     REGIONS,
     STAGES,
@@ -37,6 +38,7 @@ from consultations.spec.model import (
     Item,
     ItemType,
     MastodonSettings,
+    Moderation,
     Region,
     SafetySettings,
     Segment,
@@ -98,7 +100,9 @@ _ROOT_FIELDS = (
     "safety",
 )
 _ROOT_REQUIRED = ("id", "title", "organisation", "model", "consent", "items")
-_ITEM_FIELDS = ("id", "type", "text", "options", "multiple")
+_ITEM_FIELDS = ("id", "type", "text", "options", "multiple", "seed", "moderation")
+#: Longest statement (seeded or added): one short idea, like a Pol.is comment.
+STATEMENT_MAX = 280
 _SEGMENT_FIELDS = ("id", "text", "options")
 
 # What to write, for each required field, shown when the field is missing.
@@ -108,9 +112,9 @@ _HINTS = {
     "organisation": "who is running the consultation",
     "model": "the engagement model, such as feedback-prompt",
     "consent": "a consent section with the text people agree to",
-    "items": "the list of polls, prompts and threads",
+    "items": "the list of polls, prompts, threads and statements",
     "text": "the words people will see",
-    "type": "poll, prompt or thread",
+    "type": "poll, prompt, thread or statements",
     "options": "the answers people can choose from",
     "name": "the service's name",
     "contact": "how to reach the service, e.g. a phone number",
@@ -570,6 +574,23 @@ def _items(check: _Checker, value: object, used: dict[str, str]) -> list[tuple[i
         text = check.text(found["text"], f"{path}.text") if "text" in found else None
         options: tuple[str, ...] | None = ()
         multiple: bool | None = False
+        seed: tuple[str, ...] | None = ()
+        moderation: str | None = "post"
+        if kind == "statements":
+            if found.get("seed") is not None:
+                seed = _seed(check, found["seed"], f"{path}.seed")
+            if found.get("moderation") is not None:
+                moderation = check.choice(
+                    found["moderation"], f"{path}.moderation", MODERATIONS, "moderation"
+                )
+        elif kind is not None:
+            for name, what in (("seed", "seed statements"), ("moderation", "`moderation`")):
+                if found.get(name) is not None:
+                    check.add(
+                        f"{path}.{name}",
+                        f"only statements items have {what}, and this item is a {kind}; "
+                        f"remove `{name}` or change the type to statements",
+                    )
         if kind == "poll":
             if found.get("options") is None:
                 check.add(f"{path}.options", "a poll needs a list of at least 2 options")
@@ -597,9 +618,59 @@ def _items(check: _Checker, value: object, used: dict[str, str]) -> list[tuple[i
             and text is not None
             and options is not None
             and multiple is not None
+            and seed is not None
+            and moderation is not None
         ):
-            items.append((index, Item(ident, cast(ItemType, kind), text, options, multiple)))
+            items.append(
+                (
+                    index,
+                    Item(
+                        ident,
+                        cast(ItemType, kind),
+                        text,
+                        options,
+                        multiple,
+                        seed,
+                        cast(Moderation, moderation),
+                    ),
+                )
+            )
     return items
+
+
+def _seed(check: _Checker, value: object, path: str) -> tuple[str, ...] | None:
+    """Seed statements: short, non-blank and different from one another."""
+    listed = check.sequence(value, path, '["Open on Saturday mornings", "Text me if late"]')
+    if listed is None:
+        return None
+    before = len(check.problems)
+    statements: list[str] = []
+    seen: dict[str, int] = {}
+    for index, raw in enumerate(listed):
+        entry = f"{path}[{index}]"
+        text = check.text(raw, entry)
+        if text is None:
+            continue
+        if len(text) > STATEMENT_MAX:
+            check.add(
+                entry,
+                f"{len(text)} characters; a statement can have at most {STATEMENT_MAX} "
+                "(keep each to one short idea)",
+            )
+            continue
+        key = _option_key(text)
+        if key in seen:
+            check.add(
+                entry,
+                f"repeats {path}[{seen[key]}]; each statement must be different "
+                "(ignoring capitals and spaces)",
+            )
+            continue
+        seen[key] = index
+        statements.append(text)
+    if len(check.problems) > before:
+        return None
+    return tuple(statements)
 
 
 def _telegram(check: _Checker, value: object) -> TelegramSettings | None:
@@ -726,6 +797,8 @@ def _check_limits(
             path = f"items[{index}]"
             if item.type != "poll":
                 longer(f"{path}.text", item.text, limit.text_max)
+                for seed_index, statement in enumerate(item.seed):
+                    longer(f"{path}.seed[{seed_index}]", statement, limit.text_max)
                 continue
             longer(f"{path}.text", item.text, limit.poll_question_max, " in a poll question")
             count = len(item.options)
