@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from channels.events import EventKind, InboundEvent, OutboundMessage
 from consultations import moderation, screening, service
+from consultations import statements as voting
 from consultations.dialogue import (
     CHOOSE,
     CONSENT,
@@ -44,7 +45,10 @@ from consultations.dialogue import (
 from consultations.dialogue import choices as choices_of
 from consultations.keys import Keyring
 from consultations.spec import ConsultationSpec, Item
+from consultations.statement_texts import VOTE_LABELS
+from consultations.statement_texts import text as statement_text
 from storage import queries
+from storage import statements as statement_store
 from storage.tables import (
     Consent,
     Consultation,
@@ -52,6 +56,7 @@ from storage.tables import (
     OutboxEntry,
     Participant,
     Response,
+    Statement,
     utcnow,
 )
 
@@ -369,6 +374,10 @@ class _Turn:
         self.outcome = outcome
         self.consultation_id: str | None = None
         self._sequence = 0
+        # Statement voting: the message a vote was given on (the next statement replaces
+        # it where the channel can edit), and a statement to show next (a near-duplicate).
+        self.replaces: str | None = None
+        self.prefer_statement: int | None = None
 
     # -- replies -------------------------------------------------------------
 
@@ -685,6 +694,9 @@ class _Turn:
             return True
         if target in (CONSENT, CHOOSE):
             return True
+        parsed = voting.parse_question(target)
+        if parsed is not None:
+            return await self._statement_answer(kind, spec, dialogue, *parsed)
 
         segment = next((s for s in spec.segments if s.id == target), None)
         if segment is not None and kind is EventKind.SKIP:
@@ -713,6 +725,11 @@ class _Turn:
             self.say("Sorry, that question is not part of this consultation.")
             return False
 
+        if item.type == "statements":
+            text = (event.text or "").strip()
+            if not text:
+                return False
+            return await self._add_statement(spec, item, dialogue, text)
         if item.type == "poll":
             if kind is EventKind.RETRACT:
                 await queries.delete_answers(session, self.participant.id, spec.id, item.id)
@@ -730,6 +747,184 @@ class _Turn:
             self._store(spec.id, item.id, "poll", choices=list(choice))
             return True
         return await self._store_text(spec, item, dialogue, in_reply_to)
+
+    # -- statement voting ------------------------------------------------------------
+
+    async def _statement_answer(
+        self,
+        kind: EventKind,
+        spec: ConsultationSpec,
+        dialogue: Dialogue,
+        item_id: str,
+        part: int | str,
+    ) -> bool:
+        """A vote on a statement, a statement of the person's own, or "done"."""
+        try:
+            item = spec.item(item_id)
+        except KeyError:
+            item = None
+        if item is None or item.type != "statements":
+            self.say("Sorry, that question is not part of this consultation.")
+            return False
+        event = self.event
+        raw = event.choices[0] if event.choices else (event.text or "")
+        vote = voting.read_vote(raw) if part != voting.ADD else None
+        if vote is None and event.option_indexes and part != voting.ADD:
+            index = event.option_indexes[0]
+            vote = voting.VOTES[index] if 0 <= index < len(voting.VOTES) else None
+        if vote is not None and isinstance(part, int):
+            return await self._vote(spec, item, dialogue, part, vote)
+        if kind is EventKind.TEXT and event.text and voting.is_done(event.text):
+            dialogue.finished_items = sorted({*(dialogue.finished_items or []), item.id})
+            return True
+        if kind is EventKind.TEXT and event.text and event.text.strip():
+            return await self._add_statement(spec, item, dialogue, event.text.strip())
+        await self.ask_statement(spec, item, dialogue, prefix="Please choose one answer.")
+        return False
+
+    async def _vote(
+        self, spec: ConsultationSpec, item: Item, dialogue: Dialogue, statement_id: int, vote: str
+    ) -> bool:
+        statement = await self.session.get(Statement, statement_id)
+        if (
+            statement is None
+            or statement.consultation_id != spec.id
+            or statement.item_id != item.id
+            or statement.status != statement_store.SHOWN
+            or statement.participant_id == self.participant.id
+        ):
+            await self.ask_statement(spec, item, dialogue, prefix=statement_text("not_votable"))
+            return False
+        ref = voting.statement_ref(statement.id)
+        await statement_store.replace_vote(self.session, self.participant.id, statement, ref, vote)
+        self._store(spec.id, item.id, "vote", choices=[vote], in_reply_to=ref)
+        if self.event.kind is EventKind.ANSWER and self.event.platform_ref is not None:
+            self.replaces = self.event.platform_ref
+        return True
+
+    async def _add_statement(
+        self, spec: ConsultationSpec, item: Item, dialogue: Dialogue, text: str
+    ) -> bool:
+        """A statement of the person's own: screened, checked for repeats, then stored.
+
+        Like any text, it is redacted and screened; a flagged one is never shown and opens
+        a case. With ``moderation: pre`` it waits for a moderator (a case of reason
+        ``statement``); a near-repeat of one already there is refused with a pointer to it.
+        """
+        public = self.event.public
+        if len(text) > voting.STATEMENT_MAX:
+            if not public:
+                self.say(statement_text("too_long", limit=voting.STATEMENT_MAX, length=len(text)))
+            return False
+        screened = screening.screen(text)
+        flagged = screened.crisis or screened.needs_review
+        if not flagged:
+            shown = await statement_store.shown(self.session, spec.id, item.id)
+            mine = await statement_store.own_pending(
+                self.session, spec.id, item.id, self.participant.id
+            )
+            known = [
+                voting.Known(s.id, s.text, s.participant_id == self.participant.id)
+                for s in [*shown, *mine]
+            ]
+            repeat = voting.near_duplicate(screened.text, known)
+            if repeat is not None:
+                if not public:
+                    if repeat.mine:
+                        self.say(statement_text("duplicate_own"))
+                    else:
+                        self.say(statement_text("duplicate", existing=repeat.text))
+                        self.prefer_statement = repeat.id
+                return True
+        response = self._store(
+            spec.id, item.id, "statement", text=screened.text, flags=list(screened.flags)
+        )
+        await self.session.flush()
+        status = statement_store.SHOWN
+        if flagged:
+            status = statement_store.WITHHELD
+        elif item.moderation == "pre":
+            status = statement_store.PENDING
+        self.session.add(
+            Statement(
+                consultation_id=spec.id,
+                item_id=item.id,
+                response_id=response.id,
+                participant_id=self.participant.id,
+                text=screened.text,
+                status=status,
+                seed=False,
+                created_at=utcnow(),
+            )
+        )
+        if flagged:
+            moderation.open_case(
+                self.session,
+                consultation_id=spec.id,
+                response_id=response.id,
+                reason=screening.SAFETY if screened.crisis else screening.REVIEW,
+                categories=screened.categories,
+                urgent=screened.urgent,
+                response_hours=spec.safety.response_hours,
+            )
+        elif status == statement_store.PENDING:
+            moderation.open_case(
+                self.session,
+                consultation_id=spec.id,
+                response_id=response.id,
+                reason=moderation.STATEMENT,
+                alert=False,
+            )
+        if screened.crisis:
+            dialogue.state = "held"
+            dialogue.pending = None
+            self.say_safety(spec)
+        elif not public:
+            key = "held" if flagged else "queued" if status == statement_store.PENDING else "added"
+            self.say(statement_text(key))
+        return True
+
+    async def statement_question(
+        self, spec: ConsultationSpec, item: Item, dialogue: Dialogue
+    ) -> Question:
+        """The next statement for this person to vote on, or the invitation to add one."""
+        shown = await statement_store.shown(self.session, spec.id, item.id)
+        voted = await statement_store.voted(self.session, self.participant.id, spec.id, item.id)
+        done = {voting.statement_of(ref) for ref in voted}
+        tallies = [
+            voting.Tally(s.id, s.text, s.agrees, s.disagrees, s.passes, s.participant_id)
+            for s in shown
+        ]
+        chosen = next(
+            (
+                t
+                for t in tallies
+                if t.id == self.prefer_statement
+                and t.id not in done
+                and t.author != self.participant.id
+            ),
+            None,
+        ) or voting.choose_next(tallies, {d for d in done if d is not None}, self.participant.id)
+        if chosen is not None:
+            return Question(
+                text=statement_text("vote", item=item.text, statement=chosen.text),
+                question=voting.question_id(item.id, chosen.id),
+                question_type="vote",
+                options=VOTE_LABELS,
+                consultation_id=spec.id,
+            )
+        others = [t for t in tallies if t.author != self.participant.id]
+        return Question(
+            text=statement_text("add" if others else "add_first", item=item.text),
+            question=voting.question_id(item.id, voting.ADD),
+            question_type="prompt",
+            consultation_id=spec.id,
+        )
+
+    async def ask_statement(
+        self, spec: ConsultationSpec, item: Item, dialogue: Dialogue, prefix: str | None = None
+    ) -> None:
+        self.ask(dialogue, await self.statement_question(spec, item, dialogue), prefix=prefix)
 
     async def _store_text(
         self, spec: ConsultationSpec, item: Item, dialogue: Dialogue, in_reply_to: str | None
@@ -820,7 +1015,12 @@ class _Turn:
         dialogue.pending = question.question
         if prefix:
             question = replace(question, text=f"{prefix}\n\n{question.text}")
-        self.reply(OutboundMessage.asking(question))
+        message = OutboundMessage.asking(question)
+        if self.replaces is not None and voting.parse_question(question.question) is not None:
+            # The next statement takes the place of the one just voted on (Telegram edits
+            # the message; channels that cannot edit send a new one).
+            message = replace(message, replaces=self.replaces)
+        self.reply(message)
 
     async def ask_next(
         self,
@@ -846,6 +1046,13 @@ class _Turn:
             kinds = await self.state.published_kinds(self.session, self.event.channel, spec.id)
             answered = answered | {item for item, kind in kinds if kind == "poll" and item}
         inline = self.event.channel in self.runtime.inline_channels
+        # A statements item is done when the person says so (or, on the web page, where it
+        # is a section of its own, never a step): votes alone do not finish it.
+        voting_items = {i.id for i in spec.items if i.type == "statements"}
+        if inline:
+            answered = answered | voting_items
+        else:
+            answered = (answered - voting_items) | set(dialogue.finished_items or ())
         question = next_question(
             spec,
             consents.keys(),
@@ -859,6 +1066,9 @@ class _Turn:
                 dialogue.state = "finished"
                 dialogue.pending = None
                 self.say(spec.closing_message or "Thank you for taking part.")
+            return
+        if question.question_type == "statements":
+            await self.ask_statement(spec, spec.item(question.question), dialogue)
             return
         self.ask(dialogue, question)
 

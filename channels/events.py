@@ -93,7 +93,8 @@ class OutboundMessage:
     text: str
     consultation_id: str | None = None
     question: str | None = None
-    question_type: str | None = None  # consent | segment | poll | prompt | thread | choose
+    # consent | segment | poll | prompt | thread | choose | vote (agree/disagree/pass)
+    question_type: str | None = None
     options: tuple[str, ...] = ()
     multiple: bool = False
     reply_to: str | None = None
@@ -104,6 +105,9 @@ class OutboundMessage:
     # Sent to someone no longer held (an erasure's confirmation): once delivered or given
     # up, the outbox keeps no row of it.
     forget_after_sending: bool = False
+    # The platform reference of a message of ours this one takes the place of (the next
+    # statement after a vote): edited where the channel can, else sent as a new message.
+    replaces: str | None = None
 
     @classmethod
     def asking(cls, question: Question) -> OutboundMessage:

@@ -19,6 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.tables import AuditEvent, Consultation, ModerationCase, Response, utcnow
 
 DEFAULT_RESPONSE_HOURS = 24.0
+#: The reason of a case that is a person's statement waiting for approval
+#: (``moderation: pre``): approved, it is shown; rejected, it never is.
+STATEMENT = "statement"
 OPEN_STATES = ("open", "acknowledged")
 
 
@@ -97,8 +100,13 @@ def open_case(
     response_hours: float | None = None,
     text: str | None = None,
     participant_id: int | None = None,
+    alert: bool = True,
 ) -> ModerationCase:
-    """Add a case to the session (the caller's transaction stores it with the response)."""
+    """Add a case to the session (the caller's transaction stores it with the response).
+
+    ``alert=False`` (a statement waiting for approval) sets no due time, so the case
+    never raises a safety alert.
+    """
     now = utcnow()
     case = ModerationCase(
         response_id=response_id,
@@ -110,7 +118,7 @@ def open_case(
         categories=list(categories),
         urgent=urgent,
         created_at=now,
-        due_at=due_at(now, response_hours),
+        due_at=due_at(now, response_hours) if alert else None,
     )
     session.add(case)
     return case

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from consultations.spec import ConsultationSpec, parse_spec
 from storage import queries
-from storage.tables import Consultation, Dialogue, Item, Response, utcnow
+from storage.tables import Consultation, Dialogue, Item, Response, Statement, utcnow
 
 DRAFT, OPEN, CLOSED = "draft", "open", "closed"
 
@@ -105,6 +105,20 @@ async def create(session: AsyncSession, spec: ConsultationSpec, source: str) -> 
             )
         )
         position += 1
+    await session.flush()
+    for item in spec.items:
+        # Seed statements are shown from the start: the service wrote them.
+        session.add_all(
+            Statement(
+                consultation_id=spec.id,
+                item_id=item.id,
+                text=text,
+                status="shown",
+                seed=True,
+                created_at=utcnow(),
+            )
+            for text in item.seed
+        )
     await session.flush()
     return row
 

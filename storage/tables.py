@@ -103,7 +103,7 @@ class Item(Base):
     )
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     position: Mapped[int] = mapped_column(Integer)
-    type: Mapped[str] = mapped_column(String(8))
+    type: Mapped[str] = mapped_column(String(16))
     text: Mapped[str] = mapped_column(Text)
     options: Mapped[list[str]] = mapped_column(JSON, default=list)
     multiple: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -158,6 +158,8 @@ class Dialogue(Base):
     state: Mapped[str] = mapped_column(String(8), default="active")
     pending: Mapped[str | None] = mapped_column(String(80), default=None)
     segments: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Statements items the person has finished voting in (and was offered to add to).
+    finished_items: Mapped[list[str] | None] = mapped_column(JSON, default=None)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
@@ -173,12 +175,14 @@ class Response(Base):
         ),
         Index("ix_response_consultation_item", "consultation_id", "item_id"),
         Index("ix_response_participant", "participant_id"),
+        Index("ix_response_reply", "consultation_id", "item_id", "in_reply_to"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     consultation_id: Mapped[str] = mapped_column(String(64))
     item_id: Mapped[str] = mapped_column(String(64))
-    item_type: Mapped[str] = mapped_column(String(8))
+    # poll | prompt | thread | segment | statement | vote | import ...
+    item_type: Mapped[str] = mapped_column(String(16))
     participant_id: Mapped[int] = mapped_column(ForeignKey("participant.id", ondelete="CASCADE"))
     channel: Mapped[str] = mapped_column(String(16))
     choices: Mapped[list[str]] = mapped_column(JSON, default=list)
@@ -192,6 +196,46 @@ class Response(Base):
     public: Mapped[bool] = mapped_column(Boolean, default=False)
     sentiment: Mapped[float | None] = mapped_column(Float, default=None)
     analysis: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Statement(Base):
+    """One statement of a ``statements`` item: seeded by the spec or added by a person.
+
+    An added statement is also the person's response (``response_id``), so export,
+    erasure and moderation treat it like any text they wrote; this row says whether it
+    may be shown: ``shown``, ``pending`` (waiting for a moderator), ``rejected`` or
+    ``withheld`` (flagged by the screen: never shown). Votes are responses of type
+    ``vote`` whose ``in_reply_to`` is ``statement:<id>``.
+    """
+
+    __tablename__ = "statement"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["consultation_id", "item_id"],
+            ["item.consultation_id", "item.id"],
+            ondelete="CASCADE",
+        ),
+        Index("ix_statement_consultation_item", "consultation_id", "item_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    consultation_id: Mapped[str] = mapped_column(String(64))
+    item_id: Mapped[str] = mapped_column(String(64))
+    response_id: Mapped[int | None] = mapped_column(
+        ForeignKey("response.id", ondelete="CASCADE"), index=True, default=None
+    )
+    participant_id: Mapped[int | None] = mapped_column(
+        ForeignKey("participant.id", ondelete="CASCADE"), index=True, default=None
+    )
+    text: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(12), default="shown")
+    seed: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Running vote counts, updated with each vote, to choose what to show next without
+    # reading every vote; the report counts the votes themselves.
+    agrees: Mapped[int] = mapped_column(Integer, default=0)
+    disagrees: Mapped[int] = mapped_column(Integer, default=0)
+    passes: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

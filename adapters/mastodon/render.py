@@ -13,6 +13,7 @@ import re
 
 from adapters.plumbing.text import split_text
 from channels.events import OutboundMessage
+from consultations.statement_texts import TEXTS
 
 # Mastodon counts every URL as 23 characters whatever its length and a remote mention by
 # its local part (https://docs.joinmastodon.org/user/posting/#text).
@@ -68,6 +69,9 @@ def plain(text: str) -> str:
 
 def message_text(message: OutboundMessage) -> str:
     """An outgoing message as status text: options as a numbered list to reply to."""
+    if message.question_type == "vote":
+        # Statement voting by direct message: the three words to reply with, no numbers.
+        return f"{message.text}\n\n{TEXTS['vote_words']}"
     if not message.options:
         return message.text
     listed = "\n".join(f"{number}. {option}" for number, option in enumerate(message.options, 1))

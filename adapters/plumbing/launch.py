@@ -13,6 +13,7 @@ from typing import TypeVar
 
 from adapters.plumbing.timing import Sleep
 from consultations.spec import ConsultationSpec, Item
+from consultations.statement_texts import TEXTS
 
 T = TypeVar("T")
 
@@ -25,6 +26,8 @@ INVITATIONS = {
     "poll": "",
     "prompt": "Reply to this post to answer.",
     "thread": "Reply to join the discussion; reply to others to build on their ideas.",
+    # Statement voting needs one statement at a time, so it happens in private.
+    "statements": TEXTS["invite"],
 }
 CLOSED = "This consultation has closed and is no longer taking answers."
 THANKS = "Thank you to everyone who took part."

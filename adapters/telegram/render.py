@@ -14,6 +14,7 @@ from adapters.plumbing import text as text_plumbing
 from adapters.telegram.convert import answer_data, choose_data
 from adapters.telegram.limits import TELEGRAM_LIMITS
 from channels.events import OutboundMessage
+from consultations.statement_texts import TEXTS
 
 TEXT_LIMIT = TELEGRAM_LIMITS.text_max
 POLL_QUESTION_LIMIT = TELEGRAM_LIMITS.poll_question_max
@@ -61,6 +62,13 @@ def poll_question(text: str) -> tuple[str | None, str]:
         return None, text
     last = text.rsplit("\n\n", 1)[-1]
     return text, shorten(last, POLL_QUESTION_LIMIT)
+
+
+def vote_text(message: OutboundMessage) -> str:
+    """The message's text; a statement to vote on also says what the buttons are for."""
+    if message.question_type == "vote":
+        return f"{message.text}\n\n{TEXTS['vote_buttons']}"
+    return message.text
 
 
 def option_keyboard(message: OutboundMessage) -> telegram.InlineKeyboardMarkup:

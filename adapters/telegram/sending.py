@@ -152,6 +152,10 @@ class TelegramSender:
         self, chat: int | str, thread: int | None, message: OutboundMessage, key: str
     ) -> Delivery:
         await self.connection.ensure_ready()
+        if message.replaces is not None and _private(chat):
+            edited = await self._edit(chat, message)
+            if edited is not None:
+                return edited
         steps = await self._steps(chat, thread, message)
 
         def part(step: Step) -> Part[telegram.Message]:
@@ -170,6 +174,35 @@ class TelegramSender:
         if sent.poll is not None and message.consultation_id and message.question:
             await self._remember_poll(sent.poll.id, message.consultation_id, message.question)
         return Delivery(platform_ref=message_ref(sent.chat.id, sent.message_id))
+
+    async def _edit(self, chat: int | str, message: OutboundMessage) -> Delivery | None:
+        """Put the next statement in place of the one just voted on, if that works.
+
+        https://core.telegram.org/bots/api#editmessagetext: a bot edits its own messages,
+        text and inline keyboard together. ``None`` means "send a new message instead":
+        the reference names another chat, the text needs more than one message, or
+        Telegram refuses the edit (a message too old or deleted). An edit repeated after
+        a crash answers "message is not modified", which means it is already done.
+        """
+        target = convert.parse_message_ref(message.replaces or "")
+        pieces = render.split_text(render.vote_text(message))
+        if target is None or target[0] != chat or len(pieces) != 1:
+            return None
+        await self.pacer.slot(chat)
+        try:
+            await self.connection.bot.edit_message_text(
+                pieces[0],
+                chat_id=chat,
+                message_id=target[1],
+                reply_markup=render.option_keyboard(message) if message.options else None,
+            )
+        except tg_error.BadRequest as exc:
+            if "not modified" not in exc.message.lower():
+                log.info("telegram: the statement could not be edited in place (%s)", exc.message)
+                return None
+        except tg_error.TelegramError as exc:
+            self._fail(chat, exc)
+        return Delivery(platform_ref=message_ref(chat, target[1]))
 
     def _fail(self, chat: int | str, exc: tg_error.TelegramError) -> NoReturn:
         """Turn a Bot API error into the outbox's terms (always raises)."""
@@ -239,11 +272,11 @@ class TelegramSender:
             return steps
         elif kind == "choose":
             markup = render.choose_keyboard(message.options, await self._titles(message.options))
-        elif (kind in render.BUTTON_TYPES or kind == "poll") and message.options:
+        elif (kind in render.BUTTON_TYPES or kind in ("poll", "vote")) and message.options:
             markup = render.option_keyboard(message)
         elif kind in ("prompt", "thread") and private:
             markup = render.force_reply()
-        pieces = render.split_text(message.text)
+        pieces = render.split_text(render.vote_text(message))
         return [
             text_step(piece, markup if index == len(pieces) - 1 else None)
             for index, piece in enumerate(pieces)

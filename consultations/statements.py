@@ -1,0 +1,182 @@
+"""Statement voting, the pure parts: reading a vote, spotting a near-duplicate, choosing
+which statement a person sees next. No store, no channel.
+
+Question ids: a vote on statement 17 of item ``ideas`` is asked as ``ideas#17``; the
+invitation to add one's own statement as ``ideas#add``. Spec ids allow no ``#``, so
+these never clash with an item or segment id.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from consultations.statement_texts import DONE_WORDS, VOTE_LABELS, VOTE_WORDS
+
+VOTES = ("agree", "disagree", "pass")
+#: The vote as a number, as the opinion analysis reads it.
+VOTE_VALUE = {"agree": 1, "disagree": -1, "pass": 0}
+ADD = "add"
+#: Longest statement people may add (the same bound the spec puts on seeds).
+STATEMENT_MAX = 280
+#: Word overlap (Jaccard of content words) from which a statement counts as a repeat.
+DUPLICATE_SIMILARITY = 0.7
+STATEMENT_REF = "statement:"
+
+# Common English words that say nothing about an idea (the spec's language is English
+# for now; another language's list would go beside it).
+_STOPWORD_TEXT = """
+a an the and or but of to in on at for with by from as is are was were be been it its
+this that these those there their they them we our us you your i me my so if then than
+when should would could can will just more most very too also do does did have has had
+not no
+"""
+_STOPWORDS = frozenset(_STOPWORD_TEXT.split())
+
+
+def question_id(item_id: str, part: int | str) -> str:
+    """The question id of a vote on statement ``part``, or of the ``add`` invitation."""
+    return f"{item_id}#{part}"
+
+
+def parse_question(question: str) -> tuple[str, int | str] | None:
+    """``(item id, statement id or "add")`` from :func:`question_id`, else ``None``."""
+    item_id, sep, part = question.partition("#")
+    if not sep or not item_id:
+        return None
+    if part == ADD:
+        return item_id, ADD
+    if part.isascii() and part.isdigit() and len(part) <= 18:
+        return item_id, int(part)
+    return None
+
+
+def statement_ref(statement_id: int) -> str:
+    """The record id of a statement, which votes name in ``in_reply_to``."""
+    return f"{STATEMENT_REF}{statement_id}"
+
+
+def statement_of(ref: str | None) -> int | None:
+    """The statement id in a vote's ``in_reply_to``."""
+    if ref is None or not ref.startswith(STATEMENT_REF):
+        return None
+    rest = ref[len(STATEMENT_REF) :]
+    return int(rest) if rest.isdigit() else None
+
+
+def _words(raw: str) -> str:
+    return re.sub(r"[\s.!]+$", "", raw.strip().casefold())
+
+
+def read_vote(raw: str) -> str | None:
+    """``agree``, ``disagree`` or ``pass`` from a button label or typed words, else None."""
+    if raw in VOTE_LABELS:
+        return VOTES[VOTE_LABELS.index(raw)]
+    word = _words(raw)
+    for vote, words in VOTE_WORDS.items():
+        if word in words:
+            return vote
+    return None
+
+
+def is_done(raw: str) -> bool:
+    """Whether typed words say the person has nothing (more) to add."""
+    return _words(raw) in DONE_WORDS
+
+
+def _stem(word: str) -> str:
+    # A light touch: "mornings"/"morning", "waits"/"waiting" meet; enough for repeats.
+    for suffix in ("ing", "ies", "es", "ed", "s"):
+        if len(word) > len(suffix) + 2 and word.endswith(suffix):
+            return word[: -len(suffix)]
+    return word
+
+
+def content_words(text: str) -> frozenset[str]:
+    """The statement's content words: folded, accents and stop words removed, stemmed."""
+    folded = unicodedata.normalize("NFKD", text.casefold())
+    plain = "".join(c for c in folded if not unicodedata.combining(c))
+    return frozenset(
+        _stem(w) for w in re.findall(r"\w+", plain) if w not in _STOPWORDS and len(w) > 1
+    )
+
+
+def similarity(a: frozenset[str], b: frozenset[str]) -> float:
+    """Jaccard similarity of two word sets (1.0 for two empty sets)."""
+    if not a and not b:
+        return 1.0
+    return len(a & b) / len(a | b)
+
+
+@dataclass(frozen=True)
+class Known:
+    """A statement already there, as the duplicate check sees it."""
+
+    id: int
+    text: str
+    mine: bool = False
+
+
+def near_duplicate(text: str, known: Iterable[Known]) -> Known | None:
+    """The existing statement most like ``text``, if it is alike enough to be a repeat."""
+    words = content_words(text)
+    best: tuple[float, Known] | None = None
+    for statement in known:
+        score = similarity(words, content_words(statement.text))
+        if score >= DUPLICATE_SIMILARITY and (best is None or score > best[0]):
+            best = (score, statement)
+    return None if best is None else best[1]
+
+
+@dataclass(frozen=True)
+class Tally:
+    """A shown statement and its votes so far."""
+
+    id: int
+    text: str
+    agrees: int
+    disagrees: int
+    passes: int
+    author: int | None = None
+
+    @property
+    def votes(self) -> int:
+        return self.agrees + self.disagrees + self.passes
+
+
+def informativeness(tally: Tally) -> float:
+    """How much a vote on this statement would tell, higher first.
+
+    Two things make a vote worth having (as in Pol.is's comment routing): a statement
+    few people have voted on, whose standing is still unknown, and one that splits the
+    voters, agree against disagree, because those are the statements that separate
+    opinion groups. The first falls off as 1/sqrt(votes + 1); the second is the
+    balance 4p(1 - p) of the smoothed agree share among agree and disagree votes,
+    counted only as far as there are votes to trust it.
+    """
+    novelty = 1.0 / math.sqrt(tally.votes + 1)
+    decided = tally.agrees + tally.disagrees
+    p = (tally.agrees + 1) / (decided + 2)
+    split = 4 * p * (1 - p) * (1 - 1 / math.sqrt(decided + 1))
+    # Statements most people pass on tell little whatever their balance.
+    clarity = (decided + 1) / (tally.votes + 1)
+    return novelty + split * clarity
+
+
+def choose_next(
+    tallies: Sequence[Tally], voted: Iterable[int], participant_id: int | None = None
+) -> Tally | None:
+    """The statement to show this person next: never their own, never one they voted on."""
+    done = set(voted)
+    open_ = [
+        t
+        for t in tallies
+        if t.id not in done and (participant_id is None or t.author != participant_id)
+    ]
+    if not open_:
+        return None
+    # Ties go to the older statement, so the order is the same on every worker.
+    return max(open_, key=lambda t: (informativeness(t), -t.id))

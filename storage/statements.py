@@ -1,0 +1,132 @@
+"""Queries for statement voting: statements, their running counts, and votes.
+
+Plain async functions taking the session; the caller owns the transaction. A vote is a
+``response`` row of type ``vote`` whose ``in_reply_to`` names ``statement:<id>``; the
+statement's counters move with it in the same transaction (one atomic UPDATE each).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.tables import Participant, Response, Statement
+
+SHOWN = "shown"
+PENDING = "pending"
+REJECTED = "rejected"
+WITHHELD = "withheld"
+_COUNTER = {"agree": "agrees", "disagree": "disagrees", "pass": "passes"}
+
+
+async def shown(session: AsyncSession, consultation_id: str, item_id: str) -> list[Statement]:
+    """The statements people may see and vote on, oldest first."""
+    return list(
+        (
+            await session.scalars(
+                select(Statement)
+                .where(
+                    Statement.consultation_id == consultation_id,
+                    Statement.item_id == item_id,
+                    Statement.status == SHOWN,
+                )
+                .order_by(Statement.id)
+            )
+        ).all()
+    )
+
+
+async def own_pending(
+    session: AsyncSession, consultation_id: str, item_id: str, participant_id: int
+) -> list[Statement]:
+    """A person's own statements still waiting for a moderator."""
+    return list(
+        (
+            await session.scalars(
+                select(Statement).where(
+                    Statement.consultation_id == consultation_id,
+                    Statement.item_id == item_id,
+                    Statement.participant_id == participant_id,
+                    Statement.status == PENDING,
+                )
+            )
+        ).all()
+    )
+
+
+async def voted(
+    session: AsyncSession, participant_id: int, consultation_id: str, item_id: str
+) -> dict[str, str]:
+    """``in_reply_to`` -> vote, for every statement this person voted on in the item."""
+    rows = await session.execute(
+        select(Response.in_reply_to, Response.choices).where(
+            Response.participant_id == participant_id,
+            Response.consultation_id == consultation_id,
+            Response.item_id == item_id,
+            Response.item_type == "vote",
+        )
+    )
+    return {ref: (choices or ["pass"])[0] for ref, choices in rows if ref is not None}
+
+
+async def replace_vote(
+    session: AsyncSession, participant_id: int, statement: Statement, ref: str, vote: str
+) -> None:
+    """Remove this person's earlier vote on the statement, keeping the counters true."""
+    earlier = (
+        await session.execute(
+            delete(Response)
+            .where(
+                Response.participant_id == participant_id,
+                Response.consultation_id == statement.consultation_id,
+                Response.item_id == statement.item_id,
+                Response.item_type == "vote",
+                Response.in_reply_to == ref,
+            )
+            .returning(Response.choices)
+            .execution_options(synchronize_session=False)
+        )
+    ).all()
+    changes: dict[str, int] = {_COUNTER[vote]: 1}
+    for (choices,) in earlier:
+        old = _COUNTER.get((choices or ["pass"])[0], "passes")
+        changes[old] = changes.get(old, 0) - 1
+    column = Statement.__table__.c
+    await session.execute(
+        update(Statement)
+        .where(Statement.id == statement.id)
+        .values({name: column[name] + amount for name, amount in changes.items()})
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def set_status(session: AsyncSession, response_id: int, status: str) -> Statement | None:
+    """Change the status of the statement a person added as ``response_id``."""
+    found = await session.scalar(select(Statement).where(Statement.response_id == response_id))
+    if found is not None:
+        found.status = status
+    return found
+
+
+async def by_response(session: AsyncSession, response_ids: Sequence[int]) -> dict[int, Statement]:
+    """The statements added as these responses, by response id."""
+    if not response_ids:
+        return {}
+    rows = await session.scalars(select(Statement).where(Statement.response_id.in_(response_ids)))
+    return {s.response_id: s for s in rows if s.response_id is not None}
+
+
+async def for_export(
+    session: AsyncSession, consultation_id: str
+) -> list[tuple[Statement, str | None, str | None, list[str]]]:
+    """Every statement with its author's pseudonym, channel and flags (seeds: None)."""
+    rows = await session.execute(
+        select(Statement, Participant.pseudonym, Response.channel, Response.flags)
+        .outerjoin(Response, Response.id == Statement.response_id)
+        .outerjoin(Participant, Participant.id == Statement.participant_id)
+        .where(Statement.consultation_id == consultation_id)
+        .order_by(Statement.id)
+    )
+    return [(s, pseudonym, channel, list(flags or ())) for s, pseudonym, channel, flags in rows]
