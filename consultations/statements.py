@@ -88,8 +88,13 @@ def is_done(raw: str) -> bool:
 
 
 def _stem(word: str) -> str:
-    # A light touch: "mornings"/"morning", "waits"/"waiting" meet; enough for repeats.
-    for suffix in ("ing", "ies", "es", "ed", "s"):
+    # A light touch, plural first and then -ing/-ed: "mornings"/"morning", "waits" and
+    # "waiting" meet; enough to spot a repeat, not a linguistic stemmer.
+    if word.endswith("ies") and len(word) > 4:
+        word = word[:-3] + "y"
+    elif word.endswith("s") and not word.endswith("ss") and len(word) > 3:
+        word = word[:-1]
+    for suffix in ("ing", "ed"):
         if len(word) > len(suffix) + 2 and word.endswith(suffix):
             return word[: -len(suffix)]
     return word

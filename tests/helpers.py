@@ -78,3 +78,31 @@ def engage(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, st
     code = main(list(args))
     out, err = capsys.readouterr()
     return code, out, err
+
+
+SEED = (
+    "Open on Saturday mornings",
+    "Text me when the clinic is running late",
+    "Let me book appointments online",
+)
+
+
+def statements_spec(moderation: str = "post", seed: tuple[str, ...] = SEED) -> dict[str, Any]:
+    """An idea-crowdsourcing consultation: one ``statements`` item with seed statements."""
+    return spec_data(
+        id="new-clinic",
+        title="The new clinic",
+        model="idea-crowdsourcing",
+        consent={"text": "We use your votes to plan the new clinic. Reply STOP to leave."},
+        segments=[],
+        items=[
+            {
+                "id": "ideas",
+                "type": "statements",
+                "text": "What should the new clinic do differently?",
+                "seed": list(seed),
+                "moderation": moderation,
+            }
+        ],
+        closing_message="Thank you for your ideas.",
+    )
