@@ -26,10 +26,13 @@ from consultations import moderation, screening, service
 from consultations.keys import Keyring
 from consultations.spec import ConsultationSpec
 from consultations.spreadsheet import inert
+from consultations.statements import statement_ref
 from storage import queries
+from storage import statements as statement_store
 from storage.tables import Dialogue, Participant, Response, utcnow
 
 RECORD_KEYS = (
+    "id",
     "consultation",
     "item",
     "item_type",
@@ -64,8 +67,33 @@ async def segment_answers(session: AsyncSession, consultation_id: str) -> dict[i
 async def records(
     session: AsyncSession, consultation_id: str, *, batch: int = 2000
 ) -> AsyncIterator[dict[str, Any]]:
-    """Every stored response of a consultation as an export record, oldest first."""
+    """Every stored response of a consultation as an export record, oldest first.
+
+    Statement voting (CONTRACT.md): every statement is a record of type ``statement``
+    with id ``statement:N`` (a seed from the spec has no participant and the channel
+    ``spec``; one not shown says why in its flags: ``pending``, ``rejected`` or
+    ``withheld``); a vote is of type ``vote`` and names the statement in ``in_reply_to``.
+    """
     segments = await segment_answers(session, consultation_id)
+    added: dict[int, tuple[str, str]] = {}
+    for stated, _, _, _ in await statement_store.for_export(session, consultation_id):
+        if stated.response_id is not None:
+            added[stated.response_id] = (statement_ref(stated.id), stated.status)
+            continue
+        yield {
+            "id": statement_ref(stated.id),
+            "consultation": stated.consultation_id,
+            "item": stated.item_id,
+            "item_type": "statement",
+            "channel": "spec",
+            "participant": None,
+            "segments": {},
+            "choices": [],
+            "text": stated.text,
+            "in_reply_to": None,
+            "created_at": iso_utc(stated.created_at),
+            "flags": ["seed"],
+        }
     statement = (
         select(Response, Participant.pseudonym)
         .join(Participant, Participant.id == Response.participant_id)
@@ -75,7 +103,14 @@ async def records(
     )
     result = await session.stream(statement)
     async for response, pseudonym in result:
+        record_id = f"response:{response.id}"
+        flags = list(response.flags)
+        if response.item_type == "statement" and response.id in added:
+            record_id, status = added[response.id]
+            if status != statement_store.SHOWN:
+                flags.append(status)
         yield {
+            "id": record_id,
             "consultation": response.consultation_id,
             "item": response.item_id,
             "item_type": response.item_type,
@@ -86,7 +121,7 @@ async def records(
             "text": response.text,
             "in_reply_to": response.in_reply_to,
             "created_at": iso_utc(response.created_at),
-            "flags": list(response.flags),
+            "flags": flags,
         }
 
 

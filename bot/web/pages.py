@@ -69,6 +69,14 @@ class SegmentsPage(Page):
 
 
 @dataclass(frozen=True)
+class StatementCard:
+    """The statement a person is asked to vote on next (statement voting)."""
+
+    id: int
+    text: str
+
+
+@dataclass(frozen=True)
 class ItemsPage(Page):
     """The questions (answered ones filled in, to change), then the discussion threads.
 
@@ -87,6 +95,11 @@ class ItemsPage(Page):
     #: Which page of the threads' top-level posts this is, and whether more follow.
     page: int = 1
     more: bool = False
+    #: Statements items: the statement to vote on next in each (None: none left).
+    cards: Mapping[str, StatementCard | None] = field(default_factory=dict)
+    #: The built-in words of statement voting (consultations.statement_texts).
+    texts: Mapping[str, str] = field(default_factory=dict)
+    statement_max: int = 280
 
 
 @dataclass(frozen=True)

@@ -28,9 +28,12 @@ from bot.web.guards import ClientAddress, FormNonces, RateWindows
 from bot.web.middleware import CsrfTokens, FormGuard
 from channels.events import CONSENT, EventKind, InboundEvent
 from consultations import service
+from consultations import statements as voting
 from consultations.keys import Keyring
 from consultations.spec import ConsultationSpec
+from consultations.statement_texts import TEXTS
 from storage import queries
+from storage import statements as statement_store
 from storage.tables import Consultation, Dialogue, Response
 
 COOKIE = "engage_p"
@@ -90,6 +93,7 @@ class WebChannel:
             web.post("/c/{cid}/consent", self.consent),
             web.post("/c/{cid}/answers", self.answers),
             web.post("/c/{cid}/threads/{item}", self.thread_reply),
+            web.post("/c/{cid}/statements/{item}", self.statement),
             web.post("/c/{cid}/stop", self.stop),
             web.post("/c/{cid}/erase", self.erase),
         ]
@@ -249,6 +253,12 @@ class WebChannel:
 
     async def show(self, request: web.Request) -> web.Response:
         """The page of a consultation: whatever the person is to answer next."""
+        return await self._show(request)
+
+    async def _show(
+        self, request: web.Request, messages: Sequence[pages.Message] = ()
+    ) -> web.Response:
+        """The consultation page, with ``messages`` (what a form post said) above it."""
         cid = request.match_info["cid"]
         token = _participant_token(request)
         new_token = None
@@ -341,6 +351,7 @@ class WebChannel:
                 elif r.item_type == "prompt":
                     answers[r.item_id] = [r.text or ""]
             threads, more = await self._threads(session, spec, participant.id, page)
+            cards = await self._cards(session, spec, participant.id)
         return self._html(
             request,
             pages.ItemsPage(
@@ -349,12 +360,44 @@ class WebChannel:
                 unanswered=unanswered,
                 answers=answers,
                 threads=threads,
-                finished=not [i for i in unanswered if i.type != "thread"],
+                finished=not [i for i in unanswered if i.type in ("poll", "prompt")]
+                and not any(cards.values()),
+                messages=messages,
                 page=page,
                 more=more,
+                cards=cards,
+                texts=TEXTS,
+                statement_max=voting.STATEMENT_MAX,
             ),
             new_token,
         )
+
+    @staticmethod
+    async def _cards(
+        session: AsyncSession, spec: ConsultationSpec, participant_id: int
+    ) -> dict[str, pages.StatementCard | None]:
+        """For each statements item, the statement that tells most for this person to vote on.
+
+        Chosen as in every channel (:func:`consultations.statements.choose_next`): never
+        their own, never one they voted on; pending, rejected and flagged ones never shown.
+        """
+        cards: dict[str, pages.StatementCard | None] = {}
+        for item in spec.items:
+            if item.type != "statements":
+                continue
+            shown = await statement_store.shown(session, spec.id, item.id)
+            voted = await statement_store.voted(session, participant_id, spec.id, item.id)
+            done = {voting.statement_of(ref) for ref in voted}
+            chosen = voting.choose_next(
+                [
+                    voting.Tally(s.id, s.text, s.agrees, s.disagrees, s.passes, s.participant_id)
+                    for s in shown
+                ],
+                {d for d in done if d is not None},
+                participant_id,
+            )
+            cards[item.id] = None if chosen is None else pages.StatementCard(chosen.id, chosen.text)
+        return cards
 
     async def _threads(
         self, session: AsyncSession, spec: ConsultationSpec, participant_id: int, page: int
@@ -572,6 +615,60 @@ class WebChannel:
             )
         )
         return self._after(request, cid, outcome, spec.title)
+
+    async def statement(self, request: web.Request) -> web.StreamResponse:
+        """A vote on a statement (``vote`` and ``statement``), or a statement of one's own."""
+        cid = request.match_info["cid"]
+        item_id = request.match_info["item"]
+        token, fields, nonce, spec = await self._posted(request, cid)
+        if not any(i.id == item_id and i.type == "statements" for i in spec.items):
+            raise web.HTTPNotFound(text="There are no statements to vote on at this address.")
+        votes = fields.get("vote") or []
+        vote = votes[0] if votes else None
+        if vote is not None:
+            statement = (fields.get("statement") or [""])[0]
+            if vote not in voting.VOTES:
+                raise web.HTTPBadRequest(text="A vote is agree, disagree or pass.")
+            if not (statement.isascii() and statement.isdigit() and len(statement) <= 18):
+                raise web.HTTPBadRequest(text="The vote does not say which statement it is on.")
+            event = self._event(
+                token,
+                f"{nonce}:vote",
+                cid,
+                EventKind.ANSWER,
+                item_id=voting.question_id(item_id, int(statement)),
+                choices=(vote,),
+            )
+        else:
+            text = (fields.get("text") or [""])[0].strip()
+            if not text:
+                raise web.HTTPSeeOther(f"/c/{cid}")
+            wait = await self.rates.hit("post", token, THREAD_POSTS_PER_MINUTE)
+            if wait is not None:
+                raise self._too_many(
+                    request,
+                    wait,
+                    "You have added a lot in the last minute. Please wait a moment before "
+                    "adding again.",
+                )
+            event = self._event(
+                token, f"{nonce}:statement", cid, EventKind.ANSWER, item_id=item_id, text=text
+            )
+        outcome = await self.intake.submit(event)
+        if any(m.kind == "safety" for m in outcome.messages):
+            return self._after(request, cid, outcome, spec.title)
+        # What the runtime said (counted, queued for a moderator, a repeat of an existing
+        # statement) is shown above the next statement, in place of a redirect.
+        # (The closing words said once everything is answered are the page's own notice.)
+        closing = {spec.closing_message, "Thank you for taking part."}
+        notes = [
+            ("notice", m.text)
+            for m in outcome.messages
+            if m.kind == "message" and m.text not in closing
+        ]
+        if vote is not None and not notes and not outcome.duplicate:
+            notes = [("notice", TEXTS["web_voted"])]
+        return await self._show(request, notes)
 
     async def stop(self, request: web.Request) -> web.Response:
         """Leave the consultation (STOP): nothing more is asked or stored."""

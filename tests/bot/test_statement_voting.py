@@ -48,7 +48,9 @@ async def test_votes_one_statement_at_a_time_then_an_invitation_to_add(platform:
     async with platform.sessionmaker() as session:
         votes = (await session.scalars(select(Response).where(Response.item_type == "vote"))).all()
     assert sorted(v.choices[0] for v in votes) == ["agree", "disagree", "pass"]
-    assert {v.in_reply_to for v in votes} == {f"statement:{s.id}" for s in await statements(platform)}
+    assert {v.in_reply_to for v in votes} == {
+        f"statement:{s.id}" for s in await statements(platform)
+    }
     counts = {s.id: (s.agrees, s.disagrees, s.passes) for s in await statements(platform)}
     assert sorted(counts.values()) == [(0, 0, 1), (0, 1, 0), (1, 0, 0)]
 

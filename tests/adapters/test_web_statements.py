@@ -1,0 +1,91 @@
+"""Statement voting on the web page: one statement at a time, plain forms, no scripts."""
+
+from __future__ import annotations
+
+import re
+from html import unescape
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+
+from bot.platform import Platform
+from tests.adapters.test_web import _export, _post
+from tests.helpers import SEED, launch, statements_spec
+
+Client = TestClient[Any, Any]
+ACTION = "/c/new-clinic/statements/ideas"
+
+
+def shown_statement(page: str) -> str | None:
+    """The statement the page asks about, if any."""
+    found = re.search(r'<fieldset class="statement">.*?<blockquote>(.*?)</blockquote>', page, re.S)
+    return unescape(found.group(1)) if found else None
+
+
+async def joined(client: Client) -> str:
+    page = await (await client.get("/c/new-clinic")).text()
+    return str(await (await _post(client, "/c/new-clinic/consent", page, answer="yes")).text())
+
+
+async def test_statements_are_voted_one_form_at_a_time_then_exported(
+    platform: Platform, web_client: Client
+) -> None:
+    await launch(platform, statements_spec())
+    page = await joined(web_client)
+    assert "<script" not in page
+    buttons = re.findall(r'<button name="vote" value="(\w+)">', page)
+    assert buttons == ["agree", "disagree", "pass"]
+    seen = []
+    for vote in ("agree", "disagree", "pass"):
+        statement = shown_statement(page)
+        assert statement in SEED and statement not in seen
+        seen.append(statement)
+        response = await _post(web_client, ACTION, page, vote=vote)
+        assert response.status == 200
+        page = await response.text()
+    assert shown_statement(page) is None
+    assert "You have voted on every statement so far" in page
+
+    response = await _post(web_client, ACTION, page, text="Have a quiet room for children")
+    page = await response.text()
+    assert "your statement is now shown to others" in page
+
+    response = await _post(web_client, ACTION, page, text="A quiet room for the children")
+    page = unescape(await response.text())
+    assert "You have already added a statement very like this one." in page
+
+    exported = await _export(platform, "new-clinic")
+    statements = [r for r in exported if r["item_type"] == "statement"]
+    votes = [r for r in exported if r["item_type"] == "vote"]
+    assert [s["text"] for s in statements] == [*SEED, "Have a quiet room for children"]
+    assert all(re.fullmatch(r"statement:\d+", s["id"]) for s in statements)
+    by_text = {s["text"]: s["id"] for s in statements}
+    assert sorted((by_text[t], v) for t, v in zip(seen, ("agree", "disagree", "pass"))) == sorted(
+        (v["in_reply_to"], v["choices"][0]) for v in votes
+    )
+    assert {v["channel"] for v in votes} == {"web"}
+    assert statements[-1]["participant"] == votes[0]["participant"]
+    assert statements[0]["participant"] is None and statements[0]["flags"] == ["seed"]
+
+
+async def test_one_persons_statement_is_shown_to_another(
+    platform: Platform, web_client: Client, settings: Any
+) -> None:
+    await launch(platform, statements_spec(seed=()))
+    page = await joined(web_client)
+    assert shown_statement(page) is None
+    await _post(web_client, ACTION, page, text="Put water fountains in the waiting room")
+    web_client.session.cookie_jar.clear()  # someone else, on the same page
+    page = await joined(web_client)
+    assert shown_statement(page) == "Put water fountains in the waiting room"
+
+
+async def test_bad_votes_get_400_and_store_nothing(platform: Platform, web_client: Client) -> None:
+    await launch(platform, statements_spec())
+    page = await joined(web_client)
+    fields = re.findall(r'<input type="hidden" name="(csrf|nonce)" value="([^"]*)">', page)
+    data = dict(fields)
+    bad = await web_client.post(ACTION, data={**data, "vote": "maybe", "statement": "1"})
+    assert bad.status == 400
+    exported = await _export(platform, "new-clinic")
+    assert [r for r in exported if r["item_type"] == "vote"] == []
