@@ -600,16 +600,17 @@ def _items(check: _Checker, value: object, used: dict[str, str]) -> list[tuple[i
             if found.get("multiple") is not None:
                 multiple = check.boolean(found["multiple"], f"{path}.multiple")
         elif kind is not None:
+            named = "statements item" if kind == "statements" else kind
             if found.get("options") is not None:
                 check.add(
                     f"{path}.options",
-                    f"only polls have options, and this item is a {kind}; "
+                    f"only polls have options, and this item is a {named}; "
                     "remove the options or change the type to poll",
                 )
             if found.get("multiple") is not None:
                 check.add(
                     f"{path}.multiple",
-                    f"only polls can allow several answers, and this item is a {kind}; "
+                    f"only polls can allow several answers, and this item is a {named}; "
                     "remove `multiple` or change the type to poll",
                 )
         if (
