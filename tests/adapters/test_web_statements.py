@@ -60,7 +60,8 @@ async def test_statements_are_voted_one_form_at_a_time_then_exported(
     assert [s["text"] for s in statements] == [*SEED, "Have a quiet room for children"]
     assert all(re.fullmatch(r"statement:\d+", s["id"]) for s in statements)
     by_text = {s["text"]: s["id"] for s in statements}
-    assert sorted((by_text[t], v) for t, v in zip(seen, ("agree", "disagree", "pass"))) == sorted(
+    given = zip(seen, ("agree", "disagree", "pass"), strict=True)
+    assert sorted((by_text[t], v) for t, v in given) == sorted(
         (v["in_reply_to"], v["choices"][0]) for v in votes
     )
     assert {v["channel"] for v in votes} == {"web"}
