@@ -34,8 +34,10 @@ from consultations.insights import (
     summarise_cycle,
 )
 from consultations.spec import ConsultationSpec
+from consultations.statements import VOTE_VALUE, statement_ref
 from storage import queries
-from storage.tables import Consent, Consultation, Dialogue, Participant, Response
+from storage import statements as statement_store
+from storage.tables import Consent, Consultation, Dialogue, Participant, Response, Statement
 
 FORMATS = ("md", "html", "json", "csv")
 Progress = Callable[[int, int | None], None]
@@ -114,6 +116,40 @@ async def load_rows(session: AsyncSession, consultation_id: str) -> list[Respons
             )
         )
     return rows
+
+
+async def load_statement_votes(
+    session: AsyncSession, consultation_id: str
+) -> tuple[list[tuple[str, str, int]], dict[str, str]]:
+    """Votes on the statements people may see, as ``(pseudonym, statement, ±1|0)``.
+
+    Only shown statements count: one pending, rejected or withheld was never put to
+    anyone. Their texts are the redacted words, by record id (``statement:N``).
+    """
+    shown = await session.execute(
+        select(Statement.id, Statement.text).where(
+            Statement.consultation_id == consultation_id,
+            Statement.status == statement_store.SHOWN,
+        )
+    )
+    texts = {statement_ref(sid): text for sid, text in shown}
+    if not texts:
+        return [], texts
+    response = Response.__table__.c
+    participant = Participant.__table__.c
+    rows = await session.execute(
+        select(participant.pseudonym, response.in_reply_to, response.choices)
+        .join_from(
+            Response.__table__, Participant.__table__, participant.id == response.participant_id
+        )
+        .where(response.consultation_id == consultation_id, response.item_type == "vote")
+    )
+    votes = [
+        (pseudonym, ref, VOTE_VALUE.get((choices or ["pass"])[0], 0))
+        for pseudonym, ref, choices in rows
+        if ref in texts
+    ]
+    return votes, texts
 
 
 async def load_totals(session: AsyncSession, consultation_id: str) -> list[PollTotal]:
@@ -232,6 +268,7 @@ async def build(
     totals = await load_totals(session, consultation_id)
     funnel = await load_funnel(session, consultation_id, rows)
     history = await load_history(session, row, spec)
+    votes, statement_texts = await load_statement_votes(session, consultation_id)
 
     def step(name: str, done: float) -> None:
         if progress is not None:
@@ -251,6 +288,8 @@ async def build(
         include_responses=include_responses,
         changes=changes,
         progress=step,
+        statement_votes=votes,
+        statement_texts=statement_texts,
     )
 
 

@@ -851,3 +851,45 @@ def opinion_map_svg(analysis: OpinionAnalysis) -> str:
         f'<g font-family="Arial, Helvetica, sans-serif" font-size="13" fill="{TEXT}">'
         f"{''.join(parts)}</g></svg>"
     )
+
+
+def opinion_map_svg_from_json(section: Mapping[str, Any]) -> str:
+    """The same map as :func:`opinion_map_svg`, drawn from a report's JSON.
+
+    ``section`` holds ``opinion_groups`` (id, label, size), ``map.points``,
+    ``ungrouped_participants``, ``min_votes``, ``min_group_size`` and ``reason``, as
+    :meth:`OpinionAnalysis.to_json` writes them; renderers get only the report's dict.
+    """
+    groups = tuple(
+        OpinionGroup(
+            id=int(g["id"]),
+            label=str(g["label"]),
+            participants=tuple(str(p) for p in g["participants"]),
+            representative=(),
+            divisive=(),
+        )
+        for g in section.get("opinion_groups", ())
+    )
+    points = tuple(
+        MapPoint(str(p["participant"]), float(p["x"]), float(p["y"]), p["group"])
+        for p in section.get("map", {}).get("points", ())
+    )
+    analysis = OpinionAnalysis(
+        groups=groups,
+        consensus=(),
+        consensus_disagree=(),
+        divisive=(),
+        points=points,
+        participants=int(section.get("participants", 0)),
+        eligible=int(section.get("eligible_participants", 0)),
+        statements=int(section.get("statements", 0)),
+        votes=int(section.get("votes", 0)),
+        ungrouped=int(section.get("ungrouped_participants", 0)),
+        clusters=int(section.get("clusters", 0)),
+        silhouette=section.get("silhouette"),
+        explained_variance=(0.0, 0.0),
+        min_votes=int(section.get("min_votes", MIN_VOTES)),
+        min_group_size=int(section.get("min_group_size", MIN_GROUP_SIZE)),
+        reason=section.get("reason"),
+    )
+    return opinion_map_svg(analysis)

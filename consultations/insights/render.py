@@ -18,6 +18,7 @@ import jinja2
 from markupsafe import Markup
 
 from consultations.insights import charts
+from consultations.insights.opinion import opinion_map_svg_from_json
 from consultations.spreadsheet import inert
 
 CSV_COLUMNS = ("item", "participant", "text", "theme", "sentiment")
@@ -201,6 +202,9 @@ def render_markdown(report: Mapping[str, Any]) -> str:
                     f"(95% CI {vb['ci_low'] * 100:+.1f} to {vb['ci_high'] * 100:+.1f}).",
                     "",
                 ]
+    opinions = _md_opinions(report, md_text)
+    if opinions:
+        out += ["## Opinion groups", "", *opinions]
     out += _md_stage(report["stage_summary"], md_text)
     flagged = report["safety"]["flagged"]
     out += [
@@ -286,6 +290,62 @@ def _md_stage(summary: Mapping[str, Any], e: Callable[[object], str]) -> list[st
     return out
 
 
+def _share(value: float) -> str:
+    return f"{value * 100:.0f}%"
+
+
+def _md_opinions(report: Mapping[str, Any], e: Callable[[object], str]) -> list[str]:
+    """The statement-voting section (without its heading); empty when there is none.
+
+    Groups under five people were never made groups: their members are counted as
+    "others" and nothing is said about them, so no small group can be singled out.
+    """
+    section = report.get("opinions")
+    if section is None:
+        return []
+    groups = report["opinion_groups"]
+    out = [
+        f"{_plural(section['votes'], 'vote')} from "
+        f"{_plural(section['participants'], 'participant')} on "
+        f"{_plural(section['statements'], 'statement')}; "
+        f"{section['eligible_participants']} voted on at least {section['min_votes']} and are "
+        "placed on the map, near those who voted alike.",
+        "",
+    ]
+    if section.get("reason"):
+        out += [f"No opinion groups: {e(section['reason'])}", ""]
+    for group in groups:
+        out += [f"### {e(group['label'])}: {_plural(group['size'], 'participant')}", ""]
+        if group["representative"]:
+            out += ["What sets this group apart from the others:", ""]
+            out += [
+                f"- {e(s['direction'].capitalize())}s: “{e(s['text'])}” "
+                f"({_share(s['group_share'])} of the group, {_share(s['others_share'])} "
+                "of the others)"
+                for s in group["representative"]
+            ]
+            out.append("")
+        else:
+            out += ["No statement sets this group clearly apart.", ""]
+    if groups and section["others"]:
+        out += [
+            f"Others: {_plural(section['others'], 'participant')} in no group of at least "
+            f"{section['min_group_size']}; they are counted, not shown as a group.",
+            "",
+        ]
+    if report["consensus"]:
+        out += ["### What every group agrees with", ""]
+        out += [
+            f"- “{e(c['text'])}” ({_share(c['agree_share'])} agree)" for c in report["consensus"]
+        ]
+        out.append("")
+    if section.get("divisive"):
+        out += ["### Where the groups differ most", ""]
+        out += [f"- “{e(d['text'])}”" for d in section["divisive"]]
+        out.append("")
+    return out
+
+
 @dataclass(frozen=True)
 class _Block:
     """A block of the stage summary: a heading, a list, a quote, preformatted text or a
@@ -351,6 +411,16 @@ def _run_chart(chart: Mapping[str, Any]) -> Markup:
     return Markup(charts.run_chart(chart))
 
 
+def _opinion_map(report: Mapping[str, Any]) -> Markup:
+    # opinion_map_svg escapes every text it draws (group labels, the description) and
+    # writes no participant id, like the charts module.
+    return Markup(
+        opinion_map_svg_from_json(
+            {**report["opinions"], "opinion_groups": report["opinion_groups"]}
+        )
+    )
+
+
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("consultations.insights", "templates"),
@@ -375,6 +445,7 @@ def _environment() -> jinja2.Environment:
         poll_bars=_poll_bars,
         theme_bars=_theme_bars,
         run_chart=_run_chart,
+        opinion_map=_opinion_map,
     )
     return env
 
@@ -398,4 +469,5 @@ def render_html(report: Mapping[str, Any]) -> str:
         comparison_polls=(report.get("comparison") or {}).get("polls", []),
         run_charts=report.get("run_charts", []),
         stage_blocks=_stage_blocks(_md_stage(report["stage_summary"], str)),
+        opinion_blocks=_stage_blocks(_md_opinions(report, str)),
     )

@@ -30,7 +30,14 @@ from consultations.insights.records import (
     SpecLike,
     as_text,
 )
-from consultations.insights.sections import cycles, free_text, participation, polls, stages
+from consultations.insights.sections import (
+    cycles,
+    free_text,
+    opinions,
+    participation,
+    polls,
+    stages,
+)
 from consultations.insights.sections.cycles import summarise_cycle
 
 __all__ = ["Progress", "build_report", "summarise_cycle"]
@@ -52,6 +59,8 @@ def build_report(
     measures: Mapping[str, Sequence[str]] | None = None,
     include_responses: bool = False,
     progress: Progress | None = None,
+    statement_votes: Sequence[tuple[str, str, int]] = (),
+    statement_texts: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Summarise a consultation's responses for one PDSA stage.
 
@@ -72,6 +81,9 @@ def build_report(
         include_responses: add ``responses``, one entry per free-text reply (needed by
             :func:`render_csv`; large).
         progress: called with a step name and the fraction done, for long reports.
+        statement_votes: ``(participant, statement, vote)`` of statement voting, vote
+            +1 agree, -1 disagree, 0 pass, on the statements people may see.
+        statement_texts: statement id -> its (redacted) words.
 
     Returns:
         The report as a JSON-ready dict.
@@ -128,7 +140,15 @@ def build_report(
         "comparison": comparison,
         "run_charts": run_charts,
         "suppressed": suppressed,
+        "opinion_groups": [],
+        "consensus": [],
     }
+    if any(as_text(item.type) == "statements" for item in spec.items):
+        step("opinion groups", 0.85)
+        groups, consensus, rest = opinions.summarise(statement_votes, statement_texts or {})
+        report["opinion_groups"] = groups
+        report["consensus"] = consensus
+        report["opinions"] = rest
     step("summary", 0.9)
     report["stage_summary"] = stages.summarise(stage, spec, report, text, changes)
     if include_responses:
