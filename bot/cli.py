@@ -126,6 +126,13 @@ def build_parser() -> argparse.ArgumentParser:
     resolve = mc.add_parser("resolve", help="close a case with what was done")
     resolve.add_argument("case", metavar="CASE")
     resolve.add_argument("--note", required=True, metavar="TEXT", help="what was done")
+    for name, text in (
+        ("approve", "show a statement held for approval (moderation: pre)"),
+        ("reject", "never show a statement held for approval"),
+    ):
+        decide = mc.add_parser(name, help=text)
+        decide.add_argument("case", metavar="CASE")
+        decide.add_argument("--note", default="", metavar="TEXT", help="why (optional)")
 
     inbox = commands.add_parser("inbox", help="events whose handling kept failing")
     ic = inbox.add_subparsers(dest="inbox_command", required=True, parser_class=_Parser)
@@ -206,6 +213,8 @@ def dispatch(args: argparse.Namespace, settings: Settings | None) -> int:
         ("user", "add"): commands.user_add,
         ("moderation", "list"): queues.moderation_list,
         ("moderation", "resolve"): queues.moderation_resolve,
+        ("moderation", "approve"): queues.moderation_decide,
+        ("moderation", "reject"): queues.moderation_decide,
         ("inbox", "failed"): queues.inbox_failed,
         ("inbox", "retry"): queues.inbox_retry,
         ("outbox", "unknown"): queues.outbox_unknown,

@@ -1,6 +1,7 @@
 """Operators' commands for the two queues a person may need to look at.
 
-``engage moderation list|resolve``: safety cases, oldest first, with their age.
+``engage moderation list|resolve``: safety cases, oldest first, with their age;
+``engage moderation approve|reject``: statements held for approval (``moderation: pre``).
 ``engage inbox failed|retry``: events whose handling kept failing, held aside.
 ``engage outbox unknown``: messages interrupted mid-send that may not have arrived.
 """
@@ -78,6 +79,26 @@ async def moderation_resolve(args: argparse.Namespace, settings: Settings | None
     finally:
         await platform.aclose()
     print(f"moderation case {args.case} resolved")
+    return OK
+
+
+async def moderation_decide(args: argparse.Namespace, settings: Settings | None) -> int:
+    """``approve`` shows a statement held for approval; ``reject`` never shows it."""
+    if not args.case.isdigit():
+        raise UsageError(f"CASE: {args.case!r} is not a case number")
+    approve = args.moderation_command == "approve"
+    platform = await migrated_platform(settings)
+    try:
+        async with platform.sessionmaker.begin() as session:
+            try:
+                await moderation.decide_statement(
+                    session, int(args.case), _actor(), approve=approve, note=args.note
+                )
+            except moderation.CaseError as exc:
+                raise UsageError(f"CASE: {exc}") from None
+    finally:
+        await platform.aclose()
+    print(f"statement of case {args.case} {'approved: shown' if approve else 'rejected'}")
     return OK
 
 

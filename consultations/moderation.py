@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage import statements as statement_store
 from storage.tables import AuditEvent, Consultation, ModerationCase, Response, utcnow
 
 DEFAULT_RESPONSE_HOURS = 24.0
@@ -193,6 +194,15 @@ async def resolve(session: AsyncSession, case_id: int, actor: str, note: str) ->
         raise CaseError(f"there is no moderation case {case_id}")
     if case.status == "resolved":
         raise CaseError(f"moderation case {case_id} is already resolved")
+    if case.reason == STATEMENT and case.response_id is not None:
+        # Closed without a decision: nothing unapproved is ever shown, so it stays hidden.
+        await statement_store.set_status(session, case.response_id, statement_store.REJECTED)
+    _close(case, actor, note)
+    audit(session, actor, "case.resolve", f"case:{case_id}")
+    return case
+
+
+def _close(case: ModerationCase, actor: str, note: str) -> None:
     now = utcnow()
     if case.acknowledged_at is None:
         case.acknowledged_at = now
@@ -201,5 +211,29 @@ async def resolve(session: AsyncSession, case_id: int, actor: str, note: str) ->
     case.resolved_at = now
     case.resolved_by = actor
     case.note = note
-    audit(session, actor, "case.resolve", f"case:{case_id}")
+
+
+async def decide_statement(
+    session: AsyncSession, case_id: int, actor: str, *, approve: bool, note: str = ""
+) -> ModerationCase:
+    """Approve a statement waiting under ``moderation: pre`` (it is shown) or reject it.
+
+    Only cases of reason ``statement`` take a decision; a safety or review case is
+    resolved with a note, and its text is never shown whatever is decided.
+    """
+    case = await session.get(ModerationCase, case_id)
+    if case is None:
+        raise CaseError(f"there is no moderation case {case_id}")
+    if case.reason != STATEMENT or case.response_id is None:
+        raise CaseError(
+            f"moderation case {case_id} is not a statement waiting for approval "
+            f"(it is a {case.reason} case: resolve it with a note)"
+        )
+    if case.status == "resolved":
+        raise CaseError(f"moderation case {case_id} is already resolved")
+    status = statement_store.SHOWN if approve else statement_store.REJECTED
+    await statement_store.set_status(session, case.response_id, status)
+    done = "approved: shown to participants" if approve else "rejected: not shown"
+    _close(case, actor, note.strip() or done)
+    audit(session, actor, "statement.approve" if approve else "statement.reject", f"case:{case_id}")
     return case

@@ -57,6 +57,8 @@ MODERATION_NOTICES: Mapping[str, tuple[str, str]] = {
     "resolved": ("notice", "The case is marked resolved."),
     "note-required": ("error", "Say what was done in the note before resolving the case."),
     "already-resolved": ("notice", "That case was already resolved."),
+    "approved": ("notice", "The statement is approved: participants can now vote on it."),
+    "rejected": ("notice", "The statement is rejected: it will never be shown."),
 }
 
 
@@ -150,6 +152,8 @@ class Dashboard:
             web.get(PREFIX + "/moderation", self.moderation),
             web.post(PREFIX + "/moderation/{case}/acknowledge", self.acknowledge),
             web.post(PREFIX + "/moderation/{case}/resolve", self.resolve),
+            web.post(PREFIX + "/moderation/{case}/approve", self.approve),
+            web.post(PREFIX + "/moderation/{case}/reject", self.reject),
         ]
 
     # -- sessions ------------------------------------------------------------------
@@ -561,6 +565,32 @@ class Dashboard:
             return "resolved"
 
         return await self._case_action(request, close)
+
+    async def approve(self, request: web.Request) -> web.Response:
+        """Show a statement held for approval (``moderation: pre``) to participants."""
+        return await self._decide(request, approve=True)
+
+    async def reject(self, request: web.Request) -> web.Response:
+        """Never show a statement held for approval."""
+        return await self._decide(request, approve=False)
+
+    async def _decide(self, request: web.Request, *, approve: bool) -> web.Response:
+        _, fields = await self._posted(request)
+        note = fields.get("note", "")[:MAX_NOTE]
+
+        async def decide(db: AsyncSession, case_id: int, account: Account) -> str:
+            await moderation.decide_statement(
+                db, case_id, account.email, approve=approve, note=note
+            )
+            log.info(
+                "dashboard: user %s %s the statement of case %s",
+                account.user_id,
+                "approved" if approve else "rejected",
+                case_id,
+            )
+            return "approved" if approve else "rejected"
+
+        return await self._case_action(request, decide)
 
 
 def _to_login(request: web.Request) -> web.HTTPException:
