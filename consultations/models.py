@@ -104,7 +104,6 @@ class EngagementModel:
         return data
 
 
-_AGREE = ("Agree", "Disagree", "Pass")
 
 _MODELS = (
     EngagementModel(
@@ -263,30 +262,25 @@ _MODELS = (
             "People suggest ideas and say whether they agree or disagree with statements "
             "drawn from others' ideas, showing where opinion groups form."
         ),
-        item_kinds=("prompt", "poll"),
+        item_kinds=("statements",),
         stages=("plan",),
         guidance=(
-            "Start with a few statements of your own, then add statements from the ideas "
-            "people send in. Keep each statement to one idea so agreeing is meaningful."
+            "Seed a few short statements of your own, one idea each, so the first people "
+            "have something to vote on; people add theirs and vote agree, disagree or pass "
+            "on others', one at a time. The report finds opinion groups and what nearly "
+            "everyone agrees on. Use moderation: pre to read added statements first."
         ),
         starter_title="Ideas for a better waiting room",
         starter_items=(
             Item(
-                id="idea",
-                type="prompt",
-                text="What is one idea that would make our waiting room better?",
-            ),
-            Item(
-                id="statement-1",
-                type="poll",
-                text="The waiting room should show how long the wait is.",
-                options=_AGREE,
-            ),
-            Item(
-                id="statement-2",
-                type="poll",
-                text="The waiting room should have a quiet area.",
-                options=_AGREE,
+                id="ideas",
+                type="statements",
+                text="What would make our waiting room better?",
+                seed=(
+                    "The waiting room should show how long the wait is.",
+                    "The waiting room should have a quiet area.",
+                ),
+                moderation="post",
             ),
         ),
     ),
@@ -435,6 +429,9 @@ _ITEM_NOTES: Mapping[ItemType, str] = {
     "people choose several.",
     "prompt": "A prompt: an open question people answer in their own words.",
     "thread": "A thread: a discussion people reply to, and reply to each other in.",
+    "statements": "Statements: people add short statements and vote agree, disagree or pass "
+    "on others', one at a time. seed: the ones you start with; moderation: pre to approve "
+    "each added statement before anyone sees it.",
 }
 
 _OPTIONAL_SETTINGS = """\
