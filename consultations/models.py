@@ -104,7 +104,6 @@ class EngagementModel:
         return data
 
 
-
 _MODELS = (
     EngagementModel(
         name="pulse-poll",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from bot.platform import Platform
-from channels.events import CONSENT, OutboundMessage
+from channels.events import CONSENT, EventKind, OutboundMessage
 from storage.tables import ModerationCase, Response, Statement
 from tests.bot.test_runtime import deliver, send_all
 from tests.fakes.channel import FakeChannel, Person
@@ -173,3 +173,18 @@ async def test_stop_while_voting_ends_it(platform: Platform) -> None:
     async with platform.sessionmaker() as session:
         votes = (await session.scalars(select(Response).where(Response.item_type == "vote"))).all()
     assert votes == []
+
+
+async def test_erasure_removes_a_persons_statements_and_votes(platform: Platform) -> None:
+    await launch(platform, statements_spec())
+    channel = FakeChannel()
+    ann = Person("2011")
+    await consented(platform, channel, ann)
+    await deliver(platform, ann.says("agree"))
+    await deliver(platform, ann.says("Have a quiet room for children"))
+    assert len(await statements(platform)) == 4
+    await deliver(platform, ann.event(EventKind.ERASE))
+    assert [s.seed for s in await statements(platform)] == [True, True, True]
+    async with platform.sessionmaker() as session:
+        left = (await session.scalars(select(Response))).all()
+    assert left == []

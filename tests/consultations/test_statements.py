@@ -1,0 +1,82 @@
+"""The pure parts of statement voting: votes read, repeats spotted, the next one chosen."""
+
+from __future__ import annotations
+
+import pytest
+
+from consultations.statements import (
+    Known,
+    Tally,
+    choose_next,
+    content_words,
+    informativeness,
+    is_done,
+    near_duplicate,
+    parse_question,
+    question_id,
+    read_vote,
+    statement_of,
+    statement_ref,
+)
+
+
+@pytest.mark.parametrize(
+    ("raw", "vote"),
+    [
+        ("Agree", "agree"),
+        ("agree", "agree"),
+        (" I AGREE. ", "agree"),
+        ("1", "agree"),
+        ("Disagree", "disagree"),
+        ("no", "disagree"),
+        ("2", "disagree"),
+        ("Pass", "pass"),
+        ("not sure", "pass"),
+        ("3", "pass"),
+        ("Open on Sundays", None),
+        ("4", None),
+    ],
+)
+def test_votes_are_read_from_buttons_words_and_numbers(raw: str, vote: str | None) -> None:
+    assert read_vote(raw) == vote
+
+
+def test_done_words_end_the_step() -> None:
+    assert is_done("Done") and is_done("no thanks!") and not is_done("Done by Friday")
+
+
+def test_question_ids_round_trip_and_reject_junk() -> None:
+    assert parse_question(question_id("ideas", 17)) == ("ideas", 17)
+    assert parse_question(question_id("ideas", "add")) == ("ideas", "add")
+    for junk in ("ideas", "#17", "ideas#x", "ideas#-1", "ideas#１２"):
+        assert parse_question(junk) is None
+    assert statement_of(statement_ref(5)) == 5
+    assert statement_of("response:5") is None and statement_of(None) is None
+
+
+def test_repeats_are_spotted_across_case_plurals_and_small_words() -> None:
+    known = [Known(1, "Open on Saturday mornings"), Known(2, "Text me when the clinic runs late")]
+    assert content_words("Open on Saturday mornings!") == content_words("open saturday morning")
+    repeat = near_duplicate("the clinic should open on a saturday morning", known)
+    assert repeat is not None and repeat.id == 1
+    assert near_duplicate("Open on Sunday evenings", known) is None
+    assert near_duplicate("Parking should be free", known) is None
+
+
+def test_the_next_statement_is_never_one_voted_on_or_ones_own() -> None:
+    tallies = [Tally(1, "a", 0, 0, 0, author=7), Tally(2, "b", 0, 0, 0), Tally(3, "c", 0, 0, 0)]
+    assert choose_next(tallies, voted={2}, participant_id=7) == tallies[2]
+    assert choose_next(tallies, voted={2, 3}, participant_id=7) is None
+
+
+def test_few_votes_and_even_splits_come_first() -> None:
+    fresh = Tally(1, "new", 0, 0, 0)
+    settled = Tally(2, "everyone agrees", 40, 0, 0)
+    split = Tally(3, "half and half", 20, 20, 0)
+    passed = Tally(4, "nobody knows", 1, 1, 38)
+    assert informativeness(fresh) > informativeness(settled)
+    assert informativeness(split) > informativeness(settled)
+    assert informativeness(split) > informativeness(passed)
+    assert choose_next([settled, split, passed], voted=()) == split
+    # Equal scores: the older statement first, the same on every worker.
+    assert choose_next([Tally(9, "x", 0, 0, 0), Tally(4, "y", 0, 0, 0)], voted=()).id == 4  # type: ignore[union-attr]
