@@ -16,6 +16,7 @@ import yaml
 from tests.helpers import engage, spec_data
 
 CONTRACT_KEYS = [
+    "id",
     "consultation",
     "item",
     "item_type",
