@@ -892,7 +892,7 @@ class _Turn:
         voted = await statement_store.voted(self.session, self.participant.id, spec.id, item.id)
         done = {voting.statement_of(ref) for ref in voted}
         tallies = [
-            voting.Tally(s.id, s.text, s.agrees, s.disagrees, s.passes, s.participant_id)
+            voting.Tally(s.id, s.text, s.agrees, s.disagrees, s.passes, s.participant_id, s.split)
             for s in shown
         ]
         chosen = next(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from consultations.statement_texts import DONE_WORDS, VOTE_LABELS, VOTE_WORDS
@@ -146,6 +146,8 @@ class Tally:
     disagrees: int
     passes: int
     author: int | None = None
+    #: How far apart the opinion groups stand on it (0..1), once there are groups.
+    split: float | None = None
 
     @property
     def votes(self) -> int:
@@ -157,18 +159,47 @@ def informativeness(tally: Tally) -> float:
 
     Two things make a vote worth having (as in Pol.is's comment routing): a statement
     few people have voted on, whose standing is still unknown, and one that splits the
-    voters, agree against disagree, because those are the statements that separate
-    opinion groups. The first falls off as 1/sqrt(votes + 1); the second is the
-    balance 4p(1 - p) of the smoothed agree share among agree and disagree votes,
-    counted only as far as there are votes to trust it.
+    opinion groups, because those are the statements that place a person in one. The
+    first falls off as 1/sqrt(votes + 1). The second is the groups' own spread on it
+    (``split``, from the latest groups) once there are groups, and before that the
+    balance 4p(1 - p) of the smoothed agree share among agree and disagree votes; either
+    is counted only as far as there are votes to trust it.
     """
     novelty = 1.0 / math.sqrt(tally.votes + 1)
     decided = tally.agrees + tally.disagrees
     p = (tally.agrees + 1) / (decided + 2)
-    split = 4 * p * (1 - p) * (1 - 1 / math.sqrt(decided + 1))
+    divides = tally.split if tally.split is not None else 4 * p * (1 - p)
+    split = divides * (1 - 1 / math.sqrt(decided + 1))
     # Statements most people pass on tell little whatever their balance.
     clarity = (decided + 1) / (tally.votes + 1)
     return novelty + split * clarity
+
+
+def group_spreads(
+    votes: Iterable[tuple[str, str, int]], membership: Mapping[str, int]
+) -> dict[str, float]:
+    """How far apart the groups stand on each statement: 0 alike, 1 opposite.
+
+    A group's stance is (agrees - disagrees) / (votes + 2), smoothed so a handful of
+    votes cannot look unanimous; the spread is half the range of the stances. Only
+    statements that at least two groups voted on get one. ``membership`` maps a
+    participant to their group; people in no group are left out.
+    """
+    counts: dict[str, dict[int, list[int]]] = {}
+    for participant, statement, vote in votes:
+        group = membership.get(participant)
+        if group is None:
+            continue
+        tally = counts.setdefault(statement, {}).setdefault(group, [0, 0])
+        tally[0] += vote
+        tally[1] += 1
+    spreads: dict[str, float] = {}
+    for statement, groups in counts.items():
+        if len(groups) < 2:
+            continue
+        stances = [net / (n + 2) for net, n in groups.values()]
+        spreads[statement] = (max(stances) - min(stances)) / 2
+    return spreads
 
 
 def choose_next(

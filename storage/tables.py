@@ -236,6 +236,9 @@ class Statement(Base):
     agrees: Mapped[int] = mapped_column(Integer, default=0)
     disagrees: Mapped[int] = mapped_column(Integer, default=0)
     passes: Mapped[int] = mapped_column(Integer, default=0)
+    # How far apart the opinion groups stand on it (0 alike .. 1 opposite), refreshed in
+    # the background from the latest groups; None until there are groups.
+    split: Mapped[float | None] = mapped_column(Float, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

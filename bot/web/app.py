@@ -30,6 +30,7 @@ from bot.web.dashboard import Dashboard
 from bot.web.middleware import WebSecurity
 from bot.web.participant import WebChannel
 from channels.adapter import ChannelAdapter
+from consultations import statement_groups
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +113,10 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
     tasks = [
         asyncio.create_task(platform.inbox.run(stopping, sender.wake.set), name="inbox"),
         asyncio.create_task(sender.run(stopping), name="outbox"),
+        # Statement voting asks what splits the opinion groups: keep the groups fresh.
+        asyncio.create_task(
+            statement_groups.run(platform.sessionmaker, stopping), name="opinion-groups"
+        ),
     ]
     checker: alerts.AlertChecker | None = None
     found = alerts.destinations(platform.settings)

@@ -390,7 +390,9 @@ class WebChannel:
             done = {voting.statement_of(ref) for ref in voted}
             chosen = voting.choose_next(
                 [
-                    voting.Tally(s.id, s.text, s.agrees, s.disagrees, s.passes, s.participant_id)
+                    voting.Tally(
+                        s.id, s.text, s.agrees, s.disagrees, s.passes, s.participant_id, s.split
+                    )
                     for s in shown
                 ],
                 {d for d in done if d is not None},

@@ -42,6 +42,7 @@ def upgrade() -> None:
         sa.Column("agrees", sa.Integer(), nullable=False),
         sa.Column("disagrees", sa.Integer(), nullable=False),
         sa.Column("passes", sa.Integer(), nullable=False),
+        sa.Column("split", sa.Float(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["consultation_id", "item_id"],

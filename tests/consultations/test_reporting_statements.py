@@ -8,7 +8,7 @@ import re
 from sqlalchemy import select
 
 from bot.platform import Platform
-from consultations import reporting
+from consultations import reporting, statement_groups
 from storage.tables import Participant, Response, Statement, utcnow
 from tests.helpers import launch, statements_spec
 from tests.insights.opinion_fixture import planted_votes
@@ -114,3 +114,21 @@ async def test_too_few_votes_say_why_there_are_no_groups(platform: Platform) -> 
         page = await reporting.render(session, "new-clinic", fmt="html")
     assert "No opinion groups: No votes yet." in markdown
     assert "Not enough votes for a map" in page
+
+
+async def test_the_background_refresh_stores_how_groups_split_each_statement(
+    platform: Platform,
+) -> None:
+    await store_votes(platform)
+    updated = await statement_groups.refresh_open(platform.sessionmaker)
+    assert updated == 20
+    async with platform.sessionmaker() as session:
+        splits = {
+            s.text: s.split for s in await session.scalars(select(Statement)) if s.split is not None
+        }
+    consensus = [splits[f"Statement s00{n}"] for n in range(3)]
+    divisive = sorted(
+        v for t, v in splits.items() if t not in {f"Statement s00{n}" for n in range(3)}
+    )
+    # Planted consensus statements hardly split the groups; the most divisive split them well.
+    assert max(consensus) < 0.2 < 0.5 < divisive[-1]

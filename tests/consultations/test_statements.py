@@ -9,6 +9,7 @@ from consultations.statements import (
     Tally,
     choose_next,
     content_words,
+    group_spreads,
     informativeness,
     is_done,
     near_duplicate,
@@ -80,3 +81,18 @@ def test_few_votes_and_even_splits_come_first() -> None:
     assert choose_next([settled, split, passed], voted=()) == split
     # Equal scores: the older statement first, the same on every worker.
     assert choose_next([Tally(9, "x", 0, 0, 0), Tally(4, "y", 0, 0, 0)], voted=()).id == 4  # type: ignore[union-attr]
+
+
+def test_group_spreads_are_half_the_range_of_smoothed_stances() -> None:
+    votes = [("a1", "s1", 1), ("a2", "s1", 1), ("b1", "s1", -1), ("b2", "s1", -1)]
+    votes += [("a1", "s2", 1), ("b1", "s2", 1), ("x", "s2", -1), ("a1", "s3", 1)]
+    spreads = group_spreads(votes, {"a1": 0, "a2": 0, "b1": 1, "b2": 1})
+    assert spreads["s1"] == pytest.approx((2 / 4 - (-2 / 4)) / 2)
+    assert spreads["s2"] == 0.0  # both groups agree; "x" is in no group
+    assert "s3" not in spreads  # only one group voted
+
+
+def test_once_there_are_groups_their_split_decides() -> None:
+    balanced_but_shared = Tally(1, "both groups split inside", 20, 20, 0, split=0.0)
+    one_sided_overall = Tally(2, "one group for, one against", 30, 10, 0, split=0.9)
+    assert choose_next([balanced_but_shared, one_sided_overall], voted=()) == one_sided_overall
