@@ -47,6 +47,7 @@ from sklearn.cluster import KMeans  # type: ignore[import-untyped]
 from sklearn.decomposition import PCA  # type: ignore[import-untyped]
 from sklearn.exceptions import ConvergenceWarning  # type: ignore[import-untyped]
 from sklearn.metrics import silhouette_score  # type: ignore[import-untyped]
+from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
@@ -526,6 +527,38 @@ def _choose_clusters(
 
 
 def analyse_opinions(
+    votes: Iterable[tuple[str, str, int]],
+    texts: Mapping[str, str] | None = None,
+    *,
+    min_votes: int = MIN_VOTES,
+    min_group_size: int = MIN_GROUP_SIZE,
+    max_groups: int = MAX_GROUPS,
+    random_state: int = RANDOM_STATE,
+) -> OpinionAnalysis:
+    """Find opinion groups, their representative statements, consensus and division.
+
+    ``votes`` are ``(participant, statement, vote)`` with vote +1 agree, -1 disagree,
+    0 pass; a later vote by the same person on the same statement replaces the earlier.
+    ``texts`` maps statement ids to their wording for the output. Never raises on thin
+    or uniform data: the result then has no groups and says why in ``reason``.
+
+    Runs with one BLAS/OpenMP thread: the matrices are small enough that threads gain
+    little, and beside a busy event loop on a shared machine they cost several times
+    the work in contention (bench/opinion_speed.py: 11x the baseline with threads on a
+    loaded 2-core machine, 3x with one).
+    """
+    with threadpool_limits(limits=1):
+        return _analyse(
+            votes,
+            texts,
+            min_votes=min_votes,
+            min_group_size=min_group_size,
+            max_groups=max_groups,
+            random_state=random_state,
+        )
+
+
+def _analyse(
     votes: Iterable[tuple[str, str, int]],
     texts: Mapping[str, str] | None = None,
     *,
