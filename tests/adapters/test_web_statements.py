@@ -10,6 +10,7 @@ from aiohttp.test_utils import TestClient
 
 from bot.platform import Platform
 from tests.adapters.test_web import _export, _post
+from tests.bot.test_dashboard import as_role
 from tests.helpers import SEED, launch, statements_spec
 
 Client = TestClient[Any, Any]
@@ -90,3 +91,33 @@ async def test_bad_votes_get_400_and_store_nothing(platform: Platform, web_clien
     assert bad.status == 400
     exported = await _export(platform, "new-clinic")
     assert [r for r in exported if r["item_type"] == "vote"] == []
+
+
+async def test_a_vote_before_consent_or_on_a_hidden_statement_stores_nothing(
+    platform: Platform, web_client: Client
+) -> None:
+    await launch(platform, statements_spec())
+    page = await (await web_client.get("/c/new-clinic")).text()
+    fields = dict(re.findall(r'<input type="hidden" name="(csrf|nonce)" value="([^"]*)">', page))
+    response = await web_client.post(ACTION, data={**fields, "vote": "agree", "statement": "1"})
+    assert "Before you start" in await response.text()  # consent first
+    page = await joined(web_client)
+    response = await _post(web_client, ACTION, page, vote="agree", statement="999999")
+    assert response.status == 200
+    assert shown_statement(await response.text()) in SEED  # another statement offered
+    exported = await _export(platform, "new-clinic")
+    assert [r for r in exported if r["item_type"] == "vote"] == []
+
+
+async def test_the_dashboard_shows_a_statements_consultation_and_its_report(
+    platform: Platform, web_client: Client
+) -> None:
+    await launch(platform, statements_spec())
+    page = await joined(web_client)
+    await _post(web_client, ACTION, page, vote="agree")
+    await as_role(platform, web_client, "lead")
+    overview = await web_client.get("/dashboard/c/new-clinic")
+    assert overview.status == 200
+    report = await web_client.get("/dashboard/c/new-clinic/report")
+    assert report.status == 200
+    assert "Opinion groups" in await report.text()

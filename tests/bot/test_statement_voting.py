@@ -188,3 +188,25 @@ async def test_erasure_removes_a_persons_statements_and_votes(platform: Platform
     async with platform.sessionmaker() as session:
         left = (await session.scalars(select(Response))).all()
     assert left == []
+
+
+async def test_a_public_reply_to_the_statements_post_is_an_added_statement(
+    platform: Platform,
+) -> None:
+    await launch(platform, statements_spec(moderation="pre"))
+    channel = FakeChannel()
+    carl = Person("2012")
+    await deliver(
+        platform,
+        carl.says(
+            "Longer opening hours on Thursdays",
+            consultation_id="new-clinic",
+            item_id="ideas",
+            public=True,
+            platform_ref="chat:-100:msg:7",
+        ),
+    )
+    await send_all(platform, channel)
+    added = (await statements(platform))[-1]
+    assert (added.text, added.status) == ("Longer opening hours on Thursdays", "pending")
+    assert channel.sent == []  # nothing said in public about it
