@@ -180,7 +180,10 @@ def validate(args: argparse.Namespace, settings: Settings | None) -> int:
     kinds: dict[str, int] = {}
     for item in spec.items:
         kinds[item.type] = kinds.get(item.type, 0) + 1
-    parts = ", ".join(f"{n} {kind}{'s' if n != 1 else ''}" for kind, n in sorted(kinds.items()))
+    nouns = {"statements": "statements item"}  # "1 statements item", not "1 statements"
+    parts = ", ".join(
+        f"{n} {nouns.get(kind, kind)}{'s' if n != 1 else ''}" for kind, n in sorted(kinds.items())
+    )
     print(
         f"{args.file}: valid: {spec.id} ({spec.model}; {parts}; "
         f"channels: {', '.join(spec.channels)})"
