@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from channels.events import EventKind, InboundEvent, OutboundMessage
-from consultations import moderation, screening, service
+from consultations import moderation, rounds, screening, service, timed_chat
 from consultations.dialogue import (
     CHOOSE,
     CONSENT,
@@ -44,7 +44,7 @@ from consultations.dialogue import (
 from consultations.dialogue import choices as choices_of
 from consultations.keys import Keyring
 from consultations.spec import ConsultationSpec, Item
-from storage import queries
+from storage import over_time, queries
 from storage.tables import (
     Consent,
     Consultation,
@@ -534,6 +534,15 @@ class _Turn:
             await self.ask_next(spec, dialogue, welcome_back=True)
             return
 
+        if event.public and kind is EventKind.TEXT and spec.timed_items and event.text:
+            # "A2 ..." answers timed question 2, wherever in the group or thread it is.
+            tagged = timed_chat.answer_tag(spec, event.text)
+            if tagged is not None and tagged[1]:
+                target = tagged[0].id
+                in_reply_to = None
+                self.event = replace(event, text=tagged[1])
+                event = self.event
+
         if target is None and not event.public:
             target = dialogue.pending
         if target is None:
@@ -714,8 +723,22 @@ class _Turn:
             return False
 
         if item.type == "poll":
+            number: int | None = None
+            if item.rounds > 1 and not event.public:
+                number = await self._round_for(spec, item)
+                if number is None:
+                    self.say(
+                        "This question is now being asked again only of the people who "
+                        "answered its last round. Thank you for your interest."
+                    )
+                    return False
             if kind is EventKind.RETRACT:
-                await queries.delete_answers(session, self.participant.id, spec.id, item.id)
+                if number is not None:
+                    await over_time.delete_round_answer(
+                        session, self.participant.id, spec.id, item.id, number
+                    )
+                else:
+                    await queries.delete_answers(session, self.participant.id, spec.id, item.id)
                 return False
             choice = _chosen(event, item.options, multiple=item.multiple)
             if not choice:
@@ -726,10 +749,26 @@ class _Turn:
                     return False
                 self.ask(dialogue, item_question(item), prefix="Please choose from the options.")
                 return False
-            await queries.delete_answers(session, self.participant.id, spec.id, item.id)
-            self._store(spec.id, item.id, "poll", choices=list(choice))
+            if number is not None:
+                await over_time.delete_round_answer(
+                    session, self.participant.id, spec.id, item.id, number
+                )
+            else:
+                await queries.delete_answers(session, self.participant.id, spec.id, item.id)
+            self._store(spec.id, item.id, "poll", choices=list(choice), round_number=number)
             return True
         return await self._store_text(spec, item, dialogue, in_reply_to)
+
+    async def _round_for(self, spec: ConsultationSpec, item: Item) -> int | None:
+        """The Delphi round this person may answer now; ``None`` if not in its panel.
+
+        Round 1 is open to all; a later round only to those who answered the one before.
+        """
+        current = (await over_time.current_rounds(self.session, spec.id)).get(item.id, 1)
+        if current == 1:
+            return 1
+        own = await over_time.rounds_answered(self.session, self.participant.id, spec.id, item.id)
+        return current if current - 1 in own else None
 
     async def _store_text(
         self, spec: ConsultationSpec, item: Item, dialogue: Dialogue, in_reply_to: str | None
@@ -788,6 +827,7 @@ class _Turn:
         text: str | None = None,
         flags: list[str] | None = None,
         in_reply_to: str | None = None,
+        round_number: int | None = None,
     ) -> Response:
         sentiment, analysis = (None, None)
         if text is not None:
@@ -809,6 +849,7 @@ class _Turn:
             sentiment=sentiment,
             analysis=analysis,
             created_at=self.event.received_at,
+            round=round_number,
         )
         self.session.add(response)
         self.outcome.stored.append(response)
@@ -845,6 +886,15 @@ class _Turn:
             # privately (its totals merge in the report; docs/architecture.md).
             kinds = await self.state.published_kinds(self.session, self.event.channel, spec.id)
             answered = answered | {item for item, kind in kinds if kind == "poll" and item}
+        asked_again = await self._rounds_to_ask(spec, answered)
+        answered = (answered | {item.id for item in spec.items if item.rounds > 1}) - set(
+            asked_again
+        )
+        # A timed chat's questions are not asked privately before their time.
+        now = datetime.now(UTC)
+        answered = answered | {
+            item.id for item in spec.timed_items if item.at is not None and item.at > now
+        }
         inline = self.event.channel in self.runtime.inline_channels
         question = next_question(
             spec,
@@ -854,6 +904,8 @@ class _Turn:
             # On the web page threads are open discussions below the questions, not steps.
             ask_threads=not inline,
         )
+        if question is not None and question.question in asked_again:
+            question = replace(question, text=asked_again[question.question])
         if question is None:
             if dialogue.state != "finished" or welcome_back:
                 dialogue.state = "finished"
@@ -861,6 +913,33 @@ class _Turn:
                 self.say(spec.closing_message or "Thank you for taking part.")
             return
         self.ask(dialogue, question)
+
+    async def _rounds_to_ask(self, spec: ConsultationSpec, answered: set[str]) -> dict[str, str]:
+        """Polls asked in rounds that this person should answer now, with their words.
+
+        Round 1 is asked like any poll; a later round is asked of those who answered the
+        round before and not yet this one, showing the group's answers and their own.
+        """
+        round_items = [item for item in spec.items if item.rounds > 1]
+        if not round_items:
+            return {}
+        current = await over_time.current_rounds(self.session, spec.id)
+        due: dict[str, str] = {}
+        for item in round_items:
+            number = current.get(item.id, 1)
+            if number == 1:
+                if item.id not in answered:
+                    due[item.id] = item.text
+                continue
+            own = await over_time.rounds_answered(
+                self.session, self.participant.id, spec.id, item.id
+            )
+            if number in own or number - 1 not in own:
+                continue
+            earlier = await over_time.round_answers(self.session, spec.id, item.id, number - 1)
+            counts = rounds.distribution(item.options, earlier.values())
+            due[item.id] = rounds.invitation_text(item, number, counts, own[number - 1])
+        return due
 
 
 def _chosen(event: InboundEvent, options: Sequence[str], *, multiple: bool) -> tuple[str, ...]:

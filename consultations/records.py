@@ -41,6 +41,7 @@ RECORD_KEYS = (
     "in_reply_to",
     "created_at",
     "flags",
+    "round",
 )
 
 
@@ -87,6 +88,8 @@ async def records(
             "in_reply_to": response.in_reply_to,
             "created_at": iso_utc(response.created_at),
             "flags": list(response.flags),
+            # The Delphi round of a poll answer asked in rounds, else null.
+            "round": response.round,
         }
 
 

@@ -103,7 +103,7 @@ class Item(Base):
     )
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     position: Mapped[int] = mapped_column(Integer)
-    type: Mapped[str] = mapped_column(String(8))
+    type: Mapped[str] = mapped_column(String(16))
     text: Mapped[str] = mapped_column(Text)
     options: Mapped[list[str]] = mapped_column(JSON, default=list)
     multiple: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -178,7 +178,7 @@ class Response(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     consultation_id: Mapped[str] = mapped_column(String(64))
     item_id: Mapped[str] = mapped_column(String(64))
-    item_type: Mapped[str] = mapped_column(String(8))
+    item_type: Mapped[str] = mapped_column(String(16))
     participant_id: Mapped[int] = mapped_column(ForeignKey("participant.id", ondelete="CASCADE"))
     channel: Mapped[str] = mapped_column(String(16))
     choices: Mapped[list[str]] = mapped_column(JSON, default=list)
@@ -193,6 +193,26 @@ class Response(Base):
     sentiment: Mapped[float | None] = mapped_column(Float, default=None)
     analysis: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The Delphi round this answer belongs to (polls asked in rounds), else None.
+    round: Mapped[int | None] = mapped_column(Integer, default=None)
+
+
+class TimedAction(Base):
+    """Something done once at its time: a Delphi round's invitations, a timed question.
+
+    The row is inserted before the action; its unique key makes a second worker's insert
+    fail, so the action happens once whatever the number of workers.
+    """
+
+    __tablename__ = "timed_action"
+    __table_args__ = (UniqueConstraint("consultation_id", "item_id", "action"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    consultation_id: Mapped[str] = mapped_column(ForeignKey("consultation.id", ondelete="CASCADE"))
+    item_id: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(40))
+    done_at: Mapped[datetime] = mapped_column(default=utcnow)
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
 
 
 class ModerationCase(Base):

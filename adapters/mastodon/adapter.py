@@ -143,6 +143,12 @@ class MastodonAdapter:
         """Post the launch thread; see :meth:`adapters.mastodon.publishing.Launcher.publish`."""
         return await self.launcher.publish(spec)
 
+    async def post_question(
+        self, spec: ConsultationSpec, item_id: str, text: str, posts: Sequence[PublishedPost]
+    ) -> list[PublishedPost]:
+        """Post a timed question in the thread (``channels.adapter.QuestionPoster``)."""
+        return await self.launcher.post_question(spec, item_id, text, posts)
+
     async def close(self, spec: ConsultationSpec, posts: Sequence[PublishedPost]) -> None:
         """Store final tallies and say the consultation closed, under its introduction."""
         await self.launcher.close(spec, posts)

@@ -30,7 +30,15 @@ from consultations.insights.records import (
     SpecLike,
     as_text,
 )
-from consultations.insights.sections import cycles, free_text, participation, polls, stages
+from consultations.insights.sections import (
+    cycles,
+    delphi,
+    free_text,
+    participation,
+    polls,
+    stages,
+    timed,
+)
 from consultations.insights.sections.cycles import summarise_cycle
 
 __all__ = ["Progress", "build_report", "summarise_cycle"]
@@ -129,6 +137,13 @@ def build_report(
         "run_charts": run_charts,
         "suppressed": suppressed,
     }
+    # Engagement over time: Delphi rounds and timed chats, only where the spec has them.
+    rounds_section = delphi.summarise(spec, rows, suppressed)
+    if rounds_section:
+        report["delphi"] = rounds_section
+    timed_section = timed.summarise(spec, rows)
+    if timed_section:
+        report["timed_chat"] = timed_section
     step("summary", 0.9)
     report["stage_summary"] = stages.summarise(stage, spec, report, text, changes)
     if include_responses:
@@ -140,6 +155,7 @@ def build_report(
                 "channel": t.row.channel,
                 "text": t.row.text,
                 "safety": t.row.safety_flagged,
+                "quotable": t.row.quotable,
                 "theme": themes[assignment[i]]["label"] if len(themes) else None,
                 "category": categories[i],
                 "sentiment": t.analysis.label,

@@ -16,11 +16,12 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import cast
 
 from consultations.models import MODELS
+from consultations.spec import over_time
 from consultations.spec.model import (
     CHANNELS,
     ID_MAX_LENGTH,
@@ -96,9 +97,10 @@ _ROOT_FIELDS = (
     "telegram",
     "mastodon",
     "safety",
+    "retention",
 )
 _ROOT_REQUIRED = ("id", "title", "organisation", "model", "consent", "items")
-_ITEM_FIELDS = ("id", "type", "text", "options", "multiple")
+_ITEM_FIELDS = ("id", "type", "text", "options", "multiple", "rounds", "round_gap", "at")
 _SEGMENT_FIELDS = ("id", "text", "options")
 
 # What to write, for each required field, shown when the field is missing.
@@ -454,6 +456,10 @@ def validate(data: object, *, limits: Mapping[str, ChannelLimits] | None = None)
     telegram = _telegram(check, root["telegram"]) if given(root, "telegram") else TelegramSettings()
     mastodon = _mastodon(check, root["mastodon"]) if given(root, "mastodon") else MastodonSettings()
     safety = _safety(check, root["safety"]) if given(root, "safety") else SafetySettings()
+    retention = over_time.check_retention(root["retention"]) if given(root, "retention") else None
+    if retention is not None:
+        for where, message in retention[1]:
+            check.add(where, message)
 
     if limits:
         _check_limits(
@@ -500,6 +506,8 @@ def validate(data: object, *, limits: Mapping[str, ChannelLimits] | None = None)
         mastodon=mastodon,
         safety=safety,
     )
+    if retention is not None:
+        spec = replace(spec, retention=retention[0])
     return Validation(spec)
 
 
@@ -591,14 +599,21 @@ def _items(check: _Checker, value: object, used: dict[str, str]) -> list[tuple[i
                     f"only polls can allow several answers, and this item is a {kind}; "
                     "remove `multiple` or change the type to poll",
                 )
+        rounds, gap, problems = over_time.check_rounds(found, path, kind)
+        for where, message in problems:
+            check.add(where, message)
+        at = check.timestamp(found["at"], f"{path}.at") if found.get("at") is not None else None
         if (
             ident is not None
             and kind is not None
             and text is not None
             and options is not None
             and multiple is not None
+            and not problems
+            and (at is not None or found.get("at") is None)
         ):
-            items.append((index, Item(ident, cast(ItemType, kind), text, options, multiple)))
+            item = Item(ident, cast(ItemType, kind), text, options, multiple)
+            items.append((index, replace(item, rounds=rounds, round_gap=gap, at=at)))
     return items
 
 
@@ -637,15 +652,24 @@ def _telegram(check: _Checker, value: object) -> TelegramSettings | None:
 
 
 def _mastodon(check: _Checker, value: object) -> MastodonSettings | None:
-    found = check.fields(value, "mastodon", ("visibility",))
+    found = check.fields(value, "mastodon", ("visibility", "listen"))
     if found is None:
         return None
+    listen: tuple[str, ...] = ()
+    if found.get("listen") is not None:
+        listen, problems = over_time.check_listen(found["listen"])
+        for where, message in problems:
+            check.add(where, message)
+        if problems:
+            return None
     if found.get("visibility") is None:
-        return MastodonSettings()
+        return MastodonSettings(listen=listen)
     visibility = check.choice(
         found["visibility"], "mastodon.visibility", VISIBILITIES, "visibility"
     )
-    return MastodonSettings(cast(Visibility, visibility)) if visibility is not None else None
+    if visibility is None:
+        return None
+    return MastodonSettings(cast(Visibility, visibility), listen=listen)
 
 
 def _safety(check: _Checker, value: object) -> SafetySettings | None:

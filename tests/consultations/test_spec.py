@@ -476,7 +476,8 @@ def test_unknown_field_message_lists_allowed_fields() -> None:
     data["items"][1]["hint"] = "x"
     [problem] = problems_of(data)
     assert problem.message == (
-        "unknown field 'hint'; the fields allowed here are: id, type, text, options, multiple"
+        "unknown field 'hint'; the fields allowed here are: id, type, text, options, multiple, "
+        "rounds, round_gap, at"
     )
 
 

@@ -81,7 +81,7 @@ def summarise_themes(text: Sequence[TextRow]) -> tuple[list[dict[str, Any]], np.
         tokens=[a.tokens for a in analyses],
         categories=category_matrix(analyses),
         words=[a.words for a in analyses],
-        quotable=[not t.row.safety_flagged for t in text],
+        quotable=[t.row.quotable for t in text],
         texts=[t.row.text or "" for t in text],
     )
     found, assignment = find_themes(docs, default_analyser().categories)
@@ -121,7 +121,7 @@ def summarise_codebook(
     entries = []
     for k, name in enumerate(names):
         members = np.flatnonzero(best == k)
-        quotable = [int(i) for i in members if not text[int(i)].row.safety_flagged]
+        quotable = [int(i) for i in members if text[int(i)].row.quotable]
         # Most confident first; skip repeats of the same words.
         quotable.sort(key=lambda i: -float(score[i]))
         chosen: list[int] = []
