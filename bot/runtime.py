@@ -886,7 +886,7 @@ class _Turn:
             # privately (its totals merge in the report; docs/architecture.md).
             kinds = await self.state.published_kinds(self.session, self.event.channel, spec.id)
             answered = answered | {item for item, kind in kinds if kind == "poll" and item}
-        asked_again = await self._rounds_to_ask(spec, answered)
+        asked_again = await rounds.rounds_due(self.session, spec, self.participant.id, answered)
         answered = (answered | {item.id for item in spec.items if item.rounds > 1}) - set(
             asked_again
         )
@@ -913,33 +913,6 @@ class _Turn:
                 self.say(spec.closing_message or "Thank you for taking part.")
             return
         self.ask(dialogue, question)
-
-    async def _rounds_to_ask(self, spec: ConsultationSpec, answered: set[str]) -> dict[str, str]:
-        """Polls asked in rounds that this person should answer now, with their words.
-
-        Round 1 is asked like any poll; a later round is asked of those who answered the
-        round before and not yet this one, showing the group's answers and their own.
-        """
-        round_items = [item for item in spec.items if item.rounds > 1]
-        if not round_items:
-            return {}
-        current = await over_time.current_rounds(self.session, spec.id)
-        due: dict[str, str] = {}
-        for item in round_items:
-            number = current.get(item.id, 1)
-            if number == 1:
-                if item.id not in answered:
-                    due[item.id] = item.text
-                continue
-            own = await over_time.rounds_answered(
-                self.session, self.participant.id, spec.id, item.id
-            )
-            if number in own or number - 1 not in own:
-                continue
-            earlier = await over_time.round_answers(self.session, spec.id, item.id, number - 1)
-            counts = rounds.distribution(item.options, earlier.values())
-            due[item.id] = rounds.invitation_text(item, number, counts, own[number - 1])
-        return due
 
 
 def _chosen(event: InboundEvent, options: Sequence[str], *, multiple: bool) -> tuple[str, ...]:

@@ -44,6 +44,7 @@ from storage.tables import (
     Participant,
     Publication,
     TimedAction,
+    utcnow,
 )
 
 log = logging.getLogger(__name__)
@@ -185,8 +186,9 @@ class Timeline:
                         payload=message.to_json(),
                         status="pending",
                         attempts=0,
-                        next_attempt_at=now,
-                        created_at=now,
+                        # The sender's own clock decides when a row is due.
+                        next_attempt_at=utcnow(),
+                        created_at=utcnow(),
                     )
                 )
                 # A typed "2" or a label answers this round's question.

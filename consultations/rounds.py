@@ -5,6 +5,9 @@ people who answered the round before, each shown how the group answered and thei
 earlier answer, so they can keep or change it (the Delphi method). When a round opens
 is fixed by the consultation's opening time; whether it has opened is a fact in the
 store (``storage.over_time.current_rounds``), so every worker agrees.
+
+All but :func:`rounds_due` are pure; it reads the store for the runtime and the web page,
+which must ask the same thing of the same person.
 """
 
 from __future__ import annotations
@@ -12,9 +15,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
-from consultations.spec import Item
+from sqlalchemy.ext.asyncio import AsyncSession
 
-__all__ = ["distribution", "invitation_text", "round_opens_at"]
+from consultations.spec import ConsultationSpec, Item
+from storage import over_time
+
+__all__ = ["distribution", "invitation_text", "round_opens_at", "rounds_due"]
 
 
 def round_opens_at(item: Item, opened_at: datetime, number: int) -> datetime | None:
@@ -53,3 +59,32 @@ def invitation_text(item: Item, number: int, counts: Mapping[str, int], own: Seq
     lines.append("")
     lines.append(f"Having seen the group's answers, please answer again: {item.text}")
     return "\n".join(lines)
+
+
+async def rounds_due(
+    session: AsyncSession, spec: ConsultationSpec, participant_id: int, answered: set[str]
+) -> dict[str, str]:
+    """Polls asked in rounds that this person should answer now, with their words.
+
+    Round 1 is asked like any poll (of those who have not answered it); a later round is
+    asked of those who answered the round before and not yet this one, showing the
+    group's answers and their own. ``answered`` is the items the person answered at all.
+    """
+    round_items = [item for item in spec.items if item.rounds > 1]
+    if not round_items:
+        return {}
+    current = await over_time.current_rounds(session, spec.id)
+    due: dict[str, str] = {}
+    for item in round_items:
+        number = current.get(item.id, 1)
+        if number == 1:
+            if item.id not in answered:
+                due[item.id] = item.text
+            continue
+        own = await over_time.rounds_answered(session, participant_id, spec.id, item.id)
+        if number in own or number - 1 not in own:
+            continue
+        earlier = await over_time.round_answers(session, spec.id, item.id, number - 1)
+        counts = distribution(item.options, earlier.values())
+        due[item.id] = invitation_text(item, number, counts, own[number - 1])
+    return due

@@ -87,6 +87,9 @@ class ItemsPage(Page):
     #: Which page of the threads' top-level posts this is, and whether more follow.
     page: int = 1
     more: bool = False
+    #: Polls asked again in a Delphi round, with the words of the round (the group's
+    #: answers and the person's own).
+    rounds: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
