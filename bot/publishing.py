@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -102,13 +102,6 @@ async def publish(
     return results
 
 
-def launch_view(spec: ConsultationSpec) -> ConsultationSpec:
-    """The spec as posted at launch: without the timed items, which wait for their time."""
-    if not spec.timed_items:
-        return spec
-    return replace(spec, items=tuple(item for item in spec.items if item.at is None))
-
-
 async def _mark_unpublished(
     sessionmaker: async_sessionmaker[AsyncSession], channel: str, consultation_id: str
 ) -> None:
@@ -150,8 +143,9 @@ async def _publish_once(
         )
     if done is not None:
         return 0
-    # Items with an `at:` time are posted then, by the timeline (bot/timeline.py).
-    posts = await adapter.publish(launch_view(spec))
+    # Adapters leave out items with an `at:` time: the timeline posts them then
+    # (bot/timeline.py).
+    posts = await adapter.publish(spec)
     async with sessionmaker.begin() as session:
         await session.execute(
             delete(Publication).where(

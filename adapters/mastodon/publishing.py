@@ -79,6 +79,8 @@ class Launcher:
             posted.append(PublishedPost(None, str(intro["id"]), "intro"))
             parent = str(intro["id"])
             for index, item in enumerate(spec.items):
+                if item.at is not None:
+                    continue  # a timed chat's question: posted at its time (post_question)
                 where = f"items[{index}] ({item.id})"
                 poll = None
                 if item.type == "poll":

@@ -80,6 +80,8 @@ class TelegramPublisher:
         posts = [PublishedPost(None, message_ref(chat_id, first.message_id), kind="intro")]
         forum: bool | None = None
         for item in spec.items:
+            if item.at is not None:
+                continue  # a timed chat's question: posted at its time (post_question)
             if item.type == "poll":
                 sent = await self._post(
                     chat_id,

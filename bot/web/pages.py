@@ -90,6 +90,8 @@ class ItemsPage(Page):
     #: Polls asked again in a Delphi round, with the words of the round (the group's
     #: answers and the person's own).
     rounds: Mapping[str, str] = field(default_factory=dict)
+    #: A timed chat's questions whose time has not come: not shown yet.
+    waiting: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

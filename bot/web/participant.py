@@ -334,7 +334,10 @@ class WebChannel:
             # A Delphi round open to this person asks again, with the group's answers.
             round_texts = await rounds.rounds_due(session, spec, participant.id, answered)
             answered = (answered | {i.id for i in spec.items if i.rounds > 1}) - set(round_texts)
-            unanswered = [i for i in spec.items if i.id not in answered]
+            now = datetime.now(UTC)
+            unanswered = [
+                i for i in spec.items if i.id not in answered and (i.at is None or i.at <= now)
+            ]
             # What the person answered so far, to show in the form they may change it in
             # (the latest answer wins: it replaces the earlier ones).
             answers: dict[str, list[str]] = {}
@@ -356,6 +359,7 @@ class WebChannel:
                 threads=threads,
                 finished=not [i for i in unanswered if i.type != "thread"],
                 rounds=round_texts,
+                waiting=frozenset(i.id for i in spec.timed_items if i.at and i.at > now),
                 page=page,
                 more=more,
             ),

@@ -57,3 +57,31 @@ def after(start: datetime, hours: float) -> Callable[[], datetime]:
 async def rows(platform: Platform, table: Any, *where: Any) -> list[Any]:
     async with platform.sessionmaker() as session:
         return list((await session.scalars(select(table).where(*where))).all())
+
+
+def timed_spec(start: datetime, **changes: Any) -> dict[str, Any]:
+    """A timed chat: two questions, ten and twenty minutes after ``start``."""
+    data = spec_data(
+        id="clinic-chat",
+        title="Clinic chat hour",
+        model="timed-chat",
+        segments=[],
+        consent={"text": "We use this chat to improve the clinic. Reply STOP to leave."},
+        items=[
+            {
+                "id": "waiting",
+                "type": "prompt",
+                "text": "What is the waiting room like?",
+                "at": (start + timedelta(minutes=10)).isoformat(),
+            },
+            {
+                "id": "parking",
+                "type": "prompt",
+                "text": "How was parking?",
+                "at": (start + timedelta(minutes=20)).isoformat(),
+            },
+        ],
+    )
+    data["consent"]["recontact"] = False
+    data.update(changes)
+    return data

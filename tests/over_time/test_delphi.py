@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp.test_utils import TestClient
@@ -17,7 +18,7 @@ from storage.tables import OutboxEntry, Response
 from tests.bot.test_runtime import deliver, send_all
 from tests.fakes.channel import FakeChannel, Person
 from tests.helpers import form_fields, launch
-from tests.over_time.helpers import OPTIONS, after, delphi_spec, opened_at, rows
+from tests.over_time.helpers import OPTIONS, after, delphi_spec, opened_at, rows, timed_spec
 
 CID = "evening-clinics"
 
@@ -179,3 +180,23 @@ async def test_the_web_page_shows_the_new_round_when_the_person_returns(
     assert "Round 2 of 2" not in page
     stored = await rows(platform, Response, Response.item_id == "priority")
     assert sorted((r.round, r.choices[0]) for r in stored) == [(1, "Neutral"), (2, "Important")]
+
+
+async def test_the_web_page_shows_a_timed_question_only_from_its_time(
+    platform: Platform, web_client: TestClient[Any, Any]
+) -> None:
+    start = datetime.now(UTC) - timedelta(minutes=15)  # Q1 is due, Q2 in five minutes
+    await launch(platform, timed_spec(start, channels=["web"]))
+    page = await (await web_client.get("/c/clinic-chat")).text()
+    consent = form_fields(page, "/c/clinic-chat/consent")
+    page = await (
+        await web_client.post("/c/clinic-chat/consent", data={**consent, "answer": "yes"})
+    ).text()
+    assert "What is the waiting room like?" in page
+    assert "How was parking?" not in page
+    answers = form_fields(page, "/c/clinic-chat/answers")
+    await web_client.post(
+        "/c/clinic-chat/answers", data={**answers, "item:waiting": "Quiet and clean"}
+    )
+    [stored] = await rows(platform, Response)
+    assert (stored.item_id, stored.text) == ("waiting", "Quiet and clean")

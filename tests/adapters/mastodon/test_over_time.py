@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+from bot import publishing
 from bot.timeline import Timeline
+from consultations import service
+from consultations.spec import parse_spec
 from storage.tables import ChannelCursor, Response
 from tests.adapters.mastodon.conftest import World
 from tests.helpers import launch
-from tests.over_time.helpers import after, delphi_spec, opened_at, rows
+from tests.over_time.helpers import after, delphi_spec, opened_at, rows, timed_spec
 from tests.waiting import wait_until
 
 CID = "evening-clinics"
@@ -47,3 +52,45 @@ async def test_round_two_is_asked_by_direct_message(world: World) -> None:
     await wait_until(both, what="the round 2 answer")
     stored = await rows(platform, Response, Response.item_id == "priority")
     assert sorted((r.round, r.choices[0]) for r in stored) == [(1, "Important"), (2, "Essential")]
+
+
+async def test_a_timed_chat_posts_its_questions_as_a_thread(world: World) -> None:
+    server, platform = world.server, world.platform
+    start = datetime.now(UTC)
+    spec = parse_spec(timed_spec(start, channels=["mastodon"]))
+    async with platform.sessionmaker.begin() as session:
+        await service.create(session, spec, source="test")
+    adapters = {"mastodon": world.adapter}
+    done = await publishing.launch(
+        platform.sessionmaker, adapters, spec, ["mastodon"], keys=platform.keyring
+    )
+    assert done.results.failed == {} and done.results.done == {"mastodon": 1}  # intro only
+    await world.start()
+    intro = await world.post_of(None, kind="intro")
+
+    timeline = Timeline(platform.sessionmaker, platform.keyring, adapters, clock=after(start, 0.2))
+    assert (await timeline.tick()).posted == {f"{spec.id}/waiting": ["mastodon"]}
+    assert (await timeline.tick()).posted == {}
+    q1 = await world.post_of("waiting")
+    q1_status = await world.act(server.bot().status, q1)
+    assert str(q1_status["in_reply_to_id"]) == intro
+    assert "Q1. What is the waiting room like?" in q1_status["content"]
+
+    later = Timeline(platform.sessionmaker, platform.keyring, adapters, clock=after(start, 0.4))
+    assert (await later.tick()).posted == {f"{spec.id}/parking": ["mastodon"]}
+    q2 = await world.post_of("parking")
+    q2_status = await world.act(server.bot().status, q2)
+    assert str(q2_status["in_reply_to_id"]) == q1  # the thread goes on under Q1
+    assert "Q2. How was parking?" in q2_status["content"]
+
+    await world.act(server.reply, "erin", q1, "Bright but the chairs are hard")
+    await world.act(server.reply, "finn", q1, "A2: no spaces after nine")  # tagged for Q2
+
+    async def both() -> bool:
+        return await world.count(Response) == 2
+
+    await wait_until(both, what="two answers")
+    stored = {r.item_id: r.text or "" for r in await rows(platform, Response)}
+    assert "chairs are hard" in stored["waiting"]
+    assert stored["parking"].endswith("no spaces after nine")
+    assert "A2" not in stored["parking"]
