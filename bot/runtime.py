@@ -197,6 +197,12 @@ class Runtime:
         turn = _Turn(self, session, event, participant, outcome, state)
 
         kind = event.kind
+        if kind is EventKind.LISTEN:
+            # A public post gathered by listening: not a message to us, so no command in
+            # it counts (STOP included); someone who left is not gathered.
+            if participant.opted_out_at is None:
+                await turn.listen()
+            return
         if kind is EventKind.TEXT and event.text is not None:
             word = normalise(event.text)
             if word in STOP_WORDS:
@@ -440,6 +446,56 @@ class _Turn:
                     next_attempt_at=utcnow(),
                     created_at=utcnow(),
                 )
+            )
+
+    # -- listening -------------------------------------------------------------
+
+    async def listen(self) -> None:
+        """Store a listened public post as a ``listening`` response of its consultation.
+
+        Screened like any words (redacted; a disclosure opens a case for a moderator).
+        Only a post that mentions the bot's account is answered, privately (the safety
+        message for a disclosure, else a short note), and only it may be quoted
+        (flag ``mention``); the event of any other carries no address to answer.
+        """
+        event = self.event
+        if event.consultation_id is None or not (event.text or "").strip():
+            return
+        row = await self.state.consultation(self.session, event.consultation_id)
+        if row is None:
+            return
+        spec = service.spec_of(row)
+        self.consultation_id = row.id
+        if (
+            not service.accepting(row, spec, datetime.now(UTC))
+            or event.channel not in spec.channels
+        ):
+            return
+        screened = screening.screen((event.text or "").strip())
+        await over_time.ensure_listening_item(self.session, spec.id)
+        flags = list(screened.flags) + ([over_time.MENTION] if event.addressed else [])
+        response = self._store(
+            spec.id, over_time.LISTENING_ITEM, over_time.LISTENING, text=screened.text, flags=flags
+        )
+        if screened.crisis or screened.needs_review:
+            await self.session.flush()
+            moderation.open_case(
+                self.session,
+                consultation_id=spec.id,
+                response_id=response.id,
+                reason=screening.SAFETY if screened.crisis else screening.REVIEW,
+                categories=screened.categories,
+                urgent=screened.urgent,
+                response_hours=spec.safety.response_hours,
+            )
+        if not event.addressed:
+            return
+        if screened.crisis:
+            self.say_safety(spec)
+        else:
+            self.say(
+                f"Thank you. We have noted your post as feedback for “{spec.title}” "
+                f"({spec.organisation}). Reply STOP if you would rather we did not."
             )
 
     # -- the main path -------------------------------------------------------

@@ -14,10 +14,14 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.queries import _insert
-from storage.tables import ModerationCase, Response, TimedAction, utcnow
+from storage.tables import Item, ModerationCase, Response, TimedAction, utcnow
 
 LISTENING = "listening"
 """The ``item_type`` of a public post gathered by listening."""
+MENTION = "mention"
+"""Flag of a listened post that mentioned the bot's account: it may be quoted."""
+LISTENING_ITEM = "@listening"
+"""The item id listened posts are stored under: reserved (spec ids have no "@")."""
 
 
 async def claim_action(
@@ -138,3 +142,20 @@ async def purge_listening(session: AsyncSession, consultation_id: str, older_tha
     await session.execute(delete(ModerationCase).where(ModerationCase.response_id.in_(ids)))
     await session.execute(delete(Response).where(Response.id.in_(ids)))
     return len(ids)
+
+
+async def ensure_listening_item(session: AsyncSession, consultation_id: str) -> None:
+    """The item row listened posts belong to (responses name an item), made once."""
+    await session.execute(
+        _insert(session, Item)
+        .values(
+            consultation_id=consultation_id,
+            id=LISTENING_ITEM,
+            position=10_000,
+            type=LISTENING,
+            text="Public posts gathered by listening",
+            options=[],
+            multiple=False,
+        )
+        .on_conflict_do_nothing(index_elements=["consultation_id", "id"])
+    )

@@ -447,7 +447,11 @@ def validate(data: object, *, limits: Mapping[str, ChannelLimits] | None = None)
             f"must be after opens_at ({opens_at.isoformat()}); it is {closes_at.isoformat()}",
         )
 
-    items = _items(check, root["items"], used_ids) if "items" in root else None
+    # Listening gathers posts and asks nothing: it may have no items (`items: []`).
+    listening = model is not None and model.name == "listening"
+    items = (
+        _items(check, root["items"], used_ids, allow_empty=listening) if "items" in root else None
+    )
 
     closing_message: str | None = model.closing_message_default if model is not None else None
     if given(root, "closing_message"):
@@ -553,7 +557,9 @@ def _segments(check: _Checker, value: object, used: dict[str, str]) -> tuple[Seg
     return tuple(segments)
 
 
-def _items(check: _Checker, value: object, used: dict[str, str]) -> list[tuple[int, Item]] | None:
+def _items(
+    check: _Checker, value: object, used: dict[str, str], *, allow_empty: bool = False
+) -> list[tuple[int, Item]] | None:
     """The items that passed their checks, each with its position in the spec."""
     if value is None:
         check.add("items", "is empty; list at least one poll, prompt or thread")
@@ -561,7 +567,7 @@ def _items(check: _Checker, value: object, used: dict[str, str]) -> list[tuple[i
     listed = check.sequence(value, "items", "[{id: ..., type: poll, text: ...}]")
     if listed is None:
         return None
-    if not listed:
+    if not listed and not allow_empty:
         check.add("items", "there are no items; add at least one poll, prompt or thread")
     items: list[tuple[int, Item]] = []
     for index, raw in enumerate(listed):

@@ -85,3 +85,21 @@ def timed_spec(start: datetime, **changes: Any) -> dict[str, Any]:
     data["consent"]["recontact"] = False
     data.update(changes)
     return data
+
+
+def listening_spec(**changes: Any) -> dict[str, Any]:
+    """A listening consultation: public #CityHospital posts, kept 30 days."""
+    data = spec_data(
+        id="city-hospital-listening",
+        title="What people say about City Hospital",
+        model="listening",
+        channels=["mastodon"],
+        segments=[],
+        consent={"text": "We read public posts tagged #CityHospital to improve our services."},
+        items=[],
+        mastodon={"listen": ["#CityHospital"]},
+        retention="30d",
+    )
+    data["consent"]["recontact"] = False
+    data.update(changes)
+    return data

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from consultations.insights.codebook import Codebook, assign, default_codebook
-from consultations.insights.records import PROMPT, THREAD, ResponseRow
+from consultations.insights.records import LISTENING, PROMPT, THREAD, ResponseRow
 from consultations.insights.text import (
     NEGATIVE,
     NEUTRAL,
@@ -38,10 +38,10 @@ class TextRow:
 
 
 def text_rows(rows: Sequence[ResponseRow]) -> list[TextRow]:
-    """The non-blank prompt and thread replies, each with its analysis."""
+    """The non-blank prompt and thread replies and listened posts, each with its analysis."""
     out = []
     for r in rows:
-        if r.item_type in (PROMPT, THREAD) and r.text and r.text.strip():
+        if r.item_type in (PROMPT, THREAD, LISTENING) and r.text and r.text.strip():
             analysis = r.analysis if r.analysis is not None else analyse_text(r.text)
             out.append(TextRow(r, analysis))
     return out
