@@ -200,3 +200,15 @@ async def test_the_web_page_shows_a_timed_question_only_from_its_time(
     )
     [stored] = await rows(platform, Response)
     assert (stored.item_id, stored.text) == ("waiting", "Quiet and clean")
+
+
+async def test_the_csv_export_has_a_round_column_for_delphi_consultations(
+    platform: Platform,
+) -> None:
+    await launch(platform, delphi_spec())
+    await answer_round_one(platform, [Person("760")], ["Neutral"])
+    out = io.StringIO()
+    async with platform.sessionmaker() as session:
+        await records.write_export(session, CID, out, "csv")
+    header, row = out.getvalue().splitlines()
+    assert header.split(",")[-1] == "round" and row.split(",")[-1] == "1"
