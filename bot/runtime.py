@@ -498,6 +498,28 @@ class _Turn:
                 f"({spec.organisation}). Reply STOP if you would rather we did not."
             )
 
+    async def _gather_mention(self) -> None:
+        """A public mention of the bot, kept by the oldest open listening consultation.
+
+        A mention that also carries one of its hashtags is left to the hashtag reader,
+        so that the post is gathered once.
+        """
+        event = self.event
+        if event.in_reply_to is not None or not event.text:
+            return
+        text = event.text.casefold()
+        for row in await queries.open_consultations(self.session, datetime.now(UTC)):
+            spec = service.spec_of(row)
+            if not spec.mastodon.listen or event.channel not in spec.channels:
+                continue
+            if any(tag.casefold() in text for tag in spec.mastodon.listen):
+                return
+            self.event = replace(
+                event, kind=EventKind.LISTEN, consultation_id=row.id, addressed=True
+            )
+            await self.listen()
+            return
+
     # -- the main path -------------------------------------------------------
 
     async def run(self, kind: EventKind) -> None:
@@ -519,6 +541,11 @@ class _Turn:
             return
         if consultation_id is None and not event.public:
             consultation_id = self.participant.current_consultation_id
+        if consultation_id is None and event.public and kind is EventKind.TEXT:
+            # A public post to the bot that answers none of its posts: a mention, gathered
+            # by a listening consultation if one is open here.
+            await self._gather_mention()
+            return
         if consultation_id is None:
             if not event.public:
                 await self.offer_open_consultations()

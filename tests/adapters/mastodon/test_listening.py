@@ -95,3 +95,22 @@ async def test_listened_posts_are_deleted_after_the_retention(world: World) -> N
     )
     assert (await purge.tick()).purged == {CID: 1}
     assert await world.count(Response) == 0
+
+
+async def test_a_public_mention_without_the_tag_is_gathered_once_and_answered(
+    world: World,
+) -> None:
+    server, platform = world.server, world.platform
+    await launch(platform, listening_spec())
+    await world.start()
+
+    async def listening() -> bool:  # the notification intake's first run is done
+        return await world.count(ChannelCursor, ChannelCursor.name.like("notifications:%")) > 0
+
+    await wait_until(listening, what="the Mastodon intake's cursor")
+    await world.act(server.mention, "max", "the lifts in block B are broken again")
+    [reply] = await world.received("max", 1)
+    assert reply["visibility"] == "direct"
+    [stored] = await rows(platform, Response)
+    assert (stored.item_type, stored.flags) == ("listening", ["mention"])
+    assert stored.text == "the lifts in block B are broken again"
