@@ -6,7 +6,8 @@ one bot account (:mod:`adapters.mastodon.account`):
 * :mod:`adapters.mastodon.intake`: mention notifications (streamed, or polled from a
   saved cursor) and the replies and poll tallies under each open consultation's thread;
 * :mod:`adapters.mastodon.sending`: the outbox's messages as direct statuses;
-* :mod:`adapters.mastodon.publishing`: the launch thread, and closing it.
+* :mod:`adapters.mastodon.publishing`: the launch thread, timed questions, and closing it.
+* :mod:`adapters.mastodon.listening`: hashtag timelines read for listening consultations.
 """
 
 from __future__ import annotations
