@@ -113,6 +113,8 @@ class Timeline:
             rows = list(await queries.open_consultations(session, now))
         for row in rows:
             spec = service.spec_of(row)
+            if not service.accepting(row, spec, now):
+                continue  # not yet open (opens_at) or past closes_at: nothing is asked
             if row.opened_at is not None:
                 for item in spec.items:
                     for number in range(2, item.rounds + 1):

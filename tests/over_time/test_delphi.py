@@ -212,3 +212,14 @@ async def test_the_csv_export_has_a_round_column_for_delphi_consultations(
         await records.write_export(session, CID, out, "csv")
     header, row = out.getvalue().splitlines()
     assert header.split(",")[-1] == "round" and row.split(",")[-1] == "1"
+
+
+async def test_nothing_is_asked_after_the_consultation_closes(platform: Platform) -> None:
+    start = datetime.now(UTC)
+    data = delphi_spec(closes_at=(start + timedelta(hours=24)).isoformat())
+    await launch(platform, data)
+    await answer_round_one(platform, [Person("770")], ["Neutral"])
+    opened = await opened_at(platform, CID)
+    tick = await Timeline(platform.sessionmaker, platform.keyring, clock=after(opened, 49)).tick()
+    assert tick.invited == {}
+    assert [r.round for r in await rows(platform, Response)] == [1]
