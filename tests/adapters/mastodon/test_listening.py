@@ -61,6 +61,8 @@ async def test_tagged_public_posts_are_gathered_and_only_mentions_answered(
     exported = json.loads(out.getvalue())
     assert {r["item_type"] for r in exported} == {"listening"}
     assert not any(name in out.getvalue() for name in ("gina", "hal", "kim"))  # pseudonyms
+    assert report["sentiment"]["n"] == 3  # every listened post is analysed and themed
+    assert sum(t["count"] for t in report["themes"]) == 3
     quoted = json.dumps([t["quotes"] for t in report["themes"]])
     assert "cafe food" not in quoted and "kill myself" not in quoted
     assert "cafe food" not in csv and "not addressed to the service" in csv
