@@ -6,7 +6,9 @@ I/O, so the same function serves the CLI, the dashboard and the tests. The dict 
 the contract's fields (consultation, stage, generated_at, participation, polls, themes,
 sentiment, safety, suppressed, stage_summary) and these extensions: participation's
 ``by_day``, ``by_item``, ``funnel`` and ``missing_segments``; polls' ``by_segment`` and
-``sources``; ``codebook``; ``comparison`` and ``run_charts`` across cycles.
+``sources``; ``codebook``; ``comparison`` and ``run_charts`` across cycles; ``delphi``
+(polls asked in rounds) and ``timed_chat`` (one part per timed question), only when the
+spec has them (docs/engagement-over-time.md).
 
 Each section is built by its own module in :mod:`consultations.insights.sections`; this
 module assembles them in order, since later sections (comparison, stage summaries) read
