@@ -223,3 +223,24 @@ async def test_nothing_is_asked_after_the_consultation_closes(platform: Platform
     tick = await Timeline(platform.sessionmaker, platform.keyring, clock=after(opened, 49)).tick()
     assert tick.invited == {}
     assert [r.round for r in await rows(platform, Response)] == [1]
+
+
+async def test_round_three_goes_only_to_round_two_respondents(platform: Platform) -> None:
+    await launch(platform, delphi_spec(rounds=3))
+    channel = FakeChannel()
+    ana, ben = Person("780"), Person("781")
+    await answer_round_one(platform, [ana, ben], ["Neutral", "Important"])
+    start = await opened_at(platform, CID)
+    second = await Timeline(platform.sessionmaker, platform.keyring, clock=after(start, 48)).tick()
+    assert second.invited == {f"{CID}/priority/2": 2}
+    await deliver(platform, ana.answers("priority", "Important"))  # Ben skips round 2
+    third = await Timeline(platform.sessionmaker, platform.keyring, clock=after(start, 96)).tick()
+    assert third.invited == {f"{CID}/priority/3": 1}
+    await send_all(platform, channel)
+    [last] = [m for m in channel.to({"chat": "780"}) if "Round 3" in m.text]
+    assert "Round 3 of 3" in last.text and "Your answer was: Important." in last.text
+    assert not [m for m in channel.to({"chat": "781"}) if "Round 3" in m.text]
+    await deliver(platform, ben.answers("priority", "Essential"))  # too late for round 2
+    await deliver(platform, ana.answers("priority", "Essential"))
+    stored = sorted((r.round, r.choices[0]) for r in await rows(platform, Response))
+    assert stored == [(1, "Important"), (1, "Neutral"), (2, "Important"), (3, "Essential")]
