@@ -184,6 +184,9 @@ def validate(args: argparse.Namespace, settings: Settings | None) -> int:
     parts = ", ".join(
         f"{n} {nouns.get(kind, kind)}{'s' if n != 1 else ''}" for kind, n in sorted(kinds.items())
     )
+    if spec.mastodon.listen:  # a listening consultation may ask nothing at all
+        parts = ", ".join(p for p in (parts, f"listening to {' '.join(spec.mastodon.listen)}") if p)
+    parts = parts or "no items"
     print(
         f"{args.file}: valid: {spec.id} ({spec.model}; {parts}; "
         f"channels: {', '.join(spec.channels)})"

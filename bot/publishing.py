@@ -143,6 +143,8 @@ async def _publish_once(
         )
     if done is not None:
         return 0
+    # Adapters leave out items with an `at:` time: the timeline posts them then
+    # (bot/timeline.py).
     posts = await adapter.publish(spec)
     async with sessionmaker.begin() as session:
         await session.execute(

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from channels.events import EventKind, InboundEvent, OutboundMessage
-from consultations import moderation, screening, service
+from consultations import moderation, rounds, screening, service, timed_chat
 from consultations import statements as voting
 from consultations.dialogue import (
     CHOOSE,
@@ -47,7 +47,7 @@ from consultations.keys import Keyring
 from consultations.spec import ConsultationSpec, Item
 from consultations.statement_texts import VOTE_LABELS
 from consultations.statement_texts import text as statement_text
-from storage import queries
+from storage import over_time, queries
 from storage import statements as statement_store
 from storage.tables import (
     Consent,
@@ -202,6 +202,12 @@ class Runtime:
         turn = _Turn(self, session, event, participant, outcome, state)
 
         kind = event.kind
+        if kind is EventKind.LISTEN:
+            # A public post gathered by listening: not a message to us, so no command in
+            # it counts (STOP included); someone who left is not gathered.
+            if participant.opted_out_at is None:
+                await turn.listen()
+            return
         if kind is EventKind.TEXT and event.text is not None:
             word = normalise(event.text)
             if word in STOP_WORDS:
@@ -451,6 +457,78 @@ class _Turn:
                 )
             )
 
+    # -- listening -------------------------------------------------------------
+
+    async def listen(self) -> None:
+        """Store a listened public post as a ``listening`` response of its consultation.
+
+        Screened like any words (redacted; a disclosure opens a case for a moderator).
+        Only a post that mentions the bot's account is answered, privately (the safety
+        message for a disclosure, else a short note), and only it may be quoted
+        (flag ``mention``); the event of any other carries no address to answer.
+        """
+        event = self.event
+        if event.consultation_id is None or not (event.text or "").strip():
+            return
+        row = await self.state.consultation(self.session, event.consultation_id)
+        if row is None:
+            return
+        spec = service.spec_of(row)
+        self.consultation_id = row.id
+        if (
+            not service.accepting(row, spec, datetime.now(UTC))
+            or event.channel not in spec.channels
+        ):
+            return
+        screened = screening.screen((event.text or "").strip())
+        await over_time.ensure_listening_item(self.session, spec.id)
+        flags = list(screened.flags) + ([over_time.MENTION] if event.addressed else [])
+        response = self._store(
+            spec.id, over_time.LISTENING_ITEM, over_time.LISTENING, text=screened.text, flags=flags
+        )
+        if screened.crisis or screened.needs_review:
+            await self.session.flush()
+            moderation.open_case(
+                self.session,
+                consultation_id=spec.id,
+                response_id=response.id,
+                reason=screening.SAFETY if screened.crisis else screening.REVIEW,
+                categories=screened.categories,
+                urgent=screened.urgent,
+                response_hours=spec.safety.response_hours,
+            )
+        if not event.addressed:
+            return
+        if screened.crisis:
+            self.say_safety(spec)
+        else:
+            self.say(
+                f"Thank you. We have noted your post as feedback for “{spec.title}” "
+                f"({spec.organisation}). Reply STOP if you would rather we did not."
+            )
+
+    async def _gather_mention(self) -> None:
+        """A public mention of the bot, kept by the oldest open listening consultation.
+
+        A mention that also carries one of its hashtags is left to the hashtag reader,
+        so that the post is gathered once.
+        """
+        event = self.event
+        if event.in_reply_to is not None or not event.text:
+            return
+        text = event.text.casefold()
+        for row in await queries.open_consultations(self.session, datetime.now(UTC)):
+            spec = service.spec_of(row)
+            if not spec.mastodon.listen or event.channel not in spec.channels:
+                continue
+            if any(tag.casefold() in text for tag in spec.mastodon.listen):
+                return
+            self.event = replace(
+                event, kind=EventKind.LISTEN, consultation_id=row.id, addressed=True
+            )
+            await self.listen()
+            return
+
     # -- the main path -------------------------------------------------------
 
     async def run(self, kind: EventKind) -> None:
@@ -472,6 +550,11 @@ class _Turn:
             return
         if consultation_id is None and not event.public:
             consultation_id = self.participant.current_consultation_id
+        if consultation_id is None and event.public and kind is EventKind.TEXT:
+            # A public post to the bot that answers none of its posts: a mention, gathered
+            # by a listening consultation if one is open here.
+            await self._gather_mention()
+            return
         if consultation_id is None:
             if not event.public:
                 await self.offer_open_consultations()
@@ -542,6 +625,15 @@ class _Turn:
             dialogue.state = "active" if dialogue.state != "finished" else dialogue.state
             await self.ask_next(spec, dialogue, welcome_back=True)
             return
+
+        if event.public and kind is EventKind.TEXT and spec.timed_items and event.text:
+            # "A2 ..." answers timed question 2, wherever in the group or thread it is.
+            tagged = timed_chat.answer_tag(spec, event.text)
+            if tagged is not None and tagged[1]:
+                target = tagged[0].id
+                in_reply_to = None
+                self.event = replace(event, text=tagged[1])
+                event = self.event
 
         if target is None and not event.public:
             target = dialogue.pending
@@ -731,8 +823,22 @@ class _Turn:
                 return False
             return await self._add_statement(spec, item, dialogue, text)
         if item.type == "poll":
+            number: int | None = None
+            if item.rounds > 1 and not event.public:
+                number = await self._round_for(spec, item)
+                if number is None:
+                    self.say(
+                        "This question is now being asked again only of the people who "
+                        "answered its last round. Thank you for your interest."
+                    )
+                    return False
             if kind is EventKind.RETRACT:
-                await queries.delete_answers(session, self.participant.id, spec.id, item.id)
+                if number is not None:
+                    await over_time.delete_round_answer(
+                        session, self.participant.id, spec.id, item.id, number
+                    )
+                else:
+                    await queries.delete_answers(session, self.participant.id, spec.id, item.id)
                 return False
             choice = _chosen(event, item.options, multiple=item.multiple)
             if not choice:
@@ -743,8 +849,13 @@ class _Turn:
                     return False
                 self.ask(dialogue, item_question(item), prefix="Please choose from the options.")
                 return False
-            await queries.delete_answers(session, self.participant.id, spec.id, item.id)
-            self._store(spec.id, item.id, "poll", choices=list(choice))
+            if number is not None:
+                await over_time.delete_round_answer(
+                    session, self.participant.id, spec.id, item.id, number
+                )
+            else:
+                await queries.delete_answers(session, self.participant.id, spec.id, item.id)
+            self._store(spec.id, item.id, "poll", choices=list(choice), round_number=number)
             return True
         return await self._store_text(spec, item, dialogue, in_reply_to)
 
@@ -926,6 +1037,17 @@ class _Turn:
     ) -> None:
         self.ask(dialogue, await self.statement_question(spec, item, dialogue), prefix=prefix)
 
+    async def _round_for(self, spec: ConsultationSpec, item: Item) -> int | None:
+        """The Delphi round this person may answer now; ``None`` if not in its panel.
+
+        Round 1 is open to all; a later round only to those who answered the one before.
+        """
+        current = (await over_time.current_rounds(self.session, spec.id)).get(item.id, 1)
+        if current == 1:
+            return 1
+        own = await over_time.rounds_answered(self.session, self.participant.id, spec.id, item.id)
+        return current if current - 1 in own else None
+
     async def _store_text(
         self, spec: ConsultationSpec, item: Item, dialogue: Dialogue, in_reply_to: str | None
     ) -> bool:
@@ -983,6 +1105,7 @@ class _Turn:
         text: str | None = None,
         flags: list[str] | None = None,
         in_reply_to: str | None = None,
+        round_number: int | None = None,
     ) -> Response:
         sentiment, analysis = (None, None)
         if text is not None:
@@ -1004,6 +1127,7 @@ class _Turn:
             sentiment=sentiment,
             analysis=analysis,
             created_at=self.event.received_at,
+            round=round_number,
         )
         self.session.add(response)
         self.outcome.stored.append(response)
@@ -1045,6 +1169,15 @@ class _Turn:
             # privately (its totals merge in the report; docs/architecture.md).
             kinds = await self.state.published_kinds(self.session, self.event.channel, spec.id)
             answered = answered | {item for item, kind in kinds if kind == "poll" and item}
+        asked_again = await rounds.rounds_due(self.session, spec, self.participant.id, answered)
+        answered = (answered | {item.id for item in spec.items if item.rounds > 1}) - set(
+            asked_again
+        )
+        # A timed chat's questions are not asked privately before their time.
+        now = datetime.now(UTC)
+        answered = answered | {
+            item.id for item in spec.timed_items if item.at is not None and item.at > now
+        }
         inline = self.event.channel in self.runtime.inline_channels
         # A statements item is done when the person says so (or, on the web page, where it
         # is a section of its own, never a step): votes alone do not finish it.
@@ -1061,6 +1194,8 @@ class _Turn:
             # On the web page threads are open discussions below the questions, not steps.
             ask_threads=not inline,
         )
+        if question is not None and question.question in asked_again:
+            question = replace(question, text=asked_again[question.question])
         if question is None:
             if dialogue.state != "finished" or welcome_back:
                 dialogue.state = "finished"

@@ -93,3 +93,20 @@ class ChannelAdapter(Protocol):
 
     async def close(self, spec: ConsultationSpec, posts: Sequence[PublishedPost]) -> None:
         """Close native polls and post that the consultation has closed."""
+
+
+@runtime_checkable
+class QuestionPoster(Protocol):
+    """An adapter that can post one question of a timed chat where the spec asks.
+
+    ``posts`` are the consultation's earlier posts on the channel (its introduction, the
+    questions before), so a thread can go on under them. Returns the new posts; a post
+    of kind ``answers`` names a place (a group) where "A<n>" messages answer questions.
+    """
+
+    name: str
+
+    async def post_question(
+        self, spec: ConsultationSpec, item_id: str, text: str, posts: Sequence[PublishedPost]
+    ) -> list[PublishedPost]:
+        """Post the question's text in the spec's groups or thread."""

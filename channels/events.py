@@ -37,6 +37,7 @@ class EventKind(StrEnum):
     ERASE = "erase"  # asked (and confirmed) that everything held about them be erased
     ERASE_REQUEST = "erase-request"  # asked for erasure; the core asks them to confirm
     BLOCKED = "blocked"  # the platform says the person blocked us
+    LISTEN = "listen"  # a public post gathered by listening (a hashtag), not written to us
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,9 @@ class InboundEvent:
     platform_ref: str | None = None
     public: bool = False
     received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    # A listened post that mentions the bot's account: it was written to us, so it may be
+    # answered and quoted (the ``listening`` model).
+    addressed: bool = False
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

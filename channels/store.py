@@ -47,6 +47,17 @@ class Tally:
     event_id: str | None = None
 
 
+class ListeningPlace(Protocol):
+    """An open consultation that gathers public posts with these hashtags since it opened."""
+
+    @property
+    def consultation_id(self) -> str: ...
+    @property
+    def tags(self) -> Sequence[str]: ...
+    @property
+    def since(self) -> datetime: ...
+
+
 class ChannelStore(Protocol):
     """What an adapter may read and write in the store; each call is its own transaction."""
 
@@ -81,3 +92,6 @@ class ChannelStore(Protocol):
 
     async def sent_message(self, channel: str, platform_ref: str) -> dict[str, Any] | None:
         """The message (``OutboundMessage.to_json``) the bot sent as ``platform_ref``."""
+
+    async def listening_places(self, channel: str) -> Sequence[ListeningPlace]:
+        """The open consultations on ``channel`` that listen for hashtags."""

@@ -45,6 +45,10 @@ RECORD_KEYS = (
     "created_at",
     "flags",
 )
+ROUND_KEY = "round"
+"""Added to every record of a consultation with polls asked in rounds (Delphi): the
+round of a poll answer asked in rounds, else null. Other exports keep the contract's keys
+exactly."""
 
 
 def iso_utc(moment: datetime) -> str:
@@ -74,6 +78,7 @@ async def records(
     ``spec``; one not shown says why in its flags: ``pending``, ``rejected`` or
     ``withheld``); a vote is of type ``vote`` and names the statement in ``in_reply_to``.
     """
+    with_rounds = await _has_rounds(session, consultation_id)
     segments = await segment_answers(session, consultation_id)
     added: dict[int, tuple[str, str]] = {}
     for stated, _, _, _ in await statement_store.for_export(session, consultation_id):
@@ -122,13 +127,20 @@ async def records(
             "in_reply_to": response.in_reply_to,
             "created_at": iso_utc(response.created_at),
             "flags": flags,
+            **({ROUND_KEY: response.round} if with_rounds else {}),
         }
+
+
+async def _has_rounds(session: AsyncSession, consultation_id: str) -> bool:
+    """Whether the consultation asks any poll in rounds (its records carry ``round``)."""
+    row = await service.require(session, consultation_id)
+    return any(item.rounds > 1 for item in service.spec_of(row).items)
 
 
 def csv_row(record: dict[str, Any]) -> dict[str, str]:
     """A record flattened for CSV: lists joined with ``; ``, segments as ``id=value``."""
     row: dict[str, str] = {}
-    for key in RECORD_KEYS:
+    for key in (*RECORD_KEYS, ROUND_KEY) if ROUND_KEY in record else RECORD_KEYS:
         value = record[key]
         if isinstance(value, list):
             row[key] = "; ".join(str(v) for v in value)
@@ -153,7 +165,12 @@ async def write_export(
     await service.require(session, consultation_id)
     count = 0
     if fmt == "csv":
-        writer = csv.DictWriter(out, fieldnames=RECORD_KEYS, lineterminator="\n")
+        keys = (
+            (*RECORD_KEYS, ROUND_KEY)
+            if await _has_rounds(session, consultation_id)
+            else RECORD_KEYS
+        )
+        writer = csv.DictWriter(out, fieldnames=keys, lineterminator="\n")
         writer.writeheader()
         async for record in records(session, consultation_id):
             writer.writerow(csv_row(record))

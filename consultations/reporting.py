@@ -87,6 +87,7 @@ async def load_rows(session: AsyncSession, consultation_id: str) -> list[Respons
             response.created_at,
             response.flags,
             response.analysis,
+            response.round,
         )
         .join_from(
             Response.__table__, Participant.__table__, participant.id == response.participant_id
@@ -113,6 +114,7 @@ async def load_rows(session: AsyncSession, consultation_id: str) -> list[Respons
                 created_at=row.created_at,
                 flags=tuple(row.flags or ()),
                 analysis=TextAnalysis.from_json(analysis) if analysis else None,
+                round=row.round,
             )
         )
     return rows

@@ -72,6 +72,15 @@ def _record(keys: queries.ReferenceKeys, row: Publication) -> PostRecord:
     )
 
 
+@dataclass(frozen=True)
+class Listening:
+    """A consultation gathering public posts with these hashtags (``channels.store``)."""
+
+    consultation_id: str
+    tags: tuple[str, ...]
+    since: datetime
+
+
 class SqlChannelStore:
     """The channel store over SQLAlchemy (SQLite or PostgreSQL).
 
@@ -195,6 +204,26 @@ class SqlChannelStore:
             return set(
                 await session.scalars(select(Consultation.id).where(Consultation.state == "open"))
             )
+
+    async def listening_places(self, channel: str) -> Sequence[Listening]:
+        """Open consultations on ``channel`` whose spec lists hashtags to listen for.
+
+        Read from the stored spec as written (``mastodon.listen``), since the store knows
+        no spec objects.
+        """
+        async with self.sessionmaker() as session:
+            rows = (
+                await session.scalars(select(Consultation).where(Consultation.state == "open"))
+            ).all()
+        places: list[Listening] = []
+        for row in rows:
+            spec = row.spec or {}
+            if channel not in (spec.get("channels") or ()):
+                continue
+            tags = (spec.get(channel) or {}).get("listen") or ()
+            if tags and row.opened_at is not None:
+                places.append(Listening(row.id, tuple(str(t) for t in tags), row.opened_at))
+        return places
 
     async def consultation_titles(self, consultation_ids: Sequence[str]) -> dict[str, str]:
         """The title of each named consultation that exists."""

@@ -197,6 +197,26 @@ class Response(Base):
     sentiment: Mapped[float | None] = mapped_column(Float, default=None)
     analysis: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The Delphi round this answer belongs to (polls asked in rounds), else None.
+    round: Mapped[int | None] = mapped_column(Integer, default=None)
+
+
+class TimedAction(Base):
+    """Something done once at its time: a Delphi round's invitations, a timed question.
+
+    The row is inserted before the action; its unique key makes a second worker's insert
+    fail, so the action happens once whatever the number of workers.
+    """
+
+    __tablename__ = "timed_action"
+    __table_args__ = (UniqueConstraint("consultation_id", "item_id", "action"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    consultation_id: Mapped[str] = mapped_column(ForeignKey("consultation.id", ondelete="CASCADE"))
+    item_id: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(40))
+    done_at: Mapped[datetime] = mapped_column(default=utcnow)
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
 
 
 class Statement(Base):

@@ -6,7 +6,8 @@ one bot account (:mod:`adapters.mastodon.account`):
 * :mod:`adapters.mastodon.intake`: mention notifications (streamed, or polled from a
   saved cursor) and the replies and poll tallies under each open consultation's thread;
 * :mod:`adapters.mastodon.sending`: the outbox's messages as direct statuses;
-* :mod:`adapters.mastodon.publishing`: the launch thread, and closing it.
+* :mod:`adapters.mastodon.publishing`: the launch thread, timed questions, and closing it.
+* :mod:`adapters.mastodon.listening`: hashtag timelines read for listening consultations.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from adapters.mastodon.account import Account
 from adapters.mastodon.api import DEFAULT_TIMEOUT
 from adapters.mastodon.convert import CHANNEL
 from adapters.mastodon.intake import MastodonIntake
+from adapters.mastodon.listening import Listener
 from adapters.mastodon.pacing import RequestPacer
 from adapters.mastodon.publishing import Launcher, PublishError
 from adapters.mastodon.sending import StatusSender
@@ -77,6 +79,7 @@ class MastodonAdapter:
         poll_interval: float = 30.0,
         reconcile_interval: float = 300.0,
         sweep_interval: float = 60.0,
+        listen_interval: float = 60.0,
         stall_timeout: float = 45.0,
         probe_timeout: float = 10.0,
         stream_retry: float = 300.0,
@@ -108,6 +111,8 @@ class MastodonAdapter:
             probe_timeout=probe_timeout,
             stream_retry=stream_retry,
         )
+        self.listener = Listener(self.account, store, self.stopper, interval=listen_interval)
+        self._listening: asyncio.Task[None] | None = None
         self.sender = StatusSender(self.account, send_max_wait=send_max_wait)
         self.launcher = Launcher(self.account, store, sleep=sleep)
 
@@ -126,11 +131,15 @@ class MastodonAdapter:
         await self.account.connect(refresh=True)
         self.stopper.clear()
         await self.intake.start(sink)
+        self._listening = asyncio.create_task(self.listener.run(sink), name="mastodon-listen")
 
     async def stop(self) -> None:
         """Stop reading; what was read is already committed to the inbox."""
         self.stopper.set()
         await self.intake.stop()
+        if self._listening is not None:
+            await asyncio.gather(self._listening, return_exceptions=True)
+            self._listening = None
         await self.account.close()
 
     # -- the rest of the protocol -----------------------------------------------------
@@ -142,6 +151,12 @@ class MastodonAdapter:
     async def publish(self, spec: ConsultationSpec) -> list[PublishedPost]:
         """Post the launch thread; see :meth:`adapters.mastodon.publishing.Launcher.publish`."""
         return await self.launcher.publish(spec)
+
+    async def post_question(
+        self, spec: ConsultationSpec, item_id: str, text: str, posts: Sequence[PublishedPost]
+    ) -> list[PublishedPost]:
+        """Post a timed question in the thread (``channels.adapter.QuestionPoster``)."""
+        return await self.launcher.post_question(spec, item_id, text, posts)
 
     async def close(self, spec: ConsultationSpec, posts: Sequence[PublishedPost]) -> None:
         """Store final tallies and say the consultation closed, under its introduction."""

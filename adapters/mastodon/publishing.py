@@ -79,6 +79,8 @@ class Launcher:
             posted.append(PublishedPost(None, str(intro["id"]), "intro"))
             parent = str(intro["id"])
             for index, item in enumerate(spec.items):
+                if item.at is not None:
+                    continue  # a timed chat's question: posted at its time (post_question)
                 where = f"items[{index}] ({item.id})"
                 poll = None
                 if item.type == "poll":
@@ -97,6 +99,23 @@ class Launcher:
             await self._withdraw(posted)
             raise PublishError(f"{where}: Mastodon refused the post: {error_text(exc)}") from exc
         return posted
+
+    async def post_question(
+        self, spec: ConsultationSpec, item_id: str, text: str, posts: Sequence[PublishedPost]
+    ) -> list[PublishedPost]:
+        """Post a timed question as a reply in the consultation's thread.
+
+        It goes under the thread's latest post (the introduction, or the question before),
+        so Q1..Qn read in order as one thread.
+        """
+        await self.account.connect()
+        parent = next(
+            (p.platform_ref for p in reversed(posts) if p.kind in ("item", "intro")), None
+        )
+        status = await self._post(
+            text, parent, spec.mastodon.visibility, f"{spec.id}:{item_id}:timed"
+        )
+        return [PublishedPost(item_id, str(status["id"]), "item")]
 
     async def _post(
         self, text: str, reply_to: str | None, visibility: str, key: str, poll: Any = None

@@ -174,6 +174,12 @@ class TelegramAdapter:
         """Post the consultation in its chats; see :mod:`adapters.telegram.publishing`."""
         return await self.publisher.publish(spec)
 
+    async def post_question(
+        self, spec: ConsultationSpec, item_id: str, text: str, posts: Sequence[PublishedPost]
+    ) -> list[PublishedPost]:
+        """Post a timed question in the spec's chats (``channels.adapter.QuestionPoster``)."""
+        return await self.publisher.post_question(spec, text, item_id)
+
     async def close(self, spec: ConsultationSpec, posts: Sequence[PublishedPost]) -> None:
         """Stop the group polls (storing their final totals) and say the consultation closed."""
         await self.publisher.close(spec, posts)

@@ -11,6 +11,7 @@ reply to what it answers:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,6 +52,15 @@ def message_ref(chat_id: int | str, message_id: int) -> str:
 def poll_ref(poll_id: str) -> str:
     """The reference of a native poll."""
     return f"poll:{poll_id}"
+
+
+def answers_ref(chat_id: int | str) -> str:
+    """The reference of a chat as a place where "A<n>" messages answer timed questions."""
+    return f"chat:{chat_id}:answers"
+
+
+# A timed chat's answer tag: "A2", "a2:", "A2 -" at the start of a message.
+_ANSWER_TAG = re.compile(r"^\s*[Aa]\d{1,2}\b")
 
 
 def parse_message_ref(ref: str) -> tuple[int | str, int] | None:
@@ -210,6 +220,10 @@ def from_text(message: telegram.Message, key: str) -> InboundEvent | None:
             in_reply_to=replied,
             platform_ref=message_ref(chat.id, message.message_id),
         )
+    if replied is None and _ANSWER_TAG.match(message.text):
+        # "A2 ..." in a group where a timed chat runs answers its question 2: the place
+        # names the chat, and the core finds the consultation posted there.
+        replied = answers_ref(chat.id)
     if replied is None:
         return None
     # The writer's user id goes into the (sealed) address so that a safety reply can go to

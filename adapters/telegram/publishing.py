@@ -80,6 +80,8 @@ class TelegramPublisher:
         posts = [PublishedPost(None, message_ref(chat_id, first.message_id), kind="intro")]
         forum: bool | None = None
         for item in spec.items:
+            if item.at is not None:
+                continue  # a timed chat's question: posted at its time (post_question)
             if item.type == "poll":
                 sent = await self._post(
                     chat_id,
@@ -121,6 +123,29 @@ class TelegramPublisher:
                 functools.partial(bot.send_message, chat_id, text, message_thread_id=thread),
             )
             posts.append(PublishedPost(item.id, message_ref(chat_id, sent.message_id)))
+        return posts
+
+    async def post_question(
+        self, spec: ConsultationSpec, text: str, item_id: str
+    ) -> list[PublishedPost]:
+        """Post a timed chat's question in each of ``telegram.chats``.
+
+        Each chat is also recorded as a place (:func:`convert.answers_ref`) where messages
+        opening with "A<n>" answer question n without replying to it.
+        """
+        bot = self.connection.bot
+        posts: list[PublishedPost] = []
+        async with self.connection.connected():
+            for chat in spec.telegram.chats:
+                sent = await self._post(
+                    chat,
+                    functools.partial(
+                        bot.send_message, chat, render.shorten(text, render.TEXT_LIMIT)
+                    ),
+                )
+                chat_id = sent.chat.id
+                posts.append(PublishedPost(item_id, message_ref(chat_id, sent.message_id)))
+                posts.append(PublishedPost(None, convert.answers_ref(chat_id), kind="answers"))
         return posts
 
     async def _post(self, chat: int | str, call: Callable[[], Awaitable[Any]]) -> Any:

@@ -25,6 +25,7 @@ from bot.platform import (
     inline_channels,
     totals_only_channels,
 )
+from bot.timeline import Timeline
 from bot.web import operations, templating
 from bot.web.dashboard import Dashboard
 from bot.web.middleware import WebSecurity
@@ -118,6 +119,15 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
             statement_groups.run(platform.sessionmaker, stopping), name="opinion-groups"
         ),
     ]
+    # Delphi rounds, timed questions and listening retention, once across workers.
+    timeline = Timeline(
+        platform.sessionmaker,
+        platform.keyring,
+        platform.adapters,
+        wake=sender.wake.set,
+        inline_channels=platform.runtime.inline_channels,
+    )
+    tasks.append(asyncio.create_task(timeline.run(stopping), name="timeline"))
     checker: alerts.AlertChecker | None = None
     found = alerts.destinations(platform.settings)
     if found:

@@ -100,6 +100,11 @@ class ItemsPage(Page):
     #: The built-in words of statement voting (consultations.statement_texts).
     texts: Mapping[str, str] = field(default_factory=dict)
     statement_max: int = 280
+    #: Polls asked again in a Delphi round, with the words of the round (the group's
+    #: answers and the person's own).
+    rounds: Mapping[str, str] = field(default_factory=dict)
+    #: A timed chat's questions whose time has not come: not shown yet.
+    waiting: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from bot.web import pages, templating
 from bot.web.guards import ClientAddress, FormNonces, RateWindows
 from bot.web.middleware import CsrfTokens, FormGuard
 from channels.events import CONSENT, EventKind, InboundEvent
-from consultations import service
+from consultations import rounds, service
 from consultations import statements as voting
 from consultations.keys import Keyring
 from consultations.spec import ConsultationSpec
@@ -341,11 +341,19 @@ class WebChannel:
                     pages.SegmentsPage(spec, segments, await self._form(token)),
                     new_token,
                 )
-            unanswered = [i for i in spec.items if i.id not in answered]
+            # A Delphi round open to this person asks again, with the group's answers.
+            round_texts = await rounds.rounds_due(session, spec, participant.id, answered)
+            answered = (answered | {i.id for i in spec.items if i.rounds > 1}) - set(round_texts)
+            now = datetime.now(UTC)
+            unanswered = [
+                i for i in spec.items if i.id not in answered and (i.at is None or i.at <= now)
+            ]
             # What the person answered so far, to show in the form they may change it in
             # (the latest answer wins: it replaces the earlier ones).
             answers: dict[str, list[str]] = {}
             for r in mine:
+                if r.item_type == "poll" and r.item_id in round_texts:
+                    continue  # a new round: the earlier answer is shown in its words
                 if r.item_type == "poll":
                     answers[r.item_id] = list(r.choices)
                 elif r.item_type == "prompt":
@@ -363,6 +371,8 @@ class WebChannel:
                 finished=not [i for i in unanswered if i.type in ("poll", "prompt")]
                 and not any(cards.values()),
                 messages=messages,
+                rounds=round_texts,
+                waiting=frozenset(i.id for i in spec.timed_items if i.at and i.at > now),
                 page=page,
                 more=more,
                 cards=cards,

@@ -84,6 +84,12 @@ def as_text(value: object) -> str:
     return str(inner)
 
 
+LISTENING = "listening"
+"""The item type of public posts gathered by listening (the ``listening`` model)."""
+MENTION_FLAG = "mention"
+"""Flag of a listened post that mentioned the service's account."""
+
+
 @dataclass(frozen=True)
 class ResponseRow:
     """One stored response, as the report reads it.
@@ -103,11 +109,25 @@ class ResponseRow:
     created_at: datetime
     flags: tuple[str, ...] = ()
     analysis: TextAnalysis | None = None
+    # The Delphi round of a poll answer asked in rounds, else None.
+    round: int | None = None
 
     @property
     def safety_flagged(self) -> bool:
         """Safety-flagged replies are counted but never quoted."""
         return SAFETY_FLAG in self.flags
+
+    @property
+    def quotable(self) -> bool:
+        """Whether its words may appear in a report.
+
+        Never a safety-flagged reply; a public post gathered by listening only when it
+        addressed the service's account (flag ``mention``): the others were not written
+        to us, so they are counted and themed but not quoted.
+        """
+        if self.safety_flagged:
+            return False
+        return self.item_type != LISTENING or MENTION_FLAG in self.flags
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,8 @@ from consultations.spreadsheet import inert
 CSV_COLUMNS = ("item", "participant", "text", "theme", "sentiment")
 #: Shown instead of the words of a safety-flagged reply: counted, never quoted.
 WITHHELD = "[withheld: safety flag]"
+#: Shown instead of a listened public post that was not addressed to the service.
+NOT_QUOTED = "[not quoted: a public post not addressed to the service]"
 
 
 def render_json(report: Mapping[str, Any]) -> str:
@@ -46,7 +48,11 @@ def render_csv(report: Mapping[str, Any]) -> str:
         (
             inert(r["item"]),
             inert(r["participant"]),
-            WITHHELD if r["safety"] else inert(r["text"]),
+            WITHHELD
+            if r["safety"]
+            else inert(r["text"])
+            if r.get("quotable", True)
+            else NOT_QUOTED,
             inert(r["theme"] or ""),
             r["sentiment"],
         )
@@ -156,6 +162,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
                 ["Option", "Count", "Share", "95% interval"],
                 [(o["label"], o["count"], _pct(o["share"]), _ci(o)) for o in poll["options"]],
             )
+    out += _md_over_time(report, e)
     out += [
         "## Sentiment",
         "",
@@ -222,6 +229,62 @@ def render_markdown(report: Mapping[str, Any]) -> str:
             "",
         ]
     return "\n".join(out)
+
+
+def _md_over_time(report: Mapping[str, Any], e: Callable[[object], str]) -> list[str]:
+    """Delphi rounds and timed-chat questions as Markdown lines (when the report has them)."""
+    out: list[str] = []
+    for poll in report.get("delphi", []):
+        out += [f"## Delphi rounds: {e(poll['question'])}", ""]
+        out += _md_table(
+            ["Round", "n", *[o["label"] for o in poll["by_round"][0]["options"]], "Consensus"],
+            [
+                (
+                    r["round"],
+                    r["n"],
+                    *[f"{o['count']} ({_pct(o['share'])})" for o in r["options"]],
+                    "yes" if r["consensus"]["reached"] else "no",
+                )
+                for r in poll["by_round"]
+            ],
+        )
+        out += _md_table(
+            ["Rounds", "Answered both", "Unchanged", "Towards first option", "Towards last option"],
+            [
+                (
+                    f"{m['from_round']} to {m['to_round']}",
+                    m["both"],
+                    _count(m["unchanged"]),
+                    _count(m["towards_first"]),
+                    _count(m["towards_last"]),
+                )
+                for m in poll["movement"]
+            ],
+        )
+        c, st = poll["consensus"], poll["stability"]
+        out += [
+            f"Consensus (rule: {e(poll['rules']['consensus'])}): "
+            f"{'reached' if c['reached'] else 'not reached'} in round {c['round']}, "
+            f"{_pct(c['share'])} within {e(' / '.join(c['options']))}.",
+            "",
+            f"Stability (rule: {e(poll['rules']['stability'])}): "
+            + (
+                "not known yet."
+                if st["stable"] is None
+                else f"{'stable' if st['stable'] else 'not stable'}, "
+                f"{_pct(st['share_unchanged'])} unchanged."
+            ),
+            "",
+        ]
+    for q in report.get("timed_chat", []):
+        out += [
+            f"## {q['label']}: {e(q['question'])}",
+            "",
+            f"{_plural(q['replies'], 'reply')} from {_plural(q['participants'], 'person')}.",
+            "",
+        ]
+        out += [f"> {e(quote)}" + "\n" for quote in q["quotes"]]
+    return out
 
 
 def _md_stage(summary: Mapping[str, Any], e: Callable[[object], str]) -> list[str]:
@@ -435,6 +498,19 @@ def _environment() -> jinja2.Environment:
         plural=_plural,
         small_count=lambda pair: (pair[0], _count(pair[1])),
         option_row=lambda o: (o["label"], o["count"], _pct(o["share"]), _ci(o)),
+        delphi_round_row=lambda r: (
+            r["round"],
+            r["n"],
+            *[f"{o['count']} ({_pct(o['share'])})" for o in r["options"]],
+            "yes" if r["consensus"]["reached"] else "no",
+        ),
+        delphi_movement_row=lambda m: (
+            f"{m['from_round']} to {m['to_round']}",
+            m["both"],
+            _count(m["unchanged"]),
+            _count(m["towards_first"]),
+            _count(m["towards_last"]),
+        ),
         category_row=lambda e: (
             e["name"],
             e["count"],

@@ -6,7 +6,9 @@ I/O, so the same function serves the CLI, the dashboard and the tests. The dict 
 the contract's fields (consultation, stage, generated_at, participation, polls, themes,
 sentiment, safety, suppressed, stage_summary) and these extensions: participation's
 ``by_day``, ``by_item``, ``funnel`` and ``missing_segments``; polls' ``by_segment`` and
-``sources``; ``codebook``; ``comparison`` and ``run_charts`` across cycles.
+``sources``; ``codebook``; ``comparison`` and ``run_charts`` across cycles; ``delphi``
+(polls asked in rounds) and ``timed_chat`` (one part per timed question), only when the
+spec has them (docs/engagement-over-time.md).
 
 Each section is built by its own module in :mod:`consultations.insights.sections`; this
 module assembles them in order, since later sections (comparison, stage summaries) read
@@ -32,11 +34,13 @@ from consultations.insights.records import (
 )
 from consultations.insights.sections import (
     cycles,
+    delphi,
     free_text,
     opinions,
     participation,
     polls,
     stages,
+    timed,
 )
 from consultations.insights.sections.cycles import summarise_cycle
 
@@ -149,6 +153,13 @@ def build_report(
         report["opinion_groups"] = groups
         report["consensus"] = consensus
         report["opinions"] = rest
+    # Engagement over time: Delphi rounds and timed chats, only where the spec has them.
+    rounds_section = delphi.summarise(spec, rows, suppressed)
+    if rounds_section:
+        report["delphi"] = rounds_section
+    timed_section = timed.summarise(spec, rows)
+    if timed_section:
+        report["timed_chat"] = timed_section
     step("summary", 0.9)
     report["stage_summary"] = stages.summarise(stage, spec, report, text, changes)
     if include_responses:
@@ -160,6 +171,7 @@ def build_report(
                 "channel": t.row.channel,
                 "text": t.row.text,
                 "safety": t.row.safety_flagged,
+                "quotable": t.row.quotable,
                 "theme": themes[assignment[i]]["label"] if len(themes) else None,
                 "category": categories[i],
                 "sentiment": t.analysis.label,

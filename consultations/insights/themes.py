@@ -168,7 +168,11 @@ def _space(x: sparse.csr_matrix, probs: FloatArray, category_weight: float) -> F
     parts: list[FloatArray] = []
     if components >= 2 and x.nnz > 0:
         svd = TruncatedSVD(components, algorithm="randomized", random_state=RANDOM_STATE)
-        svd.fit(x[_sample(n, FIT_SAMPLE)])
+        # A handful of replies with almost no words in common has no variance left to
+        # explain: sklearn then divides 0 by 0 for explained_variance_ratio_, which is
+        # not used here, so that warning is not a fault.
+        with np.errstate(invalid="ignore", divide="ignore"):
+            svd.fit(x[_sample(n, FIT_SAMPLE)])
         z = np.asarray(svd.transform(x), dtype=np.float64)
         parts.append(_unit_rows(z))
     if category_weight > 0 or not parts:

@@ -13,6 +13,7 @@ The public names of all three are re-exported here: ``from consultations.spec im
 from consultations.spec.loading import SpecError, load_spec, load_spec_file, parse_spec
 from consultations.spec.model import (
     CHANNELS,
+    DEFAULT_RETENTION,
     ID_MAX_LENGTH,
     ID_PATTERN,
     ITEM_TYPES,
@@ -35,7 +36,9 @@ from consultations.spec.model import (
     Stage,
     TelegramSettings,
     Visibility,
+    format_duration,
     is_valid_id,
+    parse_duration,
 )
 from consultations.spec.validation import ROOT, Problem, Validation, validate
 
@@ -68,6 +71,9 @@ __all__ = [
     "Validation",
     "Visibility",
     "is_valid_id",
+    "format_duration",
+    "parse_duration",
+    "DEFAULT_RETENTION",
     "load_spec",
     "load_spec_file",
     "parse_spec",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 __all__ = [
@@ -36,8 +36,11 @@ __all__ = [
     "Segment",
     "Stage",
     "TelegramSettings",
+    "DEFAULT_RETENTION",
     "Visibility",
+    "format_duration",
     "is_valid_id",
+    "parse_duration",
 ]
 
 Stage = Literal["plan", "do", "study", "act"]
@@ -69,6 +72,30 @@ ID_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*\Z")
 """Ids of consultations, items and segments: lowercase letters and digits, single hyphens."""
 
 
+DEFAULT_RETENTION = timedelta(days=90)
+"""How long listening responses are kept when the spec names no ``retention``."""
+
+_DURATION = re.compile(r"^\s*(\d+)\s*(m|h|d|w)\s*\Z")
+_UNIT = {"m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(value: str) -> timedelta | None:
+    """``30m``, ``48h``, ``2d`` or ``1w`` as a duration; ``None`` if it is not one."""
+    match = _DURATION.match(value)
+    if match is None:
+        return None
+    return timedelta(seconds=int(match.group(1)) * _UNIT[match.group(2)])
+
+
+def format_duration(value: timedelta) -> str:
+    """The shortest of ``Nw``, ``Nd``, ``Nh``, ``Nm`` that says ``value`` exactly."""
+    seconds = int(value.total_seconds())
+    for unit in ("w", "d", "h"):
+        if seconds % _UNIT[unit] == 0:
+            return f"{seconds // _UNIT[unit]}{unit}"
+    return f"{seconds // 60}m"
+
+
 def is_valid_id(value: str) -> bool:
     """Whether ``value`` can be the id of a consultation, item or segment."""
     return len(value) <= ID_MAX_LENGTH and ID_PATTERN.match(value) is not None
@@ -89,6 +116,12 @@ class Item:
     multiple: bool = False
     seed: tuple[str, ...] = ()
     moderation: Moderation = "post"
+    # Delphi rounds (priority-setting): how many times the poll is asked, and the gap
+    # between one round's start and the next (see docs/engagement-over-time.md).
+    rounds: int = 1
+    round_gap: timedelta | None = None
+    # Timed chats: when the item is posted as Q1..Qn in groups and threads.
+    at: datetime | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The item as it is written in a spec."""
@@ -100,6 +133,12 @@ class Item:
         if self.type == "statements":
             data["seed"] = list(self.seed)
             data["moderation"] = self.moderation
+        if self.rounds > 1:
+            data["rounds"] = self.rounds
+        if self.round_gap is not None:
+            data["round_gap"] = format_duration(self.round_gap)
+        if self.at is not None:
+            data["at"] = self.at.isoformat()
         return data
 
 
@@ -145,9 +184,14 @@ class TelegramSettings:
 
 @dataclass(frozen=True)
 class MastodonSettings:
-    """How the consultation's statuses are posted on Mastodon."""
+    """How the consultation's statuses are posted on Mastodon.
+
+    ``listen`` names hashtags (``#CityHospital``) whose public posts are gathered into the
+    consultation as ``listening`` responses (the ``listening`` model).
+    """
 
     visibility: Visibility = "public"
+    listen: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -206,6 +250,13 @@ class ConsultationSpec:
     telegram: TelegramSettings = field(default_factory=TelegramSettings)
     mastodon: MastodonSettings = field(default_factory=MastodonSettings)
     safety: SafetySettings = field(default_factory=SafetySettings)
+    # How long listening responses are kept (CONTRACT.md extension; default 90 days).
+    retention: timedelta = DEFAULT_RETENTION
+
+    @property
+    def timed_items(self) -> tuple[Item, ...]:
+        """Items posted at their own time (``at:``), in spec order: Q1..Qn."""
+        return tuple(item for item in self.items if item.at is not None)
 
     def item(self, item_id: str) -> Item:
         """The item with this id; ``KeyError`` if there is none."""
@@ -243,6 +294,10 @@ class ConsultationSpec:
             data["closing_message"] = self.closing_message
         data["telegram"] = {"chats": list(self.telegram.chats)}
         data["mastodon"] = {"visibility": self.mastodon.visibility}
+        if self.mastodon.listen:
+            data["mastodon"]["listen"] = list(self.mastodon.listen)
+        if self.retention != DEFAULT_RETENTION:
+            data["retention"] = format_duration(self.retention)
         safety: dict[str, Any] = {"region": self.safety.region}
         if self.safety.message is not None:
             safety["message"] = self.safety.message

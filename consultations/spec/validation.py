@@ -16,11 +16,12 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import cast
 
 from consultations.models import MODELS
+from consultations.spec import over_time
 from consultations.spec.model import (
     CHANNELS,
     ID_MAX_LENGTH,
@@ -98,9 +99,21 @@ _ROOT_FIELDS = (
     "telegram",
     "mastodon",
     "safety",
+    "retention",
 )
 _ROOT_REQUIRED = ("id", "title", "organisation", "model", "consent", "items")
-_ITEM_FIELDS = ("id", "type", "text", "options", "multiple", "seed", "moderation")
+_ITEM_FIELDS = (
+    "id",
+    "type",
+    "text",
+    "options",
+    "multiple",
+    "seed",
+    "moderation",
+    "rounds",
+    "round_gap",
+    "at",
+)
 #: Longest statement (seeded or added): one short idea, like a Pol.is comment.
 STATEMENT_MAX = 280
 _SEGMENT_FIELDS = ("id", "text", "options")
@@ -449,7 +462,11 @@ def validate(data: object, *, limits: Mapping[str, ChannelLimits] | None = None)
             f"must be after opens_at ({opens_at.isoformat()}); it is {closes_at.isoformat()}",
         )
 
-    items = _items(check, root["items"], used_ids) if "items" in root else None
+    # Listening gathers posts and asks nothing: it may have no items (`items: []`).
+    listening = model is not None and model.name == "listening"
+    items = (
+        _items(check, root["items"], used_ids, allow_empty=listening) if "items" in root else None
+    )
 
     closing_message: str | None = model.closing_message_default if model is not None else None
     if given(root, "closing_message"):
@@ -458,6 +475,10 @@ def validate(data: object, *, limits: Mapping[str, ChannelLimits] | None = None)
     telegram = _telegram(check, root["telegram"]) if given(root, "telegram") else TelegramSettings()
     mastodon = _mastodon(check, root["mastodon"]) if given(root, "mastodon") else MastodonSettings()
     safety = _safety(check, root["safety"]) if given(root, "safety") else SafetySettings()
+    retention = over_time.check_retention(root["retention"]) if given(root, "retention") else None
+    if retention is not None:
+        for where, message in retention[1]:
+            check.add(where, message)
 
     if limits:
         _check_limits(
@@ -504,6 +525,8 @@ def validate(data: object, *, limits: Mapping[str, ChannelLimits] | None = None)
         mastodon=mastodon,
         safety=safety,
     )
+    if retention is not None:
+        spec = replace(spec, retention=retention[0])
     return Validation(spec)
 
 
@@ -549,7 +572,9 @@ def _segments(check: _Checker, value: object, used: dict[str, str]) -> tuple[Seg
     return tuple(segments)
 
 
-def _items(check: _Checker, value: object, used: dict[str, str]) -> list[tuple[int, Item]] | None:
+def _items(
+    check: _Checker, value: object, used: dict[str, str], *, allow_empty: bool = False
+) -> list[tuple[int, Item]] | None:
     """The items that passed their checks, each with its position in the spec."""
     if value is None:
         check.add("items", "is empty; list at least one poll, prompt or thread")
@@ -557,7 +582,7 @@ def _items(check: _Checker, value: object, used: dict[str, str]) -> list[tuple[i
     listed = check.sequence(value, "items", "[{id: ..., type: poll, text: ...}]")
     if listed is None:
         return None
-    if not listed:
+    if not listed and not allow_empty:
         check.add("items", "there are no items; add at least one poll, prompt or thread")
     items: list[tuple[int, Item]] = []
     for index, raw in enumerate(listed):
@@ -613,6 +638,10 @@ def _items(check: _Checker, value: object, used: dict[str, str]) -> list[tuple[i
                     f"only polls can allow several answers, and this item is a {named}; "
                     "remove `multiple` or change the type to poll",
                 )
+        rounds, gap, problems = over_time.check_rounds(found, path, kind)
+        for where, message in problems:
+            check.add(where, message)
+        at = check.timestamp(found["at"], f"{path}.at") if found.get("at") is not None else None
         if (
             ident is not None
             and kind is not None
@@ -621,21 +650,19 @@ def _items(check: _Checker, value: object, used: dict[str, str]) -> list[tuple[i
             and multiple is not None
             and seed is not None
             and moderation is not None
+            and not problems
+            and (at is not None or found.get("at") is None)
         ):
-            items.append(
-                (
-                    index,
-                    Item(
-                        ident,
-                        cast(ItemType, kind),
-                        text,
-                        options,
-                        multiple,
-                        seed,
-                        cast(Moderation, moderation),
-                    ),
-                )
+            item = Item(
+                ident,
+                cast(ItemType, kind),
+                text,
+                options,
+                multiple,
+                seed,
+                cast(Moderation, moderation),
             )
+            items.append((index, replace(item, rounds=rounds, round_gap=gap, at=at)))
     return items
 
 
@@ -709,15 +736,24 @@ def _telegram(check: _Checker, value: object) -> TelegramSettings | None:
 
 
 def _mastodon(check: _Checker, value: object) -> MastodonSettings | None:
-    found = check.fields(value, "mastodon", ("visibility",))
+    found = check.fields(value, "mastodon", ("visibility", "listen"))
     if found is None:
         return None
+    listen: tuple[str, ...] = ()
+    if found.get("listen") is not None:
+        listen, problems = over_time.check_listen(found["listen"])
+        for where, message in problems:
+            check.add(where, message)
+        if problems:
+            return None
     if found.get("visibility") is None:
-        return MastodonSettings()
+        return MastodonSettings(listen=listen)
     visibility = check.choice(
         found["visibility"], "mastodon.visibility", VISIBILITIES, "visibility"
     )
-    return MastodonSettings(cast(Visibility, visibility)) if visibility is not None else None
+    if visibility is None:
+        return None
+    return MastodonSettings(cast(Visibility, visibility), listen=listen)
 
 
 def _safety(check: _Checker, value: object) -> SafetySettings | None:

@@ -477,7 +477,7 @@ def test_unknown_field_message_lists_allowed_fields() -> None:
     [problem] = problems_of(data)
     assert problem.message == (
         "unknown field 'hint'; the fields allowed here are: id, type, text, options, multiple, "
-        "seed, moderation"
+        "seed, moderation, rounds, round_gap, at"
     )
 
 

@@ -9,7 +9,8 @@ What comes from mastodon-mock 0.6.1, unchanged
 - the REST API and its SQLite state (a private temporary file per server): statuses with
   ``in_reply_to_id`` and ``visibility`` (including ``direct``), polls created with a status
   and their tallies (``votes_count``, ``voters_count``, per-option ``votes_count``),
-  ``POST /api/v1/polls/:id/votes``, mention notifications with ``max_id``/``min_id``/
+  ``POST /api/v1/polls/:id/votes``, the hashtag timeline (``/api/v1/timelines/tag/:tag``,
+  public statuses only), mention notifications with ``max_id``/``min_id``/
   ``since_id`` paging and ``Link`` headers, conversations;
 - the streaming API as server-sent events (``/api/v1/streaming/user`` and friends), with a
   ``:connected`` comment on open and ``:thump`` keep-alives; switched off, the streaming
@@ -41,7 +42,8 @@ What this module adds, because the adapter needs it and the mock lacks it:
   (https://docs.joinmastodon.org/api/rate-limits/); the mock sends epoch seconds;
 - :meth:`MastodonServer.expire_poll`: the mock never ends a poll on its own;
 - helpers that act as other people (:meth:`MastodonServer.reply`,
-  :meth:`MastodonServer.mention`, :meth:`MastodonServer.dm`, :meth:`MastodonServer.vote`).
+  :meth:`MastodonServer.mention`, :meth:`MastodonServer.post`, :meth:`MastodonServer.dm`,
+  :meth:`MastodonServer.vote`).
 
 Still not enforced (the adapter's own checks are tested directly): voting rules (voting
 twice, voting on one's own or an ended poll, several choices on a single-choice poll) and
@@ -366,6 +368,10 @@ class MastodonServer:
         return cast(
             Status, self.person(person).status_post(self._to_bot(text), visibility=visibility)
         )
+
+    def post(self, person: str, text: str, *, visibility: str = "public") -> Status:
+        """``person`` posts a status of their own (hashtags in it reach the tag timeline)."""
+        return cast(Status, self.person(person).status_post(text, visibility=visibility))
 
     def dm(self, person: str, text: str, *, in_reply_to_id: int | str | None = None) -> Status:
         """``person`` sends the bot a direct message (a ``direct`` status mentioning it)."""

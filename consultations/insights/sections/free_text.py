@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from consultations.insights.codebook import Codebook, assign, default_codebook
-from consultations.insights.records import PROMPT, THREAD, ResponseRow
+from consultations.insights.records import LISTENING, PROMPT, THREAD, ResponseRow
 from consultations.insights.text import (
     NEGATIVE,
     NEUTRAL,
@@ -38,10 +38,10 @@ class TextRow:
 
 
 def text_rows(rows: Sequence[ResponseRow]) -> list[TextRow]:
-    """The non-blank prompt and thread replies, each with its analysis."""
+    """The non-blank prompt and thread replies and listened posts, each with its analysis."""
     out = []
     for r in rows:
-        if r.item_type in (PROMPT, THREAD) and r.text and r.text.strip():
+        if r.item_type in (PROMPT, THREAD, LISTENING) and r.text and r.text.strip():
             analysis = r.analysis if r.analysis is not None else analyse_text(r.text)
             out.append(TextRow(r, analysis))
     return out
@@ -81,7 +81,7 @@ def summarise_themes(text: Sequence[TextRow]) -> tuple[list[dict[str, Any]], np.
         tokens=[a.tokens for a in analyses],
         categories=category_matrix(analyses),
         words=[a.words for a in analyses],
-        quotable=[not t.row.safety_flagged for t in text],
+        quotable=[t.row.quotable for t in text],
         texts=[t.row.text or "" for t in text],
     )
     found, assignment = find_themes(docs, default_analyser().categories)
@@ -121,7 +121,7 @@ def summarise_codebook(
     entries = []
     for k, name in enumerate(names):
         members = np.flatnonzero(best == k)
-        quotable = [int(i) for i in members if not text[int(i)].row.safety_flagged]
+        quotable = [int(i) for i in members if text[int(i)].row.quotable]
         # Most confident first; skip repeats of the same words.
         quotable.sort(key=lambda i: -float(score[i]))
         chosen: list[int] = []

@@ -54,6 +54,7 @@ def make_adapter(server: MastodonServer, platform: Platform, **options: Any) -> 
         "poll_interval": 0.2,
         "reconcile_interval": 2.0,
         "sweep_interval": 0.5,
+        "listen_interval": 0.3,
         "stall_timeout": 2.0,
         "probe_timeout": 3.0,
         "stream_retry": 1.0,

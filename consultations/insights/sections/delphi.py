@@ -1,0 +1,175 @@
+"""The ``delphi`` section: a poll asked in rounds, round by round.
+
+For each poll with ``rounds`` above 1 it shows every round's answers, the movement
+between consecutive rounds (how many of the people who answered both changed, and in
+which direction along the option list), consensus and stability, with their rules
+stated in the report itself:
+
+- **Consensus**: at least :data:`CONSENSUS_SHARE` (70%) of a round's respondents chose
+  within two adjacent options (for a several-answer poll, all their choices within the
+  pair). With ordered options (very important ... not important) this is the usual
+  Delphi reading of agreement; the pair that holds the most people is named.
+- **Stability**: at least :data:`STABILITY_SHARE` (80%) of the people who answered both
+  of the last two rounds kept the same answer; then a further round would add little.
+
+Round totals cover the whole item and are shown, like every poll total. Movement
+counts are a breakdown of people: a line (unchanged, towards the first option, towards
+the last) with a count from 1 to 4 is hidden whole, with the stability share it gives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from consultations.insights.records import ResponseRow, SpecLike, as_text
+from consultations.insights.sections import SMALL_CELL, disclosure
+
+CONSENSUS_SHARE = 0.70
+STABILITY_SHARE = 0.80
+
+RULES = {
+    "consensus": (
+        f"at least {CONSENSUS_SHARE:.0%} of a round's respondents chose within two adjacent options"
+    ),
+    "stability": (
+        f"at least {STABILITY_SHARE:.0%} of the people who answered both of the last two "
+        "rounds kept the same answer"
+    ),
+    "suppression": f"movement counts from 1 to {SMALL_CELL - 1} are hidden, with their line",
+}
+
+
+def summarise(
+    spec: SpecLike, rows: Sequence[ResponseRow], suppressed: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """One entry per poll asked in rounds; empty when there is none."""
+    section: list[dict[str, Any]] = []
+    for item in spec.items:
+        count = int(getattr(item, "rounds", 1) or 1)
+        if as_text(item.type) != "poll" or count < 2:
+            continue
+        options = list(item.options or ())
+        answers: dict[int, dict[str, tuple[str, ...]]] = {}
+        for row in rows:  # in id order: a later answer in a round replaces an earlier one
+            if row.item_id == item.id and row.round is not None:
+                answers.setdefault(row.round, {})[row.participant] = row.choices
+        by_round = [
+            _round(options, number, answers.get(number, {})) for number in range(1, count + 1)
+        ]
+        movement = [
+            _movement(
+                item.id,
+                options,
+                number,
+                answers.get(number - 1, {}),
+                answers.get(number, {}),
+                suppressed,
+            )
+            for number in range(2, count + 1)
+        ]
+        answered = [m for m in movement if m["both"]]
+        last = answered[-1] if answered else None
+        stability: dict[str, Any] = {"rounds": None, "share_unchanged": None, "stable": None}
+        if last is not None:
+            stability["rounds"] = [last["from_round"], last["to_round"]]
+            if last["unchanged"] is not None:
+                share = last["unchanged"] / last["both"]
+                stability["share_unchanged"] = round(share, 4)
+                stability["stable"] = share >= STABILITY_SHARE
+        final = next((r for r in reversed(by_round) if r["n"]), by_round[0])
+        section.append(
+            {
+                "item": item.id,
+                "question": item.text,
+                "rounds": count,
+                "by_round": by_round,
+                "movement": movement,
+                "consensus": {"round": final["round"], **final["consensus"]},
+                "stability": stability,
+                "rules": RULES,
+            }
+        )
+    return section
+
+
+def _round(options: list[str], number: int, answers: dict[str, tuple[str, ...]]) -> dict[str, Any]:
+    n = len(answers)
+    counts = dict.fromkeys(options, 0)
+    for chosen in answers.values():
+        for label in chosen:
+            if label in counts:
+                counts[label] += 1
+    return {
+        "round": number,
+        "n": n,
+        "options": [
+            {"label": label, "count": c, "share": round(c / n, 4) if n else 0.0}
+            for label, c in counts.items()
+        ],
+        "consensus": _consensus(options, answers),
+    }
+
+
+def _consensus(options: list[str], answers: dict[str, tuple[str, ...]]) -> dict[str, Any]:
+    """The adjacent pair of options holding the most people, and whether it is consensus."""
+    n = len(answers)
+    best: tuple[float, list[str]] = (0.0, [])
+    for index in range(max(1, len(options) - 1)):
+        pair = set(options[index : index + 2])
+        inside = sum(1 for chosen in answers.values() if chosen and set(chosen) <= pair)
+        share = inside / n if n else 0.0
+        if share > best[0]:
+            best = (share, options[index : index + 2])
+    return {
+        "reached": bool(n) and best[0] >= CONSENSUS_SHARE,
+        "share": round(best[0], 4),
+        "options": best[1],
+    }
+
+
+def _position(options: list[str], chosen: Sequence[str]) -> float | None:
+    places = [options.index(label) for label in chosen if label in options]
+    return sum(places) / len(places) if places else None
+
+
+def _movement(
+    item_id: str,
+    options: list[str],
+    number: int,
+    before: dict[str, tuple[str, ...]],
+    after: dict[str, tuple[str, ...]],
+    suppressed: list[dict[str, Any]],
+) -> dict[str, Any]:
+    both = [person for person in after if person in before]
+    unchanged = first = last = 0
+    for person in both:
+        if set(before[person]) == set(after[person]):
+            unchanged += 1
+            continue
+        was, now = _position(options, before[person]), _position(options, after[person])
+        if was is not None and now is not None and now < was:
+            first += 1
+        else:
+            last += 1
+    line = {"unchanged": unchanged, "towards_first": first, "towards_last": last}
+    hidden = any(0 < value < SMALL_CELL for value in line.values())
+    if hidden:
+        suppressed.append(
+            {
+                "section": "delphi.movement",
+                "item": item_id,
+                "round": number,
+                "reason": disclosure.REASON,
+            }
+        )
+    shown: dict[str, Any] = {k: (None if hidden else v) for k, v in line.items()}
+    changed = None if hidden else first + last
+    return {
+        "from_round": number - 1,
+        "to_round": number,
+        "both": len(both),
+        "changed": changed,
+        **shown,
+        "suppressed": hidden,
+    }

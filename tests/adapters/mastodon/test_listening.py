@@ -1,0 +1,118 @@
+"""Listening on Mastodon (mastodon-mock's hashtag timeline): gathered, screened, kept a while."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import timedelta
+
+from bot.timeline import Timeline
+from consultations import records, reporting
+from storage.tables import ChannelCursor, ModerationCase, Response
+from tests.adapters.mastodon.conftest import World
+from tests.helpers import launch
+from tests.over_time.helpers import clock_at, listening_spec, rows
+from tests.waiting import wait_until
+
+CID = "city-hospital-listening"
+CRISIS = "#CityHospital honestly I want to kill myself after that wait"
+
+
+async def test_tagged_public_posts_are_gathered_and_only_mentions_answered(
+    world: World,
+) -> None:
+    server, platform = world.server, world.platform
+    await launch(platform, listening_spec())
+    await world.start()
+
+    await world.act(server.post, "gina", "The #CityHospital cafe food was cold again")
+    await world.act(
+        server.post, "hal", f"@{server.bot_username} #cityhospital the parking signs confuse me"
+    )
+    await world.act(server.post, "ivy", "Lovely day at the beach #OtherTag")  # another tag
+    await world.act(
+        server.post, "jo", "#CityHospital my number is 0412 345 678", visibility="unlisted"
+    )
+    await world.act(server.post, "kim", CRISIS)
+
+    async def gathered() -> bool:
+        return await world.count(Response) == 3
+
+    await wait_until(gathered, within=15, what="three listened posts")
+    stored = {r.text or "": r for r in await rows(platform, Response)}
+    assert {r.item_type for r in stored.values()} == {"listening"}
+    assert all(r.public for r in stored.values())
+    hal = next(r for text, r in stored.items() if "parking signs" in text)
+    gina = next(r for text, r in stored.items() if "cafe food" in text)
+    assert hal.flags == ["mention"] and gina.flags == []
+    assert [c.reason for c in await rows(platform, ModerationCase)] == ["safety"]
+
+    # Only the post that mentioned the bot is answered, privately; nobody else hears from us.
+    [reply] = await world.received("hal", 1)
+    assert reply["visibility"] == "direct" and "Thank you" in reply["content"]
+    assert await world.act(server.received, "gina") == []
+    assert await world.act(server.received, "kim") == []
+
+    out = io.StringIO()
+    async with platform.sessionmaker() as session:
+        await records.write_export(session, CID, out, "json")
+        report = await reporting.build(session, CID, include_responses=True)
+        csv = await reporting.render(session, CID, fmt="csv")
+    exported = json.loads(out.getvalue())
+    assert {r["item_type"] for r in exported} == {"listening"}
+    assert not any(name in out.getvalue() for name in ("gina", "hal", "kim"))  # pseudonyms
+    assert report["sentiment"]["n"] == 3  # every listened post is analysed and themed
+    assert sum(t["count"] for t in report["themes"]) == 3
+    quoted = json.dumps([t["quotes"] for t in report["themes"]])
+    assert "cafe food" not in quoted and "kill myself" not in quoted
+    assert "cafe food" not in csv and "not addressed to the service" in csv
+    assert "parking signs" in csv
+
+    # A second read finds nothing new; the cursor moved past what was read.
+    assert await world.adapter.listener.read() == 0
+    assert await world.count(ChannelCursor, ChannelCursor.name.like("tag:%")) == 1
+
+
+async def test_listened_posts_are_deleted_after_the_retention(world: World) -> None:
+    server, platform = world.server, world.platform
+    await launch(platform, listening_spec())
+    await world.start()
+    await world.act(server.post, "lou", "Long queue at #CityHospital today")
+
+    async def gathered() -> bool:
+        return await world.count(Response) == 1
+
+    await wait_until(gathered, within=15, what="the listened post")
+    [post] = await rows(platform, Response)
+    kept = Timeline(
+        platform.sessionmaker,
+        platform.keyring,
+        clock=clock_at(post.created_at + timedelta(days=29)),
+    )
+    assert (await kept.tick()).purged == {}
+    purge = Timeline(
+        platform.sessionmaker,
+        platform.keyring,
+        clock=clock_at(post.created_at + timedelta(days=31)),
+    )
+    assert (await purge.tick()).purged == {CID: 1}
+    assert await world.count(Response) == 0
+
+
+async def test_a_public_mention_without_the_tag_is_gathered_once_and_answered(
+    world: World,
+) -> None:
+    server, platform = world.server, world.platform
+    await launch(platform, listening_spec())
+    await world.start()
+
+    async def listening() -> bool:  # the notification intake's first run is done
+        return await world.count(ChannelCursor, ChannelCursor.name.like("notifications:%")) > 0
+
+    await wait_until(listening, what="the Mastodon intake's cursor")
+    await world.act(server.mention, "max", "the lifts in block B are broken again")
+    [reply] = await world.received("max", 1)
+    assert reply["visibility"] == "direct"
+    [stored] = await rows(platform, Response)
+    assert (stored.item_type, stored.flags) == ("listening", ["mention"])
+    assert stored.text == "the lifts in block B are broken again"

@@ -1,0 +1,143 @@
+"""Engagement over time on Telegram, through the fake Bot API: Delphi rounds, timed chats."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import select
+
+from bot import commands
+from bot.config import Settings
+from bot.timeline import Timeline
+from consultations import reporting, service
+from consultations.spec import parse_spec
+from storage.tables import Response
+from tests.adapters.telegram.conftest import Running
+from tests.adapters.telegram.test_private_chat import export
+from tests.helpers import launch
+from tests.over_time.helpers import after, delphi_spec, opened_at, timed_spec
+
+CID = "evening-clinics"
+
+
+@pytest.fixture
+def mode() -> str:
+    """Polling only: the intake modes are tested elsewhere; this is about timing."""
+    return "polling"
+
+
+async def test_round_two_is_asked_in_the_private_chat_with_the_group_answers(
+    running: Running,
+) -> None:
+    fake, platform = running.fake, running.platform
+    await launch(platform, delphi_spec(channels=["telegram"]))
+    alice, bob = fake.user(1101, "Alice"), fake.user(1102, "Bob")
+    for user, option in ((alice, 1), (bob, 2)):
+        fake.send_command(user, "/start", CID)
+        consent = await running.said(user, 1)
+        fake.press_button(user, consent, consent.callback_data[0])
+        poll = await running.said(user, 2)
+        assert poll.poll is not None and not poll.poll.is_anonymous
+        fake.vote(user, poll, [option])
+        await running.said(user, 3)  # thanks
+    await running.wait_for_count(Response, 2)
+
+    start = await opened_at(platform, CID)
+    timeline = Timeline(platform.sessionmaker, platform.keyring, clock=after(start, 48.5))
+    assert (await timeline.tick()).invited == {f"{CID}/priority/2": 2}
+    assert (await timeline.tick()).invited == {}
+
+    again = await running.said(alice, 4)
+    shown = (again.text or "") + (again.poll.question if again.poll is not None else "")
+    lead = [m.text or "" for m in fake.messages_to(alice)[3:]]
+    words = shown + " ".join(lead)
+    assert "Round 2 of 2" in words
+    assert "Important: 50%" in words and "Neutral: 50%" in words
+    assert "Your answer was: Important." in words
+    ask = next(m for m in fake.messages_to(alice)[3:] if m.poll is not None)
+    fake.vote(alice, ask, [0])  # moves to Essential
+    await running.wait_for_count(Response, 3)
+
+    exported = [r for r in await export(platform, CID) if r["item"] == "priority"]
+    assert sorted((r["round"], r["choices"]) for r in exported) == [
+        (1, ["Important"]),
+        (1, ["Neutral"]),
+        (2, ["Essential"]),
+    ]
+    async with platform.sessionmaker() as session:
+        alice_rows = (await session.scalars(select(Response).where(Response.round == 2))).all()
+    assert [r.channel for r in alice_rows] == ["telegram"]
+    assert len(fake.messages_to(bob)) >= 4  # Bob was asked too, and has not answered
+
+
+GROUP = -1001000000077
+CRISIS = "Honestly I want to kill myself"
+
+
+async def test_a_timed_chat_posts_q1_and_q2_at_their_times_and_ties_answers(
+    running: Running, settings: Settings
+) -> None:
+    fake, platform = running.fake, running.platform
+    group = fake.group(GROUP, "Clinic group", supergroup=True)
+    ann, ben, cas = fake.user(3001, "Ann"), fake.user(3002, "Ben"), fake.user(3003, "Cas")
+    start = datetime.now(UTC)
+    spec = parse_spec(timed_spec(start, channels=["telegram"], telegram={"chats": [GROUP]}))
+    async with platform.sessionmaker.begin() as session:
+        await service.create(session, spec, source="test")
+    configured = replace(
+        settings, telegram_bot_token=fake.token, telegram_api_base_url=fake.base_url
+    )
+    code = await commands.launch(argparse.Namespace(id=spec.id, channels=None), configured)
+    assert code == commands.OK
+    [intro] = fake.messages_to(group)  # the questions wait for their time
+    assert "STOP" in (intro.text or "")
+
+    adapters = {"telegram": running.adapter}
+    early = Timeline(platform.sessionmaker, platform.keyring, adapters, clock=after(start, 0.1))
+    assert (await early.tick()).posted == {}
+    first = Timeline(platform.sessionmaker, platform.keyring, adapters, clock=after(start, 0.2))
+    assert (await first.tick()).posted == {f"{spec.id}/waiting": ["telegram"]}
+    assert (await first.tick()).posted == {}  # once
+    q1 = fake.messages_to(group)[-1]
+    assert (q1.text or "").startswith("Q1. What is the waiting room like?")
+    assert "A1" in (q1.text or "")
+
+    fake.reply(ann, q1, "Too cold and the chairs are hard")
+    fake.send_text(ben, "Random chatter about the footy", chat=group)  # not an answer
+    await running.wait_for_count(Response, 1)
+
+    later = Timeline(platform.sessionmaker, platform.keyring, adapters, clock=after(start, 0.4))
+    assert (await later.tick()).posted == {f"{spec.id}/parking": ["telegram"]}
+    q2 = fake.messages_to(group)[-1]
+    assert (q2.text or "").startswith("Q2. How was parking?")
+    fake.send_text(ben, "a2: the car park was full by nine", chat=group)
+    fake.send_text(cas, "A1 - the water fountain was broken", chat=group)
+    await running.wait_for_count(Response, 3)
+
+    # A crisis reply in the group: helplines privately, nothing said in the group.
+    posted_before = len(fake.messages_to(group))
+    fake.send_text(cas, f"A2 {CRISIS}", chat=group)
+    [private] = await fake.wait_for_sent(1, chat=cas)
+    assert "Lifeline" in (private.text or "")
+    await running.wait_for_count(Response, 4)
+    assert len(fake.messages_to(group)) == posted_before
+
+    exported = await export(platform, spec.id)
+    by_text = {r["text"]: r["item"] for r in exported if r["item_type"] != "segment"}
+    assert by_text["Too cold and the chairs are hard"] == "waiting"
+    assert by_text["the car park was full by nine"] == "parking"
+    assert by_text["the water fountain was broken"] == "waiting"
+    async with platform.sessionmaker() as session:
+        report = await reporting.build(session, spec.id)
+        markdown = await reporting.render(session, spec.id, fmt="md")
+    q1_part, q2_part = report["timed_chat"]
+    assert (q1_part["label"], q1_part["replies"], q1_part["participants"]) == ("Q1", 2, 2)
+    assert (q2_part["label"], q2_part["replies"], q2_part["safety_flagged"]) == ("Q2", 2, 1)
+    assert "the car park was full by nine" in q2_part["quotes"]
+    assert CRISIS not in json.dumps(report) and "kill myself" not in markdown
+    assert "## Q1: What is the waiting room like?" in markdown
+    assert "## Q2: How was parking?" in markdown

@@ -1,0 +1,246 @@
+"""Delphi rounds in the core: invitations once, round-aware answers, export and report."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+
+from bot.platform import Platform
+from bot.timeline import Timeline
+from channels.events import CONSENT
+from consultations import records, reporting
+from storage.tables import OutboxEntry, Response
+from tests.bot.test_runtime import deliver, send_all
+from tests.fakes.channel import FakeChannel, Person
+from tests.helpers import form_fields, launch
+from tests.over_time.helpers import OPTIONS, after, delphi_spec, opened_at, rows, timed_spec
+
+CID = "evening-clinics"
+
+
+async def answer_round_one(platform: Platform, people: list[Person], choices: list[str]) -> None:
+    for person, choice in zip(people, choices, strict=True):
+        await deliver(platform, person.starts(CID))
+        await deliver(platform, person.answers(CONSENT, "Yes, I agree"))
+        await deliver(platform, person.answers("priority", choice))
+
+
+async def export(platform: Platform) -> list[dict[str, Any]]:
+    out = io.StringIO()
+    async with platform.sessionmaker() as session:
+        await records.write_export(session, CID, out, "json")
+    return list(json.loads(out.getvalue()))
+
+
+async def test_round_two_goes_privately_to_round_one_respondents_once(
+    platform: Platform,
+) -> None:
+    await launch(platform, delphi_spec())
+    channel = FakeChannel()
+    people = [Person(f"70{i}") for i in range(10)]
+    await answer_round_one(platform, people, ["Important"] * 6 + ["Neutral"] * 4)
+    late = Person("799")  # consents but never answers round 1
+    await deliver(platform, late.starts(CID), late.answers(CONSENT, "Yes, I agree"))
+    gone = Person("798")  # answers round 1, then leaves
+    await answer_round_one(platform, [gone], ["Essential"])
+    await deliver(platform, gone.says("STOP"))
+    await send_all(platform, channel)
+    channel.sent.clear()
+
+    start = await opened_at(platform, CID)
+    early = await Timeline(platform.sessionmaker, platform.keyring, clock=after(start, 47)).tick()
+    assert early.invited == {}  # the gap has not passed
+
+    # Two workers tick at the same moment: the round opens once.
+    workers = [
+        Timeline(platform.sessionmaker, platform.keyring, clock=after(start, 49)) for _ in range(2)
+    ]
+    ticks = await asyncio.gather(*(w.tick() for w in workers))
+    assert sorted(t.invited.get(f"{CID}/priority/2", -1) for t in ticks) == [-1, 10]
+    again = await workers[0].tick()
+    assert again.invited == {}
+    await send_all(platform, channel)
+
+    invited = {address["chat"] for address, _ in channel.sent}
+    assert invited == {p.platform_id for p in people}  # not the late one, not the leaver
+    [message] = channel.to({"chat": "700"})
+    assert message.question == "priority" and message.options == tuple(OPTIONS)
+    assert "Round 2 of 2" in message.text
+    assert "Important: 55%" in message.text and "Neutral: 36%" in message.text
+    assert "Your answer was: Important." in message.text
+    keys = [row.idempotency_key for row in await rows(platform, OutboxEntry)]
+    assert len(keys) == len(set(keys))
+
+    # Round 2: five move towards the first option, five keep their answer; one typed.
+    for person in people[:5]:
+        await deliver(platform, person.answers("priority", "Essential"))
+    for person in people[5:9]:
+        await deliver(
+            platform,
+            person.answers("priority", "Important" if person.platform_id == "705" else "Neutral"),
+        )
+    await deliver(platform, people[9].says("3"))  # Neutral, typed as the option's number
+    # The late one is not on the panel: nothing stored for round 2.
+    await deliver(platform, late.answers("priority", "Essential"))
+
+    exported = [r for r in await export(platform) if r["item"] == "priority"]
+    assert sorted((r["round"], r["choices"][0]) for r in exported).count((2, "Essential")) == 5
+    assert {r["round"] for r in exported} == {1, 2}
+    assert len([r for r in exported if r["round"] == 2]) == 10
+    assert len([r for r in exported if r["round"] == 1]) == 11
+
+    async with platform.sessionmaker() as session:
+        report = await reporting.build(session, CID)
+    [delphi] = report["delphi"]
+    one, two = delphi["by_round"]
+    assert (one["n"], two["n"]) == (11, 10)
+    assert {o["label"]: o["count"] for o in two["options"]}["Essential"] == 5
+    [move] = delphi["movement"]
+    assert move == {
+        "from_round": 1,
+        "to_round": 2,
+        "both": 10,
+        "changed": 5,
+        "unchanged": 5,
+        "towards_first": 5,
+        "towards_last": 0,
+        "suppressed": False,
+    }
+    # Round 2: 5 Essential + 1 Important = 60% in the top pair, 4 Neutral: no consensus.
+    assert delphi["consensus"]["round"] == 2 and not delphi["consensus"]["reached"]
+    assert delphi["stability"] == {"rounds": [1, 2], "share_unchanged": 0.5, "stable": False}
+    assert "70%" in delphi["rules"]["consensus"]
+
+
+async def test_consensus_stability_and_small_movement_hidden(platform: Platform) -> None:
+    await launch(platform, delphi_spec())
+    people = [Person(f"71{i}") for i in range(8)]
+    await answer_round_one(platform, people, ["Essential"] * 4 + ["Important"] * 3 + ["Not needed"])
+    start = await opened_at(platform, CID)
+    await Timeline(platform.sessionmaker, platform.keyring, clock=after(start, 48)).tick()
+    for person in people[:7]:  # unchanged
+        choice = "Essential" if int(person.platform_id[-1]) < 4 else "Important"
+        await deliver(platform, person.answers("priority", choice))
+    await deliver(platform, people[7].answers("priority", "Important"))  # one moves up
+
+    async with platform.sessionmaker() as session:
+        report = await reporting.build(session, CID)
+    [delphi] = report["delphi"]
+    assert delphi["by_round"][1]["consensus"] == {
+        "reached": True,
+        "share": 1.0,
+        "options": ["Essential", "Important"],
+    }
+    [move] = delphi["movement"]
+    assert move["both"] == 8 and move["suppressed"] is True
+    assert move["changed"] is None and move["towards_first"] is None
+    assert delphi["stability"]["stable"] is None  # not shown: its line is hidden
+    hidden = [s for s in report["suppressed"] if s["section"] == "delphi.movement"]
+    assert [(s["item"], s["round"]) for s in hidden] == [("priority", 2)]
+    async with platform.sessionmaker() as session:
+        markdown = await reporting.render(session, CID, fmt="md")
+        html = await reporting.render(session, CID, fmt="html")
+    assert "## Delphi rounds: How important are evening clinics to you?" in markdown
+    assert "Consensus (rule: at least 70%" in markdown and "reached in round 2" in markdown
+    assert "Delphi rounds: How important are evening clinics to you?" in html
+    assert "Movement between rounds" in html
+
+
+async def test_the_web_page_shows_the_new_round_when_the_person_returns(
+    platform: Platform, web_client: TestClient[Any, Any]
+) -> None:
+    await launch(platform, delphi_spec(channels=["web"]))
+    page = await (await web_client.get(f"/c/{CID}")).text()
+    consent = form_fields(page, f"/c/{CID}/consent")
+    page = await (
+        await web_client.post(f"/c/{CID}/consent", data={**consent, "answer": "yes"})
+    ).text()
+    answers = form_fields(page, f"/c/{CID}/answers")
+    page = await (
+        await web_client.post(f"/c/{CID}/answers", data={**answers, "item:priority": "Neutral"})
+    ).text()
+    assert "Round 2" not in page
+
+    start = await opened_at(platform, CID)
+    tick = await Timeline(platform.sessionmaker, platform.keyring, clock=after(start, 48)).tick()
+    assert tick.invited == {f"{CID}/priority/2": 0}  # web people are asked when they return
+
+    page = await (await web_client.get(f"/c/{CID}")).text()
+    assert "Round 2 of 2" in page and "Your answer was: Neutral." in page
+    assert "Neutral: 100%" in page
+    answers = form_fields(page, f"/c/{CID}/answers")
+    page = await (
+        await web_client.post(f"/c/{CID}/answers", data={**answers, "item:priority": "Important"})
+    ).text()
+    assert "Round 2 of 2" not in page
+    stored = await rows(platform, Response, Response.item_id == "priority")
+    assert sorted((r.round, r.choices[0]) for r in stored) == [(1, "Neutral"), (2, "Important")]
+
+
+async def test_the_web_page_shows_a_timed_question_only_from_its_time(
+    platform: Platform, web_client: TestClient[Any, Any]
+) -> None:
+    start = datetime.now(UTC) - timedelta(minutes=15)  # Q1 is due, Q2 in five minutes
+    await launch(platform, timed_spec(start, channels=["web"]))
+    page = await (await web_client.get("/c/clinic-chat")).text()
+    consent = form_fields(page, "/c/clinic-chat/consent")
+    page = await (
+        await web_client.post("/c/clinic-chat/consent", data={**consent, "answer": "yes"})
+    ).text()
+    assert "What is the waiting room like?" in page
+    assert "How was parking?" not in page
+    answers = form_fields(page, "/c/clinic-chat/answers")
+    await web_client.post(
+        "/c/clinic-chat/answers", data={**answers, "item:waiting": "Quiet and clean"}
+    )
+    [stored] = await rows(platform, Response)
+    assert (stored.item_id, stored.text) == ("waiting", "Quiet and clean")
+
+
+async def test_the_csv_export_has_a_round_column_for_delphi_consultations(
+    platform: Platform,
+) -> None:
+    await launch(platform, delphi_spec())
+    await answer_round_one(platform, [Person("760")], ["Neutral"])
+    out = io.StringIO()
+    async with platform.sessionmaker() as session:
+        await records.write_export(session, CID, out, "csv")
+    header, row = out.getvalue().splitlines()
+    assert header.split(",")[-1] == "round" and row.split(",")[-1] == "1"
+
+
+async def test_nothing_is_asked_after_the_consultation_closes(platform: Platform) -> None:
+    start = datetime.now(UTC)
+    data = delphi_spec(closes_at=(start + timedelta(hours=24)).isoformat())
+    await launch(platform, data)
+    await answer_round_one(platform, [Person("770")], ["Neutral"])
+    opened = await opened_at(platform, CID)
+    tick = await Timeline(platform.sessionmaker, platform.keyring, clock=after(opened, 49)).tick()
+    assert tick.invited == {}
+    assert [r.round for r in await rows(platform, Response)] == [1]
+
+
+async def test_round_three_goes_only_to_round_two_respondents(platform: Platform) -> None:
+    await launch(platform, delphi_spec(rounds=3))
+    channel = FakeChannel()
+    ana, ben = Person("780"), Person("781")
+    await answer_round_one(platform, [ana, ben], ["Neutral", "Important"])
+    start = await opened_at(platform, CID)
+    second = await Timeline(platform.sessionmaker, platform.keyring, clock=after(start, 48)).tick()
+    assert second.invited == {f"{CID}/priority/2": 2}
+    await deliver(platform, ana.answers("priority", "Important"))  # Ben skips round 2
+    third = await Timeline(platform.sessionmaker, platform.keyring, clock=after(start, 96)).tick()
+    assert third.invited == {f"{CID}/priority/3": 1}
+    await send_all(platform, channel)
+    [last] = [m for m in channel.to({"chat": "780"}) if "Round 3" in m.text]
+    assert "Round 3 of 3" in last.text and "Your answer was: Important." in last.text
+    assert not [m for m in channel.to({"chat": "781"}) if "Round 3" in m.text]
+    await deliver(platform, ben.answers("priority", "Essential"))  # too late for round 2
+    await deliver(platform, ana.answers("priority", "Essential"))
+    stored = sorted((r.round, r.choices[0]) for r in await rows(platform, Response))
+    assert stored == [(1, "Important"), (1, "Neutral"), (2, "Important"), (3, "Essential")]
