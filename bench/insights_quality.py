@@ -1,6 +1,12 @@
 """Quality of themes, codebook assignment and sentiment on the pxtextmining comments.
 
     .venv/bin/python bench/insights_quality.py [PATH_TO_text_data.csv] [--folds 5]
+        [--only suggestions|random]
+
+Suggestions ("Ideas"): precision and recall of the suggestion rules on the labelled
+replies in ``tests/data/insights/suggestions.jsonl``, on its tune and held-out splits,
+and how often the rules fire on each pxtextmining question (Trust A's Q1 and Trust C's
+Q2 ask what could be improved; Trust A's Q2 and Trust C's Q1 ask what was good).
 
 The shipped model is trained on this same file, so every figure here comes from
 stratified k-fold cross-validation: the model is retrained on k-1 folds and each comment
@@ -17,6 +23,8 @@ two-class figure (negative vs positive, rows scored non-zero) is shown beside it
 from __future__ import annotations
 
 import argparse
+import csv
+import json
 import sys
 import time
 from pathlib import Path
@@ -26,6 +34,7 @@ from sklearn.metrics import accuracy_score, adjusted_mutual_info_score, f1_score
 from sklearn.model_selection import StratifiedKFold
 
 from consultations.insights.codebook import Codebook, assign, default_codebook
+from consultations.insights.suggestions import is_suggestion
 from consultations.insights.text import TextAnalyser, TextAnalysis, category_matrix
 from consultations.insights.themes import ThemeInput, find_themes
 from consultations.insights.training import (
@@ -43,7 +52,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("path", nargs="?", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--only", choices=("suggestions", "random"), default=None)
     args = parser.parse_args()
+    if args.only in (None, "suggestions"):
+        suggestion_quality(args.path)
+        if args.only == "suggestions":
+            return 0
     if not args.path.exists():
         print(f"pxtextmining data not found at {args.path}; skipping", file=sys.stderr)
         return 0
@@ -115,6 +129,33 @@ def main() -> int:
             for theme in themes:
                 print(f"    {len(theme.members):5d}  {theme.label}")
     return 0
+
+
+def suggestion_quality(data: Path) -> None:
+    """Precision and recall of :func:`is_suggestion` on the labelled sample."""
+    sample = ROOT / "tests" / "data" / "insights" / "suggestions.jsonl"
+    rows = [json.loads(line) for line in sample.read_text(encoding="utf-8").splitlines()]
+    print(f"Suggestions: {len(rows)} labelled replies ({sum(r['suggestion'] for r in rows)} are)")
+    for split in ("tune", "held-out"):
+        part = [r for r in rows if r["split"] == split]
+        predicted = [bool(is_suggestion(r["text"])) for r in part]
+        truth = [bool(r["suggestion"]) for r in part]
+        tp = sum(p and t for p, t in zip(predicted, truth, strict=True))
+        precision = tp / max(1, sum(predicted))
+        recall = tp / max(1, sum(truth))
+        print(f"  {split:8s} n={len(part):3d}  precision {precision:.3f}  recall {recall:.3f}")
+    if data.exists():
+        with data.open(newline="", encoding="utf-8") as handle:
+            by_question: dict[str, list[bool]] = {}
+            for row in csv.DictReader(handle):
+                text = (row.get("feedback") or "").strip()
+                if text:
+                    key = row["question"]
+                    by_question.setdefault(key, []).append(is_suggestion(text))
+        for key in sorted(by_question):
+            hits = by_question[key]
+            print(f"  pxtextmining {key}: {sum(hits) / len(hits):.1%} read as suggestions")
+    print()
 
 
 def _classification(name: str, y: np.ndarray, pred: np.ndarray) -> None:  # type: ignore[type-arg]

@@ -24,8 +24,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from consultations.insights.suggestions import is_suggestion
+
 #: Bumped whenever tokens or weights change, so stored analyses can be recomputed.
-ANALYSIS_VERSION = 1
+ANALYSIS_VERSION = 2
 
 POSITIVE, NEUTRAL, NEGATIVE = "positive", "neutral", "negative"
 SENTIMENT_LABELS = (POSITIVE, NEUTRAL, NEGATIVE)
@@ -34,11 +36,6 @@ SENTIMENT_LABELS = (POSITIVE, NEUTRAL, NEGATIVE)
 NEUTRAL_BAND = 0.25
 
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
-_SUGGESTION = re.compile(
-    r"\b(?:should|could|would be|would like|need(?:s|ed)? to|needs? more|more|better|"
-    r"improve\w*|suggest\w*|please|wish|if only|instead|why not|how about|maybe|perhaps)\b"
-)
-
 # Function words carry no theme. Negations stay out of this list for the model features
 # (they flip sentiment) but are dropped from theme tokens below.
 _STOPWORD_TEXT = """
@@ -143,7 +140,7 @@ class TextAnalysis:
         label: ``positive``, ``neutral`` or ``negative``.
         tokens: distinct normalised content words, in order of first use.
         categories: probabilities for the default codebook's categories, in its order.
-        suggestion: the reply proposes something (should, could, more, better...).
+        suggestion: the reply asks for a change (see :mod:`consultations.insights.suggestions`).
         words: number of words, used to prefer readable quotes.
         version: :data:`ANALYSIS_VERSION` when it was made.
     """
@@ -241,7 +238,7 @@ class TextAnalyser:
             label=sentiment_label(score),
             tokens=theme_tokens(stems),
             categories=categories,
-            suggestion=_SUGGESTION.search(" ".join(ws)) is not None,
+            suggestion=is_suggestion(text),
             words=len(ws),
         )
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import chain
 
@@ -56,6 +56,8 @@ class ThemeInput:
     words: Sequence[int]
     quotable: Sequence[bool]
     texts: Sequence[str]
+    #: A further check before a reply is quoted, asked only of the few about to be chosen.
+    allowed: Callable[[int], bool] | None = None
 
     def __len__(self) -> int:
         return len(self.tokens)
@@ -274,6 +276,7 @@ def _quotes(
     chosen: list[int] = []
     chosen_pos: list[int] = []
     seen_texts: set[str] = set()
+    refused: set[int] = set()
     while len(chosen) < QUOTES_PER_THEME:
         best, best_pos, best_score = -1, -1, -math.inf
         for pos, i in enumerate(candidates.tolist()):
@@ -283,13 +286,16 @@ def _quotes(
             if key in seen_texts:
                 continue
             redundancy = max((overlap[pos, p] for p in chosen_pos), default=0.0)
-            if redundancy > 0.8:
+            if redundancy > 0.8 or i in refused:
                 continue
             score = cand_rel[i] - 0.7 * redundancy
             if score > best_score:
                 best, best_pos, best_score = i, pos, score
         if best < 0:
             break
+        if docs.allowed is not None and not docs.allowed(best):
+            refused.add(best)
+            continue
         chosen.append(best)
         chosen_pos.append(best_pos)
         seen_texts.add(" ".join(docs.texts[best].lower().split()))
