@@ -169,6 +169,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
             out += [
                 f"### {e(t['label'])}",
                 "",
+                *([e(t["description"]), ""] if t.get("description") else []),
                 f"{t['count']} replies ({_pct(t['share'])}); keywords: "
                 f"{e(', '.join(t['keywords']))}; "
                 f"{_pct(ts['positive'])} positive, {_pct(ts['negative'])} negative.",

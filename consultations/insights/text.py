@@ -51,6 +51,13 @@ much many lot lots one thing things way well even still every everything anythin
 nothing ever quite bit just made make us yes thank thanks please etc
 """
 _STOPWORDS = frozenset(_STOPWORD_TEXT.split())
+
+
+def stopwords() -> frozenset[str]:
+    """Function words that carry no theme (negations included)."""
+    return _STOPWORDS
+
+
 # A general-purpose polarity list, written for this project. The trained weights know
 # the patient-survey idiom ("No." is praise when the question was "what could improve?")
 # but were never shown plain complaints phrased differently; these words carry that.

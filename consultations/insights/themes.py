@@ -8,9 +8,10 @@ Each reply is placed in a space made of two parts, both read from its stored ana
   model, which carries what thousands of labelled comments taught about which words go
   together (so "rude receptionist" and "nurses were kind" both sit near "Staff").
 
-k-means groups the replies; each group is named by the words that are most frequent in
-it relative to the rest (and by its dominant category when one clearly dominates), and
-quoted by replies that are close to its centre and unlike each other.
+k-means groups the replies; each group is named by the phrase its replies use most
+relative to the rest (see :mod:`consultations.insights.phrases`), keeps its distinctive
+words as keywords, and is quoted by replies that are close to its centre and unlike each
+other.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from scipy import sparse  # type: ignore[import-untyped]
 from sklearn.cluster import KMeans  # type: ignore[import-untyped]
 from sklearn.decomposition import TruncatedSVD  # type: ignore[import-untyped]
 from sklearn.exceptions import ConvergenceWarning  # type: ignore[import-untyped]
+
+from consultations.insights.phrases import PhraseNamer, label_of
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
@@ -75,6 +78,8 @@ class Theme:
     members: IntArray
     quotes: tuple[int, ...]
     category: str | None
+    #: The theme's most distinctive phrases, best first (the label is one of them).
+    phrases: tuple[str, ...] = ()
 
 
 def theme_count(n: int, max_themes: int = MAX_THEMES) -> int:
@@ -113,6 +118,7 @@ def find_themes(
     rank[order] = np.arange(len(order))
     assignment = rank[assignment].astype(np.intp)
 
+    namer = PhraseNamer(docs.texts)
     words_by_id = _surface(vocab)
     df_all = np.asarray((x > 0).sum(axis=0)).ravel().astype(np.float64)
     themes: list[Theme] = []
@@ -125,10 +131,14 @@ def find_themes(
         mean_profile = probs[members].mean(axis=0)
         top = int(mean_profile.argmax())
         category = category_names[top] if mean_profile[top] >= 0.5 else None
-        label = _label(keywords, category, used_labels)
-        used_labels.add(label)
         quotes = _quotes(space, x, members, docs)
-        themes.append(Theme(label, keywords, members, quotes, category))
+        phrases = namer.ranked(members)
+        if len(phrases) < 1 or all(p in used_labels for p in phrases):
+            extra = namer.fallback(members, quotes)
+            phrases += [extra] if extra and extra not in phrases else []
+        label = _label(phrases, category, used_labels)
+        used_labels.add(label.lower())
+        themes.append(Theme(label, keywords, members, quotes, category, tuple(phrases)))
     return themes, assignment
 
 
@@ -228,26 +238,17 @@ def _keywords(
     return tuple(words_by_id[i] for i in best if score[i] > 0)
 
 
-def _label(keywords: Sequence[str], category: str | None, used: set[str]) -> str:
-    """A short name in words: "Staff: friendly, helpful", or keywords alone."""
-    if category:
-        # "Staff: staff, friendly" says "staff" twice; keep the words that add something.
-        named = set(category.lower().replace("/", " ").split())
-        keywords = [k for k in keywords if k not in named] or list(keywords)
-    for size in (2, 3, 4, len(keywords)):
-        words = ", ".join(keywords[:size])
-        if category and words:
-            label = f"{category}: {words}"
-        elif words:
-            label = words[0].upper() + words[1:]
-        else:
-            label = category or "Short replies with few words"
-        if label not in used:
-            return label
-    suffix = 2
-    while f"{label} ({suffix})" in used:
+def _label(phrases: Sequence[str], category: str | None, used: set[str]) -> str:
+    """The best phrase no other theme has taken; else the category."""
+    for phrase in phrases:
+        if phrase not in used:
+            return label_of(phrase)
+    base = f"Other replies about {category.lower()}" if category else "Short replies"
+    label, suffix = base, 2
+    while label.lower() in used:
+        label = f"{base} ({suffix})"
         suffix += 1
-    return f"{label} ({suffix})"
+    return label
 
 
 def _quotes(

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from consultations.insights.codebook import Codebook, assign, default_codebook
+from consultations.insights.phrases import describe
 from consultations.insights.quotes import UNQUOTABLE_FLAGS, may_quote, pick_diverse, quote_text
 from consultations.insights.records import PROMPT, THREAD, ResponseRow
 from consultations.insights.suggestions import is_suggestion
@@ -92,9 +93,13 @@ def summarise_themes(text: Sequence[TextRow]) -> tuple[list[dict[str, Any]], np.
     for theme in found:
         members = [text[i] for i in theme.members]
         quotes = [text[i].row for i in theme.quotes]
+        sentiment = sentiment_shares(m.analysis for m in members)
+        suggestions = sum(1 for m in members if m.analysis.suggestion)
         themes.append(
             {
                 "label": theme.label,
+                "description": describe(theme.phrases, len(members), sentiment, suggestions),
+                "phrases": list(theme.phrases),
                 "keywords": list(theme.keywords),
                 "count": len(members),
                 "share": round(len(members) / n, 4),
@@ -102,10 +107,10 @@ def summarise_themes(text: Sequence[TextRow]) -> tuple[list[dict[str, Any]], np.
                 "quote_refs": [
                     {"response": q.id, "item": q.item_id, "channel": q.channel} for q in quotes
                 ],
-                "sentiment": sentiment_shares(m.analysis for m in members),
+                "sentiment": sentiment,
                 "category": theme.category,
                 "safety_flagged": sum(1 for m in members if m.row.safety_flagged),
-                "suggestions": sum(1 for m in members if m.analysis.suggestion),
+                "suggestions": suggestions,
             }
         )
     return themes, assignment
