@@ -5,7 +5,8 @@ stored analyses, poll totals, funnel counts, earlier cycles, change markers); it
 I/O, so the same function serves the CLI, the dashboard and the tests. The dict holds
 the contract's fields (consultation, stage, generated_at, participation, polls, themes,
 sentiment, safety, suppressed, stage_summary) and these extensions: participation's
-``by_day``, ``by_item``, ``funnel`` and ``missing_segments``; polls' ``by_segment`` and
+``by_day``, ``by_item``, ``funnel`` and ``missing_segments``; ``representativeness``
+(segment shares against the spec's expected shares, the channel mix); polls' ``by_segment`` and
 ``sources``; ``codebook``; ``comparison`` and ``run_charts`` across cycles.
 
 Each section is built by its own module in :mod:`consultations.insights.sections`; this
@@ -30,7 +31,14 @@ from consultations.insights.records import (
     SpecLike,
     as_text,
 )
-from consultations.insights.sections import cycles, free_text, participation, polls, stages
+from consultations.insights.sections import (
+    cycles,
+    free_text,
+    participation,
+    polls,
+    representativeness,
+    stages,
+)
 from consultations.insights.sections.cycles import summarise_cycle
 
 __all__ = ["Progress", "build_report", "summarise_cycle"]
@@ -120,6 +128,7 @@ def build_report(
         "stage": stage,
         "generated_at": generated_at.isoformat(),
         "participation": participation_section,
+        "representativeness": representativeness.summarise(spec, participation_section),
         "polls": poll_section,
         "themes": themes,
         "sentiment": sentiment,

@@ -55,6 +55,7 @@ def summarise(
             "priorities": _priorities(report["polls"]),
             "ideas": _ideas(text, themes),
             "missing_voices": report["participation"]["missing_segments"],
+            "under_represented": report["representativeness"]["under_represented"],
         },
         "do": lambda: {
             "experience": {
