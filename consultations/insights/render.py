@@ -321,6 +321,9 @@ def _md_stage(summary: Mapping[str, Any], e: Callable[[object], str]) -> list[st
                         for x in body[key]
                     )
                 )
+        if body.get("signals"):
+            out += ["", "Run chart signals (Making data count rules):"]
+            out += [f"- {e(x)}" for x in body["signals"]]
         out.append("")
     else:
         out += [f"Suggested decision: **{body['suggested_decision']}**", ""]

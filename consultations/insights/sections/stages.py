@@ -162,6 +162,7 @@ def _study(report: Mapping[str, Any]) -> dict[str, Any]:
             "run_chart_signals": [
                 {"item": c["item"], **c["signals"]} for c in report["run_charts"]
             ],
+            "signals": _signals_in_words(report),
         }
     measures = [
         {
@@ -181,7 +182,17 @@ def _study(report: Mapping[str, Any]) -> dict[str, Any]:
         "themes_shrank": [c for c in cats if c.get("clear") and c["difference"] < 0],
         "negative_comments": comparison["negative"],
         "run_chart_signals": [{"item": c["item"], **c["signals"]} for c in report["run_charts"]],
+        "signals": _signals_in_words(report),
     }
+
+
+def _signals_in_words(report: Mapping[str, Any]) -> list[str]:
+    """Every special-cause signal on the run charts, one sentence each."""
+    return [
+        s["description"]
+        for c in report["run_charts"]
+        for s in c["signals"].get("special_cause", [])
+    ]
 
 
 def _act(
