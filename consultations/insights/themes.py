@@ -42,6 +42,8 @@ CATEGORY_WEIGHT = 1.5
 #: 100,000-reply report inside its time budget with no visible change in the themes.
 FIT_SAMPLE = 12_000
 SVD_COMPONENTS = 40
+#: Weight of the static-embedding part (unit length) when the embedding is shipped.
+EMBEDDING_WEIGHT = 1.0
 QUOTES_PER_THEME = 3
 RANDOM_STATE = 0
 
@@ -61,6 +63,8 @@ class ThemeInput:
     texts: Sequence[str]
     #: A further check before a reply is quoted, asked only of the few about to be chosen.
     allowed: Callable[[int], bool] | None = None
+    #: Static-embedding vectors of the replies (see :mod:`.embedding`), when shipped.
+    embedding: npt.NDArray[np.floating] | None = None
 
     def __len__(self) -> int:
         return len(self.tokens)
@@ -96,6 +100,7 @@ def find_themes(
     max_themes: int = MAX_THEMES,
     n_themes: int | None = None,
     category_weight: float = CATEGORY_WEIGHT,
+    embedding_weight: float | None = None,
 ) -> tuple[list[Theme], IntArray]:
     """Group replies into themes; returns the themes (largest first) and each reply's theme.
 
@@ -108,7 +113,7 @@ def find_themes(
         return [], np.zeros(0, dtype=np.intp)
     vocab, x = _tfidf(docs.tokens)
     probs = docs.categories
-    space = _space(x, probs, category_weight)
+    space = _space(x, probs, category_weight, docs.embedding, embedding_weight)
     k = n_themes if n_themes is not None else theme_count(n, max_themes)
     assignment = _cluster(space, k)
     # Renumber by size so theme 0 is the largest.
@@ -174,7 +179,13 @@ def _sample(n: int, size: int) -> IntArray:
     return np.sort(rng.choice(n, size=size, replace=False)).astype(np.intp)
 
 
-def _space(x: sparse.csr_matrix, probs: FloatArray, category_weight: float) -> FloatArray:
+def _space(
+    x: sparse.csr_matrix,
+    probs: FloatArray,
+    category_weight: float,
+    embedding: npt.NDArray[np.floating] | None = None,
+    embedding_weight: float | None = None,
+) -> FloatArray:
     n, v = x.shape
     components = min(SVD_COMPONENTS, v - 1, n - 1)
     parts: list[FloatArray] = []
@@ -185,6 +196,10 @@ def _space(x: sparse.csr_matrix, probs: FloatArray, category_weight: float) -> F
         parts.append(_unit_rows(z))
     if category_weight > 0 or not parts:
         parts.append(category_weight * _unit_rows(probs))
+    if embedding is not None:
+        weight = EMBEDDING_WEIGHT if embedding_weight is None else embedding_weight
+        if weight > 0:
+            parts.append(weight * _unit_rows(np.asarray(embedding, dtype=np.float64)))
     return np.hstack(parts)
 
 

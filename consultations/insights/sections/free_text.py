@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from consultations.insights.codebook import Codebook, assign, default_codebook
+from consultations.insights.embedding import default_embedding
 from consultations.insights.phrases import describe
 from consultations.insights.quotes import UNQUOTABLE_FLAGS, may_quote, pick_diverse, quote_text
 from consultations.insights.records import PROMPT, THREAD, ResponseRow
@@ -79,6 +80,7 @@ def sentiment_shares(analyses: Iterable[TextAnalysis]) -> dict[str, Any]:
 def summarise_themes(text: Sequence[TextRow]) -> tuple[list[dict[str, Any]], np.ndarray[Any, Any]]:
     """The ``themes`` section, and the theme index of each reply in ``text``."""
     analyses = [t.analysis for t in text]
+    embedding = default_embedding()
     docs = ThemeInput(
         tokens=[a.tokens for a in analyses],
         categories=category_matrix(analyses),
@@ -86,6 +88,7 @@ def summarise_themes(text: Sequence[TextRow]) -> tuple[list[dict[str, Any]], np.
         quotable=[not UNQUOTABLE_FLAGS.intersection(t.row.flags) for t in text],
         texts=[t.row.text or "" for t in text],
         allowed=lambda i: quotable(text[i].row),
+        embedding=None if embedding is None else embedding.embed_many([a.tokens for a in analyses]),
     )
     found, assignment = find_themes(docs, default_analyser().categories)
     n = len(text)
