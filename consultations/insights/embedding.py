@@ -71,9 +71,14 @@ class StaticEmbedding:
         return result
 
     def embed(self, tokens: Sequence[str]) -> FloatArray:
-        """One reply's unit-length vector."""
-        row: FloatArray = self.embed_many([tokens])[0]
-        return row
+        """One reply's unit-length vector (intake calls this once per reply: kept small)."""
+        get = self.index.get
+        ids = [i for t in tokens if (i := get(t)) is not None]
+        if not ids:
+            return self.vectors[-1]
+        total: FloatArray = self.vectors[ids].sum(axis=0)
+        norm = float(np.sqrt(total @ total))
+        return total / norm if norm else total
 
 
 def load_embedding(path: str | os.PathLike[str]) -> StaticEmbedding:

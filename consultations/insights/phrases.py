@@ -28,7 +28,7 @@ IntArray = npt.NDArray[np.intp]
 #: Longest and shortest phrase used as a label, in words.
 MIN_WORDS, MAX_WORDS = 2, 5
 #: At most this many replies per theme (and for the background) are read for phrases.
-PHRASE_SAMPLE = 1500
+PHRASE_SAMPLE = 800
 #: Phrases that fit any theme of any consultation, so name none.
 GENERIC = frozenset(
     {

@@ -73,6 +73,10 @@ _PRAISE = re.compile(
 )
 
 
+# One pass per clause: any way of asking for a change.
+_ASKS = re.compile(f"(?:{_IMPERATIVE.pattern})|(?:{_WANT_MORE.pattern})|(?:{_CUES.pattern})")
+
+
 def clauses(text: str) -> list[str]:
     """The reply in lower case, cut into clauses at sentence ends and "but"."""
     lowered = text.lower().replace("\u2019", "'").replace("\u2018", "'")
@@ -81,11 +85,4 @@ def clauses(text: str) -> list[str]:
 
 def is_suggestion(text: str) -> bool:
     """Whether any clause of ``text`` asks for a change and is not praise in disguise."""
-    for clause in clauses(text):
-        if not clause:
-            continue
-        if _PRAISE.search(clause):
-            continue
-        if _CUES.search(clause) or _WANT_MORE.match(clause) or _IMPERATIVE.match(clause):
-            return True
-    return False
+    return any(_ASKS.search(c) and not _PRAISE.search(c) for c in clauses(text))
