@@ -288,7 +288,7 @@ def _md_stage(summary: Mapping[str, Any], e: Callable[[object], str]) -> list[st
             f"{', clear lead' if x['clear_lead'] else ', not a clear lead'})"
             for x in body["priorities"]
         ] or ["- no polls"]
-        out += ["", f"### Ideas ({body['ideas']['count']} replies suggest something)", ""]
+        out += ["", f"### Ideas ({body['ideas']['count']} replies ask for a change)", ""]
         out += [f"> {e(x['text'])}\n" for x in body["ideas"]["examples"]]
     elif stage == "do":
         feel = body["experience"]["sentiment"]
