@@ -96,8 +96,14 @@ def _sample(indices: IntArray, size: int) -> IntArray:
 class PhraseNamer:
     """Counts phrases over a background sample once, then names themes against it."""
 
-    def __init__(self, texts: Sequence[str]) -> None:
-        self._texts = texts
+    def __init__(self, texts: Sequence[str], readable: Sequence[bool] | None = None) -> None:
+        # Replies that may not be quoted (safety-flagged) lend no words to any name:
+        # their texts are treated as empty.
+        self._texts = (
+            texts
+            if readable is None
+            else [t if ok else "" for t, ok in zip(texts, readable, strict=True)]
+        )
         self._edge = stopwords() | _EDGE
         background = _sample(np.arange(len(texts), dtype=np.intp), PHRASE_SAMPLE * 4)
         self._background: Counter[str] = Counter()

@@ -123,7 +123,7 @@ def find_themes(
     rank[order] = np.arange(len(order))
     assignment = rank[assignment].astype(np.intp)
 
-    namer = PhraseNamer(docs.texts)
+    namer = PhraseNamer(docs.texts, docs.quotable)
     words_by_id = _surface(vocab)
     df_all = np.asarray((x > 0).sum(axis=0)).ravel().astype(np.float64)
     themes: list[Theme] = []

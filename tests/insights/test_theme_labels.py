@@ -7,7 +7,9 @@ specific (not "thank you" or "good service"), and never a bare list of keywords 
 
 from __future__ import annotations
 
+import json
 import re
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -120,3 +122,20 @@ def test_labels_and_descriptions_reach_the_rendered_report(real_report: dict[str
     assert f"### {first['label']}" in md
     assert "replies, mostly" in md or "mixed in tone" in md
     assert first["label"] in html
+
+
+def test_flagged_replies_lend_no_words_to_labels_or_descriptions() -> None:
+    flagged = "I keep thinking about the railway bridge tonight"
+    texts = [f"{flagged} {k}" for k in range(8)]
+    texts += [f"The phone line rang out again on day {k}" for k in range(8)]
+    texts += [f"Lovely kind nurses on the ward {k}" for k in range(8)]
+    rows = _rows(texts)
+    rows = [
+        replace(r, flags=("safety",)) if (r.text or "").startswith(flagged) else r for r in rows
+    ]
+    report = build_report(SPEC, rows, generated_at=START + timedelta(days=1))
+    assert report["safety"]["flagged"] == 8
+    shown = json.dumps(
+        [{k: t[k] for k in ("label", "description", "phrases")} for t in report["themes"]]
+    )
+    assert "railway" not in shown and "bridge" not in shown
