@@ -75,7 +75,8 @@ class StaticEmbedding:
         get = self.index.get
         ids = [i for t in tokens if (i := get(t)) is not None]
         if not ids:
-            return self.vectors[-1]
+            zero: FloatArray = self.vectors[-1]
+            return zero
         total: FloatArray = self.vectors[ids].sum(axis=0)
         norm = float(np.sqrt(total @ total))
         return total / norm if norm else total

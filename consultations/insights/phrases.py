@@ -111,6 +111,10 @@ class PhraseNamer:
             self._background.update(_candidates(phrase_words(texts[i]), self._edge))
         self._background_n = max(1, len(background))
 
+    def sample_texts(self, members: IntArray) -> list[str]:
+        """The readable texts of a sample of the theme's replies."""
+        return [t for i in _sample(members, PHRASE_SAMPLE).tolist() if (t := self._texts[i])]
+
     def ranked(self, members: IntArray, count: int = 8) -> list[str]:
         """The theme's most distinctive phrases, best first (may be empty for tiny themes)."""
         sample = _sample(members, PHRASE_SAMPLE)

@@ -29,6 +29,7 @@ from sklearn.cluster import KMeans  # type: ignore[import-untyped]
 from sklearn.decomposition import TruncatedSVD  # type: ignore[import-untyped]
 from sklearn.exceptions import ConvergenceWarning  # type: ignore[import-untyped]
 
+from consultations.insights import subcategories
 from consultations.insights.phrases import PhraseNamer, label_of
 
 FloatArray = npt.NDArray[np.float64]
@@ -82,8 +83,10 @@ class Theme:
     members: IntArray
     quotes: tuple[int, ...]
     category: str | None
-    #: The theme's most distinctive phrases, best first (the label is one of them).
+    #: The theme's most distinctive phrases, best first (the label is one of them,
+    #: unless a framework sub-theme fits: see :mod:`.subcategories`).
     phrases: tuple[str, ...] = ()
+    subcategory: str | None = None
 
 
 def theme_count(n: int, max_themes: int = MAX_THEMES) -> int:
@@ -141,9 +144,24 @@ def find_themes(
         if len(phrases) < 1 or all(p in used_labels for p in phrases):
             extra = namer.fallback(members, quotes)
             phrases += [extra] if extra and extra not in phrases else []
-        label = _label(phrases, category, used_labels)
+        sub = subcategories.fitting(namer.sample_texts(members), category)
+        if sub is not None and sub.name.lower() not in used_labels:
+            label = sub.name
+        else:
+            sub = None
+            label = _label(phrases, category, used_labels)
         used_labels.add(label.lower())
-        themes.append(Theme(label, keywords, members, quotes, category, tuple(phrases)))
+        themes.append(
+            Theme(
+                label,
+                keywords,
+                members,
+                quotes,
+                category,
+                tuple(phrases),
+                sub.name if sub is not None else None,
+            )
+        )
     return themes, assignment
 
 

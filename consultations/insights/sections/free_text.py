@@ -112,6 +112,7 @@ def summarise_themes(text: Sequence[TextRow]) -> tuple[list[dict[str, Any]], np.
                 ],
                 "sentiment": sentiment,
                 "category": theme.category,
+                "subcategory": theme.subcategory,
                 "safety_flagged": sum(1 for m in members if m.row.safety_flagged),
                 "suggestions": suggestions,
             }
