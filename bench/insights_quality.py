@@ -82,9 +82,6 @@ def main() -> int:
             by_organisation(loo, default_embedding(), args.embedding_weight)
         if args.only == "organisation":
             return 0
-    if not args.path.exists():
-        print(f"pxtextmining data not found at {args.path}; skipping", file=sys.stderr)
-        return 0
     comments = read_pxtextmining(args.path)
     y = np.array([MAJOR_CATEGORIES.index(c.category) for c in comments])
     print(f"{len(comments)} comments, {args.folds}-fold cross-validation")
