@@ -399,7 +399,8 @@ async def import_csv(
                 looked_at = (screening.SAFETY, screening.REVIEW)
                 plain = [v for v in values if not set(v["flags"]) & set(looked_at)]
                 if plain:
-                    await session.execute(insert(table), plain)
+                    # COPY on PostgreSQL; one executemany on SQLite.
+                    await queries.insert_responses(session, plain)
                 # Few: each flagged reply gets its id back and a case for a moderator.
                 for value in values:
                     reason = next((f for f in looked_at if f in value["flags"]), None)

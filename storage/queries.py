@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Table, delete, func, select, update
+from sqlalchemy import insert as sa_insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -468,3 +470,55 @@ async def upsert_participants(
         statement, [{"channel": channel, "pseudonym": p, "created_at": now} for p in pseudonyms]
     )
     return {pseudonym: int(pid) for pseudonym, pid in result}
+
+
+#: Columns of a ``response`` row written by :func:`insert_responses`, in COPY order.
+RESPONSE_COPY_COLUMNS = (
+    "consultation_id",
+    "item_id",
+    "item_type",
+    "participant_id",
+    "channel",
+    "choices",
+    "text",
+    "in_reply_to",
+    "platform_ref",
+    "flags",
+    "public",
+    "sentiment",
+    "analysis",
+    "created_at",
+)
+_JSON_COLUMNS = frozenset({"choices", "flags", "analysis"})
+
+
+async def insert_responses(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Store many responses at once: COPY on PostgreSQL, one executemany on SQLite.
+
+    COPY (asyncpg's ``copy_records_to_table``) runs on the session's own connection, so
+    it is part of the same transaction: a failed import stores nothing. Each row gives
+    the columns of :data:`RESPONSE_COPY_COLUMNS` (``public`` defaults to false).
+    """
+    if not rows:
+        return
+    connection = await session.connection()
+    if connection.dialect.name != "postgresql":
+        table = cast(Table, Response.__table__)  # Core insert: no per-row ORM work
+        await session.execute(sa_insert(table), list(rows))
+        return
+    raw = await connection.get_raw_connection()
+    driver: Any = raw.driver_connection
+    dumps = json.dumps
+    records = [
+        tuple(
+            (dumps(value) if value is not None else None)
+            if name in _JSON_COLUMNS
+            else (row.get(name, False) if name == "public" else value)
+            for name in RESPONSE_COPY_COLUMNS
+            for value in (row.get(name),)
+        )
+        for row in rows
+    ]
+    await driver.copy_records_to_table(
+        Response.__tablename__, columns=list(RESPONSE_COPY_COLUMNS), records=records
+    )

@@ -101,6 +101,54 @@ def _md_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> list[s
     return lines + [""]
 
 
+def representativeness_rows(section: Mapping[str, Any] | None) -> list[tuple[object, ...]]:
+    """Rows of the representativeness table: segment, group, share (interval), expected, status."""
+    rows: list[tuple[object, ...]] = []
+    for seg in (section or {}).get("segments", []):
+        for g in seg["groups"]:
+            shown = (
+                HIDDEN
+                if g["status"] == "hidden"
+                else f"{_pct(g['share'])} ({_pct(g['ci_low'])} to {_pct(g['ci_high'])})"
+            )
+            rows.append((seg["segment"], g["option"], shown, _pct(g["expected"]), g["status"]))
+    return rows
+
+
+def _md_representativeness(section: Mapping[str, Any] | None) -> list[str]:
+    if not section:
+        return []
+    e = md_text
+    out: list[str] = []
+    rows = representativeness_rows(section)
+    if rows:
+        out += ["### Who answered, against who was expected", ""]
+        out += _md_table(["Segment", "Group", "Share (95% interval)", "Expected", "Status"], rows)
+    if section["under_represented"]:
+        out += [
+            "**Under-represented:** "
+            + "; ".join(
+                f"{e(u['option'])} ({_pct(u['share'])} of answers, {_pct(u['expected'])} expected)"
+                for u in section["under_represented"]
+            ),
+            "",
+        ]
+    if section["channel_mix"]:
+        out += ["### Channel mix", ""]
+        out += _md_table(
+            ["Channel", "Participants", "Share (95% interval)"],
+            [
+                (
+                    m["channel"],
+                    m["participants"],
+                    f"{_pct(m['share'])} ({_pct(m['ci_low'])} to {_pct(m['ci_high'])})",
+                )
+                for m in section["channel_mix"]
+            ],
+        )
+    return out
+
+
 #: Shown for a hidden count (under 5, or hidden so that one under 5 cannot be worked out).
 HIDDEN = "hidden"
 
@@ -154,6 +202,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
             + "; ".join(f"{e(m['option'])} ({e(m['status'])})" for m in p["missing_segments"]),
             "",
         ]
+    out += _md_representativeness(report.get("representativeness"))
     if report["polls"]:
         out += ["## Polls", ""]
         for poll in report["polls"]:
@@ -177,6 +226,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
             out += [
                 f"### {e(t['label'])}",
                 "",
+                *([e(t["description"]), ""] if t.get("description") else []),
                 f"{t['count']} replies ({_pct(t['share'])}); keywords: "
                 f"{e(', '.join(t['keywords']))}; "
                 f"{_pct(ts['positive'])} positive, {_pct(ts['negative'])} negative.",
@@ -305,7 +355,7 @@ def _md_stage(summary: Mapping[str, Any], e: Callable[[object], str]) -> list[st
             f"{', clear lead' if x['clear_lead'] else ', not a clear lead'})"
             for x in body["priorities"]
         ] or ["- no polls"]
-        out += ["", f"### Ideas ({body['ideas']['count']} replies suggest something)", ""]
+        out += ["", f"### Ideas ({body['ideas']['count']} replies ask for a change)", ""]
         out += [f"> {e(x['text'])}\n" for x in body["ideas"]["examples"]]
     elif stage == "do":
         feel = body["experience"]["sentiment"]
@@ -338,6 +388,9 @@ def _md_stage(summary: Mapping[str, Any], e: Callable[[object], str]) -> list[st
                         for x in body[key]
                     )
                 )
+        if body.get("signals"):
+            out += ["", "Run chart signals (Making data count rules):"]
+            out += [f"- {e(x)}" for x in body["signals"]]
         out.append("")
     else:
         out += [f"Suggested decision: **{body['suggested_decision']}**", ""]
@@ -541,6 +594,8 @@ def render_html(report: Mapping[str, Any]) -> str:
             (ch, v["responses"], v["participants"])
             for ch, v in report["participation"]["by_channel"].items()
         ],
+        representativeness_rows=representativeness_rows(report.get("representativeness")),
+        under_represented=(report.get("representativeness") or {}).get("under_represented", []),
         codebook=report.get("codebook"),
         comparison_polls=(report.get("comparison") or {}).get("polls", []),
         run_charts=report.get("run_charts", []),

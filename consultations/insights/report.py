@@ -5,8 +5,9 @@ stored analyses, poll totals, funnel counts, earlier cycles, change markers); it
 I/O, so the same function serves the CLI, the dashboard and the tests. The dict holds
 the contract's fields (consultation, stage, generated_at, participation, polls, themes,
 sentiment, safety, suppressed, stage_summary) and these extensions: participation's
-``by_day``, ``by_item``, ``funnel`` and ``missing_segments``; polls' ``by_segment`` and
-``sources``; ``codebook``; ``comparison`` and ``run_charts`` across cycles; ``delphi``
+``by_day``, ``by_item``, ``funnel`` and ``missing_segments``; ``representativeness``
+(segment shares against the spec's expected shares, the channel mix); polls' ``by_segment``
+and ``sources``; ``codebook``; ``comparison`` and ``run_charts`` across cycles; ``delphi``
 (polls asked in rounds) and ``timed_chat`` (one part per timed question), only when the
 spec has them (docs/engagement-over-time.md).
 
@@ -39,6 +40,7 @@ from consultations.insights.sections import (
     opinions,
     participation,
     polls,
+    representativeness,
     stages,
     timed,
 )
@@ -136,6 +138,7 @@ def build_report(
         "stage": stage,
         "generated_at": generated_at.isoformat(),
         "participation": participation_section,
+        "representativeness": representativeness.summarise(spec, participation_section),
         "polls": poll_section,
         "themes": themes,
         "sentiment": sentiment,

@@ -24,8 +24,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from consultations.insights.embedding import StaticEmbedding, default_embedding
+from consultations.insights.suggestions import is_suggestion
+
 #: Bumped whenever tokens or weights change, so stored analyses can be recomputed.
-ANALYSIS_VERSION = 1
+ANALYSIS_VERSION = 2
 
 POSITIVE, NEUTRAL, NEGATIVE = "positive", "neutral", "negative"
 SENTIMENT_LABELS = (POSITIVE, NEUTRAL, NEGATIVE)
@@ -34,11 +37,6 @@ SENTIMENT_LABELS = (POSITIVE, NEUTRAL, NEGATIVE)
 NEUTRAL_BAND = 0.25
 
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
-_SUGGESTION = re.compile(
-    r"\b(?:should|could|would be|would like|need(?:s|ed)? to|needs? more|more|better|"
-    r"improve\w*|suggest\w*|please|wish|if only|instead|why not|how about|maybe|perhaps)\b"
-)
-
 # Function words carry no theme. Negations stay out of this list for the model features
 # (they flip sentiment) but are dropped from theme tokens below.
 _STOPWORD_TEXT = """
@@ -54,6 +52,13 @@ much many lot lots one thing things way well even still every everything anythin
 nothing ever quite bit just made make us yes thank thanks please etc
 """
 _STOPWORDS = frozenset(_STOPWORD_TEXT.split())
+
+
+def stopwords() -> frozenset[str]:
+    """Function words that carry no theme (negations included)."""
+    return _STOPWORDS
+
+
 # A general-purpose polarity list, written for this project. The trained weights know
 # the patient-survey idiom ("No." is praise when the question was "what could improve?")
 # but were never shown plain complaints phrased differently; these words carry that.
@@ -143,7 +148,7 @@ class TextAnalysis:
         label: ``positive``, ``neutral`` or ``negative``.
         tokens: distinct normalised content words, in order of first use.
         categories: probabilities for the default codebook's categories, in its order.
-        suggestion: the reply proposes something (should, could, more, better...).
+        suggestion: the reply asks for a change (see :mod:`consultations.insights.suggestions`).
         words: number of words, used to prefer readable quotes.
         version: :data:`ANALYSIS_VERSION` when it was made.
     """
@@ -188,7 +193,13 @@ FloatArray = npt.NDArray[np.float64]
 class TextAnalyser:
     """Applies one trained model (see :mod:`consultations.insights.training`) to texts."""
 
-    def __init__(self, model: Mapping[str, Any], *, lexicon_weight: float | None = None) -> None:
+    def __init__(
+        self,
+        model: Mapping[str, Any],
+        *,
+        lexicon_weight: float | None = None,
+        embedding: StaticEmbedding | None = None,
+    ) -> None:
         features: list[str] = model["features"]
         # Learned with the word weights, plus a fixed prior: the survey data alone gives
         # polarity words little weight because its idiom ("staff" almost always praise)
@@ -212,6 +223,17 @@ class TextAnalyser:
         self._bias: FloatArray = np.asarray(
             [*model["category_bias"], model["sentiment_bias"]], dtype=np.float64
         )
+        # The embedding head, when the model was trained with one and it is at hand.
+        self._embedding = embedding if "embedding_category_weights" in model else None
+        self._embedding_weights: FloatArray | None = None
+        if self._embedding is not None:
+            scale = float(model.get("embedding_scale", 1.0))
+            self._embedding_weights = scale * np.hstack(
+                [
+                    np.asarray(model["embedding_category_weights"], dtype=np.float64),
+                    np.asarray(model["embedding_sentiment_weights"], dtype=np.float64)[:, None],
+                ]
+            )
         prior = np.exp(self._bias[:-1] - self._bias[:-1].max())
         self._prior = tuple(round(float(p), 3) for p in prior / prior.sum())
 
@@ -221,10 +243,20 @@ class TextAnalyser:
         stems = [stem(w) for w in ws]
         index = self._index
         idx = list({i for f in model_features(stems) if (i := index.get(f)) is not None})
-        if idx:
-            values = self._idf[idx]
-            values = values / math.sqrt(float(values @ values))
-            z = values @ self._weights[idx] + self._bias
+        tokens = theme_tokens(stems)
+        extra = None
+        if self._embedding is not None and self._embedding_weights is not None:
+            vector = self._embedding.embed(tokens)
+            if vector.any():
+                extra = vector.astype(np.float64) @ self._embedding_weights
+        if idx or extra is not None:
+            z = self._bias.copy()
+            if idx:
+                values = self._idf[idx]
+                values = values / math.sqrt(float(values @ values))
+                z += values @ self._weights[idx]
+            if extra is not None:
+                z += extra
             cat = np.exp(z[:-1] - z[:-1].max())
             cat /= cat.sum()
             categories = tuple(np.round(cat, 3).tolist())
@@ -239,9 +271,9 @@ class TextAnalyser:
         return TextAnalysis(
             sentiment=round(score, 3),
             label=sentiment_label(score),
-            tokens=theme_tokens(stems),
+            tokens=tokens,
             categories=categories,
-            suggestion=_SUGGESTION.search(" ".join(ws)) is not None,
+            suggestion=is_suggestion(text),
             words=len(ws),
         )
 
@@ -267,19 +299,39 @@ def sentiment_label(score: float) -> str:
 
 
 MODEL_FILE = "pxtextmining_model.json"
+#: The same heads trained with the static embedding's columns too.
+EMBEDDING_MODEL_FILE = "pxtextmining_model_embedding.json"
 
 
-@cache
-def default_model() -> dict[str, Any]:
-    """The shipped model (trained by ``bench/insights_train.py``)."""
-    source = resources.files("consultations.insights").joinpath("data", MODEL_FILE)
+def _read_model(name: str) -> dict[str, Any] | None:
+    source = resources.files("consultations.insights").joinpath("data", name)
+    if not source.is_file():
+        return None
     data: dict[str, Any] = json.loads(source.read_text(encoding="utf-8"))
     return data
 
 
 @cache
+def default_model() -> dict[str, Any]:
+    """The shipped words-only model (trained by ``bench/insights_train.py``): the fallback."""
+    data = _read_model(MODEL_FILE)
+    if data is None:
+        raise FileNotFoundError(f"consultations/insights/data/{MODEL_FILE} is not installed")
+    return data
+
+
+@cache
 def default_analyser() -> TextAnalyser:
-    """The analyser every intake and report uses unless told otherwise."""
+    """The analyser every intake and report uses unless told otherwise.
+
+    With the static embedding installed, the model trained with it; without it (or
+    without that model), the words-only model, which needs nothing else.
+    """
+    embedding = default_embedding()
+    if embedding is not None:
+        model = _read_model(EMBEDDING_MODEL_FILE)
+        if model is not None:
+            return TextAnalyser(model, embedding=embedding)
     return TextAnalyser(default_model())
 
 

@@ -8,16 +8,17 @@ Each reply is placed in a space made of two parts, both read from its stored ana
   model, which carries what thousands of labelled comments taught about which words go
   together (so "rude receptionist" and "nurses were kind" both sit near "Staff").
 
-k-means groups the replies; each group is named by the words that are most frequent in
-it relative to the rest (and by its dominant category when one clearly dominates), and
-quoted by replies that are close to its centre and unlike each other.
+k-means groups the replies; each group is named by the phrase its replies use most
+relative to the rest (see :mod:`consultations.insights.phrases`), keeps its distinctive
+words as keywords, and is quoted by replies that are close to its centre and unlike each
+other.
 """
 
 from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import chain
 
@@ -27,6 +28,9 @@ from scipy import sparse  # type: ignore[import-untyped]
 from sklearn.cluster import KMeans  # type: ignore[import-untyped]
 from sklearn.decomposition import TruncatedSVD  # type: ignore[import-untyped]
 from sklearn.exceptions import ConvergenceWarning  # type: ignore[import-untyped]
+
+from consultations.insights import subcategories
+from consultations.insights.phrases import PhraseNamer, label_of
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
@@ -39,6 +43,8 @@ CATEGORY_WEIGHT = 1.5
 #: 100,000-reply report inside its time budget with no visible change in the themes.
 FIT_SAMPLE = 12_000
 SVD_COMPONENTS = 40
+#: Weight of the static-embedding part (unit length) when the embedding is shipped.
+EMBEDDING_WEIGHT = 1.0
 QUOTES_PER_THEME = 3
 RANDOM_STATE = 0
 
@@ -56,6 +62,10 @@ class ThemeInput:
     words: Sequence[int]
     quotable: Sequence[bool]
     texts: Sequence[str]
+    #: A further check before a reply is quoted, asked only of the few about to be chosen.
+    allowed: Callable[[int], bool] | None = None
+    #: Static-embedding vectors of the replies (see :mod:`.embedding`), when shipped.
+    embedding: npt.NDArray[np.floating] | None = None
 
     def __len__(self) -> int:
         return len(self.tokens)
@@ -73,6 +83,10 @@ class Theme:
     members: IntArray
     quotes: tuple[int, ...]
     category: str | None
+    #: The theme's most distinctive phrases, best first (the label is one of them,
+    #: unless a framework sub-theme fits: see :mod:`.subcategories`).
+    phrases: tuple[str, ...] = ()
+    subcategory: str | None = None
 
 
 def theme_count(n: int, max_themes: int = MAX_THEMES) -> int:
@@ -89,6 +103,7 @@ def find_themes(
     max_themes: int = MAX_THEMES,
     n_themes: int | None = None,
     category_weight: float = CATEGORY_WEIGHT,
+    embedding_weight: float | None = None,
 ) -> tuple[list[Theme], IntArray]:
     """Group replies into themes; returns the themes (largest first) and each reply's theme.
 
@@ -101,7 +116,7 @@ def find_themes(
         return [], np.zeros(0, dtype=np.intp)
     vocab, x = _tfidf(docs.tokens)
     probs = docs.categories
-    space = _space(x, probs, category_weight)
+    space = _space(x, probs, category_weight, docs.embedding, embedding_weight)
     k = n_themes if n_themes is not None else theme_count(n, max_themes)
     assignment = _cluster(space, k)
     # Renumber by size so theme 0 is the largest.
@@ -111,6 +126,7 @@ def find_themes(
     rank[order] = np.arange(len(order))
     assignment = rank[assignment].astype(np.intp)
 
+    namer = PhraseNamer(docs.texts, docs.quotable)
     words_by_id = _surface(vocab)
     df_all = np.asarray((x > 0).sum(axis=0)).ravel().astype(np.float64)
     themes: list[Theme] = []
@@ -123,10 +139,29 @@ def find_themes(
         mean_profile = probs[members].mean(axis=0)
         top = int(mean_profile.argmax())
         category = category_names[top] if mean_profile[top] >= 0.5 else None
-        label = _label(keywords, category, used_labels)
-        used_labels.add(label)
         quotes = _quotes(space, x, members, docs)
-        themes.append(Theme(label, keywords, members, quotes, category))
+        phrases = namer.ranked(members)
+        if len(phrases) < 1 or all(p in used_labels for p in phrases):
+            extra = namer.fallback(members, quotes)
+            phrases += [extra] if extra and extra not in phrases else []
+        sub = subcategories.fitting(namer.sample_texts(members), category)
+        if sub is not None and sub.name.lower() not in used_labels:
+            label = sub.name
+        else:
+            sub = None
+            label = _label(phrases, category, used_labels)
+        used_labels.add(label.lower())
+        themes.append(
+            Theme(
+                label,
+                keywords,
+                members,
+                quotes,
+                category,
+                tuple(phrases),
+                sub.name if sub is not None else None,
+            )
+        )
     return themes, assignment
 
 
@@ -162,7 +197,13 @@ def _sample(n: int, size: int) -> IntArray:
     return np.sort(rng.choice(n, size=size, replace=False)).astype(np.intp)
 
 
-def _space(x: sparse.csr_matrix, probs: FloatArray, category_weight: float) -> FloatArray:
+def _space(
+    x: sparse.csr_matrix,
+    probs: FloatArray,
+    category_weight: float,
+    embedding: npt.NDArray[np.floating] | None = None,
+    embedding_weight: float | None = None,
+) -> FloatArray:
     n, v = x.shape
     components = min(SVD_COMPONENTS, v - 1, n - 1)
     parts: list[FloatArray] = []
@@ -177,6 +218,10 @@ def _space(x: sparse.csr_matrix, probs: FloatArray, category_weight: float) -> F
         parts.append(_unit_rows(z))
     if category_weight > 0 or not parts:
         parts.append(category_weight * _unit_rows(probs))
+    if embedding is not None:
+        weight = EMBEDDING_WEIGHT if embedding_weight is None else embedding_weight
+        if weight > 0:
+            parts.append(weight * _unit_rows(np.asarray(embedding, dtype=np.float64)))
     return np.hstack(parts)
 
 
@@ -230,26 +275,17 @@ def _keywords(
     return tuple(words_by_id[i] for i in best if score[i] > 0)
 
 
-def _label(keywords: Sequence[str], category: str | None, used: set[str]) -> str:
-    """A short name in words: "Staff: friendly, helpful", or keywords alone."""
-    if category:
-        # "Staff: staff, friendly" says "staff" twice; keep the words that add something.
-        named = set(category.lower().replace("/", " ").split())
-        keywords = [k for k in keywords if k not in named] or list(keywords)
-    for size in (2, 3, 4, len(keywords)):
-        words = ", ".join(keywords[:size])
-        if category and words:
-            label = f"{category}: {words}"
-        elif words:
-            label = words[0].upper() + words[1:]
-        else:
-            label = category or "Short replies with few words"
-        if label not in used:
-            return label
-    suffix = 2
-    while f"{label} ({suffix})" in used:
+def _label(phrases: Sequence[str], category: str | None, used: set[str]) -> str:
+    """The best phrase no other theme has taken; else the category."""
+    for phrase in phrases:
+        if phrase not in used:
+            return label_of(phrase)
+    base = f"Other replies about {category.lower()}" if category else "Short replies"
+    label, suffix = base, 2
+    while label.lower() in used:
+        label = f"{base} ({suffix})"
         suffix += 1
-    return f"{label} ({suffix})"
+    return label
 
 
 def _quotes(
@@ -278,6 +314,7 @@ def _quotes(
     chosen: list[int] = []
     chosen_pos: list[int] = []
     seen_texts: set[str] = set()
+    refused: set[int] = set()
     while len(chosen) < QUOTES_PER_THEME:
         best, best_pos, best_score = -1, -1, -math.inf
         for pos, i in enumerate(candidates.tolist()):
@@ -287,13 +324,16 @@ def _quotes(
             if key in seen_texts:
                 continue
             redundancy = max((overlap[pos, p] for p in chosen_pos), default=0.0)
-            if redundancy > 0.8:
+            if redundancy > 0.8 or i in refused:
                 continue
             score = cand_rel[i] - 0.7 * redundancy
             if score > best_score:
                 best, best_pos, best_score = i, pos, score
         if best < 0:
             break
+        if docs.allowed is not None and not docs.allowed(best):
+            refused.add(best)
+            continue
         chosen.append(best)
         chosen_pos.append(best_pos)
         seen_texts.add(" ".join(docs.texts[best].lower().split()))

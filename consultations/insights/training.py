@@ -18,13 +18,18 @@ from scipy import sparse  # type: ignore[import-untyped]
 from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer  # type: ignore[import-untyped]
 from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
 
+from consultations.insights.embedding import StaticEmbedding
 from consultations.insights.text import (
     ANALYSIS_VERSION,
     lexicon_score,
     model_features,
     stem,
+    theme_tokens,
     words,
 )
+
+#: Weight of the embedding columns against the unit-length TF-IDF row.
+EMBEDDING_SCALE = 1.0
 
 #: The nine major categories of the NHS patient-experience framework, as in the data.
 MAJOR_CATEGORIES = (
@@ -106,6 +111,8 @@ def fit_model(
     min_df: int = 3,
     category_c: float = 4.0,
     sentiment_c: float = 1.0,
+    embedding: StaticEmbedding | None = None,
+    embedding_scale: float = EMBEDDING_SCALE,
 ) -> dict[str, Any]:
     """Fit both heads (categories and sentiment) and return the model as plain JSON data.
 
@@ -118,8 +125,19 @@ def fit_model(
     tfidf = TfidfTransformer().fit(counts)
     x = tfidf.transform(counts)
     categories = np.array([MAJOR_CATEGORIES.index(c.category) for c in comments])
+    dense = None
+    if embedding is not None:
+        # The reply's static-embedding vector as more columns: words the labelled file
+        # never used still land near the categories of words it did.
+        stems = [[stem(w) for w in words(c.text)] for c in comments]
+        dense = sparse.csr_matrix(
+            embedding_scale * embedding.embed_many([theme_tokens(s) for s in stems])
+        )
+        x_category = sparse.hstack([x, dense]).tocsr()
+    else:
+        x_category = x
     category_model = LogisticRegression(C=category_c, max_iter=3000, class_weight="balanced").fit(
-        x, categories
+        x_category, categories
     )
 
     scored = [i for i, c in enumerate(comments) if c.criticality is not None and c.criticality != 0]
@@ -127,7 +145,8 @@ def fit_model(
     # The polarity-word count is one more column, so its weight is learned with the rest
     # and the words it explains ("kind", "rude") need not be learned one by one.
     lexicon = [[lexicon_score([stem(w) for w in words(comments[i].text)])] for i in scored]
-    x_sentiment = sparse.hstack([x[scored], sparse.csr_matrix(lexicon)]).tocsr()
+    blocks = [x[scored]] + ([dense[scored]] if dense is not None else [])
+    x_sentiment = sparse.hstack([*blocks, sparse.csr_matrix(lexicon)]).tocsr()
     sentiment_model = LogisticRegression(C=sentiment_c, max_iter=3000, class_weight="balanced").fit(
         x_sentiment, polarity
     )
@@ -135,6 +154,14 @@ def fit_model(
     def rounded(values: Any) -> list[Any]:
         return np.round(np.asarray(values, dtype=np.float64), 4).tolist()  # type: ignore[no-any-return]
 
+    n_words = x.shape[1]
+    extra: dict[str, Any] = {}
+    if dense is not None:
+        extra = {
+            "embedding_scale": embedding_scale,
+            "embedding_category_weights": rounded(category_model.coef_[:, n_words:].T),
+            "embedding_sentiment_weights": rounded(sentiment_model.coef_[0][n_words:-1]),
+        }
     return {
         "version": ANALYSIS_VERSION,
         "source": SOURCE,
@@ -142,9 +169,10 @@ def fit_model(
         "categories": list(MAJOR_CATEGORIES),
         "features": vectoriser.get_feature_names_out().tolist(),
         "idf": rounded(tfidf.idf_),
-        "category_weights": rounded(category_model.coef_.T),
+        "category_weights": rounded(category_model.coef_[:, :n_words].T),
         "category_bias": rounded(category_model.intercept_),
-        "sentiment_weights": rounded(sentiment_model.coef_[0][:-1]),
+        "sentiment_weights": rounded(sentiment_model.coef_[0][:n_words]),
         "lexicon_weight": float(round(sentiment_model.coef_[0][-1], 4)),
         "sentiment_bias": float(round(sentiment_model.intercept_[0], 4)),
+        **extra,
     }

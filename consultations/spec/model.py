@@ -149,10 +149,16 @@ class Segment:
     id: str
     text: str
     options: tuple[str, ...]
+    #: Expected share of each option among the people who answer (e.g. from the
+    #: population the service serves), as (option, share) pairs; empty when not given.
+    expected: tuple[tuple[str, float], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """The segment question as it is written in a spec."""
-        return {"id": self.id, "text": self.text, "options": list(self.options)}
+        data: dict[str, Any] = {"id": self.id, "text": self.text, "options": list(self.options)}
+        if self.expected:
+            data["expected"] = dict(self.expected)
+        return data
 
 
 @dataclass(frozen=True)

@@ -116,7 +116,8 @@ _ITEM_FIELDS = (
 )
 #: Longest statement (seeded or added): one short idea, like a Pol.is comment.
 STATEMENT_MAX = 280
-_SEGMENT_FIELDS = ("id", "text", "options")
+_SEGMENT_FIELDS = ("id", "text", "options", "expected")
+_SEGMENT_REQUIRED = ("id", "text", "options")
 
 # What to write, for each required field, shown when the field is missing.
 _HINTS = {
@@ -557,7 +558,7 @@ def _segments(check: _Checker, value: object, used: dict[str, str]) -> tuple[Seg
     segments: list[Segment] = []
     for index, raw in enumerate(listed):
         path = f"segments[{index}]"
-        found = check.fields(raw, path, _SEGMENT_FIELDS, _SEGMENT_FIELDS)
+        found = check.fields(raw, path, _SEGMENT_FIELDS, _SEGMENT_REQUIRED)
         if found is None:
             continue
         ident = _claim_id(check, found["id"], path, used) if "id" in found else None
@@ -567,9 +568,50 @@ def _segments(check: _Checker, value: object, used: dict[str, str]) -> tuple[Seg
             if "options" in found
             else None
         )
-        if ident is not None and text is not None and options is not None:
-            segments.append(Segment(id=ident, text=text, options=options))
+        expected: tuple[tuple[str, float], ...] | None = ()
+        if "expected" in found and options is not None:
+            expected = _expected(check, found["expected"], f"{path}.expected", options)
+        if ident is not None and text is not None and options is not None and expected is not None:
+            segments.append(Segment(id=ident, text=text, options=options, expected=expected))
     return tuple(segments)
+
+
+def _expected(
+    check: _Checker, value: object, path: str, options: Sequence[str]
+) -> tuple[tuple[str, float], ...] | None:
+    """Expected shares: options of this question, each a share from 0 to 1, adding to <= 1."""
+    if not isinstance(value, Mapping) or not value:
+        check.add(
+            path,
+            f"must be a set of option: share pairs (like `{options[0]}: 0.2`), "
+            f"not {_describe(value)}",
+        )
+        return None
+    before = len(check.problems)
+    by_key = {_option_key(o): o for o in options}
+    shares: list[tuple[str, float]] = []
+    for key, raw in value.items():
+        name = str(key)
+        option = by_key.get(_option_key(name))
+        if option is None:
+            check.add(
+                _join(path, name),
+                f"'{name}' is not one of this question's options ({', '.join(options)})",
+            )
+            continue
+        if isinstance(raw, bool) or not isinstance(raw, int | float) or not 0 <= raw <= 1:
+            check.add(
+                _join(path, name),
+                f"must be a share from 0 to 1 (0.2 for 20%), not {_describe(raw)}",
+            )
+            continue
+        shares.append((option, float(raw)))
+    total = sum(share for _, share in shares)
+    if total > 1.0 + 1e-6:
+        check.add(path, f"the shares add up to {total:g}; together they can be at most 1")
+    if len(check.problems) > before:
+        return None
+    return tuple(shares)
 
 
 def _items(

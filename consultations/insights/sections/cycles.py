@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from consultations.insights import spc
 from consultations.insights.records import (
     POLL,
     ChangeMarker,
@@ -336,15 +337,24 @@ def _p_chart(
                 {"from": out_points[run_start]["date"], "side": "above" if side > 0 else "below"}
             )
     first, last = points[0]["date"], points[-1]["date"]
+    labels = [p["label"] for p in points]
+    limits = spc.xmr(shares)
+    special = spc.signals(shares, labels)
     return {
         "item": item_id,
         "measure": measure,
         "centre": round(p_bar, 4),
         "median": round(median, 4),
         "points": out_points,
+        # The NHS "Making data count" XmR view of the same shares (see insights.spc).
+        "process": None if limits is None else {k: round(v, 4) for k, v in limits.items()},
         "signals": {
             "outside_limits": [p["date"] for p in out_points if p["outside_limits"]],
             "shifts": shifts,
+            "special_cause": [
+                {**sig, "description": spc.describe(sig, f"{item_id} ({measure})")}
+                for sig in special
+            ],
         },
         "changes": [
             {"date": c.date.isoformat(), "label": c.label}

@@ -7,14 +7,19 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from consultations.insights.codebook import Codebook, assign, default_codebook
+from consultations.insights.embedding import default_embedding
+from consultations.insights.phrases import describe
+from consultations.insights.quotes import UNQUOTABLE_FLAGS, may_quote, pick_diverse, quote_text
 from consultations.insights.records import LISTENING, PROMPT, THREAD, ResponseRow
+from consultations.insights.suggestions import is_suggestion
 from consultations.insights.text import (
+    ANALYSIS_VERSION,
     NEGATIVE,
     NEUTRAL,
     POSITIVE,
@@ -25,8 +30,7 @@ from consultations.insights.text import (
 )
 from consultations.insights.themes import ThemeInput, find_themes
 
-#: Longest quote shown; the full reply stays reachable through its response id.
-QUOTE_CHARS = 300
+__all__ = ["TextRow", "quotable", "quote_text", "sentiment_shares", "text_rows"]
 
 
 @dataclass(frozen=True)
@@ -43,8 +47,17 @@ def text_rows(rows: Sequence[ResponseRow]) -> list[TextRow]:
     for r in rows:
         if r.item_type in (PROMPT, THREAD, LISTENING) and r.text and r.text.strip():
             analysis = r.analysis if r.analysis is not None else analyse_text(r.text)
+            if analysis.version < ANALYSIS_VERSION:
+                # Stored before suggestions were read clause by clause: read them again.
+                analysis = replace(analysis, suggestion=is_suggestion(r.text))
             out.append(TextRow(r, analysis))
     return out
+
+
+def quotable(row: ResponseRow) -> bool:
+    """Whether a reply may be quoted (see :func:`consultations.insights.quotes.may_quote`;
+    a listened post only when it addressed the service, :attr:`ResponseRow.quotable`)."""
+    return row.quotable and may_quote(row.text, row.flags)
 
 
 def sentiment_shares(analyses: Iterable[TextAnalysis]) -> dict[str, Any]:
@@ -65,24 +78,18 @@ def sentiment_shares(analyses: Iterable[TextAnalysis]) -> dict[str, Any]:
     }
 
 
-def quote_text(text: str) -> str:
-    """A reply as quoted in a report: spaces tidied, cut after the last word within QUOTE_CHARS."""
-    text = " ".join(text.split())
-    if len(text) <= QUOTE_CHARS:
-        return text
-    cut = text[:QUOTE_CHARS].rsplit(" ", 1)[0]
-    return cut + " …"
-
-
 def summarise_themes(text: Sequence[TextRow]) -> tuple[list[dict[str, Any]], np.ndarray[Any, Any]]:
     """The ``themes`` section, and the theme index of each reply in ``text``."""
     analyses = [t.analysis for t in text]
+    embedding = default_embedding()
     docs = ThemeInput(
         tokens=[a.tokens for a in analyses],
         categories=category_matrix(analyses),
         words=[a.words for a in analyses],
-        quotable=[t.row.quotable for t in text],
+        quotable=[t.row.quotable and not UNQUOTABLE_FLAGS.intersection(t.row.flags) for t in text],
         texts=[t.row.text or "" for t in text],
+        allowed=lambda i: quotable(text[i].row),
+        embedding=None if embedding is None else embedding.embed_many([a.tokens for a in analyses]),
     )
     found, assignment = find_themes(docs, default_analyser().categories)
     n = len(text)
@@ -90,9 +97,13 @@ def summarise_themes(text: Sequence[TextRow]) -> tuple[list[dict[str, Any]], np.
     for theme in found:
         members = [text[i] for i in theme.members]
         quotes = [text[i].row for i in theme.quotes]
+        sentiment = sentiment_shares(m.analysis for m in members)
+        suggestions = sum(1 for m in members if m.analysis.suggestion)
         themes.append(
             {
                 "label": theme.label,
+                "description": describe(theme.phrases, len(members), sentiment, suggestions),
+                "phrases": list(theme.phrases),
                 "keywords": list(theme.keywords),
                 "count": len(members),
                 "share": round(len(members) / n, 4),
@@ -100,10 +111,11 @@ def summarise_themes(text: Sequence[TextRow]) -> tuple[list[dict[str, Any]], np.
                 "quote_refs": [
                     {"response": q.id, "item": q.item_id, "channel": q.channel} for q in quotes
                 ],
-                "sentiment": sentiment_shares(m.analysis for m in members),
+                "sentiment": sentiment,
                 "category": theme.category,
+                "subcategory": theme.subcategory,
                 "safety_flagged": sum(1 for m in members if m.row.safety_flagged),
-                "suggestions": sum(1 for m in members if m.analysis.suggestion),
+                "suggestions": suggestions,
             }
         )
     return themes, assignment
@@ -121,19 +133,14 @@ def summarise_codebook(
     entries = []
     for k, name in enumerate(names):
         members = np.flatnonzero(best == k)
-        quotable = [int(i) for i in members if text[int(i)].row.quotable]
-        # Most confident first; skip repeats of the same words.
-        quotable.sort(key=lambda i: -float(score[i]))
-        chosen: list[int] = []
-        seen: set[str] = set()
-        for i in quotable:
-            key = " ".join((text[i].row.text or "").lower().split())
-            if key in seen or text[i].analysis.words < 3:
-                continue
-            seen.add(key)
-            chosen.append(i)
-            if len(chosen) == 2:
-                break
+        # Most confident first, readable, and no two saying the same thing.
+        ranked = sorted(
+            (int(i) for i in members if text[int(i)].analysis.words >= 3),
+            key=lambda i: -float(score[i]),
+        )
+        chosen = pick_diverse(
+            ranked, lambda i: text[i].row.text or "", lambda i: quotable(text[i].row), 2
+        )
         entries.append(
             {
                 "name": name,

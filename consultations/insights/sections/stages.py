@@ -6,14 +6,21 @@ and the free-text replies; the act summary drafts a "you said, we did" message.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date
+from itertools import chain
 from typing import Any
 
+from consultations.insights.quotes import pick_diverse
 from consultations.insights.records import ChangeMarker, SpecLike
 from consultations.insights.sections import SMALL_CELL
-from consultations.insights.sections.free_text import TextRow, quote_text, sentiment_shares
+from consultations.insights.sections.free_text import (
+    TextRow,
+    quotable,
+    quote_text,
+    sentiment_shares,
+)
 from consultations.insights.text import TextAnalysis
 
 #: Longest "you said, we did" draft: fits a Mastodon status (500 characters).
@@ -48,6 +55,7 @@ def summarise(
             "priorities": _priorities(report["polls"]),
             "ideas": _ideas(text, themes),
             "missing_voices": report["participation"]["missing_segments"],
+            "under_represented": report["representativeness"]["under_represented"],
         },
         "do": lambda: {
             "experience": {
@@ -96,21 +104,35 @@ def _priorities(polls: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 def _ideas(text: Sequence[TextRow], themes: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     ideas = [t for t in text if t.analysis.suggestion]
-    examples: list[dict[str, Any]] = []
-    seen: set[str] = set()
-    # Prefer well-argued, typical-length ideas, and vary their wording.
-    for t in sorted(ideas, key=lambda t: (abs(t.analysis.words - 18), t.row.id)):
-        if t.row.safety_flagged or t.analysis.words < 5:
-            continue
-        key = " ".join(t.analysis.tokens[:4])
-        if key in seen:
-            continue
-        seen.add(key)
-        examples.append(
-            {"text": quote_text(t.row.text or ""), "response": t.row.id, "item": t.row.item_id}
-        )
-        if len(examples) == 5:
-            break
+    # Typical: the idea's content words are ones many other ideas use too (mean document
+    # frequency among the ideas), read at a readable length; then no two alike.
+    df: Counter[str] = Counter(chain.from_iterable(t.analysis.tokens for t in ideas))
+
+    def typical(t: TextRow) -> float:
+        tokens = t.analysis.tokens
+        if not tokens:
+            return 0.0
+        common = sum(df[w] for w in tokens) / (len(tokens) * max(1, len(ideas)))
+        n = t.analysis.words
+        readable = 1.0 if 6 <= n <= 40 else 0.5 if n >= 4 else 0.1
+        return common * readable
+
+    order = sorted(range(len(ideas)), key=lambda i: (-typical(ideas[i]), ideas[i].row.id))
+    chosen = pick_diverse(
+        order,
+        lambda i: ideas[i].row.text or "",
+        lambda i: ideas[i].analysis.words >= 4 and quotable(ideas[i].row),
+        5,
+        limit=400,
+    )
+    examples = [
+        {
+            "text": quote_text(ideas[i].row.text or ""),
+            "response": ideas[i].row.id,
+            "item": ideas[i].row.item_id,
+        }
+        for i in chosen
+    ]
     return {
         "count": len(ideas),
         "share": round(len(ideas) / len(text), 4) if text else 0.0,
@@ -140,6 +162,7 @@ def _study(report: Mapping[str, Any]) -> dict[str, Any]:
             "run_chart_signals": [
                 {"item": c["item"], **c["signals"]} for c in report["run_charts"]
             ],
+            "signals": _signals_in_words(report),
         }
     measures = [
         {
@@ -159,7 +182,17 @@ def _study(report: Mapping[str, Any]) -> dict[str, Any]:
         "themes_shrank": [c for c in cats if c.get("clear") and c["difference"] < 0],
         "negative_comments": comparison["negative"],
         "run_chart_signals": [{"item": c["item"], **c["signals"]} for c in report["run_charts"]],
+        "signals": _signals_in_words(report),
     }
+
+
+def _signals_in_words(report: Mapping[str, Any]) -> list[str]:
+    """Every special-cause signal on the run charts, one sentence each."""
+    return [
+        s["description"]
+        for c in report["run_charts"]
+        for s in c["signals"].get("special_cause", [])
+    ]
 
 
 def _act(

@@ -1,0 +1,207 @@
+"""Theme names a QI lead can read: phrases people actually wrote, and what the replies say.
+
+"Member, team" says nothing; "phone line rang out" does. A theme is named by the phrase
+(2 to 5 words, starting and ending on a content word, so "the staff were" never wins
+over "staff listened") that is most frequent in the theme's replies relative to the
+rest, preferring longer phrases a little. Each theme also gets one sentence saying what
+its replies say: their tone, their three most distinctive phrases, and how many ask for
+a change.
+
+Phrases are counted on a sample of each theme (and of all replies, for the background),
+so naming costs the same for 1,000 replies as for 1,000,000.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from consultations.insights.text import stopwords
+
+IntArray = npt.NDArray[np.intp]
+
+#: Longest and shortest phrase used as a label, in words.
+MIN_WORDS, MAX_WORDS = 2, 5
+#: At most this many replies per theme (and for the background) are read for phrases.
+PHRASE_SAMPLE = 800
+#: Phrases that fit any theme of any consultation, so name none.
+GENERIC = frozenset(
+    {
+        "thank you",
+        "thank you very much",
+        "good service",
+        "great service",
+        "excellent service",
+        "very good",
+        "all staff",
+        "staff members",
+        "members of staff",
+        "member of staff",
+        "care received",
+        "nhs staff",
+    }
+)
+_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+# A phrase never runs across a sentence end, a comma or a bracket.
+_BREAK = re.compile(r"[.,;:!?()\[\]\n\u2013\u2014\"]+|\s-\s|\band\b|\bbut\b")
+# Words a phrase may not start or end on, beyond the usual function words.
+_EDGE = frozenset({"very", "really", "so", "too", "also", "always", "just", "quite", "not", "no"})
+#: Function words a phrase may still end on ("can't think of anything", "nothing at all").
+_MAY_END = frozenset({"anything", "everything", "nothing", "enough", "all"})
+
+
+def phrase_words(text: str) -> list[list[str]]:
+    """The lower-case words of each stretch of a reply between punctuation and "and"/"but"."""
+    lowered = text.lower().replace("\u2019", "'")
+    return [words for part in _BREAK.split(lowered) if (words := _WORD.findall(part))]
+
+
+def _candidates(parts: Sequence[Sequence[str]], edge: frozenset[str]) -> set[str]:
+    found: set[str] = set()
+    end_edge = edge - _MAY_END
+    for words in parts:
+        _phrases_of(words, edge, end_edge, found)
+    return found
+
+
+def _phrases_of(
+    words: Sequence[str], edge: frozenset[str], end_edge: frozenset[str], found: set[str]
+) -> None:
+    n = len(words)
+    for i in range(n):
+        if words[i] in edge or words[i].isdigit():
+            continue
+        for size in range(MIN_WORDS, MAX_WORDS + 1):
+            j = i + size
+            if j > n:
+                break
+            last = words[j - 1]
+            if last in end_edge or last.isdigit():
+                continue
+            found.add(" ".join(words[i:j]))
+
+
+def _sample(indices: IntArray, size: int) -> IntArray:
+    if len(indices) <= size:
+        return indices
+    rng = np.random.default_rng(0)
+    return np.sort(rng.choice(indices, size=size, replace=False)).astype(np.intp)
+
+
+class PhraseNamer:
+    """Counts phrases over a background sample once, then names themes against it."""
+
+    def __init__(self, texts: Sequence[str], readable: Sequence[bool] | None = None) -> None:
+        # Replies that may not be quoted (safety-flagged) lend no words to any name:
+        # their texts are treated as empty.
+        self._texts = (
+            texts
+            if readable is None
+            else [t if ok else "" for t, ok in zip(texts, readable, strict=True)]
+        )
+        self._edge = stopwords() | _EDGE
+        background = _sample(np.arange(len(texts), dtype=np.intp), PHRASE_SAMPLE * 4)
+        self._background: Counter[str] = Counter()
+        for i in background.tolist():
+            self._background.update(_candidates(phrase_words(texts[i]), self._edge))
+        self._background_n = max(1, len(background))
+
+    def sample_texts(self, members: IntArray) -> list[str]:
+        """The readable texts of a sample of the theme's replies."""
+        return [t for i in _sample(members, PHRASE_SAMPLE).tolist() if (t := self._texts[i])]
+
+    def ranked(self, members: IntArray, count: int = 8) -> list[str]:
+        """The theme's most distinctive phrases, best first (may be empty for tiny themes)."""
+        sample = _sample(members, PHRASE_SAMPLE)
+        inside: Counter[str] = Counter()
+        for i in sample.tolist():
+            inside.update(_candidates(phrase_words(self._texts[i]), self._edge))
+        m = len(sample)
+        floor = max(2, math.ceil(0.02 * m))
+        scored: list[tuple[float, str]] = []
+        for phrase, df in inside.items():
+            if df < floor or phrase in GENERIC:
+                continue
+            p_in = df / m
+            # Add the theme's own count to the background so a phrase absent from the
+            # background sample is not infinitely distinctive.
+            p_all = (self._background[phrase] + df) / (self._background_n + m)
+            lift = math.log(p_in / p_all) if p_in > p_all else 0.0
+            size = phrase.count(" ") + 1
+            scored.append((p_in * (0.2 + lift) * (1 + 0.25 * (size - 2)), phrase))
+        scored.sort(key=lambda x: (-x[0], x[1]))
+        chosen: list[str] = []
+        for _, phrase in scored:
+            # "long wait" and "a long wait for" are one idea: keep one form of it.
+            if any(phrase in c or c in phrase for c in chosen):
+                continue
+            chosen.append(self._fuller(phrase, inside))
+            if len(chosen) == count:
+                break
+        return chosen
+
+    @staticmethod
+    def _fuller(phrase: str, inside: Counter[str]) -> str:
+        """The longest phrase containing ``phrase`` that most of its uses share.
+
+        "think of anything" is nearly always "can't think of anything": say that.
+        """
+        df = inside[phrase]
+        best = phrase
+        for other, n in inside.items():
+            if n >= 0.6 * df and len(other) > len(best) and f" {phrase} " in f" {other} ":
+                best = other
+        return best
+
+    def fallback(self, members: IntArray, typical: Sequence[int] = ()) -> str | None:
+        """A phrase from one of the theme's typical replies, for themes too small to rank.
+
+        Of the phrases in the first reply that has any, the one whose words the rest of
+        the theme uses most.
+        """
+        sample = _sample(members, PHRASE_SAMPLE).tolist()
+        words: Counter[str] = Counter()
+        for i in sample:
+            words.update({w for part in phrase_words(self._texts[i]) for w in part})
+        for i in [*typical, *sample]:
+            found = [
+                p
+                for p in _candidates(phrase_words(self._texts[i]), self._edge)
+                if p not in GENERIC and p.count(" ") < 4
+            ]
+            if found:
+                return max(found, key=lambda p: (sum(words[w] for w in p.split()), p))
+        return None
+
+
+def label_of(phrase: str) -> str:
+    """A phrase as a label: first letter in capitals, the rest as people wrote it."""
+    return phrase[:1].upper() + phrase[1:]
+
+
+def describe(
+    phrases: Sequence[str], count: int, sentiment: dict[str, float], suggestions: int
+) -> str:
+    """One sentence on what a theme's replies say."""
+    tone = max(("positive", "neutral", "negative"), key=lambda k: sentiment.get(k, 0.0))
+    share = sentiment.get(tone, 0.0)
+    mood = {"positive": "praise", "negative": "complaints", "neutral": "remarks"}[tone]
+    lead = f"{count} {'reply' if count == 1 else 'replies'}"
+    lead += f", mostly {mood} ({share:.0%})," if share >= 0.5 else ", mixed in tone,"
+    quoted = [f"“{p}”" for p in phrases[:3]]
+    about = (
+        quoted[0]
+        if len(quoted) == 1
+        else ", ".join(quoted[:-1]) + " and " + quoted[-1]
+        if quoted
+        else "few words in common"
+    )
+    sentence = f"{lead} about {about}"
+    if suggestions:
+        sentence += f"; {suggestions} ask{'s' if suggestions == 1 else ''} for a change"
+    return sentence + "."

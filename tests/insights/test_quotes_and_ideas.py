@@ -1,0 +1,211 @@
+"""Quotes a QI lead can trust, and ideas that are really suggestions.
+
+Quotes: never from a reply flagged for safety (or one that reads as a crisis though it
+was stored unscreened), redacted, HTML entities decoded, cut at a sentence end, typical
+of their group and unlike each other. Ideas: replies that ask for a change, measured on
+the labelled sample in ``tests/data/insights/suggestions.jsonl``.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from consultations.insights import ResponseRow, analyse_text, build_report
+from consultations.insights.quotes import (
+    QUOTE_CHARS,
+    SAME_SAYING,
+    decode,
+    overlap,
+    quote_text,
+    trim,
+    word_set,
+)
+from consultations.insights.suggestions import is_suggestion
+from tests.insights.fixture import SPEC, START
+
+SAMPLE = Path(__file__).resolve().parents[1] / "data" / "insights" / "suggestions.jsonl"
+
+
+def test_entities_are_decoded_even_when_encoded_twice() -> None:
+    raw = "Staff were kind&nbsp;&amp; helpful.&amp;nbsp;The ward &lt;was&gt; clean<br/>too"
+    assert decode(raw) == "Staff were kind & helpful. The ward <was> clean too"
+    assert "&" not in quote_text("Fish &amp;amp; chips were cold").replace(" & ", "")
+
+
+def test_long_quotes_end_at_a_sentence() -> None:
+    first = "The nurse explained every step of the procedure and answered all my questions. "
+    second = "She came back later to check how I was feeling and made sure I had water. "
+    third = "Parking was hard to find and I was late, which was stressful " * 5
+    quoted = trim(first + second + third)
+    assert quoted == (first + second).strip()
+    assert len(quoted) <= QUOTE_CHARS
+
+
+def test_without_an_early_sentence_end_the_cut_falls_at_a_word() -> None:
+    text = "waited " * 80
+    quoted = trim(text.strip())
+    assert quoted.endswith(" …")
+    assert len(quoted) <= QUOTE_CHARS + 2
+    assert all(w == "waited" for w in quoted[:-2].split())
+
+
+def test_quotes_are_redacted_again() -> None:
+    # A reply stored before redaction existed (or imported raw) still shows no details.
+    quoted = quote_text("Ring me on 0412 345 678 or write to jo.bloggs@example.com please")
+    assert "0412" not in quoted and "example.com" not in quoted
+    assert "[phone]" in quoted and "[email]" in quoted
+
+
+def _row(i: int, text: str, flags: tuple[str, ...] = ()) -> ResponseRow:
+    return ResponseRow(
+        id=5000 + i,
+        item_id="one-thing",
+        item_type="prompt",
+        channel="import",
+        participant=f"q{i:04d}",
+        segments={},
+        choices=(),
+        text=text,
+        created_at=START + timedelta(minutes=i),
+        flags=flags,
+        analysis=analyse_text(text),
+    )
+
+
+CRISIS = "I want to end my life, the waiting list is too long and nobody calls back."
+FLAGGED = "Please add more staff, I cannot go on like this and I will kill myself."
+
+
+def _report(rows: list[ResponseRow]) -> dict[str, Any]:
+    return build_report(SPEC, rows, generated_at=START + timedelta(days=30))
+
+
+def _all_quotes(report: dict[str, Any]) -> list[str]:
+    quotes = [q for t in report["themes"] for q in t["quotes"]]
+    quotes += [q for c in report["codebook"]["categories"] for q in c["quotes"]]
+    plan = report["stage_summary"]["plan"]
+    quotes += [x["text"] for x in plan["ideas"]["examples"]]
+    quotes += [p["quote"] for p in plan["main_problems"] if p["quote"]]
+    return quotes
+
+
+@pytest.fixture(scope="module")
+def busy_report() -> dict[str, Any]:
+    """Many near-copies of the same replies, a crisis text stored unflagged, one flagged."""
+    texts = []
+    for k in range(12):
+        texts += [
+            f"Please add evening appointments, I work until six{'!' * (k % 3)}",
+            f"The phone line rang out every time I called the clinic ({k}).",
+            f"Staff were kind&nbsp;&amp; helpful, thank you {k}.",
+            f"It would help if the letter said where to park {k}.",
+            f"The waiting room was cold and noisy on day {k}.",
+        ]
+    texts += ["I would recommend this service, the staff should be proud."] * 6
+    texts += ["More than happy with everything, keep up the good work."] * 6
+    rows = [_row(i, t) for i, t in enumerate(texts)]
+    rows.append(_row(900, CRISIS))
+    rows.append(_row(901, FLAGGED, ("safety",)))
+    rows.append(_row(902, "Ring me on 0412 345 678 about parking please, it is hard"))
+    return _report(rows)
+
+
+def test_no_quote_comes_from_a_crisis_or_flagged_reply(busy_report: dict[str, Any]) -> None:
+    everything = json.dumps(busy_report)
+    assert "end my life" not in everything
+    assert "kill myself" not in everything
+    assert busy_report["safety"]["flagged"] == 1
+
+
+def test_quotes_are_decoded_and_redacted(busy_report: dict[str, Any]) -> None:
+    quotes = _all_quotes(busy_report)
+    assert quotes
+    assert not any("&nbsp;" in q or "&amp;" in q for q in quotes)
+    assert not any("0412" in q for q in quotes)
+
+
+def test_quotes_in_one_place_differ_from_each_other(busy_report: dict[str, Any]) -> None:
+    groups = [t["quotes"] for t in busy_report["themes"]]
+    groups += [c["quotes"] for c in busy_report["codebook"]["categories"]]
+    groups.append([x["text"] for x in busy_report["stage_summary"]["plan"]["ideas"]["examples"]])
+    for quotes in groups:
+        sets = [word_set(q) for q in quotes]
+        for a in range(len(sets)):
+            for b in range(a + 1, len(sets)):
+                assert overlap(sets[a], sets[b]) <= SAME_SAYING, (quotes[a], quotes[b])
+
+
+def test_ideas_quote_suggestions_not_praise(busy_report: dict[str, Any]) -> None:
+    ideas = busy_report["stage_summary"]["plan"]["ideas"]
+    examples = [x["text"] for x in ideas["examples"]]
+    assert len(examples) >= 2
+    assert all(is_suggestion(x) for x in examples)
+    assert not any("recommend" in x or "happy" in x for x in examples)
+    # 12 + 12 among the near-copies, the parking one, and the flagged one (counted, never
+    # quoted); none of the praise.
+    assert ideas["count"] == 26
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Could you offer evening appointments?",
+        "It would help if the crisis team rang back the same day.",
+        "Please add a text reminder.",
+        "I wish the sessions did not stop after six weeks.",
+        "More staff at weekends.",
+        "You need to answer the phone before 10am.",
+        "Answer the phone!",
+        "Lovely staff. The parking needs sorting out though.",
+    ],
+)
+def test_suggestions_are_recognised(text: str) -> None:
+    assert is_suggestion(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I would recommend this service to anyone.",
+        "Couldn't ask for more.",
+        "Nothing could be improved.",
+        "Keep up the good work!",
+        "More than happy with my care.",
+        "The staff should be proud of themselves.",
+        "I waited fourteen weeks and nobody called.",
+        "The nurses were kind and helpful.",
+    ],
+)
+def test_praise_and_plain_complaints_are_not_suggestions(text: str) -> None:
+    assert not is_suggestion(text)
+
+
+def _sample() -> list[dict[str, Any]]:
+    return [json.loads(line) for line in SAMPLE.read_text(encoding="utf-8").splitlines()]
+
+
+def test_the_labelled_sample_is_large_balanced_and_split() -> None:
+    rows = _sample()
+    assert len(rows) >= 300
+    share = sum(r["suggestion"] for r in rows) / len(rows)
+    assert 0.45 <= share <= 0.55
+    assert {r["split"] for r in rows} == {"tune", "held-out"}
+    assert sum(r["split"] == "held-out" for r in rows) >= 100
+    assert sum(r["source"].startswith("pxtextmining") for r in rows) >= 100
+    assert len({r["text"] for r in rows}) == len(rows)
+
+
+def test_suggestion_precision_on_held_out_replies() -> None:
+    held = [r for r in _sample() if r["split"] == "held-out"]
+    predicted = [r for r in held if is_suggestion(r["text"])]
+    true_positive = sum(r["suggestion"] for r in predicted)
+    precision = true_positive / len(predicted)
+    recall = true_positive / sum(r["suggestion"] for r in held)
+    # Measured 1.00 precision and 0.95 recall when set; the issue asks for 0.8.
+    assert precision >= 0.8
+    assert recall >= 0.6

@@ -1,0 +1,163 @@
+"""Theme labels are phrases people wrote, each with a sentence on what its replies say.
+
+The rubric: a label is a phrase of 2 to 6 words, taken from the theme's own replies,
+specific (not "thank you" or "good service"), and never a bare list of keywords such as
+"Member, team" or "Staff: friendly, helpful".
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from consultations.insights import ResponseRow, analyse_text, build_report
+from consultations.insights.phrases import GENERIC
+from consultations.insights.text import stopwords
+from consultations.insights.training import read_pxtextmining
+from tests.insights.fixture import SPEC, START, all_rows
+
+SAMPLE = Path(__file__).resolve().parents[1] / "data" / "pxtextmining" / "text_data_sample.csv"
+KEYWORD_LIST = re.compile(r"^[\w'/ ]+:\s|^[\w']+(?:,\s*[\w']+)+$")
+
+
+def rubric_problems(
+    label: str, member_texts: list[str], subcategory: str | None = None
+) -> list[str]:
+    """What is wrong with a label, by the rubric (empty when it passes).
+
+    A label is a phrase from the theme's replies, or the framework sub-theme that fits.
+    """
+    problems = []
+    words = label.split()
+    if not 2 <= len(words) <= 6:
+        problems.append(f"{len(words)} words")
+    if KEYWORD_LIST.search(label) or "," in label:
+        problems.append("a keyword list")
+    if label.lower() in GENERIC:
+        problems.append("generic")
+    content = [w for w in re.findall(r"[a-z']+", label.lower()) if w not in stopwords()]
+    if not any(len(w) >= 4 for w in content):
+        problems.append("no content word")
+    if label != subcategory and not any(
+        label.lower() in " ".join(t.lower().split()) for t in member_texts
+    ):
+        problems.append("not a phrase from its replies")
+    return problems
+
+
+def _rows(texts: list[str]) -> list[ResponseRow]:
+    return [
+        ResponseRow(
+            id=i + 1,
+            item_id="one-thing",
+            item_type="prompt",
+            channel="import",
+            participant=f"r{i}",
+            segments={},
+            choices=(),
+            text=t,
+            created_at=START,
+            analysis=analyse_text(t),
+        )
+        for i, t in enumerate(texts)
+    ]
+
+
+@pytest.fixture(scope="module")
+def real_report() -> dict[str, Any]:
+    texts = [c.text for c in read_pxtextmining(SAMPLE)]
+    report = build_report(
+        SPEC, _rows(texts), generated_at=START + timedelta(days=1), include_responses=True
+    )
+    report["_texts"] = texts
+    return report
+
+
+def _member_texts(report: dict[str, Any], label: str) -> list[str]:
+    return [r["text"] for r in report["responses"] if r["theme"] == label]
+
+
+def test_labels_on_real_comments_pass_the_rubric(real_report: dict[str, Any]) -> None:
+    themes = real_report["themes"]
+    assert len(themes) >= 8
+    for t in themes:
+        texts = _member_texts(real_report, t["label"])
+        assert rubric_problems(t["label"], texts, t["subcategory"]) == [], t
+    labels = [t["label"].lower() for t in themes]
+    assert len(set(labels)) == len(labels)
+
+
+def test_every_theme_has_one_sentence_saying_what_its_replies_say(
+    real_report: dict[str, Any],
+) -> None:
+    for t in real_report["themes"]:
+        d = t["description"]
+        assert d.endswith(".") and d.count(". ") == 0, d
+        assert d.startswith(f"{t['count']} replies")
+        assert f"“{t['phrases'][0]}”" in d
+        assert any(w in d for w in ("praise", "complaints", "remarks", "mixed"))
+
+
+def test_the_small_fixture_is_named_by_phrases_too() -> None:
+    report = build_report(
+        SPEC, all_rows(), generated_at=START + timedelta(days=30), include_responses=True
+    )
+    for t in report["themes"]:
+        texts = _member_texts(report, t["label"])
+        assert rubric_problems(t["label"], texts, t["subcategory"]) == [], t
+
+
+def test_the_rubric_rejects_keyword_labels() -> None:
+    texts = ["The team member was kind", "Parents group on Tuesday"]
+    assert rubric_problems("Member, team", texts)
+    assert rubric_problems("Staff: friendly, helpful", texts)
+    assert rubric_problems("Thank you", ["thank you"])
+    assert rubric_problems("Parents group", texts) == []
+
+
+def test_labels_and_descriptions_reach_the_rendered_report(real_report: dict[str, Any]) -> None:
+    from consultations.insights import render_html, render_markdown
+
+    report = {k: v for k, v in real_report.items() if k != "_texts"}
+    md = render_markdown(report)
+    html = render_html(report)
+    first = report["themes"][0]
+    assert f"### {first['label']}" in md
+    assert "replies, mostly" in md or "mixed in tone" in md
+    assert first["label"] in html
+
+
+def test_flagged_replies_lend_no_words_to_labels_or_descriptions() -> None:
+    flagged = "I keep thinking about the railway bridge tonight"
+    texts = [f"{flagged} {k}" for k in range(8)]
+    texts += [f"The phone line rang out again on day {k}" for k in range(8)]
+    texts += [f"Lovely kind nurses on the ward {k}" for k in range(8)]
+    rows = _rows(texts)
+    rows = [
+        replace(r, flags=("safety",)) if (r.text or "").startswith(flagged) else r for r in rows
+    ]
+    report = build_report(SPEC, rows, generated_at=START + timedelta(days=1))
+    assert report["safety"]["flagged"] == 8
+    shown = json.dumps(
+        [{k: t[k] for k in ("label", "description", "phrases")} for t in report["themes"]]
+    )
+    assert "railway" not in shown and "bridge" not in shown
+
+
+def test_a_framework_sub_theme_names_a_theme_it_fits() -> None:
+    texts = [f"Waited {k} months for a first appointment after my referral" for k in range(30)]
+    texts += [f"The nurses were kind and caring on day {k}" for k in range(30)]
+    report = build_report(SPEC, _rows(texts), generated_at=START + timedelta(days=1))
+    waits = [t for t in report["themes"] if t["subcategory"]]
+    assert any(t["label"] == "Waiting for a first appointment" for t in waits), [
+        (t["label"], t["category"]) for t in report["themes"]
+    ]
+    for t in waits:
+        assert t["label"] == t["subcategory"]
+        assert t["phrases"] and f"“{t['phrases'][0]}”" in t["description"]
