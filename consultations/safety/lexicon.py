@@ -21,6 +21,7 @@ them and decides, for each phrase found in a normalised text, whether it is a di
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -153,7 +154,7 @@ class Lexicon:
         right = after.start() if after else len(text)
         return text[left:start], text[left:right]
 
-    def _negated(self, before: str) -> bool:
+    def _negated(self, before: str, phrase: str) -> bool:
         words = before.split()[-_WINDOW:]
         window = " ".join(words)
         negations = list(self.cues["negation"].finditer(window))
@@ -163,7 +164,11 @@ class Lexicon:
         between = window[last.end() :].strip()
         if self.cues["negation_undone"].match(between):
             return False
-        return not self.cues["clause_subject"].search(between)
+        if self.cues["clause_subject"].search(between):
+            return False
+        # "if they do not see me today someone is getting hurt": the phrase has a subject
+        # of its own after the negated words; "not someone who ..." stays negated.
+        return not (between and self.cues["later_subject"].match(phrase))
 
     def _whose(self, category: str, phrase: str, before: str) -> bool:
         """True when the phrase is about someone other than the writer."""
@@ -205,9 +210,8 @@ class Lexicon:
                     else:
                         found.append(hit)
         kept = {hit.start for hit in found}
-        for start, end in sorted(set_aside, reverse=True):
-            if start not in kept:
-                text = text[:start] + " _setaside_ " + text[end:]
+        for start, end in _merged(span for span in set_aside if span[0] not in kept):
+            text = text[:start] + " _setaside_ " + text[end:]
         return found, text
 
     def _judge(
@@ -220,7 +224,7 @@ class Lexicon:
         answered_yes: bool,
     ) -> Hit | None:
         before, clause = self._span(_CLAUSE_BREAK, text, match.start(), match.end())
-        if self._negated(before):
+        if self._negated(before, match.group(0)):
             return None
         _, sentence = self._span(_SENTENCE_BREAK, text, match.start(), match.end())
         if self.cues["conditional"].search(sentence):
@@ -232,7 +236,11 @@ class Lexicon:
             and (kind == "topic" or reported.group(0).startswith("ask"))
         ):
             return None
-        if category in _SELF_INJURY and self.cues["accident"].search(clause):
+        if (
+            category in _SELF_INJURY
+            and self.cues["accident"].search(clause)
+            and not self.cues["deliberate"].search(clause)
+        ):
             return None
         if recovering and category != "past-attempt" and self.cues["recovery_past"].search(clause):
             return None
@@ -261,6 +269,18 @@ class Lexicon:
                     continue
                 found.append(Hit(category, match.group(0), match.start(), category))
         return found
+
+
+def _merged(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Overlapping spans joined, last first: replacing one span of two that overlap
+    would otherwise cut the other's words in half ("suicide attempts" and "suicide")."""
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if merged and start < merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged[::-1]
 
 
 @cache
