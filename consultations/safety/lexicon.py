@@ -185,6 +185,15 @@ class Lexicon:
             before.split(",")[-1][-20:]
         )
 
+    def _own_topic(self, kind: str, before: str, sentence: str) -> bool:
+        """A topic the writer owns ("my self harm", "I was raped") stays a disclosure in a
+        sentence that also names a form, a course or the news, unless it is a question."""
+        return (
+            kind == "topic"
+            and bool(self.cues["own_topic"].search(before))
+            and not self.cues["question"].search(sentence)
+        )
+
     def hits(self, text: str) -> list[Hit]:
         """Phrases in a normalised, masked text that stand as disclosures."""
         return self.read(text)[0]
@@ -234,6 +243,7 @@ class Lexicon:
             reported
             and not answered_yes
             and (kind == "topic" or reported.group(0).startswith("ask"))
+            and not self._own_topic(kind, before, sentence)
         ):
             return None
         if (

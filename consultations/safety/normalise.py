@@ -103,7 +103,11 @@ _PHRASES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
 _PHRASE_GATE = re.compile(
     r"sewer|slide|self|toaster|bath|/|&|\+|\bs\s*h|\bo\.?d|ctb|\bi\s*d\s*w|un[\s_-]*alive"
 )
-_JOIN_SELF = re.compile(r"\b(my|your|him|her|them|our) (self|selves)\b")
+# "my self" is "myself", except in "my self harm", "my self esteem", "her self care".
+_JOIN_SELF = re.compile(
+    r"\b(my|your|him|her|them|our) (self|selves)\b"
+    r"(?! (?:harm|harming|harmed|injury|injuring|esteem|confidence|worth|care|image|help))"
+)
 # A word, or one sentence punctuation mark. Apostrophes, digits and leetspeak symbols stay
 # inside words here; they are resolved word by word below.
 _TOKEN = re.compile(r"[a-z0-9@$!|*']+(?:[.-][a-z0-9@$!|*']+)*|[.,!?;:]")
