@@ -8,8 +8,9 @@ set's disclosures mixed in at 2%; without the comments, the evaluation set's loo
 and disclosures. Runs on one core (the screen is single-threaded Python); rates are per
 second of this process's CPU time, so other work on a shared machine does not lower them.
 
-With ``--baseline REV`` the screen built from the lexicon and model at git revision REV
-(with today's code) is timed in the same run, the two taking turns, and the ratio is
+With ``--baseline REV`` the whole screen of git revision REV (its ``consultations/safety``
+package, code and data, unpacked to a temporary folder) and today's are timed in two
+child processes that take turns on the same texts, and the ratio of their medians is
 printed: on a busy machine the ratio holds where the rates do not, so a rate measured for
 REV on a quiet machine times the ratio estimates today's rate there.
 """
@@ -18,18 +19,18 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
+import os
 import statistics
 import subprocess
+import sys
+import tarfile
+import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
-import yaml
-
-from consultations.safety.lexicon import Lexicon
-from consultations.safety.screen import Screen, assess, assess_many, default_screen
-from consultations.safety.semantic import SemanticModel
+from consultations.safety.screen import assess, assess_many, default_screen
 
 ROOT = Path(__file__).resolve().parent.parent
 EVALUATION = ROOT / "tests" / "data" / "safety" / "evaluation.jsonl"
@@ -64,45 +65,65 @@ def _rate(run: object, texts: list[str], seconds: float) -> float:
     return done / (time.process_time() - started)
 
 
-def screen_at(revision: str) -> Screen:
-    """The screen with the lexicon and model files of a git revision."""
+#: A child process's timing loop: screen every text once to warm up, then for a while.
+_CHILD = """
+import json, sys, time
+from consultations.safety.screen import assess
+texts = json.load(open(sys.argv[1], encoding="utf-8"))
+seconds = float(sys.argv[2])
+for text in texts:
+    assess(text)
+done = 0
+started = time.process_time()
+while time.process_time() - started < seconds:
+    for text in texts:
+        assess(text)
+    done += len(texts)
+print(done / (time.process_time() - started))
+"""
 
-    def show(path: str) -> str:
-        return subprocess.run(
-            ["git", "show", f"{revision}:{path}"],
+
+def _child_rate(package_root: Path, texts_file: Path, seconds: float) -> float:
+    """Texts per CPU second of one child process screening with the package under root."""
+    result = subprocess.run(
+        [sys.executable, "-c", _CHILD, str(texts_file), str(seconds)],
+        env={**os.environ, "PYTHONPATH": str(package_root)},
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return float(result.stdout.strip())
+
+
+def compare(revision: str, texts: list[str], seconds: float, turns: int = 5) -> None:
+    """Print today's rate, REV's and their ratio, the two timed in turns."""
+    with tempfile.TemporaryDirectory() as folder:
+        base = Path(folder) / "baseline"
+        base.mkdir()
+        archive = subprocess.run(
+            ["git", "archive", revision, "consultations/__init__.py", "consultations/safety"],
             cwd=ROOT,
             check=True,
             capture_output=True,
-            text=True,
         ).stdout
-
-    data = yaml.safe_load(show("consultations/safety/data/lexicon.yaml"))
-    # Cues that today's code reads but REV's lexicon did not have come from today's.
-    current = yaml.safe_load((ROOT / "consultations/safety/data/lexicon.yaml").read_text())
-    data["cues"] = {**current["cues"], **data["cues"]}
-    lexicon = Lexicon(data)
-    model = SemanticModel(json.loads(show("consultations/safety/data/semantic_model.json")))
-    return Screen(lexicon, model)
-
-
-def _compare(screen: Screen, base: Screen, texts: list[str], seconds: float) -> None:
-    # Turns of a fraction of the time each, so that both see the same load.
-    runs: dict[str, list[float]] = {"now": [], "baseline": []}
-    for _ in range(6):
-        for name, which in (("now", screen), ("baseline", base)):
-            runs[name].append(_rate(_screening(which), texts, seconds / 6))
-    now, then = statistics.median(runs["now"]), statistics.median(runs["baseline"])
-    print(f"  now:      {now:8.0f} texts/s")
-    print(f"  baseline: {then:8.0f} texts/s")
-    print(f"  ratio now / baseline: {now / then:.3f}")
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            tar.extractall(base, filter="data")
+        texts_file = Path(folder) / "texts.json"
+        texts_file.write_text(json.dumps(texts), encoding="utf-8")
+        now: list[float] = []
+        then: list[float] = []
+        for _ in range(turns):
+            now.append(_child_rate(ROOT, texts_file, seconds))
+            then.append(_child_rate(base, texts_file, seconds))
+    print(f"  now:      {statistics.median(now):8.0f} texts/s  (turns: {_rates(now)})")
+    print(f"  {revision}: {statistics.median(then):8.0f} texts/s  (turns: {_rates(then)})")
+    print(f"  ratio now / {revision}: {statistics.median(now) / statistics.median(then):.3f}")
+    ratios = sorted(n / t for n, t in zip(now, then, strict=True))
+    print(f"  ratio turn by turn: {', '.join(f'{r:.3f}' for r in ratios)}")
 
 
-def _screening(screen: Screen) -> Callable[[list[str]], None]:
-    def run(batch: list[str]) -> None:
-        for text in batch:
-            screen.assess(text)
-
-    return run
+def _rates(values: list[float]) -> str:
+    return ", ".join(f"{v:.0f}" for v in values)
 
 
 def main() -> int:
@@ -133,8 +154,8 @@ def main() -> int:
         print(f"  assess, one call per text: {_rate(single, batch, args.seconds):8.0f} texts/s")
         print(f"  assess_many, one batch:    {_rate(many, batch, args.seconds):8.0f} texts/s")
     if args.baseline:
-        print(f"one call per text, against the lexicon and model at {args.baseline}")
-        _compare(default_screen(), screen_at(args.baseline), texts, 2 * args.seconds)
+        print(f"one call per text, against the whole screen at {args.baseline}")
+        compare(args.baseline, texts, args.seconds)
     return 0
 
 

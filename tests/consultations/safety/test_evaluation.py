@@ -114,6 +114,9 @@ MUST_CATCH = [
     ("a man I met online said not to tell my parents", "safeguarding"),
     ("my partner pins me down when we argue", "safeguarding"),
     ("my son has been talking about ending his life", "third-party"),
+    ("I broke down and cut myself again after the appointment was cancelled", "self-harm"),
+    ("my self harm got worse and the course they sent me on was useless", "self-harm"),
+    ("I was raped and the police made me fill in forms for hours", "safeguarding"),
 ]
 
 
@@ -154,6 +157,10 @@ MUST_NOT_FLAG = [
     "I'm so tired after the night shift I could sleep forever",
     "After my brother's suicide the support group helped",
     "my knee is killing me",
+    "I fell over and cut my arm on the kerb",
+    "I burnt myself on the iron",
+    "the form asked if I was suicidal",
+    "I need help with my self esteem",
     "the doctor told me not to tell my employer until I was ready",
 ]
 
