@@ -3,7 +3,9 @@
     .venv/bin/python bench/safety_quality.py [--misses tune] [--semantic-only]
 
 Prints recall on disclosures and over-flagging (the share of look-alikes flagged) overall,
-per category and per register, for each split. ``--misses tune`` lists the texts the
+per category and per register, for the tune split and for the held-out split: the first
+batch (split by the SHA-1 rule), the second batch (written whole as held-out before the
+screen was tuned further) and both together. ``--misses tune`` lists the texts the
 screen gets wrong on the tune split; the held-out split's texts are never listed, so that
 no one tunes the lexicon to them.
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 from consultations.safety.screen import assess_many
@@ -46,14 +49,20 @@ def main() -> int:
     args = parser.parse_args()
     rows = read_rows()
     verdicts = assess_many([str(row["text"]) for row in rows])
-    for split in ("tune", "heldout"):
+    groups: dict[str, Callable[[dict[str, object]], bool]] = {
+        "tune": lambda row: row["split"] == "tune",
+        "heldout batch 1": lambda row: row["split"] == "heldout" and "batch" not in row,
+        "heldout batch 2": lambda row: row["split"] == "heldout" and row.get("batch") == 2,
+        "heldout, both batches": lambda row: row["split"] == "heldout",
+    }
+    for split, member in groups.items():
         recall: dict[str, list[bool]] = defaultdict(list)
         recall_register: dict[str, list[bool]] = defaultdict(list)
         over: dict[str, list[bool]] = defaultdict(list)
         over_register: dict[str, list[bool]] = defaultdict(list)
         semantic_only = 0
         for row, verdict in zip(rows, verdicts, strict=True):
-            if row["split"] != split:
+            if not member(row):
                 continue
             if row["label"] == 1:
                 recall[str(row["category"])].append(verdict.flagged)

@@ -7,14 +7,26 @@ Texts are real NHS feedback comments (pxtextmining, MIT, read from
 set's disclosures mixed in at 2%; without the comments, the evaluation set's look-alikes
 and disclosures. Runs on one core (the screen is single-threaded Python); rates are per
 second of this process's CPU time, so other work on a shared machine does not lower them.
+
+With ``--baseline REV`` the whole screen of git revision REV (its ``consultations/safety``
+package, code and data, unpacked to a temporary folder) and today's are timed in two
+child processes that take turns on the same texts, and the ratio of their medians is
+printed: on a busy machine the ratio holds where the rates do not, so a rate measured for
+REV on a quiet machine times the ratio estimates today's rate there.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
+import os
 import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
 import time
 from pathlib import Path
 
@@ -53,9 +65,71 @@ def _rate(run: object, texts: list[str], seconds: float) -> float:
     return done / (time.process_time() - started)
 
 
+#: A child process's timing loop: screen every text once to warm up, then for a while.
+_CHILD = """
+import json, sys, time
+from consultations.safety.screen import assess
+texts = json.load(open(sys.argv[1], encoding="utf-8"))
+seconds = float(sys.argv[2])
+for text in texts:
+    assess(text)
+done = 0
+started = time.process_time()
+while time.process_time() - started < seconds:
+    for text in texts:
+        assess(text)
+    done += len(texts)
+print(done / (time.process_time() - started))
+"""
+
+
+def _child_rate(package_root: Path, texts_file: Path, seconds: float) -> float:
+    """Texts per CPU second of one child process screening with the package under root."""
+    result = subprocess.run(
+        [sys.executable, "-c", _CHILD, str(texts_file), str(seconds)],
+        env={**os.environ, "PYTHONPATH": str(package_root)},
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return float(result.stdout.strip())
+
+
+def compare(revision: str, texts: list[str], seconds: float, turns: int = 5) -> None:
+    """Print today's rate, REV's and their ratio, the two timed in turns."""
+    with tempfile.TemporaryDirectory() as folder:
+        base = Path(folder) / "baseline"
+        base.mkdir()
+        archive = subprocess.run(
+            ["git", "archive", revision, "consultations/__init__.py", "consultations/safety"],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+        ).stdout
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            tar.extractall(base, filter="data")
+        texts_file = Path(folder) / "texts.json"
+        texts_file.write_text(json.dumps(texts), encoding="utf-8")
+        now: list[float] = []
+        then: list[float] = []
+        for _ in range(turns):
+            now.append(_child_rate(ROOT, texts_file, seconds))
+            then.append(_child_rate(base, texts_file, seconds))
+    print(f"  now:      {statistics.median(now):8.0f} texts/s  (turns: {_rates(now)})")
+    print(f"  {revision}: {statistics.median(then):8.0f} texts/s  (turns: {_rates(then)})")
+    print(f"  ratio now / {revision}: {statistics.median(now) / statistics.median(then):.3f}")
+    ratios = sorted(n / t for n, t in zip(now, then, strict=True))
+    print(f"  ratio turn by turn: {', '.join(f'{r:.3f}' for r in ratios)}")
+
+
+def _rates(values: list[float]) -> str:
+    return ", ".join(f"{v:.0f}" for v in values)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--baseline", metavar="REV", help="compare with the screen at REV")
     args = parser.parse_args()
     label, texts = corpus()
     lengths = [len(t) for t in texts]
@@ -79,6 +153,9 @@ def main() -> int:
         print(name)
         print(f"  assess, one call per text: {_rate(single, batch, args.seconds):8.0f} texts/s")
         print(f"  assess_many, one batch:    {_rate(many, batch, args.seconds):8.0f} texts/s")
+    if args.baseline:
+        print(f"one call per text, against the whole screen at {args.baseline}")
+        compare(args.baseline, texts, args.seconds)
     return 0
 
 

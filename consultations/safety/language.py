@@ -99,6 +99,9 @@ def _tables() -> dict[str, frozenset[str]]:
 
 
 _TABLES = _tables()
+# Each word belongs to one language's table at most (the tables keep only the words
+# particular to one language), so one look-up per word counts them all.
+_OWNER = {word: lang for lang, table in _TABLES.items() for word in table}
 
 
 def _plain(word: str) -> str:
@@ -123,7 +126,12 @@ def guess_language(folded: str) -> str:
         words = [_plain(w) for w in _WORD.findall(folded)]
     if not words:
         return ENGLISH
-    scores = {lang: sum(1 for w in words if w in table) for lang, table in _TABLES.items()}
+    scores = dict.fromkeys(_TABLES, 0)
+    owner = _OWNER.get
+    for word in words:
+        lang = owner(word)
+        if lang is not None:
+            scores[lang] += 1
     if not folded.isascii() and ("ñ" in folded or "¿" in folded or "¡" in folded):
         scores["es"] += 2
     english = scores.pop("en")

@@ -21,6 +21,7 @@ them and decides, for each phrase found in a normalised text, whether it is a di
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -75,7 +76,11 @@ def _expand(pattern: str, macros: dict[str, str]) -> str:
 def _alternation(patterns: list[str], macros: dict[str, str]) -> re.Pattern[str] | None:
     if not patterns:
         return None
-    return re.compile("|".join(f"(?:{_expand(p, macros)})" for p in patterns))
+    # Every phrase starts at the start of a word (each begins with \b). Saying so once in
+    # front lets the engine pass over the middle and end of each word after one test,
+    # instead of trying every phrase there: a quarter of the lexicon's time, same matches.
+    branches = "|".join(f"(?:{_expand(p, macros)})" for p in patterns)
+    return re.compile(rf"\b(?=\w)(?:{branches})")
 
 
 class Lexicon:
@@ -153,7 +158,7 @@ class Lexicon:
         right = after.start() if after else len(text)
         return text[left:start], text[left:right]
 
-    def _negated(self, before: str) -> bool:
+    def _negated(self, before: str, phrase: str) -> bool:
         words = before.split()[-_WINDOW:]
         window = " ".join(words)
         negations = list(self.cues["negation"].finditer(window))
@@ -163,7 +168,11 @@ class Lexicon:
         between = window[last.end() :].strip()
         if self.cues["negation_undone"].match(between):
             return False
-        return not self.cues["clause_subject"].search(between)
+        if self.cues["clause_subject"].search(between):
+            return False
+        # "if they do not see me today someone is getting hurt": the phrase has a subject
+        # of its own after the negated words; "not someone who ..." stays negated.
+        return not (between and self.cues["later_subject"].match(phrase))
 
     def _whose(self, category: str, phrase: str, before: str) -> bool:
         """True when the phrase is about someone other than the writer."""
@@ -178,6 +187,15 @@ class Lexicon:
                 return True
         return bool(self.cues["third_party"].search(before)) and not _FIRST_PERSON.search(
             before.split(",")[-1][-20:]
+        )
+
+    def _own_topic(self, kind: str, before: str, sentence: str) -> bool:
+        """A topic the writer owns ("my self harm", "I was raped") stays a disclosure in a
+        sentence that also names a form, a course or the news, unless it is a question."""
+        return (
+            kind == "topic"
+            and bool(self.cues["own_topic"].search(before))
+            and not self.cues["question"].search(sentence)
         )
 
     def hits(self, text: str) -> list[Hit]:
@@ -205,9 +223,8 @@ class Lexicon:
                     else:
                         found.append(hit)
         kept = {hit.start for hit in found}
-        for start, end in sorted(set_aside, reverse=True):
-            if start not in kept:
-                text = text[:start] + " _setaside_ " + text[end:]
+        for start, end in _merged(span for span in set_aside if span[0] not in kept):
+            text = text[:start] + " _setaside_ " + text[end:]
         return found, text
 
     def _judge(
@@ -220,7 +237,7 @@ class Lexicon:
         answered_yes: bool,
     ) -> Hit | None:
         before, clause = self._span(_CLAUSE_BREAK, text, match.start(), match.end())
-        if self._negated(before):
+        if self._negated(before, match.group(0)):
             return None
         _, sentence = self._span(_SENTENCE_BREAK, text, match.start(), match.end())
         if self.cues["conditional"].search(sentence):
@@ -230,9 +247,14 @@ class Lexicon:
             reported
             and not answered_yes
             and (kind == "topic" or reported.group(0).startswith("ask"))
+            and not self._own_topic(kind, before, sentence)
         ):
             return None
-        if category in _SELF_INJURY and self.cues["accident"].search(clause):
+        if (
+            category in _SELF_INJURY
+            and self.cues["accident"].search(clause)
+            and not self.cues["deliberate"].search(clause)
+        ):
             return None
         if recovering and category != "past-attempt" and self.cues["recovery_past"].search(clause):
             return None
@@ -261,6 +283,18 @@ class Lexicon:
                     continue
                 found.append(Hit(category, match.group(0), match.start(), category))
         return found
+
+
+def _merged(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Overlapping spans joined, last first: replacing one span of two that overlap
+    would otherwise cut the other's words in half ("suicide attempts" and "suicide")."""
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if merged and start < merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged[::-1]
 
 
 @cache

@@ -103,7 +103,11 @@ _PHRASES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
 _PHRASE_GATE = re.compile(
     r"sewer|slide|self|toaster|bath|/|&|\+|\bs\s*h|\bo\.?d|ctb|\bi\s*d\s*w|un[\s_-]*alive"
 )
-_JOIN_SELF = re.compile(r"\b(my|your|him|her|them|our) (self|selves)\b")
+# "my self" is "myself", except in "my self harm", "my self esteem", "her self care".
+_JOIN_SELF = re.compile(
+    r"\b(my|your|him|her|them|our) (self|selves)\b"
+    r"(?! (?:harm|harming|harmed|injury|injuring|esteem|confidence|worth|care|image|help))"
+)
 # A word, or one sentence punctuation mark. Apostrophes, digits and leetspeak symbols stay
 # inside words here; they are resolved word by word below.
 _TOKEN = re.compile(r"[a-z0-9@$!|*']+(?:[.-][a-z0-9@$!|*']+)*|[.,!?;:]")
@@ -345,6 +349,15 @@ _CONTRACTIONS: dict[str, str] = {
     "he'll": "he will",
     "she'll": "she will",
     "they'll": "they will",
+    "we'll": "we will",
+    "we've": "we have",
+    "we'd": "we would",
+    "you'll": "you will",
+    "you've": "you have",
+    "you'd": "you would",
+    "they've": "they have",
+    "it'll": "it will",
+    "that'll": "that will",
     "won't": "will not",
     "can't": "can not",
     "shan't": "shall not",

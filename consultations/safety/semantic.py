@@ -80,6 +80,10 @@ def char_features(normalised: str) -> list[str]:
     return features
 
 
+#: Words whose known character n-grams are kept (a bounded cache, emptied when full).
+_GRAM_CACHE = 1 << 16
+
+
 @dataclass(frozen=True)
 class _Block:
     weights: dict[str, tuple[float, float]]  # feature -> (coefficient * idf, idf squared)
@@ -110,15 +114,36 @@ class SemanticModel:
         self._category_weights: dict[str, list[float]] = data["category_word"]
         self._category_intercepts: list[float] = list(data["category_intercepts"])
         self.vocabulary = frozenset(f for f in data["word"] if " " not in f)
+        self._grams_by_word: dict[str, frozenset[str]] = {}
 
     def probability(self, normalised: str) -> float:
         """Probability that the text is a disclosure."""
         z = (
             self.intercept
             + self.word.score(word_features(normalised))
-            + self.char.score(char_features(normalised))
+            + self.char.score(self._known_grams(normalised))
         )
         return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+
+    def _known_grams(self, normalised: str) -> set[str]:
+        """The text's character n-grams that the model has weights for: the same set as
+        :func:`char_features` gives, less the unknown ones, from a cache by word, since
+        replies share most of their words and an n-gram lookup per word is the cost."""
+        cache = self._grams_by_word
+        weights = self.char.weights
+        present: set[str] = set()
+        for token in set(normalised.split()):
+            known = cache.get(token)
+            if known is None:
+                if token in _PUNCTUATION or token.startswith("_"):
+                    known = frozenset()
+                else:
+                    known = frozenset(g for g in _grams(token) if g in weights)
+                if len(cache) >= _GRAM_CACHE:
+                    cache.clear()
+                cache[token] = known
+            present |= known
+        return present
 
     def category(self, normalised: str) -> str:
         """The most likely category of a text already judged a disclosure."""

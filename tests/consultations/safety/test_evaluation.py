@@ -30,6 +30,11 @@ def test_the_evaluation_set_is_large_varied_and_split_by_its_fixed_rule() -> Non
     categories = {row["category"] for row in ROWS if row["label"] == 1}
     assert categories == set(CATEGORIES)
     for row in ROWS:
+        if "batch" in row:
+            # Later batches were written as one split whole: batch 2 held out (committed
+            # before the screen was changed), batch 3 for tuning.
+            assert (row["batch"], row["split"]) in {(2, "heldout"), (3, "tune")}, row["text"]
+            continue
         bucket = int(hashlib.sha1(row["text"].encode("utf-8")).hexdigest(), 16) % 100
         assert row["split"] == ("tune" if bucket < 60 else "heldout"), row["text"]
     assert len({row["text"] for row in ROWS}) == len(ROWS)
@@ -41,10 +46,18 @@ def test_heldout_meets_the_over_flagging_target() -> None:
 
 
 def test_heldout_holds_the_measured_level() -> None:
-    # The level reached today (recall 0.989, over-flagging 0.063), so that a change that
-    # makes the screen worse fails here.
+    # The level reached today on both held-out batches together (recall 0.986,
+    # over-flagging 0.065), so that a change that makes the screen worse fails here.
     recall, over_flagging = _rates(HELDOUT)
     assert recall >= 0.985
+    assert over_flagging <= 0.07
+
+
+def test_the_second_heldout_batch_holds_its_measured_level() -> None:
+    # Written before the screen was tuned further: recall 0.939 and over-flagging 0.062
+    # then, 0.974 and 0.062 now.
+    recall, over_flagging = _rates([row for row in HELDOUT if row.get("batch") == 2])
+    assert recall >= 0.97
     assert over_flagging <= 0.07
 
 
@@ -91,6 +104,26 @@ MUST_CATCH = [
     ("I'm not safe at home", "safeguarding"),
     ("my son said he wants to die", "third-party"),
     ("my daughter has been cutting herself", "third-party"),
+    ("nobody asked about my previous suicide attempts", "past-attempt"),
+    ("I deliberately burnt my arm with the kettle", "self-harm"),
+    ("I was sent home from work after I cut myself in the toilets", "self-harm"),
+    ("if they do not see me today someone is getting hurt", "harm-to-others"),
+    ("thoughts of shooting people at work", "harm-to-others"),
+    ("I'll be waiting for her after her shift, she'll be sorry", "harm-to-others"),
+    ("I'm 14 and my bf is 25", "safeguarding"),
+    ("a man I met online said not to tell my parents", "safeguarding"),
+    ("my partner pins me down when we argue", "safeguarding"),
+    ("my son has been talking about ending his life", "third-party"),
+    ("I broke down and cut myself again after the appointment was cancelled", "self-harm"),
+    ("my self harm got worse and the course they sent me on was useless", "self-harm"),
+    ("I was raped and the police made me fill in forms for hours", "safeguarding"),
+    (
+        "the social worker never came back even though my stepfather still hits my brother",
+        "safeguarding",
+    ),
+    ("got told I was wasting A&E time because my injuries were self inflicted", "self-harm"),
+    ("the next person who tells me to wait is getting punched", "harm-to-others"),
+    ("I'll bring my brother down there and we'll sort the staff out", "third-party"),
 ]
 
 
@@ -123,6 +156,19 @@ MUST_NOT_FLAG = [
     "Dr Nguyen gr8",
     "the hearing clinic was running late",
     "Tonight's shift on the ward was short staffed again",
+    "my son hurt himself on the trampoline",
+    "I'm tired of being on hold for an hour",
+    "I don't want to live near the hospital because of the parking",
+    "my teacher told me not to tell anyone about the surprise party",
+    "the suicide and self harm team were really supportive",
+    "I'm so tired after the night shift I could sleep forever",
+    "After my brother's suicide the support group helped",
+    "my knee is killing me",
+    "I fell over and cut my arm on the kerb",
+    "I burnt myself on the iron",
+    "the form asked if I was suicidal",
+    "I need help with my self esteem",
+    "the doctor told me not to tell my employer until I was ready",
 ]
 
 
