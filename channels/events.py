@@ -104,6 +104,9 @@ class OutboundMessage:
     # Sent to someone no longer held (an erasure's confirmation): once delivered or given
     # up, the outbox keeps no row of it.
     forget_after_sending: bool = False
+    # The consultation's language: the adapter words its own hints in it ("Reply with a
+    # number", the reply box's placeholder) from the same catalogues (consultations.texts).
+    language: str = "en"
 
     @classmethod
     def asking(cls, question: Question) -> OutboundMessage:

@@ -242,7 +242,7 @@ class TelegramSender:
         elif (kind in render.BUTTON_TYPES or kind == "poll") and message.options:
             markup = render.option_keyboard(message)
         elif kind in ("prompt", "thread") and private:
-            markup = render.force_reply()
+            markup = render.force_reply(message.language)
         pieces = render.split_text(message.text)
         return [
             text_step(piece, markup if index == len(pieces) - 1 else None)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from bot.web.templating import Page
 from consultations.spec import ConsultationSpec, Item, Segment
+from consultations.texts import ENGLISH, Texts
 
 #: A message above a page's questions: ("safety" or "notice", text).
 Message = tuple[str, str]
@@ -48,28 +49,37 @@ class Listing:
 
 
 @dataclass(frozen=True)
-class ConsentPage(Page):
+class ConsultationPage(Page):
+    """A page of one consultation: worded in its language, with its spec's overrides."""
+
+    spec: ConsultationSpec
+
+    @property
+    def words(self) -> Texts:
+        return self.spec.wording()
+
+
+@dataclass(frozen=True)
+class ConsentPage(ConsultationPage):
     """The consent question, asked before anything else."""
 
     template = "participant/consent.html"
-    spec: ConsultationSpec
     form: FormContext
     messages: Sequence[Message] = ()
 
 
 @dataclass(frozen=True)
-class SegmentsPage(Page):
+class SegmentsPage(ConsultationPage):
     """The self-description questions not yet seen."""
 
     template = "participant/segments.html"
-    spec: ConsultationSpec
     segments: Sequence[Segment]
     form: FormContext
     messages: Sequence[Message] = ()
 
 
 @dataclass(frozen=True)
-class ItemsPage(Page):
+class ItemsPage(ConsultationPage):
     """The questions (answered ones filled in, to change), then the discussion threads.
 
     ``answers`` holds the person's current answer to each poll (its choices) and prompt
@@ -77,7 +87,6 @@ class ItemsPage(Page):
     """
 
     template = "participant/items.html"
-    spec: ConsultationSpec
     form: FormContext
     unanswered: Sequence[Item]
     answers: Mapping[str, Sequence[str]]
@@ -87,18 +96,27 @@ class ItemsPage(Page):
     #: Which page of the threads' top-level posts this is, and whether more follow.
     page: int = 1
     more: bool = False
+    #: The thread whose post came back empty: its box is marked and the error tied to it.
+    missing: str | None = None
 
 
 @dataclass(frozen=True)
 class NoticePage(Page):
-    """A page that only says something; ``kind="safety"`` shows it as a safety message."""
+    """A page that only says something; ``kind="safety"`` shows it as a safety message.
+
+    ``kind="error"`` is a problem with what was sent, announced as an alert.
+    """
 
     template = "participant/notice.html"
     title: str
     heading: str
     text: str
     kind: str = "notice"
-    lang: str = "en"
+    texts: Texts = ENGLISH
+
+    @property
+    def words(self) -> Texts:
+        return self.texts
 
 
 @dataclass(frozen=True)
@@ -107,3 +125,8 @@ class IndexPage(Page):
 
     template = "participant/index.html"
     consultations: Sequence[Listing]
+    texts: Texts = ENGLISH
+
+    @property
+    def words(self) -> Texts:
+        return self.texts

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from consultations.texts import Texts, texts_for
+
 __all__ = [
     "CHANNELS",
     "ID_MAX_LENGTH",
@@ -190,6 +192,12 @@ class ConsultationSpec:
     telegram: TelegramSettings = field(default_factory=TelegramSettings)
     mastodon: MastodonSettings = field(default_factory=MastodonSettings)
     safety: SafetySettings = field(default_factory=SafetySettings)
+    #: The spec's own words for built-in texts, by key (``texts: {stop_reply: ...}``).
+    texts: tuple[tuple[str, str], ...] = ()
+
+    def wording(self) -> Texts:
+        """The built-in texts as this consultation says them: its language, its overrides."""
+        return texts_for(self.language, dict(self.texts))
 
     def item(self, item_id: str) -> Item:
         """The item with this id; ``KeyError`` if there is none."""
@@ -235,4 +243,6 @@ class ConsultationSpec:
             for helpline in self.safety.helplines
         ]
         data["safety"] = safety
+        if self.texts:
+            data["texts"] = dict(self.texts)
         return data
