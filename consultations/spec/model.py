@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from consultations.texts import Texts, texts_for
+from consultations.texts import Texts, missing_texts, texts_for
 
 __all__ = [
     "CHANNELS",
@@ -198,6 +198,11 @@ class ConsultationSpec:
     def wording(self) -> Texts:
         """The built-in texts as this consultation says them: its language, its overrides."""
         return texts_for(self.language, dict(self.texts))
+
+    def missing_texts(self) -> tuple[str, ...]:
+        """Built-in texts neither the language's catalogue nor the spec's own words give."""
+        own = {key for key, _ in self.texts}
+        return tuple(key for key in missing_texts(self.language) if key not in own)
 
     def item(self, item_id: str) -> Item:
         """The item with this id; ``KeyError`` if there is none."""

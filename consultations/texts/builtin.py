@@ -41,7 +41,7 @@ BUILTIN: dict[str, str] = {
     ),
     "erase_yes": "Yes, erase my answers",
     "erase_no": "No, keep them",
-    "erased": "Everything we held about you in this consultation has been erased.",
+    "erased": "Everything we held about you has been erased.",
     "stop_reply": (
         "You have left. We won't ask you anything more. We keep the answers you gave "
         "before. Send /delete if you want us to erase them."
