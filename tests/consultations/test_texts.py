@@ -51,9 +51,15 @@ def test_translations_fill_in_the_same_placeholders(language: str) -> None:
     texts = texts_for(language)
     for key, english in BUILTIN.items():
         translated = texts.raw(key)
-        assert translated != english or key.endswith("_words") or "{" in english or key in (
-            "web_post",
-            "web_continue",
+        assert (
+            translated != english
+            or key.endswith("_words")
+            or "{" in english
+            or key
+            in (
+                "web_post",
+                "web_continue",
+            )
         ), f"{language} {key} is still English"
         assert placeholders(translated) == placeholders(english), (language, key)
 
@@ -112,7 +118,12 @@ def test_a_spec_overrides_any_built_in_text() -> None:
     assert words("opens_on", title="T", date="d") == "T: d"
     assert words("consent_yes") == "Sí, acepto"  # not overridden: the catalogue's
     assert parse_spec(spec.to_dict()) == spec
-    assert "stop_reply" not in parse_spec(spec_data(language="fr", texts={"stop_reply": "Au revoir."})).missing_texts()
+    assert (
+        "stop_reply"
+        not in parse_spec(
+            spec_data(language="fr", texts={"stop_reply": "Au revoir."})
+        ).missing_texts()
+    )
 
 
 @pytest.mark.parametrize(
@@ -148,10 +159,13 @@ def test_the_syllable_counter_agrees_with_a_dictionary_on_common_words() -> None
     }
     assert {word: syllables(word) for word in counted} == counted
     assert grade("The cat sat on the mat.") < 0
-    assert grade(
-        "Notwithstanding the aforementioned considerations, comprehensive institutional "
-        "accountability necessitates methodological transparency."
-    ) > 20
+    assert (
+        grade(
+            "Notwithstanding the aforementioned considerations, comprehensive institutional "
+            "accountability necessitates methodological transparency."
+        )
+        > 20
+    )
 
 
 def test_english_texts_are_plain() -> None:
