@@ -95,6 +95,10 @@ BUILTIN: dict[str, str] = {
     "reply_with_number": "Reply with a number.",
     "reply_with_numbers": "Reply with one or more numbers, separated by commas.",
     "answer_placeholder": "Your answer",
+    "command_start": "Take part in a consultation",
+    "command_help": "How this works",
+    "command_stop": "Leave: no more questions",
+    "command_delete": "Erase your answers",
     # -- the web pages -------------------------------------------------------------------
     "web_skip": "Skip to content",
     "web_before_you_start": "Before you start",
