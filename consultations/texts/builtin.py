@@ -43,8 +43,8 @@ BUILTIN: dict[str, str] = {
     "erase_no": "No, keep them",
     "erased": "Everything we held about you has been erased.",
     "stop_reply": (
-        "You have left. We won't ask you anything more. We keep the answers you gave "
-        "before. Send /delete if you want us to erase them."
+        "You have left this consultation. We won't ask you anything more. We keep the "
+        "answers you gave before. Send /delete if you want us to erase them."
     ),
     "help_reply": (
         "A health service asks you these questions to make its care better. "
@@ -80,7 +80,9 @@ BUILTIN: dict[str, str] = {
         "This consultation can't give medical or crisis help, but a member of the "
         "{organisation} team has been told about your message and will read it."
     ),
-    "safety_public": ("A reminder for everyone here: if things feel hard, you can get help now."),
+    "safety_public": (
+        "A reminder for everyone here: if things feel hard, support is available now."
+    ),
     "safety_help_now": "Help now:",
     # -- posts on Telegram and Mastodon --------------------------------------------------
     "launch_how_to_take_part": (
@@ -89,7 +91,7 @@ BUILTIN: dict[str, str] = {
     ),
     "launch_how_to_leave": "Reply STOP to leave at any time.",
     "launch_prompt": "Reply to this post to answer.",
-    "launch_thread": "Reply to join in. Reply to others to build on their ideas.",
+    "launch_thread": "Reply to join the discussion. Reply to others to build on their ideas.",
     "launch_closed": "This consultation has closed and is no longer taking answers.",
     "launch_thanks": "Thank you to everyone who took part.",
     "reply_with_number": "Reply with a number.",
