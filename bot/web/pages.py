@@ -46,6 +46,8 @@ class Listing:
     id: str
     title: str
     organisation: str
+    #: Its language, marked on its title and organisation (WCAG 3.1.2, language of parts).
+    language: str = "en"
 
 
 @dataclass(frozen=True)

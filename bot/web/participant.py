@@ -255,10 +255,11 @@ class WebChannel:
         """The open consultations that take answers on the web."""
         async with self.sessionmaker() as session:
             rows = await queries.open_consultations(session, datetime.now(UTC))
+            specs = [service.spec_of(r) for r in rows]
             listing = [
-                pages.Listing(r.id, r.title, r.organisation)
-                for r in rows
-                if "web" in service.spec_of(r).channels
+                pages.Listing(spec.id, spec.title, spec.organisation, spec.language)
+                for spec in specs
+                if "web" in spec.channels
             ]
         return self._html(request, pages.IndexPage(listing, _texts(request)))
 

@@ -219,6 +219,7 @@ async def test_every_participant_page_is_small_and_needs_no_script(
     )
     seen.append(await (await web_client.get("/c/nothing-here")).text())
     seen.append(await (await _post(web_client, "/c/outpatient-booking/erase", seen[4])).text())
+    assert '<li lang="cy"><a href="/c/outpatient-booking">' in seen[0]  # language of parts
     sizes = [len(page.encode("utf-8")) for page in seen]
     assert max(sizes) < PAGE_LIMIT, sizes
     assert not any("<script" in page.lower() for page in seen)
