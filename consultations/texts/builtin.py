@@ -97,6 +97,8 @@ BUILTIN: dict[str, str] = {
     "reply_with_number": "Reply with a number.",
     "reply_with_numbers": "Reply with one or more numbers, separated by commas.",
     "answer_placeholder": "Your answer",
+    "button_expired": "Sorry, that button no longer works.",
+    "nothing_erased": "Nothing was erased.",
     "command_start": "Take part in a consultation",
     "command_help": "How this works",
     "command_stop": "Leave: no more questions",
