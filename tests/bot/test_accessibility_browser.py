@@ -357,3 +357,32 @@ async def test_pages_reflow_without_sideways_scrolling(
         finally:
             await browser.close()
     assert seen == [(step, True) for step, _ in seen]
+
+
+async def test_a_consultation_completed_with_javascript_off(
+    platform: Platform, server: str
+) -> None:
+    from playwright.async_api import async_playwright, expect
+
+    await launch(platform, SPEC)
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=chromium_executable(), args=CHROMIUM_ARGS
+        )
+        try:
+            context = await browser.new_context(java_script_enabled=False)
+            page = await context.new_page()
+            await page.goto(f"{server}/c/outpatient-booking")
+            await page.get_by_role("button", name="Yes, I agree").click()
+            await page.get_by_label("Patient", exact=True).check()
+            await page.get_by_role("button", name="Continue").click()
+            await page.get_by_label("Easy", exact=True).check()
+            await page.get_by_label("By phone", exact=True).check()
+            await page.get_by_label("What one thing would make booking easier?").fill("Calls")
+            await page.get_by_role("button", name="Send my answers").click()
+            await expect(page.get_by_text(THANKS)).to_be_visible()
+            await page.get_by_label("Add your idea").fill("Name the clinic")
+            await page.get_by_role("button", name="Post", exact=True).click()
+            await expect(page.get_by_text("Name the clinic")).to_be_visible()
+        finally:
+            await browser.close()
