@@ -191,6 +191,15 @@ def validate(args: argparse.Namespace, settings: Settings | None) -> int:
         f"{args.file}: valid: {spec.id} ({spec.model}; {parts}; "
         f"channels: {', '.join(spec.channels)})"
     )
+    # Valid all the same: what the language lacks is shown in English (docs/languages.md).
+    missing = spec.missing_texts()
+    if missing:
+        print(
+            f"{args.file}: warning: language: '{spec.language}' has no full catalogue of "
+            f"built-in texts; these {len(missing)} will be shown in English unless the spec's "
+            f"texts section words them: {', '.join(missing)}",
+            file=sys.stderr,
+        )
     return OK
 
 

@@ -35,12 +35,13 @@ from channels.adapter import ChannelAdapter, RetryLater, Undeliverable
 from channels.events import OutboundMessage
 from consultations import moderation
 from consultations.keys import Keyring
+from consultations.texts import ENGLISH, texts_for
 from storage import queries
 from storage.tables import OutboxEntry, Participant, utcnow
 
 log = logging.getLogger(__name__)
 
-RESEND_PREFIX = "In case this did not reach you: "
+RESEND_PREFIX = ENGLISH("resend_note") + " "
 """Opens the text of a message asked again after an interrupted send; also its marker."""
 
 RESENT_NOTE = "interrupted while sending; asked again once"
@@ -434,9 +435,12 @@ def _asked_again(payload: Mapping[str, Any]) -> dict[str, Any] | None:
     text_ = payload.get("text")
     if payload.get("kind") not in RESEND_KINDS or not isinstance(text_, str):
         return None
-    if text_.startswith(RESEND_PREFIX):
+    language = payload.get("language")
+    # In the message's language (consultations/texts), the English form understood too.
+    prefix = texts_for(language if isinstance(language, str) else "en")("resend_note") + " "
+    if text_.startswith((RESEND_PREFIX, prefix)):
         return None
-    return {**payload, "text": RESEND_PREFIX + text_}
+    return {**payload, "text": prefix + text_}
 
 
 async def in_doubt(session: AsyncSession) -> list[OutboxEntry]:

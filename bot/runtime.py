@@ -24,20 +24,15 @@ from consultations import statements as voting
 from consultations.dialogue import (
     CHOOSE,
     CONSENT,
-    CONSENT_OPTIONS,
     ERASE,
-    ERASE_OPTIONS,
-    HELP_TEXT,
-    HELP_WORDS,
     RECONTACT,
-    RECONTACT_OPTIONS,
-    STOP_WORDS,
     Question,
     consent_question,
     item_question,
     next_question,
     normalise,
     not_accepting_text,
+    options,
     recontact_question,
     segment_question,
     yes_no,
@@ -45,8 +40,7 @@ from consultations.dialogue import (
 from consultations.dialogue import choices as choices_of
 from consultations.keys import Keyring
 from consultations.spec import ConsultationSpec, Item
-from consultations.statement_texts import VOTE_LABELS
-from consultations.statement_texts import text as statement_text
+from consultations.texts import ENGLISH, Texts
 from storage import over_time, queries
 from storage import statements as statement_store
 from storage.tables import (
@@ -200,6 +194,14 @@ class Runtime:
         if not event.public and event.address is not None and participant.address is None:
             participant.address = self.keyring.seal(event.address)
         turn = _Turn(self, session, event, participant, outcome, state)
+        # Before the event is tied to a consultation, words are those of the one it
+        # names or the person's current one: STOP and HELP in its language or English.
+        texts = (
+            state.texts_of(event.consultation_id)
+            or state.texts_of(participant.current_consultation_id)
+            or ENGLISH
+        )
+        turn.texts = texts
 
         kind = event.kind
         if kind is EventKind.LISTEN:
@@ -210,27 +212,26 @@ class Runtime:
             return
         if kind is EventKind.TEXT and event.text is not None:
             word = normalise(event.text)
-            if word in STOP_WORDS:
+            if word in texts.words("stop_words"):
                 kind = EventKind.STOP
-            elif word in HELP_WORDS and not event.public:
+            elif word in texts.words("help_words") and not event.public:
                 kind = EventKind.HELP
 
         if kind in (EventKind.STOP, EventKind.BLOCKED):
             await turn.opt_out(confirm=kind is EventKind.STOP)
             return
         if kind is EventKind.HELP:
-            turn.say(HELP_TEXT)
+            turn.say(texts("help_reply"))
             return
         if kind is EventKind.ERASE:
             await turn.erase()
             return
         if kind is EventKind.ERASE_REQUEST:
             turn.say(
-                "This erases every answer you have given and your consent records, in every "
-                "consultation here. It can't be undone. Erase everything?",
+                texts("erase_ask"),
                 question=ERASE,
                 question_type="confirm",
-                options=ERASE_OPTIONS,
+                options=options(texts, "erase_yes", "erase_no"),
                 kind="question",
             )
             return
@@ -278,6 +279,11 @@ class _State:
         state.dialogues = await queries.dialogues_for(session, ids)
         state.consents = await queries.consents_for(session, ids)
         return state
+
+    def texts_of(self, consultation_id: str | None) -> Texts | None:
+        """The words of a consultation already loaded for this batch, if it is."""
+        row = self.consultations.get(consultation_id) if consultation_id else None
+        return service.spec_of(row).wording() if row is not None else None
 
     async def consultation(
         self, session: AsyncSession, consultation_id: str
@@ -379,6 +385,8 @@ class _Turn:
         self.participant = participant
         self.outcome = outcome
         self.consultation_id: str | None = None
+        #: The words this turn speaks in: the consultation's language, else English.
+        self.texts: Texts = ENGLISH
         self._sequence = 0
         # Statement voting: the message a vote was given on (the next statement replaces
         # it where the channel can edit), and a statement to show next (a near-duplicate).
@@ -388,14 +396,22 @@ class _Turn:
     # -- replies -------------------------------------------------------------
 
     def say(self, text: str, **fields: Any) -> None:
-        self.reply(OutboundMessage(text=text, consultation_id=self.consultation_id, **fields))
+        self.reply(
+            OutboundMessage(
+                text=text,
+                consultation_id=self.consultation_id,
+                language=self.texts.language,
+                **fields,
+            )
+        )
 
     def say_safety(self, spec: ConsultationSpec) -> None:
         """The safety reply: privately, and for a public post a general note as fallback."""
+        texts = spec.wording()
         self.say(
-            screening.safety_message(spec.safety, spec.organisation),
+            screening.safety_message(spec.safety, spec.organisation, texts),
             kind="safety",
-            fallback=screening.general_note(spec.safety) if self.event.public else None,
+            fallback=screening.general_note(spec.safety, texts) if self.event.public else None,
         )
 
     def reply(self, message: OutboundMessage) -> None:
@@ -429,16 +445,14 @@ class _Turn:
         already = await queries.opt_out(self.session, self.participant.id)
         await self.session.refresh(self.participant)
         if confirm and not (already and self.event.public):
-            self.say(
-                "You have left this consultation and we won't ask you anything more. "
-                "Answers you gave before are kept; send /delete if you want them erased."
-            )
+            self.say(self.texts("stop_reply"))
 
     async def erase(self) -> None:
         await queries.erase_participant(self.session, self.participant.id)
         self.outcome.participant = None
         message = OutboundMessage(
-            text="Everything we held about you in this consultation has been erased.",
+            text=self.texts("erased"),
+            language=self.texts.language,
             forget_after_sending=True,
         )
         self.outcome.messages.append(message)
@@ -563,11 +577,12 @@ class _Turn:
         row = await self.state.consultation(session, consultation_id)
         if row is None:
             if not event.public:
-                self.say(f"There is no consultation called “{consultation_id}”.")
+                self.say(self.texts("no_such_consultation", id=consultation_id))
                 await self.offer_open_consultations()
             return
         spec = service.spec_of(row)
         self.consultation_id = row.id
+        texts = self.texts = spec.wording()
         now = datetime.now(UTC)
         # In public places the bot stays quiet about these: a reply to every late comment
         # in a group would be noise.
@@ -577,14 +592,14 @@ class _Turn:
             return
         if event.channel not in spec.channels:
             if not event.public:
-                self.say(f"“{spec.title}” is not taking answers on {event.channel}.")
+                self.say(texts("not_on_channel", title=spec.title, channel=event.channel))
             return
         if (None, "unpublished") in await self.state.published_kinds(
             session, event.channel, row.id
         ):
             # Its launch failed on this channel: not taking answers here (bot/publishing.py).
             if not event.public:
-                self.say(f"“{spec.title}” is not taking answers on {event.channel}.")
+                self.say(texts("not_on_channel", title=spec.title, channel=event.channel))
             return
         if not event.public:
             self.participant.current_consultation_id = row.id
@@ -639,7 +654,7 @@ class _Turn:
             target = dialogue.pending
         if target is None:
             if not event.public and kind is EventKind.TEXT:
-                self.say("Thank you. You have answered every question in this consultation.")
+                self.say(texts("all_answered"))
             return
 
         answered = await self._answer(kind, target, spec, dialogue, in_reply_to)
@@ -693,10 +708,10 @@ class _Turn:
             and not any(kind == "unpublished" for _, kind in kinds[r.id])
         ]
         if not usable:
-            self.say("There are no consultations open right now. Thank you for your interest.")
+            self.say(self.texts("none_open"))
             return
         self.say(
-            "Which consultation would you like to take part in?",
+            self.texts("choose_consultation"),
             question=CHOOSE,
             question_type="choose",
             options=tuple(r.id for r in usable),
@@ -707,16 +722,18 @@ class _Turn:
         self, kind: EventKind, target: str | None, spec: ConsultationSpec, dialogue: Dialogue
     ) -> None:
         answer: bool | None = None
+        texts = self.texts
+        asked = options(texts, "consent_yes", "consent_no")
         if kind is EventKind.ANSWER and target == CONSENT:
-            answer = yes_no(self.event.choices[0] if self.event.choices else "", CONSENT_OPTIONS)
+            answer = yes_no(self.event.choices[0] if self.event.choices else "", asked, texts)
         elif kind is EventKind.TEXT and dialogue.pending == CONSENT and self.event.text:
-            answer = yes_no(self.event.text, CONSENT_OPTIONS)
+            answer = yes_no(self.event.text, asked, texts)
         if answer is None:
             if kind is EventKind.TEXT and self._disclosed(spec, dialogue):
                 return
             prefix = None
             if kind is not EventKind.START and dialogue.pending == CONSENT:
-                prefix = "Before any questions, we need your answer to this, please."
+                prefix = texts("consent_first")
             self.ask(dialogue, consent_question(spec), prefix=prefix)
             return
         self.state.set_consent(
@@ -725,7 +742,7 @@ class _Turn:
         if not answer:
             dialogue.state = "stopped"
             dialogue.pending = None
-            self.say("No problem. We won't ask you anything. Thank you for your time.")
+            self.say(texts("consent_declined"))
             return
         dialogue.state = "active"
         await self.ask_next(spec, dialogue)
@@ -774,11 +791,11 @@ class _Turn:
         event = self.event
         if target == RECONTACT:
             raw = event.choices[0] if event.choices else (event.text or "")
-            answer = yes_no(raw, RECONTACT_OPTIONS)
+            answer = yes_no(raw, options(self.texts, "recontact_yes", "recontact_no"), self.texts)
             if answer is None and kind is EventKind.TEXT and self._disclosed(spec, dialogue):
                 return False
             if answer is None:
-                self.ask(dialogue, recontact_question(spec), prefix="Please choose one answer.")
+                self.ask(dialogue, recontact_question(spec), prefix=self.texts("choose_one"))
                 return False
             self.state.set_consent(
                 self.session, self.participant.id, spec.id, "recontact", answer, "explicit"
@@ -803,7 +820,7 @@ class _Turn:
                 self.ask(
                     dialogue,
                     segment_question(segment.id, segment.text, segment.options),
-                    prefix="Please choose one of the options.",
+                    prefix=self.texts("choose_option"),
                 )
                 return False
             await queries.delete_answers(session, self.participant.id, spec.id, segment.id)
@@ -814,7 +831,7 @@ class _Turn:
         try:
             item = spec.item(target)
         except KeyError:
-            self.say("Sorry, that question is not part of this consultation.")
+            self.say(self.texts("unknown_question"))
             return False
 
         if item.type == "statements":
@@ -847,7 +864,7 @@ class _Turn:
                     return await self._store_text(spec, item, dialogue, in_reply_to)
                 if kind is EventKind.TEXT and self._disclosed(spec, dialogue):
                     return False
-                self.ask(dialogue, item_question(item), prefix="Please choose from the options.")
+                self.ask(dialogue, item_question(item), prefix=self.texts("choose_from"))
                 return False
             if number is not None:
                 await over_time.delete_round_answer(
@@ -904,7 +921,9 @@ class _Turn:
             or statement.status != statement_store.SHOWN
             or statement.participant_id == self.participant.id
         ):
-            await self.ask_statement(spec, item, dialogue, prefix=statement_text("not_votable"))
+            await self.ask_statement(
+                spec, item, dialogue, prefix=self.texts("statements_not_votable")
+            )
             return False
         ref = voting.statement_ref(statement.id)
         await statement_store.replace_vote(self.session, self.participant.id, statement, ref, vote)
@@ -925,7 +944,9 @@ class _Turn:
         public = self.event.public
         if len(text) > voting.STATEMENT_MAX:
             if not public:
-                self.say(statement_text("too_long", limit=voting.STATEMENT_MAX, length=len(text)))
+                self.say(
+                    self.texts("statements_too_long", limit=voting.STATEMENT_MAX, length=len(text))
+                )
             return False
         screened = screening.screen(text)
         flagged = screened.crisis or screened.needs_review
@@ -942,9 +963,9 @@ class _Turn:
             if repeat is not None:
                 if not public:
                     if repeat.mine:
-                        self.say(statement_text("duplicate_own"))
+                        self.say(self.texts("statements_duplicate_own"))
                     else:
-                        self.say(statement_text("duplicate", existing=repeat.text))
+                        self.say(self.texts("statements_duplicate", existing=repeat.text))
                         self.prefer_statement = repeat.id
                 return True
         response = self._store(
@@ -992,7 +1013,7 @@ class _Turn:
             self.say_safety(spec)
         elif not public:
             key = "held" if flagged else "queued" if status == statement_store.PENDING else "added"
-            self.say(statement_text(key))
+            self.say(self.texts(f"statements_{key}"))
         return True
 
     async def statement_question(
@@ -1018,15 +1039,15 @@ class _Turn:
         ) or voting.choose_next(tallies, {d for d in done if d is not None}, self.participant.id)
         if chosen is not None:
             return Question(
-                text=statement_text("vote", item=item.text, statement=chosen.text),
+                text=self.texts("statements_vote", item=item.text, statement=chosen.text),
                 question=voting.question_id(item.id, chosen.id),
                 question_type="vote",
-                options=VOTE_LABELS,
+                options=tuple(self.texts(f"statements_{vote}") for vote in voting.VOTES),
                 consultation_id=spec.id,
             )
         others = [t for t in tallies if t.author != self.participant.id]
         return Question(
-            text=statement_text("add" if others else "add_first", item=item.text),
+            text=self.texts("statements_add" if others else "statements_add_first", item=item.text),
             question=voting.question_id(item.id, voting.ADD),
             question_type="prompt",
             consultation_id=spec.id,
@@ -1053,7 +1074,7 @@ class _Turn:
     ) -> bool:
         text = (self.event.text or "").strip()
         if not text:
-            self.ask(dialogue, item_question(item), prefix="We didn't get any words there.")
+            self.ask(dialogue, item_question(item), prefix=self.texts("no_words_given"))
             return False
         screened = screening.screen(text)
         if (
@@ -1139,7 +1160,7 @@ class _Turn:
         dialogue.pending = question.question
         if prefix:
             question = replace(question, text=f"{prefix}\n\n{question.text}")
-        message = OutboundMessage.asking(question)
+        message = replace(OutboundMessage.asking(question), language=self.texts.language)
         if self.replaces is not None and voting.parse_question(question.question) is not None:
             # The next statement takes the place of the one just voted on (Telegram edits
             # the message; channels that cannot edit send a new one).
@@ -1200,7 +1221,7 @@ class _Turn:
             if dialogue.state != "finished" or welcome_back:
                 dialogue.state = "finished"
                 dialogue.pending = None
-                self.say(spec.closing_message or "Thank you for taking part.")
+                self.say(spec.closing_message or self.texts("thanks"))
             return
         if question.question_type == "statements":
             await self.ask_statement(spec, spec.item(question.question), dialogue)

@@ -112,6 +112,9 @@ class OutboundMessage:
     # The platform reference of a message of ours this one takes the place of (the next
     # statement after a vote): edited where the channel can, else sent as a new message.
     replaces: str | None = None
+    # The consultation's language: the adapter words its own hints in it ("Reply with a
+    # number", the reply box's placeholder) from the same catalogues (consultations.texts).
+    language: str = "en"
 
     @classmethod
     def asking(cls, question: Question) -> OutboundMessage:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from consultations.spec import ConsultationSpec, Item
+from consultations.texts import ENGLISH, Texts
 
 # Reserved question ids: they cannot clash with spec ids, which allow no "@".
 CONSENT = "@consent"
@@ -21,13 +22,19 @@ RECONTACT = "@recontact"
 CHOOSE = "@choose"
 ERASE = "@erase"
 
-STOP_WORDS = frozenset({"stop", "/stop", "stop all", "unsubscribe", "opt out", "quit", "leave"})
-HELP_WORDS = frozenset({"help", "/help", "?"})
-YES_WORDS = frozenset({"yes", "y", "yeah", "yep", "ok", "okay", "agree", "i agree", "sure"})
-NO_WORDS = frozenset({"no", "n", "nope", "no thanks", "disagree", "i do not agree"})
-CONSENT_OPTIONS = ("Yes, I agree", "No thanks")
-RECONTACT_OPTIONS = ("Yes, you may contact me", "No, please don't")
-ERASE_OPTIONS = ("Yes, erase my answers", "No, keep them")
+# The English words; each consultation's own are in its language (consultations/texts).
+STOP_WORDS = ENGLISH.words("stop_words")
+HELP_WORDS = ENGLISH.words("help_words")
+YES_WORDS = ENGLISH.words("yes_words")
+NO_WORDS = ENGLISH.words("no_words")
+CONSENT_OPTIONS = (ENGLISH("consent_yes"), ENGLISH("consent_no"))
+RECONTACT_OPTIONS = (ENGLISH("recontact_yes"), ENGLISH("recontact_no"))
+ERASE_OPTIONS = (ENGLISH("erase_yes"), ENGLISH("erase_no"))
+
+
+def options(texts: Texts, yes: str, no: str) -> tuple[str, str]:
+    """A yes/no question's two answers in the consultation's words."""
+    return texts(yes), texts(no)
 
 
 @dataclass(frozen=True)
@@ -46,38 +53,30 @@ def normalise(text: str) -> str:
     return re.sub(r"[\s.!]+$", "", text.strip().lower())
 
 
-HELP_TEXT = (
-    "This is a consultation run by a health service to improve its care. "
-    "Answer the questions in your own words or with the buttons. "
-    "Send STOP at any time to leave; send /delete to have your answers erased. "
-    "We can't give medical advice here: for that, please contact your health service, "
-    "or emergency services if it is urgent."
-)
+HELP_TEXT = ENGLISH("help_reply")
 
 
 def consent_question(spec: ConsultationSpec) -> Question:
+    texts = spec.wording()
     return Question(
         text=(
-            f"{spec.title}\n{spec.organisation}\n\n{spec.consent.text}\n\n"
-            "Do you agree to take part?"
+            f"{spec.title}\n{spec.organisation}\n\n{spec.consent.text}\n\n{texts('consent_ask')}"
         ),
         consultation_id=spec.id,
         question=CONSENT,
         question_type="consent",
-        options=CONSENT_OPTIONS,
+        options=options(texts, "consent_yes", "consent_no"),
     )
 
 
 def recontact_question(spec: ConsultationSpec) -> Question:
+    texts = spec.wording()
     return Question(
-        text=(
-            "May we contact you again about this work, for example to tell you what "
-            "changed or to invite you to help design it?"
-        ),
+        text=texts("recontact_ask"),
         consultation_id=spec.id,
         question=RECONTACT,
         question_type="consent",
-        options=RECONTACT_OPTIONS,
+        options=options(texts, "recontact_yes", "recontact_no"),
     )
 
 
@@ -132,11 +131,17 @@ def next_question(
     return replace(question, consultation_id=spec.id)
 
 
-def yes_no(raw: str, options: Sequence[str]) -> bool | None:
+def yes_no(raw: str, options: Sequence[str], texts: Texts = ENGLISH) -> bool | None:
+    """Yes, no, or not understood: the button's words (in the language or English), a
+    number, or a yes or no word of the consultation's language or of English."""
     word = normalise(raw)
-    if raw == options[0] or word in YES_WORDS or word == "1":
+    if raw == options[0] or word in texts.words("yes_words") or word == "1":
         return True
-    if raw == options[1] or word in NO_WORDS or word == "2":
+    if raw == options[1] or word in texts.words("no_words") or word == "2":
+        return False
+    if raw in (CONSENT_OPTIONS[0], RECONTACT_OPTIONS[0]):
+        return True
+    if raw in (CONSENT_OPTIONS[1], RECONTACT_OPTIONS[1]):
         return False
     return None
 
@@ -186,9 +191,7 @@ def choices(
 
 def not_accepting_text(state: str, spec: ConsultationSpec, now: datetime) -> str:
     """Why a consultation is not taking answers, in words for the person."""
+    texts = spec.wording()
     if state == "open" and spec.opens_at is not None and now < spec.opens_at:
-        return f"“{spec.title}” opens on {spec.opens_at:%d %B %Y}. Please come back then."
-    return (
-        f"“{spec.title}” is closed and no longer taking answers. "
-        "Thank you for your interest; we will share what we learned."
-    )
+        return texts("opens_on", title=spec.title, date=texts.date(spec.opens_at))
+    return texts("closed_reply", title=spec.title)

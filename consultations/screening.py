@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from consultations.safety import redaction
 from consultations.safety.screen import assess
 from consultations.spec import Helpline, SafetySettings
+from consultations.texts import ENGLISH, Texts
 
 REDACTED = "redacted"
 SAFETY = "safety"
@@ -85,34 +86,30 @@ def screen(text: str) -> Screened:
     return Screened(redacted, tuple(flags), found.categories, found.urgent)
 
 
-def general_note(settings: SafetySettings) -> str:
+def general_note(settings: SafetySettings, texts: Texts = ENGLISH) -> str:
     """A short note for a public place: where to get help, addressed to no one in particular."""
     helplines = settings.helplines or DEFAULT_HELPLINES.get(
         settings.region, DEFAULT_HELPLINES["AU"]
     )
-    lines = ["A reminder for everyone here: if things feel hard, support is available now."]
+    lines = [texts("safety_public")]
     lines += [f"- {line.name}: {line.contact}" for line in helplines[:3]]
     return "\n".join(lines)
 
 
-def safety_message(settings: SafetySettings, organisation: str) -> str:
-    """The reply to a crisis disclosure: care, where to get help now, and what happens next."""
+def safety_message(settings: SafetySettings, organisation: str, texts: Texts = ENGLISH) -> str:
+    """The reply to a crisis disclosure: care, where to get help now, and what happens next.
+
+    Helpline names stay as the services name themselves; the words around them are in
+    the consultation's language (``texts``).
+    """
     helplines = settings.helplines or DEFAULT_HELPLINES.get(
         settings.region, DEFAULT_HELPLINES["AU"]
     )
     lines = [
-        settings.message
-        or (
-            "Thank you for telling us. It sounds like things are really hard right now. "
-            "You don't have to go through this alone: please talk to someone today."
-        ),
+        settings.message or texts("safety_care"),
         "",
-        "If you are in danger now, call emergency services.",
+        texts("safety_danger"),
     ]
     lines += [f"- {line.name}: {line.contact}" for line in helplines]
-    lines += [
-        "",
-        f"This consultation can't give medical or crisis help, but a member of the "
-        f"{organisation} team has been told about your message and will read it.",
-    ]
+    lines += ["", texts("safety_next", organisation=organisation)]
     return "\n".join(lines)

@@ -309,7 +309,9 @@ def launch_problems(
     duration = poll_duration(spec, config, now)
     for index, item in enumerate(spec.items):
         path = f"items[{index}]"
-        check_length(f"{path}.text", launch.item_text(item), f"the post for item '{item.id}'")
+        check_length(
+            f"{path}.text", launch.item_text(item, spec.wording()), f"the post for item '{item.id}'"
+        )
         if item.type != "poll":
             continue
         if duration < config.min_expiration:

@@ -88,7 +88,11 @@ class Launcher:
                         list(item.options), expires_in=duration, multiple=item.multiple
                     )
                 status = await self._post(
-                    launch.item_text(item), parent, visibility, f"{spec.id}:{nonce}:{item.id}", poll
+                    launch.item_text(item, spec.wording()),
+                    parent,
+                    visibility,
+                    f"{spec.id}:{nonce}:{item.id}",
+                    poll,
                 )
                 parent = str(status["id"])
                 posted.append(PublishedPost(item.id, parent, "item"))

@@ -13,7 +13,7 @@ import re
 
 from adapters.plumbing.text import split_text
 from channels.events import OutboundMessage
-from consultations.statement_texts import TEXTS
+from consultations.texts import texts_for
 
 # Mastodon counts every URL as 23 characters whatever its length and a remote mention by
 # its local part (https://docs.joinmastodon.org/user/posting/#text).
@@ -53,13 +53,13 @@ def limit_named(reason: str) -> int | None:
     return int(found.group(1)) if found else None
 
 
-def safety_shortest(text: str) -> str:
+def safety_shortest(text: str, language: str = "en") -> str:
     """The shortest form of a safety message: its helpline lines (``- name: contact``) only.
 
     What is left when nothing longer can be delivered; the whole text if it lists none.
     """
     lines = [line for line in text.splitlines() if line.startswith("- ")]
-    return "\n".join(["Help now:", *lines]) if lines else text
+    return "\n".join([texts_for(language)("safety_help_now"), *lines]) if lines else text
 
 
 def plain(text: str) -> str:
@@ -71,15 +71,12 @@ def message_text(message: OutboundMessage) -> str:
     """An outgoing message as status text: options as a numbered list to reply to."""
     if message.question_type == "vote":
         # Statement voting by direct message: the three words to reply with, no numbers.
-        return f"{message.text}\n\n{TEXTS['vote_words']}"
+        return f"{message.text}\n\n{texts_for(message.language)('statements_vote_words')}"
     if not message.options:
         return message.text
     listed = "\n".join(f"{number}. {option}" for number, option in enumerate(message.options, 1))
-    how = (
-        "Reply with one or more numbers, separated by commas."
-        if message.multiple
-        else "Reply with a number."
-    )
+    texts = texts_for(message.language)
+    how = texts("reply_with_numbers" if message.multiple else "reply_with_number")
     return f"{message.text}\n\n{listed}\n\n{how}"
 
 

@@ -69,10 +69,16 @@ class StatusSender:
         text = render.message_text(message)
         if message.kind != "safety":
             return await self._send_text(acct, text, reply_to, visibility, key)
-        return await self._send_safety(acct, text, reply_to, visibility, key)
+        return await self._send_safety(acct, text, reply_to, visibility, key, message.language)
 
     async def _send_safety(
-        self, acct: str, text: str, reply_to: str | None, visibility: str, key: str
+        self,
+        acct: str,
+        text: str,
+        reply_to: str | None,
+        visibility: str,
+        key: str,
+        language: str = "en",
     ) -> Delivery:
         """A safety message, which must not fail quietly: shorter and plainer until it goes.
 
@@ -85,7 +91,7 @@ class StatusSender:
         forms = [
             (text, key, None),
             (render.plain(text), f"{key}:plain", 0.6),
-            (render.safety_shortest(text), f"{key}:shortest", None),
+            (render.safety_shortest(text, language), f"{key}:shortest", None),
         ]
         reasons: list[str] = []
         for form, form_key, scale in forms:

@@ -13,43 +13,43 @@ from typing import TypeVar
 
 from adapters.plumbing.timing import Sleep
 from consultations.spec import ConsultationSpec, Item
-from consultations.statement_texts import TEXTS
+from consultations.texts import ENGLISH, Texts
 
 T = TypeVar("T")
 
-HOW_TO_TAKE_PART = (
-    "To take part, vote in the polls and reply to the posts that follow; doing so means "
-    "you agree to the above."
-)
-HOW_TO_LEAVE = "Reply STOP to leave at any time."
+# The English words, for callers that name them; posts use the consultation's own.
+HOW_TO_TAKE_PART = ENGLISH("launch_how_to_take_part")
+HOW_TO_LEAVE = ENGLISH("launch_how_to_leave")
 INVITATIONS = {
-    "poll": "",
-    "prompt": "Reply to this post to answer.",
-    "thread": "Reply to join the discussion; reply to others to build on their ideas.",
+    "poll": None,
+    "prompt": "launch_prompt",
+    "thread": "launch_thread",
     # Statement voting needs one statement at a time, so it happens in private.
-    "statements": TEXTS["invite"],
+    "statements": "statements_invite",
 }
-CLOSED = "This consultation has closed and is no longer taking answers."
-THANKS = "Thank you to everyone who took part."
+CLOSED = ENGLISH("launch_closed")
+THANKS = ENGLISH("launch_thanks")
 
 
 def intro_text(spec: ConsultationSpec) -> str:
     """The first post of a consultation: what it is, the consent text and how to leave."""
+    texts = spec.wording()
     return (
         f"{spec.title}\n{spec.organisation}\n\n{spec.consent.text}\n\n"
-        f"{HOW_TO_TAKE_PART} {HOW_TO_LEAVE}"
+        f"{texts('launch_how_to_take_part')} {texts('launch_how_to_leave')}"
     )
 
 
-def item_text(item: Item) -> str:
+def item_text(item: Item, texts: Texts = ENGLISH) -> str:
     """The post for one item: its text and how to answer (a poll's own form says that)."""
-    invitation = INVITATIONS.get(item.type, "")
-    return f"{item.text}\n\n{invitation}" if invitation else item.text
+    invitation = INVITATIONS.get(item.type)
+    return f"{item.text}\n\n{texts(invitation)}" if invitation else item.text
 
 
 def closing_text(spec: ConsultationSpec) -> str:
     """Posted under the introduction when the consultation closes."""
-    return f"{CLOSED} {spec.closing_message or THANKS}"
+    texts = spec.wording()
+    return f"{texts('launch_closed')} {spec.closing_message or texts('launch_thanks')}"
 
 
 async def with_retries(

@@ -32,17 +32,19 @@ from channels.adapter import Capabilities, Delivery, EventSink, PublishedPost
 from channels.events import OutboundMessage
 from channels.store import ChannelStore
 from consultations.spec import ConsultationSpec
+from consultations.texts import available_languages, texts_for
 
 __all__ = ["ALLOWED_UPDATES", "SECRET_HEADER", "WEBHOOK_PATH", "TelegramAdapter"]
 
 log = logging.getLogger(__name__)
 
 BOT_COMMANDS = [
-    ("start", "Take part in a consultation"),
-    ("help", "How this works"),
-    ("stop", "Leave: no more questions"),
-    ("delete", "Erase your answers"),
+    ("start", "command_start"),
+    ("help", "command_help"),
+    ("stop", "command_stop"),
+    ("delete", "command_delete"),
 ]
+"""The bot's commands and the keys of their descriptions (consultations/texts)."""
 
 
 class TelegramAdapter:
@@ -131,9 +133,14 @@ class TelegramAdapter:
         self.connection.running = True
         self.sender.closing = False
         self.stopper.clear()
-        await self.bot.set_my_commands(
-            [telegram.BotCommand(command, text) for command, text in BOT_COMMANDS]
-        )
+        # English for everyone, and each shipped language for people whose Telegram is
+        # set to it (https://core.telegram.org/bots/api#setmycommands, language_code).
+        for language in available_languages():
+            texts = texts_for(language)
+            await self.bot.set_my_commands(
+                [telegram.BotCommand(command, texts(key)) for command, key in BOT_COMMANDS],
+                language_code=None if language == "en" else language,
+            )
         if self.mode == "webhook":
             await self.bot.set_webhook(
                 url=self.webhook_url or "",

@@ -20,6 +20,7 @@ from telegram.constants import ChatMemberStatus, ChatType
 
 from channels.events import CONSENT, ERASE, RECONTACT, EventKind, InboundEvent
 from consultations.dialogue import CONSENT_OPTIONS, ERASE_OPTIONS, RECONTACT_OPTIONS
+from consultations.texts import negotiate
 
 CHANNEL = "telegram"
 
@@ -125,12 +126,12 @@ def from_callback(query: telegram.CallbackQuery, key: str) -> Press:
         )
     parts = rest.split("|")
     if kind != "a" or len(parts) != 3 or not parts[2].isdigit():
-        return Press(None, "Sorry, that button no longer works.")
+        return Press(None, _notice(query, "button_expired"))
     consultation, question, index_text = parts
     index = int(index_text)
     if question == ERASE:
         if index != 0:
-            return Press(None, "Nothing was erased.")
+            return Press(None, _notice(query, "nothing_erased"))
         return Press(InboundEvent(CHANNEL, key, sender, EventKind.ERASE, address=address))
     label = _button_label(message, data)
     choices: tuple[str, ...] = ()
@@ -155,6 +156,12 @@ def from_callback(query: telegram.CallbackQuery, key: str) -> Press:
             platform_ref=message_ref(message.chat.id, message.message_id),
         )
     )
+
+
+def _notice(query: telegram.CallbackQuery, key: str) -> str:
+    """A short note on a button press, in the language the person's Telegram is set to
+    when a catalogue has it, else English: no consultation is at hand to say otherwise."""
+    return negotiate([query.from_user.language_code or "en"])(key)
 
 
 def _button_label(message: telegram.MaybeInaccessibleMessage, data: str) -> str | None:

@@ -117,7 +117,7 @@ class TelegramPublisher:
                     forum = True
                     thread = topic.message_thread_id
                     posts.append(PublishedPost(item.id, message_ref(chat_id, thread), kind="topic"))
-            text = render.shorten(launch.item_text(item), render.TEXT_LIMIT)
+            text = render.shorten(launch.item_text(item, spec.wording()), render.TEXT_LIMIT)
             sent = await self._post(
                 chat_id,
                 functools.partial(bot.send_message, chat_id, text, message_thread_id=thread),

@@ -14,7 +14,7 @@ from adapters.plumbing import text as text_plumbing
 from adapters.telegram.convert import answer_data, choose_data
 from adapters.telegram.limits import TELEGRAM_LIMITS
 from channels.events import OutboundMessage
-from consultations.statement_texts import TEXTS
+from consultations.texts import ENGLISH, texts_for
 
 TEXT_LIMIT = TELEGRAM_LIMITS.text_max
 POLL_QUESTION_LIMIT = TELEGRAM_LIMITS.poll_question_max
@@ -24,7 +24,8 @@ POLL_OPTIONS_MAX = TELEGRAM_LIMITS.poll_options_max
 # https://core.telegram.org/bots/api#createforumtopic: a topic name is 1-128 characters.
 TOPIC_NAME_LIMIT = 128
 # https://core.telegram.org/bots/api#forcereply: the placeholder is 1-64 characters.
-PLACEHOLDER = "Your answer"
+PLACEHOLDER_LIMIT = 64
+PLACEHOLDER = ENGLISH("answer_placeholder")
 
 BUTTON_TYPES = frozenset({"consent", "segment", "confirm"})
 
@@ -67,7 +68,7 @@ def poll_question(text: str) -> tuple[str | None, str]:
 def vote_text(message: OutboundMessage) -> str:
     """The message's text; a statement to vote on also says what the buttons are for."""
     if message.question_type == "vote":
-        return f"{message.text}\n\n{TEXTS['vote_buttons']}"
+        return f"{message.text}\n\n{texts_for(message.language)('statements_vote_buttons')}"
     return message.text
 
 
@@ -102,6 +103,7 @@ def choose_keyboard(
     )
 
 
-def force_reply() -> telegram.ForceReply:
+def force_reply(language: str = "en") -> telegram.ForceReply:
     """Open the reply box on the question, so the answer is tied to it."""
-    return telegram.ForceReply(input_field_placeholder=PLACEHOLDER)
+    placeholder = shorten(texts_for(language)("answer_placeholder"), PLACEHOLDER_LIMIT)
+    return telegram.ForceReply(input_field_placeholder=placeholder)

@@ -275,7 +275,7 @@ class TelegramSender:
         elif (kind in render.BUTTON_TYPES or kind in ("poll", "vote")) and message.options:
             markup = render.option_keyboard(message)
         elif kind in ("prompt", "thread") and private:
-            markup = render.force_reply()
+            markup = render.force_reply(message.language)
         pieces = render.split_text(render.vote_text(message))
         return [
             text_step(piece, markup if index == len(pieces) - 1 else None)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from bot.web.templating import Page
 from consultations.spec import ConsultationSpec, Item, Segment
+from consultations.texts import ENGLISH, Texts
 
 #: A message above a page's questions: ("safety" or "notice", text).
 Message = tuple[str, str]
@@ -45,24 +46,35 @@ class Listing:
     id: str
     title: str
     organisation: str
+    #: Its language, marked on its title and organisation (WCAG 3.1.2, language of parts).
+    language: str = "en"
 
 
 @dataclass(frozen=True)
-class ConsentPage(Page):
+class ConsultationPage(Page):
+    """A page of one consultation: worded in its language, with its spec's overrides."""
+
+    spec: ConsultationSpec
+
+    @property
+    def words(self) -> Texts:
+        return self.spec.wording()
+
+
+@dataclass(frozen=True)
+class ConsentPage(ConsultationPage):
     """The consent question, asked before anything else."""
 
     template = "participant/consent.html"
-    spec: ConsultationSpec
     form: FormContext
     messages: Sequence[Message] = ()
 
 
 @dataclass(frozen=True)
-class SegmentsPage(Page):
+class SegmentsPage(ConsultationPage):
     """The self-description questions not yet seen."""
 
     template = "participant/segments.html"
-    spec: ConsultationSpec
     segments: Sequence[Segment]
     form: FormContext
     messages: Sequence[Message] = ()
@@ -77,7 +89,7 @@ class StatementCard:
 
 
 @dataclass(frozen=True)
-class ItemsPage(Page):
+class ItemsPage(ConsultationPage):
     """The questions (answered ones filled in, to change), then the discussion threads.
 
     ``answers`` holds the person's current answer to each poll (its choices) and prompt
@@ -85,7 +97,6 @@ class ItemsPage(Page):
     """
 
     template = "participant/items.html"
-    spec: ConsultationSpec
     form: FormContext
     unanswered: Sequence[Item]
     answers: Mapping[str, Sequence[str]]
@@ -97,26 +108,33 @@ class ItemsPage(Page):
     more: bool = False
     #: Statements items: the statement to vote on next in each (None: none left).
     cards: Mapping[str, StatementCard | None] = field(default_factory=dict)
-    #: The built-in words of statement voting (consultations.statement_texts).
-    texts: Mapping[str, str] = field(default_factory=dict)
     statement_max: int = 280
     #: Polls asked again in a Delphi round, with the words of the round (the group's
     #: answers and the person's own).
     rounds: Mapping[str, str] = field(default_factory=dict)
     #: A timed chat's questions whose time has not come: not shown yet.
     waiting: frozenset[str] = frozenset()
+    #: The thread whose post came back empty: its box is marked and the error tied to it.
+    missing: str | None = None
 
 
 @dataclass(frozen=True)
 class NoticePage(Page):
-    """A page that only says something; ``kind="safety"`` shows it as a safety message."""
+    """A page that only says something; ``kind="safety"`` shows it as a safety message.
+
+    ``kind="error"`` is a problem with what was sent, announced as an alert.
+    """
 
     template = "participant/notice.html"
     title: str
     heading: str
     text: str
     kind: str = "notice"
-    lang: str = "en"
+    texts: Texts = ENGLISH
+
+    @property
+    def words(self) -> Texts:
+        return self.texts
 
 
 @dataclass(frozen=True)
@@ -125,3 +143,8 @@ class IndexPage(Page):
 
     template = "participant/index.html"
     consultations: Sequence[Listing]
+    texts: Texts = ENGLISH
+
+    @property
+    def words(self) -> Texts:
+        return self.texts

@@ -30,8 +30,9 @@ from channels.events import CONSENT, EventKind, InboundEvent
 from consultations import rounds, service
 from consultations import statements as voting
 from consultations.keys import Keyring
+from consultations.screening import safety_message
 from consultations.spec import ConsultationSpec
-from consultations.statement_texts import TEXTS
+from consultations.texts import ENGLISH, Texts, negotiate
 from storage import queries
 from storage import statements as statement_store
 from storage.tables import Consultation, Dialogue, Response
@@ -42,11 +43,8 @@ MAX_TEXT = 5000
 # The shape of the tokens this page hands out (secrets.token_urlsafe); any other cookie
 # value, non-ASCII text included, is treated as no cookie at all.
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")
-NEEDS_COOKIES = (
-    "This page needs cookies to keep your answers together. "
-    "Please allow cookies for this site and try again."
-)
-FORM_EXPIRED = "This form has expired. Please go back and reload the page."
+NEEDS_COOKIES = ENGLISH("web_needs_cookies")
+FORM_EXPIRED = ENGLISH("web_form_expired")
 #: Posts one person may add to discussion threads in a minute.
 THREAD_POSTS_PER_MINUTE = 5
 #: Top-level posts of a thread shown on one page (``?page=N`` for the others).
@@ -107,16 +105,20 @@ class WebChannel:
     async def _csrf_subject(self, request: web.Request) -> str:
         token = _participant_token(request)
         if token is None:
-            raise web.HTTPBadRequest(text=NEEDS_COOKIES)
+            raise self._problem(request, web.HTTPBadRequest, "web_needs_cookies", _texts(request))
         return token
 
     async def _form(self, token: str) -> pages.FormContext:
         """The hidden fields of a page's forms: one issued nonce serves all of them."""
         return pages.FormContext(csrf=self.csrf.token(token), nonce=await self.nonces.issue())
 
-    def _too_many(self, request: web.Request, retry_after: int, text: str) -> web.HTTPException:
-        """A 429 answer: a plain page, and when to try again."""
-        page = pages.NoticePage("Please wait", "Please wait a moment", text)
+    def _too_many(
+        self, request: web.Request, retry_after: int, key: str, texts: Texts
+    ) -> web.HTTPException:
+        """A 429 answer: a plain page in the consultation's words, and when to try again."""
+        page = pages.NoticePage(
+            texts("web_wait_title"), texts("web_wait_heading"), texts(key), texts=texts
+        )
         return web.HTTPTooManyRequests(
             text=templating.render_string(request, page),
             content_type="text/html",
@@ -172,27 +174,30 @@ class WebChannel:
                 if "\x00" in key or "\x00" in value:
                     # No store keeps a NUL in text (PostgreSQL refuses it): the client's
                     # fault, so a 400 rather than a failed transaction.
-                    raise web.HTTPBadRequest(text="The form holds characters it cannot.")
+                    raise self._problem(
+                        request, web.HTTPBadRequest, "web_form_broken", _texts(request)
+                    )
                 fields.setdefault(key, []).append(value)
         nonce = (fields.get("nonce") or [""])[0]
-        if not 8 <= len(nonce) <= 64:
-            raise web.HTTPBadRequest(text="The form is missing its submission id.")
         spec = await self._launched_spec(cid)
         if spec is None:
-            raise web.HTTPNotFound(text="There is no open consultation at this address.")
+            raise self._problem(request, web.HTTPNotFound, "web_not_found", _texts(request))
+        texts = spec.wording()
+        if not 8 <= len(nonce) <= 64:
+            raise self._problem(request, web.HTTPBadRequest, "web_form_broken", texts)
         async with self.sessionmaker() as session:
             state = await session.scalar(select(Consultation.state).where(Consultation.id == cid))
         if state == service.CLOSED:
             # CONTRACT.md: a form posted to a closed consultation gets 410, nothing stored.
-            raise web.HTTPGone(text="This consultation has closed and no longer takes answers.")
+            raise self._problem(request, web.HTTPGone, "web_gone", texts)
         if not await self.nonces.claim(nonce):
             # A resubmitted form, a second click, or a nonce the client made up: show
             # where the person stands now, as a plain reload would.
             raise web.HTTPSeeOther(f"/c/{cid}")
-        await self._limit_new_participant(request, token)
+        await self._limit_new_participant(request, token, texts)
         return token, fields, nonce, spec
 
-    async def _limit_new_participant(self, request: web.Request, token: str) -> None:
+    async def _limit_new_participant(self, request: web.Request, token: str, texts: Texts) -> None:
         """Refuse a cookie that would become a new participant beyond its address's limit."""
         if self.new_participants_per_minute <= 0:
             return
@@ -206,12 +211,7 @@ class WebChannel:
             "new", self.client.of(request), self.new_participants_per_minute
         )
         if wait is not None:
-            raise self._too_many(
-                request,
-                wait,
-                "Many people have just started from your network. Please wait a minute, "
-                "then reload the page.",
-            )
+            raise self._too_many(request, wait, "web_busy_network", texts)
 
     def _event(
         self, token: str, event_id: str, cid: str, kind: EventKind, **values: Any
@@ -225,15 +225,29 @@ class WebChannel:
             **values,
         )
 
+    def _problem(
+        self,
+        request: web.Request,
+        answer: type[web.HTTPException],
+        key: str,
+        texts: Texts,
+    ) -> web.HTTPException:
+        """An error answer as a page in the person's words: what went wrong, as an alert."""
+        page = pages.NoticePage(
+            texts("web_error_title"), texts("web_error_heading"), texts(key), "error", texts
+        )
+        return answer(text=templating.render_string(request, page), content_type="text/html")
+
     def _after(
-        self, request: web.Request, cid: str, outcome: Outcome, spec_title: str
+        self, request: web.Request, cid: str, outcome: Outcome, spec: ConsultationSpec
     ) -> web.StreamResponse:
         safety = [m for m in outcome.messages if m.kind == "safety"]
         if safety:
+            texts = spec.wording()
             return self._html(
                 request,
                 pages.NoticePage(
-                    spec_title, "Thank you for telling us", safety[0].text, kind="safety"
+                    spec.title, texts("web_safety_heading"), safety[0].text, "safety", texts
                 ),
             )
         raise web.HTTPSeeOther(f"/c/{cid}")
@@ -244,12 +258,13 @@ class WebChannel:
         """The open consultations that take answers on the web."""
         async with self.sessionmaker() as session:
             rows = await queries.open_consultations(session, datetime.now(UTC))
+            specs = [service.spec_of(r) for r in rows]
             listing = [
-                pages.Listing(r.id, r.title, r.organisation)
-                for r in rows
-                if "web" in service.spec_of(r).channels
+                pages.Listing(spec.id, spec.title, spec.organisation, spec.language)
+                for spec in specs
+                if "web" in spec.channels
             ]
-        return self._html(request, pages.IndexPage(listing))
+        return self._html(request, pages.IndexPage(listing, _texts(request)))
 
     async def show(self, request: web.Request) -> web.Response:
         """The page of a consultation: whatever the person is to answer next."""
@@ -268,26 +283,24 @@ class WebChannel:
         async with self.sessionmaker() as session:
             found = await self._consultation(session, cid)
             if found is None:
+                texts = _texts(request)
                 return self._html(
                     request,
                     pages.NoticePage(
-                        "Not found",
-                        "Consultation not found",
-                        "There is no open consultation at this address. Please check the link.",
+                        texts("web_not_found_title"),
+                        texts("web_not_found_heading"),
+                        texts("web_not_found"),
+                        texts=texts,
                     ),
                     new_token,
                     status=404,
                 )
             row, spec = found
+            texts = spec.wording()
             if not service.accepting(row, spec, datetime.now(UTC)):
                 return self._html(
                     request,
-                    pages.NoticePage(
-                        spec.title,
-                        spec.title,
-                        _closed_text(row, spec),
-                        lang=spec.language,
-                    ),
+                    pages.NoticePage(spec.title, spec.title, _closed_text(row, spec), texts=texts),
                     new_token,
                 )
             participant = await queries.find_participant(
@@ -309,16 +322,14 @@ class WebChannel:
                 )
             )
             if dialogue is not None and dialogue.state == "held":
-                from consultations.screening import safety_message
-
                 return self._html(
                     request,
                     pages.NoticePage(
                         spec.title,
-                        "Thank you for telling us",
-                        safety_message(spec.safety, spec.organisation),
-                        kind="safety",
-                        lang=spec.language,
+                        texts("web_safety_heading"),
+                        safety_message(spec.safety, spec.organisation, texts),
+                        "safety",
+                        texts,
                     ),
                     new_token,
                 )
@@ -376,8 +387,8 @@ class WebChannel:
                 page=page,
                 more=more,
                 cards=cards,
-                texts=TEXTS,
                 statement_max=voting.STATEMENT_MAX,
+                missing=_missing(request, spec),
             ),
             new_token,
         )
@@ -491,10 +502,10 @@ class WebChannel:
     async def consent(self, request: web.Request) -> web.StreamResponse:
         """Yes or no to the consent question."""
         cid = request.match_info["cid"]
-        token, fields, nonce, _ = await self._posted(request, cid)
+        token, fields, nonce, spec = await self._posted(request, cid)
         answer = (fields.get("answer") or [""])[0]
         if answer not in ("yes", "no"):
-            raise web.HTTPBadRequest(text="Please choose “Yes, I agree” or “No thanks”.")
+            raise self._problem(request, web.HTTPBadRequest, "web_choose_consent", spec.wording())
         outcome = await self.intake.submit(
             self._event(token, f"{nonce}:start", cid, EventKind.START),
             self._event(
@@ -507,12 +518,14 @@ class WebChannel:
             ),
         )
         if answer == "no" and not outcome.duplicate:
+            texts = spec.wording()
             return self._html(
                 request,
                 pages.NoticePage(
-                    "Thank you",
-                    "Thank you",
-                    "No problem: we won't ask you anything. You can close this page.",
+                    texts("web_thank_you"),
+                    texts("web_thank_you"),
+                    texts("web_declined"),
+                    texts=texts,
                 ),
             )
         raise web.HTTPSeeOther(f"/c/{cid}")
@@ -540,7 +553,7 @@ class WebChannel:
             if (kind == "segment" and qid not in segment_ids) or (
                 kind == "item" and qid not in items
             ):
-                raise web.HTTPBadRequest(text="The form asks about a question that is not here.")
+                raise self._problem(request, web.HTTPBadRequest, "web_form_broken", spec.wording())
             if kind == "segment" and qid in segment_ids:
                 events.append(
                     self._event(
@@ -592,29 +605,27 @@ class WebChannel:
         if not events:
             raise web.HTTPSeeOther(f"/c/{cid}")
         outcome = await self.intake.submit(*events)
-        return self._after(request, cid, outcome, spec.title)
+        return self._after(request, cid, outcome, spec)
 
     async def thread_reply(self, request: web.Request) -> web.StreamResponse:
         """A post in a discussion thread, or a reply to one."""
         cid = request.match_info["cid"]
         item_id = request.match_info["item"]
         token, fields, nonce, spec = await self._posted(request, cid)
+        texts = spec.wording()
         if not any(i.id == item_id and i.type == "thread" for i in spec.items):
-            raise web.HTTPNotFound(text="There is no such discussion in this consultation.")
+            raise self._problem(request, web.HTTPNotFound, "web_not_found", texts)
         text = (fields.get("text") or [""])[0].strip()
-        if not text:
-            raise web.HTTPSeeOther(f"/c/{cid}")
         parent = next(iter(fields.get("parent", [])), None)
+        if not text:
+            # The page shows the box again, marked, with the error tied to it.
+            where = f"?missing={item_id}" if parent is None else ""
+            raise web.HTTPSeeOther(f"/c/{cid}{where}")
         if parent is not None and not _PARENT.fullmatch(parent):
-            raise web.HTTPBadRequest(text="The reply does not say what it answers.")
+            raise self._problem(request, web.HTTPBadRequest, "web_form_broken", texts)
         wait = await self.rates.hit("post", token, THREAD_POSTS_PER_MINUTE)
         if wait is not None:
-            raise self._too_many(
-                request,
-                wait,
-                "You have posted a lot in the last minute. Please wait a moment before "
-                "posting again.",
-            )
+            raise self._too_many(request, wait, "web_busy_posting", texts)
         outcome = await self.intake.submit(
             self._event(
                 token,
@@ -626,7 +637,7 @@ class WebChannel:
                 in_reply_to=parent,
             )
         )
-        return self._after(request, cid, outcome, spec.title)
+        return self._after(request, cid, outcome, spec)
 
     async def statement(self, request: web.Request) -> web.StreamResponse:
         """A vote on a statement (``vote`` and ``statement``), or a statement of one's own."""
@@ -657,58 +668,55 @@ class WebChannel:
                 raise web.HTTPSeeOther(f"/c/{cid}")
             wait = await self.rates.hit("post", token, THREAD_POSTS_PER_MINUTE)
             if wait is not None:
-                raise self._too_many(
-                    request,
-                    wait,
-                    "You have added a lot in the last minute. Please wait a moment before "
-                    "adding again.",
-                )
+                raise self._too_many(request, wait, "web_busy_posting", spec.wording())
             event = self._event(
                 token, f"{nonce}:statement", cid, EventKind.ANSWER, item_id=item_id, text=text
             )
         outcome = await self.intake.submit(event)
         if any(m.kind == "safety" for m in outcome.messages):
-            return self._after(request, cid, outcome, spec.title)
+            return self._after(request, cid, outcome, spec)
         # What the runtime said (counted, queued for a moderator, a repeat of an existing
         # statement) is shown above the next statement, in place of a redirect.
         # (The closing words said once everything is answered are the page's own notice.)
-        closing = {spec.closing_message, "Thank you for taking part."}
+        closing = {spec.closing_message, spec.wording()("thanks")}
         notes = [
             ("notice", m.text)
             for m in outcome.messages
             if m.kind == "message" and m.text not in closing
         ]
         if vote is not None and not notes and not outcome.duplicate:
-            notes = [("notice", TEXTS["web_voted"])]
+            notes = [("notice", spec.wording()("statements_web_voted"))]
         return await self._show(request, notes)
 
     async def stop(self, request: web.Request) -> web.Response:
         """Leave the consultation (STOP): nothing more is asked or stored."""
         cid = request.match_info["cid"]
-        token, _, nonce, _ = await self._posted(request, cid)
+        token, _, nonce, spec = await self._posted(request, cid)
         await self.intake.submit(self._event(token, f"{nonce}:stop", cid, EventKind.STOP))
+        texts = spec.wording()
         return self._html(
             request,
             pages.NoticePage(
-                "You have left",
-                "You have left this consultation",
-                "We won't ask you anything more. Answers you gave before are kept and used "
-                "without your name; choose “Delete my answers” on the consultation page if "
-                "you want them erased.",
+                texts("web_left_title"),
+                texts("web_left_heading"),
+                texts("web_left"),
+                texts=texts,
             ),
         )
 
     async def erase(self, request: web.Request) -> web.Response:
         """Erase the person's answers and forget the cookie."""
         cid = request.match_info["cid"]
-        token, _, nonce, _ = await self._posted(request, cid)
+        token, _, nonce, spec = await self._posted(request, cid)
         await self.intake.submit(self._event(token, f"{nonce}:erase", cid, EventKind.ERASE))
+        texts = spec.wording()
         response = self._html(
             request,
             pages.NoticePage(
-                "Answers deleted",
-                "Your answers have been deleted",
-                "Everything you told us in this consultation has been erased.",
+                texts("web_deleted_title"),
+                texts("web_deleted_heading"),
+                texts("web_deleted"),
+                texts=texts,
             ),
         )
         response.del_cookie(COOKIE)
@@ -717,12 +725,26 @@ class WebChannel:
 
 def _closed_text(row: Consultation, spec: ConsultationSpec) -> str:
     now = datetime.now(UTC)
+    texts = spec.wording()
     if row.state == service.OPEN and spec.opens_at is not None and now < spec.opens_at:
-        return f"This consultation opens on {spec.opens_at:%d %B %Y}. Please come back then."
-    return (
-        "This consultation has closed and is no longer taking answers. Thank you for your "
-        "interest: the service will share what it learned and what it will change."
-    )
+        return texts("web_opens_on", date=texts.date(spec.opens_at))
+    return texts("web_closed")
+
+
+def _texts(request: web.Request) -> Texts:
+    """Words for a page tied to no consultation: the browser's languages, else English."""
+    accepted = []
+    for part in request.headers.get("Accept-Language", "").split(","):
+        tag = part.split(";")[0].strip()
+        if tag and tag != "*" and len(tag) <= 35:
+            accepted.append(tag)
+    return negotiate(accepted[:10])
+
+
+def _missing(request: web.Request, spec: ConsultationSpec) -> str | None:
+    """The thread named by ``?missing=ID`` (an empty post sent back), if it is one."""
+    wanted = request.query.get("missing")
+    return next((i.id for i in spec.items if i.type == "thread" and i.id == wanted), None)
 
 
 def _page_number(request: web.Request) -> int:
@@ -731,7 +753,7 @@ def _page_number(request: web.Request) -> int:
     if text is None:
         return 1
     if not (text.isascii() and text.isdigit() and len(text) <= 6) or not 1 <= int(text) <= MAX_PAGE:
-        raise web.HTTPBadRequest(text="There is no such page.")
+        raise web.HTTPBadRequest(text=ENGLISH("web_no_page"))
     return int(text)
 
 
@@ -742,4 +764,14 @@ def _participant_token(request: web.Request) -> str | None:
 
 
 async def _form_expired(request: web.Request) -> web.StreamResponse:
-    return web.Response(status=403, text=FORM_EXPIRED)
+    texts = _texts(request)
+    page = pages.NoticePage(
+        texts("web_error_title"),
+        texts("web_error_heading"),
+        texts("web_form_expired"),
+        "error",
+        texts,
+    )
+    return web.Response(
+        status=403, text=templating.render_string(request, page), content_type="text/html"
+    )

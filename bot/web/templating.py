@@ -16,6 +16,8 @@ import jinja2
 from aiohttp import web
 from jinja2.ext import Extension
 
+from consultations.texts import ENGLISH, Texts
+
 _LINE_BREAK = re.compile(r"\n[ \t]*")
 
 
@@ -56,13 +58,26 @@ def setup(app: web.Application) -> None:
 
 @dataclass(frozen=True)
 class Page:
-    """What one page shows; subclasses name their template and declare their fields."""
+    """What one page shows; subclasses name their template and declare their fields.
+
+    Every built-in word on a page comes from :attr:`words` (``t("key")`` in the
+    template): a consultation's page speaks its language, with its spec's overrides;
+    other pages speak English. ``lang`` and ``dir`` on ``<html>`` follow the same choice.
+    """
 
     template: ClassVar[str]
 
+    @property
+    def words(self) -> Texts:
+        """The built-in texts this page is worded in."""
+        return ENGLISH
+
     def context(self) -> dict[str, Any]:
-        """The template's variables: the page's fields, by name."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        """The template's variables: the page's fields, by name, and its words as ``t``."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        words = self.words
+        values.update(t=words, lang=words.language, dir=words.direction)
+        return values
 
 
 def render(request: web.Request, page: Page, *, status: int = 200) -> web.Response:

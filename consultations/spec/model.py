@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from consultations.texts import Texts, missing_texts, texts_for
+
 __all__ = [
     "CHANNELS",
     "ID_MAX_LENGTH",
@@ -264,6 +266,18 @@ class ConsultationSpec:
         """Items posted at their own time (``at:``), in spec order: Q1..Qn."""
         return tuple(item for item in self.items if item.at is not None)
 
+    #: The spec's own words for built-in texts, by key (``texts: {stop_reply: ...}``).
+    texts: tuple[tuple[str, str], ...] = ()
+
+    def wording(self) -> Texts:
+        """The built-in texts as this consultation says them: its language, its overrides."""
+        return texts_for(self.language, dict(self.texts))
+
+    def missing_texts(self) -> tuple[str, ...]:
+        """Built-in texts neither the language's catalogue nor the spec's own words give."""
+        own = {key for key, _ in self.texts}
+        return tuple(key for key in missing_texts(self.language) if key not in own)
+
     def item(self, item_id: str) -> Item:
         """The item with this id; ``KeyError`` if there is none."""
         for item in self.items:
@@ -312,4 +326,6 @@ class ConsultationSpec:
             for helpline in self.safety.helplines
         ]
         data["safety"] = safety
+        if self.texts:
+            data["texts"] = dict(self.texts)
         return data

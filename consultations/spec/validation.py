@@ -47,6 +47,7 @@ from consultations.spec.model import (
     TelegramSettings,
     Visibility,
 )
+from consultations.texts import BUILTIN, placeholders
 
 __all__ = ["ROOT", "Problem", "Validation", "validate"]
 
@@ -100,6 +101,7 @@ _ROOT_FIELDS = (
     "mastodon",
     "safety",
     "retention",
+    "texts",
 )
 _ROOT_REQUIRED = ("id", "title", "organisation", "model", "consent", "items")
 _ITEM_FIELDS = (
@@ -480,6 +482,7 @@ def validate(data: object, *, limits: Mapping[str, ChannelLimits] | None = None)
     if retention is not None:
         for where, message in retention[1]:
             check.add(where, message)
+    texts = _texts(check, root["texts"]) if given(root, "texts") else ()
 
     if limits:
         _check_limits(
@@ -506,6 +509,7 @@ def validate(data: object, *, limits: Mapping[str, ChannelLimits] | None = None)
         or telegram is None
         or mastodon is None
         or safety is None
+        or texts is None
     ):
         return Validation(None, tuple(check.problems))
     spec = ConsultationSpec(
@@ -525,10 +529,42 @@ def validate(data: object, *, limits: Mapping[str, ChannelLimits] | None = None)
         telegram=telegram,
         mastodon=mastodon,
         safety=safety,
+        texts=texts,
     )
     if retention is not None:
         spec = replace(spec, retention=retention[0])
     return Validation(spec)
+
+
+def _texts(check: _Checker, value: object) -> tuple[tuple[str, str], ...] | None:
+    """The spec's own words for built-in texts: known keys, and only their placeholders."""
+    if not isinstance(value, Mapping):
+        check.add("texts", f"must be a list of key: text pairs, not {_describe(value)}")
+        return None
+    found: list[tuple[str, str]] = []
+    before = len(check.problems)
+    for key, raw in value.items():
+        path = f"texts.{key}"
+        if not isinstance(key, str) or key not in BUILTIN:
+            close = difflib.get_close_matches(str(key), list(BUILTIN), n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else " (docs/languages.md lists them)"
+            check.add(path, f"'{key}' is not a built-in text{hint}")
+            continue
+        words = check.text(raw, path)
+        if words is None:
+            continue
+        unknown = placeholders(words) - placeholders(BUILTIN[key])
+        if unknown:
+            allowed = sorted(placeholders(BUILTIN[key]))
+            check.add(
+                path,
+                f"uses {', '.join('{' + name + '}' for name in sorted(unknown))}, which this "
+                f"text does not fill in"
+                + (f"; it may use {', '.join('{' + n + '}' for n in allowed)}" if allowed else ""),
+            )
+            continue
+        found.append((key, words))
+    return None if len(check.problems) > before else tuple(found)
 
 
 def _claim_id(check: _Checker, value: object, path: str, used: dict[str, str]) -> str | None:

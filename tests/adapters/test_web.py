@@ -197,7 +197,7 @@ async def test_pages_are_accessible_basics(platform: Platform, web_client: Clien
     page = await (
         await _post(web_client, "/c/outpatient-booking/consent", page, answer="yes")
     ).text()
-    assert '<html lang="en">' in page
+    assert '<html lang="en" dir="ltr">' in page
     assert 'name="viewport"' in page
     assert page.count("<h1>") == 1
     # every radio button and text area has a label pointing at it

@@ -81,3 +81,28 @@ def test_validate_reports_telegram_limits_naming_the_item(
 
     path.write_text(yaml.safe_dump(spec_data(channels=["web"], items=[item])))
     assert main(["consultation", "validate", str(path)]) == 0  # a web-only spec may
+
+
+@pytest.mark.parametrize(
+    ("language_code", "notice"),
+    [
+        ("cy", "Chafodd dim byd ei ddileu."),
+        ("es", "No se borró nada."),
+        ("fr", "Nothing was erased."),
+        (None, "Nothing was erased."),
+    ],
+)
+def test_button_notes_follow_the_persons_telegram_language(
+    language_code: str | None, notice: str
+) -> None:
+    from datetime import UTC, datetime
+
+    import telegram
+
+    person = telegram.User(1001, "Ann", is_bot=False, language_code=language_code)
+    chat = telegram.Chat(1001, "private")
+    message = telegram.Message(1, datetime.now(UTC), chat)
+    query = telegram.CallbackQuery("q1", person, "instance", message=message, data="a||@erase|1")
+    press = convert.from_callback(query, "key")
+    assert press.event is None
+    assert press.notice == notice

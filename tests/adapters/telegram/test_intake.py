@@ -115,6 +115,12 @@ async def test_webhook_refuses_a_wrong_secret_and_ignores_repeats(
         assert fake.webhook.url == running.webhook_url
         assert fake.webhook.secret_token == SECRET
         assert [c.command for c in fake.my_commands()] == ["start", "help", "stop", "delete"]
+        # Described in each shipped language for people whose Telegram is set to it.
+        assert fake.my_commands()[0].description == "Take part in a consultation"
+        assert fake.my_commands(language_code="cy")[0].description == (
+            "Cymryd rhan mewn ymgynghoriad"
+        )
+        assert fake.my_commands(language_code="es")[3].description == "Borrar sus respuestas"
         body = start_update(700)
         async with aiohttp.ClientSession() as client:
             for headers in ({}, {"X-Telegram-Bot-Api-Secret-Token": "wrong-secret"}):

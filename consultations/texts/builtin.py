@@ -1,0 +1,232 @@
+"""Every built-in text a participant may see, in English, by key: the source catalogue.
+
+Adding a text is one line here: ``"key": "The English words.",``. Code asks for it by key
+(``texts("key")``), a spec may override it (``texts: {key: ...}``) and the catalogues in
+``locale/`` translate it (``python -m consultations.texts update`` adds it to each of
+them, untranslated). Until a language has it, people see the English words and
+``engage consultation validate`` names it as missing (docs/languages.md).
+
+Words in ``{braces}`` are filled in when the text is used; a translation or an override
+may use the same ones and no others. Keys ending in ``_words`` are lists of keywords,
+separated by commas, that a person may type (STOP, HELP, yes, no): those of the
+consultation's language are understood as well as the English ones.
+
+Keep the words plain (tests/consultations/test_texts.py measures them): short sentences,
+everyday words, one idea at a time.
+"""
+
+from __future__ import annotations
+
+BUILTIN: dict[str, str] = {
+    # -- keywords people type, on every channel ------------------------------------------
+    "stop_words": "stop, /stop, stop all, unsubscribe, opt out, quit, leave",
+    "help_words": "help, /help, ?",
+    "yes_words": "yes, y, yeah, yep, ok, okay, agree, i agree, sure",
+    "no_words": "no, n, nope, no thanks, disagree, i do not agree",
+    # -- the conversation: consent, questions, leaving -----------------------------------
+    "consent_ask": "Do you agree to take part?",
+    "consent_yes": "Yes, I agree",
+    "consent_no": "No thanks",
+    "consent_first": "Before any questions, we need your answer to this, please.",
+    "consent_declined": "No problem. We won't ask you anything. Thank you for your time.",
+    "recontact_ask": (
+        "May we contact you again about this work? For example, to tell you what changed, "
+        "or to ask you to help plan it."
+    ),
+    "recontact_yes": "Yes, you may contact me",
+    "recontact_no": "No, please don't",
+    "erase_ask": (
+        "This wipes out all your answers, here and in every other survey you took part in. "
+        "It can't be undone. Erase everything?"
+    ),
+    "erase_yes": "Yes, erase my answers",
+    "erase_no": "No, keep them",
+    "erased": "Everything we held about you has been erased.",
+    "stop_reply": (
+        "You have left this consultation. We won't ask you anything more. We keep the "
+        "answers you gave before. Send /delete if you want us to erase them."
+    ),
+    "help_reply": (
+        "A health service asks you these questions to make its care better. "
+        "Answer in your own words or with the buttons. "
+        "Send STOP at any time to leave. Send /delete to have your answers erased. "
+        "We can't give medical advice here. For that, please ask your health service. "
+        "If it is urgent, call emergency services."
+    ),
+    "choose_one": "Please choose one answer.",
+    "choose_option": "Please choose one of the options.",
+    "choose_from": "Please choose from the options.",
+    "no_words_given": "We didn't get any words there.",
+    "unknown_question": "Sorry, that question is not part of this survey.",
+    "all_answered": "Thank you. You have answered every question.",
+    "thanks": "Thank you for taking part.",
+    "none_open": "There are no consultations open right now. Thank you for your interest.",
+    "choose_consultation": "Which consultation would you like to take part in?",
+    "no_such_consultation": "We can't find “{id}”.",
+    "not_on_channel": "“{title}” is not taking answers on {channel}.",
+    "opens_on": "“{title}” opens on {date}. Please come back then.",
+    "closed_reply": (
+        "“{title}” is closed. It is not taking answers now. Thank you for your interest. "
+        "We will share what we learned."
+    ),
+    "resend_note": "In case this did not reach you:",
+    # -- the reply to a crisis disclosure ------------------------------------------------
+    "safety_care": (
+        "Thank you for telling us. It sounds like things are really hard right now. "
+        "You don't have to go through this alone: please talk to someone today."
+    ),
+    "safety_danger": "If you are in danger now, call emergency services.",
+    "safety_next": (
+        "This consultation can't give medical or crisis help, but a member of the "
+        "{organisation} team has been told about your message and will read it."
+    ),
+    "safety_public": (
+        "A reminder for everyone here: if things feel hard, support is available now."
+    ),
+    "safety_help_now": "Help now:",
+    # -- posts on Telegram and Mastodon --------------------------------------------------
+    "launch_how_to_take_part": (
+        "To take part, vote in the polls and reply to the posts below. If you do, it means "
+        "you agree to the text above."
+    ),
+    "launch_how_to_leave": "Reply STOP to leave at any time.",
+    "launch_prompt": "Reply to this post to answer.",
+    "launch_thread": "Reply to join the discussion. Reply to others to build on their ideas.",
+    "launch_closed": "This consultation has closed and is no longer taking answers.",
+    "launch_thanks": "Thank you to everyone who took part.",
+    "reply_with_number": "Reply with a number.",
+    "reply_with_numbers": "Reply with one or more numbers, separated by commas.",
+    "answer_placeholder": "Your answer",
+    "button_expired": "Sorry, that button no longer works.",
+    "nothing_erased": "Nothing was erased.",
+    "command_start": "Take part in a consultation",
+    "command_help": "How this works",
+    "command_stop": "Leave: no more questions",
+    "command_delete": "Erase your answers",
+    # -- the web pages -------------------------------------------------------------------
+    "web_skip": "Skip to content",
+    "web_before_you_start": "Before you start",
+    "web_consent_hint": "You can leave at any time. We never ask for your name.",
+    "web_about_you": "About you",
+    "web_about_you_hint": (
+        "These help us see who we have heard from. Skip any you would rather not answer."
+    ),
+    "web_continue": "Continue",
+    "web_choose_any": "(choose any that apply)",
+    "web_you": "You",
+    "web_someone": "Someone",
+    "web_reply": "Reply",
+    "web_your_reply": "Your reply",
+    "web_send_reply": "Send reply",
+    "web_your_answers": "Your answers",
+    "web_your_views": "Your views",
+    "web_change_hint": (
+        "You can change an answer here. Your new answer takes the place of the old one."
+    ),
+    "web_save": "Save my changes",
+    "web_send": "Send my answers",
+    "web_privacy_hint": (
+        "Please don't put in names, contact details or health facts that could show who "
+        "you or someone else is."
+    ),
+    "web_discussion": "Discussion: {topic}",
+    "web_add_idea": "Add your idea",
+    "web_post": "Post",
+    "web_write_something": "Please write something before you send it.",
+    "web_error_heading": "There is a problem",
+    "web_pages": "Discussion pages",
+    "web_earlier": "Earlier posts",
+    "web_later": "Later posts",
+    "web_leave": "Leave this consultation",
+    "web_delete": "Delete my answers",
+    "web_index_title": "Have your say",
+    "web_index_intro": (
+        "Health services use these pages to hear from patients, carers, staff and the "
+        "people they serve."
+    ),
+    "web_open_heading": "Open now",
+    "web_none_open": "Nothing is open right now.",
+    "web_not_found_title": "Not found",
+    "web_not_found_heading": "We can't find this page",
+    "web_not_found": "There is nothing open at this address. Please check the link.",
+    "web_opens_on": "This opens on {date}. Please come back then.",
+    "web_closed": (
+        "This consultation has closed and is no longer taking answers. Thank you for your "
+        "interest. The service will share what it learned and what it will change."
+    ),
+    "web_safety_heading": "Thank you for telling us",
+    "web_thank_you": "Thank you",
+    "web_declined": "No problem: we won't ask you anything. You can close this page.",
+    "web_left_title": "You have left",
+    "web_left_heading": "You have left this consultation",
+    "web_left": (
+        "We won't ask you anything more. We keep the answers you gave before, with no "
+        "name on them. To erase them, go back to the page and choose “Delete my answers”."
+    ),
+    "web_deleted_title": "Answers deleted",
+    "web_deleted_heading": "Your answers have been deleted",
+    "web_deleted": "We have erased all you told us here.",
+    "web_wait_title": "Please wait",
+    "web_wait_heading": "Please wait a moment",
+    "web_busy_network": (
+        "Lots of people have just started from your network. Please wait a minute, then "
+        "load the page again."
+    ),
+    "web_busy_posting": (
+        "You have posted a lot in the last minute. Please wait a moment, then post again."
+    ),
+    "web_needs_cookies": (
+        "This page needs cookies to keep your answers together. Please allow cookies for "
+        "this site and try again."
+    ),
+    "web_form_expired": "This form has expired. Please go back and reload the page.",
+    "web_form_broken": "Something in this form is not right. Please go back and reload the page.",
+    "web_gone": "This has closed. It no longer takes answers.",
+    "web_choose_consent": "Please choose “Yes, I agree” or “No thanks”.",
+    "web_no_page": "There is no such page.",
+    "web_error_title": "Something went wrong",
+    # -- statement voting (items of type statements) -------------------------------------
+    "statements_vote": "{item}\n\nDo you agree with this statement?\n\n“{statement}”",
+    "statements_vote_words": "Reply AGREE, DISAGREE or PASS. Or write a statement of your own.",
+    "statements_vote_buttons": "Choose below, or write a statement of your own.",
+    "statements_add": (
+        "{item}\n\nYou have voted on every statement for now. Write a statement of your "
+        "own (one short idea), or send DONE to go on."
+    ),
+    "statements_add_first": (
+        "{item}\n\nThere are no statements to vote on yet. Write one of your own "
+        "(one short idea), or send DONE to go on."
+    ),
+    "statements_added": "Thank you: your statement is now shown to others to vote on.",
+    "statements_queued": (
+        "Thank you: your statement will be shown to others once a moderator has read it."
+    ),
+    "statements_held": (
+        "Thank you. A person will read your statement before anything more happens with it."
+    ),
+    "statements_duplicate": (
+        "Someone has already said something very like this: “{existing}”. "
+        "Please vote on it instead, or write a different idea."
+    ),
+    "statements_duplicate_own": "You have already added a statement very like this one.",
+    "statements_too_long": (
+        "Please keep a statement to {limit} characters or fewer (one short idea); "
+        "yours has {length}."
+    ),
+    "statements_not_votable": "That statement is no longer open for votes. Here is another.",
+    "statements_invite": (
+        "People add short statements and vote agree, disagree or pass on each other's. "
+        "To take part, send us a private (direct) message: we will show you the "
+        "statements one at a time."
+    ),
+    "statements_web_heading": "Do you agree with this statement?",
+    "statements_web_none": (
+        "You have voted on every statement so far. New ones may come: please look again later."
+    ),
+    "statements_web_add": "Add a statement of your own (one short idea)",
+    "statements_web_add_button": "Add my statement",
+    "statements_web_voted": "Thank you: your vote is counted.",
+    "statements_agree": "Agree",
+    "statements_disagree": "Disagree",
+    "statements_pass": "Pass",
+}

@@ -1,0 +1,204 @@
+"""Built-in texts in the consultation's language: gettext catalogues read with Babel.
+
+Each language's catalogue is a gettext ``.po`` file in ``locale/`` (``cy.po``, ``es.po``),
+read directly with :func:`babel.messages.pofile.read_po` the first time the language is
+needed, so a fresh ``pip install -e .`` needs no compile step. An entry's context
+(``msgctxt``) is the text's key, its ``msgid`` the English words of
+:data:`consultations.texts.builtin.BUILTIN`: when the English changes, the old
+translation no longer matches and the text counts as missing until it is translated
+again (never a stale translation shown as current).
+
+A text is chosen in this order: the spec's own ``texts`` override, the catalogue of the
+spec's language (``en-AU`` tries ``en_AU``, then ``en``), then English.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from functools import cache
+from pathlib import Path
+
+from babel import Locale, UnknownLocaleError
+from babel.dates import format_date
+from babel.messages.catalog import Catalog
+from babel.messages.pofile import read_po
+
+from consultations.texts.builtin import BUILTIN
+
+__all__ = [
+    "BUILTIN",
+    "ENGLISH",
+    "LOCALE_DIR",
+    "Texts",
+    "available_languages",
+    "catalogue_for",
+    "missing_texts",
+    "placeholders",
+    "texts_for",
+]
+
+LOCALE_DIR = Path(__file__).resolve().parent / "locale"
+"""Where the shipped catalogues are: one ``LANG.po`` per language."""
+
+_PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
+# Written right to left; used when Babel does not know the language code.
+_RTL_LANGUAGES = frozenset({"ar", "arc", "ckb", "dv", "fa", "he", "ps", "sd", "ug", "ur", "yi"})
+
+
+def placeholders(text: str) -> frozenset[str]:
+    """The ``{names}`` a text fills in."""
+    return frozenset(_PLACEHOLDER.findall(text))
+
+
+def _candidates(language: str) -> list[str]:
+    """Catalogue names to try for a language code, most specific first (``en-AU``, ``en``)."""
+    parts = re.split(r"[-_]", language.strip())
+    base = parts[0].lower()
+    names = []
+    if len(parts) > 1:
+        names.append(f"{base}_{parts[1].upper() if len(parts[1]) == 2 else parts[1]}")
+    names.append(base)
+    return names
+
+
+@cache
+def _read(name: str) -> Catalog | None:
+    path = LOCALE_DIR / f"{name}.po"
+    if not path.is_file():
+        return None
+    with path.open("rb") as handle:
+        return read_po(handle, locale=None)
+
+
+def catalogue_for(language: str) -> Catalog | None:
+    """The shipped catalogue for ``language``, or ``None`` when there is none."""
+    for name in _candidates(language):
+        found = _read(name)
+        if found is not None:
+            return found
+    return None
+
+
+def available_languages() -> tuple[str, ...]:
+    """English and every language with a catalogue in :data:`LOCALE_DIR`."""
+    return ("en", *sorted(path.stem for path in LOCALE_DIR.glob("*.po")))
+
+
+def _translations(language: str) -> dict[str, str]:
+    """Key -> translated words, for the texts this language's catalogue has (current ones)."""
+    if _candidates(language)[-1] == "en":
+        return {}
+    return dict(_current(tuple(_candidates(language))))
+
+
+@cache
+def _current(names: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    found: dict[str, str] = {}
+    for name in reversed(names):  # the general catalogue first, the regional one over it
+        catalogue = _read(name)
+        if catalogue is None:
+            continue
+        for key, english in BUILTIN.items():
+            message = catalogue.get(english, context=key)
+            if message is None or message.fuzzy or not isinstance(message.string, str):
+                continue
+            if message.string.strip():
+                found[key] = message.string
+    return tuple(found.items())
+
+
+def missing_texts(language: str) -> tuple[str, ...]:
+    """Keys of the built-in texts ``language`` has no current translation of (English: none)."""
+    if _candidates(language)[-1] == "en":
+        return ()
+    have = _translations(language)
+    return tuple(key for key in BUILTIN if key not in have)
+
+
+def _locale(language: str) -> Locale | None:
+    for name in _candidates(language):
+        try:
+            return Locale.parse(name)
+        except (UnknownLocaleError, ValueError):
+            continue
+    return None
+
+
+@dataclass(frozen=True)
+class Texts:
+    """The built-in texts as one consultation shows them: its language, its overrides.
+
+    Call it with a key and the values of the text's placeholders:
+    ``texts("opens_on", title=..., date=...)``. An unknown key is a ``KeyError``.
+    """
+
+    language: str = "en"
+    overrides: Mapping[str, str] = field(default_factory=dict)
+
+    def __call__(self, key: str, **values: object) -> str:
+        """The words of text ``key``, with its placeholders filled in."""
+        words = self.raw(key)
+        if not values:
+            return words
+
+        def fill(match: re.Match[str]) -> str:
+            name = match.group(1)
+            return str(values[name]) if name in values else match.group(0)
+
+        return _PLACEHOLDER.sub(fill, words)
+
+    def raw(self, key: str) -> str:
+        """The words of text ``key`` as written, placeholders unfilled."""
+        english = BUILTIN[key]
+        if key in self.overrides:
+            return self.overrides[key]
+        return _translations(self.language).get(key, english)
+
+    def words(self, key: str) -> frozenset[str]:
+        """A keyword list (``stop_words``...): the language's words and the English ones.
+
+        Compared after :func:`consultations.dialogue.normalise` (lower case, no final
+        full stop), so each is kept in lower case.
+        """
+        return frozenset(_split(self.raw(key)) | _split(BUILTIN[key]))
+
+    @property
+    def direction(self) -> str:
+        """``rtl`` for a language written right to left, else ``ltr``."""
+        found = _locale(self.language)
+        if found is not None:
+            return "rtl" if found.text_direction == "rtl" else "ltr"
+        return "rtl" if _candidates(self.language)[-1] in _RTL_LANGUAGES else "ltr"
+
+    def date(self, value: date | datetime) -> str:
+        """A date written out in the language (``1 December 2026``, ``1 Rhagfyr 2026``)."""
+        found = _locale(self.language) or Locale.parse("en")
+        day = value.date() if isinstance(value, datetime) else value
+        # Plain English puts the day first (1 December 2026) wherever it is read.
+        pattern = "d MMMM y" if found.language == "en" and not found.territory else "long"
+        return format_date(day, format=pattern, locale=found)
+
+
+def _split(listed: str) -> set[str]:
+    return {word.strip().lower() for word in listed.split(",") if word.strip()}
+
+
+ENGLISH = Texts()
+"""The built-in texts in English with no overrides (pages not tied to one consultation)."""
+
+
+def texts_for(language: str, overrides: Mapping[str, str] | None = None) -> Texts:
+    """The texts of a consultation in ``language`` with a spec's ``overrides``."""
+    return Texts(language=language, overrides=dict(overrides or {}))
+
+
+def negotiate(accepted: Iterable[str]) -> Texts:
+    """The texts in the first of ``accepted`` languages that has a catalogue, else English."""
+    shipped = set(available_languages())
+    for language in accepted:
+        if _candidates(language)[-1] in shipped:
+            return texts_for(language)
+    return ENGLISH

@@ -1,0 +1,192 @@
+"""Built-in texts: complete catalogues, the same placeholders, overrides, plain words."""
+
+from __future__ import annotations
+
+import statistics
+from datetime import date
+
+import pytest
+
+from consultations.dialogue import yes_no
+from consultations.spec import parse_spec
+from consultations.spec.loading import SpecError
+from consultations.texts import (
+    BUILTIN,
+    ENGLISH,
+    available_languages,
+    catalogue_for,
+    missing_texts,
+    placeholders,
+    texts_for,
+)
+from tests.consultations.readability import grade, syllables, words
+from tests.helpers import spec_data
+
+SHIPPED = [language for language in available_languages() if language != "en"]
+
+#: The plain-words limits for texts of a sentence or more (5+ words): about a reading
+#: age of 9 to 11 on average, and no text much harder.
+MEAN_GRADE_LIMIT = 6.0
+TEXT_GRADE_LIMIT = 8.0
+#: The safety reply's last sentence keeps the words the safety review settled on
+#: (tests/consultations/test_screening.py holds it to them); it is measured all the same,
+#: against a limit of its own.
+REVIEWED = {"safety_next": 11.0}
+
+
+def test_at_least_two_languages_besides_english_are_shipped() -> None:
+    assert {"cy", "es"} <= set(SHIPPED)
+
+
+@pytest.mark.parametrize("language", SHIPPED)
+def test_shipped_catalogues_are_complete(language: str) -> None:
+    assert missing_texts(language) == (), (
+        f"{language}.po lacks these texts: run `python -m consultations.texts update`, then "
+        "translate the new entries (docs/languages.md)"
+    )
+
+
+@pytest.mark.parametrize("language", SHIPPED)
+def test_translations_fill_in_the_same_placeholders(language: str) -> None:
+    texts = texts_for(language)
+    for key, english in BUILTIN.items():
+        translated = texts.raw(key)
+        assert (
+            translated != english
+            or key.endswith("_words")
+            or "{" in english
+            or key
+            in (
+                "web_post",
+                "web_continue",
+            )
+        ), f"{language} {key} is still English"
+        assert placeholders(translated) == placeholders(english), (language, key)
+
+
+def test_a_language_without_a_catalogue_falls_back_to_english_and_names_what_it_lacks() -> None:
+    assert missing_texts("fr") == tuple(BUILTIN)
+    assert texts_for("fr")("stop_reply") == BUILTIN["stop_reply"]
+    assert missing_texts("en-AU") == ()
+    assert missing_texts("cy-GB") == ()
+    assert texts_for("cy-GB")("consent_yes") == "Ydw, rwy'n cytuno"
+
+
+def test_a_changed_english_text_counts_as_missing_until_translated_again() -> None:
+    catalogue = catalogue_for("es")
+    assert catalogue is not None
+    assert catalogue.get(BUILTIN["stop_reply"], context="stop_reply") is not None
+    assert catalogue.get(BUILTIN["stop_reply"] + " (changed)", context="stop_reply") is None
+
+
+def test_placeholders_are_filled_and_dates_written_in_the_language() -> None:
+    day = date(2026, 12, 1)
+    assert ENGLISH("opens_on", title="T", date=ENGLISH.date(day)) == (
+        "“T” opens on 1 December 2026. Please come back then."
+    )
+    welsh = texts_for("cy")
+    assert "Rhagfyr" in welsh.date(day)
+    assert "diciembre" in texts_for("es").date(day)
+
+
+def test_keywords_are_understood_in_the_language_and_in_english() -> None:
+    welsh, spanish = texts_for("cy"), texts_for("es")
+    assert {"stopio", "dim", "stop"} <= welsh.words("stop_words")
+    assert {"basta", "alto", "stop"} <= spanish.words("stop_words")
+    assert {"ayuda", "help"} <= spanish.words("help_words")
+    assert "basta" not in ENGLISH.words("stop_words")
+    assert yes_no("Sí, acepto", ("Sí, acepto", "No, gracias"), spanish) is True
+    assert yes_no("vale", ("Sí, acepto", "No, gracias"), spanish) is True
+    assert yes_no("ie", ("Ydw, rwy'n cytuno", "Dim diolch"), welsh) is True
+    assert yes_no("Yes, I agree", ("Ydw, rwy'n cytuno", "Dim diolch"), welsh) is True
+    assert yes_no("nage", ("Ydw, rwy'n cytuno", "Dim diolch"), welsh) is False
+
+
+def test_rtl_languages_are_marked_right_to_left() -> None:
+    assert texts_for("ar").direction == "rtl"
+    assert texts_for("he").direction == "rtl"
+    assert texts_for("fa-IR").direction == "rtl"
+    assert texts_for("cy").direction == "ltr"
+
+
+def test_a_spec_overrides_any_built_in_text() -> None:
+    spec = parse_spec(
+        spec_data(language="es", texts={"stop_reply": "Adiós.", "opens_on": "{title}: {date}"})
+    )
+    words = spec.wording()
+    assert words("stop_reply") == "Adiós."
+    assert words("opens_on", title="T", date="d") == "T: d"
+    assert words("consent_yes") == "Sí, acepto"  # not overridden: the catalogue's
+    assert parse_spec(spec.to_dict()) == spec
+    assert (
+        "stop_reply"
+        not in parse_spec(
+            spec_data(language="fr", texts={"stop_reply": "Au revoir."})
+        ).missing_texts()
+    )
+
+
+@pytest.mark.parametrize(
+    ("texts", "path", "words"),
+    [
+        ({"stop_replies": "x"}, "texts.stop_replies", "did you mean 'stop_reply'"),
+        ({"stop_reply": "Bye {name}"}, "texts.stop_reply", "{name}"),
+        ({"stop_reply": ""}, "texts.stop_reply", "blank"),
+        ("Bye", "texts", "key: text pairs"),
+    ],
+)
+def test_bad_overrides_are_named(texts: object, path: str, words: str) -> None:
+    with pytest.raises(SpecError) as caught:
+        parse_spec(spec_data(texts=texts))
+    found = [str(problem) for problem in caught.value.problems]
+    assert any(line.startswith(f"{path}:") and words in line for line in found), found
+
+
+# -- plain words --------------------------------------------------------------------------
+
+
+def test_the_syllable_counter_agrees_with_a_dictionary_on_common_words() -> None:
+    counted = {
+        "answer": 2,
+        "make": 1,
+        "changed": 1,
+        "people": 2,
+        "anything": 3,
+        "medical": 3,
+        "emergency": 4,
+        "together": 3,
+        "times": 1,
+    }
+    assert {word: syllables(word) for word in counted} == counted
+    assert grade("The cat sat on the mat.") < 0
+    assert (
+        grade(
+            "Notwithstanding the aforementioned considerations, comprehensive institutional "
+            "accountability necessitates methodological transparency."
+        )
+        > 20
+    )
+
+
+def test_english_texts_are_plain() -> None:
+    sentences = {
+        key: grade(text)
+        for key, text in BUILTIN.items()
+        if not key.endswith("_words") and len(words(text)) >= 5
+    }
+    assert len(sentences) > 40
+    assert statistics.mean(sentences.values()) <= MEAN_GRADE_LIMIT
+    too_hard = {
+        key: round(value, 1)
+        for key, value in sentences.items()
+        if value > REVIEWED.get(key, TEXT_GRADE_LIMIT)
+    }
+    assert too_hard == {}
+
+
+def test_english_labels_use_short_words() -> None:
+    labels = {k: t for k, t in BUILTIN.items() if not k.endswith("_words") and len(words(t)) < 5}
+    long_words = {
+        key: word for key, text in labels.items() for word in words(text) if syllables(word) > 4
+    }
+    assert long_words == {}
