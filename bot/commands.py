@@ -228,6 +228,7 @@ async def launch(args: argparse.Namespace, settings: Settings | None) -> int:
                     f"({', '.join(spec.channels)})"
                 )
         adapters = configured_adapters(platform)
+        await _check_follow_up(platform, spec)
         missing = [name for name in wanted if name not in adapters]
         if args.channels and missing:
             raise UsageError(f"--channel: {', '.join(missing)} not configured ({_how(missing[0])})")
@@ -256,7 +257,25 @@ async def launch(args: argparse.Namespace, settings: Settings | None) -> int:
         else:
             print(f"{name}: {results.done[name]} posts published")
     print(f"{spec.id} is open")
+    # CONTRACT.md: a follow-up's launch output ends with one line per channel.
+    for name, count in launched.invited.items():
+        print(f"invited {count} on {name}")
     return FAILED if results.failed else OK
+
+
+async def _check_follow_up(platform: Platform, spec: ConsultationSpec) -> None:
+    """A follow-up names earlier consultations that exist (else nobody could be invited)."""
+    if spec.follow_up is None:
+        return
+    async with platform.sessionmaker() as session:
+        known = set(
+            await session.scalars(
+                select(Consultation.id).where(Consultation.id.in_(spec.follow_up.of))
+            )
+        )
+    for index, earlier in enumerate(spec.follow_up.of):
+        if earlier not in known:
+            raise UsageError(f"follow_up.of[{index}]: there is no consultation {earlier!r}")
 
 
 def _how(channel: str) -> str:

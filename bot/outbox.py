@@ -24,8 +24,8 @@ import hashlib
 import logging
 import random
 from collections import defaultdict
-from collections.abc import Mapping
-from datetime import timedelta
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select, text, update
@@ -35,6 +35,7 @@ from channels.adapter import ChannelAdapter, RetryLater, Undeliverable
 from channels.events import OutboundMessage
 from consultations import moderation
 from consultations.keys import Keyring
+from consultations.spec.over_time import held_until
 from storage import queries
 from storage.tables import OutboxEntry, Participant, utcnow
 
@@ -68,6 +69,8 @@ class OutboxSender:
         base_delay: first retry delay in seconds; doubles per attempt, with jitter.
         max_delay: cap on the retry delay.
         concurrency: messages in flight at once per channel (different people).
+        clock: the current time (UTC), injected so tests can move it; rows carrying
+            quiet hours (invitations, reminders) are held until those hours end.
     """
 
     def __init__(
@@ -81,7 +84,9 @@ class OutboxSender:
         max_delay: float = 300.0,
         concurrency: int = 32,
         batch: int = 200,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
+        self.clock = clock
         self.sessionmaker = sessionmaker
         self.keyring = keyring
         self.adapters = dict(adapters)
@@ -173,7 +178,7 @@ class OutboxSender:
                 .where(
                     OutboxEntry.channel == channel,
                     OutboxEntry.status == "pending",
-                    OutboxEntry.next_attempt_at <= utcnow(),
+                    OutboxEntry.next_attempt_at <= self.clock(),
                 )
                 .order_by(OutboxEntry.id)
                 .limit(self.batch)
@@ -231,7 +236,9 @@ class OutboxSender:
                 update(OutboxEntry)
                 .where(OutboxEntry.id == row.id, OutboxEntry.status == "claimed")
                 .values(
-                    status="sending", attempts=OutboxEntry.attempts + 1, next_attempt_at=utcnow()
+                    status="sending",
+                    attempts=OutboxEntry.attempts + 1,
+                    next_attempt_at=self.clock(),
                 )
                 .execution_options(synchronize_session=False)
             )
@@ -244,6 +251,12 @@ class OutboxSender:
         """Send one claimed row, marking it ``sending`` just before the request starts."""
         message = OutboundMessage.from_json(row.payload)
         address = self.keyring.unseal(row.address) if row.address else None
+        wait_until = held_until(row.quiet_hours, self.clock())
+        if wait_until is not None:
+            # Nobody asked for this just now: it waits for the quiet hours to end, and
+            # this person's later messages wait behind it.
+            await self._hold(row, wait_until)
+            return _Result.RETRY
         async with self._starting:
             if not await self._start(row):
                 return _Result.DONE
@@ -282,6 +295,15 @@ class OutboxSender:
                 )
             )
         return _Result.DONE
+
+    async def _hold(self, row: OutboxEntry, until: datetime) -> None:
+        """Put a claimed row back, due when its quiet hours end (no attempt counted)."""
+        async with self.sessionmaker.begin() as session:
+            await session.execute(
+                update(OutboxEntry)
+                .where(OutboxEntry.id == row.id, OutboxEntry.status == "claimed")
+                .values(status="pending", next_attempt_at=until)
+            )
 
     async def _cancel(self, rows: list[OutboxEntry]) -> None:
         """Drop claimed messages to someone who has left (or blocked us)."""

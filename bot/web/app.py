@@ -25,6 +25,7 @@ from bot.platform import (
     inline_channels,
     totals_only_channels,
 )
+from bot.schedule import Scheduler
 from bot.web import operations, templating
 from bot.web.dashboard import Dashboard
 from bot.web.middleware import WebSecurity
@@ -109,9 +110,12 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
         # Channels that answer within the request have nothing to send later.
         {n: a for n, a in platform.adapters.items() if not a.capabilities.inline_replies},
     )
+    # Opening and closing on time, and reminders: once across workers (bot/schedule.py).
+    scheduler = Scheduler(platform.sessionmaker, platform.keyring, platform.adapters)
     tasks = [
         asyncio.create_task(platform.inbox.run(stopping, sender.wake.set), name="inbox"),
         asyncio.create_task(sender.run(stopping), name="outbox"),
+        asyncio.create_task(scheduler.run(stopping), name="schedule"),
     ]
     checker: alerts.AlertChecker | None = None
     found = alerts.destinations(platform.settings)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from bot.followups import WebInvitation
 from bot.web.templating import Page
 from consultations.spec import ConsultationSpec, Item, Segment
 
@@ -55,6 +56,8 @@ class ConsentPage(Page):
     spec: ConsultationSpec
     form: FormContext
     messages: Sequence[Message] = ()
+    #: Follow-ups this person was invited to, shown on the earlier consultation's page.
+    invitations: Sequence[WebInvitation] = ()
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,7 @@ class SegmentsPage(Page):
     segments: Sequence[Segment]
     form: FormContext
     messages: Sequence[Message] = ()
+    invitations: Sequence[WebInvitation] = ()
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,7 @@ class ItemsPage(Page):
     #: Which page of the threads' top-level posts this is, and whether more follow.
     page: int = 1
     more: bool = False
+    invitations: Sequence[WebInvitation] = ()
 
 
 @dataclass(frozen=True)
@@ -99,6 +104,7 @@ class NoticePage(Page):
     text: str
     kind: str = "notice"
     lang: str = "en"
+    invitations: Sequence[WebInvitation] = ()
 
 
 @dataclass(frozen=True)

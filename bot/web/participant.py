@@ -21,17 +21,19 @@ from aiohttp import web
 from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot import followups
 from bot.inbox import GroupCommit
 from bot.runtime import Outcome, Runtime
 from bot.web import pages, templating
 from bot.web.guards import ClientAddress, FormNonces, RateWindows
 from bot.web.middleware import CsrfTokens, FormGuard
-from channels.events import CONSENT, EventKind, InboundEvent
+from channels.events import CONSENT, RECONTACT, EventKind, InboundEvent
 from consultations import service
+from consultations.dialogue import RECONTACT_OPTIONS
 from consultations.keys import Keyring
 from consultations.spec import ConsultationSpec
 from storage import queries
-from storage.tables import Consultation, Dialogue, Response
+from storage.tables import Consultation, Dialogue, Participant, Response
 
 COOKIE = "engage_p"
 COOKIE_AGE = 60 * 60 * 24 * 180
@@ -269,6 +271,10 @@ class WebChannel:
                     status=404,
                 )
             row, spec = found
+            participant = await queries.find_participant(
+                session, "web", self.keyring.pseudonym("web", token)
+            )
+            invited = await self._invitations(participant, cid)
             if not service.accepting(row, spec, datetime.now(UTC)):
                 return self._html(
                     request,
@@ -277,12 +283,10 @@ class WebChannel:
                         spec.title,
                         _closed_text(row, spec),
                         lang=spec.language,
+                        invitations=invited,
                     ),
                     new_token,
                 )
-            participant = await queries.find_participant(
-                session, "web", self.keyring.pseudonym("web", token)
-            )
             if participant is None or participant.opted_out_at is not None:
                 return self._html(
                     request, pages.ConsentPage(spec, await self._form(token)), new_token
@@ -291,7 +295,9 @@ class WebChannel:
             given = consents.get("consultation")
             if given is None or not given.given or given.withdrawn_at is not None:
                 return self._html(
-                    request, pages.ConsentPage(spec, await self._form(token)), new_token
+                    request,
+                    pages.ConsentPage(spec, await self._form(token), invitations=invited),
+                    new_token,
                 )
             dialogue = await session.scalar(
                 select(Dialogue).where(
@@ -328,7 +334,9 @@ class WebChannel:
             if segments:
                 return self._html(
                     request,
-                    pages.SegmentsPage(spec, segments, await self._form(token)),
+                    pages.SegmentsPage(
+                        spec, segments, await self._form(token), invitations=invited
+                    ),
                     new_token,
                 )
             unanswered = [i for i in spec.items if i.id not in answered]
@@ -352,9 +360,25 @@ class WebChannel:
                 finished=not [i for i in unanswered if i.type != "thread"],
                 page=page,
                 more=more,
+                invitations=invited,
             ),
             new_token,
         )
+
+    async def _invitations(
+        self, participant: Participant | None, cid: str
+    ) -> list[followups.WebInvitation]:
+        """Follow-ups this person agreed to hear about, shown on the page of ``cid``.
+
+        Someone who left (STOP) or was erased is shown none; each shown invitation is
+        marked delivered (the follow-up's reach counts it).
+        """
+        if participant is None or participant.opted_out_at is not None:
+            return []
+        async with self.sessionmaker.begin() as session:
+            return await followups.web_invitations(
+                session, participant.id, datetime.now(UTC), earlier_id=cid
+            )
 
     async def _threads(
         self, session: AsyncSession, spec: ConsultationSpec, participant_id: int, page: int
@@ -436,11 +460,14 @@ class WebChannel:
     async def consent(self, request: web.Request) -> web.StreamResponse:
         """Yes or no to the consent question."""
         cid = request.match_info["cid"]
-        token, fields, nonce, _ = await self._posted(request, cid)
+        token, fields, nonce, spec = await self._posted(request, cid)
         answer = (fields.get("answer") or [""])[0]
         if answer not in ("yes", "no"):
             raise web.HTTPBadRequest(text="Please choose “Yes, I agree” or “No thanks”.")
-        outcome = await self.intake.submit(
+        recontact = (fields.get("recontact") or [""])[0]
+        if recontact not in ("", "yes", "no"):
+            raise web.HTTPBadRequest(text="Please choose whether we may contact you again.")
+        events = [
             self._event(token, f"{nonce}:start", cid, EventKind.START),
             self._event(
                 token,
@@ -450,7 +477,21 @@ class WebChannel:
                 item_id=CONSENT,
                 choices=("yes" if answer == "yes" else "no",),
             ),
-        )
+        ]
+        if answer == "yes" and recontact and spec.consent.recontact:
+            # Asked beside consent on the page (the page is where an invitation would
+            # be shown), so a person who skips it is simply not contacted again.
+            events.append(
+                self._event(
+                    token,
+                    f"{nonce}:recontact",
+                    cid,
+                    EventKind.ANSWER,
+                    item_id=RECONTACT,
+                    choices=(RECONTACT_OPTIONS[0 if recontact == "yes" else 1],),
+                )
+            )
+        outcome = await self.intake.submit(*events)
         if answer == "no" and not outcome.duplicate:
             return self._html(
                 request,

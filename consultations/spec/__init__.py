@@ -35,6 +35,7 @@ from consultations.spec.model import (
     Visibility,
     is_valid_id,
 )
+from consultations.spec.over_time import FollowUp, QuietHours, Reminder
 from consultations.spec.validation import ROOT, Problem, Validation, validate
 
 __all__ = [
@@ -49,13 +50,16 @@ __all__ = [
     "VISIBILITIES",
     "ChannelLimits",
     "Consent",
+    "FollowUp",
     "ConsultationSpec",
     "Helpline",
     "Item",
     "ItemType",
     "MastodonSettings",
     "Problem",
+    "QuietHours",
     "Region",
+    "Reminder",
     "SafetySettings",
     "Segment",
     "SpecError",

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from consultations.spec.over_time import FollowUp, QuietHours, Reminder
+
 __all__ = [
     "CHANNELS",
     "ID_MAX_LENGTH",
@@ -190,6 +192,12 @@ class ConsultationSpec:
     telegram: TelegramSettings = field(default_factory=TelegramSettings)
     mastodon: MastodonSettings = field(default_factory=MastodonSettings)
     safety: SafetySettings = field(default_factory=SafetySettings)
+    # Engagement over time (consultations/spec/over_time.py): follow-ups, reminders,
+    # and the hours when nothing is sent unasked, in the spec's IANA time zone.
+    follow_up: FollowUp | None = None
+    reminder: Reminder | None = None
+    quiet_hours: QuietHours = field(default_factory=QuietHours)
+    timezone: str = "UTC"
 
     def item(self, item_id: str) -> Item:
         """The item with this id; ``KeyError`` if there is none."""
@@ -235,4 +243,18 @@ class ConsultationSpec:
             for helpline in self.safety.helplines
         ]
         data["safety"] = safety
+        data.update(self._over_time_dict())
+        return data
+
+    def _over_time_dict(self) -> dict[str, Any]:
+        """Follow-up, reminder, quiet hours and time zone, where they are not the defaults."""
+        data: dict[str, Any] = {}
+        if self.follow_up is not None:
+            data["follow_up"] = self.follow_up.to_dict()
+        if self.reminder is not None:
+            data["reminder"] = self.reminder.to_dict()
+        if self.quiet_hours != QuietHours():
+            data["quiet_hours"] = self.quiet_hours.to_dict()
+        if self.timezone != "UTC":
+            data["timezone"] = self.timezone
         return data

@@ -44,6 +44,15 @@ from consultations.spec.model import (
     TelegramSettings,
     Visibility,
 )
+from consultations.spec.over_time import (
+    INVITE_MODES,
+    FollowUp,
+    QuietHours,
+    Reminder,
+    parse_duration,
+    parse_time_of_day,
+    zone,
+)
 
 __all__ = ["ROOT", "Problem", "Validation", "validate"]
 
@@ -96,6 +105,11 @@ _ROOT_FIELDS = (
     "telegram",
     "mastodon",
     "safety",
+    # Engagement over time (see _over_time below).
+    "follow_up",
+    "reminder",
+    "quiet_hours",
+    "timezone",
 )
 _ROOT_REQUIRED = ("id", "title", "organisation", "model", "consent", "items")
 _ITEM_FIELDS = ("id", "type", "text", "options", "multiple")
@@ -454,6 +468,7 @@ def validate(data: object, *, limits: Mapping[str, ChannelLimits] | None = None)
     telegram = _telegram(check, root["telegram"]) if given(root, "telegram") else TelegramSettings()
     mastodon = _mastodon(check, root["mastodon"]) if given(root, "mastodon") else MastodonSettings()
     safety = _safety(check, root["safety"]) if given(root, "safety") else SafetySettings()
+    over_time = _over_time(check, root, spec_id)
 
     if limits:
         _check_limits(
@@ -480,6 +495,7 @@ def validate(data: object, *, limits: Mapping[str, ChannelLimits] | None = None)
         or telegram is None
         or mastodon is None
         or safety is None
+        or over_time is None
     ):
         return Validation(None, tuple(check.problems))
     spec = ConsultationSpec(
@@ -499,6 +515,10 @@ def validate(data: object, *, limits: Mapping[str, ChannelLimits] | None = None)
         telegram=telegram,
         mastodon=mastodon,
         safety=safety,
+        follow_up=over_time.follow_up,
+        reminder=over_time.reminder,
+        quiet_hours=over_time.quiet_hours,
+        timezone=over_time.timezone,
     )
     return Validation(spec)
 
@@ -743,3 +763,94 @@ def _check_limits(
                 longer(f"{path}.options[{option_index}]", label, limit.poll_option_max)
         if closing_message is not None:
             longer("closing_message", closing_message, limit.text_max)
+
+
+@dataclass(frozen=True)
+class _OverTime:
+    follow_up: FollowUp | None
+    reminder: Reminder | None
+    quiet_hours: QuietHours
+    timezone: str
+
+
+def _over_time(
+    check: _Checker, root: Mapping[str, object], spec_id: str | None
+) -> _OverTime | None:
+    """``follow_up``, ``reminder``, ``quiet_hours`` and ``timezone``: None if any is wrong."""
+    before = len(check.problems)
+    follow_up = None
+    if root.get("follow_up") is not None:
+        follow_up = _follow_up(check, root["follow_up"], spec_id)
+    reminder = None
+    if root.get("reminder") is not None:
+        found = check.fields(root["reminder"], "reminder", ("after",), ("after",))
+        if found is not None and "after" in found:
+            raw = found["after"]
+            after = parse_duration(raw) if isinstance(raw, str) else None
+            if after is None:
+                check.add(
+                    "reminder.after",
+                    f"must be a time like 48h, 2d or 90m, not {_describe(raw)}",
+                )
+            else:
+                reminder = Reminder(after=after)
+    quiet = QuietHours()
+    if root.get("quiet_hours") is not None:
+        found = check.fields(root["quiet_hours"], "quiet_hours", ("start", "end"), ("start", "end"))
+        if found is not None and "start" in found and "end" in found:
+            times = []
+            for name in ("start", "end"):
+                raw = found[name]
+                moment = parse_time_of_day(raw) if isinstance(raw, str) else None
+                if moment is None:
+                    check.add(
+                        f"quiet_hours.{name}",
+                        f"must be a 24-hour time like 21:00, not {_describe(raw)}",
+                    )
+                times.append(moment)
+            if times[0] is not None and times[1] is not None:
+                quiet = QuietHours(times[0], times[1])
+    timezone = "UTC"
+    if root.get("timezone") is not None:
+        raw_zone = root["timezone"]
+        if not isinstance(raw_zone, str) or zone(raw_zone.strip()) is None:
+            check.add(
+                "timezone",
+                f"{_describe(raw_zone)} is not a time zone name; use an IANA name such as "
+                "Australia/Sydney, Europe/London or UTC",
+            )
+        else:
+            timezone = raw_zone.strip()
+    if len(check.problems) > before:
+        return None
+    return _OverTime(follow_up, reminder, quiet, timezone)
+
+
+def _follow_up(check: _Checker, value: object, spec_id: str | None) -> FollowUp | None:
+    found = check.fields(value, "follow_up", ("of", "invite"), ("of",))
+    if found is None or "of" not in found:
+        return None
+    listed = check.sequence(found["of"], "follow_up.of", "[outpatient-booking]")
+    if listed is None:
+        return None
+    if not listed:
+        check.add("follow_up.of", "lists no consultations; name the earlier ones to follow up")
+        return None
+    earlier: list[str] = []
+    for index, raw in enumerate(listed):
+        path = f"follow_up.of[{index}]"
+        ident = check.identifier(raw, path)
+        if ident is None:
+            continue
+        if ident == spec_id:
+            check.add(path, f"'{ident}' is this consultation; a follow-up names earlier ones")
+        elif ident in earlier:
+            check.add(path, f"'{ident}' is listed twice; name each consultation once")
+        else:
+            earlier.append(ident)
+    invite: str | None = "recontact"
+    if found.get("invite") is not None:
+        invite = check.choice(found["invite"], "follow_up.invite", INVITE_MODES, "invite rule")
+    if invite is None or len(earlier) != len(listed):
+        return None
+    return FollowUp(of=tuple(earlier), invite=invite)
