@@ -284,7 +284,7 @@ class OutboxSender:
                 .where(OutboxEntry.id == row.id)
                 .values(
                     status="sent",
-                    sent_at=utcnow(),
+                    sent_at=self.clock(),
                     address=None,
                     platform_ref=(
                         self.keyring.reference(row.channel, delivery.platform_ref)
