@@ -362,6 +362,44 @@ async def show(args: argparse.Namespace, settings: Settings | None) -> int:
     return OK
 
 
+async def draft_loop(args: argparse.Namespace, settings: Settings | None) -> int:
+    """A closing-the-loop spec drafted from ID's act summary (CONTRACT.md)."""
+    from consultations import loop, reporting
+    from consultations.spec import parse_spec
+
+    platform = await migrated_platform(settings)
+    try:
+        async with platform.sessionmaker() as session:
+            row = await _require(session, args.id)
+            spec = service.spec_of(row)
+            try:
+                report = await reporting.build(
+                    session,
+                    args.id,
+                    stage="act",
+                    changes=reporting.parse_changes(args.changes or ()),
+                )
+            except reporting.ReportError as exc:
+                raise UsageError(str(exc)) from None
+    finally:
+        await platform.aclose()
+    act = report["stage_summary"]["act"]
+    data = loop.draft(spec, act)
+    try:
+        parse_spec(data, limits=_limits(settings))
+    except SpecError as exc:  # a draft that would not validate is a bug, said plainly
+        raise _SpecProblems("the drafted spec", exc) from None
+    with output(args.output) as out:
+        out.write(loop.draft_yaml(data, str(act["you_said_we_did"])))
+    if args.output:
+        print(
+            f"drafted {data['id']} in {args.output}; edit it, then: "
+            f"engage consultation create {args.output}",
+            file=sys.stderr,
+        )
+    return OK
+
+
 # -- records ---------------------------------------------------------------------------
 
 
