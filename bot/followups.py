@@ -78,8 +78,10 @@ async def invite(
     if spec.follow_up is None or not wanted:
         return counts
     now = now or utcnow()
-    # Launched ahead of its opening: the invitations go out when it opens.
+    # Launched ahead of its opening: the invitations go out when it opens; and never
+    # in the quiet hours (queued then, they are due when those hours end).
     due = max(now, spec.opens_at) if spec.opens_at is not None else now
+    due = spec.quiet_hours.ends_after(due, spec.timezone)
     earlier = list(spec.follow_up.of)
     titles = dict(
         (

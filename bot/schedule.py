@@ -274,6 +274,8 @@ class Scheduler:
                     )
                 )
             ).all()
+            # Due in the quiet hours: due when they end (the sender checks again).
+            due = spec.quiet_hours.ends_after(now, spec.timezone)
             values = []
             for pid, channel, address, pending in rows:
                 question = followups.pending_question(spec, pending)
@@ -299,7 +301,7 @@ class Scheduler:
                         "payload": message.to_json(),
                         "status": "pending",
                         "attempts": 0,
-                        "next_attempt_at": now,
+                        "next_attempt_at": due,
                         "created_at": now,
                         "quiet_hours": spec.quiet_hours.to_json(spec.timezone),
                     }
