@@ -14,6 +14,10 @@ Telegram's 30 messages a second overall and 1 a second per chat, answering 429 b
 and mastodon-mock (enforcing 300 requests per ``--window`` seconds: Mastodon's 300 per
 5 minutes, time compressed, as in ``mastodon_burst.py``).
 
+The same run first times a baseline: the same adapters sending 1,000 invitations per
+channel straight to the fakes (no store, no outbox), so the platform's figure can be
+read against what this machine allows at the moment (``ratio_to_baseline``).
+
 Reported per channel: the time from the end of the quiet hours to the last invitation
 delivered, against the ideal the platform's limits allow (Telegram: people / 30 s;
 Mastodon: people / 300 x window), their ratio (target: within 1.05x), messages delivered
@@ -47,6 +51,9 @@ from bot.config import Settings  # noqa: E402
 from bot.outbox import OutboxSender  # noqa: E402
 from bot.platform import create_platform  # noqa: E402
 from bot.runtime import no_analysis  # noqa: E402
+from channels.adapter import RetryLater  # noqa: E402
+from channels.events import OutboundMessage  # noqa: E402
+from consultations import followups as followups_words  # noqa: E402
 from consultations import service  # noqa: E402
 from consultations.spec import parse_spec  # noqa: E402
 from migrations import apply as migrate  # noqa: E402
@@ -114,6 +121,47 @@ async def _people(platform: Any, count: int) -> dict[str, int]:
     return dict(wanted)
 
 
+BASELINE_SAMPLE = 1000
+
+
+async def _baseline(
+    telegram: TelegramAdapter, mastodon: MastodonAdapter, sample: int
+) -> dict[str, float]:
+    """Seconds per message when each adapter sends ``sample`` invitations directly."""
+    spec = parse_spec({**spec_data(id="booking-loop", model="closing-the-loop", segments=[])})
+    words = followups_words.invitation(spec, "Improving outpatient booking")
+    message = OutboundMessage(
+        text=words.text,
+        consultation_id=spec.id,
+        question=words.question,
+        question_type=words.question_type,
+        options=words.options,
+        kind="invitation",
+    )
+
+    async def channel(adapter: Any, address: Any) -> float:
+        limit = asyncio.Semaphore(32)
+
+        async def one(n: int) -> None:
+            async with limit:
+                for _ in range(20):  # the adapter asks to retry when paced or limited
+                    try:
+                        await adapter.send(address(n), message, key=f"base:{adapter.name}:{n}")
+                        return
+                    except RetryLater as exc:
+                        await asyncio.sleep(exc.after or 0.5)
+
+        started = time.monotonic()
+        await asyncio.gather(*(one(n) for n in range(sample)))
+        return (time.monotonic() - started) / sample
+
+    telegram_each, mastodon_each = await asyncio.gather(
+        channel(telegram, lambda n: {"chat": 900_000 + n}),
+        channel(mastodon, lambda n: {"acct": f"base{n}", "visibility": "direct"}),
+    )
+    return {"telegram": telegram_each, "mastodon": mastodon_each}
+
+
 def _quiet_now() -> tuple[str, str, datetime]:
     """Quiet hours that hold now and end at the next whole minute (at least 20 s away)."""
     now = datetime.now(UTC)
@@ -130,15 +178,6 @@ async def run(
     await launch(platform, spec_data(segments=[], channels=["telegram", "mastodon"]))
     total = people + people // 4  # one in ten declined and one in ten left
     wanted = await _people(platform, total)
-    start, end, quiet_end = _quiet_now()
-    loop = parse_spec(
-        {
-            **spec_data(id="booking-loop", model="closing-the-loop", segments=[]),
-            "channels": ["telegram", "mastodon"],
-            "follow_up": {"of": ["outpatient-booking"]},
-            "quiet_hours": {"start": start, "end": end},
-        }
-    )
     async with (
         FakeTelegram() as fake,
         MastodonServer(
@@ -173,6 +212,24 @@ async def run(
 
         session.request = stamped  # type: ignore[method-assign]
 
+        # The baseline, same fakes and clients, same limits, no store and no outbox: the
+        # adapters sending a sample straight away, 32 at a time per channel. On a shared
+        # machine it says what the platform could reach here at best.
+        sample = min(BASELINE_SAMPLE, people // 2)
+        for n in range(sample):
+            fake.user(900_000 + n, f"B{n}")
+        bare = await _baseline(telegram, mastodon, sample)
+        print(f"baseline: {bare}", flush=True)
+
+        start, end, quiet_end = _quiet_now()
+        loop = parse_spec(
+            {
+                **spec_data(id="booking-loop", model="closing-the-loop", segments=[]),
+                "channels": ["telegram", "mastodon"],
+                "follow_up": {"of": ["outpatient-booking"]},
+                "quiet_hours": {"start": start, "end": end},
+            }
+        )
         async with platform.sessionmaker.begin() as db:
             await service.create(db, loop, source="bench")
             await service.open_(db, loop.id)
@@ -206,8 +263,8 @@ async def run(
             unsent = await db.scalar(
                 select(func.count(OutboxEntry.id)).where(OutboxEntry.status != "sent")
             )
-        telegram_chats = Counter(m.chat_id for m in fake.sent)
-        mastodon_people = Counter(acct for _, acct in posted)
+        telegram_chats = Counter(m.chat_id for m in fake.sent if m.chat_id < 900_000)
+        mastodon_people = Counter(acct for _, acct in posted if not acct.startswith("@base"))
         rate_limited = fake.rate_limited_count
     await platform.aclose()
 
@@ -227,6 +284,8 @@ async def run(
             "ideal_seconds": round(ideal[channel], 1),
             "ratio_to_ideal": round(elapsed / ideal[channel], 3),
             "first_delivery_after_quiet_end_s": round((first - quiet_end).total_seconds(), 2),
+            "baseline_seconds_same_count": round(bare[channel] * n, 1),
+            "ratio_to_baseline": round(elapsed / (bare[channel] * n), 3),
         }
     results["telegram"]["most_messages_to_one_chat"] = max(telegram_chats.values())
     results["telegram"]["chats_reached"] = len(telegram_chats)

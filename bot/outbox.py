@@ -96,10 +96,12 @@ class OutboxSender:
         self.concurrency = concurrency
         self.batch = batch
         self.wake = asyncio.Event()
-        # Rows are marked ``sending`` one at a time, in the order their sends queued up,
-        # and each is handed to the adapter before the next is marked: messages to one
-        # chat that are not tied to a participant still reach the adapter in order.
-        self._starting = asyncio.Lock()
+        # Rows are marked ``sending`` one at a time per channel, in the order their sends
+        # queued up, and each is handed to the adapter before the next is marked: messages
+        # to one chat that are not tied to a participant still reach the adapter in order.
+        # Channels have a lock each: order matters within a chat, never across channels,
+        # and one channel's commits need not wait for another's.
+        self._starting: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
     async def recover(self, channel: str | None = None) -> int:
         """Settle rows a stopped process left ``claimed`` or ``sending``.
@@ -257,7 +259,7 @@ class OutboxSender:
             # this person's later messages wait behind it.
             await self._hold(row, wait_until)
             return _Result.RETRY
-        async with self._starting:
+        async with self._starting[row.channel]:
             if not await self._start(row):
                 return _Result.DONE
         # No await between the lock's release and the request: see ``_starting``.

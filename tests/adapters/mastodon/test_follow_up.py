@@ -138,6 +138,9 @@ async def test_a_follow_up_invites_who_agreed_on_their_own_channel_once(
         dm = (await world.received("dave", 5))[4]
         assert dm["visibility"] == "direct"
         assert "said we could contact you again" in dm["content"]
+        await world.act(server.dm, "dave", "1", in_reply_to_id=dm["id"])  # takes part
+        consent = (await world.received("dave", 6))[5]
+        assert "Tell us what you think of the change" in consent["content"]
 
         # Nobody else: Bob declined, Carol left, Erin was erased.
         await asyncio.sleep(0.3)
