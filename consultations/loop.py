@@ -15,8 +15,9 @@ from typing import Any
 
 import yaml
 
+# The spec package first: consultations.models is only importable once it is loaded.
+from consultations import spec as spec_types
 from consultations.models import MODELS
-from consultations.spec import ID_MAX_LENGTH, ConsultationSpec
 
 LOOP = "closing-the-loop"
 
@@ -30,7 +31,7 @@ ASK = "How do you feel about this change?"
 
 def loop_id(earlier_id: str) -> str:
     """The draft's id: the earlier one's with ``-loop``, within the id length."""
-    return earlier_id[: ID_MAX_LENGTH - len("-loop")].rstrip("-") + "-loop"
+    return earlier_id[: spec_types.ID_MAX_LENGTH - len("-loop")].rstrip("-") + "-loop"
 
 
 def _lines(message: str) -> tuple[str, str]:
@@ -49,7 +50,7 @@ def reaction_question(message: str) -> str:
     return f"{said} {did} {ASK}".strip() if said else f"{did} {ASK}"
 
 
-def draft(spec: ConsultationSpec, act: Mapping[str, Any]) -> dict[str, Any]:
+def draft(spec: spec_types.ConsultationSpec, act: Mapping[str, Any]) -> dict[str, Any]:
     """The spec data of the loop for ``spec``, from its act summary (``stage_summary.act``)."""
     message = str(act.get("you_said_we_did") or "")
     data: dict[str, Any] = {
