@@ -77,6 +77,23 @@ def build_parser() -> argparse.ArgumentParser:
     show = cc.add_parser("show", help="one consultation, its state and counts")
     show.add_argument("id", metavar="ID")
     show.add_argument("--json", action="store_true", help="print JSON")
+    loop = cc.add_parser(
+        "draft-loop",
+        help="a closing-the-loop spec from ID's act summary, with follow_up set to ID",
+        description="Draft a closing-the-loop consultation from ID's act summary: what "
+        "people said, what changed, and a reaction poll, with follow_up set to ID so that "
+        "launching it invites everyone who agreed to be contacted again. Valid as drafted; "
+        "edit it, then create and launch it.",
+    )
+    loop.add_argument("id", metavar="ID")
+    loop.add_argument("--output", metavar="FILE", help="write here instead of standard output")
+    loop.add_argument(
+        "--change",
+        action="append",
+        dest="changes",
+        metavar="DATE=LABEL",
+        help="a change made to the service, for the 'we did' part (repeatable)",
+    )
     template = cc.add_parser("template", help="print a starter spec for an engagement model")
     template.add_argument("model", metavar="MODEL")
     template.add_argument("--id", default="my-consultation", help="the new consultation's id")
@@ -205,6 +222,7 @@ def dispatch(args: argparse.Namespace, settings: Settings | None) -> int:
         ("consultation", "close"): commands.close,
         ("consultation", "list"): commands.list_,
         ("consultation", "show"): commands.show,
+        ("consultation", "draft-loop"): commands.draft_loop,
         ("export", None): commands.export,
         ("import", None): commands.import_,
         ("report", None): commands.report,

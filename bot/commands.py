@@ -243,6 +243,7 @@ async def launch(args: argparse.Namespace, settings: Settings | None) -> int:
                     f"({', '.join(spec.channels)})"
                 )
         adapters = configured_adapters(platform)
+        await _check_follow_up(platform, spec)
         missing = [name for name in wanted if name not in adapters]
         if args.channels and missing:
             raise UsageError(f"--channel: {', '.join(missing)} not configured ({_how(missing[0])})")
@@ -271,7 +272,25 @@ async def launch(args: argparse.Namespace, settings: Settings | None) -> int:
         else:
             print(f"{name}: {results.done[name]} posts published")
     print(f"{spec.id} is open")
+    # CONTRACT.md: a follow-up's launch output ends with one line per channel.
+    for name, count in launched.invited.items():
+        print(f"invited {count} on {name}")
     return FAILED if results.failed else OK
+
+
+async def _check_follow_up(platform: Platform, spec: ConsultationSpec) -> None:
+    """A follow-up names earlier consultations that exist (else nobody could be invited)."""
+    if spec.follow_up is None:
+        return
+    async with platform.sessionmaker() as session:
+        known = set(
+            await session.scalars(
+                select(Consultation.id).where(Consultation.id.in_(spec.follow_up.of))
+            )
+        )
+    for index, earlier in enumerate(spec.follow_up.of):
+        if earlier not in known:
+            raise UsageError(f"follow_up.of[{index}]: there is no consultation {earlier!r}")
 
 
 def _how(channel: str) -> str:
@@ -355,6 +374,44 @@ async def show(args: argparse.Namespace, settings: Settings | None) -> int:
         print("  participants: " + ", ".join(f"{k} {v}" for k, v in sorted(states.items())))
     for item, count in summary.by_item.items():
         print(f"    {item}: {count}")
+    return OK
+
+
+async def draft_loop(args: argparse.Namespace, settings: Settings | None) -> int:
+    """A closing-the-loop spec drafted from ID's act summary (CONTRACT.md)."""
+    from consultations import loop, reporting
+    from consultations.spec import parse_spec
+
+    platform = await migrated_platform(settings)
+    try:
+        async with platform.sessionmaker() as session:
+            row = await _require(session, args.id)
+            spec = service.spec_of(row)
+            try:
+                report = await reporting.build(
+                    session,
+                    args.id,
+                    stage="act",
+                    changes=reporting.parse_changes(args.changes or ()),
+                )
+            except reporting.ReportError as exc:
+                raise UsageError(str(exc)) from None
+    finally:
+        await platform.aclose()
+    act = report["stage_summary"]["act"]
+    data = loop.draft(spec, act)
+    try:
+        parse_spec(data, limits=_limits(settings))
+    except SpecError as exc:  # a draft that would not validate is a bug, said plainly
+        raise _SpecProblems("the drafted spec", exc) from None
+    with output(args.output) as out:
+        out.write(loop.draft_yaml(data, str(act["you_said_we_did"])))
+    if args.output:
+        print(
+            f"drafted {data['id']} in {args.output}; edit it, then: "
+            f"engage consultation create {args.output}",
+            file=sys.stderr,
+        )
     return OK
 
 

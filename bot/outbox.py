@@ -24,8 +24,8 @@ import hashlib
 import logging
 import random
 from collections import defaultdict
-from collections.abc import Mapping
-from datetime import timedelta
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select, text, update
@@ -35,6 +35,7 @@ from channels.adapter import ChannelAdapter, RetryLater, Undeliverable
 from channels.events import OutboundMessage
 from consultations import moderation
 from consultations.keys import Keyring
+from consultations.spec.outreach import held_until
 from consultations.texts import ENGLISH, texts_for
 from storage import queries
 from storage.tables import OutboxEntry, Participant, utcnow
@@ -69,6 +70,8 @@ class OutboxSender:
         base_delay: first retry delay in seconds; doubles per attempt, with jitter.
         max_delay: cap on the retry delay.
         concurrency: messages in flight at once per channel (different people).
+        clock: the current time (UTC), injected so tests can move it; rows carrying
+            quiet hours (invitations, reminders) are held until those hours end.
     """
 
     def __init__(
@@ -82,7 +85,9 @@ class OutboxSender:
         max_delay: float = 300.0,
         concurrency: int = 32,
         batch: int = 200,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
+        self.clock = clock
         self.sessionmaker = sessionmaker
         self.keyring = keyring
         self.adapters = dict(adapters)
@@ -92,10 +97,12 @@ class OutboxSender:
         self.concurrency = concurrency
         self.batch = batch
         self.wake = asyncio.Event()
-        # Rows are marked ``sending`` one at a time, in the order their sends queued up,
-        # and each is handed to the adapter before the next is marked: messages to one
-        # chat that are not tied to a participant still reach the adapter in order.
-        self._starting = asyncio.Lock()
+        # Rows are marked ``sending`` one at a time per channel, in the order their sends
+        # queued up, and each is handed to the adapter before the next is marked: messages
+        # to one chat that are not tied to a participant still reach the adapter in order.
+        # Channels have a lock each: order matters within a chat, never across channels,
+        # and one channel's commits need not wait for another's.
+        self._starting: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
     async def recover(self, channel: str | None = None) -> int:
         """Settle rows a stopped process left ``claimed`` or ``sending``.
@@ -174,7 +181,7 @@ class OutboxSender:
                 .where(
                     OutboxEntry.channel == channel,
                     OutboxEntry.status == "pending",
-                    OutboxEntry.next_attempt_at <= utcnow(),
+                    OutboxEntry.next_attempt_at <= self.clock(),
                 )
                 .order_by(OutboxEntry.id)
                 .limit(self.batch)
@@ -232,7 +239,9 @@ class OutboxSender:
                 update(OutboxEntry)
                 .where(OutboxEntry.id == row.id, OutboxEntry.status == "claimed")
                 .values(
-                    status="sending", attempts=OutboxEntry.attempts + 1, next_attempt_at=utcnow()
+                    status="sending",
+                    attempts=OutboxEntry.attempts + 1,
+                    next_attempt_at=self.clock(),
                 )
                 .execution_options(synchronize_session=False)
             )
@@ -245,7 +254,13 @@ class OutboxSender:
         """Send one claimed row, marking it ``sending`` just before the request starts."""
         message = OutboundMessage.from_json(row.payload)
         address = self.keyring.unseal(row.address) if row.address else None
-        async with self._starting:
+        wait_until = held_until(row.quiet_hours, self.clock())
+        if wait_until is not None:
+            # Nobody asked for this just now: it waits for the quiet hours to end, and
+            # this person's later messages wait behind it.
+            await self._hold(row, wait_until)
+            return _Result.RETRY
+        async with self._starting[row.channel]:
             if not await self._start(row):
                 return _Result.DONE
         # No await between the lock's release and the request: see ``_starting``.
@@ -272,7 +287,7 @@ class OutboxSender:
                 .where(OutboxEntry.id == row.id)
                 .values(
                     status="sent",
-                    sent_at=utcnow(),
+                    sent_at=self.clock(),
                     address=None,
                     platform_ref=(
                         self.keyring.reference(row.channel, delivery.platform_ref)
@@ -283,6 +298,15 @@ class OutboxSender:
                 )
             )
         return _Result.DONE
+
+    async def _hold(self, row: OutboxEntry, until: datetime) -> None:
+        """Put a claimed row back, due when its quiet hours end (no attempt counted)."""
+        async with self.sessionmaker.begin() as session:
+            await session.execute(
+                update(OutboxEntry)
+                .where(OutboxEntry.id == row.id, OutboxEntry.status == "claimed")
+                .values(status="pending", next_attempt_at=until)
+            )
 
     async def _cancel(self, rows: list[OutboxEntry]) -> None:
         """Drop claimed messages to someone who has left (or blocked us)."""

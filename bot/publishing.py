@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot import followups
 from channels.adapter import ChannelAdapter, PublishedPost
 from consultations import service
 from consultations.spec import ConsultationSpec
@@ -43,6 +44,8 @@ class Launch:
 
     results: ChannelResults
     undone: bool
+    # A follow-up's invitations newly queued (or waiting on the web page), per channel.
+    invited: dict[str, int] = field(default_factory=dict)
 
     @property
     def nowhere(self) -> bool:
@@ -74,6 +77,10 @@ async def launch(
         async with sessionmaker.begin() as session:
             await service.unlaunch(session, spec.id)
         done.undone = True
+    elif spec.follow_up is not None:
+        # Invited only where the consultation is now published: there they can answer.
+        async with sessionmaker.begin() as session:
+            done.invited = await followups.invite(session, keys, spec, channels=list(results.done))
     return done
 
 

@@ -351,7 +351,11 @@ _MODELS = (
         stages=("act",),
         guidance=(
             "Say what people told you and what you did about it in the poll's text, then "
-            "ask for their reaction. Send it to the same channels as the first consultation."
+            "ask for their reaction. Send it to the same channels as the first consultation, "
+            "and add follow_up: {of: [FIRST-ID]} so that launching it invites, on their own "
+            "channel, everyone there who agreed to be contacted again. `engage consultation "
+            "draft-loop FIRST-ID` drafts all of this from the first consultation's act "
+            "summary."
         ),
         starter_title="You said, we did: online booking",
         starter_items=(

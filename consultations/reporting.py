@@ -33,6 +33,7 @@ from consultations.insights import (
     render_markdown,
     summarise_cycle,
 )
+from consultations.reception import reception
 from consultations.spec import ConsultationSpec
 from consultations.statements import VOTE_VALUE, statement_ref
 from storage import queries
@@ -277,7 +278,7 @@ async def build(
             progress(round(done * 100), 100)
 
     # The analysis is CPU work: keep the event loop free while it runs.
-    return await asyncio.to_thread(
+    report = await asyncio.to_thread(
         build_report,
         spec,
         rows,
@@ -293,6 +294,11 @@ async def build(
         statement_votes=votes,
         statement_texts=statement_texts,
     )
+    summary = report.get("stage_summary")
+    if isinstance(summary, dict) and summary.get("stage") in ("study", "act"):
+        # How the people who took part received the change (closing-the-loop reactions).
+        summary[summary["stage"]]["reception"] = await reception(session, row)
+    return report
 
 
 async def render(

@@ -354,6 +354,9 @@ class OutboxEntry(Base):
     platform_ref: Mapped[str | None] = mapped_column(String(120), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(default=None)
+    # For messages nobody asked for just now (invitations, reminders): the quiet hours
+    # and time zone they must not be sent in (consultations/spec/outreach.py).
+    quiet_hours: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
 
 
 class Publication(Base):
@@ -459,3 +462,47 @@ class RateWindow(Base):
     key: Mapped[str] = mapped_column(String(120), primary_key=True)
     window_start: Mapped[datetime] = mapped_column(default=utcnow)
     count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Invitation(Base):
+    """A person invited to a follow-up consultation: one row per person per follow-up.
+
+    The unique constraint is what makes "never twice" hold across launches and workers.
+    On private channels the invitation is an outbox row (``outbox_key``); on the web it
+    waits for the person to come back to the earlier page (``shown_at`` once seen).
+    """
+
+    __tablename__ = "invitation"
+    __table_args__ = (UniqueConstraint("consultation_id", "participant_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    consultation_id: Mapped[str] = mapped_column(
+        ForeignKey("consultation.id", ondelete="CASCADE"), index=True
+    )
+    participant_id: Mapped[int] = mapped_column(
+        ForeignKey("participant.id", ondelete="CASCADE"), index=True
+    )
+    # The earlier consultation this person took part in (where the web page shows it).
+    earlier_id: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(16))
+    outbox_key: Mapped[str | None] = mapped_column(String(160), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    shown_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class ScheduledAction(Base):
+    """A time-driven action on a consultation (open, close), done once across workers.
+
+    Whoever inserts the row first does the action; ``done_at`` says it finished. A row
+    claimed long ago and never done (its worker died) may be claimed again.
+    """
+
+    __tablename__ = "scheduled_action"
+
+    consultation_id: Mapped[str] = mapped_column(
+        ForeignKey("consultation.id", ondelete="CASCADE"), primary_key=True
+    )
+    action: Mapped[str] = mapped_column(String(16), primary_key=True)
+    claimed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    done_at: Mapped[datetime | None] = mapped_column(default=None)
+    outcome: Mapped[str | None] = mapped_column(Text, default=None)

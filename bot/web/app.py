@@ -25,6 +25,7 @@ from bot.platform import (
     inline_channels,
     totals_only_channels,
 )
+from bot.schedule import Scheduler
 from bot.timeline import Timeline
 from bot.web import operations, templating
 from bot.web.dashboard import Dashboard
@@ -111,6 +112,8 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
         # Channels that answer within the request have nothing to send later.
         {n: a for n, a in platform.adapters.items() if not a.capabilities.inline_replies},
     )
+    # Opening and closing on time, and reminders: once across workers (bot/schedule.py).
+    scheduler = Scheduler(platform.sessionmaker, platform.keyring, platform.adapters)
     tasks = [
         asyncio.create_task(platform.inbox.run(stopping, sender.wake.set), name="inbox"),
         asyncio.create_task(sender.run(stopping), name="outbox"),
@@ -118,6 +121,7 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
         asyncio.create_task(
             statement_groups.run(platform.sessionmaker, stopping), name="opinion-groups"
         ),
+        asyncio.create_task(scheduler.run(stopping), name="schedule"),
     ]
     # Delphi rounds, timed questions and listening retention, once across workers.
     timeline = Timeline(

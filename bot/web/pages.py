@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from bot.followups import WebInvitation
 from bot.web.templating import Page
 from consultations.spec import ConsultationSpec, Item, Segment
 from consultations.texts import ENGLISH, Texts
@@ -68,6 +69,8 @@ class ConsentPage(ConsultationPage):
     template = "participant/consent.html"
     form: FormContext
     messages: Sequence[Message] = ()
+    #: Follow-ups this person was invited to, shown on the earlier consultation's page.
+    invitations: Sequence[WebInvitation] = ()
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,7 @@ class SegmentsPage(ConsultationPage):
     segments: Sequence[Segment]
     form: FormContext
     messages: Sequence[Message] = ()
+    invitations: Sequence[WebInvitation] = ()
 
 
 @dataclass(frozen=True)
@@ -116,6 +120,7 @@ class ItemsPage(ConsultationPage):
     waiting: frozenset[str] = frozenset()
     #: The thread whose post came back empty: its box is marked and the error tied to it.
     missing: str | None = None
+    invitations: Sequence[WebInvitation] = ()
 
 
 @dataclass(frozen=True)
@@ -135,6 +140,8 @@ class NoticePage(Page):
     @property
     def words(self) -> Texts:
         return self.texts
+
+    invitations: Sequence[WebInvitation] = ()
 
 
 @dataclass(frozen=True)

@@ -21,21 +21,23 @@ from aiohttp import web
 from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot import followups
 from bot.inbox import GroupCommit
 from bot.runtime import Outcome, Runtime
 from bot.web import pages, templating
 from bot.web.guards import ClientAddress, FormNonces, RateWindows
 from bot.web.middleware import CsrfTokens, FormGuard
-from channels.events import CONSENT, EventKind, InboundEvent
+from channels.events import CONSENT, RECONTACT, EventKind, InboundEvent
 from consultations import rounds, service
 from consultations import statements as voting
+from consultations.dialogue import RECONTACT_OPTIONS
 from consultations.keys import Keyring
 from consultations.screening import safety_message
 from consultations.spec import ConsultationSpec
 from consultations.texts import ENGLISH, Texts, negotiate
 from storage import queries
 from storage import statements as statement_store
-from storage.tables import Consultation, Dialogue, Response
+from storage.tables import Consultation, Dialogue, Participant, Response
 
 COOKIE = "engage_p"
 COOKIE_AGE = 60 * 60 * 24 * 180
@@ -297,15 +299,22 @@ class WebChannel:
                 )
             row, spec = found
             texts = spec.wording()
-            if not service.accepting(row, spec, datetime.now(UTC)):
-                return self._html(
-                    request,
-                    pages.NoticePage(spec.title, spec.title, _closed_text(row, spec), texts=texts),
-                    new_token,
-                )
             participant = await queries.find_participant(
                 session, "web", self.keyring.pseudonym("web", token)
             )
+            invited = await self._invitations(participant, cid)
+            if not service.accepting(row, spec, datetime.now(UTC)):
+                return self._html(
+                    request,
+                    pages.NoticePage(
+                        spec.title,
+                        spec.title,
+                        _closed_text(row, spec),
+                        texts=texts,
+                        invitations=invited,
+                    ),
+                    new_token,
+                )
             if participant is None or participant.opted_out_at is not None:
                 return self._html(
                     request, pages.ConsentPage(spec, await self._form(token)), new_token
@@ -314,7 +323,9 @@ class WebChannel:
             given = consents.get("consultation")
             if given is None or not given.given or given.withdrawn_at is not None:
                 return self._html(
-                    request, pages.ConsentPage(spec, await self._form(token)), new_token
+                    request,
+                    pages.ConsentPage(spec, await self._form(token), invitations=invited),
+                    new_token,
                 )
             dialogue = await session.scalar(
                 select(Dialogue).where(
@@ -349,7 +360,9 @@ class WebChannel:
             if segments:
                 return self._html(
                     request,
-                    pages.SegmentsPage(spec, segments, await self._form(token)),
+                    pages.SegmentsPage(
+                        spec, segments, await self._form(token), invitations=invited
+                    ),
                     new_token,
                 )
             # A Delphi round open to this person asks again, with the group's answers.
@@ -389,6 +402,7 @@ class WebChannel:
                 cards=cards,
                 statement_max=voting.STATEMENT_MAX,
                 missing=_missing(request, spec),
+                invitations=invited,
             ),
             new_token,
         )
@@ -421,6 +435,21 @@ class WebChannel:
             )
             cards[item.id] = None if chosen is None else pages.StatementCard(chosen.id, chosen.text)
         return cards
+
+    async def _invitations(
+        self, participant: Participant | None, cid: str
+    ) -> list[followups.WebInvitation]:
+        """Follow-ups this person agreed to hear about, shown on the page of ``cid``.
+
+        Someone who left (STOP) or was erased is shown none; each shown invitation is
+        marked delivered (the follow-up's reach counts it).
+        """
+        if participant is None or participant.opted_out_at is not None:
+            return []
+        async with self.sessionmaker.begin() as session:
+            return await followups.web_invitations(
+                session, participant.id, datetime.now(UTC), earlier_id=cid
+            )
 
     async def _threads(
         self, session: AsyncSession, spec: ConsultationSpec, participant_id: int, page: int
@@ -506,7 +535,10 @@ class WebChannel:
         answer = (fields.get("answer") or [""])[0]
         if answer not in ("yes", "no"):
             raise self._problem(request, web.HTTPBadRequest, "web_choose_consent", spec.wording())
-        outcome = await self.intake.submit(
+        recontact = (fields.get("recontact") or [""])[0]
+        if recontact not in ("", "yes", "no"):
+            raise self._problem(request, web.HTTPBadRequest, "web_choose_recontact", spec.wording())
+        events = [
             self._event(token, f"{nonce}:start", cid, EventKind.START),
             self._event(
                 token,
@@ -516,7 +548,21 @@ class WebChannel:
                 item_id=CONSENT,
                 choices=("yes" if answer == "yes" else "no",),
             ),
-        )
+        ]
+        if answer == "yes" and recontact and spec.consent.recontact:
+            # Asked beside consent on the page (the page is where an invitation would
+            # be shown), so a person who skips it is simply not contacted again.
+            events.append(
+                self._event(
+                    token,
+                    f"{nonce}:recontact",
+                    cid,
+                    EventKind.ANSWER,
+                    item_id=RECONTACT,
+                    choices=(RECONTACT_OPTIONS[0 if recontact == "yes" else 1],),
+                )
+            )
+        outcome = await self.intake.submit(*events)
         if answer == "no" and not outcome.duplicate:
             texts = spec.wording()
             return self._html(

@@ -403,6 +403,25 @@ def _md_stage(summary: Mapping[str, Any], e: Callable[[object], str]) -> list[st
         draft = str(body["you_said_we_did"])
         fence = _fence(draft)
         out += ['### Draft "you said, we did"', "", fence, *draft.splitlines(), fence, ""]
+    if stage in ("study", "act"):
+        out += _md_reception(body.get("reception") or [], e)
+    return out
+
+
+def _md_reception(loops: Sequence[Mapping[str, Any]], e: Callable[[object], str]) -> list[str]:
+    """Closing-the-loop reactions of the project (``consultations/reception.py``)."""
+    if not loops:
+        return []
+    out = ["### How people received the change", ""]
+    for loop in loops:
+        out.append(
+            f"- {e(loop['title'])} (cycle {loop['cycle']}): {loop['invited']} invited, "
+            f"{loop['answered_invited']} of them answered"
+        )
+        for poll in loop["polls"]:
+            shares = ", ".join(f"{e(o['label'])} {_pct(o['share'])}" for o in poll["options"])
+            out.append(f"  - {e(poll['question'])} (n={poll['n']}): {shares}")
+    out.append("")
     return out
 
 

@@ -40,6 +40,7 @@ from consultations.spec.model import (
     is_valid_id,
     parse_duration,
 )
+from consultations.spec.outreach import FollowUp, QuietHours, Reminder
 from consultations.spec.validation import ROOT, Problem, Validation, validate
 
 __all__ = [
@@ -55,6 +56,7 @@ __all__ = [
     "VISIBILITIES",
     "ChannelLimits",
     "Consent",
+    "FollowUp",
     "ConsultationSpec",
     "Helpline",
     "Item",
@@ -62,7 +64,9 @@ __all__ = [
     "MastodonSettings",
     "Moderation",
     "Problem",
+    "QuietHours",
     "Region",
+    "Reminder",
     "SafetySettings",
     "Segment",
     "SpecError",

@@ -13,6 +13,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from consultations.spec.outreach import (
+    FollowUp,
+    QuietHours,
+    Reminder,
+    format_duration,
+    parse_duration,
+)
 from consultations.texts import Texts, missing_texts, texts_for
 
 __all__ = [
@@ -76,26 +83,6 @@ ID_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*\Z")
 
 DEFAULT_RETENTION = timedelta(days=90)
 """How long listening responses are kept when the spec names no ``retention``."""
-
-_DURATION = re.compile(r"^\s*(\d+)\s*(m|h|d|w)\s*\Z")
-_UNIT = {"m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def parse_duration(value: str) -> timedelta | None:
-    """``30m``, ``48h``, ``2d`` or ``1w`` as a duration; ``None`` if it is not one."""
-    match = _DURATION.match(value)
-    if match is None:
-        return None
-    return timedelta(seconds=int(match.group(1)) * _UNIT[match.group(2)])
-
-
-def format_duration(value: timedelta) -> str:
-    """The shortest of ``Nw``, ``Nd``, ``Nh``, ``Nm`` that says ``value`` exactly."""
-    seconds = int(value.total_seconds())
-    for unit in ("w", "d", "h"):
-        if seconds % _UNIT[unit] == 0:
-            return f"{seconds // _UNIT[unit]}{unit}"
-    return f"{seconds // 60}m"
 
 
 def is_valid_id(value: str) -> bool:
@@ -278,6 +265,13 @@ class ConsultationSpec:
         own = {key for key, _ in self.texts}
         return tuple(key for key in missing_texts(self.language) if key not in own)
 
+    # Engagement over time (consultations/spec/outreach.py): follow-ups, reminders,
+    # and the hours when nothing is sent unasked, in the spec's IANA time zone.
+    follow_up: FollowUp | None = None
+    reminder: Reminder | None = None
+    quiet_hours: QuietHours = field(default_factory=QuietHours)
+    timezone: str = "UTC"
+
     def item(self, item_id: str) -> Item:
         """The item with this id; ``KeyError`` if there is none."""
         for item in self.items:
@@ -328,4 +322,18 @@ class ConsultationSpec:
         data["safety"] = safety
         if self.texts:
             data["texts"] = dict(self.texts)
+        data.update(self._over_time_dict())
+        return data
+
+    def _over_time_dict(self) -> dict[str, Any]:
+        """Follow-up, reminder, quiet hours and time zone, where they are not the defaults."""
+        data: dict[str, Any] = {}
+        if self.follow_up is not None:
+            data["follow_up"] = self.follow_up.to_dict()
+        if self.reminder is not None:
+            data["reminder"] = self.reminder.to_dict()
+        if self.quiet_hours != QuietHours():
+            data["quiet_hours"] = self.quiet_hours.to_dict()
+        if self.timezone != "UTC":
+            data["timezone"] = self.timezone
         return data

@@ -47,6 +47,15 @@ from consultations.spec.model import (
     TelegramSettings,
     Visibility,
 )
+from consultations.spec.outreach import (
+    INVITE_MODES,
+    FollowUp,
+    QuietHours,
+    Reminder,
+    parse_duration,
+    parse_time_of_day,
+    zone,
+)
 from consultations.texts import BUILTIN, placeholders
 
 __all__ = ["ROOT", "Problem", "Validation", "validate"]
@@ -102,6 +111,11 @@ _ROOT_FIELDS = (
     "safety",
     "retention",
     "texts",
+    # Follow-ups, reminders and quiet hours (see _outreach below).
+    "follow_up",
+    "reminder",
+    "quiet_hours",
+    "timezone",
 )
 _ROOT_REQUIRED = ("id", "title", "organisation", "model", "consent", "items")
 _ITEM_FIELDS = (
@@ -483,6 +497,7 @@ def validate(data: object, *, limits: Mapping[str, ChannelLimits] | None = None)
         for where, message in retention[1]:
             check.add(where, message)
     texts = _texts(check, root["texts"]) if given(root, "texts") else ()
+    outreach = _outreach(check, root, spec_id)
 
     if limits:
         _check_limits(
@@ -510,6 +525,7 @@ def validate(data: object, *, limits: Mapping[str, ChannelLimits] | None = None)
         or mastodon is None
         or safety is None
         or texts is None
+        or outreach is None
     ):
         return Validation(None, tuple(check.problems))
     spec = ConsultationSpec(
@@ -530,6 +546,10 @@ def validate(data: object, *, limits: Mapping[str, ChannelLimits] | None = None)
         mastodon=mastodon,
         safety=safety,
         texts=texts,
+        follow_up=outreach.follow_up,
+        reminder=outreach.reminder,
+        quiet_hours=outreach.quiet_hours,
+        timezone=outreach.timezone,
     )
     if retention is not None:
         spec = replace(spec, retention=retention[0])
@@ -931,3 +951,92 @@ def _check_limits(
                 longer(f"{path}.options[{option_index}]", label, limit.poll_option_max)
         if closing_message is not None:
             longer("closing_message", closing_message, limit.text_max)
+
+
+@dataclass(frozen=True)
+class _OverTime:
+    follow_up: FollowUp | None
+    reminder: Reminder | None
+    quiet_hours: QuietHours
+    timezone: str
+
+
+def _outreach(check: _Checker, root: Mapping[str, object], spec_id: str | None) -> _OverTime | None:
+    """``follow_up``, ``reminder``, ``quiet_hours`` and ``timezone``: None if any is wrong."""
+    before = len(check.problems)
+    follow_up = None
+    if root.get("follow_up") is not None:
+        follow_up = _follow_up(check, root["follow_up"], spec_id)
+    reminder = None
+    if root.get("reminder") is not None:
+        found = check.fields(root["reminder"], "reminder", ("after",), ("after",))
+        if found is not None and "after" in found:
+            raw = found["after"]
+            after = parse_duration(raw) if isinstance(raw, str) else None
+            if after is None:
+                check.add(
+                    "reminder.after",
+                    f"must be a time like 48h, 2d or 90m, not {_describe(raw)}",
+                )
+            else:
+                reminder = Reminder(after=after)
+    quiet = QuietHours()
+    if root.get("quiet_hours") is not None:
+        found = check.fields(root["quiet_hours"], "quiet_hours", ("start", "end"), ("start", "end"))
+        if found is not None and "start" in found and "end" in found:
+            times = []
+            for name in ("start", "end"):
+                raw = found[name]
+                moment = parse_time_of_day(raw) if isinstance(raw, str) else None
+                if moment is None:
+                    check.add(
+                        f"quiet_hours.{name}",
+                        f"must be a 24-hour time like 21:00, not {_describe(raw)}",
+                    )
+                times.append(moment)
+            if times[0] is not None and times[1] is not None:
+                quiet = QuietHours(times[0], times[1])
+    timezone = "UTC"
+    if root.get("timezone") is not None:
+        raw_zone = root["timezone"]
+        if not isinstance(raw_zone, str) or zone(raw_zone.strip()) is None:
+            check.add(
+                "timezone",
+                f"{_describe(raw_zone)} is not a time zone name; use an IANA name such as "
+                "Australia/Sydney, Europe/London or UTC",
+            )
+        else:
+            timezone = raw_zone.strip()
+    if len(check.problems) > before:
+        return None
+    return _OverTime(follow_up, reminder, quiet, timezone)
+
+
+def _follow_up(check: _Checker, value: object, spec_id: str | None) -> FollowUp | None:
+    found = check.fields(value, "follow_up", ("of", "invite"), ("of",))
+    if found is None or "of" not in found:
+        return None
+    listed = check.sequence(found["of"], "follow_up.of", "[outpatient-booking]")
+    if listed is None:
+        return None
+    if not listed:
+        check.add("follow_up.of", "lists no consultations; name the earlier ones to follow up")
+        return None
+    earlier: list[str] = []
+    for index, raw in enumerate(listed):
+        path = f"follow_up.of[{index}]"
+        ident = check.identifier(raw, path)
+        if ident is None:
+            continue
+        if ident == spec_id:
+            check.add(path, f"'{ident}' is this consultation; a follow-up names earlier ones")
+        elif ident in earlier:
+            check.add(path, f"'{ident}' is listed twice; name each consultation once")
+        else:
+            earlier.append(ident)
+    invite: str | None = "recontact"
+    if found.get("invite") is not None:
+        invite = check.choice(found["invite"], "follow_up.invite", INVITE_MODES, "invite rule")
+    if invite is None or len(earlier) != len(listed):
+        return None
+    return FollowUp(of=tuple(earlier), invite=invite)

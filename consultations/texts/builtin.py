@@ -183,6 +183,7 @@ BUILTIN: dict[str, str] = {
     "web_form_broken": "Something in this form is not right. Please go back and reload the page.",
     "web_gone": "This has closed. It no longer takes answers.",
     "web_choose_consent": "Please choose “Yes, I agree” or “No thanks”.",
+    "web_choose_recontact": "Please choose whether we may contact you again.",
     "web_no_page": "There is no such page.",
     "web_error_title": "Something went wrong",
     # -- statement voting (items of type statements) -------------------------------------

@@ -22,12 +22,12 @@ from aiohttp import web
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import publishing
+from bot import followups, publishing
 from bot.web import auth, templating
-from bot.web.dashboard import views
+from bot.web.dashboard import follow_up, views
 from bot.web.middleware import FormGuard, WebSecurity
-from consultations import moderation, reporting, service
-from consultations.spec import STAGES, ConsultationSpec
+from consultations import loop, moderation, reporting, service
+from consultations.spec import STAGES, ConsultationSpec, parse_spec
 from storage import queries
 from storage.tables import Consultation, ModerationCase, User, utcnow
 
@@ -48,6 +48,9 @@ NOTICES = {
     "closed": "The consultation is closed.",
     "never-launched": "This consultation was never launched, so it cannot be closed.",
     "cannot-reopen": "A closed consultation cannot open again; use a new id for a new cycle.",
+    "drafted": "A closing-the-loop follow-up was drafted: check each channel's preview, then "
+    "launch it.",
+    "loop-exists": "Its follow-up is already launched; it is shown here.",
 }
 
 MAX_NOTE = 4000
@@ -148,6 +151,7 @@ class Dashboard:
             web.get(PREFIX + "/c/{cid}", self.consultation),
             web.post(PREFIX + "/c/{cid}/launch", self.launch),
             web.post(PREFIX + "/c/{cid}/close", self.close),
+            web.post(PREFIX + "/c/{cid}/draft-loop", self.draft_loop),
             web.get(PREFIX + "/c/{cid}/report", self.report),
             web.get(PREFIX + "/moderation", self.moderation),
             web.post(PREFIX + "/moderation/{case}/acknowledge", self.acknowledge),
@@ -389,7 +393,8 @@ class Dashboard:
                     ModerationCase.consultation_id == cid, ModerationCase.status == "open"
                 )
             )
-        spec = service.spec_of(row)
+            spec = service.spec_of(row)
+            reach = await followups.reach(db, cid) if spec.follow_up is not None else []
         counts = [
             views.ItemCount(i.id, i.type, i.text, summary.by_item.get(i.id, 0)) for i in items
         ]
@@ -410,6 +415,16 @@ class Dashboard:
                 public_url=public,
                 can_manage=account.can(auth.MANAGE),
                 notices=self._notices(request, spec),
+                follows=spec.follow_up.of if spec.follow_up is not None else (),
+                previews=(
+                    follow_up.previews(spec, await follow_up.channel_limits(self.platform.settings))
+                    if spec.follow_up is not None
+                    else ()
+                ),
+                reach=reach,
+                can_draft_loop=account.can(auth.MANAGE)
+                and row.state != service.DRAFT
+                and spec.model != loop.LOOP,
             ),
         )
 
@@ -418,7 +433,7 @@ class Dashboard:
         out: list[tuple[str, str]] = []
         done = request.query.get("done", "")
         if done in NOTICES:
-            kind = "notice" if done in ("launched", "closed") else "error"
+            kind = "notice" if done in ("launched", "closed", "drafted", "loop-exists") else "error"
             out.append((kind, NOTICES[done]))
         failed = [c for c in request.query.get("failed", "").split(",") if c in spec.channels]
         if failed:
@@ -426,6 +441,10 @@ class Dashboard:
         skipped = [c for c in request.query.get("skipped", "").split(",") if c in spec.channels]
         if skipped:
             out.append(("notice", f"Not configured here, so not published: {', '.join(skipped)}."))
+        for part in request.query.get("invited", "").split(","):
+            channel, _, number = part.partition(":")
+            if channel in spec.channels and number.isascii() and number.isdigit():
+                out.append(("notice", f"Invited {int(number)} on {channel}."))
         return out
 
     async def launch(self, request: web.Request) -> web.Response:
@@ -455,7 +474,32 @@ class Dashboard:
             done="not-launched" if launched.undone else "launched",
             failed=",".join(failed),
             skipped=",".join(skipped),
+            invited=",".join(f"{c}:{n}" for c, n in launched.invited.items()),
         )
+
+    async def draft_loop(self, request: web.Request) -> web.Response:
+        """Draft a closing-the-loop follow-up from the act summary, stored as a draft."""
+        account, _ = await self._posted(request)
+        self._require(request, account, auth.MANAGE)
+        cid = request.match_info["cid"]
+        async with self.platform.sessionmaker() as db:
+            row = await db.get(Consultation, cid)
+            if row is None:
+                raise self._not_found(request, account)
+            spec = service.spec_of(row)
+            report = await reporting.build(db, cid, stage="act")
+        act = report["stage_summary"]["act"]
+        data = loop.draft(spec, act)
+        drafted = parse_spec(data, limits=await follow_up.channel_limits(self.platform.settings))
+        async with self.platform.sessionmaker.begin() as db:
+            try:
+                await service.create(
+                    db, drafted, source=loop.draft_yaml(data, str(act["you_said_we_did"]))
+                )
+            except service.LifecycleError:
+                raise _back_to(drafted.id, done="loop-exists") from None
+        log.info("dashboard: user %s drafted %s from %s", account.user_id, drafted.id, cid)
+        raise _back_to(drafted.id, done="drafted")
 
     async def close(self, request: web.Request) -> web.Response:
         """Stop accepting responses and close the native polls that were published."""

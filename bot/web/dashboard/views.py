@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from bot.followups import ChannelReach
+from bot.web.dashboard.follow_up import ChannelPreview
 from bot.web.templating import Page
 from consultations import moderation
 from consultations.service import Summary
@@ -106,6 +108,12 @@ class ConsultationPage(Page):
     notices: Sequence[Notice] = ()
     state_notes: Mapping[str, str] = field(default_factory=lambda: STATE_NOTES)
     stages: Sequence[str] = STAGES
+    # Closing the loop (bot/web/dashboard/follow_up.py): the earlier consultations this
+    # one follows up, its texts per channel with their limits, and its reach so far.
+    follows: Sequence[str] = ()
+    previews: Sequence[ChannelPreview] = ()
+    reach: Sequence[ChannelReach] = ()
+    can_draft_loop: bool = False
 
 
 @dataclass(frozen=True)

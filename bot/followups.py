@@ -1,0 +1,309 @@
+"""Inviting the people of earlier consultations to a follow-up, and the reach it had.
+
+Launching a consultation whose spec has ``follow_up`` invites each person of the
+earlier consultations who agreed to be contacted again (a ``recontact`` consent given
+and not withdrawn), privately, on the channel they used: an outbox row on Telegram and
+Mastodon (paced by the outbox sender, held out of the spec's quiet hours), and on the
+web an invitation the earlier page shows when they come back. Nobody who said STOP,
+was erased or declined is invited (STOP withdraws consent and marks the person opted
+out; erasure deletes them), and the ``invitation`` table's unique (follow-up, person)
+row means nobody is invited twice, whoever launches and however often.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from channels.events import OutboundMessage
+from consultations import followups, service
+from consultations.spec import ConsultationSpec
+from storage.queries import ReferenceKeys
+from storage.tables import (
+    Consent,
+    Consultation,
+    Invitation,
+    OutboxEntry,
+    Participant,
+    Response,
+    utcnow,
+)
+
+#: Rows written per statement when inviting many people at once.
+BATCH = 1000
+
+
+def _insert(session: AsyncSession, table: Any) -> Any:
+    if session.get_bind().dialect.name == "postgresql":
+        return pg_insert(table)
+    return sqlite_insert(table)
+
+
+def invitation_key(consultation_id: str, participant_id: int) -> str:
+    """The outbox idempotency key of one person's invitation to one follow-up."""
+    return f"invite:{consultation_id}:{participant_id}"
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    participant_id: int
+    channel: str
+    address: str | None
+    earlier_id: str
+
+
+async def invite(
+    session: AsyncSession,
+    keyring: ReferenceKeys,
+    spec: ConsultationSpec,
+    *,
+    channels: Sequence[str] | None = None,
+    now: datetime | None = None,
+) -> dict[str, int]:
+    """Invite everyone of ``spec.follow_up.of`` who agreed to be contacted again.
+
+    Runs in the caller's transaction. Only people on ``channels`` (default: the
+    follow-up's own) are invited; someone already invited is skipped. Returns how many
+    were newly invited, per channel (every channel asked for is present, maybe with 0).
+    """
+    wanted = [c for c in (channels or spec.channels) if c in spec.channels]
+    counts = dict.fromkeys(wanted, 0)
+    if spec.follow_up is None or not wanted:
+        return counts
+    now = now or utcnow()
+    # Launched ahead of its opening: the invitations go out when it opens; and never
+    # in the quiet hours (queued then, they are due when those hours end).
+    due = max(now, spec.opens_at) if spec.opens_at is not None else now
+    due = spec.quiet_hours.ends_after(due, spec.timezone)
+    earlier = list(spec.follow_up.of)
+    titles = dict(
+        (
+            await session.execute(
+                select(Consultation.id, Consultation.title).where(Consultation.id.in_(earlier))
+            )
+        ).all()
+    )
+    rows = await session.execute(
+        select(Participant.id, Participant.channel, Participant.address, Consent.consultation_id)
+        .join(Consent, Consent.participant_id == Participant.id)
+        .where(
+            Consent.consultation_id.in_(earlier),
+            Consent.purpose == "recontact",
+            Consent.given.is_(True),
+            Consent.withdrawn_at.is_(None),
+            Participant.opted_out_at.is_(None),
+            Participant.channel.in_(wanted),
+        )
+        .order_by(Participant.id)
+    )
+    order = {cid: index for index, cid in enumerate(earlier)}
+    chosen: dict[int, _Candidate] = {}
+    for pid, channel, address, earlier_id in rows:
+        if channel != "web" and address is None:
+            continue  # never wrote privately: there is nowhere private to invite them
+        found = chosen.get(pid)
+        if found is None or order[earlier_id] < order[found.earlier_id]:
+            chosen[pid] = _Candidate(pid, channel, address, earlier_id)
+    candidates = list(chosen.values())
+    for start in range(0, len(candidates), BATCH):
+        batch = candidates[start : start + BATCH]
+        inserted = await session.execute(
+            _insert(session, Invitation)
+            .on_conflict_do_nothing(index_elements=["consultation_id", "participant_id"])
+            .returning(Invitation.participant_id),
+            [
+                {
+                    "consultation_id": spec.id,
+                    "participant_id": c.participant_id,
+                    "earlier_id": c.earlier_id,
+                    "channel": c.channel,
+                    "outbox_key": (
+                        None if c.channel == "web" else invitation_key(spec.id, c.participant_id)
+                    ),
+                    "created_at": now,
+                }
+                for c in batch
+            ],
+        )
+        new = {int(pid) for (pid,) in inserted}
+        messages = []
+        for c in batch:
+            if c.participant_id not in new:
+                continue
+            counts[c.channel] += 1
+            if c.channel == "web":
+                continue  # shown on the earlier page when the person returns
+            words = followups.invitation(spec, titles.get(c.earlier_id, c.earlier_id))
+            message = OutboundMessage(
+                text=words.text,
+                consultation_id=spec.id,
+                question=words.question,
+                question_type=words.question_type,
+                options=words.options,
+                kind=followups.INVITATION_KIND,
+            )
+            messages.append(
+                {
+                    "channel": c.channel,
+                    "idempotency_key": invitation_key(spec.id, c.participant_id),
+                    "participant_id": c.participant_id,
+                    "consultation_id": spec.id,
+                    "address": _fresh_address(keyring, c.channel, c.address),
+                    "payload": message.to_json(),
+                    "status": "pending",
+                    "attempts": 0,
+                    "next_attempt_at": due,
+                    "created_at": now,
+                    "quiet_hours": spec.quiet_hours.to_json(spec.timezone),
+                }
+            )
+        if messages:
+            await session.execute(
+                _insert(session, OutboxEntry).on_conflict_do_nothing(
+                    index_elements=["idempotency_key"]
+                ),
+                messages,
+            )
+    return counts
+
+
+def _fresh_address(keyring: ReferenceKeys, channel: str, sealed: str | None) -> str | None:
+    """The person's sealed address, as a new private conversation rather than a reply.
+
+    A Mastodon address names the direct message it answered; an invitation starts a
+    new direct message instead of replying in an old thread that may be gone.
+    """
+    if sealed is None or channel != "mastodon":
+        return sealed
+    address = keyring.unseal(sealed)
+    if isinstance(address, dict) and "reply_to" in address:
+        address = {key: value for key, value in address.items() if key != "reply_to"}
+        return keyring.seal(address)
+    return sealed
+
+
+@dataclass(frozen=True)
+class ChannelReach:
+    """How far a follow-up's invitations got on one channel."""
+
+    channel: str
+    invited: int
+    delivered: int
+    answered: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "channel": self.channel,
+            "invited": self.invited,
+            "delivered": self.delivered,
+            "answered": self.answered,
+        }
+
+
+async def reach(session: AsyncSession, consultation_id: str) -> list[ChannelReach]:
+    """Invited, delivered (sent, or seen on the web page) and answered, per channel."""
+    invited = dict(
+        (
+            await session.execute(
+                select(Invitation.channel, func.count(Invitation.id))
+                .where(Invitation.consultation_id == consultation_id)
+                .group_by(Invitation.channel)
+            )
+        ).all()
+    )
+    sent = dict(
+        (
+            await session.execute(
+                select(Invitation.channel, func.count(Invitation.id))
+                .join(OutboxEntry, OutboxEntry.idempotency_key == Invitation.outbox_key)
+                .where(Invitation.consultation_id == consultation_id, OutboxEntry.status == "sent")
+                .group_by(Invitation.channel)
+            )
+        ).all()
+    )
+    shown = dict(
+        (
+            await session.execute(
+                select(Invitation.channel, func.count(Invitation.id))
+                .where(
+                    Invitation.consultation_id == consultation_id,
+                    Invitation.shown_at.is_not(None),
+                )
+                .group_by(Invitation.channel)
+            )
+        ).all()
+    )
+    answered_people = (
+        select(Response.participant_id)
+        .where(Response.consultation_id == consultation_id)
+        .distinct()
+        .scalar_subquery()
+    )
+    answered = dict(
+        (
+            await session.execute(
+                select(Invitation.channel, func.count(Invitation.id))
+                .where(
+                    Invitation.consultation_id == consultation_id,
+                    Invitation.participant_id.in_(answered_people),
+                )
+                .group_by(Invitation.channel)
+            )
+        ).all()
+    )
+    return [
+        ChannelReach(
+            channel=channel,
+            invited=int(invited[channel]),
+            delivered=int(sent.get(channel, 0)) + int(shown.get(channel, 0)),
+            answered=int(answered.get(channel, 0)),
+        )
+        for channel in sorted(invited)
+    ]
+
+
+@dataclass(frozen=True)
+class WebInvitation:
+    """A follow-up the web page shows to a person it invites."""
+
+    consultation_id: str
+    text: str
+
+
+async def web_invitations(
+    session: AsyncSession, participant_id: int, now: datetime, *, earlier_id: str
+) -> list[WebInvitation]:
+    """Follow-ups this web participant is invited to and can answer now; marked shown.
+
+    Shown on the page of the earlier consultation ``earlier_id`` when the person comes
+    back to it (it may well be closed by then).
+    """
+    rows = (
+        await session.execute(
+            select(Invitation, Consultation)
+            .join(Consultation, Consultation.id == Invitation.consultation_id)
+            .where(
+                Invitation.participant_id == participant_id,
+                Invitation.channel == "web",
+                Invitation.earlier_id == earlier_id,
+                Consultation.state == service.OPEN,
+            )
+            .order_by(Invitation.id)
+        )
+    ).all()
+    found = []
+    for invitation, consultation in rows:
+        spec = service.spec_of(consultation)
+        if not service.accepting(consultation, spec, now):
+            continue
+        if invitation.shown_at is None:
+            invitation.shown_at = now
+        found.append(WebInvitation(spec.id, followups.web_invitation_text(spec)))
+    return found

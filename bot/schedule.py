@@ -1,0 +1,317 @@
+"""Time-driven work of ``engage run``: opening and closing on time, and reminders.
+
+Every worker runs a :class:`Scheduler`; each action still happens once. Opening and
+closing a consultation are claimed by inserting a ``scheduled_action`` row keyed by
+(consultation, action): whoever inserts it first does the work, the others' inserts do
+nothing, so no lock is held and PostgreSQL workers need not agree on a leader. A claim
+whose worker died before finishing (no ``done_at`` after ``lease``) may be claimed again
+by one conditional update; opening and closing are themselves repeat-safe (a channel
+already published is not published again, a closed consultation stays closed).
+
+Reminders are outbox rows keyed ``reminder:CONSULTATION:PERSON``: one per person per
+consultation, whoever queues it, and never for someone who said STOP (their dialogue
+is stopped and they are marked opted out). Invitations and reminders carry the spec's
+quiet hours; the outbox sender holds them until those hours end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot import publishing
+from channels.adapter import ChannelAdapter
+from channels.events import OutboundMessage
+from consultations import followups, service
+from consultations.spec import ConsultationSpec
+from storage.queries import ReferenceKeys
+from storage.tables import (
+    Consent,
+    Consultation,
+    Dialogue,
+    OutboxEntry,
+    Participant,
+    ScheduledAction,
+    utcnow,
+)
+
+log = logging.getLogger(__name__)
+
+OPEN, CLOSE = "open", "close"
+
+
+def _insert(session: AsyncSession, table: Any) -> Any:
+    if session.get_bind().dialect.name == "postgresql":
+        return pg_insert(table)
+    return sqlite_insert(table)
+
+
+def reminder_key(consultation_id: str, participant_id: int) -> str:
+    """The outbox idempotency key of one person's reminder for one consultation."""
+    return f"reminder:{consultation_id}:{participant_id}"
+
+
+@dataclass
+class Done:
+    """What one pass of the scheduler did (for logs and tests)."""
+
+    opened: list[str] = field(default_factory=list)
+    closed: list[str] = field(default_factory=list)
+    reminded: dict[str, int] = field(default_factory=dict)
+
+
+class Scheduler:
+    """Opens, closes and reminds on time.
+
+    Args:
+        sessionmaker: the store's session factory.
+        keys: seals and opens addresses and references.
+        adapters: the channels configured in this process (launches publish on them).
+        clock: the current time, UTC (tests move it instead of sleeping).
+        lease: how long a claimed action may stay unfinished before another worker
+            takes it over.
+        interval: seconds between passes in :meth:`run`.
+    """
+
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        keys: ReferenceKeys,
+        adapters: Mapping[str, ChannelAdapter],
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        lease: timedelta = timedelta(minutes=10),
+        interval: float = 15.0,
+    ) -> None:
+        self.sessionmaker = sessionmaker
+        self.keys = keys
+        self.adapters = dict(adapters)
+        self.clock = clock
+        self.lease = lease
+        self.interval = interval
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        """Pass every ``interval`` seconds until ``stopping`` is set."""
+        while not stopping.is_set():
+            try:
+                await self.run_once()
+            except Exception:
+                log.exception("the scheduler failed; trying again at the next pass")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), timeout=self.interval)
+
+    async def run_once(self) -> Done:
+        """One pass: open what is due, close what is due, queue reminders that are due."""
+        now = self.clock()
+        done = Done()
+        async with self.sessionmaker() as session:
+            rows = (
+                await session.scalars(
+                    select(Consultation).where(
+                        Consultation.state.in_([service.DRAFT, service.OPEN])
+                    )
+                )
+            ).all()
+            finished = set(
+                (
+                    await session.execute(
+                        select(ScheduledAction.consultation_id, ScheduledAction.action).where(
+                            ScheduledAction.done_at.is_not(None)
+                        )
+                    )
+                ).all()
+            )
+        for row in rows:
+            spec = service.spec_of(row)
+            if (
+                row.state == service.DRAFT
+                and spec.opens_at is not None
+                and spec.opens_at <= now
+                and (row.id, OPEN) not in finished
+                and (spec.closes_at is None or now < spec.closes_at)
+                and await self._claim(row.id, OPEN, now)
+            ):
+                await self._open(spec)
+                done.opened.append(row.id)
+            elif (
+                row.state == service.OPEN
+                and spec.closes_at is not None
+                and spec.closes_at <= now
+                and (row.id, CLOSE) not in finished
+                and await self._claim(row.id, CLOSE, now)
+            ):
+                await self._close(spec)
+                done.closed.append(row.id)
+            elif spec.reminder is not None and service.accepting(row, spec, now):
+                count = await self.remind(spec, now)
+                if count:
+                    done.reminded[row.id] = count
+        return done
+
+    # -- claims ------------------------------------------------------------------
+
+    async def _claim(self, consultation_id: str, action: str, now: datetime) -> bool:
+        """Whether this worker is the one to do ``action`` now (see the module docstring)."""
+        async with self.sessionmaker.begin() as session:
+            inserted = await session.execute(
+                _insert(session, ScheduledAction)
+                .values(consultation_id=consultation_id, action=action, claimed_at=now)
+                .on_conflict_do_nothing(index_elements=["consultation_id", "action"])
+                .returning(ScheduledAction.action)
+            )
+            if inserted.first() is not None:
+                return True
+            retaken = await session.execute(
+                update(ScheduledAction)
+                .where(
+                    ScheduledAction.consultation_id == consultation_id,
+                    ScheduledAction.action == action,
+                    ScheduledAction.done_at.is_(None),
+                    ScheduledAction.claimed_at < now - self.lease,
+                )
+                .values(claimed_at=now)
+                .returning(ScheduledAction.action)
+            )
+            return retaken.first() is not None
+
+    async def _finish(self, consultation_id: str, action: str, outcome: str) -> None:
+        async with self.sessionmaker.begin() as session:
+            await session.execute(
+                update(ScheduledAction)
+                .where(
+                    ScheduledAction.consultation_id == consultation_id,
+                    ScheduledAction.action == action,
+                )
+                .values(done_at=self.clock(), outcome=outcome)
+            )
+
+    async def _note(self, consultation_id: str, action: str, outcome: str) -> None:
+        """Record why an action is not finished; it is tried again once the lease ends."""
+        async with self.sessionmaker.begin() as session:
+            await session.execute(
+                update(ScheduledAction)
+                .where(
+                    ScheduledAction.consultation_id == consultation_id,
+                    ScheduledAction.action == action,
+                )
+                .values(outcome=outcome)
+            )
+
+    # -- actions -----------------------------------------------------------------
+
+    async def _open(self, spec: ConsultationSpec) -> None:
+        channels = [name for name in spec.channels if name in self.adapters]
+        try:
+            launched = await publishing.launch(
+                self.sessionmaker, self.adapters, spec, channels, keys=self.keys
+            )
+        except service.LifecycleError as exc:
+            await self._finish(spec.id, OPEN, f"not opened: {exc}")
+            return
+        if launched.nowhere:
+            why = "; ".join(f"{name}: {reason}" for name, reason in launched.results.failed.items())
+            log.error("%s: opening on time failed everywhere (%s); will try again", spec.id, why)
+            await self._note(spec.id, OPEN, f"failed: {why}")
+            return
+        invited = ", ".join(f"invited {n} on {c}" for c, n in launched.invited.items())
+        log.info("%s opened on time%s", spec.id, f" ({invited})" if invited else "")
+        await self._finish(spec.id, OPEN, "opened" + (f"; {invited}" if invited else ""))
+
+    async def _close(self, spec: ConsultationSpec) -> None:
+        async with self.sessionmaker.begin() as session:
+            await service.close(session, spec.id)
+        results = await publishing.close(self.sessionmaker, self.adapters, spec, keys=self.keys)
+        failed = "; ".join(f"{name}: {why}" for name, why in results.failed.items())
+        if failed:
+            log.error("%s closed on time, but closing polls failed: %s", spec.id, failed)
+        await self._finish(
+            spec.id, CLOSE, "closed" + (f"; polls not closed: {failed}" if failed else "")
+        )
+
+    async def remind(self, spec: ConsultationSpec, now: datetime) -> int:
+        """Queue the one reminder of each person who started ``spec`` and stopped answering.
+
+        Started: consented, and left on a question for at least ``reminder.after``.
+        Only private conversations (a sealed address to write to) on channels that send
+        through the outbox; never someone who opted out or whose dialogue ended.
+        Returns how many reminders were newly queued.
+        """
+        assert spec.reminder is not None
+        inline = {name for name, a in self.adapters.items() if a.capabilities.inline_replies}
+        async with self.sessionmaker.begin() as session:
+            rows = (
+                await session.execute(
+                    select(
+                        Participant.id, Participant.channel, Participant.address, Dialogue.pending
+                    )
+                    .join(Dialogue, Dialogue.participant_id == Participant.id)
+                    .join(
+                        Consent,
+                        (Consent.participant_id == Participant.id)
+                        & (Consent.consultation_id == Dialogue.consultation_id),
+                    )
+                    .where(
+                        Dialogue.consultation_id == spec.id,
+                        Dialogue.state == "active",
+                        Dialogue.pending.is_not(None),
+                        Dialogue.updated_at <= now - spec.reminder.after,
+                        Consent.purpose == "consultation",
+                        Consent.given.is_(True),
+                        Consent.withdrawn_at.is_(None),
+                        Participant.opted_out_at.is_(None),
+                        Participant.address.is_not(None),
+                        Participant.channel.not_in(inline or {"web"}),
+                    )
+                )
+            ).all()
+            # Due in the quiet hours: due when they end (the sender checks again).
+            due = spec.quiet_hours.ends_after(now, spec.timezone)
+            values = []
+            for pid, channel, address, pending in rows:
+                question = followups.pending_question(spec, pending)
+                if question is None:
+                    continue
+                message = OutboundMessage.asking(question)
+                message = OutboundMessage(
+                    text=f"{followups.reminder_text(spec)}\n\n{message.text}",
+                    consultation_id=spec.id,
+                    question=message.question,
+                    question_type=message.question_type,
+                    options=message.options,
+                    multiple=message.multiple,
+                    kind=followups.REMINDER_KIND,
+                )
+                values.append(
+                    {
+                        "channel": channel,
+                        "idempotency_key": reminder_key(spec.id, pid),
+                        "participant_id": pid,
+                        "consultation_id": spec.id,
+                        "address": address,
+                        "payload": message.to_json(),
+                        "status": "pending",
+                        "attempts": 0,
+                        "next_attempt_at": due,
+                        "created_at": now,
+                        "quiet_hours": spec.quiet_hours.to_json(spec.timezone),
+                    }
+                )
+            if not values:
+                return 0
+            inserted = await session.execute(
+                _insert(session, OutboxEntry)
+                .on_conflict_do_nothing(index_elements=["idempotency_key"])
+                .returning(OutboxEntry.id),
+                values,
+            )
+            return len(inserted.all())

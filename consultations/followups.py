@@ -1,0 +1,89 @@
+"""Words of follow-up invitations and reminders, and who may receive them: pure functions.
+
+A follow-up consultation (``follow_up`` in its spec) invites the people of earlier
+consultations who agreed to be contacted again. The store decides who that is; this
+module says what they are told, in words that work on every channel (a button on
+Telegram, a numbered reply on Mastodon, a link on the web page).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from consultations.dialogue import (
+    CHOOSE,
+    CONSENT,
+    ERASE,
+    RECONTACT,
+    Question,
+    item_question,
+    recontact_question,
+    segment_question,
+)
+from consultations.spec import ConsultationSpec
+
+INVITATION_KIND = "invitation"
+"""The outbox kind of an invitation: never sent again after an interrupted send."""
+REMINDER_KIND = "reminder"
+"""The outbox kind of a reminder: sent at most once per person per consultation."""
+
+
+@dataclass(frozen=True)
+class InvitationText:
+    """An invitation: its words, and the one-option choice that starts the follow-up."""
+
+    text: str
+    question: str
+    question_type: str
+    options: tuple[str, ...]
+
+
+def invitation(spec: ConsultationSpec, earlier_title: str) -> InvitationText:
+    """What a person who agreed to be contacted again is sent for follow-up ``spec``."""
+    return InvitationText(
+        text=(
+            f"You took part in “{earlier_title}” and said we could contact you again. "
+            f"{spec.organisation} would like to hear from you about: {spec.title}.\n\n"
+            "Would you like to take part? Choose it below. Reply STOP and we won't "
+            "contact you again."
+        ),
+        question=CHOOSE,
+        question_type="choose",
+        options=(spec.id,),
+    )
+
+
+def web_invitation_text(spec: ConsultationSpec) -> str:
+    """The line the earlier page shows to a person it invites (a link follows it)."""
+    return (
+        f"You said we could contact you again. {spec.organisation} would like to hear from "
+        f"you about: {spec.title}."
+    )
+
+
+def reminder_text(spec: ConsultationSpec) -> str:
+    """The one reminder to someone who started and did not finish."""
+    return (
+        f"A reminder: you started “{spec.title}” and there are a few questions left. "
+        "Reply to carry on where you stopped, or send STOP to leave."
+    )
+
+
+def pending_question(spec: ConsultationSpec, pending: str | None) -> Question | None:
+    """The question a person was left on (``Dialogue.pending``), to ask again in a reminder.
+
+    ``None`` when there is none to repeat: not started (consent still pending), or a
+    question this spec no longer has.
+    """
+    if pending is None or pending in (CONSENT, CHOOSE, ERASE):
+        return None
+    if pending == RECONTACT:
+        return recontact_question(spec)
+    for segment in spec.segments:
+        if segment.id == pending:
+            question = segment_question(segment.id, segment.text, segment.options)
+            return replace(question, consultation_id=spec.id)
+    for item in spec.items:
+        if item.id == pending:
+            return replace(item_question(item), consultation_id=spec.id)
+    return None

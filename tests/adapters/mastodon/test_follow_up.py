@@ -1,0 +1,197 @@
+"""Follow-ups end to end: who is invited, on which channel, once; and the reach it had.
+
+People take part in a consultation on Telegram (private chat), Mastodon (direct
+messages) and the web page, each saying yes or no to being contacted again; some then
+say STOP or have their answers erased. Launching a follow-up invites exactly those who
+agreed and are still here, on their own channel, and never twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+
+from adapters.web import WebAdapter
+from bot import followups, publishing
+from consultations import service
+from consultations.spec import parse_spec
+from storage.tables import Invitation, OutboxEntry
+from tests.adapters.mastodon.conftest import World
+from tests.adapters.telegram.conftest import make_adapter as telegram_adapter
+from tests.fakes.telegram_api import FakeTelegram
+from tests.helpers import form_fields, launch, spec_data
+from tests.waiting import wait_until
+
+Client = TestClient[Any, Any]
+
+EARLIER = spec_data(
+    segments=[],
+    items=[{"id": "one-thing", "type": "prompt", "text": "What one thing would help?"}],
+)
+LOOP: dict[str, Any] = {
+    "id": "booking-loop",
+    "title": "What we changed in booking",
+    "organisation": "Example Health Service",
+    "model": "closing-the-loop",
+    "qi": {"project": "Outpatient booking redesign", "stage": "act", "cycle": 1},
+    "channels": ["web", "telegram", "mastodon"],
+    "consent": {"text": "Tell us what you think of the change. Reply STOP to leave."},
+    "items": [
+        {
+            "id": "reaction",
+            "type": "poll",
+            "text": "Does the new reminder text help?",
+            "options": ["Yes", "Somewhat", "No"],
+        }
+    ],
+    "follow_up": {"of": ["outpatient-booking"], "invite": "recontact"},
+    # The test runs at any hour: no quiet hours here (they have tests of their own).
+    "quiet_hours": {"start": "00:00", "end": "00:00"},
+}
+
+
+async def _telegram_person(fake: FakeTelegram, uid: int, name: str, recontact: bool) -> Any:
+    person = fake.user(uid, name)
+    fake.send_command(person, "/start", "outpatient-booking")
+    consent = (await fake.wait_for_sent(1, chat=person))[0]
+    fake.press_button(person, consent, consent.callback_data[0])  # agree
+    asked = (await fake.wait_for_sent(2, chat=person))[1]
+    assert "contact you again" in (asked.text or "")
+    fake.press_button(person, asked, asked.callback_data[0 if recontact else 1])
+    prompt = (await fake.wait_for_sent(3, chat=person))[2]
+    fake.reply(person, prompt, f"Shorter queues, says {name}")
+    await fake.wait_for_sent(4, chat=person)  # thanks
+    return person
+
+
+async def _web_person(client: Client) -> None:
+    page = await (await client.get("/c/outpatient-booking")).text()
+    assert "May we contact you again" in page  # the page asks it too now
+    fields = form_fields(page, "/c/outpatient-booking/consent")
+    page = await (
+        await client.post(
+            "/c/outpatient-booking/consent", data={**fields, "answer": "yes", "recontact": "yes"}
+        )
+    ).text()
+    fields = form_fields(page, "/c/outpatient-booking/answers")
+    await client.post(
+        "/c/outpatient-booking/answers", data={**fields, "item:one-thing": "Text reminders"}
+    )
+
+
+async def test_a_follow_up_invites_who_agreed_on_their_own_channel_once(
+    world: World, web_client: Client
+) -> None:
+    platform = world.platform
+    async with FakeTelegram(token="123456:TEST-TOKEN") as fake:
+        telegram = telegram_adapter(fake, platform)
+        await world.launch(EARLIER)
+        await world.start(extra={"telegram": telegram, "web": WebAdapter()})
+
+        alice = await _telegram_person(fake, 2001, "Alice", recontact=True)
+        await _telegram_person(fake, 2002, "Bob", recontact=False)  # declined
+        carol = await _telegram_person(fake, 2003, "Carol", recontact=True)
+        fake.send_text(carol, "STOP")  # left afterwards
+        await fake.wait_for_sent(5, chat=carol)
+        erin = await _telegram_person(fake, 2004, "Erin", recontact=True)
+        fake.send_command(erin, "/delete")
+        confirm = (await fake.wait_for_sent(5, chat=erin))[4]
+        fake.press_button(erin, confirm, confirm.callback_data[0])  # erase everything
+        await fake.wait_for_sent(6, chat=erin)
+
+        # Mastodon, by direct message: Dave agrees to be contacted again.
+        server = world.server
+        await world.act(server.dm, "dave", "start outpatient-booking")
+        for count, reply in ((1, "1"), (2, "1"), (3, "Fewer phone calls")):
+            got = await world.received("dave", count)
+            await world.act(server.dm, "dave", reply, in_reply_to_id=got[-1]["id"])
+        await world.received("dave", 4)
+
+        await _web_person(web_client)
+
+        # The follow-up: stored, then launched as the CLI and dashboard do.
+        spec = await _store(platform, LOOP)
+        launched = await publishing.launch(
+            platform.sessionmaker,
+            platform.adapters,
+            spec,
+            list(spec.channels),
+            keys=platform.keyring,
+        )
+        assert launched.invited == {"web": 1, "telegram": 1, "mastodon": 1}
+
+        # Telegram: Alice gets the invitation privately, with a button that starts it.
+        invitation = (await fake.wait_for_sent(5, chat=alice))[4]
+        assert "said we could contact you again" in (invitation.text or "")
+        assert "What we changed in booking" in (invitation.text or "")
+        fake.press_button(alice, invitation, invitation.callback_data[0])
+        consent = (await fake.wait_for_sent(6, chat=alice))[5]
+        assert "Tell us what you think of the change" in (consent.text or "")
+        fake.press_button(alice, consent, consent.callback_data[0])
+        poll = (await fake.wait_for_sent(7, chat=alice))[6]
+        assert poll.poll is not None
+        fake.vote(alice, poll, [0])
+
+        # Mastodon: Dave gets a direct message.
+        dm = (await world.received("dave", 5))[4]
+        assert dm["visibility"] == "direct"
+        assert "said we could contact you again" in dm["content"]
+        await world.act(server.dm, "dave", "1", in_reply_to_id=dm["id"])  # takes part
+        consent = (await world.received("dave", 6))[5]
+        assert "Tell us what you think of the change" in consent["content"]
+
+        # Nobody else: Bob declined, Carol left, Erin was erased.
+        await asyncio.sleep(0.3)
+        assert len(fake.messages_to(2002)) == 4
+        assert len(fake.messages_to(2003)) == 5
+        assert len(fake.messages_to(2004)) == 6
+
+        # The web: the earlier page shows the invitation when the person comes back.
+        page = await (await web_client.get("/c/outpatient-booking")).text()
+        assert 'href="/c/booking-loop"' in page
+        assert "would like to hear from you about: What we changed in booking" in page
+
+        # Never twice: launching again invites nobody.
+        again = await publishing.launch(
+            platform.sessionmaker,
+            platform.adapters,
+            spec,
+            list(spec.channels),
+            keys=platform.keyring,
+        )
+        assert again.invited == {"web": 0, "telegram": 0, "mastodon": 0}
+        assert await world.count(Invitation) == 3
+        assert await world.count(OutboxEntry, OutboxEntry.idempotency_key.like("invite:%")) == 2
+
+        async def answered() -> bool:
+            async with platform.sessionmaker() as session:
+                rows = await followups.reach(session, "booking-loop")
+            return {r.channel: r.answered for r in rows}.get("telegram") == 1
+
+        await wait_until(answered, what="Alice's reaction")
+        async with platform.sessionmaker() as session:
+            reach = {r.channel: r.to_json() for r in await followups.reach(session, spec.id)}
+        await world.stop()
+
+    assert reach["telegram"] == {"channel": "telegram", "invited": 1, "delivered": 1, "answered": 1}
+    assert reach["mastodon"]["invited"] == 1 and reach["mastodon"]["delivered"] == 1
+    assert reach["web"] == {"channel": "web", "invited": 1, "delivered": 1, "answered": 0}
+
+
+async def _store(platform: Any, data: dict[str, Any]) -> Any:
+    spec = parse_spec(data)
+    async with platform.sessionmaker.begin() as session:
+        await service.create(session, spec, source="test")
+    return spec
+
+
+async def test_a_follow_up_of_a_consultation_nobody_agreed_in_invites_nobody(
+    platform: Any,
+) -> None:
+    await launch(platform, EARLIER)
+    spec = await _store(platform, LOOP)
+    async with platform.sessionmaker.begin() as session:
+        counts = await followups.invite(session, platform.keyring, spec)
+    assert counts == {"web": 0, "telegram": 0, "mastodon": 0}

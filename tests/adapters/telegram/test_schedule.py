@@ -1,0 +1,203 @@
+"""Schedules and reminders through the fake Bot API, with an injected clock.
+
+Two schedulers over the same store stand for two ``engage run`` workers: a consultation
+opens at ``opens_at`` and closes at ``closes_at`` once (its native group poll posted
+once and stopped once), and a person who started and stopped answering gets one
+reminder, privately, unless they said STOP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from bot.outbox import OutboxSender
+from bot.platform import Platform
+from bot.schedule import Scheduler
+from consultations import service
+from consultations.spec import parse_spec
+from storage.tables import Consultation, OutboxEntry, ScheduledAction
+from tests.adapters.telegram.conftest import make_adapter, start, stop
+from tests.fakes.telegram_api import FakeTelegram
+from tests.helpers import launch, spec_data
+
+GROUP = -100777
+OPENS = datetime(2031, 3, 2, 9, 0, tzinfo=UTC)
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+async def _store(platform: Platform, data: dict[str, Any]) -> None:
+    async with platform.sessionmaker.begin() as session:
+        await service.create(session, parse_spec(data), source="test")
+
+
+async def _state(platform: Platform, consultation_id: str) -> str:
+    async with platform.sessionmaker() as session:
+        row = await session.get(Consultation, consultation_id)
+        assert row is not None
+        return row.state
+
+
+async def test_opens_and_closes_on_time_once_whatever_the_number_of_workers(
+    fake: FakeTelegram, platform: Platform
+) -> None:
+    fake.group(GROUP, "Clinic group", supergroup=True)
+    await _store(
+        platform,
+        spec_data(
+            channels=["web", "telegram"],
+            segments=[],
+            telegram={"chats": [GROUP]},
+            opens_at=OPENS.isoformat(),
+            closes_at=(OPENS + timedelta(days=7)).isoformat(),
+        ),
+    )
+    adapter = make_adapter(fake, platform)
+    clock = Clock(OPENS - timedelta(minutes=1))
+    workers = [
+        Scheduler(platform.sessionmaker, platform.keyring, {"telegram": adapter}, clock=clock)
+        for _ in range(3)
+    ]
+
+    async def everyone() -> list[Any]:
+        return list(await asyncio.gather(*(w.run_once() for w in workers)))
+
+    await everyone()
+    assert await _state(platform, "outpatient-booking") == "draft"
+    assert fake.calls_to("sendPoll") == []
+
+    clock.now = OPENS
+    done = await everyone()
+    assert sum(len(d.opened) for d in done) == 1
+    assert await _state(platform, "outpatient-booking") == "open"
+    assert len(fake.calls_to("sendPoll")) == 1  # the one poll, posted once
+
+    clock.now = OPENS + timedelta(days=3)
+    await everyone()
+    assert len(fake.calls_to("sendPoll")) == 1
+
+    clock.now = OPENS + timedelta(days=7)
+    done = await everyone()
+    assert sum(len(d.closed) for d in done) == 1
+    assert await _state(platform, "outpatient-booking") == "closed"
+    assert len(fake.calls_to("stopPoll")) == 1  # the native poll is closed on Telegram
+    await everyone()
+    assert len(fake.calls_to("stopPoll")) == 1
+    async with platform.sessionmaker() as session:
+        actions = (await session.scalars(select(ScheduledAction))).all()
+    assert sorted((a.action, a.done_at is not None) for a in actions) == [
+        ("close", True),
+        ("open", True),
+    ]
+    await adapter.stop()
+
+
+async def test_an_action_whose_worker_died_is_taken_over_after_its_lease(
+    fake: FakeTelegram, platform: Platform
+) -> None:
+    await _store(platform, spec_data(channels=["web"], segments=[], opens_at=OPENS.isoformat()))
+    clock = Clock(OPENS)
+    # A worker claimed the opening and died before doing it.
+    async with platform.sessionmaker.begin() as session:
+        session.add(
+            ScheduledAction(consultation_id="outpatient-booking", action="open", claimed_at=OPENS)
+        )
+    survivor = Scheduler(platform.sessionmaker, platform.keyring, {}, clock=clock)
+    assert (await survivor.run_once()).opened == []
+    clock.now = OPENS + timedelta(minutes=11)  # past the ten-minute lease
+    assert (await survivor.run_once()).opened == ["outpatient-booking"]
+    assert await _state(platform, "outpatient-booking") == "open"
+
+
+async def test_one_reminder_to_people_who_started_and_did_not_finish(
+    fake: FakeTelegram, platform: Platform
+) -> None:
+    await launch(
+        platform,
+        spec_data(
+            channels=["telegram"],
+            segments=[],
+            reminder={"after": "48h"},
+            quiet_hours={"start": "00:00", "end": "00:00"},
+        ),
+    )
+    running = await start(fake, platform, "polling")
+    try:
+        people = {name: fake.user(3000 + n, name) for n, name in enumerate(["Ann", "Ben", "Cat"])}
+        for person in people.values():
+            fake.send_command(person, "/start", "outpatient-booking")
+            consent = await running.said(person, 1)
+            fake.press_button(person, consent, consent.callback_data[0])
+            recontact = await running.said(person, 2)
+            fake.press_button(person, recontact, recontact.callback_data[1])
+            await running.said(person, 3)  # the poll: where they stop, for now
+        ben = people["Ben"]
+        fake.vote(ben, await running.said(ben, 3), [0])
+        prompt = await running.said(ben, 4)
+        fake.reply(ben, prompt, "Online booking")
+        thread = await running.said(ben, 5)
+        fake.reply(ben, thread, "Name the clinic")
+        await running.said(ben, 6)  # thanks: Ben finished
+        fake.send_text(people["Cat"], "STOP")
+        await running.said(people["Cat"], 4)
+
+        clock = Clock(datetime.now(UTC) + timedelta(hours=47))
+        workers = [
+            Scheduler(platform.sessionmaker, platform.keyring, platform.adapters, clock=clock)
+            for _ in range(2)
+        ]
+        assert [(await w.run_once()).reminded for w in workers] == [{}, {}]  # not yet due
+
+        clock.now += timedelta(hours=2)
+        first, second = await asyncio.gather(*(w.run_once() for w in workers))
+        assert (
+            first.reminded.get("outpatient-booking", 0)
+            + second.reminded.get("outpatient-booking", 0)
+            == 1
+        )
+        # A sender living at the same moment as the schedulers delivers it.
+        sender = OutboxSender(
+            platform.sessionmaker, platform.keyring, {"telegram": running.adapter}, clock=clock
+        )
+        assert await sender.run_once("telegram") == 1
+        await running.said(people["Ann"], 4)
+        await asyncio.sleep(0.3)
+        after = fake.messages_to(people["Ann"].id)[3:]
+        # The reminder's words and the question she stopped at, asked again (a native
+        # poll in a private chat: short enough to be the poll's question whole).
+        words = " ".join(m.text or (m.poll.question if m.poll else "") for m in after)
+        assert "A reminder: you started “Improving outpatient booking”" in words
+        assert words.endswith("How easy was it to book your last appointment?")
+        assert after[-1].poll is not None
+        reminded = len(fake.messages_to(people["Ann"].id))
+
+        clock.now += timedelta(days=5)
+        assert [(await w.run_once()).reminded for w in workers] == [{}, {}]  # never twice
+        assert await sender.run_once("telegram") == 0
+        await asyncio.sleep(0.3)
+        assert len(fake.messages_to(people["Ann"].id)) == reminded
+        assert len(fake.messages_to(people["Ben"].id)) == 6  # finished: no reminder
+        assert len(fake.messages_to(people["Cat"].id)) == 4  # said STOP: no reminder
+        async with platform.sessionmaker() as session:
+            keys = (
+                await session.scalars(
+                    select(OutboxEntry.idempotency_key).where(
+                        OutboxEntry.idempotency_key.like("reminder:%")
+                    )
+                )
+            ).all()
+        assert len(keys) == 1
+    finally:
+        await stop(running)
