@@ -16,7 +16,7 @@ from aiohttp import web
 
 from bot import alerts
 from bot.config import Settings
-from bot.outbox import OutboxSender
+from bot.outbox import OutboxSender, SendCounts
 from bot.platform import (
     AdapterFactory,
     Platform,
@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 
 PLATFORM = web.AppKey("platform", Platform)
+SEND_COUNTS = web.AppKey("send_counts", SendCounts)
 DASHBOARD = web.AppKey("dashboard", Dashboard)
 
 
@@ -83,7 +84,8 @@ def create_app(
     app.on_shutdown.append(close_intake)
     app[DASHBOARD] = Dashboard(platform)
     app[DASHBOARD].add_routes(app, security)
-    operations.install(app, platform, settings.metrics_token)
+    app[SEND_COUNTS] = SendCounts()
+    operations.install(app, platform, settings.metrics_token, app[SEND_COUNTS])
     for adapter in platform.adapters.values():
         add_routes = getattr(adapter, "add_routes", None)
         if add_routes is not None:
@@ -108,6 +110,7 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
         platform.keyring,
         # Channels that answer within the request have nothing to send later.
         {n: a for n, a in platform.adapters.items() if not a.capabilities.inline_replies},
+        counts=app[SEND_COUNTS],
     )
     tasks = [
         asyncio.create_task(platform.inbox.run(stopping, sender.wake.set), name="inbox"),
