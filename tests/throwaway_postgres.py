@@ -19,6 +19,7 @@ import pwd
 import shutil
 import socket
 import subprocess
+import tempfile
 from pathlib import Path
 
 
@@ -44,13 +45,14 @@ def _free_port() -> int:
 
 
 class ThrowawayPostgres:
-    """One cluster in ``folder``: :meth:`start`, :meth:`stop` (immediate), :meth:`remove`.
+    """One cluster in a new temporary folder: :meth:`start`, :meth:`stop`, :meth:`remove`.
 
-    Args:
-        folder: an empty temporary folder for the cluster's files.
+    The folder is made directly under the temporary directory, since pytest's own
+    folders can be entered by their owner only, and the server may run as ``nobody``.
     """
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self) -> None:
+        folder = Path(tempfile.mkdtemp(prefix="engage-test-postgres-"))
         self.folder = folder
         self.data = folder / "data"
         self.port = _free_port()
@@ -136,3 +138,22 @@ class ThrowawayPostgres:
             with contextlib.suppress(RuntimeError):
                 self.stop()
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+async def new_database(cluster: ThrowawayPostgres) -> str:
+    """A new, migrated database on ``cluster``; its SQLAlchemy URL."""
+    import uuid
+
+    import asyncpg
+
+    from migrations import apply as migrate
+
+    name = f"engage_{uuid.uuid4().hex[:10]}"
+    connection = await asyncpg.connect(cluster.admin_dsn)
+    try:
+        await connection.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await connection.close()
+    url = cluster.url(name)
+    await migrate.upgrade_async(url)
+    return url
