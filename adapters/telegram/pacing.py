@@ -95,7 +95,9 @@ class ChatPacer:
             due = max(due, self._group.next_free(chat, now))
         delay = due - now
         if wait and delay > self.max_wait:
-            raise RetryLater(f"chat {chat} is paced", after=delay)
+            # The reason is kept on the outbox row: it names no chat (ids stay sealed).
+            kind = "group" if is_group(chat) else "private chat"
+            raise RetryLater(f"the {kind} is paced: next slot in {delay:.1f} s", after=delay)
         # Take the slot before sleeping, so a concurrent send to the same chat queues
         # behind this one instead of both waking at once.
         if self._chat is not None:

@@ -221,7 +221,11 @@ async def test_kill_9_mid_replay_loses_nothing_and_sends_nothing_twice(
     database_url = store_url
     started = time.monotonic()
     port = _free_port()
-    async with FakeTelegram(token=TOKEN, webhook_retry_interval=0.05) as fake:
+    # Telegram delivers to a webhook over up to 40 connections at once (setWebhook,
+    # max_connections), one chat at a time.
+    async with FakeTelegram(
+        token=TOKEN, webhook_retry_interval=0.05, webhook_connections=40
+    ) as fake:
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith(("MASTODON_", "TELEGRAM_"))},
             "ENGAGE_DATABASE_URL": database_url,
@@ -363,22 +367,39 @@ async def _rows_in_doubt(database_url: str) -> list[int | None]:
 
 
 async def _wait_for_quiet_outbox(database_url: str, crowd: Crowd) -> dict[str, int]:
-    """Outbox rows by status once nothing is waiting to be sent."""
+    """Outbox rows by status once everything is handled and sent, and stays so.
+
+    Quiet: Telegram holds no update, the inbox has nothing unhandled, and the outbox
+    nothing waiting; and every person has their closing words or they are in doubt.
+    """
     engine = create_engine(database_url)
+    sessions = create_sessionmaker(engine)
+    fake = crowd.fake
     try:
 
         async def quiet() -> dict[str, int] | None:
             crowd.step()
-            async with create_sessionmaker(engine)() as session:
+            if fake.pending_updates:
+                return None
+            async with sessions() as session:
+                unhandled = await session.scalar(
+                    select(func.count(InboxEntry.id)).where(
+                        InboxEntry.processed_at.is_(None), InboxEntry.failed_at.is_(None)
+                    )
+                )
                 rows = await session.execute(
                     select(OutboxEntry.status, func.count()).group_by(OutboxEntry.status)
                 )
                 counts = {status: int(n) for status, n in rows}
             busy = sum(counts.get(s, 0) for s in ("pending", "claimed", "sending"))
-            return counts if busy == 0 else None
+            unfinished = sum(not p.finished for p in crowd.people.values())
+            if unhandled or busy or unfinished > counts.get("unknown", 0):
+                return None
+            return counts
 
-        result = await wait_until(quiet, within=60, every=0.1, what="the outbox to be sent")
-        assert result is not None
+        result = await wait_until(quiet, within=90, every=0.2, what="everything to be sent")
+        await asyncio.sleep(0.5)
+        assert await quiet() == result, "quiet, and stays so"
         return result
     finally:
         await engine.dispose()
