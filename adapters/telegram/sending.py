@@ -159,6 +159,7 @@ class TelegramSender:
                 await self.pacer.slot(chat)
                 # From here the part may reach the person: the outbox marks its row.
                 await request_starting()
+                await self.pacer.starting(chat)
                 return await step()
 
             return paced
