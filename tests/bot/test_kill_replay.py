@@ -6,8 +6,8 @@ people go through a consultation of ten steps each: twelve updates a person (a v
 also brings the poll's totals) and ten messages from the bot: 100 people in the normal
 suite (1,200 updates); ``ENGAGE_TEST_REPLAY_PEOPLE=420`` replays 5,040. Each person
 answers the question they were last sent, as people do, so a question that never goes
-out leaves them waiting for ever. Part way through, the process is killed with SIGKILL (no clean-up at
-all) and started again. Then:
+out leaves them waiting for ever. Part way through, the process is killed with SIGKILL
+(no clean-up at all) and started again. Then:
 
 * every update Telegram saw acknowledged is stored, each exactly once;
 * every person finishes, with exactly one answer per question stored;
