@@ -412,7 +412,7 @@ async def _wait_for_quiet_outbox(database_url: str, crowd: Crowd) -> dict[str, i
 
         result = await wait_until(quiet, within=90, every=0.2, what="everything to be sent")
         await asyncio.sleep(0.5)
-        assert await quiet() == result, "quiet, and stays so"
+        assert result is not None and await quiet() == result, "quiet, and stays so"
         return result
     finally:
         await engine.dispose()

@@ -23,6 +23,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -31,7 +32,7 @@ from sqlalchemy import func, select
 from consultations import service
 from consultations.spec import parse_spec
 from storage.db import create_engine, create_sessionmaker
-from storage.tables import Consent, InboxEntry, Response
+from storage.tables import Base, Consent, InboxEntry, Response
 from tests.conftest import TEST_KEY, TEST_SECRET
 from tests.fakes.telegram_api import FakeTelegram
 from tests.helpers import spec_data
@@ -62,7 +63,7 @@ def _fields(page: str) -> dict[str, str]:
     return dict(re.findall(r'name="(csrf|nonce)" value="([^"]+)"', page))
 
 
-async def _count(url: str, table: type, *where: object) -> int:
+async def _count(url: str, table: type[Base], *where: Any) -> int:
     engine = create_engine(url)
     try:
         async with create_sessionmaker(engine)() as session:
