@@ -52,8 +52,14 @@ class Settings:
     telegram_api_base_url: str = "https://api.telegram.org/bot"
     telegram_mode: str = "polling"
     telegram_webhook_secret: str = ""
+    # Telegram's overall pace: 30 a second by default; a bot with paid broadcasts may be
+    # allowed up to 1000 (https://core.telegram.org/bots/faq#broadcasting-to-users).
+    telegram_messages_per_second: float = 30.0
     mastodon_api_base_url: str | None = None
     mastodon_access_token: str | None = None
+    # Seconds a Mastodon stream may stay silent (Mastodon sends a ":thump" keep-alive
+    # about every 15 s) before it counts as stalled and notifications are polled.
+    mastodon_stream_timeout: float = 45.0
     # Where moderation alerts go (bot.alerts); each destination is optional.
     alert_telegram_chat: str | None = None
     alert_emails: tuple[str, ...] = ()
@@ -289,10 +295,28 @@ def load_settings(env: Mapping[str, str] | None = None, *, key_dir: Path | None 
                 "TELEGRAM_WEBHOOK_SECRET: 1-256 characters of A-Z, a-z, 0-9, _ and - only"
             )
 
+    pace_name = "TELEGRAM_MESSAGES_PER_SECOND"
+    pace_text = (env.get(pace_name) or "30").strip()
+    try:
+        pace = float(pace_text)
+    except ValueError:
+        raise ConfigError(f"{pace_name}: {pace_text!r} is not a number") from None
+    if not 0 < pace <= 1000:
+        raise ConfigError(f"{pace_name}: {pace_text} must be more than 0 and at most 1000")
+
     mastodon_url = _url(env, "MASTODON_API_BASE_URL", None)
     mastodon_token = env.get("MASTODON_ACCESS_TOKEN") or None
     if mastodon_url and not mastodon_token:
         raise ConfigError("MASTODON_ACCESS_TOKEN: required when MASTODON_API_BASE_URL is set")
+
+    stall_name = "MASTODON_STREAM_TIMEOUT"
+    stall_text = (env.get(stall_name) or "45").strip()
+    try:
+        stall = float(stall_text)
+    except ValueError:
+        raise ConfigError(f"{stall_name}: {stall_text!r} is not a number of seconds") from None
+    if not 0.1 <= stall <= 3600:
+        raise ConfigError(f"{stall_name}: {stall_text} must be between 0.1 and 3600 seconds")
 
     telegram_base = _url(env, "TELEGRAM_API_BASE_URL", "https://api.telegram.org/bot")
     assert telegram_base is not None
@@ -317,8 +341,10 @@ def load_settings(env: Mapping[str, str] | None = None, *, key_dir: Path | None 
         telegram_api_base_url=telegram_base,
         telegram_mode=mode,
         telegram_webhook_secret=webhook_secret,
+        telegram_messages_per_second=pace,
         mastodon_api_base_url=mastodon_url,
         mastodon_access_token=mastodon_token,
+        mastodon_stream_timeout=stall,
         **_alert_settings(env, token),
         **_web_settings(env),
     )

@@ -23,6 +23,7 @@ from bot.runtime import Outcome, Runtime
 from channels.events import InboundEvent
 from consultations.keys import Keyring
 from storage import queries
+from storage.db import is_unavailable
 from storage.tables import InboxEntry, utcnow
 
 log = logging.getLogger(__name__)
@@ -183,6 +184,10 @@ class Inbox:
                         await self.runtime.handle_batch(session, [event])
                 await queries.mark_inbox_processed(session, entry.id)
             except Exception as exc:
+                if is_unavailable(exc):
+                    # The store went away (an outage), not this event's fault: no attempt
+                    # is counted, and the event waits for the store to come back.
+                    raise
                 # The type and message only: never the event's content (it names the sender).
                 error = f"{type(exc).__name__}: {exc}"[:500]
                 entry.attempts += 1

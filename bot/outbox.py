@@ -23,15 +23,16 @@ import enum
 import hashlib
 import logging
 import random
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
-from channels.adapter import ChannelAdapter, RetryLater, Undeliverable
+from channels.adapter import ChannelAdapter, RetryLater, Undeliverable, requests_announced_to
 from channels.events import OutboundMessage
 from consultations import moderation
 from consultations.keys import Keyring
@@ -59,6 +60,23 @@ class _Result(enum.Enum):
     OPTED_OUT = "opted-out"  # the person is gone: send them nothing more
 
 
+class _Withdrawn(Exception):
+    """A claimed row was cancelled (STOP) or handed back before its request started."""
+
+
+@dataclass
+class SendCounts:
+    """Failed send attempts and platform rate-limit refusals, per channel, since start.
+
+    Kept by the process that sends, read by ``/metrics`` (counters, in Prometheus terms).
+    ``errors`` counts every attempt that did not deliver (retried or given up);
+    ``throttled`` the attempts the platform refused with its rate limit (429).
+    """
+
+    errors: Counter[str] = field(default_factory=Counter)
+    throttled: Counter[str] = field(default_factory=Counter)
+
+
 class OutboxSender:
     """Sends pending outbox rows through each channel's adapter.
 
@@ -70,6 +88,8 @@ class OutboxSender:
         base_delay: first retry delay in seconds; doubles per attempt, with jitter.
         max_delay: cap on the retry delay.
         concurrency: messages in flight at once per channel (different people).
+        batch: most rows claimed at once per channel.
+        counts: where failed attempts and 429s are counted (for ``/metrics``).
         clock: the current time (UTC), injected so tests can move it; rows carrying
             quiet hours (invitations, reminders) are held until those hours end.
     """
@@ -86,6 +106,7 @@ class OutboxSender:
         concurrency: int = 32,
         batch: int = 200,
         clock: Callable[[], datetime] = utcnow,
+        counts: SendCounts | None = None,
     ) -> None:
         self.clock = clock
         self.sessionmaker = sessionmaker
@@ -96,6 +117,7 @@ class OutboxSender:
         self.max_delay = max_delay
         self.concurrency = concurrency
         self.batch = batch
+        self.counts = counts or SendCounts()
         self.wake = asyncio.Event()
         # Rows are marked ``sending`` one at a time per channel, in the order their sends
         # queued up, and each is handed to the adapter before the next is marked: messages
@@ -224,7 +246,14 @@ class OutboxSender:
                     await self._cancel(queue[index + 1 :])
                     return
 
-        await asyncio.gather(*(drain(queue) for queue in queues.values()))
+        # Every drain finishes before a failure is raised: a row still being sent must not
+        # be mistaken for one left behind by the recovery that follows a failed round.
+        outcomes = await asyncio.gather(
+            *(drain(queue) for queue in queues.values()), return_exceptions=True
+        )
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
         return len(rows)
 
     async def _start(self, row: OutboxEntry) -> bool:
@@ -251,7 +280,12 @@ class OutboxSender:
         return True
 
     async def _send_one(self, adapter: ChannelAdapter, row: OutboxEntry) -> _Result:
-        """Send one claimed row, marking it ``sending`` just before the request starts."""
+        """Send one claimed row, marking it ``sending`` just before its request starts.
+
+        An adapter that announces its requests (``Capabilities.announces_requests``) is
+        told how to mark the row and does so after its own pacing, right before the
+        request; otherwise the row is marked here, just before the adapter is called.
+        """
         message = OutboundMessage.from_json(row.payload)
         address = self.keyring.unseal(row.address) if row.address else None
         wait_until = held_until(row.quiet_hours, self.clock())
@@ -260,19 +294,38 @@ class OutboxSender:
             # this person's later messages wait behind it.
             await self._hold(row, wait_until)
             return _Result.RETRY
-        async with self._starting[row.channel]:
+        started = False
+
+        async def starting() -> None:
+            nonlocal started
+            if started:
+                return  # a later part of the same message
             if not await self._start(row):
-                return _Result.DONE
+                raise _Withdrawn
+            started = True
+
+        if not adapter.capabilities.announces_requests:
+            async with self._starting[row.channel]:
+                if not await self._start(row):
+                    return _Result.DONE
+            started = True
         # No await between the lock's release and the request: see ``_starting``.
         try:
-            delivery = await adapter.send(address, message, key=row.idempotency_key)
+            with requests_announced_to(starting):
+                delivery = await adapter.send(address, message, key=row.idempotency_key)
+        except _Withdrawn:
+            return _Result.DONE
         except RetryLater as exc:
+            if started:
+                self._count(row.channel, throttled=exc.throttled)
             await self._retry(row, str(exc), exc.after)
             return _Result.RETRY
         except Undeliverable as exc:
+            self._count(row.channel)
             await self._fail(row, str(exc), opted_out=exc.opted_out)
             return _Result.OPTED_OUT if exc.opted_out else _Result.DONE
         except Exception as exc:  # a network error or a platform outage: try again later
+            self._count(row.channel)
             log.warning("sending outbox row %s failed: %s", row.id, exc)
             await self._retry(row, f"{type(exc).__name__}: {exc}", None)
             return _Result.RETRY
@@ -307,6 +360,11 @@ class OutboxSender:
                 .where(OutboxEntry.id == row.id, OutboxEntry.status == "claimed")
                 .values(status="pending", next_attempt_at=until)
             )
+
+    def _count(self, channel: str, *, throttled: bool = False) -> None:
+        self.counts.errors[channel] += 1
+        if throttled:
+            self.counts.throttled[channel] += 1
 
     async def _cancel(self, rows: list[OutboxEntry]) -> None:
         """Drop claimed messages to someone who has left (or blocked us)."""
@@ -416,7 +474,11 @@ class OutboxSender:
                             await self.recover(channel)
                         sent += await self.run_once(channel)
                     except Exception:
+                        # The store may have gone away mid-round (an outage): rows this
+                        # round claimed or started are settled by taking the channel
+                        # afresh, which recovers them, once the store answers again.
                         log.exception("outbox sender failed on %s; carrying on", channel)
+                        await self._release_channel(channel, locks)
                 if sent == 0:
                     self.wake.clear()
                     waiters = [
@@ -430,6 +492,16 @@ class OutboxSender:
             for connection in locks.values():
                 if connection is not None:
                     await connection.close()  # closing the connection releases its lock
+
+    @staticmethod
+    async def _release_channel(channel: str, locks: dict[str, AsyncConnection | None]) -> None:
+        """Stop being the channel's sender (so the next round takes and recovers it)."""
+        connection = locks.pop(channel, None)
+        if connection is not None:
+            try:
+                await connection.close()
+            except Exception as exc:  # a connection the outage broke: nothing to release
+                log.debug("closing the %s sender lock: %s", channel, exc)
 
     async def _take_channel(self, channel: str, locks: dict[str, AsyncConnection | None]) -> bool:
         """Become the sender for a channel (always, on SQLite: one process)."""

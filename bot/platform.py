@@ -99,6 +99,7 @@ def configured_adapters(platform: Platform) -> dict[str, ChannelAdapter]:
             mode=settings.telegram_mode,
             webhook_url=settings.public_url.rstrip("/") + WEBHOOK_PATH,
             webhook_secret=settings.telegram_webhook_secret,
+            messages_per_second=settings.telegram_messages_per_second,
         )
     if settings.mastodon_api_base_url and settings.mastodon_access_token:
         from adapters.mastodon.adapter import MastodonAdapter
@@ -107,5 +108,6 @@ def configured_adapters(platform: Platform) -> dict[str, ChannelAdapter]:
             settings.mastodon_api_base_url,
             settings.mastodon_access_token,
             store=SqlChannelStore(platform.sessionmaker, platform.keyring),
+            stall_timeout=settings.mastodon_stream_timeout,
         )
     return adapters

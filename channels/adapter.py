@@ -8,7 +8,9 @@ and publishes a consultation's items where the spec asks. The outbox sender call
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+import contextlib
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -33,6 +35,10 @@ class Capabilities:
     limits: ChannelLimits | None = None
     # Pacing for the outbox sender (messages per second across the account).
     max_per_second: float = 30.0
+    # The adapter awaits :func:`request_starting` immediately before each request to the
+    # platform, after its own pacing: the outbox then counts a message as possibly
+    # delivered only from that moment, not while it waits for its turn.
+    announces_requests: bool = False
 
 
 @dataclass(frozen=True)
@@ -52,11 +58,16 @@ class PublishedPost:
 
 
 class RetryLater(Exception):
-    """The platform asked us to wait (rate limit) or failed in a way worth retrying."""
+    """The platform asked us to wait (rate limit) or failed in a way worth retrying.
 
-    def __init__(self, reason: str, after: float | None = None) -> None:
+    ``throttled`` is true when the platform itself refused for its rate limit (HTTP
+    429), as opposed to our own pacing asking the outbox to come back later.
+    """
+
+    def __init__(self, reason: str, after: float | None = None, *, throttled: bool = False) -> None:
         super().__init__(reason)
         self.after = after
+        self.throttled = throttled
 
 
 class Undeliverable(Exception):
@@ -65,6 +76,36 @@ class Undeliverable(Exception):
     def __init__(self, reason: str, *, opted_out: bool = False) -> None:
         super().__init__(reason)
         self.opted_out = opted_out
+
+
+RequestStarting = Callable[[], Awaitable[None]]
+"""Called by an adapter right before a platform request that delivers an outbox message."""
+
+_request_starting: ContextVar[RequestStarting | None] = ContextVar("request_starting", default=None)
+
+
+async def request_starting() -> None:
+    """Tell the outbox a request that may deliver the current message is about to start.
+
+    Adapters whose :class:`Capabilities` set ``announces_requests`` await this after
+    their pacing, before every request of :meth:`ChannelAdapter.send` (each part of a
+    message sent in parts). Outside a send it does nothing. It may raise, for a message
+    withdrawn meanwhile (the person said STOP): the adapter lets that propagate and sends
+    nothing.
+    """
+    hook = _request_starting.get()
+    if hook is not None:
+        await hook()
+
+
+@contextlib.contextmanager
+def requests_announced_to(hook: RequestStarting) -> Iterator[None]:
+    """Within the block, :func:`request_starting` calls ``hook`` (the outbox's side)."""
+    token = _request_starting.set(hook)
+    try:
+        yield
+    finally:
+        _request_starting.reset(token)
 
 
 @runtime_checkable

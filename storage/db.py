@@ -6,8 +6,10 @@ import contextlib
 import os
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
 import orjson
 from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -68,3 +70,41 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
 
 def is_sqlite(engine: AsyncEngine) -> bool:
     return engine.dialect.name == "sqlite"
+
+
+_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    OSError,  # connection refused or reset (ConnectionError), the host unreachable
+    TimeoutError,
+    sa_exc.OperationalError,  # includes SQLite's "database is locked"
+    sa_exc.InterfaceError,
+    sa_exc.TimeoutError,  # no pooled connection came free
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    # Class 57: the server is shutting down, starting up or was told to stop.
+    asyncpg.exceptions.OperatorInterventionError,
+)
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """Whether ``error`` says the store cannot be reached now (an outage), not a bug.
+
+    Drivers' errors arrive wrapped (SQLAlchemy keeps the driver's as ``orig``, asyncpg's
+    adaptation as ``__cause__``), so the whole chain is looked at.
+    """
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [error]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, _UNAVAILABLE):
+            return True
+        if isinstance(current, sa_exc.DBAPIError) and current.connection_invalidated:
+            return True
+        orig = getattr(current, "orig", None)
+        pending += [
+            orig if isinstance(orig, BaseException) else None,
+            current.__cause__,
+        ]
+    return False

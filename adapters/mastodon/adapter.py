@@ -67,6 +67,7 @@ class MastodonAdapter:
         threads=True,
         limits=limits.DEFAULT_CONFIG.channel_limits(),
         max_per_second=1.0,
+        announces_requests=True,
     )
 
     def __init__(

@@ -24,7 +24,7 @@ from mastodon import (
 )
 
 from adapters.mastodon.pacing import RequestPacer
-from channels.adapter import RetryLater, Undeliverable
+from channels.adapter import RetryLater, Undeliverable, request_starting
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,12 @@ class MastodonAPI:
         self._in_flight = asyncio.Semaphore(concurrency)
 
     async def call(
-        self, function: Callable[..., T], *args: Any, max_wait: float | None = None, **kwargs: Any
+        self,
+        function: Callable[..., T],
+        *args: Any,
+        max_wait: float | None = None,
+        announce: bool = False,
+        **kwargs: Any,
     ) -> T:
         """``function(*args, **kwargs)`` in a worker thread, paced and bounded in time.
 
@@ -93,6 +98,9 @@ class MastodonAPI:
         client = self.client
         async with self._in_flight:
             await self.pacer.acquire(max_wait=max_wait)
+            if announce:
+                # A request that delivers an outbox message starts now (after pacing).
+                await request_starting()
             try:
                 # A little longer than the client's own timeout, which ends the thread.
                 return await asyncio.wait_for(
@@ -140,7 +148,7 @@ def is_transient(error: BaseException) -> bool:
 def as_delivery_error(error: BaseException, api: MastodonAPI) -> Exception:
     """The outbox's terms for a failed send: :class:`RetryLater` or :class:`Undeliverable`."""
     if isinstance(error, MastodonRatelimitError):
-        return RetryLater("Mastodon rate limit reached", after=api.retry_after())
+        return RetryLater("Mastodon rate limit reached", after=api.retry_after(), throttled=True)
     if is_transient(error):
         return RetryLater(error_text(error))
     return Undeliverable(error_text(error))

@@ -232,6 +232,7 @@ class StatusSender:
                 visibility=visibility,
                 idempotency_key=idempotency,
                 max_wait=self.send_max_wait,
+                announce=True,
             )
         except MastodonNotFoundError:
             if reply_to is None:
@@ -243,6 +244,7 @@ class StatusSender:
                 visibility=visibility,
                 idempotency_key=idempotency + "-u",
                 max_wait=self.send_max_wait,
+                announce=True,
             )
         return status
 

@@ -73,6 +73,7 @@ class TelegramAdapter:
         threads=True,
         limits=TELEGRAM_LIMITS,
         max_per_second=30.0,
+        announces_requests=True,
     )
 
     def __init__(

@@ -294,9 +294,18 @@ class TelegramIntake:
             return web.Response(status=400, text="not an update")
         try:
             await self.take_in([update])
-        except Exception:
-            log.exception("telegram: update %s could not be stored", update.update_id)
+        except UpdateNotTaken:
+            log.exception("telegram: update %s could not be converted", update.update_id)
             return web.Response(status=500, text="not stored")  # Telegram will retry
+        except Exception as exc:
+            # The store did not take it (most often a database outage): 503, so Telegram
+            # delivers it again later (https://core.telegram.org/bots/api#setwebhook).
+            log.warning(
+                "telegram: update %s could not be stored (%s); Telegram will deliver it again",
+                update.update_id,
+                type(exc).__name__,
+            )
+            return web.Response(status=503, text="not stored", headers={"Retry-After": "5"})
         return web.Response(status=200)
 
     # -- polling mode -----------------------------------------------------------------

@@ -70,6 +70,8 @@ class ChatPacer:
         sleep: Sleep = asyncio.sleep,
     ) -> None:
         self._chat = _Window(1, chat_interval + margin) if chat_interval > 0 else None
+        self._spacing = chat_interval + margin
+        self._last_start: dict[int | str, float] = {}
         self._group = _Window(group_per_minute, 60.0 + margin) if group_per_minute else None
         self._paused: dict[int | str, float] = {}
         self.max_wait = max_wait
@@ -95,7 +97,9 @@ class ChatPacer:
             due = max(due, self._group.next_free(chat, now))
         delay = due - now
         if wait and delay > self.max_wait:
-            raise RetryLater(f"chat {chat} is paced", after=delay)
+            # The reason is kept on the outbox row: it names no chat (ids stay sealed).
+            kind = "group" if is_group(chat) else "private chat"
+            raise RetryLater(f"the {kind} is paced: next slot in {delay:.1f} s", after=delay)
         # Take the slot before sleeping, so a concurrent send to the same chat queues
         # behind this one instead of both waking at once.
         if self._chat is not None:
@@ -107,8 +111,28 @@ class ChatPacer:
             for window in (self._chat, self._group):
                 if window is not None:
                     window.forget_idle(now)
+            self._last_start = {
+                k: t for k, t in self._last_start.items() if t > now - self._spacing
+            }
         if delay > 0:
             await self.sleep(delay)
+
+    async def starting(self, chat: int | str) -> None:
+        """Just before the request: keep one chat's requests apart as they really start.
+
+        A slot is a plan; between it and the request the outbox commits that the message
+        is being sent, which takes longer at one time than another. Telegram counts the
+        requests as they arrive, so a request is held until the interval since the
+        chat's previous request has passed (a few milliseconds at most, normally).
+        """
+        if self._chat is None:
+            return
+        last = self._last_start.get(chat)
+        if last is not None:
+            wait = last + self._spacing - self.clock()
+            if wait > 0:
+                await self.sleep(wait)
+        self._last_start[chat] = self.clock()
 
     def pause(self, chat: int | str, seconds: float) -> None:
         """Telegram said to wait: send nothing more to ``chat`` before then."""

@@ -26,7 +26,7 @@ from adapters.telegram import convert, render
 from adapters.telegram.connection import BotConnection, retry_after_seconds
 from adapters.telegram.convert import CHANNEL, message_ref, poll_ref
 from adapters.telegram.pacing import ChatPacer
-from channels.adapter import Delivery, RetryLater, Undeliverable
+from channels.adapter import Delivery, RetryLater, Undeliverable, request_starting
 from channels.events import OutboundMessage
 from channels.store import ChannelStore
 
@@ -161,6 +161,9 @@ class TelegramSender:
         def part(step: Step) -> Part[telegram.Message]:
             async def paced(previous: telegram.Message | None) -> telegram.Message:
                 await self.pacer.slot(chat)
+                # From here the part may reach the person: the outbox marks its row.
+                await request_starting()
+                await self.pacer.starting(chat)
                 return await step()
 
             return paced
@@ -209,7 +212,9 @@ class TelegramSender:
         if isinstance(exc, tg_error.RetryAfter):
             seconds = retry_after_seconds(exc)
             self.pacer.pause(chat, seconds)
-            raise RetryLater(f"Telegram flood control: retry after {seconds:g} s", after=seconds)
+            raise RetryLater(
+                f"Telegram flood control: retry after {seconds:g} s", after=seconds, throttled=True
+            )
         if isinstance(exc, tg_error.Forbidden):
             reason = exc.message.lower()
             # https://core.telegram.org/bots/api#making-requests: 403 when the person

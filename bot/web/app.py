@@ -16,7 +16,7 @@ from aiohttp import web
 
 from bot import alerts
 from bot.config import Settings
-from bot.outbox import OutboxSender
+from bot.outbox import OutboxSender, SendCounts
 from bot.platform import (
     AdapterFactory,
     Platform,
@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 
 PLATFORM = web.AppKey("platform", Platform)
+SEND_COUNTS = web.AppKey("send_counts", SendCounts)
 DASHBOARD = web.AppKey("dashboard", Dashboard)
 
 
@@ -86,7 +87,8 @@ def create_app(
     app.on_shutdown.append(close_intake)
     app[DASHBOARD] = Dashboard(platform)
     app[DASHBOARD].add_routes(app, security)
-    operations.install(app, platform, settings.metrics_token)
+    app[SEND_COUNTS] = SendCounts()
+    operations.install(app, platform, settings.metrics_token, app[SEND_COUNTS])
     for adapter in platform.adapters.values():
         add_routes = getattr(adapter, "add_routes", None)
         if add_routes is not None:
@@ -111,6 +113,7 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
         platform.keyring,
         # Channels that answer within the request have nothing to send later.
         {n: a for n, a in platform.adapters.items() if not a.capabilities.inline_replies},
+        counts=app[SEND_COUNTS],
     )
     # Opening and closing on time, and reminders: once across workers (bot/schedule.py).
     scheduler = Scheduler(platform.sessionmaker, platform.keyring, platform.adapters)

@@ -1,29 +1,42 @@
-"""What operators and orchestrators ask the running process.
+"""What operators and orchestrators ask the running process, and what an outage shows.
 
 - ``/healthz``: the process is alive (answers without touching the database).
 - ``/readyz``: the database answers and the background work (adapters' intake, inbox,
   outbox) has started; 503 otherwise, so a load balancer sends no traffic yet.
 - ``/metrics``: Prometheus text format. Inbox depth and lag, outbox rows by channel and
-  status, open safety cases and the age of the oldest, and request latency by route. Not
-  public: answered to clients on the loopback address, or to a request carrying
-  ``Authorization: Bearer`` with ``ENGAGE_METRICS_TOKEN``.
+  status, failed sends and 429s by channel, open safety cases and the age of the oldest,
+  and request latency by route (docs/operations.md lists them). Not public: answered to
+  clients on the loopback address, or to a request carrying ``Authorization: Bearer``
+  with ``ENGAGE_METRICS_TOKEN``.
+
+While the store cannot be reached (a database outage) every request that needs it gets
+503 with ``Retry-After``: people see a page saying to try again in a moment, and
+platform webhooks get an error, so the platform delivers the update again later. Nothing
+was stored, so nothing is lost; the process keeps running and carries on by itself once
+the store answers (connections are checked before use).
 """
 
 from __future__ import annotations
 
 import hmac
 import ipaddress
+import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from sqlalchemy import func, select, text
 
+from bot.outbox import SendCounts
 from bot.platform import Platform
+from bot.web import templating
+from bot.web.pages import NoticePage
+from storage.db import is_unavailable
 from storage.tables import InboxEntry, ModerationCase, OutboxEntry, utcnow
 
 
@@ -38,12 +51,47 @@ READY = web.AppKey("ready", Readiness)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
+log = logging.getLogger(__name__)
+
+RETRY_AFTER_SECONDS = 5
+UNAVAILABLE_TEXT = (
+    "We can't save answers for a moment. Nothing you sent before this was lost: "
+    "please try again in a moment."
+)
+
+
+class _SendCollector:
+    """Reads the outbox sender's counts at scrape time, as Prometheus counters."""
+
+    def __init__(self, counts: SendCounts, channels: Callable[[], list[str]]) -> None:
+        self.counts = counts
+        self.channels = channels
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        errors = CounterMetricFamily(
+            "engage_send_errors",
+            "Send attempts that did not deliver (retried or given up), by channel.",
+            labels=["channel"],
+        )
+        throttled = CounterMetricFamily(
+            "engage_send_rate_limited",
+            "Send attempts the platform refused with its rate limit (429), by channel.",
+            labels=["channel"],
+        )
+        # Every sending channel appears, at 0 before its first error, so a rate is defined.
+        for channel in sorted(set(self.channels()) | set(self.counts.errors)):
+            errors.add_metric([channel], self.counts.errors[channel])
+            throttled.add_metric([channel], self.counts.throttled[channel])
+        yield errors
+        yield throttled
+
 
 class Metrics:
     """One registry per application, so tests and several apps in a process stay apart."""
 
-    def __init__(self) -> None:
+    def __init__(self, counts: SendCounts, channels: Callable[[], list[str]]) -> None:
         self.registry = CollectorRegistry()
+        self.registry.register(_SendCollector(counts, channels))
         self.latency = Histogram(
             "engage_request_seconds",
             "Time to answer an HTTP request, by route and method.",
@@ -126,9 +174,18 @@ def _age(now: datetime, then: object) -> float:
     return max(0.0, (now - then).total_seconds())
 
 
-def install(app: web.Application, platform: Platform, metrics_token: str | None) -> None:
-    """Add the three routes and the latency middleware."""
-    metrics = Metrics()
+def install(
+    app: web.Application, platform: Platform, metrics_token: str | None, counts: SendCounts
+) -> None:
+    """Add the three routes and the latency middleware.
+
+    ``counts`` is what the outbox sender of this process counts (failed sends, 429s).
+    """
+
+    def sending_channels() -> list[str]:
+        return [n for n, a in platform.adapters.items() if not a.capabilities.inline_replies]
+
+    metrics = Metrics(counts, sending_channels)
     app[READY] = Readiness()
 
     @web.middleware
@@ -142,6 +199,7 @@ def install(app: web.Application, platform: Platform, metrics_token: str | None)
             metrics.latency.labels(name, request.method).observe(time.perf_counter() - started)
 
     app.middlewares.append(timed)
+    app.middlewares.append(_store_outage)
 
     async def healthz(request: web.Request) -> web.Response:
         return web.json_response({"status": "alive"})
@@ -175,6 +233,38 @@ def install(app: web.Application, platform: Platform, metrics_token: str | None)
             web.get("/metrics", metrics_page),
         ]
     )
+
+
+@web.middleware
+async def _store_outage(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """503 and a page saying to try again, instead of a 500, while the store is down."""
+    try:
+        return await handler(request)
+    except web.HTTPException:
+        raise
+    except Exception as exc:
+        if not is_unavailable(exc):
+            raise
+        log.warning(
+            "the database is unavailable (%s): %s %s answered 503",
+            type(exc).__name__,
+            request.method,
+            request.match_info.route.resource.canonical
+            if request.match_info.route.resource is not None
+            else "unmatched",
+        )
+        return unavailable(request)
+
+
+def unavailable(request: web.Request) -> web.Response:
+    """The answer while the store is down: a page for people, plain text for machines."""
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    if request.path.startswith(("/hooks/", "/metrics", "/readyz")):
+        return web.Response(status=503, text="store unavailable, try again", headers=headers)
+    page = NoticePage("Try again in a moment", "Please try again in a moment", UNAVAILABLE_TEXT)
+    response = templating.render(request, page, status=503)
+    response.headers.update(headers)
+    return response
 
 
 def _may_read_metrics(request: web.Request, token: str | None) -> bool:

@@ -90,6 +90,11 @@ def test_json_log_lines() -> None:
     [
         ({"ENGAGE_LOG_FORMAT": "xml"}, "ENGAGE_LOG_FORMAT"),
         ({"ENGAGE_METRICS_TOKEN": "short"}, "ENGAGE_METRICS_TOKEN"),
+        ({"TELEGRAM_MESSAGES_PER_SECOND": "fast"}, "TELEGRAM_MESSAGES_PER_SECOND"),
+        ({"TELEGRAM_MESSAGES_PER_SECOND": "0"}, "TELEGRAM_MESSAGES_PER_SECOND"),
+        ({"TELEGRAM_MESSAGES_PER_SECOND": "5000"}, "TELEGRAM_MESSAGES_PER_SECOND"),
+        ({"MASTODON_STREAM_TIMEOUT": "soon"}, "MASTODON_STREAM_TIMEOUT"),
+        ({"MASTODON_STREAM_TIMEOUT": "0"}, "MASTODON_STREAM_TIMEOUT"),
     ],
 )
 def test_bad_operations_settings_name_the_variable(
@@ -97,3 +102,14 @@ def test_bad_operations_settings_name_the_variable(
 ) -> None:
     with pytest.raises(ConfigError, match=name):
         load_settings(env, key_dir=tmp_path)
+
+
+def test_pace_and_stream_timeout_are_read(tmp_path: Any) -> None:
+    settings = load_settings(
+        {"TELEGRAM_MESSAGES_PER_SECOND": "100", "MASTODON_STREAM_TIMEOUT": "20"},
+        key_dir=tmp_path,
+    )
+    assert settings.telegram_messages_per_second == 100.0
+    assert settings.mastodon_stream_timeout == 20.0
+    defaults = load_settings({}, key_dir=tmp_path)
+    assert (defaults.telegram_messages_per_second, defaults.mastodon_stream_timeout) == (30.0, 45.0)

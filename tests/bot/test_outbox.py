@@ -19,7 +19,7 @@ from storage import queries
 from storage.tables import OutboxEntry
 from tests.bot.test_runtime import deliver
 from tests.conftest import TEST_KEY, TEST_SECRET
-from tests.fakes.channel import FakeChannel, Person, StuckChannel
+from tests.fakes.channel import FakeChannel, PacedChannel, Person, StuckChannel
 from tests.helpers import engage, launch, spec_data
 from tests.waiting import wait_until
 
@@ -122,6 +122,38 @@ async def test_rows_claimed_but_not_started_are_sent_once_after_a_crash(
     repeats = [m for _, m in channel.sent if m.text.startswith(RESEND_PREFIX)]
     assert len(repeats) == 2  # the two questions in flight are asked again, recognisably
     assert await _statuses(platform) == Counter({"sent": 6})
+
+
+async def test_rows_waiting_for_their_pace_are_not_in_doubt_after_a_crash(
+    platform: Platform,
+) -> None:
+    """An adapter that announces its requests: only the one whose request began is in doubt.
+
+    Thirty-two sends are under way at once, but the pace lets one through at a time;
+    the others wait inside the adapter, and went nowhere.
+    """
+    await launch(platform, spec_data(segments=[], consent={"text": "ok?"}))
+    people = [Person(f"p{n}") for n in range(6)]
+    await deliver(platform, *(p.starts("outpatient-booking") for p in people))
+    paced = PacedChannel()
+    task = asyncio.create_task(_sender(platform, paced).run_once("telegram"))
+    async with asyncio.timeout(10):
+        await paced.started.wait()
+        await asyncio.sleep(0.05)
+    task.cancel()  # killed: no clean-up
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert len(paced.keys) == 1
+    assert await _statuses(platform) == Counter({"sending": 1, "claimed": 5})
+
+    channel = FakeChannel()
+    restarted = _sender(platform, channel)
+    assert await restarted.recover() == 1
+    await restarted.drain("telegram", within=10)
+    assert Counter(address["chat"] for address, _ in channel.sent) == Counter(
+        {p.platform_id: 1 for p in people}
+    )
+    assert [m.text.startswith(RESEND_PREFIX) for _, m in channel.sent].count(True) == 1
 
 
 async def test_a_question_in_doubt_is_asked_again_once_and_never_a_third_time(

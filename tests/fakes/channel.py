@@ -17,6 +17,7 @@ from channels.adapter import (
     PublishedPost,
     RetryLater,
     Undeliverable,
+    request_starting,
 )
 from channels.events import EventKind, InboundEvent, OutboundMessage
 from consultations.spec import ConsultationSpec
@@ -85,9 +86,31 @@ class StuckChannel(FakeChannel):
         raise AssertionError("unreachable")
 
 
+@dataclass
+class PacedChannel(StuckChannel):
+    """A channel that announces its requests after a pace of one send at a time.
+
+    As the platform adapters do (``Capabilities.announces_requests``): a send first waits
+    for its turn (the pace), then calls :func:`channels.adapter.request_starting`, then
+    makes its request, which here never finishes. Sends waiting for their turn have not
+    reached the platform.
+    """
+
+    capabilities: Capabilities = field(
+        default_factory=lambda: Capabilities(buttons=True, announces_requests=True)
+    )
+    turn: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def send(self, address: Any, message: OutboundMessage, *, key: str) -> Delivery:
+        await self.turn.acquire()  # the pace: never released, as the request never ends
+        await request_starting()
+        return await super().send(address, message, key=key)
+
+
 # Checked by mypy --strict: the fakes keep the protocol the core relies on.
 _FAKE_IS_A_CHANNEL: type[ChannelAdapter] = FakeChannel
 _STUCK_IS_A_CHANNEL: type[ChannelAdapter] = StuckChannel
+_PACED_IS_A_CHANNEL: type[ChannelAdapter] = PacedChannel
 
 
 class Person:

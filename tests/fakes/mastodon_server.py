@@ -41,6 +41,9 @@ What this module adds, because the adapter needs it and the mock lacks it:
 - ``X-RateLimit-Reset`` as an ISO 8601 timestamp, the form Mastodon sends
   (https://docs.joinmastodon.org/api/rate-limits/); the mock sends epoch seconds;
 - :meth:`MastodonServer.expire_poll`: the mock never ends a poll on its own;
+- :meth:`MastodonServer.stall_streams`: streams stay open but go silent (no events, no
+  keep-alives), as a stream behind a stuck proxy does; new streams open and stay silent
+  too, until the stall ends; :attr:`MastodonServer.streams_opened` counts connections;
 - helpers that act as other people (:meth:`MastodonServer.reply`,
   :meth:`MastodonServer.mention`, :meth:`MastodonServer.post`, :meth:`MastodonServer.dm`,
   :meth:`MastodonServer.vote`).
@@ -58,7 +61,7 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
@@ -197,6 +200,9 @@ class MastodonServer:
         self._people: dict[str, Mastodon] = {}
         self._bot: Mastodon | None = None
         self._lock = threading.Lock()
+        self._stalled = threading.Event()
+        self.streams_opened = 0
+        """Connections made to the user stream (the adapter's reconnections show here)."""
 
     # --- lifecycle ------------------------------------------------------------------
 
@@ -457,6 +463,18 @@ class MastodonServer:
         """Drop every fault rule."""
         self._control("DELETE", "/api/v1/_mock/faults")
 
+    def stall_streams(self, stalled: bool = True) -> None:
+        """Make every stream silent (``True``) but open, or let them speak again.
+
+        Open streams stop passing on anything, keep-alives included, without closing; a
+        stream opened while stalled says nothing at all. Only the client's own read
+        timeout can tell such a stream from a quiet one.
+        """
+        if stalled:
+            self._stalled.set()
+        else:
+            self._stalled.clear()
+
     # --- internals ------------------------------------------------------------------
 
     def _to_bot(self, text: str) -> str:
@@ -517,6 +535,10 @@ class MastodonServer:
                 if problem is not None:
                     return JSONResponse(status_code=422, content={"error": problem})
             response = await call_next(request)
+            body = getattr(response, "body_iterator", None)
+            if path.startswith("/api/v1/streaming/user") and body is not None:
+                self.streams_opened += 1
+                response.body_iterator = self._unless_stalled(body)  # type: ignore[attr-defined]
             if (
                 request.method == "GET"
                 and request.url.path.rstrip("/") in ("/api/v1/instance", "/api/v2/instance")
@@ -530,6 +552,16 @@ class MastodonServer:
             return response
 
         return app
+
+    async def _unless_stalled(self, body: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        """Pass a stream's chunks on until a stall; then hold it open, silent."""
+        async for chunk in body:
+            if self._stalled.is_set():
+                break
+            yield chunk
+        # The flag is set from the test's thread, so it is a threading.Event, polled here.
+        while self._stalled.is_set():  # noqa: ASYNC110
+            await asyncio.sleep(0.05)  # open and silent; a closed client cancels this
 
 
 def _iso(moment: datetime) -> str:

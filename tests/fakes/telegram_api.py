@@ -174,6 +174,15 @@ def _update_dict(update: telegram.Update) -> dict[str, Any]:
     return data
 
 
+def _chat_key(update: telegram.Update) -> int:
+    """Whose update it is, for delivering each chat's updates in order."""
+    if update.effective_chat is not None:
+        return update.effective_chat.id
+    if update.effective_user is not None:
+        return update.effective_user.id  # a private chat's id is its user's
+    return -update.update_id  # a poll's totals belong to no chat: on their own
+
+
 def _visible_text(text: str, parse_mode: str | None) -> str:
     """The text a reader sees: Telegram strips HTML markup before storing a message."""
     if parse_mode is None or parse_mode.lower() != "html":
@@ -527,6 +536,10 @@ class FakeTelegram:
         privacy_mode: when True, group messages reach the bot only if they are commands,
             replies to the bot's messages or mention it (Telegram's default for bots).
         webhook_retry_interval: seconds between webhook delivery attempts after a failure.
+        webhook_connections: webhook deliveries in flight at once (Telegram's
+            ``max_connections``). With more than one, updates of different chats go side
+            by side while each chat's go one at a time, in order; with one (the
+            default) every update waits for the one before it.
         first_update_id: the ``update_id`` of the first update.
         port: TCP port to listen on; 0 picks a free one.
     """
@@ -539,6 +552,7 @@ class FakeTelegram:
         bot_first_name: str = "Engage",
         privacy_mode: bool = False,
         webhook_retry_interval: float = 0.1,
+        webhook_connections: int = 1,
         first_update_id: int = 1,
         port: int = 0,
     ) -> None:
@@ -557,6 +571,7 @@ class FakeTelegram:
         )
         self.privacy_mode = privacy_mode
         self.webhook_retry_interval = webhook_retry_interval
+        self.webhook_connections = webhook_connections
         self._port = port
 
         # What happened, for assertions.
@@ -1306,6 +1321,9 @@ class FakeTelegram:
 
     async def _deliver_webhooks(self) -> None:
         """POST pending updates to the webhook in order; a failed one is retried, not skipped."""
+        if self.webhook_connections > 1:
+            await self._deliver_side_by_side()
+            return
         while True:
             event = self._changed
             url = self.webhook.url
@@ -1333,6 +1351,56 @@ class FakeTelegram:
             self.webhook.last_error_message = error or f"Wrong response from the webhook: {status}"
             self._notify()
             await asyncio.sleep(self.webhook_retry_interval)
+
+    async def _deliver_side_by_side(self) -> None:
+        """Up to ``webhook_connections`` deliveries at once, one per chat, each chat in order."""
+        busy: dict[int, asyncio.Task[None]] = {}  # chat (or user) -> its delivery in flight
+        resting: dict[int, float] = {}  # chat -> when its failed update may be tried again
+
+        async def deliver(url: str, queued: _QueuedUpdate, key: int) -> None:
+            status, error = await self._post_update(url, queued.update)
+            self.webhook.deliveries.append(
+                WebhookDelivery(queued.update.update_id, url, status, error, time.monotonic())
+            )
+            if status is not None and 200 <= status <= 299:
+                if queued in self._queue:
+                    self._queue.remove(queued)
+            else:
+                self.webhook.last_error_date = _now()
+                self.webhook.last_error_message = (
+                    error or f"Wrong response from the webhook: {status}"
+                )
+                resting[key] = time.monotonic() + self.webhook_retry_interval
+            del busy[key]
+            self._notify()
+
+        try:
+            while True:
+                event = self._changed
+                url = self.webhook.url
+                self._drop_unwanted(self._allowed_updates if url else None)
+                now = time.monotonic()
+                waiting: set[int] = set()
+                for queued in list(self._queue) if url else []:
+                    key = _chat_key(queued.update)
+                    if key in waiting:
+                        continue  # an earlier update of this chat goes first
+                    waiting.add(key)
+                    if key in busy or resting.get(key, 0.0) > now:
+                        continue
+                    if len(busy) >= self.webhook_connections:
+                        break
+                    resting.pop(key, None)
+                    busy[key] = asyncio.create_task(deliver(url, queued, key))
+                wake = min(resting.values(), default=now + 1.0) - now
+                changed = asyncio.ensure_future(event.wait())
+                try:
+                    await asyncio.wait({changed}, timeout=max(0.01, min(wake, 1.0)))
+                finally:
+                    changed.cancel()
+        finally:
+            for task in busy.values():
+                task.cancel()
 
     async def _post_update(
         self, url: str, update: telegram.Update

@@ -23,13 +23,21 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import followups, publishing
+from bot.outbox import in_doubt
 from bot.web import auth, templating
 from bot.web.dashboard import follow_up, views
 from bot.web.middleware import FormGuard, WebSecurity
 from consultations import loop, moderation, reporting, service
 from consultations.spec import STAGES, ConsultationSpec, parse_spec
 from storage import queries
-from storage.tables import Consultation, ModerationCase, User, utcnow
+from storage.tables import (
+    Consultation,
+    InboxEntry,
+    ModerationCase,
+    OutboxEntry,
+    User,
+    utcnow,
+)
 
 if TYPE_CHECKING:
     from bot.platform import Platform
@@ -83,7 +91,11 @@ class Account:
     def viewer(self) -> views.Viewer:
         """What the page bar shows."""
         return views.Viewer(
-            email=self.email, role=self.role, csrf=self.csrf, can_moderate=self.can(auth.MODERATE)
+            email=self.email,
+            role=self.role,
+            csrf=self.csrf,
+            can_moderate=self.can(auth.MODERATE),
+            can_manage=self.can(auth.MANAGE),
         )
 
 
@@ -154,6 +166,7 @@ class Dashboard:
             web.post(PREFIX + "/c/{cid}/draft-loop", self.draft_loop),
             web.get(PREFIX + "/c/{cid}/report", self.report),
             web.get(PREFIX + "/moderation", self.moderation),
+            web.get(PREFIX + "/delivery", self.delivery),
             web.post(PREFIX + "/moderation/{case}/acknowledge", self.acknowledge),
             web.post(PREFIX + "/moderation/{case}/resolve", self.resolve),
             web.post(PREFIX + "/moderation/{case}/approve", self.approve),
@@ -568,6 +581,40 @@ class Dashboard:
         done = request.query.get("done", "")
         notices = [MODERATION_NOTICES[done]] if done in MODERATION_NOTICES else []
         return templating.render(request, views.ModerationPage(account.viewer, rows, notices))
+
+    async def delivery(self, request: web.Request) -> web.Response:
+        """Messages whose delivery is in doubt after a crash, and the outbox by status.
+
+        For those who run the service (leads and admins). Shows where and when only:
+        never a message's text or its address, as ``engage outbox unknown``.
+        """
+        account = await self._account(request)
+        self._require(request, account, auth.MANAGE)
+        async with self.platform.sessionmaker() as db:
+            doubtful = await in_doubt(db)
+            counts = await db.execute(
+                select(OutboxEntry.channel, OutboxEntry.status, func.count(OutboxEntry.id))
+                .group_by(OutboxEntry.channel, OutboxEntry.status)
+                .order_by(OutboxEntry.channel, OutboxEntry.status)
+            )
+            by_status = [(channel, status, int(n)) for channel, status, n in counts]
+            held = await db.scalar(
+                select(func.count(InboxEntry.id)).where(InboxEntry.failed_at.is_not(None))
+            )
+        rows = [
+            views.DoubtRow(
+                id=row.id,
+                channel=row.channel,
+                kind=str(row.payload.get("kind") or "message"),
+                consultation=row.consultation_id,
+                created_at=row.created_at,
+                attempted_at=row.next_attempt_at,
+                attempts=row.attempts,
+            )
+            for row in doubtful
+        ]
+        page = views.DeliveryPage(account.viewer, rows, by_status, int(held or 0))
+        return templating.render(request, page)
 
     async def _case_action(
         self, request: web.Request, action: Callable[[AsyncSession, int, Account], Awaitable[str]]

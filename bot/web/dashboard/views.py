@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from bot.followups import ChannelReach
 from bot.web.dashboard.follow_up import ChannelPreview
@@ -38,6 +39,7 @@ class Viewer:
     role: str
     csrf: str
     can_moderate: bool
+    can_manage: bool = False
 
 
 @dataclass(frozen=True)
@@ -124,3 +126,27 @@ class ModerationPage(Page):
     viewer: Viewer
     cases: Sequence[CaseRow]
     notices: Sequence[Notice] = ()
+
+
+@dataclass(frozen=True)
+class DoubtRow:
+    """A message whose send was interrupted and not sent again: where and when, not what."""
+
+    id: int
+    channel: str
+    kind: str
+    consultation: str | None
+    created_at: datetime
+    attempted_at: datetime
+    attempts: int
+
+
+@dataclass(frozen=True)
+class DeliveryPage(Page):
+    """Messages of unknown delivery (``engage outbox unknown``) and the outbox by status."""
+
+    template = "dashboard/delivery.html"
+    viewer: Viewer
+    in_doubt: Sequence[DoubtRow]
+    by_status: Sequence[tuple[str, str, int]]
+    held_aside: int

@@ -408,3 +408,40 @@ async def test_a_first_start_reads_back_to_the_launch_and_no_further(world: Worl
     await wait_until(all_stored, what="every reply since the launch")
     old_id = world.platform.keyring.reference("mastodon", str(old["id"]))
     assert await world.rows(InboxEntry, InboxEntry.event_id == old_id) == []
+
+
+async def test_a_stalled_stream_is_noticed_polled_around_and_streamed_again(world: World) -> None:
+    """Open but silent (no events, no keep-alives): only the heartbeat timeout can tell."""
+    await world.launch()
+    intake = world.adapter.intake
+    intake.sweep_interval = 3600
+    intake.reconcile_interval = 3600  # while streaming, only the stream brings mentions
+    intake.stall_timeout = 1.0
+    await world.start()
+    await wait_until(_mode(world, "streaming"), what="streaming")
+    opened = world.server.streams_opened
+    prompt = await world.post_of("one-thing")
+
+    world.server.stall_streams()
+    stalled_at = asyncio.get_running_loop().time()
+    await wait_until(_mode(world, "polling"), within=10, what="the stall to be noticed")
+    noticed = asyncio.get_running_loop().time() - stalled_at
+    assert 0.9 <= noticed < 5.0  # the heartbeat timeout, not a reconcile poll (an hour)
+    during = await world.act(world.server.reply, "alice", prompt, "Said while it was stalled")
+    assert await wait_until(_stored(world, during["id"]), what="the reply polled meanwhile")
+
+    world.server.stall_streams(False)
+    await wait_until(_mode(world, "streaming"), within=15, what="streaming again")
+    assert world.server.streams_opened > opened
+    after = await world.act(world.server.reply, "bob", prompt, "Said once it streamed again")
+    [row] = await wait_until(_stored(world, after["id"]), what="the streamed reply")
+    assert row.text == "Said once it streamed again"
+    assert world.adapter.mode == "streaming"  # it came by the stream, not by polling
+
+
+def _stored(world: World, status_id: Any) -> Any:
+    async def check() -> list[Response]:
+        ref = world.platform.keyring.reference("mastodon", str(status_id))
+        return await responses(world, platform_ref=ref)
+
+    return check
