@@ -108,6 +108,7 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
         platform.keyring,
         # Channels that answer within the request have nothing to send later.
         {n: a for n, a in platform.adapters.items() if not a.capabilities.inline_replies},
+        leases=platform.leases,
     )
     tasks = [
         asyncio.create_task(platform.inbox.run(stopping, sender.wake.set), name="inbox"),
