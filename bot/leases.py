@@ -34,6 +34,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import os
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -62,7 +63,6 @@ KEEPALIVES = {
     "tcp_keepalives_idle": "4",
     "tcp_keepalives_interval": "2",
     "tcp_keepalives_count": "2",
-    "application_name": "engage lease",
 }
 
 
@@ -225,7 +225,10 @@ class Leases:
     def lease_engine(self) -> AsyncEngine:
         """Connections for locks: never pooled, so closing one really ends its session."""
         if self._lease_engine is None:
-            connect_args: dict[str, Any] = {"server_settings": dict(KEEPALIVES)}
+            # The process id in the connection's name tells operators (pg_stat_activity)
+            # which worker holds what.
+            settings = {**KEEPALIVES, "application_name": f"engage lease {os.getpid()}"}
+            connect_args: dict[str, Any] = {"server_settings": settings}
             self._lease_engine = create_async_engine(
                 self.engine.url, poolclass=NullPool, connect_args=connect_args
             )
