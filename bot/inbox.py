@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.runtime import Outcome, Runtime
+from bot.runtime import Admit, Outcome, Runtime
 from channels.events import InboundEvent
 from consultations.keys import Keyring
 from storage import queries
@@ -228,21 +228,31 @@ class GroupCommit:
     Args:
         runtime: handles each batch (:meth:`Runtime.handle_groups`).
         max_batch: the most requests one transaction carries.
+        admit: checks requests' tickets (the web forms' nonces) in the batch's own
+            transaction, so a ticket is used exactly when its request commits and no
+            request pays for a transaction of its own to claim it.
     """
 
-    def __init__(self, runtime: Runtime, *, max_batch: int = 100) -> None:
+    def __init__(
+        self, runtime: Runtime, *, max_batch: int = 100, admit: Admit | None = None
+    ) -> None:
         self.runtime = runtime
         self.max_batch = max_batch
-        self._queue: list[tuple[Sequence[InboundEvent], asyncio.Future[Outcome]]] = []
+        self.admit = admit
+        self._queue: list[tuple[Sequence[InboundEvent], str | None, asyncio.Future[Outcome]]] = []
         self._ready = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
         self._worker: asyncio.Task[None] | None = None
 
-    async def submit(self, *events: InboundEvent) -> Outcome:
-        """Handle one request's events; returns once they are committed."""
+    async def submit(self, *events: InboundEvent, ticket: str | None = None) -> Outcome:
+        """Handle one request's events; returns once they are committed.
+
+        With a ``ticket``, the events are handled only if ``admit`` takes it (else the
+        outcome is ``refused``).
+        """
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
-        self._queue.append((events, future))
+        self._queue.append((events, ticket, future))
         self._idle.clear()
         if self._worker is None or self._worker.done():
             self._worker = asyncio.create_task(self._run(), name="group-commit")
@@ -256,14 +266,21 @@ class GroupCommit:
             while self._queue:
                 batch = self._queue[: self.max_batch]
                 del self._queue[: self.max_batch]
+                groups = [events for events, _, _ in batch]
+                tickets = [ticket for _, ticket, _ in batch]
                 try:
-                    outcomes = await self.runtime.handle_groups([events for events, _ in batch])
+                    if self.admit is not None and any(t is not None for t in tickets):
+                        outcomes = await self.runtime.handle_groups(
+                            groups, tickets=tickets, admit=self.admit
+                        )
+                    else:
+                        outcomes = await self.runtime.handle_groups(groups)
                 except Exception as exc:
-                    for _, future in batch:
+                    for _, _, future in batch:
                         if not future.done():
                             future.set_exception(exc)
                     continue
-                for (_, future), outcome in zip(batch, outcomes, strict=True):
+                for (_, _, future), outcome in zip(batch, outcomes, strict=True):
                     if future.done():
                         continue
                     if isinstance(outcome, Exception):

@@ -70,14 +70,15 @@ class WebChannel:
         trusted_proxies: Sequence[str] = (),
     ) -> None:
         self.runtime = runtime
-        # Answers from concurrent requests share a transaction (see GroupCommit).
-        self.intake = GroupCommit(runtime)
         self._specs: dict[str, ConsultationSpec] = {}
         self.sessionmaker = sessionmaker
         self.keyring = keyring
         self.csrf = CsrfTokens(secret_key, "engage web csrf")
         self.secure_cookies = secure_cookies
         self.nonces = FormNonces(sessionmaker, secret_key)
+        # Answers from concurrent requests share a transaction (see GroupCommit), which
+        # also claims each form's nonce: used exactly when the answers commit.
+        self.intake = GroupCommit(runtime, admit=self.nonces.admit)
         self.rates = RateWindows(sessionmaker, secret_key)
         self.client = ClientAddress(trusted_proxies)
         self.new_participants_per_minute = new_participants_per_minute
@@ -156,9 +157,10 @@ class WebChannel:
         """The cookie token, form fields, nonce and consultation of a POST.
 
         The middleware checked its CSRF token. Here: a consultation that is not there
-        gets 404; a nonce that was not issued, or was used already, shows the current
-        page and stores nothing; a cookie that is not yet a participant counts against
-        its address's limit on new participants.
+        gets 404; a cookie that is not yet a participant counts against its address's
+        limit on new participants. The nonce is claimed when the events are handled (the
+        ``ticket`` of :meth:`_submit`): one that was not issued, or was used already,
+        shows the current page and stores nothing.
         """
         token = await self._csrf_subject(request)
         form = await request.post()
@@ -181,12 +183,17 @@ class WebChannel:
         if state == service.CLOSED:
             # CONTRACT.md: a form posted to a closed consultation gets 410, nothing stored.
             raise web.HTTPGone(text="This consultation has closed and no longer takes answers.")
-        if not await self.nonces.claim(nonce):
+        await self._limit_new_participant(request, token)
+        return token, fields, nonce, spec
+
+    async def _submit(self, cid: str, nonce: str, *events: InboundEvent) -> Outcome:
+        """Handle a form's events if its nonce is claimed, in the same transaction."""
+        outcome = await self.intake.submit(*events, ticket=nonce)
+        if outcome.refused:
             # A resubmitted form, a second click, or a nonce the client made up: show
             # where the person stands now, as a plain reload would.
             raise web.HTTPSeeOther(f"/c/{cid}")
-        await self._limit_new_participant(request, token)
-        return token, fields, nonce, spec
+        return outcome
 
     async def _limit_new_participant(self, request: web.Request, token: str) -> None:
         """Refuse a cookie that would become a new participant beyond its address's limit."""
@@ -440,7 +447,9 @@ class WebChannel:
         answer = (fields.get("answer") or [""])[0]
         if answer not in ("yes", "no"):
             raise web.HTTPBadRequest(text="Please choose “Yes, I agree” or “No thanks”.")
-        outcome = await self.intake.submit(
+        outcome = await self._submit(
+            cid,
+            nonce,
             self._event(token, f"{nonce}:start", cid, EventKind.START),
             self._event(
                 token,
@@ -536,7 +545,7 @@ class WebChannel:
                     )
         if not events:
             raise web.HTTPSeeOther(f"/c/{cid}")
-        outcome = await self.intake.submit(*events)
+        outcome = await self._submit(cid, nonce, *events)
         return self._after(request, cid, outcome, spec.title)
 
     async def thread_reply(self, request: web.Request) -> web.StreamResponse:
@@ -560,7 +569,9 @@ class WebChannel:
                 "You have posted a lot in the last minute. Please wait a moment before "
                 "posting again.",
             )
-        outcome = await self.intake.submit(
+        outcome = await self._submit(
+            cid,
+            nonce,
             self._event(
                 token,
                 f"{nonce}:thread",
@@ -569,7 +580,7 @@ class WebChannel:
                 item_id=item_id,
                 text=text[:MAX_TEXT],
                 in_reply_to=parent,
-            )
+            ),
         )
         return self._after(request, cid, outcome, spec.title)
 
@@ -577,7 +588,7 @@ class WebChannel:
         """Leave the consultation (STOP): nothing more is asked or stored."""
         cid = request.match_info["cid"]
         token, _, nonce, _ = await self._posted(request, cid)
-        await self.intake.submit(self._event(token, f"{nonce}:stop", cid, EventKind.STOP))
+        await self._submit(cid, nonce, self._event(token, f"{nonce}:stop", cid, EventKind.STOP))
         return self._html(
             request,
             pages.NoticePage(
@@ -593,7 +604,7 @@ class WebChannel:
         """Erase the person's answers and forget the cookie."""
         cid = request.match_info["cid"]
         token, _, nonce, _ = await self._posted(request, cid)
-        await self.intake.submit(self._event(token, f"{nonce}:erase", cid, EventKind.ERASE))
+        await self._submit(cid, nonce, self._event(token, f"{nonce}:erase", cid, EventKind.ERASE))
         response = self._html(
             request,
             pages.NoticePage(
