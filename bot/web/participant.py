@@ -31,7 +31,7 @@ from consultations import service
 from consultations.keys import Keyring
 from consultations.spec import ConsultationSpec
 from storage import queries
-from storage.tables import Consultation, Dialogue, Response
+from storage.tables import Consultation, Dialogue, Participant, Response
 
 COOKIE = "engage_p"
 COOKIE_AGE = 60 * 60 * 24 * 180
@@ -178,12 +178,24 @@ class WebChannel:
         spec = await self._launched_spec(cid)
         if spec is None:
             raise web.HTTPNotFound(text="There is no open consultation at this address.")
+        # One query for both: whether the consultation still takes answers, and whether
+        # the cookie is a participant already (new ones count against a limit).
+        pseudonym = self.keyring.pseudonym("web", token)
+        known = select(Participant.id).where(
+            Participant.channel == "web", Participant.pseudonym == pseudonym
+        )
         async with self.sessionmaker() as session:
-            state = await session.scalar(select(Consultation.state).where(Consultation.id == cid))
+            found = (
+                await session.execute(
+                    select(Consultation.state, known.exists()).where(Consultation.id == cid)
+                )
+            ).one_or_none()
+        state, participant = found if found is not None else (None, False)
         if state == service.CLOSED:
             # CONTRACT.md: a form posted to a closed consultation gets 410, nothing stored.
             raise web.HTTPGone(text="This consultation has closed and no longer takes answers.")
-        await self._limit_new_participant(request, token)
+        if not participant:
+            await self._limit_new_participant(request)
         return token, fields, nonce, spec
 
     async def _submit(self, cid: str, nonce: str, *events: InboundEvent) -> Outcome:
@@ -195,15 +207,9 @@ class WebChannel:
             raise web.HTTPSeeOther(f"/c/{cid}")
         return outcome
 
-    async def _limit_new_participant(self, request: web.Request, token: str) -> None:
-        """Refuse a cookie that would become a new participant beyond its address's limit."""
+    async def _limit_new_participant(self, request: web.Request) -> None:
+        """Refuse a new participant (a cookie not yet one) beyond its address's limit."""
         if self.new_participants_per_minute <= 0:
-            return
-        async with self.sessionmaker() as session:
-            known = await queries.find_participant(
-                session, "web", self.keyring.pseudonym("web", token)
-            )
-        if known is not None:
             return
         wait = await self.rates.hit(
             "new", self.client.of(request), self.new_participants_per_minute
