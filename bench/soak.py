@@ -98,7 +98,7 @@ async def web_person(http: aiohttp.ClientSession, base: str, n: int, rec: Record
     """Consent, then answer the prompt: two form posts (each after its page)."""
     jar = aiohttp.CookieJar(unsafe=True)
     async with aiohttp.ClientSession(
-        cookie_jar=jar, connector=http.connector, connector_owner=False
+        cookie_jar=jar, connector=http.connector, connector_owner=False, timeout=http.timeout
     ) as own:
 
         async def post(path: str, data: dict[str, str]) -> int:
@@ -200,7 +200,9 @@ async def soak(minutes: float, rate: float, database_url: str, folder: Path) -> 
         memory: list[tuple[float, int]] = []
         try:
             connector = aiohttp.TCPConnector(limit=200)
-            async with aiohttp.ClientSession(connector=connector) as http:
+            # A request not answered within a minute counts as an error, not a hang.
+            timeout = aiohttp.ClientTimeout(total=60)
+            async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
                 for _ in range(600):
                     with contextlib.suppress(aiohttp.ClientError):
                         async with http.get(f"{base}/readyz") as ready:
@@ -237,7 +239,11 @@ async def soak(minutes: float, rate: float, database_url: str, folder: Path) -> 
                         memory.append((now - rec.started, rss_kib(server.pid)))
                         last_sample = now
                     await asyncio.sleep(0.01)
-                await asyncio.gather(*tasks)
+                # What is still in flight gets a minute more, then counts as unanswered.
+                _, late = await asyncio.wait(tasks, timeout=60) if tasks else (set(), set())
+                for task in late:
+                    task.cancel()
+                rec.errors["unanswered at the end"] += len(late)
                 memory.append((time.monotonic() - rec.started, rss_kib(server.pid)))
                 # Let the outbox and inbox finish, then count what was stored.
                 await asyncio.sleep(5)
