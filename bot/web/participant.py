@@ -268,6 +268,10 @@ class WebChannel:
         if not token:
             token = new_token = secrets.token_urlsafe(24)
         page = _page_number(request)
+        # The forms' nonce is issued (a write of its own) before the page's reading
+        # session opens: a connection held while waiting for another could exhaust the
+        # pool under load, every request holding one and waiting for a second.
+        form = await self._form(token) if await self._launched_spec(cid) else None
         async with self.sessionmaker() as session:
             found = await self._consultation(session, cid)
             if found is None:
@@ -298,13 +302,13 @@ class WebChannel:
             )
             if participant is None or participant.opted_out_at is not None:
                 return self._html(
-                    request, pages.ConsentPage(spec, await self._form(token)), new_token
+                    request, pages.ConsentPage(spec, form or await self._form(token)), new_token
                 )
             consents = await queries.consents(session, participant.id, cid)
             given = consents.get("consultation")
             if given is None or not given.given or given.withdrawn_at is not None:
                 return self._html(
-                    request, pages.ConsentPage(spec, await self._form(token)), new_token
+                    request, pages.ConsentPage(spec, form or await self._form(token)), new_token
                 )
             dialogue = await session.scalar(
                 select(Dialogue).where(
@@ -341,7 +345,7 @@ class WebChannel:
             if segments:
                 return self._html(
                     request,
-                    pages.SegmentsPage(spec, segments, await self._form(token)),
+                    pages.SegmentsPage(spec, segments, form or await self._form(token)),
                     new_token,
                 )
             unanswered = [i for i in spec.items if i.id not in answered]
@@ -358,7 +362,7 @@ class WebChannel:
             request,
             pages.ItemsPage(
                 spec,
-                await self._form(token),
+                form or await self._form(token),
                 unanswered=unanswered,
                 answers=answers,
                 threads=threads,
