@@ -129,10 +129,16 @@ def update(update_id: int, user: int, text: str) -> dict[str, object]:
 
 
 async def telegram_person(
-    http: aiohttp.ClientSession, hook: str, n: int, ids: list[int], rec: Recorder
+    http: aiohttp.ClientSession,
+    fake: FakeTelegram,
+    hook: str,
+    n: int,
+    ids: list[int],
+    rec: Recorder,
 ) -> None:
     """``/start``, "yes", an answer: three webhook posts a second apart."""
     user = 10_000_000 + n
+    fake.user(user, "P")  # the fake Bot API knows the person's private chat
     for step, text in enumerate((f"/start {CID}", "yes", f"Telegram soak answer {n}")):
         if step:
             await asyncio.sleep(1.0)
@@ -160,6 +166,22 @@ async def count_stored(database_url: str) -> dict[str, int]:
                 sql("SELECT channel, count(*) FROM response GROUP BY channel")
             )
             return {channel: int(count) for channel, count in rows}
+    finally:
+        await engine.dispose()
+
+
+async def count_outbox(database_url: str) -> dict[str, int]:
+    from sqlalchemy import text as sql
+
+    from storage.db import create_engine
+
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as connection:
+            rows = await connection.execute(
+                sql("SELECT status, count(*) FROM outbox GROUP BY status")
+            )
+            return {status: int(count) for status, count in rows}
     finally:
         await engine.dispose()
 
@@ -229,7 +251,7 @@ async def soak(minutes: float, rate: float, database_url: str, folder: Path) -> 
                         next_web += web_every
                     while next_tg <= now:
                         task = asyncio.create_task(
-                            telegram_person(http, hook, telegram_people, ids, rec)
+                            telegram_person(http, fake, hook, telegram_people, ids, rec)
                         )
                         tasks.add(task)
                         task.add_done_callback(tasks.discard)
@@ -252,6 +274,7 @@ async def soak(minutes: float, rate: float, database_url: str, folder: Path) -> 
             await server.wait()
             log.close()
         stored = await count_stored(database_url)
+        outbox = await count_outbox(database_url)
     logged = (folder / "server.log").read_text()
     (ROOT / "bench" / "results").mkdir(exist_ok=True)
     (ROOT / "bench" / "results" / "soak-server.log").write_text(logged)
@@ -269,6 +292,7 @@ async def soak(minutes: float, rate: float, database_url: str, folder: Path) -> 
     return {
         "minutes": minutes,
         "rate": rate,
+        "outbox": outbox,
         "web_people": web_people,
         "telegram_people": telegram_people,
         "stored": stored,
