@@ -62,7 +62,9 @@ local counter = 0
 local pause = %(pause)d
 request = function()
   counter = counter + 1
-  local p = people[(counter %% #people) + 1]
+  -- The threads take turns through the people, so no two requests of one person are
+  -- in flight at once (a person answers one form at a time).
+  local p = people[((counter * %(threads)d + tid) %% #people) + 1]
   local body = "csrf=" .. p[2] .. "&nonce=%(run)st" .. tid .. "x" .. counter ..
     "&item%%3Aone-thing=Booking+by+phone+took+too+long+and+nobody+called+back+" .. counter
   return wrk.format("POST", "/c/bench/answers", {
@@ -222,7 +224,10 @@ def measure_engage(
         url = f"http://127.0.0.1:{port}"
         started = time.perf_counter()
         peak = run_wrk(
-            url, LUA % {"people": listed, "pause": 0, "run": "peak"}, seconds, connections
+            url,
+            LUA % {"people": listed, "pause": 0, "run": "peak", "threads": THREADS},
+            seconds,
+            connections,
         )
         elapsed = time.perf_counter() - started
         stored = asyncio.run(web_events(database_url)) - before
@@ -233,7 +238,7 @@ def measure_engage(
         pause_ms = max(1, int(1000 * half_connections / max(rate / 2, 1)))
         half = run_wrk(
             url,
-            LUA % {"people": listed, "pause": pause_ms, "run": "half"},
+            LUA % {"people": listed, "pause": pause_ms, "run": "half", "threads": THREADS},
             seconds,
             half_connections,
             latency=True,
@@ -258,7 +263,7 @@ def measure_bare(seconds: int, connections: int) -> dict[str, float]:
     server = subprocess.Popen([PYTHON, str(ROOT / "bench" / "bare_server.py"), str(port)])
     try:
         wait_ready([server], port)
-        script = LUA % {"people": '{"t","c"}', "pause": 0, "run": "bare"}
+        script = LUA % {"people": '{"t","c"}', "pause": 0, "run": "bare", "threads": THREADS}
         return run_wrk(f"http://127.0.0.1:{port}", script, seconds, connections)
     finally:
         server.terminate()
