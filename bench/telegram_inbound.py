@@ -1,12 +1,14 @@
 """Inbound updates per second, from the webhook to a stored response.
 
-    .venv/bin/python bench/telegram_inbound.py [--people 500] [--database-url URL]
+    .venv/bin/python bench/telegram_inbound.py [--people 2000] [--connections 40]
+        [--database-url URL]
 
 Every person has already consented and is at the consultation's prompt; each then sends
-one answer. The fake delivers updates to the webhook one at a time and waits for each
-200, as Telegram does per connection (https://core.telegram.org/bots/api#setwebhook,
-max_connections). Reports the webhook's acceptance rate (updates committed to the inbox
-per second) and the end-to-end rate (responses stored per second).
+one answer. The updates are posted to the webhook over ``--connections`` connections at
+once, each waiting for its 200 before the next, as Telegram does with ``max_connections``
+(https://core.telegram.org/bots/api#setwebhook; 40 by default). Reports the webhook's
+acceptance rate (updates committed to the inbox per second) and the end-to-end rate
+(responses stored per second). The fake Bot API takes what the bot sends back.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import aiohttp
 from aiohttp import web
 from aiohttp.test_utils import unused_port
 from sqlalchemy import func, select, update
@@ -25,7 +28,7 @@ from sqlalchemy import func, select, update
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from adapters.telegram.adapter import WEBHOOK_PATH, TelegramAdapter  # noqa: E402
+from adapters.telegram.adapter import SECRET_HEADER, WEBHOOK_PATH, TelegramAdapter  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.platform import create_platform  # noqa: E402
 from bot.web.app import create_app  # noqa: E402
@@ -40,7 +43,7 @@ from tests.helpers import launch, spec_data  # noqa: E402
 KEY = "bench-pseudonym-key-0123456789-abcdefghijklmnop"
 
 
-async def run(people: int, database_url: str) -> None:
+async def run(people: int, connections: int, database_url: str) -> None:
     settings = Settings(database_url=database_url, secret_key=KEY, pseudonym_key=KEY)
     platform = create_platform(settings)
     spec = await launch(
@@ -85,10 +88,39 @@ async def run(people: int, database_url: str) -> None:
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", port).start()
         try:
+            bodies = [
+                {
+                    "update_id": n + 1,
+                    "message": {
+                        "message_id": n + 1,
+                        "date": int(time.time()),
+                        "chat": {"id": user.id, "type": "private", "first_name": "P"},
+                        "from": {"id": user.id, "is_bot": False, "first_name": "P"},
+                        "text": f"Answer number {n}: the booking line was busy",
+                    },
+                }
+                for n, user in enumerate(users)
+            ]
+            hook = f"http://127.0.0.1:{port}{WEBHOOK_PATH}"
+            headers = {SECRET_HEADER: adapter.webhook_secret}
+            failures = 0
+
+            async def connection(http: aiohttp.ClientSession) -> None:
+                nonlocal failures
+                while bodies:
+                    body = bodies.pop()
+                    for _ in range(20):  # like Telegram: again until it is taken
+                        async with http.post(hook, json=body, headers=headers) as response:
+                            await response.read()
+                            if response.status == 200:
+                                break
+                            failures += 1
+
             started = time.perf_counter()
-            for n, user in enumerate(users):
-                fake.send_text(user, f"Answer number {n}: the booking line was busy")
-            await fake.wait_until_consumed(within=600)
+            async with aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=connections)
+            ) as http:
+                await asyncio.gather(*(connection(http) for _ in range(connections)))
             accepted = time.perf_counter() - started
             while True:
                 async with platform.sessionmaker() as session:
@@ -99,7 +131,8 @@ async def run(people: int, database_url: str) -> None:
             finished = time.perf_counter() - started
         finally:
             await runner.cleanup()
-    print(f"updates:             {people}")
+    print(f"updates:             {people} over {connections} connections")
+    print(f"refused, retried:    {failures}")
     print(f"database:            {database_url.split(':')[0]}")
     print(f"webhook accepted:    {people / accepted:.0f} updates/s ({accepted:.1f} s)")
     print(f"responses stored:    {people / finished:.0f} per s end to end ({finished:.1f} s)")
@@ -107,13 +140,14 @@ async def run(people: int, database_url: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--people", type=int, default=500)
+    parser.add_argument("--people", type=int, default=2000)
+    parser.add_argument("--connections", type=int, default=40)
     parser.add_argument("--database-url", help="default: a new SQLite file")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         url = args.database_url or f"sqlite+aiosqlite:///{folder}/bench.db"
         migrate.upgrade(url)
-        asyncio.run(run(args.people, url))
+        asyncio.run(run(args.people, args.connections, url))
 
 
 if __name__ == "__main__":

@@ -1,11 +1,20 @@
 """The engage web app as `engage run` serves it, for the throughput benchmark.
 
-Usage: python bench/web_server.py DATABASE_URL PORT
+Usage:
+    python bench/web_server.py setup DATABASE_URL     # migrate, open the consultation
+    python bench/web_server.py serve DATABASE_URL PORT
+
+Several ``serve`` processes may share one port (SO_REUSEPORT: the kernel spreads the
+connections), as several workers behind a proxy would. With ``BENCH_PROFILE=FILE`` a
+server runs under cProfile and writes its statistics to FILE when it is terminated.
 """
 
 from __future__ import annotations
 
 import asyncio
+import cProfile
+import os
+import signal
 import sys
 
 from aiohttp import web
@@ -21,23 +30,56 @@ from tests.helpers import spec_data
 KEY = "bench-key-0123456789-0123456789-0123456789"
 
 
-async def serve(database_url: str, port: int) -> None:
+def settings(database_url: str) -> Settings:
+    return Settings(
+        database_url=database_url,
+        secret_key=KEY,
+        pseudonym_key=KEY,
+        web_new_participants_per_minute=0,
+    )
+
+
+async def setup(database_url: str) -> None:
     await migrate.downgrade_async(database_url, "base")
     await migrate.upgrade_async(database_url)
-    settings = Settings(database_url=database_url, secret_key=KEY, pseudonym_key=KEY)
-    platform = create_platform(settings)
+    platform = create_platform(settings(database_url))
     spec = parse_spec(spec_data(id="bench", segments=[], channels=["web"]))
     async with platform.sessionmaker.begin() as session:
         await service.create(session, spec, source="bench")
         await service.open_(session, spec.id)
+    await platform.aclose()
+
+
+async def serve(database_url: str, port: int) -> None:
+    platform = create_platform(settings(database_url))
     analyse_at_intake("Loading the text analysis before the first answer.")
-    app = create_app(settings, platform=platform, background=False)
+    app = create_app(settings(database_url), platform=platform, background=False)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
+    await web.TCPSite(runner, "127.0.0.1", port, reuse_port=True).start()
     print("ready", flush=True)
-    await asyncio.Event().wait()
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    await stop.wait()
+    await runner.cleanup()
+
+
+def main() -> None:
+    command, database_url = sys.argv[1], sys.argv[2]
+    if command == "setup":
+        asyncio.run(setup(database_url))
+        return
+    profile_to = os.environ.get("BENCH_PROFILE")
+    profiler = cProfile.Profile() if profile_to else None
+    if profiler is not None:
+        profiler.enable()
+    try:
+        asyncio.run(serve(database_url, int(sys.argv[3])))
+    finally:
+        if profiler is not None and profile_to:
+            profiler.disable()
+            profiler.dump_stats(profile_to)
 
 
 if __name__ == "__main__":
-    asyncio.run(serve(sys.argv[1], int(sys.argv[2])))
+    main()

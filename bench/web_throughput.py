@@ -3,51 +3,90 @@
 Run by hand (needs `wrk`, Debian package `wrk`, and PostgreSQL on 127.0.0.1:5432):
 
     .venv/bin/python bench/web_throughput.py [--seconds 10] [--connections 32]
+        [--workers 2] [--only sqlite|postgresql] [--profile DIR]
 
-For each store (SQLite file, PostgreSQL) it starts the real web app in its own process,
-has 200 people give consent over HTTP, then lets wrk post answers (a prompt answer per
-request, each with its own submission id) for the given time, and counts the rows that
-reached the store. The bare handler parses the same form and redirects, with no store.
+For each store (SQLite file with one worker; PostgreSQL with ``--workers`` processes
+sharing one port, as workers behind a proxy) it starts the real web app, has 200 people
+give consent over HTTP, then lets wrk post answers to the consultation's prompt (a new
+text each time, so each is stored; a person's later answer replaces the earlier one)
+for the given time, and counts the answers that reached the store (rows in ``inbox``,
+committed with each response). The bare handler parses the same form and redirects,
+with no store, measured in the same run: figures are read as a share of it on a shared
+machine.
+
+Every form post needs a nonce the server issued (bot/web/guards.py). A person would
+fetch the page first; here the nonces are issued before the clock starts, straight into
+``form_nonce`` with the server's keyed hash, so the timed part is the answer alone.
+
+Then latency: wrk again at half the measured peak (each connection pauses between its
+requests), reporting p50 and p99. ``--profile DIR`` runs the servers under cProfile and
+prints the top functions by own time.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
+import pstats
 import re
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
-import asyncpg
-from common import fresh_pg_database
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.common import fresh_pg_database  # noqa: E402
+from bot.web.guards import KeyedHash  # noqa: E402
+
 PYTHON = sys.executable
+SERVER = ROOT / "bench" / "web_server.py"
+KEY = "bench-key-0123456789-0123456789-0123456789"
+THREADS = 2
+# Nonces issued per wrk thread and run: more than any machine here can use in a second.
+NONCES_PER_SECOND = 4000
 
 LUA = """
-local people = {%s}
+local people = {%(people)s}
 local counter = 0
-local tag = ""
-init = function(args)
-  tag = tostring({}):sub(8)
-end
+local pause = %(pause)d
 request = function()
   counter = counter + 1
-  local p = people[(counter %% #people) + 1]
-  local body = "csrf=" .. p[2] .. "&nonce=" .. tag .. "x" .. counter ..
-    "&item%%3Aone-thing=Booking+by+phone+took+too+long+and+nobody+called+back"
+  -- The threads take turns through the people, so no two requests of one person are
+  -- in flight at once (a person answers one form at a time).
+  local p = people[((counter * %(threads)d + tid) %% #people) + 1]
+  local body = "csrf=" .. p[2] .. "&nonce=%(run)st" .. tid .. "x" .. counter ..
+    "&item%%3Aone-thing=Booking+by+phone+took+too+long+and+nobody+called+back+" .. counter
   return wrk.format("POST", "/c/bench/answers", {
     ["Content-Type"] = "application/x-www-form-urlencoded",
     ["Cookie"] = "engage_p=" .. p[1]}, body)
 end
+local threads = 0
+setup = function(thread)
+  thread:set("tid", threads)
+  threads = threads + 1
+end
+if pause > 0 then
+  delay = function() return pause end
+end
 """
+
+
+def nonces(run: str, per_thread: int) -> Iterator[str]:
+    """The nonces the Lua script will post in run ``run`` (as its ``request`` builds them)."""
+    for thread in range(THREADS):
+        for counter in range(1, per_thread + 1):
+            yield f"{run}t{thread}x{counter}"
 
 
 def free_port() -> int:
@@ -56,33 +95,43 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_ready(process: subprocess.Popen[str], port: int) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
+def wait_ready(processes: list[subprocess.Popen[str]], port: int) -> None:
+    deadline = time.monotonic() + 120
+    ready = 0
+    while time.monotonic() < deadline and ready < len(processes):
+        ready = 0
+        for process in processes:
             if process.poll() is not None:
-                raise RuntimeError("server exited before it was ready") from None
-            time.sleep(0.1)
-    raise RuntimeError("server did not start")
+                raise RuntimeError("a server exited before it was ready")
+        # Each server prints "ready" once listening; count them through the port.
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            ready = len(processes)
+        time.sleep(0.2)
+    if ready < len(processes):
+        raise RuntimeError("servers did not start")
 
 
-def run_wrk(url: str, script: str, seconds: int, connections: int) -> dict[str, float]:
+def run_wrk(
+    url: str, script: str, seconds: int, connections: int, *, latency: bool = False
+) -> dict[str, float]:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
         handle.write(script)
-    out = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "-s", handle.name, url],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    command = ["wrk", f"-t{THREADS}", f"-c{connections}", f"-d{seconds}s", "-s", handle.name]
+    if latency:
+        command.append("--latency")
+    out = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
     os.unlink(handle.name)
     requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    return {"requests": requests, "errors": int(errors.group(1)) if errors else 0, "rps": rps}
+    result = {"requests": requests, "errors": int(errors.group(1)) if errors else 0, "rps": rps}
+    if latency:
+        for label in ("50", "99"):
+            found = re.search(rf"\s{label}%\s+([\d.]+)(us|ms|s)\b", out)
+            if found:
+                value, unit = float(found.group(1)), found.group(2)
+                result[f"p{label}_ms"] = value * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+    return result
 
 
 async def consent_people(port: int, count: int) -> list[tuple[str, str]]:
@@ -100,81 +149,187 @@ async def consent_people(port: int, count: int) -> list[tuple[str, str]]:
     return people
 
 
-async def count_responses(database_url: str) -> int:
+async def issue_nonces(database_url: str, values: list[str]) -> None:
+    """Record nonces as issued, as the page would have (keyed hash, issued now)."""
+    keyed = KeyedHash(KEY, "engage web form nonce")
+    now = datetime.now(UTC)
     if database_url.startswith("sqlite"):
         import sqlite3
 
         with sqlite3.connect(database_url.split("///", 1)[1]) as db:
-            return int(db.execute("select count(*) from response").fetchone()[0])
+            db.executemany(
+                "INSERT INTO form_nonce (id, issued_at) VALUES (?, ?)",
+                ((keyed(v), now.strftime("%Y-%m-%d %H:%M:%S.%f")) for v in values),
+            )
+        return
+    import asyncpg
+
     connection = await asyncpg.connect(database_url.replace("+asyncpg", ""))
     try:
-        return int(await connection.fetchval("select count(*) from response"))
+        await connection.copy_records_to_table(
+            "form_nonce", records=[(keyed(v), now) for v in values], columns=["id", "issued_at"]
+        )
     finally:
         await connection.close()
 
 
-def measure_engage(database_url: str, seconds: int, connections: int) -> dict[str, float]:
-    port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    server = subprocess.Popen(
-        [
-            PYTHON,
-            os.environ.get("BENCH_SERVER", str(ROOT / "bench" / "web_server.py")),
-            database_url,
-            str(port),
-        ],
-        env=env,
-        text=True,
-    )
+COUNT_ANSWERS = "select count(*) from inbox where channel = 'web'"
+
+
+async def web_events(database_url: str) -> int:
+    """Web events handled so far: each answer's inbox row commits with its response.
+
+    Rows of ``response`` cannot be counted: a person's later answer replaces the earlier.
+    """
+    if database_url.startswith("sqlite"):
+        import sqlite3
+
+        with sqlite3.connect(database_url.split("///", 1)[1]) as db:
+            return int(db.execute(COUNT_ANSWERS).fetchone()[0])
+    import asyncpg
+
+    connection = await asyncpg.connect(database_url.replace("+asyncpg", ""))
     try:
-        wait_ready(server, port)
-        people = asyncio.run(consent_people(port, 200))
-        script = LUA % ",".join(f'{{"{t}","{c}"}}' for t, c in people)
-        result = run_wrk(f"http://127.0.0.1:{port}", script, seconds, connections)
-        stored = asyncio.run(count_responses(database_url))
+        return int(await connection.fetchval(COUNT_ANSWERS))
     finally:
-        server.terminate()
-        server.wait(10)
-    return {**result, "stored": stored, "answers_per_second": stored / seconds}
+        await connection.close()
+
+
+def measure_engage(
+    database_url: str, workers: int, seconds: int, connections: int, profile: Path | None
+) -> dict[str, float]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    subprocess.run([PYTHON, str(SERVER), "setup", database_url], env=env, check=True)
+    port = free_port()
+    servers = []
+    for number in range(workers):
+        server_env = dict(env)
+        if profile is not None:
+            server_env["BENCH_PROFILE"] = str(profile / f"{database_url[:6]}-{number}.prof")
+        servers.append(
+            subprocess.Popen(
+                [PYTHON, str(SERVER), "serve", database_url, str(port)], env=server_env, text=True
+            )
+        )
+    try:
+        wait_ready(servers, port)
+        time.sleep(2.0 * workers)  # every worker has loaded its text analysis
+        people = asyncio.run(consent_people(port, 200))
+        listed = ",".join(f'{{"{t}","{c}"}}' for t, c in people)
+        per_thread = NONCES_PER_SECOND * seconds // THREADS
+        asyncio.run(
+            issue_nonces(database_url, [*nonces("peak", per_thread), *nonces("half", per_thread)])
+        )
+        before = asyncio.run(web_events(database_url))
+        url = f"http://127.0.0.1:{port}"
+        started = time.perf_counter()
+        peak = run_wrk(
+            url,
+            LUA % {"people": listed, "pause": 0, "run": "peak", "threads": THREADS},
+            seconds,
+            connections,
+        )
+        elapsed = time.perf_counter() - started
+        stored = asyncio.run(web_events(database_url)) - before
+        rate = stored / elapsed
+        # Half the peak: each connection waits between requests so that together they
+        # offer about half the rate (closed loop: wrk's figures, not an open-loop load).
+        half_connections = max(4, connections // 2)
+        pause_ms = max(1, int(1000 * half_connections / max(rate / 2, 1)))
+        half = run_wrk(
+            url,
+            LUA % {"people": listed, "pause": pause_ms, "run": "half", "threads": THREADS},
+            seconds,
+            half_connections,
+            latency=True,
+        )
+    finally:
+        for server in servers:
+            server.terminate()
+        for server in servers:
+            server.wait(30)
+    return {
+        **peak,
+        "stored": stored,
+        "answers_per_second": rate,
+        "half_rate_rps": half["rps"],
+        "p50_ms": half.get("p50_ms", float("nan")),
+        "p99_ms": half.get("p99_ms", float("nan")),
+    }
 
 
 def measure_bare(seconds: int, connections: int) -> dict[str, float]:
     port = free_port()
     server = subprocess.Popen([PYTHON, str(ROOT / "bench" / "bare_server.py"), str(port)])
     try:
-        wait_ready(server, port)
-        script = LUA % '{"t","c"}'
+        wait_ready([server], port)
+        script = LUA % {"people": '{"t","c"}', "pause": 0, "run": "bare", "threads": THREADS}
         return run_wrk(f"http://127.0.0.1:{port}", script, seconds, connections)
     finally:
         server.terminate()
         server.wait(10)
 
 
+def print_profile(folder: Path, lines: int = 25) -> None:
+    files = sorted(str(p) for p in folder.glob("*.prof"))
+    if not files:
+        return
+    stats = pstats.Stats(*files)
+    print(f"\nprofile ({len(files)} servers), top {lines} by own time:")
+    stats.sort_stats("tottime").print_stats(lines)
+    print(f"top {lines} by cumulative time:")
+    stats.sort_stats("cumulative").print_stats(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=2, help="PostgreSQL worker processes")
+    parser.add_argument("--only", choices=["sqlite", "postgresql"])
+    parser.add_argument("--profile", type=Path, help="run the servers under cProfile here")
     args = parser.parse_args()
-    results: dict[str, object] = {"machine": f"{os.cpu_count()} cores"}
+    load = os.getloadavg()
+    results: dict[str, object] = {
+        "machine": f"{os.cpu_count()} cores",
+        "load_before": [round(x, 2) for x in load],
+    }
+    print(f"machine: {os.cpu_count()} cores, load average before: {load[0]:.2f}")
     bare = measure_bare(args.seconds, args.connections)
     results["bare_aiohttp_rps"] = bare["rps"]
     print(f"bare aiohttp handler: {bare['rps']:.0f} requests/s")
+    if args.profile is not None:
+        args.profile.mkdir(parents=True, exist_ok=True)
+        for old in args.profile.glob("*.prof"):
+            old.unlink()
     with tempfile.TemporaryDirectory() as folder:
-        for name, url in (
-            ("sqlite", f"sqlite+aiosqlite:///{folder}/bench.db"),
-            ("postgresql", asyncio.run(fresh_pg_database("engage_bench"))),
-        ):
-            measured = measure_engage(url, args.seconds, args.connections)
-            results[name] = measured
+        stores = [
+            ("sqlite", 1, f"sqlite+aiosqlite:///{folder}/bench.db"),
+            ("postgresql", args.workers, ""),
+        ]
+        for name, workers, url in stores:
+            if args.only and name != args.only:
+                continue
+            url = url or asyncio.run(fresh_pg_database("engage_bench"))
+            measured = measure_engage(url, workers, args.seconds, args.connections, args.profile)
+            results[name] = {**measured, "workers": workers}
             share = measured["answers_per_second"] / bare["rps"]
             print(
-                f"{name}: {measured['answers_per_second']:.0f} answers/s stored "
-                f"({measured['stored']} rows, {measured['errors']} error responses; "
-                f"{share:.0%} of the bare handler)"
+                f"{name} ({workers} worker{'s' if workers > 1 else ''}): "
+                f"{measured['answers_per_second']:.0f} answers/s stored "
+                f"({measured['stored']:.0f} rows, {measured['errors']:.0f} error responses; "
+                f"{share:.0%} of the bare handler); at half that rate "
+                f"({measured['half_rate_rps']:.0f}/s) p50 {measured['p50_ms']:.1f} ms, "
+                f"p99 {measured['p99_ms']:.1f} ms"
             )
+    load = os.getloadavg()
+    results["load_after"] = [round(x, 2) for x in load]
+    print(f"load average after: {load[0]:.2f}")
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
     (out / "web_throughput.json").write_text(json.dumps(results, indent=2))
+    if args.profile is not None:
+        print_profile(args.profile)
 
 
 if __name__ == "__main__":

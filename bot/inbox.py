@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.runtime import Outcome, Runtime
+from bot.runtime import Admit, Outcome, Runtime
 from channels.events import InboundEvent
 from consultations.keys import Keyring
 from storage import queries
@@ -52,15 +52,21 @@ class Inbox:
         self.runtime = runtime
         self.max_attempts = max_attempts
         self.wake = asyncio.Event()
+        # Callers of receive_many waiting for the shared commit (see _write_received).
+        self.max_received = 200
+        self._received: list[tuple[list[dict[str, Any]], asyncio.Future[int]]] = []
+        self._writer: asyncio.Task[None] | None = None
 
     async def receive(self, event: InboundEvent) -> bool:
         """Store one event and commit; ``False`` if it was already there."""
         return await self.receive_many([event]) == 1
 
     async def receive_many(self, events: Sequence[InboundEvent]) -> int:
-        """Store a batch in one transaction; returns how many were new.
+        """Store a batch durably; returns how many were new once they are committed.
 
-        Call this before telling the platform the events arrived.
+        Call this before telling the platform the events arrived. Concurrent callers (a
+        webhook's many connections) share one transaction: each still returns only
+        after its own rows are committed, so acknowledged means stored.
         """
         rows = [
             {
@@ -70,11 +76,54 @@ class Inbox:
             }
             for e in events
         ]
-        async with self.sessionmaker.begin() as session:
-            new = await queries.insert_inbox_many(session, rows)
+        if not rows:
+            return 0
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._received.append((rows, future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_received(), name="inbox-writer")
+        new = await future
         if new:
             self.wake.set()
-        return len(new)
+        return new
+
+    async def _write_received(self) -> None:
+        """Commit what callers of :meth:`receive_many` queued, many callers a transaction.
+
+        A shared transaction that fails is tried again caller by caller, so one bad
+        batch fails alone.
+        """
+        while self._received:
+            batch = self._received[: self.max_received]
+            del self._received[: self.max_received]
+            try:
+                counts = await self._insert_received([rows for rows, _ in batch])
+            except Exception as exc:
+                if len(batch) == 1:
+                    _settle(batch[0][1], exc)
+                    continue
+                for rows, future in batch:
+                    try:
+                        (count,) = await self._insert_received([rows])
+                    except Exception as alone:
+                        _settle(future, alone)
+                    else:
+                        _settle(future, count)
+                log.debug("a shared inbox write failed (%s); written caller by caller", exc)
+                continue
+            for (_, future), count in zip(batch, counts, strict=True):
+                _settle(future, count)
+
+    async def _insert_received(self, batches: Sequence[Sequence[dict[str, Any]]]) -> list[int]:
+        """Insert several callers' rows in one transaction; how many of each were new."""
+        async with self.sessionmaker.begin() as session:
+            new = await queries.insert_inbox_many(session, [r for rows in batches for r in rows])
+        counts = []
+        for rows in batches:
+            mine = {(r["channel"], r["event_id"]) for r in rows} & new
+            new -= mine  # a repeat in another caller's rows is not new for it too
+            counts.append(len(mine))
+        return counts
 
     async def process_pending(self, limit: int = 100, *, batch: int = 50) -> int:
         """Handle inbox rows not yet handled; returns how many were handled.
@@ -205,6 +254,15 @@ class Inbox:
         return True
 
 
+def _settle(future: asyncio.Future[int], outcome: int | BaseException) -> None:
+    if future.done():
+        return
+    if isinstance(outcome, BaseException):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)
+
+
 async def held_aside(session: AsyncSession) -> list[InboxEntry]:
     """Events whose handling kept failing, oldest first."""
     rows = await session.scalars(
@@ -233,21 +291,31 @@ class GroupCommit:
     Args:
         runtime: handles each batch (:meth:`Runtime.handle_groups`).
         max_batch: the most requests one transaction carries.
+        admit: checks requests' tickets (the web forms' nonces) in the batch's own
+            transaction, so a ticket is used exactly when its request commits and no
+            request pays for a transaction of its own to claim it.
     """
 
-    def __init__(self, runtime: Runtime, *, max_batch: int = 100) -> None:
+    def __init__(
+        self, runtime: Runtime, *, max_batch: int = 100, admit: Admit | None = None
+    ) -> None:
         self.runtime = runtime
         self.max_batch = max_batch
-        self._queue: list[tuple[Sequence[InboundEvent], asyncio.Future[Outcome]]] = []
+        self.admit = admit
+        self._queue: list[tuple[Sequence[InboundEvent], str | None, asyncio.Future[Outcome]]] = []
         self._ready = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
         self._worker: asyncio.Task[None] | None = None
 
-    async def submit(self, *events: InboundEvent) -> Outcome:
-        """Handle one request's events; returns once they are committed."""
+    async def submit(self, *events: InboundEvent, ticket: str | None = None) -> Outcome:
+        """Handle one request's events; returns once they are committed.
+
+        With a ``ticket``, the events are handled only if ``admit`` takes it (else the
+        outcome is ``refused``).
+        """
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
-        self._queue.append((events, future))
+        self._queue.append((events, ticket, future))
         self._idle.clear()
         if self._worker is None or self._worker.done():
             self._worker = asyncio.create_task(self._run(), name="group-commit")
@@ -261,14 +329,21 @@ class GroupCommit:
             while self._queue:
                 batch = self._queue[: self.max_batch]
                 del self._queue[: self.max_batch]
+                groups = [events for events, _, _ in batch]
+                tickets = [ticket for _, ticket, _ in batch]
                 try:
-                    outcomes = await self.runtime.handle_groups([events for events, _ in batch])
+                    if self.admit is not None and any(t is not None for t in tickets):
+                        outcomes = await self.runtime.handle_groups(
+                            groups, tickets=tickets, admit=self.admit
+                        )
+                    else:
+                        outcomes = await self.runtime.handle_groups(groups)
                 except Exception as exc:
-                    for _, future in batch:
+                    for _, _, future in batch:
                         if not future.done():
                             future.set_exception(exc)
                     continue
-                for (_, future), outcome in zip(batch, outcomes, strict=True):
+                for (_, _, future), outcome in zip(batch, outcomes, strict=True):
                     if future.done():
                         continue
                     if isinstance(outcome, Exception):

@@ -14,24 +14,31 @@ opened with :data:`RESEND_PREFIX` so the person can tell it is a repeat; a row t
 already carries that prefix is never sent a third time. Any other row in doubt becomes
 ``unknown`` and is listed by ``engage outbox unknown``. Retries use exponential backoff
 with full jitter and honour the platform's "retry after".
+
+Several workers may run a sender; each channel account is sent by the one holding its
+lease (:mod:`bot.leases`, an advisory lock on PostgreSQL). The holder claims rows and
+marks them ``sending`` in transactions fenced by that lease, so a worker that lost it
+(its database connection died, and with it the lock) can no longer start a send while
+its successor settles what it left.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
-import hashlib
 import logging
 import random
 from collections import Counter, defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, text, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.leases import Lease, Leases
 from channels.adapter import ChannelAdapter, RetryLater, Undeliverable, requests_announced_to
 from channels.events import OutboundMessage
 from consultations import moderation
@@ -92,6 +99,8 @@ class OutboxSender:
         counts: where failed attempts and 429s are counted (for ``/metrics``).
         clock: the current time (UTC), injected so tests can move it; rows carrying
             quiet hours (invitations, reminders) are held until those hours end.
+        leases: where the per-channel leases come from (one set per process); by
+            default the sender makes its own.
     """
 
     def __init__(
@@ -107,6 +116,7 @@ class OutboxSender:
         batch: int = 200,
         clock: Callable[[], datetime] = utcnow,
         counts: SendCounts | None = None,
+        leases: Leases | None = None,
     ) -> None:
         self.clock = clock
         self.sessionmaker = sessionmaker
@@ -125,6 +135,21 @@ class OutboxSender:
         # Channels have a lock each: order matters within a chat, never across channels,
         # and one channel's commits need not wait for another's.
         self._starting: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self.leases = leases or Leases(sessionmaker)
+        # The channels whose lease this sender holds, as taken in ``run``. A sender used
+        # without ``run`` (tests, ``drain``) writes in plain transactions.
+        self._held: dict[str, Lease] = {}
+
+    @contextlib.asynccontextmanager
+    async def _transaction(self, channel: str) -> AsyncIterator[AsyncSession]:
+        """A transaction fenced by the channel's lease when ``run`` holds one."""
+        lease = self._held.get(channel)
+        if lease is None:
+            async with self.sessionmaker.begin() as session:
+                yield session
+            return
+        async with lease.fenced() as session:
+            yield session
 
     async def recover(self, channel: str | None = None) -> int:
         """Settle rows a stopped process left ``claimed`` or ``sending``.
@@ -136,7 +161,10 @@ class OutboxSender:
 
         Returns how many rows were in doubt (``sending``).
         """
-        async with self.sessionmaker.begin() as session:
+        transaction = (
+            self._transaction(channel) if channel is not None else self.sessionmaker.begin()
+        )
+        async with transaction as session:
             requeue = update(OutboxEntry).where(OutboxEntry.status == "claimed")
             if channel is not None:
                 requeue = requeue.where(OutboxEntry.channel == channel)
@@ -197,7 +225,7 @@ class OutboxSender:
         never both get a row, whatever the database's isolation (SQLite serialises the
         writes; PostgreSQL also skips rows another worker has locked).
         """
-        async with self.sessionmaker.begin() as session:
+        async with self._transaction(channel) as session:
             due = (
                 select(OutboxEntry.id)
                 .where(
@@ -263,7 +291,7 @@ class OutboxSender:
         handed back by :meth:`recover` is left alone, and ``False`` is returned.
         ``next_attempt_at`` becomes the time this attempt started.
         """
-        async with self.sessionmaker.begin() as session:
+        async with self._transaction(row.channel) as session:
             result = await session.execute(
                 update(OutboxEntry)
                 .where(OutboxEntry.id == row.id, OutboxEntry.status == "claimed")
@@ -292,7 +320,7 @@ class OutboxSender:
         if wait_until is not None:
             # Nobody asked for this just now: it waits for the quiet hours to end, and
             # this person's later messages wait behind it.
-            await self._hold(row, wait_until)
+            await self._hold_until(row, wait_until)
             return _Result.RETRY
         started = False
 
@@ -352,7 +380,7 @@ class OutboxSender:
             )
         return _Result.DONE
 
-    async def _hold(self, row: OutboxEntry, until: datetime) -> None:
+    async def _hold_until(self, row: OutboxEntry, until: datetime) -> None:
         """Put a claimed row back, due when its quiet hours end (no attempt counted)."""
         async with self.sessionmaker.begin() as session:
             await session.execute(
@@ -455,30 +483,30 @@ class OutboxSender:
         raise TimeoutError(f"{channel}: outbox not drained within {within:.0f} s")
 
     async def run(self, stopping: asyncio.Event, *, idle: float = 0.5) -> None:
-        """Send on every channel until ``stopping`` is set.
+        """Send on every channel whose lease this worker holds, until ``stopping`` is set.
 
-        On PostgreSQL several workers may run this: each channel is sent by the one worker
-        holding that channel's advisory lock, so the platform's rate limits hold across
-        workers and rows left ``claimed`` or ``sending`` can only belong to a worker that
-        died.
+        Several workers may run this: each channel is sent by the one worker holding its
+        lease, so the platform's rate limits hold across workers and rows left
+        ``claimed`` or ``sending`` can only belong to a worker that died (or lost its
+        connection, and with it the lease). The others try the lease every few seconds;
+        whoever takes it first settles those rows (:meth:`recover`) and sends on.
         """
-        locks: dict[str, AsyncConnection | None] = {}
+        leases = {channel: self.leases.lease(f"outbox {channel}") for channel in self.adapters}
         try:
             while not stopping.is_set():
                 sent = 0
-                for channel in self.adapters:
+                for channel, lease in leases.items():
                     try:
-                        if channel not in locks:
-                            if not await self._take_channel(channel, locks):
-                                continue
-                            await self.recover(channel)
+                        if not await self._hold(channel, lease):
+                            continue
                         sent += await self.run_once(channel)
                     except Exception:
                         # The store may have gone away mid-round (an outage): rows this
                         # round claimed or started are settled by taking the channel
                         # afresh, which recovers them, once the store answers again.
                         log.exception("outbox sender failed on %s; carrying on", channel)
-                        await self._release_channel(channel, locks)
+                        if not await lease.check():
+                            self._held.pop(channel, None)
                 if sent == 0:
                     self.wake.clear()
                     waiters = [
@@ -489,36 +517,27 @@ class OutboxSender:
                     for waiter in waiters:
                         waiter.cancel()
         finally:
-            for connection in locks.values():
-                if connection is not None:
-                    await connection.close()  # closing the connection releases its lock
+            self._held.clear()
+            for lease in leases.values():
+                await lease.release()
 
-    @staticmethod
-    async def _release_channel(channel: str, locks: dict[str, AsyncConnection | None]) -> None:
-        """Stop being the channel's sender (so the next round takes and recovers it)."""
-        connection = locks.pop(channel, None)
-        if connection is not None:
-            try:
-                await connection.close()
-            except Exception as exc:  # a connection the outage broke: nothing to release
-                log.debug("closing the %s sender lock: %s", channel, exc)
-
-    async def _take_channel(self, channel: str, locks: dict[str, AsyncConnection | None]) -> bool:
-        """Become the sender for a channel (always, on SQLite: one process)."""
-        engine: AsyncEngine = self.sessionmaker.kw["bind"]
-        if engine.dialect.name != "postgresql":
-            locks[channel] = None
-            return True
-        connection = await engine.connect()
-        key = int.from_bytes(
-            hashlib.sha256(f"engage outbox {channel}".encode()).digest()[:8], "big", signed=True
-        )
-        held = await connection.scalar(text("select pg_try_advisory_lock(:key)"), {"key": key})
-        await connection.commit()
-        if not held:
-            await connection.close()
+    async def _hold(self, channel: str, lease: Lease) -> bool:
+        """Whether this worker is the channel's sender now; settles a new holding first."""
+        if channel in self._held:
+            if await lease.check():
+                return True
+            del self._held[channel]
+            log.warning("outbox %s: lease lost; another worker will send", channel)
             return False
-        locks[channel] = connection
+        if not await lease.try_acquire():
+            return False
+        self._held[channel] = lease
+        try:
+            await self.recover(channel)
+        except BaseException:
+            del self._held[channel]
+            await lease.release()
+            raise
         return True
 
 

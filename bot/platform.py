@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from adapters.web import WebAdapter
 from bot.config import Settings
 from bot.inbox import Inbox
+from bot.leases import Leases
 from bot.runtime import Runtime, TextAnalyser
 from channels.adapter import ChannelAdapter
 from channels.events import InboundEvent
@@ -33,6 +34,7 @@ class Platform:
     keyring: Keyring
     runtime: Runtime
     inbox: Inbox
+    leases: Leases
     adapters: dict[str, ChannelAdapter] = field(default_factory=dict)
 
     async def sink(self, events: Sequence[InboundEvent]) -> int:
@@ -40,6 +42,7 @@ class Platform:
         return await self.inbox.receive_many(events)
 
     async def aclose(self) -> None:
+        await self.leases.aclose()
         await self.engine.dispose()
 
 
@@ -65,7 +68,7 @@ def create_platform(settings: Settings, *, analyse: TextAnalyser | None = None) 
         analyse=analyse or analyse_at_intake,
     )
     inbox = Inbox(sessionmaker, keyring, runtime)
-    return Platform(settings, engine, sessionmaker, keyring, runtime, inbox)
+    return Platform(settings, engine, sessionmaker, keyring, runtime, inbox, Leases(sessionmaker))
 
 
 def inline_channels(adapters: Mapping[str, ChannelAdapter]) -> frozenset[str]:
@@ -100,6 +103,10 @@ def configured_adapters(platform: Platform) -> dict[str, ChannelAdapter]:
             webhook_url=settings.public_url.rstrip("/") + WEBHOOK_PATH,
             webhook_secret=settings.telegram_webhook_secret,
             messages_per_second=settings.telegram_messages_per_second,
+            # One getUpdates poller per bot among the workers sharing the database.
+            poller_lease=platform.leases.lease(
+                f"telegram poller {settings.telegram_bot_token.split(':', 1)[0]}"
+            ),
         )
     if settings.mastodon_api_base_url and settings.mastodon_access_token:
         from adapters.mastodon.adapter import MastodonAdapter

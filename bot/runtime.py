@@ -10,11 +10,12 @@ nothing and needs no separate cursor.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -68,11 +69,18 @@ def no_analysis(text: str) -> tuple[float | None, dict[str, Any] | None]:
     return None, None
 
 
+Admit = Callable[[AsyncSession, Sequence[str | None]], Awaitable[Sequence[bool]]]
+"""Decides, inside a group commit's transaction, which requests may be handled: given each
+request's ticket (a form nonce), whether it is admitted. Deciding in the same transaction
+makes the ticket used if and only if the request's events commit."""
+
+
 @dataclass
 class Outcome:
     """What handling one event did."""
 
     duplicate: bool = False
+    refused: bool = False  # its ticket was not admitted: nothing was handled or stored
     participant: str | None = None
     stored: list[Response] = field(default_factory=list)
     messages: list[OutboundMessage] = field(default_factory=list)
@@ -117,6 +125,7 @@ class Runtime:
         for event in events:
             await self._handle(session, event, Outcome(), state)
         await state.update_progress(session)
+        await state.finish(session)
 
     async def handle_now(self, *events: InboundEvent) -> Outcome:
         """Record and handle events in one transaction (for channels that wait on them).
@@ -129,32 +138,49 @@ class Runtime:
         return result
 
     async def handle_groups(
-        self, groups: Sequence[Sequence[InboundEvent]]
+        self,
+        groups: Sequence[Sequence[InboundEvent]],
+        *,
+        tickets: Sequence[str | None] | None = None,
+        admit: Admit | None = None,
     ) -> list[Outcome | Exception]:
         """Record and handle several requests' events in one transaction (group commit).
 
         Returns one :class:`Outcome` per group, or the exception that group's handling
         raised. If the shared transaction fails, each group is handled again in a
         transaction of its own, so one bad request fails alone and the others commit.
+        With ``admit``, each group's ticket is checked first in the same transaction; a
+        group not admitted is ``refused`` and nothing of it is stored.
         """
+        given = list(tickets) if tickets is not None else [None] * len(groups)
         try:
-            return list(await self._handle_groups(groups))
+            return list(await self._handle_groups(groups, given, admit))
         except Exception as exc:
             if len(groups) == 1:
                 return [exc]
             log.warning("a batch of %d requests failed; handling them one by one", len(groups))
         results: list[Outcome | Exception] = []
-        for group in groups:
+        for group, ticket in zip(groups, given, strict=True):
             try:
-                results.append((await self._handle_groups([group]))[0])
+                results.append((await self._handle_groups([group], [ticket], admit))[0])
             except Exception as exc:
                 results.append(exc)
         return results
 
-    async def _handle_groups(self, groups: Sequence[Sequence[InboundEvent]]) -> list[Outcome]:
+    async def _handle_groups(
+        self,
+        groups: Sequence[Sequence[InboundEvent]],
+        tickets: Sequence[str | None],
+        admit: Admit | None,
+    ) -> list[Outcome]:
         outcomes = [Outcome(duplicate=True) for _ in groups]
         now = utcnow()
         async with self.sessionmaker.begin() as session:
+            if admit is not None:
+                admitted = await admit(session, tickets)
+                for outcome, ok in zip(outcomes, admitted, strict=True):
+                    outcome.refused = not ok
+                groups = [g if ok else () for g, ok in zip(groups, admitted, strict=True)]
             new = await queries.insert_inbox_many(
                 session,
                 [
@@ -181,6 +207,7 @@ class Runtime:
                     outcome.duplicate = False
                     await self._handle(session, event, outcome, state)
             await state.update_progress(session)
+            await state.finish(session)
         return outcomes
 
     # -- the dialogue ----------------------------------------------------------------
@@ -257,6 +284,11 @@ class _State:
         self.publications: dict[tuple[str, str], set[tuple[str | None, str]]] = {}
         # Inline channels: whose progress to update once their request is handled.
         self.progress: dict[int, tuple[_Turn, ConsultationSpec, Dialogue]] = {}
+        # Answers to prompts on pages that let a person change them (inline channels),
+        # per (participant, consultation, item): stored ids, or this batch's new rows.
+        self.prompt_answers: dict[tuple[int, str, str], list[tuple[int | Response, str | None]]]
+        self.prompt_answers = {}
+        self.replaced: set[int] = set()
 
     @classmethod
     async def load(
@@ -278,12 +310,47 @@ class _State:
             state.consultations = {row.id: row for row in rows}
         state.dialogues = await queries.dialogues_for(session, ids)
         state.consents = await queries.consents_for(session, ids)
+        if any(e.channel in runtime.inline_channels and e.text for e in events):
+            loaded = await queries.prompt_answers_of(session, ids, list(wanted))
+            state.prompt_answers = {key: list(rows) for key, rows in loaded.items()}
         return state
 
     def texts_of(self, consultation_id: str | None) -> Texts | None:
         """The words of a consultation already loaded for this batch, if it is."""
         row = self.consultations.get(consultation_id) if consultation_id else None
         return service.spec_of(row).wording() if row is not None else None
+
+    def replace_prompt_answer(
+        self, session: AsyncSession, key: tuple[int, str, str], text: str
+    ) -> bool:
+        """Make way for a new answer to a prompt; ``True`` if it is the same text.
+
+        Earlier answers stored before are deleted at the end of the batch
+        (:meth:`finish`); one given earlier in this same batch and not yet written is
+        simply dropped from the unit of work.
+        """
+        earlier = self.prompt_answers.get(key, [])
+        if len(earlier) == 1 and earlier[0][1] == text:
+            return True
+        for row, _ in earlier:
+            if isinstance(row, int):
+                self.replaced.add(row)
+            elif sa_inspect(row).pending:
+                session.expunge(row)
+            elif row.id is not None:
+                self.replaced.add(row.id)
+        self.prompt_answers[key] = []
+        return False
+
+    def stored_prompt_answer(self, key: tuple[int, str, str], response: Response) -> None:
+        self.prompt_answers[key] = [(response, response.text)]
+
+    async def finish(self, session: AsyncSession) -> None:
+        """Write what the batch decided in bulk: delete the answers replaced."""
+        if self.replaced:
+            await session.flush()
+            await queries.delete_replaced(session, self.replaced)
+            self.replaced.clear()
 
     async def consultation(
         self, session: AsyncSession, consultation_id: str
@@ -1084,11 +1151,11 @@ class _Turn:
         ):
             # On a page that lets a person change their answer, the later one replaces
             # the earlier (CONTRACT.md, "Public and private").
-            unchanged = await queries.replace_prompt_answer(
-                self.session, self.participant.id, spec.id, item.id, screened.text
-            )
-            if unchanged:
+            replacing = (self.participant.id, spec.id, item.id)
+            if self.state.replace_prompt_answer(self.session, replacing, screened.text):
                 return True
+        else:
+            replacing = None
         if item.type == "thread" and in_reply_to is None:
             in_reply_to = f"item:{item.id}"
         response = self._store(
@@ -1099,6 +1166,8 @@ class _Turn:
             flags=list(screened.flags),
             in_reply_to=in_reply_to if item.type == "thread" else None,
         )
+        if replacing is not None:
+            self.state.stored_prompt_answer(replacing, response)
         if screened.crisis or screened.needs_review:
             await self.session.flush()
             moderation.open_case(

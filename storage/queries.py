@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, Protocol, cast
 
@@ -175,32 +175,48 @@ def publication_ref(keys: ReferenceKeys, row: Publication) -> str:
     return str(keys.unseal(row.sealed_ref)) if row.sealed_ref is not None else row.platform_ref
 
 
-async def replace_prompt_answer(
-    session: AsyncSession, participant_id: int, consultation_id: str, item_id: str, text: str
-) -> bool:
-    """Make way for a participant's new answer to a prompt; True if it is the same text.
+async def prompt_answers_of(
+    session: AsyncSession, participant_ids: Collection[int], consultation_ids: Collection[str]
+) -> dict[tuple[int, str, str], list[tuple[int, str | None]]]:
+    """Each participant's stored answers per (participant, consultation, item): id and text.
 
-    Earlier answers are deleted, except one a moderation case refers to: a moderator
-    must still see what was said, and deleting the answer would delete its case.
+    One query for a whole batch, so replacing answers costs no query per answer.
     """
-    earlier = (
-        await session.execute(
-            select(Response.id, Response.text).where(
-                Response.participant_id == participant_id,
-                Response.consultation_id == consultation_id,
-                Response.item_id == item_id,
-            )
+    found: dict[tuple[int, str, str], list[tuple[int, str | None]]] = {}
+    if not participant_ids or not consultation_ids:
+        return found
+    rows = await session.execute(
+        select(
+            Response.id,
+            Response.participant_id,
+            Response.consultation_id,
+            Response.item_id,
+            Response.text,
+        ).where(
+            Response.participant_id.in_(participant_ids),
+            Response.consultation_id.in_(consultation_ids),
+            Response.item_type == "prompt",
         )
-    ).all()
-    if len(earlier) == 1 and earlier[0][1] == text:
-        return True
-    if earlier:
-        ids = [row[0] for row in earlier]
-        reviewed = select(ModerationCase.response_id).where(ModerationCase.response_id.in_(ids))
-        await session.execute(
-            delete(Response).where(Response.id.in_(ids), Response.id.not_in(reviewed))
-        )
-    return False
+    )
+    for response_id, participant_id, consultation_id, item_id, text in rows:
+        found.setdefault((participant_id, consultation_id, item_id), []).append((response_id, text))
+    return found
+
+
+async def delete_replaced(session: AsyncSession, response_ids: Collection[int]) -> None:
+    """Delete answers replaced by later ones, except any a moderation case refers to.
+
+    A moderator must still see what was said, and deleting the answer would delete its
+    case.
+    """
+    if not response_ids:
+        return
+    reviewed = select(ModerationCase.response_id).where(
+        ModerationCase.response_id.in_(response_ids)
+    )
+    await session.execute(
+        delete(Response).where(Response.id.in_(response_ids), Response.id.not_in(reviewed))
+    )
 
 
 async def publication_by_ref(

@@ -30,6 +30,7 @@ from adapters.telegram.publishing import TelegramPublisher
 from adapters.telegram.sending import TelegramSender
 from channels.adapter import Capabilities, Delivery, EventSink, PublishedPost
 from channels.events import OutboundMessage
+from channels.lease import Lease
 from channels.store import ChannelStore
 from consultations.spec import ConsultationSpec
 from consultations.texts import available_languages, texts_for
@@ -61,6 +62,8 @@ class TelegramAdapter:
         chat_interval: seconds between messages in one chat.
         group_per_minute: messages per minute in one group.
         poll_timeout: long-polling timeout, seconds.
+        poller_lease: in polling mode, the lease a worker must hold to poll, so that of
+            several workers sharing the store exactly one calls ``getUpdates``.
         clock: monotonic seconds (per-chat pacing).
         sleep: how to wait (pacing, pauses between polls, launch retries).
     """
@@ -89,6 +92,7 @@ class TelegramAdapter:
         chat_interval: float = 1.0,
         group_per_minute: int = 20,
         poll_timeout: int = 10,
+        poller_lease: Lease | None = None,
         clock: Clock = monotonic,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
@@ -116,6 +120,7 @@ class TelegramAdapter:
             blocked=blocked,
             webhook_secret=self.webhook_secret,
             poll_timeout=poll_timeout,
+            lease=poller_lease,
         )
         self.sender = TelegramSender(self.connection, store, self.pacer, blocked=blocked)
         self.publisher = TelegramPublisher(self.connection, store, self.pacer, sleep=sleep)

@@ -49,6 +49,7 @@ from adapters.telegram.connection import BotConnection, retry_after_seconds
 from adapters.telegram.convert import CHANNEL, poll_ref
 from channels.adapter import EventSink
 from channels.events import InboundEvent
+from channels.lease import Lease
 from channels.store import ChannelStore, Tally
 from consultations.keys import constant_time_equal
 
@@ -58,6 +59,8 @@ WEBHOOK_PATH = "/hooks/telegram"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 # Only what a consultation uses; everything else stays on Telegram's side.
 ALLOWED_UPDATES = ["message", "callback_query", "poll", "poll_answer", "my_chat_member"]
+# Seconds between looks at the polling lease while another worker holds it.
+LEASE_WAIT = 1.0
 
 
 class UpdateNotTaken(Exception):
@@ -110,6 +113,9 @@ class TelegramIntake:
             cleared when the person writes again.
         webhook_secret: the secret token Telegram sends with every webhook call.
         poll_timeout: long-polling timeout, seconds.
+        lease: in polling mode, held while polling: of several workers sharing the
+            store only the holder calls ``getUpdates``; the others try it every few
+            seconds and take over when the holder dies.
     """
 
     def __init__(
@@ -121,8 +127,10 @@ class TelegramIntake:
         blocked: set[int | str],
         webhook_secret: str,
         poll_timeout: int,
+        lease: Lease | None = None,
     ) -> None:
         self.connection = connection
+        self.lease = lease
         self.store = store
         self.stopper = stopper
         self.blocked = blocked
@@ -160,6 +168,8 @@ class TelegramIntake:
         if self._poller is not None:
             await self._poller
             self._poller = None
+            if self.lease is not None:
+                await self.lease.release()
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
         self.sink = None
@@ -314,8 +324,21 @@ class TelegramIntake:
         """Long-poll getUpdates; store each batch, then confirm it with the next offset."""
         cursor = SavedCursor(self.store, CHANNEL, f"offset:{self.bot.id}")
         await cursor.load()
+        holding = self.lease is None
 
         async def once() -> None:
+            nonlocal holding
+            if self.lease is not None:
+                if not await self.lease.try_acquire():
+                    if holding:
+                        log.warning("telegram: polling lease lost; another worker polls")
+                    holding = False
+                    await self.stopper.pause(LEASE_WAIT)
+                    return
+                if not holding:
+                    # The previous holder moved the offset on: start from where it stopped.
+                    holding = True
+                    await cursor.load()
             try:
                 updates = await self.stopper.unless_stopping(
                     self.bot.get_updates(

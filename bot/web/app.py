@@ -114,6 +114,7 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
         # Channels that answer within the request have nothing to send later.
         {n: a for n, a in platform.adapters.items() if not a.capabilities.inline_replies},
         counts=app[SEND_COUNTS],
+        leases=platform.leases,
     )
     # Opening and closing on time, and reminders: once across workers (bot/schedule.py).
     scheduler = Scheduler(platform.sessionmaker, platform.keyring, platform.adapters)

@@ -99,6 +99,36 @@ class FormNonces:
             )
         return bool(getattr(result, "rowcount", 0) == 1)
 
+    async def admit(self, session: AsyncSession, nonces: Sequence[str | None]) -> list[bool]:
+        """Claim many nonces in the caller's transaction with one UPDATE; which were taken.
+
+        The group commit calls this (:data:`bot.runtime.Admit`), so a nonce is used if and
+        only if its request's answers commit, and a batch of requests pays for one
+        statement. A nonce given twice in one batch is taken by the first only.
+        """
+        now = self._clock()
+        hashes = [self._hash(n) if n else None for n in nonces]
+        wanted = {h for h in hashes if h is not None}
+        taken: set[str] = set()
+        if wanted:
+            result = await session.execute(
+                update(FormNonce)
+                .where(
+                    FormNonce.id.in_(wanted),
+                    FormNonce.used_at.is_(None),
+                    FormNonce.issued_at > now - NONCE_LIFETIME,
+                )
+                .values(used_at=now)
+                .returning(FormNonce.id)
+                .execution_options(synchronize_session=False)
+            )
+            taken = set(result.scalars())
+        admitted = []
+        for digest in hashes:
+            admitted.append(digest is not None and digest in taken)
+            taken.discard(digest or "")
+        return admitted
+
     async def _maybe_prune(self, session: AsyncSession, now: datetime) -> None:
         """Delete expired nonces and finished rate windows, at most every few minutes."""
         tick = time.monotonic()

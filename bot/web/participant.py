@@ -73,14 +73,15 @@ class WebChannel:
         trusted_proxies: Sequence[str] = (),
     ) -> None:
         self.runtime = runtime
-        # Answers from concurrent requests share a transaction (see GroupCommit).
-        self.intake = GroupCommit(runtime)
         self._specs: dict[str, ConsultationSpec] = {}
         self.sessionmaker = sessionmaker
         self.keyring = keyring
         self.csrf = CsrfTokens(secret_key, "engage web csrf")
         self.secure_cookies = secure_cookies
         self.nonces = FormNonces(sessionmaker, secret_key)
+        # Answers from concurrent requests share a transaction (see GroupCommit), which
+        # also claims each form's nonce: used exactly when the answers commit.
+        self.intake = GroupCommit(runtime, admit=self.nonces.admit)
         self.rates = RateWindows(sessionmaker, secret_key)
         self.client = ClientAddress(trusted_proxies)
         self.new_participants_per_minute = new_participants_per_minute
@@ -164,9 +165,10 @@ class WebChannel:
         """The cookie token, form fields, nonce and consultation of a POST.
 
         The middleware checked its CSRF token. Here: a consultation that is not there
-        gets 404; a nonce that was not issued, or was used already, shows the current
-        page and stores nothing; a cookie that is not yet a participant counts against
-        its address's limit on new participants.
+        gets 404; a cookie that is not yet a participant counts against its address's
+        limit on new participants. The nonce is claimed when the events are handled (the
+        ``ticket`` of :meth:`_submit`): one that was not issued, or was used already,
+        shows the current page and stores nothing.
         """
         token = await self._csrf_subject(request)
         form = await request.post()
@@ -187,27 +189,38 @@ class WebChannel:
         texts = spec.wording()
         if not 8 <= len(nonce) <= 64:
             raise self._problem(request, web.HTTPBadRequest, "web_form_broken", texts)
+        # One query for both: whether the consultation still takes answers, and whether
+        # the cookie is a participant already (new ones count against a limit).
+        pseudonym = self.keyring.pseudonym("web", token)
+        known = select(Participant.id).where(
+            Participant.channel == "web", Participant.pseudonym == pseudonym
+        )
         async with self.sessionmaker() as session:
-            state = await session.scalar(select(Consultation.state).where(Consultation.id == cid))
+            found = (
+                await session.execute(
+                    select(Consultation.state, known.exists()).where(Consultation.id == cid)
+                )
+            ).one_or_none()
+        state, participant = found if found is not None else (None, False)
         if state == service.CLOSED:
             # CONTRACT.md: a form posted to a closed consultation gets 410, nothing stored.
             raise self._problem(request, web.HTTPGone, "web_gone", texts)
-        if not await self.nonces.claim(nonce):
+        if not participant:
+            await self._limit_new_participant(request, texts)
+        return token, fields, nonce, spec
+
+    async def _submit(self, cid: str, nonce: str, *events: InboundEvent) -> Outcome:
+        """Handle a form's events if its nonce is claimed, in the same transaction."""
+        outcome = await self.intake.submit(*events, ticket=nonce)
+        if outcome.refused:
             # A resubmitted form, a second click, or a nonce the client made up: show
             # where the person stands now, as a plain reload would.
             raise web.HTTPSeeOther(f"/c/{cid}")
-        await self._limit_new_participant(request, token, texts)
-        return token, fields, nonce, spec
+        return outcome
 
-    async def _limit_new_participant(self, request: web.Request, token: str, texts: Texts) -> None:
-        """Refuse a cookie that would become a new participant beyond its address's limit."""
+    async def _limit_new_participant(self, request: web.Request, texts: Texts) -> None:
+        """Refuse a new participant (a cookie not yet one) beyond its address's limit."""
         if self.new_participants_per_minute <= 0:
-            return
-        async with self.sessionmaker() as session:
-            known = await queries.find_participant(
-                session, "web", self.keyring.pseudonym("web", token)
-            )
-        if known is not None:
             return
         wait = await self.rates.hit(
             "new", self.client.of(request), self.new_participants_per_minute
@@ -282,6 +295,10 @@ class WebChannel:
         if not token:
             token = new_token = secrets.token_urlsafe(24)
         page = _page_number(request)
+        # The forms' nonce is issued (a write of its own) before the page's reading
+        # session opens: a connection held while waiting for another could exhaust the
+        # pool under load, every request holding one and waiting for a second.
+        form = await self._form(token) if await self._launched_spec(cid) else None
         async with self.sessionmaker() as session:
             found = await self._consultation(session, cid)
             if found is None:
@@ -317,14 +334,14 @@ class WebChannel:
                 )
             if participant is None or participant.opted_out_at is not None:
                 return self._html(
-                    request, pages.ConsentPage(spec, await self._form(token)), new_token
+                    request, pages.ConsentPage(spec, form or await self._form(token)), new_token
                 )
             consents = await queries.consents(session, participant.id, cid)
             given = consents.get("consultation")
             if given is None or not given.given or given.withdrawn_at is not None:
                 return self._html(
                     request,
-                    pages.ConsentPage(spec, await self._form(token), invitations=invited),
+                    pages.ConsentPage(spec, form or await self._form(token), invitations=invited),
                     new_token,
                 )
             dialogue = await session.scalar(
@@ -361,7 +378,7 @@ class WebChannel:
                 return self._html(
                     request,
                     pages.SegmentsPage(
-                        spec, segments, await self._form(token), invitations=invited
+                        spec, segments, form or await self._form(token), invitations=invited
                     ),
                     new_token,
                 )
@@ -388,7 +405,7 @@ class WebChannel:
             request,
             pages.ItemsPage(
                 spec,
-                await self._form(token),
+                form or await self._form(token),
                 unanswered=unanswered,
                 answers=answers,
                 threads=threads,
@@ -562,7 +579,7 @@ class WebChannel:
                     choices=(RECONTACT_OPTIONS[0 if recontact == "yes" else 1],),
                 )
             )
-        outcome = await self.intake.submit(*events)
+        outcome = await self._submit(cid, nonce, *events)
         if answer == "no" and not outcome.duplicate:
             texts = spec.wording()
             return self._html(
@@ -650,7 +667,7 @@ class WebChannel:
                     )
         if not events:
             raise web.HTTPSeeOther(f"/c/{cid}")
-        outcome = await self.intake.submit(*events)
+        outcome = await self._submit(cid, nonce, *events)
         return self._after(request, cid, outcome, spec)
 
     async def thread_reply(self, request: web.Request) -> web.StreamResponse:
@@ -672,7 +689,9 @@ class WebChannel:
         wait = await self.rates.hit("post", token, THREAD_POSTS_PER_MINUTE)
         if wait is not None:
             raise self._too_many(request, wait, "web_busy_posting", texts)
-        outcome = await self.intake.submit(
+        outcome = await self._submit(
+            cid,
+            nonce,
             self._event(
                 token,
                 f"{nonce}:thread",
@@ -681,7 +700,7 @@ class WebChannel:
                 item_id=item_id,
                 text=text[:MAX_TEXT],
                 in_reply_to=parent,
-            )
+            ),
         )
         return self._after(request, cid, outcome, spec)
 
@@ -718,7 +737,7 @@ class WebChannel:
             event = self._event(
                 token, f"{nonce}:statement", cid, EventKind.ANSWER, item_id=item_id, text=text
             )
-        outcome = await self.intake.submit(event)
+        outcome = await self._submit(cid, nonce, event)
         if any(m.kind == "safety" for m in outcome.messages):
             return self._after(request, cid, outcome, spec)
         # What the runtime said (counted, queued for a moderator, a repeat of an existing
@@ -738,7 +757,7 @@ class WebChannel:
         """Leave the consultation (STOP): nothing more is asked or stored."""
         cid = request.match_info["cid"]
         token, _, nonce, spec = await self._posted(request, cid)
-        await self.intake.submit(self._event(token, f"{nonce}:stop", cid, EventKind.STOP))
+        await self._submit(cid, nonce, self._event(token, f"{nonce}:stop", cid, EventKind.STOP))
         texts = spec.wording()
         return self._html(
             request,
@@ -754,7 +773,7 @@ class WebChannel:
         """Erase the person's answers and forget the cookie."""
         cid = request.match_info["cid"]
         token, _, nonce, spec = await self._posted(request, cid)
-        await self.intake.submit(self._event(token, f"{nonce}:erase", cid, EventKind.ERASE))
+        await self._submit(cid, nonce, self._event(token, f"{nonce}:erase", cid, EventKind.ERASE))
         texts = spec.wording()
         response = self._html(
             request,

@@ -367,3 +367,60 @@ async def test_rows_are_handled_in_order_whatever_the_batch(platform: Platform, 
     async with platform.sessionmaker() as session:
         choices = list((await session.scalars(select(Response.choices))).all())
     assert choices == [["Hard"]]
+
+
+async def test_two_answers_to_one_prompt_in_one_batch_keep_only_the_later(
+    platform: Platform,
+) -> None:
+    await launch(platform, SPEC)
+    runtime = HeldRuntime(platform)
+    runtime.inline_channels = frozenset({"web"})
+    intake = GroupCommit(runtime)
+    (ann,) = web_people("ann")
+    await intake.submit(ann.starts(CID), ann.answers(CONSENT, "yes"))
+    await intake.submit(ann.says("An earlier answer", item_id="one-thing", consultation_id=CID))
+
+    # A second click and a third, with different words, land in one batch.
+    runtime.gate.clear()
+    before = len(runtime.batches)
+    blocker = asyncio.create_task(intake.submit(web_people("ben")[0].starts(CID)))
+    await wait_until(lambda: _true(len(runtime.batches) > before), what="a batch in flight")
+    second = asyncio.create_task(
+        intake.submit(ann.says("Evening slots", item_id="one-thing", consultation_id=CID))
+    )
+    third = asyncio.create_task(
+        intake.submit(ann.says("Text reminders", item_id="one-thing", consultation_id=CID))
+    )
+    for _ in range(5):
+        await asyncio.sleep(0)
+    runtime.gate.set()
+    await asyncio.gather(blocker, second, third)
+    await intake.aclose()
+
+    assert runtime.batches[-1] == 2  # both answers in one transaction
+    async with platform.sessionmaker() as session:
+        texts = list(
+            await session.scalars(select(Response.text).where(Response.item_id == "one-thing"))
+        )
+    assert texts == ["Text reminders"]
+
+
+async def test_concurrent_receivers_share_a_commit_and_a_repeat_counts_once(
+    platform: Platform,
+) -> None:
+    inbox = Inbox(
+        platform.sessionmaker, platform.keyring, Runtime(platform.sessionmaker, platform.keyring)
+    )
+    people = [Person(f"r{n}") for n in range(20)]
+    events = [p.says("hello") for p in people]
+    again = events[3]
+    counts = await asyncio.gather(*(inbox.receive_many([e]) for e in [*events, again]))
+    # Every caller returned after its commit: all rows are there, the repeat counted once.
+    assert sum(counts) == 20
+    assert await count(platform, InboxEntry) == 20
+    assert sorted(counts[:3] + counts[4:20]) == [1] * 19
+    assert counts[3] + counts[20] == 1
+
+
+async def _true(value: bool) -> bool:
+    return value

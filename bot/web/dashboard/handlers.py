@@ -26,6 +26,7 @@ from bot import followups, publishing
 from bot.outbox import in_doubt
 from bot.web import auth, templating
 from bot.web.dashboard import follow_up, views
+from bot.web.guards import ClientAddress
 from bot.web.middleware import FormGuard, WebSecurity
 from consultations import loop, moderation, reporting, service
 from consultations.spec import STAGES, ConsultationSpec, parse_spec
@@ -134,6 +135,9 @@ class Dashboard:
         self.csrf_tokens = auth.csrf_tokens(platform.settings.secret_key)
         self.secure_cookies = platform.settings.public_url.startswith("https://")
         self.throttle = auth.LoginThrottle(platform.settings.secret_key)
+        # Behind a reverse proxy the connection's address is the proxy's: believe its
+        # X-Forwarded-For only from ENGAGE_TRUSTED_PROXIES, as the web channel does.
+        self.client = ClientAddress(platform.settings.trusted_proxies)
         self.clock = clock
         self.sleep = sleep
         self.check_password: PasswordCheck = _check_password
@@ -328,7 +332,7 @@ class Dashboard:
         next_path = _safe_next(fields.get("next"))
         email = fields.get("email", "").strip().lower()[:254]
         password = fields.get("password", "")[:MAX_PASSWORD]
-        address = request.remote or "unknown"
+        address = self.client.of(request) or "unknown"
         async with self.platform.sessionmaker.begin() as db:
             verdict = await self.throttle.attempt(db, email, address, now=self.clock())
         if verdict.refused:

@@ -1,0 +1,327 @@
+"""Soak: `engage run` under a steady mixed load for minutes, watching memory and latency.
+
+    .venv/bin/python bench/soak.py [--minutes 30] [--rate 200] [--database-url URL]
+
+Starts the fake Telegram Bot API here and one real `engage run` (web channel, Telegram in
+webhook mode against the fake), then offers ``--rate`` updates per second, half on the
+web page (each person: consent, then an answer to the prompt) and half as Telegram
+webhook posts (each person: ``/start``, "yes", then an answer, a second apart, so the
+outbox sends each their next question in between). Every request's latency is kept.
+
+Reports the server's resident memory (RSS) after a minute of warm-up and at the end,
+errors (non-2xx/3xx answers, failed connections, and ERROR lines in the server's log),
+p99 latency per minute, and checks at the end that every answer reached the store.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import re
+import socket
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Awaitable
+from pathlib import Path
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.fakes.telegram_api import FakeTelegram  # noqa: E402
+
+ENGAGE = str(Path(sys.executable).parent / "engage")
+KEY = "soak-key-0123456789-0123456789-0123456789"
+SECRET = "soak-webhook-secret-0123456789"
+TOKEN = "777777:SOAK-TOKEN"
+CID = "soak"
+SPEC = {
+    "id": CID,
+    "title": "Soak test",
+    "organisation": "Example Health Service",
+    "model": "feedback-prompt",
+    "qi": {"project": "Soak", "stage": "plan", "cycle": 1},
+    "channels": ["web", "telegram"],
+    "language": "en",
+    "consent": {"text": "We listen. Reply STOP to leave.", "recontact": False},
+    "items": [{"id": "story", "type": "prompt", "text": "What would make booking easier?"}],
+    "closing_message": "Thank you.",
+}
+FIELDS = re.compile(r'name="(csrf|nonce)" value="([^"]+)"')
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+class Recorder:
+    """Latencies per minute and errors."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.latencies: dict[int, list[float]] = defaultdict(list)
+        self.errors: dict[str, int] = defaultdict(int)
+        self.sent = 0
+
+    def minute(self) -> int:
+        return int((time.monotonic() - self.started) // 60)
+
+    async def timed(self, what: str, request: Awaitable[int]) -> None:
+        began = time.monotonic()
+        try:
+            status = await request
+        except Exception as exc:
+            self.errors[f"{what}: {type(exc).__name__}"] += 1
+            return
+        self.latencies[self.minute()].append(time.monotonic() - began)
+        if not 200 <= status < 400:
+            self.errors[f"{what}: HTTP {status}"] += 1
+
+
+async def web_person(http: aiohttp.ClientSession, base: str, n: int, rec: Recorder) -> None:
+    """Consent, then answer the prompt: two form posts (each after its page)."""
+    jar = aiohttp.CookieJar(unsafe=True)
+    async with aiohttp.ClientSession(
+        cookie_jar=jar, connector=http.connector, connector_owner=False, timeout=http.timeout
+    ) as own:
+
+        async def post(path: str, data: dict[str, str]) -> int:
+            async with own.get(f"{base}/c/{CID}") as page:
+                fields = dict(FIELDS.findall(await page.text()))
+            async with own.post(f"{base}{path}", data={**fields, **data}) as response:
+                await response.read()
+                return response.status
+
+        await rec.timed("web consent", post(f"/c/{CID}/consent", {"answer": "yes"}))
+        await rec.timed(
+            "web answer",
+            post(f"/c/{CID}/answers", {"item:story": f"Soak answer {n}: the phone line was busy"}),
+        )
+
+
+def update(update_id: int, user: int, text: str) -> dict[str, object]:
+    message: dict[str, object] = {
+        "message_id": update_id,
+        "date": int(time.time()),
+        "chat": {"id": user, "type": "private", "first_name": "P"},
+        "from": {"id": user, "is_bot": False, "first_name": "P"},
+        "text": text,
+    }
+    if text.startswith("/"):
+        message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]
+    return {"update_id": update_id, "message": message}
+
+
+async def telegram_person(
+    http: aiohttp.ClientSession,
+    fake: FakeTelegram,
+    hook: str,
+    n: int,
+    ids: list[int],
+    rec: Recorder,
+) -> None:
+    """``/start``, "yes", an answer: three webhook posts a second apart."""
+    user = 10_000_000 + n
+    fake.user(user, "P")  # the fake Bot API knows the person's private chat
+    for step, text in enumerate((f"/start {CID}", "yes", f"Telegram soak answer {n}")):
+        if step:
+            await asyncio.sleep(1.0)
+        ids[0] += 1
+
+        async def post(body: dict[str, object]) -> int:
+            async with http.post(
+                hook, json=body, headers={"X-Telegram-Bot-Api-Secret-Token": SECRET}
+            ) as response:
+                await response.read()
+                return response.status
+
+        await rec.timed("telegram", post(update(ids[0], user, text)))
+
+
+async def count_stored(database_url: str) -> dict[str, int]:
+    from sqlalchemy import text as sql
+
+    from storage.db import create_engine
+
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as connection:
+            rows = await connection.execute(
+                sql("SELECT channel, count(*) FROM response GROUP BY channel")
+            )
+            return {channel: int(count) for channel, count in rows}
+    finally:
+        await engine.dispose()
+
+
+async def count_outbox(database_url: str) -> dict[str, int]:
+    from sqlalchemy import text as sql
+
+    from storage.db import create_engine
+
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as connection:
+            rows = await connection.execute(
+                sql("SELECT status, count(*) FROM outbox GROUP BY status")
+            )
+            return {status: int(count) for status, count in rows}
+    finally:
+        await engine.dispose()
+
+
+async def soak(minutes: float, rate: float, database_url: str, folder: Path) -> dict[str, object]:
+    spec = folder / "soak.json"
+    spec.write_text(json.dumps(SPEC))
+    port = free_port()
+    async with FakeTelegram(token=TOKEN) as fake:
+        env = {
+            **os.environ,
+            "ENGAGE_DATABASE_URL": database_url,
+            "ENGAGE_HTTP_PORT": str(port),
+            "ENGAGE_PUBLIC_URL": f"http://127.0.0.1:{port}",
+            "ENGAGE_SECRET_KEY": KEY,
+            "ENGAGE_PSEUDONYM_KEY": KEY,
+            "ENGAGE_WEB_NEW_PARTICIPANTS_PER_MINUTE": "0",
+            "TELEGRAM_BOT_TOKEN": TOKEN,
+            "TELEGRAM_API_BASE_URL": fake.base_url,
+            "TELEGRAM_MODE": "webhook",
+            "TELEGRAM_WEBHOOK_SECRET": SECRET,
+            "PYTHONPATH": str(ROOT),
+        }
+        for command in (["db", "upgrade"], ["consultation", "create", str(spec)]):
+            process = await asyncio.create_subprocess_exec(ENGAGE, *command, env=env, cwd=folder)
+            await process.wait()
+        process = await asyncio.create_subprocess_exec(
+            ENGAGE, "consultation", "launch", CID, "--channel", "web", env=env, cwd=folder
+        )
+        await process.wait()
+        log = (folder / "server.log").open("wb")
+        server = await asyncio.create_subprocess_exec(
+            ENGAGE, "run", env=env, cwd=folder, stdout=log, stderr=asyncio.subprocess.STDOUT
+        )
+        base = f"http://127.0.0.1:{port}"
+        hook = f"{base}/hooks/telegram"
+        rec = Recorder()
+        memory: list[tuple[float, int]] = []
+        try:
+            connector = aiohttp.TCPConnector(limit=200)
+            # A request not answered within a minute counts as an error, not a hang.
+            timeout = aiohttp.ClientTimeout(total=60)
+            async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
+                for _ in range(600):
+                    with contextlib.suppress(aiohttp.ClientError):
+                        async with http.get(f"{base}/readyz") as ready:
+                            if ready.status == 200:
+                                break
+                    await asyncio.sleep(0.2)
+                rec = Recorder()
+                tasks: set[asyncio.Task[None]] = set()
+                ids = [0]
+                # Each web person makes 2 posts, each Telegram person 3 webhook posts.
+                web_every = 2 / (rate / 2)
+                telegram_every = 3 / (rate / 2)
+                end = time.monotonic() + minutes * 60
+                next_web = next_tg = time.monotonic()
+                web_people = telegram_people = 0
+                last_sample = 0.0
+                while time.monotonic() < end:
+                    now = time.monotonic()
+                    while next_web <= now:
+                        task = asyncio.create_task(web_person(http, base, web_people, rec))
+                        tasks.add(task)
+                        task.add_done_callback(tasks.discard)
+                        web_people += 1
+                        next_web += web_every
+                    while next_tg <= now:
+                        task = asyncio.create_task(
+                            telegram_person(http, fake, hook, telegram_people, ids, rec)
+                        )
+                        tasks.add(task)
+                        task.add_done_callback(tasks.discard)
+                        telegram_people += 1
+                        next_tg += telegram_every
+                    if now - last_sample >= 10:
+                        memory.append((now - rec.started, rss_kib(server.pid)))
+                        last_sample = now
+                    await asyncio.sleep(0.01)
+                # What is still in flight gets a minute more, then counts as unanswered.
+                _, late = await asyncio.wait(tasks, timeout=60) if tasks else (set(), set())
+                for task in late:
+                    task.cancel()
+                rec.errors["unanswered at the end"] += len(late)
+                memory.append((time.monotonic() - rec.started, rss_kib(server.pid)))
+                # Let the outbox and inbox finish, then count what was stored.
+                await asyncio.sleep(5)
+        finally:
+            server.terminate()
+            await server.wait()
+            log.close()
+        stored = await count_stored(database_url)
+        outbox = await count_outbox(database_url)
+    logged = (folder / "server.log").read_text()
+    (ROOT / "bench" / "results").mkdir(exist_ok=True)
+    (ROOT / "bench" / "results" / "soak-server.log").write_text(logged)
+    server_errors = sum(1 for line in logged.splitlines() if " ERROR " in line)
+    per_minute = {}
+    for minute, values in sorted(rec.latencies.items()):
+        values.sort()
+        per_minute[minute] = {
+            "requests": len(values),
+            "p50_ms": round(1000 * values[len(values) // 2], 1),
+            "p99_ms": round(1000 * values[int(len(values) * 0.99)], 1),
+        }
+    warm = next((kib for at, kib in memory if at >= 60), memory[0][1] if memory else 0)
+    end_rss = memory[-1][1] if memory else 0
+    return {
+        "minutes": minutes,
+        "rate": rate,
+        "outbox": outbox,
+        "web_people": web_people,
+        "telegram_people": telegram_people,
+        "stored": stored,
+        "expected": {"web": web_people, "telegram": telegram_people},
+        "rss_after_warm_up_mib": round(warm / 1024, 1),
+        "rss_at_end_mib": round(end_rss / 1024, 1),
+        "rss_growth": round((end_rss - warm) / warm, 3) if warm else None,
+        "client_errors": dict(rec.errors),
+        "server_error_lines": server_errors,
+        "per_minute": per_minute,
+        "messages_sent_by_bot": len(fake.sent),
+        "load_average": os.getloadavg(),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=30)
+    parser.add_argument("--rate", type=float, default=200, help="updates per second")
+    parser.add_argument("--database-url", help="default: a new SQLite file")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        url = args.database_url or f"sqlite+aiosqlite:///{folder}/soak.db"
+        result = asyncio.run(soak(args.minutes, args.rate, url, Path(folder)))
+    print(json.dumps(result, indent=2))
+    out = ROOT / "bench" / "results"
+    out.mkdir(exist_ok=True)
+    (out / "soak.json").write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
