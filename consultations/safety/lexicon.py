@@ -267,12 +267,13 @@ class Lexicon:
         if category != "harm-to-others" and self.cues["distant"].search(clause):
             return None
         # Someone else's words in a film, a book or a course are not a report of a
-        # person at risk. Looked for in this sentence and the one before ("we watched a
-        # film. the boy says he wants to die"), not in the whole text: a long complaint
-        # mentions leaflets, websites and signs in other sentences, and a son's words in
-        # it are still a report.
-        if not answered_yes and self.cues["reported"].search(
-            _near(text, match.start(), match.end(), 1, 0)
+        # person at risk. Looked for in this sentence, and fiction also in the one before
+        # ("we watched a film. the boy says he wants to die"), not in the whole text: a
+        # long complaint mentions leaflets, websites and forms in other sentences, and a
+        # son's words in it are still a report.
+        if not answered_yes and (
+            self.cues["reported"].search(sentence)
+            or self.cues["media"].search(_near(text, match.start(), match.end(), 1, 0))
         ):
             return None
         return Hit("third-party", phrase, match.start(), category)
