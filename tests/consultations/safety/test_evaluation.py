@@ -47,7 +47,7 @@ def test_heldout_meets_the_over_flagging_target() -> None:
 
 
 def test_heldout_holds_the_measured_level() -> None:
-    # The level reached today on the three held-out batches together (recall 0.977,
+    # The level reached today on the three held-out batches together (recall 0.980,
     # over-flagging 0.049), so that a change that makes the screen worse fails here.
     recall, over_flagging = _rates(HELDOUT)
     assert recall >= 0.975
@@ -68,9 +68,9 @@ def test_the_second_heldout_batch_holds_its_measured_level() -> None:
 
 def test_the_fourth_heldout_batch_holds_its_measured_level() -> None:
     # Written before sentence scoring and the sentence-scoped cues: recall 0.923 and
-    # over-flagging 0.068 then, 0.952 and 0.029 now.
+    # over-flagging 0.068 then, 0.962 and 0.029 now.
     recall, over_flagging = _rates(_batch(4))
-    assert recall >= 0.95
+    assert recall >= 0.96
     assert over_flagging <= 0.04
 
 
@@ -89,8 +89,8 @@ def test_heldout_recall_per_category(category: str) -> None:
     rows = [row for row in HELDOUT if row["label"] == 1 and row["category"] == category]
     verdicts = assess_many([row["text"] for row in rows])
     recall = sum(v.flagged for v in verdicts) / len(verdicts)
-    # The lowest today, over the three held-out batches: suicidal-passive 0.941 and
-    # harm-to-others 0.946 (the fourth batch's misses are in those two and safeguarding).
+    # The lowest today, over the three held-out batches: suicidal-passive 0.941, then
+    # third-party 0.981 (the fourth batch misses in suicidal-passive and third-party).
     assert recall >= 0.94, f"{category}: {recall:.3f}"
 
 
