@@ -90,7 +90,7 @@ def test_heldout_recall_per_category(category: str) -> None:
     verdicts = assess_many([row["text"] for row in rows])
     recall = sum(v.flagged for v in verdicts) / len(verdicts)
     # The lowest today, over the three held-out batches: suicidal-passive 0.941, then
-    # third-party 0.981 (the fourth batch misses in suicidal-passive and third-party).
+    # harm-to-others 0.973 (the fourth batch misses in suicidal-passive and third-party).
     assert recall >= 0.94, f"{category}: {recall:.3f}"
 
 
