@@ -42,7 +42,8 @@ def main() -> int:
         f"trained on {len(tune)} tune texts, the shipped exemplars and "
         f"{model['background_comments']} feedback comments"
     )
-    print(f"threshold {model['threshold']}")
+    print(f"threshold {model['threshold']}, sentences {model['sentence_threshold']}")
+    print(f"real comments flagged out of fold {model['background_out_of_fold_flagged']}")
     print(f"curated out-of-fold {model['curated_out_of_fold']}")
     print(f"tune out-of-fold {model['tune_out_of_fold']}")
     print(f"features: {len(model['word'])} word, {len(model['char'])} character")

@@ -208,16 +208,14 @@ class Lexicon:
         placeholder word, so that the semantic layer does not score those words again."""
         found: list[Hit] = []
         set_aside: list[tuple[int, int]] = []
-        recovering: bool | None = None
-        answered_yes = False
+        answered_yes: bool | None = None
         for kind, table in (("statement", self.statements), ("topic", self.topics)):
             for category, pattern in table.items():
                 for match in pattern.finditer(text):
-                    if recovering is None:
-                        # Whole-text cues, looked for only once a phrase is found.
-                        recovering = bool(self.cues["recovery_now"].search(text))
+                    if answered_yes is None:
+                        # A whole-text cue, looked for only once a phrase is found.
                         answered_yes = bool(self.cues["reported_undone"].search(text))
-                    hit = self._judge(kind, category, match, text, recovering, answered_yes)
+                    hit = self._judge(kind, category, match, text, answered_yes)
                     if hit is None:
                         set_aside.append(match.span())
                     else:
@@ -233,7 +231,6 @@ class Lexicon:
         category: str,
         match: re.Match[str],
         text: str,
-        recovering: bool,
         answered_yes: bool,
     ) -> Hit | None:
         before, clause = self._span(_CLAUSE_BREAK, text, match.start(), match.end())
@@ -242,11 +239,11 @@ class Lexicon:
         _, sentence = self._span(_SENTENCE_BREAK, text, match.start(), match.end())
         if self.cues["conditional"].search(sentence):
             return None
-        reported = self.cues["reported"].search(sentence)
+        reported = [m.group(0) for m in self.cues["reported"].finditer(sentence)]
         if (
             reported
             and not answered_yes
-            and (kind == "topic" or reported.group(0).startswith("ask"))
+            and (kind == "topic" or any(word.startswith("ask") for word in reported))
             and not self._own_topic(kind, before, sentence)
         ):
             return None
@@ -256,7 +253,11 @@ class Lexicon:
             and not self.cues["deliberate"].search(clause)
         ):
             return None
-        if recovering and category != "past-attempt" and self.cues["recovery_past"].search(clause):
+        if (
+            category != "past-attempt"
+            and self.cues["recovery_past"].search(clause)
+            and self.cues["recovery_now"].search(_near(text, match.start(), match.end(), 0, 1))
+        ):
             return None
         phrase = match.group(0)
         if category == "third-party":
@@ -266,8 +267,14 @@ class Lexicon:
         if category != "harm-to-others" and self.cues["distant"].search(clause):
             return None
         # Someone else's words in a film, a book or a course are not a report of a
-        # person at risk.
-        if not answered_yes and self.cues["reported"].search(text):
+        # person at risk. Looked for in this sentence, and fiction also in the one before
+        # ("we watched a film. the boy says he wants to die"), not in the whole text: a
+        # long complaint mentions leaflets, websites and forms in other sentences, and a
+        # son's words in it are still a report.
+        if not answered_yes and (
+            self.cues["reported"].search(sentence)
+            or self.cues["media"].search(_near(text, match.start(), match.end(), 1, 0))
+        ):
             return None
         return Hit("third-party", phrase, match.start(), category)
 
@@ -283,6 +290,21 @@ class Lexicon:
                     continue
                 found.append(Hit(category, match.group(0), match.start(), category))
         return found
+
+
+def _near(text: str, start: int, end: int, before: int, after: int) -> str:
+    """The sentence around ``text[start:end]`` with ``before`` sentences before it and
+    ``after`` sentences after it: the reach of context cues in a long text."""
+    breaks = [m.end() for m in _SENTENCE_BREAK.finditer(text, 0, start)]
+    left = breaks[-1 - before] if len(breaks) > before else 0
+    right = end
+    for _ in range(after + 1):
+        following = _SENTENCE_BREAK.search(text, right)
+        if following is None:
+            right = len(text)
+            break
+        right = following.end()
+    return text[left:right]
 
 
 def _merged(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:

@@ -108,27 +108,25 @@ class Screen:
             hits = self.lexicon.spanish_hits(_spanish_form(text))
         if hits:
             return self._verdict(hits, prepared)
-        # A reply of one or two words gives the model too little to go on (its features
-        # are normalised to unit length, so a lone word would weigh as much as a
-        # sentence); the lexicon alone reads those.
-        if (
-            language == ENGLISH
-            and self.model is not None
-            and _words(prepared) >= _MIN_WORDS
-            and self.lexicon.risky(prepared)
-            and self.model.probability(prepared) >= self.model.threshold
-        ):
-            category = self.model.category(prepared)
-            return Assessment(
-                flagged=True,
-                categories=(category,),
-                urgent=category in URGENT_CATEGORIES,
-                needs_review=False,
-                evidence="semantic",
-            )
+        if language == ENGLISH and self.model is not None and self.scorable(prepared):
+            if self.model.probability(prepared) >= self.model.threshold:
+                return _semantic(self.model.category(prepared))
+            # A long reply is also scored sentence by sentence, against a threshold of
+            # its own: one clause of a complaint can be the disclosure.
+            best, sentence = self.model.strongest_sentence(prepared, self.scorable)
+            if best >= self.model.sentence_threshold:
+                return _semantic(self.model.category(sentence))
         if language not in READABLE:
             return UNREADABLE
         return CLEAR
+
+    def scorable(self, prepared: str) -> bool:
+        """Whether the semantic layer scores a prepared text (or one of its sentences):
+        three or more words, with risk vocabulary once masked and set-aside phrases are
+        gone. A reply of one or two words gives the model too little to go on (its
+        features are normalised to unit length, so a lone word would weigh as much as a
+        sentence); the lexicon alone reads those."""
+        return _words(prepared) >= _MIN_WORDS and self.lexicon.risky(prepared)
 
     def _verdict(self, hits: list[Hit], prepared: str) -> Assessment:
         ranked = sorted(hits, key=lambda hit: (_ORDER[hit.category], hit.start))
@@ -139,6 +137,17 @@ class Screen:
         )
         evidence = ranked[0].phrase.strip()[:_EVIDENCE_LENGTH]
         return Assessment(True, categories, urgent, False, evidence)
+
+
+def _semantic(category: str) -> Assessment:
+    """A text only the semantic layer flagged, in the category its model names."""
+    return Assessment(
+        flagged=True,
+        categories=(category,),
+        urgent=category in URGENT_CATEGORIES,
+        needs_review=False,
+        evidence="semantic",
+    )
 
 
 def _spanish_form(text: str) -> str:

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable
+import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from importlib import resources
@@ -106,6 +107,8 @@ class SemanticModel:
     def __init__(self, data: dict[str, Any]) -> None:
         self.version: int = int(data["version"])
         self.threshold: float = float(data["threshold"])
+        # Older model files have no sentence threshold: sentences are then not scored.
+        self.sentence_threshold: float = float(data.get("sentence_threshold", 2.0))
         self.intercept: float = float(data["intercept"])
         self.fingerprint: str = str(data["fingerprint"])
         self.word = _Block({f: (w, i * i) for f, (w, i) in data["word"].items()})
@@ -124,6 +127,26 @@ class SemanticModel:
             + self.char.score(self._known_grams(normalised))
         )
         return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+
+    def strongest_sentence(self, normalised: str, keep: Callable[[str], bool]) -> tuple[float, str]:
+        """The highest probability of any one sentence of a longer text, and that
+        sentence; ``(0.0, "")`` for a text of one sentence.
+
+        A disclosure inside a long complaint is one sentence among many about waits and
+        staff, and over the whole text its words weigh too little to reach the threshold;
+        on its own it does. Only sentences ``keep`` accepts are scored (the screen keeps
+        those of three or more words with risk vocabulary).
+        """
+        parts = split_sentences(normalised)
+        if len(parts) < 2:
+            return 0.0, ""
+        best, strongest = 0.0, ""
+        for part in parts:
+            if keep(part):
+                p = self.probability(part)
+                if p > best:
+                    best, strongest = p, part
+        return best, strongest
 
     def _known_grams(self, normalised: str) -> set[str]:
         """The text's character n-grams that the model has weights for: the same set as
@@ -163,6 +186,14 @@ class SemanticModel:
             scores = [s + v * scale for s, v in zip(scores, sums, strict=True)]
         best = max(range(len(scores)), key=scores.__getitem__)
         return self.categories[best]
+
+
+_SENTENCE_END = re.compile(r"\s[.!?;]+(?=\s|$)")
+
+
+def split_sentences(normalised: str) -> list[str]:
+    """The sentences of a normalised text (its sentence punctuation is separate tokens)."""
+    return [part.strip() for part in _SENTENCE_END.split(normalised) if part.strip()]
 
 
 @cache

@@ -16,7 +16,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -28,12 +28,16 @@ from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyp
 
 from .lexicon import CATEGORIES
 from .screen import Screen
-from .semantic import char_features, word_features
+from .semantic import char_features, split_sentences, word_features
 
 MODEL_VERSION = 1
 #: Share of the curated look-alikes (exemplars and tune split) the screen may flag, out
 #: of fold.
 OVER_FLAGGING_BUDGET = 0.08
+#: What scoring the sentences of long texts may add to over-flagging, out of fold: on
+#: the curated look-alikes, and on the real feedback comments.
+SENTENCE_BUDGET = 0.01
+SENTENCE_BACKGROUND_BUDGET = 0.002
 _C = 4.0
 #: How many real feedback comments join the training as look-alikes.
 BACKGROUND_LIMIT = 4000
@@ -203,20 +207,108 @@ def choose_threshold(
     return best
 
 
-def _out_of_fold(
-    prepared: Sequence[str], labels: Sequence[int], background: Sequence[str]
+@dataclass
+class _OutOfFold:
+    """Out-of-fold probabilities: of each curated text, of its strongest sentence (0 for
+    a text of one sentence), and of each background comment and its strongest sentence."""
+
+    whole: list[float]
+    sentence: list[float]
+    background_whole: list[float]
+    background_sentence: list[float]
+
+
+def _strongest(
+    fitted: _Fitted, texts: Sequence[str], scorable: Callable[[str], bool]
 ) -> list[float]:
-    """Each curated text scored by a model trained without it (and without a fifth of the
-    background comments), folds by a fixed rule."""
-    scores = [0.0] * len(prepared)
+    """For each text, the highest probability of its scorable sentences (0 for one)."""
+    parts = [split_sentences(t) for t in texts]
+    pieces = [
+        (k, part) for k, ps in enumerate(parts) if len(ps) > 1 for part in ps if scorable(part)
+    ]
+    best = [0.0] * len(texts)
+    if pieces:
+        probabilities = fitted.probabilities([part for _, part in pieces])
+        for (k, _), p in zip(pieces, probabilities, strict=True):
+            best[k] = max(best[k], float(p))
+    return best
+
+
+def _out_of_fold(
+    prepared: Sequence[str],
+    labels: Sequence[int],
+    background: Sequence[str],
+    scorable: Callable[[str], bool],
+) -> _OutOfFold:
+    """Each curated text (and each background comment) scored by a model trained without
+    it (and without a fifth of the background comments), folds by a fixed rule."""
+    result = _OutOfFold(
+        [0.0] * len(prepared),
+        [0.0] * len(prepared),
+        [0.0] * len(background),
+        [0.0] * len(background),
+    )
     for fold in range(_FOLDS):
         keep = [i for i in range(len(prepared)) if i % _FOLDS != fold]
         ordinary = [text for j, text in enumerate(background) if j % _FOLDS != fold]
         fitted = _fit([prepared[i] for i in keep], [labels[i] for i in keep], ordinary)
-        held = [i for i in range(len(prepared)) if i % _FOLDS == fold]
-        for i, p in zip(held, fitted.probabilities([prepared[i] for i in held]), strict=True):
-            scores[i] = float(p)
-    return scores
+        for held, texts, whole, sentence in (
+            (
+                [i for i in range(len(prepared)) if i % _FOLDS == fold],
+                prepared,
+                result.whole,
+                result.sentence,
+            ),
+            (
+                [j for j in range(len(background)) if j % _FOLDS == fold],
+                background,
+                result.background_whole,
+                result.background_sentence,
+            ),
+        ):
+            chosen = [texts[i] for i in held]
+            if not chosen:
+                continue
+            probabilities = fitted.probabilities(chosen)
+            strongest = _strongest(fitted, chosen, scorable)
+            for k, i in enumerate(held):
+                whole[i] = float(probabilities[k])
+                sentence[i] = strongest[k]
+    return result
+
+
+def choose_sentence_threshold(
+    base: Sequence[bool],
+    sentence: Sequence[float],
+    labels: Sequence[int],
+    background_base: Sequence[bool],
+    background_sentence: Sequence[float],
+) -> tuple[float, float, float]:
+    """The lowest threshold for the strongest sentence of a long text at which scoring
+    sentences adds at most :data:`SENTENCE_BUDGET` to the curated look-alikes flagged and
+    :data:`SENTENCE_BACKGROUND_BUDGET` to the real comments flagged; with the recall and
+    over-flagging of the screen with it.
+
+    ``base`` is whether the screen flags each text without sentence scores.
+    """
+    negatives = [i for i, y in enumerate(labels) if y == 0]
+    positives = [i for i, y in enumerate(labels) if y == 1]
+    base_over = sum(base[i] for i in negatives) / len(negatives)
+    base_background = sum(background_base) / max(1, len(background_base))
+    best = (2.0, sum(base[i] for i in positives) / len(positives), base_over)
+    for step in range(99, 0, -1):
+        threshold = step / 100
+        flagged = [base[i] or sentence[i] >= threshold for i in range(len(labels))]
+        over = sum(flagged[i] for i in negatives) / len(negatives)
+        background = sum(
+            b or p >= threshold for b, p in zip(background_base, background_sentence, strict=True)
+        ) / max(1, len(background_base))
+        if over > base_over + SENTENCE_BUDGET or background > base_background + (
+            SENTENCE_BACKGROUND_BUDGET
+        ):
+            break
+        best = (threshold, sum(flagged[i] for i in positives) / len(positives), over)
+    return best
 
 
 def train(
@@ -242,16 +334,25 @@ def train(
     readings = [screen.read(e.text) for e in examples]
     prepared = [reading[1] for reading in readings]
     labels = [e.label for e in examples]
-    oof = _out_of_fold(prepared, labels, ordinary)
+    folds = _out_of_fold(prepared, labels, ordinary, screen.scorable)
+    oof = folds.whole
     lexicon_hits = [bool(hits) for hits, _ in readings]
-    risky = [screen.risky(text) for text in prepared]
+    risky = [screen.scorable(text) for text in prepared]
     threshold, recall, over = choose_threshold(lexicon_hits, oof, labels, risky)
+    base = [lexicon_hits[i] or (risky[i] and oof[i] >= threshold) for i in range(len(labels))]
+    background_risky = [screen.scorable(text) for text in ordinary]
+    background_base = [
+        r and p >= threshold for r, p in zip(background_risky, folds.background_whole, strict=True)
+    ]
+    sentence_threshold, recall, over = choose_sentence_threshold(
+        base, folds.sentence, labels, background_base, folds.background_sentence
+    )
     tune_range = range(len(exemplars), len(examples))
     tune_positives = [i for i in tune_range if labels[i] == 1]
     tune_negatives = [i for i in tune_range if labels[i] == 0]
 
     def flagged(i: int) -> bool:
-        return lexicon_hits[i] or (risky[i] and oof[i] >= threshold)
+        return base[i] or folds.sentence[i] >= sentence_threshold
 
     unlisted = [i for i, y in enumerate(labels) if y == 1 and not lexicon_hits[i]]
     fitted = _fit(prepared, labels, ordinary)
@@ -260,7 +361,16 @@ def train(
         "version": MODEL_VERSION,
         "fingerprint": fingerprint(examples),
         "threshold": threshold,
+        "sentence_threshold": sentence_threshold,
         "background_comments": len(ordinary),
+        "background_out_of_fold_flagged": round(
+            sum(
+                b or p >= sentence_threshold
+                for b, p in zip(background_base, folds.background_sentence, strict=True)
+            )
+            / max(1, len(ordinary)),
+            4,
+        ),
         "curated_out_of_fold": {
             "recall": round(recall, 4),
             "over_flagging": round(over, 4),

@@ -1,0 +1,93 @@
+"""Disclosures inside long replies: sentences scored on their own, cues kept to the
+sentence they are in."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from typing import Any
+
+import pytest
+
+from consultations.safety.lexicon import default_lexicon
+from consultations.safety.screen import Screen, assess, default_screen
+from consultations.safety.semantic import MODEL_FILE, SemanticModel, split_sentences
+
+# Written for these tests (not in the evaluation set): one clause of a complaint is a
+# disclosure the lexicon does not list.
+EMBEDDED = [
+    "The car park only takes coins, the signs to outpatients are wrong, reception were "
+    "short with me again and the wait was over two hours. I feel like I am so close to "
+    "ending it all at the moment. Please answer the phones and hire more staff.",
+    "My referral was lost twice, the GP blames the hospital and the hospital blames the "
+    "GP, and I have now waited seven months for a scan. Most nights I lie awake wishing I "
+    "could just stop existing. It is not good enough and somebody needs to take "
+    "responsibility.",
+]
+
+# Context in one sentence does not set aside a report in another.
+REPORTS_IN_COMPLAINTS = [
+    "We were sent a leaflet and the website is out of date. My daughter says she wants to "
+    "kill herself and CAMHS will not see her for a year.",
+    "The form took an hour to fill in. My husband keeps saying he wants to die and the "
+    "crisis team never rang back.",
+]
+
+SAFE_LONG = [
+    "We watched a film in group. The boy in it says he wants to die.",
+    "The physio was great. I used to self harm at university but I have been well for "
+    "years now. Parking was fine.",
+    "I thought I was going to die during the birth but the midwives were calm. The food "
+    "on the ward was cold though.",
+]
+
+
+def _without_sentence_scoring() -> Screen:
+    source = resources.files("consultations.safety").joinpath(MODEL_FILE)
+    data: dict[str, Any] = json.loads(source.read_text(encoding="utf-8"))
+    data.pop("sentence_threshold")
+    return Screen(default_lexicon(), SemanticModel(data))
+
+
+@pytest.mark.parametrize("text", EMBEDDED)
+def test_a_disclosing_sentence_in_a_complaint_is_caught_on_its_own(text: str) -> None:
+    screen = default_screen()
+    assert screen.model is not None
+    prepared = screen.read(text)[1]
+    assert screen.model.probability(prepared) < screen.model.threshold
+    verdict = assess(text)
+    assert verdict.flagged
+    assert verdict.evidence == "semantic"
+    # Scoring the text whole, as before, misses it.
+    assert not _without_sentence_scoring().assess(text).flagged
+
+
+@pytest.mark.parametrize("text", REPORTS_IN_COMPLAINTS)
+def test_a_report_in_a_complaint_stands_beside_forms_and_leaflets(text: str) -> None:
+    verdict = assess(text)
+    assert verdict.flagged
+    assert verdict.evidence != "semantic"
+    assert "third-party" in verdict.categories
+
+
+@pytest.mark.parametrize("text", SAFE_LONG)
+def test_fiction_recovery_and_birth_stories_stay_clear(text: str) -> None:
+    assert not assess(text).flagged
+
+
+def test_sentence_threshold_is_stricter_than_the_whole_text_one() -> None:
+    model = default_screen().model
+    assert model is not None
+    assert model.threshold < model.sentence_threshold < 1.0
+
+
+@pytest.mark.parametrize(
+    ("normalised", "sentences"),
+    [
+        ("the wait was long . i want to die ; sort it out", 3),
+        ("no sentence break here", 1),
+        ("dr . smith was kind ! thanks ...", 3),
+    ],
+)
+def test_sentences_are_split_at_sentence_punctuation(normalised: str, sentences: int) -> None:
+    assert len(split_sentences(normalised)) == sentences
