@@ -12,6 +12,7 @@ import hashlib
 import io
 import json
 import multiprocessing
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -407,8 +408,9 @@ async def import_csv(
         if progress:
             progress(done, len(rows))
 
-    # Large imports share the screening and analysis with a second process, batch about
-    # batch, so both cores work; small ones are not worth starting it for.
+    # Large imports hand batches to a second process as it becomes free (it takes some
+    # seconds to start) while this one prepares the rest, so both cores work; small ones
+    # are not worth starting it for. Batches are stored in file order.
     pool = (
         ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
         if len(rows) >= parallel_from
@@ -416,26 +418,27 @@ async def import_csv(
     )
     loop = asyncio.get_running_loop()
     cache: dict[str, Prepared] = {}
-    chunks = [rows[start : start + batch] for start in range(0, len(rows), batch)]
+    queue: deque[tuple[list[tuple[int, str | None, str]], Any]] = deque()
     try:
-        step = 2 if pool is not None else 1
-        for n in range(0, len(chunks), step):
-            away = chunks[n] if pool is not None else None
-            here = chunks[n + 1] if pool is not None and n + 1 < len(chunks) else None
-            if pool is None:
-                here = chunks[n]
-            future = (
-                loop.run_in_executor(
-                    pool, prepare_in_worker, analyse, [v for _, _, v in away], digest
+        for start in range(0, len(rows), batch):
+            chunk = rows[start : start + batch]
+            texts = [value for _, _, value in chunk]
+            away = sum(isinstance(job, asyncio.Future) and not job.done() for _, job in queue)
+            if pool is not None and away < 2:
+                queue.append(
+                    (chunk, loop.run_in_executor(pool, prepare_in_worker, analyse, texts, digest))
                 )
-                if pool is not None and away is not None
-                else None
-            )
-            prepared_here = prepare_many(analyse, [v for _, _, v in here], cache) if here else []
-            if future is not None and away is not None:
-                await store(away, await future)
-            if here:
-                await store(here, prepared_here)
+            else:
+                queue.append((chunk, prepare_many(analyse, texts, cache)))
+            await asyncio.sleep(0)  # let the loop see a batch the second process finished
+            while queue and not (
+                isinstance(queue[0][1], asyncio.Future) and not queue[0][1].done()
+            ):
+                head, job = queue.popleft()
+                await store(head, await job if isinstance(job, asyncio.Future) else job)
+        while queue:
+            head, job = queue.popleft()
+            await store(head, await job if isinstance(job, asyncio.Future) else job)
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
