@@ -12,6 +12,7 @@ import hashlib
 import io
 import json
 import multiprocessing
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -190,13 +191,44 @@ async def write_export(
 
 
 PARALLEL_IMPORT_ROWS = 20_000
+# Distinct texts whose screening and analysis one process keeps during an import: files
+# repeat short replies ("Nothing", "Very good") many times; the bound keeps memory flat.
+_REPEAT_CACHE_LIMIT = 50_000
+
+Analyser = Callable[[str], tuple[float | None, dict[str, Any] | None]]
+Prepared = tuple[screening.Screened, tuple[float | None, dict[str, Any] | None]]
+_worker_cache: dict[str, dict[str, Prepared]] = {}
 
 
-def analyse_many(
-    analyse: Callable[[str], tuple[float | None, dict[str, Any] | None]], texts: list[str]
-) -> list[tuple[float | None, dict[str, Any] | None]]:
-    """Analyse a batch of texts (in a worker process, for large imports)."""
-    return [analyse(text) for text in texts]
+def prepare_many(
+    analyse: Analyser | None, texts: list[str], cache: dict[str, Prepared] | None = None
+) -> list[Prepared]:
+    """Screen, redact and analyse a batch of texts, each distinct text once.
+
+    Screening and analysis depend on the text alone, so a repeated text gets the same
+    verdict, redaction and features as its first copy: every row is still screened.
+    """
+    seen = cache if cache is not None else {}
+    out: list[Prepared] = []
+    for text in texts:
+        done = seen.get(text)
+        if done is None:
+            screened = screening.screen(text)
+            analysed = analyse(screened.text) if analyse is not None else (None, None)
+            done = (screened, analysed)
+            if len(seen) >= _REPEAT_CACHE_LIMIT:
+                seen.clear()
+            seen[text] = done
+        out.append(done)
+    return out
+
+
+def prepare_in_worker(analyse: Analyser | None, texts: list[str], token: str) -> list[Prepared]:
+    """:func:`prepare_many` in the second process, keeping its cache for one import."""
+    if token not in _worker_cache:
+        _worker_cache.clear()
+        _worker_cache[token] = {}
+    return prepare_many(analyse, texts, _worker_cache[token])
 
 
 class ImportError_(ValueError):
@@ -332,95 +364,81 @@ async def import_csv(
 
     now = utcnow()
     flagged = 0
+    looked_at = (screening.SAFETY, screening.REVIEW)
+    table = cast(Table, Response.__table__)  # a plain table insert: no per-row ORM work
+    done = 0
 
-    def screen(chunk: list[tuple[int, str | None, str]]) -> list[screening.Screened]:
-        nonlocal flagged
-        screened = [screening.screen(value) for _, _, value in chunk]
-        flagged += sum(s.crisis for s in screened)
-        return screened
-
-    def values_of(
-        chunk: list[tuple[int, str | None, str]],
-        screened: list[screening.Screened],
-        analyses: list[tuple[float | None, dict[str, Any] | None]],
-    ) -> list[dict[str, Any]]:
-        return [
-            {
+    async def store(chunk: list[tuple[int, str | None, str]], prepared: list[Prepared]) -> None:
+        nonlocal flagged, done
+        plain: list[dict[str, Any]] = []
+        for (line, who, _), (screened, (sentiment, analysis)) in zip(chunk, prepared, strict=True):
+            value = {
                 "consultation_id": consultation_id,
                 "item_id": target,
                 "item_type": item_type,
                 "participant_id": ids[who if who is not None else f"{digest[:16]}:{line}"],
                 "channel": "import",
                 "choices": [],
-                "text": s.text,
+                "text": screened.text,
                 "in_reply_to": f"item:{target}" if item_type == "thread" else None,
                 "platform_ref": None,
-                "flags": list(s.flags),
+                "flags": list(screened.flags),
                 "sentiment": sentiment,
                 "analysis": analysis,
                 "created_at": now,
             }
-            for (line, who, _), s, (sentiment, analysis) in zip(
-                chunk, screened, analyses, strict=True
+            flagged += screened.crisis
+            reason = next((f for f in looked_at if f in screened.flags), None)
+            if reason is None:
+                plain.append(value)
+                continue
+            # Few: each flagged reply gets its id back and a case for a moderator.
+            response_id = await session.scalar(insert(table).values(value).returning(table.c.id))
+            moderation.open_case(
+                session,
+                consultation_id=consultation_id,
+                response_id=response_id,
+                reason=reason,
+                response_hours=spec.safety.response_hours,
             )
-        ]
+        if plain:
+            # COPY on PostgreSQL; one executemany on SQLite.
+            await queries.insert_responses(session, plain)
+        done += len(chunk)
+        if progress:
+            progress(done, len(rows))
 
-    # Large imports analyse text in a second process while this one screens and stores
-    # the batch before, so both cores work; small ones are not worth starting it for.
+    # Large imports hand batches to a second process as it becomes free (it takes some
+    # seconds to start) while this one prepares the rest, so both cores work; small ones
+    # are not worth starting it for. Batches are stored in file order.
     pool = (
         ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
-        if analyse is not None and len(rows) >= parallel_from
+        if len(rows) >= parallel_from
         else None
     )
     loop = asyncio.get_running_loop()
-    table = cast(Table, Response.__table__)  # a plain table insert: no per-row ORM work
-    done = 0
-    ahead: tuple[Any, ...] | None = None
+    cache: dict[str, Prepared] = {}
+    queue: deque[tuple[list[tuple[int, str | None, str]], Any]] = deque()
     try:
-        for start in range(0, len(rows) + batch, batch):
+        for start in range(0, len(rows), batch):
             chunk = rows[start : start + batch]
-            current: tuple[Any, ...] | None = None
-            if chunk:
-                screened = screen(chunk)
-                texts = [s.text for s in screened]
-                analysed: Any
-                if analyse is None:
-                    analysed = [(None, None)] * len(chunk)
-                elif pool is not None:
-                    analysed = loop.run_in_executor(pool, analyse_many, analyse, texts)
-                else:
-                    analysed = analyse_many(analyse, texts)
-                current = (chunk, screened, analysed)
-            if ahead is not None:
-                before, before_screened, before_analysed = ahead
-                if isinstance(before_analysed, asyncio.Future):
-                    before_analysed = await before_analysed
-                values = values_of(before, before_screened, before_analysed)
-                looked_at = (screening.SAFETY, screening.REVIEW)
-                plain = [v for v in values if not set(v["flags"]) & set(looked_at)]
-                if plain:
-                    # COPY on PostgreSQL; one executemany on SQLite.
-                    await queries.insert_responses(session, plain)
-                # Few: each flagged reply gets its id back and a case for a moderator.
-                for value in values:
-                    reason = next((f for f in looked_at if f in value["flags"]), None)
-                    if reason is not None:
-                        response_id = await session.scalar(
-                            insert(table).values(value).returning(table.c.id)
-                        )
-                        moderation.open_case(
-                            session,
-                            consultation_id=consultation_id,
-                            response_id=response_id,
-                            reason=reason,
-                            response_hours=spec.safety.response_hours,
-                        )
-                done += len(values)
-                if progress:
-                    progress(done, len(rows))
-            ahead = current
-            if ahead is None:
-                break
+            texts = [value for _, _, value in chunk]
+            away = sum(isinstance(job, asyncio.Future) and not job.done() for _, job in queue)
+            if pool is not None and away < 2:
+                queue.append(
+                    (chunk, loop.run_in_executor(pool, prepare_in_worker, analyse, texts, digest))
+                )
+            else:
+                queue.append((chunk, prepare_many(analyse, texts, cache)))
+            await asyncio.sleep(0)  # let the loop see a batch the second process finished
+            while queue and not (
+                isinstance(queue[0][1], asyncio.Future) and not queue[0][1].done()
+            ):
+                head, job = queue.popleft()
+                await store(head, await job if isinstance(job, asyncio.Future) else job)
+        while queue:
+            head, job = queue.popleft()
+            await store(head, await job if isinstance(job, asyncio.Future) else job)
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)

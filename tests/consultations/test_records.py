@@ -41,3 +41,42 @@ async def test_large_import_analyses_in_a_second_process(
     assert rows[-1].text == "Please email me at [email]"
     assert rows[-1].flags == ["redacted"]
     assert len({r.participant_id for r in rows}) == 251
+
+
+async def test_repeated_texts_are_each_screened_redacted_and_opened_as_cases(
+    platform: Platform, tmp_path: Path
+) -> None:
+    """Screening a repeated text once must still flag, redact and open a case per row,
+    on both the one-process and the two-process path."""
+    from storage.tables import ModerationCase
+
+    await launch(platform, spec_data(segments=[]))
+    disclosure = "I want to kill myself tonight"
+    detail = "Please call me on 07700 900123"
+    ordinary = "The staff were kind"
+    source = tmp_path / "repeats.csv"
+    lines = ["comment"] + [disclosure, detail, ordinary] * 40
+    source.write_text("\n".join(lines) + "\n")
+    async with platform.sessionmaker.begin() as session:
+        result = await records.import_csv(
+            session,
+            platform.keyring,
+            "outpatient-booking",
+            source,
+            analyse=analyse_at_intake,
+            batch=25,
+            parallel_from=100,
+        )
+    assert result.imported == 120
+    assert result.flagged == 40
+    async with platform.sessionmaker() as session:
+        rows = (await session.scalars(select(Response).order_by(Response.id))).all()
+        cases = (await session.scalars(select(ModerationCase))).all()
+    flagged = [r for r in rows if "safety" in r.flags]
+    assert len(flagged) == 40
+    assert {c.response_id for c in cases} == {r.id for r in flagged}
+    redacted = [r for r in rows if r.text.startswith("Please call me on")]
+    assert len(redacted) == 40
+    assert all("07700" not in r.text and "redacted" in r.flags for r in redacted)
+    assert sum(r.text == ordinary for r in rows) == 40
+    assert all(r.analysis is not None for r in rows)
