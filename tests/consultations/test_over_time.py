@@ -65,9 +65,15 @@ def test_unknown_fields_inside_the_new_sections_are_errors() -> None:
     assert [p.path for p in caught.value.problems] == ["follow_up.when"]
 
 
-@pytest.mark.parametrize("text", ["0h", "48", "h", "-1d", "1w", ""])
+@pytest.mark.parametrize("text", ["0h", "48", "h", "-1d", "1y", "2 weeks", ""])
 def test_durations_that_are_not_durations(text: str) -> None:
     assert parse_duration(text) is None
+
+
+def test_one_parser_reads_reminders_round_gaps_and_retention() -> None:
+    assert parse_duration("90m") == timedelta(minutes=90)
+    assert parse_duration("48h") == timedelta(hours=48)
+    assert parse_duration("1w") == timedelta(days=7)
 
 
 def test_quiet_hours_across_midnight_in_a_time_zone() -> None:
