@@ -18,14 +18,12 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.events import OutboundMessage
 from consultations import followups, service
 from consultations.spec import ConsultationSpec
-from storage.queries import ReferenceKeys
+from storage.queries import ReferenceKeys, dialect_insert
 from storage.tables import (
     Consent,
     Consultation,
@@ -38,12 +36,6 @@ from storage.tables import (
 
 #: Rows written per statement when inviting many people at once.
 BATCH = 1000
-
-
-def _insert(session: AsyncSession, table: Any) -> Any:
-    if session.get_bind().dialect.name == "postgresql":
-        return pg_insert(table)
-    return sqlite_insert(table)
 
 
 def invitation_key(consultation_id: str, participant_id: int) -> str:
@@ -115,7 +107,7 @@ async def invite(
     for start in range(0, len(candidates), BATCH):
         batch = candidates[start : start + BATCH]
         inserted = await session.execute(
-            _insert(session, Invitation)
+            dialect_insert(session, Invitation)
             .on_conflict_do_nothing(index_elements=["consultation_id", "participant_id"])
             .returning(Invitation.participant_id),
             [
@@ -166,7 +158,7 @@ async def invite(
             )
         if messages:
             await session.execute(
-                _insert(session, OutboxEntry).on_conflict_do_nothing(
+                dialect_insert(session, OutboxEntry).on_conflict_do_nothing(
                     index_elements=["idempotency_key"]
                 ),
                 messages,

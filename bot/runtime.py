@@ -567,17 +567,7 @@ class _Turn:
         response = self._store(
             spec.id, over_time.LISTENING_ITEM, over_time.LISTENING, text=screened.text, flags=flags
         )
-        if screened.crisis or screened.needs_review:
-            await self.session.flush()
-            moderation.open_case(
-                self.session,
-                consultation_id=spec.id,
-                response_id=response.id,
-                reason=screening.SAFETY if screened.crisis else screening.REVIEW,
-                categories=screened.categories,
-                urgent=screened.urgent,
-                response_hours=spec.safety.response_hours,
-            )
+        await self._case_if_flagged(spec, response, screened)
         if not event.addressed:
             return
         if screened.crisis:
@@ -1057,15 +1047,7 @@ class _Turn:
             )
         )
         if flagged:
-            moderation.open_case(
-                self.session,
-                consultation_id=spec.id,
-                response_id=response.id,
-                reason=screening.SAFETY if screened.crisis else screening.REVIEW,
-                categories=screened.categories,
-                urgent=screened.urgent,
-                response_hours=spec.safety.response_hours,
-            )
+            await self._case_if_flagged(spec, response, screened)
         elif status == statement_store.PENDING:
             moderation.open_case(
                 self.session,
@@ -1082,6 +1064,23 @@ class _Turn:
             key = "held" if flagged else "queued" if status == statement_store.PENDING else "added"
             self.say(self.texts(f"statements_{key}"))
         return True
+
+    async def _case_if_flagged(
+        self, spec: ConsultationSpec, response: Response, screened: screening.Screened
+    ) -> None:
+        """Open the moderation case a flagged text needs: safety, or a human look."""
+        if not (screened.crisis or screened.needs_review):
+            return
+        await self.session.flush()
+        moderation.open_case(
+            self.session,
+            consultation_id=spec.id,
+            response_id=response.id,
+            reason=screening.SAFETY if screened.crisis else screening.REVIEW,
+            categories=screened.categories,
+            urgent=screened.urgent,
+            response_hours=spec.safety.response_hours,
+        )
 
     async def statement_question(
         self, spec: ConsultationSpec, item: Item, dialogue: Dialogue
@@ -1168,17 +1167,7 @@ class _Turn:
         )
         if replacing is not None:
             self.state.stored_prompt_answer(replacing, response)
-        if screened.crisis or screened.needs_review:
-            await self.session.flush()
-            moderation.open_case(
-                self.session,
-                consultation_id=spec.id,
-                response_id=response.id,
-                reason=screening.SAFETY if screened.crisis else screening.REVIEW,
-                categories=screened.categories,
-                urgent=screened.urgent,
-                response_hours=spec.safety.response_hours,
-            )
+        await self._case_if_flagged(spec, response, screened)
         if screened.crisis:
             dialogue.state = "held"
             dialogue.pending = None

@@ -22,11 +22,8 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import publishing
@@ -34,7 +31,7 @@ from channels.adapter import ChannelAdapter
 from channels.events import OutboundMessage
 from consultations import followups, service
 from consultations.spec import ConsultationSpec
-from storage.queries import ReferenceKeys
+from storage.queries import ReferenceKeys, dialect_insert
 from storage.tables import (
     Consent,
     Consultation,
@@ -48,12 +45,6 @@ from storage.tables import (
 log = logging.getLogger(__name__)
 
 OPEN, CLOSE = "open", "close"
-
-
-def _insert(session: AsyncSession, table: Any) -> Any:
-    if session.get_bind().dialect.name == "postgresql":
-        return pg_insert(table)
-    return sqlite_insert(table)
 
 
 def reminder_key(consultation_id: str, participant_id: int) -> str:
@@ -164,7 +155,7 @@ class Scheduler:
         """Whether this worker is the one to do ``action`` now (see the module docstring)."""
         async with self.sessionmaker.begin() as session:
             inserted = await session.execute(
-                _insert(session, ScheduledAction)
+                dialect_insert(session, ScheduledAction)
                 .values(consultation_id=consultation_id, action=action, claimed_at=now)
                 .on_conflict_do_nothing(index_elements=["consultation_id", "action"])
                 .returning(ScheduledAction.action)
@@ -309,7 +300,7 @@ class Scheduler:
             if not values:
                 return 0
             inserted = await session.execute(
-                _insert(session, OutboxEntry)
+                dialect_insert(session, OutboxEntry)
                 .on_conflict_do_nothing(index_elements=["idempotency_key"])
                 .returning(OutboxEntry.id),
                 values,

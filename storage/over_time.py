@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.queries import _insert
+from storage.queries import dialect_insert
 from storage.tables import Item, ModerationCase, Response, TimedAction, utcnow
 
 LISTENING = "listening"
@@ -40,7 +40,7 @@ async def claim_action(
     transaction, so a rollback frees the claim for the next tick.
     """
     result = await session.execute(
-        _insert(session, TimedAction)
+        dialect_insert(session, TimedAction)
         .values(
             consultation_id=consultation_id,
             item_id=item_id,
@@ -147,7 +147,7 @@ async def purge_listening(session: AsyncSession, consultation_id: str, older_tha
 async def ensure_listening_item(session: AsyncSession, consultation_id: str) -> None:
     """The item row listened posts belong to (responses name an item), made once."""
     await session.execute(
-        _insert(session, Item)
+        dialect_insert(session, Item)
         .values(
             consultation_id=consultation_id,
             id=LISTENING_ITEM,

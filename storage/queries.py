@@ -29,7 +29,7 @@ from storage.tables import (
 )
 
 
-def _insert(session: AsyncSession, table: Any) -> Any:
+def dialect_insert(session: AsyncSession, table: Any) -> Any:
     """A dialect-specific INSERT supporting ON CONFLICT."""
     if session.get_bind().dialect.name == "postgresql":
         return pg_insert(table)
@@ -50,7 +50,7 @@ async def insert_inbox(
     """
     now = utcnow()
     statement = (
-        _insert(session, InboxEntry)
+        dialect_insert(session, InboxEntry)
         .values(
             channel=channel,
             event_id=event_id,
@@ -270,7 +270,7 @@ async def add_outbox(
 ) -> None:
     """Queue a message; a second row with the same idempotency key is ignored."""
     await session.execute(
-        _insert(session, OutboxEntry)
+        dialect_insert(session, OutboxEntry)
         .values(
             channel=channel,
             idempotency_key=key,
@@ -403,7 +403,7 @@ async def insert_inbox_many(
         for row in rows
     ]
     result = await session.execute(
-        _insert(session, InboxEntry)
+        dialect_insert(session, InboxEntry)
         .values(values)
         .on_conflict_do_nothing(index_elements=["channel", "event_id"])
         .returning(InboxEntry.channel, InboxEntry.event_id)
@@ -435,7 +435,7 @@ async def participants_for(
     if missing:
         now = utcnow()
         await session.execute(
-            _insert(session, Participant).on_conflict_do_nothing(
+            dialect_insert(session, Participant).on_conflict_do_nothing(
                 index_elements=["channel", "pseudonym"]
             ),
             [{"channel": c, "pseudonym": p, "created_at": now} for c, p in sorted(missing)],
@@ -477,7 +477,7 @@ async def upsert_participants(
         return {}
     now = utcnow()
     table = Participant.__table__
-    statement = _insert(session, table)
+    statement = dialect_insert(session, table)
     statement = statement.on_conflict_do_update(
         index_elements=["channel", "pseudonym"], set_={"channel": statement.excluded.channel}
     ).returning(table.c.pseudonym, table.c.id)
