@@ -49,7 +49,7 @@ async def _conversation(platform: Platform, person: Person, *words: str) -> list
     ("language", "stop", "help_word"),
     [
         ("cy", "STOPIO", "cymorth"),
-        ("cy", "Dim", "help"),
+        ("cy", "Gadael", "help"),
         ("es", "BASTA", "AYUDA"),
         ("es", "alto", "?"),
     ],
@@ -88,6 +88,22 @@ async def test_english_stop_works_in_every_language_and_other_languages_words_do
     # consent was asked, so consent is asked again.
     assert said[1].text.startswith(texts("consent_first"))
     assert said[-1].text == texts("stop_reply")
+
+
+async def test_welsh_dim_is_an_answer_not_stop(platform: Platform) -> None:
+    # "dim" means "nothing" or "no" in Welsh: someone who answers with it stays in.
+    await launch(platform, _in("cy"))
+    person = Person("cy-dim")
+    await deliver(platform, person.starts("outpatient-booking"))
+    said = await _conversation(platform, person, "Dim")
+    texts = texts_for("cy")
+    assert said[-1].text.startswith(texts("consent_first"))
+    assert all(message.text != texts("stop_reply") for message in said)
+    async with platform.sessionmaker() as session:
+        left = await session.scalar(
+            select(Participant.opted_out_at).where(Participant.channel == person.channel)
+        )
+    assert left is None
 
 
 async def test_typed_yes_and_no_in_the_language(platform: Platform) -> None:
