@@ -140,6 +140,7 @@ async def invite(
                 question_type=words.question_type,
                 options=words.options,
                 kind=followups.INVITATION_KIND,
+                language=spec.wording().language,
             )
             messages.append(
                 {

@@ -574,8 +574,7 @@ class _Turn:
             self.say_safety(spec)
         else:
             self.say(
-                f"Thank you. We have noted your post as feedback for “{spec.title}” "
-                f"({spec.organisation}). Reply STOP if you would rather we did not."
+                spec.wording()("listening_noted", title=spec.title, organisation=spec.organisation)
             )
 
     async def _gather_mention(self) -> None:
@@ -901,10 +900,7 @@ class _Turn:
             if item.rounds > 1 and not event.public:
                 number = await self._round_for(spec, item)
                 if number is None:
-                    self.say(
-                        "This question is now being asked again only of the people who "
-                        "answered its last round. Thank you for your interest."
-                    )
+                    self.say(self.texts("round_not_yours"))
                     return False
             if kind is EventKind.RETRACT:
                 if number is not None:
@@ -949,7 +945,7 @@ class _Turn:
         except KeyError:
             item = None
         if item is None or item.type != "statements":
-            self.say("Sorry, that question is not part of this consultation.")
+            self.say(self.texts("unknown_question"))
             return False
         event = self.event
         raw = event.choices[0] if event.choices else (event.text or "")
@@ -964,7 +960,7 @@ class _Turn:
             return True
         if kind is EventKind.TEXT and event.text and event.text.strip():
             return await self._add_statement(spec, item, dialogue, event.text.strip())
-        await self.ask_statement(spec, item, dialogue, prefix="Please choose one answer.")
+        await self.ask_statement(spec, item, dialogue, prefix=self.texts("choose_one"))
         return False
 
     async def _vote(

@@ -281,6 +281,7 @@ class Scheduler:
                     options=message.options,
                     multiple=message.multiple,
                     kind=followups.REMINDER_KIND,
+                    language=spec.wording().language,
                 )
                 values.append(
                     {

@@ -170,7 +170,10 @@ class Timeline:
                 if person.channel in self.inline_channels or person.address is None:
                     continue  # the web page asks them when they come back
                 message = OutboundMessage(
-                    text=rounds.invitation_text(item, number, counts, earlier[person.id]),
+                    text=rounds.invitation_text(
+                        item, number, counts, earlier[person.id], spec.wording()
+                    ),
+                    language=spec.wording().language,
                     consultation_id=spec.id,
                     question=item.id,
                     question_type="poll",

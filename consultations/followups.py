@@ -41,11 +41,11 @@ class InvitationText:
 def invitation(spec: ConsultationSpec, earlier_title: str) -> InvitationText:
     """What a person who agreed to be contacted again is sent for follow-up ``spec``."""
     return InvitationText(
-        text=(
-            f"You took part in “{earlier_title}” and said we could contact you again. "
-            f"{spec.organisation} would like to hear from you about: {spec.title}.\n\n"
-            "Would you like to take part? Choose it below. Reply STOP and we won't "
-            "contact you again."
+        text=spec.wording()(
+            "followup_invite",
+            earlier=earlier_title,
+            organisation=spec.organisation,
+            title=spec.title,
         ),
         question=CHOOSE,
         question_type="choose",
@@ -55,18 +55,12 @@ def invitation(spec: ConsultationSpec, earlier_title: str) -> InvitationText:
 
 def web_invitation_text(spec: ConsultationSpec) -> str:
     """The line the earlier page shows to a person it invites (a link follows it)."""
-    return (
-        f"You said we could contact you again. {spec.organisation} would like to hear from "
-        f"you about: {spec.title}."
-    )
+    return spec.wording()("followup_web_invite", organisation=spec.organisation, title=spec.title)
 
 
 def reminder_text(spec: ConsultationSpec) -> str:
     """The one reminder to someone who started and did not finish."""
-    return (
-        f"A reminder: you started “{spec.title}” and there are a few questions left. "
-        "Reply to carry on where you stopped, or send STOP to leave."
-    )
+    return spec.wording()("reminder", title=spec.title)
 
 
 def pending_question(spec: ConsultationSpec, pending: str | None) -> Question | None:

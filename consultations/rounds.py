@@ -18,6 +18,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from consultations.spec import ConsultationSpec, Item
+from consultations.texts import ENGLISH, Texts
 from storage import over_time
 
 __all__ = ["distribution", "invitation_text", "round_opens_at", "rounds_due"]
@@ -40,24 +41,29 @@ def distribution(options: Sequence[str], answers: Iterable[Sequence[str]]) -> di
     return counts
 
 
-def invitation_text(item: Item, number: int, counts: Mapping[str, int], own: Sequence[str]) -> str:
+def invitation_text(
+    item: Item,
+    number: int,
+    counts: Mapping[str, int],
+    own: Sequence[str],
+    texts: Texts = ENGLISH,
+) -> str:
     """The words of a round's question: the group's answers, yours, and the question again.
 
     Shares are shown as whole percentages of the people who answered last round; the
-    question is the whole item, so no count of a small group is singled out.
+    question is the whole item, so no count of a small group is singled out. The words
+    around them are ``texts``, the consultation's language.
     """
     total = sum(counts.values())
-    lines = [
-        f"Round {number} of {item.rounds}. Last round, {total} "
-        f"{'person' if total == 1 else 'people'} answered:",
-    ]
+    heading = "round_heading_one" if total == 1 else "round_heading"
+    lines = [texts(heading, number=number, rounds=item.rounds, total=total)]
     for label, count in counts.items():
         share = round(100 * count / total) if total else 0
         lines.append(f"- {label}: {share}%")
     if own:
-        lines.append(f"Your answer was: {', '.join(own)}.")
+        lines.append(texts("round_your_answer", answer=", ".join(own)))
     lines.append("")
-    lines.append(f"Having seen the group's answers, please answer again: {item.text}")
+    lines.append(texts("round_answer_again", question=item.text))
     return "\n".join(lines)
 
 
@@ -86,5 +92,5 @@ async def rounds_due(
             continue
         earlier = await over_time.round_answers(session, spec.id, item.id, number - 1)
         counts = distribution(item.options, earlier.values())
-        due[item.id] = invitation_text(item, number, counts, own[number - 1])
+        due[item.id] = invitation_text(item, number, counts, own[number - 1], spec.wording())
     return due

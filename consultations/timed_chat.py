@@ -32,7 +32,7 @@ def question_text(spec: ConsultationSpec, item: Item) -> str:
     number = number_of(spec, item.id)
     if number is None:
         raise ValueError(f"{item.id} is not a timed item")
-    return f"Q{number}. {item.text}\n\nReply to this post, or start your message with A{number}."
+    return spec.wording()("timed_question", number=number, question=item.text)
 
 
 def answer_tag(spec: ConsultationSpec, text: str) -> tuple[Item, str] | None:

@@ -35,7 +35,7 @@ from sqlalchemy import func, select, text
 from bot.outbox import SendCounts
 from bot.platform import Platform
 from bot.web import templating
-from bot.web.pages import NoticePage
+from bot.web.pages import NoticePage, accepted_texts
 from storage.db import is_unavailable
 from storage.tables import InboxEntry, ModerationCase, OutboxEntry, utcnow
 
@@ -54,10 +54,6 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = 5
-UNAVAILABLE_TEXT = (
-    "We can't save answers for a moment. Nothing you sent before this was lost: "
-    "please try again in a moment."
-)
 
 
 class _SendCollector:
@@ -261,7 +257,13 @@ def unavailable(request: web.Request) -> web.Response:
     headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
     if request.path.startswith(("/hooks/", "/metrics", "/readyz")):
         return web.Response(status=503, text="store unavailable, try again", headers=headers)
-    page = NoticePage("Try again in a moment", "Please try again in a moment", UNAVAILABLE_TEXT)
+    texts = accepted_texts(request)
+    page = NoticePage(
+        texts("web_unavailable_title"),
+        texts("web_unavailable_heading"),
+        texts("web_unavailable"),
+        texts=texts,
+    )
     response = templating.render(request, page, status=503)
     response.headers.update(headers)
     return response

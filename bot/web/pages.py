@@ -12,10 +12,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from aiohttp import web
+
 from bot.followups import WebInvitation
 from bot.web.templating import Page
 from consultations.spec import ConsultationSpec, Item, Segment
-from consultations.texts import ENGLISH, Texts
+from consultations.texts import ENGLISH, Texts, negotiate
 
 #: A message above a page's questions: ("safety" or "notice", text).
 Message = tuple[str, str]
@@ -155,3 +157,14 @@ class IndexPage(Page):
     @property
     def words(self) -> Texts:
         return self.texts
+
+
+def accepted_texts(request: web.Request) -> Texts:
+    """Words for a page tied to no consultation (or shown while the store is down, when no
+    spec can be read): the browser's languages, else English."""
+    accepted = []
+    for part in request.headers.get("Accept-Language", "").split(","):
+        tag = part.split(";")[0].strip()
+        if tag and tag != "*" and len(tag) <= 35:
+            accepted.append(tag)
+    return negotiate(accepted[:10])

@@ -34,7 +34,7 @@ from consultations.dialogue import RECONTACT_OPTIONS
 from consultations.keys import Keyring
 from consultations.screening import safety_message
 from consultations.spec import ConsultationSpec
-from consultations.texts import ENGLISH, Texts, negotiate
+from consultations.texts import ENGLISH, Texts
 from storage import queries
 from storage import statements as statement_store
 from storage.tables import Consultation, Dialogue, Participant, Response
@@ -710,15 +710,19 @@ class WebChannel:
         item_id = request.match_info["item"]
         token, fields, nonce, spec = await self._posted(request, cid)
         if not any(i.id == item_id and i.type == "statements" for i in spec.items):
-            raise web.HTTPNotFound(text="There are no statements to vote on at this address.")
+            raise self._problem(request, web.HTTPNotFound, "statements_web_no_item", spec.wording())
         votes = fields.get("vote") or []
         vote = votes[0] if votes else None
         if vote is not None:
             statement = (fields.get("statement") or [""])[0]
             if vote not in voting.VOTES:
-                raise web.HTTPBadRequest(text="A vote is agree, disagree or pass.")
+                raise self._problem(
+                    request, web.HTTPBadRequest, "statements_web_bad_vote", spec.wording()
+                )
             if not (statement.isascii() and statement.isdigit() and len(statement) <= 18):
-                raise web.HTTPBadRequest(text="The vote does not say which statement it is on.")
+                raise self._problem(
+                    request, web.HTTPBadRequest, "statements_web_no_statement", spec.wording()
+                )
             event = self._event(
                 token,
                 f"{nonce}:vote",
@@ -796,14 +800,7 @@ def _closed_text(row: Consultation, spec: ConsultationSpec) -> str:
     return texts("web_closed")
 
 
-def _texts(request: web.Request) -> Texts:
-    """Words for a page tied to no consultation: the browser's languages, else English."""
-    accepted = []
-    for part in request.headers.get("Accept-Language", "").split(","):
-        tag = part.split(";")[0].strip()
-        if tag and tag != "*" and len(tag) <= 35:
-            accepted.append(tag)
-    return negotiate(accepted[:10])
+_texts = pages.accepted_texts
 
 
 def _missing(request: web.Request, spec: ConsultationSpec) -> str | None:

@@ -230,4 +230,47 @@ BUILTIN: dict[str, str] = {
     "statements_agree": "Agree",
     "statements_disagree": "Disagree",
     "statements_pass": "Pass",
+    "statements_web_no_item": "There are no statements to vote on at this address.",
+    "statements_web_bad_vote": "A vote is agree, disagree or pass.",
+    "statements_web_no_statement": "The vote does not say which statement it is on.",
+    # -- follow-ups, reminders, rounds and timed chats ----------------------------------
+    "web_optional": "(optional)",
+    "web_recontact_hint": "We would show you an invitation here, on this page, when you come back.",
+    "web_take_part": "Take part",
+    "followup_invite": (
+        "You took part in “{earlier}” and said we could contact you again. "
+        "{organisation} would like to hear from you about: {title}.\n\n"
+        "Would you like to take part? Choose it below. Reply STOP and we won't "
+        "contact you again."
+    ),
+    "followup_web_invite": (
+        "You said we could contact you again. {organisation} would like to hear from "
+        "you about: {title}."
+    ),
+    "reminder": (
+        "A reminder: you started “{title}” and there are a few questions left. "
+        "Reply to carry on where you stopped, or send STOP to leave."
+    ),
+    "round_heading": "Round {number} of {rounds}. Last round, {total} people answered:",
+    "round_heading_one": "Round {number} of {rounds}. Last round, 1 person answered:",
+    "round_your_answer": "Your answer was: {answer}.",
+    "round_answer_again": "Now you have seen the group's answers, please answer again: {question}",
+    "round_not_yours": (
+        "This question is now being asked again only of the people who answered its last "
+        "round. Thank you for your interest."
+    ),
+    "timed_question": (
+        "Q{number}. {question}\n\nReply to this post, or start your message with A{number}."
+    ),
+    "listening_noted": (
+        "Thank you. We have noted your post as feedback for “{title}” ({organisation}). "
+        "Reply STOP if you would rather we did not."
+    ),
+    # -- the web page while answers can't be saved --------------------------------------
+    "web_unavailable_title": "Try again in a moment",
+    "web_unavailable_heading": "Please try again in a moment",
+    "web_unavailable": (
+        "We can't save answers for a moment. Nothing you sent before this was lost: "
+        "please try again in a moment."
+    ),
 }

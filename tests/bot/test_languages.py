@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, make_mocked_request
 from sqlalchemy import select
 
 from bot.platform import Platform
+from bot.web.operations import unavailable
 from channels.events import CONSENT, OutboundMessage
 from consultations.texts import BUILTIN, texts_for
 from storage.tables import Participant
@@ -49,7 +50,7 @@ async def _conversation(platform: Platform, person: Person, *words: str) -> list
     ("language", "stop", "help_word"),
     [
         ("cy", "STOPIO", "cymorth"),
-        ("cy", "Dim", "help"),
+        ("cy", "Gadael", "help"),
         ("es", "BASTA", "AYUDA"),
         ("es", "alto", "?"),
     ],
@@ -88,6 +89,22 @@ async def test_english_stop_works_in_every_language_and_other_languages_words_do
     # consent was asked, so consent is asked again.
     assert said[1].text.startswith(texts("consent_first"))
     assert said[-1].text == texts("stop_reply")
+
+
+async def test_welsh_dim_is_an_answer_not_stop(platform: Platform) -> None:
+    # "dim" means "nothing" or "no" in Welsh: someone who answers with it stays in.
+    await launch(platform, _in("cy"))
+    person = Person("cy-dim")
+    await deliver(platform, person.starts("outpatient-booking"))
+    said = await _conversation(platform, person, "Dim")
+    texts = texts_for("cy")
+    assert said[-1].text.startswith(texts("consent_first"))
+    assert all(message.text != texts("stop_reply") for message in said)
+    async with platform.sessionmaker() as session:
+        left = await session.scalar(
+            select(Participant.opted_out_at).where(Participant.channel == person.channel)
+        )
+    assert left is None
 
 
 async def test_typed_yes_and_no_in_the_language(platform: Platform) -> None:
@@ -243,3 +260,46 @@ def test_validate_warns_about_a_language_without_a_full_catalogue(
     code, _, err = engage(capsys, "consultation", "validate", welsh)
     assert code == 0
     assert "warning" not in err
+
+
+async def test_web_recontact_question_and_statement_errors_in_the_language(
+    platform: Platform, web_client: Client
+) -> None:
+    await launch(platform, _in("cy", segments=[]))
+    welsh = texts_for("cy")
+    page = unescape(await (await web_client.get("/c/outpatient-booking")).text())
+    assert welsh("recontact_ask") in page
+    assert f'<label for="recontact-yes">{welsh("recontact_yes")}</label>' in page
+    assert welsh("web_recontact_hint") in page
+    assert "May we contact you again" not in page
+    # A vote sent to an item that takes no statements: an error page in Welsh.
+    page = await (await web_client.get("/c/outpatient-booking")).text()
+    refused = await _post(
+        web_client,
+        "/c/outpatient-booking/consent",
+        page,
+        answer="yes",
+    )
+    page = await refused.text()
+    wrong = await web_client.post(
+        "/c/outpatient-booking/statements/reminder",
+        data={**form_fields(page, "/c/outpatient-booking/answers"), "vote": "agree"},
+    )
+    assert wrong.status == 404
+    body = unescape(await wrong.text())
+    assert '<html lang="cy" dir="ltr">' in body
+    assert welsh("statements_web_no_item") in body
+
+
+async def test_outage_page_follows_the_browser(web_client: Client) -> None:
+    request = make_mocked_request(
+        "GET", "/c/outpatient-booking", headers={"Accept-Language": "es"}, app=web_client.app
+    )
+    answer = unavailable(request)
+    assert answer.status == 503
+    assert answer.headers["Retry-After"].isdigit()
+    body = unescape(answer.text or "")
+    assert texts_for("es")("web_unavailable") in body
+    assert "try again in a moment" not in body
+    english = unavailable(make_mocked_request("GET", "/c/x", app=web_client.app))
+    assert "try again in a moment" in (english.text or "")

@@ -91,7 +91,10 @@ def test_placeholders_are_filled_and_dates_written_in_the_language() -> None:
 
 def test_keywords_are_understood_in_the_language_and_in_english() -> None:
     welsh, spanish = texts_for("cy"), texts_for("es")
-    assert {"stopio", "dim", "stop"} <= welsh.words("stop_words")
+    assert {"stopio", "gadael", "stop"} <= welsh.words("stop_words")
+    # "dim" is Welsh for "nothing" or "no": an answer, never a request to leave.
+    assert "dim" not in welsh.words("stop_words")
+    assert "dim" not in welsh.words("help_words")
     assert {"basta", "alto", "stop"} <= spanish.words("stop_words")
     assert {"ayuda", "help"} <= spanish.words("help_words")
     assert "basta" not in ENGLISH.words("stop_words")
