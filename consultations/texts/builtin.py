@@ -77,8 +77,8 @@ BUILTIN: dict[str, str] = {
     ),
     "safety_danger": "If you are in danger now, call emergency services.",
     "safety_next": (
-        "This consultation can't give medical or crisis help, but a member of the "
-        "{organisation} team has been told about your message and will read it."
+        "We can't give medical or crisis help here. But someone from the {organisation} "
+        "team has been told about your message and will read it."
     ),
     "safety_public": (
         "A reminder for everyone here: if things feel hard, support is available now."

@@ -160,8 +160,8 @@ def test_screening_strips_redacts_and_flags(text: str, stored: str, flags: tuple
 # -- the reply to a disclosure ----------------------------------------------------------------
 
 CLOSING = (
-    "This consultation can't give medical or crisis help, but a member of the "
-    "Example Health team has been told about your message and will read it."
+    "We can't give medical or crisis help here. But someone from the Example Health "
+    "team has been told about your message and will read it."
 )
 
 
