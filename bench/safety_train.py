@@ -43,7 +43,11 @@ def main() -> int:
         f"{model['background_comments']} feedback comments"
     )
     print(f"threshold {model['threshold']}, sentences {model['sentence_threshold']}")
-    print(f"real comments flagged out of fold {model['background_out_of_fold_flagged']}")
+    print(
+        "real comments flagged out of fold "
+        f"{model['real_comments_out_of_fold_flagged']} (lexicon included; by the model "
+        f"{model['background_out_of_fold_flagged']} of those the lexicon let through)"
+    )
     print(f"curated out-of-fold {model['curated_out_of_fold']}")
     print(f"tune out-of-fold {model['tune_out_of_fold']}")
     print(f"features: {len(model['word'])} word, {len(model['char'])} character")
