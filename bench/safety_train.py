@@ -5,10 +5,10 @@
 Trains on the package's exemplars, the evaluation set's tune split (never the held-out
 split) and, when present, a sample of real NHS feedback comments from
 ``../shared/data/pxtextmining-phase1/text_data.csv`` (MIT) as ordinary look-alikes;
-chooses the threshold on out-of-fold scores for the exemplars and the tune split, and writes
-``consultations/safety/data/semantic_model.json``. Run it after changing the exemplars, the
-tune split, the lexicon's masks or the normalisation; a test fails while the model's
-fingerprint does not match the training texts.
+chooses the thresholds for recall on out-of-fold scores for the tune split and the
+comments, and writes ``consultations/safety/data/semantic_model.json``. Run it after
+changing the exemplars, the tune split, the lexicon's masks or the normalisation; a test
+fails while the model's fingerprint does not match the training texts.
 """
 
 from __future__ import annotations

@@ -6,9 +6,10 @@ itself never trains and never imports this module (nor scikit-learn).
 Training data: the exemplars shipped in ``data/exemplars.jsonl`` (written by the project,
 MIT) and the *tune* split of the evaluation set. The held-out split is never read here.
 
-The threshold is chosen on out-of-fold probabilities for the curated texts (exemplars and
-tune split): each is scored by a model trained on the other folds, so the threshold is set
-on texts the model did not see, as it will meet them in use.
+The thresholds are chosen for recall on out-of-fold probabilities (each curated text and
+real comment scored by a model trained on the other folds, so they are set on texts the
+model did not see, as it will meet them in use): as low as the budgets for the tune
+split's look-alikes and the real comments flagged allow.
 """
 
 from __future__ import annotations
