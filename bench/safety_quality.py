@@ -10,9 +10,9 @@ the texts the screen gets wrong on the tune split; the held-out split's texts ar
 listed, so that no one tunes the lexicon to them.
 
 The semantic layer is trained on the tune split, so tune figures here are in-sample; the
-out-of-fold figures used to choose its threshold are in the model file
-(``curated_out_of_fold`` over exemplars and tune split, ``tune_out_of_fold``) and printed
-by ``bench/safety_train.py``.
+out-of-fold figures used to choose its thresholds are in the model file
+(``tune_out_of_fold``, ``real_comments_out_of_fold_flagged``; ``curated_out_of_fold`` over
+exemplars and tune split for reference) and printed by ``bench/safety_train.py``.
 """
 
 from __future__ import annotations

@@ -6,9 +6,10 @@ itself never trains and never imports this module (nor scikit-learn).
 Training data: the exemplars shipped in ``data/exemplars.jsonl`` (written by the project,
 MIT) and the *tune* split of the evaluation set. The held-out split is never read here.
 
-The threshold is chosen on out-of-fold probabilities for the curated texts (exemplars and
-tune split): each is scored by a model trained on the other folds, so the threshold is set
-on texts the model did not see, as it will meet them in use.
+The thresholds are chosen for recall on out-of-fold probabilities (each curated text and
+real comment scored by a model trained on the other folds, so they are set on texts the
+model did not see, as it will meet them in use): as low as the budgets for the tune
+split's look-alikes and the real comments flagged allow.
 """
 
 from __future__ import annotations
@@ -31,13 +32,15 @@ from .screen import Screen
 from .semantic import char_features, split_sentences, word_features
 
 MODEL_VERSION = 1
-#: Share of the curated look-alikes (exemplars and tune split) the screen may flag, out
-#: of fold.
-OVER_FLAGGING_BUDGET = 0.08
-#: What scoring the sentences of long texts may add to over-flagging, out of fold: on
-#: the curated look-alikes, and on the real feedback comments.
-SENTENCE_BUDGET = 0.01
-SENTENCE_BACKGROUND_BUDGET = 0.002
+#: Share of the tune split's look-alikes the screen may flag out of fold with whole-text
+#: scores alone. The thresholds are set for recall (a missed disclosure may cost a life,
+#: a false alarm costs a moderator a look), with margin under the 0.10 target.
+OVER_FLAGGING_BUDGET = 0.06
+#: Share of the tune split's look-alikes the screen may flag out of fold once the
+#: sentences of long texts are scored too.
+SENTENCE_BUDGET = 0.07
+#: Share of the real feedback comments the screen may flag out of fold (lexicon included).
+BACKGROUND_BUDGET = 0.02
 _C = 4.0
 #: How many real feedback comments join the training as look-alikes.
 BACKGROUND_LIMIT = 4000
@@ -176,22 +179,31 @@ def _category_model(prepared: Sequence[str], categories: Sequence[str]) -> dict[
     }
 
 
+def _rate(flags: Sequence[bool], among: Sequence[int]) -> float:
+    return sum(flags[i] for i in among) / max(1, len(among))
+
+
 def choose_threshold(
     lexicon_hits: Sequence[bool],
     probabilities: Sequence[float],
     labels: Sequence[int],
     risky: Sequence[bool] | None = None,
+    scope: Sequence[int] | None = None,
+    background: tuple[Sequence[bool], Sequence[float], int] | None = None,
 ) -> tuple[float, float, float]:
     """The lowest threshold at which the screen (lexicon, or model on a text with risk
-    vocabulary) over-flags at most :data:`OVER_FLAGGING_BUDGET` of the look-alikes; with
-    its recall and over-flagging.
+    vocabulary) over-flags at most :data:`OVER_FLAGGING_BUDGET` of the look-alikes among
+    ``scope`` (all texts when None) and flags at most :data:`BACKGROUND_BUDGET` of the
+    real comments; with its recall and over-flagging on ``scope``.
 
-    The model is the backstop for wordings the lexicon has not met: it is set as
-    sensitive as the budget for false alarms allows.
+    ``background`` is (risky, out-of-fold probability) of each real comment the lexicon
+    let through, and how many the lexicon flagged. The model is the backstop for wordings
+    the lexicon has not met: it is set as sensitive as the budgets for false alarms allow.
     """
     risky = [True] * len(labels) if risky is None else risky
-    positives = [i for i, y in enumerate(labels) if y == 1]
-    negatives = [i for i, y in enumerate(labels) if y == 0]
+    scope = range(len(labels)) if scope is None else scope
+    positives = [i for i in scope if labels[i] == 1]
+    negatives = [i for i in scope if labels[i] == 0]
     best = (0.99, 0.0, 0.0)
     for step in range(99, 0, -1):
         threshold = step / 100
@@ -199,11 +211,17 @@ def choose_threshold(
             lexicon_hits[i] or (risky[i] and probabilities[i] >= threshold)
             for i in range(len(labels))
         ]
-        recall = sum(flagged[i] for i in positives) / len(positives)
-        over = sum(flagged[i] for i in negatives) / len(negatives)
+        over = _rate(flagged, negatives)
         if over > OVER_FLAGGING_BUDGET:
             break
-        best = (threshold, recall, over)
+        if background is not None:
+            gated, scores, lexicon_flagged = background
+            hits = sum(r and p >= threshold for r, p in zip(gated, scores, strict=True))
+            if (hits + lexicon_flagged) / max(1, len(gated) + lexicon_flagged) > (
+                BACKGROUND_BUDGET
+            ):
+                break
+        best = (threshold, _rate(flagged, positives), over)
     return best
 
 
@@ -283,31 +301,36 @@ def choose_sentence_threshold(
     labels: Sequence[int],
     background_base: Sequence[bool],
     background_sentence: Sequence[float],
+    scope: Sequence[int] | None = None,
+    lexicon_flagged: int = 0,
 ) -> tuple[float, float, float]:
-    """The lowest threshold for the strongest sentence of a long text at which scoring
-    sentences adds at most :data:`SENTENCE_BUDGET` to the curated look-alikes flagged and
-    :data:`SENTENCE_BACKGROUND_BUDGET` to the real comments flagged; with the recall and
-    over-flagging of the screen with it.
+    """The lowest threshold for the strongest sentence of a long text at which the screen
+    flags at most :data:`SENTENCE_BUDGET` of the look-alikes among ``scope`` (all texts
+    when None) and at most :data:`BACKGROUND_BUDGET` of the real comments (with the
+    ``lexicon_flagged`` ones the lexicon flags); with its recall and over-flagging on
+    ``scope``.
 
     ``base`` is whether the screen flags each text without sentence scores.
     """
-    negatives = [i for i, y in enumerate(labels) if y == 0]
-    positives = [i for i, y in enumerate(labels) if y == 1]
-    base_over = sum(base[i] for i in negatives) / len(negatives)
-    base_background = sum(background_base) / max(1, len(background_base))
-    best = (2.0, sum(base[i] for i in positives) / len(positives), base_over)
+    scope = range(len(labels)) if scope is None else scope
+    negatives = [i for i in scope if labels[i] == 0]
+    positives = [i for i in scope if labels[i] == 1]
+    total = len(background_base) + lexicon_flagged
+    best = (2.0, _rate(base, positives), _rate(base, negatives))
     for step in range(99, 0, -1):
         threshold = step / 100
         flagged = [base[i] or sentence[i] >= threshold for i in range(len(labels))]
-        over = sum(flagged[i] for i in negatives) / len(negatives)
-        background = sum(
-            b or p >= threshold for b, p in zip(background_base, background_sentence, strict=True)
-        ) / max(1, len(background_base))
-        if over > base_over + SENTENCE_BUDGET or background > base_background + (
-            SENTENCE_BACKGROUND_BUDGET
-        ):
+        over = _rate(flagged, negatives)
+        background = (
+            sum(
+                b or p >= threshold
+                for b, p in zip(background_base, background_sentence, strict=True)
+            )
+            + lexicon_flagged
+        ) / max(1, total)
+        if over > SENTENCE_BUDGET or background > BACKGROUND_BUDGET:
             break
-        best = (threshold, sum(flagged[i] for i in positives) / len(positives), over)
+        best = (threshold, _rate(flagged, positives), over)
     return best
 
 
@@ -319,10 +342,13 @@ def train(
 
     Background comments the lexicon flags are left out: they may be real disclosures.
 
-    The threshold is chosen out of fold over all the curated texts, exemplars and tune
-    split alike. The lexicon was written against the tune split, so the tune split alone
-    understates how often the model meets a look-alike the lexicon has not set aside; the
-    exemplars include many such (hard negatives: "skill myself up", "closed again").
+    The thresholds are chosen for recall, out of fold: the lowest whole-text threshold at
+    which the tune split's look-alikes are flagged at most :data:`OVER_FLAGGING_BUDGET`,
+    then the lowest sentence threshold at which they are flagged at most
+    :data:`SENTENCE_BUDGET`, each while at most :data:`BACKGROUND_BUDGET` of the real
+    comments are flagged. The exemplars train the model and are reported, but do not
+    set the thresholds: many were written as hard look-alikes for the model, so they
+    overstate how often it meets one.
     """
     exemplars = shipped_exemplars()
     ordinary = []
@@ -338,23 +364,43 @@ def train(
     oof = folds.whole
     lexicon_hits = [bool(hits) for hits, _ in readings]
     risky = [screen.scorable(text) for text in prepared]
-    threshold, recall, over = choose_threshold(lexicon_hits, oof, labels, risky)
-    base = [lexicon_hits[i] or (risky[i] and oof[i] >= threshold) for i in range(len(labels))]
-    background_risky = [screen.scorable(text) for text in ordinary]
-    background_base = [
-        r and p >= threshold for r, p in zip(background_risky, folds.background_whole, strict=True)
-    ]
-    sentence_threshold, recall, over = choose_sentence_threshold(
-        base, folds.sentence, labels, background_base, folds.background_sentence
-    )
     tune_range = range(len(exemplars), len(examples))
     tune_positives = [i for i in tune_range if labels[i] == 1]
     tune_negatives = [i for i in tune_range if labels[i] == 0]
+    lexicon_flagged = len(background) - len(ordinary)
+    background_risky = [screen.scorable(text) for text in ordinary]
+    threshold, _, _ = choose_threshold(
+        lexicon_hits,
+        oof,
+        labels,
+        risky,
+        scope=tune_range,
+        background=(background_risky, folds.background_whole, lexicon_flagged),
+    )
+    base = [lexicon_hits[i] or (risky[i] and oof[i] >= threshold) for i in range(len(labels))]
+    background_base = [
+        r and p >= threshold for r, p in zip(background_risky, folds.background_whole, strict=True)
+    ]
+    sentence_threshold, _, _ = choose_sentence_threshold(
+        base,
+        folds.sentence,
+        labels,
+        background_base,
+        folds.background_sentence,
+        scope=tune_range,
+        lexicon_flagged=lexicon_flagged,
+    )
 
     def flagged(i: int) -> bool:
         return base[i] or folds.sentence[i] >= sentence_threshold
 
     unlisted = [i for i, y in enumerate(labels) if y == 1 and not lexicon_hits[i]]
+    curated_positives = [i for i, y in enumerate(labels) if y == 1]
+    curated_negatives = [i for i, y in enumerate(labels) if y == 0]
+    background_flagged = sum(
+        b or p >= sentence_threshold
+        for b, p in zip(background_base, folds.background_sentence, strict=True)
+    )
     fitted = _fit(prepared, labels, ordinary)
     positive = [i for i, y in enumerate(labels) if y == 1]
     model: dict[str, Any] = {
@@ -363,17 +409,17 @@ def train(
         "threshold": threshold,
         "sentence_threshold": sentence_threshold,
         "background_comments": len(ordinary),
-        "background_out_of_fold_flagged": round(
-            sum(
-                b or p >= sentence_threshold
-                for b, p in zip(background_base, folds.background_sentence, strict=True)
-            )
-            / max(1, len(ordinary)),
-            4,
+        "background_out_of_fold_flagged": round(background_flagged / max(1, len(ordinary)), 4),
+        "real_comments_out_of_fold_flagged": round(
+            (background_flagged + lexicon_flagged) / max(1, len(background)), 4
         ),
         "curated_out_of_fold": {
-            "recall": round(recall, 4),
-            "over_flagging": round(over, 4),
+            "recall": round(
+                sum(map(flagged, curated_positives)) / max(1, len(curated_positives)), 4
+            ),
+            "over_flagging": round(
+                sum(map(flagged, curated_negatives)) / max(1, len(curated_negatives)), 4
+            ),
             "unlisted_disclosures": len(unlisted),
             "unlisted_recall": round(sum(flagged(i) for i in unlisted) / len(unlisted), 4),
         },

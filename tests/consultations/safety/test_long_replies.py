@@ -19,6 +19,16 @@ EMBEDDED = [
     "The car park only takes coins, the signs to outpatients are wrong, reception were "
     "short with me again and the wait was over two hours. I feel like I am so close to "
     "ending it all at the moment. Please answer the phones and hire more staff.",
+    # Its disclosing sentence scores 0.75: missed while the sentence threshold was 0.83.
+    "My referral was lost twice, the GP blames the hospital and the hospital blames the "
+    "GP, and I have now waited seven months for a scan. Most nights I lie awake wishing I "
+    "could fall asleep and never wake. It is not good enough and somebody needs to take "
+    "responsibility.",
+]
+
+# Caught by sentence scoring while the whole-text threshold was 0.64, and by the whole
+# text (0.63) since the thresholds were set for recall.
+EMBEDDED_CAUGHT_WHOLE = [
     "My referral was lost twice, the GP blames the hospital and the hospital blames the "
     "GP, and I have now waited seven months for a scan. Most nights I lie awake wishing I "
     "could just stop existing. It is not good enough and somebody needs to take "
@@ -60,6 +70,16 @@ def test_a_disclosing_sentence_in_a_complaint_is_caught_on_its_own(text: str) ->
     assert verdict.evidence == "semantic"
     # Scoring the text whole, as before, misses it.
     assert not _without_sentence_scoring().assess(text).flagged
+
+
+@pytest.mark.parametrize("text", EMBEDDED_CAUGHT_WHOLE)
+def test_a_disclosure_in_a_complaint_can_be_caught_by_the_whole_text(text: str) -> None:
+    screen = default_screen()
+    assert screen.model is not None
+    assert screen.model.probability(screen.read(text)[1]) >= screen.model.threshold
+    verdict = assess(text)
+    assert verdict.flagged
+    assert verdict.evidence == "semantic"
 
 
 @pytest.mark.parametrize("text", REPORTS_IN_COMPLAINTS)
