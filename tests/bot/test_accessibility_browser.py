@@ -135,6 +135,20 @@ async def test_every_page_and_state_meets_wcag_aa(
     await launch(platform, spec_data(id="welsh", language="cy", segments=[]))
     closed = spec_data(id="finished", segments=[])
     await launch(platform, closed)
+    ideas = spec_data(
+        id="ideas",
+        model="idea-crowdsourcing",
+        segments=[],
+        items=[
+            {
+                "id": "clinic",
+                "type": "statements",
+                "text": "What would make the new clinic better?",
+                "seed": ["Open on Saturdays", "More parking near the door"],
+            }
+        ],
+    )
+    await launch(platform, ideas)
     from consultations import service
 
     async with platform.sessionmaker.begin() as session:
@@ -231,6 +245,13 @@ async def test_every_page_and_state_meets_wcag_aa(
             await axe.check(page, "questions, right to left")
             await page.get_by_role("button", name="Leave this consultation").click()
             await axe.check(page, "left")
+            await page.goto(f"{server}/c/ideas")
+            await page.get_by_role("button", name="Yes, I agree").click()
+            await expect(page.get_by_role("button", name="Agree", exact=True)).to_be_visible()
+            await axe.check(page, "statement voting: a statement to vote on")
+            await page.get_by_role("button", name="Agree", exact=True).click()
+            await expect(page.get_by_text("your vote is counted")).to_be_visible()
+            await axe.check(page, "statement voting: after a vote")
             await context.close()
 
             lead = await browser.new_context(bypass_csp=True)
@@ -249,6 +270,8 @@ async def test_every_page_and_state_meets_wcag_aa(
             await axe.check(page, "dashboard: consultation")
             await page.goto(f"{server}/dashboard/moderation")
             await axe.check(page, "dashboard: moderation queue")
+            await page.goto(f"{server}/dashboard/delivery")
+            await axe.check(page, "dashboard: delivery")
             await page.get_by_role("button", name="Log out").click()
             await axe.check(page, "dashboard: logged out")
             await lead.close()
