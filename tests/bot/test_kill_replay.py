@@ -3,8 +3,8 @@
 A real ``engage run`` process serves the fake Telegram Bot API (webhook mode over 40
 connections, as Telegram delivers, then polling mode; on SQLite and on PostgreSQL) while
 people go through a consultation of ten steps each: twelve updates a person (a vote
-also brings the poll's totals) and ten messages from the bot: 100 people in the normal
-suite (1,200 updates; 40 on PostgreSQL); ``ENGAGE_TEST_REPLAY_PEOPLE=420`` replays 5,040
+also brings the poll's totals) and ten messages from the bot: 40 people in the normal
+suite (480 updates; 20 on PostgreSQL); ``ENGAGE_TEST_REPLAY_PEOPLE=420`` replays 5,040
 (2,016 on PostgreSQL). Each person
 answers the question they were last sent, as people do, so a question that never goes
 out leaves them waiting for ever. Part way through, the process is killed with SIGKILL
@@ -50,9 +50,9 @@ from tests.waiting import wait_until
 
 ENGAGE = str(Path(sys.executable).parent / "engage")
 TOKEN = "123456:TEST-TOKEN"
-# 100 people (1,200 updates) in the normal suite, a few minutes on a busy machine;
+# 40 people (480 updates) in the normal suite, about a minute on a busy machine;
 # ENGAGE_TEST_REPLAY_PEOPLE=420 replays 5,040 updates (docs/operations.md has the figures).
-PEOPLE = int(os.environ.get("ENGAGE_TEST_REPLAY_PEOPLE", "100"))
+PEOPLE = int(os.environ.get("ENGAGE_TEST_REPLAY_PEOPLE", "40"))
 STEPS = 10  # updates per person: /start, consent, re-contact, 2 segments, 2 polls, 3 texts
 POLLS = 2  # a vote brings two updates: the person's answer and the poll's new totals
 CONCURRENCY = 32  # the outbox sender's messages in flight per channel (bot/outbox.py)
