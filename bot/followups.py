@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from channels.events import OutboundMessage
 from consultations import followups, service
 from consultations.spec import ConsultationSpec
-from storage.queries import ReferenceKeys, dialect_insert
+from storage.queries import ReferenceKeys, add_outbox_rows, dialect_insert, outbox_row
 from storage.tables import (
     Consent,
     Consultation,
@@ -143,27 +143,19 @@ async def invite(
                 language=spec.wording().language,
             )
             messages.append(
-                {
-                    "channel": c.channel,
-                    "idempotency_key": invitation_key(spec.id, c.participant_id),
-                    "participant_id": c.participant_id,
-                    "consultation_id": spec.id,
-                    "address": _fresh_address(keyring, c.channel, c.address),
-                    "payload": message.to_json(),
-                    "status": "pending",
-                    "attempts": 0,
-                    "next_attempt_at": due,
-                    "created_at": now,
-                    "quiet_hours": spec.quiet_hours.to_json(spec.timezone),
-                }
+                outbox_row(
+                    channel=c.channel,
+                    key=invitation_key(spec.id, c.participant_id),
+                    payload=message.to_json(),
+                    address=_fresh_address(keyring, c.channel, c.address),
+                    participant_id=c.participant_id,
+                    consultation_id=spec.id,
+                    due=due,
+                    quiet_hours=spec.quiet_hours.to_json(spec.timezone),
+                    now=now,
+                )
             )
-        if messages:
-            await session.execute(
-                dialect_insert(session, OutboxEntry).on_conflict_do_nothing(
-                    index_elements=["idempotency_key"]
-                ),
-                messages,
-            )
+        await add_outbox_rows(session, messages)
     return counts
 
 

@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
@@ -31,12 +31,11 @@ from channels.adapter import ChannelAdapter
 from channels.events import OutboundMessage
 from consultations import followups, service
 from consultations.spec import ConsultationSpec
-from storage.queries import ReferenceKeys, dialect_insert
+from storage.queries import ReferenceKeys, add_outbox_rows, dialect_insert, outbox_row
 from storage.tables import (
     Consent,
     Consultation,
     Dialogue,
-    OutboxEntry,
     Participant,
     ScheduledAction,
     utcnow,
@@ -272,38 +271,24 @@ class Scheduler:
                 question = followups.pending_question(spec, pending)
                 if question is None:
                     continue
-                message = OutboundMessage.asking(question)
-                message = OutboundMessage(
-                    text=f"{followups.reminder_text(spec)}\n\n{message.text}",
-                    consultation_id=spec.id,
-                    question=message.question,
-                    question_type=message.question_type,
-                    options=message.options,
-                    multiple=message.multiple,
+                asked = OutboundMessage.asking(question)
+                message = replace(
+                    asked,
+                    text=f"{followups.reminder_text(spec)}\n\n{asked.text}",
                     kind=followups.REMINDER_KIND,
                     language=spec.wording().language,
                 )
                 values.append(
-                    {
-                        "channel": channel,
-                        "idempotency_key": reminder_key(spec.id, pid),
-                        "participant_id": pid,
-                        "consultation_id": spec.id,
-                        "address": address,
-                        "payload": message.to_json(),
-                        "status": "pending",
-                        "attempts": 0,
-                        "next_attempt_at": due,
-                        "created_at": now,
-                        "quiet_hours": spec.quiet_hours.to_json(spec.timezone),
-                    }
+                    outbox_row(
+                        channel=channel,
+                        key=reminder_key(spec.id, pid),
+                        payload=message.to_json(),
+                        address=address,
+                        participant_id=pid,
+                        consultation_id=spec.id,
+                        due=due,
+                        quiet_hours=spec.quiet_hours.to_json(spec.timezone),
+                        now=now,
+                    )
                 )
-            if not values:
-                return 0
-            inserted = await session.execute(
-                dialect_insert(session, OutboxEntry)
-                .on_conflict_do_nothing(index_elements=["idempotency_key"])
-                .returning(OutboxEntry.id),
-                values,
-            )
-            return len(inserted.all())
+            return await add_outbox_rows(session, values)

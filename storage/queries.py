@@ -258,6 +258,52 @@ async def response_by_ref(
     )
 
 
+def outbox_row(
+    *,
+    channel: str,
+    key: str,
+    payload: dict[str, Any],
+    address: str | None,
+    participant_id: int | None = None,
+    consultation_id: str | None = None,
+    due: datetime | None = None,
+    quiet_hours: dict[str, Any] | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """One pending outbox row, as :func:`add_outbox_rows` takes them (due ``now`` unless
+    ``due`` says later; ``now`` defaults to the clock)."""
+    now = now or utcnow()
+    return {
+        "channel": channel,
+        "idempotency_key": key,
+        "payload": payload,
+        "address": address,
+        "participant_id": participant_id,
+        "consultation_id": consultation_id,
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": due or now,
+        "created_at": now,
+        "quiet_hours": quiet_hours,
+    }
+
+
+async def add_outbox_rows(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> int:
+    """Queue messages; rows whose idempotency key is already queued are ignored.
+
+    Returns how many were new.
+    """
+    if not rows:
+        return 0
+    inserted = await session.execute(
+        dialect_insert(session, OutboxEntry)
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        .returning(OutboxEntry.id),
+        list(rows),
+    )
+    return len(inserted.all())
+
+
 async def add_outbox(
     session: AsyncSession,
     *,
@@ -269,21 +315,18 @@ async def add_outbox(
     consultation_id: str | None = None,
 ) -> None:
     """Queue a message; a second row with the same idempotency key is ignored."""
-    await session.execute(
-        dialect_insert(session, OutboxEntry)
-        .values(
-            channel=channel,
-            idempotency_key=key,
-            payload=payload,
-            address=address,
-            participant_id=participant_id,
-            consultation_id=consultation_id,
-            status="pending",
-            attempts=0,
-            next_attempt_at=utcnow(),
-            created_at=utcnow(),
-        )
-        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+    await add_outbox_rows(
+        session,
+        [
+            outbox_row(
+                channel=channel,
+                key=key,
+                payload=payload,
+                address=address,
+                participant_id=participant_id,
+                consultation_id=consultation_id,
+            )
+        ],
     )
 
 
