@@ -152,6 +152,7 @@ async def invite(
                     consultation_id=spec.id,
                     due=due,
                     quiet_hours=spec.quiet_hours.to_json(spec.timezone),
+                    bulk=message.bulk,
                     now=now,
                 )
             )

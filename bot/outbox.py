@@ -221,6 +221,10 @@ class OutboxSender:
     async def _claim(self, channel: str) -> list[OutboxEntry]:
         """Mark due rows ``claimed`` and return them: each row goes to one claimer only.
 
+        Replies to people come first, then bulk rows (invitations, reminders), each in the
+        order they were queued: a person who answers does not wait behind a follow-up's
+        thousands of invitations.
+
         The claim is one UPDATE that rechecks ``status = 'pending'``, so two claimers can
         never both get a row, whatever the database's isolation (SQLite serialises the
         writes; PostgreSQL also skips rows another worker has locked).
@@ -233,7 +237,8 @@ class OutboxSender:
                     OutboxEntry.status == "pending",
                     OutboxEntry.next_attempt_at <= self.clock(),
                 )
-                .order_by(OutboxEntry.id)
+                # Replies to people first; invitations and reminders after them.
+                .order_by(OutboxEntry.bulk, OutboxEntry.id)
                 .limit(self.batch)
             )
             if session.get_bind().dialect.name == "postgresql":
@@ -245,7 +250,7 @@ class OutboxSender:
                 .returning(OutboxEntry)
                 .execution_options(synchronize_session=False)
             )
-            rows = sorted(result.all(), key=lambda row: row.id)
+            rows = sorted(result.all(), key=lambda row: (row.bulk, row.id))
         return rows
 
     async def run_once(self, channel: str) -> int:

@@ -288,6 +288,7 @@ class Scheduler:
                         consultation_id=spec.id,
                         due=due,
                         quiet_hours=spec.quiet_hours.to_json(spec.timezone),
+                        bulk=message.bulk,
                         now=now,
                     )
                 )

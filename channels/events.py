@@ -17,11 +17,17 @@ __all__ = [
     "CHOOSE",
     "CONSENT",
     "ERASE",
+    "BULK_KINDS",
     "RECONTACT",
     "EventKind",
     "InboundEvent",
     "OutboundMessage",
 ]
+
+
+BULK_KINDS = frozenset({"invitation", "reminder"})
+"""Outbound kinds sent to many people on the service's initiative (follow-up invitations,
+reminders): quiet hours hold them, and replies to people go before them."""
 
 
 class EventKind(StrEnum):
@@ -102,7 +108,7 @@ class OutboundMessage:
     options: tuple[str, ...] = ()
     multiple: bool = False
     reply_to: str | None = None
-    kind: str = "message"  # message | question | safety | publish
+    kind: str = "message"  # message | question | safety | publish | invitation | reminder
     # For a safety reply to something said in public: what may be posted there instead
     # when the person cannot be reached privately. It neither quotes nor names them.
     fallback: str | None = None
@@ -115,6 +121,12 @@ class OutboundMessage:
     # The consultation's language: the adapter words its own hints in it ("Reply with a
     # number", the reply box's placeholder) from the same catalogues (consultations.texts).
     language: str = "en"
+
+    @property
+    def bulk(self) -> bool:
+        """Sent to many people at once, not in answer to anyone just now: it gives way to
+        replies in the outbox's queue and in the platforms' request budgets."""
+        return self.kind in BULK_KINDS
 
     @classmethod
     def asking(cls, question: Question) -> OutboundMessage:

@@ -268,10 +268,12 @@ def outbox_row(
     consultation_id: str | None = None,
     due: datetime | None = None,
     quiet_hours: dict[str, Any] | None = None,
+    bulk: bool = False,
     now: datetime | None = None,
 ) -> dict[str, Any]:
     """One pending outbox row, as :func:`add_outbox_rows` takes them (due ``now`` unless
-    ``due`` says later; ``now`` defaults to the clock)."""
+    ``due`` says later; ``now`` defaults to the clock). ``bulk`` rows (invitations,
+    reminders) are sent after every due reply on their channel."""
     now = now or utcnow()
     return {
         "channel": channel,
@@ -285,6 +287,7 @@ def outbox_row(
         "next_attempt_at": due or now,
         "created_at": now,
         "quiet_hours": quiet_hours,
+        "bulk": bulk,
     }
 
 

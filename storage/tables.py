@@ -357,6 +357,9 @@ class OutboxEntry(Base):
     # For messages nobody asked for just now (invitations, reminders): the quiet hours
     # and time zone they must not be sent in (consultations/spec/outreach.py).
     quiet_hours: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    # Sent on the service's initiative to many people (invitations, reminders): claimed
+    # after every due reply on the channel, so a person answering never waits behind them.
+    bulk: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class Publication(Base):

@@ -87,17 +87,19 @@ class MastodonAPI:
         *args: Any,
         max_wait: float | None = None,
         announce: bool = False,
+        bulk: bool = False,
         **kwargs: Any,
     ) -> T:
         """``function(*args, **kwargs)`` in a worker thread, paced and bounded in time.
 
         Raises what Mastodon.py raises (a 429 has already paused the pacer until the
         server's reset), or :class:`TimeoutError`, or :class:`RetryLater` when the next
-        slot is more than ``max_wait`` seconds away.
+        slot is more than ``max_wait`` seconds away. A ``bulk`` call (an invitation or a
+        reminder) leaves the pacer's reserve to replies.
         """
         client = self.client
         async with self._in_flight:
-            await self.pacer.acquire(max_wait=max_wait)
+            await self.pacer.acquire(max_wait=max_wait, bulk=bulk)
             if announce:
                 # A request that delivers an outbox message starts now (after pacing).
                 await request_starting()

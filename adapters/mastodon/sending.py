@@ -68,7 +68,7 @@ class StatusSender:
             raise as_delivery_error(exc, self.account.api) from exc
         text = render.message_text(message)
         if message.kind != "safety":
-            return await self._send_text(acct, text, reply_to, visibility, key)
+            return await self._send_text(acct, text, reply_to, visibility, key, bulk=message.bulk)
         return await self._send_safety(acct, text, reply_to, visibility, key, message.language)
 
     async def _send_safety(
@@ -121,11 +121,13 @@ class StatusSender:
         key: str,
         *,
         scale: float | None = None,
+        bulk: bool = False,
     ) -> Delivery:
         """``text`` as direct statuses to ``acct``: a thread when it needs several.
 
         ``scale`` shrinks the limit parts are cut to (and counts links at their real
-        length), for a retry that must fit whatever the server counts.
+        length), for a retry that must fit whatever the server counts. ``bulk`` requests
+        (invitations, reminders) leave room in the request budget for replies.
         """
         account = self.account
         prefix = f"@{acct} "
@@ -142,14 +144,16 @@ class StatusSender:
             async def post(parent: str | None) -> str:
                 idempotency = part_key(key, index)
                 try:
-                    status = await self._post_reply(chunk, parent, visibility, idempotency)
+                    status = await self._post_reply(
+                        chunk, parent, visibility, idempotency, bulk=bulk
+                    )
                 except RetryLater:
                     raise
                 except Exception as exc:
                     error = as_delivery_error(exc, account.api)
                     if isinstance(error, Undeliverable) and render.is_length_refusal(str(error)):
                         return await self._post_shorter(
-                            chunk, prefix, parent, visibility, idempotency, str(error)
+                            chunk, prefix, parent, visibility, idempotency, str(error), bulk=bulk
                         )
                     raise error from exc
                 return str(status["id"])
@@ -169,6 +173,8 @@ class StatusSender:
         visibility: str,
         idempotency: str,
         reason: str,
+        *,
+        bulk: bool = False,
     ) -> str:
         """Post a status the server refused as too long as a thread of smaller ones.
 
@@ -202,7 +208,7 @@ class StatusSender:
             try:
                 for number, piece in enumerate(pieces):
                     status = await self._post_reply(
-                        piece, parent, visibility, f"{idempotency}-s{attempt}-{number}"
+                        piece, parent, visibility, f"{idempotency}-s{attempt}-{number}", bulk=bulk
                     )
                     parent = str(status["id"])
             except RetryLater:
@@ -218,7 +224,13 @@ class StatusSender:
         raise Undeliverable(f"{reason} (still too long after splitting smaller)")
 
     async def _post_reply(
-        self, text: str, reply_to: str | None, visibility: str, idempotency: str
+        self,
+        text: str,
+        reply_to: str | None,
+        visibility: str,
+        idempotency: str,
+        *,
+        bulk: bool = False,
     ) -> Mapping[str, Any]:
         # The idempotency key makes a retry after a lost response return the status
         # already made instead of posting it twice
@@ -233,6 +245,7 @@ class StatusSender:
                 idempotency_key=idempotency,
                 max_wait=self.send_max_wait,
                 announce=True,
+                bulk=bulk,
             )
         except MastodonNotFoundError:
             if reply_to is None:
@@ -245,6 +258,7 @@ class StatusSender:
                 idempotency_key=idempotency + "-u",
                 max_wait=self.send_max_wait,
                 announce=True,
+                bulk=bulk,
             )
         return status
 

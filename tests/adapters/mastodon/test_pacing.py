@@ -60,21 +60,64 @@ async def test_no_window_holds_more_than_the_budget(clock: Clock) -> None:
     assert 1000 / (times[-1] - times[0]) < 300 / 300  # and then under one a second
 
 
-async def test_the_server_saying_little_is_left_slows_us(clock: Clock) -> None:
-    pacer = RequestPacer(
-        limit=300,
-        period=300,
-        burst=30,
-        reserve=10,
-        clock=clock,
-        wallclock=clock.wall,
-        sleep=clock.sleep,
-    )
-    pacer.observe(300, 12, clock.wall() + 100)  # two usable before the reset
-    await pacer.acquire()
-    await pacer.acquire()
-    assert pacer.delay() > 0
-    pacer.observe(300, 10, clock.wall() + 100)  # nothing usable: wait for the reset
+class FixedWindowServer:
+    """Counts requests per fixed window as Mastodon does and answers with its headers."""
+
+    def __init__(self, clock: Clock, limit: int, period: float) -> None:
+        self.clock, self.limit, self.period = clock, limit, period
+        self.counts: dict[int, int] = {}
+
+    def request(self, pacer: RequestPacer) -> None:
+        window = int(self.clock.wall() // self.period)
+        self.counts[window] = self.counts.get(window, 0) + 1
+        assert self.counts[window] <= self.limit, "the server would answer 429"
+        reset = (window + 1) * self.period
+        pacer.observe(self.limit, self.limit - self.counts[window], reset)
+
+
+def _pacer(clock: Clock, **options: int) -> RequestPacer:
+    settings = {"limit": 300, "period": 300, "burst": 30, "reserve": 20, **options}
+    return RequestPacer(**settings, clock=clock, wallclock=clock.wall, sleep=clock.sleep)
+
+
+async def test_once_the_window_is_known_bulk_uses_nearly_all_of_it(clock: Clock) -> None:
+    pacer = _pacer(clock)
+    server = FixedWindowServer(clock, 300, 300)
+    for _ in range(1500):
+        await pacer.acquire(bulk=True)
+        server.request(pacer)
+    full = sorted(server.counts.items())[1:-1]  # whole windows only
+    assert full, server.counts
+    for _, count in full:
+        assert 300 - pacer.margin - 2 <= count <= 300  # never over, hardly any unused
+    # Five windows' worth in little more than five windows' time.
+    assert clock.now - 1000.0 < 5.3 * 300
+
+
+async def test_bulk_leaves_the_reserve_to_replies(clock: Clock) -> None:
+    pacer = _pacer(clock, reserve=20, margin=3)
+    reset = clock.wall() + 300  # a whole window ahead: the whole reserve is kept
+    pacer.observe(300, 23, reset)
+    assert pacer.delay(bulk=True) == pytest.approx(300)
+    assert pacer.delay() == 0  # a reply still goes now
+    # Half the window left: half the reserve is kept from bulk requests.
+    clock.now += 150
+    pacer.observe(300, 23, reset)
+    assert pacer.delay(bulk=True) == 0
+    pacer.observe(300, 13, reset)
+    assert pacer.delay(bulk=True) == pytest.approx(150)
+    # Only the margin left: even replies wait for the reset.
+    pacer.observe(300, 3, reset)
+    assert pacer.delay() == pytest.approx(150)
+    clock.now += 150
+    assert pacer.delay(bulk=True) == 0  # a new window
+
+
+async def test_a_count_from_an_earlier_response_does_not_raise_the_budget(clock: Clock) -> None:
+    pacer = _pacer(clock, reserve=20, margin=3)
+    reset = clock.wall() + 100
+    pacer.observe(300, 3, reset)
+    pacer.observe(300, 40, reset)  # answered before the other, arriving after it
     assert pacer.delay() == pytest.approx(100)
 
 
