@@ -51,6 +51,7 @@ def main() -> int:
     verdicts = assess_many([str(row["text"]) for row in rows])
     groups: dict[str, Callable[[dict[str, object]], bool]] = {
         "tune": lambda row: row["split"] == "tune",
+        "tune batch 7": lambda row: row["split"] == "tune" and row.get("batch") == 7,
         "heldout batch 1": lambda row: row["split"] == "heldout" and "batch" not in row,
         "heldout batch 2": lambda row: row["split"] == "heldout" and row.get("batch") == 2,
         "heldout batch 4": lambda row: row["split"] == "heldout" and row.get("batch") == 4,
