@@ -168,6 +168,11 @@ class Lexicon:
         between = window[last.end() :].strip()
         if self.cues["negation_undone"].match(between):
             return False
+        # "not once have i thought about ...", "never did i want to ...", "it is not that
+        # i want to ...": the subject comes after the negation without starting a clause
+        # of its own, so the negation still reaches the phrase.
+        if self.cues["negation_fronted"].match(between):
+            return True
         if self.cues["clause_subject"].search(between):
             return False
         # "if they do not see me today someone is getting hurt": the phrase has a subject
@@ -235,6 +240,13 @@ class Lexicon:
     ) -> Hit | None:
         before, clause = self._span(_CLAUSE_BREAK, text, match.start(), match.end())
         if self._negated(before, match.group(0)):
+            return None
+        # A title or a quotation named as one: "a poem called i wish i could disappear",
+        # "the song with the line i want to die". The words are someone's title, not
+        # the writer's state.
+        if self.cues["quotation"].search(text, max(0, match.start() - 40), match.start()):
+            return None
+        if self.cues["quoted_after"].match(text, match.end()):
             return None
         _, sentence = self._span(_SENTENCE_BREAK, text, match.start(), match.end())
         if self.cues["conditional"].search(sentence):

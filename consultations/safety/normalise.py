@@ -255,6 +255,14 @@ TEXT_SPEAK: dict[str, str] = {
     "dieing": "dying",
     "dyin": "dying",
     "livin": "living",
+    "neva": "never",
+    "slef": "self",
+    "wnat": "want",
+    "pils": "pills",
+    "nevr": "never",
+    "dosnt": "does not",
+    "dsnt": "does not",
+    "gud": "good",
     "bein": "being",
     "cuttin": "cutting",
     "harmin": "harming",
@@ -545,6 +553,9 @@ _FUZZY_TARGETS = (
     "paracetamol",
     "harming",
     "cutting",
+    "disappear",
+    "burden",
+    "existing",
 )
 # Ordinary words one edit away from a target: never "corrected".
 _FUZZY_KEEP = frozenset(
@@ -729,6 +740,10 @@ def _word(token: str, known: frozenset[str]) -> str:
     if speak is not None:
         return speak
     if token.isalpha() and token not in known:
+        # A dropped final g ("existin", "wishin"): the word with it, when that is a word
+        # the lexicon uses and the written form is not.
+        if len(token) >= 6 and token.endswith("in") and token + "g" in known:
+            return token + "g"
         corrected = _fuzzy(token)
         if corrected is not None:
             return corrected
