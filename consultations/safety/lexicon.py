@@ -190,9 +190,13 @@ class Lexicon:
                 return False
             if self.cues["third_person"].search(phrase):
                 return True
-        return bool(self.cues["third_party"].search(before)) and not _FIRST_PERSON.search(
-            before.split(",")[-1][-20:]
-        )
+        # "my brother posted goodbye ...": the writer's "my" names the person, so the
+        # first person is looked for after the last mention of someone else, not in it.
+        mentions = list(self.cues["third_party"].finditer(before))
+        if not mentions:
+            return False
+        after = before[mentions[-1].end() :]
+        return not _FIRST_PERSON.search(after.split(",")[-1][-20:])
 
     def _own_topic(self, kind: str, before: str, sentence: str) -> bool:
         """A topic the writer owns ("my self harm", "I was raped") stays a disclosure in a

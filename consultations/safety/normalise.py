@@ -88,7 +88,8 @@ _PHRASES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"\bs\s*/\s*h\b", " self harm "),
         (r"\bs\s*h[\s'-]*(?:ing|in)\b", " self harming "),
         (r"\bs\s*h['-]?(?:ed|d)\b", " self harmed "),
-        (r"\bo\.?d[\s'.-]*(?:ed|d)\b", " overdosed "),
+        # "od'd", "o.d. d", "oded"; never "odd".
+        (r"\bo\.?d(?:[\s'.-]+d|[\s'.-]*ed)\b", " overdosed "),
         (r"\bo\.?d[\s'-]*ing\b", " overdosing "),
         (r"\bctb[\s'-]*(?:ed|d)\b", " tried to kill myself "),
         (r"\bi\s*d\s*w\s*(?:2|t)\s*l\b", " i do not want to live "),

@@ -49,6 +49,21 @@ KNOWN = default_lexicon().vocabulary
         ("I’m done", "i am done"),
         ("3am and 10mg", "3am and 10mg"),
         ("the A&E", "the a and e"),
+        # "odd" is a word, not "od'd" (overdosed).
+        ("an odd choice", "an odd choice"),
+        ("od'd last week", "overdosed last week"),
+        ("ODed last week", "overdosed last week"),
+        # A dropped final g is put back when the word with it is one the lexicon uses,
+        # and only on words of six letters or more ("thin" is not "thing").
+        ("tired of existin tbh", "tired of existing tbh"),
+        ("so thin", "so thin"),
+        ("my cousin", "my cousin"),
+        # Misspellings one edit from a long, distinctive word; more text-speak.
+        ("wish i cud just disapear 4 good", "wish i could just disappear for good"),
+        ("im a burdan on evry1", "i am a burden on everyone"),
+        ("i want 2 sleep n neva wake up", "i want to sleep and never wake up"),
+        ("my mum dosnt believe me", "my mum does not believe me"),
+        ("slef harm", "self harm"),
     ],
 )
 def test_normalise(raw: str, expected: str) -> None:
