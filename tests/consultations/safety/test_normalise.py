@@ -64,6 +64,13 @@ KNOWN = default_lexicon().vocabulary
         ("i want 2 sleep n neva wake up", "i want to sleep and never wake up"),
         ("my mum dosnt believe me", "my mum does not believe me"),
         ("slef harm", "self harm"),
+        # Algospeak: emoji for a means of harm, "sa'd", "seggs".
+        ("thinking about \U0001f48a\U0001f48a tonight", "thinking about pills pills tonight"),
+        ("the \U0001faa2 is ready", "the rope is ready"),
+        ("lol \U0001f480\U0001f480", "lol"),
+        ("i got sa'd by my ex", "i got sexually assaulted by my ex"),
+        ("so sad", "so sad"),
+        ("he made me do seggs stuff", "he made me do sex stuff"),
     ],
 )
 def test_normalise(raw: str, expected: str) -> None:
