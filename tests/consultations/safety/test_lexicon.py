@@ -37,6 +37,9 @@ def _categories(text: str) -> set[str]:
         "I will literally die if I have to sit in that waiting room again.",
         "The car park was a nightmare, I nearly lost the will to live finding a space.",
         "Waited so long my parking ticket expired and so did my will to live.",
+        "I'd sooner jump off a bridge than go back to that dentist.",
+        "Honestly I'd be happier if I died than eat that lasagne again.",
+        "I'm sick of waking up at 5am to ring the surgery at 8.",
         # Praise.
         "CAMHS literally saved my daughter, she is thriving at college.",
         # Everyday sense of words a disclosure also uses.
@@ -71,6 +74,8 @@ def test_set_aside(text: str) -> None:
         # Passive ideation said in many ways.
         ("I'm tired. Not sleepy tired, tired of being a person.", "suicidal-passive"),
         ("I am so sick of waking up every day.", "suicidal-passive"),
+        ("I would rather be dead than live like this.", "suicidal-passive"),
+        ("I'd rather be dead than go back to that ward.", "suicidal-passive"),
         ("I'm exhausted of being me.", "suicidal-passive"),
         ("I'm running out of reasons to stay.", "suicidal-passive"),
         ("Some mornings I wish I just hadn't woken up at all.", "suicidal-passive"),
