@@ -8,8 +8,12 @@ them and decides, for each phrase found in a normalised text, whether it is a di
   someone else's completed suicide (bereavement, not a current risk);
 * **negation** just before a phrase sets it aside ("I have never felt suicidal"), unless a
   new subject starts in between ("nobody cares, I want to die") or the negation is undone
-  ("I can not stop thinking about ..."); phrases that carry their own negation ("I do not
-  want to live") are listed whole, so the words before them are what count;
+  ("I can not stop thinking about ..."); a subject inside the negated clause does not end
+  it ("not once have I thought about ...", "it is not that I want to ..."); phrases that
+  carry their own negation ("I do not want to live") are listed whole, so the words before
+  them are what count;
+* a **quotation** named as one ("a poem called I wish I could disappear", "'I want to die'
+  is a phrase I hear") is set aside;
 * **topics** (a bare "suicide", "domestic abuse") are also set aside in a clause about a
   service, a form, training, the news or advice ("the leaflet says if you feel suicidal");
 * an **accident** sets aside self-injury ("I cut myself shaving"), and a **recovery**
