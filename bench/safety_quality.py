@@ -3,11 +3,11 @@
     .venv/bin/python bench/safety_quality.py [--misses tune] [--semantic-only]
 
 Prints recall on disclosures and over-flagging (the share of look-alikes flagged) overall,
-per category and per register, for the tune split and for the held-out split: the first
-batch (split by the SHA-1 rule), the second and fourth batches (each written whole as
-held-out before the screen was tuned further) and all together. ``--misses tune`` lists
-the texts the screen gets wrong on the tune split; the held-out split's texts are never
-listed, so that no one tunes the lexicon to them.
+per category and per register, for the tune split (and its batch 7 apart) and for the
+held-out split: the first batch (split by the SHA-1 rule), the second and fourth batches
+(each written whole as held-out before the screen was tuned further) and all together.
+``--misses tune`` lists the texts the screen gets wrong on the tune split; the held-out
+split's texts are never listed, so that no one tunes the lexicon to them.
 
 The semantic layer is trained on the tune split, so tune figures here are in-sample; the
 out-of-fold figures used to choose its thresholds are in the model file
@@ -51,6 +51,7 @@ def main() -> int:
     verdicts = assess_many([str(row["text"]) for row in rows])
     groups: dict[str, Callable[[dict[str, object]], bool]] = {
         "tune": lambda row: row["split"] == "tune",
+        "tune batch 7": lambda row: row["split"] == "tune" and row.get("batch") == 7,
         "heldout batch 1": lambda row: row["split"] == "heldout" and "batch" not in row,
         "heldout batch 2": lambda row: row["split"] == "heldout" and row.get("batch") == 2,
         "heldout batch 4": lambda row: row["split"] == "heldout" and row.get("batch") == 4,

@@ -8,8 +8,12 @@ them and decides, for each phrase found in a normalised text, whether it is a di
   someone else's completed suicide (bereavement, not a current risk);
 * **negation** just before a phrase sets it aside ("I have never felt suicidal"), unless a
   new subject starts in between ("nobody cares, I want to die") or the negation is undone
-  ("I can not stop thinking about ..."); phrases that carry their own negation ("I do not
-  want to live") are listed whole, so the words before them are what count;
+  ("I can not stop thinking about ..."); a subject inside the negated clause does not end
+  it ("not once have I thought about ...", "it is not that I want to ..."); phrases that
+  carry their own negation ("I do not want to live") are listed whole, so the words before
+  them are what count;
+* a **quotation** named as one ("a poem called I wish I could disappear", "'I want to die'
+  is a phrase I hear") is set aside;
 * **topics** (a bare "suicide", "domestic abuse") are also set aside in a clause about a
   service, a form, training, the news or advice ("the leaflet says if you feel suicidal");
 * an **accident** sets aside self-injury ("I cut myself shaving"), and a **recovery**
@@ -168,6 +172,11 @@ class Lexicon:
         between = window[last.end() :].strip()
         if self.cues["negation_undone"].match(between):
             return False
+        # "not once have i thought about ...", "never did i want to ...", "it is not that
+        # i want to ...": the subject comes after the negation without starting a clause
+        # of its own, so the negation still reaches the phrase.
+        if self.cues["negation_fronted"].match(between):
+            return True
         if self.cues["clause_subject"].search(between):
             return False
         # "if they do not see me today someone is getting hurt": the phrase has a subject
@@ -185,9 +194,13 @@ class Lexicon:
                 return False
             if self.cues["third_person"].search(phrase):
                 return True
-        return bool(self.cues["third_party"].search(before)) and not _FIRST_PERSON.search(
-            before.split(",")[-1][-20:]
-        )
+        # "my brother posted goodbye ...": the writer's "my" names the person, so the
+        # first person is looked for after the last mention of someone else, not in it.
+        mentions = list(self.cues["third_party"].finditer(before))
+        if not mentions:
+            return False
+        after = before[mentions[-1].end() :]
+        return not _FIRST_PERSON.search(after.split(",")[-1][-20:])
 
     def _own_topic(self, kind: str, before: str, sentence: str) -> bool:
         """A topic the writer owns ("my self harm", "I was raped") stays a disclosure in a
@@ -235,6 +248,13 @@ class Lexicon:
     ) -> Hit | None:
         before, clause = self._span(_CLAUSE_BREAK, text, match.start(), match.end())
         if self._negated(before, match.group(0)):
+            return None
+        # A title or a quotation named as one: "a poem called i wish i could disappear",
+        # "the song with the line i want to die". The words are someone's title, not
+        # the writer's state.
+        if self.cues["quotation"].search(text, max(0, match.start() - 40), match.start()):
+            return None
+        if self.cues["quoted_after"].match(text, match.end()):
             return None
         _, sentence = self._span(_SENTENCE_BREAK, text, match.start(), match.end())
         if self.cues["conditional"].search(sentence):

@@ -71,6 +71,21 @@ _CONFUSABLES = str.maketrans(
         "χ": "x",
     }
 )
+# Emoji that stand for a means of harm in young people's posts ("thinking about 💊💊
+# tonight", "the 🪢 is ready"): read as the word. Emoji for feelings and laughter ("💀",
+# "😭") are left out: they mark jokes as often as distress.
+_EMOJI_WORDS = str.maketrans(
+    {
+        "\U0001f52a": " knife ",  # kitchen knife
+        "\U0001f5e1": " knife ",  # dagger
+        "\U0001f48a": " pills ",  # pill
+        "\U0001faa2": " rope ",  # knot
+        "\u26b0": " coffin ",  # coffin
+        "\U0001faa6": " grave ",  # headstone
+        "\U0001fa78": " blood ",  # drop of blood
+        "\U0001f52b": " gun ",  # pistol
+    }
+)
 _LATIN = re.compile(r"[a-z]")
 _NON_LATIN_LETTER = re.compile(r"[\u0370-\u03ff\u0400-\u04ff\u0250-\u02af]")
 _TAG = re.compile(r"<[^<>]{0,300}>")
@@ -88,7 +103,8 @@ _PHRASES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"\bs\s*/\s*h\b", " self harm "),
         (r"\bs\s*h[\s'-]*(?:ing|in)\b", " self harming "),
         (r"\bs\s*h['-]?(?:ed|d)\b", " self harmed "),
-        (r"\bo\.?d[\s'.-]*(?:ed|d)\b", " overdosed "),
+        # "od'd", "o.d. d", "oded"; never "odd".
+        (r"\bo\.?d(?:[\s'.-]+d|[\s'.-]*ed)\b", " overdosed "),
         (r"\bo\.?d[\s'-]*ing\b", " overdosing "),
         (r"\bctb[\s'-]*(?:ed|d)\b", " tried to kill myself "),
         (r"\bi\s*d\s*w\s*(?:2|t)\s*l\b", " i do not want to live "),
@@ -255,6 +271,14 @@ TEXT_SPEAK: dict[str, str] = {
     "dieing": "dying",
     "dyin": "dying",
     "livin": "living",
+    "neva": "never",
+    "slef": "self",
+    "wnat": "want",
+    "pils": "pills",
+    "nevr": "never",
+    "dosnt": "does not",
+    "dsnt": "does not",
+    "gud": "good",
     "bein": "being",
     "cuttin": "cutting",
     "harmin": "harming",
@@ -325,6 +349,9 @@ TEXT_SPEAK: dict[str, str] = {
     "mom": "mum",
     "mam": "mum",
     "mommy": "mum",
+    "seggs": "sex",
+    "seggsual": "sexual",
+    "seggsually": "sexually",
 }
 # Contractions written with an apostrophe.
 _CONTRACTIONS: dict[str, str] = {
@@ -364,6 +391,9 @@ _CONTRACTIONS: dict[str, str] = {
     "ain't": "am not",
     "y'all": "you all",
     "tonight's": "tonight is",
+    # Algospeak for sexual assault ("i got sa'd"); without the apostrophe it is "sad".
+    "sa'd": "sexually assaulted",
+    "sa'ed": "sexually assaulted",
 }
 # "2" and "4" are words in text-speak ("i want 2 die") but numbers elsewhere ("took 2
 # paracetamol"). They are read as words only next to a word that makes that plain.
@@ -545,6 +575,9 @@ _FUZZY_TARGETS = (
     "paracetamol",
     "harming",
     "cutting",
+    "disappear",
+    "burden",
+    "existing",
 )
 # Ordinary words one edit away from a target: never "corrected".
 _FUZZY_KEEP = frozenset(
@@ -729,6 +762,10 @@ def _word(token: str, known: frozenset[str]) -> str:
     if speak is not None:
         return speak
     if token.isalpha() and token not in known:
+        # A dropped final g ("existin", "wishin"): the word with it, when that is a word
+        # the lexicon uses and the written form is not.
+        if len(token) >= 6 and token.endswith("in") and token + "g" in known:
+            return token + "g"
         corrected = _fuzzy(token)
         if corrected is not None:
             return corrected
@@ -764,6 +801,8 @@ def normalise(text: str, known: frozenset[str] = _EMPTY) -> str:
 
 def normalise_folded(text: str, known: frozenset[str] = _EMPTY) -> str:
     """:func:`normalise` for a text already passed through :func:`fold`."""
+    if not text.isascii():
+        text = text.translate(_EMOJI_WORDS)
     text = _strip_accents(_fix_confusables(text))
     if _PHRASE_GATE.search(text):
         for pattern, replacement in _PHRASES:

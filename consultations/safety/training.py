@@ -9,7 +9,8 @@ MIT) and the *tune* split of the evaluation set. The held-out split is never rea
 The thresholds are chosen for recall on out-of-fold probabilities (each curated text and
 real comment scored by a model trained on the other folds, so they are set on texts the
 model did not see, as it will meet them in use): as low as the budgets for the tune
-split's look-alikes and the real comments flagged allow.
+split's look-alikes and the real comments flagged allow, but no lower than the last step
+that catches another disclosure.
 """
 
 from __future__ import annotations
@@ -194,7 +195,8 @@ def choose_threshold(
     """The lowest threshold at which the screen (lexicon, or model on a text with risk
     vocabulary) over-flags at most :data:`OVER_FLAGGING_BUDGET` of the look-alikes among
     ``scope`` (all texts when None) and flags at most :data:`BACKGROUND_BUDGET` of the
-    real comments; with its recall and over-flagging on ``scope``.
+    real comments, raised to the last step down that still caught another disclosure;
+    with its recall and over-flagging on ``scope``.
 
     ``background`` is (risky, out-of-fold probability) of each real comment the lexicon
     let through, and how many the lexicon flagged. The model is the backstop for wordings
@@ -221,7 +223,11 @@ def choose_threshold(
                 BACKGROUND_BUDGET
             ):
                 break
-        best = (threshold, _rate(flagged, positives), over)
+        recall = _rate(flagged, positives)
+        # Lower only while it buys recall: a step that catches no more disclosures out
+        # of fold only adds false alarms.
+        if recall > best[1]:
+            best = (threshold, recall, over)
     return best
 
 
@@ -307,8 +313,9 @@ def choose_sentence_threshold(
     """The lowest threshold for the strongest sentence of a long text at which the screen
     flags at most :data:`SENTENCE_BUDGET` of the look-alikes among ``scope`` (all texts
     when None) and at most :data:`BACKGROUND_BUDGET` of the real comments (with the
-    ``lexicon_flagged`` ones the lexicon flags); with its recall and over-flagging on
-    ``scope``.
+    ``lexicon_flagged`` ones the lexicon flags), raised to the last step down that still
+    caught another disclosure (2.0, no sentence scoring, if none did); with its recall and
+    over-flagging on ``scope``.
 
     ``base`` is whether the screen flags each text without sentence scores.
     """
@@ -330,7 +337,9 @@ def choose_sentence_threshold(
         ) / max(1, total)
         if over > SENTENCE_BUDGET or background > BACKGROUND_BUDGET:
             break
-        best = (threshold, _rate(flagged, positives), over)
+        recall = _rate(flagged, positives)
+        if recall > best[1]:
+            best = (threshold, recall, over)
     return best
 
 

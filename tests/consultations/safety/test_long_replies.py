@@ -19,16 +19,17 @@ EMBEDDED = [
     "The car park only takes coins, the signs to outpatients are wrong, reception were "
     "short with me again and the wait was over two hours. I feel like I am so close to "
     "ending it all at the moment. Please answer the phones and hire more staff.",
-    # Its disclosing sentence scores 0.75: missed while the sentence threshold was 0.83.
+]
+
+# Caught by sentence scoring while the whole-text threshold was 0.64, and by the whole
+# text (0.63) since the thresholds were set for recall. The second was missed while the
+# sentence threshold was 0.83, caught by its sentence (0.75) at 0.74, and by the whole
+# text since tune batch 7 (disclosures inside complaints) joined the training.
+EMBEDDED_CAUGHT_WHOLE = [
     "My referral was lost twice, the GP blames the hospital and the hospital blames the "
     "GP, and I have now waited seven months for a scan. Most nights I lie awake wishing I "
     "could fall asleep and never wake. It is not good enough and somebody needs to take "
     "responsibility.",
-]
-
-# Caught by sentence scoring while the whole-text threshold was 0.64, and by the whole
-# text (0.63) since the thresholds were set for recall.
-EMBEDDED_CAUGHT_WHOLE = [
     "My referral was lost twice, the GP blames the hospital and the hospital blames the "
     "GP, and I have now waited seven months for a scan. Most nights I lie awake wishing I "
     "could just stop existing. It is not good enough and somebody needs to take "

@@ -49,6 +49,28 @@ KNOWN = default_lexicon().vocabulary
         ("I’m done", "i am done"),
         ("3am and 10mg", "3am and 10mg"),
         ("the A&E", "the a and e"),
+        # "odd" is a word, not "od'd" (overdosed).
+        ("an odd choice", "an odd choice"),
+        ("od'd last week", "overdosed last week"),
+        ("ODed last week", "overdosed last week"),
+        # A dropped final g is put back when the word with it is one the lexicon uses,
+        # and only on words of six letters or more ("thin" is not "thing").
+        ("tired of existin tbh", "tired of existing tbh"),
+        ("so thin", "so thin"),
+        ("my cousin", "my cousin"),
+        # Misspellings one edit from a long, distinctive word; more text-speak.
+        ("wish i cud just disapear 4 good", "wish i could just disappear for good"),
+        ("im a burdan on evry1", "i am a burden on everyone"),
+        ("i want 2 sleep n neva wake up", "i want to sleep and never wake up"),
+        ("my mum dosnt believe me", "my mum does not believe me"),
+        ("slef harm", "self harm"),
+        # Algospeak: emoji for a means of harm, "sa'd", "seggs".
+        ("thinking about \U0001f48a\U0001f48a tonight", "thinking about pills pills tonight"),
+        ("the \U0001faa2 is ready", "the rope is ready"),
+        ("lol \U0001f480\U0001f480", "lol"),
+        ("i got sa'd by my ex", "i got sexually assaulted by my ex"),
+        ("so sad", "so sad"),
+        ("he made me do seggs stuff", "he made me do sex stuff"),
     ],
 )
 def test_normalise(raw: str, expected: str) -> None:

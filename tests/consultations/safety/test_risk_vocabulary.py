@@ -20,7 +20,7 @@ def _texts() -> list[str]:
     texts = [str(row["text"]) for row in read_jsonl(EVALUATION)]
     texts += [str(row["text"]) for row in read_jsonl(LANGUAGES)]
     texts += [example.text for example in shipped_exemplars()]
-    for name in ("test_evaluation.py", "test_normalise.py"):
+    for name in ("test_evaluation.py", "test_lexicon.py", "test_normalise.py"):
         texts += re.findall(r'"([^"\n]{4,})"', (HERE / name).read_text(encoding="utf-8"))
     return texts
 
