@@ -54,11 +54,16 @@ def test_heldout_meets_the_over_flagging_target() -> None:
     assert over_flagging <= 0.10
 
 
+def _earlier_heldout() -> list[dict[str, object]]:
+    """Held-out batches 1, 2 and 4 (batch 6 came later and is held to its own level)."""
+    return [row for row in HELDOUT if row.get("batch") != 6]
+
+
 def test_heldout_holds_the_measured_level() -> None:
-    # The level reached today on the three held-out batches together (recall 0.985,
+    # The level reached today on held-out batches 1, 2 and 4 together (recall 0.985,
     # 387 of 393, and over-flagging 0.064, 30 of 471, since tune batch 7; 0.980 and
     # 0.062 before), so that a change that makes the screen worse fails here.
-    recall, over_flagging = _rates(HELDOUT)
+    recall, over_flagging = _rates(_earlier_heldout())
     assert recall >= 0.984
     assert over_flagging <= 0.065
 
@@ -85,6 +90,15 @@ def test_the_fourth_heldout_batch_holds_its_measured_level() -> None:
     assert over_flagging <= 0.06
 
 
+def test_the_sixth_heldout_batch_holds_its_measured_level() -> None:
+    # Written blind to the screen while tune batch 7 was being written, and first scored
+    # after the screen was tuned on batch 7: recall 0.930 (133 of 143) and over-flagging
+    # 0.081 (12 of 149). Below the 0.99 the screen aims for: see docs/safety.md.
+    recall, over_flagging = _rates(_batch(6))
+    assert recall >= 0.93
+    assert over_flagging <= 0.085
+
+
 def test_disclosures_inside_complaints_are_caught_on_the_tune_split() -> None:
     # Batch 5: disclosures written into long complaints about services, and long safe
     # complaints with alarming words, for tuning. Over-flagging 0.0375 (3 of 80) since the
@@ -98,10 +112,12 @@ def test_disclosures_inside_complaints_are_caught_on_the_tune_split() -> None:
 
 @pytest.mark.parametrize("category", CATEGORIES)
 def test_heldout_recall_per_category(category: str) -> None:
-    rows = [row for row in HELDOUT if row["label"] == 1 and row["category"] == category]
+    rows = [
+        row for row in _earlier_heldout() if row["label"] == 1 and row["category"] == category
+    ]
     verdicts = assess_many([row["text"] for row in rows])
     recall = sum(v.flagged for v in verdicts) / len(verdicts)
-    # The lowest today, over the three held-out batches: harm-to-others 0.973, then
+    # The lowest today, over held-out batches 1, 2 and 4: harm-to-others 0.973, then
     # suicidal-passive, past-attempt, self-harm and safeguarding at 0.98 (suicidal-passive
     # was 0.941 before tune batch 7).
     assert recall >= 0.97, f"{category}: {recall:.3f}"
