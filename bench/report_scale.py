@@ -258,7 +258,10 @@ def child(what: str, url: str) -> None:
 
 
 def measure(what: str, url: str) -> dict[str, Any]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    # The code measured is this checkout's, unless PYTHONPATH names another (to measure
+    # an earlier version against the same rows).
+    env = {**os.environ}
+    env.setdefault("PYTHONPATH", str(ROOT))
     done = subprocess.run(
         [sys.executable, __file__, "--child", what, "--url", url],
         env=env,

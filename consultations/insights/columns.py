@@ -11,7 +11,7 @@ that already hold :class:`ResponseRow` records convert them with :func:`split_ro
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -147,7 +147,7 @@ class TextColumns:
     free: BoolArray
     text_start: IntArray
     text_end: IntArray
-    text_data: bytes
+    text_data: bytes | bytearray
     label: npt.NDArray[np.int8]
     suggestion: BoolArray
     words: npt.NDArray[np.int32]
@@ -248,12 +248,12 @@ class TextColumns:
 
     def select(self, index: IntArray | BoolArray) -> TextColumns:
         """The rows ``index`` (positions or a mask), in that order; itself when all, in order."""
-        index = np.asarray(index)
-        if index.dtype == np.bool_:
-            if index.all():
+        given = np.asarray(index)
+        if given.dtype == np.bool_:
+            if given.all():
                 return self
-            index = np.flatnonzero(index)
-        index = index.astype(np.int64)
+            given = np.flatnonzero(given)
+        index = given.astype(np.int64)
         if len(index) == len(self) and (index == np.arange(len(self))).all():
             return self
 
@@ -313,128 +313,109 @@ class TextColumnsBuilder:
         self.segments: dict[int, Mapping[str, str]] = {}
         self.names: dict[int, str] = {}
 
-    def _code(self, kind: str, value: Any) -> int:
+    def _codes_of(self, kind: str, values: Sequence[Any]) -> list[int]:
         table = self._codes[kind]
-        code = table.get(value)
-        if code is None:
-            code = table[value] = len(table)
-        return code
+        for value in set(values) - table.keys():
+            table[value] = len(table)
+        return list(map(table.__getitem__, values))
 
-    def _flags_code(self, raw: Any) -> int:
-        """``raw`` is the stored JSON text of the flags, or a sequence of flags."""
+    def _flag_codes(self, values: Sequence[Any]) -> list[int]:
+        """``values`` are the stored JSON texts of the flags, or sequences of flags."""
         table = self._codes["flags"]
-        code = table.get(raw)
-        if code is None:
-            flags = tuple(orjson.loads(raw) or ()) if isinstance(raw, str | bytes) else tuple(raw)
-            code = table[raw] = len(table)
+        for raw in set(values) - table.keys():
+            if raw is None:
+                flags: tuple[str, ...] = ()
+            elif isinstance(raw, str | bytes):
+                flags = tuple(orjson.loads(raw) or ())
+            else:
+                flags = tuple(raw)
+            table[raw] = len(table)
             self._flag_sets.append(flags)
-        return code
+        return list(map(table.__getitem__, values))
 
-    def add_batch(self, batch: Iterable[Sequence[Any]]) -> None:
+    def add_batch(self, batch: Sequence[Sequence[Any]]) -> None:
         """Add rows of ``(id, item_id, item_type, channel, participant key, created_at,
         flags, text, analysis)``; flags and analysis may be JSON text, a list or dict,
         a :class:`TextAnalysis` or None (then the text is analysed here)."""
-        ids: list[int] = []
-        item: list[int] = []
-        item_type: list[int] = []
-        channel: list[int] = []
-        participant: list[int] = []
-        created: list[int] = []
-        flags: list[int] = []
-        has_text: list[bool] = []
-        free: list[bool] = []
-        texts: list[bytes] = []
-        sentiment: list[float] = []
-        label: list[int] = []
+        if not batch:
+            return
+        # One column at a time (a transpose in C), then one pass over the analyses.
+        ids, item_ids, item_types, channels, keys, stamps, raw_flags, bodies, stored = zip(
+            *batch, strict=True
+        )
+        size = len(ids)
+        width = self._width
+        epoch, microsecond = _EPOCH, _MICROSECOND
+        free = [bool(b) and not b.isspace() for b in bodies]
+        texts = [b.encode("utf-8") if b else b"" for b in bodies]
+        sentiment = np.zeros(size, dtype=np.float64)
+        label = np.full(size, _LABEL_CODE["neutral"], dtype=np.int8)
         categories: list[float] = []
-        suggestion: list[bool] = []
-        words: list[int] = []
+        suggestion = np.zeros(size, dtype=bool)
+        words = np.zeros(size, dtype=np.int32)
+        token_counts = np.zeros(size, dtype=np.int64)
         token_ids: list[int] = []
-        token_counts: list[int] = []
         vocab = self._vocab
         setdefault = vocab.setdefault
-        code = self._code
-        flags_code = self._flags_code
         label_code = _LABEL_CODE
         loads = orjson.loads
-        width = self._width
         blank = (0.0,) * width
-        for rid, item_id, itype, chan, key, at, raw_flags, body, stored in batch:
-            ids.append(rid)
-            item.append(code("item", item_id))
-            item_type.append(code("item_type", itype))
-            channel.append(code("channel", chan))
-            participant.append(key)
-            created.append((at - _EPOCH) // _MICROSECOND)
-            flags.append(flags_code(raw_flags if raw_flags is not None else "[]"))
-            has_text.append(body is not None)
-            is_free = bool(body and body.strip())
-            free.append(is_free)
-            encoded = body.encode("utf-8") if body else b""
-            texts.append(encoded)
-            if not is_free:
-                sentiment.append(0.0)
-                label.append(1)
+        for i, (body, data) in enumerate(zip(bodies, stored, strict=True)):
+            if not free[i]:
                 categories.extend(blank)
-                suggestion.append(False)
-                words.append(0)
-                token_counts.append(0)
                 continue
-            if stored is None:
-                stored = analyse_text(body)
-            if isinstance(stored, TextAnalysis):
-                analysis: Any = stored
-                if analysis.version < ANALYSIS_VERSION:
+            if data is None:
+                data = analyse_text(body)
+            if isinstance(data, TextAnalysis):
+                if data.version < ANALYSIS_VERSION:
                     # Stored before suggestions were read clause by clause: read them again.
-                    analysis = replace(analysis, suggestion=is_suggestion(body))
-                sentiment.append(analysis.sentiment)
-                label.append(label_code[analysis.label])
-                categories.extend(analysis.categories)
-                suggestion.append(analysis.suggestion)
-                words.append(analysis.words)
-                tokens: Sequence[str] = analysis.tokens
+                    data = replace(data, suggestion=is_suggestion(body))
+                sentiment[i] = data.sentiment
+                label[i] = label_code[data.label]
+                categories.extend(data.categories)
+                suggestion[i] = data.suggestion
+                words[i] = data.words
+                tokens: Sequence[str] = data.tokens
             else:
-                data = loads(stored) if isinstance(stored, str | bytes) else stored
-                sentiment.append(float(data["sentiment"]))
-                label.append(label_code[data["label"]])
+                if isinstance(data, str | bytes):
+                    data = loads(data)
+                sentiment[i] = data["sentiment"]
+                label[i] = label_code[data["label"]]
                 categories.extend(data["categories"])
-                suggestion.append(
-                    bool(data["suggestion"])
-                    if int(data.get("version", 0)) >= ANALYSIS_VERSION
+                suggestion[i] = (
+                    data["suggestion"]
+                    if data.get("version", 0) >= ANALYSIS_VERSION
                     else is_suggestion(body)
                 )
-                words.append(int(data["words"]))
+                words[i] = data["words"]
                 tokens = data["tokens"]
             token_ids.extend([setdefault(t, len(vocab)) for t in tokens])
-            token_counts.append(len(tokens))
-        if not ids:
-            return
-        lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+            token_counts[i] = len(tokens)
+        lengths = np.fromiter(map(len, texts), dtype=np.int64, count=size)
         ends = np.cumsum(lengths) + len(self._text)
         self._text.extend(b"".join(texts))
-        sentiment_array = np.asarray(sentiment, dtype=np.float64)
-        category_array = np.asarray(categories, dtype=np.float64).reshape(len(ids), width)
+        category_array = np.asarray(categories, dtype=np.float64).reshape(size, width)
         parts = {
             "ids": np.asarray(ids, dtype=np.int64),
-            "item": np.asarray(item, dtype=np.int16),
-            "item_type": np.asarray(item_type, dtype=np.int8),
-            "channel": np.asarray(channel, dtype=np.int16),
-            "participant": np.asarray(participant, dtype=np.int64),
-            "created": np.asarray(created, dtype=np.int64),
-            "flags": np.asarray(flags, dtype=np.int16),
-            "has_text": np.asarray(has_text, dtype=bool),
+            "item": np.asarray(self._codes_of("item", item_ids), dtype=np.int16),
+            "item_type": np.asarray(self._codes_of("item_type", item_types), dtype=np.int8),
+            "channel": np.asarray(self._codes_of("channel", channels), dtype=np.int16),
+            "participant": np.asarray(keys, dtype=np.int64),
+            "created": np.asarray([(at - epoch) // microsecond for at in stamps], dtype=np.int64),
+            "flags": np.asarray(self._flag_codes(raw_flags), dtype=np.int16),
+            "has_text": np.asarray([b is not None for b in bodies], dtype=bool),
             "free": np.asarray(free, dtype=bool),
             "text_start": ends - lengths,
             "text_end": ends,
-            "label": np.asarray(label, dtype=np.int8),
-            "suggestion": np.asarray(suggestion, dtype=bool),
-            "words": np.asarray(words, dtype=np.int32),
+            "label": label,
+            "suggestion": suggestion,
+            "words": words,
             "token_ids": np.asarray(token_ids, dtype=np.int32),
-            "token_counts": np.asarray(token_counts, dtype=np.int64),
+            "token_counts": token_counts,
         }
         # Compact when exact (they are stored rounded to three decimals), else as given.
-        mille = _exact_mille(sentiment_array, -1000, 1000)
-        parts["sentiment"] = sentiment_array if mille is None else mille.astype(np.int16)
+        mille = _exact_mille(sentiment, -1000, 1000)
+        parts["sentiment"] = sentiment if mille is None else mille.astype(np.int16)
         mille = _exact_mille(category_array, 0, 1000)
         parts["categories"] = category_array if mille is None else mille.astype(np.uint16)
         for name, array in parts.items():
@@ -444,12 +425,15 @@ class TextColumnsBuilder:
         """The columns of every row added."""
         width = self._width
 
+        # Each column's batches are joined and let go one column at a time, so at most
+        # one column is held twice.
+
         def joined(name: str, dtype: Any, shape: tuple[int, ...] = (0,)) -> Any:
-            arrays = self._parts.get(name, [])
+            arrays = self._parts.pop(name, [])
             return np.concatenate(arrays) if arrays else np.zeros(shape, dtype=dtype)
 
         def scores(name: str, shape: tuple[int, ...]) -> tuple[Any, Any]:
-            arrays = self._parts.get(name, [])
+            arrays = self._parts.pop(name, [])
             if not arrays:
                 return np.zeros(shape, dtype=np.int16 if len(shape) == 1 else np.uint16), None
             if all(a.dtype != np.float64 for a in arrays):
@@ -483,7 +467,7 @@ class TextColumnsBuilder:
             free=joined("free", bool),
             text_start=joined("text_start", np.int64),
             text_end=joined("text_end", np.int64),
-            text_data=bytes(self._text),
+            text_data=self._text,
             label=joined("label", np.int8),
             suggestion=joined("suggestion", bool),
             words=joined("words", np.int32),
@@ -529,18 +513,20 @@ def split_rows(rows: Sequence[ResponseRow], categories: int) -> Responses:
     builder = TextColumnsBuilder(categories)
     text = [r for r in rows if r.item_type in TEXT_ITEM_TYPES]
     builder.add_batch(
-        (
-            r.id,
-            r.item_id,
-            r.item_type,
-            r.channel,
-            keys[r.participant],
-            r.created_at,
-            r.flags,
-            r.text,
-            r.analysis,
-        )
-        for r in text
+        [
+            (
+                r.id,
+                r.item_id,
+                r.item_type,
+                r.channel,
+                keys[r.participant],
+                r.created_at,
+                r.flags,
+                r.text,
+                r.analysis,
+            )
+            for r in text
+        ]
     )
     for r in text:
         if r.segments:

@@ -44,10 +44,12 @@ CATEGORY_WEIGHT = 1.5
 #: 100,000-reply report inside its time budget with no visible change in the themes.
 FIT_SAMPLE = 12_000
 SVD_COMPONENTS = 40
-#: Replies placed at a time once the themes are fitted: bounds the memory of a large
-#: report (a multiple of the 256 rows k-means predicts in one go, so that placing in
-#: batches gives the same themes as placing all at once).
-PLACE_BATCH = 256 * 200
+#: Up to this many replies, the space is made once and kept whole.
+WHOLE_LIMIT = 256 * 400
+#: Beyond it, replies are placed this many at a time once the themes are fitted: bounds
+#: the memory of a large report (a multiple of the 256 rows k-means predicts in one go,
+#: so that placing in batches gives the same themes as placing all at once).
+PLACE_BATCH = 256 * 100
 #: Weight of the static-embedding part (unit length) when the embedding is shipped.
 EMBEDDING_WEIGHT = 1.0
 QUOTES_PER_THEME = 3
@@ -121,7 +123,7 @@ def find_themes(
 
     The space is fitted on at most :data:`FIT_SAMPLE` replies (a seeded sample) and the
     rest are placed :data:`PLACE_BATCH` at a time, so memory stays bounded however many
-    replies there are; up to ``PLACE_BATCH`` replies, everything is one batch.
+    replies there are; up to :data:`WHOLE_LIMIT` replies, everything is one batch.
     """
     n = len(docs)
     if n == 0:
@@ -194,10 +196,20 @@ def _unit_rows(a: FloatArray) -> FloatArray:
 
 
 def _batches(n: int) -> list[IntArray]:
+    if n <= WHOLE_LIMIT:
+        return [np.arange(n, dtype=np.intp)]
     return [
         np.arange(start, min(n, start + PLACE_BATCH), dtype=np.intp)
         for start in range(0, n, PLACE_BATCH)
     ]
+
+
+def _add_groups(sums: FloatArray, block: FloatArray, labels: IntArray) -> None:
+    """Add each row of ``block`` to the sum of its group."""
+    for t in range(len(sums)):
+        mask = labels == t
+        if mask.any():
+            sums[t] += block[mask].sum(axis=0)
 
 
 class _Space:
@@ -305,7 +317,7 @@ class _Space:
     def cluster(self, k: int) -> tuple[IntArray, FloatArray]:
         """Each reply's group, and the sum of each group's rows in the space."""
         n = self.n
-        if n <= PLACE_BATCH:
+        if n <= WHOLE_LIMIT:
             # Small enough to keep whole: every later step reads it, none recomputes it.
             self._whole = self.rows(np.arange(n, dtype=np.intp))
         sample = _sample(n, FIT_SAMPLE)
@@ -313,6 +325,8 @@ class _Space:
         # k-means cannot make more groups than there are distinct points.
         distinct = len(np.unique(np.round(fit_on, 6), axis=0))
         k = max(1, min(k, distinct))
+        assignment: IntArray | None = None
+        model: KMeans | None = None
         if k == 1:
             assignment = np.zeros(n, dtype=np.intp)
         else:
@@ -321,19 +335,21 @@ class _Space:
                 model = KMeans(n_clusters=k, n_init=3, random_state=RANDOM_STATE).fit(fit_on)
             if len(sample) == n:
                 assignment = np.asarray(model.labels_, dtype=np.intp)
-            else:
-                assignment = np.concatenate(
-                    [np.asarray(model.predict(self.rows(b)), dtype=np.intp) for b in _batches(n)]
-                )
+        if assignment is None:
+            assert model is not None
+            # Place the rest batch by batch, adding up each group's rows on the way.
+            parts: list[IntArray] = []
+            sums = np.zeros((k, fit_on.shape[1]), dtype=np.float64)
+            for batch in _batches(n):
+                block = self.rows(batch)
+                labels = np.asarray(model.predict(block), dtype=np.intp)
+                parts.append(labels)
+                _add_groups(sums, block, labels)
+            return np.concatenate(parts), sums[: int(max(p.max() for p in parts)) + 1]
         groups = int(assignment.max()) + 1
         sums = np.zeros((groups, fit_on.shape[1]), dtype=np.float64)
         for batch in _batches(n):
-            block = self.rows(batch)
-            labels = assignment[batch]
-            for t in range(groups):
-                mask = labels == t
-                if mask.any():
-                    sums[t] += block[mask].sum(axis=0)
+            _add_groups(sums, self.rows(batch), assignment[batch])
         return assignment, sums
 
     def quote_candidates(

@@ -94,7 +94,8 @@ def current_cycle(
     names = default_analyser().categories
     cats: dict[str, int] = {}
     if len(text):
-        best = text.category_matrix().argmax(axis=1)
+        scores = text.categories_mille if text.categories_mille is not None else None
+        best = (scores if scores is not None else text.category_matrix()).argmax(axis=1)
         found, first = np.unique(best, return_index=True)
         counts = np.bincount(best, minlength=len(names))
         # In order of first use, as counting reply by reply would give.
