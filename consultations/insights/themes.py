@@ -375,7 +375,10 @@ class _Space:
                 vecs = block[mask]
                 centre = centres[t]
                 centre_norm = float(np.linalg.norm(centre)) or 1.0
-                typical = (vecs @ centre) / (np.linalg.norm(vecs, axis=1) * centre_norm + 1e-12)
+                # Row by row (not one matrix product, whose rounding can depend on where
+                # a row sits in its block): equal replies get equal scores in any batch.
+                dots = (vecs * centre).sum(axis=1)
+                typical = dots / (np.linalg.norm(vecs, axis=1) * centre_norm + 1e-12)
                 lengths = words[chosen]
                 readable = np.where(
                     lengths < 6, 0.6 + 0.08 * lengths, np.where(lengths > 60, 0.8, 1.0)
