@@ -27,6 +27,7 @@ from scipy import sparse  # type: ignore[import-untyped]
 from sklearn.cluster import KMeans  # type: ignore[import-untyped]
 from sklearn.decomposition import TruncatedSVD  # type: ignore[import-untyped]
 from sklearn.exceptions import ConvergenceWarning  # type: ignore[import-untyped]
+from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from consultations.insights import subcategories
 from consultations.insights.columns import TokenTable
@@ -125,6 +126,29 @@ def find_themes(
     rest are placed :data:`PLACE_BATCH` at a time, so memory stays bounded however many
     replies there are; up to :data:`WHOLE_LIMIT` replies, everything is one batch.
     """
+    # One BLAS and OpenMP thread: on a shared two-core machine under load, threads made
+    # a 100,000-reply report 2-3x slower (bench/report_scale.py), and alone they gain
+    # little at these sizes.
+    with threadpool_limits(limits=1):
+        return _find_themes(
+            docs,
+            category_names,
+            max_themes=max_themes,
+            n_themes=n_themes,
+            category_weight=category_weight,
+            embedding_weight=embedding_weight,
+        )
+
+
+def _find_themes(
+    docs: ThemeInput,
+    category_names: Sequence[str],
+    *,
+    max_themes: int,
+    n_themes: int | None,
+    category_weight: float,
+    embedding_weight: float | None,
+) -> tuple[list[Theme], IntArray]:
     n = len(docs)
     if n == 0:
         return [], np.zeros(0, dtype=np.intp)
