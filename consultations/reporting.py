@@ -197,9 +197,15 @@ async def load_responses(
     builder = TextColumnsBuilder(len(default_analyser().categories))
     connection = await session.connection()
     result = await connection.stream(statement)
+    converting: asyncio.Future[None] | None = None
     async for batch in result.partitions(TEXT_BATCH):
-        # The conversion is CPU work: keep the event loop free while it runs.
-        await asyncio.to_thread(builder.add_batch, batch)
+        # The conversion is CPU work: it runs in a thread while the next batch is read,
+        # one batch at a time so that they are added in order.
+        if converting is not None:
+            await converting
+        converting = asyncio.ensure_future(asyncio.to_thread(builder.add_batch, batch))
+    if converting is not None:
+        await converting
     builder.segments.update(segments)
     if names:
         participant = Participant.__table__.c
