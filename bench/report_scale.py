@@ -10,7 +10,8 @@ are written straight into the tables: each distinct comment of the data set is s
 and analysed once, exactly as intake does, and every stored row is one of them (sampled
 with replacement, spread over 60 days, one participant each). The report is then made
 in a fresh process, the same way ``engage report --format json`` makes it, and that
-process's peak resident memory (``ru_maxrss``) is recorded with its seconds.
+process's peak resident memory (``VmHWM``, else ``ru_maxrss``) is recorded with its
+seconds.
 
 The machine is shared and noisy, so beside the report, a second fresh process reads
 every stored text and analysis back (what any report must at least do), and its seconds
@@ -240,16 +241,31 @@ async def _report(url: str) -> int:
     return int(report["sentiment"]["n"])
 
 
+def peak_rss_kb() -> int:
+    """This process's peak resident memory in kB.
+
+    Linux keeps ``ru_maxrss`` across exec, so a child started from a large parent would
+    report the parent's peak: the memory's own high-water mark (``VmHWM``) is read first.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 def child(what: str, url: str) -> None:
     """Run in a fresh process: time one baseline read or one report, with peak memory."""
     import consultations.insights  # noqa: F401  (loaded before timing, like the CLI)
     from consultations import reporting  # noqa: F401
 
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    before = peak_rss_kb()
     started = time.perf_counter()
     n = asyncio.run(_baseline(url) if what == "baseline" else _report(url))
     seconds = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak = peak_rss_kb()
     print(
         json.dumps(
             {"n": n, "seconds": seconds, "peak_rss_mb": peak / 1024, "start_rss_mb": before / 1024}
