@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Text, cast, func, select
+from sqlalchemy import String, Text, cast, func, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from consultations import service
@@ -38,6 +38,7 @@ from consultations.insights.columns import (
     TEXT_ITEM_TYPES,
     Responses,
     TextColumnsBuilder,
+    distinct,
     split_rows,
 )
 from consultations.insights.text import default_analyser
@@ -181,7 +182,8 @@ async def load_responses(
             response.item_type,
             response.channel,
             response.participant_id,
-            response.created_at,
+            # As the driver gives it (text on SQLite): converted a batch at a time.
+            type_coerce(response.created_at, String),
             # As stored: parsed once per distinct value (flags) or straight into arrays.
             cast(response.flags, Text),
             response.text,
@@ -332,18 +334,27 @@ async def load_funnel(
         from_texts = texts.participant[texts.channel == texts.channels.index("import")]
     else:
         from_texts = texts.participant[:0]
-    imported = np.union1d(
-        from_texts,
-        np.asarray(
-            [responses.key(r.participant) for r in others if r.channel == "import"], dtype=np.int64
-        ),
+    imported = distinct(
+        np.concatenate(
+            [
+                from_texts,
+                np.asarray(
+                    [responses.key(r.participant) for r in others if r.channel == "import"],
+                    dtype=np.int64,
+                ),
+            ]
+        )
     )
-    answered = np.union1d(
-        texts.participant,
-        np.asarray(
-            [responses.key(r.participant) for r in others if r.item_type != "segment"],
-            dtype=np.int64,
-        ),
+    answered = distinct(
+        np.concatenate(
+            [
+                texts.participant,
+                np.asarray(
+                    [responses.key(r.participant) for r in others if r.item_type != "segment"],
+                    dtype=np.int64,
+                ),
+            ]
+        )
     )
     return FunnelCounts(
         consented=consented + len(imported),

@@ -284,6 +284,52 @@ class TextColumns:
         )
 
 
+def _microseconds(stamps: Sequence[datetime | str]) -> IntArray:
+    """Times as microseconds since 1970: timezone-aware datetimes, or the UTC text SQLite
+    stores (``YYYY-MM-DD HH:MM:SS.ffffff``), parsed in one call."""
+    if stamps and isinstance(stamps[0], str):
+        try:
+            return np.asarray(stamps, dtype="datetime64[us]").astype(np.int64)
+        except ValueError:
+            stamps = [datetime.fromisoformat(str(s)).replace(tzinfo=UTC) for s in stamps]
+    return np.asarray(
+        [(at - _EPOCH) // _MICROSECOND for at in stamps],  # type: ignore[operator]
+        dtype=np.int64,
+    )
+
+
+def distinct(values: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    """The sorted distinct values of an array (by sorting: numpy's hashing ``unique`` is
+    several times slower on a million integers)."""
+    ordered = np.sort(values)
+    if len(ordered) < 2:
+        return ordered
+    keep = np.empty(len(ordered), dtype=bool)
+    keep[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=keep[1:])
+    return ordered[keep]
+
+
+def count_by_group(
+    groups: npt.NDArray[np.int64], keys: npt.NDArray[np.int64]
+) -> tuple[list[int], list[int], list[int]]:
+    """For each group value (ascending): the rows in it and the distinct keys in it."""
+    if len(groups) == 0:
+        return [], [], []
+    order = np.lexsort((keys, groups))
+    g = groups[order]
+    k = keys[order]
+    new_group = np.empty(len(g), dtype=bool)
+    new_group[0] = True
+    np.not_equal(g[1:], g[:-1], out=new_group[1:])
+    new_key = new_group.copy()
+    new_key[1:] |= k[1:] != k[:-1]
+    starts = np.flatnonzero(new_group)
+    rows = np.diff(np.append(starts, len(g)))
+    people = np.add.reduceat(new_key.astype(np.int64), starts)
+    return g[starts].tolist(), rows.tolist(), people.tolist()
+
+
 def _exact_mille(values: FloatArray, low: int, high: int) -> npt.NDArray[np.int64] | None:
     """``values`` as integers per mille when that loses nothing, else None."""
     if not len(values):
@@ -345,7 +391,6 @@ class TextColumnsBuilder:
         )
         size = len(ids)
         width = self._width
-        epoch, microsecond = _EPOCH, _MICROSECOND
         free = [bool(b) and not b.isspace() for b in bodies]
         texts = [b.encode("utf-8") if b else b"" for b in bodies]
         sentiment = np.zeros(size, dtype=np.float64)
@@ -357,6 +402,7 @@ class TextColumnsBuilder:
         token_ids: list[int] = []
         vocab = self._vocab
         setdefault = vocab.setdefault
+        get = vocab.get
         label_code = _LABEL_CODE
         loads = orjson.loads
         blank = (0.0,) * width
@@ -389,7 +435,10 @@ class TextColumnsBuilder:
                 )
                 words[i] = data["words"]
                 tokens = data["tokens"]
-            token_ids.extend([setdefault(t, len(vocab)) for t in tokens])
+            found = list(map(get, tokens))
+            if None in found:  # a word not seen before (rare after the first batches)
+                found = [setdefault(t, len(vocab)) for t in tokens]
+            token_ids.extend(found)
             token_counts[i] = len(tokens)
         lengths = np.fromiter(map(len, texts), dtype=np.int64, count=size)
         ends = np.cumsum(lengths) + len(self._text)
@@ -401,7 +450,7 @@ class TextColumnsBuilder:
             "item_type": np.asarray(self._codes_of("item_type", item_types), dtype=np.int8),
             "channel": np.asarray(self._codes_of("channel", channels), dtype=np.int16),
             "participant": np.asarray(keys, dtype=np.int64),
-            "created": np.asarray([(at - epoch) // microsecond for at in stamps], dtype=np.int64),
+            "created": _microseconds(stamps),
             "flags": np.asarray(self._flag_codes(raw_flags), dtype=np.int16),
             "has_text": np.asarray([b is not None for b in bodies], dtype=bool),
             "free": np.asarray(free, dtype=bool),

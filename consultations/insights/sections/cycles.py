@@ -96,8 +96,9 @@ def current_cycle(
     if len(text):
         scores = text.categories_mille if text.categories_mille is not None else None
         best = (scores if scores is not None else text.category_matrix()).argmax(axis=1)
-        found, first = np.unique(best, return_index=True)
         counts = np.bincount(best, minlength=len(names))
+        found = np.flatnonzero(counts)
+        first = [int(np.argmax(best == k)) for k in found.tolist()]
         # In order of first use, as counting reply by reply would give.
         for k in found[np.argsort(first)].tolist():
             cats[names[k]] = int(counts[k])

@@ -15,7 +15,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from consultations.insights.columns import DAY_US, Responses, day_number, day_of
+from consultations.insights.columns import (
+    DAY_US,
+    Responses,
+    count_by_group,
+    day_number,
+    day_of,
+    distinct,
+)
 from consultations.insights.records import SEGMENT, FunnelCounts, PollTotal, ResponseRow, SpecLike
 from consultations.insights.sections import SMALL_CELL, disclosure
 from consultations.insights.sections.polls import latest_totals
@@ -91,36 +98,26 @@ def summarise(
     days = np.concatenate(
         [np.asarray([day_number(r.created_at) for r in answers], dtype=np.int64), texts.days]
     )
-    participants = np.unique(keys)
+    participants = distinct(keys)
 
     by_channel: dict[str, dict[str, Any]] = {}
-    channel_counts = np.bincount(channels, minlength=len(channel_names))
+    codes, responses_in, people_in = count_by_group(channels, keys)
+    for code, count, people in zip(codes, responses_in, people_in, strict=True):
+        by_channel[channel_names[code]] = {"responses": count, "participants": people}
     latest = latest_totals(totals)
-    for ch in sorted(
-        set(np.asarray(channel_names)[channel_counts > 0].tolist()) | {t.channel for t in latest}
-    ):
-        code = channel_code.get(ch)
-        mine = channels == code if code is not None else np.zeros(len(keys), dtype=bool)
-        by_channel[ch] = {
-            "responses": int(mine.sum()),
-            "participants": len(np.unique(keys[mine])),
-        }
+    for t in latest:
+        by_channel.setdefault(t.channel, {"responses": 0, "participants": 0})
+    by_channel = dict(sorted(by_channel.items()))
     for t in latest:
         votes = t.voters if t.voters is not None else sum(t.counts.values())
         entry = by_channel[t.channel]
         # Votes counted by the platform only: no people or dates are known for them.
         entry["poll_votes_from_totals"] = entry.get("poll_votes_from_totals", 0) + votes
 
-    by_day = []
-    for day in np.unique(days).tolist():
-        mine = days == day
-        by_day.append(
-            {
-                "date": day_of(day * DAY_US).isoformat(),
-                "responses": int(mine.sum()),
-                "participants": len(np.unique(keys[mine])),
-            }
-        )
+    by_day = [
+        {"date": day_of(day * DAY_US).isoformat(), "responses": count, "participants": people}
+        for day, count, people in zip(*count_by_group(days, keys), strict=True)
+    ]
     item_counts = np.bincount(items, minlength=len(item_names))
     by_item = {
         name: int(item_counts[code])

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from consultations.insights.columns import TextColumns, day_of
+from consultations.insights.columns import TextColumns, day_of, distinct
 from consultations.insights.quotes import pick_diverse
 from consultations.insights.records import ChangeMarker, SpecLike
 from consultations.insights.sections import SMALL_CELL
@@ -140,7 +140,7 @@ def _ideas(text: TextColumns, themes: Sequence[Mapping[str, Any]]) -> dict[str, 
 def _sentiment_by_day(text: TextColumns) -> list[dict[str, Any]]:
     days = text.days
     out = []
-    for day in np.unique(days).tolist():
+    for day in distinct(days).tolist():
         members = np.flatnonzero(days == day)
         out.append(
             {"date": day_of(day * 86_400_000_000).isoformat(), **sentiment_of(text, members)}
