@@ -435,7 +435,7 @@ class TextColumnsBuilder:
                 )
                 words[i] = data["words"]
                 tokens = data["tokens"]
-            found = list(map(get, tokens))
+            found: list[Any] = list(map(get, tokens))
             if None in found:  # a word not seen before (rare after the first batches)
                 found = [setdefault(t, len(vocab)) for t in tokens]
             token_ids.extend(found)
