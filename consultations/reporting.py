@@ -168,7 +168,7 @@ async def load_responses(
     Replies to free-text items are streamed :data:`TEXT_BATCH` at a time into compact
     columns (see :mod:`consultations.insights.columns`): only the columns a report
     reads, the stored analysis as small arrays, never one object per reply, so memory
-    grows by about 200 bytes per reply plus its text. The other responses (polls,
+    grows by about 150 bytes per reply plus its text. The other responses (polls,
     segments, statements, votes) are read as records. ``names`` also reads the
     pseudonym of every participant who wrote (for the CSV of responses).
     """

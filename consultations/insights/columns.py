@@ -20,8 +20,14 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
-from consultations.insights.records import LISTENING, MENTION_FLAG, PROMPT, SAFETY_FLAG, THREAD
-from consultations.insights.records import ResponseRow as ResponseRow
+from consultations.insights.records import (
+    LISTENING,
+    MENTION_FLAG,
+    PROMPT,
+    SAFETY_FLAG,
+    THREAD,
+    ResponseRow,
+)
 from consultations.insights.suggestions import is_suggestion
 from consultations.insights.text import (
     ANALYSIS_VERSION,

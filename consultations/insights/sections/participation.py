@@ -130,11 +130,9 @@ def summarise(
     for person, mine_segments in seg_of.items():
         if person in responses.keys:
             segments_of[responses.key(person)] = mine_segments
-    answering = set(
-        np.asarray(list(segments_of), dtype=np.int64)[
-            np.isin(np.asarray(list(segments_of), dtype=np.int64), participants)
-        ].tolist()
-    )
+    described = np.asarray(list(segments_of), dtype=np.int64)
+    # Only people who answered something count in the breakdowns.
+    answering = described[np.isin(described, participants)].tolist()
     by_segment: dict[str, Any] = {}
     missing: list[dict[str, Any]] = []
     for seg in spec.segments:
