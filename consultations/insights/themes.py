@@ -219,6 +219,14 @@ def _unit_rows(a: FloatArray) -> FloatArray:
     return result
 
 
+def _unit_rows_in_place(a: FloatArray) -> FloatArray:
+    """:func:`_unit_rows`, dividing ``a`` itself."""
+    norms = np.linalg.norm(a, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    a /= norms
+    return a
+
+
 def _batches(n: int) -> list[IntArray]:
     if n <= WHOLE_LIMIT:
         return [np.arange(n, dtype=np.intp)]
@@ -325,18 +333,29 @@ class _Space:
         """The space of ``rows``, one row each."""
         if self._whole is not None:
             return self._whole[rows]
-        parts: list[FloatArray] = []
+        # Each part is made unit length in place and written straight into its columns
+        # (the same arithmetic as stacking copies, without the copies).
+        parts: list[tuple[FloatArray, float]] = []
         if self.svd is not None:
             z = np.asarray(self.svd.transform(self.tfidf(rows)), dtype=np.float64)
-            parts.append(_unit_rows(z))
+            parts.append((_unit_rows_in_place(z), 1.0))
         if self.category_weight > 0 or not parts:
-            parts.append(self.category_weight * _unit_rows(self.categories(rows)))
+            probs = np.array(self.categories(rows), dtype=np.float64)
+            parts.append((_unit_rows_in_place(probs), self.category_weight))
         embedding = self._embedding(rows)
         if embedding is not None and self.embedding_weight > 0:
-            parts.append(
-                self.embedding_weight * _unit_rows(np.asarray(embedding, dtype=np.float64))
-            )
-        return np.hstack(parts)
+            vectors = np.array(embedding, dtype=np.float64)
+            parts.append((_unit_rows_in_place(vectors), self.embedding_weight))
+        out = np.empty((len(rows), sum(p.shape[1] for p, _ in parts)), dtype=np.float64)
+        start = 0
+        for part, weight in parts:
+            end = start + part.shape[1]
+            if weight == 1.0:
+                out[:, start:end] = part
+            else:
+                np.multiply(weight, part, out=out[:, start:end])
+            start = end
+        return out
 
     def cluster(self, k: int) -> tuple[IntArray, FloatArray]:
         """Each reply's group, and the sum of each group's rows in the space."""
