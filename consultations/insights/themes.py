@@ -331,8 +331,11 @@ class _Space:
 
     def rows(self, rows: IntArray) -> FloatArray:
         """The space of ``rows``, one row each."""
-        if self._whole is not None:
-            return self._whole[rows]
+        whole = self._whole
+        if whole is not None:
+            if len(rows) == len(whole) and (len(rows) == 0 or rows[-1] == len(whole) - 1):
+                return whole  # every row, in order (callers pass increasing rows): no copy
+            return whole[rows]
         # Each part is made unit length in place and written straight into its columns
         # (the same arithmetic as stacking copies, without the copies).
         parts: list[tuple[FloatArray, float]] = []
