@@ -12,7 +12,8 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+import numpy as np
+from sqlalchemy import String, Text, cast, func, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from consultations import service
@@ -33,6 +34,14 @@ from consultations.insights import (
     render_markdown,
     summarise_cycle,
 )
+from consultations.insights.columns import (
+    TEXT_ITEM_TYPES,
+    Responses,
+    TextColumnsBuilder,
+    distinct,
+    split_rows,
+)
+from consultations.insights.text import default_analyser
 from consultations.reception import reception
 from consultations.spec import ConsultationSpec
 from consultations.statements import VOTE_VALUE, statement_ref
@@ -63,15 +72,33 @@ def parse_changes(values: Sequence[str]) -> list[ChangeMarker]:
     return markers
 
 
-async def load_rows(session: AsyncSession, consultation_id: str) -> list[ResponseRow]:
-    """Every response of a consultation as the insights read them, with stored analyses."""
+#: Free-text replies read from the store at a time (each batch becomes columns at once).
+TEXT_BATCH = 20_000
+
+
+async def _segments(session: AsyncSession, consultation_id: str) -> dict[int, dict[str, str]]:
+    """Self-descriptions by participant id, for those who gave any."""
     segments: dict[int, dict[str, str]] = {}
     for participant_id, values in await session.execute(
         select(Dialogue.participant_id, Dialogue.segments).where(
             Dialogue.consultation_id == consultation_id
         )
     ):
-        segments[participant_id] = {k: v for k, v in (values or {}).items() if v is not None}
+        found = {k: v for k, v in (values or {}).items() if v is not None}
+        if found:
+            segments[participant_id] = found
+    return segments
+
+
+async def _load_rows(
+    session: AsyncSession,
+    consultation_id: str,
+    segments: dict[int, dict[str, str]],
+    *,
+    free_text: bool,
+) -> tuple[list[ResponseRow], dict[str, int]]:
+    """Responses as records (with the participant id of each pseudonym); with
+    ``free_text`` False, only those to items that take no free text."""
     # Plain table columns: the rows are read, not mapped to objects, so skip the ORM.
     response = Response.__table__.c
     participant = Participant.__table__.c
@@ -96,12 +123,16 @@ async def load_rows(session: AsyncSession, consultation_id: str) -> list[Respons
         .where(response.consultation_id == consultation_id)
         .order_by(response.id)
     )
+    if not free_text:
+        statement = statement.where(response.item_type.not_in(TEXT_ITEM_TYPES))
     rows: list[ResponseRow] = []
+    keys: dict[str, int] = {}
     empty: dict[str, str] = {}
     # One fetch for all rows: iterating a stream costs a context switch per row.
     connection = await session.connection()
     for row in (await connection.execute(statement)).all():
         analysis = row.analysis
+        keys[row.pseudonym] = row.participant_id
         rows.append(
             ResponseRow(
                 id=row.id,
@@ -118,7 +149,80 @@ async def load_rows(session: AsyncSession, consultation_id: str) -> list[Respons
                 round=row.round,
             )
         )
+    return rows, keys
+
+
+async def load_rows(session: AsyncSession, consultation_id: str) -> list[ResponseRow]:
+    """Every response of a consultation as records, with stored analyses (small
+    consultations and tests; reports read :func:`load_responses`)."""
+    segments = await _segments(session, consultation_id)
+    rows, _ = await _load_rows(session, consultation_id, segments, free_text=True)
     return rows
+
+
+async def load_responses(
+    session: AsyncSession, consultation_id: str, *, names: bool = False
+) -> Responses:
+    """Every response of a consultation as reports read them.
+
+    Replies to free-text items are streamed :data:`TEXT_BATCH` at a time into compact
+    columns (see :mod:`consultations.insights.columns`): only the columns a report
+    reads, the stored analysis as small arrays, never one object per reply, so memory
+    grows by about 150 bytes per reply plus its text. The other responses (polls,
+    segments, statements, votes) are read as records. ``names`` also reads the
+    pseudonym of every participant who wrote (for the CSV of responses).
+    """
+    segments = await _segments(session, consultation_id)
+    rows, keys = await _load_rows(session, consultation_id, segments, free_text=False)
+    response = Response.__table__.c
+    statement = (
+        select(
+            response.id,
+            response.item_id,
+            response.item_type,
+            response.channel,
+            response.participant_id,
+            # As the driver gives it (text on SQLite): converted a batch at a time.
+            type_coerce(response.created_at, String),
+            # As stored: parsed once per distinct value (flags) or straight into arrays.
+            cast(response.flags, Text),
+            response.text,
+            cast(response.analysis, Text),
+        )
+        .where(
+            response.consultation_id == consultation_id,
+            response.item_type.in_(TEXT_ITEM_TYPES),
+        )
+        .order_by(response.id)
+        .execution_options(yield_per=TEXT_BATCH)
+    )
+    builder = TextColumnsBuilder(len(default_analyser().categories))
+    connection = await session.connection()
+    result = await connection.stream(statement)
+    converting: asyncio.Future[None] | None = None
+    async for batch in result.partitions(TEXT_BATCH):
+        # The conversion is CPU work: it runs in a thread while the next batch is read,
+        # one batch at a time so that they are added in order.
+        if converting is not None:
+            await converting
+        converting = asyncio.ensure_future(asyncio.to_thread(builder.add_batch, batch))
+    if converting is not None:
+        await converting
+    builder.segments.update(segments)
+    if names:
+        participant = Participant.__table__.c
+        found = await session.execute(
+            select(participant.id, participant.pseudonym).where(
+                participant.id.in_(
+                    select(response.participant_id).where(
+                        response.consultation_id == consultation_id,
+                        response.item_type.in_(TEXT_ITEM_TYPES),
+                    )
+                )
+            )
+        )
+        builder.names.update({int(pid): pseudonym for pid, pseudonym in found})
+    return Responses(rows, builder.finish(), keys)
 
 
 async def load_statement_votes(
@@ -194,7 +298,7 @@ class _Tally:
 
 
 async def load_funnel(
-    session: AsyncSession, consultation_id: str, rows: Sequence[ResponseRow]
+    session: AsyncSession, consultation_id: str, rows: Sequence[ResponseRow] | Responses
 ) -> FunnelCounts:
     """Consented -> answered at least once -> finished.
 
@@ -219,8 +323,39 @@ async def load_funnel(
         )
         or 0
     )
-    imported = {r.participant for r in rows if r.channel == "import"}
-    answered = {r.participant for r in rows if r.item_type != "segment"}
+    responses = (
+        rows
+        if isinstance(rows, Responses)
+        else split_rows(rows, len(default_analyser().categories))
+    )
+    texts = responses.texts
+    others = responses.rows
+    if "import" in texts.channels:
+        from_texts = texts.participant[texts.channel == texts.channels.index("import")]
+    else:
+        from_texts = texts.participant[:0]
+    imported = distinct(
+        np.concatenate(
+            [
+                from_texts,
+                np.asarray(
+                    [responses.key(r.participant) for r in others if r.channel == "import"],
+                    dtype=np.int64,
+                ),
+            ]
+        )
+    )
+    answered = distinct(
+        np.concatenate(
+            [
+                texts.participant,
+                np.asarray(
+                    [responses.key(r.participant) for r in others if r.item_type != "segment"],
+                    dtype=np.int64,
+                ),
+            ]
+        )
+    )
     return FunnelCounts(
         consented=consented + len(imported),
         answered=len(answered),
@@ -244,9 +379,9 @@ async def load_history(
     history: list[CycleResult] = []
     for other in others:
         other_spec = service.spec_of(other)
-        other_rows = await load_rows(session, other.id)
+        other_rows = await load_responses(session, other.id)
         totals = await load_totals(session, other.id)
-        if not other_rows and not totals:
+        if not other_rows.rows and not len(other_rows.texts) and not totals:
             continue
         start = (other.opened_at or other.created_at).date()
         end = (other.closed_at or datetime.now(UTC)).date()
@@ -267,7 +402,7 @@ async def build(
     """The report for one consultation and stage, as a JSON-ready dict."""
     row = await service.require(session, consultation_id)
     spec = service.spec_of(row)
-    rows = await load_rows(session, consultation_id)
+    rows = await load_responses(session, consultation_id, names=include_responses)
     totals = await load_totals(session, consultation_id)
     funnel = await load_funnel(session, consultation_id, rows)
     history = await load_history(session, row, spec)

@@ -19,7 +19,7 @@ the default categories (which lets "queue" match a category that says "waiting")
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -31,6 +31,7 @@ import numpy.typing as npt
 import yaml
 from scipy import sparse  # type: ignore[import-untyped]
 
+from consultations.insights.columns import TextColumns
 from consultations.insights.text import (
     TextAnalyser,
     TextAnalysis,
@@ -177,7 +178,54 @@ def assign(
     probs = category_matrix(analyses)
     if is_default(codebook):
         return probs.argmax(axis=1).astype(np.intp), probs.max(axis=1)
+    return _match(
+        codebook,
+        probs,
+        lambda vocab: _binary_matrix([a.tokens for a in analyses], vocab),
+        analyser,
+        word_weight,
+    )
 
+
+def assign_columns(
+    codebook: Codebook, texts: TextColumns, *, word_weight: float = WORD_WEIGHT
+) -> tuple[npt.NDArray[np.intp], FloatArray]:
+    """:func:`assign` for replies held as columns (the same results, without a record each)."""
+    n = len(texts)
+    if n == 0:
+        return np.zeros(0, dtype=np.intp), np.zeros(0)
+    if is_default(codebook):
+        if texts.categories_mille is not None:
+            # Stored per mille: the same order and maxima, without decoding every score.
+            mille = texts.categories_mille
+            return mille.argmax(axis=1).astype(np.intp), mille.max(axis=1) / 1000.0
+        probs = texts.category_matrix()
+        return probs.argmax(axis=1).astype(np.intp), probs.max(axis=1)
+
+    def reply_matrix(vocab: dict[str, int]) -> sparse.csr_matrix:
+        table = texts.tokens
+        mapped = np.asarray([vocab.get(w, -1) for w in table.vocab], dtype=np.int64)
+        cols = mapped[table.ids] if len(table.ids) else np.zeros(0, dtype=np.int64)
+        owner = table.row_of_each()
+        known = cols >= 0
+        x = sparse.csr_matrix(
+            (np.ones(int(known.sum())), (owner[known], cols[known])), shape=(n, len(vocab))
+        )
+        x.sum_duplicates()
+        x.data[:] = 1.0
+        return x
+
+    return _match(codebook, texts.category_matrix(), reply_matrix, None, word_weight)
+
+
+def _match(
+    codebook: Codebook,
+    probs: FloatArray,
+    reply_matrix: Callable[[dict[str, int]], sparse.csr_matrix],
+    analyser: TextAnalyser | None,
+    word_weight: float,
+) -> tuple[npt.NDArray[np.intp], FloatArray]:
+    n = len(probs)
     analyse = (analyser or default_analyser()).analyse
     entry_analyses = [
         [analyse(t) for t in (c.name, c.description, *c.examples) if t.strip()]
@@ -188,7 +236,7 @@ def assign(
         for a in group:
             for tok in a.tokens:
                 vocab.setdefault(tok, len(vocab))
-    reply_x = _binary_matrix([a.tokens for a in analyses], vocab)
+    reply_x = reply_matrix(vocab)
     entry_x = _binary_matrix(
         [tuple(t for a in group for t in a.tokens) for group in entry_analyses], vocab
     )

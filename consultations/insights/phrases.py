@@ -96,14 +96,17 @@ def _sample(indices: IntArray, size: int) -> IntArray:
 class PhraseNamer:
     """Counts phrases over a background sample once, then names themes against it."""
 
-    def __init__(self, texts: Sequence[str], readable: Sequence[bool] | None = None) -> None:
+    def __init__(
+        self,
+        texts: Sequence[str],
+        readable: Sequence[bool] | npt.NDArray[np.bool_] | None = None,
+    ) -> None:
         # Replies that may not be quoted (safety-flagged) lend no words to any name:
-        # their texts are treated as empty.
-        self._texts = (
-            texts
-            if readable is None
-            else [t if ok else "" for t, ok in zip(texts, readable, strict=True)]
-        )
+        # their texts are treated as empty. Texts are read only for the sampled replies.
+        if readable is not None and len(readable) != len(texts):
+            raise ValueError(f"{len(texts)} texts but {len(readable)} readable flags")
+        self._all = texts
+        self._readable = readable
         self._edge = stopwords() | _EDGE
         background = _sample(np.arange(len(texts), dtype=np.intp), PHRASE_SAMPLE * 4)
         self._background: Counter[str] = Counter()
@@ -111,16 +114,21 @@ class PhraseNamer:
             self._background.update(_candidates(phrase_words(texts[i]), self._edge))
         self._background_n = max(1, len(background))
 
+    def _text(self, i: int) -> str:
+        if self._readable is not None and not self._readable[i]:
+            return ""
+        return self._all[i]
+
     def sample_texts(self, members: IntArray) -> list[str]:
         """The readable texts of a sample of the theme's replies."""
-        return [t for i in _sample(members, PHRASE_SAMPLE).tolist() if (t := self._texts[i])]
+        return [t for i in _sample(members, PHRASE_SAMPLE).tolist() if (t := self._text(i))]
 
     def ranked(self, members: IntArray, count: int = 8) -> list[str]:
         """The theme's most distinctive phrases, best first (may be empty for tiny themes)."""
         sample = _sample(members, PHRASE_SAMPLE)
         inside: Counter[str] = Counter()
         for i in sample.tolist():
-            inside.update(_candidates(phrase_words(self._texts[i]), self._edge))
+            inside.update(_candidates(phrase_words(self._text(i)), self._edge))
         m = len(sample)
         floor = max(2, math.ceil(0.02 * m))
         scored: list[tuple[float, str]] = []
@@ -167,11 +175,11 @@ class PhraseNamer:
         sample = _sample(members, PHRASE_SAMPLE).tolist()
         words: Counter[str] = Counter()
         for i in sample:
-            words.update({w for part in phrase_words(self._texts[i]) for w in part})
+            words.update({w for part in phrase_words(self._text(i)) for w in part})
         for i in [*typical, *sample]:
             found = [
                 p
-                for p in _candidates(phrase_words(self._texts[i]), self._edge)
+                for p in _candidates(phrase_words(self._text(i)), self._edge)
                 if p not in GENERIC and p.count(" ") < 4
             ]
             if found:

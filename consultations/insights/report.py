@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import Any
 
 from consultations.insights.codebook import Codebook, default_codebook
+from consultations.insights.columns import Responses, split_rows
 from consultations.insights.records import (
     STAGES,
     ChangeMarker,
@@ -45,6 +46,7 @@ from consultations.insights.sections import (
     timed,
 )
 from consultations.insights.sections.cycles import summarise_cycle
+from consultations.insights.text import default_analyser
 
 __all__ = ["Progress", "build_report", "summarise_cycle"]
 
@@ -53,7 +55,7 @@ Progress = Callable[[str, float], None]
 
 def build_report(
     spec: SpecLike,
-    rows: Sequence[ResponseRow],
+    rows: Sequence[ResponseRow] | Responses,
     poll_totals: Sequence[PollTotal] = (),
     funnel: FunnelCounts | None = None,
     *,
@@ -73,7 +75,9 @@ def build_report(
     Args:
         spec: the consultation spec (anything shaped like ``ConsultationSpec``).
         rows: every stored response of the consultation; free-text rows should carry
-            their stored ``analysis`` (it is computed here only when missing).
+            their stored ``analysis`` (it is computed here only when missing). Or, for
+            large consultations, :class:`Responses`: the free-text replies as columns
+            (see :mod:`consultations.insights.columns`) and the other rows.
         poll_totals: tallies of anonymous public polls; the latest per item and channel
             counts, added to the per-person answers (which come from other votes).
         funnel: consent and completion counts; when None, "answered" is taken from rows.
@@ -105,24 +109,30 @@ def build_report(
     suppressed: list[dict[str, Any]] = []
     hidden_groups: dict[str, set[str]] = {}
     step("participation", 0.0)
-    seg_of = participation.participant_segments(rows)
+    responses = (
+        rows
+        if isinstance(rows, Responses)
+        else split_rows(rows, len(default_analyser().categories))
+    )
+    others = responses.rows
+    seg_of = participation.participant_segments(others)
     participation_section = participation.summarise(
-        spec, rows, poll_totals, funnel, seg_of, suppressed, hidden_groups
+        spec, responses, poll_totals, funnel, seg_of, suppressed, hidden_groups
     )
     step("polls", 0.1)
-    poll_section = polls.summarise(spec, rows, poll_totals, seg_of, suppressed, hidden_groups)
+    poll_section = polls.summarise(spec, others, poll_totals, seg_of, suppressed, hidden_groups)
     step("themes", 0.2)
-    text = free_text.text_rows(rows)
+    text = free_text.free_texts(responses.texts)
     themes, assignment = free_text.summarise_themes(text)
     step("codebook", 0.7)
     book = codebook or default_codebook()
     codebook_section, categories = free_text.summarise_codebook(book, text)
     step("comparison", 0.8)
     measure_options = cycles.measure_options(spec, measures)
-    current = cycles.current_cycle(spec, rows, poll_totals, text)
+    current = cycles.current_cycle(spec, responses, poll_totals, text)
     comparison = cycles.comparison(spec, current, history, poll_section, measure_options)
-    run_charts = cycles.run_charts(spec, current, history, rows, changes, measure_options)
-    sentiment = free_text.sentiment_shares([t.analysis for t in text])
+    run_charts = cycles.run_charts(spec, current, history, others, changes, measure_options)
+    sentiment = free_text.sentiment_of(text)
     report: dict[str, Any] = {
         "consultation": {
             "id": spec.id,
@@ -142,7 +152,10 @@ def build_report(
         "polls": poll_section,
         "themes": themes,
         "sentiment": sentiment,
-        "safety": {"flagged": sum(1 for r in rows if r.safety_flagged)},
+        "safety": {
+            "flagged": sum(1 for r in others if r.safety_flagged)
+            + int(responses.texts.safety_flagged.sum())
+        },
         "codebook": codebook_section,
         "comparison": comparison,
         "run_charts": run_charts,
@@ -157,30 +170,36 @@ def build_report(
         report["consensus"] = consensus
         report["opinions"] = rest
     # Engagement over time: Delphi rounds and timed chats, only where the spec has them.
-    rounds_section = delphi.summarise(spec, rows, suppressed)
+    rounds_section = delphi.summarise(spec, others, suppressed)
     if rounds_section:
         report["delphi"] = rounds_section
-    timed_section = timed.summarise(spec, rows)
+    timed_section = timed.summarise(spec, responses)
     if timed_section:
         report["timed_chat"] = timed_section
     step("summary", 0.9)
     report["stage_summary"] = stages.summarise(stage, spec, report, text, changes)
     if include_responses:
-        report["responses"] = [
-            {
-                "id": t.row.id,
-                "item": t.row.item_id,
-                "participant": t.row.participant,
-                "channel": t.row.channel,
-                "text": t.row.text,
-                "safety": t.row.safety_flagged,
-                "quotable": t.row.quotable,
-                "theme": themes[assignment[i]]["label"] if len(themes) else None,
-                "category": categories[i],
-                "sentiment": t.analysis.label,
-                "sentiment_score": t.analysis.sentiment,
-            }
-            for i, t in enumerate(text)
-        ]
+        names = book.names
+        labels = [themes[t]["label"] for t in range(len(themes))]
+        report["responses"] = []
+        for i in range(len(text)):
+            row = text.row(i)
+            assert row.analysis is not None
+            best = int(categories[i])
+            report["responses"].append(
+                {
+                    "id": row.id,
+                    "item": row.item_id,
+                    "participant": row.participant,
+                    "channel": row.channel,
+                    "text": row.text,
+                    "safety": row.safety_flagged,
+                    "quotable": row.quotable,
+                    "theme": labels[int(assignment[i])] if len(themes) else None,
+                    "category": names[best] if best >= 0 else None,
+                    "sentiment": row.analysis.label,
+                    "sentiment_score": row.analysis.sentiment,
+                }
+            )
     step("done", 1.0)
     return report

@@ -20,7 +20,6 @@ import math
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from itertools import chain
 
 import numpy as np
 import numpy.typing as npt
@@ -28,8 +27,11 @@ from scipy import sparse  # type: ignore[import-untyped]
 from sklearn.cluster import KMeans  # type: ignore[import-untyped]
 from sklearn.decomposition import TruncatedSVD  # type: ignore[import-untyped]
 from sklearn.exceptions import ConvergenceWarning  # type: ignore[import-untyped]
+from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from consultations.insights import subcategories
+from consultations.insights.columns import TokenTable
+from consultations.insights.embedding import StaticEmbedding
 from consultations.insights.phrases import PhraseNamer, label_of
 
 FloatArray = npt.NDArray[np.float64]
@@ -43,6 +45,12 @@ CATEGORY_WEIGHT = 1.5
 #: 100,000-reply report inside its time budget with no visible change in the themes.
 FIT_SAMPLE = 12_000
 SVD_COMPONENTS = 40
+#: Up to this many replies, the space is made once and kept whole.
+WHOLE_LIMIT = 256 * 400
+#: Beyond it, replies are placed this many at a time once the themes are fitted: bounds
+#: the memory of a large report (a multiple of the 256 rows k-means predicts in one go,
+#: so that placing in batches gives the same themes as placing all at once).
+PLACE_BATCH = 256 * 100
 #: Weight of the static-embedding part (unit length) when the embedding is shipped.
 EMBEDDING_WEIGHT = 1.0
 QUOTES_PER_THEME = 3
@@ -54,18 +62,21 @@ class ThemeInput:
     """What theme finding needs from the replies, one column per field (one row each).
 
     Columns rather than one object per reply: building 100,000 small objects costs more
-    than the clustering itself.
+    than the clustering itself. ``tokens`` may be plain token lists or a
+    :class:`~consultations.insights.columns.TokenTable` (each reply's distinct tokens).
     """
 
-    tokens: Sequence[Sequence[str]]
+    tokens: Sequence[Sequence[str]] | TokenTable
     categories: FloatArray
-    words: Sequence[int]
-    quotable: Sequence[bool]
+    words: Sequence[int] | npt.NDArray[np.integer]
+    quotable: Sequence[bool] | npt.NDArray[np.bool_]
     texts: Sequence[str]
     #: A further check before a reply is quoted, asked only of the few about to be chosen.
     allowed: Callable[[int], bool] | None = None
     #: Static-embedding vectors of the replies (see :mod:`.embedding`), when shipped.
     embedding: npt.NDArray[np.floating] | None = None
+    #: Or the embedding itself, applied batch by batch (nothing of size n is kept).
+    embedder: StaticEmbedding | None = None
 
     def __len__(self) -> int:
         return len(self.tokens)
@@ -110,36 +121,65 @@ def find_themes(
     Deterministic for the same input. ``n_themes`` fixes the number of groups (used by
     the evaluation); otherwise it follows :func:`theme_count`. ``category_weight`` 0 turns
     the category profile off (vocabulary only), as the evaluation does for comparison.
+
+    The space is fitted on at most :data:`FIT_SAMPLE` replies (a seeded sample) and the
+    rest are placed :data:`PLACE_BATCH` at a time, so memory stays bounded however many
+    replies there are; up to :data:`WHOLE_LIMIT` replies, everything is one batch.
     """
+    # One BLAS and OpenMP thread: on a shared two-core machine under load, threads made
+    # a 100,000-reply report 2-3x slower (bench/report_scale.py), and alone they gain
+    # little at these sizes.
+    with threadpool_limits(limits=1):
+        return _find_themes(
+            docs,
+            category_names,
+            max_themes=max_themes,
+            n_themes=n_themes,
+            category_weight=category_weight,
+            embedding_weight=embedding_weight,
+        )
+
+
+def _find_themes(
+    docs: ThemeInput,
+    category_names: Sequence[str],
+    *,
+    max_themes: int,
+    n_themes: int | None,
+    category_weight: float,
+    embedding_weight: float | None,
+) -> tuple[list[Theme], IntArray]:
     n = len(docs)
     if n == 0:
         return [], np.zeros(0, dtype=np.intp)
-    vocab, x = _tfidf(docs.tokens)
-    probs = docs.categories
-    space = _space(x, probs, category_weight, docs.embedding, embedding_weight)
+    space = _Space(docs, category_weight, embedding_weight)
     k = n_themes if n_themes is not None else theme_count(n, max_themes)
-    assignment = _cluster(space, k)
+    assignment, sums = space.cluster(k)
     # Renumber by size so theme 0 is the largest.
     sizes = np.bincount(assignment)
     order = np.argsort(-sizes, kind="stable")
     rank = np.empty_like(order)
     rank[order] = np.arange(len(order))
     assignment = rank[assignment].astype(np.intp)
+    sums = sums[order]
+    sizes = sizes[order]
+    centres = sums / np.maximum(sizes, 1)[:, None]
+    candidates = space.quote_candidates(assignment, centres)
 
     namer = PhraseNamer(docs.texts, docs.quotable)
-    words_by_id = _surface(vocab)
-    df_all = np.asarray((x > 0).sum(axis=0)).ravel().astype(np.float64)
+    words_by_id = list(space.table.vocab)
+    df_in_all = space.theme_document_frequency(assignment, len(sizes))
     themes: list[Theme] = []
     used_labels: set[str] = set()
     for t in range(int(assignment.max()) + 1):
         members = np.flatnonzero(assignment == t).astype(np.intp)
         if len(members) == 0:
             continue
-        keywords = _keywords(x, members, df_all, n, words_by_id)
-        mean_profile = probs[members].mean(axis=0)
+        keywords = _keywords(df_in_all[t], len(members), space.df_kept, n, words_by_id)
+        mean_profile = space.categories(members).mean(axis=0)
         top = int(mean_profile.argmax())
         category = category_names[top] if mean_profile[top] >= 0.5 else None
-        quotes = _quotes(space, x, members, docs)
+        quotes = _quotes(space, candidates[t], docs)
         phrases = namer.ranked(members)
         if len(phrases) < 1 or all(p in used_labels for p in phrases):
             extra = namer.fallback(members, quotes)
@@ -165,64 +205,11 @@ def find_themes(
     return themes, assignment
 
 
-def _tfidf(token_lists: Sequence[Sequence[str]]) -> tuple[dict[str, int], sparse.csr_matrix]:
-    vocab: dict[str, int] = {}
-    setdefault = vocab.setdefault
-    indices = [setdefault(t, len(vocab)) for t in chain.from_iterable(token_lists)]
-    n = len(token_lists)
-    indptr = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(np.fromiter(map(len, token_lists), dtype=np.int64, count=n), out=indptr[1:])
-    x = sparse.csr_matrix(
-        (np.ones(len(indices)), np.asarray(indices, dtype=np.int64), indptr),
-        shape=(n, max(1, len(vocab))),
-    )
-    x.sum_duplicates()
-    x.data[:] = 1.0
-    df = np.asarray(x.sum(axis=0)).ravel()
-    idf = np.log((1 + n) / (1 + df)) + 1
-    # Words used once carry no grouping signal and only slow the SVD down.
-    idf[df < 2] = 0.0
-    x = sparse.csr_matrix(x @ sparse.diags(idf))
-    norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=1)).ravel())
-    norms[norms == 0] = 1.0
-    x = sparse.csr_matrix(sparse.diags(1.0 / norms) @ x)
-    x.eliminate_zeros()
-    return vocab, x
-
-
 def _sample(n: int, size: int) -> IntArray:
     if n <= size:
         return np.arange(n, dtype=np.intp)
     rng = np.random.default_rng(RANDOM_STATE)
     return np.sort(rng.choice(n, size=size, replace=False)).astype(np.intp)
-
-
-def _space(
-    x: sparse.csr_matrix,
-    probs: FloatArray,
-    category_weight: float,
-    embedding: npt.NDArray[np.floating] | None = None,
-    embedding_weight: float | None = None,
-) -> FloatArray:
-    n, v = x.shape
-    components = min(SVD_COMPONENTS, v - 1, n - 1)
-    parts: list[FloatArray] = []
-    if components >= 2 and x.nnz > 0:
-        svd = TruncatedSVD(components, algorithm="randomized", random_state=RANDOM_STATE)
-        # A handful of replies with almost no words in common has no variance left to
-        # explain: sklearn then divides 0 by 0 for explained_variance_ratio_, which is
-        # not used here, so that warning is not a fault.
-        with np.errstate(invalid="ignore", divide="ignore"):
-            svd.fit(x[_sample(n, FIT_SAMPLE)])
-        z = np.asarray(svd.transform(x), dtype=np.float64)
-        parts.append(_unit_rows(z))
-    if category_weight > 0 or not parts:
-        parts.append(category_weight * _unit_rows(probs))
-    if embedding is not None:
-        weight = EMBEDDING_WEIGHT if embedding_weight is None else embedding_weight
-        if weight > 0:
-            parts.append(weight * _unit_rows(np.asarray(embedding, dtype=np.float64)))
-    return np.hstack(parts)
 
 
 def _unit_rows(a: FloatArray) -> FloatArray:
@@ -232,41 +219,259 @@ def _unit_rows(a: FloatArray) -> FloatArray:
     return result
 
 
-def _cluster(space: FloatArray, k: int) -> IntArray:
-    n = len(space)
-    sample = _sample(n, FIT_SAMPLE)
-    fit_on = space[sample]
-    # k-means cannot make more groups than there are distinct points.
-    distinct = len(np.unique(np.round(fit_on, 6), axis=0))
-    k = max(1, min(k, distinct))
-    if k == 1:
-        return np.zeros(n, dtype=np.intp)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        model = KMeans(n_clusters=k, n_init=3, random_state=RANDOM_STATE).fit(fit_on)
-    if len(sample) == n:
-        return np.asarray(model.labels_, dtype=np.intp)
-    return np.asarray(model.predict(space), dtype=np.intp)
+def _unit_rows_in_place(a: FloatArray) -> FloatArray:
+    """:func:`_unit_rows`, dividing ``a`` itself."""
+    norms = np.linalg.norm(a, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    a /= norms
+    return a
 
 
-def _surface(vocab: dict[str, int]) -> list[str]:
-    words = [""] * len(vocab)
-    for word, i in vocab.items():
-        words[i] = word
-    return words
+def _batches(n: int) -> list[IntArray]:
+    if n <= WHOLE_LIMIT:
+        return [np.arange(n, dtype=np.intp)]
+    return [
+        np.arange(start, min(n, start + PLACE_BATCH), dtype=np.intp)
+        for start in range(0, n, PLACE_BATCH)
+    ]
+
+
+def _add_groups(sums: FloatArray, block: FloatArray, labels: IntArray) -> None:
+    """Add each row of ``block`` to the sum of its group."""
+    for t in range(len(sums)):
+        mask = labels == t
+        if mask.any():
+            sums[t] += block[mask].sum(axis=0)
+
+
+class _Space:
+    """Where replies sit: vocabulary (TF-IDF reduced by SVD), category profile, embedding.
+
+    Each part is unit length per reply; rows are made on demand for any set of replies,
+    so a large consultation is never held as one (n, dimensions) array.
+    """
+
+    def __init__(
+        self, docs: ThemeInput, category_weight: float, embedding_weight: float | None
+    ) -> None:
+        self.docs = docs
+        self.n = n = len(docs)
+        self.table = (
+            docs.tokens
+            if isinstance(docs.tokens, TokenTable)
+            else TokenTable.from_lists(docs.tokens)
+        )
+        self.width = max(1, len(self.table.vocab))
+        df = np.bincount(self.table.ids, minlength=self.width).astype(np.float64)
+        idf = np.log((1 + n) / (1 + df)) + 1
+        # Words used once carry no grouping signal and only slow the SVD down.
+        idf[df < 2] = 0.0
+        self.idf = idf
+        #: Replies using each word that counts (as ``(x > 0).sum(axis=0)``).
+        self.df_kept = np.where(idf > 0, df, 0.0)
+        self.category_weight = category_weight
+        self.embedding_weight = EMBEDDING_WEIGHT if embedding_weight is None else embedding_weight
+        self._embedding_columns: npt.NDArray[np.intp] | None = None
+        self._whole: FloatArray | None = None
+        self.svd: TruncatedSVD | None = None
+        components = min(SVD_COMPONENTS, self.width - 1, n - 1)
+        if components >= 2 and self.df_kept.any():
+            svd = TruncatedSVD(components, algorithm="randomized", random_state=RANDOM_STATE)
+            # A handful of replies with almost no words in common has no variance left
+            # to explain: sklearn then divides 0 by 0 for explained_variance_ratio_,
+            # which is not used here, so that warning is not a fault.
+            with np.errstate(invalid="ignore", divide="ignore"):
+                svd.fit(self.tfidf(_sample(n, FIT_SAMPLE)))
+            self.svd = svd
+
+    def categories(self, rows: IntArray) -> FloatArray:
+        return np.asarray(self.docs.categories[rows], dtype=np.float64)
+
+    def tfidf(self, rows: IntArray) -> sparse.csr_matrix:
+        """The unit-length TF-IDF rows of ``rows``."""
+        part = self.table.take(np.asarray(rows, dtype=np.int64))
+        x = sparse.csr_matrix(
+            (np.ones(len(part.ids)), part.ids.astype(np.int64), part.ptr),
+            shape=(len(rows), self.width),
+        )
+        x.sum_duplicates()
+        x.data[:] = 1.0
+        x = sparse.csr_matrix(x @ sparse.diags(self.idf))
+        norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=1)).ravel())
+        norms[norms == 0] = 1.0
+        x = sparse.csr_matrix(sparse.diags(1.0 / norms) @ x)
+        x.eliminate_zeros()
+        return x
+
+    def _embedding(self, rows: IntArray) -> npt.NDArray[np.floating] | None:
+        docs = self.docs
+        if docs.embedding is not None:
+            return docs.embedding[rows]
+        embedder = docs.embedder
+        if embedder is None:
+            return None
+        if self._embedding_columns is None:
+            get = embedder.index.get
+            self._embedding_columns = np.asarray(
+                [get(w, -1) for w in self.table.vocab], dtype=np.intp
+            )
+        part = self.table.take(np.asarray(rows, dtype=np.int64))
+        cols = self._embedding_columns[part.ids]
+        owner = np.repeat(np.arange(len(rows), dtype=np.intp), np.diff(part.ptr))
+        known = cols >= 0
+        counts = sparse.csr_matrix(
+            (np.ones(int(known.sum()), dtype=np.float32), (owner[known], cols[known])),
+            shape=(len(rows), len(embedder.vectors)),
+        )
+        out = np.asarray(counts @ embedder.vectors, dtype=np.float32)
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        norms[norms == 0] = 1.0
+        result: npt.NDArray[np.float32] = out / norms
+        return result
+
+    def rows(self, rows: IntArray) -> FloatArray:
+        """The space of ``rows``, one row each."""
+        whole = self._whole
+        if whole is not None:
+            if len(rows) == len(whole) and (len(rows) == 0 or rows[-1] == len(whole) - 1):
+                return whole  # every row, in order (callers pass increasing rows): no copy
+            return whole[rows]
+        # Each part is made unit length in place and written straight into its columns
+        # (the same arithmetic as stacking copies, without the copies).
+        parts: list[tuple[FloatArray, float]] = []
+        if self.svd is not None:
+            z = np.asarray(self.svd.transform(self.tfidf(rows)), dtype=np.float64)
+            parts.append((_unit_rows_in_place(z), 1.0))
+        if self.category_weight > 0 or not parts:
+            probs = np.array(self.categories(rows), dtype=np.float64)
+            parts.append((_unit_rows_in_place(probs), self.category_weight))
+        embedding = self._embedding(rows)
+        if embedding is not None and self.embedding_weight > 0:
+            vectors = np.array(embedding, dtype=np.float64)
+            parts.append((_unit_rows_in_place(vectors), self.embedding_weight))
+        out = np.empty((len(rows), sum(p.shape[1] for p, _ in parts)), dtype=np.float64)
+        start = 0
+        for part, weight in parts:
+            end = start + part.shape[1]
+            if weight == 1.0:
+                out[:, start:end] = part
+            else:
+                np.multiply(weight, part, out=out[:, start:end])
+            start = end
+        return out
+
+    def cluster(self, k: int) -> tuple[IntArray, FloatArray]:
+        """Each reply's group, and the sum of each group's rows in the space."""
+        n = self.n
+        if n <= WHOLE_LIMIT:
+            # Small enough to keep whole: every later step reads it, none recomputes it.
+            self._whole = self.rows(np.arange(n, dtype=np.intp))
+        sample = _sample(n, FIT_SAMPLE)
+        fit_on = self.rows(sample)
+        # k-means cannot make more groups than there are distinct points.
+        distinct = len(np.unique(np.round(fit_on, 6), axis=0))
+        k = max(1, min(k, distinct))
+        assignment: IntArray | None = None
+        model: KMeans | None = None
+        if k == 1:
+            assignment = np.zeros(n, dtype=np.intp)
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                model = KMeans(n_clusters=k, n_init=3, random_state=RANDOM_STATE).fit(fit_on)
+            if len(sample) == n:
+                assignment = np.asarray(model.labels_, dtype=np.intp)
+        if assignment is None:
+            assert model is not None
+            # Place the rest batch by batch, adding up each group's rows on the way.
+            parts: list[IntArray] = []
+            sums = np.zeros((k, fit_on.shape[1]), dtype=np.float64)
+            for batch in _batches(n):
+                block = self.rows(batch)
+                labels = np.asarray(model.predict(block), dtype=np.intp)
+                parts.append(labels)
+                _add_groups(sums, block, labels)
+            return np.concatenate(parts), sums[: int(max(p.max() for p in parts)) + 1]
+        groups = int(assignment.max()) + 1
+        sums = np.zeros((groups, fit_on.shape[1]), dtype=np.float64)
+        for batch in _batches(n):
+            _add_groups(sums, self.rows(batch), assignment[batch])
+        return assignment, sums
+
+    def quote_candidates(
+        self, assignment: IntArray, centres: FloatArray, keep: int = 60
+    ) -> list[tuple[IntArray, FloatArray]]:
+        """Per theme, its most typical readable quotable replies (at most ``keep``), best
+        first, with their relevance (see :func:`_quotes`)."""
+        docs = self.docs
+        quotable = np.asarray(docs.quotable, dtype=bool)
+        words = np.asarray(docs.words)
+        groups = len(centres)
+        found: list[list[tuple[IntArray, FloatArray]]] = [[] for _ in range(groups)]
+        for batch in _batches(self.n):
+            block: FloatArray | None = None
+            labels = assignment[batch]
+            for t in range(groups):
+                mask = (labels == t) & quotable[batch]
+                if not mask.any():
+                    continue
+                if block is None:
+                    block = self.rows(batch)
+                chosen = batch[mask]
+                vecs = block[mask]
+                centre = centres[t]
+                centre_norm = float(np.linalg.norm(centre)) or 1.0
+                # Row by row (not one matrix product, whose rounding can depend on where
+                # a row sits in its block): equal replies get equal scores in any batch.
+                dots = (vecs * centre).sum(axis=1)
+                typical = dots / (np.linalg.norm(vecs, axis=1) * centre_norm + 1e-12)
+                lengths = words[chosen]
+                readable = np.where(
+                    lengths < 6, 0.6 + 0.08 * lengths, np.where(lengths > 60, 0.8, 1.0)
+                )
+                relevance = typical * readable
+                best = np.argsort(-relevance, kind="stable")[:keep]
+                found[t].append((chosen[best], relevance[best]))
+        out: list[tuple[IntArray, FloatArray]] = []
+        for parts in found:
+            if not parts:
+                out.append((np.zeros(0, dtype=np.intp), np.zeros(0)))
+                continue
+            index = np.concatenate([p[0] for p in parts])
+            relevance = np.concatenate([p[1] for p in parts])
+            best = np.lexsort((index, -relevance))[:keep]
+            out.append((index[best], relevance[best]))
+        return out
+
+    def theme_document_frequency(
+        self, assignment: IntArray, groups: int
+    ) -> npt.NDArray[np.float64]:
+        """(groups, words): how many replies of each theme use each word that counts."""
+        width = self.width
+        counts = np.zeros(groups * width, dtype=np.int64)
+        table = self.table
+        kept = self.idf > 0
+        for batch in _batches(self.n):
+            lo, hi = int(table.ptr[batch[0]]), int(table.ptr[batch[-1] + 1])
+            ids = table.ids[lo:hi].astype(np.int64)
+            theme = np.repeat(
+                assignment[batch].astype(np.int64), np.diff(table.ptr[batch[0] : batch[-1] + 2])
+            )
+            use = kept[ids]
+            counts += np.bincount(theme[use] * width + ids[use], minlength=groups * width)
+        return counts.reshape(groups, width).astype(np.float64)
 
 
 def _keywords(
-    x: sparse.csr_matrix,
-    members: IntArray,
+    df_in: npt.NDArray[np.float64],
+    size: int,
     df_all: FloatArray,
     n: int,
     words_by_id: Sequence[str],
     count: int = 6,
 ) -> tuple[str, ...]:
     """Words frequent in the theme and rarer elsewhere: p(w|theme) * log(p(w|theme)/p(w))."""
-    df_in = np.asarray((x[members] > 0).sum(axis=0)).ravel().astype(np.float64)
-    p_in = df_in / len(members)
+    p_in = df_in / size
     p_all = df_all / n
     with np.errstate(divide="ignore", invalid="ignore"):
         score = np.where(df_in >= 2, p_in * np.log(p_in / p_all), 0.0)
@@ -289,38 +494,33 @@ def _label(phrases: Sequence[str], category: str | None, used: set[str]) -> str:
 
 
 def _quotes(
-    space: FloatArray, x: sparse.csr_matrix, members: IntArray, docs: ThemeInput
+    space: _Space, candidates: tuple[IntArray, FloatArray], docs: ThemeInput
 ) -> tuple[int, ...]:
     """Typical, readable and mutually different replies (maximal marginal relevance).
 
     Typical: close to the theme's centre. Readable: 6 to 60 words preferred, so a quote
     says something without being a wall of text (short ones still qualify if nothing
     longer exists). Different: each next quote is penalised by its word overlap with
-    those already chosen, and near-copies are skipped.
+    those already chosen, and near-copies are skipped. The candidates are the theme's
+    60 most relevant quotable replies (see :meth:`_Space.quote_candidates`).
     """
-    quotable = np.asarray([i for i in members if docs.quotable[i]], dtype=np.intp)
-    if len(quotable) == 0:
+    index, relevance = candidates
+    if len(index) == 0:
         return ()
-    centre = space[members].mean(axis=0)
-    centre_norm = float(np.linalg.norm(centre)) or 1.0
-    vecs = space[quotable]
-    typical = (vecs @ centre) / (np.linalg.norm(vecs, axis=1) * centre_norm + 1e-12)
-    lengths = np.asarray([docs.words[i] for i in quotable])
-    readable = np.where(lengths < 6, 0.6 + 0.08 * lengths, np.where(lengths > 60, 0.8, 1.0))
-    relevance = typical * readable
-    candidates = quotable[np.argsort(-relevance, kind="stable")[:60]]
-    cand_rel = dict(zip(quotable.tolist(), relevance.tolist(), strict=True))
-    overlap = np.asarray((x[candidates] @ x[candidates].T).todense())
+    cand_rel = dict(zip(index.tolist(), relevance.tolist(), strict=True))
+    x = space.tfidf(index)
+    overlap = np.asarray((x @ x.T).todense())
+    texts = {i: docs.texts[i] for i in index.tolist()}
     chosen: list[int] = []
     chosen_pos: list[int] = []
     seen_texts: set[str] = set()
     refused: set[int] = set()
     while len(chosen) < QUOTES_PER_THEME:
         best, best_pos, best_score = -1, -1, -math.inf
-        for pos, i in enumerate(candidates.tolist()):
+        for pos, i in enumerate(index.tolist()):
             if i in chosen:
                 continue
-            key = " ".join(docs.texts[i].lower().split())
+            key = " ".join(texts[i].lower().split())
             if key in seen_texts:
                 continue
             redundancy = max((overlap[pos, p] for p in chosen_pos), default=0.0)
@@ -336,5 +536,5 @@ def _quotes(
             continue
         chosen.append(best)
         chosen_pos.append(best_pos)
-        seen_texts.add(" ".join(docs.texts[best].lower().split()))
+        seen_texts.add(" ".join(texts[best].lower().split()))
     return tuple(chosen)

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime
 from bot.platform import Platform
 from channels.events import CONSENT, EventKind, InboundEvent
 from consultations import reporting, service
+from consultations.insights import build_report
 from storage.tables import PollTally
 from tests.helpers import launch, spec_data
 
@@ -137,3 +138,44 @@ async def test_bad_change_marker_names_the_option() -> None:
         reporting.parse_changes(["yesterday=New letter"])
     with pytest.raises(reporting.ReportError, match="DATE=LABEL"):
         reporting.parse_changes(["2026-12-01"])
+
+
+async def test_columns_read_from_the_store_give_the_report_records_give(
+    platform: Platform,
+) -> None:
+    """The report streams free text into columns; read as records, the same report."""
+    await launch(platform, _cycle("booking-c3", 1))
+    await _people_answer(
+        platform,
+        "booking-c3",
+        [("Patient", "Hard", "Nobody answered the phone for an hour")] * 6
+        + [("Carer", "Easy", "The online form was quick, please keep it")] * 5
+        + [("Staff", "Neither", "Some days I want to die, the waiting is unbearable")],
+    )
+    at = datetime(2026, 12, 20, tzinfo=UTC)
+    async with platform.sessionmaker() as session:
+        spec = service.spec_of(await service.require(session, "booking-c3"))
+        records = await reporting.load_rows(session, "booking-c3")
+        columns = await reporting.load_responses(session, "booking-c3", names=True)
+        funnel = await reporting.load_funnel(session, "booking-c3", columns)
+        assert funnel == await reporting.load_funnel(session, "booking-c3", records)
+
+    # Free text went to columns (with the writers' pseudonyms), the rest stayed records.
+    assert len(columns.texts) == 12
+    assert {r.item_id for r in columns.rows} == {"role", "ease"}
+    writers = {r.participant for r in records if r.item_id == "one-thing"}
+    assert set(columns.texts.names.values()) == writers
+    assert int(columns.texts.safety_flagged.sum()) == 1
+
+    from_records = build_report(
+        spec, records, funnel=funnel, generated_at=at, include_responses=True
+    )
+    from_columns = build_report(
+        spec, columns, funnel=funnel, generated_at=at, include_responses=True
+    )
+    assert from_columns == from_records
+    assert from_columns["participation"]["participants"] == 12
+    assert from_columns["participation"]["by_segment"]["role"]["options"]["Patient"] == 6
+    assert from_columns["safety"]["flagged"] == 1
+    assert from_columns["sentiment"]["n"] == 12
+    assert len(from_columns["responses"]) == 12

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from consultations.insights import spc
+from consultations.insights.columns import Responses, TextColumns, day_of, split_rows
 from consultations.insights.records import (
     POLL,
     ChangeMarker,
@@ -23,10 +24,10 @@ from consultations.insights.records import (
     SpecLike,
     as_text,
 )
-from consultations.insights.sections.free_text import TextRow, text_rows
+from consultations.insights.sections.free_text import free_texts
 from consultations.insights.sections.polls import latest_choice, latest_totals, poll_counts
 from consultations.insights.stats import difference_interval, p_chart_limits, wilson_interval
-from consultations.insights.text import NEGATIVE, default_analyser
+from consultations.insights.text import NEGATIVE, SENTIMENT_LABELS, default_analyser
 
 #: A run of this many points on one side of the median signals a shift (run chart rule).
 SHIFT_RUN = 6
@@ -50,26 +51,37 @@ def measure_options(
 
 def summarise_cycle(
     spec: SpecLike,
-    rows: Sequence[ResponseRow],
+    rows: Sequence[ResponseRow] | Responses,
     poll_totals: Sequence[PollTotal] = (),
     *,
     start: date | None = None,
     end: date | None = None,
 ) -> CycleResult:
     """The numbers of one cycle that later cycles compare with (see :class:`CycleResult`)."""
-    return current_cycle(spec, rows, poll_totals, text_rows(rows), start=start, end=end)
+    responses = (
+        rows
+        if isinstance(rows, Responses)
+        else split_rows(rows, len(default_analyser().categories))
+    )
+    return current_cycle(
+        spec, responses, poll_totals, free_texts(responses.texts), start=start, end=end
+    )
 
 
 def current_cycle(
     spec: SpecLike,
-    rows: Sequence[ResponseRow],
+    responses: Responses,
     totals: Sequence[PollTotal],
-    text: Sequence[TextRow],
+    text: TextColumns,
     *,
     start: date | None = None,
     end: date | None = None,
 ) -> CycleResult:
-    """This cycle's numbers, in the form earlier and later cycles compare with."""
+    """This cycle's numbers, in the form earlier and later cycles compare with.
+
+    ``text`` holds the free-text replies among ``responses``.
+    """
+    rows = responses.rows
     latest = latest_choice(rows)
     tallies = latest_totals(totals)
     polls: dict[str, dict[str, int]] = {}
@@ -80,23 +92,35 @@ def current_cycle(
             polls[item.id] = dict(pc.counts)
             poll_n[item.id] = pc.n
     names = default_analyser().categories
-    cats: Counter[str] = Counter()
-    for t in text:
-        probs = t.analysis.categories
-        cats[names[max(range(len(probs)), key=probs.__getitem__)]] += 1
+    cats: dict[str, int] = {}
+    if len(text):
+        scores = text.categories_mille if text.categories_mille is not None else None
+        best = (scores if scores is not None else text.category_matrix()).argmax(axis=1)
+        counts = np.bincount(best, minlength=len(names))
+        found = np.flatnonzero(counts)
+        first = [int(np.argmax(best == k)) for k in found.tolist()]
+        # In order of first use, as counting reply by reply would give.
+        for k in found[np.argsort(first)].tolist():
+            cats[names[k]] = int(counts[k])
     dates = [r.created_at.date() for r in rows]
-    first = start or (min(dates) if dates else date.today())
-    last = end or (max(dates) if dates else first)
+    if len(responses.texts):
+        days = responses.texts.days
+        dates += [
+            day_of(int(days.min()) * 86_400_000_000),
+            day_of(int(days.max()) * 86_400_000_000),
+        ]
+    first_day = start or (min(dates) if dates else date.today())
+    last_day = end or (max(dates) if dates else first_day)
     return CycleResult(
         cycle=spec.qi.cycle,
         consultation=spec.id,
-        start=first,
-        end=last,
+        start=first_day,
+        end=last_day,
         polls=polls,
         poll_n=poll_n,
-        categories=dict(cats),
+        categories=cats,
         text_n=len(text),
-        negative=sum(1 for t in text if t.analysis.label == NEGATIVE),
+        negative=int((text.label == SENTIMENT_LABELS.index(NEGATIVE)).sum()),
     )
 
 

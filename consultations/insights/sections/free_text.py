@@ -6,52 +6,36 @@ Texts flagged for safety are counted but never quoted.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
-from consultations.insights.codebook import Codebook, assign, default_codebook
+from consultations.insights.codebook import Codebook, assign_columns, default_codebook
+from consultations.insights.columns import TextColumns
 from consultations.insights.embedding import default_embedding
 from consultations.insights.phrases import describe
 from consultations.insights.quotes import UNQUOTABLE_FLAGS, may_quote, pick_diverse, quote_text
-from consultations.insights.records import LISTENING, PROMPT, THREAD, ResponseRow
-from consultations.insights.suggestions import is_suggestion
+from consultations.insights.records import ResponseRow
 from consultations.insights.text import (
-    ANALYSIS_VERSION,
     NEGATIVE,
     NEUTRAL,
     POSITIVE,
+    SENTIMENT_LABELS,
     TextAnalysis,
-    analyse_text,
-    category_matrix,
     default_analyser,
 )
 from consultations.insights.themes import ThemeInput, find_themes
 
-__all__ = ["TextRow", "quotable", "quote_text", "sentiment_shares", "text_rows"]
+__all__ = ["free_texts", "quotable", "quote_text", "sentiment_of", "sentiment_shares"]
+
+IntArray = npt.NDArray[np.intp]
 
 
-@dataclass(frozen=True)
-class TextRow:
-    """A free-text reply with its text analysis (stored at intake, or computed if missing)."""
-
-    row: ResponseRow
-    analysis: TextAnalysis
-
-
-def text_rows(rows: Sequence[ResponseRow]) -> list[TextRow]:
-    """The non-blank prompt and thread replies and listened posts, each with its analysis."""
-    out = []
-    for r in rows:
-        if r.item_type in (PROMPT, THREAD, LISTENING) and r.text and r.text.strip():
-            analysis = r.analysis if r.analysis is not None else analyse_text(r.text)
-            if analysis.version < ANALYSIS_VERSION:
-                # Stored before suggestions were read clause by clause: read them again.
-                analysis = replace(analysis, suggestion=is_suggestion(r.text))
-            out.append(TextRow(r, analysis))
-    return out
+def free_texts(texts: TextColumns) -> TextColumns:
+    """The non-blank prompt and thread replies and listened posts, with their analyses."""
+    return texts.select(texts.free)
 
 
 def quotable(row: ResponseRow) -> bool:
@@ -69,44 +53,66 @@ def sentiment_shares(analyses: Iterable[TextAnalysis]) -> dict[str, Any]:
         labels[a.label] += 1
         total += a.sentiment
         n += 1
+    return _shares(labels[POSITIVE], labels[NEUTRAL], labels[NEGATIVE], total, n)
+
+
+def _shares(positive: int, neutral: int, negative: int, total: float, n: int) -> dict[str, Any]:
     return {
-        POSITIVE: round(labels[POSITIVE] / n, 4) if n else 0.0,
-        NEUTRAL: round(labels[NEUTRAL] / n, 4) if n else 0.0,
-        NEGATIVE: round(labels[NEGATIVE] / n, 4) if n else 0.0,
+        POSITIVE: round(positive / n, 4) if n else 0.0,
+        NEUTRAL: round(neutral / n, 4) if n else 0.0,
+        NEGATIVE: round(negative / n, 4) if n else 0.0,
         "mean": round(total / n, 4) if n else 0.0,
         "n": n,
     }
 
 
-def summarise_themes(text: Sequence[TextRow]) -> tuple[list[dict[str, Any]], np.ndarray[Any, Any]]:
+def sentiment_of(texts: TextColumns, index: IntArray | None = None) -> dict[str, Any]:
+    """:func:`sentiment_shares` of the replies ``index`` (default all) of ``texts``."""
+    label = texts.label if index is None else texts.label[index]
+    counts = np.bincount(label, minlength=len(SENTIMENT_LABELS))
+    by_label = dict(zip(SENTIMENT_LABELS, counts.tolist(), strict=True))
+    if index is None:
+        scores = texts.sentiment
+    elif texts.sentiment_mille is not None:
+        scores = texts.sentiment_mille[index] / 1000.0
+    else:
+        scores = texts.sentiment[index]
+    # Added one by one, left to right, as summing reply by reply does (same rounding).
+    total = float(np.cumsum(scores)[-1]) if len(scores) else 0.0
+    return _shares(by_label[POSITIVE], by_label[NEUTRAL], by_label[NEGATIVE], total, len(label))
+
+
+def summarise_themes(text: TextColumns) -> tuple[list[dict[str, Any]], IntArray]:
     """The ``themes`` section, and the theme index of each reply in ``text``."""
-    analyses = [t.analysis for t in text]
     embedding = default_embedding()
+    unquotable = text.flag_mask(*UNQUOTABLE_FLAGS)
     docs = ThemeInput(
-        tokens=[a.tokens for a in analyses],
-        categories=category_matrix(analyses),
-        words=[a.words for a in analyses],
-        quotable=[t.row.quotable and not UNQUOTABLE_FLAGS.intersection(t.row.flags) for t in text],
-        texts=[t.row.text or "" for t in text],
-        allowed=lambda i: quotable(text[i].row),
-        embedding=None if embedding is None else embedding.embed_many([a.tokens for a in analyses]),
+        tokens=text.tokens,
+        categories=_LazyCategories(text),  # type: ignore[arg-type]
+        words=text.words,
+        quotable=text.quotable & ~unquotable,
+        texts=text.texts,
+        allowed=lambda i: quotable(text.row(i)),
+        embedder=embedding,
     )
     found, assignment = find_themes(docs, default_analyser().categories)
     n = len(text)
+    flagged = text.safety_flagged
     themes = []
     for theme in found:
-        members = [text[i] for i in theme.members]
-        quotes = [text[i].row for i in theme.quotes]
-        sentiment = sentiment_shares(m.analysis for m in members)
-        suggestions = sum(1 for m in members if m.analysis.suggestion)
+        members = theme.members
+        quotes = [text.row(i) for i in theme.quotes]
+        sentiment = sentiment_of(text, members)
+        suggestions = int(text.suggestion[members].sum())
+        count = len(members)
         themes.append(
             {
                 "label": theme.label,
-                "description": describe(theme.phrases, len(members), sentiment, suggestions),
+                "description": describe(theme.phrases, count, sentiment, suggestions),
                 "phrases": list(theme.phrases),
                 "keywords": list(theme.keywords),
-                "count": len(members),
-                "share": round(len(members) / n, 4),
+                "count": count,
+                "share": round(count / n, 4),
                 "quotes": [quote_text(q.text or "") for q in quotes],
                 "quote_refs": [
                     {"response": q.id, "item": q.item_id, "channel": q.channel} for q in quotes
@@ -114,42 +120,50 @@ def summarise_themes(text: Sequence[TextRow]) -> tuple[list[dict[str, Any]], np.
                 "sentiment": sentiment,
                 "category": theme.category,
                 "subcategory": theme.subcategory,
-                "safety_flagged": sum(1 for m in members if m.row.safety_flagged),
+                "safety_flagged": int(flagged[members].sum()),
                 "suggestions": suggestions,
             }
         )
     return themes, assignment
 
 
+class _LazyCategories:
+    """The category matrix of some replies, decoded when indexed (never all at once)."""
+
+    def __init__(self, text: TextColumns) -> None:
+        self._text = text
+
+    def __getitem__(self, rows: IntArray) -> npt.NDArray[np.float64]:
+        return self._text.category_matrix(np.asarray(rows))
+
+
 def summarise_codebook(
-    book: Codebook, text: Sequence[TextRow]
-) -> tuple[dict[str, Any], list[str | None]]:
-    """The ``codebook`` section, and the category name (or None) of each reply."""
-    analyses = [t.analysis for t in text]
-    best, score = assign(book, analyses)
+    book: Codebook, text: TextColumns
+) -> tuple[dict[str, Any], npt.NDArray[np.intp]]:
+    """The ``codebook`` section, and the category (index into its names, -1 for none) of
+    each reply."""
+    best, score = assign_columns(book, text)
     n = len(text)
     names = book.names
-    categories: list[str | None] = [names[b] if b >= 0 else None for b in best.tolist()]
     entries = []
+    words = text.words
     for k, name in enumerate(names):
         members = np.flatnonzero(best == k)
         # Most confident first, readable, and no two saying the same thing.
-        ranked = sorted(
-            (int(i) for i in members if text[int(i)].analysis.words >= 3),
-            key=lambda i: -float(score[i]),
-        )
+        readable = members[words[members] >= 3]
+        ranked = readable[np.argsort(-score[readable], kind="stable")].tolist()
         chosen = pick_diverse(
-            ranked, lambda i: text[i].row.text or "", lambda i: quotable(text[i].row), 2
+            ranked, lambda i: text.text(i) or "", lambda i: quotable(text.row(i)), 2
         )
         entries.append(
             {
                 "name": name,
                 "count": len(members),
                 "share": round(len(members) / n, 4) if n else 0.0,
-                "sentiment": sentiment_shares(analyses[i] for i in members),
-                "quotes": [quote_text(text[i].row.text or "") for i in chosen],
+                "sentiment": sentiment_of(text, members),
+                "quotes": [quote_text(text.text(i) or "") for i in chosen],
                 "quote_refs": [
-                    {"response": text[i].row.id, "item": text[i].row.item_id} for i in chosen
+                    {"response": int(text.ids[i]), "item": text.row(i).item_id} for i in chosen
                 ],
             }
         )
@@ -161,4 +175,4 @@ def summarise_codebook(
         "categories": entries,
         "unassigned": int((best < 0).sum()),
     }
-    return section, categories
+    return section, best

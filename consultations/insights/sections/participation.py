@@ -10,9 +10,19 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
+from consultations.insights.columns import (
+    DAY_US,
+    Responses,
+    count_by_group,
+    day_number,
+    day_of,
+    distinct,
+)
 from consultations.insights.records import SEGMENT, FunnelCounts, PollTotal, ResponseRow, SpecLike
 from consultations.insights.sections import SMALL_CELL, disclosure
 from consultations.insights.sections.polls import latest_totals
@@ -40,7 +50,7 @@ def participant_segments(rows: Iterable[ResponseRow]) -> dict[str, dict[str, str
 
 def summarise(
     spec: SpecLike,
-    rows: Sequence[ResponseRow],
+    responses: Responses,
     totals: Sequence[PollTotal],
     funnel: FunnelCounts | None,
     seg_of: Mapping[str, Mapping[str, str]],
@@ -51,45 +61,82 @@ def summarise(
 
     Each segment's groups are protected with complementary suppression (see
     :mod:`~consultations.insights.sections.disclosure`); the hidden groups of each segment
-    are stored in ``hidden_groups`` so that the polls hide them too.
+    are stored in ``hidden_groups`` so that the polls hide them too. People are counted
+    by key across the free-text columns and the other rows, one array per field.
     """
-    answers = _answers(rows)
-    participants = {r.participant for r in answers}
-    by_channel: dict[str, dict[str, Any]] = {}
-    channel_people: dict[str, set[str]] = defaultdict(set)
-    channel_responses: Counter[str] = Counter()
+    answers = _answers(responses.rows)
+    texts = responses.texts
+    # Every reply to a free-text item is an answer; the other rows are unless segments.
+    keys = np.concatenate(
+        [
+            np.asarray([responses.key(r.participant) for r in answers], dtype=np.int64),
+            texts.participant,
+        ]
+    )
+    channel_names = list(texts.channels)
+    channel_code = {c: i for i, c in enumerate(channel_names)}
     for r in answers:
-        channel_people[r.channel].add(r.participant)
-        channel_responses[r.channel] += 1
-    for ch in sorted(set(channel_responses) | {t.channel for t in latest_totals(totals)}):
-        by_channel[ch] = {
-            "responses": channel_responses[ch],
-            "participants": len(channel_people[ch]),
-        }
-    for t in latest_totals(totals):
+        channel_code.setdefault(r.channel, len(channel_code))
+    channel_names = list(channel_code)
+    channels = np.concatenate(
+        [
+            np.asarray([channel_code[r.channel] for r in answers], dtype=np.int64),
+            texts.channel.astype(np.int64),
+        ]
+    )
+    item_names = list(texts.items)
+    item_code = {c: i for i, c in enumerate(item_names)}
+    for r in answers:
+        item_code.setdefault(r.item_id, len(item_code))
+    item_names = list(item_code)
+    items = np.concatenate(
+        [
+            np.asarray([item_code[r.item_id] for r in answers], dtype=np.int64),
+            texts.item.astype(np.int64),
+        ]
+    )
+    days = np.concatenate(
+        [np.asarray([day_number(r.created_at) for r in answers], dtype=np.int64), texts.days]
+    )
+    participants = distinct(keys)
+
+    by_channel: dict[str, dict[str, Any]] = {}
+    codes, responses_in, people_in = count_by_group(channels, keys)
+    for code, count, people in zip(codes, responses_in, people_in, strict=True):
+        by_channel[channel_names[code]] = {"responses": count, "participants": people}
+    latest = latest_totals(totals)
+    for t in latest:
+        by_channel.setdefault(t.channel, {"responses": 0, "participants": 0})
+    by_channel = dict(sorted(by_channel.items()))
+    for t in latest:
         votes = t.voters if t.voters is not None else sum(t.counts.values())
         entry = by_channel[t.channel]
         # Votes counted by the platform only: no people or dates are known for them.
         entry["poll_votes_from_totals"] = entry.get("poll_votes_from_totals", 0) + votes
 
-    day_people: dict[date, set[str]] = defaultdict(set)
-    day_responses: Counter[date] = Counter()
-    for r in answers:
-        d = r.created_at.date()
-        day_people[d].add(r.participant)
-        day_responses[d] += 1
     by_day = [
-        {"date": d.isoformat(), "responses": day_responses[d], "participants": len(day_people[d])}
-        for d in sorted(day_responses)
+        {"date": day_of(day * DAY_US).isoformat(), "responses": count, "participants": people}
+        for day, count, people in zip(*count_by_group(days, keys), strict=True)
     ]
-    by_item = Counter(r.item_id for r in answers)
+    item_counts = np.bincount(items, minlength=len(item_names))
+    by_item = {
+        name: int(item_counts[code])
+        for name, code in sorted(item_code.items())
+        if item_counts[code] > 0
+    }
 
+    # Self-descriptions by key: those stored with free-text replies, then the others'.
+    segments_of: dict[int, Mapping[str, str]] = dict(texts.segments)
+    for person, mine_segments in seg_of.items():
+        if person in responses.keys:
+            segments_of[responses.key(person)] = mine_segments
+    described = np.asarray(list(segments_of), dtype=np.int64)
+    # Only people who answered something count in the breakdowns.
+    answering = described[np.isin(described, participants)].tolist()
     by_segment: dict[str, Any] = {}
     missing: list[dict[str, Any]] = []
     for seg in spec.segments:
-        counts = Counter(
-            seg_of[p][seg.id] for p in participants if p in seg_of and seg.id in seg_of[p]
-        )
+        counts = Counter(segments_of[p][seg.id] for p in answering if seg.id in segments_of[p])
         labels = list(seg.options) + sorted(set(counts) - set(seg.options))
         line = {option: counts.get(option, 0) for option in labels}
         hidden = disclosure.protect_line(line, order=labels)
@@ -129,7 +176,7 @@ def summarise(
 
     if funnel is None:
         funnel = FunnelCounts(consented=len(participants), answered=len(participants), finished=0)
-        finished = _finished(spec, answers)
+        finished = _finished(spec, keys, items, item_names)
         funnel = FunnelCounts(funnel.consented, funnel.answered, finished)
         derived = True
     else:
@@ -139,12 +186,12 @@ def summarise(
         return round(a / b, 4) if b else None
 
     return {
-        "responses": len(answers),
+        "responses": len(keys),
         "participants": len(participants),
         "by_channel": by_channel,
         "by_segment": by_segment,
         "by_day": by_day,
-        "by_item": dict(sorted(by_item.items())),
+        "by_item": by_item,
         "funnel": {
             "consented": funnel.consented,
             "answered": funnel.answered,
@@ -157,10 +204,17 @@ def summarise(
     }
 
 
-def _finished(spec: SpecLike, answers: Sequence[ResponseRow]) -> int:
-    items = {i.id for i in spec.items}
-    done: dict[str, set[str]] = defaultdict(set)
-    for r in answers:
-        if r.item_id in items:
-            done[r.participant].add(r.item_id)
-    return sum(1 for got in done.values() if got >= items) if items else 0
+def _finished(
+    spec: SpecLike, keys: npt.NDArray[np.int64], items: npt.NDArray[np.int64], names: list[str]
+) -> int:
+    """People who answered every item of the spec."""
+    wanted = {i.id for i in spec.items}
+    if not wanted:
+        return 0
+    codes = [c for c, name in enumerate(names) if name in wanted]
+    if len(codes) < len(wanted):
+        return 0
+    mine = np.isin(items, codes)
+    pairs = np.unique(np.stack([keys[mine], items[mine]]), axis=1)
+    _, answered = np.unique(pairs[0], return_counts=True)
+    return int((answered == len(wanted)).sum())

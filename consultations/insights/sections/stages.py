@@ -6,22 +6,16 @@ and the free-text replies; the act summary drafts a "you said, we did" message.
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from datetime import date
-from itertools import chain
 from typing import Any
 
+import numpy as np
+
+from consultations.insights.columns import TextColumns, day_of, distinct
 from consultations.insights.quotes import pick_diverse
 from consultations.insights.records import ChangeMarker, SpecLike
 from consultations.insights.sections import SMALL_CELL
-from consultations.insights.sections.free_text import (
-    TextRow,
-    quotable,
-    quote_text,
-    sentiment_shares,
-)
-from consultations.insights.text import TextAnalysis
+from consultations.insights.sections.free_text import quotable, quote_text, sentiment_of
 
 #: Longest "you said, we did" draft: fits a Mastodon status (500 characters).
 YOU_SAID_CHARS = 500
@@ -31,7 +25,7 @@ def summarise(
     stage: str,
     spec: SpecLike,
     report: Mapping[str, Any],
-    text: Sequence[TextRow],
+    text: TextColumns,
     changes: Sequence[ChangeMarker],
 ) -> dict[str, Any]:
     """The ``stage_summary`` section for ``stage``, read from the sections in ``report``."""
@@ -102,40 +96,39 @@ def _priorities(polls: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def _ideas(text: Sequence[TextRow], themes: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    ideas = [t for t in text if t.analysis.suggestion]
+def _ideas(text: TextColumns, themes: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    ideas = np.flatnonzero(text.suggestion)
     # Typical: the idea's content words are ones many other ideas use too (mean document
     # frequency among the ideas), read at a readable length; then no two alike.
-    df: Counter[str] = Counter(chain.from_iterable(t.analysis.tokens for t in ideas))
-
-    def typical(t: TextRow) -> float:
-        tokens = t.analysis.tokens
-        if not tokens:
-            return 0.0
-        common = sum(df[w] for w in tokens) / (len(tokens) * max(1, len(ideas)))
-        n = t.analysis.words
-        readable = 1.0 if 6 <= n <= 40 else 0.5 if n >= 4 else 0.1
-        return common * readable
-
-    order = sorted(range(len(ideas)), key=lambda i: (-typical(ideas[i]), ideas[i].row.id))
+    tokens = text.tokens.take(ideas)
+    df = np.bincount(tokens.ids, minlength=len(tokens.vocab))
+    running = np.concatenate([[0], np.cumsum(df[tokens.ids], dtype=np.int64)])
+    used = running[tokens.ptr[1:]] - running[tokens.ptr[:-1]]
+    lengths = np.diff(tokens.ptr)
+    n = text.words[ideas]
+    readable = np.where((n >= 6) & (n <= 40), 1.0, np.where(n >= 4, 0.5, 0.1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        common = used / (lengths * max(1, len(ideas)))
+    typical = np.where(lengths > 0, common * readable, 0.0)
+    order = ideas[np.lexsort((text.ids[ideas], -typical))].tolist()
     chosen = pick_diverse(
         order,
-        lambda i: ideas[i].row.text or "",
-        lambda i: ideas[i].analysis.words >= 4 and quotable(ideas[i].row),
+        lambda i: text.text(i) or "",
+        lambda i: bool(text.words[i] >= 4) and quotable(text.row(i)),
         5,
         limit=400,
     )
     examples = [
         {
-            "text": quote_text(ideas[i].row.text or ""),
-            "response": ideas[i].row.id,
-            "item": ideas[i].row.item_id,
+            "text": quote_text(text.text(i) or ""),
+            "response": int(text.ids[i]),
+            "item": text.items[int(text.item[i])],
         }
         for i in chosen
     ]
     return {
         "count": len(ideas),
-        "share": round(len(ideas) / len(text), 4) if text else 0.0,
+        "share": round(len(ideas) / len(text), 4) if len(text) else 0.0,
         "by_theme": sorted(
             ({"theme": t["label"], "count": t["suggestions"]} for t in themes if t["suggestions"]),
             key=lambda d: -d["count"],
@@ -144,11 +137,15 @@ def _ideas(text: Sequence[TextRow], themes: Sequence[Mapping[str, Any]]) -> dict
     }
 
 
-def _sentiment_by_day(text: Sequence[TextRow]) -> list[dict[str, Any]]:
-    days: dict[date, list[TextAnalysis]] = defaultdict(list)
-    for t in text:
-        days[t.row.created_at.date()].append(t.analysis)
-    return [{"date": d.isoformat(), **sentiment_shares(days[d])} for d in sorted(days)]
+def _sentiment_by_day(text: TextColumns) -> list[dict[str, Any]]:
+    days = text.days
+    out = []
+    for day in distinct(days).tolist():
+        members = np.flatnonzero(days == day)
+        out.append(
+            {"date": day_of(day * 86_400_000_000).isoformat(), **sentiment_of(text, members)}
+        )
+    return out
 
 
 def _study(report: Mapping[str, Any]) -> dict[str, Any]:

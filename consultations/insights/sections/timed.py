@@ -11,18 +11,25 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+import numpy as np
+
+from consultations.insights.columns import Responses
 from consultations.insights.records import ResponseRow, SpecLike
 from consultations.insights.sections.free_text import quote_text
 
 QUOTES_PER_QUESTION = 3
 
 
-def summarise(spec: SpecLike, rows: Sequence[ResponseRow]) -> list[dict[str, Any]]:
+def summarise(spec: SpecLike, responses: Responses) -> list[dict[str, Any]]:
     """One entry per item with an ``at:`` time, numbered as posted; empty when none."""
     timed = [item for item in spec.items if getattr(item, "at", None) is not None]
     section: list[dict[str, Any]] = []
+    texts = responses.texts
     for number, item in enumerate(timed, start=1):
-        replies = [r for r in rows if r.item_id == item.id and r.text is not None]
+        replies = [r for r in responses.rows if r.item_id == item.id and r.text is not None]
+        if item.id in texts.items:
+            mine = (texts.item == texts.items.index(item.id)) & texts.has_text
+            replies += [texts.row(i) for i in np.flatnonzero(mine).tolist()]
         at: datetime = item.at  # type: ignore[attr-defined]
         section.append(
             {
