@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, Protocol, cast
 
 from sqlalchemy import Table, delete, func, select, update
-from sqlalchemy import insert as sa_insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from storage.db import json_text
 from storage.tables import (
     Consent,
     Consultation,
@@ -551,33 +550,75 @@ RESPONSE_COPY_COLUMNS = (
 _JSON_COLUMNS = frozenset({"choices", "flags", "analysis"})
 
 
-async def insert_responses(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    """Store many responses at once: COPY on PostgreSQL, one executemany on SQLite.
+class ResponseRows:
+    """Many ``response`` rows written at once: COPY on PostgreSQL, one executemany on SQLite.
 
-    COPY (asyncpg's ``copy_records_to_table``) runs on the session's own connection, so
-    it is part of the same transaction: a failed import stores nothing. Each row gives
-    the columns of :data:`RESPONSE_COPY_COLUMNS` (``public`` defaults to false).
+    Rows are tuples in :data:`RESPONSE_COPY_COLUMNS` order holding the values as the store
+    keeps them: JSON columns through :meth:`json` (given JSON text from
+    :func:`storage.db.json_text`), ``created_at`` through :meth:`moment`. A value that many
+    rows share (an imported reply repeated a thousand times, its analysis) is then encoded
+    once, not once per row. Both ways run on the session's own connection, inside its
+    transaction: a failed import stores nothing.
     """
-    if not rows:
-        return
-    connection = await session.connection()
-    if connection.dialect.name != "postgresql":
-        table = cast(Table, Response.__table__)  # Core insert: no per-row ORM work
-        await session.execute(sa_insert(table), list(rows))
-        return
-    raw = await connection.get_raw_connection()
-    driver: Any = raw.driver_connection
-    dumps = json.dumps
-    records = [
-        tuple(
-            (dumps(value) if value is not None else None)
-            if name in _JSON_COLUMNS
-            else (row.get(name, False) if name == "public" else value)
-            for name in RESPONSE_COPY_COLUMNS
-            for value in (row.get(name),)
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self.connection = connection
+        self.postgres = connection.dialect.name == "postgresql"
+        column = cast(Table, Response.__table__).c.created_at
+        self._moment = column.type.dialect_impl(connection.dialect).bind_processor(
+            connection.dialect
         )
-        for row in rows
-    ]
-    await driver.copy_records_to_table(
-        Response.__tablename__, columns=list(RESPONSE_COPY_COLUMNS), records=records
+        names = ", ".join(RESPONSE_COPY_COLUMNS)
+        marks = ", ".join("?" for _ in RESPONSE_COPY_COLUMNS)
+        self._insert = f"INSERT INTO {Response.__tablename__} ({names}) VALUES ({marks})"
+
+    def json(self, text: str | None) -> str | None:
+        """A JSON column's stored value for this JSON text (``None``: no value).
+
+        On SQLite the JSON type stores Python ``None`` as the JSON text ``null``; COPY
+        on PostgreSQL has always stored SQL NULL.
+        """
+        if text is None and not self.postgres:
+            return "null"
+        return text
+
+    def moment(self, moment: datetime) -> Any:
+        """A ``created_at`` value as the driver takes it."""
+        return self._moment(moment) if self._moment is not None else moment
+
+    async def write(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Store the rows (see the class for their form)."""
+        if not rows:
+            return
+        if not self.postgres:
+            await self.connection.exec_driver_sql(self._insert, list(rows))
+            return
+        raw = await self.connection.get_raw_connection()
+        driver: Any = raw.driver_connection
+        await driver.copy_records_to_table(
+            Response.__tablename__, columns=list(RESPONSE_COPY_COLUMNS), records=rows
+        )
+
+
+async def response_rows(session: AsyncSession) -> ResponseRows:
+    """A :class:`ResponseRows` on the session's connection."""
+    return ResponseRows(await session.connection())
+
+
+async def insert_responses(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Store many responses given as column dicts (``public`` defaults to false)."""
+    writer = await response_rows(session)
+    await writer.write(
+        [
+            tuple(
+                (writer.json(None if value is None else json_text(value)))
+                if name in _JSON_COLUMNS
+                else (writer.moment(value) if value is not None else None)
+                if name == "created_at"
+                else (row.get(name, False) if name == "public" else value)
+                for name in RESPONSE_COPY_COLUMNS
+                for value in (row.get(name),)
+            )
+            for row in rows
+        ]
     )

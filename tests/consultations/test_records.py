@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from bot.platform import Platform, analyse_at_intake
@@ -31,6 +32,7 @@ async def test_large_import_analyses_in_a_second_process(
             analyse=analyse_at_intake,
             batch=40,
             parallel_from=100,
+            share=False,
         )
     assert result.imported == 251
     async with platform.sessionmaker() as session:
@@ -43,8 +45,9 @@ async def test_large_import_analyses_in_a_second_process(
     assert len({r.participant_id for r in rows}) == 251
 
 
+@pytest.mark.parametrize("second_process", [False, True])
 async def test_repeated_texts_are_each_screened_redacted_and_opened_as_cases(
-    platform: Platform, tmp_path: Path
+    platform: Platform, tmp_path: Path, second_process: bool
 ) -> None:
     """Screening a repeated text once must still flag, redact and open a case per row,
     on both the one-process and the two-process path."""
@@ -65,7 +68,8 @@ async def test_repeated_texts_are_each_screened_redacted_and_opened_as_cases(
             source,
             analyse=analyse_at_intake,
             batch=25,
-            parallel_from=100,
+            parallel_from=1 if second_process else 10**9,
+            share=not second_process,
         )
     assert result.imported == 120
     assert result.flagged == 40
