@@ -302,15 +302,24 @@ def read_csv(
             f"--participant-column: no column {participant_column!r} "
             f"(columns: {', '.join(columns)})"
         )
+    # Rows as lists, each column found at its place in the header (the last place of a
+    # name given twice, as csv.DictReader has it): a dict per row costs more than the
+    # rest of reading the file.
+    place = {name: n for n, name in enumerate(reader.fieldnames)}
+    lines = reader.reader
+    at = place[text_column]
+    by = place[participant_column] if participant_column else None
     rows: list[tuple[int, str | None, str]] = []
     skipped = 0
-    for row in reader:
-        value = (row.get(text_column) or "").strip()
+    for row in lines:
+        if not row:
+            continue  # a blank line is no row at all (csv.DictReader passes over it too)
+        value = row[at].strip() if at < len(row) else ""
         if not value:
             skipped += 1
             continue
-        who = (row.get(participant_column) or "").strip() if participant_column else None
-        rows.append((reader.line_num, who or None, value))
+        who = (row[by].strip() if by < len(row) else "") if by is not None else None
+        rows.append((lines.line_num, who or None, value))
     return rows, skipped
 
 

@@ -519,6 +519,9 @@ async def upsert_participants(
         return {}
     now = utcnow()
     table = Participant.__table__
+    connection = await session.connection()
+    if connection.dialect.name == "sqlite":
+        return await _sqlite_participants(connection, channel, pseudonyms, now)
     statement = dialect_insert(session, table)
     statement = statement.on_conflict_do_update(
         index_elements=["channel", "pseudonym"], set_={"channel": statement.excluded.channel}
@@ -529,6 +532,34 @@ async def upsert_participants(
     )
     return {pseudonym: int(pid) for pseudonym, pid in result}
 
+
+async def _sqlite_participants(
+    connection: AsyncConnection, channel: str, pseudonyms: Sequence[str], now: datetime
+) -> dict[str, int]:
+    """:func:`upsert_participants` on SQLite: an executemany that passes over the rows
+    already there, then their ids by pseudonym, a few hundred per query (SQLite's
+    ``executemany`` returns no rows; the unique index answers the lookups)."""
+    column = cast(Table, Participant.__table__).c.created_at
+    encode = column.type.dialect_impl(connection.dialect).bind_processor(connection.dialect)
+    moment = encode(now) if encode is not None else now
+    await connection.exec_driver_sql(
+        "INSERT INTO participant (channel, pseudonym, created_at) VALUES (?, ?, ?) "
+        "ON CONFLICT (channel, pseudonym) DO NOTHING",
+        [(channel, pseudonym, moment) for pseudonym in pseudonyms],
+    )
+    found: dict[str, int] = {}
+    for start in range(0, len(pseudonyms), _LOOKUP):
+        part = tuple(pseudonyms[start : start + _LOOKUP])
+        marks = ", ".join("?" for _ in part)
+        result: Any = await connection.exec_driver_sql(
+            f"SELECT pseudonym, id FROM participant WHERE channel = ? AND pseudonym IN ({marks})",
+            (channel, *part),
+        )
+        found.update((str(row[0]), int(row[1])) for row in result)
+    return found
+
+
+_LOOKUP = 500  # pseudonyms per lookup: under SQLite's oldest limit of 999 parameters
 
 #: Columns of a ``response`` row written by :func:`insert_responses`, in COPY order.
 RESPONSE_COPY_COLUMNS = (

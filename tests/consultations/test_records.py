@@ -84,3 +84,33 @@ async def test_repeated_texts_are_each_screened_redacted_and_opened_as_cases(
     assert all("07700" not in r.text and "redacted" in r.flags for r in redacted)
     assert sum(r.text == ordinary for r in rows) == 40
     assert all(r.analysis is not None for r in rows)
+
+
+async def test_a_second_file_finds_the_participants_of_the_first(
+    platform: Platform, tmp_path: Path
+) -> None:
+    await launch(platform, spec_data(segments=[]))
+    first = tmp_path / "first.csv"
+    first.write_text("who,comment\nann,Parking was hard\nbob,Kind staff\nann,Long wait\n")
+    second = tmp_path / "second.csv"
+    second.write_text("who,comment\nbob,Clean rooms\ncat,Clear letters\n")
+    results = []
+    for source in (first, second):
+        async with platform.sessionmaker.begin() as session:
+            results.append(
+                await records.import_csv(
+                    session,
+                    platform.keyring,
+                    "outpatient-booking",
+                    source,
+                    participant_column="who",
+                    analyse=analyse_at_intake,
+                )
+            )
+    assert [r.participants for r in results] == [2, 2]
+    async with platform.sessionmaker() as session:
+        rows = (await session.scalars(select(Response).order_by(Response.id))).all()
+    by_text = {r.text: r.participant_id for r in rows}
+    assert by_text["Parking was hard"] == by_text["Long wait"]
+    assert by_text["Kind staff"] == by_text["Clean rooms"]
+    assert len(set(by_text.values())) == 3
