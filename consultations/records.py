@@ -191,7 +191,7 @@ async def write_export(
     return count
 
 
-PARALLEL_IMPORT_TEXTS = 2_000
+PARALLEL_IMPORT_TEXTS = 5_000
 """Distinct texts from which an import also prepares texts in a second process."""
 # Distinct texts per unit of work: small enough that both processes finish together.
 _CHUNK = 200
