@@ -114,3 +114,32 @@ async def test_a_second_file_finds_the_participants_of_the_first(
     assert by_text["Parking was hard"] == by_text["Long wait"]
     assert by_text["Kind staff"] == by_text["Clean rooms"]
     assert len(set(by_text.values())) == 3
+
+
+def analyse_or_fail(text: str) -> tuple[float | None, dict[str, object] | None]:
+    """An analyser that fails on one text (run in the second process, so module level)."""
+    if "fail here" in text:
+        raise ValueError("analysis failed")
+    return analyse_at_intake(text)
+
+
+async def test_a_failure_in_the_second_process_fails_the_import_and_stores_nothing(
+    platform: Platform, tmp_path: Path
+) -> None:
+    await launch(platform, spec_data(segments=[]))
+    source = tmp_path / "comments.csv"
+    source.write_text("comment\n" + "".join(f"Reply {n}\n" for n in range(30)) + "fail here\n")
+    with pytest.raises(ValueError, match="analysis failed"):
+        async with platform.sessionmaker.begin() as session:
+            await records.import_csv(
+                session,
+                platform.keyring,
+                "outpatient-booking",
+                source,
+                analyse=analyse_or_fail,
+                batch=10,
+                parallel_from=1,
+                share=False,
+            )
+    async with platform.sessionmaker() as session:
+        assert (await session.scalars(select(Response))).all() == []
