@@ -195,6 +195,9 @@ PARALLEL_IMPORT_TEXTS = 5_000
 """Distinct texts from which an import also prepares texts in a second process."""
 # Distinct texts per unit of work: small enough that both processes finish together.
 _CHUNK = 200
+# Chunks the second process may run ahead of the rows stored, so that a slow store never
+# leaves the results of a whole file of different texts waiting in memory.
+_AHEAD = 50
 
 Analyser = Callable[[str], tuple[float | None, dict[str, Any] | None]]
 
@@ -546,7 +549,11 @@ class _TextWork:
             if self.warm is not None and self.warm.done():
                 self.warm.result()  # the second process failed to start: say why
                 loop = asyncio.get_running_loop()
-                while len(self.away) < 2 and self.next < self.chunks:
+                while (
+                    len(self.away) < 2
+                    and self.next < self.chunks
+                    and self.next < self.complete + _AHEAD
+                ):
                     job = loop.run_in_executor(
                         self.pool, prepare_texts, self.analyse, self._texts(self.next)
                     )
