@@ -376,7 +376,8 @@ async def import_csv(
     item_type = spec.item(target).type
     in_reply_to = f"item:{target}" if item_type == "thread" else None
     now = utcnow()
-    # Every column of a stored row after its participant, from what its text gave.
+    # The columns of a stored row after its participant (queries.RESPONSE_COPY_COLUMNS
+    # order), from what its text gave: built once per distinct text.
     moment = writer.moment(now)
     choices = writer.json("[]")
     flag_texts: dict[tuple[str, ...], str | None] = {}
