@@ -337,7 +337,7 @@ async def import_csv(
     participant_column: str | None = None,
     analyse: Analyser | None = None,
     progress: Callable[[int, int | None], None] | None = None,
-    batch: int = 2000,
+    batch: int = 10_000,
     parallel_from: int = PARALLEL_IMPORT_TEXTS,
     share: bool = True,
 ) -> ImportResult:
