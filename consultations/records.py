@@ -214,30 +214,26 @@ class PreparedText(NamedTuple):
 
 
 def prepare_texts(analyse: Analyser | None, texts: list[str]) -> list[PreparedText]:
-    """Screen, redact and analyse texts (in either process of an import).
+    """Screen, redact and analyse texts in this process.
 
     Screening and analysis depend on the text alone, so the import prepares each
     distinct text once and gives every row with that text the same verdict, redaction
     and features: every row is still screened.
     """
+    return analysed(analyse, screening.screen_many(texts))
+
+
+def analysed(analyse: Analyser | None, screened: list[screening.Screened]) -> list[PreparedText]:
+    """Screened texts with their analysis (of the redacted text, as stored)."""
     out: list[PreparedText] = []
-    for text in texts:
-        screened = screening.screen(text)
-        sentiment, analysis = analyse(screened.text) if analyse is not None else (None, None)
+    for one in screened:
+        sentiment, analysis = analyse(one.text) if analyse is not None else (None, None)
         out.append(
             PreparedText(
-                screened.text,
-                screened.flags,
-                sentiment,
-                None if analysis is None else json_text(analysis),
+                one.text, one.flags, sentiment, None if analysis is None else json_text(analysis)
             )
         )
     return out
-
-
-def warm_up(analyse: Analyser | None) -> None:
-    """Load the screen and the analysis models (the second process's first job)."""
-    prepare_texts(analyse, ["The staff were kind."])
 
 
 class ImportError_(ValueError):
@@ -348,8 +344,10 @@ async def import_csv(
 
     Each distinct text is screened, redacted and analysed once, and every row with that
     text stored with the result. With ``parallel_from`` distinct texts or more, a second
-    process prepares texts too, from the moment it has loaded the models; ``share=False``
-    leaves every text to it (tests use it to go through that process).
+    process screens texts too (screening is most of the work, and that process starts
+    sooner for loading the safety models only), from the moment it is ready; this one
+    analyses what it screened. ``share=False`` leaves all the screening to it (tests use
+    it to go through that process).
     """
     row = await service.require(session, consultation_id)
     spec = service.spec_of(row)
@@ -492,9 +490,10 @@ async def _participant_ids(
 class _TextWork:
     """The distinct texts of an import, prepared in chunks by this process and a second.
 
-    Chunks go to the second process (two at a time, so it never waits) only once it has
-    loaded the models; until then, and whenever the rows to store next are waiting for a
-    chunk nobody has started, this process prepares the next chunk itself. A text's
+    Chunks go to the second process to screen (two at a time, so it never waits) only
+    once it has loaded the safety models; this process analyses them when they come
+    back. Until then, and whenever the rows to store next are waiting for a chunk nobody
+    has started, this process screens and analyses the next chunk itself. A text's
     result is kept until its last row is stored, so memory follows the file's variety,
     not its length.
     """
@@ -525,8 +524,8 @@ class _TextWork:
         self.local = share  # whether this process prepares texts too
         self.high = -1  # the last distinct text a stored row needed
         self.pool: ProcessPoolExecutor | None = None
-        self.warm: asyncio.Future[None] | None = None
-        self.away: dict[asyncio.Future[list[PreparedText]], int] = {}
+        self.warm: asyncio.Future[list[screening.Screened]] | None = None
+        self.away: dict[asyncio.Future[list[screening.Screened]], int] = {}
 
     def start(self, parallel_from: int) -> None:
         """Start the second process when the texts are many enough to be worth it."""
@@ -534,7 +533,9 @@ class _TextWork:
             self.local = True
             return
         self.pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
-        self.warm = asyncio.get_running_loop().run_in_executor(self.pool, warm_up, self.analyse)
+        self.warm = asyncio.get_running_loop().run_in_executor(
+            self.pool, screening.screen_many, ["The staff were kind."]
+        )
 
     def stop(self) -> None:
         """Let the second process go (without waiting if it is still loading)."""
@@ -546,7 +547,7 @@ class _TextWork:
         needed = max(self.high, max(self.which[start:end], default=-1))
         while True:
             for job in [job for job in self.away if job.done()]:
-                self._place(self.away.pop(job), job.result())
+                self._place(self.away.pop(job), analysed(self.analyse, job.result()))
             if self.warm is not None and self.warm.done():
                 self.warm.result()  # the second process failed to start: say why
                 loop = asyncio.get_running_loop()
@@ -556,7 +557,7 @@ class _TextWork:
                     and self.next < self.complete + _AHEAD
                 ):
                     job = loop.run_in_executor(
-                        self.pool, prepare_texts, self.analyse, self._texts(self.next)
+                        self.pool, screening.screen_many, self._texts(self.next)
                     )
                     self.away[job] = self.next
                     self.next += 1

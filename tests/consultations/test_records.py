@@ -13,9 +13,7 @@ from storage.tables import Response
 from tests.helpers import launch, spec_data
 
 
-async def test_large_import_analyses_in_a_second_process(
-    platform: Platform, tmp_path: Path
-) -> None:
+async def test_large_import_screens_in_a_second_process(platform: Platform, tmp_path: Path) -> None:
     await launch(platform, spec_data(segments=[]))
     source = tmp_path / "comments.csv"
     lines = ["comment"]
@@ -117,13 +115,13 @@ async def test_a_second_file_finds_the_participants_of_the_first(
 
 
 def analyse_or_fail(text: str) -> tuple[float | None, dict[str, object] | None]:
-    """An analyser that fails on one text (run in the second process, so module level)."""
+    """An analyser that fails on one text."""
     if "fail here" in text:
         raise ValueError("analysis failed")
     return analyse_at_intake(text)
 
 
-async def test_a_failure_in_the_second_process_fails_the_import_and_stores_nothing(
+async def test_a_failure_on_texts_the_second_process_screened_stores_nothing(
     platform: Platform, tmp_path: Path
 ) -> None:
     await launch(platform, spec_data(segments=[]))
