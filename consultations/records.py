@@ -192,7 +192,7 @@ async def write_export(
 
 
 PARALLEL_IMPORT_TEXTS = 5_000
-"""Distinct texts from which an import also prepares texts in a second process."""
+"""Distinct texts from which an import also screens texts in a second process."""
 # Distinct texts per unit of work: small enough that both processes finish together.
 _CHUNK = 200
 # Chunks the second process may run ahead of the rows stored, so that a slow store never
