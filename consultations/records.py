@@ -195,6 +195,9 @@ PARALLEL_IMPORT_TEXTS = 5_000
 """Distinct texts from which an import also screens texts in a second process."""
 # Distinct texts per unit of work: small enough that both processes finish together.
 _CHUNK = 200
+# Chunks handed to the second process at a time: enough that it never runs dry while this
+# one stores a batch of rows.
+_QUEUED = 8
 # Chunks the second process may run ahead of the rows stored, so that a slow store never
 # leaves the results of a whole file of different texts waiting in memory.
 _AHEAD = 50
@@ -490,7 +493,7 @@ async def _participant_ids(
 class _TextWork:
     """The distinct texts of an import, prepared in chunks by this process and a second.
 
-    Chunks go to the second process to screen (two at a time, so it never waits) only
+    Chunks go to the second process to screen (a few at a time, so it never waits) only
     once it has loaded the safety models; this process analyses them when they come
     back. Until then, and whenever the rows to store next are waiting for a chunk nobody
     has started, this process screens and analyses the next chunk itself. A text's
@@ -552,7 +555,7 @@ class _TextWork:
                 self.warm.result()  # the second process failed to start: say why
                 loop = asyncio.get_running_loop()
                 while (
-                    len(self.away) < 2
+                    len(self.away) < _QUEUED
                     and self.next < self.chunks
                     and self.next < self.complete + _AHEAD
                 ):
