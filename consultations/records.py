@@ -12,14 +12,14 @@ import hashlib
 import io
 import json
 import multiprocessing
-from collections import deque
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO, cast
+from typing import Any, NamedTuple, TextIO, cast
 
+import orjson
 from sqlalchemy import Table, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -30,6 +30,7 @@ from consultations.spreadsheet import inert
 from consultations.statements import statement_ref
 from storage import queries
 from storage import statements as statement_store
+from storage.db import json_text
 from storage.tables import Dialogue, Participant, Response, utcnow
 
 RECORD_KEYS = (
@@ -190,45 +191,52 @@ async def write_export(
     return count
 
 
-PARALLEL_IMPORT_ROWS = 20_000
-# Distinct texts whose screening and analysis one process keeps during an import: files
-# repeat short replies ("Nothing", "Very good") many times; the bound keeps memory flat.
-_REPEAT_CACHE_LIMIT = 50_000
+PARALLEL_IMPORT_TEXTS = 5_000
+"""Distinct texts from which an import also screens texts in a second process."""
+# Distinct texts per unit of work: small enough that both processes finish together.
+_CHUNK = 200
+# Chunks handed to the second process at a time: enough that it never runs dry while this
+# one stores a batch of rows.
+_QUEUED = 8
+# Chunks the second process may run ahead of the rows stored, so that a slow store never
+# leaves the results of a whole file of different texts waiting in memory.
+_AHEAD = 50
 
 Analyser = Callable[[str], tuple[float | None, dict[str, Any] | None]]
-Prepared = tuple[screening.Screened, tuple[float | None, dict[str, Any] | None]]
-_worker_cache: dict[str, dict[str, Prepared]] = {}
 
 
-def prepare_many(
-    analyse: Analyser | None, texts: list[str], cache: dict[str, Prepared] | None = None
-) -> list[Prepared]:
-    """Screen, redact and analyse a batch of texts, each distinct text once.
+class PreparedText(NamedTuple):
+    """One distinct imported text after screening, redaction and analysis."""
 
-    Screening and analysis depend on the text alone, so a repeated text gets the same
-    verdict, redaction and features as its first copy: every row is still screened.
+    text: str
+    """The text as stored (entities decoded, personal details redacted)."""
+    flags: tuple[str, ...]
+    sentiment: float | None
+    analysis: str | None
+    """The analysis as JSON text (:func:`storage.db.json_text`), encoded once per text."""
+
+
+def prepare_texts(analyse: Analyser | None, texts: list[str]) -> list[PreparedText]:
+    """Screen, redact and analyse texts in this process.
+
+    Screening and analysis depend on the text alone, so the import prepares each
+    distinct text once and gives every row with that text the same verdict, redaction
+    and features: every row is still screened.
     """
-    seen = cache if cache is not None else {}
-    out: list[Prepared] = []
-    for text in texts:
-        done = seen.get(text)
-        if done is None:
-            screened = screening.screen(text)
-            analysed = analyse(screened.text) if analyse is not None else (None, None)
-            done = (screened, analysed)
-            if len(seen) >= _REPEAT_CACHE_LIMIT:
-                seen.clear()
-            seen[text] = done
-        out.append(done)
+    return analysed(analyse, screening.screen_many(texts))
+
+
+def analysed(analyse: Analyser | None, screened: list[screening.Screened]) -> list[PreparedText]:
+    """Screened texts with their analysis (of the redacted text, as stored)."""
+    out: list[PreparedText] = []
+    for one in screened:
+        sentiment, analysis = analyse(one.text) if analyse is not None else (None, None)
+        out.append(
+            PreparedText(
+                one.text, one.flags, sentiment, None if analysis is None else json_text(analysis)
+            )
+        )
     return out
-
-
-def prepare_in_worker(analyse: Analyser | None, texts: list[str], token: str) -> list[Prepared]:
-    """:func:`prepare_many` in the second process, keeping its cache for one import."""
-    if token not in _worker_cache:
-        _worker_cache.clear()
-        _worker_cache[token] = {}
-    return prepare_many(analyse, texts, _worker_cache[token])
 
 
 class ImportError_(ValueError):
@@ -296,15 +304,24 @@ def read_csv(
             f"--participant-column: no column {participant_column!r} "
             f"(columns: {', '.join(columns)})"
         )
+    # Rows as lists, each column found at its place in the header (the last place of a
+    # name given twice, as csv.DictReader has it): a dict per row costs more than the
+    # rest of reading the file.
+    place = {name: n for n, name in enumerate(reader.fieldnames)}
+    lines = reader.reader
+    at = place[text_column]
+    by = place[participant_column] if participant_column else None
     rows: list[tuple[int, str | None, str]] = []
     skipped = 0
-    for row in reader:
-        value = (row.get(text_column) or "").strip()
+    for row in lines:
+        if not row:
+            continue  # a blank line is no row at all (csv.DictReader passes over it too)
+        value = row[at].strip() if at < len(row) else ""
         if not value:
             skipped += 1
             continue
-        who = (row.get(participant_column) or "").strip() if participant_column else None
-        rows.append((reader.line_num, who or None, value))
+        who = (row[by].strip() if by < len(row) else "") if by is not None else None
+        rows.append((lines.line_num, who or None, value))
     return rows, skipped
 
 
@@ -317,15 +334,23 @@ async def import_csv(
     item_id: str | None = None,
     text_column: str | None = None,
     participant_column: str | None = None,
-    analyse: Callable[[str], tuple[float | None, dict[str, Any] | None]] | None = None,
+    analyse: Analyser | None = None,
     progress: Callable[[int, int | None], None] | None = None,
-    batch: int = 2000,
-    parallel_from: int = PARALLEL_IMPORT_ROWS,
+    batch: int = 10_000,
+    parallel_from: int = PARALLEL_IMPORT_TEXTS,
+    share: bool = True,
 ) -> ImportResult:
     """Store free-text responses gathered elsewhere as ``import`` channel records.
 
     The same file imported twice into the same item is refused (its SHA-256 is kept in
     the inbox), so a repeated command never doubles the data.
+
+    Each distinct text is screened, redacted and analysed once, and every row with that
+    text stored with the result. With ``parallel_from`` distinct texts or more, a second
+    process screens texts too (screening is most of the work, and that process starts
+    sooner for loading the safety models only), from the moment it is ready; this one
+    analyses what it screened. ``share=False`` leaves all the screening to it (tests use
+    it to go through that process).
     """
     row = await service.require(session, consultation_id)
     spec = service.spec_of(row)
@@ -348,8 +373,109 @@ async def import_csv(
             f"{path}: this file was already imported into {consultation_id}/{target}"
         )
 
+    writer = await queries.response_rows(session)
     item_type = spec.item(target).type
-    # One participant per distinct value of the participant column, else one per row.
+    in_reply_to = f"item:{target}" if item_type == "thread" else None
+    now = utcnow()
+    # The columns of a stored row after its participant (queries.RESPONSE_COPY_COLUMNS
+    # order), from what its text gave: built once per distinct text.
+    moment = writer.moment(now)
+    choices = writer.json("[]")
+    flag_texts: dict[tuple[str, ...], str | None] = {}
+
+    def columns(prepared: PreparedText) -> tuple[Any, ...]:
+        flags = flag_texts.get(prepared.flags)
+        if flags is None:
+            flags = flag_texts[prepared.flags] = writer.json(json_text(list(prepared.flags)))
+        return (
+            "import",
+            choices,
+            prepared.text,
+            in_reply_to,
+            None,
+            flags,
+            False,
+            prepared.sentiment,
+            writer.json(prepared.analysis),
+            moment,
+        )
+
+    work = _TextWork(analyse, [value for _, _, value in rows], columns, share=share)
+    work.start(parallel_from)
+    try:
+        ids = await _participant_ids(session, keyring, consultation_id, digest, rows, batch)
+        head = (consultation_id, target, item_type)
+        flagged = 0
+        looked_at = (screening.SAFETY, screening.REVIEW)
+        table = cast(Table, Response.__table__)
+        done = 0
+        while done < len(rows):
+            end = min(done + batch, len(rows))
+            await work.ready_for(done, end)
+            plain: list[tuple[Any, ...]] = []
+            held: list[tuple[int, PreparedText, str]] = []
+            for n in range(done, end):
+                line, who, _ = rows[n]
+                participant = ids[who if who is not None else f"{digest[:16]}:{line}"]
+                prepared, stored = work.take(n)
+                flagged += screening.SAFETY in prepared.flags
+                reason = next((f for f in looked_at if f in prepared.flags), None)
+                if reason is None:
+                    plain.append((*head, participant, *stored))
+                else:
+                    held.append((participant, prepared, reason))
+            if held:
+                # Few: each flagged reply gets its id back and a case for a moderator.
+                values = [
+                    {
+                        "consultation_id": consultation_id,
+                        "item_id": target,
+                        "item_type": item_type,
+                        "participant_id": participant,
+                        "channel": "import",
+                        "choices": [],
+                        "text": prepared.text,
+                        "in_reply_to": in_reply_to,
+                        "platform_ref": None,
+                        "flags": list(prepared.flags),
+                        "sentiment": prepared.sentiment,
+                        "analysis": None
+                        if prepared.analysis is None
+                        else orjson.loads(prepared.analysis),
+                        "created_at": now,
+                    }
+                    for participant, prepared, _ in held
+                ]
+                returned = await session.scalars(
+                    insert(table).returning(table.c.id, sort_by_parameter_order=True), values
+                )
+                for response_id, (_, _, reason) in zip(returned.all(), held, strict=True):
+                    moderation.open_case(
+                        session,
+                        consultation_id=consultation_id,
+                        response_id=response_id,
+                        reason=reason,
+                        response_hours=spec.safety.response_hours,
+                    )
+            # COPY on PostgreSQL; one executemany on SQLite.
+            await writer.write(plain)
+            done = end
+            if progress:
+                progress(done, len(rows))
+    finally:
+        work.stop()
+    return ImportResult(done, skipped, len(ids), target, flagged)
+
+
+async def _participant_ids(
+    session: AsyncSession,
+    keyring: Keyring,
+    consultation_id: str,
+    digest: str,
+    rows: list[tuple[int, str | None, str]],
+    batch: int,
+) -> dict[str, int]:
+    """One participant per distinct value of the participant column, else one per row."""
     keys = sorted({who for _, who, _ in rows if who is not None})
     keys += [f"{digest[:16]}:{line}" for line, who, _ in rows if who is None]
     ids: dict[str, int] = {}
@@ -361,88 +487,114 @@ async def import_csv(
         found = await queries.upsert_participants(session, "import", list(by_pseudonym))
         for pseudonym, participant_id in found.items():
             ids[by_pseudonym[pseudonym]] = participant_id
+    return ids
 
-    now = utcnow()
-    flagged = 0
-    looked_at = (screening.SAFETY, screening.REVIEW)
-    table = cast(Table, Response.__table__)  # a plain table insert: no per-row ORM work
-    done = 0
 
-    async def store(chunk: list[tuple[int, str | None, str]], prepared: list[Prepared]) -> None:
-        nonlocal flagged, done
-        plain: list[dict[str, Any]] = []
-        for (line, who, _), (screened, (sentiment, analysis)) in zip(chunk, prepared, strict=True):
-            value = {
-                "consultation_id": consultation_id,
-                "item_id": target,
-                "item_type": item_type,
-                "participant_id": ids[who if who is not None else f"{digest[:16]}:{line}"],
-                "channel": "import",
-                "choices": [],
-                "text": screened.text,
-                "in_reply_to": f"item:{target}" if item_type == "thread" else None,
-                "platform_ref": None,
-                "flags": list(screened.flags),
-                "sentiment": sentiment,
-                "analysis": analysis,
-                "created_at": now,
-            }
-            flagged += screened.crisis
-            reason = next((f for f in looked_at if f in screened.flags), None)
-            if reason is None:
-                plain.append(value)
+class _TextWork:
+    """The distinct texts of an import, prepared in chunks by this process and a second.
+
+    Chunks go to the second process to screen (a few at a time, so it never waits) only
+    once it has loaded the safety models; this process analyses them when they come
+    back. Until then, and whenever the rows to store next are waiting for a chunk nobody
+    has started, this process screens and analyses the next chunk itself. A text's
+    result is kept until its last row is stored, so memory follows the file's variety,
+    not its length.
+    """
+
+    def __init__(
+        self,
+        analyse: Analyser | None,
+        texts: list[str],
+        columns: Callable[[PreparedText], tuple[Any, ...]],
+        *,
+        share: bool,
+    ) -> None:
+        self.analyse = analyse
+        self.columns = columns
+        position: dict[str, int] = {}
+        self.which = [position.setdefault(text, len(position)) for text in texts]
+        self.distinct = list(position)
+        self.last_use = [0] * len(self.distinct)
+        for n, d in enumerate(self.which):
+            self.last_use[d] = n
+        self.results: list[tuple[PreparedText, tuple[Any, ...]] | None] = [None] * len(
+            self.distinct
+        )
+        self.chunks = -(-len(self.distinct) // _CHUNK)
+        self.finished = [False] * self.chunks
+        self.complete = 0  # chunks before this one are all finished
+        self.next = 0  # the first chunk nobody has started
+        self.local = share  # whether this process prepares texts too
+        self.high = -1  # the last distinct text a stored row needed
+        self.pool: ProcessPoolExecutor | None = None
+        self.warm: asyncio.Future[list[screening.Screened]] | None = None
+        self.away: dict[asyncio.Future[list[screening.Screened]], int] = {}
+
+    def start(self, parallel_from: int) -> None:
+        """Start the second process when the texts are many enough to be worth it."""
+        if len(self.distinct) < parallel_from:
+            self.local = True
+            return
+        self.pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        self.warm = asyncio.get_running_loop().run_in_executor(
+            self.pool, screening.screen_many, ["The staff were kind."]
+        )
+
+    def stop(self) -> None:
+        """Let the second process go (without waiting if it is still loading)."""
+        if self.pool is not None:
+            self.pool.shutdown(wait=self.warm is None or self.warm.done(), cancel_futures=True)
+
+    async def ready_for(self, start: int, end: int) -> None:
+        """Prepare until every text of rows ``start`` to ``end`` has its result."""
+        needed = max(self.high, max(self.which[start:end], default=-1))
+        while True:
+            for job in [job for job in self.away if job.done()]:
+                self._place(self.away.pop(job), analysed(self.analyse, job.result()))
+            if self.warm is not None and self.warm.done():
+                self.warm.result()  # the second process failed to start: say why
+                loop = asyncio.get_running_loop()
+                while (
+                    len(self.away) < _QUEUED
+                    and self.next < self.chunks
+                    and self.next < self.complete + _AHEAD
+                ):
+                    job = loop.run_in_executor(
+                        self.pool, screening.screen_many, self._texts(self.next)
+                    )
+                    self.away[job] = self.next
+                    self.next += 1
+            if needed < self.complete * _CHUNK:
+                self.high = needed
+                return
+            if self.local and self.next < self.chunks:
+                self.next += 1
+                self._place(self.next - 1, prepare_texts(self.analyse, self._texts(self.next - 1)))
+                await asyncio.sleep(0)  # let the loop see a chunk the second process finished
                 continue
-            # Few: each flagged reply gets its id back and a case for a moderator.
-            response_id = await session.scalar(insert(table).values(value).returning(table.c.id))
-            moderation.open_case(
-                session,
-                consultation_id=consultation_id,
-                response_id=response_id,
-                reason=reason,
-                response_hours=spec.safety.response_hours,
-            )
-        if plain:
-            # COPY on PostgreSQL; one executemany on SQLite.
-            await queries.insert_responses(session, plain)
-        done += len(chunk)
-        if progress:
-            progress(done, len(rows))
+            waiting: set[asyncio.Future[Any]] = set(self.away)
+            if self.warm is not None and not self.warm.done():
+                waiting.add(self.warm)
+            await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
 
-    # Large imports hand batches to a second process as it becomes free (it takes some
-    # seconds to start) while this one prepares the rest, so both cores work; small ones
-    # are not worth starting it for. Batches are stored in file order.
-    pool = (
-        ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
-        if len(rows) >= parallel_from
-        else None
-    )
-    loop = asyncio.get_running_loop()
-    cache: dict[str, Prepared] = {}
-    queue: deque[tuple[list[tuple[int, str | None, str]], Any]] = deque()
-    try:
-        for start in range(0, len(rows), batch):
-            chunk = rows[start : start + batch]
-            texts = [value for _, _, value in chunk]
-            away = sum(isinstance(job, asyncio.Future) and not job.done() for _, job in queue)
-            if pool is not None and away < 2:
-                queue.append(
-                    (chunk, loop.run_in_executor(pool, prepare_in_worker, analyse, texts, digest))
-                )
-            else:
-                queue.append((chunk, prepare_many(analyse, texts, cache)))
-            await asyncio.sleep(0)  # let the loop see a batch the second process finished
-            while queue and not (
-                isinstance(queue[0][1], asyncio.Future) and not queue[0][1].done()
-            ):
-                head, job = queue.popleft()
-                await store(head, await job if isinstance(job, asyncio.Future) else job)
-        while queue:
-            head, job = queue.popleft()
-            await store(head, await job if isinstance(job, asyncio.Future) else job)
-    finally:
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
-    return ImportResult(done, skipped, len(ids), target, flagged)
+    def take(self, row: int) -> tuple[PreparedText, tuple[Any, ...]]:
+        """The prepared text of a row and its stored columns after the participant."""
+        d = self.which[row]
+        result = self.results[d]
+        assert result is not None
+        if self.last_use[d] == row:
+            self.results[d] = None
+        return result
+
+    def _texts(self, chunk: int) -> list[str]:
+        return self.distinct[chunk * _CHUNK : (chunk + 1) * _CHUNK]
+
+    def _place(self, chunk: int, prepared: list[PreparedText]) -> None:
+        for offset, one in enumerate(prepared):
+            self.results[chunk * _CHUNK + offset] = (one, self.columns(one))
+        self.finished[chunk] = True
+        while self.complete < self.chunks and self.finished[self.complete]:
+            self.complete += 1
 
 
 async def participant_data(

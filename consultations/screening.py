@@ -8,6 +8,7 @@ advice: the reply to a disclosure points to people who can help, now.
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from consultations.safety import redaction
@@ -84,6 +85,12 @@ def screen(text: str) -> Screened:
     if changed:
         flags.append(REDACTED)
     return Screened(redacted, tuple(flags), found.categories, found.urgent)
+
+
+def screen_many(texts: Sequence[str]) -> list[Screened]:
+    """:func:`screen` for each text: the work an import hands to its second process,
+    which needs this module (and the safety models) only."""
+    return [screen(text) for text in texts]
 
 
 def general_note(settings: SafetySettings, texts: Texts = ENGLISH) -> str:

@@ -18,7 +18,8 @@ from sqlalchemy.ext.asyncio import (
 )
 
 
-def _json_dumps(value: Any) -> str:
+def json_text(value: Any) -> str:
+    """A value as the JSON text JSON columns store (the engines' serializer)."""
     return orjson.dumps(value).decode()
 
 
@@ -27,7 +28,7 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
 
     JSON columns use orjson: reports read hundreds of thousands of them.
     """
-    kwargs.setdefault("json_serializer", _json_dumps)
+    kwargs.setdefault("json_serializer", json_text)
     kwargs.setdefault("json_deserializer", orjson.loads)
     if url.startswith("sqlite"):
         _create_private_file(url)

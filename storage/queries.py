@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, Protocol, cast
 
 from sqlalchemy import Table, delete, func, select, update
-from sqlalchemy import insert as sa_insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from storage.db import json_text
 from storage.tables import (
     Consent,
     Consultation,
@@ -514,25 +513,60 @@ async def consents_for(
 async def upsert_participants(
     session: AsyncSession, channel: str, pseudonyms: Sequence[str]
 ) -> dict[str, int]:
-    """Ids of the participants with these pseudonyms, creating the missing, in one statement.
+    """Ids of the participants with these pseudonyms, creating the missing.
 
-    The no-op update makes existing rows come back in RETURNING too, so no second query
-    (whose plan on a freshly filled table can be poor) is needed.
+    On PostgreSQL one statement over an array: the no-op update makes existing rows come
+    back in RETURNING too, so no second query (whose plan on a freshly filled table can
+    be poor) is needed, and an array costs far less to parse and plan than a VALUES list
+    of thousands of parameters. On SQLite see :func:`_sqlite_participants`.
     """
     if not pseudonyms:
         return {}
     now = utcnow()
-    table = Participant.__table__
-    statement = dialect_insert(session, table)
-    statement = statement.on_conflict_do_update(
-        index_elements=["channel", "pseudonym"], set_={"channel": statement.excluded.channel}
-    ).returning(table.c.pseudonym, table.c.id)
-    # Many parameter sets for one statement: compiled once, sent in batches.
-    result = await session.execute(
-        statement, [{"channel": channel, "pseudonym": p, "created_at": now} for p in pseudonyms]
+    connection = await session.connection()
+    if connection.dialect.name == "sqlite":
+        return await _sqlite_participants(connection, channel, pseudonyms, now)
+    raw = await connection.get_raw_connection()
+    driver: Any = raw.driver_connection
+    found = await driver.fetch(
+        "INSERT INTO participant (channel, pseudonym, created_at) "
+        "SELECT $1, pseudonym, $3 FROM unnest($2::text[]) AS pseudonym "
+        "ON CONFLICT (channel, pseudonym) DO UPDATE SET channel = excluded.channel "
+        "RETURNING pseudonym, id",
+        channel,
+        list(pseudonyms),
+        now,
     )
-    return {pseudonym: int(pid) for pseudonym, pid in result}
+    return {str(row[0]): int(row[1]) for row in found}
 
+
+async def _sqlite_participants(
+    connection: AsyncConnection, channel: str, pseudonyms: Sequence[str], now: datetime
+) -> dict[str, int]:
+    """:func:`upsert_participants` on SQLite: an executemany that passes over the rows
+    already there, then their ids by pseudonym, a few hundred per query (SQLite's
+    ``executemany`` returns no rows; the unique index answers the lookups)."""
+    column = cast(Table, Participant.__table__).c.created_at
+    encode = column.type.dialect_impl(connection.dialect).bind_processor(connection.dialect)
+    moment = encode(now) if encode is not None else now
+    await connection.exec_driver_sql(
+        "INSERT INTO participant (channel, pseudonym, created_at) VALUES (?, ?, ?) "
+        "ON CONFLICT (channel, pseudonym) DO NOTHING",
+        [(channel, pseudonym, moment) for pseudonym in pseudonyms],
+    )
+    found: dict[str, int] = {}
+    for start in range(0, len(pseudonyms), _LOOKUP):
+        part = tuple(pseudonyms[start : start + _LOOKUP])
+        marks = ", ".join("?" for _ in part)
+        result: Any = await connection.exec_driver_sql(
+            f"SELECT pseudonym, id FROM participant WHERE channel = ? AND pseudonym IN ({marks})",
+            (channel, *part),
+        )
+        found.update((str(row[0]), int(row[1])) for row in result)
+    return found
+
+
+_LOOKUP = 500  # pseudonyms per lookup: under SQLite's oldest limit of 999 parameters
 
 #: Columns of a ``response`` row written by :func:`insert_responses`, in COPY order.
 RESPONSE_COPY_COLUMNS = (
@@ -554,33 +588,75 @@ RESPONSE_COPY_COLUMNS = (
 _JSON_COLUMNS = frozenset({"choices", "flags", "analysis"})
 
 
-async def insert_responses(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    """Store many responses at once: COPY on PostgreSQL, one executemany on SQLite.
+class ResponseRows:
+    """Many ``response`` rows written at once: COPY on PostgreSQL, one executemany on SQLite.
 
-    COPY (asyncpg's ``copy_records_to_table``) runs on the session's own connection, so
-    it is part of the same transaction: a failed import stores nothing. Each row gives
-    the columns of :data:`RESPONSE_COPY_COLUMNS` (``public`` defaults to false).
+    Rows are tuples in :data:`RESPONSE_COPY_COLUMNS` order holding the values as the store
+    keeps them: JSON columns through :meth:`json` (given JSON text from
+    :func:`storage.db.json_text`), ``created_at`` through :meth:`moment`. A value that many
+    rows share (an imported reply repeated a thousand times, its analysis) is then encoded
+    once, not once per row. Both ways run on the session's own connection, inside its
+    transaction: a failed import stores nothing.
     """
-    if not rows:
-        return
-    connection = await session.connection()
-    if connection.dialect.name != "postgresql":
-        table = cast(Table, Response.__table__)  # Core insert: no per-row ORM work
-        await session.execute(sa_insert(table), list(rows))
-        return
-    raw = await connection.get_raw_connection()
-    driver: Any = raw.driver_connection
-    dumps = json.dumps
-    records = [
-        tuple(
-            (dumps(value) if value is not None else None)
-            if name in _JSON_COLUMNS
-            else (row.get(name, False) if name == "public" else value)
-            for name in RESPONSE_COPY_COLUMNS
-            for value in (row.get(name),)
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self.connection = connection
+        self.postgres = connection.dialect.name == "postgresql"
+        column = cast(Table, Response.__table__).c.created_at
+        self._moment = column.type.dialect_impl(connection.dialect).bind_processor(
+            connection.dialect
         )
-        for row in rows
-    ]
-    await driver.copy_records_to_table(
-        Response.__tablename__, columns=list(RESPONSE_COPY_COLUMNS), records=records
+        names = ", ".join(RESPONSE_COPY_COLUMNS)
+        marks = ", ".join("?" for _ in RESPONSE_COPY_COLUMNS)
+        self._insert = f"INSERT INTO {Response.__tablename__} ({names}) VALUES ({marks})"
+
+    def json(self, text: str | None) -> str | None:
+        """A JSON column's stored value for this JSON text (``None``: no value).
+
+        On SQLite the JSON type stores Python ``None`` as the JSON text ``null``; COPY
+        on PostgreSQL has always stored SQL NULL.
+        """
+        if text is None and not self.postgres:
+            return "null"
+        return text
+
+    def moment(self, moment: datetime) -> Any:
+        """A ``created_at`` value as the driver takes it."""
+        return self._moment(moment) if self._moment is not None else moment
+
+    async def write(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Store the rows (see the class for their form)."""
+        if not rows:
+            return
+        if not self.postgres:
+            await self.connection.exec_driver_sql(self._insert, list(rows))
+            return
+        raw = await self.connection.get_raw_connection()
+        driver: Any = raw.driver_connection
+        await driver.copy_records_to_table(
+            Response.__tablename__, columns=list(RESPONSE_COPY_COLUMNS), records=rows
+        )
+
+
+async def response_rows(session: AsyncSession) -> ResponseRows:
+    """A :class:`ResponseRows` on the session's connection."""
+    return ResponseRows(await session.connection())
+
+
+async def insert_responses(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Store many responses given as column dicts (``public`` defaults to false)."""
+    writer = await response_rows(session)
+    await writer.write(
+        [
+            tuple(
+                (writer.json(None if value is None else json_text(value)))
+                if name in _JSON_COLUMNS
+                else (writer.moment(value) if value is not None else None)
+                if name == "created_at"
+                else (row.get(name, False) if name == "public" else value)
+                for name in RESPONSE_COPY_COLUMNS
+                for value in (row.get(name),)
+            )
+            for row in rows
+        ]
     )

@@ -855,7 +855,7 @@ def find_details(
     lower = _lower(text)
     words = frozenset(_WORDS.findall(lower))
     found.extend(_online(text, lower, words))
-    if any(ch.isdigit() for ch in text):
+    if any(map(str.isdigit, text)):
         found.extend(_numbers(text, lower, _region_codes(tuple(regions)), words))
         found.extend(_dates_of_birth(lower, words))
         found.extend(_places(text, lower, words))
