@@ -314,6 +314,9 @@ class GroupCommit:
         With a ``ticket``, the events are handled only if ``admit`` takes it (else the
         outcome is ``refused``).
         """
+        # The texts' screening and analysis are done here, by the request's own task,
+        # while the batch before is in the database: not inside the shared transaction.
+        self.runtime.prepare(e.text for e in events if e.text)
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         self._queue.append((events, ticket, future))
         self._idle.clear()

@@ -10,7 +10,7 @@ nothing and needs no separate cursor.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -81,6 +81,8 @@ class Outcome:
 
     duplicate: bool = False
     refused: bool = False  # its ticket was not admitted: nothing was handled or stored
+    # A ticketed request to a consultation that is closed: refused, its ticket left unused.
+    gone: bool = False
     participant: str | None = None
     stored: list[Response] = field(default_factory=list)
     messages: list[OutboundMessage] = field(default_factory=list)
@@ -114,6 +116,40 @@ class Runtime:
         self.inline_channels = inline_channels
         self.totals_only_channels = totals_only_channels
         self.analyse = analyse
+        # Texts screened and analysed ahead of their batch (see prepare), by text.
+        self._screened: dict[str, screening.Screened] = {}
+        self._analysed: dict[str, tuple[float | None, dict[str, Any] | None]] = {}
+
+    def prepare(self, texts: Iterable[str]) -> None:
+        """Screen and analyse free texts before the batch that will store them.
+
+        The work is the same as the batch would do (the same functions on the same
+        text), done by the request's own task while the batch before it is in the
+        database; the batch then takes the results instead of doing it inside its
+        transaction. A text not prepared, or not kept, is screened in the batch as ever.
+        """
+        for raw in texts:
+            text = raw.strip()
+            if not text or text in self._screened:
+                continue
+            try:
+                screened = screening.screen(text)
+                analysed = self.analyse(screened.text)
+            except Exception:
+                # Left to the batch, which fails the request as it would have anyway.
+                continue
+            _keep(self._screened, text, screened)
+            _keep(self._analysed, screened.text, analysed)
+
+    def screen(self, text: str) -> screening.Screened:
+        """:func:`consultations.screening.screen` of ``text``, prepared ahead if it was."""
+        found = self._screened.pop(text.strip(), None)
+        return found if found is not None else screening.screen(text)
+
+    def analysis(self, text: str) -> tuple[float | None, dict[str, Any] | None]:
+        """The intake analysis of a stored text, prepared ahead if it was."""
+        found = self._analysed.pop(text, None)
+        return found if found is not None else self.analyse(text)
 
     def reference(self, event: InboundEvent) -> str:
         """The event's id as kept at rest: a keyed hash."""
@@ -150,7 +186,10 @@ class Runtime:
         raised. If the shared transaction fails, each group is handled again in a
         transaction of its own, so one bad request fails alone and the others commit.
         With ``admit``, each group's ticket is checked first in the same transaction; a
-        group not admitted is ``refused`` and nothing of it is stored.
+        group not admitted is ``refused`` and nothing of it is stored. A ticketed group
+        whose events name a closed consultation is ``gone`` (and refused) without its
+        ticket being claimed: the check is the transaction's own, so a request is never
+        taken by a consultation closed before it commits.
         """
         given = list(tickets) if tickets is not None else [None] * len(groups)
         try:
@@ -177,6 +216,15 @@ class Runtime:
         now = utcnow()
         async with self.sessionmaker.begin() as session:
             if admit is not None:
+                closed = await _closed_among(
+                    session, {e.consultation_id for g in groups for e in g if e.consultation_id}
+                )
+                if closed:
+                    for outcome, group in zip(outcomes, groups, strict=True):
+                        outcome.gone = any(e.consultation_id in closed for e in group)
+                    tickets = [
+                        None if o.gone else t for o, t in zip(outcomes, tickets, strict=True)
+                    ]
                 admitted = await admit(session, tickets)
                 for outcome, ok in zip(outcomes, admitted, strict=True):
                     outcome.refused = not ok
@@ -561,7 +609,7 @@ class _Turn:
             or event.channel not in spec.channels
         ):
             return
-        screened = screening.screen((event.text or "").strip())
+        screened = self.runtime.screen((event.text or "").strip())
         await over_time.ensure_listening_item(self.session, spec.id)
         flags = list(screened.flags) + ([over_time.MENTION] if event.addressed else [])
         response = self._store(
@@ -810,7 +858,7 @@ class _Turn:
         the safety reply at once and a case for a moderator, with the redacted words kept
         on the case, and the dialogue asks nothing more.
         """
-        screened = screening.screen(self.event.text or "")
+        screened = self.runtime.screen(self.event.text or "")
         if not screened.crisis:
             return False
         moderation.open_case(
@@ -1001,7 +1049,7 @@ class _Turn:
                     self.texts("statements_too_long", limit=voting.STATEMENT_MAX, length=len(text))
                 )
             return False
-        screened = screening.screen(text)
+        screened = self.runtime.screen(text)
         flagged = screened.crisis or screened.needs_review
         if not flagged:
             shown = await statement_store.shown(self.session, spec.id, item.id)
@@ -1138,7 +1186,7 @@ class _Turn:
         if not text:
             self.ask(dialogue, item_question(item), prefix=self.texts("no_words_given"))
             return False
-        screened = screening.screen(text)
+        screened = self.runtime.screen(text)
         if (
             item.type == "prompt"
             and not self.event.public
@@ -1184,7 +1232,7 @@ class _Turn:
     ) -> Response:
         sentiment, analysis = (None, None)
         if text is not None:
-            sentiment, analysis = self.runtime.analyse(text)
+            sentiment, analysis = self.runtime.analysis(text)
         response = Response(
             consultation_id=consultation_id,
             item_id=item_id,
@@ -1281,6 +1329,29 @@ class _Turn:
             await self.ask_statement(spec, spec.item(question.question), dialogue)
             return
         self.ask(dialogue, question)
+
+
+#: Texts kept prepared ahead of their batch at most (a request that never reaches its
+#: batch leaves its text behind; the oldest make way).
+PREPARED_KEPT = 10_000
+
+
+def _keep(kept: dict[str, Any], key: str, value: Any) -> None:
+    if len(kept) >= PREPARED_KEPT:
+        del kept[next(iter(kept))]
+    kept[key] = value
+
+
+async def _closed_among(session: AsyncSession, consultation_ids: set[str]) -> set[str]:
+    """Which of these consultations are closed (one query; none when there are none)."""
+    if not consultation_ids:
+        return set()
+    rows = await session.scalars(
+        select(Consultation.id).where(
+            Consultation.id.in_(consultation_ids), Consultation.state == service.CLOSED
+        )
+    )
+    return set(rows)
 
 
 def _chosen(event: InboundEvent, options: Sequence[str], *, multiple: bool) -> tuple[str, ...]:
