@@ -10,6 +10,7 @@ nothing and needs no separate cursor.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -265,6 +266,7 @@ class Runtime:
     ) -> None:
         pseudonym = self.keyring.pseudonym(event.channel, event.sender)
         participant = state.participants[(event.channel, pseudonym)]
+        state.unhandled[(event.channel, pseudonym)] -= 1
         outcome.participant = pseudonym
         if not event.public and event.address is not None and participant.address is None:
             participant.address = self.keyring.seal(event.address)
@@ -332,6 +334,8 @@ class _State:
         self.publications: dict[tuple[str, str], set[tuple[str | None, str]]] = {}
         # Inline channels: whose progress to update once their request is handled.
         self.progress: dict[int, tuple[_Turn, ConsultationSpec, Dialogue]] = {}
+        # Events of each sender, by (channel, pseudonym), not yet handled in this batch.
+        self.unhandled: Counter[tuple[str, str]] = Counter()
         # Answers to prompts on pages that let a person change them (inline channels),
         # per (participant, consultation, item): stored ids, or this batch's new rows.
         self.prompt_answers: dict[tuple[int, str, str], list[tuple[int | Response, str | None]]]
@@ -345,7 +349,9 @@ class _State:
         state = cls()
         if not events:
             return state
-        keys = {(e.channel, runtime.keyring.pseudonym(e.channel, e.sender)) for e in events}
+        senders = [(e.channel, runtime.keyring.pseudonym(e.channel, e.sender)) for e in events]
+        state.unhandled = Counter(senders)
+        keys = set(senders)
         state.participants = await queries.participants_for(session, keys)
         ids = [p.id for p in state.participants.values()]
         wanted = {e.consultation_id for e in events if e.consultation_id} | {
@@ -766,8 +772,19 @@ class _Turn:
             if event.channel in self.runtime.inline_channels:
                 # The page shows what comes next; see where they stand once per request.
                 self.state.progress[self.participant.id] = (self, spec, dialogue)
+            elif self._last_of_sender() and not any(i.type == "statements" for i in spec.items):
+                # Nothing more from this person in the batch: the next question is asked
+                # with everyone else's, from one query of what each has answered. (Not
+                # with statements, whose next one to vote on depends on the others'.)
+                self.state.progress[self.participant.id] = (self, spec, dialogue)
             else:
                 await self.ask_next(spec, dialogue)
+
+    def _last_of_sender(self) -> bool:
+        """Whether this person has no later event in the batch (whose turn would start
+        from the question this one asks)."""
+        key = (self.participant.channel, self.participant.pseudonym)
+        return self.state.unhandled[key] <= 0
 
     def _stored_ref(self) -> str | None:
         """The event's platform reference as kept at rest: a keyed hash, never the id."""
