@@ -216,10 +216,14 @@ class Runtime:
         outcomes = [Outcome(duplicate=True) for _ in groups]
         now = utcnow()
         async with self.sessionmaker.begin() as session:
+            named: dict[str, Consultation] = {}
             if admit is not None:
-                closed = await _closed_among(
+                # The consultations the requests name, read once: whether any has closed
+                # decides here, and the batch's handling takes them from this reading.
+                named = await _consultations(
                     session, {e.consultation_id for g in groups for e in g if e.consultation_id}
                 )
+                closed = {cid for cid, row in named.items() if row.state == service.CLOSED}
                 if closed:
                     for outcome, group in zip(outcomes, groups, strict=True):
                         outcome.gone = any(e.consultation_id in closed for e in group)
@@ -230,27 +234,28 @@ class Runtime:
                 for outcome, ok in zip(outcomes, admitted, strict=True):
                     outcome.refused = not ok
                 groups = [g if ok else () for g, ok in zip(groups, admitted, strict=True)]
+            references = [[self.reference(e) for e in group] for group in groups]
             new = await queries.insert_inbox_many(
                 session,
                 [
-                    {"channel": e.channel, "event_id": self.reference(e), "processed_at": now}
-                    for group in groups
-                    for e in group
+                    {"channel": e.channel, "event_id": ref, "processed_at": now}
+                    for group, refs in zip(groups, references, strict=True)
+                    for e, ref in zip(group, refs, strict=True)
                 ],
             )
             # An event repeated within the batch (a double submit) is handled by the first
             # request that carries it; the others see it as a repeat.
             taken: set[tuple[str, str]] = set()
             fresh: list[list[InboundEvent]] = []
-            for group in groups:
+            for group, refs in zip(groups, references, strict=True):
                 mine = []
-                for event in group:
-                    key = (event.channel, self.reference(event))
+                for event, ref in zip(group, refs, strict=True):
+                    key = (event.channel, ref)
                     if key in new and key not in taken:
                         taken.add(key)
                         mine.append(event)
                 fresh.append(mine)
-            state = await _State.load(session, self, [e for group in fresh for e in group])
+            state = await _State.load(session, self, [e for group in fresh for e in group], named)
             for events, outcome in zip(fresh, outcomes, strict=True):
                 for event in events:
                     outcome.duplicate = False
@@ -344,9 +349,15 @@ class _State:
 
     @classmethod
     async def load(
-        cls, session: AsyncSession, runtime: Runtime, events: Sequence[InboundEvent]
+        cls,
+        session: AsyncSession,
+        runtime: Runtime,
+        events: Sequence[InboundEvent],
+        consultations: dict[str, Consultation] | None = None,
     ) -> _State:
+        """Read what ``events`` need (``consultations``: rows this transaction has read)."""
         state = cls()
+        state.consultations = dict(consultations or {})
         if not events:
             return state
         senders = [(e.channel, runtime.keyring.pseudonym(e.channel, e.sender)) for e in events]
@@ -359,9 +370,9 @@ class _State:
             for p in state.participants.values()
             if p.current_consultation_id
         }
-        if wanted:
-            rows = await session.scalars(select(Consultation).where(Consultation.id.in_(wanted)))
-            state.consultations = {row.id: row for row in rows}
+        unread = wanted - state.consultations.keys()
+        if unread:
+            state.consultations.update(await _consultations(session, unread))
         state.dialogues = await queries.dialogues_for(session, ids)
         state.consents = await queries.consents_for(session, ids)
         if any(e.channel in runtime.inline_channels and e.text for e in events):
@@ -1359,16 +1370,14 @@ def _keep(kept: dict[str, Any], key: str, value: Any) -> None:
     kept[key] = value
 
 
-async def _closed_among(session: AsyncSession, consultation_ids: set[str]) -> set[str]:
-    """Which of these consultations are closed (one query; none when there are none)."""
+async def _consultations(
+    session: AsyncSession, consultation_ids: set[str]
+) -> dict[str, Consultation]:
+    """These consultations' rows, by id (one query; none when no id is given)."""
     if not consultation_ids:
-        return set()
-    rows = await session.scalars(
-        select(Consultation.id).where(
-            Consultation.id.in_(consultation_ids), Consultation.state == service.CLOSED
-        )
-    )
-    return set(rows)
+        return {}
+    rows = await session.scalars(select(Consultation).where(Consultation.id.in_(consultation_ids)))
+    return {row.id: row for row in rows}
 
 
 def _chosen(event: InboundEvent, options: Sequence[str], *, multiple: bool) -> tuple[str, ...]:
