@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Generic, TypeVar, cast
 
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import select
@@ -118,8 +118,8 @@ class Runtime:
         self.totals_only_channels = totals_only_channels
         self.analyse = analyse
         # Texts screened and analysed ahead of their batch (see prepare), by text.
-        self._screened: dict[str, screening.Screened] = {}
-        self._analysed: dict[str, tuple[float | None, dict[str, Any] | None]] = {}
+        self._screened: _Ahead[screening.Screened] = _Ahead()
+        self._analysed: _Ahead[tuple[float | None, dict[str, Any] | None]] = _Ahead()
 
     def prepare(self, texts: Iterable[str]) -> None:
         """Screen and analyse free texts before the batch that will store them.
@@ -127,11 +127,17 @@ class Runtime:
         The work is the same as the batch would do (the same functions on the same
         text), done by the request's own task while the batch before it is in the
         database; the batch then takes the results instead of doing it inside its
-        transaction. A text not prepared, or not kept, is screened in the batch as ever.
+        transaction. A text not prepared, not kept, or whose preparation failed is
+        screened in the batch as ever.
         """
         for raw in texts:
             text = raw.strip()
-            if not text or text in self._screened:
+            if not text:
+                continue
+            screened = self._screened.again(text)
+            if screened is not None:
+                # The same words in another request: prepared once, taken by each.
+                self._analysed.again(screened.text)
                 continue
             try:
                 screened = screening.screen(text)
@@ -139,17 +145,17 @@ class Runtime:
             except Exception:
                 # Left to the batch, which fails the request as it would have anyway.
                 continue
-            _keep(self._screened, text, screened)
-            _keep(self._analysed, screened.text, analysed)
+            self._screened.keep(text, screened)
+            self._analysed.keep(screened.text, analysed)
 
     def screen(self, text: str) -> screening.Screened:
         """:func:`consultations.screening.screen` of ``text``, prepared ahead if it was."""
-        found = self._screened.pop(text.strip(), None)
+        found = self._screened.take(text.strip())
         return found if found is not None else screening.screen(text)
 
     def analysis(self, text: str) -> tuple[float | None, dict[str, Any] | None]:
         """The intake analysis of a stored text, prepared ahead if it was."""
-        found = self._analysed.pop(text, None)
+        found = self._analysed.take(text)
         return found if found is not None else self.analyse(text)
 
     def reference(self, event: InboundEvent) -> str:
@@ -1363,11 +1369,37 @@ class _Turn:
 #: batch leaves its text behind; the oldest make way).
 PREPARED_KEPT = 10_000
 
+_T = TypeVar("_T")
 
-def _keep(kept: dict[str, Any], key: str, value: Any) -> None:
-    if len(kept) >= PREPARED_KEPT:
-        del kept[next(iter(kept))]
-    kept[key] = value
+
+class _Ahead(Generic[_T]):
+    """Results worked out ahead, by text, each kept for as many uses as were asked for."""
+
+    def __init__(self) -> None:
+        self._kept: dict[str, list[Any]] = {}  # text -> [result, uses left]
+
+    def keep(self, text: str, result: _T) -> None:
+        if len(self._kept) >= PREPARED_KEPT:
+            del self._kept[next(iter(self._kept))]
+        self._kept[text] = [result, 1]
+
+    def again(self, text: str) -> _T | None:
+        """The result kept for ``text``, now kept for one use more; None if there is none."""
+        entry = self._kept.get(text)
+        if entry is None:
+            return None
+        entry[1] += 1
+        return cast(_T, entry[0])
+
+    def take(self, text: str) -> _T | None:
+        """The result kept for ``text`` for one use (None if there is none)."""
+        entry = self._kept.get(text)
+        if entry is None:
+            return None
+        entry[1] -= 1
+        if entry[1] <= 0:
+            del self._kept[text]
+        return cast(_T, entry[0])
 
 
 async def _consultations(
