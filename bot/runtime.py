@@ -1365,9 +1365,10 @@ class _Turn:
         self.ask(dialogue, question)
 
 
-#: Texts kept prepared ahead of their batch at most (a request that never reaches its
-#: batch leaves its text behind; the oldest make way).
-PREPARED_KEPT = 10_000
+#: Texts kept prepared ahead of their batch at most: far more than are ever in flight
+#: at once. A request that never reaches its batch (refused, failed) leaves its text
+#: behind; the oldest make way, so the memory stays small whatever a client sends.
+PREPARED_KEPT = 2_000
 
 _T = TypeVar("_T")
 

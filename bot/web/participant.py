@@ -164,7 +164,7 @@ class WebChannel:
         return row, spec
 
     async def _posted(
-        self, request: web.Request, cid: str
+        self, request: web.Request, cid: str, *, writes_first: bool = False
     ) -> tuple[str, dict[str, list[str]], str, ConsultationSpec]:
         """The cookie token, form fields, nonce and consultation of a POST.
 
@@ -172,7 +172,9 @@ class WebChannel:
         gets 404; a cookie that is not yet a participant counts against its address's
         limit on new participants. The nonce is claimed when the events are handled (the
         ``ticket`` of :meth:`_submit`): one that was not issued, or was used already,
-        shows the current page and stores nothing.
+        shows the current page and stores nothing. A route that ``writes_first`` (counts
+        a post against a limit before submitting) has a closed consultation refused
+        here, before anything is written.
         """
         token = await self._csrf_subject(request)
         form = await request.post()
@@ -194,7 +196,7 @@ class WebChannel:
         if not 8 <= len(nonce) <= 64:
             raise self._problem(request, web.HTTPBadRequest, "web_form_broken", texts)
         pseudonym = self.keyring.pseudonym("web", token)
-        if pseudonym in self._participants:
+        if pseudonym in self._participants and not writes_first:
             # A participant already: no limit applies, and whether the consultation has
             # closed is decided in the transaction that would store the answers (a
             # ``gone`` outcome from :meth:`_submit`), so no query is spent here.
@@ -698,7 +700,7 @@ class WebChannel:
         """A post in a discussion thread, or a reply to one."""
         cid = request.match_info["cid"]
         item_id = request.match_info["item"]
-        token, fields, nonce, spec = await self._posted(request, cid)
+        token, fields, nonce, spec = await self._posted(request, cid, writes_first=True)
         texts = spec.wording()
         if not any(i.id == item_id and i.type == "thread" for i in spec.items):
             raise self._problem(request, web.HTTPNotFound, "web_not_found", texts)
@@ -733,7 +735,7 @@ class WebChannel:
         """A vote on a statement (``vote`` and ``statement``), or a statement of one's own."""
         cid = request.match_info["cid"]
         item_id = request.match_info["item"]
-        token, fields, nonce, spec = await self._posted(request, cid)
+        token, fields, nonce, spec = await self._posted(request, cid, writes_first=True)
         if not any(i.id == item_id and i.type == "statements" for i in spec.items):
             raise self._problem(request, web.HTTPNotFound, "statements_web_no_item", spec.wording())
         votes = fields.get("vote") or []

@@ -213,6 +213,32 @@ async def test_a_participant_posting_after_the_close_gets_410_and_nothing_is_use
     assert nonce is not None and nonce.used_at is None
 
 
+async def test_a_thread_post_after_the_close_gets_410_before_counting_against_a_limit(
+    platform: Platform, web_client: Client
+) -> None:
+    from consultations import service
+
+    await launch(platform, spec_data(segments=[]))
+    page = await _start(web_client)
+    fields = form_fields(page, f"{PAGE}/threads/reminder")
+    page = await (
+        await web_client.post(f"{PAGE}/threads/reminder", data={**fields, "text": "First idea"})
+    ).text()
+    async with platform.sessionmaker() as session:
+        counted = await session.scalar(select(func.sum(RateWindow.count)))
+    fields = form_fields(page, f"{PAGE}/threads/reminder")
+    async with platform.sessionmaker.begin() as session:
+        await service.close(session, CID)
+    late = await web_client.post(
+        f"{PAGE}/threads/reminder", data={**fields, "text": "Too late"}, allow_redirects=False
+    )
+    assert late.status == 410
+    assert await _count(platform, Response.id) == 1
+    async with platform.sessionmaker() as session:
+        # Nothing was counted for the refused post.
+        assert await session.scalar(select(func.sum(RateWindow.count))) == counted
+
+
 async def test_thread_posts_are_not_replaced(platform: Platform, web_client: Client) -> None:
     await launch(platform, spec_data(segments=[]))
     page = await _start(web_client)
