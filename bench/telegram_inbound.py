@@ -30,9 +30,10 @@ sys.path.insert(0, str(ROOT))
 
 from adapters.telegram.adapter import SECRET_HEADER, WEBHOOK_PATH, TelegramAdapter  # noqa: E402
 from bot.config import Settings  # noqa: E402
-from bot.platform import create_platform  # noqa: E402
+from bot.platform import analyse_at_intake, create_platform  # noqa: E402
 from bot.web.app import create_app  # noqa: E402
 from channels.events import CONSENT, EventKind, InboundEvent  # noqa: E402
+from consultations import screening  # noqa: E402
 from consultations.dialogue import CONSENT_OPTIONS  # noqa: E402
 from migrations import apply as migrate  # noqa: E402
 from storage.channel_store import SqlChannelStore  # noqa: E402
@@ -72,6 +73,10 @@ async def run(people: int, connections: int, database_url: str) -> None:
         )
     async with platform.sessionmaker.begin() as session:
         await session.execute(update(OutboxEntry).values(status="sent"))
+    # The text analysis and the safety screen load their models on first use: before the
+    # clock, as a worker that has been running a while would have.
+    analyse_at_intake("Loading the text analysis before the first answer.")
+    screening.screen("Loading the safety screen before the first answer: I feel hopeless.")
 
     async with FakeTelegram() as fake:
         users = [fake.user(20_000 + n, f"P{n}") for n in range(people)]

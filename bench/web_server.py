@@ -22,7 +22,7 @@ from aiohttp import web
 from bot.config import Settings
 from bot.platform import analyse_at_intake, create_platform
 from bot.web.app import create_app
-from consultations import service
+from consultations import screening, service
 from consultations.spec import parse_spec
 from migrations import apply as migrate
 from tests.helpers import spec_data
@@ -52,7 +52,10 @@ async def setup(database_url: str) -> None:
 
 async def serve(database_url: str, port: int) -> None:
     platform = create_platform(settings(database_url))
+    # The text analysis and the safety screen load their models on first use: before
+    # the clock, as a worker that has been running a while would have.
     analyse_at_intake("Loading the text analysis before the first answer.")
+    screening.screen("Loading the safety screen before the first answer: I feel hopeless.")
     app = create_app(settings(database_url), platform=platform, background=False)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()

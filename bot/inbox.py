@@ -78,6 +78,11 @@ class Inbox:
         ]
         if not rows:
             return 0
+        # Screened and analysed now, by the caller's task while the shared write is in
+        # the database, rather than later inside the transaction that handles them
+        # (Runtime.prepare; a worker that handles an event it did not receive screens
+        # the text itself, as ever).
+        self.runtime.prepare(e.text for e in events if e.text)
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._received.append((rows, future))
         if self._writer is None or self._writer.done():
@@ -314,6 +319,9 @@ class GroupCommit:
         With a ``ticket``, the events are handled only if ``admit`` takes it (else the
         outcome is ``refused``).
         """
+        # The texts' screening and analysis are done here, by the request's own task,
+        # while the batch before is in the database: not inside the shared transaction.
+        self.runtime.prepare(e.text for e in events if e.text)
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         self._queue.append((events, ticket, future))
         self._idle.clear()

@@ -10,10 +10,11 @@ nothing and needs no separate cursor.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Generic, TypeVar, cast
 
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import select
@@ -81,6 +82,8 @@ class Outcome:
 
     duplicate: bool = False
     refused: bool = False  # its ticket was not admitted: nothing was handled or stored
+    # A ticketed request to a consultation that is closed: refused, its ticket left unused.
+    gone: bool = False
     participant: str | None = None
     stored: list[Response] = field(default_factory=list)
     messages: list[OutboundMessage] = field(default_factory=list)
@@ -114,6 +117,46 @@ class Runtime:
         self.inline_channels = inline_channels
         self.totals_only_channels = totals_only_channels
         self.analyse = analyse
+        # Texts screened and analysed ahead of their batch (see prepare), by text.
+        self._screened: _Ahead[screening.Screened] = _Ahead()
+        self._analysed: _Ahead[tuple[float | None, dict[str, Any] | None]] = _Ahead()
+
+    def prepare(self, texts: Iterable[str]) -> None:
+        """Screen and analyse free texts before the batch that will store them.
+
+        The work is the same as the batch would do (the same functions on the same
+        text), done by the request's own task while the batch before it is in the
+        database; the batch then takes the results instead of doing it inside its
+        transaction. A text not prepared, not kept, or whose preparation failed is
+        screened in the batch as ever.
+        """
+        for raw in texts:
+            text = raw.strip()
+            if not text:
+                continue
+            screened = self._screened.again(text)
+            if screened is not None:
+                # The same words in another request: prepared once, taken by each.
+                self._analysed.again(screened.text)
+                continue
+            try:
+                screened = screening.screen(text)
+                analysed = self.analyse(screened.text)
+            except Exception:
+                # Left to the batch, which fails the request as it would have anyway.
+                continue
+            self._screened.keep(text, screened)
+            self._analysed.keep(screened.text, analysed)
+
+    def screen(self, text: str) -> screening.Screened:
+        """:func:`consultations.screening.screen` of ``text``, prepared ahead if it was."""
+        found = self._screened.take(text.strip())
+        return found if found is not None else screening.screen(text)
+
+    def analysis(self, text: str) -> tuple[float | None, dict[str, Any] | None]:
+        """The intake analysis of a stored text, prepared ahead if it was."""
+        found = self._analysed.take(text)
+        return found if found is not None else self.analyse(text)
 
     def reference(self, event: InboundEvent) -> str:
         """The event's id as kept at rest: a keyed hash."""
@@ -150,7 +193,10 @@ class Runtime:
         raised. If the shared transaction fails, each group is handled again in a
         transaction of its own, so one bad request fails alone and the others commit.
         With ``admit``, each group's ticket is checked first in the same transaction; a
-        group not admitted is ``refused`` and nothing of it is stored.
+        group not admitted is ``refused`` and nothing of it is stored. A ticketed group
+        whose events name a closed consultation is ``gone`` (and refused) without its
+        ticket being claimed: the check is the transaction's own, so a request is never
+        taken by a consultation closed before it commits.
         """
         given = list(tickets) if tickets is not None else [None] * len(groups)
         try:
@@ -176,32 +222,46 @@ class Runtime:
         outcomes = [Outcome(duplicate=True) for _ in groups]
         now = utcnow()
         async with self.sessionmaker.begin() as session:
+            named: dict[str, Consultation] = {}
             if admit is not None:
+                # The consultations the requests name, read once: whether any has closed
+                # decides here, and the batch's handling takes them from this reading.
+                named = await _consultations(
+                    session, {e.consultation_id for g in groups for e in g if e.consultation_id}
+                )
+                closed = {cid for cid, row in named.items() if row.state == service.CLOSED}
+                if closed:
+                    for outcome, group in zip(outcomes, groups, strict=True):
+                        outcome.gone = any(e.consultation_id in closed for e in group)
+                    tickets = [
+                        None if o.gone else t for o, t in zip(outcomes, tickets, strict=True)
+                    ]
                 admitted = await admit(session, tickets)
                 for outcome, ok in zip(outcomes, admitted, strict=True):
                     outcome.refused = not ok
                 groups = [g if ok else () for g, ok in zip(groups, admitted, strict=True)]
+            references = [[self.reference(e) for e in group] for group in groups]
             new = await queries.insert_inbox_many(
                 session,
                 [
-                    {"channel": e.channel, "event_id": self.reference(e), "processed_at": now}
-                    for group in groups
-                    for e in group
+                    {"channel": e.channel, "event_id": ref, "processed_at": now}
+                    for group, refs in zip(groups, references, strict=True)
+                    for e, ref in zip(group, refs, strict=True)
                 ],
             )
             # An event repeated within the batch (a double submit) is handled by the first
             # request that carries it; the others see it as a repeat.
             taken: set[tuple[str, str]] = set()
             fresh: list[list[InboundEvent]] = []
-            for group in groups:
+            for group, refs in zip(groups, references, strict=True):
                 mine = []
-                for event in group:
-                    key = (event.channel, self.reference(event))
+                for event, ref in zip(group, refs, strict=True):
+                    key = (event.channel, ref)
                     if key in new and key not in taken:
                         taken.add(key)
                         mine.append(event)
                 fresh.append(mine)
-            state = await _State.load(session, self, [e for group in fresh for e in group])
+            state = await _State.load(session, self, [e for group in fresh for e in group], named)
             for events, outcome in zip(fresh, outcomes, strict=True):
                 for event in events:
                     outcome.duplicate = False
@@ -217,6 +277,7 @@ class Runtime:
     ) -> None:
         pseudonym = self.keyring.pseudonym(event.channel, event.sender)
         participant = state.participants[(event.channel, pseudonym)]
+        state.unhandled[(event.channel, pseudonym)] -= 1
         outcome.participant = pseudonym
         if not event.public and event.address is not None and participant.address is None:
             participant.address = self.keyring.seal(event.address)
@@ -284,6 +345,8 @@ class _State:
         self.publications: dict[tuple[str, str], set[tuple[str | None, str]]] = {}
         # Inline channels: whose progress to update once their request is handled.
         self.progress: dict[int, tuple[_Turn, ConsultationSpec, Dialogue]] = {}
+        # Events of each sender, by (channel, pseudonym), not yet handled in this batch.
+        self.unhandled: Counter[tuple[str, str]] = Counter()
         # Answers to prompts on pages that let a person change them (inline channels),
         # per (participant, consultation, item): stored ids, or this batch's new rows.
         self.prompt_answers: dict[tuple[int, str, str], list[tuple[int | Response, str | None]]]
@@ -292,12 +355,20 @@ class _State:
 
     @classmethod
     async def load(
-        cls, session: AsyncSession, runtime: Runtime, events: Sequence[InboundEvent]
+        cls,
+        session: AsyncSession,
+        runtime: Runtime,
+        events: Sequence[InboundEvent],
+        consultations: dict[str, Consultation] | None = None,
     ) -> _State:
+        """Read what ``events`` need (``consultations``: rows this transaction has read)."""
         state = cls()
+        state.consultations = dict(consultations or {})
         if not events:
             return state
-        keys = {(e.channel, runtime.keyring.pseudonym(e.channel, e.sender)) for e in events}
+        senders = [(e.channel, runtime.keyring.pseudonym(e.channel, e.sender)) for e in events]
+        state.unhandled = Counter(senders)
+        keys = set(senders)
         state.participants = await queries.participants_for(session, keys)
         ids = [p.id for p in state.participants.values()]
         wanted = {e.consultation_id for e in events if e.consultation_id} | {
@@ -305,9 +376,9 @@ class _State:
             for p in state.participants.values()
             if p.current_consultation_id
         }
-        if wanted:
-            rows = await session.scalars(select(Consultation).where(Consultation.id.in_(wanted)))
-            state.consultations = {row.id: row for row in rows}
+        unread = wanted - state.consultations.keys()
+        if unread:
+            state.consultations.update(await _consultations(session, unread))
         state.dialogues = await queries.dialogues_for(session, ids)
         state.consents = await queries.consents_for(session, ids)
         if any(e.channel in runtime.inline_channels and e.text for e in events):
@@ -561,7 +632,7 @@ class _Turn:
             or event.channel not in spec.channels
         ):
             return
-        screened = screening.screen((event.text or "").strip())
+        screened = self.runtime.screen((event.text or "").strip())
         await over_time.ensure_listening_item(self.session, spec.id)
         flags = list(screened.flags) + ([over_time.MENTION] if event.addressed else [])
         response = self._store(
@@ -718,8 +789,19 @@ class _Turn:
             if event.channel in self.runtime.inline_channels:
                 # The page shows what comes next; see where they stand once per request.
                 self.state.progress[self.participant.id] = (self, spec, dialogue)
+            elif self._last_of_sender() and not any(i.type == "statements" for i in spec.items):
+                # Nothing more from this person in the batch: the next question is asked
+                # with everyone else's, from one query of what each has answered. (Not
+                # with statements, whose next one to vote on depends on the others'.)
+                self.state.progress[self.participant.id] = (self, spec, dialogue)
             else:
                 await self.ask_next(spec, dialogue)
+
+    def _last_of_sender(self) -> bool:
+        """Whether this person has no later event in the batch (whose turn would start
+        from the question this one asks)."""
+        key = (self.participant.channel, self.participant.pseudonym)
+        return self.state.unhandled[key] <= 0
 
     def _stored_ref(self) -> str | None:
         """The event's platform reference as kept at rest: a keyed hash, never the id."""
@@ -810,7 +892,7 @@ class _Turn:
         the safety reply at once and a case for a moderator, with the redacted words kept
         on the case, and the dialogue asks nothing more.
         """
-        screened = screening.screen(self.event.text or "")
+        screened = self.runtime.screen(self.event.text or "")
         if not screened.crisis:
             return False
         moderation.open_case(
@@ -1001,7 +1083,7 @@ class _Turn:
                     self.texts("statements_too_long", limit=voting.STATEMENT_MAX, length=len(text))
                 )
             return False
-        screened = screening.screen(text)
+        screened = self.runtime.screen(text)
         flagged = screened.crisis or screened.needs_review
         if not flagged:
             shown = await statement_store.shown(self.session, spec.id, item.id)
@@ -1138,7 +1220,7 @@ class _Turn:
         if not text:
             self.ask(dialogue, item_question(item), prefix=self.texts("no_words_given"))
             return False
-        screened = screening.screen(text)
+        screened = self.runtime.screen(text)
         if (
             item.type == "prompt"
             and not self.event.public
@@ -1184,7 +1266,7 @@ class _Turn:
     ) -> Response:
         sentiment, analysis = (None, None)
         if text is not None:
-            sentiment, analysis = self.runtime.analyse(text)
+            sentiment, analysis = self.runtime.analysis(text)
         response = Response(
             consultation_id=consultation_id,
             item_id=item_id,
@@ -1281,6 +1363,54 @@ class _Turn:
             await self.ask_statement(spec, spec.item(question.question), dialogue)
             return
         self.ask(dialogue, question)
+
+
+#: Texts kept prepared ahead of their batch at most: far more than are ever in flight
+#: at once. A request that never reaches its batch (refused, failed) leaves its text
+#: behind; the oldest make way, so the memory stays small whatever a client sends.
+PREPARED_KEPT = 2_000
+
+_T = TypeVar("_T")
+
+
+class _Ahead(Generic[_T]):
+    """Results worked out ahead, by text, each kept for as many uses as were asked for."""
+
+    def __init__(self) -> None:
+        self._kept: dict[str, list[Any]] = {}  # text -> [result, uses left]
+
+    def keep(self, text: str, result: _T) -> None:
+        if len(self._kept) >= PREPARED_KEPT:
+            del self._kept[next(iter(self._kept))]
+        self._kept[text] = [result, 1]
+
+    def again(self, text: str) -> _T | None:
+        """The result kept for ``text``, now kept for one use more; None if there is none."""
+        entry = self._kept.get(text)
+        if entry is None:
+            return None
+        entry[1] += 1
+        return cast(_T, entry[0])
+
+    def take(self, text: str) -> _T | None:
+        """The result kept for ``text`` for one use (None if there is none)."""
+        entry = self._kept.get(text)
+        if entry is None:
+            return None
+        entry[1] -= 1
+        if entry[1] <= 0:
+            del self._kept[text]
+        return cast(_T, entry[0])
+
+
+async def _consultations(
+    session: AsyncSession, consultation_ids: set[str]
+) -> dict[str, Consultation]:
+    """These consultations' rows, by id (one query; none when no id is given)."""
+    if not consultation_ids:
+        return {}
+    rows = await session.scalars(select(Consultation).where(Consultation.id.in_(consultation_ids)))
+    return {row.id: row for row in rows}
 
 
 def _chosen(event: InboundEvent, options: Sequence[str], *, multiple: bool) -> tuple[str, ...]:

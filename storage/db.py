@@ -8,14 +8,16 @@ from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 import orjson
-from sqlalchemy import event
+from sqlalchemy import Integer, event, func, select
 from sqlalchemy import exc as sa_exc
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import Session
 
 
 def json_text(value: Any) -> str:
@@ -66,7 +68,60 @@ def _create_private_file(url: str) -> None:
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """The one session factory; objects stay usable after commit."""
+    if is_sqlite(engine):
+        return async_sessionmaker(
+            engine, expire_on_commit=False, sync_session_class=NumberingSession
+        )
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+class NumberingSession(Session):
+    """A SQLite session that numbers new rows itself, so a flush inserts them together.
+
+    SQLite cannot say which id RETURNING gave which row of a many-row INSERT, so the ORM
+    inserts rows one statement at a time to learn their ids: a batch of 100 answers is 100
+    statements. Inside a transaction that has written already, this session holds
+    SQLite's only write lock, so ``max(id) + 1`` onwards are exactly the ids SQLite
+    would give (a table without AUTOINCREMENT takes the next after the largest:
+    https://www.sqlite.org/autoinc.html); rows numbered here go in one executemany.
+    """
+
+
+def _write_locked(session: Session) -> bool:
+    """Whether the session's SQLite connection is inside a transaction that has written.
+
+    The driver opens a transaction with the first write only (a read alone runs outside
+    one), so being inside one means holding the write lock.
+    """
+    if not session.in_transaction():
+        return False
+    connection = session.connection().connection.dbapi_connection
+    driver = getattr(connection, "_connection", None)  # aiosqlite's Connection
+    return bool(getattr(driver, "in_transaction", False))
+
+
+@event.listens_for(NumberingSession, "before_flush")
+def _number_new_rows(session: Session, _context: Any, _instances: Any) -> None:
+    pending: dict[Any, list[Any]] = {}
+    for instance in session.new:
+        mapper = sa_inspect(instance).mapper
+        (key,) = mapper.primary_key if len(mapper.primary_key) == 1 else (None,)
+        if key is None or not isinstance(key.type, Integer) or key.autoincrement is not True:
+            continue
+        if mapper.get_property_by_column(key).class_attribute.__get__(instance, None) is None:
+            pending.setdefault(mapper, []).append(instance)
+    wanted = {mapper: rows for mapper, rows in pending.items() if len(rows) > 1}
+    if not wanted or not _write_locked(session):
+        return
+    connection = session.connection()
+    for mapper, rows in wanted.items():
+        key = mapper.primary_key[0]
+        top = connection.execute(select(func.max(key))).scalar() or 0
+        attribute = mapper.get_property_by_column(key).key
+        # The order the unit of work would insert them in, so ids follow it as before.
+        rows.sort(key=lambda row: sa_inspect(row).insert_order)
+        for number, row in enumerate(rows, start=top + 1):
+            setattr(row, attribute, number)
 
 
 def is_sqlite(engine: AsyncEngine) -> bool:

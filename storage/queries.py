@@ -447,11 +447,13 @@ async def insert_inbox_many(
         }
         for row in rows
     ]
+    # Many parameter sets for one statement: compiled once whatever the batch's size (a
+    # multi-row VALUES is compiled again for every new number of rows), sent in batches.
     result = await session.execute(
         dialect_insert(session, InboxEntry)
-        .values(values)
         .on_conflict_do_nothing(index_elements=["channel", "event_id"])
-        .returning(InboxEntry.channel, InboxEntry.event_id)
+        .returning(InboxEntry.channel, InboxEntry.event_id),
+        values,
     )
     return {(channel, event_id) for channel, event_id in result}
 

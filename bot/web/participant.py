@@ -55,6 +55,8 @@ THREAD_PAGE_SIZE = 50
 MAX_PAGE = 100_000
 # Replies nested deeper than this are not shown (each level is one query).
 MAX_REPLY_DEPTH = 20
+# Participants remembered per process before the set starts again (a cache only).
+KNOWN_PARTICIPANTS = 100_000
 _PARENT = re.compile(r"response:[0-9]{1,18}")
 
 
@@ -74,6 +76,8 @@ class WebChannel:
     ) -> None:
         self.runtime = runtime
         self._specs: dict[str, ConsultationSpec] = {}
+        # Pseudonyms of cookies seen to be participants already (see _posted).
+        self._participants: set[str] = set()
         self.sessionmaker = sessionmaker
         self.keyring = keyring
         self.csrf = CsrfTokens(secret_key, "engage web csrf")
@@ -160,7 +164,7 @@ class WebChannel:
         return row, spec
 
     async def _posted(
-        self, request: web.Request, cid: str
+        self, request: web.Request, cid: str, *, writes_first: bool = False
     ) -> tuple[str, dict[str, list[str]], str, ConsultationSpec]:
         """The cookie token, form fields, nonce and consultation of a POST.
 
@@ -168,7 +172,9 @@ class WebChannel:
         gets 404; a cookie that is not yet a participant counts against its address's
         limit on new participants. The nonce is claimed when the events are handled (the
         ``ticket`` of :meth:`_submit`): one that was not issued, or was used already,
-        shows the current page and stores nothing.
+        shows the current page and stores nothing. A route that ``writes_first`` (counts
+        a post against a limit before submitting) has a closed consultation refused
+        here, before anything is written.
         """
         token = await self._csrf_subject(request)
         form = await request.post()
@@ -189,9 +195,14 @@ class WebChannel:
         texts = spec.wording()
         if not 8 <= len(nonce) <= 64:
             raise self._problem(request, web.HTTPBadRequest, "web_form_broken", texts)
+        pseudonym = self.keyring.pseudonym("web", token)
+        if pseudonym in self._participants and not writes_first:
+            # A participant already: no limit applies, and whether the consultation has
+            # closed is decided in the transaction that would store the answers (a
+            # ``gone`` outcome from :meth:`_submit`), so no query is spent here.
+            return token, fields, nonce, spec
         # One query for both: whether the consultation still takes answers, and whether
         # the cookie is a participant already (new ones count against a limit).
-        pseudonym = self.keyring.pseudonym("web", token)
         known = select(Participant.id).where(
             Participant.channel == "web", Participant.pseudonym == pseudonym
         )
@@ -205,13 +216,28 @@ class WebChannel:
         if state == service.CLOSED:
             # CONTRACT.md: a form posted to a closed consultation gets 410, nothing stored.
             raise self._problem(request, web.HTTPGone, "web_gone", texts)
-        if not participant:
+        if participant:
+            self._remember(pseudonym)
+        else:
             await self._limit_new_participant(request, texts)
         return token, fields, nonce, spec
 
-    async def _submit(self, cid: str, nonce: str, *events: InboundEvent) -> Outcome:
+    def _remember(self, pseudonym: str) -> None:
+        """Note a cookie as a participant's (the set is a cache: cleared when it is full)."""
+        if len(self._participants) >= KNOWN_PARTICIPANTS:
+            self._participants.clear()
+        self._participants.add(pseudonym)
+
+    async def _submit(
+        self, request: web.Request, cid: str, nonce: str, *events: InboundEvent
+    ) -> Outcome:
         """Handle a form's events if its nonce is claimed, in the same transaction."""
         outcome = await self.intake.submit(*events, ticket=nonce)
+        if outcome.gone:
+            # CONTRACT.md: a form posted to a closed consultation gets 410, nothing stored.
+            spec = await self._launched_spec(cid)
+            texts = spec.wording() if spec is not None else ENGLISH
+            raise self._problem(request, web.HTTPGone, "web_gone", texts)
         if outcome.refused:
             # A resubmitted form, a second click, or a nonce the client made up: show
             # where the person stands now, as a plain reload would.
@@ -579,7 +605,7 @@ class WebChannel:
                     choices=(RECONTACT_OPTIONS[0 if recontact == "yes" else 1],),
                 )
             )
-        outcome = await self._submit(cid, nonce, *events)
+        outcome = await self._submit(request, cid, nonce, *events)
         if answer == "no" and not outcome.duplicate:
             texts = spec.wording()
             return self._html(
@@ -667,14 +693,14 @@ class WebChannel:
                     )
         if not events:
             raise web.HTTPSeeOther(f"/c/{cid}")
-        outcome = await self._submit(cid, nonce, *events)
+        outcome = await self._submit(request, cid, nonce, *events)
         return self._after(request, cid, outcome, spec)
 
     async def thread_reply(self, request: web.Request) -> web.StreamResponse:
         """A post in a discussion thread, or a reply to one."""
         cid = request.match_info["cid"]
         item_id = request.match_info["item"]
-        token, fields, nonce, spec = await self._posted(request, cid)
+        token, fields, nonce, spec = await self._posted(request, cid, writes_first=True)
         texts = spec.wording()
         if not any(i.id == item_id and i.type == "thread" for i in spec.items):
             raise self._problem(request, web.HTTPNotFound, "web_not_found", texts)
@@ -690,6 +716,7 @@ class WebChannel:
         if wait is not None:
             raise self._too_many(request, wait, "web_busy_posting", texts)
         outcome = await self._submit(
+            request,
             cid,
             nonce,
             self._event(
@@ -708,7 +735,7 @@ class WebChannel:
         """A vote on a statement (``vote`` and ``statement``), or a statement of one's own."""
         cid = request.match_info["cid"]
         item_id = request.match_info["item"]
-        token, fields, nonce, spec = await self._posted(request, cid)
+        token, fields, nonce, spec = await self._posted(request, cid, writes_first=True)
         if not any(i.id == item_id and i.type == "statements" for i in spec.items):
             raise self._problem(request, web.HTTPNotFound, "statements_web_no_item", spec.wording())
         votes = fields.get("vote") or []
@@ -741,7 +768,7 @@ class WebChannel:
             event = self._event(
                 token, f"{nonce}:statement", cid, EventKind.ANSWER, item_id=item_id, text=text
             )
-        outcome = await self._submit(cid, nonce, event)
+        outcome = await self._submit(request, cid, nonce, event)
         if any(m.kind == "safety" for m in outcome.messages):
             return self._after(request, cid, outcome, spec)
         # What the runtime said (counted, queued for a moderator, a repeat of an existing
@@ -761,7 +788,9 @@ class WebChannel:
         """Leave the consultation (STOP): nothing more is asked or stored."""
         cid = request.match_info["cid"]
         token, _, nonce, spec = await self._posted(request, cid)
-        await self._submit(cid, nonce, self._event(token, f"{nonce}:stop", cid, EventKind.STOP))
+        await self._submit(
+            request, cid, nonce, self._event(token, f"{nonce}:stop", cid, EventKind.STOP)
+        )
         texts = spec.wording()
         return self._html(
             request,
@@ -777,7 +806,11 @@ class WebChannel:
         """Erase the person's answers and forget the cookie."""
         cid = request.match_info["cid"]
         token, _, nonce, spec = await self._posted(request, cid)
-        await self._submit(cid, nonce, self._event(token, f"{nonce}:erase", cid, EventKind.ERASE))
+        await self._submit(
+            request, cid, nonce, self._event(token, f"{nonce}:erase", cid, EventKind.ERASE)
+        )
+        # No longer a participant: a new answer from this cookie counts as a new one.
+        self._participants.discard(self.keyring.pseudonym("web", token))
         texts = spec.wording()
         response = self._html(
             request,

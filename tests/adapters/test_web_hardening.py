@@ -25,7 +25,7 @@ from sqlalchemy import func, select
 from bot.config import ConfigError, Settings, load_settings
 from bot.platform import Platform, configured_adapters
 from bot.web.app import create_app
-from bot.web.guards import ClientAddress, FormNonces, RateWindows
+from bot.web.guards import ClientAddress, FormNonces, KeyedHash, RateWindows
 from consultations import records
 from storage.tables import FormNonce, Participant, RateWindow, Response, utcnow
 from tests.helpers import form_fields, launch, spec_data
@@ -182,6 +182,61 @@ async def test_changed_poll_and_prompt_answers_replace_the_earlier(
     assert len(exported) == 2
     assert by_item["ease"]["choices"] == ["Easy"]
     assert by_item["one-thing"]["text"] == "Text reminders"
+
+
+async def test_a_participant_posting_after_the_close_gets_410_and_nothing_is_used(
+    platform: Platform, web_client: Client, settings: Settings
+) -> None:
+    from consultations import service
+
+    await launch(platform, spec_data(segments=[]))
+    page = await _start(web_client)
+    fields = form_fields(page, f"{PAGE}/answers")
+    page = await (
+        await web_client.post(f"{PAGE}/answers", data={**fields, "item:ease": "Hard"})
+    ).text()
+    # A participant now, known to the page: the close is found where answers are stored.
+    fields = form_fields(page, f"{PAGE}/answers")
+    async with platform.sessionmaker.begin() as session:
+        await service.close(session, CID)
+    late = await web_client.post(
+        f"{PAGE}/answers", data={**fields, "item:ease": "Easy"}, allow_redirects=False
+    )
+    assert late.status == 410
+    assert "It no longer takes answers." in unescape(await late.text())
+    exported = await _export(platform)
+    assert [r["choices"] for r in exported if r["item"] == "ease"] == [["Hard"]]
+    # The form's nonce was not used: nothing of the refused post was stored.
+    digest = KeyedHash(settings.secret_key, "engage web form nonce")(fields["nonce"])
+    async with platform.sessionmaker() as session:
+        nonce = await session.get(FormNonce, digest)
+    assert nonce is not None and nonce.used_at is None
+
+
+async def test_a_thread_post_after_the_close_gets_410_before_counting_against_a_limit(
+    platform: Platform, web_client: Client
+) -> None:
+    from consultations import service
+
+    await launch(platform, spec_data(segments=[]))
+    page = await _start(web_client)
+    fields = form_fields(page, f"{PAGE}/threads/reminder")
+    page = await (
+        await web_client.post(f"{PAGE}/threads/reminder", data={**fields, "text": "First idea"})
+    ).text()
+    async with platform.sessionmaker() as session:
+        counted = await session.scalar(select(func.sum(RateWindow.count)))
+    fields = form_fields(page, f"{PAGE}/threads/reminder")
+    async with platform.sessionmaker.begin() as session:
+        await service.close(session, CID)
+    late = await web_client.post(
+        f"{PAGE}/threads/reminder", data={**fields, "text": "Too late"}, allow_redirects=False
+    )
+    assert late.status == 410
+    assert await _count(platform, Response.id) == 1
+    async with platform.sessionmaker() as session:
+        # Nothing was counted for the refused post.
+        assert await session.scalar(select(func.sum(RateWindow.count))) == counted
 
 
 async def test_thread_posts_are_not_replaced(platform: Platform, web_client: Client) -> None:

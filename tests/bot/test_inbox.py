@@ -128,6 +128,53 @@ async def test_a_repeated_request_in_one_batch_is_handled_once(platform: Platfor
     assert (first.duplicate, again.duplicate) == (False, True)
 
 
+async def test_texts_are_analysed_once_ahead_of_the_batch_for_every_request_carrying_them(
+    platform: Platform,
+) -> None:
+    await launch(platform, SPEC)
+    runtime = HeldRuntime(platform)
+    analysed: list[str] = []
+
+    def analyse(text: str) -> tuple[float | None, dict[str, Any] | None]:
+        analysed.append(text)
+        return 0.5, {"words": text.split()}
+
+    runtime.analyse = analyse
+    ann, ben, cat = web_people("ann", "ben", "cat")
+    await at_the_prompt(runtime, ann, ben, cat)
+    intake = GroupCommit(runtime)
+    runtime.batches.clear()
+    runtime.gate.clear()  # the batch waits: every request prepares before it starts
+    replies = [ann.says("Evening slots"), ben.says("Evening slots"), cat.says("Call me back")]
+    waiting = [asyncio.ensure_future(intake.submit(event)) for event in replies]
+    await asyncio.sleep(0)
+    assert sorted(analysed) == ["Call me back", "Evening slots"]
+    runtime.gate.set()
+    outcomes = await asyncio.gather(*waiting)
+    await intake.aclose()
+
+    # Each distinct text once, ahead; the batch took the results and analysed nothing.
+    assert sorted(analysed) == ["Call me back", "Evening slots"]
+    assert [[r.text for r in o.stored] for o in outcomes] == [
+        ["Evening slots"],
+        ["Evening slots"],
+        ["Call me back"],
+    ]
+    async with platform.sessionmaker() as session:
+        stored = (
+            await session.execute(
+                select(Response.text, Response.sentiment, Response.analysis).where(
+                    Response.text.is_not(None)
+                )
+            )
+        ).all()
+    assert sorted(stored) == [
+        ("Call me back", 0.5, {"words": ["Call", "me", "back"]}),
+        ("Evening slots", 0.5, {"words": ["Evening", "slots"]}),
+        ("Evening slots", 0.5, {"words": ["Evening", "slots"]}),
+    ]
+
+
 async def test_a_repeated_request_in_a_later_batch_is_a_duplicate(platform: Platform) -> None:
     await launch(platform, SPEC)
     runtime = HeldRuntime(platform)
