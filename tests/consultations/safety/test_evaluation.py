@@ -112,9 +112,7 @@ def test_disclosures_inside_complaints_are_caught_on_the_tune_split() -> None:
 
 @pytest.mark.parametrize("category", CATEGORIES)
 def test_heldout_recall_per_category(category: str) -> None:
-    rows = [
-        row for row in _earlier_heldout() if row["label"] == 1 and row["category"] == category
-    ]
+    rows = [row for row in _earlier_heldout() if row["label"] == 1 and row["category"] == category]
     verdicts = assess_many([row["text"] for row in rows])
     recall = sum(v.flagged for v in verdicts) / len(verdicts)
     # The lowest today, over held-out batches 1, 2 and 4: harm-to-others 0.973, then
