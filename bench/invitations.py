@@ -200,15 +200,24 @@ async def run(
                 limit=MASTODON_PER_WINDOW, period=float(window), burst=burst, reserve=reserve
             ),
         )
-        posted: list[tuple[float, str]] = []
+        # Statuses made, by whom they went to: a request repeated with the same
+        # idempotency key (after a 429 or a lost answer) returns the status already made,
+        # so distinct status ids per person say whether anyone got two.
+        posted: dict[str, set[str]] = {}
         session = mastodon.account.client.session
         original = session.request
 
         def stamped(method: str, url: str, *args: Any, **kwargs: Any) -> Any:
-            if method.upper() == "POST" and url.endswith("/api/v1/statuses"):
+            response = original(method, url, *args, **kwargs)
+            if (
+                method.upper() == "POST"
+                and url.endswith("/api/v1/statuses")
+                and response.status_code == 200
+            ):
                 text = str((kwargs.get("data") or {}).get("status", ""))
-                posted.append((time.monotonic(), text.split(maxsplit=1)[0]))
-            return original(method, url, *args, **kwargs)
+                acct = text.split(maxsplit=1)[0]
+                posted.setdefault(acct, set()).add(str(response.json()["id"]))
+            return response
 
         session.request = stamped  # type: ignore[method-assign]
 
@@ -264,7 +273,9 @@ async def run(
                 select(func.count(OutboxEntry.id)).where(OutboxEntry.status != "sent")
             )
         telegram_chats = Counter(m.chat_id for m in fake.sent if m.chat_id < 900_000)
-        mastodon_people = Counter(acct for _, acct in posted if not acct.startswith("@base"))
+        mastodon_people = {
+            acct: len(ids) for acct, ids in posted.items() if not acct.startswith("@base")
+        }
         rate_limited = fake.rate_limited_count
     await platform.aclose()
 

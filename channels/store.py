@@ -81,6 +81,9 @@ class ChannelStore(Protocol):
     async def open_posts(self, channel: str) -> Sequence[StoredPost]:
         """The bot's posts on ``channel`` for consultations that are open, oldest first."""
 
+    async def posts_of(self, channel: str, consultation_id: str) -> Sequence[StoredPost]:
+        """The bot's posts on ``channel`` for one consultation, open or closed, oldest first."""
+
     async def open_consultation_ids(self) -> set[str]:
         """Ids of the consultations that are open."""
 

@@ -198,6 +198,19 @@ class SqlChannelStore:
             )
             return [_record(self.keys, row) for row in rows.scalars()]
 
+    async def posts_of(self, channel: str, consultation_id: str) -> list[PostRecord]:
+        """The bot's posts on ``channel`` for one consultation, open or closed, oldest first."""
+        async with self.sessionmaker() as session:
+            rows = await session.execute(
+                select(Publication)
+                .where(
+                    Publication.channel == channel,
+                    Publication.consultation_id == consultation_id,
+                )
+                .order_by(Publication.id)
+            )
+            return [_record(self.keys, row) for row in rows.scalars()]
+
     async def open_consultation_ids(self) -> set[str]:
         """Ids of the consultations that are open (their spec decides the channels)."""
         async with self.sessionmaker() as session:

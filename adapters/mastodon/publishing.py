@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from mastodon import MastodonRatelimitError
+from mastodon import MastodonNotFoundError, MastodonRatelimitError
 
 from adapters.mastodon import limits
 from adapters.mastodon.account import Account
@@ -72,10 +72,22 @@ class Launcher:
         nonce = secrets.token_hex(8)
         posted: list[PublishedPost] = []
         where = "the introduction"
+        # A follow-up ("you said, we did") is posted in the thread of the consultation it
+        # follows, under that thread's last post, where the people who took part in public
+        # will see it.
+        earlier = await self._thread_end(spec)
         try:
-            intro = await self._post(
-                launch.intro_text(spec), None, visibility, f"{spec.id}:{nonce}:intro"
-            )
+            try:
+                intro = await self._post(
+                    launch.intro_text(spec), earlier, visibility, f"{spec.id}:{nonce}:intro"
+                )
+            except MastodonNotFoundError:
+                if earlier is None:
+                    raise
+                # The earlier thread is gone: the follow-up starts a thread of its own.
+                intro = await self._post(
+                    launch.intro_text(spec), None, visibility, f"{spec.id}:{nonce}:intro-new"
+                )
             posted.append(PublishedPost(None, str(intro["id"]), "intro"))
             parent = str(intro["id"])
             for index, item in enumerate(spec.items):
@@ -103,6 +115,17 @@ class Launcher:
             await self._withdraw(posted)
             raise PublishError(f"{where}: Mastodon refused the post: {error_text(exc)}") from exc
         return posted
+
+    async def _thread_end(self, spec: ConsultationSpec) -> str | None:
+        """The last post of the thread of the first consultation ``spec`` follows, if any."""
+        if spec.follow_up is None:
+            return None
+        for earlier in spec.follow_up.of:
+            posts = await self.store.posts_of("mastodon", earlier)
+            thread = [p.platform_ref for p in posts if p.kind in ("intro", "item")]
+            if thread:
+                return thread[-1]
+        return None
 
     async def post_question(
         self, spec: ConsultationSpec, item_id: str, text: str, posts: Sequence[PublishedPost]

@@ -109,7 +109,11 @@ class TelegramAdapter:
             token, base_url=base_url, messages_per_second=messages_per_second
         )
         self.pacer = ChatPacer(
-            chat_interval=chat_interval, group_per_minute=group_per_minute, clock=clock, sleep=sleep
+            chat_interval=chat_interval,
+            group_per_minute=group_per_minute,
+            overall_per_second=max(1, round(messages_per_second)),
+            clock=clock,
+            sleep=sleep,
         )
         self.stopper = Stopper(sleep)
         blocked: set[int | str] = set()

@@ -43,11 +43,12 @@ class BotConnection:
     """
 
     def __init__(self, token: str, *, base_url: str, messages_per_second: float) -> None:
-        # A bucket of one that refills every 1/30 s: a steady pace, never a burst, so a
-        # sliding one-second window (as Telegram counts) never sees more than 30.
+        # The outbox's messages keep the overall pace in ChatPacer (a sliding window of
+        # request starts); this bucket of a second's worth is a backstop for the rest
+        # (launch posts, answers to button presses), never slower than that window.
         limiter = AIORateLimiter(
-            overall_max_rate=1,
-            overall_time_period=1 / messages_per_second,
+            overall_max_rate=messages_per_second,
+            overall_time_period=1,
             group_max_rate=0,  # kept by ChatPacer as a sliding window
             max_retries=0,  # the outbox retries, with backoff, and knows what was sent
         )

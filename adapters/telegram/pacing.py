@@ -2,9 +2,16 @@
 
 Telegram asks bots to send at most one message per second in a chat and at most 20 per
 minute in a group (https://core.telegram.org/bots/faq#my-bot-is-hitting-limits-how-do-i
--avoid-this). ``AIORateLimiter`` keeps the overall 30 per second; its group limit is a
-leaky bucket that lets 20 through at once and 20 more over the next minute, which
-Telegram refuses, so both chat limits are kept here as sliding windows.
+-avoid-this). ``AIORateLimiter``'s group limit is a leaky bucket that lets 20 through at
+once and 20 more over the next minute, which Telegram refuses, so both chat limits are
+kept here as sliding windows.
+
+The overall 30 a second is kept here too, for the outbox's messages, as a sliding window
+of the times requests start: a leaky bucket of one that refills every 1/30 s loses the
+time by which each wake-up is late, and sent 10,000 invitations some 5% slower than
+Telegram allows. A sliding window gives a late request's time to the next one while no
+second ever holds more than 30. Replies to people go before bulk sends (invitations and
+reminders) waiting for the same slot.
 """
 
 from __future__ import annotations
@@ -55,6 +62,8 @@ class ChatPacer:
         max_wait: longest wait spent here; a later slot raises :class:`RetryLater` so the
             outbox row goes back to the queue instead of holding a sender.
         margin: extra seconds on every window, for clock and network jitter.
+        overall_per_second: messages a second for the whole bot (``0``: not kept here).
+        overall_margin: extra seconds on the overall one-second window.
         clock: monotonic seconds.
         sleep: how to wait for a slot (tests pass one that advances their clock).
     """
@@ -66,9 +75,15 @@ class ChatPacer:
         group_per_minute: int = 20,
         max_wait: float = 3.0,
         margin: float = 0.05,
+        overall_per_second: int = 30,
+        overall_margin: float = 0.02,
         clock: Clock = monotonic,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
+        self._overall = (
+            _Window(overall_per_second, 1.0 + overall_margin) if overall_per_second else None
+        )
+        self._replies_waiting = 0
         self._chat = _Window(1, chat_interval + margin) if chat_interval > 0 else None
         self._spacing = chat_interval + margin
         self._last_start: dict[int | str, float] = {}
@@ -117,6 +132,27 @@ class ChatPacer:
         if delay > 0:
             await self.sleep(delay)
 
+    async def overall(self, *, bulk: bool = False) -> None:
+        """Wait for room in the bot's overall pace and take it, just before a request.
+
+        A ``bulk`` request (an invitation, a reminder) also waits while a reply is waiting.
+        """
+        if self._overall is None:
+            return
+        if not bulk:
+            self._replies_waiting += 1
+        try:
+            while True:
+                now = self.clock()
+                due = self._overall.next_free(OVERALL, now)
+                if due <= now and (not bulk or not self._replies_waiting):
+                    self._overall.take(OVERALL, now)
+                    return
+                await self.sleep(max(due - now, 0.001))
+        finally:
+            if not bulk:
+                self._replies_waiting -= 1
+
     async def starting(self, chat: int | str) -> None:
         """Just before the request: keep one chat's requests apart as they really start.
 
@@ -137,6 +173,10 @@ class ChatPacer:
     def pause(self, chat: int | str, seconds: float) -> None:
         """Telegram said to wait: send nothing more to ``chat`` before then."""
         self._paused[chat] = max(self._paused.get(chat, 0.0), self.clock() + seconds)
+
+
+OVERALL = "overall"
+"""The overall window's key (chat keys are ids and @usernames, never this)."""
 
 
 def is_group(chat: int | str) -> bool:

@@ -161,6 +161,7 @@ class TelegramSender:
         def part(step: Step) -> Part[telegram.Message]:
             async def paced(previous: telegram.Message | None) -> telegram.Message:
                 await self.pacer.slot(chat)
+                await self.pacer.overall(bulk=message.bulk)
                 # From here the part may reach the person: the outbox marks its row.
                 await request_starting()
                 await self.pacer.starting(chat)
@@ -192,6 +193,7 @@ class TelegramSender:
         if target is None or target[0] != chat or len(pieces) != 1:
             return None
         await self.pacer.slot(chat)
+        await self.pacer.overall()
         try:
             await self.connection.bot.edit_message_text(
                 pieces[0],

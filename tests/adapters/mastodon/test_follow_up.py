@@ -17,7 +17,8 @@ from adapters.web import WebAdapter
 from bot import followups, publishing
 from consultations import service
 from consultations.spec import parse_spec
-from storage.tables import Invitation, OutboxEntry
+from storage import queries
+from storage.tables import Invitation, OutboxEntry, Publication
 from tests.adapters.mastodon.conftest import World
 from tests.adapters.telegram.conftest import make_adapter as telegram_adapter
 from tests.fakes.telegram_api import FakeTelegram
@@ -121,6 +122,21 @@ async def test_a_follow_up_invites_who_agreed_on_their_own_channel_once(
             keys=platform.keyring,
         )
         assert launched.invited == {"web": 1, "telegram": 1, "mastodon": 1}
+
+        # In public, the follow-up is posted in the earlier consultation's thread, under
+        # its last post, where the people who replied there will see it.
+        earlier_end = await world.post_of("one-thing")
+        (intro_row,) = await world.rows(
+            Publication,
+            Publication.consultation_id == "booking-loop",
+            Publication.channel == "mastodon",
+            Publication.kind == "intro",
+        )
+        intro_ref = queries.publication_ref(platform.keyring, intro_row)
+        intro = await asyncio.to_thread(world.server.bot.status, intro_ref)
+        assert str(intro["in_reply_to_id"]) == earlier_end
+        assert intro["visibility"] == "public"
+        assert "What we changed in booking" in intro["content"]
 
         # Telegram: Alice gets the invitation privately, with a button that starts it.
         invitation = (await fake.wait_for_sent(5, chat=alice))[4]
