@@ -10,7 +10,8 @@ The overall 30 a second is kept here too, for the outbox's messages, as a slidin
 of the times requests start: a leaky bucket of one that refills every 1/30 s loses the
 time by which each wake-up is late, and sent 10,000 invitations some 5% slower than
 Telegram allows. A sliding window gives a late request's time to the next one while no
-second ever holds more than 30. Replies to people go before bulk sends (invitations and
+second ever holds more than 30, and no two requests go closer than half the
+interval. Replies to people go before bulk sends (invitations and
 reminders) waiting for the same slot.
 """
 
@@ -83,6 +84,14 @@ class ChatPacer:
         self._overall = (
             _Window(overall_per_second, 1.0 + overall_margin) if overall_per_second else None
         )
+        # Never a burst: requests at least half an interval apart, so a late one's time is
+        # made up over the next few, not sent all at once for the network to bunch up.
+        self._overall_gap = 0.5 / overall_per_second if overall_per_second else 0.0
+        self._overall_last = float("-inf")
+        # The same window over the times requests really start (see starting()).
+        self._overall_started = (
+            _Window(overall_per_second, 1.0 + overall_margin) if overall_per_second else None
+        )
         self._replies_waiting = 0
         self._chat = _Window(1, chat_interval + margin) if chat_interval > 0 else None
         self._spacing = chat_interval + margin
@@ -144,9 +153,12 @@ class ChatPacer:
         try:
             while True:
                 now = self.clock()
-                due = self._overall.next_free(OVERALL, now)
+                due = max(
+                    self._overall.next_free(OVERALL, now), self._overall_last + self._overall_gap
+                )
                 if due <= now and (not bulk or not self._replies_waiting):
                     self._overall.take(OVERALL, now)
+                    self._overall_last = now
                     return
                 await self.sleep(max(due - now, 0.001))
         finally:
@@ -159,8 +171,13 @@ class ChatPacer:
         A slot is a plan; between it and the request the outbox commits that the message
         is being sent, which takes longer at one time than another. Telegram counts the
         requests as they arrive, so a request is held until the interval since the
-        chat's previous request has passed (a few milliseconds at most, normally).
+        chat's previous request has passed (a few milliseconds at most, normally); the
+        same for the bot's overall pace, planned by :meth:`overall`.
         """
+        if self._overall_started is not None:
+            while (due := self._overall_started.next_free(OVERALL, self.clock())) > self.clock():
+                await self.sleep(due - self.clock())
+            self._overall_started.take(OVERALL, self.clock())
         if self._chat is None:
             return
         last = self._last_start.get(chat)

@@ -133,7 +133,7 @@ async def test_a_follow_up_invites_who_agreed_on_their_own_channel_once(
             Publication.kind == "intro",
         )
         intro_ref = queries.publication_ref(platform.keyring, intro_row)
-        intro = await asyncio.to_thread(world.server.bot.status, intro_ref)
+        intro = await asyncio.to_thread(world.server.bot().status, intro_ref)
         assert str(intro["in_reply_to_id"]) == earlier_end
         assert intro["visibility"] == "public"
         assert "What we changed in booking" in intro["content"]
