@@ -10,9 +10,9 @@ The overall 30 a second is kept here too, for the outbox's messages, as a slidin
 of the times requests start: a leaky bucket of one that refills every 1/30 s loses the
 time by which each wake-up is late, and sent 10,000 invitations some 5% slower than
 Telegram allows. A sliding window gives a late request's time to the next one while no
-second ever holds more than 30, and no two requests go closer than half the
-interval. Replies to people go before bulk sends (invitations and
-reminders) waiting for the same slot.
+second ever holds more than 30, and no two requests go closer than half the interval.
+Replies to people go before bulk sends (invitations and reminders) waiting for the same
+slot.
 """
 
 from __future__ import annotations
