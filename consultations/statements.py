@@ -15,6 +15,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from consultations.statement_texts import DONE_WORDS, VOTE_LABELS, VOTE_WORDS
+from storage.statements import STATEMENT_REF as STATEMENT_REF
+from storage.statements import statement_of as statement_of
 
 VOTES = ("agree", "disagree", "pass")
 #: The vote as a number, as the opinion analysis reads it.
@@ -24,7 +26,6 @@ ADD = "add"
 STATEMENT_MAX = 280
 #: Word overlap (Jaccard of content words) from which a statement counts as a repeat.
 DUPLICATE_SIMILARITY = 0.7
-STATEMENT_REF = "statement:"
 
 # Common English words that say nothing about an idea (the spec's language is English
 # for now; another language's list would go beside it).
@@ -57,14 +58,6 @@ def parse_question(question: str) -> tuple[str, int | str] | None:
 def statement_ref(statement_id: int) -> str:
     """The record id of a statement, which votes name in ``in_reply_to``."""
     return f"{STATEMENT_REF}{statement_id}"
-
-
-def statement_of(ref: str | None) -> int | None:
-    """The statement id in a vote's ``in_reply_to``."""
-    if ref is None or not ref.startswith(STATEMENT_REF):
-        return None
-    rest = ref[len(STATEMENT_REF) :]
-    return int(rest) if rest.isdigit() else None
 
 
 def _words(raw: str) -> str:

@@ -11,6 +11,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from storage import statements as statement_store
 from storage.db import json_text
 from storage.tables import (
     Consent,
@@ -333,7 +334,12 @@ async def add_outbox(
 
 
 async def erase_participant(session: AsyncSession, participant_id: int) -> dict[str, int]:
-    """Delete everything held about a participant; returns the rows removed per table."""
+    """Delete everything held about a participant; returns the rows removed per table.
+
+    Their votes leave the statements' running counts too, so what is shown next no longer
+    leans on them.
+    """
+    await statement_store.forget_votes(session, participant_id)
     counts: dict[str, int] = {}
     response_ids = select(Response.id).where(Response.participant_id == participant_id)
     for name, statement in (

@@ -19,6 +19,47 @@ PENDING = "pending"
 REJECTED = "rejected"
 WITHHELD = "withheld"
 _COUNTER = {"agree": "agrees", "disagree": "disagrees", "pass": "passes"}
+#: How a vote names its statement in ``in_reply_to``: this prefix and the statement's id.
+STATEMENT_REF = "statement:"
+
+
+def statement_of(ref: str | None) -> int | None:
+    """The statement id in a vote's ``in_reply_to``."""
+    if ref is None or not ref.startswith(STATEMENT_REF):
+        return None
+    rest = ref[len(STATEMENT_REF) :]
+    return int(rest) if rest.isdigit() else None
+
+
+async def forget_votes(session: AsyncSession, participant_id: int) -> int:
+    """Take a person's votes out of the statements' running counts (before erasing them).
+
+    Returns how many votes were taken out.
+    """
+    rows = await session.execute(
+        select(Response.in_reply_to, Response.choices).where(
+            Response.participant_id == participant_id, Response.item_type == "vote"
+        )
+    )
+    changes: dict[int, dict[str, int]] = {}
+    taken = 0
+    for ref, choices in rows:
+        statement_id = statement_of(ref)
+        if statement_id is None:
+            continue
+        column = _COUNTER.get((choices or ["pass"])[0], "passes")
+        counts = changes.setdefault(statement_id, {})
+        counts[column] = counts.get(column, 0) - 1
+        taken += 1
+    columns = Statement.__table__.c
+    for statement_id, counts in changes.items():
+        await session.execute(
+            update(Statement)
+            .where(Statement.id == statement_id)
+            .values({name: columns[name] + amount for name, amount in counts.items()})
+            .execution_options(synchronize_session=False)
+        )
+    return taken
 
 
 async def shown(session: AsyncSession, consultation_id: str, item_id: str) -> list[Statement]:

@@ -6,6 +6,7 @@ from sqlalchemy import select
 
 from bot.platform import Platform
 from channels.events import CONSENT, EventKind, OutboundMessage
+from storage import queries
 from storage.tables import ModerationCase, Response, Statement
 from tests.bot.test_runtime import deliver, send_all
 from tests.fakes.channel import FakeChannel, Person
@@ -74,6 +75,37 @@ async def test_a_vote_changed_keeps_one_vote_and_true_counts(platform: Platform)
     assert [v.choices for v in votes] == [["disagree"]]
     assert statement is not None
     assert (statement.agrees, statement.disagrees, statement.passes) == (0, 1, 0)
+
+
+async def test_an_erased_persons_votes_leave_the_counts(platform: Platform) -> None:
+    await launch(platform, statements_spec())
+    channel = FakeChannel()
+    ann, bob = Person("2010"), Person("2011")
+    for person, words in ((ann, ("agree", "disagree", "pass")), (bob, ("agree", "agree"))):
+        await consented(platform, channel, person)
+        for word in words:
+            await deliver(platform, person.says(word))
+            await send_all(platform, channel)
+    before = {s.id: (s.agrees, s.disagrees, s.passes) for s in await statements(platform)}
+    assert sum(sum(c) for c in before.values()) == 5
+    async with platform.sessionmaker.begin() as session:
+        pid = await session.scalar(
+            select(Response.participant_id)
+            .where(Response.item_type == "vote", Response.choices.is_not(None))
+            .order_by(Response.id)
+        )
+        assert pid is not None
+        await queries.erase_participant(session, pid)
+    async with platform.sessionmaker() as session:
+        left = (await session.execute(select(Response.in_reply_to, Response.choices))).all()
+    expected = {s.id: [0, 0, 0] for s in await statements(platform)}
+    column = {"agree": 0, "disagree": 1, "pass": 2}
+    for ref, choices in left:
+        if ref is not None and ref.startswith("statement:"):
+            expected[int(ref.split(":")[1])][column[choices[0]]] += 1
+    after = {s.id: (s.agrees, s.disagrees, s.passes) for s in await statements(platform)}
+    assert after == {sid: tuple(counts) for sid, counts in expected.items()}
+    assert sum(sum(c) for c in after.values()) == 2  # Bob's two agrees, Ann's three gone
 
 
 async def test_own_statement_is_shown_to_others_but_never_to_its_author(
