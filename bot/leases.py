@@ -24,8 +24,8 @@ connection:
   only while the lock is held. The outbox claims rows and marks them ``sending`` that
   way: a worker that lost the lease cannot start a send behind its successor's back.
 
-On SQLite there is one process, so a lease is always held and ``fenced`` is an ordinary
-transaction.
+On SQLite there is one process: a lease is held by the first of that process's holders
+to ask for it (until it releases it), and ``fenced`` is an ordinary transaction.
 """
 
 from __future__ import annotations
@@ -76,6 +76,12 @@ def lock_key(name: str) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
+# On SQLite, who in this process holds each lease, by database and name: one process owns
+# the database, and within it one holder at a time (two outbox senders in one process
+# would otherwise each settle the rows the other is sending).
+_SOLE_HOLDERS: dict[tuple[str, str], Lease] = {}
+
+
 class Lease:
     """One named lease (see the module docstring).
 
@@ -91,7 +97,7 @@ class Lease:
         self.key = lock_key(name)
         self.retry_every = retry_every
         self._connection: AsyncConnection | None = None
-        self._held = leases.sole
+        self._held = False
         self._next_try = 0.0
         self._checked_at = 0.0
         self._using = asyncio.Lock()
@@ -101,11 +107,19 @@ class Lease:
         return self._name
 
     @property
+    def _sole_key(self) -> tuple[str, str]:
+        return (str(self._leases.engine.url), self._name)
+
+    @property
     def held(self) -> bool:
         return self._held
 
     async def try_acquire(self) -> bool:
         """Take the lock if it is free; at most one real try per ``retry_every`` seconds."""
+        if self._leases.sole:
+            holder = _SOLE_HOLDERS.setdefault(self._sole_key, self)
+            self._held = holder is self
+            return self._held
         if self._held:
             return await self.check()
         now = time.monotonic()
@@ -135,7 +149,7 @@ class Lease:
     async def check(self) -> bool:
         """Whether the lease is still held; pings its connection at most once a second."""
         if self._leases.sole:
-            return True
+            return _SOLE_HOLDERS.get(self._sole_key) is self
         if not self._held or self._connection is None:
             return False
         if self._connection.invalidated:
@@ -160,6 +174,9 @@ class Lease:
     async def release(self) -> None:
         """Give the lease up (closing its connection ends the lock with the session)."""
         if self._leases.sole:
+            if _SOLE_HOLDERS.get(self._sole_key) is self:
+                del _SOLE_HOLDERS[self._sole_key]
+            self._held = False
             return
         if self._held:
             log.info("lease %s: released", self._name)
