@@ -1,10 +1,26 @@
-"""What the benchmarks share: a fresh PostgreSQL database on the local server."""
+"""What the benchmarks share: a fresh PostgreSQL database on the local server, and the
+free-text consultation and real comments the report benchmarks fill it with."""
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
 
 import asyncpg
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT.parent / "shared" / "data" / "pxtextmining-phase1" / "text_data.csv"
+KEY = "bench-key-0123456789-0123456789-0123456789"
+REPORT_SPEC: dict[str, Any] = {
+    "id": "bench-report",
+    "title": "What could we do better?",
+    "organisation": "Example Health Service",
+    "model": "feedback-prompt",
+    "consent": {"text": "We use your answers to improve our care."},
+    "channels": ["web"],
+    "items": [{"id": "better", "type": "prompt", "text": "What could we do better?"}],
+}
 
 
 async def fresh_pg_database(name: str) -> str:

@@ -38,22 +38,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from common import fresh_pg_database
+from common import DATA, KEY, REPORT_SPEC, ROOT, fresh_pg_database
 from sqlalchemy import text
 
-ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT.parent / "shared" / "data" / "pxtextmining-phase1" / "text_data.csv"
-KEY = "bench-key-0123456789-0123456789-0123456789"
-CONSULTATION = "bench-report"
-SPEC = {
-    "id": CONSULTATION,
-    "title": "What could we do better?",
-    "organisation": "Example Health Service",
-    "model": "feedback-prompt",
-    "consent": {"text": "We use your answers to improve our care."},
-    "channels": ["web"],
-    "items": [{"id": "better", "type": "prompt", "text": "What could we do better?"}],
-}
+SPEC = REPORT_SPEC
+CONSULTATION = str(SPEC["id"])
 BATCH = 50_000
 DAYS = 60
 
@@ -115,6 +104,36 @@ async def _create(url: str) -> None:
 Pool = list[tuple[str, list[str], float | None, str]]
 
 
+def _responses(
+    batch: list[tuple[int, int, datetime]],
+    texts: list[tuple[str, list[str], float | None, str]],
+    *,
+    public: Any,
+    when: Any,
+) -> list[tuple[Any, ...]]:
+    """The response rows of one batch, in the column order both stores are filled in."""
+    rows = []
+    for n, pick, at in batch:
+        body, flags, sentiment, analysis = texts[pick % len(texts)]
+        rows.append(
+            (
+                CONSULTATION,
+                "better",
+                "prompt",
+                n + 1,
+                "import",
+                "[]",
+                body,
+                json.dumps(flags),
+                public,
+                sentiment,
+                analysis,
+                when(at),
+            )
+        )
+    return rows
+
+
 def fill_sqlite(path: str, rows: int, texts: Pool) -> None:
     asyncio.run(_create(f"sqlite+aiosqlite:///{path}"))
     db = sqlite3.connect(path)
@@ -124,25 +143,9 @@ def fill_sqlite(path: str, rows: int, texts: Pool) -> None:
                 "INSERT INTO participant (id, channel, pseudonym, created_at) VALUES (?, ?, ?, ?)",
                 [(n + 1, "import", _pseudonym(n), "2026-09-01 09:00:00") for n, _, _ in batch],
             )
-            values = []
-            for n, pick, at in batch:
-                body, flags, sentiment, analysis = texts[pick % len(texts)]
-                values.append(
-                    (
-                        CONSULTATION,
-                        "better",
-                        "prompt",
-                        n + 1,
-                        "import",
-                        "[]",
-                        body,
-                        json.dumps(flags),
-                        0,
-                        sentiment,
-                        analysis,
-                        at.strftime("%Y-%m-%d %H:%M:%S.%f"),
-                    )
-                )
+            values = _responses(
+                batch, texts, public=0, when=lambda at: at.strftime("%Y-%m-%d %H:%M:%S.%f")
+            )
             db.executemany(
                 "INSERT INTO response (consultation_id, item_id, item_type, participant_id,"
                 " channel, choices, text, flags, public, sentiment, analysis, created_at)"
@@ -169,25 +172,7 @@ async def fill_postgresql(
                 columns=["id", "channel", "pseudonym", "created_at"],
                 records=[(n + 1, "import", _pseudonym(n), at) for n, _, at in batch],
             )
-            records = []
-            for n, pick, at in batch:
-                body, flags, sentiment, analysis = texts[pick % len(texts)]
-                records.append(
-                    (
-                        CONSULTATION,
-                        "better",
-                        "prompt",
-                        n + 1,
-                        "import",
-                        "[]",
-                        body,
-                        json.dumps(flags),
-                        False,
-                        sentiment,
-                        analysis,
-                        at,
-                    )
-                )
+            records = _responses(batch, texts, public=False, when=lambda at: at)
             await connection.copy_records_to_table(
                 "response",
                 columns=[

@@ -29,7 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import fresh_pg_database
+from common import DATA, KEY, REPORT_SPEC, ROOT, fresh_pg_database
 from sqlalchemy import text
 
 from bot.config import Settings
@@ -39,18 +39,7 @@ from consultations.records import read_csv
 from consultations.spec import parse_spec
 from migrations import apply as migrate
 
-ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT.parent / "shared" / "data" / "pxtextmining-phase1" / "text_data.csv"
-KEY = "bench-key-0123456789-0123456789-0123456789"
-SPEC = {
-    "id": "bench-report",
-    "title": "What could we do better?",
-    "organisation": "Example Health Service",
-    "model": "feedback-prompt",
-    "consent": {"text": "We use your answers to improve our care."},
-    "channels": ["web"],
-    "items": [{"id": "better", "type": "prompt", "text": "What could we do better?"}],
-}
+SPEC = REPORT_SPEC
 
 
 def write_sample(path: Path, rows: int, *, distinct: bool = False) -> None:
