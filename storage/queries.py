@@ -12,7 +12,6 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from storage import statements as statement_store
-from storage.db import json_text
 from storage.tables import (
     Consent,
     Consultation,
@@ -576,7 +575,7 @@ async def _sqlite_participants(
 
 _LOOKUP = 500  # pseudonyms per lookup: under SQLite's oldest limit of 999 parameters
 
-#: Columns of a ``response`` row written by :func:`insert_responses`, in COPY order.
+#: Columns of a ``response`` row written by :class:`ResponseRows`, in COPY order.
 RESPONSE_COPY_COLUMNS = (
     "consultation_id",
     "item_id",
@@ -593,7 +592,6 @@ RESPONSE_COPY_COLUMNS = (
     "analysis",
     "created_at",
 )
-_JSON_COLUMNS = frozenset({"choices", "flags", "analysis"})
 
 
 class ResponseRows:
@@ -649,22 +647,3 @@ class ResponseRows:
 async def response_rows(session: AsyncSession) -> ResponseRows:
     """A :class:`ResponseRows` on the session's connection."""
     return ResponseRows(await session.connection())
-
-
-async def insert_responses(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    """Store many responses given as column dicts (``public`` defaults to false)."""
-    writer = await response_rows(session)
-    await writer.write(
-        [
-            tuple(
-                (writer.json(None if value is None else json_text(value)))
-                if name in _JSON_COLUMNS
-                else (writer.moment(value) if value is not None else None)
-                if name == "created_at"
-                else (row.get(name, False) if name == "public" else value)
-                for name in RESPONSE_COPY_COLUMNS
-                for value in (row.get(name),)
-            )
-            for row in rows
-        ]
-    )
