@@ -33,6 +33,8 @@ from typing import Any
 
 import yaml
 
+from .phrases import Phrases
+
 #: Categories, most serious first: the order of ``Assessment.categories``.
 CATEGORIES: tuple[str, ...] = (
     "plan-means",
@@ -92,28 +94,49 @@ class Lexicon:
 
     def __init__(self, data: dict[str, Any]) -> None:
         macros: dict[str, str] = dict(data.get("macros", {}))
-        self.statements: dict[str, re.Pattern[str]] = {}
-        self.topics: dict[str, re.Pattern[str]] = {}
+        tables: list[list[str]] = []
+        statements: dict[str, int] = {}
+        topics: dict[str, int] = {}
         for category, entry in data["categories"].items():
             if category not in CATEGORIES:
                 raise ValueError(f"unknown category {category!r} in the lexicon")
-            statements = _alternation(list(entry.get("statements", [])), macros)
-            topics = _alternation(list(entry.get("topics", [])), macros)
-            if statements is not None:
-                self.statements[category] = statements
-            if topics is not None:
-                self.topics[category] = topics
-        masks = data["masks"]
-        self.service = _alternation(list(masks["service"]), macros)
-        self.idiom = _alternation(list(masks["idiom"]), macros)
-        self.bereavement = _alternation(list(masks["bereavement"]), macros)
+            for kind, numbers in (("statements", statements), ("topics", topics)):
+                patterns = [_expand(p, macros) for p in entry.get(kind, [])]
+                if patterns:
+                    numbers[category] = len(tables)
+                    tables.append(patterns)
+        masks: dict[str, int] = {}
+        for name in ("service", "bereavement", "idiom"):
+            patterns = [_expand(p, macros) for p in data["masks"][name]]
+            if patterns:
+                masks[name] = len(tables)
+                tables.append(patterns)
+        # All phrase lists looked for in one pass over a text's word starts (phrases.py).
+        self.phrases = Phrases(tables)
+        compiled = self.phrases.patterns
+        self._statement_tables = statements
+        self._topic_tables = topics
+        self._mask_tables = [
+            (masks[name], word)
+            for name, word in (
+                ("service", " _service_ "),
+                ("bereavement", " _bereavement_ "),
+                ("idiom", " _idiom_ "),
+            )
+            if name in masks
+        ]
+        self.statements = {category: compiled[n] for category, n in statements.items()}
+        self.topics = {category: compiled[n] for category, n in topics.items()}
+        self.service = compiled[masks["service"]] if "service" in masks else None
+        self.idiom = compiled[masks["idiom"]] if "idiom" in masks else None
+        self.bereavement = compiled[masks["bereavement"]] if "bereavement" in masks else None
         cues: dict[str, str] = data["cues"]
         self.cues = {name: re.compile(_expand(p, macros)) for name, p in cues.items()}
         self.spanish: dict[str, re.Pattern[str]] = {}
         for category, patterns in data.get("spanish", {}).items():
-            compiled = _alternation(list(patterns), macros)
-            if compiled is not None:
-                self.spanish[category] = compiled
+            spanish = _alternation(list(patterns), macros)
+            if spanish is not None:
+                self.spanish[category] = spanish
         risk: dict[str, list[str]] = data["risk"]
         # Stems by their first two letters, so each word is compared with a few only.
         by_start: dict[str, list[str]] = {}
@@ -144,13 +167,8 @@ class Lexicon:
 
     def mask(self, text: str) -> str:
         """Services, idioms and bereavement replaced by placeholder words."""
-        for pattern, word in (
-            (self.service, " _service_ "),
-            (self.bereavement, " _bereavement_ "),
-            (self.idiom, " _idiom_ "),
-        ):
-            if pattern is not None:
-                text = pattern.sub(word, text)
+        for table, word in self._mask_tables:
+            text = self.phrases.sub(table, word, text)
         return text
 
     @staticmethod
@@ -222,9 +240,11 @@ class Lexicon:
         found: list[Hit] = []
         set_aside: list[tuple[int, int]] = []
         answered_yes: bool | None = None
-        for kind, table in (("statement", self.statements), ("topic", self.topics)):
-            for category, pattern in table.items():
-                for match in pattern.finditer(text):
+        phrases = self.phrases
+        candidates = phrases.candidates(text)
+        for kind, tables in (("statement", self._statement_tables), ("topic", self._topic_tables)):
+            for category, table in tables.items():
+                for match in phrases.finditer(table, text, candidates):
                     if answered_yes is None:
                         # A whole-text cue, looked for only once a phrase is found.
                         answered_yes = bool(self.cues["reported_undone"].search(text))

@@ -24,6 +24,8 @@ from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
 
+import numpy as np
+
 MODEL_FILE = "data/semantic_model.json"
 _PUNCTUATION = frozenset(".,!?;:")
 
@@ -117,16 +119,32 @@ class SemanticModel:
         self._category_weights: dict[str, list[float]] = data["category_word"]
         self._category_intercepts: list[float] = list(data["category_intercepts"])
         self.vocabulary = frozenset(f for f in data["word"] if " " not in f)
-        self._grams_by_word: dict[str, frozenset[str]] = {}
+        # The character block as arrays over numbered n-grams, summed by numpy: a long
+        # reply has hundreds of known n-grams, and adding them one by one in Python was
+        # a third of the screen's time.
+        self._gram_ids = {gram: n for n, gram in enumerate(self.char.weights)}
+        self._gram_weights = np.array([w for w, _ in self.char.weights.values()])
+        self._gram_norms = np.array([n for _, n in self.char.weights.values()])
+        self._grams_by_word: dict[str, frozenset[int]] = {}
 
     def probability(self, normalised: str) -> float:
         """Probability that the text is a disclosure."""
         z = (
             self.intercept
             + self.word.score(word_features(normalised))
-            + self.char.score(self._known_grams(normalised))
+            + self._char_score(self._known_grams(normalised))
         )
         return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+
+    def _char_score(self, grams: set[int]) -> float:
+        """The character block's score (:meth:`_Block.score`) over numbered n-grams."""
+        if not grams:
+            return 0.0
+        present = np.fromiter(grams, dtype=np.intp, count=len(grams))
+        norm = float(self._gram_norms[present].sum())
+        if not norm:
+            return 0.0
+        return float(self._gram_weights[present].sum()) / math.sqrt(norm)
 
     def strongest_sentence(self, normalised: str, keep: Callable[[str], bool]) -> tuple[float, str]:
         """The highest probability of any one sentence of a longer text, and that
@@ -148,20 +166,21 @@ class SemanticModel:
                     best, strongest = p, part
         return best, strongest
 
-    def _known_grams(self, normalised: str) -> set[str]:
-        """The text's character n-grams that the model has weights for: the same set as
-        :func:`char_features` gives, less the unknown ones, from a cache by word, since
-        replies share most of their words and an n-gram lookup per word is the cost."""
+    def _known_grams(self, normalised: str) -> set[int]:
+        """The numbers of the text's character n-grams that the model has weights for:
+        the same n-grams as :func:`char_features` gives, less the unknown ones, from a
+        cache by word, since replies share most of their words and an n-gram lookup per
+        word is the cost."""
         cache = self._grams_by_word
-        weights = self.char.weights
-        present: set[str] = set()
+        ids = self._gram_ids
+        present: set[int] = set()
         for token in set(normalised.split()):
             known = cache.get(token)
             if known is None:
                 if token in _PUNCTUATION or token.startswith("_"):
                     known = frozenset()
                 else:
-                    known = frozenset(g for g in _grams(token) if g in weights)
+                    known = frozenset(ids[g] for g in _grams(token) if g in ids)
                 if len(cache) >= _GRAM_CACHE:
                     cache.clear()
                 cache[token] = known

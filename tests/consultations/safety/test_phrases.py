@@ -1,0 +1,67 @@
+"""Phrase lists looked for by their starts find exactly what the whole alternation finds."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from consultations.safety.lexicon import default_lexicon
+from consultations.safety.phrases import Phrases, needs, starts
+
+BRANCHES = [
+    r"\bi (?:want|wanna) to die\b",
+    r"\bi want\b",
+    r"\b(?:kill|hurt)(?:ing|s)? (?:my|him)self\b",
+    r"\b(?:\w+ )?(?:mum|dad) (?:hits|hit) me\b",  # may start at any word
+    r"\bno(?:body|one)? cares?\b",
+    r"\bto\b",
+]
+TEXTS = [
+    "i want to die",
+    "i wanna to die and i want more",
+    "he said killing himself , my old dad hit me and mum hits me",
+    "nobody cares . no one care . no care",
+    "i want to want to die to to",
+    "",
+    "naïve i want to die",  # outside ASCII: the whole alternation is used
+    "x  _service_  i want",
+]
+
+
+def _whole(branches: list[str]) -> re.Pattern[str]:
+    return re.compile(rf"\b(?=\w)(?:{'|'.join(f'(?:{b})' for b in branches)})")
+
+
+@pytest.mark.parametrize("text", TEXTS)
+def test_matches_are_the_alternations_own(text: str) -> None:
+    phrases = Phrases([BRANCHES, BRANCHES[::-1]])
+    for table, branches in enumerate((BRANCHES, BRANCHES[::-1])):
+        expected = [(m.span(), m.group(0)) for m in _whole(branches).finditer(text)]
+        found = [(m.span(), m.group(0)) for m in phrases.finditer(table, text)]
+        assert found == expected
+        assert phrases.sub(table, " _x_ ", text) == _whole(branches).sub(" _x_ ", text)
+
+
+def test_the_first_branch_that_matches_at_a_place_wins() -> None:
+    phrases = Phrases([[r"\bi want\b", r"\bi want to die\b"]])
+    assert [m.group(0) for m in phrases.finditer(0, "so i want to die")] == ["i want"]
+
+
+def test_starts_and_needed_strings() -> None:
+    assert starts(r"\b(?:kill|hurt)s? me") == frozenset({"kills", "kill ", "hurts", "hurt "})
+    assert starts(r"\bab?c") == frozenset({"abc", "ac"})
+    assert starts(r"\b\w+ dad") is None  # any word may start it
+    assert starts(r"(\w)\1") is None  # a back reference is not read
+    assert frozenset({"dad", "mum"}) in needs(r"\b(?:\w+ )?(?:mum|dad) hit")
+
+
+def test_the_shipped_lexicon_reads_as_its_alternations() -> None:
+    lexicon = default_lexicon()
+    text = (
+        "my dad hits me and i want to kill myself . the suicide prevention team said "
+        "i am dying for a cuppa but nobody would miss me if i was gone"
+    )
+    for number, pattern in enumerate(lexicon.phrases.patterns):
+        expected = [m.span() for m in pattern.finditer(text)]
+        assert [m.span() for m in lexicon.phrases.finditer(number, text)] == expected
