@@ -67,7 +67,8 @@ for text in texts:
         "scorable": [screen.scorable(s) for s in sentences],
         "redacted": [redacted.text, redacted.changed],
     })
-json.dump(out, sys.stdout)
+import consultations.safety.screen as module
+json.dump({"module": module.__file__, "outcomes": out}, sys.stdout)
 """
 
 
@@ -92,11 +93,18 @@ def _outcomes(package_root: Path, texts_file: Path) -> list[dict[str, object]]:
     result = subprocess.run(
         [sys.executable, "-c", _CHILD, str(texts_file)],
         env={**os.environ, "PYTHONPATH": str(package_root)},
+        # From the package's own folder: ``python -c`` puts the working folder first on
+        # the path, which would otherwise import the checkout the script was started in.
+        cwd=package_root,
         check=True,
         capture_output=True,
         text=True,
     )
-    outcomes: list[dict[str, object]] = json.loads(result.stdout)
+    found = json.loads(result.stdout)
+    # The screen screened is the one asked for, not another on the path.
+    if not Path(found["module"]).resolve().is_relative_to(package_root.resolve()):
+        raise SystemExit(f"{found['module']} is not under {package_root}")
+    outcomes: list[dict[str, object]] = found["outcomes"]
     return outcomes
 
 

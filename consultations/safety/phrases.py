@@ -165,6 +165,26 @@ def needs(pattern: str) -> tuple[frozenset[str], ...]:
         return ()
 
 
+def literals(strings: Iterable[str]) -> re.Pattern[str]:
+    """A pattern that finds any of ``strings``, written as a tree of their letters so
+    that each place in a text is tried against a few first letters, not every string."""
+    tree: dict[str, Any] = {}
+    for string in strings:
+        node = tree
+        for char in string:
+            node = node.setdefault(char, {})
+        node[""] = {}
+
+    def written(node: dict[str, Any]) -> str:
+        branches = [re.escape(char) + written(rest) for char, rest in sorted(node.items()) if char]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else f"(?:{'|'.join(branches)})"
+        return f"(?:{body})?" if "" in node else body
+
+    return re.compile(written(tree))
+
+
 def _rarity(strings: frozenset[str]) -> tuple[int, int]:
     return (-min(map(len, strings)), len(strings))
 
@@ -218,13 +238,14 @@ class Phrases:
         self._by_start: dict[str, list[tuple[int, int]]] = {}
         # Branches that may start anywhere are looked for on their own, in one scan each
         # that reports every place they match (a lookahead finds overlapping ones too).
-        self._anywhere: list[tuple[int, int, re.Pattern[str], tuple[frozenset[str], ...]]] = []
+        self._anywhere: list[tuple[int, int, re.Pattern[str], tuple[re.Pattern[str], ...]]] = []
         for table, branches in enumerate(tables):
             for number, branch in enumerate(branches):
                 prefixes = starts(f"(?:{branch})")
                 if prefixes is None:
                     scan = re.compile(rf"\b(?=\w)(?=(?:{branch}))")
-                    self._anywhere.append((table, number, scan, needs(f"(?:{branch})")))
+                    gates = tuple(map(literals, needs(f"(?:{branch})")))
+                    self._anywhere.append((table, number, scan, gates))
                     continue
                 for prefix in prefixes:
                     self._by_start.setdefault(prefix, []).append((table, number))
@@ -262,8 +283,8 @@ class Phrases:
                 keys[key] = entry
             for table, numbers in entry:
                 found[table].append((at, numbers))
-        for table, number, scan, needed in self._anywhere:
-            if not all(any(word in text for word in words) for words in needed):
+        for table, number, scan, gates in self._anywhere:
+            if not all(gate.search(text) for gate in gates):
                 continue
             places = [match.start() for match in scan.finditer(text)]
             if places:

@@ -19,7 +19,6 @@ import json
 import math
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
@@ -87,11 +86,19 @@ def char_features(normalised: str) -> list[str]:
 _GRAM_CACHE = 1 << 16
 
 
-@dataclass(frozen=True)
 class _Block:
-    weights: dict[str, tuple[float, float]]  # feature -> (coefficient * idf, idf squared)
+    """One block of features: weights by feature, and the same as numbered arrays."""
+
+    def __init__(self, weights: dict[str, tuple[float, float]]) -> None:
+        self.weights = weights  # feature -> (coefficient * idf, idf squared)
+        # Numbered from 1, so that a feature's number is never false (see :meth:`score`).
+        self.ids = {feature: n for n, feature in enumerate(weights, start=1)}
+        self._weights = np.array([0.0, *(w for w, _ in weights.values())])
+        self._norms = np.array([0.0, *(n for _, n in weights.values())])
 
     def score(self, features: Iterable[str]) -> float:
+        """The block's share of the score: weights of the distinct known features summed,
+        over the square root of the sum of their idf squared (unit-length TF-IDF)."""
         total = 0.0
         norm = 0.0
         weights = self.weights
@@ -101,6 +108,16 @@ class _Block:
                 total += entry[0]
                 norm += entry[1]
         return total / math.sqrt(norm) if norm else 0.0
+
+    def score_ids(self, ids: np.ndarray[Any, np.dtype[np.intp]]) -> float:
+        """:meth:`score` for the distinct features numbered ``ids``. The sums run in numpy
+        (in a different order from a Python loop over a set, itself in no fixed order)."""
+        if not len(ids):
+            return 0.0
+        norm = float(self._norms[ids].sum())
+        if not norm:
+            return 0.0
+        return float(self._weights[ids].sum()) / math.sqrt(norm)
 
 
 class SemanticModel:
@@ -119,32 +136,17 @@ class SemanticModel:
         self._category_weights: dict[str, list[float]] = data["category_word"]
         self._category_intercepts: list[float] = list(data["category_intercepts"])
         self.vocabulary = frozenset(f for f in data["word"] if " " not in f)
-        # The character block as arrays over numbered n-grams, summed by numpy: a long
-        # reply has hundreds of known n-grams, and adding them one by one in Python was
-        # a third of the screen's time.
-        self._gram_ids = {gram: n for n, gram in enumerate(self.char.weights)}
-        self._gram_weights = np.array([w for w, _ in self.char.weights.values()])
-        self._gram_norms = np.array([n for _, n in self.char.weights.values()])
         self._grams_by_word: dict[str, frozenset[int]] = {}
 
     def probability(self, normalised: str) -> float:
         """Probability that the text is a disclosure."""
+        grams = self._known_grams(normalised)
         z = (
             self.intercept
             + self.word.score(word_features(normalised))
-            + self._char_score(self._known_grams(normalised))
+            + self.char.score_ids(np.fromiter(grams, dtype=np.intp, count=len(grams)))
         )
         return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
-
-    def _char_score(self, grams: set[int]) -> float:
-        """The character block's score (:meth:`_Block.score`) over numbered n-grams."""
-        if not grams:
-            return 0.0
-        present = np.fromiter(grams, dtype=np.intp, count=len(grams))
-        norm = float(self._gram_norms[present].sum())
-        if not norm:
-            return 0.0
-        return float(self._gram_weights[present].sum()) / math.sqrt(norm)
 
     def strongest_sentence(self, normalised: str, keep: Callable[[str], bool]) -> tuple[float, str]:
         """The highest probability of any one sentence of a longer text, and that
@@ -172,20 +174,20 @@ class SemanticModel:
         cache by word, since replies share most of their words and an n-gram lookup per
         word is the cost."""
         cache = self._grams_by_word
-        ids = self._gram_ids
-        present: set[int] = set()
-        for token in set(normalised.split()):
-            known = cache.get(token)
-            if known is None:
-                if token in _PUNCTUATION or token.startswith("_"):
-                    known = frozenset()
-                else:
-                    known = frozenset(ids[g] for g in _grams(token) if g in ids)
-                if len(cache) >= _GRAM_CACHE:
-                    cache.clear()
-                cache[token] = known
-            present |= known
-        return present
+        tokens = set(normalised.split())
+        known = list(map(cache.get, tokens))
+        if None in known:
+            ids = self.char.ids
+            for n, token in enumerate(tokens):
+                if known[n] is None:
+                    if token in _PUNCTUATION or token.startswith("_"):
+                        grams: frozenset[int] = frozenset()
+                    else:
+                        grams = frozenset(ids[g] for g in _grams(token) if g in ids)
+                    if len(cache) >= _GRAM_CACHE:
+                        cache.clear()
+                    cache[token] = known[n] = grams
+        return set().union(*known)  # type: ignore[arg-type]
 
     def category(self, normalised: str) -> str:
         """The most likely category of a text already judged a disclosure."""

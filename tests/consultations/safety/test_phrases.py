@@ -7,7 +7,7 @@ import re
 import pytest
 
 from consultations.safety.lexicon import default_lexicon
-from consultations.safety.phrases import Phrases, needs, starts
+from consultations.safety.phrases import Phrases, literals, needs, starts
 
 BRANCHES = [
     r"\bi (?:want|wanna) to die\b",
@@ -65,3 +65,11 @@ def test_the_shipped_lexicon_reads_as_its_alternations() -> None:
     for number, pattern in enumerate(lexicon.phrases.patterns):
         expected = [m.span() for m in pattern.finditer(text)]
         assert [m.span() for m in lexicon.phrases.finditer(number, text)] == expected
+
+
+@pytest.mark.parametrize(
+    "text", ["he hit me", "a hitch", "nothing here", "beats up", "", "the children beat"]
+)
+def test_a_literal_tree_finds_what_a_plain_search_finds(text: str) -> None:
+    strings = ["hit", "hits", "hitting", "beat", "beat up", "the children", "the kids"]
+    assert bool(literals(strings).search(text)) == any(s in text for s in strings)
