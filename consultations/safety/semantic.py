@@ -19,8 +19,9 @@ import json
 import math
 import re
 from collections.abc import Callable, Iterable
-from functools import cache, lru_cache
+from functools import cache, lru_cache, reduce
 from importlib import resources
+from operator import or_
 from typing import Any
 
 import numpy as np
@@ -93,8 +94,11 @@ class _Block:
         self.weights = weights  # feature -> (coefficient * idf, idf squared)
         # Numbered from 1, so that a feature's number is never false (see :meth:`score`).
         self.ids = {feature: n for n, feature in enumerate(weights, start=1)}
-        self._weights = np.array([0.0, *(w for w, _ in weights.values())])
-        self._norms = np.array([0.0, *(n for _, n in weights.values())])
+        # Weights and idf squared as two rows, padded to whole bytes for score_bits.
+        self._bytes = (len(weights) + 1 + 7) // 8
+        self._columns = np.zeros((2, self._bytes * 8))
+        self._columns[0, 1 : len(weights) + 1] = [w for w, _ in weights.values()]
+        self._columns[1, 1 : len(weights) + 1] = [n for _, n in weights.values()]
 
     def score(self, features: Iterable[str]) -> float:
         """The block's share of the score: weights of the distinct known features summed,
@@ -109,15 +113,18 @@ class _Block:
                 norm += entry[1]
         return total / math.sqrt(norm) if norm else 0.0
 
-    def score_ids(self, ids: np.ndarray[Any, np.dtype[np.intp]]) -> float:
-        """:meth:`score` for the distinct features numbered ``ids``. The sums run in numpy
-        (in a different order from a Python loop over a set, itself in no fixed order)."""
-        if not len(ids):
+    def score_bits(self, bits: int) -> float:
+        """:meth:`score` for the distinct features whose numbers are the bits set in
+        ``bits``. The sums run in numpy (in another order than a Python loop over a set,
+        itself in no fixed order, so the last bits of a score may differ)."""
+        if not bits:
             return 0.0
-        norm = float(self._norms[ids].sum())
-        if not norm:
-            return 0.0
-        return float(self._weights[ids].sum()) / math.sqrt(norm)
+        present = np.unpackbits(
+            np.frombuffer(bits.to_bytes(self._bytes, "little"), dtype=np.uint8),
+            bitorder="little",
+        )
+        total, norm = self._columns @ present.astype(np.float64)
+        return float(total) / math.sqrt(norm) if norm else 0.0
 
 
 class SemanticModel:
@@ -136,15 +143,14 @@ class SemanticModel:
         self._category_weights: dict[str, list[float]] = data["category_word"]
         self._category_intercepts: list[float] = list(data["category_intercepts"])
         self.vocabulary = frozenset(f for f in data["word"] if " " not in f)
-        self._grams_by_word: dict[str, frozenset[int]] = {}
+        self._grams_by_word: dict[str, int] = {}
 
     def probability(self, normalised: str) -> float:
         """Probability that the text is a disclosure."""
-        grams = self._known_grams(normalised)
         z = (
             self.intercept
             + self.word.score(word_features(normalised))
-            + self.char.score_ids(np.fromiter(grams, dtype=np.intp, count=len(grams)))
+            + self.char.score_bits(self._known_grams(normalised))
         )
         return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 
@@ -168,11 +174,12 @@ class SemanticModel:
                     best, strongest = p, part
         return best, strongest
 
-    def _known_grams(self, normalised: str) -> set[int]:
-        """The numbers of the text's character n-grams that the model has weights for:
-        the same n-grams as :func:`char_features` gives, less the unknown ones, from a
-        cache by word, since replies share most of their words and an n-gram lookup per
-        word is the cost."""
+    def _known_grams(self, normalised: str) -> int:
+        """The text's character n-grams that the model has weights for, as a bit set of
+        their numbers: the same n-grams as :func:`char_features` gives, less the unknown
+        ones. Each word's bits come from a cache, since replies share most of their
+        words; the text's are the words' joined by bitwise or, a few machine words each
+        instead of a set insertion per n-gram."""
         cache = self._grams_by_word
         tokens = set(normalised.split())
         known = list(map(cache.get, tokens))
@@ -180,14 +187,16 @@ class SemanticModel:
             ids = self.char.ids
             for n, token in enumerate(tokens):
                 if known[n] is None:
-                    if token in _PUNCTUATION or token.startswith("_"):
-                        grams: frozenset[int] = frozenset()
-                    else:
-                        grams = frozenset(ids[g] for g in _grams(token) if g in ids)
+                    bits = 0
+                    if token not in _PUNCTUATION and not token.startswith("_"):
+                        for gram in _grams(token):
+                            number = ids.get(gram)
+                            if number is not None:
+                                bits |= 1 << number
                     if len(cache) >= _GRAM_CACHE:
                         cache.clear()
-                    cache[token] = known[n] = grams
-        return set().union(*known)  # type: ignore[arg-type]
+                    cache[token] = known[n] = bits
+        return reduce(or_, known, 0)
 
     def category(self, normalised: str) -> str:
         """The most likely category of a text already judged a disclosure."""
