@@ -113,9 +113,9 @@ class Lexicon:
                 tables.append(patterns)
         # All phrase lists looked for in one pass over a text's word starts (phrases.py).
         self.phrases = Phrases(tables)
-        compiled = self.phrases.patterns
         self._statement_tables = statements
         self._topic_tables = topics
+        self._masks = masks
         self._mask_tables = [
             (masks[name], word)
             for name, word in (
@@ -125,11 +125,6 @@ class Lexicon:
             )
             if name in masks
         ]
-        self.statements = {category: compiled[n] for category, n in statements.items()}
-        self.topics = {category: compiled[n] for category, n in topics.items()}
-        self.service = compiled[masks["service"]] if "service" in masks else None
-        self.idiom = compiled[masks["idiom"]] if "idiom" in masks else None
-        self.bereavement = compiled[masks["bereavement"]] if "bereavement" in masks else None
         cues: dict[str, str] = data["cues"]
         self.cues = {name: re.compile(_expand(p, macros)) for name, p in cues.items()}
         self.spanish: dict[str, re.Pattern[str]] = {}
@@ -148,6 +143,32 @@ class Lexicon:
         if any(len(phrase.split()) != 2 for phrase in self.risk_phrases):
             raise ValueError("risk phrases are two words each")
         self.vocabulary = frozenset(re.findall(r"[a-z]{2,}", yaml.safe_dump(data)))
+
+    @property
+    def statements(self) -> dict[str, re.Pattern[str]]:
+        """Each category's statements as one alternation."""
+        return {c: self.phrases.pattern(n) for c, n in self._statement_tables.items()}
+
+    @property
+    def topics(self) -> dict[str, re.Pattern[str]]:
+        """Each category's topics as one alternation."""
+        return {c: self.phrases.pattern(n) for c, n in self._topic_tables.items()}
+
+    @property
+    def service(self) -> re.Pattern[str] | None:
+        return self._mask("service")
+
+    @property
+    def bereavement(self) -> re.Pattern[str] | None:
+        return self._mask("bereavement")
+
+    @property
+    def idiom(self) -> re.Pattern[str] | None:
+        return self._mask("idiom")
+
+    def _mask(self, name: str) -> re.Pattern[str] | None:
+        table = self._masks.get(name)
+        return None if table is None else self.phrases.pattern(table)
 
     def risky(self, text: str) -> bool:
         """Whether a normalised text has any risk vocabulary: a word starting with one of

@@ -20,6 +20,7 @@ from __future__ import annotations
 import importlib
 import re
 from collections.abc import Iterable, Iterator, Sequence
+from functools import lru_cache
 from typing import Any
 
 # The parser behind ``re``; a private module, so every use of it is guarded: a pattern it
@@ -185,6 +186,21 @@ def literals(strings: Iterable[str]) -> re.Pattern[str]:
     return re.compile(written(tree))
 
 
+@lru_cache(maxsize=256)
+def _gate(needed: tuple[frozenset[str], ...]) -> _AllOf:
+    return _AllOf(tuple(literals(strings) for strings in needed))
+
+
+class _AllOf:
+    """Patterns that must all be found (see :func:`needs`)."""
+
+    def __init__(self, patterns: tuple[re.Pattern[str], ...]) -> None:
+        self.patterns = patterns
+
+    def search(self, text: str) -> bool:
+        return all(pattern.search(text) for pattern in self.patterns)
+
+
 def _rarity(strings: frozenset[str]) -> tuple[int, int]:
     return (-min(map(len, strings)), len(strings))
 
@@ -230,27 +246,47 @@ class Phrases:
     looked for in one pass over a text's word starts."""
 
     def __init__(self, tables: Sequence[Sequence[str]]) -> None:
-        self.patterns = [
-            re.compile(rf"\b(?=\w)(?:{'|'.join(f'(?:{b})' for b in branches)})")
-            for branches in tables
+        # Nothing is compiled here but what every text needs: the screen starts in each
+        # process that uses it, and most branches are seldom tried.
+        self.sources = [
+            rf"\b(?=\w)(?:{'|'.join(f'(?:{b})' for b in branches)})" for branches in tables
         ]
-        self.branches = [[re.compile(f"(?:{b})") for b in branches] for branches in tables]
+        self._patterns: list[re.Pattern[str] | None] = [None] * len(tables)
+        self._branch_sources = [[f"(?:{b})" for b in branches] for branches in tables]
+        self._branches: list[list[re.Pattern[str] | None]] = [
+            [None] * len(branches) for branches in tables
+        ]
         self._by_start: dict[str, list[tuple[int, int]]] = {}
         # Branches that may start anywhere are looked for on their own, in one scan each
-        # that reports every place they match (a lookahead finds overlapping ones too).
-        self._anywhere: list[tuple[int, int, re.Pattern[str], tuple[re.Pattern[str], ...]]] = []
-        for table, branches in enumerate(tables):
+        # that reports every place they match (a lookahead finds overlapping ones too),
+        # when the text has the strings they need.
+        self._anywhere: list[tuple[int, int, str, tuple[frozenset[str], ...]]] = []
+        for table, branches in enumerate(self._branch_sources):
             for number, branch in enumerate(branches):
-                prefixes = starts(f"(?:{branch})")
+                prefixes = starts(branch)
                 if prefixes is None:
-                    scan = re.compile(rf"\b(?=\w)(?=(?:{branch}))")
-                    gates = tuple(map(literals, needs(f"(?:{branch})")))
-                    self._anywhere.append((table, number, scan, gates))
+                    scan = rf"\b(?=\w)(?={branch})"
+                    self._anywhere.append((table, number, scan, needs(branch)))
                     continue
                 for prefix in prefixes:
                     self._by_start.setdefault(prefix, []).append((table, number))
         self._keys: dict[str, tuple[tuple[int, tuple[int, ...]], ...]] = {}
         self._last: tuple[str, Candidates | None] = ("", None)
+
+    def pattern(self, table: int) -> re.Pattern[str]:
+        """Table ``table``'s whole alternation, compiled."""
+        compiled = self._patterns[table]
+        if compiled is None:
+            compiled = self._patterns[table] = re.compile(self.sources[table])
+        return compiled
+
+    def _branch(self, table: int, number: int) -> re.Pattern[str]:
+        compiled = self._branches[table][number]
+        if compiled is None:
+            compiled = self._branches[table][number] = re.compile(
+                self._branch_sources[table][number]
+            )
+        return compiled
 
     def _branches_at(self, key: str) -> tuple[tuple[int, tuple[int, ...]], ...]:
         """The branches, by table, that may match where the text continues with ``key``."""
@@ -271,7 +307,7 @@ class Phrases:
         if not text.isascii():
             return None
         keys = self._keys
-        found: Candidates = [[] for _ in self.patterns]
+        found: Candidates = [[] for _ in self.sources]
         for start in _STARTS.finditer(text):
             at = start.start()
             key = text[at : at + _DEPTH]
@@ -283,10 +319,10 @@ class Phrases:
                 keys[key] = entry
             for table, numbers in entry:
                 found[table].append((at, numbers))
-        for table, number, scan, gates in self._anywhere:
-            if not all(gate.search(text) for gate in gates):
+        for table, number, scan, needed in self._anywhere:
+            if not _gate(needed).search(text):
                 continue
-            places = [match.start() for match in scan.finditer(text)]
+            places = [match.start() for match in re.finditer(scan, text)]
             if places:
                 found[table] = _merge(found[table], places, number)
         self._last = (text, found)
@@ -300,23 +336,24 @@ class Phrases:
         if candidates is None:
             candidates = self.candidates(text)
         if candidates is None:
-            return self.patterns[table].finditer(text)
+            return self.pattern(table).finditer(text)
         found = self._matches(table, text, candidates[table])
         if found is None:
-            return self.patterns[table].finditer(text)
+            return self.pattern(table).finditer(text)
         return iter(found)
 
     def _matches(
         self, table: int, text: str, places: list[tuple[int, tuple[int, ...]]]
     ) -> list[re.Match[str]] | None:
-        branches = self.branches[table]
+        branches = self._branches[table]
         found: list[re.Match[str]] = []
         end = 0
         for at, numbers in places:
             if at < end:
                 continue
             for number in numbers:
-                match = branches[number].match(text, at)
+                branch = branches[number] or self._branch(table, number)
+                match = branch.match(text, at)
                 if match is not None:
                     if match.end() == at:
                         return None  # an empty match: the alternation's own rules apply

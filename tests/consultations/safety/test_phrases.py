@@ -62,8 +62,8 @@ def test_the_shipped_lexicon_reads_as_its_alternations() -> None:
         "my dad hits me and i want to kill myself . the suicide prevention team said "
         "i am dying for a cuppa but nobody would miss me if i was gone"
     )
-    for number, pattern in enumerate(lexicon.phrases.patterns):
-        expected = [m.span() for m in pattern.finditer(text)]
+    for number in range(len(lexicon.phrases.sources)):
+        expected = [m.span() for m in lexicon.phrases.pattern(number).finditer(text)]
         assert [m.span() for m in lexicon.phrases.finditer(number, text)] == expected
 
 
