@@ -57,6 +57,11 @@ _CLAUSE_BREAK = re.compile(r"[.!?;:,]|\bbut\b")
 _SENTENCE_BREAK = re.compile(r"[.!?;]")
 _MACRO = re.compile(r"%(\w+)%")
 _WINDOW = 6
+# libyaml's safe loader and dumper where PyYAML has them: the same data and text as the
+# pure-Python ones (a test holds this for the shipped lexicon), ten times faster, and the
+# lexicon is loaded by every process that screens.
+_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_DUMPER: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 @dataclass(frozen=True)
@@ -142,7 +147,7 @@ class Lexicon:
         self.risk_phrases = frozenset(str(phrase) for phrase in risk["phrases"])
         if any(len(phrase.split()) != 2 for phrase in self.risk_phrases):
             raise ValueError("risk phrases are two words each")
-        self.vocabulary = frozenset(re.findall(r"[a-z]{2,}", yaml.safe_dump(data)))
+        self.vocabulary = frozenset(re.findall(r"[a-z]{2,}", yaml.dump(data, Dumper=_DUMPER)))
 
     @property
     def statements(self) -> dict[str, re.Pattern[str]]:
@@ -384,5 +389,5 @@ def _merged(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
 def default_lexicon() -> Lexicon:
     """The lexicon shipped in ``data/lexicon.yaml``."""
     source = resources.files(__package__).joinpath("data/lexicon.yaml")
-    data: dict[str, Any] = yaml.safe_load(source.read_text(encoding="utf-8"))
+    data: dict[str, Any] = yaml.load(source.read_text(encoding="utf-8"), Loader=_LOADER)
     return Lexicon(data)

@@ -138,20 +138,31 @@ def starts(pattern: str) -> frozenset[str] | None:
     """The strings a match of ``pattern`` may start with: every match starts with one of
     them (a shorter one when the match or what is known of it is shorter). None when the
     pattern may start anywhere, or cannot be read."""
+    return _read(pattern)[1]
+
+
+def _read(pattern: str) -> tuple[re.Pattern[str], frozenset[str] | None]:
+    """``pattern`` compiled, and its starts (:func:`starts`). The pattern is parsed once
+    for both: parsing is most of the cost of compiling, and the screen's start-up (in
+    each process that screens) compiles hundreds of phrases."""
     try:
         parsed = _parser.parse(pattern, 0)
+        compiled: re.Pattern[str] = _compiler.compile(parsed, 0)
+    except Exception:  # noqa: BLE001 - the private parser changed: compile as usual
+        return re.compile(pattern), None
+    try:
         if parsed.state.flags & ~(re.UNICODE | re.DOTALL):
-            return None
+            return compiled, None
         for depth in range(_DEPTH, 0, -1):
             try:
                 found = _Reader(parsed.state, depth).sequence(list(parsed), {("", False)})
             except _TooMany:
                 continue
             prefixes = frozenset(start for start, _ in found)
-            return None if "" in prefixes else prefixes
+            return compiled, None if "" in prefixes else prefixes
     except (_Unreadable, _TooMany, re.error, AttributeError, TypeError, ValueError):
-        return None
-    return None
+        return compiled, None
+    return compiled, None
 
 
 def needs(pattern: str) -> tuple[frozenset[str], ...]:
@@ -246,24 +257,25 @@ class Phrases:
     looked for in one pass over a text's word starts."""
 
     def __init__(self, tables: Sequence[Sequence[str]]) -> None:
-        # Nothing is compiled here but what every text needs: the screen starts in each
-        # process that uses it, and most branches are seldom tried.
+        # The whole alternations are compiled only if needed (texts outside ASCII): the
+        # screen starts in each process that uses it.
         self.sources = [
             rf"\b(?=\w)(?:{'|'.join(f'(?:{b})' for b in branches)})" for branches in tables
         ]
         self._patterns: list[re.Pattern[str] | None] = [None] * len(tables)
-        self._branch_sources = [[f"(?:{b})" for b in branches] for branches in tables]
-        self._branches: list[list[re.Pattern[str] | None]] = [
-            [None] * len(branches) for branches in tables
-        ]
+        self._branches: list[list[re.Pattern[str]]] = []
         self._by_start: dict[str, list[tuple[int, int]]] = {}
         # Branches that may start anywhere are looked for on their own, in one scan each
         # that reports every place they match (a lookahead finds overlapping ones too),
         # when the text has the strings they need.
         self._anywhere: list[tuple[int, int, str, tuple[frozenset[str], ...]]] = []
-        for table, branches in enumerate(self._branch_sources):
-            for number, branch in enumerate(branches):
-                prefixes = starts(branch)
+        for table, branches in enumerate(tables):
+            compiled: list[re.Pattern[str]] = []
+            self._branches.append(compiled)
+            for number, source in enumerate(branches):
+                branch = f"(?:{source})"
+                pattern, prefixes = _read(branch)
+                compiled.append(pattern)
                 if prefixes is None:
                     scan = rf"\b(?=\w)(?={branch})"
                     self._anywhere.append((table, number, scan, needs(branch)))
@@ -278,14 +290,6 @@ class Phrases:
         compiled = self._patterns[table]
         if compiled is None:
             compiled = self._patterns[table] = re.compile(self.sources[table])
-        return compiled
-
-    def _branch(self, table: int, number: int) -> re.Pattern[str]:
-        compiled = self._branches[table][number]
-        if compiled is None:
-            compiled = self._branches[table][number] = re.compile(
-                self._branch_sources[table][number]
-            )
         return compiled
 
     def _branches_at(self, key: str) -> tuple[tuple[int, tuple[int, ...]], ...]:
@@ -352,8 +356,7 @@ class Phrases:
             if at < end:
                 continue
             for number in numbers:
-                branch = branches[number] or self._branch(table, number)
-                match = branch.match(text, at)
+                match = branches[number].match(text, at)
                 if match is not None:
                     if match.end() == at:
                         return None  # an empty match: the alternation's own rules apply

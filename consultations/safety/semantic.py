@@ -95,8 +95,8 @@ class _Block:
         # Numbered from 1, so that a feature's number is never false (see :meth:`score`).
         self.ids = {feature: n for n, feature in enumerate(weights, start=1)}
         # Weights and idf squared as two rows, padded to whole bytes for score_bits.
-        self._bytes = (len(weights) + 1 + 7) // 8
-        self._columns = np.zeros((2, self._bytes * 8))
+        self.bytes = (len(weights) + 1 + 7) // 8
+        self._columns = np.zeros((2, self.bytes * 8))
         self._columns[0, 1 : len(weights) + 1] = [w for w, _ in weights.values()]
         self._columns[1, 1 : len(weights) + 1] = [n for _, n in weights.values()]
 
@@ -120,7 +120,7 @@ class _Block:
         if not bits:
             return 0.0
         present = np.unpackbits(
-            np.frombuffer(bits.to_bytes(self._bytes, "little"), dtype=np.uint8),
+            np.frombuffer(bits.to_bytes(self.bytes, "little"), dtype=np.uint8),
             bitorder="little",
         )
         total, norm = self._columns @ present.astype(np.float64)
@@ -185,14 +185,16 @@ class SemanticModel:
         known = list(map(cache.get, tokens))
         if None in known:
             ids = self.char.ids
+            size = self.char.bytes
             for n, token in enumerate(tokens):
                 if known[n] is None:
-                    bits = 0
+                    present = bytearray(size)
                     if token not in _PUNCTUATION and not token.startswith("_"):
                         for gram in _grams(token):
                             number = ids.get(gram)
                             if number is not None:
-                                bits |= 1 << number
+                                present[number >> 3] |= 1 << (number & 7)
+                    bits = int.from_bytes(present, "little")
                     if len(cache) >= _GRAM_CACHE:
                         cache.clear()
                     cache[token] = known[n] = bits

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
+from consultations.safety import lexicon as lexicon_module
 from consultations.safety.lexicon import default_lexicon
 from consultations.safety.phrases import Phrases, literals, needs, starts
 
@@ -73,3 +75,18 @@ def test_the_shipped_lexicon_reads_as_its_alternations() -> None:
 def test_a_literal_tree_finds_what_a_plain_search_finds(text: str) -> None:
     strings = ["hit", "hits", "hitting", "beat", "beat up", "the children", "the kids"]
     assert bool(literals(strings).search(text)) == any(s in text for s in strings)
+
+
+def test_libyaml_reads_and_writes_the_lexicon_as_pure_python_does() -> None:
+    yaml = pytest.importorskip("yaml")
+    if not yaml.__with_libyaml__:
+        pytest.skip("PyYAML without libyaml")
+    source = (Path(lexicon_module.__file__).parent / "data" / "lexicon.yaml").read_text(
+        encoding="utf-8"
+    )
+    data = yaml.load(source, Loader=yaml.CSafeLoader)
+    assert data == yaml.safe_load(source)
+    assert yaml.dump(data, Dumper=yaml.CSafeDumper) == yaml.safe_dump(data)
+    assert default_lexicon().vocabulary == frozenset(
+        re.findall(r"[a-z]{2,}", yaml.safe_dump(yaml.safe_load(source)))
+    )
