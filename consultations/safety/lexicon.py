@@ -57,6 +57,7 @@ _CLAUSE_BREAK = re.compile(r"[.!?;:,]|\bbut\b")
 _SENTENCE_BREAK = re.compile(r"[.!?;]")
 _MACRO = re.compile(r"%(\w+)%")
 _WINDOW = 6
+_RISKY_WORDS = 1 << 16
 # libyaml's safe loader and dumper where PyYAML has them: the same data and text as the
 # pure-Python ones (a test holds this for the shipped lexicon), ten times faster, and the
 # lexicon is loaded by every process that screens.
@@ -147,6 +148,10 @@ class Lexicon:
         self.risk_phrases = frozenset(str(phrase) for phrase in risk["phrases"])
         if any(len(phrase.split()) != 2 for phrase in self.risk_phrases):
             raise ValueError("risk phrases are two words each")
+        # Whether a word is risk vocabulary by itself, by word (a bounded cache), and the
+        # first words of the phrases: only after one of those is a phrase looked up.
+        self._risky_words: dict[str, bool] = {}
+        self._phrase_firsts = frozenset(phrase.split(" ", 1)[0] for phrase in self.risk_phrases)
         self.vocabulary = frozenset(re.findall(r"[a-z]{2,}", yaml.dump(data, Dumper=_DUMPER)))
 
     @property
@@ -178,18 +183,28 @@ class Lexicon:
     def risky(self, text: str) -> bool:
         """Whether a normalised text has any risk vocabulary: a word starting with one of
         the ``risk`` stems, one of its words, or one of its two-word phrases."""
-        stems = self.risk_stems
-        words = self.risk_words
+        known = self._risky_words
+        firsts = self._phrase_firsts
         phrases = self.risk_phrases
         previous = ""
         for token in text.split():
-            if token in words or previous + " " + token in phrases:
-                return True
-            candidates = stems.get(token[:2])
-            if candidates is not None and token.startswith(candidates):
+            risky = known.get(token)
+            if risky is None:
+                risky = self._risky_word(token)
+                if len(known) >= _RISKY_WORDS:
+                    known.clear()
+                known[token] = risky
+            if risky or (previous in firsts and previous + " " + token in phrases):
                 return True
             previous = token
         return False
+
+    def _risky_word(self, token: str) -> bool:
+        """Whether one word is risk vocabulary by itself (a word or a stem's word)."""
+        if token in self.risk_words:
+            return True
+        candidates = self.risk_stems.get(token[:2])
+        return candidates is not None and token.startswith(candidates)
 
     def mask(self, text: str) -> str:
         """Services, idioms and bereavement replaced by placeholder words."""
