@@ -139,7 +139,15 @@ def main() -> int:
         then = _outcomes(base, texts_file)
         now = _outcomes(ROOT, texts_file)
     differences = 0
+    largest = 0.0
     for (source, text), old, new in zip(texts, then, now, strict=True):
+        for key in ("probability", "sentences"):
+            a, b = old[key], new[key]
+            pairs = (
+                zip(a, b, strict=False) if isinstance(a, list) and isinstance(b, list) else [(a, b)]
+            )
+            for x, y in pairs:
+                largest = max(largest, abs(float(x) - float(y)))  # type: ignore[arg-type]
         for key, value in old.items():
             if not _same(key, value, new[key]):
                 differences += 1
@@ -150,7 +158,8 @@ def main() -> int:
     flagged = sum(1 for outcome in now if outcome["verdict"][0])  # type: ignore[index,misc]
     print(
         f"{len(texts)} texts ({', '.join(f'{n} {s}' for s, n in counts.items())}); "
-        f"{flagged} flagged; {differences} differences against {args.baseline}"
+        f"{flagged} flagged; {differences} differences against {args.baseline}; "
+        f"largest difference in a probability {largest:.1e}"
     )
     return 1 if differences else 0
 
