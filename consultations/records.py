@@ -495,10 +495,10 @@ class _TextWork:
 
     Chunks go to the second process to screen (a few at a time, so it never waits) once
     it has loaded the safety models, and another each time it finishes one, whatever this
-    process is doing meanwhile; this process analyses them when they come back. Until then, and whenever the rows to store next are waiting for a chunk nobody
-    has started, this process screens and analyses the next chunk itself. A text's
-    result is kept until its last row is stored, so memory follows the file's variety,
-    not its length.
+    process is doing meanwhile; this process analyses them when they come back. Until
+    then, and whenever the rows to store next are waiting for a chunk nobody has started,
+    this process screens and analyses the next chunk itself. A text's result is kept
+    until its last row is stored, so memory follows the file's variety, not its length.
     """
 
     def __init__(

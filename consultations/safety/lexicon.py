@@ -285,6 +285,8 @@ class Lexicon:
         candidates = phrases.candidates(text)
         for kind, tables in (("statement", self._statement_tables), ("topic", self._topic_tables)):
             for category, table in tables.items():
+                if candidates is not None and not candidates[table]:
+                    continue  # no phrase of the list can start anywhere in the text
                 for match in phrases.finditer(table, text, candidates):
                     if answered_yes is None:
                         # A whole-text cue, looked for only once a phrase is found.

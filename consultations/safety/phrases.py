@@ -368,9 +368,12 @@ class Phrases:
     def sub(self, table: int, replacement: str, text: str) -> str:
         """``text`` with every match of table ``table`` replaced by the plain string
         ``replacement``, as the alternation's ``sub`` gives it."""
+        candidates = self.candidates(text)
+        if candidates is not None and not candidates[table]:
+            return text  # no branch of the table can start anywhere in the text
         pieces: list[str] = []
         last = 0
-        for match in self.finditer(table, text):
+        for match in self.finditer(table, text, candidates):
             pieces.append(text[last : match.start()])
             pieces.append(replacement)
             last = match.end()
