@@ -88,6 +88,9 @@ def _child_rate(package_root: Path, texts_file: Path, seconds: float) -> float:
     result = subprocess.run(
         [sys.executable, "-c", _CHILD, str(texts_file), str(seconds)],
         env={**os.environ, "PYTHONPATH": str(package_root)},
+        # From the package's own folder: ``python -c`` puts the working folder first on
+        # the path, which would otherwise import the checkout the script was started in.
+        cwd=package_root,
         check=True,
         capture_output=True,
         text=True,

@@ -493,12 +493,12 @@ async def _participant_ids(
 class _TextWork:
     """The distinct texts of an import, prepared in chunks by this process and a second.
 
-    Chunks go to the second process to screen (a few at a time, so it never waits) only
-    once it has loaded the safety models; this process analyses them when they come
-    back. Until then, and whenever the rows to store next are waiting for a chunk nobody
-    has started, this process screens and analyses the next chunk itself. A text's
-    result is kept until its last row is stored, so memory follows the file's variety,
-    not its length.
+    Chunks go to the second process to screen (a few at a time, so it never waits) once
+    it has loaded the safety models, and another each time it finishes one, whatever this
+    process is doing meanwhile; this process analyses them when they come back. Until
+    then, and whenever the rows to store next are waiting for a chunk nobody has started,
+    this process screens and analyses the next chunk itself. A text's result is kept
+    until its last row is stored, so memory follows the file's variety, not its length.
     """
 
     def __init__(
@@ -529,6 +529,7 @@ class _TextWork:
         self.pool: ProcessPoolExecutor | None = None
         self.warm: asyncio.Future[list[screening.Screened]] | None = None
         self.away: dict[asyncio.Future[list[screening.Screened]], int] = {}
+        self.stopped = False
 
     def start(self, parallel_from: int) -> None:
         """Start the second process when the texts are many enough to be worth it."""
@@ -539,11 +540,32 @@ class _TextWork:
         self.warm = asyncio.get_running_loop().run_in_executor(
             self.pool, screening.screen_many, ["The staff were kind."]
         )
+        self.warm.add_done_callback(self._feed)
 
     def stop(self) -> None:
         """Let the second process go (without waiting if it is still loading)."""
+        self.stopped = True
         if self.pool is not None:
             self.pool.shutdown(wait=self.warm is None or self.warm.done(), cancel_futures=True)
+
+    def _feed(self, _: object = None) -> None:
+        """Hand the second process chunks once it is ready, and another each time it
+        finishes one: it keeps screening while this process looks up participants or
+        stores a batch of rows, not only while this one waits for texts."""
+        if self.stopped or self.warm is None or not self.warm.done():
+            return
+        if self.warm.cancelled() or self.warm.exception() is not None:
+            return  # ready_for says why
+        loop = asyncio.get_running_loop()
+        while (
+            sum(not job.done() for job in self.away) < _QUEUED
+            and self.next < self.chunks
+            and self.next < self.complete + _AHEAD
+        ):
+            job = loop.run_in_executor(self.pool, screening.screen_many, self._texts(self.next))
+            job.add_done_callback(self._feed)
+            self.away[job] = self.next
+            self.next += 1
 
     async def ready_for(self, start: int, end: int) -> None:
         """Prepare until every text of rows ``start`` to ``end`` has its result."""
@@ -553,17 +575,7 @@ class _TextWork:
                 self._place(self.away.pop(job), analysed(self.analyse, job.result()))
             if self.warm is not None and self.warm.done():
                 self.warm.result()  # the second process failed to start: say why
-                loop = asyncio.get_running_loop()
-                while (
-                    len(self.away) < _QUEUED
-                    and self.next < self.chunks
-                    and self.next < self.complete + _AHEAD
-                ):
-                    job = loop.run_in_executor(
-                        self.pool, screening.screen_many, self._texts(self.next)
-                    )
-                    self.away[job] = self.next
-                    self.next += 1
+                self._feed()
             if needed < self.complete * _CHUNK:
                 self.high = needed
                 return

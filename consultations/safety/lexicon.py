@@ -33,6 +33,8 @@ from typing import Any
 
 import yaml
 
+from .phrases import Phrases
+
 #: Categories, most serious first: the order of ``Assessment.categories``.
 CATEGORIES: tuple[str, ...] = (
     "plan-means",
@@ -55,6 +57,12 @@ _CLAUSE_BREAK = re.compile(r"[.!?;:,]|\bbut\b")
 _SENTENCE_BREAK = re.compile(r"[.!?;]")
 _MACRO = re.compile(r"%(\w+)%")
 _WINDOW = 6
+_RISKY_WORDS = 1 << 16
+# libyaml's safe loader and dumper where PyYAML has them: the same data and text as the
+# pure-Python ones (a test holds this for the shipped lexicon), ten times faster, and the
+# lexicon is loaded by every process that screens.
+_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_DUMPER: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 @dataclass(frozen=True)
@@ -92,28 +100,44 @@ class Lexicon:
 
     def __init__(self, data: dict[str, Any]) -> None:
         macros: dict[str, str] = dict(data.get("macros", {}))
-        self.statements: dict[str, re.Pattern[str]] = {}
-        self.topics: dict[str, re.Pattern[str]] = {}
+        tables: list[list[str]] = []
+        statements: dict[str, int] = {}
+        topics: dict[str, int] = {}
         for category, entry in data["categories"].items():
             if category not in CATEGORIES:
                 raise ValueError(f"unknown category {category!r} in the lexicon")
-            statements = _alternation(list(entry.get("statements", [])), macros)
-            topics = _alternation(list(entry.get("topics", [])), macros)
-            if statements is not None:
-                self.statements[category] = statements
-            if topics is not None:
-                self.topics[category] = topics
-        masks = data["masks"]
-        self.service = _alternation(list(masks["service"]), macros)
-        self.idiom = _alternation(list(masks["idiom"]), macros)
-        self.bereavement = _alternation(list(masks["bereavement"]), macros)
+            for kind, numbers in (("statements", statements), ("topics", topics)):
+                patterns = [_expand(p, macros) for p in entry.get(kind, [])]
+                if patterns:
+                    numbers[category] = len(tables)
+                    tables.append(patterns)
+        masks: dict[str, int] = {}
+        for name in ("service", "bereavement", "idiom"):
+            patterns = [_expand(p, macros) for p in data["masks"][name]]
+            if patterns:
+                masks[name] = len(tables)
+                tables.append(patterns)
+        # All phrase lists looked for in one pass over a text's word starts (phrases.py).
+        self.phrases = Phrases(tables)
+        self._statement_tables = statements
+        self._topic_tables = topics
+        self._masks = masks
+        self._mask_tables = [
+            (masks[name], word)
+            for name, word in (
+                ("service", " _service_ "),
+                ("bereavement", " _bereavement_ "),
+                ("idiom", " _idiom_ "),
+            )
+            if name in masks
+        ]
         cues: dict[str, str] = data["cues"]
         self.cues = {name: re.compile(_expand(p, macros)) for name, p in cues.items()}
         self.spanish: dict[str, re.Pattern[str]] = {}
         for category, patterns in data.get("spanish", {}).items():
-            compiled = _alternation(list(patterns), macros)
-            if compiled is not None:
-                self.spanish[category] = compiled
+            spanish = _alternation(list(patterns), macros)
+            if spanish is not None:
+                self.spanish[category] = spanish
         risk: dict[str, list[str]] = data["risk"]
         # Stems by their first two letters, so each word is compared with a few only.
         by_start: dict[str, list[str]] = {}
@@ -124,33 +148,68 @@ class Lexicon:
         self.risk_phrases = frozenset(str(phrase) for phrase in risk["phrases"])
         if any(len(phrase.split()) != 2 for phrase in self.risk_phrases):
             raise ValueError("risk phrases are two words each")
-        self.vocabulary = frozenset(re.findall(r"[a-z]{2,}", yaml.safe_dump(data)))
+        # Whether a word is risk vocabulary by itself, by word (a bounded cache), and the
+        # first words of the phrases: only after one of those is a phrase looked up.
+        self._risky_words: dict[str, bool] = {}
+        self._phrase_firsts = frozenset(phrase.split(" ", 1)[0] for phrase in self.risk_phrases)
+        self.vocabulary = frozenset(re.findall(r"[a-z]{2,}", yaml.dump(data, Dumper=_DUMPER)))
+
+    @property
+    def statements(self) -> dict[str, re.Pattern[str]]:
+        """Each category's statements as one alternation."""
+        return {c: self.phrases.pattern(n) for c, n in self._statement_tables.items()}
+
+    @property
+    def topics(self) -> dict[str, re.Pattern[str]]:
+        """Each category's topics as one alternation."""
+        return {c: self.phrases.pattern(n) for c, n in self._topic_tables.items()}
+
+    @property
+    def service(self) -> re.Pattern[str] | None:
+        return self._mask("service")
+
+    @property
+    def bereavement(self) -> re.Pattern[str] | None:
+        return self._mask("bereavement")
+
+    @property
+    def idiom(self) -> re.Pattern[str] | None:
+        return self._mask("idiom")
+
+    def _mask(self, name: str) -> re.Pattern[str] | None:
+        table = self._masks.get(name)
+        return None if table is None else self.phrases.pattern(table)
 
     def risky(self, text: str) -> bool:
         """Whether a normalised text has any risk vocabulary: a word starting with one of
         the ``risk`` stems, one of its words, or one of its two-word phrases."""
-        stems = self.risk_stems
-        words = self.risk_words
+        known = self._risky_words
+        firsts = self._phrase_firsts
         phrases = self.risk_phrases
         previous = ""
         for token in text.split():
-            if token in words or previous + " " + token in phrases:
-                return True
-            candidates = stems.get(token[:2])
-            if candidates is not None and token.startswith(candidates):
+            risky = known.get(token)
+            if risky is None:
+                risky = self._risky_word(token)
+                if len(known) >= _RISKY_WORDS:
+                    known.clear()
+                known[token] = risky
+            if risky or (previous in firsts and previous + " " + token in phrases):
                 return True
             previous = token
         return False
 
+    def _risky_word(self, token: str) -> bool:
+        """Whether one word is risk vocabulary by itself (a word or a stem's word)."""
+        if token in self.risk_words:
+            return True
+        candidates = self.risk_stems.get(token[:2])
+        return candidates is not None and token.startswith(candidates)
+
     def mask(self, text: str) -> str:
         """Services, idioms and bereavement replaced by placeholder words."""
-        for pattern, word in (
-            (self.service, " _service_ "),
-            (self.bereavement, " _bereavement_ "),
-            (self.idiom, " _idiom_ "),
-        ):
-            if pattern is not None:
-                text = pattern.sub(word, text)
+        for table, word in self._mask_tables:
+            text = self.phrases.sub(table, word, text)
         return text
 
     @staticmethod
@@ -222,9 +281,13 @@ class Lexicon:
         found: list[Hit] = []
         set_aside: list[tuple[int, int]] = []
         answered_yes: bool | None = None
-        for kind, table in (("statement", self.statements), ("topic", self.topics)):
-            for category, pattern in table.items():
-                for match in pattern.finditer(text):
+        phrases = self.phrases
+        candidates = phrases.candidates(text)
+        for kind, tables in (("statement", self._statement_tables), ("topic", self._topic_tables)):
+            for category, table in tables.items():
+                if candidates is not None and not candidates[table]:
+                    continue  # no phrase of the list can start anywhere in the text
+                for match in phrases.finditer(table, text, candidates):
                     if answered_yes is None:
                         # A whole-text cue, looked for only once a phrase is found.
                         answered_yes = bool(self.cues["reported_undone"].search(text))
@@ -343,5 +406,5 @@ def _merged(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
 def default_lexicon() -> Lexicon:
     """The lexicon shipped in ``data/lexicon.yaml``."""
     source = resources.files(__package__).joinpath("data/lexicon.yaml")
-    data: dict[str, Any] = yaml.safe_load(source.read_text(encoding="utf-8"))
+    data: dict[str, Any] = yaml.load(source.read_text(encoding="utf-8"), Loader=_LOADER)
     return Lexicon(data)

@@ -799,29 +799,60 @@ def normalise(text: str, known: frozenset[str] = _EMPTY) -> str:
     return normalise_folded(fold(text), known)
 
 
+#: Resolved words by vocabulary and token (:func:`_word` split into words), bounded.
+_RESOLVED: dict[frozenset[str], dict[str, tuple[str, ...]]] = {}
+_RESOLVED_SIZE = 1 << 16
+# Three single letters in a row among the tokens joined by spaces: spelt-out words.
+_SPACED = re.compile(r"(?<![^ ])[a-z] [a-z] [a-z](?![^ ])")
+
+
 def normalise_folded(text: str, known: frozenset[str] = _EMPTY) -> str:
     """:func:`normalise` for a text already passed through :func:`fold`."""
     if not text.isascii():
         text = text.translate(_EMOJI_WORDS)
     text = _strip_accents(_fix_confusables(text))
     if _PHRASE_GATE.search(text):
-        for pattern, replacement in _PHRASES:
-            text = pattern.sub(replacement, text)
+        for pattern, replacement, needed in _PHRASES_NEEDING:
+            # A rewrite whose pattern needs a string the text lacks cannot apply.
+            if all(any(word in text for word in words) for words in needed):
+                text = pattern.sub(replacement, text)
     raw: list[str] = []
     for token in _TOKEN.findall(text):
         if len(token) > 1 and ("." in token or "-" in token):
             raw.extend(_dotted(token))
         else:
             raw.append(token)
-    raw = _context_words(_join_spaced(raw))
+    # Each step below changes nothing without what it looks for, so it is skipped then.
+    if _SPACED.search(" ".join(raw)):
+        raw = _join_spaced(raw)
+    if "2" in raw or "4" in raw:
+        raw = _context_words(raw)
+    resolved = _RESOLVED.get(known)
+    if resolved is None or len(resolved) >= _RESOLVED_SIZE:
+        resolved = _RESOLVED[known] = {}
     words: list[str] = []
     for token in raw:
         if token in ".,!?;:":
             if not words or words[-1] != token:
                 words.append(token)
             continue
-        resolved = _word(token, known)
-        if resolved:
-            words.extend(resolved.split(" "))
-    words = _numbers(words)
-    return _JOIN_SELF.sub(r"\1\2", " ".join(words))
+        parts = resolved.get(token)
+        if parts is None:
+            word = _word(token, known)
+            parts = resolved[token] = tuple(word.split(" ")) if word else ()
+        words.extend(parts)
+    if not _NUMBERS.keys().isdisjoint(words):
+        words = _numbers(words)
+    joined = " ".join(words)
+    return _JOIN_SELF.sub(r"\1\2", joined) if " sel" in joined else joined
+
+
+def _needed_strings() -> tuple[tuple[re.Pattern[str], str, tuple[frozenset[str], ...]], ...]:
+    from .phrases import needs
+
+    return tuple(
+        (pattern, replacement, needs(pattern.pattern)) for pattern, replacement in _PHRASES
+    )
+
+
+_PHRASES_NEEDING = _needed_strings()

@@ -32,8 +32,16 @@ _EVIDENCE_LENGTH = 80
 _MIN_WORDS = 3
 
 
-def _words(prepared: str) -> int:
-    return sum(1 for token in prepared.split() if token[0].isalnum())
+def _has_words(prepared: str, enough: int) -> bool:
+    """Whether ``prepared`` has at least ``enough`` words (tokens that start with a
+    letter or a digit)."""
+    count = 0
+    for token in prepared.split():
+        if token[0].isalnum():
+            count += 1
+            if count >= enough:
+                return True
+    return False
 
 
 @dataclass(frozen=True)
@@ -126,7 +134,7 @@ class Screen:
         gone. A reply of one or two words gives the model too little to go on (its
         features are normalised to unit length, so a lone word would weigh as much as a
         sentence); the lexicon alone reads those."""
-        return _words(prepared) >= _MIN_WORDS and self.lexicon.risky(prepared)
+        return _has_words(prepared, _MIN_WORDS) and self.lexicon.risky(prepared)
 
     def _verdict(self, hits: list[Hit], prepared: str) -> Assessment:
         ranked = sorted(hits, key=lambda hit: (_ORDER[hit.category], hit.start))

@@ -19,10 +19,12 @@ import json
 import math
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from functools import cache, lru_cache
+from functools import cache, lru_cache, reduce
 from importlib import resources
+from operator import or_
 from typing import Any
+
+import numpy as np
 
 MODEL_FILE = "data/semantic_model.json"
 _PUNCTUATION = frozenset(".,!?;:")
@@ -85,11 +87,22 @@ def char_features(normalised: str) -> list[str]:
 _GRAM_CACHE = 1 << 16
 
 
-@dataclass(frozen=True)
 class _Block:
-    weights: dict[str, tuple[float, float]]  # feature -> (coefficient * idf, idf squared)
+    """One block of features: weights by feature, and the same as numbered arrays."""
+
+    def __init__(self, weights: dict[str, tuple[float, float]]) -> None:
+        self.weights = weights  # feature -> (coefficient * idf, idf squared)
+        # Numbered from 1, so that a feature's number is never false (see :meth:`score`).
+        self.ids = {feature: n for n, feature in enumerate(weights, start=1)}
+        # Weights and idf squared as two rows, padded to whole bytes for score_bits.
+        self.bytes = (len(weights) + 1 + 7) // 8
+        self._columns = np.zeros((2, self.bytes * 8))
+        self._columns[0, 1 : len(weights) + 1] = [w for w, _ in weights.values()]
+        self._columns[1, 1 : len(weights) + 1] = [n for _, n in weights.values()]
 
     def score(self, features: Iterable[str]) -> float:
+        """The block's share of the score: weights of the distinct known features summed,
+        over the square root of the sum of their idf squared (unit-length TF-IDF)."""
         total = 0.0
         norm = 0.0
         weights = self.weights
@@ -99,6 +112,19 @@ class _Block:
                 total += entry[0]
                 norm += entry[1]
         return total / math.sqrt(norm) if norm else 0.0
+
+    def score_bits(self, bits: int) -> float:
+        """:meth:`score` for the distinct features whose numbers are the bits set in
+        ``bits``. The sums run in numpy (in another order than a Python loop over a set,
+        itself in no fixed order, so the last bits of a score may differ)."""
+        if not bits:
+            return 0.0
+        present = np.unpackbits(
+            np.frombuffer(bits.to_bytes(self.bytes, "little"), dtype=np.uint8),
+            bitorder="little",
+        )
+        total, norm = self._columns @ present.astype(np.float64)
+        return float(total) / math.sqrt(norm) if norm else 0.0
 
 
 class SemanticModel:
@@ -117,14 +143,14 @@ class SemanticModel:
         self._category_weights: dict[str, list[float]] = data["category_word"]
         self._category_intercepts: list[float] = list(data["category_intercepts"])
         self.vocabulary = frozenset(f for f in data["word"] if " " not in f)
-        self._grams_by_word: dict[str, frozenset[str]] = {}
+        self._grams_by_word: dict[str, int] = {}
 
     def probability(self, normalised: str) -> float:
         """Probability that the text is a disclosure."""
         z = (
             self.intercept
             + self.word.score(word_features(normalised))
-            + self.char.score(self._known_grams(normalised))
+            + self.char.score_bits(self._known_grams(normalised))
         )
         return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 
@@ -148,25 +174,31 @@ class SemanticModel:
                     best, strongest = p, part
         return best, strongest
 
-    def _known_grams(self, normalised: str) -> set[str]:
-        """The text's character n-grams that the model has weights for: the same set as
-        :func:`char_features` gives, less the unknown ones, from a cache by word, since
-        replies share most of their words and an n-gram lookup per word is the cost."""
+    def _known_grams(self, normalised: str) -> int:
+        """The text's character n-grams that the model has weights for, as a bit set of
+        their numbers: the same n-grams as :func:`char_features` gives, less the unknown
+        ones. Each word's bits come from a cache, since replies share most of their
+        words; the text's are the words' joined by bitwise or, a few machine words each
+        instead of a set insertion per n-gram."""
         cache = self._grams_by_word
-        weights = self.char.weights
-        present: set[str] = set()
-        for token in set(normalised.split()):
-            known = cache.get(token)
-            if known is None:
-                if token in _PUNCTUATION or token.startswith("_"):
-                    known = frozenset()
-                else:
-                    known = frozenset(g for g in _grams(token) if g in weights)
-                if len(cache) >= _GRAM_CACHE:
-                    cache.clear()
-                cache[token] = known
-            present |= known
-        return present
+        tokens = set(normalised.split())
+        known = list(map(cache.get, tokens))
+        if None in known:
+            ids = self.char.ids
+            size = self.char.bytes
+            for n, token in enumerate(tokens):
+                if known[n] is None:
+                    present = bytearray(size)
+                    if token not in _PUNCTUATION and not token.startswith("_"):
+                        for gram in _grams(token):
+                            number = ids.get(gram)
+                            if number is not None:
+                                present[number >> 3] |= 1 << (number & 7)
+                    bits = int.from_bytes(present, "little")
+                    if len(cache) >= _GRAM_CACHE:
+                        cache.clear()
+                    cache[token] = known[n] = bits
+        return reduce(or_, known, 0)
 
     def category(self, normalised: str) -> str:
         """The most likely category of a text already judged a disclosure."""

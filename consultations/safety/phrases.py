@@ -1,0 +1,393 @@
+"""Phrase lists found quickly, with exactly the matches of one regular expression.
+
+The lexicon's phrase lists are alternations of a hundred branches or so, each tried at
+the start of every word. Python's regular expressions try the branches one by one, so a
+text of a hundred words costs thousands of attempts per list, nearly all failing at
+their first letters.
+
+:class:`Phrases` reads each branch once, with Python's own parser, for the few strings
+of up to three characters that a match of it can start with ("i a", "i w", "kil", ...),
+and indexes the branches by them. In a text, only the branches whose start is there are
+tried, in their order, at the places it occurs. That gives the matches ``finditer`` of the
+whole alternation gives, in the same order, because at any one place the alternation's
+match is its first branch that matches there, and a branch whose start is not there
+cannot match there. Anything the reading does not cover (a construct it does not know,
+a text with characters outside ASCII, an empty match) is left to the whole alternation.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from functools import lru_cache
+from typing import Any
+
+# The parser behind ``re``; a private module, so every use of it is guarded: a pattern it
+# cannot read is simply tried everywhere.
+_parser: Any = importlib.import_module("re._parser")
+_compiler: Any = importlib.import_module("re._compiler")
+
+#: How many characters of a match's start are indexed.
+_DEPTH = 5
+#: At most this many starts per branch; a branch with more is indexed by fewer characters.
+_MAX_STARTS = 2000
+#: A character class wider than this ends the start there (``\w``, ``.``).
+_MAX_CLASS = 12
+_ASCII = [chr(code) for code in range(128)]
+#: Each place a phrase may start (every phrase list begins with ``\b(?=\w)``).
+_STARTS = re.compile(r"\b(?=\w)")
+_KEY_CACHE = 1 << 17
+
+
+class _Unreadable(Exception):
+    """The pattern has a construct the start reading does not cover."""
+
+
+class _TooMany(Exception):
+    """The branch has too many starts at this depth."""
+
+
+#: A start being built: the characters so far, and whether it is complete (at full depth,
+#: or cut where the pattern allows too many characters to follow).
+_State = tuple[str, bool]
+
+
+class _Reader:
+    """The possible starts of one parsed pattern, up to ``depth`` characters."""
+
+    def __init__(self, state: Any, depth: int) -> None:
+        self.state = state
+        self.depth = depth
+        self.classes: dict[str, frozenset[str] | None] = {}
+
+    def sequence(self, nodes: Iterable[Any], states: set[_State]) -> set[_State]:
+        for node in nodes:
+            if all(done for _, done in states):
+                return states
+            states = self.node(node, states)
+            if len(states) > _MAX_STARTS:
+                raise _TooMany
+        return states
+
+    def node(self, node: Any, states: set[_State]) -> set[_State]:
+        op, value = node
+        if op in (_parser.AT, _parser.ASSERT, _parser.ASSERT_NOT):
+            return states  # zero width: no characters (a looser set of starts, never tighter)
+        if op in (_parser.LITERAL, _parser.NOT_LITERAL, _parser.IN, _parser.ANY):
+            return self._character(node, states)
+        if op is _parser.SUBPATTERN:
+            _, add_flags, del_flags, pattern = value
+            if add_flags or del_flags:
+                raise _Unreadable
+            return self.sequence(pattern, states)
+        if op is _parser.ATOMIC_GROUP:
+            return self.sequence(value, states)
+        if op is _parser.BRANCH:
+            merged: set[_State] = set()
+            for alternative in value[1]:
+                merged |= self.sequence(alternative, states)
+            return merged
+        if op in (_parser.MAX_REPEAT, _parser.MIN_REPEAT, _parser.POSSESSIVE_REPEAT):
+            return self._repeat(value, states)
+        raise _Unreadable
+
+    def _character(self, node: Any, states: set[_State]) -> set[_State]:
+        chars = self._class(node)
+        out: set[_State] = set()
+        for start, done in states:
+            if done:
+                out.add((start, True))
+            elif chars is None:
+                out.add((start, True))  # anything may follow: the start ends here
+            else:
+                for char in chars:
+                    grown = start + char
+                    out.add((grown, len(grown) >= self.depth))
+        return out
+
+    def _class(self, node: Any) -> frozenset[str] | None:
+        """The ASCII characters one single-character node matches (None: too many)."""
+        op, value = node
+        if op is _parser.LITERAL:
+            return frozenset(chr(value))
+        key = repr(node)
+        if key not in self.classes:
+            compiled = _compiler.compile(_parser.SubPattern(self.state, [node]), 0)
+            chars = frozenset(c for c in _ASCII if compiled.match(c))
+            self.classes[key] = chars if len(chars) <= _MAX_CLASS else None
+        return self.classes[key]
+
+    def _repeat(self, value: Any, states: set[_State]) -> set[_State]:
+        low, high, pattern = value
+        reached: set[_State] = set()
+        current = states
+        for count in range(200):
+            if count >= low:
+                reached |= current
+            if count == high:
+                return reached
+            following = self.sequence(pattern, current)
+            if count >= low and following <= reached:
+                return reached  # nothing new: more repeats add nothing either
+            current = following
+        raise _Unreadable
+
+
+def starts(pattern: str) -> frozenset[str] | None:
+    """The strings a match of ``pattern`` may start with: every match starts with one of
+    them (a shorter one when the match or what is known of it is shorter). None when the
+    pattern may start anywhere, or cannot be read."""
+    return _read(pattern)[1]
+
+
+def _read(pattern: str) -> tuple[re.Pattern[str], frozenset[str] | None]:
+    """``pattern`` compiled, and its starts (:func:`starts`). The pattern is parsed once
+    for both: parsing is most of the cost of compiling, and the screen's start-up (in
+    each process that screens) compiles hundreds of phrases."""
+    try:
+        parsed = _parser.parse(pattern, 0)
+        compiled: re.Pattern[str] = _compiler.compile(parsed, 0)
+    except Exception:  # noqa: BLE001 - the private parser changed: compile as usual
+        return re.compile(pattern), None
+    try:
+        if parsed.state.flags & ~(re.UNICODE | re.DOTALL):
+            return compiled, None
+        for depth in range(_DEPTH, 0, -1):
+            try:
+                found = _Reader(parsed.state, depth).sequence(list(parsed), {("", False)})
+            except _TooMany:
+                continue
+            prefixes = frozenset(start for start, _ in found)
+            return compiled, None if "" in prefixes else prefixes
+    except (_Unreadable, _TooMany, re.error, AttributeError, TypeError, ValueError):
+        return compiled, None
+    return compiled, None
+
+
+def needs(pattern: str) -> tuple[frozenset[str], ...]:
+    """Sets of strings such that every match of ``pattern`` has one string of each set
+    (rarest-looking set first); empty when none is known."""
+    try:
+        parsed = _parser.parse(pattern, 0)
+        if parsed.state.flags & ~(re.UNICODE | re.DOTALL):
+            return ()
+        return tuple(sorted(_needed(list(parsed)), key=_rarity))
+    except (_Unreadable, re.error, AttributeError, TypeError, ValueError):
+        return ()
+
+
+def literals(strings: Iterable[str]) -> re.Pattern[str]:
+    """A pattern that finds any of ``strings``, written as a tree of their letters so
+    that each place in a text is tried against a few first letters, not every string."""
+    tree: dict[str, Any] = {}
+    for string in strings:
+        node = tree
+        for char in string:
+            node = node.setdefault(char, {})
+        node[""] = {}
+
+    def written(node: dict[str, Any]) -> str:
+        branches = [re.escape(char) + written(rest) for char, rest in sorted(node.items()) if char]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else f"(?:{'|'.join(branches)})"
+        return f"(?:{body})?" if "" in node else body
+
+    return re.compile(written(tree))
+
+
+@lru_cache(maxsize=256)
+def _gate(needed: tuple[frozenset[str], ...]) -> _AllOf:
+    return _AllOf(tuple(literals(strings) for strings in needed))
+
+
+class _AllOf:
+    """Patterns that must all be found (see :func:`needs`)."""
+
+    def __init__(self, patterns: tuple[re.Pattern[str], ...]) -> None:
+        self.patterns = patterns
+
+    def search(self, text: str) -> bool:
+        return all(pattern.search(text) for pattern in self.patterns)
+
+
+def _rarity(strings: frozenset[str]) -> tuple[int, int]:
+    return (-min(map(len, strings)), len(strings))
+
+
+def _needed(nodes: list[Any]) -> list[frozenset[str]]:
+    """For a sequence: each part's needed strings (every one of them needed)."""
+    options: list[frozenset[str]] = []
+    run = ""
+    for op, value in nodes:
+        if op is _parser.LITERAL:
+            run += chr(value)
+            continue
+        if run:
+            options.append(frozenset([run]))
+            run = ""
+        if op is _parser.SUBPATTERN:
+            if value[1] or value[2]:
+                raise _Unreadable
+            options.extend(_needed(list(value[3])))
+        elif op is _parser.BRANCH:
+            best = [
+                min(_needed(list(alternative)), key=_rarity, default=None)
+                for alternative in value[1]
+            ]
+            if all(b is not None for b in best):
+                options.append(frozenset().union(*(b for b in best if b is not None)))
+        elif op in (_parser.MAX_REPEAT, _parser.MIN_REPEAT, _parser.POSSESSIVE_REPEAT):
+            if value[0] >= 1:
+                options.extend(_needed(list(value[2])))
+        elif op is _parser.ATOMIC_GROUP:
+            options.extend(_needed(list(value)))
+    if run:
+        options.append(frozenset([run]))
+    return options
+
+
+#: For each table of a :class:`Phrases`, the places a branch may match and which ones.
+Candidates = list[list[tuple[int, tuple[int, ...]]]]
+
+
+class Phrases:
+    """Several phrase lists, each one alternation (``\\b(?=\\w)(?:(?:a)|(?:b)|...)``),
+    looked for in one pass over a text's word starts."""
+
+    def __init__(self, tables: Sequence[Sequence[str]]) -> None:
+        # The whole alternations are compiled only if needed (texts outside ASCII): the
+        # screen starts in each process that uses it.
+        self.sources = [
+            rf"\b(?=\w)(?:{'|'.join(f'(?:{b})' for b in branches)})" for branches in tables
+        ]
+        self._patterns: list[re.Pattern[str] | None] = [None] * len(tables)
+        self._branches: list[list[re.Pattern[str]]] = []
+        self._by_start: dict[str, list[tuple[int, int]]] = {}
+        # Branches that may start anywhere are looked for on their own, in one scan each
+        # that reports every place they match (a lookahead finds overlapping ones too),
+        # when the text has the strings they need.
+        self._anywhere: list[tuple[int, int, str, tuple[frozenset[str], ...]]] = []
+        for table, branches in enumerate(tables):
+            compiled: list[re.Pattern[str]] = []
+            self._branches.append(compiled)
+            for number, source in enumerate(branches):
+                branch = f"(?:{source})"
+                pattern, prefixes = _read(branch)
+                compiled.append(pattern)
+                if prefixes is None:
+                    scan = rf"\b(?=\w)(?={branch})"
+                    self._anywhere.append((table, number, scan, needs(branch)))
+                    continue
+                for prefix in prefixes:
+                    self._by_start.setdefault(prefix, []).append((table, number))
+        self._keys: dict[str, tuple[tuple[int, tuple[int, ...]], ...]] = {}
+        self._last: tuple[str, Candidates | None] = ("", None)
+
+    def pattern(self, table: int) -> re.Pattern[str]:
+        """Table ``table``'s whole alternation, compiled."""
+        compiled = self._patterns[table]
+        if compiled is None:
+            compiled = self._patterns[table] = re.compile(self.sources[table])
+        return compiled
+
+    def _branches_at(self, key: str) -> tuple[tuple[int, tuple[int, ...]], ...]:
+        """The branches, by table, that may match where the text continues with ``key``."""
+        found: set[tuple[int, int]] = set()
+        for size in range(1, len(key) + 1):
+            found.update(self._by_start.get(key[:size], ()))
+        tables: dict[int, list[int]] = {}
+        for table, number in sorted(found):
+            tables.setdefault(table, []).append(number)
+        return tuple((table, tuple(numbers)) for table, numbers in tables.items())
+
+    def candidates(self, text: str) -> Candidates | None:
+        """Where in ``text`` each table's branches may match; None for a text the index
+        does not cover (characters outside ASCII)."""
+        last_text, last = self._last
+        if text == last_text:
+            return last
+        if not text.isascii():
+            return None
+        keys = self._keys
+        found: Candidates = [[] for _ in self.sources]
+        for start in _STARTS.finditer(text):
+            at = start.start()
+            key = text[at : at + _DEPTH]
+            entry = keys.get(key)
+            if entry is None:
+                entry = self._branches_at(key)
+                if len(keys) >= _KEY_CACHE:
+                    keys.clear()
+                keys[key] = entry
+            for table, numbers in entry:
+                found[table].append((at, numbers))
+        for table, number, scan, needed in self._anywhere:
+            if not _gate(needed).search(text):
+                continue
+            places = [match.start() for match in re.finditer(scan, text)]
+            if places:
+                found[table] = _merge(found[table], places, number)
+        self._last = (text, found)
+        return found
+
+    def finditer(
+        self, table: int, text: str, candidates: Candidates | None = None
+    ) -> Iterator[re.Match[str]]:
+        """The matches of table ``table``'s alternation in ``text``, as its ``finditer``
+        gives them; ``candidates`` from :meth:`candidates` for this very text, if known."""
+        if candidates is None:
+            candidates = self.candidates(text)
+        if candidates is None:
+            return self.pattern(table).finditer(text)
+        found = self._matches(table, text, candidates[table])
+        if found is None:
+            return self.pattern(table).finditer(text)
+        return iter(found)
+
+    def _matches(
+        self, table: int, text: str, places: list[tuple[int, tuple[int, ...]]]
+    ) -> list[re.Match[str]] | None:
+        branches = self._branches[table]
+        found: list[re.Match[str]] = []
+        end = 0
+        for at, numbers in places:
+            if at < end:
+                continue
+            for number in numbers:
+                match = branches[number].match(text, at)
+                if match is not None:
+                    if match.end() == at:
+                        return None  # an empty match: the alternation's own rules apply
+                    found.append(match)
+                    end = match.end()
+                    break
+        return found
+
+    def sub(self, table: int, replacement: str, text: str) -> str:
+        """``text`` with every match of table ``table`` replaced by the plain string
+        ``replacement``, as the alternation's ``sub`` gives it."""
+        candidates = self.candidates(text)
+        if candidates is not None and not candidates[table]:
+            return text  # no branch of the table can start anywhere in the text
+        pieces: list[str] = []
+        last = 0
+        for match in self.finditer(table, text, candidates):
+            pieces.append(text[last : match.start()])
+            pieces.append(replacement)
+            last = match.end()
+        if not pieces:
+            return text
+        pieces.append(text[last:])
+        return "".join(pieces)
+
+
+def _merge(
+    places: list[tuple[int, tuple[int, ...]]], more: list[int], number: int
+) -> list[tuple[int, tuple[int, ...]]]:
+    """``places`` with branch ``number`` added at each place in ``more``."""
+    by_place = {at: set(numbers) for at, numbers in places}
+    for at in more:
+        by_place.setdefault(at, set()).add(number)
+    return [(at, tuple(sorted(by_place[at]))) for at in sorted(by_place)]

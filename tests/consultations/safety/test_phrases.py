@@ -1,0 +1,92 @@
+"""Phrase lists looked for by their starts find exactly what the whole alternation finds."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from consultations.safety import lexicon as lexicon_module
+from consultations.safety.lexicon import default_lexicon
+from consultations.safety.phrases import Phrases, literals, needs, starts
+
+BRANCHES = [
+    r"\bi (?:want|wanna) to die\b",
+    r"\bi want\b",
+    r"\b(?:kill|hurt)(?:ing|s)? (?:my|him)self\b",
+    r"\b(?:\w+ )?(?:mum|dad) (?:hits|hit) me\b",  # may start at any word
+    r"\bno(?:body|one)? cares?\b",
+    r"\bto\b",
+]
+TEXTS = [
+    "i want to die",
+    "i wanna to die and i want more",
+    "he said killing himself , my old dad hit me and mum hits me",
+    "nobody cares . no one care . no care",
+    "i want to want to die to to",
+    "",
+    "naïve i want to die",  # outside ASCII: the whole alternation is used
+    "x  _service_  i want",
+]
+
+
+def _whole(branches: list[str]) -> re.Pattern[str]:
+    return re.compile(rf"\b(?=\w)(?:{'|'.join(f'(?:{b})' for b in branches)})")
+
+
+@pytest.mark.parametrize("text", TEXTS)
+def test_matches_are_the_alternations_own(text: str) -> None:
+    phrases = Phrases([BRANCHES, BRANCHES[::-1]])
+    for table, branches in enumerate((BRANCHES, BRANCHES[::-1])):
+        expected = [(m.span(), m.group(0)) for m in _whole(branches).finditer(text)]
+        found = [(m.span(), m.group(0)) for m in phrases.finditer(table, text)]
+        assert found == expected
+        assert phrases.sub(table, " _x_ ", text) == _whole(branches).sub(" _x_ ", text)
+
+
+def test_the_first_branch_that_matches_at_a_place_wins() -> None:
+    phrases = Phrases([[r"\bi want\b", r"\bi want to die\b"]])
+    assert [m.group(0) for m in phrases.finditer(0, "so i want to die")] == ["i want"]
+
+
+def test_starts_and_needed_strings() -> None:
+    assert starts(r"\b(?:kill|hurt)s? me") == frozenset({"kills", "kill ", "hurts", "hurt "})
+    assert starts(r"\bab?c") == frozenset({"abc", "ac"})
+    assert starts(r"\b\w+ dad") is None  # any word may start it
+    assert starts(r"(\w)\1") is None  # a back reference is not read
+    assert frozenset({"dad", "mum"}) in needs(r"\b(?:\w+ )?(?:mum|dad) hit")
+
+
+def test_the_shipped_lexicon_reads_as_its_alternations() -> None:
+    lexicon = default_lexicon()
+    text = (
+        "my dad hits me and i want to kill myself . the suicide prevention team said "
+        "i am dying for a cuppa but nobody would miss me if i was gone"
+    )
+    for number in range(len(lexicon.phrases.sources)):
+        expected = [m.span() for m in lexicon.phrases.pattern(number).finditer(text)]
+        assert [m.span() for m in lexicon.phrases.finditer(number, text)] == expected
+
+
+@pytest.mark.parametrize(
+    "text", ["he hit me", "a hitch", "nothing here", "beats up", "", "the children beat"]
+)
+def test_a_literal_tree_finds_what_a_plain_search_finds(text: str) -> None:
+    strings = ["hit", "hits", "hitting", "beat", "beat up", "the children", "the kids"]
+    assert bool(literals(strings).search(text)) == any(s in text for s in strings)
+
+
+def test_libyaml_reads_and_writes_the_lexicon_as_pure_python_does() -> None:
+    yaml = pytest.importorskip("yaml")
+    if not yaml.__with_libyaml__:
+        pytest.skip("PyYAML without libyaml")
+    source = (Path(lexicon_module.__file__).parent / "data" / "lexicon.yaml").read_text(
+        encoding="utf-8"
+    )
+    data = yaml.load(source, Loader=yaml.CSafeLoader)
+    assert data == yaml.safe_load(source)
+    assert yaml.dump(data, Dumper=yaml.CSafeDumper) == yaml.safe_dump(data)
+    assert default_lexicon().vocabulary == frozenset(
+        re.findall(r"[a-z]{2,}", yaml.safe_dump(yaml.safe_load(source)))
+    )
