@@ -233,6 +233,8 @@ MUST_CATCH = [
     ("practising knots in my room at night", "plan-means"),
     ("I'm going to inject all my insulin pens at once", "plan-means"),
     ("my mum's partner yanks my hair when she's out", "safeguarding"),
+    ("gutted that I'm still alive after last night", "suicidal-passive"),
+    ("no one would even turn up to my funeral", "suicidal-passive"),
 ]
 
 
@@ -287,6 +289,8 @@ MUST_NOT_FLAG = [
     "the psychiatrist said the tablets can increase suicidal thoughts at first",
     "the plan is Friday for discharge if his bloods are OK",
     "the GP surgery is where common sense goes to die",
+    "I was annoyed to be awake at 4am with the ward noise",
+    "sad to wake up in pain again, the physio helps",
 ]
 
 
