@@ -62,12 +62,12 @@ def test_heldout_is_batches_one_two_and_four() -> None:
 
 def test_heldout_holds_the_measured_level() -> None:
     # The level reached today on held-out batches 1, 2 and 4 together (recall 0.985,
-    # 387 of 393, and over-flagging 0.057, 27 of 471, since tune batches 6 and 9; 0.985
+    # 387 of 393, and over-flagging 0.055, 26 of 471, since tune batches 6 and 9; 0.985
     # and 0.064 after tune batch 7, 0.980 and 0.062 before), so that a change that makes
     # the screen worse fails here.
     recall, over_flagging = _rates(HELDOUT)
     assert recall >= 0.984
-    assert over_flagging <= 0.058
+    assert over_flagging <= 0.056
 
 
 def _batch(number: int) -> list[dict[str, object]]:
@@ -86,10 +86,10 @@ def test_the_second_heldout_batch_holds_its_measured_level() -> None:
 def test_the_fourth_heldout_batch_holds_its_measured_level() -> None:
     # Written before sentence scoring and the sentence-scoped cues: recall 0.923 and
     # over-flagging 0.068 then, 0.962 and 0.029 before tune batch 7, 0.981 and 0.058
-    # (6 of 103) since.
+    # (6 of 103) after it, 0.981 and 0.049 (5 of 103) since tune batches 6 and 9.
     recall, over_flagging = _rates(_batch(4))
     assert recall >= 0.98
-    assert over_flagging <= 0.06
+    assert over_flagging <= 0.05
 
 
 def _tune_batch(number: int) -> list[dict[str, object]]:
@@ -235,6 +235,12 @@ MUST_CATCH = [
     ("my mum's partner yanks my hair when she's out", "safeguarding"),
     ("gutted that I'm still alive after last night", "suicidal-passive"),
     ("no one would even turn up to my funeral", "suicidal-passive"),
+    ("some days I just want to blow my head off", "suicidal-active"),
+    ("I'm ready to be six feet under tbh", "suicidal-active"),
+    ("I daydream about strangling my stepdad", "harm-to-others"),
+    ("gonna turn up at the school gates with a machete", "harm-to-others"),
+    ("I'll glass her if she says that again", "harm-to-others"),
+    ("I swear I'm going to deck that bloke in the queue", "harm-to-others"),
 ]
 
 
@@ -291,6 +297,8 @@ MUST_NOT_FLAG = [
     "the GP surgery is where common sense goes to die",
     "I was annoyed to be awake at 4am with the ward noise",
     "sad to wake up in pain again, the physio helps",
+    "my brother goes postal whenever his team loses",
+    "I'm burning the midnight oil revising for my nursing exams",
 ]
 
 
