@@ -35,7 +35,9 @@ def test_the_evaluation_set_is_large_varied_and_split_by_its_fixed_rule() -> Non
             # (each committed before the screen was changed again), batches 3, 5, 7 and 9
             # for tuning. Batch 6 was held out (written blind) until it had been scored
             # once, and then moved to the tune split; so was batch 8 (written blind, scored
-            # once: recall 0.922, over-flagging 0.087).
+            # once: recall 0.922, over-flagging 0.087). Batches 11, 13 and 14 were written
+            # blind by other people for tuning and scored once before the screen was changed
+            # for them (recall 0.946, 0.967 and 0.936; over-flagging 0.153, 0.173, 0.216).
             allowed = {
                 (2, "heldout"),
                 (3, "tune"),
@@ -45,6 +47,9 @@ def test_the_evaluation_set_is_large_varied_and_split_by_its_fixed_rule() -> Non
                 (7, "tune"),
                 (8, "tune"),
                 (9, "tune"),
+                (11, "tune"),
+                (13, "tune"),
+                (14, "tune"),
             }
             assert (row["batch"], row["split"]) in allowed, row["text"]
             continue
