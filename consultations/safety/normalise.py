@@ -101,8 +101,10 @@ _PHRASES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"\bun[\s_-]*alive(?!\s*(?:my|your|him|her|them|our|the|a|some|every|any))", " die "),
         (r"\b(?:commit(?:ting)?\s+)?toaster[\s_-]*bath\b", " suicide "),
         (r"\bs\s*/\s*h\b", " self harm "),
-        (r"\bs\s*h[\s'-]*(?:ing|in)\b", " self harming "),
-        (r"\bs\s*h['-]?(?:ed|d)\b", " self harmed "),
+        (r"\bs\.\s?h\.(?=\s|$)", " self harm "),
+        # "sh'ing", "shing", "s h in"; never "shin" or "shed".
+        (r"\bs(?:h[\s'-]+(?:ing|in)|hing|\s+h[\s'-]*(?:ing|in))\b", " self harming "),
+        (r"\bs(?:h[\s'-]+(?:ed|d)|hd|\s+h[\s'-]*(?:ed|d))\b", " self harmed "),
         # "od'd", "o.d. d", "oded"; never "odd".
         (r"\bo\.?d(?:[\s'.-]+d|[\s'.-]*ed)\b", " overdosed "),
         (r"\bo\.?d[\s'-]*ing\b", " overdosing "),
@@ -220,6 +222,11 @@ TEXT_SPEAK: dict[str, str] = {
     "wud": "would",
     "wd": "would",
     "cud": "could",
+    "cudnt": "could not",
+    "wudnt": "would not",
+    "shudnt": "should not",
+    "grp": "group",
+    "grps": "groups",
     "shud": "should",
     "wus": "was",
     "wuz": "was",
@@ -307,6 +314,11 @@ TEXT_SPEAK: dict[str, str] = {
     "selfharmed": "self harmed",
     "selfharmin": "self harming",
     "kms": "kill myself",
+    "unexist": "not exist",
+    "unexisting": "not existing",
+    "catscratch": "self harm",
+    "catscratches": "self harm",
+    "catscratching": "self harming",
     "kmss": "kill myself",
     "kys": "kill yourself",
     "kmsl": "laughing",
@@ -761,7 +773,8 @@ def _word(token: str, known: frozenset[str]) -> str:
     token = token.rstrip("!|") or token
     if not token.isalpha() and not _UNIT.match(token) and any(c.isalpha() for c in token):
         # Leetspeak: a digit or symbol standing for a letter inside a word ("su1c1de").
-        token = token.translate(_LEET).replace("|", "l")
+        # "ki11", "a11": a doubled 1 inside a word stands for "ll" more often than "ii".
+        token = token.replace("11", "ll").translate(_LEET).replace("|", "l")
         token = "".join(c for c in token if c.isalnum())
     token = _collapse_repeats(token, known)
     speak = TEXT_SPEAK.get(token)

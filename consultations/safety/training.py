@@ -44,7 +44,11 @@ OVER_FLAGGING_BUDGET = 0.05
 #: sentences of long texts are scored too.
 SENTENCE_BUDGET = 0.06
 #: Share of the real feedback comments the screen may flag out of fold (lexicon included).
-BACKGROUND_BUDGET = 0.02
+#: 2% until tune batches 11, 13 and 14: with the tune split twice as large, a step of the
+#: sentence threshold that caught one more tune disclosure out of fold flagged 13 more of
+#: the 10,334 real comments (69 -> 85), so the budget is now near the level the screen
+#: held before (about 1.1% out of fold).
+BACKGROUND_BUDGET = 0.012
 _C = 4.0
 #: How many real feedback comments join the training as look-alikes.
 BACKGROUND_LIMIT = 4000

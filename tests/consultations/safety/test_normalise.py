@@ -71,6 +71,12 @@ KNOWN = default_lexicon().vocabulary
         ("i got sa'd by my ex", "i got sexually assaulted by my ex"),
         ("so sad", "so sad"),
         ("he made me do seggs stuff", "he made me do sex stuff"),
+        # A doubled 1 is "ll" ("ki11"); "shed" and "shin" are words, "sh'd" is not.
+        ("i want 2 ki11 him", "i want to kill him"),
+        ("the mens shed", "the mens shed"),
+        ("i hurt my shin", "i hurt my shin"),
+        ("i sh'd again", "i self harmed again"),
+        ("cudnt even get that right", "could not even get that right"),
     ],
 )
 def test_normalise(raw: str, expected: str) -> None:
