@@ -101,7 +101,6 @@ _PHRASES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"\bun[\s_-]*alive(?!\s*(?:my|your|him|her|them|our|the|a|some|every|any))", " die "),
         (r"\b(?:commit(?:ting)?\s+)?toaster[\s_-]*bath\b", " suicide "),
         (r"\bs\s*/\s*h\b", " self harm "),
-        (r"\bs\.\s?h\.(?=\s|$)", " self harm "),
         # "sh'ing", "shing", "s h in"; never "shin" or "shed".
         (r"\bs(?:h[\s'-]+(?:ing|in)|hing|\s+h[\s'-]*(?:ing|in))\b", " self harming "),
         (r"\bs(?:h[\s'-]+(?:ed|d)|hd|\s+h[\s'-]*(?:ed|d))\b", " self harmed "),
