@@ -701,15 +701,20 @@ def _fix_confusables(text: str) -> str:
     return " ".join(parts)
 
 
-def _join_spaced(tokens: list[str]) -> list[str]:
-    """Runs of three or more single letters ("k i l l", "s.u.i.c.i.d.e") become one word."""
+def _join_spaced(tokens: list[str], known: frozenset[str] = frozenset()) -> list[str]:
+    """Runs of three or more single letters ("k i l l", "s.u.i.c.i.d.e") become one word;
+    a long run that is a whole sentence spelt out ("i w a n t t o d i e") becomes the
+    known words it splits into."""
     out: list[str] = []
     run: list[str] = []
     for token in [*tokens, ""]:
         if len(token) == 1 and token.isalpha():
             run.append(token)
             continue
-        if len(run) >= 3:
+        if len(run) >= _SENTENCE_RUN:
+            joined = "".join(run)
+            out.extend(_segment(joined, known) if joined not in known else [joined])
+        elif len(run) >= 3:
             out.append("".join(run))
         else:
             out.extend(run)
@@ -717,6 +722,32 @@ def _join_spaced(tokens: list[str]) -> list[str]:
         if token:
             out.append(token)
     return out
+
+
+#: A run of single letters this long is read as a sentence spelt out letter by letter.
+_SENTENCE_RUN = 8
+
+
+def _segment(letters: str, known: frozenset[str]) -> list[str]:
+    """``letters`` split into the fewest known words ("iwanttodie" -> i want to die), or
+    kept whole when it does not split into known words."""
+    if not known:
+        return [letters]
+    size = len(letters)
+    best: list[list[str] | None] = [None] * (size + 1)
+    best[0] = []
+    for end in range(1, size + 1):
+        for start in range(max(0, end - 20), end):
+            before = best[start]
+            piece = letters[start:end]
+            if before is None or (piece not in known and piece not in ("i", "a")):
+                continue
+            candidate = [*before, piece]
+            current = best[end]
+            if current is None or len(candidate) < len(current):
+                best[end] = candidate
+    found = best[size]
+    return found if found is not None else [letters]
 
 
 def _dotted(token: str) -> list[str]:
@@ -831,7 +862,7 @@ def normalise_folded(text: str, known: frozenset[str] = _EMPTY) -> str:
             raw.extend(_dotted(token))
         else:
             raw.append(token)
-    raw = _context_words(_join_spaced(raw))
+    raw = _context_words(_join_spaced(raw, known))
     words: list[str] = []
     for token in raw:
         if token in ".,!?;:":

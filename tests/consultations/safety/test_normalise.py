@@ -77,6 +77,10 @@ KNOWN = default_lexicon().vocabulary
         ("i hurt my shin", "i hurt my shin"),
         ("i sh'd again", "i self harmed again"),
         ("cudnt even get that right", "could not even get that right"),
+        # A sentence spelt out letter by letter splits into the words it is made of.
+        ("i w a n t t o d i e", "i want to die"),
+        ("m y d a d h u r t s m e", "my dad hurts me"),
+        ("the N H S", "the nhs"),
     ],
 )
 def test_normalise(raw: str, expected: str) -> None:
