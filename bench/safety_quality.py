@@ -3,11 +3,13 @@
     .venv/bin/python bench/safety_quality.py [--misses tune] [--semantic-only]
 
 Prints recall on disclosures and over-flagging (the share of look-alikes flagged) overall,
-per category and per register, for the tune split (and its batch 7 apart) and for the
-held-out split: the first batch (split by the SHA-1 rule), the second, fourth and sixth
-batches (each written whole as held-out before the screen was tuned further) and all
-together. ``--misses tune`` lists the texts the screen gets wrong on the tune split; the
-held-out split's texts are never listed, so that no one tunes the lexicon to them.
+per category and per register, for the tune split (and its batches 6, 7, 8, 9, 11, 13 and
+14 apart) and for the held-out split: the first batch (split by the SHA-1 rule), the
+second and fourth batches (each written whole as held-out before the screen was tuned
+further) and all together; then how many of the real NHS feedback comments
+(``../shared/data/pxtextmining-phase1/``, when present) the screen flags. ``--misses
+tune`` lists the texts the screen gets wrong on the tune split; the held-out split's texts
+are never listed, so that no one tunes the lexicon to them.
 
 The semantic layer is trained on the tune split, so tune figures here are in-sample; the
 out-of-fold figures used to choose its thresholds are in the model file
@@ -18,6 +20,7 @@ exemplars and tune split for reference) and printed by ``bench/safety_train.py``
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 from collections import defaultdict
 from collections.abc import Callable
@@ -27,12 +30,20 @@ from consultations.safety.screen import assess_many
 
 ROOT = Path(__file__).resolve().parent.parent
 EVALUATION = ROOT / "tests" / "data" / "safety" / "evaluation.jsonl"
+FEEDBACK = ROOT.parent / "shared" / "data" / "pxtextmining-phase1" / "text_data.csv"
 
 
 def read_rows(path: Path = EVALUATION) -> list[dict[str, object]]:
     """The evaluation rows."""
     with path.open(encoding="utf-8") as handle:
         return [json.loads(line) for line in handle if line.strip()]
+
+
+def read_feedback(path: Path) -> list[str]:
+    """The real feedback comments (pxtextmining, MIT), empty ones left out."""
+    with path.open(newline="", encoding="utf-8") as handle:
+        comments = [(row.get("feedback") or "").strip() for row in csv.DictReader(handle)]
+    return [comment for comment in comments if comment]
 
 
 def _table(title: str, groups: dict[str, list[bool]], label: str) -> None:
@@ -51,11 +62,16 @@ def main() -> int:
     verdicts = assess_many([str(row["text"]) for row in rows])
     groups: dict[str, Callable[[dict[str, object]], bool]] = {
         "tune": lambda row: row["split"] == "tune",
+        "tune batch 6": lambda row: row["split"] == "tune" and row.get("batch") == 6,
         "tune batch 7": lambda row: row["split"] == "tune" and row.get("batch") == 7,
+        "tune batch 9": lambda row: row["split"] == "tune" and row.get("batch") == 9,
+        "tune batch 8": lambda row: row["split"] == "tune" and row.get("batch") == 8,
+        "tune batch 11": lambda row: row["split"] == "tune" and row.get("batch") == 11,
+        "tune batch 13": lambda row: row["split"] == "tune" and row.get("batch") == 13,
+        "tune batch 14": lambda row: row["split"] == "tune" and row.get("batch") == 14,
         "heldout batch 1": lambda row: row["split"] == "heldout" and "batch" not in row,
         "heldout batch 2": lambda row: row["split"] == "heldout" and row.get("batch") == 2,
         "heldout batch 4": lambda row: row["split"] == "heldout" and row.get("batch") == 4,
-        "heldout batch 6": lambda row: row["split"] == "heldout" and row.get("batch") == 6,
         "heldout, all batches": lambda row: row["split"] == "heldout",
     }
     for split, member in groups.items():
@@ -84,6 +100,11 @@ def main() -> int:
         _table("recall by register", recall_register, "recall")
         _table("over-flagging by look-alike kind", over, "flagged")
         _table("over-flagging by register", over_register, "flagged")
+    if FEEDBACK.exists():
+        comments = read_feedback(FEEDBACK)
+        flagged = sum(v.flagged for v in assess_many(comments))
+        share = flagged / len(comments)
+        print(f"real feedback comments: {flagged} of {len(comments)} flagged ({share:.2%})")
     if args.misses:
         print(f"\nerrors on the {args.misses} split:")
         for row, verdict in zip(rows, verdicts, strict=True):

@@ -101,8 +101,9 @@ _PHRASES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"\bun[\s_-]*alive(?!\s*(?:my|your|him|her|them|our|the|a|some|every|any))", " die "),
         (r"\b(?:commit(?:ting)?\s+)?toaster[\s_-]*bath\b", " suicide "),
         (r"\bs\s*/\s*h\b", " self harm "),
-        (r"\bs\s*h[\s'-]*(?:ing|in)\b", " self harming "),
-        (r"\bs\s*h['-]?(?:ed|d)\b", " self harmed "),
+        # "sh'ing", "shing", "s h in"; never "shin" or "shed".
+        (r"\bs(?:h[\s'-]+(?:ing|in)|hing|\s+h[\s'-]*(?:ing|in))\b", " self harming "),
+        (r"\bs(?:h[\s'-]+(?:ed|d)|hd|\s+h[\s'-]*(?:ed|d))\b", " self harmed "),
         # "od'd", "o.d. d", "oded"; never "odd".
         (r"\bo\.?d(?:[\s'.-]+d|[\s'.-]*ed)\b", " overdosed "),
         (r"\bo\.?d[\s'-]*ing\b", " overdosing "),
@@ -220,6 +221,11 @@ TEXT_SPEAK: dict[str, str] = {
     "wud": "would",
     "wd": "would",
     "cud": "could",
+    "cudnt": "could not",
+    "wudnt": "would not",
+    "shudnt": "should not",
+    "grp": "group",
+    "grps": "groups",
     "shud": "should",
     "wus": "was",
     "wuz": "was",
@@ -307,6 +313,11 @@ TEXT_SPEAK: dict[str, str] = {
     "selfharmed": "self harmed",
     "selfharmin": "self harming",
     "kms": "kill myself",
+    "unexist": "not exist",
+    "unexisting": "not existing",
+    "catscratch": "self harm",
+    "catscratches": "self harm",
+    "catscratching": "self harming",
     "kmss": "kill myself",
     "kys": "kill yourself",
     "kmsl": "laughing",
@@ -349,6 +360,12 @@ TEXT_SPEAK: dict[str, str] = {
     "mom": "mum",
     "mam": "mum",
     "mommy": "mum",
+    "idc": "i do not care",
+    "idgaf": "i do not care",
+    "dgaf": "do not care",
+    "cba": "can not be bothered",
+    "wznt": "was not",
+    "wsnt": "was not",
     "seggs": "sex",
     "seggsual": "sexual",
     "seggsually": "sexually",
@@ -684,15 +701,20 @@ def _fix_confusables(text: str) -> str:
     return " ".join(parts)
 
 
-def _join_spaced(tokens: list[str]) -> list[str]:
-    """Runs of three or more single letters ("k i l l", "s.u.i.c.i.d.e") become one word."""
+def _join_spaced(tokens: list[str], known: frozenset[str] = frozenset()) -> list[str]:
+    """Runs of three or more single letters ("k i l l", "s.u.i.c.i.d.e") become one word;
+    a long run that is a whole sentence spelt out ("i w a n t t o d i e") becomes the
+    known words it splits into."""
     out: list[str] = []
     run: list[str] = []
     for token in [*tokens, ""]:
         if len(token) == 1 and token.isalpha():
             run.append(token)
             continue
-        if len(run) >= 3:
+        if len(run) >= _SENTENCE_RUN:
+            joined = "".join(run)
+            out.extend(_segment(joined, known) if joined not in known else [joined])
+        elif len(run) >= 3:
             out.append("".join(run))
         else:
             out.extend(run)
@@ -700,6 +722,32 @@ def _join_spaced(tokens: list[str]) -> list[str]:
         if token:
             out.append(token)
     return out
+
+
+#: A run of single letters this long is read as a sentence spelt out letter by letter.
+_SENTENCE_RUN = 8
+
+
+def _segment(letters: str, known: frozenset[str]) -> list[str]:
+    """``letters`` split into the fewest known words ("iwanttodie" -> i want to die), or
+    kept whole when it does not split into known words."""
+    if not known:
+        return [letters]
+    size = len(letters)
+    best: list[list[str] | None] = [None] * (size + 1)
+    best[0] = []
+    for end in range(1, size + 1):
+        for start in range(max(0, end - 20), end):
+            before = best[start]
+            piece = letters[start:end]
+            if before is None or (piece not in known and piece not in ("i", "a")):
+                continue
+            candidate = [*before, piece]
+            current = best[end]
+            if current is None or len(candidate) < len(current):
+                best[end] = candidate
+    found = best[size]
+    return found if found is not None else [letters]
 
 
 def _dotted(token: str) -> list[str]:
@@ -755,7 +803,8 @@ def _word(token: str, known: frozenset[str]) -> str:
     token = token.rstrip("!|") or token
     if not token.isalpha() and not _UNIT.match(token) and any(c.isalpha() for c in token):
         # Leetspeak: a digit or symbol standing for a letter inside a word ("su1c1de").
-        token = token.translate(_LEET).replace("|", "l")
+        # "ki11", "a11": a doubled 1 inside a word stands for "ll" more often than "ii".
+        token = token.replace("11", "ll").translate(_LEET).replace("|", "l")
         token = "".join(c for c in token if c.isalnum())
     token = _collapse_repeats(token, known)
     speak = TEXT_SPEAK.get(token)
@@ -824,7 +873,7 @@ def normalise_folded(text: str, known: frozenset[str] = _EMPTY) -> str:
             raw.append(token)
     # Each step below changes nothing without what it looks for, so it is skipped then.
     if _SPACED.search(" ".join(raw)):
-        raw = _join_spaced(raw)
+        raw = _join_spaced(raw, known)
     if "2" in raw or "4" in raw:
         raw = _context_words(raw)
     resolved = _RESOLVED.get(known)

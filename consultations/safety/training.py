@@ -35,13 +35,20 @@ from .semantic import char_features, split_sentences, word_features
 MODEL_VERSION = 1
 #: Share of the tune split's look-alikes the screen may flag out of fold with whole-text
 #: scores alone. The thresholds are set for recall (a missed disclosure may cost a life,
-#: a false alarm costs a moderator a look), with margin under the 0.10 target.
-OVER_FLAGGING_BUDGET = 0.06
+#: a false alarm costs a moderator a look), with margin under the 0.10 target: texts
+#: written fresh by someone else over-flag more than the tune split does out of fold
+#: (batch 6, written blind: 0.081 against 0.063), so the budget leaves that gap (0.06 and
+#: 0.07 until tune batch 9).
+OVER_FLAGGING_BUDGET = 0.05
 #: Share of the tune split's look-alikes the screen may flag out of fold once the
 #: sentences of long texts are scored too.
-SENTENCE_BUDGET = 0.07
+SENTENCE_BUDGET = 0.06
 #: Share of the real feedback comments the screen may flag out of fold (lexicon included).
-BACKGROUND_BUDGET = 0.02
+#: 2% until tune batches 11, 13 and 14: with the tune split twice as large, a step of the
+#: sentence threshold that caught one more tune disclosure out of fold flagged 13 more of
+#: the 10,334 real comments (69 -> 85), so the budget is now near the level the screen
+#: held before (about 1.1% out of fold).
+BACKGROUND_BUDGET = 0.012
 _C = 4.0
 #: How many real feedback comments join the training as look-alikes.
 BACKGROUND_LIMIT = 4000

@@ -71,6 +71,16 @@ KNOWN = default_lexicon().vocabulary
         ("i got sa'd by my ex", "i got sexually assaulted by my ex"),
         ("so sad", "so sad"),
         ("he made me do seggs stuff", "he made me do sex stuff"),
+        # A doubled 1 is "ll" ("ki11"); "shed" and "shin" are words, "sh'd" is not.
+        ("i want 2 ki11 him", "i want to kill him"),
+        ("the mens shed", "the mens shed"),
+        ("i hurt my shin", "i hurt my shin"),
+        ("i sh'd again", "i self harmed again"),
+        ("cudnt even get that right", "could not even get that right"),
+        # A sentence spelt out letter by letter splits into the words it is made of.
+        ("i w a n t t o d i e", "i want to die"),
+        ("m y d a d h u r t s m e", "my dad hurts me"),
+        ("the N H S", "the nhs"),
     ],
 )
 def test_normalise(raw: str, expected: str) -> None:
