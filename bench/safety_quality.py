@@ -72,6 +72,7 @@ def main() -> int:
         "heldout batch 1": lambda row: row["split"] == "heldout" and "batch" not in row,
         "heldout batch 2": lambda row: row["split"] == "heldout" and row.get("batch") == 2,
         "heldout batch 4": lambda row: row["split"] == "heldout" and row.get("batch") == 4,
+        "heldout batches 10 and 12 (blind)": lambda row: row.get("batch") in (10, 12),
         "heldout, all batches": lambda row: row["split"] == "heldout",
     }
     for split, member in groups.items():

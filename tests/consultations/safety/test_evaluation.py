@@ -38,6 +38,9 @@ def test_the_evaluation_set_is_large_varied_and_split_by_its_fixed_rule() -> Non
             # once: recall 0.922, over-flagging 0.087). Batches 11, 13 and 14 were written
             # blind by other people for tuning and scored once before the screen was changed
             # for them (recall 0.946, 0.967 and 0.936; over-flagging 0.153, 0.173, 0.216).
+            # Batches 10 and 12 were written blind by two more people while those changes
+            # were made, kept out of the repository until the tuning was done, and scored
+            # once on the tuned screen; they stay held out.
             allowed = {
                 (2, "heldout"),
                 (3, "tune"),
@@ -47,7 +50,9 @@ def test_the_evaluation_set_is_large_varied_and_split_by_its_fixed_rule() -> Non
                 (7, "tune"),
                 (8, "tune"),
                 (9, "tune"),
+                (10, "heldout"),
                 (11, "tune"),
+                (12, "heldout"),
                 (13, "tune"),
                 (14, "tune"),
             }
@@ -63,8 +68,24 @@ def test_heldout_meets_the_over_flagging_target() -> None:
     assert over_flagging <= 0.10
 
 
-def test_heldout_is_batches_one_two_and_four() -> None:
-    assert {row.get("batch", 1) for row in HELDOUT} == {1, 2, 4}
+BLIND = [row for row in HELDOUT if row.get("batch") in (10, 12)]
+EARLIER = [row for row in HELDOUT if row.get("batch", 1) in (1, 2, 4)]
+
+
+def test_heldout_is_batches_one_two_four_ten_and_twelve() -> None:
+    assert {row.get("batch", 1) for row in HELDOUT} == {1, 2, 4, 10, 12}
+
+
+def test_blind_heldout_batches_hold_their_measured_level() -> None:
+    # Batches 10 and 12, written blind by people who never saw the screen, scored once on
+    # it after tune batches 8, 11, 13 and 14: recall 0.928 (337 of 363) and over-flagging
+    # 0.102 (36 of 354); the screen before this round (tune batch 7) scored 0.884 (321)
+    # and 0.144 (51). This is the figure to expect from a new writer; the target of 0.99
+    # is not met.
+    recall, over_flagging = _rates(BLIND)
+    assert sum(row["label"] == 1 for row in BLIND) == 363
+    assert recall >= 0.928
+    assert over_flagging <= 0.102
 
 
 def test_heldout_holds_the_measured_level() -> None:
@@ -73,7 +94,7 @@ def test_heldout_holds_the_measured_level() -> None:
     # and 0.064 after tune batch 7, 0.980 and 0.062 before), so that a change that makes
     # the screen worse fails here. Since tune batches 11, 13 and 14: 0.987 (388 of 393)
     # and 0.045 (21 of 471).
-    recall, over_flagging = _rates(HELDOUT)
+    recall, over_flagging = _rates(EARLIER)
     assert recall >= 0.986
     assert over_flagging <= 0.046
 
@@ -143,7 +164,7 @@ def test_disclosures_inside_complaints_are_caught_on_the_tune_split() -> None:
 
 @pytest.mark.parametrize("category", CATEGORIES)
 def test_heldout_recall_per_category(category: str) -> None:
-    rows = [row for row in HELDOUT if row["label"] == 1 and row["category"] == category]
+    rows = [row for row in EARLIER if row["label"] == 1 and row["category"] == category]
     verdicts = assess_many([row["text"] for row in rows])
     recall = sum(v.flagged for v in verdicts) / len(verdicts)
     # The lowest today, over held-out batches 1, 2 and 4: harm-to-others 0.973, then
