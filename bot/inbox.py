@@ -319,9 +319,12 @@ class GroupCommit:
         With a ``ticket``, the events are handled only if ``admit`` takes it (else the
         outcome is ``refused``).
         """
-        # The texts' screening and analysis are done here, by the request's own task,
-        # while the batch before is in the database: not inside the shared transaction.
-        self.runtime.prepare(e.text for e in events if e.text)
+        # The texts' screening and analysis are done before the request joins a batch
+        # (in a worker process where the runtime has them), while the batch before is
+        # in the database: not inside the shared transaction. (A person's web requests
+        # come one after another, so one waiting here is never overtaken by their next;
+        # the inbox's receivers prepare on the loop, keeping their arrival order.)
+        await self.runtime.prepare_ahead(e.text for e in events if e.text)
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         self._queue.append((events, ticket, future))
         self._idle.clear()

@@ -25,6 +25,7 @@ from bot.platform import (
     inline_channels,
     totals_only_channels,
 )
+from bot.preparation import Preparation
 from bot.schedule import Scheduler
 from bot.timeline import Timeline
 from bot.web import operations, templating
@@ -48,6 +49,7 @@ def create_app(
     platform: Platform | None = None,
     adapters: AdapterFactory = configured_adapters,
     background: bool = True,
+    intake_processes: int = 0,
 ) -> web.Application:
     """The aiohttp application: web channel, dashboard, webhooks, and background work.
 
@@ -56,6 +58,8 @@ def create_app(
         platform: share an existing platform (tests, benchmarks); else one is built.
         adapters: which channel adapters to run.
         background: run the inbox processor, outbox sender and adapters' intake.
+        intake_processes: worker processes that screen and analyse the web channel's
+            free texts off the event loop (:mod:`bot.preparation`); 0 does it here.
     """
     platform = platform or create_platform(settings)
     platform.adapters = dict(adapters(platform))
@@ -81,8 +85,20 @@ def create_app(
     )
     security.protect(app.add_routes(channel.routes()), channel.form_guard())
 
+    if intake_processes > 0:
+        preparation = Preparation(platform.runtime.analyse, intake_processes)
+        platform.runtime.preparation = preparation
+
+        async def start_preparation(app: web.Application) -> None:
+            preparation.start()
+
+        app.on_startup.append(start_preparation)
+
     async def close_intake(app: web.Application) -> None:
         await channel.intake.aclose()
+        if platform.runtime.preparation is not None:
+            await platform.runtime.preparation.close()
+            platform.runtime.preparation = None
 
     app.on_shutdown.append(close_intake)
     app[DASHBOARD] = Dashboard(platform)
