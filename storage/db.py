@@ -33,6 +33,10 @@ def json_text(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
+#: Prepared statements kept per PostgreSQL connection (see :func:`create_engine`).
+PREPARED_STATEMENTS = 2000
+
+
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     """An async engine; SQLite gets WAL, foreign keys and a busy timeout.
 
@@ -59,6 +63,12 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 10)
+    # Every batch size gives its IN lists and multi-row inserts a text of their own, so
+    # a batch writer uses hundreds of statements; each one the cache lacks is prepared
+    # again on the server (a round trip and a parse). asyncpg's default keeps 100.
+    kwargs.setdefault("connect_args", {}).setdefault(
+        "prepared_statement_cache_size", PREPARED_STATEMENTS
+    )
     return create_async_engine(url, pool_pre_ping=True, **kwargs)
 
 

@@ -34,11 +34,14 @@ from bot.web.middleware import WebSecurity
 from bot.web.participant import WebChannel
 from channels.adapter import ChannelAdapter
 from consultations import statement_groups
+from storage.db import is_sqlite
 
 log = logging.getLogger(__name__)
 
 
 PLATFORM = web.AppKey("platform", Platform)
+#: Web answers' group commits in the database at once per worker, on PostgreSQL.
+PARALLEL_COMMITS = 2
 SEND_COUNTS = web.AppKey("send_counts", SendCounts)
 DASHBOARD = web.AppKey("dashboard", Dashboard)
 
@@ -82,6 +85,8 @@ def create_app(
         secure_cookies=https,
         new_participants_per_minute=settings.web_new_participants_per_minute,
         trusted_proxies=settings.trusted_proxies,
+        # PostgreSQL takes several writers at once: a batch is built while one waits.
+        parallel_commits=1 if is_sqlite(platform.engine) else PARALLEL_COMMITS,
     )
     security.protect(app.add_routes(channel.routes()), channel.form_guard())
 
