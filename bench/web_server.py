@@ -8,7 +8,8 @@ Several ``serve`` processes may share one port (SO_REUSEPORT: the kernel spreads
 connections), as several workers behind a proxy would. With ``BENCH_PROFILE=FILE`` a
 server runs under cProfile and writes its statistics to FILE when it is terminated.
 ``BENCH_INTAKE_PROCESSES=N`` sets the worker processes that prepare free texts (by
-default as ``engage run`` chooses).
+default as ``engage run`` chooses); ``BENCH_PARALLEL_COMMITS=N`` the group commits in the
+database at once (by default as the store's).
 """
 
 from __future__ import annotations
@@ -62,8 +63,13 @@ async def serve(database_url: str, port: int) -> None:
     # As `engage run` does: free texts are prepared in a worker process where there are
     # cores for one (BENCH_INTAKE_PROCESSES=N to choose).
     processes = int(os.environ.get("BENCH_INTAKE_PROCESSES", default_processes()))
+    parallel = int(os.environ.get("BENCH_PARALLEL_COMMITS", 0)) or None
     app = create_app(
-        settings(database_url), platform=platform, background=False, intake_processes=processes
+        settings(database_url),
+        platform=platform,
+        background=False,
+        intake_processes=processes,
+        parallel_commits=parallel,
     )
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()

@@ -37,15 +37,18 @@ MOST_PER_CALL = 256
 
 
 def default_processes() -> int:
-    """Worker processes for a server: one where this process may use more than one core.
+    """Worker processes for a server: one where this process may use four cores or more.
 
-    On a single core a second process only adds the cost of passing texts over.
+    Measured on two cores (bench/web_throughput.py), a helper process saved the event loop
+    no CPU per answer: what it took off the loop, handing texts over and back cost again,
+    and the second core was wanted by the database and the clients. With cores to spare
+    the loop is left free to parse requests and write batches.
     """
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         cores = os.cpu_count() or 1
-    return 1 if cores > 1 else 0
+    return 1 if cores >= 4 else 0
 
 
 def _warm(analyse: TextAnalyser) -> None:

@@ -53,6 +53,7 @@ def create_app(
     adapters: AdapterFactory = configured_adapters,
     background: bool = True,
     intake_processes: int = 0,
+    parallel_commits: int | None = None,
 ) -> web.Application:
     """The aiohttp application: web channel, dashboard, webhooks, and background work.
 
@@ -63,6 +64,8 @@ def create_app(
         background: run the inbox processor, outbox sender and adapters' intake.
         intake_processes: worker processes that screen and analyse the web channel's
             free texts off the event loop (:mod:`bot.preparation`); 0 does it here.
+        parallel_commits: web answers' group commits in the database at once; by
+            default 1 on SQLite and :data:`PARALLEL_COMMITS` on PostgreSQL.
     """
     platform = platform or create_platform(settings)
     platform.adapters = dict(adapters(platform))
@@ -86,7 +89,8 @@ def create_app(
         new_participants_per_minute=settings.web_new_participants_per_minute,
         trusted_proxies=settings.trusted_proxies,
         # PostgreSQL takes several writers at once: a batch is built while one waits.
-        parallel_commits=1 if is_sqlite(platform.engine) else PARALLEL_COMMITS,
+        parallel_commits=parallel_commits
+        or (1 if is_sqlite(platform.engine) else PARALLEL_COMMITS),
     )
     security.protect(app.add_routes(channel.routes()), channel.form_guard())
 
