@@ -9,7 +9,7 @@ connections), as several workers behind a proxy would. With ``BENCH_PROFILE=FILE
 server runs under cProfile and writes its statistics to FILE when it is terminated.
 ``BENCH_INTAKE_PROCESSES=N`` sets the worker processes that prepare free texts (by
 default as ``engage run`` chooses); ``BENCH_PARALLEL_COMMITS=N`` the group commits in the
-database at once (by default as the store's).
+database at once on PostgreSQL (default 1, as ``engage run``).
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ async def serve(database_url: str, port: int) -> None:
     # As `engage run` does: free texts are prepared in a worker process where there are
     # cores for one (BENCH_INTAKE_PROCESSES=N to choose).
     processes = int(os.environ.get("BENCH_INTAKE_PROCESSES", default_processes()))
-    parallel = int(os.environ.get("BENCH_PARALLEL_COMMITS", 0)) or None
+    parallel = int(os.environ.get("BENCH_PARALLEL_COMMITS", 1))
     app = create_app(
         settings(database_url),
         platform=platform,
