@@ -7,6 +7,9 @@ Usage:
 Several ``serve`` processes may share one port (SO_REUSEPORT: the kernel spreads the
 connections), as several workers behind a proxy would. With ``BENCH_PROFILE=FILE`` a
 server runs under cProfile and writes its statistics to FILE when it is terminated.
+``BENCH_INTAKE_PROCESSES=N`` sets the worker processes that prepare free texts (by
+default as ``engage run`` chooses); ``BENCH_PARALLEL_COMMITS=N`` the group commits in the
+database at once on PostgreSQL (default 1, as ``engage run``).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from aiohttp import web
 
 from bot.config import Settings
 from bot.platform import analyse_at_intake, create_platform
+from bot.preparation import default_processes
 from bot.web.app import create_app
 from consultations import screening, service
 from consultations.spec import parse_spec
@@ -56,7 +60,17 @@ async def serve(database_url: str, port: int) -> None:
     # the clock, as a worker that has been running a while would have.
     analyse_at_intake("Loading the text analysis before the first answer.")
     screening.screen("Loading the safety screen before the first answer: I feel hopeless.")
-    app = create_app(settings(database_url), platform=platform, background=False)
+    # As `engage run` does: free texts are prepared in a worker process where there are
+    # cores for one (BENCH_INTAKE_PROCESSES=N to choose).
+    processes = int(os.environ.get("BENCH_INTAKE_PROCESSES", default_processes()))
+    parallel = int(os.environ.get("BENCH_PARALLEL_COMMITS", 1))
+    app = create_app(
+        settings(database_url),
+        platform=platform,
+        background=False,
+        intake_processes=processes,
+        parallel_commits=parallel,
+    )
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port, reuse_port=True).start()

@@ -3,7 +3,7 @@
 Run by hand (needs `wrk`, Debian package `wrk`, and PostgreSQL on 127.0.0.1:5432):
 
     .venv/bin/python bench/web_throughput.py [--seconds 10] [--connections 32]
-        [--workers 2] [--only sqlite|postgresql] [--profile DIR]
+        [--workers 2] [--only sqlite|postgresql] [--profile DIR] [--spy DIR] [--code DIR]
 
 For each store (SQLite file with one worker; PostgreSQL with ``--workers`` processes
 sharing one port, as workers behind a proxy) it starts the real web app, has 200 people
@@ -20,7 +20,16 @@ fetch the page first; here the nonces are issued before the clock starts, straig
 
 Then latency: wrk again at half the measured peak (each connection pauses between its
 requests), reporting p50 and p99. ``--profile DIR`` runs the servers under cProfile and
-prints the top functions by own time.
+prints the top functions by own time. ``--spy DIR`` samples the servers with py-spy
+(``pip install py-spy``) during the peak only, where cProfile's cost would not distort
+the figures, and prints the top functions by own and by total samples, per thread
+(idle samples included: the event loop's ``select`` is its time spent waiting).
+
+Beside each rate it prints the servers' CPU time per answer stored (from /proc), which
+a busy shared machine disturbs far less than the rate, split into the servers' own
+processes and their helper processes. ``--code DIR`` measures the server of another
+checkout (``git worktree add``) with this script: run it alternately with and without
+to compare two versions in the same period.
 """
 
 from __future__ import annotations
@@ -50,7 +59,8 @@ from bench.common import fresh_pg_database  # noqa: E402
 from bot.web.guards import KeyedHash  # noqa: E402
 
 PYTHON = sys.executable
-SERVER = ROOT / "bench" / "web_server.py"
+# py-spy as installed beside this Python (pip), else from PATH.
+PY_SPY = next((str(p) for p in [Path(PYTHON).parent / "py-spy"] if p.exists()), "py-spy")
 KEY = "bench-key-0123456789-0123456789-0123456789"
 THREADS = 2
 # Nonces issued per wrk thread and run: more than any machine here can use in a second.
@@ -195,11 +205,95 @@ async def web_events(database_url: str) -> int:
         await connection.close()
 
 
+def cpu_seconds(servers: list[subprocess.Popen[str]]) -> tuple[float, float]:
+    """CPU time used so far by the servers' own threads, and by their child processes.
+
+    Read from /proc (Linux): utime and stime, in clock ticks.
+    """
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def used(pid: int) -> float:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / tick
+
+    def children(pid: int) -> list[int]:
+        found = []
+        for task in Path(f"/proc/{pid}/task").glob("*/children"):
+            with contextlib.suppress(OSError):
+                found += [int(c) for c in task.read_text().split()]
+        return found
+
+    own = sum(used(server.pid) for server in servers)
+    helpers = sum(used(child) for server in servers for child in children(server.pid))
+    return own, helpers
+
+
+def start_spies(
+    servers: list[subprocess.Popen[str]], folder: Path | None, name: str, seconds: int
+) -> list[subprocess.Popen[str]]:
+    """py-spy sampling each server for ``seconds`` (none without a folder)."""
+    if folder is None:
+        return []
+    spies = []
+    for number, server in enumerate(servers):
+        out = folder / f"{name}-{number}.txt"
+        command = [PY_SPY, "record", "-p", str(server.pid), "-d", str(seconds)]
+        command += ["-f", "raw", "--nolineno", "-t", "--idle", "-o", str(out)]
+        spies.append(
+            subprocess.Popen(
+                command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, text=True
+            )
+        )
+    return spies
+
+
+def print_spied(folder: Path, lines: int = 25) -> None:
+    """Top functions by own and by total samples in py-spy's raw files, per thread.
+
+    The event loop's thread is ``MainThread`` (SQLAlchemy's greenlets run in it too);
+    other threads are grouped by name without their numbers (aiosqlite's, the pool's).
+    """
+    own: dict[str, dict[str, int]] = {}
+    total: dict[str, dict[str, int]] = {}
+    for path in sorted(folder.glob("*.txt")):
+        for line in path.read_text().splitlines():
+            stack, _, counted = line.rpartition(" ")
+            frames = stack.split(";")
+            if not counted.isdigit() or len(frames) < 2 or not frames[0].startswith("thread"):
+                continue
+            name = re.sub(r"[-\d]+", "", frames[0].partition(": ")[2]) or "?"
+            calls = frames[1:]
+            samples = int(counted)
+            mine_own = own.setdefault(name, {})
+            mine_total = total.setdefault(name, {})
+            mine_own[calls[-1]] = mine_own.get(calls[-1], 0) + samples
+            for frame in set(calls):
+                mine_total[frame] = mine_total.get(frame, 0) + samples
+    for name in sorted(own, key=lambda k: (k != "MainThread", -sum(own[k].values())))[:3]:
+        every = sum(own[name].values())
+        print(f"\npy-spy, thread {name}: {every} samples; top {lines} by own samples:")
+        for frame, samples in sorted(own[name].items(), key=lambda x: -x[1])[:lines]:
+            print(f"  {samples / every:6.1%}  {frame}")
+        print(f"top {lines} by total samples:")
+        for frame, samples in sorted(total[name].items(), key=lambda x: -x[1])[:lines]:
+            print(f"  {samples / every:6.1%}  {frame}")
+
+
 def measure_engage(
-    database_url: str, workers: int, seconds: int, connections: int, profile: Path | None
+    code: Path,
+    database_url: str,
+    workers: int,
+    seconds: int,
+    connections: int,
+    profile: Path | None,
+    spy: Path | None = None,
 ) -> dict[str, float]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    subprocess.run([PYTHON, str(SERVER), "setup", database_url], env=env, check=True)
+    env = {**os.environ, "PYTHONPATH": str(code)}
+    program = code / "bench" / "web_server.py"
+    subprocess.run([PYTHON, str(program), "setup", database_url], env=env, check=True)
     port = free_port()
     servers = []
     for number in range(workers):
@@ -208,7 +302,7 @@ def measure_engage(
             server_env["BENCH_PROFILE"] = str(profile / f"{database_url[:6]}-{number}.prof")
         servers.append(
             subprocess.Popen(
-                [PYTHON, str(SERVER), "serve", database_url, str(port)], env=server_env, text=True
+                [PYTHON, str(program), "serve", database_url, str(port)], env=server_env, text=True
             )
         )
     try:
@@ -222,6 +316,8 @@ def measure_engage(
         )
         before = asyncio.run(web_events(database_url))
         url = f"http://127.0.0.1:{port}"
+        spies = start_spies(servers, spy, database_url[:6], seconds)
+        cpu_before = cpu_seconds(servers)
         started = time.perf_counter()
         peak = run_wrk(
             url,
@@ -230,6 +326,9 @@ def measure_engage(
             connections,
         )
         elapsed = time.perf_counter() - started
+        cpu_after = cpu_seconds(servers)
+        for spying in spies:
+            spying.wait(60)
         stored = asyncio.run(web_events(database_url)) - before
         rate = stored / elapsed
         # Half the peak: each connection waits between requests so that together they
@@ -250,6 +349,10 @@ def measure_engage(
             server.wait(30)
     return {
         **peak,
+        # CPU per answer stored, load-independent where the rate is not: the servers'
+        # own processes, and their helper processes (text preparation).
+        "cpu_us_per_answer": 1e6 * (cpu_after[0] - cpu_before[0]) / max(stored, 1),
+        "helper_cpu_us_per_answer": 1e6 * (cpu_after[1] - cpu_before[1]) / max(stored, 1),
         "stored": stored,
         "answers_per_second": rate,
         "half_rate_rps": half["rps"],
@@ -260,7 +363,9 @@ def measure_engage(
 
 def measure_bare(seconds: int, connections: int) -> dict[str, float]:
     port = free_port()
-    server = subprocess.Popen([PYTHON, str(ROOT / "bench" / "bare_server.py"), str(port)])
+    server = subprocess.Popen(
+        [PYTHON, str(ROOT / "bench" / "bare_server.py"), str(port)], text=True
+    )
     try:
         wait_ready([server], port)
         script = LUA % {"people": '{"t","c"}', "pause": 0, "run": "bare", "threads": THREADS}
@@ -288,6 +393,10 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="PostgreSQL worker processes")
     parser.add_argument("--only", choices=["sqlite", "postgresql"])
     parser.add_argument("--profile", type=Path, help="run the servers under cProfile here")
+    parser.add_argument(
+        "--code", type=Path, default=ROOT, help="the checkout whose server is measured"
+    )
+    parser.add_argument("--spy", type=Path, help="sample the peak with py-spy into this folder")
     args = parser.parse_args()
     load = os.getloadavg()
     results: dict[str, object] = {
@@ -302,6 +411,10 @@ def main() -> None:
         args.profile.mkdir(parents=True, exist_ok=True)
         for old in args.profile.glob("*.prof"):
             old.unlink()
+    if args.spy is not None:
+        args.spy.mkdir(parents=True, exist_ok=True)
+        for old in args.spy.glob("*.txt"):
+            old.unlink()
     with tempfile.TemporaryDirectory() as folder:
         stores = [
             ("sqlite", 1, f"sqlite+aiosqlite:///{folder}/bench.db"),
@@ -311,7 +424,15 @@ def main() -> None:
             if args.only and name != args.only:
                 continue
             url = url or asyncio.run(fresh_pg_database("engage_bench"))
-            measured = measure_engage(url, workers, args.seconds, args.connections, args.profile)
+            measured = measure_engage(
+                args.code.resolve(),
+                url,
+                workers,
+                args.seconds,
+                args.connections,
+                args.profile,
+                args.spy,
+            )
             results[name] = {**measured, "workers": workers}
             share = measured["answers_per_second"] / bare["rps"]
             print(
@@ -320,7 +441,9 @@ def main() -> None:
                 f"({measured['stored']:.0f} rows, {measured['errors']:.0f} error responses; "
                 f"{share:.0%} of the bare handler); at half that rate "
                 f"({measured['half_rate_rps']:.0f}/s) p50 {measured['p50_ms']:.1f} ms, "
-                f"p99 {measured['p99_ms']:.1f} ms"
+                f"p99 {measured['p99_ms']:.1f} ms; server CPU per answer "
+                f"{measured['cpu_us_per_answer']:.0f} us "
+                f"(+{measured['helper_cpu_us_per_answer']:.0f} us in helper processes)"
             )
     load = os.getloadavg()
     results["load_after"] = [round(x, 2) for x in load]
@@ -330,6 +453,8 @@ def main() -> None:
     (out / "web_throughput.json").write_text(json.dumps(results, indent=2))
     if args.profile is not None:
         print_profile(args.profile)
+    if args.spy is not None:
+        print_spied(args.spy)
 
 
 if __name__ == "__main__":

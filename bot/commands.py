@@ -21,6 +21,7 @@ from bot import publishing
 from bot.config import Settings
 from bot.console import UsageError, install_stop_signals, output, print_json, read_password
 from bot.platform import Platform, analyse_at_intake, configured_adapters, create_platform
+from bot.preparation import default_processes
 from bot.progress import Progress
 from bot.web.app import create_app
 from bot.web.auth import hash_password as hash_password
@@ -106,7 +107,7 @@ async def run(args: argparse.Namespace, settings: Settings | None) -> int:
     settings = _settings(settings)
     platform = await migrated_platform(settings)
     analyse_at_intake("Loading the text analysis before the first answer arrives.")
-    app = create_app(settings, platform=platform)
+    app = create_app(settings, platform=platform, intake_processes=default_processes())
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     stopping = asyncio.Event()
     install_stop_signals(stopping)

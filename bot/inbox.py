@@ -13,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -293,25 +295,41 @@ class GroupCommit:
     load each commit carries many answers, and a lone request waits for nothing. Nothing
     is acknowledged before its batch has committed.
 
+    With ``parallel`` above 1 (PostgreSQL, where writers do not wait for one another),
+    that many batches may be in the database at once, so the worker builds the next
+    while another waits for the server. A person's requests never go in two batches at
+    once: a later one waits for the batch holding the earlier, so they commit in order
+    and two transactions never write the same person's rows.
+
     Args:
         runtime: handles each batch (:meth:`Runtime.handle_groups`).
         max_batch: the most requests one transaction carries.
         admit: checks requests' tickets (the web forms' nonces) in the batch's own
             transaction, so a ticket is used exactly when its request commits and no
             request pays for a transaction of its own to claim it.
+        parallel: batches in the database at once (1 on SQLite: one writer at a time).
     """
 
     def __init__(
-        self, runtime: Runtime, *, max_batch: int = 100, admit: Admit | None = None
+        self,
+        runtime: Runtime,
+        *,
+        max_batch: int = 100,
+        admit: Admit | None = None,
+        parallel: int = 1,
     ) -> None:
         self.runtime = runtime
         self.max_batch = max_batch
         self.admit = admit
-        self._queue: list[tuple[Sequence[InboundEvent], str | None, asyncio.Future[Outcome]]] = []
+        self.parallel = max(1, parallel)
+        self._queue: list[_Request] = []
         self._ready = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
         self._worker: asyncio.Task[None] | None = None
+        self._running: set[asyncio.Task[None]] = set()
+        # Senders with a request in a batch now in the database, and how many.
+        self._busy: Counter[tuple[str, str]] = Counter()
 
     async def submit(self, *events: InboundEvent, ticket: str | None = None) -> Outcome:
         """Handle one request's events; returns once they are committed.
@@ -319,11 +337,15 @@ class GroupCommit:
         With a ``ticket``, the events are handled only if ``admit`` takes it (else the
         outcome is ``refused``).
         """
-        # The texts' screening and analysis are done here, by the request's own task,
-        # while the batch before is in the database: not inside the shared transaction.
-        self.runtime.prepare(e.text for e in events if e.text)
+        # The texts' screening and analysis are done before the request joins a batch
+        # (in a worker process where the runtime has them), while the batch before is
+        # in the database: not inside the shared transaction. (A person's web requests
+        # come one after another, so one waiting here is never overtaken by their next;
+        # the inbox's receivers prepare on the loop, keeping their arrival order.)
+        await self.runtime.prepare_ahead(e.text for e in events if e.text)
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
-        self._queue.append((events, ticket, future))
+        senders = frozenset((e.channel, e.sender) for e in events)
+        self._queue.append(_Request(events, ticket, future, senders))
         self._idle.clear()
         if self._worker is None or self._worker.done():
             self._worker = asyncio.create_task(self._run(), name="group-commit")
@@ -334,31 +356,70 @@ class GroupCommit:
         while True:
             await self._ready.wait()
             self._ready.clear()
-            while self._queue:
-                batch = self._queue[: self.max_batch]
-                del self._queue[: self.max_batch]
-                groups = [events for events, _, _ in batch]
-                tickets = [ticket for _, ticket, _ in batch]
-                try:
-                    if self.admit is not None and any(t is not None for t in tickets):
-                        outcomes = await self.runtime.handle_groups(
-                            groups, tickets=tickets, admit=self.admit
-                        )
-                    else:
-                        outcomes = await self.runtime.handle_groups(groups)
-                except Exception as exc:
-                    for _, _, future in batch:
-                        if not future.done():
-                            future.set_exception(exc)
-                    continue
-                for (_, _, future), outcome in zip(batch, outcomes, strict=True):
-                    if future.done():
-                        continue
-                    if isinstance(outcome, Exception):
-                        future.set_exception(outcome)
-                    else:
-                        future.set_result(outcome)
-            self._idle.set()
+            while self._queue and len(self._running) < self.parallel:
+                batch = self._take()
+                if not batch:
+                    break  # what waits is a sender's whose earlier request is in a batch
+                task = asyncio.create_task(self._commit(batch), name="group-commit-batch")
+                self._running.add(task)
+            if not self._queue and not self._running:
+                self._idle.set()
+
+    def _take(self) -> list[_Request]:
+        """The next batch: requests in order, passing over those of busy senders."""
+        if not self._busy:
+            batch = self._queue[: self.max_batch]
+            del self._queue[: self.max_batch]
+        else:
+            batch, left = [], []
+            for request in self._queue:
+                if len(batch) < self.max_batch and not any(
+                    s in self._busy for s in request.senders
+                ):
+                    batch.append(request)
+                else:
+                    left.append(request)
+            self._queue = left
+        if self.parallel > 1:
+            for request in batch:
+                self._busy.update(request.senders)
+        return batch
+
+    async def _commit(self, batch: list[_Request]) -> None:
+        try:
+            await self._handle(batch)
+        finally:
+            if self.parallel > 1:
+                for request in batch:
+                    self._busy.subtract(request.senders)
+                self._busy = +self._busy  # drop the senders no longer busy
+            task = asyncio.current_task()
+            if task is not None:
+                self._running.discard(task)
+            self._ready.set()
+
+    async def _handle(self, batch: list[_Request]) -> None:
+        groups = [request.events for request in batch]
+        tickets = [request.ticket for request in batch]
+        try:
+            if self.admit is not None and any(t is not None for t in tickets):
+                outcomes = await self.runtime.handle_groups(
+                    groups, tickets=tickets, admit=self.admit
+                )
+            else:
+                outcomes = await self.runtime.handle_groups(groups)
+        except Exception as exc:
+            for request in batch:
+                if not request.future.done():
+                    request.future.set_exception(exc)
+            return
+        for request, outcome in zip(batch, outcomes, strict=True):
+            if request.future.done():
+                continue
+            if isinstance(outcome, Exception):
+                request.future.set_exception(outcome)
+            else:
+                request.future.set_result(outcome)
 
     async def aclose(self) -> None:
         """Finish what is queued, then stop the worker."""
@@ -368,3 +429,13 @@ class GroupCommit:
             self._worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._worker
+
+
+@dataclass(frozen=True)
+class _Request:
+    """One request waiting for a group commit."""
+
+    events: Sequence[InboundEvent]
+    ticket: str | None
+    future: asyncio.Future[Outcome]
+    senders: frozenset[tuple[str, str]]

@@ -20,6 +20,7 @@ from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.preparation import Preparation, Prepared
 from channels.events import EventKind, InboundEvent, OutboundMessage
 from consultations import moderation, rounds, screening, service, timed_chat
 from consultations import statements as voting
@@ -120,6 +121,8 @@ class Runtime:
         # Texts screened and analysed ahead of their batch (see prepare), by text.
         self._screened: _Ahead[screening.Screened] = _Ahead()
         self._analysed: _Ahead[tuple[float | None, dict[str, Any] | None]] = _Ahead()
+        #: Where :meth:`prepare_ahead` sends texts (worker processes); None: done here.
+        self.preparation: Preparation | None = None
 
     def prepare(self, texts: Iterable[str]) -> None:
         """Screen and analyse free texts before the batch that will store them.
@@ -130,23 +133,68 @@ class Runtime:
         transaction. A text not prepared, not kept, or whose preparation failed is
         screened in the batch as ever.
         """
-        for raw in texts:
-            text = raw.strip()
-            if not text:
-                continue
-            screened = self._screened.again(text)
-            if screened is not None:
-                # The same words in another request: prepared once, taken by each.
-                self._analysed.again(screened.text)
-                continue
+        wanted, repeated = self._unprepared(texts)
+        for text in wanted:
             try:
                 screened = screening.screen(text)
                 analysed = self.analyse(screened.text)
             except Exception:
                 # Left to the batch, which fails the request as it would have anyway.
                 continue
-            self._screened.keep(text, screened)
-            self._analysed.keep(screened.text, analysed)
+            self._keep(text, (screened, analysed))
+        self._again(repeated)
+
+    async def prepare_ahead(self, texts: Iterable[str]) -> None:
+        """:meth:`prepare`, in the worker processes of :attr:`preparation` if it has any.
+
+        Returns once every text is prepared (or left to the batch), so a request that
+        waits for this and then for its batch still has its disclosure answered.
+        """
+        wanted, repeated = self._unprepared(texts)
+        if not wanted:
+            return
+        done = await self.preparation.run(wanted) if self.preparation is not None else None
+        if done is None:
+            self.prepare([*wanted, *repeated])
+            return
+        for text, prepared in zip(wanted, done, strict=True):
+            if prepared is not None:
+                self._keep(text, prepared)
+        self._again(repeated)
+
+    def _unprepared(self, texts: Iterable[str]) -> tuple[list[str], list[str]]:
+        """The stripped texts to prepare, and repeats of them among ``texts``.
+
+        A text prepared already is kept for one use more instead.
+        """
+        wanted: list[str] = []
+        repeated: list[str] = []
+        for raw in texts:
+            text = raw.strip()
+            if not text:
+                continue
+            if text in wanted:
+                repeated.append(text)
+            elif not self._again([text]):
+                wanted.append(text)
+        return wanted, repeated
+
+    def _again(self, texts: Iterable[str]) -> bool:
+        """Keep what was prepared for each text for one use more; whether all were."""
+        every = True
+        for text in texts:
+            screened = self._screened.again(text)
+            if screened is None:
+                every = False
+            else:
+                # The same words in another request: prepared once, taken by each.
+                self._analysed.again(screened.text)
+        return every
+
+    def _keep(self, text: str, prepared: Prepared) -> None:
+        screened, analysed = prepared
+        self._screened.keep(text, screened)
+        self._analysed.keep(screened.text, analysed)
 
     def screen(self, text: str) -> screening.Screened:
         """:func:`consultations.screening.screen` of ``text``, prepared ahead if it was."""
@@ -1380,6 +1428,11 @@ class _Ahead(Generic[_T]):
         self._kept: dict[str, list[Any]] = {}  # text -> [result, uses left]
 
     def keep(self, text: str, result: _T) -> None:
+        """Keep ``result`` for one use (one more, if a result is kept for it already)."""
+        entry = self._kept.get(text)
+        if entry is not None:
+            entry[1] += 1
+            return
         if len(self._kept) >= PREPARED_KEPT:
             del self._kept[next(iter(self._kept))]
         self._kept[text] = [result, 1]

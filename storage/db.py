@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import os
+import sqlite3
 from typing import Any
 
+import aiosqlite
 import asyncpg  # type: ignore[import-untyped]
 import orjson
 from sqlalchemy import Integer, event, func, select
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.dialects.sqlite.aiosqlite import (
+    AsyncAdapt_aiosqlite_connection,
+    AsyncAdapt_aiosqlite_cursor,
+    AsyncAdapt_aiosqlite_dbapi,
+)
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -25,6 +33,10 @@ def json_text(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
+#: Prepared statements kept per PostgreSQL connection (see :func:`create_engine`).
+PREPARED_STATEMENTS = 2000
+
+
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     """An async engine; SQLite gets WAL, foreign keys and a busy timeout.
 
@@ -34,6 +46,7 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     kwargs.setdefault("json_deserializer", orjson.loads)
     if url.startswith("sqlite"):
         _create_private_file(url)
+        kwargs.setdefault("module", OneTripSQLite(aiosqlite, sqlite3))
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
 
         @event.listens_for(engine.sync_engine, "connect")
@@ -50,7 +63,92 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 10)
+    # Every batch size gives its IN lists and multi-row inserts a text of their own, so
+    # a batch writer uses hundreds of statements; each one the cache lacks is prepared
+    # again on the server (a round trip and a parse). asyncpg's default keeps 100.
+    kwargs.setdefault("connect_args", {}).setdefault(
+        "prepared_statement_cache_size", PREPARED_STATEMENTS
+    )
     return create_async_engine(url, pool_pre_ping=True, **kwargs)
+
+
+class _Done:
+    """What a statement left behind on its cursor, read in aiosqlite's thread."""
+
+    __slots__ = ("description", "lastrowid", "rowcount")
+
+    def __init__(self, description: Any = None, rowcount: int = -1, lastrowid: Any = None):
+        self.description = description
+        self.rowcount = rowcount
+        self.lastrowid = lastrowid
+
+
+def _run(
+    connection: sqlite3.Connection, operation: str, parameters: Any, many: bool
+) -> tuple[_Done, list[Any] | None]:
+    """One statement start to end on aiosqlite's thread: execute, fetch, close."""
+    cursor = connection.cursor()
+    try:
+        if many:
+            cursor.executemany(operation, parameters)
+        else:
+            cursor.execute(operation, () if parameters is None else parameters)
+        rows = cursor.fetchall() if cursor.description else None
+        return _Done(cursor.description, cursor.rowcount, cursor.lastrowid), rows
+    finally:
+        cursor.close()
+
+
+class _OneTripCursor(AsyncAdapt_aiosqlite_cursor):
+    """A cursor that costs one trip to aiosqlite's thread per statement.
+
+    aiosqlite runs each call in its own thread and SQLAlchemy's adapter makes four calls
+    per statement (open a cursor, execute, fetch, close), each a hand-over between threads
+    and a wake-up of the event loop: most of the time a web answer's batch spent on
+    SQLite. Here the four run as one function in that thread, and the cursor keeps what
+    the statement left (rows, description, row count).
+    """
+
+    __slots__ = ()
+
+    def __init__(self, adapt_connection: Any) -> None:
+        self._adapt_connection = adapt_connection
+        self._connection = adapt_connection._connection
+        self._cursor = _Done()  # type: ignore[assignment]
+        self._soft_closed_memoized = {}  # type: ignore[assignment]
+        self._rows = collections.deque()
+
+    async def _execute_async(self, operation: Any, parameters: Any) -> Any:
+        return await self._one_trip(operation, parameters, many=False)
+
+    async def _executemany_async(self, operation: Any, seq_of_parameters: Any) -> Any:
+        return await self._one_trip(operation, seq_of_parameters, many=True)
+
+    async def _one_trip(self, operation: Any, parameters: Any, *, many: bool) -> None:
+        driver = self._connection
+        async with self._adapt_connection._execute_mutex:
+            done, rows = await driver._execute(_run, driver._conn, operation, parameters, many)
+        self._cursor = done
+        self._rows = collections.deque(rows or ())
+
+    async def _async_soft_close(self) -> None:
+        return  # nothing stays open in the driver
+
+    def close(self) -> None:
+        self._rows.clear()
+
+
+class _OneTripConnection(AsyncAdapt_aiosqlite_connection):
+    __slots__ = ()
+    _cursor_cls = _OneTripCursor
+
+
+class OneTripSQLite(AsyncAdapt_aiosqlite_dbapi):
+    """SQLAlchemy's aiosqlite adapter with :class:`_OneTripCursor` as its cursor."""
+
+    def connect(self, *arg: Any, **kw: Any) -> AsyncAdapt_aiosqlite_connection:
+        adapted = super().connect(*arg, **kw)
+        return _OneTripConnection(self, adapted._connection)
 
 
 def _create_private_file(url: str) -> None:

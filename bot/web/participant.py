@@ -73,6 +73,7 @@ class WebChannel:
         secure_cookies: bool = False,
         new_participants_per_minute: int = 30,
         trusted_proxies: Sequence[str] = (),
+        parallel_commits: int = 1,
     ) -> None:
         self.runtime = runtime
         self._specs: dict[str, ConsultationSpec] = {}
@@ -85,7 +86,7 @@ class WebChannel:
         self.nonces = FormNonces(sessionmaker, secret_key)
         # Answers from concurrent requests share a transaction (see GroupCommit), which
         # also claims each form's nonce: used exactly when the answers commit.
-        self.intake = GroupCommit(runtime, admit=self.nonces.admit)
+        self.intake = GroupCommit(runtime, admit=self.nonces.admit, parallel=parallel_commits)
         self.rates = RateWindows(sessionmaker, secret_key)
         self.client = ClientAddress(trusted_proxies)
         self.new_participants_per_minute = new_participants_per_minute

@@ -471,3 +471,63 @@ async def test_concurrent_receivers_share_a_commit_and_a_repeat_counts_once(
 
 async def _true(value: bool) -> bool:
     return value
+
+
+class GatedRuntime(Runtime):
+    """The real runtime; a batch carrying a text in ``held`` waits for ``gate``."""
+
+    def __init__(self, platform: Platform) -> None:
+        super().__init__(
+            platform.sessionmaker, platform.keyring, inline_channels=frozenset({"web"})
+        )
+        self.gate = asyncio.Event()
+        self.held: set[str] = set()
+        self.batches: list[list[str]] = []
+
+    async def handle_groups(
+        self, groups: Sequence[Sequence[InboundEvent]], **kwargs: Any
+    ) -> list[Outcome | Exception]:
+        texts = [e.text or e.kind.value for g in groups for e in g]
+        self.batches.append(texts)
+        if self.held & set(texts):
+            await self.gate.wait()
+        return await super().handle_groups(groups, **kwargs)
+
+
+async def test_parallel_batches_commit_apart_but_a_person_waits_for_their_earlier_request(
+    platform: Platform,
+) -> None:
+    await launch(platform, SPEC)
+    runtime = GatedRuntime(platform)
+    intake = GroupCommit(runtime, parallel=2)
+    ann, ben = web_people("ann", "ben")
+    for person in (ann, ben):
+        await intake.submit(person.starts(CID), person.answers(CONSENT, "yes"))
+    runtime.batches.clear()
+    runtime.held = {"An earlier answer"}
+
+    earlier = asyncio.create_task(
+        intake.submit(ann.says("An earlier answer", item_id="one-thing", consultation_id=CID))
+    )
+    await wait_until(lambda: _true(len(runtime.batches) == 1), what="ann's batch in flight")
+    later = asyncio.create_task(
+        intake.submit(ann.says("A later answer", item_id="one-thing", consultation_id=CID))
+    )
+    other = await intake.submit(ben.says("Evening slots", item_id="one-thing", consultation_id=CID))
+
+    # Ben's answer committed beside ann's held batch; ann's later one waited for it.
+    assert [r.text for r in other.stored] == ["Evening slots"]
+    assert runtime.batches == [["An earlier answer"], ["Evening slots"]]
+    assert not earlier.done() and not later.done()
+    runtime.gate.set()
+    await asyncio.gather(earlier, later)
+    await intake.aclose()
+
+    assert runtime.batches[-1] == ["A later answer"]
+    async with platform.sessionmaker() as session:
+        stored = list(
+            await session.scalars(
+                select(Response.text).where(Response.item_id == "one-thing").order_by(Response.id)
+            )
+        )
+    assert stored == ["Evening slots", "A later answer"]

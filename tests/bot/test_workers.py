@@ -139,7 +139,10 @@ async def _lease_holder(pg_url: str, name: str) -> int | None:
         application = await connection.fetchval(
             "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
             "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = $1 AND l.objid = $2 "
-            "AND l.objsubid = 1",
+            "AND l.objsubid = 1 "
+            # Advisory locks are per database: another database on the server may hold
+            # the same key (another deployment, another test run).
+            "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
             unsigned >> 32,
             unsigned & 0xFFFFFFFF,
         )

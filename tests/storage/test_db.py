@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, event, func, select
+import aiosqlite
+import pytest
+from sqlalchemy import delete, event, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from bot.platform import Platform
 from storage.tables import Participant, utcnow
@@ -66,3 +69,57 @@ async def test_rows_outside_a_written_transaction_are_numbered_by_the_database(
         session.add_all(rows)
     ids = [p.id for p in rows]
     assert len(set(ids)) == 4 and ids == sorted(ids)
+
+
+sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+
+@sqlite_only
+async def test_each_statement_is_one_trip_to_the_sqlite_thread_and_reads_as_before(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trips: list[str] = []
+    queue: Any = aiosqlite.Connection._execute
+
+    async def counted(self: aiosqlite.Connection, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        trips.append(getattr(fn, "__name__", repr(fn)))
+        return await queue(self, fn, *args, **kwargs)
+
+    async with platform.sessionmaker.begin() as session:
+        session.add_all([_participant(f"t{n}") for n in range(3)])
+    monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+
+    async with platform.sessionmaker.begin() as session:
+        trips.clear()
+        names = list(
+            await session.scalars(
+                select(Participant.pseudonym).where(Participant.pseudonym.like("t%"))
+            )
+        )
+        assert len(trips) == 1
+        changed = await session.execute(
+            update(Participant)
+            .where(Participant.pseudonym.in_(["t0", "t1", "nobody"]))
+            .values(address="sealed")
+        )
+        assert len(trips) == 2
+        returned = await session.execute(
+            update(Participant)
+            .where(Participant.pseudonym == "t2")
+            .values(address="sealed")
+            .returning(Participant.pseudonym)
+        )
+        await session.execute(
+            insert(Participant),
+            [{"channel": "web", "pseudonym": f"u{n}", "created_at": utcnow()} for n in range(4)],
+        )
+        assert len(trips) == 4
+    assert sorted(names) == ["t0", "t1", "t2"]
+    assert getattr(changed, "rowcount", None) == 2
+    assert list(returned.scalars()) == ["t2"]
+    async with platform.sessionmaker() as session:
+        stored = await session.scalar(select(func.count()).select_from(Participant))
+    assert stored == 3 + 4
+    with pytest.raises(IntegrityError):
+        async with platform.sessionmaker.begin() as session:
+            session.add(_participant("t0"))  # (channel, pseudonym) is unique

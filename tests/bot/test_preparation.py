@@ -1,0 +1,181 @@
+"""Free texts screened and analysed in a worker process, on the real screen and stores.
+
+The process is a real one (``spawn``), with the real screen and intake analysis loaded:
+what it returns must be what the request's own task would have made, and a disclosure
+must still get the safety reply in the response to the request that carried it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import select
+
+from bot.config import Settings
+from bot.inbox import GroupCommit
+from bot.platform import Platform, analyse_at_intake
+from bot.preparation import Preparation
+from bot.runtime import Runtime
+from bot.web.app import create_app
+from channels.events import CONSENT
+from consultations import screening
+from storage.tables import Response
+from tests.fakes.channel import Person
+from tests.helpers import form_fields, launch, spec_data
+from tests.waiting import wait_until
+
+CID = "outpatient-booking"
+SPEC = spec_data(segments=[], consent={"text": "We listen. Reply STOP to leave."})
+DISCLOSURE = "Honestly I have been thinking about ending my life"
+# One process for the whole module: starting one loads the models (a second or two).
+sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+
+@pytest.fixture
+async def preparation() -> AsyncIterator[Preparation]:
+    started = Preparation(analyse_at_intake, processes=1)
+    started.start()
+
+    async def ready() -> bool:
+        return started.ready
+
+    await wait_until(ready, within=60, what="the preparation process to load its models")
+    yield started
+    await started.close()
+
+
+def spawned_children() -> list[int]:
+    """This process's children started by multiprocessing's ``spawn`` (the pool's)."""
+    found = []
+    for task in Path(f"/proc/{os.getpid()}/task").glob("*/children"):
+        for pid in task.read_text().split():
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+            if b"spawn_main" in command and b"resource_tracker" not in command:
+                found.append(int(pid))
+    return found
+
+
+async def at_the_prompt(runtime: Runtime, person: Person) -> None:
+    await runtime.handle_now(person.starts(CID))
+    await runtime.handle_now(person.answers(CONSENT, "Yes, I agree"))
+    await runtime.handle_now(person.answers("ease", "Easy"))
+
+
+async def test_texts_come_back_in_order_as_this_process_would_make_them(
+    preparation: Preparation,
+) -> None:
+    texts = [
+        "Booking by phone took too long, call me on 07700 900123",
+        DISCLOSURE,
+        "The receptionist was kind",
+    ]
+    # Requests arriving together share a call; each gets its own texts back, in order.
+    done = await asyncio.gather(*(preparation.run([text]) for text in texts))
+
+    expected = []
+    for text in texts:
+        screened = screening.screen(text)
+        expected.append([(screened, analyse_at_intake(screened.text))])
+    assert done == expected
+    [[(disclosure, _)]] = [done[1] or [None]]  # type: ignore[misc]
+    assert disclosure.crisis
+    [[(redacted, _)]] = [done[0] or [None]]  # type: ignore[misc]
+    assert "07700" not in redacted.text  # redacted in the process too
+
+
+@sqlite_only
+async def test_a_disclosure_prepared_in_the_process_gets_the_safety_reply_at_once(
+    platform: Platform, preparation: Preparation
+) -> None:
+    await launch(platform, SPEC)
+    runtime = Runtime(
+        platform.sessionmaker,
+        platform.keyring,
+        inline_channels=frozenset({"web"}),
+        analyse=analyse_at_intake,
+    )
+    runtime.preparation = preparation
+    ann, ben = Person("ann", channel="web"), Person("ben", channel="web")
+    for person in (ann, ben):
+        await at_the_prompt(runtime, person)
+    intake = GroupCommit(runtime)
+
+    told, other = await asyncio.gather(
+        intake.submit(ann.says(DISCLOSURE)), intake.submit(ben.says("Evening slots please"))
+    )
+    await intake.aclose()
+
+    assert [m.kind for m in told.messages if m.kind == "safety"] == ["safety"]
+    assert not any(m.kind == "safety" for m in other.messages)
+    async with platform.sessionmaker() as session:
+        stored = {
+            r.text: (r.flags, r.sentiment, r.analysis)
+            for r in await session.scalars(select(Response).where(Response.text.is_not(None)))
+        }
+    screened = screening.screen("Evening slots please")
+    sentiment, analysis = analyse_at_intake(screened.text)
+    assert stored["Evening slots please"] == ([], sentiment, analysis)
+    assert "safety" in stored[screening.screen(DISCLOSURE).text][0]
+
+
+@sqlite_only
+async def test_a_killed_process_leaves_the_texts_to_this_one_and_nothing_is_lost(
+    platform: Platform, preparation: Preparation
+) -> None:
+    await launch(platform, SPEC)
+    runtime = Runtime(
+        platform.sessionmaker,
+        platform.keyring,
+        inline_channels=frozenset({"web"}),
+        analyse=analyse_at_intake,
+    )
+    runtime.preparation = preparation
+    ann = Person("ann", channel="web")
+    await at_the_prompt(runtime, ann)
+    for pid in spawned_children():
+        os.kill(pid, signal.SIGKILL)
+    intake = GroupCommit(runtime)
+
+    outcome = await intake.submit(ann.says(DISCLOSURE))
+    await intake.aclose()
+
+    assert [m.kind for m in outcome.messages if m.kind == "safety"] == ["safety"]
+    assert not preparation.ready  # broken: from now on texts are prepared here
+    assert await preparation.run(["Evening slots"]) is None
+
+
+@sqlite_only
+async def test_the_web_page_answers_a_disclosure_with_the_safety_page_when_a_process_prepares(
+    settings: Settings, platform: Platform
+) -> None:
+    await launch(platform, spec_data(segments=[]))
+    app = create_app(settings, platform=platform, background=False, intake_processes=1)
+    app.cleanup_ctx.clear()  # the platform fixture disposes of the engine
+    async with TestClient(TestServer(app)) as client:
+        preparing = platform.runtime.preparation
+        assert preparing is not None
+
+        async def ready() -> bool:
+            return preparing.ready
+
+        await wait_until(ready, within=60, what="the preparation process to load its models")
+        page = await (await client.get(f"/c/{CID}")).text()
+        consent = form_fields(page, f"/c/{CID}/consent")
+        page = await (
+            await client.post(f"/c/{CID}/consent", data={**consent, "answer": "yes"})
+        ).text()
+        answers: dict[str, Any] = form_fields(page, f"/c/{CID}/answers")
+        response = await client.post(
+            f"/c/{CID}/answers", data={**answers, "item:one-thing": DISCLOSURE}
+        )
+        text = await response.text()
+    assert response.status == 200
+    assert "Lifeline" in text and "13 11 14" in text
+    assert platform.runtime.preparation is None  # closed with the app
