@@ -261,13 +261,19 @@ class TextAnalyser:
     def _category_probabilities(self, z: FloatArray) -> FloatArray:
         """Major-category probabilities from one row of every head's scores."""
         k = self._sentiment_column
-        cat: FloatArray = np.exp(z[:k] - z[:k].max())
-        cat /= cat.sum()
-        if self._sub_major is not None:
-            sub = np.exp(z[k + 1 :] - z[k + 1 :].max())
-            sub /= sub.sum()
-            cat = (1.0 - self._sub_mix) * cat + self._sub_mix * (sub @ self._sub_major)
-        return cat
+        if self._sub_major is None:
+            only: FloatArray = np.exp(z[:k] - z[:k].max())
+            only /= only.sum()
+            return only
+        # One exponential for both heads (the sentiment column rides along unused): linear
+        # heads over unit-length rows never score hundreds apart, so nothing underflows.
+        e = np.exp(z - z.max())
+        cat, sub = e[:k], e[k + 1 :]
+        share = self._sub_mix / sub.sum()
+        mixed: FloatArray = (
+            cat * ((1.0 - self._sub_mix) / cat.sum()) + (sub @ self._sub_major) * share
+        )
+        return mixed
 
     def analyse(self, text: str) -> TextAnalysis:
         """Analyse one reply. Pure and fast: safe to call for every response at intake."""
