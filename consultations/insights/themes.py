@@ -40,7 +40,7 @@ IntArray = npt.NDArray[np.intp]
 #: Largest number of themes shown; more overwhelms a reader.
 MAX_THEMES = 12
 #: Weight of the category profile against the vocabulary part (both unit length).
-CATEGORY_WEIGHT = 1.5
+CATEGORY_WEIGHT = 3.0
 #: Fit the SVD and k-means on at most this many replies, then place the rest: keeps a
 #: 100,000-reply report inside its time budget with no visible change in the themes.
 FIT_SAMPLE = 12_000

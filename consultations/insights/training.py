@@ -30,6 +30,8 @@ from consultations.insights.text import (
 
 #: Weight of the embedding columns against the unit-length TF-IDF row.
 EMBEDDING_SCALE = 1.0
+#: Share of the major-category probabilities that comes from the sub-theme head.
+SUBCATEGORY_MIX = 0.5
 
 #: The nine major categories of the NHS patient-experience framework, as in the data.
 MAJOR_CATEGORIES = (
@@ -59,6 +61,8 @@ class LabelledComment:
     category: str
     criticality: int | None
     organisation: str
+    #: The framework sub-theme the coders chose (44 in the file), when known.
+    subcategory: str = ""
 
 
 def criticality_class(value: int | None) -> str | None:
@@ -96,6 +100,7 @@ def read_pxtextmining(path: Path) -> list[LabelledComment]:
                     category=category,
                     criticality=_criticality(row["criticality"].strip()),
                     organisation=row.get("organization", ""),
+                    subcategory=(row.get("subcategory") or "").strip(),
                 )
             )
     return rows
@@ -113,6 +118,8 @@ def fit_model(
     sentiment_c: float = 1.0,
     embedding: StaticEmbedding | None = None,
     embedding_scale: float = EMBEDDING_SCALE,
+    subcategory_mix: float = SUBCATEGORY_MIX,
+    sentiment_embedding: bool = True,
 ) -> dict[str, Any]:
     """Fit both heads (categories and sentiment) and return the model as plain JSON data.
 
@@ -120,6 +127,10 @@ def fit_model(
     of its comments 0 whatever they said (plainly positive comments among them), so zero
     is not a reliable "neutral" to learn from. Neutral is the band around zero instead.
     """
+
+    def rounded(values: Any) -> list[Any]:
+        return np.round(np.asarray(values, dtype=np.float64), 4).tolist()  # type: ignore[no-any-return]
+
     vectoriser = CountVectorizer(analyzer=_features, min_df=min_df, binary=True)
     counts = vectoriser.fit_transform([c.text for c in comments])
     tfidf = TfidfTransformer().fit(counts)
@@ -140,19 +151,41 @@ def fit_model(
         x_category, categories
     )
 
+    sub_extra: dict[str, Any] = {}
+    names = sorted({c.subcategory for c in comments if c.subcategory})
+    if subcategory_mix > 0 and len(names) > 1:
+        # A second head over the framework's sub-themes: finer groups are more alike in
+        # their words than a whole major category is, and each sub-theme's probability
+        # flows to the major categories in the proportions the coders used it.
+        labelled = [i for i, c in enumerate(comments) if c.subcategory]
+        sub_y = np.array([names.index(comments[i].subcategory) for i in labelled])
+        sub_model = LogisticRegression(C=category_c, max_iter=3000, class_weight="balanced").fit(
+            x_category[labelled], sub_y
+        )
+        to_major = np.zeros((len(names), len(MAJOR_CATEGORIES)))
+        np.add.at(to_major, (sub_y, categories[labelled]), 1.0)
+        to_major /= to_major.sum(axis=1, keepdims=True)
+        sub_extra = {
+            "subcategories": names,
+            "subcategory_mix": subcategory_mix,
+            "subcategory_major": rounded(to_major),
+            "subcategory_weights": rounded(sub_model.coef_[:, : x.shape[1]].T),
+            "subcategory_bias": rounded(sub_model.intercept_),
+        }
+        if dense is not None:
+            sub_extra["embedding_subcategory_weights"] = rounded(sub_model.coef_[:, x.shape[1] :].T)
+
     scored = [i for i, c in enumerate(comments) if c.criticality is not None and c.criticality != 0]
     polarity = np.array([1 if (comments[i].criticality or 0) > 0 else 0 for i in scored])
     # The polarity-word count is one more column, so its weight is learned with the rest
     # and the words it explains ("kind", "rude") need not be learned one by one.
     lexicon = [[lexicon_score([stem(w) for w in words(comments[i].text)])] for i in scored]
-    blocks = [x[scored]] + ([dense[scored]] if dense is not None else [])
+    use_dense = dense is not None and sentiment_embedding
+    blocks = [x[scored]] + ([dense[scored]] if dense is not None and use_dense else [])
     x_sentiment = sparse.hstack([*blocks, sparse.csr_matrix(lexicon)]).tocsr()
     sentiment_model = LogisticRegression(C=sentiment_c, max_iter=3000, class_weight="balanced").fit(
         x_sentiment, polarity
     )
-
-    def rounded(values: Any) -> list[Any]:
-        return np.round(np.asarray(values, dtype=np.float64), 4).tolist()  # type: ignore[no-any-return]
 
     n_words = x.shape[1]
     extra: dict[str, Any] = {}
@@ -160,7 +193,9 @@ def fit_model(
         extra = {
             "embedding_scale": embedding_scale,
             "embedding_category_weights": rounded(category_model.coef_[:, n_words:].T),
-            "embedding_sentiment_weights": rounded(sentiment_model.coef_[0][n_words:-1]),
+            "embedding_sentiment_weights": rounded(
+                sentiment_model.coef_[0][n_words:-1] if use_dense else np.zeros(dense.shape[1])
+            ),
         }
     return {
         "version": ANALYSIS_VERSION,
@@ -175,4 +210,5 @@ def fit_model(
         "lexicon_weight": float(round(sentiment_model.coef_[0][-1], 4)),
         "sentiment_bias": float(round(sentiment_model.intercept_[0], 4)),
         **extra,
+        **sub_extra,
     }
