@@ -1,7 +1,7 @@
 """Inbound updates per second, from the webhook to a stored response.
 
     .venv/bin/python bench/telegram_inbound.py [--people 2000] [--connections 40]
-        [--database-url URL]
+        [--database-url URL] [--profile FILE]
 
 Every person has already consented and is at the consultation's prompt; each then sends
 one answer. The updates are posted to the webhook over ``--connections`` connections at
@@ -9,12 +9,14 @@ once, each waiting for its 200 before the next, as Telegram does with ``max_conn
 (https://core.telegram.org/bots/api#setwebhook; 40 by default). Reports the webhook's
 acceptance rate (updates committed to the inbox per second) and the end-to-end rate
 (responses stored per second). The fake Bot API takes what the bot sends back.
+``--profile`` writes a cProfile of the measured part (posting to stored) to FILE.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import sys
 import tempfile
 import time
@@ -44,7 +46,7 @@ from tests.helpers import launch, spec_data  # noqa: E402
 KEY = "bench-pseudonym-key-0123456789-abcdefghijklmnop"
 
 
-async def run(people: int, connections: int, database_url: str) -> None:
+async def run(people: int, connections: int, database_url: str, profile: str | None = None) -> None:
     settings = Settings(database_url=database_url, secret_key=KEY, pseudonym_key=KEY)
     platform = create_platform(settings)
     spec = await launch(
@@ -121,6 +123,10 @@ async def run(people: int, connections: int, database_url: str) -> None:
                                 break
                             failures += 1
 
+            profiler = cProfile.Profile() if profile else None
+            if profiler is not None:
+                profiler.enable()
+            print("posting", flush=True)  # a sampling profiler can start here
             started = time.perf_counter()
             async with aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=connections)
@@ -134,6 +140,10 @@ async def run(people: int, connections: int, database_url: str) -> None:
                     break
                 await asyncio.sleep(0.05)
             finished = time.perf_counter() - started
+            print("stored", flush=True)  # and stop here
+            if profiler is not None and profile is not None:
+                profiler.disable()
+                profiler.dump_stats(profile)
         finally:
             await runner.cleanup()
     print(f"updates:             {people} over {connections} connections")
@@ -148,11 +158,12 @@ def main() -> None:
     parser.add_argument("--people", type=int, default=2000)
     parser.add_argument("--connections", type=int, default=40)
     parser.add_argument("--database-url", help="default: a new SQLite file")
+    parser.add_argument("--profile", help="write a cProfile of the measured part here")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         url = args.database_url or f"sqlite+aiosqlite:///{folder}/bench.db"
         migrate.upgrade(url)
-        asyncio.run(run(args.people, args.connections, url))
+        asyncio.run(run(args.people, args.connections, url, args.profile))
 
 
 if __name__ == "__main__":
