@@ -217,6 +217,7 @@ class Inbox:
                 update(InboxEntry)
                 .where(InboxEntry.id.in_([entry_id for entry_id, _ in entries]))
                 .values(processed_at=utcnow(), payload=None)
+                .execution_options(synchronize_session=False)  # no such rows are loaded
             )
         return len(entries)
 
