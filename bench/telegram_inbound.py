@@ -156,6 +156,8 @@ async def run(people: int, connections: int, database_url: str, profile: str | N
                 await asyncio.sleep(0.05)
             finished = time.perf_counter() - started
             cpu = time.process_time() - cpu_started
+            calls = fake.calls_to("sendMessage")
+            sent_meanwhile = sum(1 for c in calls if c.status == 200)
             print("stored", flush=True)  # and stop here
             if profiler is not None and profile is not None:
                 profiler.disable()
@@ -167,6 +169,8 @@ async def run(people: int, connections: int, database_url: str, profile: str | N
     print(f"database:            {database_url.split(':')[0]}")
     print(f"webhook accepted:    {people / accepted:.0f} updates/s ({accepted:.1f} s)")
     print(f"responses stored:    {people / finished:.0f} per s end to end ({finished:.1f} s)")
+    refused = len(calls) - sent_meanwhile
+    print(f"bot's messages:      {sent_meanwhile} sent meanwhile, {refused} refused")
     # On a machine others share, the rates follow their load; the CPU this process spent
     # (all its threads: server, posting client and fake Bot API, not the database's own
     # server) follows the code.
