@@ -1,6 +1,7 @@
 """Soak: `engage run` under a steady mixed load for minutes, watching memory and latency.
 
     .venv/bin/python bench/soak.py [--minutes 30] [--rate 200] [--database-url URL]
+        [--warm-up 3] [--out FILE]
 
 Starts the fake Telegram Bot API here and one real `engage run` (web channel, Telegram in
 webhook mode against the fake), then offers ``--rate`` updates per second, half on the
@@ -8,9 +9,11 @@ web page (each person: consent, then an answer to the prompt) and half as Telegr
 webhook posts (each person: ``/start``, "yes", then an answer, a second apart, so the
 outbox sends each their next question in between). Every request's latency is kept.
 
-Reports the server's resident memory (RSS) after a minute of warm-up and at the end,
-errors (non-2xx/3xx answers, failed connections, and ERROR lines in the server's log),
-p99 latency per minute, and checks at the end that every answer reached the store.
+Samples the server's resident memory (RSS) every 30 s and reports it after the warm-up
+(``--warm-up`` minutes, 3 by default) and at the end, errors (non-2xx/3xx answers, failed
+connections, and ERROR lines in the server's log), p50/p99 latency per minute and per
+five minutes, and checks at the end that every answer reached the store. The result is
+written as JSON to ``--out`` (default ``bench/results/soak.json``).
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ from tests.fakes.telegram_api import FakeTelegram  # noqa: E402
 ENGAGE = str(Path(sys.executable).parent / "engage")
 KEY = "soak-key-0123456789-0123456789-0123456789"
 SECRET = "soak-webhook-secret-0123456789"
+# Seconds between samples of the server's memory.
+RSS_EVERY = 30
 TOKEN = "777777:SOAK-TOKEN"
 CID = "soak"
 SPEC = {
@@ -186,7 +191,14 @@ async def count_outbox(database_url: str) -> dict[str, int]:
         await engine.dispose()
 
 
-async def soak(minutes: float, rate: float, database_url: str, folder: Path) -> dict[str, object]:
+async def soak(
+    minutes: float,
+    rate: float,
+    database_url: str,
+    folder: Path,
+    warm_up: float = 3,
+) -> tuple[dict[str, object], str]:
+    """The figures, and the server's log."""
     spec = folder / "soak.json"
     spec.write_text(json.dumps(SPEC))
     port = free_port()
@@ -203,6 +215,11 @@ async def soak(minutes: float, rate: float, database_url: str, folder: Path) -> 
             "TELEGRAM_API_BASE_URL": fake.base_url,
             "TELEGRAM_MODE": "webhook",
             "TELEGRAM_WEBHOOK_SECRET": SECRET,
+            # Every Telegram update here is answered, at half the rate: more than the 30
+            # messages a second of an ordinary bot, so the outbox would fall further behind
+            # each minute. The pace of a bot allowed paid broadcasts
+            # (https://core.telegram.org/bots/faq#broadcasting-to-users) keeps up.
+            "TELEGRAM_MESSAGES_PER_SECOND": "1000",
             "PYTHONPATH": str(ROOT),
         }
         for command in (["db", "upgrade"], ["consultation", "create", str(spec)]):
@@ -257,7 +274,7 @@ async def soak(minutes: float, rate: float, database_url: str, folder: Path) -> 
                         task.add_done_callback(tasks.discard)
                         telegram_people += 1
                         next_tg += telegram_every
-                    if now - last_sample >= 10:
+                    if now - last_sample >= RSS_EVERY:
                         memory.append((now - rec.started, rss_kib(server.pid)))
                         last_sample = now
                     await asyncio.sleep(0.01)
@@ -276,20 +293,19 @@ async def soak(minutes: float, rate: float, database_url: str, folder: Path) -> 
         stored = await count_stored(database_url)
         outbox = await count_outbox(database_url)
     logged = (folder / "server.log").read_text()
-    (ROOT / "bench" / "results").mkdir(exist_ok=True)
-    (ROOT / "bench" / "results" / "soak-server.log").write_text(logged)
     server_errors = sum(1 for line in logged.splitlines() if " ERROR " in line)
-    per_minute = {}
-    for minute, values in sorted(rec.latencies.items()):
-        values.sort()
-        per_minute[minute] = {
-            "requests": len(values),
-            "p50_ms": round(1000 * values[len(values) // 2], 1),
-            "p99_ms": round(1000 * values[int(len(values) * 0.99)], 1),
-        }
-    warm = next((kib for at, kib in memory if at >= 60), memory[0][1] if memory else 0)
+    per_minute = {minute: _spread(values) for minute, values in sorted(rec.latencies.items())}
+    windows: dict[str, list[float]] = defaultdict(list)
+    for minute, values in rec.latencies.items():
+        first = minute // 5 * 5
+        windows[f"{first}-{first + 5}"].extend(values)
+    per_five = {
+        window: _spread(values)
+        for window, values in sorted(windows.items(), key=lambda w: int(w[0].split("-")[0]))
+    }
+    warm = next((kib for at, kib in memory if at >= warm_up * 60), memory[0][1] if memory else 0)
     end_rss = memory[-1][1] if memory else 0
-    return {
+    figures = {
         "minutes": minutes,
         "rate": rate,
         "outbox": outbox,
@@ -297,14 +313,28 @@ async def soak(minutes: float, rate: float, database_url: str, folder: Path) -> 
         "telegram_people": telegram_people,
         "stored": stored,
         "expected": {"web": web_people, "telegram": telegram_people},
+        "warm_up_minutes": warm_up,
         "rss_after_warm_up_mib": round(warm / 1024, 1),
         "rss_at_end_mib": round(end_rss / 1024, 1),
         "rss_growth": round((end_rss - warm) / warm, 3) if warm else None,
         "client_errors": dict(rec.errors),
         "server_error_lines": server_errors,
+        "errors": sum(rec.errors.values()) + server_errors,
+        "per_five_minutes": per_five,
         "per_minute": per_minute,
+        "rss_mib": [(round(at), round(kib / 1024, 1)) for at, kib in memory],
         "messages_sent_by_bot": len(fake.sent),
         "load_average": os.getloadavg(),
+    }
+    return figures, logged
+
+
+def _spread(values: list[float]) -> dict[str, float]:
+    values = sorted(values)
+    return {
+        "requests": len(values),
+        "p50_ms": round(1000 * values[len(values) // 2], 1),
+        "p99_ms": round(1000 * values[int(len(values) * 0.99)], 1),
     }
 
 
@@ -313,14 +343,16 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=30)
     parser.add_argument("--rate", type=float, default=200, help="updates per second")
     parser.add_argument("--database-url", help="default: a new SQLite file")
+    parser.add_argument("--warm-up", type=float, default=3, help="minutes before RSS counts")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "soak.json")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         url = args.database_url or f"sqlite+aiosqlite:///{folder}/soak.db"
-        result = asyncio.run(soak(args.minutes, args.rate, url, Path(folder)))
+        result, logged = asyncio.run(soak(args.minutes, args.rate, url, Path(folder), args.warm_up))
     print(json.dumps(result, indent=2))
-    out = ROOT / "bench" / "results"
-    out.mkdir(exist_ok=True)
-    (out / "soak.json").write_text(json.dumps(result, indent=2))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2))
+    args.out.with_name(args.out.stem + "-server.log").write_text(logged)
 
 
 if __name__ == "__main__":

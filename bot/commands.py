@@ -20,7 +20,7 @@ from adapters.telegram.limits import TELEGRAM_LIMITS
 from bot import publishing
 from bot.config import Settings
 from bot.console import UsageError, install_stop_signals, output, print_json, read_password
-from bot.platform import Platform, analyse_at_intake, configured_adapters, create_platform
+from bot.platform import Platform, configured_adapters, create_platform, warm_up
 from bot.preparation import default_processes
 from bot.progress import Progress
 from bot.web.app import create_app
@@ -106,7 +106,8 @@ async def migrated_platform(settings: Settings | None) -> Platform:
 async def run(args: argparse.Namespace, settings: Settings | None) -> int:
     settings = _settings(settings)
     platform = await migrated_platform(settings)
-    analyse_at_intake("Loading the text analysis before the first answer arrives.")
+    # Models loaded (and the heap frozen) before any preparation process is started.
+    warm_up()
     app = create_app(settings, platform=platform, intake_processes=default_processes())
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     stopping = asyncio.Event()

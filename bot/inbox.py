@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.runtime import Admit, Outcome, Runtime
@@ -80,11 +80,10 @@ class Inbox:
         ]
         if not rows:
             return 0
-        # Screened and analysed now, by the caller's task while the shared write is in
-        # the database, rather than later inside the transaction that handles them
-        # (Runtime.prepare; a worker that handles an event it did not receive screens
-        # the text itself, as ever).
-        self.runtime.prepare(e.text for e in events if e.text)
+        # Nothing more is done before the commit: the texts are screened and analysed by
+        # the batch that handles them (run), which sends a safety reply as it stores
+        # the words that call for one, so a platform waiting for the acknowledgement
+        # waits only for the write.
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._received.append((rows, future))
         if self._writer is None or self._writer.done():
@@ -176,7 +175,7 @@ class Inbox:
     @staticmethod
     def _claim(session: AsyncSession, size: int, skip: set[int]) -> Any:
         statement = (
-            select(InboxEntry)
+            select(InboxEntry.id, InboxEntry.payload)
             .where(
                 InboxEntry.processed_at.is_(None),
                 InboxEntry.failed_at.is_(None),
@@ -205,19 +204,23 @@ class Inbox:
 
     async def _process_batch(self, size: int, skip: set[int]) -> int:
         async with self.sessionmaker.begin() as session:
-            entries = list((await session.scalars(self._claim(session, size, skip))).all())
+            # Ids and payloads only, and one UPDATE marks them all: no ORM objects for
+            # rows that are read once and then emptied.
+            entries = list((await session.execute(self._claim(session, size, skip))).all())
             if not entries:
                 return 0
             events = [
-                InboundEvent.from_json(self.keyring.unseal(e.payload))
-                for e in entries
-                if e.payload is not None
+                InboundEvent.from_json(self.keyring.unseal(payload))
+                for _, payload in entries
+                if payload is not None
             ]
             await self.runtime.handle_batch(session, events)
-            now = utcnow()
-            for entry in entries:
-                entry.processed_at = now
-                entry.payload = None
+            await session.execute(
+                update(InboxEntry)
+                .where(InboxEntry.id.in_([entry_id for entry_id, _ in entries]))
+                .values(processed_at=utcnow(), payload=None)
+                .execution_options(synchronize_session=False)  # no such rows are loaded
+            )
         return len(entries)
 
     async def _process_one(self, entry_id: int) -> bool:

@@ -6,7 +6,8 @@ Adapters turn platform payloads into :class:`InboundEvent` and render
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import copy
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -75,7 +76,10 @@ class InboundEvent:
     addressed: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
+        # Field by field rather than dataclasses.asdict, which deep-copies every value:
+        # only the address can hold anything mutable.
+        data = {name: getattr(self, name) for name in _EVENT_FIELDS}
+        data["address"] = copy.deepcopy(self.address)
         data["kind"] = self.kind.value
         data["choices"] = list(self.choices)
         data["option_indexes"] = list(self.option_indexes)
@@ -142,7 +146,8 @@ class OutboundMessage:
         )
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
+        # Every field is a string, a number, None or a tuple of strings: no deep copy.
+        data = {name: getattr(self, name) for name in _MESSAGE_FIELDS}
         data["options"] = list(self.options)
         return data
 
@@ -151,3 +156,7 @@ class OutboundMessage:
         values = dict(data)
         values["options"] = tuple(values.get("options", ()))
         return cls(**values)
+
+
+_EVENT_FIELDS = tuple(f.name for f in fields(InboundEvent))
+_MESSAGE_FIELDS = tuple(f.name for f in fields(OutboundMessage))

@@ -454,10 +454,13 @@ async def insert_inbox_many(
     ]
     # Many parameter sets for one statement: compiled once whatever the batch's size (a
     # multi-row VALUES is compiled again for every new number of rows), sent in batches.
+    # On the table, not the mapped class: the ORM's bulk insert would also work out each
+    # row's primary key from what it returns, which nothing here reads.
+    table = InboxEntry.__table__
     result = await session.execute(
-        dialect_insert(session, InboxEntry)
+        dialect_insert(session, table)
         .on_conflict_do_nothing(index_elements=["channel", "event_id"])
-        .returning(InboxEntry.channel, InboxEntry.event_id),
+        .returning(table.c.channel, table.c.event_id),
         values,
     )
     return {(channel, event_id) for channel, event_id in result}

@@ -252,6 +252,94 @@ def from_text(message: telegram.Message, key: str) -> InboundEvent | None:
     )
 
 
+def from_plain_update(data: dict[str, Any], bot_id: int) -> InboundEvent | None:
+    """The event of the commonest updates, read from the webhook's JSON as it came.
+
+    A person writing to the bot in their private chat (an answer, or one of
+    :data:`COMMANDS` without an ``@botname``) makes up most of the traffic, and needs no
+    PTB objects to read: this gives exactly what :func:`from_text` and
+    :func:`from_command` give for it through PTB's handlers. Anything else (groups,
+    buttons, polls, forum topics, replies to channel posts, commands with a bot's name
+    or unknown ones) gives ``None`` and goes through PTB as ever.
+    """
+    update_id = data.get("update_id")
+    message = data.get("message")
+    if type(update_id) is not int or not isinstance(message, dict) or len(data) != 2:
+        return None
+    chat = message.get("chat")
+    sender = message.get("from")
+    text = message.get("text")
+    message_id = message.get("message_id")
+    if (
+        not isinstance(chat, dict)
+        or chat.get("type") != ChatType.PRIVATE
+        or type(chat.get("id")) is not int
+        or not isinstance(sender, dict)
+        or sender.get("is_bot") is not False
+        or type(sender.get("id")) is not int
+        or not isinstance(text, str)
+        or not text
+        or type(message_id) is not int
+        or type(message.get("date")) is not int
+        or message.get("is_topic_message")
+        or "message_thread_id" in message
+    ):
+        return None
+    chat_id: int = chat["id"]
+    key = event_id(bot_id, update_id)
+    ref = message_ref(chat_id, message_id)
+    entities = message.get("entities")
+    if entities is not None and not isinstance(entities, list):
+        return None
+    if entities or text.startswith("/"):
+        # Only "/word args" whose one entity is a bot_command over exactly "/word", a
+        # word of ours in lower case: what PTB's CommandHandler takes with its arguments.
+        # Text with other entities (links, formatting) goes through PTB.
+        words = text.split()
+        word = words[0] if words else ""
+        if (
+            not entities
+            or len(entities) != 1
+            or not isinstance(entities[0], dict)
+            or entities[0].get("type") != "bot_command"
+            or entities[0].get("offset") != 0
+            or entities[0].get("length") != len(word)
+            or not text.startswith(word)
+            or word[1:] not in COMMANDS
+        ):
+            return None
+        kind = COMMANDS[word[1:]]
+        return InboundEvent(
+            CHANNEL,
+            key,
+            str(sender["id"]),
+            kind,
+            address={"chat": chat_id},
+            consultation_id=words[1] if kind is EventKind.START and len(words) > 1 else None,
+            platform_ref=ref,
+        )
+    replied: str | None = None
+    reply = message.get("reply_to_message")
+    if reply is not None:
+        if (
+            not isinstance(reply, dict)
+            or type(reply.get("message_id")) is not int
+            or reply.get("is_automatic_forward")
+        ):
+            return None
+        replied = message_ref(chat_id, reply["message_id"])
+    return InboundEvent(
+        CHANNEL,
+        key,
+        str(sender["id"]),
+        EventKind.TEXT,
+        address={"chat": chat_id},
+        text=text,
+        in_reply_to=replied,
+        platform_ref=ref,
+    )
+
+
 def _replied_ref(message: telegram.Message) -> str | None:
     """What a message answers: the message it replies to, else its forum topic.
 

@@ -4,7 +4,9 @@ Updates are fed to :meth:`~telegram.ext.Application.process_update` by
 
 * our aiohttp route ``/hooks/telegram`` (webhook mode), which answers 200 only once the
   update's events are committed to the inbox, so Telegram redelivers anything not stored
-  (https://core.telegram.org/bots/api#setwebhook); or
+  (https://core.telegram.org/bots/api#setwebhook). What most updates are (a person
+  writing in their private chat) is read from the JSON by
+  :func:`adapters.telegram.convert.from_plain_update` instead, to the same event; or
 * our own ``getUpdates`` loop (polling mode), which confirms an offset only after the
   commit (https://core.telegram.org/bots/api#getupdates: an update is confirmed by
   calling getUpdates with a higher offset). PTB's ``Updater`` confirms as soon as it has
@@ -261,6 +263,19 @@ class TelegramIntake:
                     ) from intake.failure
         finally:
             _INTAKE.reset(token)
+        return await self._store(intake)
+
+    async def take_in_events(self, events: Sequence[InboundEvent]) -> int:
+        """Store events already read from their updates; returns how many were new.
+
+        Returns only after the inbox is committed.
+        """
+        if self.sink is None:
+            raise RuntimeError("the Telegram adapter is not started")
+        return await self._store(_Intake(events=list(events)))
+
+    async def _store(self, intake: _Intake) -> int:
+        assert self.sink is not None
         new = await self.sink(intake.events) if intake.events else 0
         for event in intake.events:
             if isinstance(event.address, dict) and not event.public:
@@ -297,22 +312,38 @@ class TelegramIntake:
             return web.Response(status=503, text="not ready")  # Telegram will retry
         try:
             data = await request.json()
-            update = telegram.Update.de_json(data, self.bot)
         except Exception:
             return web.Response(status=400, text="not an update")
-        if update is None:
-            return web.Response(status=400, text="not an update")
         try:
-            await self.take_in([update])
+            # A person writing in their private chat is read from the JSON itself; any
+            # other update goes through PTB's objects and handlers.
+            plain = convert.from_plain_update(data, self.bot.id) if isinstance(data, dict) else None
+        except Exception:
+            log.exception("telegram: an update could not be converted")
+            return web.Response(status=500, text="not stored")  # Telegram will retry
+        update: telegram.Update | None = None
+        if plain is None:
+            try:
+                update = telegram.Update.de_json(data, self.bot)
+            except Exception:
+                return web.Response(status=400, text="not an update")
+            if update is None:
+                return web.Response(status=400, text="not an update")
+        update_id = update.update_id if update is not None else data["update_id"]
+        try:
+            if update is not None:
+                await self.take_in([update])
+            elif plain is not None:
+                await self.take_in_events([plain])
         except UpdateNotTaken:
-            log.exception("telegram: update %s could not be converted", update.update_id)
+            log.exception("telegram: update %s could not be converted", update_id)
             return web.Response(status=500, text="not stored")  # Telegram will retry
         except Exception as exc:
             # The store did not take it (most often a database outage): 503, so Telegram
             # delivers it again later (https://core.telegram.org/bots/api#setwebhook).
             log.warning(
                 "telegram: update %s could not be stored (%s); Telegram will deliver it again",
-                update.update_id,
+                update_id,
                 type(exc).__name__,
             )
             return web.Response(status=503, text="not stored", headers={"Retry-After": "5"})

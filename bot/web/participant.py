@@ -346,7 +346,7 @@ class WebChannel:
             participant = await queries.find_participant(
                 session, "web", self.keyring.pseudonym("web", token)
             )
-            invited = await self._invitations(participant, cid)
+            invited = await self._invitations(session, participant, cid)
             if not service.accepting(row, spec, datetime.now(UTC)):
                 return self._html(
                     request,
@@ -481,19 +481,23 @@ class WebChannel:
         return cards
 
     async def _invitations(
-        self, participant: Participant | None, cid: str
+        self, session: AsyncSession, participant: Participant | None, cid: str
     ) -> list[followups.WebInvitation]:
         """Follow-ups this person agreed to hear about, shown on the page of ``cid``.
 
         Someone who left (STOP) or was erased is shown none; each shown invitation is
-        marked delivered (the follow-up's reach counts it).
+        marked delivered (the follow-up's reach counts it). Read and marked in the page's
+        own session: a second connection taken while the page holds one would let
+        concurrent pages exhaust the pool, each holding one and waiting for another.
         """
         if participant is None or participant.opted_out_at is not None:
             return []
-        async with self.sessionmaker.begin() as session:
-            return await followups.web_invitations(
-                session, participant.id, datetime.now(UTC), earlier_id=cid
-            )
+        found = await followups.web_invitations(
+            session, participant.id, datetime.now(UTC), earlier_id=cid
+        )
+        if session.dirty:
+            await session.commit()
+        return found
 
     async def _threads(
         self, session: AsyncSession, spec: ConsultationSpec, participant_id: int, page: int

@@ -229,3 +229,41 @@ async def test_answering_every_question_on_the_page_counts_as_finished(
     async with platform.sessionmaker() as session:
         states = await service.funnel(session, "outpatient-booking")
     assert states == {"finished": 1}
+
+
+async def test_a_returning_person_s_page_needs_one_connection(
+    settings: Any, platform: Platform, web_client: Client
+) -> None:
+    """A page holds one connection; the follow-ups it shows are read in it too.
+
+    Were the page to take a second connection while holding its first, pages opened at
+    once would each hold one and wait for another until the pool ran dry and every page
+    answered 503. With a pool of one connection a returning person's page still loads.
+    """
+    import dataclasses
+
+    from aiohttp.test_utils import TestServer
+
+    from bot.platform import configured_adapters
+    from bot.web.app import create_app
+    from storage.db import create_engine, create_sessionmaker
+
+    await launch(platform)
+    page = await (await web_client.get("/c/outpatient-booking")).text()
+    response = await _post(web_client, "/c/outpatient-booking/consent", page, answer="yes")
+    assert response.status == 200
+
+    engine = create_engine(settings.database_url, pool_size=1, max_overflow=0, pool_timeout=3)
+    narrow = dataclasses.replace(platform, engine=engine, sessionmaker=create_sessionmaker(engine))
+    app = create_app(settings, platform=narrow, adapters=configured_adapters, background=False)
+    app.cleanup_ctx.clear()
+    try:
+        async with TestClient(TestServer(app)) as client:
+            client.session.cookie_jar.update_cookies(
+                {c.key: c.value for c in web_client.session.cookie_jar}
+            )
+            response = await client.get("/c/outpatient-booking")
+            assert response.status == 200, await response.text()
+            assert "Which best describes you?" in await response.text()
+    finally:
+        await engine.dispose()

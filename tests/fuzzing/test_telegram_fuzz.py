@@ -11,6 +11,7 @@ the update and Telegram would deliver it again and again.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import telegram
@@ -18,7 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from adapters.telegram import convert
-from channels.events import InboundEvent
+from channels.events import EventKind, InboundEvent
 
 KEY = "1:1"
 ids = st.integers(min_value=-(2**52), max_value=2**52)
@@ -152,6 +153,52 @@ def test_any_update_converts_to_an_event_or_none(data: dict[str, Any], args: lis
         results.append(convert.from_my_chat_member(update.my_chat_member, key))
     for event in results:
         assert event is None or (isinstance(event, InboundEvent) and event.event_id == key)
+
+
+def _with_command_entity(data: dict[str, Any], length: int) -> dict[str, Any]:
+    """The update with a bot_command entity at the start of its message's text, as
+    Telegram marks a command (``length`` may be wrong on purpose)."""
+    message = data.get("message")
+    if not isinstance(message, dict) or not str(message.get("text", "")).startswith("/"):
+        return data
+    entity = {"type": "bot_command", "offset": 0, "length": length}
+    return {**data, "message": {**message, "entities": [entity]}}
+
+
+def _first_word(data: dict[str, Any]) -> str:
+    words = str(data.get("message", {}).get("text", "")).split()
+    return words[0] if words else ""
+
+
+commands_marked = st.builds(
+    lambda data, exact, length: _with_command_entity(
+        data, len(_first_word(data)) if exact else length
+    ),
+    updates,
+    st.booleans(),
+    st.integers(min_value=0, max_value=12),
+)
+
+
+@given(st.one_of(updates, commands_marked))
+def test_an_update_read_from_its_json_is_what_ptb_reads(data: dict[str, Any]) -> None:
+    """The webhook's JSON reading never raises, and gives what the converters give for
+    PTB's objects (which handler takes which update is checked against PTB itself in
+    tests/adapters/telegram/test_intake.py)."""
+    plain = convert.from_plain_update(data, 1)
+    if plain is None:
+        return
+    update = telegram.Update.de_json(data, None)
+    assert update is not None and update.message is not None
+    key = convert.event_id(1, update.update_id)
+    text = update.message.text or ""
+    if plain.kind is EventKind.TEXT:
+        assert not text.startswith("/")
+        expected = convert.from_text(update.message, key)
+    else:
+        expected = convert.from_command(update.message, key, text.split()[1:])
+    assert expected is not None
+    assert replace(plain, received_at=expected.received_at) == expected
 
 
 @given(st.text(max_size=40))

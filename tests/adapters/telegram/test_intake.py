@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -58,6 +59,7 @@ async def test_an_update_the_converter_fails_on_is_not_acknowledged_and_comes_ag
     """PTB catches handler errors; the adapter must still refuse the update, not drop it."""
     await launch(platform)
     real_convert = convert.from_command
+    real_plain = convert.from_plain_update
     calls = 0
 
     def choke_once(message: telegram.Message, key: str, args: list[str]) -> InboundEvent | None:
@@ -67,7 +69,16 @@ async def test_an_update_the_converter_fails_on_is_not_acknowledged_and_comes_ag
             raise ValueError("the converter choked on this update")
         return real_convert(message, key, args)
 
+    def choke_plain_once(data: dict[str, Any], bot_id: int) -> InboundEvent | None:
+        # The webhook reads a private-chat command from the JSON, without PTB's handlers.
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise ValueError("the converter choked on this update")
+        return real_plain(data, bot_id)
+
     monkeypatch.setattr(convert, "from_command", choke_once)
+    monkeypatch.setattr(convert, "from_plain_update", choke_plain_once)
     running = await start(fake, platform, mode)
     try:
         alice = fake.user(1001, "Alice")
@@ -142,3 +153,113 @@ async def test_webhook_refuses_a_wrong_secret_and_ignores_repeats(
         assert await running.count(Response) == 0
     finally:
         await stop(running)
+
+
+def _message(text: str, *, chat: dict[str, Any] | None = None, **fields: Any) -> dict[str, Any]:
+    return {
+        "message_id": 40,
+        "date": 1_790_000_000,
+        "chat": chat or {"id": 1001, "type": "private", "first_name": "Alice"},
+        "from": {"id": 1001, "is_bot": False, "first_name": "Alice", "language_code": "en"},
+        "text": text,
+        **fields,
+    }
+
+
+def _command(text: str, length: int) -> dict[str, Any]:
+    return _message(text, entities=[{"type": "bot_command", "offset": 0, "length": length}])
+
+
+# (update, whether the webhook reads it from the JSON rather than through PTB)
+UPDATES: list[tuple[dict[str, Any], bool]] = [
+    ({"update_id": 1, "message": _message("The booking line was busy")}, True),
+    ({"update_id": 2, "message": _message("yes", reply_to_message=_message("Agree?"))}, True),
+    ({"update_id": 3, "message": _command("/start outpatient-booking", 6)}, True),
+    ({"update_id": 4, "message": _command("/start", 6)}, True),
+    ({"update_id": 5, "message": _command("/stop", 5)}, True),
+    ({"update_id": 6, "message": _command("/help", 5)}, True),
+    ({"update_id": 7, "message": _command("/delete  now", 7)}, True),
+    ({"update_id": 8, "message": _message("  hello  ", entities=[])}, True),
+    # Through PTB: a command naming a bot, one of no one's, in capitals, or without its
+    # entity; formatted text; a group; a bot; a forum topic; buttons; an edit.
+    ({"update_id": 9, "message": _command("/start@engage_bot x", 16)}, False),
+    ({"update_id": 10, "message": _command("/frobnicate", 11)}, False),
+    ({"update_id": 11, "message": _command("/START", 6)}, False),
+    ({"update_id": 12, "message": _message("/start")}, False),
+    (
+        {
+            "update_id": 13,
+            "message": _message(
+                "see https://example.org", entities=[{"type": "url", "offset": 4, "length": 19}]
+            ),
+        },
+        False,
+    ),
+    (
+        {
+            "update_id": 14,
+            "message": _message(
+                "A1 sooner", chat={"id": -100123, "type": "supergroup", "title": "Clinic"}
+            ),
+        },
+        False,
+    ),
+    (
+        {
+            "update_id": 15,
+            "message": {**_message("hi"), "from": {"id": 9, "is_bot": True, "first_name": "B"}},
+        },
+        False,
+    ),
+    (
+        {"update_id": 16, "message": _message("hi", is_topic_message=True, message_thread_id=3)},
+        False,
+    ),
+    (
+        {"update_id": 17, "edited_message": {**_message("changed"), "edit_date": 1_790_000_100}},
+        False,
+    ),
+    (
+        {
+            "update_id": 18,
+            "callback_query": {
+                "id": "77",
+                "from": {"id": 1001, "is_bot": False, "first_name": "Alice"},
+                "chat_instance": "1",
+                "data": "a|outpatient-booking|consent|0",
+                "message": _message("Do you agree?"),
+            },
+        },
+        False,
+    ),
+]
+
+
+async def test_a_private_message_read_from_the_json_is_the_event_ptb_would_give(
+    fake: FakeTelegram, platform: Platform
+) -> None:
+    await launch(platform)
+    running = await start(fake, platform, "webhook")
+    intake = running.adapter.intake
+    real_sink = intake.sink
+    taken: list[InboundEvent] = []
+
+    async def keep(events: Sequence[InboundEvent]) -> int:
+        taken.extend(events)
+        return len(events)
+
+    intake.sink = keep
+    read_plainly: list[bool] = []
+    try:
+        for data, _ in UPDATES:
+            taken.clear()
+            await intake.take_in([telegram.Update.de_json(data, intake.bot)])
+            through_ptb = [replace(e, received_at=datetime.min) for e in taken]
+            plain = convert.from_plain_update(data, intake.bot.id)
+            read_plainly.append(plain is not None)
+            if plain is not None:
+                assert [replace(plain, received_at=datetime.min)] == through_ptb, data
+    finally:
+        intake.sink = real_sink
+        await stop(running)
+    assert read_plainly == [plainly for _, plainly in UPDATES]
