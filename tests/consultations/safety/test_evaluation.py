@@ -356,6 +356,9 @@ MUST_CATCH = [
     ("he checks my phone every night and I can't ring anyone when he's home", "safeguarding"),
     ("had my stomach pumped after the last time", "past-attempt"),
     ("gonna k1ll every1 at the depot", "harm-to-others"),
+    ("the water looks so calm, I keep thinking about walking in", "plan-means"),
+    ("leaving my dog to my sister in a letter", "plan-means"),
+    ("I told the midwife I fell but it was him", "safeguarding"),
 ]
 
 
@@ -440,6 +443,7 @@ MUST_NOT_FLAG = [
     "the spot is already chosen for the new bench in memory of nan",
     "we have not had proper food since monday because the ward kitchen shut",
     "My mum is sorting her will with the solicitor, she's 82.",
+    "bought rope for the allotment fence",
 ]
 
 
