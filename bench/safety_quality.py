@@ -3,10 +3,10 @@
     .venv/bin/python bench/safety_quality.py [--misses tune] [--semantic-only]
 
 Prints recall on disclosures and over-flagging (the share of look-alikes flagged) overall,
-per category and per register, for the tune split (and its batches 6, 7, 8, 9, 11, 13 and
-14 apart) and for the held-out split: the first batch (split by the SHA-1 rule), the
-second and fourth batches (each written whole as held-out before the screen was tuned
-further) and all together; then how many of the real NHS feedback comments
+per category and per register, for the tune split (and its batches 6 to 16 apart) and
+for the held-out split: the first batch (split by the SHA-1 rule), the second and fourth
+batches (each written whole as held-out before the screen was tuned further) and all
+together; then how many of the real NHS feedback comments
 (``../shared/data/pxtextmining-phase1/``, when present) the screen flags. ``--misses
 tune`` lists the texts the screen gets wrong on the tune split; the held-out split's texts
 are never listed, so that no one tunes the lexicon to them.
@@ -72,7 +72,11 @@ def main() -> int:
         "heldout batch 1": lambda row: row["split"] == "heldout" and "batch" not in row,
         "heldout batch 2": lambda row: row["split"] == "heldout" and row.get("batch") == 2,
         "heldout batch 4": lambda row: row["split"] == "heldout" and row.get("batch") == 4,
-        "heldout batches 10 and 12 (blind)": lambda row: row.get("batch") in (10, 12),
+        "tune batches 10 and 12 (scored blind while held out)": lambda row: (
+            row.get("batch") in (10, 12)
+        ),
+        "tune batch 15": lambda row: row["split"] == "tune" and row.get("batch") == 15,
+        "tune batch 16": lambda row: row["split"] == "tune" and row.get("batch") == 16,
         "heldout, all batches": lambda row: row["split"] == "heldout",
     }
     for split, member in groups.items():

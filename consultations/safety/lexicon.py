@@ -229,6 +229,10 @@ class Lexicon:
             return False
         last = negations[-1]
         between = window[last.end() :].strip()
+        # "nobody has read the notes from my attempt": a possession of the writer's own
+        # ("my attempt", "my overdose") a few words after the negation is not negated by it.
+        if between and phrase.startswith("my "):
+            return False
         if self.cues["negation_undone"].match(between):
             return False
         # "not once have i thought about ...", "never did i want to ...", "it is not that
@@ -319,6 +323,12 @@ class Lexicon:
             return None
         if self.cues["quoted_after"].match(text, match.end()):
             return None
+        if (
+            category == "harm-to-others"
+            and self.cues["speech"].search(before)
+            and not self.cues["speaker_close"].search(before)
+        ):
+            return None
         _, sentence = self._span(_SENTENCE_BREAK, text, match.start(), match.end())
         if self.cues["conditional"].search(sentence):
             return None
@@ -340,6 +350,7 @@ class Lexicon:
             category != "past-attempt"
             and self.cues["recovery_past"].search(clause)
             and self.cues["recovery_now"].search(_near(text, match.start(), match.end(), 0, 1))
+            and not self.cues["relapse"].search(clause)
         ):
             return None
         phrase = match.group(0)
@@ -355,11 +366,20 @@ class Lexicon:
         # long complaint mentions leaflets, websites and forms in other sentences, and a
         # son's words in it are still a report.
         if not answered_yes and (
-            self.cues["reported"].search(sentence)
+            self._reported_around(sentence, len(before) + len(phrase))
             or self.cues["media"].search(_near(text, match.start(), match.end(), 1, 0))
         ):
             return None
         return Hit("third-party", phrase, match.start(), category)
+
+    def _reported_around(self, sentence: str, phrase_end: int) -> bool:
+        """Whether a sentence reports someone else's words from a course, a form or the
+        news. A condition after the phrase ("he will kill himself if they deport him") is
+        the threat's own, not a question asked "if they" ever feel so."""
+        return any(
+            not (found.start() >= phrase_end and found.group(0).startswith(("if ", "whether")))
+            for found in self.cues["reported"].finditer(sentence)
+        )
 
     def spanish_hits(self, text: str) -> list[Hit]:
         """Phrases found in a Spanish text (folded, accents removed)."""

@@ -14,11 +14,13 @@ from consultations.safety.screen import Screen, assess, default_screen
 from consultations.safety.semantic import MODEL_FILE, SemanticModel, split_sentences
 
 # Written for these tests (not in the evaluation set): one clause of a complaint is a
-# disclosure the lexicon does not list.
+# disclosure the lexicon does not list. Until tune batches 15 and 16 the clause was "I
+# feel like I am so close to ending it all at the moment"; "close to ending it all" is a
+# lexicon phrase since (its sentence scored 0.889 against a sentence threshold of 0.89).
 EMBEDDED = [
     "The car park only takes coins, the signs to outpatients are wrong, reception were "
-    "short with me again and the wait was over two hours. I feel like I am so close to "
-    "ending it all at the moment. Please answer the phones and hire more staff.",
+    "short with me again and the wait was over two hours. Most days I feel I am one bad "
+    "night away from ending it all. Please answer the phones and hire more staff.",
 ]
 
 # Caught by sentence scoring while the whole-text threshold was 0.64, and by the whole
