@@ -62,6 +62,7 @@ def test_the_evaluation_set_is_large_varied_and_split_by_its_fixed_rule() -> Non
                 (14, "tune"),
                 (15, "tune"),
                 (16, "tune"),
+                (17, "heldout"),
             }
             assert (row["batch"], row["split"]) in allowed, row["text"]
             continue
@@ -79,8 +80,21 @@ BLIND = [row for row in TUNE if row.get("batch") in (10, 12)]
 EARLIER = [row for row in HELDOUT if row.get("batch", 1) in (1, 2, 4)]
 
 
-def test_heldout_is_batches_one_two_and_four() -> None:
-    assert {row.get("batch", 1) for row in HELDOUT} == {1, 2, 4}
+def test_heldout_is_batches_one_two_four_and_seventeen() -> None:
+    assert {row.get("batch", 1) for row in HELDOUT} == {1, 2, 4, 17}
+
+
+def test_blind_heldout_batch_seventeen_holds_its_measured_level() -> None:
+    # Batch 17 was written blind by someone who never saw the screen or any other batch,
+    # kept out of the repository while tune batches 10, 12, 15 and 16 were tuned on, and
+    # scored once afterwards: recall 0.961 (196 of 204) and over-flagging 0.105 (19 of
+    # 181). The screen before those batches scored it 0.951 and 0.127; the screen of
+    # tune batch 7 (before batches 8 to 16) 0.917 and 0.177. The 0.99 target is not met.
+    rows = [row for row in HELDOUT if row.get("batch") == 17]
+    recall, over_flagging = _rates(rows)
+    assert sum(row["label"] == 1 for row in rows) == 204
+    assert recall >= 0.96
+    assert over_flagging <= 0.106  # one look-alike was already in the set: 19 of 180
 
 
 def test_blind_batches_ten_and_twelve_hold_their_measured_level() -> None:
