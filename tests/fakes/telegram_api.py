@@ -1162,6 +1162,7 @@ class FakeTelegram:
                 values[key] = _decode_form_value(key, value)
             elif isinstance(value, web.FileField):
                 values[key] = {"file_name": value.filename}
+                value.file.close()  # aiohttp spools uploads to a file the handler closes
         return values
 
     def _check_injected(self, method: str) -> None:

@@ -71,6 +71,8 @@ def test_intake_loads_the_model_once() -> None:
     for text in COMMENTS:
         analyse_text(text)
 
-    assert default_model.cache_info().misses == model_loads == 1
+    # The words-only model is read at most once: not at all where the embedding's model
+    # is installed (unless another test in this process asked for the fallback).
+    assert default_model.cache_info().misses == model_loads <= 1
     assert default_analyser.cache_info().misses == analysers_built == 1
     assert default_analyser.cache_info().hits >= len(COMMENTS)
