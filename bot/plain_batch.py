@@ -45,6 +45,7 @@ from channels.events import EventKind, InboundEvent
 from consultations import service
 from consultations.dialogue import CHOOSE, CONSENT, RECONTACT
 from consultations.spec import ConsultationSpec
+from consultations.texts import Texts
 from storage.tables import (
     Consent,
     Consultation,
@@ -105,12 +106,120 @@ class _Person:
     unpublished: set[str] = field(default_factory=set)
 
 
-def _among(session: AsyncSession, column: Any, name: str, values: Sequence[Any]) -> Any:
-    """``column`` is one of ``values``: an array parameter on PostgreSQL, else IN."""
-    if session.get_bind().dialect.name == "postgresql":
-        kind = BigInteger() if isinstance(values[0], int) else String()
-        return column == any_(bindparam(name, list(values), type_=ARRAY(kind)))
-    return column.in_(bindparam(name, list(values), expanding=True))
+def _among(postgresql: bool, column: Any, name: str, kind: Any) -> Any:
+    """``column`` is one of the list ``name``: an array parameter on PostgreSQL, else IN."""
+    if postgresql:
+        return column == any_(bindparam(name, type_=ARRAY(kind)))
+    return column.in_(bindparam(name, expanding=True))
+
+
+@dataclass(frozen=True)
+class _Statements:
+    """The plain path's statements for one dialect, built once."""
+
+    people: Any
+    consents: Any
+    answers: Any
+    delete_poll_answers: Any
+    delete_replaced: Any
+    insert_answers: Any
+    update_dialogues: Any
+
+
+_BUILT: dict[bool, _Statements] = {}
+
+
+def _statements(session: AsyncSession) -> _Statements:
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    built = _BUILT.get(postgresql)
+    if built is None:
+        built = _BUILT[postgresql] = _build(postgresql)
+    return built
+
+
+def _build(postgresql: bool) -> _Statements:
+    # Whether the consultation's launch failed on the channel (bot/publishing.py).
+    unpublished = (
+        exists()
+        .where(
+            Publication.channel == bindparam("channel"),
+            Publication.consultation_id == Dialogue.consultation_id,
+            Publication.item_id.is_(None),
+            Publication.kind == "unpublished",
+        )
+        .correlate(Dialogue)
+    )
+    people = (
+        select(
+            Participant.id,
+            Participant.pseudonym,
+            Participant.current_consultation_id,
+            Participant.opted_out_at.is_(None),
+            Participant.address.is_not(None),
+            Dialogue.id,
+            Dialogue.consultation_id,
+            Dialogue.state,
+            Dialogue.pending,
+            Dialogue.segments,
+            Dialogue.finished_items,
+            unpublished,
+        )
+        .join(Dialogue, Dialogue.participant_id == Participant.id)
+        .where(
+            Participant.channel == bindparam("channel"),
+            _among(postgresql, Participant.pseudonym, "pseudonyms", String()),
+        )
+    )
+    consents = select(
+        Consent.participant_id,
+        Consent.consultation_id,
+        Consent.purpose,
+        Consent.given,
+        Consent.method,
+        Consent.withdrawn_at,
+    ).where(_among(postgresql, Consent.participant_id, "ids", BigInteger()))
+    answers = select(
+        Response.id,
+        Response.participant_id,
+        Response.consultation_id,
+        Response.item_id,
+        Response.item_type,
+        Response.text,
+    ).where(_among(postgresql, Response.participant_id, "ids", BigInteger()))
+    delete_poll_answers = delete(RESPONSES).where(
+        and_(
+            RESPONSES.c.participant_id == bindparam("p"),
+            RESPONSES.c.consultation_id == bindparam("c"),
+            RESPONSES.c.item_id == bindparam("i"),
+        )
+    )
+    # Answers replaced by later ones, except any a moderation case refers to (as
+    # ``queries.delete_replaced``: a moderator must still see what was said).
+    reviewed = select(ModerationCase.response_id).where(
+        _among(postgresql, ModerationCase.response_id, "reviewed", BigInteger())
+    )
+    delete_replaced = delete(RESPONSES).where(
+        _among(postgresql, RESPONSES.c.id, "replaced", BigInteger()),
+        RESPONSES.c.id.not_in(reviewed),
+    )
+    update_dialogues = (
+        update(DIALOGUES)
+        .where(DIALOGUES.c.id == bindparam("dialogue_id"))
+        .values(
+            state=bindparam("state"),
+            pending=bindparam("pending"),
+            updated_at=bindparam("updated_at"),
+        )
+    )
+    return _Statements(
+        people,
+        consents,
+        answers,
+        delete_poll_answers,
+        delete_replaced,
+        insert(RESPONSES),
+        update_dialogues,
+    )
 
 
 def _shape_ok(runtime: Runtime, event: InboundEvent, named: dict[str, Consultation]) -> bool:
@@ -196,37 +305,8 @@ async def handle(
 
     # 1. The people, with their dialogues and whether the launch failed on this channel.
     pseudonyms = sorted({pseudonym_of[(e.channel, e.sender)] for i in candidate for e in groups[i]})
-    unpublished = (
-        exists()
-        .where(
-            Publication.channel == channel,
-            Publication.consultation_id == Dialogue.consultation_id,
-            Publication.item_id.is_(None),
-            Publication.kind == "unpublished",
-        )
-        .correlate(Dialogue)
-    )
-    rows = await session.execute(
-        select(
-            Participant.id,
-            Participant.pseudonym,
-            Participant.current_consultation_id,
-            Participant.opted_out_at.is_(None),
-            Participant.address.is_not(None),
-            Dialogue.id,
-            Dialogue.consultation_id,
-            Dialogue.state,
-            Dialogue.pending,
-            Dialogue.segments,
-            Dialogue.finished_items,
-            unpublished,
-        )
-        .join(Dialogue, Dialogue.participant_id == Participant.id)
-        .where(
-            Participant.channel == channel,
-            _among(session, Participant.pseudonym, "pseudonyms", pseudonyms),
-        )
-    )
+    built = _statements(session)
+    rows = await session.execute(built.people, {"channel": channel, "pseudonyms": pseudonyms})
     people: dict[str, _Person] = {}
     usable: dict[str, bool] = {}
     for (
@@ -260,29 +340,9 @@ async def handle(
     if ids:
         # 2. Their consent records; 3. their stored answers (to replace, and to know
         # what each has answered when the next question is chosen).
-        for record in await session.execute(
-            select(
-                Consent.participant_id,
-                Consent.consultation_id,
-                Consent.purpose,
-                Consent.given,
-                Consent.method,
-                Consent.withdrawn_at,
-            ).where(_among(session, Consent.participant_id, "ids", ids))
-        ):
+        for record in await session.execute(built.consents, {"ids": ids}):
             consents.setdefault((record[0], record[1]), {})[record[2]] = record
-        answers = list(
-            await session.execute(
-                select(
-                    Response.id,
-                    Response.participant_id,
-                    Response.consultation_id,
-                    Response.item_id,
-                    Response.item_type,
-                    Response.text,
-                ).where(_among(session, Response.participant_id, "ids", ids))
-            )
-        )
+        answers = list(await session.execute(built.answers, {"ids": ids}))
 
     # Which people qualify: everything the usual path would check before storing.
     def qualifies(event: InboundEvent) -> bool:
@@ -338,6 +398,7 @@ async def handle(
     poll_keys: list[dict[str, Any]] = []
     progress: dict[int, tuple[_Turn, ConsultationSpec, PlainDialogue]] = {}
     state = _State()
+    wording: dict[str, Texts] = {}
     for index in taken:
         outcome = outcomes[index]
         for event in groups[index]:
@@ -397,37 +458,23 @@ async def handle(
                 state,
             )
             turn.consultation_id = cid
-            turn.texts = spec.wording()
+            turn.texts = wording.get(cid) or wording.setdefault(cid, spec.wording())
             state.consents[(participant.id, cid)] = consents.get((participant.id, cid), {})
             progress[participant.id] = (turn, spec, dialogue)
 
     # The writes: earlier poll answers, replaced prompt answers, then the new answers.
+    options = {"synchronize_session": False}
     if poll_keys:
-        await session.execute(
-            delete(RESPONSES).where(
-                and_(
-                    RESPONSES.c.participant_id == bindparam("p"),
-                    RESPONSES.c.consultation_id == bindparam("c"),
-                    RESPONSES.c.item_id == bindparam("i"),
-                )
-            ),
-            poll_keys,
-            execution_options={"synchronize_session": False},
-        )
+        await session.execute(built.delete_poll_answers, poll_keys, execution_options=options)
     if replaced:
         ids_replaced = sorted(replaced)
-        reviewed = select(ModerationCase.response_id).where(
-            _among(session, ModerationCase.response_id, "reviewed", ids_replaced)
-        )
         await session.execute(
-            delete(RESPONSES).where(
-                _among(session, RESPONSES.c.id, "replaced", ids_replaced),
-                RESPONSES.c.id.not_in(reviewed),
-            ),
-            execution_options={"synchronize_session": False},
+            built.delete_replaced,
+            {"reviewed": ids_replaced, "replaced": ids_replaced},
+            execution_options=options,
         )
     if inserts:
-        await session.execute(insert(RESPONSES), inserts)
+        await session.execute(built.insert_answers, inserts)
 
     # What comes next for each person, chosen as the usual path does; changed
     # dialogues written back in one statement.
@@ -449,17 +496,7 @@ async def handle(
                 }
             )
     if changes:
-        await session.execute(
-            update(DIALOGUES)
-            .where(DIALOGUES.c.id == bindparam("dialogue_id"))
-            .values(
-                state=bindparam("state"),
-                pending=bindparam("pending"),
-                updated_at=bindparam("updated_at"),
-            ),
-            changes,
-            execution_options={"synchronize_session": False},
-        )
+        await session.execute(built.update_dialogues, changes, execution_options=options)
     return set(taken)
 
 
