@@ -20,6 +20,8 @@ from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot import plain_batch
+from bot.plain_batch import StoredAnswer
 from bot.preparation import Preparation, Prepared
 from channels.events import EventKind, InboundEvent, OutboundMessage
 from consultations import moderation, rounds, screening, service, timed_chat
@@ -86,7 +88,7 @@ class Outcome:
     # A ticketed request to a consultation that is closed: refused, its ticket left unused.
     gone: bool = False
     participant: str | None = None
-    stored: list[Response] = field(default_factory=list)
+    stored: list[Response | StoredAnswer] = field(default_factory=list)
     messages: list[OutboundMessage] = field(default_factory=list)
 
 
@@ -112,12 +114,16 @@ class Runtime:
         inline_channels: frozenset[str] = frozenset(),
         totals_only_channels: frozenset[str] = frozenset(),
         analyse: TextAnalyser = no_analysis,
+        plain_path: bool = True,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.keyring = keyring
         self.inline_channels = inline_channels
         self.totals_only_channels = totals_only_channels
         self.analyse = analyse
+        #: Whether group commits take the common web answer with plain rows
+        #: (:mod:`bot.plain_batch`); off, every event goes through the ORM objects.
+        self.plain_path = plain_path
         # Texts screened and analysed ahead of their batch (see prepare), by text.
         self._screened: _Ahead[screening.Screened] = _Ahead()
         self._analysed: _Ahead[tuple[float | None, dict[str, Any] | None]] = _Ahead()
@@ -195,6 +201,10 @@ class Runtime:
         screened, analysed = prepared
         self._screened.keep(text, screened)
         self._analysed.keep(screened.text, analysed)
+
+    def peek_screened(self, text: str) -> screening.Screened | None:
+        """The screening prepared ahead for ``text``, left in place; None if there is none."""
+        return self._screened.peek(text)
 
     def screen(self, text: str) -> screening.Screened:
         """:func:`consultations.screening.screen` of ``text``, prepared ahead if it was."""
@@ -309,6 +319,9 @@ class Runtime:
                         taken.add(key)
                         mine.append(event)
                 fresh.append(mine)
+            if self.plain_path:
+                plain = await plain_batch.handle(self, session, fresh, outcomes, named)
+                fresh = [[] if i in plain else g for i, g in enumerate(fresh)]
             state = await _State.load(session, self, [e for group in fresh for e in group], named)
             for events, outcome in zip(fresh, outcomes, strict=True):
                 for event in events:
@@ -1444,6 +1457,11 @@ class _Ahead(Generic[_T]):
             return None
         entry[1] += 1
         return cast(_T, entry[0])
+
+    def peek(self, text: str) -> _T | None:
+        """The result kept for ``text``, still kept (None if there is none)."""
+        entry = self._kept.get(text)
+        return None if entry is None else cast(_T, entry[0])
 
     def take(self, text: str) -> _T | None:
         """The result kept for ``text`` for one use (None if there is none)."""

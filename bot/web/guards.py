@@ -25,7 +25,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import case, delete, update
+from sqlalchemy import String, any_, bindparam, case, delete, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -111,10 +112,17 @@ class FormNonces:
         wanted = {h for h in hashes if h is not None}
         taken: set[str] = set()
         if wanted:
+            # On PostgreSQL one array parameter: one statement text (and one prepared
+            # statement) whatever the batch's size, where an IN list has one per size.
+            among = (
+                FormNonce.id == any_(bindparam("nonces", sorted(wanted), type_=ARRAY(String())))
+                if session.get_bind().dialect.name == "postgresql"
+                else FormNonce.id.in_(wanted)
+            )
             result = await session.execute(
                 update(FormNonce)
                 .where(
-                    FormNonce.id.in_(wanted),
+                    among,
                     FormNonce.used_at.is_(None),
                     FormNonce.issued_at > now - NONCE_LIFETIME,
                 )

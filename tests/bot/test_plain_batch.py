@@ -1,0 +1,235 @@
+"""The plain-row path of the web group commit stores what the ORM path stores.
+
+The same scripted batches of web requests go through a runtime with the plain path and
+one without it, for different people in one database; what each person ends with (their
+answers, dialogue, consent, moderation cases) and what each request was told must match.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select
+
+from bot.plain_batch import StoredAnswer
+from bot.platform import Platform
+from bot.runtime import Outcome, Runtime
+from channels.events import CONSENT, RECONTACT, EventKind, InboundEvent
+from storage.tables import Consent, Dialogue, ModerationCase, Participant, Response
+from tests.helpers import launch
+
+CID = "outpatient-booking"
+DISCLOSURE = "Honestly I want to kill myself after how I was treated"
+NAMES = ("ann", "ben", "cat", "dev", "eve")
+
+
+def analyse(text: str) -> tuple[float | None, dict[str, Any] | None]:
+    return len(text) / 100, {"words": len(text.split())}
+
+
+class Script:
+    """Web requests of one runtime's people (their ids carry the runtime's prefix)."""
+
+    def __init__(self, platform: Platform, prefix: str, *, plain: bool) -> None:
+        self.platform = platform
+        self.prefix = prefix
+        self.runtime = Runtime(
+            platform.sessionmaker,
+            platform.keyring,
+            inline_channels=frozenset({"web"}),
+            analyse=analyse,
+            plain_path=plain,
+        )
+        self._counter = 0
+
+    def event(self, name: str, kind: EventKind, **values: Any) -> InboundEvent:
+        self._counter += 1
+        return InboundEvent(
+            channel="web",
+            event_id=f"{self.prefix}-{self._counter}",
+            sender=f"{self.prefix}-{name}",
+            kind=kind,
+            consultation_id=CID,
+            **values,
+        )
+
+    def consent(self, name: str, *, recontact: str | None = None) -> list[InboundEvent]:
+        events = [
+            self.event(name, EventKind.START),
+            self.event(name, EventKind.ANSWER, item_id=CONSENT, choices=("yes",)),
+        ]
+        if recontact is not None:
+            events.append(
+                self.event(name, EventKind.ANSWER, item_id=RECONTACT, choices=(recontact,))
+            )
+        return events
+
+    def answer(self, name: str, item: str, *choices: str, text: str | None = None) -> list[Any]:
+        return [self.event(name, EventKind.ANSWER, item_id=item, choices=choices, text=text)]
+
+    async def batch(self, *groups: Sequence[InboundEvent]) -> list[Outcome | Exception]:
+        # As GroupCommit.submit does: texts screened and analysed ahead of the batch.
+        self.runtime.prepare(e.text for g in groups for e in g if e.text)
+        return await self.runtime.handle_groups(list(groups))
+
+    async def run(self) -> list[Any]:
+        """The scripted batches; returns what each request was told."""
+        said: list[Any] = []
+        a = self.answer
+        batches: list[list[list[InboundEvent]]] = [
+            [self.consent(n, recontact="Yes" if n == "ann" else None) for n in NAMES],
+            [
+                a("ann", "role", "Carer"),
+                a("ben", "role", "Patient"),
+                a("cat", "role", "Staff"),
+                a("dev", "role", "Patient"),
+            ],
+            [
+                a("ann", "ease", "Easy"),
+                a("ben", "ease", "Hard"),
+                a("cat", "one-thing", text="Text me a reminder, my email is a@b.org"),
+                a("dev", "ease", "Not an option"),
+                a("eve", "one-thing", text="Before the segment question"),
+            ],
+            [
+                a("ann", "one-thing", text="Evening slots"),
+                a("ann", "one-thing", text="Call me back"),
+                a("ben", "one-thing", text=DISCLOSURE),
+                a("cat", "ease", "Hard"),
+                a("cat", "ease", "Easy"),
+                a("dev", "ease", "Very hard"),
+                a("eve", "ease", "Neither"),
+            ],
+            [
+                a("ann", "one-thing", text="Call me back"),
+                a("ben", "one-thing", text="Evening slots"),
+                a("cat", "one-thing", text="Text me a reminder, my email is a@b.org"),
+                a("dev", "one-thing", text="Online booking please"),
+                a("eve", "one-thing", text="Changed my mind"),
+            ],
+            [
+                a("ann", "ease", "Very easy"),
+                a("dev", "one-thing", text="Online booking, and a phone line"),
+                a("dev", "ease", "Hard"),
+                [self.event("eve", EventKind.STOP)],
+            ],
+            [a("eve", "one-thing", text="After leaving")],
+        ]
+        for groups in batches:
+            for outcome in await self.batch(*groups):
+                assert not isinstance(outcome, Exception), outcome
+                said.append(
+                    (
+                        outcome.duplicate,
+                        [(m.kind, m.question, m.text) for m in outcome.messages],
+                        [(r.item_id, r.text, list(r.choices)) for r in outcome.stored],
+                    )
+                )
+        return said
+
+    async def stored(self, names: Sequence[str] = NAMES) -> dict[str, Any]:
+        """What each person ends with, by name."""
+        found: dict[str, Any] = {}
+        async with self.platform.sessionmaker() as session:
+            for name in names:
+                pseudonym = self.platform.keyring.pseudonym("web", f"{self.prefix}-{name}")
+                person = await session.scalar(
+                    select(Participant).where(Participant.pseudonym == pseudonym)
+                )
+                assert person is not None
+                responses = await session.scalars(
+                    select(Response)
+                    .where(Response.participant_id == person.id)
+                    .order_by(Response.id)
+                )
+                dialogue = await session.scalar(
+                    select(Dialogue).where(Dialogue.participant_id == person.id)
+                )
+                assert dialogue is not None
+                consents = await session.scalars(
+                    select(Consent)
+                    .where(Consent.participant_id == person.id)
+                    .order_by(Consent.purpose)
+                )
+                cases = await session.scalars(
+                    select(ModerationCase)
+                    .where(ModerationCase.participant_id == person.id)
+                    .order_by(ModerationCase.id)
+                )
+                case_rows = await session.execute(
+                    select(ModerationCase.reason, Response.text)
+                    .join(Response, Response.id == ModerationCase.response_id)
+                    .where(Response.participant_id == person.id)
+                    .order_by(ModerationCase.id)
+                )
+                found[name] = {
+                    "responses": [
+                        (
+                            r.item_id,
+                            r.item_type,
+                            r.text,
+                            r.choices,
+                            r.flags,
+                            r.public,
+                            r.in_reply_to,
+                            r.round,
+                            r.channel,
+                            r.platform_ref,
+                            r.sentiment,
+                            r.analysis,
+                        )
+                        for r in responses
+                    ],
+                    "dialogue": (
+                        dialogue.state,
+                        dialogue.pending,
+                        dialogue.segments,
+                        dialogue.finished_items,
+                    ),
+                    "current": person.current_consultation_id,
+                    "opted_out": person.opted_out_at is not None,
+                    "consents": [
+                        (c.purpose, c.given, c.method, c.withdrawn_at is None) for c in consents
+                    ],
+                    "cases": [(c.reason, c.categories, c.urgent) for c in cases],
+                    "case_texts": [tuple(row) for row in case_rows],
+                }
+        return found
+
+
+async def test_the_plain_path_stores_and_says_what_the_orm_path_does(platform: Platform) -> None:
+    await launch(platform)
+    orm = Script(platform, "orm", plain=False)
+    plain = Script(platform, "plain", plain=True)
+
+    said_orm = await orm.run()
+    said_plain = await plain.run()
+
+    assert said_plain == said_orm
+    assert await plain.stored() == await orm.stored()
+
+
+async def test_the_plain_path_takes_the_common_answers_and_leaves_the_rest(
+    platform: Platform,
+) -> None:
+    await launch(platform)
+    script = Script(platform, "plain", plain=True)
+    await script.batch(*(script.consent(n) for n in NAMES[:3]))
+    await script.batch(*(script.answer(n, "role", "Carer") for n in NAMES[:3]))
+    outcomes = await script.batch(
+        script.answer("ann", "ease", "Easy"),
+        script.answer("ben", "one-thing", text="Evening slots"),
+        script.answer("cat", "one-thing", text=DISCLOSURE),
+    )
+    kinds = [[type(r) for r in o.stored] for o in outcomes if isinstance(o, Outcome)]
+    # The poll and the plain text with plain rows; the disclosure the usual way, with
+    # its case and the safety reply.
+    assert kinds == [[StoredAnswer], [StoredAnswer], [Response]]
+    last = outcomes[2]
+    assert isinstance(last, Outcome)
+    assert [m.kind for m in last.messages] == ["safety"]
+    stored = await script.stored(NAMES[:3])
+    assert stored["cat"]["dialogue"][0] == "held"
+    assert [reason for reason, _ in stored["cat"]["case_texts"]] == ["safety"]
+    assert stored["ann"]["dialogue"][1] == "one-thing"
