@@ -41,6 +41,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.runtime import StoredAnswer
 from channels.events import EventKind, InboundEvent
 from consultations import service
 from consultations.dialogue import CHOOSE, CONSENT, RECONTACT
@@ -62,17 +63,6 @@ if TYPE_CHECKING:
 
 RESPONSES = cast(Table, Response.__table__)
 DIALOGUES = cast(Table, Dialogue.__table__)
-
-
-@dataclass
-class StoredAnswer:
-    """An answer stored by the plain path (what :attr:`Outcome.stored` lists)."""
-
-    consultation_id: str
-    item_id: str
-    item_type: str
-    text: str | None
-    choices: list[str]
 
 
 @dataclass

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from adapters.web import WebAdapter
+from bot import plain_batch
 from bot.config import Settings
 from bot.inbox import Inbox
 from bot.leases import Leases
@@ -84,6 +85,7 @@ def create_platform(settings: Settings, *, analyse: TextAnalyser | None = None) 
         keyring,
         inline_channels=inline_channels({WebAdapter.name: WebAdapter()}),
         analyse=analyse or analyse_at_intake,
+        plain_batch=plain_batch.handle,
     )
     inbox = Inbox(sessionmaker, keyring, runtime)
     return Platform(settings, engine, sessionmaker, keyring, runtime, inbox, Leases(sessionmaker))

@@ -20,8 +20,6 @@ from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot import plain_batch
-from bot.plain_batch import StoredAnswer
 from bot.preparation import Preparation, Prepared
 from channels.events import EventKind, InboundEvent, OutboundMessage
 from consultations import moderation, rounds, screening, service, timed_chat
@@ -80,6 +78,17 @@ makes the ticket used if and only if the request's events commit."""
 
 
 @dataclass
+class StoredAnswer:
+    """An answer stored by the plain path (what :attr:`Outcome.stored` lists)."""
+
+    consultation_id: str
+    item_id: str
+    item_type: str
+    text: str | None
+    choices: list[str]
+
+
+@dataclass
 class Outcome:
     """What handling one event did."""
 
@@ -90,6 +99,14 @@ class Outcome:
     participant: str | None = None
     stored: list[Response | StoredAnswer] = field(default_factory=list)
     messages: list[OutboundMessage] = field(default_factory=list)
+
+
+#: Takes the common web answers of a group commit with plain rows; returns the indexes of
+#: the groups it handled (:func:`bot.plain_batch.handle`).
+PlainBatch = Callable[
+    ["Runtime", AsyncSession, Sequence[Sequence[InboundEvent]], Sequence[Outcome], dict[str, Any]],
+    Awaitable[set[int]],
+]
 
 
 class Runtime:
@@ -114,16 +131,17 @@ class Runtime:
         inline_channels: frozenset[str] = frozenset(),
         totals_only_channels: frozenset[str] = frozenset(),
         analyse: TextAnalyser = no_analysis,
-        plain_path: bool = True,
+        plain_batch: PlainBatch | None = None,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.keyring = keyring
         self.inline_channels = inline_channels
         self.totals_only_channels = totals_only_channels
         self.analyse = analyse
-        #: Whether group commits take the common web answer with plain rows
-        #: (:mod:`bot.plain_batch`); off, every event goes through the ORM objects.
-        self.plain_path = plain_path
+        #: What takes the common web answer of a group commit with plain rows
+        #: (:func:`bot.plain_batch.handle`, given by :func:`bot.platform.create_platform`);
+        #: None: every event goes through the ORM objects.
+        self.plain_batch = plain_batch
         # Texts screened and analysed ahead of their batch (see prepare), by text.
         self._screened: _Ahead[screening.Screened] = _Ahead()
         self._analysed: _Ahead[tuple[float | None, dict[str, Any] | None]] = _Ahead()
@@ -319,8 +337,8 @@ class Runtime:
                         taken.add(key)
                         mine.append(event)
                 fresh.append(mine)
-            if self.plain_path:
-                plain = await plain_batch.handle(self, session, fresh, outcomes, named)
+            if self.plain_batch is not None:
+                plain = await self.plain_batch(self, session, fresh, outcomes, named)
                 fresh = [[] if i in plain else g for i, g in enumerate(fresh)]
             state = await _State.load(session, self, [e for group in fresh for e in group], named)
             for events, outcome in zip(fresh, outcomes, strict=True):

@@ -12,9 +12,9 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bot.plain_batch import StoredAnswer
+from bot import plain_batch
 from bot.platform import Platform
-from bot.runtime import Outcome, Runtime
+from bot.runtime import Outcome, Runtime, StoredAnswer
 from channels.events import CONSENT, RECONTACT, EventKind, InboundEvent
 from storage.tables import Consent, Dialogue, ModerationCase, Participant, Response
 from tests.helpers import launch
@@ -39,7 +39,7 @@ class Script:
             platform.keyring,
             inline_channels=frozenset({"web"}),
             analyse=analyse,
-            plain_path=plain,
+            plain_batch=plain_batch.handle if plain else None,
         )
         self._counter = 0
 
