@@ -18,14 +18,14 @@ from __future__ import annotations
 
 import argparse
 import csv
-import io
 import json
 import os
 import subprocess
 import sys
-import tarfile
 import tempfile
 from pathlib import Path
+
+from safety_speed import unpack_screen
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data" / "safety"
@@ -124,16 +124,7 @@ def main() -> int:
     args = parser.parse_args()
     texts = corpus()
     with tempfile.TemporaryDirectory() as folder:
-        base = Path(folder) / "baseline"
-        base.mkdir()
-        archive = subprocess.run(
-            ["git", "archive", args.baseline, "consultations/__init__.py", "consultations/safety"],
-            cwd=ROOT,
-            check=True,
-            capture_output=True,
-        ).stdout
-        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-            tar.extractall(base, filter="data")
+        base = unpack_screen(args.baseline, Path(folder))
         texts_file = Path(folder) / "texts.json"
         texts_file.write_text(json.dumps([text for _, text in texts]), encoding="utf-8")
         then = _outcomes(base, texts_file)

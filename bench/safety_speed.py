@@ -98,19 +98,26 @@ def _child_rate(package_root: Path, texts_file: Path, seconds: float) -> float:
     return float(result.stdout.strip())
 
 
+def unpack_screen(revision: str, folder: Path) -> Path:
+    """The safety screen of git revision ``revision`` (code and data) unpacked under
+    ``folder``; the returned folder goes first on a child process's path."""
+    base = folder / "baseline"
+    base.mkdir()
+    archive = subprocess.run(
+        ["git", "archive", revision, "consultations/__init__.py", "consultations/safety"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    ).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(base, filter="data")
+    return base
+
+
 def compare(revision: str, texts: list[str], seconds: float, turns: int = 5) -> None:
     """Print today's rate, REV's and their ratio, the two timed in turns."""
     with tempfile.TemporaryDirectory() as folder:
-        base = Path(folder) / "baseline"
-        base.mkdir()
-        archive = subprocess.run(
-            ["git", "archive", revision, "consultations/__init__.py", "consultations/safety"],
-            cwd=ROOT,
-            check=True,
-            capture_output=True,
-        ).stdout
-        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-            tar.extractall(base, filter="data")
+        base = unpack_screen(revision, Path(folder))
         texts_file = Path(folder) / "texts.json"
         texts_file.write_text(json.dumps(texts), encoding="utf-8")
         now: list[float] = []

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 from consultations.safety import lexicon as lexicon_module
 from consultations.safety.lexicon import default_lexicon
@@ -78,9 +79,8 @@ def test_a_literal_tree_finds_what_a_plain_search_finds(text: str) -> None:
 
 
 def test_libyaml_reads_and_writes_the_lexicon_as_pure_python_does() -> None:
-    yaml = pytest.importorskip("yaml")
     if not yaml.__with_libyaml__:
-        pytest.skip("PyYAML without libyaml")
+        pytest.skip("PyYAML built without the libyaml C library")
     source = (Path(lexicon_module.__file__).parent / "data" / "lexicon.yaml").read_text(
         encoding="utf-8"
     )
