@@ -40,6 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
 from consultations import moderation
+from storage import queries
 from storage.tables import Consultation, ModerationCase, utcnow
 
 log = logging.getLogger(__name__)
@@ -258,13 +259,12 @@ class AlertChecker:
                 .order_by(ModerationCase.created_at, ModerationCase.id)
                 .limit(self.batch)
             )
-            if session.get_bind().dialect.name == "postgresql":
-                due = due.with_for_update(skip_locked=True)
+            claim = queries.claimable(due, session.get_bind().dialect.name)
             claimed = (
                 await session.scalars(
                     update(ModerationCase)
                     .where(
-                        ModerationCase.id.in_(due.scalar_subquery()),
+                        ModerationCase.id.in_(claim),
                         ModerationCase.status == "open",
                         ModerationCase.alerted_at.is_(None),
                     )

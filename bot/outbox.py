@@ -221,9 +221,10 @@ class OutboxSender:
     async def _claim(self, channel: str) -> list[OutboxEntry]:
         """Mark due rows ``claimed`` and return them: each row goes to one claimer only.
 
-        Replies to people come first, then bulk rows (invitations, reminders), each in the
-        order they were queued: a person who answers does not wait behind a follow-up's
-        thousands of invitations.
+        Safety replies come first, then other replies to people, then bulk rows
+        (invitations, reminders), each in the order they were queued: signposting never
+        waits behind a busy hour's replies, and a person who answers does not wait behind
+        a follow-up's thousands of invitations.
 
         The claim is one UPDATE that rechecks ``status = 'pending'``, so two claimers can
         never both get a row, whatever the database's isolation (SQLite serialises the
@@ -237,20 +238,19 @@ class OutboxSender:
                     OutboxEntry.status == "pending",
                     OutboxEntry.next_attempt_at <= self.clock(),
                 )
-                # Replies to people first; invitations and reminders after them.
-                .order_by(OutboxEntry.bulk, OutboxEntry.id)
+                # Safety replies first, other replies next; invitations and reminders last.
+                .order_by(OutboxEntry.bulk, OutboxEntry.urgent.desc(), OutboxEntry.id)
                 .limit(self.batch)
             )
-            if session.get_bind().dialect.name == "postgresql":
-                due = due.with_for_update(skip_locked=True)
+            claim = queries.claimable(due, session.get_bind().dialect.name)
             result = await session.scalars(
                 update(OutboxEntry)
-                .where(OutboxEntry.id.in_(due.scalar_subquery()), OutboxEntry.status == "pending")
+                .where(OutboxEntry.id.in_(claim), OutboxEntry.status == "pending")
                 .values(status="claimed")
                 .returning(OutboxEntry)
                 .execution_options(synchronize_session=False)
             )
-            rows = sorted(result.all(), key=lambda row: (row.bulk, row.id))
+            rows = sorted(result.all(), key=lambda row: (row.bulk, not row.urgent, row.id))
         return rows
 
     async def run_once(self, channel: str) -> int:
@@ -259,12 +259,15 @@ class OutboxSender:
         rows = await self._claim(channel)
         if not rows:
             return 0
-        # One person's messages go in order; different people's go side by side.
+        # One person's messages go in order; different people's go side by side, started
+        # in claim order (a person with a safety reply first).
         queues: dict[Any, list[OutboxEntry]] = defaultdict(list)
         for row in rows:
             queues[
                 row.participant_id if row.participant_id is not None else ("row", row.id)
             ].append(row)
+        for queue in queues.values():
+            queue.sort(key=lambda row: row.id)
         limit = asyncio.Semaphore(self.concurrency)
 
         async def drain(queue: list[OutboxEntry]) -> None:

@@ -652,6 +652,7 @@ class _Turn:
                 attempts=0,
                 next_attempt_at=utcnow(),
                 created_at=utcnow(),
+                urgent=message.urgent,
             )
         )
 

@@ -132,6 +132,12 @@ class OutboundMessage:
         replies in the outbox's queue and in the platforms' request budgets."""
         return self.kind in BULK_KINDS
 
+    @property
+    def urgent(self) -> bool:
+        """A safety reply: the outbox sends it before every other message waiting on its
+        channel, so signposting never queues behind a busy hour's ordinary replies."""
+        return self.kind == "safety"
+
     @classmethod
     def asking(cls, question: Question) -> OutboundMessage:
         """The message that asks ``question``."""

@@ -6,7 +6,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, Protocol, cast
 
-from sqlalchemy import Table, delete, func, select, update
+from sqlalchemy import Select, Table, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -26,6 +26,21 @@ from storage.tables import (
     Response,
     utcnow,
 )
+
+
+def claimable(ids: Select[Any], dialect: str) -> Select[Any]:
+    """The rows ``ids`` picks (ordered and limited), for ``column.in_(...)`` in an UPDATE
+    that claims them: evaluated once, and on PostgreSQL locked, skipping rows another
+    worker holds.
+
+    As a plain ``IN (SELECT ... LIMIT n FOR UPDATE SKIP LOCKED)`` PostgreSQL may plan a
+    semi-join that runs the subquery again for every row it updates, and then claims far
+    more than ``n`` rows; a CTE is computed once per statement.
+    """
+    if dialect == "postgresql":
+        ids = ids.with_for_update(skip_locked=True)
+    due = ids.cte("due")
+    return select(*due.c)
 
 
 def dialect_insert(session: AsyncSession, table: Any) -> Any:

@@ -360,6 +360,8 @@ class OutboxEntry(Base):
     # Sent on the service's initiative to many people (invitations, reminders): claimed
     # after every due reply on the channel, so a person answering never waits behind them.
     bulk: Mapped[bool] = mapped_column(Boolean, default=False)
+    # A safety reply: claimed before every other due row on the channel.
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class Publication(Base):

@@ -14,10 +14,10 @@ from bot.config import Settings
 from bot.outbox import RESEND_PREFIX, OutboxSender
 from bot.platform import Platform, create_platform
 from channels.adapter import Delivery, Undeliverable
-from channels.events import OutboundMessage
+from channels.events import CONSENT, OutboundMessage
 from storage import queries
 from storage.tables import OutboxEntry
-from tests.bot.test_runtime import deliver
+from tests.bot.test_runtime import deliver, send_all
 from tests.conftest import TEST_KEY, TEST_SECRET
 from tests.fakes.channel import FakeChannel, PacedChannel, Person, StuckChannel
 from tests.helpers import engage, launch, spec_data
@@ -324,3 +324,31 @@ async def test_a_safety_message_that_cannot_be_delivered_alerts_the_moderators(
     undelivered = [c for c in cases if c.reason == "undelivered"]
     assert len(undelivered) == 1 and undelivered[0].urgent
     assert "could not be delivered on telegram" in (undelivered[0].text or "")
+
+
+async def test_a_safety_reply_is_sent_before_the_replies_queued_ahead_of_it(
+    platform: Platform,
+) -> None:
+    await launch(platform, spec_data(segments=[], consent={"text": "ok to use?"}))
+    eve = Person("u-eve")
+    await deliver(
+        platform,
+        eve.starts("outpatient-booking"),
+        eve.answers(CONSENT, "yes"),
+        eve.answers("ease", "Hard"),
+    )
+    await send_all(platform, FakeChannel())  # Eve has been asked her free-text question
+    busy = [Person(f"u-busy-{n}") for n in range(30)]
+    await deliver(platform, *(person.starts("outpatient-booking") for person in busy))
+    await deliver(platform, eve.says("I keep thinking about killing myself"))
+    channel = FakeChannel()
+    sender = OutboxSender(
+        platform.sessionmaker, platform.keyring, {"telegram": channel}, batch=5, concurrency=1
+    )
+    assert await sender.run_once("telegram") == 5
+    # thirty consent questions were queued first; the signposting still goes first
+    address, first = channel.sent[0]
+    assert (address, first.kind) == ({"chat": "u-eve"}, "safety")
+    await sender.drain("telegram", within=10)
+    assert len(channel.sent) == 31
+    assert [m.kind for m in channel.to({"chat": "u-eve"})].count("safety") == 1
