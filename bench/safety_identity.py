@@ -30,7 +30,15 @@ from safety_speed import unpack_screen
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data" / "safety"
 EXEMPLARS = ROOT / "consultations" / "safety" / "data" / "exemplars.jsonl"
-FEEDBACK = ROOT.parent / "shared" / "data" / "pxtextmining-phase1" / "text_data.csv"
+# ../shared beside the checkout, or beside the folder of worktrees it sits in.
+FEEDBACK = next(
+    (
+        path
+        for base in (ROOT.parent, ROOT.parent.parent)
+        if (path := base / "shared" / "data" / "pxtextmining-phase1" / "text_data.csv").exists()
+    ),
+    ROOT.parent / "shared" / "data" / "pxtextmining-phase1" / "text_data.csv",
+)
 TOLERANCE = 1e-9
 
 #: A child process: every outcome of the screen for every text, as JSON on stdout.

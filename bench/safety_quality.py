@@ -3,7 +3,7 @@
     .venv/bin/python bench/safety_quality.py [--misses tune] [--semantic-only]
 
 Prints recall on disclosures and over-flagging (the share of look-alikes flagged) overall,
-per category and per register, for the tune split (and its batches 6 to 16 apart) and
+per category and per register, for the tune split (and its batches 6 to 17 apart) and
 for the held-out split: the first batch (split by the SHA-1 rule), the second and fourth
 batches (each written whole as held-out before the screen was tuned further) and all
 together; then how many of the real NHS feedback comments
@@ -30,7 +30,15 @@ from consultations.safety.screen import assess_many
 
 ROOT = Path(__file__).resolve().parent.parent
 EVALUATION = ROOT / "tests" / "data" / "safety" / "evaluation.jsonl"
-FEEDBACK = ROOT.parent / "shared" / "data" / "pxtextmining-phase1" / "text_data.csv"
+# ../shared beside the checkout, or beside the folder of worktrees it sits in.
+FEEDBACK = next(
+    (
+        path
+        for base in (ROOT.parent, ROOT.parent.parent)
+        if (path := base / "shared" / "data" / "pxtextmining-phase1" / "text_data.csv").exists()
+    ),
+    ROOT.parent / "shared" / "data" / "pxtextmining-phase1" / "text_data.csv",
+)
 
 
 def read_rows(path: Path = EVALUATION) -> list[dict[str, object]]:
@@ -77,6 +85,9 @@ def main() -> int:
         ),
         "tune batch 15": lambda row: row["split"] == "tune" and row.get("batch") == 15,
         "tune batch 16": lambda row: row["split"] == "tune" and row.get("batch") == 16,
+        "tune batch 17 (scored blind while held out)": lambda row: (
+            row["split"] == "tune" and row.get("batch") == 17
+        ),
         "heldout, all batches": lambda row: row["split"] == "heldout",
     }
     for split, member in groups.items():

@@ -34,7 +34,15 @@ from consultations.safety.screen import assess, assess_many, default_screen
 
 ROOT = Path(__file__).resolve().parent.parent
 EVALUATION = ROOT / "tests" / "data" / "safety" / "evaluation.jsonl"
-FEEDBACK = ROOT.parent / "shared" / "data" / "pxtextmining-phase1" / "text_data.csv"
+# ../shared beside the checkout, or beside the folder of worktrees it sits in.
+FEEDBACK = next(
+    (
+        path
+        for base in (ROOT.parent, ROOT.parent.parent)
+        if (path := base / "shared" / "data" / "pxtextmining-phase1" / "text_data.csv").exists()
+    ),
+    ROOT.parent / "shared" / "data" / "pxtextmining-phase1" / "text_data.csv",
+)
 
 
 def corpus() -> tuple[str, list[str]]:

@@ -53,6 +53,14 @@ _PERSONAL = frozenset(
 _SELF_INJURY = frozenset({"self-harm", "past-attempt"})
 _FIRST_PERSON = re.compile(r"\b(?:i|me|my|myself|mine|im)\b")
 _IMMEDIATE_THIRD = re.compile(r"\b(?:he|she|they|hes|shes|he is|she is|they are)\s*$")
+# "my husband was abused", "she was once trafficked": it happened to someone else.
+_OTHER_PASSIVE = re.compile(
+    r"(?:(?:my|our|his|her|their) (?:\w+ )?\w+|he|she|they) "
+    r"(?:was|were|had been|has been|got) (?:once )?"
+    r"(?:abused|hit|beaten|raped|assaulted|attacked|trafficked|groomed|neglected|bullied)$"
+)
+# A plan phrase told in the past ("jumped off the garage roof") may be an accident.
+_PAST_VERB = re.compile(r"(?:jumped|fell|stepped|walked|ran|drove|crashed)\b")
 _CLAUSE_BREAK = re.compile(r"[.!?;:,]|\bbut\b")
 _SENTENCE_BREAK = re.compile(r"[.!?;]")
 _MACRO = re.compile(r"%(\w+)%")
@@ -329,8 +337,12 @@ class Lexicon:
             and not self.cues["speaker_close"].search(before)
         ):
             return None
-        _, sentence = self._span(_SENTENCE_BREAK, text, match.start(), match.end())
+        leading, sentence = self._span(_SENTENCE_BREAK, text, match.start(), match.end())
         if self.cues["conditional"].search(sentence):
+            return None
+        # A scenario, role play or training named before the phrase in its sentence sets
+        # aside a statement as well as a topic: the words are rehearsed, not lived.
+        if not answered_yes and self.cues["rehearsal"].search(leading):
             return None
         reported = [m.group(0) for m in self.cues["reported"].finditer(sentence)]
         if (
@@ -341,7 +353,10 @@ class Lexicon:
         ):
             return None
         if (
-            category in _SELF_INJURY
+            (
+                category in _SELF_INJURY
+                or (category == "plan-means" and _PAST_VERB.match(match.group(0)))
+            )
             and self.cues["accident"].search(clause)
             and not self.cues["deliberate"].search(clause)
         ):
@@ -354,11 +369,21 @@ class Lexicon:
         ):
             return None
         phrase = match.group(0)
+        # Abuse someone else went through long ago or is safe from now ("my husband was
+        # abused as a child", "he was once trafficked. he is safe now").
+        if category == "safeguarding" and self._happened_to_someone_else(leading + phrase):
+            recovered = self.cues["recovery_now"].search(
+                _near(text, match.start(), match.end(), 0, 1)
+            )
+            if recovered or self.cues["distant"].search(sentence):
+                return None
         if category == "third-party":
             return Hit(category, phrase, match.start(), category)
         if not self._whose(category, phrase, before):
             return Hit(category, phrase, match.start(), category)
-        if category != "harm-to-others" and self.cues["distant"].search(clause):
+        # Someone else's state long ago: the time may sit in another clause of the sentence
+        # ("my mate said he felt suicidal after iraq, back in 2008").
+        if category != "harm-to-others" and self.cues["distant"].search(sentence):
             return None
         # Someone else's words in a film, a book or a course are not a report of a
         # person at risk. Looked for in this sentence, and fiction also in the one before
@@ -371,6 +396,12 @@ class Lexicon:
         ):
             return None
         return Hit("third-party", phrase, match.start(), category)
+
+    @staticmethod
+    def _happened_to_someone_else(words: str) -> bool:
+        """Whether the words end in abuse someone else went through ("my husband was
+        abused", "he was once trafficked")."""
+        return _OTHER_PASSIVE.search(words) is not None
 
     def _reported_around(self, sentence: str, phrase_end: int) -> bool:
         """Whether a sentence reports someone else's words from a course, a form or the

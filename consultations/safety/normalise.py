@@ -101,6 +101,8 @@ _PHRASES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"\bun[\s_-]*alive(?!\s*(?:my|your|him|her|them|our|the|a|some|every|any))", " die "),
         (r"\b(?:commit(?:ting)?\s+)?toaster[\s_-]*bath\b", " suicide "),
         (r"\bs\s*/\s*h\b", " self harm "),
+        # "s.h." with its dots (batch 17); "s h" alone stays letters.
+        (r"\bs\.\s?h\.(?!\w)", " self harm "),
         # "sh'ing", "shing", "s h in"; never "shin" or "shed".
         (r"\bs(?:h[\s'-]+(?:ing|in)|hing|\s+h[\s'-]*(?:ing|in))\b", " self harming "),
         (r"\bs(?:h[\s'-]+(?:ed|d)|hd|\s+h[\s'-]*(?:ed|d))\b", " self harmed "),
@@ -118,7 +120,7 @@ _PHRASES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
 )
 # Cheap test for whether any of the phrase rewrites can apply at all.
 _PHRASE_GATE = re.compile(
-    r"sewer|slide|self|toaster|bath|/|&|\+|\bs\s*h|\bo\.?d|ctb|\bi\s*d\s*w|un[\s_-]*alive"
+    r"sewer|slide|self|toaster|bath|/|&|\+|\bs\s*h|\bs\.\s?h|\bo\.?d|ctb|\bi\s*d\s*w|un[\s_-]*alive"
 )
 # "my self" is "myself", except in "my self harm", "my self esteem", "her self care".
 _JOIN_SELF = re.compile(
@@ -281,6 +283,12 @@ TEXT_SPEAK: dict[str, str] = {
     "slef": "self",
     "wnat": "want",
     "pils": "pills",
+    "pilz": "pills",
+    "pillz": "pills",
+    "nxt": "next",
+    "stuf": "stuff",
+    "nobdy": "nobody",
+    "plann": "plan",
     "nevr": "never",
     "dosnt": "does not",
     "dsnt": "does not",
@@ -594,6 +602,7 @@ _FUZZY_TARGETS = (
     "cutting",
     "disappear",
     "burden",
+    "believe",
     "existing",
 )
 # Ordinary words one edit away from a target: never "corrected".
@@ -714,6 +723,11 @@ def _join_spaced(tokens: list[str], known: frozenset[str] = frozenset()) -> list
         if len(run) >= _SENTENCE_RUN:
             joined = "".join(run)
             out.extend(_segment(joined, known) if joined not in known else [joined])
+        elif len(run) >= 4 and run[0] in ("a", "i") and "".join(run) not in known:
+            # "a b l a d e" is "a blade", "i k i l l" is "i kill": the article or the
+            # pronoun stands apart when the rest is a word and the whole is not.
+            rest = "".join(run[1:])
+            out.extend([run[0], rest] if rest in known else ["".join(run)])
         elif len(run) >= 3:
             out.append("".join(run))
         else:

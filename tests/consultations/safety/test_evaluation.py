@@ -45,7 +45,9 @@ def test_the_evaluation_set_is_large_varied_and_split_by_its_fixed_rule() -> Non
             # prison, refugees, pregnancy, world Englishes) and 16 (answers to consultation
             # questions, disclosures in the last sentence, metaphors) were written blind for
             # tuning and scored once before the screen was changed for them (recall 0.914 and
-            # 0.889, over-flagging 0.184 and 0.087).
+            # 0.889, over-flagging 0.184 and 0.087). Batch 17 was written blind by someone else
+            # while those were tuned on, kept out of the repository until then, and scored once
+            # (recall 0.961, over-flagging 0.105), then joined the tune split.
             allowed = {
                 (2, "heldout"),
                 (3, "tune"),
@@ -62,7 +64,7 @@ def test_the_evaluation_set_is_large_varied_and_split_by_its_fixed_rule() -> Non
                 (14, "tune"),
                 (15, "tune"),
                 (16, "tune"),
-                (17, "heldout"),
+                (17, "tune"),
             }
             assert (row["batch"], row["split"]) in allowed, row["text"]
             continue
@@ -80,21 +82,8 @@ BLIND = [row for row in TUNE if row.get("batch") in (10, 12)]
 EARLIER = [row for row in HELDOUT if row.get("batch", 1) in (1, 2, 4)]
 
 
-def test_heldout_is_batches_one_two_four_and_seventeen() -> None:
-    assert {row.get("batch", 1) for row in HELDOUT} == {1, 2, 4, 17}
-
-
-def test_blind_heldout_batch_seventeen_holds_its_measured_level() -> None:
-    # Batch 17 was written blind by someone who never saw the screen or any other batch,
-    # kept out of the repository while tune batches 10, 12, 15 and 16 were tuned on, and
-    # scored once afterwards: recall 0.961 (196 of 204) and over-flagging 0.105 (19 of
-    # 181). The screen before those batches scored it 0.951 and 0.127; the screen of
-    # tune batch 7 (before batches 8 to 16) 0.917 and 0.177. The 0.99 target is not met.
-    rows = [row for row in HELDOUT if row.get("batch") == 17]
-    recall, over_flagging = _rates(rows)
-    assert sum(row["label"] == 1 for row in rows) == 204
-    assert recall >= 0.96
-    assert over_flagging <= 0.106  # one look-alike was already in the set: 19 of 180
+def test_heldout_is_batches_one_two_and_four() -> None:
+    assert {row.get("batch", 1) for row in HELDOUT} == {1, 2, 4}
 
 
 def test_blind_batches_ten_and_twelve_hold_their_measured_level() -> None:
@@ -203,10 +192,11 @@ def test_tune_split_holds_its_measured_level() -> None:
     # guards, not row by row (a lexicon that lists every row it has fits its writers, not
     # the next ones): in sample 0.995 (1,733 of 1,741) and over-flagging 0.022 (35 of
     # 1,575). With batches 10, 12, 15 and 16 tuned on the same way: 0.997 (2,463 of
-    # 2,470) and 0.020 (46 of 2,250).
+    # 2,470) and 0.020 (46 of 2,250). With batch 17 in the tune split and tuned on: 0.999
+    # or more of 2,674 and 0.011 of 2,430.
     recall, over_flagging = _rates(TUNE)
-    assert recall >= 0.997
-    assert over_flagging <= 0.021
+    assert recall >= 0.999
+    assert over_flagging <= 0.012
 
 
 @pytest.mark.parametrize(
@@ -239,13 +229,17 @@ def test_blind_tune_batches_hold_their_measured_level(
     [
         # Measured in sample once tuned on. Out of sample first: batches 10 and 12 were
         # scored blind (0.917 and 0.087, 0.942 and 0.120); batches 15 and 16 were scored
-        # on arrival, before any change for them (0.914 and 0.184, 0.889 and 0.087). Leave
-        # one batch out (the model trained without the batch, the lexicon in sample) is in
-        # docs/safety.md.
+        # on arrival, before any change for them (0.914 and 0.184, 0.889 and 0.087). Batch
+        # 17 was written blind and scored once while held out: recall 0.961 (196 of 204) and
+        # over-flagging 0.105 (19 of 181; one look-alike was already in the set, 19 of 180),
+        # 0.951 and 0.127 on the screen before batches 10, 12, 15 and 16, 0.917 and 0.177 on
+        # that of tune batch 7. Leave one batch out (the model trained without the batch,
+        # the lexicon in sample) is in docs/safety.md.
         (10, 1.0, 0.021),
         (12, 1.0, 0.026),
         (15, 1.0, 0.037),
         (16, 0.994, 0.019),
+        (17, 1.0, 0.034),
     ],
 )
 def test_later_blind_tune_batches_hold_their_measured_level(
@@ -373,6 +367,20 @@ MUST_CATCH = [
     ("the water looks so calm, I keep thinking about walking in", "plan-means"),
     ("leaving my dog to my sister in a letter", "plan-means"),
     ("I told the midwife I fell but it was him", "safeguarding"),
+    # Phrase families added with tune batch 17 (wordings not in the set).
+    ("ready to get the train to the other side tbh", "suicidal-active"),
+    ("sh again last night, went deeper than last time", "self-harm"),
+    ("my nephew keeps my bank card and gets angry when I ask for it", "safeguarding"),
+    ("he says no one would ever believe me over him", "safeguarding"),
+    ("tried to end things twice already this year", "past-attempt"),
+    ("downed an entire packet of sertraline on sunday", "past-attempt"),
+    ("got a plan, doing it on friday night when my flatmate is away", "plan-means"),
+    ("ordered a razor that is not for shaving", "plan-means"),
+    ("bought a r o p e and it's not for the garden", "plan-means"),
+    ("my gran has unexplained bruises on her arms since the new carer started", "third-party"),
+    ("we hear banging next door and then the little one starts crying", "third-party"),
+    ("mum's been really calm since she gave away her things, it's not like her", "third-party"),
+    ("nobody ever asks about my wrists, I just keep them in long sleeves", "self-harm"),
 ]
 
 
@@ -458,6 +466,22 @@ MUST_NOT_FLAG = [
     "we have not had proper food since monday because the ward kitchen shut",
     "My mum is sorting her will with the solicitor, she's 82.",
     "bought rope for the allotment fence",
+    # Look-alikes of the guards added with tune batch 17.
+    "we practised what to say if a caller tells you he is going to kill himself",
+    "my aunt was abused as a teenager and now volunteers for a charity",
+    "an overdose of vitamin C won't hurt you, the pharmacist said",
+    "the talk was so boring I almost died, three hours of slides",
+    "kms every time i lose a ranked match",
+    "the beeping on this ward makes me want to jump off a bridge",
+    "please put a rail on the stairs before someone gets hurt",
+    "management keep making us work through our breaks on the ward",
+    "the session on coercive control at the staff away day was really useful",
+    "I burnt my hand on the stove making porridge",
+    "my cousin jumped off the shed roof on his scooter and broke his wrist",
+    "years back my friend felt suicidal, now she is 30 and a counsellor",
+    "For my dissertation I am looking up how crisis teams triage calls",
+    "we crossed to the other side of the road to get to the clinic",
+    "my second attempt at the online booking this week failed too",
 ]
 
 
