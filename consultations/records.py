@@ -195,8 +195,9 @@ async def write_export(
 
 _WARM_TEXT = "The staff were kind."
 
-PARALLEL_IMPORT_TEXTS = 5_000
-"""Distinct texts from which an import also screens texts in a second process."""
+PARALLEL_IMPORT_TEXTS = 1_000 if sys.platform == "linux" else 5_000
+"""Distinct texts from which an import also prepares texts in a second process: forked
+(Linux) it starts in a few hundredths of a second; spawned, in a second or two."""
 # Distinct texts per unit of work: small enough that both processes finish together.
 _CHUNK = 200
 # Chunks handed to the second process at a time: enough that it never runs dry while this
