@@ -12,6 +12,8 @@ import hashlib
 import io
 import json
 import multiprocessing
+import sys
+import warnings
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -191,8 +193,11 @@ async def write_export(
     return count
 
 
-PARALLEL_IMPORT_TEXTS = 5_000
-"""Distinct texts from which an import also screens texts in a second process."""
+_WARM_TEXT = "The staff were kind."
+
+PARALLEL_IMPORT_TEXTS = 1_000 if sys.platform == "linux" else 5_000
+"""Distinct texts from which an import also prepares texts in a second process: forked
+(Linux) it starts in a few hundredths of a second; spawned, in a second or two."""
 # Distinct texts per unit of work: small enough that both processes finish together.
 _CHUNK = 200
 # Chunks handed to the second process at a time: enough that it never runs dry while this
@@ -224,6 +229,22 @@ def prepare_texts(analyse: Analyser | None, texts: list[str]) -> list[PreparedTe
     and features: every row is still screened.
     """
     return analysed(analyse, screening.screen_many(texts))
+
+
+# The analyser of the second process, when it inherited this one's memory (see
+# _TextWork.start): set there by _adopt, used by _prepare_there.
+_inherited: list[Analyser | None] = []
+
+
+def _adopt(analyse: Analyser | None) -> None:
+    """Run first in a forked second process: keep the import's analyser (inherited, not
+    pickled, so any callable will do)."""
+    _inherited.append(analyse)
+
+
+def _prepare_there(texts: list[str]) -> list[PreparedText]:
+    """Screen, redact and analyse texts in a forked second process."""
+    return prepare_texts(_inherited[-1], texts)
 
 
 def analysed(analyse: Analyser | None, screened: list[screening.Screened]) -> list[PreparedText]:
@@ -347,10 +368,11 @@ async def import_csv(
 
     Each distinct text is screened, redacted and analysed once, and every row with that
     text stored with the result. With ``parallel_from`` distinct texts or more, a second
-    process screens texts too (screening is most of the work, and that process starts
-    sooner for loading the safety models only), from the moment it is ready; this one
-    analyses what it screened. ``share=False`` leaves all the screening to it (tests use
-    it to go through that process).
+    process prepares texts too, from the moment it is ready. On Linux it is forked once
+    this one has loaded the models, so it starts with them and screens and analyses its
+    share; elsewhere it is spawned, loads the safety models only and screens, and this
+    process analyses what it screened. ``share=False`` leaves all the screening to it
+    (tests use it to go through that process).
     """
     row = await service.require(session, consultation_id)
     spec = service.spec_of(row)
@@ -527,8 +549,10 @@ class _TextWork:
         self.local = share  # whether this process prepares texts too
         self.high = -1  # the last distinct text a stored row needed
         self.pool: ProcessPoolExecutor | None = None
-        self.warm: asyncio.Future[list[screening.Screened]] | None = None
-        self.away: dict[asyncio.Future[list[screening.Screened]], int] = {}
+        # Whether the second process analyses too (forked), or only screens (spawned).
+        self.whole = False
+        self.warm: asyncio.Future[list[Any]] | None = None
+        self.away: dict[asyncio.Future[list[Any]], int] = {}
         self.stopped = False
 
     def start(self, parallel_from: int) -> None:
@@ -536,10 +560,29 @@ class _TextWork:
         if len(self.distinct) < parallel_from:
             self.local = True
             return
-        self.pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
-        self.warm = asyncio.get_running_loop().run_in_executor(
-            self.pool, screening.screen_many, ["The staff were kind."]
-        )
+        loop = asyncio.get_running_loop()
+        if sys.platform == "linux":
+            # Forked once this process has loaded the safety and analysis models: the
+            # second process has them from its first moment, instead of starting Python,
+            # importing and loading them again (most of a small import's time). It runs
+            # only the screen and the analyser on texts it is sent, never the database
+            # connection or any thread of this process, which fork does not carry over.
+            prepare_texts(self.analyse, [_WARM_TEXT])
+            self.whole = True
+            with warnings.catch_warnings():
+                # Python 3.12 and later warn of forking with threads (the SQLite driver
+                # keeps one): see above for why the second process never needs them.
+                warnings.filterwarnings("ignore", r".*multi-threaded.*fork", DeprecationWarning)
+                self.pool = ProcessPoolExecutor(
+                    1,
+                    mp_context=multiprocessing.get_context("fork"),
+                    initializer=_adopt,
+                    initargs=(self.analyse,),
+                )
+                self.warm = loop.run_in_executor(self.pool, _prepare_there, [_WARM_TEXT])
+        else:
+            self.pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+            self.warm = loop.run_in_executor(self.pool, screening.screen_many, [_WARM_TEXT])
         self.warm.add_done_callback(self._feed)
 
     def stop(self) -> None:
@@ -562,7 +605,10 @@ class _TextWork:
             and self.next < self.chunks
             and self.next < self.complete + _AHEAD
         ):
-            job = loop.run_in_executor(self.pool, screening.screen_many, self._texts(self.next))
+            work: Callable[[list[str]], list[Any]] = (
+                _prepare_there if self.whole else screening.screen_many
+            )
+            job = loop.run_in_executor(self.pool, work, self._texts(self.next))
             job.add_done_callback(self._feed)
             self.away[job] = self.next
             self.next += 1
@@ -572,7 +618,8 @@ class _TextWork:
         needed = max(self.high, max(self.which[start:end], default=-1))
         while True:
             for job in [job for job in self.away if job.done()]:
-                self._place(self.away.pop(job), analysed(self.analyse, job.result()))
+                chunk, result = self.away.pop(job), job.result()
+                self._place(chunk, result if self.whole else analysed(self.analyse, result))
             if self.warm is not None and self.warm.done():
                 self.warm.result()  # the second process failed to start: say why
                 self._feed()

@@ -24,12 +24,11 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 import yaml
-from scipy import sparse  # type: ignore[import-untyped]
 
 from consultations.insights.columns import TextColumns
 from consultations.insights.text import (
@@ -38,6 +37,11 @@ from consultations.insights.text import (
     category_matrix,
     default_analyser,
 )
+
+if TYPE_CHECKING:
+    # Loaded where used: scipy takes most of a second to load, which a process that only
+    # analyses replies at intake should not pay.
+    from scipy import sparse  # type: ignore[import-untyped]
 
 DEFAULT_CODEBOOK_FILE = "nhs_patient_experience.yaml"
 
@@ -203,6 +207,8 @@ def assign_columns(
         return probs.argmax(axis=1).astype(np.intp), probs.max(axis=1)
 
     def reply_matrix(vocab: dict[str, int]) -> sparse.csr_matrix:
+        from scipy import sparse
+
         table = texts.tokens
         mapped = np.asarray([vocab.get(w, -1) for w in table.vocab], dtype=np.int64)
         cols = mapped[table.ids] if len(table.ids) else np.zeros(0, dtype=np.int64)
@@ -225,6 +231,8 @@ def _match(
     analyser: TextAnalyser | None,
     word_weight: float,
 ) -> tuple[npt.NDArray[np.intp], FloatArray]:
+    from scipy import sparse
+
     n = len(probs)
     analyse = (analyser or default_analyser()).analyse
     entry_analyses = [
@@ -257,6 +265,8 @@ def _match(
 
 
 def _binary_matrix(docs: Sequence[Sequence[str]], vocab: dict[str, int]) -> sparse.csr_matrix:
+    from scipy import sparse
+
     indptr = [0]
     indices: list[int] = []
     for doc in docs:

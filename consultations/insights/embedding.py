@@ -23,7 +23,6 @@ from itertools import chain
 
 import numpy as np
 import numpy.typing as npt
-from scipy import sparse  # type: ignore[import-untyped]
 
 EMBEDDING_FILE = "static_embedding.npz"
 
@@ -49,6 +48,9 @@ class StaticEmbedding:
         One sparse (replies x words) matrix times the word vectors: a single pass in C
         rather than a small sum per reply.
         """
+        # Loaded here: intake embeds one reply at a time and never needs scipy.
+        from scipy import sparse  # type: ignore[import-untyped]
+
         n = len(token_lists)
         if n == 0:
             return np.zeros((0, self.dims), dtype=np.float32)

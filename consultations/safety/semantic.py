@@ -15,7 +15,6 @@ larger than the whole of this computation.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Callable, Iterable
@@ -25,6 +24,7 @@ from operator import or_
 from typing import Any
 
 import numpy as np
+import orjson
 
 MODEL_FILE = "data/semantic_model.json"
 _PUNCTUATION = frozenset(".,!?;:")
@@ -234,5 +234,6 @@ def default_model() -> SemanticModel | None:
     source = resources.files(__package__).joinpath(MODEL_FILE)
     if not source.is_file():
         return None
-    data: dict[str, Any] = json.loads(source.read_text(encoding="utf-8"))
+    # orjson: the same values in half the time json takes (each screening process loads it).
+    data: dict[str, Any] = orjson.loads(source.read_bytes())
     return SemanticModel(data)

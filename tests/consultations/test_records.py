@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import csv
+import json
+import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -77,9 +81,9 @@ async def test_repeated_texts_are_each_screened_redacted_and_opened_as_cases(
     flagged = [r for r in rows if "safety" in r.flags]
     assert len(flagged) == 40
     assert {c.response_id for c in cases} == {r.id for r in flagged}
-    redacted = [r for r in rows if r.text.startswith("Please call me on")]
+    redacted = [r for r in rows if (r.text or "").startswith("Please call me on")]
     assert len(redacted) == 40
-    assert all("07700" not in r.text and "redacted" in r.flags for r in redacted)
+    assert all("07700" not in (r.text or "") and "redacted" in r.flags for r in redacted)
     assert sum(r.text == ordinary for r in rows) == 40
     assert all(r.analysis is not None for r in rows)
 
@@ -141,3 +145,87 @@ async def test_a_failure_on_texts_the_second_process_screened_stores_nothing(
             )
     async with platform.sessionmaker() as session:
         assert (await session.scalars(select(Response))).all() == []
+
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+
+
+def mixed_texts() -> list[str]:
+    """Real comments, disclosures, personal details and other languages, with repeats."""
+    with (DATA / "pxtextmining" / "text_data_sample.csv").open(encoding="utf-8") as handle:
+        comments = [r["feedback"] for r in csv.DictReader(handle) if r["feedback"].strip()]
+    lines = (DATA / "safety" / "evaluation.jsonl").read_text(encoding="utf-8").splitlines()
+    disclosures = [json.loads(line)["text"] for line in lines[::40]]
+    lines = (DATA / "redaction" / "tune.jsonl").read_text(encoding="utf-8").splitlines()
+    details = [json.loads(line)["text"] for line in lines[::8]]
+    distinct = comments[:400] + disclosures + details
+    chooser = random.Random(3)
+    return distinct + [chooser.choice(distinct) for _ in range(300)]
+
+
+async def stored(platform: Platform, consultation_id: str) -> list[tuple[Any, ...]]:
+    """The stored rows of an import in order, with each row's moderation case, if any."""
+    from storage.tables import ModerationCase
+
+    async with platform.sessionmaker() as session:
+        rows = (
+            await session.execute(
+                select(Response, ModerationCase)
+                .outerjoin(ModerationCase, ModerationCase.response_id == Response.id)
+                .where(Response.consultation_id == consultation_id)
+                .order_by(Response.id)
+            )
+        ).all()
+    return [
+        (
+            r.item_id,
+            r.item_type,
+            r.channel,
+            r.text,
+            list(r.flags),
+            r.sentiment,
+            r.analysis,
+            r.in_reply_to,
+            None if case is None else (case.reason, case.status, case.categories, case.urgent),
+        )
+        for r, case in rows
+    ]
+
+
+async def test_every_path_stores_the_same_rows_analyses_flags_and_cases(
+    platform: Platform, tmp_path: Path
+) -> None:
+    """One process, the second process beside it and the second process alone store the
+    same file identically: texts as redacted, flags, sentiment, analysis and cases."""
+    texts = mixed_texts()
+    source = tmp_path / "mixed.csv"
+    with source.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["comment"])
+        writer.writerows([text] for text in texts)
+    paths = {"one": (10**9, True), "beside": (1, True), "alone": (1, False)}
+    results = {}
+    for name, (parallel_from, share) in paths.items():
+        consultation = f"import-{name}"
+        await launch(platform, spec_data(id=consultation, segments=[]))
+        async with platform.sessionmaker.begin() as session:
+            result = await records.import_csv(
+                session,
+                platform.keyring,
+                consultation,
+                source,
+                analyse=analyse_at_intake,
+                batch=97,
+                parallel_from=parallel_from,
+                share=share,
+            )
+        results[name] = (result.imported, result.flagged, await stored(platform, consultation))
+    imported, flagged, rows = results["one"]
+    assert imported == len(texts) == len(rows)
+    assert flagged == sum("safety" in flags for _, _, _, _, flags, *_ in rows) > 10
+    looked_at = [i for i, row in enumerate(rows) if {"safety", "review"} & set(row[4])]
+    assert [i for i, row in enumerate(rows) if row[-1] is not None] == looked_at
+    assert any("redacted" in flags for _, _, _, _, flags, *_ in rows)
+    assert all(analysis is not None for *_, analysis, _, _ in rows)
+    assert results["beside"] == results["one"]
+    assert results["alone"] == results["one"]
