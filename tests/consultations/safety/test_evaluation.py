@@ -47,7 +47,11 @@ def test_the_evaluation_set_is_large_varied_and_split_by_its_fixed_rule() -> Non
             # tuning and scored once before the screen was changed for them (recall 0.914 and
             # 0.889, over-flagging 0.184 and 0.087). Batch 17 was written blind by someone else
             # while those were tuned on, kept out of the repository until then, and scored once
-            # (recall 0.961, over-flagging 0.105), then joined the tune split.
+            # (recall 0.961, over-flagging 0.105), then joined the tune split. Batches 18 and
+            # 19 were written blind by two more people while batch 17 was tuned on, kept out of
+            # the repository until then, and scored once on the screen before and after that
+            # round (recall 0.968 and 0.960, over-flagging 0.088 and 0.085), then joined the
+            # tune split.
             allowed = {
                 (2, "heldout"),
                 (3, "tune"),
@@ -65,6 +69,8 @@ def test_the_evaluation_set_is_large_varied_and_split_by_its_fixed_rule() -> Non
                 (15, "tune"),
                 (16, "tune"),
                 (17, "tune"),
+                (18, "tune"),
+                (19, "tune"),
             }
             assert (row["batch"], row["split"]) in allowed, row["text"]
             continue
