@@ -89,9 +89,7 @@ class Fitted:
         self.char = _vectoriser(2).fit([char_features(t) for t in prepared])
         texts = [*prepared, *background]
         self.classifier = LogisticRegression(C=_C, class_weight="balanced", max_iter=5000)
-        self.classifier.fit(
-            self._matrix(texts), np.asarray([*labels, *([0] * len(background))])
-        )
+        self.classifier.fit(self._matrix(texts), np.asarray([*labels, *([0] * len(background))]))
 
     def _matrix(self, texts: Sequence[str]) -> Any:
         blocks = [
@@ -125,11 +123,11 @@ def main() -> int:
     ordinary = []
     if FEEDBACK.exists():
         for comment in read_feedback_comments(FEEDBACK):
-            hits, reading = screen.read(comment)
+            hits, read = screen.read(comment)
             if not hits:
-                ordinary.append(reading)
+                ordinary.append(read)
     exemplars = [(e.text, e.label) for e in shipped_exemplars()]
-    reading = {}
+    reading: dict[str, tuple[bool, str]] = {}
     for text in {*(t for t, _ in exemplars), *(str(r["text"]) for r in tune)}:
         hits, prepared = screen.read(text)
         reading[text] = (bool(hits), prepared)
@@ -146,7 +144,9 @@ def main() -> int:
                 [reading[t][1] for t, _ in train], [y for _, y in train], ordinary, dense, scale
             )
             held = [str(r["text"]) for r in tune if r.get("batch", 1) == batch]
-            for text, p in zip(held, fitted.probabilities([reading[t][1] for t in held])):
+            for text, p in zip(
+                held, fitted.probabilities([reading[t][1] for t in held]), strict=True
+            ):
                 whole[text] = float(p)
             pieces = [
                 (text, part)
@@ -179,7 +179,9 @@ def main() -> int:
             )
             per = []
             for category in sorted({str(r["category"]) for r in held_rows if r["label"]}):
-                mask = np.asarray([bool(r["label"]) and r["category"] == category for r in held_rows])
+                mask = np.asarray(
+                    [bool(r["label"]) and r["category"] == category for r in held_rows]
+                )
                 per.append(f"{category} {flagged[mask].mean():.3f}")
             print(
                 f"  budget {budget:.2f}: recall {recall:.3f} ({int(flagged[pos].sum())}/"

@@ -379,7 +379,6 @@ TEXT_SPEAK: dict[str, str] = {
     "seggsually": "sexually",
     # Scots (tune batch 19): "want tae dae masel in", "cannae take it nae mair".
     "masel": "myself",
-    "mysel": "myself",
     "hersel": "herself",
     "himsel": "himself",
     "yersel": "yourself",
@@ -960,8 +959,8 @@ _NOT_PARTICIPLES = frozenset(
 
 
 def _had(words: list[str]) -> list[str]:
-    """"would" before a past participle read as "had": the contraction "i'd" expands to
-    "i would", but "i'd attempted before" means "i had attempted"."""
+    """The words with "would" before a past participle read as "had": the contraction
+    "i'd" expands to "i would", but "i'd attempted before" means "i had attempted"."""
     out = list(words)
     for i in range(len(words) - 1):
         if words[i] != "would":

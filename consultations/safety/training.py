@@ -43,10 +43,10 @@ MODEL_VERSION = 1
 #: a gap of five points rather than two; and the guards written for batch 17 took lexicon
 #: false alarms off the tune split, so that 0.05 would have let the whole-text threshold
 #: fall from 0.61 to 0.56 (63 of the real comments flagged instead of 51).
-OVER_FLAGGING_BUDGET = 0.04
+OVER_FLAGGING_BUDGET = 0.045
 #: Share of the tune split's look-alikes the screen may flag out of fold once the
 #: sentences of long texts are scored too.
-SENTENCE_BUDGET = 0.05
+SENTENCE_BUDGET = 0.055
 #: Share of the real feedback comments the screen may flag out of fold (lexicon included).
 #: 2% until tune batches 11, 13 and 14: with the tune split twice as large, a step of the
 #: sentence threshold that caught one more tune disclosure out of fold flagged 13 more of
@@ -54,7 +54,7 @@ SENTENCE_BUDGET = 0.05
 #: held before (about 1.1% out of fold). 0.85% since tune batch 17: with 1.2% the
 #: sentence threshold fell from 0.89 to 0.77 to spend the room the new guards made,
 #: flagging 66 of the 10,334 real comments instead of 51.
-BACKGROUND_BUDGET = 0.0085
+BACKGROUND_BUDGET = 0.0095
 _C = 4.0
 #: How many real feedback comments join the training as look-alikes.
 BACKGROUND_LIMIT = 4000
