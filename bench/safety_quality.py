@@ -3,7 +3,7 @@
     .venv/bin/python bench/safety_quality.py [--misses tune] [--semantic-only]
 
 Prints recall on disclosures and over-flagging (the share of look-alikes flagged) overall,
-per category and per register, for the tune split (and its batches 6 to 17 apart) and
+per category and per register, for the tune split (and its batches 6 to 19 apart) and
 for the held-out split: the first batch (split by the SHA-1 rule), the second and fourth
 batches (each written whole as held-out before the screen was tuned further) and all
 together; then how many of the real NHS feedback comments
@@ -87,6 +87,12 @@ def main() -> int:
         "tune batch 16": lambda row: row["split"] == "tune" and row.get("batch") == 16,
         "tune batch 17 (scored blind while held out)": lambda row: (
             row["split"] == "tune" and row.get("batch") == 17
+        ),
+        "tune batch 18 (scored blind while held out)": lambda row: (
+            row["split"] == "tune" and row.get("batch") == 18
+        ),
+        "tune batch 19 (scored blind while held out)": lambda row: (
+            row["split"] == "tune" and row.get("batch") == 19
         ),
         "heldout, all batches": lambda row: row["split"] == "heldout",
     }

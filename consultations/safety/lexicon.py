@@ -60,6 +60,10 @@ _OTHER_PASSIVE = re.compile(
     r"(?:abused|hit|beaten|raped|assaulted|attacked|trafficked|groomed|neglected|bullied)$"
 )
 # A plan phrase told in the past ("jumped off the garage roof") may be an accident.
+#: A phrase that opens with the writer's own promise ("i will ...", "i am going to ...").
+_PROMISE = re.compile(r"i (?:will|am going to|am gonna|swear i will|am about to)\b")
+#: A condition the negation sits in ("if they do not ...", "unless", "when they deny").
+_CONDITION = re.compile(r"\b(?:if|unless|when|whenever|next time)\b")
 _PAST_VERB = re.compile(r"(?:jumped|fell|stepped|walked|ran|drove|crashed)\b")
 _CLAUSE_BREAK = re.compile(r"[.!?;:,]|\bbut\b")
 _SENTENCE_BREAK = re.compile(r"[.!?;]")
@@ -243,6 +247,12 @@ class Lexicon:
             return False
         if self.cues["negation_undone"].match(between):
             return False
+        # "if they deny my claim again i am going to shoot someone": the negation is in
+        # the condition, and the phrase is the writer's own promise of what follows.
+        if _PROMISE.match(phrase):
+            negation = list(self.cues["negation"].finditer(before))[-1]
+            if _CONDITION.search(before, 0, negation.start()):
+                return False
         # "not once have i thought about ...", "never did i want to ...", "it is not that
         # i want to ...": the subject comes after the negation without starting a clause
         # of its own, so the negation still reaches the phrase.

@@ -377,6 +377,37 @@ TEXT_SPEAK: dict[str, str] = {
     "seggs": "sex",
     "seggsual": "sexual",
     "seggsually": "sexually",
+    # Scots (tune batch 19): "want tae dae masel in", "cannae take it nae mair".
+    "masel": "myself",
+    "hersel": "herself",
+    "himsel": "himself",
+    "yersel": "yourself",
+    "tae": "to",
+    "dae": "do",
+    "cannae": "can not",
+    "canna": "can not",
+    "didnae": "did not",
+    "dinnae": "do not",
+    "dinna": "do not",
+    "disnae": "does not",
+    "isnae": "is not",
+    "wasnae": "was not",
+    "widnae": "would not",
+    "wouldnae": "would not",
+    "couldnae": "could not",
+    "shouldnae": "should not",
+    "havnae": "have not",
+    "huvnae": "have not",
+    "wullnae": "will not",
+    "willnae": "will not",
+    "doon": "down",
+    "oot": "out",
+    "morra": "tomorrow",
+    "mair": "more",
+    "nae": "no",
+    "skelp": "hit",
+    "skelped": "hit",
+    "skelping": "hit",
 }
 # Contractions written with an apostrophe.
 _CONTRACTIONS: dict[str, str] = {
@@ -419,6 +450,10 @@ _CONTRACTIONS: dict[str, str] = {
     # Algospeak for sexual assault ("i got sa'd"); without the apostrophe it is "sad".
     "sa'd": "sexually assaulted",
     "sa'ed": "sexually assaulted",
+    # Scots "a" for "I" (tune batch 19): "a'll take somebody oot".
+    "a'll": "i will",
+    "a'm": "i am",
+    "a've": "i have",
 }
 # "2" and "4" are words in text-speak ("i want 2 die") but numbers elsewhere ("took 2
 # paracetamol"). They are read as words only next to a word that makes that plain.
@@ -906,8 +941,36 @@ def normalise_folded(text: str, known: frozenset[str] = _EMPTY) -> str:
         words.extend(parts)
     if not _NUMBERS.keys().isdisjoint(words):
         words = _numbers(words)
+    if "would" in words:
+        words = _had(words)
     joined = " ".join(words)
     return _JOIN_SELF.sub(r"\1\2", joined) if " sel" in joined else joined
+
+
+#: Past participles that follow "'d" meaning "had" ("i'd attempted", "she'd taken").
+_PARTICIPLES = frozenset(
+    ["been", "taken", "done", "gone", "had", "made", "thought", "told", "said", "felt", "seen"]
+    + ["got", "given", "written", "bought", "found", "lost", "left", "known", "drunk", "eaten"]
+)
+#: Words ending in "ed" that are not past participles ("i'd need").
+_NOT_PARTICIPLES = frozenset(
+    ["need", "feed", "bleed", "speed", "seed", "breed", "heed", "proceed", "succeed", "exceed"]
+)
+
+
+def _had(words: list[str]) -> list[str]:
+    """The words with "would" before a past participle read as "had": the contraction
+    "i'd" expands to "i would", but "i'd attempted before" means "i had attempted"."""
+    out = list(words)
+    for i in range(len(words) - 1):
+        if words[i] != "would":
+            continue
+        after = words[i + 1]
+        if after in _PARTICIPLES or (
+            len(after) > 4 and after.endswith("ed") and after not in _NOT_PARTICIPLES
+        ):
+            out[i] = "had"
+    return out
 
 
 def _needed_strings() -> tuple[tuple[re.Pattern[str], str, tuple[frozenset[str], ...]], ...]:

@@ -42,19 +42,24 @@ MODEL_VERSION = 1
 #: 17 over-flagged 0.102 and 0.105 when the tune split was over-flagged 0.050 out of fold,
 #: a gap of five points rather than two; and the guards written for batch 17 took lexicon
 #: false alarms off the tune split, so that 0.05 would have let the whole-text threshold
-#: fall from 0.61 to 0.56 (63 of the real comments flagged instead of 51).
-OVER_FLAGGING_BUDGET = 0.04
+#: fall from 0.61 to 0.56 (63 of the real comments flagged instead of 51). 0.045 since
+#: tune batches 18 and 19: with the thresholds of 0.04 (0.61), leave one batch out over
+#: the blind-written batches 10 to 19 caught fewer disclosures than at 0.59, for about
+#: half a point less over-flagging, and blind batches 18 and 19 were over-flagged 0.085,
+#: under the 10% target; 0.05 (0.54) flagged 67 of the real comments instead of 57.
+OVER_FLAGGING_BUDGET = 0.045
 #: Share of the tune split's look-alikes the screen may flag out of fold once the
-#: sentences of long texts are scored too.
-SENTENCE_BUDGET = 0.05
+#: sentences of long texts are scored too (0.05 until tune batches 18 and 19).
+SENTENCE_BUDGET = 0.055
 #: Share of the real feedback comments the screen may flag out of fold (lexicon included).
 #: 2% until tune batches 11, 13 and 14: with the tune split twice as large, a step of the
 #: sentence threshold that caught one more tune disclosure out of fold flagged 13 more of
 #: the 10,334 real comments (69 -> 85), so the budget is now near the level the screen
 #: held before (about 1.1% out of fold). 0.85% since tune batch 17: with 1.2% the
 #: sentence threshold fell from 0.89 to 0.77 to spend the room the new guards made,
-#: flagging 66 of the 10,334 real comments instead of 51.
-BACKGROUND_BUDGET = 0.0085
+#: flagging 66 of the 10,334 real comments instead of 51. 0.95% since tune batches 18
+#: and 19, with the whole-text budget above (57 of the 10,334 flagged).
+BACKGROUND_BUDGET = 0.0095
 _C = 4.0
 #: How many real feedback comments join the training as look-alikes.
 BACKGROUND_LIMIT = 4000

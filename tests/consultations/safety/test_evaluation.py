@@ -47,7 +47,11 @@ def test_the_evaluation_set_is_large_varied_and_split_by_its_fixed_rule() -> Non
             # tuning and scored once before the screen was changed for them (recall 0.914 and
             # 0.889, over-flagging 0.184 and 0.087). Batch 17 was written blind by someone else
             # while those were tuned on, kept out of the repository until then, and scored once
-            # (recall 0.961, over-flagging 0.105), then joined the tune split.
+            # (recall 0.961, over-flagging 0.105), then joined the tune split. Batches 18 and
+            # 19 were written blind by two more people while batch 17 was tuned on, kept out of
+            # the repository until then, and scored once on the screen before and after that
+            # round (recall 0.968 and 0.960, over-flagging 0.088 and 0.085), then joined the
+            # tune split.
             allowed = {
                 (2, "heldout"),
                 (3, "tune"),
@@ -65,6 +69,8 @@ def test_the_evaluation_set_is_large_varied_and_split_by_its_fixed_rule() -> Non
                 (15, "tune"),
                 (16, "tune"),
                 (17, "tune"),
+                (18, "tune"),
+                (19, "tune"),
             }
             assert (row["batch"], row["split"]) in allowed, row["text"]
             continue
@@ -103,7 +109,8 @@ def test_heldout_holds_the_measured_level() -> None:
     # 387 of 393, and over-flagging 0.055, 26 of 471, since tune batches 6 and 9; 0.985
     # and 0.064 after tune batch 7, 0.980 and 0.062 before), so that a change that makes
     # the screen worse fails here. Since tune batches 11, 13 and 14: 0.987 (388 of 393)
-    # and 0.045 (21 of 471).
+    # and 0.045 (21 of 471). Since tune batches 18 and 19: 0.990 (389 of 393) and 0.038
+    # (18 of 471).
     recall, over_flagging = _rates(EARLIER)
     assert recall >= 0.986
     assert over_flagging <= 0.046
@@ -193,7 +200,8 @@ def test_tune_split_holds_its_measured_level() -> None:
     # the next ones): in sample 0.995 (1,733 of 1,741) and over-flagging 0.022 (35 of
     # 1,575). With batches 10, 12, 15 and 16 tuned on the same way: 0.997 (2,463 of
     # 2,470) and 0.020 (46 of 2,250). With batch 17 in the tune split and tuned on: 0.999
-    # or more of 2,674 and 0.011 of 2,430.
+    # or more of 2,674 and 0.011 of 2,430. With batches 18 and 19 in the tune split and
+    # tuned on by phrase families and guards: 1.000 (3,074) and 0.010 (29 of 2,794).
     recall, over_flagging = _rates(TUNE)
     assert recall >= 0.999
     assert over_flagging <= 0.012
@@ -240,6 +248,11 @@ def test_blind_tune_batches_hold_their_measured_level(
         (15, 1.0, 0.037),
         (16, 0.994, 0.019),
         (17, 1.0, 0.034),
+        # Batches 18 and 19, written blind and scored once while held out: 0.960 and 0.104,
+        # 0.960 and 0.066 on the screen of tune batch 17 (0.960 and 0.115, 0.975 and 0.060
+        # on the one before it).
+        (18, 1.0, 0.006),
+        (19, 1.0, 0.011),
     ],
 )
 def test_later_blind_tune_batches_hold_their_measured_level(
@@ -372,6 +385,18 @@ MUST_CATCH = [
     ("sh again last night, went deeper than last time", "self-harm"),
     ("my nephew keeps my bank card and gets angry when I ask for it", "safeguarding"),
     ("he says no one would ever believe me over him", "safeguarding"),
+    # Phrase families added with tune batches 18 and 19 (wordings not in the set).
+    ("had a go at ending things last spring, nobody knows", "past-attempt"),
+    ("I'd attempted once before and the nurse knew", "past-attempt"),
+    ("walked into the sea last year meaning it", "past-attempt"),
+    ("hiding fresh cuts under my sleeves at work", "self-harm"),
+    ("my husband has been punching me when he drinks", "safeguarding"),
+    ("he keeps knocking her about when he's had a drink", "safeguarding"),
+    ("told the nurse it was the cupboard door", "safeguarding"),
+    ("they leave my dad in a soiled pad for hours", "safeguarding"),
+    ("honestly it would be easier not to exist", "suicidal-passive"),
+    ("if they don't call me back I'm going to go round there and stab someone", "harm-to-others"),
+    ("cannae take nae mair, just want tae end it", "suicidal-active"),
     ("tried to end things twice already this year", "past-attempt"),
     ("downed an entire packet of sertraline on sunday", "past-attempt"),
     ("got a plan, doing it on friday night when my flatmate is away", "plan-means"),
@@ -472,6 +497,15 @@ MUST_NOT_FLAG = [
     "an overdose of vitamin C won't hurt you, the pharmacist said",
     "the talk was so boring I almost died, three hours of slides",
     "kms every time i lose a ranked match",
+    # Look-alikes of the guards added with tune batches 18 and 19.
+    "thought I was going to die during the MRI, it was so loud",
+    "the Suicide Call Back Service number is on the fridge",
+    "my dog is trying to kill me by lying on the stairs",
+    "the ambulance bill is going to kill me before the illness does",
+    "the documentary about a man who hurt his wife was hard to watch",
+    "I'll be dead and buried before the council sends the letter",
+    "killing myself laughing at the nurse's jokes",
+    "as a paramedic I can tell you we get assaulted every week, fund more crews",
     "the beeping on this ward makes me want to jump off a bridge",
     "please put a rail on the stairs before someone gets hurt",
     "management keep making us work through our breaks on the ward",
