@@ -456,8 +456,10 @@ async def insert_inbox_many(
     # multi-row VALUES is compiled again for every new number of rows), sent in batches.
     # On the table, not the mapped class: the ORM's bulk insert would also work out each
     # row's primary key from what it returns, which nothing here reads.
+    # On the session's connection, as Core: nothing here is an ORM object.
     table = InboxEntry.__table__
-    result = await session.execute(
+    connection = await session.connection()
+    result = await connection.execute(
         dialect_insert(session, table)
         .on_conflict_do_nothing(index_elements=["channel", "event_id"])
         .returning(table.c.channel, table.c.event_id),
