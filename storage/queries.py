@@ -432,6 +432,10 @@ async def opt_out(session: AsyncSession, participant_id: int) -> bool:
     return already
 
 
+# The inbox rows' INSERT ... ON CONFLICT DO NOTHING, built once per dialect.
+_INBOX_INSERTS: dict[str, Any] = {}
+
+
 async def insert_inbox_many(
     session: AsyncSession, rows: Sequence[dict[str, Any]]
 ) -> set[tuple[str, str]]:
@@ -457,14 +461,16 @@ async def insert_inbox_many(
     # On the table, not the mapped class: the ORM's bulk insert would also work out each
     # row's primary key from what it returns, which nothing here reads.
     # On the session's connection, as Core: nothing here is an ORM object.
-    table = InboxEntry.__table__
     connection = await session.connection()
-    result = await connection.execute(
-        dialect_insert(session, table)
-        .on_conflict_do_nothing(index_elements=["channel", "event_id"])
-        .returning(table.c.channel, table.c.event_id),
-        values,
-    )
+    statement = _INBOX_INSERTS.get(connection.dialect.name)
+    if statement is None:
+        table = InboxEntry.__table__
+        statement = _INBOX_INSERTS[connection.dialect.name] = (
+            dialect_insert(session, table)
+            .on_conflict_do_nothing(index_elements=["channel", "event_id"])
+            .returning(table.c.channel, table.c.event_id)
+        )
+    result = await connection.execute(statement, values)
     return {(channel, event_id) for channel, event_id in result}
 
 
