@@ -25,7 +25,7 @@ from bot.runtime import Admit, Outcome, Runtime
 from channels.events import InboundEvent
 from consultations.keys import Keyring
 from storage import queries
-from storage.db import is_unavailable
+from storage.db import is_unavailable, statements_on_loop
 from storage.tables import InboxEntry, utcnow
 
 log = logging.getLogger(__name__)
@@ -389,6 +389,8 @@ class GroupCommit:
         return batch
 
     async def _commit(self, batch: list[_Request]) -> None:
+        # A batch's statements are short and indexed: on SQLite they run on the loop.
+        statements_on_loop()
         try:
             await self._handle(batch)
         finally:

@@ -296,7 +296,11 @@ async def handle(
     # 1. The people, with their dialogues and whether the launch failed on this channel.
     pseudonyms = sorted({pseudonym_of[(e.channel, e.sender)] for i in candidate for e in groups[i]})
     built = _statements(session)
-    rows = await session.execute(built.people, {"channel": channel, "pseudonyms": pseudonyms})
+    # Core statements on the session's connection: the ORM's handling of a statement
+    # (its compile state, its result loading) costs more than SQLite takes to run one,
+    # and nothing here loads or changes ORM objects.
+    connection = await session.connection()
+    rows = await connection.execute(built.people, {"channel": channel, "pseudonyms": pseudonyms})
     people: dict[str, _Person] = {}
     usable: dict[str, bool] = {}
     for (
@@ -330,9 +334,9 @@ async def handle(
     if ids:
         # 2. Their consent records; 3. their stored answers (to replace, and to know
         # what each has answered when the next question is chosen).
-        for record in await session.execute(built.consents, {"ids": ids}):
+        for record in await connection.execute(built.consents, {"ids": ids}):
             consents.setdefault((record[0], record[1]), {})[record[2]] = record
-        answers = list(await session.execute(built.answers, {"ids": ids}))
+        answers = list(await connection.execute(built.answers, {"ids": ids}))
 
     # Which people qualify: everything the usual path would check before storing.
     def qualifies(event: InboundEvent) -> bool:
@@ -453,18 +457,15 @@ async def handle(
             progress[participant.id] = (turn, spec, dialogue)
 
     # The writes: earlier poll answers, replaced prompt answers, then the new answers.
-    options = {"synchronize_session": False}
     if poll_keys:
-        await session.execute(built.delete_poll_answers, poll_keys, execution_options=options)
+        await connection.execute(built.delete_poll_answers, poll_keys)
     if replaced:
         ids_replaced = sorted(replaced)
-        await session.execute(
-            built.delete_replaced,
-            {"reviewed": ids_replaced, "replaced": ids_replaced},
-            execution_options=options,
+        await connection.execute(
+            built.delete_replaced, {"reviewed": ids_replaced, "replaced": ids_replaced}
         )
     if inserts:
-        await session.execute(built.insert_answers, inserts)
+        await connection.execute(built.insert_answers, inserts)
 
     # What comes next for each person, chosen as the usual path does; changed
     # dialogues written back in one statement.
@@ -486,7 +487,7 @@ async def handle(
                 }
             )
     if changes:
-        await session.execute(built.update_dialogues, changes, execution_options=options)
+        await connection.execute(built.update_dialogues, changes)
     return set(taken)
 
 

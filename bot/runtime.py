@@ -16,8 +16,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar, cast
 
+from sqlalchemy import bindparam, select
 from sqlalchemy import inspect as sa_inspect
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.preparation import Preparation, Prepared
@@ -1499,8 +1499,12 @@ async def _consultations(
     """These consultations' rows, by id (one query; none when no id is given)."""
     if not consultation_ids:
         return {}
-    rows = await session.scalars(select(Consultation).where(Consultation.id.in_(consultation_ids)))
+    rows = await session.scalars(_CONSULTATIONS, {"ids": sorted(consultation_ids)})
     return {row.id: row for row in rows}
+
+
+# Built once: every group commit reads its consultations with it.
+_CONSULTATIONS = select(Consultation).where(Consultation.id.in_(bindparam("ids", expanding=True)))
 
 
 def _chosen(event: InboundEvent, options: Sequence[str], *, multiple: bool) -> tuple[str, ...]:

@@ -447,6 +447,10 @@ async def opt_out(session: AsyncSession, participant_id: int) -> bool:
     return already
 
 
+# The inbox rows' INSERT ... ON CONFLICT DO NOTHING, built once per dialect.
+_INBOX_INSERTS: dict[str, Any] = {}
+
+
 async def insert_inbox_many(
     session: AsyncSession, rows: Sequence[dict[str, Any]]
 ) -> set[tuple[str, str]]:
@@ -471,13 +475,17 @@ async def insert_inbox_many(
     # multi-row VALUES is compiled again for every new number of rows), sent in batches.
     # On the table, not the mapped class: the ORM's bulk insert would also work out each
     # row's primary key from what it returns, which nothing here reads.
-    table = InboxEntry.__table__
-    result = await session.execute(
-        dialect_insert(session, table)
-        .on_conflict_do_nothing(index_elements=["channel", "event_id"])
-        .returning(table.c.channel, table.c.event_id),
-        values,
-    )
+    # On the session's connection, as Core: nothing here is an ORM object.
+    connection = await session.connection()
+    statement = _INBOX_INSERTS.get(connection.dialect.name)
+    if statement is None:
+        table = InboxEntry.__table__
+        statement = _INBOX_INSERTS[connection.dialect.name] = (
+            dialect_insert(session, table)
+            .on_conflict_do_nothing(index_elements=["channel", "event_id"])
+            .returning(table.c.channel, table.c.event_id)
+        )
+    result = await connection.execute(statement, values)
     return {(channel, event_id) for channel, event_id in result}
 
 

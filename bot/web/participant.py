@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy import ColumnElement, bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import followups
@@ -58,6 +58,14 @@ MAX_REPLY_DEPTH = 20
 # Participants remembered per process before the set starts again (a cache only).
 KNOWN_PARTICIPANTS = 100_000
 _PARENT = re.compile(r"response:[0-9]{1,18}")
+# Whether a consultation still takes answers and whether a cookie is a participant
+# already, in one query (see WebChannel._posted): built once, not for every request.
+_STATE_AND_KNOWN = select(
+    Consultation.state,
+    select(Participant.id)
+    .where(Participant.channel == "web", Participant.pseudonym == bindparam("pseudonym"))
+    .exists(),
+).where(Consultation.id == bindparam("cid"))
 
 
 class WebChannel:
@@ -204,14 +212,9 @@ class WebChannel:
             return token, fields, nonce, spec
         # One query for both: whether the consultation still takes answers, and whether
         # the cookie is a participant already (new ones count against a limit).
-        known = select(Participant.id).where(
-            Participant.channel == "web", Participant.pseudonym == pseudonym
-        )
         async with self.sessionmaker() as session:
             found = (
-                await session.execute(
-                    select(Consultation.state, known.exists()).where(Consultation.id == cid)
-                )
+                await session.execute(_STATE_AND_KNOWN, {"cid": cid, "pseudonym": pseudonym})
             ).one_or_none()
         state, participant = found if found is not None else (None, False)
         if state == service.CLOSED:

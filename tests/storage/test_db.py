@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 from typing import Any
 
 import aiosqlite
@@ -10,6 +12,7 @@ from sqlalchemy import delete, event, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.platform import Platform
+from storage.db import statements_on_loop
 from storage.tables import Participant, utcnow
 
 
@@ -123,3 +126,71 @@ async def test_each_statement_is_one_trip_to_the_sqlite_thread_and_reads_as_befo
     with pytest.raises(IntegrityError):
         async with platform.sessionmaker.begin() as session:
             session.add(_participant("t0"))  # (channel, pseudonym) is unique
+
+
+@sqlite_only
+async def test_statements_on_the_loop_take_no_trip_and_a_lock_is_waited_for_off_the_loop(
+    platform: Platform, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trips: list[str] = []
+    queue: Any = aiosqlite.Connection._execute
+
+    async def counted(self: aiosqlite.Connection, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        trips.append(getattr(fn, "__name__", repr(fn)))
+        return await queue(self, fn, *args, **kwargs)
+
+    async with platform.sessionmaker.begin() as session:
+        session.add_all([_participant(f"t{n}") for n in range(3)])
+    monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+
+    async def batch() -> list[str]:
+        statements_on_loop()
+        async with platform.sessionmaker.begin() as session:
+            trips.clear()
+            names = list(
+                await session.scalars(
+                    select(Participant.pseudonym).where(Participant.pseudonym.like("t%"))
+                )
+            )
+            await session.execute(
+                insert(Participant),
+                [
+                    {"channel": "web", "pseudonym": f"u{n}", "created_at": utcnow()}
+                    for n in range(2)
+                ],
+            )
+            assert trips == []  # both statements ran on the loop's thread
+        assert trips == ["commit_waiting"]  # the commit is the one trip
+        return names
+
+    assert sorted(await asyncio.create_task(batch())) == ["t0", "t1", "t2"]
+    # Another task's statements still go to aiosqlite's thread.
+    async with platform.sessionmaker() as session:
+        trips.clear()
+        assert await session.scalar(select(func.count()).select_from(Participant)) == 5
+        assert trips == ["waiting"]
+
+    # Another connection holds the write lock: the write goes to aiosqlite's thread and
+    # waits there, while the loop goes on with other work.
+    blocker = sqlite3.connect(database_url.split("///", 1)[1], isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+
+    async def write() -> None:
+        statements_on_loop()
+        async with platform.sessionmaker.begin() as session:
+            session.add(_participant("written-after-the-lock"))
+
+    writing = asyncio.create_task(write())
+    ticks = 0
+    for _ in range(20):
+        await asyncio.sleep(0.01)
+        ticks += 1
+    assert ticks == 20 and not writing.done()
+    blocker.execute("COMMIT")
+    blocker.close()
+    await writing
+    async with platform.sessionmaker() as session:
+        found = await session.scalars(
+            select(Participant.id).where(Participant.pseudonym == "written-after-the-lock")
+        )
+        assert len(list(found)) == 1
