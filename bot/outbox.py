@@ -33,15 +33,16 @@ import enum
 import logging
 import random
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.leases import Lease, Leases
+from bot.together import Together
 from channels.adapter import ChannelAdapter, RetryLater, Undeliverable, requests_announced_to
 from channels.events import OutboundMessage
 from consultations import moderation
@@ -87,55 +88,6 @@ class SendCounts:
 
     errors: Counter[str] = field(default_factory=Counter)
     throttled: Counter[str] = field(default_factory=Counter)
-
-
-_Item = TypeVar("_Item")
-_Done = TypeVar("_Done")
-
-
-class _Together(Generic[_Item, _Done]):
-    """Writes for several rows in one transaction: those asked for while one is committing.
-
-    A caller waits until its own row's write has committed, as if it had written alone;
-    rows that arrive while a write is in flight go together in the next one, so under
-    load there is one statement per group rather than per row, and when idle a row is
-    written at once.
-    """
-
-    def __init__(self, write: Callable[[list[_Item]], Awaitable[Sequence[_Done]]]) -> None:
-        self._write = write
-        self._queued: list[tuple[_Item, asyncio.Future[_Done]]] = []
-        self._writing: asyncio.Task[None] | None = None
-
-    async def __call__(self, item: _Item) -> _Done:
-        future: asyncio.Future[_Done] = asyncio.get_running_loop().create_future()
-        self._queued.append((item, future))
-        if self._writing is None:
-            self._writing = asyncio.create_task(self._write_queued())
-        return await future
-
-    async def _write_queued(self) -> None:
-        try:
-            while self._queued:
-                group, self._queued = self._queued, []
-                try:
-                    done = await self._write([item for item, _ in group])
-                except Exception as exc:
-                    for _, future in group:
-                        if not future.done():
-                            future.set_exception(exc)
-                    continue
-                except BaseException:
-                    for _, future in group:
-                        future.cancel()
-                    raise
-                for (_, future), result in zip(group, done, strict=True):
-                    if not future.done():
-                        future.set_result(result)
-        finally:
-            self._writing = None
-            for _, future in self._queued:  # only if cancelled: nothing left waiting
-                future.cancel()
 
 
 class OutboxSender:
@@ -195,8 +147,8 @@ class OutboxSender:
         self._held: dict[str, Lease] = {}
         # Rows of each channel marked ``sending`` (fenced by its lease) and ``sent``
         # together when they arrive at once.
-        self._starts: dict[str, _Together[int, bool]] = {}
-        self._sents: _Together[tuple[OutboxEntry, str | None], None] = _Together(self._mark_sent)
+        self._starts: dict[str, Together[int, bool]] = {}
+        self._sents: Together[tuple[OutboxEntry, str | None], None] = Together(self._mark_sent)
 
     @contextlib.asynccontextmanager
     async def _transaction(self, channel: str) -> AsyncIterator[AsyncSession]:
@@ -365,7 +317,7 @@ class OutboxSender:
             async def write(ids: list[int]) -> list[bool]:
                 return await self._mark_sending(channel, ids)
 
-            starts = self._starts[channel] = _Together(write)
+            starts = self._starts[channel] = Together(write)
         if not await starts(row.id):
             return False
         row.attempts += 1
