@@ -1,19 +1,25 @@
 """Soak: `engage run` under a steady mixed load for minutes, watching memory and latency.
 
     .venv/bin/python bench/soak.py [--minutes 30] [--rate 200] [--database-url URL]
-        [--warm-up 3] [--out FILE]
+        [--workers 1] [--warm-up 3] [--profile DIR] [--out FILE]
 
-Starts the fake Telegram Bot API here and one real `engage run` (web channel, Telegram in
-webhook mode against the fake), then offers ``--rate`` updates per second, half on the
-web page (each person: consent, then an answer to the prompt) and half as Telegram
-webhook posts (each person: ``/start``, "yes", then an answer, a second apart, so the
-outbox sends each their next question in between). Every request's latency is kept.
+Starts the fake Telegram Bot API here and ``--workers`` real `engage run` processes (web
+channel, Telegram in webhook mode against the fake; each on a port of its own, and each
+person served by one of them in turn, as a proxy in front of them would spread the
+connections), then offers ``--rate`` updates per second, half on the web page (each
+person, as a browser: the page, the consent form, then the prompt's form from the page
+the consent's redirect showed) and half as Telegram webhook posts (each person:
+``/start``, "yes", then an answer, a second apart, so the outbox sends each their next
+question in between). Every request's latency is kept.
 
-Samples the server's resident memory (RSS) every 30 s and reports it after the warm-up
-(``--warm-up`` minutes, 3 by default) and at the end, errors (non-2xx/3xx answers, failed
-connections, and ERROR lines in the server's log), p50/p99 latency per minute and per
-five minutes, and checks at the end that every answer reached the store. The result is
-written as JSON to ``--out`` (default ``bench/results/soak.json``).
+Samples the servers' resident memory (RSS, summed) every 30 s and reports it after the
+warm-up (``--warm-up`` minutes, 3 by default) and at the end, errors (non-2xx/3xx
+answers, failed connections, and ERROR lines in the servers' logs), p50/p99 latency per
+minute and per five minutes, the servers' CPU time per update offered and the load
+average during the run (a figure a shared machine disturbs less than latency), and
+checks at the end that every answer reached the store. ``--profile DIR`` runs each
+worker under cProfile (``DIR/soak-N.prof``). The result is written as JSON to ``--out``
+(default ``bench/results/soak.json``).
 """
 
 from __future__ import annotations
