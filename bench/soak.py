@@ -1,19 +1,25 @@
 """Soak: `engage run` under a steady mixed load for minutes, watching memory and latency.
 
     .venv/bin/python bench/soak.py [--minutes 30] [--rate 200] [--database-url URL]
-        [--warm-up 3] [--out FILE]
+        [--workers 1] [--warm-up 3] [--profile DIR] [--out FILE]
 
-Starts the fake Telegram Bot API here and one real `engage run` (web channel, Telegram in
-webhook mode against the fake), then offers ``--rate`` updates per second, half on the
-web page (each person: consent, then an answer to the prompt) and half as Telegram
-webhook posts (each person: ``/start``, "yes", then an answer, a second apart, so the
-outbox sends each their next question in between). Every request's latency is kept.
+Starts the fake Telegram Bot API here and ``--workers`` real `engage run` processes (web
+channel, Telegram in webhook mode against the fake; each on a port of its own, and each
+person served by one of them in turn, as a proxy in front of them would spread the
+connections), then offers ``--rate`` updates per second, half on the web page (each
+person, as a browser: the page, the consent form, then the prompt's form from the page
+the consent's redirect showed) and half as Telegram webhook posts (each person:
+``/start``, "yes", then an answer, a second apart, so the outbox sends each their next
+question in between). Every request's latency is kept.
 
-Samples the server's resident memory (RSS) every 30 s and reports it after the warm-up
-(``--warm-up`` minutes, 3 by default) and at the end, errors (non-2xx/3xx answers, failed
-connections, and ERROR lines in the server's log), p50/p99 latency per minute and per
-five minutes, and checks at the end that every answer reached the store. The result is
-written as JSON to ``--out`` (default ``bench/results/soak.json``).
+Samples the servers' resident memory (RSS, summed) every 30 s and reports it after the
+warm-up (``--warm-up`` minutes, 3 by default) and at the end, errors (non-2xx/3xx
+answers, failed connections, and ERROR lines in the servers' logs), p50/p99 latency per
+minute and per five minutes, the servers' CPU time per update offered and the load
+average during the run (a figure a shared machine disturbs less than latency), and
+checks at the end that every answer reached the store. ``--profile DIR`` runs each
+worker under cProfile (``DIR/soak-N.prof``). The result is written as JSON to ``--out``
+(default ``bench/results/soak.json``).
 """
 
 from __future__ import annotations
@@ -67,6 +73,21 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def rss_sum(servers: list[asyncio.subprocess.Process]) -> int:
+    """The servers' resident memory together, in KiB."""
+    return sum(rss_kib(server.pid) for server in servers)
+
+
+def cpu_seconds(servers: list[asyncio.subprocess.Process]) -> float:
+    """The servers' CPU time so far (user and system), in seconds."""
+    ticks = 0
+    for server in servers:
+        with open(f"/proc/{server.pid}/stat") as stat:
+            fields = stat.read().rpartition(")")[2].split()
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def rss_kib(pid: int) -> int:
     with open(f"/proc/{pid}/status") as status:
         for line in status:
@@ -100,19 +121,26 @@ class Recorder:
 
 
 async def web_person(http: aiohttp.ClientSession, base: str, n: int, rec: Recorder) -> None:
-    """Consent, then answer the prompt: two form posts (each after its page)."""
+    """The page, consent, then an answer to the prompt: two form posts."""
     jar = aiohttp.CookieJar(unsafe=True)
     async with aiohttp.ClientSession(
         cookie_jar=jar, connector=http.connector, connector_owner=False, timeout=http.timeout
     ) as own:
+        # As a browser: the page, then each form posted from the page the last post's
+        # redirect showed (its fresh nonce in the form).
+        fields: dict[str, str] = {}
+
+        async def page() -> int:
+            async with own.get(f"{base}/c/{CID}") as shown:
+                fields.update(FIELDS.findall(await shown.text()))
+                return shown.status
 
         async def post(path: str, data: dict[str, str]) -> int:
-            async with own.get(f"{base}/c/{CID}") as page:
-                fields = dict(FIELDS.findall(await page.text()))
             async with own.post(f"{base}{path}", data={**fields, **data}) as response:
-                await response.read()
+                fields.update(FIELDS.findall(await response.text()))
                 return response.status
 
+        await rec.timed("web page", page())
         await rec.timed("web consent", post(f"/c/{CID}/consent", {"answer": "yes"}))
         await rec.timed(
             "web answer",
@@ -197,11 +225,14 @@ async def soak(
     database_url: str,
     folder: Path,
     warm_up: float = 3,
+    workers: int = 1,
+    profile: Path | None = None,
 ) -> tuple[dict[str, object], str]:
-    """The figures, and the server's log."""
+    """The figures, and the servers' logs."""
     spec = folder / "soak.json"
     spec.write_text(json.dumps(SPEC))
-    port = free_port()
+    ports = [free_port() for _ in range(workers)]
+    port = ports[0]
     async with FakeTelegram(token=TOKEN) as fake:
         env = {
             **os.environ,
@@ -229,26 +260,43 @@ async def soak(
             ENGAGE, "consultation", "launch", CID, "--channel", "web", env=env, cwd=folder
         )
         await process.wait()
-        log = (folder / "server.log").open("wb")
-        server = await asyncio.create_subprocess_exec(
-            ENGAGE, "run", env=env, cwd=folder, stdout=log, stderr=asyncio.subprocess.STDOUT
-        )
-        base = f"http://127.0.0.1:{port}"
-        hook = f"{base}/hooks/telegram"
+        logs = [(folder / f"server-{number}.log").open("wb") for number in range(workers)]
+        servers = []
+        for number, (own_port, log) in enumerate(zip(ports, logs, strict=True)):
+            command = [ENGAGE, "run"]
+            if profile is not None:
+                out = profile / f"soak-{number}.prof"
+                command = [sys.executable, "-m", "cProfile", "-o", str(out), *command]
+            servers.append(
+                await asyncio.create_subprocess_exec(
+                    *command,
+                    env={**env, "ENGAGE_HTTP_PORT": str(own_port)},
+                    cwd=folder,
+                    stdout=log,
+                    stderr=asyncio.subprocess.STDOUT,
+                )
+            )
+        # Each person is served by one worker, the workers in turn, as a proxy in front
+        # of them would spread the connections.
+        bases = [f"http://127.0.0.1:{own_port}" for own_port in ports]
         rec = Recorder()
         memory: list[tuple[float, int]] = []
+        loads: list[float] = []
+        cpu_start = cpu_end = 0.0
         try:
             connector = aiohttp.TCPConnector(limit=200)
             # A request not answered within a minute counts as an error, not a hang.
             timeout = aiohttp.ClientTimeout(total=60)
             async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
-                for _ in range(600):
-                    with contextlib.suppress(aiohttp.ClientError):
-                        async with http.get(f"{base}/readyz") as ready:
-                            if ready.status == 200:
-                                break
-                    await asyncio.sleep(0.2)
+                for base in bases:
+                    for _ in range(600):
+                        with contextlib.suppress(aiohttp.ClientError):
+                            async with http.get(f"{base}/readyz") as ready:
+                                if ready.status == 200:
+                                    break
+                        await asyncio.sleep(0.2)
                 rec = Recorder()
+                cpu_start = cpu_seconds(servers)
                 tasks: set[asyncio.Task[None]] = set()
                 ids = [0]
                 # Each web person makes 2 posts, each Telegram person 3 webhook posts.
@@ -261,12 +309,14 @@ async def soak(
                 while time.monotonic() < end:
                     now = time.monotonic()
                     while next_web <= now:
+                        base = bases[web_people % workers]
                         task = asyncio.create_task(web_person(http, base, web_people, rec))
                         tasks.add(task)
                         task.add_done_callback(tasks.discard)
                         web_people += 1
                         next_web += web_every
                     while next_tg <= now:
+                        hook = f"{bases[telegram_people % workers]}/hooks/telegram"
                         task = asyncio.create_task(
                             telegram_person(http, fake, hook, telegram_people, ids, rec)
                         )
@@ -275,7 +325,8 @@ async def soak(
                         telegram_people += 1
                         next_tg += telegram_every
                     if now - last_sample >= RSS_EVERY:
-                        memory.append((now - rec.started, rss_kib(server.pid)))
+                        memory.append((now - rec.started, rss_sum(servers)))
+                        loads.append(os.getloadavg()[0])
                         last_sample = now
                     await asyncio.sleep(0.01)
                 # What is still in flight gets a minute more, then counts as unanswered.
@@ -283,16 +334,20 @@ async def soak(
                 for task in late:
                     task.cancel()
                 rec.errors["unanswered at the end"] += len(late)
-                memory.append((time.monotonic() - rec.started, rss_kib(server.pid)))
+                cpu_end = cpu_seconds(servers)
+                memory.append((time.monotonic() - rec.started, rss_sum(servers)))
                 # Let the outbox and inbox finish, then count what was stored.
                 await asyncio.sleep(5)
         finally:
-            server.terminate()
-            await server.wait()
-            log.close()
+            for server in servers:
+                server.terminate()
+            for server in servers:
+                await server.wait()
+            for log in logs:
+                log.close()
         stored = await count_stored(database_url)
         outbox = await count_outbox(database_url)
-    logged = (folder / "server.log").read_text()
+    logged = "".join((folder / f"server-{number}.log").read_text() for number in range(workers))
     server_errors = sum(1 for line in logged.splitlines() if " ERROR " in line)
     per_minute = {minute: _spread(values) for minute, values in sorted(rec.latencies.items())}
     windows: dict[str, list[float]] = defaultdict(list)
@@ -303,11 +358,14 @@ async def soak(
         window: _spread(values)
         for window, values in sorted(windows.items(), key=lambda w: int(w[0].split("-")[0]))
     }
+    # The updates offered: 2 web posts per web person, 3 webhook posts per Telegram person.
+    posted = 2 * web_people + 3 * telegram_people
     warm = next((kib for at, kib in memory if at >= warm_up * 60), memory[0][1] if memory else 0)
     end_rss = memory[-1][1] if memory else 0
     figures = {
         "minutes": minutes,
         "rate": rate,
+        "workers": workers,
         "outbox": outbox,
         "web_people": web_people,
         "telegram_people": telegram_people,
@@ -324,6 +382,13 @@ async def soak(
         "per_minute": per_minute,
         "rss_mib": [(round(at), round(kib / 1024, 1)) for at, kib in memory],
         "messages_sent_by_bot": len(fake.sent),
+        "server_cpu_seconds": round(cpu_end - cpu_start, 1),
+        "server_cpu_ms_per_update": round(1000 * (cpu_end - cpu_start) / max(1, posted), 2),
+        "load_average_during": {
+            "min": min(loads, default=0.0),
+            "mean": round(sum(loads) / len(loads), 2) if loads else 0.0,
+            "max": max(loads, default=0.0),
+        },
         "load_average": os.getloadavg(),
     }
     return figures, logged
@@ -344,11 +409,25 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=200, help="updates per second")
     parser.add_argument("--database-url", help="default: a new SQLite file")
     parser.add_argument("--warm-up", type=float, default=3, help="minutes before RSS counts")
+    parser.add_argument("--workers", type=int, default=1, help="engage run processes")
+    parser.add_argument("--profile", type=Path, help="run the servers under cProfile here")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "soak.json")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         url = args.database_url or f"sqlite+aiosqlite:///{folder}/soak.db"
-        result, logged = asyncio.run(soak(args.minutes, args.rate, url, Path(folder), args.warm_up))
+        if args.profile is not None:
+            args.profile.mkdir(parents=True, exist_ok=True)
+        result, logged = asyncio.run(
+            soak(
+                args.minutes,
+                args.rate,
+                url,
+                Path(folder),
+                args.warm_up,
+                args.workers,
+                args.profile.resolve() if args.profile else None,
+            )
+        )
     print(json.dumps(result, indent=2))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))

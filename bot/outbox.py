@@ -4,8 +4,11 @@ A row moves ``pending`` -> ``claimed`` -> ``sending`` -> ``sent`` (or back to
 ``pending`` for a retry, or to ``failed`` / ``cancelled``). Due rows are claimed in
 one UPDATE (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so several workers can share the
 work); a claimed row has not been handed to the platform yet. Each row is marked
-``sending`` in its own committed UPDATE immediately before the adapter's request
-starts, so at most ``concurrency`` rows per channel are ``sending`` at any moment.
+``sending`` in a committed UPDATE immediately before the adapter's request starts, so at
+most ``concurrency`` rows per channel are ``sending`` at any moment. Rows whose requests
+are about to start while such an UPDATE is being committed are marked together by the
+next one (one statement for all of them), and each request still waits for its own
+row's commit; rows delivered meanwhile are likewise marked ``sent`` together.
 
 After a crash, :meth:`OutboxSender.recover` puts ``claimed`` rows back to ``pending``:
 they never left. A row found ``sending`` may or may not have reached the person. A
@@ -33,12 +36,13 @@ from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Table, bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.leases import Lease, Leases
+from bot.together import Together
 from channels.adapter import ChannelAdapter, RetryLater, Undeliverable, requests_announced_to
 from channels.events import OutboundMessage
 from consultations import moderation
@@ -49,6 +53,8 @@ from storage import queries
 from storage.tables import OutboxEntry, Participant, utcnow
 
 log = logging.getLogger(__name__)
+
+OUTBOX = cast(Table, OutboxEntry.__table__)
 
 RESEND_PREFIX = ENGLISH("resend_note") + " "
 """Opens the text of a message asked again after an interrupted send; also its marker."""
@@ -139,6 +145,10 @@ class OutboxSender:
         # The channels whose lease this sender holds, as taken in ``run``. A sender used
         # without ``run`` (tests, ``drain``) writes in plain transactions.
         self._held: dict[str, Lease] = {}
+        # Rows of each channel marked ``sending`` (fenced by its lease) and ``sent``
+        # together when they arrive at once.
+        self._starts: dict[str, Together[int, bool]] = {}
+        self._sents: Together[tuple[OutboxEntry, str | None], None] = Together(self._mark_sent)
 
     @contextlib.asynccontextmanager
     async def _transaction(self, channel: str) -> AsyncIterator[AsyncSession]:
@@ -293,27 +303,73 @@ class OutboxSender:
         return len(rows)
 
     async def _start(self, row: OutboxEntry) -> bool:
-        """Mark a claimed row ``sending`` and count the attempt, committed on its own.
+        """Mark a claimed row ``sending`` and count the attempt, committed before returning.
 
         Conditional on ``claimed``: a row cancelled meanwhile (the person said STOP) or
         handed back by :meth:`recover` is left alone, and ``False`` is returned.
-        ``next_attempt_at`` becomes the time this attempt started.
+        ``next_attempt_at`` becomes the time this attempt started. Rows of the channel
+        starting while another start commits are marked together by the next commit.
         """
-        async with self._transaction(row.channel) as session:
-            result = await session.execute(
-                update(OutboxEntry)
-                .where(OutboxEntry.id == row.id, OutboxEntry.status == "claimed")
-                .values(
-                    status="sending",
-                    attempts=OutboxEntry.attempts + 1,
-                    next_attempt_at=self.clock(),
-                )
-                .execution_options(synchronize_session=False)
-            )
-        if int(result.rowcount or 0) != 1:  # type: ignore[attr-defined]
+        starts = self._starts.get(row.channel)
+        if starts is None:
+            channel = row.channel
+
+            async def write(ids: list[int]) -> list[bool]:
+                return await self._mark_sending(channel, ids)
+
+            starts = self._starts[channel] = Together(write)
+        if not await starts(row.id):
             return False
         row.attempts += 1
         return True
+
+    async def _mark_sending(self, channel: str, ids: list[int]) -> list[bool]:
+        """One UPDATE marking the rows ``sending``; for each, whether it was still claimed."""
+        async with self._transaction(channel) as session:
+            started = set(
+                await session.scalars(
+                    update(OutboxEntry)
+                    .where(OutboxEntry.id.in_(ids), OutboxEntry.status == "claimed")
+                    .values(
+                        status="sending",
+                        attempts=OutboxEntry.attempts + 1,
+                        next_attempt_at=self.clock(),
+                    )
+                    .returning(OutboxEntry.id)
+                    .execution_options(synchronize_session=False)
+                )
+            )
+        return [row_id in started for row_id in ids]
+
+    async def _mark_sent(self, sent: list[tuple[OutboxEntry, str | None]]) -> list[None]:
+        """Rows delivered, with their sealed platform references: one statement for all.
+
+        The confirmation of an erasure is deleted instead: the person is no longer held,
+        so once it is delivered nothing of it is kept either.
+        """
+        forget = [row.id for row, _ in sent if row.payload.get("forget_after_sending")]
+        marks = [
+            {"row_id": row.id, "sent": self.clock(), "ref": ref}
+            for row, ref in sent
+            if not row.payload.get("forget_after_sending")
+        ]
+        async with self.sessionmaker.begin() as session:
+            if forget:
+                await session.execute(delete(OutboxEntry).where(OutboxEntry.id.in_(forget)))
+            if marks:
+                await session.execute(
+                    update(OUTBOX)
+                    .where(OUTBOX.c.id == bindparam("row_id"))
+                    .values(
+                        status="sent",
+                        sent_at=bindparam("sent"),
+                        address=None,
+                        platform_ref=bindparam("ref"),
+                        last_error=None,
+                    ),
+                    marks,
+                )
+        return [None] * len(sent)
 
     async def _send_one(self, adapter: ChannelAdapter, row: OutboxEntry) -> _Result:
         """Send one claimed row, marking it ``sending`` just before its request starts.
@@ -365,27 +421,14 @@ class OutboxSender:
             log.warning("sending outbox row %s failed: %s", row.id, exc)
             await self._retry(row, f"{type(exc).__name__}: {exc}", None)
             return _Result.RETRY
-        async with self.sessionmaker.begin() as session:
-            if row.payload.get("forget_after_sending"):
-                # The confirmation of an erasure: the person is no longer held, so once it
-                # is delivered nothing of it is kept either.
-                await session.execute(delete(OutboxEntry).where(OutboxEntry.id == row.id))
-                return _Result.DONE
-            await session.execute(
-                update(OutboxEntry)
-                .where(OutboxEntry.id == row.id)
-                .values(
-                    status="sent",
-                    sent_at=self.clock(),
-                    address=None,
-                    platform_ref=(
-                        self.keyring.reference(row.channel, delivery.platform_ref)
-                        if delivery.platform_ref is not None
-                        else None
-                    ),
-                    last_error=None,
-                )
+        await self._sents(
+            (
+                row,
+                self.keyring.reference(row.channel, delivery.platform_ref)
+                if delivery.platform_ref is not None
+                else None,
             )
+        )
         return _Result.DONE
 
     async def _hold_until(self, row: OutboxEntry, until: datetime) -> None:

@@ -25,12 +25,13 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from aiohttp import web
-from sqlalchemy import String, Table, any_, bindparam, case, delete, update
+from sqlalchemy import String, Table, any_, bindparam, case, delete, insert, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.together import Together
 from storage.tables import FormNonce, RateWindow, utcnow
 
 #: How long an issued form nonce may be used (a page left open overnight still works).
@@ -42,6 +43,9 @@ RATE_ROW_LIFETIME = timedelta(hours=1)
 PRUNE_EVERY_SECONDS = 300.0
 
 Clock = Callable[[], datetime]
+
+
+NONCES = cast(Table, FormNonce.__table__)
 
 
 class KeyedHash:
@@ -70,15 +74,23 @@ class FormNonces:
         self._hash = KeyedHash(secret_key, "engage web form nonce")
         self._clock = clock
         self._pruned_at: float | None = None
+        # Pages shown at once record their nonces in one INSERT (bot/together.py).
+        self._issued: Together[tuple[str, datetime], None] = Together(self._record)
 
     async def issue(self) -> str:
-        """A new nonce for a page's forms, recorded as issued."""
+        """A new nonce for a page's forms, recorded as issued (committed) on return."""
         nonce = secrets.token_urlsafe(18)
-        now = self._clock()
-        async with self.sessionmaker.begin() as session:
-            session.add(FormNonce(id=self._hash(nonce), issued_at=now))
-            await self._maybe_prune(session, now)
+        await self._issued((self._hash(nonce), self._clock()))
         return nonce
+
+    async def _record(self, issued: list[tuple[str, datetime]]) -> list[None]:
+        """Nonces issued together: one INSERT of all their keyed hashes."""
+        async with self.sessionmaker.begin() as session:
+            await session.execute(
+                insert(NONCES), [{"id": digest, "issued_at": at} for digest, at in issued]
+            )
+            await self._maybe_prune(session, max(at for _, at in issued))
+        return [None] * len(issued)
 
     async def claim(self, nonce: str) -> bool:
         """Whether ``nonce`` was issued, is fresh and unused; it is used from now on.

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
+from sqlalchemy import event as sql_events
 from sqlalchemy import func, select
 
 from bot.config import ConfigError, Settings, load_settings
@@ -135,6 +136,32 @@ async def test_two_workers_never_both_accept_one_nonce(platform: Platform) -> No
     nonce = await workers[0].issue()
     claims = await asyncio.gather(*(w.claim(nonce) for w in workers))
     assert sorted(claims) == [False, False, False, True]
+
+
+async def test_nonces_issued_at_once_are_recorded_together_and_each_is_used_once(
+    platform: Platform,
+) -> None:
+    from tests.conftest import TEST_SECRET
+
+    nonces = FormNonces(platform.sessionmaker, TEST_SECRET)
+    inserts: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.lstrip().upper().startswith("INSERT INTO FORM_NONCE"):
+            inserts.append(statement)
+
+    sql_events.listen(platform.engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        issued = await asyncio.gather(*(nonces.issue() for _ in range(30)))
+    finally:
+        sql_events.remove(platform.engine.sync_engine, "before_cursor_execute", seen)
+    assert len(set(issued)) == 30
+    assert 1 <= len(inserts) < 30  # pages shown at once share an INSERT
+    assert await _count(platform, FormNonce.id) == 30
+    # Every one was committed before it was handed out, and each is taken once.
+    first = await asyncio.gather(*(nonces.claim(n) for n in issued))
+    again = await asyncio.gather(*(nonces.claim(n) for n in issued))
+    assert all(first) and not any(again)
 
 
 async def test_old_nonces_expire_and_are_pruned(platform: Platform) -> None:

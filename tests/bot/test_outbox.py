@@ -5,15 +5,17 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from sqlalchemy import event as sql_events
 from sqlalchemy import select
 
 from bot.config import Settings
 from bot.outbox import RESEND_PREFIX, OutboxSender
 from bot.platform import Platform, create_platform
-from channels.adapter import Delivery, Undeliverable
+from channels.adapter import Capabilities, Delivery, Undeliverable, request_starting
 from channels.events import CONSENT, OutboundMessage
 from storage import queries
 from storage.tables import OutboxEntry
@@ -352,3 +354,65 @@ async def test_a_safety_reply_is_sent_before_the_replies_queued_ahead_of_it(
     await sender.drain("telegram", within=10)
     assert len(channel.sent) == 31
     assert [m.kind for m in channel.to({"chat": "u-eve"})].count("safety") == 1
+
+
+@dataclass
+class _AnnouncingChannel(FakeChannel):
+    """Announces each request without a pace, so many sends start at the same moment."""
+
+    capabilities: Capabilities = field(
+        default_factory=lambda: Capabilities(buttons=True, announces_requests=True)
+    )
+
+    async def send(self, address: Any, message: OutboundMessage, *, key: str) -> Delivery:
+        await request_starting()
+        await asyncio.sleep(0.01)  # the request takes a while; others start meanwhile
+        return await super().send(address, message, key=key)
+
+
+async def test_rows_starting_together_are_marked_sending_and_sent_in_few_statements(
+    platform: Platform,
+) -> None:
+    await launch(platform, spec_data(segments=[], consent={"text": "ok?"}))
+    people = [Person(f"g{n}") for n in range(40)]
+    await deliver(platform, *(p.starts("outpatient-booking") for p in people))
+    statements: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.lstrip().upper().startswith("UPDATE OUTBOX"):
+            statements.append(statement)
+
+    sql_events.listen(platform.engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        channel = _AnnouncingChannel()
+        await _sender(platform, channel).drain("telegram", within=20)
+    finally:
+        sql_events.remove(platform.engine.sync_engine, "before_cursor_execute", seen)
+    assert Counter(address["chat"] for address, _ in channel.sent) == Counter(
+        {p.platform_id: 1 for p in people}
+    )
+    async with platform.sessionmaker() as session:
+        rows = list(await session.scalars(select(OutboxEntry)))
+    assert len(rows) == 40
+    assert all(r.status == "sent" and r.attempts == 1 and r.address is None for r in rows)
+    assert all(r.platform_ref and r.sent_at for r in rows)
+    assert len({r.platform_ref for r in rows}) == 40  # each row its own reference
+    starts = [s for s in statements if "attempts" in s and "sent_at" not in s]
+    sents = [s for s in statements if "sent_at" in s]
+    # One claim, then far fewer writes than rows: those arriving together share one.
+    assert 1 <= len(starts) < 20
+    assert 1 <= len(sents) < 20
+
+
+async def test_a_row_stopped_while_others_start_together_is_not_sent(platform: Platform) -> None:
+    await launch(platform, spec_data(segments=[], consent={"text": "ok?"}))
+    people = [Person(f"h{n}") for n in range(5)]
+    await deliver(platform, *(p.starts("outpatient-booking") for p in people))
+    sender = _sender(platform, _AnnouncingChannel())
+    rows = await sender._claim("telegram")
+    assert len(rows) == 5
+    async with platform.sessionmaker.begin() as session:
+        await queries.opt_out(session, rows[2].participant_id or 0)
+    started = await asyncio.gather(*(sender._start(row) for row in rows))
+    assert started == [True, True, False, True, True]
+    assert await _statuses(platform) == Counter({"sending": 4, "cancelled": 1})
