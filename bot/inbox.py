@@ -18,8 +18,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import aliased
 
 from bot.runtime import Admit, Outcome, Runtime
 from channels.events import InboundEvent
@@ -75,6 +76,7 @@ class Inbox:
                 "channel": e.channel,
                 "event_id": self.keyring.reference(e.channel, e.event_id),
                 "payload": self.keyring.seal(e.to_json()),
+                "sender": self.keyring.reference(e.channel, f"sender:{e.sender}"),
             }
             for e in events
         ]
@@ -180,6 +182,7 @@ class Inbox:
                 InboxEntry.processed_at.is_(None),
                 InboxEntry.failed_at.is_(None),
                 InboxEntry.id.not_in(skip),
+                _first_of_its_sender(),
             )
             .order_by(InboxEntry.id)
             .limit(size)
@@ -196,6 +199,7 @@ class Inbox:
                     InboxEntry.processed_at.is_(None),
                     InboxEntry.failed_at.is_(None),
                     InboxEntry.id.not_in(skip),
+                    _first_of_its_sender(),
                 )
                 .order_by(InboxEntry.id)
                 .limit(size)
@@ -218,7 +222,7 @@ class Inbox:
             await session.execute(
                 update(InboxEntry)
                 .where(InboxEntry.id.in_([entry_id for entry_id, _ in entries]))
-                .values(processed_at=utcnow(), payload=None)
+                .values(processed_at=utcnow(), payload=None, sender=None)
                 .execution_options(synchronize_session=False)  # no such rows are loaded
             )
         return len(entries)
@@ -262,6 +266,26 @@ class Inbox:
                     log.warning("inbox entry %s failed (attempt %d)", entry.id, entry.attempts)
                 return False
         return True
+
+
+def _first_of_its_sender() -> Any:
+    """Only a sender's earliest event still waiting may be claimed.
+
+    Workers claim in id order, skipping rows another worker holds; without this, two
+    workers could each take one of a person's events (their consent, then their answer)
+    and handle them at once or in the wrong order. A person's next event waits until the
+    one before it is handled; other people's events go on meanwhile. An event whose
+    handling has failed holds nothing back: a STOP behind a reply that breaks the
+    handling must still be obeyed.
+    """
+    earlier = aliased(InboxEntry)
+    return ~exists().where(
+        earlier.sender == InboxEntry.sender,
+        earlier.id < InboxEntry.id,
+        earlier.processed_at.is_(None),
+        earlier.failed_at.is_(None),
+        earlier.attempts == 0,
+    )
 
 
 def _settle(future: asyncio.Future[int], outcome: int | BaseException) -> None:

@@ -87,7 +87,7 @@ async def mark_inbox_processed(
     await session.execute(
         update(InboxEntry)
         .where(InboxEntry.id == entry_id)
-        .values(processed_at=utcnow(), payload=None, error=error)
+        .values(processed_at=utcnow(), payload=None, sender=None, error=error)
     )
 
 
@@ -456,7 +456,8 @@ async def insert_inbox_many(
 ) -> set[tuple[str, str]]:
     """Insert inbox rows in one statement; returns the (channel, event_id) keys that were new.
 
-    Each row has ``channel``, ``event_id``, ``payload`` and optionally ``processed_at``.
+    Each row has ``channel``, ``event_id``, ``payload`` and optionally ``processed_at``
+    and ``sender`` (see :attr:`InboxEntry.sender`).
     """
     if not rows:
         return set()
@@ -468,6 +469,7 @@ async def insert_inbox_many(
             "payload": row.get("payload"),
             "received_at": now,
             "processed_at": row.get("processed_at"),
+            "sender": row.get("sender"),
         }
         for row in rows
     ]

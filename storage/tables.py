@@ -312,7 +312,10 @@ class InboxEntry(Base):
     """An inbound platform event, stored before the platform is told it arrived."""
 
     __tablename__ = "inbox"
-    __table_args__ = (UniqueConstraint("channel", "event_id"),)
+    __table_args__ = (
+        UniqueConstraint("channel", "event_id"),
+        Index("ix_inbox_sender", "sender", "id"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     channel: Mapped[str] = mapped_column(String(16))
@@ -325,6 +328,10 @@ class InboxEntry(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     # Set when handling kept failing: held aside (kept, shown to operators, retryable).
     failed_at: Mapped[datetime | None] = mapped_column(default=None)
+    # A keyed hash of who sent the event (not their pseudonym), while it waits: one
+    # person's events are handled in the order they came, one worker at a time
+    # (bot/inbox.py). Cleared with the payload once handled.
+    sender: Mapped[str | None] = mapped_column(String(64), default=None)
 
 
 class OutboxEntry(Base):

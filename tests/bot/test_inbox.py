@@ -531,3 +531,38 @@ async def test_parallel_batches_commit_apart_but_a_person_waits_for_their_earlie
             )
         )
     assert stored == ["Evening slots", "A later answer"]
+
+
+async def test_a_persons_next_event_is_not_claimed_while_their_earlier_one_waits(
+    platform: Platform,
+) -> None:
+    # Two workers claim in id order, each skipping what the other holds; a person's second
+    # event must not go to one worker while the first is still with the other.
+    xena, yuri = Person("x-1"), Person("y-1")
+    first, second, other = xena.starts("outpatient-booking"), xena.says("hi"), yuri.says("hi")
+    assert await platform.inbox.receive_many([first, second, other]) == 3
+    async with platform.sessionmaker() as session:
+        rows = dict((await session.execute(select(InboxEntry.event_id, InboxEntry.id))).all())
+        senders = set(await session.scalars(select(InboxEntry.sender)))
+    assert len(senders) == 2 and all(s and "x-1" not in s for s in senders)
+    first_id, second_id, other_id = (
+        rows[platform.keyring.reference("telegram", event.event_id)]
+        for event in (first, second, other)
+    )
+    if platform.engine.dialect.name == "postgresql":
+        async with platform.sessionmaker.begin() as holding:
+            held = (await holding.execute(Inbox._claim(holding, 1, set()))).all()
+            assert [entry_id for entry_id, _ in held] == [first_id]
+            async with platform.sessionmaker.begin() as another:
+                claimed = (await another.execute(Inbox._claim(another, 10, set()))).all()
+            assert [entry_id for entry_id, _ in claimed] == [other_id]
+    async with platform.sessionmaker.begin() as session:
+        claimed = (await session.execute(Inbox._claim(session, 10, set()))).all()
+    # each person's earliest waiting event only: Xena's "hi" waits for her start
+    assert [entry_id for entry_id, _ in claimed] == [first_id, other_id]
+    await launch(platform, spec_data(segments=[], consent={"text": "ok?"}))
+    assert await platform.inbox.process_pending() == 3
+    async with platform.sessionmaker() as session:
+        left = (await session.execute(select(InboxEntry.sender, InboxEntry.payload))).all()
+    assert left == [(None, None)] * 3  # nothing of who sent it stays once handled
+    assert second_id > first_id
