@@ -1,6 +1,6 @@
 """Would dense word vectors beside the n-grams help the safety screen's semantic layer?
 
-    .venv/bin/python bench/safety_dense.py [--batches 10 ... 19] [--scales 0 1 2]
+    .venv/bin/python bench/safety_dense.py [--batches 10 ... 21] [--scales 0 1 2]
 
 Leave one batch out over the blind-written tune batches: for each batch, the semantic
 layer is fitted without it (exemplars, the rest of the tune split and the real feedback
@@ -108,7 +108,7 @@ class Fitted:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batches", type=int, nargs="+", default=list(range(10, 20)))
+    parser.add_argument("--batches", type=int, nargs="+", default=list(range(10, 22)))
     parser.add_argument("--scales", type=float, nargs="+", default=[0.0, 1.0])
     parser.add_argument("--budgets", type=float, nargs="+", default=[0.06, 0.08, 0.10])
     parser.add_argument(
@@ -192,10 +192,12 @@ def main() -> int:
         for pair in args.at:
             t, s = (float(v) for v in pair.split(":"))
             flagged = lex | (risky & (pw >= t)) | (ps >= s)
-            last = np.asarray([r.get("batch", 1) in (18, 19) for r in held_rows])
+            newest = args.batches[-2:]
+            last = np.asarray([r.get("batch", 1) in newest for r in held_rows])
             print(
                 f"  at {t:.2f}/{s:.2f}: recall {flagged[pos].mean():.3f}, over-flagging "
-                f"{flagged[neg].mean():.3f}; batches 18 and 19 {flagged[pos & last].mean():.3f}"
+                f"{flagged[neg].mean():.3f}; batches {newest[0]} and {newest[1]} "
+                f"{flagged[pos & last].mean():.3f}"
                 f" / {flagged[neg & last].mean():.3f}",
                 flush=True,
             )

@@ -51,7 +51,10 @@ def test_the_evaluation_set_is_large_varied_and_split_by_its_fixed_rule() -> Non
             # 19 were written blind by two more people while batch 17 was tuned on, kept out of
             # the repository until then, and scored once on the screen before and after that
             # round (recall 0.968 and 0.960, over-flagging 0.088 and 0.085), then joined the
-            # tune split.
+            # tune split. Batches 20 and 21 were written blind by two more people while
+            # batches 18 and 19 were tuned on, kept out of the repository until then, and
+            # scored once on the screen before and after that round (recall 0.948 and 0.965,
+            # over-flagging 0.063 and 0.060), then joined the tune split.
             allowed = {
                 (2, "heldout"),
                 (3, "tune"),
@@ -71,6 +74,8 @@ def test_the_evaluation_set_is_large_varied_and_split_by_its_fixed_rule() -> Non
                 (17, "tune"),
                 (18, "tune"),
                 (19, "tune"),
+                (20, "tune"),
+                (21, "tune"),
             }
             assert (row["batch"], row["split"]) in allowed, row["text"]
             continue
@@ -110,7 +115,7 @@ def test_heldout_holds_the_measured_level() -> None:
     # and 0.064 after tune batch 7, 0.980 and 0.062 before), so that a change that makes
     # the screen worse fails here. Since tune batches 11, 13 and 14: 0.987 (388 of 393)
     # and 0.045 (21 of 471). Since tune batches 18 and 19: 0.990 (389 of 393) and 0.038
-    # (18 of 471).
+    # (18 of 471); unchanged in total since tune batches 20 and 21.
     recall, over_flagging = _rates(EARLIER)
     assert recall >= 0.986
     assert over_flagging <= 0.046
@@ -201,7 +206,8 @@ def test_tune_split_holds_its_measured_level() -> None:
     # 1,575). With batches 10, 12, 15 and 16 tuned on the same way: 0.997 (2,463 of
     # 2,470) and 0.020 (46 of 2,250). With batch 17 in the tune split and tuned on: 0.999
     # or more of 2,674 and 0.011 of 2,430. With batches 18 and 19 in the tune split and
-    # tuned on by phrase families and guards: 1.000 (3,074) and 0.010 (29 of 2,794).
+    # tuned on by phrase families and guards: 1.000 (3,074) and 0.010 (29 of 2,794). With
+    # batches 20 and 21 the same way: 1.000 (3,474) and 0.011 (34 of 3,157).
     recall, over_flagging = _rates(TUNE)
     assert recall >= 0.999
     assert over_flagging <= 0.012
@@ -253,6 +259,11 @@ def test_blind_tune_batches_hold_their_measured_level(
         # on the one before it).
         (18, 1.0, 0.006),
         (19, 1.0, 0.011),
+        # Batches 20 and 21, written blind and scored once while held out: 0.965 and 0.088,
+        # 0.965 and 0.033 on the screen of tune batches 18 and 19 (0.945 and 0.088, 0.950
+        # and 0.038 on the one before it).
+        (20, 1.0, 0.006),
+        (21, 1.0, 0.006),
     ],
 )
 def test_later_blind_tune_batches_hold_their_measured_level(
@@ -406,6 +417,23 @@ MUST_CATCH = [
     ("we hear banging next door and then the little one starts crying", "third-party"),
     ("mum's been really calm since she gave away her things, it's not like her", "third-party"),
     ("nobody ever asks about my wrists, I just keep them in long sleeves", "self-harm"),
+    # Phrase families added with tune batches 20 and 21 (wordings not in the set).
+    ("took the shotgun out of the cabinet, it's loaded and on the back seat", "plan-means"),
+    (
+        "been squirrelling away my sleeping tablets. once I've got enough I'm swallowing the lot",
+        "plan-means",
+    ),
+    ("picked the date for my final exit. nobody knows", "plan-means"),
+    ("staff took my blades off me so I just used a pencil sharpener blade instead", "self-harm"),
+    ("the youth pastor has been touching the boys in the changing rooms", "safeguarding"),
+    ("one of the men keeps coming into the womens showers at night", "safeguarding"),
+    ("he boxed me up again in front of the kids", "safeguarding"),
+    ("mi a go stab him if him come back", "harm-to-others"),
+    ("I want end my life, nobody help", "suicidal-active"),
+    ("ready for the big sleep honestly", "suicidal-active"),
+    ("drank weedkiller last night, vomiting now", "past-attempt"),
+    ("my son drank poison because of his exam results", "third-party"),
+    ("the doctor says my wife has been burning herself with a lighter", "third-party"),
 ]
 
 
@@ -516,6 +544,21 @@ MUST_NOT_FLAG = [
     "For my dissertation I am looking up how crisis teams triage calls",
     "we crossed to the other side of the road to get to the clinic",
     "my second attempt at the online booking this week failed too",
+    # Look-alikes of the guards added with tune batches 20 and 21.
+    "I keep my rifle in a locked safe and it is never loaded",
+    "got my rifle out of the safe to go deer hunting on Saturday",
+    "keeping back some of my tablets for the holiday in case the flight is delayed",
+    "the nurse took my razor away before surgery so I used the hospital one instead",
+    "a male nurse keeps coming into my room at night to check my obs",
+    "like drinking poison, this hospital coffee",
+    "the big sleep is my favourite Chandler novel",
+    "if I had to listen to the hold music any longer I wanted to die",
+    "my grandad beat me at draughts again, he's 90",
+    "what's the safe amount of ibuprofen for a teenager",
+    "does sertraline cause suicidal thoughts in teenagers",
+    "where do I return my dad's unused morphine patches",
+    "mum said if I don't tidy my room she'll kill me lol",
+    "my husband passed away in March and the bereavement nurse was lovely",
 ]
 
 
