@@ -54,7 +54,11 @@ def test_the_evaluation_set_is_large_varied_and_split_by_its_fixed_rule() -> Non
             # tune split. Batches 20 and 21 were written blind by two more people while
             # batches 18 and 19 were tuned on, kept out of the repository until then, and
             # scored once on the screen before and after that round (recall 0.948 and 0.965,
-            # over-flagging 0.063 and 0.060), then joined the tune split.
+            # over-flagging 0.063 and 0.060), then joined the tune split. Batches 22 and 23
+            # were written blind by two more people while batches 20 and 21 were tuned on,
+            # kept out of the repository until then, and scored once on the screen before and
+            # after that round (recall 0.930 and 0.935, over-flagging 0.060 and 0.058), then
+            # joined the tune split.
             allowed = {
                 (2, "heldout"),
                 (3, "tune"),
@@ -76,6 +80,8 @@ def test_the_evaluation_set_is_large_varied_and_split_by_its_fixed_rule() -> Non
                 (19, "tune"),
                 (20, "tune"),
                 (21, "tune"),
+                (22, "tune"),
+                (23, "tune"),
             }
             assert (row["batch"], row["split"]) in allowed, row["text"]
             continue
