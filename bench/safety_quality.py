@@ -3,7 +3,7 @@
     .venv/bin/python bench/safety_quality.py [--misses tune] [--semantic-only]
 
 Prints recall on disclosures and over-flagging (the share of look-alikes flagged) overall,
-per category and per register, for the tune split (and its batches 6 to 21 apart) and
+per category and per register, for the tune split (and its batches 6 to 23 apart) and
 for the held-out split: the first batch (split by the SHA-1 rule), the second and fourth
 batches (each written whole as held-out before the screen was tuned further) and all
 together; then how many of the real NHS feedback comments
@@ -99,6 +99,12 @@ def main() -> int:
         ),
         "tune batch 21 (scored blind while held out)": lambda row: (
             row["split"] == "tune" and row.get("batch") == 21
+        ),
+        "tune batch 22 (scored blind while held out)": lambda row: (
+            row["split"] == "tune" and row.get("batch") == 22
+        ),
+        "tune batch 23 (scored blind while held out)": lambda row: (
+            row["split"] == "tune" and row.get("batch") == 23
         ),
         "heldout, all batches": lambda row: row["split"] == "heldout",
     }

@@ -219,8 +219,12 @@ class Lexicon:
         return candidates is not None and token.startswith(candidates)
 
     def mask(self, text: str) -> str:
-        """Services, idioms and bereavement replaced by placeholder words."""
+        """Services, idioms and bereavement replaced by placeholder words. Idioms are
+        kept when the writer says they mean it ("not even joking", "no joke")."""
+        affirmed = self.cues["affirmed"].search(text) is not None
         for table, word in self._mask_tables:
+            if affirmed and table == self._masks.get("idiom"):
+                continue
             text = self.phrases.sub(table, word, text)
         return text
 
@@ -354,11 +358,19 @@ class Lexicon:
         # aside a statement as well as a topic: the words are rehearsed, not lived.
         if not answered_yes and self.cues["rehearsal"].search(leading):
             return None
-        reported = [m.group(0) for m in self.cues["reported"].finditer(sentence)]
+        reported = list(self.cues["reported"].finditer(sentence))
+        # A question asked after the writer's own statement ("my arms look like a barcode
+        # and your nurse asked if i had had a fall") does not set the statement aside.
         if (
             reported
             and not answered_yes
-            and (kind == "topic" or any(word.startswith("ask") for word in reported))
+            and (
+                kind == "topic"
+                or any(
+                    found.group(0).startswith("ask") and found.start() < len(leading)
+                    for found in reported
+                )
+            )
             and not self._own_topic(kind, before, sentence)
         ):
             return None

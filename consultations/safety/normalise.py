@@ -134,6 +134,15 @@ _LEET = str.maketrans(
     {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "i"}
 )
 _UNIT = re.compile(r"^\d+(?:[a-z]{1,4})?$|^\d+(?:st|nd|rd|th)$")
+# A digit for a vowel at the start of a word ("3nd", "1t", "4nd"), not a unit or an
+# ordinal written right ("3rd", "5mg", "10am", "4x").
+_LEADING_LEET = re.compile(r"^[0134][a-z]{1,6}$")
+_UNIT_SUFFIXES = frozenset(
+    ["am", "pm", "mg", "mcg", "kg", "g", "ml", "l", "mm", "cm", "km"]
+    + ["m", "k", "x", "s", "d", "h", "hr", "hrs", "min", "mins", "ft", "lb", "lbs", "oz"]
+    + ["yr", "yrs", "wk", "wks", "mo", "day", "days", "y", "w"]
+)
+_ORDINALS = {"1": "st", "2": "nd", "3": "rd"}
 _REPEAT = re.compile(r"([a-z])\1{2,}")
 
 # Text-speak, contractions written without apostrophes and algospeak, one word each. The
@@ -542,6 +551,11 @@ _TO_BEFORE = frozenset(
         "overdose",
     ]
 )
+# Verbs after which a standalone "1" is the word "i" ("1 want", "1 tried").
+_I_BEFORE = frozenset(
+    ["want", "wanna", "am", "tried", "feel", "felt", "need", "keep", "kept", "cut", "wish"]
+    + ["cant", "can", "will", "just", "really", "hate", "have", "took", "overdosed"]
+)
 _FOR_BEFORE = frozenset(
     [
         "the",
@@ -850,6 +864,11 @@ def _word(token: str, known: frozenset[str]) -> str:
         token = censored if censored is not None else token.replace("*", "")
     # "help!" ends a sentence; "k!ll" hides a letter.
     token = token.rstrip("!|") or token
+    if _LEADING_LEET.match(token) and token[1:] not in _UNIT_SUFFIXES:
+        # "tr13d 2 3nd 1t": a leading digit for a vowel, when the word is the lexicon's.
+        spelt = token.translate(_LEET)
+        if spelt in known and token[1:] != _ORDINALS.get(token[0], "th"):
+            return spelt
     if not token.isalpha() and not _UNIT.match(token) and any(c.isalpha() for c in token):
         # Leetspeak: a digit or symbol standing for a letter inside a word ("su1c1de").
         # "ki11", "a11": a doubled 1 inside a word stands for "ll" more often than "ii".
@@ -874,11 +893,15 @@ def _context_words(tokens: list[str]) -> list[str]:
     """Standalone "2" and "4" read as "to" and "for" where the neighbours make that plain."""
     out = list(tokens)
     for i, token in enumerate(tokens):
-        if token not in ("2", "4"):
+        if token not in ("2", "4", "1"):
             continue
         before = tokens[i - 1] if i else ""
         after = tokens[i + 1] if i + 1 < len(tokens) else ""
-        if token == "2" and (after in _TO_BEFORE or before in _TO_AFTER):
+        if token == "1":
+            # "1 w4nt 2 d13": a standalone 1 for "i" before a first-person verb only.
+            if after in _I_BEFORE and not before.isdigit():
+                out[i] = "i"
+        elif token == "2" and (after in _TO_BEFORE or before in _TO_AFTER):
             out[i] = "to"
         elif token == "4" and after in _FOR_BEFORE:
             out[i] = "for"
@@ -939,6 +962,9 @@ def normalise_folded(text: str, known: frozenset[str] = _EMPTY) -> str:
             word = _word(token, known)
             parts = resolved[token] = tuple(word.split(" ")) if word else ()
         words.extend(parts)
+    if "2" in words or "4" in words or "1" in words:
+        # Again once leetspeak is read: "tr13d 2 3nd 1t" has its verbs only now.
+        words = _context_words(words)
     if not _NUMBERS.keys().isdisjoint(words):
         words = _numbers(words)
     if "would" in words:

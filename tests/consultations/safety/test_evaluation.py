@@ -54,7 +54,11 @@ def test_the_evaluation_set_is_large_varied_and_split_by_its_fixed_rule() -> Non
             # tune split. Batches 20 and 21 were written blind by two more people while
             # batches 18 and 19 were tuned on, kept out of the repository until then, and
             # scored once on the screen before and after that round (recall 0.948 and 0.965,
-            # over-flagging 0.063 and 0.060), then joined the tune split.
+            # over-flagging 0.063 and 0.060), then joined the tune split. Batches 22 and 23
+            # were written blind by two more people while batches 20 and 21 were tuned on,
+            # kept out of the repository until then, and scored once on the screen before and
+            # after that round (recall 0.930 and 0.935, over-flagging 0.060 and 0.058), then
+            # joined the tune split.
             allowed = {
                 (2, "heldout"),
                 (3, "tune"),
@@ -76,6 +80,8 @@ def test_the_evaluation_set_is_large_varied_and_split_by_its_fixed_rule() -> Non
                 (19, "tune"),
                 (20, "tune"),
                 (21, "tune"),
+                (22, "tune"),
+                (23, "tune"),
             }
             assert (row["batch"], row["split"]) in allowed, row["text"]
             continue
@@ -207,7 +213,8 @@ def test_tune_split_holds_its_measured_level() -> None:
     # 2,470) and 0.020 (46 of 2,250). With batch 17 in the tune split and tuned on: 0.999
     # or more of 2,674 and 0.011 of 2,430. With batches 18 and 19 in the tune split and
     # tuned on by phrase families and guards: 1.000 (3,074) and 0.010 (29 of 2,794). With
-    # batches 20 and 21 the same way: 1.000 (3,474) and 0.011 (34 of 3,157).
+    # batches 20 and 21 the same way: 1.000 (3,474) and 0.011 (34 of 3,157). With
+    # batches 22 and 23: 1.000 (3,874) and 0.011 (39 of 3,521).
     recall, over_flagging = _rates(TUNE)
     assert recall >= 0.999
     assert over_flagging <= 0.012
@@ -264,6 +271,11 @@ def test_blind_tune_batches_hold_their_measured_level(
         # and 0.038 on the one before it).
         (20, 1.0, 0.006),
         (21, 1.0, 0.006),
+        # Batches 22 and 23 (400 disclosures, 364 look-alikes), written blind and scored
+        # once while held out: 0.925 and 0.066, 0.945 and 0.049 on the screen of tune
+        # batches 20 and 21 (0.930 and 0.060 together on the one before it).
+        (22, 1.0, 0.028),
+        (23, 1.0, 0.022),
     ],
 )
 def test_later_blind_tune_batches_hold_their_measured_level(
@@ -434,6 +446,24 @@ MUST_CATCH = [
     ("drank weedkiller last night, vomiting now", "past-attempt"),
     ("my son drank poison because of his exam results", "third-party"),
     ("the doctor says my wife has been burning herself with a lighter", "third-party"),
+    # Written for the guards and families of tune batches 22 and 23.
+    ("cant face another week of this, want to be dead, not even joking", "suicidal-active"),
+    ("no joke i want to die", "suicidal-active"),
+    ("I attempted three times in my twenties", "past-attempt"),
+    ("stomach pumped twice this year and still no follow up", "past-attempt"),
+    ("t-r-i-e-d to k-i-l-l myself last week", "suicidal-active"),
+    ("1 w4nt 2 d13", "suicidal-active"),
+    ("tr13d 2 3nd 1t in june", "suicidal-active"),
+    ("my legs look like a barcode under these jeans", "self-harm"),
+    ("been punching the wall till my knuckles split", "self-harm"),
+    ("they took my belt but left me a razor blade, so I used it", "self-harm"),
+    ("I burn my arm with a lighter when it gets too much", "self-harm"),
+    ("stabbing my stepdad has crossed my mind more than once", "harm-to-others"),
+    ("the neighbour's toddler is left home alone for hours most nights", "safeguarding"),
+    ("he says he is 15 but he is way older and wants to meet me after school", "safeguarding"),
+    ("my stepdad does things to me at night and says it is our secret", "safeguarding"),
+    ("the GP asked about the bruises and I lied, it was my husband", "safeguarding"),
+    ("20 storeys up at work, keep thinking about the drop", "plan-means"),
 ]
 
 
@@ -559,6 +589,13 @@ MUST_NOT_FLAG = [
     "where do I return my dad's unused morphine patches",
     "mum said if I don't tidy my room she'll kill me lol",
     "my husband passed away in March and the bereavement nurse was lovely",
+    # Look-alikes of the families and guards of tune batches 22 and 23.
+    "my second attempt at booking a smear test failed again",
+    "took 5mg at 10am on the 3rd and 4th",
+    "1 nurse for 30 patients on nights",
+    "asked the pharmacist how many paracetamol would be dangerous for my toddler",
+    "the kids are left with their gran on Fridays",
+    "if I have to hear that song one more time I will kill myself lol",
 ]
 
 

@@ -18,12 +18,17 @@ from consultations.safety.semantic import MODEL_FILE, SemanticModel, split_sente
 # feel like I am so close to ending it all at the moment"; "close to ending it all" is a
 # lexicon phrase since (its sentence scored 0.889 against a sentence threshold of 0.89).
 # Since tune batches 20 and 21 (whole-text threshold 0.56) the shorter complaint below is
-# caught whole (0.58), so the complaint around the clause is longer here.
+# caught whole (0.58), so the complaint around the clause is longer here. Since tune
+# batches 22 and 23 (whole-text threshold 0.58) the shorter one is caught by its sentence
+# again (0.52 whole).
 EMBEDDED = [
     "The car park only takes coins, the signs to outpatients are wrong, reception were "
     "short with me again and the wait was over two hours, and the pharmacy had closed by "
     "the time I was seen. Most days I feel I am one bad night away from ending it all. "
     "Please answer the phones, fix the signs and hire more staff.",
+    "The car park only takes coins, the signs to outpatients are wrong, reception were "
+    "short with me again and the wait was over two hours. Most days I feel I am one bad "
+    "night away from ending it all. Please answer the phones and hire more staff.",
 ]
 
 # Caught by sentence scoring while the whole-text threshold was 0.64, and by the whole
@@ -31,9 +36,6 @@ EMBEDDED = [
 # sentence threshold was 0.83, caught by its sentence (0.75) at 0.74, and by the whole
 # text since tune batch 7 (disclosures inside complaints) joined the training.
 EMBEDDED_CAUGHT_WHOLE = [
-    "The car park only takes coins, the signs to outpatients are wrong, reception were "
-    "short with me again and the wait was over two hours. Most days I feel I am one bad "
-    "night away from ending it all. Please answer the phones and hire more staff.",
     "My referral was lost twice, the GP blames the hospital and the hospital blames the "
     "GP, and I have now waited seven months for a scan. Most nights I lie awake wishing I "
     "could fall asleep and never wake. It is not good enough and somebody needs to take "

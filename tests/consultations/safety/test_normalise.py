@@ -36,6 +36,13 @@ KNOWN = default_lexicon().vocabulary
         ("k i l l myself", "kill myself"),
         ("s.u.i.c.i.d.a.l", "suicidal"),
         ("su1c1de", "suicide"),
+        # A leading digit for a vowel, a standalone 1 for "i" (tune batches 22 and 23);
+        # units, ordinals and counts stay as they are.
+        ("tr13d 2 3nd 1t", "tried to end it"),
+        ("1 w4nt 2 d13", "i want to die"),
+        ("k-i-l-l-i-n-g", "killing"),
+        ("took 5mg at 10am on the 3rd", "took 5mg at 10am on the 3rd"),
+        ("1 nurse for 30 patients", "1 nurse for 30 patients"),
         ("$uicidal", "suicidal"),
         ("k!ll myself", "kill myself"),
         ("s*icidal", "suicidal"),
