@@ -58,7 +58,10 @@ def test_the_evaluation_set_is_large_varied_and_split_by_its_fixed_rule() -> Non
             # were written blind by two more people while batches 20 and 21 were tuned on,
             # kept out of the repository until then, and scored once on the screen before and
             # after that round (recall 0.930 and 0.935, over-flagging 0.060 and 0.058), then
-            # joined the tune split.
+            # joined the tune split. Batches 24 and 25 were written blind by two more people
+            # while batches 22 and 23 were tuned on, kept out of the repository until then,
+            # and scored once on the screen before and after that round (recall 0.955 and
+            # 0.963, over-flagging 0.096 and 0.088); they are held out.
             allowed = {
                 (2, "heldout"),
                 (3, "tune"),
@@ -82,6 +85,8 @@ def test_the_evaluation_set_is_large_varied_and_split_by_its_fixed_rule() -> Non
                 (21, "tune"),
                 (22, "tune"),
                 (23, "tune"),
+                (24, "heldout"),
+                (25, "heldout"),
             }
             assert (row["batch"], row["split"]) in allowed, row["text"]
             continue
@@ -99,8 +104,21 @@ BLIND = [row for row in TUNE if row.get("batch") in (10, 12)]
 EARLIER = [row for row in HELDOUT if row.get("batch", 1) in (1, 2, 4)]
 
 
-def test_heldout_is_batches_one_two_and_four() -> None:
-    assert {row.get("batch", 1) for row in HELDOUT} == {1, 2, 4}
+def test_heldout_is_batches_one_two_four_and_the_last_blind_pair() -> None:
+    assert {row.get("batch", 1) for row in HELDOUT} == {1, 2, 4, 24, 25}
+
+
+def test_blind_heldout_batches_twenty_four_and_twenty_five_hold_their_measured_level() -> None:
+    # Batches 24 and 25 were written blind by two people who never saw the screen or any
+    # other batch, and scored once on the screen after tune batches 22 and 23: recall 0.962
+    # (383 of 398; two disclosures that another writer had already written are stored
+    # once, in the tune split) and over-flagging 0.088 (32 of 364); before that round 0.955
+    # and 0.096. This is the figure to expect from a new writer: the 0.99 target is not met.
+    rows = [row for row in HELDOUT if row.get("batch") in (24, 25)]
+    recall, over_flagging = _rates(rows)
+    assert sum(row["label"] == 1 for row in rows) == 398
+    assert recall >= 0.962
+    assert over_flagging <= 0.088
 
 
 def test_blind_batches_ten_and_twelve_hold_their_measured_level() -> None:
