@@ -426,7 +426,9 @@ async def test_a_stalled_stream_is_noticed_polled_around_and_streamed_again(worl
     stalled_at = asyncio.get_running_loop().time()
     await wait_until(_mode(world, "polling"), within=10, what="the stall to be noticed")
     noticed = asyncio.get_running_loop().time() - stalled_at
-    assert 0.9 <= noticed < 5.0  # the heartbeat timeout, not a reconcile poll (an hour)
+    # The heartbeat timeout (1 s of silence), not a reconcile poll (an hour). Counted from
+    # the stall, so it can be under a second: the last keep-alive came before it.
+    assert noticed < 5.0
     during = await world.act(world.server.reply, "alice", prompt, "Said while it was stalled")
     assert await wait_until(_stored(world, during["id"]), what="the reply polled meanwhile")
 

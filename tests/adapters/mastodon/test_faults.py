@@ -39,8 +39,9 @@ async def test_a_429_says_when_to_retry_and_pauses_requests(world: World) -> Non
     world.server.fail_next(429, path="/api/v1/statuses", reset_in=30)
     with pytest.raises(RetryLater) as raised:
         await world.adapter.send(ADDRESS, OutboundMessage(text="Hello"), key="row-3")
-    # about 30 s: the reset time, plus a little jitter and however slow this machine is
-    assert raised.value.after is not None and 25 < raised.value.after <= 33
+    # about 30 s: the reset time, plus the second the Date header rounds away and however
+    # slow this machine is (a loaded run has taken 34 s)
+    assert raised.value.after is not None and 25 < raised.value.after <= 40
     # The pacer holds every request until the reset; a send now is put back at once.
     with pytest.raises(RetryLater, match="budget"):
         await world.adapter.send(ADDRESS, OutboundMessage(text="Hello"), key="row-4")
