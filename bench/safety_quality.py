@@ -62,6 +62,11 @@ def _table(title: str, groups: dict[str, list[bool]], label: str) -> None:
         print(f"    {name:<22} {label} {share:6.3f}  (n={len(values)})")
 
 
+def _batch(split: str, number: int) -> Callable[[dict[str, object]], bool]:
+    """Rows of one batch in one split."""
+    return lambda row: row["split"] == split and row.get("batch") == number
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--misses", choices=["tune"], help="list the tune split's errors")
@@ -70,42 +75,20 @@ def main() -> int:
     verdicts = assess_many([str(row["text"]) for row in rows])
     groups: dict[str, Callable[[dict[str, object]], bool]] = {
         "tune": lambda row: row["split"] == "tune",
-        "tune batch 6": lambda row: row["split"] == "tune" and row.get("batch") == 6,
-        "tune batch 7": lambda row: row["split"] == "tune" and row.get("batch") == 7,
-        "tune batch 9": lambda row: row["split"] == "tune" and row.get("batch") == 9,
-        "tune batch 8": lambda row: row["split"] == "tune" and row.get("batch") == 8,
-        "tune batch 11": lambda row: row["split"] == "tune" and row.get("batch") == 11,
-        "tune batch 13": lambda row: row["split"] == "tune" and row.get("batch") == 13,
-        "tune batch 14": lambda row: row["split"] == "tune" and row.get("batch") == 14,
+        **{f"tune batch {n}": _batch("tune", n) for n in (6, 7, 9, 8, 11, 13, 14)},
         "heldout batch 1": lambda row: row["split"] == "heldout" and "batch" not in row,
-        "heldout batch 2": lambda row: row["split"] == "heldout" and row.get("batch") == 2,
-        "heldout batch 4": lambda row: row["split"] == "heldout" and row.get("batch") == 4,
+        "heldout batch 2": _batch("heldout", 2),
+        "heldout batch 4": _batch("heldout", 4),
         "tune batches 10 and 12 (scored blind while held out)": lambda row: (
             row.get("batch") in (10, 12)
         ),
-        "tune batch 15": lambda row: row["split"] == "tune" and row.get("batch") == 15,
-        "tune batch 16": lambda row: row["split"] == "tune" and row.get("batch") == 16,
-        "tune batch 17 (scored blind while held out)": lambda row: (
-            row["split"] == "tune" and row.get("batch") == 17
-        ),
-        "tune batch 18 (scored blind while held out)": lambda row: (
-            row["split"] == "tune" and row.get("batch") == 18
-        ),
-        "tune batch 19 (scored blind while held out)": lambda row: (
-            row["split"] == "tune" and row.get("batch") == 19
-        ),
-        "tune batch 20 (scored blind while held out)": lambda row: (
-            row["split"] == "tune" and row.get("batch") == 20
-        ),
-        "tune batch 21 (scored blind while held out)": lambda row: (
-            row["split"] == "tune" and row.get("batch") == 21
-        ),
-        "tune batch 22 (scored blind while held out)": lambda row: (
-            row["split"] == "tune" and row.get("batch") == 22
-        ),
-        "tune batch 23 (scored blind while held out)": lambda row: (
-            row["split"] == "tune" and row.get("batch") == 23
-        ),
+        "tune batch 15": _batch("tune", 15),
+        "tune batch 16": _batch("tune", 16),
+        **{
+            f"tune batch {n} (scored blind while held out)": _batch("tune", n)
+            for n in range(17, 24)
+        },
+        "heldout batches 24 and 25 (written blind)": lambda row: row.get("batch") in (24, 25),
         "heldout, all batches": lambda row: row["split"] == "heldout",
     }
     for split, member in groups.items():

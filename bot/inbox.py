@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
@@ -182,7 +182,7 @@ class Inbox:
                 InboxEntry.processed_at.is_(None),
                 InboxEntry.failed_at.is_(None),
                 InboxEntry.id.not_in(skip),
-                _first_of_its_sender(),
+                _FIRST_OF_ITS_SENDER,
             )
             .order_by(InboxEntry.id)
             .limit(size)
@@ -199,7 +199,7 @@ class Inbox:
                     InboxEntry.processed_at.is_(None),
                     InboxEntry.failed_at.is_(None),
                     InboxEntry.id.not_in(skip),
-                    _first_of_its_sender(),
+                    _FIRST_OF_ITS_SENDER,
                 )
                 .order_by(InboxEntry.id)
                 .limit(size)
@@ -219,12 +219,7 @@ class Inbox:
                 if payload is not None
             ]
             await self.runtime.handle_batch(session, events)
-            await session.execute(
-                update(InboxEntry)
-                .where(InboxEntry.id.in_([entry_id for entry_id, _ in entries]))
-                .values(processed_at=utcnow(), payload=None, sender=None)
-                .execution_options(synchronize_session=False)  # no such rows are loaded
-            )
+            await queries.mark_inbox_processed(session, [entry_id for entry_id, _ in entries])
         return len(entries)
 
     async def _process_one(self, entry_id: int) -> bool:
@@ -245,7 +240,7 @@ class Inbox:
                     if entry.payload is not None:
                         event = InboundEvent.from_json(self.keyring.unseal(entry.payload))
                         await self.runtime.handle_batch(session, [event])
-                await queries.mark_inbox_processed(session, entry.id)
+                await queries.mark_inbox_processed(session, [entry.id])
             except Exception as exc:
                 if is_unavailable(exc):
                     # The store went away (an outage), not this event's fault: no attempt
@@ -286,6 +281,9 @@ def _first_of_its_sender() -> Any:
         earlier.failed_at.is_(None),
         earlier.attempts == 0,
     )
+
+
+_FIRST_OF_ITS_SENDER = _first_of_its_sender()
 
 
 def _settle(future: asyncio.Future[int], outcome: int | BaseException) -> None:

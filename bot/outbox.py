@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import functools
 import logging
 import random
 from collections import Counter, defaultdict
@@ -312,12 +313,9 @@ class OutboxSender:
         """
         starts = self._starts.get(row.channel)
         if starts is None:
-            channel = row.channel
-
-            async def write(ids: list[int]) -> list[bool]:
-                return await self._mark_sending(channel, ids)
-
-            starts = self._starts[channel] = Together(write)
+            starts = self._starts[row.channel] = Together(
+                functools.partial(self._mark_sending, row.channel)
+            )
         if not await starts(row.id):
             return False
         row.attempts += 1

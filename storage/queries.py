@@ -81,13 +81,15 @@ async def insert_inbox(
 
 
 async def mark_inbox_processed(
-    session: AsyncSession, entry_id: int, error: str | None = None
+    session: AsyncSession, entry_ids: Collection[int], error: str | None = None
 ) -> None:
-    """Mark an inbox row handled and drop its sealed payload (it names the sender)."""
+    """Mark inbox rows handled and drop what names their sender (the sealed payload and
+    the sender's keyed hash), in one UPDATE."""
     await session.execute(
         update(InboxEntry)
-        .where(InboxEntry.id == entry_id)
+        .where(InboxEntry.id.in_(entry_ids))
         .values(processed_at=utcnow(), payload=None, sender=None, error=error)
+        .execution_options(synchronize_session=False)  # the rows are not read again
     )
 
 

@@ -151,7 +151,6 @@ class FormNonces:
         )
 
 
-_NONCES = cast(Table, FormNonce.__table__)
 _CLAIMS: dict[bool, Any] = {}
 
 
@@ -164,15 +163,15 @@ def _claim_statement(postgresql: bool) -> Any:
     statement = _CLAIMS.get(postgresql)
     if statement is None:
         among = (
-            _NONCES.c.id == any_(bindparam("nonces", type_=ARRAY(String())))
+            NONCES.c.id == any_(bindparam("nonces", type_=ARRAY(String())))
             if postgresql
-            else _NONCES.c.id.in_(bindparam("nonces", expanding=True))
+            else NONCES.c.id.in_(bindparam("nonces", expanding=True))
         )
         statement = _CLAIMS[postgresql] = (
-            update(_NONCES)
-            .where(among, _NONCES.c.used_at.is_(None), _NONCES.c.issued_at > bindparam("oldest"))
+            update(NONCES)
+            .where(among, NONCES.c.used_at.is_(None), NONCES.c.issued_at > bindparam("oldest"))
             .values(used_at=bindparam("claimed_at"))
-            .returning(_NONCES.c.id)
+            .returning(NONCES.c.id)
         )
     return statement
 

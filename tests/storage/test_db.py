@@ -77,10 +77,10 @@ async def test_rows_outside_a_written_transaction_are_numbered_by_the_database(
 sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 
-@sqlite_only
-async def test_each_statement_is_one_trip_to_the_sqlite_thread_and_reads_as_before(
+async def _three_people_then_count_trips(
     platform: Platform, monkeypatch: pytest.MonkeyPatch
-) -> None:
+) -> list[str]:
+    """Store three people, then record every trip to aiosqlite's thread from now on."""
     trips: list[str] = []
     queue: Any = aiosqlite.Connection._execute
 
@@ -91,6 +91,14 @@ async def test_each_statement_is_one_trip_to_the_sqlite_thread_and_reads_as_befo
     async with platform.sessionmaker.begin() as session:
         session.add_all([_participant(f"t{n}") for n in range(3)])
     monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+    return trips
+
+
+@sqlite_only
+async def test_each_statement_is_one_trip_to_the_sqlite_thread_and_reads_as_before(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trips = await _three_people_then_count_trips(platform, monkeypatch)
 
     async with platform.sessionmaker.begin() as session:
         trips.clear()
@@ -132,16 +140,7 @@ async def test_each_statement_is_one_trip_to_the_sqlite_thread_and_reads_as_befo
 async def test_statements_on_the_loop_take_no_trip_and_a_lock_is_waited_for_off_the_loop(
     platform: Platform, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    trips: list[str] = []
-    queue: Any = aiosqlite.Connection._execute
-
-    async def counted(self: aiosqlite.Connection, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        trips.append(getattr(fn, "__name__", repr(fn)))
-        return await queue(self, fn, *args, **kwargs)
-
-    async with platform.sessionmaker.begin() as session:
-        session.add_all([_participant(f"t{n}") for n in range(3)])
-    monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+    trips = await _three_people_then_count_trips(platform, monkeypatch)
 
     async def batch() -> list[str]:
         statements_on_loop()
