@@ -268,6 +268,12 @@ class Lexicon:
         # of its own after the negated words; "not someone who ..." stays negated.
         return not (between and self.cues["later_subject"].match(phrase))
 
+    def _negation_near(self, before: str) -> bool:
+        """Whether a negation is among the words just before a phrase, whatever follows it
+        (the reach :meth:`_negated` reads, without the rules that undo it)."""
+        window = " ".join(before.split()[-_WINDOW:])
+        return self.cues["negation"].search(window) is not None and "saying" not in window
+
     def _whose(self, category: str, phrase: str, before: str) -> bool:
         """True when the phrase is about someone other than the writer."""
         if category not in _PERSONAL and category != "harm-to-others":
@@ -336,7 +342,17 @@ class Lexicon:
         answered_yes: bool,
     ) -> Hit | None:
         before, clause = self._span(_CLAUSE_BREAK, text, match.start(), match.end())
-        if self._negated(before, match.group(0)):
+        after = text[match.end() : match.end() + 60]
+        # Slang "not the self harm era coming back" is no negation.
+        if self._negated(before, match.group(0)) and not self.cues["negation_slang"].match(after):
+            return None
+        # "not wanting to hurt myself or anything daft, just really low": a denial, whatever
+        # word came between the negation and the phrase.
+        if self.cues["denial_after"].match(after) and self._negation_near(before):
+            return None
+        # "i am not one of those veterans about to top himself": the rest of the clause is
+        # what the writer is not.
+        if self.cues["denial_before"].search(before):
             return None
         # A title or a quotation named as one: "a poem called i wish i could disappear",
         # "the song with the line i want to die". The words are someone's title, not
@@ -348,7 +364,21 @@ class Lexicon:
         if (
             category == "harm-to-others"
             and self.cues["speech"].search(before)
-            and not self.cues["speaker_close"].search(before)
+            and (
+                not self.cues["speaker_close"].search(before)
+                or (
+                    self.cues["joked"].search(before) is not None
+                    and self.cues["affirmed"].search(text) is None
+                )
+            )
+        ):
+            return None
+        # Intrusive thoughts the writer disowns as OCD ("i know it is ocd, i have never
+        # acted on them"), unless the text says they are more than that.
+        if (
+            category == "harm-to-others"
+            and self.cues["ocd_disowned"].search(text)
+            and not self.cues["ocd_owned"].search(text)
         ):
             return None
         leading, sentence = self._span(_SENTENCE_BREAK, text, match.start(), match.end())
@@ -379,7 +409,10 @@ class Lexicon:
                 category in _SELF_INJURY
                 or (category == "plan-means" and _PAST_VERB.match(match.group(0)))
             )
-            and self.cues["accident"].search(clause)
+            and (
+                self.cues["accident"].search(clause)
+                or self.cues["accident_sentence"].search(leading)
+            )
             and not self.cues["deliberate"].search(clause)
         ):
             return None
@@ -412,8 +445,13 @@ class Lexicon:
         # ("we watched a film. the boy says he wants to die"), not in the whole text: a
         # long complaint mentions leaflets, websites and forms in other sentences, and a
         # son's words in it are still a report.
+        # A nurse or a teacher worried about someone in their care reports a real person,
+        # though their work is named in the sentence ("as a practice nurse ...").
         if not answered_yes and (
-            self._reported_around(sentence, len(before) + len(phrase))
+            (
+                not self.cues["concern"].search(leading)
+                and self._reported_around(sentence, len(before) + len(phrase))
+            )
             or self.cues["media"].search(_near(text, match.start(), match.end(), 1, 0))
         ):
             return None

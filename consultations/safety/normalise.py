@@ -632,6 +632,11 @@ _CENSORED_TARGETS = (
     "overdose",
     "hang",
     "stab",
+    "burn",
+    "hurt",
+    "murder",
+    "strangle",
+    "poison",
 )
 # Words worth correcting when misspelt by one letter: long and distinctive, so that no
 # everyday word is one edit away from them.

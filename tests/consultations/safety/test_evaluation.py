@@ -61,7 +61,7 @@ def test_the_evaluation_set_is_large_varied_and_split_by_its_fixed_rule() -> Non
             # joined the tune split. Batches 24 and 25 were written blind by two more people
             # while batches 22 and 23 were tuned on, kept out of the repository until then,
             # and scored once on the screen before and after that round (recall 0.955 and
-            # 0.963, over-flagging 0.096 and 0.088); they are held out.
+            # 0.963, over-flagging 0.096 and 0.088), then joined the tune split.
             allowed = {
                 (2, "heldout"),
                 (3, "tune"),
@@ -85,8 +85,8 @@ def test_the_evaluation_set_is_large_varied_and_split_by_its_fixed_rule() -> Non
                 (21, "tune"),
                 (22, "tune"),
                 (23, "tune"),
-                (24, "heldout"),
-                (25, "heldout"),
+                (24, "tune"),
+                (25, "tune"),
             }
             assert (row["batch"], row["split"]) in allowed, row["text"]
             continue
@@ -104,21 +104,8 @@ BLIND = [row for row in TUNE if row.get("batch") in (10, 12)]
 EARLIER = [row for row in HELDOUT if row.get("batch", 1) in (1, 2, 4)]
 
 
-def test_heldout_is_batches_one_two_four_and_the_last_blind_pair() -> None:
-    assert {row.get("batch", 1) for row in HELDOUT} == {1, 2, 4, 24, 25}
-
-
-def test_blind_heldout_batches_twenty_four_and_twenty_five_hold_their_measured_level() -> None:
-    # Batches 24 and 25 were written blind by two people who never saw the screen or any
-    # other batch, and scored once on the screen after tune batches 22 and 23: recall 0.962
-    # (383 of 398; two disclosures that another writer had already written are stored
-    # once, in the tune split) and over-flagging 0.088 (32 of 364); before that round 0.955
-    # and 0.096. This is the figure to expect from a new writer: the 0.99 target is not met.
-    rows = [row for row in HELDOUT if row.get("batch") in (24, 25)]
-    recall, over_flagging = _rates(rows)
-    assert sum(row["label"] == 1 for row in rows) == 398
-    assert recall >= 0.962
-    assert over_flagging <= 0.088
+def test_heldout_is_batches_one_two_four() -> None:
+    assert {row.get("batch", 1) for row in HELDOUT} == {1, 2, 4}
 
 
 def test_blind_batches_ten_and_twelve_hold_their_measured_level() -> None:
@@ -232,10 +219,11 @@ def test_tune_split_holds_its_measured_level() -> None:
     # or more of 2,674 and 0.011 of 2,430. With batches 18 and 19 in the tune split and
     # tuned on by phrase families and guards: 1.000 (3,074) and 0.010 (29 of 2,794). With
     # batches 20 and 21 the same way: 1.000 (3,474) and 0.011 (34 of 3,157). With
-    # batches 22 and 23: 1.000 (3,874) and 0.011 (39 of 3,521).
+    # batches 22 and 23: 1.000 (3,874) and 0.011 (39 of 3,521). With batches 24 and 25:
+    # 1.000 (4,272) and 0.008 (31 of 3,885).
     recall, over_flagging = _rates(TUNE)
     assert recall >= 0.999
-    assert over_flagging <= 0.012
+    assert over_flagging <= 0.009
 
 
 @pytest.mark.parametrize(
@@ -294,6 +282,13 @@ def test_blind_tune_batches_hold_their_measured_level(
         # batches 20 and 21 (0.930 and 0.060 together on the one before it).
         (22, 1.0, 0.028),
         (23, 1.0, 0.022),
+        # Batches 24 and 25 (398 disclosures, two of them already in the set from another
+        # writer and stored once; 364 look-alikes), written blind and scored once while
+        # held out: 0.965 and 0.093, 0.960 and 0.082 on the screen of tune batches 22 and
+        # 23 (0.955 and 0.096 together on the one before it). Leave one batch out before
+        # their own families: 0.960 and 0.085 together.
+        (24, 1.0, 0.006),
+        (25, 1.0, 0.006),
     ],
 )
 def test_later_blind_tune_batches_hold_their_measured_level(

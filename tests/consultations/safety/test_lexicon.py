@@ -113,3 +113,97 @@ def test_set_aside(text: str) -> None:
 )
 def test_disclosure(text: str, category: str) -> None:
     assert category in _categories(text)
+
+
+# Families added with tune batches 24 and 25, each beside look-alikes that share its words.
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        # Threats to staff and partners said indirectly or in slang.
+        ("if the receptionist hangs up on me again i'll break his nose", "harm-to-others"),
+        ("I'll snap her neck if she talks to my kids like that again", "harm-to-others"),
+        (
+            "It'd be a real shame if something happened to that nurse on her way home.",
+            "harm-to-others",
+        ),
+        (
+            "That manager is going to have a little accident on the stairs, I'll make sure of it.",
+            "harm-to-others",
+        ),
+        ("I'm swinging for the next doctor who tells me it's anxiety", "harm-to-others"),
+        ("ill knock him spark out if he comes near me again", "harm-to-others"),
+        ("I'm going to track down every last one of them.", "harm-to-others"),
+        ("im gonna torch the place with them all inside", "harm-to-others"),
+        ("he won't know what hit him when I get out", "harm-to-others"),
+        ("gonna b*rn the surgery down", "harm-to-others"),
+        # Understated ideation and plans, attempts told by what was swallowed.
+        ("I keep wanting to be dead", "suicidal-active"),
+        ("got my exit all planned, dont worry bout me", "suicidal-active"),
+        ("I've planned my way out for after christmas", "suicidal-active"),
+        ("gonna make it look like an accident so mum gets the insurance", "plan-means"),
+        ("nobody would question a crash on that bend", "plan-means"),
+        ("swallowed a week's worth of my lithium last year", "past-attempt"),
+        ("I once swallowed a whole strip of them on purpose", "past-attempt"),
+        ("came so close to not making it last year after I took everything", "past-attempt"),
+        # Self-harm by an object named with "punishing", depth slang, a streak broken.
+        ("punishing myself with the lighter again", "self-harm"),
+        ("hit styro last night and had to hide it", "self-harm"),
+        ("broke my sh streak after 90 days", "self-harm"),
+        ("not the self harm era again, did it after school", "self-harm"),
+        # A hedge is not a denial; laughter after a serious cause cancels nothing.
+        (
+            "not saying i want to die or anything but i don't see the point anymore",
+            "suicidal-active",
+        ),
+        ("everything is so bad i want to die lol", "suicidal-active"),
+        # A nurse worried about a patient in her care reports a real person.
+        (
+            "As a practice nurse I'm worried about a patient who told me he is hoarding insulin.",
+            "third-party",
+        ),
+    ],
+)
+def test_disclosure_families_of_tune_batches_24_and_25(text: str, category: str) -> None:
+    assert category in _categories(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I broke my nose playing rugby",
+        "I'll break the news to her gently",
+        "I'd murder someone for a bacon roll right now",
+        "it would be a shame if something happened to the service, it's brilliant",
+        "my nan would turn in her grave seeing this ward",
+        "I'm going to thank every one of them.",
+        "I've planned my exit from the NHS, retiring next year",
+        "I swallowed a fly on purpose as a kid lol",
+        "came close to not making it after the sepsis, ICU were amazing",
+        "we nearly weren't here in time for the scan",
+        "punishing myself at the gym three times a week",
+        "down to beans and chips by friday, budget life",
+        "broke my duolingo streak",
+        "the midwife will swing by to see her tomorrow",
+        "The anaesthetist said the drugs will knock him out for an hour",
+        "The new GP is dead helpful and dead friendly",
+        "if the physio makes me do one more squat i'll die",
+        # Jokes marked by laughter after a trivial cause.
+        "wifi on ward 3 is so slow i want to die lol",
+        "if the telly doesn't get fixed my dad's gonna murder someone lmao",
+        "kms every time i die to the final boss",
+        "I joked that I'd kill him if he ate my chips again",
+        # Clear denials.
+        "i'm not suicidal or anything, just stressed about money",
+        "I'm not one of those lads about to top himself, I just want my back sorted.",
+        "Intrusive thoughts about hurting my son again, but I know it's OCD. Never acted on them.",
+        # Reading, media and what a word means.
+        "my daughter asked what self harm means",
+        "that book club pick had a self-harm chapter that was heavy going",
+        "A character in the soap overdosed and my son had questions.",
+        "The man with dementia who wanted to die in the film was played brilliantly.",
+        "Domestic abuse screening questions should be asked when partners are out of the room.",
+        "came off my bike on the school run, cut my leg open on the kerb",
+    ],
+)
+def test_look_alikes_of_tune_batches_24_and_25_set_aside(text: str) -> None:
+    assert _categories(text) == set()
