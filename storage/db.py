@@ -80,14 +80,16 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-            cursor = dbapi_connection.cursor()
-            # WAL lets the web app read while a writer commits; NORMAL is durable in WAL mode
-            # against process crashes (https://www.sqlite.org/wal.html).
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-            cursor.close()
+            # A connection the pool opens for a task whose statements run on the loop is
+            # set up on aiosqlite's thread all the same: run on the loop, the busy timeout
+            # set here would stay in force while the connection believes it waits for no
+            # lock, and its next statement on the loop would hold the loop for up to
+            # BUSY_TIMEOUT_MS while the holder of the lock waits for the loop.
+            on_loop = _ON_LOOP.set(False)
+            try:
+                _set_pragmas(dbapi_connection)
+            finally:
+                _ON_LOOP.reset(on_loop)
 
         return engine
     kwargs.setdefault("pool_size", 10)
@@ -99,6 +101,19 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         "prepared_statement_cache_size", PREPARED_STATEMENTS
     )
     return create_async_engine(url, pool_pre_ping=True, **kwargs)
+
+
+
+def _set_pragmas(dbapi_connection: Any) -> None:
+    """WAL, durability, foreign keys and the busy timeout of a new SQLite connection."""
+    cursor = dbapi_connection.cursor()
+    # WAL lets the web app read while a writer commits; NORMAL is durable in WAL mode
+    # against process crashes (https://www.sqlite.org/wal.html).
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    cursor.close()
 
 
 class _Done:

@@ -193,3 +193,39 @@ async def test_statements_on_the_loop_take_no_trip_and_a_lock_is_waited_for_off_
             select(Participant.id).where(Participant.pseudonym == "written-after-the-lock")
         )
         assert len(list(found)) == 1
+
+
+@sqlite_only
+async def test_a_connection_first_opened_on_the_loop_does_not_wait_there_for_a_lock(
+    platform: Platform, database_url: str
+) -> None:
+    # The pool opens a new connection for a task whose statements run on the loop (the
+    # group commit, when every pooled connection is busy). Its set-up statements must not
+    # leave it waiting for locks while it believes it does not: before, its next
+    # statement waited in SQLite's busy handler on the loop's thread for 30 s, while the
+    # holder of the lock could not finish because the loop was held.
+    await platform.engine.dispose()  # no pooled connection: the task opens its own
+    blocker = sqlite3.connect(database_url.split("///", 1)[1], isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+
+    async def write() -> None:
+        statements_on_loop()
+        async with platform.sessionmaker.begin() as session:
+            session.add(_participant("opened-on-the-loop"))
+
+    writing = asyncio.create_task(write())
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    for _ in range(20):
+        await asyncio.sleep(0.01)
+    # The loop went on (twenty short sleeps, not one long wait) and the write waits.
+    assert loop.time() - started < 2.0
+    assert not writing.done()
+    blocker.execute("COMMIT")
+    blocker.close()
+    await asyncio.wait_for(writing, 10)
+    async with platform.sessionmaker() as session:
+        found = await session.scalars(
+            select(Participant.id).where(Participant.pseudonym == "opened-on-the-loop")
+        )
+        assert len(list(found)) == 1
