@@ -18,7 +18,7 @@ answers, failed connections, and ERROR lines in the servers' logs), p50/p99 late
 minute and per five minutes, the servers' CPU time per update offered and the load
 average during the run (a figure a shared machine disturbs less than latency), and
 checks at the end that every answer reached the store. ``--profile DIR`` runs each
-worker under cProfile (``DIR/soak-N.prof``). The result is written as JSON to ``--out``
+worker under cProfile timed by CPU (``DIR/soak-N.prof``, see ``bench/cpu_profile.py``). The result is written as JSON to ``--out``
 (default ``bench/results/soak.json``).
 """
 
@@ -28,6 +28,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import math
 import os
 import re
 import socket
@@ -227,6 +228,7 @@ async def soak(
     warm_up: float = 3,
     workers: int = 1,
     profile: Path | None = None,
+    web_share: float = 0.5,
 ) -> tuple[dict[str, object], str]:
     """The figures, and the servers' logs."""
     spec = folder / "soak.json"
@@ -266,7 +268,8 @@ async def soak(
             command = [ENGAGE, "run"]
             if profile is not None:
                 out = profile / f"soak-{number}.prof"
-                command = [sys.executable, "-m", "cProfile", "-o", str(out), *command]
+                profiled = str(ROOT / "bench" / "cpu_profile.py")
+                command = [sys.executable, profiled, str(out), *command]
             servers.append(
                 await asyncio.create_subprocess_exec(
                     *command,
@@ -300,8 +303,8 @@ async def soak(
                 tasks: set[asyncio.Task[None]] = set()
                 ids = [0]
                 # Each web person makes 2 posts, each Telegram person 3 webhook posts.
-                web_every = 2 / (rate / 2)
-                telegram_every = 3 / (rate / 2)
+                web_every = 2 / (rate * web_share) if web_share > 0 else math.inf
+                telegram_every = 3 / (rate * (1 - web_share)) if web_share < 1 else math.inf
                 end = time.monotonic() + minutes * 60
                 next_web = next_tg = time.monotonic()
                 web_people = telegram_people = 0
@@ -365,6 +368,7 @@ async def soak(
     figures = {
         "minutes": minutes,
         "rate": rate,
+        "web_share": web_share,
         "workers": workers,
         "outbox": outbox,
         "web_people": web_people,
@@ -410,6 +414,12 @@ def main() -> None:
     parser.add_argument("--database-url", help="default: a new SQLite file")
     parser.add_argument("--warm-up", type=float, default=3, help="minutes before RSS counts")
     parser.add_argument("--workers", type=int, default=1, help="engage run processes")
+    parser.add_argument(
+        "--web-share",
+        type=float,
+        default=0.5,
+        help="the share of the updates offered on the web page (the rest on Telegram)",
+    )
     parser.add_argument("--profile", type=Path, help="run the servers under cProfile here")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "soak.json")
     args = parser.parse_args()
@@ -426,6 +436,7 @@ def main() -> None:
                 args.warm_up,
                 args.workers,
                 args.profile.resolve() if args.profile else None,
+                args.web_share,
             )
         )
     print(json.dumps(result, indent=2))
