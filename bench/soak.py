@@ -17,9 +17,10 @@ warm-up (``--warm-up`` minutes, 3 by default) and at the end, errors (non-2xx/3x
 answers, failed connections, and ERROR lines in the servers' logs), p50/p99 latency per
 minute and per five minutes, the servers' CPU time per update offered and the load
 average during the run (a figure a shared machine disturbs less than latency), and
-checks at the end that every answer reached the store. ``--profile DIR`` runs each
-worker under cProfile timed by CPU (``DIR/soak-N.prof``, see ``bench/cpu_profile.py``). The result is written as JSON to ``--out``
-(default ``bench/results/soak.json``).
+checks at the end that every answer reached the store. ``--web-share`` sets the share of
+the updates offered on the web page (half by default). ``--profile DIR`` runs each worker
+under cProfile timed by CPU (``DIR/soak-N.prof``, see ``bench/cpu_profile.py``). The
+result is written as JSON to ``--out`` (default ``bench/results/soak.json``).
 """
 
 from __future__ import annotations

@@ -103,7 +103,6 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     return create_async_engine(url, pool_pre_ping=True, **kwargs)
 
 
-
 def _set_pragmas(dbapi_connection: Any) -> None:
     """WAL, durability, foreign keys and the busy timeout of a new SQLite connection."""
     cursor = dbapi_connection.cursor()
