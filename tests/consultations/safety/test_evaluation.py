@@ -226,10 +226,11 @@ def test_tune_split_holds_its_measured_level() -> None:
     # tuned on by phrase families and guards: 1.000 (3,074) and 0.010 (29 of 2,794). With
     # batches 20 and 21 the same way: 1.000 (3,474) and 0.011 (34 of 3,157). With
     # batches 22 and 23: 1.000 (3,874) and 0.011 (39 of 3,521). With batches 24 and 25:
-    # 1.000 (4,272) and 0.008 (31 of 3,885).
+    # 1.000 (4,272) and 0.008 (31 of 3,885). With batches 26 and 27: 1.000 (4,672) and
+    # 0.007 (29 of 4,249).
     recall, over_flagging = _rates(TUNE)
     assert recall >= 0.999
-    assert over_flagging <= 0.009
+    assert over_flagging <= 0.008
 
 
 @pytest.mark.parametrize(
@@ -295,6 +296,12 @@ def test_blind_tune_batches_hold_their_measured_level(
         # their own families: 0.960 and 0.085 together.
         (24, 1.0, 0.006),
         (25, 1.0, 0.006),
+        # Batches 26 and 27 (400 disclosures, 364 look-alikes), written blind and scored once
+        # while held out: 0.955 and 0.044, 0.965 and 0.088 on the screen of tune batches 24
+        # and 25 (0.958 and 0.085 together on the one before it). Leave one batch out before
+        # their own families: 0.963 and 0.063 together.
+        (26, 1.0, 0.006),
+        (27, 1.0, 0.006),
     ],
 )
 def test_later_blind_tune_batches_hold_their_measured_level(
