@@ -354,6 +354,10 @@ class Lexicon:
         # what the writer is not.
         if self.cues["denial_before"].search(before):
             return None
+        # What others assume, denied at once: "folks assume i am a danger to myself . i am
+        # not".
+        if self.cues["presumed"].search(before) and self.cues["presumed_denied"].match(after):
+            return None
         # A title or a quotation named as one: "a poem called i wish i could disappear",
         # "the song with the line i want to die". The words are someone's title, not
         # the writer's state.
@@ -379,6 +383,14 @@ class Lexicon:
             category == "harm-to-others"
             and self.cues["ocd_disowned"].search(text)
             and not self.cues["ocd_owned"].search(text)
+        ):
+            return None
+        # Staff telling of threats to them at work ("gp receptionist here . a man threatened
+        # us last month"): the writer and colleagues, not a person at risk at home.
+        if (
+            category in ("safeguarding", "harm-to-others")
+            and match.group(0).endswith(" us")
+            and self.cues["staff_writer"].search(text)
         ):
             return None
         leading, sentence = self._span(_SENTENCE_BREAK, text, match.start(), match.end())
@@ -409,11 +421,9 @@ class Lexicon:
                 category in _SELF_INJURY
                 or (category == "plan-means" and _PAST_VERB.match(match.group(0)))
             )
-            and (
-                self.cues["accident"].search(clause)
-                or self.cues["accident_sentence"].search(leading)
-            )
+            and self._accidental(match.group(0), clause, leading)
             and not self.cues["deliberate"].search(clause)
+            and not self.cues["accident_denied"].search(text)
         ):
             return None
         if (
@@ -456,6 +466,16 @@ class Lexicon:
         ):
             return None
         return Hit("third-party", phrase, match.start(), category)
+
+    def _accidental(self, phrase: str, clause: str, leading: str) -> bool:
+        """Whether the clause names an accident for a self-injury. An overdose is an
+        accident only by a mistake with the dose: "after taking an overdose ... a glass of
+        water" names none."""
+        if self.cues["overdose_phrase"].search(phrase):
+            return self.cues["accident_overdose"].search(clause) is not None
+        return bool(
+            self.cues["accident"].search(clause) or self.cues["accident_sentence"].search(leading)
+        )
 
     @staticmethod
     def _happened_to_someone_else(words: str) -> bool:

@@ -208,6 +208,12 @@ TEXT_SPEAK: dict[str, str] = {
     "2nite": "tonight",
     "2night": "tonight",
     "tonite": "tonight",
+    # Tune batches 26 and 27.
+    "tnite": "tonight",
+    "tnyt": "tonight",
+    "2nyt": "tonight",
+    "tonyt": "tonight",
+    "tnight": "tonight",
     "2day": "today",
     "2moro": "tomorrow",
     "2morrow": "tomorrow",
@@ -417,6 +423,9 @@ TEXT_SPEAK: dict[str, str] = {
     "skelp": "hit",
     "skelped": "hit",
     "skelping": "hit",
+    # Tune batches 26 and 27: "ma da's been leathering me", "mum's feart o him".
+    "leathering": "beating",
+    "feart": "scared",
 }
 # Contractions written with an apostrophe.
 _CONTRACTIONS: dict[str, str] = {

@@ -64,7 +64,8 @@ def test_the_evaluation_set_is_large_varied_and_split_by_its_fixed_rule() -> Non
             # 0.963, over-flagging 0.096 and 0.088), then joined the tune split. Batches 26
             # and 27 were written blind by two more people while batches 24 and 25 were
             # tuned on, kept out of the repository until then, and scored once on the screen
-            # before and after that round; they stay held out.
+            # before and after that round (recall 0.958 and 0.960, over-flagging 0.085 and
+            # 0.066), then joined the tune split.
             allowed = {
                 (2, "heldout"),
                 (3, "tune"),
@@ -90,8 +91,8 @@ def test_the_evaluation_set_is_large_varied_and_split_by_its_fixed_rule() -> Non
                 (23, "tune"),
                 (24, "tune"),
                 (25, "tune"),
-                (26, "heldout"),
-                (27, "heldout"),
+                (26, "tune"),
+                (27, "tune"),
             }
             assert (row["batch"], row["split"]) in allowed, row["text"]
             continue
@@ -109,27 +110,8 @@ BLIND = [row for row in TUNE if row.get("batch") in (10, 12)]
 EARLIER = [row for row in HELDOUT if row.get("batch", 1) in (1, 2, 4)]
 
 
-def test_heldout_is_batches_one_two_four_and_the_blind_pair() -> None:
-    assert {row.get("batch", 1) for row in HELDOUT} == {1, 2, 4, 26, 27}
-
-
-BLIND_PAIR = [row for row in HELDOUT if row.get("batch") in (26, 27)]
-
-
-def test_blind_batches_26_and_27_hold_their_measured_level() -> None:
-    # Batches 26 (regional Australia and New Zealand, Aboriginal and Maori English, young
-    # LGBTQ+ people, students, chronic pain, recovery) and 27 (United States teenagers,
-    # new parents, veterans, billing disputes, disability; Scotland and the north of
-    # England, supported housing, dementia carers, prisons), written blind by two people
-    # who never saw the screen or any other batch. Scored once on the screen before the
-    # round of tune batches 24 and 25: recall 0.958 (383 of 400) and over-flagging 0.085
-    # (31 of 364); once after it: 0.960 (384) and 0.066 (24). The figure to expect from a
-    # new writer; the target of 0.99 is not met.
-    recall, over_flagging = _rates(BLIND_PAIR)
-    assert sum(row["label"] == 1 for row in BLIND_PAIR) == 400
-    assert sum(row["label"] == 0 for row in BLIND_PAIR) == 364
-    assert recall >= 0.960
-    assert over_flagging <= 0.066
+def test_heldout_is_batches_one_two_four() -> None:
+    assert {row.get("batch", 1) for row in HELDOUT} == {1, 2, 4}
 
 
 def test_blind_batches_ten_and_twelve_hold_their_measured_level() -> None:
@@ -244,10 +226,11 @@ def test_tune_split_holds_its_measured_level() -> None:
     # tuned on by phrase families and guards: 1.000 (3,074) and 0.010 (29 of 2,794). With
     # batches 20 and 21 the same way: 1.000 (3,474) and 0.011 (34 of 3,157). With
     # batches 22 and 23: 1.000 (3,874) and 0.011 (39 of 3,521). With batches 24 and 25:
-    # 1.000 (4,272) and 0.008 (31 of 3,885).
+    # 1.000 (4,272) and 0.008 (31 of 3,885). With batches 26 and 27: 1.000 (4,672) and
+    # 0.007 (29 of 4,249).
     recall, over_flagging = _rates(TUNE)
     assert recall >= 0.999
-    assert over_flagging <= 0.009
+    assert over_flagging <= 0.008
 
 
 @pytest.mark.parametrize(
@@ -313,6 +296,12 @@ def test_blind_tune_batches_hold_their_measured_level(
         # their own families: 0.960 and 0.085 together.
         (24, 1.0, 0.006),
         (25, 1.0, 0.006),
+        # Batches 26 and 27 (400 disclosures, 364 look-alikes), written blind and scored once
+        # while held out: 0.955 and 0.044, 0.965 and 0.088 on the screen of tune batches 24
+        # and 25 (0.958 and 0.085 together on the one before it). Leave one batch out before
+        # their own families: 0.963 and 0.063 together.
+        (26, 1.0, 0.006),
+        (27, 1.0, 0.006),
     ],
 )
 def test_later_blind_tune_batches_hold_their_measured_level(

@@ -207,3 +207,101 @@ def test_disclosure_families_of_tune_batches_24_and_25(text: str, category: str)
 )
 def test_look_alikes_of_tune_batches_24_and_25_set_aside(text: str) -> None:
     assert _categories(text) == set()
+
+
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        # Sleep for a long time (or forever) and not come back or wake.
+        ("honestly i'd like to drift off to sleep for ages and never wake up", "suicidal-passive"),
+        ("Some nights I just want to go to sleep and not come back.", "suicidal-passive"),
+        ("want to sleep forever and not wake up tbh", "suicidal-passive"),
+        # Water and a weight; swimming out and not coming back.
+        ("I keep thinking about filling my coat pockets with stones at the weir.", "plan-means"),
+        ("thinking i'll just swim out and not come back this time", "plan-means"),
+        # Off a bridge or a roof on purpose; my attempt; after i did what i did.
+        ("I went off the flyover last winter, it was on purpose.", "past-attempt"),
+        ("Since my attempt in May nobody from the team has called.", "past-attempt"),
+        ("The paramedic who sat with me after I did what I did was lovely.", "past-attempt"),
+        ("the GP doesn't know about what I tried to do to myself at Christmas", "past-attempt"),
+        # An overdose whose clause names a glass of water, not an accident.
+        (
+            "Sat in the corridor after taking an overdose and nobody brought me a glass of water.",
+            "past-attempt",
+        ),
+        # Something hot held on the skin; an accident the writer says was none.
+        ("I've been holding a lighter to my arm when it gets bad.", "self-harm"),
+        ("Stubbing cigs out on my own thigh again.", "self-harm"),
+        (
+            "I keep burning myself on the hob. Mum thinks I'm clumsy. I'm not.",
+            "self-harm",
+        ),
+        # A weapon, slang for a beating, arrangements, turning up where someone works.
+        ("I'll belt that bloke with a cricket bat if he comes near her", "harm-to-others"),
+        ("swear down i'm gonna flog him proper when he gets out", "harm-to-others"),
+        (
+            "Let's just say the neighbour won't be a problem for much longer.",
+            "harm-to-others",
+        ),
+        (
+            "I'll find out where that GP lives and turn up at his door.",
+            "harm-to-others",
+        ),
+        ("tell your manager I know where he lives", "harm-to-others"),
+        # Scots beating and fear; a child who flinches at a lifted hand.
+        ("Ma maw's been leathering us again", "safeguarding"),
+        ("I'm feart o him when he drinks", "safeguarding"),
+        (
+            "My grandson flinches every time his stepdad raises his hand.",
+            "safeguarding",
+        ),
+        # Someone not answering whose last words named a place or the children.
+        (
+            "My brother isn't answering. The last thing he texted was that he'd be at the cliffs.",
+            "third-party",
+        ),
+        ("ending it tnite", "suicidal-active"),
+    ],
+)
+def test_disclosure_families_of_tune_batches_26_and_27(text: str, category: str) -> None:
+    # Someone else's risk is reported as third-party and keeps its own category beneath.
+    assert category in {
+        name for hit in SCREEN.read(text)[0] for name in (hit.category, hit.underlying)
+    }
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I could go to sleep now and not wake up until Monday, what a week.",
+        "The kids came back with their pockets full of stones from the beach.",
+        "Came home with my pockets full of rocks from the beach, Mum was not impressed.",
+        "We swam out to the pontoon and back, the lifeguards were great.",
+        "My first attempt at the driving test went badly.",
+        "After my attempt to book online failed I rang instead.",
+        "After I did what I did to my knee at football the physio was brilliant.",
+        "I burnt my arm on the iron by accident, the minor injuries unit dressed it.",
+        "I accidentally took a double dose of my tablets, the pharmacist told me what to do.",
+        "I'm going to flog him my old car, he needs one for work.",
+        "I'll help him with the bat, he wants to try cricket.",
+        "My ex won't be bothering us again after the court order.",
+        "I know where your office is, I'll drop the forms in.",
+        "The rescue dog flinches when I raise my hand, we're working with a trainer.",
+        "My son flinched when the nurse put the needle in.",
+        "Mum's not answering, the last thing she said was she was going to bingo.",
+        "The last thing she said to me was that she loved me, before she passed.",
+        "My grandmother attempted suicide in the 1950s; care is kinder now.",
+        "someone on corrie took an overdose last night and mum had questions",
+        "Because I'm a carer people assume I'm about to crack up. I'm not, I'm fine.",
+        "They think I'm a danger to myself because of my file. I'm not.",
+        "Nurse here. A patient threatened us on Friday, security dealt with it.",
+        "As a youth worker I hear about self-harm most weeks.",
+        "Half my caseload have histories of self-harm.",
+        "In induction we covered what to do if a patient says they want to die.",
+        "I'll shoot you an email about the referral.",
+        "The wifi dropped just as I was about to kill the boss.",
+        "How do I delete myself from the mailing list?",
+    ],
+)
+def test_look_alikes_of_tune_batches_26_and_27_set_aside(text: str) -> None:
+    assert _categories(text) == set()
