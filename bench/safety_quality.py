@@ -79,6 +79,9 @@ def main() -> int:
         "heldout batch 1": lambda row: row["split"] == "heldout" and "batch" not in row,
         "heldout batch 2": _batch("heldout", 2),
         "heldout batch 4": _batch("heldout", 4),
+        "heldout batches 28 and 29 (written blind)": lambda row: (
+            row["split"] == "heldout" and row.get("batch") in (28, 29)
+        ),
         "tune batches 10 and 12 (scored blind while held out)": lambda row: (
             row.get("batch") in (10, 12)
         ),

@@ -65,7 +65,10 @@ def test_the_evaluation_set_is_large_varied_and_split_by_its_fixed_rule() -> Non
             # and 27 were written blind by two more people while batches 24 and 25 were
             # tuned on, kept out of the repository until then, and scored once on the screen
             # before and after that round (recall 0.958 and 0.960, over-flagging 0.085 and
-            # 0.066), then joined the tune split.
+            # 0.066), then joined the tune split. Batches 28 and 29 were written blind by two
+            # more people while batches 26 and 27 were tuned on, kept out of the repository
+            # until then, and scored once on the screen before and after that round; they
+            # stay held out.
             allowed = {
                 (2, "heldout"),
                 (3, "tune"),
@@ -93,6 +96,8 @@ def test_the_evaluation_set_is_large_varied_and_split_by_its_fixed_rule() -> Non
                 (25, "tune"),
                 (26, "tune"),
                 (27, "tune"),
+                (28, "heldout"),
+                (29, "heldout"),
             }
             assert (row["batch"], row["split"]) in allowed, row["text"]
             continue
@@ -110,8 +115,33 @@ BLIND = [row for row in TUNE if row.get("batch") in (10, 12)]
 EARLIER = [row for row in HELDOUT if row.get("batch", 1) in (1, 2, 4)]
 
 
-def test_heldout_is_batches_one_two_four() -> None:
-    assert {row.get("batch", 1) for row in HELDOUT} == {1, 2, 4}
+def test_heldout_is_batches_one_two_four_and_the_blind_pair() -> None:
+    assert {row.get("batch", 1) for row in HELDOUT} == {1, 2, 4, 28, 29}
+
+
+BLIND_PAIR = [row for row in HELDOUT if row.get("batch") in (28, 29)]
+
+
+def test_blind_batches_28_and_29_hold_their_measured_level() -> None:
+    # Batches 28 (older people and their children, English as a second language, Deaf
+    # writers, learning disabilities, men who rarely talk about feelings, faith, voice to
+    # text) and 29 (nurses, paramedics, doctors and care workers about their own lives,
+    # teachers and youth workers reporting concerns, frequent attenders, bipolar disorder
+    # and borderline personality disorder, gamers and forums, sex workers, homelessness,
+    # custody disputes), written blind by two people who never saw the screen or any
+    # other batch. Scored once on the screen before the round of tune batches 26 and 27:
+    # recall 0.958 (383 of 400) and over-flagging 0.066 (24 of 364); once after it:
+    # 0.960 (384) and 0.055 (20). The figure to expect from a new writer; the target of
+    # 0.99 is not met. One of their disclosures had been written by an earlier writer
+    # and is stored once (tune), so 383 of the 399 stored here. Adding them showed that
+    # medicine names the lexicon's phrases use were not risk vocabulary, so the gate let
+    # one text pass before the lexicon saw it; with every name on the list in the gate
+    # (test_risk_vocabulary.py) 384 of 399: 0.962.
+    recall, over_flagging = _rates(BLIND_PAIR)
+    assert sum(row["label"] == 1 for row in BLIND_PAIR) == 399
+    assert sum(row["label"] == 0 for row in BLIND_PAIR) == 364
+    assert recall >= 0.962
+    assert over_flagging <= 0.055
 
 
 def test_blind_batches_ten_and_twelve_hold_their_measured_level() -> None:

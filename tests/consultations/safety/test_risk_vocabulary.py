@@ -4,9 +4,11 @@ every text the lexicon flags must have a word of it."""
 from __future__ import annotations
 
 import re
+from importlib import resources
 from pathlib import Path
 
 import pytest
+import yaml
 
 from consultations.safety.normalise import fold, normalise_folded
 from consultations.safety.screen import Screen, default_screen
@@ -59,3 +61,19 @@ def test_stems_words_and_two_word_phrases() -> None:
     assert screen.risky("i was raped")
     assert screen.risky("i can not go on")
     assert not screen.risky("i can go")
+
+
+def test_every_medicine_the_phrases_name_is_risk_vocabulary() -> None:
+    # The phrases about saved or swallowed medicines use the ``pills`` list; a name on it
+    # that the gate lacked let such a text pass as clear before the lexicon saw it ("a 3
+    # month supply of amitriptyline ... i am keeping them for the 21st"). "them" stands
+    # for medicines named earlier, which the gate sees there.
+    screen = default_screen()
+    source = resources.files("consultations.safety").joinpath("data/lexicon.yaml")
+    pills = yaml.safe_load(source.read_text(encoding="utf-8"))["macros"]["pills"]
+    names = re.fullmatch(r"\(\?:(.*)\)", pills)
+    assert names is not None
+    lacking = [
+        name for name in names.group(1).split("|") if name != "them" and not screen.risky(name)
+    ]
+    assert lacking == []
