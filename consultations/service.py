@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,6 +34,11 @@ class NotFound(LookupError):
 
 
 _spec_cache: dict[tuple[str, datetime], ConsultationSpec] = {}
+
+
+def cached_spec(consultation_id: str, created_at: datetime) -> ConsultationSpec | None:
+    """The parsed spec of a stored consultation if :func:`spec_of` has parsed it already."""
+    return _spec_cache.get((consultation_id, created_at))
 
 
 def spec_of(row: Consultation) -> ConsultationSpec:
@@ -161,7 +166,14 @@ async def close(session: AsyncSession, consultation_id: str) -> Consultation:
     return row
 
 
-def accepting(row: Consultation, spec: ConsultationSpec, now: datetime) -> bool:
+class Stated(Protocol):
+    """Anything with a consultation's state: its row, or a query's row that has it."""
+
+    @property
+    def state(self) -> str: ...
+
+
+def accepting(row: Stated, spec: ConsultationSpec, now: datetime) -> bool:
     """Whether answers are accepted now: open, and inside opens_at..closes_at if given."""
     if row.state != OPEN:
         return False

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import ColumnElement, bindparam, or_, select
+from sqlalchemy import ColumnElement, and_, bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import followups
@@ -37,6 +37,7 @@ from consultations.spec import ConsultationSpec
 from consultations.texts import ENGLISH, Texts
 from storage import queries
 from storage import statements as statement_store
+from storage.db import statements_on_loop
 from storage.tables import Consultation, Dialogue, Participant, Response
 
 COOKIE = "engage_p"
@@ -66,6 +67,24 @@ _STATE_AND_KNOWN = select(
     .where(Participant.channel == "web", Participant.pseudonym == bindparam("pseudonym"))
     .exists(),
 ).where(Consultation.id == bindparam("cid"))
+
+# What a page needs first, in one query: the consultation's state and spec version, and
+# the cookie's participant (if it is one) with whether they left. The spec itself is
+# parsed once per version (service.spec_of), so its column is read only when that is new.
+_PAGE_START = (
+    select(
+        Consultation.state,
+        Consultation.created_at,
+        Participant.id.label("participant_id"),
+        Participant.opted_out_at,
+    )
+    .select_from(Consultation)
+    .outerjoin(
+        Participant,
+        and_(Participant.channel == "web", Participant.pseudonym == bindparam("pseudonym")),
+    )
+    .where(Consultation.id == bindparam("cid"))
+)
 
 
 class WebChannel:
@@ -171,6 +190,23 @@ class WebChannel:
         if "web" not in spec.channels:
             return None
         return row, spec
+
+    async def _page_spec(
+        self, session: AsyncSession, cid: str, start: Any
+    ) -> ConsultationSpec | None:
+        """The spec of the consultation a page's first query found (``start``), if shown.
+
+        None for a consultation that is not there, a draft, or not on the web.
+        """
+        if start is None or start.state == service.DRAFT:
+            return None
+        spec = service.cached_spec(cid, start.created_at)
+        if spec is None:
+            found = await self._consultation(session, cid)
+            if found is None:
+                return None
+            spec = found[1]
+        return spec if "web" in spec.channels else None
 
     async def _posted(
         self, request: web.Request, cid: str, *, writes_first: bool = False
@@ -319,6 +355,10 @@ class WebChannel:
         self, request: web.Request, messages: Sequence[pages.Message] = ()
     ) -> web.Response:
         """The consultation page, with ``messages`` (what a form post said) above it."""
+        # Its reads are short and indexed, and readers of a SQLite store in WAL mode never
+        # wait for a lock: each costs less than the hand-over to aiosqlite's thread and
+        # back (the page is a web participant's most frequent request).
+        statements_on_loop()
         cid = request.match_info["cid"]
         token = _participant_token(request)
         new_token = None
@@ -330,8 +370,13 @@ class WebChannel:
         # pool under load, every request holding one and waiting for a second.
         form = await self._form(token) if await self._launched_spec(cid) else None
         async with self.sessionmaker() as session:
-            found = await self._consultation(session, cid)
-            if found is None:
+            start = (
+                await session.execute(
+                    _PAGE_START, {"cid": cid, "pseudonym": self.keyring.pseudonym("web", token)}
+                )
+            ).one_or_none()
+            found = await self._page_spec(session, cid, start)
+            if start is None or found is None:
                 texts = _texts(request)
                 return self._html(
                     request,
@@ -344,29 +389,29 @@ class WebChannel:
                     new_token,
                     status=404,
                 )
-            row, spec = found
+            spec = found
             texts = spec.wording()
-            participant = await queries.find_participant(
-                session, "web", self.keyring.pseudonym("web", token)
-            )
-            invited = await self._invitations(session, participant, cid)
-            if not service.accepting(row, spec, datetime.now(UTC)):
+            participant_id: int | None = start.participant_id
+            if start.opted_out_at is not None:
+                participant_id = None  # they left (STOP): asked to consent again
+            invited = await self._invitations(session, participant_id, cid)
+            if not service.accepting(start, spec, datetime.now(UTC)):
                 return self._html(
                     request,
                     pages.NoticePage(
                         spec.title,
                         spec.title,
-                        _closed_text(row, spec),
+                        _closed_text(start, spec),
                         texts=texts,
                         invitations=invited,
                     ),
                     new_token,
                 )
-            if participant is None or participant.opted_out_at is not None:
+            if participant_id is None:
                 return self._html(
                     request, pages.ConsentPage(spec, form or await self._form(token)), new_token
                 )
-            consents = await queries.consents(session, participant.id, cid)
+            consents = await queries.consents(session, participant_id, cid)
             given = consents.get("consultation")
             if given is None or not given.given or given.withdrawn_at is not None:
                 return self._html(
@@ -376,7 +421,7 @@ class WebChannel:
                 )
             dialogue = await session.scalar(
                 select(Dialogue).where(
-                    Dialogue.participant_id == participant.id, Dialogue.consultation_id == cid
+                    Dialogue.participant_id == participant_id, Dialogue.consultation_id == cid
                 )
             )
             if dialogue is not None and dialogue.state == "held":
@@ -396,7 +441,7 @@ class WebChannel:
                 await session.scalars(
                     select(Response)
                     .where(
-                        Response.participant_id == participant.id,
+                        Response.participant_id == participant_id,
                         Response.consultation_id == cid,
                     )
                     .order_by(Response.id)
@@ -413,7 +458,7 @@ class WebChannel:
                     new_token,
                 )
             # A Delphi round open to this person asks again, with the group's answers.
-            round_texts = await rounds.rounds_due(session, spec, participant.id, answered)
+            round_texts = await rounds.rounds_due(session, spec, participant_id, answered)
             answered = (answered | {i.id for i in spec.items if i.rounds > 1}) - set(round_texts)
             now = datetime.now(UTC)
             unanswered = [
@@ -429,8 +474,8 @@ class WebChannel:
                     answers[r.item_id] = list(r.choices)
                 elif r.item_type == "prompt":
                     answers[r.item_id] = [r.text or ""]
-            threads, more = await self._threads(session, spec, participant.id, page)
-            cards = await self._cards(session, spec, participant.id)
+            threads, more = await self._threads(session, spec, participant_id, page)
+            cards = await self._cards(session, spec, participant_id)
         return self._html(
             request,
             pages.ItemsPage(
@@ -484,19 +529,20 @@ class WebChannel:
         return cards
 
     async def _invitations(
-        self, session: AsyncSession, participant: Participant | None, cid: str
+        self, session: AsyncSession, participant_id: int | None, cid: str
     ) -> list[followups.WebInvitation]:
         """Follow-ups this person agreed to hear about, shown on the page of ``cid``.
 
-        Someone who left (STOP) or was erased is shown none; each shown invitation is
-        marked delivered (the follow-up's reach counts it). Read and marked in the page's
-        own session: a second connection taken while the page holds one would let
-        concurrent pages exhaust the pool, each holding one and waiting for another.
+        Someone who left (STOP: ``participant_id`` is None then) or was erased is shown
+        none; each shown invitation is marked delivered (the follow-up's reach counts it).
+        Read and marked in the page's own session: a second connection taken while the
+        page holds one would let concurrent pages exhaust the pool, each holding one and
+        waiting for another.
         """
-        if participant is None or participant.opted_out_at is not None:
+        if participant_id is None:
             return []
         found = await followups.web_invitations(
-            session, participant.id, datetime.now(UTC), earlier_id=cid
+            session, participant_id, datetime.now(UTC), earlier_id=cid
         )
         if session.dirty:
             await session.commit()
@@ -833,7 +879,7 @@ class WebChannel:
         return response
 
 
-def _closed_text(row: Consultation, spec: ConsultationSpec) -> str:
+def _closed_text(row: service.Stated, spec: ConsultationSpec) -> str:
     now = datetime.now(UTC)
     texts = spec.wording()
     if row.state == service.OPEN and spec.opens_at is not None and now < spec.opens_at:
