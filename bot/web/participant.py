@@ -38,7 +38,7 @@ from consultations.texts import ENGLISH, Texts
 from storage import queries
 from storage import statements as statement_store
 from storage.db import statements_on_loop
-from storage.tables import Consultation, Dialogue, Participant, Response
+from storage.tables import Consent, Consultation, Dialogue, Participant, Response
 
 COOKIE = "engage_p"
 COOKIE_AGE = 60 * 60 * 24 * 180
@@ -68,20 +68,41 @@ _STATE_AND_KNOWN = select(
     .exists(),
 ).where(Consultation.id == bindparam("cid"))
 
-# What a page needs first, in one query: the consultation's state and spec version, and
-# the cookie's participant (if it is one) with whether they left. The spec itself is
-# parsed once per version (service.spec_of), so its column is read only when that is new.
+# What a page needs first, in one query: the consultation's state and spec version; the
+# cookie's participant (if it is one) with whether they left; their consent to this
+# consultation; their dialogue's state and the segment questions it has seen. Each join
+# finds at most one row (unique keys). The spec itself is parsed once per version
+# (service.spec_of), so its column is read only when that is new.
 _PAGE_START = (
     select(
         Consultation.state,
         Consultation.created_at,
         Participant.id.label("participant_id"),
         Participant.opted_out_at,
+        Consent.given.label("consent_given"),
+        Consent.withdrawn_at.label("consent_withdrawn_at"),
+        Dialogue.state.label("dialogue_state"),
+        Dialogue.segments.label("dialogue_segments"),
     )
     .select_from(Consultation)
     .outerjoin(
         Participant,
         and_(Participant.channel == "web", Participant.pseudonym == bindparam("pseudonym")),
+    )
+    .outerjoin(
+        Consent,
+        and_(
+            Consent.participant_id == Participant.id,
+            Consent.consultation_id == Consultation.id,
+            Consent.purpose == "consultation",
+        ),
+    )
+    .outerjoin(
+        Dialogue,
+        and_(
+            Dialogue.participant_id == Participant.id,
+            Dialogue.consultation_id == Consultation.id,
+        ),
     )
     .where(Consultation.id == bindparam("cid"))
 )
@@ -411,20 +432,13 @@ class WebChannel:
                 return self._html(
                     request, pages.ConsentPage(spec, form or await self._form(token)), new_token
                 )
-            consents = await queries.consents(session, participant_id, cid)
-            given = consents.get("consultation")
-            if given is None or not given.given or given.withdrawn_at is not None:
+            if not start.consent_given or start.consent_withdrawn_at is not None:
                 return self._html(
                     request,
                     pages.ConsentPage(spec, form or await self._form(token), invitations=invited),
                     new_token,
                 )
-            dialogue = await session.scalar(
-                select(Dialogue).where(
-                    Dialogue.participant_id == participant_id, Dialogue.consultation_id == cid
-                )
-            )
-            if dialogue is not None and dialogue.state == "held":
+            if start.dialogue_state == "held":
                 return self._html(
                     request,
                     pages.NoticePage(
@@ -436,7 +450,7 @@ class WebChannel:
                     ),
                     new_token,
                 )
-            seen_segments = set(dialogue.segments) if dialogue is not None else set()
+            seen_segments = set(start.dialogue_segments or ())
             mine = (
                 await session.scalars(
                     select(Response)
