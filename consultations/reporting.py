@@ -43,6 +43,7 @@ from consultations.insights.columns import (
 )
 from consultations.insights.text import default_analyser
 from consultations.reception import reception
+from consultations.safety.screen import default_screen
 from consultations.spec import ConsultationSpec
 from consultations.statements import VOTE_VALUE, statement_ref
 from storage import queries
@@ -402,6 +403,10 @@ async def build(
     """The report for one consultation and stage, as a JSON-ready dict."""
     row = await service.require(session, consultation_id)
     spec = service.spec_of(row)
+    # Quotes are screened once more (see consultations.insights.quotes): the screen's
+    # lexicon and model load (about half a second in a new process) beside the reading,
+    # which mostly waits for the store.
+    screen = asyncio.ensure_future(asyncio.to_thread(default_screen))
     rows = await load_responses(session, consultation_id, names=include_responses)
     totals = await load_totals(session, consultation_id)
     funnel = await load_funnel(session, consultation_id, rows)
@@ -412,6 +417,7 @@ async def build(
         if progress is not None:
             progress(round(done * 100), 100)
 
+    await screen
     # The analysis is CPU work: keep the event loop free while it runs.
     report = await asyncio.to_thread(
         build_report,
