@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
+from contextlib import aclosing
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -201,12 +202,13 @@ async def load_responses(
     connection = await session.connection()
     converting: asyncio.Future[None] | None = None
     # Straight from the driver: SQLAlchemy's rows would cost several times the reading.
-    async for batch in read_batches(connection, statement, TEXT_BATCH):
-        # The conversion is CPU work: it runs in a thread while the next batch is read,
-        # one batch at a time so that they are added in order.
-        if converting is not None:
-            await converting
-        converting = asyncio.ensure_future(asyncio.to_thread(builder.add_batch, batch))
+    async with aclosing(read_batches(connection, statement, TEXT_BATCH)) as batches:
+        async for batch in batches:
+            # The conversion is CPU work: it runs in a thread while the next batch is
+            # read, one batch at a time so that they are added in order.
+            if converting is not None:
+                await converting
+            converting = asyncio.ensure_future(asyncio.to_thread(builder.add_batch, batch))
     if converting is not None:
         await converting
     builder.segments.update(segments)

@@ -6,7 +6,7 @@ import collections
 import contextlib
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from contextvars import ContextVar
 from typing import Any, cast
 
@@ -260,7 +260,7 @@ class OneTripSQLite(AsyncAdapt_aiosqlite_dbapi):
 
 async def read_batches(
     connection: AsyncConnection, statement: Select[Any], size: int
-) -> AsyncIterator[Sequence[Sequence[Any]]]:
+) -> AsyncGenerator[Sequence[Sequence[Any]], None]:
     """The rows of ``statement``, ``size`` at a time, as the driver gives them.
 
     For reading hundreds of thousands of rows (a report's free-text replies): the
