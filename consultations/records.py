@@ -440,12 +440,14 @@ async def import_csv(
                 line, who, _ = rows[n]
                 participant = ids[who if who is not None else f"{digest[:16]}:{line}"]
                 prepared, stored = work.take(n)
-                flagged += screening.SAFETY in prepared.flags
-                reason = next((f for f in looked_at if f in prepared.flags), None)
-                if reason is None:
-                    plain.append((*head, participant, *stored))
-                else:
-                    held.append((participant, prepared, reason))
+                flags = prepared.flags
+                if flags:  # most rows have none: they skip the checks
+                    flagged += screening.SAFETY in flags
+                    reason = next((f for f in looked_at if f in flags), None)
+                    if reason is not None:
+                        held.append((participant, prepared, reason))
+                        continue
+                plain.append((*head, participant, *stored))
             if held:
                 # Few: each flagged reply gets its id back and a case for a moderator.
                 values = [

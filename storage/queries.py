@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, Protocol, cast
@@ -12,6 +13,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from storage import statements as statement_store
+from storage.db import json_text
 from storage.tables import (
     Consent,
     Consultation,
@@ -580,20 +582,36 @@ async def upsert_participants(
 async def _sqlite_participants(
     connection: AsyncConnection, channel: str, pseudonyms: Sequence[str], now: datetime
 ) -> dict[str, int]:
-    """:func:`upsert_participants` on SQLite: an executemany that passes over the rows
-    already there, then their ids by pseudonym, a few hundred per query (SQLite's
-    ``executemany`` returns no rows; the unique index answers the lookups)."""
+    """:func:`upsert_participants` on SQLite: one INSERT of the missing rows that returns
+    their ids (SQLite 3.35 and later; before, an executemany, which returns no rows),
+    then the ids of those already there by pseudonym, a few hundred per query (the
+    unique index answers the lookups)."""
     column = cast(Table, Participant.__table__).c.created_at
     encode = column.type.dialect_impl(connection.dialect).bind_processor(connection.dialect)
     moment = encode(now) if encode is not None else now
-    await connection.exec_driver_sql(
-        "INSERT INTO participant (channel, pseudonym, created_at) VALUES (?, ?, ?) "
-        "ON CONFLICT (channel, pseudonym) DO NOTHING",
-        [(channel, pseudonym, moment) for pseudonym in pseudonyms],
-    )
     found: dict[str, int] = {}
-    for start in range(0, len(pseudonyms), _LOOKUP):
-        part = tuple(pseudonyms[start : start + _LOOKUP])
+    if sqlite3.sqlite_version_info >= (3, 35, 0):
+        # One statement over the pseudonyms as a JSON array, its new rows' ids returned:
+        # a third of the time of a row-by-row executemany and then looking every id up
+        # (a 100,000-row import). Only those already there are looked up below. (The
+        # WHERE lets SQLite's parser tell ON CONFLICT from a join constraint.)
+        inserted: Any = await connection.exec_driver_sql(
+            "INSERT INTO participant (channel, pseudonym, created_at) "
+            "SELECT ?, value, ? FROM json_each(?) WHERE true "
+            "ON CONFLICT (channel, pseudonym) DO NOTHING RETURNING pseudonym, id",
+            (channel, moment, json_text(list(pseudonyms))),
+        )
+        found.update((str(row[0]), int(row[1])) for row in inserted)
+        missing = [p for p in pseudonyms if p not in found]
+    else:
+        await connection.exec_driver_sql(
+            "INSERT INTO participant (channel, pseudonym, created_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (channel, pseudonym) DO NOTHING",
+            [(channel, pseudonym, moment) for pseudonym in pseudonyms],
+        )
+        missing = list(pseudonyms)
+    for start in range(0, len(missing), _LOOKUP):
+        part = tuple(missing[start : start + _LOOKUP])
         marks = ", ".join("?" for _ in part)
         result: Any = await connection.exec_driver_sql(
             f"SELECT pseudonym, id FROM participant WHERE channel = ? AND pseudonym IN ({marks})",

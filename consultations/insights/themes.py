@@ -20,6 +20,7 @@ import math
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -212,16 +213,38 @@ def _sample(n: int, size: int) -> IntArray:
     return np.sort(rng.choice(n, size=size, replace=False)).astype(np.intp)
 
 
+#: Rows whose norms are taken at a time (see :func:`_row_norms`).
+_NORM_ROWS = 4096
+
+
+_Floats = TypeVar("_Floats", npt.NDArray[np.float32], npt.NDArray[np.float64])
+
+
+def _row_norms(a: _Floats) -> _Floats:
+    """Each row's Euclidean length, as an (n, 1) column: the same values, bit for bit, as
+    ``np.linalg.norm(a, axis=1, keepdims=True)``, which squares the whole array into two
+    temporary copies first. Here a few thousand rows are squared at a time: on a large
+    report that is a few megabytes reused instead of hundreds of megabytes of fresh
+    memory, whose first use costs more than the arithmetic."""
+    norms = np.empty((len(a), 1), dtype=a.dtype)
+    for start in range(0, len(a), _NORM_ROWS):
+        part = a[start : start + _NORM_ROWS]
+        np.sqrt(
+            np.add.reduce(part * part, axis=1, keepdims=True), out=norms[start : start + _NORM_ROWS]
+        )
+    return norms
+
+
 def _unit_rows(a: FloatArray) -> FloatArray:
-    norms = np.linalg.norm(a, axis=1, keepdims=True)
+    norms = _row_norms(a)
     norms[norms == 0] = 1.0
     result: FloatArray = a / norms
     return result
 
 
-def _unit_rows_in_place(a: FloatArray) -> FloatArray:
+def _unit_rows_in_place(a: _Floats) -> _Floats:
     """:func:`_unit_rows`, dividing ``a`` itself."""
-    norms = np.linalg.norm(a, axis=1, keepdims=True)
+    norms = _row_norms(a)
     norms[norms == 0] = 1.0
     a /= norms
     return a
@@ -324,10 +347,7 @@ class _Space:
             shape=(len(rows), len(embedder.vectors)),
         )
         out = np.asarray(counts @ embedder.vectors, dtype=np.float32)
-        norms = np.linalg.norm(out, axis=1, keepdims=True)
-        norms[norms == 0] = 1.0
-        result: npt.NDArray[np.float32] = out / norms
-        return result
+        return _unit_rows_in_place(out)
 
     def rows(self, rows: IntArray) -> FloatArray:
         """The space of ``rows``, one row each."""
@@ -338,6 +358,8 @@ class _Space:
             return whole[rows]
         # Each part is made unit length in place and written straight into its columns
         # (the same arithmetic as stacking copies, without the copies).
+        # The embedding part (the widest) is widened to float64 in its own columns and
+        # made unit length there, not in a copy of its own.
         parts: list[tuple[FloatArray, float]] = []
         if self.svd is not None:
             z = np.asarray(self.svd.transform(self.tfidf(rows)), dtype=np.float64)
@@ -346,10 +368,11 @@ class _Space:
             probs = np.array(self.categories(rows), dtype=np.float64)
             parts.append((_unit_rows_in_place(probs), self.category_weight))
         embedding = self._embedding(rows)
-        if embedding is not None and self.embedding_weight > 0:
-            vectors = np.array(embedding, dtype=np.float64)
-            parts.append((_unit_rows_in_place(vectors), self.embedding_weight))
-        out = np.empty((len(rows), sum(p.shape[1] for p, _ in parts)), dtype=np.float64)
+        if embedding is None or self.embedding_weight <= 0:
+            embedding = None
+        width = sum(p.shape[1] for p, _ in parts)
+        extra = 0 if embedding is None else embedding.shape[1]
+        out = np.empty((len(rows), width + extra), dtype=np.float64)
         start = 0
         for part, weight in parts:
             end = start + part.shape[1]
@@ -358,6 +381,12 @@ class _Space:
             else:
                 np.multiply(weight, part, out=out[:, start:end])
             start = end
+        if embedding is not None:
+            vectors = out[:, start:]
+            vectors[...] = embedding
+            _unit_rows_in_place(vectors)
+            if self.embedding_weight != 1.0:
+                vectors *= self.embedding_weight
         return out
 
     def cluster(self, k: int) -> tuple[IntArray, FloatArray]:
@@ -424,7 +453,7 @@ class _Space:
                 # Row by row (not one matrix product, whose rounding can depend on where
                 # a row sits in its block): equal replies get equal scores in any batch.
                 dots = (vecs * centre).sum(axis=1)
-                typical = dots / (np.linalg.norm(vecs, axis=1) * centre_norm + 1e-12)
+                typical = dots / (_row_norms(vecs)[:, 0] * centre_norm + 1e-12)
                 lengths = words[chosen]
                 readable = np.where(
                     lengths < 6, 0.6 + 0.08 * lengths, np.where(lengths > 60, 0.8, 1.0)
