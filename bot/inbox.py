@@ -272,12 +272,17 @@ def _first_of_its_sender() -> Any:
     one before it is handled; other people's events go on meanwhile. An event whose
     handling has failed holds nothing back: a STOP behind a reply that breaks the
     handling must still be obeyed.
+
+    A row's ``sender`` is cleared when it is handled (and rows stored already handled
+    never have one), so an earlier row with the same sender is one still waiting: the
+    condition needs no ``processed_at IS NULL``. With it, PostgreSQL combined the sender
+    index with the ``processed_at`` index (every unvacuumed handled row in it) for each
+    waiting row: at a backlog of 11,002 events the claim took 22.7 s, without it 0.13 s.
     """
     earlier = aliased(InboxEntry)
     return ~exists().where(
         earlier.sender == InboxEntry.sender,
         earlier.id < InboxEntry.id,
-        earlier.processed_at.is_(None),
         earlier.failed_at.is_(None),
         earlier.attempts == 0,
     )
