@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from sqlalchemy import inspect, select
+import pytest
+from sqlalchemy import inspect, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.platform import Platform
@@ -56,3 +57,38 @@ async def dump_all(platform: Platform) -> str:
             for row in (await session.execute(select(table))).all():
                 rows.append(json.dumps([str(value) for value in row]))
     return "\n".join(rows)
+
+
+postgresql_only = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+
+
+async def _queue_options(url: str) -> dict[str, list[str]]:
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as connection:
+            rows = await connection.execute(
+                text(
+                    "SELECT relname, coalesce(reloptions, '{}') FROM pg_class "
+                    "WHERE relname IN ('inbox', 'outbox') AND relkind = 'r'"
+                )
+            )
+            return {name: sorted(options) for name, options in rows}
+    finally:
+        await engine.dispose()
+
+
+@postgresql_only
+async def test_the_queues_are_vacuumed_after_a_small_share_of_changes(database_url: str) -> None:
+    # Queue tables churn: with PostgreSQL's default thresholds their statistics and
+    # indexes went stale within minutes of a busy soak (migration 0012).
+    wanted = [
+        "autovacuum_analyze_scale_factor=0.01",
+        "autovacuum_analyze_threshold=1000",
+        "autovacuum_vacuum_scale_factor=0.01",
+        "autovacuum_vacuum_threshold=1000",
+    ]
+    assert await _queue_options(database_url) == {"inbox": wanted, "outbox": wanted}
+    await migrate.downgrade_async(database_url, "0011_inbox_sender")
+    assert await _queue_options(database_url) == {"inbox": [], "outbox": []}
+    await migrate.upgrade_async(database_url)
+    assert await _queue_options(database_url) == {"inbox": wanted, "outbox": wanted}
