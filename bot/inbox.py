@@ -176,35 +176,14 @@ class Inbox:
 
     @staticmethod
     def _claim(session: AsyncSession, size: int, skip: set[int]) -> Any:
-        statement = (
-            select(InboxEntry.id, InboxEntry.payload)
-            .where(
-                InboxEntry.processed_at.is_(None),
-                InboxEntry.failed_at.is_(None),
-                InboxEntry.id.not_in(skip),
-                _FIRST_OF_ITS_SENDER,
-            )
-            .order_by(InboxEntry.id)
-            .limit(size)
-        )
+        statement = _waiting(size, skip, InboxEntry.id, InboxEntry.payload)
         if session.get_bind().dialect.name == "postgresql":
             statement = statement.with_for_update(skip_locked=True)
         return statement
 
     async def _pending_ids(self, size: int, skip: set[int]) -> list[int]:
         async with self.sessionmaker() as session:
-            rows = await session.scalars(
-                select(InboxEntry.id)
-                .where(
-                    InboxEntry.processed_at.is_(None),
-                    InboxEntry.failed_at.is_(None),
-                    InboxEntry.id.not_in(skip),
-                    _FIRST_OF_ITS_SENDER,
-                )
-                .order_by(InboxEntry.id)
-                .limit(size)
-            )
-            return list(rows)
+            return list(await session.scalars(_waiting(size, skip, InboxEntry.id)))
 
     async def _process_batch(self, size: int, skip: set[int]) -> int:
         async with self.sessionmaker.begin() as session:
@@ -289,6 +268,21 @@ def _first_of_its_sender() -> Any:
 
 
 _FIRST_OF_ITS_SENDER = _first_of_its_sender()
+
+
+def _waiting(size: int, skip: set[int], *columns: Any) -> Any:
+    """``columns`` of the first ``size`` rows that may be claimed now, oldest first."""
+    return (
+        select(*columns)
+        .where(
+            InboxEntry.processed_at.is_(None),
+            InboxEntry.failed_at.is_(None),
+            InboxEntry.id.not_in(skip),
+            _FIRST_OF_ITS_SENDER,
+        )
+        .order_by(InboxEntry.id)
+        .limit(size)
+    )
 
 
 def _settle(future: asyncio.Future[int], outcome: int | BaseException) -> None:

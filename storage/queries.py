@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from collections.abc import Collection, Sequence
 from datetime import datetime
@@ -451,8 +452,15 @@ async def opt_out(session: AsyncSession, participant_id: int) -> bool:
     return already
 
 
-# The inbox rows' INSERT ... ON CONFLICT DO NOTHING, built once per dialect.
-_INBOX_INSERTS: dict[str, Any] = {}
+@functools.cache
+def _inbox_insert(postgresql: bool) -> Any:
+    """The inbox rows' INSERT ... ON CONFLICT DO NOTHING, built once per dialect."""
+    table = cast(Table, InboxEntry.__table__)
+    return (
+        (pg_insert if postgresql else sqlite_insert)(table)
+        .on_conflict_do_nothing(index_elements=["channel", "event_id"])
+        .returning(table.c.channel, table.c.event_id)
+    )
 
 
 async def insert_inbox_many(
@@ -483,15 +491,9 @@ async def insert_inbox_many(
     # row's primary key from what it returns, which nothing here reads.
     # On the session's connection, as Core: nothing here is an ORM object.
     connection = await session.connection()
-    statement = _INBOX_INSERTS.get(connection.dialect.name)
-    if statement is None:
-        table = InboxEntry.__table__
-        statement = _INBOX_INSERTS[connection.dialect.name] = (
-            dialect_insert(session, table)
-            .on_conflict_do_nothing(index_elements=["channel", "event_id"])
-            .returning(table.c.channel, table.c.event_id)
-        )
-    result = await connection.execute(statement, values)
+    result = await connection.execute(
+        _inbox_insert(connection.dialect.name == "postgresql"), values
+    )
     return {(channel, event_id) for channel, event_id in result}
 
 

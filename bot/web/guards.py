@@ -14,6 +14,7 @@ Three pieces, each shared by every worker through the database:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import ipaddress
@@ -151,29 +152,24 @@ class FormNonces:
         )
 
 
-_CLAIMS: dict[bool, Any] = {}
-
-
+@functools.cache
 def _claim_statement(postgresql: bool) -> Any:
     """The UPDATE that claims issued, fresh, unused nonces and returns those it took.
 
     On PostgreSQL the nonces are one array parameter: one statement text (and one
     prepared statement) whatever the batch's size, where an IN list has one per size.
     """
-    statement = _CLAIMS.get(postgresql)
-    if statement is None:
-        among = (
-            NONCES.c.id == any_(bindparam("nonces", type_=ARRAY(String())))
-            if postgresql
-            else NONCES.c.id.in_(bindparam("nonces", expanding=True))
-        )
-        statement = _CLAIMS[postgresql] = (
-            update(NONCES)
-            .where(among, NONCES.c.used_at.is_(None), NONCES.c.issued_at > bindparam("oldest"))
-            .values(used_at=bindparam("claimed_at"))
-            .returning(NONCES.c.id)
-        )
-    return statement
+    among = (
+        NONCES.c.id == any_(bindparam("nonces", type_=ARRAY(String())))
+        if postgresql
+        else NONCES.c.id.in_(bindparam("nonces", expanding=True))
+    )
+    return (
+        update(NONCES)
+        .where(among, NONCES.c.used_at.is_(None), NONCES.c.issued_at > bindparam("oldest"))
+        .values(used_at=bindparam("claimed_at"))
+        .returning(NONCES.c.id)
+    )
 
 
 class RateWindows:

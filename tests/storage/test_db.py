@@ -171,28 +171,7 @@ async def test_statements_on_the_loop_take_no_trip_and_a_lock_is_waited_for_off_
 
     # Another connection holds the write lock: the write goes to aiosqlite's thread and
     # waits there, while the loop goes on with other work.
-    blocker = sqlite3.connect(database_url.split("///", 1)[1], isolation_level=None)
-    blocker.execute("BEGIN IMMEDIATE")
-
-    async def write() -> None:
-        statements_on_loop()
-        async with platform.sessionmaker.begin() as session:
-            session.add(_participant("written-after-the-lock"))
-
-    writing = asyncio.create_task(write())
-    ticks = 0
-    for _ in range(20):
-        await asyncio.sleep(0.01)
-        ticks += 1
-    assert ticks == 20 and not writing.done()
-    blocker.execute("COMMIT")
-    blocker.close()
-    await writing
-    async with platform.sessionmaker() as session:
-        found = await session.scalars(
-            select(Participant.id).where(Participant.pseudonym == "written-after-the-lock")
-        )
-        assert len(list(found)) == 1
+    await _write_on_the_loop_past_a_lock(platform, database_url, "written-after-the-lock")
 
 
 @sqlite_only
@@ -205,27 +184,34 @@ async def test_a_connection_first_opened_on_the_loop_does_not_wait_there_for_a_l
     # statement waited in SQLite's busy handler on the loop's thread for 30 s, while the
     # holder of the lock could not finish because the loop was held.
     await platform.engine.dispose()  # no pooled connection: the task opens its own
+    await _write_on_the_loop_past_a_lock(platform, database_url, "opened-on-the-loop")
+
+
+async def _write_on_the_loop_past_a_lock(platform: Platform, database_url: str, name: str) -> None:
+    """A write from a task whose statements run on the loop while another connection
+    holds the write lock: the loop goes on meanwhile, and the write lands once the lock
+    is let go."""
     blocker = sqlite3.connect(database_url.split("///", 1)[1], isolation_level=None)
     blocker.execute("BEGIN IMMEDIATE")
 
     async def write() -> None:
         statements_on_loop()
         async with platform.sessionmaker.begin() as session:
-            session.add(_participant("opened-on-the-loop"))
+            session.add(_participant(name))
 
     writing = asyncio.create_task(write())
     loop = asyncio.get_running_loop()
     started = loop.time()
+    ticks = 0
     for _ in range(20):
         await asyncio.sleep(0.01)
+        ticks += 1
     # The loop went on (twenty short sleeps, not one long wait) and the write waits.
-    assert loop.time() - started < 2.0
+    assert ticks == 20 and loop.time() - started < 2.0
     assert not writing.done()
     blocker.execute("COMMIT")
     blocker.close()
     await asyncio.wait_for(writing, 10)
     async with platform.sessionmaker() as session:
-        found = await session.scalars(
-            select(Participant.id).where(Participant.pseudonym == "opened-on-the-loop")
-        )
+        found = await session.scalars(select(Participant.id).where(Participant.pseudonym == name))
         assert len(list(found)) == 1
