@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
 from bot.runtime import Admit, Outcome, Runtime
+from bot.together import Together
 from channels.events import InboundEvent
 from consultations.keys import Keyring
 from storage import queries
@@ -55,10 +56,12 @@ class Inbox:
         self.runtime = runtime
         self.max_attempts = max_attempts
         self.wake = asyncio.Event()
-        # Callers of receive_many waiting for the shared commit (see _write_received).
-        self.max_received = 200
-        self._received: list[tuple[list[dict[str, Any]], asyncio.Future[int]]] = []
-        self._writer: asyncio.Task[None] | None = None
+        # Callers of receive_many share a commit, at most 200 callers a transaction; a
+        # shared transaction that fails is tried again caller by caller, so one bad batch
+        # fails alone.
+        self._received: Together[list[dict[str, Any]], int] = Together(
+            self._insert_received, limit=200, alone_on_failure=True
+        )
 
     async def receive(self, event: InboundEvent) -> bool:
         """Store one event and commit; ``False`` if it was already there."""
@@ -86,41 +89,10 @@ class Inbox:
         # the batch that handles them (run), which sends a safety reply as it stores
         # the words that call for one, so a platform waiting for the acknowledgement
         # waits only for the write.
-        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._received.append((rows, future))
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._write_received(), name="inbox-writer")
-        new = await future
+        new = await self._received(rows)
         if new:
             self.wake.set()
         return new
-
-    async def _write_received(self) -> None:
-        """Commit what callers of :meth:`receive_many` queued, many callers a transaction.
-
-        A shared transaction that fails is tried again caller by caller, so one bad
-        batch fails alone.
-        """
-        while self._received:
-            batch = self._received[: self.max_received]
-            del self._received[: self.max_received]
-            try:
-                counts = await self._insert_received([rows for rows, _ in batch])
-            except Exception as exc:
-                if len(batch) == 1:
-                    _settle(batch[0][1], exc)
-                    continue
-                for rows, future in batch:
-                    try:
-                        (count,) = await self._insert_received([rows])
-                    except Exception as alone:
-                        _settle(future, alone)
-                    else:
-                        _settle(future, count)
-                log.debug("a shared inbox write failed (%s); written caller by caller", exc)
-                continue
-            for (_, future), count in zip(batch, counts, strict=True):
-                _settle(future, count)
 
     async def _insert_received(self, batches: Sequence[Sequence[dict[str, Any]]]) -> list[int]:
         """Insert several callers' rows in one transaction; how many of each were new."""
@@ -283,15 +255,6 @@ def _waiting(size: int, skip: set[int], *columns: Any) -> Any:
         .order_by(InboxEntry.id)
         .limit(size)
     )
-
-
-def _settle(future: asyncio.Future[int], outcome: int | BaseException) -> None:
-    if future.done():
-        return
-    if isinstance(outcome, BaseException):
-        future.set_exception(outcome)
-    else:
-        future.set_result(outcome)
 
 
 async def held_aside(session: AsyncSession) -> list[InboxEntry]:

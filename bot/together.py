@@ -20,11 +20,21 @@ class Together(Generic[Item, Done]):
     """Calls with one item each, written in groups by ``write`` (see the module).
 
     ``write`` gets the items in the order they were asked for and returns one result
-    per item; if it raises, every caller of that group gets the exception.
+    per item. A group holds at most ``limit`` items. If ``write`` raises, every caller
+    of that group gets the exception; with ``alone_on_failure`` a failed group of
+    several is written again item by item first, so one bad item fails alone.
     """
 
-    def __init__(self, write: Callable[[list[Item]], Awaitable[Sequence[Done]]]) -> None:
+    def __init__(
+        self,
+        write: Callable[[list[Item]], Awaitable[Sequence[Done]]],
+        *,
+        limit: int | None = None,
+        alone_on_failure: bool = False,
+    ) -> None:
         self._write = write
+        self.limit = limit
+        self._alone_on_failure = alone_on_failure
         self._queued: list[tuple[Item, asyncio.Future[Done]]] = []
         self._writing: asyncio.Task[None] | None = None
 
@@ -38,22 +48,44 @@ class Together(Generic[Item, Done]):
     async def _write_queued(self) -> None:
         try:
             while self._queued:
-                group, self._queued = self._queued, []
+                group = self._queued[: self.limit]
+                del self._queued[: len(group)]
                 try:
                     done = await self._write([item for item, _ in group])
                 except Exception as exc:
-                    for _, future in group:
-                        if not future.done():
-                            future.set_exception(exc)
+                    if self._alone_on_failure and len(group) > 1:
+                        for one in group:
+                            await self._write_alone(one)
+                    else:
+                        for _, future in group:
+                            _settle(future, exc)
                     continue
                 except BaseException:
                     for _, future in group:
                         future.cancel()
                     raise
                 for (_, future), result in zip(group, done, strict=True):
-                    if not future.done():
-                        future.set_result(result)
+                    _settle(future, result)
         finally:
             self._writing = None
             for _, future in self._queued:  # only if cancelled: nothing left waiting
                 future.cancel()
+
+    async def _write_alone(self, queued: tuple[Item, asyncio.Future[Done]]) -> None:
+        item, future = queued
+        try:
+            (result,) = await self._write([item])
+        except Exception as exc:
+            _settle(future, exc)
+        else:
+            _settle(future, result)
+
+
+def _settle(future: asyncio.Future[Done], outcome: Done | BaseException) -> None:
+    """A caller's result or exception, unless it stopped waiting (cancelled)."""
+    if future.done():
+        return
+    if isinstance(outcome, BaseException):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)
