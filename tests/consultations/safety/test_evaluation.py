@@ -233,10 +233,10 @@ def test_tune_split_holds_its_measured_level() -> None:
     # batches 22 and 23: 1.000 (3,874) and 0.011 (39 of 3,521). With batches 24 and 25:
     # 1.000 (4,272) and 0.008 (31 of 3,885). With batches 26 and 27: 1.000 (4,672) and
     # 0.007 (29 of 4,249). With batches 28 and 29 joined, before their round: 0.997 (5,056
-    # of 5,071) and 0.011 (49 of 4,613).
+    # of 5,071) and 0.011 (49 of 4,613); after it, 1.000 (5,071) and 0.008 (36 of 4,613).
     recall, over_flagging = _rates(TUNE)
-    assert recall >= 0.997
-    assert over_flagging <= 0.011
+    assert recall >= 0.999
+    assert over_flagging <= 0.008
 
 
 @pytest.mark.parametrize(
@@ -312,9 +312,10 @@ def test_blind_tune_batches_hold_their_measured_level(
         # stored once; 364 look-alikes), written blind and scored once while held out: 0.975
         # and 0.071, 0.940 and 0.060 on the screen of tune batches 24 and 25; 0.970 and
         # 0.049, 0.950 and 0.060 on that of tune batches 26 and 27 (0.962 and 0.055
-        # together, stored, once every medicine name was risk vocabulary).
-        (28, 0.97, 0.05),
-        (29, 0.954, 0.061),
+        # together, stored, once every medicine name was risk vocabulary). Leave one batch
+        # out before their own families: in docs/safety.md.
+        (28, 1.0, 0.022),
+        (29, 1.0, 0.006),
     ],
 )
 def test_later_blind_tune_batches_hold_their_measured_level(
