@@ -330,7 +330,7 @@ def test_look_alikes_of_tune_batches_26_and_27_set_aside(text: str) -> None:
         ("Zero reasons to live at this point", "suicidal-passive"),
         # Someone who talks of joining a person who has died.
         (
-            "My dad keeps talking about going to be with my mum. She passed in March.",
+            "My dad keeps talking about going to be with my mum. She died in March.",
             "suicidal-passive",
         ),
         ("My husband talks about joining his brother, who died last year.", "suicidal-passive"),
