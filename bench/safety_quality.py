@@ -3,7 +3,7 @@
     .venv/bin/python bench/safety_quality.py [--misses tune] [--semantic-only]
 
 Prints recall on disclosures and over-flagging (the share of look-alikes flagged) overall,
-per category and per register, for the tune split (and its batches 6 to 27 apart) and
+per category and per register, for the tune split (and its batches 6 to 29 apart) and
 for the held-out split: the first batch (split by the SHA-1 rule), the second and fourth
 batches (each written whole as held-out before the screen was tuned further) and all
 together; then how many of the real NHS feedback comments
@@ -79,9 +79,6 @@ def main() -> int:
         "heldout batch 1": lambda row: row["split"] == "heldout" and "batch" not in row,
         "heldout batch 2": _batch("heldout", 2),
         "heldout batch 4": _batch("heldout", 4),
-        "heldout batches 28 and 29 (written blind)": lambda row: (
-            row["split"] == "heldout" and row.get("batch") in (28, 29)
-        ),
         "tune batches 10 and 12 (scored blind while held out)": lambda row: (
             row.get("batch") in (10, 12)
         ),
@@ -89,7 +86,7 @@ def main() -> int:
         "tune batch 16": _batch("tune", 16),
         **{
             f"tune batch {n} (scored blind while held out)": _batch("tune", n)
-            for n in range(17, 28)
+            for n in range(17, 30)
         },
         "heldout, all batches": lambda row: row["split"] == "heldout",
     }

@@ -446,6 +446,15 @@ class Lexicon:
             return Hit(category, phrase, match.start(), category)
         if not self._whose(category, phrase, before):
             return Hit(category, phrase, match.start(), category)
+        # A clinician telling of a patient they looked after ("i am a mental health nurse .
+        # last night i sat with a patient who had self harmed"): the patient was in care,
+        # and the writer's point is the work; a worry about the patient is a report.
+        if (
+            self.cues["patient_told"].search(before)
+            and self.cues["staff_writer"].search(text)
+            and not self.cues["concern"].search(text)
+        ):
+            return None
         # Someone else's state long ago: the time may sit in another clause of the sentence
         # ("my mate said he felt suicidal after iraq, back in 2008").
         if category != "harm-to-others" and self.cues["distant"].search(sentence):

@@ -114,13 +114,16 @@ _PHRASES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"\b(?:my|your|him|her|them|our)\s+(self|selves)\b", r" \g<0> "),
         (r"\bw\s*/\s*o\b", " without "),
         (r"\bw\s*/\s*", " with "),
+        # An accident named in scare quotes ("'accidentally' leaning on the iron", "another
+        # 'accident'") is one the writer says was none (tune batches 28 and 29).
+        (r"['\"]\s*(accident(?:ally|al|s)?)\s*['\"]", r" \1 on purpose "),
         (r"&", " and "),
         (r"\+", " plus "),
     )
 )
 # Cheap test for whether any of the phrase rewrites can apply at all.
 _PHRASE_GATE = re.compile(
-    r"sewer|slide|self|toaster|bath|/|&|\+|\bs\s*h|\bs\.\s?h|\bo\.?d|ctb|\bi\s*d\s*w|un[\s_-]*alive"
+    r"sewer|slide|self|toaster|bath|/|&|\+|accident|\bs\s*h|\bs\.\s?h|\bo\.?d|ctb|\bi\s*d\s*w|un[\s_-]*alive"
 )
 # "my self" is "myself", except in "my self harm", "my self esteem", "her self care".
 _JOIN_SELF = re.compile(
@@ -440,6 +443,10 @@ _CONTRACTIONS: dict[str, str] = {
     "there's": "there is",
     "what's": "what is",
     "who's": "who is",
+    # Tune batches 28 and 29: "a patient who'd self-harmed" ("who had" by _had).
+    "who'd": "who would",
+    "who've": "who have",
+    "who'll": "who will",
     "everyone's": "everyone is",
     "you're": "you are",
     "we're": "we are",

@@ -67,8 +67,8 @@ def test_the_evaluation_set_is_large_varied_and_split_by_its_fixed_rule() -> Non
             # before and after that round (recall 0.958 and 0.960, over-flagging 0.085 and
             # 0.066), then joined the tune split. Batches 28 and 29 were written blind by two
             # more people while batches 26 and 27 were tuned on, kept out of the repository
-            # until then, and scored once on the screen before and after that round; they
-            # stay held out.
+            # until then, and scored once on the screen before and after that round (recall
+            # 0.958 and 0.960, over-flagging 0.066 and 0.055), then joined the tune split.
             allowed = {
                 (2, "heldout"),
                 (3, "tune"),
@@ -96,8 +96,8 @@ def test_the_evaluation_set_is_large_varied_and_split_by_its_fixed_rule() -> Non
                 (25, "tune"),
                 (26, "tune"),
                 (27, "tune"),
-                (28, "heldout"),
-                (29, "heldout"),
+                (28, "tune"),
+                (29, "tune"),
             }
             assert (row["batch"], row["split"]) in allowed, row["text"]
             continue
@@ -115,33 +115,8 @@ BLIND = [row for row in TUNE if row.get("batch") in (10, 12)]
 EARLIER = [row for row in HELDOUT if row.get("batch", 1) in (1, 2, 4)]
 
 
-def test_heldout_is_batches_one_two_four_and_the_blind_pair() -> None:
-    assert {row.get("batch", 1) for row in HELDOUT} == {1, 2, 4, 28, 29}
-
-
-BLIND_PAIR = [row for row in HELDOUT if row.get("batch") in (28, 29)]
-
-
-def test_blind_batches_28_and_29_hold_their_measured_level() -> None:
-    # Batches 28 (older people and their children, English as a second language, Deaf
-    # writers, learning disabilities, men who rarely talk about feelings, faith, voice to
-    # text) and 29 (nurses, paramedics, doctors and care workers about their own lives,
-    # teachers and youth workers reporting concerns, frequent attenders, bipolar disorder
-    # and borderline personality disorder, gamers and forums, sex workers, homelessness,
-    # custody disputes), written blind by two people who never saw the screen or any
-    # other batch. Scored once on the screen before the round of tune batches 26 and 27:
-    # recall 0.958 (383 of 400) and over-flagging 0.066 (24 of 364); once after it:
-    # 0.960 (384) and 0.055 (20). The figure to expect from a new writer; the target of
-    # 0.99 is not met. One of their disclosures had been written by an earlier writer
-    # and is stored once (tune), so 383 of the 399 stored here. Adding them showed that
-    # medicine names the lexicon's phrases use were not risk vocabulary, so the gate let
-    # one text pass before the lexicon saw it; with every name on the list in the gate
-    # (test_risk_vocabulary.py) 384 of 399: 0.962.
-    recall, over_flagging = _rates(BLIND_PAIR)
-    assert sum(row["label"] == 1 for row in BLIND_PAIR) == 399
-    assert sum(row["label"] == 0 for row in BLIND_PAIR) == 364
-    assert recall >= 0.962
-    assert over_flagging <= 0.055
+def test_heldout_is_batches_one_two_four() -> None:
+    assert {row.get("batch", 1) for row in HELDOUT} == {1, 2, 4}
 
 
 def test_blind_batches_ten_and_twelve_hold_their_measured_level() -> None:
@@ -257,7 +232,8 @@ def test_tune_split_holds_its_measured_level() -> None:
     # batches 20 and 21 the same way: 1.000 (3,474) and 0.011 (34 of 3,157). With
     # batches 22 and 23: 1.000 (3,874) and 0.011 (39 of 3,521). With batches 24 and 25:
     # 1.000 (4,272) and 0.008 (31 of 3,885). With batches 26 and 27: 1.000 (4,672) and
-    # 0.007 (29 of 4,249).
+    # 0.007 (29 of 4,249). With batches 28 and 29 joined, before their round: 0.997 (5,056
+    # of 5,071) and 0.011 (49 of 4,613); after it, 1.000 (5,071) and 0.008 (36 of 4,613).
     recall, over_flagging = _rates(TUNE)
     assert recall >= 0.999
     assert over_flagging <= 0.008
@@ -332,6 +308,14 @@ def test_blind_tune_batches_hold_their_measured_level(
         # their own families: 0.963 and 0.063 together.
         (26, 1.0, 0.006),
         (27, 1.0, 0.006),
+        # Batches 28 and 29 (399 disclosures, one already in the set from another writer and
+        # stored once; 364 look-alikes), written blind and scored once while held out: 0.975
+        # and 0.071, 0.940 and 0.060 on the screen of tune batches 24 and 25; 0.970 and
+        # 0.049, 0.950 and 0.060 on that of tune batches 26 and 27 (0.962 and 0.055
+        # together, stored, once every medicine name was risk vocabulary). Leave one batch
+        # out before their own families: in docs/safety.md.
+        (28, 1.0, 0.022),
+        (29, 1.0, 0.006),
     ],
 )
 def test_later_blind_tune_batches_hold_their_measured_level(

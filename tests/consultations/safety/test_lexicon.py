@@ -305,3 +305,120 @@ def test_disclosure_families_of_tune_batches_26_and_27(text: str, category: str)
 )
 def test_look_alikes_of_tune_batches_26_and_27_set_aside(text: str) -> None:
     assert _categories(text) == set()
+
+
+# Families added with tune batches 28 and 29, each beside look-alikes that share its words.
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        # Dead by a day the writer has decided on; English without "to".
+        (
+            "Don't bother with the follow-up call. I'll be dead by Sunday, I've made up my mind.",
+            "suicidal-active",
+        ),
+        ("I've decided, I will be dead before Christmas.", "suicidal-active"),
+        ("me want die, nobody understand me", "suicidal-active"),
+        ("no one listen. me want kill myself", "suicidal-active"),
+        # Not bothered about being run over; having given up on or stopped wanting to live.
+        (
+            "honestly wouldn't be bothered if I got run over by a bus on the way home",
+            "suicidal-passive",
+        ),
+        ("I'm not fussed if I get knocked down by a car tbh", "suicidal-passive"),
+        ("I gave up on wanting to live a long time ago", "suicidal-passive"),
+        ("stopped wanting to be alive sometime last winter", "suicidal-passive"),
+        ("Zero reasons to live at this point", "suicidal-passive"),
+        # Someone who talks of joining a person who has died.
+        (
+            "My dad keeps talking about going to be with my mum. She died in March.",
+            "suicidal-passive",
+        ),
+        ("My husband talks about joining his brother, who died last year.", "suicidal-passive"),
+        # Attempts counted as a noun; attempts in learners' and Deaf writers' English.
+        ("Four attempts so far and the crisis team still discharge me.", "past-attempt"),
+        ("2 attempts, both last year, and nobody followed up", "past-attempt"),
+        ("me tried hang last year, brother find me", "past-attempt"),
+        # A kit with the thing I use; going home and cutting; cutting anyway; heat on purpose.
+        ("There's a pouch in my drawer with steri strips and the thing I use.", "self-harm"),
+        ("I go home after school and cut, every day.", "self-harm"),
+        ("Told them I'd stop. Cut anyway last night.", "self-harm"),
+        ("Been 'accidentally' resting my wrist on the hob again.", "self-harm"),
+        ("I leant my arm on the radiator on purpose until it blistered.", "self-harm"),
+        # Fists, a belt or hands; a partner who demands where I am; fear shown by others.
+        (
+            "Her new boyfriend is a bit handy with his fists, the kids are scared of him",
+            "safeguarding",
+        ),
+        ("my stepdad gets too free with his hands when mum's at work", "safeguarding"),
+        (
+            "my boyfriend kicks off if I don't send him my location every half hour",
+            "safeguarding",
+        ),
+        ("we all walk on eggshells around dad, mum's got a black eye again", "safeguarding"),
+        (
+            "Mum always wears long sleeves even in the heat and jumps when dad comes in",
+            "safeguarding",
+        ),
+        # Not being able to tell someone is no denial of what follows.
+        ("I couldn't tell the GP my partner hits me, he was in the room.", "safeguarding"),
+        ("I never told anyone my uncle touched me.", "safeguarding"),
+    ],
+)
+def test_disclosure_families_of_tune_batches_28_and_29(text: str, category: str) -> None:
+    # Someone else's risk is reported as third-party and keeps its own category beneath.
+    assert category in {
+        name for hit in SCREEN.read(text)[0] for name in (hit.category, hit.underlying)
+    }
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I'll be dead by the time they ring back, I've decided to stop waiting by the phone.",
+        "If this flu carries on I'll be dead by Friday lol",
+        "I've decided I'll be gone by Friday, moving to my sister's.",
+        "me want go home, food here not good",
+        "I tried to hang the pictures but the drill broke.",
+        "I wouldn't be bothered if I got knocked out of the quiz in round one",
+        "wouldn't mind if I got taken out for dinner for my birthday",
+        "Wouldn't mind if I got flattened by a mountain of paperwork, quicker than this queue",
+        "She gave up on wanting to live in London after the rent went up.",
+        "I stopped wanting to live near the motorway because of the noise.",
+        "She keeps talking about going to join her brother in Australia next year.",
+        "My son talks about joining his dad on the building site.",
+        "It took three attempts to get the cannula in.",
+        "After 4 attempts I finally got through to reception.",
+        "My IVF worked after 3 attempts, so grateful.",
+        "Five attempts so far to book a smear, the app keeps crashing.",
+        "First aid kit in my bag with plasters and the thing I use for splinters.",
+        "I go home after work and cut the grass when it's dry.",
+        "They cut my hours so I cut back on takeaways.",
+        "I accidentally leaned on the hob again, silly me, blister on my palm.",
+        "Leaning on the radiator again to warm up, this ward is freezing.",
+        "My grandad was handy with his fists in the ring back in the 60s.",
+        "He's handy with his hands, fixed the fence in an hour.",
+        "My husband goes mental if I don't text him when I land, bless him.",
+        "We're all careful not to upset Dad since his stroke, the nurses are lovely.",
+        "Mum wears long sleeves in summer because of her eczema.",
+        "I can't tell the difference between the two inhalers.",
+        # Idioms and jokes with a risk word.
+        "Zero complaints, the staff were brilliant.",
+        "The lads in the team were all cut up when the manager left.",
+        "I'm not holding my breath for the referral letter.",
+        "We'll cross that bridge when we come to it, the consultant said.",
+        "The suicide doors on the taxi were hard to open with my crutches.",
+        "Coach made us do suicide sprints at training, my legs are gone.",
+        "Read This Is Going To Hurt on my break, brilliant book.",
+        "Two hours in the queue for a repeat prescription, I was losing the will to live lol",
+        "I'd rather be dead than drink that bowel prep again haha",
+        "I'm going to murder my husband for snoring through the whole night.",
+        "If my boss reads this: I was at the dentist, honest.",
+        "My sister says she will kill me if I beat her at Monopoly again lol",
+        "the stairs in the car park are lethal when it's icy",
+        "those electric scooters are lethal on the pavement",
+        # Staff telling of a patient they looked after.
+        "I'm a practice nurse. A patient who had self-harmed came in for a dressing, very polite.",
+    ],
+)
+def test_look_alikes_of_tune_batches_28_and_29_set_aside(text: str) -> None:
+    assert _categories(text) == set()

@@ -88,6 +88,11 @@ KNOWN = default_lexicon().vocabulary
         ("i w a n t t o d i e", "i want to die"),
         ("m y d a d h u r t s m e", "my dad hurts me"),
         ("the N H S", "the nhs"),
+        # An accident in scare quotes is one on purpose; "who'd" is "who had" before a
+        # participle (tune batches 28 and 29).
+        ("another 'accident' with the iron", "another accident on purpose with the iron"),
+        ("it was an accident", "it was an accident"),
+        ("a patient who'd taken an overdose", "a patient who had taken an overdose"),
     ],
 )
 def test_normalise(raw: str, expected: str) -> None:
