@@ -69,6 +69,9 @@ def test_the_evaluation_set_is_large_varied_and_split_by_its_fixed_rule() -> Non
             # more people while batches 26 and 27 were tuned on, kept out of the repository
             # until then, and scored once on the screen before and after that round (recall
             # 0.958 and 0.960, over-flagging 0.066 and 0.055), then joined the tune split.
+            # Batches 30 and 31 were written blind by two more people while batches 28 and
+            # 29 were tuned on, kept out of the repository until then, and scored once on
+            # the screen before and after that round; they stay held out.
             allowed = {
                 (2, "heldout"),
                 (3, "tune"),
@@ -98,6 +101,8 @@ def test_the_evaluation_set_is_large_varied_and_split_by_its_fixed_rule() -> Non
                 (27, "tune"),
                 (28, "tune"),
                 (29, "tune"),
+                (30, "heldout"),
+                (31, "heldout"),
             }
             assert (row["batch"], row["split"]) in allowed, row["text"]
             continue
@@ -115,8 +120,31 @@ BLIND = [row for row in TUNE if row.get("batch") in (10, 12)]
 EARLIER = [row for row in HELDOUT if row.get("batch", 1) in (1, 2, 4)]
 
 
-def test_heldout_is_batches_one_two_four() -> None:
-    assert {row.get("batch", 1) for row in HELDOUT} == {1, 2, 4}
+def test_heldout_is_batches_one_two_four_and_the_blind_pair() -> None:
+    assert {row.get("batch", 1) for row in HELDOUT} == {1, 2, 4, 30, 31}
+
+
+BLIND_PAIR = [row for row in HELDOUT if row.get("batch") in (30, 31)]
+
+
+def test_blind_batches_30_and_31_hold_their_measured_level() -> None:
+    # Batches 30 (rural and remote people, veterans, LGBTQ+ young people, students, new
+    # parents, chronic pain, acquired brain injury, migrants writing through interpreters,
+    # Aboriginal, Torres Strait Islander and Maori community members, addiction recovery,
+    # gambling debt) and 31 (replies in social-media comments, teenagers in group chats,
+    # dementia carers, coercive relationships in coded words, tradespeople, men's sheds,
+    # people living alone, long waiting lists, sexual health and gender clinics, leaving
+    # prison, hospital porters and cleaners, late-night drinking), written blind by two
+    # people who never saw the screen or any other batch. Scored once on the screen before
+    # the round of tune batches 28 and 29: recall 0.960 (384 of 400) and over-flagging
+    # 0.121 (44 of 364); once after it: 0.960 (384) and 0.113 (41). The figures to expect
+    # from a new writer: neither the recall target of 0.99 nor, on these two batches, the
+    # over-flagging target of 10% is met (reported speech and staff writing about patients
+    # are the look-alikes most flagged).
+    recall, over_flagging = _rates(BLIND_PAIR)
+    assert sum(row["label"] == 1 for row in BLIND_PAIR) == 400
+    assert recall >= 0.960
+    assert over_flagging <= 0.113
 
 
 def test_blind_batches_ten_and_twelve_hold_their_measured_level() -> None:
