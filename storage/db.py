@@ -42,6 +42,8 @@ def json_text(value: Any) -> str:
 PREPARED_STATEMENTS = 2000
 #: How long a SQLite statement waits for another connection's write lock (milliseconds).
 BUSY_TIMEOUT_MS = 30_000
+#: SQLite connections a worker keeps open (and as many more it may open for a burst).
+SQLITE_POOL_SIZE = 16
 # SQLite's result code for a lock held by another connection (extended codes keep it in
 # the low byte): https://www.sqlite.org/rescode.html#busy
 _SQLITE_BUSY = 5
@@ -73,6 +75,11 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     if url.startswith("sqlite"):
         _create_private_file(url)
         kwargs.setdefault("module", OneTripSQLite(aiosqlite, sqlite3))
+        # Connections enough for a busy worker's concurrent requests, kept: an overflow
+        # connection is closed when given back, and the next burst opens it again (a
+        # thread started, the pragmas and functions set up) for every few requests.
+        kwargs.setdefault("pool_size", SQLITE_POOL_SIZE)
+        kwargs.setdefault("max_overflow", SQLITE_POOL_SIZE // 2)
         # check_same_thread off: statements marked short (statements_on_loop) run on the
         # event loop's thread, one at a time as ever (see _OneTripCursor).
         engine = create_async_engine(

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import ColumnElement, and_, bindparam, or_, select
+from sqlalchemy import ColumnElement, and_, bindparam, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import followups
@@ -38,7 +38,7 @@ from consultations.texts import ENGLISH, Texts
 from storage import queries
 from storage import statements as statement_store
 from storage.db import statements_on_loop
-from storage.tables import Consent, Consultation, Dialogue, Participant, Response
+from storage.tables import Consent, Consultation, Dialogue, Invitation, Participant, Response
 
 COOKIE = "engage_p"
 COOKIE_AGE = 60 * 60 * 24 * 180
@@ -83,6 +83,15 @@ _PAGE_START = (
         Consent.withdrawn_at.label("consent_withdrawn_at"),
         Dialogue.state.label("dialogue_state"),
         Dialogue.segments.label("dialogue_segments"),
+        # Whether any follow-up invites this person from this page: read (and marked
+        # shown) only then, not by a query of its own on every page.
+        exists()
+        .where(
+            Invitation.participant_id == Participant.id,
+            Invitation.channel == "web",
+            Invitation.earlier_id == Consultation.id,
+        )
+        .label("invited"),
     )
     .select_from(Consultation)
     .outerjoin(
@@ -415,7 +424,7 @@ class WebChannel:
             participant_id: int | None = start.participant_id
             if start.opted_out_at is not None:
                 participant_id = None  # they left (STOP): asked to consent again
-            invited = await self._invitations(session, participant_id, cid)
+            invited = await self._invitations(session, participant_id, cid) if start.invited else []
             if not service.accepting(start, spec, datetime.now(UTC)):
                 return self._html(
                     request,
@@ -452,8 +461,8 @@ class WebChannel:
                 )
             seen_segments = set(start.dialogue_segments or ())
             mine = (
-                await session.scalars(
-                    select(Response)
+                await session.execute(
+                    select(Response.item_id, Response.item_type, Response.choices, Response.text)
                     .where(
                         Response.participant_id == participant_id,
                         Response.consultation_id == cid,

@@ -43,6 +43,9 @@ def environment_options() -> dict[str, Any]:
         "autoescape": True,
         "undefined": jinja2.StrictUndefined,
         "extensions": [CompactLines],
+        # The templates ship inside the package and do not change while it runs; with
+        # reloading on, every page render would stat each template it uses for a change.
+        "auto_reload": False,
     }
 
 
