@@ -24,7 +24,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 FIELDS = re.compile(r'name="(csrf|nonce)" value="([^"]+)"')
@@ -34,6 +36,7 @@ KEY = "bench-key-0123456789-0123456789-0123456789"
 async def _run(database_url: str, people: int, warm_up: int, concurrency: int) -> float:
     from aiohttp import web
     from aiohttp.test_utils import TestClient, TestServer
+    from sqlalchemy import event
 
     from bench.soak import CID, SPEC
     from bot.config import Settings
@@ -93,13 +96,22 @@ async def _run(database_url: str, people: int, warm_up: int, concurrency: int) -
 
         await asyncio.gather(*(one_after_another() for _ in range(concurrency)))
 
+    statements: Counter[str] = Counter()
+
+    def count(_c: Any, _cur: Any, statement: str, *_rest: Any) -> None:
+        statements[statement.split(None, 1)[0].upper()] += 1
+
     async with TestClient(TestServer(app)) as client:
         client.session.cookie_jar.clear()
         await crowd(client, 0, warm_up)
+        event.listen(platform.engine.sync_engine, "before_cursor_execute", count)
         started = time.process_time()
         await crowd(client, warm_up, people)
         spent = time.process_time() - started
+        event.remove(platform.engine.sync_engine, "before_cursor_execute", count)
     await platform.aclose()
+    per_person = {kind: round(n / people, 2) for kind, n in statements.most_common()}
+    print(json.dumps({"statements_per_person": per_person}), file=sys.stderr)
     return 1000 * spent / people
 
 
