@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete, select, update
+from sqlalchemy import Table, bindparam, delete, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.leases import Lease, Leases
@@ -51,7 +51,7 @@ from consultations.keys import Keyring
 from consultations.spec.outreach import held_until
 from consultations.texts import ENGLISH, texts_for
 from storage import queries
-from storage.tables import OutboxEntry, Participant, utcnow
+from storage.tables import CLAIMABLE, OutboxEntry, Participant, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -242,25 +242,10 @@ class OutboxSender:
         writes; PostgreSQL also skips rows another worker has locked).
         """
         async with self._transaction(channel) as session:
-            due = (
-                select(OutboxEntry.id)
-                .where(
-                    OutboxEntry.channel == channel,
-                    OutboxEntry.status == "pending",
-                    OutboxEntry.next_attempt_at <= self.clock(),
-                )
-                # Safety replies first, other replies next; invitations and reminders last.
-                .order_by(OutboxEntry.bulk, OutboxEntry.urgent.desc(), OutboxEntry.id)
-                .limit(self.batch)
+            statement = claim_statement(
+                channel, self.clock(), self.batch, session.get_bind().dialect.name
             )
-            claim = queries.claimable(due, session.get_bind().dialect.name)
-            result = await session.scalars(
-                update(OutboxEntry)
-                .where(OutboxEntry.id.in_(claim), OutboxEntry.status == "pending")
-                .values(status="claimed")
-                .returning(OutboxEntry)
-                .execution_options(synchronize_session=False)
-            )
+            result = await session.scalars(statement)
             rows = sorted(result.all(), key=lambda row: (row.bulk, not row.urgent, row.id))
         return rows
 
@@ -588,6 +573,36 @@ class OutboxSender:
             await lease.release()
             raise
         return True
+
+
+def claim_statement(channel: str, now: datetime, batch: int, dialect: str) -> Any:
+    """The UPDATE that claims up to ``batch`` of ``channel``'s rows due at ``now``.
+
+    Safety replies first, other replies next, invitations and reminders last, each in
+    the order they were queued. The claim index (``ix_outbox_claim``) holds pending
+    rows in this order, so the claim reads its batch from it and sorts nothing. The
+    pending condition is the index's own text (``storage.tables.CLAIMABLE``), not a
+    bound value: the generic plan PostgreSQL may give a prepared statement (asyncpg
+    prepares and caches them) cannot use a partial index on a value it does not know.
+    """
+    pending = text(CLAIMABLE)
+    due = (
+        select(OutboxEntry.id)
+        .where(
+            OutboxEntry.channel == channel,
+            pending,
+            OutboxEntry.next_attempt_at <= now,
+        )
+        .order_by(OutboxEntry.bulk, OutboxEntry.urgent.desc(), OutboxEntry.id)
+        .limit(batch)
+    )
+    return (
+        update(OutboxEntry)
+        .where(OutboxEntry.id.in_(queries.claimable(due, dialect)), pending)
+        .values(status="claimed")
+        .returning(OutboxEntry)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _asked_again(payload: Mapping[str, Any]) -> dict[str, Any] | None:
