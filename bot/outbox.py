@@ -136,6 +136,9 @@ class OutboxSender:
         self.batch = batch
         self.counts = counts or SendCounts()
         self.wake = asyncio.Event()
+        # Set by ``run``'s caller when the process stops: rows claimed but not started
+        # then go back to pending instead of being sent.
+        self._stopping = asyncio.Event()
         # Rows are marked ``sending`` one at a time per channel, in the order their sends
         # queued up, and each is handed to the adapter before the next is marked: messages
         # to one chat that are not tied to a participant still reach the adapter in order.
@@ -265,10 +268,15 @@ class OutboxSender:
         for queue in queues.values():
             queue.sort(key=lambda row: row.id)
         limit = asyncio.Semaphore(self.concurrency)
+        # Rows not started when the process began stopping: they go back to pending.
+        left: list[OutboxEntry] = []
 
         async def drain(queue: list[OutboxEntry]) -> None:
             for index, row in enumerate(queue):
                 async with limit:
+                    if self._stopping.is_set():
+                        left.extend(queue[index:])
+                        return
                     result = await self._send_one(adapter, row)
                 if result is _Result.RETRY:
                     # Keep order: later messages to this person wait for this one.
@@ -286,7 +294,21 @@ class OutboxSender:
         for outcome in outcomes:
             if isinstance(outcome, BaseException):
                 raise outcome
+        await self._hand_back(left)
         return len(rows)
+
+    async def _hand_back(self, rows: list[OutboxEntry]) -> None:
+        """Put claimed rows back to pending as they were (no attempt was made)."""
+        if not rows:
+            return
+        async with self._transaction(rows[0].channel) as session:
+            await session.execute(
+                update(OutboxEntry)
+                .where(
+                    OutboxEntry.id.in_([row.id for row in rows]), OutboxEntry.status == "claimed"
+                )
+                .values(status="pending")
+            )
 
     async def _start(self, row: OutboxEntry) -> bool:
         """Mark a claimed row ``sending`` and count the attempt, committed before returning.
@@ -526,6 +548,7 @@ class OutboxSender:
         whoever takes it first settles those rows (:meth:`recover`) and sends on.
         """
         leases = {channel: self.leases.lease(f"outbox {channel}") for channel in self.adapters}
+        self._stopping = stopping
         try:
             while not stopping.is_set():
                 sent = 0
