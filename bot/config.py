@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from storage.db import POOL_SIZE
+
 log = logging.getLogger(__name__)
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./engage.db"
@@ -40,6 +42,8 @@ class Settings:
     """Everything the platform reads from its environment."""
 
     database_url: str = DEFAULT_DATABASE_URL
+    # PostgreSQL connections each process keeps open (storage/db.py: no overflow).
+    database_pool_size: int = POOL_SIZE
     environment: str = "development"
     log_format: str = "text"
     metrics_token: str | None = None
@@ -258,6 +262,13 @@ def load_settings(env: Mapping[str, str] | None = None, *, key_dir: Path | None 
         raise ConfigError(
             "ENGAGE_DATABASE_URL: must start with sqlite+aiosqlite:// or postgresql+asyncpg://"
         )
+    pool_name = "ENGAGE_DATABASE_POOL_SIZE"
+    pool_text = (env.get(pool_name) or str(POOL_SIZE)).strip()
+    if not pool_text.isascii() or not pool_text.isdigit():
+        raise ConfigError(f"{pool_name}: {pool_text!r} is not a whole number")
+    pool_size = int(pool_text)
+    if not 1 <= pool_size <= 1000:
+        raise ConfigError(f"{pool_name}: {pool_size} must be between 1 and 1000")
     log_format = env.get("ENGAGE_LOG_FORMAT") or "text"
     if log_format not in ("text", "json"):
         raise ConfigError(f"ENGAGE_LOG_FORMAT: {log_format!r} must be text or json")
@@ -329,6 +340,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, key_dir: Path | None 
         ).hexdigest()
     return Settings(
         database_url=database_url,
+        database_pool_size=pool_size,
         environment=environment,
         log_format=log_format,
         metrics_token=metrics_token,

@@ -105,17 +105,24 @@ class Inbox:
             counts.append(len(mine))
         return counts
 
-    async def process_pending(self, limit: int = 100, *, batch: int = 50) -> int:
+    async def process_pending(
+        self, limit: int = 100, *, batch: int = 50, stopping: asyncio.Event | None = None
+    ) -> int:
         """Handle inbox rows not yet handled; returns how many were handled.
 
         Rows are claimed in batches (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so workers
         share the work) and handled together in one transaction. If that fails, the batch
         is handled again one row at a time: a row that fails alone counts an attempt and is
         held aside after :attr:`max_attempts`; the rows behind it go on.
+
+        Once ``stopping`` is set no further batch (or row) is claimed: the one in hand is
+        finished and the rest wait in the inbox for the next start.
         """
         handled = 0
         failed: set[int] = set()  # tried once in this call: left for the next one
         while handled < limit:
+            if stopping is not None and stopping.is_set():
+                break
             size = min(batch, limit - handled)
             try:
                 claimed = await self._process_batch(size, failed)
@@ -123,6 +130,8 @@ class Inbox:
                 log.warning("an inbox batch failed; handling its rows one at a time")
                 ids = await self._pending_ids(size, failed)
                 for entry_id in ids:
+                    if stopping is not None and stopping.is_set():
+                        break
                     if not await self._process_one(entry_id):
                         failed.add(entry_id)
                 claimed = len(ids)
@@ -132,10 +141,14 @@ class Inbox:
         return handled
 
     async def run(self, stopping: asyncio.Event, on_handled: Callable[[], Any]) -> None:
-        """Handle rows as they arrive until ``stopping`` is set (``on_handled`` after each)."""
+        """Handle rows as they arrive until ``stopping`` is set (``on_handled`` after each).
+
+        Stopping takes effect between batches: the batch in hand is finished (or, if the
+        process is cut short, rolled back whole) and nothing more is claimed.
+        """
         while not stopping.is_set():
             try:
-                handled = await self.process_pending(limit=200)
+                handled = await self.process_pending(limit=200, stopping=stopping)
             except Exception:
                 log.exception("inbox processing failed; retrying")
                 handled = 0

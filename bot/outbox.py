@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete, select, update
+from sqlalchemy import Table, bindparam, delete, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.leases import Lease, Leases
@@ -51,7 +51,7 @@ from consultations.keys import Keyring
 from consultations.spec.outreach import held_until
 from consultations.texts import ENGLISH, texts_for
 from storage import queries
-from storage.tables import OutboxEntry, Participant, utcnow
+from storage.tables import CLAIMABLE, OutboxEntry, Participant, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +136,9 @@ class OutboxSender:
         self.batch = batch
         self.counts = counts or SendCounts()
         self.wake = asyncio.Event()
+        # Set by ``run``'s caller when the process stops: rows claimed but not started
+        # then go back to pending instead of being sent.
+        self._stopping = asyncio.Event()
         # Rows are marked ``sending`` one at a time per channel, in the order their sends
         # queued up, and each is handed to the adapter before the next is marked: messages
         # to one chat that are not tied to a participant still reach the adapter in order.
@@ -242,25 +245,10 @@ class OutboxSender:
         writes; PostgreSQL also skips rows another worker has locked).
         """
         async with self._transaction(channel) as session:
-            due = (
-                select(OutboxEntry.id)
-                .where(
-                    OutboxEntry.channel == channel,
-                    OutboxEntry.status == "pending",
-                    OutboxEntry.next_attempt_at <= self.clock(),
-                )
-                # Safety replies first, other replies next; invitations and reminders last.
-                .order_by(OutboxEntry.bulk, OutboxEntry.urgent.desc(), OutboxEntry.id)
-                .limit(self.batch)
+            statement = claim_statement(
+                channel, self.clock(), self.batch, session.get_bind().dialect.name
             )
-            claim = queries.claimable(due, session.get_bind().dialect.name)
-            result = await session.scalars(
-                update(OutboxEntry)
-                .where(OutboxEntry.id.in_(claim), OutboxEntry.status == "pending")
-                .values(status="claimed")
-                .returning(OutboxEntry)
-                .execution_options(synchronize_session=False)
-            )
+            result = await session.scalars(statement)
             rows = sorted(result.all(), key=lambda row: (row.bulk, not row.urgent, row.id))
         return rows
 
@@ -280,10 +268,15 @@ class OutboxSender:
         for queue in queues.values():
             queue.sort(key=lambda row: row.id)
         limit = asyncio.Semaphore(self.concurrency)
+        # Rows not started when the process began stopping: they go back to pending.
+        left: list[OutboxEntry] = []
 
         async def drain(queue: list[OutboxEntry]) -> None:
             for index, row in enumerate(queue):
                 async with limit:
+                    if self._stopping.is_set():
+                        left.extend(queue[index:])
+                        return
                     result = await self._send_one(adapter, row)
                 if result is _Result.RETRY:
                     # Keep order: later messages to this person wait for this one.
@@ -301,7 +294,21 @@ class OutboxSender:
         for outcome in outcomes:
             if isinstance(outcome, BaseException):
                 raise outcome
+        await self._hand_back(left)
         return len(rows)
+
+    async def _hand_back(self, rows: list[OutboxEntry]) -> None:
+        """Put claimed rows back to pending as they were (no attempt was made)."""
+        if not rows:
+            return
+        async with self._transaction(rows[0].channel) as session:
+            await session.execute(
+                update(OutboxEntry)
+                .where(
+                    OutboxEntry.id.in_([row.id for row in rows]), OutboxEntry.status == "claimed"
+                )
+                .values(status="pending")
+            )
 
     async def _start(self, row: OutboxEntry) -> bool:
         """Mark a claimed row ``sending`` and count the attempt, committed before returning.
@@ -541,6 +548,7 @@ class OutboxSender:
         whoever takes it first settles those rows (:meth:`recover`) and sends on.
         """
         leases = {channel: self.leases.lease(f"outbox {channel}") for channel in self.adapters}
+        self._stopping = stopping
         try:
             while not stopping.is_set():
                 sent = 0
@@ -588,6 +596,36 @@ class OutboxSender:
             await lease.release()
             raise
         return True
+
+
+def claim_statement(channel: str, now: datetime, batch: int, dialect: str) -> Any:
+    """The UPDATE that claims up to ``batch`` of ``channel``'s rows due at ``now``.
+
+    Safety replies first, other replies next, invitations and reminders last, each in
+    the order they were queued. The claim index (``ix_outbox_claim``) holds pending
+    rows in this order, so the claim reads its batch from it and sorts nothing. The
+    pending condition is the index's own text (``storage.tables.CLAIMABLE``), not a
+    bound value: the generic plan PostgreSQL may give a prepared statement (asyncpg
+    prepares and caches them) cannot use a partial index on a value it does not know.
+    """
+    pending = text(CLAIMABLE)
+    due = (
+        select(OutboxEntry.id)
+        .where(
+            OutboxEntry.channel == channel,
+            pending,
+            OutboxEntry.next_attempt_at <= now,
+        )
+        .order_by(OutboxEntry.bulk, OutboxEntry.urgent.desc(), OutboxEntry.id)
+        .limit(batch)
+    )
+    return (
+        update(OutboxEntry)
+        .where(OutboxEntry.id.in_(queries.claimable(due, dialect)), pending)
+        .values(status="claimed")
+        .returning(OutboxEntry)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _asked_again(payload: Mapping[str, Any]) -> dict[str, Any] | None:

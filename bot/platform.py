@@ -77,7 +77,7 @@ def warm_up() -> None:
 
 def create_platform(settings: Settings, *, analyse: TextAnalyser | None = None) -> Platform:
     """Build the store, keys and runtime (no adapters yet; see :func:`attach_adapters`)."""
-    engine = create_engine(settings.database_url)
+    engine = create_engine(settings.database_url, pool_size=settings.database_pool_size)
     sessionmaker = create_sessionmaker(engine)
     keyring = Keyring(settings.pseudonym_key)
     runtime = Runtime(

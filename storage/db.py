@@ -38,6 +38,8 @@ def json_text(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
+#: PostgreSQL connections each process keeps open, by default (see :func:`create_engine`).
+POOL_SIZE = 20
 #: Prepared statements kept per PostgreSQL connection (see :func:`create_engine`).
 PREPARED_STATEMENTS = 2000
 #: How long a SQLite statement waits for another connection's write lock (milliseconds).
@@ -65,10 +67,12 @@ def statements_on_loop() -> None:
     _ON_LOOP.set(True)
 
 
-def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
+def create_engine(url: str, *, pool_size: int = POOL_SIZE, **kwargs: Any) -> AsyncEngine:
     """An async engine; SQLite gets WAL, foreign keys and a busy timeout.
 
-    JSON columns use orjson: reports read hundreds of thousands of them.
+    On PostgreSQL the pool keeps ``pool_size`` connections open and opens no more
+    (``ENGAGE_DATABASE_POOL_SIZE``). JSON columns use orjson: reports read hundreds of
+    thousands of them.
     """
     kwargs.setdefault("json_serializer", json_text)
     kwargs.setdefault("json_deserializer", orjson.loads)
@@ -102,8 +106,15 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
                 _ON_LOOP.reset(on_loop)
 
         return engine
-    kwargs.setdefault("pool_size", 10)
-    kwargs.setdefault("max_overflow", 10)
+    # Every connection a worker needs at its busiest is kept open: none is opened for a
+    # burst and closed after it. A pool with overflow closes whichever connection comes
+    # back while the pool is full, so under bursts its connections were all reopened
+    # within half a minute (10 kept + 10 overflow: in the soak every pooled connection
+    # was under 30 s old), and each new asyncpg connection introspects types and
+    # prepares its statements again. A task that finds every connection busy waits for
+    # one (up to ``pool_timeout``, 30 s) rather than opening another.
+    kwargs.setdefault("pool_size", pool_size)
+    kwargs.setdefault("max_overflow", 0)
     # Every batch size gives its IN lists and multi-row inserts a text of their own, so
     # a batch writer uses hundreds of statements; each one the cache lacks is prepared
     # again on the server (a round trip and a parse). asyncpg's default keeps 100.

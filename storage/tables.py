@@ -25,6 +25,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -369,6 +370,29 @@ class OutboxEntry(Base):
     bulk: Mapped[bool] = mapped_column(Boolean, default=False)
     # A safety reply: claimed before every other due row on the channel.
     urgent: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+CLAIMABLE = "status = 'pending'"
+"""The outbox rows a sender may claim: the condition of the claim index, which the claim
+(bot/outbox.py) repeats as text, not as a bound value, so that the planner can see the
+index applies even in the generic plan of a prepared statement."""
+
+# The claim reads a channel's due rows in its order (safety replies, other replies, then
+# invitations and reminders; each oldest first) straight from this index and stops at
+# its batch: without it, every pending row of the channel was fetched and sorted first
+# (50 ms a claim at 18,823 pending rows in the soak). Only pending rows are in it, so it
+# stays small however many rows were sent. ``next_attempt_at`` is last so that rows not
+# yet due (retries, quiet hours) are passed over in the index, without reading the table.
+Index(
+    "ix_outbox_claim",
+    OutboxEntry.channel,
+    OutboxEntry.bulk,
+    OutboxEntry.urgent.desc(),
+    OutboxEntry.id,
+    OutboxEntry.next_attempt_at,
+    postgresql_where=text(CLAIMABLE),
+    sqlite_where=text(CLAIMABLE),
+)
 
 
 class Publication(Base):

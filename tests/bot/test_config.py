@@ -23,11 +23,20 @@ KEY = "k" * 40
         ({"TELEGRAM_BOT_TOKEN": "nocolon"}, "TELEGRAM_BOT_TOKEN"),
         ({"TELEGRAM_WEBHOOK_SECRET": "has spaces"}, "TELEGRAM_WEBHOOK_SECRET"),
         ({"MASTODON_API_BASE_URL": "https://m.example"}, "MASTODON_ACCESS_TOKEN"),
+        ({"ENGAGE_DATABASE_POOL_SIZE": "many"}, "ENGAGE_DATABASE_POOL_SIZE"),
+        ({"ENGAGE_DATABASE_POOL_SIZE": "0"}, "ENGAGE_DATABASE_POOL_SIZE"),
     ],
 )
 def test_invalid_setting_names_the_variable(env: dict[str, str], name: str, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=name):
         load_settings({"ENGAGE_PSEUDONYM_KEY": KEY, **env}, key_dir=tmp_path)
+
+
+def test_the_pool_size_is_twenty_unless_set(tmp_path: Path) -> None:
+    env = {"ENGAGE_PSEUDONYM_KEY": KEY}
+    assert load_settings(env, key_dir=tmp_path).database_pool_size == 20
+    env["ENGAGE_DATABASE_POOL_SIZE"] = "32"
+    assert load_settings(env, key_dir=tmp_path).database_pool_size == 32
 
 
 def test_development_keys_are_made_once_and_kept(tmp_path: Path) -> None:

@@ -8,11 +8,21 @@ import re
 import signal
 import socket
 import sys
+import time
+from collections import Counter
 from pathlib import Path
 
 import aiohttp
+from sqlalchemy import func, select
 
+from bot.config import Settings
+from bot.platform import create_platform
+from channels.events import CONSENT
+from storage.db import create_engine, create_sessionmaker
+from storage.tables import Consent, InboxEntry, OutboxEntry, Response
 from tests.conftest import TEST_KEY, TEST_SECRET
+from tests.fakes.channel import Person
+from tests.helpers import launch, spec_data
 from tests.waiting import wait_until
 
 ENGAGE = str(Path(sys.executable).parent / "engage")
@@ -94,3 +104,119 @@ async def test_run_serves_answers_and_stops_gracefully_on_sigterm(
     code, exported = await _engage(env, "export", "outpatient-booking", "--format", "csv")
     assert code == 0
     assert "outpatient-booking,role,segment,web," in exported
+
+
+async def _inbox_counts(database_url: str) -> tuple[int, int]:
+    """Inbox rows handled, and rows still waiting (held-aside rows are neither)."""
+    engine = create_engine(database_url)
+    try:
+        async with create_sessionmaker(engine)() as session:
+            rows = await session.execute(
+                select(InboxEntry.processed_at.is_not(None), func.count())
+                .where(InboxEntry.failed_at.is_(None))
+                .group_by(InboxEntry.processed_at.is_not(None))
+            )
+            counts = {bool(done): int(n) for done, n in rows}
+    finally:
+        await engine.dispose()
+    return counts.get(True, 0), counts.get(False, 0)
+
+
+async def test_sigterm_with_an_inbox_backlog_stops_promptly_and_loses_nothing(
+    settings: Settings, database_url: str, tmp_path: Path
+) -> None:
+    # In the soak, `engage run` handled its whole inbox backlog before it would stop,
+    # which took minutes. Stopping finishes the batch in hand and leaves the rest
+    # stored for the next start.
+    people = [Person(f"backlog-{n}") for n in range(1_000)]
+    platform = create_platform(settings)
+    try:
+        await launch(platform, spec_data(segments=[], consent={"text": "ok?"}))
+        events = [
+            event
+            for person in people
+            for event in (
+                person.starts("outpatient-booking"),
+                person.answers(CONSENT, "yes"),
+                person.answers("ease", "Hard"),
+            )
+        ]
+        for start in range(0, len(events), 500):
+            await platform.inbox.receive_many(events[start : start + 500])
+    finally:
+        await platform.aclose()
+    env = {
+        **os.environ,
+        "ENGAGE_DATABASE_URL": database_url,
+        "ENGAGE_HTTP_PORT": str(_free_port()),
+        "ENGAGE_SECRET_KEY": TEST_SECRET,
+        "ENGAGE_PSEUDONYM_KEY": TEST_KEY,
+    }
+    for name in ("TELEGRAM_BOT_TOKEN", "MASTODON_API_BASE_URL", "MASTODON_ACCESS_TOKEN"):
+        env.pop(name, None)
+    log = tmp_path / "engage.log"
+
+    async def start() -> asyncio.subprocess.Process:
+        with log.open("ab") as handle:
+            return await asyncio.create_subprocess_exec(
+                ENGAGE, "run", env=env, cwd=tmp_path, stdout=handle, stderr=handle
+            )
+
+    server = await start()
+    try:
+
+        async def begun() -> bool:
+            assert server.returncode is None, log.read_text()[-3000:]
+            return (await _inbox_counts(database_url))[0] > 0
+
+        await wait_until(begun, within=60, every=0.05, what="the inbox to be handled")
+        server.send_signal(signal.SIGTERM)
+        asked = time.monotonic()
+        async with asyncio.timeout(60):
+            await server.wait()
+        took = time.monotonic() - asked
+        assert server.returncode == 0, log.read_text()[-3000:]
+        # Generous: the point is seconds, not the minutes a backlog takes.
+        assert took < 20, f"stopping took {took:.1f} s"
+        handled, waiting = await _inbox_counts(database_url)
+        assert waiting > 0, "the backlog was handled before stopping"
+        assert handled + waiting == len(events)
+
+        server = await start()
+
+        async def all_handled() -> bool:
+            assert server.returncode is None, log.read_text()[-3000:]
+            return await _inbox_counts(database_url) == (len(events), 0)
+
+        await wait_until(all_handled, within=180, every=0.2, what="the backlog to be handled")
+        server.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(60):
+            await server.wait()
+        assert server.returncode == 0, log.read_text()[-3000:]
+    finally:
+        if server.returncode is None:
+            server.kill()
+            await server.wait()
+
+    # Every event handled exactly once: one answer each, one consent each, and the same
+    # questions queued for every person, none twice.
+    engine = create_engine(database_url)
+    try:
+        async with create_sessionmaker(engine)() as session:
+            answers = Counter(
+                await session.scalars(
+                    select(Response.participant_id).where(Response.item_id == "ease")
+                )
+            )
+            consents = Counter(await session.scalars(select(Consent.participant_id)))
+            queued = Counter(
+                (row.participant_id, row.payload.get("question"))
+                for row in await session.scalars(select(OutboxEntry))
+            )
+    finally:
+        await engine.dispose()
+    assert len(answers) == len(people) and set(answers.values()) == {1}
+    assert len(consents) == len(people) and set(consents.values()) == {1}
+    assert set(queued.values()) == {1}
+    per_person = Counter(participant for participant, _ in queued)
+    assert len(per_person) == len(people) and len(set(per_person.values())) == 1

@@ -8,7 +8,7 @@ from typing import Any
 
 import aiosqlite
 import pytest
-from sqlalchemy import delete, event, func, insert, select, update
+from sqlalchemy import delete, event, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.platform import Platform
@@ -215,3 +215,29 @@ async def _write_on_the_loop_past_a_lock(platform: Platform, database_url: str, 
     async with platform.sessionmaker() as session:
         found = await session.scalars(select(Participant.id).where(Participant.pseudonym == name))
         assert len(list(found)) == 1
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_a_burst_above_the_pool_size_reuses_the_pooled_connections(
+    platform: Platform,
+) -> None:
+    # A new asyncpg connection introspects types and prepares every statement again: in
+    # the soak, overflow connections opened for each burst and closed after it left no
+    # pooled connection older than 30 s.
+    size = platform.settings.database_pool_size
+    assert platform.engine.pool.size() == size  # type: ignore[attr-defined]
+
+    async def backend(hold: float) -> int:
+        async with platform.sessionmaker() as session:
+            pid = await session.scalar(text("SELECT pg_backend_pid()"))
+            await asyncio.sleep(hold)  # busy, as a request's transaction is
+            assert isinstance(pid, int)
+            return pid
+
+    pooled = set(await asyncio.gather(*(backend(0.2) for _ in range(size))))
+    assert len(pooled) == size
+    burst = await asyncio.gather(*(backend(0.02) for _ in range(3 * size)))
+    after = set(await asyncio.gather(*(backend(0.2) for _ in range(size))))
+    # The burst waited its turn on the pooled connections; none was opened or closed.
+    assert set(burst) == pooled
+    assert after == pooled
