@@ -241,10 +241,10 @@ def test_tune_split_holds_its_measured_level() -> None:
     # 0.007 (29 of 4,249). With batches 28 and 29 joined, before their round: 0.997 (5,056
     # of 5,071) and 0.011 (49 of 4,613); after it, 1.000 (5,071) and 0.008 (36 of 4,613).
     # With batches 30 and 31 joined, before their round: 0.997 (5,455 of 5,471) and 0.015
-    # (77 of 4,977).
+    # (77 of 4,977); after it, 1.000 (5,471) and 0.008 (39 of 4,977).
     recall, over_flagging = _rates(TUNE)
-    assert recall >= 0.997
-    assert over_flagging <= 0.016
+    assert recall >= 0.999
+    assert over_flagging <= 0.008
 
 
 @pytest.mark.parametrize(
@@ -334,9 +334,10 @@ def test_blind_tune_batches_hold_their_measured_level(
         # 0.985 and 0.115, 0.935 and 0.126 on the screen of tune batches 26 and 27; 0.985
         # and 0.110, 0.935 and 0.115 on that of tune batches 28 and 29 (0.960 and 0.113
         # together, above the 10% target: reported speech and news, staff writing about
-        # patients, doses and jokes were the look-alikes most flagged).
-        (30, 0.985, 0.110),
-        (31, 0.935, 0.116),
+        # patients, doses and jokes were the look-alikes most flagged). Leave one batch out
+        # before their own families: in docs/safety.md.
+        (30, 1.0, 0.006),
+        (31, 1.0, 0.017),
     ],
 )
 def test_later_blind_tune_batches_hold_their_measured_level(
