@@ -67,6 +67,8 @@ _CONDITION = re.compile(r"\b(?:if|unless|when|whenever|next time)\b")
 _PAST_VERB = re.compile(r"(?:jumped|fell|stepped|walked|ran|drove|crashed)\b")
 _CLAUSE_BREAK = re.compile(r"[.!?;:,]|\bbut\b")
 _SENTENCE_BREAK = re.compile(r"[.!?;]")
+_FIRST_PERSON_NEAR = re.compile(r"\b(?:i|we|me|us|my|our)\b")
+_QUOTED_VOICE = re.compile(r"\b(?:i|im|me|my|myself|we|us|our|you|your|yourself)\b")
 _MACRO = re.compile(r"%(\w+)%")
 _WINDOW = 6
 _RISKY_WORDS = 1 << 16
@@ -393,9 +395,35 @@ class Lexicon:
             and self.cues["staff_writer"].search(text)
         ):
             return None
-        leading, sentence = self._span(_SENTENCE_BREAK, text, match.start(), match.end())
-        if self.cues["conditional"].search(sentence):
+        # Tune batches 30 and 31: words quoted from someone outside the writer's life (a
+        # stranger at a group, a poster, a radio caller), or a clinician's saying put to
+        # "you" or "we" ("my gp said you will kill yourself working like that"), are not
+        # the writer's. A clinician telling the writer about themselves ("my gp said i was
+        # suicidal") is kept.
+        if not answered_yes and self._quoted_outsider(before, match.group(0)):
             return None
+        leading, sentence = self._span(_SENTENCE_BREAK, text, match.start(), match.end())
+        # The condition is the phrase's own only when the "if" comes before it: "if i ever
+        # feel like hurting myself i should call", not "i have started hurting myself again
+        # and i do not know if i am meant to tell someone".
+        conditional = self.cues["conditional"].search(sentence)
+        if conditional is not None and conditional.start() < len(leading):
+            return None
+        # Tune batches 30 and 31: staff telling how the people in their care talk ("clients
+        # tell me they want to die several times a week"), not of one person at risk.
+        if (
+            self.cues["clients_say"].search(leading)
+            and self.cues["staff_writer"].search(text)
+            and not self.cues["concern"].search(text)
+        ):
+            return None
+        # Tune batches 30 and 31: a threat in a story, a scene or a game named before it in
+        # the sentence ("that scene in eastenders where he threatens to kill her"), unless the
+        # writer is its subject.
+        if category in ("harm-to-others", "safeguarding"):
+            named = list(self.cues["media"].finditer(leading))
+            if named and not _FIRST_PERSON_NEAR.search(leading[named[-1].end() :] + match.group(0)):
+                return None
         # A scenario, role play or training named before the phrase in its sentence sets
         # aside a statement as well as a topic: the words are rehearsed, not lived.
         if not answered_yes and self.cues["rehearsal"].search(leading):
@@ -485,6 +513,16 @@ class Lexicon:
         return bool(
             self.cues["accident"].search(clause) or self.cues["accident_sentence"].search(leading)
         )
+
+    def _quoted_outsider(self, before: str, phrase: str) -> bool:
+        """Whether the words before a phrase quote a stranger, a sign or the news in the
+        speaker's own voice ("i", "you", "we"; words told of a third person may be a report),
+        or a clinician speaking of "you" or "we" rather than of the writer."""
+        quoted = self.cues["speech_stranger"].search(before)
+        if quoted is not None and _QUOTED_VOICE.search(quoted.group("words") + phrase):
+            return True
+        quoted = self.cues["speech_clinician"].search(before)
+        return quoted is not None and not _FIRST_PERSON.search(quoted.group("words") + phrase)
 
     @staticmethod
     def _happened_to_someone_else(words: str) -> bool:

@@ -72,8 +72,10 @@ _CONFUSABLES = str.maketrans(
     }
 )
 # Emoji that stand for a means of harm in young people's posts ("thinking about 💊💊
-# tonight", "the 🪢 is ready"): read as the word. Emoji for feelings and laughter ("💀",
-# "😭") are left out: they mark jokes as often as distress.
+# tonight", "the 🪢 is ready"): read as the word. Emoji for feelings ("💀", "😭") are
+# left out: they mark jokes as often as distress. Since tune batches 30 and 31 the two
+# faces of laughter (😂, 🤣) read as "lol": laughter sets a phrase aside only after a named
+# trivial cause, as the word does.
 _EMOJI_WORDS = str.maketrans(
     {
         "\U0001f52a": " knife ",  # kitchen knife
@@ -84,6 +86,8 @@ _EMOJI_WORDS = str.maketrans(
         "\U0001faa6": " grave ",  # headstone
         "\U0001fa78": " blood ",  # drop of blood
         "\U0001f52b": " gun ",  # pistol
+        "\U0001f602": " lol ",  # face with tears of joy
+        "\U0001f923": " lol ",  # rolling on the floor laughing
     }
 )
 _LATIN = re.compile(r"[a-z]")

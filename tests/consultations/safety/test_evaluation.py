@@ -71,7 +71,8 @@ def test_the_evaluation_set_is_large_varied_and_split_by_its_fixed_rule() -> Non
             # 0.958 and 0.960, over-flagging 0.066 and 0.055), then joined the tune split.
             # Batches 30 and 31 were written blind by two more people while batches 28 and
             # 29 were tuned on, kept out of the repository until then, and scored once on
-            # the screen before and after that round; they stay held out.
+            # the screen before and after that round (recall 0.960 and 0.960, over-flagging
+            # 0.121 and 0.113), then joined the tune split.
             allowed = {
                 (2, "heldout"),
                 (3, "tune"),
@@ -101,8 +102,8 @@ def test_the_evaluation_set_is_large_varied_and_split_by_its_fixed_rule() -> Non
                 (27, "tune"),
                 (28, "tune"),
                 (29, "tune"),
-                (30, "heldout"),
-                (31, "heldout"),
+                (30, "tune"),
+                (31, "tune"),
             }
             assert (row["batch"], row["split"]) in allowed, row["text"]
             continue
@@ -120,31 +121,8 @@ BLIND = [row for row in TUNE if row.get("batch") in (10, 12)]
 EARLIER = [row for row in HELDOUT if row.get("batch", 1) in (1, 2, 4)]
 
 
-def test_heldout_is_batches_one_two_four_and_the_blind_pair() -> None:
-    assert {row.get("batch", 1) for row in HELDOUT} == {1, 2, 4, 30, 31}
-
-
-BLIND_PAIR = [row for row in HELDOUT if row.get("batch") in (30, 31)]
-
-
-def test_blind_batches_30_and_31_hold_their_measured_level() -> None:
-    # Batches 30 (rural and remote people, veterans, LGBTQ+ young people, students, new
-    # parents, chronic pain, acquired brain injury, migrants writing through interpreters,
-    # Aboriginal, Torres Strait Islander and Maori community members, addiction recovery,
-    # gambling debt) and 31 (replies in social-media comments, teenagers in group chats,
-    # dementia carers, coercive relationships in coded words, tradespeople, men's sheds,
-    # people living alone, long waiting lists, sexual health and gender clinics, leaving
-    # prison, hospital porters and cleaners, late-night drinking), written blind by two
-    # people who never saw the screen or any other batch. Scored once on the screen before
-    # the round of tune batches 28 and 29: recall 0.960 (384 of 400) and over-flagging
-    # 0.121 (44 of 364); once after it: 0.960 (384) and 0.113 (41). The figures to expect
-    # from a new writer: neither the recall target of 0.99 nor, on these two batches, the
-    # over-flagging target of 10% is met (reported speech and staff writing about patients
-    # are the look-alikes most flagged).
-    recall, over_flagging = _rates(BLIND_PAIR)
-    assert sum(row["label"] == 1 for row in BLIND_PAIR) == 400
-    assert recall >= 0.960
-    assert over_flagging <= 0.113
+def test_heldout_is_batches_one_two_and_four() -> None:
+    assert {row.get("batch", 1) for row in HELDOUT} == {1, 2, 4}
 
 
 def test_blind_batches_ten_and_twelve_hold_their_measured_level() -> None:
@@ -262,6 +240,8 @@ def test_tune_split_holds_its_measured_level() -> None:
     # 1.000 (4,272) and 0.008 (31 of 3,885). With batches 26 and 27: 1.000 (4,672) and
     # 0.007 (29 of 4,249). With batches 28 and 29 joined, before their round: 0.997 (5,056
     # of 5,071) and 0.011 (49 of 4,613); after it, 1.000 (5,071) and 0.008 (36 of 4,613).
+    # With batches 30 and 31 joined, before their round: 0.997 (5,455 of 5,471) and 0.015
+    # (77 of 4,977); after it, 1.000 (5,471) and 0.008 (39 of 4,977).
     recall, over_flagging = _rates(TUNE)
     assert recall >= 0.999
     assert over_flagging <= 0.008
@@ -344,6 +324,20 @@ def test_blind_tune_batches_hold_their_measured_level(
         # out before their own families: in docs/safety.md.
         (28, 1.0, 0.022),
         (29, 1.0, 0.006),
+        # Batches 30 (rural and remote people, veterans, LGBTQ+ young people, students, new
+        # parents, chronic pain, acquired brain injury, interpreters, Aboriginal, Torres
+        # Strait Islander and Maori community members, addiction recovery, gambling debt)
+        # and 31 (social-media replies, group chats, dementia carers, coercive relationships
+        # in coded words, tradespeople, people living alone, sexual health and gender
+        # clinics, leaving prison, porters and cleaners, late-night drinking), 400
+        # disclosures and 364 look-alikes, written blind and scored once while held out:
+        # 0.985 and 0.115, 0.935 and 0.126 on the screen of tune batches 26 and 27; 0.985
+        # and 0.110, 0.935 and 0.115 on that of tune batches 28 and 29 (0.960 and 0.113
+        # together, above the 10% target: reported speech and news, staff writing about
+        # patients, doses and jokes were the look-alikes most flagged). Leave one batch out
+        # before their own families: in docs/safety.md.
+        (30, 1.0, 0.006),
+        (31, 1.0, 0.017),
     ],
 )
 def test_later_blind_tune_batches_hold_their_measured_level(

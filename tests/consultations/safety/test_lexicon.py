@@ -422,3 +422,90 @@ def test_disclosure_families_of_tune_batches_28_and_29(text: str, category: str)
 )
 def test_look_alikes_of_tune_batches_28_and_29_set_aside(text: str) -> None:
     assert _categories(text) == set()
+
+
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        # Ideation: ending it with a time after "can't do this any more"; a clear result
+        # that disappoints; everything stopping, the writer included.
+        ("cant do this any more, going to end it 2nite", "suicidal-active"),
+        ("I am going to end it this weekend.", "suicidal-active"),
+        ("The biopsy came back benign and honestly I was gutted.", "suicidal-passive"),
+        ("I was hoping the lump was terminal if I'm truthful.", "suicidal-passive"),
+        ("I want it all to end, everything, me included.", "suicidal-passive"),
+        # Plans told by their settled parts.
+        ("Cat's gone to my neighbour. My note is written. Saturday.", "plan-means"),
+        ("The tablets are in the drawer next to my note.", "plan-means"),
+        ("I've worked out the when and how, I just need a quiet night.", "plan-means"),
+        ("I bought everything I need and picked a day.", "plan-means"),
+        # An attempt called leaving early.
+        ("Tried checking out early last spring, woke up in resus.", "past-attempt"),
+        # Waiting outside to get someone.
+        ("I'm going to wait outside the surgery and get that receptionist.", "harm-to-others"),
+        # Safeguarding: what someone does to me that I cannot say; papers kept.
+        ("He sits in on every call so I can't tell you what he does to me.", "safeguarding"),
+        ("The farm boss has our passports and we haven't been paid since March.", "safeguarding"),
+        # Someone else: how high a roof is; driving into a lorry.
+        ("My flatmate keeps asking how high the roof of our block is.", "third-party"),
+        ("Dad texted that he is going to drive into a lorry on the M6.", "third-party"),
+        # An "if" after the phrase is not its condition.
+        (
+            "I've started cutting again and I'm not sure if I'm allowed to tell the nurse.",
+            "self-harm",
+        ),
+        # A clinician telling the writer about the writer is kept.
+        ("My GP said I was suicidal and sent me home anyway.", "suicidal-active"),
+        # A stranger speaking of a third person may be a report.
+        ("A lad in my class posted that tonight's the night and he's sorry.", "plan-means"),
+        # Staff worried about one person is a report, not talk about their work.
+        (
+            "Counsellor here, worried about a client who said she wants to die tonight.",
+            "third-party",
+        ),
+        # A threat the writer makes after naming a film is still the writer's.
+        ("Watched a film last night and I want to kill him for what he did.", "harm-to-others"),
+    ],
+)
+def test_disclosure_families_of_tune_batches_30_and_31(text: str, category: str) -> None:
+    assert category in {
+        name for hit in SCREEN.read(text)[0] for name in (hit.category, hit.underlying)
+    }
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # Words quoted from a stranger, a sign or a clinician's saying to "you".
+        "A man at the meeting said 'I wanted to die in 2015, now I run marathons'.",
+        "The sign in reception says 'You can tell us if you want to kill yourself'.",
+        "My physio said 'you'll kill yourself lifting like that' and she was right.",
+        "A caller on the radio said her consultant told her we all feel like ending it.",
+        # Staff describing how people in their care talk.
+        "Therapist here. Young people say they want to die far more than most think.",
+        "As a youth worker, the amount of kids saying kms every day is mad.",
+        "I work in a prison health team and our self-harm reviews are always late.",
+        "As a paramedic I often see someone presents after a suicide attempt at 3am.",
+        # Doses, deaths and figures.
+        "The lethal dose chart on the ward wall is out of date.",
+        "Our town has had four OD deaths this winter, we need more outreach.",
+        "Payday loans linked to suicide, says the paper.",
+        "How are people at risk of suicide meant to wait 12 weeks?",
+        # Media, games and titles.
+        "Love the album Suicide Season on my walk to chemo.",
+        "That tiktok sound 'i'm gonna unalive myself' is everywhere at the moment.",
+        "The series I'm watching has a son who threatens to kill his father.",
+        "In the film a man beats his wife, it was hard to watch.",
+        "My sim jumped off the roof in the game and my daughter cried laughing.",
+        "kept killing myself off the edge of the map lol",
+        # Hyperbole and jokes.
+        "Nearly killed myself slipping on the wet floor by the lifts.",
+        "My battery's about to die, will ring back.",
+        "I'll strangle whoever designed this booking form.",
+        "Parking is so expensive I want to cry every time I pay.",
+        "the queue music is going to make me kill myself 😂",
+        "hospital food so bad i wanted to die lol",
+    ],
+)
+def test_look_alikes_of_tune_batches_30_and_31_set_aside(text: str) -> None:
+    assert _categories(text) == set()
