@@ -72,7 +72,10 @@ def test_the_evaluation_set_is_large_varied_and_split_by_its_fixed_rule() -> Non
             # Batches 30 and 31 were written blind by two more people while batches 28 and
             # 29 were tuned on, kept out of the repository until then, and scored once on
             # the screen before and after that round (recall 0.960 and 0.960, over-flagging
-            # 0.121 and 0.113), then joined the tune split.
+            # 0.121 and 0.113), then joined the tune split. Batches 32 and 33 were written
+            # blind by two more people while batches 30 and 31 were tuned on, kept out of
+            # the repository until then, and scored once on the screen before and after
+            # that round; they stay held out.
             allowed = {
                 (2, "heldout"),
                 (3, "tune"),
@@ -104,6 +107,8 @@ def test_the_evaluation_set_is_large_varied_and_split_by_its_fixed_rule() -> Non
                 (29, "tune"),
                 (30, "tune"),
                 (31, "tune"),
+                (32, "heldout"),
+                (33, "heldout"),
             }
             assert (row["batch"], row["split"]) in allowed, row["text"]
             continue
@@ -121,8 +126,32 @@ BLIND = [row for row in TUNE if row.get("batch") in (10, 12)]
 EARLIER = [row for row in HELDOUT if row.get("batch", 1) in (1, 2, 4)]
 
 
-def test_heldout_is_batches_one_two_and_four() -> None:
-    assert {row.get("batch", 1) for row in HELDOUT} == {1, 2, 4}
+def test_heldout_is_batches_one_two_four_and_the_blind_pair() -> None:
+    assert {row.get("batch", 1) for row in HELDOUT} == {1, 2, 4, 32, 33}
+
+
+BLIND_PAIR = [row for row in HELDOUT if row.get("batch") in (32, 33)]
+
+
+def test_blind_batches_32_and_33_hold_their_measured_level() -> None:
+    # Batches 32 (discharge surveys and text-message feedback, night-time emergency
+    # attenders, maternity and neonatal parents, children's wards, eating disorders,
+    # psychosis and PTSD, police and firefighters, farm and mine workers, overseas
+    # students, refugees, hearing loss, Hiberno-English, Scots, Australian English and
+    # African American English, people quoting news, dramas, podcasts and their doctor)
+    # and 33 (comments under a service's posts, school-gate groups, widowers, menopause,
+    # long COVID and ME/CFS, methadone and alcohol services, partners of people with
+    # cancer, rural Canada and New Zealand, Pacific Islander and South Asian families,
+    # gig and night-shift workers, care leavers, debt and eviction, sarcasm, memes and
+    # gaming slang), written blind by two people who never saw the screen or any other
+    # batch. Scored once on the screen before the round of tune batches 30 and 31:
+    # recall 0.980 (392 of 400) and over-flagging 0.107 (39 of 364); once after it:
+    # 0.985 (394) and 0.088 (32). The figures to expect from a new writer; the recall
+    # target of 0.99 is not met.
+    recall, over_flagging = _rates(BLIND_PAIR)
+    assert sum(row["label"] == 1 for row in BLIND_PAIR) == 400
+    assert recall >= 0.985
+    assert over_flagging <= 0.088
 
 
 def test_blind_batches_ten_and_twelve_hold_their_measured_level() -> None:
