@@ -75,7 +75,8 @@ def test_the_evaluation_set_is_large_varied_and_split_by_its_fixed_rule() -> Non
             # 0.121 and 0.113), then joined the tune split. Batches 32 and 33 were written
             # blind by two more people while batches 30 and 31 were tuned on, kept out of
             # the repository until then, and scored once on the screen before and after
-            # that round; they stay held out.
+            # that round (recall 0.980 and 0.985, over-flagging 0.107 and 0.088), then
+            # joined the tune split.
             allowed = {
                 (2, "heldout"),
                 (3, "tune"),
@@ -107,8 +108,8 @@ def test_the_evaluation_set_is_large_varied_and_split_by_its_fixed_rule() -> Non
                 (29, "tune"),
                 (30, "tune"),
                 (31, "tune"),
-                (32, "heldout"),
-                (33, "heldout"),
+                (32, "tune"),
+                (33, "tune"),
             }
             assert (row["batch"], row["split"]) in allowed, row["text"]
             continue
@@ -126,32 +127,8 @@ BLIND = [row for row in TUNE if row.get("batch") in (10, 12)]
 EARLIER = [row for row in HELDOUT if row.get("batch", 1) in (1, 2, 4)]
 
 
-def test_heldout_is_batches_one_two_four_and_the_blind_pair() -> None:
-    assert {row.get("batch", 1) for row in HELDOUT} == {1, 2, 4, 32, 33}
-
-
-BLIND_PAIR = [row for row in HELDOUT if row.get("batch") in (32, 33)]
-
-
-def test_blind_batches_32_and_33_hold_their_measured_level() -> None:
-    # Batches 32 (discharge surveys and text-message feedback, night-time emergency
-    # attenders, maternity and neonatal parents, children's wards, eating disorders,
-    # psychosis and PTSD, police and firefighters, farm and mine workers, overseas
-    # students, refugees, hearing loss, Hiberno-English, Scots, Australian English and
-    # African American English, people quoting news, dramas, podcasts and their doctor)
-    # and 33 (comments under a service's posts, school-gate groups, widowers, menopause,
-    # long COVID and ME/CFS, methadone and alcohol services, partners of people with
-    # cancer, rural Canada and New Zealand, Pacific Islander and South Asian families,
-    # gig and night-shift workers, care leavers, debt and eviction, sarcasm, memes and
-    # gaming slang), written blind by two people who never saw the screen or any other
-    # batch. Scored once on the screen before the round of tune batches 30 and 31:
-    # recall 0.980 (392 of 400) and over-flagging 0.107 (39 of 364); once after it:
-    # 0.985 (394) and 0.088 (32). The figures to expect from a new writer; the recall
-    # target of 0.99 is not met.
-    recall, over_flagging = _rates(BLIND_PAIR)
-    assert sum(row["label"] == 1 for row in BLIND_PAIR) == 400
-    assert recall >= 0.985
-    assert over_flagging <= 0.088
+def test_heldout_is_batches_one_two_and_four() -> None:
+    assert {row.get("batch", 1) for row in HELDOUT} == {1, 2, 4}
 
 
 def test_blind_batches_ten_and_twelve_hold_their_measured_level() -> None:
@@ -270,10 +247,11 @@ def test_tune_split_holds_its_measured_level() -> None:
     # 0.007 (29 of 4,249). With batches 28 and 29 joined, before their round: 0.997 (5,056
     # of 5,071) and 0.011 (49 of 4,613); after it, 1.000 (5,071) and 0.008 (36 of 4,613).
     # With batches 30 and 31 joined, before their round: 0.997 (5,455 of 5,471) and 0.015
-    # (77 of 4,977); after it, 1.000 (5,471) and 0.008 (39 of 4,977).
+    # (77 of 4,977); after it, 1.000 (5,471) and 0.008 (39 of 4,977). With batches 32 and
+    # 33 joined, before their round: 0.999 (5,865 of 5,871) and 0.013 (71 of 5,341).
     recall, over_flagging = _rates(TUNE)
-    assert recall >= 0.999
-    assert over_flagging <= 0.008
+    assert recall >= 0.998
+    assert over_flagging <= 0.014
 
 
 @pytest.mark.parametrize(
@@ -367,6 +345,22 @@ def test_blind_tune_batches_hold_their_measured_level(
         # before their own families: in docs/safety.md.
         (30, 1.0, 0.006),
         (31, 1.0, 0.017),
+        # Batches 32 (discharge surveys and text-message feedback, night-time emergency
+        # attenders, maternity and neonatal parents, children's wards, eating disorders,
+        # psychosis and PTSD, police and firefighters, farm and mine workers, overseas
+        # students, refugees, hearing loss, Irish, Scots, Australian and African American
+        # English, people quoting news, dramas, podcasts and their doctor) and 33 (comments
+        # under a service's posts, school-gate groups, widowers, menopause, long COVID,
+        # methadone and alcohol services, partners of people with cancer, rural Canada and
+        # New Zealand, Pacific Islander and South Asian families, gig and night-shift
+        # workers, care leavers, debt and eviction, sarcasm, memes and gaming slang), 400
+        # disclosures and 364 look-alikes, written blind and scored once while held out:
+        # 0.995 and 0.121, 0.965 and 0.093 on the screen of tune batches 28 and 29; 0.995
+        # and 0.093, 0.975 and 0.082 on that of tune batches 30 and 31 (0.985 and 0.088
+        # together: reported speech and news, staff describing patients and hyperbole
+        # were the look-alikes most flagged).
+        (32, 0.995, 0.094),
+        (33, 0.975, 0.083),
     ],
 )
 def test_later_blind_tune_batches_hold_their_measured_level(
