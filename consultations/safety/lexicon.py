@@ -403,6 +403,20 @@ class Lexicon:
         if not answered_yes and self._quoted_outsider(before, match.group(0)):
             return None
         leading, sentence = self._span(_SENTENCE_BREAK, text, match.start(), match.end())
+        # Tune batches 32 and 33: a stranger in the news ("the news said a man jumped from
+        # the bridge"), and a threat by a patient or a stranger on a ward, told by staff or
+        # placed in the next bay ("pt told me he was going to kill me"): not the writer's
+        # risk, nor a person the writer can be asked about.
+        if not answered_yes and self.cues["news_stranger"].search(leading):
+            return None
+        stranger = self.cues["ward_stranger"].search(leading)
+        if (
+            category in ("harm-to-others", "safeguarding", "third-party")
+            and stranger is not None
+            and (stranger.group("placed") or self.cues["staff_writer"].search(text))
+            and not self.cues["concern"].search(text)
+        ):
+            return None
         # The condition is the phrase's own only when the "if" comes before it: "if i ever
         # feel like hurting myself i should call", not "i have started hurting myself again
         # and i do not know if i am meant to tell someone".

