@@ -259,10 +259,11 @@ def test_tune_split_holds_its_measured_level() -> None:
     # it, 1.000 (5,871) and 0.011 (58 of 5,341): the rule's sentence threshold fell from
     # 0.94 to 0.90, which flags more long look-alikes in sample (the pins of batches 20,
     # 23, 26, 28 and 31 rose with it, by one to three look-alikes each). With batches 34
-    # and 35 joined, before their round: 0.999 (6,264 of 6,269) and 0.020 (113 of 5,705).
+    # and 35 joined, before their round: 0.999 (6,264 of 6,269) and 0.020 (113 of 5,705);
+    # after it, 1.000 (6,269) and 0.008 (47 of 5,705).
     recall, over_flagging = _rates(TUNE)
     assert recall >= 0.999
-    assert over_flagging <= 0.020
+    assert over_flagging <= 0.009
 
 
 @pytest.mark.parametrize(
@@ -386,9 +387,10 @@ def test_blind_tune_batches_hold_their_measured_level(
         # 0.159 on the screen of tune batches 30 and 31; 0.985 and 0.151 on that of tune
         # batches 32 and 33 (neither target met: hyperbole, reported speech, staff stories
         # and everyday feedback were the look-alikes most flagged). With the gate's harm
-        # verbs: 0.990 and 0.132, 0.985 and 0.170.
-        (34, 0.985, 0.132),
-        (35, 0.984, 0.171),
+        # verbs: 0.990 and 0.132, 0.985 and 0.170. In sample after their round: 1.000 and
+        # 0.027, 1.000 and 0.027.
+        (34, 1.0, 0.028),
+        (35, 1.0, 0.028),
     ],
 )
 def test_later_blind_tune_batches_hold_their_measured_level(
