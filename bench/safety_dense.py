@@ -1,6 +1,6 @@
 """Would dense word vectors beside the n-grams help the safety screen's semantic layer?
 
-    .venv/bin/python bench/safety_dense.py [--batches 10 ... 33] [--scales 0 1 2]
+    .venv/bin/python bench/safety_dense.py [--batches 10 ... 35] [--scales 0 1 2]
 
 Leave one batch out over the blind-written tune batches: for each batch, the semantic
 layer is fitted without it (exemplars, the rest of the tune split and the real feedback
@@ -108,7 +108,7 @@ class Fitted:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batches", type=int, nargs="+", default=list(range(10, 34)))
+    parser.add_argument("--batches", type=int, nargs="+", default=list(range(10, 36)))
     parser.add_argument("--scales", type=float, nargs="+", default=[0.0, 1.0])
     parser.add_argument("--budgets", type=float, nargs="+", default=[0.06, 0.08, 0.10])
     parser.add_argument(

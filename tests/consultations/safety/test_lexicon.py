@@ -575,3 +575,72 @@ def test_disclosure_families_of_tune_batches_32_and_33(text: str, category: str)
 )
 def test_look_alikes_of_tune_batches_32_and_33_set_aside(text: str) -> None:
     assert _categories(text) == set()
+
+
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        # A date picked or chosen, by the writer or by someone else.
+        (
+            "Done waiting for the team. I've got a date picked and I'm at peace with it.",
+            "plan-means",
+        ),
+        ("My brother says he has a date chosen and won't tell me when.", "third-party"),
+        # Own arrangements made for after a date, or no need to book anything further.
+        ("I've made my own arrangements for after Easter, so no more letters.", "plan-means"),
+        ("No need to book my follow-up. I have made my own arrangements.", "plan-means"),
+        # A "barcode" that grows or is added to.
+        ("my barcode is getting longer every week and no one at college knows", "self-harm"),
+        ("added another line to my barcode last night", "self-harm"),
+        # Staffing, still read on when it is the writer who will be hurt or will die.
+        (
+            "We are short staffed again and someone is going to get hurt and it will be me.",
+            "harm-to-others",
+        ),
+        # A trivial cause does not hide a plain disclosure elsewhere in the text.
+        (
+            "The parking app makes me want to scream. I want to die, I have for months.",
+            "suicidal-active",
+        ),
+        # Being suicidal, said after asking whether one must be.
+        ("Do I have to be suicidal to be seen? Because I am.", "suicidal-active"),
+    ],
+)
+def test_disclosure_families_of_tune_batches_34_and_35(text: str, category: str) -> None:
+    assert category in {
+        name for hit in SCREEN.read(text)[0] for name in (hit.category, hit.underlying)
+    }
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # A trivial cause named before "makes me want to die" or "kms".
+        "the self check in kiosk at outpatients makes me wanna kms, it never reads my letter",
+        "Our keeper letting in two soft goals made me want to die.",
+        "I want to die every time I open the parking charge letter.",
+        # Something trivial or good for you that "is going to kill" someone.
+        "Dad reckons the hydro exercises are going to kill him, he loves them really.",
+        "Those hospital stairs will be the death of me.",
+        # Staffing or a closure so thin that someone will die or get hurt.
+        "Two nurses for thirty patients on nights, someone is going to die on that ward.",
+        "If they close the minor injuries unit people will die waiting for an ambulance.",
+        # In-game self-harm words after a game's event.
+        "got sniped from across the map again, gonna kms lol",
+        "a creeper blew up my whole minecraft base, i want to die",
+        # A machine that took my money; an injury that nearly took a limb off myself.
+        "the ticket machine in the car park took my money twice",
+        "nearly took my thumb off myself with the bread knife, minor injuries were quick",
+        "Slipped on the wet floor at work and for a moment thought I'd broken my neck.",
+        # A threat over being late; a slogan; asking whether one must be suicidal.
+        "Our coach says he'll kill the lot of us if we turn up late to training.",
+        "The poster in the GP toilets says suicide is never the answer.",
+        "Does someone have to be suicidal to get a CAMHS appointment these days?",
+        # Self-harm and suicide as work: watches, leaflets, lessons; what students disclosed.
+        "Ward manager here. Self-harm observations every ten minutes with two staff is unsafe.",
+        "The school ran a lesson on suicide prevention and my son found it helpful.",
+        "Tutor here. Two students disclosed self-harm this year and I had no training.",
+    ],
+)
+def test_look_alikes_of_tune_batches_34_and_35_set_aside(text: str) -> None:
+    assert _categories(text) == set()
