@@ -1,5 +1,6 @@
-"""The risk vocabulary lets the screen skip the lexicon and the model for most replies:
-every text the lexicon flags must have a word of it."""
+"""The risk vocabulary decides which replies the semantic layer scores. The lexicon reads
+every reply: a phrase the vocabulary lacked a word of once went unread (held-out
+disclosures passed as clear that way), so whatever the lexicon flags is flagged."""
 
 from __future__ import annotations
 
@@ -31,15 +32,20 @@ def _normalised(screen: Screen, text: str) -> str:
     return normalise_folded(fold(text), screen.known)
 
 
-def test_every_text_the_lexicon_flags_has_risk_vocabulary() -> None:
+def test_every_text_the_lexicon_flags_is_flagged_with_or_without_risk_vocabulary() -> None:
+    # Texts whose lexicon phrase has no word of the risk vocabulary: before the lexicon
+    # read every text, each of them passed as clear ("Set the date. My birthday ...", a
+    # held-out disclosure of batch 36 or 37, was one).
     screen = default_screen()
-    uncovered = [
+    read = [
         text
         for text in _texts()
         if screen.lexicon.read(screen.lexicon.mask(_normalised(screen, text)))[0]
-        and not screen.risky(_normalised(screen, text))
     ]
-    assert uncovered == []
+    assert read
+    assert [text for text in read if not screen.assess(text).flagged] == []
+    unworded = [text for text in read if not screen.risky(_normalised(screen, text))]
+    assert unworded, "no text tells whether the lexicon reads beyond the risk vocabulary"
 
 
 @pytest.mark.parametrize(
