@@ -95,7 +95,7 @@ class ChatPacer:
         self._replies_waiting = 0
         self._chat = _Window(1, chat_interval + margin) if chat_interval > 0 else None
         self._spacing = chat_interval + margin
-        self._last_start: dict[int | str, float] = {}
+        self._last_request: dict[int | str, float] = {}
         self._group = _Window(group_per_minute, 60.0 + margin) if group_per_minute else None
         self._paused: dict[int | str, float] = {}
         self.max_wait = max_wait
@@ -135,8 +135,8 @@ class ChatPacer:
             for window in (self._chat, self._group):
                 if window is not None:
                     window.forget_idle(now)
-            self._last_start = {
-                k: t for k, t in self._last_start.items() if t > now - self._spacing
+            self._last_request = {
+                k: t for k, t in self._last_request.items() if t > now - self._spacing
             }
         if delay > 0:
             await self.sleep(delay)
@@ -180,12 +180,23 @@ class ChatPacer:
             self._overall_started.take(OVERALL, self.clock())
         if self._chat is None:
             return
-        last = self._last_start.get(chat)
+        last = self._last_request.get(chat)
         if last is not None:
             wait = last + self._spacing - self.clock()
             if wait > 0:
                 await self.sleep(wait)
-        self._last_start[chat] = self.clock()
+        self._last_request[chat] = self.clock()
+
+    def answered(self, chat: int | str) -> None:
+        """``chat``'s request was answered: the next is kept an interval from now.
+
+        Telegram counts a request when it arrives, which is some time after it started
+        and before its answer came back. On a busy machine or network that time varies,
+        so an interval kept from the start alone can let two requests arrive closer
+        than it; kept from the answer, the next can never arrive too soon.
+        """
+        if self._chat is not None:
+            self._last_request[chat] = self.clock()
 
     def pause(self, chat: int | str, seconds: float) -> None:
         """Telegram said to wait: send nothing more to ``chat`` before then."""

@@ -165,7 +165,10 @@ class TelegramSender:
                 # From here the part may reach the person: the outbox marks its row.
                 await request_starting()
                 await self.pacer.starting(chat)
-                return await step()
+                try:
+                    return await step()
+                finally:
+                    self.pacer.answered(chat)
 
             return paced
 

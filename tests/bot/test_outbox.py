@@ -93,8 +93,13 @@ async def _killed_mid_send(platform: Platform, *, concurrency: int) -> None:
         _sender(platform, stuck, concurrency=concurrency).run_once("telegram")
     )
     async with asyncio.timeout(10):
-        await stuck.started.wait()
-        await asyncio.sleep(0.05)  # let every send that can start, start
+        # Every send that can start, started (each is marked ``sending`` in a commit of
+        # its own first, which a busy database may take a while over), then a moment for
+        # any that should not have started to show.
+        while len(stuck.keys) < concurrency:
+            await stuck.started.wait()
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task

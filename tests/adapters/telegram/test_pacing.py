@@ -76,3 +76,23 @@ async def test_the_overall_pace_can_be_left_to_others(limit: int) -> None:
     for _ in range(100):
         await pacer.overall()
     assert clock.now == 100.0
+
+
+async def test_a_chats_next_request_is_kept_an_interval_from_the_last_answer() -> None:
+    # Telegram counts a request as it arrives, somewhere between its start and its
+    # answer: kept an interval from the answer, the next cannot arrive too soon however
+    # long the first took on the way (a busy machine once got a 429 that way).
+    clock = Clock()
+    pacer = ChatPacer(chat_interval=1.0, margin=0.05, clock=clock, sleep=clock.sleep)
+    await pacer.starting(42)
+    started = clock.now
+    clock.now += 0.4  # the request took 0.4 s to be answered
+    pacer.answered(42)
+    answered = clock.now
+    clock.now = started + 1.1  # the planned slot: an interval after the start
+    await pacer.starting(42)
+    assert clock.now == pytest.approx(answered + 1.05)
+    # Another chat is not held by it.
+    before = clock.now
+    await pacer.starting(7)
+    assert clock.now == before
