@@ -10,16 +10,19 @@ caller of :class:`telegram.Bot` sees is unchanged.
 
 As with PTB's defaults: 5 s to connect, write and read, 1 s to wait for a free pooled
 connection, 20 s to write a file upload; form-encoded bodies (multipart with files);
-redirects not followed; a request that failed is never sent again here. No proxy is
-taken from the environment. aiohttp has no write timeout of its own: each request as a
+redirects not followed; a request that failed is never sent again here; certificates
+checked against certifi's authorities, as httpx does. No proxy is taken from the
+environment. aiohttp has no write timeout of its own: each request as a
 whole is limited to the sum of its timeouts instead.
 """
 
 from __future__ import annotations
 
+import ssl
 from typing import Any
 
 import aiohttp
+import certifi
 from telegram import error as tg_error
 from telegram.request import BaseRequest, RequestData
 
@@ -88,7 +91,11 @@ class AiohttpRequest(BaseRequest):
         """Open the session (again, after :meth:`shutdown`)."""
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self._connections, limit_per_host=0),
+                connector=aiohttp.TCPConnector(
+                    limit=self._connections,
+                    limit_per_host=0,
+                    ssl=ssl.create_default_context(cafile=certifi.where()),
+                ),
                 headers={"User-Agent": self.USER_AGENT},
                 trust_env=False,
             )
