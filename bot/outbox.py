@@ -538,8 +538,14 @@ class OutboxSender:
             await asyncio.sleep(min(max(wait, 0.01), max(0.0, deadline - loop.time())))
         raise TimeoutError(f"{channel}: outbox not drained within {within:.0f} s")
 
-    async def run(self, stopping: asyncio.Event, *, idle: float = 0.5) -> None:
+    async def run(
+        self, stopping: asyncio.Event, *, idle: float = 0.5, linger: float = 0.02
+    ) -> None:
         """Send on every channel whose lease this worker holds, until ``stopping`` is set.
+
+        Woken from idle (a message queued), it waits ``linger`` seconds before claiming,
+        so that messages queued just behind the first are claimed, marked ``sending`` and
+        marked ``sent`` with it, a few statements for all instead of for each.
 
         Several workers may run this: each channel is sent by the one worker holding its
         lease, so the platform's rate limits hold across workers and rows left
@@ -573,6 +579,8 @@ class OutboxSender:
                     await asyncio.wait(waiters, timeout=idle, return_when=asyncio.FIRST_COMPLETED)
                     for waiter in waiters:
                         waiter.cancel()
+                    if linger and self.wake.is_set() and not stopping.is_set():
+                        await asyncio.sleep(linger)
         finally:
             self._held.clear()
             for lease in leases.values():

@@ -5,7 +5,7 @@ or webhook server (``.updater(None)``): intake feeds it updates itself
 (:mod:`adapters.telegram.intake`). Sending is paced by PTB's ``AIORateLimiter`` (30
 messages a second overall) and :class:`adapters.telegram.pacing.ChatPacer` (one a
 second per chat, 20 a minute per group). The outbox owns retries, so the limiter never
-retries by itself.
+retries by itself. Requests go out through aiohttp (:mod:`adapters.telegram.request`).
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from typing import Any
 import telegram
 from telegram import error as tg_error
 from telegram.ext import AIORateLimiter, Application
+
+from adapters.telegram.request import AiohttpRequest
 
 TelegramApplication = Application[Any, Any, Any, Any, Any, Any]
 
@@ -57,6 +59,9 @@ class BotConnection:
             .token(token)
             .base_url(base_url)
             .updater(None)
+            .request(AiohttpRequest())
+            # Long polling holds one request open at a time.
+            .get_updates_request(AiohttpRequest(1))
             .rate_limiter(limiter)
             .build()
         )

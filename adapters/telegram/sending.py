@@ -17,7 +17,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import Any, NoReturn
 
-import httpx
 import telegram
 from telegram import error as tg_error
 
@@ -26,6 +25,7 @@ from adapters.telegram import convert, render
 from adapters.telegram.connection import BotConnection, retry_after_seconds
 from adapters.telegram.convert import CHANNEL, message_ref, poll_ref
 from adapters.telegram.pacing import ChatPacer
+from adapters.telegram.request import not_sent
 from channels.adapter import Delivery, RetryLater, Undeliverable, request_starting
 from channels.events import OutboundMessage
 from channels.store import ChannelStore
@@ -235,7 +235,7 @@ class TelegramSender:
         if isinstance(exc, tg_error.TimedOut):
             # Only a timeout before the request went out is safe to retry; after that the
             # message may have arrived, and a lost reply beats the same question twice.
-            if isinstance(exc.__cause__, httpx.ConnectTimeout | httpx.PoolTimeout):
+            if not_sent(exc):
                 raise RetryLater(f"timed out connecting: {exc.message}")
             raise Undeliverable(f"timed out waiting for Telegram (may have arrived): {exc}")
         raise RetryLater(f"{type(exc).__name__}: {exc.message}")
