@@ -11,8 +11,9 @@ caller of :class:`telegram.Bot` sees is unchanged.
 As with PTB's defaults: 5 s to connect, write and read, 1 s to wait for a free pooled
 connection, 20 s to write a file upload; form-encoded bodies (multipart with files);
 redirects not followed; a request that failed is never sent again here; certificates
-checked against certifi's authorities, as httpx does. No proxy is taken from the
-environment. aiohttp has no write timeout of its own: each request as a
+checked against certifi's authorities, as httpx does; a proxy named by the environment
+(``HTTPS_PROXY``, ``NO_PROXY``), as httpx took it: a hospital's network often reaches the
+internet only through one. aiohttp has no write timeout of its own: each request as a
 whole is limited to the sum of its timeouts instead.
 """
 
@@ -97,7 +98,7 @@ class AiohttpRequest(BaseRequest):
                     ssl=ssl.create_default_context(cafile=certifi.where()),
                 ),
                 headers={"User-Agent": self.USER_AGENT},
-                trust_env=False,
+                trust_env=True,
             )
 
     async def shutdown(self) -> None:

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 import telegram
-from aiohttp import web
+from aiohttp import ClientSession, web
 from aiohttp.test_utils import TestServer, unused_port
 from telegram import error as tg_error
 
@@ -153,3 +153,46 @@ async def test_usable_again_after_shutdown_and_not_before_initialising(
         await bot.get_me()
     async with bot:
         assert (await bot.get_me()).id == fake.bot_user.id
+
+
+async def test_a_proxy_named_by_the_environment_carries_the_calls(
+    fake: FakeTelegram, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A hospital's network often reaches the internet only through a proxy, named to every
+    # program by HTTP(S)_PROXY, as PTB's own client took it. This one relays plain HTTP
+    # requests (their absolute URL) to the fake Bot API and counts them.
+    relayed: list[str] = []
+
+    async def relay(request: web.Request) -> web.Response:
+        relayed.append(str(request.url))
+        async with (
+            ClientSession() as session,
+            session.request(
+                request.method,
+                str(request.url),
+                data=await request.read(),
+                headers={"Content-Type": request.headers.get("Content-Type", "")},
+            ) as answer,
+        ):
+            return web.Response(
+                status=answer.status,
+                body=await answer.read(),
+                content_type=answer.content_type,
+            )
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", relay)
+    proxy = TestServer(app, host="127.0.0.1")
+    await proxy.start_server()
+    try:
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.port}")
+        person = fake.user(4002, "Bea")
+        request = AiohttpRequest()
+        async with bot_at(fake.base_url, request) as bot:
+            await bot.send_message(person.id, "Through the proxy")
+    finally:
+        await proxy.close()
+    assert any(url.endswith("/sendMessage") for url in relayed)
+    assert [m.text for m in fake.messages_to(person)] == ["Through the proxy"]
