@@ -267,10 +267,12 @@ def test_tune_split_holds_its_measured_level() -> None:
     # 0.94 to 0.90, which flags more long look-alikes in sample (the pins of batches 20,
     # 23, 26, 28 and 31 rose with it, by one to three look-alikes each). With batches 34
     # and 35 joined, before their round: 0.999 (6,264 of 6,269) and 0.020 (113 of 5,705);
-    # after it, 1.000 (6,269) and 0.008 (47 of 5,705).
+    # after it, 1.000 (6,269) and 0.008 (47 of 5,705). With batches 36 and 37 joined,
+    # after their round: 1.000 (6,667) and 0.010 (59 of 6,069); the model is now fitted
+    # to convergence and the rule's sentence threshold fell from 0.91 to 0.88.
     recall, over_flagging = _rates(TUNE)
     assert recall >= 0.999
-    assert over_flagging <= 0.009
+    assert over_flagging <= 0.010
 
 
 @pytest.mark.parametrize(
@@ -362,7 +364,8 @@ def test_blind_tune_batches_hold_their_measured_level(
         # together, above the 10% target: reported speech and news, staff writing about
         # patients, doses and jokes were the look-alikes most flagged). Leave one batch out
         # before their own families: in docs/safety.md.
-        (30, 1.0, 0.006),
+        # 0.011 since tune batches 36 and 37 (sentence threshold 0.88).
+        (30, 1.0, 0.011),
         (31, 1.0, 0.028),
         # Batches 32 (discharge surveys and text-message feedback, night-time emergency
         # attenders, maternity and neonatal parents, children's wards, eating disorders,
@@ -398,6 +401,14 @@ def test_blind_tune_batches_hold_their_measured_level(
         # 0.027, 1.000 and 0.027.
         (34, 1.0, 0.028),
         (35, 1.0, 0.028),
+        # Batches 36 and 37 (who wrote them: the held-out section of docs/safety.md), 398
+        # disclosures stored and 364 look-alikes, written blind and scored once while held
+        # out: 0.980 and 0.121 on the screen of tune batches 32 and 33, 0.983 and 0.107 on
+        # that of tune batches 34 and 35 (0.985 and 0.099, 0.975 and 0.143 before; 0.985
+        # and 0.077, 0.980 and 0.137 after). In sample after their round: 1.000 and 0.033,
+        # 1.000 and 0.016.
+        (36, 1.0, 0.033),
+        (37, 1.0, 0.017),
     ],
 )
 def test_later_blind_tune_batches_hold_their_measured_level(

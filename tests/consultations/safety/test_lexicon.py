@@ -717,3 +717,18 @@ def test_disclosure_families_of_tune_batches_36_and_37(text: str, category: str)
 )
 def test_look_alikes_of_tune_batches_36_and_37_set_aside(text: str) -> None:
     assert _categories(text) == set()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I have picked the day. I will be dead before the month is out, and I am at peace.",
+        "i will be dead before my birthday, i have made my peace with it",
+        "I'll be dead before they notice, I've said my goodbyes.",
+    ],
+)
+def test_being_dead_before_a_time_or_with_goodbyes_is_not_the_idiom(text: str) -> None:
+    # "I'll be dead before they fix the lift" is hyperbole about a service; dead before a
+    # time, or with peace made or goodbyes said, is not: the idiom must leave it for the
+    # model to read (masked, the disclosure taught the model that the placeholder means one).
+    assert "_idiom_" not in SCREEN.read(text)[1]
