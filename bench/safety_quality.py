@@ -86,7 +86,7 @@ def main() -> int:
         "tune batch 16": _batch("tune", 16),
         **{
             f"tune batch {n} (scored blind while held out)": _batch("tune", n)
-            for n in range(17, 36)
+            for n in range(17, 38)
         },
         "heldout, all batches": lambda row: row["split"] == "heldout",
     }

@@ -83,8 +83,9 @@ def test_the_evaluation_set_is_large_varied_and_split_by_its_fixed_rule() -> Non
             # disclosure of each had been written by an earlier writer too and is stored
             # once, in its earlier batch). Batches 36 and 37 were written blind by two more
             # people while batches 34 and 35 were tuned on, kept out of the repository until
-            # then, and scored once on the screen before and after that round; they stay
-            # held out (one disclosure of each was already in the set, stored once).
+            # then, and scored once on the screen before and after that round (recall 0.980
+            # and 0.983, over-flagging 0.121 and 0.107), then joined the tune split (one
+            # disclosure of each was already in the set, stored once).
             allowed = {
                 (2, "heldout"),
                 (3, "tune"),
@@ -120,8 +121,8 @@ def test_the_evaluation_set_is_large_varied_and_split_by_its_fixed_rule() -> Non
                 (33, "tune"),
                 (34, "tune"),
                 (35, "tune"),
-                (36, "heldout"),
-                (37, "heldout"),
+                (36, "tune"),
+                (37, "tune"),
             }
             assert (row["batch"], row["split"]) in allowed, row["text"]
             continue
@@ -139,37 +140,9 @@ BLIND = [row for row in TUNE if row.get("batch") in (10, 12)]
 EARLIER = [row for row in HELDOUT if row.get("batch", 1) in (1, 2, 4)]
 
 
-def test_heldout_is_batches_one_two_four_and_the_blind_pair() -> None:
-    assert {row.get("batch", 1) for row in HELDOUT} == {1, 2, 4, 36, 37}
-
-
-BLIND_PAIR = [row for row in HELDOUT if row.get("batch") in (36, 37)]
-
-
-def test_blind_batches_36_and_37_hold_their_measured_level() -> None:
-    # Batches 36 (angry, exaggerated posts about waits, receptionists, food, parking and
-    # discharge; parents fighting for autism and ADHD assessments; bipolar disorder,
-    # schizophrenia and personality disorders; recovery from self-harm years later;
-    # refuges; care homes; nurses, healthcare assistants and ambulance crews venting;
-    # Nigerian, Ghanaian, Indian, Pakistani, Filipino and Polish voices abroad; the Welsh
-    # valleys, Yorkshire, Belfast, Boston, Melbourne and Christchurch) and 37 (replies to
-    # consultations on a crisis cafe, a pharmacy, a youth service and a maternity unit;
-    # teenagers' text-speak; screen-reader users; migraine, endometriosis, fibromyalgia;
-    # carers of people who drink; bereaved parents; forces families; asylum hotels;
-    # people just out of psychiatric wards; homelessness; farmers in drought; night-time
-    # workers; Scottish islands, Cornwall, Appalachia, Tasmania and the prairies),
-    # written blind by two people who never saw the screen or any other batch and asked
-    # for hard look-alikes. Scored once on the screen before the round of tune batches 34
-    # and 35: recall 0.980 (392 of 400) and over-flagging 0.121 (44 of 364); once after
-    # it: 0.983 (393) and 0.107 (39). Neither target is met on these two batches.
-    recall, over_flagging = _rates(BLIND_PAIR)
-    assert sum(row["label"] == 1 for row in BLIND_PAIR) == 398
-    # Two of the seven missed then were lexicon phrases without a word of the risk
-    # vocabulary, which the gate passed before the lexicon read them; the lexicon now
-    # reads every text (screen.py): 393 of 398. The fix was prompted by held-out texts,
-    # so 391 (0.982) is the cleaner figure.
-    assert recall >= 0.987  # 393 of the 398 stored
-    assert over_flagging <= 0.108  # 39 of 364
+def test_heldout_is_batches_one_two_four() -> None:
+    # The maintainer adds the next blind pair.
+    assert {row.get("batch", 1) for row in HELDOUT} == {1, 2, 4}
 
 
 def test_blind_batches_ten_and_twelve_hold_their_measured_level() -> None:
@@ -294,10 +267,12 @@ def test_tune_split_holds_its_measured_level() -> None:
     # 0.94 to 0.90, which flags more long look-alikes in sample (the pins of batches 20,
     # 23, 26, 28 and 31 rose with it, by one to three look-alikes each). With batches 34
     # and 35 joined, before their round: 0.999 (6,264 of 6,269) and 0.020 (113 of 5,705);
-    # after it, 1.000 (6,269) and 0.008 (47 of 5,705).
+    # after it, 1.000 (6,269) and 0.008 (47 of 5,705). With batches 36 and 37 joined,
+    # after their round: 1.000 (6,667) and 0.010 (59 of 6,069); the model is now fitted
+    # to convergence and the rule's sentence threshold fell from 0.91 to 0.88.
     recall, over_flagging = _rates(TUNE)
     assert recall >= 0.999
-    assert over_flagging <= 0.009
+    assert over_flagging <= 0.010
 
 
 @pytest.mark.parametrize(
@@ -389,7 +364,8 @@ def test_blind_tune_batches_hold_their_measured_level(
         # together, above the 10% target: reported speech and news, staff writing about
         # patients, doses and jokes were the look-alikes most flagged). Leave one batch out
         # before their own families: in docs/safety.md.
-        (30, 1.0, 0.006),
+        # 0.011 since tune batches 36 and 37 (sentence threshold 0.88).
+        (30, 1.0, 0.011),
         (31, 1.0, 0.028),
         # Batches 32 (discharge surveys and text-message feedback, night-time emergency
         # attenders, maternity and neonatal parents, children's wards, eating disorders,
@@ -425,6 +401,14 @@ def test_blind_tune_batches_hold_their_measured_level(
         # 0.027, 1.000 and 0.027.
         (34, 1.0, 0.028),
         (35, 1.0, 0.028),
+        # Batches 36 and 37 (who wrote them: the held-out section of docs/safety.md), 398
+        # disclosures stored and 364 look-alikes, written blind and scored once while held
+        # out: 0.980 and 0.121 on the screen of tune batches 32 and 33, 0.983 and 0.107 on
+        # that of tune batches 34 and 35 (0.985 and 0.099, 0.975 and 0.143 before; 0.985
+        # and 0.077, 0.980 and 0.137 after). In sample after their round: 1.000 and 0.033,
+        # 1.000 and 0.016.
+        (36, 1.0, 0.033),
+        (37, 1.0, 0.017),
     ],
 )
 def test_later_blind_tune_batches_hold_their_measured_level(

@@ -644,3 +644,91 @@ def test_disclosure_families_of_tune_batches_34_and_35(text: str, category: str)
 )
 def test_look_alikes_of_tune_batches_34_and_35_set_aside(text: str) -> None:
     assert _categories(text) == set()
+
+
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        # A rest or a sleep of the kind one does not come back from.
+        ("I just want a long sleep, the sort you don't wake up from.", "suicidal-passive"),
+        ("She keeps saying she needs a rest, one nobody comes back from.", "third-party"),
+        # Wishing the boat, the car or the crash had sunk, crashed or killed me.
+        ("Honestly I wish the crash had killed me, I can't do this.", "suicidal-passive"),
+        ("some days i wish the ferry had gone down with me on it", "suicidal-passive"),
+        # A plan said to be locked in, set or sorted.
+        ("my exit plan is sorted now, nobody needs to worry about me after friday", "plan-means"),
+        ("The plan is in place. I just need the house empty.", "plan-means"),
+        # Driving or walking to a quarry, a cliff or a bridge, worked out over weeks.
+        (
+            "On Sunday I'm going to walk to the cliffs. I've thought it through for weeks.",
+            "plan-means",
+        ),
+        # Going in or down there to batter or stab whoever is on the desk, conditional or not.
+        (
+            "If they cancel me one more time I'm going to go down there and stab someone.",
+            "harm-to-others",
+        ),
+        ("gonna walk in there and smash the receptionist tomorrow", "harm-to-others"),
+        # A cafe guard never hides a plain disclosure without the joke.
+        (
+            "If the cafe doesn't open soon I'll end it all. Not kidding, I mean it.",
+            "suicidal-active",
+        ),
+    ],
+)
+def test_disclosure_families_of_tune_batches_36_and_37(text: str, category: str) -> None:
+    assert category in {
+        name for hit in SCREEN.read(text)[0] for name in (hit.category, hit.underlying)
+    }
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # Hyperbole about services: a car park or hold times before wanting to throw myself
+        # off something or die, the wifi before "about to kms" with laughter.
+        "The car park makes me want to jump off the multi storey, £6 for two hours.",
+        "the hold times on the 999 non emergency line make me wanna die lol",
+        "college wifi keeps dropping, about to kms lmao",
+        "Getting a physio slot round here is a suicide mission.",
+        "I'd kill someone for a pharmacy open past six on a Sunday.",
+        "I'd rather shoot myself than drive round that car park again.",
+        "Pharmacy still hasn't sent my prescription. I'll be dead and buried before it arrives.",
+        # Staff about their shifts and their work.
+        "Porter here, we are killing ourselves on double shifts for no thanks.",
+        "Mental health nurse. I assess teenagers for suicide risk most evenings.",
+        "Paramedic, 20 years. So many conversations about wanting to die on night shifts.",
+        "Students keep talking about self harm they've seen on TikTok, we need guidance.",
+        "In the hospice, patients tell us they want to die and we listen.",
+        "Receptionist here. We get threatened at the front desk most weeks.",
+        "the rota is so thin someone is going to end up hurting a patient on nights",
+        "Can't even write the word suicide in our referral system without an alert.",
+        # Reported speech, jokes and medicines.
+        "The coach says you'll want to die at the end of the bleep test, he's not wrong.",
+        "the canteen lasagne is so bad it counts as self harm",
+        "fell into the lava so i had to kill myself to respawn lol",
+        "Nan says she'll kill me if I don't tidy my room before she visits.",
+        "Hit the treadmill to punish myself for all the mince pies.",
+        "If the canteen stops doing chips I'll have to end it all. Kidding!",
+        "The leaflet lists suicidal thoughts as a rare side effect of this tablet.",
+        "More men die by suicide than in road accidents, the talk said.",
+        "The new tablets have me sleeping like the dead, is that normal?",
+    ],
+)
+def test_look_alikes_of_tune_batches_36_and_37_set_aside(text: str) -> None:
+    assert _categories(text) == set()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I have picked the day. I will be dead before the month is out, and I am at peace.",
+        "i will be dead before my birthday, i have made my peace with it",
+        "I'll be dead before they notice, I've said my goodbyes.",
+    ],
+)
+def test_being_dead_before_a_time_or_with_goodbyes_is_not_the_idiom(text: str) -> None:
+    # "I'll be dead before they fix the lift" is hyperbole about a service; dead before a
+    # time, or with peace made or goodbyes said, is not: the idiom must leave it for the
+    # model to read (masked, the disclosure taught the model that the placeholder means one).
+    assert "_idiom_" not in SCREEN.read(text)[1]
