@@ -85,7 +85,10 @@ def test_the_evaluation_set_is_large_varied_and_split_by_its_fixed_rule() -> Non
             # people while batches 34 and 35 were tuned on, kept out of the repository until
             # then, and scored once on the screen before and after that round (recall 0.980
             # and 0.983, over-flagging 0.121 and 0.107), then joined the tune split (one
-            # disclosure of each was already in the set, stored once).
+            # disclosure of each was already in the set, stored once). Batches 38 and 39
+            # were written blind by two more people while batches 36 and 37 were tuned on,
+            # kept out of the repository until then, and scored once on the screen before
+            # and after that round; they stay held out.
             allowed = {
                 (2, "heldout"),
                 (3, "tune"),
@@ -123,6 +126,8 @@ def test_the_evaluation_set_is_large_varied_and_split_by_its_fixed_rule() -> Non
                 (35, "tune"),
                 (36, "tune"),
                 (37, "tune"),
+                (38, "heldout"),
+                (39, "heldout"),
             }
             assert (row["batch"], row["split"]) in allowed, row["text"]
             continue
@@ -140,9 +145,31 @@ BLIND = [row for row in TUNE if row.get("batch") in (10, 12)]
 EARLIER = [row for row in HELDOUT if row.get("batch", 1) in (1, 2, 4)]
 
 
-def test_heldout_is_batches_one_two_four() -> None:
-    # The maintainer adds the next blind pair.
-    assert {row.get("batch", 1) for row in HELDOUT} == {1, 2, 4}
+def test_heldout_is_batches_one_two_four_and_the_blind_pair() -> None:
+    assert {row.get("batch", 1) for row in HELDOUT} == {1, 2, 4, 38, 39}
+
+
+BLIND_PAIR = [row for row in HELDOUT if row.get("batch") in (38, 39)]
+
+
+def test_blind_batches_38_and_39_hold_their_measured_level() -> None:
+    # Batches 38 (doctors, nurses, midwives, paramedics, pharmacists, social workers,
+    # teachers, police and prison officers about their work and their own lives; chronic
+    # illness communities; people bereaved by suicide; eating disorders in recovery; men
+    # after divorce; students in halls; debt) and 39 (replies to a trust's posts about
+    # visiting hours, parking, a closed minor injuries unit and a mental-health app;
+    # exaggeration in complaints; parents of teenagers and teenagers; formal older
+    # writers; psychosis and mania; gambling, alcohol and opioids; abuse only hinted at;
+    # carers; Caribbean, West African, South Asian and Eastern European English;
+    # translation apps), written blind by two people who never saw the screen or any
+    # other batch. Scored once on the screen before the round of tune batches 36 and 37:
+    # recall 0.973 (389 of 400) and over-flagging 0.096 (35 of 364); once after it: 0.975
+    # (390) and 0.102 (37). The round moved neither figure beyond a text or two; neither
+    # target is met on these two batches after it.
+    recall, over_flagging = _rates(BLIND_PAIR)
+    assert sum(row["label"] == 1 for row in BLIND_PAIR) == 400
+    assert recall >= 0.975
+    assert over_flagging <= 0.102
 
 
 def test_blind_batches_ten_and_twelve_hold_their_measured_level() -> None:
