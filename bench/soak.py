@@ -84,17 +84,23 @@ def cpu_seconds(servers: list[asyncio.subprocess.Process]) -> float:
     """The servers' CPU time so far (user and system), in seconds."""
     ticks = 0
     for server in servers:
-        with open(f"/proc/{server.pid}/stat") as stat:
-            fields = stat.read().rpartition(")")[2].split()
+        try:
+            with open(f"/proc/{server.pid}/stat") as stat:
+                fields = stat.read().rpartition(")")[2].split()
+        except FileNotFoundError:
+            continue  # it exited: counted as an error by the caller
         ticks += int(fields[11]) + int(fields[12])  # utime, stime
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def rss_kib(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except FileNotFoundError:
+        pass  # it exited
     return 0
 
 
@@ -343,8 +349,12 @@ async def soak(
                 # Let the outbox and inbox finish, then count what was stored.
                 await asyncio.sleep(5)
         finally:
-            for server in servers:
-                server.terminate()
+            for number, server in enumerate(servers):
+                if server.returncode is not None:
+                    rec.errors[f"worker {number} exited ({server.returncode})"] += 1
+                    continue
+                with contextlib.suppress(ProcessLookupError):
+                    server.terminate()
             for server in servers:
                 await server.wait()
             for log in logs:
@@ -424,22 +434,28 @@ def main() -> None:
     parser.add_argument("--profile", type=Path, help="run the servers under cProfile here")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "soak.json")
     args = parser.parse_args()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as folder:
         url = args.database_url or f"sqlite+aiosqlite:///{folder}/soak.db"
         if args.profile is not None:
             args.profile.mkdir(parents=True, exist_ok=True)
-        result, logged = asyncio.run(
-            soak(
-                args.minutes,
-                args.rate,
-                url,
-                Path(folder),
-                args.warm_up,
-                args.workers,
-                args.profile.resolve() if args.profile else None,
-                args.web_share,
+        try:
+            result, logged = asyncio.run(
+                soak(
+                    args.minutes,
+                    args.rate,
+                    url,
+                    Path(folder),
+                    args.warm_up,
+                    args.workers,
+                    args.profile.resolve() if args.profile else None,
+                    args.web_share,
+                )
             )
-        )
+        finally:
+            # Kept whatever happened: a worker that died says why here.
+            for log in Path(folder).glob("server-*.log"):
+                (args.out.parent / f"{args.out.stem}-{log.name}").write_bytes(log.read_bytes())
     print(json.dumps(result, indent=2))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
