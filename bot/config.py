@@ -176,6 +176,19 @@ def _url(env: Mapping[str, str], name: str, default: str | None) -> str | None:
     return value.rstrip("/") if name != "TELEGRAM_API_BASE_URL" else value
 
 
+def _whole_number(
+    env: Mapping[str, str], name: str, default: int, lowest: int, highest: int, *, hint: str = ""
+) -> int:
+    """A whole-number setting between ``lowest`` and ``highest`` (``hint`` says more)."""
+    text = (env.get(name) or str(default)).strip()
+    if not text.isascii() or not text.isdigit():
+        raise ConfigError(f"{name}: {text!r} is not a whole number{hint}")
+    value = int(text)
+    if not lowest <= value <= highest:
+        raise ConfigError(f"{name}: {value} must be between {lowest} and {highest}{hint}")
+    return value
+
+
 _TELEGRAM_CHAT = re.compile(r"-?[0-9]{1,20}|@[A-Za-z][A-Za-z0-9_]{3,31}")
 _EMAIL = re.compile(r"[^@\s,<>]+@[^@\s,<>]+\.[^@\s,<>]+")
 
@@ -227,13 +240,14 @@ def _alert_settings(env: Mapping[str, str], telegram_token: str | None) -> dict[
 
 def _web_settings(env: Mapping[str, str]) -> dict[str, Any]:
     """The web channel's limits: new participants per address, and trusted proxies."""
-    name = "ENGAGE_WEB_NEW_PARTICIPANTS_PER_MINUTE"
-    text = (env.get(name) or "30").strip()
-    if not text.isascii() or not text.isdigit():
-        raise ConfigError(f"{name}: {text!r} is not a whole number (0 turns the limit off)")
-    limit = int(text)
-    if limit > 1_000_000:
-        raise ConfigError(f"{name}: {limit} is more than 1000000")
+    limit = _whole_number(
+        env,
+        "ENGAGE_WEB_NEW_PARTICIPANTS_PER_MINUTE",
+        30,
+        0,
+        1_000_000,
+        hint=" (0 turns the limit off)",
+    )
     proxies: list[str] = []
     for entry in (env.get("ENGAGE_TRUSTED_PROXIES") or "").split(","):
         entry = entry.strip()
@@ -262,13 +276,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, key_dir: Path | None 
         raise ConfigError(
             "ENGAGE_DATABASE_URL: must start with sqlite+aiosqlite:// or postgresql+asyncpg://"
         )
-    pool_name = "ENGAGE_DATABASE_POOL_SIZE"
-    pool_text = (env.get(pool_name) or str(POOL_SIZE)).strip()
-    if not pool_text.isascii() or not pool_text.isdigit():
-        raise ConfigError(f"{pool_name}: {pool_text!r} is not a whole number")
-    pool_size = int(pool_text)
-    if not 1 <= pool_size <= 1000:
-        raise ConfigError(f"{pool_name}: {pool_size} must be between 1 and 1000")
+    pool_size = _whole_number(env, "ENGAGE_DATABASE_POOL_SIZE", POOL_SIZE, 1, 1000)
     log_format = env.get("ENGAGE_LOG_FORMAT") or "text"
     if log_format not in ("text", "json"):
         raise ConfigError(f"ENGAGE_LOG_FORMAT: {log_format!r} must be text or json")

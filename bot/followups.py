@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.events import OutboundMessage
@@ -263,6 +263,16 @@ class WebInvitation:
     text: str
 
 
+def invited_on_web(participant_id: Any, earlier_id: Any) -> ColumnElement[bool]:
+    """The invitations a web participant is shown on the page of ``earlier_id`` (values,
+    or columns of a query that joins them: the page's first query asks whether any exist)."""
+    return and_(
+        Invitation.participant_id == participant_id,
+        Invitation.channel == "web",
+        Invitation.earlier_id == earlier_id,
+    )
+
+
 async def web_invitations(
     session: AsyncSession, participant_id: int, now: datetime, *, earlier_id: str
 ) -> list[WebInvitation]:
@@ -276,9 +286,7 @@ async def web_invitations(
             select(Invitation, Consultation)
             .join(Consultation, Consultation.id == Invitation.consultation_id)
             .where(
-                Invitation.participant_id == participant_id,
-                Invitation.channel == "web",
-                Invitation.earlier_id == earlier_id,
+                invited_on_web(participant_id, earlier_id),
                 Consultation.state == service.OPEN,
             )
             .order_by(Invitation.id)

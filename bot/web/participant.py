@@ -38,7 +38,7 @@ from consultations.texts import ENGLISH, Texts
 from storage import queries
 from storage import statements as statement_store
 from storage.db import statements_on_loop
-from storage.tables import Consent, Consultation, Dialogue, Invitation, Participant, Response
+from storage.tables import Consent, Consultation, Dialogue, Participant, Response
 
 COOKIE = "engage_p"
 COOKIE_AGE = 60 * 60 * 24 * 180
@@ -85,13 +85,7 @@ _PAGE_START = (
         Dialogue.segments.label("dialogue_segments"),
         # Whether any follow-up invites this person from this page: read (and marked
         # shown) only then, not by a query of its own on every page.
-        exists()
-        .where(
-            Invitation.participant_id == Participant.id,
-            Invitation.channel == "web",
-            Invitation.earlier_id == Consultation.id,
-        )
-        .label("invited"),
+        exists().where(followups.invited_on_web(Participant.id, Consultation.id)).label("invited"),
     )
     .select_from(Consultation)
     .outerjoin(

@@ -92,16 +92,13 @@ OBJECTS = [
 def test_every_harm_the_phrases_name_is_risk_vocabulary_before_whom_it_harms(macro: str) -> None:
     # The threats and the abuse the lexicon reads are built from these verbs; one the
     # gate lacked let a held-out threat ("gonna glass that bloke from the clinic") pass
-    # as clear before the lexicon saw it. Each verb, before whoever it is done to, must
-    # be risk vocabulary (a word of the gate, or a phrase of two).
+    # as clear before the lexicon read every reply. Each verb, before whoever it is done
+    # to, must be risk vocabulary (a word of the gate, or a phrase of two), so that the
+    # semantic layer scores the wordings the lexicon has no phrase for.
     screen = default_screen()
-    source = resources.files("consultations.safety").joinpath("data/lexicon.yaml")
-    verbs = yaml.safe_load(source.read_text(encoding="utf-8"))["macros"][macro]
-    names = re.fullmatch(r"\(\?:(.*)\)", verbs)
-    assert names is not None
     lacking = [
         f"{verb} {whom}"
-        for verb in names.group(1).split("|")
+        for verb in _macro_words(macro)
         for whom in OBJECTS
         if not screen.risky(_normalised(screen, f"{verb} {whom}"))
     ]
@@ -110,15 +107,19 @@ def test_every_harm_the_phrases_name_is_risk_vocabulary_before_whom_it_harms(mac
 
 def test_every_medicine_the_phrases_name_is_risk_vocabulary() -> None:
     # The phrases about saved or swallowed medicines use the ``pills`` list; a name on it
-    # that the gate lacked let such a text pass as clear before the lexicon saw it ("a 3
-    # month supply of amitriptyline ... i am keeping them for the 21st"). "them" stands
-    # for medicines named earlier, which the gate sees there.
+    # that the gate lacked let such a text pass as clear before the lexicon read every
+    # reply ("a 3 month supply of amitriptyline ... i am keeping them for the 21st"), and
+    # the semantic layer still scores only texts with risk vocabulary. "them" stands for
+    # medicines named earlier, which the gate sees there.
     screen = default_screen()
-    source = resources.files("consultations.safety").joinpath("data/lexicon.yaml")
-    pills = yaml.safe_load(source.read_text(encoding="utf-8"))["macros"]["pills"]
-    names = re.fullmatch(r"\(\?:(.*)\)", pills)
-    assert names is not None
-    lacking = [
-        name for name in names.group(1).split("|") if name != "them" and not screen.risky(name)
-    ]
+    lacking = [name for name in _macro_words("pills") if name != "them" and not screen.risky(name)]
     assert lacking == []
+
+
+def _macro_words(name: str) -> list[str]:
+    """The alternatives of a one-level macro of the shipped lexicon (``(?:a|b|c)``)."""
+    source = resources.files("consultations.safety").joinpath("data/lexicon.yaml")
+    macro = yaml.safe_load(source.read_text(encoding="utf-8"))["macros"][name]
+    alternatives = re.fullmatch(r"\(\?:(.*)\)", macro)
+    assert alternatives is not None
+    return alternatives.group(1).split("|")
