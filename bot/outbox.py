@@ -34,7 +34,7 @@ import functools
 import logging
 import random
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -302,13 +302,7 @@ class OutboxSender:
         if not rows:
             return
         async with self._transaction(rows[0].channel) as session:
-            await session.execute(
-                update(OutboxEntry)
-                .where(
-                    OutboxEntry.id.in_([row.id for row in rows]), OutboxEntry.status == "claimed"
-                )
-                .values(status="pending")
-            )
+            await session.execute(_still_claimed(rows).values(status="pending"))
 
     async def _start(self, row: OutboxEntry) -> bool:
         """Mark a claimed row ``sending`` and count the attempt, committed before returning.
@@ -440,9 +434,7 @@ class OutboxSender:
         """Put a claimed row back, due when its quiet hours end (no attempt counted)."""
         async with self.sessionmaker.begin() as session:
             await session.execute(
-                update(OutboxEntry)
-                .where(OutboxEntry.id == row.id, OutboxEntry.status == "claimed")
-                .values(status="pending", next_attempt_at=until)
+                _still_claimed([row]).values(status="pending", next_attempt_at=until)
             )
 
     def _count(self, channel: str, *, throttled: bool = False) -> None:
@@ -455,13 +447,7 @@ class OutboxSender:
         if not rows:
             return
         async with self.sessionmaker.begin() as session:
-            await session.execute(
-                update(OutboxEntry)
-                .where(
-                    OutboxEntry.id.in_([row.id for row in rows]), OutboxEntry.status == "claimed"
-                )
-                .values(status="cancelled", address=None)
-            )
+            await session.execute(_still_claimed(rows).values(status="cancelled", address=None))
 
     def _delay(self, attempts: int, after: float | None) -> float:
         if after is not None:
@@ -498,11 +484,7 @@ class OutboxSender:
             blocked = await session.get(OutboxEntry, blocker.id)
             due = blocked.next_attempt_at if blocked is not None else utcnow()
             await session.execute(
-                update(OutboxEntry)
-                .where(
-                    OutboxEntry.id.in_([row.id for row in rows]), OutboxEntry.status == "claimed"
-                )
-                .values(status="pending", next_attempt_at=due)
+                _still_claimed(rows).values(status="pending", next_attempt_at=due)
             )
 
     async def _fail(self, row: OutboxEntry, error: str, *, opted_out: bool) -> None:
@@ -604,6 +586,14 @@ class OutboxSender:
             await lease.release()
             raise
         return True
+
+
+def _still_claimed(rows: Sequence[OutboxEntry]) -> Any:
+    """An UPDATE of those of ``rows`` still ``claimed`` (a row another worker settled
+    meanwhile, after a lost lease, is left as it is)."""
+    return update(OutboxEntry).where(
+        OutboxEntry.id.in_([row.id for row in rows]), OutboxEntry.status == "claimed"
+    )
 
 
 def claim_statement(channel: str, now: datetime, batch: int, dialect: str) -> Any:
