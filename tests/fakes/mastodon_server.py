@@ -65,7 +65,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import Any, Self, cast
+from typing import Any, Self, TypeVar, cast
 from urllib.parse import parse_qs
 
 import requests
@@ -73,6 +73,7 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from mastodon import Mastodon
+from mastodon.errors import MastodonInternalServerError
 from mastodon.return_types import Poll, Status
 from mastodon_mock.app import create_app
 from mastodon_mock.config import (
@@ -107,6 +108,10 @@ _REMOTE_MENTION = re.compile(r"(@\w+)@[\w.-]*\w")
 _HEARTBEAT_SECONDS = 0.2
 
 _Handler = Callable[[Request], Awaitable[Response]]
+_T = TypeVar("_T")
+
+# How many times a person's read is asked before the mock's 500 is let through.
+_READ_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -341,7 +346,7 @@ class MastodonServer:
 
     def account_id(self, username: str) -> str:
         """The account id of ``username``, creating the account on first use."""
-        return str(self.person(username).me()["id"])
+        return str(_read(self.person(username).me)["id"])
 
     # --- acting as other people -----------------------------------------------------
 
@@ -361,7 +366,7 @@ class MastodonServer:
         which is what makes the author get a mention notification.
         """
         client = self.person(person)
-        parent = client.status(status_id)
+        parent = _read(client.status, status_id)
         handle = f"@{parent['account']['acct']}"
         if mention_author and parent["account"]["username"] != person and handle not in text:
             text = f"{handle} {text}"
@@ -393,7 +398,9 @@ class MastodonServer:
 
     def received(self, person: str, *, since_id: int | str | None = None) -> list[Status]:
         """Statuses that mention ``person`` (replies and direct messages to them), oldest first."""
-        notifications = self.person(person).notifications(types=["mention"], since_id=since_id)
+        notifications = _read(
+            self.person(person).notifications, types=["mention"], since_id=since_id
+        )
         return [n["status"] for n in reversed(notifications)]
 
     def expire_poll(self, poll_id: int | str) -> None:
@@ -562,6 +569,22 @@ class MastodonServer:
         # The flag is set from the test's thread, so it is a threading.Event, polled here.
         while self._stalled.is_set():  # noqa: ASYNC110
             await asyncio.sleep(0.05)  # open and silent; a closed client cancels this
+
+
+def _read(request: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+    """A person's read (a GET), asked again after a 500 from the mock, as a person reloads.
+
+    Under load the mock's stacked Starlette ``BaseHTTPMiddleware`` layers now and then
+    cancel a request's own task and uvicorn answers 500. Only reads are asked again: a
+    repeated post or vote would act twice. The adapter's own requests are never retried
+    here; it handles a 5xx itself.
+    """
+    for _ in range(_READ_ATTEMPTS - 1):
+        try:
+            return request(*args, **kwargs)
+        except MastodonInternalServerError:
+            time.sleep(0.05)
+    return request(*args, **kwargs)
 
 
 def _iso(moment: datetime) -> str:
