@@ -487,6 +487,7 @@ async def report(args: argparse.Namespace, settings: Settings | None) -> int:
                     codebook_path=args.codebook,
                     changes=reporting.parse_changes(args.changes or ()),
                     progress=progress,
+                    narrator=_settings(settings).summary_model,
                 )
             except reporting.ReportError as exc:
                 raise UsageError(str(exc)) from None

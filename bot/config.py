@@ -17,6 +17,7 @@ import logging
 import os
 import re
 import secrets
+import shlex
 import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from consultations.insights.narrative import DEFAULT_TIMEOUT, MODEL, LocalModel
 from storage.db import POOL_SIZE
 
 log = logging.getLogger(__name__)
@@ -74,6 +76,8 @@ class Settings:
     # and the reverse proxies whose X-Forwarded-For is believed (networks, as text).
     web_new_participants_per_minute: int = 30
     trusted_proxies: tuple[str, ...] = ()
+    # Theme summaries by a local language model in `engage report` (off when None).
+    summary_model: LocalModel | None = None
 
     @property
     def alerts_enabled(self) -> bool:
@@ -263,6 +267,42 @@ def _web_settings(env: Mapping[str, str]) -> dict[str, Any]:
     return {"web_new_participants_per_minute": limit, "trusted_proxies": tuple(proxies)}
 
 
+def _summary_model(env: Mapping[str, str]) -> LocalModel | None:
+    """The local language model that writes theme summaries, if the operator gave one."""
+    timeout_text = (env.get("ENGAGE_SUMMARY_TIMEOUT") or f"{DEFAULT_TIMEOUT:g}").strip()
+    try:
+        timeout = float(timeout_text)
+    except ValueError:
+        raise ConfigError(
+            f"ENGAGE_SUMMARY_TIMEOUT: {timeout_text!r} is not a number of seconds"
+        ) from None
+    if not 1 <= timeout <= 3600:
+        raise ConfigError(
+            f"ENGAGE_SUMMARY_TIMEOUT: {timeout_text} must be between 1 and 3600 seconds"
+        )
+    given = (env.get("ENGAGE_SUMMARY_MODEL") or "").strip()
+    template = (env.get("ENGAGE_SUMMARY_COMMAND") or "").strip()
+    if not given:
+        if template:
+            raise ConfigError("ENGAGE_SUMMARY_COMMAND: needs ENGAGE_SUMMARY_MODEL, the model file")
+        return None
+    model = Path(given).expanduser()
+    if not model.is_file():
+        raise ConfigError(f"ENGAGE_SUMMARY_MODEL: {given!r} is not a file")
+    if not template:
+        raise ConfigError(
+            "ENGAGE_SUMMARY_COMMAND: required when ENGAGE_SUMMARY_MODEL is set "
+            "(the program that runs the model, with {model} and {prompt})"
+        )
+    try:
+        command = tuple(shlex.split(template))
+    except ValueError as exc:
+        raise ConfigError(f"ENGAGE_SUMMARY_COMMAND: cannot be read ({exc})") from None
+    if not any(MODEL in arg for arg in command):
+        raise ConfigError(f"ENGAGE_SUMMARY_COMMAND: must contain {MODEL}, the model file")
+    return LocalModel(model=model.resolve(), command=command, timeout=timeout)
+
+
 def load_settings(env: Mapping[str, str] | None = None, *, key_dir: Path | None = None) -> Settings:
     """Read and check the settings; raises :class:`ConfigError` naming the bad variable."""
     env = os.environ if env is None else env
@@ -367,4 +407,5 @@ def load_settings(env: Mapping[str, str] | None = None, *, key_dir: Path | None 
         mastodon_stream_timeout=stall,
         **_alert_settings(env, token),
         **_web_settings(env),
+        summary_model=_summary_model(env),
     )

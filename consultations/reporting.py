@@ -43,6 +43,7 @@ from consultations.insights.columns import (
     distinct,
     split_rows,
 )
+from consultations.insights.narrative import LocalModel, add_summaries
 from consultations.insights.text import default_analyser
 from consultations.reception import reception
 from consultations.safety.screen import default_screen
@@ -413,8 +414,13 @@ async def build(
     include_responses: bool = False,
     changes: Sequence[ChangeMarker] = (),
     progress: Progress | None = None,
+    narrator: LocalModel | None = None,
 ) -> dict[str, Any]:
-    """The report for one consultation and stage, as a JSON-ready dict."""
+    """The report for one consultation and stage, as a JSON-ready dict.
+
+    With ``narrator``, a local language model then summarises each theme in plain words
+    (:mod:`consultations.insights.narrative`); the rest of the report is the same.
+    """
     row = await service.require(session, consultation_id)
     spec = service.spec_of(row)
     # Quotes are screened once more (see consultations.insights.quotes): the screen's
@@ -427,9 +433,16 @@ async def build(
     history = await load_history(session, row, spec)
     votes, statement_texts = await load_statement_votes(session, consultation_id)
 
+    # With summaries to write, the analysis is the first half of the work.
+    analysis_share = 100 if narrator is None else 50
+
     def step(name: str, done: float) -> None:
         if progress is not None:
-            progress(round(done * 100), 100)
+            progress(round(done * analysis_share), 100)
+
+    def summarised(done: int, total: int) -> None:
+        if progress is not None and total:
+            progress(analysis_share + round(done / total * (100 - analysis_share)), 100)
 
     await screen
     # The analysis is CPU work: keep the event loop free while it runs.
@@ -453,6 +466,9 @@ async def build(
     if isinstance(summary, dict) and summary.get("stage") in ("study", "act"):
         # How the people who took part received the change (closing-the-loop reactions).
         summary[summary["stage"]]["reception"] = await reception(session, row)
+    if narrator is not None:
+        # The model runs as a separate program: minutes per report, none of it on the loop.
+        await asyncio.to_thread(add_summaries, report, narrator, summarised)
     return report
 
 
@@ -465,8 +481,10 @@ async def render(
     codebook_path: str | None = None,
     changes: Sequence[ChangeMarker] = (),
     progress: Progress | None = None,
+    narrator: LocalModel | None = None,
 ) -> str:
-    """The report rendered as ``md``, ``html``, ``json`` or ``csv``."""
+    """The report rendered as ``md``, ``html``, ``json`` or ``csv`` (with ``narrator``,
+    theme summaries by a local language model; ``csv`` has no place for them)."""
     if fmt not in FORMATS:
         raise ReportError(f"--format: {fmt!r} is not one of {', '.join(FORMATS)}")
     codebook = None
@@ -484,6 +502,7 @@ async def render(
             include_responses=fmt == "csv",
             changes=changes,
             progress=progress,
+            narrator=narrator if fmt != "csv" else None,
         )
     except ValueError as exc:  # e.g. an unknown stage
         raise ReportError(str(exc)) from None

@@ -163,6 +163,29 @@ def _fence(text: str) -> str:
     return "`" * max(3, longest + 1)
 
 
+#: Before a theme's summary, in ``md`` and ``html``.
+SUMMARY_LABEL = "Summary (local model):"
+
+
+def citations(quotes: Sequence[int]) -> str:
+    """A sentence's citations as the numbers its quotes are shown with: ``[1][3]``."""
+    return "".join(f"[{k + 1}]" for k in quotes)
+
+
+def summary_text(summary: Mapping[str, Any]) -> str:
+    """A theme's summary as one line: each sentence followed by its citations."""
+    return " ".join(f"{s['text']} {citations(s['quotes'])}" for s in summary["sentences"])
+
+
+def narrative_note(narrative: Mapping[str, Any]) -> str:
+    """What the theme summaries are, by which model, and how many themes have none."""
+    done, failed = narrative["themes_summarised"], narrative["themes_failed"]
+    note = f"{narrative['note']} Model: {narrative['model']}; {_plural(done, 'theme')} summarised"
+    if failed:
+        note += f", {failed} without a summary (the model gave none that could be checked)"
+    return note + "."
+
+
 def render_markdown(report: Mapping[str, Any]) -> str:
     """A readable Markdown summary: headline numbers, polls, themes with quotes, stage."""
     e = md_text
@@ -221,18 +244,26 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     ]
     if report["themes"]:
         out += ["## Themes", ""]
+        if report.get("narrative"):
+            out += [f"*{e(narrative_note(report['narrative']))}*", ""]
         for t in report["themes"]:
             ts = t["sentiment"]
+            summary = t.get("summary")
             out += [
                 f"### {e(t['label'])}",
                 "",
                 *([e(t["description"]), ""] if t.get("description") else []),
+                *([f"**{SUMMARY_LABEL}** {e(summary_text(summary))}", ""] if summary else []),
                 f"{t['count']} replies ({_pct(t['share'])}); keywords: "
                 f"{e(', '.join(t['keywords']))}; "
                 f"{_pct(ts['positive'])} positive, {_pct(ts['negative'])} negative.",
                 "",
             ]
-            out += [f"> {e(q)}" + "\n" for q in t["quotes"]]
+            if summary:
+                # Numbered, so that the summary's citations can be followed.
+                out += [f"> {e(f'[{k}] {q}')}" + "\n" for k, q in enumerate(t["quotes"], 1)]
+            else:
+                out += [f"> {e(q)}" + "\n" for q in t["quotes"]]
     book = report.get("codebook")
     if book:
         out += [f"## Codebook: {e(book['name'])}", ""]
@@ -592,6 +623,7 @@ def _environment() -> jinja2.Environment:
         cycle_row=lambda x: (x["cycle"], x["n"], _pct(x["share"]), _ci(x)),
         poll_bars=_poll_bars,
         theme_bars=_theme_bars,
+        narrative_note=narrative_note,
         run_chart=_run_chart,
         opinion_map=_opinion_map,
     )
@@ -620,4 +652,5 @@ def render_html(report: Mapping[str, Any]) -> str:
         run_charts=report.get("run_charts", []),
         stage_blocks=_stage_blocks(_md_stage(report["stage_summary"], str)),
         opinion_blocks=_stage_blocks(_md_opinions(report, str)),
+        summary_label=SUMMARY_LABEL,
     )

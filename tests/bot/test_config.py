@@ -113,3 +113,62 @@ async def test_a_new_sqlite_file_is_private(tmp_path: Path) -> None:
         await connection.execute(text("create table t (x integer)"))
     await engine.dispose()
     assert (tmp_path / "new.db").stat().st_mode & 0o777 == 0o600
+
+
+def test_theme_summaries_are_off_unless_a_model_is_given(tmp_path: Path) -> None:
+    assert load_settings({"ENGAGE_PSEUDONYM_KEY": KEY}, key_dir=tmp_path).summary_model is None
+
+
+def test_a_local_summary_model_is_read_with_its_command(tmp_path: Path) -> None:
+    model = tmp_path / "small model.gguf"
+    model.write_bytes(b"GGUF")
+    env = {
+        "ENGAGE_PSEUDONYM_KEY": KEY,
+        "ENGAGE_SUMMARY_MODEL": str(model),
+        "ENGAGE_SUMMARY_COMMAND": "llama-cli -m {model} -f {prompt} -n 400 --temp 0 "
+        "--no-display-prompt -no-cnv",
+    }
+    found = load_settings(env, key_dir=tmp_path).summary_model
+    assert found is not None
+    assert found.model == model.resolve()
+    assert found.command[:5] == ("llama-cli", "-m", "{model}", "-f", "{prompt}")
+    assert found.timeout == 120
+    # Each placeholder is one argument, whatever spaces the model's path has.
+    assert found.argv(Path("/tmp/p.txt"))[2] == str(model.resolve())
+    env["ENGAGE_SUMMARY_TIMEOUT"] = "300"
+    summary_model = load_settings(env, key_dir=tmp_path).summary_model
+    assert summary_model is not None and summary_model.timeout == 300
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            {"ENGAGE_SUMMARY_MODEL": "/nonexistent/model.gguf"},
+            "ENGAGE_SUMMARY_MODEL: .* not a file",
+        ),
+        ({"ENGAGE_SUMMARY_COMMAND": ""}, "ENGAGE_SUMMARY_COMMAND: required"),
+        (
+            {"ENGAGE_SUMMARY_COMMAND": "llama-cli -f {prompt}"},
+            "ENGAGE_SUMMARY_COMMAND: must contain",
+        ),
+        ({"ENGAGE_SUMMARY_COMMAND": "llama-cli -m '{model}"}, "ENGAGE_SUMMARY_COMMAND: cannot be"),
+        ({"ENGAGE_SUMMARY_TIMEOUT": "soon"}, "ENGAGE_SUMMARY_TIMEOUT: 'soon' is not a number"),
+        ({"ENGAGE_SUMMARY_TIMEOUT": "0"}, "ENGAGE_SUMMARY_TIMEOUT: 0 must be between"),
+        ({"ENGAGE_SUMMARY_TIMEOUT": "7200"}, "ENGAGE_SUMMARY_TIMEOUT: 7200 must be between"),
+        ({"ENGAGE_SUMMARY_MODEL": ""}, "ENGAGE_SUMMARY_COMMAND: needs ENGAGE_SUMMARY_MODEL"),
+    ],
+)
+def test_a_bad_summary_setting_names_the_variable(
+    tmp_path: Path, change: dict[str, str], message: str
+) -> None:
+    model = tmp_path / "model.gguf"
+    model.write_bytes(b"GGUF")
+    env = {
+        "ENGAGE_PSEUDONYM_KEY": KEY,
+        "ENGAGE_SUMMARY_MODEL": str(model),
+        "ENGAGE_SUMMARY_COMMAND": "llama-cli -m {model} -f {prompt}",
+        **change,
+    }
+    with pytest.raises(ConfigError, match=message):
+        load_settings(env, key_dir=tmp_path)
