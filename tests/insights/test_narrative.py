@@ -148,7 +148,8 @@ def test_a_failing_model_leaves_the_report_whole(
     mode: str,
     reason: str,
 ) -> None:
-    model = fake(model_file, mode, timeout=1.0)
+    # Only the slow model meets its time-out; the others have time to start on a busy machine.
+    model = fake(model_file, mode, timeout=1.0 if mode == "slow" else 30.0)
     if mode == "missing":
         model = LocalModel(model_file, ("/nonexistent/llama-cli", "-m", "{model}"), 1.0)
     started = time.monotonic()
@@ -272,9 +273,16 @@ def test_md_and_html_show_summaries_with_numbered_quotes(
 
     html = render_html(r)
     assert "<strong>Summary (local model):</strong> These replies describe" in html
-    assert f'<a href="#theme-1-quote-{last}">[{last}]</a>' in html
+    assert f'<a href="#theme-1-quote-{last}" aria-label="quote {last}">[{last}]</a>' in html
     assert f'<blockquote id="theme-1-quote-1">[1] {theme["quotes"][0]}</blockquote>' in html
     assert html.count("<strong>Summary (local model):</strong>") == len(r["themes"])
+
+    # A model's words are text like any other: escaped in both formats.
+    theme["summary"]["sentences"][0]["text"] = "Shown | as <script>alert(1)</script> text"
+    assert "<script" not in render_html(r) and "&lt;script&gt;" in render_html(r)
+    assert "<script" not in render_markdown(r) and "Shown \\| as &lt;script&gt;" in (
+        render_markdown(r)
+    )
 
     # The CSV has no place for summaries, and the plain report shows none.
     assert render_csv(r) == render_csv(plain)
