@@ -1,7 +1,7 @@
 """Plain-language theme summaries written by a local language model (optional, off by default).
 
 The operator supplies a model file and the command that runs it on this machine
-(``ENGAGE_SUMMARY_MODEL``, ``ENGAGE_SUMMARY_COMMAND``; docs/summaries.md). For each theme
+(``ENGAGE_SUMMARY_MODEL``, ``ENGAGE_SUMMARY_COMMAND``; docs/theme-summaries.md). For each theme
 with at least :data:`MIN_QUOTES` quotes the model is given the theme's label, its
 description and its quotes, numbered, and nothing else: the quotes are already what a
 report may show (never a safety-flagged or crisis reply, redacted, decoded). engage runs
