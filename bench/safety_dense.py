@@ -108,7 +108,7 @@ class Fitted:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batches", type=int, nargs="+", default=list(range(10, 38)))
+    parser.add_argument("--batches", type=int, nargs="+", default=list(range(10, 40)))
     parser.add_argument("--scales", type=float, nargs="+", default=[0.0, 1.0])
     parser.add_argument("--budgets", type=float, nargs="+", default=[0.06, 0.08, 0.10])
     parser.add_argument(

@@ -88,7 +88,8 @@ def test_the_evaluation_set_is_large_varied_and_split_by_its_fixed_rule() -> Non
             # disclosure of each was already in the set, stored once). Batches 38 and 39
             # were written blind by two more people while batches 36 and 37 were tuned on,
             # kept out of the repository until then, and scored once on the screen before
-            # and after that round; they stay held out.
+            # and after that round (recall 0.973 and 0.975, over-flagging 0.096 and 0.102),
+            # then joined the tune split.
             allowed = {
                 (2, "heldout"),
                 (3, "tune"),
@@ -126,8 +127,8 @@ def test_the_evaluation_set_is_large_varied_and_split_by_its_fixed_rule() -> Non
                 (35, "tune"),
                 (36, "tune"),
                 (37, "tune"),
-                (38, "heldout"),
-                (39, "heldout"),
+                (38, "tune"),
+                (39, "tune"),
             }
             assert (row["batch"], row["split"]) in allowed, row["text"]
             continue
@@ -145,31 +146,9 @@ BLIND = [row for row in TUNE if row.get("batch") in (10, 12)]
 EARLIER = [row for row in HELDOUT if row.get("batch", 1) in (1, 2, 4)]
 
 
-def test_heldout_is_batches_one_two_four_and_the_blind_pair() -> None:
-    assert {row.get("batch", 1) for row in HELDOUT} == {1, 2, 4, 38, 39}
-
-
-BLIND_PAIR = [row for row in HELDOUT if row.get("batch") in (38, 39)]
-
-
-def test_blind_batches_38_and_39_hold_their_measured_level() -> None:
-    # Batches 38 (doctors, nurses, midwives, paramedics, pharmacists, social workers,
-    # teachers, police and prison officers about their work and their own lives; chronic
-    # illness communities; people bereaved by suicide; eating disorders in recovery; men
-    # after divorce; students in halls; debt) and 39 (replies to a trust's posts about
-    # visiting hours, parking, a closed minor injuries unit and a mental-health app;
-    # exaggeration in complaints; parents of teenagers and teenagers; formal older
-    # writers; psychosis and mania; gambling, alcohol and opioids; abuse only hinted at;
-    # carers; Caribbean, West African, South Asian and Eastern European English;
-    # translation apps), written blind by two people who never saw the screen or any
-    # other batch. Scored once on the screen before the round of tune batches 36 and 37:
-    # recall 0.973 (389 of 400) and over-flagging 0.096 (35 of 364); once after it: 0.975
-    # (390) and 0.102 (37). The round moved neither figure beyond a text or two; neither
-    # target is met on these two batches after it.
-    recall, over_flagging = _rates(BLIND_PAIR)
-    assert sum(row["label"] == 1 for row in BLIND_PAIR) == 400
-    assert recall >= 0.975
-    assert over_flagging <= 0.102
+def test_heldout_is_batches_one_two_four() -> None:
+    # The maintainer adds the next blind pair.
+    assert {row.get("batch", 1) for row in HELDOUT} == {1, 2, 4}
 
 
 def test_blind_batches_ten_and_twelve_hold_their_measured_level() -> None:
@@ -296,10 +275,13 @@ def test_tune_split_holds_its_measured_level() -> None:
     # and 35 joined, before their round: 0.999 (6,264 of 6,269) and 0.020 (113 of 5,705);
     # after it, 1.000 (6,269) and 0.008 (47 of 5,705). With batches 36 and 37 joined,
     # after their round: 1.000 (6,667) and 0.010 (59 of 6,069); the model is now fitted
-    # to convergence and the rule's sentence threshold fell from 0.91 to 0.88.
+    # to convergence and the rule's sentence threshold fell from 0.91 to 0.88. With
+    # batches 38 and 39 joined, before their round: 0.999 (7,057 of 7,067) and 0.015 (96
+    # of 6,433); after it, 1.000 (7,067) and 0.008 (52 of 6,433), with the rule's
+    # thresholds at 0.57 and 0.99.
     recall, over_flagging = _rates(TUNE)
     assert recall >= 0.999
-    assert over_flagging <= 0.010
+    assert over_flagging <= 0.009
 
 
 @pytest.mark.parametrize(
@@ -436,6 +418,13 @@ def test_blind_tune_batches_hold_their_measured_level(
         # 1.000 and 0.016.
         (36, 1.0, 0.033),
         (37, 1.0, 0.017),
+        # Batches 38 and 39 (who wrote them: the held-out section of docs/safety.md), 400
+        # disclosures and 364 look-alikes, written blind and scored once while held out:
+        # 0.973 and 0.096 on the screen of tune batches 34 and 35, 0.975 and 0.102 on that
+        # of tune batches 36 and 37 (0.975 and 0.104, 0.975 and 0.099 after). In sample
+        # after their round: 1.000 and 0.005 (1 of 182), 1.000 and 0.000.
+        (38, 1.0, 0.006),
+        (39, 1.0, 0.0),
     ],
 )
 def test_later_blind_tune_batches_hold_their_measured_level(

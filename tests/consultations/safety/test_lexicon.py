@@ -732,3 +732,103 @@ def test_being_dead_before_a_time_or_with_goodbyes_is_not_the_idiom(text: str) -
     # time, or with peace made or goodbyes said, is not: the idiom must leave it for the
     # model to read (masked, the disclosure taught the model that the placeholder means one).
     assert "_idiom_" not in SCREEN.read(text)[1]
+
+
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        # An illness wished to hurry up or win, said with "would"; fine if it won.
+        ("Honestly I wish the tumour would get on with it.", "suicidal-passive"),
+        ("part of me hopes my copd will just win this year", "suicidal-passive"),
+        ("I think I would be relieved if my heart just gave out one night.", "suicidal-passive"),
+        ("I would be okay if the cancer won the fight, I've stopped caring.", "suicidal-passive"),
+        # Hoping or praying my heart just stops or quits.
+        ("Every night I pray my heart stops before morning.", "suicidal-passive"),
+        ("lying there hoping my heart would just pack in", "suicidal-passive"),
+        # Relieved if I did not come home or wake up.
+        ("If the lorry tipped and I didn't make it home, I'd be relieved.", "suicidal-passive"),
+        ("if i never woke up part of me would be glad", "suicidal-passive"),
+        # A number of pills with a date or a plan; what I need gathered, then rest.
+        ("I've saved 60 tablets and a date now.", "plan-means"),
+        ("got a box of co-codamol and a plan. not telling anyone", "plan-means"),
+        ("Been getting together everything I need, then I can be at peace.", "plan-means"),
+        ("I have gathered what I needed, soon it will all be over", "plan-means"),
+        # Pills sorted and doing it on a day.
+        ("meds are sorted, doing it sunday night", "plan-means"),
+        # A will signed that is not for the trip everyone assumes.
+        (
+            "My will is drawn up now. Mum assumes it's for the flight. It is not for the flight.",
+            "plan-means",
+        ),
+        # A close call or an overdose by my own hand.
+        ("Nearly died by my own hand last spring and nobody followed it up.", "past-attempt"),
+        ("the overdose, by my own hand, was in 2021", "past-attempt"),
+        # Cutting again after a clean spell is a relapse, not recovery.
+        ("went back to cutting again after 3 years clean", "self-harm"),
+        ("I began hurting myself again after two years clean", "self-harm"),
+    ],
+)
+def test_disclosure_families_of_tune_batches_38_and_39(text: str, category: str) -> None:
+    assert category in {
+        name for hit in SCREEN.read(text)[0] for name in (hit.category, hit.underlying)
+    }
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # Hyperbole: a part of the body that wants to die, a wait, a game, a barrier, the
+        # next person who says something, a jingle with laughter.
+        "After the 12 hour shift my knees want to die.",
+        "I was ready to die by the time we reached the front of the queue at the pharmacy.",
+        "killed myself in the ice stage twice lol",
+        "I'm going to murder my whole team if they leave me in the lobby again haha",
+        "I'll kill the next receptionist who tells me to ring at 8 lol",
+        "Kill myself if the ticket machine eats my card again",
+        "if i hear the tannoy one more time i am going to jump off the roof lol",
+        "This car park is going to make me want to die, £7 for a scan appointment",
+        "A lad in my class said I'll kill myself if I fail maths, and everyone laughed.",
+        # Staff about their work.
+        "Night shift on the ward, and I honestly thought I would kill the site manager.",
+        "The GP prescribed me enough morphine to knock out an elephant.",
+        "Ambulance crew here, most of our jobs after 2am are self-harm calls.",
+        "saw another self harm patient in the minors cubicle, we need more CAMHS",
+        "HCA here. A patient's daughter threatened to hurt me on the ward.",
+        "Hearing the crews call it just another overdose upsets me.",
+        # Reported speech, statistics and forms.
+        "The report counted 11 self-inflicted deaths in custody last year.",
+        "Four pupils in her class have self-harmed since September, says the head.",
+        "Our vicar said the word suicide in his sermon and nobody flinched.",
+        "The screening form says: do you have any thoughts of hurting other people?",
+        "Talking about suicide does not put the idea into anyone's head.",
+        "My grandad says A&E is where old people go to die.",
+        "the surgeon told him his drinking would kill him if he kept it up",
+        # Medicines, services and everyday words.
+        "Why does the leaflet list the lethal dose next to the normal dose?",
+        "The side effect leaflet mentions suicidal thoughts, should I worry?",
+        "The suicidal feelings page on the website would not load.",
+        "Youth club funding cut again, the kids have nowhere to go.",
+        "Diabetic nurse said cut down, so I'm cutting my biscuits in half.",
+        "nt suicidal, just fed up with waiting",
+    ],
+)
+def test_look_alikes_of_tune_batches_38_and_39_set_aside(text: str) -> None:
+    assert _categories(text) == set()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I've got enough tablets to kill a horse and tonight I'm taking them all.",
+        "been cutting my arms again, funding cut again for the clinic too",
+        "the surgeon said his liver would kill him, and honestly I want to die too",
+        "I want to die by the time I get home tonight",
+        "kill myself if the scan comes back bad again",
+        "started cutting again after 2 years clean and nobody knows",
+    ],
+)
+def test_guards_of_tune_batches_38_and_39_leave_disclosures_beside_them(text: str) -> None:
+    # Each guard names its trivial cause or its work (a horse counted out by a pharmacist, a
+    # budget cut again, a liver that will kill him if he keeps drinking, the front of a
+    # queue, a ticket machine): the same words with no such cause stay disclosures.
+    assert _categories(text)
