@@ -89,7 +89,10 @@ def test_the_evaluation_set_is_large_varied_and_split_by_its_fixed_rule() -> Non
             # were written blind by two more people while batches 36 and 37 were tuned on,
             # kept out of the repository until then, and scored once on the screen before
             # and after that round (recall 0.973 and 0.975, over-flagging 0.096 and 0.102),
-            # then joined the tune split.
+            # then joined the tune split. Batches 40 and 41 were written blind by two more
+            # people while batches 38 and 39 were tuned on, kept out of the repository until
+            # then, and scored once on the screen before and after that round; they stay
+            # held out.
             allowed = {
                 (2, "heldout"),
                 (3, "tune"),
@@ -129,6 +132,8 @@ def test_the_evaluation_set_is_large_varied_and_split_by_its_fixed_rule() -> Non
                 (37, "tune"),
                 (38, "tune"),
                 (39, "tune"),
+                (40, "heldout"),
+                (41, "heldout"),
             }
             assert (row["batch"], row["split"]) in allowed, row["text"]
             continue
@@ -146,9 +151,29 @@ BLIND = [row for row in TUNE if row.get("batch") in (10, 12)]
 EARLIER = [row for row in HELDOUT if row.get("batch", 1) in (1, 2, 4)]
 
 
-def test_heldout_is_batches_one_two_four() -> None:
-    # The maintainer adds the next blind pair.
-    assert {row.get("batch", 1) for row in HELDOUT} == {1, 2, 4}
+def test_heldout_is_batches_one_two_four_and_the_blind_pair() -> None:
+    assert {row.get("batch", 1) for row in HELDOUT} == {1, 2, 4, 40, 41}
+
+
+BLIND_PAIR = [row for row in HELDOUT if row.get("batch") in (40, 41)]
+
+
+def test_blind_batches_40_and_41_hold_their_measured_level() -> None:
+    # Batches 40 (outpatient and community services, wheelchair users, older men in rural
+    # towns, young mothers, construction, hospitality, warehouse and farm workers,
+    # religious language, Irish, Welsh, Canadian and New Zealand English, one-line poll
+    # replies, gallows humour, formal writers) and 41 (mental-health inpatients and their
+    # families, emergency departments at night, ambulance waits, autistic teenagers,
+    # gamers and Discord slang, trans and non-binary people, debt and eviction, night
+    # shifts, students in halls, South African, Hong Kong, Malaysian, Jamaican and US
+    # Southern English, wandering long posts, sarcasm), written blind by two people who
+    # never saw the screen or any other batch. Scored once on the screen before the round
+    # of tune batches 38 and 39: recall 0.940 (376 of 400) and over-flagging 0.118 (43 of
+    # 364); once after it: 0.932 (373) and 0.110 (40). Neither target is met on them.
+    recall, over_flagging = _rates(BLIND_PAIR)
+    assert sum(row["label"] == 1 for row in BLIND_PAIR) == 400
+    assert recall >= 0.932
+    assert over_flagging <= 0.110
 
 
 def test_blind_batches_ten_and_twelve_hold_their_measured_level() -> None:
