@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import signal
@@ -35,11 +36,28 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+async def _ended(process: asyncio.subprocess.Process) -> None:
+    """Kill ``process`` if it still runs, and reap it.
+
+    In a ``finally``: a test cut short (by one of its deadlines, or by the suite's
+    per-test timeout, which cancels what the test was awaiting) leaves no ``engage``
+    running, nor its pipes open, for the tests after it.
+    """
+    if process.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+        await process.wait()
+
+
 async def _engage(env: dict[str, str], *args: str) -> tuple[int, str]:
     process = await asyncio.create_subprocess_exec(
         ENGAGE, *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
     )
-    out, _ = await process.communicate()
+    try:
+        async with asyncio.timeout(60):
+            out, _ = await process.communicate()
+    finally:
+        await _ended(process)
     return int(process.returncode or 0), out.decode()
 
 
@@ -59,14 +77,13 @@ async def test_run_serves_answers_and_stops_gracefully_on_sigterm(
     assert (await _engage(env, "consultation", "create", DEMO))[0] == 0
     assert (await _engage(env, "consultation", "launch", "outpatient-booking"))[0] == 0
 
-    server = await asyncio.create_subprocess_exec(
-        ENGAGE,
-        "run",
-        env=env,
-        cwd=tmp_path,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
+    # Its output goes to a file, not a pipe: nothing reads a pipe while it runs, and a
+    # full one would stop the server mid-write.
+    log = tmp_path / "engage.log"
+    with log.open("wb") as handle:
+        server = await asyncio.create_subprocess_exec(
+            ENGAGE, "run", env=env, cwd=tmp_path, stdout=handle, stderr=handle
+        )
     try:
         base = f"http://127.0.0.1:{port}"
         jar = aiohttp.CookieJar(unsafe=True)
@@ -93,13 +110,12 @@ async def test_run_serves_answers_and_stops_gracefully_on_sigterm(
             )
         server.send_signal(signal.SIGTERM)
         async with asyncio.timeout(30):
-            output, _ = await server.communicate()
-    finally:
-        if server.returncode is None:
-            server.kill()
             await server.wait()
-    assert server.returncode == 0, output.decode()
-    assert "stopping: finishing accepted work" in output.decode()
+    finally:
+        await _ended(server)
+    output = log.read_text()
+    assert server.returncode == 0, output
+    assert "stopping: finishing accepted work" in output
 
     code, exported = await _engage(env, "export", "outpatient-booking", "--format", "csv")
     assert code == 0
@@ -194,9 +210,7 @@ async def test_sigterm_with_an_inbox_backlog_stops_promptly_and_loses_nothing(
             await server.wait()
         assert server.returncode == 0, log.read_text()[-3000:]
     finally:
-        if server.returncode is None:
-            server.kill()
-            await server.wait()
+        await _ended(server)
 
     # Every event handled exactly once: one answer each, one consent each, and the same
     # questions queued for every person, none twice.
