@@ -247,7 +247,9 @@ async def test_a_number_sent_before_the_offer_is_recorded_still_picks(world: Wor
     sessionmaker = world.platform.sessionmaker
     async with sessionmaker.begin() as session:  # as it is while the request returns
         await session.execute(
-            update(OutboxEntry).where(OutboxEntry.id == row.id).values(platform_ref=None)
+            update(OutboxEntry)
+            .where(OutboxEntry.id == row.id)
+            .values(platform_ref=None, status="sending")
         )
     await world.act(server.dm, "carol", "1", in_reply_to_id=offer["id"])
     await asyncio.sleep(1.0)  # the reply reaches the intake (streamed) before the record
@@ -255,7 +257,7 @@ async def test_a_number_sent_before_the_offer_is_recorded_still_picks(world: Wor
         await session.execute(
             update(OutboxEntry)
             .where(OutboxEntry.id == row.id)
-            .values(platform_ref=row.platform_ref)
+            .values(platform_ref=row.platform_ref, status=row.status)
         )
 
     consent = (await world.received("carol", 2))[-1]
