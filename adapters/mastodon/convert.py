@@ -59,6 +59,7 @@ class Post:
     text: str
     created_at: datetime
     poll: PollState | None = None
+    in_reply_to_account_id: str | None = None
 
     @property
     def direct(self) -> bool:
@@ -75,6 +76,7 @@ def post_of(status: Mapping[str, Any]) -> Post:
     """
     account = _mapping(status.get("account"))
     reply_to = status.get("in_reply_to_id")
+    reply_to_account = status.get("in_reply_to_account_id")
     poll = status.get("poll")
     return Post(
         id=str(status["id"]),
@@ -87,6 +89,7 @@ def post_of(status: Mapping[str, Any]) -> Post:
         ),
         created_at=_moment(status.get("created_at")),
         poll=poll_of(poll) if isinstance(poll, Mapping) and "id" in poll else None,
+        in_reply_to_account_id=str(reply_to_account) if reply_to_account is not None else None,
     )
 
 

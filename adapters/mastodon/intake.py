@@ -37,6 +37,10 @@ log = logging.getLogger(__name__)
 NOTIFICATION_TYPES = ["mention", "poll"]
 PAGE = 40  # the most notifications Mastodon returns per page
 
+# How long a reply to one of the bot's statuses waits for the outbox to record that
+# status (see MastodonIntake._sent_message).
+RECORD_WAIT = 5.0
+
 _START = re.compile(r"^(?:/?start\s+)?([a-z0-9]+(?:-[a-z0-9]+)*)$")
 
 
@@ -340,7 +344,7 @@ class MastodonIntake:
             return _required(event_of(post, kind=EventKind.START, consultation_id=match.group(1)))
         if post.in_reply_to_id is not None and word.isdigit():
             # A number in reply to the list of consultations the bot offered.
-            payload = await self.store.sent_message(CHANNEL, post.in_reply_to_id)
+            payload = await self._sent_message(post)
             asked = OutboundMessage.from_json(payload) if payload is not None else None
             if asked is not None and asked.question == CHOOSE:
                 number = int(word)
@@ -351,6 +355,33 @@ class MastodonIntake:
                         )
                     )
         return _required(event_of(post))
+
+    async def _sent_message(self, post: Post) -> dict[str, Any] | None:
+        """The bot's message that ``post`` replies to, as the outbox recorded it.
+
+        The person sees a status as soon as the server has it, and may answer it before
+        the outbox has recorded which status it sent (its request still returning, the
+        record not yet committed); read then, a number picked from the list of
+        consultations was taken as words and the list was offered again. So a reply to
+        one of the bot's own statuses that is not recorded yet waits for the record, up
+        to :data:`RECORD_WAIT` seconds, and only while a message of the channel is on its
+        way: a number in reply to a status the outbox never sent (a launch post, a status
+        from before) is read at once, without holding up the replies behind it.
+        """
+        assert post.in_reply_to_id is not None
+        payload = await self.store.sent_message(CHANNEL, post.in_reply_to_id)
+        if payload is not None or post.in_reply_to_account_id != self.me_id:
+            return payload
+        deadline = self.clock() + RECORD_WAIT
+        while (
+            payload is None
+            and self.clock() < deadline
+            and not self.stopper.is_set()
+            and await self.store.sending(CHANNEL)
+        ):
+            await self.stopper.pause(0.05)
+            payload = await self.store.sent_message(CHANNEL, post.in_reply_to_id)
+        return payload
 
     async def _open_consultations(self) -> set[str]:
         self._open_ids = await self.store.open_consultation_ids()

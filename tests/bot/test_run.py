@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import signal
@@ -13,6 +14,7 @@ from collections import Counter
 from pathlib import Path
 
 import aiohttp
+import pytest
 from sqlalchemy import func, select
 
 from bot.config import Settings
@@ -35,14 +37,36 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+async def _ended(process: asyncio.subprocess.Process) -> None:
+    """Kill ``process`` if it still runs, and reap it.
+
+    In a ``finally``: a test cut short (by one of its deadlines, or by the suite's
+    per-test timeout, which cancels what the test was awaiting) leaves no ``engage``
+    running, nor its pipes open, for the tests after it.
+    """
+    if process.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+        await process.wait()
+
+
 async def _engage(env: dict[str, str], *args: str) -> tuple[int, str]:
     process = await asyncio.create_subprocess_exec(
         ENGAGE, *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
     )
-    out, _ = await process.communicate()
+    try:
+        async with asyncio.timeout(60):
+            out, _ = await process.communicate()
+    finally:
+        await _ended(process)
     return int(process.returncode or 0), out.decode()
 
 
+# Four `engage` processes start in turn (create, launch, run, export), each importing the
+# whole platform: under a second of CPU each, but `engage --help` took 7-9 s of wall time
+# at load 10 on two cores, and `engage run` more than 30 s to answer at load 13-16;
+# 60 s is too little for all of them.
+@pytest.mark.timeout(180)
 async def test_run_serves_answers_and_stops_gracefully_on_sigterm(
     database_url: str, tmp_path: Path
 ) -> None:
@@ -59,14 +83,13 @@ async def test_run_serves_answers_and_stops_gracefully_on_sigterm(
     assert (await _engage(env, "consultation", "create", DEMO))[0] == 0
     assert (await _engage(env, "consultation", "launch", "outpatient-booking"))[0] == 0
 
-    server = await asyncio.create_subprocess_exec(
-        ENGAGE,
-        "run",
-        env=env,
-        cwd=tmp_path,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
+    # Its output goes to a file, not a pipe: nothing reads a pipe while it runs, and a
+    # full one would stop the server mid-write.
+    log = tmp_path / "engage.log"
+    with log.open("wb") as handle:
+        server = await asyncio.create_subprocess_exec(
+            ENGAGE, "run", env=env, cwd=tmp_path, stdout=handle, stderr=handle
+        )
     try:
         base = f"http://127.0.0.1:{port}"
         jar = aiohttp.CookieJar(unsafe=True)
@@ -79,7 +102,7 @@ async def test_run_serves_answers_and_stops_gracefully_on_sigterm(
                 except aiohttp.ClientConnectionError:
                     return False
 
-            await wait_until(healthy, within=30, every=0.1, what="the server to be healthy")
+            await wait_until(healthy, within=60, every=0.1, what="the server to be healthy")
             page = await (await http.get(f"{base}/c/outpatient-booking")).text()
             fields = dict(re.findall(r'name="(csrf|nonce)" value="([^"]+)"', page))
             page = await (
@@ -93,13 +116,12 @@ async def test_run_serves_answers_and_stops_gracefully_on_sigterm(
             )
         server.send_signal(signal.SIGTERM)
         async with asyncio.timeout(30):
-            output, _ = await server.communicate()
-    finally:
-        if server.returncode is None:
-            server.kill()
             await server.wait()
-    assert server.returncode == 0, output.decode()
-    assert "stopping: finishing accepted work" in output.decode()
+    finally:
+        await _ended(server)
+    output = log.read_text()
+    assert server.returncode == 0, output
+    assert "stopping: finishing accepted work" in output
 
     code, exported = await _engage(env, "export", "outpatient-booking", "--format", "csv")
     assert code == 0
@@ -122,6 +144,10 @@ async def _inbox_counts(database_url: str) -> tuple[int, int]:
     return counts.get(True, 0), counts.get(False, 0)
 
 
+# CPU-heavy: two `engage run` processes start and handle 3,000 inbox events between them.
+# The test's own deadlines (60 s to begin, 60 s to stop, 180 s for the backlog) say
+# what was too slow; the suite's 60 s would cut them short on a loaded machine.
+@pytest.mark.timeout(420)
 async def test_sigterm_with_an_inbox_backlog_stops_promptly_and_loses_nothing(
     settings: Settings, database_url: str, tmp_path: Path
 ) -> None:
@@ -194,9 +220,7 @@ async def test_sigterm_with_an_inbox_backlog_stops_promptly_and_loses_nothing(
             await server.wait()
         assert server.returncode == 0, log.read_text()[-3000:]
     finally:
-        if server.returncode is None:
-            server.kill()
-            await server.wait()
+        await _ended(server)
 
     # Every event handled exactly once: one answer each, one consent each, and the same
     # questions queued for every person, none twice.

@@ -19,6 +19,7 @@ from mastodon.return_types import Status
 from sqlalchemy import func, select
 
 from adapters.mastodon.adapter import MastodonAdapter
+from adapters.mastodon.api import DEFAULT_TIMEOUT
 from adapters.mastodon.pacing import RequestPacer
 from bot.platform import Platform
 from bot.web.app import create_app
@@ -58,7 +59,10 @@ def make_adapter(server: MastodonServer, platform: Platform, **options: Any) -> 
         "stall_timeout": 2.0,
         "probe_timeout": 3.0,
         "stream_retry": 1.0,
-        "timeout": 5.0,
+        # The adapter's own default, not shorter: the instance runs in this process, and on
+        # a loaded machine its first answer (to a freshly started server) takes seconds.
+        # No test here waits for a request to time out.
+        "timeout": DEFAULT_TIMEOUT,
         "pacer": budget_pacer(),
     }
     settings.update(options)

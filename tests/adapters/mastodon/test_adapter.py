@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 import pytest
+from sqlalchemy import update
 
 from adapters.mastodon.adapter import PublishError
 from bot.platform import Platform
@@ -16,6 +17,7 @@ from storage.tables import (
     ChannelCursor,
     Consent,
     InboxEntry,
+    OutboxEntry,
     Participant,
     PollTally,
     Publication,
@@ -226,6 +228,43 @@ async def test_a_failing_stream_falls_back_to_polling(world: World) -> None:
     await wait_until(opted_out, what="the polled STOP")
     [person] = await world.rows(Participant)
     assert person.opted_out_at is not None
+
+
+async def test_a_number_sent_before_the_offer_is_recorded_still_picks(world: World) -> None:
+    # The person sees the bot's status as soon as the instance has it, and may answer
+    # before the outbox has recorded which status it sent. On a loaded machine that "1"
+    # was read as words, and the list of consultations was offered again.
+    await world.launch()
+    await world.start()
+    server = world.server
+    await world.act(server.dm, "carol", "Hello")
+    [offer] = await world.received("carol", 1)
+
+    async def recorded() -> list[OutboxEntry]:
+        return await world.rows(OutboxEntry, OutboxEntry.platform_ref.is_not(None))
+
+    [row] = await wait_until(recorded, what="the offer's status id in the outbox")
+    sessionmaker = world.platform.sessionmaker
+    async with sessionmaker.begin() as session:  # as it is while the request returns
+        await session.execute(
+            update(OutboxEntry)
+            .where(OutboxEntry.id == row.id)
+            .values(platform_ref=None, status="sending")
+        )
+    await world.act(server.dm, "carol", "1", in_reply_to_id=offer["id"])
+    await asyncio.sleep(1.0)  # the reply reaches the intake (streamed) before the record
+    async with sessionmaker.begin() as session:
+        await session.execute(
+            update(OutboxEntry)
+            .where(OutboxEntry.id == row.id)
+            .values(platform_ref=row.platform_ref, status=row.status)
+        )
+
+    consent = (await world.received("carol", 2))[-1]
+    assert "We use your answers" in consent["content"]
+    assert str(consent["in_reply_to_id"]) != str(offer["id"])
+    await asyncio.sleep(0.5)
+    assert len(await world.act(server.received, "carol")) == 2  # nothing offered again
 
 
 async def test_a_direct_message_dialogue_ends_with_stop(world: World) -> None:
