@@ -96,9 +96,5 @@ class ChannelStore(Protocol):
     async def sent_message(self, channel: str, platform_ref: str) -> dict[str, Any] | None:
         """The message (``OutboundMessage.to_json``) the bot sent as ``platform_ref``."""
 
-    async def sending(self, channel: str) -> bool:
-        """Whether a message of ``channel`` is on its way, its reference perhaps not yet
-        recorded."""
-
     async def listening_places(self, channel: str) -> Sequence[ListeningPlace]:
         """The open consultations on ``channel`` that listen for hashtags."""

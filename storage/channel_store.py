@@ -278,17 +278,3 @@ class SqlChannelStore:
                 .limit(1)
             )
             return dict(payload) if payload is not None else None
-
-    async def sending(self, channel: str) -> bool:
-        """Whether a message of ``channel`` is on its way (claimed or being sent), so that
-        its platform reference may not be recorded yet."""
-        async with self.sessionmaker() as session:
-            found = await session.scalar(
-                select(OutboxEntry.id)
-                .where(
-                    OutboxEntry.channel == channel,
-                    OutboxEntry.status.in_(("claimed", "sending")),
-                )
-                .limit(1)
-            )
-            return found is not None

@@ -364,21 +364,18 @@ class MastodonIntake:
         record not yet committed); read then, a number picked from the list of
         consultations was taken as words and the list was offered again. So a reply to
         one of the bot's own statuses that is not recorded yet waits for the record, up
-        to :data:`RECORD_WAIT` seconds, and only while a message of the channel is on its
-        way: a number in reply to a status the outbox never sent (a launch post, a status
-        from before) is read at once, without holding up the replies behind it.
+        to :data:`RECORD_WAIT` seconds. A reply to one of the bot's launch posts is read
+        at once: those are recorded before they are posted, and a public thread's
+        numbered replies must not hold up the replies behind them.
         """
         assert post.in_reply_to_id is not None
         payload = await self.store.sent_message(CHANNEL, post.in_reply_to_id)
         if payload is not None or post.in_reply_to_account_id != self.me_id:
             return payload
+        if await self.store.is_known_post(CHANNEL, post.in_reply_to_id):
+            return None
         deadline = self.clock() + RECORD_WAIT
-        while (
-            payload is None
-            and self.clock() < deadline
-            and not self.stopper.is_set()
-            and await self.store.sending(CHANNEL)
-        ):
+        while payload is None and self.clock() < deadline and not self.stopper.is_set():
             await self.stopper.pause(0.05)
             payload = await self.store.sent_message(CHANNEL, post.in_reply_to_id)
         return payload
