@@ -75,9 +75,13 @@ _CONFUSABLES = str.maketrans(
 # tonight", "the 🪢 is ready"): read as the word. Emoji for feelings ("💀", "😭") are
 # left out: they mark jokes as often as distress. Since tune batches 30 and 31 the two
 # faces of laughter (😂, 🤣) read as "lol": laughter sets a phrase aside only after a named
-# trivial cause, as the word does.
+# trivial cause, as the word does. Since tune batches 40 and 41 sleep and an alarm clock
+# read as words ("want to 💤 and never ⏰ again").
 _EMOJI_WORDS = str.maketrans(
     {
+        "\U0001f4a4": " sleep ",  # zzz
+        "\U0001f634": " sleep ",  # sleeping face
+        "\u23f0": " alarm ",  # alarm clock
         "\U0001f52a": " knife ",  # kitchen knife
         "\U0001f5e1": " knife ",  # dagger
         "\U0001f48a": " pills ",  # pill

@@ -91,8 +91,8 @@ def test_the_evaluation_set_is_large_varied_and_split_by_its_fixed_rule() -> Non
             # and after that round (recall 0.973 and 0.975, over-flagging 0.096 and 0.102),
             # then joined the tune split. Batches 40 and 41 were written blind by two more
             # people while batches 38 and 39 were tuned on, kept out of the repository until
-            # then, and scored once on the screen before and after that round; they stay
-            # held out.
+            # then, and scored once on the screen before and after that round (recall 0.940
+            # and 0.932, over-flagging 0.118 and 0.110), then joined the tune split.
             allowed = {
                 (2, "heldout"),
                 (3, "tune"),
@@ -132,8 +132,8 @@ def test_the_evaluation_set_is_large_varied_and_split_by_its_fixed_rule() -> Non
                 (37, "tune"),
                 (38, "tune"),
                 (39, "tune"),
-                (40, "heldout"),
-                (41, "heldout"),
+                (40, "tune"),
+                (41, "tune"),
             }
             assert (row["batch"], row["split"]) in allowed, row["text"]
             continue
@@ -151,29 +151,9 @@ BLIND = [row for row in TUNE if row.get("batch") in (10, 12)]
 EARLIER = [row for row in HELDOUT if row.get("batch", 1) in (1, 2, 4)]
 
 
-def test_heldout_is_batches_one_two_four_and_the_blind_pair() -> None:
-    assert {row.get("batch", 1) for row in HELDOUT} == {1, 2, 4, 40, 41}
-
-
-BLIND_PAIR = [row for row in HELDOUT if row.get("batch") in (40, 41)]
-
-
-def test_blind_batches_40_and_41_hold_their_measured_level() -> None:
-    # Batches 40 (outpatient and community services, wheelchair users, older men in rural
-    # towns, young mothers, construction, hospitality, warehouse and farm workers,
-    # religious language, Irish, Welsh, Canadian and New Zealand English, one-line poll
-    # replies, gallows humour, formal writers) and 41 (mental-health inpatients and their
-    # families, emergency departments at night, ambulance waits, autistic teenagers,
-    # gamers and Discord slang, trans and non-binary people, debt and eviction, night
-    # shifts, students in halls, South African, Hong Kong, Malaysian, Jamaican and US
-    # Southern English, wandering long posts, sarcasm), written blind by two people who
-    # never saw the screen or any other batch. Scored once on the screen before the round
-    # of tune batches 38 and 39: recall 0.940 (376 of 400) and over-flagging 0.118 (43 of
-    # 364); once after it: 0.932 (373) and 0.110 (40). Neither target is met on them.
-    recall, over_flagging = _rates(BLIND_PAIR)
-    assert sum(row["label"] == 1 for row in BLIND_PAIR) == 400
-    assert recall >= 0.932
-    assert over_flagging <= 0.110
+def test_heldout_is_batches_one_two_four() -> None:
+    # The maintainer adds the next blind pair.
+    assert {row.get("batch", 1) for row in HELDOUT} == {1, 2, 4}
 
 
 def test_blind_batches_ten_and_twelve_hold_their_measured_level() -> None:
@@ -303,7 +283,9 @@ def test_tune_split_holds_its_measured_level() -> None:
     # to convergence and the rule's sentence threshold fell from 0.91 to 0.88. With
     # batches 38 and 39 joined, before their round: 0.999 (7,057 of 7,067) and 0.015 (96
     # of 6,433); after it, 1.000 (7,067) and 0.008 (52 of 6,433), with the rule's
-    # thresholds at 0.57 and 0.99.
+    # thresholds at 0.57 and 0.99. With batches 40 and 41 joined, before their round:
+    # 0.996 (7,440 of 7,467) and 0.014 (92 of 6,797); after it, 1.000 (7,467) and 0.008
+    # (56 of 6,797), the rule's thresholds unchanged at 0.57 and 0.99.
     recall, over_flagging = _rates(TUNE)
     assert recall >= 0.999
     assert over_flagging <= 0.009
@@ -450,6 +432,13 @@ def test_blind_tune_batches_hold_their_measured_level(
         # after their round: 1.000 and 0.005 (1 of 182), 1.000 and 0.000.
         (38, 1.0, 0.006),
         (39, 1.0, 0.0),
+        # Batches 40 and 41 (who wrote them: the held-out section of docs/safety.md), 400
+        # disclosures and 364 look-alikes, written blind and scored once while held out:
+        # 0.940 and 0.118 on the screen of tune batches 36 and 37, 0.932 and 0.110 on that
+        # of tune batches 38 and 39 (0.940 and 0.104, 0.925 and 0.115 after). In sample
+        # after their round: 1.000 and 0.011 (2 of 182), 1.000 and 0.016 (3 of 182).
+        (40, 1.0, 0.011),
+        (41, 1.0, 0.017),
     ],
 )
 def test_later_blind_tune_batches_hold_their_measured_level(

@@ -832,3 +832,105 @@ def test_guards_of_tune_batches_38_and_39_leave_disclosures_beside_them(text: st
     # budget cut again, a liver that will kill him if he keeps drinking, the front of a
     # queue, a ticket machine): the same words with no such cause stay disclosures.
     assert _categories(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        # Sleep and an alarm clock drawn as emoji; sleeping and not waking in Caribbean
+        # English; better off if I was simply gone.
+        ("honestly i just want to 😴 and never hear another ⏰ again", "suicidal-passive"),
+        ("some nights mi wish mi could sleep an neva wake", "suicidal-passive"),
+        ("honestly my kids would be better off if i was simply gone", "suicidal-passive"),
+        # Medicine put by with an intent to take it; trains timed at a platform; a place
+        # chosen with its height; a plan written as a count of pills.
+        (
+            "I've built up a supply of my dad's old oxycodone and I'm ready to take it all.",
+            "plan-means",
+        ),
+        ("most mornings I stand on the platform counting the fast trains", "plan-means"),
+        ("I've picked the spot already, the tallest car park in town.", "plan-means"),
+        ("my plan: tablets x 60 saturday", "plan-means"),
+        ("Mi sista a give weh all her tings an seh she soon gone", "plan-means"),
+        # Past attempts: "tek" my life, 0d'd, pulled out of the water.
+        ("me did try tek me own life last year", "past-attempt"),
+        ("i 0d'd twice at uni", "past-attempt"),
+        ("I went into the river in March and a passer-by fished me out.", "past-attempt"),
+        ("the form has no option for 'I have tried to end my life'", "past-attempt"),
+        # Self-harm: fresh ones on the body; hiding what I did to my arms.
+        ("new ones up my forearm again tonight", "self-harm"),
+        ("long sleeves in July so my mum can't see what I did to my arms", "self-harm"),
+        # Threats: a stick to someone's head, catching someone outside, paying one by one.
+        (
+            "if that consultant cancels again I'll take my walking stick to his head",
+            "harm-to-others",
+        ),
+        ("i'm gonna catch him outside, watch", "harm-to-others"),
+        ("the lot of them will pay for this, one by one", "harm-to-others"),
+        ("mi a go juk him", "harm-to-others"),
+        # Safeguarding: Caribbean threats and beatings, being sold, not feeling safe.
+        ("him seh him a go kill mi if mi leave", "safeguarding"),
+        ("mi puppa lick mi every time him drunk", "safeguarding"),
+        ("her stepdad sells her to older men for money", "safeguarding"),
+        (
+            "My boyfriend was in the room when the nurse asked. No, I don't feel safe.",
+            "safeguarding",
+        ),
+        ("he klapped me again last night", "safeguarding"),
+        # One bad night or call away from ending it.
+        ("I'm one bad phone call away from ending it", "suicidal-active"),
+    ],
+)
+def test_disclosure_families_of_tune_batches_40_and_41(text: str, category: str) -> None:
+    assert category in {
+        name for hit in SCREEN.read(text)[0] for name in (hit.category, hit.underlying)
+    }
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # Hyperbole and jokes.
+        "Enough to make anyone want to hang themselves, this parking.",
+        "if they play that jingle one more time i am walking into the sea",
+        "If I have to listen to another automated message I'll throw myself out of the window",
+        "the curry was so hot we're all going to die lol",
+        "after my night shifts I'm dead to the world till noon",
+        "the rope is for the washing line and the pills are vitamins",
+        "one more bad shift from ending it with nursing altogether, the rota is a joke",
+        "retired last week, I want to sleep and never set an alarm again",
+        "set my ⏰ for six and still slept through it, sorry for the missed appointment",
+        "I will literally kill myself (I won't) if they stop the Friday fish",
+        "lost my ranked game again, going to end it all (uninstalling)",
+        "the new portal login is making me want to die, three resets already",
+        # Staff about their work.
+        "Receptionist here. The amount of I'll kill you we hear at the counter on a Friday.",
+        "As a school nurse I sometimes see self-harm scars and refer on.",
+        "Audiologist here, some patients tell us the ringing makes them want to end it.",
+        "Ambulance crew here. We waited five hours with a woman who'd tried to overdose.",
+        # Reported speech, statistics and media.
+        "The biggest suicide risk factors for men were in the paper today.",
+        "The audit counted patients reporting suicidal thoughts at triage.",
+        "Safeguarding referrals about children being neglected are up this year.",
+        "Our sermon was on Job, who cursed the day he was born and wished to die.",
+        "My daughter is terrified of her jabs, the nurse was lovely with her.",
+    ],
+)
+def test_look_alikes_of_tune_batches_40_and_41_set_aside(text: str) -> None:
+    assert _categories(text) == set()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I'm dead to the world most days and I want to kill myself",
+        "I will simply kill myself tonight",
+        "I see self-harm scars on my arms every morning and I started again last week",
+        "the trains are late again and I want to die",
+    ],
+)
+def test_guards_of_tune_batches_40_and_41_leave_disclosures_beside_them(text: str) -> None:
+    # Each guard names its trivial cause, its work or its denial ("dead to the world" as
+    # sleep, "(I won't)" after a joke, self-harm scars seen at work): the same words with
+    # no such cause stay disclosures.
+    assert _categories(text)

@@ -20,15 +20,27 @@ from consultations.safety.semantic import MODEL_FILE, SemanticModel, split_sente
 # Since tune batches 20 and 21 (whole-text threshold 0.56) the shorter complaint below is
 # caught whole (0.58), so the complaint around the clause is longer here. Since tune
 # batches 22 and 23 (whole-text threshold 0.58) the shorter one is caught by its sentence
-# again (0.52 whole).
+# again (0.52 whole). Since tune batches 40 and 41 "one bad night away from ending it
+# all" is a lexicon phrase (its sentence scored 0.989 against a sentence threshold of
+# 0.99), and the clause here is another the lexicon does not list (0.993).
 EMBEDDED = [
     "The car park only takes coins, the signs to outpatients are wrong, reception were "
     "short with me again and the wait was over two hours, and the pharmacy had closed by "
-    "the time I was seen. Most days I feel I am one bad night away from ending it all. "
+    "the time I was seen. Some nights I think seriously about ending it all. "
     "Please answer the phones, fix the signs and hire more staff.",
+    "The car park only takes coins, the signs to outpatients are wrong, reception were "
+    "short with me again and the wait was over two hours. Some nights I think seriously "
+    "about ending it all. Please answer the phones and hire more staff.",
+]
+
+# The clause of the tests above until tune batches 40 and 41, now a lexicon phrase: still
+# caught inside the complaint.
+EMBEDDED_LISTED = [
     "The car park only takes coins, the signs to outpatients are wrong, reception were "
     "short with me again and the wait was over two hours. Most days I feel I am one bad "
     "night away from ending it all. Please answer the phones and hire more staff.",
+    "Parking was a nightmare and nobody called me back about the referral. Honestly I am "
+    "one bad day from ending it. The receptionist was kind though.",
 ]
 
 # Caught by sentence scoring while the whole-text threshold was 0.64, and by the whole
@@ -81,6 +93,13 @@ def test_a_disclosing_sentence_in_a_complaint_is_caught_on_its_own(text: str) ->
     assert verdict.evidence == "semantic"
     # Scoring the text whole, as before, misses it.
     assert not _without_sentence_scoring().assess(text).flagged
+
+
+@pytest.mark.parametrize("text", EMBEDDED_LISTED)
+def test_a_listed_disclosure_in_a_complaint_is_caught(text: str) -> None:
+    verdict = assess(text)
+    assert verdict.flagged
+    assert verdict.evidence != "semantic"
 
 
 @pytest.mark.parametrize("text", EMBEDDED_CAUGHT_WHOLE)
