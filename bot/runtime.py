@@ -19,6 +19,7 @@ from typing import Any, Generic, TypeVar, cast
 from sqlalchemy import bindparam, select
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import defer
 
 from bot.preparation import Preparation, Prepared
 from channels.events import EventKind, InboundEvent, OutboundMessage
@@ -1496,15 +1497,31 @@ class _Ahead(Generic[_T]):
 async def _consultations(
     session: AsyncSession, consultation_ids: set[str]
 ) -> dict[str, Consultation]:
-    """These consultations' rows, by id (one query; none when no id is given)."""
+    """These consultations' rows, by id (one query; none when no id is given).
+
+    The spec column is left out: a stored spec never changes (:func:`service.spec_of`),
+    so it is read, decoded and parsed once per version and process, not in every group
+    commit (decoding the JSON document cost more than the rest of the row's reading).
+    Each row gets the spec already decoded (:func:`service.fill_spec`).
+    """
     if not consultation_ids:
         return {}
-    rows = await session.scalars(_CONSULTATIONS, {"ids": sorted(consultation_ids)})
+    rows = list(await session.scalars(_CONSULTATIONS, {"ids": sorted(consultation_ids)}))
+    for row in rows:
+        if not service.fill_spec(row):
+            # A version this process has not parsed yet: its spec read now, with its
+            # created_at, so that the two belong together.
+            await session.refresh(row, ["created_at", "spec"])
+            service.spec_of(row)
     return {row.id: row for row in rows}
 
 
 # Built once: every group commit reads its consultations with it.
-_CONSULTATIONS = select(Consultation).where(Consultation.id.in_(bindparam("ids", expanding=True)))
+_CONSULTATIONS = (
+    select(Consultation)
+    .options(defer(Consultation.spec))
+    .where(Consultation.id.in_(bindparam("ids", expanding=True)))
+)
 
 
 def _chosen(event: InboundEvent, options: Sequence[str], *, multiple: bool) -> tuple[str, ...]:

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from consultations.spec import ConsultationSpec, parse_spec
 from storage import queries
@@ -34,6 +35,8 @@ class NotFound(LookupError):
 
 
 _spec_cache: dict[tuple[str, datetime], ConsultationSpec] = {}
+# The stored JSON of each spec parsed into _spec_cache, as decoded (see fill_spec).
+_stored_specs: dict[tuple[str, datetime], dict[str, Any]] = {}
 
 
 def cached_spec(consultation_id: str, created_at: datetime) -> ConsultationSpec | None:
@@ -50,8 +53,25 @@ def spec_of(row: Consultation) -> ConsultationSpec:
     key = (row.id, row.created_at)
     spec = _spec_cache.get(key)
     if spec is None:
-        spec = _spec_cache[key] = parse_spec(row.spec)
+        stored = row.spec
+        spec = _spec_cache[key] = parse_spec(stored)
+        _stored_specs[key] = stored
     return spec
+
+
+def fill_spec(row: Consultation) -> bool:
+    """Give a row read without its spec column the spec this process parsed already.
+
+    For rows whose query left the column out (a group commit's, which reads them all
+    the time): False when this version was not parsed yet, and the column is to be read.
+    The decoded document is shared by the rows given it, as the parsed spec is: a stored
+    spec never changes, and nothing changes it in place.
+    """
+    stored = _stored_specs.get((row.id, row.created_at))
+    if stored is None:
+        return False
+    set_committed_value(row, "spec", stored)
+    return True
 
 
 async def create(session: AsyncSession, spec: ConsultationSpec, source: str) -> Consultation:

@@ -355,7 +355,7 @@ class WebChannel:
                     spec.title, texts("web_safety_heading"), safety[0].text, "safety", texts
                 ),
             )
-        raise web.HTTPSeeOther(f"/c/{cid}")
+        return _see_page(cid)
 
     # -- pages ---------------------------------------------------------------------
 
@@ -688,7 +688,7 @@ class WebChannel:
                     texts=texts,
                 ),
             )
-        raise web.HTTPSeeOther(f"/c/{cid}")
+        return _see_page(cid)
 
     async def _launched_spec(self, cid: str) -> ConsultationSpec | None:
         """The spec of a launched consultation (it can no longer change, so it is kept)."""
@@ -894,6 +894,15 @@ class WebChannel:
         )
         response.del_cookie(COOKIE)
         return response
+
+
+def _see_page(cid: str) -> web.Response:
+    """303 to the consultation's page, returned: the answer to nearly every form post.
+
+    The same status and Location as raising ``web.HTTPSeeOther``, without an exception
+    unwinding through every middleware and the text body nobody reads.
+    """
+    return web.Response(status=303, headers={"Location": f"/c/{cid}"})
 
 
 def _closed_text(row: service.Stated, spec: ConsultationSpec) -> str:

@@ -233,3 +233,56 @@ async def test_the_plain_path_takes_the_common_answers_and_leaves_the_rest(
     assert stored["cat"]["dialogue"][0] == "held"
     assert [reason for reason, _ in stored["cat"]["case_texts"]] == ["safety"]
     assert stored["ann"]["dialogue"][1] == "one-thing"
+
+
+async def test_a_group_commit_reads_a_spec_once_per_version(platform: Platform) -> None:
+    """The batch's consultation read leaves the spec column out once it was parsed.
+
+    The first read of a version takes its spec (with its created_at) and parses it; later
+    reads get the same spec without the column, and a new version is read whole again.
+    """
+    from sqlalchemy import event as sa_event
+
+    from bot.runtime import _consultations
+    from consultations import service
+    from consultations.spec import parse_spec
+    from tests.helpers import spec_data
+
+    await launch(platform)
+    selected: list[str] = []
+
+    def seen(_c: Any, _cur: Any, statement: str, *_rest: Any) -> None:
+        if "FROM consultation" in statement:
+            selected.append(statement)
+
+    sa_event.listen(platform.engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        service._spec_cache.clear()
+        service._stored_specs.clear()
+        async with platform.sessionmaker() as session:
+            first = (await _consultations(session, {CID}))[CID]
+            spec = service.spec_of(first)
+        assert any("consultation.spec" in s for s in selected), selected
+        selected.clear()
+        async with platform.sessionmaker() as session:
+            again = (await _consultations(session, {CID}))[CID]
+            assert service.spec_of(again) is spec
+            assert again.spec == first.spec and again.spec["id"] == CID
+        assert selected and not any("consultation.spec" in s for s in selected), selected
+        # A new version (a draft stored again) is read and parsed anew.
+        draft = "draft-again"
+        async with platform.sessionmaker.begin() as session:
+            await service.create(
+                session, parse_spec(spec_data(id=draft, title="First")), source="test"
+            )
+        async with platform.sessionmaker() as session:
+            service.spec_of((await _consultations(session, {draft}))[draft])
+        async with platform.sessionmaker.begin() as session:
+            await service.create(
+                session, parse_spec(spec_data(id=draft, title="Second")), source="test"
+            )
+        async with platform.sessionmaker() as session:
+            row = (await _consultations(session, {draft}))[draft]
+            assert service.spec_of(row).title == "Second"
+    finally:
+        sa_event.remove(platform.engine.sync_engine, "before_cursor_execute", seen)
