@@ -51,7 +51,6 @@ from consultations.keys import Keyring
 from consultations.spec.outreach import held_until
 from consultations.texts import ENGLISH, texts_for
 from storage import queries
-from storage.db import statements_on_loop
 from storage.tables import CLAIMABLE, OutboxEntry, Participant, utcnow
 
 log = logging.getLogger(__name__)
@@ -325,10 +324,6 @@ class OutboxSender:
 
     async def _mark_sending(self, channel: str, ids: list[int]) -> list[bool]:
         """One UPDATE marking the rows ``sending``; for each, whether it was still claimed."""
-        # Short updates by primary key, one or two for every message sent: on SQLite they
-        # run on the loop rather than a trip to aiosqlite's thread each (storage.db;
-        # the commit still goes there). This task is the group's own (bot.together).
-        statements_on_loop()
         async with self._transaction(channel) as session:
             started = set(
                 await session.scalars(
@@ -351,7 +346,6 @@ class OutboxSender:
         The confirmation of an erasure is deleted instead: the person is no longer held,
         so once it is delivered nothing of it is kept either.
         """
-        statements_on_loop()  # as in _mark_sending
         forget = [row.id for row, _ in sent if row.payload.get("forget_after_sending")]
         marks = [
             {"row_id": row.id, "sent": self.clock(), "ref": ref}
