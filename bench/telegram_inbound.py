@@ -1,7 +1,7 @@
 """Inbound updates per second, from the webhook to a stored response.
 
     .venv/bin/python bench/telegram_inbound.py [--people 2000] [--connections 40]
-        [--database-url URL] [--profile FILE]
+        [--database-url URL] [--profile FILE] [--messages-per-second 30] [--until-sent]
 
 Every person has already consented and is at the consultation's prompt; each then sends
 one answer. The updates are posted to the webhook over ``--connections`` connections at
@@ -12,6 +12,12 @@ acceptance rate (updates committed to the inbox per second) and the end-to-end r
 holds steadier than the rates on a shared machine. The fake Bot API takes what the bot
 sends back.
 ``--profile`` writes a cProfile of the measured part (posting to stored) to FILE.
+``--until-sent`` measures until the bot's replies are sent as well (one an update), so
+the CPU per update covers webhook, inbox and outbox sender, as in the soak; with
+``--messages-per-second 1000`` (the soak's pace) the sender keeps up.
+
+The code measured is that of the checkout this file is in, or of the one ``PYTHONPATH``
+names (another checkout's code under the same measurement, for a before/after ratio).
 """
 
 from __future__ import annotations
@@ -31,7 +37,9 @@ from aiohttp.test_utils import unused_port
 from sqlalchemy import func, select, update
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+# A checkout named by PYTHONPATH is the code measured; otherwise this one.
+if not os.environ.get("PYTHONPATH"):
+    sys.path.insert(0, str(ROOT))
 
 from adapters.telegram.adapter import SECRET_HEADER, WEBHOOK_PATH, TelegramAdapter  # noqa: E402
 from bot.config import Settings  # noqa: E402
@@ -48,7 +56,15 @@ from tests.helpers import launch, spec_data  # noqa: E402
 KEY = "bench-pseudonym-key-0123456789-abcdefghijklmnop"
 
 
-async def run(people: int, connections: int, database_url: str, profile: str | None = None) -> None:
+async def run(
+    people: int,
+    connections: int,
+    database_url: str,
+    profile: str | None = None,
+    *,
+    messages_per_second: float = 30.0,
+    until_sent: bool = False,
+) -> None:
     settings = Settings(database_url=database_url, secret_key=KEY, pseudonym_key=KEY)
     platform = create_platform(settings)
     spec = await launch(
@@ -103,6 +119,7 @@ async def run(people: int, connections: int, database_url: str, profile: str | N
             base_url=fake.base_url,
             mode="webhook",
             webhook_url=f"http://127.0.0.1:{port}{WEBHOOK_PATH}",
+            messages_per_second=messages_per_second,
         )
         app = create_app(settings, platform=platform, adapters=lambda p: {"telegram": adapter})
         runner = web.AppRunner(app, access_log=None)
@@ -154,6 +171,16 @@ async def run(people: int, connections: int, database_url: str, profile: str | N
                 if stored == people:
                     break
                 await asyncio.sleep(0.05)
+            while until_sent:
+                async with platform.sessionmaker() as session:
+                    unsent = await session.scalar(
+                        select(func.count())
+                        .select_from(OutboxEntry)
+                        .where(OutboxEntry.status.in_(["pending", "claimed", "sending"]))
+                    )
+                if unsent == 0:
+                    break
+                await asyncio.sleep(0.05)
             finished = time.perf_counter() - started
             cpu = time.process_time() - cpu_started
             calls = fake.calls_to("sendMessage")
@@ -168,7 +195,8 @@ async def run(people: int, connections: int, database_url: str, profile: str | N
     print(f"refused, retried:    {failures}")
     print(f"database:            {database_url.split(':')[0]}")
     print(f"webhook accepted:    {people / accepted:.0f} updates/s ({accepted:.1f} s)")
-    print(f"responses stored:    {people / finished:.0f} per s end to end ({finished:.1f} s)")
+    what = "and replies sent" if until_sent else "per s end to end"
+    print(f"responses stored:    {people / finished:.0f} {what} ({finished:.1f} s)")
     refused = len(calls) - sent_meanwhile
     print(f"bot's messages:      {sent_meanwhile} sent meanwhile, {refused} refused")
     # On a machine others share, the rates follow their load; the CPU this process spent
@@ -186,11 +214,24 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=40)
     parser.add_argument("--database-url", help="default: a new SQLite file")
     parser.add_argument("--profile", help="write a cProfile of the measured part here")
+    parser.add_argument("--messages-per-second", type=float, default=30.0)
+    parser.add_argument(
+        "--until-sent", action="store_true", help="measure until every reply is sent too"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         url = args.database_url or f"sqlite+aiosqlite:///{folder}/bench.db"
         migrate.upgrade(url)
-        asyncio.run(run(args.people, args.connections, url, args.profile))
+        asyncio.run(
+            run(
+                args.people,
+                args.connections,
+                url,
+                args.profile,
+                messages_per_second=args.messages_per_second,
+                until_sent=args.until_sent,
+            )
+        )
 
 
 if __name__ == "__main__":

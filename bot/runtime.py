@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar, cast
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Table, bindparam, insert, select
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import defer
@@ -59,6 +59,9 @@ from storage.tables import (
 )
 
 log = logging.getLogger(__name__)
+
+# Queued messages, as Core: many rows to one statement, compiled once.
+_OUTBOX_INSERT = insert(cast(Table, OutboxEntry.__table__))
 
 TextAnalyser = Callable[[str], tuple[float | None, dict[str, Any] | None]]
 
@@ -355,7 +358,9 @@ class Runtime:
     async def _handle(
         self, session: AsyncSession, event: InboundEvent, outcome: Outcome, state: _State
     ) -> None:
-        pseudonym = self.keyring.pseudonym(event.channel, event.sender)
+        pseudonym = state.pseudonyms.get((event.channel, event.sender))
+        if pseudonym is None:
+            pseudonym = self.keyring.pseudonym(event.channel, event.sender)
         participant = state.participants[(event.channel, pseudonym)]
         state.unhandled[(event.channel, pseudonym)] -= 1
         outcome.participant = pseudonym
@@ -419,6 +424,8 @@ class _State:
 
     def __init__(self) -> None:
         self.participants: dict[tuple[str, str], Participant] = {}
+        # Pseudonyms worked out by load, by (channel, platform id): a keyed hash each.
+        self.pseudonyms: dict[tuple[str, str], str] = {}
         self.consultations: dict[str, Consultation | None] = {}
         self.dialogues: dict[tuple[int, str], Dialogue] = {}
         self.consents: dict[tuple[int, str], dict[str, Consent]] = {}
@@ -432,6 +439,9 @@ class _State:
         self.prompt_answers: dict[tuple[int, str, str], list[tuple[int | Response, str | None]]]
         self.prompt_answers = {}
         self.replaced: set[int] = set()
+        # Messages queued by this batch, in the order they were asked for: written with
+        # one statement (write_outbox) instead of an ORM object and a flush each.
+        self.outbox: list[dict[str, Any]] = []
 
     @classmethod
     async def load(
@@ -446,7 +456,11 @@ class _State:
         state.consultations = dict(consultations or {})
         if not events:
             return state
-        senders = [(e.channel, runtime.keyring.pseudonym(e.channel, e.sender)) for e in events]
+        pseudonyms = state.pseudonyms
+        for e in events:
+            if (e.channel, e.sender) not in pseudonyms:
+                pseudonyms[(e.channel, e.sender)] = runtime.keyring.pseudonym(e.channel, e.sender)
+        senders = [(e.channel, pseudonyms[(e.channel, e.sender)]) for e in events]
         state.unhandled = Counter(senders)
         keys = set(senders)
         state.participants = await queries.participants_for(session, keys)
@@ -497,11 +511,26 @@ class _State:
         self.prompt_answers[key] = [(response, response.text)]
 
     async def finish(self, session: AsyncSession) -> None:
-        """Write what the batch decided in bulk: delete the answers replaced."""
+        """Write what the batch decided in bulk: its messages, and delete the answers
+        replaced."""
+        await self.write_outbox(session)
         if self.replaced:
             await session.flush()
             await queries.delete_replaced(session, self.replaced)
             self.replaced.clear()
+
+    async def write_outbox(self, session: AsyncSession) -> None:
+        """Insert the messages queued so far, in order (one statement, many rows).
+
+        Called at the end of the batch, and before anything that changes a person's
+        queued messages (opting out cancels them, erasure deletes them), so that it meets
+        the messages this batch queued before it, as it would rows already stored.
+        """
+        if not self.outbox:
+            return
+        rows, self.outbox = self.outbox, []
+        connection = await session.connection()
+        await connection.execute(_OUTBOX_INSERT, rows)
 
     async def consultation(
         self, session: AsyncSession, consultation_id: str
@@ -641,25 +670,28 @@ class _Turn:
         if event.channel in self.runtime.inline_channels or event.address is None:
             return
         self._sequence += 1
-        self.session.add(
-            OutboxEntry(
-                channel=event.channel,
-                idempotency_key=f"{event.channel}:{self.runtime.reference(event)}:{self._sequence}",
-                participant_id=self.participant.id,
-                consultation_id=message.consultation_id,
-                address=self.runtime.keyring.seal(event.address),
-                payload=message.to_json(),
-                status="pending",
-                attempts=0,
-                next_attempt_at=utcnow(),
-                created_at=utcnow(),
-                urgent=message.urgent,
-            )
+        now = utcnow()
+        self.state.outbox.append(
+            {
+                "channel": event.channel,
+                "idempotency_key": f"{event.channel}:{self.runtime.reference(event)}:"
+                f"{self._sequence}",
+                "participant_id": self.participant.id,
+                "consultation_id": message.consultation_id,
+                "address": self.runtime.keyring.seal(event.address),
+                "payload": message.to_json(),
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+                "urgent": message.urgent,
+            }
         )
 
     # -- leaving ---------------------------------------------------------------
 
     async def opt_out(self, *, confirm: bool) -> None:
+        await self.state.write_outbox(self.session)
         await self.session.flush()
         already = await queries.opt_out(self.session, self.participant.id)
         await self.session.refresh(self.participant)
@@ -667,6 +699,7 @@ class _Turn:
             self.say(self.texts("stop_reply"))
 
     async def erase(self) -> None:
+        await self.state.write_outbox(self.session)
         await queries.erase_participant(self.session, self.participant.id)
         self.outcome.participant = None
         message = OutboundMessage(
@@ -676,18 +709,22 @@ class _Turn:
         )
         self.outcome.messages.append(message)
         if self.event.channel not in self.runtime.inline_channels and self.event.address:
-            self.session.add(
-                OutboxEntry(
-                    channel=self.event.channel,
-                    idempotency_key=f"{self.event.channel}:{self.runtime.reference(self.event)}:erased",
-                    participant_id=None,
-                    address=self.runtime.keyring.seal(self.event.address),
-                    payload=message.to_json(),
-                    status="pending",
-                    attempts=0,
-                    next_attempt_at=utcnow(),
-                    created_at=utcnow(),
-                )
+            now = utcnow()
+            self.state.outbox.append(
+                {
+                    "channel": self.event.channel,
+                    "idempotency_key": f"{self.event.channel}:"
+                    f"{self.runtime.reference(self.event)}:erased",
+                    "participant_id": None,
+                    "address": self.runtime.keyring.seal(self.event.address),
+                    "consultation_id": None,
+                    "payload": message.to_json(),
+                    "status": "pending",
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                    "created_at": now,
+                    "urgent": False,
+                }
             )
 
     # -- listening -------------------------------------------------------------

@@ -13,7 +13,7 @@ from typing import Any, cast
 import aiosqlite
 import asyncpg  # type: ignore[import-untyped]
 import orjson
-from sqlalchemy import Integer, event, func, select
+from sqlalchemy import Integer, event, func, select, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects.sqlite.aiosqlite import (
@@ -408,9 +408,18 @@ def _number_new_rows(session: Session, _context: Any, _instances: Any) -> None:
         if mapper.get_property_by_column(key).class_attribute.__get__(instance, None) is None:
             pending.setdefault(mapper, []).append(instance)
     wanted = {mapper: rows for mapper, rows in pending.items() if len(rows) > 1}
-    if not wanted or not _write_locked(session):
+    if not wanted or not session.in_transaction():
         return
     connection = session.connection()
+    if not _write_locked(session):
+        # The flush's first INSERT would take the write lock; take it just before, with
+        # a write that changes nothing, so that these rows can be numbered too (the
+        # inbox's batch writes first in its flush: its answers went one INSERT each).
+        mapper = next(iter(wanted))
+        name, key = mapper.local_table.name, mapper.primary_key[0].name
+        connection.execute(text(f"UPDATE {name} SET {key} = {key} WHERE 0"))
+        if not _write_locked(session):
+            return
     for mapper, rows in wanted.items():
         key = mapper.primary_key[0]
         top = connection.execute(select(func.max(key))).scalar() or 0

@@ -15,15 +15,23 @@ checked against certifi's authorities, as httpx does; a proxy named by the envir
 (``HTTPS_PROXY``, ``NO_PROXY``), as httpx took it: a hospital's network often reaches the
 internet only through one. aiohttp has no write timeout of its own: each request as a
 whole is limited to the sum of its timeouts instead.
+
+The proxy is read from the environment once, when the session opens, and the answer kept
+for each origin (in practice the one Bot API host): aiohttp's own ``trust_env`` reads the
+environment and ``~/.netrc`` again on every request, in two trips to a thread of the
+executor, which cost a sending worker more CPU than building the request.
 """
 
 from __future__ import annotations
 
 import ssl
 from typing import Any
+from urllib.parse import urlsplit
+from urllib.request import proxy_bypass
 
 import aiohttp
 import certifi
+from aiohttp.helpers import ProxyInfo, proxies_from_env
 from telegram import error as tg_error
 from telegram.request import BaseRequest, RequestData
 
@@ -41,6 +49,8 @@ Timeouts = tuple[Any, Any, Any, Any]
 _NOT_GIVEN = type(BaseRequest.DEFAULT_NONE)
 # Distinct timeout combinations kept built (PTB passes a handful: defaults, long polling).
 _KEPT = 32
+# A request's proxy and its credentials, or None for none.
+_Proxy = tuple[Any, aiohttp.BasicAuth | None]
 
 
 class AiohttpRequest(BaseRequest):
@@ -61,6 +71,8 @@ class AiohttpRequest(BaseRequest):
         "_connections",
         "_defaults",
         "_media_write_timeout",
+        "_proxies",
+        "_proxy_by_origin",
         "_read_timeout",
         "_session",
         "_timeouts",
@@ -82,6 +94,8 @@ class AiohttpRequest(BaseRequest):
         self._media_write_timeout = media_write_timeout
         self._session: aiohttp.ClientSession | None = None
         self._timeouts: dict[Timeouts, aiohttp.ClientTimeout] = {}
+        self._proxies: dict[str, ProxyInfo] = {}
+        self._proxy_by_origin: dict[str, _Proxy] = {}
 
     @property
     def read_timeout(self) -> float | None:
@@ -91,6 +105,10 @@ class AiohttpRequest(BaseRequest):
     async def initialize(self) -> None:
         """Open the session (again, after :meth:`shutdown`)."""
         if self._session is None or self._session.closed:
+            # HTTP(S)_PROXY, with credentials from ~/.netrc where the URL has none, as
+            # aiohttp's trust_env takes them.
+            self._proxies = proxies_from_env()
+            self._proxy_by_origin = {}
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(
                     limit=self._connections,
@@ -98,7 +116,6 @@ class AiohttpRequest(BaseRequest):
                     ssl=ssl.create_default_context(cafile=certifi.where()),
                 ),
                 headers={"User-Agent": self.USER_AGENT},
-                trust_env=True,
             )
 
     async def shutdown(self) -> None:
@@ -140,6 +157,7 @@ class AiohttpRequest(BaseRequest):
             else:
                 data = request_data.url_encoded_parameters().encode()
                 headers = _FORM
+        proxy, proxy_auth = self._proxy(url)
         try:
             async with session.request(
                 method,
@@ -148,6 +166,8 @@ class AiohttpRequest(BaseRequest):
                 headers=headers,
                 timeout=timeout,
                 allow_redirects=False,
+                proxy=proxy,
+                proxy_auth=proxy_auth,
             ) as response:
                 return response.status, await response.read()
         except aiohttp.ConnectionTimeoutError as exc:
@@ -158,6 +178,21 @@ class AiohttpRequest(BaseRequest):
             raise tg_error.TimedOut from exc
         except aiohttp.ClientError as exc:
             raise tg_error.NetworkError(f"aiohttp.{type(exc).__name__}: {exc}") from exc
+
+    def _proxy(self, url: str) -> _Proxy:
+        """The proxy for ``url`` as the environment named it when the session opened."""
+        origin = url.split("/", 3)[:3]  # scheme, "", host and port
+        key = "/".join(origin)
+        found = self._proxy_by_origin.get(key)
+        if found is None:
+            parsed = urlsplit(url)
+            info = self._proxies.get(parsed.scheme)
+            if info is None or (parsed.hostname is not None and proxy_bypass(parsed.hostname)):
+                found = (None, None)
+            else:
+                found = (info.proxy, info.proxy_auth)
+            self._proxy_by_origin[key] = found
+        return found
 
     def _timeout(self, given: Timeouts, files: bool) -> aiohttp.ClientTimeout:
         """aiohttp's timeouts for the ones PTB passed (its ``DEFAULT_NONE``: ours)."""

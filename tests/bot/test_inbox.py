@@ -566,3 +566,29 @@ async def test_a_persons_next_event_is_not_claimed_while_their_earlier_one_waits
         left = (await session.execute(select(InboxEntry.sender, InboxEntry.payload))).all()
     assert left == [(None, None)] * 3  # nothing of who sent it stays once handled
     assert second_id > first_id
+
+
+async def test_messages_a_batch_queued_before_a_stop_in_it_are_cancelled_and_in_order(
+    platform: Platform,
+) -> None:
+    # A batch's messages go to the outbox together at its end; a STOP (or erasure) in
+    # the same batch must still meet the ones queued before it, as rows already stored.
+    await launch(platform, SPEC)
+    ann, ben = Person("4001"), Person("4002")
+    await platform.runtime.handle_now(
+        ann.starts(CID), ann.answers(CONSENT, "Yes, I agree"), ben.starts(CID), ann.says("STOP")
+    )
+    async with platform.sessionmaker() as session:
+        rows = list(await session.execute(select(OutboxEntry).order_by(OutboxEntry.id)))
+        ann_id, ben_id = [
+            await session.scalar(
+                select(Participant.id).where(
+                    Participant.pseudonym == platform.keyring.pseudonym("telegram", who)
+                )
+            )
+            for who in ("4001", "4002")
+        ]
+    sent = [(row.participant_id, row.status, row.payload["text"]) for (row,) in rows]
+    assert [status for who, status, _ in sent if who == ann_id] == ["cancelled"] * 2 + ["pending"]
+    assert "STOP" in sent[0][2]  # the consent question, first
+    assert [status for who, status, _ in sent if who == ben_id] == ["pending"]

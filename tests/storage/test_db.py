@@ -64,14 +64,33 @@ async def test_a_flush_of_new_rows_inserts_them_together_with_the_ids_sqlite_giv
     assert stored == 2 + 1 + 5
 
 
-async def test_rows_outside_a_written_transaction_are_numbered_by_the_database(
+async def test_a_flush_that_writes_first_takes_the_lock_and_inserts_its_rows_together(
     platform: Platform,
 ) -> None:
+    # The inbox's batch reads first and writes first in its flush: its new rows are
+    # numbered too (after a write that changes nothing takes SQLite's write lock), not
+    # inserted one statement each.
     async with platform.sessionmaker.begin() as session:
-        rows = [_participant(f"r{n}") for n in range(4)]
-        session.add_all(rows)
+        session.add_all([_participant(f"s{n}") for n in range(2)])
+    inserts: list[str] = []
+
+    def count(_c: Any, _cur: Any, statement: str, *_rest: Any) -> None:
+        if statement.startswith("INSERT INTO participant"):
+            inserts.append(statement)
+
+    sync_engine = platform.engine.sync_engine
+    event.listen(sync_engine, "before_cursor_execute", count)
+    try:
+        async with platform.sessionmaker.begin() as session:
+            top = await session.scalar(select(func.max(Participant.id)))
+            rows = [_participant(f"r{n}") for n in range(4)]
+            session.add_all(rows)
+    finally:
+        event.remove(sync_engine, "before_cursor_execute", count)
     ids = [p.id for p in rows]
-    assert len(set(ids)) == 4 and ids == sorted(ids)
+    assert top is not None and ids == list(range(top + 1, top + 5))
+    if platform.engine.dialect.name == "sqlite":
+        assert len(inserts) == 1
 
 
 sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

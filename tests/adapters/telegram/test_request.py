@@ -17,6 +17,7 @@ from telegram import error as tg_error
 
 from adapters.telegram.connection import retry_after_seconds
 from adapters.telegram.request import AiohttpRequest, not_sent
+from adapters.telegram.sending import send_text
 from tests.adapters.telegram.conftest import TOKEN
 from tests.fakes.telegram_api import FakeTelegram
 
@@ -196,3 +197,29 @@ async def test_a_proxy_named_by_the_environment_carries_the_calls(
         await proxy.close()
     assert any(url.endswith("/sendMessage") for url in relayed)
     assert [m.text for m in fake.messages_to(person)] == ["Through the proxy"]
+
+
+async def test_send_text_makes_send_message_s_request_and_keeps_where_it_went(
+    fake: FakeTelegram,
+) -> None:
+    # The sender's text messages skip building PTB's Message from the answer; the request
+    # must be the one Bot.send_message makes, and the refusals PTB's errors as ever.
+    person = fake.user(4003, "Cy")
+    keyboard = telegram.InlineKeyboardMarkup(
+        [[telegram.InlineKeyboardButton("Yes", callback_data="c:yes")]]
+    )
+    async with bot_at(fake.base_url, AiohttpRequest()) as bot:
+        first = await bot.send_message(person.id, "Shall we begin?")
+        reply = telegram.ReplyParameters(first.message_id, allow_sending_without_reply=True)
+        given = await bot.send_message(
+            person.id, "Shall we begin? ✓", reply_parameters=reply, reply_markup=keyboard
+        )
+        sent = await send_text(bot, person.id, "Shall we begin? ✓", reply=reply, markup=keyboard)
+        fake.inject_error(403, "Forbidden: bot was blocked by the user", methods=["sendMessage"])
+        with pytest.raises(tg_error.Forbidden, match="blocked"):
+            await send_text(bot, person.id, "refused")
+    by_ptb, by_us = fake.calls_to("sendMessage")[1:3]
+    assert by_us.params == by_ptb.params
+    assert (sent.chat_id, sent.poll_id) == (person.id, None)
+    assert sent.message_id == given.message_id + 1
+    assert [m.text for m in fake.messages_to(person)][1:] == ["Shall we begin? ✓"] * 2
