@@ -73,7 +73,7 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from mastodon import Mastodon
-from mastodon.errors import MastodonInternalServerError
+from mastodon.errors import MastodonInternalServerError, MastodonNetworkError
 from mastodon.return_types import Poll, Status
 from mastodon_mock.app import create_app
 from mastodon_mock.config import (
@@ -235,6 +235,10 @@ class MastodonServer:
                     # which warns about its own deprecation.
                     ws="websockets-sansio",
                     timeout_graceful_shutdown=2,
+                    # A pooled connection the server closes as idle just as a client
+                    # reuses it is reset under the request ("connection reset by peer"):
+                    # keep idle connections for longer than any test runs.
+                    timeout_keep_alive=600,
                 )
             )
             thread = threading.Thread(
@@ -572,17 +576,18 @@ class MastodonServer:
 
 
 def _read(request: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
-    """A person's read (a GET), asked again after a 500 from the mock, as a person reloads.
+    """A person's read (a GET), asked again after a 500 from the mock or a connection
+    reset, as a person reloads.
 
     Under load the mock's stacked Starlette ``BaseHTTPMiddleware`` layers now and then
     cancel a request's own task and uvicorn answers 500. Only reads are asked again: a
     repeated post or vote would act twice. The adapter's own requests are never retried
-    here; it handles a 5xx itself.
+    here; it handles a 5xx and a lost connection itself.
     """
     for _ in range(_READ_ATTEMPTS - 1):
         try:
             return request(*args, **kwargs)
-        except MastodonInternalServerError:
+        except (MastodonInternalServerError, MastodonNetworkError):
             time.sleep(0.05)
     return request(*args, **kwargs)
 
