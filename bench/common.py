@@ -1,8 +1,15 @@
 """What the benchmarks share: a fresh PostgreSQL database on the local server, and the
-free-text consultation and real comments the report benchmarks fill it with."""
+free-text consultation and real comments the report benchmarks fill it with, and a
+measurement run in a new process on another checkout's code."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -32,3 +39,23 @@ async def fresh_pg_database(name: str) -> str:
     finally:
         await connection.close()
     return f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+
+
+def run_checkout(script: Path, code: Path, store: str, database: str, *args: str) -> Any:
+    """``script --child URL ARGS`` in a new process with checkout ``code`` first on the
+    path (its code measured, not this one's), on a fresh SQLite file or a fresh PostgreSQL
+    database named ``database``; the last line it prints, read as JSON."""
+    with tempfile.TemporaryDirectory() as folder:
+        if store == "sqlite":
+            url = f"sqlite+aiosqlite:///{folder}/bench.db"
+        else:
+            url = asyncio.run(fresh_pg_database(database))
+        done = subprocess.run(
+            [sys.executable, str(script), "--child", url, *args],
+            env={**os.environ, "PYTHONPATH": str(code)},
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=code,
+        )
+        return json.loads(done.stdout.strip().splitlines()[-1])

@@ -22,15 +22,14 @@ import argparse
 import asyncio
 import json
 import os
-import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from common import ROOT, run_checkout
+
 PEOPLE = 200
 WARM_UP = 5
 
@@ -125,44 +124,14 @@ async def _run(database_url: str, batches: int, size: int) -> dict[str, Any]:
 
 def _one(code: Path, store: str, batches: int, size: int) -> dict[str, Any]:
     """One run in a new process with ``code`` first on the path."""
-    with tempfile.TemporaryDirectory() as folder:
-        if store == "sqlite":
-            url = f"sqlite+aiosqlite:///{folder}/bench.db"
-        else:
-            url = "postgresql+asyncpg://postgres@127.0.0.1:5432/bench_batch"
-            subprocess.run(
-                [
-                    "psql",
-                    "-h",
-                    "127.0.0.1",
-                    "-U",
-                    "postgres",
-                    "-qc",
-                    "DROP DATABASE IF EXISTS bench_batch WITH (FORCE)",
-                    "-c",
-                    "CREATE DATABASE bench_batch",
-                ],
-                check=True,
-            )
-        done = subprocess.run(
-            [
-                sys.executable,
-                str(Path(__file__).resolve()),
-                "--child",
-                url,
-                "--batches",
-                str(batches),
-                "--size",
-                str(size),
-            ],
-            env={**os.environ, "PYTHONPATH": str(code)},
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=code,
-        )
-        result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-        return result
+    found: dict[str, Any] = run_checkout(
+        Path(__file__).resolve(),
+        code,
+        store,
+        "bench_batch",
+        *("--batches", str(batches), "--size", str(size)),
+    )
+    return found
 
 
 def main() -> None:

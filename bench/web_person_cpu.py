@@ -20,17 +20,15 @@ import asyncio
 import json
 import os
 import re
-import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from common import KEY, ROOT, run_checkout
+
 FIELDS = re.compile(r'name="(csrf|nonce)" value="([^"]+)"')
-KEY = "bench-key-0123456789-0123456789-0123456789"
 
 
 async def _run(database_url: str, people: int, warm_up: int, concurrency: int) -> float:
@@ -117,41 +115,10 @@ async def _run(database_url: str, people: int, warm_up: int, concurrency: int) -
 
 def _one(code: Path, store: str, people: int) -> float:
     """One run in a new process with ``code`` first on the path; ms of CPU per person."""
-    with tempfile.TemporaryDirectory() as folder:
-        if store == "sqlite":
-            url = f"sqlite+aiosqlite:///{folder}/bench.db"
-        else:
-            url = "postgresql+asyncpg://postgres@127.0.0.1:5432/bench_person"
-            subprocess.run(
-                [
-                    "psql",
-                    "-h",
-                    "127.0.0.1",
-                    "-U",
-                    "postgres",
-                    "-qc",
-                    "DROP DATABASE IF EXISTS bench_person WITH (FORCE)",
-                    "-c",
-                    "CREATE DATABASE bench_person",
-                ],
-                check=True,
-            )
-        done = subprocess.run(
-            [
-                sys.executable,
-                str(Path(__file__).resolve()),
-                "--child",
-                url,
-                "--people",
-                str(people),
-            ],
-            env={**os.environ, "PYTHONPATH": str(code)},  # its code, not this one's
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=code,
-        )
-        return float(json.loads(done.stdout.strip().splitlines()[-1])["ms_per_person"])
+    found = run_checkout(
+        Path(__file__).resolve(), code, store, "bench_person", "--people", str(people)
+    )
+    return float(found["ms_per_person"])
 
 
 def main() -> None:
