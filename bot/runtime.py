@@ -670,23 +670,7 @@ class _Turn:
         if event.channel in self.runtime.inline_channels or event.address is None:
             return
         self._sequence += 1
-        now = utcnow()
-        self.state.outbox.append(
-            {
-                "channel": event.channel,
-                "idempotency_key": f"{event.channel}:{self.runtime.reference(event)}:"
-                f"{self._sequence}",
-                "participant_id": self.participant.id,
-                "consultation_id": message.consultation_id,
-                "address": self.runtime.keyring.seal(event.address),
-                "payload": message.to_json(),
-                "status": "pending",
-                "attempts": 0,
-                "next_attempt_at": now,
-                "created_at": now,
-                "urgent": message.urgent,
-            }
-        )
+        self._queue(message, str(self._sequence), self.participant.id, message.consultation_id)
 
     # -- leaving ---------------------------------------------------------------
 
@@ -709,23 +693,35 @@ class _Turn:
         )
         self.outcome.messages.append(message)
         if self.event.channel not in self.runtime.inline_channels and self.event.address:
-            now = utcnow()
-            self.state.outbox.append(
-                {
-                    "channel": self.event.channel,
-                    "idempotency_key": f"{self.event.channel}:"
-                    f"{self.runtime.reference(self.event)}:erased",
-                    "participant_id": None,
-                    "address": self.runtime.keyring.seal(self.event.address),
-                    "consultation_id": None,
-                    "payload": message.to_json(),
-                    "status": "pending",
-                    "attempts": 0,
-                    "next_attempt_at": now,
-                    "created_at": now,
-                    "urgent": False,
-                }
-            )
+            self._queue(message, "erased", None, None)
+
+    def _queue(
+        self,
+        message: OutboundMessage,
+        suffix: str,
+        participant_id: int | None,
+        consultation_id: str | None,
+    ) -> None:
+        """Queue ``message`` to the event's sender for the outbox (written with the
+        batch's others, :meth:`_State.write_outbox`); ``suffix`` ends its idempotency key."""
+        event = self.event
+        assert event.address is not None
+        now = utcnow()
+        self.state.outbox.append(
+            {
+                "channel": event.channel,
+                "idempotency_key": f"{event.channel}:{self.runtime.reference(event)}:{suffix}",
+                "participant_id": participant_id,
+                "consultation_id": consultation_id,
+                "address": self.runtime.keyring.seal(event.address),
+                "payload": message.to_json(),
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+                "urgent": message.urgent,
+            }
+        )
 
     # -- listening -------------------------------------------------------------
 

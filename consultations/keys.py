@@ -24,14 +24,14 @@ class Keyring:
 
     def __init__(self, pseudonym_key: str) -> None:
         secret = pseudonym_key.encode("utf-8")
-        self._pseudonym_key = hmac.new(secret, b"engage pseudonym v1", hashlib.sha256).digest()
+        pseudonym_secret = hmac.new(secret, b"engage pseudonym v1", hashlib.sha256).digest()
         self._aead = AESGCM(hmac.new(secret, b"engage sealing v1", hashlib.sha256).digest())
-        self._reference_key = hmac.new(secret, b"engage reference v1", hashlib.sha256).digest()
+        reference_secret = hmac.new(secret, b"engage reference v1", hashlib.sha256).digest()
         # Keyed once: each hash copies the keyed state instead of keying it again (the
         # same values as hmac.new(key, message, sha256); a third of hmac.digest's cost
         # on OpenSSL 3, which looks the digest up by name on every call).
-        self._pseudonym_hmac = hmac.new(self._pseudonym_key, digestmod=hashlib.sha256)
-        self._reference_hmac = hmac.new(self._reference_key, digestmod=hashlib.sha256)
+        self._pseudonym_hmac = hmac.new(pseudonym_secret, digestmod=hashlib.sha256)
+        self._reference_hmac = hmac.new(reference_secret, digestmod=hashlib.sha256)
 
     def pseudonym(self, channel: str, platform_id: str) -> str:
         """The stable pseudonym of a platform user on a channel (64 hex characters)."""
@@ -63,10 +63,16 @@ class Keyring:
             data = self._aead.decrypt(raw[:12], raw[12:], None)
         except Exception as exc:  # cryptography raises InvalidTag
             raise ValueError("sealed value could not be opened with this key") from exc
-        try:
-            return orjson.loads(data)
-        except orjson.JSONDecodeError:  # what orjson does not read (integers beyond 64 bits)
-            return json.loads(data)
+        return read_json(data)
+
+
+def read_json(data: str | bytes) -> Any:
+    """JSON read by orjson, or by the standard library for what orjson does not read
+    (integers beyond 64 bits), so that nothing valid is refused for it."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return json.loads(data)
 
 
 def _json_bytes(value: Any) -> bytes:

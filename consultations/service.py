@@ -34,14 +34,14 @@ class NotFound(LookupError):
         self.consultation_id = consultation_id
 
 
-_spec_cache: dict[tuple[str, datetime], ConsultationSpec] = {}
-# The stored JSON of each spec parsed into _spec_cache, as decoded (see fill_spec).
-_stored_specs: dict[tuple[str, datetime], dict[str, Any]] = {}
+# Each stored spec parsed, with the JSON it was parsed from as decoded (see fill_spec).
+_spec_cache: dict[tuple[str, datetime], tuple[ConsultationSpec, dict[str, Any]]] = {}
 
 
 def cached_spec(consultation_id: str, created_at: datetime) -> ConsultationSpec | None:
     """The parsed spec of a stored consultation if :func:`spec_of` has parsed it already."""
-    return _spec_cache.get((consultation_id, created_at))
+    cached = _spec_cache.get((consultation_id, created_at))
+    return cached[0] if cached is not None else None
 
 
 def spec_of(row: Consultation) -> ConsultationSpec:
@@ -51,12 +51,11 @@ def spec_of(row: Consultation) -> ConsultationSpec:
     ``created_at``, so (id, created_at) names one spec.
     """
     key = (row.id, row.created_at)
-    spec = _spec_cache.get(key)
-    if spec is None:
+    cached = _spec_cache.get(key)
+    if cached is None:
         stored = row.spec
-        spec = _spec_cache[key] = parse_spec(stored)
-        _stored_specs[key] = stored
-    return spec
+        cached = _spec_cache[key] = (parse_spec(stored), stored)
+    return cached[0]
 
 
 def fill_spec(row: Consultation) -> bool:
@@ -67,9 +66,10 @@ def fill_spec(row: Consultation) -> bool:
     The decoded document is shared by the rows given it, as the parsed spec is: a stored
     spec never changes, and nothing changes it in place.
     """
-    stored = _stored_specs.get((row.id, row.created_at))
-    if stored is None:
+    cached = _spec_cache.get((row.id, row.created_at))
+    if cached is None:
         return False
+    stored = cached[1]
     set_committed_value(row, "spec", stored)
     return True
 

@@ -22,7 +22,6 @@ offset, so Telegram hands the update over again rather than it being lost.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Awaitable, Sequence
 from contextvars import ContextVar
@@ -30,7 +29,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-import orjson
 import telegram
 from aiohttp import web
 from telegram import error as tg_error
@@ -55,7 +53,7 @@ from channels.adapter import EventSink
 from channels.events import InboundEvent
 from channels.lease import Lease
 from channels.store import ChannelStore, Tally
-from consultations.keys import constant_time_equal
+from consultations.keys import constant_time_equal, read_json
 
 log = logging.getLogger(__name__)
 
@@ -65,15 +63,6 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 ALLOWED_UPDATES = ["message", "callback_query", "poll", "poll_answer", "my_chat_member"]
 # Seconds between looks at the polling lease while another worker holds it.
 LEASE_WAIT = 1.0
-
-
-def _loads(text: str) -> Any:
-    """The webhook's JSON: orjson, or the standard library for what orjson does not read
-    (integers beyond 64 bits), so that no update Telegram sends is refused for it."""
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return json.loads(text)
 
 
 class UpdateNotTaken(Exception):
@@ -322,7 +311,7 @@ class TelegramIntake:
         if self.sink is None or not self.connection.ready:
             return web.Response(status=503, text="not ready")  # Telegram will retry
         try:
-            data = await request.json(loads=_loads)
+            data = await request.json(loads=read_json)  # no update refused for its numbers
         except Exception:
             return web.Response(status=400, text="not an update")
         try:

@@ -258,7 +258,6 @@ async def test_a_group_commit_reads_a_spec_once_per_version(platform: Platform) 
     sa_event.listen(platform.engine.sync_engine, "before_cursor_execute", seen)
     try:
         service._spec_cache.clear()
-        service._stored_specs.clear()
         async with platform.sessionmaker() as session:
             first = (await _consultations(session, {CID}))[CID]
             spec = service.spec_of(first)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import aiosqlite
@@ -20,6 +22,23 @@ def _participant(name: str) -> Participant:
     return Participant(channel="web", pseudonym=name, created_at=utcnow())
 
 
+@contextmanager
+def _participant_inserts(platform: Platform) -> Iterator[list[str]]:
+    """The INSERT statements into ``participant`` run inside the block."""
+    inserts: list[str] = []
+
+    def count(_c: Any, _cur: Any, statement: str, *_rest: Any) -> None:
+        if statement.startswith("INSERT INTO participant"):
+            inserts.append(statement)
+
+    sync_engine = platform.engine.sync_engine
+    event.listen(sync_engine, "before_cursor_execute", count)
+    try:
+        yield inserts
+    finally:
+        event.remove(sync_engine, "before_cursor_execute", count)
+
+
 async def test_a_flush_of_new_rows_inserts_them_together_with_the_ids_sqlite_gives(
     platform: Platform,
 ) -> None:
@@ -30,15 +49,7 @@ async def test_a_flush_of_new_rows_inserts_them_together_with_the_ids_sqlite_giv
         # The largest is deleted: SQLite gives its id again (no AUTOINCREMENT), and so
         # must the numbering.
         await session.execute(delete(Participant).where(Participant.id == first[-1].id))
-    inserts: list[str] = []
-
-    def count(_c: Any, _cur: Any, statement: str, *_rest: Any) -> None:
-        if statement.startswith("INSERT INTO participant"):
-            inserts.append(statement)
-
-    sync_engine = platform.engine.sync_engine
-    event.listen(sync_engine, "before_cursor_execute", count)
-    try:
+    with _participant_inserts(platform) as inserts:
         async with platform.sessionmaker.begin() as session:
             # Something written first, as every batch does (its inbox rows).
             session.add(_participant("opens-the-transaction"))
@@ -50,8 +61,6 @@ async def test_a_flush_of_new_rows_inserts_them_together_with_the_ids_sqlite_giv
             opening = await session.scalar(
                 select(Participant.id).where(Participant.pseudonym == "opens-the-transaction")
             )
-    finally:
-        event.remove(sync_engine, "before_cursor_execute", count)
 
     if platform.engine.dialect.name == "sqlite":
         assert opening == first[-1].id
@@ -72,21 +81,11 @@ async def test_a_flush_that_writes_first_takes_the_lock_and_inserts_its_rows_tog
     # inserted one statement each.
     async with platform.sessionmaker.begin() as session:
         session.add_all([_participant(f"s{n}") for n in range(2)])
-    inserts: list[str] = []
-
-    def count(_c: Any, _cur: Any, statement: str, *_rest: Any) -> None:
-        if statement.startswith("INSERT INTO participant"):
-            inserts.append(statement)
-
-    sync_engine = platform.engine.sync_engine
-    event.listen(sync_engine, "before_cursor_execute", count)
-    try:
+    with _participant_inserts(platform) as inserts:
         async with platform.sessionmaker.begin() as session:
             top = await session.scalar(select(func.max(Participant.id)))
             rows = [_participant(f"r{n}") for n in range(4)]
             session.add_all(rows)
-    finally:
-        event.remove(sync_engine, "before_cursor_execute", count)
     ids = [p.id for p in rows]
     assert top is not None and ids == list(range(top + 1, top + 5))
     if platform.engine.dialect.name == "sqlite":
