@@ -106,7 +106,11 @@ _PHRASES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"\bself[\s_-]*un[\s_-]*aliv(?:e|ing|ed)\b", " kill myself "),
         # "Unalive" with no one named is to die ("i want to unalive"); with a reflexive
         # or an object it is to kill, which TEXT_SPEAK gives.
-        (r"\bun[\s_-]*alive(?!\s*(?:my|your|him|her|them|our|the|a|some|every|any))", " die "),
+        (
+            r"\bun[\s_-]*alive(?!\s*(?:my|your|him|her|them|our|the|a|some|every|any"
+            r"|(?:you|u|me|us|ya)\b))",
+            " die ",
+        ),
         (r"\b(?:commit(?:ting)?\s+)?toaster[\s_-]*bath\b", " suicide "),
         (r"\bs\s*/\s*h\b", " self harm "),
         # "s.h." with its dots (batch 17); "s h" alone stays letters.
@@ -877,6 +881,8 @@ def _numbers(tokens: list[str]) -> list[str]:
 def _word(token: str, known: frozenset[str]) -> str:
     """One token resolved: contractions, text-speak, leetspeak, repeats, misspellings."""
     if "'" in token:
+        # "'i'll kill him'": a quotation mark against a contraction is not part of it.
+        token = token.strip("'") or token
         expanded = _CONTRACTIONS.get(token)
         if expanded is not None:
             return expanded

@@ -95,8 +95,9 @@ def test_the_evaluation_set_is_large_varied_and_split_by_its_fixed_rule() -> Non
             # and 0.932, over-flagging 0.118 and 0.110), then joined the tune split.
             # Batches 42 and 43 were written blind by two more people while batches 40 and
             # 41 were tuned on, kept out of the repository until then, and scored once on
-            # the screen before and after that round (one look-alike of batch 43 was
-            # already in the set, stored once); they stay held out.
+            # the screen before and after that round (recall 0.963 and 0.968, over-flagging
+            # 0.146 and 0.146; one look-alike of batch 43 was already in the set, stored
+            # once), then joined the tune split.
             allowed = {
                 (2, "heldout"),
                 (3, "tune"),
@@ -138,8 +139,8 @@ def test_the_evaluation_set_is_large_varied_and_split_by_its_fixed_rule() -> Non
                 (39, "tune"),
                 (40, "tune"),
                 (41, "tune"),
-                (42, "heldout"),
-                (43, "heldout"),
+                (42, "tune"),
+                (43, "tune"),
             }
             assert (row["batch"], row["split"]) in allowed, row["text"]
             continue
@@ -157,32 +158,9 @@ BLIND = [row for row in TUNE if row.get("batch") in (10, 12)]
 EARLIER = [row for row in HELDOUT if row.get("batch", 1) in (1, 2, 4)]
 
 
-def test_heldout_is_batches_one_two_four_and_the_blind_pair() -> None:
-    assert {row.get("batch", 1) for row in HELDOUT} == {1, 2, 4, 42, 43}
-
-
-BLIND_PAIR = [row for row in HELDOUT if row.get("batch") in (42, 43)]
-
-
-def test_blind_batches_42_and_43_hold_their_measured_level() -> None:
-    # Batches 42 (parents, foster and kinship carers, school nurses and teachers, remote
-    # mining and fishing towns, Greek, Italian, Vietnamese and Lebanese Australian
-    # families, older women living alone, long-term conditions, alcohol and gambling,
-    # domestic abuse told sideways, night workers, replies about visiting hours, a car
-    # park charge and a children's ward, dry understatement) and 43 (young men in trades
-    # and the gym, football, the rural US Midwest and Appalachia, the Canadian prairies,
-    # people just out of hospital or prison, psychosis, bipolar disorder and PTSD,
-    # veterans and first responders, refugees writing in a second language, voice to
-    # text, meme and TikTok language, venting at receptionists and pharmacies, long
-    # complaints whose point comes late, formal writers), written blind by two people who
-    # never saw the screen or any other batch. Scored once on the screen before the round
-    # of tune batches 40 and 41: recall 0.963 (385 of 400) and over-flagging 0.146 (53 of
-    # 364 written, 363 stored); once after it: 0.968 (387) and 0.146 (53 of 363). Neither target
-    # is met on them.
-    recall, over_flagging = _rates(BLIND_PAIR)
-    assert sum(row["label"] == 1 for row in BLIND_PAIR) == 400
-    assert recall >= 0.9675
-    assert over_flagging <= 0.1461
+def test_heldout_is_batches_one_two_four() -> None:
+    # The maintainer adds the next blind pair.
+    assert {row.get("batch", 1) for row in HELDOUT} == {1, 2, 4}
 
 
 def test_blind_batches_ten_and_twelve_hold_their_measured_level() -> None:
@@ -314,7 +292,10 @@ def test_tune_split_holds_its_measured_level() -> None:
     # of 6,433); after it, 1.000 (7,067) and 0.008 (52 of 6,433), with the rule's
     # thresholds at 0.57 and 0.99. With batches 40 and 41 joined, before their round:
     # 0.996 (7,440 of 7,467) and 0.014 (92 of 6,797); after it, 1.000 (7,467) and 0.008
-    # (56 of 6,797), the rule's thresholds unchanged at 0.57 and 0.99.
+    # (56 of 6,797), the rule's thresholds unchanged at 0.57 and 0.99. With batches 42 and
+    # 43 joined, before their round: 0.998 (7,854 of 7,867) and 0.015 (109 of 7,160);
+    # after it, 1.000 (7,867) and 0.007 (52 of 7,160), the rule's thresholds at 0.59 and
+    # 0.99.
     recall, over_flagging = _rates(TUNE)
     assert recall >= 0.999
     assert over_flagging <= 0.009
@@ -468,6 +449,14 @@ def test_blind_tune_batches_hold_their_measured_level(
         # after their round: 1.000 and 0.011 (2 of 182), 1.000 and 0.016 (3 of 182).
         (40, 1.0, 0.011),
         (41, 1.0, 0.017),
+        # Batches 42 and 43 (who wrote them: the held-out section of docs/safety.md), 400
+        # disclosures and 363 look-alikes, written blind and scored once while held out:
+        # 0.965 and 0.151 on the screen of tune batches 36 and 37, 0.963 and 0.146 on that
+        # of tune batches 38 and 39, 0.968 and 0.146 on that of tune batches 40 and 41
+        # (0.965 and 0.143, 0.970 and 0.149). In sample after their round: 1.000 and 0.000
+        # (0 of 182), 1.000 and 0.000 (0 of 181).
+        (42, 1.0, 0.0),
+        (43, 1.0, 0.0),
     ],
 )
 def test_later_blind_tune_batches_hold_their_measured_level(

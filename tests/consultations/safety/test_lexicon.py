@@ -934,3 +934,154 @@ def test_guards_of_tune_batches_40_and_41_leave_disclosures_beside_them(text: st
     # sleep, "(I won't)" after a joke, self-harm scars seen at work): the same words with
     # no such cause stay disclosures.
     assert _categories(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        # This time going through with it; "the suicide thing" on the mind again.
+        ("this time i'm definitely going through with it, no more talking", "suicidal-active"),
+        ("been thinking about the suicide option a lot since christmas", "suicidal-active"),
+        # Wanting to be deleted from existence or the simulation.
+        ("honestly i just want to be erased from existence", "suicidal-passive"),
+        ("some days i wanna be removed from the world like a bad file", "suicidal-passive"),
+        # Charcoal and tape; a means ready and a wait until the children are away.
+        ("Bought charcoal and duct tape on the way home, it's in the car.", "plan-means"),
+        (
+            "The rope is in the garage and I am just waiting until my kids are with their nan.",
+            "plan-means",
+        ),
+        # Attempts counted, with the emergency department after them.
+        ("I have tried twice this year and both times A&E just sent me home", "past-attempt"),
+        # Cutting in a toilet or a bathroom at work or school.
+        ("most lunchtimes i go cut in the school toilets and nobody notices", "self-harm"),
+        # Threats: through the glass; how brave she is without security; accidents happen.
+        (
+            "The next receptionist who tells me to ring back at 8 is going through the window.",
+            "harm-to-others",
+        ),
+        ("Let's see how brave he is without the guards next to him.", "harm-to-others"),
+        (
+            "The foreman has made my life hell since March. Scaffolds are dangerous, "
+            "accidents happen.",
+            "harm-to-others",
+        ),
+        # Safeguarding: a partner who will not let me speak to staff, a curfew with
+        # trouble, kept off work by my face, particular about who I talk to.
+        (
+            "My boyfriend sat next to me through the whole scan so I couldn't tell the "
+            "nurses anything.",
+            "safeguarding",
+        ),
+        ("My partner is very controlling about who I speak to.", "safeguarding"),
+        ("I've got to be back by six or there's hell to pay.", "safeguarding"),
+        (
+            "I couldn't go to church for two weeks because of the bruises on my face.",
+            "safeguarding",
+        ),
+        (
+            "I'm on a friend's phone so he can't see what I send.",
+            "safeguarding",
+        ),
+        # A partner who reads my lock screen or my texts.
+        ("Please don't text me reminders, my boyfriend checks my messages.", "safeguarding"),
+        # Into the river and pulled out by a passer-by walking a dog.
+        ("Walked into the canal in May. Two dog walkers pulled me out.", "past-attempt"),
+        # Someone missing whose last message gave away his things; captions.
+        (
+            "My cousin hasn't come home since Friday and his last text said look after my dog.",
+            "third-party",
+        ),
+        (
+            "my best mate keeps posting black screens captioned see you on the other side",
+            "third-party",
+        ),
+    ],
+)
+def test_disclosure_families_of_tune_batches_42_and_43(text: str, category: str) -> None:
+    assert category in {
+        name for hit in SCREEN.read(text)[0] for name in (hit.category, hit.underlying)
+    }
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # Jokes: a picture hung; a brother and the last jelly; a hit list, joking; snoring;
+        # haunting the booking office; a team's loss with laughter; the engine running.
+        "Going to hang myself... a big mirror on the bathroom wall, the old one broke lol",
+        "If my sister eats my yoghurt again I'll murder her.",
+        "The physio is on my hit list, only joking, my knee is loads better.",
+        "My husband says if I snore again he'll put a pillow over me. 50 years of it.",
+        "I'll haunt that phone line when I'm dead, mark my words.",
+        "if rovers get relegated im jumping off the stand roof lol",
+        "Keep the engine running love, I'll be back in five minutes.",
+        "if i read one more 'be kind' poster at the surgery im gonna kill myself jk",
+        # Hyperbole: one more hospital meal; rather die than pay; the sea with a cuppa; a
+        # balcony after explaining one more time; would honestly rather.
+        "My dad says if he has to eat one more hospital custard he'll kill himself.",
+        "I'd rather die in that car park than pay six pounds again.",
+        "Some days I just want to walk into the sea with a brew and a biscuit.",
+        "If I have to repeat my date of birth one more time I'll jump off the roof.",
+        "I would genuinely rather jump off a bridge than ring that switchboard again.",
+        # Everyday: sugar overdoses, cutlery, blind cords, a dangerous hedge, a phone,
+        # a budget cut, a proverb, a baby who was not breathing well.
+        "The grandkids overdosed on chocolate at the party.",
+        "Please bring back metal knives and forks on the ward.",
+        "The noose-like loop on the curtain cord needs shortening in the kids bay.",
+        "That pothole outside the clinic is going to kill someone.",
+        "both our phones were on 3 percent and about to die in the waiting room",
+        "I honestly thought my little one was going to die, the midwives were amazing.",
+        "They keep cutting our ward's budget and then ask why morale is low.",
+        "My grandmother always said better to die than lose face.",
+        # Medicines: a lethal dose after a dispensing error; notes that are someone else's.
+        "The label said 50mg instead of 5mg. That could have been a lethal dose for her.",
+        "My records say I took an overdose in 2019. That's the wrong patient, please get it "
+        "corrected.",
+        "Could you get his tablets sorted out before he goes home?",
+        "The nurse promised to get my medication sorted quicker next time.",
+        # Staff, reported speech and media.
+        "Practice nurse here. We're meant to screen for suicide risk at every asthma review.",
+        "Most of my day is asking patients about self harm and then finding them a bed.",
+        "A&E nurse. Every suicidal patient waits longer than anyone else for a bed.",
+        "Half of our referrals are for self-harm and we have one psychologist.",
+        "The part about suicide in the documentary was handled well.",
+        "In the training we practised asking 'are you thinking of ending your life?'",
+        "Our teacher read us a poem in class like 'I want to die by the sea', it was lovely.",
+        "There's a podcast about a nurse who survived an overdose, worth a listen.",
+        "Overheard at the pharmacy: some guy going 'I'll kill him' about his landlord.",
+        "some guy on youtube said 'unalive you' to his dog and my son copies it",
+        "People assume every farmer is a suicide risk. I'm not, I'm just tired.",
+        "A&E nurse here. I've sat with patients after their second attempt many times.",
+        "My husband reads my post out to me since the stroke, he's very patient.",
+        "I tripped over the dog on the stairs and cut my arm on the radiator.",
+        # Bereavement told with the people between.
+        "We lost two lads from the rugby club to suicide last year.",
+    ],
+)
+def test_look_alikes_of_tune_batches_42_and_43_set_aside(text: str) -> None:
+    assert _categories(text) == set()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I want to hang myself. A picture of my kids is all that stops me.",
+        "If I have to face one more day like this I'll throw myself off the balcony.",
+        "I'd rather die than go on like this.",
+        "I have tried 3 times to kill myself",
+        "I overheard my husband on the phone saying he will kill me",
+        "I am a nurse and I have been self harming for months",
+        "I was a suicidal patient on your ward and nobody checked on me",
+        "He said he will kill me if I snore again and I believe him",
+        "I read a book about a woman who self-harmed and now I want to kill myself",
+        "I wrote a poem about the sea and I want to die",
+        "took all my meds sorted out in a line, doing it tonight",
+    ],
+)
+def test_guards_of_tune_batches_42_and_43_leave_disclosures_beside_them(text: str) -> None:
+    # Each guard names its trivial cause, its work or its source (a picture on a wall, a
+    # hospital meal, parking, the emergency department after "tried", a stranger
+    # overheard in a public place, a patient in general): the same words with no such
+    # cause stay disclosures.
+    assert _categories(text)
