@@ -97,7 +97,10 @@ def test_the_evaluation_set_is_large_varied_and_split_by_its_fixed_rule() -> Non
             # 41 were tuned on, kept out of the repository until then, and scored once on
             # the screen before and after that round (recall 0.963 and 0.968, over-flagging
             # 0.146 and 0.146; one look-alike of batch 43 was already in the set, stored
-            # once), then joined the tune split.
+            # once), then joined the tune split. Batches 44 and 45 were written blind by two
+            # more people while batches 42 and 43 were tuned on, kept out of the repository
+            # until then, and scored once on the screen before and after that round (one
+            # disclosure of batch 45 was already in the set, stored once); they stay held out.
             allowed = {
                 (2, "heldout"),
                 (3, "tune"),
@@ -141,6 +144,8 @@ def test_the_evaluation_set_is_large_varied_and_split_by_its_fixed_rule() -> Non
                 (41, "tune"),
                 (42, "tune"),
                 (43, "tune"),
+                (44, "heldout"),
+                (45, "heldout"),
             }
             assert (row["batch"], row["split"]) in allowed, row["text"]
             continue
@@ -158,9 +163,33 @@ BLIND = [row for row in TUNE if row.get("batch") in (10, 12)]
 EARLIER = [row for row in HELDOUT if row.get("batch", 1) in (1, 2, 4)]
 
 
-def test_heldout_is_batches_one_two_four() -> None:
-    # The maintainer adds the next blind pair.
-    assert {row.get("batch", 1) for row in HELDOUT} == {1, 2, 4}
+def test_heldout_is_batches_one_two_four_and_the_blind_pair() -> None:
+    assert {row.get("batch", 1) for row in HELDOUT} == {1, 2, 4, 44, 45}
+
+
+BLIND_PAIR = [row for row in HELDOUT if row.get("batch") in (44, 45)]
+
+
+def test_blind_batches_44_and_45_hold_their_measured_level() -> None:
+    # Batches 44 (hospital inpatients and visitors, emergency and urgent care, midwifery,
+    # miscarriage and fertility clinics, transplant and dialysis units, sheltered housing,
+    # dementia carers, First Nations, Metis and Native American communities, the Scottish
+    # Highlands, the Welsh valleys, Belfast, formal writers, long paragraphs whose point
+    # comes last, voice to text, sarcastic commenters, shift workers' gallows humour) and
+    # 45 (students and apprentices, TikTok, Reddit and Discord, LGBTQ+ elders, recovery
+    # from drugs and gambling, young offenders and probation, Somali, Afghan and Syrian
+    # refugees writing in a second language, South Asian families in Birmingham and
+    # Bradford, US Latino and Texan English, Filipino nurses abroad, Pasifika families in
+    # Auckland, football, rugby and the gym, venting at receptionists, pharmacies and 111,
+    # parents of disabled children, abusive partners in coded words, dry understatement),
+    # written blind by two people who never saw the screen or any other batch. Scored once
+    # on the screen before the round of tune batches 42 and 43: recall 0.970 (387 of 399
+    # stored) and over-flagging 0.118 (43 of 364); once after it: 0.962 (384) and 0.102
+    # (37). Neither target is met on them.
+    recall, over_flagging = _rates(BLIND_PAIR)
+    assert sum(row["label"] == 1 for row in BLIND_PAIR) == 399
+    assert recall >= 0.9624
+    assert over_flagging <= 0.1017
 
 
 def test_blind_batches_ten_and_twelve_hold_their_measured_level() -> None:
