@@ -36,11 +36,10 @@ class StaticEmbedding:
     def __init__(self, words: Sequence[str], vectors: npt.NDArray[np.floating]) -> None:
         if len(words) != len(vectors):
             raise ValueError(f"{len(words)} words but {len(vectors)} vectors")
-        self.index: dict[str, int] = {w: i for i, w in enumerate(words)}
-        # One zero row at the end stands for "no known word".
-        self.vectors: FloatArray = np.vstack(
-            [np.asarray(vectors, dtype=np.float32), np.zeros((1, vectors.shape[1]), np.float32)]
-        )
+        self.index: dict[str, int] = dict(zip(words, range(len(words)), strict=True))
+        # One zero row at the end stands for "no known word" (filled in place: one copy).
+        self.vectors: FloatArray = np.zeros((len(vectors) + 1, vectors.shape[1]), np.float32)
+        self.vectors[:-1] = vectors
         self.dims = int(vectors.shape[1])
 
     def embed_many(self, token_lists: Sequence[Sequence[str]]) -> FloatArray:
