@@ -189,8 +189,9 @@ class TextAnalysis:
 
 FloatArray = npt.NDArray[np.float64]
 
-#: Words whose analysis parts are kept (a few MB at most); then the store starts again.
-_KNOWN_WORDS = 65536
+#: Words whose analysis parts are kept (about 10 MB when full; the 10,333 pxtextmining
+#: comments have 6,260 different words), after which the store starts again.
+_KNOWN_WORDS = 32768
 
 
 class _Word(NamedTuple):
@@ -241,7 +242,6 @@ class TextAnalyser:
             else lexicon_weight
         )
         self.categories: tuple[str, ...] = tuple(model["categories"])
-        self._index = {f: i for i, f in enumerate(features)}
         self._idf: FloatArray = np.asarray(model["idf"], dtype=np.float64)
         n_categories = len(self.categories)
         # The sub-theme head, when the model has one: its probabilities are mapped to the
