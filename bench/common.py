@@ -17,7 +17,22 @@ import asyncpg
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT.parent / "shared" / "data" / "pxtextmining-phase1" / "text_data.csv"
+_DATA = Path("shared") / "data" / "pxtextmining-phase1" / "text_data.csv"
+
+
+def _data_path() -> Path:
+    """The comments beside this checkout, or beside the main checkout when this is a git
+    worktree elsewhere (its ``.git`` file names ``<main>/.git/worktrees/<name>``)."""
+    here = ROOT.parent / _DATA
+    marker = ROOT / ".git"
+    if here.exists() or not marker.is_file():
+        return here
+    gitdir = Path(marker.read_text().removeprefix("gitdir:").strip())
+    beside_main = gitdir.parents[2].parent / _DATA
+    return beside_main if beside_main.exists() else here
+
+
+DATA = _data_path()
 KEY = "bench-key-0123456789-0123456789-0123456789"
 REPORT_SPEC: dict[str, Any] = {
     "id": "bench-report",

@@ -17,6 +17,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from common import DATA
+
 from consultations.insights import (
     FunnelCounts,
     ResponseRow,
@@ -36,7 +38,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from tests.insights.fixture import COMMENTS, SPEC  # noqa: E402
 
-DATA = ROOT.parent / "shared" / "data" / "pxtextmining-phase1" / "text_data.csv"
 BUDGET_S = 10.0
 
 

@@ -15,6 +15,7 @@ category profile alone.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from functools import cache
@@ -35,11 +36,10 @@ class StaticEmbedding:
     def __init__(self, words: Sequence[str], vectors: npt.NDArray[np.floating]) -> None:
         if len(words) != len(vectors):
             raise ValueError(f"{len(words)} words but {len(vectors)} vectors")
-        self.index: dict[str, int] = {w: i for i, w in enumerate(words)}
-        # One zero row at the end stands for "no known word".
-        self.vectors: FloatArray = np.vstack(
-            [np.asarray(vectors, dtype=np.float32), np.zeros((1, vectors.shape[1]), np.float32)]
-        )
+        self.index: dict[str, int] = dict(zip(words, range(len(words)), strict=True))
+        # One zero row at the end stands for "no known word" (filled in place: one copy).
+        self.vectors: FloatArray = np.zeros((len(vectors) + 1, vectors.shape[1]), np.float32)
+        self.vectors[:-1] = vectors
         self.dims = int(vectors.shape[1])
 
     def embed_many(self, token_lists: Sequence[Sequence[str]]) -> FloatArray:
@@ -75,19 +75,26 @@ class StaticEmbedding:
     def embed(self, tokens: Sequence[str]) -> FloatArray:
         """One reply's unit-length vector (intake calls this once per reply: kept small)."""
         get = self.index.get
-        ids = [i for t in tokens if (i := get(t)) is not None]
+        return self.embed_ids([i for t in tokens if (i := get(t)) is not None])
+
+    def embed_ids(self, ids: list[int]) -> FloatArray:
+        """:meth:`embed` of tokens already looked up in :attr:`index` (each at most once)."""
         if not ids:
             zero: FloatArray = self.vectors[-1]
             return zero
         total: FloatArray = self.vectors[ids].sum(axis=0)
-        norm = float(np.sqrt(total @ total))
+        # float32's square root, taken through float64 and rounded back: the same number
+        # (a double's correctly rounded root rounds to the float's), without numpy's call.
+        norm = float(np.float32(math.sqrt(total @ total)))
         return total / norm if norm else total
 
 
 def load_embedding(path: str | os.PathLike[str]) -> StaticEmbedding:
     """Read an embedding file written by ``bench/distil_embedding.py``."""
     with np.load(path, allow_pickle=False) as data:
-        return StaticEmbedding([str(w) for w in data["words"]], data["vectors"])
+        # tolist() gives Python strings in one pass (str() of each numpy string took
+        # most of the loading time).
+        return StaticEmbedding(data["words"].tolist(), data["vectors"])
 
 
 @cache

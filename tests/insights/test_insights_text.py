@@ -7,7 +7,18 @@ import json
 import pytest
 
 from consultations.insights import TextAnalysis, analyse_text
-from consultations.insights.text import default_analyser, default_model, stem, words
+from consultations.insights.suggestions import is_suggestion
+from consultations.insights.text import (
+    _KNOWN_WORDS,
+    TextAnalyser,
+    _lexicon_score,
+    default_analyser,
+    default_model,
+    lexicon_score,
+    stem,
+    theme_tokens,
+    words,
+)
 from tests.insights.fixture import COMMENTS
 
 
@@ -76,3 +87,46 @@ def test_intake_loads_the_model_once() -> None:
     assert default_model.cache_info().misses == model_loads <= 1
     assert default_analyser.cache_info().misses == analysers_built == 1
     assert default_analyser.cache_info().hits >= len(COMMENTS)
+
+
+TRICKY = (
+    "",
+    "No.",
+    "not bad, not good, never rude, hardly helpful",
+    "Couldn’t be better! Wouldn't change a thing",
+    "It's the nurse's job; the nurses' station was the staff's",
+    "staff staff staff were kind kind kind and the staff were kind",
+    "Ça va très bien. 😀 12 34",
+)
+
+
+def test_each_part_of_an_analysis_is_what_the_word_functions_give() -> None:
+    # analyse() keeps each word's part of the work from one reply to the next; what it
+    # gives must stay what the documented functions give for the reply's words.
+    analyser = default_analyser()
+    for text in (*COMMENTS, *TRICKY, *COMMENTS):
+        analysis = analyser.analyse(text)
+        stems = [stem(w) for w in words(text)]
+        assert analysis.tokens == theme_tokens(stems)
+        assert analysis.words == len(stems)
+        assert analysis.suggestion == is_suggestion(text)
+
+
+def test_the_store_of_words_seen_stays_bounded_and_the_analyses_the_same() -> None:
+    analyser = TextAnalyser(default_model())
+    before = [analyser.analyse(text) for text in COMMENTS]
+    many = " ".join(f"w{n}x" for n in range(_KNOWN_WORDS + 100))
+    assert analyser.analyse(many).words == _KNOWN_WORDS + 100
+    assert len(analyser._known) <= _KNOWN_WORDS
+    assert [analyser.analyse(text) for text in COMMENTS] == before
+    assert before == [TextAnalyser(default_model()).analyse(text) for text in COMMENTS]
+
+
+def test_the_lexicon_score_from_the_words_seen_is_lexicon_score() -> None:
+    assert lexicon_score(["not", "at", "all", "helpful"]) == -1.0
+    assert lexicon_score(["not", "at", "all", "very", "helpful"]) == 1.0
+    analyser = default_analyser()
+    for text in (*COMMENTS, *TRICKY, "not at all helpful", "never rude but not kind"):
+        analyser.analyse(text)
+        seen = [analyser._known[w] for w in words(text)]
+        assert _lexicon_score(seen) == lexicon_score([stem(w) for w in words(text)])

@@ -25,7 +25,7 @@ from consultations.insights.quotes import (
     trim,
     word_set,
 )
-from consultations.insights.suggestions import is_suggestion
+from consultations.insights.suggestions import clauses, is_suggestion
 from tests.insights.fixture import SPEC, START
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "insights" / "suggestions.jsonl"
@@ -183,6 +183,21 @@ def test_suggestions_are_recognised(text: str) -> None:
 )
 def test_praise_and_plain_complaints_are_not_suggestions(text: str) -> None:
     assert not is_suggestion(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "parts"),
+    [
+        ("Kind staff but long waits", ["kind staff", "long waits"]),
+        ("But the parking; however, the café", ["the parking", "the café"]),
+        ("A rebuttal, butter and buttons", ["a rebuttal, butter and buttons"]),
+        ("Although late - very kind. Thanks!", ["late", "very kind", "thanks"]),
+        ("xbut _but 2but ébut nonetheless", ["xbut _but 2but ébut nonetheless"]),
+        ("tired,but fine (but slow)", ["tired", "fine", "slow"]),
+    ],
+)
+def test_clauses_break_at_conjunctions_only_as_whole_words(text: str, parts: list[str]) -> None:
+    assert clauses(text) == parts
 
 
 def _sample() -> list[dict[str, Any]]:
