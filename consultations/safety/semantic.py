@@ -18,9 +18,8 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Iterable
-from functools import cache, lru_cache, reduce
+from functools import cache, lru_cache
 from importlib import resources
-from operator import or_
 from typing import Any
 
 import numpy as np
@@ -92,13 +91,12 @@ class _Block:
 
     def __init__(self, weights: dict[str, tuple[float, float]]) -> None:
         self.weights = weights  # feature -> (coefficient * idf, idf squared)
-        # Numbered from 1, so that a feature's number is never false (see :meth:`score`).
+        # Numbered from 1; column 0 of the rows below is unused.
         self.ids = {feature: n for n, feature in enumerate(weights, start=1)}
-        # Weights and idf squared as two rows, padded to whole bytes for score_bits.
-        self.bytes = (len(weights) + 1 + 7) // 8
-        self._columns = np.zeros((2, self.bytes * 8))
-        self._columns[0, 1 : len(weights) + 1] = [w for w, _ in weights.values()]
-        self._columns[1, 1 : len(weights) + 1] = [n for _, n in weights.values()]
+        # Weights and idf squared as two rows, by number (score_numbers).
+        self._columns = np.zeros((2, len(weights) + 1))
+        self._columns[0, 1:] = [w for w, _ in weights.values()]
+        self._columns[1, 1:] = [n for _, n in weights.values()]
 
     def score(self, features: Iterable[str]) -> float:
         """The block's share of the score: weights of the distinct known features summed,
@@ -113,17 +111,14 @@ class _Block:
                 norm += entry[1]
         return total / math.sqrt(norm) if norm else 0.0
 
-    def score_bits(self, bits: int) -> float:
-        """:meth:`score` for the distinct features whose numbers are the bits set in
-        ``bits``. The sums run in numpy (in another order than a Python loop over a set,
-        itself in no fixed order, so the last bits of a score may differ)."""
-        if not bits:
+    def score_numbers(self, numbers: set[int]) -> float:
+        """:meth:`score` for the distinct features numbered ``numbers``. The sums run in
+        numpy over those features' columns (in another order than a Python loop over a
+        set, itself in no fixed order, so the last bits of a score may differ)."""
+        if not numbers:
             return 0.0
-        present = np.unpackbits(
-            np.frombuffer(bits.to_bytes(self.bytes, "little"), dtype=np.uint8),
-            bitorder="little",
-        )
-        total, norm = self._columns @ present.astype(np.float64)
+        chosen = np.fromiter(numbers, dtype=np.intp, count=len(numbers))
+        total, norm = self._columns[:, chosen].sum(axis=1)
         return float(total) / math.sqrt(norm) if norm else 0.0
 
 
@@ -143,14 +138,14 @@ class SemanticModel:
         self._category_weights: dict[str, list[float]] = data["category_word"]
         self._category_intercepts: list[float] = list(data["category_intercepts"])
         self.vocabulary = frozenset(f for f in data["word"] if " " not in f)
-        self._grams_by_word: dict[str, int] = {}
+        self._grams_by_word: dict[str, tuple[int, ...]] = {}
 
     def probability(self, normalised: str) -> float:
         """Probability that the text is a disclosure."""
         z = (
             self.intercept
             + self.word.score(word_features(normalised))
-            + self.char.score_bits(self._known_grams(normalised))
+            + self.char.score_numbers(self._known_grams(normalised))
         )
         return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 
@@ -174,31 +169,33 @@ class SemanticModel:
                     best, strongest = p, part
         return best, strongest
 
-    def _known_grams(self, normalised: str) -> int:
-        """The text's character n-grams that the model has weights for, as a bit set of
-        their numbers: the same n-grams as :func:`char_features` gives, less the unknown
-        ones. Each word's bits come from a cache, since replies share most of their
-        words; the text's are the words' joined by bitwise or, a few machine words each
-        instead of a set insertion per n-gram."""
+    def _known_grams(self, normalised: str) -> set[int]:
+        """The numbers of the text's character n-grams that the model has weights for: the
+        same n-grams as :func:`char_features` gives, less the unknown ones. Each word's
+        come from a cache, since replies share most of their words."""
         cache = self._grams_by_word
-        tokens = set(normalised.split())
-        known = list(map(cache.get, tokens))
-        if None in known:
+        known: set[int] = set()
+        for token in set(normalised.split()):
+            numbers = cache.get(token)
+            if numbers is None:
+                numbers = self._word_grams(token)
+            known.update(numbers)
+        return known
+
+    def _word_grams(self, token: str) -> tuple[int, ...]:
+        """One word's known character n-grams, by number (cached)."""
+        numbers: set[int] = set()
+        if token not in _PUNCTUATION and not token.startswith("_"):
             ids = self.char.ids
-            size = self.char.bytes
-            for n, token in enumerate(tokens):
-                if known[n] is None:
-                    present = bytearray(size)
-                    if token not in _PUNCTUATION and not token.startswith("_"):
-                        for gram in _grams(token):
-                            number = ids.get(gram)
-                            if number is not None:
-                                present[number >> 3] |= 1 << (number & 7)
-                    bits = int.from_bytes(present, "little")
-                    if len(cache) >= _GRAM_CACHE:
-                        cache.clear()
-                    cache[token] = known[n] = bits
-        return reduce(or_, known, 0)
+            for gram in _grams(token):
+                number = ids.get(gram)
+                if number is not None:
+                    numbers.add(number)
+        cache = self._grams_by_word
+        if len(cache) >= _GRAM_CACHE:
+            cache.clear()
+        cache[token] = found = tuple(numbers)
+        return found
 
     def category(self, normalised: str) -> str:
         """The most likely category of a text already judged a disclosure."""
