@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Iterable
-from functools import cache, lru_cache
+from functools import cache, cached_property, lru_cache
 from importlib import resources
 from typing import Any
 
@@ -89,14 +89,24 @@ _GRAM_CACHE = 1 << 16
 class _Block:
     """One block of features: weights by feature, and the same as numbered arrays."""
 
-    def __init__(self, weights: dict[str, tuple[float, float]]) -> None:
-        self.weights = weights  # feature -> (coefficient * idf, idf squared)
-        # Numbered from 1; column 0 of the rows below is unused.
-        self.ids = {feature: n for n, feature in enumerate(weights, start=1)}
-        # Weights and idf squared as two rows, by number (score_numbers).
-        self._columns = np.zeros((2, len(weights) + 1))
-        self._columns[0, 1:] = [w for w, _ in weights.values()]
-        self._columns[1, 1:] = [n for _, n in weights.values()]
+    def __init__(self, weights: dict[str, list[float]]) -> None:
+        # Feature -> [coefficient * idf, idf], as the model file has them: the idf is
+        # squared where it is summed, so that loading builds no table of its own.
+        self.weights = weights
+
+    @cached_property
+    def ids(self) -> dict[str, int]:
+        """Features numbered from 1 (column 0 of :attr:`columns` is unused); built on
+        first use, since only the character block is scored by number."""
+        return {feature: n for n, feature in enumerate(self.weights, start=1)}
+
+    @cached_property
+    def columns(self) -> np.ndarray[Any, np.dtype[np.float64]]:
+        """Weights and idf squared as two rows, by number (:meth:`score_numbers`)."""
+        columns = np.zeros((2, len(self.weights) + 1))
+        columns[0, 1:] = [w for w, _ in self.weights.values()]
+        columns[1, 1:] = [i * i for _, i in self.weights.values()]
+        return columns
 
     def score(self, features: Iterable[str]) -> float:
         """The block's share of the score: weights of the distinct known features summed,
@@ -108,7 +118,8 @@ class _Block:
             entry = weights.get(feature)
             if entry is not None:
                 total += entry[0]
-                norm += entry[1]
+                idf = entry[1]
+                norm += idf * idf
         return total / math.sqrt(norm) if norm else 0.0
 
     def score_numbers(self, numbers: set[int]) -> float:
@@ -118,7 +129,7 @@ class _Block:
         if not numbers:
             return 0.0
         chosen = np.fromiter(numbers, dtype=np.intp, count=len(numbers))
-        total, norm = self._columns[:, chosen].sum(axis=1)
+        total, norm = self.columns[:, chosen].sum(axis=1)
         return float(total) / math.sqrt(norm) if norm else 0.0
 
 
@@ -132,13 +143,17 @@ class SemanticModel:
         self.sentence_threshold: float = float(data.get("sentence_threshold", 2.0))
         self.intercept: float = float(data["intercept"])
         self.fingerprint: str = str(data["fingerprint"])
-        self.word = _Block({f: (w, i * i) for f, (w, i) in data["word"].items()})
-        self.char = _Block({f: (w, i * i) for f, (w, i) in data["char"].items()})
+        self.word = _Block(data["word"])
+        self.char = _Block(data["char"])
         self.categories: tuple[str, ...] = tuple(data["categories"])
         self._category_weights: dict[str, list[float]] = data["category_word"]
         self._category_intercepts: list[float] = list(data["category_intercepts"])
-        self.vocabulary = frozenset(f for f in data["word"] if " " not in f)
         self._grams_by_word: dict[str, tuple[int, ...]] = {}
+
+    @cached_property
+    def vocabulary(self) -> frozenset[str]:
+        """The words (unigrams) the model has weights for."""
+        return frozenset(f for f in self.word.weights if " " not in f)
 
     def probability(self, normalised: str) -> float:
         """Probability that the text is a disclosure."""
