@@ -216,6 +216,11 @@ class _AllOf:
         return all(pattern.search(text) for pattern in self.patterns)
 
 
+def _stripped_rarity(strings: frozenset[str]) -> tuple[int, int]:
+    """:func:`_rarity` by the strings' words: " me " is as common as "me"."""
+    return (-min(len(string.strip()) for string in strings), len(strings))
+
+
 def _rarity(strings: frozenset[str]) -> tuple[int, int]:
     return (-min(map(len, strings)), len(strings))
 
@@ -286,6 +291,16 @@ class Phrases:
                     continue
                 for prefix in prefixes:
                     self._by_start.setdefault(prefix, []).append((table, number))
+        # One search for the rarest strings of them all: in most texts none is there, and
+        # no branch that may start anywhere is looked for at all.
+        firsts = [
+            min(needed, key=_stripped_rarity) for _, _, _, needed in self._anywhere if needed
+        ]
+        self._anywhere_gate = (
+            literals(frozenset().union(*firsts))
+            if firsts and len(firsts) == len(self._anywhere)
+            else None
+        )
         self._keys: dict[str, tuple[tuple[int, tuple[int, ...]], ...]] = {}
         self._last: tuple[str, Candidates | None] = ("", None)
 
@@ -327,7 +342,10 @@ class Phrases:
                 keys[key] = entry
             for table, numbers in entry:
                 found[table].append((at, numbers))
-        for table, number, scan, needed in self._anywhere:
+        anywhere = self._anywhere
+        if self._anywhere_gate is not None and not self._anywhere_gate.search(text):
+            anywhere = []
+        for table, number, scan, needed in anywhere:
             if not _gate(needed).search(text):
                 continue
             places = [match.start() for match in re.finditer(scan, text)]
