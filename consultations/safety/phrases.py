@@ -293,9 +293,7 @@ class Phrases:
                     self._by_start.setdefault(prefix, []).append((table, number))
         # One search for the rarest strings of them all: in most texts none is there, and
         # no branch that may start anywhere is looked for at all.
-        firsts = [
-            min(needed, key=_stripped_rarity) for _, _, _, needed in self._anywhere if needed
-        ]
+        firsts = [min(needed, key=_stripped_rarity) for _, _, _, needed in self._anywhere if needed]
         self._anywhere_gate = (
             literals(frozenset().union(*firsts))
             if firsts and len(firsts) == len(self._anywhere)

@@ -20,6 +20,7 @@ import re
 from collections.abc import Callable, Iterable
 from functools import cache, cached_property, lru_cache
 from importlib import resources
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -157,12 +158,41 @@ class SemanticModel:
 
     def probability(self, normalised: str) -> float:
         """Probability that the text is a disclosure."""
-        z = (
-            self.intercept
-            + self.word.score(word_features(normalised))
-            + self.char.score_numbers(self._known_grams(normalised))
-        )
+        return self._probability(word_features(normalised), self._known_grams(normalised))
+
+    def _probability(self, features: Iterable[str], grams: set[int]) -> float:
+        """The probability for a text's word features and known character n-grams."""
+        z = self.intercept + self.word.score(features) + self.char.score_numbers(grams)
         return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+
+    def scores(self, normalised: str, keep: Callable[[str], bool]) -> tuple[float, float, str]:
+        """:meth:`probability` of a text, and :meth:`strongest_sentence` of it when the
+        probability is below the threshold (``0.0, ""`` otherwise).
+
+        The text's word features are its sentences' one after another (a sentence end
+        starts them afresh, as a new sentence does) and its character n-grams are theirs
+        together, so each sentence's are found once, for both. That holds when every
+        sentence end the split removes is one punctuation mark of its own; a text with
+        another ("!!!", a token of its own) is scored the plain way.
+        """
+        parts = split_sentences(normalised)
+        if len(parts) < 2 or any(len(end) != 2 for end in _SENTENCE_END.findall(normalised)):
+            whole = self.probability(normalised)
+            if whole >= self.threshold or len(parts) < 2:
+                return whole, 0.0, ""
+            return whole, *self.strongest_sentence(normalised, keep)
+        features = [word_features(part) for part in parts]
+        grams = [self._known_grams(part) for part in parts]
+        whole = self._probability(chain.from_iterable(features), set().union(*grams))
+        if whole >= self.threshold:
+            return whole, 0.0, ""
+        best, strongest = 0.0, ""
+        for part, part_features, part_grams in zip(parts, features, grams, strict=True):
+            if keep(part):
+                p = self._probability(part_features, part_grams)
+                if p > best:
+                    best, strongest = p, part
+        return whole, best, strongest
 
     def strongest_sentence(self, normalised: str, keep: Callable[[str], bool]) -> tuple[float, str]:
         """The highest probability of any one sentence of a longer text, and that
