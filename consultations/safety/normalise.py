@@ -133,9 +133,12 @@ _PHRASES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"\+", " plus "),
     )
 )
-# Cheap test for whether any of the phrase rewrites can apply at all.
+# Cheap test for whether any of the phrase rewrites can apply at all. Every branch starts
+# with a letter or a symbol ("\bs" is written "s(?<=\bs)", the same places), so that the
+# engine passes over the other characters of a text without trying the branches there.
 _PHRASE_GATE = re.compile(
-    r"sewer|slide|self|toaster|bath|/|&|\+|accident|\bs\s*h|\bs\.\s?h|\bo\.?d|ctb|\bi\s*d\s*w|un[\s_-]*alive"
+    r"sewer|slide|self|toaster|bath|/|&|\+|accident|s(?<=\bs)\s*h|s(?<=\bs)\.\s?h|o(?<=\bo)\.?d"
+    r"|ctb|i(?<=\bi)\s*d\s*w|un[\s_-]*alive"
 )
 # "my self" is "myself", except in "my self harm", "my self esteem", "her self care".
 _JOIN_SELF = re.compile(

@@ -48,9 +48,11 @@ class _TooMany(Exception):
     """The branch has too many starts at this depth."""
 
 
-#: A start being built: the characters so far, and whether it is complete (at full depth,
-#: or cut where the pattern allows too many characters to follow).
-_State = tuple[str, bool]
+#: The starts being built: those complete (at full depth, or cut where the pattern allows
+#: too many characters to follow), and those that further characters extend.
+_States = tuple[frozenset[str], frozenset[str]]
+#: The ASCII characters of single-character nodes, by the node and the pattern's flags.
+_CLASSES: dict[tuple[str, int], frozenset[str] | None] = {}
 
 
 class _Reader:
@@ -59,18 +61,17 @@ class _Reader:
     def __init__(self, state: Any, depth: int) -> None:
         self.state = state
         self.depth = depth
-        self.classes: dict[str, frozenset[str] | None] = {}
 
-    def sequence(self, nodes: Iterable[Any], states: set[_State]) -> set[_State]:
+    def sequence(self, nodes: Iterable[Any], states: _States) -> _States:
         for node in nodes:
-            if all(done for _, done in states):
+            if not states[1]:
                 return states
             states = self.node(node, states)
-            if len(states) > _MAX_STARTS:
+            if len(states[0]) + len(states[1]) > _MAX_STARTS:
                 raise _TooMany
         return states
 
-    def node(self, node: Any, states: set[_State]) -> set[_State]:
+    def node(self, node: Any, states: _States) -> _States:
         op, value = node
         if op in (_parser.AT, _parser.ASSERT, _parser.ASSERT_NOT):
             return states  # zero width: no characters (a looser set of starts, never tighter)
@@ -84,52 +85,53 @@ class _Reader:
         if op is _parser.ATOMIC_GROUP:
             return self.sequence(value, states)
         if op is _parser.BRANCH:
-            merged: set[_State] = set()
+            done: set[str] = set()
+            going: set[str] = set()
             for alternative in value[1]:
-                merged |= self.sequence(alternative, states)
-            return merged
+                more_done, more_going = self.sequence(alternative, states)
+                done |= more_done
+                going |= more_going
+            return frozenset(done), frozenset(going)
         if op in (_parser.MAX_REPEAT, _parser.MIN_REPEAT, _parser.POSSESSIVE_REPEAT):
             return self._repeat(value, states)
         raise _Unreadable
 
-    def _character(self, node: Any, states: set[_State]) -> set[_State]:
+    def _character(self, node: Any, states: _States) -> _States:
+        done, going = states
         chars = self._class(node)
-        out: set[_State] = set()
-        for start, done in states:
-            if done:
-                out.add((start, True))
-            elif chars is None:
-                out.add((start, True))  # anything may follow: the start ends here
-            else:
-                for char in chars:
-                    grown = start + char
-                    out.add((grown, len(grown) >= self.depth))
-        return out
+        if chars is None:
+            return done | going, frozenset()  # anything may follow: the starts end here
+        grown = {start + char for start in going for char in chars}
+        depth = self.depth
+        complete = {start for start in grown if len(start) >= depth}
+        return done | complete, frozenset(grown - complete)
 
     def _class(self, node: Any) -> frozenset[str] | None:
         """The ASCII characters one single-character node matches (None: too many)."""
         op, value = node
         if op is _parser.LITERAL:
             return frozenset(chr(value))
-        key = repr(node)
-        if key not in self.classes:
+        key = (repr(node), self.state.flags)
+        if key not in _CLASSES:
             compiled = _compiler.compile(_parser.SubPattern(self.state, [node]), 0)
             chars = frozenset(c for c in _ASCII if compiled.match(c))
-            self.classes[key] = chars if len(chars) <= _MAX_CLASS else None
-        return self.classes[key]
+            _CLASSES[key] = chars if len(chars) <= _MAX_CLASS else None
+        return _CLASSES[key]
 
-    def _repeat(self, value: Any, states: set[_State]) -> set[_State]:
+    def _repeat(self, value: Any, states: _States) -> _States:
         low, high, pattern = value
-        reached: set[_State] = set()
+        reached_done: frozenset[str] = frozenset()
+        reached_going: frozenset[str] = frozenset()
         current = states
         for count in range(200):
             if count >= low:
-                reached |= current
+                reached_done |= current[0]
+                reached_going |= current[1]
             if count == high:
-                return reached
+                return reached_done, reached_going
             following = self.sequence(pattern, current)
-            if count >= low and following <= reached:
-                return reached  # nothing new: more repeats add nothing either
+            if count >= low and following[0] <= reached_done and following[1] <= reached_going:
+                return reached_done, reached_going  # nothing new: more repeats add nothing
             current = following
         raise _Unreadable
 
@@ -155,10 +157,12 @@ def _read(pattern: str) -> tuple[re.Pattern[str], frozenset[str] | None]:
             return compiled, None
         for depth in range(_DEPTH, 0, -1):
             try:
-                found = _Reader(parsed.state, depth).sequence(list(parsed), {("", False)})
+                done, going = _Reader(parsed.state, depth).sequence(
+                    list(parsed), (frozenset(), frozenset([""]))
+                )
             except _TooMany:
                 continue
-            prefixes = frozenset(start for start, _ in found)
+            prefixes = done | going
             return compiled, None if "" in prefixes else prefixes
     except (_Unreadable, _TooMany, re.error, AttributeError, TypeError, ValueError):
         return compiled, None
@@ -210,6 +214,11 @@ class _AllOf:
 
     def search(self, text: str) -> bool:
         return all(pattern.search(text) for pattern in self.patterns)
+
+
+def _stripped_rarity(strings: frozenset[str]) -> tuple[int, int]:
+    """:func:`_rarity` by the strings' words: " me " is as common as "me"."""
+    return (-min(len(string.strip()) for string in strings), len(strings))
 
 
 def _rarity(strings: frozenset[str]) -> tuple[int, int]:
@@ -282,6 +291,14 @@ class Phrases:
                     continue
                 for prefix in prefixes:
                     self._by_start.setdefault(prefix, []).append((table, number))
+        # One search for the rarest strings of them all: in most texts none is there, and
+        # no branch that may start anywhere is looked for at all.
+        firsts = [min(needed, key=_stripped_rarity) for _, _, _, needed in self._anywhere if needed]
+        self._anywhere_gate = (
+            literals(frozenset().union(*firsts))
+            if firsts and len(firsts) == len(self._anywhere)
+            else None
+        )
         self._keys: dict[str, tuple[tuple[int, tuple[int, ...]], ...]] = {}
         self._last: tuple[str, Candidates | None] = ("", None)
 
@@ -323,7 +340,10 @@ class Phrases:
                 keys[key] = entry
             for table, numbers in entry:
                 found[table].append((at, numbers))
-        for table, number, scan, needed in self._anywhere:
+        anywhere = self._anywhere
+        if self._anywhere_gate is not None and not self._anywhere_gate.search(text):
+            anywhere = []
+        for table, number, scan, needed in anywhere:
             if not _gate(needed).search(text):
                 continue
             places = [match.start() for match in re.finditer(scan, text)]

@@ -117,11 +117,11 @@ class Screen:
         if hits:
             return self._verdict(hits, prepared)
         if language == ENGLISH and self.model is not None and self.scorable(prepared):
-            if self.model.probability(prepared) >= self.model.threshold:
-                return _semantic(self.model.category(prepared))
             # A long reply is also scored sentence by sentence, against a threshold of
             # its own: one clause of a complaint can be the disclosure.
-            best, sentence = self.model.strongest_sentence(prepared, self.scorable)
+            whole, best, sentence = self.model.scores(prepared, self.scorable)
+            if whole >= self.model.threshold:
+                return _semantic(self.model.category(prepared))
             if best >= self.model.sentence_threshold:
                 return _semantic(self.model.category(sentence))
         if language not in READABLE:

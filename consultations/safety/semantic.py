@@ -18,9 +18,9 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Iterable
-from functools import cache, lru_cache, reduce
+from functools import cache, cached_property, lru_cache
 from importlib import resources
-from operator import or_
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -90,15 +90,24 @@ _GRAM_CACHE = 1 << 16
 class _Block:
     """One block of features: weights by feature, and the same as numbered arrays."""
 
-    def __init__(self, weights: dict[str, tuple[float, float]]) -> None:
-        self.weights = weights  # feature -> (coefficient * idf, idf squared)
-        # Numbered from 1, so that a feature's number is never false (see :meth:`score`).
-        self.ids = {feature: n for n, feature in enumerate(weights, start=1)}
-        # Weights and idf squared as two rows, padded to whole bytes for score_bits.
-        self.bytes = (len(weights) + 1 + 7) // 8
-        self._columns = np.zeros((2, self.bytes * 8))
-        self._columns[0, 1 : len(weights) + 1] = [w for w, _ in weights.values()]
-        self._columns[1, 1 : len(weights) + 1] = [n for _, n in weights.values()]
+    def __init__(self, weights: dict[str, list[float]]) -> None:
+        # Feature -> [coefficient * idf, idf], as the model file has them: the idf is
+        # squared where it is summed, so that loading builds no table of its own.
+        self.weights = weights
+
+    @cached_property
+    def ids(self) -> dict[str, int]:
+        """Features numbered from 1 (column 0 of :attr:`columns` is unused); built on
+        first use, since only the character block is scored by number."""
+        return {feature: n for n, feature in enumerate(self.weights, start=1)}
+
+    @cached_property
+    def columns(self) -> np.ndarray[Any, np.dtype[np.float64]]:
+        """Weights and idf squared as two rows, by number (:meth:`score_numbers`)."""
+        columns = np.zeros((2, len(self.weights) + 1))
+        columns[0, 1:] = [w for w, _ in self.weights.values()]
+        columns[1, 1:] = [i * i for _, i in self.weights.values()]
+        return columns
 
     def score(self, features: Iterable[str]) -> float:
         """The block's share of the score: weights of the distinct known features summed,
@@ -110,20 +119,18 @@ class _Block:
             entry = weights.get(feature)
             if entry is not None:
                 total += entry[0]
-                norm += entry[1]
+                idf = entry[1]
+                norm += idf * idf
         return total / math.sqrt(norm) if norm else 0.0
 
-    def score_bits(self, bits: int) -> float:
-        """:meth:`score` for the distinct features whose numbers are the bits set in
-        ``bits``. The sums run in numpy (in another order than a Python loop over a set,
-        itself in no fixed order, so the last bits of a score may differ)."""
-        if not bits:
+    def score_numbers(self, numbers: set[int]) -> float:
+        """:meth:`score` for the distinct features numbered ``numbers``. The sums run in
+        numpy over those features' columns (in another order than a Python loop over a
+        set, itself in no fixed order, so the last bits of a score may differ)."""
+        if not numbers:
             return 0.0
-        present = np.unpackbits(
-            np.frombuffer(bits.to_bytes(self.bytes, "little"), dtype=np.uint8),
-            bitorder="little",
-        )
-        total, norm = self._columns @ present.astype(np.float64)
+        chosen = np.fromiter(numbers, dtype=np.intp, count=len(numbers))
+        total, norm = self.columns[:, chosen].sum(axis=1)
         return float(total) / math.sqrt(norm) if norm else 0.0
 
 
@@ -137,22 +144,55 @@ class SemanticModel:
         self.sentence_threshold: float = float(data.get("sentence_threshold", 2.0))
         self.intercept: float = float(data["intercept"])
         self.fingerprint: str = str(data["fingerprint"])
-        self.word = _Block({f: (w, i * i) for f, (w, i) in data["word"].items()})
-        self.char = _Block({f: (w, i * i) for f, (w, i) in data["char"].items()})
+        self.word = _Block(data["word"])
+        self.char = _Block(data["char"])
         self.categories: tuple[str, ...] = tuple(data["categories"])
         self._category_weights: dict[str, list[float]] = data["category_word"]
         self._category_intercepts: list[float] = list(data["category_intercepts"])
-        self.vocabulary = frozenset(f for f in data["word"] if " " not in f)
-        self._grams_by_word: dict[str, int] = {}
+        self._grams_by_word: dict[str, tuple[int, ...]] = {}
+
+    @cached_property
+    def vocabulary(self) -> frozenset[str]:
+        """The words (unigrams) the model has weights for."""
+        return frozenset(f for f in self.word.weights if " " not in f)
 
     def probability(self, normalised: str) -> float:
         """Probability that the text is a disclosure."""
-        z = (
-            self.intercept
-            + self.word.score(word_features(normalised))
-            + self.char.score_bits(self._known_grams(normalised))
-        )
+        return self._probability(word_features(normalised), self._known_grams(normalised))
+
+    def _probability(self, features: Iterable[str], grams: set[int]) -> float:
+        """The probability for a text's word features and known character n-grams."""
+        z = self.intercept + self.word.score(features) + self.char.score_numbers(grams)
         return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+
+    def scores(self, normalised: str, keep: Callable[[str], bool]) -> tuple[float, float, str]:
+        """:meth:`probability` of a text, and :meth:`strongest_sentence` of it when the
+        probability is below the threshold (``0.0, ""`` otherwise).
+
+        The text's word features are its sentences' one after another (a sentence end
+        starts them afresh, as a new sentence does) and its character n-grams are theirs
+        together, so each sentence's are found once, for both. That holds when every
+        sentence end the split removes is one punctuation mark of its own; a text with
+        another ("!!!", a token of its own) is scored the plain way.
+        """
+        parts = split_sentences(normalised)
+        if len(parts) < 2 or any(len(end) != 2 for end in _SENTENCE_END.findall(normalised)):
+            whole = self.probability(normalised)
+            if whole >= self.threshold or len(parts) < 2:
+                return whole, 0.0, ""
+            return whole, *self.strongest_sentence(normalised, keep)
+        features = [word_features(part) for part in parts]
+        grams = [self._known_grams(part) for part in parts]
+        whole = self._probability(chain.from_iterable(features), set().union(*grams))
+        if whole >= self.threshold:
+            return whole, 0.0, ""
+        best, strongest = 0.0, ""
+        for part, part_features, part_grams in zip(parts, features, grams, strict=True):
+            if keep(part):
+                p = self._probability(part_features, part_grams)
+                if p > best:
+                    best, strongest = p, part
+        return whole, best, strongest
 
     def strongest_sentence(self, normalised: str, keep: Callable[[str], bool]) -> tuple[float, str]:
         """The highest probability of any one sentence of a longer text, and that
@@ -174,31 +214,33 @@ class SemanticModel:
                     best, strongest = p, part
         return best, strongest
 
-    def _known_grams(self, normalised: str) -> int:
-        """The text's character n-grams that the model has weights for, as a bit set of
-        their numbers: the same n-grams as :func:`char_features` gives, less the unknown
-        ones. Each word's bits come from a cache, since replies share most of their
-        words; the text's are the words' joined by bitwise or, a few machine words each
-        instead of a set insertion per n-gram."""
+    def _known_grams(self, normalised: str) -> set[int]:
+        """The numbers of the text's character n-grams that the model has weights for: the
+        same n-grams as :func:`char_features` gives, less the unknown ones. Each word's
+        come from a cache, since replies share most of their words."""
         cache = self._grams_by_word
-        tokens = set(normalised.split())
-        known = list(map(cache.get, tokens))
-        if None in known:
+        known: set[int] = set()
+        for token in set(normalised.split()):
+            numbers = cache.get(token)
+            if numbers is None:
+                numbers = self._word_grams(token)
+            known.update(numbers)
+        return known
+
+    def _word_grams(self, token: str) -> tuple[int, ...]:
+        """One word's known character n-grams, by number (cached)."""
+        numbers: set[int] = set()
+        if token not in _PUNCTUATION and not token.startswith("_"):
             ids = self.char.ids
-            size = self.char.bytes
-            for n, token in enumerate(tokens):
-                if known[n] is None:
-                    present = bytearray(size)
-                    if token not in _PUNCTUATION and not token.startswith("_"):
-                        for gram in _grams(token):
-                            number = ids.get(gram)
-                            if number is not None:
-                                present[number >> 3] |= 1 << (number & 7)
-                    bits = int.from_bytes(present, "little")
-                    if len(cache) >= _GRAM_CACHE:
-                        cache.clear()
-                    cache[token] = known[n] = bits
-        return reduce(or_, known, 0)
+            for gram in _grams(token):
+                number = ids.get(gram)
+                if number is not None:
+                    numbers.add(number)
+        cache = self._grams_by_word
+        if len(cache) >= _GRAM_CACHE:
+            cache.clear()
+        cache[token] = found = tuple(numbers)
+        return found
 
     def category(self, normalised: str) -> str:
         """The most likely category of a text already judged a disclosure."""
