@@ -26,6 +26,7 @@ from bot.platform import Platform, create_platform
 from bot.web.app import create_app
 from migrations import apply as migrate
 from storage.tables import Base
+from tests.waiting import scale
 
 POSTGRES_ADMIN_URL = (
     os.environ.get("ENGAGE_TEST_DATABASE_URL")
@@ -34,6 +35,17 @@ POSTGRES_ADMIN_URL = (
 )
 TEST_KEY = "test-pseudonym-key-0123456789-abcdefghijklmnop"
 TEST_SECRET = "test-secret-key-0123456789-abcdefghijklmnopqrst"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """Each test's limit (pytest-timeout's ini ``timeout``) grows with the waits' scale.
+
+    ``--timeout`` and ``PYTEST_TIMEOUT`` are taken as given.
+    """
+    ini = config.getini("timeout")
+    if config.getoption("timeout", None) is None and "PYTEST_TIMEOUT" not in os.environ and ini:
+        config.option.timeout = float(ini) * scale()
 
 
 def _sqlalchemy_url(dsn: str) -> str:

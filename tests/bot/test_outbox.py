@@ -24,7 +24,7 @@ from tests.bot.test_runtime import deliver, send_all
 from tests.conftest import TEST_KEY, TEST_SECRET
 from tests.fakes.channel import FakeChannel, PacedChannel, Person, StuckChannel
 from tests.helpers import engage, launch, spec_data
-from tests.waiting import wait_until
+from tests.waiting import PATIENCE, wait_until
 
 
 async def test_two_workers_send_each_message_once_and_one_sender_per_channel(
@@ -45,7 +45,7 @@ async def test_two_workers_send_each_message_once_and_one_sender_per_channel(
         return len(first.sent) + len(second.sent) >= len(people)
 
     try:
-        await wait_until(all_sent, within=20, what="every message sent")
+        await wait_until(all_sent, what="every message sent")
     finally:
         stopping.set()
         await asyncio.gather(*tasks)
@@ -66,7 +66,7 @@ async def test_the_adapter_is_given_each_rows_idempotency_key_on_every_attempt(
     sender = OutboxSender(
         platform.sessionmaker, platform.keyring, {"telegram": channel}, base_delay=0.0
     )
-    async with asyncio.timeout(10):
+    async with asyncio.timeout(PATIENCE):
         while not channel.sent:
             await sender.run_once("telegram")
             await asyncio.sleep(0.05)
@@ -92,7 +92,7 @@ async def _killed_mid_send(platform: Platform, *, concurrency: int) -> None:
     task = asyncio.create_task(
         _sender(platform, stuck, concurrency=concurrency).run_once("telegram")
     )
-    async with asyncio.timeout(10):
+    async with asyncio.timeout(PATIENCE):
         # Every send that can start, started (each is marked ``sending`` in a commit of
         # its own first, which a busy database may take a while over), then a moment for
         # any that should not have started to show.
@@ -124,7 +124,7 @@ async def test_rows_claimed_but_not_started_are_sent_once_after_a_crash(
     channel = FakeChannel()
     restarted = _sender(platform, channel)
     assert await restarted.recover() == 2
-    await restarted.drain("telegram", within=10)
+    await restarted.drain("telegram", within=PATIENCE)
     chats = Counter(address["chat"] for address, _ in channel.sent)
     assert chats == Counter({p.platform_id: 1 for p in people})  # each person once
     repeats = [m for _, m in channel.sent if m.text.startswith(RESEND_PREFIX)]
@@ -145,7 +145,7 @@ async def test_rows_waiting_for_their_pace_are_not_in_doubt_after_a_crash(
     await deliver(platform, *(p.starts("outpatient-booking") for p in people))
     paced = PacedChannel()
     task = asyncio.create_task(_sender(platform, paced).run_once("telegram"))
-    async with asyncio.timeout(10):
+    async with asyncio.timeout(PATIENCE):
         await paced.started.wait()
         await asyncio.sleep(0.05)
     task.cancel()  # killed: no clean-up
@@ -157,7 +157,7 @@ async def test_rows_waiting_for_their_pace_are_not_in_doubt_after_a_crash(
     channel = FakeChannel()
     restarted = _sender(platform, channel)
     assert await restarted.recover() == 1
-    await restarted.drain("telegram", within=10)
+    await restarted.drain("telegram", within=PATIENCE)
     assert Counter(address["chat"] for address, _ in channel.sent) == Counter(
         {p.platform_id: 1 for p in people}
     )
@@ -182,7 +182,7 @@ async def test_a_question_in_doubt_is_asked_again_once_and_never_a_third_time(
     channel = FakeChannel()
     restarted = _sender(platform, channel)
     assert await restarted.recover() == 1
-    await restarted.drain("telegram", within=5)
+    await restarted.drain("telegram", within=PATIENCE)
     assert channel.sent == []
     async with platform.sessionmaker() as session:
         row = await session.scalar(select(OutboxEntry))
@@ -197,11 +197,11 @@ async def test_a_repeat_that_went_out_is_not_sent_again(platform: Platform) -> N
     channel = FakeChannel()
     restarted = _sender(platform, channel)
     await restarted.recover()
-    await restarted.drain("telegram", within=5)
+    await restarted.drain("telegram", within=PATIENCE)
     [repeat] = channel.to({"chat": "q2"})
     assert repeat.text.startswith(RESEND_PREFIX) and repeat.kind == "question"
     assert await restarted.recover() == 0
-    await restarted.drain("telegram", within=5)
+    await restarted.drain("telegram", within=PATIENCE)
     assert len(channel.sent) == 1
 
 
@@ -216,7 +216,7 @@ async def test_no_one_who_left_since_is_asked_again(platform: Platform) -> None:
     channel = FakeChannel()
     restarted = _sender(platform, channel)
     assert await restarted.recover() == 1
-    await restarted.drain("telegram", within=5)
+    await restarted.drain("telegram", within=PATIENCE)
     assert channel.sent == []
     assert await _statuses(platform) == Counter({"unknown": 1})
 
@@ -265,7 +265,7 @@ async def _crash_with_a_plain_message_in_flight(settings: Settings) -> int:
         channel = FakeChannel()
         restarted = _sender(platform, channel)
         assert await restarted.recover() == 1
-        await restarted.drain("telegram", within=5)
+        await restarted.drain("telegram", within=PATIENCE)
         assert channel.sent == []  # not a question: never repeated
         async with platform.sessionmaker() as session:
             row = await session.scalar(select(OutboxEntry))
@@ -322,7 +322,7 @@ async def test_a_safety_message_that_cannot_be_delivered_alerts_the_moderators(
         await deliver(platform, event)
     channel = RefusesSafety()
     sender = _sender(platform, channel)
-    await sender.drain("telegram", within=10)
+    await sender.drain("telegram", within=PATIENCE)
     async with platform.sessionmaker() as session:
         cases = await moderation.open_cases(session)
         failed = list(
@@ -357,7 +357,7 @@ async def test_a_safety_reply_is_sent_before_the_replies_queued_ahead_of_it(
     # thirty consent questions were queued first; the signposting still goes first
     address, first = channel.sent[0]
     assert (address, first.kind) == ({"chat": "u-eve"}, "safety")
-    await sender.drain("telegram", within=10)
+    await sender.drain("telegram", within=PATIENCE)
     assert len(channel.sent) == 31
     assert [m.kind for m in channel.to({"chat": "u-eve"})].count("safety") == 1
 
@@ -391,7 +391,7 @@ async def test_rows_starting_together_are_marked_sending_and_sent_in_few_stateme
     sql_events.listen(platform.engine.sync_engine, "before_cursor_execute", seen)
     try:
         channel = _AnnouncingChannel()
-        await _sender(platform, channel).drain("telegram", within=20)
+        await _sender(platform, channel).drain("telegram", within=PATIENCE)
     finally:
         sql_events.remove(platform.engine.sync_engine, "before_cursor_execute", seen)
     assert Counter(address["chat"] for address, _ in channel.sent) == Counter(

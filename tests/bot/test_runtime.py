@@ -19,6 +19,7 @@ from storage.tables import (
 )
 from tests.fakes.channel import FakeChannel, Person
 from tests.helpers import launch, spec_data
+from tests.waiting import PATIENCE
 
 
 async def deliver(platform: Platform, *events: InboundEvent) -> None:
@@ -31,7 +32,7 @@ async def send_all(platform: Platform, channel: FakeChannel) -> None:
     sender = OutboxSender(
         platform.sessionmaker, platform.keyring, {channel.name: channel}, base_delay=0.01
     )
-    await sender.drain(channel.name, within=10)
+    await sender.drain(channel.name, within=PATIENCE)
 
 
 async def count(platform: Platform, table: Any) -> int:
@@ -209,11 +210,11 @@ async def test_interrupted_question_is_asked_again_once(platform: Platform) -> N
     channel = FakeChannel()
     sender = OutboxSender(platform.sessionmaker, platform.keyring, {"telegram": channel})
     assert await sender.recover() == 1
-    await sender.drain("telegram", within=5)
+    await sender.drain("telegram", within=PATIENCE)
     [(_, again)] = channel.sent
     assert again.text.startswith(RESEND_PREFIX)
     assert await sender.recover() == 0
-    await sender.drain("telegram", within=5)
+    await sender.drain("telegram", within=PATIENCE)
     assert len(channel.sent) == 1
 
 

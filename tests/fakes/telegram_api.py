@@ -39,7 +39,7 @@ import aiohttp
 import telegram
 from aiohttp import web
 
-from tests.waiting import wait_until
+from tests.waiting import PATIENCE, wait_until
 
 __all__ = [
     "MESSAGE_METHODS",
@@ -1074,7 +1074,7 @@ class FakeTelegram:
         """The commands set for a scope and language (default scope when None)."""
         return list(self.commands.get((self._scope_key(scope), language_code), []))
 
-    async def wait_for(self, predicate: Callable[[], bool], within: float = 5.0) -> None:
+    async def wait_for(self, predicate: Callable[[], bool], within: float = PATIENCE) -> None:
         """Wait until ``predicate()`` is true; raises TimeoutError after ``within`` seconds.
 
         The predicate is also re-checked now and then: it may read state the fake does not
@@ -1089,7 +1089,7 @@ class FakeTelegram:
         )
 
     async def wait_for_sent(
-        self, count: int = 1, chat: ChatRef | telegram.User | None = None, within: float = 5.0
+        self, count: int = 1, chat: ChatRef | telegram.User | None = None, within: float = PATIENCE
     ) -> list[FakeMessage]:
         """Wait until the bot has sent ``count`` messages (to ``chat`` if given); return all."""
 
@@ -1099,12 +1099,12 @@ class FakeTelegram:
         await self.wait_for(lambda: len(matching()) >= count, within)
         return matching()
 
-    async def wait_for_call(self, method: str, count: int = 1, within: float = 5.0) -> Call:
+    async def wait_for_call(self, method: str, count: int = 1, within: float = PATIENCE) -> Call:
         """Wait until ``method`` has been called ``count`` times; return the last call."""
         await self.wait_for(lambda: len(self.calls_to(method)) >= count, within)
         return self.calls_to(method)[-1]
 
-    async def wait_until_consumed(self, within: float = 5.0) -> None:
+    async def wait_until_consumed(self, within: float = PATIENCE) -> None:
         """Wait until every queued update is confirmed or delivered to the webhook."""
         await self.wait_for(lambda: not self._queue, within)
 

@@ -22,6 +22,7 @@ from mastodon import (
 from mastodon.return_types import Notification
 
 from tests.fakes.mastodon_server import BOT_USERNAME, InstanceLimits, MastodonServer
+from tests.waiting import PATIENCE
 
 
 @pytest.fixture
@@ -100,12 +101,12 @@ def test_mention_arrives_on_the_user_stream(server: MastodonServer) -> None:
     inbox = _Inbox()
     handle = server.bot().stream_user(inbox, run_async=True)
     try:
-        assert inbox.live.wait(5)
+        assert inbox.live.wait(PATIENCE)
         status = server.mention("alice", "is this thing on?")
-        notification = inbox.notifications.get(timeout=5)
+        notification = inbox.notifications.get(timeout=PATIENCE)
     finally:
         handle.close()
-        handle.join(5)
+        handle.join(PATIENCE)
 
     assert not handle.is_alive()
     assert notification["type"] == "mention"

@@ -28,6 +28,7 @@ from telegram.ext import (
 )
 
 from tests.fakes.telegram_api import FakeTelegram
+from tests.waiting import PATIENCE
 
 TOKEN = "123456:TEST-TOKEN"
 
@@ -343,7 +344,7 @@ async def test_long_poll_returns_when_an_update_arrives(
     await fake.wait_for_call("getUpdates")
     assert not poll.done()
     fake.send_text(alice, "hi")
-    async with asyncio.timeout(10):
+    async with asyncio.timeout(PATIENCE):
         updates = await poll
 
     assert [u.message.text for u in updates if u.message] == ["hi"]

@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from bot.platform import Platform
 from storage.db import statements_on_loop
 from storage.tables import Participant, utcnow
+from tests.waiting import PATIENCE
 
 
 def _participant(name: str) -> Participant:
@@ -229,7 +230,7 @@ async def _write_on_the_loop_past_a_lock(platform: Platform, database_url: str, 
     assert not writing.done()
     blocker.execute("COMMIT")
     blocker.close()
-    await asyncio.wait_for(writing, 10)
+    await asyncio.wait_for(writing, PATIENCE)
     async with platform.sessionmaker() as session:
         found = await session.scalars(select(Participant.id).where(Participant.pseudonym == name))
         assert len(list(found)) == 1

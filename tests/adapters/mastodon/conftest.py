@@ -30,7 +30,7 @@ from storage.channel_store import SqlChannelStore
 from storage.tables import Base, Publication
 from tests.fakes.mastodon_server import InstanceLimits, MastodonServer
 from tests.helpers import launch, spec_data
-from tests.waiting import wait_until
+from tests.waiting import PATIENCE, wait_until
 
 T = TypeVar("T")
 
@@ -142,7 +142,7 @@ class World:
         async with self.platform.sessionmaker() as session:
             return list((await session.scalars(select(table).where(*where))).all())
 
-    async def received(self, person: str, count: int, *, within: float = 10.0) -> list[Status]:
+    async def received(self, person: str, count: int, *, within: float = PATIENCE) -> list[Status]:
         """The bot's first ``count`` statuses to ``person`` (oldest first), once they exist."""
 
         async def enough() -> list[Status] | None:

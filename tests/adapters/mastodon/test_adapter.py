@@ -461,7 +461,7 @@ async def test_a_stalled_stream_is_noticed_polled_around_and_streamed_again(worl
 
     world.server.stall_streams()
     stalled_at = asyncio.get_running_loop().time()
-    await wait_until(_mode(world, "polling"), within=10, what="the stall to be noticed")
+    await wait_until(_mode(world, "polling"), what="the stall to be noticed")
     noticed = asyncio.get_running_loop().time() - stalled_at
     # The heartbeat timeout (1 s of silence), not a reconcile poll (an hour). Counted from
     # the stall, so it can be under a second: the last keep-alive came before it.
@@ -470,7 +470,7 @@ async def test_a_stalled_stream_is_noticed_polled_around_and_streamed_again(worl
     assert await wait_until(_stored(world, during["id"]), what="the reply polled meanwhile")
 
     world.server.stall_streams(False)
-    await wait_until(_mode(world, "streaming"), within=15, what="streaming again")
+    await wait_until(_mode(world, "streaming"), what="streaming again")
     assert world.server.streams_opened > opened
     after = await world.act(world.server.reply, "bob", prompt, "Said once it streamed again")
     [row] = await wait_until(_stored(world, after["id"]), what="the streamed reply")

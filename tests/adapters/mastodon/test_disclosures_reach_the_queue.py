@@ -77,7 +77,7 @@ async def test_every_channel_opens_a_case_and_answers_with_help(
                 cases = await moderation.open_cases(session)
             return cases if len(cases) >= 4 else None
 
-        cases = await wait_until(four_cases, within=30, what="a case from every channel")
+        cases = await wait_until(four_cases, what="a case from every channel")
 
         async def helplines_sent() -> bool:
             to_alice = [m.text or "" for m in fake.messages_to(alice)]
@@ -89,7 +89,7 @@ async def test_every_channel_opens_a_case_and_answers_with_help(
                 and any("Lifeline" in s["content"] for s in direct)
             )
 
-        await wait_until(helplines_sent, within=30, what="the safety replies")
+        await wait_until(helplines_sent, what="the safety replies")
         public = await world.received("pubperson", 0)
         assert {s["visibility"] for s in public if "Lifeline" in s["content"]} == {"direct"}
         await world.stop()

@@ -38,7 +38,7 @@ async def test_tagged_public_posts_are_gathered_and_only_mentions_answered(
     async def gathered() -> bool:
         return await world.count(Response) == 3
 
-    await wait_until(gathered, within=15, what="three listened posts")
+    await wait_until(gathered, what="three listened posts")
     stored = {r.text or "": r for r in await rows(platform, Response)}
     assert {r.item_type for r in stored.values()} == {"listening"}
     assert all(r.public for r in stored.values())
@@ -82,7 +82,7 @@ async def test_listened_posts_are_deleted_after_the_retention(world: World) -> N
     async def gathered() -> bool:
         return await world.count(Response) == 1
 
-    await wait_until(gathered, within=15, what="the listened post")
+    await wait_until(gathered, what="the listened post")
     [post] = await rows(platform, Response)
     kept = Timeline(
         platform.sessionmaker,

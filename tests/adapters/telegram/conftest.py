@@ -23,7 +23,7 @@ from bot.web.app import create_app
 from storage.channel_store import SqlChannelStore
 from storage.tables import Base
 from tests.fakes.telegram_api import FakeMessage, FakeTelegram
-from tests.waiting import wait_until
+from tests.waiting import PATIENCE, wait_until
 
 TOKEN = "123456:TEST-TOKEN"
 SECRET = "webhook-secret-0123456789"
@@ -65,7 +65,7 @@ class Running:
     def webhook_url(self) -> str:
         return f"http://127.0.0.1:{self.server.port}{WEBHOOK_PATH}"
 
-    async def said(self, user: telegram.User, count: int, within: float = 5.0) -> FakeMessage:
+    async def said(self, user: telegram.User, count: int, within: float = PATIENCE) -> FakeMessage:
         """The bot's ``count``-th message to ``user`` (1-based), once it has been sent."""
         sent = await self.fake.wait_for_sent(count, chat=user, within=within)
         return sent[count - 1]

@@ -15,6 +15,7 @@ from storage.tables import Consent, OutboxEntry, Participant
 from tests.adapters.telegram.conftest import Running, make_adapter
 from tests.fakes.telegram_api import FakeTelegram
 from tests.helpers import launch, spec_data
+from tests.waiting import PATIENCE
 
 
 async def queue(
@@ -46,7 +47,7 @@ async def test_a_burst_of_429s_ends_with_every_message_delivered_once(
     fake.inject_429(count=8, retry_after=1)
     adapter = make_adapter(fake, platform)
     try:
-        await sender(platform, adapter).drain("telegram", within=20)
+        await sender(platform, adapter).drain("telegram", within=PATIENCE)
     finally:
         await adapter.stop()
     assert fake.rate_limited_count == 8
@@ -71,7 +72,7 @@ async def test_sending_keeps_telegrams_limits_without_being_told(
         await queue(platform, group.id, f"Group post {n}", key=f"g{n}")
     adapter = make_adapter(fake, platform, chat_interval=1.0)
     try:
-        await sender(platform, adapter).drain("telegram", within=20)
+        await sender(platform, adapter).drain("telegram", within=PATIENCE)
     finally:
         await adapter.stop()
     # The fake answers 429 to a second message in a chat within a second, or to a 21st in
@@ -117,9 +118,7 @@ async def test_a_blocked_user_is_opted_out_without_retries(running: Running) -> 
     alice_row, bob_row = participants
     await queue(platform, alice.id, "A reminder", key="reminder", participant_id=alice_row.id)
     await queue(platform, alice.id, "Another", key="another", participant_id=alice_row.id)
-    await fake.wait_for(
-        lambda: any(c.status == 403 for c in fake.calls_to("sendMessage")), within=5
-    )
+    await fake.wait_for(lambda: any(c.status == 403 for c in fake.calls_to("sendMessage")))
     await running.wait_for_count(
         OutboxEntry, 0, OutboxEntry.status.in_(["pending", "claimed", "sending"])
     )

@@ -83,7 +83,7 @@ async def test_an_update_the_converter_fails_on_is_not_acknowledged_and_comes_ag
     try:
         alice = fake.user(1001, "Alice")
         fake.send_command(alice, "/start", "outpatient-booking")
-        consent = await running.said(alice, 1, within=10.0)
+        consent = await running.said(alice, 1)
         assert "Do you agree" in (consent.text or "")
         await fake.wait_until_consumed()
         assert calls == 2  # converted again once Telegram handed it over again
