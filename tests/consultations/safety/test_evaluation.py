@@ -101,7 +101,10 @@ def test_the_evaluation_set_is_large_varied_and_split_by_its_fixed_rule() -> Non
             # more people while batches 42 and 43 were tuned on, kept out of the repository
             # until then, and scored once on the screen before and after that round (recall
             # 0.970 and 0.962, over-flagging 0.118 and 0.102; one disclosure of batch 45 was
-            # already in the set, stored once), then joined the tune split.
+            # already in the set, stored once), then joined the tune split. Batches 46 and
+            # 47 were written blind by two more people while batches 44 and 45 were tuned
+            # on, kept out of the repository until then, and scored once on the screen
+            # before and after that round; they stay held out.
             allowed = {
                 (2, "heldout"),
                 (3, "tune"),
@@ -147,6 +150,8 @@ def test_the_evaluation_set_is_large_varied_and_split_by_its_fixed_rule() -> Non
                 (43, "tune"),
                 (44, "tune"),
                 (45, "tune"),
+                (46, "heldout"),
+                (47, "heldout"),
             }
             assert (row["batch"], row["split"]) in allowed, row["text"]
             continue
@@ -164,9 +169,35 @@ BLIND = [row for row in TUNE if row.get("batch") in (10, 12)]
 EARLIER = [row for row in HELDOUT if row.get("batch", 1) in (1, 2, 4)]
 
 
-def test_heldout_is_batches_one_two_four() -> None:
-    # The maintainer adds the next blind pair.
-    assert {row.get("batch", 1) for row in HELDOUT} == {1, 2, 4}
+def test_heldout_is_batches_one_two_four_and_the_blind_pair() -> None:
+    assert {row.get("batch", 1) for row in HELDOUT} == {1, 2, 4, 46, 47}
+
+
+BLIND_PAIR = [row for row in HELDOUT if row.get("batch") in (46, 47)]
+
+
+def test_blind_batches_46_and_47_hold_their_measured_level() -> None:
+    # Batches 46 (mental-health inpatients and crisis teams, perinatal mental health,
+    # older men after retirement or widowhood, farmers, fishers and truck drivers,
+    # hospitality and retail workers, nurses and carers about their own lives, Irish,
+    # Scottish, Australian and New Zealand English, the US Midwest and Pacific Northwest,
+    # Black British and Caribbean English, long unpunctuated posts, long-term pain and
+    # disability, parents of teenagers, one-line poll replies, emoji, understatement) and
+    # 47 (teenagers and young adults in group chats, gamers and streamers, university
+    # halls, LGBTQ+ young people, hostels and temporary accommodation, domestic abuse
+    # survivors, psychosis and bipolar disorder, addiction services, asylum seekers
+    # through translation apps, Nigerian, Ghanaian, Indian and Pakistani English, Canadian
+    # and US Southern English, the school gate, venting about A&E, GP appointments and
+    # prescriptions, police and paramedics, dark humour, long complaints whose point comes
+    # late), written blind by two people who never saw the screen or any other batch.
+    # Scored once on the screen before the round of tune batches 44 and 45: recall 0.970
+    # (388 of 400) and over-flagging 0.060 (22 of 364); once after it: 0.975 (390) and
+    # 0.060 (22). The over-flagging target (10%) is met on them; the recall target (0.99)
+    # is not.
+    recall, over_flagging = _rates(BLIND_PAIR)
+    assert sum(row["label"] == 1 for row in BLIND_PAIR) == 400
+    assert recall >= 0.975
+    assert over_flagging <= 0.0605
 
 
 def test_blind_batches_ten_and_twelve_hold_their_measured_level() -> None:
