@@ -44,6 +44,11 @@ What this module adds, because the adapter needs it and the mock lacks it:
 - :meth:`MastodonServer.stall_streams`: streams stay open but go silent (no events, no
   keep-alives), as a stream behind a stuck proxy does; new streams open and stay silent
   too, until the stall ends; :attr:`MastodonServer.streams_opened` counts connections;
+- :meth:`MastodonServer.hold_responses`: the next matching requests (by method, path
+  and, optionally, whose token) are served in full (a new status is stored, streamed
+  and notified) but their responses are held back until the test releases them
+  (:class:`HeldResponses`), as a response still on its way back is: the rest of the
+  instance sees the effect while the client that asked has not heard yet;
 - helpers that act as other people (:meth:`MastodonServer.reply`,
   :meth:`MastodonServer.mention`, :meth:`MastodonServer.post`, :meth:`MastodonServer.dm`,
   :meth:`MastodonServer.vote`).
@@ -56,6 +61,7 @@ who may see a status of a given visibility.
 from __future__ import annotations
 
 import asyncio
+import fnmatch
 import json
 import re
 import socket
@@ -86,7 +92,7 @@ from mastodon_mock.config import (
 )
 from mastodon_mock.db.models import Poll as PollRow
 
-__all__ = ["BOT_USERNAME", "InstanceLimits", "MastodonServer"]
+__all__ = ["BOT_USERNAME", "HeldResponses", "InstanceLimits", "MastodonServer"]
 
 BOT_USERNAME = "engage"
 """Username of the bot account the adapter logs in as."""
@@ -142,6 +148,49 @@ class InstanceLimits:
                 f"max_characters={self.max_characters}: mastodon-mock rejects statuses over "
                 f"{_MOCK_MAX_CHARACTERS} characters itself"
             )
+
+
+class HeldResponses:
+    """Responses a :class:`MastodonServer` holds back: see :meth:`MastodonServer.hold_responses`.
+
+    The server serves each matching request in full, then keeps its response until
+    :meth:`release`. Thread-safe: the server's thread holds, the test's releases.
+    """
+
+    def __init__(
+        self, *, method: str | None, path: str, token: str | None, times: int | None
+    ) -> None:
+        self.method = method.upper() if method is not None else None
+        self.path = path
+        self.token = token
+        self.left = times
+        self.count = 0
+        """How many responses have been held so far."""
+        self.held = threading.Event()
+        """Set once a response is held: its request has been served, and not yet answered."""
+        self._released = threading.Event()
+
+    def matches(self, method: str, path: str, authorization: str) -> bool:
+        """Whether a request is one to hold (and there are holds left)."""
+        if self.left is not None and self.left <= 0:
+            return False
+        if self.method is not None and method.upper() != self.method:
+            return False
+        if not fnmatch.fnmatchcase(path, self.path):
+            return False
+        return self.token is None or authorization == f"Bearer {self.token}"
+
+    def wait_held(self, timeout: float | None = None) -> bool:
+        """Block until a response is held (``False`` if ``timeout`` passes first)."""
+        return self.held.wait(timeout)
+
+    def release(self) -> None:
+        """Send the held responses, and any later matching ones at once. Idempotent."""
+        self._released.set()
+
+    @property
+    def released(self) -> bool:
+        return self._released.is_set()
 
 
 class MastodonServer:
@@ -206,6 +255,7 @@ class MastodonServer:
         self._bot: Mastodon | None = None
         self._lock = threading.Lock()
         self._stalled = threading.Event()
+        self._holds: list[HeldResponses] = []
         self.streams_opened = 0
         """Connections made to the user stream (the adapter's reconnections show here)."""
 
@@ -266,8 +316,13 @@ class MastodonServer:
     def stop(self, *, timeout: float = 10.0) -> None:
         """Close every client this server handed out, then stop the mock. Idempotent.
 
-        Close stream handles first: an open stream keeps the mock's shutdown waiting.
+        Held responses are released first, then stream handles closed: an open stream
+        keeps the mock's shutdown waiting.
         """
+        with self._lock:
+            holds, self._holds = self._holds, []
+        for hold in holds:
+            hold.release()
         for client in self._clients:
             client.session.close()
         self._clients.clear()
@@ -486,11 +541,55 @@ class MastodonServer:
         else:
             self._stalled.clear()
 
+    def hold_responses(
+        self,
+        path: str,
+        *,
+        method: str | None = "POST",
+        username: str | None = None,
+        times: int | None = 1,
+    ) -> HeldResponses:
+        """Hold back the responses to the next ``times`` matching requests until released.
+
+        A matching request is served in full (a status is stored, streamed and notified
+        as usual); only its response waits, until :meth:`HeldResponses.release`, so the
+        rest of the instance sees the effect before the client that asked hears of it.
+        ``path`` is exact or a glob (``/api/v1/statuses/*``); ``method`` ``None`` matches
+        any; ``username`` limits the hold to requests made with that person's token
+        (:data:`BOT_USERNAME` for the bot's). ``times=None`` holds every match until the
+        release. Every hold is released when the server stops.
+
+        For example, the bot's next new status, held while a person answers it::
+
+            held = server.hold_responses("/api/v1/statuses", username=BOT_USERNAME)
+            ...  # the bot posts; held.wait_held() returns once the status exists
+            held.release()
+        """
+        token = self.token(username) if username is not None else None
+        hold = HeldResponses(method=method, path=path, token=token, times=times)
+        with self._lock:
+            self._holds.append(hold)
+        return hold
+
     # --- internals ------------------------------------------------------------------
 
     def _to_bot(self, text: str) -> str:
         handle = f"@{self.bot_username}"
         return text if handle in text else f"{handle} {text}"
+
+    def _hold_for(self, request: Request) -> HeldResponses | None:
+        """The first unreleased hold that ``request`` matches, counted as used."""
+        authorization = request.headers.get("authorization", "")
+        with self._lock:
+            for hold in self._holds:
+                if not hold.released and hold.matches(
+                    request.method, request.url.path, authorization
+                ):
+                    if hold.left is not None:
+                        hold.left -= 1
+                    hold.count += 1
+                    return hold
+        return None
 
     def _running_app(self) -> FastAPI:
         if self._app is None:
@@ -533,6 +632,16 @@ class MastodonServer:
         # Added after create_app, so it wraps the mock's own middleware, fault injection
         # included.
         @app.middleware("http")
+        async def additions(request: Request, call_next: _Handler) -> Response:
+            response = await instance_limits(request, call_next)
+            hold = self._hold_for(request)
+            if hold is not None:
+                hold.held.set()
+                # Released from the test's thread, so a threading.Event, polled here.
+                while not hold.released:  # noqa: ASYNC110
+                    await asyncio.sleep(0.01)
+            return response
+
         async def instance_limits(request: Request, call_next: _Handler) -> Response:
             path = request.url.path
             if path.rstrip("/") in ("/api/v1/instance", "/api/v2/instance"):

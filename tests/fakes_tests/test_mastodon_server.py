@@ -301,6 +301,60 @@ def test_a_failing_stream_connection() -> None:
             server.bot().stream_user(_Inbox())
 
 
+def test_a_held_response_waits_for_its_release(server: MastodonServer) -> None:
+    held = server.hold_responses("/api/v1/statuses", username=BOT_USERNAME)
+    server.person("alice")
+    poster = server.client(server.bot_token)  # a client of its own, on its own thread
+    answers: queue.Queue[Any] = queue.Queue()
+    thread = threading.Thread(
+        target=lambda: answers.put(poster.status_post("@alice hi", visibility="direct"))
+    )
+    thread.start()
+    try:
+        assert held.wait_held(PATIENCE)
+        # The status is stored and alice told of it, while the bot has not heard back.
+        [seen] = server.received("alice")
+        assert "hi" in seen["content"]
+        # Other people's posts and the bot's other requests are answered meanwhile.
+        assert server.mention("alice", "hello")["id"]
+        assert len(server.bot().notifications(types=["mention"])) == 1
+        time.sleep(0.2)
+        assert answers.empty()
+        assert thread.is_alive()
+    finally:
+        held.release()
+        thread.join(PATIENCE)
+    assert answers.get_nowait()["id"] == seen["id"]
+    assert held.count == 1
+    # Only the next one was held.
+    assert server.bot().status_post("@alice again", visibility="direct")["id"]
+    assert held.count == 1
+
+
+def test_stopping_the_server_releases_held_responses() -> None:
+    answers: queue.Queue[Any] = queue.Queue()
+    with MastodonServer() as server:
+        held = server.hold_responses("/api/v1/statuses*", method=None, times=None)
+        # A plain request, not one of the server's clients (closed as it stops).
+        thread = threading.Thread(
+            target=lambda: answers.put(
+                requests.post(
+                    f"{server.base_url}/api/v1/statuses",
+                    json={"status": "held"},
+                    headers={"Authorization": f"Bearer {server.bot_token}"},
+                    timeout=PATIENCE,
+                )
+            )
+        )
+        thread.start()
+        assert held.wait_held(PATIENCE)
+    thread.join(PATIENCE)
+    assert not thread.is_alive()
+    answer = answers.get_nowait()
+    assert answer.status_code == 200
+    assert answer.json()["content"] == "<p>held</p>"
+
+
 async def test_async_context_manager() -> None:
     async with MastodonServer() as server:
         me = await asyncio.to_thread(server.bot().me)

@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import event as sql_events
 
 from adapters.mastodon.adapter import PublishError
 from bot.platform import Platform
@@ -24,7 +24,7 @@ from storage.tables import (
     Response,
 )
 from tests.adapters.mastodon.conftest import World, make_adapter
-from tests.fakes.mastodon_server import MastodonServer
+from tests.fakes.mastodon_server import BOT_USERNAME, HeldResponses, MastodonServer
 from tests.helpers import launch, spec_data
 from tests.waiting import wait_until
 
@@ -233,36 +233,51 @@ async def test_a_failing_stream_falls_back_to_polling(world: World) -> None:
 async def test_a_number_sent_before_the_offer_is_recorded_still_picks(world: World) -> None:
     # The person sees the bot's status as soon as the instance has it, and may answer
     # before the outbox has recorded which status it sent. On a loaded machine that "1"
-    # was read as words, and the list of consultations was offered again.
+    # was read as words, and the list of consultations was offered again. Here the
+    # instance holds its answer to the bot's post of the list until the intake has read
+    # the "1" and looked for the record, so the answer comes first every time.
     await world.launch()
     await world.start()
     server = world.server
+    held = server.hold_responses("/api/v1/statuses", method="POST", username=BOT_USERNAME)
     await world.act(server.dm, "carol", "Hello")
+    await wait_until(_held(held), what="the offer posted, its response held")
     [offer] = await world.received("carol", 1)
+    offer_ref = world.platform.keyring.reference("mastodon", str(offer["id"]))
 
-    async def recorded() -> list[OutboxEntry]:
-        return await world.rows(OutboxEntry, OutboxEntry.platform_ref.is_not(None))
+    looked_up: list[str] = []
 
-    [row] = await wait_until(recorded, what="the offer's status id in the outbox")
-    sessionmaker = world.platform.sessionmaker
-    async with sessionmaker.begin() as session:  # as it is while the request returns
-        await session.execute(
-            update(OutboxEntry).where(OutboxEntry.id == row.id).values(platform_ref=None)
-        )
-    await world.act(server.dm, "carol", "1", in_reply_to_id=offer["id"])
-    await asyncio.sleep(1.0)  # the reply reaches the intake (streamed) before the record
-    async with sessionmaker.begin() as session:
-        await session.execute(
-            update(OutboxEntry)
-            .where(OutboxEntry.id == row.id)
-            .values(platform_ref=row.platform_ref)
-        )
+    def seen(conn: Any, cursor: Any, statement: str, parameters: Any, *args: Any) -> None:
+        values = parameters.values() if isinstance(parameters, dict) else parameters or ()
+        reads = statement.lstrip().upper().startswith("SELECT")
+        if reads and "outbox" in statement.lower() and offer_ref in values:
+            looked_up.append(statement)
 
-    consent = (await world.received("carol", 2))[-1]
+    engine = world.platform.engine.sync_engine
+    sql_events.listen(engine, "before_cursor_execute", seen)
+    try:
+        reply = await world.act(server.dm, "carol", "1", in_reply_to_id=offer["id"])
+
+        async def read() -> bool:
+            return bool(looked_up)
+
+        await wait_until(read, what="the intake looking for the offer's record")
+        # Read while the bot has not heard back, so the record could not exist: the
+        # intake read nothing.
+        assert not held.released
+        assert await world.count(OutboxEntry, OutboxEntry.platform_ref == offer_ref) == 0
+        held.release()
+
+        consent = (await world.received("carol", 2))[-1]
+    finally:
+        sql_events.remove(engine, "before_cursor_execute", seen)
+    assert held.count == 1
     assert "We use your answers" in consent["content"]
-    assert str(consent["in_reply_to_id"]) != str(offer["id"])
-    await asyncio.sleep(0.5)
-    assert len(await world.act(server.received, "carol")) == 2  # nothing offered again
+    assert str(consent["in_reply_to_id"]) == str(reply["id"])
+    await wait_until(_inbox_has(world, str(reply["id"])), what="the reply handled")
+    await wait_until(_outbox_sent(world), what="every answer sent")
+    statuses = await world.act(server.received, "carol")
+    assert [s["id"] for s in statuses] == [offer["id"], consent["id"]]  # asked once
 
 
 async def test_a_direct_message_dialogue_ends_with_stop(world: World) -> None:
@@ -413,6 +428,21 @@ def _inbox_done(world: World, count: int) -> Any:
     async def check() -> bool:
         rows = await world.rows(InboxEntry, InboxEntry.channel == "mastodon")
         return len(rows) >= count and all(r.processed_at is not None for r in rows)
+
+    return check
+
+
+def _held(held: HeldResponses) -> Any:
+    async def check() -> bool:
+        return held.held.is_set()
+
+    return check
+
+
+def _outbox_sent(world: World) -> Any:
+    async def check() -> bool:
+        rows = await world.rows(OutboxEntry, OutboxEntry.channel == "mastodon")
+        return bool(rows) and all(r.sent_at is not None for r in rows)
 
     return check
 
