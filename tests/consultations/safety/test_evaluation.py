@@ -104,7 +104,9 @@ def test_the_evaluation_set_is_large_varied_and_split_by_its_fixed_rule() -> Non
             # already in the set, stored once), then joined the tune split. Batches 46 and
             # 47 were written blind by two more people while batches 44 and 45 were tuned
             # on, kept out of the repository until then, and scored once on the screen
-            # before and after that round; they stay held out.
+            # before and after that round; they stay held out. Batches 48 and 49 were
+            # written blind by two more people after that round and scored once on its
+            # screen, a second fresh pair for the same screen; they stay held out.
             allowed = {
                 (2, "heldout"),
                 (3, "tune"),
@@ -152,6 +154,8 @@ def test_the_evaluation_set_is_large_varied_and_split_by_its_fixed_rule() -> Non
                 (45, "tune"),
                 (46, "heldout"),
                 (47, "heldout"),
+                (48, "heldout"),
+                (49, "heldout"),
             }
             assert (row["batch"], row["split"]) in allowed, row["text"]
             continue
@@ -170,7 +174,7 @@ EARLIER = [row for row in HELDOUT if row.get("batch", 1) in (1, 2, 4)]
 
 
 def test_heldout_is_batches_one_two_four_and_the_blind_pair() -> None:
-    assert {row.get("batch", 1) for row in HELDOUT} == {1, 2, 4, 46, 47}
+    assert {row.get("batch", 1) for row in HELDOUT} == {1, 2, 4, 46, 47, 48, 49}
 
 
 BLIND_PAIR = [row for row in HELDOUT if row.get("batch") in (46, 47)]
@@ -198,6 +202,33 @@ def test_blind_batches_46_and_47_hold_their_measured_level() -> None:
     assert sum(row["label"] == 1 for row in BLIND_PAIR) == 400
     assert recall >= 0.975
     assert over_flagging <= 0.0605
+
+
+SECOND_PAIR = [row for row in HELDOUT if row.get("batch") in (48, 49)]
+
+
+def test_blind_batches_48_and_49_hold_their_measured_level() -> None:
+    # Batches 48 (people discharged from mental-health wards, crisis lines and community
+    # teams, men after job loss or divorce, fly-in fly-out and offshore workers, soldiers
+    # and veterans, night-shift nurses and junior doctors, care-home families, carers of
+    # people with severe learning disabilities, Welsh, Geordie, Scouse and Cornish English,
+    # Queensland and Western Australia, Appalachian and Southern US English, eating
+    # disorders, chronic fatigue and long COVID, adult survivors of childhood abuse,
+    # one-line poll replies, long rambling posts, emoji and memes, understatement) and 49
+    # (pupils and their parents, young carers, care leavers, students abroad, refuges, sex
+    # workers, methadone programmes, OCD and intrusive thoughts, schizophrenia, Polish,
+    # Romanian, Portuguese and Brazilian writers of English, Hong Kong and Malaysian
+    # English, Maori and Pasifika families, Irish Travellers, farmers in drought, porters,
+    # cleaners and security guards, pharmacists and receptionists about their own lives,
+    # comments under a hospital's posts, sarcasm, gallows humour, gaming and anime slang),
+    # written blind by two people who never saw the screen or any other batch, after the
+    # round of tune batches 44 and 45, and scored once on its screen: recall 0.983 (393 of
+    # 400) and over-flagging 0.126 (46 of 364). With batches 46 and 47 on the same screen:
+    # 0.979 (783 of 800) and 0.093 (68 of 728).
+    recall, over_flagging = _rates(SECOND_PAIR)
+    assert sum(row["label"] == 1 for row in SECOND_PAIR) == 400
+    assert recall >= 0.9825
+    assert over_flagging <= 0.1264
 
 
 def test_blind_batches_ten_and_twelve_hold_their_measured_level() -> None:
