@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -56,21 +57,55 @@ async def fresh_pg_database(name: str) -> str:
     return f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
 
 
+def output_in_checkout(code: Path, *args: str) -> str:
+    """What ``python ARGS`` prints in a new process with checkout ``code`` first on the
+    path (its code measured, not this one's). It runs from that checkout's folder: ``python
+    -c`` puts the working folder first on the path, which would otherwise import the
+    checkout the script was started in."""
+    done = subprocess.run(
+        [sys.executable, *args],
+        env={**os.environ, "PYTHONPATH": str(code)},
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=code,
+    )
+    return done.stdout
+
+
 def run_checkout(script: Path, code: Path, store: str, database: str, *args: str) -> Any:
     """``script --child URL ARGS`` in a new process with checkout ``code`` first on the
-    path (its code measured, not this one's), on a fresh SQLite file or a fresh PostgreSQL
-    database named ``database``; the last line it prints, read as JSON."""
+    path, on a fresh SQLite file or a fresh PostgreSQL database named ``database``; the
+    last line it prints, read as JSON."""
     with tempfile.TemporaryDirectory() as folder:
         if store == "sqlite":
             url = f"sqlite+aiosqlite:///{folder}/bench.db"
         else:
             url = asyncio.run(fresh_pg_database(database))
-        done = subprocess.run(
-            [sys.executable, str(script), "--child", url, *args],
-            env={**os.environ, "PYTHONPATH": str(code)},
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=code,
-        )
-        return json.loads(done.stdout.strip().splitlines()[-1])
+        printed = output_in_checkout(code, str(script), "--child", url, *args)
+        return json.loads(printed.strip().splitlines()[-1])
+
+
+def alternate(
+    against: Path | None,
+    rounds: int,
+    measure: Callable[[Path], tuple[float, str]],
+    least: Callable[[float], str],
+) -> None:
+    """Measure this checkout, and ``against`` when given, in turn for ``rounds`` rounds:
+    ``measure(code)`` gives a cost (lower is better) and the line printed for the run;
+    then the least cost of each, ``least(cost)``, and their ratio, this over the other."""
+    codes = [ROOT] + ([against.resolve()] if against else [])
+    runs: dict[Path, list[float]] = {code: [] for code in codes}
+    print(f"load average before: {os.getloadavg()[0]:.2f}")
+    for _ in range(rounds):
+        for code in codes:
+            cost, line = measure(code)
+            runs[code].append(cost)
+            print(f"  {code}: {line}", flush=True)
+    for code in codes:
+        print(f"{code}: least {least(min(runs[code]))}")
+    if against:
+        ratio = min(runs[ROOT]) / min(runs[codes[1]])
+        print(f"this checkout / {codes[1]}: {ratio:.3f}")
+    print(f"load average after: {os.getloadavg()[0]:.2f}")

@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
-import subprocess
 import sys
 from pathlib import Path
 
-from common import DATA, ROOT
+from common import DATA, ROOT, output_in_checkout
 
 EDGE_CASES = (
     "",
@@ -67,15 +65,7 @@ def child() -> None:
 
 
 def run(code: Path) -> list[dict[str, object]]:
-    done = subprocess.run(
-        [sys.executable, str(Path(__file__).resolve()), "--child"],
-        env={**os.environ, "PYTHONPATH": str(code)},
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=code,
-    )
-    result = json.loads(done.stdout)
+    result = json.loads(output_in_checkout(code, str(Path(__file__).resolve()), "--child"))
     if not Path(result["code"]).is_relative_to(code):
         raise SystemExit(f"{code} measured {result['code']}")
     analyses: list[dict[str, object]] = result["analyses"]

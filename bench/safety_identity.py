@@ -19,12 +19,10 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
+from common import output_in_checkout
 from safety_speed import unpack_screen
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -98,17 +96,7 @@ def corpus() -> list[tuple[str, str]]:
 
 
 def _outcomes(package_root: Path, texts_file: Path) -> list[dict[str, object]]:
-    result = subprocess.run(
-        [sys.executable, "-c", _CHILD, str(texts_file)],
-        env={**os.environ, "PYTHONPATH": str(package_root)},
-        # From the package's own folder: ``python -c`` puts the working folder first on
-        # the path, which would otherwise import the checkout the script was started in.
-        cwd=package_root,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    found = json.loads(result.stdout)
+    found = json.loads(output_in_checkout(package_root, "-c", _CHILD, str(texts_file)))
     # The screen screened is the one asked for, not another on the path.
     if not Path(found["module"]).resolve().is_relative_to(package_root.resolve()):
         raise SystemExit(f"{found['module']} is not under {package_root}")

@@ -21,14 +21,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from common import ROOT, run_checkout
+from common import ROOT, alternate, run_checkout
 
 PEOPLE = 200
 WARM_UP = 5
@@ -149,24 +148,18 @@ def main() -> None:
         sys.path.append(str(ROOT))
         print(json.dumps(asyncio.run(_run(args.child, args.batches, args.size))))
         return
-    codes = [ROOT] + ([args.against.resolve()] if args.against else [])
-    runs: dict[Path, list[float]] = {code: [] for code in codes}
-    print(f"load average before: {os.getloadavg()[0]:.2f}")
-    for _ in range(args.rounds):
-        for code in codes:
-            found = _one(code, args.store, args.batches, args.size)
-            runs[code].append(found["us_per_answer"])
-            print(
-                f"  {code}: {found['us_per_answer']:.0f} us per answer, statements per "
-                f"batch {found['statements_per_batch']}",
-                flush=True,
-            )
-    for code in codes:
-        print(f"{code}: least {min(runs[code]):.0f} us of CPU per answer ({args.store})")
-    if args.against:
-        ratio = min(runs[ROOT]) / min(runs[codes[1]])
-        print(f"this checkout / {codes[1]}: {ratio:.3f}")
-    print(f"load average after: {os.getloadavg()[0]:.2f}")
+
+    def measure(code: Path) -> tuple[float, str]:
+        found = _one(code, args.store, args.batches, args.size)
+        us = float(found["us_per_answer"])
+        return us, (f"{us:.0f} us per answer, statements per batch {found['statements_per_batch']}")
+
+    alternate(
+        args.against,
+        args.rounds,
+        measure,
+        lambda us: f"{us:.0f} us of CPU per answer ({args.store})",
+    )
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import re
 import sys
 import time
@@ -26,7 +25,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from common import KEY, ROOT, run_checkout
+from common import KEY, ROOT, alternate, run_checkout
 
 FIELDS = re.compile(r'name="(csrf|nonce)" value="([^"]+)"')
 
@@ -136,19 +135,17 @@ def main() -> None:
         ms = asyncio.run(_run(args.child, args.people, warm_up=60, concurrency=8))
         print(json.dumps({"ms_per_person": ms}))
         return
-    codes = [ROOT] + ([args.against.resolve()] if args.against else [])
-    runs: dict[Path, list[float]] = {code: [] for code in codes}
-    print(f"load average before: {os.getloadavg()[0]:.2f}")
-    for _ in range(args.rounds):
-        for code in codes:
-            runs[code].append(_one(code, args.store, args.people))
-            print(f"  {code}: {runs[code][-1]:.2f} ms per person", flush=True)
-    for code in codes:
-        print(f"{code}: least {min(runs[code]):.2f} ms of CPU per person ({args.store})")
-    if args.against:
-        ratio = min(runs[ROOT]) / min(runs[codes[1]])
-        print(f"this checkout / {codes[1]}: {ratio:.3f}")
-    print(f"load average after: {os.getloadavg()[0]:.2f}")
+
+    def measure(code: Path) -> tuple[float, str]:
+        ms = _one(code, args.store, args.people)
+        return ms, f"{ms:.2f} ms per person"
+
+    alternate(
+        args.against,
+        args.rounds,
+        measure,
+        lambda ms: f"{ms:.2f} ms of CPU per person ({args.store})",
+    )
 
 
 if __name__ == "__main__":

@@ -90,10 +90,18 @@ LEXICON_PRIOR = 0.8
 
 def lexicon_score(stems: Sequence[str]) -> float:
     """Positive minus negative words, each flipped when one of the 3 words before negates it."""
+    return _signed_sum([_polarity(s) for s in stems], [s in _NEGATORS for s in stems])
+
+
+def _polarity(stem: str) -> float:
+    return 1.0 if stem in _POSITIVE_WORDS else -1.0 if stem in _NEGATIVE_WORDS else 0.0
+
+
+def _signed_sum(polarities: Sequence[float], negators: Sequence[bool]) -> float:
+    """:func:`lexicon_score` of words given by their polarities and whether each negates."""
     total = 0.0
-    for i, s in enumerate(stems):
-        polarity = 1.0 if s in _POSITIVE_WORDS else -1.0 if s in _NEGATIVE_WORDS else 0.0
-        if polarity and any(w in _NEGATORS for w in stems[max(0, i - 3) : i]):
+    for i, polarity in enumerate(polarities):
+        if polarity and any(negators[max(0, i - 3) : i]):
             polarity = -polarity
         total += polarity
     return total
@@ -210,17 +218,6 @@ class _Word(NamedTuple):
     negator: bool
 
 
-def _lexicon_score(infos: Sequence[_Word]) -> float:
-    """:func:`lexicon_score` of the words' stems (the same sum of ones, so the same float)."""
-    total = 0.0
-    for i, info in enumerate(infos):
-        if polarity := info.polarity:
-            if any(w.negator for w in infos[max(0, i - 3) : i]):
-                polarity = -polarity
-            total += polarity
-    return total
-
-
 class TextAnalyser:
     """Applies one trained model (see :mod:`consultations.insights.training`) to texts."""
 
@@ -315,7 +312,7 @@ class TextAnalyser:
             self._unigrams.get(s),
             self._pairs.get(s),
             themed,
-            1.0 if s in _POSITIVE_WORDS else -1.0 if s in _NEGATIVE_WORDS else 0.0,
+            _polarity(s),
             s in _NEGATORS,
         )
         return info
@@ -378,7 +375,9 @@ class TextAnalyser:
             # Nothing the model knows: no evidence either way from it.
             categories = self._prior
             logit = 0.0
-        logit += self._lexicon_weight * _lexicon_score(infos)
+        logit += self._lexicon_weight * _signed_sum(
+            [info.polarity for info in infos], [info.negator for info in infos]
+        )
         # 2*sigmoid(z)-1: the probability of "positive", mapped to [-1, 1].
         score = math.tanh(logit / 2.0)
         return TextAnalysis(

@@ -134,6 +134,20 @@ class _Block:
         return float(total) / math.sqrt(norm) if norm else 0.0
 
 
+def _strongest(
+    parts: list[str], keep: Callable[[str], bool], probability: Callable[[int, str], float]
+) -> tuple[float, str]:
+    """The highest ``probability(n, part)`` of the parts ``keep`` accepts, and that part
+    (``0.0, ""`` when none scores above 0)."""
+    best, strongest = 0.0, ""
+    for n, part in enumerate(parts):
+        if keep(part):
+            p = probability(n, part)
+            if p > best:
+                best, strongest = p, part
+    return best, strongest
+
+
 class SemanticModel:
     """A trained model: :meth:`probability` that a normalised text is a disclosure."""
 
@@ -180,19 +194,15 @@ class SemanticModel:
             whole = self.probability(normalised)
             if whole >= self.threshold or len(parts) < 2:
                 return whole, 0.0, ""
-            return whole, *self.strongest_sentence(normalised, keep)
+            return whole, *_strongest(parts, keep, lambda _, part: self.probability(part))
         features = [word_features(part) for part in parts]
         grams = [self._known_grams(part) for part in parts]
         whole = self._probability(chain.from_iterable(features), set().union(*grams))
         if whole >= self.threshold:
             return whole, 0.0, ""
-        best, strongest = 0.0, ""
-        for part, part_features, part_grams in zip(parts, features, grams, strict=True):
-            if keep(part):
-                p = self._probability(part_features, part_grams)
-                if p > best:
-                    best, strongest = p, part
-        return whole, best, strongest
+        return whole, *_strongest(
+            parts, keep, lambda n, _: self._probability(features[n], grams[n])
+        )
 
     def strongest_sentence(self, normalised: str, keep: Callable[[str], bool]) -> tuple[float, str]:
         """The highest probability of any one sentence of a longer text, and that
@@ -206,13 +216,7 @@ class SemanticModel:
         parts = split_sentences(normalised)
         if len(parts) < 2:
             return 0.0, ""
-        best, strongest = 0.0, ""
-        for part in parts:
-            if keep(part):
-                p = self.probability(part)
-                if p > best:
-                    best, strongest = p, part
-        return best, strongest
+        return _strongest(parts, keep, lambda _, part: self.probability(part))
 
     def _known_grams(self, normalised: str) -> set[int]:
         """The numbers of the text's character n-grams that the model has weights for: the

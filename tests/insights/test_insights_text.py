@@ -11,7 +11,7 @@ from consultations.insights.suggestions import is_suggestion
 from consultations.insights.text import (
     _KNOWN_WORDS,
     TextAnalyser,
-    _lexicon_score,
+    _signed_sum,
     default_analyser,
     default_model,
     lexicon_score,
@@ -129,4 +129,5 @@ def test_the_lexicon_score_from_the_words_seen_is_lexicon_score() -> None:
     for text in (*COMMENTS, *TRICKY, "not at all helpful", "never rude but not kind"):
         analyser.analyse(text)
         seen = [analyser._known[w] for w in words(text)]
-        assert _lexicon_score(seen) == lexicon_score([stem(w) for w in words(text)])
+        from_seen = _signed_sum([w.polarity for w in seen], [w.negator for w in seen])
+        assert from_seen == lexicon_score([stem(w) for w in words(text)])
