@@ -125,6 +125,12 @@ _PHRASES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"\bi\s*d\s*w\s*(?:2|t)\s*l\b", " i do not want to live "),
         (r"\b(?:my|your|him|her|them|our)\s+(self|selves)\b", r" \g<0> "),
         (r"\bw\s*/\s*o\b", " without "),
+        # "go thru w it": a lone "w" after a word and before a pronoun or "the" is "with"
+        # (tune batch 46); never a letter of a word spaced out ("i w a n t").
+        (
+            r"(?<=[a-z]{2} )w\s+(?=(?:it|me|him|her|them|my|his|their|the|this|that|you|u)\b)",
+            " with ",
+        ),
         (r"\bw\s*/\s*", " with "),
         # An accident named in scare quotes ("'accidentally' leaning on the iron", "another
         # 'accident'") is one the writer says was none (tune batches 28 and 29).
@@ -138,7 +144,7 @@ _PHRASES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
 # engine passes over the other characters of a text without trying the branches there.
 _PHRASE_GATE = re.compile(
     r"sewer|slide|self|toaster|bath|/|&|\+|accident|s(?<=\bs)\s*h|s(?<=\bs)\.\s?h|o(?<=\bo)\.?d"
-    r"|ctb|i(?<=\bi)\s*d\s*w|un[\s_-]*alive"
+    r"|ctb|i(?<=\bi)\s*d\s*w|un[\s_-]*alive|w(?<=\bw)\s"
 )
 # "my self" is "myself", except in "my self harm", "my self esteem", "her self care".
 _JOIN_SELF = re.compile(
@@ -213,6 +219,7 @@ TEXT_SPEAK: dict[str, str] = {
     "finna": "going to",
     "bouta": "about to",
     "abt": "about",
+    "thru": "through",
     "bout": "about",
     "gotta": "got to",
     "tryna": "trying to",

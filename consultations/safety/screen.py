@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 
-from .language import ENGLISH, READABLE, SPANISH, guess_language
+from .language import READABLE, SPANISH, guess_language
 from .lexicon import CATEGORIES, Hit, Lexicon, default_lexicon
 from .normalise import fold, normalise_folded
 from .semantic import SemanticModel, default_model
@@ -116,7 +116,12 @@ class Screen:
             hits = self.lexicon.spanish_hits(_spanish_form(text))
         if hits:
             return self._verdict(hits, prepared)
-        if language == ENGLISH and self.model is not None and self.scorable(prepared):
+        # The model scores any text with English risk vocabulary, whatever language the
+        # guess gave it: English written by someone whose first language is Polish,
+        # Portuguese or Spanish (a few of their words in it) was guessed as that language
+        # and never scored, and a text wholly in another language has no English risk
+        # words to be scored on. A text it does not flag is still queued for a look below.
+        if self.model is not None and self.scorable(prepared):
             # A long reply is also scored sentence by sentence, against a threshold of
             # its own: one clause of a complaint can be the disclosure.
             whole, best, sentence = self.model.scores(prepared, self.scorable)

@@ -104,9 +104,14 @@ def test_the_evaluation_set_is_large_varied_and_split_by_its_fixed_rule() -> Non
             # already in the set, stored once), then joined the tune split. Batches 46 and
             # 47 were written blind by two more people while batches 44 and 45 were tuned
             # on, kept out of the repository until then, and scored once on the screen
-            # before and after that round; they stay held out. Batches 48 and 49 were
-            # written blind by two more people after that round and scored once on its
-            # screen, a second fresh pair for the same screen; they stay held out.
+            # before and after that round (recall 0.970 and 0.975, over-flagging 0.060 and
+            # 0.060), then joined the tune split. Batches 48 and 49 were written blind by two
+            # more people after that round and scored once on its screen, a second fresh
+            # pair for the same screen, and once after the round of tune batches 46 and 47;
+            # they stay held out. Batches 50 to 53 were written blind by four more people
+            # while batches 46 and 47 were tuned on, kept out of the repository until then,
+            # and scored once before and once after that round (two look-alikes of batch 53
+            # were already in the set, stored once); they stay held out.
             allowed = {
                 (2, "heldout"),
                 (3, "tune"),
@@ -152,10 +157,14 @@ def test_the_evaluation_set_is_large_varied_and_split_by_its_fixed_rule() -> Non
                 (43, "tune"),
                 (44, "tune"),
                 (45, "tune"),
-                (46, "heldout"),
-                (47, "heldout"),
+                (46, "tune"),
+                (47, "tune"),
                 (48, "heldout"),
                 (49, "heldout"),
+                (50, "heldout"),
+                (51, "heldout"),
+                (52, "heldout"),
+                (53, "heldout"),
             }
             assert (row["batch"], row["split"]) in allowed, row["text"]
             continue
@@ -174,34 +183,27 @@ EARLIER = [row for row in HELDOUT if row.get("batch", 1) in (1, 2, 4)]
 
 
 def test_heldout_is_batches_one_two_four_and_the_blind_pair() -> None:
-    assert {row.get("batch", 1) for row in HELDOUT} == {1, 2, 4, 46, 47, 48, 49}
+    assert {row.get("batch", 1) for row in HELDOUT} == {1, 2, 4, 48, 49, 50, 51, 52, 53}
 
 
-BLIND_PAIR = [row for row in HELDOUT if row.get("batch") in (46, 47)]
+BLIND_FOUR = [row for row in HELDOUT if row.get("batch") in (50, 51, 52, 53)]
 
 
-def test_blind_batches_46_and_47_hold_their_measured_level() -> None:
-    # Batches 46 (mental-health inpatients and crisis teams, perinatal mental health,
-    # older men after retirement or widowhood, farmers, fishers and truck drivers,
-    # hospitality and retail workers, nurses and carers about their own lives, Irish,
-    # Scottish, Australian and New Zealand English, the US Midwest and Pacific Northwest,
-    # Black British and Caribbean English, long unpunctuated posts, long-term pain and
-    # disability, parents of teenagers, one-line poll replies, emoji, understatement) and
-    # 47 (teenagers and young adults in group chats, gamers and streamers, university
-    # halls, LGBTQ+ young people, hostels and temporary accommodation, domestic abuse
-    # survivors, psychosis and bipolar disorder, addiction services, asylum seekers
-    # through translation apps, Nigerian, Ghanaian, Indian and Pakistani English, Canadian
-    # and US Southern English, the school gate, venting about A&E, GP appointments and
-    # prescriptions, police and paramedics, dark humour, long complaints whose point comes
-    # late), written blind by two people who never saw the screen or any other batch.
-    # Scored once on the screen before the round of tune batches 44 and 45: recall 0.970
-    # (388 of 400) and over-flagging 0.060 (22 of 364); once after it: 0.975 (390) and
-    # 0.060 (22). The over-flagging target (10%) is met on them; the recall target (0.99)
-    # is not.
-    recall, over_flagging = _rates(BLIND_PAIR)
-    assert sum(row["label"] == 1 for row in BLIND_PAIR) == 400
-    assert recall >= 0.975
-    assert over_flagging <= 0.0605
+def test_blind_batches_50_to_53_hold_their_measured_level() -> None:
+    # Batches 50 to 53 (who wrote them: the held-out section of docs/safety.md), 800
+    # disclosures and 726 look-alikes stored, written blind by four people who never saw
+    # the screen or any other batch while batches 46 and 47 were tuned on. Scored once on
+    # the screen before that round: recall 0.938 (750 of 800) and over-flagging 0.078 (57
+    # of 728 written, 726 stored); once after it: 0.935 (748) and 0.071 (52); with the model reading
+    # English risk words whatever language a text was guessed to be in (seven of their
+    # disclosures, by writers whose first language is not English, had been guessed
+    # Polish, Portuguese, Spanish or Tagalog and never scored): 0.944 (755) and 0.071; with
+    # the model retrained once "w" before "it" read as "with": 0.945 (756) and 0.072 (52).
+    # The over-flagging target (10%) is met on them; the recall target (0.99) is not.
+    recall, over_flagging = _rates(BLIND_FOUR)
+    assert sum(row["label"] == 1 for row in BLIND_FOUR) == 800
+    assert recall >= 0.945
+    assert over_flagging <= 0.0717
 
 
 SECOND_PAIR = [row for row in HELDOUT if row.get("batch") in (48, 49)]
@@ -224,11 +226,13 @@ def test_blind_batches_48_and_49_hold_their_measured_level() -> None:
     # written blind by two people who never saw the screen or any other batch, after the
     # round of tune batches 44 and 45, and scored once on its screen: recall 0.983 (393 of
     # 400) and over-flagging 0.126 (46 of 364). With batches 46 and 47 on the same screen:
-    # 0.979 (783 of 800) and 0.093 (68 of 728).
+    # 0.979 (783 of 800) and 0.093 (68 of 728). After the round of tune batches 46 and 47
+    # (the real comments' budget back to 1.1%, thresholds 0.57 and 0.96): 0.978 (391) and
+    # 0.121 (44).
     recall, over_flagging = _rates(SECOND_PAIR)
     assert sum(row["label"] == 1 for row in SECOND_PAIR) == 400
-    assert recall >= 0.9825
-    assert over_flagging <= 0.1264
+    assert recall >= 0.9775
+    assert over_flagging <= 0.1209
 
 
 def test_blind_batches_ten_and_twelve_hold_their_measured_level() -> None:
@@ -366,10 +370,13 @@ def test_tune_split_holds_its_measured_level() -> None:
     # 0.99. With batches 44 and 45 joined, before their round: 0.998 (8,251 of 8,266) and
     # 0.012 (89 of 7,524); after it, 1.000 (8,266) and 0.0096 (72 of 7,524), with the real
     # comments' budget raised to 1.2% and the rule's thresholds at 0.57 and 0.88 (a lower
-    # sentence threshold flags more long look-alikes in sample).
+    # sentence threshold flags more long look-alikes in sample). With batches 46 and 47
+    # joined, before their round: 0.999 (8,656 of 8,666) and 0.012 (94 of 7,888); after it,
+    # 1.000 (8,666) and 0.008 (61 of 7,888), with the real comments' budget back to 1.1%
+    # by the rule and its thresholds at 0.57 and 0.96.
     recall, over_flagging = _rates(TUNE)
     assert recall >= 0.999
-    assert over_flagging <= 0.0096
+    assert over_flagging <= 0.008
 
 
 @pytest.mark.parametrize(
@@ -539,6 +546,13 @@ def test_blind_tune_batches_hold_their_measured_level(
         # after their round: 1.000 and 0.011 (2 of 182), 1.000 and 0.022 (4 of 182).
         (44, 1.0, 0.011),
         (45, 1.0, 0.022),
+        # Batches 46 and 47 (who wrote them: the held-out section of docs/safety.md), 400
+        # disclosures and 364 look-alikes, written blind and scored once while held out:
+        # 0.970 and 0.060 on the screen of tune batches 42 and 43, 0.975 and 0.060 on that
+        # of tune batches 44 and 45 (0.960 and 0.055, 0.990 and 0.066). In sample after
+        # their round: 1.000 and 0.005 (1 of 182) each.
+        (46, 1.0, 0.006),
+        (47, 1.0, 0.006),
     ],
 )
 def test_later_blind_tune_batches_hold_their_measured_level(

@@ -63,3 +63,18 @@ def test_short_english_with_unknown_words_is_english(text: str) -> None:
 )
 def test_language_guess(text: str, language: str) -> None:
     assert guess_language(fold(text)) == language
+
+
+def test_english_beside_another_language_is_scored_by_the_model() -> None:
+    # Guessed Spanish from its first clause, its English clause a disclosure no phrase of
+    # either lexicon lists: the model reads the English risk words whatever the guess (it
+    # was asked only of texts guessed English, and such texts passed as clear).
+    text = (
+        "Hola, no puedo mas, estoy muy cansada y nadie me ayuda con nada. "
+        "my kids would be happier without me around"
+    )
+    assert guess_language(fold(text)) == "es"
+    verdict = assess(text)
+    assert verdict.flagged
+    assert verdict.evidence == "semantic"
+    assert not verdict.needs_review

@@ -1192,3 +1192,90 @@ def test_guards_of_tune_batches_44_and_45_leave_disclosures_beside_them(text: st
     # news): the same words with no such cause, or with the writer's own words beside
     # them, stay disclosures.
     assert _categories(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        # A plea to be read is not a stranger quoted; "thru w it" read as "through with it".
+        ("can someone please read this, i want to end my life", "suicidal-active"),
+        ("somebody read this i want to kill myself", "suicidal-active"),
+        ("this time i really want to go thru w it", "suicidal-active"),
+        ("since the ward let me out i mean to finish what i started", "suicidal-active"),
+        # A relapse after a clean spell is no recovery.
+        ("burning my arm with a lighter again after three years clean", "self-harm"),
+        ("cutting again after 18 months clean and i hate myself", "self-harm"),
+        ("I started scratching my legs raw again, two years free and now this.", "self-harm"),
+        # Blades taken away and done anyway; hitting myself until I bruise; marks others
+        # put down to something else, most of them not.
+        ("Staff confiscated my blades so I found another way.", "self-harm"),
+        ("i punch my legs till i bruise when i fail a test", "self-harm"),
+        ("Mum thinks the cuts on my arm are from the cat. Most of them aren't.", "self-harm"),
+        # A means at hand and a day as good as any.
+        (
+            "Pills are counted out in the drawer. Reckon Friday's as good a day as any.",
+            "plan-means",
+        ),
+        # Someone just out of a ward who will finish what he started; a young partner
+        # telling me where the papers are and who gets the dog.
+        (
+            "My son came home from the psychiatric ward and says he'll finish what he started.",
+            "third-party",
+        ),
+        (
+            "She keeps telling me where her will is and who should have the cats. She is 29.",
+            "third-party",
+        ),
+    ],
+)
+def test_disclosure_families_of_tune_batches_46_and_47(text: str, category: str) -> None:
+    assert category in {
+        name for hit in SCREEN.read(text)[0] for name in (hit.category, hit.underlying)
+    }
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # Hyperbole and jokes taken back at once, or with their trivial cause.
+        "If I phone the surgery at 8am again I'll walk into the sea (joking, love the nurses)",
+        "The vending machine ate my pound, going to unalive myself. Only kidding, it gave it back.",
+        "honestly the sewer slide would be quicker than your booking system",
+        "the phone lines make me want to yeet myself off a cliff",
+        # Staff who name their work first, telling what they see there.
+        "Crisis line worker here. Half our overnight calls are people who have taken an overdose.",
+        "Paramedic, 20 years. Overdose callouts in the city centre have doubled since spring.",
+        "Charge nurse. We screen every patient for suicide risk with no time to do it.",
+        "Working on a ward where patients self-harm daily wears you down, supervision has gone.",
+        "Ambulance tech here. We're taking kids with self-inflicted injuries to a full department.",
+        # Everyday, medicines, forms and songs.
+        "Won't be around next Tuesday for my physio appointment, can I move it?",
+        "I need to take enough insulin for the whole holiday, can I get an early script?",
+        "I stockpile my inhalers because the pharmacy deliveries are always late.",
+        "Please text me when my tablets are ready, the queue is huge.",
+        "At freshers they gave out leaflets saying are you thinking about suicide, a bit blunt.",
+        "The app said the nurse asked me do you want to hurt yourself. I said no, back pain.",
+        "There's a song by my favourite band about wanting to die and it helped me at school.",
+    ],
+)
+def test_look_alikes_of_tune_batches_46_and_47_set_aside(text: str) -> None:
+    assert _categories(text) == set()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "i want to end my life, not joking this time",
+        "gonna kms tonight lol jk unless",
+        "told everyone i was joking about wanting to die but i was not",
+        "Nurse here. I have been self-harming after every night shift.",
+        "Paramedic, 20 years. I took an overdose last month and nobody at work knows.",
+        "I won't be around next week, I've made my peace with it.",
+        "cutting again, I was clean for a year",
+        "Please someone read this, I am going to kill myself tonight.",
+    ],
+)
+def test_guards_of_tune_batches_46_and_47_leave_disclosures_beside_them(text: str) -> None:
+    # A disclaimer denied ("not joking", "unless"), the writer's own words in a staff
+    # story, a farewell with no appointment named and a plea to be read stay disclosures.
+    assert _categories(text)
