@@ -3,7 +3,7 @@
     .venv/bin/python bench/safety_quality.py [--misses tune] [--semantic-only]
 
 Prints recall on disclosures and over-flagging (the share of look-alikes flagged) overall,
-per category and per register, for the tune split (and its batches 6 to 47 apart) and
+per category and per register, for the tune split (and its batches 6 to 47 and 50 to 53 apart) and
 for the held-out split: the first batch (split by the SHA-1 rule), the second and fourth
 batches (each written whole as held-out before the screen was tuned further) and all
 together; then how many of the real NHS feedback comments
@@ -86,8 +86,10 @@ def main() -> int:
         "tune batch 16": _batch("tune", 16),
         **{
             f"tune batch {n} (scored blind while held out)": _batch("tune", n)
-            for n in range(17, 48)
+            for n in [*range(17, 48), *range(50, 54)]
         },
+        "heldout batches 48 and 49": lambda row: row.get("batch") in (48, 49),
+        "heldout batches 54 to 57": lambda row: row.get("batch") in (54, 55, 56, 57),
         "heldout, all batches": lambda row: row["split"] == "heldout",
     }
     for split, member in groups.items():

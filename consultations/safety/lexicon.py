@@ -414,6 +414,12 @@ class Lexicon:
         # risk, nor a person the writer can be asked about.
         if not answered_yes and self.cues["news_stranger"].search(leading):
             return None
+        # Tune batches 50 to 53: a stranger on a ward shouting the words ("the man in the
+        # next bed kept shouting that he was going to kill the nurses"), or doing what they
+        # name ("another patient tried to hang herself"): not the writer's, nor someone
+        # the writer can be asked about.
+        if not answered_yes and self.cues["ward_speech"].search(leading):
+            return None
         stranger = self.cues["ward_stranger"].search(leading)
         if (
             category in ("harm-to-others", "safeguarding", "third-party")

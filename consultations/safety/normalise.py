@@ -90,6 +90,7 @@ _EMOJI_WORDS = str.maketrans(
         "\U0001faa6": " grave ",  # headstone
         "\U0001fa78": " blood ",  # drop of blood
         "\U0001f52b": " gun ",  # pistol
+        "\U0001fa79": " plaster ",  # adhesive bandage (tune batches 50 and 51)
         "\U0001f602": " lol ",  # face with tears of joy
         "\U0001f923": " lol ",  # rolling on the floor laughing
     }
@@ -136,6 +137,8 @@ _PHRASES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         # 'accident'") is one the writer says was none (tune batches 28 and 29).
         (r"['\"]\s*(accident(?:ally|al|s)?)\s*['\"]", r" \1 on purpose "),
         (r"&", " and "),
+        # "cu++ing": two pluses inside a word are "tt" (tune batch 53); "a+e" stays.
+        (r"(?<=[a-z])\+\+(?=[a-z])", "tt"),
         (r"\+", " plus "),
     )
 )
@@ -160,6 +163,7 @@ _LEET = str.maketrans(
 _UNIT = re.compile(r"^\d+(?:[a-z]{1,4})?$|^\d+(?:st|nd|rd|th)$")
 # A digit for a vowel at the start of a word ("3nd", "1t", "4nd"), not a unit or an
 # ordinal written right ("3rd", "5mg", "10am", "4x").
+_LEET_SINGLE = frozenset("013457@$!")
 _LEADING_LEET = re.compile(r"^[0134][a-z]{1,6}$")
 _UNIT_SUFFIXES = frozenset(
     ["am", "pm", "mg", "mcg", "kg", "g", "ml", "l", "mm", "cm", "km"]
@@ -805,14 +809,31 @@ def _fix_confusables(text: str) -> str:
 def _join_spaced(tokens: list[str], known: frozenset[str] = frozenset()) -> list[str]:
     """Runs of three or more single letters ("k i l l", "s.u.i.c.i.d.e") become one word;
     a long run that is a whole sentence spelt out ("i w a n t t o d i e") becomes the
-    known words it splits into."""
+    known words it splits into. A leet digit or symbol among the letters of a run is a
+    letter ("0 v e r d 0 s e", tune batch 51) when the run has three letters of its own;
+    otherwise the run's tokens stay as they were ("5 x 3 mg")."""
     out: list[str] = []
     run: list[str] = []
-    for token in [*tokens, ""]:
+    original: list[str] = []
+    letters = 0
+    padded = [*tokens, ""]
+    for i, token in enumerate(padded):
         if len(token) == 1 and token.isalpha():
             run.append(token)
+            original.append(token)
+            letters += 1
             continue
-        if len(run) >= _SENTENCE_RUN:
+        if (
+            len(token) == 1
+            and token in _LEET_SINGLE
+            and (run or (len(padded[i + 1]) == 1 and padded[i + 1].isalpha()))
+        ):
+            run.append(token.translate(_LEET))
+            original.append(token)
+            continue
+        if len(run) > letters and letters < 3:
+            out.extend(original)
+        elif len(run) >= _SENTENCE_RUN:
             joined = "".join(run)
             out.extend(_segment(joined, known) if joined not in known else [joined])
         elif len(run) >= 4 and run[0] in ("a", "i") and "".join(run) not in known:
@@ -825,6 +846,8 @@ def _join_spaced(tokens: list[str], known: frozenset[str] = frozenset()) -> list
         else:
             out.extend(run)
         run = []
+        original = []
+        letters = 0
         if token:
             out.append(token)
     return out
@@ -970,12 +993,16 @@ _RESOLVED: dict[frozenset[str], dict[str, tuple[str, ...]]] = {}
 _RESOLVED_SIZE = 1 << 16
 # Three single letters in a row among the tokens joined by spaces: spelt-out words.
 _SPACED = re.compile(r"(?<![^ ])[a-z] [a-z] [a-z](?![^ ])")
+_EURO_E = re.compile("(?<=[a-z])\u20ac|\u20ac(?=[a-z])")
 
 
 def normalise_folded(text: str, known: frozenset[str] = _EMPTY) -> str:
     """:func:`normalise` for a text already passed through :func:`fold`."""
     if not text.isascii():
         text = text.translate(_EMOJI_WORDS)
+        if "\u20ac" in text:
+            # "att\u20acmpted": a euro sign inside a word is an "e" (tune batch 51).
+            text = _EURO_E.sub("e", text)
     text = _strip_accents(_fix_confusables(text))
     if _PHRASE_GATE.search(text):
         for pattern, replacement, needed in _PHRASES_NEEDING:

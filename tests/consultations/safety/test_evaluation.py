@@ -111,7 +111,11 @@ def test_the_evaluation_set_is_large_varied_and_split_by_its_fixed_rule() -> Non
             # they stay held out. Batches 50 to 53 were written blind by four more people
             # while batches 46 and 47 were tuned on, kept out of the repository until then,
             # and scored once before and once after that round (two look-alikes of batch 53
-            # were already in the set, stored once); they stay held out.
+            # were already in the set, stored once), then joined the tune split. Batches 54
+            # to 57 were written blind by four more people while batches 50 to 53 were tuned
+            # on, kept out of the repository until then, and scored once before and once
+            # after that round (one look-alike of batch 55 was already in the set, stored
+            # once); they stay held out.
             allowed = {
                 (2, "heldout"),
                 (3, "tune"),
@@ -161,10 +165,14 @@ def test_the_evaluation_set_is_large_varied_and_split_by_its_fixed_rule() -> Non
                 (47, "tune"),
                 (48, "heldout"),
                 (49, "heldout"),
-                (50, "heldout"),
-                (51, "heldout"),
-                (52, "heldout"),
-                (53, "heldout"),
+                (50, "tune"),
+                (51, "tune"),
+                (52, "tune"),
+                (53, "tune"),
+                (54, "heldout"),
+                (55, "heldout"),
+                (56, "heldout"),
+                (57, "heldout"),
             }
             assert (row["batch"], row["split"]) in allowed, row["text"]
             continue
@@ -183,27 +191,22 @@ EARLIER = [row for row in HELDOUT if row.get("batch", 1) in (1, 2, 4)]
 
 
 def test_heldout_is_batches_one_two_four_and_the_blind_pair() -> None:
-    assert {row.get("batch", 1) for row in HELDOUT} == {1, 2, 4, 48, 49, 50, 51, 52, 53}
+    assert {row.get("batch", 1) for row in HELDOUT} == {1, 2, 4, 48, 49, 54, 55, 56, 57}
 
 
-BLIND_FOUR = [row for row in HELDOUT if row.get("batch") in (50, 51, 52, 53)]
+NEXT_FOUR = [row for row in HELDOUT if row.get("batch") in (54, 55, 56, 57)]
 
 
-def test_blind_batches_50_to_53_hold_their_measured_level() -> None:
-    # Batches 50 to 53 (who wrote them: the held-out section of docs/safety.md), 800
-    # disclosures and 726 look-alikes stored, written blind by four people who never saw
-    # the screen or any other batch while batches 46 and 47 were tuned on. Scored once on
-    # the screen before that round: recall 0.938 (750 of 800) and over-flagging 0.078 (57
-    # of 728 written, 726 stored); once after it: 0.935 (748) and 0.071 (52); with the model reading
-    # English risk words whatever language a text was guessed to be in (seven of their
-    # disclosures, by writers whose first language is not English, had been guessed
-    # Polish, Portuguese, Spanish or Tagalog and never scored): 0.944 (755) and 0.071; with
-    # the model retrained once "w" before "it" read as "with": 0.945 (756) and 0.072 (52).
-    # The over-flagging target (10%) is met on them; the recall target (0.99) is not.
-    recall, over_flagging = _rates(BLIND_FOUR)
-    assert sum(row["label"] == 1 for row in BLIND_FOUR) == 800
-    assert recall >= 0.945
-    assert over_flagging <= 0.0717
+def test_blind_batches_54_to_57_hold_their_measured_level() -> None:
+    # Batches 54 to 57 (who wrote them: the held-out section of docs/safety.md), 800
+    # disclosures and 727 look-alikes stored, written blind by four people who never saw
+    # the screen or any other batch while batches 50 to 53 were tuned on. Scored once on
+    # the screen before that round: recall 0.940 (752 of 800) and over-flagging 0.065 (47
+    # of 728 written); once after it: 0.949 (759) and 0.069 (50 of 727 stored).
+    recall, over_flagging = _rates(NEXT_FOUR)
+    assert sum(row["label"] == 1 for row in NEXT_FOUR) == 800
+    assert recall >= 0.9485
+    assert over_flagging <= 0.0688
 
 
 SECOND_PAIR = [row for row in HELDOUT if row.get("batch") in (48, 49)]
@@ -228,11 +231,12 @@ def test_blind_batches_48_and_49_hold_their_measured_level() -> None:
     # 400) and over-flagging 0.126 (46 of 364). With batches 46 and 47 on the same screen:
     # 0.979 (783 of 800) and 0.093 (68 of 728). After the round of tune batches 46 and 47
     # (the real comments' budget back to 1.1%, thresholds 0.57 and 0.96): 0.978 (391) and
-    # 0.121 (44).
+    # 0.121 (44). After the round of tune batches 50 to 53 (budget 1.2%, thresholds 0.56
+    # and 0.96): 0.983 (393) and 0.118 (43).
     recall, over_flagging = _rates(SECOND_PAIR)
     assert sum(row["label"] == 1 for row in SECOND_PAIR) == 400
-    assert recall >= 0.9775
-    assert over_flagging <= 0.1209
+    assert recall >= 0.9825
+    assert over_flagging <= 0.1182
 
 
 def test_blind_batches_ten_and_twelve_hold_their_measured_level() -> None:
@@ -373,10 +377,12 @@ def test_tune_split_holds_its_measured_level() -> None:
     # sentence threshold flags more long look-alikes in sample). With batches 46 and 47
     # joined, before their round: 0.999 (8,656 of 8,666) and 0.012 (94 of 7,888); after it,
     # 1.000 (8,666) and 0.008 (61 of 7,888), with the real comments' budget back to 1.1%
-    # by the rule and its thresholds at 0.57 and 0.96.
+    # by the rule and its thresholds at 0.57 and 0.96. With batches 50 to 53 joined, after
+    # their round: 0.9996 (9,462 of 9,466; four of theirs no phrase was written for) and
+    # 0.009 (78 of 8,614), the budget at 1.2% again and the thresholds at 0.56 and 0.96.
     recall, over_flagging = _rates(TUNE)
     assert recall >= 0.999
-    assert over_flagging <= 0.008
+    assert over_flagging <= 0.0091
 
 
 @pytest.mark.parametrize(
@@ -553,6 +559,16 @@ def test_blind_tune_batches_hold_their_measured_level(
         # their round: 1.000 and 0.005 (1 of 182) each.
         (46, 1.0, 0.006),
         (47, 1.0, 0.006),
+        # Batches 50 to 53 (who wrote them: the held-out section of docs/safety.md), 800
+        # disclosures and 726 look-alikes stored, written blind and scored once while held
+        # out: 0.938 and 0.078 on the screen of tune batches 44 and 45, 0.945 and 0.072 on
+        # that of tune batches 46 and 47. In sample after their round: 0.990 and 0.016, 0.995
+        # and 0.033, 1.000 and 0.038, 0.995 and 0.000 (four disclosures no phrase was written
+        # for, and the model does not reach in sample).
+        (50, 0.99, 0.0165),
+        (51, 0.995, 0.033),
+        (52, 1.0, 0.0385),
+        (53, 0.995, 0.0),
     ],
 )
 def test_later_blind_tune_batches_hold_their_measured_level(

@@ -1279,3 +1279,109 @@ def test_guards_of_tune_batches_46_and_47_leave_disclosures_beside_them(text: st
     # A disclaimer denied ("not joking", "unless"), the writer's own words in a staff
     # story, a farewell with no appointment named and a plea to be read stay disclosures.
     assert _categories(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        # Spelling: a spaced word with leet digits, a euro sign for "e", "++" for "tt".
+        ("took an 0 v e r d 0 s e last spring", "past-attempt"),
+        ("att€mpted in june, woke up in icu", "past-attempt"),
+        ("cu++ing again since the ward", "self-harm"),
+        # Passive: despawning, a piano falling on me, staying asleep, dying in my sleep
+        # being okay, wishing he had finished the job, not satisfied with being alive.
+        ("honestly wish i could despawn", "suicidal-passive"),
+        ("wouldn't be bothered if a tree fell on me tbh", "suicidal-passive"),
+        ("I'd like to fall asleep and stay asleep.", "suicidal-passive"),
+        ("If I die in my sleep it is fine for me.", "suicidal-passive"),
+        ("Some days I wish he had finished the job.", "suicidal-passive"),
+        ("Not happy with being alive, to answer your question.", "suicidal-passive"),
+        ("I pray every night not to see the morning.", "suicidal-passive"),
+        # Plans: squared away, goodbyes that are real, a gun cleaned and the dog rehomed,
+        # stocking up for the big sleep, everything I need to end it.
+        ("Cancelled the gym, paid off the card. That's me squared away.", "plan-means"),
+        ("said bye to the lads today, they don't know it's a proper bye", "plan-means"),
+        ("Rifle's cleaned and the dog is with my sister.", "plan-means"),
+        ("saving my tablets for the big sleep", "plan-means"),
+        ("I've got everything I need to end it in the car.", "suicidal-active"),
+        # Past attempts: cut down; into the canal and pulled out; after the pills.
+        ("after the paramedics cut me down they were kind", "past-attempt"),
+        ("I jumped into the canal and a jogger pulled me out.", "past-attempt"),
+        ("the hospital stay was after the pills, not my chest", "past-attempt"),
+        # Self-harm: scars, some new; plasters under hoodies; razors taken, a lid used.
+        ("Lots of scars on my arms and some are new.", "self-harm"),
+        ("hiding my plasters under hoodies again", "self-harm"),
+        ("they took my blades so i used a can ring instead", "self-harm"),
+        # Threats: telling 111; shooting up a place; getting into her new flat.
+        ("I told the GP I want to hurt my brother.", "harm-to-others"),
+        ("gonna shoot up the job centre", "harm-to-others"),
+        ("thinking of attacking staff on the ward", "harm-to-others"),
+        ("I know how to get into her new flat now.", "harm-to-others"),
+        # Safeguarding: broken ribs, permission to buy, an ex at my work, the reason for
+        # the appointment, saying yes because he was there, documents kept, a pinch seen.
+        ("My boyfriend broke my nose last month.", "safeguarding"),
+        ("I need permission to buy shampoo. He calls it being careful.", "safeguarding"),
+        ("my ex keeps turning up at my work", "safeguarding"),
+        ("He is the reason I need the appointment.", "safeguarding"),
+        ("I said I was fine because he was standing there.", "safeguarding"),
+        ("The agency keeps our passports and we cannot leave.", "safeguarding"),
+        ("I saw her son slapping her in the lounge of the home.", "safeguarding"),
+        # Third party: a last message, then offline; a father who told the receptionist.
+        ("my mate posted this is my last message and went offline", "third-party"),
+        (
+            "My dad told reception he did not want to live anymore and she said book online.",
+            "third-party",
+        ),
+    ],
+)
+def test_disclosure_families_of_tune_batches_50_to_53(text: str, category: str) -> None:
+    assert category in {
+        name for hit in SCREEN.read(text)[0] for name in (hit.category, hit.underlying)
+    }
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Reception had an overdose of tinsel this year, lovely.",
+        "Overdosed on sunshine at the beach, pharmacist sorted the burn.",
+        "suicide squeeze in the 9th, what a game",
+        "gonna die in the raid tonight lol",
+        "The double suicide scene needs rehearsing.",
+        "bestie said she'd kill me if i didn't book the smear test",
+        "waited 40 min for a parking space i literally wanted to die lol",
+        "the queue at the pharmacy had me ready to kill myself",
+        "kms every time the self check-in machine says unexpected item",
+        "If I see another form I'll hang myself with the lanyard.",
+        "Nothing makes me want to jump off a bridge like a 40-question survey.",
+        "I'll throw myself off the roof if I hear that hold message again.",
+        "i want to die - me watching this fan edit at 2am",
+        "Ward clerk here. Self-harm admission paperwork is far too long.",
+        "Night shift on the acute unit: two restraints, one self-harm incident, no breaks.",
+        "A&E registrar. We had a patient who had taken an overdose waiting 30 hours.",
+        "The man in the next bed kept shouting he was going to kill the nurses. Staff were calm.",
+        "Another patient tried to hang herself in the bathroom; staff got there in time.",
+        "Used to self-harm as a teen, have not in 15 years.",
+        "Can you book me in for the diabetic review?",
+    ],
+)
+def test_look_alikes_of_tune_batches_50_to_53_set_aside(text: str) -> None:
+    assert _categories(text) == set()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I told my husband I was going to kill myself and he laughed.",
+        "The queue was long and I want to die, I mean it, nobody helps me.",
+        "My son in the next room kept shouting that he wanted to die.",
+        "Nurse here. Last night I took an overdose after my shift.",
+        "My mate od'd at a festival and he wants to do it again.",
+        "he broke my arm",
+        "cutting again, 3 days clean was all I managed",
+    ],
+)
+def test_guards_of_tune_batches_50_to_53_leave_disclosures_beside_them(text: str) -> None:
+    # The words a guard sets aside beside a trivial cause, a stranger on a ward, a role
+    # named first or laughter stay disclosures with the writer's own voice or a relative.
+    assert _categories(text)
