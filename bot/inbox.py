@@ -269,7 +269,11 @@ _FIRST_OF_ITS_SENDER = _first_of_its_sender()
 
 
 def _waiting(size: int, skip: set[int], *columns: Any) -> Any:
-    """``columns`` of the first ``size`` rows that may be claimed now, oldest first."""
+    """``columns`` of the first ``size`` rows that may be claimed now, oldest first.
+
+    Read in order from the index of waiting rows (``ix_inbox_waiting``, whose condition
+    these ``IS NULL`` tests repeat), so handled rows are never passed over.
+    """
     return (
         select(*columns)
         .where(
