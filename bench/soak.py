@@ -44,6 +44,7 @@ import time
 from collections import defaultdict
 from collections.abc import Awaitable
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -202,7 +203,8 @@ async def telegram_person(
         await rec.timed("telegram", post(update(ids[0], user, text)))
 
 
-async def count_stored(database_url: str) -> dict[str, int]:
+async def _rows(database_url: str, query: str) -> list[Any]:
+    """The rows of one query, on a connection of its own."""
     from sqlalchemy import text as sql
 
     from storage.db import create_engine
@@ -210,28 +212,19 @@ async def count_stored(database_url: str) -> dict[str, int]:
     engine = create_engine(database_url)
     try:
         async with engine.connect() as connection:
-            rows = await connection.execute(
-                sql("SELECT channel, count(*) FROM response GROUP BY channel")
-            )
-            return {channel: int(count) for channel, count in rows}
+            return list(await connection.execute(sql(query)))
     finally:
         await engine.dispose()
+
+
+async def count_stored(database_url: str) -> dict[str, int]:
+    rows = await _rows(database_url, "SELECT channel, count(*) FROM response GROUP BY channel")
+    return {channel: int(count) for channel, count in rows}
 
 
 async def count_outbox(database_url: str) -> dict[str, int]:
-    from sqlalchemy import text as sql
-
-    from storage.db import create_engine
-
-    engine = create_engine(database_url)
-    try:
-        async with engine.connect() as connection:
-            rows = await connection.execute(
-                sql("SELECT status, count(*) FROM outbox GROUP BY status")
-            )
-            return {status: int(count) for status, count in rows}
-    finally:
-        await engine.dispose()
+    rows = await _rows(database_url, "SELECT status, count(*) FROM outbox GROUP BY status")
+    return {status: int(count) for status, count in rows}
 
 
 async def autovacuum(database_url: str) -> str | None:
@@ -245,16 +238,8 @@ async def autovacuum(database_url: str) -> str | None:
     """
     if not database_url.startswith("postgresql"):
         return None
-    from sqlalchemy import text as sql
-
-    from storage.db import create_engine
-
-    engine = create_engine(database_url)
-    try:
-        async with engine.connect() as connection:
-            return str(await connection.scalar(sql("SHOW autovacuum")))
-    finally:
-        await engine.dispose()
+    [(setting,)] = await _rows(database_url, "SHOW autovacuum")
+    return str(setting)
 
 
 async def analyse_now_and_then(database_url: str, every: float, runs: list[int]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import re
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -106,3 +107,34 @@ def statements_spec(moderation: str = "post", seed: tuple[str, ...] = SEED) -> d
         ],
         closing_message="Thank you for your ideas.",
     )
+
+
+async def query_plan(platform: Platform, statement: Any, *, prepared: bool) -> list[str]:
+    """The plan lines of ``statement``, as the database would run it now.
+
+    ``prepared``: PostgreSQL's generic plan of the statement prepared once, which a
+    driver that caches prepared statements (asyncpg) may be given after a few runs.
+    SQLite has one plan either way.
+    """
+    compiled = statement.compile(
+        dialect=platform.engine.dialect, compile_kwargs={"render_postcompile": True}
+    )
+    values = compiled.construct_params()
+    args = tuple(values[name] for name in compiled.positiontup or ())
+    async with platform.engine.connect() as connection:
+        if platform.engine.dialect.name == "sqlite":
+            args = tuple(a.isoformat(" ") if isinstance(a, datetime) else a for a in args)
+            found = await connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", args)
+            return [str(detail) for *_, detail in found]
+        if not prepared:
+            found = await connection.exec_driver_sql(f"EXPLAIN {compiled}", args)
+            return [str(row[0]) for row in found]
+        await connection.exec_driver_sql("SET plan_cache_mode = force_generic_plan")
+        await connection.exec_driver_sql(f"PREPARE planned AS {compiled}")
+        literals = ", ".join(
+            f"'{a.isoformat()}'" if isinstance(a, datetime) else repr(a) for a in args
+        )
+        found = await connection.exec_driver_sql(f"EXPLAIN EXECUTE planned({literals})")
+        plan = [str(row[0]) for row in found]
+        await connection.exec_driver_sql("DEALLOCATE planned")
+        return plan

@@ -447,15 +447,16 @@ class Lexicon:
         # about the people in their care ("self harm callouts have doubled", "we are
         # treating kids with self inflicted wounds"), or a phrase whose subject is those
         # people ("calls ... are people who have taken an overdose"), without the writer's
-        # own "i", "me" or "my" in the sentence and without a worry about one of them.
+        # own "i", "me" or "my" in the sentence and without a worry about one of them. The
+        # sentence is read before the whole text (the staff cue is long).
         if (
-            self.cues["staff_writer"].search(text)
-            and not _FIRST_PERSON.search(sentence)
-            and not self.cues["concern"].search(text)
+            not _FIRST_PERSON.search(sentence)
             and (
                 (kind == "topic" and self.cues["at_work"].search(sentence))
                 or self.cues["in_care"].search(leading)
             )
+            and self.cues["staff_writer"].search(text)
+            and not self.cues["concern"].search(text)
         ):
             return None
         # Tune batches 30 and 31: a threat in a story, a scene or a game named before it in

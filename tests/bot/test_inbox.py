@@ -22,7 +22,7 @@ from consultations.keys import Keyring
 from storage import queries
 from storage.tables import InboxEntry, OutboxEntry, Participant, Response, utcnow
 from tests.fakes.channel import Person
-from tests.helpers import launch, spec_data
+from tests.helpers import launch, query_plan, spec_data
 from tests.waiting import wait_until
 
 CID = "outpatient-booking"
@@ -595,32 +595,10 @@ async def test_messages_a_batch_queued_before_a_stop_in_it_are_cancelled_and_in_
 
 
 async def _claim_plan(platform: Platform, *, prepared: bool) -> list[str]:
-    """The plan lines of the inbox claim, as the database would run it now.
-
-    ``prepared``: PostgreSQL's generic plan of the statement prepared once, which a
-    driver that caches prepared statements (asyncpg) may be given after a few runs.
-    """
+    """The plan lines of the inbox claim, as the database would run it now."""
     async with platform.sessionmaker() as session:
         statement = Inbox._claim(session, 50, set())
-    compiled = statement.compile(
-        dialect=platform.engine.dialect, compile_kwargs={"render_postcompile": True}
-    )
-    values = compiled.construct_params()
-    args = tuple(values[name] for name in compiled.positiontup or ())
-    async with platform.engine.connect() as connection:
-        if platform.engine.dialect.name == "sqlite":
-            found = await connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", args)
-            return [str(detail) for *_, detail in found]
-        if not prepared:
-            found = await connection.exec_driver_sql(f"EXPLAIN {compiled}", args)
-            return [str(row[0]) for row in found]
-        await connection.exec_driver_sql("SET plan_cache_mode = force_generic_plan")
-        await connection.exec_driver_sql(f"PREPARE claim AS {compiled}")
-        literals = ", ".join(repr(a) for a in args)
-        found = await connection.exec_driver_sql(f"EXPLAIN EXECUTE claim({literals})")
-        plan = [str(row[0]) for row in found]
-        await connection.exec_driver_sql("DEALLOCATE claim")
-        return plan
+    return await query_plan(platform, statement, prepared=prepared)
 
 
 @pytest.mark.parametrize("prepared", [False, True], ids=["planned", "prepared"])

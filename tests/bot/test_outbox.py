@@ -6,7 +6,7 @@ import asyncio
 import json
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -23,7 +23,7 @@ from storage.tables import OutboxEntry, utcnow
 from tests.bot.test_runtime import deliver, send_all
 from tests.conftest import TEST_KEY, TEST_SECRET
 from tests.fakes.channel import FakeChannel, PacedChannel, Person, StuckChannel
-from tests.helpers import engage, launch, spec_data
+from tests.helpers import engage, launch, query_plan, spec_data
 from tests.waiting import PATIENCE, wait_until
 
 
@@ -425,32 +425,9 @@ async def test_a_row_stopped_while_others_start_together_is_not_sent(platform: P
 
 
 async def _claim_plan(platform: Platform, *, prepared: bool) -> list[str]:
-    """The plan lines of the claim statement, as the database would run it now.
-
-    ``prepared``: PostgreSQL's generic plan of the statement prepared once, which a
-    driver that caches prepared statements (asyncpg) may be given after a few runs.
-    """
+    """The plan lines of the claim statement, as the database would run it now."""
     statement = claim_statement("telegram", utcnow(), 200, platform.engine.dialect.name)
-    compiled = statement.compile(dialect=platform.engine.dialect)
-    values = compiled.construct_params()
-    args = tuple(values[name] for name in compiled.positiontup or ())
-    async with platform.engine.connect() as connection:
-        if platform.engine.dialect.name == "sqlite":
-            args = tuple(a.isoformat(" ") if isinstance(a, datetime) else a for a in args)
-            found = await connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", args)
-            return [str(detail) for *_, detail in found]
-        if not prepared:
-            found = await connection.exec_driver_sql(f"EXPLAIN {compiled}", args)
-            return [str(row[0]) for row in found]
-        await connection.exec_driver_sql("SET plan_cache_mode = force_generic_plan")
-        await connection.exec_driver_sql(f"PREPARE claim AS {compiled}")
-        literals = ", ".join(
-            f"'{a.isoformat()}'" if isinstance(a, datetime) else repr(a) for a in args
-        )
-        found = await connection.exec_driver_sql(f"EXPLAIN EXECUTE claim({literals})")
-        plan = [str(row[0]) for row in found]
-        await connection.exec_driver_sql("DEALLOCATE claim")
-        return plan
+    return await query_plan(platform, statement, prepared=prepared)
 
 
 @pytest.mark.parametrize("prepared", [False, True], ids=["planned", "prepared"])
