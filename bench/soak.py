@@ -58,6 +58,8 @@ KEY = "soak-key-0123456789-0123456789-0123456789"
 SECRET = "soak-webhook-secret-0123456789"
 # Seconds between samples of the server's memory.
 RSS_EVERY = 30
+# Seconds between the memory censuses of --trace-memory.
+TRACE_EVERY = 120
 # Seconds between the soak's own ANALYZE runs when the server's autovacuum is off.
 ANALYSE_EVERY = 60
 TOKEN = "777777:SOAK-TOKEN"
@@ -271,6 +273,8 @@ async def soak(
     workers: int = 1,
     profile: Path | None = None,
     web_share: float = 0.5,
+    trace_memory: Path | None = None,
+    trace_frames: int = 0,
 ) -> tuple[dict[str, object], str]:
     """The figures, and the servers' logs."""
     vacuuming = await autovacuum(database_url)
@@ -320,6 +324,16 @@ async def soak(
                 out = profile / f"soak-{number}.prof"
                 profiled = str(ROOT / "bench" / "cpu_profile.py")
                 command = [sys.executable, profiled, str(out), *command]
+            elif trace_memory is not None:
+                traced = str(ROOT / "bench" / "memory_trace.py")
+                command = [
+                    sys.executable,
+                    traced,
+                    str(trace_memory),
+                    str(TRACE_EVERY),
+                    str(trace_frames),
+                    *command,
+                ]
             servers.append(
                 await asyncio.create_subprocess_exec(
                     *command,
@@ -487,6 +501,19 @@ def main() -> None:
         help="the share of the updates offered on the web page (the rest on Telegram)",
     )
     parser.add_argument("--profile", type=Path, help="run the servers under cProfile here")
+    parser.add_argument(
+        "--trace-memory",
+        type=Path,
+        help="count the servers' objects by type every 2 minutes, files here "
+        "(bench/memory_trace.py)",
+    )
+    parser.add_argument(
+        "--trace-frames",
+        type=int,
+        default=0,
+        help="with --trace-memory: tracemalloc snapshots too, this many frames deep "
+        "(slows the servers: lower the rate)",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "soak.json")
     args = parser.parse_args()
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -505,6 +532,8 @@ def main() -> None:
                     args.workers,
                     args.profile.resolve() if args.profile else None,
                     args.web_share,
+                    args.trace_memory.resolve() if args.trace_memory else None,
+                    args.trace_frames,
                 )
             )
         finally:

@@ -29,6 +29,7 @@ from bot.web.auth import verify_password as verify_password
 from consultations import records, service
 from consultations.spec import ChannelLimits, ConsultationSpec, SpecError, load_spec_file
 from migrations import apply as migrate
+from storage.db import autovacuum_off
 from storage.tables import Consultation, User
 
 log = logging.getLogger("engage")
@@ -106,6 +107,12 @@ async def migrated_platform(settings: Settings | None) -> Platform:
 async def run(args: argparse.Namespace, settings: Settings | None) -> int:
     settings = _settings(settings)
     platform = await migrated_platform(settings)
+    if await autovacuum_off(platform.engine):
+        log.warning(
+            "PostgreSQL's autovacuum is off: the inbox and outbox will be claimed on plans "
+            "made for empty tables and slow down as they grow; turn it on, or run ANALYZE "
+            "every few minutes (docs/operations.md)"
+        )
     # Models loaded (and the heap frozen) before any preparation process is started.
     warm_up()
     app = create_app(settings, platform=platform, intake_processes=default_processes())

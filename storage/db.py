@@ -434,6 +434,19 @@ def is_sqlite(engine: AsyncEngine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
+async def autovacuum_off(engine: AsyncEngine) -> bool:
+    """PostgreSQL's autovacuum is off on this server (never on SQLite, which has none).
+
+    Without it nothing analyses the inbox and outbox as they grow: their claims keep the
+    plans the empty tables gave them (docs/operations.md, "Statistics and vacuuming").
+    """
+    if engine.dialect.name != "postgresql":
+        return False
+    async with engine.connect() as connection:
+        setting = await connection.scalar(text("SELECT current_setting('autovacuum')"))
+    return str(setting) != "on"
+
+
 _UNAVAILABLE: tuple[type[BaseException], ...] = (
     OSError,  # connection refused or reset (ConnectionError), the host unreachable
     TimeoutError,

@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from bot.config import Settings
 from bot.platform import create_platform
 from channels.events import CONSENT
-from storage.db import create_engine, create_sessionmaker
+from storage.db import autovacuum_off, create_engine, create_sessionmaker
 from storage.tables import Consent, InboxEntry, OutboxEntry, Response
 from tests.conftest import TEST_KEY, TEST_SECRET
 from tests.fakes.channel import Person
@@ -122,6 +122,13 @@ async def test_run_serves_answers_and_stops_gracefully_on_sigterm(
     output = log.read_text()
     assert server.returncode == 0, output
     assert "stopping: finishing accepted work" in output
+    # This machine's PostgreSQL runs without autovacuum (its CI configuration).
+    engine = create_engine(database_url)
+    try:
+        off = await autovacuum_off(engine)
+    finally:
+        await engine.dispose()
+    assert ("PostgreSQL's autovacuum is off" in output) is off, output
 
     code, exported = await _engage(env, "export", "outpatient-booking", "--format", "csv")
     assert code == 0

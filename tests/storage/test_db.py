@@ -14,7 +14,7 @@ from sqlalchemy import delete, event, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.platform import Platform
-from storage.db import statements_on_loop
+from storage.db import autovacuum_off, statements_on_loop
 from storage.tables import Participant, utcnow
 from tests.waiting import PATIENCE
 
@@ -260,3 +260,14 @@ async def test_a_burst_above_the_pool_size_reuses_the_pooled_connections(
     # The burst waited its turn on the pooled connections; none was opened or closed.
     assert set(burst) == pooled
     assert after == pooled
+
+
+async def test_autovacuum_off_reads_the_server_setting(platform: Platform) -> None:
+    """`engage run` warns when it is off; SQLite has nothing to warn about."""
+    found = await autovacuum_off(platform.engine)
+    if platform.engine.dialect.name == "sqlite":
+        assert found is False
+        return
+    async with platform.engine.connect() as connection:
+        setting = await connection.scalar(text("SHOW autovacuum"))
+    assert found is (setting == "off")
