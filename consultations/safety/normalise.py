@@ -910,7 +910,7 @@ def _numbers(tokens: list[str]) -> list[str]:
     return out
 
 
-@lru_cache(maxsize=1 << 16)
+@lru_cache(maxsize=1 << 15)
 def _word(token: str, known: frozenset[str]) -> str:
     """One token resolved: contractions, text-speak, leetspeak, repeats, misspellings."""
     if "'" in token:
@@ -988,9 +988,10 @@ def normalise(text: str, known: frozenset[str] = _EMPTY) -> str:
     return normalise_folded(fold(text), known)
 
 
-#: Resolved words by vocabulary and token (:func:`_word` split into words), bounded.
+#: Resolved words by vocabulary and token (:func:`_word` split into words), bounded: the
+#: 31,569 real and evaluation texts have 14,862 different tokens.
 _RESOLVED: dict[frozenset[str], dict[str, tuple[str, ...]]] = {}
-_RESOLVED_SIZE = 1 << 16
+_RESOLVED_SIZE = 1 << 15
 # Three single letters in a row among the tokens joined by spaces: spelt-out words.
 _SPACED = re.compile(r"(?<![^ ])[a-z] [a-z] [a-z](?![^ ])")
 _EURO_E = re.compile("(?<=[a-z])\u20ac|\u20ac(?=[a-z])")
@@ -1032,7 +1033,10 @@ def normalise_folded(text: str, known: frozenset[str] = _EMPTY) -> str:
         parts = resolved.get(token)
         if parts is None:
             word = _word(token, known)
-            parts = resolved[token] = tuple(word.split(" ")) if word else ()
+            # A token that is its own word keeps one string, not two equal ones.
+            parts = resolved[token] = (
+                (token,) if word == token else tuple(word.split(" ")) if word else ()
+            )
         words.extend(parts)
     if "2" in words or "4" in words or "1" in words:
         # Again once leetspeak is read: "tr13d 2 3nd 1t" has its verbs only now.

@@ -46,6 +46,24 @@ def test_matches_are_the_alternations_own(text: str) -> None:
         assert phrases.sub(table, " _x_ ", text) == _whole(branches).sub(" _x_ ", text)
 
 
+def test_the_places_looked_up_are_kept_in_bounded_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Replies bring any string at all: the store of places starts again when full, and
+    places that start the same branches share one answer (a soak's numbered replies filled
+    131,072 places at about 600 bytes each before)."""
+    monkeypatch.setattr("consultations.safety.phrases._KEY_CACHE", 100)
+    phrases = Phrases([BRANCHES, BRANCHES[::-1]])
+    sizes = []
+    for number in range(1000):
+        text = f"reply {number} and {number * 7} : i want to die , nobody cares"
+        phrases.candidates(text)
+        sizes.append(len(phrases._keys))
+        found = [m.group(0) for m in phrases.finditer(0, text)]
+        assert found == ["i want to die", "nobody cares"]
+    assert max(sizes) == 100
+    answers = list(phrases._keys.values())
+    assert len({id(answer) for answer in answers}) == len(set(answers)) < 20
+
+
 def test_the_first_branch_that_matches_at_a_place_wins() -> None:
     phrases = Phrases([[r"\bi want\b", r"\bi want to die\b"]])
     assert [m.group(0) for m in phrases.finditer(0, "so i want to die")] == ["i want"]
