@@ -115,7 +115,10 @@ def test_the_evaluation_set_is_large_varied_and_split_by_its_fixed_rule() -> Non
             # to 57 were written blind by four more people while batches 50 to 53 were tuned
             # on, kept out of the repository until then, and scored once before and once
             # after that round (one look-alike of batch 55 was already in the set, stored
-            # once); they stay held out.
+            # once); they stay held out. Batches 58 to 61 were written blind by four more
+            # people while a round on batches 54 to 57 was tried, kept out of the
+            # repository until then, and scored once on the screen before that round and
+            # once on its candidate, which was not kept; they are held out.
             allowed = {
                 (2, "heldout"),
                 (3, "tune"),
@@ -173,6 +176,10 @@ def test_the_evaluation_set_is_large_varied_and_split_by_its_fixed_rule() -> Non
                 (55, "heldout"),
                 (56, "heldout"),
                 (57, "heldout"),
+                (58, "heldout"),
+                (59, "heldout"),
+                (60, "heldout"),
+                (61, "heldout"),
             }
             assert (row["batch"], row["split"]) in allowed, row["text"]
             continue
@@ -191,7 +198,25 @@ EARLIER = [row for row in HELDOUT if row.get("batch", 1) in (1, 2, 4)]
 
 
 def test_heldout_is_batches_one_two_four_and_the_blind_pair() -> None:
-    assert {row.get("batch", 1) for row in HELDOUT} == {1, 2, 4, 48, 49, 54, 55, 56, 57}
+    assert {row.get("batch", 1) for row in HELDOUT} == {
+        *(1, 2, 4, 48, 49),
+        *range(54, 62),
+    }
+
+
+LATEST_FOUR = [row for row in HELDOUT if row.get("batch") in (58, 59, 60, 61)]
+
+
+def test_blind_batches_58_to_61_hold_their_measured_level() -> None:
+    # Batches 58 to 61 (who wrote them: the held-out section of docs/safety.md), 800
+    # disclosures and 728 look-alikes, written blind by four people who never saw the
+    # screen or any other batch while a round on batches 54 to 57 was tried. Scored once
+    # on this screen: recall 0.961 (769 of 800) and over-flagging 0.104 (76 of 728). The
+    # round's candidate scored 0.958 (766) and 0.109 (79) and was not kept.
+    recall, over_flagging = _rates(LATEST_FOUR)
+    assert sum(row["label"] == 1 for row in LATEST_FOUR) == 800
+    assert recall >= 0.961
+    assert over_flagging <= 0.1044
 
 
 NEXT_FOUR = [row for row in HELDOUT if row.get("batch") in (54, 55, 56, 57)]
