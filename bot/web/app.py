@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from bot import alerts
+from bot import alerts, memory
 from bot.config import Settings
 from bot.outbox import OutboxSender, SendCounts
 from bot.platform import (
@@ -153,6 +153,7 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
             statement_groups.run(platform.sessionmaker, stopping), name="opinion-groups"
         ),
         asyncio.create_task(scheduler.run(stopping), name="schedule"),
+        asyncio.create_task(memory.release_now_and_then(stopping), name="memory"),
     ]
     # Delphi rounds, timed questions and listening retention, once across workers.
     timeline = Timeline(
