@@ -240,8 +240,13 @@ async def autovacuum(database_url: str) -> str | None:
     """
     if not database_url.startswith("postgresql"):
         return None
-    [(setting,)] = await _rows(database_url, "SHOW autovacuum")
-    return str(setting)
+    from storage.db import autovacuum_off, create_engine
+
+    engine = create_engine(database_url)
+    try:
+        return "off" if await autovacuum_off(engine) else "on"
+    finally:
+        await engine.dispose()
 
 
 async def analyse_now_and_then(database_url: str, every: float, runs: list[int]) -> None:
@@ -516,6 +521,8 @@ def main() -> None:
     )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "soak.json")
     args = parser.parse_args()
+    if args.profile is not None and args.trace_memory is not None:
+        parser.error("--profile and --trace-memory: one at a time (each wraps the servers)")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as folder:
         url = args.database_url or f"sqlite+aiosqlite:///{folder}/soak.db"
