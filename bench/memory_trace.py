@@ -5,21 +5,25 @@
 
 The first form runs SCRIPT (for example the `engage` entry point) and every EVERY
 seconds, and once more on exit (also on SIGTERM), writes ``DIR/<pid>-<n>.types.json``:
-how many objects of each type the garbage collector tracks (cheap: the process runs at
-its own speed). With FRAMES above 0 tracemalloc traces that many frames per allocation
-and ``DIR/<pid>-<n>.snap`` holds its snapshot too; tracing costs a great deal of CPU
+how many objects of each type the garbage collector tracks, with the resident memory,
+Python's small blocks in use and glibc's heap in use and free (which see the strings and
+numbers the collector does not track); cheap: the process runs at its own speed. With
+FRAMES above 0 tracemalloc traces that many frames per allocation and
+``DIR/<pid>-<n>.snap`` holds its snapshot too; tracing costs a great deal of CPU
 (twice or more with 12 frames), so a soak traced this way must run at a rate the traced
 process still keeps up with, or the snapshots show its backlog of requests, not what it
 keeps.
 
-The second form compares two of these files: for type counts, the types whose count grew
-most; for snapshots, the allocation sites whose live memory grew most, grouped by their
-innermost frames, with the growth and the count of blocks.
+The second form compares two of these files: for type counts, the memory figures and the
+types whose count grew most; for snapshots, the allocation sites whose live memory grew
+most, grouped by their innermost frames, with the growth and the count of blocks.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
 import gc
 import json
 import os
@@ -32,9 +36,41 @@ import tracemalloc
 from collections import Counter
 from pathlib import Path
 
+#: Names of the process-wide memory figures in a census (sizes in KiB); they start with
+#: "~", which no type name does.
+FIGURES = ("~ resident KiB", "~ pymalloc blocks", "~ malloc in use KiB", "~ malloc free KiB")
+
+
+class _Mallinfo2(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks")
+        + ("uordblks", "fordblks", "keepcost")
+    ]
+
+
+def memory_figures() -> dict[str, int]:
+    """Resident memory, Python's small blocks in use, and glibc's heap in use and free.
+
+    Strings and numbers are not tracked by the collector, so a census of types cannot see
+    them grow; these figures can. glibc's only where it has ``mallinfo2`` (2.33 and later).
+    """
+    figures = {"~ pymalloc blocks": sys.getallocatedblocks()}
+    with contextlib.suppress(OSError, ValueError):
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+        figures["~ resident KiB"] = pages * os.sysconf("SC_PAGE_SIZE") // 1024
+    with contextlib.suppress(OSError, AttributeError):
+        mallinfo2 = ctypes.CDLL("libc.so.6").mallinfo2
+        mallinfo2.restype = _Mallinfo2
+        info = mallinfo2()
+        figures["~ malloc in use KiB"] = (info.uordblks + info.hblkhd) // 1024
+        figures["~ malloc free KiB"] = info.fordblks // 1024
+    return figures
+
 
 def census() -> dict[str, int]:
-    """Objects the garbage collector tracks, by type; asyncpg's prepared statements by text.
+    """Objects the garbage collector tracks, by type; asyncpg's prepared statements by text;
+    and the process's memory figures (:data:`FIGURES`).
 
     A statement's text is counted under ``statement: `` and its first 70 characters with
     its numbered parameters (``$12``) written ``$``, so that one statement prepared for
@@ -47,7 +83,7 @@ def census() -> dict[str, int]:
         if kind == "PreparedStatementState":
             query = re.sub(r"\$\d+", "$", str(getattr(thing, "query", "")))
             counts[f"statement: {query[:70]}"] += 1
-    return dict(counts.most_common())
+    return {**memory_figures(), **dict(counts.most_common())}
 
 
 def run(folder: Path, every: float, frames: int, script: str, args: list[str]) -> None:
@@ -87,8 +123,17 @@ def run(folder: Path, every: float, frames: int, script: str, args: list[str]) -
 def compare_types(first: Path, last: Path, top: int) -> None:
     before = json.loads(first.read_text())
     after = json.loads(last.read_text())
+    for name in FIGURES:
+        if name in before and name in after:
+            print(f"{name[2:]}: {before[name]:,} -> {after[name]:,}")
+    before = {k: v for k, v in before.items() if not k.startswith("~")}
+    after = {k: v for k, v in after.items() if not k.startswith("~")}
     grown = {name: after.get(name, 0) - before.get(name, 0) for name in {*before, *after}}
-    print(f"objects tracked: {sum(before.values()):,} -> {sum(after.values()):,}")
+
+    def tracked(counts: dict[str, int]) -> int:  # statements are counted by type as well
+        return sum(v for k, v in counts.items() if not k.startswith("statement: "))
+
+    print(f"objects tracked: {tracked(before):,} -> {tracked(after):,}")
     for name, change in sorted(grown.items(), key=lambda item: -item[1])[:top]:
         print(f"{change:+10,d}  {name} ({after.get(name, 0):,})")
 

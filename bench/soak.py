@@ -36,13 +36,14 @@ import contextlib
 import json
 import math
 import os
+import random
 import re
 import socket
 import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,8 @@ import aiohttp
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from common import DATA  # noqa: E402
 
 from tests.fakes.telegram_api import FakeTelegram  # noqa: E402
 
@@ -138,7 +141,43 @@ class Recorder:
             self.errors[f"{what}: HTTP {status}"] += 1
 
 
-async def web_person(http: aiohttp.ClientSession, base: str, n: int, rec: Recorder) -> None:
+def numbered_reply(channel: str, n: int) -> str:
+    """A reply of its own for person ``n``: every one brings a word no other reply has."""
+    if channel == "telegram":
+        return f"Telegram soak answer {n}"
+    return f"Soak answer {n}: the phone line was busy"
+
+
+class RealReplies:
+    """Replies made of real comments' sentences: two sentences, each from a comment picked
+    by the person's number, so nearly every reply differs while its words are real ones
+    (the intake's stores of words then fill as with real people, not with a new number
+    per reply)."""
+
+    def __init__(self, path: Path) -> None:
+        from consultations.insights.training import read_pxtextmining
+
+        self.sentences = sorted(
+            {
+                sentence.strip()
+                for comment in read_pxtextmining(path)
+                for sentence in re.split(r"(?<=[.!?])\s+", comment.text)
+                if 3 <= len(sentence.split()) <= 40
+            }
+        )
+
+    def __call__(self, channel: str, n: int) -> str:
+        first, second = random.Random(f"{channel} {n}").sample(self.sentences, 2)
+        return f"{first} {second}"
+
+
+async def web_person(
+    http: aiohttp.ClientSession,
+    base: str,
+    n: int,
+    rec: Recorder,
+    reply: Callable[[str, int], str] = numbered_reply,
+) -> None:
     """The page, consent, then an answer to the prompt: two form posts."""
     jar = aiohttp.CookieJar(unsafe=True)
     async with aiohttp.ClientSession(
@@ -162,7 +201,7 @@ async def web_person(http: aiohttp.ClientSession, base: str, n: int, rec: Record
         await rec.timed("web consent", post(f"/c/{CID}/consent", {"answer": "yes"}))
         await rec.timed(
             "web answer",
-            post(f"/c/{CID}/answers", {"item:story": f"Soak answer {n}: the phone line was busy"}),
+            post(f"/c/{CID}/answers", {"item:story": reply("web", n)}),
         )
 
 
@@ -186,11 +225,12 @@ async def telegram_person(
     n: int,
     ids: list[int],
     rec: Recorder,
+    reply: Callable[[str, int], str] = numbered_reply,
 ) -> None:
     """``/start``, "yes", an answer: three webhook posts a second apart."""
     user = 10_000_000 + n
     fake.user(user, "P")  # the fake Bot API knows the person's private chat
-    for step, text in enumerate((f"/start {CID}", "yes", f"Telegram soak answer {n}")):
+    for step, text in enumerate((f"/start {CID}", "yes", reply("telegram", n))):
         if step:
             await asyncio.sleep(1.0)
         ids[0] += 1
@@ -280,6 +320,7 @@ async def soak(
     web_share: float = 0.5,
     trace_memory: Path | None = None,
     trace_frames: int = 0,
+    reply: Callable[[str, int], str] = numbered_reply,
 ) -> tuple[dict[str, object], str]:
     """The figures, and the servers' logs."""
     vacuuming = await autovacuum(database_url)
@@ -388,7 +429,7 @@ async def soak(
                     now = time.monotonic()
                     while next_web <= now:
                         base = bases[web_people % workers]
-                        task = asyncio.create_task(web_person(http, base, web_people, rec))
+                        task = asyncio.create_task(web_person(http, base, web_people, rec, reply))
                         tasks.add(task)
                         task.add_done_callback(tasks.discard)
                         web_people += 1
@@ -396,7 +437,7 @@ async def soak(
                     while next_tg <= now:
                         hook = f"{bases[telegram_people % workers]}/hooks/telegram"
                         task = asyncio.create_task(
-                            telegram_person(http, fake, hook, telegram_people, ids, rec)
+                            telegram_person(http, fake, hook, telegram_people, ids, rec, reply)
                         )
                         tasks.add(task)
                         task.add_done_callback(tasks.discard)
@@ -519,6 +560,12 @@ def main() -> None:
         help="with --trace-memory: tracemalloc snapshots too, this many frames deep "
         "(slows the servers: lower the rate)",
     )
+    parser.add_argument(
+        "--real-replies",
+        action="store_true",
+        help="replies made of the pxtextmining comments' sentences (beside the checkout) "
+        "instead of numbered ones, each with a new word",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "soak.json")
     args = parser.parse_args()
     if args.profile is not None and args.trace_memory is not None:
@@ -541,6 +588,7 @@ def main() -> None:
                     args.web_share,
                     args.trace_memory.resolve() if args.trace_memory else None,
                     args.trace_frames,
+                    RealReplies(DATA) if args.real_replies else numbered_reply,
                 )
             )
         finally:
