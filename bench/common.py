@@ -46,6 +46,18 @@ REPORT_SPEC: dict[str, Any] = {
 }
 
 
+def rss_kib(pid: int) -> int:
+    """Resident memory of process ``pid`` in KiB (0 once it has exited)."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except FileNotFoundError:
+        pass  # it exited
+    return 0
+
+
 async def fresh_pg_database(name: str) -> str:
     """Drop and create database ``name``; returns its SQLAlchemy URL."""
     connection = await asyncpg.connect(PG_ADMIN)

@@ -36,6 +36,8 @@ import tracemalloc
 from collections import Counter
 from pathlib import Path
 
+from common import rss_kib
+
 #: Names of the process-wide memory figures in a census (sizes in KiB); they start with
 #: "~", which no type name does.
 FIGURES = ("~ resident KiB", "~ pymalloc blocks", "~ malloc in use KiB", "~ malloc free KiB")
@@ -56,9 +58,9 @@ def memory_figures() -> dict[str, int]:
     them grow; these figures can. glibc's only where it has ``mallinfo2`` (2.33 and later).
     """
     figures = {"~ pymalloc blocks": sys.getallocatedblocks()}
-    with contextlib.suppress(OSError, ValueError):
-        pages = int(Path("/proc/self/statm").read_text().split()[1])
-        figures["~ resident KiB"] = pages * os.sysconf("SC_PAGE_SIZE") // 1024
+    resident = rss_kib(os.getpid())
+    if resident:
+        figures["~ resident KiB"] = resident
     with contextlib.suppress(OSError, AttributeError):
         mallinfo2 = ctypes.CDLL("libc.so.6").mallinfo2
         mallinfo2.restype = _Mallinfo2

@@ -52,7 +52,7 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from common import DATA  # noqa: E402
+from common import DATA, rss_kib  # noqa: E402
 
 from tests.fakes.telegram_api import FakeTelegram  # noqa: E402
 
@@ -104,17 +104,6 @@ def cpu_seconds(servers: list[asyncio.subprocess.Process]) -> float:
             continue  # it exited: counted as an error by the caller
         ticks += int(fields[11]) + int(fields[12])  # utime, stime
     return ticks / os.sysconf("SC_CLK_TCK")
-
-
-def rss_kib(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/status") as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except FileNotFoundError:
-        pass  # it exited
-    return 0
 
 
 class Recorder:
