@@ -51,6 +51,7 @@ from consultations.keys import Keyring
 from consultations.spec.outreach import held_until
 from consultations.texts import ENGLISH, texts_for
 from storage import queries
+from storage.lists import one_of
 from storage.tables import CLAIMABLE, OutboxEntry, Participant, utcnow
 
 log = logging.getLogger(__name__)
@@ -191,8 +192,9 @@ class OutboxSender:
             gone = set(
                 await session.scalars(
                     select(Participant.id).where(
-                        Participant.id.in_(
-                            {row.participant_id for row in rows if row.participant_id is not None}
+                        one_of(
+                            Participant.id,
+                            {row.participant_id for row in rows if row.participant_id is not None},
                         ),
                         Participant.opted_out_at.is_not(None),
                     )
@@ -328,7 +330,7 @@ class OutboxSender:
             started = set(
                 await session.scalars(
                     update(OutboxEntry)
-                    .where(OutboxEntry.id.in_(ids), OutboxEntry.status == "claimed")
+                    .where(one_of(OutboxEntry.id, ids), OutboxEntry.status == "claimed")
                     .values(
                         status="sending",
                         attempts=OutboxEntry.attempts + 1,
@@ -354,7 +356,7 @@ class OutboxSender:
         ]
         async with self.sessionmaker.begin() as session:
             if forget:
-                await session.execute(delete(OutboxEntry).where(OutboxEntry.id.in_(forget)))
+                await session.execute(delete(OutboxEntry).where(one_of(OutboxEntry.id, forget)))
             if marks:
                 await session.execute(
                     update(OUTBOX)
@@ -592,7 +594,7 @@ def _still_claimed(rows: Sequence[OutboxEntry]) -> Any:
     """An UPDATE of those of ``rows`` still ``claimed`` (a row another worker settled
     meanwhile, after a lost lease, is left as it is)."""
     return update(OutboxEntry).where(
-        OutboxEntry.id.in_([row.id for row in rows]), OutboxEntry.status == "claimed"
+        one_of(OutboxEntry.id, [row.id for row in rows]), OutboxEntry.status == "claimed"
     )
 
 

@@ -20,17 +20,15 @@ one text whatever the batch's size, and one prepared statement serves every batc
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import (
-    BigInteger,
-    String,
     Table,
     and_,
-    any_,
     bindparam,
     delete,
     exists,
@@ -38,7 +36,6 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.runtime import StoredAnswer
@@ -47,6 +44,7 @@ from consultations import service
 from consultations.dialogue import CHOOSE, CONSENT, RECONTACT
 from consultations.spec import ConsultationSpec
 from consultations.texts import Texts
+from storage.lists import one_of
 from storage.tables import (
     Consent,
     Consultation,
@@ -96,13 +94,6 @@ class _Person:
     unpublished: set[str] = field(default_factory=set)
 
 
-def _among(postgresql: bool, column: Any, name: str, kind: Any) -> Any:
-    """``column`` is one of the list ``name``: an array parameter on PostgreSQL, else IN."""
-    if postgresql:
-        return column == any_(bindparam(name, type_=ARRAY(kind)))
-    return column.in_(bindparam(name, expanding=True))
-
-
 @dataclass(frozen=True)
 class _Statements:
     """The plain path's statements for one dialect, built once."""
@@ -116,18 +107,8 @@ class _Statements:
     update_dialogues: Any
 
 
-_BUILT: dict[bool, _Statements] = {}
-
-
-def _statements(session: AsyncSession) -> _Statements:
-    postgresql = session.get_bind().dialect.name == "postgresql"
-    built = _BUILT.get(postgresql)
-    if built is None:
-        built = _BUILT[postgresql] = _build(postgresql)
-    return built
-
-
-def _build(postgresql: bool) -> _Statements:
+@functools.cache
+def _statements() -> _Statements:
     # Whether the consultation's launch failed on the channel (bot/publishing.py).
     unpublished = (
         exists()
@@ -157,7 +138,7 @@ def _build(postgresql: bool) -> _Statements:
         .join(Dialogue, Dialogue.participant_id == Participant.id)
         .where(
             Participant.channel == bindparam("channel"),
-            _among(postgresql, Participant.pseudonym, "pseudonyms", String()),
+            one_of(Participant.pseudonym, name="pseudonyms"),
         )
     )
     consents = select(
@@ -167,7 +148,7 @@ def _build(postgresql: bool) -> _Statements:
         Consent.given,
         Consent.method,
         Consent.withdrawn_at,
-    ).where(_among(postgresql, Consent.participant_id, "ids", BigInteger()))
+    ).where(one_of(Consent.participant_id, name="ids"))
     answers = select(
         Response.id,
         Response.participant_id,
@@ -175,7 +156,7 @@ def _build(postgresql: bool) -> _Statements:
         Response.item_id,
         Response.item_type,
         Response.text,
-    ).where(_among(postgresql, Response.participant_id, "ids", BigInteger()))
+    ).where(one_of(Response.participant_id, name="ids"))
     delete_poll_answers = delete(RESPONSES).where(
         and_(
             RESPONSES.c.participant_id == bindparam("p"),
@@ -186,10 +167,10 @@ def _build(postgresql: bool) -> _Statements:
     # Answers replaced by later ones, except any a moderation case refers to (as
     # ``queries.delete_replaced``: a moderator must still see what was said).
     reviewed = select(ModerationCase.response_id).where(
-        _among(postgresql, ModerationCase.response_id, "reviewed", BigInteger())
+        one_of(ModerationCase.response_id, name="reviewed")
     )
     delete_replaced = delete(RESPONSES).where(
-        _among(postgresql, RESPONSES.c.id, "replaced", BigInteger()),
+        one_of(RESPONSES.c.id, name="replaced"),
         RESPONSES.c.id.not_in(reviewed),
     )
     update_dialogues = (
@@ -295,7 +276,7 @@ async def handle(
 
     # 1. The people, with their dialogues and whether the launch failed on this channel.
     pseudonyms = sorted({pseudonym_of[(e.channel, e.sender)] for i in candidate for e in groups[i]})
-    built = _statements(session)
+    built = _statements()
     # Core statements on the session's connection: the ORM's handling of a statement
     # (its compile state, its result loading) costs more than SQLite takes to run one,
     # and nothing here loads or changes ORM objects.

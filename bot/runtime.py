@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar, cast
 
-from sqlalchemy import Table, bindparam, insert, select
+from sqlalchemy import Table, insert, select
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import defer
@@ -47,6 +47,7 @@ from consultations.spec import ConsultationSpec, Item
 from consultations.texts import ENGLISH, Texts
 from storage import over_time, queries
 from storage import statements as statement_store
+from storage.lists import one_of
 from storage.tables import (
     Consent,
     Consultation,
@@ -300,7 +301,6 @@ class Runtime:
         admit: Admit | None,
     ) -> list[Outcome]:
         outcomes = [Outcome(duplicate=True) for _ in groups]
-        now = utcnow()
         async with self.sessionmaker.begin() as session:
             named: dict[str, Consultation] = {}
             if admit is not None:
@@ -324,10 +324,11 @@ class Runtime:
             new = await queries.insert_inbox_many(
                 session,
                 [
-                    {"channel": e.channel, "event_id": ref, "processed_at": now}
+                    {"channel": e.channel, "event_id": ref}
                     for group, refs in zip(groups, references, strict=True)
                     for e, ref in zip(group, refs, strict=True)
                 ],
+                processed=True,
             )
             # An event repeated within the batch (a double submit) is handled by the first
             # request that carries it; the others see it as a repeat.
@@ -564,7 +565,7 @@ class _State:
         ids = list(self.progress)
         rows = await session.execute(
             select(Response.participant_id, Response.consultation_id, Response.item_id)
-            .where(Response.participant_id.in_(ids))
+            .where(one_of(Response.participant_id, ids))
             .distinct()
         )
         answered: dict[tuple[int, str], set[str]] = {}
@@ -1553,7 +1554,7 @@ async def _consultations(
 _CONSULTATIONS = (
     select(Consultation)
     .options(defer(Consultation.spec))
-    .where(Consultation.id.in_(bindparam("ids", expanding=True)))
+    .where(one_of(Consultation.id, name="ids"))
 )
 
 

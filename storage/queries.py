@@ -8,13 +8,15 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, Protocol, cast
 
-from sqlalchemy import Select, Table, bindparam, delete, func, select, update
+from sqlalchemy import Select, String, Table, Text, bindparam, delete, func, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from storage import statements as statement_store
 from storage.db import json_text
+from storage.lists import one_of
 from storage.tables import (
     Consent,
     Consultation,
@@ -27,6 +29,7 @@ from storage.tables import (
     PollTally,
     Publication,
     Response,
+    UTCDateTime,
     utcnow,
 )
 
@@ -103,7 +106,7 @@ async def mark_inbox_processed(
 _INBOX = cast(Table, InboxEntry.__table__)
 _MARK_PROCESSED = (
     update(_INBOX)
-    .where(_INBOX.c.id.in_(bindparam("ids", expanding=True)))
+    .where(one_of(_INBOX.c.id, name="ids"))
     .values(processed_at=bindparam("now"), payload=None, sender=None, error=bindparam("error"))
 )
 
@@ -225,13 +228,13 @@ async def prompt_answers_of(
             Response.item_id,
             Response.text,
         ).where(
-            Response.participant_id.in_(participant_ids),
-            Response.consultation_id.in_(consultation_ids),
+            one_of(Response.participant_id, participant_ids),
+            one_of(Response.consultation_id, consultation_ids),
             Response.item_type == "prompt",
         )
     )
-    for response_id, participant_id, consultation_id, item_id, text in rows:
-        found.setdefault((participant_id, consultation_id, item_id), []).append((response_id, text))
+    for response_id, participant_id, consultation_id, item_id, said in rows:
+        found.setdefault((participant_id, consultation_id, item_id), []).append((response_id, said))
     return found
 
 
@@ -244,10 +247,10 @@ async def delete_replaced(session: AsyncSession, response_ids: Collection[int]) 
     if not response_ids:
         return
     reviewed = select(ModerationCase.response_id).where(
-        ModerationCase.response_id.in_(response_ids)
+        one_of(ModerationCase.response_id, response_ids)
     )
     await session.execute(
-        delete(Response).where(Response.id.in_(response_ids), Response.id.not_in(reviewed))
+        delete(Response).where(one_of(Response.id, response_ids), Response.id.not_in(reviewed))
     )
 
 
@@ -467,46 +470,76 @@ async def opt_out(session: AsyncSession, participant_id: int) -> bool:
 
 @functools.cache
 def _inbox_insert(postgresql: bool) -> Any:
-    """The inbox rows' INSERT ... ON CONFLICT DO NOTHING, built once per dialect."""
-    table = cast(Table, InboxEntry.__table__)
+    """The inbox rows' INSERT ... ON CONFLICT DO NOTHING, built once per dialect.
+
+    The rows travel as one parameter per column (arrays on PostgreSQL, a JSON list of
+    rows on SQLite): one statement text however many rows, where a multi-row VALUES is a
+    text (and on PostgreSQL a prepared statement on every connection) per row count.
+    Rows go in in the order given: their ids are the order they are handled in.
+    """
+    columns = "channel, event_id, payload, sender, received_at, processed_at, attempts"
+    if postgresql:
+        rows = (
+            "SELECT r.channel, r.event_id, r.payload, r.sender, :now, :processed, 0 "
+            "FROM unnest(:channels, :event_ids, :payloads, :senders) "
+            "WITH ORDINALITY AS r(channel, event_id, payload, sender, n) ORDER BY r.n"
+        )
+        lists = [
+            bindparam("channels", type_=ARRAY(String())),
+            bindparam("event_ids", type_=ARRAY(String())),
+            bindparam("payloads", type_=ARRAY(Text())),
+            bindparam("senders", type_=ARRAY(String())),
+        ]
+    else:
+        # WHERE true: without it SQLite would read ON CONFLICT as a join's ON.
+        rows = (
+            "SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, :now, :processed, 0 "
+            "FROM json_each(:rows) WHERE true ORDER BY key"
+        )
+        lists = [bindparam("rows", type_=String())]
     return (
-        (pg_insert if postgresql else sqlite_insert)(table)
-        .on_conflict_do_nothing(index_elements=["channel", "event_id"])
-        .returning(table.c.channel, table.c.event_id)
+        text(
+            f"INSERT INTO inbox ({columns}) {rows} "
+            "ON CONFLICT (channel, event_id) DO NOTHING RETURNING channel, event_id"
+        )
+        .bindparams(
+            bindparam("now", type_=UTCDateTime()),
+            bindparam("processed", type_=UTCDateTime()),
+            *lists,
+        )
+        .columns(channel=String(), event_id=String())
     )
 
 
 async def insert_inbox_many(
-    session: AsyncSession, rows: Sequence[dict[str, Any]]
+    session: AsyncSession, rows: Sequence[dict[str, Any]], *, processed: bool = False
 ) -> set[tuple[str, str]]:
     """Insert inbox rows in one statement; returns the (channel, event_id) keys that were new.
 
-    Each row has ``channel``, ``event_id``, ``payload`` and optionally ``processed_at``
-    and ``sender`` (see :attr:`InboxEntry.sender`).
+    Each row has ``channel``, ``event_id`` and optionally ``payload`` and ``sender`` (see
+    :attr:`InboxEntry.sender`). ``processed`` records events handled in the same
+    transaction as their arrival.
     """
     if not rows:
         return set()
     now = utcnow()
-    values = [
-        {
-            "channel": row["channel"],
-            "event_id": row["event_id"],
-            "payload": row.get("payload"),
-            "received_at": now,
-            "processed_at": row.get("processed_at"),
-            "sender": row.get("sender"),
-        }
-        for row in rows
-    ]
-    # Many parameter sets for one statement: compiled once whatever the batch's size (a
-    # multi-row VALUES is compiled again for every new number of rows), sent in batches.
-    # On the table, not the mapped class: the ORM's bulk insert would also work out each
-    # row's primary key from what it returns, which nothing here reads.
-    # On the session's connection, as Core: nothing here is an ORM object.
+    values: dict[str, Any] = {"now": now, "processed": now if processed else None}
     connection = await session.connection()
-    result = await connection.execute(
-        _inbox_insert(connection.dialect.name == "postgresql"), values
-    )
+    postgresql = connection.dialect.name == "postgresql"
+    if postgresql:
+        values["channels"] = [row["channel"] for row in rows]
+        values["event_ids"] = [row["event_id"] for row in rows]
+        values["payloads"] = [row.get("payload") for row in rows]
+        values["senders"] = [row.get("sender") for row in rows]
+    else:
+        values["rows"] = json_text(
+            [
+                [row["channel"], row["event_id"], row.get("payload"), row.get("sender")]
+                for row in rows
+            ]
+        )
+    # On the session's connection, as Core: nothing here is an ORM object.
+    result = await connection.execute(_inbox_insert(postgresql), values)
     return {(channel, event_id) for channel, event_id in result}
 
 
@@ -523,7 +556,7 @@ async def participants_for(
         for channel, pseudonyms in by_channel.items():
             rows = await session.scalars(
                 select(Participant).where(
-                    Participant.channel == channel, Participant.pseudonym.in_(pseudonyms)
+                    Participant.channel == channel, one_of(Participant.pseudonym, pseudonyms)
                 )
             )
             for row in rows:
@@ -548,7 +581,7 @@ async def dialogues_for(
 ) -> dict[tuple[int, str], Dialogue]:
     """Every dialogue of these participants, by (participant id, consultation id)."""
     rows = await session.scalars(
-        select(Dialogue).where(Dialogue.participant_id.in_(participant_ids))
+        select(Dialogue).where(one_of(Dialogue.participant_id, participant_ids))
     )
     return {(row.participant_id, row.consultation_id): row for row in rows}
 
@@ -557,7 +590,9 @@ async def consents_for(
     session: AsyncSession, participant_ids: Sequence[int]
 ) -> dict[tuple[int, str], dict[str, Consent]]:
     """Every consent record of these participants, by (participant, consultation), purpose."""
-    rows = await session.scalars(select(Consent).where(Consent.participant_id.in_(participant_ids)))
+    rows = await session.scalars(
+        select(Consent).where(one_of(Consent.participant_id, participant_ids))
+    )
     grouped: dict[tuple[int, str], dict[str, Consent]] = {}
     for row in rows:
         grouped.setdefault((row.participant_id, row.consultation_id), {})[row.purpose] = row

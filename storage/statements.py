@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.lists import one_of
 from storage.tables import Participant, Response, Statement
 
 SHOWN = "shown"
@@ -155,7 +156,9 @@ async def by_response(session: AsyncSession, response_ids: Sequence[int]) -> dic
     """The statements added as these responses, by response id."""
     if not response_ids:
         return {}
-    rows = await session.scalars(select(Statement).where(Statement.response_id.in_(response_ids)))
+    rows = await session.scalars(
+        select(Statement).where(one_of(Statement.response_id, response_ids))
+    )
     return {s.response_id: s for s in rows if s.response_id is not None}
 
 

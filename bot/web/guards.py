@@ -14,7 +14,6 @@ Three pieces, each shared by every worker through the database:
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import hmac
 import ipaddress
@@ -26,13 +25,13 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from aiohttp import web
-from sqlalchemy import String, Table, any_, bindparam, case, delete, insert, update
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Table, bindparam, case, delete, insert, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.together import Together
+from storage.lists import one_of
 from storage.tables import FormNonce, RateWindow, utcnow
 
 #: How long an issued form nonce may be used (a page left open overnight still works).
@@ -126,11 +125,11 @@ class FormNonces:
         wanted = {h for h in hashes if h is not None}
         taken: set[str] = set()
         if wanted:
-            # A Core statement built once per dialect, on the session's connection: the
+            # A Core statement built once, on the session's connection: the
             # ORM's handling of an UPDATE costs more than the database takes to run it.
             connection = await session.connection()
             result = await connection.execute(
-                _claim_statement(connection.dialect.name == "postgresql"),
+                _CLAIM,
                 {"nonces": sorted(wanted), "claimed_at": now, "oldest": now - NONCE_LIFETIME},
             )
             taken = set(result.scalars())
@@ -153,24 +152,18 @@ class FormNonces:
         )
 
 
-@functools.cache
-def _claim_statement(postgresql: bool) -> Any:
-    """The UPDATE that claims issued, fresh, unused nonces and returns those it took.
-
-    On PostgreSQL the nonces are one array parameter: one statement text (and one
-    prepared statement) whatever the batch's size, where an IN list has one per size.
-    """
-    among = (
-        NONCES.c.id == any_(bindparam("nonces", type_=ARRAY(String())))
-        if postgresql
-        else NONCES.c.id.in_(bindparam("nonces", expanding=True))
+# Built once: the nonces are one list parameter, so one statement text (and on PostgreSQL
+# one prepared statement) whatever the batch's size, where an IN list has one per size.
+_CLAIM = (
+    update(NONCES)
+    .where(
+        one_of(NONCES.c.id, name="nonces"),
+        NONCES.c.used_at.is_(None),
+        NONCES.c.issued_at > bindparam("oldest"),
     )
-    return (
-        update(NONCES)
-        .where(among, NONCES.c.used_at.is_(None), NONCES.c.issued_at > bindparam("oldest"))
-        .values(used_at=bindparam("claimed_at"))
-        .returning(NONCES.c.id)
-    )
+    .values(used_at=bindparam("claimed_at"))
+    .returning(NONCES.c.id)
+)
 
 
 class RateWindows:

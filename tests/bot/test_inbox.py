@@ -8,6 +8,7 @@ group commit, so a test can look at what was acknowledged while a batch is in fl
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Sequence
 from typing import Any
 
@@ -610,18 +611,22 @@ async def test_the_claim_reads_waiting_rows_in_order_from_the_claim_index(
     # waiting. Here handled rows (web requests are stored handled) come before and
     # among the waiting ones, and a few are held aside, as in a busy store.
     now = utcnow()
-    rows = [
-        {
-            "channel": "telegram" if n % 3 else "web",
-            "event_id": f"plan-{n}",
-            "payload": None if n < 4_000 or n % 3 == 0 else "sealed",
-            "processed_at": now if n < 4_000 or n % 3 == 0 else None,
-            "sender": None if n < 4_000 or n % 3 == 0 else f"sender-{n}",
-        }
-        for n in range(5_000)
-    ]
+
+    def handled(n: int) -> bool:
+        return n < 4_000 or n % 3 == 0
+
     async with platform.sessionmaker.begin() as session:
-        await queries.insert_inbox_many(session, rows)
+        for done, run in itertools.groupby(range(5_000), key=handled):
+            rows = [
+                {
+                    "channel": "telegram" if n % 3 else "web",
+                    "event_id": f"plan-{n}",
+                    "payload": None if done else "sealed",
+                    "sender": None if done else f"sender-{n}",
+                }
+                for n in run
+            ]
+            await queries.insert_inbox_many(session, rows, processed=done)
         held = select(InboxEntry.id).where(InboxEntry.event_id.in_(["plan-4001", "plan-4003"]))
         await session.execute(
             update(InboxEntry)

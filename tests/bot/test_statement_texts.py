@@ -1,0 +1,119 @@
+"""A batch runs the same statement texts whatever its size.
+
+On PostgreSQL each statement text is prepared on each connection and kept there (and in
+the server's backend): a text that carries one placeholder per row (an ``IN`` list, a
+multi-row ``VALUES``) makes a new statement for every batch size, and a worker's memory
+grows until every size has been seen on every connection. The texts are recorded as the
+driver receives them, after SQLAlchemy has expanded its lists.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+
+from bot.inbox import GroupCommit
+from bot.platform import Platform
+from channels.events import CONSENT, InboundEvent
+from tests.fakes.channel import Person
+from tests.helpers import launch, spec_data
+
+CID = "outpatient-booking"
+SPEC = spec_data(segments=[], consent={"text": "We listen. Reply STOP to leave."})
+
+
+@contextmanager
+def statements(platform: Platform) -> Iterator[set[str]]:
+    """The statement texts the driver is given while the block runs."""
+    seen: set[str] = set()
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        seen.add(statement)
+
+    target = platform.engine.sync_engine
+    event.listen(target, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(target, "before_cursor_execute", record)
+
+
+def steps(person: Person) -> list[InboundEvent]:
+    """A new person's way through: start, consent, the poll, a free-text answer."""
+    return [
+        person.starts(CID),
+        person.answers(CONSENT, "Yes, I agree"),
+        person.answers("ease", "Easy"),
+        person.says(f"Evening slots would help {person.platform_id}"),
+    ]
+
+
+async def run_through(
+    platform: Platform, size: int, name: str, handle: Callable[[list[InboundEvent]], Any]
+) -> set[str]:
+    """``size`` new people each take one step per batch; the texts run, all steps."""
+    people = [Person(f"{name}{n}", channel=channel_of(handle)) for n in range(size)]
+    ways = [steps(person) for person in people]
+    with statements(platform) as seen:
+        for step in range(4):
+            await handle([way[step] for way in ways])
+    return seen
+
+
+def channel_of(handle: Any) -> str:
+    return str(getattr(handle, "channel", "telegram"))
+
+
+SIZES = (2, 3, 5, 8, 13)
+
+
+async def texts_by_size(
+    platform: Platform, handle: Callable[[list[InboundEvent]], Any]
+) -> dict[int, set[str]]:
+    await run_through(platform, 2, "warm", handle)  # statements read once, at the first use
+    return {size: await run_through(platform, size, f"p{size}-", handle) for size in SIZES}
+
+
+async def test_the_telegram_inbox_batch_runs_the_same_statements_whatever_its_size(
+    platform: Platform,
+) -> None:
+    await launch(platform, SPEC)
+
+    async def handle(events: list[InboundEvent]) -> None:
+        # The webhook's many connections arrive together: one shared insert.
+        await asyncio.gather(*(platform.inbox.receive(e) for e in events))
+        assert await platform.inbox.process_pending(batch=len(events)) == len(events)
+
+    found = await texts_by_size(platform, handle)
+
+    assert_same_texts(found)
+
+
+@pytest.mark.parametrize("channel", ["web"])
+async def test_the_web_group_commit_runs_the_same_statements_whatever_its_size(
+    platform: Platform, channel: str
+) -> None:
+    await launch(platform, SPEC)
+    intake = GroupCommit(platform.runtime)
+
+    async def handle(events: list[InboundEvent]) -> None:
+        await platform.runtime.handle_groups([[e] for e in events])
+
+    handle.channel = channel  # type: ignore[attr-defined]
+    try:
+        found = await texts_by_size(platform, handle)
+    finally:
+        await intake.aclose()
+
+    assert_same_texts(found)
+
+
+def assert_same_texts(found: dict[int, set[str]]) -> None:
+    smallest = found[SIZES[0]]
+    extra = {size: sorted(text[:60] for text in texts - smallest) for size, texts in found.items()}
+    assert not any(extra.values()), f"texts batches of {SIZES[0]} did not run, by size: {extra}"
