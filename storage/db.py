@@ -115,9 +115,9 @@ def create_engine(url: str, *, pool_size: int = POOL_SIZE, **kwargs: Any) -> Asy
     # one (up to ``pool_timeout``, 30 s) rather than opening another.
     kwargs.setdefault("pool_size", pool_size)
     kwargs.setdefault("max_overflow", 0)
-    # Every batch size gives its IN lists and multi-row inserts a text of their own, so
-    # a batch writer uses hundreds of statements; each one the cache lacks is prepared
-    # again on the server (a round trip and a parse). asyncpg's default keeps 100.
+    # Each statement the cache lacks is prepared again on the server (a round trip and a
+    # parse), and a worker runs a few hundred texts (its batches have one text whatever
+    # their size: storage/lists.py, SequenceNumberingSession); asyncpg's default keeps 100.
     kwargs.setdefault("connect_args", {}).setdefault(
         "prepared_statement_cache_size", PREPARED_STATEMENTS
     )

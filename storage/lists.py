@@ -9,8 +9,8 @@ rising. :func:`one_of` binds the whole list as one parameter instead:
 
 - PostgreSQL: ``column = ANY($1)``, the list sent as an array;
 - SQLite: ``column IN (SELECT value FROM json_each(?))``, the list sent as JSON text
-  (SQLite has no arrays; ``json_each`` is built in since 3.38, and an ``IN`` over a
-  subquery still uses the column's index).
+  (SQLite has no arrays; ``json_each`` is built in since 3.38 and in most builds before;
+  an ``IN`` over a subquery still uses the column's index).
 
 The statements built with it are the same for both databases and may be built once, at
 import, like any other.

@@ -493,7 +493,8 @@ def _inbox_insert(postgresql: bool) -> Any:
     else:
         # WHERE true: without it SQLite would read ON CONFLICT as a join's ON.
         rows = (
-            "SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, :now, :processed, 0 "
+            "SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), "
+            "json_extract(value, '$[2]'), json_extract(value, '$[3]'), :now, :processed, 0 "
             "FROM json_each(:rows) WHERE true ORDER BY key"
         )
         lists = [bindparam("rows", type_=String())]
