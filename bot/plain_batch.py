@@ -14,8 +14,9 @@ the screen flags (its case and the safety reply are written there); a segment, t
 statement or round; a choice not understood. A person with any such event in the batch
 has all their events handled there, so one person's answers are never split.
 
-On PostgreSQL the lists are array parameters (``= ANY(:ids)``), so each statement has
-one text whatever the batch's size, and one prepared statement serves every batch.
+The lists are one parameter each (``storage.lists.one_of``), so each statement has one
+text whatever the batch's size, and on PostgreSQL one prepared statement serves every
+batch.
 """
 
 from __future__ import annotations
@@ -96,7 +97,7 @@ class _Person:
 
 @dataclass(frozen=True)
 class _Statements:
-    """The plain path's statements for one dialect, built once."""
+    """The plain path's statements, built once (the same for both databases)."""
 
     people: Any
     consents: Any

@@ -125,8 +125,8 @@ class FormNonces:
         wanted = {h for h in hashes if h is not None}
         taken: set[str] = set()
         if wanted:
-            # A Core statement built once, on the session's connection: the
-            # ORM's handling of an UPDATE costs more than the database takes to run it.
+            # A Core statement built once, on the session's connection: the ORM's
+            # handling of an UPDATE costs more than the database takes to run it.
             connection = await session.connection()
             result = await connection.execute(
                 _CLAIM,
