@@ -56,6 +56,7 @@ class ThrowawayPostgres:
         self.folder = folder
         self.data = folder / "data"
         self.port = _free_port()
+        self._started = False
         self.bin = _binaries()
         self._as_owner: list[str] = []
         if os.geteuid() == 0:
@@ -111,19 +112,34 @@ class ThrowawayPostgres:
                 "UTF8",
                 "--no-locale",
             )
-        self._run(
-            str(self.bin / "pg_ctl"),
-            "-D",
-            str(self.data),
-            "-l",
-            str(self.folder / "server.log"),
-            "-w",
-            "-t",
-            "60",
-            "-o",
-            f"-h 127.0.0.1 -p {self.port} -k {self.folder} -c fsync=off",
-            "start",
-        )
+        # The port was free when it was picked, but another process (a test on the
+        # other xdist worker) may have taken it since: a first start moves to another.
+        # A restart keeps its port, since a running `engage run` has it in its URL.
+        attempts = 1 if self._started else 5
+        log = self.folder / "server.log"
+        for attempt in range(attempts):
+            log.unlink(missing_ok=True)
+            try:
+                self._run(
+                    str(self.bin / "pg_ctl"),
+                    "-D",
+                    str(self.data),
+                    "-l",
+                    str(log),
+                    "-w",
+                    "-t",
+                    "60",
+                    "-o",
+                    f"-h 127.0.0.1 -p {self.port} -k {self.folder} -c fsync=off",
+                    "start",
+                )
+                break
+            except RuntimeError:
+                taken = log.exists() and "Address already in use" in log.read_text()
+                if not taken or attempt == attempts - 1:
+                    raise
+                self.port = _free_port()
+        self._started = True
 
     def stop(self) -> None:
         """Stop at once, as a crash or a pulled cable would: ``pg_ctl stop -m immediate``."""
