@@ -81,7 +81,7 @@ def one_of(
     """
     if (values is None) == (name is None):
         raise TypeError("one_of takes either values or a parameter name")
-    element: ColumnElement[Any] = column.expression if hasattr(column, "expression") else column
+    element: ColumnElement[Any] = column.expression  # a mapped attribute's column, or itself
     listed = Listed(element.type)
     if name is not None:
         return OneOf(element, bindparam(name, type_=listed))

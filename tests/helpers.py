@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
 import pytest
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.cli import main
 from bot.platform import Platform
@@ -138,3 +142,20 @@ async def query_plan(platform: Platform, statement: Any, *, prepared: bool) -> l
         plan = [str(row[0]) for row in found]
         await connection.exec_driver_sql("DEALLOCATE planned")
         return plan
+
+
+@contextmanager
+def statements_sent(engine: AsyncEngine) -> Iterator[list[tuple[str, Any]]]:
+    """Each statement the driver is given while the block runs, in order: its text (as
+    sent, lists expanded) and its parameters."""
+    sent: list[tuple[str, Any]] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        sent.append((statement, parameters))
+
+    target = engine.sync_engine
+    event.listen(target, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        event.remove(target, "before_cursor_execute", record)

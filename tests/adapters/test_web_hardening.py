@@ -20,7 +20,6 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
-from sqlalchemy import event as sql_events
 from sqlalchemy import func, select
 
 from bot.config import ConfigError, Settings, load_settings
@@ -29,7 +28,7 @@ from bot.web.app import create_app
 from bot.web.guards import ClientAddress, FormNonces, KeyedHash, RateWindows
 from consultations import records
 from storage.tables import FormNonce, Participant, RateWindow, Response, utcnow
-from tests.helpers import form_fields, launch, spec_data
+from tests.helpers import form_fields, launch, spec_data, statements_sent
 
 Client = TestClient[Any, Any]
 CID = "outpatient-booking"
@@ -144,17 +143,9 @@ async def test_nonces_issued_at_once_are_recorded_together_and_each_is_used_once
     from tests.conftest import TEST_SECRET
 
     nonces = FormNonces(platform.sessionmaker, TEST_SECRET)
-    inserts: list[str] = []
-
-    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if statement.lstrip().upper().startswith("INSERT INTO FORM_NONCE"):
-            inserts.append(statement)
-
-    sql_events.listen(platform.engine.sync_engine, "before_cursor_execute", seen)
-    try:
+    with statements_sent(platform.engine) as sent:
         issued = await asyncio.gather(*(nonces.issue() for _ in range(30)))
-    finally:
-        sql_events.remove(platform.engine.sync_engine, "before_cursor_execute", seen)
+    inserts = [s for s, _ in sent if s.lstrip().upper().startswith("INSERT INTO FORM_NONCE")]
     assert len(set(issued)) == 30
     assert 1 <= len(inserts) < 30  # pages shown at once share an INSERT
     assert await _count(platform, FormNonce.id) == 30

@@ -10,7 +10,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event as sql_events
 from sqlalchemy import select
 
 from bot.config import Settings
@@ -23,7 +22,7 @@ from storage.tables import OutboxEntry, utcnow
 from tests.bot.test_runtime import deliver, send_all
 from tests.conftest import TEST_KEY, TEST_SECRET
 from tests.fakes.channel import FakeChannel, PacedChannel, Person, StuckChannel
-from tests.helpers import engage, launch, query_plan, spec_data
+from tests.helpers import engage, launch, query_plan, spec_data, statements_sent
 from tests.waiting import PATIENCE, wait_until
 
 
@@ -382,18 +381,10 @@ async def test_rows_starting_together_are_marked_sending_and_sent_in_few_stateme
     await launch(platform, spec_data(segments=[], consent={"text": "ok?"}))
     people = [Person(f"g{n}") for n in range(40)]
     await deliver(platform, *(p.starts("outpatient-booking") for p in people))
-    statements: list[str] = []
-
-    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if statement.lstrip().upper().startswith("UPDATE OUTBOX"):
-            statements.append(statement)
-
-    sql_events.listen(platform.engine.sync_engine, "before_cursor_execute", seen)
-    try:
+    with statements_sent(platform.engine) as sent:
         channel = _AnnouncingChannel()
         await _sender(platform, channel).drain("telegram", within=PATIENCE)
-    finally:
-        sql_events.remove(platform.engine.sync_engine, "before_cursor_execute", seen)
+    statements = [s for s, _ in sent if s.lstrip().upper().startswith("UPDATE OUTBOX")]
     assert Counter(address["chat"] for address, _ in channel.sent) == Counter(
         {p.platform_id: 1 for p in people}
     )

@@ -241,33 +241,30 @@ async def test_a_group_commit_reads_a_spec_once_per_version(platform: Platform) 
     The first read of a version takes its spec (with its created_at) and parses it; later
     reads get the same spec without the column, and a new version is read whole again.
     """
-    from sqlalchemy import event as sa_event
 
     from bot.runtime import _consultations
     from consultations import service
     from consultations.spec import parse_spec
-    from tests.helpers import spec_data
+    from tests.helpers import spec_data, statements_sent
 
     await launch(platform)
-    selected: list[str] = []
 
-    def seen(_c: Any, _cur: Any, statement: str, *_rest: Any) -> None:
-        if "FROM consultation" in statement:
-            selected.append(statement)
+    def selected(sent: list[tuple[str, Any]]) -> list[str]:
+        return [statement for statement, _ in sent if "FROM consultation" in statement]
 
-    sa_event.listen(platform.engine.sync_engine, "before_cursor_execute", seen)
-    try:
+    with statements_sent(platform.engine) as sent:
         service._spec_cache.clear()
         async with platform.sessionmaker() as session:
             first = (await _consultations(session, {CID}))[CID]
             spec = service.spec_of(first)
-        assert any("consultation.spec" in s for s in selected), selected
-        selected.clear()
+        assert any("consultation.spec" in s for s in selected(sent)), selected(sent)
+        sent.clear()
         async with platform.sessionmaker() as session:
             again = (await _consultations(session, {CID}))[CID]
             assert service.spec_of(again) is spec
             assert again.spec == first.spec and again.spec["id"] == CID
-        assert selected and not any("consultation.spec" in s for s in selected), selected
+        read = selected(sent)
+        assert read and not any("consultation.spec" in s for s in read), read
         # A new version (a draft stored again) is read and parsed anew.
         draft = "draft-again"
         async with platform.sessionmaker.begin() as session:
@@ -283,5 +280,3 @@ async def test_a_group_commit_reads_a_spec_once_per_version(platform: Platform) 
         async with platform.sessionmaker() as session:
             row = (await _consultations(session, {draft}))[draft]
             assert service.spec_of(row).title == "Second"
-    finally:
-        sa_event.remove(platform.engine.sync_engine, "before_cursor_execute", seen)

@@ -10,35 +10,15 @@ driver receives them, after SQLAlchemy has expanded its lists.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
-from typing import Any
-
-from sqlalchemy import event
+from collections.abc import Awaitable, Callable
 
 from bot.platform import Platform
 from channels.events import CONSENT, InboundEvent
 from tests.fakes.channel import Person
-from tests.helpers import launch, spec_data
+from tests.helpers import launch, spec_data, statements_sent
 
 CID = "outpatient-booking"
 SPEC = spec_data(segments=[], consent={"text": "We listen. Reply STOP to leave."})
-
-
-@contextmanager
-def statements(platform: Platform) -> Iterator[set[str]]:
-    """The statement texts the driver is given while the block runs."""
-    seen: set[str] = set()
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        seen.add(statement)
-
-    target = platform.engine.sync_engine
-    event.listen(target, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(target, "before_cursor_execute", record)
 
 
 def steps(person: Person) -> list[InboundEvent]:
@@ -60,10 +40,10 @@ async def run_through(
 ) -> set[str]:
     """``size`` new people each take one step per batch; the texts run, all steps."""
     ways = [steps(Person(f"{name}{n}", channel=channel)) for n in range(size)]
-    with statements(platform) as seen:
+    with statements_sent(platform.engine) as sent:
         for step in range(4):
             await handle([way[step] for way in ways])
-    return seen
+    return {statement for statement, _ in sent}
 
 
 SIZES = (2, 3, 5, 8, 13)

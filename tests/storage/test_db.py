@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import aiosqlite
 import pytest
-from sqlalchemy import delete, event, func, insert, select, text, update
+from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.platform import Platform
 from storage.db import autovacuum_off, statements_on_loop
 from storage.tables import Participant, utcnow
+from tests.helpers import statements_sent
 from tests.waiting import PATIENCE
 
 
@@ -23,21 +22,9 @@ def _participant(name: str) -> Participant:
     return Participant(channel="web", pseudonym=name, created_at=utcnow())
 
 
-@contextmanager
-def _participant_inserts(platform: Platform) -> Iterator[list[str]]:
-    """The INSERT statements into ``participant`` run inside the block."""
-    inserts: list[str] = []
-
-    def count(_c: Any, _cur: Any, statement: str, *_rest: Any) -> None:
-        if statement.startswith("INSERT INTO participant"):
-            inserts.append(statement)
-
-    sync_engine = platform.engine.sync_engine
-    event.listen(sync_engine, "before_cursor_execute", count)
-    try:
-        yield inserts
-    finally:
-        event.remove(sync_engine, "before_cursor_execute", count)
+def _participant_inserts(sent: list[tuple[str, Any]]) -> list[str]:
+    """The INSERT statements into ``participant`` among those sent."""
+    return [statement for statement, _ in sent if statement.startswith("INSERT INTO participant")]
 
 
 async def test_a_flush_of_new_rows_inserts_them_together_with_the_ids_sqlite_gives(
@@ -50,7 +37,7 @@ async def test_a_flush_of_new_rows_inserts_them_together_with_the_ids_sqlite_giv
         # The largest is deleted: SQLite gives its id again (no AUTOINCREMENT), and so
         # must the numbering.
         await session.execute(delete(Participant).where(Participant.id == first[-1].id))
-    with _participant_inserts(platform) as inserts:
+    with statements_sent(platform.engine) as sent:
         async with platform.sessionmaker.begin() as session:
             # Something written first, as every batch does (its inbox rows).
             session.add(_participant("opens-the-transaction"))
@@ -63,6 +50,7 @@ async def test_a_flush_of_new_rows_inserts_them_together_with_the_ids_sqlite_giv
                 select(Participant.id).where(Participant.pseudonym == "opens-the-transaction")
             )
 
+    inserts = _participant_inserts(sent)
     if platform.engine.dialect.name == "sqlite":
         assert opening == first[-1].id
         assert len(inserts) == 2  # the opening row, then the five in one statement
@@ -82,7 +70,7 @@ async def test_a_flush_that_writes_first_takes_the_lock_and_inserts_its_rows_tog
     # inserted one statement each.
     async with platform.sessionmaker.begin() as session:
         session.add_all([_participant(f"s{n}") for n in range(2)])
-    with _participant_inserts(platform) as inserts:
+    with statements_sent(platform.engine) as sent:
         async with platform.sessionmaker.begin() as session:
             top = await session.scalar(select(func.max(Participant.id)))
             rows = [_participant(f"r{n}") for n in range(4)]
@@ -90,7 +78,7 @@ async def test_a_flush_that_writes_first_takes_the_lock_and_inserts_its_rows_tog
     ids = [p.id for p in rows]
     assert top is not None and ids == list(range(top + 1, top + 5))
     if platform.engine.dialect.name == "sqlite":
-        assert len(inserts) == 1
+        assert len(_participant_inserts(sent)) == 1
 
 
 sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

@@ -8,14 +8,12 @@ tests read its plan for the statements the runtime actually sends.
 
 from __future__ import annotations
 
-from typing import Any
-
-from sqlalchemy import event, text
+from sqlalchemy import text
 
 from bot.platform import Platform
 from storage import queries
 from storage.tables import Participant, Response, utcnow
-from tests.helpers import launch
+from tests.helpers import launch, statements_sent
 
 
 async def _people_with_answers(platform: Platform, people: int) -> tuple[str, int]:
@@ -49,19 +47,14 @@ async def test_a_persons_answered_items_are_read_by_their_own_index(
     platform: Platform,
 ) -> None:
     cid, someone = await _people_with_answers(platform, 60)
-    sent: list[tuple[str, Any]] = []
-
-    def keep(_c: Any, _cur: Any, statement: str, parameters: Any, *_rest: Any) -> None:
-        if statement.lstrip().startswith("SELECT") and "FROM response" in statement:
-            sent.append((statement, parameters))
-
-    sync_engine = platform.engine.sync_engine
-    event.listen(sync_engine, "before_cursor_execute", keep)
-    try:
+    with statements_sent(platform.engine) as all_sent:
         async with platform.sessionmaker() as session:
             answered = await queries.answered_items(session, someone, cid)
-    finally:
-        event.remove(sync_engine, "before_cursor_execute", keep)
+    sent = [
+        (statement, parameters)
+        for statement, parameters in all_sent
+        if statement.lstrip().startswith("SELECT") and "FROM response" in statement
+    ]
     assert answered and len(sent) == 1
     statement, parameters = sent[0]
     async with platform.engine.connect() as connection:

@@ -6,7 +6,6 @@ import asyncio
 from typing import Any
 
 import pytest
-from sqlalchemy import event as sql_events
 
 from adapters.mastodon.adapter import PublishError
 from bot.platform import Platform
@@ -25,7 +24,7 @@ from storage.tables import (
 )
 from tests.adapters.mastodon.conftest import World, make_adapter
 from tests.fakes.mastodon_server import BOT_USERNAME, HeldResponses, MastodonServer
-from tests.helpers import launch, spec_data
+from tests.helpers import launch, spec_data, statements_sent
 from tests.waiting import wait_until
 
 
@@ -245,21 +244,21 @@ async def test_a_number_sent_before_the_offer_is_recorded_still_picks(world: Wor
     [offer] = await world.received("carol", 1)
     offer_ref = world.platform.keyring.reference("mastodon", str(offer["id"]))
 
-    looked_up: list[str] = []
+    def looked_up(sent: list[tuple[str, Any]]) -> list[str]:
+        """Reads of the outbox for the offer's reference."""
+        found = []
+        for statement, parameters in sent:
+            values = parameters.values() if isinstance(parameters, dict) else parameters or ()
+            reads = statement.lstrip().upper().startswith("SELECT")
+            if reads and "outbox" in statement.lower() and offer_ref in values:
+                found.append(statement)
+        return found
 
-    def seen(conn: Any, cursor: Any, statement: str, parameters: Any, *args: Any) -> None:
-        values = parameters.values() if isinstance(parameters, dict) else parameters or ()
-        reads = statement.lstrip().upper().startswith("SELECT")
-        if reads and "outbox" in statement.lower() and offer_ref in values:
-            looked_up.append(statement)
-
-    engine = world.platform.engine.sync_engine
-    sql_events.listen(engine, "before_cursor_execute", seen)
-    try:
+    with statements_sent(world.platform.engine) as sent:
         reply = await world.act(server.dm, "carol", "1", in_reply_to_id=offer["id"])
 
         async def read() -> bool:
-            return bool(looked_up)
+            return bool(looked_up(sent))
 
         await wait_until(read, what="the intake looking for the offer's record")
         # Read while the bot has not heard back, so the record could not exist: the
@@ -269,8 +268,6 @@ async def test_a_number_sent_before_the_offer_is_recorded_still_picks(world: Wor
         held.release()
 
         consent = (await world.received("carol", 2))[-1]
-    finally:
-        sql_events.remove(engine, "before_cursor_execute", seen)
     assert held.count == 1
     assert "We use your answers" in consent["content"]
     assert str(consent["in_reply_to_id"]) == str(reply["id"])
