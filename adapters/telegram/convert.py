@@ -62,6 +62,8 @@ def answers_ref(chat_id: int | str) -> str:
 
 # A timed chat's answer tag: "A2", "a2:", "A2 -" at the start of a message.
 _ANSWER_TAG = re.compile(r"^\s*[Aa]\d{1,2}\b")
+# A message that is a command and nothing else: "/word" or "/word@bot_name".
+_LONE_COMMAND = re.compile(r"\s*/\w+(?:@\w+)?\s*")
 
 
 def parse_message_ref(ref: str) -> tuple[int | str, int] | None:
@@ -189,11 +191,16 @@ def from_command(message: telegram.Message, key: str, args: list[str]) -> Inboun
     """A command in a private chat: ``/start [ID]``, ``/stop``, ``/help``, ``/delete``.
 
     ``/start ID`` is also what the deep link ``t.me/BOT?start=ID`` sends
-    (https://core.telegram.org/bots/features#deep-linking).
+    (https://core.telegram.org/bots/features#deep-linking). A word of no one's alone
+    ("/menu") gets the help; one that begins a sentence ("/Fantastic/ service, not.",
+    which Telegram marks as a command too) is what the person wrote: text, as any other.
     """
     if message.from_user is None or message.chat.type != ChatType.PRIVATE:
         return None
-    word = (message.text or "").split(maxsplit=1)[0].lstrip("/").split("@")[0].lower()
+    text = message.text or ""
+    word = text.split(maxsplit=1)[0].lstrip("/").split("@")[0].lower()
+    if word not in COMMANDS and not _LONE_COMMAND.fullmatch(text):
+        return from_text(message, key)
     kind = COMMANDS.get(word, EventKind.HELP)
     return InboundEvent(
         CHANNEL,

@@ -181,3 +181,36 @@ async def test_delete_erases_after_the_confirmation_button(running: Running) -> 
         return await running.count(OutboxEntry, OutboxEntry.participant_id.is_(None)) == 0
 
     await wait_until(confirmation_gone, what="the erasure confirmation's row to go")
+
+
+async def test_an_answer_that_starts_with_a_slash_is_an_answer_and_a_lone_unknown_word_help(
+    running: Running,
+) -> None:
+    """Telegram marks "/Fantastic/ service" as a command; the person wrote an answer."""
+    fake = running.fake
+    await launch(
+        running.platform,
+        spec_data(
+            segments=[],
+            consent={"text": "We listen.", "recontact": False},
+            items=[{"id": "story", "type": "prompt", "text": "What happened?"}],
+        ),
+    )
+    dana = fake.user(1004, "Dana")
+    fake.send_command(dana, "/menu")
+    help_text = await running.said(dana, 1)
+    assert "Send STOP at any time" in (help_text.text or "")  # the help, for a lone word
+    fake.send_command(dana, "/start", "outpatient-booking")
+    consent = await running.said(dana, 2)
+    fake.press_button(dana, consent, consent.callback_data[0])
+    prompt = await running.said(dana, 3)
+    assert prompt.text == "What happened?"
+    answer = "/Fantastic/ service, not. Nobody called back."
+    update = fake.send_text(dana, answer)
+    assert update.message is not None and update.message.entities  # marked as a command
+    await running.wait_for_count(Response, 1, Response.item_id == "story")
+    async with running.platform.sessionmaker() as session:
+        stored = await session.scalar(select(Response.text).where(Response.item_id == "story"))
+    assert stored == answer
+    thanks = await running.said(dana, 4)
+    assert "Send STOP at any time" not in (thanks.text or "")  # no help after the answer
