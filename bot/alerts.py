@@ -41,6 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.config import Settings
 from consultations import moderation
 from storage import queries
+from storage.lists import one_of
 from storage.tables import Consultation, ModerationCase, utcnow
 
 log = logging.getLogger(__name__)
@@ -277,7 +278,7 @@ class AlertChecker:
                 return []
             rows = await session.execute(
                 select(Consultation.id, Consultation.title).where(
-                    Consultation.id.in_({c.consultation_id for c in claimed})
+                    one_of(Consultation.id, {c.consultation_id for c in claimed})
                 )
             )
             titles = {cid: title for cid, title in rows}

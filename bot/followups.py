@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from channels.events import OutboundMessage
 from consultations import followups, service
 from consultations.spec import ConsultationSpec
+from storage.lists import one_of
 from storage.queries import ReferenceKeys, add_outbox_rows, dialect_insert, outbox_row
 from storage.tables import (
     Consent,
@@ -78,7 +79,7 @@ async def invite(
     titles = dict(
         (
             await session.execute(
-                select(Consultation.id, Consultation.title).where(Consultation.id.in_(earlier))
+                select(Consultation.id, Consultation.title).where(one_of(Consultation.id, earlier))
             )
         ).all()
     )
@@ -86,12 +87,12 @@ async def invite(
         select(Participant.id, Participant.channel, Participant.address, Consent.consultation_id)
         .join(Consent, Consent.participant_id == Participant.id)
         .where(
-            Consent.consultation_id.in_(earlier),
+            one_of(Consent.consultation_id, earlier),
             Consent.purpose == "recontact",
             Consent.given.is_(True),
             Consent.withdrawn_at.is_(None),
             Participant.opted_out_at.is_(None),
-            Participant.channel.in_(wanted),
+            one_of(Participant.channel, wanted),
         )
         .order_by(Participant.id)
     )

@@ -37,6 +37,7 @@ from consultations import rounds, service, timed_chat
 from consultations.keys import Keyring
 from consultations.spec import ConsultationSpec, Item
 from storage import over_time, queries
+from storage.lists import one_of
 from storage.tables import (
     Consultation,
     Dialogue,
@@ -149,7 +150,7 @@ class Timeline:
             people = (
                 await session.scalars(
                     select(Participant).where(
-                        Participant.id.in_(list(earlier)), Participant.opted_out_at.is_(None)
+                        one_of(Participant.id, list(earlier)), Participant.opted_out_at.is_(None)
                     )
                 )
             ).all()
@@ -158,7 +159,7 @@ class Timeline:
                 for d in await session.scalars(
                     select(Dialogue).where(
                         Dialogue.consultation_id == spec.id,
-                        Dialogue.participant_id.in_([p.id for p in people]),
+                        one_of(Dialogue.participant_id, [p.id for p in people]),
                     )
                 )
             }

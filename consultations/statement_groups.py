@@ -22,6 +22,7 @@ from consultations.insights.opinion import analyse_opinions
 from consultations.reporting import load_statement_votes
 from consultations.statements import group_spreads, statement_of
 from storage import queries
+from storage.lists import one_of
 from storage.tables import Item, Statement
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,7 @@ async def refresh_open(sessionmaker: async_sessionmaker[AsyncSession]) -> int:
         wanted = set(
             await session.scalars(
                 select(Item.consultation_id)
-                .where(Item.consultation_id.in_(ids), Item.type == "statements")
+                .where(one_of(Item.consultation_id, ids), Item.type == "statements")
                 .distinct()
             )
         )

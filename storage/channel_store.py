@@ -23,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage import queries
+from storage.lists import one_of
 from storage.tables import (
     ChannelCursor,
     Consultation,
@@ -243,7 +244,7 @@ class SqlChannelStore:
         async with self.sessionmaker() as session:
             rows = await session.execute(
                 select(Consultation.id, Consultation.title).where(
-                    Consultation.id.in_(list(consultation_ids))
+                    one_of(Consultation.id, consultation_ids)
                 )
             )
             return {row[0]: row[1] for row in rows}

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.lists import one_of
 from storage.queries import dialect_insert
 from storage.tables import Item, ModerationCase, Response, TimedAction, utcnow
 
@@ -139,8 +140,8 @@ async def purge_listening(session: AsyncSession, consultation_id: str, older_tha
     ids: Sequence[int] = list(await session.scalars(old))
     if not ids:
         return 0
-    await session.execute(delete(ModerationCase).where(ModerationCase.response_id.in_(ids)))
-    await session.execute(delete(Response).where(Response.id.in_(ids)))
+    await session.execute(delete(ModerationCase).where(one_of(ModerationCase.response_id, ids)))
+    await session.execute(delete(Response).where(one_of(Response.id, ids)))
     return len(ids)
 
 

@@ -277,7 +277,8 @@ async def publication_kinds(
         return found
     rows = await session.execute(
         select(Publication.consultation_id, Publication.item_id, Publication.kind).where(
-            Publication.channel == channel, Publication.consultation_id.in_(consultation_ids)
+            Publication.channel == channel,
+            one_of(Publication.consultation_id, consultation_ids),
         )
     )
     for consultation_id, item_id, kind in rows:

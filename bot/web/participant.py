@@ -38,6 +38,7 @@ from consultations.texts import ENGLISH, Texts
 from storage import queries
 from storage import statements as statement_store
 from storage.db import statements_on_loop
+from storage.lists import one_of
 from storage.tables import Consent, Consultation, Dialogue, Participant, Response
 
 COOKIE = "engage_p"
@@ -615,7 +616,7 @@ class WebChannel:
                 replies = (
                     await session.scalars(
                         select(Response)
-                        .where(*shown, Response.in_reply_to.in_(level))
+                        .where(*shown, one_of(Response.in_reply_to, level))
                         .order_by(Response.id)
                     )
                 ).all()
