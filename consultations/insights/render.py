@@ -254,9 +254,9 @@ def render_markdown(report: Mapping[str, Any]) -> str:
                 "",
                 *([e(t["description"]), ""] if t.get("description") else []),
                 *([f"**{SUMMARY_LABEL}** {e(summary_text(summary))}", ""] if summary else []),
-                f"{t['count']} replies ({_pct(t['share'])}); keywords: "
-                f"{e(', '.join(t['keywords']))}; "
-                f"{_pct(ts['positive'])} positive, {_pct(ts['negative'])} negative.",
+                f"{t['count']} replies ({_pct(t['share'])}); "
+                + (f"keywords: {e(', '.join(t['keywords']))}; " if t["keywords"] else "")
+                + f"{_pct(ts['positive'])} positive, {_pct(ts['negative'])} negative.",
                 "",
             ]
             if summary:

@@ -179,3 +179,29 @@ async def test_columns_read_from_the_store_give_the_report_records_give(
     assert from_columns["safety"]["flagged"] == 1
     assert from_columns["sentiment"]["n"] == 12
     assert len(from_columns["responses"]) == 12
+
+
+async def test_a_theme_without_keywords_says_none_rather_than_an_empty_list(
+    platform: Platform,
+) -> None:
+    """One flagged reply alone: its theme has no words to show, and the text no gap."""
+    await launch(platform, spec_data(segments=[]))
+    await platform.runtime.handle_now(
+        _answer("r0", "outpatient-booking", 0, item_id=CONSENT, choices=("yes",)),
+        _answer(
+            "r0",
+            "outpatient-booking",
+            1,
+            item_id="one-thing",
+            text="everyone would be better off if i wasn't around anymore, the wait is too long",
+        ),
+    )
+    async with platform.sessionmaker() as session:
+        report = json.loads(await reporting.render(session, "outpatient-booking", fmt="json"))
+        markdown = await reporting.render(session, "outpatient-booking", fmt="md")
+        page = await reporting.render(session, "outpatient-booking", fmt="html")
+    assert report["safety"]["flagged"] == 1
+    assert [theme["keywords"] for theme in report["themes"]] == [[]]
+    assert "1 replies (100%); 0% positive" in markdown
+    assert "keywords: ;" not in markdown and "Keywords: ." not in page
+    assert "better off" not in markdown and "better off" not in page
