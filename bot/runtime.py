@@ -653,11 +653,11 @@ class _Turn:
             )
         )
 
-    def say_safety(self, spec: ConsultationSpec) -> None:
+    def say_safety(self, spec: ConsultationSpec, screened: screening.Screened) -> None:
         """The safety reply: privately, and for a public post a general note as fallback."""
         texts = spec.wording()
         self.say(
-            screening.safety_message(spec.safety, spec.organisation, texts),
+            screening.safety_message(spec.safety, spec.organisation, texts, screened.categories),
             kind="safety",
             fallback=screening.general_note(spec.safety, texts) if self.event.public else None,
         )
@@ -757,7 +757,7 @@ class _Turn:
         if not event.addressed:
             return
         if screened.crisis:
-            self.say_safety(spec)
+            self.say_safety(spec, screened)
         else:
             self.say(
                 spec.wording()("listening_noted", title=spec.title, organisation=spec.organisation)
@@ -1023,13 +1023,15 @@ class _Turn:
         )
         dialogue.state = "held"
         dialogue.pending = None
-        self.say_safety(spec)
+        self.say_safety(spec, screened)
         return True
 
     async def _held(self, spec: ConsultationSpec, dialogue: Dialogue) -> None:
         """After a safety disclosure the bot asks nothing more; a person follows up."""
-        if self.event.text and screening.is_crisis(self.event.text):
-            self.say_safety(spec)
+        if self.event.text:
+            screened = self.runtime.screen(self.event.text)
+            if screened.crisis:
+                self.say_safety(spec, screened)
 
     async def _answer(
         self,
@@ -1252,7 +1254,7 @@ class _Turn:
         if screened.crisis:
             dialogue.state = "held"
             dialogue.pending = None
-            self.say_safety(spec)
+            self.say_safety(spec, screened)
         elif not public:
             key = "held" if flagged else "queued" if status == statement_store.PENDING else "added"
             self.say(self.texts(f"statements_{key}"))
@@ -1364,7 +1366,7 @@ class _Turn:
         if screened.crisis:
             dialogue.state = "held"
             dialogue.pending = None
-            self.say_safety(spec)
+            self.say_safety(spec, screened)
         return True
 
     def _store(

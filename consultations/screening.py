@@ -103,19 +103,32 @@ def general_note(settings: SafetySettings, texts: Texts = ENGLISH) -> str:
     return "\n".join(lines)
 
 
-def safety_message(settings: SafetySettings, organisation: str, texts: Texts = ENGLISH) -> str:
+#: The screen's category for a disclosure about someone else ("my son says he wants to
+#: die"): the person writing is worried, not (as far as the text says) at risk.
+ABOUT_SOMEONE_ELSE = "third-party"
+
+
+def safety_message(
+    settings: SafetySettings,
+    organisation: str,
+    texts: Texts = ENGLISH,
+    categories: Sequence[str] = (),
+) -> str:
     """The reply to a crisis disclosure: care, where to get help now, and what happens next.
 
     Helpline names stay as the services name themselves; the words around them are in
-    the consultation's language (``texts``).
+    the consultation's language (``texts``). A disclosure only about someone else
+    (``categories`` all :data:`ABOUT_SOMEONE_ELSE`) is answered as a worried parent,
+    partner or friend needs: "if they are in danger now", not "if you are".
     """
     helplines = settings.helplines or DEFAULT_HELPLINES.get(
         settings.region, DEFAULT_HELPLINES["AU"]
     )
+    other = bool(categories) and all(c == ABOUT_SOMEONE_ELSE for c in categories)
     lines = [
-        settings.message or texts("safety_care"),
+        settings.message or texts("safety_care_other" if other else "safety_care"),
         "",
-        texts("safety_danger"),
+        texts("safety_danger_other" if other else "safety_danger"),
     ]
     lines += [f"- {line.name}: {line.contact}" for line in helplines]
     lines += ["", texts("safety_next", organisation=organisation)]

@@ -76,6 +76,13 @@ BUILTIN: dict[str, str] = {
         "You don't have to go through this alone: please talk to someone today."
     ),
     "safety_danger": "If you are in danger now, call emergency services.",
+    # The same reply to someone worried about another person (a son, a partner, a friend).
+    "safety_care_other": (
+        "Thank you for telling us. It sounds like you are worried about someone. You don't "
+        "have to face this alone: the services below can help you support them, and support "
+        "you too."
+    ),
+    "safety_danger_other": "If they are in danger now, call emergency services.",
     "safety_next": (
         "We can't give medical or crisis help here. But someone from the {organisation} "
         "team has been told about your message and will read it."

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 from html import unescape
 from typing import Any
@@ -173,6 +174,29 @@ async def test_safety_disclosure_gets_signposting_and_no_more_questions(
     page = await (await web_client.get("/c/outpatient-booking")).text()
     assert "How easy was it" not in page
     assert "Lifeline" in page
+    exported = await _export(platform, "outpatient-booking")
+    assert exported[0]["flags"] == ["safety"]
+
+
+async def test_a_worried_parent_gets_the_words_for_someone_else_at_risk(
+    platform: Platform, web_client: Client
+) -> None:
+    await launch(platform, spec_data(segments=[]))
+    page = await (await web_client.get("/c/outpatient-booking")).text()
+    page = await (
+        await _post(web_client, "/c/outpatient-booking/consent", page, answer="yes")
+    ).text()
+    response = await _post(
+        web_client,
+        "/c/outpatient-booking/answers",
+        page,
+        **{"item:one-thing": "My son keeps saying he wants to die and I don't know what to do"},
+    )
+    text = html.unescape(await response.text())
+    assert "It sounds like you are worried about someone." in text
+    assert "If they are in danger now, call emergency services." in text
+    assert "If you are in danger now" not in text
+    assert "Lifeline" in text and "13 11 14" in text
     exported = await _export(platform, "outpatient-booking")
     assert exported[0]["flags"] == ["safety"]
 

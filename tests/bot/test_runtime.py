@@ -168,6 +168,32 @@ async def test_redaction_and_safety_reply(platform: Platform) -> None:
     assert await count(platform, ModerationCase) == 1
 
 
+async def test_after_a_disclosure_a_new_one_gets_the_safety_reply_again_in_its_words(
+    platform: Platform,
+) -> None:
+    """A held dialogue asks nothing more, but a further disclosure is answered at once."""
+    await launch(platform, spec_data(segments=[], consent={"text": "ok to use?"}))
+    fay = Person("1006")
+    await deliver(
+        platform,
+        fay.starts("outpatient-booking"),
+        fay.answers(CONSENT, "yes"),
+        fay.answers("ease", "Hard"),
+        fay.says("I keep thinking about killing myself"),
+        fay.says("anyone there?"),
+        fay.says("and my sister says she wants to die too, she has been saving her pills"),
+    )
+    channel = FakeChannel()
+    await send_all(platform, channel)
+    replies = [m for m in channel.to({"chat": "1006"}) if m.kind == "safety"]
+    assert len(replies) == 2  # nothing for "anyone there?"
+    assert "If you are in danger now" in replies[0].text
+    assert "worried about someone" in replies[1].text
+    assert "If they are in danger now" in replies[1].text
+    to_fay = channel.to({"chat": "1006"})
+    assert to_fay[-2:] == replies  # and nothing else after the first: no question
+
+
 async def test_outbox_retries_rate_limits_and_sends_each_message_once(platform: Platform) -> None:
     await launch(platform, spec_data(segments=[], consent={"text": "ok?"}))
     people = [Person(f"p{n}") for n in range(5)]

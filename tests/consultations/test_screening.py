@@ -205,3 +205,27 @@ def test_safety_message_uses_the_consultations_own_words_and_helplines() -> None
         "",
         CLOSING,
     ]
+
+
+@pytest.mark.parametrize(
+    ("categories", "about_someone_else"),
+    [
+        (("third-party",), True),
+        ((), False),
+        (("suicidal-passive",), False),
+        # Worried about someone and at risk too: the reply speaks to the writer.
+        (("third-party", "suicidal-active"), False),
+    ],
+)
+def test_a_disclosure_about_someone_else_gets_the_words_for_a_worried_person(
+    categories: tuple[str, ...], about_someone_else: bool
+) -> None:
+    lines = safety_message(SafetySettings(region="UK"), "Example Health", categories=categories)
+    lines_of = lines.split("\n")
+    assert ("worried about someone" in lines_of[0]) is about_someone_else
+    assert lines_of[2] == (
+        "If they are in danger now, call emergency services."
+        if about_someone_else
+        else "If you are in danger now, call emergency services."
+    )
+    assert "Samaritans, 24 hours: 116 123" in lines  # the same helplines either way
