@@ -387,7 +387,11 @@ def _md_stage(summary: Mapping[str, Any], e: Callable[[object], str]) -> list[st
             for x in body["priorities"]
         ] or ["- no polls"]
         out += ["", f"### Ideas ({body['ideas']['count']} replies ask for a change)", ""]
-        out += [f"> {e(x['text'])}\n" for x in body["ideas"]["examples"]]
+        out += [f"> {e(x['text'])}\n" for x in body["ideas"]["examples"]] or (
+            ["- none that can be quoted (too short, or flagged for safety follow-up)"]
+            if body["ideas"]["count"]
+            else ["- none"]
+        )
     elif stage == "do":
         feel = body["experience"]["sentiment"]
         out += [

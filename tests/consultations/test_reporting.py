@@ -204,4 +204,5 @@ async def test_a_theme_without_keywords_says_none_rather_than_an_empty_list(
     assert [theme["keywords"] for theme in report["themes"]] == [[]]
     assert "1 replies (100%); 0% positive" in markdown
     assert "keywords: ;" not in markdown and "Keywords: ." not in page
+    assert "### Ideas (1 replies ask for a change)\n\n- none that can be quoted" in markdown
     assert "better off" not in markdown and "better off" not in page
