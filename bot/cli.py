@@ -193,7 +193,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             settings = None  # needs no database or keys
         else:
             settings = load_settings()
-        return dispatch(args, settings)
+        code = dispatch(args, settings)
+        sys.stdout.flush()  # here, so that a reader gone away is met by the handler below
+        return code
+    except BrokenPipeError:
+        # `engage export ID --format csv | head`: the reader stopped reading. Stop quietly,
+        # with stdout on /dev/null so that the interpreter's own flush at exit cannot fail.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_FAILED
     except ConfigError as exc:
         print(f"engage: configuration: {exc}", file=sys.stderr)
         return EXIT_USAGE

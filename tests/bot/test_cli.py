@@ -250,6 +250,22 @@ def test_console_script_runs(tmp_path: Path) -> None:
         assert command in result.stdout
 
 
+def test_a_reader_that_stops_reading_ends_the_command_quietly(tmp_path: Path) -> None:
+    """`engage ... | head`: no traceback on the terminal when the pipe closes early."""
+    command = [
+        str(Path(sys.executable).parent / "engage"),
+        "consultation",
+        "validate",
+        str(Path(__file__).parents[2] / "examples" / "outpatient-booking.yaml"),
+    ]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as child:
+        assert child.stdout is not None and child.stderr is not None
+        child.stdout.close()  # before the command writes a word
+        err = child.stderr.read().decode()
+        assert child.wait(timeout=60) == 1
+    assert err == ""
+
+
 def test_user_add(
     env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
