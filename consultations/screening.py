@@ -106,6 +106,8 @@ def general_note(settings: SafetySettings, texts: Texts = ENGLISH) -> str:
 #: The screen's category for a disclosure about someone else ("my son says he wants to
 #: die"): the person writing is worried, not (as far as the text says) at risk.
 ABOUT_SOMEONE_ELSE = "third-party"
+#: The category of a text about harming someone else: the danger may be to others.
+HARM_TO_OTHERS = "harm-to-others"
 
 
 def safety_message(
@@ -119,16 +121,24 @@ def safety_message(
     Helpline names stay as the services name themselves; the words around them are in
     the consultation's language (``texts``). A disclosure only about someone else
     (``categories`` all :data:`ABOUT_SOMEONE_ELSE`) is answered as a worried parent,
-    partner or friend needs: "if they are in danger now", not "if you are".
+    partner or friend needs: "if they are in danger now", not "if you are"; one about
+    harming someone else (:data:`HARM_TO_OTHERS`) says "if you or someone else is".
     """
     helplines = settings.helplines or DEFAULT_HELPLINES.get(
         settings.region, DEFAULT_HELPLINES["AU"]
     )
     other = bool(categories) and all(c == ABOUT_SOMEONE_ELSE for c in categories)
+    danger = (
+        "safety_danger_other"
+        if other
+        else "safety_danger_anyone"
+        if HARM_TO_OTHERS in categories
+        else "safety_danger"
+    )
     lines = [
         settings.message or texts("safety_care_other" if other else "safety_care"),
         "",
-        texts("safety_danger_other" if other else "safety_danger"),
+        texts(danger),
     ]
     lines += [f"- {line.name}: {line.contact}" for line in helplines]
     lines += ["", texts("safety_next", organisation=organisation)]

@@ -83,6 +83,8 @@ BUILTIN: dict[str, str] = {
         "you too."
     ),
     "safety_danger_other": "If they are in danger now, call emergency services.",
+    # ... and to a text about harming someone else.
+    "safety_danger_anyone": "If you or someone else is in danger now, call emergency services.",
     "safety_next": (
         "We can't give medical or crisis help here. But someone from the {organisation} "
         "team has been told about your message and will read it."

@@ -208,24 +208,22 @@ def test_safety_message_uses_the_consultations_own_words_and_helplines() -> None
 
 
 @pytest.mark.parametrize(
-    ("categories", "about_someone_else"),
+    ("categories", "about_someone_else", "danger"),
     [
-        (("third-party",), True),
-        ((), False),
-        (("suicidal-passive",), False),
+        (("third-party",), True, "If they are in danger now"),
+        ((), False, "If you are in danger now"),
+        (("suicidal-passive",), False, "If you are in danger now"),
         # Worried about someone and at risk too: the reply speaks to the writer.
-        (("third-party", "suicidal-active"), False),
+        (("third-party", "suicidal-active"), False, "If you are in danger now"),
+        (("harm-to-others",), False, "If you or someone else is in danger now"),
+        (("suicidal-active", "harm-to-others"), False, "If you or someone else is in danger now"),
     ],
 )
-def test_a_disclosure_about_someone_else_gets_the_words_for_a_worried_person(
-    categories: tuple[str, ...], about_someone_else: bool
+def test_the_safety_reply_speaks_to_whoever_the_disclosure_says_is_at_risk(
+    categories: tuple[str, ...], about_someone_else: bool, danger: str
 ) -> None:
     lines = safety_message(SafetySettings(region="UK"), "Example Health", categories=categories)
     lines_of = lines.split("\n")
     assert ("worried about someone" in lines_of[0]) is about_someone_else
-    assert lines_of[2] == (
-        "If they are in danger now, call emergency services."
-        if about_someone_else
-        else "If you are in danger now, call emergency services."
-    )
+    assert lines_of[2] == f"{danger}, call emergency services."
     assert "Samaritans, 24 hours: 116 123" in lines  # the same helplines either way
