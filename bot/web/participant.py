@@ -32,14 +32,21 @@ from consultations import rounds, service
 from consultations import statements as voting
 from consultations.dialogue import RECONTACT_OPTIONS
 from consultations.keys import Keyring
-from consultations.screening import safety_message
+from consultations.screening import SAFETY, safety_message
 from consultations.spec import ConsultationSpec
 from consultations.texts import ENGLISH, Texts
 from storage import queries
 from storage import statements as statement_store
 from storage.db import statements_on_loop
 from storage.lists import one_of
-from storage.tables import Consent, Consultation, Dialogue, Participant, Response
+from storage.tables import (
+    Consent,
+    Consultation,
+    Dialogue,
+    ModerationCase,
+    Participant,
+    Response,
+)
 
 COOKIE = "engage_p"
 COOKIE_AGE = 60 * 60 * 24 * 180
@@ -443,12 +450,28 @@ class WebChannel:
                     new_token,
                 )
             if start.dialogue_state == "held":
+                # In the words the person was first answered in (about themselves or
+                # someone else): the categories of their latest safety case here.
+                categories = await session.scalar(
+                    select(ModerationCase.categories)
+                    .outerjoin(Response, Response.id == ModerationCase.response_id)
+                    .where(
+                        ModerationCase.consultation_id == cid,
+                        ModerationCase.reason == SAFETY,
+                        or_(
+                            ModerationCase.participant_id == participant_id,
+                            Response.participant_id == participant_id,
+                        ),
+                    )
+                    .order_by(ModerationCase.id.desc())
+                    .limit(1)
+                )
                 return self._html(
                     request,
                     pages.NoticePage(
                         spec.title,
                         texts("web_safety_heading"),
-                        safety_message(spec.safety, spec.organisation, texts),
+                        safety_message(spec.safety, spec.organisation, texts, categories or ()),
                         "safety",
                         texts,
                     ),

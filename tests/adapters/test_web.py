@@ -197,6 +197,10 @@ async def test_a_worried_parent_gets_the_words_for_someone_else_at_risk(
     assert "If they are in danger now, call emergency services." in text
     assert "If you are in danger now" not in text
     assert "Lifeline" in text and "13 11 14" in text
+    # Coming back to the page: the same words, and no more questions.
+    again = html.unescape(await (await web_client.get("/c/outpatient-booking")).text())
+    assert "It sounds like you are worried about someone." in again
+    assert "If they are in danger now" in again and "How easy was it" not in again
     exported = await _export(platform, "outpatient-booking")
     assert exported[0]["flags"] == ["safety"]
 
