@@ -8,6 +8,7 @@ advice: the reply to a disclosure points to people who can help, now.
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -71,10 +72,19 @@ def is_crisis(text: str) -> bool:
     return assess(text).flagged
 
 
+#: Characters dropped from a text at intake: C0 and C1 controls but tab, line feed and
+#: carriage return, and DEL.
+_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
 def screen(text: str) -> Screened:
     """Redact and check a reply before it is stored."""
-    # Text copied from web forms and survey exports carries entities (&nbsp;, &amp;).
-    stripped = html.unescape(text).replace("\xa0", " ").strip()
+    # Text copied from web forms and survey exports carries entities (&nbsp;, &amp;), and
+    # now and then control characters: a NUL, which PostgreSQL refuses to store (a text
+    # with one would fail its event every time), or an escape sequence, which would act on
+    # the terminal of whoever lists it (`engage moderation list`). None means anything in
+    # a reply; tabs and line breaks are kept.
+    stripped = _CONTROLS.sub("", html.unescape(text)).replace("\xa0", " ").strip()
     flags: list[str] = []
     found = assess(stripped)
     if found.flagged:

@@ -194,6 +194,28 @@ async def test_after_a_disclosure_a_new_one_gets_the_safety_reply_again_in_its_w
     assert to_fay[-2:] == replies  # and nothing else after the first: no question
 
 
+async def test_a_text_with_a_nul_is_stored_without_it_on_every_database(
+    platform: Platform,
+) -> None:
+    """PostgreSQL refuses a NUL in text: the event would fail every time it was tried."""
+    await launch(platform, spec_data(segments=[], consent={"text": "ok to use?"}))
+    gus = Person("1007")
+    await deliver(
+        platform,
+        gus.starts("outpatient-booking"),
+        gus.answers(CONSENT, "yes"),
+        gus.answers("ease", "Hard"),
+        gus.says("The line\x00 was busy\x1b[0m all day"),
+    )
+    stored = [r.text for r in await responses(platform) if r.item_id == "one-thing"]
+    assert stored == ["The line was busy[0m all day"]
+    async with platform.sessionmaker() as session:
+        failed = await session.scalar(
+            select(func.count()).select_from(InboxEntry).where(InboxEntry.error.is_not(None))
+        )
+    assert failed == 0
+
+
 async def test_outbox_retries_rate_limits_and_sends_each_message_once(platform: Platform) -> None:
     await launch(platform, spec_data(segments=[], consent={"text": "ok?"}))
     people = [Person(f"p{n}") for n in range(5)]

@@ -118,6 +118,31 @@ async def test_a_second_file_finds_the_participants_of_the_first(
     assert len(set(by_text.values())) == 3
 
 
+async def test_control_characters_in_a_file_are_dropped_not_a_failed_import(
+    platform: Platform, tmp_path: Path
+) -> None:
+    """A NUL (PostgreSQL refuses it) or an escape sequence in a survey export."""
+    await launch(platform, spec_data(segments=[]))
+    source = tmp_path / "export.csv"
+    source.write_text(
+        "who,comment\nann,Long\x00 wait\nbob,\x1b[2JKind staff\x07\ncat,Clean\tand quiet\n",
+        encoding="utf-8",
+    )
+    async with platform.sessionmaker.begin() as session:
+        result = await records.import_csv(
+            session,
+            platform.keyring,
+            "outpatient-booking",
+            source,
+            participant_column="who",
+            analyse=analyse_at_intake,
+        )
+    assert result.imported == 3
+    async with platform.sessionmaker() as session:
+        texts = list(await session.scalars(select(Response.text).order_by(Response.id)))
+    assert texts == ["Long wait", "[2JKind staff", "Clean\tand quiet"]
+
+
 def analyse_or_fail(text: str) -> tuple[float | None, dict[str, object] | None]:
     """An analyser that fails on one text."""
     if "fail here" in text:

@@ -227,3 +227,17 @@ def test_the_safety_reply_speaks_to_whoever_the_disclosure_says_is_at_risk(
     assert ("worried about someone" in lines_of[0]) is about_someone_else
     assert lines_of[2] == f"{danger}, call emergency services."
     assert "Samaritans, 24 hours: 116 123" in lines  # the same helplines either way
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ("a\x00b", "ab"),
+        ("\x1b[31mred\x1b[0m", "[31mred[0m"),  # no escape reaches a terminal
+        ("bell\x07 and\x7f del and\x85 next line", "bell and del and next line"),
+        ("tab\tand\nlines\r\nkept", "tab\tand\nlines\r\nkept"),
+        ("no-break\xa0space &amp; entity", "no-break space & entity"),
+    ],
+)
+def test_control_characters_are_dropped_at_intake(text: str, kept: str) -> None:
+    assert screen(text).text == kept
