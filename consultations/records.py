@@ -298,8 +298,23 @@ def choose_item(spec: ConsultationSpec, item_id: str | None) -> str:
 def read_csv(
     text: str, text_column: str | None, participant_column: str | None
 ) -> tuple[list[tuple[int, str | None, str]], int]:
-    """Rows of (line, participant, text) and the count of empty rows skipped."""
-    reader = csv.DictReader(io.StringIO(text))
+    """Rows of (line, participant, text) and the count of empty rows skipped.
+
+    Read strictly: a quote left open would otherwise swallow every row after it into one
+    text, stored as if someone had written it.
+    """
+    reader = csv.DictReader(io.StringIO(text), strict=True)
+    try:
+        return _read_rows(reader, text_column, participant_column)
+    except csv.Error as exc:
+        # "unexpected end of data", "field larger than field limit (131072)", "',' expected
+        # after '\"'": the line the reader had reached is where to look.
+        raise ImportError_(f"line {reader.reader.line_num}: not readable as CSV: {exc}") from None
+
+
+def _read_rows(
+    reader: csv.DictReader[str], text_column: str | None, participant_column: str | None
+) -> tuple[list[tuple[int, str | None, str]], int]:
     if not reader.fieldnames:
         raise ImportError_("the file has no header row")
     columns = [c.strip() for c in reader.fieldnames]

@@ -143,6 +143,28 @@ async def test_control_characters_in_a_file_are_dropped_not_a_failed_import(
     assert texts == ["Long wait", "[2JKind staff", "Clean\tand quiet"]
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        # A quote left open would swallow every row after it into one text.
+        ('comment\n"Long wait\nKind staff\nClean rooms\n', "line 4: not readable as CSV"),
+        ('comment\n"Long wait"and more\nKind staff\n', "line 2: not readable as CSV"),
+        ('comment\nshort\n"' + "word " * 30_000 + '"\n', "line 3: not readable as CSV"),
+    ],
+)
+def test_a_broken_file_is_refused_with_the_line_to_look_at(text: str, message: str) -> None:
+    with pytest.raises(records.ImportError_, match=message):
+        records.read_csv(text, None, None)
+
+
+def test_quotes_inside_a_plain_field_and_quoted_line_breaks_are_read_as_written() -> None:
+    rows, skipped = records.read_csv(
+        'comment\nhe said "soon" twice\n"two\nlines, one ""quote"""\n\n,\n', None, None
+    )
+    assert [text for _, _, text in rows] == ['he said "soon" twice', 'two\nlines, one "quote"']
+    assert skipped == 1
+
+
 def analyse_or_fail(text: str) -> tuple[float | None, dict[str, object] | None]:
     """An analyser that fails on one text."""
     if "fail here" in text:
