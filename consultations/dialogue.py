@@ -49,8 +49,15 @@ class Question:
     consultation_id: str | None = None
 
 
+# What may follow a keyword: punctuation, spaces, emoji ("STOP!!", "stop 🙏", "help?").
+_TRAILING = re.compile(r"[^\w/]+$")
+
+
 def normalise(text: str) -> str:
-    return re.sub(r"[\s.!]+$", "", text.strip().lower())
+    """A short reply as it is compared with the keyword lists (``stop_words``...): lower
+    case, spaces collapsed, nothing after the last word; "?" alone is kept (a help word)."""
+    words = " ".join(text.lower().split())
+    return _TRAILING.sub("", words) or words
 
 
 HELP_TEXT = ENGLISH("help_reply")

@@ -19,7 +19,13 @@ from __future__ import annotations
 
 BUILTIN: dict[str, str] = {
     # -- keywords people type, on every channel ------------------------------------------
-    "stop_words": "stop, /stop, stop all, unsubscribe, opt out, quit, leave",
+    # Whole replies only (compared after dialogue.normalise): "stop waiting lists" is an
+    # answer. The usual opt-out keywords of text messaging, and what people write instead.
+    "stop_words": (
+        "stop, /stop, stop all, stopall, unsubscribe, unsubscribe me, opt out, opt-out, quit, "
+        "leave, cancel, end, stop please, please stop, stop it, stop now, stop messaging me, "
+        "stop messages, stop texting me, no more messages, remove me, leave me alone"
+    ),
     "help_words": "help, /help, ?",
     "yes_words": "yes, y, yeah, yep, ok, okay, agree, i agree, sure",
     "no_words": "no, n, nope, no thanks, disagree, i do not agree",

@@ -110,7 +110,18 @@ async def test_stop_in_any_form_withdraws_consent_and_nothing_more_is_stored(
     platform: Platform,
 ) -> None:
     await launch(platform, spec_data(consent={"text": "ok to use?"}))
-    for word in ("STOP", "stop", "/stop", "Stop."):
+    for word in (
+        "STOP",
+        "stop",
+        "/stop",
+        "Stop.",
+        "STOP!!",
+        "stop 🙏",
+        "Please  stop",
+        "Stop messaging me",
+        "unsubscribe",
+        "CANCEL",
+    ):
         person = Person(f"stop-{word}")
         await deliver(
             platform,
@@ -131,6 +142,27 @@ async def test_stop_in_any_form_withdraws_consent_and_nothing_more_is_stored(
         opted_out = list(await session.scalars(select(Participant.opted_out_at)))
     assert consents and all(c.withdrawn_at is not None for c in consents)
     assert all(moment is not None for moment in opted_out)
+
+
+async def test_an_answer_that_only_mentions_stopping_is_an_answer(platform: Platform) -> None:
+    """Only a whole reply is a keyword: "Stop cancelling appointments" is feedback."""
+    await launch(platform, spec_data(segments=[], consent={"text": "ok to use?"}))
+    hal = Person("1008")
+    await deliver(
+        platform,
+        hal.starts("outpatient-booking"),
+        hal.answers(CONSENT, "yes"),
+        hal.answers("ease", "Hard"),
+        hal.says("Stop cancelling appointments!"),
+        hal.says("help?"),
+    )
+    stored = [r.text for r in await responses(platform) if r.item_id == "one-thing"]
+    assert stored == ["Stop cancelling appointments!"]
+    channel = FakeChannel()
+    await send_all(platform, channel)
+    texts = [m.text for m in channel.to({"chat": "1008"})]
+    assert not any("You have left" in text for text in texts)
+    assert "Send STOP at any time" in texts[-1]  # "help?" is a request for help
 
 
 async def test_redaction_and_safety_reply(platform: Platform) -> None:
