@@ -141,7 +141,8 @@ def next_question(
 def yes_no(raw: str, options: Sequence[str], texts: Texts = ENGLISH) -> bool | None:
     """Yes, no, or not understood: the button's words (in the language or English), a
     number, or a yes or no word of the consultation's language or of English."""
-    word = normalise(raw)
+    # "ok?" asks something: consent is given in so many words, not as a question.
+    word = "" if raw.rstrip().endswith("?") else normalise(raw)
     if raw == options[0] or word in texts.words("yes_words") or word == "1":
         return True
     if raw == options[1] or word in texts.words("no_words") or word == "2":

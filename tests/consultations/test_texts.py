@@ -102,6 +102,10 @@ def test_keywords_are_understood_in_the_language_and_in_english() -> None:
     assert yes_no("ie", ("Ydw, rwy'n cytuno", "Dim diolch"), welsh) is True
     assert yes_no("Yes, I agree", ("Ydw, rwy'n cytuno", "Dim diolch"), welsh) is True
     assert yes_no("nage", ("Ydw, rwy'n cytuno", "Dim diolch"), welsh) is False
+    # Typed as people type: an emoji or a mark after the word; a question is no answer.
+    assert yes_no("yes 👍", ("Yes, I agree", "No thanks"), ENGLISH) is True
+    assert yes_no("No!!", ("Yes, I agree", "No thanks"), ENGLISH) is False
+    assert yes_no("ok?", ("Yes, I agree", "No thanks"), ENGLISH) is None
 
 
 def test_rtl_languages_are_marked_right_to_left() -> None:
