@@ -153,6 +153,9 @@ class TelegramIntake:
         app.add_handler(CommandHandler(list(convert.COMMANDS), self._on_command, private))
         app.add_handler(MessageHandler(filters.COMMAND & private, self._on_command))
         app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, self._on_text))
+        # In a group a leading "/word" is a reply like any other ("/Fantastic/ idea"):
+        # Telegram marks it as a command all the same.
+        app.add_handler(MessageHandler(filters.TEXT & filters.COMMAND & ~private, self._on_text))
         app.add_handler(CallbackQueryHandler(self._on_press))
         app.add_handler(PollAnswerHandler(self._on_poll_answer))
         app.add_handler(PollHandler(self._on_poll))
