@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import html
 import json
 from html import unescape
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 
@@ -155,8 +155,23 @@ async def test_closed_consultation_says_so_politely(platform: Platform, web_clie
     assert missing.status == 404
 
 
+@pytest.mark.parametrize(
+    ("disclosure", "care", "danger"),
+    [
+        (
+            "Honestly I have been thinking about ending my life",
+            "It sounds like things are really hard right now.",
+            "If you are in danger now, call emergency services.",
+        ),
+        (  # a worried parent: the words for someone else at risk
+            "My son keeps saying he wants to die and I don't know what to do",
+            "It sounds like you are worried about someone.",
+            "If they are in danger now, call emergency services.",
+        ),
+    ],
+)
 async def test_safety_disclosure_gets_signposting_and_no_more_questions(
-    platform: Platform, web_client: Client
+    platform: Platform, web_client: Client, disclosure: str, care: str, danger: str
 ) -> None:
     await launch(platform, spec_data(segments=[]))
     page = await (await web_client.get("/c/outpatient-booking")).text()
@@ -164,43 +179,15 @@ async def test_safety_disclosure_gets_signposting_and_no_more_questions(
         await _post(web_client, "/c/outpatient-booking/consent", page, answer="yes")
     ).text()
     response = await _post(
-        web_client,
-        "/c/outpatient-booking/answers",
-        page,
-        **{"item:one-thing": "Honestly I have been thinking about ending my life"},
+        web_client, "/c/outpatient-booking/answers", page, **{"item:one-thing": disclosure}
     )
-    text = await response.text()
-    assert "Lifeline" in text and "13 11 14" in text
-    page = await (await web_client.get("/c/outpatient-booking")).text()
-    assert "How easy was it" not in page
-    assert "Lifeline" in page
-    exported = await _export(platform, "outpatient-booking")
-    assert exported[0]["flags"] == ["safety"]
-
-
-async def test_a_worried_parent_gets_the_words_for_someone_else_at_risk(
-    platform: Platform, web_client: Client
-) -> None:
-    await launch(platform, spec_data(segments=[]))
-    page = await (await web_client.get("/c/outpatient-booking")).text()
-    page = await (
-        await _post(web_client, "/c/outpatient-booking/consent", page, answer="yes")
-    ).text()
-    response = await _post(
-        web_client,
-        "/c/outpatient-booking/answers",
-        page,
-        **{"item:one-thing": "My son keeps saying he wants to die and I don't know what to do"},
-    )
-    text = html.unescape(await response.text())
-    assert "It sounds like you are worried about someone." in text
-    assert "If they are in danger now, call emergency services." in text
-    assert "If you are in danger now" not in text
+    text = unescape(await response.text())
+    assert care in text and danger in text
     assert "Lifeline" in text and "13 11 14" in text
     # Coming back to the page: the same words, and no more questions.
-    again = html.unescape(await (await web_client.get("/c/outpatient-booking")).text())
-    assert "It sounds like you are worried about someone." in again
-    assert "If they are in danger now" in again and "How easy was it" not in again
+    again = unescape(await (await web_client.get("/c/outpatient-booking")).text())
+    assert care in again and danger in again
+    assert "How easy was it" not in again
     exported = await _export(platform, "outpatient-booking")
     assert exported[0]["flags"] == ["safety"]
 

@@ -45,6 +45,17 @@ async def responses(platform: Platform) -> list[Response]:
         return list((await session.scalars(select(Response).order_by(Response.id))).all())
 
 
+async def at_the_prompt(platform: Platform, person: Person, *texts: str) -> None:
+    """``person`` starts, consents and answers the poll, then sends ``texts`` at the prompt."""
+    await deliver(
+        platform,
+        person.starts("outpatient-booking"),
+        person.answers(CONSENT, "yes"),
+        person.answers("ease", "Hard"),
+        *(person.says(text) for text in texts),
+    )
+
+
 async def test_conversation_from_start_to_thanks(platform: Platform) -> None:
     await launch(platform)
     channel = FakeChannel()
@@ -148,14 +159,7 @@ async def test_an_answer_that_only_mentions_stopping_is_an_answer(platform: Plat
     """Only a whole reply is a keyword: "Stop cancelling appointments" is feedback."""
     await launch(platform, spec_data(segments=[], consent={"text": "ok to use?"}))
     hal = Person("1008")
-    await deliver(
-        platform,
-        hal.starts("outpatient-booking"),
-        hal.answers(CONSENT, "yes"),
-        hal.answers("ease", "Hard"),
-        hal.says("Stop cancelling appointments!"),
-        hal.says("help?"),
-    )
+    await at_the_prompt(platform, hal, "Stop cancelling appointments!", "help?")
     stored = [r.text for r in await responses(platform) if r.item_id == "one-thing"]
     assert stored == ["Stop cancelling appointments!"]
     channel = FakeChannel()
@@ -168,22 +172,9 @@ async def test_an_answer_that_only_mentions_stopping_is_an_answer(platform: Plat
 async def test_redaction_and_safety_reply(platform: Platform) -> None:
     await launch(platform, spec_data(segments=[], consent={"text": "ok to use?"}))
     dee = Person("1004")
-    await deliver(
-        platform,
-        dee.starts("outpatient-booking"),
-        dee.answers(CONSENT, "yes"),
-        dee.answers("ease", "Hard"),
-        dee.says("Call me on 0412 345 678 or mail dee@example.org"),
-    )
+    await at_the_prompt(platform, dee, "Call me on 0412 345 678 or mail dee@example.org")
     eve = Person("1005")
-    await deliver(
-        platform,
-        eve.starts("outpatient-booking"),
-        eve.answers(CONSENT, "yes"),
-        eve.answers("ease", "Hard"),
-        eve.says("I keep thinking about killing myself"),
-        eve.says("anyone there?"),
-    )
+    await at_the_prompt(platform, eve, "I keep thinking about killing myself", "anyone there?")
     stored = {r.participant_id: r for r in await responses(platform) if r.item_id == "one-thing"}
     texts = sorted((r.text, r.flags) for r in stored.values())
     assert texts == [
@@ -206,14 +197,12 @@ async def test_after_a_disclosure_a_new_one_gets_the_safety_reply_again_in_its_w
     """A held dialogue asks nothing more, but a further disclosure is answered at once."""
     await launch(platform, spec_data(segments=[], consent={"text": "ok to use?"}))
     fay = Person("1006")
-    await deliver(
+    await at_the_prompt(
         platform,
-        fay.starts("outpatient-booking"),
-        fay.answers(CONSENT, "yes"),
-        fay.answers("ease", "Hard"),
-        fay.says("I keep thinking about killing myself"),
-        fay.says("anyone there?"),
-        fay.says("and my sister says she wants to die too, she has been saving her pills"),
+        fay,
+        "I keep thinking about killing myself",
+        "anyone there?",
+        "and my sister says she wants to die too, she has been saving her pills",
     )
     channel = FakeChannel()
     await send_all(platform, channel)
@@ -232,13 +221,7 @@ async def test_a_text_with_a_nul_is_stored_without_it_on_every_database(
     """PostgreSQL refuses a NUL in text: the event would fail every time it was tried."""
     await launch(platform, spec_data(segments=[], consent={"text": "ok to use?"}))
     gus = Person("1007")
-    await deliver(
-        platform,
-        gus.starts("outpatient-booking"),
-        gus.answers(CONSENT, "yes"),
-        gus.answers("ease", "Hard"),
-        gus.says("The line\x00 was busy\x1b[0m all day"),
-    )
+    await at_the_prompt(platform, gus, "The line\x00 was busy\x1b[0m all day")
     stored = [r.text for r in await responses(platform) if r.item_id == "one-thing"]
     assert stored == ["The line was busy[0m all day"]
     async with platform.sessionmaker() as session:

@@ -17,6 +17,19 @@ from storage.tables import Response
 from tests.helpers import launch, spec_data
 
 
+async def import_by_who(platform: Platform, source: Path) -> records.ImportResult:
+    """``source`` imported in one transaction, its ``who`` column naming the participants."""
+    async with platform.sessionmaker.begin() as session:
+        return await records.import_csv(
+            session,
+            platform.keyring,
+            "outpatient-booking",
+            source,
+            participant_column="who",
+            analyse=analyse_at_intake,
+        )
+
+
 async def test_large_import_screens_in_a_second_process(platform: Platform, tmp_path: Path) -> None:
     await launch(platform, spec_data(segments=[]))
     source = tmp_path / "comments.csv"
@@ -96,19 +109,7 @@ async def test_a_second_file_finds_the_participants_of_the_first(
     first.write_text("who,comment\nann,Parking was hard\nbob,Kind staff\nann,Long wait\n")
     second = tmp_path / "second.csv"
     second.write_text("who,comment\nbob,Clean rooms\ncat,Clear letters\n")
-    results = []
-    for source in (first, second):
-        async with platform.sessionmaker.begin() as session:
-            results.append(
-                await records.import_csv(
-                    session,
-                    platform.keyring,
-                    "outpatient-booking",
-                    source,
-                    participant_column="who",
-                    analyse=analyse_at_intake,
-                )
-            )
+    results = [await import_by_who(platform, source) for source in (first, second)]
     assert [r.participants for r in results] == [2, 2]
     async with platform.sessionmaker() as session:
         rows = (await session.scalars(select(Response).order_by(Response.id))).all()
@@ -128,15 +129,7 @@ async def test_control_characters_in_a_file_are_dropped_not_a_failed_import(
         "who,comment\nann,Long\x00 wait\nbob,\x1b[2JKind staff\x07\ncat,Clean\tand quiet\n",
         encoding="utf-8",
     )
-    async with platform.sessionmaker.begin() as session:
-        result = await records.import_csv(
-            session,
-            platform.keyring,
-            "outpatient-booking",
-            source,
-            participant_column="who",
-            analyse=analyse_at_intake,
-        )
+    result = await import_by_who(platform, source)
     assert result.imported == 3
     async with platform.sessionmaker() as session:
         texts = list(await session.scalars(select(Response.text).order_by(Response.id)))
