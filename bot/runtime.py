@@ -413,6 +413,9 @@ class Runtime:
             participant.opted_out_at = None
         elif participant.opted_out_at is not None:
             return  # opted out: nothing stored, nothing said
+        if kind is EventKind.EDIT:
+            await turn.edit()
+            return
         await turn.run(kind)
 
 
@@ -1025,6 +1028,42 @@ class _Turn:
         dialogue.pending = None
         self.say_safety(spec, screened)
         return True
+
+    async def edit(self) -> None:
+        """A message changed after it was sent: the answer stored from it takes the new
+        text, screened, redacted and analysed again, so that a disclosure added by an edit
+        gets the safety reply and a case as at first writing. A safety flag stays (its case
+        is a person's to close); a message never stored as an answer is left alone."""
+        ref = self._stored_ref()
+        text = (self.event.text or "").strip()
+        if ref is None or not text:
+            return
+        response = await queries.response_by_ref(self.session, self.event.channel, ref)
+        if response is None or response.participant_id != self.participant.id:
+            return
+        if response.text is None or response.text == text:
+            return
+        row = await self.state.consultation(self.session, response.consultation_id)
+        if row is None:
+            return
+        spec = service.spec_of(row)
+        self.consultation_id = row.id
+        self.texts = spec.wording()
+        screened = self.runtime.screen(text)
+        was_flagged = screening.SAFETY in (response.flags or [])
+        response.text = screened.text
+        response.flags = sorted(
+            set(screened.flags) | ({screening.SAFETY} if was_flagged else set())
+        )
+        response.sentiment, response.analysis = self.runtime.analysis(screened.text)
+        if was_flagged and screened.crisis:
+            return  # the same disclosure, reworded: its case is open, its reply sent
+        await self._case_if_flagged(spec, response, screened)
+        if screened.crisis:
+            dialogue = self.state.dialogue(self.session, self.participant.id, row.id)
+            dialogue.state = "held"
+            dialogue.pending = None
+            self.say_safety(spec, screened)
 
     async def _held(self, spec: ConsultationSpec, dialogue: Dialogue) -> None:
         """After a safety disclosure the bot asks nothing more; a person follows up."""

@@ -45,6 +45,7 @@ class EventKind(StrEnum):
     ERASE_REQUEST = "erase-request"  # asked for erasure; the core asks them to confirm
     BLOCKED = "blocked"  # the platform says the person blocked us
     LISTEN = "listen"  # a public post gathered by listening (a hashtag), not written to us
+    EDIT = "edit"  # changed the text of a message already sent (``platform_ref`` names it)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ reply to what it answers:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import telegram
@@ -257,6 +257,13 @@ def from_text(message: telegram.Message, key: str) -> InboundEvent | None:
         platform_ref=message_ref(chat.id, message.message_id),
         public=True,
     )
+
+
+def from_edit(message: telegram.Message, key: str) -> InboundEvent | None:
+    """A message the person changed after sending it: the new text, for the answer stored
+    from it (``platform_ref`` names the message; a text never stored is left alone)."""
+    event = from_text(message, key)
+    return None if event is None else replace(event, kind=EventKind.EDIT)
 
 
 def from_plain_update(data: dict[str, Any], bot_id: int) -> InboundEvent | None:

@@ -60,7 +60,14 @@ log = logging.getLogger(__name__)
 WEBHOOK_PATH = "/hooks/telegram"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 # Only what a consultation uses; everything else stays on Telegram's side.
-ALLOWED_UPDATES = ["message", "callback_query", "poll", "poll_answer", "my_chat_member"]
+ALLOWED_UPDATES = [
+    "message",
+    "edited_message",
+    "callback_query",
+    "poll",
+    "poll_answer",
+    "my_chat_member",
+]
 # Seconds between looks at the polling lease while another worker holds it.
 LEASE_WAIT = 1.0
 
@@ -150,6 +157,8 @@ class TelegramIntake:
     def _add_handlers(self) -> None:
         app = self.connection.application
         private = filters.ChatType.PRIVATE
+        # An edited text (before the others: PTB's message handlers see edits too).
+        app.add_handler(MessageHandler(filters.UpdateType.EDITED_MESSAGE, self._on_edit))
         app.add_handler(CommandHandler(list(convert.COMMANDS), self._on_command, private))
         app.add_handler(MessageHandler(filters.COMMAND & private, self._on_command))
         app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, self._on_text))
@@ -201,6 +210,10 @@ class TelegramIntake:
         if update.message is not None:
             args = list(context.args or [])
             self._collect(convert.from_command(update.message, self._key(update), args))
+
+    async def _on_edit(self, update: telegram.Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if update.edited_message is not None:
+            self._collect(convert.from_edit(update.edited_message, self._key(update)))
 
     async def _on_text(self, update: telegram.Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if update.message is not None:

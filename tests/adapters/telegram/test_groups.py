@@ -80,7 +80,7 @@ async def test_co_design_thread_in_a_forum_group_with_a_reply_to_a_reply(
     await running.wait_for_count(Response, 1)
     bobs = fake.message(forum, update.message.message_id)
     fake.reply(carol, bobs, "And the time, please")
-    fake.reply(dan, plain_seed, "Keep it short")
+    kept = fake.reply(dan, plain_seed, "Keep it short")
     fake.send_text(dan, "Unrelated chatter", chat=group)  # not a reply: not ours
     # Telegram marks a leading "/word" as a command, in groups too: a reply all the same.
     fake.reply(carol, plain_seed, "/Fantastic/ idea, say the time")
@@ -105,6 +105,19 @@ async def test_co_design_thread_in_a_forum_group_with_a_reply_to_a_reply(
     assert replies["And the time, please"]["in_reply_to"] == f"response:{bob_row.id}"
     assert not [r for r in exported if r["item"] == "ease"]  # no per-person records
     assert {c.method for c in consents} == {"public-reply"}
+
+    # A reply edited into a disclosure: helplines privately, nothing in the group, and the
+    # reply is flagged (so never shown or quoted) with its case opened.
+    in_group = len(fake.messages_to(group))
+    assert kept.message is not None
+    fake.edit(dan, kept.message, CRISIS)
+    [private] = await fake.wait_for_sent(1, chat=dan)
+    assert "Lifeline" in (private.text or "")
+    await running.wait_for_count(Response, 1, Response.text == CRISIS)
+    async with platform.sessionmaker() as session:
+        edited = await session.scalar(select(Response).where(Response.text == CRISIS))
+    assert edited is not None and edited.flags == ["safety"] and edited.public
+    assert len(fake.messages_to(group)) == in_group
 
     code = await commands.close(argparse.Namespace(id="outpatient-booking"), configured)
     assert code == commands.OK

@@ -10,7 +10,14 @@ from sqlalchemy import select
 
 from bot.platform import Platform
 from consultations import records
-from storage.tables import Consent, InboxEntry, OutboxEntry, Participant, Response
+from storage.tables import (
+    Consent,
+    InboxEntry,
+    ModerationCase,
+    OutboxEntry,
+    Participant,
+    Response,
+)
 from tests.adapters.telegram.conftest import Running
 from tests.helpers import launch, spec_data
 from tests.waiting import wait_until
@@ -214,3 +221,47 @@ async def test_an_answer_that_starts_with_a_slash_is_an_answer_and_a_lone_unknow
     assert stored == answer
     thanks = await running.said(dana, 4)
     assert "Send STOP at any time" not in (thanks.text or "")  # no help after the answer
+
+
+async def test_an_edited_answer_is_screened_again_and_a_disclosure_added_by_it_answered(
+    running: Running,
+) -> None:
+    """People correct what they sent: the stored answer follows, and safety with it."""
+    fake = running.fake
+    await launch(
+        running.platform,
+        spec_data(
+            segments=[],
+            consent={"text": "We listen.", "recontact": False},
+            items=[
+                {"id": "story", "type": "prompt", "text": "What happened?"},
+                {"id": "better", "type": "prompt", "text": "What would have helped?"},
+            ],
+        ),
+    )
+    ivy = fake.user(1009, "Ivy")
+    fake.send_command(ivy, "/start", "outpatient-booking")
+    consent = await running.said(ivy, 1)
+    fake.press_button(ivy, consent, consent.callback_data[0])
+    await running.said(ivy, 2)
+    first = fake.send_text(ivy, "The wiat was long")
+    await running.said(ivy, 3)  # the next question
+    assert first.message is not None
+    fake.edit(ivy, first.message, "The wait was long, call me on 0412 345 678")
+    await running.wait_for_count(
+        Response, 1, Response.text == "The wait was long, call me on [phone]"
+    )
+    assert len(fake.messages_to(ivy)) == 3  # a correction is not a new answer
+    fake.edit(ivy, first.message, "The wait was long and honestly I want to end my life")
+    safety = await running.said(ivy, 4)
+    assert "Lifeline" in (safety.text or "")
+    await running.wait_for_count(ModerationCase, 1)
+    async with running.platform.sessionmaker() as session:
+        story = await session.scalar(select(Response).where(Response.item_id == "story"))
+    assert story is not None and story.flags == ["safety"]
+    fake.send_text(ivy, "More staff")  # held: nothing more is asked or stored
+    fake.edit(ivy, first.message, "I want to end my life")  # the same disclosure again
+    await fake.wait_until_consumed()
+    assert len(fake.messages_to(ivy)) == 4
+    assert await running.count(ModerationCase) == 1
+    assert await running.count(Response) == 1
