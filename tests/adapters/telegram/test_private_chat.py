@@ -19,6 +19,7 @@ from storage.tables import (
     Response,
 )
 from tests.adapters.telegram.conftest import Running
+from tests.fakes.telegram_api import FakeMessage
 from tests.helpers import launch, spec_data
 from tests.waiting import wait_until
 
@@ -190,27 +191,34 @@ async def test_delete_erases_after_the_confirmation_button(running: Running) -> 
     await wait_until(confirmation_gone, what="the erasure confirmation's row to go")
 
 
+def prompts(**items: str) -> dict[str, Any]:
+    """A consultation of free-text prompts (id=text), after a consent of one question."""
+    return spec_data(
+        segments=[],
+        consent={"text": "We listen.", "recontact": False},
+        items=[{"id": key, "type": "prompt", "text": text} for key, text in items.items()],
+    )
+
+
+async def at_the_first_prompt(running: Running, user: Any, already: int = 0) -> FakeMessage:
+    """``user`` starts and consents; the first prompt, once sent (after ``already``)."""
+    running.fake.send_command(user, "/start", "outpatient-booking")
+    consent = await running.said(user, already + 1)
+    running.fake.press_button(user, consent, consent.callback_data[0])
+    return await running.said(user, already + 2)
+
+
 async def test_an_answer_that_starts_with_a_slash_is_an_answer_and_a_lone_unknown_word_help(
     running: Running,
 ) -> None:
     """Telegram marks "/Fantastic/ service" as a command; the person wrote an answer."""
     fake = running.fake
-    await launch(
-        running.platform,
-        spec_data(
-            segments=[],
-            consent={"text": "We listen.", "recontact": False},
-            items=[{"id": "story", "type": "prompt", "text": "What happened?"}],
-        ),
-    )
+    await launch(running.platform, prompts(story="What happened?"))
     dana = fake.user(1004, "Dana")
     fake.send_command(dana, "/menu")
     help_text = await running.said(dana, 1)
     assert "Send STOP at any time" in (help_text.text or "")  # the help, for a lone word
-    fake.send_command(dana, "/start", "outpatient-booking")
-    consent = await running.said(dana, 2)
-    fake.press_button(dana, consent, consent.callback_data[0])
-    prompt = await running.said(dana, 3)
+    prompt = await at_the_first_prompt(running, dana, already=1)
     assert prompt.text == "What happened?"
     answer = "/Fantastic/ service, not. Nobody called back."
     update = fake.send_text(dana, answer)
@@ -229,21 +237,10 @@ async def test_an_edited_answer_is_screened_again_and_a_disclosure_added_by_it_a
     """People correct what they sent: the stored answer follows, and safety with it."""
     fake = running.fake
     await launch(
-        running.platform,
-        spec_data(
-            segments=[],
-            consent={"text": "We listen.", "recontact": False},
-            items=[
-                {"id": "story", "type": "prompt", "text": "What happened?"},
-                {"id": "better", "type": "prompt", "text": "What would have helped?"},
-            ],
-        ),
+        running.platform, prompts(story="What happened?", better="What would have helped?")
     )
     ivy = fake.user(1009, "Ivy")
-    fake.send_command(ivy, "/start", "outpatient-booking")
-    consent = await running.said(ivy, 1)
-    fake.press_button(ivy, consent, consent.callback_data[0])
-    await running.said(ivy, 2)
+    await at_the_first_prompt(running, ivy)
     first = fake.send_text(ivy, "The wiat was long")
     await running.said(ivy, 3)  # the next question
     assert first.message is not None
