@@ -51,12 +51,15 @@ class Question:
 
 # What may follow a keyword: punctuation, spaces, emoji ("STOP!!", "stop 🙏", "help?").
 _TRAILING = re.compile(r"[^\w/]+$")
+# A command addressed to a bot by name, as Telegram groups have it: "/stop@engage_bot".
+_ADDRESSED = re.compile(r"^(/\w+)@\w+")
 
 
 def normalise(text: str) -> str:
     """A short reply as it is compared with the keyword lists (``stop_words``...): lower
-    case, spaces collapsed, nothing after the last word; "?" alone is kept (a help word)."""
-    words = " ".join(text.lower().split())
+    case, spaces collapsed, nothing after the last word, no bot's name after a command;
+    "?" alone is kept (a help word)."""
+    words = _ADDRESSED.sub(r"\1", " ".join(text.lower().split()))
     return _TRAILING.sub("", words) or words
 
 

@@ -116,8 +116,9 @@ def general_note(settings: SafetySettings, texts: Texts = ENGLISH) -> str:
 #: The screen's category for a disclosure about someone else ("my son says he wants to
 #: die"): the person writing is worried, not (as far as the text says) at risk.
 ABOUT_SOMEONE_ELSE = "third-party"
-#: The category of a text about harming someone else: the danger may be to others.
-HARM_TO_OTHERS = "harm-to-others"
+#: Categories where the danger may be to others than the writer: harm to others, and a
+#: person or a child in danger from someone else (the writer, or someone they speak of).
+DANGER_TO_OTHERS = frozenset({"harm-to-others", "safeguarding"})
 
 
 def safety_message(
@@ -131,8 +132,8 @@ def safety_message(
     Helpline names stay as the services name themselves; the words around them are in
     the consultation's language (``texts``). A disclosure only about someone else
     (``categories`` all :data:`ABOUT_SOMEONE_ELSE`) is answered as a worried parent,
-    partner or friend needs: "if they are in danger now", not "if you are"; one about
-    harming someone else (:data:`HARM_TO_OTHERS`) says "if you or someone else is".
+    partner or friend needs: "if they are in danger now", not "if you are"; one where the
+    danger may be to others (:data:`DANGER_TO_OTHERS`) says "if you or someone else is".
     """
     helplines = settings.helplines or DEFAULT_HELPLINES.get(
         settings.region, DEFAULT_HELPLINES["AU"]
@@ -142,7 +143,7 @@ def safety_message(
         "safety_danger_other"
         if other
         else "safety_danger_anyone"
-        if HARM_TO_OTHERS in categories
+        if DANGER_TO_OTHERS.intersection(categories)
         else "safety_danger"
     )
     lines = [

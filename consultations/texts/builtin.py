@@ -89,7 +89,7 @@ BUILTIN: dict[str, str] = {
         "you too."
     ),
     "safety_danger_other": "If they are in danger now, call emergency services.",
-    # ... and to a text about harming someone else.
+    # ... and to a text where the danger may be to others (harm to others, safeguarding).
     "safety_danger_anyone": "If you or someone else is in danger now, call emergency services.",
     "safety_next": (
         "We can't give medical or crisis help here. But someone from the {organisation} "

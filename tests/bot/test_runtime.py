@@ -132,6 +132,7 @@ async def test_stop_in_any_form_withdraws_consent_and_nothing_more_is_stored(
         "Stop messaging me",
         "unsubscribe",
         "CANCEL",
+        "/stop@engage_bot",
     ):
         person = Person(f"stop-{word}")
         await deliver(

@@ -217,6 +217,8 @@ def test_safety_message_uses_the_consultations_own_words_and_helplines() -> None
         (("third-party", "suicidal-active"), False, "If you are in danger now"),
         (("harm-to-others",), False, "If you or someone else is in danger now"),
         (("suicidal-active", "harm-to-others"), False, "If you or someone else is in danger now"),
+        # Someone hurting the writer, or a child at risk: either may be who is in danger.
+        (("safeguarding",), False, "If you or someone else is in danger now"),
     ],
 )
 def test_the_safety_reply_speaks_to_whoever_the_disclosure_says_is_at_risk(
