@@ -416,6 +416,9 @@ class Runtime:
         if kind is EventKind.EDIT:
             await turn.edit()
             return
+        if kind is EventKind.UNREADABLE:
+            turn.say(texts("only_words"))  # the question asked stays where it was
+            return
         await turn.run(kind)
 
 

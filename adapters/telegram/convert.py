@@ -259,6 +259,25 @@ def from_text(message: telegram.Message, key: str) -> InboundEvent | None:
     )
 
 
+def from_unreadable(message: telegram.Message, key: str) -> InboundEvent | None:
+    """A photo, voice message, sticker or file in a private chat: nothing to store, but
+    the person is told that only typed words are read, rather than left waiting."""
+    if (
+        message.from_user is None
+        or message.from_user.is_bot
+        or message.chat.type != ChatType.PRIVATE
+    ):
+        return None
+    return InboundEvent(
+        CHANNEL,
+        key,
+        str(message.from_user.id),
+        EventKind.UNREADABLE,
+        address={"chat": message.chat.id},
+        platform_ref=message_ref(message.chat.id, message.message_id),
+    )
+
+
 def from_edit(message: telegram.Message, key: str) -> InboundEvent | None:
     """A message the person changed after sending it: the new text, for the answer stored
     from it (``platform_ref`` names the message; a text never stored is left alone)."""

@@ -165,6 +165,13 @@ class TelegramIntake:
         # In a group a leading "/word" is a reply like any other ("/Fantastic/ idea"):
         # Telegram marks it as a command all the same.
         app.add_handler(MessageHandler(filters.TEXT & filters.COMMAND & ~private, self._on_text))
+        # A photo, voice message, sticker or file sent privately: answered, not stored.
+        app.add_handler(
+            MessageHandler(
+                filters.UpdateType.MESSAGE & private & ~filters.TEXT & filters.ATTACHMENT,
+                self._on_unreadable,
+            )
+        )
         app.add_handler(CallbackQueryHandler(self._on_press))
         app.add_handler(PollAnswerHandler(self._on_poll_answer))
         app.add_handler(PollHandler(self._on_poll))
@@ -214,6 +221,12 @@ class TelegramIntake:
     async def _on_edit(self, update: telegram.Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if update.edited_message is not None:
             self._collect(convert.from_edit(update.edited_message, self._key(update)))
+
+    async def _on_unreadable(
+        self, update: telegram.Update, context: ContextTypes.DEFAULT_TYPE
+    ) -> None:
+        if update.message is not None:
+            self._collect(convert.from_unreadable(update.message, self._key(update)))
 
     async def _on_text(self, update: telegram.Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if update.message is not None:

@@ -99,6 +99,11 @@ BUILTIN: dict[str, str] = {
         "A reminder for everyone here: if things feel hard, support is available now."
     ),
     "safety_help_now": "Help now:",
+    # -- what cannot be read ------------------------------------------------------------
+    "only_words": (
+        "Sorry, we can only read typed words here, not pictures, voice messages or files. "
+        "Please type your answer."
+    ),
     # -- posts on Telegram and Mastodon --------------------------------------------------
     "launch_how_to_take_part": (
         "To take part, vote in the polls and reply to the posts below. If you do, it means "

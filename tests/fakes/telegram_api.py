@@ -321,6 +321,7 @@ class FakeMessage:
     """The ``reply_markup`` exactly as sent (inline keyboard, force reply, ...)."""
     poll_state: FakePoll | None = None
     forum_topic_created: telegram.ForumTopicCreated | None = None
+    voice: telegram.Voice | None = None
     edit_date: dt.datetime | None = None
     deleted: bool = False
     method: str | None = None
@@ -383,6 +384,7 @@ class FakeMessage:
             reply_markup=self.inline_keyboard,
             poll=self.poll,
             forum_topic_created=self.forum_topic_created,
+            voice=self.voice,
             edit_date=self.edit_date,
         )
 
@@ -860,6 +862,17 @@ class FakeTelegram:
         update = telegram.Update(update_id=self._take_update_id(), message=message.to_message())
         if self._visible_to_bot(message):
             self._enqueue(update, "message")
+        return update
+
+    def send_voice(self, user: telegram.User, seconds: int = 4) -> telegram.Update:
+        """The person sends a voice message (no text) to their private chat with the bot."""
+        chat = self._chat(user.id)
+        self.unblock(user, notify=False)
+        number = self._take_update_id()
+        voice = telegram.Voice(f"voice-{number}", f"unique-{number}", seconds)
+        message = self._store(chat=chat, from_user=user, voice=voice)
+        update = telegram.Update(update_id=number, message=message.to_message())
+        self._enqueue(update, "message")
         return update
 
     def send_command(
@@ -1790,6 +1803,7 @@ class FakeTelegram:
         message_thread_id: int | None = None,
         reply_markup: dict[str, Any] | None = None,
         forum_topic_created: telegram.ForumTopicCreated | None = None,
+        voice: telegram.Voice | None = None,
         method: str | None = None,
     ) -> FakeMessage:
         message_id = self._next_message_id.get(chat.id, 1)
@@ -1819,6 +1833,7 @@ class FakeTelegram:
             is_topic_message=in_topic,
             reply_markup=reply_markup,
             forum_topic_created=forum_topic_created,
+            voice=voice,
             method=method,
         )
         self._messages[(chat.id, message_id)] = message

@@ -262,3 +262,19 @@ async def test_an_edited_answer_is_screened_again_and_a_disclosure_added_by_it_a
     assert len(fake.messages_to(ivy)) == 4
     assert await running.count(ModerationCase) == 1
     assert await running.count(Response) == 1
+
+
+async def test_a_voice_message_is_answered_with_what_can_be_read_and_nothing_stored(
+    running: Running,
+) -> None:
+    """Left unanswered, a person who speaks their answer would wait for nothing."""
+    fake = running.fake
+    await launch(running.platform, prompts(story="What happened?"))
+    jo = fake.user(1010, "Jo")
+    await at_the_first_prompt(running, jo)
+    fake.send_voice(jo)
+    note = await running.said(jo, 3)
+    assert "we can only read typed words" in (note.text or "")
+    assert await running.count(Response) == 0
+    fake.send_text(jo, "The lift was broken")
+    await running.wait_for_count(Response, 1, Response.text == "The lift was broken")
