@@ -60,6 +60,8 @@ class Post:
     created_at: datetime
     poll: PollState | None = None
     in_reply_to_account_id: str | None = None
+    # Pictures, sound or video attached (https://docs.joinmastodon.org/entities/MediaAttachment/).
+    media: bool = False
 
     @property
     def direct(self) -> bool:
@@ -78,6 +80,7 @@ def post_of(status: Mapping[str, Any]) -> Post:
     reply_to = status.get("in_reply_to_id")
     reply_to_account = status.get("in_reply_to_account_id")
     poll = status.get("poll")
+    media = status.get("media_attachments")
     return Post(
         id=str(status["id"]),
         account_id=str(account.get("id", "")),
@@ -90,6 +93,7 @@ def post_of(status: Mapping[str, Any]) -> Post:
         created_at=_moment(status.get("created_at")),
         poll=poll_of(poll) if isinstance(poll, Mapping) and "id" in poll else None,
         in_reply_to_account_id=str(reply_to_account) if reply_to_account is not None else None,
+        media=isinstance(media, list) and bool(media),
     )
 
 
@@ -148,7 +152,8 @@ def event_of(
     kind: EventKind = EventKind.TEXT,
     consultation_id: str | None = None,
 ) -> InboundEvent | None:
-    """The core event for a status; ``None`` for a public reply with no words in it.
+    """The core event for a status; ``None`` for a public reply with no words in it, and
+    ``unreadable`` for a direct message that is only a picture, sound or video.
 
     A public status that is only handles (someone tagging friends into the thread) asks
     nothing of the core, and answering it would be noise.
@@ -156,6 +161,9 @@ def event_of(
     public = not post.direct
     if public and kind is EventKind.TEXT and not post.text:
         return None
+    if not public and kind is EventKind.TEXT and not post.text and post.media:
+        # A picture or a voice note sent privately, no words: told what can be read.
+        kind = EventKind.UNREADABLE
     return InboundEvent(
         channel=CHANNEL,
         event_id=post.id,

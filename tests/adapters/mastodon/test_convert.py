@@ -72,6 +72,16 @@ def test_a_direct_message_is_private() -> None:
     assert (event.public, event.text) == (False, "2")
 
 
+def test_a_direct_message_of_a_picture_alone_is_unreadable_and_with_words_text() -> None:
+    picture = {"media_attachments": [{"id": "9", "type": "image"}]}
+    alone = event_of(post_of(status("<p>@engage</p>", visibility="direct", **picture)))
+    assert alone is not None and (alone.kind, alone.text) == (EventKind.UNREADABLE, None)
+    worded = event_of(post_of(status("<p>@engage Broken lift</p>", "direct", **picture)))
+    assert worded is not None and (worded.kind, worded.text) == (EventKind.TEXT, "Broken lift")
+    # In public, a picture with no words asks nothing of the core, as handles alone.
+    assert event_of(post_of(status("<p>@engage</p>", **picture))) is None
+
+
 def test_a_public_status_of_handles_only_is_not_an_event() -> None:
     assert event_of(post_of(status("<p>@engage</p>"))) is None
 
