@@ -659,14 +659,21 @@ class _Turn:
             )
         )
 
-    def say_safety(self, spec: ConsultationSpec, screened: screening.Screened) -> None:
-        """The safety reply: privately, and for a public post a general note as fallback."""
+    def say_safety(self, spec: ConsultationSpec, categories: Sequence[str]) -> None:
+        """The safety reply: privately, and for a public post a general note as fallback;
+        worded for who the disclosure (its ``categories``) says is at risk."""
         texts = spec.wording()
         self.say(
-            screening.safety_message(spec.safety, spec.organisation, texts, screened.categories),
+            screening.safety_message(spec.safety, spec.organisation, texts, categories),
             kind="safety",
             fallback=screening.general_note(spec.safety, texts) if self.event.public else None,
         )
+
+    def hold(self, spec: ConsultationSpec, dialogue: Dialogue, categories: Sequence[str]) -> None:
+        """After a disclosure: the safety reply, and no more questions (a person follows up)."""
+        dialogue.state = "held"
+        dialogue.pending = None
+        self.say_safety(spec, categories)
 
     def reply(self, message: OutboundMessage) -> None:
         """Answer the event: inline for the web page, else through the outbox."""
@@ -763,7 +770,7 @@ class _Turn:
         if not event.addressed:
             return
         if screened.crisis:
-            self.say_safety(spec, screened)
+            self.say_safety(spec, screened.categories)
         else:
             self.say(
                 spec.wording()("listening_noted", title=spec.title, organisation=spec.organisation)
@@ -1027,9 +1034,7 @@ class _Turn:
             text=screened.text,
             participant_id=self.participant.id,
         )
-        dialogue.state = "held"
-        dialogue.pending = None
-        self.say_safety(spec, screened)
+        self.hold(spec, dialogue, screened.categories)
         return True
 
     async def edit(self) -> None:
@@ -1063,17 +1068,17 @@ class _Turn:
             return  # the same disclosure, reworded: its case is open, its reply sent
         await self._case_if_flagged(spec, response, screened)
         if screened.crisis:
-            dialogue = self.state.dialogue(self.session, self.participant.id, row.id)
-            dialogue.state = "held"
-            dialogue.pending = None
-            self.say_safety(spec, screened)
+            self.hold(
+                spec,
+                self.state.dialogue(self.session, self.participant.id, row.id),
+                screened.categories,
+            )
 
     async def _held(self, spec: ConsultationSpec, dialogue: Dialogue) -> None:
         """After a safety disclosure the bot asks nothing more; a person follows up."""
-        if self.event.text:
-            screened = self.runtime.screen(self.event.text)
-            if screened.crisis:
-                self.say_safety(spec, screened)
+        found = screening.assess(self.event.text) if self.event.text else None
+        if found is not None and found.flagged:  # not stored: no redaction needed
+            self.say_safety(spec, found.categories)
 
     async def _answer(
         self,
@@ -1294,9 +1299,7 @@ class _Turn:
                 alert=False,
             )
         if screened.crisis:
-            dialogue.state = "held"
-            dialogue.pending = None
-            self.say_safety(spec, screened)
+            self.hold(spec, dialogue, screened.categories)
         elif not public:
             key = "held" if flagged else "queued" if status == statement_store.PENDING else "added"
             self.say(self.texts(f"statements_{key}"))
@@ -1406,9 +1409,7 @@ class _Turn:
             self.state.stored_prompt_answer(replacing, response)
         await self._case_if_flagged(spec, response, screened)
         if screened.crisis:
-            dialogue.state = "held"
-            dialogue.pending = None
-            self.say_safety(spec, screened)
+            self.hold(spec, dialogue, screened.categories)
         return True
 
     def _store(

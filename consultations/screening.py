@@ -13,7 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from consultations.safety import redaction
-from consultations.safety.screen import assess
+
+# The screen's verdict alone, for a text that is not stored (no redaction needed).
+from consultations.safety.screen import assess as assess
 from consultations.spec import Helpline, SafetySettings
 from consultations.texts import ENGLISH, Texts
 

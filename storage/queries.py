@@ -8,7 +8,19 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, Protocol, cast
 
-from sqlalchemy import Select, String, Table, Text, bindparam, delete, func, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    String,
+    Table,
+    Text,
+    bindparam,
+    delete,
+    func,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -369,6 +381,30 @@ async def add_outbox(
     )
 
 
+def cases_of(participant_id: int) -> ColumnElement[bool]:
+    """A participant's moderation cases: opened for one of their responses, or for them."""
+    return ModerationCase.response_id.in_(
+        select(Response.id).where(Response.participant_id == participant_id)
+    ) | (ModerationCase.participant_id == participant_id)
+
+
+async def latest_case_categories(
+    session: AsyncSession, participant_id: int, consultation_id: str, reason: str
+) -> tuple[str, ...]:
+    """The categories of the participant's latest case of ``reason`` here; none if none."""
+    categories = await session.scalar(
+        select(ModerationCase.categories)
+        .where(
+            ModerationCase.consultation_id == consultation_id,
+            ModerationCase.reason == reason,
+            cases_of(participant_id),
+        )
+        .order_by(ModerationCase.id.desc())
+        .limit(1)
+    )
+    return tuple(categories or ())
+
+
 async def erase_participant(session: AsyncSession, participant_id: int) -> dict[str, int]:
     """Delete everything held about a participant; returns the rows removed per table.
 
@@ -377,15 +413,8 @@ async def erase_participant(session: AsyncSession, participant_id: int) -> dict[
     """
     await statement_store.forget_votes(session, participant_id)
     counts: dict[str, int] = {}
-    response_ids = select(Response.id).where(Response.participant_id == participant_id)
     for name, statement in (
-        (
-            "moderation_case",
-            delete(ModerationCase).where(
-                ModerationCase.response_id.in_(response_ids)
-                | (ModerationCase.participant_id == participant_id)
-            ),
-        ),
+        ("moderation_case", delete(ModerationCase).where(cases_of(participant_id))),
         ("response", delete(Response).where(Response.participant_id == participant_id)),
         ("consent", delete(Consent).where(Consent.participant_id == participant_id)),
         ("dialogue", delete(Dialogue).where(Dialogue.participant_id == participant_id)),

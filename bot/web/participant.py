@@ -39,14 +39,7 @@ from storage import queries
 from storage import statements as statement_store
 from storage.db import statements_on_loop
 from storage.lists import one_of
-from storage.tables import (
-    Consent,
-    Consultation,
-    Dialogue,
-    ModerationCase,
-    Participant,
-    Response,
-)
+from storage.tables import Consent, Consultation, Dialogue, Participant, Response
 
 COOKIE = "engage_p"
 COOKIE_AGE = 60 * 60 * 24 * 180
@@ -452,26 +445,15 @@ class WebChannel:
             if start.dialogue_state == "held":
                 # In the words the person was first answered in (about themselves or
                 # someone else): the categories of their latest safety case here.
-                categories = await session.scalar(
-                    select(ModerationCase.categories)
-                    .outerjoin(Response, Response.id == ModerationCase.response_id)
-                    .where(
-                        ModerationCase.consultation_id == cid,
-                        ModerationCase.reason == SAFETY,
-                        or_(
-                            ModerationCase.participant_id == participant_id,
-                            Response.participant_id == participant_id,
-                        ),
-                    )
-                    .order_by(ModerationCase.id.desc())
-                    .limit(1)
+                categories = await queries.latest_case_categories(
+                    session, participant_id, cid, SAFETY
                 )
                 return self._html(
                     request,
                     pages.NoticePage(
                         spec.title,
                         texts("web_safety_heading"),
-                        safety_message(spec.safety, spec.organisation, texts, categories or ()),
+                        safety_message(spec.safety, spec.organisation, texts, categories),
                         "safety",
                         texts,
                     ),
