@@ -99,7 +99,10 @@ def main() -> int:
         f"trained on {len(tune)} tune texts, the shipped exemplars and "
         f"{model['background_comments']} feedback comments"
     )
-    print(f"threshold {model['threshold']}, sentences {model['sentence_threshold']}")
+    print(
+        f"threshold {model['threshold']}, sentences {model['sentence_threshold']}, "
+        f"without risk vocabulary {model['plain_threshold']}"
+    )
     print(
         "real comments flagged out of fold "
         f"{model['real_comments_out_of_fold_flagged']} (lexicon included; by the model "

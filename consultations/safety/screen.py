@@ -30,6 +30,11 @@ URGENT_CATEGORIES = frozenset({"suicidal-active", "plan-means", "harm-to-others"
 _ORDER = {category: rank for rank, category in enumerate(CATEGORIES)}
 _EVIDENCE_LENGTH = 80
 _MIN_WORDS = 3
+#: Words a text without risk vocabulary needs before the semantic layer scores it (against
+#: its stricter ``plain_threshold``): shorter replies share function words with
+#: disclosures and little else, and score high on those alone ("not a thing" 0.88; "I want
+#: to go home", which inpatients write often, 0.90 with five words).
+PLAIN_MIN_WORDS = 6
 
 
 def _has_words(prepared: str, enough: int) -> bool:
@@ -86,9 +91,11 @@ class Screen:
     def risky(self, prepared: str) -> bool:
         """Whether a prepared text has any risk vocabulary (the lexicon's ``risk`` list).
 
-        The semantic layer scores only such texts: a reply without a word about death,
-        harm, pills, plans, abuse, despair or the like is ordinary feedback to this
-        screen, however many words it shares with disclosures ("again", "tonight").
+        The semantic layer scores such texts against its usual thresholds: a reply
+        without a word about death, harm, pills, plans, abuse, despair or the like is
+        mostly ordinary feedback, however many words it shares with disclosures ("again",
+        "tonight"), so it is scored only when long enough and against a far stricter
+        threshold (:meth:`plain_scorable`).
         """
         return self.lexicon.risky(prepared)
 
@@ -110,7 +117,8 @@ class Screen:
         # disclosures passed as clear that way whenever a new blind batch found such a gap
         # (saved tablets by name, "glass that bloke", "set the date"). Reading costs about
         # 23 us a reply more.
-        # The semantic layer still scores only texts with risk vocabulary (scorable).
+        # The semantic layer scores texts with risk vocabulary (scorable) against its
+        # usual thresholds, and longer ones without it against a far stricter one.
         hits, prepared = self.lexicon.read(self.lexicon.mask(normalised))
         if not hits and language == SPANISH:
             hits = self.lexicon.spanish_hits(_spanish_form(text))
@@ -121,17 +129,32 @@ class Screen:
         # Portuguese or Spanish (a few of their words in it) was guessed as that language
         # and never scored, and a text wholly in another language has no English risk
         # words to be scored on. A text it does not flag is still queued for a look below.
-        if self.model is not None and self.scorable(prepared):
-            # A long reply is also scored sentence by sentence, against a threshold of
-            # its own: one clause of a complaint can be the disclosure.
-            whole, best, sentence = self.model.scores(prepared, self.scorable)
-            if whole >= self.model.threshold:
-                return _semantic(self.model.category(prepared))
-            if best >= self.model.sentence_threshold:
-                return _semantic(self.model.category(sentence))
+        model = self.model
+        if model is not None and _has_words(prepared, _MIN_WORDS):
+            if self.lexicon.risky(prepared):
+                # A long reply is also scored sentence by sentence, against a threshold
+                # of its own: one clause of a complaint can be the disclosure.
+                whole, best, sentence = model.scores(prepared, self.scorable)
+                if whole >= model.threshold:
+                    return _semantic(model.category(prepared))
+                if best >= model.sentence_threshold:
+                    return _semantic(model.category(sentence))
+            elif (
+                model.plain_threshold <= 1.0
+                and _has_words(prepared, PLAIN_MIN_WORDS)
+                and model.probability(prepared) >= model.plain_threshold
+            ):
+                # A paraphrase without one word of the risk vocabulary ("I've sorted who
+                # gets the dog"), scored whole against a far stricter threshold.
+                return _semantic(model.category(prepared))
         if language not in READABLE:
             return UNREADABLE
         return CLEAR
+
+    def plain_scorable(self, prepared: str) -> bool:
+        """Whether the semantic layer scores a prepared text that has no risk vocabulary
+        (against ``plain_threshold``): :data:`PLAIN_MIN_WORDS` words or more."""
+        return _has_words(prepared, PLAIN_MIN_WORDS) and not self.lexicon.risky(prepared)
 
     def scorable(self, prepared: str) -> bool:
         """Whether the semantic layer scores a prepared text (or one of its sentences):

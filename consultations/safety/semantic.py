@@ -156,6 +156,8 @@ class SemanticModel:
         self.threshold: float = float(data["threshold"])
         # Older model files have no sentence threshold: sentences are then not scored.
         self.sentence_threshold: float = float(data.get("sentence_threshold", 2.0))
+        # Nor a threshold for texts without risk vocabulary: those are then not scored.
+        self.plain_threshold: float = float(data.get("plain_threshold", 2.0))
         self.intercept: float = float(data["intercept"])
         self.fingerprint: str = str(data["fingerprint"])
         self.word = _Block(data["word"])
