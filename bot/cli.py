@@ -14,10 +14,11 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from bot.config import ConfigError, Settings, load_settings
 from bot.console import UsageError, configure_logging
+from storage.db import is_unavailable, outage_reason
 
 log = logging.getLogger("engage")
 
@@ -208,8 +209,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"engage: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except OperationalError as exc:
-        print(f"engage: database error: {exc.orig}", file=sys.stderr)
+    except DBAPIError as exc:
+        if not (isinstance(exc, OperationalError) or is_unavailable(exc)):
+            raise
+        reason = outage_reason(exc)
+        detail = str(exc.orig)
+        problem = detail if reason == type(exc).__name__ else f"{reason} ({detail})"
+        print(f"engage: database error: {problem}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         return EXIT_FAILED

@@ -27,7 +27,7 @@ from bot.together import Together
 from channels.events import InboundEvent
 from consultations.keys import Keyring
 from storage import queries
-from storage.db import is_unavailable, statements_on_loop
+from storage.db import is_unavailable, outage_reason, statements_on_loop
 from storage.tables import InboxEntry, utcnow
 
 log = logging.getLogger(__name__)
@@ -157,8 +157,14 @@ class Inbox:
         while not stopping.is_set():
             try:
                 handled = await self.process_pending(limit=200, stopping=stopping)
-            except Exception:
-                log.exception("inbox processing failed; retrying")
+            except Exception as exc:
+                if is_unavailable(exc):
+                    # Every half second while the store is down: one line, no traceback.
+                    log.warning(
+                        "inbox: the database is unavailable (%s); retrying", outage_reason(exc)
+                    )
+                else:
+                    log.exception("inbox processing failed; retrying")
                 handled = 0
             if handled:
                 on_handled()

@@ -51,6 +51,7 @@ from consultations.keys import Keyring
 from consultations.spec.outreach import held_until
 from consultations.texts import ENGLISH, texts_for
 from storage import queries
+from storage.db import is_unavailable, outage_reason
 from storage.lists import one_of
 from storage.tables import CLAIMABLE, OutboxEntry, Participant, utcnow
 
@@ -547,11 +548,18 @@ class OutboxSender:
                         if not await self._hold(channel, lease):
                             continue
                         sent += await self.run_once(channel)
-                    except Exception:
+                    except Exception as exc:
                         # The store may have gone away mid-round (an outage): rows this
                         # round claimed or started are settled by taking the channel
                         # afresh, which recovers them, once the store answers again.
-                        log.exception("outbox sender failed on %s; carrying on", channel)
+                        if is_unavailable(exc):
+                            log.warning(
+                                "outbox sender on %s: the database is unavailable (%s)",
+                                channel,
+                                outage_reason(exc),
+                            )
+                        else:
+                            log.exception("outbox sender failed on %s; carrying on", channel)
                         if not await lease.check():
                             self._held.pop(channel, None)
                 if sent == 0:

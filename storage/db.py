@@ -76,6 +76,9 @@ def create_engine(url: str, *, pool_size: int = POOL_SIZE, **kwargs: Any) -> Asy
     """
     kwargs.setdefault("json_serializer", json_text)
     kwargs.setdefault("json_deserializer", orjson.loads)
+    # A statement's error names the statement but not its values: they are replies'
+    # texts and pseudonyms, and errors reach logs and the inbox's error column.
+    kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         _create_private_file(url)
         kwargs.setdefault("module", OneTripSQLite(aiosqlite, sqlite3))
@@ -507,7 +510,67 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncpg.InterfaceError,
     # Class 57: the server is shutting down, starting up or was told to stop.
     asyncpg.exceptions.OperatorInterventionError,
+    # Class 53: its disk is full, its memory or its connections ran out. SQLAlchemy
+    # wraps these as a plain DBAPIError, not OperationalError as for SQLite's full disk.
+    asyncpg.exceptions.InsufficientResourcesError,
+    # 58030: the server could not read or write its own files.
+    asyncpg.exceptions.PostgresIOError,
 )
+
+#: What an operator is told for the outages whose cause the driver names.
+_SQLITE_REASONS = {
+    "SQLITE_FULL": "the disk is full",
+    "SQLITE_BUSY": "the database is locked by another process",
+    "SQLITE_LOCKED": "the database is locked by another process",
+    "SQLITE_READONLY": "the database file is read-only",
+    "SQLITE_IOERR": "the database file could not be read or written",
+    "SQLITE_CANTOPEN": "the database file cannot be opened",
+}
+_POSTGRES_REASONS: tuple[tuple[type[BaseException], str], ...] = (
+    (asyncpg.exceptions.DiskFullError, "the database server's disk is full"),
+    (asyncpg.exceptions.OutOfMemoryError, "the database server is out of memory"),
+    (asyncpg.exceptions.TooManyConnectionsError, "the database server has no connection free"),
+    (asyncpg.exceptions.InsufficientResourcesError, "the database server ran out of resources"),
+    (asyncpg.exceptions.PostgresIOError, "the database server could not read or write its files"),
+    (asyncpg.exceptions.OperatorInterventionError, "the database server is stopping or starting"),
+    (asyncpg.PostgresConnectionError, "the database server cannot be reached"),
+    (OSError, "the database server cannot be reached"),
+    (TimeoutError, "the database did not answer in time"),
+    (sa_exc.TimeoutError, "no database connection came free in time"),
+)
+
+
+def _chain(error: BaseException) -> list[BaseException]:
+    """``error`` and what it wraps: SQLAlchemy's ``orig``, and each ``__cause__``."""
+    seen: set[int] = set()
+    found: list[BaseException] = []
+    pending: list[BaseException | None] = [error]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        found.append(current)
+        orig = getattr(current, "orig", None)
+        pending += [orig if isinstance(orig, BaseException) else None, current.__cause__]
+    return found
+
+
+def outage_reason(error: BaseException) -> str:
+    """Why the store is unavailable, in words for an operator ("the disk is full"); the
+    error's type name when the driver does not say. Never the statement's values."""
+    chain = _chain(error)
+    for current in chain:
+        name = getattr(current, "sqlite_errorname", None)
+        if isinstance(current, sqlite3.Error) and isinstance(name, str):
+            # Extended codes (SQLITE_IOERR_WRITE) share their primary code's reason.
+            primary = "_".join(name.split("_")[:2])
+            if primary in _SQLITE_REASONS:
+                return _SQLITE_REASONS[primary]
+    for kind, reason in _POSTGRES_REASONS:
+        if any(isinstance(current, kind) for current in chain):
+            return reason
+    return type(error).__name__
 
 
 def is_unavailable(error: BaseException) -> bool:
@@ -516,20 +579,8 @@ def is_unavailable(error: BaseException) -> bool:
     Drivers' errors arrive wrapped (SQLAlchemy keeps the driver's as ``orig``, asyncpg's
     adaptation as ``__cause__``), so the whole chain is looked at.
     """
-    seen: set[int] = set()
-    pending: list[BaseException | None] = [error]
-    while pending:
-        current = pending.pop()
-        if current is None or id(current) in seen:
-            continue
-        seen.add(id(current))
-        if isinstance(current, _UNAVAILABLE):
-            return True
-        if isinstance(current, sa_exc.DBAPIError) and current.connection_invalidated:
-            return True
-        orig = getattr(current, "orig", None)
-        pending += [
-            orig if isinstance(orig, BaseException) else None,
-            current.__cause__,
-        ]
-    return False
+    return any(
+        isinstance(current, _UNAVAILABLE)
+        or (isinstance(current, sa_exc.DBAPIError) and current.connection_invalidated)
+        for current in _chain(error)
+    )

@@ -36,7 +36,7 @@ from bot.outbox import SendCounts
 from bot.platform import Platform
 from bot.web import templating
 from bot.web.pages import NoticePage, accepted_texts
-from storage.db import is_unavailable
+from storage.db import is_unavailable, outage_reason
 from storage.tables import InboxEntry, ModerationCase, OutboxEntry, utcnow
 
 
@@ -206,7 +206,7 @@ def install(
             async with platform.engine.connect() as connection:
                 await connection.execute(text("select 1"))
         except Exception as exc:  # any failure to reach the store means not ready
-            problems.append(f"database: {type(exc).__name__}")
+            problems.append(f"database: {outage_reason(exc)}")
         if not request.app[READY].background:
             problems.append("background work not started")
         if problems:
@@ -243,7 +243,7 @@ async def _store_outage(request: web.Request, handler: Handler) -> web.StreamRes
             raise
         log.warning(
             "the database is unavailable (%s): %s %s answered 503",
-            type(exc).__name__,
+            outage_reason(exc),
             request.method,
             request.match_info.route.resource.canonical
             if request.match_info.route.resource is not None
