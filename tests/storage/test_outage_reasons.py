@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -25,16 +26,27 @@ from tests.helpers import form_fields, launch
 SECRET = "my neighbour Jane Citizen told me her password is hunter2"
 
 
+@pytest.fixture
+async def scratch(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    """A SQLite store of the project's engine with one table, ``scratch (body)``."""
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'scratch.db'}")
+    async with engine.begin() as connection:
+        await connection.execute(text("CREATE TABLE scratch (body TEXT UNIQUE)"))
+    yield engine
+    await engine.dispose()
+
+
 async def _fill(engine: AsyncEngine) -> DBAPIError:
     """Rows of the secret text in ``scratch``, one transaction each, until the store
     refuses one, in smaller rows each time, so that no room is left for a small row."""
     refused: DBAPIError | None = None
     for size in (200, 10, 1):
-        for _ in range(10_000):
+        for n in range(10_000):
             try:
                 async with engine.begin() as connection:
                     await connection.execute(
-                        text("INSERT INTO scratch (body) VALUES (:body)"), {"body": SECRET * size}
+                        text("INSERT INTO scratch (body) VALUES (:body)"),
+                        {"body": f"{size}.{n} {SECRET * size}"},
                     )
             except DBAPIError as exc:
                 refused = exc
@@ -58,67 +70,54 @@ def _limit_pages(engine: AsyncEngine) -> Any:
     return limit
 
 
-async def test_a_full_sqlite_disk_is_an_outage_named_without_the_values(tmp_path: Path) -> None:
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'full.db'}")
-    try:
-        async with engine.begin() as connection:
-            await connection.execute(text("CREATE TABLE scratch (body TEXT)"))
-            await connection.execute(text("INSERT INTO scratch VALUES ('kept')"))
-        limit = _limit_pages(engine)
-        await engine.dispose()
-        error = await _fill(engine)
-        assert is_unavailable(error)
-        assert outage_reason(error) == "the disk is full"
-        assert "hunter2" not in str(error)
-        assert "hunter2" not in repr(error)
-        # Room again: the store takes writes, and what it held before is all there.
-        event.remove(engine.sync_engine, "connect", limit)
-        await engine.dispose()
-        async with engine.begin() as connection:
-            await connection.execute(text("INSERT INTO scratch VALUES ('after')"))
-            kept = await connection.scalar(
-                text("SELECT count(*) FROM scratch WHERE body IN ('kept', 'after')")
-            )
-        assert kept == 2
-    finally:
-        await engine.dispose()
+async def test_a_full_sqlite_disk_is_an_outage_named_without_the_values(
+    scratch: AsyncEngine,
+) -> None:
+    async with scratch.begin() as connection:
+        await connection.execute(text("INSERT INTO scratch VALUES ('kept')"))
+    limit = _limit_pages(scratch)
+    await scratch.dispose()
+    error = await _fill(scratch)
+    assert is_unavailable(error)
+    assert outage_reason(error) == "the disk is full"
+    assert "hunter2" not in str(error)
+    assert "hunter2" not in repr(error)
+    # Room again: the store takes writes, and what it held before is all there.
+    event.remove(scratch.sync_engine, "connect", limit)
+    await scratch.dispose()
+    async with scratch.begin() as connection:
+        await connection.execute(text("INSERT INTO scratch VALUES ('after')"))
+        kept = await connection.scalar(
+            text("SELECT count(*) FROM scratch WHERE body IN ('kept', 'after')")
+        )
+    assert kept == 2
 
 
-async def test_a_read_only_sqlite_file_is_named(tmp_path: Path) -> None:
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'read-only.db'}")
-    try:
-        async with engine.begin() as connection:
-            await connection.execute(text("CREATE TABLE scratch (body TEXT)"))
-        async with engine.connect() as connection:
-            await connection.execute(text("PRAGMA query_only = ON"))
-            with pytest.raises(DBAPIError) as caught:
-                await connection.execute(
-                    text("INSERT INTO scratch (body) VALUES (:body)"), {"body": SECRET}
-                )
-        assert is_unavailable(caught.value)
-        assert outage_reason(caught.value) == "the database file is read-only"
-        assert "hunter2" not in str(caught.value)
-    finally:
-        await engine.dispose()
-
-
-async def test_a_statement_error_never_shows_its_values(tmp_path: Path) -> None:
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'values.db'}")
-    try:
-        async with engine.begin() as connection:
-            await connection.execute(text("CREATE TABLE scratch (body TEXT UNIQUE)"))
+async def _refused(engine: AsyncEngine, *pragmas: str) -> DBAPIError:
+    """The error of inserting the secret text (again) after ``pragmas``."""
+    async with engine.connect() as connection:
+        for pragma in pragmas:
+            await connection.execute(text(pragma))
+        with pytest.raises(DBAPIError) as caught:
             await connection.execute(text("INSERT INTO scratch VALUES (:body)"), {"body": SECRET})
-        async with engine.connect() as connection:
-            with pytest.raises(DBAPIError) as caught:
-                await connection.execute(
-                    text("INSERT INTO scratch VALUES (:body)"), {"body": SECRET}
-                )
-        # A bug, not an outage; its message names the statement but not the reply.
-        assert not is_unavailable(caught.value)
-        assert "INSERT INTO scratch" in str(caught.value)
-        assert "hunter2" not in str(caught.value)
-    finally:
-        await engine.dispose()
+    return caught.value
+
+
+async def test_a_read_only_sqlite_file_is_named(scratch: AsyncEngine) -> None:
+    error = await _refused(scratch, "PRAGMA query_only = ON")
+    assert is_unavailable(error)
+    assert outage_reason(error) == "the database file is read-only"
+    assert "hunter2" not in str(error)
+
+
+async def test_a_statement_error_never_shows_its_values(scratch: AsyncEngine) -> None:
+    async with scratch.begin() as connection:
+        await connection.execute(text("INSERT INTO scratch VALUES (:body)"), {"body": SECRET})
+    error = await _refused(scratch)
+    # A bug, not an outage; its message names the statement but not the reply.
+    assert not is_unavailable(error)
+    assert "INSERT INTO scratch" in str(error)
+    assert "hunter2" not in str(error)
 
 
 async def test_no_connection_free_on_postgresql_is_an_outage(postgres_database: str) -> None:

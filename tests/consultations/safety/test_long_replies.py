@@ -3,15 +3,11 @@ sentence they are in."""
 
 from __future__ import annotations
 
-import json
-from importlib import resources
-from typing import Any
-
 import pytest
 
-from consultations.safety.lexicon import default_lexicon
-from consultations.safety.screen import Screen, assess, default_screen
-from consultations.safety.semantic import MODEL_FILE, SemanticModel, split_sentences
+from consultations.safety.screen import assess, default_screen
+from consultations.safety.semantic import split_sentences
+from tests.consultations.safety.conftest import screen_without
 
 # Written for these tests (not in the evaluation set): one clause of a complaint is a
 # disclosure the lexicon does not list. Until tune batches 15 and 16 the clause was "I
@@ -75,13 +71,6 @@ SAFE_LONG = [
 ]
 
 
-def _without_sentence_scoring() -> Screen:
-    source = resources.files("consultations.safety").joinpath(MODEL_FILE)
-    data: dict[str, Any] = json.loads(source.read_text(encoding="utf-8"))
-    data.pop("sentence_threshold")
-    return Screen(default_lexicon(), SemanticModel(data))
-
-
 @pytest.mark.parametrize("text", EMBEDDED)
 def test_a_disclosing_sentence_in_a_complaint_is_caught_on_its_own(text: str) -> None:
     screen = default_screen()
@@ -92,7 +81,7 @@ def test_a_disclosing_sentence_in_a_complaint_is_caught_on_its_own(text: str) ->
     assert verdict.flagged
     assert verdict.evidence == "semantic"
     # Scoring the text whole, as before, misses it.
-    assert not _without_sentence_scoring().assess(text).flagged
+    assert not screen_without("sentence_threshold").assess(text).flagged
 
 
 @pytest.mark.parametrize("text", EMBEDDED_LISTED)

@@ -3,16 +3,11 @@ threshold of their own (``plain_threshold``), when long enough."""
 
 from __future__ import annotations
 
-import json
-from importlib import resources
-from typing import Any
-
 import pytest
 
-from consultations.safety.lexicon import default_lexicon
-from consultations.safety.screen import PLAIN_MIN_WORDS, Screen, default_screen
-from consultations.safety.semantic import MODEL_FILE, SemanticModel
+from consultations.safety.screen import PLAIN_MIN_WORDS, default_screen
 from consultations.safety.training import PLAIN_BUDGET, choose_plain_threshold
+from tests.consultations.safety.conftest import screen_without
 
 # Disclosures of the tune split with not one word of the risk vocabulary: before the
 # stricter threshold, the semantic layer never scored them and they passed as clear.
@@ -37,13 +32,6 @@ ORDINARY = [
 ]
 
 
-def _without_plain_scoring() -> Screen:
-    source = resources.files("consultations.safety").joinpath(MODEL_FILE)
-    data: dict[str, Any] = json.loads(source.read_text(encoding="utf-8"))
-    data.pop("plain_threshold")
-    return Screen(default_lexicon(), SemanticModel(data))
-
-
 @pytest.mark.parametrize("text", WITHOUT_RISK_WORDS)
 def test_a_paraphrase_without_risk_words_is_scored_and_flagged(text: str) -> None:
     screen = default_screen()
@@ -54,7 +42,7 @@ def test_a_paraphrase_without_risk_words_is_scored_and_flagged(text: str) -> Non
     assert verdict.flagged
     assert verdict.evidence == "semantic"
     # A model file without the threshold (written before it) leaves such texts unscored.
-    assert not _without_plain_scoring().assess(text).flagged
+    assert not screen_without("plain_threshold").assess(text).flagged
 
 
 @pytest.mark.parametrize("text", SHORT_PLAIN)
