@@ -91,6 +91,7 @@ def main() -> int:
         "heldout batches 48 and 49": lambda row: row.get("batch") in (48, 49),
         "heldout batches 54 to 57": lambda row: row.get("batch") in (54, 55, 56, 57),
         "heldout batches 58 to 61": lambda row: row.get("batch") in (58, 59, 60, 61),
+        "heldout batch 62 (discharge feedback)": _batch("heldout", 62),
         "heldout, all batches": lambda row: row["split"] == "heldout",
     }
     for split, member in groups.items():

@@ -180,6 +180,7 @@ def test_the_evaluation_set_is_large_varied_and_split_by_its_fixed_rule() -> Non
                 (59, "heldout"),
                 (60, "heldout"),
                 (61, "heldout"),
+                (62, "heldout"),
             }
             assert (row["batch"], row["split"]) in allowed, row["text"]
             continue
@@ -200,7 +201,7 @@ EARLIER = [row for row in HELDOUT if row.get("batch", 1) in (1, 2, 4)]
 def test_heldout_is_batches_one_two_four_and_the_blind_pair() -> None:
     assert {row.get("batch", 1) for row in HELDOUT} == {
         *(1, 2, 4, 48, 49),
-        *range(54, 62),
+        *range(54, 63),
     }
 
 
@@ -219,6 +220,21 @@ def test_blind_batches_58_to_61_hold_their_measured_level() -> None:
     assert sum(row["label"] == 1 for row in LATEST_FOUR) == 800
     assert recall >= 0.9637
     assert over_flagging <= 0.1058
+
+
+DISCHARGE = [row for row in HELDOUT if row.get("batch") == 62]
+
+
+def test_discharge_feedback_batch_62_holds_its_measured_level() -> None:
+    # Batch 62 (docs/safety.md, "Held-out batch 62"): 15 disclosures and 30 look-alikes
+    # about leaving hospital (medicines, the discharge lounge, transport), written by the
+    # team after a walk-through flagged a complaint about medicines as a disclosure.
+    # Scored once: recall 1.0 (15 of 15), over-flagging 0.200 (6 of 30); a round of
+    # discharge exemplars brought that to 2 of 30 and was not kept.
+    recall, over_flagging = _rates(DISCHARGE)
+    assert sum(row["label"] == 1 for row in DISCHARGE) == 15
+    assert recall == 1.0
+    assert over_flagging <= 0.2
 
 
 NEXT_FOUR = [row for row in HELDOUT if row.get("batch") in (54, 55, 56, 57)]
