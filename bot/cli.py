@@ -144,6 +144,11 @@ def build_parser() -> argparse.ArgumentParser:
     resolve = mc.add_parser("resolve", help="close a case with what was done")
     resolve.add_argument("case", metavar="CASE")
     resolve.add_argument("--note", required=True, metavar="TEXT", help="what was done")
+    resolve.add_argument(
+        "--not-a-disclosure",
+        action="store_true",
+        help="the screen was wrong: the reply counts in reports and the person carries on",
+    )
     for name, text in (
         ("approve", "show a statement held for approval (moderation: pre)"),
         ("reject", "never show a statement held for approval"),

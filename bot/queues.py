@@ -73,12 +73,16 @@ async def moderation_resolve(args: argparse.Namespace, settings: Settings | None
     try:
         async with platform.sessionmaker.begin() as session:
             try:
-                await moderation.resolve(session, int(args.case), _actor(), args.note)
+                close = moderation.release if args.not_a_disclosure else moderation.resolve
+                await close(session, int(args.case), _actor(), args.note)
             except moderation.CaseError as exc:
                 raise UsageError(f"CASE: {exc}") from None
     finally:
         await platform.aclose()
-    print(f"moderation case {args.case} resolved")
+    if args.not_a_disclosure:
+        print(f"moderation case {args.case} resolved as not a disclosure")
+    else:
+        print(f"moderation case {args.case} resolved")
     return OK
 
 

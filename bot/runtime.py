@@ -30,6 +30,7 @@ from consultations.dialogue import (
     CONSENT,
     ERASE,
     RECONTACT,
+    RESUME,
     Question,
     consent_question,
     item_question,
@@ -907,6 +908,15 @@ class _Turn:
 
         if target is None and not event.public:
             target = dialogue.pending
+        if target == RESUME:
+            # Held after a disclosure a moderator judged a false alarm: whatever this
+            # message says (screened all the same), the questions go on from where they
+            # stopped.
+            dialogue.pending = None
+            if kind is EventKind.TEXT and self._disclosed(spec, dialogue):
+                return
+            await self.ask_next(spec, dialogue, welcome_back=True)
+            return
         if target is None:
             if not event.public and kind is EventKind.TEXT:
                 self.say(texts("all_answered"))
@@ -1075,10 +1085,13 @@ class _Turn:
             )
 
     async def _held(self, spec: ConsultationSpec, dialogue: Dialogue) -> None:
-        """After a safety disclosure the bot asks nothing more; a person follows up."""
-        found = screening.assess(self.event.text) if self.event.text else None
-        if found is not None and found.flagged:  # not stored: no redaction needed
-            self.say_safety(spec, found.categories)
+        """After a safety disclosure the bot asks nothing more; a person follows up.
+
+        A further disclosure gets the safety reply again and a case of its own (its words
+        redacted on the case): it may be graver than the first, and the first may be
+        judged a false alarm and closed."""
+        if self.event.text:
+            self._disclosed(spec, dialogue)
 
     async def _answer(
         self,

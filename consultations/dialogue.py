@@ -21,6 +21,9 @@ CONSENT = "@consent"
 RECONTACT = "@recontact"
 CHOOSE = "@choose"
 ERASE = "@erase"
+#: A dialogue held after a disclosure that a moderator judged a false alarm: the person's
+#: next message carries on with the next question (it is not stored as an answer).
+RESUME = "@resume"
 
 # The English words; each consultation's own are in its language (consultations/texts).
 STOP_WORDS = ENGLISH.words("stop_words")

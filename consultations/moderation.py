@@ -16,8 +16,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from consultations.dialogue import RESUME
+from consultations.screening import REVIEW, SAFETY
 from storage import statements as statement_store
-from storage.tables import AuditEvent, Consultation, ModerationCase, Response, utcnow
+from storage.tables import AuditEvent, Consultation, Dialogue, ModerationCase, Response, utcnow
 
 DEFAULT_RESPONSE_HOURS = 24.0
 #: The reason of a case that is a person's statement waiting for approval
@@ -200,6 +202,63 @@ async def resolve(session: AsyncSession, case_id: int, actor: str, note: str) ->
     _close(case, actor, note)
     audit(session, actor, "case.resolve", f"case:{case_id}")
     return case
+
+
+async def release(session: AsyncSession, case_id: int, actor: str, note: str) -> ModerationCase:
+    """Close a case a moderator judged not to be a disclosure (the screen was wrong).
+
+    Besides what :func:`resolve` does: the reply loses its safety (or review) flag, so it
+    counts in reports like any other (it is still never quoted: quotes are screened
+    again); and the person's dialogue, held since the reply, carries on when they next
+    write (on the web page, at once), unless another of their cases here is still open.
+    The note is required, as for resolving.
+    """
+    case = await session.get(ModerationCase, case_id)
+    if case is None:
+        raise CaseError(f"there is no moderation case {case_id}")
+    if case.reason not in (SAFETY, REVIEW):
+        raise CaseError(
+            f"moderation case {case_id} is a {case.reason} case: approve or reject it instead"
+        )
+    await resolve(session, case_id, actor, note)
+    participant_id = case.participant_id
+    if case.response_id is not None:
+        response = await session.get(Response, case.response_id)
+        if response is not None:
+            response.flags = [f for f in response.flags or () if f not in (SAFETY, REVIEW)]
+            participant_id = response.participant_id
+    audit(session, actor, "case.release", f"case:{case_id}")
+    if participant_id is not None:
+        await _resume(session, participant_id, case.consultation_id)
+    return case
+
+
+async def _resume(session: AsyncSession, participant_id: int, consultation_id: str) -> None:
+    """Let a held dialogue go on, once none of the person's safety cases here is open."""
+    await session.flush()
+    still_open = await session.scalar(
+        select(ModerationCase.id)
+        .outerjoin(Response, Response.id == ModerationCase.response_id)
+        .where(
+            ModerationCase.consultation_id == consultation_id,
+            ModerationCase.status.in_(OPEN_STATES),
+            ModerationCase.reason.in_((SAFETY, REVIEW)),
+            (ModerationCase.participant_id == participant_id)
+            | (Response.participant_id == participant_id),
+        )
+        .limit(1)
+    )
+    if still_open is not None:
+        return
+    dialogue = await session.scalar(
+        select(Dialogue).where(
+            Dialogue.participant_id == participant_id,
+            Dialogue.consultation_id == consultation_id,
+        )
+    )
+    if dialogue is not None and dialogue.state == "held":
+        dialogue.state = "active"
+        dialogue.pending = RESUME
 
 
 def _close(case: ModerationCase, actor: str, note: str) -> None:

@@ -6,11 +6,12 @@ import re
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from bot.platform import Platform
 from consultations import moderation
-from storage.tables import AuditEvent, ModerationCase, utcnow
+from storage.tables import AuditEvent, ModerationCase, Response, utcnow
 from tests.bot.test_dashboard import DISCLOSURE, as_role, csrf_of, disclose
 from tests.helpers import form_fields, launch, spec_data
 
@@ -175,3 +176,55 @@ async def test_unknown_cases_are_not_found(platform: Platform, web_client: Any) 
     for path in (f"{QUEUE}/999/acknowledge", f"{QUEUE}/abc/acknowledge", f"{QUEUE}/9/resolve"):
         response = await web_client.post(path, data={"csrf": csrf, "note": "x"})
         assert response.status == 404, path
+
+
+async def test_not_a_disclosure_counts_the_reply_and_lets_the_person_carry_on(
+    platform: Platform, web_client: Any
+) -> None:
+    await launch(platform, spec_data(segments=[]))
+    await disclose(web_client)
+    page = await (await web_client.get(f"/c/{CID}")).text()
+    assert "Lifeline" in page  # held: the safety page, no questions
+    assert "How easy was it" not in page
+    await as_role(platform, web_client, "moderator")
+    async with platform.sessionmaker() as session:
+        case = await session.scalar(select(ModerationCase))
+        assert case is not None
+    page = await (await web_client.get(QUEUE)).text()
+    assert "Not a disclosure: the screen was wrong" in page
+
+    resolve = f"{QUEUE}/{case.id}/resolve"
+    fields = {**form_fields(page, resolve), "note": "Song lyrics; checked with them."}
+    page = await (await web_client.post(resolve, data={**fields, "not_a_disclosure": "yes"})).text()
+    assert "resolved as not a disclosure" in page
+    row = await case_row(platform, case.id)
+    assert (row.status, row.note) == ("resolved", "Song lyrics; checked with them.")
+    async with platform.sessionmaker() as session:
+        reply = await session.scalar(select(Response).where(Response.item_id == "one-thing"))
+        assert reply is not None
+    assert reply.flags == []
+    who = "moderator@health.example"
+    actions = [a for actor, a, s in await audit_log(platform) if actor == who and s != "moderation"]
+    assert actions == ["case.resolve", "case.release"]
+
+    page = await (await web_client.get(f"/c/{CID}")).text()
+    assert "Lifeline" not in page
+    assert "How easy was it to book your last appointment?" in page
+
+
+async def test_a_statement_case_cannot_be_released(platform: Platform) -> None:
+    await launch(platform, spec_data(segments=[]))
+    async with platform.sessionmaker.begin() as session:
+        case = moderation.open_case(
+            session,
+            consultation_id=CID,
+            response_id=None,
+            reason=moderation.STATEMENT,
+            categories=(),
+            urgent=False,
+        )
+        await session.flush()
+        case_id = case.id
+    async with platform.sessionmaker.begin() as session:
+        with pytest.raises(moderation.CaseError, match="approve or reject it instead"):
+            await moderation.release(session, case_id, "mo@health.example", "fine")

@@ -12,7 +12,14 @@ from sqlalchemy import select
 from bot.config import Settings
 from bot.platform import Platform, create_platform
 from channels.events import EventKind
-from storage.tables import AuditEvent, InboxEntry, ModerationCase, OutboxEntry, Response
+from storage.tables import (
+    AuditEvent,
+    Dialogue,
+    InboxEntry,
+    ModerationCase,
+    OutboxEntry,
+    Response,
+)
 from tests.conftest import TEST_KEY, TEST_SECRET
 from tests.fakes.channel import Person
 from tests.helpers import engage, launch, spec_data
@@ -146,6 +153,44 @@ def test_moderators_list_and_resolve_cases_from_the_command_line(
     assert found is not None and found.status == "resolved"
     assert found.note == "Called them back; safe." and (found.resolved_by or "").startswith("cli")
     assert actions.count("cases.list") == 3 and actions.count("case.resolve") == 1
+
+
+def test_a_case_resolved_as_not_a_disclosure_from_the_command_line(
+    cli_env: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    asyncio.run(_disclose(cli_env))
+    code, out, _ = engage(capsys, "moderation", "list", "--json")
+    case_id = str(json.loads(out)[0]["id"])
+    code, out, _ = engage(
+        capsys,
+        "moderation",
+        "resolve",
+        case_id,
+        "--note",
+        "Quoting a film; checked.",
+        "--not-a-disclosure",
+    )
+    assert code == 0 and "not a disclosure" in out
+
+    async def stored() -> tuple[list[list[str]], list[str], list[str]]:
+        platform = create_platform(cli_env)
+        try:
+            async with platform.sessionmaker() as session:
+                flags = list(
+                    await session.scalars(
+                        select(Response.flags).where(Response.item_id == "one-thing")
+                    )
+                )
+                actions = list(await session.scalars(select(AuditEvent.action)))
+                states = list(await session.scalars(select(Dialogue.state)))
+                return flags, actions, states
+        finally:
+            await platform.aclose()
+
+    flags, actions, states = asyncio.run(stored())
+    assert flags == [[]]
+    assert actions.count("case.release") == 1 and actions.count("case.resolve") == 1
+    assert states == ["active"]
 
 
 def test_an_imported_disclosure_opens_a_case(

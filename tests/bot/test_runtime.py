@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from bot.outbox import RESEND_PREFIX, OutboxSender
@@ -320,3 +321,72 @@ async def test_messages_queued_behind_a_block_are_cancelled(platform: Platform) 
     async with platform.sessionmaker() as session:
         statuses = list(await session.scalars(select(OutboxEntry.status).order_by(OutboxEntry.id)))
     assert statuses == ["failed", "cancelled", "cancelled"]
+
+
+async def test_a_false_alarm_released_by_a_moderator_lets_the_person_carry_on(
+    platform: Platform,
+) -> None:
+    """Resolved as not a disclosure: the reply loses its flag, and the held dialogue goes
+    on from the person's next message (not stored as an answer), on both stores."""
+    from consultations import moderation
+
+    await launch(platform, spec_data(segments=[], consent={"text": "ok to use?"}))
+    hal = Person("1008")
+    await at_the_prompt(platform, hal, "I keep thinking about killing myself")
+    await deliver(platform, hal.says("hello?"))  # held: nothing asked
+    async with platform.sessionmaker() as session:
+        case = await session.scalar(select(ModerationCase))
+        assert case is not None
+    flagged = [r for r in await responses(platform) if r.item_id == "one-thing"]
+    assert [r.flags for r in flagged] == [["safety"]]
+
+    async with platform.sessionmaker.begin() as session:
+        with pytest.raises(moderation.CaseError, match="note"):
+            await moderation.release(session, case.id, "mo@health.example", " ")
+    async with platform.sessionmaker.begin() as session:
+        await moderation.release(
+            session, case.id, "mo@health.example", "A joke among friends; phoned, all well."
+        )
+    async with platform.sessionmaker.begin() as session:
+        with pytest.raises(moderation.CaseError, match="already resolved"):
+            await moderation.release(session, case.id, "mo@health.example", "again")
+    released = [r for r in await responses(platform) if r.item_id == "one-thing"]
+    assert [r.flags for r in released] == [[]]
+
+    await deliver(platform, hal.says("ok"))
+    channel = FakeChannel()
+    await send_all(platform, channel)
+    to_hal = channel.to({"chat": "1008"})
+    # The next question after the prompt (the thread), once, after the safety reply.
+    assert [m.kind for m in to_hal].count("safety") == 1
+    assert to_hal[-1].question == "reminder"
+    assert [r.text for r in await responses(platform)].count("ok") == 0
+    await deliver(platform, hal.says("Include the clinic's name"))
+    await send_all(platform, channel)
+    assert channel.sent[-1][1].text == "Thank you. We will share what we change."
+
+
+async def test_a_release_waits_while_another_case_of_the_person_is_open(
+    platform: Platform,
+) -> None:
+    from consultations import moderation
+
+    await launch(platform, spec_data(segments=[], consent={"text": "ok to use?"}))
+    ivy = Person("1009")
+    await at_the_prompt(
+        platform,
+        ivy,
+        "I keep thinking about killing myself",
+        "and I have been saving my pills to take them all at once",
+    )
+    async with platform.sessionmaker() as session:
+        cases = list(await session.scalars(select(ModerationCase).order_by(ModerationCase.id)))
+    assert len(cases) == 2
+    async with platform.sessionmaker.begin() as session:
+        await moderation.release(session, cases[0].id, "mo@health.example", "Looked: fine.")
+    await deliver(platform, ivy.says("hello?"))
+    channel = FakeChannel()
+    await send_all(platform, channel)
+    # Still held: the second case is open, so nothing more is asked.
+    asked = [m.question for m in channel.to({"chat": "1009"}) if m.question is not None]
+    assert asked == [CONSENT, "ease", "one-thing"]

@@ -67,6 +67,11 @@ MAX_NOTE = 4000
 MODERATION_NOTICES: Mapping[str, tuple[str, str]] = {
     "acknowledged": ("notice", "The case is acknowledged: it is yours to follow up."),
     "resolved": ("notice", "The case is marked resolved."),
+    "released": (
+        "notice",
+        "The case is resolved as not a disclosure: the reply counts in reports, and the "
+        "person can carry on.",
+    ),
     "note-required": ("error", "Say what was done in the note before resolving the case."),
     "already-resolved": ("notice", "That case was already resolved."),
     "approved": ("notice", "The statement is approved: participants can now vote on it."),
@@ -652,9 +657,19 @@ class Dashboard:
         _, fields = await self._posted(request)
         note = fields.get("note", "")[:MAX_NOTE]
 
+        released = fields.get("not_a_disclosure") == "yes"
+
         async def close(db: AsyncSession, case_id: int, account: Account) -> str:
             if not note.strip():
                 return "note-required"
+            if released:
+                await moderation.release(db, case_id, account.email, note)
+                log.info(
+                    "dashboard: user %s resolved moderation case %s as not a disclosure",
+                    account.user_id,
+                    case_id,
+                )
+                return "released"
             await moderation.resolve(db, case_id, account.email, note)
             log.info("dashboard: user %s resolved moderation case %s", account.user_id, case_id)
             return "resolved"
