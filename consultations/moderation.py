@@ -26,6 +26,10 @@ DEFAULT_RESPONSE_HOURS = 24.0
 #: (``moderation: pre``): approved, it is shown; rejected, it never is.
 STATEMENT = "statement"
 OPEN_STATES = ("open", "acknowledged")
+#: The flag of a reply whose case a moderator resolved as not a disclosure: it counts in
+#: reports, but is still kept off public pages (a moderator judged it no disclosure, not
+#: fit to show to everyone).
+RELEASED = "released"
 
 
 class CaseError(LookupError):
@@ -207,11 +211,12 @@ async def resolve(session: AsyncSession, case_id: int, actor: str, note: str) ->
 async def release(session: AsyncSession, case_id: int, actor: str, note: str) -> ModerationCase:
     """Close a case a moderator judged not to be a disclosure (the screen was wrong).
 
-    Besides what :func:`resolve` does: the reply loses its safety (or review) flag, so it
-    counts in reports like any other (it is still never quoted: quotes are screened
-    again); and the person's dialogue, held since the reply, carries on when they next
-    write (on the web page, at once), unless another of their cases here is still open.
-    The note is required, as for resolving.
+    Besides what :func:`resolve` does: the reply's safety (or review) flag gives way to
+    :data:`RELEASED`, so it counts in reports like any other (it is still never quoted:
+    quotes are screened again; nor shown on a public thread page); and the person's
+    dialogue, held since the reply, carries on when they next write (on the web page, at
+    once), unless another of their cases here is still open. The note is required, as
+    for resolving.
     """
     case = await session.get(ModerationCase, case_id)
     if case is None:
@@ -225,7 +230,8 @@ async def release(session: AsyncSession, case_id: int, actor: str, note: str) ->
     if case.response_id is not None:
         response = await session.get(Response, case.response_id)
         if response is not None:
-            response.flags = [f for f in response.flags or () if f not in (SAFETY, REVIEW)]
+            kept = [f for f in response.flags or () if f not in (SAFETY, REVIEW, RELEASED)]
+            response.flags = [*kept, RELEASED]
             participant_id = response.participant_id
     audit(session, actor, "case.release", f"case:{case_id}")
     if participant_id is not None:

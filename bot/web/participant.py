@@ -637,8 +637,10 @@ class WebChannel:
 
     @staticmethod
     def _reply(row: Response, participant_id: int) -> pages.ThreadReply | None:
-        if "safety" in row.flags:
-            return None  # a disclosure goes to a moderator, never on the page
+        if "safety" in row.flags or "released" in row.flags:
+            # A disclosure goes to a moderator, never on the page; nor does one a
+            # moderator judged a false alarm (moderation.RELEASED).
+            return None
         return pages.ThreadReply(
             ref=f"response:{row.id}",
             text=row.text or "",

@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp.test_utils import TestClient
+from sqlalchemy import select
 
 from bot.platform import Platform
 from channels.events import EventKind
+from storage.tables import ModerationCase, Response
 from tests.fakes.channel import Person
 from tests.helpers import form_fields, launch, spec_data
 
@@ -74,3 +76,47 @@ async def test_the_public_page_shows_only_what_was_said_in_public(
     shown = await (await web_client.get("/c/outpatient-booking")).text()
     assert "GROUP: put the clinic" in shown and "WEB: say the time" in shown
     assert "PRIVATE:" not in shown and "DIRECT:" not in shown
+
+
+async def test_a_thread_reply_released_as_no_disclosure_stays_off_the_page(
+    platform: Platform, web_client: Client
+) -> None:
+    from consultations import moderation
+
+    await launch(platform, spec_data(channels=["web", "telegram"]))
+    group = Person("2003", channel="telegram")
+    for n, text in enumerate(
+        ("GROUP: put the clinic's name first", "GROUP: I keep thinking about killing myself")
+    ):
+        await platform.inbox.receive(
+            group.event(
+                EventKind.TEXT,
+                text=text,
+                consultation_id="outpatient-booking",
+                item_id="reminder",
+                public=True,
+                platform_ref=f"chat:-100500:msg:{20 + n}",
+            )
+        )
+        await platform.inbox.process_pending()
+    async with platform.sessionmaker.begin() as session:
+        case = await session.scalar(select(ModerationCase))
+        assert case is not None
+        await moderation.release(session, case.id, "mo@health.example", "Lyrics; checked.")
+    async with platform.sessionmaker() as session:
+        flags = list(await session.scalars(select(Response.flags).order_by(Response.id)))
+    assert flags == [[], ["released"]]
+
+    page = await (await web_client.get("/c/outpatient-booking")).text()
+    consent = form_fields(page, "/c/outpatient-booking/consent")
+    page = await (
+        await web_client.post("/c/outpatient-booking/consent", data={**consent, "answer": "yes"})
+    ).text()
+    answers = form_fields(page, "/c/outpatient-booking/answers")
+    shown = await (
+        await web_client.post(
+            "/c/outpatient-booking/answers", data={**answers, "segment:role": "Carer"}
+        )
+    ).text()
+    assert "GROUP: put the clinic" in shown
+    assert "killing myself" not in shown

@@ -202,7 +202,7 @@ async def test_not_a_disclosure_counts_the_reply_and_lets_the_person_carry_on(
     async with platform.sessionmaker() as session:
         reply = await session.scalar(select(Response).where(Response.item_id == "one-thing"))
         assert reply is not None
-    assert reply.flags == []
+    assert reply.flags == ["released"]
     who = "moderator@health.example"
     actions = [a for actor, a, s in await audit_log(platform) if actor == who and s != "moderation"]
     assert actions == ["case.resolve", "case.release"]

@@ -188,7 +188,7 @@ def test_a_case_resolved_as_not_a_disclosure_from_the_command_line(
             await platform.aclose()
 
     flags, actions, states = asyncio.run(stored())
-    assert flags == [[]]
+    assert flags == [["released"]]
     assert actions.count("case.release") == 1 and actions.count("case.resolve") == 1
     assert states == ["active"]
 

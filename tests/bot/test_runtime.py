@@ -351,7 +351,7 @@ async def test_a_false_alarm_released_by_a_moderator_lets_the_person_carry_on(
         with pytest.raises(moderation.CaseError, match="already resolved"):
             await moderation.release(session, case.id, "mo@health.example", "again")
     released = [r for r in await responses(platform) if r.item_id == "one-thing"]
-    assert [r.flags for r in released] == [[]]
+    assert [r.flags for r in released] == [["released"]]
 
     await deliver(platform, hal.says("ok"))
     channel = FakeChannel()
