@@ -29,6 +29,21 @@ async def _through_consent(platform: Platform, person: Person) -> None:
         await platform.inbox.process_pending()
 
 
+async def _on_the_page(web_client: Client) -> str:
+    """The consultation's page for someone who consented and said who they are."""
+    page = await (await web_client.get("/c/outpatient-booking")).text()
+    consent = form_fields(page, "/c/outpatient-booking/consent")
+    page = await (
+        await web_client.post("/c/outpatient-booking/consent", data={**consent, "answer": "yes"})
+    ).text()
+    answers = form_fields(page, "/c/outpatient-booking/answers")
+    return await (
+        await web_client.post(
+            "/c/outpatient-booking/answers", data={**answers, "segment:role": "Carer"}
+        )
+    ).text()
+
+
 async def test_the_public_page_shows_only_what_was_said_in_public(
     platform: Platform, web_client: Client
 ) -> None:
@@ -57,17 +72,7 @@ async def test_the_public_page_shows_only_what_was_said_in_public(
     )
     await platform.inbox.process_pending()
     # On the page itself: public by the page's nature.
-    page = await (await web_client.get("/c/outpatient-booking")).text()
-    consent = form_fields(page, "/c/outpatient-booking/consent")
-    page = await (
-        await web_client.post("/c/outpatient-booking/consent", data={**consent, "answer": "yes"})
-    ).text()
-    answers = form_fields(page, "/c/outpatient-booking/answers")
-    page = await (
-        await web_client.post(
-            "/c/outpatient-booking/answers", data={**answers, "segment:role": "Carer"}
-        )
-    ).text()
+    page = await _on_the_page(web_client)
     fields = form_fields(page, "/c/outpatient-booking/threads/reminder")
     await web_client.post(
         "/c/outpatient-booking/threads/reminder", data={**fields, "text": "WEB: say the time"}
@@ -107,16 +112,6 @@ async def test_a_thread_reply_released_as_no_disclosure_stays_off_the_page(
         flags = list(await session.scalars(select(Response.flags).order_by(Response.id)))
     assert flags == [[], ["released"]]
 
-    page = await (await web_client.get("/c/outpatient-booking")).text()
-    consent = form_fields(page, "/c/outpatient-booking/consent")
-    page = await (
-        await web_client.post("/c/outpatient-booking/consent", data={**consent, "answer": "yes"})
-    ).text()
-    answers = form_fields(page, "/c/outpatient-booking/answers")
-    shown = await (
-        await web_client.post(
-            "/c/outpatient-booking/answers", data={**answers, "segment:role": "Carer"}
-        )
-    ).text()
+    shown = await _on_the_page(web_client)
     assert "GROUP: put the clinic" in shown
     assert "killing myself" not in shown
