@@ -144,8 +144,9 @@ class Screen:
                 and _has_words(prepared, PLAIN_MIN_WORDS)
                 and model.probability(prepared) >= model.plain_threshold
             ):
-                # A paraphrase without one word of the risk vocabulary ("I've sorted who
-                # gets the dog"), scored whole against a far stricter threshold.
+                # A paraphrase without one word of the risk vocabulary ("I lie awake
+                # hoping the lights go out for me for good"), scored whole against a far
+                # stricter threshold.
                 return _semantic(model.category(prepared))
         if language not in READABLE:
             return UNREADABLE
