@@ -994,6 +994,35 @@ _RESOLVED: dict[frozenset[str], dict[str, tuple[str, ...]]] = {}
 _RESOLVED_SIZE = 1 << 15
 # Three single letters in a row among the tokens joined by spaces: spelt-out words.
 _SPACED = re.compile(r"(?<![^ ])[a-z] [a-z] [a-z](?![^ ])")
+# Words spelt out letter by letter with wider gaps between the words ("a b u s e d  a t
+# h o m e"): single characters one space apart, groups of them two or more apart, the
+# last one perhaps followed by punctuation ("d i e.").
+_GAPPED = re.compile(r"(?<!\S)\w(?: \w)*(?:(?: {2,}|\t+)\w(?: \w)*)+(?![^\s.,!?;:])")
+_GAP = re.compile(r"(?: {2,}|\t+)")
+
+
+def _close_gaps(text: str, known: frozenset[str]) -> str:
+    """Each stretch of spelt-out words joined into its words. A stretch is left alone
+    unless one of its words has three letters or more (two spaces after a one-letter word
+    are only a slip). A group that is not a word the lexicon knows is split into the
+    words it is made of when it can be ("i w a n t" is "i want")."""
+
+    def close(match: re.Match[str]) -> str:
+        groups = _GAP.split(match.group())
+        if max(len(group) for group in groups) < 5:
+            return match.group()
+        words = []
+        for group in groups:
+            joined = group.replace(" ", "")
+            if known and joined not in known and len(joined) > 1:
+                words.extend(_segment(joined, known))
+            else:
+                words.append(joined)
+        return " ".join(words)
+
+    return _GAPPED.sub(close, text)
+
+
 _EURO_E = re.compile("(?<=[a-z])\u20ac|\u20ac(?=[a-z])")
 
 
@@ -1010,6 +1039,8 @@ def normalise_folded(text: str, known: frozenset[str] = _EMPTY) -> str:
             # A rewrite whose pattern needs a string the text lacks cannot apply.
             if all(any(word in text for word in words) for words in needed):
                 text = pattern.sub(replacement, text)
+    if "  " in text or "\t" in text:
+        text = _close_gaps(text, known)
     raw: list[str] = []
     for token in _TOKEN.findall(text):
         if len(token) > 1 and ("." in token or "-" in token):
