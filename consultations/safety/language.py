@@ -1,6 +1,8 @@
 """Which language a text is in, as far as the screen needs to know.
 
-The screen reads English fully and Spanish through a small lexicon. Anything else, in
+The screen reads English fully, and Spanish and Welsh through small lexicons (a Welsh
+text the lexicon does not flag but that has a word of risk in it goes to a person).
+Anything else, in
 another script (Arabic, Chinese, Cyrillic, Devanagari, ...) or in another Latin-script
 language (French, German, Vietnamese, ...), is reported as unreadable so that a person
 looks at it: such a text is never silently passed.
@@ -17,8 +19,9 @@ import unicodedata
 
 ENGLISH = "en"
 SPANISH = "es"
+WELSH = "cy"
 #: Languages the screen reads.
-READABLE = frozenset({ENGLISH, SPANISH})
+READABLE = frozenset({ENGLISH, SPANISH, WELSH})
 
 _WORD = re.compile(r"[^\W\d_]+")
 # Letters of scripts other than Latin; each is a reason for a person to look.
@@ -60,6 +63,15 @@ _STOPWORDS: dict[str, str] = {
         "espera mi marido hijo hija casa mas me vida matar pastillas brazos corto dolor "
         "enfermera enfermeras ayuda nadie siempre nunca ahora tiempo atencion llama dice "
         "pareja novio madre padre hermano hermana mejor peor bien mal tarde manana noche"
+    ),
+    # Welsh function words and common words of feedback, none of them an English word
+    # ("am", "dim", "bod" and "eu" are left out for that reason).
+    "cy": (
+        "dw dwi dydw dydy rydw rwy rwyf ydw ydy ydych wedi yr yn ac gyda fy ein eich mae "
+        "roedd oedd ddim nid nad ond hefyd iawn yma yno hwn hynny gan wrth dros heb rhy "
+        "mwy diolch meddyg nyrs apwyntiad aros amser eisiau isio moyn byw marw "
+        "gwneud cael mynd gallu methu does oes gyd bawb neb pawb fe wnes wnaeth hun fod ei "
+        "eto bryd hyn anodd gwych teimlo llynedd heddiw ddoe yfory"
     ),
     "fr": (
         "je ne pas plus le la les des est et une un du que qui dans pour avec mais sur au aux "

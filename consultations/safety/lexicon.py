@@ -147,11 +147,11 @@ class Lexicon:
         ]
         cues: dict[str, str] = data["cues"]
         self.cues = {name: re.compile(_expand(p, macros)) for name, p in cues.items()}
-        self.spanish: dict[str, re.Pattern[str]] = {}
-        for category, patterns in data.get("spanish", {}).items():
-            spanish = _alternation(list(patterns), macros)
-            if spanish is not None:
-                self.spanish[category] = spanish
+        self.spanish = _categories(data.get("spanish", {}), macros)
+        welsh = dict(data.get("welsh", {}))
+        risky_welsh = welsh.pop("risk", [])
+        self.welsh = _categories(welsh, macros)
+        self._welsh_risk = _alternation(list(risky_welsh), macros)
         risk: dict[str, list[str]] = data["risk"]
         # Stems by their first two letters, so each word is compared with a few only.
         by_start: dict[str, list[str]] = {}
@@ -583,16 +583,63 @@ class Lexicon:
 
     def spanish_hits(self, text: str) -> list[Hit]:
         """Phrases found in a Spanish text (folded, accents removed)."""
+        return self._hits(self.spanish, _SPANISH_NEGATION, text)
+
+    def welsh_hits(self, text: str) -> list[Hit]:
+        """Phrases found in a Welsh text (folded, accents removed)."""
+        return self._hits(self.welsh, _WELSH_NEGATION, text)
+
+    def welsh_risky(self, text: str) -> bool:
+        """Whether a Welsh text (folded, accents removed) has a word of risk in it: one the
+        lexicon did not flag then goes to a person rather than passing as clear."""
+        return self._welsh_risk is not None and self._welsh_risk.search(text) is not None
+
+    def _hits(
+        self, table: dict[str, re.Pattern[str]], negation: re.Pattern[str], text: str
+    ) -> list[Hit]:
+        """Phrases of another language's ``table`` in ``text``, but for those just after a
+        negation of that language that is not part of the phrase itself."""
         text = self.service.sub(" _service_ ", text) if self.service else text
         found: list[Hit] = []
-        for category, pattern in self.spanish.items():
+        for category, pattern in table.items():
             for match in pattern.finditer(text):
-                if re.search(r"\bno\s+(?:\w+\s+)?$", text[: match.start()][-12:]) and not (
-                    match.group(0).startswith("no ")
+                if negation.search(text[: match.start()][-12:]) and not _NEGATED_PHRASE.match(
+                    match.group(0)
                 ):
                     continue
                 found.append(Hit(category, match.group(0), match.start(), category))
-        return found
+        # "mi hijo dice que se quiere morir", "mae fy mab yn dweud ei fod e eisiau marw":
+        # the words of wanting to die inside a report about someone else are theirs.
+        others = [
+            (hit.start, hit.start + len(hit.phrase))
+            for hit in found
+            if hit.category == "third-party"
+        ]
+        return [
+            hit
+            for hit in found
+            if hit.category == "third-party"
+            or not any(start <= hit.start < end for start, end in others)
+        ]
+
+
+# A negation just before a phrase of another language ("no quiero morir" is a phrase;
+# "no" before "quiero morir" elsewhere is not), and the Welsh ones ("dw i ddim eisiau
+# marw": I do not want to die).
+_SPANISH_NEGATION = re.compile(r"\bno\s+(?:\w+\s+)?$")
+_WELSH_NEGATION = re.compile(r"\b(?:ddim|dim|nid|nad|na)\s+(?:\w+\s+)?$")
+# A phrase that is itself negated ("no quiero vivir", "ddim eisiau byw").
+_NEGATED_PHRASE = re.compile(r"(?:no|ddim|dim|nid|nad|na|does dim|dydw i ddim)\b")
+
+
+def _categories(data: dict[str, Any], macros: dict[str, str]) -> dict[str, re.Pattern[str]]:
+    """Each category's phrases of another language as one alternation."""
+    table: dict[str, re.Pattern[str]] = {}
+    for category, patterns in data.items():
+        pattern = _alternation(list(patterns), macros)
+        if pattern is not None:
+            table[category] = pattern
+    return table
 
 
 def _near(text: str, start: int, end: int, before: int, after: int) -> str:

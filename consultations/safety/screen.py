@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 
-from .language import READABLE, SPANISH, guess_language
+from .language import READABLE, SPANISH, WELSH, guess_language
 from .lexicon import CATEGORIES, Hit, Lexicon, default_lexicon
 from .normalise import fold, normalise_folded
 from .semantic import SemanticModel, default_model
@@ -121,7 +121,9 @@ class Screen:
         # usual thresholds, and longer ones without it against a far stricter one.
         hits, prepared = self.lexicon.read(self.lexicon.mask(normalised))
         if not hits and language == SPANISH:
-            hits = self.lexicon.spanish_hits(_spanish_form(text))
+            hits = self.lexicon.spanish_hits(_plain_form(text))
+        elif not hits and language == WELSH:
+            hits = self.lexicon.welsh_hits(_plain_form(text))
         if hits:
             return self._verdict(hits, prepared)
         # The model scores any text with English risk vocabulary, whatever language the
@@ -149,6 +151,10 @@ class Screen:
                 # stricter threshold.
                 return _semantic(model.category(prepared))
         if language not in READABLE:
+            return UNREADABLE
+        if language == WELSH and self.lexicon.welsh_risky(_plain_form(text)):
+            # Welsh is read through a small lexicon: a text it did not flag that has a word
+            # of risk in it ("marw", "lladd", "brifo fy ...") goes to a person.
             return UNREADABLE
         return CLEAR
 
@@ -187,8 +193,9 @@ def _semantic(category: str) -> Assessment:
     )
 
 
-def _spanish_form(text: str) -> str:
-    """Spanish text folded with accents removed, without English text-speak rewriting."""
+def _plain_form(text: str) -> str:
+    """Spanish or Welsh text folded with accents removed, without English text-speak
+    rewriting."""
     decomposed = unicodedata.normalize("NFD", fold(text))
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 

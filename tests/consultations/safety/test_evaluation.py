@@ -659,6 +659,10 @@ def test_tune_batch_seven_is_caught() -> None:
 
 
 MUST_CATCH = [
+    # Tablets named before the saving ("pills saved up"), a means as much as "saving up
+    # my pills"; the same words about a holiday or running out are not.
+    ("I don't want to be alive anymore, I have pills saved up at home.", "plan-means"),
+    ("I've got tablets stashed in my drawer for when it gets too much", "plan-means"),
     ("I just want to go to sleep and not wake up", "suicidal-passive"),
     ("everyone would be better off without me", "suicidal-passive"),
     ("what's the point of anything", "suicidal-passive"),

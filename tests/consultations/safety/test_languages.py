@@ -1,4 +1,4 @@
-"""Texts the screen cannot read go to a person; Spanish is screened."""
+"""Texts the screen cannot read go to a person; Spanish and Welsh are screened."""
 
 from __future__ import annotations
 
@@ -59,6 +59,11 @@ def test_short_english_with_unknown_words_is_english(text: str) -> None:
         ("أريد أن أموت", "other-script"),
         ("Tôi không muốn sống nữa", "vi"),
         ("Ya no quiero vivir, nadie me llama", "es"),
+        ("Dw i ddim eisiau byw rhagor", "cy"),
+        ("Rwy'n teimlo'n hunanladdol", "cy"),
+        # English with a Welsh place name or greeting stays English.
+        ("Diolch, the staff at Ysbyty Gwynedd were brilliant", "en"),
+        ("The wait at Ysbyty Glan Clwyd was too long", "en"),
     ],
 )
 def test_language_guess(text: str, language: str) -> None:
@@ -78,3 +83,11 @@ def test_english_beside_another_language_is_scored_by_the_model() -> None:
     assert verdict.flagged
     assert verdict.evidence == "semantic"
     assert not verdict.needs_review
+
+
+def test_a_report_about_someone_else_in_welsh_is_theirs_not_the_writers() -> None:
+    # "My son says he wants to die": the wish inside the report is the son's, so the
+    # reply speaks to someone worried about another person.
+    verdict = assess("Mae fy mab yn dweud ei fod e eisiau marw")
+    assert verdict.flagged
+    assert verdict.categories == ("third-party",)
