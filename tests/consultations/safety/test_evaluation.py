@@ -218,11 +218,13 @@ def test_blind_batches_58_to_61_hold_their_measured_level() -> None:
     # on this screen: recall 0.961 (769 of 800) and over-flagging 0.104 (76 of 728). The
     # round's candidate scored 0.958 (766) and 0.109 (79) and was not kept. Scoring texts
     # without risk vocabulary against a stricter threshold (docs/safety.md) then caught
-    # 0.964 (771) and flagged 0.106 (77).
+    # 0.964 (771) and flagged 0.106 (77). With the discharge exemplars (docs/safety.md,
+    # "Discharge feedback"; thresholds 0.55, 0.88 and 0.81 by the rule): 0.965 (772) and
+    # 0.113 (82).
     recall, over_flagging = _rates(LATEST_FOUR)
     assert sum(row["label"] == 1 for row in LATEST_FOUR) == 800
     assert recall >= 0.9637
-    assert over_flagging <= 0.1058
+    assert over_flagging <= 0.1127
 
 
 DISCHARGE = [row for row in HELDOUT if row.get("batch") == 62]
@@ -233,11 +235,13 @@ def test_discharge_feedback_batch_62_holds_its_measured_level() -> None:
     # about leaving hospital (medicines, the discharge lounge, transport), written by the
     # team after a walk-through flagged a complaint about medicines as a disclosure.
     # Scored once: recall 1.0 (15 of 15), over-flagging 0.200 (6 of 30); a round of
-    # discharge exemplars brought that to 2 of 30 and was not kept.
+    # discharge exemplars brought that to 2 of 30 and was not kept. A second round, with
+    # discharge texts written by someone else and the thresholds the rule chose, was kept:
+    # 2 of 30 (docs/safety.md, "Discharge feedback").
     recall, over_flagging = _rates(DISCHARGE)
     assert sum(row["label"] == 1 for row in DISCHARGE) == 15
     assert recall == 1.0
-    assert over_flagging <= 0.2
+    assert over_flagging <= 0.0667
 
 
 BATCH_63 = [row for row in HELDOUT if row.get("batch") == 63]
@@ -295,11 +299,12 @@ def test_blind_batches_48_and_49_hold_their_measured_level() -> None:
     # 0.979 (783 of 800) and 0.093 (68 of 728). After the round of tune batches 46 and 47
     # (the real comments' budget back to 1.1%, thresholds 0.57 and 0.96): 0.978 (391) and
     # 0.121 (44). After the round of tune batches 50 to 53 (budget 1.2%, thresholds 0.56
-    # and 0.96): 0.983 (393) and 0.118 (43).
+    # and 0.96): 0.983 (393) and 0.118 (43). With the discharge exemplars (thresholds
+    # 0.55, 0.88 and 0.81): 0.988 (395) and 0.124 (45).
     recall, over_flagging = _rates(SECOND_PAIR)
     assert sum(row["label"] == 1 for row in SECOND_PAIR) == 400
     assert recall >= 0.9825
-    assert over_flagging <= 0.1182
+    assert over_flagging <= 0.1237
 
 
 def test_blind_batches_ten_and_twelve_hold_their_measured_level() -> None:
@@ -443,9 +448,10 @@ def test_tune_split_holds_its_measured_level() -> None:
     # by the rule and its thresholds at 0.57 and 0.96. With batches 50 to 53 joined, after
     # their round: 0.9996 (9,462 of 9,466; four of theirs no phrase was written for) and
     # 0.009 (78 of 8,614), the budget at 1.2% again and the thresholds at 0.56 and 0.96.
+    # With the discharge exemplars the rule's thresholds fell to 0.55 and 0.88: 0.011 (92).
     recall, over_flagging = _rates(TUNE)
     assert recall >= 0.999
-    assert over_flagging <= 0.0091
+    assert over_flagging <= 0.0107
 
 
 @pytest.mark.parametrize(
@@ -627,10 +633,11 @@ def test_blind_tune_batches_hold_their_measured_level(
         # out: 0.938 and 0.078 on the screen of tune batches 44 and 45, 0.945 and 0.072 on
         # that of tune batches 46 and 47. In sample after their round: 0.990 and 0.016, 0.995
         # and 0.033, 1.000 and 0.038, 0.995 and 0.000 (four disclosures no phrase was written
-        # for, and the model does not reach in sample).
+        # for, and the model does not reach in sample). With the discharge exemplars, batch
+        # 52 at 0.044 (8 of 182).
         (50, 0.99, 0.0165),
         (51, 0.995, 0.033),
-        (52, 1.0, 0.0385),
+        (52, 1.0, 0.044),
         (53, 0.995, 0.0),
     ],
 )
