@@ -44,6 +44,7 @@ from consultations.insights.columns import (
     split_rows,
 )
 from consultations.insights.narrative import LocalModel, add_summaries
+from consultations.insights.records import StatementRecord
 from consultations.insights.text import default_analyser
 from consultations.reception import reception
 from consultations.safety.screen import default_screen
@@ -275,6 +276,29 @@ async def load_statement_votes(
     return votes, texts
 
 
+async def load_statements(session: AsyncSession, consultation_id: str) -> list[StatementRecord]:
+    """Every statement of the consultation, whatever its status, oldest first.
+
+    Only a shown statement's words are read: the others are counted in the report, and
+    their words (a withheld one's may hold a disclosure) never reach it.
+    """
+    found = await session.execute(
+        select(Statement.id, Statement.item_id, Statement.text, Statement.seed, Statement.status)
+        .where(Statement.consultation_id == consultation_id)
+        .order_by(Statement.id)
+    )
+    return [
+        StatementRecord(
+            ref=statement_ref(sid),
+            item_id=item_id,
+            text=text if status == statement_store.SHOWN else "",
+            seed=bool(seed),
+            status=status,
+        )
+        for sid, item_id, text, seed, status in found
+    ]
+
+
 async def load_totals(session: AsyncSession, consultation_id: str) -> list[PollTotal]:
     """The latest tally of each poll post on channels that give only totals."""
     tallies = await queries.latest_tallies(session, consultation_id)
@@ -432,6 +456,7 @@ async def build(
     funnel = await load_funnel(session, consultation_id, rows)
     history = await load_history(session, row, spec)
     votes, statement_texts = await load_statement_votes(session, consultation_id)
+    statements = await load_statements(session, consultation_id)
 
     # With summaries to write, the analysis is the first half of the work.
     analysis_share = 100 if narrator is None else 50
@@ -461,6 +486,7 @@ async def build(
         progress=step,
         statement_votes=votes,
         statement_texts=statement_texts,
+        statements=statements,
     )
     summary = report.get("stage_summary")
     if isinstance(summary, dict) and summary.get("stage") in ("study", "act"):

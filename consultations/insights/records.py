@@ -191,3 +191,20 @@ class CycleResult:
     categories: Mapping[str, int] = field(default_factory=dict)
     text_n: int = 0
     negative: int = 0
+
+
+@dataclass(frozen=True)
+class StatementRecord:
+    """One statement of statement voting, as the report reads it.
+
+    ``ref`` is its record id (``statement:N``, what votes name); ``seed`` says the spec
+    gave it rather than a participant; ``status`` is ``shown``, ``pending``, ``rejected``
+    or ``withheld`` (flagged by the safety screen). Only shown statements have their
+    ``text`` read into a report; the others are counted.
+    """
+
+    ref: str
+    item_id: str
+    text: str
+    seed: bool
+    status: str

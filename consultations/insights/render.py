@@ -290,6 +290,11 @@ def render_markdown(report: Mapping[str, Any]) -> str:
                     f"(95% CI {vb['ci_low'] * 100:+.1f} to {vb['ci_high'] * 100:+.1f}).",
                     "",
                 ]
+    tally = report.get("statement_votes")
+    if tally is not None:
+        out += ["## Statement votes", "", statement_tally_note(tally), ""]
+        if tally["statements"]:
+            out += _md_table(STATEMENT_TALLY_HEADER, statement_tally_rows(tally))
     opinions = _md_opinions(report, md_text)
     if opinions:
         out += ["## Opinion groups", "", *opinions]
@@ -462,6 +467,52 @@ def _md_reception(loops: Sequence[Mapping[str, Any]], e: Callable[[object], str]
 
 def _share(value: float) -> str:
     return f"{value * 100:.0f}%"
+
+
+#: The columns of the statement tally, in ``md`` and ``html``.
+STATEMENT_TALLY_HEADER = ("Statement", "Added by", "Votes", "Agree", "Disagree", "Pass")
+
+
+def _count_share(count: int, share: float | None) -> str:
+    return str(count) if share is None else f"{count} ({_share(share)})"
+
+
+def statement_tally_rows(tally: Mapping[str, Any]) -> list[tuple[object, ...]]:
+    """One row per shown statement: its words, where it came from, its votes."""
+    return [
+        (
+            s["text"],
+            "a participant" if s["added_by"] == "participant" else "the spec",
+            s["votes"],
+            _count_share(s["agree"], s["agree_share"]),
+            _count_share(s["disagree"], s["disagree_share"]),
+            _count_share(s["pass"], s["pass_share"]),
+        )
+        for s in tally["statements"]
+    ]
+
+
+def statement_tally_note(tally: Mapping[str, Any]) -> str:
+    """One line on the tally: votes, voters, statements, and those not shown."""
+    statements = tally["statements"]
+    note = (
+        f"{_plural(tally['votes'], 'vote')} from {_plural(tally['voters'], 'participant')} "
+        f"on {_plural(len(statements), 'statement')} "
+        f"({tally['added_by_participants']} added by participants), most agreed with first."
+    )
+    flagged = tally["flagged"]
+    if flagged:
+        note += (
+            f" {_plural(flagged, 'statement')} flagged for safety follow-up "
+            f"{'is' if flagged == 1 else 'are'} counted here and never shown."
+        )
+    held = tally["not_shown"]["pending"] + tally["not_shown"]["rejected"]
+    if held:
+        note += (
+            f" {_plural(held, 'statement')} waiting for a moderator or rejected "
+            f"{'is' if held == 1 else 'are'} not shown."
+        )
+    return note
 
 
 def _md_opinions(report: Mapping[str, Any], e: Callable[[object], str]) -> list[str]:
@@ -656,5 +707,12 @@ def render_html(report: Mapping[str, Any]) -> str:
         run_charts=report.get("run_charts", []),
         stage_blocks=_stage_blocks(_md_stage(report["stage_summary"], str)),
         opinion_blocks=_stage_blocks(_md_opinions(report, str)),
+        statement_tally_header=STATEMENT_TALLY_HEADER,
+        statement_tally_rows=statement_tally_rows(report["statement_votes"])
+        if "statement_votes" in report
+        else [],
+        statement_tally_note=statement_tally_note(report["statement_votes"])
+        if "statement_votes" in report
+        else "",
         summary_label=SUMMARY_LABEL,
     )

@@ -7,9 +7,11 @@ the contract's fields (consultation, stage, generated_at, participation, polls, 
 sentiment, safety, suppressed, stage_summary) and these extensions: participation's
 ``by_day``, ``by_item``, ``funnel`` and ``missing_segments``; ``representativeness``
 (segment shares against the spec's expected shares, the channel mix); polls' ``by_segment``
-and ``sources``; ``codebook``; ``comparison`` and ``run_charts`` across cycles; ``delphi``
-(polls asked in rounds) and ``timed_chat`` (one part per timed question), only when the
-spec has them (docs/engagement-over-time.md).
+and ``sources``; ``codebook``; ``comparison`` and ``run_charts`` across cycles;
+``statement_votes`` (each shown statement's agree, disagree and pass counts) beside
+``opinions``, only with statement voting; ``delphi`` (polls asked in rounds) and
+``timed_chat`` (one part per timed question), only when the spec has them
+(docs/engagement-over-time.md).
 
 Each section is built by its own module in :mod:`consultations.insights.sections`; this
 module assembles them in order, since later sections (comparison, stage summaries) read
@@ -32,6 +34,7 @@ from consultations.insights.records import (
     PollTotal,
     ResponseRow,
     SpecLike,
+    StatementRecord,
     as_text,
 )
 from consultations.insights.sections import (
@@ -43,6 +46,7 @@ from consultations.insights.sections import (
     polls,
     representativeness,
     stages,
+    statement_tally,
     timed,
 )
 from consultations.insights.sections.cycles import summarise_cycle
@@ -69,6 +73,7 @@ def build_report(
     progress: Progress | None = None,
     statement_votes: Sequence[tuple[str, str, int]] = (),
     statement_texts: Mapping[str, str] | None = None,
+    statements: Sequence[StatementRecord] = (),
 ) -> dict[str, Any]:
     """Summarise a consultation's responses for one PDSA stage.
 
@@ -94,6 +99,8 @@ def build_report(
         statement_votes: ``(participant, statement, vote)`` of statement voting, vote
             +1 agree, -1 disagree, 0 pass, on the statements people may see.
         statement_texts: statement id -> its (redacted) words.
+        statements: every statement of statement voting, whatever its status, for the
+            per-statement tally (``statement_votes``).
 
     Returns:
         The report as a JSON-ready dict.
@@ -169,6 +176,7 @@ def build_report(
         report["opinion_groups"] = groups
         report["consensus"] = consensus
         report["opinions"] = rest
+        report["statement_votes"] = statement_tally.summarise(statements, statement_votes)
     # Engagement over time: Delphi rounds and timed chats, only where the spec has them.
     rounds_section = delphi.summarise(spec, others, suppressed)
     if rounds_section:

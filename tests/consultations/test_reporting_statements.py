@@ -132,3 +132,120 @@ async def test_the_background_refresh_stores_how_groups_split_each_statement(
     )
     # Planted consensus statements hardly split the groups; the most divisive split them well.
     assert max(consensus) < 0.2 < 0.5 < divisive[-1]
+
+
+ADDED = (
+    "Café with seats for wheelchairs",
+    "A quiet room for children",
+    "Parking close to the door",
+    "Evening appointments for workers",
+)
+
+
+async def store_small_vote(platform: Platform) -> dict[str, tuple[int, int, int]]:
+    """11 people, 66 votes on 7 statements (3 seeded, 4 added), and one flagged statement.
+
+    Each person votes on 6 of the 7, so nobody is placed on the opinion map. Returns the
+    expected (agree, disagree, pass) of each statement's text.
+    """
+    await launch(platform, statements_spec())
+    async with platform.sessionmaker.begin() as session:
+        people = [Participant(channel="web", pseudonym=f"p{n:02d}") for n in range(11)]
+        session.add_all(people)
+        await session.flush()
+        for text in ADDED:
+            session.add(
+                Statement(
+                    consultation_id="new-clinic",
+                    item_id="ideas",
+                    participant_id=people[0].id,
+                    text=text,
+                    created_at=utcnow(),
+                )
+            )
+        flagged = Statement(
+            consultation_id="new-clinic",
+            item_id="ideas",
+            participant_id=people[1].id,
+            text="Words of a disclosure",
+            status="withheld",
+            created_at=utcnow(),
+        )
+        session.add(flagged)
+        await session.flush()
+        statements = list(
+            await session.scalars(select(Statement).where(Statement.status == "shown"))
+        )
+        assert len(statements) == 7
+        expected = {s.text: [0, 0, 0] for s in statements}
+        for n, person in enumerate(people):
+            for k, statement in enumerate(statements):
+                if k == n % 7:
+                    continue  # everyone skips one statement: 6 votes each
+                vote = (1, 1, -1, 0)[(n + k) % 4] if k else 1
+                expected[statement.text][(1, -1, 0).index(vote)] += 1
+                session.add(
+                    Response(
+                        consultation_id="new-clinic",
+                        item_id="ideas",
+                        item_type="vote",
+                        participant_id=person.id,
+                        channel="web",
+                        choices=[WORDS[vote]],
+                        in_reply_to=f"statement:{statement.id}",
+                    )
+                )
+            session.add(
+                Response(
+                    consultation_id="new-clinic",
+                    item_id="ideas",
+                    item_type="vote",
+                    participant_id=person.id,
+                    channel="web",
+                    choices=["agree"],
+                    in_reply_to=f"statement:{flagged.id}",
+                )
+            )
+    return {text: (a, d, p) for text, (a, d, p) in expected.items()}
+
+
+async def test_every_statement_is_tallied_when_there_are_too_few_voters_for_groups(
+    platform: Platform,
+) -> None:
+    expected = await store_small_vote(platform)
+    async with platform.sessionmaker() as session:
+        report = json.loads(await reporting.render(session, "new-clinic", fmt="json"))
+        markdown = await reporting.render(session, "new-clinic", fmt="md")
+        page = await reporting.render(session, "new-clinic", fmt="html")
+
+    assert report["opinion_groups"] == [] and report["opinions"]["reason"]
+    tally = report["statement_votes"]
+    assert (tally["voters"], tally["votes"]) == (11, 66)
+    assert tally["added_by_participants"] == 4
+    assert tally["flagged"] == 1 and tally["not_shown"]["withheld"] == 1
+    got = {s["text"]: (s["agree"], s["disagree"], s["pass"]) for s in tally["statements"]}
+    assert got == expected
+    by_text = {s["text"]: s for s in tally["statements"]}
+    assert {t for t, s in by_text.items() if s["added_by"] == "participant"} == set(ADDED)
+    first = tally["statements"][0]
+    assert first["agree_share"] == round(first["agree"] / first["votes"], 4)
+    shares = [s["agree_share"] for s in tally["statements"]]
+    assert shares == sorted(shares, reverse=True)
+    # Nothing names who added a statement, and the flagged one is never shown.
+    assert all(set(s) >= {"statement", "text", "added_by"} for s in tally["statements"])
+    assert not any(f"p{n:02d}" in json.dumps(tally) for n in range(11))
+    for text in (markdown, page, json.dumps(report, ensure_ascii=False)):
+        assert "Words of a disclosure" not in text
+
+    assert "## Statement votes" in markdown
+    assert "66 votes from 11 participants on 7 statements (4 added by participants)" in markdown
+    assert "1 statement flagged for safety follow-up is counted here and never shown" in markdown
+    a, d, p = expected["Parking close to the door"]
+    n = a + d + p
+    row = (
+        f"| Parking close to the door | a participant | {n} | {a} ({a / n:.0%}) "
+        f"| {d} ({d / n:.0%}) | {p} ({p / n:.0%}) |"
+    )
+    assert row in markdown
+    assert "<h2>Statement votes</h2>" in page
+    assert "<td>Café with seats for wheelchairs</td><td>a participant</td>" in page
