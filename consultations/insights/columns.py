@@ -30,11 +30,20 @@ from consultations.insights.records import (
 )
 from consultations.insights.suggestions import is_suggestion
 from consultations.insights.text import (
-    ANALYSIS_VERSION,
     SENTIMENT_LABELS,
+    SUGGESTIONS_VERSION,
+    THEME_TOKENS_VERSION,
     TextAnalysis,
     analyse_text,
+    text_tokens,
 )
+
+
+def _tokens_differ(body: str) -> bool:
+    """Whether a reply's theme tokens stored before THEME_TOKENS_VERSION may be wrong:
+    only words outside ASCII and redaction placeholders changed."""
+    return not body.isascii() or "[" in body
+
 
 #: Item types whose replies are words (themes, codebook, sentiment read them).
 TEXT_ITEM_TYPES = (PROMPT, THREAD, LISTENING)
@@ -419,9 +428,11 @@ class TextColumnsBuilder:
             if data is None:
                 data = analyse_text(body)
             if isinstance(data, TextAnalysis):
-                if data.version < ANALYSIS_VERSION:
+                if data.version < SUGGESTIONS_VERSION:
                     # Stored before suggestions were read clause by clause: read them again.
                     data = replace(data, suggestion=is_suggestion(body))
+                if data.version < THEME_TOKENS_VERSION and _tokens_differ(body):
+                    data = replace(data, tokens=text_tokens(body))
                 sentiment[i] = data.sentiment
                 label[i] = label_code[data.label]
                 categories.extend(data.categories)
@@ -434,13 +445,16 @@ class TextColumnsBuilder:
                 sentiment[i] = data["sentiment"]
                 label[i] = label_code[data["label"]]
                 categories.extend(data["categories"])
+                version = data.get("version", 0)
                 suggestion[i] = (
-                    data["suggestion"]
-                    if data.get("version", 0) >= ANALYSIS_VERSION
-                    else is_suggestion(body)
+                    data["suggestion"] if version >= SUGGESTIONS_VERSION else is_suggestion(body)
                 )
                 words[i] = data["words"]
-                tokens = data["tokens"]
+                tokens = (
+                    text_tokens(body)
+                    if version < THEME_TOKENS_VERSION and _tokens_differ(body)
+                    else data["tokens"]
+                )
             found: list[Any] = list(map(get, tokens))
             if None in found:  # a word not seen before (rare after the first batches)
                 found = [setdefault(t, len(vocab)) for t in tokens]

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from consultations.insights.text import stopwords
+from consultations.insights.text import stopwords, without_placeholders
 
 IntArray = npt.NDArray[np.intp]
 
@@ -46,7 +46,8 @@ GENERIC = frozenset(
         "nhs staff",
     }
 )
-_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+# Words in any alphabet: "necesitamos más enfermeras" keeps its "más".
+_WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
 # A phrase never runs across a sentence end, a comma or a bracket.
 _BREAK = re.compile(r"[.,;:!?()\[\]\n\u2013\u2014\"]+|\s-\s|\band\b|\bbut\b")
 # Words a phrase may not start or end on, beyond the usual function words.
@@ -56,8 +57,11 @@ _MAY_END = frozenset({"anything", "everything", "nothing", "enough", "all"})
 
 
 def phrase_words(text: str) -> list[list[str]]:
-    """The lower-case words of each stretch of a reply between punctuation and "and"/"but"."""
-    lowered = text.lower().replace("\u2019", "'")
+    """The lower-case words of each stretch of a reply between punctuation and "and"/"but".
+
+    A redaction placeholder ("[name]", "[id number]") is a break, never words of a phrase.
+    """
+    lowered = without_placeholders(text).lower().replace("\u2019", "'")
     return [words for part in _BREAK.split(lowered) if (words := _WORD.findall(part))]
 
 

@@ -26,9 +26,15 @@ import orjson
 
 from consultations.insights.embedding import StaticEmbedding, default_embedding
 from consultations.insights.suggestions import is_suggestion
+from consultations.safety.redaction import PLACEHOLDERS
 
 #: Bumped whenever tokens or weights change, so stored analyses can be recomputed.
-ANALYSIS_VERSION = 3
+ANALYSIS_VERSION = 4
+#: Analyses stored before this read suggestions clause by clause.
+SUGGESTIONS_VERSION = 3
+#: Analyses stored before this kept theme tokens of ASCII letters only ("más" was "m",
+#: "s") and took redaction placeholders ("[name]") for words.
+THEME_TOKENS_VERSION = 4
 
 POSITIVE, NEUTRAL, NEGATIVE = "positive", "neutral", "negative"
 SENTIMENT_LABELS = (POSITIVE, NEUTRAL, NEGATIVE)
@@ -37,6 +43,14 @@ SENTIMENT_LABELS = (POSITIVE, NEUTRAL, NEGATIVE)
 NEUTRAL_BAND = 0.25
 
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+# Theme tokens are words in any alphabet ("más", "enfermería"): a letter or digit run,
+# with an apostrophe inside. The model's features keep _WORD, as it was trained on.
+_LETTERS = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
+#: The redaction placeholders ("[name]", "[id number]"): what was there, not words.
+PLACEHOLDER = re.compile(
+    "|".join(re.escape(p) for p in sorted(PLACEHOLDERS.values(), key=len, reverse=True)),
+    re.IGNORECASE,
+)
 # Function words carry no theme. Negations stay out of this list for the model features
 # (they flip sentiment) but are dropped from theme tokens below.
 _STOPWORD_TEXT = """
@@ -117,6 +131,20 @@ def words(text: str) -> list[str]:
     return _WORD.findall(lowered)
 
 
+def without_placeholders(text: str) -> str:
+    """``text`` with each redaction placeholder replaced by a break (a comma)."""
+    return PLACEHOLDER.sub(",", text) if "[" in text else text
+
+
+def theme_words(text: str) -> list[str]:
+    """Lower-case words of ``text`` in any alphabet, redaction placeholders left out.
+
+    The same as :func:`words` for ASCII text without placeholders.
+    """
+    lowered = without_placeholders(text).lower().replace("\u2019", "'").replace("n't", " not")
+    return _LETTERS.findall(lowered)
+
+
 # Words repeat across replies and intake calls this a lot: 13,336 different words in
 # 31,569 real and evaluation texts.
 @functools.lru_cache(maxsize=1 << 15)
@@ -140,7 +168,10 @@ def model_features(stems: Sequence[str]) -> list[str]:
 
 
 def theme_tokens(stems: Sequence[str]) -> tuple[str, ...]:
-    """Distinct content stems in order of first use: the basis of themes and keywords."""
+    """Distinct content stems in order of first use: the basis of themes and keywords.
+
+    Give it the stems of :func:`theme_words`, so that no placeholder becomes a keyword.
+    """
     seen: dict[str, None] = {}
     for s in stems:
         token = s.replace("'", "")
@@ -355,7 +386,9 @@ class TextAnalyser:
                 found.append(i)
         idx = list(set(found))
         themed = dict([t for info in infos if (t := info.themed) is not None])
-        tokens = tuple(themed)
+        # The embedding (a model input) reads the model's words; the theme tokens are
+        # words in any alphabet, without placeholders (the same words for plain text).
+        tokens = tuple(themed) if text.isascii() and "[" not in text else text_tokens(text)
         extra = None
         if self._embedding is not None and self._embedding_weights is not None:
             vector = self._embedding.embed_ids([i for i in themed.values() if i is not None])
@@ -390,6 +423,11 @@ class TextAnalyser:
             suggestion=is_suggestion(text),
             words=len(ws),
         )
+
+
+def text_tokens(text: str) -> tuple[str, ...]:
+    """The theme tokens of a text: :func:`theme_tokens` of its :func:`theme_words`."""
+    return theme_tokens([stem(w) for w in theme_words(text)])
 
 
 def _round3(p: FloatArray) -> tuple[float, ...]:

@@ -161,3 +161,50 @@ def test_a_framework_sub_theme_names_a_theme_it_fits() -> None:
     for t in waits:
         assert t["label"] == t["subcategory"]
         assert t["phrases"] and f"“{t['phrases'][0]}”" in t["description"]
+
+
+def test_labels_and_keywords_keep_accented_letters() -> None:
+    texts = [f"Necesitamos más enfermeras en la planta {k}" for k in range(10)]
+    texts += [f"La recepción tardó mucho en contestar el teléfono {k}" for k in range(10)]
+    report = build_report(SPEC, _rows(texts), generated_at=START + timedelta(days=1))
+    labels = [t["label"] for t in report["themes"]]
+    keywords = {w for t in report["themes"] for w in t["keywords"]}
+    assert any("más enfermeras" in label.lower() for label in labels), labels
+    assert not any(" m s " in f" {label} " for label in labels), labels
+    assert {"recepción", "teléfono"} & keywords, keywords
+    assert not any(len(w) < 2 or w in {"m", "s", "cepci", "fono"} for w in keywords)
+
+
+def test_redaction_placeholders_are_never_keywords_or_phrases() -> None:
+    texts = [
+        f"[name] on reception was rude to my mother, call me on [phone] {k}" for k in range(10)
+    ]
+    texts += [f"Ask [name] about my [id number] or write to [email] please {k}" for k in range(10)]
+    texts += [f"Lovely kind nurses on the ward {k}" for k in range(10)]
+    report = build_report(SPEC, _rows(texts), generated_at=START + timedelta(days=1))
+    placeholder_words = {"name", "phone", "id", "number", "email"}
+    for t in report["themes"]:
+        assert not placeholder_words & set(t["keywords"]), t["keywords"]
+        for phrase in [t["label"], *t["phrases"]]:
+            assert not placeholder_words & set(phrase.lower().split()), phrase
+    assert analyse_text("my [name] and [id number]").tokens == ()
+
+
+def test_placeholders_and_accents_in_analyses_stored_earlier_are_read_again() -> None:
+    from consultations.insights.columns import split_rows
+
+    text = "Ask [name] for más enfermeras"
+    old = replace(analyse_text(text), tokens=("ask", "name", "m", "enfermera"), version=3)
+    row = replace(_rows([text])[0], analysis=old)
+    columns = split_rows([row], len(old.categories)).texts
+    assert sorted(columns.analysis(0).tokens) == ["ask", "enfermera", "más"]
+    # As stored (a JSON object), too.
+    stored = {**old.to_json(), "version": 3}
+    builder_row = replace(row, analysis=None)
+    from consultations.insights.columns import TextColumnsBuilder
+
+    builder = TextColumnsBuilder(len(old.categories))
+    builder.add_batch(
+        [(1, "one-thing", "prompt", "import", 0, START, (), builder_row.text, stored)]
+    )
+    assert sorted(builder.finish().analysis(0).tokens) == ["ask", "enfermera", "más"]
