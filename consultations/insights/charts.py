@@ -13,6 +13,8 @@ from html import escape
 from itertools import count
 from typing import Any
 
+from consultations.insights.plurals import plural
+
 BLUE = "#005EB8"
 DARK = "#212B32"
 GREY = "#4C6272"
@@ -68,7 +70,7 @@ def poll_bars(poll: Mapping[str, Any]) -> str:
             f'<text x="{x:.0f}" y="{axis_y + 15}" text-anchor="middle" font-size="11" '
             f'fill="{GREY}">{_pct(tick)}</text>'
         )
-    desc = f"{poll['n']} answers. " + "; ".join(
+    desc = f"{plural(poll['n'], 'answer')}. " + "; ".join(
         f"{o['label']}: {_pct(o['share'])} (95% interval {_pct(o['ci_low'])} to "
         f"{_pct(o['ci_high'])})"
         for o in options

@@ -866,7 +866,8 @@ def opinion_map_svg(analysis: OpinionAnalysis) -> str:
         )
         if analysis.ungrouped:
             desc += (
-                f" {_plural(analysis.ungrouped, 'participant')} (hollow circles) are not in "
+                f" {_plural(analysis.ungrouped, 'participant')} (hollow circles) "
+                f"{'is' if analysis.ungrouped == 1 else 'are'} not in "
                 f"any group of at least {analysis.min_group_size}."
             )
     else:

@@ -19,6 +19,7 @@ from markupsafe import Markup
 
 from consultations.insights import charts
 from consultations.insights.opinion import opinion_map_svg_from_json
+from consultations.insights.plurals import are, noun, plural, verb, were
 from consultations.spreadsheet import inert
 
 CSV_COLUMNS = ("item", "participant", "text", "theme", "sentiment")
@@ -37,7 +38,7 @@ def render_csv(report: Mapping[str, Any]) -> str:
     """One row per free-text reply: item, participant, text, theme, sentiment.
 
     Needs a report built with ``include_responses=True``. Safety-flagged replies keep
-    their row (they count) but not their words.
+    their row (they count) but not their words, nor a theme or sentiment read from them.
     """
     if "responses" not in report:
         raise ValueError("render_csv needs a report built with include_responses=True")
@@ -45,24 +46,18 @@ def render_csv(report: Mapping[str, Any]) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     writer.writerows(
-        (
+        (inert(r["item"]), inert(r["participant"]), WITHHELD, "", "")
+        if r["safety"]
+        else (
             inert(r["item"]),
             inert(r["participant"]),
-            WITHHELD
-            if r["safety"]
-            else inert(r["text"])
-            if r.get("quotable", True)
-            else NOT_QUOTED,
+            inert(r["text"]) if r.get("quotable", True) else NOT_QUOTED,
             inert(r["theme"] or ""),
             r["sentiment"],
         )
         for r in report["responses"]
     )
     return out.getvalue()
-
-
-def _plural(count: int, noun: str) -> str:
-    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def _pct(value: float | None) -> str:
@@ -177,10 +172,27 @@ def summary_text(summary: Mapping[str, Any]) -> str:
     return " ".join(f"{s['text']} {citations(s['quotes'])}" for s in summary["sentences"])
 
 
+def safety_line(flagged: int) -> str:
+    """The report's sentence on replies flagged for safety follow-up."""
+    return (
+        f"{plural(flagged, 'reply')} {were(flagged)} flagged for safety follow-up; "
+        f"{'it is' if flagged == 1 else 'they are'} counted above and never quoted."
+    )
+
+
+def suppressed_line(hidden: int) -> str:
+    """The report's sentence on the cells hidden for small numbers."""
+    return (
+        f"{plural(hidden, 'cell')} {are(hidden)} hidden (shown as {HIDDEN} or –): counts "
+        "under 5, and the other counts needed so that none of those can be worked out "
+        "from the totals."
+    )
+
+
 def narrative_note(narrative: Mapping[str, Any]) -> str:
     """What the theme summaries are, by which model, and how many themes have none."""
     done, failed = narrative["themes_summarised"], narrative["themes_failed"]
-    note = f"{narrative['note']} Model: {narrative['model']}; {_plural(done, 'theme')} summarised"
+    note = f"{narrative['note']} Model: {narrative['model']}; {plural(done, 'theme')} summarised"
     if failed:
         note += f", {failed} without a summary (the model gave none that could be checked)"
     return note + "."
@@ -201,7 +213,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         "",
         "## Participation",
         "",
-        f"{_plural(p['responses'], 'response')} from {_plural(p['participants'], 'participant')}.",
+        f"{plural(p['responses'], 'response')} from {plural(p['participants'], 'participant')}.",
         "",
     ]
     out += _md_table(
@@ -229,7 +241,12 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     if report["polls"]:
         out += ["## Polls", ""]
         for poll in report["polls"]:
-            out += [f"### {e(poll['question'])}", "", f"{poll['n']} answers (every channel).", ""]
+            out += [
+                f"### {e(poll['question'])}",
+                "",
+                f"{plural(poll['n'], 'answer')} (every channel).",
+                "",
+            ]
             out += _md_table(
                 ["Option", "Count", "Share", "95% interval"],
                 [(o["label"], o["count"], _pct(o["share"]), _ci(o)) for o in poll["options"]],
@@ -238,8 +255,8 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     out += [
         "## Sentiment",
         "",
-        f"{s['n']} free-text replies: {_pct(s['positive'])} positive, {_pct(s['neutral'])} "
-        f"neutral, {_pct(s['negative'])} negative.",
+        f"{s['n']} free-text {noun(s['n'], 'reply')}: {_pct(s['positive'])} positive, "
+        f"{_pct(s['neutral'])} neutral, {_pct(s['negative'])} negative.",
         "",
     ]
     if report["themes"]:
@@ -254,7 +271,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
                 "",
                 *([e(t["description"]), ""] if t.get("description") else []),
                 *([f"**{SUMMARY_LABEL}** {e(summary_text(summary))}", ""] if summary else []),
-                f"{t['count']} replies ({_pct(t['share'])}); "
+                f"{plural(t['count'], 'reply')} ({_pct(t['share'])}); "
                 + (f"keywords: {e(', '.join(t['keywords']))}; " if t["keywords"] else "")
                 + f"{_pct(ts['positive'])} positive, {_pct(ts['negative'])} negative.",
                 "",
@@ -303,15 +320,12 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     out += [
         "## Safety",
         "",
-        f"{flagged} replies were flagged for safety follow-up; they are counted above and "
-        "never quoted.",
+        safety_line(flagged),
         "",
     ]
     if report["suppressed"]:
         out += [
-            f"{len(report['suppressed'])} cells are hidden (shown as {HIDDEN} or –): counts "
-            "under 5, and the other counts needed so that none of those can be worked out "
-            "from the totals.",
+            suppressed_line(len(report["suppressed"])),
             "",
         ]
     return "\n".join(out)
@@ -366,7 +380,7 @@ def _md_over_time(report: Mapping[str, Any], e: Callable[[object], str]) -> list
         out += [
             f"## {q['label']}: {e(q['question'])}",
             "",
-            f"{_plural(q['replies'], 'reply')} from {_plural(q['participants'], 'person')}.",
+            f"{plural(q['replies'], 'reply')} from {plural(q['participants'], 'person')}.",
             "",
         ]
         out += [f"> {e(quote)}" + "\n" for quote in q["quotes"]]
@@ -382,7 +396,8 @@ def _md_stage(summary: Mapping[str, Any], e: Callable[[object], str]) -> list[st
     if stage == "plan":
         out += ["### Main problems", ""]
         out += [
-            f"- {e(x['theme'])} ({x['count']} replies, {_pct(x['negative_share'])} negative)"
+            f"- {e(x['theme'])} ({plural(x['count'], 'reply')}, "
+            f"{_pct(x['negative_share'])} negative)"
             for x in body["main_problems"]
         ] or ["- none stood out"]
         out += ["", "### Priorities", ""]
@@ -391,7 +406,12 @@ def _md_stage(summary: Mapping[str, Any], e: Callable[[object], str]) -> list[st
             f"{', clear lead' if x['clear_lead'] else ', not a clear lead'})"
             for x in body["priorities"]
         ] or ["- no polls"]
-        out += ["", f"### Ideas ({body['ideas']['count']} replies ask for a change)", ""]
+        ideas = body["ideas"]["count"]
+        out += [
+            "",
+            f"### Ideas ({plural(ideas, 'reply')} {verb(ideas, 'asks', 'ask')} for a change)",
+            "",
+        ]
         out += [f"> {e(x['text'])}\n" for x in body["ideas"]["examples"]] or (
             ["- none that can be quoted (too short, or flagged for safety follow-up)"]
             if body["ideas"]["count"]
@@ -407,7 +427,8 @@ def _md_stage(summary: Mapping[str, Any], e: Callable[[object], str]) -> list[st
             "",
         ]
         out += [
-            f"- {e(x['theme'])} ({x['count']} replies, {_pct(x['negative_share'])} negative)"
+            f"- {e(x['theme'])} ({plural(x['count'], 'reply')}, "
+            f"{_pct(x['negative_share'])} negative)"
             for x in body["problems"]
         ] or ["- none stood out"]
     elif stage == "study":
@@ -495,22 +516,24 @@ def statement_tally_rows(tally: Mapping[str, Any]) -> list[tuple[object, ...]]:
 def statement_tally_note(tally: Mapping[str, Any]) -> str:
     """One line on the tally: votes, voters, statements, and those not shown."""
     statements = tally["statements"]
+    added = tally["added_by_participants"]
     note = (
-        f"{_plural(tally['votes'], 'vote')} from {_plural(tally['voters'], 'participant')} "
-        f"on {_plural(len(statements), 'statement')} "
-        f"({tally['added_by_participants']} added by participants), most agreed with first."
+        f"{plural(tally['votes'], 'vote')} from {plural(tally['voters'], 'participant')} "
+        f"on {plural(len(statements), 'statement')} "
+        f"({added} added by {'a participant' if added == 1 else 'participants'}), "
+        "most agreed with first."
     )
     flagged = tally["flagged"]
     if flagged:
         note += (
-            f" {_plural(flagged, 'statement')} flagged for safety follow-up "
-            f"{'is' if flagged == 1 else 'are'} counted here and never shown."
+            f" {plural(flagged, 'statement')} flagged for safety follow-up "
+            f"{are(flagged)} counted here and never shown."
         )
     held = tally["not_shown"]["pending"] + tally["not_shown"]["rejected"]
     if held:
         note += (
-            f" {_plural(held, 'statement')} waiting for a moderator or rejected "
-            f"{'is' if held == 1 else 'are'} not shown."
+            f" {plural(held, 'statement')} waiting for a moderator or rejected "
+            f"{are(held)} not shown."
         )
     return note
 
@@ -526,17 +549,18 @@ def _md_opinions(report: Mapping[str, Any], e: Callable[[object], str]) -> list[
         return []
     groups = report["opinion_groups"]
     out = [
-        f"{_plural(section['votes'], 'vote')} from "
-        f"{_plural(section['participants'], 'participant')} on "
-        f"{_plural(section['statements'], 'statement')}; "
-        f"{section['eligible_participants']} voted on at least {section['min_votes']} and are "
+        f"{plural(section['votes'], 'vote')} from "
+        f"{plural(section['participants'], 'participant')} on "
+        f"{plural(section['statements'], 'statement')}; "
+        f"{section['eligible_participants']} voted on at least "
+        f"{plural(section['min_votes'], 'statement')} and {are(section['eligible_participants'])} "
         "placed on the map, near those who voted alike.",
         "",
     ]
     if section.get("reason"):
         out += [f"No opinion groups: {e(section['reason'])}", ""]
     for group in groups:
-        out += [f"### {e(group['label'])}: {_plural(group['size'], 'participant')}", ""]
+        out += [f"### {e(group['label'])}: {plural(group['size'], 'participant')}", ""]
         if group["representative"]:
             out += ["What sets this group apart from the others:", ""]
             out += [
@@ -550,7 +574,7 @@ def _md_opinions(report: Mapping[str, Any], e: Callable[[object], str]) -> list[
             out += ["No statement sets this group clearly apart.", ""]
     if groups and section["others"]:
         out += [
-            f"Others: {_plural(section['others'], 'participant')} in no group of at least "
+            f"Others: {plural(section['others'], 'participant')} in no group of at least "
             f"{section['min_group_size']}; they are counted, not shown as a group.",
             "",
         ]
@@ -653,7 +677,8 @@ def _environment() -> jinja2.Environment:
     )
     env.filters.update(
         pct=_pct,
-        plural=_plural,
+        plural=lambda count, singular: plural(count, singular),
+        noun=lambda count, singular: noun(count, singular),
         small_count=lambda pair: (pair[0], _count(pair[1])),
         option_row=lambda o: (o["label"], o["count"], _pct(o["share"]), _ci(o)),
         delphi_round_row=lambda r: (
@@ -715,4 +740,6 @@ def render_html(report: Mapping[str, Any]) -> str:
         if "statement_votes" in report
         else "",
         summary_label=SUMMARY_LABEL,
+        safety_line=safety_line(report["safety"]["flagged"]),
+        suppressed_line=suppressed_line(len(report["suppressed"])),
     )

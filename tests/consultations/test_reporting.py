@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import re
 from datetime import UTC, date, datetime
 
 from bot.platform import Platform
@@ -202,7 +205,39 @@ async def test_a_theme_without_keywords_says_none_rather_than_an_empty_list(
         page = await reporting.render(session, "outpatient-booking", fmt="html")
     assert report["safety"]["flagged"] == 1
     assert [theme["keywords"] for theme in report["themes"]] == [[]]
-    assert "1 replies (100%); 0% positive" in markdown
+    assert "1 reply (100%); 0% positive" in markdown
     assert "keywords: ;" not in markdown and "Keywords: ." not in page
-    assert "### Ideas (1 replies ask for a change)\n\n- none that can be quoted" in markdown
+    assert "### Ideas (1 reply asks for a change)\n\n- none that can be quoted" in markdown
     assert "better off" not in markdown and "better off" not in page
+
+
+async def test_counts_of_one_are_written_in_the_singular_in_every_format(
+    platform: Platform,
+) -> None:
+    await launch(platform, spec_data(segments=[]))
+    await platform.runtime.handle_now(
+        _answer("r0", "outpatient-booking", 0, item_id=CONSENT, choices=("yes",)),
+        _answer(
+            "r0",
+            "outpatient-booking",
+            1,
+            item_id="one-thing",
+            text="everyone would be better off if i wasn't around anymore, the wait is too long",
+        ),
+    )
+    async with platform.sessionmaker() as session:
+        markdown = await reporting.render(session, "outpatient-booking", fmt="md")
+        page = await reporting.render(session, "outpatient-booking", fmt="html")
+        rows = list(
+            csv.reader(
+                io.StringIO(await reporting.render(session, "outpatient-booking", fmt="csv"))
+            )
+        )
+    flagged = "1 reply was flagged for safety follow-up; it is counted above and never quoted."
+    assert flagged in markdown and flagged in page
+    assert "1 free-text reply: " in markdown and "1 free-text reply: " in page
+    assert "<p>1 reply (100%)." in page
+    for text in (markdown, page):
+        assert not re.search(r"\b1 (replies|answers|cells|participants|statements|people)\b", text)
+    # The csv row of a withheld reply says nothing read from its words.
+    assert rows[1][2:] == ["[withheld: safety flag]", "", ""]

@@ -27,6 +27,7 @@ from consultations.insights import (
     render_json,
     render_markdown,
 )
+from consultations.insights.render import WITHHELD
 from tests.insights.fixture import COMMENTS, POLL_ANSWERS, SAFETY_INDEX, SPEC, START, all_rows
 
 GENERATED = datetime(2026, 12, 20, tzinfo=UTC)
@@ -259,8 +260,12 @@ def test_csv_has_one_row_per_free_text_reply(plan_report: dict[str, Any]) -> Non
     rows = list(csv.reader(io.StringIO(render_csv(plan_report))))
     assert rows[0] == ["item", "participant", "text", "theme", "sentiment"] == list(CSV_COLUMNS)
     assert len(rows) == len(COMMENTS) + 1
-    assert all(r[3] and r[4] in {"positive", "neutral", "negative"} for r in rows[1:])
+    shown = [r for r in rows[1:] if r[2] != WITHHELD]
+    assert all(r[3] and r[4] in {"positive", "neutral", "negative"} for r in shown)
     assert COMMENTS[SAFETY_INDEX] not in {r[2] for r in rows}
+    # A withheld reply is counted, and nothing read from its words is shown beside it.
+    withheld = [r for r in rows[1:] if r[2] == WITHHELD]
+    assert len(withheld) == 1 and withheld[0][3:] == ["", ""]
 
 
 def test_csv_needs_the_responses() -> None:
