@@ -27,7 +27,13 @@ from bot.web.app import create_app
 from bot.web.auth import hash_password as hash_password
 from bot.web.auth import verify_password as verify_password
 from consultations import records, service
-from consultations.spec import ChannelLimits, ConsultationSpec, SpecError, load_spec_file
+from consultations.spec import (
+    ChannelLimits,
+    ConsultationSpec,
+    SpecError,
+    load_spec_file,
+    unfinished,
+)
 from migrations import apply as migrate
 from storage.db import autovacuum_off
 from storage.tables import Consultation, User
@@ -167,6 +173,8 @@ def _load(path: str, settings: Settings | None) -> tuple[ConsultationSpec, str]:
         )
         if problems:
             raise _SpecProblems(path, SpecError(problems))
+    if left := unfinished(spec.to_dict()):
+        raise _SpecProblems(path, SpecError(left))
     return spec, Path(path).read_text(encoding="utf-8")
 
 
@@ -251,6 +259,8 @@ async def launch(args: argparse.Namespace, settings: Settings | None) -> int:
                     f"--channel: {name!r} is not one of this consultation's channels "
                     f"({', '.join(spec.channels)})"
                 )
+        if left := unfinished(spec.to_dict()):
+            raise _SpecProblems(args.id, SpecError(left))
         adapters = configured_adapters(platform)
         await _check_follow_up(platform, spec)
         missing = [name for name in wanted if name not in adapters]
@@ -396,6 +406,10 @@ async def draft_loop(args: argparse.Namespace, settings: Settings | None) -> int
         async with platform.sessionmaker() as session:
             row = await _require(session, args.id)
             spec = service.spec_of(row)
+            if row.opened_at is None:
+                raise UsageError(
+                    f"ID: {args.id} was never launched, so there is no one to close the loop with"
+                )
             try:
                 report = await reporting.build(
                     session,
@@ -407,6 +421,10 @@ async def draft_loop(args: argparse.Namespace, settings: Settings | None) -> int
                 raise UsageError(str(exc)) from None
     finally:
         await platform.aclose()
+    if report["participation"]["responses"] == 0:
+        raise UsageError(
+            f"ID: {args.id} has no responses yet, so there is nothing to say back to anyone"
+        )
     act = report["stage_summary"]["act"]
     data = loop.draft(spec, act)
     try:

@@ -18,6 +18,7 @@ import yaml
 # The spec package first: consultations.models is only importable once it is loaded.
 from consultations import spec as spec_types
 from consultations.models import MODELS
+from consultations.spec import SafetySettings
 
 LOOP = "closing-the-loop"
 
@@ -85,6 +86,20 @@ def draft(spec: spec_types.ConsultationSpec, act: Mapping[str, Any]) -> dict[str
         ],
         "closing_message": MODELS[LOOP].closing_message_default,
     }
+    # The same helplines and response time as the consultation people answered.
+    safety: dict[str, Any] = {"region": spec.safety.region}
+    if spec.safety.message is not None:
+        safety["message"] = spec.safety.message
+    if spec.safety.helplines:
+        safety["helplines"] = [
+            {"name": helpline.name, "contact": helpline.contact}
+            for helpline in spec.safety.helplines
+        ]
+    if spec.safety.response_hours != SafetySettings().response_hours:
+        safety["response_hours"] = spec.safety.response_hours
+    data["safety"] = safety
+    if spec.texts:
+        data["texts"] = dict(spec.texts)
     if spec.telegram.chats:
         data["telegram"] = {"chats": list(spec.telegram.chats)}
     if spec.mastodon.visibility != "public":
@@ -101,9 +116,29 @@ def _title(earlier: str) -> str:
     return f"You said, we did: {earlier}"
 
 
+def _in_english(language: str) -> bool:
+    return language.replace("_", "-").split("-")[0].lower() == "en"
+
+
 def draft_yaml(data: Mapping[str, Any], message: str) -> str:
-    """The draft as YAML, opening with the act summary's full message to edit from."""
+    """The draft as YAML, opening with the act summary's full message to edit from.
+
+    The words the draft writes (title, consent, the two questions, the "you said, we
+    did" message) are English: the catalogues in consultations/texts have no
+    translation of them, so a draft in another language says that they need translating.
+    """
+    language = str(data.get("language") or "en")
+    translate = (
+        []
+        if _in_english(language)
+        else [
+            f"# language: {language}. The texts this draft wrote (title, consent.text, the",
+            "# items' texts, closing_message) are in English: translate them before launch.",
+            "#",
+        ]
+    )
     header = [
+        *translate,
         "# A closing-the-loop consultation drafted from the act summary.",
         "# Edit the reaction poll's text (what people said, what you changed), then:",
         f"#   engage consultation create FILE && engage consultation launch {data['id']}",

@@ -41,10 +41,18 @@ from consultations.spec.model import (
     parse_duration,
 )
 from consultations.spec.outreach import FollowUp, QuietHours, Reminder
-from consultations.spec.validation import ROOT, Problem, Validation, validate
+from consultations.spec.validation import (
+    DRAFT_PLACEHOLDERS,
+    ROOT,
+    Problem,
+    Validation,
+    unfinished,
+    validate,
+)
 
 __all__ = [
     "CHANNELS",
+    "DRAFT_PLACEHOLDERS",
     "ID_MAX_LENGTH",
     "ID_PATTERN",
     "ITEM_TYPES",
@@ -81,5 +89,6 @@ __all__ = [
     "load_spec",
     "load_spec_file",
     "parse_spec",
+    "unfinished",
     "validate",
 ]

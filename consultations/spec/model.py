@@ -319,6 +319,8 @@ class ConsultationSpec:
             {"name": helpline.name, "contact": helpline.contact}
             for helpline in self.safety.helplines
         ]
+        if self.safety.response_hours != SafetySettings().response_hours:
+            safety["response_hours"] = self.safety.response_hours
         data["safety"] = safety
         if self.texts:
             data["texts"] = dict(self.texts)

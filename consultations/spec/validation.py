@@ -58,7 +58,7 @@ from consultations.spec.outreach import (
 )
 from consultations.texts import BUILTIN, placeholders
 
-__all__ = ["ROOT", "Problem", "Validation", "validate"]
+__all__ = ["DRAFT_PLACEHOLDERS", "ROOT", "Problem", "Validation", "unfinished", "validate"]
 
 ROOT = "(root)"
 """The path used for problems with the document as a whole."""
@@ -156,6 +156,33 @@ _TELEGRAM_USERNAME = re.compile(r"^@[A-Za-z][A-Za-z0-9_]{3,31}\Z")
 
 def _join(parent: str, key: str) -> str:
     return f"{parent}.{key}" if parent else key
+
+
+#: Words a drafted spec leaves for its author to replace (``engage consultation
+#: draft-loop`` writes "[what we changed]"): a spec that still holds one is not ready.
+DRAFT_PLACEHOLDERS = ("[what we changed]",)
+
+
+def unfinished(data: object, path: str = "") -> list[Problem]:
+    """Every text in spec data that still holds a draft's placeholder, by field path.
+
+    Not part of :func:`validate`: a drafted spec may be stored to be edited, but the
+    commands that check, store or launch a spec for people to see refuse it.
+    """
+    if isinstance(data, str):
+        return [
+            Problem(
+                path or ROOT,
+                f"still says {placeholder}: write what was changed before this spec is used",
+            )
+            for placeholder in DRAFT_PLACEHOLDERS
+            if placeholder in data
+        ]
+    if isinstance(data, Mapping):
+        return [p for key, value in data.items() for p in unfinished(value, _join(path, str(key)))]
+    if isinstance(data, list | tuple):
+        return [p for i, value in enumerate(data) for p in unfinished(value, f"{path}[{i}]")]
+    return []
 
 
 def _describe(value: object) -> str:

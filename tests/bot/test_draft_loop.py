@@ -166,3 +166,103 @@ def test_draft_loop_of_an_unknown_consultation_is_a_usage_error(
     code, _, err = engage(capsys, "consultation", "draft-loop", "nowhere")
     assert code == 2
     assert "nowhere" in err
+
+
+def _earlier_with(**fields: Any) -> dict[str, Any]:
+    return {**EARLIER, **fields}
+
+
+def test_the_draft_says_what_the_report_found_and_keeps_the_safety_settings(
+    env: Path, capsys: pytest.CaptureFixture[str], database_url: str
+) -> None:
+    safety = {
+        "region": "UK",
+        "helplines": [{"name": "Local crisis line", "contact": "0800 000 000"}],
+        "response_hours": 12,
+    }
+    earlier = _earlier_with(language="es", safety=safety)
+    (env / "earlier.yaml").write_text(yaml.safe_dump(earlier, sort_keys=False))
+    assert engage(capsys, "consultation", "create", "earlier.yaml")[0] == 0
+    assert engage(capsys, "consultation", "launch", "outpatient-booking")[0] == 0
+    comments = [*COMMENTS, *COMMENTS[:4], *COMMENTS[:2]]
+    _on_the_web(
+        database_url,
+        [_took_part(f"person-{n}", text, again=True) for n, text in enumerate(comments)],
+    )
+    code, out, err = engage(capsys, "report", "outpatient-booking", "--format", "json")
+    assert code == 0, err
+    labels = {t["label"]: t["count"] for t in json.loads(out)["themes"]}
+
+    code, _, err = engage(
+        capsys, "consultation", "draft-loop", "outpatient-booking", "--output", "loop.yaml"
+    )
+    assert code == 0, err
+    drafted = (env / "loop.yaml").read_text()
+    data = yaml.safe_load(drafted)
+    said = next(line for line in drafted.splitlines() if line.startswith("#   You said: "))
+    parts = said.removeprefix("#   You said: ").rstrip(".").split("; ")
+    counts = []
+    for part in parts:
+        label, _, rest = part.rpartition(" (")
+        assert label in labels, (label, labels)
+        count = int(rest.split(" of ")[0])
+        assert count == labels[label]
+        counts.append(count)
+    assert counts == sorted(counts, reverse=True) and counts
+    assert f"Thank you to the {len(comments)} people" in drafted
+    # The same helplines, response time and language as the consultation people answered.
+    assert data["safety"] == safety and data["language"] == "es"
+    assert "# language: es." in drafted and "translate them before launch" in drafted
+
+    # The placeholder for what was changed is refused wherever it is, by its field path.
+    code, _, err = engage(capsys, "consultation", "validate", "loop.yaml")
+    assert code == 2
+    assert "loop.yaml: items[0].text: still says [what we changed]" in err
+    code, _, err = engage(capsys, "consultation", "create", "loop.yaml")
+    assert code == 2 and "items[0].text: still says [what we changed]" in err
+    data["closing_message"] = "Thank you. We did [what we changed]."
+    data["items"][0]["text"] = data["items"][0]["text"].replace("[what we changed]", "New texts")
+    (env / "edited.yaml").write_text(yaml.safe_dump(data, allow_unicode=True))
+    code, _, err = engage(capsys, "consultation", "validate", "edited.yaml")
+    assert code == 2 and "closing_message: still says [what we changed]" in err
+    assert "items[0]" not in err
+
+
+def test_launch_refuses_a_stored_draft_that_still_has_the_placeholder(
+    env: Path, capsys: pytest.CaptureFixture[str], database_url: str
+) -> None:
+    from consultations import service
+    from consultations.spec import parse_spec
+
+    unfinished = _earlier_with(closing_message="We did: [what we changed].")
+
+    async def store() -> None:
+        platform = create_platform(
+            Settings(database_url=database_url, secret_key=TEST_SECRET, pseudonym_key=TEST_KEY),
+            analyse=None,
+        )
+        try:
+            async with platform.sessionmaker.begin() as session:
+                await service.create(session, parse_spec(unfinished), source="dashboard")
+        finally:
+            await platform.aclose()
+
+    assert engage(capsys, "db", "upgrade")[0] == 0
+    asyncio.run(store())
+    code, _, err = engage(capsys, "consultation", "launch", "outpatient-booking")
+    assert code == 2
+    assert "closing_message: still says [what we changed]" in err
+
+
+def test_draft_loop_of_a_consultation_nobody_answered_is_a_usage_error(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (env / "earlier.yaml").write_text(yaml.safe_dump(EARLIER, sort_keys=False))
+    assert engage(capsys, "consultation", "create", "earlier.yaml")[0] == 0
+    code, out, err = engage(capsys, "consultation", "draft-loop", "outpatient-booking")
+    assert code == 2 and out == ""
+    assert "was never launched" in err
+    assert engage(capsys, "consultation", "launch", "outpatient-booking")[0] == 0
+    code, out, err = engage(capsys, "consultation", "draft-loop", "outpatient-booking")
+    assert code == 2 and out == ""
+    assert "has no responses yet" in err and "Thank you to the 0" not in err

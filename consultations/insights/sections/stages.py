@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from consultations.insights.columns import TextColumns, day_of, distinct
+from consultations.insights.plurals import plural
 from consultations.insights.quotes import pick_diverse
 from consultations.insights.records import ChangeMarker, SpecLike
 from consultations.insights.sections import SMALL_CELL
@@ -248,13 +249,17 @@ def _you_said(spec: SpecLike, report: Mapping[str, Any], changes: Sequence[Chang
     themes = report["themes"]
     total = report["sentiment"]["n"]
     people = report["participation"]["participants"]
+    # The themes as the report names them (a phrase people wrote, or the framework's
+    # sub-theme), most replies first; a theme named only by its category says nothing.
+    named = [t for t in themes if t.get("phrases") or t.get("subcategory")]
     said = [
-        f"{', '.join(t['keywords'][:2]) or t['label'].lower()} ({t['count']} of {total} comments)"
-        for t in sorted(themes, key=lambda t: -t["count"] * (0.5 + t["sentiment"]["negative"]))[:3]
+        f"{t['label']} ({t['count']} of {plural(total, 'comment')})"
+        for t in sorted(named, key=lambda t: -t["count"])[:3]
     ]
+    # consultations.spec.DRAFT_PLACEHOLDERS: a spec that still says this is refused.
     did = [c.label for c in changes][-3:] or ["[what we changed]"]
     lines = [
-        f"Thank you to the {people} people who took part in {spec.title}.",
+        f"Thank you to the {plural(people, 'person')} who took part in {spec.title}.",
         "You said: " + "; ".join(said) + "." if said else "You told us what matters to you.",
         "We did: " + "; ".join(did) + ".",
     ]
