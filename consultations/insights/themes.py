@@ -78,6 +78,9 @@ class ThemeInput:
     embedding: npt.NDArray[np.floating] | None = None
     #: Or the embedding itself, applied batch by batch (nothing of size n is kept).
     embedder: StaticEmbedding | None = None
+    #: Replies whose words never show in a theme's keywords (flagged by the safety
+    #: screen): they belong to their theme and are counted, but say nothing of it.
+    withheld: npt.NDArray[np.bool_] | None = None
 
     def __len__(self) -> int:
         return len(self.tokens)
@@ -169,14 +172,26 @@ def _find_themes(
 
     namer = PhraseNamer(docs.texts, docs.quotable)
     words_by_id = list(space.table.vocab)
-    df_in_all = space.theme_document_frequency(assignment, len(sizes))
+    # Keywords come from the replies that may be read: a withheld reply counts in a
+    # group of its own that no theme reads ("belt, stepfather, sister" from disclosures).
+    withheld = docs.withheld
+    readable_sizes = sizes
+    if withheld is not None and withheld.any():
+        counted = np.where(withheld, len(sizes), assignment).astype(np.intp)
+        df_in_all = space.theme_document_frequency(counted, len(sizes) + 1)[: len(sizes)]
+        readable_sizes = np.bincount(counted, minlength=len(sizes) + 1)[: len(sizes)]
+    else:
+        df_in_all = space.theme_document_frequency(assignment, len(sizes))
     themes: list[Theme] = []
     used_labels: set[str] = set()
     for t in range(int(assignment.max()) + 1):
         members = np.flatnonzero(assignment == t).astype(np.intp)
         if len(members) == 0:
             continue
-        keywords = _keywords(df_in_all[t], len(members), space.df_kept, n, words_by_id)
+        readable = int(readable_sizes[t])
+        keywords = (
+            _keywords(df_in_all[t], readable, space.df_kept, n, words_by_id) if readable else ()
+        )
         mean_profile = space.categories(members).mean(axis=0)
         top = int(mean_profile.argmax())
         category = category_names[top] if mean_profile[top] >= 0.5 else None

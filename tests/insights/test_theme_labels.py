@@ -18,6 +18,7 @@ import pytest
 
 from consultations.insights import ResponseRow, analyse_text, build_report
 from consultations.insights.phrases import GENERIC
+from consultations.insights.render import render_markdown
 from consultations.insights.text import stopwords
 from consultations.insights.training import read_pxtextmining
 from tests.insights.fixture import SPEC, START, all_rows
@@ -148,6 +149,24 @@ def test_flagged_replies_lend_no_words_to_labels_or_descriptions() -> None:
         [{k: t[k] for k in ("label", "description", "phrases")} for t in report["themes"]]
     )
     assert "railway" not in shown and "bridge" not in shown
+
+
+def test_flagged_replies_lend_no_words_to_keywords_or_anything_else_shown() -> None:
+    # Disclosures that share words of their own ("belt", "stepfather") are counted in
+    # their theme, but no part of any report format may say them.
+    flagged = "My stepfather hits my little sister with a belt"
+    texts = [f"{flagged} every week {k}" for k in range(6)]
+    texts += [f"The phone line rang out again on day {k}" for k in range(6)]
+    rows = _rows(texts)
+    rows = [
+        replace(r, flags=("safety",)) if (r.text or "").startswith(flagged) else r for r in rows
+    ]
+    report = build_report(SPEC, rows, generated_at=START + timedelta(days=1))
+    assert report["safety"]["flagged"] == 6
+    assert sum(t["count"] for t in report["themes"]) == 12
+    shown = json.dumps(report).lower() + render_markdown(report).lower()
+    for word in ("stepfather", "belt", "sister"):
+        assert word not in shown, word
 
 
 def test_a_framework_sub_theme_names_a_theme_it_fits() -> None:

@@ -94,6 +94,7 @@ def summarise_themes(text: TextColumns) -> tuple[list[dict[str, Any]], IntArray]
         texts=text.texts,
         allowed=lambda i: quotable(text.row(i)),
         embedder=embedding,
+        withheld=unquotable,
     )
     found, assignment = find_themes(docs, default_analyser().categories)
     n = len(text)
