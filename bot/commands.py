@@ -10,7 +10,9 @@ import sys
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import get_args
 
+import yaml
 from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -30,6 +32,7 @@ from consultations import records, service
 from consultations.spec import (
     ChannelLimits,
     ConsultationSpec,
+    Region,
     SpecError,
     load_spec_file,
     unfinished,
@@ -175,7 +178,27 @@ def _load(path: str, settings: Settings | None) -> tuple[ConsultationSpec, str]:
             raise _SpecProblems(path, SpecError(problems))
     if left := unfinished(spec.to_dict()):
         raise _SpecProblems(path, SpecError(left))
-    return spec, Path(path).read_text(encoding="utf-8")
+    source = Path(path).read_text(encoding="utf-8")
+    if not _region_given(source):
+        # The helplines of the safety reply follow the region: a service elsewhere that
+        # left it out would give its people Australia's numbers.
+        print(
+            f"{path}: warning: safety.region: not set, so the safety reply gives the "
+            f"helplines of {spec.safety.region}; set it to the region the service is in "
+            f"({', '.join(get_args(Region))})",
+            file=sys.stderr,
+        )
+    return spec, source
+
+
+def _region_given(source: str) -> bool:
+    """Whether a spec's text sets ``safety.region`` (JSON is YAML too)."""
+    try:
+        data = yaml.safe_load(source)
+    except yaml.YAMLError:
+        return True  # read already as valid; nothing to warn about then
+    safety = data.get("safety") if isinstance(data, dict) else None
+    return isinstance(safety, dict) and "region" in safety
 
 
 class _SpecProblems(UsageError):

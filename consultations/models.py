@@ -441,6 +441,11 @@ _OPTIONAL_SETTINGS = """\
 # Optional: when the consultation opens and closes (with a timezone).
 # opens_at: 2026-12-01T09:00:00+10:00
 # closes_at: 2026-12-15T17:00:00+10:00
+
+# The crisis helplines the safety reply offers: those of AU, UK or US. Set the region
+# the service is in.
+safety:
+  region: AU
 """
 
 _CHANNEL_SETTINGS = """\
@@ -449,8 +454,6 @@ _CHANNEL_SETTINGS = """\
 #   chats: [-1001234567890]   # groups or channels where the items are posted on launch
 # mastodon:
 #   visibility: public        # public or unlisted
-# safety:
-#   region: AU                # AU, UK or US: which crisis helplines are offered
 """
 
 

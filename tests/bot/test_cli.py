@@ -105,6 +105,22 @@ def test_valid_spec(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert "valid" in out
 
 
+def test_a_spec_without_a_region_is_valid_with_a_warning_naming_the_helplines(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # Left out, the region would give a service anywhere Australia's helplines.
+    data = spec_data()
+    data.pop("safety", None)
+    code, out, err = engage(capsys, "consultation", "validate", write_spec(tmp_path, data))
+    assert code == 0 and "valid" in out
+    assert "warning: safety.region: not set" in err and "AU" in err
+    code, _, err = engage(
+        capsys, "consultation", "validate", write_spec(tmp_path, spec_data(safety={"region": "UK"}))
+    )
+    assert code == 0
+    assert "safety.region" not in err
+
+
 def test_create_launch_import_export_report_participant(
     env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
