@@ -24,7 +24,7 @@ from bot.web.app import create_app
 from consultations import moderation
 from storage.tables import ModerationCase, utcnow
 from tests.fakes.telegram_api import FakeTelegram
-from tests.helpers import form_fields, launch
+from tests.helpers import form_fields, launch, spec_data
 from tests.waiting import wait_until
 
 CID = "outpatient-booking"
@@ -130,6 +130,17 @@ async def alerted_at(platform: Platform, case_id: int) -> Any:
         return await session.scalar(
             select(ModerationCase.alerted_at).where(ModerationCase.id == case_id)
         )
+
+
+async def disclose_on_the_web(web_client: Any, words: str) -> None:
+    """Consent on the consultation's page, then answer its prompt with ``words``."""
+    page = await (await web_client.get(f"/c/{CID}")).text()
+    fields = form_fields(page, f"/c/{CID}/consent")
+    page = await (
+        await web_client.post(f"/c/{CID}/consent", data={**fields, "answer": "yes"})
+    ).text()
+    fields = form_fields(page, f"/c/{CID}/answers")
+    await web_client.post(f"/c/{CID}/answers", data={**fields, "item:one-thing": words})
 
 
 def telegram_texts(servers: Servers) -> list[str]:
@@ -251,13 +262,7 @@ async def test_alerts_never_carry_the_persons_words(
 ) -> None:
     await launch(platform)
     # A real disclosure through the web channel: the case points at the stored response.
-    page = await (await web_client.get(f"/c/{CID}")).text()
-    fields = form_fields(page, f"/c/{CID}/consent")
-    page = await (
-        await web_client.post(f"/c/{CID}/consent", data={**fields, "answer": "yes"})
-    ).text()
-    fields = form_fields(page, f"/c/{CID}/answers")
-    await web_client.post(f"/c/{CID}/answers", data={**fields, "item:one-thing": PERSON_WORDS})
+    await disclose_on_the_web(web_client, PERSON_WORDS)
     async with platform.sessionmaker.begin() as session:
         case = await session.scalar(select(ModerationCase))
         assert case is not None
@@ -270,6 +275,37 @@ async def test_alerts_never_carry_the_persons_words(
     assert len(sent) == 3
     for words in ("ending my life", "0412", "345 678", "thinking"):
         assert all(words not in body for body in sent), words
+
+
+async def test_the_specs_response_target_sets_when_a_case_is_due_and_alerts(
+    platform: Platform, servers: Servers, web_client: Any
+) -> None:
+    await launch(platform, spec_data(safety={"response_hours": 2}))
+    await disclose_on_the_web(web_client, "I have been cutting myself again, most nights")
+    async with platform.sessionmaker() as session:
+        case = await session.scalar(select(ModerationCase))
+    assert case is not None and case.due_at is not None
+    assert (case.categories, case.urgent) == (["self-harm"], False)
+    assert case.due_at - case.created_at == timedelta(hours=2)
+    only_webhook = replace(
+        servers.settings, alert_telegram_chat=None, alert_emails=(), smtp_url=None
+    )
+
+    def at(hours: float) -> alerts.AlertChecker:
+        return alerts.AlertChecker(
+            platform.sessionmaker,
+            alerts.destinations(only_webhook),
+            alerts.dashboard_link(only_webhook),
+            clock=lambda: case.created_at + timedelta(hours=hours),
+        )
+
+    async with at(1.9) as check:
+        assert await check.run_once() == 0
+    async with at(2.1) as check:
+        assert await check.run_once() == 1
+    (body,) = servers.hook.bodies
+    assert (body["case"], body["urgent"], body["overdue"]) == (case.id, False, True)
+    assert body["age_seconds"] == int(2.1 * 3600)
 
 
 async def test_a_failing_destination_is_retried_later(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
@@ -724,3 +725,101 @@ def test_the_moderators_response_target_defaults_to_a_day_and_may_only_be_shorte
     for wrong in (30, 0, "soon", True):
         found = problems_of(spec_data(safety={"response_hours": wrong}))
         assert [p.path for p in found] == ["safety.response_hours"]
+
+
+def every_field() -> Spec:
+    """A valid spec in which every field of every part takes a value other than its default."""
+    data = full() | {
+        "model": "priority-setting",
+        "language": "en",
+        "qi": {"project": "Booking redesign", "stage": "do", "cycle": 2},
+        "consent": {"text": "We use your answers to improve booking.", "recontact": True},
+        "segments": [
+            {
+                "id": "role",
+                "text": "Which best describes you?",
+                "options": ["Patient", "Staff"],
+                "expected": {"Patient": 0.8, "Staff": 0.2},
+            }
+        ],
+        "items": [
+            {
+                "id": "ease",
+                "type": "poll",
+                "text": "Which parts of booking were hard?",
+                "options": ["Finding a time", "The phone line", "The letter"],
+                "multiple": True,
+                "rounds": 2,
+                "round_gap": "48h",
+            },
+            {
+                "id": "ideas",
+                "type": "statements",
+                "text": "What should booking do differently?",
+                "seed": ["Let me book online"],
+                "moderation": "pre",
+            },
+            {
+                "id": "chat",
+                "type": "prompt",
+                "text": "What is the waiting room like?",
+                "at": "2026-12-02T10:00:00+10:00",
+            },
+        ],
+        "mastodon": {"visibility": "unlisted", "listen": ["#ExampleHealth"]},
+        "retention": "30d",
+        "safety": {
+            "region": "UK",
+            "message": "If you need support now, please contact one of these services.",
+            "helplines": [{"name": "Samaritans", "contact": "116 123"}],
+            "response_hours": 4,
+        },
+        "texts": {"stop_reply": "You have left. Thank you for your time."},
+        "follow_up": {"of": ["outpatient-booking"], "invite": "recontact"},
+        "reminder": {"after": "2d"},
+        "quiet_hours": {"start": "20:00", "end": "09:00"},
+        "timezone": "Australia/Brisbane",
+    }
+    return data
+
+
+def fields_set(value: object, seen: dict[type, set[str]]) -> None:
+    """Record, by class, the dataclass fields that hold something other than their default."""
+    if isinstance(value, tuple | list):
+        for part in value:
+            fields_set(part, seen)
+        return
+    if not dataclasses.is_dataclass(value) or isinstance(value, type):
+        return
+    named = seen.setdefault(type(value), set())
+    for spec_field in dataclasses.fields(value):
+        held = getattr(value, spec_field.name)
+        if spec_field.default is not dataclasses.MISSING:
+            default: object = spec_field.default
+        elif spec_field.default_factory is not dataclasses.MISSING:
+            default = spec_field.default_factory()
+        else:
+            default = dataclasses.MISSING
+        if held != default and held not in ((), None, False):
+            named.add(spec_field.name)
+        fields_set(held, seen)
+
+
+def test_every_field_of_the_spec_round_trips_through_to_dict() -> None:
+    """A field that to_dict leaves out comes back as its default, and this test fails."""
+    spec = parse_spec(every_field())
+    held: dict[type, set[str]] = {}
+    fields_set(spec, held)
+    assert spec.follow_up is not None and spec.reminder is not None
+    # A follow-up's only way to invite is its default, so it cannot be told apart.
+    held[type(spec.follow_up)].add("invite")
+    parts = {ConsultationSpec, Item, Segment, Consent, QI, TelegramSettings, MastodonSettings}
+    parts |= {SafetySettings, Helpline, type(spec.follow_up), type(spec.reminder)}
+    assert parts <= set(held)
+    for part, found in held.items():
+        everything = {f.name for f in dataclasses.fields(part)}
+        assert found == everything, f"{part.__name__}: give every field a value in every_field()"
+
+    assert parse_spec(spec.to_dict()) == spec
+    assert parse_spec(json.loads(json.dumps(spec.to_dict()))) == spec
+    assert spec.to_dict()["safety"]["response_hours"] == 4.0
