@@ -3,15 +3,17 @@
 A case alerts when it arrives if it is ``urgent``, and otherwise when it is still
 ``open`` (nobody acknowledged it) past its ``due_at``. Each case alerts once, whatever
 the number of workers: a checker claims cases with one conditional UPDATE that sets
-``alerted_at`` only where it is still NULL (as :mod:`bot.outbox` claims rows), so two
-checkers never both get a case. Acknowledging or resolving a case first means it is no
-longer ``open`` and is never claimed.
+``alert_claimed_until`` only where no live claim holds the case and ``alerted_at`` is
+still NULL (as :mod:`bot.outbox` claims rows), so two checkers never both get a case.
+Acknowledging or resolving a case before its alert starts means it is never sent.
 
-The claim is released (``alerted_at`` back to NULL) when no destination accepted the
-alert, so the next check tries again; once one destination has accepted, the case
-counts as alerted. A process that dies between the claim and the sending loses that
-alert rather than risk sending it twice; the case still waits, marked overdue, in the
-dashboard queue.
+Each destination sends the claimed alerts one at a time, and the destinations run side
+by side: a slow one holds up no other, and a stop leaves at most one alert in doubt on
+each. ``alerted_at`` is set as a case's first send starts; it is given back with the
+claim when no destination accepted the alert, so the next check tries again. A claim
+whose sending never started is given back as the checker stops, or runs out after
+``CLAIM_TIME`` when the process died; an alert whose send was cut short is not sent
+again rather than risk sending it twice (the case still waits, marked, in the queue).
 
 An alert names the case, its consultation, categories, whether it is urgent or
 overdue, how long it has waited, and the dashboard link. It never carries the person's
@@ -26,7 +28,7 @@ import contextlib
 import logging
 import ssl
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from types import TracebackType
@@ -48,6 +50,11 @@ log = logging.getLogger(__name__)
 
 HTTP_TIMEOUT = aiohttp.ClientTimeout(total=30)
 SMTP_TIMEOUT = 30.0
+#: Seconds one destination has for one alert, whatever the protocol's own timeouts.
+SEND_TIMEOUT = 30.0
+#: How long a claim holds a case before its sending starts. Past it, the case may be
+#: claimed again: what a process that died had claimed but not started alerts again.
+CLAIM_TIME = timedelta(minutes=2)
 
 
 @dataclass(frozen=True)
@@ -95,6 +102,20 @@ class Alert:
             "age_seconds": int(self.age.total_seconds()),
             "link": self.link,
         }
+
+
+@dataclass(eq=False)
+class _Claimed:
+    """A case this checker has claimed, and how its alert is going."""
+
+    alert: Alert
+    until: datetime
+    # claimed -> sending (marked alerted, a send started) | gone (no longer to be sent)
+    state: str = "claimed"
+    accepted: bool = False
+    # Destinations whose send was in flight when the check was cancelled.
+    cut_short: list[str] = field(default_factory=list)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 class Destination(Protocol):
@@ -219,6 +240,7 @@ class AlertChecker:
         clock: Callable[[], datetime] = utcnow,
         interval: float = 30.0,
         batch: int = 20,
+        send_timeout: float = SEND_TIMEOUT,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.destinations = list(destinations)
@@ -226,6 +248,7 @@ class AlertChecker:
         self.clock = clock
         self.interval = interval
         self.batch = batch
+        self.send_timeout = send_timeout
         self._http: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> AlertChecker:
@@ -242,19 +265,27 @@ class AlertChecker:
             await self._http.close()
             self._http = None
 
-    async def _claim(self, now: datetime) -> list[tuple[ModerationCase, str]]:
-        """Stamp ``alerted_at`` on cases that must alert now; each goes to one claimer only.
+    async def _claim(self, now: datetime) -> list[_Claimed]:
+        """Claim cases that must alert now until ``now + CLAIM_TIME``; each goes to one claimer.
 
-        One UPDATE rechecks ``status = 'open' AND alerted_at IS NULL``, so whatever the
-        isolation two checkers never both get a case (SQLite serialises the writes;
-        PostgreSQL also skips rows another checker has locked).
+        One UPDATE rechecks ``status = 'open' AND alerted_at IS NULL`` and that no other
+        claim holds the case, so whatever the isolation two checkers never both get a case
+        (SQLite serialises the writes; PostgreSQL also skips rows another checker has
+        locked). A claim only reserves the case: it is marked alerted when its sending
+        starts (:meth:`_start`).
         """
+        until = now + CLAIM_TIME
+        free = or_(
+            ModerationCase.alert_claimed_until.is_(None),
+            ModerationCase.alert_claimed_until <= now,
+        )
         async with self.sessionmaker.begin() as session:
             due = (
                 select(ModerationCase.id)
                 .where(
                     ModerationCase.status == "open",
                     ModerationCase.alerted_at.is_(None),
+                    free,
                     or_(ModerationCase.urgent.is_(True), ModerationCase.due_at <= now),
                 )
                 .order_by(ModerationCase.created_at, ModerationCase.id)
@@ -268,8 +299,9 @@ class AlertChecker:
                         ModerationCase.id.in_(claim),
                         ModerationCase.status == "open",
                         ModerationCase.alerted_at.is_(None),
+                        free,
                     )
-                    .values(alerted_at=now)
+                    .values(alert_claimed_until=until)
                     .returning(ModerationCase)
                     .execution_options(synchronize_session=False)
                 )
@@ -283,17 +315,61 @@ class AlertChecker:
             )
             titles = {cid: title for cid, title in rows}
         cases = sorted(claimed, key=lambda c: (c.created_at, c.id))
-        return [(c, titles.get(c.consultation_id, c.consultation_id)) for c in cases]
+        return [
+            _Claimed(self._alert(c, titles.get(c.consultation_id, c.consultation_id), now), until)
+            for c in cases
+        ]
 
-    async def _release(self, case_id: int, stamp: datetime) -> None:
-        """Give a claim back (no destination accepted) so the next check retries it."""
+    async def _start(self, claimed: _Claimed) -> bool:
+        """Mark the case alerted as its first send starts; whether it may be sent.
+
+        Only from here is the alert in doubt if the process stops. The case is rechecked:
+        a moderator may have taken it, or (past ``CLAIM_TIME``) another checker.
+        """
+        async with claimed.lock:
+            if claimed.state == "claimed":
+                async with self.sessionmaker.begin() as session:
+                    started = await session.execute(
+                        update(ModerationCase)
+                        .where(
+                            ModerationCase.id == claimed.alert.case_id,
+                            ModerationCase.alert_claimed_until == claimed.until,
+                            ModerationCase.status == "open",
+                            ModerationCase.alerted_at.is_(None),
+                        )
+                        .values(alerted_at=self.clock())
+                        .execution_options(synchronize_session=False)
+                    )
+                claimed.state = "sending" if getattr(started, "rowcount", 0) == 1 else "gone"
+        return claimed.state == "sending"
+
+    async def _settle(self, claims: Sequence[_Claimed]) -> None:
+        """Let go of every claim: kept as alerted where a destination accepted the alert
+        or a send was cut short (in doubt); given back, to be tried again, everywhere else
+        (never started, or every destination that tried failed)."""
+        kept = [c for c in claims if c.accepted or c.cut_short]
+        back = [c for c in claims if not (c.accepted or c.cut_short)]
+        for claimed in claims:
+            if claimed.cut_short and not claimed.accepted:
+                log.warning(
+                    "moderation case %s: stopped while its alert was being sent (%s); it may "
+                    "not have arrived and is not sent again: the case waits in the queue",
+                    claimed.alert.case_id,
+                    ", ".join(claimed.cut_short),
+                )
         async with self.sessionmaker.begin() as session:
-            await session.execute(
-                update(ModerationCase)
-                .where(ModerationCase.id == case_id, ModerationCase.alerted_at == stamp)
-                .values(alerted_at=None)
-                .execution_options(synchronize_session=False)
-            )
+            for group, values in ((kept, {}), (back, {"alerted_at": None})):
+                for until in {c.until for c in group}:
+                    ids = {c.alert.case_id for c in group if c.until == until}
+                    await session.execute(
+                        update(ModerationCase)
+                        .where(
+                            one_of(ModerationCase.id, ids),
+                            ModerationCase.alert_claimed_until == until,
+                        )
+                        .values(alert_claimed_until=None, **values)
+                        .execution_options(synchronize_session=False)
+                    )
 
     def _alert(self, case: ModerationCase, title: str, now: datetime) -> Alert:
         return Alert(
@@ -307,51 +383,87 @@ class AlertChecker:
             link=self.link,
         )
 
-    async def _deliver(self, alert: Alert) -> bool:
-        """Send to every destination; whether at least one accepted."""
+    async def _send_each(
+        self,
+        destination: Destination,
+        claims: Sequence[_Claimed],
+        stopping: asyncio.Event | None,
+    ) -> None:
+        """Send the claimed alerts to one destination, one after another, oldest first.
+
+        One at a time, so a stop leaves at most one alert per destination in doubt; each
+        destination has its own turn, so a slow one holds up no other. A destination that
+        did not answer in time is not tried again in this check: the alerts it would have
+        had are given back unless another destination accepted them.
+        """
         assert self._http is not None, "use AlertChecker as an async context manager"
-        accepted = False
-        for destination in self.destinations:
+        for claimed in claims:
+            if stopping is not None and stopping.is_set():
+                return
+            if not await self._start(claimed):
+                continue
             try:
-                await destination.send(alert, self._http)
+                async with asyncio.timeout(self.send_timeout):
+                    await destination.send(claimed.alert, self._http)
+            except asyncio.CancelledError:
+                claimed.cut_short.append(destination.name)
+                raise
             except (aiohttp.ClientError, aiosmtplib.SMTPException, OSError) as exc:
                 # The exception's text can hold a URL with the bot token: log its kind only.
                 log.warning(
                     "moderation case %s: the %s alert failed (%s)",
-                    alert.case_id,
+                    claimed.alert.case_id,
                     destination.name,
                     type(exc).__name__,
                 )
-            except (DestinationError, TimeoutError, ValueError) as exc:
+                if isinstance(exc, TimeoutError):
+                    log.warning(
+                        "the %s alert destination did not answer within %g s: "
+                        "it is tried again at the next check",
+                        destination.name,
+                        self.send_timeout,
+                    )
+                    return
+            except (DestinationError, ValueError) as exc:
                 log.warning(
                     "moderation case %s: the %s alert failed (%s)",
-                    alert.case_id,
+                    claimed.alert.case_id,
                     destination.name,
                     exc if isinstance(exc, DestinationError) else type(exc).__name__,
                 )
             else:
-                accepted = True
-                log.info("moderation case %s: alert sent by %s", alert.case_id, destination.name)
-        return accepted
+                claimed.accepted = True
+                log.info(
+                    "moderation case %s: alert sent by %s", claimed.alert.case_id, destination.name
+                )
 
-    async def run_once(self) -> int:
-        """Alert every case that must alert now; returns how many were alerted."""
+    async def run_once(self, stopping: asyncio.Event | None = None) -> int:
+        """Alert every case that must alert now; returns how many were alerted.
+
+        Once ``stopping`` is set no further send starts; the claims not yet sent are given
+        back, as they are when the check is cancelled.
+        """
         if not self.destinations:
             return 0
-        now = self.clock()
-        sent = 0
-        for case, title in await self._claim(now):
-            if await self._deliver(self._alert(case, title, now)):
-                sent += 1
-            else:
-                await self._release(case.id, now)
-        return sent
+        claims = await self._claim(self.clock())
+        if not claims:
+            return 0
+        try:
+            await asyncio.gather(*(self._send_each(d, claims, stopping) for d in self.destinations))
+        finally:
+            # Also when cancelled mid-send: the stop path gives the claims back here.
+            try:
+                await self._settle(claims)
+            except Exception:
+                # The store is gone: unstarted claims are taken again once they expire.
+                log.exception("giving back moderation alert claims failed")
+        return sum(c.accepted for c in claims)
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Check every ``interval`` seconds until ``stopping`` is set."""
         while not stopping.is_set():
             try:
-                await self.run_once()
+                await self.run_once(stopping)
             except Exception:
                 # A database hiccup must not end the alerts for the life of the process.
                 log.exception("checking for moderation alerts failed")

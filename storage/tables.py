@@ -293,7 +293,11 @@ class ModerationCase(Base):
     acknowledged_by: Mapped[str | None] = mapped_column(String(254), default=None)
     resolved_by: Mapped[str | None] = mapped_column(String(254), default=None)
     note: Mapped[str | None] = mapped_column(Text, default=None)
+    # When the alert's sending started (kept once a destination accepted it).
     alerted_at: Mapped[datetime | None] = mapped_column(default=None)
+    # A checker holds the case until then to send its alert; a claim whose sending never
+    # started (the process stopped or died first) is taken again once this has passed.
+    alert_claimed_until: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class AuditEvent(Base):

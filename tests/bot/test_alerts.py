@@ -50,16 +50,25 @@ class Inbox:
 
 @dataclass
 class Hook:
-    """What the webhook receiver got; ``fail`` answers 500 instead."""
+    """What the webhook receiver got; ``fail`` answers 500 instead.
+
+    ``arrived`` lists the case of every request as it comes in; while ``hold`` is an unset
+    event, each request then waits for it before being accepted (a receiver that hangs).
+    """
 
     bodies: list[dict[str, Any]] = field(default_factory=list)
     raw: list[str] = field(default_factory=list)
     fail: bool = False
+    arrived: list[int] = field(default_factory=list)
+    hold: asyncio.Event | None = None
 
     async def handle(self, request: web.Request) -> web.Response:
         if self.fail:
             return web.Response(status=500)
         text = await request.text()
+        self.arrived.append(json.loads(text)["case"])
+        if self.hold is not None:
+            await self.hold.wait()
         self.raw.append(text)
         self.bodies.append(json.loads(text))
         return web.Response(status=204)
@@ -432,3 +441,170 @@ async def test_engage_run_starts_the_alerts(servers: Servers) -> None:
     async with TestServer(app, host="127.0.0.1"):
         await wait_until(delivered, what="the webhook alert")
     assert [b["case"] for b in servers.hook.bodies] == [case_id]
+
+
+# -- stopping, crashes and slow destinations -----------------------------------------------
+
+
+def webhook_only(settings: Settings) -> Settings:
+    return replace(
+        settings,
+        telegram_bot_token=None,
+        alert_telegram_chat=None,
+        alert_emails=(),
+        smtp_url=None,
+    )
+
+
+async def claims(platform: Platform) -> dict[int, tuple[bool, bool]]:
+    """Each case: whether it is marked alerted, and whether a claim holds it."""
+    async with platform.sessionmaker() as session:
+        rows = await session.execute(
+            select(ModerationCase.id, ModerationCase.alerted_at, ModerationCase.alert_claimed_until)
+        )
+        return {case: (alerted is not None, held is not None) for case, alerted, held in rows}
+
+
+async def test_a_stop_mid_send_gives_back_every_alert_not_yet_started(
+    servers: Servers,
+) -> None:
+    """``engage run`` stopped while a slow webhook holds the first of four urgent alerts:
+    the other three are given back, and the next start sends them (the first not again)."""
+    settings = webhook_only(servers.settings)
+    platform = create_platform(settings)
+    await launch(platform)
+    cases = [await add_case(platform, urgent=True) for _ in range(4)]
+    servers.hook.hold = asyncio.Event()  # answers nothing until released
+
+    async def first_arrived() -> bool:
+        return bool(servers.hook.arrived)
+
+    app = create_app(settings, platform=platform, adapters=configured_adapters)
+    async with TestServer(app, host="127.0.0.1"):
+        await wait_until(first_arrived, what="the first alert")
+    # Stopped (the web app's cleanup, as on SIGTERM): the send in flight was cut short.
+    assert servers.hook.arrived == cases[:1]
+
+    platform = create_platform(settings)
+    try:
+        assert (
+            await claims(platform)
+            == {
+                cases[0]: (True, False),  # in doubt: marked alerted, not sent again
+                **{case: (False, False) for case in cases[1:]},
+            }
+        )
+        servers.hook.hold.set()
+
+        async def all_sent() -> bool:
+            return len(servers.hook.arrived) == 4
+
+        app = create_app(settings, platform=platform, adapters=configured_adapters)
+        async with TestServer(app, host="127.0.0.1"):
+            await wait_until(all_sent, what="the alerts given back")
+        assert servers.hook.arrived == cases
+        assert [b["case"] for b in servers.hook.bodies] == cases[1:]
+    finally:
+        await platform.aclose()
+
+
+async def test_a_stop_between_alerts_starts_no_further_send(
+    platform: Platform, servers: Servers
+) -> None:
+    await launch(platform)
+    cases = [await add_case(platform, urgent=True) for _ in range(3)]
+    servers.hook.hold = asyncio.Event()
+    stopping = asyncio.Event()
+    async with checker(platform, webhook_only(servers.settings)) as check:
+        running = asyncio.create_task(check.run_once(stopping))
+
+        async def first_arrived() -> bool:
+            return bool(servers.hook.arrived)
+
+        await wait_until(first_arrived, what="the first alert")
+        stopping.set()
+        servers.hook.hold.set()  # the send in hand finishes within the grace
+        assert await asyncio.wait_for(running, 5) == 1
+
+    assert servers.hook.arrived == cases[:1]
+    assert await claims(platform) == {
+        cases[0]: (True, False),
+        **{case: (False, False) for case in cases[1:]},
+    }
+
+
+async def test_what_a_dead_process_claimed_alerts_once_its_claim_runs_out(
+    platform: Platform, servers: Servers
+) -> None:
+    await launch(platform)
+    case_id = await add_case(platform, urgent=True)
+    now = utcnow()
+    # As a process killed between its claim and the first send leaves the case.
+    async with platform.sessionmaker.begin() as session:
+        row = await session.get(ModerationCase, case_id)
+        assert row is not None
+        row.alert_claimed_until = now + alerts.CLAIM_TIME
+
+    def at(moment: Any) -> alerts.AlertChecker:
+        only = webhook_only(servers.settings)
+        return alerts.AlertChecker(
+            platform.sessionmaker,
+            alerts.destinations(only),
+            alerts.dashboard_link(only),
+            clock=lambda: moment,
+        )
+
+    async with at(now + timedelta(seconds=1)) as check:
+        assert await check.run_once() == 0  # another checker may still be sending it
+    async with at(now + alerts.CLAIM_TIME) as check:
+        assert await check.run_once() == 1
+        assert await check.run_once() == 0
+    assert [b["case"] for b in servers.hook.bodies] == [case_id]
+    assert await claims(platform) == {case_id: (True, False)}
+
+
+async def test_a_hanging_destination_holds_up_no_other(
+    platform: Platform, servers: Servers
+) -> None:
+    await launch(platform)
+    cases = [await add_case(platform, urgent=True) for _ in range(3)]
+    servers.hook.hold = asyncio.Event()
+    async with checker(platform, servers.settings) as check:
+        running = asyncio.create_task(check.run_once())
+
+        async def others_sent() -> bool:
+            return len(telegram_texts(servers)) == 3 and len(servers.smtp.messages) == 3
+
+        await wait_until(others_sent, what="Telegram and email alerts")
+        # The webhook, one alert at a time, still has its first.
+        assert servers.hook.arrived == cases[:1]
+        servers.hook.hold.set()
+        assert await asyncio.wait_for(running, 10) == 3
+        assert await check.run_once() == 0
+
+    assert [b["case"] for b in servers.hook.bodies] == cases
+    assert await claims(platform) == {case: (True, False) for case in cases}
+
+
+async def test_a_destination_that_does_not_answer_is_left_until_the_next_check(
+    platform: Platform, servers: Servers, caplog: pytest.LogCaptureFixture
+) -> None:
+    await launch(platform)
+    cases = [await add_case(platform, urgent=True) for _ in range(3)]
+    servers.hook.hold = asyncio.Event()
+    only = webhook_only(servers.settings)
+    async with alerts.AlertChecker(
+        platform.sessionmaker,
+        alerts.destinations(only),
+        alerts.dashboard_link(only),
+        send_timeout=0.5,
+    ) as check:
+        assert await asyncio.wait_for(check.run_once(), 5) == 0
+        # Tried once, not once a case: every case is given back for the next check.
+        assert servers.hook.arrived == cases[:1]
+        assert await claims(platform) == {case: (False, False) for case in cases}
+        servers.hook.hold.set()
+        assert await check.run_once() == 3
+    assert "the webhook alert destination did not answer within 0.5 s" in caplog.text
+    assert "the webhook alert failed (TimeoutError)" in caplog.text
+    assert [b["case"] for b in servers.hook.bodies] == cases
