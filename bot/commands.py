@@ -21,7 +21,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from adapters.telegram.limits import TELEGRAM_LIMITS
 from bot import publishing
 from bot.config import Settings
-from bot.console import UsageError, install_stop_signals, output, print_json, read_password
+from bot.console import (
+    UsageError,
+    cli_actor,
+    install_stop_signals,
+    output,
+    print_json,
+    read_password,
+)
 from bot.platform import Platform, configured_adapters, create_platform, warm_up
 from bot.preparation import default_processes
 from bot.progress import Progress
@@ -579,12 +586,15 @@ async def participant_erase(args: argparse.Namespace, settings: Settings | None)
             if participant is None:
                 print("nothing is held about this person")
                 return OK
-            counts = await queries.erase_participant(session, participant.id)
+            counts = await queries.erase_participant(
+                session, participant.id, actor=cli_actor(), channel=args.channel
+            )
     finally:
         await platform.aclose()
     print(
         f"erased: {counts['response']} responses, {counts['consent']} consent records, "
-        f"{counts['dialogue']} conversations, {counts['outbox']} queued messages"
+        f"{counts['dialogue']} conversations, {counts['outbox']} queued messages; "
+        f"kept: {counts['kept_cases']} open safety cases, without the person or their words"
     )
     return OK
 

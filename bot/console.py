@@ -14,6 +14,14 @@ from pathlib import Path
 from typing import Any, TextIO
 
 
+def cli_actor() -> str:
+    """Who ran the command, for the audit log (the operating-system account)."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
+
+
 class UsageError(Exception):
     """Bad input: reported on one line, exit status 2."""
 

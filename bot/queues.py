@@ -9,11 +9,10 @@
 from __future__ import annotations
 
 import argparse
-import getpass
 
 from bot.commands import migrated_platform
 from bot.config import Settings
-from bot.console import UsageError, print_json
+from bot.console import UsageError, cli_actor, print_json
 from bot.inbox import held_aside, retry
 from bot.outbox import in_doubt
 from consultations import moderation
@@ -22,12 +21,7 @@ from storage.tables import utcnow
 OK = 0
 
 
-def _actor() -> str:
-    """Who ran the command, for the audit log (the operating-system account)."""
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):
-        return "cli"
+_actor = cli_actor
 
 
 def _age(seconds: int) -> str:

@@ -699,7 +699,10 @@ class _Turn:
 
     async def erase(self) -> None:
         await self.state.write_outbox(self.session)
-        await queries.erase_participant(self.session, self.participant.id)
+        # The person's own request, from the web page's "Delete my answers" or a chat.
+        await queries.erase_participant(
+            self.session, self.participant.id, actor="participant", channel=self.event.channel
+        )
         self.outcome.participant = None
         message = OutboundMessage(
             text=self.texts("erased"),

@@ -52,6 +52,8 @@ class CaseView:
     created_at: datetime
     due_at: datetime | None
     acknowledged_by: str | None
+    # When the person had their data erased (the case kept, their words gone).
+    erased_at: datetime | None = None
 
     def age(self, now: datetime | None = None) -> timedelta:
         return (now or utcnow()) - self.created_at
@@ -76,6 +78,7 @@ class CaseView:
             "due_at": self.due_at.isoformat() if self.due_at else None,
             "overdue": self.overdue(now),
             "acknowledged_by": self.acknowledged_by,
+            "erased_at": self.erased_at.isoformat() if self.erased_at else None,
         }
 
 
@@ -170,6 +173,7 @@ async def open_cases(session: AsyncSession, consultation_id: str | None = None) 
             created_at=case.created_at,
             due_at=case.due_at,
             acknowledged_by=case.acknowledged_by,
+            erased_at=case.erased_at,
         )
         for case, item, text, title in rows
     ]

@@ -129,8 +129,8 @@ async def delete_round_answer(
 async def purge_listening(session: AsyncSession, consultation_id: str, older_than: datetime) -> int:
     """Delete listening responses gathered before ``older_than``; returns how many.
 
-    Moderation cases on them go too (the cascade): a listened post is not a person's
-    answer to us, and the spec's retention is the promise made about it.
+    Moderation cases on them go too: a listened post is not a person's answer to us, and
+    the spec's retention is the promise made about it.
     """
     old = select(Response.id).where(
         Response.consultation_id == consultation_id,

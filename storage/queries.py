@@ -30,6 +30,7 @@ from storage import statements as statement_store
 from storage.db import json_text
 from storage.lists import one_of
 from storage.tables import (
+    AuditEvent,
     Consent,
     Consultation,
     Dialogue,
@@ -253,8 +254,8 @@ async def prompt_answers_of(
 async def delete_replaced(session: AsyncSession, response_ids: Collection[int]) -> None:
     """Delete answers replaced by later ones, except any a moderation case refers to.
 
-    A moderator must still see what was said, and deleting the answer would delete its
-    case.
+    A moderator must still see what was said, and deleting the answer would take its
+    words from the case.
     """
     if not response_ids:
         return
@@ -405,14 +406,40 @@ async def latest_case_categories(
     return tuple(categories or ())
 
 
-async def erase_participant(session: AsyncSession, participant_id: int) -> dict[str, int]:
+#: Cases of the safety screen (a disclosure, or a text it could not read) that outlive
+#: the person's erasure while a moderator has not resolved them.
+KEPT_ON_ERASURE = ("safety", "review")
+
+
+async def erase_participant(
+    session: AsyncSession,
+    participant_id: int,
+    *,
+    actor: str = "engage",
+    channel: str | None = None,
+) -> dict[str, int]:
     """Delete everything held about a participant; returns the rows removed per table.
 
     Their votes leave the statements' running counts too, so what is shown next no longer
-    leans on them.
+    leans on them. Their unresolved safety cases are kept (``kept_cases``), cut loose from
+    the person, their response and words, and marked ``erased_at``: a safeguarding case is
+    not closed by the person's erasure, and an urgent one not yet alerted still alerts. The
+    erasure is written to the audit log as done by ``actor`` (the command line's operator,
+    ``participant`` for the person's own request), never naming the person.
     """
+    now = utcnow()
     await statement_store.forget_votes(session, participant_id)
-    counts: dict[str, int] = {}
+    kept = await session.execute(
+        update(ModerationCase)
+        .where(
+            cases_of(participant_id),
+            ModerationCase.status.in_(("open", "acknowledged")),
+            ModerationCase.reason.in_(KEPT_ON_ERASURE),
+        )
+        .values(response_id=None, participant_id=None, text=None, erased_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    counts: dict[str, int] = {"kept_cases": int(kept.rowcount or 0)}  # type: ignore[attr-defined]
     for name, statement in (
         ("moderation_case", delete(ModerationCase).where(cases_of(participant_id))),
         ("response", delete(Response).where(Response.participant_id == participant_id)),
@@ -423,6 +450,19 @@ async def erase_participant(session: AsyncSession, participant_id: int) -> dict[
     ):
         result = await session.execute(statement)
         counts[name] = int(result.rowcount or 0)  # type: ignore[attr-defined]
+    session.add(
+        AuditEvent(
+            at=now,
+            actor=actor,
+            action="participant.erase",
+            detail={
+                "channel": channel,
+                "responses": counts["response"],
+                "cases_kept": counts["kept_cases"],
+                "cases_deleted": counts["moderation_case"],
+            },
+        )
+    )
     return counts
 
 

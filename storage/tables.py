@@ -269,17 +269,22 @@ class ModerationCase(Base):
     __tablename__ = "moderation_case"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    # None for a text that was never stored as a response (one the screen could not read).
+    # None for a text that was never stored as a response (one the screen could not read),
+    # and once the person's data was erased. A deleted response never takes its case with
+    # it (SET NULL): what is deleted with a person is decided in erase_participant.
     response_id: Mapped[int | None] = mapped_column(
-        ForeignKey("response.id", ondelete="CASCADE"), index=True, default=None
+        ForeignKey("response.id", ondelete="SET NULL"), index=True, default=None
     )
     consultation_id: Mapped[str] = mapped_column(String(64))
     # For words not stored as an answer (a disclosure typed where a choice was asked):
-    # the redacted text, and whose it is (erasure removes the case with the person).
+    # the redacted text, and whose it is.
     text: Mapped[str | None] = mapped_column(Text, default=None)
     participant_id: Mapped[int | None] = mapped_column(
-        ForeignKey("participant.id", ondelete="CASCADE"), index=True, default=None
+        ForeignKey("participant.id", ondelete="SET NULL"), index=True, default=None
     )
+    # When the person asked for their data to be erased while the case was still open:
+    # the case stays for the moderators, without the person, their response or words.
+    erased_at: Mapped[datetime | None] = mapped_column(default=None)
     reason: Mapped[str] = mapped_column(String(16))
     # open | acknowledged | resolved
     status: Mapped[str] = mapped_column(String(12), default="open", index=True)

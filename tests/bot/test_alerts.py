@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 from collections.abc import AsyncIterator, Sequence
@@ -15,16 +16,20 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from aiosmtpd.smtp import SMTP, Envelope, Session
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from bot import alerts
+from bot import alerts, commands
 from bot.config import ConfigError, Settings, load_settings
 from bot.platform import Platform, configured_adapters, create_platform
 from bot.web.app import create_app
+from bot.web.participant import COOKIE
+from channels.events import CONSENT, RECONTACT, EventKind, InboundEvent
 from consultations import moderation
-from storage.tables import ModerationCase, utcnow
+from storage.tables import AuditEvent, ModerationCase, Response, utcnow
+from tests.fakes.channel import Person
 from tests.fakes.telegram_api import FakeTelegram
 from tests.helpers import form_fields, launch, spec_data
+from tests.storage.test_schema import dump_all
 from tests.waiting import wait_until
 
 CID = "outpatient-booking"
@@ -608,3 +613,133 @@ async def test_a_destination_that_does_not_answer_is_left_until_the_next_check(
     assert "the webhook alert destination did not answer within 0.5 s" in caplog.text
     assert "the webhook alert failed (TimeoutError)" in caplog.text
     assert [b["case"] for b in servers.hook.bodies] == cases
+
+
+# -- erasure ---------------------------------------------------------------------------------
+
+URGENT_WORDS = "I have pills saved up and I am going to take them all tonight"
+
+
+async def the_case(platform: Platform) -> ModerationCase:
+    async with platform.sessionmaker() as session:
+        case = await session.scalar(select(ModerationCase))
+    assert case is not None
+    return case
+
+
+async def erasure_audit(platform: Platform) -> list[tuple[str, str | None, Any]]:
+    async with platform.sessionmaker() as session:
+        rows = await session.execute(
+            select(AuditEvent.actor, AuditEvent.subject, AuditEvent.detail).where(
+                AuditEvent.action == "participant.erase"
+            )
+        )
+        return [tuple(row) for row in rows]
+
+
+async def assert_kept_without_the_person(
+    platform: Platform, before: ModerationCase, channel: str, platform_id: str
+) -> None:
+    """The case is there, unresolved and not yet alerted, with nothing of the person."""
+    after = await the_case(platform)
+    assert (after.response_id, after.participant_id, after.text) == (None, None, None)
+    assert after.erased_at is not None
+    for kept in ("id", "consultation_id", "reason", "categories", "urgent", "status"):
+        assert getattr(after, kept) == getattr(before, kept), kept
+    for kept in ("created_at", "due_at", "alerted_at"):
+        assert getattr(after, kept) == getattr(before, kept), kept
+    async with platform.sessionmaker() as session:
+        (view,) = await moderation.open_cases(session)
+    assert view.to_json()["erased_at"] == after.erased_at.isoformat()
+    dump = await dump_all(platform)
+    pseudonym = platform.keyring.pseudonym(channel, platform_id)
+    for trace in (platform_id, pseudonym, "pills saved up"):
+        assert trace not in dump
+
+
+async def test_erasing_a_person_keeps_their_open_safety_case_and_it_still_alerts(
+    platform: Platform,
+    servers: Servers,
+    web_client: Any,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`engage participant erase`: the answers and consent go, the urgent case stays."""
+    await launch(platform)
+    await disclose_on_the_web(web_client, URGENT_WORDS)
+    before = await the_case(platform)
+    assert before.urgent and before.alerted_at is None and before.response_id is not None
+    token = next(c.value for c in web_client.session.cookie_jar if c.key == COOKIE)
+
+    erase = argparse.Namespace(channel="web", platform_id=token)
+    assert await commands.participant_erase(erase, servers.settings) == 0
+
+    out = capsys.readouterr().out
+    assert "erased: 1 responses, 1 consent records" in out
+    assert "kept: 1 open safety cases" in out
+    await assert_kept_without_the_person(platform, before, "web", token)
+    async with platform.sessionmaker() as session:
+        assert await session.scalar(select(func.count()).select_from(Response)) == 0
+    [(actor, subject, detail)] = await erasure_audit(platform)
+    assert actor.startswith("cli") and subject is None
+    assert detail == {"channel": "web", "responses": 1, "cases_kept": 1, "cases_deleted": 0}
+    async with checker(platform, servers.settings) as check:
+        assert await check.run_once() == 1
+    assert [(b["case"], b["urgent"]) for b in servers.hook.bodies] == [(before.id, True)]
+
+
+async def deliver(platform: Platform, *events: InboundEvent) -> None:
+    """What an adapter and `engage run` do: inbox commit, then handling."""
+    await platform.inbox.receive_many(events)
+    await platform.inbox.process_pending()
+
+
+async def test_a_persons_own_erasure_keeps_an_open_safety_case(
+    platform: Platform, servers: Servers
+) -> None:
+    """Asked by the person (the web page's "Delete my answers" sends the same event)."""
+    await launch(platform, spec_data(segments=[]))
+    person = Person("5550123")
+    await deliver(
+        platform,
+        person.starts(CID),
+        person.answers(CONSENT, "yes"),
+        person.answers(RECONTACT, "no"),
+        person.answers("ease", "Easy"),
+        person.says(URGENT_WORDS),
+    )
+    before = await the_case(platform)
+    assert before.urgent and before.response_id is not None
+    await deliver(platform, person.event(EventKind.ERASE))
+
+    await assert_kept_without_the_person(platform, before, person.channel, "5550123")
+    [(actor, subject, detail)] = await erasure_audit(platform)
+    assert (actor, subject) == ("participant", None)
+    assert detail == {
+        "channel": person.channel,
+        "responses": 2,
+        "cases_kept": 1,
+        "cases_deleted": 0,
+    }
+    async with checker(platform, servers.settings) as check:
+        assert await check.run_once() == 1
+    assert [b["case"] for b in servers.hook.bodies] == [before.id]
+
+
+async def test_erasure_deletes_resolved_cases_with_the_person(platform: Platform) -> None:
+    await launch(platform, spec_data(segments=[]))
+    person = Person("5550124")
+    await deliver(
+        platform,
+        person.starts(CID),
+        person.answers(CONSENT, "yes"),
+        person.answers(RECONTACT, "no"),
+        person.says(URGENT_WORDS),
+    )
+    case = await the_case(platform)
+    async with platform.sessionmaker.begin() as session:
+        await moderation.resolve(session, case.id, "mod@health.example", "Called back.")
+    await deliver(platform, person.event(EventKind.ERASE))
+    async with platform.sessionmaker() as session:
+        assert await session.scalar(select(func.count()).select_from(ModerationCase)) == 0
+    [(_, _, detail)] = await erasure_audit(platform)
+    assert detail["cases_kept"] == 0 and detail["cases_deleted"] == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from sqlalchemy import inspect, select, text
@@ -92,3 +93,41 @@ async def test_the_queues_are_vacuumed_after_a_small_share_of_changes(database_u
     assert await _queue_options(database_url) == {"inbox": [], "outbox": []}
     await migrate.upgrade_async(database_url)
     assert await _queue_options(database_url) == {"inbox": wanted, "outbox": wanted}
+
+
+async def _case_references(url: str) -> tuple[dict[str, str | None], set[str]]:
+    """moderation_case: what deleting each referenced row does, and the columns."""
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as connection:
+
+            def read(sync: Any) -> tuple[dict[str, str | None], set[str]]:
+                found = inspect(sync)
+                references = {
+                    fk["constrained_columns"][0]: fk.get("options", {}).get("ondelete")
+                    for fk in found.get_foreign_keys("moderation_case")
+                }
+                columns = {c["name"] for c in found.get_columns("moderation_case")}
+                return references, columns
+
+            return await connection.run_sync(read)
+    finally:
+        await engine.dispose()
+
+
+async def test_cases_outlive_their_person_from_0016_and_downgrade_restores_the_cascade(
+    database_url: str,
+) -> None:
+    references, columns = await _case_references(database_url)
+    assert references == {"response_id": "SET NULL", "participant_id": "SET NULL"}
+    assert {"erased_at", "alert_claimed_until"} <= columns
+    await migrate.downgrade_async(database_url, "0015_alert_claims")
+    references, columns = await _case_references(database_url)
+    assert references == {"response_id": "CASCADE", "participant_id": "CASCADE"}
+    assert "erased_at" not in columns and "alert_claimed_until" in columns
+    await migrate.downgrade_async(database_url, "0014_inbox_claim_index")
+    assert "alert_claimed_until" not in (await _case_references(database_url))[1]
+    await migrate.upgrade_async(database_url)
+    references, columns = await _case_references(database_url)
+    assert references == {"response_id": "SET NULL", "participant_id": "SET NULL"}
+    assert {"erased_at", "alert_claimed_until"} <= columns
