@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import argparse
+import unicodedata
 
 from bot.commands import migrated_platform
 from bot.config import Settings
@@ -56,8 +57,16 @@ async def moderation_list(args: argparse.Namespace, settings: Settings | None) -
             f"{case.consultation:<24} {why}{flags}"
         )
         if case.text:
-            print(f"{'':>6} {case.text[:200]}")
+            print(f"{'':>6} {_one_line(case.text[:200])}")
     return OK
+
+
+def _one_line(text: str) -> str:
+    """A participant's words as one line of the listing: line breaks shown as " / ", and
+    characters that would act on the terminal dropped (controls; format characters such
+    as the right-to-left override, which would show the line reversed)."""
+    text = " / ".join(part.strip() for part in text.splitlines() if part.strip())
+    return "".join(c for c in text if unicodedata.category(c) not in ("Cc", "Cf"))
 
 
 async def moderation_resolve(args: argparse.Namespace, settings: Settings | None) -> int:

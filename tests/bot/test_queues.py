@@ -92,7 +92,7 @@ def test_an_event_that_keeps_failing_is_held_aside_listed_and_retried(
     assert json.loads(out) == []
 
 
-async def _disclose(settings: Settings) -> None:
+async def _disclose(settings: Settings, text: str = DISCLOSURE) -> None:
     platform = create_platform(settings)
     try:
         await launch(platform, spec_data(channels=["web", "telegram"]))
@@ -103,12 +103,26 @@ async def _disclose(settings: Settings) -> None:
             person.answers("@recontact", "No, please don't"),
             person.answers("role", "Patient"),
             person.answers("ease", "Hard"),
-            person.says(DISCLOSURE),
+            person.says(text),
         ):
             await platform.inbox.receive(event)
             await platform.inbox.process_pending()
     finally:
         await platform.aclose()
+
+
+def test_the_listing_shows_a_case_on_one_line_whatever_its_words_hold(
+    cli_env: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A line break would start a line that looks like a case of its own, and a
+    # right-to-left override would show the rest of the listing reversed.
+    asyncio.run(_disclose(cli_env, "I want to die\n 99  0m open  fake-case\u202e tonight"))
+    code, out, _ = engage(capsys, "moderation", "list")
+    assert code == 0
+    lines = out.splitlines()
+    assert len(lines) == 3, out  # the heading, the case, its words
+    assert "\u202e" not in out
+    assert "I want to die / 99  0m open  fake-case tonight" in lines[2]
 
 
 def test_moderators_list_and_resolve_cases_from_the_command_line(
