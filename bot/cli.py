@@ -134,8 +134,12 @@ def build_parser() -> argparse.ArgumentParser:
         ("erase", "erase that person's responses and consent everywhere"),
     ):
         sub = pc.add_parser(name, help=text)
-        sub.add_argument("--channel", required=True, metavar="NAME")
-        sub.add_argument("--platform-id", required=True, metavar="ID")
+        sub.add_argument(
+            "--channel", required=True, metavar="NAME", help="web, telegram, mastodon or import"
+        )
+        sub.add_argument(
+            "--platform-id", required=True, metavar="ID", help="the person's id on that channel"
+        )
 
     moderation = commands.add_parser("moderation", help="safety cases a person must look at")
     mc = moderation.add_subparsers(dest="moderation_command", required=True, parser_class=_Parser)

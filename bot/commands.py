@@ -557,7 +557,22 @@ async def report(args: argparse.Namespace, settings: Settings | None) -> int:
 # -- participants --------------------------------------------------------------------------
 
 
+def _check_person(args: argparse.Namespace) -> None:
+    """A channel there is and a platform id that is not blank, else a usage error.
+
+    A typo must not answer a subject-access or erasure request with "nothing is held".
+    """
+    if args.channel not in records.PARTICIPANT_CHANNELS:
+        raise UsageError(
+            f"--channel: {args.channel!r} is not a channel; use one of "
+            f"{', '.join(records.PARTICIPANT_CHANNELS)}"
+        )
+    if not args.platform_id.strip():
+        raise UsageError("--platform-id: is blank; give the person's id on that channel")
+
+
 async def participant_export(args: argparse.Namespace, settings: Settings | None) -> int:
+    _check_person(args)
     platform = await migrated_platform(settings)
     try:
         async with platform.sessionmaker() as session:
@@ -577,6 +592,7 @@ async def participant_export(args: argparse.Namespace, settings: Settings | None
 async def participant_erase(args: argparse.Namespace, settings: Settings | None) -> int:
     from storage import queries
 
+    _check_person(args)
     platform = await migrated_platform(settings)
     try:
         async with platform.sessionmaker.begin() as session:

@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from consultations import moderation, screening, service
 from consultations.keys import Keyring
-from consultations.spec import ConsultationSpec
+from consultations.spec import CHANNELS, ConsultationSpec
 from consultations.spreadsheet import inert
 from consultations.statements import statement_ref
 from storage import queries
@@ -671,6 +671,10 @@ class _TextWork:
         self.finished[chunk] = True
         while self.complete < self.chunks and self.finished[self.complete]:
             self.complete += 1
+
+
+PARTICIPANT_CHANNELS: tuple[str, ...] = (*CHANNELS, "import")
+"""The channels a person can be known on: a spec's channels, and imported responses."""
 
 
 async def participant_data(

@@ -245,6 +245,34 @@ def test_create_launch_import_export_report_participant(
     assert code == 2 and "closed" in err
 
 
+PERSON_MISTAKES = [
+    ("export", "whatsapp", "1", "--channel: 'whatsapp' is not a channel"),
+    ("erase", "telgram", "1", "--channel: 'telgram' is not a channel"),
+    ("export", "telegram", "", "--platform-id: is blank"),
+    ("erase", "web", "  ", "--platform-id: is blank"),
+]
+
+
+@pytest.mark.parametrize(("command", "channel", "platform_id", "said"), PERSON_MISTAKES)
+def test_participant_request_with_a_mistyped_channel_or_blank_id_exits_2(
+    env: Path,
+    capsys: pytest.CaptureFixture[str],
+    command: str,
+    channel: str,
+    platform_id: str,
+    said: str,
+) -> None:
+    """A typo must not answer a subject-access or erasure request with "nothing is held"."""
+    code, out, err = engage(
+        capsys, "participant", command, "--channel", channel, "--platform-id", platform_id
+    )
+    assert (code, out) == (2, "")
+    [line] = err.splitlines()
+    assert line.startswith(f"engage: {said}"), err
+    if said.startswith("--channel"):
+        assert line.endswith("use one of web, telegram, mastodon, import"), err
+
+
 def test_invalid_setting_stops_with_one_line(
     env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
