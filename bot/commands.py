@@ -23,6 +23,7 @@ from bot import publishing
 from bot.config import Settings
 from bot.console import (
     UsageError,
+    check_output,
     cli_actor,
     install_stop_signals,
     output,
@@ -431,6 +432,8 @@ async def draft_loop(args: argparse.Namespace, settings: Settings | None) -> int
     from consultations import loop, reporting
     from consultations.spec import parse_spec
 
+    if args.output:
+        check_output(args.output)
     platform = await migrated_platform(settings)
     try:
         async with platform.sessionmaker() as session:
@@ -528,6 +531,8 @@ async def import_(args: argparse.Namespace, settings: Settings | None) -> int:
 async def report(args: argparse.Namespace, settings: Settings | None) -> int:
     from consultations import reporting
 
+    if args.output:
+        check_output(args.output)  # before the analysis, which can take minutes
     platform = await migrated_platform(settings)
     progress = Progress("analysing")
     try:

@@ -32,7 +32,7 @@ def output(path: str | None) -> Any:
     if path is None:
         yield sys.stdout
         return
-    target = Path(path)
+    target = check_output(path)
     partial = target.with_name(target.name + ".partial")
     try:
         handle: TextIO = partial.open("w", encoding="utf-8", newline="")
@@ -41,9 +41,25 @@ def output(path: str | None) -> Any:
     try:
         with handle:
             yield handle
-        partial.replace(target)
+        try:
+            partial.replace(target)
+        except IsADirectoryError:  # made a folder while the file was written
+            raise UsageError(f"--output: {path} is a folder") from None
+        except OSError as exc:
+            raise UsageError(f"--output: cannot write {path}: {exc.strerror}") from None
     finally:
         partial.unlink(missing_ok=True)
+
+
+def check_output(path: str) -> Path:
+    """The file ``--output`` names, or a usage error when it names a folder.
+
+    Called before long work too, so that a mistyped ``--output`` is said at once.
+    """
+    target = Path(path)
+    if target.is_dir():
+        raise UsageError(f"--output: {path} is a folder")
+    return target
 
 
 def read_password() -> str:

@@ -273,6 +273,26 @@ def test_participant_request_with_a_mistyped_channel_or_blank_id_exits_2(
         assert line.endswith("use one of web, telegram, mastodon, import"), err
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["export", "outpatient-booking", "--format", "csv"],
+        ["report", "outpatient-booking", "--format", "md"],
+    ],
+    ids=["export", "report"],
+)
+def test_output_naming_a_folder_exits_2_and_leaves_nothing(
+    env: Path, capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    assert engage(capsys, "consultation", "create", write_spec(env, spec_data()))[0] == 0
+    folder = env / "out"
+    folder.mkdir()
+    before = sorted(env.iterdir())
+    code, out, err = engage(capsys, *command, "--output", str(folder))
+    assert (code, out, err) == (2, "", f"engage: --output: {folder} is a folder\n")
+    assert sorted(env.iterdir()) == before and list(folder.iterdir()) == []
+
+
 def test_invalid_setting_stops_with_one_line(
     env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
