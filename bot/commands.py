@@ -40,6 +40,7 @@ from consultations import records, service
 from consultations.spec import (
     ChannelLimits,
     ConsultationSpec,
+    Problem,
     Region,
     SpecError,
     load_spec_file,
@@ -264,15 +265,27 @@ async def create(args: argparse.Namespace, settings: Settings | None) -> int:
     spec, source = _load(args.file, settings)
     platform = await migrated_platform(settings)
     try:
+        # Here, not only at launch: a draft that could never be launched is not stored.
+        problems = await _follow_up_problems(platform, spec)
+        if problems:
+            raise _SpecProblems(args.file, SpecError(problems))
         async with platform.sessionmaker.begin() as session:
+            earlier = await session.get(Consultation, spec.id)
+            replaced = (
+                None
+                if earlier is None
+                else f"{earlier.title!r}, stored {earlier.created_at:%Y-%m-%d %H:%M} UTC"
+            )
             try:
                 await service.create(session, spec, source)
             except service.LifecycleError as exc:
                 raise UsageError(f"id: {exc}") from None
     finally:
         await platform.aclose()
+    if replaced is not None:  # only a draft is replaced (service.create)
+        print(f"replaced the draft {spec.id} ({replaced})")
     print(f"stored {spec.title!r} as a draft; launch it with: engage consultation launch {spec.id}")
-    print(spec.id)
+    print(spec.id)  # CONTRACT.md: the id on the last line
     return OK
 
 
@@ -293,7 +306,9 @@ async def launch(args: argparse.Namespace, settings: Settings | None) -> int:
         if left := unfinished(spec.to_dict()):
             raise _SpecProblems(args.id, SpecError(left))
         adapters = configured_adapters(platform)
-        await _check_follow_up(platform, spec)
+        problems = await _follow_up_problems(platform, spec)
+        if problems:
+            raise UsageError(str(problems[0]))
         missing = [name for name in wanted if name not in adapters]
         if args.channels and missing:
             raise UsageError(f"--channel: {', '.join(missing)} not configured ({_how(missing[0])})")
@@ -328,19 +343,21 @@ async def launch(args: argparse.Namespace, settings: Settings | None) -> int:
     return FAILED if results.failed else OK
 
 
-async def _check_follow_up(platform: Platform, spec: ConsultationSpec) -> None:
+async def _follow_up_problems(platform: Platform, spec: ConsultationSpec) -> list[Problem]:
     """A follow-up names earlier consultations that exist (else nobody could be invited)."""
     if spec.follow_up is None:
-        return
+        return []
     async with platform.sessionmaker() as session:
         known = set(
             await session.scalars(
                 select(Consultation.id).where(Consultation.id.in_(spec.follow_up.of))
             )
         )
-    for index, earlier in enumerate(spec.follow_up.of):
-        if earlier not in known:
-            raise UsageError(f"follow_up.of[{index}]: there is no consultation {earlier!r}")
+    return [
+        Problem(f"follow_up.of[{index}]", f"there is no consultation {earlier!r}")
+        for index, earlier in enumerate(spec.follow_up.of)
+        if earlier not in known
+    ]
 
 
 def _how(channel: str) -> str:

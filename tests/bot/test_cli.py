@@ -245,6 +245,47 @@ def test_create_launch_import_export_report_participant(
     assert code == 2 and "closed" in err
 
 
+def test_create_says_when_it_replaces_a_draft(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = engage(capsys, "consultation", "create", write_spec(env, spec_data()))
+    assert code == 0 and "replaced" not in out
+    changed = write_spec(env, spec_data(title="Booking, second draft"), "changed.yaml")
+    code, out, _ = engage(capsys, "consultation", "create", changed)
+    assert code == 0
+    *said, last = out.strip().splitlines()
+    assert last == "outpatient-booking"
+    assert said[0].startswith(
+        "replaced the draft outpatient-booking ('Improving outpatient booking', stored "
+    ), out
+    code, out, _ = engage(capsys, "consultation", "show", "outpatient-booking", "--json")
+    assert json.loads(out)["title"] == "Booking, second draft"
+
+
+def test_create_refuses_a_follow_up_of_a_consultation_there_is_not(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    follow_up = {"of": ["outpatient-booking", "old-survey"], "invite": "recontact"}
+    spec = write_spec(env, spec_data(id="booking-loop", follow_up=follow_up), "loop.yaml")
+    code, out, err = engage(capsys, "consultation", "create", spec)
+    assert (code, out) == (2, "")
+    assert err.splitlines() == [
+        f"engage: {spec}: follow_up.of[0]: there is no consultation 'outpatient-booking'",
+        f"{spec}: follow_up.of[1]: there is no consultation 'old-survey'",
+        f"{spec}: 2 problems found",
+    ]
+    code, out, _ = engage(capsys, "consultation", "list", "--json")
+    assert json.loads(out) == []
+
+    assert engage(capsys, "consultation", "create", write_spec(env, spec_data()))[0] == 0
+    code, _, err = engage(capsys, "consultation", "create", spec)
+    assert code == 2 and "follow_up.of[0]" not in err and "follow_up.of[1]" in err
+    follow_up["of"] = ["outpatient-booking"]
+    spec = write_spec(env, spec_data(id="booking-loop", follow_up=follow_up), "loop.yaml")
+    code, out, _ = engage(capsys, "consultation", "create", spec)
+    assert code == 0 and out.strip().splitlines()[-1] == "booking-loop"
+
+
 PERSON_MISTAKES = [
     ("export", "whatsapp", "1", "--channel: 'whatsapp' is not a channel"),
     ("erase", "telgram", "1", "--channel: 'telgram' is not a channel"),
