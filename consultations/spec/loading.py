@@ -21,6 +21,7 @@ import json
 import os
 import re
 from collections.abc import Hashable, Iterable, Mapping
+from datetime import date
 from typing import Any
 
 import yaml
@@ -108,7 +109,34 @@ class _SpecLoader(yaml.SafeLoader):
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, KeyError, AttributeError, TypeError, OverflowError):
+            # Only a value tagged by hand gets here (`!!int abc`): PyYAML's constructors
+            # raise plain errors for those, without saying where.
+            kind = str(node.tag).rsplit(":", 1)[-1]
+            raise yaml.constructor.ConstructorError(
+                None, None, f"{node.value!r} cannot be read as {kind}", node.start_mark
+            ) from None
 
+    def construct_timestamp_or_text(self, node: yaml.ScalarNode) -> date | str:
+        """A date (and time), or its text when it is not a real one.
+
+        PyYAML raises a bare ValueError for 2026-02-30 or for month 13; given back as
+        text, the field's own check says what is wrong at the field's path, as it does
+        for the same text in a JSON spec.
+        """
+        text = self.construct_scalar(node)
+        if not self.timestamp_regexp.match(text):  # tagged !!timestamp by hand
+            return text
+        try:
+            return self.construct_yaml_timestamp(node)
+        except ValueError:
+            return text
+
+
+_SpecLoader.add_constructor("tag:yaml.org,2002:timestamp", _SpecLoader.construct_timestamp_or_text)
 _SpecLoader.yaml_implicit_resolvers = {
     first: [
         (tag, regexp) for tag, regexp in resolvers if tag not in (_BOOL_TAG, _INT_TAG, _FLOAT_TAG)

@@ -13,6 +13,7 @@ gets no channel-specific checks.
 
 from __future__ import annotations
 
+import calendar
 import difflib
 import re
 from collections.abc import Mapping, Sequence
@@ -64,6 +65,37 @@ ROOT = "(root)"
 """The path used for problems with the document as a whole."""
 
 _EXAMPLE_TIME = "2026-12-01T09:00:00+10:00"
+
+# A date, optionally with a time and a timezone, as ISO 8601 and YAML write them.
+_MOMENT = re.compile(
+    r"\s*(?P<year>\d{4})-(?P<month>\d{1,2})-(?P<day>\d{1,2})"
+    r"(?:(?:[Tt]|[ \t]+)(?P<hour>\d{1,2}):(?P<minute>\d{2})(?::(?P<second>\d{2})(?:\.\d*)?)?"
+    r"[ \t]*(?:[Zz]|(?P<zone>(?P<zone_hours>[-+]\d{1,2})(?::?\d{2})?))?)?\s*"
+)
+
+
+def _not_a_real_moment(text: str) -> str | None:
+    """Why text written like a date and time names none (``there is no month 13``).
+
+    None when the text is not written like one, or names a real one.
+    """
+    found = _MOMENT.fullmatch(text)
+    if found is None:
+        return None
+    year, month, day = (int(found[part]) for part in ("year", "month", "day"))
+    if year < 1:
+        return "there is no year 0"
+    if not 1 <= month <= 12:
+        return f"there is no month {month}"
+    days = calendar.monthrange(year, month)[1]
+    if not 1 <= day <= days:
+        return f"{calendar.month_name[month]} {year} has {days} days, not {day}"
+    for part, limit in (("hour", 23), ("minute", 59), ("second", 59)):
+        if found[part] is not None and int(found[part]) > limit:
+            return f"there is no {part} {int(found[part])} (at most {limit})"
+    if found["zone"] is not None and abs(int(found["zone_hours"])) > 23:
+        return f"there is no timezone {found['zone']} (they run from -23:59 to +23:59)"
+    return None
 
 
 # --------------------------------------------------------------------------------------
@@ -328,8 +360,13 @@ class _Checker:
         """A date and time with a timezone, from YAML (a datetime) or text (ISO 8601)."""
         example = f"write it like {_EXAMPLE_TIME}"
         moment: datetime
+        unreal = _not_a_real_moment(value) if isinstance(value, str) else None
         if isinstance(value, datetime):
             moment = value
+        elif unreal is not None:
+            what = "date and time" if ":" in str(value) else "date"
+            self.add(path, f"'{value}' is not a real {what}: {unreal}; {example}")
+            return None
         elif isinstance(value, date) or (
             isinstance(value, str) and re.fullmatch(r"\s*\d{4}-\d{2}-\d{2}\s*", value)
         ):

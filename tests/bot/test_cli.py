@@ -99,6 +99,19 @@ def test_malformed_yaml_names_the_line(capsys: pytest.CaptureFixture[str], tmp_p
     assert "line" in err
 
 
+@pytest.mark.parametrize("value", ["2026-02-30T09:00:00Z", "2026-13-45T09:00:00+00:00"])
+def test_a_date_that_is_not_real_exits_2_naming_the_field(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, value: str
+) -> None:
+    text = yaml.safe_dump(spec_data(opens_at=value), sort_keys=False)
+    spec = write_spec(tmp_path, text.replace(f"'{value}'", value))
+    code, _, err = engage(capsys, "consultation", "validate", spec)
+    assert code == 2
+    assert err.splitlines()[0].startswith(
+        f"engage: {spec}: opens_at: '{value}' is not a real date and time: "
+    ), err
+
+
 def test_valid_spec(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     code, out, _ = engage(capsys, "consultation", "validate", write_spec(tmp_path, spec_data()))
     assert code == 0

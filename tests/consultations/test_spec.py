@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from consultations.models import MODELS, template_yaml
 from consultations.spec import (
@@ -294,6 +295,67 @@ def test_malformed_json_names_line_and_column() -> None:
     with pytest.raises(SpecError) as caught:
         load_spec('{\n  "id": "x",\n  "title": }\n')
     assert "line 3, column 12" in str(caught.value)
+
+
+NOT_REAL_MOMENTS = [
+    ("2026-02-30T09:00:00Z", "is not a real date and time: February 2026 has 28 days, not 30"),
+    ("2026-13-45T09:00:00+00:00", "is not a real date and time: there is no month 13"),
+    ("2026-12-01T24:00:00+10:00", "is not a real date and time: there is no hour 24 (at most 23)"),
+    (
+        "2026-12-01T09:00:00+25:00",
+        "is not a real date and time: there is no timezone +25:00 (they run from -23:59 to +23:59)",
+    ),
+    ("2026-02-29", "is not a real date: February 2026 has 28 days, not 29"),
+]
+
+
+@pytest.mark.parametrize("form", ["yaml", "json"])
+@pytest.mark.parametrize("field", ["opens_at", "closes_at", "items[0].at"])
+@pytest.mark.parametrize(("value", "said"), NOT_REAL_MOMENTS)
+def test_a_date_that_is_not_real_is_a_problem_at_its_field(
+    form: str, field: str, value: str, said: str
+) -> None:
+    data = full()
+    if field == "items[0].at":
+        data["items"][0]["at"] = value
+    else:
+        data[field] = value
+    if form == "json":
+        text = json.dumps(data, indent=2)
+    else:  # unquoted, so that YAML reads it as a date
+        text = yaml.safe_dump(data, sort_keys=False).replace(f"'{value}'", value)
+        assert f" {value}\n" in text
+    with pytest.raises(SpecError) as caught:
+        load_spec(text, source=f"booking.{form}")
+    assert caught.value.problems == [
+        Problem(field, f"'{value}' {said}; write it like 2026-12-01T09:00:00+10:00")
+    ]
+
+
+@pytest.mark.parametrize("value", ["!!int abc", "!!float abc", "!!bool maybe"])
+def test_a_value_tagged_as_what_it_is_not_names_its_line(value: str) -> None:
+    with pytest.raises(SpecError) as caught:
+        load_spec(f"id: x\ntitle: {value}\n", source="tagged.yaml")
+    [problem] = caught.value.problems
+    assert problem.path == "(root)"
+    assert problem.message.startswith("tagged.yaml, line 2, column 8: "), problem.message
+
+
+def test_text_tagged_as_a_date_is_a_problem_at_its_field() -> None:
+    data = full()
+    del data["opens_at"]
+    text = yaml.safe_dump(data, sort_keys=False) + "opens_at: !!timestamp soon\n"
+    assert problems_of_text(text) == [
+        Problem(
+            "opens_at", "'soon' is not a date and time; write it like 2026-12-01T09:00:00+10:00"
+        )
+    ]
+
+
+def problems_of_text(text: str) -> list[Problem]:
+    with pytest.raises(SpecError) as caught:
+        load_spec(text)
+    return caught.value.problems
 
 
 @pytest.mark.parametrize(
