@@ -212,6 +212,9 @@ def _region_given(source: str) -> bool:
 
 class _SpecProblems(UsageError):
     def __init__(self, path: str, error: SpecError) -> None:
+        if error.unreadable:  # one line, which names the file (and line and column) itself
+            super().__init__(" ".join(problem.message for problem in error.problems))
+            return
         lines = [f"{path}: {problem}" for problem in error.problems]
         count = len(error.problems)
         lines.append(f"{path}: {count} problem{'s' if count != 1 else ''} found")

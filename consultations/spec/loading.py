@@ -36,12 +36,17 @@ class SpecError(ValueError):
     """A spec could not be read or is not valid; ``problems`` lists everything found.
 
     ``str()`` of the error gives one problem per line. ``source`` names the file or text
-    the spec came from, when known.
+    the spec came from, when known. ``unreadable`` says the file or text could not be read
+    as YAML or JSON at all: then there is one problem, whose message names the source
+    (and the line and column, when there is one).
     """
 
-    def __init__(self, problems: Iterable[Problem], *, source: str | None = None) -> None:
+    def __init__(
+        self, problems: Iterable[Problem], *, source: str | None = None, unreadable: bool = False
+    ) -> None:
         self.problems: list[Problem] = list(problems)
         self.source = source
+        self.unreadable = unreadable
         super().__init__("\n".join(str(problem) for problem in self.problems))
 
     def __str__(self) -> str:
@@ -158,15 +163,6 @@ _SpecLoader.add_implicit_resolver(
     list("-+0123456789."),
 )
 
-# Plain-words explanations for the YAML mistakes people make most.
-_YAML_HINTS = {
-    "mapping values are not allowed here": (
-        "a text that contains ': ' must be put in quotes, e.g. text: \"Q1: what works?\""
-    ),
-    "cannot start any token": "indent with spaces, not tabs",
-    "could not find expected ':'": "each line needs a field name, a colon and a value",
-}
-
 
 class _RepeatedKeyError(ValueError):
     pass
@@ -189,7 +185,7 @@ def _read_document(text: str, source: str) -> object:
         # Both parsers recurse once per level of brackets or indentation; a spec is a few
         # levels deep, so thousands of them is not a spec (and must not crash the reader).
         message = f"{source}: lists or fields are nested too deeply to be a spec"
-        raise SpecError([Problem(ROOT, message)], source=source) from None
+        raise SpecError([Problem(ROOT, message)], source=source, unreadable=True) from None
 
 
 def _parse_document(text: str, source: str) -> object:
@@ -202,11 +198,12 @@ def _parse_document(text: str, source: str) -> object:
             raise SpecError(
                 [Problem(ROOT, f"{source}: the field '{repeated}' appears twice; keep only one")],
                 source=source,
+                unreadable=True,
             ) from None
         except json.JSONDecodeError as error:
             if re.match(r'\s*\{\s*["}]', text):
                 message = _json_error_message(error, source)
-                raise SpecError([Problem(ROOT, message)], source=source) from None
+                raise SpecError([Problem(ROOT, message)], source=source, unreadable=True) from None
             json_error = error  # not JSON after all, but it may be YAML in flow style
     try:
         # _SpecLoader is a SafeLoader: it builds only plain data, never Python objects.
@@ -215,26 +212,119 @@ def _parse_document(text: str, source: str) -> object:
         if json_error is not None:
             message = _json_error_message(json_error, source)
         else:
-            message = _yaml_error_message(error, source)
-        raise SpecError([Problem(ROOT, message)], source=source) from None
+            message = _yaml_error_message(error, text, source)
+        raise SpecError([Problem(ROOT, message)], source=source, unreadable=True) from None
 
 
 def _json_error_message(error: json.JSONDecodeError, source: str) -> str:
     return f"{source}, line {error.lineno}, column {error.colno}: not valid JSON: {error.msg}"
 
 
-def _yaml_error_message(error: yaml.YAMLError, source: str) -> str:
+def _yaml_error_message(error: yaml.YAMLError, text: str, source: str) -> str:
+    """One line for a YAML error: where (line and column, once) and what, in plain words.
+
+    PyYAML's own wording ("expected <block end>, but found '<block mapping start>'") is
+    kept only for the mistakes not explained here.
+    """
+    if isinstance(error, yaml.reader.ReaderError):
+        number = text.count("\n", 0, error.position) + 1
+        place = error.position - (text.rfind("\n", 0, error.position) + 1) + 1
+        return (
+            f"{source}, line {number}, column {place}: not valid YAML: the character "
+            f"#x{error.character:04x} cannot be in a spec; delete it"
+        )
     if not isinstance(error, yaml.MarkedYAMLError):
-        return f"{source}: not valid YAML: {error}"
+        return f"{source}: not valid YAML: {' '.join(str(error).split())}"
     mark = error.problem_mark or error.context_mark
-    where = f"{source}, line {mark.line + 1}, column {mark.column + 1}" if mark else source
-    what = error.problem or error.context or "unreadable"
-    message = f"{where}: not valid YAML: {what}"
-    for clue, hint in _YAML_HINTS.items():
-        if clue in what:
-            message += f" ({hint})"
-            break
-    return message
+    if mark is None:
+        return f"{source}: not valid YAML: {error.problem or error.context or 'unreadable'}"
+    lines = text.splitlines()
+    line = lines[mark.line] if mark.line < len(lines) else ""
+    column = mark.column
+    what = _yaml_explanation(error, lines, line[: mark.column])
+    if what is None:
+        what = error.problem or error.context or "unreadable"
+    elif what.startswith(_INDENTATION):  # point at the line's first character
+        column = len(line) - len(line.lstrip())
+    return f"{source}, line {mark.line + 1}, column {column + 1}: not valid YAML: {what}"
+
+
+_INDENTATION = "the indentation does not line up with the lines above"
+_QUOTE_COLON = 'a text that contains ": " must be put in quotes, e.g. text: "Q1: what works?"'
+_QUOTE_FLOW = (
+    'inside [...] or {...}, a text that contains ": " or "?" must be put in quotes, '
+    'e.g. {id: why, type: prompt, text: "Why? Tell us"}'
+)
+
+
+def _yaml_explanation(error: yaml.MarkedYAMLError, lines: list[str], before: str) -> str | None:
+    """Plain words for the YAML mistakes people make most, or None.
+
+    ``before`` is the text of the problem's line up to the problem.
+    """
+    problem = error.problem or ""
+    context = error.context or ""
+    opened = error.context_mark
+    if problem == "mapping values are not allowed here":
+        # `text: Q1: what works?` has a ': ' after the value began; `   text: x` alone
+        # on a line means a plain text above it carried on to this line.
+        if re.search(r":\s", before):
+            return _QUOTE_COLON
+        above = next(
+            (earlier for earlier in reversed(lines[: _line_of(error)]) if earlier.strip()), ""
+        )
+        if re.fullmatch(r"\s*(?:- )?[^\s:#'\"]+:\S.*", above):
+            return "put a space after the ':' on the line above (id: x, not id:x)"
+        return _INDENTATION
+    if problem.startswith("expected <block end>, but found"):
+        if problem.endswith("'<scalar>'"):
+            return (
+                "the text after a closing quote or bracket is not part of the value; "
+                "put the whole text in quotes, e.g. title: '\"Safe\" care' or "
+                'text: "[Draft] the plan"'
+            )
+        return _INDENTATION
+    if problem.startswith(("expected ',' or '}', but got", "expected ',' or ']', but got")):
+        bracket = "{" if "'}'" in problem else "["
+        if problem.endswith(("':'", "'?'")):
+            if opened is not None and opened.line != _line_of(error):
+                return (
+                    f"the '{bracket}' on line {opened.line + 1} is not closed; if it is, "
+                    f"{_QUOTE_FLOW}"
+                )
+            return _QUOTE_FLOW
+        closing = "}" if bracket == "{" else "]"
+        return f"inside {bracket}...{closing} the entries are separated by commas"
+    if "that cannot start any token" in problem:
+        if "'\\t'" in problem:
+            return "indent with spaces, not tabs"
+        found = re.search(r"character '(.)'", problem)
+        sign = found[1] if found else "this character"
+        return f"a text that begins with '{sign}' must be put in quotes"
+    if context == "while scanning a quoted scalar":
+        where = f" on line {opened.line + 1}" if opened is not None else ""
+        return f"the quote opened{where} is never closed"
+    if context.startswith(("while scanning an alias", "while scanning an anchor")) or (
+        problem.startswith("found undefined alias")
+    ):
+        return (
+            "a text that begins with '*' or '&' must be put in quotes, e.g. text: \"*new* times\""
+        )
+    if problem.startswith("could not determine a constructor for the tag '!"):
+        return "a text that begins with '!' must be put in quotes, e.g. title: \"!Important\""
+    if problem == "could not find expected ':'":
+        return (
+            "each line needs a field name, a colon and a value; a text on several lines "
+            "goes in quotes, or after | with its lines indented"
+        )
+    if problem == "but found another document":
+        return "a spec file holds one spec; remove the '---' line and what follows it"
+    return None
+
+
+def _line_of(error: yaml.MarkedYAMLError) -> int:
+    mark = error.problem_mark or error.context_mark
+    return mark.line if mark is not None else 0
 
 
 def load_spec(
@@ -277,4 +367,4 @@ def load_spec_file(
         reason = f"cannot read {name}: {error.strerror or error}"
     else:
         return load_spec(text, source=name, limits=limits)
-    raise SpecError([Problem(ROOT, reason)], source=name)
+    raise SpecError([Problem(ROOT, reason)], source=name, unreadable=True)

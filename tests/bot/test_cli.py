@@ -112,6 +112,26 @@ def test_a_date_that_is_not_real_exits_2_naming_the_field(
     ), err
 
 
+@pytest.mark.parametrize("command", ["validate", "create"])
+def test_unreadable_spec_is_one_line_naming_the_file_once(
+    env: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    text = yaml.safe_dump(spec_data(), sort_keys=False)
+    broken = text.replace("\n  type: poll\n", "\n type: poll\n", 1)
+    assert broken != text
+    spec = write_spec(env, broken)
+    line = broken[: broken.index(" type: poll")].count("\n") + 1
+    code, out, err = engage(capsys, "consultation", command, spec)
+    assert (code, out) == (2, "")
+    assert err == (
+        f"engage: {spec}, line {line}, column 2: not valid YAML: "
+        "the indentation does not line up with the lines above\n"
+    )
+    missing = str(env / "nope.yaml")
+    code, _, err = engage(capsys, "consultation", command, missing)
+    assert (code, err) == (2, f"engage: there is no file {missing}\n")
+
+
 def test_valid_spec(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     code, out, _ = engage(capsys, "consultation", "validate", write_spec(tmp_path, spec_data()))
     assert code == 0

@@ -291,6 +291,89 @@ def test_malformed_yaml_names_line_and_column() -> None:
     assert caught.value.source == "chat.yaml"
 
 
+QUOTE_IN_BRACKETS = (
+    'inside [...] or {...}, a text that contains ": " or "?" must be put in quotes, '
+    'e.g. {id: why, type: prompt, text: "Why? Tell us"}'
+)
+YAML_MISTAKES = [
+    (
+        "a field less indented than the one above",
+        "id: x\nitems:\n  - id: a\n    type: prompt\n   text: Q\n",
+        "line 5, column 4: not valid YAML: the indentation does not line up with the lines above",
+    ),
+    (
+        "a field more indented than the one above",
+        "id: x\nitems:\n  - id: a\n    type: prompt\n     text: Q\n",
+        "line 5, column 6: not valid YAML: the indentation does not line up with the lines above",
+    ),
+    (
+        "a list entry out of line",
+        "id: x\nitems:\n  - id: a\n   - id: b\n",
+        "line 4, column 4: not valid YAML: the indentation does not line up with the lines above",
+    ),
+    (
+        "': ' inside a text",
+        "id: x\ntitle: Q1: what works?\n",
+        'line 2, column 10: not valid YAML: a text that contains ": " must be put in quotes, '
+        'e.g. text: "Q1: what works?"',
+    ),
+    (
+        "'?' inside a text in braces",
+        "id: x\nitems:\n  - {id: a, type: prompt, text: Why? Tell us}\n",
+        "line 3, column 36: not valid YAML: " + QUOTE_IN_BRACKETS,
+    ),
+    (
+        "': ' inside a text in braces too",
+        "id: x\nitems:\n  - {id: a, type: prompt, text: Q1: what works?}\n",
+        "line 3, column 35: not valid YAML: " + QUOTE_IN_BRACKETS,
+    ),
+    (
+        "a bracket never closed",
+        "id: x\noptions: [Yes, No\ntitle: T\n",
+        "line 3, column 6: not valid YAML: the '[' on line 2 is not closed; if it is, "
+        + QUOTE_IN_BRACKETS,
+    ),
+    (
+        "a quote never closed",
+        'id: x\ntitle: "Booking\nitems: []\n',
+        "line 4, column 1: not valid YAML: the quote opened on line 2 is never closed",
+    ),
+    (
+        "a tab",
+        "id: x\n\ttitle: T\n",
+        "line 2, column 1: not valid YAML: indent with spaces, not tabs",
+    ),
+    (
+        "no space after the colon",
+        "id:x\ntitle: T\n",
+        "line 2, column 6: not valid YAML: put a space after the ':' on the line above "
+        "(id: x, not id:x)",
+    ),
+    (
+        "text after a quoted text",
+        'id: x\ntitle: "Safe" care\n',
+        "line 2, column 15: not valid YAML: the text after a closing quote or bracket is not "
+        "part of the value; put the whole text in quotes, e.g. title: '\"Safe\" care' or "
+        'text: "[Draft] the plan"',
+    ),
+    (
+        "a control character",
+        "id: x\ntitle: a\x07b\n",
+        "line 2, column 9: not valid YAML: the character #x0007 cannot be in a spec; delete it",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"), [m[1:] for m in YAML_MISTAKES], ids=[m[0] for m in YAML_MISTAKES]
+)
+def test_yaml_mistake_is_one_line_in_plain_words(text: str, message: str) -> None:
+    with pytest.raises(SpecError) as caught:
+        load_spec(text, source="bad/x.yaml")
+    assert caught.value.unreadable
+    assert caught.value.problems == [Problem("(root)", f"bad/x.yaml, {message}")]
+
+
 def test_malformed_json_names_line_and_column() -> None:
     with pytest.raises(SpecError) as caught:
         load_spec('{\n  "id": "x",\n  "title": }\n')
