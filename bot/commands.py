@@ -187,17 +187,19 @@ def _load(path: str, settings: Settings | None) -> tuple[ConsultationSpec, str]:
             raise _SpecProblems(path, SpecError(problems))
     if left := unfinished(spec.to_dict()):
         raise _SpecProblems(path, SpecError(left))
-    source = Path(path).read_text(encoding="utf-8")
+    return spec, Path(path).read_text(encoding="utf-8")
+
+
+def _warn_without_region(path: str, spec: ConsultationSpec, source: str) -> None:
+    """A valid spec that leaves ``safety.region`` out: the helplines of the safety reply
+    follow the region, and a service elsewhere would give its people Australia's."""
     if not _region_given(source):
-        # The helplines of the safety reply follow the region: a service elsewhere that
-        # left it out would give its people Australia's numbers.
         print(
             f"{path}: warning: safety.region: not set, so the safety reply gives the "
             f"helplines of {spec.safety.region}; set it to the region the service is in "
             f"({', '.join(get_args(Region))})",
             file=sys.stderr,
         )
-    return spec, source
 
 
 def _region_given(source: str) -> bool:
@@ -228,7 +230,7 @@ def validate(args: argparse.Namespace, settings: Settings | None) -> int:
         settings = load_settings()
     except Exception:
         settings = None
-    spec, _ = _load(args.file, settings)
+    spec, source = _load(args.file, settings)
     kinds: dict[str, int] = {}
     for item in spec.items:
         kinds[item.type] = kinds.get(item.type, 0) + 1
@@ -252,6 +254,7 @@ def validate(args: argparse.Namespace, settings: Settings | None) -> int:
             f"texts section words them: {', '.join(missing)}",
             file=sys.stderr,
         )
+    _warn_without_region(args.file, spec, source)
     return OK
 
 
@@ -287,6 +290,7 @@ async def create(args: argparse.Namespace, settings: Settings | None) -> int:
         await platform.aclose()
     if replaced is not None:  # only a draft is replaced (service.create)
         print(f"replaced the draft {spec.id} ({replaced})")
+    _warn_without_region(args.file, spec, source)
     print(f"stored {spec.title!r} as a draft; launch it with: engage consultation launch {spec.id}")
     print(spec.id)  # CONTRACT.md: the id on the last line
     return OK

@@ -556,6 +556,14 @@ def validate(data: object, *, limits: Mapping[str, ChannelLimits] | None = None)
     telegram = _telegram(check, root["telegram"]) if given(root, "telegram") else TelegramSettings()
     mastodon = _mastodon(check, root["mastodon"]) if given(root, "mastodon") else MastodonSettings()
     safety = _safety(check, root["safety"]) if given(root, "safety") else SafetySettings()
+    region_given = (
+        given(root, "safety")
+        and isinstance(root["safety"], Mapping)
+        and ("region" in root["safety"])
+    )
+    if safety is not None and not region_given and (language or "").lower().startswith("cy"):
+        # A consultation in Welsh is run in Wales: its helplines are the UK's.
+        safety = replace(safety, region="UK")
     retention = over_time.check_retention(root["retention"]) if given(root, "retention") else None
     if retention is not None:
         for where, message in retention[1]:

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from bot.platform import Platform
 from bot.web.operations import unavailable
 from channels.events import CONSENT, OutboundMessage
+from consultations.spec import parse_spec
 from consultations.texts import BUILTIN, texts_for
 from storage.tables import Participant
 from tests.bot.test_cli import write_spec
@@ -259,7 +260,11 @@ def test_validate_warns_about_a_language_without_a_full_catalogue(
     welsh = write_spec(tmp_path, _in("cy"), "cy.yaml")
     code, _, err = engage(capsys, "consultation", "validate", welsh)
     assert code == 0
-    assert "warning" not in err
+    assert "warning: language" not in err
+    # Without a region of its own, a consultation in Welsh offers the UK's helplines.
+    assert "helplines of UK" in err
+    assert parse_spec(_in("cy")).safety.region == "UK"
+    assert parse_spec(_in("cy", safety={"region": "AU"})).safety.region == "AU"
 
 
 async def test_web_recontact_question_and_statement_errors_in_the_language(
