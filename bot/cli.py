@@ -11,14 +11,15 @@ import asyncio
 import logging
 import os
 import sys
+import traceback
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError
 
 from bot.config import ConfigError, Settings, load_settings
 from bot.console import UsageError, configure_logging
-from storage.db import is_unavailable, outage_reason
+from storage import db
 
 log = logging.getLogger("engage")
 
@@ -219,12 +220,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"engage: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except DBAPIError as exc:
-        if not (isinstance(exc, OperationalError) or is_unavailable(exc)):
-            raise
-        reason = outage_reason(exc)
-        detail = str(exc.orig)
-        problem = detail if reason == type(exc).__name__ else f"{reason} ({detail})"
-        print(f"engage: database error: {problem}", file=sys.stderr)
+        # The server unreachable, the database or role missing, an outage: one line (the
+        # traceback with --verbose). Database errors never carry the URL or the values.
+        if args.verbose:
+            traceback.print_exc()
+        print(f"engage: database error: {db.describe(exc)}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         return EXIT_FAILED

@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import os
+import socket
 import sqlite3
 from collections.abc import AsyncGenerator, Sequence
 from contextvars import ContextVar
@@ -16,6 +17,7 @@ import orjson
 from sqlalchemy import Integer, event, func, select, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_dbapi
 from sqlalchemy.dialects.sqlite.aiosqlite import (
     AsyncAdapt_aiosqlite_connection,
     AsyncAdapt_aiosqlite_cursor,
@@ -124,7 +126,55 @@ def create_engine(url: str, *, pool_size: int = POOL_SIZE, **kwargs: Any) -> Asy
     kwargs.setdefault("connect_args", {}).setdefault(
         "prepared_statement_cache_size", PREPARED_STATEMENTS
     )
-    return create_async_engine(url, pool_pre_ping=True, **kwargs)
+    engine = create_async_engine(url, pool_pre_ping=True, **kwargs)
+    event.listen(engine.sync_engine, "do_connect", _connect_naming_failures)
+    return engine
+
+
+class ConnectFailed(AsyncAdapt_asyncpg_dbapi.OperationalError):
+    """No connection to the PostgreSQL server could be made; the message says where and
+    why ("cannot connect to db.example:5432 (connection refused)"), never the password."""
+
+    def __init__(self, message: str, orig: OSError) -> None:
+        super().__init__(message, orig)  # type: ignore[no-untyped-call]
+
+
+def _connect_naming_failures(
+    dialect: Any, _record: Any, cargs: Sequence[Any], cparams: dict[str, Any]
+) -> Any:
+    """Make a PostgreSQL connection; a failure to reach the server is a database error.
+
+    asyncpg raises the socket's own error (refused, unknown host, timed out) and
+    SQLAlchemy passes it on as it is, unlike every other failure of the driver, which it
+    wraps as a :class:`~sqlalchemy.exc.DBAPIError`. Raised as :class:`ConnectFailed`
+    (the driver's ``OperationalError``), it arrives wrapped like the rest, with the
+    socket's error as its cause.
+    """
+    try:
+        return dialect.connect(*cargs, **cparams)
+    except OSError as error:
+        message = f"cannot connect to {_server(cparams)} ({_connect_problem(error)})"
+        raise ConnectFailed(message, error) from error
+
+
+def _server(cparams: dict[str, Any]) -> str:
+    """Where a connection was going, as host:port (no user, password or database)."""
+    host = cparams.get("host")
+    if not host:
+        return "the local PostgreSQL server"
+    shown = f"[{host}]" if ":" in str(host) else str(host)
+    return f"{shown}:{cparams.get('port') or 5432}"
+
+
+def _connect_problem(error: OSError) -> str:
+    if isinstance(error, socket.gaierror):
+        return "unknown host" if error.errno == socket.EAI_NONAME else "host name lookup failed"
+    if isinstance(error, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(error, TimeoutError):
+        return "no answer in time"
+    words = error.strerror or str(error) or type(error).__name__
+    return words[:1].lower() + words[1:]
 
 
 def _set_pragmas(dbapi_connection: Any) -> None:
@@ -571,6 +621,20 @@ def outage_reason(error: BaseException) -> str:
         if any(isinstance(current, kind) for current in chain):
             return reason
     return type(error).__name__
+
+
+def describe(error: BaseException) -> str:
+    """A database error in one line for an operator: what went wrong and, for an outage,
+    why. Never the statement's values (the engine hides them) or the URL's password."""
+    chain = _chain(error)
+    failed = next((current for current in chain if isinstance(current, ConnectFailed)), None)
+    if failed is not None:
+        return str(failed)
+    orig = getattr(error, "orig", None)
+    lines = str(orig if isinstance(orig, BaseException) else error).strip().splitlines()
+    detail = lines[0] if lines else type(error).__name__
+    reason = outage_reason(error)
+    return detail if reason == type(error).__name__ else f"{reason} ({detail})"
 
 
 def is_unavailable(error: BaseException) -> bool:

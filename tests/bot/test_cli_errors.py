@@ -1,0 +1,151 @@
+"""The command line when the database cannot be used: one line saying why, exit 1."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import sys
+import uuid
+from pathlib import Path
+
+import asyncpg
+import pytest
+from sqlalchemy.engine import make_url
+
+from tests.conftest import POSTGRES_ADMIN_URL, TEST_KEY, TEST_SECRET
+from tests.helpers import engage
+
+ENGAGE = str(Path(sys.executable).parent / "engage")
+PASSWORD = "hunter2-never-shown"
+
+# Every kind of command that opens the database.
+COMMANDS = [
+    ("db", "upgrade"),
+    ("db", "current"),
+    ("run",),
+    ("consultation", "list"),
+    ("consultation", "show", "outpatient-booking"),
+    ("moderation", "list"),
+    ("moderation", "resolve", "1", "--note", "called back"),
+    ("inbox", "failed"),
+    ("inbox", "retry", "1"),
+    ("outbox", "unknown"),
+    ("user", "add", "lead@health.example", "--role", "lead", "--generate-password"),
+]
+
+
+def _closed_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def keys(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The keys `engage` needs, and no adapter settings; the working folder is tmp."""
+    monkeypatch.setenv("ENGAGE_SECRET_KEY", TEST_SECRET)
+    monkeypatch.setenv("ENGAGE_PSEUDONYM_KEY", TEST_KEY)
+    for name in ("TELEGRAM_BOT_TOKEN", "MASTODON_API_BASE_URL", "MASTODON_ACCESS_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+
+
+def _one_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+@pytest.mark.usefixtures("keys")
+@pytest.mark.parametrize("command", COMMANDS, ids=[" ".join(c[:2]) for c in COMMANDS])
+def test_an_unreachable_server_is_one_line_for_every_command(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, command: tuple[str, ...]
+) -> None:
+    port = _closed_port()
+    monkeypatch.setenv(
+        "ENGAGE_DATABASE_URL", f"postgresql+asyncpg://postgres:{PASSWORD}@127.0.0.1:{port}/engage"
+    )
+    code, _, err = engage(capsys, *command)
+    assert code == 1
+    assert _one_line(err) == (
+        f"engage: database error: cannot connect to 127.0.0.1:{port} (connection refused)"
+    )
+    assert PASSWORD not in err
+
+
+@pytest.mark.usefixtures("keys")
+def test_an_unknown_host_is_one_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"postgresql+asyncpg://postgres:{PASSWORD}@no-such-host.invalid:5432/engage"
+    monkeypatch.setenv("ENGAGE_DATABASE_URL", url)
+    code, _, err = engage(capsys, "inbox", "failed")
+    assert code == 1
+    line = _one_line(err)
+    assert line.startswith("engage: database error: cannot connect to no-such-host.invalid:5432 (")
+    assert PASSWORD not in err
+
+
+def _on_the_test_server(user: str, database: str) -> str:
+    server = make_url(POSTGRES_ADMIN_URL)
+    return str(
+        server.set(
+            drivername="postgresql+asyncpg", username=user, password=PASSWORD, database=database
+        ).render_as_string(hide_password=False)
+    )
+
+
+@pytest.mark.usefixtures("keys")
+@pytest.mark.parametrize("command", [("db", "upgrade"), ("moderation", "list"), ("run",)])
+def test_a_missing_database_or_role_is_one_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, command: tuple[str, ...]
+) -> None:
+    admin = make_url(POSTGRES_ADMIN_URL)
+    missing = f"engage_missing_{uuid.uuid4().hex[:8]}"
+    for user, database, named in (
+        (admin.username or "postgres", missing, f'database "{missing}" does not exist'),
+        (missing, admin.database or "postgres", f'role "{missing}" does not exist'),
+    ):
+        monkeypatch.setenv("ENGAGE_DATABASE_URL", _on_the_test_server(user, database))
+        code, _, err = engage(capsys, *command)
+        assert code == 1, err
+        assert _one_line(err) == f"engage: database error: {named}"
+        assert PASSWORD not in err
+
+
+async def _role_without_rights() -> tuple[str, str]:
+    """A role that may log in but may not create tables: (name, its URL)."""
+    role = f"engage_powerless_{uuid.uuid4().hex[:8]}"
+    connection = await asyncpg.connect(POSTGRES_ADMIN_URL)
+    try:
+        await connection.execute(f'CREATE ROLE "{role}" LOGIN')
+        database = await connection.fetchval("select current_database()")
+    finally:
+        await connection.close()
+    return role, _on_the_test_server(role, str(database))
+
+
+@pytest.mark.usefixtures("keys")
+def test_a_statement_the_server_refuses_is_one_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not an outage, a database error all the same: no traceback (with -v there is one)."""
+    role, url = asyncio.run(_role_without_rights())
+    try:
+        monkeypatch.setenv("ENGAGE_DATABASE_URL", url)
+        code, _, err = engage(capsys, "db", "upgrade")
+        assert code == 1
+        assert _one_line(err).startswith("engage: database error: permission denied")
+        code, _, err = engage(capsys, "-v", "db", "upgrade")
+        assert code == 1 and "Traceback" in err
+    finally:
+
+        async def drop() -> None:
+            connection = await asyncpg.connect(POSTGRES_ADMIN_URL)
+            try:
+                await connection.execute(f'DROP ROLE IF EXISTS "{role}"')
+            finally:
+                await connection.close()
+
+        asyncio.run(drop())
