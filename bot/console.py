@@ -26,6 +26,21 @@ class UsageError(Exception):
     """Bad input: reported on one line, exit status 2."""
 
 
+#: The largest row id either store holds (a signed 64-bit integer).
+MAX_ROW_ID = 2**63 - 1
+
+
+def row_id(value: str, name: str, what: str) -> int:
+    """A row's id given on the command line: ASCII digits, no larger than a row id can be.
+
+    Anything else is a :class:`UsageError` naming ``name`` ("CASE: '-5' is not a case
+    number"): a number past 64 bits would otherwise reach PostgreSQL and fail there.
+    """
+    if value.isascii() and value.isdigit() and int(value) <= MAX_ROW_ID:
+        return int(value)
+    raise UsageError(f"{name}: {value!r} is not {what}")
+
+
 @contextlib.contextmanager
 def output(path: str | None) -> Any:
     """Standard output, or a file written whole (a failed run leaves no half file)."""

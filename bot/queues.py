@@ -13,7 +13,7 @@ import unicodedata
 
 from bot.commands import migrated_platform
 from bot.config import Settings
-from bot.console import UsageError, cli_actor, print_json
+from bot.console import UsageError, cli_actor, print_json, row_id
 from bot.inbox import held_aside, retry
 from bot.outbox import in_doubt
 from consultations import moderation
@@ -70,42 +70,40 @@ def _one_line(text: str) -> str:
 
 
 async def moderation_resolve(args: argparse.Namespace, settings: Settings | None) -> int:
-    if not args.case.isdigit():
-        raise UsageError(f"CASE: {args.case!r} is not a case number")
+    case = row_id(args.case, "CASE", "a case number")
     platform = await migrated_platform(settings)
     try:
         async with platform.sessionmaker.begin() as session:
             try:
                 close = moderation.release if args.not_a_disclosure else moderation.resolve
-                await close(session, int(args.case), _actor(), args.note)
+                await close(session, case, _actor(), args.note)
             except moderation.CaseError as exc:
                 raise UsageError(f"CASE: {exc}") from None
     finally:
         await platform.aclose()
     if args.not_a_disclosure:
-        print(f"moderation case {args.case} resolved as not a disclosure")
+        print(f"moderation case {case} resolved as not a disclosure")
     else:
-        print(f"moderation case {args.case} resolved")
+        print(f"moderation case {case} resolved")
     return OK
 
 
 async def moderation_decide(args: argparse.Namespace, settings: Settings | None) -> int:
     """``approve`` shows a statement held for approval; ``reject`` never shows it."""
-    if not args.case.isdigit():
-        raise UsageError(f"CASE: {args.case!r} is not a case number")
+    case = row_id(args.case, "CASE", "a case number")
     approve = args.moderation_command == "approve"
     platform = await migrated_platform(settings)
     try:
         async with platform.sessionmaker.begin() as session:
             try:
                 await moderation.decide_statement(
-                    session, int(args.case), _actor(), approve=approve, note=args.note
+                    session, case, _actor(), approve=approve, note=args.note
                 )
             except moderation.CaseError as exc:
                 raise UsageError(f"CASE: {exc}") from None
     finally:
         await platform.aclose()
-    print(f"statement of case {args.case} {'approved: shown' if approve else 'rejected'}")
+    print(f"statement of case {case} {'approved: shown' if approve else 'rejected'}")
     return OK
 
 
@@ -143,17 +141,16 @@ async def inbox_failed(args: argparse.Namespace, settings: Settings | None) -> i
 
 
 async def inbox_retry(args: argparse.Namespace, settings: Settings | None) -> int:
-    if not args.id.isdigit():
-        raise UsageError(f"ID: {args.id!r} is not an inbox event id")
+    event = row_id(args.id, "ID", "an inbox event id")
     platform = await migrated_platform(settings)
     try:
         async with platform.sessionmaker.begin() as session:
-            if not await retry(session, int(args.id)):
-                raise UsageError(f"ID: no event {args.id} is held aside (engage inbox failed)")
-            moderation.audit(session, _actor(), "inbox.retry", f"inbox:{args.id}")
+            if not await retry(session, event):
+                raise UsageError(f"ID: no event {event} is held aside (engage inbox failed)")
+            moderation.audit(session, _actor(), "inbox.retry", f"inbox:{event}")
     finally:
         await platform.aclose()
-    print(f"event {args.id} handed back; a running `engage run` handles it within a second")
+    print(f"event {event} handed back; a running `engage run` handles it within a second")
     return OK
 
 

@@ -1,4 +1,5 @@
-"""The command line when the database cannot be used: one line saying why, exit 1."""
+"""The command line when something is wrong: a database it cannot use, an id out of
+range. One line naming what is wrong, exit 1 or 2."""
 
 from __future__ import annotations
 
@@ -149,3 +150,34 @@ def test_a_statement_the_server_refuses_is_one_line(
                 await connection.close()
 
         asyncio.run(drop())
+
+
+# -- ids ----------------------------------------------------------------------------------
+
+TOO_BIG = "99999999999999999999"  # past a 64-bit integer
+LARGEST = str(2**63 - 1)
+
+
+@pytest.mark.parametrize(
+    ("command", "named"),
+    [
+        (("inbox", "retry"), "ID"),
+        (("moderation", "resolve", "--note", "called back"), "CASE"),
+        (("moderation", "resolve", "--not-a-disclosure", "--note", "fine"), "CASE"),
+        (("moderation", "approve"), "CASE"),
+        (("moderation", "reject"), "CASE"),
+    ],
+    ids=["inbox retry", "resolve", "release", "approve", "reject"],
+)
+def test_an_id_out_of_range_is_a_usage_error(
+    env: Path, capsys: pytest.CaptureFixture[str], command: tuple[str, ...], named: str
+) -> None:
+    head, rest = command[:2], command[2:]
+    for given in (TOO_BIG, "abc", "-5", "²", "١٢"):
+        code, _, err = engage(capsys, *head, given, *rest)
+        assert code == 2, (given, err)
+        assert _one_line(err).startswith(f"engage: {named}: {given!r} is not "), err
+    # The largest id a row can have is looked up (and not found), not refused.
+    code, _, err = engage(capsys, *head, LARGEST, *rest)
+    assert code == 2
+    assert LARGEST in _one_line(err) and "is not " not in err

@@ -173,7 +173,13 @@ async def test_actions_need_the_csrf_token(platform: Platform, web_client: Any) 
 async def test_unknown_cases_are_not_found(platform: Platform, web_client: Any) -> None:
     await as_role(platform, web_client, "moderator")
     csrf = await csrf_of(web_client)
-    for path in (f"{QUEUE}/999/acknowledge", f"{QUEUE}/abc/acknowledge", f"{QUEUE}/9/resolve"):
+    for path in (
+        f"{QUEUE}/999/acknowledge",
+        f"{QUEUE}/abc/acknowledge",
+        f"{QUEUE}/9/resolve",
+        f"{QUEUE}/99999999999999999999/resolve",  # past a 64-bit id
+        f"{QUEUE}/%C2%B2/acknowledge",  # a superscript two: a digit, but not a number
+    ):
         response = await web_client.post(path, data={"csrf": csrf, "note": "x"})
         assert response.status == 404, path
 

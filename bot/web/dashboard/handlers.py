@@ -632,7 +632,7 @@ class Dashboard:
         account, _ = await self._posted(request)
         self._require(request, account, auth.MODERATE)
         raw = request.match_info["case"]
-        case_id = int(raw) if raw.isdigit() and len(raw) <= 18 else None
+        case_id = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 18 else None
         async with self.platform.sessionmaker.begin() as db:
             if case_id is None or await db.get(ModerationCase, case_id) is None:
                 raise self._not_found(request, account, "moderation case")
