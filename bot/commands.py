@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import logging
+import os
 import secrets
+import socket
 import sys
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -143,9 +146,9 @@ async def run(args: argparse.Namespace, settings: Settings | None) -> int:
         try:
             await site.start()
         except OSError as exc:
+            setting, why = _cannot_listen(exc)
             raise UsageError(
-                f"ENGAGE_HTTP_PORT: cannot listen on {settings.http_host}:{settings.http_port}: "
-                f"{exc.strerror}"
+                f"{setting}: cannot listen on {settings.http_host}:{settings.http_port}: {why}"
             ) from None
         channels = ", ".join(platform.adapters)
         log.info("engage is running at %s (channels: %s)", settings.public_url, channels)
@@ -154,6 +157,21 @@ async def run(args: argparse.Namespace, settings: Settings | None) -> int:
     finally:
         await runner.cleanup()
     return OK
+
+
+def _cannot_listen(error: OSError) -> tuple[str, str]:
+    """The setting at fault when the web app cannot listen, and why: the address when the
+    name is unknown or this machine has no such address, else the port."""
+    if isinstance(error, socket.gaierror):
+        return "ENGAGE_HTTP_HOST", "the host name cannot be resolved"
+    if error.errno == errno.EADDRNOTAVAIL:
+        return "ENGAGE_HTTP_HOST", "this machine has no such address"
+    if error.errno == errno.EADDRINUSE:
+        return "ENGAGE_HTTP_PORT", "the port is in use"
+    if error.errno == errno.EACCES:
+        return "ENGAGE_HTTP_PORT", "permission denied (ports below 1024 need privileges)"
+    why = os.strerror(error.errno) if error.errno else str(error)
+    return "ENGAGE_HTTP_PORT", why[:1].lower() + why[1:]
 
 
 # -- consultations -------------------------------------------------------------------

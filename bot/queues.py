@@ -71,6 +71,8 @@ def _one_line(text: str) -> str:
 
 async def moderation_resolve(args: argparse.Namespace, settings: Settings | None) -> int:
     case = row_id(args.case, "CASE", "a case number")
+    if not args.note.strip():
+        raise UsageError("--note: say what was done; a case is not resolved without a note")
     platform = await migrated_platform(settings)
     try:
         async with platform.sessionmaker.begin() as session:

@@ -1,9 +1,10 @@
 """The command line when something is wrong: a database it cannot use, an id out of
-range. One line naming what is wrong, exit 1 or 2."""
+range, an address it cannot listen on. One line naming what is wrong, exit 1 or 2."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import sys
 import uuid
@@ -181,3 +182,69 @@ def test_an_id_out_of_range_is_a_usage_error(
     code, _, err = engage(capsys, *head, LARGEST, *rest)
     assert code == 2
     assert LARGEST in _one_line(err) and "is not " not in err
+
+
+# -- wrong names --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("note", ["", "   "])
+def test_an_empty_note_names_the_note(
+    env: Path, capsys: pytest.CaptureFixture[str], note: str
+) -> None:
+    code, _, err = engage(capsys, "moderation", "resolve", "3", "--note", note)
+    assert code == 2
+    assert _one_line(err).startswith("engage: --note: ")
+
+
+async def _run_until_it_stops(tmp_path: Path, **settings: str) -> tuple[int, str]:
+    env = {
+        **os.environ,
+        "ENGAGE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'engage.db'}",
+        "ENGAGE_SECRET_KEY": TEST_SECRET,
+        "ENGAGE_PSEUDONYM_KEY": TEST_KEY,
+        **settings,
+    }
+    for name in ("TELEGRAM_BOT_TOKEN", "MASTODON_API_BASE_URL", "MASTODON_ACCESS_TOKEN"):
+        env.pop(name, None)
+    process = await asyncio.create_subprocess_exec(
+        ENGAGE,
+        "run",
+        env=env,
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        async with asyncio.timeout(120):
+            _, err = await process.communicate()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    return int(process.returncode or 0), err.decode()
+
+
+@pytest.mark.timeout(300)
+async def test_an_address_the_machine_lacks_names_the_host_and_a_busy_port_the_port(
+    tmp_path: Path,
+) -> None:
+    port = _closed_port()
+    code, err = await _run_until_it_stops(
+        tmp_path, ENGAGE_HTTP_HOST="203.0.113.5", ENGAGE_HTTP_PORT=str(port)
+    )
+    assert code == 2
+    assert err.strip().splitlines()[-1] == (
+        f"engage: ENGAGE_HTTP_HOST: cannot listen on 203.0.113.5:{port}: "
+        "this machine has no such address"
+    )
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        code, err = await _run_until_it_stops(
+            tmp_path, ENGAGE_HTTP_HOST="127.0.0.1", ENGAGE_HTTP_PORT=str(taken)
+        )
+    assert code == 2
+    assert err.strip().splitlines()[-1] == (
+        f"engage: ENGAGE_HTTP_PORT: cannot listen on 127.0.0.1:{taken}: the port is in use"
+    )
