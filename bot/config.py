@@ -142,9 +142,46 @@ def _key(env: Mapping[str, str], name: str, key_dir: Path | None) -> str:
         if key_dir is None:
             raise ConfigError(f"{name}: must be set when ENGAGE_ENV is production")
         return _dev_key(name, key_dir)
-    if len(value) < MIN_KEY_LENGTH:
-        raise ConfigError(f"{name}: must be at least {MIN_KEY_LENGTH} characters, got {len(value)}")
+    # Spaces, tabs and line breaks add nothing a guesser has to find.
+    solid = sum(1 for character in value if not character.isspace())
+    if solid < MIN_KEY_LENGTH:
+        raise ConfigError(
+            f"{name}: must be at least {MIN_KEY_LENGTH} characters that are not blank, got {solid}"
+        )
     return value
+
+
+def _distinct_keys(secret_key: str, pseudonym_key: str, environment: str) -> None:
+    """The pseudonym key must not be the secret key: each protects something else, and
+    whoever learns one (a session-signing key travels further) must not have both."""
+    if secret_key.strip() != pseudonym_key.strip():
+        return
+    if environment == "production":
+        raise ConfigError("ENGAGE_PSEUDONYM_KEY: must not be the same as ENGAGE_SECRET_KEY")
+    log.warning(
+        "ENGAGE_PSEUDONYM_KEY is the same as ENGAGE_SECRET_KEY: give each its own key "
+        "(production refuses to start like this)"
+    )
+
+
+def _mastodon(env: Mapping[str, str], environment: str) -> tuple[str | None, str | None]:
+    """The Mastodon adapter's instance address and token: both, or neither.
+
+    An address without a token is refused. A token without an address would leave the
+    adapter off without a word: production refuses it, development warns.
+    """
+    url = _url(env, "MASTODON_API_BASE_URL", None)
+    token = env.get("MASTODON_ACCESS_TOKEN") or None
+    if url and not token:
+        raise ConfigError("MASTODON_ACCESS_TOKEN: required when MASTODON_API_BASE_URL is set")
+    if token and not url:
+        if environment == "production":
+            raise ConfigError("MASTODON_API_BASE_URL: required when MASTODON_ACCESS_TOKEN is set")
+        log.warning(
+            "MASTODON_ACCESS_TOKEN is set but MASTODON_API_BASE_URL is not: the Mastodon "
+            "adapter is off (production refuses to start like this)"
+        )
+    return url, token
 
 
 def sqlite_path(database_url: str) -> Path | None:
@@ -363,10 +400,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, key_dir: Path | None 
     if not 0 < pace <= 1000:
         raise ConfigError(f"{pace_name}: {pace_text} must be more than 0 and at most 1000")
 
-    mastodon_url = _url(env, "MASTODON_API_BASE_URL", None)
-    mastodon_token = env.get("MASTODON_ACCESS_TOKEN") or None
-    if mastodon_url and not mastodon_token:
-        raise ConfigError("MASTODON_ACCESS_TOKEN: required when MASTODON_API_BASE_URL is set")
+    mastodon_url, mastodon_token = _mastodon(env, environment)
 
     stall_name = "MASTODON_STREAM_TIMEOUT"
     stall_text = (env.get(stall_name) or "45").strip()
@@ -380,6 +414,8 @@ def load_settings(env: Mapping[str, str] | None = None, *, key_dir: Path | None 
     telegram_base = _url(env, "TELEGRAM_API_BASE_URL", "https://api.telegram.org/bot")
     assert telegram_base is not None
     secret_key = _key(env, "ENGAGE_SECRET_KEY", keys_from)
+    pseudonym_key = _key(env, "ENGAGE_PSEUDONYM_KEY", keys_from)
+    _distinct_keys(secret_key, pseudonym_key, environment)
     if not webhook_secret:
         # Derived, not random: every worker sharing the secret key registers and checks
         # the same webhook secret.
@@ -396,7 +432,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, key_dir: Path | None 
         http_port=port,
         public_url=public_url,
         secret_key=secret_key,
-        pseudonym_key=_key(env, "ENGAGE_PSEUDONYM_KEY", keys_from),
+        pseudonym_key=pseudonym_key,
         telegram_bot_token=token,
         telegram_api_base_url=telegram_base,
         telegram_mode=mode,

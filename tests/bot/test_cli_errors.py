@@ -153,6 +153,33 @@ def test_a_statement_the_server_refuses_is_one_line(
         asyncio.run(drop())
 
 
+# -- settings ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("settings", "named"),
+    [
+        ({"ENGAGE_SECRET_KEY": " " * 40}, "ENGAGE_SECRET_KEY"),
+        ({"ENGAGE_PSEUDONYM_KEY": " " * 40}, "ENGAGE_PSEUDONYM_KEY"),
+        ({"ENGAGE_ENV": "production", "ENGAGE_PSEUDONYM_KEY": TEST_SECRET}, "ENGAGE_PSEUDONYM_KEY"),
+        ({"ENGAGE_ENV": "production", "MASTODON_ACCESS_TOKEN": "t"}, "MASTODON_API_BASE_URL"),
+    ],
+    ids=["blank secret key", "blank pseudonym key", "one key for both", "token alone"],
+)
+def test_a_weak_setting_stops_start_up_with_one_line(
+    env: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    settings: dict[str, str],
+    named: str,
+) -> None:
+    for name, value in settings.items():
+        monkeypatch.setenv(name, value)
+    code, _, err = engage(capsys, "consultation", "list")
+    assert code == 2
+    assert _one_line(err).startswith(f"engage: configuration: {named}: ")
+
+
 # -- ids ----------------------------------------------------------------------------------
 
 TOO_BIG = "99999999999999999999"  # past a 64-bit integer

@@ -9,6 +9,7 @@ import pytest
 from bot.config import ConfigError, load_settings
 
 KEY = "k" * 40
+OTHER_KEY = "o" * 40
 
 
 @pytest.mark.parametrize(
@@ -62,9 +63,70 @@ def test_production_refuses_to_start_without_real_keys(tmp_path: Path) -> None:
         load_settings(env)
     with pytest.raises(ConfigError, match="ENGAGE_PSEUDONYM_KEY: must be set"):
         load_settings({**env, "ENGAGE_SECRET_KEY": KEY})
-    settings = load_settings({**env, "ENGAGE_SECRET_KEY": KEY, "ENGAGE_PSEUDONYM_KEY": KEY})
+    settings = load_settings({**env, "ENGAGE_SECRET_KEY": KEY, "ENGAGE_PSEUDONYM_KEY": OTHER_KEY})
     assert settings.environment == "production"
     assert list(tmp_path.iterdir()) == []  # production never writes key files
+
+
+@pytest.mark.parametrize("name", ["ENGAGE_SECRET_KEY", "ENGAGE_PSEUDONYM_KEY"])
+@pytest.mark.parametrize("value", [" " * 40, "\t\n" * 20, "k" * 31 + " " * 9, " k " * 31])
+def test_a_key_of_blanks_is_refused(tmp_path: Path, name: str, value: str) -> None:
+    env = {"ENGAGE_SECRET_KEY": KEY, "ENGAGE_PSEUDONYM_KEY": OTHER_KEY, name: value}
+    with pytest.raises(ConfigError, match=f"^{name}: must be at least 32 characters that are not"):
+        load_settings(env, key_dir=tmp_path)
+
+
+def test_a_passphrase_with_spaces_is_a_key(tmp_path: Path) -> None:
+    phrase = "correct horse battery staple and thirty-two more letters"
+    env = {"ENGAGE_SECRET_KEY": KEY, "ENGAGE_PSEUDONYM_KEY": phrase}
+    assert load_settings(env, key_dir=tmp_path).pseudonym_key == phrase
+
+
+def test_one_key_for_both_is_refused_in_production_and_warned_of_in_development(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    env = {"ENGAGE_SECRET_KEY": KEY, "ENGAGE_PSEUDONYM_KEY": KEY}
+    with pytest.raises(
+        ConfigError, match="^ENGAGE_PSEUDONYM_KEY: must not be the same as ENGAGE_SECRET_KEY$"
+    ):
+        load_settings({**env, "ENGAGE_ENV": "production"})
+    with caplog.at_level("WARNING", logger="bot.config"):
+        load_settings(env, key_dir=tmp_path)
+    assert "ENGAGE_PSEUDONYM_KEY is the same as ENGAGE_SECRET_KEY" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="bot.config"):
+        load_settings({**env, "ENGAGE_PSEUDONYM_KEY": OTHER_KEY}, key_dir=tmp_path)
+    assert caplog.text == ""
+
+
+def test_a_mastodon_token_without_its_instance_is_not_ignored(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    env = {
+        "ENGAGE_SECRET_KEY": KEY,
+        "ENGAGE_PSEUDONYM_KEY": OTHER_KEY,
+        "MASTODON_ACCESS_TOKEN": "a-token",
+    }
+    with pytest.raises(
+        ConfigError, match="^MASTODON_API_BASE_URL: required when MASTODON_ACCESS_TOKEN is set$"
+    ):
+        load_settings({**env, "ENGAGE_ENV": "production"})
+    with caplog.at_level("WARNING", logger="bot.config"):
+        settings = load_settings(env, key_dir=tmp_path)
+    assert not settings.mastodon_enabled
+    assert "MASTODON_ACCESS_TOKEN is set but MASTODON_API_BASE_URL is not" in caplog.text
+    # The instance without its token stops start-up in either environment.
+    for environment in ("development", "production"):
+        with pytest.raises(ConfigError, match="^MASTODON_ACCESS_TOKEN: required when"):
+            load_settings(
+                {
+                    "ENGAGE_SECRET_KEY": KEY,
+                    "ENGAGE_PSEUDONYM_KEY": OTHER_KEY,
+                    "ENGAGE_ENV": environment,
+                    "MASTODON_API_BASE_URL": "https://social.example",
+                },
+                key_dir=tmp_path,
+            )
 
 
 def test_an_unknown_environment_is_refused() -> None:
