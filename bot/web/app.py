@@ -115,7 +115,9 @@ def create_app(
     app[DASHBOARD] = Dashboard(platform)
     app[DASHBOARD].add_routes(app, security)
     app[SEND_COUNTS] = SendCounts()
-    operations.install(app, platform, settings.metrics_token, app[SEND_COUNTS])
+    operations.install(
+        app, platform, settings.metrics_token, app[SEND_COUNTS], settings.trusted_proxies
+    )
     for adapter in platform.adapters.values():
         add_routes = getattr(adapter, "add_routes", None)
         if add_routes is not None:

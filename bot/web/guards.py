@@ -235,7 +235,11 @@ class ClientAddress:
         )
 
     def of(self, request: web.Request) -> str:
-        """The client's address, as a key for counting (an IPv6 client by its /64).
+        """The client's address, as a key for counting (an IPv6 client by its /64)."""
+        return _grouped(self.address(request))
+
+    def address(self, request: web.Request) -> str:
+        """The client's address as it is.
 
         When the peer is a trusted proxy, ``X-Forwarded-For`` is read from the right and
         the first address that is not a trusted proxy is the client: entries further
@@ -253,7 +257,17 @@ class ClientAddress:
                 address = hop
                 if not self._is_trusted(hop):
                     break
-        return _grouped(address)
+        return address
+
+    def is_loopback(self, request: web.Request) -> bool:
+        """Whether the client itself (not merely a proxy on this machine) is on loopback."""
+        try:
+            address = ipaddress.ip_address(self.address(request))
+        except ValueError:
+            return False
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        return address.is_loopback
 
     def _is_trusted(self, text: str) -> bool:
         try:

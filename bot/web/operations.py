@@ -6,8 +6,9 @@
 - ``/metrics``: Prometheus text format. Inbox depth and lag, outbox rows by channel and
   status, failed sends and 429s by channel, open safety cases and the age of the oldest,
   and request latency by route (docs/operations.md lists them). Not public: answered to
-  clients on the loopback address, or to a request carrying ``Authorization: Bearer``
-  with ``ENGAGE_METRICS_TOKEN``.
+  a request carrying ``Authorization: Bearer`` with ``ENGAGE_METRICS_TOKEN``, or without
+  a token to clients on the loopback address (behind a trusted proxy, the client it
+  forwards for: a proxy on the same machine does not make every request local).
 
 While the store cannot be reached (a database outage) every request that needs it gets
 503 with ``Retry-After``: people see a page saying to try again in a moment, and
@@ -19,10 +20,9 @@ the store answers (connections are checked before use).
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -35,6 +35,7 @@ from sqlalchemy import func, select, text
 from bot.outbox import SendCounts
 from bot.platform import Platform
 from bot.web import templating
+from bot.web.guards import ClientAddress
 from bot.web.pages import NoticePage, accepted_texts
 from storage.db import is_unavailable, outage_reason
 from storage.tables import InboxEntry, ModerationCase, OutboxEntry, utcnow
@@ -171,17 +172,23 @@ def _age(now: datetime, then: object) -> float:
 
 
 def install(
-    app: web.Application, platform: Platform, metrics_token: str | None, counts: SendCounts
+    app: web.Application,
+    platform: Platform,
+    metrics_token: str | None,
+    counts: SendCounts,
+    trusted_proxies: Sequence[str] = (),
 ) -> None:
     """Add the three routes and the latency middleware.
 
-    ``counts`` is what the outbox sender of this process counts (failed sends, 429s).
+    ``counts`` is what the outbox sender of this process counts (failed sends, 429s);
+    ``trusted_proxies`` are believed on who the client is (``ENGAGE_TRUSTED_PROXIES``).
     """
 
     def sending_channels() -> list[str]:
         return [n for n, a in platform.adapters.items() if not a.capabilities.inline_replies]
 
     metrics = Metrics(counts, sending_channels)
+    client = ClientAddress(trusted_proxies)
     app[READY] = Readiness()
 
     @web.middleware
@@ -214,7 +221,7 @@ def install(
         return web.json_response({"status": "ready"})
 
     async def metrics_page(request: web.Request) -> web.Response:
-        if not _may_read_metrics(request, metrics_token):
+        if not _may_read_metrics(request, metrics_token, client):
             raise web.HTTPForbidden(text="metrics are for operators")
         await metrics.refresh(platform)
         body = generate_latest(metrics.registry)
@@ -269,13 +276,14 @@ def unavailable(request: web.Request) -> web.Response:
     return response
 
 
-def _may_read_metrics(request: web.Request, token: str | None) -> bool:
+def _may_read_metrics(request: web.Request, token: str | None, client: ClientAddress) -> bool:
+    """With a token, only a request bearing it; without, only a client on the loopback.
+
+    The client is the one the trusted proxies forwarded for: a reverse proxy on this
+    machine connects from the loopback, and the request it forwards is not local.
+    """
     if token:
         given = request.headers.get("Authorization", "")
         expected = f"Bearer {token}"
         return hmac.compare_digest(given.encode("utf-8", "replace"), expected.encode())
-    remote = request.remote or ""
-    try:
-        return ipaddress.ip_address(remote).is_loopback
-    except ValueError:
-        return False
+    return client.is_loopback(request)

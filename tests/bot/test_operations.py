@@ -73,6 +73,28 @@ async def test_metrics_with_a_token_need_it(platform: Platform, settings: Settin
         assert right.status == 200 and "engage_outbox_rows" in await right.text()
 
 
+async def test_metrics_behind_a_proxy_on_this_machine_are_for_local_clients_only(
+    platform: Platform, settings: Settings
+) -> None:
+    """The proxy connects from the loopback; the client it forwards for is who asks."""
+    proxied = replace(settings, trusted_proxies=("127.0.0.1/32",))
+    app = create_app(proxied, platform=platform, adapters=configured_adapters, background=False)
+    app.cleanup_ctx.clear()
+    async with TestClient(TestServer(app)) as client:
+        for forwarded_for, status in [
+            (None, 200),  # a scraper on this machine, not through the proxy
+            ("127.0.0.1", 200),  # a client on this machine, through the proxy
+            ("::1", 200),
+            ("8.8.8.8", 403),
+            ("127.0.0.1, 8.8.8.8", 403),  # the left entry was written by the client
+            ("2001:db8::1", 403),
+            ("not an address", 403),
+        ]:
+            headers = {"X-Forwarded-For": forwarded_for} if forwarded_for else {}
+            response = await client.get("/metrics", headers=headers)
+            assert response.status == status, forwarded_for
+
+
 def test_json_log_lines() -> None:
     record = logging.LogRecord("engage.test", logging.WARNING, __file__, 1, "sent %d", (3,), None)
     line = JsonLogFormatter().format(record)
