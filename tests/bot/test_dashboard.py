@@ -26,6 +26,7 @@ from channels.adapter import ChannelAdapter, PublishedPost
 from consultations import service
 from consultations.spec import ConsultationSpec, parse_spec
 from storage.tables import (
+    AuditEvent,
     Consultation,
     ModerationCase,
     SignInThrottle,
@@ -199,6 +200,82 @@ async def test_repeated_failures_are_throttled_per_account_and_address(
     assert "Too many attempts" in await response.text()
     await add_user(platform, "viewer@health.example", "viewer")
     assert (await log_in(web_client, "viewer@health.example")).status == 303
+
+
+async def audit_trail(platform: Platform) -> list[tuple[str, str, str | None, Any]]:
+    """Every audit event: actor, action, subject and detail, oldest first."""
+    async with platform.sessionmaker() as session:
+        rows = await session.scalars(select(AuditEvent).order_by(AuditEvent.id))
+        return [(row.actor, row.action, row.subject, row.detail) for row in rows]
+
+
+async def test_failed_sign_ins_are_audited_and_logged_without_the_password(
+    platform: Platform, web_client: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    await add_user(platform, LEAD, "lead")
+    async with platform.sessionmaker() as session:
+        lead_id = await session.scalar(select(User.id).where(User.email == LEAD))
+    with caplog.at_level("INFO", logger="bot.web.dashboard.handlers"):
+        assert (await log_in(web_client, LEAD, "wrong-guess-one")).status == 200
+        # Someone typing their password into the email box: that text is kept nowhere.
+        assert (await log_in(web_client, "typed-my-password-here", "x")).status == 200
+        for number in range(4):
+            assert (await log_in(web_client, LEAD, f"wrong-guess-{number}")).status == 200
+        assert (await log_in(web_client, LEAD, PASSWORD)).status == 429
+
+    trail = await audit_trail(platform)
+    assert trail == [
+        (LEAD, "login.failed", f"user:{lead_id}", None),
+        ("unknown account", "login.failed", None, None),
+        *[(LEAD, "login.failed", f"user:{lead_id}", None)] * 4,
+        (LEAD, "login.throttled", f"user:{lead_id}", None),
+    ]
+    messages = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert messages[:2] == [
+        f"dashboard: sign-in to user {lead_id} failed",
+        "dashboard: sign-in to an unknown account failed",
+    ]
+    assert messages[-1] == f"dashboard: sign-in to user {lead_id} refused: too many attempts"
+    for kept in (str(trail), caplog.text):
+        assert "wrong-guess" not in kept and PASSWORD not in kept
+        assert "typed-my-password-here" not in kept
+    assert LEAD not in caplog.text  # the log names the account by its id
+
+
+async def test_a_refused_action_is_audited_and_logged(
+    platform: Platform, web_client: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    await launch(platform)
+    await as_role(platform, web_client, "viewer")
+    csrf = await csrf_of(web_client)
+    with caplog.at_level("WARNING", logger="bot.web.dashboard.handlers"):
+        response = await web_client.post(
+            "/dashboard/c/outpatient-booking/close", data={"csrf": csrf}
+        )
+        assert response.status == 403
+        assert (await web_client.get("/dashboard/moderation")).status == 403
+    assert await audit_trail(platform) == [
+        (
+            "viewer@health.example",
+            "access.denied",
+            "/dashboard/c/outpatient-booking/close",
+            {"method": "POST", "role": "viewer", "needs": "manage"},
+        ),
+        (
+            "viewer@health.example",
+            "access.denied",
+            "/dashboard/moderation",
+            {"method": "GET", "role": "viewer", "needs": "moderate"},
+        ),
+    ]
+    async with platform.sessionmaker() as session:
+        viewer_id = await session.scalar(select(User.id).where(User.role == "viewer"))
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
+        f"dashboard: user {viewer_id} (viewer) refused POST "
+        "/dashboard/c/outpatient-booking/close: the role lacks manage",
+        f"dashboard: user {viewer_id} (viewer) refused GET /dashboard/moderation: "
+        "the role lacks moderate",
+    ]
 
 
 async def test_login_form_needs_its_csrf_token(platform: Platform, web_client: Client) -> None:

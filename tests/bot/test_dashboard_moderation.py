@@ -156,7 +156,13 @@ async def test_a_viewer_cannot_see_or_act_on_the_queue(platform: Platform, web_c
         )
         assert response.status == 403
     assert (await case_row(platform, case_id)).status == "open"
-    assert await audit_log(platform) == []
+    # Nothing was done; each refusal is on the record.
+    viewer = "viewer@health.example"
+    assert await audit_log(platform) == [
+        (viewer, "access.denied", QUEUE),
+        (viewer, "access.denied", f"{QUEUE}/{case_id}/acknowledge"),
+        (viewer, "access.denied", f"{QUEUE}/{case_id}/resolve"),
+    ]
 
 
 async def test_actions_need_the_csrf_token(platform: Platform, web_client: Any) -> None:

@@ -273,16 +273,36 @@ class Dashboard:
             text=templating.render_string(request, page), content_type="text/html"
         )
 
-    def _require(self, request: web.Request, account: Account, permission: str) -> None:
-        if not account.can(permission):
-            raise self._refuse(
-                request,
-                403,
-                "Not allowed",
-                f"Your role ({account.role}) does not allow this. Ask an administrator "
-                "if you need it.",
-                account,
+    async def _require(self, request: web.Request, account: Account, permission: str) -> None:
+        """Go on if the account's role carries ``permission``; else a 403 page, recorded
+        in the audit trail (``access.denied``) and the log."""
+        if account.can(permission):
+            return
+        async with self.platform.sessionmaker.begin() as db:
+            moderation.audit(
+                db,
+                account.email,
+                "access.denied",
+                request.path[:80],
+                method=request.method,
+                role=account.role,
+                needs=permission,
             )
+        log.warning(
+            "dashboard: user %s (%s) refused %s %s: the role lacks %s",
+            account.user_id,
+            account.role,
+            request.method,
+            request.path,
+            permission,
+        )
+        raise self._refuse(
+            request,
+            403,
+            "Not allowed",
+            f"Your role ({account.role}) does not allow this. Ask an administrator if you need it.",
+            account,
+        )
 
     def _not_found(
         self, request: web.Request, account: Account, what: str = "consultation"
@@ -341,6 +361,7 @@ class Dashboard:
         async with self.platform.sessionmaker.begin() as db:
             verdict = await self.throttle.attempt(db, email, address, now=self.clock())
         if verdict.refused:
+            await self._sign_in_refused(email, "login.throttled")
             return self._login_page(
                 request, next_path=next_path, email=email, error=THROTTLED, status=429
             )
@@ -352,6 +373,7 @@ class Dashboard:
         # argon2id takes tens of milliseconds of CPU: keep it off the event loop.
         matched = await asyncio.to_thread(self.check_password, password, stored)
         if user is None or stored is None or not matched:
+            await self._sign_in_refused(email, "login.failed")
             return self._login_page(
                 request, next_path=next_path, email=email, error=GENERIC_LOGIN_ERROR
             )
@@ -369,6 +391,26 @@ class Dashboard:
         self._set_cookie(response, auth.SESSION_COOKIE, cookie, auth.SESSION_SECONDS)
         response.del_cookie(auth.LOGIN_COOKIE, path=PREFIX)
         raise response
+
+    async def _sign_in_refused(self, email: str, action: str) -> None:
+        """Record a refused sign-in: ``login.failed`` (wrong password or no such account)
+        or ``login.throttled`` (too many attempts).
+
+        The audit trail names the account tried when there is one (its email, as for
+        every dashboard action); an email that matches no account is not kept, since it
+        may be a password typed into the wrong box. The log names the account by its id.
+        Never the password, nor the client's address (the throttle keeps neither).
+        """
+        async with self.platform.sessionmaker.begin() as db:
+            user = await db.scalar(select(User).where(User.email == email)) if email else None
+            actor = user.email if user is not None else "unknown account"
+            subject = f"user:{user.id}" if user is not None else None
+            moderation.audit(db, actor, action, subject)
+        who = f"user {user.id}" if user is not None else "an unknown account"
+        if action == "login.throttled":
+            log.warning("dashboard: sign-in to %s refused: too many attempts", who)
+        else:
+            log.warning("dashboard: sign-in to %s failed", who)
 
     async def logout(self, request: web.Request) -> web.Response:
         """End the sign-in session everywhere (POST with CSRF)."""
@@ -392,7 +434,7 @@ class Dashboard:
     async def consultations(self, request: web.Request) -> web.Response:
         """Every consultation, with state, stage and counts."""
         account = await self._account(request)
-        self._require(request, account, auth.READ)
+        await self._require(request, account, auth.READ)
         async with self.platform.sessionmaker() as db:
             rows = await service.summaries(db)
         return templating.render(request, views.ConsultationsPage(account.viewer, rows))
@@ -400,7 +442,7 @@ class Dashboard:
     async def consultation(self, request: web.Request) -> web.Response:
         """One consultation: counts by question, participants by state, actions."""
         account = await self._account(request)
-        self._require(request, account, auth.READ)
+        await self._require(request, account, auth.READ)
         cid = request.match_info["cid"]
         async with self.platform.sessionmaker() as db:
             try:
@@ -472,7 +514,7 @@ class Dashboard:
     async def launch(self, request: web.Request) -> web.Response:
         """Open a draft and publish its items on each configured channel it names."""
         account, _ = await self._posted(request)
-        self._require(request, account, auth.MANAGE)
+        await self._require(request, account, auth.MANAGE)
         cid = request.match_info["cid"]
         async with self.platform.sessionmaker() as db:
             row = await db.get(Consultation, cid)
@@ -502,7 +544,7 @@ class Dashboard:
     async def draft_loop(self, request: web.Request) -> web.Response:
         """Draft a closing-the-loop follow-up from the act summary, stored as a draft."""
         account, _ = await self._posted(request)
-        self._require(request, account, auth.MANAGE)
+        await self._require(request, account, auth.MANAGE)
         cid = request.match_info["cid"]
         async with self.platform.sessionmaker() as db:
             row = await db.get(Consultation, cid)
@@ -526,7 +568,7 @@ class Dashboard:
     async def close(self, request: web.Request) -> web.Response:
         """Stop accepting responses and close the native polls that were published."""
         account, _ = await self._posted(request)
-        self._require(request, account, auth.MANAGE)
+        await self._require(request, account, auth.MANAGE)
         cid = request.match_info["cid"]
         async with self.platform.sessionmaker.begin() as db:
             row = await db.get(Consultation, cid)
@@ -547,7 +589,7 @@ class Dashboard:
     async def report(self, request: web.Request) -> web.Response:
         """The HTML report of a consultation for a QI stage (default: its current one)."""
         account = await self._account(request)
-        self._require(request, account, auth.READ)
+        await self._require(request, account, auth.READ)
         cid = request.match_info["cid"]
         async with self.platform.sessionmaker() as db:
             row = await db.get(Consultation, cid)
@@ -574,7 +616,7 @@ class Dashboard:
         Every view is recorded in the audit log: the page shows what people wrote.
         """
         account = await self._account(request)
-        self._require(request, account, auth.MODERATE)
+        await self._require(request, account, auth.MODERATE)
         async with self.platform.sessionmaker.begin() as db:
             cases = await moderation.open_cases(db)
             moderation.audit(db, account.email, "queue.view", "moderation", cases=len(cases))
@@ -598,7 +640,7 @@ class Dashboard:
         never a message's text or its address, as ``engage outbox unknown``.
         """
         account = await self._account(request)
-        self._require(request, account, auth.MANAGE)
+        await self._require(request, account, auth.MANAGE)
         async with self.platform.sessionmaker() as db:
             doubtful = await in_doubt(db)
             counts = await db.execute(
@@ -630,7 +672,7 @@ class Dashboard:
     ) -> web.Response:
         """Run one action on a case for a moderator, then go back to the queue."""
         account, _ = await self._posted(request)
-        self._require(request, account, auth.MODERATE)
+        await self._require(request, account, auth.MODERATE)
         raw = request.match_info["case"]
         case_id = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 18 else None
         async with self.platform.sessionmaker.begin() as db:
