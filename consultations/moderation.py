@@ -30,6 +30,10 @@ OPEN_STATES = ("open", "acknowledged")
 #: reports, but is still kept off public pages (a moderator judged it no disclosure, not
 #: fit to show to everyone).
 RELEASED = "released"
+#: The flags that keep a reply off every public page (a thread on the web page): a
+#: disclosure, a text the screen could not read and a person has yet to look at, and one
+#: released as no disclosure.
+OFF_PUBLIC_PAGES = frozenset({SAFETY, REVIEW, RELEASED})
 
 
 class CaseError(LookupError):

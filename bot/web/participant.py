@@ -28,7 +28,7 @@ from bot.web import pages, templating
 from bot.web.guards import ClientAddress, FormNonces, RateWindows
 from bot.web.middleware import CsrfTokens, FormGuard
 from channels.events import CONSENT, RECONTACT, EventKind, InboundEvent
-from consultations import rounds, service
+from consultations import moderation, rounds, service
 from consultations import statements as voting
 from consultations.dialogue import RECONTACT_OPTIONS
 from consultations.keys import Keyring
@@ -637,8 +637,9 @@ class WebChannel:
 
     @staticmethod
     def _reply(row: Response, participant_id: int) -> pages.ThreadReply | None:
-        if "safety" in row.flags or "released" in row.flags:
-            # A disclosure goes to a moderator, never on the page; nor does one a
+        if moderation.OFF_PUBLIC_PAGES.intersection(row.flags):
+            # A disclosure goes to a moderator, never on the page; so does a text the
+            # screen could not read (moderation.REVIEW: it may be one); nor does one a
             # moderator judged a false alarm (moderation.RELEASED).
             return None
         return pages.ThreadReply(

@@ -115,3 +115,33 @@ async def test_a_thread_reply_released_as_no_disclosure_stays_off_the_page(
     shown = await _on_the_page(web_client)
     assert "GROUP: put the clinic" in shown
     assert "killing myself" not in shown
+
+
+async def test_a_thread_post_the_screen_could_not_read_stays_off_the_page(
+    platform: Platform, web_client: Client
+) -> None:
+    await launch(platform, spec_data(channels=["web"]))
+    page = await _on_the_page(web_client)
+    thread = "/c/outpatient-booking/threads/reminder"
+    for text in (
+        "WEB: say the time first",
+        "Ich will nicht mehr leben. Ich habe Tabletten gesammelt und mache es heute Nacht.",
+    ):
+        page = await (
+            await web_client.post(thread, data={**form_fields(page, thread), "text": text})
+        ).text()
+    async with platform.sessionmaker() as session:
+        flags = list(
+            await session.scalars(
+                select(Response.flags).where(Response.item_id == "reminder").order_by(Response.id)
+            )
+        )
+        reasons = list(await session.scalars(select(ModerationCase.reason)))
+    assert flags == [[], ["review"]]
+    assert reasons == ["review"]
+
+    # Someone else on the page: the post waits for a person, it is not shown.
+    web_client.session.cookie_jar.clear()
+    shown = await _on_the_page(web_client)
+    assert "WEB: say the time first" in shown
+    assert "Tabletten" not in shown
