@@ -440,6 +440,9 @@ class _State:
         self.publications: dict[tuple[str, str], set[tuple[str | None, str]]] = {}
         # Inline channels: whose progress to update once their request is handled.
         self.progress: dict[int, tuple[_Turn, ConsultationSpec, Dialogue]] = {}
+        # Dialogues held in this batch, by (participant, consultation), with the outcome
+        # of the request whose disclosure held them (see _Turn.held_by_this_request).
+        self.held_by: dict[tuple[int, str], Outcome] = {}
         # Events of each sender, by (channel, pseudonym), not yet handled in this batch.
         self.unhandled: Counter[tuple[str, str]] = Counter()
         # Answers to prompts on pages that let a person change them (inline channels),
@@ -579,6 +582,10 @@ class _State:
         for participant_id, consultation_id, item_id in rows:
             answered.setdefault((participant_id, consultation_id), set()).add(item_id)
         for participant_id, (turn, spec, dialogue) in self.progress.items():
+            if dialogue.state == "held":
+                # A later answer of the same request was a disclosure: nothing more is
+                # asked (and the dialogue stays held, not finished).
+                continue
             await turn.ask_next(
                 spec, dialogue, answered=answered.get((participant_id, spec.id), set())
             )
@@ -674,7 +681,18 @@ class _Turn:
         """After a disclosure: the safety reply, and no more questions (a person follows up)."""
         dialogue.state = "held"
         dialogue.pending = None
+        self.state.held_by[(dialogue.participant_id, dialogue.consultation_id)] = self.outcome
         self.say_safety(spec, categories)
+
+    def held_by_this_request(self, dialogue: Dialogue) -> bool:
+        """Whether a disclosure in this event's own request held the dialogue.
+
+        A web form carries several answers at once: the person's others in it are stored
+        as any answer is (screened, redacted), not lost for the one that was flagged.
+        Only events that name their question carry on so; nothing more is asked.
+        """
+        key = (dialogue.participant_id, dialogue.consultation_id)
+        return self.event.item_id is not None and self.state.held_by.get(key) is self.outcome
 
     def reply(self, message: OutboundMessage) -> None:
         """Answer the event: inline for the web page, else through the outbox."""
@@ -864,7 +882,7 @@ class _Turn:
             self.participant.current_consultation_id = row.id
         dialogue = self.state.dialogue(session, self.participant.id, row.id)
 
-        if dialogue.state == "held":
+        if dialogue.state == "held" and not self.held_by_this_request(dialogue):
             await self._held(spec, dialogue)
             return
 

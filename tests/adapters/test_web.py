@@ -12,7 +12,8 @@ from sqlalchemy import func, select
 
 from bot.platform import Platform
 from consultations import records
-from storage.tables import Response
+from storage.tables import ModerationCase, Response
+from tests.fakes.channel import Person
 from tests.helpers import form_fields, launch, spec_data
 
 Client = TestClient[Any, Any]
@@ -190,6 +191,56 @@ async def test_safety_disclosure_gets_signposting_and_no_more_questions(
     assert "How easy was it" not in again
     exported = await _export(platform, "outpatient-booking")
     assert exported[0]["flags"] == ["safety"]
+
+
+DISCLOSURE = "Honestly I have been thinking about ending my life"
+
+
+@pytest.mark.parametrize("disclosure_first", [True, False])
+async def test_a_disclosure_keeps_the_other_answers_of_the_same_form(
+    platform: Platform, web_client: Client, disclosure_first: bool
+) -> None:
+    items = [
+        {"id": "worst", "type": "prompt", "text": "What was the worst part?"},
+        *spec_data()["items"],
+    ]
+    await launch(platform, spec_data(segments=[], items=items))
+    page = await (await web_client.get("/c/outpatient-booking")).text()
+    page = await (
+        await _post(web_client, "/c/outpatient-booking/consent", page, answer="yes")
+    ).text()
+    others = {"item:ease": "Hard", "item:one-thing": "Text me on 0412 345 678 the day before"}
+    form = (
+        {"item:worst": DISCLOSURE, **others}
+        if disclosure_first
+        else {**others, "item:worst": DISCLOSURE}
+    )
+    response = await _post(web_client, "/c/outpatient-booking/answers", page, **form)
+    assert "Lifeline" in unescape(await response.text())
+
+    exported = await _export(platform, "outpatient-booking")
+    by_item = {r["item"]: r for r in exported}
+    assert sorted(by_item) == ["ease", "one-thing", "worst"]
+    assert by_item["worst"]["flags"] == ["safety"]
+    assert by_item["ease"]["choices"] == ["Hard"]
+    assert by_item["one-thing"]["text"] == "Text me on [phone] the day before"
+    assert by_item["one-thing"]["flags"] == ["redacted"]
+    async with platform.sessionmaker() as session:
+        cases = list(await session.scalars(select(ModerationCase.reason)))
+    assert cases == ["safety"]
+
+    # Held as after any disclosure: the page shows the safety words and no questions,
+    # and a later answer from this person is not stored.
+    again = unescape(await (await web_client.get("/c/outpatient-booking")).text())
+    assert "Lifeline" in again and "What was the worst part?" not in again
+    cookie = next(c.value for c in web_client.session.cookie_jar if c.key == "engage_p")
+    later = Person(cookie, channel="web").answers(
+        "ease", "Easy", consultation_id="outpatient-booking"
+    )
+    await platform.runtime.handle_now(later)
+    assert [
+        r["choices"] for r in await _export(platform, "outpatient-booking") if r["item"] == "ease"
+    ] == [["Hard"]]
 
 
 async def test_stop_then_nothing_more_is_stored(platform: Platform, web_client: Client) -> None:
