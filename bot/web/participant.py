@@ -580,6 +580,7 @@ class WebChannel:
         """
         roots: dict[str, list[pages.ThreadReply]] = {}
         more = False
+        texts = spec.wording()
         for item in spec.items:
             if item.type != "thread":
                 continue
@@ -608,7 +609,7 @@ class WebChannel:
                 rows = rows[:THREAD_PAGE_SIZE]
             nodes: dict[str, pages.ThreadReply] = {}
             for row in rows:
-                node = self._reply(row, participant_id)
+                node = self._reply(row, participant_id, texts)
                 if node is not None:
                     nodes[node.ref] = node
                     roots.setdefault(item.id, []).append(node)
@@ -627,7 +628,7 @@ class WebChannel:
                 ).all()
                 level = []
                 for row in replies:
-                    node = self._reply(row, participant_id)
+                    node = self._reply(row, participant_id, texts)
                     parent = nodes.get(row.in_reply_to or "")
                     if node is not None and parent is not None:
                         parent.children.append(node)
@@ -636,7 +637,7 @@ class WebChannel:
         return roots, more
 
     @staticmethod
-    def _reply(row: Response, participant_id: int) -> pages.ThreadReply | None:
+    def _reply(row: Response, participant_id: int, texts: Texts) -> pages.ThreadReply | None:
         if moderation.OFF_PUBLIC_PAGES.intersection(row.flags):
             # A disclosure goes to a moderator, never on the page; so does a text the
             # screen could not read (moderation.REVIEW: it may be one); nor does one a
@@ -645,7 +646,7 @@ class WebChannel:
         return pages.ThreadReply(
             ref=f"response:{row.id}",
             text=row.text or "",
-            created=f"{row.created_at:%d %b %H:%M}",
+            created=texts.moment(row.created_at),
             mine=row.participant_id == participant_id,
         )
 

@@ -17,12 +17,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from functools import cache
 from pathlib import Path
 
 from babel import Locale, UnknownLocaleError
-from babel.dates import format_date
+from babel.dates import format_date, format_datetime, format_skeleton, format_time
 from babel.messages.catalog import Catalog
 from babel.messages.pofile import read_po
 
@@ -180,6 +180,19 @@ class Texts:
         # Plain English puts the day first (1 December 2026) wherever it is read.
         pattern = "d MMMM y" if found.language == "en" and not found.territory else "long"
         return format_date(day, format=pattern, locale=found)
+
+    def moment(self, value: datetime) -> str:
+        """A day and time in the language, short (``03 Dec 06:25``, ``3 Rhag 06:25``).
+
+        In UTC, as stored (a naive ``value`` is taken as UTC), on a 24-hour clock.
+        """
+        found = _locale(self.language) or Locale.parse("en")
+        if found.language == "en" and not found.territory:
+            day = format_datetime(value, "dd MMM", tzinfo=UTC, locale=found)
+        else:
+            # The language's own order and abbreviation of day and month (CLDR's "MMMd").
+            day = format_skeleton("MMMd", value, tzinfo=UTC, locale=found)
+        return f"{day} {format_time(value, 'HH:mm', tzinfo=UTC, locale=found)}"
 
 
 def _split(listed: str) -> set[str]:

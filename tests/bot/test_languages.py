@@ -21,7 +21,7 @@ from bot.web.operations import unavailable
 from channels.events import CONSENT, OutboundMessage
 from consultations.spec import parse_spec
 from consultations.texts import BUILTIN, texts_for
-from storage.tables import Participant
+from storage.tables import Participant, Response
 from tests.bot.test_cli import write_spec
 from tests.bot.test_runtime import deliver, send_all
 from tests.fakes.channel import FakeChannel, Person
@@ -184,6 +184,27 @@ async def test_empty_thread_post_is_announced_and_tied_to_its_box(
         '<textarea id="thread-reminder" name="text" required aria-invalid="true" '
         'aria-describedby="thread-reminder-error">' in page
     )
+
+
+@pytest.mark.parametrize("language", ["cy", "es"])
+async def test_thread_posts_are_dated_in_the_language(
+    platform: Platform, web_client: Client, language: str
+) -> None:
+    await launch(platform, _in(language, segments=[]))
+    page = await (await web_client.get("/c/outpatient-booking")).text()
+    page = await (
+        await _post(web_client, "/c/outpatient-booking/consent", page, answer="yes")
+    ).text()
+    page = await (
+        await _post(web_client, "/c/outpatient-booking/threads/reminder", page, text="Say the time")
+    ).text()
+    async with platform.sessionmaker() as session:
+        posted = await session.scalar(select(Response.created_at))
+    assert posted is not None
+    texts = texts_for(language)
+    shown = re.findall(r'<strong>[^<]*</strong> <span class="hint">([^<]*)</span>', page)
+    assert [unescape(s) for s in shown] == [texts.moment(posted)]
+    assert f"{posted:%b}" not in shown[0]  # not the English month
 
 
 async def test_web_errors_are_pages_in_the_language(platform: Platform, web_client: Client) -> None:

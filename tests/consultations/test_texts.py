@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import statistics
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 
@@ -86,6 +86,15 @@ def test_placeholders_are_filled_and_dates_written_in_the_language() -> None:
     welsh = texts_for("cy")
     assert "Rhagfyr" in welsh.date(day)
     assert "diciembre" in texts_for("es").date(day)
+
+
+def test_a_day_and_time_are_written_in_the_language_in_utc() -> None:
+    moment = datetime(2026, 12, 3, 6, 25, tzinfo=UTC)
+    assert ENGLISH.moment(moment) == "03 Dec 06:25"
+    assert texts_for("cy").moment(moment) == "3 Rhag 06:25"
+    assert texts_for("es").moment(moment) == "3 dic 06:25"
+    # As stored by SQLite: no zone, taken as UTC whatever the machine's own.
+    assert texts_for("cy").moment(datetime(2026, 5, 30, 23, 5)) == "30 Mai 23:05"
 
 
 def test_keywords_are_understood_in_the_language_and_in_english() -> None:
