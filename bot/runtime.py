@@ -278,7 +278,8 @@ class Runtime:
         group not admitted is ``refused`` and nothing of it is stored. A ticketed group
         whose events name a closed consultation is ``gone`` (and refused) without its
         ticket being claimed: the check is the transaction's own, so a request is never
-        taken by a consultation closed before it commits.
+        taken by a consultation closed before it commits. Erasure is not refused so: it
+        stores nothing, and a person may always delete what they gave.
         """
         given = list(tickets) if tickets is not None else [None] * len(groups)
         try:
@@ -312,8 +313,12 @@ class Runtime:
                 )
                 closed = {cid for cid, row in named.items() if row.state == service.CLOSED}
                 if closed:
+                    # Erasure stores nothing: a person may ask for it after the close.
                     for outcome, group in zip(outcomes, groups, strict=True):
-                        outcome.gone = any(e.consultation_id in closed for e in group)
+                        outcome.gone = any(
+                            e.consultation_id in closed and e.kind is not EventKind.ERASE
+                            for e in group
+                        )
                     tickets = [
                         None if o.gone else t for o, t in zip(outcomes, tickets, strict=True)
                     ]

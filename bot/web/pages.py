@@ -43,6 +43,14 @@ class FormContext:
 
 
 @dataclass(frozen=True)
+class EraseForm:
+    """The "Delete my answers" form of a consultation, for a person the page knows."""
+
+    consultation_id: str
+    form: FormContext
+
+
+@dataclass(frozen=True)
 class Listing:
     """An open consultation on the index page."""
 
@@ -73,6 +81,9 @@ class ConsentPage(ConsultationPage):
     messages: Sequence[Message] = ()
     #: Follow-ups this person was invited to, shown on the earlier consultation's page.
     invitations: Sequence[WebInvitation] = ()
+    #: Whether the page knows the person (their cookie: they left, or said no): they may
+    #: delete what they gave before.
+    erase: bool = False
 
 
 @dataclass(frozen=True)
@@ -144,6 +155,8 @@ class NoticePage(Page):
         return self.texts
 
     invitations: Sequence[WebInvitation] = ()
+    #: "Delete my answers", for a person the page knows (after leaving, after the close).
+    erase: EraseForm | None = None
 
 
 @dataclass(frozen=True)

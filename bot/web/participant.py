@@ -234,7 +234,12 @@ class WebChannel:
         return spec if "web" in spec.channels else None
 
     async def _posted(
-        self, request: web.Request, cid: str, *, writes_first: bool = False
+        self,
+        request: web.Request,
+        cid: str,
+        *,
+        writes_first: bool = False,
+        after_close: bool = False,
     ) -> tuple[str, dict[str, list[str]], str, ConsultationSpec]:
         """The cookie token, form fields, nonce and consultation of a POST.
 
@@ -244,7 +249,8 @@ class WebChannel:
         ``ticket`` of :meth:`_submit`): one that was not issued, or was used already,
         shows the current page and stores nothing. A route that ``writes_first`` (counts
         a post against a limit before submitting) has a closed consultation refused
-        here, before anything is written.
+        here, before anything is written. A route that works ``after_close`` (erasure,
+        which stores nothing) takes a closed consultation as an open one.
         """
         token = await self._csrf_subject(request)
         form = await request.post()
@@ -278,7 +284,7 @@ class WebChannel:
                 await session.execute(_STATE_AND_KNOWN, {"cid": cid, "pseudonym": pseudonym})
             ).one_or_none()
         state, participant = found if found is not None else (None, False)
-        if state == service.CLOSED:
+        if state == service.CLOSED and not after_close:
             # CONTRACT.md: a form posted to a closed consultation gets 410, nothing stored.
             raise self._problem(request, web.HTTPGone, "web_gone", texts)
         if participant:
@@ -417,10 +423,16 @@ class WebChannel:
             spec = found
             texts = spec.wording()
             participant_id: int | None = start.participant_id
+            # A person the page knows (their cookie) may always delete what they gave:
+            # after leaving, after saying no, after the close.
+            known = participant_id is not None
             if start.opted_out_at is not None:
                 participant_id = None  # they left (STOP): asked to consent again
             invited = await self._invitations(session, participant_id, cid) if start.invited else []
             if not service.accepting(start, spec, datetime.now(UTC)):
+                erase = None
+                if known:
+                    erase = pages.EraseForm(cid, form or await self._form(token))
                 return self._html(
                     request,
                     pages.NoticePage(
@@ -429,17 +441,22 @@ class WebChannel:
                         _closed_text(start, spec),
                         texts=texts,
                         invitations=invited,
+                        erase=erase,
                     ),
                     new_token,
                 )
             if participant_id is None:
                 return self._html(
-                    request, pages.ConsentPage(spec, form or await self._form(token)), new_token
+                    request,
+                    pages.ConsentPage(spec, form or await self._form(token), erase=known),
+                    new_token,
                 )
             if not start.consent_given or start.consent_withdrawn_at is not None:
                 return self._html(
                     request,
-                    pages.ConsentPage(spec, form or await self._form(token), invitations=invited),
+                    pages.ConsentPage(
+                        spec, form or await self._form(token), invitations=invited, erase=known
+                    ),
                     new_token,
                 )
             if start.dialogue_state == "held":
@@ -866,7 +883,11 @@ class WebChannel:
         return await self._show(request, notes)
 
     async def stop(self, request: web.Request) -> web.Response:
-        """Leave the consultation (STOP): nothing more is asked or stored."""
+        """Leave the consultation (STOP): nothing more is asked or stored.
+
+        The page says the answers given are kept, and offers to delete them (as the
+        consultation's page does from then on).
+        """
         cid = request.match_info["cid"]
         token, _, nonce, spec = await self._posted(request, cid)
         await self._submit(
@@ -880,13 +901,15 @@ class WebChannel:
                 texts("web_left_heading"),
                 texts("web_left"),
                 texts=texts,
+                erase=pages.EraseForm(cid, await self._form(token)),
             ),
         )
 
     async def erase(self, request: web.Request) -> web.Response:
-        """Erase the person's answers and forget the cookie."""
+        """Erase the person's answers and forget the cookie (after the close too: a person
+        may always delete what they gave)."""
         cid = request.match_info["cid"]
-        token, _, nonce, spec = await self._posted(request, cid)
+        token, _, nonce, spec = await self._posted(request, cid, after_close=True)
         await self._submit(
             request, cid, nonce, self._event(token, f"{nonce}:erase", cid, EventKind.ERASE)
         )

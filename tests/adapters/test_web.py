@@ -10,9 +10,11 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 
+from bot.config import Settings
 from bot.platform import Platform
 from consultations import records
-from storage.tables import ModerationCase, Response
+from storage.tables import Consent, ModerationCase, Participant, Response
+from tests.bot.test_dashboard import app_client
 from tests.fakes.channel import Person
 from tests.helpers import form_fields, launch, spec_data
 
@@ -132,6 +134,8 @@ async def test_declining_consent_stores_nothing(platform: Platform, web_client: 
     assert "we won't ask you anything" in unescape(await response.text())
     page = await (await web_client.get("/c/outpatient-booking")).text()
     assert "Before you start" in page
+    # Known to the page by the consent record it keeps: that, too, may be deleted.
+    assert 'action="/c/outpatient-booking/erase"' in page
 
 
 async def test_form_without_valid_csrf_is_refused(platform: Platform, web_client: Client) -> None:
@@ -255,6 +259,106 @@ async def test_stop_then_nothing_more_is_stored(platform: Platform, web_client: 
     await web_client.post("/c/outpatient-booking/answers", data={**answers, "item:ease": "Easy"})
     async with platform.sessionmaker() as session:
         assert await session.scalar(select(func.count(Response.id))) == 0
+
+
+async def _held_about(platform: Platform) -> dict[str, int]:
+    """How many rows of each kind name anyone: what erasure must leave at nothing."""
+    counts = {}
+    async with platform.sessionmaker() as session:
+        for table in (Participant, Consent, Response):
+            counts[table.__tablename__] = await session.scalar(
+                select(func.count()).select_from(table)
+            )
+    return counts
+
+
+ERASE = "/c/outpatient-booking/erase"
+
+
+async def test_after_leaving_the_page_still_lets_the_person_delete_their_answers(
+    platform: Platform, web_client: Client
+) -> None:
+    await launch(platform, spec_data(segments=[]))
+    page = await (await web_client.get("/c/outpatient-booking")).text()
+    assert f'action="{ERASE}"' not in page  # nobody the page knows yet
+    page = await (
+        await _post(web_client, "/c/outpatient-booking/consent", page, answer="yes")
+    ).text()
+    page = await (
+        await _post(web_client, "/c/outpatient-booking/answers", page, **{"item:ease": "Easy"})
+    ).text()
+    left = unescape(await (await _post(web_client, "/c/outpatient-booking/stop", page)).text())
+    assert "go back to the page and choose “Delete my answers”" in left
+    assert f'action="{ERASE}"' in left
+    # Back on the page, as the words say: asked to consent again, and able to delete.
+    back = await (await web_client.get("/c/outpatient-booking")).text()
+    assert "Before you start" in back
+    assert "Delete my answers" in back
+    assert await _held_about(platform) == {"participant": 1, "consent": 1, "response": 1}
+
+    deleted = await _post(web_client, ERASE, back)
+    assert deleted.status == 200
+    assert "Your answers have been deleted" in await deleted.text()
+    assert await _held_about(platform) == {"participant": 0, "consent": 0, "response": 0}
+    again = await (await web_client.get("/c/outpatient-booking")).text()
+    assert f'action="{ERASE}"' not in again  # a stranger to the page now
+
+
+async def test_after_the_close_the_page_still_lets_the_person_delete_their_answers(
+    platform: Platform, web_client: Client
+) -> None:
+    from consultations import service
+
+    await launch(platform, spec_data(segments=[]))
+    page = await (await web_client.get("/c/outpatient-booking")).text()
+    page = await (
+        await _post(web_client, "/c/outpatient-booking/consent", page, answer="yes")
+    ).text()
+    await _post(web_client, "/c/outpatient-booking/answers", page, **{"item:ease": "Easy"})
+    async with platform.sessionmaker.begin() as session:
+        await service.close(session, "outpatient-booking")
+
+    closed = await (await web_client.get("/c/outpatient-booking")).text()
+    assert "has closed and is no longer taking answers" in closed
+    assert "Delete my answers" in closed
+    assert await _held_about(platform) == {"participant": 1, "consent": 1, "response": 1}
+    # Someone the page does not know is offered nothing to delete.
+    mine = web_client.session.cookie_jar.filter_cookies(web_client.make_url("/"))
+    web_client.session.cookie_jar.clear()
+    stranger = await (await web_client.get("/c/outpatient-booking")).text()
+    assert "has closed" in stranger and f'action="{ERASE}"' not in stranger
+    web_client.session.cookie_jar.clear()
+    web_client.session.cookie_jar.update_cookies(mine)
+
+    deleted = await _post(web_client, ERASE, closed)
+    assert deleted.status == 200
+    assert "Your answers have been deleted" in await deleted.text()
+    assert await _held_about(platform) == {"participant": 0, "consent": 0, "response": 0}
+
+
+async def test_a_worker_that_never_saw_the_person_erases_after_the_close(
+    settings: Settings, platform: Platform, web_client: Client
+) -> None:
+    from consultations import service
+
+    await launch(platform, spec_data(segments=[]))
+    page = await (await web_client.get("/c/outpatient-booking")).text()
+    page = await (
+        await _post(web_client, "/c/outpatient-booking/consent", page, answer="yes")
+    ).text()
+    async with platform.sessionmaker.begin() as session:
+        await service.close(session, "outpatient-booking")
+    mine = web_client.session.cookie_jar.filter_cookies(web_client.make_url("/"))
+    async with app_client(settings) as other:
+        other.session.cookie_jar.update_cookies(mine)
+        closed = await (await other.get("/c/outpatient-booking")).text()
+        # The close is found before the erasure is handed on, not taken for a refusal.
+        deleted = await _post(other, ERASE, closed)
+        assert deleted.status == 200
+    assert await _held_about(platform) == {"participant": 0, "consent": 0, "response": 0}
+    # A form to a closed consultation is still refused (CONTRACT.md).
+    late = await _post(web_client, "/c/outpatient-booking/stop", page)
+    assert late.status == 410
 
 
 async def test_pages_are_accessible_basics(platform: Platform, web_client: Client) -> None:
