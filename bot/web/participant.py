@@ -43,7 +43,6 @@ from storage.tables import Consent, Consultation, Dialogue, Participant, Respons
 
 COOKIE = "engage_p"
 COOKIE_AGE = 60 * 60 * 24 * 180
-MAX_TEXT = 5000
 # The shape of the tokens this page hands out (secrets.token_urlsafe); any other cookie
 # value, non-ASCII text included, is treated as no cookie at all.
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")
@@ -773,7 +772,9 @@ class WebChannel:
                             cid,
                             EventKind.ANSWER,
                             item_id=qid,
-                            text=values[0][:MAX_TEXT],
+                            # Whole, however long (the request's own limit bounds it): a
+                            # disclosure at the end of a long complaint is screened too.
+                            text=values[0],
                         )
                     )
         if any(key.startswith("segment:") for key in fields) or not events:
@@ -823,7 +824,7 @@ class WebChannel:
                 cid,
                 EventKind.ANSWER,
                 item_id=item_id,
-                text=text[:MAX_TEXT],
+                text=text,
                 in_reply_to=parent,
             ),
         )

@@ -247,6 +247,30 @@ async def test_a_disclosure_keeps_the_other_answers_of_the_same_form(
     ] == [["Hard"]]
 
 
+async def test_a_disclosure_at_the_end_of_a_long_answer_is_screened_and_the_answer_kept_whole(
+    platform: Platform, web_client: Client
+) -> None:
+    # Over 5,000 characters of ordinary feedback and then the disclosure: the answer was
+    # cut to its first 5,000 characters before the screen saw it.
+    await launch(platform, spec_data(segments=[]))
+    page = await (await web_client.get("/c/outpatient-booking")).text()
+    page = await (
+        await _post(web_client, "/c/outpatient-booking/consent", page, answer="yes")
+    ).text()
+    long = "The booking line rang out every morning and nobody called back. " * 85
+    answer = long + "After all this I am going to kill myself tonight, the rope is ready."
+    assert len(answer) > 5500
+    response = await _post(
+        web_client, "/c/outpatient-booking/answers", page, **{"item:one-thing": answer}
+    )
+    assert "Lifeline" in unescape(await response.text())
+    stored = [r for r in await _export(platform, "outpatient-booking") if r["item"] == "one-thing"]
+    assert len(stored) == 1 and stored[0]["flags"] == ["safety"]
+    assert len(stored[0]["text"]) == len(answer)
+    async with platform.sessionmaker() as session:
+        assert list(await session.scalars(select(ModerationCase.reason))) == ["safety"]
+
+
 async def test_stop_then_nothing_more_is_stored(platform: Platform, web_client: Client) -> None:
     await launch(platform, spec_data(segments=[]))
     page = await (await web_client.get("/c/outpatient-booking")).text()
