@@ -18,7 +18,6 @@ import yaml
 # The spec package first: consultations.models is only importable once it is loaded.
 from consultations import spec as spec_types
 from consultations.models import MODELS
-from consultations.spec import SafetySettings
 
 LOOP = "closing-the-loop"
 
@@ -87,16 +86,9 @@ def draft(spec: spec_types.ConsultationSpec, act: Mapping[str, Any]) -> dict[str
         "closing_message": MODELS[LOOP].closing_message_default,
     }
     # The same helplines and response time as the consultation people answered.
-    safety: dict[str, Any] = {"region": spec.safety.region}
-    if spec.safety.message is not None:
-        safety["message"] = spec.safety.message
-    if spec.safety.helplines:
-        safety["helplines"] = [
-            {"name": helpline.name, "contact": helpline.contact}
-            for helpline in spec.safety.helplines
-        ]
-    if spec.safety.response_hours != SafetySettings().response_hours:
-        safety["response_hours"] = spec.safety.response_hours
+    safety = spec.safety.to_dict()
+    if not safety["helplines"]:
+        del safety["helplines"]
     data["safety"] = safety
     if spec.texts:
         data["texts"] = dict(spec.texts)

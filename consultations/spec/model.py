@@ -212,6 +212,19 @@ class SafetySettings:
     # Hours within which a moderator must look at a disclosure (at most the default 24).
     response_hours: float = 24.0
 
+    def to_dict(self) -> dict[str, Any]:
+        """The ``safety`` section as a spec writes it (``helplines`` always, the response
+        time when it is not the default)."""
+        safety: dict[str, Any] = {"region": self.region}
+        if self.message is not None:
+            safety["message"] = self.message
+        safety["helplines"] = [
+            {"name": helpline.name, "contact": helpline.contact} for helpline in self.helplines
+        ]
+        if self.response_hours != SafetySettings().response_hours:
+            safety["response_hours"] = self.response_hours
+        return safety
+
 
 @dataclass(frozen=True)
 class ChannelLimits:
@@ -312,16 +325,7 @@ class ConsultationSpec:
             data["mastodon"]["listen"] = list(self.mastodon.listen)
         if self.retention != DEFAULT_RETENTION:
             data["retention"] = format_duration(self.retention)
-        safety: dict[str, Any] = {"region": self.safety.region}
-        if self.safety.message is not None:
-            safety["message"] = self.safety.message
-        safety["helplines"] = [
-            {"name": helpline.name, "contact": helpline.contact}
-            for helpline in self.safety.helplines
-        ]
-        if self.safety.response_hours != SafetySettings().response_hours:
-            safety["response_hours"] = self.safety.response_hours
-        data["safety"] = safety
+        data["safety"] = self.safety.to_dict()
         if self.texts:
             data["texts"] = dict(self.texts)
         data.update(self._over_time_dict())
