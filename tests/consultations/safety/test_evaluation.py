@@ -219,7 +219,7 @@ def test_blind_batches_58_to_61_hold_their_measured_level() -> None:
     # round's candidate scored 0.958 (766) and 0.109 (79) and was not kept. Scoring texts
     # without risk vocabulary against a stricter threshold (docs/safety.md) then caught
     # 0.964 (771) and flagged 0.106 (77). With the discharge exemplars (docs/safety.md,
-    # "Discharge feedback"; thresholds 0.55, 0.88 and 0.81 by the rule): 0.965 (772) and
+    # "Discharge feedback"; thresholds 0.55 and 0.88 by the rule, 0.84 kept): 0.965 (772) and
     # 0.113 (82).
     recall, over_flagging = _rates(LATEST_FOUR)
     assert sum(row["label"] == 1 for row in LATEST_FOUR) == 800
@@ -300,7 +300,7 @@ def test_blind_batches_48_and_49_hold_their_measured_level() -> None:
     # (the real comments' budget back to 1.1%, thresholds 0.57 and 0.96): 0.978 (391) and
     # 0.121 (44). After the round of tune batches 50 to 53 (budget 1.2%, thresholds 0.56
     # and 0.96): 0.983 (393) and 0.118 (43). With the discharge exemplars (thresholds
-    # 0.55, 0.88 and 0.81): 0.988 (395) and 0.124 (45).
+    # 0.55, 0.88 and 0.84): 0.988 (395) and 0.124 (45).
     recall, over_flagging = _rates(SECOND_PAIR)
     assert sum(row["label"] == 1 for row in SECOND_PAIR) == 400
     assert recall >= 0.9825
