@@ -35,6 +35,13 @@ async def _post(client: Client, action: str, page: str, **data: Any) -> Any:
     return await client.post(action, data={**fields, **data}, allow_redirects=True)
 
 
+async def _consented(client: Client, consultation: str = "outpatient-booking") -> str:
+    """The page a person sees once they have agreed, reached as a browser reaches it."""
+    page = await (await client.get(f"/c/{consultation}")).text()
+    answered = await _post(client, f"/c/{consultation}/consent", page, answer="yes")
+    return str(await answered.text())
+
+
 async def test_full_consultation_over_http_then_export(
     platform: Platform, web_client: Client
 ) -> None:
@@ -101,10 +108,7 @@ async def test_full_consultation_over_http_then_export(
 
 async def test_resubmitted_form_is_stored_once(platform: Platform, web_client: Client) -> None:
     await launch(platform, spec_data(segments=[]))
-    page = await (await web_client.get("/c/outpatient-booking")).text()
-    page = await (
-        await _post(web_client, "/c/outpatient-booking/consent", page, answer="yes")
-    ).text()
+    page = await _consented(web_client)
     fields = form_fields(page, "/c/outpatient-booking/answers")
     for _ in range(3):
         await web_client.post(
@@ -179,10 +183,7 @@ async def test_safety_disclosure_gets_signposting_and_no_more_questions(
     platform: Platform, web_client: Client, disclosure: str, care: str, danger: str
 ) -> None:
     await launch(platform, spec_data(segments=[]))
-    page = await (await web_client.get("/c/outpatient-booking")).text()
-    page = await (
-        await _post(web_client, "/c/outpatient-booking/consent", page, answer="yes")
-    ).text()
+    page = await _consented(web_client)
     response = await _post(
         web_client, "/c/outpatient-booking/answers", page, **{"item:one-thing": disclosure}
     )
@@ -209,10 +210,7 @@ async def test_a_disclosure_keeps_the_other_answers_of_the_same_form(
         *spec_data()["items"],
     ]
     await launch(platform, spec_data(segments=[], items=items))
-    page = await (await web_client.get("/c/outpatient-booking")).text()
-    page = await (
-        await _post(web_client, "/c/outpatient-booking/consent", page, answer="yes")
-    ).text()
+    page = await _consented(web_client)
     others = {"item:ease": "Hard", "item:one-thing": "Text me on 0412 345 678 the day before"}
     form = (
         {"item:worst": DISCLOSURE, **others}
@@ -253,10 +251,7 @@ async def test_a_disclosure_at_the_end_of_a_long_answer_is_screened_and_the_answ
     # Over 5,000 characters of ordinary feedback and then the disclosure: the answer was
     # cut to its first 5,000 characters before the screen saw it.
     await launch(platform, spec_data(segments=[]))
-    page = await (await web_client.get("/c/outpatient-booking")).text()
-    page = await (
-        await _post(web_client, "/c/outpatient-booking/consent", page, answer="yes")
-    ).text()
+    page = await _consented(web_client)
     long = "The booking line rang out every morning and nobody called back. " * 85
     answer = long + "After all this I am going to kill myself tonight, the rope is ready."
     assert len(answer) > 5500
@@ -273,10 +268,7 @@ async def test_a_disclosure_at_the_end_of_a_long_answer_is_screened_and_the_answ
 
 async def test_stop_then_nothing_more_is_stored(platform: Platform, web_client: Client) -> None:
     await launch(platform, spec_data(segments=[]))
-    page = await (await web_client.get("/c/outpatient-booking")).text()
-    page = await (
-        await _post(web_client, "/c/outpatient-booking/consent", page, answer="yes")
-    ).text()
+    page = await _consented(web_client)
     answers = form_fields(page, "/c/outpatient-booking/answers")
     response = await _post(web_client, "/c/outpatient-booking/stop", page)
     assert "You have left" in await response.text()
@@ -334,10 +326,7 @@ async def test_after_the_close_the_page_still_lets_the_person_delete_their_answe
     from consultations import service
 
     await launch(platform, spec_data(segments=[]))
-    page = await (await web_client.get("/c/outpatient-booking")).text()
-    page = await (
-        await _post(web_client, "/c/outpatient-booking/consent", page, answer="yes")
-    ).text()
+    page = await _consented(web_client)
     await _post(web_client, "/c/outpatient-booking/answers", page, **{"item:ease": "Easy"})
     async with platform.sessionmaker.begin() as session:
         await service.close(session, "outpatient-booking")
@@ -366,10 +355,7 @@ async def test_a_worker_that_never_saw_the_person_erases_after_the_close(
     from consultations import service
 
     await launch(platform, spec_data(segments=[]))
-    page = await (await web_client.get("/c/outpatient-booking")).text()
-    page = await (
-        await _post(web_client, "/c/outpatient-booking/consent", page, answer="yes")
-    ).text()
+    page = await _consented(web_client)
     async with platform.sessionmaker.begin() as session:
         await service.close(session, "outpatient-booking")
     mine = web_client.session.cookie_jar.filter_cookies(web_client.make_url("/"))
@@ -387,10 +373,7 @@ async def test_a_worker_that_never_saw_the_person_erases_after_the_close(
 
 async def test_pages_are_accessible_basics(platform: Platform, web_client: Client) -> None:
     await launch(platform, spec_data(segments=[]))
-    page = await (await web_client.get("/c/outpatient-booking")).text()
-    page = await (
-        await _post(web_client, "/c/outpatient-booking/consent", page, answer="yes")
-    ).text()
+    page = await _consented(web_client)
     assert '<html lang="en" dir="ltr">' in page
     assert 'name="viewport"' in page
     assert page.count("<h1>") == 1
@@ -410,10 +393,7 @@ async def test_answering_every_question_on_the_page_counts_as_finished(
     from consultations import service
 
     await launch(platform, spec_data(segments=[]))
-    page = await (await web_client.get("/c/outpatient-booking")).text()
-    page = await (
-        await _post(web_client, "/c/outpatient-booking/consent", page, answer="yes")
-    ).text()
+    page = await _consented(web_client)
     await _post(
         web_client,
         "/c/outpatient-booking/answers",
