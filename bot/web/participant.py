@@ -926,6 +926,12 @@ class WebChannel:
                 texts=texts,
             ),
         )
+        async with self.sessionmaker() as session:
+            state = await session.scalar(select(Consultation.state).where(Consultation.id == cid))
+        if state == service.CLOSED:
+            # CONTRACT.md: a form posted to a closed consultation gets 410 and nothing is
+            # stored; erasure stores nothing, so it is done, and the answer says so.
+            response.set_status(410)
         response.del_cookie(COOKIE)
         return response
 
