@@ -22,9 +22,6 @@ from storage.tables import utcnow
 OK = 0
 
 
-_actor = cli_actor
-
-
 def _age(seconds: int) -> str:
     if seconds < 3600:
         return f"{seconds // 60}m"
@@ -38,7 +35,7 @@ async def moderation_list(args: argparse.Namespace, settings: Settings | None) -
     try:
         async with platform.sessionmaker.begin() as session:
             cases = await moderation.open_cases(session)
-            moderation.audit(session, _actor(), "cases.list", None, count=len(cases))
+            moderation.audit(session, cli_actor(), "cases.list", None, count=len(cases))
     finally:
         await platform.aclose()
     now = utcnow()
@@ -78,7 +75,7 @@ async def moderation_resolve(args: argparse.Namespace, settings: Settings | None
         async with platform.sessionmaker.begin() as session:
             try:
                 close = moderation.release if args.not_a_disclosure else moderation.resolve
-                await close(session, case, _actor(), args.note)
+                await close(session, case, cli_actor(), args.note)
             except moderation.CaseError as exc:
                 raise UsageError(f"CASE: {exc}") from None
     finally:
@@ -99,7 +96,7 @@ async def moderation_decide(args: argparse.Namespace, settings: Settings | None)
         async with platform.sessionmaker.begin() as session:
             try:
                 await moderation.decide_statement(
-                    session, case, _actor(), approve=approve, note=args.note
+                    session, case, cli_actor(), approve=approve, note=args.note
                 )
             except moderation.CaseError as exc:
                 raise UsageError(f"CASE: {exc}") from None
@@ -149,7 +146,7 @@ async def inbox_retry(args: argparse.Namespace, settings: Settings | None) -> in
         async with platform.sessionmaker.begin() as session:
             if not await retry(session, event):
                 raise UsageError(f"ID: no event {event} is held aside (engage inbox failed)")
-            moderation.audit(session, _actor(), "inbox.retry", f"inbox:{event}")
+            moderation.audit(session, cli_actor(), "inbox.retry", f"inbox:{event}")
     finally:
         await platform.aclose()
     print(f"event {event} handed back; a running `engage run` handles it within a second")

@@ -174,14 +174,14 @@ def _find_themes(
     words_by_id = list(space.table.vocab)
     # Keywords come from the replies that may be read: a withheld reply counts in a
     # group of its own that no theme reads ("belt, stepfather, sister" from disclosures).
-    withheld = docs.withheld
-    readable_sizes = sizes
-    if withheld is not None and withheld.any():
-        counted = np.where(withheld, len(sizes), assignment).astype(np.intp)
-        df_in_all = space.theme_document_frequency(counted, len(sizes) + 1)[: len(sizes)]
-        readable_sizes = np.bincount(counted, minlength=len(sizes) + 1)[: len(sizes)]
-    else:
-        df_in_all = space.theme_document_frequency(assignment, len(sizes))
+    groups = len(sizes)
+    counted = (
+        assignment
+        if docs.withheld is None
+        else np.where(docs.withheld, groups, assignment).astype(np.intp)
+    )
+    df_in_all = space.theme_document_frequency(counted, groups + 1)[:groups]
+    readable_sizes = np.bincount(counted, minlength=groups + 1)[:groups]
     themes: list[Theme] = []
     used_labels: set[str] = set()
     for t in range(int(assignment.max()) + 1):

@@ -120,10 +120,12 @@ class Screen:
         # The semantic layer scores texts with risk vocabulary (scorable) against its
         # usual thresholds, and longer ones without it against a far stricter one.
         hits, prepared = self.lexicon.read(self.lexicon.mask(normalised))
+        # Spanish and Welsh are read in their own folded form (accents removed).
+        plain = _plain_form(text) if language in (SPANISH, WELSH) else ""
         if not hits and language == SPANISH:
-            hits = self.lexicon.spanish_hits(_plain_form(text))
+            hits = self.lexicon.spanish_hits(plain)
         elif not hits and language == WELSH:
-            hits = self.lexicon.welsh_hits(_plain_form(text))
+            hits = self.lexicon.welsh_hits(plain)
         if hits:
             return self._verdict(hits, prepared)
         # The model scores any text with English risk vocabulary, whatever language the
@@ -152,7 +154,7 @@ class Screen:
                 return _semantic(model.category(prepared))
         if language not in READABLE:
             return UNREADABLE
-        if language == WELSH and self.lexicon.welsh_risky(_plain_form(text)):
+        if language == WELSH and self.lexicon.welsh_risky(plain):
             # Welsh is read through a small lexicon: a text it did not flag that has a word
             # of risk in it ("marw", "lladd", "brifo fy ...") goes to a person.
             return UNREADABLE
