@@ -130,18 +130,24 @@ def _md_representativeness(section: Mapping[str, Any] | None) -> list[str]:
         ]
     if section["channel_mix"]:
         out += ["### Channel mix", ""]
-        out += _md_table(
-            ["Channel", "Participants", "Share (95% interval)"],
-            [
-                (
-                    m["channel"],
-                    m["participants"],
-                    f"{_pct(m['share'])} ({_pct(m['ci_low'])} to {_pct(m['ci_high'])})",
-                )
-                for m in section["channel_mix"]
-            ],
-        )
+        out += _md_table(CHANNEL_MIX_HEADER, channel_mix_rows(section))
     return out
+
+
+#: The channel mix table's columns, in ``md`` and ``html``.
+CHANNEL_MIX_HEADER = ["Channel", "Participants", "Share (95% interval)"]
+
+
+def channel_mix_rows(section: Mapping[str, Any] | None) -> list[tuple[object, ...]]:
+    """Rows of the channel mix table: channel, participants, share with its interval."""
+    return [
+        (
+            m["channel"],
+            m["participants"],
+            f"{_pct(m['share'])} ({_pct(m['ci_low'])} to {_pct(m['ci_high'])})",
+        )
+        for m in (section or {}).get("channel_mix", [])
+    ]
 
 
 #: Shown for a hidden count (under 5, or hidden so that one under 5 cannot be worked out).
@@ -157,6 +163,10 @@ def _fence(text: str) -> str:
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
     return "`" * max(3, longest + 1)
 
+
+#: Before the groups hidden in the segment breakdowns, in ``md`` and ``html``. Not "missing":
+#: a large group is hidden too when a small one could be worked out from it.
+HIDDEN_GROUPS_LABEL = "Groups hidden to protect small numbers (they may be under-represented):"
 
 #: Before a theme's summary, in ``md`` and ``html``.
 SUMMARY_LABEL = "Summary (local model):"
@@ -233,7 +243,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         )
     if p["missing_segments"]:
         out += [
-            "**Missing or few voices:** "
+            f"**{HIDDEN_GROUPS_LABEL}** "
             + "; ".join(f"{e(m['option'])} ({e(m['status'])})" for m in p["missing_segments"]),
             "",
         ]
@@ -727,6 +737,9 @@ def render_html(report: Mapping[str, Any]) -> str:
         ],
         representativeness_rows=representativeness_rows(report.get("representativeness")),
         under_represented=(report.get("representativeness") or {}).get("under_represented", []),
+        channel_mix_header=CHANNEL_MIX_HEADER,
+        channel_mix_rows=channel_mix_rows(report.get("representativeness")),
+        hidden_groups_label=HIDDEN_GROUPS_LABEL,
         codebook=report.get("codebook"),
         comparison_polls=(report.get("comparison") or {}).get("polls", []),
         run_charts=report.get("run_charts", []),

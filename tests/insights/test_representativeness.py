@@ -138,6 +138,22 @@ def test_channel_mix_has_shares_with_intervals() -> None:
     assert mix["telegram"]["participants"] == 25 and mix["telegram"]["share"] == 0.25
     assert mix["telegram"]["ci_low"] < 0.25 < mix["telegram"]["ci_high"]
     assert abs(sum(m["share"] for m in mix.values()) - 1.0) < 1e-9
+    # The page a lead reads shows the same mix as the Markdown, intervals included.
+    share = f"{mix['telegram']['share']:.0%}"
+    for page in (render_markdown(report), render_html(report)):
+        assert "Channel mix" in page
+        assert share in page and f"{mix['telegram']['ci_low']:.0%}" in page
+
+
+def test_hidden_groups_are_not_called_missing() -> None:
+    # Under 25 is small, so the next smallest group is hidden with it: a group of 37 must
+    # not be reported as a missing voice.
+    report = _report({"Under 25": 3, "25 to 64": 60, "65 or over": 37})
+    hidden = [m["option"] for m in report["participation"]["missing_segments"]]
+    assert "65 or over" in hidden
+    for page in (render_markdown(report), render_html(report)):
+        assert "Missing" not in page
+        assert "hidden to protect small numbers" in page
 
 
 def test_without_expected_shares_no_segment_is_judged() -> None:
