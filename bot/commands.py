@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import get_args
 
-import yaml
 from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -208,26 +207,16 @@ def _load(path: str, settings: Settings | None) -> tuple[ConsultationSpec, str]:
     return spec, Path(path).read_text(encoding="utf-8")
 
 
-def _warn_without_region(path: str, spec: ConsultationSpec, source: str) -> None:
+def _warn_without_region(path: str, spec: ConsultationSpec) -> None:
     """A valid spec that leaves ``safety.region`` out: the helplines of the safety reply
     follow the region, and a service elsewhere would give its people Australia's."""
-    if not _region_given(source):
+    if not spec.safety.region_given:
         print(
             f"{path}: warning: safety.region: not set, so the safety reply gives the "
             f"helplines of {spec.safety.region}; set it to the region the service is in "
             f"({', '.join(get_args(Region))})",
             file=sys.stderr,
         )
-
-
-def _region_given(source: str) -> bool:
-    """Whether a spec's text sets ``safety.region`` (JSON is YAML too)."""
-    try:
-        data = yaml.safe_load(source)
-    except yaml.YAMLError:
-        return True  # read already as valid; nothing to warn about then
-    safety = data.get("safety") if isinstance(data, dict) else None
-    return isinstance(safety, dict) and "region" in safety
 
 
 class _SpecProblems(UsageError):
@@ -248,7 +237,7 @@ def validate(args: argparse.Namespace, settings: Settings | None) -> int:
         settings = load_settings()
     except Exception:
         settings = None
-    spec, source = _load(args.file, settings)
+    spec, _source = _load(args.file, settings)
     kinds: dict[str, int] = {}
     for item in spec.items:
         kinds[item.type] = kinds.get(item.type, 0) + 1
@@ -272,7 +261,7 @@ def validate(args: argparse.Namespace, settings: Settings | None) -> int:
             f"texts section words them: {', '.join(missing)}",
             file=sys.stderr,
         )
-    _warn_without_region(args.file, spec, source)
+    _warn_without_region(args.file, spec)
     return OK
 
 
@@ -308,7 +297,7 @@ async def create(args: argparse.Namespace, settings: Settings | None) -> int:
         await platform.aclose()
     if replaced is not None:  # only a draft is replaced (service.create)
         print(f"replaced the draft {spec.id} ({replaced})")
-    _warn_without_region(args.file, spec, source)
+    _warn_without_region(args.file, spec)
     print(f"stored {spec.title!r} as a draft; launch it with: engage consultation launch {spec.id}")
     print(spec.id)  # CONTRACT.md: the id on the last line
     return OK

@@ -211,6 +211,9 @@ class SafetySettings:
     helplines: tuple[Helpline, ...] = ()
     # Hours within which a moderator must look at a disclosure (at most the default 24).
     response_hours: float = 24.0
+    # Whether the spec named the region (a default one is worth a warning at validation);
+    # not part of what the settings are, so not compared.
+    region_given: bool = field(default=True, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         """The ``safety`` section as a spec writes it (``helplines`` always, the response

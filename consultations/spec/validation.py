@@ -561,9 +561,10 @@ def validate(data: object, *, limits: Mapping[str, ChannelLimits] | None = None)
         and isinstance(root["safety"], Mapping)
         and ("region" in root["safety"])
     )
-    if safety is not None and not region_given and (language or "").lower().startswith("cy"):
+    if safety is not None and not region_given:
         # A consultation in Welsh is run in Wales: its helplines are the UK's.
-        safety = replace(safety, region="UK")
+        welsh = (language or "").lower().startswith("cy")
+        safety = replace(safety, region="UK" if welsh else safety.region, region_given=False)
     retention = over_time.check_retention(root["retention"]) if given(root, "retention") else None
     if retention is not None:
         for where, message in retention[1]:

@@ -152,6 +152,12 @@ def test_a_spec_without_a_region_is_valid_with_a_warning_naming_the_helplines(
     )
     assert code == 0
     assert "safety.region" not in err
+    # A safety section without a region is still a default region; in Welsh it is the UK's.
+    for extra, region in (({}, "AU"), ({"language": "cy"}, "UK")):
+        data = spec_data(safety={"response_hours": 12}, **extra)
+        code, _, err = engage(capsys, "consultation", "validate", write_spec(tmp_path, data))
+        assert code == 0
+        assert "warning: safety.region: not set" in err and f"helplines of {region}" in err
 
 
 def test_create_launch_import_export_report_participant(
