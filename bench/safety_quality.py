@@ -93,6 +93,7 @@ def main() -> int:
         "heldout batches 58 to 61": lambda row: row.get("batch") in (58, 59, 60, 61),
         "heldout batch 62 (discharge feedback)": _batch("heldout", 62),
         "heldout batch 63 (written blind)": _batch("heldout", 63),
+        "heldout batch 64 (written blind)": _batch("heldout", 64),
         "heldout, all batches": lambda row: row["split"] == "heldout",
     }
     for split, member in groups.items():

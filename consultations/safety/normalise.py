@@ -1045,6 +1045,8 @@ def normalise_folded(text: str, known: frozenset[str] = _EMPTY) -> str:
     for token in _TOKEN.findall(text):
         if len(token) > 1 and ("." in token or "-" in token):
             raw.extend(_dotted(token))
+        elif token[0] == "x" and _TIMES.match(token):
+            raw += ["x", token[1:]]  # "x60" is a count, not leetspeak for "xgo"
         else:
             raw.append(token)
     # Each step below changes nothing without what it looks for, so it is skipped then.
@@ -1074,10 +1076,36 @@ def normalise_folded(text: str, known: frozenset[str] = _EMPTY) -> str:
         words = _context_words(words)
     if not _NUMBERS.keys().isdisjoint(words):
         words = _numbers(words)
+    if "x" in words:
+        words = _quantities(words)
     if "would" in words:
         words = _had(words)
     joined = " ".join(words)
     return _JOIN_SELF.sub(r"\1\2", joined) if " sel" in joined else joined
+
+
+_TIMES = re.compile(r"^x\d+$")
+
+
+def _quantities(words: list[str]) -> list[str]:
+    """A count written with "x" read as a number before the thing counted: "paracetamol x
+    100" and "100 x paracetamol" are "100 paracetamol", as a pharmacy label or a
+    shopping list writes them. A count between two numbers ("2 x 4") is left alone."""
+    out: list[str] = []
+    i = 0
+    while i < len(words):
+        word = words[i]
+        after = words[i + 1] if i + 1 < len(words) else ""
+        if word == "x" and out and out[-1].isalpha() and after.isdigit():
+            out.insert(len(out) - 1, after)  # "paracetamol x 100" -> "100 paracetamol"
+            i += 2
+            continue
+        if word == "x" and out and out[-1].isdigit() and after.isalpha():
+            i += 1  # "100 x paracetamol" -> "100 paracetamol"
+            continue
+        out.append(word)
+        i += 1
+    return out
 
 
 #: Past participles that follow "'d" meaning "had" ("i'd attempted", "she'd taken").

@@ -95,6 +95,13 @@ KNOWN = default_lexicon().vocabulary
         ("n o  p o i n t  g o i n g  o n", "no point going on"),
         ("w a n t\tt o\td i e", "want to die"),
         ("I went to A  and E", "i went to a and e"),
+        # A count written with "x" (held-out batch 64): the number before the thing, "x60"
+        # a count and not leetspeak; "2 x 4" and an x-ray left alone.
+        ("paracet@mol x 100 in my dr@wer", "100 paracetamol in my drawer"),
+        ("codeine x60 saved", "60 codeine saved"),
+        ("got 30 x tramadol", "got 30 tramadol"),
+        ("a 2 x 4 plank", "a 2 x 4 plank"),
+        ("the x ray was fine", "the x ray was fine"),
         # An accident in scare quotes is one on purpose; "who'd" is "who had" before a
         # participle (tune batches 28 and 29).
         ("another 'accident' with the iron", "another accident on purpose with the iron"),
