@@ -48,13 +48,14 @@ TOUCH_INTERVAL = timedelta(minutes=1)
 ROLES = ("admin", "lead", "moderator", "viewer")
 
 # What each role may do. A lead launches and closes; a moderator reads safety
-# disclosures; neither does the other's work. An admin does everything.
-READ, MODERATE, MANAGE = "read", "moderate", "manage"
+# disclosures; neither does the other's work. An admin does everything, and alone
+# manages the dashboard's accounts.
+READ, MODERATE, MANAGE, ACCOUNTS = "read", "moderate", "manage", "accounts"
 PERMISSIONS: Mapping[str, frozenset[str]] = {
     "viewer": frozenset({READ}),
     "moderator": frozenset({READ, MODERATE}),
     "lead": frozenset({READ, MANAGE}),
-    "admin": frozenset({READ, MODERATE, MANAGE}),
+    "admin": frozenset({READ, MODERATE, MANAGE, ACCOUNTS}),
 }
 
 

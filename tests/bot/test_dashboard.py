@@ -824,11 +824,15 @@ def test_passwords_hash_and_verify() -> None:
 
 def test_roles_carry_what_they_should() -> None:
     table = {
-        role: sorted(p for p in (auth.READ, auth.MODERATE, auth.MANAGE) if auth.allowed(role, p))
+        role: sorted(
+            p
+            for p in (auth.READ, auth.MODERATE, auth.MANAGE, auth.ACCOUNTS)
+            if auth.allowed(role, p)
+        )
         for role in (*auth.ROLES, "stranger")
     }
     assert table == {
-        "admin": ["manage", "moderate", "read"],
+        "admin": ["accounts", "manage", "moderate", "read"],
         "lead": ["manage", "read"],
         "moderator": ["moderate", "read"],
         "viewer": ["read"],

@@ -1,7 +1,9 @@
 """The web dashboard at ``/dashboard``: consultations, counts, reports, moderation.
 
 Server-rendered HTML that works without JavaScript. Accounts come from
-``engage user add``; roles decide what each person may see and do (:mod:`bot.web.auth`).
+``engage user add`` and are managed with ``engage user`` or on the Accounts page
+(:mod:`bot.web.accounts`); roles decide what each person may see and do
+(:mod:`bot.web.auth`).
 """
 
 from bot.web.dashboard.handlers import Dashboard

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import followups, publishing
 from bot.outbox import in_doubt
-from bot.web import auth, templating
+from bot.web import accounts, auth, templating
 from bot.web.dashboard import follow_up, views
 from bot.web.guards import ClientAddress
 from bot.web.middleware import FormGuard, WebSecurity
@@ -78,6 +78,27 @@ MODERATION_NOTICES: Mapping[str, tuple[str, str]] = {
     "rejected": ("notice", "The statement is rejected: it will never be shown."),
 }
 
+ACCOUNT_NOTICES: Mapping[str, tuple[str, str]] = {
+    "role": ("notice", "The role is changed. It applies from the account's next page."),
+    "same-role": ("notice", "The account already had that role: nothing changed."),
+    "removed": (
+        "notice",
+        "The account is removed: it can no longer sign in, and its sessions have ended. "
+        "Its row is kept, so the audit log still names it.",
+    ),
+    "already-removed": ("notice", "That account was removed already."),
+    "confirm": ("error", "Tick the box to confirm the removal: nothing was removed."),
+    "last-admin": (
+        "error",
+        "That is the last admin, so it keeps its role and access: nobody could manage "
+        "accounts otherwise. Make another account admin first.",
+    ),
+    "was-removed": (
+        "error",
+        "That account was removed, so it cannot be changed. `engage user add` gives it back.",
+    ),
+}
+
 
 @dataclass(frozen=True)
 class Account:
@@ -102,6 +123,7 @@ class Account:
             csrf=self.csrf,
             can_moderate=self.can(auth.MODERATE),
             can_manage=self.can(auth.MANAGE),
+            can_manage_accounts=self.can(auth.ACCOUNTS),
         )
 
 
@@ -180,6 +202,10 @@ class Dashboard:
             web.post(PREFIX + "/moderation/{case}/resolve", self.resolve),
             web.post(PREFIX + "/moderation/{case}/approve", self.approve),
             web.post(PREFIX + "/moderation/{case}/reject", self.reject),
+            web.get(PREFIX + "/accounts", self.accounts),
+            web.post(PREFIX + "/accounts/{user}/role", self.account_role),
+            web.post(PREFIX + "/accounts/{user}/remove", self.account_remove),
+            web.post(PREFIX + "/accounts/{user}/password", self.account_password),
         ]
 
     # -- sessions ------------------------------------------------------------------
@@ -743,6 +769,130 @@ class Dashboard:
             return "approved" if approve else "rejected"
 
         return await self._case_action(request, decide)
+
+    # -- accounts ------------------------------------------------------------------------
+
+    async def accounts(self, request: web.Request) -> web.Response:
+        """Every dashboard account, with role changes, removal and password resets (admins)."""
+        account = await self._account(request)
+        await self._require(request, account, auth.ACCOUNTS)
+        async with self.platform.sessionmaker() as db:
+            rows = await accounts.listing(db)
+        done = request.query.get("done", "")
+        notices = [ACCOUNT_NOTICES[done]] if done in ACCOUNT_NOTICES else []
+        page = views.AccountsPage(account.viewer, rows, auth.ROLES, notices)
+        return templating.render(request, page)
+
+    async def _target(self, request: web.Request, account: Account) -> User:
+        """The account a form acts on, by the id in its address; else a 404 page."""
+        raw = request.match_info["user"]
+        user_id = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 18 else None
+        async with self.platform.sessionmaker() as db:
+            user = await db.get(User, user_id) if user_id is not None else None
+        if user is None:
+            raise self._not_found(request, account, "account")
+        return user
+
+    async def _account_change(
+        self,
+        request: web.Request,
+        account: Account,
+        change: Callable[[AsyncSession, User], Awaitable[str]],
+    ) -> web.Response:
+        """Run one change to an account for an admin (whose role the caller checked), then
+        go back to the accounts page."""
+        target = await self._target(request, account)
+        try:
+            async with self.platform.sessionmaker.begin() as db:
+                done = await change(db, target)
+        except accounts.LastAdmin:
+            done = "last-admin"
+        except accounts.AccountError:
+            done = "was-removed"
+        if target.id == account.user_id:
+            now = await self._current(request)
+            if now is None:  # removed their own account
+                raise web.HTTPSeeOther(f"{PREFIX}/login")
+            if not now.can(auth.ACCOUNTS):  # gave up their own admin role
+                raise web.HTTPSeeOther(PREFIX)
+        raise web.HTTPSeeOther(f"{PREFIX}/accounts?done={done}")
+
+    async def account_role(self, request: web.Request) -> web.Response:
+        """Give an account another role; it applies from its sessions' next page."""
+        account, fields = await self._posted(request)
+        await self._require(request, account, auth.ACCOUNTS)
+        role = fields.get("role", "")
+        if role not in auth.ROLES:
+            raise self._refuse(
+                request,
+                400,
+                "Unknown role",
+                f"A role is one of: {', '.join(auth.ROLES)}.",
+                account,
+            )
+
+        async def change(db: AsyncSession, user: User) -> str:
+            _, former = await accounts.set_role(
+                db, user.email, role, actor=account.email, now=self.clock()
+            )
+            if former == role:
+                return "same-role"
+            log.info(
+                "dashboard: user %s made user %s %s (was %s)",
+                account.user_id,
+                user.id,
+                role,
+                former,
+            )
+            return "role"
+
+        return await self._account_change(request, account, change)
+
+    async def account_remove(self, request: web.Request) -> web.Response:
+        """Remove an account (the box must be ticked): no more sign-ins, sessions ended."""
+        account, fields = await self._posted(request)
+        await self._require(request, account, auth.ACCOUNTS)
+        confirmed = fields.get("confirm") == "yes"
+
+        async def change(db: AsyncSession, user: User) -> str:
+            if not confirmed:
+                return "confirm"
+            removed = await accounts.remove(db, user.email, actor=account.email, now=self.clock())
+            if removed is None:
+                return "already-removed"
+            log.info("dashboard: user %s removed user %s", account.user_id, user.id)
+            return "removed"
+
+        return await self._account_change(request, account, change)
+
+    async def account_password(self, request: web.Request) -> web.Response:
+        """Reset an account's password to a generated one, shown once on the answer.
+
+        Only its hash is stored; every session of the account ends, so whoever knew the
+        old password is signed out.
+        """
+        account, _ = await self._posted(request)
+        await self._require(request, account, auth.ACCOUNTS)
+        target = await self._target(request, account)
+        password = accounts.generate_password()
+        password_hash = await asyncio.to_thread(auth.hash_password, password)
+        try:
+            async with self.platform.sessionmaker.begin() as db:
+                await accounts.set_password(
+                    db,
+                    target.email,
+                    password_hash,
+                    actor=account.email,
+                    now=self.clock(),
+                    how="generated",
+                )
+        except accounts.AccountError:
+            raise web.HTTPSeeOther(f"{PREFIX}/accounts?done=was-removed") from None
+        log.info("dashboard: user %s reset the password of user %s", account.user_id, target.id)
+        page = views.NewPasswordPage(
+            account.viewer, target.email, password, own=target.id == account.user_id
+        )
+        return templating.render(request, page)
 
 
 def _to_login(request: web.Request) -> web.HTTPException:

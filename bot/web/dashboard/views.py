@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from bot.followups import ChannelReach
+from bot.web.accounts import AccountView
 from bot.web.dashboard.follow_up import ChannelPreview
 from bot.web.templating import Page
 from consultations import moderation
@@ -40,6 +41,7 @@ class Viewer:
     csrf: str
     can_moderate: bool
     can_manage: bool = False
+    can_manage_accounts: bool = False
 
 
 @dataclass(frozen=True)
@@ -150,3 +152,25 @@ class DeliveryPage(Page):
     in_doubt: Sequence[DoubtRow]
     by_status: Sequence[tuple[str, str, int]]
     held_aside: int
+
+
+@dataclass(frozen=True)
+class AccountsPage(Page):
+    """Every dashboard account, and for each one that can sign in: role, remove, reset."""
+
+    template = "dashboard/accounts.html"
+    viewer: Viewer
+    accounts: Sequence[AccountView]
+    roles: Sequence[str]
+    notices: Sequence[Notice] = ()
+
+
+@dataclass(frozen=True)
+class NewPasswordPage(Page):
+    """A password just made for an account, shown this once to the admin who asked."""
+
+    template = "dashboard/new_password.html"
+    viewer: Viewer
+    email: str
+    password: str
+    own: bool = False
