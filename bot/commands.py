@@ -317,8 +317,6 @@ async def launch(args: argparse.Namespace, settings: Settings | None) -> int:
                     f"--channel: {name!r} is not one of this consultation's channels "
                     f"({', '.join(spec.channels)})"
                 )
-        if left := unfinished(spec.to_dict()):
-            raise _SpecProblems(args.id, SpecError(left))
         adapters = configured_adapters(platform)
         problems = await _follow_up_problems(platform, spec)
         if problems:
@@ -332,6 +330,8 @@ async def launch(args: argparse.Namespace, settings: Settings | None) -> int:
             )
         except service.LifecycleError as exc:
             raise UsageError(f"ID: {exc}") from None
+        except publishing.Unfinished as exc:
+            raise _SpecProblems(args.id, exc) from None
     finally:
         await platform.aclose()
     results = launched.results
@@ -468,28 +468,17 @@ async def draft_loop(args: argparse.Namespace, settings: Settings | None) -> int
     platform = await migrated_platform(settings)
     try:
         async with platform.sessionmaker() as session:
-            row = await _require(session, args.id)
-            spec = service.spec_of(row)
-            if row.opened_at is None:
-                raise UsageError(
-                    f"ID: {args.id} was never launched, so there is no one to close the loop with"
-                )
+            spec = service.spec_of(await _require(session, args.id))
             try:
-                report = await reporting.build(
-                    session,
-                    args.id,
-                    stage="act",
-                    changes=reporting.parse_changes(args.changes or ()),
+                act = await loop.act_summary(
+                    session, args.id, reporting.parse_changes(args.changes or ())
                 )
+            except loop.NothingToDraft as exc:
+                raise UsageError(f"ID: {exc}") from None
             except reporting.ReportError as exc:
                 raise UsageError(str(exc)) from None
     finally:
         await platform.aclose()
-    if report["participation"]["responses"] == 0:
-        raise UsageError(
-            f"ID: {args.id} has no responses yet, so there is nothing to say back to anyone"
-        )
-    act = report["stage_summary"]["act"]
     data = loop.draft(spec, act)
     try:
         parse_spec(data, limits=_limits(settings))

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot import followups
 from channels.adapter import ChannelAdapter, PublishedPost
 from consultations import service
-from consultations.spec import ConsultationSpec
+from consultations.spec import ConsultationSpec, Problem, SpecError, unfinished
 from storage import queries
 from storage.tables import Publication
 
@@ -27,6 +27,17 @@ log = logging.getLogger(__name__)
 
 UNPUBLISHED = "unpublished"
 """The kind of the ``publication`` row that marks a channel whose launch failed."""
+
+
+class Unfinished(SpecError):
+    """A spec that still holds a draft's placeholder: it is launched nowhere."""
+
+
+def launch_problems(spec: ConsultationSpec) -> list[Problem]:
+    """What keeps ``spec`` from being launched: each text that still holds a draft's
+    placeholder ("[what we changed]"), by field path. The one check for every launch
+    (``engage consultation launch``, the dashboard, an opening on time)."""
+    return unfinished(spec.to_dict())
 
 
 @dataclass
@@ -63,8 +74,11 @@ async def launch(
 ) -> Launch:
     """Open a consultation and publish it; a draft that published nowhere is a draft again.
 
-    Raises :class:`consultations.service.LifecycleError` when it cannot open (closed).
+    Raises :class:`consultations.service.LifecycleError` when it cannot open (closed),
+    and :class:`Unfinished` for a spec that still holds a placeholder (nothing opened).
     """
+    if left := launch_problems(spec):
+        raise Unfinished(left)
     async with sessionmaker.begin() as session:
         row = await service.require(session, spec.id)
         was_draft = row.state == service.DRAFT

@@ -208,6 +208,11 @@ class Scheduler:
         except service.LifecycleError as exc:
             await self._finish(spec.id, OPEN, f"not opened: {exc}")
             return
+        except publishing.Unfinished as exc:
+            # Tried again once the lease ends: a draft stored again may be finished then.
+            log.error("%s: not opened on time: %s", spec.id, exc.problems[0])
+            await self._note(spec.id, OPEN, f"not opened: {exc.problems[0]}")
+            return
         if launched.nowhere:
             why = "; ".join(f"{name}: {reason}" for name, reason in launched.results.failed.items())
             log.error("%s: opening on time failed everywhere (%s); will try again", spec.id, why)

@@ -10,14 +10,19 @@ but is valid as it stands, within every channel's limits.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 # The spec package first: consultations.models is only importable once it is loaded.
 from consultations import spec as spec_types
 from consultations.models import MODELS
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from consultations.insights import ChangeMarker
 
 LOOP = "closing-the-loop"
 
@@ -27,6 +32,47 @@ REACTIONS: tuple[str, ...] = MODELS[LOOP].starter_items[0].options
 #: Longest poll question every channel takes (Telegram's native polls: 300 characters).
 QUESTION_MAX = 300
 ASK = "How do you feel about this change?"
+
+
+class NothingToDraft(ValueError):
+    """There is nothing to close the loop on yet; the message says why.
+
+    ``reason`` names the case (``never-launched``, ``no-responses``) for those that answer
+    in words of their own (the dashboard's notices).
+    """
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+async def act_summary(
+    session: AsyncSession, consultation_id: str, changes: Sequence[ChangeMarker] = ()
+) -> Mapping[str, Any]:
+    """The act summary (``stage_summary.act``) a loop for ``consultation_id`` is drafted from.
+
+    The one way to it for the command line and the dashboard alike. Raises
+    :class:`NothingToDraft` for a consultation never launched (there is no one to close
+    the loop with) or without a response (nothing to say back to anyone);
+    :class:`consultations.service.NotFound` and
+    :class:`consultations.reporting.ReportError` as the report does.
+    """
+    from consultations import reporting, service
+
+    row = await service.require(session, consultation_id)
+    if row.opened_at is None:
+        raise NothingToDraft(
+            "never-launched",
+            f"{consultation_id} was never launched, so there is no one to close the loop with",
+        )
+    report = await reporting.build(session, consultation_id, stage="act", changes=changes)
+    if report["participation"]["responses"] == 0:
+        raise NothingToDraft(
+            "no-responses",
+            f"{consultation_id} has no responses yet, so there is nothing to say back to anyone",
+        )
+    act: Mapping[str, Any] = report["stage_summary"]["act"]
+    return act
 
 
 def loop_id(earlier_id: str) -> str:

@@ -79,6 +79,12 @@ def is_crisis(text: str) -> bool:
 _CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
+def drop_controls(text: str) -> str:
+    """``text`` without control characters (tabs and line breaks are kept): the rule for
+    every text people send, whatever it is for (:func:`screen` applies it to replies)."""
+    return _CONTROLS.sub("", text)
+
+
 def screen(text: str) -> Screened:
     """Redact and check a reply before it is stored."""
     # Text copied from web forms and survey exports carries entities (&nbsp;, &amp;), and
@@ -86,7 +92,7 @@ def screen(text: str) -> Screened:
     # with one would fail its event every time), or an escape sequence, which would act on
     # the terminal of whoever lists it (`engage moderation list`). None means anything in
     # a reply; tabs and line breaks are kept.
-    stripped = _CONTROLS.sub("", html.unescape(text)).replace("\xa0", " ").strip()
+    stripped = drop_controls(html.unescape(text)).replace("\xa0", " ").strip()
     flags: list[str] = []
     found = assess(stripped)
     if found.flagged:

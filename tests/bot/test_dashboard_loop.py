@@ -15,12 +15,35 @@ from tests.helpers import form_fields, launch, spec_data
 Client = TestClient[Any, Any]
 
 
-async def _agree_on_the_web(client: Client, *, recontact: str) -> None:
+async def _agree_on_the_web(client: Client, *, recontact: str, answer: bool = True) -> None:
     page = await (await client.get("/c/outpatient-booking")).text()
     fields = form_fields(page, "/c/outpatient-booking/consent")
-    await client.post(
-        "/c/outpatient-booking/consent", data={**fields, "answer": "yes", "recontact": recontact}
+    page = await (
+        await client.post(
+            "/c/outpatient-booking/consent",
+            data={**fields, "answer": "yes", "recontact": recontact},
+        )
+    ).text()
+    if answer:
+        fields = form_fields(page, "/c/outpatient-booking/answers")
+        await client.post("/c/outpatient-booking/answers", data={**fields, "item:ease": "Hard"})
+
+
+async def _stored(platform: Platform) -> list[str]:
+    async with platform.sessionmaker() as session:
+        return [s.id for s in await service.summaries(session)]
+
+
+async def _draft(client: Client, changed: str | None) -> str:
+    """Press "Draft a closing-the-loop follow-up" (with what was changed, if any): where
+    the dashboard sends the lead next."""
+    csrf = await csrf_of(client, "/dashboard/c/outpatient-booking")
+    data = {"csrf": csrf} if changed is None else {"csrf": csrf, "changed": changed}
+    response = await client.post(
+        "/dashboard/c/outpatient-booking/draft-loop", data=data, allow_redirects=False
     )
+    assert response.status == 303
+    return response.headers["Location"]
 
 
 async def test_a_lead_drafts_previews_and_launches_a_follow_up_and_sees_its_reach(
@@ -32,15 +55,14 @@ async def test_a_lead_drafts_previews_and_launches_a_follow_up_and_sees_its_reac
 
     page = await (await web_client.get("/dashboard/c/outpatient-booking")).text()
     assert "Draft a closing-the-loop follow-up" in page
-    csrf = await csrf_of(web_client, "/dashboard/c/outpatient-booking")
-    response = await web_client.post(
-        "/dashboard/c/outpatient-booking/draft-loop", data={"csrf": csrf}, allow_redirects=False
-    )
-    assert response.status == 303
-    assert response.headers["Location"] == "/dashboard/c/outpatient-booking-loop?done=drafted"
+    assert '<label for="changed">What we changed</label>' in page
+    location = await _draft(web_client, "Text reminders the day before")
+    assert location == "/dashboard/c/outpatient-booking-loop?done=drafted"
 
     page = await (await web_client.get("/dashboard/c/outpatient-booking-loop?done=drafted")).text()
     assert "A closing-the-loop follow-up was drafted" in page
+    assert "We did: Text reminders the day before." in page
+    assert "[what we changed]" not in page and "Not ready" not in page
     for channel in ("web", "telegram", "mastodon"):
         assert f"Preview on {channel}" in page
     # Each text with its length and the channel's limit: a poll question on Telegram
@@ -107,3 +129,77 @@ async def test_a_viewer_cannot_draft_a_follow_up(platform: Platform, web_client:
     assert response.status == 403
     async with platform.sessionmaker() as session:
         assert [s.id for s in await service.summaries(session)] == ["outpatient-booking"]
+
+
+async def test_a_draft_needs_what_was_changed_and_nothing_is_stored_without_it(
+    platform: Platform, web_client: Client
+) -> None:
+    await launch(platform, spec_data(segments=[]))
+    await _agree_on_the_web(web_client, recontact="yes")
+    await as_role(platform, web_client, "lead")
+    for changed in (None, "", "  \x00 ", "x" * 161):
+        location = await _draft(web_client, changed)
+        assert location.startswith("/dashboard/c/outpatient-booking?done=loop-"), changed
+        page = await (await web_client.get(location)).text()
+        assert "Nothing was drafted." in page, changed
+        assert await _stored(platform) == ["outpatient-booking"]
+    page = await (await web_client.get(await _draft(web_client, ""))).text()
+    assert "Say what was changed before drafting the follow-up" in page
+    page = await (await web_client.get(await _draft(web_client, "x" * 161))).text()
+    assert "at most 160 characters" in page
+
+
+async def test_no_draft_for_a_consultation_without_responses_or_never_launched(
+    platform: Platform, web_client: Client
+) -> None:
+    from consultations.spec import parse_spec
+
+    await launch(platform, spec_data(segments=[]))
+    # Agreed to take part and to be contacted again, but answered nothing: no responses.
+    await _agree_on_the_web(web_client, recontact="yes", answer=False)
+    await as_role(platform, web_client, "lead")
+    page = await (await web_client.get(await _draft(web_client, "Text reminders"))).text()
+    assert "has no responses yet, so there is nothing to say back to anyone" in page
+    assert "Nothing was drafted." in page
+    assert await _stored(platform) == ["outpatient-booking"]
+
+    async with platform.sessionmaker.begin() as session:
+        await service.create(session, parse_spec(spec_data(id="not-yet")), source="test")
+    csrf = await csrf_of(web_client, "/dashboard/c/not-yet")
+    response = await web_client.post(
+        "/dashboard/c/not-yet/draft-loop", data={"csrf": csrf, "changed": "Texts"}
+    )
+    page = await response.text()
+    assert "was never launched, so there is no one to close the loop with" in page
+    assert sorted(await _stored(platform)) == ["not-yet", "outpatient-booking"]
+
+
+async def test_a_spec_that_still_holds_the_placeholder_is_not_launched(
+    platform: Platform, web_client: Client
+) -> None:
+    from consultations.spec import parse_spec
+
+    unfinished = spec_data(
+        id="booking-loop",
+        channels=["web"],
+        segments=[],
+        closing_message="Thank you. We did: [what we changed].",
+    )
+    async with platform.sessionmaker.begin() as session:
+        await service.create(session, parse_spec(unfinished), source="an earlier dashboard")
+    await as_role(platform, web_client, "lead")
+    page = await (await web_client.get("/dashboard/c/booking-loop")).text()
+    assert "Not ready: closing_message: still says [what we changed]" in page
+    csrf = await csrf_of(web_client, "/dashboard/c/booking-loop")
+    response = await web_client.post(
+        "/dashboard/c/booking-loop/launch", data={"csrf": csrf}, allow_redirects=False
+    )
+    assert response.headers["Location"] == "/dashboard/c/booking-loop?done=unfinished"
+    page = await (await web_client.get(response.headers["Location"])).text()
+    assert "Not launched: a text still holds a placeholder" in page
+    assert "Not ready: closing_message: still says [what we changed]" in page
+    async with platform.sessionmaker() as session:
+        row = await service.require(session, "booking-loop")
+        assert (row.state, row.opened_at) == (service.DRAFT, None)
+    # Nothing of it is on the web page either.
+    assert (await web_client.get("/c/booking-loop")).status == 404

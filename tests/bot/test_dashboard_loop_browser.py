@@ -49,6 +49,7 @@ async def test_the_loop_is_closed_from_the_dashboard_back_to_the_person(
             await desk.get_by_label("Email").fill("lead@health.example")
             await desk.get_by_label("Password").fill(PASSWORD)
             await desk.get_by_role("button", name="Log in").click()
+            await desk.get_by_label("What we changed").fill("Text reminders the day before")
             await desk.get_by_role("button", name="Draft a closing-the-loop follow-up").click()
             await expect(
                 desk.get_by_role(

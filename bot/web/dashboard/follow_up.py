@@ -19,6 +19,10 @@ from bot.config import Settings
 from consultations import followups
 from consultations.spec import ChannelLimits, ConsultationSpec
 
+#: The longest "what we changed" the dashboard drafts a follow-up with: with what people
+#: said, it makes one poll question, which Telegram takes up to 300 characters.
+MAX_CHANGE = 160
+
 
 @dataclass(frozen=True)
 class PreviewText:

@@ -28,8 +28,9 @@ from bot.web import accounts, auth, templating
 from bot.web.dashboard import follow_up, views
 from bot.web.guards import ClientAddress
 from bot.web.middleware import FormGuard, WebSecurity
-from consultations import loop, moderation, reporting, service
-from consultations.spec import STAGES, ConsultationSpec, parse_spec
+from consultations import loop, moderation, reporting, screening, service
+from consultations.insights import ChangeMarker
+from consultations.spec import STAGES, ConsultationSpec, parse_spec, unfinished
 from storage import queries
 from storage.tables import (
     Consultation,
@@ -60,6 +61,16 @@ NOTICES = {
     "drafted": "A closing-the-loop follow-up was drafted: check each channel's preview, then "
     "launch it.",
     "loop-exists": "Its follow-up is already launched; it is shown here.",
+    "unfinished": "Not launched: a text still holds a placeholder (listed below). Store the "
+    "spec again with what was changed written in, then launch it.",
+    "loop-never-launched": "This consultation was never launched, so there is no one to close "
+    "the loop with. Nothing was drafted.",
+    "loop-no-responses": "This consultation has no responses yet, so there is nothing to say "
+    "back to anyone. Nothing was drafted.",
+    "loop-unchanged": "Say what was changed before drafting the follow-up: the draft would "
+    "otherwise say “[what we changed]”. Nothing was drafted.",
+    "loop-too-long": f"Say what was changed in at most {follow_up.MAX_CHANGE} characters: it "
+    "goes into a poll question, and polls take short texts. Nothing was drafted.",
 }
 
 MAX_NOTE = 4000
@@ -504,7 +515,7 @@ class Dashboard:
                 open_cases=int(open_cases or 0),
                 public_url=public,
                 can_manage=account.can(auth.MANAGE),
-                notices=self._notices(request, spec),
+                notices=self._notices(request, spec, draft=row.state == service.DRAFT),
                 follows=spec.follow_up.of if spec.follow_up is not None else (),
                 previews=(
                     follow_up.previews(spec, await follow_up.channel_limits(self.platform.settings))
@@ -518,13 +529,18 @@ class Dashboard:
             ),
         )
 
-    def _notices(self, request: web.Request, spec: ConsultationSpec) -> list[tuple[str, str]]:
+    def _notices(
+        self, request: web.Request, spec: ConsultationSpec, *, draft: bool
+    ) -> list[tuple[str, str]]:
         """Messages after a redirect, from a fixed list (nothing from the URL is echoed)."""
         out: list[tuple[str, str]] = []
         done = request.query.get("done", "")
         if done in NOTICES:
             kind = "notice" if done in ("launched", "closed", "drafted", "loop-exists") else "error"
             out.append((kind, NOTICES[done]))
+        if draft:
+            # What keeps it from launching, from the stored spec (never from the URL).
+            out.extend(("error", f"Not ready: {p}") for p in publishing.launch_problems(spec))
         failed = [c for c in request.query.get("failed", "").split(",") if c in spec.channels]
         if failed:
             out.append(("error", f"Could not reach: {', '.join(failed)}. See the server log."))
@@ -557,6 +573,8 @@ class Dashboard:
             )
         except service.LifecycleError:
             raise web.HTTPSeeOther(f"{PREFIX}/c/{quote(cid)}?done=cannot-reopen") from None
+        except publishing.Unfinished:
+            raise _back_to(cid, done="unfinished") from None
         failed, skipped = list(launched.results.failed), launched.results.skipped
         log.info("dashboard: user %s launched %s", account.user_id, cid)
         raise _back_to(
@@ -568,18 +586,32 @@ class Dashboard:
         )
 
     async def draft_loop(self, request: web.Request) -> web.Response:
-        """Draft a closing-the-loop follow-up from the act summary, stored as a draft."""
-        account, _ = await self._posted(request)
+        """Draft a closing-the-loop follow-up from the act summary, stored as a draft.
+
+        As ``engage consultation draft-loop`` (the same act summary, refused the same way
+        for a consultation never launched or without responses), with what was changed
+        given in the form, as ``--change`` gives it there: a stored draft is one that
+        could be launched, so one that would still say "[what we changed]" is not stored.
+        """
+        account, fields = await self._posted(request)
         await self._require(request, account, auth.MANAGE)
         cid = request.match_info["cid"]
+        changed = " ".join(screening.drop_controls(fields.get("changed", "")).split())
+        if len(changed) > follow_up.MAX_CHANGE:
+            raise _back_to(cid, done="loop-too-long")
+        changes = [ChangeMarker(self.clock().date(), changed)] if changed else []
         async with self.platform.sessionmaker() as db:
             row = await db.get(Consultation, cid)
             if row is None:
                 raise self._not_found(request, account)
             spec = service.spec_of(row)
-            report = await reporting.build(db, cid, stage="act")
-        act = report["stage_summary"]["act"]
+            try:
+                act = await loop.act_summary(db, cid, changes)
+            except loop.NothingToDraft as exc:
+                raise _back_to(cid, done=f"loop-{exc.reason}") from None
         data = loop.draft(spec, act)
+        if unfinished(data):
+            raise _back_to(cid, done="loop-unchanged")
         drafted = parse_spec(data, limits=await follow_up.channel_limits(self.platform.settings))
         async with self.platform.sessionmaker.begin() as db:
             try:

@@ -15,7 +15,7 @@ from datetime import datetime
 
 from bot.followups import ChannelReach
 from bot.web.accounts import AccountView
-from bot.web.dashboard.follow_up import ChannelPreview
+from bot.web.dashboard.follow_up import MAX_CHANGE, ChannelPreview
 from bot.web.templating import Page
 from consultations import moderation
 from consultations.service import Summary
@@ -118,6 +118,7 @@ class ConsultationPage(Page):
     previews: Sequence[ChannelPreview] = ()
     reach: Sequence[ChannelReach] = ()
     can_draft_loop: bool = False
+    max_change: int = MAX_CHANGE
 
 
 @dataclass(frozen=True)
