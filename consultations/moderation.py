@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from consultations.dialogue import RESUME
@@ -183,19 +183,30 @@ async def open_cases(session: AsyncSession, consultation_id: str | None = None) 
     ]
 
 
-async def acknowledge(session: AsyncSession, case_id: int, actor: str) -> ModerationCase:
-    """A moderator takes the case: it stays open until resolved, but stops waiting."""
-    case = await session.get(ModerationCase, case_id)
+async def acknowledge(session: AsyncSession, case_id: int, actor: str) -> bool:
+    """A moderator takes the case: it stays open until resolved, but stops waiting.
+
+    Taken once, whoever asks and however often: one conditional ``UPDATE ... WHERE
+    status = 'open'`` moves it, so of two requests at once (a double click, two
+    moderators) the second finds it taken, once the first has committed, and changes
+    and records nothing. True when this call took it, False when it was taken already.
+    """
+    taken = await session.scalar(
+        update(ModerationCase)
+        .where(ModerationCase.id == case_id, ModerationCase.status == "open")
+        .values(status="acknowledged", acknowledged_at=utcnow(), acknowledged_by=actor)
+        .returning(ModerationCase.id)
+        .execution_options(synchronize_session=False)
+    )
+    case = await session.get(ModerationCase, case_id, populate_existing=True)
     if case is None:
         raise CaseError(f"there is no moderation case {case_id}")
+    if taken is not None:
+        audit(session, actor, "case.acknowledge", f"case:{case_id}")
+        return True
     if case.status == "resolved":
         raise CaseError(f"moderation case {case_id} is already resolved")
-    if case.status == "open":
-        case.status = "acknowledged"
-        case.acknowledged_at = utcnow()
-        case.acknowledged_by = actor
-        audit(session, actor, "case.acknowledge", f"case:{case_id}")
-    return case
+    return False
 
 
 async def resolve(session: AsyncSession, case_id: int, actor: str, note: str) -> ModerationCase:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import timedelta
 from typing import Any
@@ -14,6 +15,7 @@ from consultations import moderation
 from storage.tables import AuditEvent, ModerationCase, Response, utcnow
 from tests.bot.test_dashboard import DISCLOSURE, as_role, csrf_of, disclose
 from tests.helpers import form_fields, launch, spec_data
+from tests.waiting import scale
 
 CID = "outpatient-booking"
 QUEUE = "/dashboard/moderation"
@@ -138,6 +140,65 @@ async def test_resolving_twice_changes_nothing(platform: Platform, web_client: A
     page = await (await web_client.post(resolve, data={"csrf": csrf, "note": "Other."})).text()
     assert "That case was already resolved." in page
     assert (await case_row(platform, case_id)).note == "First note."
+
+
+async def test_a_double_clicked_acknowledge_takes_the_case_once(
+    platform: Platform, web_client: Any
+) -> None:
+    await launch(platform, spec_data(segments=[]))
+    case_id = await add_case(platform, age=timedelta(hours=1))
+    await as_role(platform, web_client, "moderator")
+    page = await (await web_client.get(QUEUE)).text()
+    acknowledge = f"{QUEUE}/{case_id}/acknowledge"
+    fields = form_fields(page, acknowledge)
+    # Both clicks' requests at once, as a browser sends a double click.
+    first, second = await asyncio.gather(
+        web_client.post(acknowledge, data=fields, allow_redirects=False),
+        web_client.post(acknowledge, data=fields, allow_redirects=False),
+    )
+    locations = sorted([first.headers["Location"], second.headers["Location"]])
+    assert locations == [
+        f"{QUEUE}?done=acknowledged",
+        f"{QUEUE}?done=already-acknowledged",
+    ]
+    who = "moderator@health.example"
+    assert [a for _, a, s in await audit_log(platform) if s == f"case:{case_id}"] == [
+        "case.acknowledge"
+    ]
+    page = await (await web_client.get(f"{QUEUE}?done=already-acknowledged")).text()
+    assert "That case was already acknowledged: the queue shows by whom." in page
+    assert f"acknowledged by {who}" in page
+    assert acknowledge not in page  # taken: only the resolve form is left
+    row = await case_row(platform, case_id)
+    assert (row.status, row.acknowledged_by) == ("acknowledged", who)
+
+
+async def test_two_moderators_acknowledging_at_once_take_the_case_once(
+    platform: Platform,
+) -> None:
+    """The second waits for the first's transaction and then finds the case taken: one
+    audit row, and the case stays with the first (the check and the change are one
+    statement, not a read and a later write)."""
+    await launch(platform, spec_data(segments=[]))
+    case_id = await add_case(platform, age=timedelta(hours=1))
+
+    async def second() -> object:
+        async with platform.sessionmaker.begin() as session:
+            return await moderation.acknowledge(session, case_id, "second@health.example")
+
+    async with platform.sessionmaker.begin() as session:
+        took = await moderation.acknowledge(session, case_id, "first@health.example")
+        await session.flush()
+        other = asyncio.create_task(second())
+        await asyncio.sleep(0.5 * scale())  # the second has read, or is waiting, by now
+        assert not other.done()
+    took_too = await other
+    assert [a for _, a, s in await audit_log(platform) if s == f"case:{case_id}"] == [
+        "case.acknowledge"
+    ]
+    row = await case_row(platform, case_id)
+    assert (row.status, row.acknowledged_by) == ("acknowledged", "first@health.example")
+    assert (took, took_too) == (True, False)
 
 
 async def test_a_viewer_cannot_see_or_act_on_the_queue(platform: Platform, web_client: Any) -> None:

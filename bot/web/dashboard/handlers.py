@@ -85,6 +85,10 @@ MODERATION_NOTICES: Mapping[str, tuple[str, str]] = {
     ),
     "note-required": ("error", "Say what was done in the note before resolving the case."),
     "already-resolved": ("notice", "That case was already resolved."),
+    "already-acknowledged": (
+        "notice",
+        "That case was already acknowledged: the queue shows by whom.",
+    ),
     "approved": ("notice", "The statement is approved: participants can now vote on it."),
     "rejected": ("notice", "The statement is rejected: it will never be shown."),
 }
@@ -743,10 +747,12 @@ class Dashboard:
         raise web.HTTPSeeOther(f"{PREFIX}/moderation?done={done}")
 
     async def acknowledge(self, request: web.Request) -> web.Response:
-        """A moderator takes a case: it stops waiting (and will not alert)."""
+        """A moderator takes a case: it stops waiting (and will not alert). Taken once: a
+        second request (a double click, another moderator) changes and records nothing."""
 
         async def take(db: AsyncSession, case_id: int, account: Account) -> str:
-            await moderation.acknowledge(db, case_id, account.email)
+            if not await moderation.acknowledge(db, case_id, account.email):
+                return "already-acknowledged"  # a second click, or another moderator
             log.info("dashboard: user %s acknowledged moderation case %s", account.user_id, case_id)
             return "acknowledged"
 
