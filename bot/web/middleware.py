@@ -18,11 +18,14 @@ import hmac
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
+from urllib.parse import unquote_to_bytes
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.typedefs import Handler, Middleware
 from aiohttp.web_urldispatcher import AbstractRoute
+
+from consultations.screening import drop_controls
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +42,43 @@ CONTENT_SECURITY_POLICY = (
 # One year; sent only when the public address is https, or a browser that once saw it
 # could not reach a plain-http development server on the same name.
 HSTS = "max-age=31536000"
+
+
+def not_text(charset: str) -> str:
+    """The answer to a form whose text is not in its encoding (400; nothing is stored)."""
+    return (
+        f"The form could not be read: its text is not valid {charset.upper()}. Nothing was "
+        "stored. Send it again from the page, or have the program that sent it encode "
+        f"its text as {charset.upper()}."
+    )
+
+
+def _undecodable(body: bytes, charset: str) -> bool:
+    """Whether a url-encoded form's names or values, once their %XX escapes are undone,
+    are not text in ``charset``: aiohttp would store each broken byte as U+FFFD."""
+    try:
+        query = body.decode(charset)
+        for pair in query.split("&"):
+            for part in pair.split("="):
+                unquote_to_bytes(part.replace("+", " ")).decode(charset)
+    except UnicodeDecodeError:
+        return True
+    except LookupError:
+        return False  # a charset Python does not know: reading the form says so
+    return False
+
+
+async def posted_texts(request: web.Request) -> list[tuple[str, str]]:
+    """A form's text fields, in order, without control characters (tab and line breaks
+    kept), as docs/security.md says of everything people send: a NUL, which PostgreSQL
+    will not store, is dropped rather than refused (the middleware already refused a form
+    that is not text in its encoding)."""
+    form = await request.post()
+    return [
+        (drop_controls(key), drop_controls(value))
+        for key, value in form.items()
+        if isinstance(value, str)
+    ]
 
 
 def security_headers(*, https: bool) -> Mapping[str, str]:
@@ -176,8 +216,17 @@ class WebSecurity:
             )
             return web.Response(status=403, text="This address does not take forms.")
         subject = await guard.subject(request)
+        charset = request.charset or "utf-8"
         try:
+            if request.content_type == "application/x-www-form-urlencoded" and _undecodable(
+                await request.read(), charset
+            ):
+                raise web.HTTPBadRequest(text=not_text(charset))
             form = await request.post()
+        except UnicodeDecodeError:
+            # Bytes that are not text in the form's encoding, in a part of a multipart body
+            # or in a url-encoded one: named, since a browser never sends them.
+            raise web.HTTPBadRequest(text=not_text(charset)) from None
         except (ValueError, LookupError, HttpProcessingError):
             # Undecodable text (UnicodeDecodeError is a ValueError), a charset Python does
             # not know (LookupError) or a broken multipart body (bad boundary, bad part

@@ -26,7 +26,7 @@ from bot.inbox import GroupCommit
 from bot.runtime import Outcome, Runtime
 from bot.web import pages, templating
 from bot.web.guards import ClientAddress, FormNonces, RateWindows
-from bot.web.middleware import CsrfTokens, FormGuard
+from bot.web.middleware import CsrfTokens, FormGuard, posted_texts
 from channels.events import CONSENT, RECONTACT, EventKind, InboundEvent
 from consultations import moderation, rounds, service
 from consultations import statements as voting
@@ -252,17 +252,10 @@ class WebChannel:
         which stores nothing) takes a closed consultation as an open one.
         """
         token = await self._csrf_subject(request)
-        form = await request.post()
         fields: dict[str, list[str]] = {}
-        for key, value in form.items():
-            if isinstance(value, str):
-                if "\x00" in key or "\x00" in value:
-                    # No store keeps a NUL in text (PostgreSQL refuses it): the client's
-                    # fault, so a 400 rather than a failed transaction.
-                    raise self._problem(
-                        request, web.HTTPBadRequest, "web_form_broken", _texts(request)
-                    )
-                fields.setdefault(key, []).append(value)
+        # Control characters dropped (a NUL, which PostgreSQL refuses, among them).
+        for key, value in await posted_texts(request):
+            fields.setdefault(key, []).append(value)
         nonce = (fields.get("nonce") or [""])[0]
         spec = await self._launched_spec(cid)
         if spec is None:

@@ -479,7 +479,6 @@ async def test_malformed_posts_get_a_4xx(platform: Platform, web_client: Client)
         ("unknown thread", f"{PAGE}/threads/no-such", {"text": "hi"}, {}),
         ("unknown consultation", "/c/no-such/answers", {"item:ease": "Easy"}, {}),
         ("bad parent", thread, {"text": "hi", "parent": "response:x'--"}, {}),
-        ("nul in text", thread, {"text": "hi\x00there"}, {}),
         ("consent without answer", f"{PAGE}/consent", {}, {}),
         ("huge field", answers, {"item:one-thing": "x" * 400_000}, {}),
         ("odd path", "/c/%ff%fe/answers", {"item:ease": "Easy"}, {}),
@@ -523,6 +522,81 @@ async def test_malformed_posts_get_a_4xx(platform: Platform, web_client: Client)
         assert "Before you start" in unescape(await shown.text())
     async with platform.sessionmaker() as session:
         assert await session.scalar(select(func.count(Response.id))) == 0
+
+
+async def test_control_characters_in_answers_are_dropped_and_the_answers_stored(
+    platform: Platform, web_client: Client
+) -> None:
+    """docs/security.md: control characters are dropped at intake, tabs and line breaks
+    kept; a NUL (which PostgreSQL will not store) is no reason to refuse the answer."""
+    await launch(platform, spec_data(segments=[]))
+    page = await _start(web_client)
+    fields = form_fields(page, f"{PAGE}/answers")
+    response = await web_client.post(
+        f"{PAGE}/answers",
+        data={
+            **fields,
+            "item:ease": "Ea\x00sy",
+            "item:one-thing": "Text\x00 me\x07 a\x1b reminder\tplease\nthe day\x0b before",
+        },
+        allow_redirects=False,
+    )
+    assert response.status == 303
+    page = await (await web_client.get(PAGE)).text()
+    thread = f"{PAGE}/threads/reminder"
+    response = await web_client.post(
+        thread,
+        data={**form_fields(page, thread), "text": "Nul\x00 here\x01 too"},
+        allow_redirects=False,
+    )
+    assert response.status == 303
+    stored = {r["item"]: r for r in await _export(platform)}
+    assert stored["ease"]["choices"] == ["Easy"]
+    assert stored["one-thing"]["text"] == "Text me a reminder\tplease\nthe day before"
+    assert stored["reminder"]["text"] == "Nul here too"
+
+
+async def test_a_form_that_is_not_utf8_is_refused_by_name_and_stores_nothing(
+    platform: Platform, web_client: Client
+) -> None:
+    await launch(platform, spec_data(segments=[]))
+    page = await _start(web_client)
+    fields = form_fields(page, f"{PAGE}/answers")
+    before = await _count(platform, Response.id)
+    head = f"csrf={fields['csrf']}&nonce={fields['nonce']}&item:ease=Easy"
+    bodies: list[tuple[bytes, str]] = [
+        # What a page in Latin-1 would send for "café": escaped, but not UTF-8.
+        ((head + "&item:one-thing=caf%E9").encode(), "application/x-www-form-urlencoded"),
+        ((head + "&item%FF=x").encode(), "application/x-www-form-urlencoded"),
+        (head.encode() + b"&item:one-thing=caf\xe9", "application/x-www-form-urlencoded"),
+        (
+            b'--b\r\nContent-Disposition: form-data; name="csrf"\r\n\r\n'
+            + fields["csrf"].encode()
+            + b'\r\n--b\r\nContent-Disposition: form-data; name="item:one-thing"\r\n\r\n'
+            + b"caf\xe9\r\n--b--\r\n",
+            "multipart/form-data; boundary=b",
+        ),
+    ]
+    for body, content_type in bodies:
+        response = await web_client.post(
+            f"{PAGE}/answers",
+            data=body,
+            headers={"Content-Type": content_type},
+            allow_redirects=False,
+        )
+        assert response.status == 400, body
+        assert "its text is not valid UTF-8" in await response.text(), body
+    assert await _count(platform, Response.id) == before
+    assert "\ufffd" not in json.dumps(await _export(platform))
+    # The same form in UTF-8 is stored.
+    response = await web_client.post(
+        f"{PAGE}/answers",
+        data=(head + "&item:one-thing=caf%C3%A9").encode(),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        allow_redirects=False,
+    )
+    assert response.status == 303
+    assert {r["item"]: r["text"] for r in await _export(platform)}["one-thing"] == "café"
 
 
 async def test_forms_to_unknown_draft_and_closed_consultations(

@@ -201,6 +201,19 @@ async def test_two_moderators_acknowledging_at_once_take_the_case_once(
     assert (took, took_too) == (True, False)
 
 
+async def test_a_note_with_a_nul_is_stored_without_it(platform: Platform, web_client: Any) -> None:
+    await launch(platform, spec_data(segments=[]))
+    case_id = await add_case(platform, age=timedelta(hours=1))
+    await as_role(platform, web_client, "moderator")
+    csrf = await csrf_of(web_client)
+    response = await web_client.post(
+        f"{QUEUE}/{case_id}/resolve", data={"csrf": csrf, "note": "Phoned\x00 back;\x1b GP told."}
+    )
+    assert response.status == 200
+    assert "The case is marked resolved." in await response.text()
+    assert (await case_row(platform, case_id)).note == "Phoned back; GP told."
+
+
 async def test_a_viewer_cannot_see_or_act_on_the_queue(platform: Platform, web_client: Any) -> None:
     await launch(platform, spec_data(segments=[]))
     await disclose(web_client)

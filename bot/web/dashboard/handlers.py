@@ -27,8 +27,8 @@ from bot.outbox import in_doubt
 from bot.web import accounts, auth, templating
 from bot.web.dashboard import follow_up, views
 from bot.web.guards import ClientAddress
-from bot.web.middleware import FormGuard, WebSecurity
-from consultations import loop, moderation, reporting, screening, service
+from bot.web.middleware import FormGuard, WebSecurity, posted_texts
+from consultations import loop, moderation, reporting, service
 from consultations.insights import ChangeMarker
 from consultations.spec import STAGES, ConsultationSpec, parse_spec, unfinished
 from storage import queries
@@ -268,9 +268,7 @@ class Dashboard:
     async def _posted(self, request: web.Request) -> tuple[Account, dict[str, str]]:
         """The account and form fields of a POST (the middleware checked its CSRF)."""
         account = await self._account(request)
-        form = await request.post()
-        fields = {k: v for k, v in form.items() if isinstance(v, str)}
-        return account, fields
+        return account, dict(await posted_texts(request))
 
     # -- CSRF guards (bot.web.middleware) ------------------------------------------------
 
@@ -393,8 +391,7 @@ class Dashboard:
         concurrent guesses cannot slip past the throttle; an old scrypt hash is replaced
         by an argon2id one once the password has matched it.
         """
-        form = await request.post()
-        fields = {k: v for k, v in form.items() if isinstance(v, str)}
+        fields = dict(await posted_texts(request))
         next_path = _safe_next(fields.get("next"))
         email = fields.get("email", "").strip().lower()[:254]
         password = fields.get("password", "")[:MAX_PASSWORD]
@@ -600,7 +597,7 @@ class Dashboard:
         account, fields = await self._posted(request)
         await self._require(request, account, auth.MANAGE)
         cid = request.match_info["cid"]
-        changed = " ".join(screening.drop_controls(fields.get("changed", "")).split())
+        changed = " ".join(fields.get("changed", "").split())
         if len(changed) > follow_up.MAX_CHANGE:
             raise _back_to(cid, done="loop-too-long")
         changes = [ChangeMarker(self.clock().date(), changed)] if changed else []
