@@ -21,7 +21,7 @@ from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.events import OutboundMessage
-from consultations import followups, service
+from consultations import followups, loop, service
 from consultations.spec import ConsultationSpec
 from storage.lists import one_of
 from storage.queries import ReferenceKeys, add_outbox_rows, dialect_insert, outbox_row
@@ -262,6 +262,31 @@ class WebInvitation:
 
     consultation_id: str
     text: str
+
+
+async def published_loops(session: AsyncSession, earlier_id: str) -> list[str]:
+    """The "you said, we did" of each closing-the-loop follow-up of ``earlier_id`` that
+    was launched (open or closed since), first launched first.
+
+    For the earlier consultation's page once it is closed, shown to whoever visits it:
+    people who did not agree to be contacted again are never sent it, but the service's
+    public words are there for them when they come back.
+    """
+    rows = await session.scalars(
+        select(Consultation)
+        .where(
+            Consultation.model == loop.LOOP,
+            Consultation.state != service.DRAFT,
+            Consultation.opened_at.is_not(None),
+        )
+        .order_by(Consultation.opened_at, Consultation.id)
+    )
+    found = []
+    for row in rows:
+        text = followups.you_said_we_did(service.spec_of(row), earlier_id)
+        if text:
+            found.append(text)
+    return found
 
 
 def invited_on_web(participant_id: Any, earlier_id: Any) -> ColumnElement[bool]:

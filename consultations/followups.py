@@ -20,6 +20,7 @@ from consultations.dialogue import (
     recontact_question,
     segment_question,
 )
+from consultations.loop import ASK, LOOP
 from consultations.spec import ConsultationSpec
 
 INVITATION_KIND = "invitation"
@@ -56,6 +57,23 @@ def invitation(spec: ConsultationSpec, earlier_title: str) -> InvitationText:
 def web_invitation_text(spec: ConsultationSpec) -> str:
     """The line the earlier page shows to a person it invites (a link follows it)."""
     return spec.wording()("followup_web_invite", organisation=spec.organisation, title=spec.title)
+
+
+def you_said_we_did(spec: ConsultationSpec, earlier_id: str) -> str | None:
+    """What closing-the-loop ``spec`` tells the people of ``earlier_id``: what they said
+    and what changed, as its reaction poll says it (the model's guidance puts it there,
+    and ``draft-loop`` writes it so), without the question asking how they feel.
+
+    ``None`` when ``spec`` is not a loop that follows up ``earlier_id``, or has no poll.
+    Public words the service wrote (its poll is posted in public): no one's answers.
+    """
+    if spec.model != LOOP or spec.follow_up is None or earlier_id not in spec.follow_up.of:
+        return None
+    poll = next((item for item in spec.items if item.type == "poll"), None)
+    if poll is None:
+        return None
+    text = poll.text.strip()
+    return text.removesuffix(ASK).strip() or text
 
 
 def reminder_text(spec: ConsultationSpec) -> str:

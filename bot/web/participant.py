@@ -434,6 +434,11 @@ class WebChannel:
                         texts=texts,
                         invitations=invited,
                         erase=erase,
+                        loops=(
+                            await followups.published_loops(session, cid)
+                            if start.state == service.CLOSED
+                            else ()
+                        ),
                     ),
                     new_token,
                 )

@@ -263,6 +263,7 @@ BUILTIN: dict[str, str] = {
         "Would you like to take part? Choose it below. Reply STOP and we won't "
         "contact you again."
     ),
+    "web_loop_heading": "You said, we did",
     "followup_web_invite": (
         "You said we could contact you again. {organisation} would like to hear from "
         "you about: {title}."

@@ -203,3 +203,43 @@ async def test_a_spec_that_still_holds_the_placeholder_is_not_launched(
         assert (row.state, row.opened_at) == (service.DRAFT, None)
     # Nothing of it is on the web page either.
     assert (await web_client.get("/c/booking-loop")).status == 404
+
+
+async def test_a_returning_web_visitor_sees_what_changed_without_being_invited(
+    platform: Platform, web_client: Client
+) -> None:
+    """Someone who did not agree to be contacted again is invited to nothing, but the
+    closed page they come back to says what they said and what was done, once the
+    closing-the-loop follow-up is launched (public words: anyone sees them there)."""
+    await launch(platform, spec_data(channels=["web"], segments=[]))
+    await _agree_on_the_web(web_client, recontact="no")
+    await as_role(platform, web_client, "lead")
+    csrf = await csrf_of(web_client, "/dashboard/c/outpatient-booking")
+    await web_client.post("/dashboard/c/outpatient-booking/close", data={"csrf": csrf})
+    assert await _draft(web_client, "Text reminders the day before") == (
+        "/dashboard/c/outpatient-booking-loop?done=drafted"
+    )
+
+    page = await (await web_client.get("/c/outpatient-booking")).text()
+    assert "This consultation has closed" in page
+    assert "You said, we did" not in page  # drafted, not yet launched: nothing public
+
+    csrf = await csrf_of(web_client, "/dashboard/c/outpatient-booking-loop")
+    response = await web_client.post(
+        "/dashboard/c/outpatient-booking-loop/launch", data={"csrf": csrf}, allow_redirects=False
+    )
+    assert "done=launched" in response.headers["Location"]
+    assert "invited=web:0" in response.headers["Location"]  # they said no: not invited
+
+    page = await (await web_client.get("/c/outpatient-booking")).text()
+    assert "This consultation has closed" in page
+    assert '<h2 id="loops">You said, we did</h2>' in page
+    said = page.split('<h2 id="loops">')[1].split("</section>")[0]
+    assert "We did: Text reminders the day before." in said
+    assert "How do you feel about this change?" not in said
+    assert 'href="/c/outpatient-booking-loop"' not in page  # no invitation to take part
+
+    # Public words: a visitor the page does not know sees them too.
+    web_client.session.cookie_jar.clear()
+    page = await (await web_client.get("/c/outpatient-booking")).text()
+    assert "We did: Text reminders the day before." in page
