@@ -23,6 +23,10 @@ from storage import db
 
 log = logging.getLogger("engage")
 
+# The dashboard's roles (bot.web.auth.ROLES), written out so that parsing the command line
+# loads nothing of the web app.
+ROLES = ("admin", "lead", "moderator", "viewer")
+
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
@@ -178,16 +182,57 @@ def build_parser() -> argparse.ArgumentParser:
 
     user = commands.add_parser("user", help="dashboard accounts")
     uc = user.add_subparsers(dest="user_command", required=True, parser_class=_Parser)
-    add = uc.add_parser("add", help="add a dashboard account (password from stdin or prompt)")
+    add = uc.add_parser(
+        "add",
+        help="add a dashboard account (password from stdin or prompt)",
+        description="Add a dashboard account. The password is read from standard input or "
+        "asked for (at least 12 characters). An account that was removed is given back, "
+        "with this password and role.",
+    )
     add.add_argument("email", metavar="EMAIL")
-    add.add_argument("--role", required=True, choices=("admin", "lead", "moderator", "viewer"))
+    add.add_argument("--role", required=True, choices=ROLES)
     add.add_argument(
         "--generate-password",
         action="store_true",
         help="make a strong password and print it once, instead of reading one",
     )
     add.add_argument(
-        "--exists-ok", action="store_true", help="succeed quietly if the account already exists"
+        "--exists-ok",
+        action="store_true",
+        help="succeed quietly if the account already exists (a removed one stays removed)",
+    )
+    people = uc.add_parser(
+        "list", help="every account: email, role, created, last login, removed or not"
+    )
+    people.add_argument("--json", action="store_true", help="print JSON")
+    remove = uc.add_parser(
+        "remove",
+        help="remove an account: it can no longer sign in and its sessions end at once",
+        description="Remove a dashboard account. It can no longer sign in, and its sessions "
+        "end at their next request. Its row is kept, so the audit log still says who did "
+        "what; `engage user add` gives it back. The last admin cannot be removed.",
+    )
+    remove.add_argument("email", metavar="EMAIL")
+    role = uc.add_parser(
+        "role",
+        help="give an account another role (applies at its next page)",
+        description="Give a dashboard account another role. Its sessions carry on with the "
+        "new role from their next request. The last admin cannot be given another role.",
+    )
+    role.add_argument("email", metavar="EMAIL")
+    role.add_argument("--role", required=True, choices=ROLES)
+    password = uc.add_parser(
+        "password",
+        help="set a new password (from stdin or prompt); the account's sessions end",
+        description="Set a new password for a dashboard account, read from standard input or "
+        "asked for (at least 12 characters), or made with --generate-password. Every "
+        "session of the account ends, so it signs in again with the new password.",
+    )
+    password.add_argument("email", metavar="EMAIL")
+    password.add_argument(
+        "--generate-password",
+        action="store_true",
+        help="make a strong password and print it once, instead of reading one",
     )
     return parser
 
@@ -231,7 +276,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def dispatch(args: argparse.Namespace, settings: Settings | None) -> int:
-    from bot import commands, queues
+    from bot import commands, queues, users
 
     handlers: dict[tuple[str, str | None], Callable[..., Awaitable[int]] | Callable[..., int]] = {
         ("db", "upgrade"): commands.db_upgrade,
@@ -251,7 +296,11 @@ def dispatch(args: argparse.Namespace, settings: Settings | None) -> int:
         ("report", None): commands.report,
         ("participant", "export"): commands.participant_export,
         ("participant", "erase"): commands.participant_erase,
-        ("user", "add"): commands.user_add,
+        ("user", "add"): users.user_add,
+        ("user", "list"): users.user_list,
+        ("user", "remove"): users.user_remove,
+        ("user", "role"): users.user_role,
+        ("user", "password"): users.user_password,
         ("moderation", "list"): queues.moderation_list,
         ("moderation", "resolve"): queues.moderation_resolve,
         ("moderation", "approve"): queues.moderation_decide,

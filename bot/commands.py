@@ -7,17 +7,14 @@ import asyncio
 import errno
 import logging
 import os
-import secrets
 import socket
 import sys
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import get_args
 
 from aiohttp import web
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.telegram.limits import TELEGRAM_LIMITS
@@ -30,7 +27,6 @@ from bot.console import (
     install_stop_signals,
     output,
     print_json,
-    read_password,
 )
 from bot.platform import Platform, configured_adapters, create_platform, warm_up
 from bot.preparation import default_processes
@@ -50,7 +46,7 @@ from consultations.spec import (
 )
 from migrations import apply as migrate
 from storage.db import autovacuum_off
-from storage.tables import Consultation, User
+from storage.tables import Consultation
 
 log = logging.getLogger("engage")
 
@@ -637,44 +633,4 @@ async def participant_erase(args: argparse.Namespace, settings: Settings | None)
         f"{counts['dialogue']} conversations, {counts['outbox']} queued messages; "
         f"kept: {counts['kept_cases']} open safety cases, without the person or their words"
     )
-    return OK
-
-
-# -- users -----------------------------------------------------------------------------------
-
-
-async def user_add(args: argparse.Namespace, settings: Settings | None) -> int:
-    email = args.email.strip().lower()
-    if "@" not in email or email.startswith("@") or email.endswith("@"):
-        raise UsageError(f"EMAIL: {args.email!r} is not an email address")
-    platform = await migrated_platform(settings)
-    try:
-        async with platform.sessionmaker() as session:
-            existing = await session.scalar(select(User).where(User.email == email))
-        if existing is not None:
-            if args.exists_ok:
-                print(f"{email} already has an account ({existing.role})")
-                return OK
-            raise UsageError(f"EMAIL: {email} already has an account")
-        password = secrets.token_urlsafe(15) if args.generate_password else read_password()
-        if len(password) < 12:
-            raise UsageError("password: use at least 12 characters")
-        async with platform.sessionmaker.begin() as session:
-            session.add(
-                User(
-                    email=email,
-                    password_hash=hash_password(password),
-                    role=args.role,
-                    created_at=datetime.now(UTC),
-                )
-            )
-            try:
-                await session.flush()
-            except IntegrityError:
-                raise UsageError(f"EMAIL: {email} already has an account") from None
-    finally:
-        await platform.aclose()
-    print(f"added {email} as {args.role}")
-    if args.generate_password:
-        print(f"password (shown once, keep it safe): {password}")
     return OK

@@ -465,7 +465,11 @@ class ChannelCursor(Base):
 
 
 class User(Base):
-    """A dashboard account."""
+    """A dashboard account.
+
+    A removed account keeps its row (``removed_at`` set), so the audit trail that names
+    it still says who it was; it can no longer sign in and its sessions are ended.
+    """
 
     __tablename__ = "user_account"
 
@@ -474,6 +478,8 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(Text)
     role: Mapped[str] = mapped_column(String(12))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(default=None)
+    removed_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class UserSession(Base):

@@ -9,7 +9,9 @@ table alone cannot be used to sign in. A session is valid while it has not been 
 was seen within :data:`IDLE_TIMEOUT` and began within :data:`ABSOLUTE_TIMEOUT`;
 ``last_seen_at`` is written at most once per :data:`TOUCH_INTERVAL`. Signing out ends the
 row, so the cookie fails on every worker at once. The role is read from ``user_account``
-on every request, so a role change or a removed account takes effect at the next one.
+on every request, so a role change or a removed account (``removed_at``) takes effect at
+the next one; removing an account or giving it a new password also ends its sessions
+(:mod:`bot.web.accounts`).
 
 The CSRF token of a form is an HMAC of the session id under a key derived from
 ``ENGAGE_SECRET_KEY`` (:class:`bot.web.middleware.CsrfTokens`): it needs no storage and
@@ -159,7 +161,7 @@ async def start_session(db: AsyncSession, user_id: int, *, now: datetime) -> str
     """Open a session for an account that has just proved its password; the cookie token.
 
     The account's ended and expired sessions are deleted on the way, so the table stays
-    as small as the number of live sessions.
+    as small as the number of live sessions; the account's ``last_login_at`` is now.
     """
     await db.execute(
         delete(UserSession).where(
@@ -173,6 +175,7 @@ async def start_session(db: AsyncSession, user_id: int, *, now: datetime) -> str
     )
     token = secrets.token_urlsafe(32)
     db.add(UserSession(id=session_id(token), user_id=user_id, created_at=now, last_seen_at=now))
+    await db.execute(update(User).where(User.id == user_id).values(last_login_at=now))
     return token
 
 
@@ -191,6 +194,7 @@ async def current_session(
             .where(
                 UserSession.id == session_id(token),
                 UserSession.ended_at.is_(None),
+                User.removed_at.is_(None),
                 UserSession.last_seen_at > now - IDLE_TIMEOUT,
                 UserSession.created_at > now - ABSOLUTE_TIMEOUT,
             )
@@ -218,7 +222,7 @@ async def end_session(db: AsyncSession, sid: str, *, now: datetime) -> None:
 
 
 async def end_sessions_of(db: AsyncSession, user_id: int, *, now: datetime) -> None:
-    """End every session of an account (a new password, a suspected compromise)."""
+    """End every session of an account (a new password, a removed account)."""
     await db.execute(
         update(UserSession)
         .where(UserSession.user_id == user_id, UserSession.ended_at.is_(None))

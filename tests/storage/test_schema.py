@@ -131,3 +131,65 @@ async def test_cases_outlive_their_person_from_0016_and_downgrade_restores_the_c
     references, columns = await _case_references(database_url)
     assert references == {"response_id": "SET NULL", "participant_id": "SET NULL"}
     assert {"erased_at", "alert_claimed_until"} <= columns
+
+
+async def _accounts(url: str) -> tuple[dict[str, Any], list[str], set[str]]:
+    """user_account: each email's removed_at (or "no column"), the sessions' owners, the
+    columns."""
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as connection:
+            columns = await connection.run_sync(
+                lambda sync: {c["name"] for c in inspect(sync).get_columns("user_account")}
+            )
+            removed = "removed_at" if "removed_at" in columns else "'no column'"
+            rows = await connection.execute(
+                text(f"SELECT email, {removed} FROM user_account ORDER BY email")
+            )
+            owners = await connection.execute(
+                text(
+                    "SELECT u.email FROM user_session s JOIN user_account u ON u.id = s.user_id "
+                    "ORDER BY u.email"
+                )
+            )
+            return {email: at for email, at in rows}, list(owners.scalars()), columns
+    finally:
+        await engine.dispose()
+
+
+async def _execute(url: str, *statements: str) -> None:
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as connection:
+            for statement in statements:
+                await connection.execute(text(statement))
+    finally:
+        await engine.dispose()
+
+
+async def test_removed_accounts_from_0017_and_downgrade_drops_them(database_url: str) -> None:
+    await _execute(
+        database_url,
+        "INSERT INTO user_account (id, email, password_hash, role, created_at, removed_at) "
+        "VALUES (1, 'stays@health.example', 'h', 'admin', CURRENT_TIMESTAMP, NULL), "
+        "(2, 'left@health.example', 'h', 'lead', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+        "INSERT INTO user_session (id, user_id, created_at, last_seen_at) "
+        "VALUES ('a', 1, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+    )
+    removed, _, columns = await _accounts(database_url)
+    assert {"removed_at", "last_login_at"} <= columns
+    assert removed["left@health.example"] is not None
+
+    await migrate.downgrade_async(database_url, "0016_case_erasure")
+
+    # A removed account does not come back able to sign in: its row goes.
+    removed, owners, columns = await _accounts(database_url)
+    assert removed == {"stays@health.example": "no column"}
+    assert owners == ["stays@health.example"]
+    assert not {"removed_at", "last_login_at"} & columns
+
+    await migrate.upgrade_async(database_url)
+
+    removed, owners, _ = await _accounts(database_url)
+    assert removed == {"stays@health.example": None}
+    assert owners == ["stays@health.example"]  # signing-in sessions outlive the upgrade

@@ -406,7 +406,10 @@ class Dashboard:
         if verdict.delay:
             await self.sleep(verdict.delay)
         async with self.platform.sessionmaker() as db:
-            user = await db.scalar(select(User).where(User.email == email))
+            # A removed account is answered as an unknown one, after the same dummy check.
+            user = await db.scalar(
+                select(User).where(User.email == email, User.removed_at.is_(None))
+            )
         stored = user.password_hash if user is not None else None
         # argon2id takes tens of milliseconds of CPU: keep it off the event loop.
         matched = await asyncio.to_thread(self.check_password, password, stored)
