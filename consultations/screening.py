@@ -23,26 +23,72 @@ REDACTED = "redacted"
 SAFETY = "safety"
 REVIEW = "review"  # the screen could not read it (another language or script): a person looks
 
-DEFAULT_HELPLINES: dict[str, tuple[Helpline, ...]] = {
+
+@dataclass(frozen=True)
+class _Worded:
+    """Words of the built-in text ``key`` with ``values`` filled in."""
+
+    key: str
+    values: tuple[tuple[str, str], ...] = ()
+
+    def __call__(self, texts: Texts) -> str:
+        return texts(self.key, **dict(self.values))
+
+
+def _worded(key: str, **values: str) -> _Worded:
+    return _Worded(key, tuple(values.items()))
+
+
+# What each service is for, and how to reach it, are built-in texts, so they are said in
+# the consultation's language; a service's own name, its numbers and the word to text it
+# are values filled into them, never translated. A plain string is a name or a number.
+_REGIONAL_HELPLINES: dict[str, tuple[tuple[str | _Worded, str | _Worded], ...]] = {
     "AU": (
-        Helpline("Emergency (police, ambulance)", "000"),
-        Helpline("Lifeline, 24 hours", "13 11 14 or text 0477 13 11 14"),
-        Helpline("Suicide Call Back Service", "1300 659 467"),
-        Helpline("13YARN (Aboriginal and Torres Strait Islander crisis support)", "13 92 76"),
-        Helpline("Kids Helpline (ages 5 to 25)", "1800 55 1800"),
+        (_worded("helpline_emergency_services"), "000"),
+        (
+            _worded("helpline_all_hours", service="Lifeline"),
+            _worded("helpline_call_or_text_number", number="13 11 14", text_number="0477 13 11 14"),
+        ),
+        ("Suicide Call Back Service", "1300 659 467"),
+        (_worded("helpline_first_nations", service="13YARN"), "13 92 76"),
+        (
+            _worded("helpline_young_people", service="Kids Helpline", youngest="5", oldest="25"),
+            "1800 55 1800",
+        ),
     ),
     "UK": (
-        Helpline("Emergency", "999"),
-        Helpline("Samaritans, 24 hours", "116 123"),
-        Helpline("NHS 111, option 2 for mental health crisis", "111"),
-        Helpline("Shout crisis text line", "text SHOUT to 85258"),
+        (_worded("helpline_emergency"), "999"),
+        (_worded("helpline_all_hours", service="Samaritans"), "116 123"),
+        (_worded("helpline_mental_health_option", service="NHS 111", option="2"), "111"),
+        (
+            _worded("helpline_crisis_text", service="Shout"),
+            _worded("helpline_text_keyword", keyword="SHOUT", number="85258"),
+        ),
     ),
     "US": (
-        Helpline("Emergency", "911"),
-        Helpline("988 Suicide and Crisis Lifeline", "call or text 988"),
-        Helpline("Crisis Text Line", "text HOME to 741741"),
+        (_worded("helpline_emergency"), "911"),
+        ("988 Suicide and Crisis Lifeline", _worded("helpline_call_or_text", number="988")),
+        ("Crisis Text Line", _worded("helpline_text_keyword", keyword="HOME", number="741741")),
     ),
 }
+
+
+def default_helplines(region: str, texts: Texts = ENGLISH) -> tuple[Helpline, ...]:
+    """The built-in helplines of ``region`` (Australia's for a region without its own),
+    described in the language of ``texts``."""
+    listed = _REGIONAL_HELPLINES.get(region, _REGIONAL_HELPLINES["AU"])
+    return tuple(
+        Helpline(
+            name if isinstance(name, str) else name(texts),
+            contact if isinstance(contact, str) else contact(texts),
+        )
+        for name, contact in listed
+    )
+
+
+def _helplines(settings: SafetySettings, texts: Texts) -> tuple[Helpline, ...]:
+    """The consultation's own helplines, else its region's in its language."""
+    return settings.helplines or default_helplines(settings.region, texts)
 
 
 @dataclass(frozen=True)
@@ -113,9 +159,7 @@ def screen_many(texts: Sequence[str]) -> list[Screened]:
 
 def general_note(settings: SafetySettings, texts: Texts = ENGLISH) -> str:
     """A short note for a public place: where to get help, addressed to no one in particular."""
-    helplines = settings.helplines or DEFAULT_HELPLINES.get(
-        settings.region, DEFAULT_HELPLINES["AU"]
-    )
+    helplines = _helplines(settings, texts)
     lines = [texts("safety_public")]
     lines += [f"- {line.name}: {line.contact}" for line in helplines[:3]]
     return "\n".join(lines)
@@ -137,15 +181,14 @@ def safety_message(
 ) -> str:
     """The reply to a crisis disclosure: care, where to get help now, and what happens next.
 
-    Helpline names stay as the services name themselves; the words around them are in
-    the consultation's language (``texts``). A disclosure only about someone else
-    (``categories`` all :data:`ABOUT_SOMEONE_ELSE`) is answered as a worried parent,
+    Helpline names and numbers stay as the services give them; the words around them,
+    and what each built-in helpline is for, are in the consultation's language
+    (``texts``). A disclosure only about someone else (``categories`` all
+    :data:`ABOUT_SOMEONE_ELSE`) is answered as a worried parent,
     partner or friend needs: "if they are in danger now", not "if you are"; one where the
     danger may be to others (:data:`DANGER_TO_OTHERS`) says "if you or someone else is".
     """
-    helplines = settings.helplines or DEFAULT_HELPLINES.get(
-        settings.region, DEFAULT_HELPLINES["AU"]
-    )
+    helplines = _helplines(settings, texts)
     other = bool(categories) and all(c == ABOUT_SOMEONE_ELSE for c in categories)
     danger = (
         "safety_danger_other"

@@ -99,6 +99,19 @@ BUILTIN: dict[str, str] = {
         "A reminder for everyone here: if things feel hard, support is available now."
     ),
     "safety_help_now": "Help now:",
+    # The built-in helplines (screening.default_helplines): what each service is for and
+    # how to reach it. A service's own name ({service}), its numbers and the word to text
+    # it ({keyword}) are filled in as the service gives them, never translated.
+    "helpline_emergency": "Emergency",
+    "helpline_emergency_services": "Emergency (police, ambulance)",
+    "helpline_all_hours": "{service}, 24 hours",
+    "helpline_first_nations": "{service} (Aboriginal and Torres Strait Islander crisis support)",
+    "helpline_young_people": "{service} (ages {youngest} to {oldest})",
+    "helpline_mental_health_option": "{service}, option {option} for mental health crisis",
+    "helpline_crisis_text": "{service} crisis text line",
+    "helpline_call_or_text_number": "{number} or text {text_number}",
+    "helpline_call_or_text": "call or text {number}",
+    "helpline_text_keyword": "text {keyword} to {number}",
     # -- what cannot be read ------------------------------------------------------------
     "only_words": (
         "Sorry, we can only read typed words here, not pictures, voice messages or files. "

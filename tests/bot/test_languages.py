@@ -118,6 +118,28 @@ async def test_typed_yes_and_no_in_the_language(platform: Platform) -> None:
     assert said[2].text == "How easy was it to book your last appointment?"
 
 
+@pytest.mark.parametrize(
+    ("language", "region", "helpline"),
+    [
+        ("cy", None, "- Samaritans, 24 awr: 116 123"),  # Welsh: the UK's helplines
+        ("es", "US", "- 988 Suicide and Crisis Lifeline: llame o envíe un mensaje de texto al 988"),
+    ],
+)
+async def test_the_safety_reply_describes_its_helplines_in_the_language(
+    platform: Platform, language: str, region: str | None, helpline: str
+) -> None:
+    safety = {"safety": {"region": region}} if region else {}
+    await launch(platform, _in(language, **safety))
+    person = Person(f"{language}-safety")
+    await deliver(platform, person.starts("outpatient-booking"))
+    said = await _conversation(platform, person, "I want to end my life tonight")
+    texts = texts_for(language)
+    reply = said[-1].text.split("\n")
+    assert reply[2] == texts("safety_danger")
+    assert helpline in reply
+    assert reply[3] == f"- {texts('helpline_emergency')}: {'999' if region is None else '911'}"
+
+
 async def test_spec_overrides_reach_the_person(platform: Platform) -> None:
     await launch(platform, _in("cy", texts={"stop_reply": "Hwyl fawr am y tro."}))
     person = Person("cy-override")

@@ -6,18 +6,22 @@ beside them, so a change to a pattern shows exactly which texts it moves.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from consultations.screening import (
-    DEFAULT_HELPLINES,
     REDACTED,
     SAFETY,
+    default_helplines,
+    general_note,
     is_crisis,
     redact,
     safety_message,
     screen,
 )
 from consultations.spec import Helpline, Region, SafetySettings
+from consultations.texts import available_languages, texts_for
 
 # -- redaction --------------------------------------------------------------------------------
 
@@ -185,9 +189,86 @@ def test_safety_message_lists_the_regions_helplines(region: Region, helplines: l
     assert lines[0].startswith("Thank you for telling us.")
     assert lines[2] == "If you are in danger now, call emergency services."
     listed = [line[2:] for line in lines if line.startswith("- ")]
-    assert listed == [f"{h.name}: {h.contact}" for h in DEFAULT_HELPLINES[region]]
+    assert listed == [f"{h.name}: {h.contact}" for h in default_helplines(region)]
     assert listed[: len(helplines)] == helplines
     assert lines[-1] == CLOSING
+
+
+@pytest.mark.parametrize(
+    ("language", "region", "helplines"),
+    [
+        (
+            "cy",
+            "UK",
+            [
+                "Argyfwng: 999",
+                "Samaritans, 24 awr: 116 123",
+                "NHS 111, opsiwn 2 ar gyfer argyfwng iechyd meddwl: 111",
+                "Shout, gwasanaeth tecstio mewn argyfwng: tecstiwch SHOUT i 85258",
+            ],
+        ),
+        (
+            "es",
+            "US",
+            [
+                "Emergencias: 911",
+                "988 Suicide and Crisis Lifeline: llame o envíe un mensaje de texto al 988",
+                "Crisis Text Line: envíe HOME por mensaje de texto al 741741",
+            ],
+        ),
+        (
+            "es",
+            "AU",
+            [
+                "Emergencias (policía, ambulancia): 000",
+                "Lifeline, las 24 horas: 13 11 14 o envíe un mensaje de texto al 0477 13 11 14",
+                "Suicide Call Back Service: 1300 659 467",
+                "13YARN (apoyo en crisis para personas aborígenes e isleñas del estrecho de "
+                "Torres): 13 92 76",
+                "Kids Helpline (de 5 a 25 años): 1800 55 1800",
+            ],
+        ),
+    ],
+)
+def test_the_helplines_are_described_in_the_consultations_language(
+    language: str, region: Region, helplines: list[str]
+) -> None:
+    texts = texts_for(language)
+    message = safety_message(SafetySettings(region=region), "Example Health", texts)
+    assert [line[2:] for line in message.split("\n") if line.startswith("- ")] == helplines
+    # The short note for a public place lists the first of them, in the same words.
+    note = general_note(SafetySettings(region=region), texts).split("\n")
+    assert note == [texts("safety_public"), *(f"- {line}" for line in helplines[:3])]
+
+
+SERVICE_NAMES = (
+    "Lifeline",
+    "Suicide Call Back Service",
+    "13YARN",
+    "Kids Helpline",
+    "Samaritans",
+    "NHS 111",
+    "Shout",
+    "988 Suicide and Crisis Lifeline",
+    "Crisis Text Line",
+)
+
+
+@pytest.mark.parametrize("language", [code for code in available_languages() if code != "en"])
+@pytest.mark.parametrize("region", ["AU", "UK", "US"])
+def test_translated_helplines_keep_every_name_and_number(language: str, region: Region) -> None:
+    english = default_helplines(region)
+    translated = default_helplines(region, texts_for(language))
+    assert len(translated) == len(english)
+    for source, words in zip(english, translated, strict=True):
+        # Services' names, keywords to text ("SHOUT") and numbers are the services' own:
+        # each one in the English is in the translation.
+        english_words = f"{source.name} {source.contact}"
+        kept = [name for name in SERVICE_NAMES if name in english_words]
+        kept += [w for w in re.findall(r"\w+", english_words) if w.isupper() or w.isdigit()]
+        assert kept
+        for token in kept:
+            assert token in f"{words.name} {words.contact}", (language, token)
 
 
 def test_safety_message_uses_the_consultations_own_words_and_helplines() -> None:
