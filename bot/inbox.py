@@ -25,6 +25,7 @@ from sqlalchemy.orm import aliased
 from bot.runtime import Admit, Outcome, Runtime
 from bot.together import Together
 from channels.events import InboundEvent
+from consultations import screening
 from consultations.keys import Keyring
 from storage import queries
 from storage.db import is_unavailable, outage_reason, statements_on_loop
@@ -354,18 +355,24 @@ class GroupCommit:
         # Senders with a request in a batch now in the database, and how many.
         self._busy: Counter[tuple[str, str]] = Counter()
 
-    async def submit(self, *events: InboundEvent, ticket: str | None = None) -> Outcome:
+    async def submit(
+        self,
+        *events: InboundEvent,
+        ticket: str | None = None,
+        hints: screening.Hints = screening.NO_HINTS,
+    ) -> Outcome:
         """Handle one request's events; returns once they are committed.
 
         With a ``ticket``, the events are handled only if ``admit`` takes it (else the
-        outcome is ``refused``).
+        outcome is ``refused``). ``hints`` are those of the events' consultation
+        (:func:`consultations.screening.hints_for`), for screening their texts ahead.
         """
         # The texts' screening and analysis are done before the request joins a batch
         # (in a worker process where the runtime has them), while the batch before is
         # in the database: not inside the shared transaction. (A person's web requests
         # come one after another, so one waiting here is never overtaken by their next;
         # the inbox's receivers prepare on the loop, keeping their arrival order.)
-        await self.runtime.prepare_ahead(e.text for e in events if e.text)
+        await self.runtime.prepare_ahead((e.text for e in events if e.text), hints)
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         senders = frozenset((e.channel, e.sender) for e in events)
         self._queue.append(_Request(events, ticket, future, senders))

@@ -41,7 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.runtime import StoredAnswer
 from channels.events import EventKind, InboundEvent
-from consultations import service
+from consultations import screening, service
 from consultations.dialogue import CHOOSE, CONSENT, RECONTACT
 from consultations.spec import ConsultationSpec
 from consultations.texts import Texts
@@ -216,7 +216,7 @@ def _shape_ok(runtime: Runtime, event: InboundEvent, named: dict[str, Consultati
         return False
     if item.type == "prompt":
         text = (event.text or "").strip()
-        screened = runtime.peek_screened(text) if text else None
+        screened = runtime.peek_screened(text, screening.hints_for(spec)) if text else None
         # A flagged text opens a case (and maybe the safety reply): the usual path.
         return screened is not None and not screened.crisis and not screened.needs_review
     if item.type == "poll" and item.rounds <= 1:
@@ -389,7 +389,7 @@ async def handle(
             key = (participant.id, cid, item.id)
             row: dict[str, Any] | None
             if item.type == "prompt":
-                screened = runtime.screen((event.text or "").strip())
+                screened = runtime.screen((event.text or "").strip(), screening.hints_for(spec))
                 earlier = prompt_answers.get(key, [])
                 if len(earlier) == 1 and earlier[0][1] == screened.text:
                     row = None  # the same words again: nothing to store

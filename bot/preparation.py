@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 Analysis = tuple[float | None, dict[str, Any] | None]
 Prepared = tuple[screening.Screened, Analysis]
 TextAnalyser = Callable[[str], Analysis]
+#: A text with the hints of the consultation it was written to.
+Hinted = tuple[str, screening.Hints]
 
 #: Texts sent to the pool in one call at most (a burst is split, so no call is long).
 MOST_PER_CALL = 256
@@ -61,12 +63,15 @@ def _ready() -> bool:
     return True
 
 
-def prepare_many(analyse: TextAnalyser, texts: Sequence[str]) -> list[Prepared | None]:
-    """Screen and analyse each text (in a worker process); ``None`` where it failed."""
+def prepare_many(
+    analyse: TextAnalyser, texts: Sequence[tuple[str, screening.Hints]]
+) -> list[Prepared | None]:
+    """Screen (with its consultation's hints) and analyse each text (in a worker
+    process); ``None`` where it failed."""
     done: list[Prepared | None] = []
-    for text in texts:
+    for text, hints in texts:
         try:
-            screened = screening.screen(text)
+            screened = screening.screen(text, hints)
             done.append((screened, analyse(screened.text)))
         except Exception:
             done.append(None)  # left to the batch, which fails the request as ever
@@ -86,7 +91,7 @@ class Preparation:
         self.processes = processes
         self._pool: ProcessPoolExecutor | None = None
         self._ready = False
-        self._waiting: list[tuple[list[str], asyncio.Future[list[Prepared | None] | None]]] = []
+        self._waiting: list[tuple[list[Hinted], asyncio.Future[list[Prepared | None] | None]]] = []
         self._in_flight = 0
 
     def start(self) -> None:
@@ -121,8 +126,11 @@ class Preparation:
         if pool is not None:
             await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)
 
-    async def run(self, texts: list[str]) -> list[Prepared | None] | None:
-        """Each text screened and analysed, in order; ``None`` for all if not done here.
+    async def run(
+        self, texts: list[str], hints: screening.Hints = screening.NO_HINTS
+    ) -> list[Prepared | None] | None:
+        """Each text screened (with its consultation's ``hints``) and analysed, in order;
+        ``None`` for all if not done here.
 
         Texts of requests arriving while a call is out wait for it, then go together.
         """
@@ -130,14 +138,14 @@ class Preparation:
             return None
         future: asyncio.Future[list[Prepared | None] | None]
         future = asyncio.get_running_loop().create_future()
-        self._waiting.append((texts, future))
+        self._waiting.append(([(text, hints) for text in texts], future))
         if self._in_flight < self.processes:
             self._send()
         return await future
 
     def _send(self) -> None:
         """One call to the pool with what is waiting (up to :data:`MOST_PER_CALL` texts)."""
-        taken: list[tuple[list[str], asyncio.Future[list[Prepared | None] | None]]] = []
+        taken: list[tuple[list[Hinted], asyncio.Future[list[Prepared | None] | None]]] = []
         count = 0
         while self._waiting and (not taken or count + len(self._waiting[0][0]) <= MOST_PER_CALL):
             texts, future = self._waiting.pop(0)
@@ -160,7 +168,7 @@ class Preparation:
     def _returned(
         self,
         call: asyncio.Future[list[Prepared | None]],
-        taken: list[tuple[list[str], asyncio.Future[list[Prepared | None] | None]]],
+        taken: list[tuple[list[Hinted], asyncio.Future[list[Prepared | None] | None]]],
     ) -> None:
         self._in_flight -= 1
         results: list[Prepared | None] | None = None

@@ -148,51 +148,58 @@ class Runtime:
         #: (:func:`bot.plain_batch.handle`, given by :func:`bot.platform.create_platform`);
         #: None: every event goes through the ORM objects.
         self.plain_batch = plain_batch
-        # Texts screened and analysed ahead of their batch (see prepare), by text.
-        self._screened: _Ahead[screening.Screened] = _Ahead()
-        self._analysed: _Ahead[tuple[float | None, dict[str, Any] | None]] = _Ahead()
+        # Texts screened and analysed ahead of their batch (see prepare): screened by the
+        # consultation's hints and the text, analysed by the text as stored.
+        self._screened: _Ahead[tuple[screening.Hints, str], screening.Screened] = _Ahead()
+        self._analysed: _Ahead[str, tuple[float | None, dict[str, Any] | None]] = _Ahead()
         #: Where :meth:`prepare_ahead` sends texts (worker processes); None: done here.
         self.preparation: Preparation | None = None
 
-    def prepare(self, texts: Iterable[str]) -> None:
+    def prepare(self, texts: Iterable[str], hints: screening.Hints = screening.NO_HINTS) -> None:
         """Screen and analyse free texts before the batch that will store them.
 
         The work is the same as the batch would do (the same functions on the same
         text), done by the request's own task while the batch before it is in the
         database; the batch then takes the results instead of doing it inside its
         transaction. A text not prepared, not kept, or whose preparation failed is
-        screened in the batch as ever.
+        screened in the batch as ever. ``hints`` are those of the texts' consultation
+        (:func:`consultations.screening.hints_for`), as the batch screens them.
         """
-        wanted, repeated = self._unprepared(texts)
+        wanted, repeated = self._unprepared(texts, hints)
         for text in wanted:
             try:
-                screened = screening.screen(text)
+                screened = screening.screen(text, hints)
                 analysed = self.analyse(screened.text)
             except Exception:
                 # Left to the batch, which fails the request as it would have anyway.
                 continue
-            self._keep(text, (screened, analysed))
-        self._again(repeated)
+            self._keep(text, hints, (screened, analysed))
+        self._again(repeated, hints)
 
-    async def prepare_ahead(self, texts: Iterable[str]) -> None:
+    async def prepare_ahead(
+        self, texts: Iterable[str], hints: screening.Hints = screening.NO_HINTS
+    ) -> None:
         """:meth:`prepare`, in the worker processes of :attr:`preparation` if it has any.
 
         Returns once every text is prepared (or left to the batch), so a request that
         waits for this and then for its batch still has its disclosure answered.
         """
-        wanted, repeated = self._unprepared(texts)
+        wanted, repeated = self._unprepared(texts, hints)
         if not wanted:
             return
-        done = await self.preparation.run(wanted) if self.preparation is not None else None
+        preparation = self.preparation
+        done = await preparation.run(wanted, hints) if preparation is not None else None
         if done is None:
-            self.prepare([*wanted, *repeated])
+            self.prepare([*wanted, *repeated], hints)
             return
         for text, prepared in zip(wanted, done, strict=True):
             if prepared is not None:
-                self._keep(text, prepared)
-        self._again(repeated)
+                self._keep(text, hints, prepared)
+        self._again(repeated, hints)
 
-    def _unprepared(self, texts: Iterable[str]) -> tuple[list[str], list[str]]:
+    def _unprepared(
+        self, texts: Iterable[str], hints: screening.Hints
+    ) -> tuple[list[str], list[str]]:
         """The stripped texts to prepare, and repeats of them among ``texts``.
 
         A text prepared already is kept for one use more instead.
@@ -205,15 +212,15 @@ class Runtime:
                 continue
             if text in wanted:
                 repeated.append(text)
-            elif not self._again([text]):
+            elif not self._again([text], hints):
                 wanted.append(text)
         return wanted, repeated
 
-    def _again(self, texts: Iterable[str]) -> bool:
+    def _again(self, texts: Iterable[str], hints: screening.Hints) -> bool:
         """Keep what was prepared for each text for one use more; whether all were."""
         every = True
         for text in texts:
-            screened = self._screened.again(text)
+            screened = self._screened.again((hints, text))
             if screened is None:
                 every = False
             else:
@@ -221,19 +228,20 @@ class Runtime:
                 self._analysed.again(screened.text)
         return every
 
-    def _keep(self, text: str, prepared: Prepared) -> None:
+    def _keep(self, text: str, hints: screening.Hints, prepared: Prepared) -> None:
         screened, analysed = prepared
-        self._screened.keep(text, screened)
+        self._screened.keep((hints, text), screened)
         self._analysed.keep(screened.text, analysed)
 
-    def peek_screened(self, text: str) -> screening.Screened | None:
+    def peek_screened(self, text: str, hints: screening.Hints) -> screening.Screened | None:
         """The screening prepared ahead for ``text``, left in place; None if there is none."""
-        return self._screened.peek(text)
+        return self._screened.peek((hints, text))
 
-    def screen(self, text: str) -> screening.Screened:
-        """:func:`consultations.screening.screen` of ``text``, prepared ahead if it was."""
-        found = self._screened.take(text.strip())
-        return found if found is not None else screening.screen(text)
+    def screen(self, text: str, hints: screening.Hints) -> screening.Screened:
+        """:func:`consultations.screening.screen` of ``text`` with its consultation's
+        ``hints``, prepared ahead if it was."""
+        found = self._screened.take((hints, text.strip()))
+        return found if found is not None else screening.screen(text, hints)
 
     def analysis(self, text: str) -> tuple[float | None, dict[str, Any] | None]:
         """The intake analysis of a stored text, prepared ahead if it was."""
@@ -787,7 +795,7 @@ class _Turn:
             or event.channel not in spec.channels
         ):
             return
-        screened = self.runtime.screen((event.text or "").strip())
+        screened = self.runtime.screen((event.text or "").strip(), screening.hints_for(spec))
         await over_time.ensure_listening_item(self.session, spec.id)
         flags = list(screened.flags) + ([over_time.MENTION] if event.addressed else [])
         response = self._store(
@@ -1056,7 +1064,7 @@ class _Turn:
         the safety reply at once and a case for a moderator, with the redacted words kept
         on the case, and the dialogue asks nothing more.
         """
-        screened = self.runtime.screen(self.event.text or "")
+        screened = self.runtime.screen(self.event.text or "", screening.hints_for(spec))
         if not screened.crisis:
             return False
         moderation.open_case(
@@ -1093,7 +1101,7 @@ class _Turn:
         spec = service.spec_of(row)
         self.consultation_id = row.id
         self.texts = spec.wording()
-        screened = self.runtime.screen(text)
+        screened = self.runtime.screen(text, screening.hints_for(spec))
         was_flagged = screening.SAFETY in (response.flags or [])
         response.text = screened.text
         response.flags = sorted(
@@ -1286,7 +1294,7 @@ class _Turn:
                     self.texts("statements_too_long", limit=voting.STATEMENT_MAX, length=len(text))
                 )
             return False
-        screened = self.runtime.screen(text)
+        screened = self.runtime.screen(text, screening.hints_for(spec))
         flagged = screened.crisis or screened.needs_review
         if not flagged:
             shown = await statement_store.shown(self.session, spec.id, item.id)
@@ -1421,7 +1429,7 @@ class _Turn:
         if not text:
             self.ask(dialogue, item_question(item), prefix=self.texts("no_words_given"))
             return False
-        screened = self.runtime.screen(text)
+        screened = self.runtime.screen(text, screening.hints_for(spec))
         if (
             item.type == "prompt"
             and not self.event.public
@@ -1569,16 +1577,17 @@ class _Turn:
 #: behind; the oldest make way, so the memory stays small whatever a client sends.
 PREPARED_KEPT = 2_000
 
+_K = TypeVar("_K")
 _T = TypeVar("_T")
 
 
-class _Ahead(Generic[_T]):
+class _Ahead(Generic[_K, _T]):
     """Results worked out ahead, by text, each kept for as many uses as were asked for."""
 
     def __init__(self) -> None:
-        self._kept: dict[str, list[Any]] = {}  # text -> [result, uses left]
+        self._kept: dict[_K, list[Any]] = {}  # text -> [result, uses left]
 
-    def keep(self, text: str, result: _T) -> None:
+    def keep(self, text: _K, result: _T) -> None:
         """Keep ``result`` for one use (one more, if a result is kept for it already)."""
         entry = self._kept.get(text)
         if entry is not None:
@@ -1588,7 +1597,7 @@ class _Ahead(Generic[_T]):
             del self._kept[next(iter(self._kept))]
         self._kept[text] = [result, 1]
 
-    def again(self, text: str) -> _T | None:
+    def again(self, text: _K) -> _T | None:
         """The result kept for ``text``, now kept for one use more; None if there is none."""
         entry = self._kept.get(text)
         if entry is None:
@@ -1596,12 +1605,12 @@ class _Ahead(Generic[_T]):
         entry[1] += 1
         return cast(_T, entry[0])
 
-    def peek(self, text: str) -> _T | None:
+    def peek(self, text: _K) -> _T | None:
         """The result kept for ``text``, still kept (None if there is none)."""
         entry = self._kept.get(text)
         return None if entry is None else cast(_T, entry[0])
 
-    def take(self, text: str) -> _T | None:
+    def take(self, text: _K) -> _T | None:
         """The result kept for ``text`` for one use (None if there is none)."""
         entry = self._kept.get(text)
         if entry is None:

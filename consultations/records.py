@@ -221,14 +221,16 @@ class PreparedText(NamedTuple):
     """The analysis as JSON text (:func:`storage.db.json_text`), encoded once per text."""
 
 
-def prepare_texts(analyse: Analyser | None, texts: list[str]) -> list[PreparedText]:
-    """Screen, redact and analyse texts in this process.
+def prepare_texts(
+    analyse: Analyser | None, texts: list[str], hints: screening.Hints = screening.NO_HINTS
+) -> list[PreparedText]:
+    """Screen, redact and analyse texts in this process (``hints``: their consultation's).
 
     Screening and analysis depend on the text alone, so the import prepares each
     distinct text once and gives every row with that text the same verdict, redaction
     and features: every row is still screened.
     """
-    return analysed(analyse, screening.screen_many(texts))
+    return analysed(analyse, screening.screen_many(texts, hints))
 
 
 # The analyser of the second process, when it inherited this one's memory (see
@@ -242,9 +244,9 @@ def _adopt(analyse: Analyser | None) -> None:
     _inherited.append(analyse)
 
 
-def _prepare_there(texts: list[str]) -> list[PreparedText]:
+def _prepare_there(texts: list[str], hints: screening.Hints) -> list[PreparedText]:
     """Screen, redact and analyse texts in a forked second process."""
-    return prepare_texts(_inherited[-1], texts)
+    return prepare_texts(_inherited[-1], texts, hints)
 
 
 def analysed(analyse: Analyser | None, screened: list[screening.Screened]) -> list[PreparedText]:
@@ -437,7 +439,13 @@ async def import_csv(
             moment,
         )
 
-    work = _TextWork(analyse, [value for _, _, value in rows], columns, share=share)
+    work = _TextWork(
+        analyse,
+        [value for _, _, value in rows],
+        columns,
+        share=share,
+        hints=screening.hints_for(spec),
+    )
     work.start(parallel_from)
     try:
         ids = await _participant_ids(session, keyring, consultation_id, digest, rows, batch)
@@ -547,9 +555,11 @@ class _TextWork:
         columns: Callable[[PreparedText], tuple[Any, ...]],
         *,
         share: bool,
+        hints: screening.Hints = screening.NO_HINTS,
     ) -> None:
         self.analyse = analyse
         self.columns = columns
+        self.hints = hints
         position: dict[str, int] = {}
         self.which = [position.setdefault(text, len(position)) for text in texts]
         self.distinct = list(position)
@@ -584,7 +594,7 @@ class _TextWork:
             # importing and loading them again (most of a small import's time). It runs
             # only the screen and the analyser on texts it is sent, never the database
             # connection or any thread of this process, which fork does not carry over.
-            prepare_texts(self.analyse, [_WARM_TEXT])
+            prepare_texts(self.analyse, [_WARM_TEXT], self.hints)
             self.whole = True
             with warnings.catch_warnings():
                 # Python 3.12 and later warn of forking with threads (the SQLite driver
@@ -596,10 +606,14 @@ class _TextWork:
                     initializer=_adopt,
                     initargs=(self.analyse,),
                 )
-                self.warm = loop.run_in_executor(self.pool, _prepare_there, [_WARM_TEXT])
+                self.warm = loop.run_in_executor(
+                    self.pool, _prepare_there, [_WARM_TEXT], self.hints
+                )
         else:
             self.pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
-            self.warm = loop.run_in_executor(self.pool, screening.screen_many, [_WARM_TEXT])
+            self.warm = loop.run_in_executor(
+                self.pool, screening.screen_many, [_WARM_TEXT], self.hints
+            )
         self.warm.add_done_callback(self._feed)
 
     def stop(self) -> None:
@@ -622,10 +636,10 @@ class _TextWork:
             and self.next < self.chunks
             and self.next < self.complete + _AHEAD
         ):
-            work: Callable[[list[str]], list[Any]] = (
+            work: Callable[[list[str], screening.Hints], list[Any]] = (
                 _prepare_there if self.whole else screening.screen_many
             )
-            job = loop.run_in_executor(self.pool, work, self._texts(self.next))
+            job = loop.run_in_executor(self.pool, work, self._texts(self.next), self.hints)
             job.add_done_callback(self._feed)
             self.away[job] = self.next
             self.next += 1
@@ -645,7 +659,8 @@ class _TextWork:
                 return
             if self.local and self.next < self.chunks:
                 self.next += 1
-                self._place(self.next - 1, prepare_texts(self.analyse, self._texts(self.next - 1)))
+                texts = self._texts(self.next - 1)
+                self._place(self.next - 1, prepare_texts(self.analyse, texts, self.hints))
                 await asyncio.sleep(0)  # let the loop see a chunk the second process finished
                 continue
             waiting: set[asyncio.Future[Any]] = set(self.away)

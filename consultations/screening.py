@@ -16,7 +16,7 @@ from consultations.safety import redaction
 
 # The screen's verdict alone, for a text that is not stored (no redaction needed).
 from consultations.safety.screen import assess as assess
-from consultations.spec import Helpline, SafetySettings
+from consultations.spec import ConsultationSpec, Helpline, SafetySettings
 from consultations.texts import ENGLISH, Texts
 
 REDACTED = "redacted"
@@ -109,9 +109,32 @@ class Screened:
         return REVIEW in self.flags
 
 
-def redact(text: str, *, keep_staff_names: bool = False) -> tuple[str, bool]:
+@dataclass(frozen=True)
+class Hints:
+    """What a consultation tells the screen about the replies it gets.
+
+    ``regions``: where the numbers people give are written as phone numbers are there,
+    its own region's and its language's first (:func:`redaction.phone_regions`).
+    """
+
+    regions: tuple[str, ...] = redaction.phone_regions()
+
+
+#: The hints of no consultation in particular (as of one in English in Australia): AU,
+#: UK and US phone numbers.
+NO_HINTS = Hints()
+
+
+def hints_for(spec: ConsultationSpec) -> Hints:
+    """The screen's hints for the replies to ``spec``: its region and its language."""
+    return Hints(redaction.phone_regions(spec.safety.region, spec.language))
+
+
+def redact(
+    text: str, *, keep_staff_names: bool = False, hints: Hints = NO_HINTS
+) -> tuple[str, bool]:
     """Replace personal details with placeholders; says whether anything changed."""
-    result = redaction.redact(text, keep_staff_names=keep_staff_names)
+    result = redaction.redact(text, keep_staff_names=keep_staff_names, regions=hints.regions)
     return result.text, result.changed
 
 
@@ -131,8 +154,9 @@ def drop_controls(text: str) -> str:
     return _CONTROLS.sub("", text)
 
 
-def screen(text: str) -> Screened:
-    """Redact and check a reply before it is stored."""
+def screen(text: str, hints: Hints = NO_HINTS) -> Screened:
+    """Redact and check a reply before it is stored (one to the consultation ``hints``
+    are of: :func:`hints_for`)."""
     # Text copied from web forms and survey exports carries entities (&nbsp;, &amp;), and
     # now and then control characters: a NUL, which PostgreSQL refuses to store (a text
     # with one would fail its event every time), or an escape sequence, which would act on
@@ -145,16 +169,16 @@ def screen(text: str) -> Screened:
         flags.append(SAFETY)
     elif found.needs_review:
         flags.append(REVIEW)
-    redacted, changed = redact(stripped)
+    redacted, changed = redact(stripped, hints=hints)
     if changed:
         flags.append(REDACTED)
     return Screened(redacted, tuple(flags), found.categories, found.urgent)
 
 
-def screen_many(texts: Sequence[str]) -> list[Screened]:
+def screen_many(texts: Sequence[str], hints: Hints = NO_HINTS) -> list[Screened]:
     """:func:`screen` for each text: the work an import hands to its second process,
     which needs this module (and the safety models) only."""
-    return [screen(text) for text in texts]
+    return [screen(text, hints) for text in texts]
 
 
 def general_note(settings: SafetySettings, texts: Texts = ENGLISH) -> str:

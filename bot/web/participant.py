@@ -28,7 +28,7 @@ from bot.web import pages, templating
 from bot.web.guards import ClientAddress, FormNonces, RateWindows
 from bot.web.middleware import CsrfTokens, FormGuard, posted_texts
 from channels.events import CONSENT, RECONTACT, EventKind, InboundEvent
-from consultations import moderation, rounds, service
+from consultations import moderation, rounds, screening, service
 from consultations import statements as voting
 from consultations.dialogue import RECONTACT_OPTIONS
 from consultations.keys import Keyring
@@ -295,7 +295,10 @@ class WebChannel:
         self, request: web.Request, cid: str, nonce: str, *events: InboundEvent
     ) -> Outcome:
         """Handle a form's events if its nonce is claimed, in the same transaction."""
-        outcome = await self.intake.submit(*events, ticket=nonce)
+        # Launched specs are kept: no query. Without one, the batch finds it gone.
+        spec = await self._launched_spec(cid)
+        hints = screening.hints_for(spec) if spec is not None else screening.NO_HINTS
+        outcome = await self.intake.submit(*events, ticket=nonce, hints=hints)
         if outcome.gone:
             # CONTRACT.md: a form posted to a closed consultation gets 410, nothing stored.
             spec = await self._launched_spec(cid)

@@ -19,8 +19,10 @@ from functools import cache
 from importlib import resources
 
 import phonenumbers
+from babel.core import get_global
 
 __all__ = [
+    "DEFAULT_REGIONS",
     "PLACEHOLDERS",
     "Detail",
     "Redaction",
@@ -29,6 +31,7 @@ __all__ = [
     "is_valid_medicare_number",
     "is_valid_nhs_number",
     "is_valid_ssn",
+    "phone_regions",
     "redact",
 ]
 
@@ -65,6 +68,8 @@ _PRIORITY: dict[str, int] = {
 }
 
 _REGION_CODES = {"UK": "GB", "GB": "GB", "AU": "AU", "US": "US"}
+#: The regions whose phone numbers are read in every reply, whatever its consultation.
+DEFAULT_REGIONS: tuple[str, ...] = ("AU", "UK", "US")
 _WORDS = re.compile(r"[a-z]+")
 
 
@@ -269,7 +274,12 @@ _PHONE_RUN = re.compile(
 _US_SHAPE = re.compile(r"^(?:\+?1[ .-]?)?(?:\(\d{3}\)\s?|\d{3}[ .-])\d{3}[ .-]\d{4}$")
 _PHONE_CUE = re.compile(
     r"\b(?:phone|ph|tel|mob|mobile|cell|landline|number|call|ring|text|whatsapp|contact"
-    r"|reach)\b[^\d]{0,25}$"
+    r"|reach"
+    # Spanish and Welsh: teléfono, móvil, llámame; ffôn, ffoniwch. Not "número" or "rhif"
+    # (number): as often a record's or a card's, and a region's phone numbers are
+    # recognised without a cue (phone_regions).
+    r"|tel[eé]fono|m[oó]vil|celular|cel|ll[aá]m[ae](?:me)?|llamar|contacto"
+    r"|ff[oô]n|ffonio|ffoniwch|symudol|tecstiwch)\b[^\d]{0,25}$"
 )
 
 
@@ -279,10 +289,70 @@ def _region_codes(regions: tuple[str, ...]) -> tuple[str, ...]:
 
 
 _COUNTRY_REGIONS = {"61": "AU", "44": "GB", "1": "US"}
+# A language's status in a territory that makes it a language the territory writes in
+# (CLDR, as Babel ships it): Spanish in Spain, Mexico, Argentina... and in the US.
+_OFFICIAL = frozenset({"official", "de_facto_official", "official_regional"})
+
+
+@cache
+def phone_regions(region: str | None = None, language: str | None = None) -> tuple[str, ...]:
+    """The regions whose way of writing a phone number is read as one in a consultation.
+
+    Its own ``region`` first, then the territories where its ``language`` is an official
+    language (most speakers first, as CLDR counts them; a code with a territory, ``es-MX``,
+    puts that one first), then :data:`DEFAULT_REGIONS`. Someone answering in Spanish may
+    give a number as Spain or Mexico writes it ("612 34 56 78", "55 1234 5678") whichever
+    country the service is in. English adds no territory of its own: it is official in
+    too many for them to say anything, and AU, UK and US are read in every consultation.
+    """
+    found: list[str] = []
+    if region:
+        found.append(_REGION_CODES.get(region.upper(), region.upper()))
+    parts = re.split(r"[-_]", (language or "").strip())
+    base = parts[0].lower()
+    if len(parts) > 1 and len(parts[1]) == 2:
+        found.append(parts[1].upper())
+    if base and base != "en":
+        shares = [
+            (info.get("population_percent", 0.0), territory)
+            for territory, languages in get_global("territory_languages").items()
+            for info in [languages.get(base)]
+            if info is not None and info.get("official_status") in _OFFICIAL
+        ]
+        found.extend(territory for _, territory in sorted(shares, key=lambda s: -s[0]))
+    found.extend(_REGION_CODES[r] for r in DEFAULT_REGIONS)
+    known = phonenumbers.SUPPORTED_REGIONS
+    return tuple(dict.fromkeys(code for code in found if code in known))
+
+
+# What a number must look like to be one of a region's (its national number, after any
+# national prefix): a quick test that spares parsing it for every region a language is
+# written in, most of which it cannot belong to.
+@cache
+def _national_shape(region: str) -> tuple[re.Pattern[str], re.Pattern[str] | None]:
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    if metadata is None or metadata.general_desc is None:
+        return re.compile(r"\d+"), None
+    prefix = metadata.national_prefix_for_parsing or metadata.national_prefix
+    return (
+        re.compile(metadata.general_desc.national_number_pattern or r"\d+"),
+        re.compile(prefix) if prefix else None,
+    )
+
+
+def _may_be_of(digits: str, region: str) -> bool:
+    shape, prefix = _national_shape(region)
+    if shape.fullmatch(digits):
+        return True
+    stripped = prefix.match(digits) if prefix is not None else None
+    return stripped is not None and shape.fullmatch(digits, stripped.end()) is not None
 
 
 def _code_ok(code: str, regions: tuple[str, ...]) -> bool:
     return _COUNTRY_REGIONS[code] in regions
+
+
+_USUAL = frozenset(_REGION_CODES[r] for r in DEFAULT_REGIONS)
 
 
 def _is_phone(raw: str, digits: str, regions: tuple[str, ...], cued: bool) -> bool:
@@ -302,16 +372,24 @@ def _is_phone(raw: str, digits: str, regions: tuple[str, ...], cued: bool) -> bo
         if len(digits) == 11 and digits[1] in "1237" and "GB" in regions:
             return True
     for region in regions[:1] if international else regions:
+        usual = region in _USUAL
+        if not (usual or international or _may_be_of(digits, region)):
+            continue
         try:
             number = phonenumbers.parse(raw, region)
         except phonenumbers.NumberParseException:
             continue
         if phonenumbers.is_valid_number(number):
             return True
-        if (international or raw.startswith("0")) and phonenumbers.is_possible_number(number):
+        if (
+            (international or raw.startswith("0"))
+            and usual
+            and phonenumbers.is_possible_number(number)
+        ):
             # Reserved ranges used for fiction (07700 900xxx) are not "valid" but are
             # typed exactly like real numbers; a possible number in national or
-            # international form is treated as one.
+            # international form is treated as one (in the regions read everywhere: a
+            # region's possible lengths alone would make most long numbers phones).
             return True
     if _US_SHAPE.match(raw):
         return True
@@ -839,13 +917,13 @@ def find_details(
     text: str,
     *,
     keep_staff_names: bool = False,
-    regions: Sequence[str] = ("AU", "UK", "US"),
+    regions: Sequence[str] = DEFAULT_REGIONS,
 ) -> list[Detail]:
     """Personal details in an already decoded text, in order, without overlaps.
 
     ``keep_staff_names`` leaves out staff given names met in staff cues; ``regions``
     are the places whose national phone formats are recognised (UK, AU, US or any
-    ISO 3166 code that phonenumbers knows).
+    ISO 3166 code that phonenumbers knows; :func:`phone_regions` gives a consultation's).
     """
     found: list[Detail] = []
     # The lower-case words of the text let each recogniser skip its patterns when none
@@ -870,7 +948,7 @@ def redact(
     text: str,
     *,
     keep_staff_names: bool = False,
-    regions: Sequence[str] = ("AU", "UK", "US"),
+    regions: Sequence[str] = DEFAULT_REGIONS,
 ) -> Redaction:
     """Decode ``text`` and replace personal details with placeholders such as "[phone]".
 

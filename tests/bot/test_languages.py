@@ -229,6 +229,24 @@ async def test_thread_posts_are_dated_in_the_language(
     assert f"{posted:%b}" not in shown[0]  # not the English month
 
 
+async def test_a_spanish_phone_number_is_stored_and_shown_as_a_phone(
+    platform: Platform, web_client: Client
+) -> None:
+    await launch(platform, _in("es", segments=[]))
+    page = await (await web_client.get("/c/outpatient-booking")).text()
+    page = await (
+        await _post(web_client, "/c/outpatient-booking/consent", page, answer="yes")
+    ).text()
+    post = "Que avisen el día antes. Escríbanme al 612 34 56 78"
+    page = await (
+        await _post(web_client, "/c/outpatient-booking/threads/reminder", page, text=post)
+    ).text()
+    async with platform.sessionmaker() as session:
+        stored = await session.scalar(select(Response.text))
+    assert stored == "Que avisen el día antes. Escríbanme al [phone]"
+    assert "612" not in page
+
+
 async def test_web_errors_are_pages_in_the_language(platform: Platform, web_client: Client) -> None:
     await launch(platform, _in("cy", segments=[]))
     page = await (await web_client.get("/c/outpatient-booking")).text()

@@ -15,13 +15,15 @@ from consultations.screening import (
     SAFETY,
     default_helplines,
     general_note,
+    hints_for,
     is_crisis,
     redact,
     safety_message,
     screen,
 )
-from consultations.spec import Helpline, Region, SafetySettings
+from consultations.spec import Helpline, Region, SafetySettings, parse_spec
 from consultations.texts import available_languages, texts_for
+from tests.helpers import spec_data
 
 # -- redaction --------------------------------------------------------------------------------
 
@@ -159,6 +161,23 @@ SCREENED = [
 def test_screening_strips_redacts_and_flags(text: str, stored: str, flags: tuple[str, ...]) -> None:
     screened = screen(text)
     assert (screened.text, screened.flags) == (stored, flags)
+
+
+@pytest.mark.parametrize(
+    ("language", "safety", "text", "stored"),
+    [
+        ("es", None, "Escríbanme al 612 34 56 78, gracias", "Escríbanme al [phone], gracias"),
+        ("es", {"region": "US"}, "Soy de México: 55 1234 5678", "Soy de México: [phone]"),
+        ("cy", None, "Dyma fy rhif: 029 2034 5678", "Dyma fy rhif: [phone]"),
+    ],
+)
+def test_a_consultations_region_and_language_reach_the_redaction(
+    language: str, safety: dict[str, str] | None, text: str, stored: str
+) -> None:
+    changes = {"safety": safety} if safety else {}
+    spec = parse_spec(spec_data(language=language, **changes))
+    screened = screen(text, hints_for(spec))
+    assert (screened.text, screened.flags) == (stored, (REDACTED,))
 
 
 # -- the reply to a disclosure ----------------------------------------------------------------

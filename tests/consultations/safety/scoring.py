@@ -3,6 +3,10 @@
 Recall: the share of expected substrings whose every occurrence is wholly inside
 redacted spans. Precision: the share of redacted spans that overlap an expected
 substring; on texts without details every span is a false positive.
+
+A row may say what consultation it was written for: ``language`` and ``region`` give the
+phone formats read (:func:`consultations.safety.redaction.phone_regions`), as the screen
+reads that consultation's replies; a row without them is read with the default regions.
 """
 
 from __future__ import annotations
@@ -12,7 +16,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from consultations.safety.redaction import Detail, decode, find_details
+from consultations.safety.redaction import (
+    DEFAULT_REGIONS,
+    Detail,
+    decode,
+    find_details,
+    phone_regions,
+)
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "redaction"
 SPLITS = ("tune", "heldout")
@@ -32,6 +42,15 @@ class Case:
 
     text: str
     expected: tuple[Expected, ...]
+    language: str | None = None
+    region: str | None = None
+
+    @property
+    def regions(self) -> tuple[str, ...]:
+        """The regions whose phone numbers are read in this text."""
+        if self.language is None and self.region is None:
+            return DEFAULT_REGIONS
+        return phone_regions(self.region, self.language)
 
 
 @dataclass
@@ -65,7 +84,7 @@ def load(split: str) -> list[Case]:
         for line in handle:
             row = json.loads(line)
             expected = tuple(Expected(e["kind"], e["text"]) for e in row["expected"])
-            cases.append(Case(row["text"], expected))
+            cases.append(Case(row["text"], expected, row.get("language"), row.get("region")))
     return cases
 
 
@@ -91,7 +110,7 @@ def score(cases: list[Case], *, keep_staff_names: bool = False) -> Score:
     result = Score()
     for case in cases:
         text = decode(case.text)
-        details = find_details(text, keep_staff_names=keep_staff_names)
+        details = find_details(text, keep_staff_names=keep_staff_names, regions=case.regions)
         targets: list[tuple[int, int]] = []
         for item in case.expected:
             occurrences = _occurrences(text, item.text)

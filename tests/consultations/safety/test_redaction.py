@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
 from consultations.safety.redaction import (
@@ -11,9 +13,10 @@ from consultations.safety.redaction import (
     is_valid_medicare_number,
     is_valid_nhs_number,
     is_valid_ssn,
+    phone_regions,
     redact,
 )
-from tests.consultations.safety.scoring import Case, load, score
+from tests.consultations.safety.scoring import SPLITS, Case, load, score
 
 HELDOUT = load("heldout")
 
@@ -109,6 +112,69 @@ def test_regions_choose_national_formats() -> None:
     assert redact("4155550132", regions=("AU",)).kinds == ("id",)
 
 
+def test_a_consultations_region_and_language_choose_the_phone_formats_read() -> None:
+    # Its own region first, then where its language is official (most speakers first),
+    # then the regions read everywhere.
+    spanish = phone_regions("UK", "es")
+    assert spanish[0] == "GB"
+    assert {"ES", "MX", "AR", "CO", "PE", "CL", "US"} <= set(spanish)
+    assert spanish[-2:] == ("US", "AU")
+    assert phone_regions("US", "es-MX")[:2] == ("US", "MX")
+    assert phone_regions("UK", "cy") == ("GB", "AU", "US")
+    # English is official in too many places to say where a number is from.
+    assert phone_regions("AU", "en") == phone_regions() == ("AU", "GB", "US")
+    assert phone_regions("UK", "en-GB") == ("GB", "AU", "US")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # Spain: mobiles 3-2-2-2 or 3-3-3, landlines 2-3-2-2, and with +34.
+        "Pueden escribirme al 612 34 56 78 por las tardes.",
+        "Mejor al 612 345 678 que al fijo.",
+        "En casa, 91 123 45 67, de lunes a viernes.",
+        "Desde fuera: +34 612 345 678",
+        # Mexico, Colombia, Argentina, Peru as people there write them.
+        "Soy de México, 55 1234 5678, escríbame",
+        "Mi cel de Colombia 300 123 4567",
+        "En Buenos Aires 11 1234-5678",
+        "Dejé el 987 654 321 en recepción",
+        # Spanish speakers in the US write a US number the US way.
+        "Mi número es (214) 555-0147",
+    ],
+)
+def test_numbers_written_as_a_spanish_speaking_region_writes_them_are_phones(text: str) -> None:
+    redacted = redact(text, regions=phone_regions("UK", "es"))
+    assert redacted.kinds == ("phone",), redacted.text
+    assert "[phone]" in redacted.text
+
+
+def test_without_the_hints_a_spanish_mobile_is_still_removed_as_an_id() -> None:
+    # No number goes through: read with AU, UK and US formats only, it is a long id.
+    assert redact("Pueden escribirme al 612 34 56 78").text == "Pueden escribirme al [id number]"
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        # A record number no Spanish-speaking region dials stays an id.
+        ("Mi número de historia clínica es 1048 3321 7", "id"),
+        # Money, times and counts are not numbers of anything.
+        ("Pagué 18 euros y esperé de 10:30 a 12:45, 3 horas", None),
+    ],
+)
+def test_the_hints_leave_what_is_not_a_phone(text: str, kind: str | None) -> None:
+    redacted = redact(text, regions=phone_regions("UK", "es"))
+    assert redacted.kinds == ((kind,) if kind else ())
+
+
+@pytest.mark.parametrize(
+    "text", ["Ffoniwch fi ar 2034 5678", "Llámeme al 2034 5678", "mi móvil: 2034 5678"]
+)
+def test_local_numbers_after_a_welsh_or_spanish_word_for_phone(text: str) -> None:
+    assert redact(text).kinds == ("phone",)
+
+
 def test_keep_staff_names_keeps_staff_given_names_only() -> None:
     text = "Nurse Amy was lovely and thank you to Ben on reception. My son Jack Smith was scared."
     kept = redact(text, keep_staff_names=True)
@@ -170,3 +236,12 @@ def test_heldout_quality_targets() -> None:
     result = score(HELDOUT)
     assert result.recall() >= 0.95, result.misses
     assert result.precision() >= 0.95, result.false_positives
+
+
+def test_each_labelled_text_is_in_the_split_its_hash_gives() -> None:
+    # New texts go where their hash puts them: rules are tuned on `tune` only, and a text
+    # reworded into `heldout` after a rule was tuned on it would flatter the figures.
+    for split in SPLITS:
+        for case in load(split):
+            held_out = int(hashlib.sha256(case.text.encode()).hexdigest(), 16) % 5 < 2
+            assert held_out == (split == "heldout"), (split, case.text)
