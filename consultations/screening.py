@@ -11,13 +11,14 @@ import html
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 
 from consultations.safety import redaction
 
 # The screen's verdict alone, for a text that is not stored (no redaction needed).
 from consultations.safety.screen import assess as assess
 from consultations.spec import ConsultationSpec, Helpline, SafetySettings
-from consultations.texts import ENGLISH, Texts
+from consultations.texts import ENGLISH, Texts, available_languages, texts_for
 
 REDACTED = "redacted"
 SAFETY = "safety"
@@ -115,9 +116,12 @@ class Hints:
 
     ``regions``: where the numbers people give are written as phone numbers are there,
     its own region's and its language's first (:func:`redaction.phone_regions`).
+    ``placeholders``: what each kind of personal detail becomes in a stored reply, in
+    the consultation's language (its ``redacted_*`` texts: "[teléfono]", "[enw]").
     """
 
     regions: tuple[str, ...] = redaction.phone_regions()
+    placeholders: tuple[tuple[str, str], ...] = tuple(redaction.PLACEHOLDERS.items())
 
 
 #: The hints of no consultation in particular (as of one in English in Australia): AU,
@@ -127,14 +131,39 @@ NO_HINTS = Hints()
 
 def hints_for(spec: ConsultationSpec) -> Hints:
     """The screen's hints for the replies to ``spec``: its region and its language."""
-    return Hints(redaction.phone_regions(spec.safety.region, spec.language))
+    return _hints(spec.safety.region, spec.language, spec.texts)
+
+
+@cache
+def _hints(region: str, language: str, overrides: tuple[tuple[str, str], ...]) -> Hints:
+    texts = texts_for(language, dict(overrides))
+    return Hints(
+        redaction.phone_regions(region, language),
+        tuple((kind, texts(f"redacted_{kind}")) for kind in redaction.PLACEHOLDERS),
+    )
+
+
+@cache
+def placeholder_words() -> frozenset[str]:
+    """The words of every placeholder in every shipped language ("[phone]", "[teléfono]",
+    "[rhif ffôn]"): what was there in a stored reply, not words of the reply."""
+    return frozenset(
+        texts_for(language)(f"redacted_{kind}")
+        for language in available_languages()
+        for kind in redaction.PLACEHOLDERS
+    )
 
 
 def redact(
     text: str, *, keep_staff_names: bool = False, hints: Hints = NO_HINTS
 ) -> tuple[str, bool]:
     """Replace personal details with placeholders; says whether anything changed."""
-    result = redaction.redact(text, keep_staff_names=keep_staff_names, regions=hints.regions)
+    result = redaction.redact(
+        text,
+        keep_staff_names=keep_staff_names,
+        regions=hints.regions,
+        placeholders=dict(hints.placeholders),
+    )
     return result.text, result.changed
 
 

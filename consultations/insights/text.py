@@ -26,7 +26,7 @@ import orjson
 
 from consultations.insights.embedding import StaticEmbedding, default_embedding
 from consultations.insights.suggestions import is_suggestion
-from consultations.safety.redaction import PLACEHOLDERS
+from consultations.screening import placeholder_words
 
 #: Bumped whenever tokens or weights change, so stored analyses can be recomputed.
 ANALYSIS_VERSION = 4
@@ -46,9 +46,10 @@ _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 # Theme tokens are words in any alphabet ("más", "enfermería"): a letter or digit run,
 # with an apostrophe inside. The model's features keep _WORD, as it was trained on.
 _LETTERS = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
-#: The redaction placeholders ("[name]", "[id number]"): what was there, not words.
+#: The redaction placeholders ("[name]", "[id number]", "[nombre]", "[rhif ffôn]", in
+#: every shipped language): what was there, not words.
 PLACEHOLDER = re.compile(
-    "|".join(re.escape(p) for p in sorted(PLACEHOLDERS.values(), key=len, reverse=True)),
+    "|".join(re.escape(p) for p in sorted(placeholder_words(), key=len, reverse=True)),
     re.IGNORECASE,
 )
 # Function words carry no theme. Negations stay out of this list for the model features

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -949,13 +949,16 @@ def redact(
     *,
     keep_staff_names: bool = False,
     regions: Sequence[str] = DEFAULT_REGIONS,
+    placeholders: Mapping[str, str] = PLACEHOLDERS,
 ) -> Redaction:
     """Decode ``text`` and replace personal details with placeholders such as "[phone]".
 
     ``keep_staff_names`` keeps the given names of staff where the text names them as
     staff ("Nurse Amy was lovely", "thank you to Ben on reception"); patients' and
     relatives' names, and staff surnames and full names, are redacted either way.
-    ``regions`` chooses the national phone number formats recognised.
+    ``regions`` chooses the national phone number formats recognised; ``placeholders``
+    the words each kind becomes (by kind, :data:`PLACEHOLDERS` for any it lacks): a
+    consultation's, in its language ("[teléfono]", "[rhif ffôn]").
     """
     decoded = decode(text)
     details = find_details(decoded, keep_staff_names=keep_staff_names, regions=regions)
@@ -966,7 +969,7 @@ def redact(
     cursor = 0
     for detail in details:
         parts.append(decoded[cursor : detail.start])
-        parts.append(PLACEHOLDERS[detail.kind])
+        parts.append(placeholders.get(detail.kind) or PLACEHOLDERS[detail.kind])
         cursor = detail.end
         if detail.kind not in kinds:
             kinds.append(detail.kind)

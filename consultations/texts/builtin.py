@@ -112,6 +112,20 @@ BUILTIN: dict[str, str] = {
     "helpline_call_or_text_number": "{number} or text {text_number}",
     "helpline_call_or_text": "call or text {number}",
     "helpline_text_keyword": "text {keyword} to {number}",
+    # -- what a personal detail becomes in a stored answer (safety.redaction) ------------
+    # In square brackets, lower case where the words allow: "call me on [phone]".
+    "redacted_email": "[email]",
+    "redacted_link": "[link]",
+    "redacted_handle": "[handle]",
+    "redacted_nhs_number": "[NHS number]",
+    "redacted_medicare_number": "[Medicare number]",
+    "redacted_ssn": "[SSN]",
+    "redacted_id": "[id number]",
+    "redacted_dob": "[date of birth]",
+    "redacted_phone": "[phone]",
+    "redacted_address": "[address]",
+    "redacted_postcode": "[postcode]",
+    "redacted_name": "[name]",
     # -- what cannot be read ------------------------------------------------------------
     "only_words": (
         "Sorry, we can only read typed words here, not pictures, voice messages or files. "

@@ -229,7 +229,7 @@ async def test_thread_posts_are_dated_in_the_language(
     assert f"{posted:%b}" not in shown[0]  # not the English month
 
 
-async def test_a_spanish_phone_number_is_stored_and_shown_as_a_phone(
+async def test_a_spanish_phone_number_is_stored_and_shown_as_a_phone_in_spanish(
     platform: Platform, web_client: Client
 ) -> None:
     await launch(platform, _in("es", segments=[]))
@@ -243,7 +243,9 @@ async def test_a_spanish_phone_number_is_stored_and_shown_as_a_phone(
     ).text()
     async with platform.sessionmaker() as session:
         stored = await session.scalar(select(Response.text))
-    assert stored == "Que avisen el día antes. Escríbanme al [phone]"
+    # Stored, exported and shown on the thread page in the consultation's words.
+    assert stored == "Que avisen el día antes. Escríbanme al [teléfono]"
+    assert "Escríbanme al [teléfono]" in unescape(page)
     assert "612" not in page
 
 

@@ -166,9 +166,9 @@ def test_screening_strips_redacts_and_flags(text: str, stored: str, flags: tuple
 @pytest.mark.parametrize(
     ("language", "safety", "text", "stored"),
     [
-        ("es", None, "Escríbanme al 612 34 56 78, gracias", "Escríbanme al [phone], gracias"),
-        ("es", {"region": "US"}, "Soy de México: 55 1234 5678", "Soy de México: [phone]"),
-        ("cy", None, "Dyma fy rhif: 029 2034 5678", "Dyma fy rhif: [phone]"),
+        ("es", None, "Escríbanme al 612 34 56 78, gracias", "Escríbanme al [teléfono], gracias"),
+        ("es", {"region": "US"}, "Soy de México: 55 1234 5678", "Soy de México: [teléfono]"),
+        ("cy", None, "Dyma fy rhif: 029 2034 5678", "Dyma fy rhif: [rhif ffôn]"),
     ],
 )
 def test_a_consultations_region_and_language_reach_the_redaction(
@@ -178,6 +178,31 @@ def test_a_consultations_region_and_language_reach_the_redaction(
     spec = parse_spec(spec_data(language=language, **changes))
     screened = screen(text, hints_for(spec))
     assert (screened.text, screened.flags) == (stored, (REDACTED,))
+
+
+@pytest.mark.parametrize(
+    ("language", "stored"),
+    [
+        ("en", "I'm [name], email [email] or ring [phone]. NHS number [NHS number]"),
+        (
+            "es",
+            "I'm [nombre], email [correo electrónico] or ring [teléfono]. NHS number "
+            "[número del NHS]",
+        ),
+        ("cy", "I'm [enw], email [e-bost] or ring [rhif ffôn]. NHS number [rhif GIG]"),
+    ],
+)
+def test_personal_details_become_placeholders_in_the_consultations_language(
+    language: str, stored: str
+) -> None:
+    text = "I'm Sarah, email sarah.jones@example.com or ring 07700 900123. NHS number 943 476 5919"
+    spec = parse_spec(spec_data(language=language, safety={"region": "UK"}))
+    assert screen(text, hints_for(spec)).text == stored
+
+
+def test_a_spec_may_word_its_own_placeholders() -> None:
+    spec = parse_spec(spec_data(language="es", texts={"redacted_name": "[persona]"}))
+    assert screen("Me atendió Sarah Jones", hints_for(spec)).text == "Me atendió [persona]"
 
 
 # -- the reply to a disclosure ----------------------------------------------------------------

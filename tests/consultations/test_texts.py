@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime
 import pytest
 
 from consultations.dialogue import yes_no
+from consultations.safety.redaction import PLACEHOLDERS
 from consultations.spec import parse_spec
 from consultations.spec.loading import SpecError
 from consultations.texts import (
@@ -206,3 +207,12 @@ def test_english_labels_use_short_words() -> None:
         key: word for key, text in labels.items() for word in words(text) if syllables(word) > 4
     }
     assert long_words == {}
+
+
+def test_the_english_placeholders_are_the_redactions_own() -> None:
+    # A consultation in English stores what redaction.PLACEHOLDERS says, as it always has.
+    assert {
+        key.removeprefix("redacted_"): words
+        for key, words in BUILTIN.items()
+        if key.startswith("redacted_")
+    } == PLACEHOLDERS

@@ -99,7 +99,13 @@ TRICKY = (
     "staff staff staff were kind kind kind and the staff were kind",
     "Ça va très bien. 😀 12 34",
     "Ask [name] on [phone] about my [id number]",
+    "Pregunten por [nombre] en el [teléfono]; gofynnwch am [enw] ar [rhif ffôn]",
 )
+
+
+def test_placeholders_in_every_shipped_language_are_not_theme_words() -> None:
+    text = "Pregunten por [nombre] en el [teléfono] o [correo electrónico]; [rhif ffôn] [enw]"
+    assert theme_words(text) == ["pregunten", "por", "en", "el", "o"]
 
 
 def test_each_part_of_an_analysis_is_what_the_word_functions_give() -> None:

@@ -16,6 +16,7 @@ from consultations.safety.redaction import (
     phone_regions,
     redact,
 )
+from consultations.screening import placeholder_words
 from tests.consultations.safety.scoring import SPLITS, Case, load, score
 
 HELDOUT = load("heldout")
@@ -173,6 +174,16 @@ def test_the_hints_leave_what_is_not_a_phone(text: str, kind: str | None) -> Non
 )
 def test_local_numbers_after_a_welsh_or_spanish_word_for_phone(text: str) -> None:
     assert redact(text).kinds == ("phone",)
+
+
+def test_placeholders_are_worded_as_the_caller_asks_and_left_alone_when_met_again() -> None:
+    spanish = {"phone": "[teléfono]", "name": "[nombre]"}
+    redacted = redact("Soy Sarah, 07700 900123, sarah@example.com", placeholders=spanish)
+    # A kind the mapping lacks keeps its English placeholder.
+    assert redacted.text == "Soy [nombre], [teléfono], [email]"
+    for words in placeholder_words():
+        text = f"Llamen al {words} o pregunten por {words}."
+        assert not redact(text).changed, words
 
 
 def test_keep_staff_names_keeps_staff_given_names_only() -> None:
