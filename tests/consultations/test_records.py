@@ -61,6 +61,34 @@ async def test_large_import_screens_in_a_second_process(platform: Platform, tmp_
 
 
 @pytest.mark.parametrize("second_process", [False, True])
+async def test_an_import_is_redacted_as_its_consultation_reads_replies(
+    platform: Platform, tmp_path: Path, second_process: bool
+) -> None:
+    # A Spanish consultation: Spain's phone numbers, and Spanish placeholders, on both the
+    # one-process and the two-process path.
+    await launch(platform, spec_data(language="es", segments=[]))
+    source = tmp_path / "comentarios.csv"
+    texts = [f"Esperamos {n} horas en urgencias" for n in range(30)]
+    texts.append("Escríbanme al 612 34 56 78 o a alguien@example.org")
+    source.write_text("\n".join(["comentario", *texts]) + "\n", encoding="utf-8")
+    async with platform.sessionmaker.begin() as session:
+        result = await records.import_csv(
+            session,
+            platform.keyring,
+            "outpatient-booking",
+            source,
+            analyse=analyse_at_intake,
+            parallel_from=10 if second_process else 1_000,
+            share=not second_process,
+        )
+    assert result.imported == 31
+    async with platform.sessionmaker() as session:
+        last = (await session.scalars(select(Response).order_by(Response.id.desc()))).first()
+    assert last is not None
+    assert last.text == "Escríbanme al [teléfono] o a [correo electrónico]"
+
+
+@pytest.mark.parametrize("second_process", [False, True])
 async def test_repeated_texts_are_each_screened_redacted_and_opened_as_cases(
     platform: Platform, tmp_path: Path, second_process: bool
 ) -> None:
