@@ -165,6 +165,8 @@ _UNIT = re.compile(r"^\d+(?:[a-z]{1,4})?$|^\d+(?:st|nd|rd|th)$")
 # ordinal written right ("3rd", "5mg", "10am", "4x").
 _LEET_SINGLE = frozenset("013457@$!")
 _LEADING_LEET = re.compile(r"^[0134][a-z]{1,6}$")
+#: After a leading zero, the rest of text-speak for an overdose ("0d", "0ds").
+_LEET_SPEAK_TAILS = frozenset(["d", "ds"])
 _UNIT_SUFFIXES = frozenset(
     ["am", "pm", "mg", "mcg", "kg", "g", "ml", "l", "mm", "cm", "km"]
     + ["m", "k", "x", "s", "d", "h", "hr", "hrs", "min", "mins", "ft", "lb", "lbs", "oz"]
@@ -832,7 +834,13 @@ def _join_spaced(tokens: list[str], known: frozenset[str] = frozenset()) -> list
             original.append(token)
             continue
         if len(run) > letters and letters < 3:
-            out.extend(original)
+            # "r 0 p 3": a run of four or more with two letters of its own is read only
+            # when it spells a word the lexicon uses (tune batches 65 and 66).
+            joined = "".join(run)
+            if len(run) >= 4 and letters >= 2 and joined in known:
+                out.append(joined)
+            else:
+                out.extend(original)
         elif len(run) >= _SENTENCE_RUN:
             joined = "".join(run)
             out.extend(_segment(joined, known) if joined not in known else [joined])
@@ -932,6 +940,9 @@ def _word(token: str, known: frozenset[str]) -> str:
         token = censored if censored is not None else token.replace("*", "")
     # "help!" ends a sentence; "k!ll" hides a letter.
     token = token.rstrip("!|") or token
+    if token[:1] == "0" and token[1:] in _LEET_SPEAK_TAILS:
+        # "0d" is "od", text-speak for an overdose, not zero days (tune batches 65 and 66).
+        return TEXT_SPEAK["o" + token[1:]]
     if _LEADING_LEET.match(token) and token[1:] not in _UNIT_SUFFIXES:
         # "tr13d 2 3nd 1t": a leading digit for a vowel, when the word is the lexicon's.
         spelt = token.translate(_LEET)
@@ -947,6 +958,11 @@ def _word(token: str, known: frozenset[str]) -> str:
     if speak is not None:
         return speak
     if token.isalpha() and token not in known:
+        # A dropped "e" before a final "d" ("pickd", "tryd"; tune batches 65 and 66).
+        if len(token) >= 4 and token[-1] == "d" and token[-2] not in "aeiou":
+            for fuller in (token[:-1] + "ed", token[:-2] + "ied"):
+                if fuller in known:
+                    return fuller
         # A dropped final g ("existin", "wishin"): the word with it, when that is a word
         # the lexicon uses and the written form is not.
         if len(token) >= 6 and token.endswith("in") and token + "g" in known:
@@ -993,7 +1009,11 @@ def normalise(text: str, known: frozenset[str] = _EMPTY) -> str:
 _RESOLVED: dict[frozenset[str], dict[str, tuple[str, ...]]] = {}
 _RESOLVED_SIZE = 1 << 15
 # Three single letters in a row among the tokens joined by spaces: spelt-out words.
-_SPACED = re.compile(r"(?<![^ ])[a-z] [a-z] [a-z](?![^ ])")
+_SPACED = re.compile(
+    r"(?<![^ ])[a-z] [a-z] [a-z](?![^ ])"
+    # Four single characters, leet among them ("r 0 p 3"; tune batches 65 and 66).
+    r"|(?<![^ ])[a-z013457@$!] [a-z013457@$!] [a-z013457@$!] [a-z013457@$!](?![^ ])"
+)
 # Words spelt out letter by letter with wider gaps between the words ("a b u s e d  a t
 # h o m e"): single characters one space apart, groups of them two or more apart, the
 # last one perhaps followed by punctuation ("d i e.").

@@ -120,7 +120,8 @@ def test_the_evaluation_set_is_large_varied_and_split_by_its_fixed_rule() -> Non
             # repository until then, and scored once on the screen before that round and
             # once on its candidate, which was not kept; they are held out. Batch 62 was
             # written by the team after a walk-through, batches 63 and 64 blind to the
-            # screen; they are held out.
+            # screen; they are held out. Batches 65 and 66 were written blind by one more
+            # writer in two voices, scored once, then joined the tune split.
             allowed = {
                 (2, "heldout"),
                 (3, "tune"),
@@ -185,6 +186,8 @@ def test_the_evaluation_set_is_large_varied_and_split_by_its_fixed_rule() -> Non
                 (62, "heldout"),
                 (63, "heldout"),
                 (64, "heldout"),
+                (65, "tune"),
+                (66, "tune"),
             }
             assert (row["batch"], row["split"]) in allowed, row["text"]
             continue
@@ -221,11 +224,12 @@ def test_blind_batches_58_to_61_hold_their_measured_level() -> None:
     # without risk vocabulary against a stricter threshold (docs/safety.md) then caught
     # 0.964 (771) and flagged 0.106 (77). With the discharge exemplars (docs/safety.md,
     # "Discharge feedback"; thresholds 0.55 and 0.88 by the rule, 0.84 kept): 0.965 (772) and
-    # 0.113 (82).
+    # 0.113 (82). With tune batches 65 and 66 and the suggestion exemplars (thresholds 0.49
+    # and 0.93 by the rule): 0.971 (777) and 0.124 (90).
     recall, over_flagging = _rates(LATEST_FOUR)
     assert sum(row["label"] == 1 for row in LATEST_FOUR) == 800
-    assert recall >= 0.9637
-    assert over_flagging <= 0.1127
+    assert recall >= 0.9712
+    assert over_flagging <= 0.1237
 
 
 DISCHARGE = [row for row in HELDOUT if row.get("batch") == 62]
@@ -255,11 +259,12 @@ def test_blind_batch_63_holds_its_measured_level() -> None:
     # (192 of 198), over-flagging 0.035 (7 of 200). Two kinds of miss it showed were then
     # mended as kinds, not as its sentences (words spelt out with wider gaps between them,
     # "could not say that he hurts me"), with a note without its subject ("abused at home")
-    # and an object-less "I still cut": 0.980 (194).
+    # and an object-less "I still cut": 0.980 (194). With tune batches 65 and 66 and the
+    # suggestion exemplars: 0.990 (196) and 0.040 (8).
     recall, over_flagging = _rates(BATCH_63)
     assert sum(row["label"] == 1 for row in BATCH_63) == 198
-    assert recall >= 0.9797
-    assert over_flagging <= 0.035
+    assert recall >= 0.9898
+    assert over_flagging <= 0.040
 
 
 BATCH_64 = [row for row in HELDOUT if row.get("batch") == 64]
@@ -285,11 +290,12 @@ def test_blind_batches_54_to_57_hold_their_measured_level() -> None:
     # disclosures and 727 look-alikes stored, written blind by four people who never saw
     # the screen or any other batch while batches 50 to 53 were tuned on. Scored once on
     # the screen before that round: recall 0.940 (752 of 800) and over-flagging 0.065 (47
-    # of 728 written); once after it: 0.949 (759) and 0.069 (50 of 727 stored).
+    # of 728 written); once after it: 0.949 (759) and 0.069 (50 of 727 stored). With tune
+    # batches 65 and 66 and the suggestion exemplars: 0.969 (775) and 0.077 (56).
     recall, over_flagging = _rates(NEXT_FOUR)
     assert sum(row["label"] == 1 for row in NEXT_FOUR) == 800
-    assert recall >= 0.9485
-    assert over_flagging <= 0.0688
+    assert recall >= 0.9687
+    assert over_flagging <= 0.0771
 
 
 SECOND_PAIR = [row for row in HELDOUT if row.get("batch") in (48, 49)]
@@ -465,9 +471,11 @@ def test_tune_split_holds_its_measured_level() -> None:
     # their round: 0.9996 (9,462 of 9,466; four of theirs no phrase was written for) and
     # 0.009 (78 of 8,614), the budget at 1.2% again and the thresholds at 0.56 and 0.96.
     # With the discharge exemplars the rule's thresholds fell to 0.55 and 0.88: 0.011 (92).
+    # With batches 65 and 66 joined and the suggestion exemplars, after their round:
+    # 0.9996 (9,781 of 9,785) and 0.013 (114 of 8,934), thresholds 0.49 and 0.93.
     recall, over_flagging = _rates(TUNE)
     assert recall >= 0.999
-    assert over_flagging <= 0.0107
+    assert over_flagging <= 0.0128
 
 
 @pytest.mark.parametrize(
@@ -595,7 +603,7 @@ def test_blind_tune_batches_hold_their_measured_level(
         # verbs: 0.990 and 0.132, 0.985 and 0.170. In sample after their round: 1.000 and
         # 0.027, 1.000 and 0.027.
         (34, 1.0, 0.028),
-        (35, 1.0, 0.028),
+        (35, 1.0, 0.039),
         # Batches 36 and 37 (who wrote them: the held-out section of docs/safety.md), 398
         # disclosures stored and 364 look-alikes, written blind and scored once while held
         # out: 0.980 and 0.121 on the screen of tune batches 32 and 33, 0.983 and 0.107 on
@@ -629,14 +637,14 @@ def test_blind_tune_batches_hold_their_measured_level(
         # (0 of 182), 1.000 and 0.000 (0 of 181); since tune batches 44 and 45, batch 43
         # 1.000 and 0.006 (1 of 181).
         (42, 1.0, 0.0),
-        (43, 1.0, 0.006),
+        (43, 1.0, 0.0111),
         # Batches 44 and 45 (who wrote them: the held-out section of docs/safety.md), 399
         # disclosures stored and 364 look-alikes, written blind and scored once while held
         # out: 0.970 and 0.118 on the screen of tune batches 40 and 41, 0.962 and 0.102 on
         # that of tune batches 42 and 43 (0.960 and 0.104, 0.965 and 0.099). In sample
         # after their round: 1.000 and 0.011 (2 of 182), 1.000 and 0.022 (4 of 182).
         (44, 1.0, 0.011),
-        (45, 1.0, 0.022),
+        (45, 1.0, 0.028),
         # Batches 46 and 47 (who wrote them: the held-out section of docs/safety.md), 400
         # disclosures and 364 look-alikes, written blind and scored once while held out:
         # 0.970 and 0.060 on the screen of tune batches 42 and 43, 0.975 and 0.060 on that
@@ -652,16 +660,24 @@ def test_blind_tune_batches_hold_their_measured_level(
         # for, and the model does not reach in sample). With the discharge exemplars, batch
         # 52 at 0.044 (8 of 182).
         (50, 0.99, 0.0165),
-        (51, 0.995, 0.033),
-        (52, 1.0, 0.044),
+        (51, 0.995, 0.039),
+        (52, 1.0, 0.050),
         (53, 0.995, 0.0),
+        # Batches 65 and 66 (docs/safety.md, "Tune batches 65 and 66"), 319 disclosures and
+        # 320 look-alikes, written blind in two voices (a third of the disclosures
+        # euphemism) and scored once: 0.950 and 0.062, 0.919 and 0.056. In sample after
+        # their round (the rule's thresholds 0.49 and 0.93): 1.000 and 0.050, 0.994 and
+        # 0.044. Since this round the pins of batches 35, 43, 45, 51 and 52 rose by one or
+        # two look-alikes each with the lower threshold.
+        (65, 1.0, 0.050),
+        (66, 0.993, 0.044),
     ],
 )
 def test_later_blind_tune_batches_hold_their_measured_level(
     batch: int, recall_at_least: float, over_flagging_at_most: float
 ) -> None:
     rows = _tune_batch(batch)
-    assert sum(row["label"] == 1 for row in rows) >= 170
+    assert sum(row["label"] == 1 for row in rows) >= (159 if batch >= 65 else 170)
     assert sum(row["label"] == 0 for row in rows) >= 155
     recall, over_flagging = _rates(rows)
     assert recall >= recall_at_least
@@ -1006,3 +1022,19 @@ def test_empty_text_is_clear() -> None:
         verdict = assess(text)
         assert not verdict.flagged
         assert not verdict.needs_review
+
+
+SUGGESTIONS = read_jsonl(EVALUATION.with_name("suggestions.jsonl"))
+
+
+def test_answers_to_improvement_questions_hold_their_measured_level() -> None:
+    # 300 ordinary answers to 12 improvement questions, 25 each, written blind and never
+    # trained on (docs/safety.md, "Tune batches 65 and 66, and answers to improvement
+    # questions"): 26 flagged before the suggestion mask and exemplars, 20 after.
+    assert len(SUGGESTIONS) == 300
+    assert len({row["question"] for row in SUGGESTIONS}) == 12
+    assert all(row["label"] == 0 for row in SUGGESTIONS)
+    verdicts = assess_many([row["text"] for row in SUGGESTIONS])
+    assert sum(verdict.flagged for verdict in verdicts) <= 20
+    # The demo consultation's own question is not a disclosure.
+    assert not assess_many(["What one thing would make booking easier?"])[0].flagged
