@@ -28,6 +28,8 @@ __all__ = [
     "Redaction",
     "decode",
     "find_details",
+    "is_valid_curp",
+    "is_valid_dni",
     "is_valid_medicare_number",
     "is_valid_nhs_number",
     "is_valid_ssn",
@@ -152,6 +154,43 @@ def is_valid_ssn(value: str) -> bool:
     return area not in (0, 666) and area < 900 and group != 0 and serial != 0
 
 
+_DNI_LETTERS = "TRWAGMYFPDXBNJZSQVHLCKE"
+
+
+def is_valid_dni(value: str) -> bool:
+    """Whether ``value`` is a Spanish DNI or NIE whose check letter is right.
+
+    A DNI is 8 digits and a letter, an NIE a foreigner's X, Y or Z, 7 digits and a letter
+    (dots, spaces and a dash allowed); the letter is the number modulo 23 indexing
+    ``TRWAGMYFPDXBNJZSQVHLCKE``, an NIE's X, Y or Z counting as its digit 0, 1 or 2.
+    """
+    compact = "".join(ch for ch in value if ch not in " .-").upper()
+    if len(compact) != 9 or not compact.isascii():
+        return False
+    number, letter = compact[:8], compact[8]
+    if number[0] in "XYZ":
+        number = str("XYZ".index(number[0])) + number[1:]
+    return number.isdigit() and _DNI_LETTERS[int(number) % 23] == letter
+
+
+_CURP_VALUES = "0123456789ABCDEFGHIJKLMNÑOPQRSTUVWXYZ"
+
+
+def is_valid_curp(value: str) -> bool:
+    """Whether ``value`` is a Mexican CURP (18 characters) with a valid check digit.
+
+    The last character is 10 minus the sum of the first 17's values (digits, then A=10
+    to Z=36 with Ñ after N) weighted 18 down to 2, modulo 10.
+    """
+    upper = value.upper()
+    if len(upper) != 18 or not upper[17].isdigit():
+        return False
+    if any(ch not in _CURP_VALUES for ch in upper[:17]):
+        return False
+    total = sum(_CURP_VALUES.index(ch) * (18 - i) for i, ch in enumerate(upper[:17]))
+    return (10 - total % 10) % 10 == int(upper[17])
+
+
 def _luhn_ok(digits: str) -> bool:
     total = 0
     for i, ch in enumerate(reversed(digits)):
@@ -262,6 +301,32 @@ _ID_CUE = re.compile(
     r"(?P<id>(?:mrn\s*|urn\s*)?(?:[a-z]{1,3}\s?\d{5,}|\d[\d -]{4,}\d))\b"
 )
 _LONG_ALNUM_ID = re.compile(r"\b[A-Z]{1,3}\d{6,}\b")
+# Spanish DNI (8 digits and a letter: "12345678Z", "12.345.678-Z") and NIE ("X1234567L").
+_DNI_SHAPE = re.compile(
+    r"(?<![\w.-])(?:[XYZxyz][ -]?\d{7}|\d{8}|\d{1,2}\.\d{3}\.\d{3})[ -]?[A-Za-z](?!\w)"
+)
+# What a DNI, NIE or CURP has and few other texts do: six digits in a row, or a DNI's
+# dots ("12.345.678"); one quick scan spares the two patterns below.
+_SIX_DIGITS = re.compile(r"[0-9](?:[0-9]{5}|\.[0-9]{3}\.)")
+# Mexican CURP: initials, date of birth, sex, state, consonants, homonym and check digit.
+_CURP = re.compile(
+    r"\b[a-z][aeioux][a-z]{2}\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])[hmx]"
+    r"(?:as|bc|bs|cc|cl|cm|cs|ch|df|dg|gt|gr|hg|jc|mc|mn|ms|nt|nl|oc|pl|qt|qr|sp|sl|sr|tc"
+    r"|ts|tl|vz|yn|zs|ne)[b-df-hj-np-tv-z]{3}[a-z\d]\d\b"
+)
+# Spanish and Latin American identity and health record numbers after their names: DNI,
+# NIE, CURP, "historia clínica", "NHC", "tarjeta sanitaria", "CIP", "NUSS", "número de
+# la seguridad social". An id after one of these needs no check letter or digit.
+_ES_ID_CUE = re.compile(
+    r"\b(?:dni|nie|nif|curp|nuss|nss|nhc|cip(?:[ -]sns)?|pasaporte"
+    r"|(?:documento|carn[eé]t?)\s+(?:nacional\s+)?de\s+identidad"
+    r"|(?:n[uú]mero|n[uú]m\.?|n\.?\s?º)\s+de\s+historia(?:\s+cl[ií]nica)?|historia\s+cl[ií]nica"
+    r"|tarjeta\s+sanitaria(?:\s+individual)?|tarjeta\s+de\s+la\s+seguridad\s+social"
+    r"|(?:n[uú]mero\s+de\s+)?(?:la\s+)?seguridad\s+social|n[uú]mero\s+de\s+afiliaci[oó]n)"
+    r"(?:[\s:#.,-]|\b(?:es|era|el|la|de|del|mi|su|n[uú]mero|n[uú]m|no)\b|n\.?º)*"
+    r"(?P<id>[a-z]{4}\d{6}[a-z\d]{8}|\d{2}/\d{8}/\d{2}|[xyz][ -]?\d{7}[ -]?[a-z]"
+    r"|(?P<letters>[a-z]{1,4}[ -]?)?\d(?:[ .-]?\d){4,}(?:-?[a-z])?)(?![\w/])"
+)
 _NOT_DIGITS = re.compile(r"\D+")
 _LONG_DIGITS = re.compile(r"(?<![\d.,/])\d(?:[ -]?\d){8,}(?![\d.,/])")
 
@@ -401,6 +466,10 @@ _ID_WORDS = _word_set(
     "mrn urn ur ihi dva nhi chi hospital patient reference ref claim case file member "
     "membership client record policy booking account id"
 )
+# Words of _ES_ID_CUE ("afiliaci" is "afiliación" cut at its accent, as _WORDS reads it).
+_ES_ID_WORDS = _word_set(
+    "dni nie nif curp nuss nss nhc cip pasaporte identidad historia sanitaria seguridad afiliaci"
+)
 
 
 def _numbers(
@@ -410,7 +479,25 @@ def _numbers(
     if not _ID_WORDS.isdisjoint(words):
         for match in _ID_CUE.finditer(lower):
             found.append(Detail(match.start("id"), match.end("id"), "id"))
-    if len(_NOT_DIGITS.sub("", text)) < 8:
+    if not _ES_ID_WORDS.isdisjoint(words):
+        for match in _ES_ID_CUE.finditer(lower):
+            start = match.start("id")
+            letters = match.group("letters")
+            # Letters apart from the number are its own ("CIP: ABCD 1234567890") only
+            # when written in capitals.
+            if letters and letters[-1] == " " and not text[start : match.end("letters")].isupper():
+                start = match.end("letters")
+            found.append(Detail(start, match.end("id"), "id"))
+    digit_count = len(_NOT_DIGITS.sub("", text))
+    if digit_count >= 7 and _SIX_DIGITS.search(text):
+        # A DNI or NIE is one by its check letter; a CURP by its shape and check digit.
+        for match in _DNI_SHAPE.finditer(text):
+            if is_valid_dni(match.group()):
+                found.append(Detail(match.start(), match.end(), "id"))
+        for match in _CURP.finditer(lower):
+            if is_valid_curp(match.group()):
+                found.append(Detail(match.start(), match.end(), "id"))
+    if digit_count < 8:
         return found
     if "8003" in text:
         for match in _IHI.finditer(text):

@@ -10,6 +10,8 @@ from consultations.safety.redaction import (
     PLACEHOLDERS,
     Redaction,
     decode,
+    is_valid_curp,
+    is_valid_dni,
     is_valid_medicare_number,
     is_valid_nhs_number,
     is_valid_ssn,
@@ -56,6 +58,80 @@ def test_valid_ssns(number: str) -> None:
 )
 def test_invalid_ssns(number: str) -> None:
     assert not is_valid_ssn(number)
+
+
+@pytest.mark.parametrize(
+    "number", ["12345678Z", "00000000T", "12.345.678-Z", "12345678 z", "X1234567L", "Y-1234567-X"]
+)
+def test_valid_spanish_dnis_and_nies(number: str) -> None:
+    assert is_valid_dni(number)
+
+
+@pytest.mark.parametrize(
+    "number", ["12345678A", "1234567Z", "123456789Z", "X1234567M", "W1234567L", "12345678Ñ"]
+)
+def test_invalid_spanish_dnis_and_nies(number: str) -> None:
+    assert not is_valid_dni(number)
+
+
+@pytest.mark.parametrize("curp", ["HEGG560427MVZRRL04", "MAHJ280603MSPRRV09", "hegg560427mvzrrl04"])
+def test_valid_curps(curp: str) -> None:
+    assert is_valid_curp(curp)
+
+
+@pytest.mark.parametrize("curp", ["HEGG560427MVZRRL05", "HEGG560427MVZRRL0", "HEGG560427MVZRRL0A"])
+def test_invalid_curps(curp: str) -> None:
+    assert not is_valid_curp(curp)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Me pidieron el 12345678Z otra vez", "Me pidieron el [id number] otra vez"),
+        (
+            "Soy extranjera, X1234567L, y no me atendieron",
+            "Soy extranjera, [id number], y no me atendieron",
+        ),
+        ("Con el 12.345.678-Z no me encontraban", "Con el [id number] no me encontraban"),
+        ("Mi CURP es HEGG560427MVZRRL04, por si acaso", "Mi CURP es [id number], por si acaso"),
+        # A check letter that fails is no DNI without its name beside it...
+        ("El código 12345678A del folleto", "El código 12345678A del folleto"),
+        ("HEGG560427MVZRRL05", "HEGG560427MVZRRL05"),
+        # ...and with it, any number is one.
+        ("Mi DNI es 12345678A", "Mi DNI es [id number]"),
+        ("NIE: Y-7654321-Q, gracias", "NIE: [id number], gracias"),
+        ("CURP HEGG560427MVZRRL05", "CURP [id number]"),
+    ],
+)
+def test_spanish_and_mexican_identity_numbers(text: str, expected: str) -> None:
+    assert redact(text, regions=phone_regions("UK", "es")).text == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "Mi número de historia clínica es 1048 3321 7 y",
+            "Mi número de historia clínica es [id number] y",
+        ),
+        ("Historia clínica: 00123456.", "Historia clínica: [id number]."),
+        ("me pidieron el NHC 456789 tres veces", "me pidieron el NHC [id number] tres veces"),
+        ("Tarjeta sanitaria BBBB123456789012", "Tarjeta sanitaria [id number]"),
+        ("CIP: ABCD 1234567890 (Cataluña)", "CIP: [id number] (Cataluña)"),
+        ("NUSS 28/12345678/40", "NUSS [id number]"),
+        (
+            "número de la seguridad social: 28 1234567840",
+            "número de la seguridad social: [id number]",
+        ),
+        # Dates, years and short counts after the same words are kept.
+        ("En la historia clínica del 12/03/2021 no pone nada", None),
+        ("La tarjeta sanitaria caducó en 2019 y tardaron 3 meses", None),
+    ],
+)
+def test_spanish_health_record_numbers_after_their_names(text: str, expected: str | None) -> None:
+    redacted = redact(text, regions=phone_regions("UK", "es"))
+    assert redacted.text == (expected or text)
+    assert redacted.kinds == (("id",) if expected else ())
 
 
 def test_identifiers_are_redacted_only_with_valid_checksums() -> None:
