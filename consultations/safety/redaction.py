@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -660,6 +660,10 @@ _NOT_NAMES = _word_set(
     Type Level Bed Bay Room Emergency Radiology Outpatients Pharmacy Reception Triage
     Day Night Today Tomorrow Yesterday Hi Hello Dear Regards Cheers Kind Best Love
     OK Ok Okay Sorry Well Good Great Excellent Terrible Awful Amazing Lovely
+    El La Los Las Un Unos Unas Que De Del Al Pero Con Por Para Sin Muy Yo Él Ellos
+    Ellas Usted Mi Mis Su Sus Es Está Era Fue Hoy Ayer Gracias Hola Señor Señora Doctor
+    Doctora Enfermera Enfermero Hospital Centro Urgencias Mamá Papá Madre Padre Hijo Hija
+    Yr Mae Roedd Ond Diolch Dim Ac Ar Mam Tad Nyrs Meddyg Ysbyty
     """
 )
 _ORG_WORDS = _word_set(
@@ -675,7 +679,8 @@ _ORG_WORDS = _word_set(
 # Words before a capitalised run that make it a place rather than a person.
 _PLACE_PREFIXES = _word_set(
     "St St. Saint Royal Prince Princess King Queen Sir Lady Dame Lord Mount Mt Port Lake "
-    "Fort Cape Glen Camp Great North South East West New Upper Lower Little"
+    "Fort Cape Glen Camp Great North South East West New Upper Lower Little "
+    "San Santa Santo Sant Virgen Ysbyty"
 )
 
 _UP = "A-ZÀ-ÖØ-Þ"
@@ -747,7 +752,78 @@ _PATIENT_AFTER = re.compile(r"\s*(?:,\s*)?(?:in|from)\s+(?:bed|bay|room)\b")
 _SIGN_OFF = re.compile(
     r"(?:^|[.!?\n]\s*|\s[-–—]\s*)(?:kind\s+regards|best\s+regards|warm\s+regards|regards"
     r"|best\s+wishes|cheers|many\s+thanks|thanks|thank\s+you|sincerely|yours\s+sincerely"
-    r"|yours\s+faithfully|signed|love|from)\s*,\s*|\s[-–—]\s*(?=\w+\s*$)"
+    r"|yours\s+faithfully|signed|love|from"
+    # Spanish and Welsh: "Un saludo, Marta", "Atentamente, Pablo", "Cofion, Siân".
+    r"|un\s+saludo|saludos|atentamente|cordialmente|muchas\s+gracias|gracias"
+    r"|cofion(?:\s+cynnes|\s+gorau)?|yn\s+gywir|diolch(?:\s+yn\s+fawr)?)\s*,\s*"
+    r"|\s[-–—]\s*(?=\w+\s*$)"
+)
+
+
+# Spanish and Welsh cues, read as their English counterparts are.
+_SELF_ES_CY = re.compile(
+    r"\b(?:me\s+llamo|mi\s+nombre\s+es|soy"
+    r"|fy\s+enw(?:\s+i)?\s+(?:yw|ydy|ydi|ydyw)|enw\s+fi\s+(?:yw|ydy))\b\s*,?\s*"
+)
+# "Siôn ydw i", "Elin dw i" (I am Siôn), "Siôn yw fy enw i" (Siôn is my name): the name
+# comes before the cue.
+_AM_I_CY = re.compile(r"\s(?:(?P<am>y?dw\s+i)|(?:yw|ydy|ydi)\s+fy\s+enw)(?![\w'’-])")
+_RELATIONS_ES = (
+    r"hij[oa]s?|marido|mujer|espos[oa]|pareja|madre|padre|padres|mam[aá]|pap[aá]"
+    r"|abuel[oa]s?|herman[oa]s?|niet[oa]s?|t[ií][oa]|prim[oa]|novi[oa]|beb[eé]|niñ[oa]"
+    r"|suegr[oa]|cuñad[oa]|sobrin[oa]|amig[oa]|vecin[oa]|nuera|yerno|cuidador[a]?"
+)
+_RELATION_ES = re.compile(
+    r"\b(?:mis?|tus?|su|sus|nuestr[oa]s?)\s+(?:(?:querid[oa]|difunt[oa]|pequeñ[oa])\s+)?"
+    rf"(?:{_RELATIONS_ES})"
+    r"(?:\s+(?:pequeñ[oa]|mayor|menor|median[oa]|de\s+\d+\s+(?:años|meses)))?"
+    r"(?:\s*,?\s*(?:que\s+)?se\s+llama(?:ba)?|\s*,?\s*llamad[oa]|\s*[,(:–—-]?)\s*"
+)
+# Welsh relations after "fy" (my), "ein" (our), "ei" (his, her), "eich", "dy" (your),
+# with the mutations those words bring and without them, as people type.
+_RELATION_CY = re.compile(
+    r"\b(?:fy|ein|ei|eich|dy)\s+"
+    r"(?:mab|fab|meibion|merch|ferch|merched|n?g?ŵr|n?gwr|wr|n?gwraig|wraig|mam|fam|tad|dad"
+    r"|nhad|plentyn|blentyn|mhlentyn|plant|blant|mhlant|brawd|frawd|mrawd|chwaer|nain"
+    r"|taid|nhaid|mam-gu|fam-gu|tad-cu|dad-cu|nhad-cu|partner|bartner|mhartner|ŵyr|wyr"
+    r"|wyres|ffrind|cariad|gariad|nghariad|modryb|fodryb|ewythr|nai|nith|babi|mabi|fabi)"
+    r"(?:\s+(?:bach|hynaf|ieuengaf|ifancaf))?"
+    r"(?:\s*,?\s*(?:o['’]r\s+enw)|\s*[,(:–—-]?)\s*"
+)
+# Staff known by their given name ("la enfermera Carmen", "Nyrs Siân") and staff in
+# general ("el doctor Pérez", "la Dra. López").
+_FIRST_NAME_ROLES_ES_CY = (
+    r"enfermer[oa]|matrona|comadrona|fisio(?:terapeuta)?|auxiliar(?:\s+de\s+enfermer[ií]a)?"
+    r"|celador[a]?|recepcionista|nyrs|n?bydwraig|fydwraig|ffisio"
+)
+_ROLES_ES_CY = (
+    r"m[eé]dic[oa]|doctor[a]?|dra?\.?|cirujan[oa]|pediatra|residente|psic[oó]log[oa]"
+    r"|trabajador[a]\s+social|t[eé]cnic[oa]|administrativ[oa]|farmac[eé]utic[oa]"
+    r"|anestesista|ginec[oó]log[oa]|supervisor[a]|coordinador[a]|limpiador[a]"
+    r"|meddyg|feddyg|derbynnydd|porthor"
+)
+_ROLE_BEFORE_ES_CY = re.compile(
+    rf"\b(?:(?P<first>{_FIRST_NAME_ROLES_ES_CY})|{_ROLES_ES_CY})(?<!\.)\.?\s*,?\s+"
+    r"(?:(?:que\s+)?se\s+llama(?:ba)?\s+|llamad[oa]\s+|o['’]r\s+enw\s+)?"
+)
+_PATIENT_TITLE_ES = re.compile(
+    rf"(?:\b(?:Sra?|Srta|Dña)\.\s*|\b(?:[Ss]eñora?|[Ss]eñorita|[Dd]oña)\s+)(?=[{_UP}])"
+)
+_THANKS_ES_CY = re.compile(
+    r"\b(?:gracias|agradecer|agradezco|agradecid[oa]|diolch(?:\s+yn\s+fawr)?(?:\s+iawn)?)"
+    r"\s+(?:a|i)\s+"
+)
+_AND = re.compile(r"\s*(?:,|and|&)\s+")
+_AND_ES = re.compile(r"\s*(?:,|y|e)\s+")
+_AND_CY = re.compile(r"\s*(?:,|a|ac)\s+")
+# Spanish and Welsh words that are English given names in lower case ("mis hijos dan
+# guerra", "ar ben"): no name after a Spanish or Welsh cue when written so.
+_LOWER_WORDS_ES_CY = _word_set("dan clara gloria rosa ella una ben")
+# "Ella" (she) and "Una" (a) begin Spanish sentences: in a text with Spanish words they
+# are names only after a cue ("mi hija Ella").
+_SPANISH_PRONOUN_NAMES = frozenset({"Ella", "Una"})
+_SPANISH_WORDS = _word_set(
+    "que el la los las un por con para pero muy del fue estaba se lo le y en es mi su nos dijo hay"
 )
 
 
@@ -777,6 +853,7 @@ def _read_name(
     pos: int,
     *,
     lower_ok: bool = False,
+    lower_words: frozenset[str] = frozenset(),
     ambiguous_ok: bool = True,
     first_required: bool = False,
     max_tokens: int = 3,
@@ -797,7 +874,7 @@ def _read_name(
             return None
         if not ambiguous_ok and first in _AMBIGUOUS:
             return None
-    elif not (lower_ok and first.lower() in _FIRST_LOWER):
+    elif not (lower_ok and first.lower() in _FIRST_LOWER and first.lower() not in lower_words):
         return None
     start = match.start()
     end = match.start() + len(first)
@@ -823,10 +900,13 @@ def _read_name(
     return start, end, count
 
 
-def _and_more(text: str, end: int, found: list[tuple[int, int, int]]) -> None:
-    """Follow "Ruby and Oscar": further names joined by "and" or "&" after a cued name."""
+def _and_more(
+    text: str, end: int, found: list[tuple[int, int, int]], joiners: re.Pattern[str] = _AND
+) -> None:
+    """Follow "Ruby and Oscar": further names joined by "and" or "&" after a cued name
+    (by ``joiners``: "y", "e" in Spanish, "a", "ac" in Welsh)."""
     while True:
-        match = re.match(r"\s*(?:,|and|&)\s+", text[end:])
+        match = joiners.match(text, end)
         if match is None:
             return
         nxt = _read_name(text, end + match.end(), first_required=True, max_tokens=2)
@@ -847,8 +927,16 @@ _STAFF_TITLE_WORDS = _cue_words(_STAFF_TITLES)
 _ROLE_WORDS = _cue_words(_ROLES)
 _THANKS_WORDS = _word_set("thank thanks thankyou cheers shout shoutout kudos grateful tell pass")
 _SIGN_OFF_WORDS = _word_set(
-    "regards wishes cheers thanks thank sincerely faithfully signed love from"
+    "regards wishes cheers thanks thank sincerely faithfully signed love from "
+    "saludo saludos atentamente cordialmente gracias cofion gywir diolch"
 )
+_SELF_ES_CY_WORDS = _word_set("llamo nombre soy enw")
+_AM_I_CY_WORDS = _word_set("dw ydw yw ydy ydi")
+_RELATION_ES_WORDS = _word_set("mi mis tu tus su sus nuestro nuestra nuestros nuestras")
+_RELATION_CY_WORDS = _word_set("fy ein ei eich dy")
+_ROLE_ES_CY_WORDS = _cue_words(_FIRST_NAME_ROLES_ES_CY + "|" + _ROLES_ES_CY)
+_PATIENT_TITLE_ES_WORDS = _word_set("sr sra srta")
+_THANKS_ES_CY_WORDS = _word_set("gracias agradecer agradezco agradecida agradecido diolch")
 
 
 def _names(text: str, lower: str, words: frozenset[str]) -> list[_Name]:
@@ -864,11 +952,16 @@ def _names(text: str, lower: str, words: frozenset[str]) -> list[_Name]:
         first_only = count == 1 and (token in _FIRST or token in _AMBIGUOUS or first_title)
         names.append(_Name(start, end, staff, first_only))
 
-    def add_all(span: tuple[int, int, int] | None, staff: bool, first_title: bool = False) -> None:
+    def add_all(
+        span: tuple[int, int, int] | None,
+        staff: bool,
+        first_title: bool = False,
+        joiners: re.Pattern[str] = _AND,
+    ) -> None:
         if span is None:
             return
         found = [span]
-        _and_more(text, span[1], found)
+        _and_more(text, span[1], found, joiners)
         for item in found:
             add(item, staff, first_title)
 
@@ -918,6 +1011,8 @@ def _names(text: str, lower: str, words: frozenset[str]) -> list[_Name]:
         for match in _THANKS.finditer(lower):
             add_all(_read_name(text, match.end(), first_required=True), staff=True)
 
+    _spanish_and_welsh_names(text, lower, words, add, add_all)
+
     if not _SIGN_OFF_WORDS.isdisjoint(words) or "-" in text or "–" in text or "—" in text:
         # A sign-off closes the text, so only its end is searched.
         for match in _SIGN_OFF.finditer(lower, max(0, len(lower) - 60)):
@@ -931,6 +1026,8 @@ def _names(text: str, lower: str, words: frozenset[str]) -> list[_Name]:
         token = _clean(match.group())
         if token not in _FIRST:
             continue
+        if token in _SPANISH_PRONOUN_NAMES and len(_SPANISH_WORDS & words) >= 2:
+            continue
         before = text[max(0, match.start() - 12) : match.start()].split()
         if before and before[-1] in _PLACE_PREFIXES:
             continue
@@ -942,6 +1039,73 @@ def _names(text: str, lower: str, words: frozenset[str]) -> list[_Name]:
             continue
         add(span, staff=True if _STAFF_AFTER.match(lower, span[1]) else None)
     return names
+
+
+def _spanish_and_welsh_names(
+    text: str,
+    lower: str,
+    words: frozenset[str],
+    add: Callable[..., None],
+    add_all: Callable[..., None],
+) -> None:
+    """The names Spanish and Welsh cues give, read as the English ones are: "me llamo",
+    "soy", "fy enw i yw", "... ydw i"; "mi hijo", "fy merch"; "la enfermera", "Nyrs";
+    "Sra."; "gracias a", "diolch i"."""
+    if not _SELF_ES_CY_WORDS.isdisjoint(words):
+        for match in _SELF_ES_CY.finditer(lower):
+            weak = match.group().startswith("soy")
+            span = _read_name(
+                text,
+                match.end(),
+                lower_ok=True,
+                lower_words=_LOWER_WORDS_ES_CY,
+                first_required=weak,
+                max_tokens=2 if weak else 3,
+            )
+            add(span, staff=False)
+
+    if not _AM_I_CY_WORDS.isdisjoint(words):
+        for match in _AM_I_CY.finditer(lower):
+            # The one or two capitalised words just before: "Siôn ydw i", "Siôn Rhys ydw i".
+            tokens = list(_TOKEN.finditer(text, max(0, match.start() - 40), match.start()))
+            if not tokens or tokens[-1].end() != match.start():
+                continue
+            start = tokens[-1].start()
+            if len(tokens) > 1 and text[tokens[-2].end() : start] == " ":
+                earlier = tokens[-2].group()
+                if earlier in _FIRST or earlier in _AMBIGUOUS:
+                    start = tokens[-2].start()
+            span = _read_name(text, start, first_required=bool(match.group("am")), max_tokens=2)
+            if span is not None and span[1] == match.start():
+                add(span, staff=False)
+
+    for pattern, cue_words, joiners in (
+        (_RELATION_ES, _RELATION_ES_WORDS, _AND_ES),
+        (_RELATION_CY, _RELATION_CY_WORDS, _AND_CY),
+    ):
+        if not cue_words.isdisjoint(words):
+            for match in pattern.finditer(lower):
+                span = _read_name(text, match.end(), lower_ok=True, lower_words=_LOWER_WORDS_ES_CY)
+                add_all(span, staff=False, joiners=joiners)
+
+    if not _ROLE_ES_CY_WORDS.isdisjoint(words):
+        for match in _ROLE_BEFORE_ES_CY.finditer(lower):
+            span = _read_name(text, match.end())
+            if span is None:
+                continue
+            patient = _PATIENT_AFTER.match(lower, span[1]) is not None
+            first_title = match.group("first") is not None
+            add_all(span, staff=not patient, first_title=first_title, joiners=_AND_ES)
+
+    if not _PATIENT_TITLE_ES_WORDS.isdisjoint(words) or "ñ" in lower:  # señora, doña
+        for match in _PATIENT_TITLE_ES.finditer(text):
+            add(_read_name(text, match.end()), staff=False)
+
+    if not _THANKS_ES_CY_WORDS.isdisjoint(words):
+        for match in _THANKS_ES_CY.finditer(lower):
+            joiners = _AND_CY if match.group().startswith("diolch") else _AND_ES
+            span = _read_name(text, match.end(), first_required=True)
+            add_all(span, staff=True, joiners=joiners)
 
 
 def _name_details(text: str, lower: str, words: frozenset[str]) -> list[Detail]:

@@ -281,6 +281,84 @@ def test_keep_staff_names_still_redacts_surnames_and_patients() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "Hola, me llamo Pablo García y esperé tres horas",
+            "Hola, me llamo [name] y esperé tres horas",
+        ),
+        ("mi nombre es lucía", "mi nombre es [name]"),
+        ("Soy Marta, la madre de un paciente", "Soy [name], la madre de un paciente"),
+        (
+            "Mi hijo Pablo tiene asma y mi hija Ana no",
+            "Mi hijo [name] tiene asma y mi hija [name] no",
+        ),
+        ("mis hijos Pablo y Lucía", "mis hijos [name] y [name]"),
+        ("Mi marido, Javier, estuvo tres días", "Mi marido, [name], estuvo tres días"),
+        ("mi hijo mayor, Alejandro, tiene 12 años", "mi hijo mayor, [name], tiene 12 años"),
+        ("mi esposa Inés y mi pareja Sara", "mi esposa [name] y mi pareja [name]"),
+        ("mi madre Dolores y mi abuela Pilar", "mi madre [name] y mi abuela [name]"),
+        ("La señora García estaba en la cama 3", "La señora [name] estaba en la cama 3"),
+        ("Un saludo, Marta", "Un saludo, [name]"),
+        # Names that are Spanish words count after a cue, and only there.
+        (
+            "Soy Rosa y mi hijo Ángel estuvo ingresado",
+            "Soy [name] y mi hijo [name] estuvo ingresado",
+        ),
+        ("soy feliz con el trato", None),
+        ("Tengo dolores de cabeza. Dolores de espalda también.", None),
+        ("mis hijos dan mucho trabajo", None),
+        ("Ella me dijo que esperara en la sala", None),
+        ("Una enfermera me dijo que no", None),
+        ("Fui al Hospital Virgen del Rocío y luego al Hospital San Pablo", None),
+        ("Gracias a Dios", None),
+    ],
+)
+def test_names_after_spanish_cues(text: str, expected: str | None) -> None:
+    redacted = redact(text)
+    assert redacted.text == (expected or text)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Fy enw i yw Siôn ac roeddwn i'n aros", "Fy enw i yw [name] ac roeddwn i'n aros"),
+        ("Siôn ydw i, ac mae fy mab Dafydd yn sâl", "[name] ydw i, ac mae fy mab [name] yn sâl"),
+        ("Gwen ydw i", "[name] ydw i"),
+        ("Elis yw fy enw i", "[name] yw fy enw i"),
+        ("fy merch Elin a fy mab Osian", "fy merch [name] a fy mab [name]"),
+        ("fy mhlant Dafydd ac Elin", "fy mhlant [name] ac [name]"),
+        ("fy ngŵr Huw", "fy ngŵr [name]"),
+        ("Cofion, Siân", "Cofion, [name]"),
+        # "I am a nurse", "I'm happy": no name before the cue.
+        ("Nyrs ydw i", None),
+        ("Dw i'n hapus iawn", None),
+    ],
+)
+def test_names_after_welsh_cues(text: str, expected: str | None) -> None:
+    assert redact(text).text == (expected or text)
+
+
+def test_spanish_and_welsh_staff_names_follow_the_staff_rule() -> None:
+    text = "La enfermera Carmen fue un sol, gracias a Lucía de recepción. Mi hija Ana lloraba."
+    assert redact(text).text == (
+        "La enfermera [name] fue un sol, gracias a [name] de recepción. Mi hija [name] lloraba."
+    )
+    # Given names of staff are kept when the consultation keeps them; surnames, and a
+    # name also used for a relative, are not.
+    assert redact(text, keep_staff_names=True).text == (
+        "La enfermera Carmen fue un sol, gracias a Lucía de recepción. Mi hija [name] lloraba."
+    )
+    kept = redact(
+        "el doctor Pérez y la Dra. López; la enfermera Ana y mi hija Ana", keep_staff_names=True
+    )
+    assert kept.text == "el doctor [name] y la Dra. [name]; la enfermera [name] y mi hija [name]"
+    welsh = "Roedd y nyrs Siân yn garedig. Diolch i Ffion yn y dderbynfa."
+    assert redact(welsh).text == "Roedd y nyrs [name] yn garedig. Diolch i [name] yn y dderbynfa."
+    assert redact(welsh, keep_staff_names=True).text == welsh
+
+
 def test_html_entities_are_decoded() -> None:
     result = redact("My name&nbsp;is Karen Lee &amp; I waited 5&nbsp;hours")
     assert result.text == "My name is [name] & I waited 5 hours"
