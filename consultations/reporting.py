@@ -18,7 +18,7 @@ import numpy as np
 from sqlalchemy import String, Text, cast, func, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from consultations import service
+from consultations import screening, service
 from consultations.insights import (
     ChangeMarker,
     Codebook,
@@ -470,6 +470,9 @@ async def build(
             progress(analysis_share + round(done / total * (100 - analysis_share)), 100)
 
     await screen
+    # Quotes and summaries are redacted again as the consultation's replies were at
+    # intake: its phone regions and its placeholders.
+    hints = screening.hints_for(spec)
     # The analysis is CPU work: keep the event loop free while it runs.
     report = await asyncio.to_thread(
         build_report,
@@ -487,6 +490,7 @@ async def build(
         statement_votes=votes,
         statement_texts=statement_texts,
         statements=statements,
+        hints=hints,
     )
     summary = report.get("stage_summary")
     if isinstance(summary, dict) and summary.get("stage") in ("study", "act"):
@@ -494,7 +498,7 @@ async def build(
         summary[summary["stage"]]["reception"] = await reception(session, row)
     if narrator is not None:
         # The model runs as a separate program: minutes per report, none of it on the loop.
-        await asyncio.to_thread(add_summaries, report, narrator, summarised)
+        await asyncio.to_thread(add_summaries, report, narrator, summarised, hints)
     return report
 
 

@@ -31,7 +31,10 @@ import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from consultations.screening import Hints
 
 log = logging.getLogger(__name__)
 
@@ -158,10 +161,11 @@ def _numbers(text: str) -> list[int]:
     return [int(n) for group in _CITATION.findall(text) for n in re.split(r"[,;]", group)]
 
 
-def screen(sentences: Sequence[Sentence]) -> list[Sentence]:
-    """Each sentence redacted, those the crisis screen flags or cannot read dropped, repeats
-    dropped, at most :data:`MAX_SENTENCES` kept."""
-    from consultations.safety import redaction
+def screen(sentences: Sequence[Sentence], hints: Hints | None = None) -> list[Sentence]:
+    """Each sentence redacted (with the consultation's ``hints``, as its quotes were),
+    those the crisis screen flags or cannot read dropped, repeats dropped, at most
+    :data:`MAX_SENTENCES` kept."""
+    from consultations import screening
     from consultations.safety.screen import assess
 
     kept: list[Sentence] = []
@@ -170,7 +174,7 @@ def screen(sentences: Sequence[Sentence]) -> list[Sentence]:
         found = assess(sentence.text)
         if found.flagged or found.needs_review:
             continue
-        text = redaction.redact(sentence.text).text
+        text, _ = screening.redact(sentence.text, hints=hints or screening.NO_HINTS)
         if text.casefold() in seen:
             continue
         seen.add(text.casefold())
@@ -230,8 +234,11 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
     process.communicate()
 
 
-def summarise(theme: Mapping[str, Any], model: LocalModel) -> list[Sentence]:
-    """The checked summary of one theme; raises :class:`ModelFailed` when none survives."""
+def summarise(
+    theme: Mapping[str, Any], model: LocalModel, hints: Hints | None = None
+) -> list[Sentence]:
+    """The checked summary of one theme (redacted with the consultation's ``hints``);
+    raises :class:`ModelFailed` when none survives."""
     quotes = list(theme["quotes"])
     prompt = build_prompt(str(theme["label"]), str(theme.get("description") or ""), quotes)
     output = _after_prompt(run_model(model, prompt))
@@ -240,7 +247,7 @@ def summarise(theme: Mapping[str, Any], model: LocalModel) -> list[Sentence]:
     sentences = parse_summary(output, len(quotes))
     if not sentences:
         raise ModelFailed("no sentence cited the replies")
-    kept = screen(sentences)
+    kept = screen(sentences, hints)
     if not kept:
         raise ModelFailed("every sentence was dropped by the safety screen")
     return kept
@@ -260,11 +267,14 @@ def add_summaries(
     report: dict[str, Any],
     model: LocalModel,
     progress: Callable[[int, int], None] | None = None,
+    hints: Hints | None = None,
 ) -> None:
     """Add ``summary`` to each theme of ``report`` the model summarises, and ``narrative``
     (the model's file name, themes summarised and failed, a note) to the report.
 
-    ``progress`` is called with the themes done and the themes to do.
+    ``progress`` is called with the themes done and the themes to do; ``hints`` are the
+    consultation's (:func:`consultations.screening.hints_for`), which each kept sentence is
+    redacted with, as the report's quotes are.
     """
     themes = report.get("themes") or []
     chosen = [(k, t) for k, t in enumerate(themes) if len(t.get("quotes") or ()) >= MIN_QUOTES]
@@ -273,7 +283,7 @@ def add_summaries(
         if progress is not None:
             progress(done, len(chosen))
         try:
-            sentences = summarise(theme, model)
+            sentences = summarise(theme, model, hints)
         except Exception as exc:  # noqa: BLE001 - the report never depends on the model
             failed += 1
             # A failure's own message says why in engage's words; any other error is

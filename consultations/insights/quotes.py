@@ -4,7 +4,10 @@ A quote is the evidence a QI lead reads first, so every section quotes through h
 
 * never a reply flagged for safety or held for review, and never one that reads as a
   crisis disclosure now (replies imported before the screen existed were never screened);
-* redacted again (placeholders are left alone, so this is safe to repeat);
+* redacted again, with the consultation's hints (its phone regions and its placeholders,
+  :func:`consultations.screening.hints_for`) as at intake: a reply imported unscreened is
+  read as the consultation reads its replies, and placeholders are left alone, so this is
+  safe to repeat;
 * HTML entities decoded (survey exports carry ``&nbsp;`` and ``&amp;``, sometimes twice)
   and stray tags dropped;
 * cut at the end of a sentence when the reply is long, at a word only when no sentence
@@ -63,9 +66,12 @@ def trim(text: str, limit: int = QUOTE_CHARS) -> str:
     return cut + " …"
 
 
-def quote_text(text: str, limit: int = QUOTE_CHARS) -> str:
-    """A reply as a report quotes it: decoded, redacted, trimmed at a sentence boundary."""
-    redacted, _ = screening.redact(decode(text))
+def quote_text(
+    text: str, limit: int = QUOTE_CHARS, hints: screening.Hints = screening.NO_HINTS
+) -> str:
+    """A reply as a report quotes it: decoded, redacted (with the consultation's
+    ``hints``), trimmed at a sentence boundary."""
+    redacted, _ = screening.redact(decode(text), hints=hints)
     return trim(redacted, limit)
 
 

@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from consultations import screening
 from consultations.insights.codebook import Codebook, default_codebook
 from consultations.insights.columns import Responses, split_rows
 from consultations.insights.records import (
@@ -51,6 +52,7 @@ from consultations.insights.sections import (
 )
 from consultations.insights.sections.cycles import summarise_cycle
 from consultations.insights.text import default_analyser
+from consultations.spec import ConsultationSpec
 
 __all__ = ["Progress", "build_report", "summarise_cycle"]
 
@@ -74,6 +76,7 @@ def build_report(
     statement_votes: Sequence[tuple[str, str, int]] = (),
     statement_texts: Mapping[str, str] | None = None,
     statements: Sequence[StatementRecord] = (),
+    hints: screening.Hints | None = None,
 ) -> dict[str, Any]:
     """Summarise a consultation's responses for one PDSA stage.
 
@@ -101,6 +104,10 @@ def build_report(
         statement_texts: statement id -> its (redacted) words.
         statements: every statement of statement voting, whatever its status, for the
             per-statement tally (``statement_votes``).
+        hints: what quotes are redacted again with (its phone regions and placeholders);
+            default the consultation's (:func:`consultations.screening.hints_for`), as
+            its replies were screened at intake, or none in particular for a spec that
+            is not a :class:`ConsultationSpec`.
 
     Returns:
         The report as a JSON-ready dict.
@@ -112,6 +119,11 @@ def build_report(
     def step(name: str, done: float) -> None:
         if progress is not None:
             progress(name, done)
+
+    if hints is None:
+        hints = (
+            screening.hints_for(spec) if isinstance(spec, ConsultationSpec) else screening.NO_HINTS
+        )
 
     suppressed: list[dict[str, Any]] = []
     hidden_groups: dict[str, set[str]] = {}
@@ -130,10 +142,10 @@ def build_report(
     poll_section = polls.summarise(spec, others, poll_totals, seg_of, suppressed, hidden_groups)
     step("themes", 0.2)
     text = free_text.free_texts(responses.texts)
-    themes, assignment = free_text.summarise_themes(text)
+    themes, assignment = free_text.summarise_themes(text, hints)
     step("codebook", 0.7)
     book = codebook or default_codebook()
-    codebook_section, categories = free_text.summarise_codebook(book, text)
+    codebook_section, categories = free_text.summarise_codebook(book, text, hints)
     step("comparison", 0.8)
     measure_options = cycles.measure_options(spec, measures)
     current = cycles.current_cycle(spec, responses, poll_totals, text)
@@ -181,11 +193,11 @@ def build_report(
     rounds_section = delphi.summarise(spec, others, suppressed)
     if rounds_section:
         report["delphi"] = rounds_section
-    timed_section = timed.summarise(spec, responses)
+    timed_section = timed.summarise(spec, responses, hints)
     if timed_section:
         report["timed_chat"] = timed_section
     step("summary", 0.9)
-    report["stage_summary"] = stages.summarise(stage, spec, report, text, changes)
+    report["stage_summary"] = stages.summarise(stage, spec, report, text, changes, hints)
     if include_responses:
         names = book.names
         labels = [themes[t]["label"] for t in range(len(themes))]

@@ -8,11 +8,13 @@ import json
 import re
 from datetime import UTC, date, datetime
 
+from sqlalchemy import select, update
+
 from bot.platform import Platform
 from channels.events import CONSENT, EventKind, InboundEvent
 from consultations import reporting, service
 from consultations.insights import build_report
-from storage.tables import PollTally
+from storage.tables import PollTally, Response
 from tests.helpers import launch, spec_data
 
 
@@ -241,3 +243,36 @@ async def test_counts_of_one_are_written_in_the_singular_in_every_format(
         assert not re.search(r"\b1 (replies|answers|cells|participants|statements|people)\b", text)
     # The csv row of a withheld reply says nothing read from its words.
     assert rows[1][2:] == ["[withheld: safety flag]", "", ""]
+
+
+async def test_quotes_of_replies_stored_unscreened_are_redacted_as_the_consultation_reads(
+    platform: Platform,
+) -> None:
+    # Replies imported before the screen existed were stored as written: the report's
+    # second redaction reads them with the Spanish consultation's regions and writes its
+    # placeholders, as its screen does at intake.
+    await launch(platform, spec_data(language="es", segments=[]))
+    for index in range(6):
+        await platform.runtime.handle_now(
+            _answer(f"q{index}", "outpatient-booking", 0, item_id=CONSENT, choices=("yes",)),
+            _answer(f"q{index}", "outpatient-booking", 1, item_id="one-thing", text="Gracias"),
+        )
+    async with platform.sessionmaker.begin() as session:
+        ids = (await session.scalars(select(Response.id).where(Response.text.is_not(None)))).all()
+        assert len(ids) == 6
+        for index, response in enumerate(ids):
+            await session.execute(
+                update(Response)
+                .where(Response.id == response)
+                .values(
+                    text=f"Llámenme al 612 34 56 7{index} por las tardes, el teléfono de citas "
+                    f"no contesta nunca ({index})"
+                )
+            )
+    async with platform.sessionmaker() as session:
+        report = json.loads(await reporting.render(session, "outpatient-booking", fmt="json"))
+    quotes = [q for theme in report["themes"] for q in theme["quotes"]]
+    quotes += [q for category in report["codebook"]["categories"] for q in category["quotes"]]
+    assert quotes
+    assert all("Llámenme al [teléfono] por las tardes" in q for q in quotes), quotes
+    assert "612 34" not in json.dumps(report)

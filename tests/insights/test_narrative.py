@@ -16,15 +16,20 @@ from typing import Any
 
 import pytest
 
+from consultations import screening
 from consultations.insights import render_csv, render_html, render_json, render_markdown
 from consultations.insights.narrative import (
     MAX_SENTENCES,
     NOTE,
     LocalModel,
+    Sentence,
     add_summaries,
     build_prompt,
     parse_summary,
+    screen,
 )
+from consultations.spec import parse_spec
+from tests.helpers import spec_data
 from tests.insights.fixture import COMMENTS, SAFETY_INDEX
 from tests.insights.test_insights_report import report
 
@@ -289,3 +294,16 @@ def test_md_and_html_show_summaries_with_numbered_quotes(
     assert "Summary (local model)" not in render_markdown(plain)
     assert "Summary (local model)" not in render_html(plain)
     assert '"narrative"' not in render_json(plain) and '"summary"' not in render_json(plain)
+
+
+def test_summaries_are_redacted_as_the_consultation_reads_its_replies(
+    plain: dict[str, Any], model_file: Path
+) -> None:
+    # A Spanish consultation's summaries take its placeholders, and its regions' phones.
+    hints = screening.hints_for(parse_spec(spec_data(language="es", segments=[])))
+    r = copy.deepcopy(plain)
+    add_summaries(r, fake(model_file, "phone"), hints=hints)
+    texts = [s["text"] for t in r["themes"] for s in t["summary"]["sentences"]]
+    assert "One reply asks for a call back on [teléfono]." in texts
+    kept = screen([Sentence("Una respuesta pide que la llamen al 612 34 56 78.", (0,))], hints)
+    assert [s.text for s in kept] == ["Una respuesta pide que la llamen al [teléfono]."]

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from consultations import screening
 from consultations.insights.codebook import Codebook, assign_columns, default_codebook
 from consultations.insights.columns import TextColumns
 from consultations.insights.embedding import default_embedding
@@ -82,8 +83,11 @@ def sentiment_of(texts: TextColumns, index: IntArray | None = None) -> dict[str,
     return _shares(by_label[POSITIVE], by_label[NEUTRAL], by_label[NEGATIVE], total, len(label))
 
 
-def summarise_themes(text: TextColumns) -> tuple[list[dict[str, Any]], IntArray]:
-    """The ``themes`` section, and the theme index of each reply in ``text``."""
+def summarise_themes(
+    text: TextColumns, hints: screening.Hints = screening.NO_HINTS
+) -> tuple[list[dict[str, Any]], IntArray]:
+    """The ``themes`` section, and the theme index of each reply in ``text`` (quotes
+    redacted with the consultation's ``hints``)."""
     embedding = default_embedding()
     unquotable = text.flag_mask(*UNQUOTABLE_FLAGS)
     docs = ThemeInput(
@@ -114,7 +118,7 @@ def summarise_themes(text: TextColumns) -> tuple[list[dict[str, Any]], IntArray]
                 "keywords": list(theme.keywords),
                 "count": count,
                 "share": round(count / n, 4),
-                "quotes": [quote_text(q.text or "") for q in quotes],
+                "quotes": [quote_text(q.text or "", hints=hints) for q in quotes],
                 "quote_refs": [
                     {"response": q.id, "item": q.item_id, "channel": q.channel} for q in quotes
                 ],
@@ -139,10 +143,10 @@ class _LazyCategories:
 
 
 def summarise_codebook(
-    book: Codebook, text: TextColumns
+    book: Codebook, text: TextColumns, hints: screening.Hints = screening.NO_HINTS
 ) -> tuple[dict[str, Any], npt.NDArray[np.intp]]:
     """The ``codebook`` section, and the category (index into its names, -1 for none) of
-    each reply."""
+    each reply (quotes redacted with the consultation's ``hints``)."""
     best, score = assign_columns(book, text)
     n = len(text)
     names = book.names
@@ -162,7 +166,7 @@ def summarise_codebook(
                 "count": len(members),
                 "share": round(len(members) / n, 4) if n else 0.0,
                 "sentiment": sentiment_of(text, members),
-                "quotes": [quote_text(text.text(i) or "") for i in chosen],
+                "quotes": [quote_text(text.text(i) or "", hints=hints) for i in chosen],
                 "quote_refs": [
                     {"response": int(text.ids[i]), "item": text.row(i).item_id} for i in chosen
                 ],

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from consultations import screening
 from consultations.insights.columns import TextColumns, day_of, distinct
 from consultations.insights.plurals import plural
 from consultations.insights.quotes import pick_diverse
@@ -28,8 +29,10 @@ def summarise(
     report: Mapping[str, Any],
     text: TextColumns,
     changes: Sequence[ChangeMarker],
+    hints: screening.Hints = screening.NO_HINTS,
 ) -> dict[str, Any]:
-    """The ``stage_summary`` section for ``stage``, read from the sections in ``report``."""
+    """The ``stage_summary`` section for ``stage``, read from the sections in ``report``
+    (quotes redacted with the consultation's ``hints``)."""
     themes: list[dict[str, Any]] = report["themes"]
     problems = sorted(
         (t for t in themes if t["sentiment"]["negative"] > 0),
@@ -48,7 +51,7 @@ def summarise(
         "plan": lambda: {
             "main_problems": problem_rows,
             "priorities": _priorities(report["polls"]),
-            "ideas": _ideas(text, themes),
+            "ideas": _ideas(text, themes, hints),
             "missing_voices": report["participation"]["missing_segments"],
             "under_represented": report["representativeness"]["under_represented"],
         },
@@ -97,7 +100,9 @@ def _priorities(polls: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def _ideas(text: TextColumns, themes: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def _ideas(
+    text: TextColumns, themes: Sequence[Mapping[str, Any]], hints: screening.Hints
+) -> dict[str, Any]:
     ideas = np.flatnonzero(text.suggestion)
     # Typical: the idea's content words are ones many other ideas use too (mean document
     # frequency among the ideas), read at a readable length; then no two alike.
@@ -121,7 +126,7 @@ def _ideas(text: TextColumns, themes: Sequence[Mapping[str, Any]]) -> dict[str, 
     )
     examples = [
         {
-            "text": quote_text(text.text(i) or ""),
+            "text": quote_text(text.text(i) or "", hints=hints),
             "response": int(text.ids[i]),
             "item": text.items[int(text.item[i])],
         }

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from consultations import screening
 from consultations.insights.columns import Responses
 from consultations.insights.records import ResponseRow, SpecLike
 from consultations.insights.sections.free_text import quote_text
@@ -20,8 +21,11 @@ from consultations.insights.sections.free_text import quote_text
 QUOTES_PER_QUESTION = 3
 
 
-def summarise(spec: SpecLike, responses: Responses) -> list[dict[str, Any]]:
-    """One entry per item with an ``at:`` time, numbered as posted; empty when none."""
+def summarise(
+    spec: SpecLike, responses: Responses, hints: screening.Hints = screening.NO_HINTS
+) -> list[dict[str, Any]]:
+    """One entry per item with an ``at:`` time, numbered as posted; empty when none
+    (quotes redacted with the consultation's ``hints``)."""
     timed = [item for item in spec.items if getattr(item, "at", None) is not None]
     section: list[dict[str, Any]] = []
     texts = responses.texts
@@ -41,7 +45,7 @@ def summarise(spec: SpecLike, responses: Responses) -> list[dict[str, Any]]:
                 "replies": len(replies),
                 "participants": len({r.participant for r in replies}),
                 "by_channel": _by_channel(replies),
-                "quotes": [quote_text(r.text or "") for r in replies if r.quotable][
+                "quotes": [quote_text(r.text or "", hints=hints) for r in replies if r.quotable][
                     :QUOTES_PER_QUESTION
                 ],
                 "safety_flagged": sum(1 for r in replies if r.safety_flagged),
