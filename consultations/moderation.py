@@ -13,13 +13,21 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from consultations.dialogue import RESUME
 from consultations.screening import REVIEW, SAFETY
 from storage import statements as statement_store
-from storage.tables import AuditEvent, Consultation, Dialogue, ModerationCase, Response, utcnow
+from storage.tables import (
+    AuditEvent,
+    Consultation,
+    Dialogue,
+    ModerationCase,
+    Response,
+    Statement,
+    utcnow,
+)
 
 DEFAULT_RESPONSE_HOURS = 24.0
 #: The reason of a case that is a person's statement waiting for approval
@@ -38,6 +46,29 @@ OFF_PUBLIC_PAGES = frozenset({SAFETY, REVIEW, RELEASED})
 
 class CaseError(LookupError):
     """The case does not exist, or is not in a state that allows the action."""
+
+
+class AlreadyResolved(CaseError):
+    """The case was resolved before this request could: by whom, when, and how.
+
+    Whoever asked second (a double click, another moderator, the command line) is told
+    this, and nothing of theirs is stored: not their note, nor an audit row.
+    """
+
+    def __init__(self, case: ModerationCase, outcome: str) -> None:
+        self.case_id = case.id
+        self.resolved_by = case.resolved_by or "someone"
+        self.resolved_at = case.resolved_at
+        #: ``resolved`` for a safety or review case; ``approved`` or ``rejected`` for a
+        #: statement (``resolved`` if the statement is gone, with its person's data).
+        self.outcome = outcome
+        super().__init__(f"moderation case {case.id} {self.describe()}: nothing was changed")
+
+    def describe(self) -> str:
+        """``was already resolved by WHO at WHEN UTC`` (and how, for a statement)."""
+        when = f" at {self.resolved_at:%Y-%m-%d %H:%M} UTC" if self.resolved_at else ""
+        how = f" (the statement was {self.outcome})" if self.outcome != "resolved" else ""
+        return f"was already resolved by {self.resolved_by}{when}{how}"
 
 
 @dataclass(frozen=True)
@@ -205,24 +236,25 @@ async def acknowledge(session: AsyncSession, case_id: int, actor: str) -> bool:
         audit(session, actor, "case.acknowledge", f"case:{case_id}")
         return True
     if case.status == "resolved":
-        raise CaseError(f"moderation case {case_id} is already resolved")
+        raise await already_resolved(session, case)
     return False
 
 
 async def resolve(session: AsyncSession, case_id: int, actor: str, note: str) -> ModerationCase:
-    """Close a case with what was done; the note is required."""
+    """Close a case with what was done; the note is required.
+
+    Closed once: one conditional ``UPDATE ... WHERE status IN ('open', 'acknowledged')``
+    closes it, so of two requests at once the second finds it resolved (once the first
+    has committed) and gets :class:`AlreadyResolved`: its note is not stored and nothing
+    is audited, and the first note stands.
+    """
     note = note.strip()
     if not note:
         raise CaseError("a note saying what was done is required")
-    case = await session.get(ModerationCase, case_id)
-    if case is None:
-        raise CaseError(f"there is no moderation case {case_id}")
-    if case.status == "resolved":
-        raise CaseError(f"moderation case {case_id} is already resolved")
+    case = await _close(session, case_id, actor, note)
     if case.reason == STATEMENT and case.response_id is not None:
         # Closed without a decision: nothing unapproved is ever shown, so it stays hidden.
         await statement_store.set_status(session, case.response_id, statement_store.REJECTED)
-    _close(case, actor, note)
     audit(session, actor, "case.resolve", f"case:{case_id}")
     return case
 
@@ -244,7 +276,8 @@ async def release(session: AsyncSession, case_id: int, actor: str, note: str) ->
         raise CaseError(
             f"moderation case {case_id} is a {case.reason} case: approve or reject it instead"
         )
-    await resolve(session, case_id, actor, note)
+    # Resolved once, as resolve says: a second request stops here, changing nothing.
+    case = await resolve(session, case_id, actor, note)
     participant_id = case.participant_id
     if case.response_id is not None:
         response = await session.get(Response, case.response_id)
@@ -286,15 +319,67 @@ async def _resume(session: AsyncSession, participant_id: int, consultation_id: s
         dialogue.pending = RESUME
 
 
-def _close(case: ModerationCase, actor: str, note: str) -> None:
+async def _close(
+    session: AsyncSession,
+    case_id: int,
+    actor: str,
+    note: str,
+    *,
+    reasons: tuple[str, ...] | None = None,
+) -> ModerationCase:
+    """Resolve the case in one conditional UPDATE from an unresolved state; the case.
+
+    The check and the change are one statement, not a read and a later write: on
+    PostgreSQL a second transaction waits on the row and then finds it resolved; on
+    SQLite it waits for the first to commit before it can write at all. Either way it
+    matches no row and gets :class:`AlreadyResolved`. ``reasons`` limits the kinds of
+    case closed (a decision is for statements only); a case of another kind is a
+    :class:`CaseError` and changes nothing. Who acknowledged it is kept; if nobody had,
+    the one who resolves it did.
+    """
     now = utcnow()
-    if case.acknowledged_at is None:
-        case.acknowledged_at = now
-        case.acknowledged_by = actor
-    case.status = "resolved"
-    case.resolved_at = now
-    case.resolved_by = actor
-    case.note = note
+    where = [ModerationCase.id == case_id, ModerationCase.status.in_(OPEN_STATES)]
+    if reasons is not None:
+        where += [ModerationCase.reason.in_(reasons), ModerationCase.response_id.is_not(None)]
+    closed = await session.scalar(
+        update(ModerationCase)
+        .where(*where)
+        .values(
+            status="resolved",
+            resolved_at=now,
+            resolved_by=actor,
+            note=note,
+            acknowledged_at=func.coalesce(ModerationCase.acknowledged_at, now),
+            acknowledged_by=func.coalesce(ModerationCase.acknowledged_by, actor),
+        )
+        .returning(ModerationCase.id)
+        .execution_options(synchronize_session=False)
+    )
+    case = await session.get(ModerationCase, case_id, populate_existing=True)
+    if case is None:
+        raise CaseError(f"there is no moderation case {case_id}")
+    if closed is not None:
+        return case
+    if reasons is not None and (case.reason not in reasons or case.response_id is None):
+        raise CaseError(
+            f"moderation case {case_id} is not a statement waiting for approval "
+            f"(it is a {case.reason} case: resolve it with a note)"
+        )
+    raise await already_resolved(session, case)
+
+
+async def already_resolved(session: AsyncSession, case: ModerationCase) -> AlreadyResolved:
+    """What to tell whoever came second to a resolved case: by whom, when, and how."""
+    outcome = "resolved"
+    if case.reason == STATEMENT and case.response_id is not None:
+        shown = await session.scalar(
+            select(Statement.status).where(Statement.response_id == case.response_id)
+        )
+        if shown == statement_store.SHOWN:
+            outcome = "approved"
+        elif shown == statement_store.REJECTED:
+            outcome = "rejected"
+    return AlreadyResolved(case, outcome)
 
 
 async def decide_statement(
@@ -303,21 +388,16 @@ async def decide_statement(
     """Approve a statement waiting under ``moderation: pre`` (it is shown) or reject it.
 
     Only cases of reason ``statement`` take a decision; a safety or review case is
-    resolved with a note, and its text is never shown whatever is decided.
+    resolved with a note, and its text is never shown whatever is decided. Decided once:
+    of two decisions at once (approve and reject, or the same twice) the second gets
+    :class:`AlreadyResolved`, saying what the first decided, and changes nothing.
     """
-    case = await session.get(ModerationCase, case_id)
-    if case is None:
-        raise CaseError(f"there is no moderation case {case_id}")
-    if case.reason != STATEMENT or case.response_id is None:
-        raise CaseError(
-            f"moderation case {case_id} is not a statement waiting for approval "
-            f"(it is a {case.reason} case: resolve it with a note)"
-        )
-    if case.status == "resolved":
-        raise CaseError(f"moderation case {case_id} is already resolved")
-    status = statement_store.SHOWN if approve else statement_store.REJECTED
-    await statement_store.set_status(session, case.response_id, status)
     done = "approved: shown to participants" if approve else "rejected: not shown"
-    _close(case, actor, note.strip() or done)
+    case = await _close(session, case_id, actor, note.strip() or done, reasons=(STATEMENT,))
+    # Decided once, as resolve says: the second of two decisions stops above, so the
+    # statement shows what the first decided.
+    if case.response_id is not None:  # always: _close took only a case with one
+        status = statement_store.SHOWN if approve else statement_store.REJECTED
+        await statement_store.set_status(session, case.response_id, status)
     audit(session, actor, "statement.approve" if approve else "statement.reject", f"case:{case_id}")
     return case

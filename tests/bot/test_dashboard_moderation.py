@@ -137,9 +137,131 @@ async def test_resolving_twice_changes_nothing(platform: Platform, web_client: A
     csrf = await csrf_of(web_client)
     resolve = f"{QUEUE}/{case_id}/resolve"
     await web_client.post(resolve, data={"csrf": csrf, "note": "First note."})
-    page = await (await web_client.post(resolve, data={"csrf": csrf, "note": "Other."})).text()
-    assert "That case was already resolved." in page
+    second = await web_client.post(
+        resolve, data={"csrf": csrf, "note": "Other."}, allow_redirects=False
+    )
+    assert second.headers["Location"] == f"{QUEUE}?done=already-resolved&case={case_id}"
+    page = await (await web_client.get(second.headers["Location"])).text()
+    assert f"Case {case_id} was already resolved by admin@health.example at " in page
+    assert "Nothing you sent was recorded, nor any note with it." in page
     assert (await case_row(platform, case_id)).note == "First note."
+    assert [a for _, a, s in await audit_log(platform) if s == f"case:{case_id}"] == [
+        "case.resolve"
+    ]
+    # Only the number comes from the address: an open or unknown case says nothing more.
+    for case in (str(await add_case(platform, age=timedelta(hours=1))), "999", "x", "1" * 30):
+        page = await (await web_client.get(f"{QUEUE}?done=already-resolved&case={case}")).text()
+        assert "That case was already resolved." in page
+        assert "was already resolved by" not in page
+
+
+async def test_a_double_clicked_resolve_keeps_one_note(platform: Platform, web_client: Any) -> None:
+    await launch(platform, spec_data(segments=[]))
+    case_id = await add_case(platform, age=timedelta(hours=1))
+    await as_role(platform, web_client, "moderator")
+    page = await (await web_client.get(QUEUE)).text()
+    resolve = f"{QUEUE}/{case_id}/resolve"
+    fields = form_fields(page, resolve)
+    notes = ("Phoned back; GP informed.", "Phoned back; GP informed (and texted).")
+    first, second = await asyncio.gather(
+        *(
+            web_client.post(resolve, data={**fields, "note": note}, allow_redirects=False)
+            for note in notes
+        )
+    )
+    answered = zip((first, second), notes, strict=True)
+    done = {response.headers["Location"]: note for response, note in answered}
+    assert sorted(done) == [
+        f"{QUEUE}?done=already-resolved&case={case_id}",
+        f"{QUEUE}?done=resolved",
+    ]
+    row = await case_row(platform, case_id)
+    assert (row.status, row.note) == ("resolved", done[f"{QUEUE}?done=resolved"])
+    assert [a for _, a, s in await audit_log(platform) if s == f"case:{case_id}"] == [
+        "case.resolve"
+    ]
+
+
+async def while_first_is_open(
+    platform: Platform, first: Any, second: Any
+) -> tuple[object, object | BaseException]:
+    """Run ``first`` in a transaction held open while ``second`` runs in another: the
+    second must wait for the first to commit (it does not finish meanwhile), and then
+    finds what the first did. What each returned (or raised, for the second)."""
+
+    async def then() -> object:
+        async with platform.sessionmaker.begin() as session:
+            return await second(session)
+
+    async with platform.sessionmaker.begin() as session:
+        done = await first(session)
+        await session.flush()
+        other = asyncio.create_task(then())
+        await asyncio.sleep(0.5 * scale())  # the second has read, or is waiting, by now
+        assert not other.done()
+    try:
+        return done, await other
+    except moderation.CaseError as exc:
+        return done, exc
+
+
+def _resolving(how: str, case_id: int, who: str, note: str) -> Any:
+    """A run of ``resolve`` or ``release`` (not a disclosure) for :func:`while_first_is_open`."""
+    close = moderation.release if how == "release" else moderation.resolve
+
+    async def run(session: Any) -> object:
+        return await close(session, case_id, who, note)
+
+    return run
+
+
+@pytest.mark.parametrize(
+    ("first_how", "second_how"),
+    [("resolve", "resolve"), ("release", "resolve"), ("resolve", "release")],
+)
+async def test_two_moderators_resolving_at_once_resolve_the_case_once(
+    platform: Platform, first_how: str, second_how: str
+) -> None:
+    """The second waits for the first's transaction and then finds the case resolved: one
+    audit row, the first note, and the second told by whom (the check and the change are
+    one statement, not a read and a later write)."""
+    await launch(platform, spec_data(segments=[]))
+    case_id = await add_case(platform, age=timedelta(hours=1))
+    first = _resolving(first_how, case_id, "first@health.example", "Called; safe at home.")
+    second = _resolving(second_how, case_id, "second@health.example", "Called; GP told.")
+
+    _, refused = await while_first_is_open(platform, first, second)
+
+    row = await case_row(platform, case_id)
+    assert (row.status, row.resolved_by, row.acknowledged_by, row.note) == (
+        "resolved",
+        "first@health.example",
+        "first@health.example",
+        "Called; safe at home.",
+    )
+    released = ["case.release"] if first_how == "release" else []
+    assert [(actor, a) for actor, a, s in await audit_log(platform) if s == f"case:{case_id}"] == [
+        ("first@health.example", a) for a in ["case.resolve", *released]
+    ]
+    assert isinstance(refused, moderation.AlreadyResolved), refused
+    assert (refused.resolved_by, refused.outcome) == ("first@health.example", "resolved")
+    assert f"moderation case {case_id} was already resolved by first@health.example" in str(refused)
+
+
+async def test_resolving_keeps_who_acknowledged_the_case(platform: Platform) -> None:
+    await launch(platform, spec_data(segments=[]))
+    taken = await add_case(platform, age=timedelta(hours=1))
+    untaken = await add_case(platform, age=timedelta(hours=1))
+    async with platform.sessionmaker.begin() as session:
+        await moderation.acknowledge(session, taken, "first@health.example")
+    async with platform.sessionmaker.begin() as session:
+        for case_id in (taken, untaken):
+            await moderation.resolve(session, case_id, "second@health.example", "Done.")
+    for case_id, acknowledged in ((taken, "first@health.example"), (untaken, None)):
+        row = await case_row(platform, case_id)
+        assert row.resolved_by == "second@health.example"
+        assert row.acknowledged_by == (acknowledged or "second@health.example")
+        assert row.acknowledged_at is not None and row.resolved_at is not None
 
 
 async def test_a_double_clicked_acknowledge_takes_the_case_once(

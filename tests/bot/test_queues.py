@@ -151,7 +151,9 @@ def test_moderators_list_and_resolve_cases_from_the_command_line(
     code, out, _ = engage(capsys, "moderation", "list", "--json")
     assert json.loads(out) == []
     code, _, err = engage(capsys, "moderation", "resolve", str(case["id"]), "--note", "again")
-    assert code == 2 and "already resolved" in err
+    assert code == 2
+    assert f"moderation case {case['id']} was already resolved by cli:" in err
+    assert "nothing was changed" in err
 
     async def stored() -> tuple[ModerationCase | None, list[str]]:
         platform = create_platform(cli_env)
@@ -286,3 +288,55 @@ async def test_a_disclosure_typed_at_the_consent_question_reaches_a_moderator(
         [kept] = await cases.open_cases(session)
     assert (kept.id, kept.text, kept.reason) == (found[0].id, None, "safety")
     assert kept.erased_at is not None
+
+
+def test_a_resolve_from_the_command_line_while_another_is_under_way_changes_nothing(
+    cli_env: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A moderator resolves the case on the dashboard while another runs ``engage
+    moderation resolve``: the command waits for the first to commit, then says by whom
+    it was resolved (exit 2) and stores neither its note nor an audit row."""
+    from consultations import moderation
+    from tests.waiting import scale
+
+    asyncio.run(_disclose(cli_env))
+
+    async def at_once() -> tuple[int, str, str]:
+        platform = create_platform(cli_env)
+        try:
+            async with platform.sessionmaker() as session:
+                case_id = await session.scalar(select(ModerationCase.id))
+            assert case_id is not None
+            async with platform.sessionmaker.begin() as session:
+                await moderation.resolve(session, case_id, "mo@health.example", "Called; safe.")
+                await session.flush()
+                command = asyncio.create_task(
+                    asyncio.to_thread(
+                        engage, capsys, "moderation", "resolve", str(case_id), "--note", "Later."
+                    )
+                )
+                await asyncio.sleep(0.5 * scale())  # it has read, or is waiting, by now
+                assert not command.done()
+            return await command
+        finally:
+            await platform.aclose()
+
+    code, _, err = asyncio.run(at_once())
+    assert code == 2
+    assert "was already resolved by mo@health.example at " in err
+
+    async def stored() -> tuple[list[ModerationCase], list[str]]:
+        platform = create_platform(cli_env)
+        try:
+            async with platform.sessionmaker() as session:
+                cases = list(await session.scalars(select(ModerationCase)))
+                actions = list(await session.scalars(select(AuditEvent.action)))
+                return cases, actions
+        finally:
+            await platform.aclose()
+
+    cases, actions = asyncio.run(stored())
+    assert [(c.status, c.resolved_by, c.note) for c in cases] == [
+        ("resolved", "mo@health.example", "Called; safe.")
+    ]
+    assert actions.count("case.resolve") == 1

@@ -13,8 +13,10 @@ from sqlalchemy import select
 from bot.config import Settings
 from bot.platform import Platform, create_platform
 from channels.events import CONSENT
-from storage.tables import AuditEvent, OutboxEntry, Statement
+from consultations import moderation
+from storage.tables import AuditEvent, ModerationCase, OutboxEntry, Statement
 from tests.bot.test_dashboard import as_role
+from tests.bot.test_dashboard_moderation import while_first_is_open
 from tests.bot.test_queues import cli_env  # noqa: F401  (fixture)
 from tests.fakes.channel import Person
 from tests.helpers import engage, launch, statements_spec
@@ -77,7 +79,8 @@ def test_statements_are_approved_or_rejected_from_the_command_line(
     code, out, _ = engage(capsys, "moderation", "list", "--json")
     assert json.loads(out) == []
     code, _, err = engage(capsys, "moderation", "approve", music)
-    assert code == 2 and "already resolved" in err
+    assert code == 2 and "already resolved by cli:" in err
+    assert "(the statement was rejected): nothing was changed" in err
     code, _, err = engage(capsys, "moderation", "approve", "nine")
     assert code == 2 and "not a case number" in err
 
@@ -132,3 +135,112 @@ async def test_a_viewer_cannot_approve(platform: Platform, web_client: Any) -> N
     )
     assert refused.status == 403
     assert set((await _statuses(platform)).values()) == {"pending"}
+
+
+async def _statement_cases(platform: Platform) -> list[int]:
+    async with platform.sessionmaker() as session:
+        return list(
+            await session.scalars(
+                select(ModerationCase.id)
+                .where(ModerationCase.reason == moderation.STATEMENT)
+                .order_by(ModerationCase.id)
+            )
+        )
+
+
+@pytest.mark.parametrize("first_approves", [True, False])
+async def test_two_decisions_at_once_decide_a_statement_once(
+    platform: Platform, first_approves: bool
+) -> None:
+    """Approve and reject at the same moment: the second waits for the first to commit,
+    then is told what was decided and by whom, and neither changes the statement nor
+    writes an audit row."""
+    await _add_statements(platform)
+    case_id = (await _statement_cases(platform))[0]
+
+    def deciding(who: str, approve: bool) -> Any:
+        async def run(session: Any) -> object:
+            return await moderation.decide_statement(session, case_id, who, approve=approve)
+
+        return run
+
+    _, refused = await while_first_is_open(
+        platform,
+        deciding("first@health.example", first_approves),
+        deciding("second@health.example", not first_approves),
+    )
+
+    decided = "approved" if first_approves else "rejected"
+    statuses = await _statuses(platform)
+    assert statuses[IDEAS[0]] == ("shown" if first_approves else "rejected")
+    assert statuses[IDEAS[1]] == "pending"
+    async with platform.sessionmaker() as session:
+        events = list(
+            await session.scalars(select(AuditEvent).where(AuditEvent.subject == f"case:{case_id}"))
+        )
+        case = await session.get(ModerationCase, case_id)
+    assert [(e.actor, e.action) for e in events] == [
+        ("first@health.example", "statement.approve" if first_approves else "statement.reject")
+    ]
+    assert case is not None and case.resolved_by == "first@health.example"
+    assert isinstance(refused, moderation.AlreadyResolved), refused
+    assert (refused.resolved_by, refused.outcome) == ("first@health.example", decided)
+    assert f"(the statement was {decided}): nothing was changed" in str(refused)
+
+
+async def test_a_double_clicked_decision_on_the_dashboard_is_taken_once(
+    platform: Platform, web_client: Any
+) -> None:
+    await _add_statements(platform)
+    case_id = (await _statement_cases(platform))[0]
+    await as_role(platform, web_client, "moderator")
+    page = await (await web_client.get("/dashboard/moderation")).text()
+    csrf = re.findall(r'name="csrf" value="([^"]+)"', page)[0]
+    first, second = await asyncio.gather(
+        *(
+            web_client.post(
+                f"/dashboard/moderation/{case_id}/{action}",
+                data={"csrf": csrf},
+                allow_redirects=False,
+            )
+            for action in ("approve", "reject")
+        )
+    )
+    places = sorted(r.headers["Location"] for r in (first, second))
+    late = f"/dashboard/moderation?done=already-resolved&case={case_id}"
+    assert late in places
+    decided = next(p for p in places if p != late).rpartition("=")[2]
+    assert decided in ("approved", "rejected")
+    page = await (await web_client.get(late)).text()
+    assert (
+        f"Case {case_id} was already resolved by moderator@health.example at "
+    ) in page and f"(the statement was {decided})" in page
+    shown = await _statuses(platform)
+    assert shown[IDEAS[0]] == ("shown" if decided == "approved" else "rejected")
+    async with platform.sessionmaker() as session:
+        actions = list(
+            await session.scalars(
+                select(AuditEvent.action).where(AuditEvent.subject == f"case:{case_id}")
+            )
+        )
+    assert actions == ["statement.approve" if decided == "approved" else "statement.reject"]
+
+
+async def test_a_safety_case_takes_no_decision(platform: Platform, web_client: Any) -> None:
+    await _add_statements(platform)
+    async with platform.sessionmaker.begin() as session:
+        case = moderation.open_case(
+            session, consultation_id="new-clinic", response_id=None, reason="safety"
+        )
+        await session.flush()
+        case_id = case.id
+    await as_role(platform, web_client, "moderator")
+    page = await (await web_client.get("/dashboard/moderation")).text()
+    csrf = re.findall(r'name="csrf" value="([^"]+)"', page)[0]
+    page = await (
+        await web_client.post(f"/dashboard/moderation/{case_id}/approve", data={"csrf": csrf})
+    ).text()
+    assert "That action is not for this kind of case" in page
+    async with platform.sessionmaker() as session:
+        row = await session.get(ModerationCase, case_id)
+    assert row is not None and row.status == "open"

@@ -85,6 +85,11 @@ MODERATION_NOTICES: Mapping[str, tuple[str, str]] = {
     ),
     "note-required": ("error", "Say what was done in the note before resolving the case."),
     "already-resolved": ("notice", "That case was already resolved."),
+    "wrong-kind": (
+        "error",
+        "That action is not for this kind of case: a statement is approved or rejected, a "
+        "safety case is resolved with a note. Nothing was changed.",
+    ),
     "already-acknowledged": (
         "notice",
         "That case was already acknowledged: the queue shows by whom.",
@@ -679,9 +684,13 @@ class Dashboard:
         """
         account = await self._account(request)
         await self._require(request, account, auth.MODERATE)
+        done = request.query.get("done", "")
+        notices = [MODERATION_NOTICES[done]] if done in MODERATION_NOTICES else []
         async with self.platform.sessionmaker.begin() as db:
             cases = await moderation.open_cases(db)
             moderation.audit(db, account.email, "queue.view", "moderation", cases=len(cases))
+            if done == "already-resolved":
+                notices = await self._resolved_before(db, request.query.get("case")) or notices
         now = utcnow()
         rows = [
             views.CaseRow(
@@ -691,9 +700,23 @@ class Dashboard:
             )
             for case in cases
         ]
-        done = request.query.get("done", "")
-        notices = [MODERATION_NOTICES[done]] if done in MODERATION_NOTICES else []
         return templating.render(request, views.ModerationPage(account.viewer, rows, notices))
+
+    async def _resolved_before(self, db: AsyncSession, raw: str | None) -> list[views.Notice]:
+        """Who resolved the case a moderator acted on too late, and when, from the stored
+        case (only its number comes from the address); empty if it is not resolved."""
+        case_id = _row_id(raw)
+        case = await db.get(ModerationCase, case_id) if case_id is not None else None
+        if case is None or case.status != "resolved":
+            return []
+        resolved = await moderation.already_resolved(db, case)
+        return [
+            (
+                "notice",
+                f"Case {case.id} {resolved.describe()}. Nothing you sent was recorded, "
+                "nor any note with it.",
+            )
+        ]
 
     async def delivery(self, request: web.Request) -> web.Response:
         """Messages whose delivery is in doubt after a crash, and the outbox by status.
@@ -735,15 +758,19 @@ class Dashboard:
         """Run one action on a case for a moderator, then go back to the queue."""
         account, _ = await self._posted(request)
         await self._require(request, account, auth.MODERATE)
-        raw = request.match_info["case"]
-        case_id = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 18 else None
+        case_id = _row_id(request.match_info["case"])
         async with self.platform.sessionmaker.begin() as db:
             if case_id is None or await db.get(ModerationCase, case_id) is None:
                 raise self._not_found(request, account, "moderation case")
             try:
                 done = await action(db, case_id, account)
+            except moderation.AlreadyResolved:
+                # Someone else's request resolved it first: the queue says who and when.
+                raise web.HTTPSeeOther(
+                    f"{PREFIX}/moderation?done=already-resolved&case={case_id}"
+                ) from None
             except moderation.CaseError:
-                done = "already-resolved"
+                done = "wrong-kind"
         raise web.HTTPSeeOther(f"{PREFIX}/moderation?done={done}")
 
     async def acknowledge(self, request: web.Request) -> web.Response:
@@ -823,8 +850,7 @@ class Dashboard:
 
     async def _target(self, request: web.Request, account: Account) -> User:
         """The account a form acts on, by the id in its address; else a 404 page."""
-        raw = request.match_info["user"]
-        user_id = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 18 else None
+        user_id = _row_id(request.match_info["user"])
         async with self.platform.sessionmaker() as db:
             user = await db.get(User, user_id) if user_id is not None else None
         if user is None:
@@ -931,6 +957,13 @@ class Dashboard:
             account.viewer, target.email, password, own=target.id == account.user_id
         )
         return templating.render(request, page)
+
+
+def _row_id(raw: str | None) -> int | None:
+    """A row id from an address: ASCII digits that fit in 64 bits, else None."""
+    if raw is None or not (raw.isascii() and raw.isdigit() and len(raw) <= 18):
+        return None
+    return int(raw)
 
 
 def _to_login(request: web.Request) -> web.HTTPException:
