@@ -186,8 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
         "add",
         help="add a dashboard account (password from stdin or prompt)",
         description="Add a dashboard account. The password is read from standard input or "
-        "asked for (at least 12 characters). An account that was removed is given back, "
-        "with this password and role.",
+        "asked for (at least 12 characters). It is for the first sign-in: the dashboard then "
+        "asks the person to choose their own before anything else. An account that was "
+        "removed is given back, with this password and role.",
     )
     add.add_argument("email", metavar="EMAIL")
     add.add_argument("--role", required=True, choices=ROLES)
@@ -226,7 +227,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="set a new password (from stdin or prompt); the account's sessions end",
         description="Set a new password for a dashboard account, read from standard input or "
         "asked for (at least 12 characters), or made with --generate-password. Every "
-        "session of the account ends, so it signs in again with the new password.",
+        "session of the account ends, so it signs in again with the new password, once: "
+        "the dashboard then asks the person to choose their own before anything else.",
     )
     password.add_argument("email", metavar="EMAIL")
     password.add_argument(

@@ -3,6 +3,10 @@
 The rules (passwords, the last admin, removal keeping the row) are those of
 :mod:`bot.web.accounts`, which the dashboard's Accounts page follows too. Every change is
 audited as done by ``cli:`` and the operating-system account that ran the command.
+
+A password set here, typed or generated, is known to whoever ran the command: it lets the
+account sign in once, and the dashboard then asks its owner to choose their own before
+showing anything else (``make run``'s demo admin too).
 """
 
 from __future__ import annotations
@@ -48,6 +52,10 @@ def _new_password(generate: bool) -> str:
 
 def _shown_once(password: str) -> None:
     print(f"password (shown once, keep it safe): {password}")
+
+
+def _change_due(email: str) -> None:
+    print(f"{email} chooses a new password at the next sign-in, before anything else")
 
 
 def _when(moment: datetime | None) -> str:
@@ -99,6 +107,7 @@ async def user_add(args: argparse.Namespace, settings: Settings | None) -> int:
         print(f"added {email} as {args.role}")
     else:
         print(f"gave back {email}'s account as {args.role} ({accounts.removed_note(existing)})")
+    _change_due(email)
     if args.generate_password:
         _shown_once(password)
     return OK
@@ -121,7 +130,7 @@ async def user_list(args: argparse.Namespace, settings: Settings | None) -> int:
     width = max(len("EMAIL"), *(len(row.email) for row in rows))
     print(f"{'EMAIL':<{width}}  {'ROLE':<9}  {'CREATED':<16}  {'LAST LOGIN':<16}  STATUS")
     for row in rows:
-        status = accounts.removed_note(row) or "active"
+        status = accounts.status_note(row)
         print(
             f"{row.email:<{width}}  {row.role:<9}  {_when(row.created_at):<16}  "
             f"{_when(row.last_login_at):<16}  {status}"
@@ -189,6 +198,7 @@ async def user_password(args: argparse.Namespace, settings: Settings | None) -> 
     finally:
         await platform.aclose()
     print(f"new password for {email}: its sign-ins are ended")
+    _change_due(email)
     if args.generate_password:
         _shown_once(password)
     return OK

@@ -480,6 +480,9 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(default=None)
     removed_at: Mapped[datetime | None] = mapped_column(default=None)
+    # A password set by someone else (the command line, an admin's reset) is for one
+    # sign-in: the dashboard asks its owner to choose their own before anything else.
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class UserSession(Base):

@@ -9,6 +9,12 @@ accounts through here, so the rules are the same for both:
   email and ``user:ID``, and must still say who did what. It can no longer sign in, and
   its sessions end at once. ``add`` gives it back (a new password, the role given).
 - A new password ends every session of the account: whoever knew the old one is out.
+- A password set by someone other than its owner (``engage user add`` and
+  ``engage user password``, typed or generated, and *Reset the password* on the Accounts
+  page) is for one sign-in: the account is marked ``must_change_password``, and the
+  dashboard shows its owner nothing but the page to choose their own until they have.
+  Every signed-in person can change their own password there too, giving the current
+  one (:func:`change_own`); their other sessions end.
 - A role is read from the account on every request (:func:`bot.web.auth.current_session`),
   so a role change applies at the next page of every session.
 - There is always one admin left who can sign in: the last one cannot be removed or
@@ -28,7 +34,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.web import auth
@@ -90,6 +96,7 @@ class AccountView:
     created_at: datetime
     last_login_at: datetime | None
     removed_at: datetime | None
+    must_change_password: bool = False
 
     @property
     def removed(self) -> bool:
@@ -108,6 +115,7 @@ class AccountView:
             "last_login_at": moment(self.last_login_at),
             "removed": self.removed,
             "removed_at": moment(self.removed_at),
+            "must_change_password": self.must_change_password,
         }
 
 
@@ -119,6 +127,7 @@ def _view(user: User) -> AccountView:
         created_at=user.created_at,
         last_login_at=user.last_login_at,
         removed_at=user.removed_at,
+        must_change_password=user.must_change_password,
     )
 
 
@@ -186,23 +195,47 @@ def _keep_an_admin(admins: list[int], user: User, doing: str) -> None:
 
 
 async def add(
-    db: AsyncSession, email: str, role: str, password_hash: str, *, actor: str, now: datetime
+    db: AsyncSession,
+    email: str,
+    role: str,
+    password_hash: str,
+    *,
+    actor: str,
+    now: datetime,
+    must_change: bool = True,
 ) -> User:
-    """A new account; :class:`AccountError` if the email already has one."""
+    """A new account; :class:`AccountError` if the email already has one.
+
+    Its password is for one sign-in (``must_change``) unless the caller says otherwise:
+    whoever made the account knows it.
+    """
     check_role(role)
     if await by_email(db, email) is not None:
         raise AccountError("EMAIL", f"{email} already has an account")
-    user = User(email=email, password_hash=password_hash, role=role, created_at=now)
+    user = User(
+        email=email,
+        password_hash=password_hash,
+        role=role,
+        created_at=now,
+        must_change_password=must_change,
+    )
     db.add(user)
     await db.flush()
-    audit(db, actor, "user.add", f"user:{user.id}", email=email, role=role)
+    audit(db, actor, "user.add", f"user:{user.id}", email=email, role=role, must_change=must_change)
     return user
 
 
 async def restore(
-    db: AsyncSession, email: str, role: str, password_hash: str, *, actor: str
+    db: AsyncSession,
+    email: str,
+    role: str,
+    password_hash: str,
+    *,
+    actor: str,
+    must_change: bool = True,
 ) -> User:
-    """Give a removed account back, with a new password and ``role``."""
+    """Give a removed account back, with a new password (for one sign-in, as for
+    :func:`add`) and ``role``."""
     check_role(role)
     user = await _require(db, email, lock=True)
     if user.removed_at is None:
@@ -211,6 +244,7 @@ async def restore(
     user.removed_at = None
     user.role = role
     user.password_hash = password_hash
+    user.must_change_password = must_change
     audit(
         db,
         actor,
@@ -219,6 +253,7 @@ async def restore(
         email=email,
         role=role,
         removed_at=removed.isoformat(),
+        must_change=must_change,
     )
     return user
 
@@ -263,18 +298,68 @@ async def set_role(
 async def set_password(
     db: AsyncSession, email: str, password_hash: str, *, actor: str, now: datetime, how: str
 ) -> User:
-    """Store a new password hash and end every session of the account.
+    """Store a new password hash set by someone else, and end every session of the account.
 
-    ``how`` is recorded with the change: ``given`` (typed or read) or ``generated``.
+    The password is for one sign-in: the account must choose its own next
+    (``must_change_password``). ``how`` is recorded with the change: ``given`` (typed or
+    read) or ``generated``.
     """
     user = await require_active(db, email, lock=True)
     user.password_hash = password_hash
+    user.must_change_password = True
     await db.flush()
     await auth.end_sessions_of(db, user.id, now=now)
-    audit(db, actor, "user.password", f"user:{user.id}", email=email, password=how)
+    audit(
+        db, actor, "user.password", f"user:{user.id}", email=email, password=how, must_change=True
+    )
+    return user
+
+
+async def change_own(
+    db: AsyncSession,
+    user_id: int,
+    current_hash: str,
+    password_hash: str,
+    *,
+    session_id: str,
+    now: datetime,
+) -> User | None:
+    """The account's owner chose a new password (having given the current one).
+
+    One conditional ``UPDATE ... WHERE password_hash = <the one they proved>``: if the
+    password changed meanwhile (another of their sessions, an admin's reset) nothing is
+    stored and None is returned. Otherwise the password is theirs (no change is due any
+    more), every other session of the account ends, and ``user.password`` is audited as
+    done by the account itself (``password: changed``).
+    """
+    changed = await db.scalar(
+        update(User)
+        .where(
+            User.id == user_id,
+            User.password_hash == current_hash,
+            User.removed_at.is_(None),
+        )
+        .values(password_hash=password_hash, must_change_password=False)
+        .returning(User.id)
+        .execution_options(synchronize_session=False)
+    )
+    if changed is None:
+        return None
+    user = await db.get(User, user_id, populate_existing=True)
+    if user is None:  # never: it was just updated, in this transaction
+        return None
+    await auth.end_sessions_of(db, user_id, now=now, keep=session_id)
+    audit(db, user.email, "user.password", f"user:{user_id}", email=user.email, password="changed")
     return user
 
 
 def removed_note(user: User | AccountView) -> str:
     """``removed on DATE`` for a removed account, else the empty string."""
     return f"removed on {user.removed_at:%Y-%m-%d}" if user.removed_at is not None else ""
+
+
+def status_note(user: User | AccountView) -> str:
+    """An account's status as ``engage user list`` shows it."""
+    if user.removed_at is not None:
+        return removed_note(user)
+    return "active, new password due" if user.must_change_password else "active"

@@ -221,13 +221,17 @@ async def end_session(db: AsyncSession, sid: str, *, now: datetime) -> None:
     )
 
 
-async def end_sessions_of(db: AsyncSession, user_id: int, *, now: datetime) -> None:
-    """End every session of an account (a new password, a removed account)."""
-    await db.execute(
-        update(UserSession)
-        .where(UserSession.user_id == user_id, UserSession.ended_at.is_(None))
-        .values(ended_at=now)
+async def end_sessions_of(
+    db: AsyncSession, user_id: int, *, now: datetime, keep: str | None = None
+) -> None:
+    """End every session of an account (a new password, a removed account), but ``keep``
+    (the one in which its owner changed their own password)."""
+    ending = update(UserSession).where(
+        UserSession.user_id == user_id, UserSession.ended_at.is_(None)
     )
+    if keep is not None:
+        ending = ending.where(UserSession.id != keep)
+    await db.execute(ending.values(ended_at=now))
 
 
 # -- the sign-in throttle ------------------------------------------------------------------

@@ -235,7 +235,7 @@ async def test_a_password_reset_is_shown_once_and_ends_the_old_sessions(
         ADMIN,
         "user.password",
         f"user:{staff.id}",
-        {"email": STAFF, "password": "generated"},
+        {"email": STAFF, "password": "generated", "must_change": True},
     ) in trail
     assert password not in str(trail)
 

@@ -193,3 +193,55 @@ async def test_removed_accounts_from_0017_and_downgrade_drops_them(database_url:
     removed, owners, _ = await _accounts(database_url)
     assert removed == {"stays@health.example": None}
     assert owners == ["stays@health.example"]  # signing-in sessions outlive the upgrade
+
+
+async def _password_due(url: str) -> dict[str, Any]:
+    """Each account's must_change_password, as stored."""
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as connection:
+            rows = await connection.execute(
+                text("SELECT email, must_change_password FROM user_account ORDER BY email")
+            )
+            return {email: bool(due) for email, due in rows}
+    finally:
+        await engine.dispose()
+
+
+async def test_a_password_change_due_from_0018_and_downgrade_keeps_the_accounts(
+    database_url: str,
+) -> None:
+    await migrate.downgrade_async(database_url, "0017_account_removal")
+    # Accounts made before: their passwords are taken as their own.
+    await _execute(
+        database_url,
+        "INSERT INTO user_account (id, email, password_hash, role, created_at) "
+        "VALUES (1, 'before@health.example', 'h', 'admin', CURRENT_TIMESTAMP)",
+        "INSERT INTO user_session (id, user_id, created_at, last_seen_at) "
+        "VALUES ('a', 1, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+    )
+    await migrate.upgrade_async(database_url)
+    assert await _password_due(database_url) == {"before@health.example": False}
+    _, owners, _ = await _accounts(database_url)
+    assert owners == ["before@health.example"]  # signed in before, signed in still
+    await _execute(
+        database_url,
+        "INSERT INTO user_account (id, email, password_hash, role, created_at, "
+        "must_change_password) VALUES (2, 'reset@health.example', 'h', 'lead', "
+        "CURRENT_TIMESTAMP, TRUE)",
+    )
+    assert await _password_due(database_url) == {
+        "before@health.example": False,
+        "reset@health.example": True,
+    }
+
+    await migrate.downgrade_async(database_url, "0017_account_removal")
+
+    removed, owners, columns = await _accounts(database_url)
+    assert "must_change_password" not in columns
+    assert set(removed) == {"before@health.example", "reset@health.example"}
+    await migrate.upgrade_async(database_url)
+    assert await _password_due(database_url) == {
+        "before@health.example": False,
+        "reset@health.example": False,
+    }

@@ -3,7 +3,9 @@
 Every page needs a live sign-in session (else a redirect to the login form); every
 POST has its CSRF token checked against the session before anything else (by
 :mod:`bot.web.middleware`, under :meth:`Dashboard.add_routes`' guards); every action
-checks the role (a 403 page) and then the object (a 404 page for an unknown id).
+checks the role (a 403 page) and then the object (a 404 page for an unknown id). An
+account whose password someone else set is sent to the page to choose its own, and
+reaches nothing else (but signing out) until it has.
 """
 
 from __future__ import annotations
@@ -120,6 +122,19 @@ ACCOUNT_NOTICES: Mapping[str, tuple[str, str]] = {
 }
 
 
+PASSWORD_ERRORS: Mapping[str, str] = {
+    "wrong": "That is not your current password. Nothing was changed.",
+    "differ": "The two new passwords are not the same. Nothing was changed.",
+    "short": f"Use at least {accounts.MIN_PASSWORD} characters for the new password. "
+    "Nothing was changed.",
+    "long": f"Use at most {accounts.MAX_PASSWORD} characters for the new password. "
+    "Nothing was changed.",
+    "same": "Choose a password other than the one you have now. Nothing was changed.",
+    "meanwhile": "Your password was changed by another request at the same moment, so this "
+    "one was not stored. Sign in again if you are asked to.",
+}
+
+
 @dataclass(frozen=True)
 class Account:
     """The logged-in person behind a request."""
@@ -129,6 +144,8 @@ class Account:
     role: str
     session_id: str
     csrf: str
+    # Signed in with a password someone else set: they choose their own before anything.
+    must_change_password: bool = False
 
     def can(self, permission: str) -> bool:
         """Whether this account's role carries ``permission``."""
@@ -144,6 +161,7 @@ class Account:
             can_moderate=self.can(auth.MODERATE),
             can_manage=self.can(auth.MANAGE),
             can_manage_accounts=self.can(auth.ACCOUNTS),
+            must_change_password=self.must_change_password,
         )
 
 
@@ -211,6 +229,8 @@ class Dashboard:
             web.get(PREFIX + "/", self.consultations),
             web.get(PREFIX + "/login", self.login_form),
             web.post(PREFIX + "/logout", self.logout),
+            web.get(PREFIX + "/password", self.password_form),
+            web.post(PREFIX + "/password", self.change_password),
             web.get(PREFIX + "/c/{cid}", self.consultation),
             web.post(PREFIX + "/c/{cid}/launch", self.launch),
             web.post(PREFIX + "/c/{cid}/close", self.close),
@@ -261,18 +281,27 @@ class Dashboard:
             role=user.role,
             session_id=session.id,
             csrf=self.csrf_tokens.token(session.id),
+            must_change_password=user.must_change_password,
         )
 
-    async def _account(self, request: web.Request) -> Account:
-        """The logged-in account, or a redirect to the login form."""
+    async def _account(self, request: web.Request, *, change_due_ok: bool = False) -> Account:
+        """The logged-in account, or a redirect to the login form.
+
+        An account whose password is due to change is sent to the page to choose one,
+        whatever it asked for, unless ``change_due_ok`` (that page, and signing out).
+        """
         account = await self._current(request)
         if account is None:
             raise _to_login(request)
+        if account.must_change_password and not change_due_ok:
+            raise _to_password(request.path_qs if request.method == "GET" else PREFIX)
         return account
 
-    async def _posted(self, request: web.Request) -> tuple[Account, dict[str, str]]:
+    async def _posted(
+        self, request: web.Request, *, change_due_ok: bool = False
+    ) -> tuple[Account, dict[str, str]]:
         """The account and form fields of a POST (the middleware checked its CSRF)."""
-        account = await self._account(request)
+        account = await self._account(request, change_due_ok=change_due_ok)
         return account, dict(await posted_texts(request))
 
     # -- CSRF guards (bot.web.middleware) ------------------------------------------------
@@ -433,7 +462,11 @@ class Dashboard:
             await self.throttle.succeeded(db, email, address, now=now)
             cookie = await auth.start_session(db, user.id, now=now)
         log.info("dashboard login: user %s (%s)", user.id, user.role)
-        response = web.HTTPSeeOther(next_path)
+        # A password someone else set: straight to choosing their own.
+        if user.must_change_password:
+            response = _to_password(next_path)
+        else:
+            response = web.HTTPSeeOther(next_path)
         self._set_cookie(response, auth.SESSION_COOKIE, cookie, auth.SESSION_SECONDS)
         response.del_cookie(auth.LOGIN_COOKIE, path=PREFIX)
         raise response
@@ -460,7 +493,7 @@ class Dashboard:
 
     async def logout(self, request: web.Request) -> web.Response:
         """End the sign-in session everywhere (POST with CSRF)."""
-        account, _ = await self._posted(request)
+        account, _ = await self._posted(request, change_due_ok=True)
         async with self.platform.sessionmaker.begin() as db:
             await auth.end_session(db, account.session_id, now=self.clock())
         response = templating.render(
@@ -474,6 +507,76 @@ class Dashboard:
         )
         response.del_cookie(auth.SESSION_COOKIE, path=PREFIX)
         return response
+
+    # -- one's own password ---------------------------------------------------------------
+
+    async def password_form(self, request: web.Request) -> web.Response:
+        """The form to change one's own password: the only page open to an account whose
+        password someone else set, until it has chosen its own."""
+        account = await self._account(request, change_due_ok=True)
+        next_path = _safe_next(request.query.get("next"))
+        changed = request.query.get("done") == "changed" and not account.must_change_password
+        page = views.PasswordPage(account.viewer, next_path=next_path, changed=changed)
+        return templating.render(request, page)
+
+    async def change_password(self, request: web.Request) -> web.Response:
+        """Change one's own password: the current one is checked (counted by the sign-in
+        throttle, as a sign-in is), the new one follows the rules of every password, and
+        the account's other sessions end; audited as ``user.password`` by the person."""
+        account, fields = await self._posted(request, change_due_ok=True)
+        next_path = _safe_next(fields.get("next"))
+        current = fields.get("current_password", "")[:MAX_PASSWORD]
+        new = fields.get("new_password", "")
+        problem = _new_password_problem(current, new, fields.get("new_password_again", ""))
+        if problem:
+            return self._password_refused(request, account, next_path, problem)
+        address = self.client.of(request) or "unknown"
+        async with self.platform.sessionmaker.begin() as db:
+            verdict = await self.throttle.attempt(db, account.email, address, now=self.clock())
+        if verdict.refused:
+            await self._sign_in_refused(account.email, "login.throttled")
+            return self._password_refused(request, account, next_path, THROTTLED, status=429)
+        if verdict.delay:
+            await self.sleep(verdict.delay)
+        async with self.platform.sessionmaker() as db:
+            stored = await db.scalar(select(User.password_hash).where(User.id == account.user_id))
+        if not await asyncio.to_thread(self.check_password, current, stored):
+            async with self.platform.sessionmaker.begin() as db:
+                moderation.audit(db, account.email, "password.failed", f"user:{account.user_id}")
+            log.warning("dashboard: user %s gave a wrong current password", account.user_id)
+            return self._password_refused(request, account, next_path, PASSWORD_ERRORS["wrong"])
+        password_hash = await asyncio.to_thread(auth.hash_password, new)
+        async with self.platform.sessionmaker.begin() as db:
+            now = self.clock()
+            changed = stored is not None and await accounts.change_own(
+                db,
+                account.user_id,
+                stored,
+                password_hash,
+                session_id=account.session_id,
+                now=now,
+            )
+            if changed:
+                await self.throttle.succeeded(db, account.email, address, now=now)
+        if not changed:
+            meanwhile = PASSWORD_ERRORS["meanwhile"]
+            return self._password_refused(request, account, next_path, meanwhile, status=409)
+        log.info("dashboard: user %s changed their own password", account.user_id)
+        raise web.HTTPSeeOther(
+            f"{PREFIX}/password?{urlencode({'done': 'changed', 'next': next_path})}"
+        )
+
+    def _password_refused(
+        self,
+        request: web.Request,
+        account: Account,
+        next_path: str,
+        error: str,
+        *,
+        status: int = 400,
+    ) -> web.Response:
+        page = views.PasswordPage(account.viewer, next_path=next_path, error=error)
+        return templating.render(request, page, status=status)
 
     # -- consultations -----------------------------------------------------------------
 
@@ -957,6 +1060,25 @@ class Dashboard:
             account.viewer, target.email, password, own=target.id == account.user_id
         )
         return templating.render(request, page)
+
+
+def _new_password_problem(current: str, new: str, again: str) -> str:
+    """What is wrong with a new password, said for the form; empty if nothing."""
+    if new != again:
+        return PASSWORD_ERRORS["differ"]
+    try:
+        accounts.check_password(new)
+    except accounts.AccountError:
+        return PASSWORD_ERRORS["short" if len(new) < accounts.MIN_PASSWORD else "long"]
+    if new == current:
+        return PASSWORD_ERRORS["same"]
+    return ""
+
+
+def _to_password(next_path: str) -> web.HTTPSeeOther:
+    """Send an account whose password someone else set to choose its own, and on to
+    ``next_path`` afterwards."""
+    return web.HTTPSeeOther(f"{PREFIX}/password?{urlencode({'next': _safe_next(next_path)})}")
 
 
 def _row_id(raw: str | None) -> int | None:

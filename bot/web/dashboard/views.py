@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from bot.followups import ChannelReach
-from bot.web.accounts import AccountView
+from bot.web.accounts import MAX_PASSWORD, MIN_PASSWORD, AccountView
 from bot.web.dashboard.follow_up import MAX_CHANGE, ChannelPreview
 from bot.web.templating import Page
 from consultations import moderation
@@ -42,6 +42,8 @@ class Viewer:
     can_moderate: bool
     can_manage: bool = False
     can_manage_accounts: bool = False
+    # Signed in with a password someone else set: the bar offers nothing but signing out.
+    must_change_password: bool = False
 
 
 @dataclass(frozen=True)
@@ -164,6 +166,21 @@ class AccountsPage(Page):
     accounts: Sequence[AccountView]
     roles: Sequence[str]
     notices: Sequence[Notice] = ()
+
+
+@dataclass(frozen=True)
+class PasswordPage(Page):
+    """The form to change one's own password; for an account whose password someone else
+    set, the only page open until it has chosen its own (``viewer.must_change_password``).
+    """
+
+    template = "dashboard/password.html"
+    viewer: Viewer
+    next_path: str = "/dashboard"
+    error: str = ""
+    changed: bool = False
+    min_length: int = MIN_PASSWORD
+    max_length: int = MAX_PASSWORD
 
 
 @dataclass(frozen=True)
