@@ -8,6 +8,7 @@ import getpass
 import io
 import json
 import re
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,9 @@ import pytest
 from sqlalchemy import select, update
 
 from bot.platform import Platform
+from bot.web import auth
+from bot.web.app import DASHBOARD
+from bot.web.dashboard import shown_once
 from storage.tables import User, utcnow
 from tests.bot.test_dashboard import (
     PASSWORD,
@@ -206,6 +210,15 @@ async def test_a_session_of_an_account_marked_removed_is_refused(
     assert (await web_client.get("/dashboard", allow_redirects=False)).status == 303
 
 
+async def shown_password(client: Client, response: Any) -> str:
+    """The password on the page a reset redirects to (followed once)."""
+    assert response.status == 303
+    page = await (await client.get(response.headers["Location"])).text()
+    shown = re.search(r'<code class="secret">([^<]+)</code>', page)
+    assert shown is not None, page
+    return shown.group(1)
+
+
 async def test_a_password_reset_is_shown_once_and_ends_the_old_sessions(
     platform: Platform, web_client: Client, settings: Any
 ) -> None:
@@ -216,14 +229,18 @@ async def test_a_password_reset_is_shown_once_and_ends_the_old_sessions(
 
         response = await post(web_client, f"/dashboard/accounts/{staff.id}/password")
 
-        assert response.status == 200
-        page = await response.text()
+        # Post, redirect, get: the page that shows it is asked for with a GET.
+        assert response.headers["Location"] == f"/dashboard/accounts/{staff.id}/new-password"
+        shown = await web_client.get(response.headers["Location"])
+        assert shown.status == 200
+        page = await shown.text()
         assert f"<h1>New password for {STAFF}</h1>" in page
-        shown = re.search(r'<code class="secret">([^<]+)</code>', page)
-        assert shown is not None
-        password = shown.group(1)
+        found = re.search(r'<code class="secret">([^<]+)</code>', page)
+        assert found is not None
+        password = found.group(1)
         assert len(password) >= 12 and password != PASSWORD
-        assert response.headers["Cache-Control"] == "no-store"
+        assert password not in response.headers["Location"]
+        assert shown.headers["Cache-Control"] == "no-store"
         assert (await other.get("/dashboard", allow_redirects=False)).status == 303
         other.session.cookie_jar.clear()
         assert (await log_in(other, STAFF, PASSWORD)).status == 200  # the old one fails
@@ -238,6 +255,72 @@ async def test_a_password_reset_is_shown_once_and_ends_the_old_sessions(
         {"email": STAFF, "password": "generated", "must_change": True},
     ) in trail
     assert password not in str(trail)
+
+
+async def test_reloading_the_new_password_page_makes_and_shows_no_other(
+    platform: Platform, web_client: Client, settings: Any
+) -> None:
+    await as_role(platform, web_client, "admin")
+    await add_user(platform, STAFF, "viewer")
+    staff = await user(platform, STAFF)
+    response = await post(web_client, f"/dashboard/accounts/{staff.id}/password")
+    shown_at = response.headers["Location"]
+    password = await shown_password(web_client, response)
+
+    reloaded = await web_client.get(shown_at)
+
+    assert reloaded.status == 200
+    page = await reloaded.text()
+    assert password not in page and 'class="secret"' not in page
+    assert f"A new password for {STAFF} is shown once, just after it is made" in page
+    stored = (await user(platform, STAFF)).password_hash
+    assert auth.verify_password(password, stored)  # the one shown still stands
+    resets = [e for e in await audit_trail(platform) if e[1] == "user.password"]
+    assert len(resets) == 1
+
+    # The address, copied to another admin's browser, shows nothing either; nor does a
+    # sealed password carried to another session, or to another account's page.
+    await add_user(platform, "other-admin@health.example", "admin")
+    async with app_client(settings) as other:
+        assert (await log_in(other, "other-admin@health.example")).status == 303
+        response = await post(web_client, f"/dashboard/accounts/{staff.id}/password")
+        sealed = response.cookies["engage_shown_once"].value
+        other.session.cookie_jar.update_cookies({"engage_shown_once": sealed})
+        page = await (await other.get(shown_at)).text()
+        assert 'class="secret"' not in page and "Nothing to show" in page
+        admin = await user(platform, ADMIN)
+        page = await (await web_client.get(f"/dashboard/accounts/{admin.id}/new-password")).text()
+        assert 'class="secret"' not in page
+        # Its own session, on the account's page, still shows it (once).
+        assert len(await shown_password(web_client, response)) >= 12
+
+
+async def test_a_made_password_waits_a_few_minutes_for_its_page(
+    platform: Platform, web_client: Client
+) -> None:
+    await as_role(platform, web_client, "admin")
+    await add_user(platform, STAFF, "viewer")
+    staff = await user(platform, STAFF)
+    dashboard = web_client.server.app[DASHBOARD]
+    response = await post(web_client, f"/dashboard/accounts/{staff.id}/password")
+    made = utcnow()
+    dashboard.clock = lambda: made + timedelta(seconds=shown_once.SECONDS + 5)
+    page = await (await web_client.get(response.headers["Location"])).text()
+    assert 'class="secret"' not in page and "Nothing to show" in page
+
+
+async def test_ones_own_password_is_not_reset_but_changed(
+    platform: Platform, web_client: Client
+) -> None:
+    await as_role(platform, web_client, "admin")
+    admin = await user(platform, ADMIN)
+    page = await (await web_client.get("/dashboard/accounts")).text()
+    assert f'action="/dashboard/accounts/{admin.id}/password"' not in page
+    response = await post(web_client, f"/dashboard/accounts/{admin.id}/password")
+    assert (response.status, response.headers["Location"]) == (303, "/dashboard/password")
+    assert (await user(platform, ADMIN)).password_hash == admin.password_hash
+    assert (await web_client.get("/dashboard/accounts")).status == 200  # still signed in
+    assert [e for e in await audit_trail(platform) if e[1] == "user.password"] == []
 
 
 async def test_the_last_admin_keeps_its_role_and_access(

@@ -63,7 +63,8 @@ async def test_a_reset_password_opens_nothing_but_the_page_to_choose_one(
     await as_role(platform, web_client, "admin")
     await add_user(platform, STAFF, "moderator")
     staff = await user(platform, STAFF)
-    page = await (await post(web_client, f"/dashboard/accounts/{staff.id}/password")).text()
+    response = await post(web_client, f"/dashboard/accounts/{staff.id}/password")
+    page = await (await web_client.get(response.headers["Location"])).text()
     shown = re.search(r'<code class="secret">([^<]+)</code>', page)
     assert shown is not None
     given = shown.group(1)

@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import followups, publishing
 from bot.outbox import in_doubt
 from bot.web import accounts, auth, templating
-from bot.web.dashboard import follow_up, views
+from bot.web.dashboard import follow_up, shown_once, views
 from bot.web.guards import ClientAddress
 from bot.web.middleware import FormGuard, WebSecurity, posted_texts
 from consultations import loop, moderation, reporting, service
@@ -200,6 +200,7 @@ class Dashboard:
         self.csrf_tokens = auth.csrf_tokens(platform.settings.secret_key)
         self.secure_cookies = platform.settings.public_url.startswith("https://")
         self.throttle = auth.LoginThrottle(platform.settings.secret_key)
+        self.shown_once = shown_once.ShownOnce(platform.settings.secret_key)
         # Behind a reverse proxy the connection's address is the proxy's: believe its
         # X-Forwarded-For only from ENGAGE_TRUSTED_PROXIES, as the web channel does.
         self.client = ClientAddress(platform.settings.trusted_proxies)
@@ -246,16 +247,19 @@ class Dashboard:
             web.post(PREFIX + "/accounts/{user}/role", self.account_role),
             web.post(PREFIX + "/accounts/{user}/remove", self.account_remove),
             web.post(PREFIX + "/accounts/{user}/password", self.account_password),
+            web.get(PREFIX + "/accounts/{user}/new-password", self.account_new_password),
         ]
 
     # -- sessions ------------------------------------------------------------------
 
-    def _set_cookie(self, response: web.StreamResponse, name: str, value: str, age: int) -> None:
+    def _set_cookie(
+        self, response: web.StreamResponse, name: str, value: str, age: int, path: str = PREFIX
+    ) -> None:
         response.set_cookie(
             name,
             value,
             max_age=age,
-            path=PREFIX,
+            path=path,
             httponly=True,
             samesite="Strict",
             secure=self.secure_cookies,
@@ -1033,16 +1037,22 @@ class Dashboard:
         return await self._account_change(request, account, change)
 
     async def account_password(self, request: web.Request) -> web.Response:
-        """Reset an account's password to a generated one, shown once on the answer.
+        """Reset an account's password to a generated one, then go to the page that shows
+        it once (post/redirect/get: reloading that page makes no other password).
 
         Only its hash is stored; every session of the account ends, so whoever knew the
-        old password is signed out.
+        old password is signed out. The password goes to its page in a sealed cookie for
+        this session (:mod:`bot.web.dashboard.shown_once`), never in the address. One's
+        own password is changed on the password page instead, giving the current one.
         """
         account, _ = await self._posted(request)
         await self._require(request, account, auth.ACCOUNTS)
         target = await self._target(request, account)
+        if target.id == account.user_id:
+            raise web.HTTPSeeOther(f"{PREFIX}/password")
         password = accounts.generate_password()
         password_hash = await asyncio.to_thread(auth.hash_password, password)
+        now = self.clock()
         try:
             async with self.platform.sessionmaker.begin() as db:
                 await accounts.set_password(
@@ -1050,16 +1060,51 @@ class Dashboard:
                     target.email,
                     password_hash,
                     actor=account.email,
-                    now=self.clock(),
+                    now=now,
                     how="generated",
                 )
         except accounts.AccountError:
             raise web.HTTPSeeOther(f"{PREFIX}/accounts?done=was-removed") from None
         log.info("dashboard: user %s reset the password of user %s", account.user_id, target.id)
-        page = views.NewPasswordPage(
-            account.viewer, target.email, password, own=target.id == account.user_id
+        sealed = self.shown_once.seal(
+            password, session_id=account.session_id, user_id=target.id, now=now
         )
-        return templating.render(request, page)
+        response = web.HTTPSeeOther(f"{PREFIX}/accounts/{target.id}/new-password")
+        self._set_cookie(
+            response, shown_once.COOKIE, sealed, shown_once.SECONDS, path=f"{PREFIX}/accounts"
+        )
+        raise response
+
+    async def account_new_password(self, request: web.Request) -> web.Response:
+        """Show a password just made for an account, once: the page clears what it showed,
+        so a reload, a copied address or another session finds nothing to show."""
+        account = await self._account(request)
+        await self._require(request, account, auth.ACCOUNTS)
+        target = await self._target(request, account)
+        password = self.shown_once.open(
+            request.cookies.get(shown_once.COOKIE, ""),
+            session_id=account.session_id,
+            user_id=target.id,
+            now=self.clock(),
+        )
+        if password is None:
+            return templating.render(
+                request,
+                views.MessagePage(
+                    "Nothing to show",
+                    f"A new password for {target.email} is shown once, just after it is made, "
+                    "and is not kept (only its hash is), so there is none to show here. If it "
+                    "was not passed on, reset the password again.",
+                    account.viewer,
+                    link_href=f"{PREFIX}/accounts",
+                    link_label="Back to the accounts",
+                ),
+            )
+        response = templating.render(
+            request, views.NewPasswordPage(account.viewer, target.email, password)
+        )
+        response.del_cookie(shown_once.COOKIE, path=f"{PREFIX}/accounts")
+        return response
 
 
 def _new_password_problem(current: str, new: str, again: str) -> str:

@@ -191,4 +191,3 @@ class NewPasswordPage(Page):
     viewer: Viewer
     email: str
     password: str
-    own: bool = False
