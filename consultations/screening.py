@@ -118,10 +118,12 @@ class Hints:
     its own region's and its language's first (:func:`redaction.phone_regions`).
     ``placeholders``: what each kind of personal detail becomes in a stored reply, in
     the consultation's language (its ``redacted_*`` texts: "[teléfono]", "[enw]").
+    ``keep_staff_names``: the spec's ``safety.keep_staff_names``, staff given names kept.
     """
 
     regions: tuple[str, ...] = redaction.phone_regions()
     placeholders: tuple[tuple[str, str], ...] = tuple(redaction.PLACEHOLDERS.items())
+    keep_staff_names: bool = False
 
 
 #: The hints of no consultation in particular (as of one in English in Australia): AU,
@@ -131,15 +133,21 @@ NO_HINTS = Hints()
 
 def hints_for(spec: ConsultationSpec) -> Hints:
     """The screen's hints for the replies to ``spec``: its region and its language."""
-    return _hints(spec.safety.region, spec.language, spec.texts)
+    return _hints(spec.safety.region, spec.language, spec.texts, spec.safety.keep_staff_names)
 
 
 @cache
-def _hints(region: str, language: str, overrides: tuple[tuple[str, str], ...]) -> Hints:
+def _hints(
+    region: str,
+    language: str,
+    overrides: tuple[tuple[str, str], ...],
+    keep_staff_names: bool = False,
+) -> Hints:
     texts = texts_for(language, dict(overrides))
     return Hints(
         redaction.phone_regions(region, language),
         tuple((kind, texts(f"redacted_{kind}")) for kind in redaction.PLACEHOLDERS),
+        keep_staff_names,
     )
 
 
@@ -160,7 +168,7 @@ def redact(
     """Replace personal details with placeholders; says whether anything changed."""
     result = redaction.redact(
         text,
-        keep_staff_names=keep_staff_names,
+        keep_staff_names=keep_staff_names or hints.keep_staff_names,
         regions=hints.regions,
         placeholders=dict(hints.placeholders),
     )

@@ -203,7 +203,8 @@ class SafetySettings:
 
     ``region`` picks the built-in helplines; ``message`` replaces the standard reply and
     ``helplines`` are offered in addition to the built-in ones; ``response_hours`` is the
-    moderators' response-time target for a disclosure (default 24, may only be shorter).
+    moderators' response-time target for a disclosure (default 24, may only be shorter);
+    ``keep_staff_names`` keeps staff given names in praise out of redaction.
     """
 
     region: Region = "AU"
@@ -211,6 +212,9 @@ class SafetySettings:
     helplines: tuple[Helpline, ...] = ()
     # Hours within which a moderator must look at a disclosure (at most the default 24).
     response_hours: float = 24.0
+    # Keep the given names of staff where a reply names them as staff ("Nurse Amy was
+    # lovely"): praise a team may pass on. Off by default; surnames are never kept.
+    keep_staff_names: bool = False
     # Whether the spec named the region (a default one is worth a warning at validation);
     # not part of what the settings are, so not compared.
     region_given: bool = field(default=True, compare=False)
@@ -226,6 +230,8 @@ class SafetySettings:
         ]
         if self.response_hours != SafetySettings().response_hours:
             safety["response_hours"] = self.response_hours
+        if self.keep_staff_names:
+            safety["keep_staff_names"] = True
         return safety
 
 

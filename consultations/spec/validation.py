@@ -928,7 +928,9 @@ def _mastodon(check: _Checker, value: object) -> MastodonSettings | None:
 
 
 def _safety(check: _Checker, value: object) -> SafetySettings | None:
-    found = check.fields(value, "safety", ("region", "message", "helplines", "response_hours"))
+    found = check.fields(
+        value, "safety", ("region", "message", "helplines", "response_hours", "keep_staff_names")
+    )
     if found is None:
         return None
     before = len(check.problems)
@@ -966,13 +968,17 @@ def _safety(check: _Checker, value: object) -> SafetySettings | None:
             )
         else:
             response_hours = float(raw_hours)
-    if len(check.problems) > before:
+    keep_staff_names: bool | None = False
+    if found.get("keep_staff_names") is not None:
+        keep_staff_names = check.boolean(found["keep_staff_names"], "safety.keep_staff_names")
+    if len(check.problems) > before or keep_staff_names is None:
         return None
     return SafetySettings(
         region=cast(Region, region),
         message=message,
         helplines=tuple(helplines),
         response_hours=response_hours,
+        keep_staff_names=keep_staff_names,
     )
 
 

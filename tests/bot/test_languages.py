@@ -371,3 +371,21 @@ async def test_outage_page_follows_the_browser(web_client: Client) -> None:
     assert "try again in a moment" not in body
     english = unavailable(make_mocked_request("GET", "/c/x", app=web_client.app))
     assert "try again in a moment" in (english.text or "")
+
+
+async def test_a_spec_that_keeps_staff_names_keeps_them_in_a_thread_post(
+    platform: Platform, web_client: Client
+) -> None:
+    data = spec_data(segments=[], safety={"region": "UK", "keep_staff_names": True})
+    await launch(platform, data)
+    page = await (await web_client.get("/c/outpatient-booking")).text()
+    page = await (
+        await _post(web_client, "/c/outpatient-booking/consent", page, answer="yes")
+    ).text()
+    post = "Nurse Amy rang the day before, like that. I'm Sarah Jones, 07700 900123."
+    page = await (
+        await _post(web_client, "/c/outpatient-booking/threads/reminder", page, text=post)
+    ).text()
+    async with platform.sessionmaker() as session:
+        stored = await session.scalar(select(Response.text))
+    assert stored == "Nurse Amy rang the day before, like that. I'm [name], [phone]."

@@ -200,6 +200,16 @@ def test_personal_details_become_placeholders_in_the_consultations_language(
     assert screen(text, hints_for(spec)).text == stored
 
 
+def test_a_spec_may_keep_staff_given_names_in_praise() -> None:
+    # The spec's safety.keep_staff_names reaches every intake through the hints; the
+    # writer's own name and a staff surname are redacted all the same.
+    text = "Nurse Amy was lovely. My name is Sarah Jones."
+    kept = parse_spec(spec_data(safety={"region": "UK", "keep_staff_names": True}))
+    assert screen(text, hints_for(kept)).text == "Nurse Amy was lovely. My name is [name]."
+    default = parse_spec(spec_data(safety={"region": "UK"}))
+    assert screen(text, hints_for(default)).text == "Nurse [name] was lovely. My name is [name]."
+
+
 def test_a_spec_may_word_its_own_placeholders() -> None:
     spec = parse_spec(spec_data(language="es", texts={"redacted_name": "[persona]"}))
     assert screen("Me atendió Sarah Jones", hints_for(spec)).text == "Me atendió [persona]"

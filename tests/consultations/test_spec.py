@@ -862,6 +862,16 @@ def test_template_yaml_takes_a_model_object() -> None:
     assert spec.closing_message == model.closing_message_default
 
 
+def test_staff_names_are_redacted_unless_the_spec_keeps_them() -> None:
+    from tests.helpers import spec_data
+
+    assert parse_spec(spec_data()).safety.keep_staff_names is False
+    kept = parse_spec(spec_data(safety={"region": "UK", "keep_staff_names": True}))
+    assert kept.safety.keep_staff_names is True
+    found = problems_of(spec_data(safety={"keep_staff_names": "yes"}))
+    assert [p.path for p in found] == ["safety.keep_staff_names"]
+
+
 def test_the_moderators_response_target_defaults_to_a_day_and_may_only_be_shorter() -> None:
     from tests.helpers import spec_data
 
@@ -918,6 +928,7 @@ def every_field() -> Spec:
             "message": "If you need support now, please contact one of these services.",
             "helplines": [{"name": "Samaritans", "contact": "116 123"}],
             "response_hours": 4,
+            "keep_staff_names": True,
         },
         "texts": {"stop_reply": "You have left. Thank you for your time."},
         "follow_up": {"of": ["outpatient-booking"], "invite": "recontact"},
