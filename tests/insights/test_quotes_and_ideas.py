@@ -9,6 +9,7 @@ the labelled sample in ``tests/data/insights/suggestions.jsonl``.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -271,3 +272,21 @@ def test_quote_text_takes_the_consultations_hints() -> None:
     # Read with AU, UK and US formats only, the mobile is no phone there (nor, before a
     # comma, a long id number).
     assert quote_text(text) == "Llámenme al 612 34 56 78, soy [name]."
+
+
+def test_a_timed_chat_quotes_what_other_sections_may_quote() -> None:
+    # A reply held for review, or one stored unscreened that reads as a crisis, was quoted
+    # in a timed chat's part (only safety-flagged replies were left out there).
+    from tests.over_time.helpers import timed_spec
+
+    spec = parse_spec(timed_spec(START))
+    rows = [
+        replace(_row(0, "The chairs are hard and the TV is too loud."), item_id="waiting"),
+        replace(_row(1, CRISIS), item_id="waiting"),
+        replace(
+            _row(2, "Ni idea, pero las sillas son duras", (screening.REVIEW,)), item_id="waiting"
+        ),
+    ]
+    (part, _) = build_report(spec, rows, generated_at=START + timedelta(days=1))["timed_chat"]
+    assert part["replies"] == 3
+    assert part["quotes"] == ["The chairs are hard and the TV is too loud."]

@@ -1,8 +1,8 @@
 """The ``timed_chat`` section: one part per question of a timed chat (Q1..Qn).
 
 Each part names the question, when it was posted, how many replies and people answered
-it, and a few replies in their words (never a safety-flagged one), in the order they
-came, which is how a facilitator reads a chat back.
+it, and a few replies in their words (only those any section may quote: never one flagged
+or held for safety), in the order they came, which is how a facilitator reads a chat back.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 from consultations import screening
 from consultations.insights.columns import Responses
 from consultations.insights.records import ResponseRow, SpecLike
-from consultations.insights.sections.free_text import quote_text
+from consultations.insights.sections.free_text import quotable, quote_text
 
 QUOTES_PER_QUESTION = 3
 
@@ -45,7 +45,7 @@ def summarise(
                 "replies": len(replies),
                 "participants": len({r.participant for r in replies}),
                 "by_channel": _by_channel(replies),
-                "quotes": [quote_text(r.text or "", hints=hints) for r in replies if r.quotable][
+                "quotes": [quote_text(r.text or "", hints=hints) for r in replies if quotable(r)][
                     :QUOTES_PER_QUESTION
                 ],
                 "safety_flagged": sum(1 for r in replies if r.safety_flagged),
