@@ -94,6 +94,7 @@ def main() -> int:
         "heldout batch 62 (discharge feedback)": _batch("heldout", 62),
         "heldout batch 63 (written blind)": _batch("heldout", 63),
         "heldout batch 64 (written blind)": _batch("heldout", 64),
+        "heldout batch 67 (written blind, after tune batches 65 and 66)": _batch("heldout", 67),
         "heldout, all batches": lambda row: row["split"] == "heldout",
     }
     for split, member in groups.items():

@@ -121,7 +121,8 @@ def test_the_evaluation_set_is_large_varied_and_split_by_its_fixed_rule() -> Non
             # once on its candidate, which was not kept; they are held out. Batch 62 was
             # written by the team after a walk-through, batches 63 and 64 blind to the
             # screen; they are held out. Batches 65 and 66 were written blind by one more
-            # writer in two voices, scored once, then joined the tune split.
+            # writer in two voices, scored once, then joined the tune split. Batch 67 was
+            # written blind after their round and is held out.
             allowed = {
                 (2, "heldout"),
                 (3, "tune"),
@@ -188,6 +189,7 @@ def test_the_evaluation_set_is_large_varied_and_split_by_its_fixed_rule() -> Non
                 (64, "heldout"),
                 (65, "tune"),
                 (66, "tune"),
+                (67, "heldout"),
             }
             assert (row["batch"], row["split"]) in allowed, row["text"]
             continue
@@ -209,6 +211,7 @@ def test_heldout_is_batches_one_two_four_and_the_blind_pair() -> None:
     assert {row.get("batch", 1) for row in HELDOUT} == {
         *(1, 2, 4, 48, 49),
         *range(54, 65),
+        67,
     }
 
 
@@ -280,6 +283,21 @@ def test_blind_batch_64_holds_its_measured_level() -> None:
     assert sum(row["label"] == 1 for row in BATCH_64) == 200
     assert recall == 1.0
     assert over_flagging <= 0.050
+
+
+BATCH_67 = [row for row in HELDOUT if row.get("batch") == 67]
+
+
+def test_blind_batch_67_holds_its_measured_level() -> None:
+    # Batch 67 (docs/safety.md, "Held-out batch 67"): 200 disclosures (25 a category, 45
+    # euphemism) and 200 look-alikes (20 a kind, ordinary suggestions among them), written
+    # blind to the screen after the round of tune batches 65 and 66; two texts were already
+    # in the set and are stored once. Scored once on that screen, and not tuned on: recall
+    # 0.985 (196 of 199), over-flagging 0.055 (11 of 199).
+    recall, over_flagging = _rates(BATCH_67)
+    assert sum(row["label"] == 1 for row in BATCH_67) == 199
+    assert recall >= 0.9849
+    assert over_flagging <= 0.0553
 
 
 NEXT_FOUR = [row for row in HELDOUT if row.get("batch") in (54, 55, 56, 57)]
