@@ -162,9 +162,7 @@ async def user_role(args: argparse.Namespace, settings: Settings | None) -> int:
     try:
         with _usage_errors():
             async with platform.sessionmaker.begin() as session:
-                _, former = await accounts.set_role(
-                    session, email, args.role, actor=cli_actor(), now=utcnow()
-                )
+                _, former = await accounts.set_role(session, email, args.role, actor=cli_actor())
     finally:
         await platform.aclose()
     if former == args.role:

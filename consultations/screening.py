@@ -11,7 +11,7 @@ import html
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 
 from consultations.safety import redaction
 
@@ -125,6 +125,11 @@ class Hints:
     placeholders: tuple[tuple[str, str], ...] = tuple(redaction.PLACEHOLDERS.items())
     keep_staff_names: bool = False
 
+    @cached_property
+    def placeholder_words(self) -> dict[str, str]:
+        """``placeholders`` by kind, built once per hints rather than once per reply."""
+        return dict(self.placeholders)
+
 
 #: The hints of no consultation in particular (as of one in English in Australia): AU,
 #: UK and US phone numbers.
@@ -162,15 +167,14 @@ def placeholder_words() -> frozenset[str]:
     )
 
 
-def redact(
-    text: str, *, keep_staff_names: bool = False, hints: Hints = NO_HINTS
-) -> tuple[str, bool]:
-    """Replace personal details with placeholders; says whether anything changed."""
+def redact(text: str, *, hints: Hints = NO_HINTS) -> tuple[str, bool]:
+    """Replace personal details with placeholders (as the consultation ``hints`` say:
+    regions, words, staff names); says whether anything changed."""
     result = redaction.redact(
         text,
-        keep_staff_names=keep_staff_names or hints.keep_staff_names,
+        keep_staff_names=hints.keep_staff_names,
         regions=hints.regions,
-        placeholders=dict(hints.placeholders),
+        placeholders=hints.placeholder_words,
     )
     return result.text, result.changed
 

@@ -275,9 +275,7 @@ async def remove(db: AsyncSession, email: str, *, actor: str, now: datetime) -> 
     return user
 
 
-async def set_role(
-    db: AsyncSession, email: str, role: str, *, actor: str, now: datetime
-) -> tuple[User, str]:
+async def set_role(db: AsyncSession, email: str, role: str, *, actor: str) -> tuple[User, str]:
     """Give an account another role; the account and its former role.
 
     The same role again changes nothing and is not audited.

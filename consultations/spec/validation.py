@@ -555,16 +555,14 @@ def validate(data: object, *, limits: Mapping[str, ChannelLimits] | None = None)
 
     telegram = _telegram(check, root["telegram"]) if given(root, "telegram") else TelegramSettings()
     mastodon = _mastodon(check, root["mastodon"]) if given(root, "mastodon") else MastodonSettings()
-    safety = _safety(check, root["safety"]) if given(root, "safety") else SafetySettings()
-    region_given = (
-        given(root, "safety")
-        and isinstance(root["safety"], Mapping)
-        and ("region" in root["safety"])
+    safety = (
+        _safety(check, root["safety"])
+        if given(root, "safety")
+        else SafetySettings(region_given=False)
     )
-    if safety is not None and not region_given:
+    if safety is not None and not safety.region_given and (language or "").lower().startswith("cy"):
         # A consultation in Welsh is run in Wales: its helplines are the UK's.
-        welsh = (language or "").lower().startswith("cy")
-        safety = replace(safety, region="UK" if welsh else safety.region, region_given=False)
+        safety = replace(safety, region="UK")
     retention = over_time.check_retention(root["retention"]) if given(root, "retention") else None
     if retention is not None:
         for where, message in retention[1]:
@@ -979,6 +977,7 @@ def _safety(check: _Checker, value: object) -> SafetySettings | None:
         helplines=tuple(helplines),
         response_hours=response_hours,
         keep_staff_names=keep_staff_names,
+        region_given="region" in found,
     )
 
 

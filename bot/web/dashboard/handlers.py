@@ -1003,9 +1003,7 @@ class Dashboard:
             )
 
         async def change(db: AsyncSession, user: User) -> str:
-            _, former = await accounts.set_role(
-                db, user.email, role, actor=account.email, now=self.clock()
-            )
+            _, former = await accounts.set_role(db, user.email, role, actor=account.email)
             if former == role:
                 return "same-role"
             log.info(
