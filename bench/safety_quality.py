@@ -86,7 +86,7 @@ def main() -> int:
         "tune batch 16": _batch("tune", 16),
         **{
             f"tune batch {n} (scored blind while held out)": _batch("tune", n)
-            for n in [*range(17, 48), *range(50, 54), 65, 66]
+            for n in [*range(17, 48), *range(50, 54), 65, 66, 68, 69, 71, 72]
         },
         "heldout batches 48 and 49": lambda row: row.get("batch") in (48, 49),
         "heldout batches 54 to 57": lambda row: row.get("batch") in (54, 55, 56, 57),

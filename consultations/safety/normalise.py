@@ -119,8 +119,9 @@ _PHRASES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         # "sh'ing", "shing", "s h in"; never "shin" or "shed".
         (r"\bs(?:h[\s'-]+(?:ing|in)|hing|\s+h[\s'-]*(?:ing|in))\b", " self harming "),
         (r"\bs(?:h[\s'-]+(?:ed|d)|hd|\s+h[\s'-]*(?:ed|d))\b", " self harmed "),
-        # "od'd", "o.d. d", "oded"; never "odd".
-        (r"\bo\.?d(?:[\s'.-]+d|[\s'.-]*ed)\b", " overdosed "),
+        # "od'd", "o.d. d", "oded", with a zero for the o ("0.d.'d", tune batch 71); never
+        # "odd".
+        (r"\b[o0]\.?d(?:[\s'.-]+d|[\s'.-]*ed)\b", " overdosed "),
         (r"\bo\.?d[\s'-]*ing\b", " overdosing "),
         (r"\bctb[\s'-]*(?:ed|d)\b", " tried to kill myself "),
         (r"\bi\s*d\s*w\s*(?:2|t)\s*l\b", " i do not want to live "),
@@ -146,7 +147,7 @@ _PHRASES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
 # with a letter or a symbol ("\bs" is written "s(?<=\bs)", the same places), so that the
 # engine passes over the other characters of a text without trying the branches there.
 _PHRASE_GATE = re.compile(
-    r"sewer|slide|self|toaster|bath|/|&|\+|accident|s(?<=\bs)\s*h|s(?<=\bs)\.\s?h|o(?<=\bo)\.?d"
+    r"sewer|slide|self|toaster|bath|/|&|\+|accident|s(?<=\bs)\s*h|s(?<=\bs)\.\s?h|o(?<=\bo)\.?d|0(?<=\b0)\.?d"
     r"|ctb|i(?<=\bi)\s*d\s*w|un[\s_-]*alive|w(?<=\bw)\s"
 )
 # "my self" is "myself", except in "my self harm", "my self esteem", "her self care".
@@ -494,6 +495,7 @@ _CONTRACTIONS: dict[str, str] = {
     "they've": "they have",
     "it'll": "it will",
     "that'll": "that will",
+    "there'll": "there will",
     "won't": "will not",
     "can't": "can not",
     "shan't": "shall not",
@@ -720,6 +722,16 @@ _FUZZY_KEEP = frozenset(
         "fearing",
         "tearing",
         "hearings",
+        # English words one edit from "existing", "believe", "harming" or "burden" (found by
+        # running every word of the insights embedding's vocabulary through the correction;
+        # tune batches 68 and 69: "most exciting thing that happened" read "most existing").
+        "exciting",
+        "exiting",
+        "relieve",
+        "believed",
+        "believer",
+        "harding",
+        "braden",
     }
 )
 
@@ -887,10 +899,42 @@ def _segment(letters: str, known: frozenset[str]) -> list[str]:
     return found if found is not None else [letters]
 
 
+#: Two-letter words a text may spell out letter by letter ("g-o-i-n-g o-n"), joined like
+#: longer ones (tune batches 68 and 69); other pairs of letters stay apart ("a-e", "x-y").
+_SHORT_SPELLED = frozenset(
+    {
+        "on",
+        "in",
+        "to",
+        "me",
+        "my",
+        "go",
+        "do",
+        "no",
+        "up",
+        "so",
+        "it",
+        "is",
+        "be",
+        "he",
+        "we",
+        "am",
+        "of",
+        "or",
+        "at",
+        "by",
+        "an",
+        "if",
+    }
+)
+
+
 def _dotted(token: str) -> list[str]:
     """A token with inner dots or dashes: "s.u.i.c.i.d.e" joined, "self-harm" split."""
     pieces = re.split(r"[.-]", token)
-    if len(pieces) >= 3 and all(len(p) == 1 for p in pieces):
+    if all(len(p) == 1 for p in pieces) and (
+        len(pieces) >= 3 or (len(pieces) == 2 and "".join(pieces) in _SHORT_SPELLED)
+    ):
         return ["".join(pieces)]
     return [p for p in pieces if p]
 
@@ -924,6 +968,9 @@ def _word(token: str, known: frozenset[str]) -> str:
     if "'" in token:
         # "'i'll kill him'": a quotation mark against a contraction is not part of it.
         token = token.strip("'") or token
+        if not token.replace("'", "").isalpha() and any(c.isalpha() for c in token):
+            # Leetspeak in a contraction ("w0n't", "c@n't"; tune batch 72).
+            token = token.translate(_LEET)
         expanded = _CONTRACTIONS.get(token)
         if expanded is not None:
             return expanded
@@ -1046,8 +1093,15 @@ def _close_gaps(text: str, known: frozenset[str]) -> str:
 _EURO_E = re.compile("(?<=[a-z])\u20ac|\u20ac(?=[a-z])")
 
 
+#: A line break with no punctuation before it: chat messages pasted one per line end
+#: there as sentences do (tune batches 68 and 69).
+_LINE_END = re.compile(r"(?<![.!?;:,\s])[ \t]*(?:\r?\n)+")
+
+
 def normalise_folded(text: str, known: frozenset[str] = _EMPTY) -> str:
     """:func:`normalise` for a text already passed through :func:`fold`."""
+    if "\n" in text:
+        text = _LINE_END.sub(" . ", text)
     if not text.isascii():
         text = text.translate(_EMOJI_WORDS)
         if "\u20ac" in text:

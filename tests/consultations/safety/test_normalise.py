@@ -41,6 +41,20 @@ KNOWN = default_lexicon().vocabulary
         ("tr13d 2 3nd 1t", "tried to end it"),
         ("1 w4nt 2 d13", "i want to die"),
         ("k-i-l-l-i-n-g", "killing"),
+        # A two-letter word spelt out is joined like a longer one (tune batches 68 and 69);
+        # other pairs of single letters stay apart.
+        ("no point g-o-i-n-g o-n", "no point going on"),
+        ("an a-z list", "an a z list"),
+        # Tune batches 71 and 72: a zero for the o of "od'd"; leetspeak in a contraction;
+        # "there'll"; chat messages one per line end as sentences; English words one edit
+        # from a corrected word stay as written.
+        ("0.d.'d last year", "overdosed last year"),
+        ("th@t d0ctor w0n't be s@fe", "that doctor will not be safe"),
+        ("another month and there'll be enough", "another month and there will be enough"),
+        ("stabbed my thumb lol\nteacher sent me out", "stabbed my thumb lol . teacher sent me out"),
+        ("fine.\nthanks", "fine . thanks"),
+        ("the most exciting thing", "the most exciting thing"),
+        ("exiting the car park", "exiting the car park"),
         ("took 5mg at 10am on the 3rd", "took 5mg at 10am on the 3rd"),
         ("1 nurse for 30 patients", "1 nurse for 30 patients"),
         ("$uicidal", "suicidal"),
