@@ -186,16 +186,24 @@ def build_parser() -> argparse.ArgumentParser:
         "add",
         help="add a dashboard account (password from stdin or prompt)",
         description="Add a dashboard account. The password is read from standard input or "
-        "asked for (at least 12 characters). It is for the first sign-in: the dashboard then "
-        "asks the person to choose their own before anything else. An account that was "
-        "removed is given back, with this password and role.",
+        "asked for (at least 12 characters), and is ready to use: the account signs in with "
+        "it and reaches the dashboard. With --temporary, or with --generate-password, it is "
+        "for the first sign-in only: the dashboard then asks the person to choose their own "
+        "before anything else. An account that was removed is given back, with this "
+        "password and role.",
     )
     add.add_argument("email", metavar="EMAIL")
     add.add_argument("--role", required=True, choices=ROLES)
     add.add_argument(
         "--generate-password",
         action="store_true",
-        help="make a strong password and print it once, instead of reading one",
+        help="make a strong password and print it once, instead of reading one; it is for "
+        "the first sign-in only",
+    )
+    add.add_argument(
+        "--temporary",
+        action="store_true",
+        help="the password given is for the first sign-in only: the person then chooses their own",
     )
     add.add_argument(
         "--exists-ok",
@@ -227,14 +235,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="set a new password (from stdin or prompt); the account's sessions end",
         description="Set a new password for a dashboard account, read from standard input or "
         "asked for (at least 12 characters), or made with --generate-password. Every "
-        "session of the account ends, so it signs in again with the new password, once: "
-        "the dashboard then asks the person to choose their own before anything else.",
+        "session of the account ends, so it signs in again with the new password. A "
+        "password given is ready to use; with --temporary, or with --generate-password, it "
+        "is for one sign-in: the dashboard then asks the person to choose their own before "
+        "anything else.",
     )
     password.add_argument("email", metavar="EMAIL")
     password.add_argument(
         "--generate-password",
         action="store_true",
-        help="make a strong password and print it once, instead of reading one",
+        help="make a strong password and print it once, instead of reading one; it is for "
+        "one sign-in only",
+    )
+    password.add_argument(
+        "--temporary",
+        action="store_true",
+        help="the password given is for one sign-in only: the person then chooses their own",
     )
     return parser
 

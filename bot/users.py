@@ -4,9 +4,11 @@ The rules (passwords, the last admin, removal keeping the row) are those of
 :mod:`bot.web.accounts`, which the dashboard's Accounts page follows too. Every change is
 audited as done by ``cli:`` and the operating-system account that ran the command.
 
-A password set here, typed or generated, is known to whoever ran the command: it lets the
-account sign in once, and the dashboard then asks its owner to choose their own before
-showing anything else (``make run``'s demo admin too).
+A password typed or piped here is ready to use: an operator who adds their own account
+signs in with it and reaches the dashboard. With ``--temporary`` it is for one sign-in,
+and so is a password made with ``--generate-password`` (``make run``'s demo admin too):
+the dashboard then asks the account's owner to choose their own before showing anything
+else.
 """
 
 from __future__ import annotations
@@ -50,6 +52,12 @@ def _new_password(generate: bool) -> str:
     return password
 
 
+def _one_time(args: argparse.Namespace) -> bool:
+    """Whether the password is for one sign-in: a generated one always, a typed or piped
+    one only with ``--temporary``."""
+    return bool(args.generate_password or args.temporary)
+
+
 def _shown_once(password: str) -> None:
     print(f"password (shown once, keep it safe): {password}")
 
@@ -83,6 +91,7 @@ async def user_add(args: argparse.Namespace, settings: Settings | None) -> int:
             return OK
         password = _new_password(args.generate_password)
         password_hash = await asyncio.to_thread(auth.hash_password, password)
+        one_time = _one_time(args)
         try:
             with _usage_errors():
                 async with platform.sessionmaker.begin() as session:
@@ -94,10 +103,16 @@ async def user_add(args: argparse.Namespace, settings: Settings | None) -> int:
                             password_hash,
                             actor=cli_actor(),
                             now=utcnow(),
+                            must_change=one_time,
                         )
                     else:
                         await accounts.restore(
-                            session, email, args.role, password_hash, actor=cli_actor()
+                            session,
+                            email,
+                            args.role,
+                            password_hash,
+                            actor=cli_actor(),
+                            must_change=one_time,
                         )
         except IntegrityError:  # added meanwhile by someone else
             raise UsageError(f"EMAIL: {email} already has an account") from None
@@ -107,7 +122,8 @@ async def user_add(args: argparse.Namespace, settings: Settings | None) -> int:
         print(f"added {email} as {args.role}")
     else:
         print(f"gave back {email}'s account as {args.role} ({accounts.removed_note(existing)})")
-    _change_due(email)
+    if one_time:
+        _change_due(email)
     if args.generate_password:
         _shown_once(password)
     return OK
@@ -183,6 +199,7 @@ async def user_password(args: argparse.Namespace, settings: Settings | None) -> 
                 await accounts.require_active(session, email)
         password = _new_password(args.generate_password)
         password_hash = await asyncio.to_thread(auth.hash_password, password)
+        one_time = _one_time(args)
         with _usage_errors():
             async with platform.sessionmaker.begin() as session:
                 await accounts.set_password(
@@ -192,11 +209,13 @@ async def user_password(args: argparse.Namespace, settings: Settings | None) -> 
                     actor=cli_actor(),
                     now=utcnow(),
                     how="generated" if args.generate_password else "given",
+                    must_change=one_time,
                 )
     finally:
         await platform.aclose()
     print(f"new password for {email}: its sign-ins are ended")
-    _change_due(email)
+    if one_time:
+        _change_due(email)
     if args.generate_password:
         _shown_once(password)
     return OK

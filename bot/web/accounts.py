@@ -9,10 +9,12 @@ accounts through here, so the rules are the same for both:
   email and ``user:ID``, and must still say who did what. It can no longer sign in, and
   its sessions end at once. ``add`` gives it back (a new password, the role given).
 - A new password ends every session of the account: whoever knew the old one is out.
-- A password set by someone other than its owner (``engage user add`` and
-  ``engage user password``, typed or generated, and *Reset the password* on the Accounts
-  page) is for one sign-in: the account is marked ``must_change_password``, and the
-  dashboard shows its owner nothing but the page to choose their own until they have.
+- A password the platform makes (``--generate-password``, *Reset the password* on the
+  Accounts page), or one given with ``--temporary``, is for one sign-in: the account is
+  marked ``must_change_password``, and the dashboard shows its owner nothing but the page
+  to choose their own until they have. A password typed or piped to ``engage user add``
+  or ``engage user password`` without ``--temporary`` is ready to use: whoever ran the
+  command chose it, often for their own account.
   Every signed-in person can change their own password there too, giving the current
   one (:func:`change_own`); their other sessions end.
 - A role is read from the account on every request (:func:`bot.web.auth.current_session`),
@@ -206,8 +208,7 @@ async def add(
 ) -> User:
     """A new account; :class:`AccountError` if the email already has one.
 
-    Its password is for one sign-in (``must_change``) unless the caller says otherwise:
-    whoever made the account knows it.
+    Its password is for one sign-in (``must_change``) unless the caller says otherwise.
     """
     check_role(role)
     if await by_email(db, email) is not None:
@@ -234,8 +235,8 @@ async def restore(
     actor: str,
     must_change: bool = True,
 ) -> User:
-    """Give a removed account back, with a new password (for one sign-in, as for
-    :func:`add`) and ``role``."""
+    """Give a removed account back, with a new password (for one sign-in unless
+    ``must_change`` is false, as for :func:`add`) and ``role``."""
     check_role(role)
     user = await _require(db, email, lock=True)
     if user.removed_at is None:
@@ -294,21 +295,36 @@ async def set_role(db: AsyncSession, email: str, role: str, *, actor: str) -> tu
 
 
 async def set_password(
-    db: AsyncSession, email: str, password_hash: str, *, actor: str, now: datetime, how: str
+    db: AsyncSession,
+    email: str,
+    password_hash: str,
+    *,
+    actor: str,
+    now: datetime,
+    how: str,
+    must_change: bool = True,
 ) -> User:
-    """Store a new password hash set by someone else, and end every session of the account.
+    """Store a new password hash, set by an admin or an operator, and end every session of
+    the account.
 
-    The password is for one sign-in: the account must choose its own next
-    (``must_change_password``). ``how`` is recorded with the change: ``given`` (typed or
+    With ``must_change`` (the default) the password is for one sign-in: the account must
+    choose its own next (``must_change_password``); without it, the password is ready to
+    use and no change is due. ``how`` is recorded with the change: ``given`` (typed or
     read) or ``generated``.
     """
     user = await require_active(db, email, lock=True)
     user.password_hash = password_hash
-    user.must_change_password = True
+    user.must_change_password = must_change
     await db.flush()
     await auth.end_sessions_of(db, user.id, now=now)
     audit(
-        db, actor, "user.password", f"user:{user.id}", email=email, password=how, must_change=True
+        db,
+        actor,
+        "user.password",
+        f"user:{user.id}",
+        email=email,
+        password=how,
+        must_change=must_change,
     )
     return user
 

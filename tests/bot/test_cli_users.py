@@ -244,22 +244,27 @@ def test_the_last_admin_is_neither_removed_nor_demoted(
     assert accounts(database_url)["lead@health.example"].role == "admin"
 
 
+@pytest.mark.parametrize("temporary", [False, True], ids=["ready", "temporary"])
 def test_password_from_standard_input_replaces_the_old_one(
     env: Path,
     database_url: str,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
+    temporary: bool,
 ) -> None:
     old = add(capsys, "lead@health.example", "lead")
     with_stdin(monkeypatch, PASSWORD + "\n")
+    flags = ["--temporary"] if temporary else []
 
-    code, out, _ = engage(capsys, "user", "password", "lead@health.example")
+    code, out, _ = engage(capsys, "user", "password", "lead@health.example", *flags)
 
     assert code == 0
-    assert out.splitlines() == [
-        "new password for lead@health.example: its sign-ins are ended",
-        "lead@health.example chooses a new password at the next sign-in, before anything else",
-    ]
+    said = ["new password for lead@health.example: its sign-ins are ended"]
+    if temporary:
+        said.append(
+            "lead@health.example chooses a new password at the next sign-in, before anything else"
+        )
+    assert out.splitlines() == said
     lead = accounts(database_url)["lead@health.example"]
     assert auth.verify_password(PASSWORD, lead.password_hash)
     assert not auth.verify_password(old, lead.password_hash)
@@ -267,10 +272,66 @@ def test_password_from_standard_input_replaces_the_old_one(
         ACTOR,
         "user.password",
         f"user:{lead.id}",
-        {"email": "lead@health.example", "password": "given", "must_change": True},
+        {"email": "lead@health.example", "password": "given", "must_change": temporary},
     )
-    assert lead.must_change_password
+    # A password given is ready to use (the change due since `add` is gone with the one it
+    # replaced), unless --temporary makes it for one sign-in.
+    assert lead.must_change_password is temporary
     assert PASSWORD not in str(trail(database_url))
+
+
+@pytest.mark.parametrize("temporary", [False, True], ids=["ready", "temporary"])
+def test_a_password_given_to_add_is_ready_to_use_unless_temporary(
+    env: Path,
+    database_url: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    temporary: bool,
+) -> None:
+    with_stdin(monkeypatch, PASSWORD + "\n")
+    flags = ["--temporary"] if temporary else []
+
+    code, out, err = engage(capsys, "user", "add", "me@health.example", "--role", "admin", *flags)
+
+    assert code == 0, err
+    said = ["added me@health.example as admin"]
+    if temporary:
+        said.append(
+            "me@health.example chooses a new password at the next sign-in, before anything else"
+        )
+    assert out.splitlines() == said
+    me = accounts(database_url)["me@health.example"]
+    assert auth.verify_password(PASSWORD, me.password_hash)
+    assert me.must_change_password is temporary
+    assert trail(database_url) == [
+        (
+            ACTOR,
+            "user.add",
+            f"user:{me.id}",
+            {"email": "me@health.example", "role": "admin", "must_change": temporary},
+        )
+    ]
+    assert PASSWORD not in str(trail(database_url))
+    code, out, _ = engage(capsys, "user", "list")
+    listed = next(line for line in out.splitlines() if line.startswith("me@"))
+    assert listed.endswith("active, new password due" if temporary else "active")
+    code, out, _ = engage(capsys, "user", "list", "--json")
+    assert json.loads(out)[0]["must_change_password"] is temporary
+
+
+def test_a_generated_password_is_for_one_sign_in_with_or_without_temporary(
+    env: Path, database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for email, flags in (
+        ("one@health.example", []),
+        ("two@health.example", ["--temporary"]),
+    ):
+        code, out, err = engage(
+            capsys, "user", "add", email, "--role", "viewer", "--generate-password", *flags
+        )
+        assert code == 0, err
+        assert f"{email} chooses a new password at the next sign-in" in out
+        assert accounts(database_url)[email].must_change_password
 
 
 def test_a_generated_password_is_shown_once(
@@ -352,12 +413,25 @@ def test_a_removed_account_is_changed_only_by_adding_it_again(
     code, out, _ = engage(capsys, "user", "add", "back@health.example", "--role", "viewer")
 
     assert code == 0 and out.startswith("gave back back@health.example's account as viewer")
+    assert "chooses a new password" not in out
     back = accounts(database_url)["back@health.example"]
-    assert back.removed_at is None and back.role == "viewer" and back.must_change_password
+    assert back.removed_at is None and back.role == "viewer"
+    assert not back.must_change_password  # the password given is ready to use
     assert auth.verify_password(PASSWORD, back.password_hash)
     actor, action, subject, detail = trail(database_url)[-1]
     assert (actor, action, subject) == (ACTOR, "user.restore", f"user:{back.id}")
     assert detail["email"] == "back@health.example" and detail["role"] == "viewer"
+    assert detail["must_change"] is False
+
+    # Removed again and given back with --temporary: for one sign-in.
+    assert engage(capsys, "user", "remove", "back@health.example")[0] == 0
+    with_stdin(monkeypatch, PASSWORD + "\n")
+    code, out, _ = engage(
+        capsys, "user", "add", "back@health.example", "--role", "viewer", "--temporary"
+    )
+    assert code == 0 and "back@health.example chooses a new password" in out
+    assert accounts(database_url)["back@health.example"].must_change_password
+    assert trail(database_url)[-1][3]["must_change"] is True
 
 
 def test_adding_an_account_is_audited(
@@ -383,3 +457,15 @@ def test_help_lists_the_account_commands(capsys: pytest.CaptureFixture[str]) -> 
     out = capsys.readouterr().out
     for command in ("add", "list", "remove", "role", "password"):
         assert f"    {command} " in out
+
+
+@pytest.mark.parametrize("command", ["add", "password"])
+def test_help_says_a_given_password_is_ready_unless_temporary(
+    capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        engage(capsys, "user", command, "--help")
+    assert stopped.value.code == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "--temporary" in out and "--generate-password" in out
+    assert "is ready to use" in out

@@ -1,6 +1,7 @@
-"""One's own password on the dashboard: a password someone else set (an admin's reset,
-`engage user add` and `engage user password`) is changed at the next sign-in before
-anything else opens, and everyone can change theirs, giving the current one."""
+"""One's own password on the dashboard: a password made for someone (an admin's reset or
+new account, `--generate-password`) or given with `--temporary` is changed at the next
+sign-in before anything else opens; one typed or piped to `engage user add` or `engage
+user password` is ready to use; and everyone can change theirs, giving the current one."""
 
 from __future__ import annotations
 
@@ -196,7 +197,7 @@ async def test_wrong_current_passwords_are_throttled_as_sign_ins(
     assert auth.verify_password(PASSWORD, kept)
 
 
-async def test_a_password_from_the_command_line_is_changed_at_the_first_sign_in(
+async def test_a_generated_password_from_the_command_line_is_changed_at_the_first_sign_in(
     env: Path,
     platform: Platform,
     web_client: Client,
@@ -217,10 +218,74 @@ async def test_a_password_from_the_command_line_is_changed_at_the_first_sign_in(
     assert (await change(web_client, given, NEW)).status == 303
     assert (await web_client.get("/dashboard/accounts", allow_redirects=False)).status == 200
 
-    # A password typed for someone on the command line is theirs for one sign-in too.
+    # A password made for someone with `engage user password` is for one sign-in too.
+    await add_user(platform, STAFF, "viewer")
+    code, out, err = await run(capsys, "user", "password", STAFF, "--generate-password")
+    assert code == 0, err
+    made = out.split("keep it safe): ")[1].strip()
+    web_client.session.cookie_jar.clear()
+    assert asked_to_change(await log_in(web_client, STAFF, made))
+
+
+async def test_a_password_piped_to_the_command_line_signs_in_straight_to_the_dashboard(
+    env: Path,
+    platform: Platform,
+    web_client: Client,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # An operator adds their own account, piping the password they chose.
+    monkeypatch.setattr("sys.stdin", io.StringIO("the operator's own password\n"))
+    code, out, err = await run(capsys, "user", "add", ADMIN, "--role", "admin")
+    assert code == 0, err
+    assert "chooses a new password" not in out
+
+    signed_in = await log_in(web_client, ADMIN, "the operator's own password")
+
+    assert (signed_in.status, signed_in.headers["Location"]) == (303, "/dashboard")
+    home = await web_client.get("/dashboard", allow_redirects=False)
+    assert home.status == 200
+    assert "<h1>Choose a new password</h1>" not in await home.text()
+    page = await web_client.get("/dashboard/accounts", allow_redirects=False)
+    assert page.status == 200
+    # Listed as active, with no new password due.
+    row = re.search(rf'<th scope="row">{ADMIN}</th>(.*?)</tr>', await page.text(), re.S)
+    assert row is not None and row.group(1).strip().endswith('active">active</span></td>')
+    assert not (await user(platform, ADMIN)).must_change_password
+
+    # A new password piped to `engage user password` is ready to use too.
     await add_user(platform, STAFF, "viewer")
     monkeypatch.setattr("sys.stdin", io.StringIO("typed by the administrator\n"))
     code, out, err = await run(capsys, "user", "password", STAFF)
     assert code == 0, err
+    assert "chooses a new password" not in out
     web_client.session.cookie_jar.clear()
+    signed_in = await log_in(web_client, STAFF, "typed by the administrator")
+    assert (signed_in.status, signed_in.headers["Location"]) == (303, "/dashboard")
+    assert (await web_client.get("/dashboard", allow_redirects=False)).status == 200
+
+
+@pytest.mark.parametrize("command", ["add", "password"])
+async def test_a_temporary_password_from_the_command_line_is_changed_at_the_first_sign_in(
+    env: Path,
+    platform: Platform,
+    web_client: Client,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    command: str,
+) -> None:
+    if command == "password":
+        await add_user(platform, STAFF, "viewer")
+        args = ["password", STAFF, "--temporary"]
+    else:
+        args = ["add", STAFF, "--role", "viewer", "--temporary"]
+    monkeypatch.setattr("sys.stdin", io.StringIO("typed by the administrator\n"))
+
+    code, out, err = await run(capsys, "user", *args)
+
+    assert code == 0, err
+    assert f"{STAFF} chooses a new password at the next sign-in" in out
     assert asked_to_change(await log_in(web_client, STAFF, "typed by the administrator"))
+    assert asked_to_change(await web_client.get("/dashboard", allow_redirects=False))
+    assert (await change(web_client, "typed by the administrator", NEW)).status == 303
+    assert (await web_client.get("/dashboard", allow_redirects=False)).status == 200
