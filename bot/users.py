@@ -39,9 +39,9 @@ def _usage_errors() -> Iterator[None]:
         raise UsageError(str(exc)) from None
 
 
-def _email(args: argparse.Namespace) -> str:
+def _email(args: argparse.Namespace, *, new: bool = False) -> str:
     with _usage_errors():
-        return accounts.normal_email(args.email)
+        return (accounts.new_email if new else accounts.normal_email)(args.email)
 
 
 def _new_password(generate: bool) -> str:
@@ -72,7 +72,7 @@ def _when(moment: datetime | None) -> str:
 
 async def user_add(args: argparse.Namespace, settings: Settings | None) -> int:
     """A new account; a removed one is given back (unless ``--exists-ok``)."""
-    email = _email(args)
+    email = _email(args, new=True)
     platform = await migrated_platform(settings)
     try:
         async with platform.sessionmaker() as session:

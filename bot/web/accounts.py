@@ -9,14 +9,16 @@ accounts through here, so the rules are the same for both:
   email and ``user:ID``, and must still say who did what. It can no longer sign in, and
   its sessions end at once. ``add`` gives it back (a new password, the role given).
 - A new password ends every session of the account: whoever knew the old one is out.
-- A password the platform makes (``--generate-password``, *Reset the password* on the
-  Accounts page), or one given with ``--temporary``, is for one sign-in: the account is
-  marked ``must_change_password``, and the dashboard shows its owner nothing but the page
-  to choose their own until they have. A password typed or piped to ``engage user add``
-  or ``engage user password`` without ``--temporary`` is ready to use: whoever ran the
-  command chose it, often for their own account.
+- A password the platform makes (``--generate-password``, *Add an account* and *Reset
+  the password* on the Accounts page), or one given with ``--temporary``, is for one
+  sign-in: the account is marked ``must_change_password``, and the dashboard shows its
+  owner nothing but the page to choose their own until they have. A password typed or
+  piped to ``engage user add`` or ``engage user password`` without ``--temporary`` is
+  ready to use: whoever ran the command chose it, often for their own account.
   Every signed-in person can change their own password there too, giving the current
   one (:func:`change_own`); their other sessions end.
+- The Accounts page adds an account as ``engage user add`` does (:func:`add_or_restore`:
+  a removed one is given back), always with a password made for one sign-in.
 - A role is read from the account on every request (:func:`bot.web.auth.current_session`),
   so a role change applies at the next page of every session.
 - There is always one admin left who can sign in: the last one cannot be removed or
@@ -45,6 +47,7 @@ from storage.tables import User
 
 MIN_PASSWORD = 12
 MAX_PASSWORD = 1024
+MAX_EMAIL = 254
 ADMIN = "admin"
 
 
@@ -64,7 +67,16 @@ class LastAdmin(AccountError):
 def normal_email(text: str) -> str:
     """An email as accounts are kept (trimmed, lower case), or :class:`AccountError`."""
     email = text.strip().lower()
-    if "@" not in email or email.startswith("@") or email.endswith("@") or len(email) > 254:
+    if "@" not in email or email.startswith("@") or email.endswith("@") or len(email) > MAX_EMAIL:
+        raise AccountError("EMAIL", f"{text!r} is not an email address")
+    return email
+
+
+def new_email(text: str) -> str:
+    """An email for a new account: as :func:`normal_email`, and with no space or control
+    character inside (which nobody could type into the sign-in form as meant)."""
+    email = normal_email(text)
+    if any(char.isspace() or not char.isprintable() for char in email):
         raise AccountError("EMAIL", f"{text!r} is not an email address")
     return email
 
@@ -257,6 +269,30 @@ async def restore(
         must_change=must_change,
     )
     return user
+
+
+async def add_or_restore(
+    db: AsyncSession,
+    email: str,
+    role: str,
+    password_hash: str,
+    *,
+    actor: str,
+    now: datetime,
+    must_change: bool = True,
+) -> tuple[User, datetime | None]:
+    """A new account (:func:`add`), or a removed one with ``email`` given back
+    (:func:`restore`), as ``engage user add`` does; the account, and when it had been
+    removed (None for a new one). :class:`AccountError` if the email has an account."""
+    existing = await by_email(db, email)
+    if existing is None:
+        user = await add(
+            db, email, role, password_hash, actor=actor, now=now, must_change=must_change
+        )
+        return user, None
+    removed = existing.removed_at
+    user = await restore(db, email, role, password_hash, actor=actor, must_change=must_change)
+    return user, removed
 
 
 async def remove(db: AsyncSession, email: str, *, actor: str, now: datetime) -> User | None:

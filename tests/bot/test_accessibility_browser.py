@@ -154,6 +154,7 @@ async def test_every_page_and_state_meets_wcag_aa(
     async with platform.sessionmaker.begin() as session:
         await service.close(session, "finished")
     await add_user(platform, "lead@health.example", "lead")
+    await add_user(platform, "admin@health.example", "admin")
     axe = Checker(source)
 
     async with async_playwright() as playwright:
@@ -283,6 +284,26 @@ async def test_every_page_and_state_meets_wcag_aa(
             await page.get_by_role("button", name="Log out").click()
             await axe.check(page, "dashboard: logged out")
             await lead.close()
+
+            admin = await browser.new_context(bypass_csp=True)
+            page = await admin.new_page()
+            await page.goto(f"{server}/dashboard/login")
+            await page.get_by_label("Email").fill("admin@health.example")
+            await page.get_by_label("Password").fill(PASSWORD)
+            await page.get_by_role("button", name="Log in").click()
+            await page.goto(f"{server}/dashboard/accounts")
+            await axe.check(page, "dashboard: accounts")
+            await page.locator("#add-email").fill("lead@health.example")
+            await page.locator("#add-role").select_option("viewer")
+            await page.get_by_role("button", name="Add the account").click()
+            await expect(page.get_by_role("alert")).to_be_visible()
+            await axe.check(page, "dashboard: accounts, an account not added")
+            await page.locator("#add-email").fill("newcomer@health.example")
+            await page.locator("#add-role").select_option("moderator")
+            await page.get_by_role("button", name="Add the account").click()
+            await expect(page.locator("code.secret")).to_be_visible()
+            await axe.check(page, "dashboard: new account, its password shown once")
+            await admin.close()
         finally:
             await browser.close()
     assert len(axe.states) >= 20

@@ -161,6 +161,10 @@ def test_remove_keeps_the_row_and_is_audited(
         (["password", "nobody@health.example"], "EMAIL: nobody@health.example has no account"),
         (["remove", "not-an-email"], "EMAIL: 'not-an-email' is not an email address"),
         (["role", "@health.example", "--role", "lead"], "is not an email address"),
+        (
+            ["add", "two words@health.example", "--role", "viewer"],
+            "EMAIL: 'two words@health.example' is not an email address",
+        ),
     ],
 )
 def test_an_unknown_or_malformed_email_exits_2_naming_it(

@@ -469,3 +469,235 @@ async def test_the_last_sign_in_is_recorded_and_listed(
     assert json.loads(out)[0]["last_login_at"] == signed_in.isoformat()
     code, out, _ = await run(capsys, "user", "list")
     assert signed_in.strftime("%Y-%m-%d %H:%M") in out.splitlines()[1]
+
+
+# -- adding an account on the dashboard ----------------------------------------------------
+
+NEWCOMER = "newcomer@health.example"
+ADD = "/dashboard/accounts/add"
+
+
+def sent_to_choose(response: Any) -> bool:
+    """Whether a response sends the browser to choose its own password first."""
+    return response.status == 303 and response.headers["Location"].startswith(
+        "/dashboard/password?"
+    )
+
+
+async def test_an_admin_adds_an_account_whose_password_is_shown_once_and_changed_first(
+    platform: Platform, web_client: Client, settings: Any
+) -> None:
+    await as_role(platform, web_client, "admin")
+    page = await (await web_client.get("/dashboard/accounts")).text()
+    assert "<h2>Add an account</h2>" in page
+    assert form_fields(page, ADD)["csrf"] == await csrf_of(web_client)
+    assert '<label for="add-email">Email</label>' in page
+    assert '<label for="add-role">Role</label>' in page
+
+    response = await post(web_client, ADD, email=" Newcomer@Health.example ", role="moderator")
+
+    # Post, redirect, get, as a reset: the password is on the page, never in the address.
+    assert response.status == 303
+    newcomer = await user(platform, NEWCOMER)
+    shown_at = response.headers["Location"]
+    assert shown_at == f"/dashboard/accounts/{newcomer.id}/new-password"
+    shown = await web_client.get(shown_at)
+    assert shown.status == 200
+    assert shown.headers["Cache-Control"] == "no-store"
+    page = await shown.text()
+    assert f"<h1>New account for {NEWCOMER}</h1>" in page
+    assert "as moderator" in page and "It works for one sign-in" in page
+    found = re.search(r'<code class="secret">([^<]+)</code>', page)
+    assert found is not None
+    password = found.group(1)
+    assert len(password) >= 20 and password not in shown_at
+    assert password not in str(response.headers)  # sealed in its cookie, not in the clear
+
+    # Shown once: a reload shows it no more, and makes no other.
+    again = await (await web_client.get(shown_at)).text()
+    assert password not in again and 'class="secret"' not in again
+    assert "Nothing to show" in again
+    newcomer = await user(platform, NEWCOMER)
+    assert (newcomer.role, newcomer.removed_at) == ("moderator", None)
+    assert newcomer.must_change_password
+    assert auth.verify_password(password, newcomer.password_hash)  # only its hash is kept
+    listing = await (await web_client.get("/dashboard/accounts")).text()
+    assert password not in listing and newcomer.password_hash not in listing
+    row = re.search(rf'<th scope="row">{NEWCOMER}</th>(.*?)</tr>', listing, re.S)
+    assert row is not None and "new password due" in row.group(1)
+
+    # The newcomer signs in with it, and chooses their own before anything else.
+    async with app_client(settings) as theirs:
+        signed_in = await log_in(theirs, NEWCOMER, password)
+        assert sent_to_choose(signed_in)
+        assert sent_to_choose(await theirs.get("/dashboard/moderation", allow_redirects=False))
+        page = await (await theirs.get(signed_in.headers["Location"])).text()
+        assert "<h1>Choose a new password</h1>" in page
+        fields = form_fields(page, "/dashboard/password")
+        fields.update(
+            current_password=password,
+            new_password="the newcomer's own password",
+            new_password_again="the newcomer's own password",
+        )
+        chosen = await theirs.post("/dashboard/password", data=fields, allow_redirects=False)
+        assert chosen.status == 303
+        assert (await theirs.get("/dashboard/moderation", allow_redirects=False)).status == 200
+
+    trail = await audit_trail(platform)
+    assert (
+        ADMIN,
+        "user.add",
+        f"user:{newcomer.id}",
+        {"email": NEWCOMER, "role": "moderator", "must_change": True},
+    ) in trail
+    assert password not in str(trail) and "the newcomer's own password" not in str(trail)
+
+
+@pytest.mark.parametrize("role", ["lead", "moderator", "viewer"])
+async def test_other_roles_cannot_add_an_account(
+    platform: Platform, web_client: Client, role: str
+) -> None:
+    await as_role(platform, web_client, role)
+
+    response = await post(web_client, ADD, email=NEWCOMER, role="admin")
+
+    assert response.status == 403
+    assert "does not allow this" in await response.text()
+    assert "engage_shown_once" not in response.cookies
+    async with platform.sessionmaker() as session:
+        assert await session.scalar(select(User).where(User.email == NEWCOMER)) is None
+    trail = await audit_trail(platform)
+    assert (
+        f"{role}@health.example",
+        "access.denied",
+        ADD,
+        {"method": "POST", "role": role, "needs": "accounts"},
+    ) in trail
+    assert not [row for row in trail if row[1].startswith("user.")]
+
+
+async def test_adding_an_account_needs_the_forms_token(
+    platform: Platform, web_client: Client
+) -> None:
+    await as_role(platform, web_client, "admin")
+    forged = await web_client.post(
+        ADD, data={"csrf": "0" * 40, "email": NEWCOMER, "role": "admin"}, allow_redirects=False
+    )
+    assert forged.status == 403
+    async with platform.sessionmaker() as session:
+        assert await session.scalar(select(User).where(User.email == NEWCOMER)) is None
+    assert not [row for row in await audit_trail(platform) if row[1].startswith("user.")]
+
+
+@pytest.mark.parametrize(
+    ("email", "role", "said", "field"),
+    [
+        ("not-an-email", "viewer", "Email: “not-an-email” is not an email address.", "email"),
+        ("two words@health.example", "viewer", "is not an email address.", "email"),
+        ("  ", "viewer", "Email: give the email address of the person", "email"),
+        ("x" * 250 + "@health.example", "viewer", "has at most 254 characters", "email"),
+        (
+            NEWCOMER,
+            "owner",
+            "Role: “owner” is not a role; choose one of admin, lead, moderator, viewer.",
+            "role",
+        ),
+        (NEWCOMER, "", "Role: choose one of admin, lead, moderator, viewer.", "role"),
+    ],
+)
+async def test_a_bad_email_or_role_is_named_on_the_page_and_nothing_is_added(
+    platform: Platform, web_client: Client, email: str, role: str, said: str, field: str
+) -> None:
+    await as_role(platform, web_client, "admin")
+
+    response = await post(web_client, ADD, email=email, role=role)
+
+    assert response.status == 400
+    page = await response.text()
+    assert "<h1>Accounts</h1>" in page and "No account was added" in page
+    assert said in page and 'role="alert"' in page
+    # The field at fault is marked and tied to what is wrong with it; the form keeps what
+    # was sent, so it can be put right.
+    assert f'aria-describedby="add-{field}-error"' in page
+    assert f'<li id="add-{field}-error">' in page
+    if field == "role":
+        assert f'value="{NEWCOMER}"' in page
+    async with platform.sessionmaker() as session:
+        users = list(await session.scalars(select(User.email)))
+    assert users == [ADMIN]
+    assert "engage_shown_once" not in response.cookies
+    assert not [row for row in await audit_trail(platform) if row[1].startswith("user.")]
+
+
+async def test_what_is_said_back_is_escaped_and_both_faults_are_named(
+    platform: Platform, web_client: Client
+) -> None:
+    await as_role(platform, web_client, "admin")
+
+    response = await post(web_client, ADD, email="<script>x</script>", role="<b>root</b>")
+
+    assert response.status == 400
+    page = await response.text()
+    assert "<script>x" not in page and "<b>root" not in page
+    assert "Email: “&lt;script&gt;x&lt;/script&gt;” is not an email address." in page
+    assert "Role: “&lt;b&gt;root&lt;/b&gt;” is not a role" in page
+
+
+async def test_an_email_that_has_an_account_is_refused_saying_so(
+    platform: Platform, web_client: Client
+) -> None:
+    await as_role(platform, web_client, "admin")
+    await add_user(platform, STAFF, "viewer")
+    staff = await user(platform, STAFF)
+
+    for email in (STAFF.upper(), ADMIN):
+        response = await post(web_client, ADD, email=email, role="admin")
+
+        assert response.status == 409
+        page = await response.text()
+        assert f"Email: {email.lower()} already has an account, so no other was added." in page
+        assert 'role="alert"' in page and "engage_shown_once" not in response.cookies
+    after = await user(platform, STAFF)
+    assert (after.role, after.password_hash) == ("viewer", staff.password_hash)
+    assert not [row for row in await audit_trail(platform) if row[1].startswith("user.")]
+
+
+async def test_a_removed_account_is_given_back_with_a_one_time_password(
+    platform: Platform, web_client: Client, settings: Any
+) -> None:
+    await as_role(platform, web_client, "admin")
+    await add_user(platform, STAFF, "viewer")
+    staff = await user(platform, STAFF)
+    removed = await post(web_client, f"/dashboard/accounts/{staff.id}/remove", confirm="yes")
+    assert removed.headers["Location"] == "/dashboard/accounts?done=removed"
+    gone = (await user(platform, STAFF)).removed_at
+    assert gone is not None
+
+    response = await post(web_client, ADD, email=STAFF, role="lead")
+
+    assert response.headers["Location"] == f"/dashboard/accounts/{staff.id}/new-password"
+    page = await (await web_client.get(response.headers["Location"])).text()
+    assert f"<h1>Account given back to {STAFF}</h1>" in page
+    assert "is given back as lead" in page
+    found = re.search(r'<code class="secret">([^<]+)</code>', page)
+    assert found is not None
+    password = found.group(1)
+    back = await user(platform, STAFF)
+    assert (back.id, back.role, back.removed_at) == (staff.id, "lead", None)
+    assert back.must_change_password
+    async with app_client(settings) as theirs:
+        assert (await log_in(theirs, STAFF, PASSWORD)).status == 200  # the old one is gone
+        assert sent_to_choose(await log_in(theirs, STAFF, password))
+    trail = await audit_trail(platform)
+    assert (
+        ADMIN,
+        "user.restore",
+        f"user:{staff.id}",
+        {
+            "email": STAFF,
+            "role": "lead",
+            "removed_at": gone.isoformat(),
+            "must_change": True,
+        },
+    ) in trail
+    assert password not in str(trail)

@@ -22,6 +22,7 @@ from urllib.parse import quote, urlencode
 
 from aiohttp import web
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import followups, publishing
@@ -117,9 +118,13 @@ ACCOUNT_NOTICES: Mapping[str, tuple[str, str]] = {
     ),
     "was-removed": (
         "error",
-        "That account was removed, so it cannot be changed. `engage user add` gives it back.",
+        "That account was removed, so it cannot be changed. Adding an account with its email "
+        "(Add an account, or `engage user add`) gives it back.",
     ),
 }
+
+#: Longest piece of a refused form field said back on the page (it is escaped, and cut).
+MAX_ECHO = 80
 
 
 PASSWORD_ERRORS: Mapping[str, str] = {
@@ -244,6 +249,7 @@ class Dashboard:
             web.post(PREFIX + "/moderation/{case}/approve", self.approve),
             web.post(PREFIX + "/moderation/{case}/reject", self.reject),
             web.get(PREFIX + "/accounts", self.accounts),
+            web.post(PREFIX + "/accounts/add", self.account_add),
             web.post(PREFIX + "/accounts/{user}/role", self.account_role),
             web.post(PREFIX + "/accounts/{user}/remove", self.account_remove),
             web.post(PREFIX + "/accounts/{user}/password", self.account_password),
@@ -945,15 +951,84 @@ class Dashboard:
     # -- accounts ------------------------------------------------------------------------
 
     async def accounts(self, request: web.Request) -> web.Response:
-        """Every dashboard account, with role changes, removal and password resets (admins)."""
+        """Every dashboard account, with the form to add one, and role changes, removal and
+        password resets (admins)."""
         account = await self._account(request)
         await self._require(request, account, auth.ACCOUNTS)
-        async with self.platform.sessionmaker() as db:
-            rows = await accounts.listing(db)
         done = request.query.get("done", "")
         notices = [ACCOUNT_NOTICES[done]] if done in ACCOUNT_NOTICES else []
-        page = views.AccountsPage(account.viewer, rows, auth.ROLES, notices)
-        return templating.render(request, page)
+        return await self._accounts_page(request, account, notices=notices)
+
+    async def _accounts_page(
+        self,
+        request: web.Request,
+        account: Account,
+        *,
+        notices: list[views.Notice] | None = None,
+        adding: views.NewAccountForm | None = None,
+        status: int = 200,
+    ) -> web.Response:
+        async with self.platform.sessionmaker() as db:
+            rows = await accounts.listing(db)
+        page = views.AccountsPage(
+            account.viewer,
+            rows,
+            auth.ROLES,
+            notices or [],
+            adding=adding or views.NewAccountForm(),
+        )
+        return templating.render(request, page, status=status)
+
+    async def account_add(self, request: web.Request) -> web.Response:
+        """Add an account with a strong password made here, then go to the page that shows
+        it once (post/redirect/get, as a reset does: only its hash is kept, and it is never
+        in an address). The password is for one sign-in: the person chooses their own at
+        once. A removed account with that email is given back, as ``engage user add`` does.
+
+        A bad email or role, or an email that already has an account, is said on the page,
+        naming what was wrong, with the form filled in as it was sent; nothing is stored.
+        """
+        account, fields = await self._posted(request)
+        await self._require(request, account, auth.ACCOUNTS)
+        typed = fields.get("email", "")
+        role = fields.get("role", "")
+        refused = _new_account_problem(typed, role)
+        if refused is not None:
+            return await self._accounts_page(request, account, adding=refused, status=400)
+        email = accounts.new_email(typed)
+        password = accounts.generate_password()
+        password_hash = await asyncio.to_thread(auth.hash_password, password)
+        now = self.clock()
+        try:
+            async with self.platform.sessionmaker.begin() as db:
+                user, removed = await accounts.add_or_restore(
+                    db, email, role, password_hash, actor=account.email, now=now
+                )
+                user_id = user.id
+        except (accounts.AccountError, IntegrityError):  # IntegrityError: added meanwhile
+            taken = views.NewAccountForm(
+                email=email,
+                role=role,
+                email_error=f"Email: {email} already has an account, so no other was added. "
+                "Change its role or reset its password under Change an account.",
+            )
+            return await self._accounts_page(request, account, adding=taken, status=409)
+        kind = shown_once.ADDED if removed is None else shown_once.RESTORED
+        log.info(
+            "dashboard: user %s %s user %s as %s",
+            account.user_id,
+            "added" if removed is None else "gave back",
+            user_id,
+            role,
+        )
+        sealed = self.shown_once.seal(
+            password, session_id=account.session_id, user_id=user_id, now=now, kind=kind
+        )
+        response = web.HTTPSeeOther(f"{PREFIX}/accounts/{user_id}/new-password")
+        self._set_cookie(
+            response, shown_once.COOKIE, sealed, shown_once.SECONDS, path=f"{PREFIX}/accounts"
+        )
+        raise response
 
     async def _target(self, request: web.Request, account: Account) -> User:
         """The account a form acts on, by the id in its address; else a 404 page."""
@@ -1079,13 +1154,13 @@ class Dashboard:
         account = await self._account(request)
         await self._require(request, account, auth.ACCOUNTS)
         target = await self._target(request, account)
-        password = self.shown_once.open(
+        made = self.shown_once.open(
             request.cookies.get(shown_once.COOKIE, ""),
             session_id=account.session_id,
             user_id=target.id,
             now=self.clock(),
         )
-        if password is None:
+        if made is None:
             return templating.render(
                 request,
                 views.MessagePage(
@@ -1099,7 +1174,10 @@ class Dashboard:
                 ),
             )
         response = templating.render(
-            request, views.NewPasswordPage(account.viewer, target.email, password)
+            request,
+            views.NewPasswordPage(
+                account.viewer, target.email, made.password, kind=made.kind, role=target.role
+            ),
         )
         response.del_cookie(shown_once.COOKIE, path=f"{PREFIX}/accounts")
         return response
@@ -1116,6 +1194,42 @@ def _new_password_problem(current: str, new: str, again: str) -> str:
     if new == current:
         return PASSWORD_ERRORS["same"]
     return ""
+
+
+def _said_back(text: str) -> str:
+    """Part of a refused field, to name it on the page (escaped there): cut if long."""
+    text = text.strip()
+    return text if len(text) <= MAX_ECHO else text[: MAX_ECHO - 1] + "…"
+
+
+def _new_account_problem(email: str, role: str) -> views.NewAccountForm | None:
+    """The add-an-account form as sent, saying what is wrong with each field; None if
+    nothing is."""
+    email_error = role_error = ""
+    if not email.strip():
+        email_error = "Email: give the email address of the person the account is for."
+    elif len(email.strip()) > accounts.MAX_EMAIL:
+        email_error = f"Email: an email address has at most {accounts.MAX_EMAIL} characters."
+    else:
+        try:
+            accounts.new_email(email)
+        except accounts.AccountError:
+            email_error = f"Email: “{_said_back(email)}” is not an email address."
+    if role not in auth.ROLES:
+        choose = f"choose one of {', '.join(auth.ROLES)}"
+        role_error = (
+            f"Role: “{_said_back(role)}” is not a role; {choose}."
+            if role.strip()
+            else f"Role: {choose}."
+        )
+    if not (email_error or role_error):
+        return None
+    return views.NewAccountForm(
+        email=email[: accounts.MAX_EMAIL],
+        role=role if role in auth.ROLES else "",
+        email_error=email_error,
+        role_error=role_error,
+    )
 
 
 def _to_password(next_path: str) -> web.HTTPSeeOther:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from bot.followups import ChannelReach
-from bot.web.accounts import MAX_PASSWORD, MIN_PASSWORD, AccountView
+from bot.web.accounts import MAX_EMAIL, MAX_PASSWORD, MIN_PASSWORD, AccountView
 from bot.web.dashboard.follow_up import MAX_CHANGE, ChannelPreview
 from bot.web.templating import Page
 from consultations import moderation
@@ -158,14 +158,31 @@ class DeliveryPage(Page):
 
 
 @dataclass(frozen=True)
+class NewAccountForm:
+    """The form to add an account: empty, or as it was sent with what was wrong with it."""
+
+    email: str = ""
+    role: str = ""
+    email_error: str = ""
+    role_error: str = ""
+    max_email: int = MAX_EMAIL
+
+    @property
+    def refused(self) -> bool:
+        return bool(self.email_error or self.role_error)
+
+
+@dataclass(frozen=True)
 class AccountsPage(Page):
-    """Every dashboard account, and for each one that can sign in: role, remove, reset."""
+    """Every dashboard account, the form to add one, and for each one that can sign in:
+    role, remove, reset."""
 
     template = "dashboard/accounts.html"
     viewer: Viewer
     accounts: Sequence[AccountView]
     roles: Sequence[str]
     notices: Sequence[Notice] = ()
+    adding: NewAccountForm = field(default_factory=NewAccountForm)
 
 
 @dataclass(frozen=True)
@@ -185,9 +202,15 @@ class PasswordPage(Page):
 
 @dataclass(frozen=True)
 class NewPasswordPage(Page):
-    """A password just made for an account, shown this once to the admin who asked."""
+    """A password just made for an account, shown this once to the admin who asked.
+
+    ``kind`` says what it was made for (:data:`bot.web.dashboard.shown_once.KINDS`): a
+    reset, a new account (``added``), or a removed account given back (``restored``).
+    """
 
     template = "dashboard/new_password.html"
     viewer: Viewer
     email: str
     password: str
+    kind: str = "reset"
+    role: str = ""
