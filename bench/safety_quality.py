@@ -95,6 +95,9 @@ def main() -> int:
         "heldout batch 63 (written blind)": _batch("heldout", 63),
         "heldout batch 64 (written blind)": _batch("heldout", 64),
         "heldout batch 67 (written blind, after tune batches 65 and 66)": _batch("heldout", 67),
+        "heldout batch 70 (written blind, scored after tune batches 68 to 72)": _batch(
+            "heldout", 70
+        ),
         "heldout, all batches": lambda row: row["split"] == "heldout",
     }
     for split, member in groups.items():

@@ -126,7 +126,9 @@ def test_the_evaluation_set_is_large_varied_and_split_by_its_fixed_rule() -> Non
             # blind by two more writers after batch 67, scored once (recall 0.965 and 0.985,
             # over-flagging 0.035 each), then joined the tune split; so did batches 71 and 72,
             # written blind by two more writers while those were tuned on (recall 0.965 and
-            # 0.915, over-flagging 0.020 and 0.055).
+            # 0.915, over-flagging 0.020 and 0.055). Batch 70 was written blind at the same
+            # time and kept out of the repository until scored once on the screen of their
+            # round; it is held out.
             allowed = {
                 (2, "heldout"),
                 (3, "tune"),
@@ -198,6 +200,7 @@ def test_the_evaluation_set_is_large_varied_and_split_by_its_fixed_rule() -> Non
                 (69, "tune"),
                 (71, "tune"),
                 (72, "tune"),
+                (70, "heldout"),
             }
             assert (row["batch"], row["split"]) in allowed, row["text"]
             continue
@@ -220,6 +223,7 @@ def test_heldout_is_batches_one_two_four_and_the_blind_pair() -> None:
         *(1, 2, 4, 48, 49),
         *range(54, 65),
         67,
+        70,
     }
 
 
@@ -308,6 +312,24 @@ def test_blind_batch_67_holds_its_measured_level() -> None:
     assert sum(row["label"] == 1 for row in BATCH_67) == 199
     assert recall >= 0.9849
     assert over_flagging <= 0.0553
+
+
+BATCH_70 = [row for row in HELDOUT if row.get("batch") == 70]
+
+
+def test_blind_batch_70_holds_its_measured_level() -> None:
+    # Batch 70 (docs/safety.md, "Held-out batch 70"): 200 disclosures (25 a category, 45
+    # euphemism) and 200 look-alikes (20 a kind), written blind (working-age adults and
+    # carers, English as a second language, understatement, chronic pain, addiction,
+    # veterans, farmers, prisons, learning disability and autism services, formal
+    # complaint letters) while tune batches 68 and 69 were written, kept out of the
+    # repository until scored once on the screen of the round of tune batches 68 to 72, and
+    # not tuned on: recall 0.955 (191 of 200), over-flagging 0.050 (10 of 200). Six texts
+    # were already in the set and are stored once: 0.954 (187 of 196) and 0.051 (10 of 198).
+    recall, over_flagging = _rates(BATCH_70)
+    assert sum(row["label"] == 1 for row in BATCH_70) == 196
+    assert recall >= 0.954
+    assert over_flagging <= 0.0506
 
 
 NEXT_FOUR = [row for row in HELDOUT if row.get("batch") in (54, 55, 56, 57)]
