@@ -11,7 +11,10 @@ $(BIN)/.installed: pyproject.toml
 		{ echo "engage needs Python 3.11 or newer: make PYTHON=python3.11 ..." >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	# setuptools warns on every editable install of a flat layout that a folder named like
+	# a package could shadow it; engage's packages are those folders, so the warning is
+	# only noise on a first run.
+	PYTHONWARNINGS='ignore:Editable installation' $(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
 ## run: install, migrate the SQLite file, open the demo consultation, serve http://127.0.0.1:8080
