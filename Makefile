@@ -6,14 +6,14 @@ DEMO := examples/outpatient-booking.yaml
 
 .PHONY: run test lint typecheck pytest bench clean
 
+# setuptools warns on every editable install of a flat layout that a folder named like a
+# package could shadow it; engage's packages are those folders, so the warning is only noise
+# on a first run.
 $(BIN)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
 		{ echo "engage needs Python 3.11 or newer: make PYTHON=python3.11 ..." >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	# setuptools warns on every editable install of a flat layout that a folder named like
-	# a package could shadow it; engage's packages are those folders, so the warning is
-	# only noise on a first run.
 	PYTHONWARNINGS='ignore:Editable installation' $(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
@@ -24,8 +24,8 @@ run: $(BIN)/.installed
 		($(BIN)/engage consultation create $(DEMO) && \
 		 $(BIN)/engage consultation launch outpatient-booking --channel web)
 	$(BIN)/engage user add admin@engage.localhost --role admin --generate-password --exists-ok
-	@echo "web channel: http://127.0.0.1:8080/c/outpatient-booking"
-	@echo "dashboard:   http://127.0.0.1:8080/dashboard (admin@engage.localhost)"
+	@echo "web channel: http://$${ENGAGE_HTTP_HOST:-127.0.0.1}:$${ENGAGE_HTTP_PORT:-8080}/c/outpatient-booking"
+	@echo "dashboard:   http://$${ENGAGE_HTTP_HOST:-127.0.0.1}:$${ENGAGE_HTTP_PORT:-8080}/dashboard (admin@engage.localhost)"
 	$(BIN)/engage run
 
 ## test: lint, strict types, and every test on SQLite and PostgreSQL (starts what it needs)
