@@ -148,7 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     moderation = commands.add_parser("moderation", help="safety cases a person must look at")
     mc = moderation.add_subparsers(dest="moderation_command", required=True, parser_class=_Parser)
-    cases = mc.add_parser("list", help="open cases, oldest first, with their age")
+    cases = mc.add_parser(
+        "list", help="open cases, oldest first, with their age and how each was flagged"
+    )
     cases.add_argument("--json", action="store_true", help="print JSON")
     resolve = mc.add_parser("resolve", help="close a case with what was done")
     resolve.add_argument("case", metavar="CASE")

@@ -49,6 +49,8 @@ async def moderation_list(args: argparse.Namespace, settings: Settings | None) -
     for case in cases:
         why = ", ".join(case.categories) or case.reason
         flags = (" URGENT" if case.urgent else "") + (" OVERDUE" if case.overdue(now) else "")
+        # How the screen flagged it: a listed phrase, or its model alone.
+        flags += f", {case.flagged_by}" if case.flagged_by else ""
         print(
             f"{case.id:>6} {_age(int(case.age(now).total_seconds())):>7} {case.status:<12} "
             f"{case.consultation:<24} {why}{flags}"

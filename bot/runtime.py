@@ -1077,6 +1077,7 @@ class _Turn:
             response_hours=spec.safety.response_hours,
             text=screened.text,
             participant_id=self.participant.id,
+            flagged_by=screened.flagged_by,
         )
         self.hold(spec, dialogue, screened.categories)
         return True
@@ -1367,6 +1368,7 @@ class _Turn:
             categories=screened.categories,
             urgent=screened.urgent,
             response_hours=spec.safety.response_hours,
+            flagged_by=screened.flagged_by,
         )
 
     async def statement_question(

@@ -17,7 +17,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from consultations.dialogue import RESUME
-from consultations.screening import REVIEW, SAFETY
+from consultations.screening import BY_MODEL, BY_PHRASE, REVIEW, SAFETY
 from storage import statements as statement_store
 from storage.tables import (
     AuditEvent,
@@ -42,6 +42,13 @@ RELEASED = "released"
 #: disclosure, a text the screen could not read and a person has yet to look at, and one
 #: released as no disclosure.
 OFF_PUBLIC_PAGES = frozenset({SAFETY, REVIEW, RELEASED})
+#: How the screen flagged a safety case (``ModerationCase.flagged_by``), as a moderator
+#: reads it: a listed phrase is strong evidence; a flag by the model alone is more often
+#: ordinary feedback.
+FLAGGED_BY_WORDS = {
+    BY_PHRASE: "Flagged by a listed phrase",
+    BY_MODEL: "Flagged by the screen's model only (more often a false alarm)",
+}
 
 
 class CaseError(LookupError):
@@ -89,6 +96,15 @@ class CaseView:
     acknowledged_by: str | None
     # When the person had their data erased (the case kept, their words gone).
     erased_at: datetime | None = None
+    #: How the screen flagged a safety case: ``phrase`` (a listed phrase matched) or
+    #: ``model`` (its model alone); None for other cases and those opened before it was
+    #: recorded.
+    flagged_by: str | None = None
+
+    @property
+    def flagged_by_words(self) -> str | None:
+        """How the screen flagged it, in plain words for a moderator; None if unknown."""
+        return FLAGGED_BY_WORDS.get(self.flagged_by or "")
 
     def age(self, now: datetime | None = None) -> timedelta:
         return (now or utcnow()) - self.created_at
@@ -114,6 +130,7 @@ class CaseView:
             "overdue": self.overdue(now),
             "acknowledged_by": self.acknowledged_by,
             "erased_at": self.erased_at.isoformat() if self.erased_at else None,
+            "flagged_by": self.flagged_by,
         }
 
 
@@ -146,11 +163,13 @@ def open_case(
     text: str | None = None,
     participant_id: int | None = None,
     alert: bool = True,
+    flagged_by: str | None = None,
 ) -> ModerationCase:
     """Add a case to the session (the caller's transaction stores it with the response).
 
     ``alert=False`` (a statement waiting for approval) sets no due time, so the case
-    never raises a safety alert.
+    never raises a safety alert. ``flagged_by``: for a disclosure, how the screen flagged
+    it (:attr:`consultations.screening.Screened.flagged_by`), never the phrase itself.
     """
     now = utcnow()
     case = ModerationCase(
@@ -164,6 +183,7 @@ def open_case(
         urgent=urgent,
         created_at=now,
         due_at=due_at(now, response_hours) if alert else None,
+        flagged_by=flagged_by,
     )
     session.add(case)
     return case
@@ -209,6 +229,7 @@ async def open_cases(session: AsyncSession, consultation_id: str | None = None) 
             due_at=case.due_at,
             acknowledged_by=case.acknowledged_by,
             erased_at=case.erased_at,
+            flagged_by=case.flagged_by,
         )
         for case, item, text, title in rows
     ]

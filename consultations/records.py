@@ -219,6 +219,8 @@ class PreparedText(NamedTuple):
     sentiment: float | None
     analysis: str | None
     """The analysis as JSON text (:func:`storage.db.json_text`), encoded once per text."""
+    flagged_by: str | None = None
+    """How the screen flagged a disclosure (:attr:`screening.Screened.flagged_by`)."""
 
 
 def prepare_texts(
@@ -256,7 +258,11 @@ def analysed(analyse: Analyser | None, screened: list[screening.Screened]) -> li
         sentiment, analysis = analyse(one.text) if analyse is not None else (None, None)
         out.append(
             PreparedText(
-                one.text, one.flags, sentiment, None if analysis is None else json_text(analysis)
+                one.text,
+                one.flags,
+                sentiment,
+                None if analysis is None else json_text(analysis),
+                one.flagged_by,
             )
         )
     return out
@@ -496,13 +502,14 @@ async def import_csv(
                 returned = await session.scalars(
                     insert(table).returning(table.c.id, sort_by_parameter_order=True), values
                 )
-                for response_id, (_, _, reason) in zip(returned.all(), held, strict=True):
+                for response_id, (_, prepared, reason) in zip(returned.all(), held, strict=True):
                     moderation.open_case(
                         session,
                         consultation_id=consultation_id,
                         response_id=response_id,
                         reason=reason,
                         response_hours=spec.safety.response_hours,
+                        flagged_by=prepared.flagged_by,
                     )
             # COPY on PostgreSQL; one executemany on SQLite.
             await writer.write(plain)

@@ -23,6 +23,14 @@ from consultations.texts import ENGLISH, Texts, available_languages, texts_for
 REDACTED = "redacted"
 SAFETY = "safety"
 REVIEW = "review"  # the screen could not read it (another language or script): a person looks
+#: How a disclosure was flagged (:attr:`Screened.flagged_by`): a phrase of the screen's
+#: lexicon matched (strong evidence), or only its statistical model scored the text high
+#: enough (the commonest false alarm). Only the kind is kept, never the matched phrase: it
+#: is cut from the text before redaction and may carry a personal detail.
+BY_PHRASE = "phrase"
+BY_MODEL = "model"
+# The screen's evidence for a text only its model flagged (``Assessment.evidence``).
+_MODEL_EVIDENCE = "semantic"
 
 
 @dataclass(frozen=True)
@@ -100,10 +108,20 @@ class Screened:
     flags: tuple[str, ...]
     categories: tuple[str, ...] = ()
     urgent: bool = False
+    by_model: bool = False
+    """A disclosure only the screen's model flagged (no listed phrase matched)."""
 
     @property
     def crisis(self) -> bool:
         return SAFETY in self.flags
+
+    @property
+    def flagged_by(self) -> str | None:
+        """How a disclosure was flagged: :data:`BY_PHRASE` or :data:`BY_MODEL`; None for
+        a text that is not one (a text for review is not flagged by either)."""
+        if not self.crisis:
+            return None
+        return BY_MODEL if self.by_model else BY_PHRASE
 
     @property
     def needs_review(self) -> bool:
@@ -213,7 +231,8 @@ def screen(text: str, hints: Hints = NO_HINTS) -> Screened:
     redacted, changed = redact(stripped, hints=hints)
     if changed:
         flags.append(REDACTED)
-    return Screened(redacted, tuple(flags), found.categories, found.urgent)
+    by_model = found.flagged and found.evidence == _MODEL_EVIDENCE
+    return Screened(redacted, tuple(flags), found.categories, found.urgent, by_model)
 
 
 def screen_many(texts: Sequence[str], hints: Hints = NO_HINTS) -> list[Screened]:

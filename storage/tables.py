@@ -291,6 +291,10 @@ class ModerationCase(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     resolved_at: Mapped[datetime | None] = mapped_column(default=None)
     categories: Mapped[list[str] | None] = mapped_column(JSON, default=None)
+    # How the screen flagged a disclosure: "phrase" (a listed phrase matched) or "model"
+    # (its statistical model alone). Never the phrase itself (cut from the unredacted
+    # text). None for review and statement cases, and for cases opened before 0019.
+    flagged_by: Mapped[str | None] = mapped_column(String(8), default=None)
     # The most serious disclosures alert moderators on arrival, not only when overdue.
     urgent: Mapped[bool] = mapped_column(Boolean, default=False)
     due_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -54,6 +54,14 @@ SPEC: dict[str, Any] = {
     "closing_message": "Thank you. We will share what we change.",
 }
 
+#: Disclosures the screen flags each way (pinned in tests/consultations/test_screening.py):
+#: by a listed phrase ("stockpiling my tablets"), and by its model alone.
+BY_PHRASE = "I have been stockpiling my tablets to take them all"
+BY_MODEL = "I pray every night that God takes me in my sleep"
+#: Another of each, for a second person or channel in the same test.
+BY_PHRASE_TOO = "I have pills saved up and I am going to take them all tonight"
+BY_MODEL_TOO = "If I got hit by a bus I wouldn't even be sad"
+
 
 def spec_data(**changes: Any) -> dict[str, Any]:
     """A copy of the demo spec with top-level fields changed."""

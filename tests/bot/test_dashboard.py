@@ -129,8 +129,8 @@ async def state_of(platform: Platform, cid: str = "outpatient-booking") -> str:
         return row.state
 
 
-async def disclose(client: Client) -> None:
-    """A participant on the web channel writes a safety disclosure."""
+async def disclose(client: Client, text: str = DISCLOSURE) -> None:
+    """A participant on the web channel writes a safety disclosure (``text``)."""
     page = await (await client.get("/c/outpatient-booking")).text()
     fields = form_fields(page, "/c/outpatient-booking/consent")
     page = await (
@@ -138,7 +138,7 @@ async def disclose(client: Client) -> None:
     ).text()
     fields = form_fields(page, "/c/outpatient-booking/answers")
     response = await client.post(
-        "/c/outpatient-booking/answers", data={**fields, "item:one-thing": DISCLOSURE}
+        "/c/outpatient-booking/answers", data={**fields, "item:one-thing": text}
     )
     assert "Lifeline" in await response.text()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import html
 import re
 from datetime import timedelta
 from typing import Any
@@ -14,7 +15,7 @@ from bot.platform import Platform
 from consultations import moderation
 from storage.tables import AuditEvent, ModerationCase, Response, utcnow
 from tests.bot.test_dashboard import DISCLOSURE, as_role, csrf_of, disclose
-from tests.helpers import form_fields, launch, spec_data
+from tests.helpers import BY_MODEL, BY_PHRASE, form_fields, launch, spec_data
 from tests.waiting import scale
 
 CID = "outpatient-booking"
@@ -74,6 +75,33 @@ async def test_queue_lists_cases_oldest_first_with_age_and_marks(
     assert "overdue" not in articles[middle]
     assert "urgent" in articles[recent]
     assert "categories: self-harm" in articles[recent]
+
+
+async def test_each_case_says_whether_a_listed_phrase_or_the_model_alone_flagged_it(
+    platform: Platform, web_client: Any
+) -> None:
+    await launch(platform, spec_data(segments=[]))
+    await disclose(web_client, BY_PHRASE)
+    web_client.session.cookie_jar.clear()  # another person
+    await disclose(web_client, BY_MODEL)
+    web_client.session.cookie_jar.clear()
+    # A case opened before how it was flagged was recorded: the queue says nothing of it.
+    older = await add_case(platform, age=timedelta(minutes=1))
+    await as_role(platform, web_client, "moderator")
+
+    page = html.unescape(await (await web_client.get(QUEUE)).text())
+
+    articles = dict(zip(case_ids(page), page.split("<article")[1:], strict=True))
+    by_text = {
+        text: next(a for a in articles.values() if text in a) for text in (BY_PHRASE, BY_MODEL)
+    }
+    assert "Flagged by a listed phrase." in by_text[BY_PHRASE]
+    assert "model only" not in by_text[BY_PHRASE]
+    assert "Flagged by the screen's model only (more often a false alarm)." in by_text[BY_MODEL]
+    assert "listed phrase" not in by_text[BY_MODEL]
+    assert "Flagged by" not in articles[older]
+    # The kind, never the phrase that matched, beyond the person's own words.
+    assert page.count("stockpiling my tablets") == 1
 
 
 async def test_acknowledge_then_resolve_with_a_note_all_audited(

@@ -22,7 +22,7 @@ from storage.tables import (
 )
 from tests.conftest import TEST_KEY, TEST_SECRET
 from tests.fakes.channel import Person
-from tests.helpers import engage, launch, spec_data
+from tests.helpers import BY_MODEL, BY_PHRASE, engage, launch, spec_data
 
 DISCLOSURE = "Honestly I want to kill myself after how I was treated"
 
@@ -171,6 +171,69 @@ def test_moderators_list_and_resolve_cases_from_the_command_line(
     assert actions.count("cases.list") == 3 and actions.count("case.resolve") == 1
 
 
+async def _disclose_each(settings: Settings, *texts: str) -> None:
+    """Each text written by a person of its own, with an answer before it."""
+    platform = create_platform(settings)
+    try:
+        await launch(platform, spec_data(channels=["web", "telegram"]))
+        for n, text in enumerate(texts):
+            person = Person(f"80{n}")
+            for event in (
+                person.starts("outpatient-booking"),
+                person.answers("@consent", "Yes, I agree"),
+                person.answers("@recontact", "No, please don't"),
+                person.answers("role", "Patient"),
+                person.answers("ease", "Hard"),
+                person.says(text),
+            ):
+                await platform.inbox.receive(event)
+                await platform.inbox.process_pending()
+    finally:
+        await platform.aclose()
+
+
+def test_the_listing_says_whether_a_listed_phrase_or_the_model_alone_flagged_each_case(
+    cli_env: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    asyncio.run(_disclose_each(cli_env, BY_PHRASE, BY_MODEL))
+    code, out, _ = engage(capsys, "moderation", "list", "--json")
+    assert code == 0
+    cases = json.loads(out)
+    assert [(c["text"], c["flagged_by"]) for c in cases] == [
+        (BY_PHRASE, "phrase"),
+        (BY_MODEL, "model"),
+    ]
+    # Extended, never changed: every key the listing gave before is still there.
+    assert {
+        "id",
+        "consultation",
+        "title",
+        "item",
+        "reason",
+        "categories",
+        "urgent",
+        "status",
+        "text",
+        "created_at",
+        "age_seconds",
+        "due_at",
+        "overdue",
+        "acknowledged_by",
+        "erased_at",
+    } < set(cases[0])
+
+    code, out, _ = engage(capsys, "moderation", "list")
+    assert code == 0
+    lines = out.splitlines()
+    assert len(lines) == 5, out  # the heading, then each case and its words
+    phrase, model = lines[1], lines[3]
+    assert phrase.startswith(f"{cases[0]['id']:>6} ") and phrase.endswith(
+        "plan-means URGENT, phrase"
+    )
+    assert model.startswith(f"{cases[1]['id']:>6} ") and model.endswith("suicidal-passive, model")
+    assert "stockpiling my tablets" not in phrase  # the kind, not the phrase that matched
+
+
 def test_a_case_resolved_as_not_a_disclosure_from_the_command_line(
     cli_env: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -242,6 +305,7 @@ def test_an_imported_disclosure_opens_a_case(
     code, out, _ = engage(capsys, "moderation", "list", "--json")
     cases = json.loads(out)
     assert [(c["consultation"], c["item"]) for c in cases] == [("outpatient-booking", "one-thing")]
+    assert cases[0]["flagged_by"] == "phrase"  # "kill myself" is a listed phrase
 
     async def texts() -> list[str]:
         platform = create_platform(cli_env)

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from bot.platform import Platform, analyse_at_intake
 from consultations import records
 from storage.tables import Response
-from tests.helpers import launch, spec_data
+from tests.helpers import BY_MODEL, BY_PHRASE, launch, spec_data
 
 
 async def import_by_who(platform: Platform, source: Path) -> records.ImportResult:
@@ -127,6 +127,38 @@ async def test_repeated_texts_are_each_screened_redacted_and_opened_as_cases(
     assert all("07700" not in (r.text or "") and "redacted" in r.flags for r in redacted)
     assert sum(r.text == ordinary for r in rows) == 40
     assert all(r.analysis is not None for r in rows)
+
+
+@pytest.mark.parametrize("second_process", [False, True])
+async def test_an_imported_disclosure_says_whether_a_phrase_or_the_model_flagged_it(
+    platform: Platform, tmp_path: Path, second_process: bool
+) -> None:
+    await launch(platform, spec_data(segments=[]))
+    unread = "Ich will nicht mehr leben. Ich habe Tabletten gesammelt und mache es heute Nacht."
+    kinds = {BY_PHRASE: "phrase", BY_MODEL: "model", unread: None}
+    source = tmp_path / "flagged.csv"
+    with source.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["comment"])
+        writer.writerows([text] for text in [*kinds, "The staff were kind"] * 3)
+    async with platform.sessionmaker.begin() as session:
+        result = await records.import_csv(
+            session,
+            platform.keyring,
+            "outpatient-booking",
+            source,
+            analyse=analyse_at_intake,
+            batch=5,
+            parallel_from=1 if second_process else 10**9,
+            share=not second_process,
+        )
+    assert result.imported == 12 and result.flagged == 6
+    rows = await stored(platform, "outpatient-booking")
+    cases = [(text, case[0], case[-1]) for _, _, _, text, _, *_, case in rows if case]
+    assert sorted(cases, key=str) == sorted(
+        [(text, "safety" if kind else "review", kind) for text, kind in kinds.items()] * 3,
+        key=str,
+    )
 
 
 async def test_a_second_file_finds_the_participants_of_the_first(
@@ -254,7 +286,9 @@ async def stored(platform: Platform, consultation_id: str) -> list[tuple[Any, ..
             r.sentiment,
             r.analysis,
             r.in_reply_to,
-            None if case is None else (case.reason, case.status, case.categories, case.urgent),
+            None
+            if case is None
+            else (case.reason, case.status, case.categories, case.urgent, case.flagged_by),
         )
         for r, case in rows
     ]
@@ -293,6 +327,13 @@ async def test_every_path_stores_the_same_rows_analyses_flags_and_cases(
     assert flagged == sum("safety" in flags for _, _, _, _, flags, *_ in rows) > 10
     looked_at = [i for i, row in enumerate(rows) if {"safety", "review"} & set(row[4])]
     assert [i for i, row in enumerate(rows) if row[-1] is not None] == looked_at
+    # A disclosure's case says how the screen flagged it; a review case, by neither.
+    cases = [row[-1] for row in rows if row[-1] is not None]
+    assert {(reason, flagged_by) for reason, *_, flagged_by in cases} >= {
+        ("safety", "phrase"),
+        ("safety", "model"),
+    }
+    assert all((reason == "safety") == (flagged_by is not None) for reason, *_, flagged_by in cases)
     assert any("redacted" in flags for _, _, _, _, flags, *_ in rows)
     assert all(analysis is not None for *_, analysis, _, _ in rows)
     assert results["beside"] == results["one"]

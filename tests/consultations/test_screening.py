@@ -10,7 +10,10 @@ import re
 
 import pytest
 
+from consultations.safety.screen import assess
 from consultations.screening import (
+    BY_MODEL,
+    BY_PHRASE,
     REDACTED,
     SAFETY,
     default_helplines,
@@ -23,6 +26,7 @@ from consultations.screening import (
 )
 from consultations.spec import Helpline, Region, SafetySettings, parse_spec
 from consultations.texts import available_languages, texts_for
+from tests import helpers
 from tests.helpers import spec_data
 
 # -- redaction --------------------------------------------------------------------------------
@@ -161,6 +165,40 @@ SCREENED = [
 def test_screening_strips_redacts_and_flags(text: str, stored: str, flags: tuple[str, ...]) -> None:
     screened = screen(text)
     assert (screened.text, screened.flags) == (stored, flags)
+
+
+@pytest.mark.parametrize(
+    ("text", "evidence", "flagged_by"),
+    [
+        (helpers.BY_PHRASE, "stockpiling my tablets", BY_PHRASE),
+        (helpers.BY_PHRASE_TOO, "have pills saved up", BY_PHRASE),
+        (helpers.BY_MODEL, "semantic", BY_MODEL),
+        (helpers.BY_MODEL_TOO, "semantic", BY_MODEL),
+    ],
+)
+def test_a_disclosure_says_whether_a_listed_phrase_or_the_model_alone_flagged_it(
+    text: str, evidence: str, flagged_by: str
+) -> None:
+    # The texts the channel, import and command-line tests use for each kind.
+    assert assess(text).evidence == evidence
+    screened = screen(text)
+    assert screened.crisis and screened.flagged_by == flagged_by
+    assert screened.by_model == (flagged_by == BY_MODEL)
+    # Only the kind is kept: the matched phrase is nowhere on the result but in its text.
+    assert evidence not in {str(value) for value in vars(screened).values()}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Ring me the day before",
+        # Not read (another language): a person looks, but no phrase or model flagged it.
+        "Ich will nicht mehr leben. Ich habe Tabletten gesammelt und mache es heute Nacht.",
+    ],
+)
+def test_a_text_that_is_no_disclosure_was_flagged_by_neither(text: str) -> None:
+    screened = screen(text)
+    assert not screened.crisis and not screened.by_model and screened.flagged_by is None
 
 
 @pytest.mark.parametrize(

@@ -245,3 +245,45 @@ async def test_a_password_change_due_from_0018_and_downgrade_keeps_the_accounts(
         "before@health.example": False,
         "reset@health.example": False,
     }
+
+
+async def test_how_a_case_was_flagged_from_0019_and_downgrade_keeps_the_cases(
+    database_url: str,
+) -> None:
+    await migrate.downgrade_async(database_url, "0018_password_change")
+    assert "flagged_by" not in (await _case_references(database_url))[1]
+    # A case opened before: how it was flagged was not kept, and is not guessed.
+    await _execute(
+        database_url,
+        "INSERT INTO moderation_case (id, consultation_id, reason, status, created_at, urgent) "
+        "VALUES (1, 'c', 'safety', 'open', CURRENT_TIMESTAMP, FALSE)",
+    )
+    await migrate.upgrade_async(database_url)
+    assert "flagged_by" in (await _case_references(database_url))[1]
+    await _execute(
+        database_url,
+        "INSERT INTO moderation_case (id, consultation_id, reason, status, created_at, urgent, "
+        "flagged_by) VALUES (2, 'c', 'safety', 'open', CURRENT_TIMESTAMP, FALSE, 'model')",
+    )
+    assert await _flagged_by(database_url) == {1: None, 2: "model"}
+
+    await migrate.downgrade_async(database_url, "0018_password_change")
+
+    references, columns = await _case_references(database_url)
+    assert "flagged_by" not in columns
+    assert references == {"response_id": "SET NULL", "participant_id": "SET NULL"}
+    await migrate.upgrade_async(database_url)
+    assert await _flagged_by(database_url) == {1: None, 2: None}
+
+
+async def _flagged_by(url: str) -> dict[int, str | None]:
+    """Each case's flagged_by, as stored."""
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as connection:
+            rows = await connection.execute(
+                text("SELECT id, flagged_by FROM moderation_case ORDER BY id")
+            )
+            return {case_id: flagged_by for case_id, flagged_by in rows}
+    finally:
+        await engine.dispose()

@@ -1,17 +1,27 @@
-"""A disclosure on any channel reaches the moderation queue, and gets the safety reply."""
+"""A disclosure on any channel reaches the moderation queue, and gets the safety reply;
+its case says whether a listed phrase or the screen's model alone flagged it."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from aiohttp.test_utils import TestClient
+from sqlalchemy import select
 
 from channels.adapter import ChannelAdapter
-from consultations import moderation
+from consultations import moderation, screening
+from storage.tables import ModerationCase
 from tests.adapters.mastodon.conftest import World
 from tests.adapters.telegram.conftest import make_adapter as telegram_adapter
 from tests.fakes.telegram_api import FakeTelegram
-from tests.helpers import form_fields, spec_data
+from tests.helpers import (
+    BY_MODEL,
+    BY_MODEL_TOO,
+    BY_PHRASE,
+    BY_PHRASE_TOO,
+    form_fields,
+    spec_data,
+)
 from tests.waiting import wait_until
 
 Client = TestClient[Any, Any]
@@ -97,3 +107,89 @@ async def test_every_channel_opens_a_case_and_answers_with_help(
     assert sorted(c.text for c in cases) == sorted(DISCLOSURES.values())
     assert all(c.reason == "safety" and c.categories for c in cases)
     assert any(c.urgent for c in cases)  # plans and means alert at once
+
+
+async def test_every_channel_records_whether_a_phrase_or_the_model_alone_flagged_it(
+    world: World, web_client: Client
+) -> None:
+    # What each case must say, and where it was written: a listed phrase or the model.
+    written = {
+        "web answer": (BY_PHRASE, "phrase"),
+        "web thread post": (BY_MODEL, "model"),
+        "telegram": (BY_MODEL_TOO, "model"),
+        "mastodon-public": (BY_PHRASE_TOO, "phrase"),
+        # Typed where a choice was asked: not an answer, its words kept on the case.
+        "mastodon-direct": (
+            "Nobody asked me about the pills I've been hoarding, they just discharged me",
+            "model",
+        ),
+    }
+    for text, kind in written.values():
+        assert screening.screen(text).flagged_by == kind, text  # the screen, as these assume
+    async with FakeTelegram(token="123456:TEST-TOKEN") as fake:
+        telegram = telegram_adapter(fake, world.platform)
+        await world.launch(spec_data(channels=["web", "telegram", "mastodon"], segments=[]))
+        await world.start(extra={"telegram": telegram})
+
+        # The web page: one person answers the prompt, another posts in the thread.
+        page = await (await web_client.get("/c/outpatient-booking")).text()
+        fields = form_fields(page, "/c/outpatient-booking/consent")
+        page = await (
+            await web_client.post("/c/outpatient-booking/consent", data={**fields, "answer": "yes"})
+        ).text()
+        fields = form_fields(page, "/c/outpatient-booking/answers")
+        reply = await web_client.post(
+            "/c/outpatient-booking/answers",
+            data={**fields, "item:one-thing": written["web answer"][0]},
+        )
+        assert "Lifeline" in await reply.text()
+        web_client.session.cookie_jar.clear()
+        page = await (await web_client.get("/c/outpatient-booking")).text()
+        fields = form_fields(page, "/c/outpatient-booking/consent")
+        page = await (
+            await web_client.post("/c/outpatient-booking/consent", data={**fields, "answer": "yes"})
+        ).text()
+        thread = "/c/outpatient-booking/threads/reminder"
+        reply = await web_client.post(
+            thread, data={**form_fields(page, thread), "text": written["web thread post"][0]}
+        )
+        assert "Lifeline" in await reply.text()
+
+        # Telegram, private chat.
+        alice = fake.user(5550000002, "Alice")
+        fake.send_command(alice, "/start", "outpatient-booking")
+        sent = await fake.wait_for_sent(1, chat=alice)
+        fake.press_button(alice, sent[0], sent[0].callback_data[0])  # agree
+        sent = await fake.wait_for_sent(2, chat=alice)
+        fake.press_button(alice, sent[1], sent[1].callback_data[1])  # no re-contact
+        sent = await fake.wait_for_sent(3, chat=alice)
+        fake.vote(alice, sent[2], [0])
+        await fake.wait_for_sent(4, chat=alice)
+        fake.send_text(alice, written["telegram"][0])
+
+        # Mastodon: a public reply, and words typed at a direct message's question.
+        server = world.server
+        prompt = await world.post_of("one-thing")
+        await world.act(server.reply, "pubperson", prompt, written["mastodon-public"][0])
+        await world.act(server.dm, "dmperson", "start outpatient-booking")
+        consent = (await world.received("dmperson", 1))[-1]
+        await world.act(server.dm, "dmperson", "1", in_reply_to_id=consent["id"])
+        recontact = (await world.received("dmperson", 2))[-1]
+        await world.act(
+            server.dm, "dmperson", written["mastodon-direct"][0], in_reply_to_id=recontact["id"]
+        )
+
+        async def every_case() -> list[moderation.CaseView] | None:
+            async with world.platform.sessionmaker() as session:
+                cases = await moderation.open_cases(session)
+            return cases if len(cases) >= len(written) else None
+
+        cases = await wait_until(every_case, what="a case from every channel")
+        await world.stop()
+
+    assert sorted((c.text or "", c.flagged_by or "") for c in cases) == sorted(written.values())
+    assert all(c.reason == "safety" for c in cases)
+    # The stored case holds the kind only, never the phrase that matched.
+    async with world.platform.sessionmaker() as session:
+        stored = {row.flagged_by for row in await session.scalars(select(ModerationCase))}
+    assert stored == {"phrase", "model"}
