@@ -221,6 +221,10 @@ class PreparedText(NamedTuple):
     """The analysis as JSON text (:func:`storage.db.json_text`), encoded once per text."""
     flagged_by: str | None = None
     """How the screen flagged a disclosure (:attr:`screening.Screened.flagged_by`)."""
+    categories: tuple[str, ...] = ()
+    """The disclosure's categories, most serious first (as on every other channel)."""
+    urgent: bool = False
+    """Whether the disclosure alerts moderators on arrival (:attr:`Screened.urgent`)."""
 
 
 def prepare_texts(
@@ -263,6 +267,8 @@ def analysed(analyse: Analyser | None, screened: list[screening.Screened]) -> li
                 sentiment,
                 None if analysis is None else json_text(analysis),
                 one.flagged_by,
+                one.categories,
+                one.urgent,
             )
         )
     return out
@@ -510,6 +516,8 @@ async def import_csv(
                         reason=reason,
                         response_hours=spec.safety.response_hours,
                         flagged_by=prepared.flagged_by,
+                        categories=prepared.categories,
+                        urgent=prepared.urgent,
                     )
             # COPY on PostgreSQL; one executemany on SQLite.
             await writer.write(plain)
