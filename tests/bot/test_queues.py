@@ -93,20 +93,26 @@ def test_an_event_that_keeps_failing_is_held_aside_listed_and_retried(
 
 
 async def _disclose(settings: Settings, text: str = DISCLOSURE) -> None:
+    await _disclose_each(settings, text)
+
+
+async def _disclose_each(settings: Settings, *texts: str) -> None:
+    """Each text written by a person of its own, with an answer before it."""
     platform = create_platform(settings)
     try:
         await launch(platform, spec_data(channels=["web", "telegram"]))
-        person = Person("777")
-        for event in (
-            person.starts("outpatient-booking"),
-            person.answers("@consent", "Yes, I agree"),
-            person.answers("@recontact", "No, please don't"),
-            person.answers("role", "Patient"),
-            person.answers("ease", "Hard"),
-            person.says(text),
-        ):
-            await platform.inbox.receive(event)
-            await platform.inbox.process_pending()
+        for n, text in enumerate(texts):
+            person = Person(f"80{n}")
+            for event in (
+                person.starts("outpatient-booking"),
+                person.answers("@consent", "Yes, I agree"),
+                person.answers("@recontact", "No, please don't"),
+                person.answers("role", "Patient"),
+                person.answers("ease", "Hard"),
+                person.says(text),
+            ):
+                await platform.inbox.receive(event)
+                await platform.inbox.process_pending()
     finally:
         await platform.aclose()
 
@@ -169,27 +175,6 @@ def test_moderators_list_and_resolve_cases_from_the_command_line(
     assert found is not None and found.status == "resolved"
     assert found.note == "Called them back; safe." and (found.resolved_by or "").startswith("cli")
     assert actions.count("cases.list") == 3 and actions.count("case.resolve") == 1
-
-
-async def _disclose_each(settings: Settings, *texts: str) -> None:
-    """Each text written by a person of its own, with an answer before it."""
-    platform = create_platform(settings)
-    try:
-        await launch(platform, spec_data(channels=["web", "telegram"]))
-        for n, text in enumerate(texts):
-            person = Person(f"80{n}")
-            for event in (
-                person.starts("outpatient-booking"),
-                person.answers("@consent", "Yes, I agree"),
-                person.answers("@recontact", "No, please don't"),
-                person.answers("role", "Patient"),
-                person.answers("ease", "Hard"),
-                person.says(text),
-            ):
-                await platform.inbox.receive(event)
-                await platform.inbox.process_pending()
-    finally:
-        await platform.aclose()
 
 
 def test_the_listing_says_whether_a_listed_phrase_or_the_model_alone_flagged_each_case(

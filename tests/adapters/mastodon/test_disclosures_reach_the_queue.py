@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import telegram
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
@@ -34,6 +35,20 @@ DISCLOSURES = {
 }
 
 
+async def _telegram_says(fake: FakeTelegram, person: telegram.User, text: str) -> None:
+    """``person`` joins the demo on Telegram (agrees, declines re-contact, answers the
+    poll) and then writes ``text`` at the free-text question."""
+    fake.send_command(person, "/start", "outpatient-booking")
+    sent = await fake.wait_for_sent(1, chat=person)
+    fake.press_button(person, sent[0], sent[0].callback_data[0])  # agree
+    sent = await fake.wait_for_sent(2, chat=person)
+    fake.press_button(person, sent[1], sent[1].callback_data[1])  # no re-contact
+    sent = await fake.wait_for_sent(3, chat=person)
+    fake.vote(person, sent[2], [0])
+    await fake.wait_for_sent(4, chat=person)
+    fake.send_text(person, text)
+
+
 async def test_every_channel_opens_a_case_and_answers_with_help(
     world: World, web_client: Client
 ) -> None:
@@ -58,15 +73,7 @@ async def test_every_channel_opens_a_case_and_answers_with_help(
 
         # Telegram, private chat.
         alice = fake.user(5550000001, "Alice")
-        fake.send_command(alice, "/start", "outpatient-booking")
-        sent = await fake.wait_for_sent(1, chat=alice)
-        fake.press_button(alice, sent[0], sent[0].callback_data[0])  # agree
-        sent = await fake.wait_for_sent(2, chat=alice)
-        fake.press_button(alice, sent[1], sent[1].callback_data[1])  # no re-contact
-        sent = await fake.wait_for_sent(3, chat=alice)
-        fake.vote(alice, sent[2], [0])
-        await fake.wait_for_sent(4, chat=alice)
-        fake.send_text(alice, DISCLOSURES["telegram"])
+        await _telegram_says(fake, alice, DISCLOSURES["telegram"])
 
         # Mastodon: a public reply and a direct message.
         server = world.server
@@ -156,16 +163,7 @@ async def test_every_channel_records_whether_a_phrase_or_the_model_alone_flagged
         assert "Lifeline" in await reply.text()
 
         # Telegram, private chat.
-        alice = fake.user(5550000002, "Alice")
-        fake.send_command(alice, "/start", "outpatient-booking")
-        sent = await fake.wait_for_sent(1, chat=alice)
-        fake.press_button(alice, sent[0], sent[0].callback_data[0])  # agree
-        sent = await fake.wait_for_sent(2, chat=alice)
-        fake.press_button(alice, sent[1], sent[1].callback_data[1])  # no re-contact
-        sent = await fake.wait_for_sent(3, chat=alice)
-        fake.vote(alice, sent[2], [0])
-        await fake.wait_for_sent(4, chat=alice)
-        fake.send_text(alice, written["telegram"][0])
+        await _telegram_says(fake, fake.user(5550000002, "Alice"), written["telegram"][0])
 
         # Mastodon: a public reply, and words typed at a direct message's question.
         server = world.server
