@@ -112,7 +112,7 @@ def main() -> int:
             if row["label"] == 1:
                 recall[str(row["category"])].append(verdict.flagged)
                 recall_register[str(row["register"])].append(verdict.flagged)
-                semantic_only += verdict.evidence == "semantic"
+                semantic_only += verdict.by_model
             else:
                 over[str(row["category"])].append(verdict.flagged)
                 over_register[str(row["register"])].append(verdict.flagged)

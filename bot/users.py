@@ -95,25 +95,15 @@ async def user_add(args: argparse.Namespace, settings: Settings | None) -> int:
         try:
             with _usage_errors():
                 async with platform.sessionmaker.begin() as session:
-                    if existing is None:
-                        await accounts.add(
-                            session,
-                            email,
-                            args.role,
-                            password_hash,
-                            actor=cli_actor(),
-                            now=utcnow(),
-                            must_change=one_time,
-                        )
-                    else:
-                        await accounts.restore(
-                            session,
-                            email,
-                            args.role,
-                            password_hash,
-                            actor=cli_actor(),
-                            must_change=one_time,
-                        )
+                    await accounts.add_or_restore(
+                        session,
+                        email,
+                        args.role,
+                        password_hash,
+                        actor=cli_actor(),
+                        now=utcnow(),
+                        must_change=one_time,
+                    )
         except IntegrityError:  # added meanwhile by someone else
             raise UsageError(f"EMAIL: {email} already has an account") from None
     finally:

@@ -213,18 +213,20 @@ Analyser = Callable[[str], tuple[float | None, dict[str, Any] | None]]
 class PreparedText(NamedTuple):
     """One distinct imported text after screening, redaction and analysis."""
 
-    text: str
-    """The text as stored (entities decoded, personal details redacted)."""
-    flags: tuple[str, ...]
+    screened: screening.Screened
+    """The screen's result: the text as stored (entities decoded, personal details
+    redacted), its flags and, for a disclosure, what its case records."""
     sentiment: float | None
     analysis: str | None
     """The analysis as JSON text (:func:`storage.db.json_text`), encoded once per text."""
-    flagged_by: str | None = None
-    """How the screen flagged a disclosure (:attr:`screening.Screened.flagged_by`)."""
-    categories: tuple[str, ...] = ()
-    """The disclosure's categories, most serious first (as on every other channel)."""
-    urgent: bool = False
-    """Whether the disclosure alerts moderators on arrival (:attr:`Screened.urgent`)."""
+
+    @property
+    def text(self) -> str:
+        return self.screened.text
+
+    @property
+    def flags(self) -> tuple[str, ...]:
+        return self.screened.flags
 
 
 def prepare_texts(
@@ -260,17 +262,7 @@ def analysed(analyse: Analyser | None, screened: list[screening.Screened]) -> li
     out: list[PreparedText] = []
     for one in screened:
         sentiment, analysis = analyse(one.text) if analyse is not None else (None, None)
-        out.append(
-            PreparedText(
-                one.text,
-                one.flags,
-                sentiment,
-                None if analysis is None else json_text(analysis),
-                one.flagged_by,
-                one.categories,
-                one.urgent,
-            )
-        )
+        out.append(PreparedText(one, sentiment, None if analysis is None else json_text(analysis)))
     return out
 
 
@@ -515,9 +507,9 @@ async def import_csv(
                         response_id=response_id,
                         reason=reason,
                         response_hours=spec.safety.response_hours,
-                        flagged_by=prepared.flagged_by,
-                        categories=prepared.categories,
-                        urgent=prepared.urgent,
+                        flagged_by=prepared.screened.flagged_by,
+                        categories=prepared.screened.categories,
+                        urgent=prepared.screened.urgent,
                     )
             # COPY on PostgreSQL; one executemany on SQLite.
             await writer.write(plain)

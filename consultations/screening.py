@@ -29,8 +29,6 @@ REVIEW = "review"  # the screen could not read it (another language or script): 
 #: is cut from the text before redaction and may carry a personal detail.
 BY_PHRASE = "phrase"
 BY_MODEL = "model"
-# The screen's evidence for a text only its model flagged (``Assessment.evidence``).
-_MODEL_EVIDENCE = "semantic"
 
 
 @dataclass(frozen=True)
@@ -231,8 +229,7 @@ def screen(text: str, hints: Hints = NO_HINTS) -> Screened:
     redacted, changed = redact(stripped, hints=hints)
     if changed:
         flags.append(REDACTED)
-    by_model = found.flagged and found.evidence == _MODEL_EVIDENCE
-    return Screened(redacted, tuple(flags), found.categories, found.urgent, by_model)
+    return Screened(redacted, tuple(flags), found.categories, found.urgent, found.by_model)
 
 
 def screen_many(texts: Sequence[str], hints: Hints = NO_HINTS) -> list[Screened]:

@@ -27,6 +27,8 @@ from .semantic import SemanticModel, default_model
 
 #: Categories that alert moderators on arrival.
 URGENT_CATEGORIES = frozenset({"suicidal-active", "plan-means", "harm-to-others"})
+#: The evidence of a verdict only the semantic layer reached (no listed phrase matched).
+SEMANTIC = "semantic"
 _ORDER = {category: rank for rank, category in enumerate(CATEGORIES)}
 _EVIDENCE_LENGTH = 80
 _MIN_WORDS = 3
@@ -62,7 +64,12 @@ class Assessment:
     needs_review: bool
     """The screen could not read the text (language or script): a person should look."""
     evidence: str | None
-    """The phrase that matched, or ``"semantic"`` when only the model flagged the text."""
+    """The phrase that matched, or :data:`SEMANTIC` when only the model flagged the text."""
+
+    @property
+    def by_model(self) -> bool:
+        """A disclosure only the semantic layer flagged: no listed phrase matched."""
+        return self.flagged and self.evidence == SEMANTIC
 
 
 CLEAR = Assessment(False, (), False, False, None)
@@ -191,7 +198,7 @@ def _semantic(category: str) -> Assessment:
         categories=(category,),
         urgent=category in URGENT_CATEGORIES,
         needs_review=False,
-        evidence="semantic",
+        evidence=SEMANTIC,
     )
 
 
