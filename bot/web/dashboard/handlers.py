@@ -1021,14 +1021,7 @@ class Dashboard:
             user_id,
             role,
         )
-        sealed = self.shown_once.seal(
-            password, session_id=account.session_id, user_id=user_id, now=now, kind=kind
-        )
-        response = web.HTTPSeeOther(f"{PREFIX}/accounts/{user_id}/new-password")
-        self._set_cookie(
-            response, shown_once.COOKIE, sealed, shown_once.SECONDS, path=f"{PREFIX}/accounts"
-        )
-        raise response
+        raise self._to_shown_once(password, account, user_id, now, kind)
 
     async def _target(self, request: web.Request, account: Account) -> User:
         """The account a form acts on, by the id in its address; else a 404 page."""
@@ -1139,14 +1132,21 @@ class Dashboard:
         except accounts.AccountError:
             raise web.HTTPSeeOther(f"{PREFIX}/accounts?done=was-removed") from None
         log.info("dashboard: user %s reset the password of user %s", account.user_id, target.id)
+        raise self._to_shown_once(password, account, target.id, now, shown_once.RESET)
+
+    def _to_shown_once(
+        self, password: str, account: Account, user_id: int, now: datetime, kind: str
+    ) -> web.HTTPSeeOther:
+        """The redirect to the page that shows a made password once, the password sealed
+        in a cookie bound to this session and that account (never in the address)."""
         sealed = self.shown_once.seal(
-            password, session_id=account.session_id, user_id=target.id, now=now
+            password, session_id=account.session_id, user_id=user_id, now=now, kind=kind
         )
-        response = web.HTTPSeeOther(f"{PREFIX}/accounts/{target.id}/new-password")
+        response = web.HTTPSeeOther(f"{PREFIX}/accounts/{user_id}/new-password")
         self._set_cookie(
             response, shown_once.COOKIE, sealed, shown_once.SECONDS, path=f"{PREFIX}/accounts"
         )
-        raise response
+        return response
 
     async def account_new_password(self, request: web.Request) -> web.Response:
         """Show a password just made for an account, once: the page clears what it showed,
