@@ -105,6 +105,8 @@ class Outcome:
     participant: str | None = None
     stored: list[Response | StoredAnswer] = field(default_factory=list)
     messages: list[OutboundMessage] = field(default_factory=list)
+    #: A disclosure in it held the person's dialogue: nothing more is asked.
+    held: bool = False
 
 
 #: Takes the common web answers of a group commit with plain rows; returns the indexes of
@@ -680,21 +682,44 @@ class _Turn:
             )
         )
 
-    def say_safety(self, spec: ConsultationSpec, categories: Sequence[str]) -> None:
+    def say_safety(
+        self, spec: ConsultationSpec, categories: Sequence[str], *, check_in: bool = False
+    ) -> None:
         """The safety reply: privately, and for a public post a general note as fallback;
-        worded for who the disclosure (its ``categories``) says is at risk."""
+        worded for who the disclosure (its ``categories``) says is at risk, and as a
+        check-in that lets the person carry on (``check_in``) or not."""
         texts = spec.wording()
         self.say(
-            screening.safety_message(spec.safety, spec.organisation, texts, categories),
+            screening.safety_message(
+                spec.safety, spec.organisation, texts, categories, check_in=check_in
+            ),
             kind="safety",
             fallback=screening.general_note(spec.safety, texts) if self.event.public else None,
         )
+
+    def after_disclosure(
+        self, spec: ConsultationSpec, dialogue: Dialogue, screened: screening.Screened
+    ) -> None:
+        """The answer to a flagged text (its case is opened by the caller).
+
+        A disclosure holds the dialogue (:meth:`hold`). A text only the screen's model
+        flagged, with a score just over its threshold (:attr:`Screened.tentative`), gets
+        the safety reply as a check-in, and the person may carry on: most of those are
+        ordinary answers ("Clean toilets and enough of them"), and holding them would
+        leave the person without their next question until a moderator has read it. The
+        case goes to a person either way.
+        """
+        if screened.tentative:
+            self.say_safety(spec, screened.categories, check_in=True)
+        else:
+            self.hold(spec, dialogue, screened.categories)
 
     def hold(self, spec: ConsultationSpec, dialogue: Dialogue, categories: Sequence[str]) -> None:
         """After a disclosure: the safety reply, and no more questions (a person follows up)."""
         dialogue.state = "held"
         dialogue.pending = None
         self.state.held_by[(dialogue.participant_id, dialogue.consultation_id)] = self.outcome
+        self.outcome.held = True
         self.say_safety(spec, categories)
 
     def held_by_this_request(self, dialogue: Dialogue) -> bool:
@@ -805,7 +830,7 @@ class _Turn:
         if not event.addressed:
             return
         if screened.crisis:
-            self.say_safety(spec, screened.categories)
+            self.say_safety(spec, screened.categories, check_in=screened.tentative)
         else:
             self.say(
                 spec.wording()("listening_noted", title=spec.title, organisation=spec.organisation)
@@ -1113,10 +1138,8 @@ class _Turn:
             return  # the same disclosure, reworded: its case is open, its reply sent
         await self._case_if_flagged(spec, response, screened)
         if screened.crisis:
-            self.hold(
-                spec,
-                self.state.dialogue(self.session, self.participant.id, row.id),
-                screened.categories,
+            self.after_disclosure(
+                spec, self.state.dialogue(self.session, self.participant.id, row.id), screened
             )
 
     async def _held(self, spec: ConsultationSpec, dialogue: Dialogue) -> None:
@@ -1347,7 +1370,7 @@ class _Turn:
                 alert=False,
             )
         if screened.crisis:
-            self.hold(spec, dialogue, screened.categories)
+            self.after_disclosure(spec, dialogue, screened)
         elif not public:
             key = "held" if flagged else "queued" if status == statement_store.PENDING else "added"
             self.say(self.texts(f"statements_{key}"))
@@ -1458,7 +1481,7 @@ class _Turn:
             self.state.stored_prompt_answer(replacing, response)
         await self._case_if_flagged(spec, response, screened)
         if screened.crisis:
-            self.hold(spec, dialogue, screened.categories)
+            self.after_disclosure(spec, dialogue, screened)
         return True
 
     def _store(

@@ -108,6 +108,9 @@ class Screened:
     urgent: bool = False
     by_model: bool = False
     """A disclosure only the screen's model flagged (no listed phrase matched)."""
+    tentative: bool = False
+    """Flagged by the model alone with a score just over its threshold: where most of
+    its false alarms are (:attr:`consultations.safety.screen.Assessment.tentative`)."""
 
     @property
     def crisis(self) -> bool:
@@ -229,7 +232,9 @@ def screen(text: str, hints: Hints = NO_HINTS) -> Screened:
     redacted, changed = redact(stripped, hints=hints)
     if changed:
         flags.append(REDACTED)
-    return Screened(redacted, tuple(flags), found.categories, found.urgent, found.by_model)
+    return Screened(
+        redacted, tuple(flags), found.categories, found.urgent, found.by_model, found.tentative
+    )
 
 
 def screen_many(texts: Sequence[str], hints: Hints = NO_HINTS) -> list[Screened]:
@@ -259,8 +264,16 @@ def safety_message(
     organisation: str,
     texts: Texts = ENGLISH,
     categories: Sequence[str] = (),
+    *,
+    check_in: bool = False,
 ) -> str:
     """The reply to a crisis disclosure: care, where to get help now, and what happens next.
+
+    With ``check_in`` (a disclosure only the screen's model found, and only just:
+    :attr:`Screened.tentative`, where most of its false alarms are) the words do not
+    presume: they say help is there if the answer is about a hard time, and that the
+    person may carry on answering. The danger line, the helplines and the word that
+    someone will read the message are the same.
 
     Helpline names and numbers stay as the services give them; the words around them,
     and what each built-in helpline is for, are in the consultation's language
@@ -278,11 +291,12 @@ def safety_message(
         if DANGER_TO_OTHERS.intersection(categories)
         else "safety_danger"
     )
-    lines = [
-        settings.message or texts("safety_care_other" if other else "safety_care"),
-        "",
-        texts(danger),
-    ]
+    if check_in:
+        care = "safety_check_in_other" if other else "safety_check_in"
+    else:
+        care = "safety_care_other" if other else "safety_care"
+    lines = [settings.message or texts(care), "", texts(danger)]
     lines += [f"- {line.name}: {line.contact}" for line in helplines]
-    lines += ["", texts("safety_next", organisation=organisation)]
+    after = "safety_check_in_next" if check_in else "safety_next"
+    lines += ["", texts(after, organisation=organisation)]
     return "\n".join(lines)

@@ -167,3 +167,25 @@ def statements_sent(engine: AsyncEngine) -> Iterator[list[tuple[str, Any]]]:
         yield sent
     finally:
         event.remove(target, "before_cursor_execute", record)
+
+
+#: Ordinary answers the shipped screen's model flags, just over its threshold.
+_TENTATIVE_CANDIDATES = (
+    "Clean toilets and enough of them.",
+    "I just want to go to sleep after this night shift",
+    "The only thing I want to end is this waitlist. I'm perfectly fine in myself.",
+)
+
+
+def tentative_flag() -> str:
+    """A reply the shipped screen flags tentatively (the model alone, only just).
+
+    Taken from a few candidates, so that retraining the model leaves the tests that need
+    one a text to use; fails, naming the candidates, if none is tentative any more.
+    """
+    from consultations.screening import screen
+
+    for text in _TENTATIVE_CANDIDATES:
+        if screen(text).tentative:
+            return text
+    raise AssertionError(f"none of {_TENTATIVE_CANDIDATES} is flagged tentatively: add one")

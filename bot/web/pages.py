@@ -160,6 +160,8 @@ class NoticePage(Page):
     #: A closed consultation's "you said, we did": each launched closing-the-loop
     #: follow-up's words (bot.followups.published_loops), for everyone who comes back.
     loops: Sequence[str] = ()
+    #: Where the person carries on answering from (after a safety check-in), if they may.
+    carry_on: str | None = None
 
 
 @dataclass(frozen=True)

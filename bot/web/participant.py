@@ -351,10 +351,18 @@ class WebChannel:
         safety = [m for m in outcome.messages if m.kind == "safety"]
         if safety:
             texts = spec.wording()
+            # A check-in (only the screen's model flagged the text) lets the person go on.
+            held = outcome.held
+            heading = texts("web_safety_heading" if held else "web_check_in_heading")
             return self._html(
                 request,
                 pages.NoticePage(
-                    spec.title, texts("web_safety_heading"), safety[0].text, "safety", texts
+                    spec.title,
+                    heading,
+                    safety[0].text,
+                    "safety",
+                    texts,
+                    carry_on=None if held else f"/c/{cid}",
                 ),
             )
         return _see_page(cid)

@@ -95,6 +95,21 @@ BUILTIN: dict[str, str] = {
         "We can't give medical or crisis help here. But someone from the {organisation} "
         "team has been told about your message and will read it."
     ),
+    # ... and, in place of safety_care and safety_next, to a text only the screen's model
+    # flagged (no listed phrase): often an ordinary answer, so the words do not presume,
+    # and the person may carry on answering.
+    "safety_check_in": (
+        "Thank you for your answer. If any of it is about a hard time you are going "
+        "through, you don't have to face it alone: support is there today."
+    ),
+    "safety_check_in_other": (
+        "Thank you for your answer. If you are worried about someone, the services below "
+        "can help you support them, and support you too."
+    ),
+    "safety_check_in_next": (
+        "We can't give medical or crisis help here, but someone from the {organisation} "
+        "team will read your message. You can carry on answering whenever you are ready."
+    ),
     "safety_public": (
         "A reminder for everyone here: if things feel hard, support is available now."
     ),
@@ -202,6 +217,8 @@ BUILTIN: dict[str, str] = {
         "interest. The service will share what it learned and what it will change."
     ),
     "web_safety_heading": "Thank you for telling us",
+    "web_check_in_heading": "Thank you for your answer",
+    "web_carry_on": "Carry on answering",
     "web_thank_you": "Thank you",
     "web_declined": "No problem: we won't ask you anything. You can close this page.",
     "web_left_title": "You have left",

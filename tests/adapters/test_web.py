@@ -16,7 +16,7 @@ from consultations import records
 from storage.tables import Consent, ModerationCase, Participant, Response
 from tests.bot.test_dashboard import app_client
 from tests.fakes.channel import Person
-from tests.helpers import form_fields, launch, spec_data
+from tests.helpers import form_fields, launch, spec_data, tentative_flag
 
 Client = TestClient[Any, Any]
 
@@ -196,6 +196,44 @@ async def test_safety_disclosure_gets_signposting_and_no_more_questions(
     assert "How easy was it" not in again
     exported = await _export(platform, "outpatient-booking")
     assert exported[0]["flags"] == ["safety"]
+
+
+async def test_a_tentative_flag_shows_help_and_lets_the_person_carry_on(
+    platform: Platform, web_client: Client
+) -> None:
+    """Only the model flagged the answer, and only just: the page gives help and a way
+    on; the next question follows, and the case waits for a moderator."""
+    await launch(platform, spec_data(segments=[]))
+    page = await _consented(web_client)
+    response = await _post(
+        web_client,
+        "/c/outpatient-booking/answers",
+        page,
+        **{"item:ease": "Easy", "item:one-thing": tentative_flag()},
+    )
+    text = unescape(await response.text())
+    assert "Thank you for your answer" in text and "Thank you for telling us" not in text
+    assert "If any of it is about a hard time" in text and "Lifeline" in text
+    assert 'href="/c/outpatient-booking"' in text and "Carry on answering" in text
+    again = unescape(await (await web_client.get("/c/outpatient-booking")).text())
+    assert "If any of it is about a hard time" not in again
+    assert "reminder" in again  # the thread, the question after the prompt
+    async with platform.sessionmaker() as session:
+        cases = list(await session.scalars(select(ModerationCase.flagged_by)))
+    assert cases == ["model"]
+
+
+async def test_a_disclosure_page_offers_no_way_on(platform: Platform, web_client: Client) -> None:
+    await launch(platform, spec_data(segments=[]))
+    page = await _consented(web_client)
+    response = await _post(
+        web_client,
+        "/c/outpatient-booking/answers",
+        page,
+        **{"item:one-thing": "I've got a knife and I'm going to the pub to find him"},
+    )
+    text = unescape(await response.text())
+    assert "Thank you for telling us" in text and "Carry on answering" not in text
 
 
 DISCLOSURE = "Honestly I have been thinking about ending my life"

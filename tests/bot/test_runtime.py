@@ -19,7 +19,7 @@ from storage.tables import (
     Response,
 )
 from tests.fakes.channel import FakeChannel, Person
-from tests.helpers import launch, spec_data
+from tests.helpers import launch, spec_data, tentative_flag
 from tests.waiting import PATIENCE
 
 
@@ -215,6 +215,51 @@ async def test_after_a_disclosure_a_new_one_gets_the_safety_reply_again_in_its_w
     assert "If they are in danger now" in replies[1].text
     to_fay = channel.to({"chat": "1006"})
     assert to_fay[-2:] == replies  # and nothing else after the first: no question
+
+
+async def test_a_tentative_flag_gets_a_check_in_and_the_person_carries_on(
+    platform: Platform,
+) -> None:
+    """Only the model flagged it, and only just: the safety reply as a check-in (help,
+    and that someone will read it), a case for a person, and the next question."""
+    await launch(platform, spec_data(segments=[], consent={"text": "ok to use?"}))
+    ivy = Person("1010")
+    await at_the_prompt(platform, ivy, tentative_flag())
+    await deliver(platform, ivy.says("Include the clinic's name"))
+    channel = FakeChannel()
+    await send_all(platform, channel)
+    to_ivy = channel.to({"chat": "1010"})
+    safety = [m for m in to_ivy if m.kind == "safety"]
+    assert len(safety) == 1
+    assert "If any of it is about a hard time" in safety[0].text
+    assert "Lifeline" in safety[0].text and "will read your message" in safety[0].text
+    assert "It sounds like things are really hard" not in safety[0].text
+    after = to_ivy[to_ivy.index(safety[0]) + 1 :]
+    assert [m.question for m in after if m.question] == ["reminder"]
+    assert after[-1].text == "Thank you. We will share what we change."
+    stored = {r.item_id: r for r in await responses(platform)}
+    assert stored["one-thing"].flags == ["safety"]
+    assert stored["reminder"].text == "Include the clinic's name"
+    async with platform.sessionmaker() as session:
+        case = await session.scalar(select(ModerationCase))
+    assert case is not None and case.flagged_by == "model"
+
+
+async def test_a_confident_flag_of_the_model_alone_holds_the_dialogue(platform: Platform) -> None:
+    """The model alone, well over its threshold: held as after any disclosure."""
+    from consultations.screening import screen
+
+    text = "I've got a knife and I'm going to the pub to find him"
+    assert screen(text).by_model and not screen(text).tentative
+    await launch(platform, spec_data(segments=[], consent={"text": "ok to use?"}))
+    jo = Person("1011")
+    await at_the_prompt(platform, jo, text, "anyone there?")
+    channel = FakeChannel()
+    await send_all(platform, channel)
+    to_jo = channel.to({"chat": "1011"})
+    assert to_jo[-1].kind == "safety" and "If you or someone else is in danger" in to_jo[-1].text
+    assert "If any of it is about a hard time" not in to_jo[-1].text
+    assert [r.item_id for r in await responses(platform)] == ["ease", "one-thing"]
 
 
 async def test_a_text_with_a_nul_is_stored_without_it_on_every_database(

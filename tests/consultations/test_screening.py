@@ -363,6 +363,24 @@ def test_translated_helplines_keep_every_name_and_number(language: str, region: 
             assert token in f"{words.name} {words.contact}", (language, token)
 
 
+@pytest.mark.parametrize("language", available_languages())
+def test_a_check_in_has_the_same_help_in_words_that_do_not_presume(language: str) -> None:
+    """For a tentative flag: the same helplines and danger line, other words around them."""
+    texts = texts_for(language)
+    settings = SafetySettings(region="UK")
+    for categories, care in (
+        (("suicidal-passive",), "safety_check_in"),
+        (("third-party",), "safety_check_in_other"),
+    ):
+        full = safety_message(settings, "Example Health", texts, categories).split("\n")
+        check_in = safety_message(
+            settings, "Example Health", texts, categories, check_in=True
+        ).split("\n")
+        assert check_in[0] == texts(care) and check_in[0] != full[0]
+        assert check_in[-1] == texts("safety_check_in_next", organisation="Example Health")
+        assert check_in[1:-1] == full[1:-1]  # the danger line and every helpline
+
+
 def test_safety_message_uses_the_consultations_own_words_and_helplines() -> None:
     settings = SafetySettings(
         region="UK",
