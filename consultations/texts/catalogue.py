@@ -163,7 +163,7 @@ class Texts:
         Compared after :func:`consultations.dialogue.normalise` (lower case, no final
         full stop), so each is kept in lower case.
         """
-        return frozenset(_split(self.raw(key)) | _split(BUILTIN[key]))
+        return _keywords(self.raw(key), BUILTIN[key])
 
     @property
     def direction(self) -> str:
@@ -197,6 +197,12 @@ class Texts:
 
 def _split(listed: str) -> set[str]:
     return {word.strip().lower() for word in listed.split(",") if word.strip()}
+
+
+@cache
+def _keywords(listed: str, english: str) -> frozenset[str]:
+    """:meth:`Texts.words` of one list of words (asked for on every message: kept)."""
+    return frozenset(_split(listed) | _split(english))
 
 
 ENGLISH = Texts()
