@@ -105,8 +105,9 @@ class Outcome:
     participant: str | None = None
     stored: list[Response | StoredAnswer] = field(default_factory=list)
     messages: list[OutboundMessage] = field(default_factory=list)
-    #: A disclosure in it held the person's dialogue: nothing more is asked.
-    held: bool = False
+    #: The safety reply of a disclosure in it that held the person's dialogue (nothing
+    #: more is asked); None if none did (a check-in lets the person carry on).
+    held_by: OutboundMessage | None = None
 
 
 #: Takes the common web answers of a group commit with plain rows; returns the indexes of
@@ -719,8 +720,9 @@ class _Turn:
         dialogue.state = "held"
         dialogue.pending = None
         self.state.held_by[(dialogue.participant_id, dialogue.consultation_id)] = self.outcome
-        self.outcome.held = True
         self.say_safety(spec, categories)
+        if self.outcome.held_by is None:
+            self.outcome.held_by = self.outcome.messages[-1]
 
     def held_by_this_request(self, dialogue: Dialogue) -> bool:
         """Whether a disclosure in this event's own request held the dialogue.

@@ -351,20 +351,23 @@ class WebChannel:
         safety = [m for m in outcome.messages if m.kind == "safety"]
         if safety:
             texts = spec.wording()
-            # A check-in (only the screen's model flagged the text) lets the person go on.
-            held = outcome.held
-            heading = texts("web_safety_heading" if held else "web_check_in_heading")
-            return self._html(
-                request,
-                pages.NoticePage(
+            held = outcome.held_by
+            if held is not None:
+                # Held: the reply that held it, whatever else the same form said.
+                page = pages.NoticePage(
+                    spec.title, texts("web_safety_heading"), held.text, "safety", texts
+                )
+            else:
+                # Only tentative flags: a check-in, and the way on.
+                page = pages.NoticePage(
                     spec.title,
-                    heading,
+                    texts("web_check_in_heading"),
                     safety[0].text,
                     "safety",
                     texts,
-                    carry_on=None if held else f"/c/{cid}",
-                ),
-            )
+                    carry_on=f"/c/{cid}",
+                )
+            return self._html(request, page)
         return _see_page(cid)
 
     # -- pages ---------------------------------------------------------------------

@@ -283,6 +283,34 @@ async def test_a_disclosure_keeps_the_other_answers_of_the_same_form(
     ] == [["Hard"]]
 
 
+@pytest.mark.parametrize("disclosure_first", [True, False])
+async def test_a_disclosure_beside_a_tentative_flag_in_one_form_holds(
+    platform: Platform, web_client: Client, disclosure_first: bool
+) -> None:
+    """Whatever their order, the page gives the reply that held the dialogue, no way on."""
+    items = [
+        {"id": "worst", "type": "prompt", "text": "What was the worst part?"},
+        *spec_data()["items"],
+    ]
+    await launch(platform, spec_data(segments=[], items=items))
+    page = await _consented(web_client)
+    tentative = {"item:one-thing": tentative_flag()}
+    form = (
+        {"item:worst": DISCLOSURE, **tentative}
+        if disclosure_first
+        else {**tentative, "item:worst": DISCLOSURE}
+    )
+    response = await _post(web_client, "/c/outpatient-booking/answers", page, **form)
+    text = unescape(await response.text())
+    assert "Thank you for telling us" in text
+    assert "It sounds like things are really hard right now." in text
+    assert "If any of it is about a hard time" not in text
+    assert "Carry on answering" not in text
+    async with platform.sessionmaker() as session:
+        flagged = sorted(await session.scalars(select(ModerationCase.flagged_by)))
+    assert flagged == ["model", "phrase"]
+
+
 async def test_a_disclosure_at_the_end_of_a_long_answer_is_screened_and_the_answer_kept_whole(
     platform: Platform, web_client: Client
 ) -> None:
