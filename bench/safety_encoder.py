@@ -68,6 +68,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.safety_dense import EVALUATION, FEEDBACK  # noqa: E402
 from consultations.safety.lexicon import default_lexicon  # noqa: E402
 from consultations.safety.normalise import fold, normalise_folded  # noqa: E402
 from consultations.safety.screen import Screen, default_screen  # noqa: E402
@@ -80,16 +81,7 @@ from consultations.safety.training import (  # noqa: E402
     shipped_exemplars,
 )
 
-EVALUATION = ROOT / "tests" / "data" / "safety" / "evaluation.jsonl"
 SUGGESTIONS = ROOT / "tests" / "data" / "safety" / "suggestions.jsonl"
-FEEDBACK = next(
-    (
-        path
-        for base in (ROOT.parent, ROOT.parent.parent)
-        if (path := base / "shared" / "data" / "pxtextmining-phase1" / "text_data.csv").exists()
-    ),
-    ROOT.parent / "shared" / "data" / "pxtextmining-phase1" / "text_data.csv",
-)
 CACHE = ROOT / "bench" / "results" / "safety_encoder"
 #: Blind-written tune batches (docs/safety.md, "Evaluation set").
 BLIND = [*range(10, 48), 50, 51, 52, 53, 65, 66, 68, 69, 71, 72]

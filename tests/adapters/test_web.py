@@ -198,20 +198,25 @@ async def test_safety_disclosure_gets_signposting_and_no_more_questions(
     assert exported[0]["flags"] == ["safety"]
 
 
-async def test_a_tentative_flag_shows_help_and_lets_the_person_carry_on(
-    platform: Platform, web_client: Client
-) -> None:
-    """Only the model flagged the answer, and only just: the page gives help and a way
-    on; the next question follows, and the case waits for a moderator."""
+async def _page_after(platform: Platform, web_client: Client, answer: str) -> str:
+    """The page a person is shown for ``answer`` to the prompt, the poll answered too."""
     await launch(platform, spec_data(segments=[]))
     page = await _consented(web_client)
     response = await _post(
         web_client,
         "/c/outpatient-booking/answers",
         page,
-        **{"item:ease": "Easy", "item:one-thing": tentative_flag()},
+        **{"item:ease": "Easy", "item:one-thing": answer},
     )
-    text = unescape(await response.text())
+    return unescape(await response.text())
+
+
+async def test_a_tentative_flag_shows_help_and_lets_the_person_carry_on(
+    platform: Platform, web_client: Client
+) -> None:
+    """Only the model flagged the answer, and only just: the page gives help and a way
+    on; the next question follows, and the case waits for a moderator."""
+    text = await _page_after(platform, web_client, tentative_flag())
     assert "Thank you for your answer" in text and "Thank you for telling us" not in text
     assert "If any of it is about a hard time" in text and "Lifeline" in text
     assert 'href="/c/outpatient-booking"' in text and "Carry on answering" in text
@@ -224,31 +229,31 @@ async def test_a_tentative_flag_shows_help_and_lets_the_person_carry_on(
 
 
 async def test_a_disclosure_page_offers_no_way_on(platform: Platform, web_client: Client) -> None:
-    await launch(platform, spec_data(segments=[]))
-    page = await _consented(web_client)
-    response = await _post(
-        web_client,
-        "/c/outpatient-booking/answers",
-        page,
-        **{"item:one-thing": "I've got a knife and I'm going to the pub to find him"},
+    text = await _page_after(
+        platform, web_client, "I've got a knife and I'm going to the pub to find him"
     )
-    text = unescape(await response.text())
     assert "Thank you for telling us" in text and "Carry on answering" not in text
 
 
 DISCLOSURE = "Honestly I have been thinking about ending my life"
 
 
-@pytest.mark.parametrize("disclosure_first", [True, False])
-async def test_a_disclosure_keeps_the_other_answers_of_the_same_form(
-    platform: Platform, web_client: Client, disclosure_first: bool
-) -> None:
+async def _two_prompts(platform: Platform, web_client: Client) -> str:
+    """The consultation with a second free-text question first ("worst"), consented to:
+    one form with two texts."""
     items = [
         {"id": "worst", "type": "prompt", "text": "What was the worst part?"},
         *spec_data()["items"],
     ]
     await launch(platform, spec_data(segments=[], items=items))
-    page = await _consented(web_client)
+    return await _consented(web_client)
+
+
+@pytest.mark.parametrize("disclosure_first", [True, False])
+async def test_a_disclosure_keeps_the_other_answers_of_the_same_form(
+    platform: Platform, web_client: Client, disclosure_first: bool
+) -> None:
+    page = await _two_prompts(platform, web_client)
     others = {"item:ease": "Hard", "item:one-thing": "Text me on 0412 345 678 the day before"}
     form = (
         {"item:worst": DISCLOSURE, **others}
@@ -288,12 +293,7 @@ async def test_a_disclosure_beside_a_tentative_flag_in_one_form_holds(
     platform: Platform, web_client: Client, disclosure_first: bool
 ) -> None:
     """Whatever their order, the page gives the reply that held the dialogue, no way on."""
-    items = [
-        {"id": "worst", "type": "prompt", "text": "What was the worst part?"},
-        *spec_data()["items"],
-    ]
-    await launch(platform, spec_data(segments=[], items=items))
-    page = await _consented(web_client)
+    page = await _two_prompts(platform, web_client)
     tentative = {"item:one-thing": tentative_flag()}
     form = (
         {"item:worst": DISCLOSURE, **tentative}
