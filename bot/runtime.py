@@ -673,8 +673,8 @@ class _Turn:
 
     # -- replies -------------------------------------------------------------
 
-    def say(self, text: str, **fields: Any) -> None:
-        self.reply(
+    def say(self, text: str, **fields: Any) -> OutboundMessage:
+        return self.reply(
             OutboundMessage(
                 text=text,
                 consultation_id=self.consultation_id,
@@ -685,12 +685,12 @@ class _Turn:
 
     def say_safety(
         self, spec: ConsultationSpec, categories: Sequence[str], *, check_in: bool = False
-    ) -> None:
+    ) -> OutboundMessage:
         """The safety reply: privately, and for a public post a general note as fallback;
         worded for who the disclosure (its ``categories``) says is at risk, and as a
         check-in that lets the person carry on (``check_in``) or not."""
         texts = spec.wording()
-        self.say(
+        return self.say(
             screening.safety_message(
                 spec.safety, spec.organisation, texts, categories, check_in=check_in
             ),
@@ -720,9 +720,9 @@ class _Turn:
         dialogue.state = "held"
         dialogue.pending = None
         self.state.held_by[(dialogue.participant_id, dialogue.consultation_id)] = self.outcome
-        self.say_safety(spec, categories)
+        said = self.say_safety(spec, categories)
         if self.outcome.held_by is None:
-            self.outcome.held_by = self.outcome.messages[-1]
+            self.outcome.held_by = said
 
     def held_by_this_request(self, dialogue: Dialogue) -> bool:
         """Whether a disclosure in this event's own request held the dialogue.
@@ -734,16 +734,18 @@ class _Turn:
         key = (dialogue.participant_id, dialogue.consultation_id)
         return self.event.item_id is not None and self.state.held_by.get(key) is self.outcome
 
-    def reply(self, message: OutboundMessage) -> None:
-        """Answer the event: inline for the web page, else through the outbox."""
+    def reply(self, message: OutboundMessage) -> OutboundMessage:
+        """Answer the event: inline for the web page, else through the outbox; the message
+        as it was sent."""
         event = self.event
         if event.public and message.reply_to is None and event.platform_ref is not None:
             message = replace(message, reply_to=event.platform_ref)
         self.outcome.messages.append(message)
         if event.channel in self.runtime.inline_channels or event.address is None:
-            return
+            return message
         self._sequence += 1
         self._queue(message, str(self._sequence), self.participant.id, message.consultation_id)
+        return message
 
     # -- leaving ---------------------------------------------------------------
 

@@ -95,7 +95,7 @@ async def user_add(args: argparse.Namespace, settings: Settings | None) -> int:
         try:
             with _usage_errors():
                 async with platform.sessionmaker.begin() as session:
-                    await accounts.add_or_restore(
+                    _, removed = await accounts.add_or_restore(
                         session,
                         email,
                         args.role,
@@ -108,10 +108,10 @@ async def user_add(args: argparse.Namespace, settings: Settings | None) -> int:
             raise UsageError(f"EMAIL: {email} already has an account") from None
     finally:
         await platform.aclose()
-    if existing is None:
+    if removed is None:
         print(f"added {email} as {args.role}")
     else:
-        print(f"gave back {email}'s account as {args.role} ({accounts.removed_note(existing)})")
+        print(f"gave back {email}'s account as {args.role} ({accounts.removed_on(removed)})")
     if one_time:
         _change_due(email)
     if args.generate_password:

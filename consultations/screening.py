@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from functools import cache, cached_property
 
 from consultations.safety import redaction
+from consultations.safety.screen import CLEAR, Assessment
 
 # The screen's verdict alone, for a text that is not stored (no redaction needed).
 from consultations.safety.screen import assess as assess
@@ -104,13 +105,27 @@ class Screened:
 
     text: str
     flags: tuple[str, ...]
-    categories: tuple[str, ...] = ()
-    urgent: bool = False
-    by_model: bool = False
-    """A disclosure only the screen's model flagged (no listed phrase matched)."""
-    tentative: bool = False
-    """Flagged by the model alone with a score just over its threshold: where most of
-    its false alarms are (:attr:`consultations.safety.screen.Assessment.tentative`)."""
+    verdict: Assessment = CLEAR
+    """The screen's verdict on the text (what a disclosure's case and reply are made of)."""
+
+    @property
+    def categories(self) -> tuple[str, ...]:
+        return self.verdict.categories
+
+    @property
+    def urgent(self) -> bool:
+        return self.verdict.urgent
+
+    @property
+    def by_model(self) -> bool:
+        """A disclosure only the screen's model flagged (no listed phrase matched)."""
+        return self.verdict.by_model
+
+    @property
+    def tentative(self) -> bool:
+        """Flagged by the model alone with a score just over its threshold: where most of
+        its false alarms are (:attr:`consultations.safety.screen.Assessment.tentative`)."""
+        return self.verdict.tentative
 
     @property
     def crisis(self) -> bool:
@@ -232,9 +247,7 @@ def screen(text: str, hints: Hints = NO_HINTS) -> Screened:
     redacted, changed = redact(stripped, hints=hints)
     if changed:
         flags.append(REDACTED)
-    return Screened(
-        redacted, tuple(flags), found.categories, found.urgent, found.by_model, found.tentative
-    )
+    return Screened(redacted, tuple(flags), found)
 
 
 def screen_many(texts: Sequence[str], hints: Hints = NO_HINTS) -> list[Screened]:

@@ -405,7 +405,12 @@ async def change_own(
 
 def removed_note(user: User | AccountView) -> str:
     """``removed on DATE`` for a removed account, else the empty string."""
-    return f"removed on {user.removed_at:%Y-%m-%d}" if user.removed_at is not None else ""
+    return removed_on(user.removed_at) if user.removed_at is not None else ""
+
+
+def removed_on(moment: datetime) -> str:
+    """``removed on DATE``, of an account removed at ``moment``."""
+    return f"removed on {moment:%Y-%m-%d}"
 
 
 def status_note(user: User | AccountView) -> str:

@@ -26,15 +26,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     # The cases stay; only how each was flagged is lost.
-    bind = op.get_bind()
-    if bind.dialect.name == "sqlite" and _sqlite_version(bind) < (3, 35, 0):
-        # No DROP COLUMN before SQLite 3.35: the table is copied.
-        with op.batch_alter_table("moderation_case") as batch:
-            batch.drop_column("flagged_by")
-        return
-    op.drop_column("moderation_case", "flagged_by")
-
-
-def _sqlite_version(bind: sa.Connection) -> tuple[int, ...]:
-    version = bind.exec_driver_sql("SELECT sqlite_version()").scalar_one()
-    return tuple(int(part) for part in str(version).split("."))
+    with op.batch_alter_table("moderation_case") as batch:
+        batch.drop_column("flagged_by")

@@ -30,6 +30,23 @@ async def import_by_who(platform: Platform, source: Path) -> records.ImportResul
         )
 
 
+async def import_either_way(
+    platform: Platform, source: Path, second_process: bool, *, batch: int
+) -> records.ImportResult:
+    """``source`` imported in one transaction, screened here or in a second process."""
+    async with platform.sessionmaker.begin() as session:
+        return await records.import_csv(
+            session,
+            platform.keyring,
+            "outpatient-booking",
+            source,
+            analyse=analyse_at_intake,
+            batch=batch,
+            parallel_from=1 if second_process else 10**9,
+            share=not second_process,
+        )
+
+
 async def test_large_import_screens_in_a_second_process(platform: Platform, tmp_path: Path) -> None:
     await launch(platform, spec_data(segments=[]))
     source = tmp_path / "comments.csv"
@@ -103,17 +120,7 @@ async def test_repeated_texts_are_each_screened_redacted_and_opened_as_cases(
     source = tmp_path / "repeats.csv"
     lines = ["comment"] + [disclosure, detail, ordinary] * 40
     source.write_text("\n".join(lines) + "\n")
-    async with platform.sessionmaker.begin() as session:
-        result = await records.import_csv(
-            session,
-            platform.keyring,
-            "outpatient-booking",
-            source,
-            analyse=analyse_at_intake,
-            batch=25,
-            parallel_from=1 if second_process else 10**9,
-            share=not second_process,
-        )
+    result = await import_either_way(platform, source, second_process, batch=25)
     assert result.imported == 120
     assert result.flagged == 40
     async with platform.sessionmaker() as session:
@@ -141,17 +148,7 @@ async def test_an_imported_disclosure_says_whether_a_phrase_or_the_model_flagged
         writer = csv.writer(handle)
         writer.writerow(["comment"])
         writer.writerows([text] for text in [*kinds, "The staff were kind"] * 3)
-    async with platform.sessionmaker.begin() as session:
-        result = await records.import_csv(
-            session,
-            platform.keyring,
-            "outpatient-booking",
-            source,
-            analyse=analyse_at_intake,
-            batch=5,
-            parallel_from=1 if second_process else 10**9,
-            share=not second_process,
-        )
+    result = await import_either_way(platform, source, second_process, batch=5)
     assert result.imported == 12 and result.flagged == 6
     rows = await stored(platform, "outpatient-booking")
     cases = [(text, case[0], case[-1]) for _, _, _, text, _, *_, case in rows if case]

@@ -15,6 +15,7 @@ from datetime import datetime
 
 from bot.followups import ChannelReach
 from bot.web.accounts import MAX_EMAIL, MAX_PASSWORD, MIN_PASSWORD, AccountView
+from bot.web.dashboard import shown_once
 from bot.web.dashboard.follow_up import MAX_CHANGE, ChannelPreview
 from bot.web.templating import Page
 from consultations import moderation
@@ -212,5 +213,5 @@ class NewPasswordPage(Page):
     viewer: Viewer
     email: str
     password: str
-    kind: str = "reset"
+    kind: str = shown_once.RESET
     role: str = ""

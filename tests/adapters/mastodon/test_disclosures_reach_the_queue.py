@@ -14,6 +14,7 @@ from consultations import moderation, screening
 from storage.tables import ModerationCase
 from tests.adapters.mastodon.conftest import World
 from tests.adapters.telegram.conftest import make_adapter as telegram_adapter
+from tests.bot.test_dashboard import disclose
 from tests.fakes.telegram_api import FakeTelegram
 from tests.helpers import (
     BY_MODEL,
@@ -59,17 +60,7 @@ async def test_every_channel_opens_a_case_and_answers_with_help(
         await world.start(extra=extra)
 
         # The web page: consent, then the disclosure in the prompt.
-        page = await (await web_client.get("/c/outpatient-booking")).text()
-        fields = form_fields(page, "/c/outpatient-booking/consent")
-        page = await (
-            await web_client.post("/c/outpatient-booking/consent", data={**fields, "answer": "yes"})
-        ).text()
-        fields = form_fields(page, "/c/outpatient-booking/answers")
-        reply = await web_client.post(
-            "/c/outpatient-booking/answers",
-            data={**fields, "item:one-thing": DISCLOSURES["web"]},
-        )
-        assert "Lifeline" in await reply.text()
+        await disclose(web_client, DISCLOSURES["web"])
 
         # Telegram, private chat.
         alice = fake.user(5550000001, "Alice")
@@ -139,17 +130,7 @@ async def test_every_channel_records_whether_a_phrase_or_the_model_alone_flagged
         await world.start(extra={"telegram": telegram})
 
         # The web page: one person answers the prompt, another posts in the thread.
-        page = await (await web_client.get("/c/outpatient-booking")).text()
-        fields = form_fields(page, "/c/outpatient-booking/consent")
-        page = await (
-            await web_client.post("/c/outpatient-booking/consent", data={**fields, "answer": "yes"})
-        ).text()
-        fields = form_fields(page, "/c/outpatient-booking/answers")
-        reply = await web_client.post(
-            "/c/outpatient-booking/answers",
-            data={**fields, "item:one-thing": written["web answer"][0]},
-        )
-        assert "Lifeline" in await reply.text()
+        await disclose(web_client, written["web answer"][0])
         web_client.session.cookie_jar.clear()
         page = await (await web_client.get("/c/outpatient-booking")).text()
         fields = form_fields(page, "/c/outpatient-booking/consent")
