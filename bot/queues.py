@@ -51,6 +51,8 @@ async def moderation_list(args: argparse.Namespace, settings: Settings | None) -
         flags = (" URGENT" if case.urgent else "") + (" OVERDUE" if case.overdue(now) else "")
         # How the screen flagged it: a listed phrase, or its model alone.
         flags += f", {case.flagged_by}" if case.flagged_by else ""
+        # What the person was sent: held (waiting for someone), a check-in, ...
+        flags += f", sent {case.person_sent}" if case.person_sent else ""
         print(
             f"{case.id:>6} {_age(int(case.age(now).total_seconds())):>7} {case.status:<12} "
             f"{case.consultation:<24} {why}{flags}"

@@ -53,6 +53,7 @@ from storage.tables import (
     Consent,
     Consultation,
     Dialogue,
+    ModerationCase,
     OutboxEntry,
     Participant,
     Response,
@@ -663,6 +664,8 @@ class _Turn:
         self.participant = participant
         self.outcome = outcome
         self.consultation_id: str | None = None
+        #: The safety case this event opened, told what its writer is sent.
+        self.case: ModerationCase | None = None
         #: The words this turn speaks in: the consultation's language, else English.
         self.texts: Texts = ENGLISH
         self._sequence = 0
@@ -690,6 +693,10 @@ class _Turn:
         worded for who the disclosure (its ``categories``) says is at risk, and as a
         check-in that lets the person carry on (``check_in``) or not."""
         texts = spec.wording()
+        if self.case is not None:
+            moderation.record_sent(
+                self.case, moderation.SENT_CHECK_IN if check_in else moderation.SENT_SAFETY_REPLY
+            )
         return self.say(
             screening.safety_message(
                 spec.safety, spec.organisation, texts, categories, check_in=check_in
@@ -721,6 +728,8 @@ class _Turn:
         dialogue.pending = None
         self.state.held_by[(dialogue.participant_id, dialogue.consultation_id)] = self.outcome
         said = self.say_safety(spec, categories)
+        if self.case is not None:
+            moderation.record_sent(self.case, moderation.SENT_HELD)
         if self.outcome.held_by is None:
             self.outcome.held_by = said
 
@@ -1096,7 +1105,7 @@ class _Turn:
         screened = self.runtime.screen(self.event.text or "", screening.hints_for(spec))
         if not screened.crisis:
             return False
-        moderation.open_case(
+        self.case = moderation.open_case(
             self.session,
             consultation_id=spec.id,
             response_id=None,
@@ -1107,6 +1116,7 @@ class _Turn:
             text=screened.text,
             participant_id=self.participant.id,
             flagged_by=screened.flagged_by,
+            person_sent=moderation.SENT_NOTHING,
         )
         self.hold(spec, dialogue, screened.categories)
         return True
@@ -1387,7 +1397,7 @@ class _Turn:
         if not (screened.crisis or screened.needs_review):
             return
         await self.session.flush()
-        moderation.open_case(
+        case = moderation.open_case(
             self.session,
             consultation_id=spec.id,
             response_id=response.id,
@@ -1396,7 +1406,12 @@ class _Turn:
             urgent=screened.urgent,
             response_hours=spec.safety.response_hours,
             flagged_by=screened.flagged_by,
+            # Until the reply that follows says otherwise (a post gathered by listening
+            # gets none); a text only a person must read is answered as any other.
+            person_sent=moderation.SENT_NOTHING if screened.crisis else None,
         )
+        if screened.crisis:
+            self.case = case
 
     async def statement_question(
         self, spec: ConsultationSpec, item: Item, dialogue: Dialogue

@@ -51,6 +51,27 @@ FLAGGED_BY_WORDS = {
 }
 
 
+#: What the person who wrote a disclosure was sent (``ModerationCase.person_sent``):
+#: the safety reply, and no more questions until someone follows up (the case is how);
+SENT_HELD = "held"
+#: the helplines as a check-in, and their questions went on (a tentative flag);
+SENT_CHECK_IN = "check-in"
+#: the safety reply, where no questions were under way (a post addressed to the platform);
+SENT_SAFETY_REPLY = "safety-reply"
+#: nothing: the text came without a way back to its writer (an import; a public post
+#: gathered by listening and not addressed to the platform).
+SENT_NOTHING = "nothing"
+#: The same, as a moderator reads it on the queue.
+PERSON_SENT_WORDS = {
+    SENT_HELD: "The person was sent the safety reply and asked nothing more: they wait "
+    "for someone to follow up",
+    SENT_CHECK_IN: "The person was sent the helplines as a check-in and could carry on answering",
+    SENT_SAFETY_REPLY: "The person was sent the safety reply",
+    SENT_NOTHING: "Nothing was sent to the person: there is no way back to them "
+    "(an import, or a public post not addressed to us)",
+}
+
+
 class CaseError(LookupError):
     """The case does not exist, or is not in a state that allows the action."""
 
@@ -100,11 +121,19 @@ class CaseView:
     #: ``model`` (its model alone); None for other cases and those opened before it was
     #: recorded.
     flagged_by: str | None = None
+    #: What the person was sent (``held``, ``check-in``, ``safety-reply``, ``nothing``);
+    #: None for other cases and those opened before it was recorded.
+    person_sent: str | None = None
 
     @property
     def flagged_by_words(self) -> str | None:
         """How the screen flagged it, in plain words for a moderator; None if unknown."""
         return FLAGGED_BY_WORDS.get(self.flagged_by or "")
+
+    @property
+    def person_sent_words(self) -> str | None:
+        """What the person was sent, in plain words for a moderator; None if unknown."""
+        return PERSON_SENT_WORDS.get(self.person_sent or "")
 
     def age(self, now: datetime | None = None) -> timedelta:
         return (now or utcnow()) - self.created_at
@@ -131,6 +160,7 @@ class CaseView:
             "acknowledged_by": self.acknowledged_by,
             "erased_at": self.erased_at.isoformat() if self.erased_at else None,
             "flagged_by": self.flagged_by,
+            "person_sent": self.person_sent,
         }
 
 
@@ -164,12 +194,15 @@ def open_case(
     participant_id: int | None = None,
     alert: bool = True,
     flagged_by: str | None = None,
+    person_sent: str | None = None,
 ) -> ModerationCase:
     """Add a case to the session (the caller's transaction stores it with the response).
 
     ``alert=False`` (a statement waiting for approval) sets no due time, so the case
     never raises a safety alert. ``flagged_by``: for a disclosure, how the screen flagged
-    it (:attr:`consultations.screening.Screened.flagged_by`), never the phrase itself.
+    it (:attr:`consultations.screening.Screened.flagged_by`), never the phrase itself;
+    ``person_sent``: what its writer was sent (``SENT_*``; the dialogue sets it as it
+    answers, :func:`record_sent`).
     """
     now = utcnow()
     case = ModerationCase(
@@ -184,9 +217,17 @@ def open_case(
         created_at=now,
         due_at=due_at(now, response_hours) if alert else None,
         flagged_by=flagged_by,
+        person_sent=person_sent,
     )
     session.add(case)
     return case
+
+
+def record_sent(case: ModerationCase, sent: str) -> None:
+    """Note on ``case`` what its writer was sent (``SENT_*``). Holding the dialogue says
+    more than the reply it sends, so a held case stays held."""
+    if case.person_sent != SENT_HELD:
+        case.person_sent = sent
 
 
 def audit(
@@ -230,6 +271,7 @@ async def open_cases(session: AsyncSession, consultation_id: str | None = None) 
             acknowledged_by=case.acknowledged_by,
             erased_at=case.erased_at,
             flagged_by=case.flagged_by,
+            person_sent=case.person_sent,
         )
         for case, item, text, title in rows
     ]

@@ -508,6 +508,8 @@ async def import_csv(
                         reason=reason,
                         response_hours=spec.safety.response_hours,
                         flagged_by=prepared.screened.flagged_by,
+                        # An import has no way back to its writers.
+                        person_sent=moderation.SENT_NOTHING if reason == screening.SAFETY else None,
                         categories=prepared.screened.categories,
                         urgent=prepared.screened.urgent,
                     )

@@ -295,6 +295,12 @@ class ModerationCase(Base):
     # (its statistical model alone). Never the phrase itself (cut from the unredacted
     # text). None for review and statement cases, and for cases opened before 0019.
     flagged_by: Mapped[str | None] = mapped_column(String(8), default=None)
+    # What the person who wrote a disclosure was sent (consultations.moderation.SENT_*):
+    # "held" (the safety reply, and no more questions), "check-in" (the helplines as a
+    # check-in; their questions went on), "safety-reply" (the safety reply where no
+    # questions were under way), "nothing" (an import; a public post not addressed to
+    # the platform). None for review and statement cases, and cases opened before 0020.
+    person_sent: Mapped[str | None] = mapped_column(String(16), default=None)
     # The most serious disclosures alert moderators on arrival, not only when overdue.
     urgent: Mapped[bool] = mapped_column(Boolean, default=False)
     due_at: Mapped[datetime | None] = mapped_column(default=None)

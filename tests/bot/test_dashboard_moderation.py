@@ -100,6 +100,10 @@ async def test_each_case_says_whether_a_listed_phrase_or_the_model_alone_flagged
     assert "Flagged by the screen's model only (more often a false alarm)." in by_text[BY_MODEL]
     assert "listed phrase" not in by_text[BY_MODEL]
     assert "Flagged by" not in articles[older]
+    # Both were held: each waits for someone. Of the case opened before, nothing is said.
+    for text in (BY_PHRASE, BY_MODEL):
+        assert "sent the safety reply and asked nothing more" in by_text[text]
+    assert "was sent" not in articles[older]
     # The kind, never the phrase that matched, beyond the person's own words.
     assert page.count("stockpiling my tablets") == 1
 

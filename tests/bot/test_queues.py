@@ -22,7 +22,7 @@ from storage.tables import (
 )
 from tests.conftest import TEST_KEY, TEST_SECRET
 from tests.fakes.channel import Person
-from tests.helpers import BY_MODEL, BY_PHRASE, engage, launch, spec_data
+from tests.helpers import BY_MODEL, BY_PHRASE, engage, launch, spec_data, tentative_flag
 
 DISCLOSURE = "Honestly I want to kill myself after how I was treated"
 
@@ -213,10 +213,52 @@ def test_the_listing_says_whether_a_listed_phrase_or_the_model_alone_flagged_eac
     assert len(lines) == 5, out  # the heading, then each case and its words
     phrase, model = lines[1], lines[3]
     assert phrase.startswith(f"{cases[0]['id']:>6} ") and phrase.endswith(
-        "plan-means URGENT, phrase"
+        "plan-means URGENT, phrase, sent held"
     )
-    assert model.startswith(f"{cases[1]['id']:>6} ") and model.endswith("suicidal-passive, model")
+    assert model.startswith(f"{cases[1]['id']:>6} ") and model.endswith(
+        "suicidal-passive, model, sent held"
+    )
     assert "stockpiling my tablets" not in phrase  # the kind, not the phrase that matched
+
+
+def test_the_listing_says_what_each_person_was_sent(
+    cli_env: Settings, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Held (waiting for someone) after a disclosure; a check-in after a tentative flag,
+    the dialogue gone on; nothing for an imported comment, which has no way back."""
+    checked_in = tentative_flag()
+    asyncio.run(_disclose_each(cli_env, BY_PHRASE, checked_in))
+    path = tmp_path / "comments.csv"
+    path.write_text("comment\nI've been thinking about ending my life\n", encoding="utf-8")
+    code, _, _ = engage(
+        capsys,
+        "import",
+        "outpatient-booking",
+        str(path),
+        "--format",
+        "csv",
+        "--item",
+        "one-thing",
+        "--text-column",
+        "comment",
+    )
+    assert code == 0
+    code, out, _ = engage(capsys, "moderation", "list", "--json")
+    assert code == 0
+    sent = {c["text"]: c["person_sent"] for c in json.loads(out)}
+    assert sent == {
+        BY_PHRASE: "held",
+        checked_in: "check-in",
+        "I've been thinking about ending my life": "nothing",
+    }
+    code, out, _ = engage(capsys, "moderation", "list")
+    assert code == 0
+    lines = out.splitlines()[1::2]
+    assert [line.rsplit(", ", 1)[-1] for line in lines] == [
+        "sent held",
+        "sent check-in",
+        "sent nothing",
+    ]
 
 
 def test_a_case_resolved_as_not_a_disclosure_from_the_command_line(
@@ -323,7 +365,7 @@ async def test_a_disclosure_typed_at_the_consent_question_reaches_a_moderator(
         payloads = [
             OutboundMessage.from_json(p) for p in await session.scalars(select(OutboxEntry.payload))
         ]
-    assert [(c.text, c.reason) for c in found] == [(DISCLOSURE, "safety")]
+    assert [(c.text, c.reason, c.person_sent) for c in found] == [(DISCLOSURE, "safety", "held")]
     assert stored == []  # not an answer: nothing stored before consent
     assert [m.kind for m in payloads][-1] == "safety"
     async with platform.sessionmaker.begin() as session:

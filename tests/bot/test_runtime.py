@@ -243,6 +243,7 @@ async def test_a_tentative_flag_gets_a_check_in_and_the_person_carries_on(
     async with platform.sessionmaker() as session:
         case = await session.scalar(select(ModerationCase))
     assert case is not None and case.flagged_by == "model"
+    assert case.person_sent == "check-in"  # the moderator knows Ivy went on
 
 
 async def test_a_confident_flag_of_the_model_alone_holds_the_dialogue(platform: Platform) -> None:
@@ -260,6 +261,9 @@ async def test_a_confident_flag_of_the_model_alone_holds_the_dialogue(platform: 
     assert to_jo[-1].kind == "safety" and "If you or someone else is in danger" in to_jo[-1].text
     assert "If any of it is about a hard time" not in to_jo[-1].text
     assert [r.item_id for r in await responses(platform)] == ["ease", "one-thing"]
+    async with platform.sessionmaker() as session:
+        case = await session.scalar(select(ModerationCase))
+    assert case is not None and case.person_sent == "held"  # Jo waits for someone
 
 
 async def test_a_text_with_a_nul_is_stored_without_it_on_every_database(

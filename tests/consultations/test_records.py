@@ -285,7 +285,14 @@ async def stored(platform: Platform, consultation_id: str) -> list[tuple[Any, ..
             r.in_reply_to,
             None
             if case is None
-            else (case.reason, case.status, case.categories, case.urgent, case.flagged_by),
+            else (
+                case.reason,
+                case.status,
+                case.categories,
+                case.urgent,
+                case.person_sent,
+                case.flagged_by,
+            ),
         )
         for r, case in rows
     ]
@@ -331,10 +338,15 @@ async def test_every_path_stores_the_same_rows_analyses_flags_and_cases(
         ("safety", "model"),
     }
     assert all((reason == "safety") == (flagged_by is not None) for reason, *_, flagged_by in cases)
+    # An import has no way back to its writers: nothing was sent, and the case says so.
+    assert {(reason, sent) for reason, *_, sent, _ in cases} == {
+        ("safety", "nothing"),
+        ("review", None),
+    }
     # ... and, as on every other channel, its categories and whether it is urgent.
     safety_cases = [case for case in cases if case[0] == "safety"]
     assert all(categories for _, _, categories, *_ in safety_cases)
-    assert any(urgent for *_, urgent, _ in safety_cases)
+    assert any(urgent for *_, urgent, _, _ in safety_cases)
     assert not any(categories for reason, _, categories, *_ in cases if reason == "review")
     assert any("redacted" in flags for _, _, _, _, flags, *_ in rows)
     assert all(analysis is not None for *_, analysis, _, _ in rows)

@@ -265,7 +265,7 @@ async def test_how_a_case_was_flagged_from_0019_and_downgrade_keeps_the_cases(
         "INSERT INTO moderation_case (id, consultation_id, reason, status, created_at, urgent, "
         "flagged_by) VALUES (2, 'c', 'safety', 'open', CURRENT_TIMESTAMP, FALSE, 'model')",
     )
-    assert await _flagged_by(database_url) == {1: None, 2: "model"}
+    assert await _column(database_url, "flagged_by") == {1: None, 2: "model"}
 
     await migrate.downgrade_async(database_url, "0018_password_change")
 
@@ -273,17 +273,46 @@ async def test_how_a_case_was_flagged_from_0019_and_downgrade_keeps_the_cases(
     assert "flagged_by" not in columns
     assert references == {"response_id": "SET NULL", "participant_id": "SET NULL"}
     await migrate.upgrade_async(database_url)
-    assert await _flagged_by(database_url) == {1: None, 2: None}
+    assert await _column(database_url, "flagged_by") == {1: None, 2: None}
 
 
-async def _flagged_by(url: str) -> dict[int, str | None]:
-    """Each case's flagged_by, as stored."""
+async def test_what_a_person_was_sent_from_0020_and_downgrade_keeps_the_cases(
+    database_url: str,
+) -> None:
+    await migrate.downgrade_async(database_url, "0019_case_flagged_by")
+    assert "person_sent" not in (await _case_references(database_url))[1]
+    # A case opened before: what its person was sent was not kept, and is not guessed.
+    await _execute(
+        database_url,
+        "INSERT INTO moderation_case (id, consultation_id, reason, status, created_at, urgent) "
+        "VALUES (1, 'c', 'safety', 'open', CURRENT_TIMESTAMP, FALSE)",
+    )
+    await migrate.upgrade_async(database_url)
+    assert "person_sent" in (await _case_references(database_url))[1]
+    await _execute(
+        database_url,
+        "INSERT INTO moderation_case (id, consultation_id, reason, status, created_at, urgent, "
+        "person_sent) VALUES (2, 'c', 'safety', 'open', CURRENT_TIMESTAMP, FALSE, 'check-in')",
+    )
+    assert await _column(database_url, "person_sent") == {1: None, 2: "check-in"}
+
+    await migrate.downgrade_async(database_url, "0019_case_flagged_by")
+
+    references, columns = await _case_references(database_url)
+    assert "person_sent" not in columns and "flagged_by" in columns
+    assert references == {"response_id": "SET NULL", "participant_id": "SET NULL"}
+    await migrate.upgrade_async(database_url)
+    assert await _column(database_url, "person_sent") == {1: None, 2: None}
+
+
+async def _column(url: str, column: str) -> dict[int, str | None]:
+    """Each case's value of ``column``, as stored."""
     engine = create_engine(url)
     try:
         async with engine.connect() as connection:
             rows = await connection.execute(
-                text("SELECT id, flagged_by FROM moderation_case ORDER BY id")
+                text(f"SELECT id, {column} FROM moderation_case ORDER BY id")
             )
-            return {case_id: flagged_by for case_id, flagged_by in rows}
+            return {case_id: value for case_id, value in rows}
     finally:
         await engine.dispose()

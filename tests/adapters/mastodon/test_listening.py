@@ -45,7 +45,9 @@ async def test_tagged_public_posts_are_gathered_and_only_mentions_answered(
     hal = next(r for text, r in stored.items() if "parking signs" in text)
     gina = next(r for text, r in stored.items() if "cafe food" in text)
     assert hal.flags == ["mention"] and gina.flags == []
-    assert [c.reason for c in await rows(platform, ModerationCase)] == ["safety"]
+    # Kim's post was not addressed to us: nothing went back, and the case says so.
+    cases = await rows(platform, ModerationCase)
+    assert [(c.reason, c.person_sent) for c in cases] == [("safety", "nothing")]
 
     # Only the post that mentioned the bot is answered, privately; nobody else hears from us.
     [reply] = await world.received("hal", 1)
@@ -106,13 +108,36 @@ async def test_a_public_mention_without_the_tag_is_gathered_once_and_answered(
     await launch(platform, listening_spec())
     await world.start()
 
-    async def listening() -> bool:  # the notification intake's first run is done
-        return await world.count(ChannelCursor, ChannelCursor.name.like("notifications:%")) > 0
-
-    await wait_until(listening, what="the Mastodon intake's cursor")
+    await _notifications_read(world)
     await world.act(server.mention, "max", "the lifts in block B are broken again")
     [reply] = await world.received("max", 1)
     assert reply["visibility"] == "direct"
     [stored] = await rows(platform, Response)
     assert (stored.item_type, stored.flags) == ("listening", ["mention"])
     assert stored.text == "the lifts in block B are broken again"
+
+
+async def test_a_disclosure_in_a_mention_gets_the_safety_reply_and_its_case_says_so(
+    world: World,
+) -> None:
+    server, platform = world.server, world.platform
+    await launch(platform, listening_spec())
+    await world.start()
+
+    await _notifications_read(world)
+    await world.act(server.mention, "noa", "honestly I want to kill myself after that wait")
+    # The safety reply is longer than a post: it goes as direct messages, in parts.
+    replies = await world.received("noa", 2)
+    assert {r["visibility"] for r in replies} == {"direct"}
+    assert any("Thank you for telling us" in r["content"] for r in replies)
+    [case] = await rows(platform, ModerationCase)
+    assert (case.reason, case.person_sent) == ("safety", "safety-reply")
+
+
+async def _notifications_read(world: World) -> None:
+    """Wait until the notification intake's first run is done (its cursor is stored)."""
+
+    async def read() -> bool:
+        return await world.count(ChannelCursor, ChannelCursor.name.like("notifications:%")) > 0
+
+    await wait_until(read, what="the Mastodon intake's cursor")
