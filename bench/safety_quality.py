@@ -86,7 +86,7 @@ def main() -> int:
         "tune batch 16": _batch("tune", 16),
         **{
             f"tune batch {n} (scored blind while held out)": _batch("tune", n)
-            for n in [*range(17, 48), *range(50, 54), 65, 66, 68, 69, 71, 72]
+            for n in [*range(17, 48), *range(50, 54), 65, 66, 68, 69, 71, 72, 73]
         },
         "heldout batches 48 and 49": lambda row: row.get("batch") in (48, 49),
         "heldout batches 54 to 57": lambda row: row.get("batch") in (54, 55, 56, 57),
@@ -97,6 +97,12 @@ def main() -> int:
         "heldout batch 67 (written blind, after tune batches 65 and 66)": _batch("heldout", 67),
         "heldout batch 70 (written blind, scored after tune batches 68 to 72)": _batch(
             "heldout", 70
+        ),
+        "heldout batch 74 (written blind, scored before and after tune batch 73)": _batch(
+            "heldout", 74
+        ),
+        "heldout batch 75 (written blind from batch 73's angle, after its round)": _batch(
+            "heldout", 75
         ),
         "heldout, all batches": lambda row: row["split"] == "heldout",
     }

@@ -86,6 +86,8 @@ _EMOJI_WORDS = str.maketrans(
         "\U0001f5e1": " knife ",  # dagger
         "\U0001f48a": " pills ",  # pill
         "\U0001faa2": " rope ",  # knot
+        "\U0001f333": " tree ",  # deciduous tree (tune batch 73: "🪢 + 🌳 tonight")
+        "\U0001f332": " tree ",  # evergreen tree
         "\u26b0": " coffin ",  # coffin
         "\U0001faa6": " grave ",  # headstone
         "\U0001fa78": " blood ",  # drop of blood
@@ -426,6 +428,9 @@ TEXT_SPEAK: dict[str, str] = {
     "seggsually": "sexually",
     # Scots (tune batch 19): "want tae dae masel in", "cannae take it nae mair".
     "masel": "myself",
+    # Tune batch 73: "want it all ower wi", "fae when i tried tae".
+    "ower": "over",
+    "fae": "from",
     "hersel": "herself",
     "himsel": "himself",
     "yersel": "yourself",

@@ -75,10 +75,10 @@ class Assessment:
         return self.flagged and self.evidence == SEMANTIC
 
 
-#: How far over the model's whole-text threshold a score stays tentative (0.49 to 0.69
-#: with the shipped model). Of the texts only the model flagged, that band holds 59 of
-#: the 109 held-out look-alikes, 13 of the 27 ordinary answers (bench/safety_suggestions.py,
-#: both sets) and 29 of the 49 real comments, against 55 of the 3,131 held-out
+#: How far over the model's whole-text threshold a score stays tentative (0.48 to 0.68
+#: with the shipped model). Of the texts only the model flagged, that band holds 65 of
+#: the 114 held-out look-alikes, 11 of the 26 ordinary answers (bench/safety_suggestions.py,
+#: both sets) and 31 of the 47 real comments, against 57 of the 3,331 held-out
 #: disclosures the screen catches (docs/safety.md, "A check-in for tentative flags").
 TENTATIVE_MARGIN = 0.2
 

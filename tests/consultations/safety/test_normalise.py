@@ -88,6 +88,10 @@ KNOWN = default_lexicon().vocabulary
         # Algospeak: emoji for a means of harm, "sa'd", "seggs".
         ("thinking about \U0001f48a\U0001f48a tonight", "thinking about pills pills tonight"),
         ("the \U0001faa2 is ready", "the rope is ready"),
+        ("\U0001faa2 + \U0001f333 tonight", "rope plus tree tonight"),
+        # Scots: "ower" and "fae" (tune batch 73).
+        ("want it all ower", "want it all over"),
+        ("it was fae when i tried", "it was from when i tried"),
         ("lol \U0001f480\U0001f480", "lol"),
         ("i got sa'd by my ex", "i got sexually assaulted by my ex"),
         ("so sad", "so sad"),
