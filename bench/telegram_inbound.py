@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/telegram_inbound.py [--people 2000] [--connections 40]
         [--database-url URL] [--profile FILE] [--messages-per-second 30] [--until-sent]
-        [--client python|wrk]
+        [--client python|wrk] [--intake-processes N]
 
 Every person has already consented and is at the consultation's prompt; each then sends
 one answer. The updates are posted to the webhook over ``--connections`` connections at
@@ -55,6 +55,7 @@ if not os.environ.get("PYTHONPATH"):
 from adapters.telegram.adapter import SECRET_HEADER, WEBHOOK_PATH, TelegramAdapter  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.platform import create_platform, warm_up  # noqa: E402
+from bot.preparation import Preparation  # noqa: E402
 from bot.web.app import create_app  # noqa: E402
 from channels.events import CONSENT, EventKind, InboundEvent  # noqa: E402
 from consultations.dialogue import CONSENT_OPTIONS  # noqa: E402
@@ -121,6 +122,7 @@ async def run(
     messages_per_second: float = 30.0,
     until_sent: bool = False,
     client: str = "python",
+    intake_processes: int = 0,
 ) -> None:
     settings = Settings(database_url=database_url, secret_key=KEY, pseudonym_key=KEY)
     platform = create_platform(settings)
@@ -178,7 +180,12 @@ async def run(
             webhook_url=f"http://127.0.0.1:{port}{WEBHOOK_PATH}",
             messages_per_second=messages_per_second,
         )
-        app = create_app(settings, platform=platform, adapters=lambda p: {"telegram": adapter})
+        app = create_app(
+            settings,
+            platform=platform,
+            adapters=lambda p: {"telegram": adapter},
+            intake_processes=intake_processes,
+        )
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", port).start()
@@ -218,6 +225,10 @@ async def run(
             profiler = cProfile.Profile() if profile else None
             if profiler is not None:
                 profiler.enable()
+            preparing = platform.runtime.preparation
+            if preparing is not None:
+                await wait_ready(preparing)  # the helper processes load their models first
+            helpers_started = helper_cpu()
             print("posting", flush=True)  # a sampling profiler can start here
             started = time.perf_counter()
             cpu_started = time.process_time()
@@ -261,6 +272,7 @@ async def run(
                 await asyncio.sleep(0.05)
             finished = time.perf_counter() - started
             cpu = time.process_time() - cpu_started
+            helpers = helper_cpu() - helpers_started
             calls = fake.calls_to("sendMessage")
             sent_meanwhile = sum(1 for c in calls if c.status == 200)
             print("stored", flush=True)  # and stop here
@@ -283,7 +295,33 @@ async def run(
     print(
         f"process CPU:         {1000 * cpu / people:.2f} ms per update ({people / cpu:.0f}/CPU-s)"
     )
+    if intake_processes:
+        print(f"helper processes:    {1000 * helpers / people:.2f} ms per update more")
     print(f"load average:        {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
+async def wait_ready(preparation: Preparation) -> None:
+    """Until the preparation processes have loaded their models (a few seconds)."""
+    for _ in range(600):
+        if preparation.ready:
+            return
+        await asyncio.sleep(0.1)
+    raise SystemExit("the text preparation processes did not start")
+
+
+def helper_cpu() -> float:
+    """CPU seconds so far of this process's text preparation processes (``spawn``)."""
+    total = 0.0
+    for task in Path(f"/proc/{os.getpid()}/task").glob("*/children"):
+        for pid in task.read_text().split():
+            try:
+                command = Path(f"/proc/{pid}/cmdline").read_bytes()
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # gone
+            if b"spawn_main" in command and b"resource_tracker" not in command:
+                total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def start_wrk(url: str, people: int, connections: int, secret: str) -> subprocess.Popen[str]:
@@ -333,6 +371,12 @@ def main() -> None:
         default="python",
         help="who posts the updates: an aiohttp client in this process, or wrk in its own",
     )
+    parser.add_argument(
+        "--intake-processes",
+        type=int,
+        default=0,
+        help="text preparation processes (engage run starts one on four cores or more)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         url = args.database_url or f"sqlite+aiosqlite:///{folder}/bench.db"
@@ -346,6 +390,7 @@ def main() -> None:
                 messages_per_second=args.messages_per_second,
                 until_sent=args.until_sent,
                 client=args.client,
+                intake_processes=args.intake_processes,
             )
         )
 

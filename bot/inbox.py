@@ -24,7 +24,7 @@ from sqlalchemy.orm import aliased
 
 from bot.runtime import Admit, Outcome, Runtime
 from bot.together import Together
-from channels.events import InboundEvent
+from channels.events import EventKind, InboundEvent
 from consultations import screening
 from consultations.keys import Keyring
 from storage import queries
@@ -39,6 +39,9 @@ log = logging.getLogger(__name__)
 #: 200 rather than 50 took the Telegram webhook benchmark from 1.28-1.48 to 1.19-1.22 ms
 #: of CPU an update and from 684-791 to 818-853 updates stored a second (bench/README.md).
 BATCH = 200
+#: Events whose words are screened and analysed when stored (answers, replies, listened
+#: posts, edits): what a batch would otherwise do on the event loop.
+_WORDED = frozenset({EventKind.TEXT, EventKind.LISTEN, EventKind.EDIT})
 
 
 class Inbox:
@@ -64,6 +67,8 @@ class Inbox:
         self.runtime = runtime
         self.max_attempts = max_attempts
         self.wake = asyncio.Event()
+        # Texts sent to the runtime's preparation processes as they arrive (receive_many).
+        self._preparing: set[asyncio.Task[None]] = set()
         # Callers of receive_many share a commit, at most 200 callers a transaction; a
         # shared transaction that fails is tried again caller by caller, so one bad batch
         # fails alone.
@@ -99,8 +104,37 @@ class Inbox:
         # waits only for the write.
         new = await self._received(rows)
         if new:
+            self._prepare(events)
             self.wake.set()
         return new
+
+    def _prepare(self, events: Sequence[InboundEvent]) -> None:
+        """Send the events' texts to the runtime's preparation processes, if it has them
+        and they are ready, so that the batch that handles them finds each screened and
+        analysed (:meth:`Runtime.prepare_ahead`) instead of doing it on the event loop.
+
+        Only once they are committed, and without waiting: the acknowledgement waits for
+        the write alone. They are prepared with the hints of the consultation the runtime
+        screened for last (:attr:`Runtime.recent_hints`): a text of another is screened by
+        its batch, as every text was before. Whatever the processes have not returned by
+        the time its batch comes is screened there too; nothing depends on them.
+        """
+        preparation = self.runtime.preparation
+        if preparation is None or not preparation.ready:
+            return
+        texts = [e.text for e in events if e.text and e.kind in _WORDED]
+        if not texts:
+            return
+        task = asyncio.create_task(self._prepare_texts(texts), name="inbox-prepare")
+        self._preparing.add(task)
+        task.add_done_callback(self._preparing.discard)
+
+    async def _prepare_texts(self, texts: list[str]) -> None:
+        try:
+            await self.runtime.prepare_ahead(texts, self.runtime.recent_hints)
+        except Exception:
+            # Left to the batch, which screens every text it was not given.
+            log.warning("texts could not be prepared ahead; their batch screens them")
 
     async def _insert_received(self, batches: Sequence[Sequence[dict[str, Any]]]) -> list[int]:
         """Insert several callers' rows in one transaction; how many of each were new."""

@@ -158,6 +158,9 @@ class Runtime:
         self._analysed: _Ahead[str, tuple[float | None, dict[str, Any] | None]] = _Ahead()
         #: Where :meth:`prepare_ahead` sends texts (worker processes); None: done here.
         self.preparation: Preparation | None = None
+        #: The hints of the consultation a text was last screened for: those the inbox
+        #: prepares arriving texts with (nearly every text of a deployment is for it).
+        self.recent_hints: screening.Hints = screening.NO_HINTS
 
     def prepare(self, texts: Iterable[str], hints: screening.Hints = screening.NO_HINTS) -> None:
         """Screen and analyse free texts before the batch that will store them.
@@ -244,6 +247,7 @@ class Runtime:
     def screen(self, text: str, hints: screening.Hints) -> screening.Screened:
         """:func:`consultations.screening.screen` of ``text`` with its consultation's
         ``hints``, prepared ahead if it was."""
+        self.recent_hints = hints
         found = self._screened.take((hints, text.strip()))
         return found if found is not None else screening.screen(text, hints)
 

@@ -24,9 +24,9 @@ from bot.platform import Platform, analyse_at_intake
 from bot.preparation import Preparation
 from bot.runtime import Runtime
 from bot.web.app import create_app
-from channels.events import CONSENT
+from channels.events import CONSENT, OutboundMessage
 from consultations import screening
-from storage.tables import Response
+from storage.tables import OutboxEntry, Response
 from tests.fakes.channel import Person
 from tests.helpers import form_fields, launch, spec_data
 from tests.waiting import wait_until
@@ -179,3 +179,51 @@ async def test_the_web_page_answers_a_disclosure_with_the_safety_page_when_a_pro
     assert response.status == 200
     assert "Lifeline" in text and "13 11 14" in text
     assert platform.runtime.preparation is None  # closed with the app
+
+
+@sqlite_only
+async def test_texts_stored_in_the_inbox_are_prepared_in_the_process_before_their_batch(
+    platform: Platform, preparation: Preparation
+) -> None:
+    """A Telegram answer, acknowledged once stored: its words go to the process while it
+    waits in the inbox, and its batch takes them instead of screening them on the loop;
+    what is stored and sent is what the batch would have made."""
+    spec = await launch(platform, {**SPEC, "channels": ["web", "telegram"]})
+    runtime = platform.runtime
+    runtime.preparation = preparation
+    ann, cal = Person("ann"), Person("cal")
+    for person in (ann, cal):
+        for event in (
+            person.starts(CID),
+            person.answers(CONSENT, "Yes, I agree"),
+            person.answers("ease", "Easy"),
+        ):
+            await platform.inbox.receive(event)
+            await platform.inbox.process_pending()
+    # The first text screened sets the hints the inbox prepares with: the consultation's.
+    await platform.inbox.receive(cal.says("Evening slots please"))
+    await platform.inbox.process_pending()
+    hints = screening.hints_for(spec)
+    assert runtime.recent_hints == hints
+
+    for text, person in ((DISCLOSURE, ann), ("Call me on 07700 900123 please", cal)):
+        await platform.inbox.receive(person.says(text))
+
+        async def prepared(text: str = text) -> bool:
+            return runtime.peek_screened(text, hints) is not None
+
+        await wait_until(prepared, within=30, what="the text prepared in the process")
+    await platform.inbox.process_pending()
+
+    assert runtime.peek_screened(DISCLOSURE, hints) is None  # taken by the batch
+    async with platform.sessionmaker() as session:
+        stored = {
+            r.text: r.flags
+            for r in await session.scalars(select(Response).where(Response.text.is_not(None)))
+        }
+        sent = [
+            OutboundMessage.from_json(p) for p in await session.scalars(select(OutboxEntry.payload))
+        ]
+    assert "safety" in stored[screening.screen(DISCLOSURE, hints).text]
+    assert "07700" not in " ".join(stored)  # redacted in the process, as here
+    assert [m.kind for m in sent].count("safety") == 1
