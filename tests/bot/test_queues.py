@@ -96,6 +96,23 @@ async def _disclose(settings: Settings, text: str = DISCLOSURE) -> None:
     await _disclose_each(settings, text)
 
 
+def import_comments(capsys: pytest.CaptureFixture[str], path: Path) -> int:
+    """``engage import`` of a CSV of comments into the demo's free-text question."""
+    code, _, _ = engage(
+        capsys,
+        "import",
+        "outpatient-booking",
+        str(path),
+        "--format",
+        "csv",
+        "--item",
+        "one-thing",
+        "--text-column",
+        "comment",
+    )
+    return code
+
+
 async def _disclose_each(settings: Settings, *texts: str) -> None:
     """Each text written by a person of its own, with an answer before it."""
     platform = create_platform(settings)
@@ -230,19 +247,7 @@ def test_the_listing_says_what_each_person_was_sent(
     asyncio.run(_disclose_each(cli_env, BY_PHRASE, checked_in))
     path = tmp_path / "comments.csv"
     path.write_text("comment\nI've been thinking about ending my life\n", encoding="utf-8")
-    code, _, _ = engage(
-        capsys,
-        "import",
-        "outpatient-booking",
-        str(path),
-        "--format",
-        "csv",
-        "--item",
-        "one-thing",
-        "--text-column",
-        "comment",
-    )
-    assert code == 0
+    assert import_comments(capsys, path) == 0
     code, out, _ = engage(capsys, "moderation", "list", "--json")
     assert code == 0
     sent = {c["text"]: c["person_sent"] for c in json.loads(out)}
@@ -316,19 +321,7 @@ def test_an_imported_disclosure_opens_a_case(
         f"{DISCLOSURE}\nStaff were kind&nbsp;and quick\n",
         encoding="utf-8",
     )
-    code, out, _ = engage(
-        capsys,
-        "import",
-        "outpatient-booking",
-        str(comments),
-        "--format",
-        "csv",
-        "--item",
-        "one-thing",
-        "--text-column",
-        "comment",
-    )
-    assert code == 0
+    assert import_comments(capsys, comments) == 0
     code, out, _ = engage(capsys, "moderation", "list", "--json")
     cases = json.loads(out)
     assert [(c["consultation"], c["item"]) for c in cases] == [("outpatient-booking", "one-thing")]

@@ -6,10 +6,12 @@ import io
 import json
 from datetime import timedelta
 
+from bot.platform import Platform
 from bot.timeline import Timeline
 from consultations import records, reporting
 from storage.tables import ChannelCursor, ModerationCase, Response
 from tests.adapters.mastodon.conftest import World
+from tests.fakes.mastodon_server import MastodonServer
 from tests.helpers import launch
 from tests.over_time.helpers import clock_at, listening_spec, rows
 from tests.waiting import wait_until
@@ -104,11 +106,7 @@ async def test_listened_posts_are_deleted_after_the_retention(world: World) -> N
 async def test_a_public_mention_without_the_tag_is_gathered_once_and_answered(
     world: World,
 ) -> None:
-    server, platform = world.server, world.platform
-    await launch(platform, listening_spec())
-    await world.start()
-
-    await _notifications_read(world)
+    server, platform = await _listening_to_mentions(world)
     await world.act(server.mention, "max", "the lifts in block B are broken again")
     [reply] = await world.received("max", 1)
     assert reply["visibility"] == "direct"
@@ -120,11 +118,7 @@ async def test_a_public_mention_without_the_tag_is_gathered_once_and_answered(
 async def test_a_disclosure_in_a_mention_gets_the_safety_reply_and_its_case_says_so(
     world: World,
 ) -> None:
-    server, platform = world.server, world.platform
-    await launch(platform, listening_spec())
-    await world.start()
-
-    await _notifications_read(world)
+    server, platform = await _listening_to_mentions(world)
     await world.act(server.mention, "noa", "honestly I want to kill myself after that wait")
     # The safety reply is longer than a post: it goes as direct messages, in parts.
     replies = await world.received("noa", 2)
@@ -134,10 +128,14 @@ async def test_a_disclosure_in_a_mention_gets_the_safety_reply_and_its_case_says
     assert (case.reason, case.person_sent) == ("safety", "safety-reply")
 
 
-async def _notifications_read(world: World) -> None:
-    """Wait until the notification intake's first run is done (its cursor is stored)."""
+async def _listening_to_mentions(world: World) -> tuple[MastodonServer, Platform]:
+    """The listening consultation open and the notification intake's first run done (its
+    cursor stored): a mention from now on is read. The fake server and the platform."""
+    await launch(world.platform, listening_spec())
+    await world.start()
 
     async def read() -> bool:
         return await world.count(ChannelCursor, ChannelCursor.name.like("notifications:%")) > 0
 
     await wait_until(read, what="the Mastodon intake's cursor")
+    return world.server, world.platform
