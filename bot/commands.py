@@ -131,7 +131,12 @@ async def run(args: argparse.Namespace, settings: Settings | None) -> int:
         )
     # Models loaded (and the heap frozen) before any preparation process is started.
     warm_up()
-    app = create_app(settings, platform=platform, intake_processes=default_processes())
+    processes = settings.intake_processes
+    app = create_app(
+        settings,
+        platform=platform,
+        intake_processes=default_processes() if processes is None else processes,
+    )
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     stopping = asyncio.Event()
     install_stop_signals(stopping)

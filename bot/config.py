@@ -76,6 +76,9 @@ class Settings:
     # and the reverse proxies whose X-Forwarded-For is believed (networks, as text).
     web_new_participants_per_minute: int = 30
     trusted_proxies: tuple[str, ...] = ()
+    # Processes that screen and analyse arriving texts off the event loop (bot.preparation);
+    # None: one where the process may use four cores or more, else none.
+    intake_processes: int | None = None
     # Theme summaries by a local language model in `engage report` (off when None).
     summary_model: LocalModel | None = None
 
@@ -280,7 +283,8 @@ def _alert_settings(env: Mapping[str, str], telegram_token: str | None) -> dict[
 
 
 def _web_settings(env: Mapping[str, str]) -> dict[str, Any]:
-    """The web channel's limits: new participants per address, and trusted proxies."""
+    """The web channel's limits (new participants per address, trusted proxies) and the
+    processes that prepare arriving texts."""
     limit = _whole_number(
         env,
         "ENGAGE_WEB_NEW_PARTICIPANTS_PER_MINUTE",
@@ -301,7 +305,16 @@ def _web_settings(env: Mapping[str, str]) -> dict[str, Any]:
                 f"ENGAGE_TRUSTED_PROXIES: {entry!r} is not an IP address or CIDR range"
             ) from None
         proxies.append(str(network))
-    return {"web_new_participants_per_minute": limit, "trusted_proxies": tuple(proxies)}
+    processes = None
+    if (env.get("ENGAGE_INTAKE_PROCESSES") or "").strip():
+        processes = _whole_number(
+            env, "ENGAGE_INTAKE_PROCESSES", 0, 0, 64, hint=" (0 screens every text in the server)"
+        )
+    return {
+        "web_new_participants_per_minute": limit,
+        "trusted_proxies": tuple(proxies),
+        "intake_processes": processes,
+    }
 
 
 def _summary_model(env: Mapping[str, str]) -> LocalModel | None:

@@ -353,6 +353,8 @@ def test_client_address_takes_the_right_most_untrusted() -> None:
         ),
         ({"ENGAGE_TRUSTED_PROXIES": "10.0.0.0/8, proxy.local"}, "ENGAGE_TRUSTED_PROXIES"),
         ({"ENGAGE_TRUSTED_PROXIES": "10.0.0.0/33"}, "ENGAGE_TRUSTED_PROXIES"),
+        ({"ENGAGE_INTAKE_PROCESSES": "two"}, "ENGAGE_INTAKE_PROCESSES"),
+        ({"ENGAGE_INTAKE_PROCESSES": "65"}, "ENGAGE_INTAKE_PROCESSES"),
     ],
 )
 def test_invalid_web_limits_stop_start_up(value: dict[str, str], name: str, tmp_path: Any) -> None:
@@ -360,6 +362,13 @@ def test_invalid_web_limits_stop_start_up(value: dict[str, str], name: str, tmp_
         load_settings(value, key_dir=tmp_path)
     message = str(raised.value)
     assert message.startswith(name) and "\n" not in message
+
+
+def test_intake_processes_are_the_machine_s_choice_unless_set(tmp_path: Any) -> None:
+    assert load_settings({}, key_dir=tmp_path).intake_processes is None
+    for text, processes in (("0", 0), ("2", 2), (" 1 ", 1)):
+        loaded = load_settings({"ENGAGE_INTAKE_PROCESSES": text}, key_dir=tmp_path)
+        assert loaded.intake_processes == processes
 
 
 def test_web_limit_settings(tmp_path: Any) -> None:
