@@ -116,8 +116,10 @@ class Inbox:
         Only once they are committed, and without waiting: the acknowledgement waits for
         the write alone. They are prepared with the hints of the consultation the runtime
         screened for last (:attr:`Runtime.recent_hints`): a text of another is screened by
-        its batch, as every text was before. Whatever the processes have not returned by
-        the time its batch comes is screened there too; nothing depends on them.
+        its batch, as every text was before. They go after any web request's texts, a few
+        at a time (:data:`bot.preparation.MOST_BEHIND`), so that no request waits long for
+        them; whatever the processes have not returned by the time its batch comes is
+        screened there too; nothing depends on them.
         """
         preparation = self.runtime.preparation
         if preparation is None or not preparation.ready:
@@ -131,7 +133,7 @@ class Inbox:
 
     async def _prepare_texts(self, texts: list[str]) -> None:
         try:
-            await self.runtime.prepare_ahead(texts, self.runtime.recent_hints)
+            await self.runtime.prepare_ahead(texts, self.runtime.recent_hints, behind=True)
         except Exception:
             # Left to the batch, which screens every text it was not given.
             log.warning("texts could not be prepared ahead; their batch screens them")

@@ -41,6 +41,10 @@ Hinted = tuple[str, screening.Hints]
 
 #: Texts sent to the pool in one call at most (a burst is split, so no call is long).
 MOST_PER_CALL = 256
+#: Texts sent in one call at most from those nobody waits for (:meth:`Preparation.run`
+#: ``behind``): a request arriving while such a call is out waits for it, so it is short
+#: (32 texts: about 15 ms of screening and analysis).
+MOST_BEHIND = 32
 
 
 def default_processes() -> int:
@@ -97,6 +101,8 @@ class Preparation:
         self._pool: ProcessPoolExecutor | None = None
         self._ready = False
         self._waiting: list[tuple[list[Hinted], asyncio.Future[list[Prepared | None] | None]]] = []
+        # Texts nobody waits for (the inbox's): sent only when no request's texts wait.
+        self._behind: list[tuple[list[Hinted], asyncio.Future[list[Prepared | None] | None]]] = []
         self._in_flight = 0
 
     def start(self) -> None:
@@ -132,28 +138,37 @@ class Preparation:
             await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)
 
     async def run(
-        self, texts: list[str], hints: screening.Hints = screening.NO_HINTS
+        self, texts: list[str], hints: screening.Hints = screening.NO_HINTS, *, behind: bool = False
     ) -> list[Prepared | None] | None:
         """Each text screened (with its consultation's ``hints``) and analysed, in order;
         ``None`` for all if not done here.
 
         Texts of requests arriving while a call is out wait for it, then go together.
+        ``behind``: texts nobody is waiting for (the inbox's, prepared ahead of their
+        batch), sent only when no request's texts wait, a few at a time, so that they
+        never hold up a request for long.
         """
         if not self._ready or not texts:
             return None
         future: asyncio.Future[list[Prepared | None] | None]
         future = asyncio.get_running_loop().create_future()
-        self._waiting.append(([(text, hints) for text in texts], future))
+        (self._behind if behind else self._waiting).append(
+            ([(text, hints) for text in texts], future)
+        )
         if self._in_flight < self.processes:
             self._send()
         return await future
 
     def _send(self) -> None:
-        """One call to the pool with what is waiting (up to :data:`MOST_PER_CALL` texts)."""
+        """One call to the pool with what is waiting (up to :data:`MOST_PER_CALL` texts),
+        or if no request's texts wait, with texts nobody waits for (:data:`MOST_BEHIND`)."""
+        queue, most = (self._waiting, MOST_PER_CALL)
+        if not queue:
+            queue, most = self._behind, MOST_BEHIND
         taken: list[tuple[list[Hinted], asyncio.Future[list[Prepared | None] | None]]] = []
         count = 0
-        while self._waiting and (not taken or count + len(self._waiting[0][0]) <= MOST_PER_CALL):
-            texts, future = self._waiting.pop(0)
+        while queue and (not taken or count + len(queue[0][0]) <= most):
+            texts, future = queue.pop(0)
             taken.append((texts, future))
             count += len(texts)
         if not taken:
@@ -190,11 +205,12 @@ class Preparation:
             if not future.done():
                 future.set_result(None if results is None else results[start : start + len(texts)])
             start += len(texts)
-        if self._waiting:
+        if self._waiting or self._behind:
             if self._ready:
                 self._send()
             else:
-                for _, future in self._waiting:
-                    if not future.done():
-                        future.set_result(None)
-                self._waiting.clear()
+                for queue in (self._waiting, self._behind):
+                    for _, future in queue:
+                        if not future.done():
+                            future.set_result(None)
+                    queue.clear()

@@ -184,20 +184,30 @@ class Runtime:
         self._again(repeated, hints)
 
     async def prepare_ahead(
-        self, texts: Iterable[str], hints: screening.Hints = screening.NO_HINTS
+        self,
+        texts: Iterable[str],
+        hints: screening.Hints = screening.NO_HINTS,
+        *,
+        behind: bool = False,
     ) -> None:
         """:meth:`prepare`, in the worker processes of :attr:`preparation` if it has any.
 
         Returns once every text is prepared (or left to the batch), so a request that
         waits for this and then for its batch still has its disclosure answered.
+        ``behind``: nobody waits for these texts (the inbox's): they go to the processes
+        after any request's, and what the processes do not prepare is left to the batch
+        instead of being prepared here.
         """
         wanted, repeated = self._unprepared(texts, hints)
         if not wanted:
             return
         preparation = self.preparation
-        done = await preparation.run(wanted, hints) if preparation is not None else None
+        done = (
+            await preparation.run(wanted, hints, behind=behind) if preparation is not None else None
+        )
         if done is None:
-            self.prepare([*wanted, *repeated], hints)
+            if not behind:
+                self.prepare([*wanted, *repeated], hints)
             return
         for text, prepared in zip(wanted, done, strict=True):
             if prepared is not None:

@@ -227,3 +227,23 @@ async def test_texts_stored_in_the_inbox_are_prepared_in_the_process_before_thei
     assert "safety" in stored[screening.screen(DISCLOSURE, hints).text]
     assert "07700" not in " ".join(stored)  # redacted in the process, as here
     assert [m.kind for m in sent].count("safety") == 1
+
+
+async def test_a_request_s_texts_go_before_those_nobody_waits_for(
+    preparation: Preparation,
+) -> None:
+    """The inbox's texts go a few at a time and after any request's: a web request that
+    arrives behind a hundred of them waits for one short call, not for all of them."""
+    behind = asyncio.gather(
+        *(
+            preparation.run([f"The car park was full at {n} o'clock"], behind=True)
+            for n in range(100)
+        )
+    )
+    await asyncio.sleep(0)  # the first few are sent
+    request = await preparation.run([DISCLOSURE])
+
+    assert request is not None and request[0] is not None and request[0][0].crisis
+    assert not behind.done()  # most of the inbox's texts were still waiting
+    done = await behind
+    assert all(result is not None for result in done)
