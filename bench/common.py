@@ -46,6 +46,27 @@ REPORT_SPEC: dict[str, Any] = {
 }
 
 
+def cpu_seconds_of(pid: int) -> float:
+    """CPU time (user and system) process ``pid`` has used so far, from /proc; 0 once it
+    has exited."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children_of(pid: int) -> list[int]:
+    """The process ids of ``pid``'s children (any of its threads'), from /proc."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            found += [int(child) for child in task.read_text().split()]
+        except OSError:
+            continue  # the thread ended
+    return found
+
+
 def rss_kib(pid: int) -> int:
     """Resident memory of process ``pid`` in KiB (0 once it has exited)."""
     try:

@@ -52,6 +52,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if not os.environ.get("PYTHONPATH"):
     sys.path.insert(0, str(ROOT))
 
+from common import children_of, cpu_seconds_of  # noqa: E402
+
 from adapters.telegram.adapter import SECRET_HEADER, WEBHOOK_PATH, TelegramAdapter  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.platform import create_platform, warm_up  # noqa: E402
@@ -312,15 +314,13 @@ async def wait_ready(preparation: Preparation) -> None:
 def helper_cpu() -> float:
     """CPU seconds so far of this process's text preparation processes (``spawn``)."""
     total = 0.0
-    for task in Path(f"/proc/{os.getpid()}/task").glob("*/children"):
-        for pid in task.read_text().split():
-            try:
-                command = Path(f"/proc/{pid}/cmdline").read_bytes()
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue  # gone
-            if b"spawn_main" in command and b"resource_tracker" not in command:
-                total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    for pid in children_of(os.getpid()):
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue  # gone
+        if b"spawn_main" in command and b"resource_tracker" not in command:
+            total += cpu_seconds_of(pid)
     return total
 
 

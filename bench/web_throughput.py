@@ -55,7 +55,7 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import fresh_pg_database  # noqa: E402
+from bench.common import children_of, cpu_seconds_of, fresh_pg_database  # noqa: E402
 from bot.web.guards import KeyedHash  # noqa: E402
 
 PYTHON = sys.executable
@@ -208,26 +208,10 @@ async def web_events(database_url: str) -> int:
 def cpu_seconds(servers: list[subprocess.Popen[str]]) -> tuple[float, float]:
     """CPU time used so far by the servers' own threads, and by their child processes.
 
-    Read from /proc (Linux): utime and stime, in clock ticks.
+    Read from /proc (Linux): utime and stime.
     """
-    tick = os.sysconf("SC_CLK_TCK")
-
-    def used(pid: int) -> float:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return 0.0
-        return (int(fields[11]) + int(fields[12])) / tick
-
-    def children(pid: int) -> list[int]:
-        found = []
-        for task in Path(f"/proc/{pid}/task").glob("*/children"):
-            with contextlib.suppress(OSError):
-                found += [int(c) for c in task.read_text().split()]
-        return found
-
-    own = sum(used(server.pid) for server in servers)
-    helpers = sum(used(child) for server in servers for child in children(server.pid))
+    own = sum(cpu_seconds_of(server.pid) for server in servers)
+    helpers = sum(cpu_seconds_of(child) for server in servers for child in children_of(server.pid))
     return own, helpers
 
 

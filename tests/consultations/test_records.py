@@ -19,21 +19,24 @@ from tests.helpers import BY_MODEL, BY_PHRASE, launch, spec_data
 
 async def import_by_who(platform: Platform, source: Path) -> records.ImportResult:
     """``source`` imported in one transaction, its ``who`` column naming the participants."""
-    async with platform.sessionmaker.begin() as session:
-        return await records.import_csv(
-            session,
-            platform.keyring,
-            "outpatient-booking",
-            source,
-            participant_column="who",
-            analyse=analyse_at_intake,
-        )
+    return await import_csv(platform, source, participant_column="who")
 
 
 async def import_either_way(
     platform: Platform, source: Path, second_process: bool, *, batch: int
 ) -> records.ImportResult:
     """``source`` imported in one transaction, screened here or in a second process."""
+    return await import_csv(
+        platform,
+        source,
+        batch=batch,
+        parallel_from=1 if second_process else 10**9,
+        share=not second_process,
+    )
+
+
+async def import_csv(platform: Platform, source: Path, **options: Any) -> records.ImportResult:
+    """``source`` imported into the demo's free-text question in one transaction."""
     async with platform.sessionmaker.begin() as session:
         return await records.import_csv(
             session,
@@ -41,9 +44,7 @@ async def import_either_way(
             "outpatient-booking",
             source,
             analyse=analyse_at_intake,
-            batch=batch,
-            parallel_from=1 if second_process else 10**9,
-            share=not second_process,
+            **options,
         )
 
 
