@@ -86,7 +86,7 @@ def main() -> int:
         "tune batch 16": _batch("tune", 16),
         **{
             f"tune batch {n} (scored blind while held out)": _batch("tune", n)
-            for n in [*range(17, 48), *range(50, 54), 65, 66, 68, 69, 71, 72, 73]
+            for n in [*range(17, 48), *range(50, 54), 65, 66, 68, 69, 71, 72, 73, 77]
         },
         "heldout batches 48 and 49": lambda row: row.get("batch") in (48, 49),
         "heldout batches 54 to 57": lambda row: row.get("batch") in (54, 55, 56, 57),
@@ -103,6 +103,10 @@ def main() -> int:
         ),
         "heldout batch 75 (written blind from batch 73's angle, after its round)": _batch(
             "heldout", 75
+        ),
+        "heldout batch 76 (written blind: long answers, the point buried)": _batch("heldout", 76),
+        "heldout batch 78 (written blind from batch 77's angle: short replies)": _batch(
+            "heldout", 78
         ),
         "heldout, all batches": lambda row: row["split"] == "heldout",
     }
