@@ -1155,6 +1155,8 @@ MUST_NOT_FLAG = [
     "I work with people who say they want to kill themselves, and the training helped",
     "anxious yes. self harm no. never have",
     "told them it was an accident. it was, I tripped on the step",
+    "3rd try to get through on the phone",
+    "my 2nd attempt at booking a smear test failed again",
 ]
 
 
