@@ -53,7 +53,7 @@ from consultations.texts import ENGLISH, texts_for
 from storage import queries
 from storage.db import is_unavailable, outage_reason
 from storage.lists import one_of
-from storage.tables import CLAIMABLE, OutboxEntry, Participant, utcnow
+from storage.tables import CLAIMABLE, ModerationCase, OutboxEntry, Participant, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +154,9 @@ class OutboxSender:
         # Rows of each channel marked ``sending`` (fenced by its lease) and ``sent``
         # together when they arrive at once.
         self._starts: dict[str, Together[int, bool]] = {}
-        self._sents: Together[tuple[OutboxEntry, str | None], None] = Together(self._mark_sent)
+        self._sents: Together[tuple[OutboxEntry, str | None, int | None], None] = Together(
+            self._mark_sent
+        )
 
     @contextlib.asynccontextmanager
     async def _transaction(self, channel: str) -> AsyncIterator[AsyncSession]:
@@ -343,19 +345,31 @@ class OutboxSender:
             )
         return [row_id in started for row_id in ids]
 
-    async def _mark_sent(self, sent: list[tuple[OutboxEntry, str | None]]) -> list[None]:
+    async def _mark_sent(
+        self, sent: list[tuple[OutboxEntry, str | None, int | None]]
+    ) -> list[None]:
         """Rows delivered, with their sealed platform references: one statement for all.
 
         The confirmation of an erasure is deleted instead: the person is no longer held,
-        so once it is delivered nothing of it is kept either.
+        so once it is delivered nothing of it is kept either. The third of each triple is
+        the moderation case of a safety reply delivered only as its general note: the
+        case says so in the same transaction (:data:`moderation.SENT_GENERAL_NOTE`).
         """
-        forget = [row.id for row, _ in sent if row.payload.get("forget_after_sending")]
+        forget = [row.id for row, _, _ in sent if row.payload.get("forget_after_sending")]
         marks = [
             {"row_id": row.id, "sent": self.clock(), "ref": ref}
-            for row, ref in sent
+            for row, ref, _ in sent
             if not row.payload.get("forget_after_sending")
         ]
+        noted = [case for _, _, case in sent if case is not None]
         async with self.sessionmaker.begin() as session:
+            if noted:
+                await session.execute(
+                    update(ModerationCase)
+                    .where(one_of(ModerationCase.id, noted))
+                    .values(person_sent=moderation.SENT_GENERAL_NOTE)
+                    .execution_options(synchronize_session=False)
+                )
             if forget:
                 await session.execute(delete(OutboxEntry).where(one_of(OutboxEntry.id, forget)))
             if marks:
@@ -429,6 +443,7 @@ class OutboxSender:
                 self.keyring.reference(row.channel, delivery.platform_ref)
                 if delivery.platform_ref is not None
                 else None,
+                message.case if delivery.note_instead else None,
             )
         )
         return _Result.DONE

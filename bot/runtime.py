@@ -484,6 +484,8 @@ class _State:
         # Messages queued by this batch, in the order they were asked for: written with
         # one statement (write_outbox) instead of an ORM object and a flush each.
         self.outbox: list[dict[str, Any]] = []
+        # The moderation case of each queued safety reply, by its place in ``outbox``.
+        self.outbox_cases: dict[int, ModerationCase] = {}
 
     @classmethod
     async def load(
@@ -571,6 +573,13 @@ class _State:
         if not self.outbox:
             return
         rows, self.outbox = self.outbox, []
+        cases, self.outbox_cases = self.outbox_cases, {}
+        if cases:
+            # A safety reply names its case, so the outbox can tell it what reached the
+            # person; the case needs its id first (a disclosure is rare: one flush).
+            await session.flush()
+            for index, case in cases.items():
+                rows[index]["payload"]["case"] = case.id
         connection = await session.connection()
         await connection.execute(_OUTBOX_INSERT, rows)
 
@@ -711,13 +720,16 @@ class _Turn:
             moderation.record_sent(
                 self.case, moderation.SENT_CHECK_IN if check_in else moderation.SENT_SAFETY_REPLY
             )
-        return self.say(
-            screening.safety_message(
+        message = OutboundMessage(
+            text=screening.safety_message(
                 spec.safety, spec.organisation, texts, categories, check_in=check_in
             ),
+            consultation_id=self.consultation_id,
+            language=self.texts.language,
             kind="safety",
             fallback=screening.general_note(spec.safety, texts) if self.event.public else None,
         )
+        return self.reply(message, case=self.case)
 
     def after_disclosure(
         self, spec: ConsultationSpec, dialogue: Dialogue, screened: screening.Screened
@@ -757,9 +769,12 @@ class _Turn:
         key = (dialogue.participant_id, dialogue.consultation_id)
         return self.event.item_id is not None and self.state.held_by.get(key) is self.outcome
 
-    def reply(self, message: OutboundMessage) -> OutboundMessage:
+    def reply(
+        self, message: OutboundMessage, *, case: ModerationCase | None = None
+    ) -> OutboundMessage:
         """Answer the event: inline for the web page, else through the outbox; the message
-        as it was sent."""
+        as it was sent. A safety reply names its ``case``, which the outbox tells when only
+        the general note could be posted (:meth:`_State.write_outbox`)."""
         event = self.event
         if event.public and message.reply_to is None and event.platform_ref is not None:
             message = replace(message, reply_to=event.platform_ref)
@@ -767,7 +782,9 @@ class _Turn:
         if event.channel in self.runtime.inline_channels or event.address is None:
             return message
         self._sequence += 1
-        self._queue(message, str(self._sequence), self.participant.id, message.consultation_id)
+        self._queue(
+            message, str(self._sequence), self.participant.id, message.consultation_id, case
+        )
         return message
 
     # -- leaving ---------------------------------------------------------------
@@ -802,12 +819,15 @@ class _Turn:
         suffix: str,
         participant_id: int | None,
         consultation_id: str | None,
+        case: ModerationCase | None = None,
     ) -> None:
         """Queue ``message`` to the event's sender for the outbox (written with the
         batch's others, :meth:`_State.write_outbox`); ``suffix`` ends its idempotency key."""
         event = self.event
         assert event.address is not None
         now = utcnow()
+        if case is not None:
+            self.state.outbox_cases[len(self.state.outbox)] = case
         self.state.outbox.append(
             {
                 "channel": event.channel,

@@ -43,9 +43,15 @@ class Capabilities:
 
 @dataclass(frozen=True)
 class Delivery:
-    """A message the platform accepted, with its reference there (for replies to it)."""
+    """A message the platform accepted, with its reference there (for replies to it).
+
+    ``note_instead``: what was posted is the message's general note, where it was said,
+    because the person could not be written to privately (a safety reply in a Telegram
+    group to someone who never started a chat with the bot).
+    """
 
     platform_ref: str | None = None
+    note_instead: bool = False
 
 
 @dataclass(frozen=True)

@@ -127,6 +127,9 @@ class OutboundMessage:
     # The consultation's language: the adapter words its own hints in it ("Reply with a
     # number", the reply box's placeholder) from the same catalogues (consultations.texts).
     language: str = "en"
+    # For a safety reply: the moderation case it answers, which is told when the person
+    # could be sent only the general note (set as the outbox row is written).
+    case: int | None = None
 
     @property
     def bulk(self) -> bool:

@@ -61,6 +61,10 @@ SENT_SAFETY_REPLY = "safety-reply"
 #: nothing: the text came without a way back to its writer (an import; a public post
 #: gathered by listening and not addressed to the platform).
 SENT_NOTHING = "nothing"
+#: only the general note, posted where they wrote and naming no one: the safety reply
+#: could not reach them privately (a Telegram group member who never started a chat
+#: with the bot). Set by the outbox once the note is posted.
+SENT_GENERAL_NOTE = "general-note"
 #: The same, as a moderator reads it on the queue.
 PERSON_SENT_WORDS = {
     SENT_HELD: "The person was sent the safety reply and asked nothing more: they wait "
@@ -69,6 +73,8 @@ PERSON_SENT_WORDS = {
     SENT_SAFETY_REPLY: "The person was sent the safety reply",
     SENT_NOTHING: "Nothing was sent to the person: there is no way back to them "
     "(an import, or a public post not addressed to us)",
+    SENT_GENERAL_NOTE: "The person could not be written to privately: only a general note "
+    "with the helplines was posted where they wrote, naming no one",
 }
 
 

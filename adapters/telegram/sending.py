@@ -181,7 +181,7 @@ class TelegramSender:
             raise RetryLater(f"safety reply not delivered privately ({refused}); no note to post")
         note = OutboundMessage(text=message.fallback, consultation_id=message.consultation_id)
         try:
-            return await self._send(group, thread, note, f"{key}:note")
+            posted = await self._send(group, thread, note, f"{key}:note")
         except Undeliverable as exc:
             log.error(
                 "telegram: a safety reply could not be sent privately (%s) "
@@ -190,6 +190,7 @@ class TelegramSender:
                 exc,
             )
             raise RetryLater(f"safety reply not delivered: {refused}; note: {exc}") from exc
+        return replace(posted, note_instead=True)
 
     async def _send(
         self, chat: int | str, thread: int | None, message: OutboundMessage, key: str

@@ -10,9 +10,16 @@ from sqlalchemy import select
 
 from bot import commands
 from bot.config import Settings
-from consultations import service
+from consultations import moderation, service
 from consultations.spec import parse_spec
-from storage.tables import Consent, OutboxEntry, PollTally, Publication, Response
+from storage.tables import (
+    Consent,
+    ModerationCase,
+    OutboxEntry,
+    PollTally,
+    Publication,
+    Response,
+)
 from tests.adapters.telegram.conftest import Running
 from tests.adapters.telegram.test_private_chat import export
 from tests.helpers import spec_data
@@ -203,3 +210,10 @@ async def test_a_crisis_reply_in_a_group_gets_the_safety_message_only_privately(
     assert not any("reply_parameters" in p or "reply_to_message_id" in p for p in into_groups)
     refused = {str(c.params.get("chat_id")) for c in calls if c.status == 403}
     assert refused == {str(carol.id), str(erin.id)}
+    # Each case says what reached its person: the two written to privately keep what the
+    # dialogue recorded; the two who got only the note say so.
+    async with platform.sessionmaker() as session:
+        sent = (await session.scalars(select(ModerationCase.person_sent))).all()
+    assert sorted(sent, key=str) == sorted(
+        [moderation.SENT_GENERAL_NOTE] * 2 + [moderation.SENT_HELD] * 2, key=str
+    )
