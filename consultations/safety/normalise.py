@@ -116,6 +116,8 @@ _PHRASES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         ),
         (r"\b(?:commit(?:ting)?\s+)?toaster[\s_-]*bath\b", " suicide "),
         (r"\bs\s*/\s*h\b", " self harm "),
+        # "o/d", as clinical notes write it; "s/a" stays letters (South Australia).
+        (r"\b[o0]\s*/\s*d\b", " od "),
         # "s.h." with its dots (batch 17); "s h" alone stays letters.
         (r"\bs\.\s?h\.(?!\w)", " self harm "),
         # "sh'ing", "shing", "s h in"; never "shin" or "shed".
@@ -688,6 +690,22 @@ _CENSORED_TARGETS = (
     "murder",
     "strangle",
     "poison",
+    "pills",
+    "tablets",
+    "meds",
+    "noose",
+    "rope",
+    "gun",
+    "knife",
+    "blade",
+    "razor",
+    "jump",
+    "hanging",
+    "bleed",
+    "death",
+    "starve",
+    "ligature",
+    "overdosed",
 )
 # Words worth correcting when misspelt by one letter: long and distinctive, so that no
 # everyday word is one edit away from them.

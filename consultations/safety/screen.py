@@ -75,11 +75,12 @@ class Assessment:
         return self.flagged and self.evidence == SEMANTIC
 
 
-#: How far over the model's whole-text threshold a score stays tentative (0.48 to 0.68
-#: with the shipped model). Of the texts only the model flagged, that band holds 65 of
-#: the 114 held-out look-alikes, 11 of the 26 ordinary answers (bench/safety_suggestions.py,
-#: both sets) and 31 of the 47 real comments, against 57 of the 3,331 held-out
-#: disclosures the screen catches (docs/safety.md, "A check-in for tentative flags").
+#: How far over the model's whole-text threshold a score stays tentative (0.53 to 0.73
+#: with the shipped model). Of the texts only the model flagged, that band holds 73 of
+#: the 132 held-out look-alikes, 18 of the 26 ordinary answers (bench/safety_suggestions.py,
+#: both sets) and 21 of the 45 real comments, against 142 of the 5,223 held-out
+#: disclosures the screen catches (docs/safety.md, "A check-in for tentative flags" and
+#: "Short replies: sixteen more writers as data for the model").
 TENTATIVE_MARGIN = 0.2
 
 CLEAR = Assessment(False, (), False, False, None)

@@ -20,12 +20,16 @@ from tests.consultations.safety.conftest import screen_without
 # all" is a lexicon phrase (its sentence scored 0.989 against a sentence threshold of
 # 0.99), and the clause here is another the lexicon does not list (0.993). Since tune
 # batches 68 to 72 the shorter complaint is caught whole again (0.54 against 0.49): it is
-# among those caught whole below.
+# among those caught whole below. Since tune batches 79 to 99 (short replies) it is caught
+# by its sentence again (0.38 whole against 0.53).
 EMBEDDED = [
     "The car park only takes coins, the signs to outpatients are wrong, reception were "
     "short with me again and the wait was over two hours, and the pharmacy had closed by "
     "the time I was seen. Some nights I think seriously about ending it all. "
     "Please answer the phones, fix the signs and hire more staff.",
+    "The car park only takes coins, the signs to outpatients are wrong, reception were "
+    "short with me again and the wait was over two hours. Some nights I think seriously "
+    "about ending it all. Please answer the phones and hire more staff.",
 ]
 
 # The clause of the tests above until tune batches 40 and 41, now a lexicon phrase: still
@@ -51,9 +55,6 @@ EMBEDDED_CAUGHT_WHOLE = [
     "GP, and I have now waited seven months for a scan. Most nights I lie awake wishing I "
     "could just stop existing. It is not good enough and somebody needs to take "
     "responsibility.",
-    "The car park only takes coins, the signs to outpatients are wrong, reception were "
-    "short with me again and the wait was over two hours. Some nights I think seriously "
-    "about ending it all. Please answer the phones and hire more staff.",
 ]
 
 # Context in one sentence does not set aside a report in another.

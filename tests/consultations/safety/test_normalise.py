@@ -60,6 +60,12 @@ KNOWN = default_lexicon().vocabulary
         ("$uicidal", "suicidal"),
         ("k!ll myself", "kill myself"),
         ("s*icidal", "suicidal"),
+        # Means censored as words are ("p*lls", "g*n"); swearing censored stays as it is.
+        ("got the p*lls lined up", "got the pills lined up"),
+        ("the g*n is in the shed", "the gun is in the shed"),
+        ("sh*t service", "sht service"),
+        ("o/d last week", "overdose last week"),
+        ("w/o my meds", "without my meds"),
         ("I'm sucidal", "i am suicidal"),
         ("kill my self", "kill myself"),
         ("self-harm", "self harm"),
