@@ -19,6 +19,8 @@ TUNE = [row for row in ROWS if row["split"] == "tune"]
 #: for the model, seven held out.
 SHORT_TUNE = (79, 80, 81, 82, 84, 85, 86, 87, 90, 91, 92, 93, 96, 97, 98, 99)
 SHORT_HELDOUT = (83, 88, 89, 94, 95, 100, 101)
+#: Longer answers held out after that round, to see what it cost them.
+LONG_HELDOUT = (102, 103, 107)
 
 
 def _rates(rows: list[dict[str, object]]) -> tuple[float, float]:
@@ -213,7 +215,7 @@ def test_the_evaluation_set_is_large_varied_and_split_by_its_fixed_rule() -> Non
                 (77, "tune"),
                 (78, "heldout"),
                 *((batch, "tune") for batch in SHORT_TUNE),
-                *((batch, "heldout") for batch in SHORT_HELDOUT),
+                *((batch, "heldout") for batch in (*SHORT_HELDOUT, *LONG_HELDOUT)),
             }
             assert (row["batch"], row["split"]) in allowed, row["text"]
             continue
@@ -242,6 +244,7 @@ def test_heldout_is_batches_one_two_four_and_the_blind_pair() -> None:
         76,
         78,
         *SHORT_HELDOUT,
+        *LONG_HELDOUT,
     }
 
 
@@ -443,6 +446,22 @@ def test_held_out_short_replies_hold_their_measured_level() -> None:
     assert sum(row["label"] == 1 for row in SHORT_HELD) == 1393
     assert recall >= 0.9468
     assert over_flagging <= 0.0379
+
+
+LONG_HELD = [row for row in HELDOUT if row.get("batch") in LONG_HELDOUT]
+
+
+def test_held_out_longer_answers_hold_their_measured_level() -> None:
+    # Batches 102, 103 and 107 (docs/safety.md, "Short replies: sixteen more writers as
+    # data for the model"): three writers of answers of 30 to 150 words (rural and remote
+    # towns; letters to a complaints team from families; drug, alcohol and homelessness
+    # services), written blind after the round, never tuned on. On the screen before the
+    # round (b93c336): recall 0.990 (594 of 600), over-flagging 0.130 (78 of 600); on the
+    # screen of the round: 0.987 (592) and 0.118 (71).
+    recall, over_flagging = _rates(LONG_HELD)
+    assert sum(row["label"] == 1 for row in LONG_HELD) == 600
+    assert recall >= 0.9866
+    assert over_flagging <= 0.1184
 
 
 def test_short_reply_tune_batches_hold_their_measured_level() -> None:
