@@ -484,8 +484,8 @@ class _State:
         # Messages queued by this batch, in the order they were asked for: written with
         # one statement (write_outbox) instead of an ORM object and a flush each.
         self.outbox: list[dict[str, Any]] = []
-        # The moderation case of each queued safety reply, by its place in ``outbox``.
-        self.outbox_cases: dict[int, ModerationCase] = {}
+        # Each queued safety reply's row in ``outbox``, with the moderation case it answers.
+        self.outbox_cases: list[tuple[dict[str, Any], ModerationCase]] = []
 
     @classmethod
     async def load(
@@ -573,13 +573,13 @@ class _State:
         if not self.outbox:
             return
         rows, self.outbox = self.outbox, []
-        cases, self.outbox_cases = self.outbox_cases, {}
+        cases, self.outbox_cases = self.outbox_cases, []
         if cases:
             # A safety reply names its case, so the outbox can tell it what reached the
             # person; the case needs its id first (a disclosure is rare: one flush).
             await session.flush()
-            for index, case in cases.items():
-                rows[index]["payload"]["case"] = case.id
+            for row, case in cases:
+                row["payload"]["case"] = case.id
         connection = await session.connection()
         await connection.execute(_OUTBOX_INSERT, rows)
 
@@ -699,14 +699,17 @@ class _Turn:
 
     # -- replies -------------------------------------------------------------
 
-    def say(self, text: str, **fields: Any) -> OutboundMessage:
+    def say(
+        self, text: str, *, case: ModerationCase | None = None, **fields: Any
+    ) -> OutboundMessage:
         return self.reply(
             OutboundMessage(
                 text=text,
                 consultation_id=self.consultation_id,
                 language=self.texts.language,
                 **fields,
-            )
+            ),
+            case=case,
         )
 
     def say_safety(
@@ -720,16 +723,14 @@ class _Turn:
             moderation.record_sent(
                 self.case, moderation.SENT_CHECK_IN if check_in else moderation.SENT_SAFETY_REPLY
             )
-        message = OutboundMessage(
-            text=screening.safety_message(
+        return self.say(
+            screening.safety_message(
                 spec.safety, spec.organisation, texts, categories, check_in=check_in
             ),
-            consultation_id=self.consultation_id,
-            language=self.texts.language,
             kind="safety",
             fallback=screening.general_note(spec.safety, texts) if self.event.public else None,
+            case=self.case,
         )
-        return self.reply(message, case=self.case)
 
     def after_disclosure(
         self, spec: ConsultationSpec, dialogue: Dialogue, screened: screening.Screened
@@ -826,23 +827,22 @@ class _Turn:
         event = self.event
         assert event.address is not None
         now = utcnow()
+        row: dict[str, Any] = {
+            "channel": event.channel,
+            "idempotency_key": f"{event.channel}:{self.runtime.reference(event)}:{suffix}",
+            "participant_id": participant_id,
+            "consultation_id": consultation_id,
+            "address": self.runtime.keyring.seal(event.address),
+            "payload": message.to_json(),
+            "status": "pending",
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+            "urgent": message.urgent,
+        }
+        self.state.outbox.append(row)
         if case is not None:
-            self.state.outbox_cases[len(self.state.outbox)] = case
-        self.state.outbox.append(
-            {
-                "channel": event.channel,
-                "idempotency_key": f"{event.channel}:{self.runtime.reference(event)}:{suffix}",
-                "participant_id": participant_id,
-                "consultation_id": consultation_id,
-                "address": self.runtime.keyring.seal(event.address),
-                "payload": message.to_json(),
-                "status": "pending",
-                "attempts": 0,
-                "next_attempt_at": now,
-                "created_at": now,
-                "urgent": message.urgent,
-            }
-        )
+            self.state.outbox_cases.append((row, case))
 
     # -- listening -------------------------------------------------------------
 

@@ -64,14 +64,13 @@ _OTHER_PASSIVE = re.compile(
 _PROMISE = re.compile(r"i (?:will|am going to|am gonna|swear i will|am about to)\b")
 #: A condition the negation sits in ("if they do not ...", "unless", "when they deny").
 _CONDITION = re.compile(r"\b(?:if|unless|when|whenever|next time)\b")
-#: A phrase that is a negative itself ("no reason to keep going", "nothing to live for"):
-#: a negation before it in the same clause is negative concord, as many Englishes write
-#: it ("i don't see no reason to keep going", "ain't got nothing to live for"), not a denial.
-#: The words after the negation, phrase included, begin with a verb or two ("see",
-#: "got", "have got") and another negative: never a clause of its own ("i don't feel like
-#: there is no point" denies it).
+#: Negative concord, as many Englishes write a negative ("i don't see no reason to keep
+#: going", "ain't got nothing to live for"): the words after the negation, phrase
+#: included, are a verb or two ("see", "got", "have got") and a second negative, so the
+#: first does not deny the phrase. Never a clause of its own ("i don't feel like there is
+#: no point" denies it).
 _CONCORD = re.compile(
-    r"(?!(?:\w+ ){0,1}\w*?\b(?:like|that|there|if|as|think|thought|feel|felt|say|said)\b)"
+    r"(?!(?:\w+ )?(?:like|that|there|if|as|think|thought|feel|felt|say|said)\b)"
     r"\w+ (?:\w+ )?(?:no|nothing|nobody|no one|none)\b"
 )
 _PAST_VERB = re.compile(r"(?:jumped|fell|stepped|walked|ran|drove|crashed)\b")
