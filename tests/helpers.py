@@ -174,6 +174,7 @@ _TENTATIVE_CANDIDATES = (
     "Clean toilets and enough of them.",
     "I just want to go to sleep after this night shift",
     "The only thing I want to end is this waitlist. I'm perfectly fine in myself.",
+    "Tonight's shift on the ward was short staffed again",
 )
 
 

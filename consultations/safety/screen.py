@@ -75,13 +75,16 @@ class Assessment:
         return self.flagged and self.evidence == SEMANTIC
 
 
-#: How far over the model's whole-text threshold a score stays tentative (0.53 to 0.73
-#: with the shipped model). Of the texts only the model flagged, that band holds 73 of
-#: the 132 held-out look-alikes, 18 of the 26 ordinary answers (bench/safety_suggestions.py,
-#: both sets) and 21 of the 45 real comments, against 142 of the 5,223 held-out
-#: disclosures the screen catches (docs/safety.md, "A check-in for tentative flags" and
-#: "Short replies: sixteen more writers as data for the model").
-TENTATIVE_MARGIN = 0.2
+#: How far over the model's whole-text threshold a score stays tentative (0.41 to 0.71
+#: with the shipped model). Chosen out of fold with folds by writer: of the tune texts only
+#: the model flagged, the band holds 0.68 of the look-alikes against 0.062 of the
+#: disclosures (0.2 held 0.52 and 0.030; with the model before its features were scaled,
+#: 0.2 held 0.64 and 0.085). With the shipped screen it holds 111 of the 158 held-out
+#: look-alikes only the model flagged, 22 of the 29 ordinary answers
+#: (bench/safety_suggestions.py, both sets) and 24 of the 42 real comments, against 172
+#: of the 5,861 held-out disclosures the screen catches (docs/safety.md, "A check-in for
+#: tentative flags" and "Features scaled by how much they tell the classes apart").
+TENTATIVE_MARGIN = 0.3
 
 CLEAR = Assessment(False, (), False, False, None)
 UNREADABLE = Assessment(False, (), False, True, None)
@@ -158,8 +161,15 @@ class Screen:
                 # of its own: one clause of a complaint can be the disclosure.
                 whole, best, sentence = model.scores(prepared, self.scorable)
                 if whole >= model.threshold:
-                    tentative = whole < model.threshold + TENTATIVE_MARGIN
-                    return _semantic(model.category(prepared), tentative=tentative)
+                    if whole >= model.threshold + TENTATIVE_MARGIN:
+                        return _semantic(model.category(prepared))
+                    # Just over the threshold, where most false alarms are, the text gets
+                    # a check-in; unless one of its sentences is a disclosure on its own,
+                    # which holds the dialogue as any flag does.
+                    best, sentence = model.strongest_sentence(prepared, self.scorable)
+                    if best >= model.sentence_threshold:
+                        return _semantic(model.category(sentence))
+                    return _semantic(model.category(prepared), tentative=True)
                 if best >= model.sentence_threshold:
                     return _semantic(model.category(sentence))
             elif (

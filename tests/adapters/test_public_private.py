@@ -125,7 +125,7 @@ async def test_a_thread_post_the_screen_could_not_read_stays_off_the_page(
     thread = "/c/outpatient-booking/threads/reminder"
     for text in (
         "WEB: say the time first",
-        "Ich will nicht mehr leben. Ich habe Tabletten gesammelt und mache es heute Nacht.",
+        "Je ne veux plus vivre. J'ai gardé des comprimés et je vais le faire ce soir.",
     ):
         page = await (
             await web_client.post(thread, data={**form_fields(page, thread), "text": text})
@@ -144,4 +144,4 @@ async def test_a_thread_post_the_screen_could_not_read_stays_off_the_page(
     web_client.session.cookie_jar.clear()
     shown = await _on_the_page(web_client)
     assert "WEB: say the time first" in shown
-    assert "Tabletten" not in shown
+    assert "comprimés" not in shown

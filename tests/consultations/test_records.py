@@ -142,7 +142,7 @@ async def test_an_imported_disclosure_says_whether_a_phrase_or_the_model_flagged
     platform: Platform, tmp_path: Path, second_process: bool
 ) -> None:
     await launch(platform, spec_data(segments=[]))
-    unread = "Ich will nicht mehr leben. Ich habe Tabletten gesammelt und mache es heute Nacht."
+    unread = "Je ne veux plus vivre. J'ai gardé des comprimés et je vais le faire ce soir."
     kinds = {BY_PHRASE: "phrase", BY_MODEL: "model", unread: None}
     source = tmp_path / "flagged.csv"
     with source.open("w", encoding="utf-8", newline="") as handle:

@@ -193,7 +193,7 @@ def test_a_disclosure_says_whether_a_listed_phrase_or_the_model_alone_flagged_it
     [
         "Ring me the day before",
         # Not read (another language): a person looks, but no phrase or model flagged it.
-        "Ich will nicht mehr leben. Ich habe Tabletten gesammelt und mache es heute Nacht.",
+        "Je ne veux plus vivre. J'ai gardé des comprimés et je vais le faire ce soir.",
     ],
 )
 def test_a_text_that_is_no_disclosure_was_flagged_by_neither(text: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from consultations.safety.screen import assess, default_screen
+from consultations.safety.screen import TENTATIVE_MARGIN, assess, default_screen
 from consultations.safety.semantic import split_sentences
 from tests.consultations.safety.conftest import screen_without
 
@@ -21,8 +21,29 @@ from tests.consultations.safety.conftest import screen_without
 # 0.99), and the clause here is another the lexicon does not list (0.993). Since tune
 # batches 68 to 72 the shorter complaint is caught whole again (0.54 against 0.49): it is
 # among those caught whole below. Since tune batches 79 to 99 (short replies) it is caught
-# by its sentence again (0.38 whole against 0.53).
+# by its sentence again (0.38 whole against 0.53). Since the model's features are scaled by
+# how much they tell the classes apart, both complaints of these tests until then are
+# caught whole (0.50 and 0.68 against 0.41; see the check-in test below), and the two here
+# are longer (whole scores under the threshold; the sentence scores 1.0 on its own).
 EMBEDDED = [
+    "The car park only takes coins, the signs to outpatients are wrong, reception were "
+    "short with me again and the wait was over two hours, and the pharmacy had closed by "
+    "the time I was seen, and nobody had told the ward I was coming, so I sat in the "
+    "corridor with my bags while the porters argued about a wheelchair and the café shut "
+    "early. Some nights I think seriously about ending it all. Please answer the phones, "
+    "fix the signs, keep the café open and hire more staff for the desk.",
+    "Parking was a nightmare, the letter had the wrong clinic on it, the receptionist sent "
+    "me to the wrong floor twice, the lift was broken, the form asked for my history three "
+    "times over, and nobody called me back about the referral for three weeks even though "
+    "I rang every morning and was told a manager would ring. Some nights "
+    "I think seriously about ending it all. Please answer the phones, send letters that are "
+    "right and give people a name to ask for.",
+]
+
+# Caught whole just over the whole-text threshold (0.50 and 0.68 against 0.41, under the
+# tentative band's top, 0.71), where a flag by the model alone gets only a check-in; the
+# disclosing sentence, scored 1.0 on its own, holds the dialogue as any flag does.
+EMBEDDED_JUST_OVER = [
     "The car park only takes coins, the signs to outpatients are wrong, reception were "
     "short with me again and the wait was over two hours, and the pharmacy had closed by "
     "the time I was seen. Some nights I think seriously about ending it all. "
@@ -85,6 +106,21 @@ def test_a_disclosing_sentence_in_a_complaint_is_caught_on_its_own(text: str) ->
     assert verdict.evidence == "semantic"
     # Scoring the text whole, as before, misses it.
     assert not screen_without("sentence_threshold").assess(text).flagged
+
+
+@pytest.mark.parametrize("text", EMBEDDED_JUST_OVER)
+def test_a_disclosing_sentence_is_held_even_when_the_whole_is_only_just_over(text: str) -> None:
+    screen = default_screen()
+    assert screen.model is not None
+    prepared = screen.read(text)[1]
+    whole = screen.model.probability(prepared)
+    assert screen.model.threshold <= whole < screen.model.threshold + TENTATIVE_MARGIN
+    verdict = assess(text)
+    assert verdict.flagged and verdict.by_model
+    assert not verdict.tentative
+    assert verdict.categories[0] == "suicidal-active"
+    # Without sentence scores the whole text alone gives only a check-in.
+    assert screen_without("sentence_threshold").assess(text).tentative
 
 
 @pytest.mark.parametrize("text", EMBEDDED_LISTED)
