@@ -108,6 +108,15 @@ def main() -> int:
         "heldout batch 78 (written blind from batch 77's angle: short replies)": _batch(
             "heldout", 78
         ),
+        "heldout batches 83 to 101 (written blind: short replies)": lambda row: (
+            row["split"] == "heldout" and row.get("batch") in (83, 88, 89, 94, 95, 100, 101)
+        ),
+        "heldout batches 102, 103, 107 (written blind: longer answers)": lambda row: (
+            row.get("batch") in (102, 103, 107)
+        ),
+        "heldout batches 108 to 113 (written blind after the features were scaled)": lambda row: (
+            row.get("batch") in range(108, 114)
+        ),
         "heldout, all batches": lambda row: row["split"] == "heldout",
     }
     for split, member in groups.items():

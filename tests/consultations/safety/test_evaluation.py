@@ -21,6 +21,11 @@ SHORT_TUNE = (79, 80, 81, 82, 84, 85, 86, 87, 90, 91, 92, 93, 96, 97, 98, 99)
 SHORT_HELDOUT = (83, 88, 89, 94, 95, 100, 101)
 #: Longer answers held out after that round, to see what it cost them.
 LONG_HELDOUT = (102, 103, 107)
+#: Six fresh writers held out after the model's features were scaled by how much they tell
+#: the classes apart, each scored once on the screens before and after that change
+#: (docs/safety.md, "Features scaled by how much they tell the classes apart"): replies of
+#: up to 60 words (108 to 110), one-line replies (111 to 113).
+FRESH_HELDOUT = (108, 109, 110, 111, 112, 113)
 
 
 def _rates(rows: list[dict[str, object]]) -> tuple[float, float]:
@@ -215,7 +220,7 @@ def test_the_evaluation_set_is_large_varied_and_split_by_its_fixed_rule() -> Non
                 (77, "tune"),
                 (78, "heldout"),
                 *((batch, "tune") for batch in SHORT_TUNE),
-                *((batch, "heldout") for batch in (*SHORT_HELDOUT, *LONG_HELDOUT)),
+                *((batch, "heldout") for batch in (*SHORT_HELDOUT, *LONG_HELDOUT, *FRESH_HELDOUT)),
             }
             assert (row["batch"], row["split"]) in allowed, row["text"]
             continue
@@ -230,13 +235,33 @@ def test_heldout_meets_the_over_flagging_target() -> None:
 
 
 def test_the_whole_held_out_split_holds_its_measured_level() -> None:
-    # Every held-out batch together (5,992 disclosures, 5,913 look-alikes): 0.970 (5,815)
-    # and 0.066 (389) after tune batches 79 to 99; 0.978 (5,861) and 0.063 (372) since the
-    # model's features are scaled by how much they tell the classes apart (docs/safety.md).
+    # Every held-out batch together, to 107 (5,992 disclosures, 5,913 look-alikes): 0.970
+    # (5,815) and 0.066 (389) after tune batches 79 to 99; 0.978 (5,861) and 0.063 (372)
+    # since the model's features are scaled by how much they tell the classes apart
+    # (docs/safety.md). With the fresh batches 108 to 113 (7,192 and 7,113): 0.969 (6,966)
+    # and 0.063 (450) on the screen before that change, 0.977 (7,026) and 0.061 (437) on
+    # this one.
     recall, over_flagging = _rates(HELDOUT)
-    assert sum(row["label"] == 1 for row in HELDOUT) == 5992
-    assert recall >= 0.9781
-    assert over_flagging <= 0.0630
+    assert sum(row["label"] == 1 for row in HELDOUT) == 7192
+    assert recall >= 0.9769
+    assert over_flagging <= 0.0615
+
+
+FRESH_HELD = [row for row in HELDOUT if row.get("batch") in FRESH_HELDOUT]
+
+
+def test_fresh_writers_hold_their_measured_level() -> None:
+    # Batches 108 to 113: six writers who never saw the screen, written after the model's
+    # features were scaled and scored once on the screens before and after (docs/safety.md,
+    # "Features scaled by how much they tell the classes apart"), never tuned on. Replies
+    # of up to 60 words (108 to 110): 0.973 (584 of 600) and 0.047 (28) before, 0.977
+    # (586) and 0.048 (29) after; one-line replies (111 to 113): 0.945 (567) and 0.055
+    # (33) before, 0.965 (579) and 0.060 (36) after. All six: 0.971 (1,165 of 1,200) and
+    # 0.054 (65 of 1,200).
+    recall, over_flagging = _rates(FRESH_HELD)
+    assert sum(row["label"] == 1 for row in FRESH_HELD) == 1200
+    assert recall >= 0.9708
+    assert over_flagging <= 0.0542
 
 
 BLIND = [row for row in TUNE if row.get("batch") in (10, 12)]
@@ -255,6 +280,7 @@ def test_heldout_is_batches_one_two_four_and_the_blind_pair() -> None:
         78,
         *SHORT_HELDOUT,
         *LONG_HELDOUT,
+        *FRESH_HELDOUT,
     }
 
 
