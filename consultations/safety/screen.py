@@ -159,19 +159,17 @@ class Screen:
             if self.lexicon.risky(prepared):
                 # A long reply is also scored sentence by sentence, against a threshold
                 # of its own: one clause of a complaint can be the disclosure.
-                whole, best, sentence = model.scores(prepared, self.scorable)
-                if whole >= model.threshold:
-                    if whole >= model.threshold + TENTATIVE_MARGIN:
-                        return _semantic(model.category(prepared))
-                    # Just over the threshold, where most false alarms are, the text gets
-                    # a check-in; unless one of its sentences is a disclosure on its own,
-                    # which holds the dialogue as any flag does.
-                    best, sentence = model.strongest_sentence(prepared, self.scorable)
-                    if best >= model.sentence_threshold:
-                        return _semantic(model.category(sentence))
-                    return _semantic(model.category(prepared), tentative=True)
+                # Sentences are scored up to the top of the tentative band: a text just
+                # over the threshold, where most false alarms are, gets a check-in, unless
+                # one of its sentences is a disclosure on its own, which holds the
+                # dialogue as any flag does.
+                band_top = model.threshold + TENTATIVE_MARGIN
+                whole, best, sentence = model.scores(prepared, self.scorable, below=band_top)
                 if best >= model.sentence_threshold:
                     return _semantic(model.category(sentence))
+                if whole >= model.threshold:
+                    tentative = whole < band_top
+                    return _semantic(model.category(prepared), tentative=tentative)
             elif (
                 model.plain_threshold <= 1.0
                 and _has_words(prepared, PLAIN_MIN_WORDS)

@@ -181,9 +181,11 @@ class SemanticModel:
         z = self.intercept + self.word.score(features) + self.char.score_numbers(grams)
         return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 
-    def scores(self, normalised: str, keep: Callable[[str], bool]) -> tuple[float, float, str]:
+    def scores(
+        self, normalised: str, keep: Callable[[str], bool], below: float | None = None
+    ) -> tuple[float, float, str]:
         """:meth:`probability` of a text, and :meth:`strongest_sentence` of it when the
-        probability is below the threshold (``0.0, ""`` otherwise).
+        probability is below ``below`` (the threshold when None; ``0.0, ""`` otherwise).
 
         The text's word features are its sentences' one after another (a sentence end
         starts them afresh, as a new sentence does) and its character n-grams are theirs
@@ -191,16 +193,17 @@ class SemanticModel:
         sentence end the split removes is one punctuation mark of its own; a text with
         another ("!!!", a token of its own) is scored the plain way.
         """
+        below = self.threshold if below is None else below
         parts = split_sentences(normalised)
         if len(parts) < 2 or any(len(end) != 2 for end in _SENTENCE_END.findall(normalised)):
             whole = self.probability(normalised)
-            if whole >= self.threshold or len(parts) < 2:
+            if whole >= below or len(parts) < 2:
                 return whole, 0.0, ""
             return whole, *_strongest(parts, keep, lambda _, part: self.probability(part))
         features = [word_features(part) for part in parts]
         grams = [self._known_grams(part) for part in parts]
         whole = self._probability(chain.from_iterable(features), set().union(*grams))
-        if whole >= self.threshold:
+        if whole >= below:
             return whole, 0.0, ""
         return whole, *_strongest(
             parts, keep, lambda n, _: self._probability(features[n], grams[n])
