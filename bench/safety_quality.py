@@ -117,6 +117,9 @@ def main() -> int:
         "heldout batches 108 to 113 (written blind after the features were scaled)": lambda row: (
             row.get("batch") in range(108, 114)
         ),
+        "heldout batches 114 to 119 (six more fresh writers, each with an angle)": lambda row: (
+            row.get("batch") in range(114, 120)
+        ),
         "heldout, all batches": lambda row: row["split"] == "heldout",
     }
     for split, member in groups.items():

@@ -26,6 +26,11 @@ LONG_HELDOUT = (102, 103, 107)
 #: (docs/safety.md, "Features scaled by how much they tell the classes apart"): replies of
 #: up to 60 words (108 to 110), one-line replies (111 to 113).
 FRESH_HELDOUT = (108, 109, 110, 111, 112, 113)
+#: Six more fresh writers, each given an angle of their own (short euphemistic replies,
+#: young people, quiet complaints, carers and chronic illness, the US and Australia,
+#: one-liners typed on a phone), scored once on the screen as it stood and held out
+#: (docs/safety.md, "Six more fresh writers").
+FRESH_HELDOUT_2 = (114, 115, 116, 117, 118, 119)
 
 
 def _rates(rows: list[dict[str, object]]) -> tuple[float, float]:
@@ -220,7 +225,10 @@ def test_the_evaluation_set_is_large_varied_and_split_by_its_fixed_rule() -> Non
                 (77, "tune"),
                 (78, "heldout"),
                 *((batch, "tune") for batch in SHORT_TUNE),
-                *((batch, "heldout") for batch in (*SHORT_HELDOUT, *LONG_HELDOUT, *FRESH_HELDOUT)),
+                *(
+                    (batch, "heldout")
+                    for batch in (*SHORT_HELDOUT, *LONG_HELDOUT, *FRESH_HELDOUT, *FRESH_HELDOUT_2)
+                ),
             }
             assert (row["batch"], row["split"]) in allowed, row["text"]
             continue
@@ -240,11 +248,12 @@ def test_the_whole_held_out_split_holds_its_measured_level() -> None:
     # since the model's features are scaled by how much they tell the classes apart
     # (docs/safety.md). With the fresh batches 108 to 113 (7,192 and 7,113): 0.969 (6,966)
     # and 0.063 (450) on the screen before that change, 0.977 (7,026) and 0.061 (437) on
-    # this one.
+    # this one. With the fresh batches 114 to 119 (8,391 and 8,312): 0.979 (8,211) and
+    # 0.060 (500).
     recall, over_flagging = _rates(HELDOUT)
-    assert sum(row["label"] == 1 for row in HELDOUT) == 7192
-    assert recall >= 0.9769
-    assert over_flagging <= 0.0615
+    assert sum(row["label"] == 1 for row in HELDOUT) == 8391
+    assert recall >= 0.9785
+    assert over_flagging <= 0.0602
 
 
 FRESH_HELD = [row for row in HELDOUT if row.get("batch") in FRESH_HELDOUT]
@@ -264,6 +273,19 @@ def test_fresh_writers_hold_their_measured_level() -> None:
     assert over_flagging <= 0.0542
 
 
+FRESH_HELD_2 = [row for row in HELDOUT if row.get("batch") in FRESH_HELDOUT_2]
+
+
+def test_six_more_fresh_writers_hold_their_measured_level() -> None:
+    # Batches 114 to 119, written blind for this screen and scored once on it, never tuned
+    # on: 0.988 (1,185 of 1,199; per writer 0.985, 0.985, 0.995, 0.995, 0.985, 0.985) and
+    # 0.053 (63 of 1,199).
+    recall, over_flagging = _rates(FRESH_HELD_2)
+    assert sum(row["label"] == 1 for row in FRESH_HELD_2) == 1199
+    assert recall >= 0.9883
+    assert over_flagging <= 0.0526
+
+
 BLIND = [row for row in TUNE if row.get("batch") in (10, 12)]
 EARLIER = [row for row in HELDOUT if row.get("batch", 1) in (1, 2, 4)]
 
@@ -281,6 +303,7 @@ def test_heldout_is_batches_one_two_four_and_the_blind_pair() -> None:
         *SHORT_HELDOUT,
         *LONG_HELDOUT,
         *FRESH_HELDOUT,
+        *FRESH_HELDOUT_2,
     }
 
 
