@@ -42,7 +42,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.runtime import StoredAnswer
 from channels.events import EventKind, InboundEvent
 from consultations import screening, service
-from consultations.dialogue import CHOOSE, CONSENT, RECONTACT
+from consultations.dialogue import CHOOSE, CONSENT, RECONTACT, says_stop
 from consultations.spec import ConsultationSpec
 from consultations.texts import Texts
 from storage.lists import one_of
@@ -216,6 +216,8 @@ def _shape_ok(runtime: Runtime, event: InboundEvent, named: dict[str, Consultati
         return False
     if item.type == "prompt":
         text = (event.text or "").strip()
+        if says_stop(text, spec.wording()):
+            return False  # STOP as the whole answer: the person leaves (the usual path)
         screened = runtime.peek_screened(text, screening.hints_for(spec)) if text else None
         # A flagged text opens a case (and maybe the safety reply): the usual path.
         return screened is not None and not screened.crisis and not screened.needs_review

@@ -39,6 +39,7 @@ from consultations.dialogue import (
     not_accepting_text,
     options,
     recontact_question,
+    says_stop,
     segment_question,
     yes_no,
 )
@@ -109,6 +110,8 @@ class Outcome:
     #: The safety reply of a disclosure in it that held the person's dialogue (nothing
     #: more is asked); None if none did (a check-in lets the person carry on).
     held_by: OutboundMessage | None = None
+    #: The person left (STOP) while it was handled.
+    left: bool = False
 
 
 #: Takes the common web answers of a group commit with plain rows; returns the indexes of
@@ -422,6 +425,15 @@ class Runtime:
                 kind = EventKind.STOP
             elif word in texts.words("help_words") and not event.public:
                 kind = EventKind.HELP
+        elif (
+            kind is EventKind.ANSWER
+            and event.text is not None
+            and not event.choices
+            and says_stop(event.text, texts)
+        ):
+            # STOP typed as the whole of a web page's answer or post leaves, as it does in
+            # a chat: it is neither stored as an answer nor shown in a thread.
+            kind = EventKind.STOP
 
         if kind in (EventKind.STOP, EventKind.BLOCKED):
             await turn.opt_out(confirm=kind is EventKind.STOP)
@@ -795,6 +807,7 @@ class _Turn:
         await self.session.flush()
         already = await queries.opt_out(self.session, self.participant.id)
         await self.session.refresh(self.participant)
+        self.outcome.left = True
         if confirm and not (already and self.event.public):
             self.say(self.texts("stop_reply"))
 
@@ -996,6 +1009,13 @@ class _Turn:
                 )
             else:
                 await self._consent_step(kind, target, spec, dialogue)
+                return
+        if kind is EventKind.ANSWER and target == CONSENT and not event.public:
+            asked = options(texts, "consent_yes", "consent_no")
+            if yes_no(event.choices[0] if event.choices else "", asked, texts) is False:
+                # "No" from someone who had agreed (a consent form left open in another
+                # tab): they leave, as with STOP, so "we won't ask you anything" holds.
+                await self.opt_out(confirm=False)
                 return
 
         if kind is EventKind.START:
@@ -1230,6 +1250,11 @@ class _Turn:
 
         segment = next((s for s in spec.segments if s.id == target), None)
         if segment is not None and kind is EventKind.SKIP:
+            if segment.id in dialogue.segments:
+                # Answered or passed over already: a skip passes over a question not yet
+                # answered, and never clears one (a web form sent with nothing filled in
+                # carries skips for every "about you" question it did not show).
+                return True
             await queries.delete_answers(session, self.participant.id, spec.id, segment.id)
             dialogue.segments = {**dialogue.segments, segment.id: None}
             return True

@@ -66,6 +66,15 @@ def normalise(text: str) -> str:
     return _TRAILING.sub("", words) or words
 
 
+def says_stop(text: str, texts: Texts) -> bool:
+    """Whether a whole message is STOP in the consultation's words (or English)."""
+    # Every stop word is short: a long answer is never compared word by word.
+    return len(text) <= _LONGEST_STOP and normalise(text) in texts.words("stop_words")
+
+
+#: Longer than any stop word with the punctuation and emoji allowed after it.
+_LONGEST_STOP = 80
+
 HELP_TEXT = ENGLISH("help_reply")
 
 

@@ -345,9 +345,17 @@ class WebChannel:
         )
         return answer(text=templating.render_string(request, page), content_type="text/html")
 
-    def _after(
-        self, request: web.Request, cid: str, outcome: Outcome, spec: ConsultationSpec
+    async def _after(
+        self,
+        request: web.Request,
+        cid: str,
+        outcome: Outcome,
+        spec: ConsultationSpec,
+        token: str,
     ) -> web.StreamResponse:
+        if outcome.left:
+            # STOP typed as an answer or a post: the page says so, as "Leave" does.
+            return await self._left_page(request, spec, token)
         safety = [m for m in outcome.messages if m.kind == "safety"]
         if safety:
             texts = spec.wording()
@@ -805,7 +813,7 @@ class WebChannel:
         if not events:
             raise web.HTTPSeeOther(f"/c/{cid}")
         outcome = await self._submit(request, cid, nonce, *events)
-        return self._after(request, cid, outcome, spec)
+        return await self._after(request, cid, outcome, spec, token)
 
     async def thread_reply(self, request: web.Request) -> web.StreamResponse:
         """A post in a discussion thread, or a reply to one."""
@@ -840,7 +848,7 @@ class WebChannel:
                 in_reply_to=parent,
             ),
         )
-        return self._after(request, cid, outcome, spec)
+        return await self._after(request, cid, outcome, spec, token)
 
     async def statement(self, request: web.Request) -> web.StreamResponse:
         """A vote on a statement (``vote`` and ``statement``), or a statement of one's own."""
@@ -880,8 +888,8 @@ class WebChannel:
                 token, f"{nonce}:statement", cid, EventKind.ANSWER, item_id=item_id, text=text
             )
         outcome = await self._submit(request, cid, nonce, event)
-        if any(m.kind == "safety" for m in outcome.messages):
-            return self._after(request, cid, outcome, spec)
+        if outcome.left or any(m.kind == "safety" for m in outcome.messages):
+            return await self._after(request, cid, outcome, spec, token)
         # What the runtime said (counted, queued for a moderator, a repeat of an existing
         # statement) is shown above the next statement, in place of a redirect.
         # (The closing words said once everything is answered are the page's own notice.)
@@ -906,6 +914,12 @@ class WebChannel:
         await self._submit(
             request, cid, nonce, self._event(token, f"{nonce}:stop", cid, EventKind.STOP)
         )
+        return await self._left_page(request, spec, token)
+
+    async def _left_page(
+        self, request: web.Request, spec: ConsultationSpec, token: str
+    ) -> web.Response:
+        """The page after STOP: answers given are kept, and may be deleted here."""
         texts = spec.wording()
         return self._html(
             request,
@@ -914,7 +928,7 @@ class WebChannel:
                 texts("web_left_heading"),
                 texts("web_left"),
                 texts=texts,
-                erase=pages.EraseForm(cid, await self._form(token)),
+                erase=pages.EraseForm(spec.id, await self._form(token)),
             ),
         )
 

@@ -509,3 +509,117 @@ async def test_a_returning_person_s_page_needs_one_connection(
             assert "Which best describes you?" in await response.text()
     finally:
         await engine.dispose()
+
+
+async def test_sending_the_questions_empty_keeps_the_about_you_answer(
+    platform: Platform, web_client: Client
+) -> None:
+    # A browser sends the empty text box, so "Send my answers" with nothing chosen posts a
+    # form without answers; the "about you" answer given before must stay.
+    await launch(platform, spec_data())
+    page = await _consented(web_client)
+    response = await _post(
+        web_client, "/c/outpatient-booking/answers", page, **{"segment:role": "Carer"}
+    )
+    page = await response.text()
+    assert "How easy was it to book" in page
+    response = await _post(
+        web_client, "/c/outpatient-booking/answers", page, **{"item:one-thing": ""}
+    )
+    assert response.status == 200
+    response = await _post(
+        web_client, "/c/outpatient-booking/answers", await response.text(), **{"item:ease": "Easy"}
+    )
+    records_now = await _export(platform, "outpatient-booking")
+    assert [(r["item"], r["choices"]) for r in records_now if r["item_type"] == "segment"] == [
+        ("role", ["Carer"])
+    ]
+    assert [r["segments"] for r in records_now if r["item"] == "ease"] == [{"role": "Carer"}]
+
+
+async def test_skipping_the_about_you_questions_moves_on(
+    platform: Platform, web_client: Client
+) -> None:
+    await launch(platform, spec_data())
+    page = await _consented(web_client)
+    assert "Which best describes you?" in page
+    response = await _post(web_client, "/c/outpatient-booking/answers", page)
+    page = await response.text()
+    assert "How easy was it to book" in page
+    assert "Which best describes you?" not in page
+
+
+@pytest.mark.parametrize("typed", ["STOP", "stop please", "Unsubscribe!"])
+async def test_stop_typed_as_an_answer_leaves_and_is_not_stored(
+    platform: Platform, web_client: Client, typed: str
+) -> None:
+    await launch(platform, spec_data(segments=[]))
+    page = await _consented(web_client)
+    response = await _post(
+        web_client, "/c/outpatient-booking/answers", page, **{"item:one-thing": typed}
+    )
+    assert "You have left" in await response.text()
+    async with platform.sessionmaker() as session:
+        assert await session.scalar(select(func.count(Response.id))) == 0
+        participant = await session.scalar(select(Participant))
+        assert participant is not None and participant.opted_out_at is not None
+    # Nothing more is stored, as after the page's "Leave" button.
+    await web_client.post(
+        "/c/outpatient-booking/answers",
+        data={**form_fields(page, "/c/outpatient-booking/answers"), "item:ease": "Easy"},
+    )
+    assert await _export(platform, "outpatient-booking") == []
+
+
+async def test_stop_posted_in_a_thread_leaves_and_is_never_shown(
+    platform: Platform, web_client: Client
+) -> None:
+    await launch(platform, spec_data(segments=[]))
+    page = await _consented(web_client)
+    response = await _post(web_client, "/c/outpatient-booking/threads/reminder", page, text="Stop")
+    assert "You have left" in await response.text()
+    assert await _export(platform, "outpatient-booking") == []
+    # Someone else's view of the thread shows no post.
+    web_client.session.cookie_jar.clear()
+    other = await _consented(web_client)
+    assert ">Stop<" not in other
+
+
+async def test_an_answer_that_only_mentions_stop_is_stored(
+    platform: Platform, web_client: Client
+) -> None:
+    await launch(platform, spec_data(segments=[]))
+    page = await _consented(web_client)
+    await _post(
+        web_client,
+        "/c/outpatient-booking/answers",
+        page,
+        **{"item:one-thing": "Stop cancelling my appointments"},
+    )
+    assert [r["text"] for r in await _export(platform, "outpatient-booking")] == [
+        "Stop cancelling my appointments"
+    ]
+
+
+async def test_no_thanks_from_an_older_page_after_agreeing_withdraws_consent(
+    platform: Platform, web_client: Client
+) -> None:
+    # Two tabs on the consent page: "yes" (and yes to re-contact) in one, then "No thanks"
+    # in the other. The page says "we won't ask you anything": so it must be so.
+    await launch(platform, spec_data(segments=[]))
+    first = await (await web_client.get("/c/outpatient-booking")).text()
+    second = await (await web_client.get("/c/outpatient-booking")).text()
+    await _post(web_client, "/c/outpatient-booking/consent", first, answer="yes", recontact="yes")
+    page = await (await web_client.get("/c/outpatient-booking")).text()
+    await _post(web_client, "/c/outpatient-booking/answers", page, **{"item:ease": "Easy"})
+    response = await _post(web_client, "/c/outpatient-booking/consent", second, answer="no")
+    assert "we won't ask you anything" in unescape(await response.text())
+    async with platform.sessionmaker() as session:
+        consents = (await session.scalars(select(Consent))).all()
+        assert consents and all(not c.given or c.withdrawn_at is not None for c in consents), [
+            (c.purpose, c.given, c.withdrawn_at) for c in consents
+        ]
+    # The answer given before is kept (STOP does not erase), and nothing more is taken.
+    assert [r["item"] for r in await _export(platform, "outpatient-booking")] == ["ease"]
+    page = await (await web_client.get("/c/outpatient-booking")).text()
+    assert "Before you start" in page
