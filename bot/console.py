@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from aiohttp.http_exceptions import HttpProcessingError
+
 
 def cli_actor() -> str:
     """Who ran the command, for the audit log (the operating-system account)."""
@@ -112,6 +114,26 @@ class JsonLogFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+class ClientFaultFilter(logging.Filter):
+    """aiohttp's server logs a request it could not parse (a bad URL, a broken header) or a
+    client that went away mid-request as an ERROR with a traceback: the client's fault, not
+    the platform's, so it is one INFO line naming the error, without the client's address."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, HttpProcessingError | ConnectionResetError):
+            record.levelno, record.levelname = logging.INFO, "INFO"
+            detail = getattr(error, "message", "") or str(error)
+            first = detail.strip().splitlines()[0] if detail.strip() else ""
+            record.msg = "a request was refused or dropped by its client: %s%s"
+            record.args = (type(error).__name__, f" ({first})" if first else "")
+            record.exc_info = record.exc_text = None
+        return True
+
+
+CLIENT_FAULTS = ClientFaultFilter()
+
+
 def configure_logging(*, verbose: bool, log_format: str) -> None:
     """Log to standard error, as text or as JSON lines."""
     handler = logging.StreamHandler(sys.stderr)
@@ -122,3 +144,4 @@ def configure_logging(*, verbose: bool, log_format: str) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler])
     for noisy in ("httpx", "aiohttp.access", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    logging.getLogger("aiohttp.server").addFilter(CLIENT_FAULTS)

@@ -1079,7 +1079,18 @@ class _Turn:
         """
         if platform_ref.startswith("response:") and platform_ref[9:].isdigit():
             parent = await self.session.get(Response, int(platform_ref[9:]))
-            if parent is None:
+            event = self.event
+            if (
+                parent is None
+                # Only a post shown in the thread can be answered: never a private answer,
+                # a withheld post, or a post of another consultation or thread (the reply
+                # is then a post in the thread it was sent to).
+                or parent.item_type != "thread"
+                or not parent.public
+                or "safety" in (parent.flags or ())
+                or event.consultation_id not in (None, parent.consultation_id)
+                or event.item_id not in (None, parent.item_id)
+            ):
                 return None
             return parent.consultation_id, parent.item_id, platform_ref
         publication = await queries.publication_by_ref(

@@ -900,7 +900,11 @@ class WebChannel:
             if m.kind == "message" and m.text not in closing
         ]
         if vote is not None and not notes and not outcome.duplicate:
-            notes = [("notice", spec.wording()("statements_web_voted"))]
+            # Counted only if stored: a statement not shown (unknown, waiting for a
+            # moderator, withheld, of another consultation) takes no votes.
+            voted = any(s.item_type == "vote" for s in outcome.stored)
+            key = "statements_web_voted" if voted else "statements_not_votable"
+            notes = [("notice", spec.wording()(key))]
         return await self._show(request, notes)
 
     async def stop(self, request: web.Request) -> web.Response:

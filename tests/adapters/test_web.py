@@ -623,3 +623,31 @@ async def test_no_thanks_from_an_older_page_after_agreeing_withdraws_consent(
     assert [r["item"] for r in await _export(platform, "outpatient-booking")] == ["ease"]
     page = await (await web_client.get("/c/outpatient-booking")).text()
     assert "Before you start" in page
+
+
+async def test_a_reply_can_only_answer_a_post_shown_in_its_thread(
+    platform: Platform, web_client: Client
+) -> None:
+    # A form edited to name someone's private answer (or any record that is not a post in
+    # this thread) as the parent is posted in the thread instead, and shown there.
+    await launch(platform, spec_data(segments=[]))
+    page = await _consented(web_client)
+    await _post(web_client, "/c/outpatient-booking/answers", page, **{"item:one-thing": "Private"})
+    async with platform.sessionmaker() as session:
+        private = await session.scalar(select(Response.id).where(Response.item_id == "one-thing"))
+    web_client.session.cookie_jar.clear()
+    page = await _consented(web_client)
+    response = await _post(
+        web_client,
+        "/c/outpatient-booking/threads/reminder",
+        page,
+        parent=f"response:{private}",
+        text="Replying to nothing I can see",
+    )
+    assert "Replying to nothing I can see" in await response.text()
+    post = next(
+        r
+        for r in await _export(platform, "outpatient-booking")
+        if r["text"] == "Replying to nothing I can see"
+    )
+    assert post["in_reply_to"] == "item:reminder"

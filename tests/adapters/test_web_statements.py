@@ -121,3 +121,21 @@ async def test_the_dashboard_shows_a_statements_consultation_and_its_report(
     report = await web_client.get("/dashboard/c/new-clinic/report")
     assert report.status == 200
     assert "Opinion groups" in await report.text()
+
+
+async def test_a_vote_on_a_statement_not_shown_is_not_said_to_be_counted(
+    platform: Platform, web_client: Client
+) -> None:
+    await launch(platform, statements_spec())
+    page = await joined(web_client)
+    # The form edited to name a statement that does not exist.
+    page = page.replace('name="statement" value="', 'name="statement" value="9', 1)
+    response = await _post(web_client, ACTION, page, vote="agree")
+    text = unescape(await response.text())
+    assert "your vote is counted" not in text
+    assert "That statement is no longer open for votes." in text
+    assert [r for r in await _export(platform, "new-clinic") if r["item_type"] == "vote"] == []
+    # A vote on the statement shown is counted, and says so.
+    page = await (await web_client.get("/c/new-clinic")).text()
+    response = await _post(web_client, ACTION, page, vote="agree")
+    assert "your vote is counted" in await response.text()

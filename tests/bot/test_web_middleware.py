@@ -7,7 +7,10 @@ the login form). SQLite only: nothing here depends on the store.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import logging
+import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -17,6 +20,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 
 from bot.config import Settings
+from bot.console import CLIENT_FAULTS, ClientFaultFilter
 from bot.platform import Platform
 from bot.web.app import create_app
 from bot.web.middleware import CsrfTokens, FormGuard, WebSecurity
@@ -264,3 +268,43 @@ def test_tokens_compare_any_text_without_raising() -> None:
     for given in ("", NON_ASCII, "\udcff" * 32, token + "x", token[:-1] + "é"):
         assert not tokens.matches("subject", given)
     assert tokens.token("é") != tokens.token("e")
+
+
+# -- what a client's broken request leaves in the log -----------------------------------
+
+
+@sqlite_only
+async def test_a_request_aiohttp_cannot_parse_is_one_info_line_without_the_client(
+    web_client: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = logging.getLogger("aiohttp.server")
+    server.addFilter(CLIENT_FAULTS)  # as `engage run` installs it (configure_logging)
+    try:
+        reader, writer = await asyncio.open_connection(web_client.host, web_client.port)
+        writer.write(b"GET /c/x?page=\xef\xbc\x91 HTTP/1.1\r\nHost: x\r\n\r\n")
+        await writer.drain()
+        status = await reader.readline()
+        writer.close()
+        assert b" 400 " in status
+        for _ in range(50):
+            if any(r.name == "aiohttp.server" for r in caplog.records):
+                break
+            await asyncio.sleep(0.02)
+    finally:
+        server.removeFilter(CLIENT_FAULTS)
+    logged = [r for r in caplog.records if r.name == "aiohttp.server"]
+    assert logged and all(r.levelname == "INFO" and r.exc_info is None for r in logged)
+    assert "InvalidURLError" in logged[0].getMessage()
+    assert "127.0.0.1" not in logged[0].getMessage()
+
+
+def test_errors_of_the_platform_itself_keep_their_level_and_traceback() -> None:
+    try:
+        raise ValueError("ours")
+    except ValueError:
+        failure = sys.exc_info()
+    record = logging.LogRecord(
+        "aiohttp.server", logging.ERROR, __file__, 1, "Error handling request", (), failure
+    )
+    assert ClientFaultFilter().filter(record)
+    assert record.levelname == "ERROR" and record.exc_info is not None
