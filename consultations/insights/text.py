@@ -29,7 +29,7 @@ from consultations.insights.suggestions import is_suggestion
 from consultations.screening import placeholder_words
 
 #: Bumped whenever tokens or weights change, so stored analyses can be recomputed.
-ANALYSIS_VERSION = 4
+ANALYSIS_VERSION = 5
 #: Analyses stored before this read suggestions clause by clause.
 SUGGESTIONS_VERSION = 3
 #: Analyses stored before this kept theme tokens of ASCII letters only ("más" was "m",

@@ -28,11 +28,16 @@ from consultations.insights.text import (
     theme_tokens,
     words,
 )
+from consultations.safety.weighting import class_ratio_scale
 
 #: Weight of the embedding columns against the unit-length TF-IDF row.
 EMBEDDING_SCALE = 1.0
 #: Share of the major-category probabilities that comes from the sub-theme head.
 SUBCATEGORY_MIX = 0.5
+#: Added to each word's count in each label before the word columns of the category and
+#: sub-theme heads are scaled by how much they tell the labels apart
+#: (:func:`consultations.safety.weighting.class_ratio_scale`); ``None`` leaves them unscaled.
+RATIO_SMOOTHING: float | None = 1.0
 
 #: The nine major categories of the NHS patient-experience framework, as in the data.
 MAJOR_CATEGORIES = (
@@ -121,6 +126,7 @@ def fit_model(
     embedding_scale: float = EMBEDDING_SCALE,
     subcategory_mix: float = SUBCATEGORY_MIX,
     sentiment_embedding: bool = True,
+    ratio_smoothing: float | None = RATIO_SMOOTHING,
 ) -> dict[str, Any]:
     """Fit both heads (categories and sentiment) and return the model as plain JSON data.
 
@@ -143,6 +149,7 @@ def fit_model(
             embedding_scale=embedding_scale,
             subcategory_mix=subcategory_mix,
             sentiment_embedding=sentiment_embedding,
+            ratio_smoothing=ratio_smoothing,
         )
 
 
@@ -156,6 +163,7 @@ def _fit_model(
     embedding_scale: float,
     subcategory_mix: float,
     sentiment_embedding: bool,
+    ratio_smoothing: float | None,
 ) -> dict[str, Any]:
     def rounded(values: Any) -> list[Any]:
         return np.round(np.asarray(values, dtype=np.float64), 4).tolist()  # type: ignore[no-any-return]
@@ -165,6 +173,17 @@ def _fit_model(
     tfidf = TfidfTransformer().fit(counts)
     x = tfidf.transform(counts)
     categories = np.array([MAJOR_CATEGORIES.index(c.category) for c in comments])
+    n_words = x.shape[1]
+
+    def scaled_words(rows: Any, labels: Any, matrix: Any) -> tuple[Any, Any]:
+        # The word columns scaled by how much they tell the labels apart (the model file
+        # folds the scale into the weights; the dense columns are left as they are).
+        if ratio_smoothing is None:
+            return matrix, np.ones(n_words)
+        scale = class_ratio_scale(counts[rows], labels, ratio_smoothing)
+        columns = np.concatenate([scale, np.ones(matrix.shape[1] - n_words)])
+        return (matrix @ sparse.diags(columns)).tocsr(), scale
+
     dense = None
     if embedding is not None:
         # The reply's static-embedding vector as more columns: words the labelled file
@@ -176,8 +195,10 @@ def _fit_model(
         x_category = sparse.hstack([x, dense]).tocsr()
     else:
         x_category = x
+    everyone = np.arange(len(comments))
+    x_major, category_scale = scaled_words(everyone, categories, x_category)
     category_model = LogisticRegression(C=category_c, max_iter=3000, class_weight="balanced").fit(
-        x_category, categories
+        x_major, categories
     )
 
     sub_extra: dict[str, Any] = {}
@@ -188,8 +209,9 @@ def _fit_model(
         # flows to the major categories in the proportions the coders used it.
         labelled = [i for i, c in enumerate(comments) if c.subcategory]
         sub_y = np.array([names.index(comments[i].subcategory) for i in labelled])
+        x_sub, sub_scale = scaled_words(np.array(labelled), sub_y, x_category[labelled])
         sub_model = LogisticRegression(C=category_c, max_iter=3000, class_weight="balanced").fit(
-            x_category[labelled], sub_y
+            x_sub, sub_y
         )
         to_major = np.zeros((len(names), len(MAJOR_CATEGORIES)))
         np.add.at(to_major, (sub_y, categories[labelled]), 1.0)
@@ -198,7 +220,7 @@ def _fit_model(
             "subcategories": names,
             "subcategory_mix": subcategory_mix,
             "subcategory_major": rounded(to_major),
-            "subcategory_weights": rounded(sub_model.coef_[:, : x.shape[1]].T),
+            "subcategory_weights": rounded((sub_model.coef_[:, :n_words] * sub_scale).T),
             "subcategory_bias": rounded(sub_model.intercept_),
         }
         if dense is not None:
@@ -216,7 +238,6 @@ def _fit_model(
         x_sentiment, polarity
     )
 
-    n_words = x.shape[1]
     extra: dict[str, Any] = {}
     if dense is not None:
         extra = {
@@ -233,7 +254,7 @@ def _fit_model(
         "categories": list(MAJOR_CATEGORIES),
         "features": vectoriser.get_feature_names_out().tolist(),
         "idf": rounded(tfidf.idf_),
-        "category_weights": rounded(category_model.coef_[:, :n_words].T),
+        "category_weights": rounded((category_model.coef_[:, :n_words] * category_scale).T),
         "category_bias": rounded(category_model.intercept_),
         "sentiment_weights": rounded(sentiment_model.coef_[0][:n_words]),
         "lexicon_weight": float(round(sentiment_model.coef_[0][-1], 4)),

@@ -31,6 +31,7 @@ from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyp
 from .lexicon import CATEGORIES
 from .screen import Screen
 from .semantic import char_features, split_sentences, word_features
+from .weighting import class_ratio_scale
 
 MODEL_VERSION = 1
 #: Share of the tune split's look-alikes the screen may flag out of fold with whole-text
@@ -187,19 +188,6 @@ def _scaled(matrix: Any, scale: np.ndarray[Any, np.dtype[np.float64]]) -> Any:
     return (matrix @ sparse.diags(scale)).tocsr()
 
 
-def _class_ratio_scale(
-    matrix: Any, labels: np.ndarray[Any, np.dtype[np.int64]]
-) -> np.ndarray[Any, np.dtype[np.float64]]:
-    """Each column's absolute log-ratio of its smoothed shares of the positive and the
-    negative rows that have it, over the mean of those (:data:`_RATIO_SMOOTHING`)."""
-    present = (matrix > 0).astype(np.float64)
-    positive = np.asarray(present[labels == 1].sum(axis=0)).ravel() + _RATIO_SMOOTHING
-    negative = np.asarray(present[labels == 0].sum(axis=0)).ravel() + _RATIO_SMOOTHING
-    ratio = np.abs(np.log((positive / positive.sum()) / (negative / negative.sum())))
-    result: np.ndarray[Any, np.dtype[np.float64]] = ratio / ratio.mean()
-    return result
-
-
 def _fit(prepared: Sequence[str], labels: Sequence[int], background: Sequence[str]) -> _Fitted:
     """Fit on the curated texts plus ``background`` look-alikes (label 0).
 
@@ -210,7 +198,7 @@ def _fit(prepared: Sequence[str], labels: Sequence[int], background: Sequence[st
     char = _vectoriser(2).fit([char_features(t) for t in prepared])
     matrix = _matrix(word, char, [*prepared, *background])
     targets = np.asarray([*labels, *([0] * len(background))])
-    scale = _class_ratio_scale(matrix, targets)
+    scale = class_ratio_scale(matrix, targets, _RATIO_SMOOTHING)
     # Fitted to convergence: with the solver's default tolerance it stopped early, and
     # where it stopped moved with small changes to the training texts (tune batches 36
     # and 37: masking about twenty look-alikes halved the weights of words seen in one
