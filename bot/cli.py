@@ -88,8 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="a closing-the-loop spec from ID's act summary, with follow_up set to ID",
         description="Draft a closing-the-loop consultation from ID's act summary: what "
         "people said, what changed, and a reaction poll, with follow_up set to ID so that "
-        "launching it invites everyone who agreed to be contacted again. Valid as drafted; "
-        "edit it, then create and launch it.",
+        "launching it invites everyone who agreed to be contacted again. Without --change it "
+        "says [what we changed] where the changes go, and `consultation validate` refuses it "
+        "until that is written; edit it, then create and launch it.",
     )
     loop.add_argument("id", metavar="ID")
     loop.add_argument("--output", metavar="FILE", help="write here instead of standard output")
@@ -257,9 +258,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _is_utf8(text: str) -> bool:
+    """Whether text came in as UTF-8 (bytes that are not were kept as lone surrogates)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``engage`` console script."""
     parser = build_parser()
+    for given in sys.argv[1:] if argv is None else argv:
+        if not _is_utf8(given):
+            shown = given.encode("utf-8", "surrogateescape")
+            print(f"engage: an argument is not valid UTF-8: {shown!r}", file=sys.stderr)
+            return EXIT_USAGE
     args = parser.parse_args(argv)
     # Read before the settings, so that a configuration error is logged the same way.
     log_format = "json" if os.environ.get("ENGAGE_LOG_FORMAT") == "json" else "text"

@@ -9,6 +9,7 @@ import logging
 import os
 import socket
 import sys
+from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 from typing import get_args
@@ -521,7 +522,8 @@ async def import_(args: argparse.Namespace, settings: Settings | None) -> int:
     try:
         path = Path(args.file)
         if not await asyncio.to_thread(path.is_file):
-            raise UsageError(f"FILE: {args.file}: no such file")
+            what = "is a folder" if await asyncio.to_thread(path.is_dir) else "no such file"
+            raise UsageError(f"FILE: {args.file}: {what}")
         async with platform.sessionmaker.begin() as session:
             await _require(session, args.id)
             try:
@@ -622,15 +624,20 @@ async def participant_erase(args: argparse.Namespace, settings: Settings | None)
     platform = await migrated_platform(settings)
     try:
         async with platform.sessionmaker.begin() as session:
-            participant = await queries.find_participant(
-                session, args.channel, platform.keyring.pseudonym(args.channel, args.platform_id)
+            # Everywhere: on import, every consultation the person was imported into.
+            people = await records.people_of(
+                session, platform.keyring, args.channel, args.platform_id
             )
-            if participant is None:
+            if not people:
                 print("nothing is held about this person")
                 return OK
-            counts = await queries.erase_participant(
-                session, participant.id, actor=cli_actor(), channel=args.channel
-            )
+            counts: Counter[str] = Counter()
+            for participant in people:
+                counts.update(
+                    await queries.erase_participant(
+                        session, participant.id, actor=cli_actor(), channel=args.channel
+                    )
+                )
     finally:
         await platform.aclose()
     print(

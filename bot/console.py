@@ -85,7 +85,12 @@ def read_password() -> str:
         if first != getpass.getpass("Repeat password: "):
             raise UsageError("the passwords do not match")
         return first
-    return sys.stdin.readline().rstrip("\n")
+    try:
+        password = sys.stdin.readline().rstrip("\n")
+        password.encode("utf-8")
+    except UnicodeError:
+        raise UsageError("the password on standard input is not valid UTF-8") from None
+    return password
 
 
 def install_stop_signals(stopping: asyncio.Event) -> None:

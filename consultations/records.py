@@ -33,7 +33,7 @@ from consultations.statements import statement_ref
 from storage import queries
 from storage import statements as statement_store
 from storage.db import json_text
-from storage.tables import Dialogue, Participant, Response, utcnow
+from storage.tables import Consultation, Dialogue, Participant, Response, utcnow
 
 RECORD_KEYS = (
     "id",
@@ -288,8 +288,10 @@ def choose_item(spec: ConsultationSpec, item_id: str | None) -> str:
             item = spec.item(item_id)
         except KeyError:
             raise ImportError_(f"--item: {item_id!r} is not an item of {spec.id!r}") from None
-        if item.type == "poll":
-            raise ImportError_(f"--item: {item_id!r} is a poll; free text goes to a prompt")
+        if item.type not in ("prompt", "thread"):
+            raise ImportError_(
+                f"--item: {item_id!r} is a {item.type} item; free text goes to a prompt or a thread"
+            )
         return item.id
     prompts = [i.id for i in spec.items if i.type == "prompt"]
     if len(prompts) == 1:
@@ -355,9 +357,18 @@ def _read_rows(
     by = place[participant_column] if participant_column else None
     rows: list[tuple[int, str | None, str]] = []
     skipped = 0
+    width = len(reader.fieldnames)
     for row in lines:
         if not row:
-            continue  # a blank line is no row at all (csv.DictReader passes over it too)
+            skipped += 1  # a blank line: an empty row, counted with the others
+            continue
+        if len(row) > width and any(cell.strip() for cell in row[width:]):
+            # More values than the header names: most often a comma in a text that was not
+            # quoted, whose words after it would be lost without a word.
+            raise ImportError_(
+                f"line {lines.line_num}: {len(row)} values but the header names {width} "
+                "columns (a comma inside a text must be in double quotes)"
+            )
         value = row[at].strip() if at < len(row) else ""
         if not value:
             skipped += 1
@@ -701,39 +712,64 @@ PARTICIPANT_CHANNELS: tuple[str, ...] = (*CHANNELS, "import")
 """The channels a person can be known on: a spec's channels, and imported responses."""
 
 
+async def people_of(
+    session: AsyncSession, keyring: Keyring, channel: str, platform_id: str
+) -> list[Participant]:
+    """The participants a person is on one channel.
+
+    One, except on ``import``: an import keys each person by the consultation and the value
+    of its participant column (a respondent number means nothing outside its survey), so
+    the value from the file finds the person in every consultation it was imported into
+    (``CONSULTATION:VALUE`` finds the one).
+    """
+    pseudonyms = [keyring.pseudonym(channel, platform_id)]
+    if channel == "import":
+        ids = (await session.scalars(select(Consultation.id).order_by(Consultation.id))).all()
+        pseudonyms += [keyring.pseudonym(channel, f"{cid}:{platform_id}") for cid in ids]
+    found = (
+        await session.scalars(
+            select(Participant)
+            .where(Participant.channel == channel, Participant.pseudonym.in_(pseudonyms))
+            .order_by(Participant.id)
+        )
+    ).all()
+    return list(found)
+
+
 async def participant_data(
     session: AsyncSession, keyring: Keyring, channel: str, platform_id: str
 ) -> dict[str, Any] | None:
-    """Everything held about one person on one channel (``None`` if nothing)."""
+    """Everything held about one person on one channel (``None`` if nothing).
+
+    A person imported into several consultations is one participant in each: all of them
+    are given, ``participant`` the first and ``participants`` every one.
+    """
     from storage.tables import Consent, OutboxEntry
 
-    participant = await queries.find_participant(
-        session, channel, keyring.pseudonym(channel, platform_id)
-    )
-    if participant is None:
+    people = await people_of(session, keyring, channel, platform_id)
+    if not people:
         return None
+    ids = [p.id for p in people]
     responses = (
         await session.scalars(
-            select(Response).where(Response.participant_id == participant.id).order_by(Response.id)
+            select(Response).where(Response.participant_id.in_(ids)).order_by(Response.id)
         )
     ).all()
-    consents = (
-        await session.scalars(select(Consent).where(Consent.participant_id == participant.id))
-    ).all()
+    consents = (await session.scalars(select(Consent).where(Consent.participant_id.in_(ids)))).all()
     dialogues = (
-        await session.scalars(select(Dialogue).where(Dialogue.participant_id == participant.id))
+        await session.scalars(select(Dialogue).where(Dialogue.participant_id.in_(ids)))
     ).all()
     queued = (
-        await session.scalars(
-            select(OutboxEntry).where(OutboxEntry.participant_id == participant.id)
-        )
+        await session.scalars(select(OutboxEntry).where(OutboxEntry.participant_id.in_(ids)))
     ).all()
+    left = [p.opted_out_at for p in people if p.opted_out_at is not None]
     return {
         "channel": channel,
-        "participant": participant.pseudonym,
-        "first_seen": iso_utc(participant.created_at),
-        "opted_out_at": iso_utc(participant.opted_out_at) if participant.opted_out_at else None,
-        "reply_address_held": participant.address is not None,
+        "participant": people[0].pseudonym,
+        **({"participants": [p.pseudonym for p in people]} if len(people) > 1 else {}),
+        "first_seen": iso_utc(min(p.created_at for p in people)),
+        "opted_out_at": iso_utc(min(left)) if left else None,
+        "reply_address_held": any(p.address is not None for p in people),
         "consents": [
             {
                 "consultation": c.consultation_id,

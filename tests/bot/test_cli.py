@@ -284,6 +284,55 @@ def test_create_launch_import_export_report_participant(
     assert code == 2 and "closed" in err
 
 
+def test_an_imported_person_is_found_and_erased_by_the_id_in_the_file(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A subject-access or erasure request names the respondent as the survey file does;
+    # the same respondent imported into two consultations is found, and erased, in both.
+    comments = env / "comments.csv"
+    comments.write_text("respondent,comment\nr1,The wait was far too long\nr2,Kind staff\n")
+    for cid in ("outpatient-booking", "discharge"):
+        spec = write_spec(env, spec_data(id=cid), f"{cid}.yaml")
+        assert engage(capsys, "consultation", "create", spec)[0] == 0
+        assert engage(capsys, "consultation", "launch", cid)[0] == 0
+        code, out, _ = engage(
+            capsys,
+            "import",
+            cid,
+            str(comments),
+            "--format",
+            "csv",
+            "--text-column",
+            "comment",
+            "--participant-column",
+            "respondent",
+        )
+        assert code == 0, out
+    person = ("--channel", "import", "--platform-id", "r1")
+    code, out, _ = engage(capsys, "participant", "export", *person)
+    held = json.loads(out)
+    assert code == 0 and held["held"] is True
+    assert sorted(r["consultation"] for r in held["responses"]) == [
+        "discharge",
+        "outpatient-booking",
+    ]
+    assert {r["text"] for r in held["responses"]} == {"The wait was far too long"}
+    assert len(held["participants"]) == 2 and held["participant"] in held["participants"]
+    # One consultation's respondent alone, by CONSULTATION:VALUE, as before.
+    code, out, _ = engage(
+        capsys, "participant", "export", "--channel", "import", "--platform-id", "discharge:r1"
+    )
+    assert [r["consultation"] for r in json.loads(out)["responses"]] == ["discharge"]
+
+    code, out, _ = engage(capsys, "participant", "erase", *person)
+    assert code == 0 and "erased: 2 responses" in out
+    code, out, _ = engage(capsys, "participant", "export", *person)
+    assert json.loads(out) == {"channel": "import", "held": False}
+    for cid in ("outpatient-booking", "discharge"):
+        code, out, _ = engage(capsys, "export", cid, "--format", "json")
+        assert [r["text"] for r in json.loads(out)] == ["Kind staff"]
+
+
 def test_create_says_when_it_replaces_a_draft(
     env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -439,3 +488,14 @@ def test_user_add(
     assert code == 2 and "12 characters" in err
     code, _, err = engage(capsys, "user", "add", "not-an-email", "--role", "viewer")
     assert code == 2 and "EMAIL" in err
+
+
+def test_import_of_a_folder_says_so(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    spec = write_spec(env, spec_data(channels=["web"]))
+    assert engage(capsys, "consultation", "create", spec)[0] == 0
+    assert engage(capsys, "consultation", "launch", "outpatient-booking")[0] == 0
+    code, _, err = engage(capsys, "import", "outpatient-booking", str(env), "--format", "csv")
+    assert code == 2 and err.strip() == f"engage: FILE: {env}: is a folder"
+    missing = env / "missing.csv"
+    code, _, err = engage(capsys, "import", "outpatient-booking", str(missing), "--format", "csv")
+    assert code == 2 and err.strip() == f"engage: FILE: {missing}: no such file"

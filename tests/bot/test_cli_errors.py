@@ -275,3 +275,23 @@ async def test_an_address_the_machine_lacks_names_the_host_and_a_busy_port_the_p
     assert err.strip().splitlines()[-1] == (
         f"engage: ENGAGE_HTTP_PORT: cannot listen on 127.0.0.1:{taken}: the port is in use"
     )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("consultation", "show", "\udcff"),
+        ("export", "\udcff", "--format", "json"),
+        ("participant", "export", "--channel", "web", "--platform-id", "\udcff"),
+        ("moderation", "resolve", "1", "--note", "done \udcfe"),
+    ],
+)
+def test_an_argument_that_is_not_utf8_exits_2_naming_it(
+    capsys: pytest.CaptureFixture[str], args: tuple[str, ...]
+) -> None:
+    # A terminal or script in another encoding: bytes that are not UTF-8 reach Python as
+    # lone surrogates; no command gets as far as the database with them.
+    code, out, err = engage(capsys, *args)
+    assert (code, out) == (2, "")
+    [line] = err.splitlines()
+    assert line.startswith("engage: an argument is not valid UTF-8: b'"), err

@@ -473,3 +473,13 @@ def test_help_says_a_given_password_is_ready_unless_temporary(
     out = " ".join(capsys.readouterr().out.split())
     assert "--temporary" in out and "--generate-password" in out
     assert "is ready to use" in out
+
+
+def test_a_password_that_is_not_utf8_exits_2(
+    env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Bytes that are not UTF-8 reach Python as lone surrogates (surrogateescape).
+    with_stdin(monkeypatch, "\udcff\udcfe a long password here\n")
+    code, out, err = engage(capsys, "user", "add", "g@health.example", "--role", "viewer")
+    assert (code, out) == (2, "")
+    assert err == "engage: the password on standard input is not valid UTF-8\n"

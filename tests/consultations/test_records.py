@@ -213,7 +213,7 @@ def test_quotes_inside_a_plain_field_and_quoted_line_breaks_are_read_as_written(
         'comment\nhe said "soon" twice\n"two\nlines, one ""quote"""\n\n,\n', None, None
     )
     assert [text for _, _, text in rows] == ['he said "soon" twice', 'two\nlines, one "quote"']
-    assert skipped == 1
+    assert skipped == 2  # the blank line and the row of empty cells
 
 
 def analyse_or_fail(text: str) -> tuple[float | None, dict[str, object] | None]:
@@ -353,3 +353,32 @@ async def test_every_path_stores_the_same_rows_analyses_flags_and_cases(
     assert all(analysis is not None for *_, analysis, _, _ in rows)
     assert results["beside"] == results["one"]
     assert results["alone"] == results["one"]
+
+
+def test_imported_text_goes_only_to_a_prompt_or_a_thread() -> None:
+    from consultations.spec import parse_spec
+    from tests.helpers import statements_spec
+
+    spec = parse_spec(spec_data())
+    assert records.choose_item(spec, "one-thing") == "one-thing"
+    assert records.choose_item(spec, "reminder") == "reminder"
+    with pytest.raises(records.ImportError_, match="'ease' is a poll item"):
+        records.choose_item(spec, "ease")
+    # Statements are added one by one and voted on: a survey's comments are not statements.
+    with pytest.raises(records.ImportError_, match="'ideas' is a statements item"):
+        records.choose_item(parse_spec(statements_spec()), "ideas")
+
+
+def test_blank_lines_are_counted_as_empty_rows() -> None:
+    rows, skipped = records.read_csv("comment\nA\n\n\nB\n", None, None)
+    assert [text for _, _, text in rows] == ["A", "B"]
+    assert skipped == 2
+
+
+def test_a_row_with_more_values_than_the_header_is_refused_naming_its_line() -> None:
+    # An unquoted comma would otherwise cut the comment short without a word.
+    with pytest.raises(records.ImportError_, match="line 3: 3 values but the header names 2"):
+        records.read_csv("who,comment\nr1,Fine\nr2,The wait was long, and cold\n", None, None)
+    # Empty trailing cells (a spreadsheet's habit) are no such mistake.
+    rows, _ = records.read_csv("who,comment\nr1,Fine,,\n", "comment", "who")
+    assert [(who, text) for _, who, text in rows] == [("r1", "Fine")]
