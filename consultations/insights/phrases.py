@@ -8,7 +8,9 @@ its replies say: their tone, their three most distinctive phrases, and how many 
 a change.
 
 Phrases are counted on a sample of each theme (and of all replies, for the background),
-so naming costs the same for 1,000 replies as for 1,000,000.
+so naming costs the same for 1,000 replies as for 1,000,000. A reply written word for word
+many times counts ``1 + ln k`` times, not ``k``: a few people giving the same short answer
+still name a theme, a line pasted or generated hundreds of times does not.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -52,6 +54,8 @@ _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
 _BREAK = re.compile(r"[.,;:!?()\[\]\n\u2013\u2014\"]+|\s-\s|\band\b|\bbut\b")
 # Words a phrase may not start or end on, beyond the usual function words.
 _EDGE = frozenset({"very", "really", "so", "too", "also", "always", "just", "quite", "not", "no"})
+#: The weight of a phrase two people wrote (:meth:`PhraseNamer._weighted`).
+_TWO_WRITERS = 1.0 + math.log(2)
 #: Function words a phrase may still end on ("can't think of anything", "nothing at all").
 _MAY_END = frozenset({"anything", "everything", "nothing", "enough", "all"})
 
@@ -113,10 +117,29 @@ class PhraseNamer:
         self._readable = readable
         self._edge = stopwords() | _EDGE
         background = _sample(np.arange(len(texts), dtype=np.intp), PHRASE_SAMPLE * 4)
-        self._background: Counter[str] = Counter()
-        for i in background.tolist():
-            self._background.update(_candidates(phrase_words(texts[i]), self._edge))
-        self._background_n = max(1, len(background))
+        self._background, weight = self._weighted([texts[i] for i in background.tolist()])
+        self._background_n = max(1.0, weight)
+
+    def _weighted(self, texts: Sequence[str]) -> tuple[dict[str, float], float]:
+        """The phrases of ``texts``, and their total weight: a text written word for word
+        ``k`` times weighs ``1 + ln k``, not ``k``.
+
+        Many people may give the same short answer ("Longer opening hours"), and that
+        counts; but a text pasted or generated hundreds of times ("Rang pt before visit:
+        Yes", a service's own form filed as feedback) must not name a theme on its own.
+        """
+        copies = Counter(" ".join(t.casefold().split()) for t in texts if t)
+        first: dict[str, str] = {}
+        for text in texts:
+            first.setdefault(" ".join(text.casefold().split()), text)
+        found: dict[str, float] = {}
+        total = 0.0
+        for key, k in copies.items():
+            weight = 1.0 + math.log(k)
+            total += weight
+            for phrase in _candidates(phrase_words(first[key]), self._edge):
+                found[phrase] = found.get(phrase, 0.0) + weight
+        return found, total
 
     def _text(self, i: int) -> str:
         if self._readable is not None and not self._readable[i]:
@@ -130,11 +153,9 @@ class PhraseNamer:
     def ranked(self, members: IntArray, count: int = 8) -> list[str]:
         """The theme's most distinctive phrases, best first (may be empty for tiny themes)."""
         sample = _sample(members, PHRASE_SAMPLE)
-        inside: Counter[str] = Counter()
-        for i in sample.tolist():
-            inside.update(_candidates(phrase_words(self._text(i)), self._edge))
-        m = len(sample)
-        floor = max(2, math.ceil(0.02 * m))
+        inside, m = self._weighted([self._text(i) for i in sample.tolist()])
+        # At least two writers (one text twice weighs 1 + ln 2) and 2% of the theme.
+        floor = max(_TWO_WRITERS, math.ceil(0.02 * m))
         scored: list[tuple[float, str]] = []
         for phrase, df in inside.items():
             if df < floor or phrase in GENERIC:
@@ -142,7 +163,7 @@ class PhraseNamer:
             p_in = df / m
             # Add the theme's own count to the background so a phrase absent from the
             # background sample is not infinitely distinctive.
-            p_all = (self._background[phrase] + df) / (self._background_n + m)
+            p_all = (self._background.get(phrase, 0.0) + df) / (self._background_n + m)
             lift = math.log(p_in / p_all) if p_in > p_all else 0.0
             size = phrase.count(" ") + 1
             scored.append((p_in * (0.2 + lift) * (1 + 0.25 * (size - 2)), phrase))
@@ -152,13 +173,21 @@ class PhraseNamer:
             # "long wait" and "a long wait for" are one idea: keep one form of it.
             if any(phrase in c or c in phrase for c in chosen):
                 continue
-            chosen.append(self._fuller(phrase, inside))
+            full = self._fuller(phrase, inside)
+            same = next((k for k, c in enumerate(chosen) if full in c or c in full), None)
+            if same is not None:
+                # "can't think" grown to "can't think of anything" is the idea of "think of
+                # anything", already chosen: keep its fuller form, once.
+                if len(full) > len(chosen[same]):
+                    chosen[same] = full
+                continue
+            chosen.append(full)
             if len(chosen) == count:
                 break
         return chosen
 
     @staticmethod
-    def _fuller(phrase: str, inside: Counter[str]) -> str:
+    def _fuller(phrase: str, inside: Mapping[str, float]) -> str:
         """The longest phrase containing ``phrase`` that most of its uses share.
 
         "think of anything" is nearly always "can't think of anything": say that.

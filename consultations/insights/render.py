@@ -6,7 +6,6 @@ The HTML file comes from a Jinja2 template (``templates/report.html``) with auto
 from __future__ import annotations
 
 import csv
-import html
 import io
 import json
 import re
@@ -76,17 +75,29 @@ _MD_SPECIAL = re.compile(r"([\\`*_\[\]|#~])")
 _MD_LEADING = re.compile(r"^(\s*|\s*\d+(?=[.)]))([-+=]|(?<=\d)[.)])")
 
 
+#: An ``&`` that would start a character reference (``&amp;``, ``&#38;``, ``&#x26;``).
+_MD_REFERENCE = re.compile(r"&(?=#[0-9]{1,7};|#[xX][0-9a-fA-F]{1,6};|[A-Za-z][A-Za-z0-9]{1,31};)")
+
+
+def _md_entities(text: str) -> str:
+    """``<`` and ``>`` as entities, and ``&`` where it would start one: a plain ``&``
+    ("help & advice") reads as itself in Markdown and stays as written."""
+    text = _MD_REFERENCE.sub("&amp;", text)
+    return text.replace("<", "&lt;").replace(">", "&gt;")
+
+
 def md_text(value: object) -> str:
     """``value`` as inert Markdown text for one line: HTML escaped, Markdown escaped.
 
-    ``<``, ``>`` and ``&`` become entities (no raw HTML, no autolinks, no block quotes);
+    ``<`` and ``>`` become entities, and ``&`` where it would start one (no raw HTML, no
+    autolinks, no block quotes, no character references);
     ``|``, backticks, ``#``, ``*``, ``_``, ``~``, brackets and backslashes are
     backslash-escaped so that they read as themselves and cannot end a table cell or
     start a code span, heading, link or emphasis; a leading list or underline marker is
     escaped too; line breaks become spaces.
     """
     text = " ".join(str(value).splitlines())
-    text = _MD_SPECIAL.sub(r"\\\1", html.escape(text, quote=False))
+    text = _MD_SPECIAL.sub(r"\\\1", _md_entities(text))
     return _MD_LEADING.sub(lambda m: m.group(1) + "\\" + m.group(2), text)
 
 

@@ -14,6 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from consultations.insights import ResponseRow, analyse_text, build_report
@@ -227,3 +228,63 @@ def test_placeholders_and_accents_in_analyses_stored_earlier_are_read_again() ->
         [(1, "one-thing", "prompt", "import", 0, START, (), builder_row.text, stored)]
     )
     assert sorted(builder.finish().analysis(0).tokens) == ["ask", "enfermera", "más"]
+
+
+def test_a_text_pasted_many_times_does_not_name_a_theme() -> None:
+    # One service filed its own form's line as feedback dozens of times ("Rang pt before
+    # visit: Yes"); the theme's name must come from what its writers said.
+    from consultations.insights.phrases import PhraseNamer
+
+    endings = [
+        "and explained everything",
+        "before the scan",
+        "at every visit",
+        "on the phone",
+        "without rushing us",
+        "when mum was scared",
+        "and gave us time",
+        "all the way through",
+        "even when busy",
+        "and wrote it down",
+        "before we left",
+        "at the first appointment",
+        "with real patience",
+        "and answered questions",
+        "on the ward round",
+        "and followed up",
+        "in plain words",
+        "with kindness",
+        "and checked we understood",
+        "every single time",
+    ]
+    texts = [f"The nurse listened to our worries {e}" for e in endings]
+    texts += ["Rang pt before vIsIt: Yes"] * 30
+    background = [f"The car park was full on day {n} of our stay" for n in range(200)]
+    namer = PhraseNamer([*texts, *background])
+    members = np.arange(len(texts), dtype=np.intp)
+    ranked = namer.ranked(members)
+    assert ranked[0] == "nurse listened to our worries"
+
+
+def test_the_same_short_answer_from_a_few_people_still_names_a_theme() -> None:
+    from consultations.insights.phrases import PhraseNamer
+
+    texts = ["Longer opening hours", "Longer opening hours", "longer opening hours!"]
+    texts += [f"More staff on shift {n}" for n in ("one", "two", "three", "four", "five")]
+    background = [f"The food was cold on day {n}" for n in range(100)]
+    namer = PhraseNamer([*texts, *background])
+    assert "longer opening hours" in namer.ranked(np.arange(len(texts), dtype=np.intp))
+
+
+def test_one_idea_is_named_once_in_its_fullest_form() -> None:
+    # "think of anything" and "can't think of anything" are one idea, not two phrases.
+    from consultations.insights.phrases import PhraseNamer
+
+    places = ["the ward", "the clinic", "the team", "reception", "the visit", "the nurses"]
+    texts = [f"Can't think of anything to change at {p}" for p in places]
+    texts += [f"I cannot think of anything wrong with {p}" for p in places]
+    texts += [f"Hard to think of anything about {p}" for p in places]
+    background = [f"The food was cold on day {n}" for n in range(100)]
+    ranked = PhraseNamer([*texts, *background]).ranked(np.arange(len(texts), dtype=np.intp))
+    assert ranked
+    assert not [(a, b) for a in ranked for b in ranked if a != b and a in b], ranked
