@@ -25,6 +25,10 @@ CSV_COLUMNS = ("item", "participant", "text", "theme", "sentiment")
 #: Shown instead of the words of a safety-flagged reply: counted, never quoted.
 WITHHELD = "[withheld: safety flag]"
 #: Shown instead of a listened public post that was not addressed to the service.
+#: The text of a reply kept off public pages for a moderator: one the screen could not
+#: read (another language or script, which may be a disclosure) or one a moderator
+#: released as no disclosure (docs/moderation.md).
+HELD_BACK = "[withheld: kept for a moderator]"
 NOT_QUOTED = "[not quoted: a public post not addressed to the service]"
 
 
@@ -37,7 +41,8 @@ def render_csv(report: Mapping[str, Any]) -> str:
     """One row per free-text reply: item, participant, text, theme, sentiment.
 
     Needs a report built with ``include_responses=True``. Safety-flagged replies keep
-    their row (they count) but not their words, nor a theme or sentiment read from them.
+    their row (they count) but not their words, nor a theme or sentiment read from them;
+    so do replies held back for a moderator (:data:`HELD_BACK`).
     """
     if "responses" not in report:
         raise ValueError("render_csv needs a report built with include_responses=True")
@@ -47,6 +52,8 @@ def render_csv(report: Mapping[str, Any]) -> str:
     writer.writerows(
         (inert(r["item"]), inert(r["participant"]), WITHHELD, "", "")
         if r["safety"]
+        else (inert(r["item"]), inert(r["participant"]), HELD_BACK, "", "")
+        if r.get("held_back")
         else (
             inert(r["item"]),
             inert(r["participant"]),

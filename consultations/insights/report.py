@@ -52,6 +52,7 @@ from consultations.insights.sections import (
 )
 from consultations.insights.sections.cycles import summarise_cycle
 from consultations.insights.text import default_analyser
+from consultations.moderation import RELEASED
 from consultations.spec import ConsultationSpec
 
 __all__ = ["Progress", "build_report", "summarise_cycle"]
@@ -201,6 +202,9 @@ def build_report(
     if include_responses:
         names = book.names
         labels = [themes[t]["label"] for t in range(len(themes))]
+        # Kept off public pages, so never printed either: a text the screen could not read
+        # (it may be a disclosure) and one a moderator released as no disclosure.
+        held_back = text.flag_mask(screening.REVIEW, RELEASED)
         report["responses"] = []
         for i in range(len(text)):
             row = text.row(i)
@@ -215,6 +219,7 @@ def build_report(
                     "text": row.text,
                     "safety": row.safety_flagged,
                     "quotable": row.quotable,
+                    "held_back": bool(held_back[i]),
                     "theme": labels[int(assignment[i])] if len(themes) else None,
                     "category": names[best] if best >= 0 else None,
                     "sentiment": row.analysis.label,

@@ -878,3 +878,23 @@ async def test_a_launch_that_publishes_nowhere_leaves_a_draft(
     assert "published on none of its channels, so it is still a draft" in page
     assert "Could not reach: telegram." in page
     assert await state_of(platform) == service.DRAFT
+
+
+async def test_the_cases_a_consultation_page_counts_are_its_safety_cases_in_the_queue(
+    platform: Platform, web_client: Client
+) -> None:
+    # An acknowledged disclosure is still waiting for a moderator; a statement waiting
+    # for approval is not a safety case.
+    from consultations import moderation
+
+    await launch(platform, spec_data(segments=[]))
+    await disclose(web_client)
+    async with platform.sessionmaker.begin() as session:
+        case = await session.scalar(select(ModerationCase))
+        assert case is not None
+        assert await moderation.acknowledge(session, case.id, "test")
+        for _ in range(2):
+            session.add(ModerationCase(consultation_id="outpatient-booking", reason="statement"))
+    await as_role(platform, web_client, "viewer")
+    page = await (await web_client.get("/dashboard/c/outpatient-booking")).text()
+    assert "1 safety case needs a moderator." in page

@@ -276,3 +276,38 @@ async def test_quotes_of_replies_stored_unscreened_are_redacted_as_the_consultat
     assert quotes
     assert all("Llámenme al [teléfono] por las tardes" in q for q in quotes), quotes
     assert "612 34" not in json.dumps(report)
+
+
+async def test_the_csv_never_prints_a_reply_kept_off_public_pages(platform: Platform) -> None:
+    # A reply the screen could not read (it may be a disclosure) and one a moderator
+    # released as no disclosure keep their rows, as every reply does, but not their words.
+    from consultations import moderation
+    from storage.tables import ModerationCase
+
+    await launch(platform, spec_data(segments=[]))
+    said = {
+        "r0": "Je veux mourir, je n'en peux plus",
+        "r1": "I am going to hang myself tonight after this appointment",
+        "r2": "The parking was hard to find",
+    }
+    for n, (who, text) in enumerate(said.items()):
+        await platform.runtime.handle_now(
+            _answer(who, "outpatient-booking", 2 * n, item_id=CONSENT, choices=("yes",)),
+            _answer(who, "outpatient-booking", 2 * n + 1, item_id="one-thing", text=text),
+        )
+    async with platform.sessionmaker.begin() as session:
+        cases = (await session.scalars(select(ModerationCase).order_by(ModerationCase.id))).all()
+        assert [c.reason for c in cases] == ["review", "safety"]
+        await moderation.release(session, cases[1].id, "test", "ticked by mistake")
+    async with platform.sessionmaker() as session:
+        rows = list(
+            csv.reader(
+                io.StringIO(await reporting.render(session, "outpatient-booking", fmt="csv"))
+            )
+        )
+    printed = "\n".join(",".join(row) for row in rows)
+    assert said["r2"] in printed
+    assert "mourir" not in printed and "hang myself" not in printed
+    assert sorted(row[2] for row in rows[1:]) == sorted(
+        [said["r2"], "[withheld: kept for a moderator]", "[withheld: kept for a moderator]"]
+    )

@@ -611,9 +611,13 @@ class Dashboard:
             row = await service.require(db, cid)
             items = await queries.items_of(db, cid)
             funnel = await service.funnel(db, cid)
+            # Safety cases still in the queue (open or acknowledged, not yet resolved); a
+            # statement waiting for approval is no safety case.
             open_cases = await db.scalar(
                 select(func.count(ModerationCase.id)).where(
-                    ModerationCase.consultation_id == cid, ModerationCase.status == "open"
+                    ModerationCase.consultation_id == cid,
+                    ModerationCase.status.in_(moderation.OPEN_STATES),
+                    ModerationCase.reason != moderation.STATEMENT,
                 )
             )
             spec = service.spec_of(row)
