@@ -447,8 +447,9 @@ class NumberingSession(Session):
     inserts rows one statement at a time to learn their ids: a batch of 100 answers is 100
     statements. Inside a transaction that has written already, this session holds
     SQLite's only write lock, so ``max(id) + 1`` onwards are exactly the ids SQLite
-    would give (a table without AUTOINCREMENT takes the next after the largest:
-    https://www.sqlite.org/autoinc.html); rows numbered here go in one executemany.
+    would give (a table without AUTOINCREMENT takes the next after the largest, one with
+    it the next after the largest it ever gave: https://www.sqlite.org/autoinc.html);
+    rows numbered here go in one executemany.
     """
 
 
@@ -530,6 +531,14 @@ def _number_new_rows(session: Session, _context: Any, _instances: Any) -> None:
             return
     for mapper, rows in wanted.items():
         top = connection.execute(select(func.max(mapper.primary_key[0]))).scalar() or 0
+        if mapper.local_table.kwargs.get("sqlite_autoincrement"):
+            # AUTOINCREMENT: never below an id given before, even one deleted since
+            # (https://www.sqlite.org/autoinc.html); inserting these ids moves it on.
+            given = connection.execute(
+                text("SELECT seq FROM sqlite_sequence WHERE name = :name"),
+                {"name": mapper.local_table.name},
+            ).scalar()
+            top = max(top, int(given or 0))
         _number(mapper, rows, range(top + 1, top + 1 + len(rows)))
 
 

@@ -238,6 +238,8 @@ class Statement(Base):
             ondelete="CASCADE",
         ),
         Index("ix_statement_consultation_item", "consultation_id", "item_id"),
+        # Never an id used before, on SQLite too (statement:N names it in exports).
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -267,6 +269,9 @@ class ModerationCase(Base):
     """A response a person must look at: a safety disclosure, for now."""
 
     __tablename__ = "moderation_case"
+    # Never an id used before, on SQLite too: a case erased with its person must not lend
+    # its number (and a form open on it) to the next disclosure.
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     # None for a text that was never stored as a response (one the screen could not read),

@@ -259,3 +259,30 @@ async def test_autovacuum_off_reads_the_server_setting(platform: Platform) -> No
     async with platform.engine.connect() as connection:
         setting = await connection.scalar(text("SHOW autovacuum"))
     assert found is (setting == "off")
+
+
+async def test_cases_numbered_together_never_take_an_id_given_before(platform: Platform) -> None:
+    # moderation_case is AUTOINCREMENT on SQLite: the rows a flush numbers itself start
+    # after the largest id ever given, not after the largest still held.
+    from storage.tables import ModerationCase
+
+    def case() -> ModerationCase:
+        return ModerationCase(consultation_id="c", reason="safety")
+
+    async with platform.sessionmaker.begin() as session:
+        first = [case() for _ in range(3)]
+        session.add_all(first)
+    async with platform.sessionmaker.begin() as session:
+        await session.execute(delete(ModerationCase).where(ModerationCase.id == first[-1].id))
+    async with platform.sessionmaker.begin() as session:
+        session.add(_participant("opens-the-transaction"))
+        await session.flush()
+        later = [case() for _ in range(4)]
+        session.add_all(later)
+        await session.flush()
+        ids = [c.id for c in later]
+    assert ids == list(range(first[-1].id + 1, first[-1].id + 5))
+    async with platform.sessionmaker.begin() as session:
+        one = case()
+        session.add(one)
+    assert one.id == ids[-1] + 1

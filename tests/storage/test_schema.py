@@ -316,3 +316,24 @@ async def _column(url: str, column: str) -> dict[int, str | None]:
             return {case_id: value for case_id, value in rows}
     finally:
         await engine.dispose()
+
+
+async def test_a_case_number_is_never_given_twice_from_0021(database_url: str) -> None:
+    # On SQLite a new row took the largest id plus one, so a case erased with its person
+    # lent its number to the next disclosure. Cases stored before the migration keep theirs.
+    await migrate.downgrade_async(database_url, "0020_case_person_sent")
+    await _execute(
+        database_url,
+        "INSERT INTO moderation_case (consultation_id, reason, status, created_at, urgent) "
+        "VALUES ('c', 'safety', 'open', CURRENT_TIMESTAMP, FALSE), "
+        "('c', 'safety', 'resolved', CURRENT_TIMESTAMP, FALSE)",
+    )
+    await migrate.upgrade_async(database_url)
+    assert set(await _column(database_url, "status")) == {1, 2}
+    await _execute(
+        database_url,
+        "DELETE FROM moderation_case WHERE id = 2",
+        "INSERT INTO moderation_case (consultation_id, reason, status, created_at, urgent) "
+        "VALUES ('c', 'safety', 'open', CURRENT_TIMESTAMP, FALSE)",
+    )
+    assert set(await _column(database_url, "status")) == {1, 3}
