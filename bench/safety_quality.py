@@ -117,8 +117,8 @@ def main() -> int:
         "heldout batches 108 to 113 (written blind after the features were scaled)": lambda row: (
             row.get("batch") in range(108, 114)
         ),
-        "heldout batches 114 to 119 (six more fresh writers, each with an angle)": lambda row: (
-            row.get("batch") in range(114, 120)
+        "heldout batches 114 to 123 (ten more fresh writers, each with an angle)": lambda row: (
+            row.get("batch") in range(114, 124)
         ),
         "heldout, all batches": lambda row: row["split"] == "heldout",
     }

@@ -26,11 +26,12 @@ LONG_HELDOUT = (102, 103, 107)
 #: (docs/safety.md, "Features scaled by how much they tell the classes apart"): replies of
 #: up to 60 words (108 to 110), one-line replies (111 to 113).
 FRESH_HELDOUT = (108, 109, 110, 111, 112, 113)
-#: Six more fresh writers, each given an angle of their own (short euphemistic replies,
+#: Ten more fresh writers, each given an angle of their own (short euphemistic replies,
 #: young people, quiet complaints, carers and chronic illness, the US and Australia,
-#: one-liners typed on a phone), scored once on the screen as it stood and held out
-#: (docs/safety.md, "Six more fresh writers").
-FRESH_HELDOUT_2 = (114, 115, 116, 117, 118, 119)
+#: one-liners typed on a phone; heavy euphemism, young people's self-harm in slang, a
+#: hospital's social-media posts, Friends and Family Test texts), scored once on the
+#: screen as it stood and held out (docs/safety.md, "Ten more fresh writers").
+FRESH_HELDOUT_2 = tuple(range(114, 124))
 
 
 def _rates(rows: list[dict[str, object]]) -> tuple[float, float]:
@@ -248,12 +249,12 @@ def test_the_whole_held_out_split_holds_its_measured_level() -> None:
     # since the model's features are scaled by how much they tell the classes apart
     # (docs/safety.md). With the fresh batches 108 to 113 (7,192 and 7,113): 0.969 (6,966)
     # and 0.063 (450) on the screen before that change, 0.977 (7,026) and 0.061 (437) on
-    # this one. With the fresh batches 114 to 119 (8,391 and 8,312): 0.979 (8,211) and
-    # 0.060 (500).
+    # this one. With the fresh batches 114 to 123 (9,190 and 9,112): 0.979 (9,000) and
+    # 0.061 (558).
     recall, over_flagging = _rates(HELDOUT)
-    assert sum(row["label"] == 1 for row in HELDOUT) == 8391
-    assert recall >= 0.9785
-    assert over_flagging <= 0.0602
+    assert sum(row["label"] == 1 for row in HELDOUT) == 9190
+    assert recall >= 0.9793
+    assert over_flagging <= 0.0613
 
 
 FRESH_HELD = [row for row in HELDOUT if row.get("batch") in FRESH_HELDOUT]
@@ -276,14 +277,14 @@ def test_fresh_writers_hold_their_measured_level() -> None:
 FRESH_HELD_2 = [row for row in HELDOUT if row.get("batch") in FRESH_HELDOUT_2]
 
 
-def test_six_more_fresh_writers_hold_their_measured_level() -> None:
-    # Batches 114 to 119, written blind for this screen and scored once on it, never tuned
-    # on: 0.988 (1,185 of 1,199; per writer 0.985, 0.985, 0.995, 0.995, 0.985, 0.985) and
-    # 0.053 (63 of 1,199).
+def test_ten_more_fresh_writers_hold_their_measured_level() -> None:
+    # Batches 114 to 123, written blind for this screen and scored once on it, never tuned
+    # on: 0.988 (1,974 of 1,998; per writer 0.985, 0.985, 0.995, 0.995, 0.985, 0.985,
+    # 0.990, 0.985, 0.980, 0.995) and 0.061 (121 of 1,999).
     recall, over_flagging = _rates(FRESH_HELD_2)
-    assert sum(row["label"] == 1 for row in FRESH_HELD_2) == 1199
-    assert recall >= 0.9883
-    assert over_flagging <= 0.0526
+    assert sum(row["label"] == 1 for row in FRESH_HELD_2) == 1998
+    assert recall >= 0.9879
+    assert over_flagging <= 0.0606
 
 
 BLIND = [row for row in TUNE if row.get("batch") in (10, 12)]
