@@ -177,6 +177,9 @@ class Response(Base):
         Index("ix_response_consultation_item", "consultation_id", "item_id"),
         Index("ix_response_participant", "participant_id"),
         Index("ix_response_reply", "consultation_id", "item_id", "in_reply_to"),
+        # Never an id used before, on SQLite too: response:N names a record in exports and
+        # thread replies; an erased post's number must not pass to the next post.
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

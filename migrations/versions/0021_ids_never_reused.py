@@ -1,11 +1,12 @@
-"""moderation cases and statements never take an id used before, on SQLite too
+"""responses, moderation cases and statements never take an id used before, on SQLite too
 
 SQLite gives a new row the largest id plus one, so when `participant erase` deleted the
-newest cases (or statements), the next disclosure took the same case number: an audit
-line, a note or a dashboard form left open on the old case then named the new one.
-AUTOINCREMENT makes SQLite remember the largest id ever given. The tables are copied into
-new ones with it (nothing references either table, so nothing cascades); PostgreSQL's
-sequences never go back, and nothing changes there.
+newest cases, statements or responses, the next took the same number: an audit line, a
+note or a dashboard form left open on the old case named the new one, and a thread reply
+to an erased post seemed to answer the next post (`response:N`). AUTOINCREMENT makes
+SQLite remember the largest id it ever gave. Each table is copied into a new one with it,
+under foreign keys switched off (migrations/env.py), so the old table's drop cascades to
+nothing; PostgreSQL's sequences never go back, and nothing changes there.
 
 Revision ID: 0021_ids_never_reused
 Revises: 0020_case_person_sent
@@ -21,7 +22,7 @@ down_revision: str | None = "0020_case_person_sent"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-TABLES = ("moderation_case", "statement")
+TABLES = ("moderation_case", "statement", "response")
 
 
 def _recreate(autoincrement: bool) -> None:

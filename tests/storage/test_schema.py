@@ -337,3 +337,51 @@ async def test_a_case_number_is_never_given_twice_from_0021(database_url: str) -
         "VALUES ('c', 'safety', 'open', CURRENT_TIMESTAMP, FALSE)",
     )
     assert set(await _column(database_url, "status")) == {1, 3}
+
+
+async def test_ids_never_reused_keeps_every_row_that_references_a_response(
+    database_url: str,
+) -> None:
+    # 0021 copies response into a new table on SQLite; dropping the old one must neither
+    # delete the statements that reference a response (ON DELETE CASCADE) nor empty the
+    # cases' reference to it (SET NULL). And a response id is never given twice after.
+    await migrate.downgrade_async(database_url, "0020_case_person_sent")
+    await _execute(
+        database_url,
+        "INSERT INTO consultation (id, title, organisation, model, qi_project, stage, cycle, "
+        "state, spec, source, created_at) VALUES ('c', 't', 'o', 'feedback-prompt', 'p', "
+        "'plan', 1, 'open', '{}', '', CURRENT_TIMESTAMP)",
+        "INSERT INTO item (consultation_id, id, position, type, text, options, multiple) "
+        "VALUES ('c', 'ideas', 0, 'statements', 'Ideas?', '[]', FALSE)",
+        "INSERT INTO participant (channel, pseudonym, created_at) "
+        "VALUES ('web', 'p1', CURRENT_TIMESTAMP)",
+        "INSERT INTO response (consultation_id, item_id, item_type, participant_id, channel, "
+        "choices, text, flags, created_at) VALUES ('c', 'ideas', 'statement', 1, 'web', '[]', "
+        "'Open on Saturdays', '[]', CURRENT_TIMESTAMP), ('c', 'ideas', 'statement', 1, "
+        "'web', '[]', 'A quiet room', '[]', CURRENT_TIMESTAMP)",
+        "INSERT INTO statement (consultation_id, item_id, response_id, participant_id, text, "
+        "status, seed, agrees, disagrees, passes, created_at) VALUES ('c', 'ideas', 1, 1, "
+        "'Open on Saturdays', 'shown', FALSE, 0, 0, 0, CURRENT_TIMESTAMP)",
+        "INSERT INTO moderation_case (consultation_id, response_id, reason, status, "
+        "created_at, urgent) VALUES ('c', 2, 'statement', 'open', CURRENT_TIMESTAMP, FALSE)",
+    )
+    await migrate.upgrade_async(database_url)
+    engine = create_engine(database_url)
+    try:
+        async with engine.begin() as connection:
+            statements = await connection.execute(text("SELECT response_id FROM statement"))
+            assert list(statements.scalars()) == [1]
+            cases = await connection.execute(text("SELECT response_id FROM moderation_case"))
+            assert list(cases.scalars()) == [2]
+            await connection.execute(text("DELETE FROM response WHERE id = 2"))
+            await connection.execute(
+                text(
+                    "INSERT INTO response (consultation_id, item_id, item_type, "
+                    "participant_id, channel, choices, flags, created_at, public) VALUES "
+                    "('c', 'ideas', 'vote', 1, 'web', '[]', '[]', CURRENT_TIMESTAMP, FALSE)"
+                )
+            )
+            ids = await connection.execute(text("SELECT id FROM response ORDER BY id"))
+            assert list(ids.scalars()) == [1, 3]
+    finally:
+        await engine.dispose()
