@@ -80,8 +80,37 @@ _STOPWORDS: dict[str, str] = {
     ),
     "de": (
         "ich nicht mehr und der das ist zu den mit sich des auf fur von ein eine wir aber sehr "
-        "nur auch noch wie bei leben viel lang wartezeit personal freundlich danke arzt bitte"
+        "nur auch noch wie bei leben viel lang wartezeit personal freundlich danke arzt bitte "
+        "mich mir bin habe hab kann keine kein geht es schlecht sterben umbringen "
+        "selbstmord mochte einen konnen termin immer niemand hilfe meine mein mann frau "
+        "schmerzen allein heute morgen nacht"
     ),
+    # Swedish; Danish and Norwegian, one table (their words are largely shared, and a
+    # word in two tables would count for neither); Finnish; Turkish; Romanian; Somali.
+    # No English word that feedback uses ("kind", "angst", "tot", "do") is in any of them.
+    "sv": (
+        "jag vill inte leva mer och att det som pa ar med for av har till den mig min mitt "
+        "kan skulle ingen hjalp tack lakare lakaren sjukhuset vantetid sjukskoterska ont "
+        "var mycket personalen vantade timmar vardcentralen"
+    ),
+    "da": (
+        "jeg vil ikke leve mere og at det som pa er med for af har til den mig min mit kan "
+        "skulle ingen hjelp hjaelp tak laege lege sygehus sykehus ventetid ondt vondt dø "
+        "ventetiden sygehuset sykehuset laegen legen personalet meget"
+    ),
+    "fi": (
+        "haluan kuolla en enaa elaa ja on etta ei olen mina se tama kiitos laakari "
+        "sairaala odotus hoitaja apua kukaan kipua tappaa itseni"
+    ),
+    "tr": (
+        "ben bir ve bu cok degil istiyorum olmek yasamak artik kendimi oldurmek hastane "
+        "doktor tesekkurler yardim kimse beni benim"
+    ),
+    "ro": (
+        "vreau sa mor nu mai traiesc si este sunt foarte multumesc doctor spital ajutor "
+        "nimeni pe mine imi viata"
+    ),
+    "so": "waxaan rabaa inaan dhinto iyo aan waa ma ka ku ahay doonayo nolol dhakhtar",
     "pt": (
         "eu nao quero mais viver de que o e do da em um para com uma os se na por as dos como "
         "mas foi ao ele das tem seu sua ou ser quando muito ja estou tambem pelo pela ate isso "
