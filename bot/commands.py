@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 from typing import get_args
+from urllib.parse import urlsplit
 
 from aiohttp import web
 from sqlalchemy import select
@@ -599,14 +600,40 @@ def _check_person(args: argparse.Namespace) -> None:
         raise UsageError("--platform-id: is blank; give the person's id on that channel")
 
 
+def _mastodon_url(settings: Settings | None) -> str | None:
+    return settings.mastodon_api_base_url if settings is not None else None
+
+
+def person_id(channel: str, value: str, mastodon_url: str | None) -> str:
+    """The platform id as it is kept (pseudonymised), from the way an operator writes it.
+
+    Mastodon keeps the handle in lower case, without "@" and, for the instance's own
+    accounts, without the instance (``olga``; ``bob@example.org`` for another's), so
+    ``@Olga`` and ``olga@our.instance`` name ``olga``. Telegram keeps the numeric user
+    id only: a ``@username`` is refused, so that an erasure request is never answered
+    "nothing is held" for want of the number.
+    """
+    value = value.strip()
+    if channel == "mastodon":
+        handle = value.lstrip("@").lower()
+        user, _, domain = handle.partition("@")
+        home = (urlsplit(mastodon_url).hostname or "").lower() if mastodon_url else ""
+        return user if domain and domain == home else handle
+    if channel == "telegram" and not value.lstrip("-").isdigit():
+        raise UsageError(
+            f"--platform-id: {value!r} is not a Telegram user id; give the person's "
+            "numeric id (a @username is never kept, so it finds no one)"
+        )
+    return value
+
+
 async def participant_export(args: argparse.Namespace, settings: Settings | None) -> int:
     _check_person(args)
+    who = person_id(args.channel, args.platform_id, _mastodon_url(settings))
     platform = await migrated_platform(settings)
     try:
         async with platform.sessionmaker() as session:
-            data = await records.participant_data(
-                session, platform.keyring, args.channel, args.platform_id
-            )
+            data = await records.participant_data(session, platform.keyring, args.channel, who)
     finally:
         await platform.aclose()
     if data is None:
@@ -621,13 +648,12 @@ async def participant_erase(args: argparse.Namespace, settings: Settings | None)
     from storage import queries
 
     _check_person(args)
+    who = person_id(args.channel, args.platform_id, _mastodon_url(settings))
     platform = await migrated_platform(settings)
     try:
         async with platform.sessionmaker.begin() as session:
             # Everywhere: on import, every consultation the person was imported into.
-            people = await records.people_of(
-                session, platform.keyring, args.channel, args.platform_id
-            )
+            people = await records.people_of(session, platform.keyring, args.channel, who)
             if not people:
                 print("nothing is held about this person")
                 return OK

@@ -164,6 +164,10 @@ def event_of(
     if not public and kind is EventKind.TEXT and not post.text and post.media:
         # A picture or a voice note sent privately, no words: told what can be read.
         kind = EventKind.UNREADABLE
+    if not public and kind is EventKind.TEXT and _is_delete(post.text):
+        # The bot's own messages say "Send /delete": as on Telegram, it asks for erasure
+        # (the core asks them to confirm), never an answer to the question pending.
+        kind = EventKind.ERASE_REQUEST
     return InboundEvent(
         channel=CHANNEL,
         event_id=post.id,
@@ -177,6 +181,11 @@ def event_of(
         public=public,
         received_at=post.created_at,
     )
+
+
+def _is_delete(text: str | None) -> bool:
+    """``/delete`` alone (any case, punctuation or a trailing space after it)."""
+    return text is not None and text.strip().rstrip(".!").lower() == "/delete"
 
 
 class _Text(HTMLParser):

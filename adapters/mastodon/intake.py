@@ -28,7 +28,7 @@ from adapters.mastodon.stream import UserStream
 from adapters.plumbing.intake import SavedCursor, intake_loop, periodically
 from adapters.plumbing.timing import Clock, Stopper
 from channels.adapter import EventSink
-from channels.events import CHOOSE, EventKind, InboundEvent, OutboundMessage
+from channels.events import CHOOSE, ERASE, EventKind, InboundEvent, OutboundMessage
 from channels.store import ChannelStore, StoredPost, Tally
 
 log = logging.getLogger(__name__)
@@ -354,6 +354,11 @@ class MastodonIntake:
                             post, kind=EventKind.START, consultation_id=asked.options[number - 1]
                         )
                     )
+            if asked is not None and asked.question == ERASE and word in ("1", "2"):
+                # "Erase everything?" 1 erases; 2 keeps them, and the person is offered
+                # the consultations again (never an answer to the question pending).
+                kind = EventKind.ERASE if word == "1" else EventKind.START
+                return _required(event_of(post, kind=kind))
         return _required(event_of(post))
 
     async def _sent_message(self, post: Post) -> dict[str, Any] | None:

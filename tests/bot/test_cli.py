@@ -379,7 +379,27 @@ PERSON_MISTAKES = [
     ("erase", "telgram", "1", "--channel: 'telgram' is not a channel"),
     ("export", "telegram", "", "--platform-id: is blank"),
     ("erase", "web", "  ", "--platform-id: is blank"),
+    # Telegram keeps the numeric user id only: a @username would find no one.
+    ("erase", "telegram", "@alice_tg", "--platform-id: '@alice_tg' is not a Telegram user id"),
+    ("export", "telegram", "alice", "--platform-id: 'alice' is not a Telegram user id"),
 ]
+
+
+@pytest.mark.parametrize(
+    ("written", "kept"),
+    [
+        ("olga", "olga"),
+        ("@olga", "olga"),
+        ("OLGA", "olga"),
+        (" @Olga@Social.Example ", "olga"),
+        ("bob@elsewhere.example", "bob@elsewhere.example"),
+        ("@Bob@Elsewhere.example", "bob@elsewhere.example"),
+    ],
+)
+def test_a_mastodon_handle_is_found_however_an_operator_writes_it(written: str, kept: str) -> None:
+    from bot.commands import person_id
+
+    assert person_id("mastodon", written, "https://social.example") == kept
 
 
 @pytest.mark.parametrize(("command", "channel", "platform_id", "said"), PERSON_MISTAKES)

@@ -511,3 +511,32 @@ def _stored(world: World, status_id: Any) -> Any:
         return await responses(world, platform_ref=ref)
 
     return check
+
+
+async def test_delete_in_a_direct_message_asks_then_erases(world: World) -> None:
+    # The bot's STOP and HELP replies say "Send /delete": on Mastodon too it erases, after
+    # a confirmation; it is never stored as an answer to the question pending.
+    await world.launch()
+    await world.start()
+    server = world.server
+    hello = await world.act(server.dm, "dana", "Hello")
+    [offer] = await world.received("dana", 1)
+    await world.act(server.dm, "dana", "1", in_reply_to_id=offer["id"])
+    consent = (await world.received("dana", 2))[-1]
+    await world.act(server.dm, "dana", "1", in_reply_to_id=consent["id"])
+    recontact = (await world.received("dana", 3))[-1]
+    await world.act(server.dm, "dana", "2", in_reply_to_id=recontact["id"])
+    segment = (await world.received("dana", 4))[-1]
+    await world.act(server.dm, "dana", "2", in_reply_to_id=segment["id"])
+    prompt = (await world.received("dana", 5))[-1]
+    assert "What one thing" in prompt["content"] and hello
+
+    await world.act(server.dm, "dana", "/delete", in_reply_to_id=prompt["id"])
+    ask = (await world.received("dana", 6))[-1]
+    assert "Erase everything?" in ask["content"] and ask["visibility"] == "direct"
+    assert [r.text for r in await responses(world) if r.text] == []
+    await world.act(server.dm, "dana", "1", in_reply_to_id=ask["id"])
+    done = (await world.received("dana", 7))[-1]
+    assert "has been erased" in done["content"]
+    assert await world.rows(Participant) == []
+    assert await responses(world) == []
