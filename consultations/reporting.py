@@ -53,7 +53,15 @@ from consultations.statements import VOTE_VALUE, statement_ref
 from storage import queries
 from storage import statements as statement_store
 from storage.db import read_batches
-from storage.tables import Consent, Consultation, Dialogue, Participant, Response, Statement
+from storage.tables import (
+    Consent,
+    Consultation,
+    Dialogue,
+    ModerationCase,
+    Participant,
+    Response,
+    Statement,
+)
 
 FORMATS = ("md", "html", "json", "csv")
 Progress = Callable[[int, int | None], None]
@@ -492,6 +500,9 @@ async def build(
         statements=statements,
         hints=hints,
     )
+    # A disclosure typed where no text is stored (at the consent question, at a poll
+    # that wants a choice) gets its case and the helplines but no response: counted too.
+    report["safety"]["flagged"] += await unrecorded_disclosures(session, consultation_id)
     summary = report.get("stage_summary")
     if isinstance(summary, dict) and summary.get("stage") in ("study", "act"):
         # How the people who took part received the change (closing-the-loop reactions).
@@ -500,6 +511,22 @@ async def build(
         # The model runs as a separate program: minutes per report, none of it on the loop.
         await asyncio.to_thread(add_summaries, report, narrator, summarised, hints)
     return report
+
+
+async def unrecorded_disclosures(session: AsyncSession, consultation_id: str) -> int:
+    """Safety cases of ``consultation_id`` whose text was never stored as a response.
+
+    Not those cut loose from a response since (an erased person's: ``erased_at``).
+    """
+    found = await session.scalar(
+        select(func.count(ModerationCase.id)).where(
+            ModerationCase.consultation_id == consultation_id,
+            ModerationCase.reason == screening.SAFETY,
+            ModerationCase.response_id.is_(None),
+            ModerationCase.erased_at.is_(None),
+        )
+    )
+    return int(found or 0)
 
 
 async def render(

@@ -439,3 +439,30 @@ async def test_a_release_waits_while_another_case_of_the_person_is_open(
     # Still held: the second case is open, so nothing more is asked.
     asked = [m.question for m in channel.to({"chat": "1009"}) if m.question is not None]
     assert asked == [CONSENT, "ease", "one-thing"]
+
+
+async def test_a_disclosure_typed_where_a_choice_is_asked_is_counted_in_the_report(
+    platform: Platform,
+) -> None:
+    # Typed at the poll, the disclosure stores no response (the poll wants a choice), but
+    # it gets the helplines and a case, and the report counts it as flagged.
+    from consultations import reporting
+
+    await launch(platform, spec_data(segments=[]))
+    channel = FakeChannel()
+    bob, cat = Person("1101"), Person("1102")
+    for person in (bob, cat):
+        await deliver(platform, person.starts("outpatient-booking"))
+        await deliver(platform, person.answers(CONSENT, "Yes, I agree"))
+        await deliver(platform, person.answers(RECONTACT, "No, thank you"))
+    await deliver(platform, bob.says("i dont want to be here anymore"))
+    # A disclosure at the consent question itself counts as well.
+    dee = Person("1103")
+    await deliver(platform, dee.starts("outpatient-booking"))
+    await deliver(platform, dee.says("I am going to end my life tonight"))
+    await send_all(platform, channel)
+    assert any(m.kind == "safety" for address, m in channel.sent if address == {"chat": "1101"})
+    assert await count(platform, Response) == 0
+    async with platform.sessionmaker() as session:
+        report = await reporting.build(session, "outpatient-booking")
+    assert report["safety"]["flagged"] == 2
