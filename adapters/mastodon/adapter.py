@@ -114,7 +114,9 @@ class MastodonAdapter:
         )
         self.listener = Listener(self.account, store, self.stopper, interval=listen_interval)
         self._listening: asyncio.Task[None] | None = None
-        self.sender = StatusSender(self.account, send_max_wait=send_max_wait)
+        self.sender = StatusSender(
+            self.account, send_max_wait=send_max_wait, titles=store.consultation_titles
+        )
         self.launcher = Launcher(self.account, store, sleep=sleep)
 
     def _configured(self, config: limits.InstanceConfig) -> None:

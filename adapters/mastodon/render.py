@@ -10,6 +10,7 @@ split into a short thread of such statuses.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 from adapters.plumbing.text import split_text
 from channels.events import OutboundMessage
@@ -67,14 +68,18 @@ def plain(text: str) -> str:
     return _URL.sub(lambda m: m.group(0).split("/")[2] if m.group(0).count("/") >= 2 else "", text)
 
 
-def message_text(message: OutboundMessage) -> str:
-    """An outgoing message as status text: options as a numbered list to reply to."""
+def message_text(message: OutboundMessage, labels: Mapping[str, str] | None = None) -> str:
+    """An outgoing message as status text: options as a numbered list to reply to, each
+    shown by its label in ``labels`` where it has one (a consultation's title)."""
     if message.question_type == "vote":
         # Statement voting by direct message: the three words to reply with, no numbers.
         return f"{message.text}\n\n{texts_for(message.language)('statements_vote_words')}"
     if not message.options:
         return message.text
-    listed = "\n".join(f"{number}. {option}" for number, option in enumerate(message.options, 1))
+    shown = labels or {}
+    listed = "\n".join(
+        f"{number}. {shown.get(option, option)}" for number, option in enumerate(message.options, 1)
+    )
     texts = texts_for(message.language)
     how = texts("reply_with_numbers" if message.multiple else "reply_with_number")
     return f"{message.text}\n\n{listed}\n\n{how}"

@@ -11,7 +11,7 @@ loop, with a timeout, paced under the account's budget.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from mastodon import MastodonNotFoundError
@@ -21,7 +21,7 @@ from adapters.mastodon.account import Account
 from adapters.mastodon.api import as_delivery_error
 from adapters.plumbing.sending import Part, PartialSends, part_key
 from channels.adapter import Delivery, RetryLater, Undeliverable
-from channels.events import OutboundMessage
+from channels.events import CHOOSE, OutboundMessage
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +43,18 @@ class StatusSender:
             back to retry later.
     """
 
-    def __init__(self, account: Account, *, send_max_wait: float) -> None:
+    def __init__(
+        self,
+        account: Account,
+        *,
+        send_max_wait: float,
+        titles: Callable[[Sequence[str]], Awaitable[dict[str, str]]] | None = None,
+    ) -> None:
         self.account = account
         self.send_max_wait = send_max_wait
+        # The list of open consultations shows their titles, as Telegram's buttons do (the
+        # numbers still map to the ids the outbox recorded).
+        self.titles = titles
         self._partial: PartialSends[str] = PartialSends()
 
     async def send(self, address: Any, message: OutboundMessage, *, key: str) -> Delivery:
@@ -66,7 +75,10 @@ class StatusSender:
             await self.account.connect()
         except Exception as exc:
             raise as_delivery_error(exc, self.account.api) from exc
-        text = render.message_text(message)
+        labels = None
+        if message.question == CHOOSE and self.titles is not None:
+            labels = await self.titles(message.options)
+        text = render.message_text(message, labels)
         if message.kind != "safety":
             return await self._send_text(acct, text, reply_to, visibility, key, bulk=message.bulk)
         return await self._send_safety(acct, text, reply_to, visibility, key, message.language)

@@ -286,7 +286,9 @@ async def test_a_direct_message_dialogue_ends_with_stop(world: World) -> None:
     [offer] = await world.received("carol", 1)
     assert offer["visibility"] == "direct"
     assert str(offer["in_reply_to_id"]) == str(hello["id"])
-    assert "1. outpatient-booking" in offer["content"]
+    # Listed by title, as Telegram's buttons show them; the number still picks the id.
+    assert "1. Improving outpatient booking" in offer["content"]
+    assert "outpatient-booking" not in offer["content"]
     assert "Reply with a number." in offer["content"]
 
     await world.act(server.dm, "carol", "1", in_reply_to_id=offer["id"])
