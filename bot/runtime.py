@@ -1083,11 +1083,12 @@ class _Turn:
             if (
                 parent is None
                 # Only a post shown in the thread can be answered: never a private answer,
-                # a withheld post, or a post of another consultation or thread (the reply
-                # is then a post in the thread it was sent to).
+                # a post kept off public pages (flagged, unreadable, released), or a post
+                # of another consultation or thread (the reply is then a post in the thread
+                # it was sent to).
                 or parent.item_type != "thread"
                 or not parent.public
-                or "safety" in (parent.flags or ())
+                or moderation.OFF_PUBLIC_PAGES.intersection(parent.flags or ())
                 or event.consultation_id not in (None, parent.consultation_id)
                 or event.item_id not in (None, parent.item_id)
             ):
