@@ -530,15 +530,13 @@ def _number_new_rows(session: Session, _context: Any, _instances: Any) -> None:
         if not _write_locked(session):
             return
     for mapper, rows in wanted.items():
-        top = connection.execute(select(func.max(mapper.primary_key[0]))).scalar() or 0
         if mapper.local_table.kwargs.get("sqlite_autoincrement"):
-            # AUTOINCREMENT: never below an id given before, even one deleted since
-            # (https://www.sqlite.org/autoinc.html); inserting these ids moves it on.
-            given = connection.execute(
-                text("SELECT seq FROM sqlite_sequence WHERE name = :name"),
-                {"name": mapper.local_table.name},
-            ).scalar()
-            top = max(top, int(given or 0))
+            # AUTOINCREMENT: after the largest id ever given, which SQLite keeps (never
+            # below the largest held: https://www.sqlite.org/autoinc.html); one read.
+            query = text("SELECT seq FROM sqlite_sequence WHERE name = :name")
+            top = connection.execute(query, {"name": mapper.local_table.name}).scalar() or 0
+        else:
+            top = connection.execute(select(func.max(mapper.primary_key[0]))).scalar() or 0
         _number(mapper, rows, range(top + 1, top + 1 + len(rows)))
 
 

@@ -128,10 +128,13 @@ class PhraseNamer:
         counts; but a text pasted or generated hundreds of times ("Rang pt before visit:
         Yes", a service's own form filed as feedback) must not name a theme on its own.
         """
-        copies = Counter(" ".join(t.casefold().split()) for t in texts if t)
+        copies: Counter[str] = Counter()
         first: dict[str, str] = {}
         for text in texts:
-            first.setdefault(" ".join(text.casefold().split()), text)
+            if text:
+                key = " ".join(text.casefold().split())
+                copies[key] += 1
+                first.setdefault(key, text)
         found: dict[str, float] = {}
         total = 0.0
         for key, k in copies.items():

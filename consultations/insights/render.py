@@ -24,11 +24,11 @@ from consultations.spreadsheet import inert
 CSV_COLUMNS = ("item", "participant", "text", "theme", "sentiment")
 #: Shown instead of the words of a safety-flagged reply: counted, never quoted.
 WITHHELD = "[withheld: safety flag]"
-#: Shown instead of a listened public post that was not addressed to the service.
 #: The text of a reply kept off public pages for a moderator: one the screen could not
 #: read (another language or script, which may be a disclosure) or one a moderator
 #: released as no disclosure (docs/moderation.md).
 HELD_BACK = "[withheld: kept for a moderator]"
+#: Shown instead of a listened public post that was not addressed to the service.
 NOT_QUOTED = "[not quoted: a public post not addressed to the service]"
 
 
@@ -49,21 +49,18 @@ def render_csv(report: Mapping[str, Any]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
-    writer.writerows(
-        (inert(r["item"]), inert(r["participant"]), WITHHELD, "", "")
-        if r["safety"]
-        else (inert(r["item"]), inert(r["participant"]), HELD_BACK, "", "")
-        if r.get("held_back")
-        else (
-            inert(r["item"]),
-            inert(r["participant"]),
-            inert(r["text"]) if r.get("quotable", True) else NOT_QUOTED,
-            inert(r["theme"] or ""),
-            r["sentiment"],
-        )
-        for r in report["responses"]
-    )
+    writer.writerows(_csv_row(r) for r in report["responses"])
     return out.getvalue()
+
+
+def _csv_row(r: Mapping[str, Any]) -> tuple[object, ...]:
+    who = (inert(r["item"]), inert(r["participant"]))
+    if r["safety"]:
+        return (*who, WITHHELD, "", "")
+    if r.get("held_back"):
+        return (*who, HELD_BACK, "", "")
+    text = inert(r["text"]) if r.get("quotable", True) else NOT_QUOTED
+    return (*who, text, inert(r["theme"] or ""), r["sentiment"])
 
 
 def _pct(value: float | None) -> str:

@@ -52,7 +52,7 @@ from consultations.insights.sections import (
 )
 from consultations.insights.sections.cycles import summarise_cycle
 from consultations.insights.text import default_analyser
-from consultations.moderation import RELEASED
+from consultations.moderation import OFF_PUBLIC_PAGES
 from consultations.spec import ConsultationSpec
 
 __all__ = ["Progress", "build_report", "summarise_cycle"]
@@ -204,7 +204,7 @@ def build_report(
         labels = [themes[t]["label"] for t in range(len(themes))]
         # Kept off public pages, so never printed either: a text the screen could not read
         # (it may be a disclosure) and one a moderator released as no disclosure.
-        held_back = text.flag_mask(screening.REVIEW, RELEASED)
+        held_back = text.flag_mask(*OFF_PUBLIC_PAGES)
         report["responses"] = []
         for i in range(len(text)):
             row = text.row(i)

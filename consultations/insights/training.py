@@ -175,12 +175,13 @@ def _fit_model(
     categories = np.array([MAJOR_CATEGORIES.index(c.category) for c in comments])
     n_words = x.shape[1]
 
-    def scaled_words(rows: Any, labels: Any, matrix: Any) -> tuple[Any, Any]:
-        # The word columns scaled by how much they tell the labels apart (the model file
-        # folds the scale into the weights; the dense columns are left as they are).
+    def scaled_words(words: Any, labels: Any, matrix: Any) -> tuple[Any, Any]:
+        # The word columns scaled by how much ``words`` (the rows' word counts) tell the
+        # labels apart (the model file folds the scale into the weights; the dense columns
+        # are left as they are).
         if ratio_smoothing is None:
             return matrix, np.ones(n_words)
-        scale = class_ratio_scale(counts[rows], labels, ratio_smoothing)
+        scale = class_ratio_scale(words, labels, ratio_smoothing)
         columns = np.concatenate([scale, np.ones(matrix.shape[1] - n_words)])
         return (matrix @ sparse.diags(columns)).tocsr(), scale
 
@@ -195,8 +196,7 @@ def _fit_model(
         x_category = sparse.hstack([x, dense]).tocsr()
     else:
         x_category = x
-    everyone = np.arange(len(comments))
-    x_major, category_scale = scaled_words(everyone, categories, x_category)
+    x_major, category_scale = scaled_words(counts, categories, x_category)
     category_model = LogisticRegression(C=category_c, max_iter=3000, class_weight="balanced").fit(
         x_major, categories
     )
@@ -209,7 +209,7 @@ def _fit_model(
         # flows to the major categories in the proportions the coders used it.
         labelled = [i for i, c in enumerate(comments) if c.subcategory]
         sub_y = np.array([names.index(comments[i].subcategory) for i in labelled])
-        x_sub, sub_scale = scaled_words(np.array(labelled), sub_y, x_category[labelled])
+        x_sub, sub_scale = scaled_words(counts[labelled], sub_y, x_category[labelled])
         sub_model = LogisticRegression(C=category_c, max_iter=3000, class_weight="balanced").fit(
             x_sub, sub_y
         )
