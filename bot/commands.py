@@ -36,7 +36,7 @@ from bot.progress import Progress
 from bot.web.app import create_app
 from bot.web.auth import hash_password as hash_password
 from bot.web.auth import verify_password as verify_password
-from consultations import records, service
+from consultations import moderation, records, service
 from consultations.spec import (
     ChannelLimits,
     ConsultationSpec,
@@ -335,6 +335,16 @@ async def launch(args: argparse.Namespace, settings: Settings | None) -> int:
             raise UsageError(f"ID: {exc}") from None
         except publishing.Unfinished as exc:
             raise _SpecProblems(args.id, exc) from None
+        async with platform.sessionmaker.begin() as session:
+            moderation.audit(
+                session,
+                cli_actor(),
+                "consultation.launch",
+                f"consultation:{spec.id}",
+                published=sorted(launched.results.done),
+                failed=sorted(launched.results.failed),
+                undone=launched.undone,
+            )
     finally:
         await platform.aclose()
     results = launched.results
@@ -395,6 +405,7 @@ async def close(args: argparse.Namespace, settings: Settings | None) -> int:
             except service.LifecycleError as exc:
                 raise UsageError(f"ID: {exc}") from None
             spec = service.spec_of(row)
+            moderation.audit(session, cli_actor(), "consultation.close", f"consultation:{spec.id}")
         results = await publishing.close(
             platform.sessionmaker, configured_adapters(platform), spec, keys=platform.keyring
         )

@@ -53,6 +53,8 @@ async def moderation_list(args: argparse.Namespace, settings: Settings | None) -
         flags += f", {case.flagged_by}" if case.flagged_by else ""
         # What the person was sent: held (waiting for someone), a check-in, ...
         flags += f", sent {case.person_sent}" if case.person_sent else ""
+        # The person asked for their data to be erased: the case stays, their words are gone.
+        flags += ", person erased" if case.erased_at else ""
         print(
             f"{case.id:>6} {_age(int(case.age(now).total_seconds())):>7} {case.status:<12} "
             f"{case.consultation:<24} {why}{flags}"

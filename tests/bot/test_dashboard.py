@@ -634,6 +634,10 @@ async def test_lead_closes_a_consultation(platform: Platform, web_client: Client
     assert await state_of(platform) == service.CLOSED
     public = await web_client.get("/c/outpatient-booking")
     assert "has closed and is no longer taking answers" in await public.text()
+    closed = [row for row in await audit_trail(platform) if row[1] == "consultation.close"]
+    assert [row[:3] for row in closed] == [
+        ("lead@health.example", "consultation.close", "consultation:outpatient-booking")
+    ]
 
 
 async def test_lead_launches_a_draft(platform: Platform, web_client: Client) -> None:
@@ -650,6 +654,15 @@ async def test_lead_launches_a_draft(platform: Platform, web_client: Client) -> 
     assert "The consultation is open." in page
     assert "Not configured here, so not published: telegram." in page
     assert await state_of(platform) == service.OPEN
+    launched = [row for row in await audit_trail(platform) if row[1] == "consultation.launch"]
+    assert launched == [
+        (
+            "lead@health.example",
+            "consultation.launch",
+            "consultation:outpatient-booking",
+            {"published": ["web"], "failed": [], "undone": False},
+        )
+    ]
     assert "Before you start" in await (await web_client.get("/c/outpatient-booking")).text()
 
 

@@ -9,7 +9,7 @@ from aiohttp.test_utils import TestClient
 
 from bot.platform import Platform
 from consultations import service
-from tests.bot.test_dashboard import as_role, csrf_of
+from tests.bot.test_dashboard import as_role, audit_trail, csrf_of
 from tests.helpers import form_fields, launch, spec_data
 
 Client = TestClient[Any, Any]
@@ -58,6 +58,15 @@ async def test_a_lead_drafts_previews_and_launches_a_follow_up_and_sees_its_reac
     assert '<label for="changed">What we changed</label>' in page
     location = await _draft(web_client, "Text reminders the day before")
     assert location == "/dashboard/c/outpatient-booking-loop?done=drafted"
+    drafted = [row for row in await audit_trail(platform) if row[1] == "consultation.draft-loop"]
+    assert drafted == [
+        (
+            "lead@health.example",
+            "consultation.draft-loop",
+            "consultation:outpatient-booking-loop",
+            {"source": "outpatient-booking"},
+        )
+    ]
 
     page = await (await web_client.get("/dashboard/c/outpatient-booking-loop?done=drafted")).text()
     assert "A closing-the-loop follow-up was drafted" in page

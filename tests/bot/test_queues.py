@@ -266,6 +266,24 @@ def test_the_listing_says_what_each_person_was_sent(
     ]
 
 
+def test_the_listing_says_when_the_person_behind_a_case_was_erased(
+    cli_env: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A case outlives its person's erasure without their words; the listing says so,
+    so that a moderator knows why there is nothing to read and nobody to contact."""
+    asyncio.run(_disclose_each(cli_env, BY_PHRASE, DISCLOSURE))
+    code, out, _ = engage(
+        capsys, "participant", "erase", "--channel", "telegram", "--platform-id", "800"
+    )
+    assert code == 0
+    code, out, _ = engage(capsys, "moderation", "list")
+    assert code == 0
+    rows = [line for line in out.splitlines()[1:] if line.split()[0].isdigit()]
+    assert len(rows) == 2
+    assert rows[0].endswith(", person erased") and not rows[1].endswith(", person erased")
+    assert BY_PHRASE not in out and DISCLOSURE in out
+
+
 def test_a_case_resolved_as_not_a_disclosure_from_the_command_line(
     cli_env: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -424,3 +442,44 @@ def test_a_resolve_from_the_command_line_while_another_is_under_way_changes_noth
         ("resolved", "mo@health.example", "Called; safe.")
     ]
     assert actions.count("case.resolve") == 1
+
+
+def test_launching_and_closing_from_the_command_line_are_audited(
+    cli_env: Settings, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Who opened or closed a consultation, and where it was published, is in the audit
+    trail as the moderators' actions are."""
+    import getpass
+
+    import yaml
+
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump(spec_data(channels=["web", "telegram"])), encoding="utf-8")
+    assert engage(capsys, "consultation", "create", str(spec))[0] == 0
+    assert engage(capsys, "consultation", "launch", "outpatient-booking")[0] == 0
+    assert engage(capsys, "consultation", "close", "outpatient-booking")[0] == 0
+
+    async def trail() -> list[tuple[str, str, str | None, object]]:
+        platform = create_platform(cli_env)
+        try:
+            async with platform.sessionmaker() as session:
+                rows = await session.scalars(
+                    select(AuditEvent)
+                    .where(AuditEvent.action.like("consultation.%"))
+                    .order_by(AuditEvent.id)
+                )
+                return [(r.actor, r.action, r.subject, r.detail) for r in rows]
+        finally:
+            await platform.aclose()
+
+    actor = f"cli:{getpass.getuser()}"
+    subject = "consultation:outpatient-booking"
+    assert asyncio.run(trail()) == [
+        (
+            actor,
+            "consultation.launch",
+            subject,
+            {"published": ["web"], "failed": [], "undone": False},
+        ),
+        (actor, "consultation.close", subject, None),
+    ]

@@ -17,7 +17,7 @@ import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
 from aiohttp import web
@@ -355,6 +355,11 @@ class Dashboard:
         return _STATUS_ERRORS[status](
             text=templating.render_string(request, page), content_type="text/html"
         )
+
+    async def _audit(self, account: Account, action: str, cid: str, **detail: Any) -> None:
+        """Record a change a signed-in account made to a consultation (who, what, when)."""
+        async with self.platform.sessionmaker.begin() as db:
+            moderation.audit(db, account.email, action, f"consultation:{cid}", **detail)
 
     async def _require(self, request: web.Request, account: Account, permission: str) -> None:
         """Go on if the account's role carries ``permission``; else a 403 page, recorded
@@ -702,6 +707,14 @@ class Dashboard:
         except publishing.Unfinished:
             raise _back_to(cid, done="unfinished") from None
         failed, skipped = list(launched.results.failed), launched.results.skipped
+        await self._audit(
+            account,
+            "consultation.launch",
+            cid,
+            published=sorted(launched.results.done),
+            failed=failed,
+            undone=launched.undone,
+        )
         log.info("dashboard: user %s launched %s", account.user_id, cid)
         raise _back_to(
             cid,
@@ -746,6 +759,7 @@ class Dashboard:
                 )
             except service.LifecycleError:
                 raise _back_to(drafted.id, done="loop-exists") from None
+        await self._audit(account, "consultation.draft-loop", drafted.id, source=cid)
         log.info("dashboard: user %s drafted %s from %s", account.user_id, drafted.id, cid)
         raise _back_to(drafted.id, done="drafted")
 
@@ -767,6 +781,7 @@ class Dashboard:
             self.platform.sessionmaker, self.platform.adapters, spec, keys=self.platform.keyring
         )
         failed = list(results.failed)
+        await self._audit(account, "consultation.close", cid, failed=failed)
         log.info("dashboard: user %s closed %s", account.user_id, cid)
         raise _back_to(cid, done="closed", failed=",".join(failed))
 
