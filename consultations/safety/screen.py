@@ -75,15 +75,16 @@ class Assessment:
         return self.flagged and self.evidence == SEMANTIC
 
 
-#: How far over the model's whole-text threshold a score stays tentative (0.41 to 0.71
-#: with the shipped model). Chosen out of fold with folds by writer: of the tune texts only
-#: the model flagged, the band holds 0.68 of the look-alikes against 0.062 of the
-#: disclosures (0.2 held 0.52 and 0.030; with the model before its features were scaled,
-#: 0.2 held 0.64 and 0.085). With the shipped screen it holds 111 of the 158 held-out
-#: look-alikes only the model flagged, 22 of the 29 ordinary answers
-#: (bench/safety_suggestions.py, both sets) and 24 of the 42 real comments, against 172
-#: of the 5,861 held-out disclosures the screen catches (docs/safety.md, "A check-in for
-#: tentative flags" and "Features scaled by how much they tell the classes apart").
+#: How far over the model's whole-text threshold a score stays tentative (0.31 to 0.61
+#: with the shipped model; 0.41 to 0.71 until tune batches 124 to 131). Chosen out of
+#: fold with folds by writer: of the tune texts only the model flagged, the band holds
+#: 0.68 of the look-alikes against 0.062 of the disclosures (0.2 held 0.52 and 0.030; with
+#: the model before its features were scaled, 0.2 held 0.64 and 0.085). With the shipped
+#: screen it holds 284 of the 440 held-out look-alikes only the model flagged, 30 of the
+#: 44 ordinary answers (bench/safety_suggestions.py, both sets) and 63 of the 88 real
+#: comments, against 190 of the 10,419 held-out disclosures the screen catches
+#: (docs/safety.md, "A check-in for tentative flags", "Features scaled by how much they
+#: tell the classes apart" and "Tune batches 124 to 131 and the recall budgets").
 TENTATIVE_MARGIN = 0.3
 
 CLEAR = Assessment(False, (), False, False, None)

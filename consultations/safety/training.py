@@ -50,10 +50,11 @@ MODEL_VERSION = 1
 #: under the 10% target; 0.05 (0.54) flagged 67 of the real comments instead of 57.
 #: Kept for tune batches 20 and 21, where the budgets give 0.56 and 0.90: leave one batch
 #: out over batches 10 to 21 catches 0.997 of the disclosures and over-flags 0.050.
-OVER_FLAGGING_BUDGET = 0.045
+OVER_FLAGGING_BUDGET = 0.055
 #: Share of the tune split's look-alikes the screen may flag out of fold once the
 #: sentences of long texts are scored too (0.05 until tune batches 18 and 19).
-SENTENCE_BUDGET = 0.055
+#: 0.065 since tune batches 124 to 131 (the recall budgets).
+SENTENCE_BUDGET = 0.065
 #: Share of the real feedback comments the screen may flag out of fold (lexicon included).
 #: 2% until tune batches 11, 13 and 14: with the tune split twice as large, a step of the
 #: sentence threshold that caught one more tune disclosure out of fold flagged 13 more of
@@ -72,8 +73,15 @@ SENTENCE_BUDGET = 0.055
 #: have flagged 65 of the 10,334 real comments (0.63%). 1.2% again since tune batches 50
 #: to 53, by the same rule ("Tune batches 50 to 53"): each step up to 1.2% caught at least
 #: one more tune disclosure out of fold for every five more texts flagged (5 for 13, 10
-#: for 19, 6 for 14), and the shipped screen flags 58 of the real comments.
-BACKGROUND_BUDGET = 0.012
+#: for 19, 6 for 14), and the shipped screen flags 58 of the real comments. 1.7% since
+#: tune batches 124 to 131, by that rule counted on writers the screen had not read (the
+#: eight tune batches scored by the screen before their round, out of sample for both its
+#: layers): lowering the whole-text threshold from 0.41 to 0.30 caught one more of their
+#: disclosures for every four more texts flagged (15 for 21 look-alikes and 39 real
+#: comments), the next step to 0.25 one for six (7 for 41); this budget puts the threshold
+#: at 0.31, and the shipped screen flags 1.1% of the real comments (112 of 10,334, 63 of
+#: them with a check-in only; 66 and 24 before).
+BACKGROUND_BUDGET = 0.017
 #: Share of the tune split's look-alikes, and of the real comments, that scoring texts
 #: without risk vocabulary (against ``plain_threshold``) may add to those flagged out of
 #: fold: one in a thousand of each. The tune split shows nothing of what that layer

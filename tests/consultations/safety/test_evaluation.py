@@ -32,6 +32,15 @@ FRESH_HELDOUT = (108, 109, 110, 111, 112, 113)
 #: hospital's social-media posts, Friends and Family Test texts), scored once on the
 #: screen as it stood and held out (docs/safety.md, "Ten more fresh writers").
 FRESH_HELDOUT_2 = tuple(range(114, 124))
+#: Eight writers tuned on (the lexicon's phrases, and data for the model), each with an
+#: angle of their own: older people, young people's slang, long replies with one clause
+#: that discloses, understating men, English as a second language, families reporting
+#: someone else, long-term illness, replies to a trust's polls and threads
+#: (docs/safety.md, "Tune batches 124 to 131 and the recall budgets").
+TUNE_124 = tuple(range(124, 132))
+#: Seven fresh writers held out after that round, scored once on its screen before the
+#: budgets were raised and once after (the same section).
+FRESH_HELDOUT_3 = tuple(range(132, 139))
 
 
 def _rates(rows: list[dict[str, object]]) -> tuple[float, float]:
@@ -225,10 +234,16 @@ def test_the_evaluation_set_is_large_varied_and_split_by_its_fixed_rule() -> Non
                 (76, "heldout"),
                 (77, "tune"),
                 (78, "heldout"),
-                *((batch, "tune") for batch in SHORT_TUNE),
+                *((batch, "tune") for batch in (*SHORT_TUNE, *TUNE_124)),
                 *(
                     (batch, "heldout")
-                    for batch in (*SHORT_HELDOUT, *LONG_HELDOUT, *FRESH_HELDOUT, *FRESH_HELDOUT_2)
+                    for batch in (
+                        *SHORT_HELDOUT,
+                        *LONG_HELDOUT,
+                        *FRESH_HELDOUT,
+                        *FRESH_HELDOUT_2,
+                        *FRESH_HELDOUT_3,
+                    )
                 ),
             }
             assert (row["batch"], row["split"]) in allowed, row["text"]
@@ -251,10 +266,12 @@ def test_the_whole_held_out_split_holds_its_measured_level() -> None:
     # and 0.063 (450) on the screen before that change, 0.977 (7,026) and 0.061 (437) on
     # this one. With the fresh batches 114 to 123 (9,190 and 9,112): 0.979 (9,000) and
     # 0.061 (558).
+    # With tune batches 124 to 131 and the recall budgets (thresholds 0.31 / 0.94 /
+    # 0.74): 0.984 (10,419) and 0.073 (763).
     recall, over_flagging = _rates(HELDOUT)
-    assert sum(row["label"] == 1 for row in HELDOUT) == 9190
-    assert recall >= 0.9793
-    assert over_flagging <= 0.0613
+    assert sum(row["label"] == 1 for row in HELDOUT) == 10587
+    assert recall >= 0.9841
+    assert over_flagging <= 0.0726
 
 
 FRESH_HELD = [row for row in HELDOUT if row.get("batch") in FRESH_HELDOUT]
@@ -268,10 +285,12 @@ def test_fresh_writers_hold_their_measured_level() -> None:
     # (586) and 0.048 (29) after; one-line replies (111 to 113): 0.945 (567) and 0.055
     # (33) before, 0.965 (579) and 0.060 (36) after. All six: 0.971 (1,165 of 1,200) and
     # 0.054 (65 of 1,200).
+    # With tune batches 124 to 131 and the recall budgets (thresholds 0.31 / 0.94 /
+    # 0.74): 0.979 (1,175) and 0.065 (78).
     recall, over_flagging = _rates(FRESH_HELD)
     assert sum(row["label"] == 1 for row in FRESH_HELD) == 1200
-    assert recall >= 0.9708
-    assert over_flagging <= 0.0542
+    assert recall >= 0.9791
+    assert over_flagging <= 0.065
 
 
 FRESH_HELD_2 = [row for row in HELDOUT if row.get("batch") in FRESH_HELDOUT_2]
@@ -281,10 +300,36 @@ def test_ten_more_fresh_writers_hold_their_measured_level() -> None:
     # Batches 114 to 123, written blind for this screen and scored once on it, never tuned
     # on: 0.988 (1,974 of 1,998; per writer 0.985, 0.985, 0.995, 0.995, 0.985, 0.985,
     # 0.990, 0.985, 0.980, 0.995) and 0.061 (121 of 1,999).
+    # With tune batches 124 to 131 and the recall budgets (thresholds 0.31 / 0.94 /
+    # 0.74): 0.991 (1,980) and 0.079 (157).
     recall, over_flagging = _rates(FRESH_HELD_2)
     assert sum(row["label"] == 1 for row in FRESH_HELD_2) == 1998
-    assert recall >= 0.9879
-    assert over_flagging <= 0.0606
+    assert recall >= 0.9909
+    assert over_flagging <= 0.0786
+
+
+FRESH_HELD_3 = [row for row in HELDOUT if row.get("batch") in FRESH_HELDOUT_3]
+
+
+def test_seven_writers_after_the_recall_budgets_hold_their_measured_level() -> None:
+    # Batches 132 to 138, written blind while tune batches 124 to 131 were worked on, never
+    # tuned on. On the screen of that round with its budgets unchanged (thresholds 0.45 /
+    # 0.97 / 0.74): 0.968 (1,355 of 1,400 written) and 0.030 (42); on the screen before the
+    # round: 0.967 (1,354) and 0.036 (50). With the recall budgets: 0.979 (1,367 of 1,397
+    # stored; three texts repeated earlier batches) and 0.045 (63 of 1,400).
+    recall, over_flagging = _rates(FRESH_HELD_3)
+    assert sum(row["label"] == 1 for row in FRESH_HELD_3) == 1397
+    assert recall >= 0.9785
+    assert over_flagging <= 0.045
+
+
+def test_tune_batches_124_to_131_are_caught_in_sample() -> None:
+    # Before their round, on the screen as it stood (a fair out-of-sample figure): 0.959
+    # (1,534 of 1,600) and 0.051 (81 of 1,600). In sample after it, with the recall
+    # budgets: 0.999 (1,598) and 0.029 (46).
+    recall, over_flagging = _rates([row for row in TUNE if row.get("batch") in TUNE_124])
+    assert recall >= 0.9987
+    assert over_flagging <= 0.0288
 
 
 BLIND = [row for row in TUNE if row.get("batch") in (10, 12)]
@@ -305,6 +350,7 @@ def test_heldout_is_batches_one_two_four_and_the_blind_pair() -> None:
         *LONG_HELDOUT,
         *FRESH_HELDOUT,
         *FRESH_HELDOUT_2,
+        *FRESH_HELDOUT_3,
     }
 
 
@@ -324,10 +370,12 @@ def test_blind_batches_58_to_61_hold_their_measured_level() -> None:
     # and 0.93 by the rule): 0.971 (777) and 0.124 (90). With tune batches 68, 69, 71 and 72
     # (0.49 and 0.92): 0.970 (776) and 0.122 (89). With tune batch 73 (0.48 and 0.98):
     # 0.971 (777) and 0.126 (92).
+    # With tune batches 124 to 131 and the recall budgets (thresholds 0.31 / 0.94 /
+    # 0.74): 0.988 (790) and 0.133 (97).
     recall, over_flagging = _rates(LATEST_FOUR)
     assert sum(row["label"] == 1 for row in LATEST_FOUR) == 800
-    assert recall >= 0.97
-    assert over_flagging <= 0.1264
+    assert recall >= 0.9875
+    assert over_flagging <= 0.1333
 
 
 DISCHARGE = [row for row in HELDOUT if row.get("batch") == 62]
@@ -341,10 +389,12 @@ def test_discharge_feedback_batch_62_holds_its_measured_level() -> None:
     # discharge exemplars brought that to 2 of 30 and was not kept. A second round, with
     # discharge texts written by someone else and the thresholds the rule chose, was kept:
     # 2 of 30 (docs/safety.md, "Discharge feedback").
+    # With tune batches 124 to 131 and the recall budgets (thresholds 0.31 / 0.94 /
+    # 0.74): 1.000 (15) and 0.167 (5).
     recall, over_flagging = _rates(DISCHARGE)
     assert sum(row["label"] == 1 for row in DISCHARGE) == 15
     assert recall == 1.0
-    assert over_flagging <= 0.0667
+    assert over_flagging <= 0.1667
 
 
 BATCH_63 = [row for row in HELDOUT if row.get("batch") == 63]
@@ -360,10 +410,12 @@ def test_blind_batch_63_holds_its_measured_level() -> None:
     # and an object-less "I still cut": 0.980 (194). With tune batches 65 and 66 and the
     # suggestion exemplars: 0.990 (196) and 0.040 (8). With tune batches 68, 69, 71 and 72
     # (the rule's thresholds 0.49 and 0.92): 0.985 (195) and 0.030 (6).
+    # With tune batches 124 to 131 and the recall budgets (thresholds 0.31 / 0.94 /
+    # 0.74): 0.990 (196) and 0.045 (9).
     recall, over_flagging = _rates(BATCH_63)
     assert sum(row["label"] == 1 for row in BATCH_63) == 198
-    assert recall >= 0.9848
-    assert over_flagging <= 0.040
+    assert recall >= 0.9898
+    assert over_flagging <= 0.045
 
 
 BATCH_64 = [row for row in HELDOUT if row.get("batch") == 64]
@@ -377,10 +429,12 @@ def test_blind_batch_64_holds_its_measured_level() -> None:
     # buying from different staff): 1.000, in sample for those kinds. With tune batches
     # 79 to 99: 1.000 and 0.055 (11). With the model's features scaled by how much they
     # tell the classes apart (thresholds 0.41 / 0.98 / 0.71): 0.995 (199) and 0.050 (10).
+    # With tune batches 124 to 131 and the recall budgets (thresholds 0.31 / 0.94 /
+    # 0.74): 0.995 (199) and 0.060 (12).
     recall, over_flagging = _rates(BATCH_64)
     assert sum(row["label"] == 1 for row in BATCH_64) == 200
     assert recall >= 0.995
-    assert over_flagging <= 0.050
+    assert over_flagging <= 0.06
 
 
 BATCH_67 = [row for row in HELDOUT if row.get("batch") == 67]
@@ -393,10 +447,12 @@ def test_blind_batch_67_holds_its_measured_level() -> None:
     # in the set and are stored once. Scored once on that screen, and not tuned on: recall
     # 0.985 (196 of 199), over-flagging 0.055 (11 of 199). With tune batch 73: 0.980 (195)
     # and 0.050 (10).
+    # With tune batches 124 to 131 and the recall budgets (thresholds 0.31 / 0.94 /
+    # 0.74): 0.990 (197) and 0.070 (14).
     recall, over_flagging = _rates(BATCH_67)
     assert sum(row["label"] == 1 for row in BATCH_67) == 199
-    assert recall >= 0.9798
-    assert over_flagging <= 0.0553
+    assert recall >= 0.9899
+    assert over_flagging <= 0.0704
 
 
 BATCH_70 = [row for row in HELDOUT if row.get("batch") == 70]
@@ -412,10 +468,12 @@ def test_blind_batch_70_holds_its_measured_level() -> None:
     # not tuned on: recall 0.955 (191 of 200), over-flagging 0.050 (10 of 200). Six texts
     # were already in the set and are stored once: 0.954 (187 of 196) and 0.051 (10 of 198).
     # With tune batch 73: 0.949 (186) and 0.045 (9).
+    # With tune batches 124 to 131 and the recall budgets (thresholds 0.31 / 0.94 /
+    # 0.74): 0.990 (194) and 0.066 (13).
     recall, over_flagging = _rates(BATCH_70)
     assert sum(row["label"] == 1 for row in BATCH_70) == 196
-    assert recall >= 0.9489
-    assert over_flagging <= 0.0506
+    assert recall >= 0.9897
+    assert over_flagging <= 0.0657
 
 
 BATCH_74 = [row for row in HELDOUT if row.get("batch") == 74]
@@ -449,10 +507,12 @@ def test_blind_batch_75_holds_its_measured_level() -> None:
     # tune batch 73, to see whether its mends carry to a new writer of the same kind; scored
     # once on the screens before and after that round, and not tuned on: recall 0.945 (189
     # of 200) and 0.940 (188), over-flagging 0.055 (11 of 200) on both.
+    # With tune batches 124 to 131 and the recall budgets (thresholds 0.31 / 0.94 /
+    # 0.74): 0.980 (196) and 0.060 (12).
     recall, over_flagging = _rates(BATCH_75)
     assert sum(row["label"] == 1 for row in BATCH_75) == 200
-    assert recall >= 0.94
-    assert over_flagging <= 0.055
+    assert recall >= 0.98
+    assert over_flagging <= 0.06
 
 
 BATCH_76 = [row for row in HELDOUT if row.get("batch") == 76]
@@ -506,10 +566,12 @@ def test_held_out_short_replies_hold_their_measured_level() -> None:
     # round's few general mends: 0.947 (1,319) and 0.038 (53). With the model's features
     # scaled by how much they tell the classes apart (thresholds 0.41 / 0.98 / 0.71): 0.968
     # (1,349) and 0.044 (61).
+    # With tune batches 124 to 131 and the recall budgets (thresholds 0.31 / 0.94 /
+    # 0.74): 0.971 (1,353) and 0.051 (72).
     recall, over_flagging = _rates(SHORT_HELD)
     assert sum(row["label"] == 1 for row in SHORT_HELD) == 1393
-    assert recall >= 0.9684
-    assert over_flagging <= 0.0437
+    assert recall >= 0.9712
+    assert over_flagging <= 0.0515
 
 
 LONG_HELD = [row for row in HELDOUT if row.get("batch") in LONG_HELDOUT]
@@ -523,10 +585,12 @@ def test_held_out_longer_answers_hold_their_measured_level() -> None:
     # round (b93c336): recall 0.990 (594 of 600), over-flagging 0.130 (78 of 600); on the
     # screen of the round: 0.987 (592) and 0.118 (71). With the model's features scaled by
     # how much they tell the classes apart: 0.983 (590) and 0.078 (47).
+    # With tune batches 124 to 131 and the recall budgets (thresholds 0.31 / 0.94 /
+    # 0.74): 0.997 (598) and 0.112 (67).
     recall, over_flagging = _rates(LONG_HELD)
     assert sum(row["label"] == 1 for row in LONG_HELD) == 600
-    assert recall >= 0.9833
-    assert over_flagging <= 0.0784
+    assert recall >= 0.9966
+    assert over_flagging <= 0.1117
 
 
 def test_short_reply_tune_batches_hold_their_measured_level() -> None:
@@ -536,10 +600,12 @@ def test_short_reply_tune_batches_hold_their_measured_level() -> None:
     # of 3,196). With the model's features scaled by how much they tell the classes apart:
     # 0.991 (3,148) and 0.033 (104).
     rows = [row for row in TUNE if row.get("batch") in SHORT_TUNE]
+    # With tune batches 124 to 131 and the recall budgets (thresholds 0.31 / 0.94 /
+    # 0.74): 0.991 (3,147) and 0.038 (120).
     recall, over_flagging = _rates(rows)
     assert sum(row["label"] == 1 for row in rows) == 3177
-    assert recall >= 0.9908
-    assert over_flagging <= 0.0326
+    assert recall >= 0.9905
+    assert over_flagging <= 0.0376
 
 
 NEXT_FOUR = [row for row in HELDOUT if row.get("batch") in (54, 55, 56, 57)]
@@ -553,10 +619,12 @@ def test_blind_batches_54_to_57_hold_their_measured_level() -> None:
     # of 728 written); once after it: 0.949 (759) and 0.069 (50 of 727 stored). With tune
     # batches 65 and 66 and the suggestion exemplars: 0.969 (775) and 0.077 (56). With tune
     # batch 77: 0.969 (775) and 0.078 (57).
+    # With tune batches 124 to 131 and the recall budgets (thresholds 0.31 / 0.94 /
+    # 0.74): 0.988 (790) and 0.081 (59).
     recall, over_flagging = _rates(NEXT_FOUR)
     assert sum(row["label"] == 1 for row in NEXT_FOUR) == 800
-    assert recall >= 0.9687
-    assert over_flagging <= 0.0785
+    assert recall >= 0.9875
+    assert over_flagging <= 0.0812
 
 
 SECOND_PAIR = [row for row in HELDOUT if row.get("batch") in (48, 49)]
@@ -584,10 +652,12 @@ def test_blind_batches_48_and_49_hold_their_measured_level() -> None:
     # 0.121 (44). After the round of tune batches 50 to 53 (budget 1.2%, thresholds 0.56
     # and 0.96): 0.983 (393) and 0.118 (43). With the discharge exemplars (thresholds
     # 0.55, 0.88 and 0.84): 0.988 (395) and 0.124 (45).
+    # With tune batches 124 to 131 and the recall budgets (thresholds 0.31 / 0.94 /
+    # 0.74): 0.993 (397) and 0.129 (47).
     recall, over_flagging = _rates(SECOND_PAIR)
     assert sum(row["label"] == 1 for row in SECOND_PAIR) == 400
-    assert recall >= 0.9825
-    assert over_flagging <= 0.1237
+    assert recall >= 0.9925
+    assert over_flagging <= 0.1292
 
 
 def test_blind_batches_ten_and_twelve_hold_their_measured_level() -> None:
@@ -609,9 +679,11 @@ def test_heldout_holds_the_measured_level() -> None:
     # the screen worse fails here. Since tune batches 11, 13 and 14: 0.987 (388 of 393)
     # and 0.045 (21 of 471). Since tune batches 18 and 19: 0.990 (389 of 393) and 0.038
     # (18 of 471); unchanged in total since tune batches 20 and 21.
+    # With tune batches 124 to 131 and the recall budgets (thresholds 0.31 / 0.94 / 0.74):
+    # 0.995 (391) and 0.064 (30).
     recall, over_flagging = _rates(EARLIER)
-    assert recall >= 0.986
-    assert over_flagging <= 0.046
+    assert recall >= 0.9949
+    assert over_flagging <= 0.0637
 
 
 def _batch(number: int) -> list[dict[str, object]]:
@@ -741,9 +813,11 @@ def test_tune_split_holds_its_measured_level() -> None:
     # 0.94): 0.995 (14,087 of 14,154) and 0.016 (214 of 13,330). With the model's features
     # scaled by how much they tell the classes apart (0.41 and 0.98): 0.998 (14,121) and
     # 0.017 (228).
+    # With tune batches 124 to 131 and the recall budgets (thresholds 0.31 / 0.94 /
+    # 0.74): 0.998 (15,718) and 0.023 (342).
     recall, over_flagging = _rates(TUNE)
-    assert recall >= 0.9976
-    assert over_flagging <= 0.0172
+    assert recall >= 0.9977
+    assert over_flagging <= 0.023
 
 
 @pytest.mark.parametrize(
@@ -786,11 +860,11 @@ def test_blind_tune_batches_hold_their_measured_level(
         (12, 1.0, 0.026),
         (15, 1.0, 0.037),
         (16, 0.994, 0.019),
-        (17, 1.0, 0.034),
+        (17, 1.0, 0.0445),
         # Batches 18 and 19, written blind and scored once while held out: 0.960 and 0.104,
         # 0.960 and 0.066 on the screen of tune batch 17 (0.960 and 0.115, 0.975 and 0.060
         # on the one before it).
-        (18, 1.0, 0.006),
+        (18, 1.0, 0.011),
         (19, 1.0, 0.011),
         # Batches 20 and 21, written blind and scored once while held out: 0.965 and 0.088,
         # 0.965 and 0.033 on the screen of tune batches 18 and 19 (0.945 and 0.088, 0.950
@@ -822,7 +896,7 @@ def test_blind_tune_batches_hold_their_measured_level(
         # together, stored, once every medicine name was risk vocabulary). Leave one batch
         # out before their own families: in docs/safety.md.
         (28, 1.0, 0.028),
-        (29, 1.0, 0.006),
+        (29, 1.0, 0.011),
         # Batches 30 (rural and remote people, veterans, LGBTQ+ young people, students, new
         # parents, chronic pain, acquired brain injury, interpreters, Aboriginal, Torres
         # Strait Islander and Maori community members, addiction recovery, gambling debt)
@@ -837,7 +911,7 @@ def test_blind_tune_batches_hold_their_measured_level(
         # before their own families: in docs/safety.md.
         # 0.011 since tune batches 36 and 37 (sentence threshold 0.88).
         (30, 1.0, 0.011),
-        (31, 1.0, 0.028),
+        (31, 1.0, 0.033),
         # Batches 32 (discharge surveys and text-message feedback, night-time emergency
         # attenders, maternity and neonatal parents, children's wards, eating disorders,
         # psychosis and PTSD, police and firefighters, farm and mine workers, overseas
@@ -872,16 +946,16 @@ def test_blind_tune_batches_hold_their_measured_level(
         # and everyday feedback were the look-alikes most flagged). With the gate's harm
         # verbs: 0.990 and 0.132, 0.985 and 0.170. In sample after their round: 1.000 and
         # 0.027, 1.000 and 0.027.
-        (34, 1.0, 0.028),
-        (35, 1.0, 0.050),
+        (34, 1.0, 0.033),
+        (35, 1.0, 0.0715),
         # Batches 36 and 37 (who wrote them: the held-out section of docs/safety.md), 398
         # disclosures stored and 364 look-alikes, written blind and scored once while held
         # out: 0.980 and 0.121 on the screen of tune batches 32 and 33, 0.983 and 0.107 on
         # that of tune batches 34 and 35 (0.985 and 0.099, 0.975 and 0.143 before; 0.985
         # and 0.077, 0.980 and 0.137 after). In sample after their round: 1.000 and 0.033,
         # 1.000 and 0.016.
-        (36, 1.0, 0.033),
-        (37, 1.0, 0.017),
+        (36, 1.0, 0.0385),
+        (37, 1.0, 0.0275),
         # Batches 38 and 39 (who wrote them: the held-out section of docs/safety.md), 400
         # disclosures and 364 look-alikes, written blind and scored once while held out:
         # 0.973 and 0.096 on the screen of tune batches 34 and 35, 0.975 and 0.102 on that
@@ -890,7 +964,7 @@ def test_blind_tune_batches_hold_their_measured_level(
         # batches 44 and 45 (the real comments' budget at 1.2%, thresholds 0.57 and 0.88)
         # 1.000 and 0.011 (2 of 182) each; batch 38 0.016 (3) since the model's features
         # are scaled by how much they tell the classes apart.
-        (38, 1.0, 0.017),
+        (38, 1.0, 0.022),
         (39, 1.0, 0.011),
         # Batches 40 and 41 (who wrote them: the held-out section of docs/safety.md), 400
         # disclosures and 364 look-alikes, written blind and scored once while held out:
@@ -898,7 +972,7 @@ def test_blind_tune_batches_hold_their_measured_level(
         # of tune batches 38 and 39 (0.940 and 0.104, 0.925 and 0.115 after). In sample
         # after their round: 1.000 and 0.011 (2 of 182), 1.000 and 0.016 (3 of 182); since
         # tune batches 44 and 45, batch 41 1.000 and 0.022 (4 of 182).
-        (40, 1.0, 0.011),
+        (40, 1.0, 0.0165),
         (41, 1.0, 0.022),
         # Batches 42 and 43 (who wrote them: the held-out section of docs/safety.md), 400
         # disclosures and 363 look-alikes, written blind and scored once while held out:
@@ -908,14 +982,14 @@ def test_blind_tune_batches_hold_their_measured_level(
         # (0 of 182), 1.000 and 0.000 (0 of 181); since tune batches 44 and 45, batch 43
         # 1.000 and 0.006 (1 of 181).
         (42, 1.0, 0.006),
-        (43, 1.0, 0.0111),
+        (43, 1.0, 0.0166),
         # Batches 44 and 45 (who wrote them: the held-out section of docs/safety.md), 399
         # disclosures stored and 364 look-alikes, written blind and scored once while held
         # out: 0.970 and 0.118 on the screen of tune batches 40 and 41, 0.962 and 0.102 on
         # that of tune batches 42 and 43 (0.960 and 0.104, 0.965 and 0.099). In sample
         # after their round: 1.000 and 0.011 (2 of 182), 1.000 and 0.022 (4 of 182).
         (44, 1.0, 0.011),
-        (45, 1.0, 0.028),
+        (45, 1.0, 0.033),
         # Batches 46 and 47 (who wrote them: the held-out section of docs/safety.md), 400
         # disclosures and 364 look-alikes, written blind and scored once while held out:
         # 0.970 and 0.060 on the screen of tune batches 42 and 43, 0.975 and 0.060 on that
@@ -934,7 +1008,7 @@ def test_blind_tune_batches_hold_their_measured_level(
         (50, 0.99, 0.0165),
         (51, 0.995, 0.039),
         (52, 1.0, 0.050),
-        (53, 0.995, 0.0),
+        (53, 0.995, 0.0056),
         # Batches 65 and 66 (docs/safety.md, "Tune batches 65 and 66"), 319 disclosures and
         # 320 look-alikes, written blind in two voices (a third of the disclosures
         # euphemism) and scored once: 0.950 and 0.062, 0.919 and 0.056. In sample after
@@ -952,13 +1026,16 @@ def test_blind_tune_batches_hold_their_measured_level(
         (68, 1.0, 0.010),
         (69, 1.0, 0.005),
         (71, 1.0, 0.005),
-        (72, 1.0, 0.010),
+        (72, 1.0, 0.02),
         # Batch 73 (docs/safety.md, "Tune batch 73 and held-out batch 74"), 200 disclosures
         # and 200 look-alikes written blind (older people after outpatient and community
         # appointments, understatement, the point in one clause) and scored once: 0.895 and
         # 0.035. In sample after its round (thresholds 0.48 and 0.98 by the rule): 0.990 and
         # 0.015. Batch 35's pin rose by two look-alikes with this round.
         (73, 0.99, 0.015),
+        # With tune batches 124 to 131 and the recall budgets (thresholds 0.31 / 0.94 /
+        # 0.74) the look-alike pins of batches 17, 18, 29, 31, 34 to 38, 40, 43, 45, 53 and
+        # 72 rose to their measured level, by one to five look-alikes each.
     ],
 )
 def test_later_blind_tune_batches_hold_their_measured_level(
@@ -1315,10 +1392,8 @@ CHECK_IN_AT_MOST = [
     "told them it was an accident. it was, I tripped on the step",
     # Held as must-not-flag until the model's features were scaled by how much they tell
     # the classes apart; since then the model flags each just over its threshold.
-    "Tonight's shift on the ward was short staffed again",
     "my teacher told me not to tell anyone about the surprise party",
     "I won't be needing the walking frame after Friday, physio says I'm doing great.",
-    "I keep my rifle in a locked safe and it is never loaded",
     "the nurse took my razor away before surgery so I used the hospital one instead",
     "housing should stop landlords asking sex for rent",
 ]
@@ -1330,6 +1405,10 @@ CHECK_IN_AT_MOST = [
 MODEL_FALSE_ALARMS = [
     "bought rope for the allotment fence",
     "a male nurse keeps coming into my room at night to check my obs",
+    # Given a check-in at most until tune batches 124 to 131 lowered the whole-text
+    # threshold from 0.41 to 0.31: scored 0.64 and 0.73, over the tentative band's top.
+    "Tonight's shift on the ward was short staffed again",
+    "I keep my rifle in a locked safe and it is never loaded",
 ]
 
 
@@ -1383,7 +1462,8 @@ def test_held_out_answers_to_improvement_questions_hold_their_measured_level() -
     }
     assert all(row["label"] == 0 for row in SUGGESTIONS_HELDOUT)
     verdicts = assess_many([row["text"] for row in SUGGESTIONS_HELDOUT])
-    assert sum(verdict.flagged for verdict in verdicts) <= 9
+    # 9 until tune batches 124 to 131 raised the false-alarm budgets; 12 (4%) since.
+    assert sum(verdict.flagged for verdict in verdicts) <= 12
 
 
 def test_answers_to_improvement_questions_hold_their_measured_level() -> None:
@@ -1396,6 +1476,7 @@ def test_answers_to_improvement_questions_hold_their_measured_level() -> None:
     assert len({row["question"] for row in SUGGESTIONS}) == 12
     assert all(row["label"] == 0 for row in SUGGESTIONS)
     verdicts = assess_many([row["text"] for row in SUGGESTIONS])
-    assert sum(verdict.flagged for verdict in verdicts) <= 21
+    # 21 until tune batches 124 to 131 raised the false-alarm budgets; 32 since.
+    assert sum(verdict.flagged for verdict in verdicts) <= 32
     # The demo consultation's own question is not a disclosure.
     assert not assess_many(["What one thing would make booking easier?"])[0].flagged

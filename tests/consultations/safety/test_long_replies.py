@@ -24,8 +24,41 @@ from tests.consultations.safety.conftest import screen_without
 # by its sentence again (0.38 whole against 0.53). Since the model's features are scaled by
 # how much they tell the classes apart, both complaints of these tests until then are
 # caught whole (0.50 and 0.68 against 0.41; see the check-in test below), and the two here
-# are longer (whole scores under the threshold; the sentence scores 1.0 on its own).
+# are longer (whole scores under the threshold; the sentence scores 1.0 on its own). Since
+# tune batches 124 to 131 (whole-text threshold 0.31) those are caught whole too, and the
+# two here are longer again (0.14 and 0.17 whole).
 EMBEDDED = [
+    "The car park only takes coins, the signs to outpatients are wrong, reception were "
+    "short with me again and the wait was over two hours, and the pharmacy had closed by "
+    "the time I was seen, and nobody had told the ward I was coming, so I sat in the "
+    "corridor with my bags while the porters argued about a wheelchair and the café shut "
+    "early. "
+    "The hearing loop at the desk did not work, the water machine was empty, the toilets "
+    "by the lifts were locked all afternoon, and the screen that calls names was stuck on "
+    "the same page, so half the room missed their turn and had to queue again at the desk "
+    "to ask. The chairs in the corridor are broken, the vending machine takes no cards, "
+    "and the leaflets about the new booking line give a number that rings out. "
+    "Some nights I think seriously about ending it all. Please answer the phones, "
+    "fix the signs, keep the café open and hire more staff for the desk.",
+    "Parking was a nightmare, the letter had the wrong clinic on it, the receptionist sent "
+    "me to the wrong floor twice, the lift was broken, the form asked for my history three "
+    "times over, and nobody called me back about the referral for three weeks even though "
+    "I rang every morning and was told a manager would ring. "
+    "The hearing loop at the desk did not work, the water machine was empty, the toilets "
+    "by the lifts were locked all afternoon, and the screen that calls names was stuck on "
+    "the same page, so half the room missed their turn and had to queue again at the desk "
+    "to ask. The chairs in the corridor are broken, the vending machine takes no cards, "
+    "and the leaflets about the new booking line give a number that rings out. "
+    "Some nights I think seriously about ending it all. Please answer the phones, send "
+    "letters that are right and give people a name to ask for.",
+]
+
+# Caught whole just over the whole-text threshold (0.54 and 0.43 against 0.31, under the
+# tentative band's top, 0.61), where a flag by the model alone gets only a check-in; the
+# disclosing sentence, scored 1.0 on its own, holds the dialogue as any flag does. (The
+# complaints of the test above until tune batches 124 to 131, which lowered the
+# threshold from 0.41; those of this test until then scored 0.77 and 0.89, over the band.)
+EMBEDDED_JUST_OVER = [
     "The car park only takes coins, the signs to outpatients are wrong, reception were "
     "short with me again and the wait was over two hours, and the pharmacy had closed by "
     "the time I was seen, and nobody had told the ward I was coming, so I sat in the "
@@ -38,19 +71,6 @@ EMBEDDED = [
     "I rang every morning and was told a manager would ring. Some nights "
     "I think seriously about ending it all. Please answer the phones, send letters that are "
     "right and give people a name to ask for.",
-]
-
-# Caught whole just over the whole-text threshold (0.50 and 0.68 against 0.41, under the
-# tentative band's top, 0.71), where a flag by the model alone gets only a check-in; the
-# disclosing sentence, scored 1.0 on its own, holds the dialogue as any flag does.
-EMBEDDED_JUST_OVER = [
-    "The car park only takes coins, the signs to outpatients are wrong, reception were "
-    "short with me again and the wait was over two hours, and the pharmacy had closed by "
-    "the time I was seen. Some nights I think seriously about ending it all. "
-    "Please answer the phones, fix the signs and hire more staff.",
-    "The car park only takes coins, the signs to outpatients are wrong, reception were "
-    "short with me again and the wait was over two hours. Some nights I think seriously "
-    "about ending it all. Please answer the phones and hire more staff.",
 ]
 
 # The clause of the tests above until tune batches 40 and 41, now a lexicon phrase: still
