@@ -809,7 +809,11 @@ class _Turn:
         await self.session.refresh(self.participant)
         self.outcome.left = True
         if confirm and not (already and self.event.public):
-            self.say(self.texts("stop_reply"))
+            # "We keep the answers you gave before" only to someone who gave any.
+            held = await self.session.scalar(
+                select(Response.id).where(Response.participant_id == self.participant.id).limit(1)
+            )
+            self.say(self.texts("stop_reply" if held is not None else "stop_reply_none"))
 
     async def erase(self) -> None:
         await self.state.write_outbox(self.session)

@@ -20,7 +20,7 @@ from consultations.spec.outreach import (
     format_duration,
     parse_duration,
 )
-from consultations.texts import Texts, missing_texts, texts_for
+from consultations.texts import STANDS_IN, Texts, missing_texts, texts_for
 
 __all__ = [
     "CHANNELS",
@@ -285,7 +285,11 @@ class ConsultationSpec:
     def missing_texts(self) -> tuple[str, ...]:
         """Built-in texts neither the language's catalogue nor the spec's own words give."""
         own = {key for key, _ in self.texts}
-        return tuple(key for key in missing_texts(self.language) if key not in own)
+        return tuple(
+            key
+            for key in missing_texts(self.language)
+            if key not in own and STANDS_IN.get(key) not in own
+        )
 
     # Engagement over time (consultations/spec/outreach.py): follow-ups, reminders,
     # and the hours when nothing is sent unasked, in the spec's IANA time zone.

@@ -52,6 +52,10 @@ BUILTIN: dict[str, str] = {
         "You have left this consultation. We won't ask you anything more. We keep the "
         "answers you gave before. Send /delete if you want us to erase them."
     ),
+    "stop_reply_none": (
+        "You have left this consultation. We won't ask you anything more. We hold no "
+        "answers from you."
+    ),
     "help_reply": (
         "A health service asks you these questions to make its care better. "
         "Answer in your own words or with the buttons. "

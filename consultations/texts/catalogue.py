@@ -110,6 +110,11 @@ def _current(names: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
     return tuple(found.items())
 
 
+#: Texts that are a variant of a more general one (key: the general text's key): a spec
+#: that words the general text gives the variant the same words, unless it words it too.
+STANDS_IN = {"stop_reply_none": "stop_reply"}
+
+
 def missing_texts(language: str) -> tuple[str, ...]:
     """Keys of the built-in texts ``language`` has no current translation of (English: none)."""
     if _candidates(language)[-1] == "en":
@@ -155,6 +160,10 @@ class Texts:
         english = BUILTIN[key]
         if key in self.overrides:
             return self.overrides[key]
+        # A spec that words the general text and not its variant has its words used for both.
+        general = STANDS_IN.get(key)
+        if general is not None and general in self.overrides:
+            return self.overrides[general]
         return _translations(self.language).get(key, english)
 
     def words(self, key: str) -> frozenset[str]:

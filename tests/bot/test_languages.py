@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from bot.platform import Platform
 from bot.web.operations import unavailable
-from channels.events import CONSENT, OutboundMessage
+from channels.events import CONSENT, RECONTACT, OutboundMessage
 from consultations.spec import parse_spec
 from consultations.texts import BUILTIN, texts_for
 from storage.tables import Participant, Response
@@ -69,7 +69,8 @@ async def test_stop_and_help_in_the_consultations_language(
     assert said[0].options == (texts("consent_yes"), texts("consent_no"))
     assert said[1].text == texts("recontact_ask")
     assert said[-2].text == texts("help_reply")
-    assert said[-1].text == texts("stop_reply")
+    # Nothing answered yet: the goodbye does not speak of answers kept.
+    assert said[-1].text == texts("stop_reply_none")
     assert all(message.language == language for message in said)
     async with platform.sessionmaker() as session:
         left = await session.scalar(
@@ -89,7 +90,7 @@ async def test_english_stop_works_in_every_language_and_other_languages_words_do
     # "basta" is Spanish: in a Welsh consultation it is no keyword, just words where
     # consent was asked, so consent is asked again.
     assert said[1].text.startswith(texts("consent_first"))
-    assert said[-1].text == texts("stop_reply")
+    assert said[-1].text == texts("stop_reply_none")
 
 
 async def test_welsh_dim_is_an_answer_not_stop(platform: Platform) -> None:
@@ -100,7 +101,9 @@ async def test_welsh_dim_is_an_answer_not_stop(platform: Platform) -> None:
     said = await _conversation(platform, person, "Dim")
     texts = texts_for("cy")
     assert said[-1].text.startswith(texts("consent_first"))
-    assert all(message.text != texts("stop_reply") for message in said)
+    assert all(
+        message.text not in (texts("stop_reply"), texts("stop_reply_none")) for message in said
+    )
     async with platform.sessionmaker() as session:
         left = await session.scalar(
             select(Participant.opted_out_at).where(Participant.channel == person.channel)
@@ -389,3 +392,24 @@ async def test_a_spec_that_keeps_staff_names_keeps_them_in_a_thread_post(
     async with platform.sessionmaker() as session:
         stored = await session.scalar(select(Response.text))
     assert stored == "Nurse Amy rang the day before, like that. I'm [name], [phone]."
+
+
+async def test_the_goodbye_speaks_of_answers_kept_only_to_someone_who_gave_any(
+    platform: Platform,
+) -> None:
+    """STOP after an answer says the answers are kept and how to erase them; STOP before
+    any says only that nothing more will be asked, in the consultation's language."""
+    await launch(platform, _in("es"))
+    texts = texts_for("es")
+    answered, silent = Person("es-answered"), Person("es-silent")
+    for person in (answered, silent):
+        await deliver(platform, person.starts("outpatient-booking"))
+        await deliver(platform, person.answers(CONSENT, texts("consent_yes")))
+        await deliver(platform, person.answers(RECONTACT, texts("recontact_no")))
+    await deliver(platform, answered.answers("role", "Patient"))
+    said = await _conversation(platform, answered, "BASTA")
+    assert said[-1].text == texts("stop_reply")
+    assert "/delete" in said[-1].text
+    said = await _conversation(platform, silent, "BASTA")
+    assert said[-1].text == texts("stop_reply_none")
+    assert "/delete" not in said[-1].text
