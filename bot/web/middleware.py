@@ -18,12 +18,14 @@ import hmac
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import cast
 from urllib.parse import unquote_to_bytes
 
-from aiohttp import web
+from aiohttp import BodyPartReader, hdrs, web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.typedefs import Handler, Middleware
 from aiohttp.web_urldispatcher import AbstractRoute
+from multidict import MultiDict, MultiDictProxy
 
 from consultations.screening import drop_controls
 
@@ -68,12 +70,60 @@ def _undecodable(body: bytes, charset: str) -> bool:
     return False
 
 
+_FORM: web.RequestKey[MultiDictProxy[str | bytes]] = web.RequestKey("engage_form", MultiDictProxy)
+
+
+async def read_form(request: web.Request) -> MultiDictProxy[str | bytes]:
+    """The request's form, as ``request.post()`` reads it, but with file parts of a
+    multipart body read and dropped, never kept.
+
+    No form here takes files. aiohttp spools each file part to a temporary file left
+    open for the handler to close; when a later part cannot be read (text not in its
+    encoding, a body over the size limit) the form is lost with those files still open.
+    Read once per request (the CSRF guard first), then given again.
+    """
+    if request.content_type != "multipart/form-data":
+        # A url-encoded body (or none): text fields only.
+        return cast(MultiDictProxy[str | bytes], await request.post())
+    if _FORM in request:
+        return request[_FORM]
+    form: MultiDict[str | bytes] = MultiDict()
+    reader = await request.multipart()
+    max_size = request.client_max_size
+    max_fields = getattr(request, "client_max_fields", 0)
+    size = 0
+    while (part := await reader.next()) is not None:
+        if not isinstance(part, BodyPartReader):
+            raise ValueError("nested multipart parts are not read")
+        if part.name is None:
+            raise ValueError("Multipart field missing name.")
+        if 0 < max_fields <= len(form):
+            raise web.HTTPRequestEntityTooLarge(max_fields, len(form) + 1)
+        data = bytearray()
+        while chunk := await part.read_chunk():
+            size += len(chunk)
+            if 0 < max_size < size:
+                raise web.HTTPRequestEntityTooLarge(max_size, size)
+            if part.filename is None:
+                data.extend(chunk)
+        if part.filename is not None:
+            continue  # a file: read to its end and dropped
+        value = bytes(part.decode(data))
+        kind = part.headers.get(hdrs.CONTENT_TYPE)
+        if kind is None or kind.startswith("text/"):
+            form.add(part.name, value.decode(part.get_charset(default="utf-8")))
+        else:
+            form.add(part.name, value)
+    request[_FORM] = MultiDictProxy(form)
+    return request[_FORM]
+
+
 async def posted_texts(request: web.Request) -> list[tuple[str, str]]:
     """A form's text fields, in order, without control characters (tab and line breaks
     kept), as docs/security.md says of everything people send: a NUL, which PostgreSQL
     will not store, is dropped rather than refused (the middleware already refused a form
     that is not text in its encoding)."""
-    form = await request.post()
+    form = await read_form(request)
     return [
         (drop_controls(key), drop_controls(value))
         for key, value in form.items()
@@ -222,7 +272,7 @@ class WebSecurity:
                 await request.read(), charset
             ):
                 raise web.HTTPBadRequest(text=not_text(charset))
-            form = await request.post()
+            form = await read_form(request)
         except UnicodeDecodeError:
             # Bytes that are not text in the form's encoding, in a part of a multipart body
             # or in a url-encoded one: named, since a browser never sends them.
@@ -232,11 +282,6 @@ class WebSecurity:
             # not know (LookupError) or a broken multipart body (bad boundary, bad part
             # headers): the client's fault, never a 5xx.
             raise web.HTTPBadRequest(text="The form could not be read.") from None
-        for value in form.values():
-            if isinstance(value, web.FileField):
-                # No form here takes files; aiohttp spools each file part to a temporary
-                # file that stays open until it is closed, so close it now.
-                value.file.close()
         given = form.get(CSRF_FIELD)
         if (
             subject is None

@@ -30,7 +30,7 @@ from bot.outbox import in_doubt
 from bot.web import accounts, auth, templating
 from bot.web.dashboard import follow_up, shown_once, views
 from bot.web.guards import ClientAddress
-from bot.web.middleware import FormGuard, WebSecurity, posted_texts
+from bot.web.middleware import FormGuard, WebSecurity, posted_texts, read_form
 from consultations import loop, moderation, reporting, service
 from consultations.insights import ChangeMarker
 from consultations.spec import STAGES, ConsultationSpec, parse_spec, unfinished
@@ -334,7 +334,7 @@ class Dashboard:
         return "login:" + nonce if nonce else None
 
     async def _login_expired(self, request: web.Request) -> web.StreamResponse:
-        form = await request.post()
+        form = await read_form(request)
         next_path = form.get("next")
         return self._login_page(
             request,
