@@ -923,14 +923,25 @@ class WebChannel:
     async def _left_page(
         self, request: web.Request, spec: ConsultationSpec, token: str
     ) -> web.Response:
-        """The page after STOP: answers given are kept, and may be deleted here."""
+        """The page after STOP: answers given are kept, and may be deleted here (someone
+        who gave none is not told of answers kept)."""
         texts = spec.wording()
+        async with self.sessionmaker() as db:
+            held = await db.scalar(
+                select(Response.id)
+                .join(Participant, Participant.id == Response.participant_id)
+                .where(
+                    Participant.channel == "web",
+                    Participant.pseudonym == self.keyring.pseudonym("web", token),
+                )
+                .limit(1)
+            )
         return self._html(
             request,
             pages.NoticePage(
                 texts("web_left_title"),
                 texts("web_left_heading"),
-                texts("web_left"),
+                texts("web_left" if held is not None else "web_left_none"),
                 texts=texts,
                 erase=pages.EraseForm(spec.id, await self._form(token)),
             ),

@@ -231,6 +231,7 @@ BUILTIN: dict[str, str] = {
         "We won't ask you anything more. We keep the answers you gave before, with no "
         "name on them. To erase them, go back to the page and choose “Delete my answers”."
     ),
+    "web_left_none": "We won't ask you anything more. We hold no answers from you.",
     "web_deleted_title": "Answers deleted",
     "web_deleted_heading": "Your answers have been deleted",
     "web_deleted": "We have erased all you told us here.",

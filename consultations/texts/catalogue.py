@@ -112,7 +112,7 @@ def _current(names: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
 
 #: Texts that are a variant of a more general one (key: the general text's key): a spec
 #: that words the general text gives the variant the same words, unless it words it too.
-STANDS_IN = {"stop_reply_none": "stop_reply"}
+STANDS_IN = {"stop_reply_none": "stop_reply", "web_left_none": "web_left"}
 
 
 def missing_texts(language: str) -> tuple[str, ...]:

@@ -337,7 +337,11 @@ async def test_stop_then_nothing_more_is_stored(platform: Platform, web_client: 
     page = await _consented(web_client)
     answers = form_fields(page, "/c/outpatient-booking/answers")
     response = await _post(web_client, "/c/outpatient-booking/stop", page)
-    assert "You have left" in await response.text()
+    left = unescape(await response.text())
+    assert "You have left" in left
+    # Nothing was answered: the page does not speak of answers kept.
+    assert "We hold no answers from you." in left
+    assert "We keep the answers you gave before" not in left
     await web_client.post("/c/outpatient-booking/answers", data={**answers, "item:ease": "Easy"})
     async with platform.sessionmaker() as session:
         assert await session.scalar(select(func.count(Response.id))) == 0
@@ -371,6 +375,7 @@ async def test_after_leaving_the_page_still_lets_the_person_delete_their_answers
     ).text()
     left = unescape(await (await _post(web_client, "/c/outpatient-booking/stop", page)).text())
     assert "go back to the page and choose “Delete my answers”" in left
+    assert "We hold no answers from you." not in left
     assert f'action="{ERASE}"' in left
     # Back on the page, as the words say: asked to consent again, and able to delete.
     back = await (await web_client.get("/c/outpatient-booking")).text()
