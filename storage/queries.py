@@ -421,7 +421,8 @@ async def erase_participant(
     """Delete everything held about a participant; returns the rows removed per table.
 
     Their votes leave the statements' running counts too, so what is shown next no longer
-    leans on them. Their unresolved safety cases are kept (``kept_cases``), cut loose from
+    leans on them; the statements they added go, and everyone's votes on those with them
+    (``votes_on_their_statements``). Their unresolved safety cases are kept (``kept_cases``), cut loose from
     the person, their response and words, and marked ``erased_at``: a safeguarding case is
     not closed by the person's erasure, and an urgent one not yet alerted still alerts. The
     erasure is written to the audit log as done by ``actor`` (the command line's operator,
@@ -429,6 +430,7 @@ async def erase_participant(
     """
     now = utcnow()
     await statement_store.forget_votes(session, participant_id)
+    votes_on_theirs = await statement_store.forget_votes_on_statements_of(session, participant_id)
     kept = await session.execute(
         update(ModerationCase)
         .where(
@@ -439,7 +441,10 @@ async def erase_participant(
         .values(response_id=None, participant_id=None, text=None, erased_at=now)
         .execution_options(synchronize_session=False)
     )
-    counts: dict[str, int] = {"kept_cases": int(kept.rowcount or 0)}  # type: ignore[attr-defined]
+    counts: dict[str, int] = {
+        "kept_cases": int(kept.rowcount or 0),  # type: ignore[attr-defined]
+        "votes_on_their_statements": votes_on_theirs,
+    }
     for name, statement in (
         ("moderation_case", delete(ModerationCase).where(cases_of(participant_id))),
         ("response", delete(Response).where(Response.participant_id == participant_id)),

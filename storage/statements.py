@@ -63,6 +63,31 @@ async def forget_votes(session: AsyncSession, participant_id: int) -> int:
     return taken
 
 
+async def forget_votes_on_statements_of(session: AsyncSession, participant_id: int) -> int:
+    """Delete everyone's votes on the statements a person added (before erasing them).
+
+    An erased person's statements go with their other words; a vote left naming one would
+    point at nothing, and the export and the report would count different votes. Returns
+    how many votes were deleted.
+    """
+    authored = [
+        STATEMENT_REF + str(statement_id)
+        for statement_id in await session.scalars(
+            select(Statement.id).where(
+                Statement.participant_id == participant_id, Statement.seed.is_(False)
+            )
+        )
+    ]
+    if not authored:
+        return 0
+    result = await session.execute(
+        delete(Response)
+        .where(Response.item_type == "vote", one_of(Response.in_reply_to, authored))
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
 async def shown(session: AsyncSession, consultation_id: str, item_id: str) -> list[Statement]:
     """The statements people may see and vote on, oldest first."""
     return list(

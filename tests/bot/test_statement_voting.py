@@ -242,3 +242,39 @@ async def test_a_public_reply_to_the_statements_post_is_an_added_statement(
     added = (await statements(platform))[-1]
     assert (added.text, added.status) == ("Longer opening hours on Thursdays", "pending")
     assert channel.sent == []  # nothing said in public about it
+
+
+async def test_erasing_a_statements_author_takes_everyones_votes_on_it_too(
+    platform: Platform,
+) -> None:
+    """Her statement goes with her words; Ben's vote on it would otherwise name a statement
+    that no longer exists (the export and the report then counted different votes). His
+    votes on the seeds stay."""
+    await launch(platform, statements_spec(seed=("Open on Saturdays",)))
+    channel = FakeChannel()
+    ann, ben = Person("2020"), Person("2021")
+    await consented(platform, channel, ann)
+    await deliver(platform, ann.says("agree"))
+    await deliver(platform, ann.says("Have a quiet room for children"))
+    await send_all(platform, channel)
+    seed, added = await statements(platform)
+    await consented(platform, channel, ben)
+    for _ in range(2):
+        await deliver(platform, ben.says("agree"))
+        await send_all(platform, channel)
+    async with platform.sessionmaker() as session:
+        voted = set(
+            await session.scalars(select(Response.in_reply_to).where(Response.item_type == "vote"))
+        )
+    assert f"statement:{added.id}" in voted and f"statement:{seed.id}" in voted
+    await deliver(platform, ann.event(EventKind.ERASE))
+    async with platform.sessionmaker() as session:
+        votes = list(
+            await session.execute(
+                select(Response.in_reply_to, Response.participant_id).where(
+                    Response.item_type == "vote"
+                )
+            )
+        )
+    assert [s.id for s in await statements(platform)] == [seed.id]
+    assert [ref for ref, _ in votes] == [f"statement:{seed.id}"]  # Ben's vote on the seed
