@@ -1298,7 +1298,7 @@ class _Turn:
 
         if item.type == "statements":
             text = (event.text or "").strip()
-            if not text:
+            if not voting.has_words(text):
                 return False
             return await self._add_statement(spec, item, dialogue, text)
         if item.type == "poll":
@@ -1364,7 +1364,7 @@ class _Turn:
         if kind is EventKind.TEXT and event.text and voting.is_done(event.text):
             dialogue.finished_items = sorted({*(dialogue.finished_items or []), item.id})
             return True
-        if kind is EventKind.TEXT and event.text and event.text.strip():
+        if kind is EventKind.TEXT and event.text and voting.has_words(event.text):
             return await self._add_statement(spec, item, dialogue, event.text.strip())
         await self.ask_statement(spec, item, dialogue, prefix=self.texts("choose_one"))
         return False

@@ -55,6 +55,13 @@ def parse_question(question: str) -> tuple[str, int | str] | None:
     return None
 
 
+def has_words(text: str) -> bool:
+    """Whether a statement says anything: a letter or a digit, not only spaces,
+    punctuation, emoji or invisible characters (a zero-width space would otherwise be
+    shown to everyone as an empty statement to vote on)."""
+    return any(character.isalnum() for character in text)
+
+
 def statement_ref(statement_id: int) -> str:
     """The record id of a statement, which votes name in ``in_reply_to``."""
     return f"{STATEMENT_REF}{statement_id}"

@@ -422,8 +422,9 @@ async def erase_participant(
 
     Their votes leave the statements' running counts too, so what is shown next no longer
     leans on them; the statements they added go, and everyone's votes on those with them
-    (``votes_on_their_statements``). Their unresolved safety cases are kept (``kept_cases``), cut loose from
-    the person, their response and words, and marked ``erased_at``: a safeguarding case is
+    (``votes_on_their_statements``). Their unresolved safety cases are kept
+    (``kept_cases``), cut loose from the person, their response and words, and marked
+    ``erased_at``: a safeguarding case is
     not closed by the person's erasure, and an urgent one not yet alerted still alerts. The
     erasure is written to the audit log as done by ``actor`` (the command line's operator,
     ``participant`` for the person's own request), never naming the person.

@@ -879,7 +879,7 @@ class WebChannel:
             )
         else:
             text = (fields.get("text") or [""])[0].strip()
-            if not text:
+            if not voting.has_words(text):
                 raise web.HTTPSeeOther(f"/c/{cid}")
             wait = await self.rates.hit("post", token, THREAD_POSTS_PER_MINUTE)
             if wait is not None:

@@ -139,3 +139,20 @@ async def test_a_vote_on_a_statement_not_shown_is_not_said_to_be_counted(
     page = await (await web_client.get("/c/new-clinic")).text()
     response = await _post(web_client, ACTION, page, vote="agree")
     assert "your vote is counted" in await response.text()
+
+
+async def test_a_statement_with_nothing_to_read_is_not_added(
+    platform: Platform, web_client: Client
+) -> None:
+    """A zero-width space, punctuation or an emoji alone is no statement: nothing stored,
+    nothing for others to vote on (it was shown as an empty quote)."""
+    await launch(platform, statements_spec(seed=()))
+    page = await joined(web_client)
+    for text in ("\u200b", "\u200b\u200d ", "...", "🙂"):
+        await _post(web_client, ACTION, page, text=text)
+        page = await (await web_client.get("/c/new-clinic")).text()
+    exported = await _export(platform, "new-clinic")
+    assert [r for r in exported if r["item_type"] == "statement"] == []
+    await _post(web_client, ACTION, page, text="A quiet room\u200b for children")
+    exported = await _export(platform, "new-clinic")
+    assert len([r for r in exported if r["item_type"] == "statement"]) == 1
