@@ -363,10 +363,24 @@ async def load_funnel(
         )
         or 0
     )
+    # Finished with something answered: a dialogue with nothing left to ask is finished
+    # from the start for someone who then answers nothing (statements with none to vote
+    # on), and "finished" must never count more people than "answered".
+    answered_here = (
+        select(Response.id)
+        .where(
+            Response.participant_id == Dialogue.participant_id,
+            Response.consultation_id == consultation_id,
+            Response.item_type != "segment",
+        )
+        .exists()
+    )
     finished = int(
         await session.scalar(
             select(func.count(Dialogue.id)).where(
-                Dialogue.consultation_id == consultation_id, Dialogue.state == "finished"
+                Dialogue.consultation_id == consultation_id,
+                Dialogue.state == "finished",
+                answered_here,
             )
         )
         or 0

@@ -156,3 +156,27 @@ async def test_a_statement_with_nothing_to_read_is_not_added(
     await _post(web_client, ACTION, page, text="A quiet room\u200b for children")
     exported = await _export(platform, "new-clinic")
     assert len([r for r in exported if r["item_type"] == "statement"]) == 1
+
+
+async def test_the_funnel_never_counts_more_finished_than_answered(
+    platform: Platform, web_client: Client
+) -> None:
+    """People who agree on the page and then vote on nothing are not "finished" (the
+    report said 11 finished of 9 answered)."""
+    from consultations import reporting
+
+    await launch(platform, statements_spec())
+    for _ in range(3):
+        web_client.session.cookie_jar.clear()
+        page = await joined(web_client)
+    fields = re.findall(r'<input type="hidden" name="(csrf|nonce)" value="([^"]*)">', page)
+    statement = re.search(r'name="statement" value="(\d+)"', page)
+    assert statement is not None
+    await web_client.post(
+        ACTION, data={**dict(fields), "vote": "agree", "statement": statement.group(1)}
+    )
+    async with platform.sessionmaker() as session:
+        rows = await reporting.load_rows(session, "new-clinic")
+        funnel = await reporting.load_funnel(session, "new-clinic", rows)
+    assert (funnel.consented, funnel.answered) == (3, 1)
+    assert funnel.finished <= funnel.answered
