@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from consultations import statements as voting
 from consultations.dialogue import RESUME
 from consultations.screening import BY_MODEL, BY_PHRASE, REVIEW, SAFETY
 from storage import statements as statement_store
@@ -451,6 +452,36 @@ async def already_resolved(session: AsyncSession, case: ModerationCase) -> Alrea
     return AlreadyResolved(case, outcome)
 
 
+class RepeatStatement(CaseError):
+    """The statement waiting for approval says what a statement already shown says."""
+
+
+async def _refuse_a_repeat(session: AsyncSession, case_id: int) -> None:
+    """Raise :class:`RepeatStatement` when the statement of ``case_id`` is a near-repeat
+    of one already shown: approved, it would be offered twice with its votes split.
+
+    The check people's own statements get on arrival compares them with the statements
+    shown (never with others still waiting, whose words nobody may see before a
+    moderator has); two alike that waited together meet here.
+    """
+    statement = await session.scalar(
+        select(Statement)
+        .join(ModerationCase, ModerationCase.response_id == Statement.response_id)
+        .where(ModerationCase.id == case_id, Statement.status == statement_store.PENDING)
+    )
+    if statement is None:
+        return  # not a statement waiting: _close says what it is
+    shown = await statement_store.shown(session, statement.consultation_id, statement.item_id)
+    repeat = voting.near_duplicate(
+        statement.text, [voting.Known(s.id, s.text) for s in shown if s.id != statement.id]
+    )
+    if repeat is not None:
+        raise RepeatStatement(
+            f"moderation case {case_id}: the statement is too like one already shown "
+            f"(statement:{repeat.id}, “{repeat.text}”); reject it instead"
+        )
+
+
 async def decide_statement(
     session: AsyncSession, case_id: int, actor: str, *, approve: bool, note: str = ""
 ) -> ModerationCase:
@@ -462,6 +493,8 @@ async def decide_statement(
     :class:`AlreadyResolved`, saying what the first decided, and changes nothing.
     """
     done = "approved: shown to participants" if approve else "rejected: not shown"
+    if approve:
+        await _refuse_a_repeat(session, case_id)
     case = await _close(session, case_id, actor, note.strip() or done, reasons=(STATEMENT,))
     # Decided once, as resolve says: the second of two decisions stops above, so the
     # statement shows what the first decided.

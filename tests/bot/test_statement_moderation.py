@@ -244,3 +244,49 @@ async def test_a_safety_case_takes_no_decision(platform: Platform, web_client: A
     async with platform.sessionmaker() as session:
         row = await session.get(ModerationCase, case_id)
     assert row is not None and row.status == "open"
+
+
+def test_a_repeat_that_waited_beside_its_twin_is_not_approved(
+    cli_env: Settings,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Two people add the same idea while both wait for a moderator (neither may be
+    compared with the other's unseen words on arrival). Approving the first shows it;
+    approving the second is refused (exit 2, naming the shown statement), so the idea is
+    never offered twice with its votes split; rejecting it works as ever."""
+
+    async def added() -> None:
+        platform = create_platform(cli_env)
+        try:
+            await launch(platform, statements_spec(moderation="pre"))
+            for number, idea in enumerate(
+                ("A hearing loop at the front desk", "a hearing loop at the front desk!")
+            ):
+                person = Person(f"91{number}")
+                for event in (
+                    person.starts("new-clinic"),
+                    person.answers(CONSENT, "Yes, I agree"),
+                    person.says(idea),
+                ):
+                    await platform.inbox.receive(event)
+                    await platform.inbox.process_pending()
+        finally:
+            await platform.aclose()
+
+    async def statuses() -> list[str]:
+        platform = create_platform(cli_env)
+        try:
+            return list((await _statuses(platform)).values())
+        finally:
+            await platform.aclose()
+
+    asyncio.run(added())
+    code, out, _ = engage(capsys, "moderation", "list", "--json")
+    first, second = (str(c["id"]) for c in json.loads(out))
+    assert engage(capsys, "moderation", "approve", first)[0] == 0
+    code, _, err = engage(capsys, "moderation", "approve", second)
+    assert code == 2
+    assert "too like one already shown" in err and "A hearing loop at the front desk" in err
+    assert sorted(asyncio.run(statuses())) == ["pending", "shown"]
+    assert engage(capsys, "moderation", "reject", second, "--note", "a repeat")[0] == 0
+    assert sorted(asyncio.run(statuses())) == ["rejected", "shown"]

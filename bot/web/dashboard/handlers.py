@@ -88,6 +88,11 @@ MODERATION_NOTICES: Mapping[str, tuple[str, str]] = {
     ),
     "note-required": ("error", "Say what was done in the note before resolving the case."),
     "already-resolved": ("notice", "That case was already resolved."),
+    "repeat": (
+        "error",
+        "That statement is too like one already shown, so it was not approved (it would be "
+        "offered twice, with its votes split). Reject it instead.",
+    ),
     "wrong-kind": (
         "error",
         "That action is not for this kind of case: a statement is approved or rejected, a "
@@ -901,6 +906,8 @@ class Dashboard:
                 raise web.HTTPSeeOther(
                     f"{PREFIX}/moderation?done=already-resolved&case={case_id}"
                 ) from None
+            except moderation.RepeatStatement:
+                done = "repeat"
             except moderation.CaseError:
                 done = "wrong-kind"
         raise web.HTTPSeeOther(f"{PREFIX}/moderation?done={done}")
