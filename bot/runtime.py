@@ -112,6 +112,8 @@ class Outcome:
     held_by: OutboundMessage | None = None
     #: The person left (STOP) while it was handled.
     left: bool = False
+    #: A statement refused as a near-repeat: the one it repeats, offered next for a vote.
+    prefer_statement: int | None = None
 
 
 #: Takes the common web answers of a group commit with plain rows; returns the indexes of
@@ -1426,6 +1428,7 @@ class _Turn:
                     else:
                         self.say(self.texts("statements_duplicate", existing=repeat.text))
                         self.prefer_statement = repeat.id
+                        self.outcome.prefer_statement = repeat.id
                 return True
         response = self._store(
             spec.id, item.id, "statement", text=screened.text, flags=list(screened.flags)

@@ -397,9 +397,15 @@ class WebChannel:
         return await self._show(request)
 
     async def _show(
-        self, request: web.Request, messages: Sequence[pages.Message] = ()
+        self,
+        request: web.Request,
+        messages: Sequence[pages.Message] = (),
+        *,
+        prefer_statement: int | None = None,
     ) -> web.Response:
-        """The consultation page, with ``messages`` (what a form post said) above it."""
+        """The consultation page, with ``messages`` (what a form post said) above it, and
+        ``prefer_statement`` (the one a refused near-repeat repeats) offered for a vote
+        where the person may vote on it."""
         # Its reads are short and indexed, and readers of a SQLite store in WAL mode never
         # wait for a lock: each costs less than the hand-over to aiosqlite's thread and
         # back (the page is a web participant's most frequent request).
@@ -534,7 +540,7 @@ class WebChannel:
                 elif r.item_type == "prompt":
                     answers[r.item_id] = [r.text or ""]
             threads, more = await self._threads(session, spec, participant_id, page)
-            cards = await self._cards(session, spec, participant_id)
+            cards = await self._cards(session, spec, participant_id, prefer_statement)
         return self._html(
             request,
             pages.ItemsPage(
@@ -560,7 +566,10 @@ class WebChannel:
 
     @staticmethod
     async def _cards(
-        session: AsyncSession, spec: ConsultationSpec, participant_id: int
+        session: AsyncSession,
+        spec: ConsultationSpec,
+        participant_id: int,
+        prefer: int | None = None,
     ) -> dict[str, pages.StatementCard | None]:
         """For each statements item, the statement that tells most for this person to vote on.
 
@@ -574,16 +583,20 @@ class WebChannel:
             shown = await statement_store.shown(session, spec.id, item.id)
             voted = await statement_store.voted(session, participant_id, spec.id, item.id)
             done = {voting.statement_of(ref) for ref in voted}
-            chosen = voting.choose_next(
-                [
-                    voting.Tally(
-                        s.id, s.text, s.agrees, s.disagrees, s.passes, s.participant_id, s.split
-                    )
-                    for s in shown
-                ],
-                {d for d in done if d is not None},
-                participant_id,
-            )
+            tallies = [
+                voting.Tally(
+                    s.id, s.text, s.agrees, s.disagrees, s.passes, s.participant_id, s.split
+                )
+                for s in shown
+            ]
+            chosen = next(
+                (
+                    t
+                    for t in tallies
+                    if t.id == prefer and t.id not in done and t.author != participant_id
+                ),
+                None,
+            ) or voting.choose_next(tallies, {d for d in done if d is not None}, participant_id)
             cards[item.id] = None if chosen is None else pages.StatementCard(chosen.id, chosen.text)
         return cards
 
@@ -905,7 +918,7 @@ class WebChannel:
             voted = any(s.item_type == "vote" for s in outcome.stored)
             key = "statements_web_voted" if voted else "statements_not_votable"
             notes = [("notice", spec.wording()(key))]
-        return await self._show(request, notes)
+        return await self._show(request, notes, prefer_statement=outcome.prefer_statement)
 
     async def stop(self, request: web.Request) -> web.Response:
         """Leave the consultation (STOP): nothing more is asked or stored.

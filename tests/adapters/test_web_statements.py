@@ -180,3 +180,19 @@ async def test_the_funnel_never_counts_more_finished_than_answered(
         funnel = await reporting.load_funnel(session, "new-clinic", rows)
     assert (funnel.consented, funnel.answered) == (3, 1)
     assert funnel.finished <= funnel.answered
+
+
+async def test_a_near_repeat_is_refused_and_the_statement_it_repeats_is_offered(
+    platform: Platform, web_client: Client
+) -> None:
+    """The notice says "vote on it instead": the next form is that statement, not the one
+    the page would have chosen anyway."""
+    await launch(platform, statements_spec())
+    page = await joined(web_client)
+    first = shown_statement(page)
+    target = SEED[-1]
+    assert first != target  # not the one the page offers first
+    answer = await _post(web_client, ACTION, page, text=target.upper() + "!")
+    page = unescape(await answer.text())
+    assert "very like this" in page
+    assert shown_statement(page) == target
