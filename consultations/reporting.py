@@ -428,7 +428,13 @@ async def load_funnel(
 async def load_history(
     session: AsyncSession, row: Consultation, spec: ConsultationSpec
 ) -> list[CycleResult]:
-    """Other cycles of the same QI project, summarised for comparison."""
+    """Other cycles of the same QI project, summarised for comparison.
+
+    A closing-the-loop follow-up is no measurement cycle: its replies are reactions to a
+    change (shown under ``reception``), so it is neither compared nor compared with.
+    """
+    if spec.model == "closing-the-loop":
+        return []
     others = (
         await session.scalars(
             select(Consultation).where(
@@ -441,6 +447,8 @@ async def load_history(
     history: list[CycleResult] = []
     for other in others:
         other_spec = service.spec_of(other)
+        if other_spec.model == "closing-the-loop":
+            continue
         other_rows = await load_responses(session, other.id)
         totals = await load_totals(session, other.id)
         if not other_rows.rows and not len(other_rows.texts) and not totals:

@@ -106,6 +106,12 @@ async def test_study_report_merges_channels_compares_cycles_and_suppresses(
     assert report["participation"]["by_channel"]["web"]["participants"] == 9
 
     assert [c["cycle"] for c in report["comparison"]["cycles"]] == [1, 2]
+    assert report["comparison"]["baseline_cycle"] == 1
+    # Cycle 1 has no baseline: a later cycle is not one (it said "change since cycle 2").
+    async with platform.sessionmaker() as session:
+        first = json.loads(await reporting.render(session, "booking-c1", fmt="json"))
+    assert first["comparison"]["cycles"] == []
+    assert "baseline_cycle" not in first["comparison"]
     assert report["run_charts"]
     assert report["run_charts"][0]["changes"] == [
         {"date": date.today().isoformat(), "label": "Online booking"}
@@ -311,3 +317,24 @@ async def test_the_csv_never_prints_a_reply_kept_off_public_pages(platform: Plat
     assert sorted(row[2] for row in rows[1:]) == sorted(
         [said["r2"], "[withheld: kept for a moderator]", "[withheld: kept for a moderator]"]
     )
+
+
+async def test_a_closing_the_loop_follow_up_is_no_cycle_of_its_project(platform: Platform) -> None:
+    """Reactions to a change are not measurements: a follow-up drafted for cycle 1 (same
+    project, same cycle number) neither joins cycle 1 in cycle 2's comparison nor gets a
+    comparison of its own."""
+    await launch(platform, _cycle("booking-c1", 1))
+    await _people_answer(platform, "booking-c1", [("Patient", "Hard", "Phone always busy")] * 6)
+    loop = _cycle("booking-c1-loop", 1)
+    loop["model"] = "closing-the-loop"
+    await launch(platform, loop)
+    await _people_answer(platform, "booking-c1-loop", [("Patient", "Easy", "Much better now")] * 5)
+    await launch(platform, _cycle("booking-c2", 2))
+    await _people_answer(platform, "booking-c2", [("Patient", "Easy", "Booked online")] * 6)
+    async with platform.sessionmaker() as session:
+        second = json.loads(await reporting.render(session, "booking-c2", fmt="json"))
+        follow_up = json.loads(await reporting.render(session, "booking-c1-loop", fmt="json"))
+    ease = next(p for p in second["comparison"]["polls"] if p["item"] == "ease")
+    first = next(row for row in ease["cycles"] if row["cycle"] == 1)
+    assert (first["consultation"], first["n"]) == ("booking-c1", 6)
+    assert follow_up["comparison"]["cycles"] == []

@@ -143,7 +143,8 @@ def _by_cycle(history: Sequence[CycleResult]) -> list[CycleResult]:
         out.append(
             CycleResult(
                 cycle=cycle,
-                consultation=parts[0].consultation,
+                # Every consultation of the cycle, when several were run in it.
+                consultation=", ".join(sorted({p.consultation for p in parts})),
                 start=min(p.start for p in parts),
                 end=max(p.end for p in parts),
                 polls={k: dict(v) for k, v in polls.items()},
@@ -180,13 +181,13 @@ def comparison(
     Each poll measure and each category share is compared, with an interval for the
     difference; the section is empty when there are no earlier cycles.
     """
-    earlier = [c for c in _by_cycle(history) if c.cycle != current.cycle]
+    # Only cycles before this one: a later cycle is no baseline for an earlier one (the
+    # report of cycle 1 once said "change since cycle 2").
+    earlier = [c for c in _by_cycle(history) if c.cycle < current.cycle]
     if not earlier:
         return {"cycles": [], "polls": [], "categories": [], "negative": None}
     baseline = earlier[0]
-    previous = max(
-        (c for c in earlier if c.cycle < current.cycle), key=lambda c: c.cycle, default=earlier[-1]
-    )
+    previous = earlier[-1]
     cycles = [*earlier, current]
     poll_rows = []
     for poll in polls:
