@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from channels.events import OutboundMessage
 from consultations import followups, loop, service
@@ -83,6 +84,19 @@ async def invite(
             )
         ).all()
     )
+    # A "no" to re-contact in any of the consultations named (or a yes withdrawn) is a
+    # no: someone who agreed in one and declined in another is not invited.
+    declined = aliased(Consent)
+    said_no = (
+        select(declined.id)
+        .where(
+            declined.participant_id == Participant.id,
+            one_of(declined.consultation_id, earlier),
+            declined.purpose == "recontact",
+            or_(declined.given.is_(False), declined.withdrawn_at.is_not(None)),
+        )
+        .exists()
+    )
     rows = await session.execute(
         select(Participant.id, Participant.channel, Participant.address, Consent.consultation_id)
         .join(Consent, Consent.participant_id == Participant.id)
@@ -93,6 +107,7 @@ async def invite(
             Consent.withdrawn_at.is_(None),
             Participant.opted_out_at.is_(None),
             one_of(Participant.channel, wanted),
+            ~said_no,
         )
         .order_by(Participant.id)
     )

@@ -266,3 +266,50 @@ def test_draft_loop_of_a_consultation_nobody_answered_is_a_usage_error(
     code, out, err = engage(capsys, "consultation", "draft-loop", "outpatient-booking")
     assert code == 2 and out == ""
     assert "has no responses yet" in err and "Thank you to the 0" not in err
+
+
+def test_a_no_to_re_contact_in_any_consultation_named_is_a_no(
+    env: Path, capsys: pytest.CaptureFixture[str], database_url: str
+) -> None:
+    """Someone who agreed to be contacted again after one consultation and said no after
+    the next is not invited by a follow-up of both (they were, through the first)."""
+    second = {**EARLIER, "id": "outpatient-booking-2", "title": "Booking, again"}
+    (env / "earlier.yaml").write_text(yaml.safe_dump(EARLIER, sort_keys=False))
+    (env / "second.yaml").write_text(yaml.safe_dump(second, sort_keys=False))
+    for file, cid in (("earlier.yaml", "outpatient-booking"), ("second.yaml", second["id"])):
+        assert engage(capsys, "consultation", "create", file)[0] == 0
+        assert engage(capsys, "consultation", "launch", cid)[0] == 0
+
+    def joined(token: str, cid: str, again: bool) -> list[InboundEvent]:
+        return [
+            _event(token, cid, "start", EventKind.START),
+            _event(token, cid, "consent", EventKind.ANSWER, item_id=CONSENT, choices=("yes",)),
+            _event(
+                token,
+                cid,
+                "recontact",
+                EventKind.ANSWER,
+                item_id=RECONTACT,
+                choices=(RECONTACT_OPTIONS[0 if again else 1],),
+            ),
+        ]
+
+    _on_the_web(
+        database_url,
+        [
+            ("changed-mind", joined("changed-mind", "outpatient-booking", True)),
+            ("changed-mind", joined("changed-mind", second["id"], False)),
+            ("both-yes", joined("both-yes", "outpatient-booking", True)),
+            ("both-yes", joined("both-yes", second["id"], True)),
+        ],
+    )
+    follow_up = {
+        **EARLIER,
+        "id": "booking-follow-up",
+        "follow_up": {"of": ["outpatient-booking", second["id"]], "invite": "recontact"},
+    }
+    (env / "follow.yaml").write_text(yaml.safe_dump(follow_up, sort_keys=False))
+    assert engage(capsys, "consultation", "create", "follow.yaml")[0] == 0
+    code, out, err = engage(capsys, "consultation", "launch", "booking-follow-up")
+    assert code == 0, err
+    assert out.splitlines()[-1] == "invited 1 on web"  # both-yes only
