@@ -380,11 +380,40 @@ async def _follow_up_problems(platform: Platform, spec: ConsultationSpec) -> lis
                 select(Consultation.id).where(Consultation.id.in_(spec.follow_up.of))
             )
         )
-    return [
+    problems = [
         Problem(f"follow_up.of[{index}]", f"there is no consultation {earlier!r}")
         for index, earlier in enumerate(spec.follow_up.of)
         if earlier not in known
     ]
+    # Following the earlier consultations' own follow_up back must never reach this one.
+    async with platform.sessionmaker() as session:
+        for index, earlier in enumerate(spec.follow_up.of):
+            path = await _path_back_to(session, earlier, spec.id)
+            if path is not None:
+                chain = " -> ".join([spec.id, *path])
+                problems.append(
+                    Problem(f"follow_up.of[{index}]", f"would make a cycle of follow-ups ({chain})")
+                )
+    return problems
+
+
+async def _path_back_to(session: AsyncSession, start: str, target: str) -> list[str] | None:
+    """The chain of ``follow_up.of`` from ``start`` that reaches ``target``, if one does."""
+    paths: list[list[str]] = [[start]]
+    seen = {start}
+    while paths:
+        path = paths.pop()
+        if path[-1] == target:
+            return path
+        row = await session.get(Consultation, path[-1])
+        if row is None:
+            continue
+        follow_up = service.spec_of(row).follow_up
+        for earlier in follow_up.of if follow_up is not None else ():
+            if earlier not in seen:
+                seen.add(earlier)
+                paths.append([*path, earlier])
+    return None
 
 
 def _how(channel: str) -> str:

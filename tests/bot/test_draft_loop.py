@@ -313,3 +313,23 @@ def test_a_no_to_re_contact_in_any_consultation_named_is_a_no(
     code, out, err = engage(capsys, "consultation", "launch", "booking-follow-up")
     assert code == 0, err
     assert out.splitlines()[-1] == "invited 1 on web"  # both-yes only
+
+
+def test_follow_ups_that_would_follow_each_other_round_are_refused(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """x is followed up by y; x re-created as a follow-up of y would make a cycle: refused
+    with the chain named (exit 2), and the stored draft of x is kept as it was."""
+    x = {**EARLIER, "id": "cyc-x"}
+    y = {**EARLIER, "id": "cyc-y", "follow_up": {"of": ["cyc-x"], "invite": "recontact"}}
+    (env / "x.yaml").write_text(yaml.safe_dump(x, sort_keys=False))
+    (env / "y.yaml").write_text(yaml.safe_dump(y, sort_keys=False))
+    assert engage(capsys, "consultation", "create", "x.yaml")[0] == 0
+    assert engage(capsys, "consultation", "create", "y.yaml")[0] == 0
+    x_again = {**x, "follow_up": {"of": ["cyc-y"], "invite": "recontact"}}
+    (env / "x.yaml").write_text(yaml.safe_dump(x_again, sort_keys=False))
+    code, _, err = engage(capsys, "consultation", "create", "x.yaml")
+    assert code == 2
+    assert "follow_up.of[0]" in err and "cyc-x -> cyc-y -> cyc-x" in err
+    code, out, _ = engage(capsys, "consultation", "show", "cyc-x")
+    assert code == 0 and "follow_up" not in out
