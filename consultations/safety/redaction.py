@@ -712,6 +712,9 @@ _ROLE_BEFORE = re.compile(
     rf"\b(?:{_ROLES})\b\s*(?:,|\(|-|–|—)?\s*(?:(?:is\s+|was\s+)?(?:called|named)\s+)?"
     r"(?:(?:dr|mr|mrs|ms|miss|prof)\.?\s+)?"
 )
+# "my nurse is Mark", "the physio was Nicky": a bare "is" or "was" cues only a given name
+# the lists know (never "the nurse was Brilliant").
+_ROLE_IS = re.compile(rf"\b(?:{_ROLES})\s+(?:is|was)\s+")
 _TITLE_END = re.compile(r"(?:Dr|Mr|Mrs|Ms|Miss|Prof)\.?\s+$")
 _TITLE_END_LOWER = re.compile(r"(?:dr|mr|mrs|ms|miss|prof)\.?\s+$")
 _RELATIONS = (
@@ -1006,6 +1009,8 @@ def _names(text: str, lower: str, words: frozenset[str]) -> list[_Name]:
             if titled is None and _TITLE_END_LOWER.search(match.group()):
                 continue  # "the doctor said" is not a title before a name
             add(_read_name(text, match.end()), staff=True, first_title=titled is None)
+        for match in _ROLE_IS.finditer(lower):
+            add_all(_read_name(text, match.end(), first_required=True), staff=True)
 
     if not _THANKS_WORDS.isdisjoint(words):
         for match in _THANKS.finditer(lower):

@@ -410,3 +410,26 @@ def test_each_labelled_text_is_in_the_split_its_hash_gives() -> None:
         for case in load(split):
             held_out = int(hashlib.sha256(case.text.encode()).hexdigest(), 16) % 5 < 2
             assert held_out == (split == "heldout"), (split, case.text)
+
+
+@pytest.mark.parametrize(
+    ("text", "redacted"),
+    [
+        # From real feedback a report quoted with the staff member's name in it.
+        (
+            "My nurse is Mark, he always explains everything so well",
+            "My nurse is [name], he always explains everything so well",
+        ),
+        ("The physio was Nicky, she is great", "The physio was [name], she is great"),
+        ("Sarah & Nicky - great team", "[name] & [name] - great team"),
+        ("Thanks to Sarah and Demi on ward 4", "Thanks to [name] and [name] on ward 4"),
+        # A bare "is" or "was" cues only a given name the lists know.
+        ("The nurse was Brilliant and kind", "The nurse was Brilliant and kind"),
+        ("The doctor is Excellent", "The doctor is Excellent"),
+    ],
+)
+def test_a_staff_member_named_after_is_or_was_is_redacted(text: str, redacted: str) -> None:
+    assert redact(text).text == redacted
+    # Named as staff: kept where the consultation keeps staff names.
+    if "nurse is" in text or "physio was" in text:
+        assert redact(text, keep_staff_names=True).text == text
