@@ -479,7 +479,10 @@ def _md_stage(summary: Mapping[str, Any], e: Callable[[object], str]) -> list[st
             out += [f"- {e(x)}" for x in body["signals"]]
         out.append("")
     else:
-        out += [f"Suggested decision: **{body['suggested_decision']}**", ""]
+        if body["suggested_decision"] is None:
+            out += ["No decision is suggested: there is not enough evidence yet.", ""]
+        else:
+            out += [f"Suggested decision: **{body['suggested_decision']}**", ""]
         for key in ("adopt", "adapt", "abandon"):
             if body["evidence"][key]:
                 out += [f"### Evidence to {key}", ""]
@@ -487,8 +490,9 @@ def _md_stage(summary: Mapping[str, Any], e: Callable[[object], str]) -> list[st
         # Preformatted: the draft is kept as written (a code block shows no HTML and no
         # Markdown), in a fence that no run of backticks in it can close.
         draft = str(body["you_said_we_did"])
-        fence = _fence(draft)
-        out += ['### Draft "you said, we did"', "", fence, *draft.splitlines(), fence, ""]
+        if draft:
+            fence = _fence(draft)
+            out += ['### Draft "you said, we did"', "", fence, *draft.splitlines(), fence, ""]
     if stage in ("study", "act"):
         out += _md_reception(body.get("reception") or [], e)
     return out

@@ -247,6 +247,19 @@ def test_act_suggests_and_drafts_a_message() -> None:
     assert len(message) <= 500
 
 
+def test_act_suggests_no_decision_and_drafts_nothing_without_answers() -> None:
+    """Nobody answered: no decision rests on nothing ("adapt" was suggested), and no
+    message thanks "the 0 people who took part"."""
+    r = build_report(SPEC, [], [], None, generated_at=GENERATED, stage="act")
+    act = r["stage_summary"]["act"]
+    assert act["suggested_decision"] is None
+    assert act["you_said_we_did"] == ""
+    md = render_markdown(r)
+    assert "No decision is suggested" in md and "Suggested decision" not in md
+    assert "0 people" not in md
+    assert "0 people" not in render_html(r)
+
+
 def test_unknown_stage_is_refused() -> None:
     with pytest.raises(ValueError, match="stage must be one of"):
         report(stage="deploy")

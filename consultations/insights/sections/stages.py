@@ -231,6 +231,7 @@ def _act(
                 f'{t["count"]} comments on "{t["label"]}", '
                 f"{t['sentiment']['negative']:.0%} negative"
             )
+    suggestion: str | None
     if evidence["abandon"] and not evidence["adopt"]:
         suggestion = "abandon"
     elif evidence["adopt"] and not evidence["abandon"]:
@@ -239,6 +240,10 @@ def _act(
         )
     else:
         suggestion = "adapt"
+    if not any(evidence.values()):
+        # No measure compared and no theme to act on (nobody answered yet, or too few):
+        # no decision is suggested rather than one with nothing behind it.
+        suggestion = None
     if not comparison["polls"] and not comparison["categories"]:
         evidence["adapt"].insert(
             0, "no earlier cycle to compare with: the decision rests on comments alone"
@@ -254,6 +259,8 @@ def _you_said(spec: SpecLike, report: Mapping[str, Any], changes: Sequence[Chang
     themes = report["themes"]
     total = report["sentiment"]["n"]
     people = report["participation"]["participants"]
+    if not people:
+        return ""  # nobody took part: nothing to say back to anyone
     # The themes as the report names them (a phrase people wrote, or the framework's
     # sub-theme), most replies first; a theme named only by its category says nothing.
     named = [t for t in themes if t.get("phrases") or t.get("subcategory")]
