@@ -67,8 +67,17 @@ def _pct(value: float | None) -> str:
     return "–" if value is None else f"{value * 100:.0f}%"
 
 
+def _unknown(o: Mapping[str, Any]) -> bool:
+    """A share with no answers behind it: its interval is all of 0 to 1 (stats.py)."""
+    return bool(o["ci_low"] == 0.0 and o["ci_high"] == 1.0)
+
+
 def _ci(o: Mapping[str, Any]) -> str:
-    return f"{_pct(o['ci_low'])}–{_pct(o['ci_high'])}"
+    return "–" if _unknown(o) else f"{_pct(o['ci_low'])}–{_pct(o['ci_high'])}"
+
+
+def _option_share(o: Mapping[str, Any]) -> str:
+    return "–" if _unknown(o) else _pct(o["share"])
 
 
 #: Characters that Markdown (CommonMark with the GitHub table extension) gives a meaning
@@ -274,7 +283,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
             ]
             out += _md_table(
                 ["Option", "Count", "Share", "95% interval"],
-                [(o["label"], o["count"], _pct(o["share"]), _ci(o)) for o in poll["options"]],
+                [(o["label"], o["count"], _option_share(o), _ci(o)) for o in poll["options"]],
             )
     out += _md_over_time(report, e)
     out += [
@@ -709,7 +718,7 @@ def _environment() -> jinja2.Environment:
         plural=lambda count, singular: plural(count, singular),
         noun=lambda count, singular: noun(count, singular),
         small_count=lambda pair: (pair[0], _count(pair[1])),
-        option_row=lambda o: (o["label"], o["count"], _pct(o["share"]), _ci(o)),
+        option_row=lambda o: (o["label"], o["count"], _option_share(o), _ci(o)),
         delphi_round_row=lambda r: (
             r["round"],
             r["n"],

@@ -10,13 +10,14 @@ Z95 = 1.959963984540054
 
 
 def wilson_interval(count: int, n: int, z: float = Z95) -> tuple[float, float]:
-    """Wilson score interval for ``count`` successes out of ``n`` (0..1; (0, 0) when n == 0).
+    """Wilson score interval for ``count`` successes out of ``n`` (0..1; (0, 1) when n == 0:
+    with no answers the share could be anything, not a certain 0%).
 
     Wilson rather than the normal approximation because poll cells are often small and
     shares near 0 or 1, where the normal interval escapes [0, 1] or collapses to a point.
     """
     if n <= 0:
-        return (0.0, 0.0)
+        return (0.0, 1.0)
     if not 0 <= count <= n:
         raise ValueError(f"count {count} is not between 0 and n={n}")
     p = count / n

@@ -258,6 +258,12 @@ def test_act_suggests_no_decision_and_drafts_nothing_without_answers() -> None:
     assert "No decision is suggested" in md and "Suggested decision" not in md
     assert "0 people" not in md
     assert "0 people" not in render_html(r)
+    # A poll nobody answered: its shares are unknown, shown as such, not as 0%–0%.
+    assert r["polls"]
+    for poll in r["polls"]:
+        assert poll["n"] == 0
+        assert all((o["ci_low"], o["ci_high"]) == (0.0, 1.0) for o in poll["options"])
+    assert "0%–0%" not in md and "0%–0%" not in render_html(r)
 
 
 def test_unknown_stage_is_refused() -> None:

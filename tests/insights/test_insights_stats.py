@@ -27,8 +27,10 @@ def test_wilson_interval_matches_published_values(
     assert got == pytest.approx((low, high), abs=5e-5)
 
 
-def test_wilson_interval_of_nothing_is_empty() -> None:
-    assert wilson_interval(0, 0) == (0.0, 0.0)
+def test_wilson_interval_of_nothing_is_everything() -> None:
+    # No answers: the share could be anything, not a certain 0% (a report showed
+    # "0% | 0%–0%" for a poll nobody answered).
+    assert wilson_interval(0, 0) == (0.0, 1.0)
 
 
 def test_wilson_interval_rejects_impossible_counts() -> None:
