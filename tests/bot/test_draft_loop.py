@@ -68,9 +68,9 @@ def _on_the_web(database_url: str, people: list[tuple[str, list[InboundEvent]]])
     asyncio.run(run())
 
 
-def _took_part(token: str, text: str, again: bool) -> tuple[str, list[InboundEvent]]:
-    cid = "outpatient-booking"
-    return token, [
+def _joined(token: str, cid: str, again: bool) -> list[InboundEvent]:
+    """Started, agreed, and said whether they may be contacted again."""
+    return [
         _event(token, cid, "start", EventKind.START),
         _event(token, cid, "consent", EventKind.ANSWER, item_id=CONSENT, choices=("yes",)),
         _event(
@@ -81,6 +81,13 @@ def _took_part(token: str, text: str, again: bool) -> tuple[str, list[InboundEve
             item_id=RECONTACT,
             choices=(RECONTACT_OPTIONS[0 if again else 1],),
         ),
+    ]
+
+
+def _took_part(token: str, text: str, again: bool) -> tuple[str, list[InboundEvent]]:
+    cid = "outpatient-booking"
+    return token, [
+        *_joined(token, cid, again),
         _event(token, cid, "answer", EventKind.ANSWER, item_id="one-thing", text=text),
     ]
 
@@ -280,27 +287,13 @@ def test_a_no_to_re_contact_in_any_consultation_named_is_a_no(
         assert engage(capsys, "consultation", "create", file)[0] == 0
         assert engage(capsys, "consultation", "launch", cid)[0] == 0
 
-    def joined(token: str, cid: str, again: bool) -> list[InboundEvent]:
-        return [
-            _event(token, cid, "start", EventKind.START),
-            _event(token, cid, "consent", EventKind.ANSWER, item_id=CONSENT, choices=("yes",)),
-            _event(
-                token,
-                cid,
-                "recontact",
-                EventKind.ANSWER,
-                item_id=RECONTACT,
-                choices=(RECONTACT_OPTIONS[0 if again else 1],),
-            ),
-        ]
-
     _on_the_web(
         database_url,
         [
-            ("changed-mind", joined("changed-mind", "outpatient-booking", True)),
-            ("changed-mind", joined("changed-mind", second["id"], False)),
-            ("both-yes", joined("both-yes", "outpatient-booking", True)),
-            ("both-yes", joined("both-yes", second["id"], True)),
+            ("changed-mind", _joined("changed-mind", "outpatient-booking", True)),
+            ("changed-mind", _joined("changed-mind", second["id"], False)),
+            ("both-yes", _joined("both-yes", "outpatient-booking", True)),
+            ("both-yes", _joined("both-yes", second["id"], True)),
         ],
     )
     follow_up = {

@@ -24,9 +24,10 @@ from tests.helpers import engage, launch, statements_spec
 IDEAS = ("Have a water fountain in the waiting room", "Play calm music in the waiting room")
 
 
-async def _add_statements(platform: Platform) -> None:
+async def _add_statements(platform: Platform, ideas: tuple[str, ...] = IDEAS) -> None:
+    """Each idea added by a person of its own, under pre-moderation."""
     await launch(platform, statements_spec(moderation="pre"))
-    for number, idea in enumerate(IDEAS):
+    for number, idea in enumerate(ideas):
         person = Person(f"90{number}")
         for event in (
             person.starts("new-clinic"),
@@ -258,18 +259,9 @@ def test_a_repeat_that_waited_beside_its_twin_is_not_approved(
     async def added() -> None:
         platform = create_platform(cli_env)
         try:
-            await launch(platform, statements_spec(moderation="pre"))
-            for number, idea in enumerate(
-                ("A hearing loop at the front desk", "a hearing loop at the front desk!")
-            ):
-                person = Person(f"91{number}")
-                for event in (
-                    person.starts("new-clinic"),
-                    person.answers(CONSENT, "Yes, I agree"),
-                    person.says(idea),
-                ):
-                    await platform.inbox.receive(event)
-                    await platform.inbox.process_pending()
+            await _add_statements(
+                platform, ("A hearing loop at the front desk", "a hearing loop at the front desk!")
+            )
         finally:
             await platform.aclose()
 
