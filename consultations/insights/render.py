@@ -114,10 +114,47 @@ def md_text(value: object) -> str:
     return _MD_LEADING.sub(lambda m: m.group(1) + "\\" + m.group(2), text)
 
 
+def _segment_questions(report: Mapping[str, Any]) -> dict[str, str]:
+    """Each segment question's words, by its id (from the participation section)."""
+    return {
+        seg_id: seg["question"] for seg_id, seg in report["participation"]["by_segment"].items()
+    }
+
+
 def _md_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(md_text(v) for v in row) + " |" for row in rows]
     return lines + [""]
+
+
+def segment_poll_tables(
+    poll: Mapping[str, Any], questions: Mapping[str, str]
+) -> list[tuple[str, list[str], list[tuple[object, ...]]]]:
+    """A poll's answers by segment: (caption, header, rows) per segment question, each
+    group's answers and every option's count (share), hidden cells said to be hidden."""
+    tables: list[tuple[str, list[str], list[tuple[object, ...]]]] = []
+    labels = [o["label"] for o in poll["options"]]
+    for seg_id, groups in (poll.get("by_segment") or {}).items():
+        if not groups:
+            continue
+        rows: list[tuple[object, ...]] = []
+        for group, cell in groups.items():
+            if cell["n"] is None:
+                rows.append((group, HIDDEN, *([HIDDEN] * len(labels))))
+                continue
+            rows.append(
+                (
+                    group,
+                    cell["n"],
+                    *(
+                        HIDDEN if o["count"] is None else f"{o['count']} ({_pct(o['share'])})"
+                        for o in cell["options"]
+                    ),
+                )
+            )
+        caption = f"By {questions.get(seg_id, seg_id)}"
+        tables.append((caption, ["Group", "Answers", *labels], rows))
+    return tables
 
 
 def representativeness_rows(section: Mapping[str, Any] | None) -> list[tuple[object, ...]]:
@@ -285,6 +322,8 @@ def render_markdown(report: Mapping[str, Any]) -> str:
                 ["Option", "Count", "Share", "95% interval"],
                 [(o["label"], o["count"], _option_share(o), _ci(o)) for o in poll["options"]],
             )
+            for caption, header, rows in segment_poll_tables(poll, _segment_questions(report)):
+                out += [f"{e(caption)}:", ""] + _md_table([e(h) for h in header], rows)
     out += _md_over_time(report, e)
     out += [
         "## Sentiment",
@@ -764,6 +803,10 @@ def render_html(report: Mapping[str, Any]) -> str:
             for ch, v in report["participation"]["by_channel"].items()
         ],
         representativeness_rows=representativeness_rows(report.get("representativeness")),
+        segment_poll_tables={
+            poll["item"]: segment_poll_tables(poll, _segment_questions(report))
+            for poll in report["polls"]
+        },
         under_represented=(report.get("representativeness") or {}).get("under_represented", []),
         channel_mix_header=CHANNEL_MIX_HEADER,
         channel_mix_rows=channel_mix_rows(report.get("representativeness")),
