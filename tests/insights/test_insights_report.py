@@ -253,6 +253,7 @@ def test_act_suggests_no_decision_and_drafts_nothing_without_answers() -> None:
     r = build_report(SPEC, [], [], None, generated_at=GENERATED, stage="act")
     act = r["stage_summary"]["act"]
     assert act["suggested_decision"] is None
+    assert not any(act["evidence"].values())  # no "the decision rests on comments alone"
     assert act["you_said_we_did"] == ""
     md = render_markdown(r)
     assert "No decision is suggested" in md and "Suggested decision" not in md

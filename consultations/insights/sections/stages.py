@@ -244,7 +244,7 @@ def _act(
         # No measure compared and no theme to act on (nobody answered yet, or too few):
         # no decision is suggested rather than one with nothing behind it.
         suggestion = None
-    if not comparison["polls"] and not comparison["categories"]:
+    if suggestion is not None and not comparison["polls"] and not comparison["categories"]:
         evidence["adapt"].insert(
             0, "no earlier cycle to compare with: the decision rests on comments alone"
         )
