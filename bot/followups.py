@@ -320,8 +320,16 @@ async def web_invitations(
     """Follow-ups this web participant is invited to and can answer now; marked shown.
 
     Shown on the page of the earlier consultation ``earlier_id`` when the person comes
-    back to it (it may well be closed by then).
+    back to it (it may well be closed by then), until they have answered the follow-up.
     """
+    answered = (
+        select(Response.id)
+        .where(
+            Response.participant_id == participant_id,
+            Response.consultation_id == Invitation.consultation_id,
+        )
+        .exists()
+    )
     rows = (
         await session.execute(
             select(Invitation, Consultation)
@@ -329,6 +337,7 @@ async def web_invitations(
             .where(
                 invited_on_web(participant_id, earlier_id),
                 Consultation.state == service.OPEN,
+                ~answered,
             )
             .order_by(Invitation.id)
         )

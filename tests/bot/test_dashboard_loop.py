@@ -117,6 +117,9 @@ async def test_a_lead_drafts_previews_and_launches_a_follow_up_and_sees_its_reac
         "/c/outpatient-booking-loop/answers",
         data={**fields, "item:reaction": "It helps a lot"},
     )
+    # Answered: the earlier page no longer invites them to it.
+    earlier = await (await web_client.get("/c/outpatient-booking")).text()
+    assert 'href="/c/outpatient-booking-loop"' not in earlier
     page = await (await web_client.get("/dashboard/c/outpatient-booking-loop")).text()
     reach = page.split("Reach by channel")[1].split("</table>")[0]
     assert re.search(
