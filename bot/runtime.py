@@ -114,6 +114,9 @@ class Outcome:
     left: bool = False
     #: A statement refused as a near-repeat: the one it repeats, offered next for a vote.
     prefer_statement: int | None = None
+    #: The text key saying why a vote was not counted (a statement not open for votes,
+    #: or the person's own), if one was not.
+    vote_refused: str | None = None
 
 
 #: Takes the common web answers of a group commit with plain rows; returns the indexes of
@@ -1382,9 +1385,10 @@ class _Turn:
             or statement.status != statement_store.SHOWN
             or statement.participant_id == self.participant.id
         ):
-            await self.ask_statement(
-                spec, item, dialogue, prefix=self.texts("statements_not_votable")
-            )
+            own = statement is not None and statement.participant_id == self.participant.id
+            key = "statements_own_not_votable" if own else "statements_not_votable"
+            self.outcome.vote_refused = key
+            await self.ask_statement(spec, item, dialogue, prefix=self.texts(key))
             return False
         ref = voting.statement_ref(statement.id)
         await statement_store.replace_vote(self.session, self.participant.id, statement, ref, vote)

@@ -916,7 +916,11 @@ class WebChannel:
             # Counted only if stored: a statement not shown (unknown, waiting for a
             # moderator, withheld, of another consultation) takes no votes.
             voted = any(s.item_type == "vote" for s in outcome.stored)
-            key = "statements_web_voted" if voted else "statements_not_votable"
+            key = (
+                "statements_web_voted"
+                if voted
+                else outcome.vote_refused or "statements_not_votable"
+            )
             notes = [("notice", spec.wording()(key))]
         return await self._show(request, notes, prefer_statement=outcome.prefer_statement)
 

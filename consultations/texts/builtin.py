@@ -283,7 +283,8 @@ BUILTIN: dict[str, str] = {
         "Please keep a statement to {limit} characters or fewer (one short idea); "
         "yours has {length}."
     ),
-    "statements_not_votable": "That statement is no longer open for votes. Here is another.",
+    "statements_not_votable": "That statement is not open for votes. Here is another.",
+    "statements_own_not_votable": "You can't vote on your own statement. Here is another.",
     "statements_invite": (
         "People add short statements and vote agree, disagree or pass on each other's. "
         "To take part, send us a private (direct) message: we will show you the "

@@ -133,7 +133,7 @@ async def test_a_vote_on_a_statement_not_shown_is_not_said_to_be_counted(
     response = await _post(web_client, ACTION, page, vote="agree")
     text = unescape(await response.text())
     assert "your vote is counted" not in text
-    assert "That statement is no longer open for votes." in text
+    assert "That statement is not open for votes." in text
     assert [r for r in await _export(platform, "new-clinic") if r["item_type"] == "vote"] == []
     # A vote on the statement shown is counted, and says so.
     page = await (await web_client.get("/c/new-clinic")).text()
@@ -196,3 +196,20 @@ async def test_a_near_repeat_is_refused_and_the_statement_it_repeats_is_offered(
     page = unescape(await answer.text())
     assert "very like this" in page
     assert shown_statement(page) == target
+
+
+async def test_a_vote_on_ones_own_statement_says_so(platform: Platform, web_client: Client) -> None:
+    """Not "no longer open for votes": the person is told they cannot vote on their own."""
+    await launch(platform, statements_spec(seed=()))
+    page = await joined(web_client)
+    await _post(web_client, ACTION, page, text="Put water fountains in the waiting room")
+    (own,) = [r for r in await _export(platform, "new-clinic") if r["item_type"] == "statement"]
+    page = await (await web_client.get("/c/new-clinic")).text()
+    fields = re.findall(r'<input type="hidden" name="(csrf|nonce)" value="([^"]*)">', page)
+    response = await web_client.post(
+        ACTION,
+        data={**dict(fields), "vote": "agree", "statement": own["id"].split(":")[1]},
+    )
+    text = unescape(await response.text())
+    assert "You can't vote on your own statement." in text
+    assert [r for r in await _export(platform, "new-clinic") if r["item_type"] == "vote"] == []
