@@ -520,9 +520,11 @@ async def draft_loop(args: argparse.Namespace, settings: Settings | None) -> int
                 raise UsageError(f"ID: {exc}") from None
             except reporting.ReportError as exc:
                 raise UsageError(str(exc)) from None
+            # A loop of this one already launched keeps its id: the draft takes the next.
+            taken = await loop.launched_ids(session, loop.loop_id(spec.id))
     finally:
         await platform.aclose()
-    data = loop.draft(spec, act)
+    data = loop.draft(spec, act, taken)
     try:
         parse_spec(data, limits=_limits(settings))
     except SpecError as exc:  # a draft that would not validate is a bug, said plainly

@@ -10,7 +10,7 @@ but is valid as it stands, within every channel's limits.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import yaml
@@ -75,9 +75,34 @@ async def act_summary(
     return act
 
 
-def loop_id(earlier_id: str) -> str:
-    """The draft's id: the earlier one's with ``-loop``, within the id length."""
-    return earlier_id[: spec_types.ID_MAX_LENGTH - len("-loop")].rstrip("-") + "-loop"
+def loop_id(earlier_id: str, taken: Collection[str] = ()) -> str:
+    """The draft's id: the earlier one's with ``-loop``, within the id length; when that
+    names a consultation already launched (``taken``), ``-loop-2``, ``-loop-3``, ..."""
+    number = 1
+    while True:
+        suffix = "-loop" if number == 1 else f"-loop-{number}"
+        found = earlier_id[: spec_types.ID_MAX_LENGTH - len(suffix)].rstrip("-") + suffix
+        if found not in taken:
+            return found
+        number += 1
+
+
+async def launched_ids(session: AsyncSession, prefix: str) -> set[str]:
+    """Ids of consultations past the draft stage that start with ``prefix`` (a draft of
+    the same id is replaced by ``create``, so it does not take the id)."""
+    from sqlalchemy import select
+
+    from consultations import service
+    from storage.tables import Consultation
+
+    return set(
+        await session.scalars(
+            select(Consultation.id).where(
+                Consultation.id.startswith(prefix, autoescape=True),
+                Consultation.state != service.DRAFT,
+            )
+        )
+    )
 
 
 def _lines(message: str) -> tuple[str, str]:
@@ -96,11 +121,13 @@ def reaction_question(message: str) -> str:
     return f"{said} {did} {ASK}".strip() if said else f"{did} {ASK}"
 
 
-def draft(spec: spec_types.ConsultationSpec, act: Mapping[str, Any]) -> dict[str, Any]:
+def draft(
+    spec: spec_types.ConsultationSpec, act: Mapping[str, Any], taken: Collection[str] = ()
+) -> dict[str, Any]:
     """The spec data of the loop for ``spec``, from its act summary (``stage_summary.act``)."""
     message = str(act.get("you_said_we_did") or "")
     data: dict[str, Any] = {
-        "id": loop_id(spec.id),
+        "id": loop_id(spec.id, taken),
         "title": _title(spec.title),
         "organisation": spec.organisation,
         "model": LOOP,

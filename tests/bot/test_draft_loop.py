@@ -166,6 +166,21 @@ def test_draft_loop_makes_a_valid_follow_up_that_invites_and_reports_back(
     assert "### How people received the change" in out
     assert "3 invited, 2 of them answered" in out
 
+    # A second loop after the next change: the first keeps its id, the draft takes the next.
+    code, out, err = engage(
+        capsys,
+        "consultation",
+        "draft-loop",
+        "outpatient-booking",
+        "--output",
+        "loop2.yaml",
+        "--change",
+        "2027-01-10=Evening phone line",
+    )
+    assert code == 0, err
+    assert yaml.safe_load((env / "loop2.yaml").read_text())["id"] == "outpatient-booking-loop-2"
+    assert engage(capsys, "consultation", "create", "loop2.yaml")[0] == 0
+
 
 def test_draft_loop_of_an_unknown_consultation_is_a_usage_error(
     env: Path, capsys: pytest.CaptureFixture[str]

@@ -753,7 +753,8 @@ class Dashboard:
                 act = await loop.act_summary(db, cid, changes)
             except loop.NothingToDraft as exc:
                 raise _back_to(cid, done=f"loop-{exc.reason}") from None
-        data = loop.draft(spec, act)
+            taken = await loop.launched_ids(db, loop.loop_id(spec.id))
+        data = loop.draft(spec, act, taken)
         if unfinished(data):
             raise _back_to(cid, done="loop-unchanged")
         drafted = parse_spec(data, limits=await follow_up.channel_limits(self.platform.settings))
