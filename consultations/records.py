@@ -343,6 +343,13 @@ def _read_rows(
         raise ImportError_(
             f"--text-column: no column {text_column!r} (columns: {', '.join(columns)})"
         )
+    repeated = sorted({c for c in columns if columns.count(c) > 1})
+    if repeated:
+        # Which of two columns of one name holds the text is anyone's guess.
+        raise ImportError_(
+            f"the header names {', '.join(repr(c) for c in repeated)} more than once; "
+            "give each column its own name"
+        )
     if participant_column is not None and participant_column not in reader.fieldnames:
         raise ImportError_(
             f"--participant-column: no column {participant_column!r} "
@@ -368,6 +375,14 @@ def _read_rows(
             raise ImportError_(
                 f"line {lines.line_num}: {len(row)} values but the header names {width} "
                 "columns (a comma inside a text must be in double quotes)"
+            )
+        if at >= len(row) and any(cell.strip() for cell in row):
+            # Fewer values than the header names and none where the text should be: not an
+            # empty row, but one whose values have moved (a missing comma, a cut line).
+            raise ImportError_(
+                f"line {lines.line_num}: {len(row)} "
+                f"{'value' if len(row) == 1 else 'values'} but the header names {width} "
+                f"columns, and none in {text_column!r}"
             )
         value = row[at].strip() if at < len(row) else ""
         if not value:

@@ -382,3 +382,17 @@ def test_a_row_with_more_values_than_the_header_is_refused_naming_its_line() -> 
     # Empty trailing cells (a spreadsheet's habit) are no such mistake.
     rows, _ = records.read_csv("who,comment\nr1,Fine,,\n", "comment", "who")
     assert [(who, text) for _, who, text in rows] == [("r1", "Fine")]
+
+
+def test_a_short_row_or_a_column_named_twice_is_refused_naming_it() -> None:
+    # A row whose values stop before the text column is not "empty": it is named.
+    with pytest.raises(
+        records.ImportError_, match="line 3: 1 value but the header names 3 columns, and none"
+    ):
+        records.read_csv("who,comment,extra\nr1,Fine,x\nr2\n", "comment", "who")
+    # A row that only lacks trailing cells after the text is read as ever.
+    rows, skipped = records.read_csv("who,comment,extra\nr1,Fine\n,\n", "comment", "who")
+    assert [(who, text) for _, who, text in rows] == [("r1", "Fine")] and skipped == 1
+    # Which of two "comment" columns holds the text is anyone's guess.
+    with pytest.raises(records.ImportError_, match="'comment' more than once"):
+        records.read_csv("comment,comment\na,b\n", None, None)
