@@ -374,20 +374,20 @@ async def _follow_up_problems(platform: Platform, spec: ConsultationSpec) -> lis
     """A follow-up names earlier consultations that exist (else nobody could be invited)."""
     if spec.follow_up is None:
         return []
+    problems: list[Problem] = []
     async with platform.sessionmaker() as session:
         known = set(
             await session.scalars(
                 select(Consultation.id).where(Consultation.id.in_(spec.follow_up.of))
             )
         )
-    problems = [
-        Problem(f"follow_up.of[{index}]", f"there is no consultation {earlier!r}")
-        for index, earlier in enumerate(spec.follow_up.of)
-        if earlier not in known
-    ]
-    # Following the earlier consultations' own follow_up back must never reach this one.
-    async with platform.sessionmaker() as session:
         for index, earlier in enumerate(spec.follow_up.of):
+            if earlier not in known:
+                problems.append(
+                    Problem(f"follow_up.of[{index}]", f"there is no consultation {earlier!r}")
+                )
+                continue
+            # Following the earlier consultations' own follow_up back never reaches this one.
             path = await _path_back_to(session, earlier, spec.id)
             if path is not None:
                 chain = " -> ".join([spec.id, *path])

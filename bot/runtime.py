@@ -710,9 +710,9 @@ class _Turn:
         self.texts: Texts = ENGLISH
         self._sequence = 0
         # Statement voting: the message a vote was given on (the next statement replaces
-        # it where the channel can edit), and a statement to show next (a near-duplicate).
+        # it where the channel can edit); the statement to show next after a near-repeat
+        # is the outcome's ``prefer_statement``.
         self.replaces: str | None = None
-        self.prefer_statement: int | None = None
 
     # -- replies -------------------------------------------------------------
 
@@ -1431,7 +1431,6 @@ class _Turn:
                         self.say(self.texts("statements_duplicate_own"))
                     else:
                         self.say(self.texts("statements_duplicate", existing=repeat.text))
-                        self.prefer_statement = repeat.id
                         self.outcome.prefer_statement = repeat.id
                 return True
         response = self._store(
@@ -1506,16 +1505,12 @@ class _Turn:
             voting.Tally(s.id, s.text, s.agrees, s.disagrees, s.passes, s.participant_id, s.split)
             for s in shown
         ]
-        chosen = next(
-            (
-                t
-                for t in tallies
-                if t.id == self.prefer_statement
-                and t.id not in done
-                and t.author != self.participant.id
-            ),
-            None,
-        ) or voting.choose_next(tallies, {d for d in done if d is not None}, self.participant.id)
+        chosen = voting.choose_next(
+            tallies,
+            {d for d in done if d is not None},
+            self.participant.id,
+            prefer=self.outcome.prefer_statement,
+        )
         if chosen is not None:
             return Question(
                 text=self.texts("statements_vote", item=item.text, statement=chosen.text),

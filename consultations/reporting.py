@@ -46,7 +46,7 @@ from consultations.insights.columns import (
 from consultations.insights.narrative import LocalModel, add_summaries
 from consultations.insights.records import StatementRecord
 from consultations.insights.text import default_analyser
-from consultations.reception import reception
+from consultations.reception import LOOP_MODEL, reception
 from consultations.safety.screen import default_screen
 from consultations.spec import ConsultationSpec
 from consultations.statements import VOTE_VALUE, statement_ref
@@ -433,7 +433,7 @@ async def load_history(
     A closing-the-loop follow-up is no measurement cycle: its replies are reactions to a
     change (shown under ``reception``), so it is neither compared nor compared with.
     """
-    if spec.model == "closing-the-loop":
+    if spec.model == LOOP_MODEL:
         return []
     others = (
         await session.scalars(
@@ -447,7 +447,7 @@ async def load_history(
     history: list[CycleResult] = []
     for other in others:
         other_spec = service.spec_of(other)
-        if other_spec.model == "closing-the-loop":
+        if other_spec.model == LOOP_MODEL:
             continue
         other_rows = await load_responses(session, other.id)
         totals = await load_totals(session, other.id)

@@ -203,9 +203,14 @@ def group_spreads(
 
 
 def choose_next(
-    tallies: Sequence[Tally], voted: Iterable[int], participant_id: int | None = None
+    tallies: Sequence[Tally],
+    voted: Iterable[int],
+    participant_id: int | None = None,
+    *,
+    prefer: int | None = None,
 ) -> Tally | None:
-    """The statement to show this person next: never their own, never one they voted on."""
+    """The statement to show this person next: never their own, never one they voted on;
+    ``prefer`` (the one a refused near-repeat repeats) first when it may be shown."""
     done = set(voted)
     open_ = [
         t
@@ -214,5 +219,8 @@ def choose_next(
     ]
     if not open_:
         return None
+    preferred = next((t for t in open_ if t.id == prefer), None)
+    if preferred is not None:
+        return preferred
     # Ties go to the older statement, so the order is the same on every worker.
     return max(open_, key=lambda t: (informativeness(t), -t.id))

@@ -589,14 +589,9 @@ class WebChannel:
                 )
                 for s in shown
             ]
-            chosen = next(
-                (
-                    t
-                    for t in tallies
-                    if t.id == prefer and t.id not in done and t.author != participant_id
-                ),
-                None,
-            ) or voting.choose_next(tallies, {d for d in done if d is not None}, participant_id)
+            chosen = voting.choose_next(
+                tallies, {d for d in done if d is not None}, participant_id, prefer=prefer
+            )
             cards[item.id] = None if chosen is None else pages.StatementCard(chosen.id, chosen.text)
         return cards
 

@@ -311,6 +311,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     out += _md_representativeness(report.get("representativeness"))
     if report["polls"]:
         out += ["## Polls", ""]
+        questions = _segment_questions(report)
         for poll in report["polls"]:
             out += [
                 f"### {e(poll['question'])}",
@@ -322,7 +323,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
                 ["Option", "Count", "Share", "95% interval"],
                 [(o["label"], o["count"], _option_share(o), _ci(o)) for o in poll["options"]],
             )
-            for caption, header, rows in segment_poll_tables(poll, _segment_questions(report)):
+            for caption, header, rows in segment_poll_tables(poll, questions):
                 out += [f"{e(caption)}:", ""] + _md_table([e(h) for h in header], rows)
     out += _md_over_time(report, e)
     out += [
@@ -796,6 +797,7 @@ def render_html(report: Mapping[str, Any]) -> str:
     Rendered from ``templates/report.html`` with autoescape on: every text from the
     report (titles, quotes, labels) is escaped by the template.
     """
+    questions = _segment_questions(report)
     return _ENV.get_template("report.html").render(
         report=report,
         channel_rows=[
@@ -804,8 +806,7 @@ def render_html(report: Mapping[str, Any]) -> str:
         ],
         representativeness_rows=representativeness_rows(report.get("representativeness")),
         segment_poll_tables={
-            poll["item"]: segment_poll_tables(poll, _segment_questions(report))
-            for poll in report["polls"]
+            poll["item"]: segment_poll_tables(poll, questions) for poll in report["polls"]
         },
         under_represented=(report.get("representativeness") or {}).get("under_represented", []),
         channel_mix_header=CHANNEL_MIX_HEADER,

@@ -100,6 +100,22 @@ def _reacted(token: str, cid: str, choice: str) -> tuple[str, list[InboundEvent]
     ]
 
 
+def _draft_loop(
+    capsys: pytest.CaptureFixture[str], output: str, change: str
+) -> tuple[int, str, str]:
+    """``engage consultation draft-loop outpatient-booking --output OUTPUT --change CHANGE``."""
+    return engage(
+        capsys,
+        "consultation",
+        "draft-loop",
+        "outpatient-booking",
+        "--output",
+        output,
+        "--change",
+        change,
+    )
+
+
 def test_draft_loop_makes_a_valid_follow_up_that_invites_and_reports_back(
     env: Path, capsys: pytest.CaptureFixture[str], database_url: str
 ) -> None:
@@ -111,16 +127,7 @@ def test_draft_loop_makes_a_valid_follow_up_that_invites_and_reports_back(
         [_took_part(f"person-{n}", text, again=n % 2 == 0) for n, text in enumerate(COMMENTS)],
     )
 
-    code, out, err = engage(
-        capsys,
-        "consultation",
-        "draft-loop",
-        "outpatient-booking",
-        "--output",
-        "loop.yaml",
-        "--change",
-        "2026-12-08=Text reminders two days before",
-    )
+    code, out, err = _draft_loop(capsys, "loop.yaml", "2026-12-08=Text reminders two days before")
     assert code == 0, err
     drafted = (env / "loop.yaml").read_text()
     data = yaml.safe_load(drafted)
@@ -167,16 +174,7 @@ def test_draft_loop_makes_a_valid_follow_up_that_invites_and_reports_back(
     assert "3 invited, 2 of them answered" in out
 
     # A second loop after the next change: the first keeps its id, the draft takes the next.
-    code, out, err = engage(
-        capsys,
-        "consultation",
-        "draft-loop",
-        "outpatient-booking",
-        "--output",
-        "loop2.yaml",
-        "--change",
-        "2027-01-10=Evening phone line",
-    )
+    code, out, err = _draft_loop(capsys, "loop2.yaml", "2027-01-10=Evening phone line")
     assert code == 0, err
     assert yaml.safe_load((env / "loop2.yaml").read_text())["id"] == "outpatient-booking-loop-2"
     assert engage(capsys, "consultation", "create", "loop2.yaml")[0] == 0
