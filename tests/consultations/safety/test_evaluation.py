@@ -41,6 +41,14 @@ TUNE_124 = tuple(range(124, 132))
 #: Seven fresh writers held out after that round, scored once on its screen before the
 #: budgets were raised and once after (the same section).
 FRESH_HELDOUT_3 = tuple(range(132, 139))
+#: Six more writers with angles of their own (veterans and emergency services; rural and
+#: farming people; LGBTQ+ people; chronic pain, disability and eating disorders; public
+#: posts with hashtags and content warnings; English through translation apps), scored once
+#: on the screen as it stood. Four were tuned on by the lexicon only, split "lexicon": the
+#: model retrained with them lost recall held out, so it is trained without them; two are
+#: held out (docs/safety.md, "Lexicon batches 139 to 144").
+LEXICON_139 = (139, 141, 142, 144)
+FRESH_HELDOUT_4 = (140, 143)
 
 
 def _rates(rows: list[dict[str, object]]) -> tuple[float, float]:
@@ -243,8 +251,10 @@ def test_the_evaluation_set_is_large_varied_and_split_by_its_fixed_rule() -> Non
                         *FRESH_HELDOUT,
                         *FRESH_HELDOUT_2,
                         *FRESH_HELDOUT_3,
+                        *FRESH_HELDOUT_4,
                     )
                 ),
+                *((batch, "lexicon") for batch in LEXICON_139),
             }
             assert (row["batch"], row["split"]) in allowed, row["text"]
             continue
@@ -267,11 +277,13 @@ def test_the_whole_held_out_split_holds_its_measured_level() -> None:
     # this one. With the fresh batches 114 to 123 (9,190 and 9,112): 0.979 (9,000) and
     # 0.061 (558).
     # With tune batches 124 to 131 and the recall budgets (thresholds 0.31 / 0.94 /
-    # 0.74): 0.984 (10,419) and 0.073 (763).
+    # 0.74): 0.984 (10,419) and 0.073 (763). With the lexicon of batches 139 to 144, on
+    # those: 0.984 (10,419) and 0.072 (761); with the fresh batches 140 and 143 (10,987 and
+    # 10,912): 0.984 (10,808) and 0.075 (816).
     recall, over_flagging = _rates(HELDOUT)
-    assert sum(row["label"] == 1 for row in HELDOUT) == 10587
-    assert recall >= 0.9841
-    assert over_flagging <= 0.0726
+    assert sum(row["label"] == 1 for row in HELDOUT) == 10987
+    assert recall >= 0.9836
+    assert over_flagging <= 0.0748
 
 
 FRESH_HELD = [row for row in HELDOUT if row.get("batch") in FRESH_HELDOUT]
@@ -332,6 +344,32 @@ def test_tune_batches_124_to_131_are_caught_in_sample() -> None:
     assert over_flagging <= 0.0288
 
 
+FRESH_HELD_4 = [row for row in HELDOUT if row.get("batch") in FRESH_HELDOUT_4]
+
+
+def test_two_writers_of_the_lexicon_round_hold_their_measured_level() -> None:
+    # Batches 140 (rural and farming people) and 143 (public posts: hashtags, content
+    # warnings, emoji, angry threads), written blind and never tuned on. Scored once on the
+    # screen before the round: 0.973 (389 of 400) and 0.138 (55 of 400); unchanged by the
+    # round's phrases, which were written from the other four.
+    recall, over_flagging = _rates(FRESH_HELD_4)
+    assert sum(row["label"] == 1 for row in FRESH_HELD_4) == 400
+    assert recall >= 0.9725
+    assert over_flagging <= 0.1375
+
+
+LEXICON = [row for row in ROWS if row["split"] == "lexicon"]
+
+
+def test_lexicon_batches_139_to_144_are_caught_in_sample() -> None:
+    # Before their round, on the screen as it stood: 0.980 (784 of 800) and 0.104 (83 of
+    # 800). In sample after the lexicon's phrases and guards: 0.999 (799) and 0.078 (62).
+    assert {row["batch"] for row in LEXICON} == set(LEXICON_139)
+    recall, over_flagging = _rates(LEXICON)
+    assert recall >= 0.9987
+    assert over_flagging <= 0.0775
+
+
 BLIND = [row for row in TUNE if row.get("batch") in (10, 12)]
 EARLIER = [row for row in HELDOUT if row.get("batch", 1) in (1, 2, 4)]
 
@@ -351,6 +389,7 @@ def test_heldout_is_batches_one_two_four_and_the_blind_pair() -> None:
         *FRESH_HELDOUT,
         *FRESH_HELDOUT_2,
         *FRESH_HELDOUT_3,
+        *FRESH_HELDOUT_4,
     }
 
 
