@@ -24,6 +24,7 @@ from urllib.parse import unquote_to_bytes
 from aiohttp import BodyPartReader, hdrs, web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.typedefs import Handler, Middleware
+from aiohttp.web_protocol import RequestPayloadError
 from aiohttp.web_urldispatcher import AbstractRoute
 from multidict import MultiDict, MultiDictProxy
 
@@ -237,6 +238,12 @@ class WebSecurity:
                 # An HTTPException is the response aiohttp sends: it gets the headers too.
                 self._add_headers(answer)
                 raise
+            except RequestPayloadError:
+                # A body that cannot be read, wherever it is read (compression that does
+                # not decompress, a body cut short): the client's fault, never a 5xx.
+                bad = web.HTTPBadRequest(text="The request's body could not be read.")
+                self._add_headers(bad)
+                raise bad from None
             self._add_headers(response)
             return response
 
