@@ -54,15 +54,19 @@ class Question:
 
 # What may follow a keyword: punctuation, spaces, emoji ("STOP!!", "stop 🙏", "help?").
 _TRAILING = re.compile(r"[^\w/]+$")
+# Marks before the first word: Spanish opening marks ("¡Basta!", "¿Parar?"), quotes,
+# emoji. A command's "/" stays, and so does a "?" that is all there is (a help word).
+_LEADING = re.compile(r"^[^\w/?]+")
 # A command addressed to a bot by name, as Telegram groups have it: "/stop@engage_bot".
 _ADDRESSED = re.compile(r"^(/\w+)@\w+")
 
 
 def normalise(text: str) -> str:
     """A short reply as it is compared with the keyword lists (``stop_words``...): lower
-    case, spaces collapsed, nothing after the last word, no bot's name after a command;
-    "?" alone is kept (a help word)."""
+    case, spaces collapsed, nothing before the first word or after the last, no bot's
+    name after a command; "?" alone is kept (a help word)."""
     words = _ADDRESSED.sub(r"\1", " ".join(text.lower().split()))
+    words = _LEADING.sub("", words) or words
     return _TRAILING.sub("", words) or words
 
 

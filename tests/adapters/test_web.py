@@ -554,7 +554,7 @@ async def test_skipping_the_about_you_questions_moves_on(
     assert "Which best describes you?" not in page
 
 
-@pytest.mark.parametrize("typed", ["STOP", "stop please", "Unsubscribe!"])
+@pytest.mark.parametrize("typed", ["STOP", "stop please", "Unsubscribe!", "¡Stop!", "«stop»"])
 async def test_stop_typed_as_an_answer_leaves_and_is_not_stored(
     platform: Platform, web_client: Client, typed: str
 ) -> None:

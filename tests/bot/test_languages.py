@@ -54,6 +54,9 @@ async def _conversation(platform: Platform, person: Person, *words: str) -> list
         ("cy", "Gadael", "help"),
         ("es", "BASTA", "AYUDA"),
         ("es", "alto", "?"),
+        # Spanish opens an exclamation or a question with a mark of its own.
+        ("es", "¡Basta!", "¿Ayuda?"),
+        ("es", "¿Parar?", "?"),
     ],
 )
 async def test_stop_and_help_in_the_consultations_language(
