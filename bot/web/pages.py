@@ -157,6 +157,8 @@ class NoticePage(Page):
     invitations: Sequence[WebInvitation] = ()
     #: "Delete my answers", for a person the page knows (after leaving, after the close).
     erase: EraseForm | None = None
+    #: "Leave" beside it, for someone still in (the safety message holds their questions).
+    leave: bool = False
     #: A closed consultation's "you said, we did": each launched closing-the-loop
     #: follow-up's words (bot.followups.published_loops), for everyone who comes back.
     loops: Sequence[str] = ()

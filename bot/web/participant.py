@@ -361,9 +361,16 @@ class WebChannel:
             texts = spec.wording()
             held = outcome.held_by
             if held is not None:
-                # Held: the reply that held it, whatever else the same form said.
+                # Held: the reply that held it, whatever else the same form said; leaving
+                # and deleting stay a button away, as on every page.
                 page = pages.NoticePage(
-                    spec.title, texts("web_safety_heading"), held.text, "safety", texts
+                    spec.title,
+                    texts("web_safety_heading"),
+                    held.text,
+                    "safety",
+                    texts,
+                    erase=pages.EraseForm(cid, await self._form(token)),
+                    leave=True,
                 )
             else:
                 # Only tentative flags: a check-in, and the way on.
@@ -498,6 +505,8 @@ class WebChannel:
                         safety_message(spec.safety, spec.organisation, texts, categories),
                         "safety",
                         texts,
+                        erase=pages.EraseForm(cid, form or await self._form(token)),
+                        leave=True,
                     ),
                     new_token,
                 )
