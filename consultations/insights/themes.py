@@ -196,16 +196,21 @@ def _find_themes(
         top = int(mean_profile.argmax())
         category = category_names[top] if mean_profile[top] >= 0.5 else None
         quotes = _quotes(space, candidates[t], docs)
+        # Phrases at least two people wrote. A theme too small for any is named by a
+        # phrase of one of its replies, which then is that person's words: it names the
+        # theme in the report, but is not one of its phrases, so nothing said back in
+        # public ("You said ...") repeats one person's answer.
         phrases = namer.ranked(members)
+        naming = phrases
         if len(phrases) < 1 or all(p in used_labels for p in phrases):
             extra = namer.fallback(members, quotes)
-            phrases += [extra] if extra and extra not in phrases else []
+            naming = [*phrases, extra] if extra and extra not in phrases else phrases
         sub = subcategories.fitting(namer.sample_texts(members), category)
         if sub is not None and sub.name.lower() not in used_labels:
             label = sub.name
         else:
             sub = None
-            label = _label(phrases, category, used_labels)
+            label = _label(naming, category, used_labels)
         used_labels.add(label.lower())
         themes.append(
             Theme(

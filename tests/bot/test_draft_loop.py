@@ -31,7 +31,7 @@ COMMENTS = [
     "Text me a reminder the day before, the letters come too late",
     "A text reminder would stop me missing appointments",
     "Phone lines are always busy in the morning, I gave up calling",
-    "Please send reminders by text message",
+    "Please send a text reminder before appointments",
     "Being on hold for forty minutes is awful",
     "Online booking so I do not have to call",
 ]

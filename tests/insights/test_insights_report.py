@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import re
@@ -19,6 +20,7 @@ from consultations.insights import (
     CycleResult,
     FunnelCounts,
     ResponseRow,
+    analyse_text,
     build_report,
     load_codebook,
     parse_codebook,
@@ -245,6 +247,49 @@ def test_act_suggests_and_drafts_a_message() -> None:
     message = act["you_said_we_did"]
     assert "You said" in message and "Text reminders" in message
     assert len(message) <= 500
+
+
+def test_you_said_names_no_phrase_only_one_reply_holds() -> None:
+    """What is said back goes to everyone, in public: a theme named by a phrase of one
+    reply (a small theme's fallback name) would repeat that person's answer, perhaps a
+    private one. Only phrases two or more replies share, or the framework's names."""
+    from tests.insights.fixture import text_rows
+
+    alone = [
+        "Third private answer here about my gran",
+        "Parking permit machine swallowed coins",
+        "Receptionist Tuesday mornings seemed rushed",
+    ]
+    rows = [
+        dataclasses.replace(
+            row, id=9000 + i, participant=f"q{i}", text=text, flags=(), analysis=analyse_text(text)
+        )
+        for i, (row, text) in enumerate(zip(text_rows(), alone, strict=False))
+    ]
+    every = [*all_rows(), *rows]
+    r = build_report(
+        SPEC,
+        every,
+        [],
+        None,
+        generated_at=GENERATED,
+        stage="act",
+        changes=[ChangeMarker(date(2026, 12, 20), "Text reminders")],
+    )
+    said = next(
+        line
+        for line in r["stage_summary"]["act"]["you_said_we_did"].splitlines()
+        if line.startswith("You said")
+    )
+    texts = [row.text.lower() for row in every if row.text]
+    labels = [part.rsplit(" (", 1)[0] for part in said.removeprefix("You said: ").split("; ")]
+    assert labels and labels != ["You told us what matters to you."]
+    for label in labels:
+        holders = [t for t in texts if label.lower() in t]
+        subcategory = any(t.get("subcategory") == label for t in r["themes"])
+        assert subcategory or len(holders) >= 2, (label, holders)
+    # The report itself still names every theme (the fallback names a small one there).
+    assert all(t["label"] for t in r["themes"])
 
 
 def test_act_suggests_no_decision_and_drafts_nothing_without_answers() -> None:

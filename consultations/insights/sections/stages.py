@@ -261,9 +261,16 @@ def _you_said(spec: SpecLike, report: Mapping[str, Any], changes: Sequence[Chang
     people = report["participation"]["participants"]
     if not people:
         return ""  # nobody took part: nothing to say back to anyone
-    # The themes as the report names them (a phrase people wrote, or the framework's
-    # sub-theme), most replies first; a theme named only by its category says nothing.
-    named = [t for t in themes if t.get("phrases") or t.get("subcategory")]
+    # The themes as the report names them (a phrase at least two people wrote, or the
+    # framework's sub-theme), most replies first; a theme named only by its category
+    # says nothing, and one named by a phrase of a single reply would repeat that
+    # person's words (perhaps a private answer) to everyone.
+    named = [
+        t
+        for t in themes
+        if t["label"] == t.get("subcategory")
+        or t["label"].lower() in {p.lower() for p in t.get("phrases") or ()}
+    ]
     said = [
         f"{t['label']} ({t['count']} of {plural(total, 'comment')})"
         for t in sorted(named, key=lambda t: -t["count"])[:3]
