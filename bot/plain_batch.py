@@ -214,6 +214,8 @@ def _shape_ok(runtime: Runtime, event: InboundEvent, named: dict[str, Consultati
     item = next((i for i in spec.items if i.id == event.item_id), None)
     if item is None or any(s.id == event.item_id for s in spec.segments):
         return False
+    if item.at is not None and item.at > datetime.now(UTC):
+        return False  # a timed question not asked yet: the usual path refuses it
     if item.type == "prompt":
         text = (event.text or "").strip()
         if says_stop(text, spec.wording()):

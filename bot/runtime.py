@@ -915,7 +915,8 @@ class _Turn:
         if event.in_reply_to is not None or not event.text:
             return
         text = event.text.casefold()
-        for row in await queries.open_consultations(self.session, datetime.now(UTC)):
+        now = datetime.now(UTC)
+        for row in service.taking_answers(await queries.open_consultations(self.session, now), now):
             spec = service.spec_of(row)
             if not spec.mastodon.listen or event.channel not in spec.channels:
                 continue
@@ -1120,7 +1121,8 @@ class _Turn:
         return None
 
     async def offer_open_consultations(self) -> None:
-        rows = await queries.open_consultations(self.session, datetime.now(UTC))
+        now = datetime.now(UTC)
+        rows = service.taking_answers(await queries.open_consultations(self.session, now), now)
         channel = self.event.channel
         kinds = await queries.publication_kinds(self.session, channel, [r.id for r in rows])
         # Never offered where its launch failed (bot/publishing.py marks it unpublished).
@@ -1299,6 +1301,10 @@ class _Turn:
             item = spec.item(target)
         except KeyError:
             self.say(self.texts("unknown_question"))
+            return False
+        if item.at is not None and item.at > datetime.now(UTC):
+            # A timed question not asked yet (a form edited by hand, a reply guessed at
+            # before the post): its answers are taken from its time on.
             return False
 
         if item.type == "statements":

@@ -390,7 +390,8 @@ class WebChannel:
     async def index(self, request: web.Request) -> web.Response:
         """The open consultations that take answers on the web."""
         async with self.sessionmaker() as session:
-            rows = await queries.open_consultations(session, datetime.now(UTC))
+            now = datetime.now(UTC)
+            rows = service.taking_answers(await queries.open_consultations(session, now), now)
             specs = [service.spec_of(r) for r in rows]
             listing = [
                 pages.Listing(spec.id, spec.title, spec.organisation, spec.language)

@@ -684,3 +684,32 @@ async def test_a_reply_can_only_answer_a_post_shown_in_its_thread(
         if r["text"] == "Replying to nothing I can see"
     )
     assert post["in_reply_to"] == "item:reminder"
+
+
+async def test_a_consultation_not_yet_open_is_offered_nowhere_until_its_time(
+    platform: Platform, web_client: Client
+) -> None:
+    # Launched ahead of its opens_at: its own page says when it opens, but the index and
+    # "/start" in a chat offer only what takes answers now.
+    from datetime import UTC, datetime, timedelta
+
+    from tests.bot.test_runtime import deliver, send_all
+    from tests.fakes.channel import FakeChannel
+
+    later = (datetime.now(UTC) + timedelta(days=30)).isoformat()
+    await launch(
+        platform,
+        spec_data(
+            id="future-clinic", title="Future clinic", opens_at=later, channels=["web", "telegram"]
+        ),
+    )
+    await launch(platform, spec_data(segments=[], channels=["web", "telegram"]))
+    index = await (await web_client.get("/")).text()
+    assert "outpatient-booking" in index and "future-clinic" not in index
+    assert "opens on" in unescape(await (await web_client.get("/c/future-clinic")).text())
+    person = Person("early-bird")
+    channel = FakeChannel(person.channel)
+    await deliver(platform, person.starts())
+    await send_all(platform, channel)
+    [offer] = channel.to({"chat": person.platform_id})
+    assert offer.options == ("outpatient-booking",)
