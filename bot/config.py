@@ -104,7 +104,8 @@ def _dev_key(name: str, key_dir: Path) -> str:
 
     The file is created with owner-only permissions from the start (never chmod-ed after
     writing) and put in place with a rename, so no reader sees it half written. A key file
-    that others can read is refused: it is a secret, and someone may have copied it.
+    that others can read is refused: it is a secret, and someone may have copied it. So is
+    one too short to be a key: replacing it would change every pseudonym.
     """
     path = key_dir / f".{name.lower().replace('_', '-')}"
     try:
@@ -118,8 +119,15 @@ def _dev_key(name: str, key_dir: Path) -> str:
                 f"(mode {stat.S_IMODE(mode):o}); make it 600 (chmod 600 {path}) or set {name}"
             )
         value = path.read_text(encoding="utf-8").strip()
-        if len(value) >= MIN_KEY_LENGTH:
-            return value
+        if len(value) < MIN_KEY_LENGTH:
+            # Never replaced: every pseudonym made with it would change, and the people
+            # already in the store would become strangers (a file is only ever written
+            # whole, so a short one was put there by hand).
+            raise ConfigError(
+                f"{name}: the key file {path} holds {len(value)} characters, at least "
+                f"{MIN_KEY_LENGTH} are needed; put a longer key in it, or set {name}"
+            )
+        return value
     value = secrets.token_urlsafe(48)
     try:
         key_dir.mkdir(parents=True, exist_ok=True, mode=0o700)

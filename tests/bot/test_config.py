@@ -165,6 +165,20 @@ def test_key_files_are_private_and_wider_ones_are_refused(tmp_path: Path) -> Non
         load_settings({}, key_dir=tmp_path)
 
 
+@pytest.mark.parametrize("held", ["short", ""])
+def test_a_key_file_too_short_is_refused_never_replaced(tmp_path: Path, held: str) -> None:
+    # Replacing it would change every pseudonym: the people in the store would be
+    # strangers on their next message.
+    load_settings({}, key_dir=tmp_path)
+    key = tmp_path / ".engage-pseudonym-key"
+    key.write_text(held + "\n")
+    with pytest.raises(
+        ConfigError, match=rf"ENGAGE_PSEUDONYM_KEY: the key file .* holds {len(held)} characters"
+    ):
+        load_settings({}, key_dir=tmp_path)
+    assert key.read_text() == held + "\n"
+
+
 async def test_a_new_sqlite_file_is_private(tmp_path: Path) -> None:
     from sqlalchemy import text
 
