@@ -159,13 +159,35 @@ class WebChannel:
 
     def form_guard(self) -> FormGuard:
         """The CSRF rule of these pages: a form's token is tied to the participant cookie."""
-        return FormGuard(tokens=self.csrf, subject=self._csrf_subject, refuse=_form_expired)
+        return FormGuard(tokens=self.csrf, subject=self._csrf_subject, refuse=self._form_expired)
 
     async def _csrf_subject(self, request: web.Request) -> str:
         token = _participant_token(request)
         if token is None:
-            raise self._problem(request, web.HTTPBadRequest, "web_needs_cookies", _texts(request))
+            texts = await self._texts_of(request)
+            raise self._problem(request, web.HTTPBadRequest, "web_needs_cookies", texts)
         return token
+
+    async def _texts_of(self, request: web.Request) -> Texts:
+        """The words of the consultation a form posts to (its spec's language), else the
+        browser's: an error on a Welsh consultation's form is in Welsh, whatever the
+        browser asks for. (While the store is down the outage answer, a 503, is given.)"""
+        cid = request.match_info.get("cid")
+        spec = await self._launched_spec(cid) if cid is not None else None
+        return spec.wording() if spec is not None else _texts(request)
+
+    async def _form_expired(self, request: web.Request) -> web.StreamResponse:
+        texts = await self._texts_of(request)
+        page = pages.NoticePage(
+            texts("web_error_title"),
+            texts("web_error_heading"),
+            texts("web_form_expired"),
+            "error",
+            texts,
+        )
+        return web.Response(
+            status=403, text=templating.render_string(request, page), content_type="text/html"
+        )
 
     async def _form(self, token: str) -> pages.FormContext:
         """The hidden fields of a page's forms: one issued nonce serves all of them."""
@@ -1039,17 +1061,3 @@ def _participant_token(request: web.Request) -> str | None:
     """The participant cookie, if it is one this page could have handed out."""
     token = request.cookies.get(COOKIE)
     return token if token is not None and _TOKEN.fullmatch(token) else None
-
-
-async def _form_expired(request: web.Request) -> web.StreamResponse:
-    texts = _texts(request)
-    page = pages.NoticePage(
-        texts("web_error_title"),
-        texts("web_error_heading"),
-        texts("web_form_expired"),
-        "error",
-        texts,
-    )
-    return web.Response(
-        status=403, text=templating.render_string(request, page), content_type="text/html"
-    )

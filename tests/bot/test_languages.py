@@ -265,6 +265,27 @@ async def test_web_errors_are_pages_in_the_language(platform: Platform, web_clie
     assert f'<div class="error" role="alert">{texts_for("cy")("web_choose_consent")}</div>' in body
 
 
+async def test_a_refused_form_is_answered_in_the_consultations_language(
+    platform: Platform, web_client: Client
+) -> None:
+    # A form whose token has expired, and one sent without the cookie, posted to a Welsh
+    # consultation by a browser that asks for nothing in particular: Welsh, as the page.
+    await launch(platform, _in("cy"))
+    page = await (await web_client.get("/c/outpatient-booking")).text()
+    fields = form_fields(page, "/c/outpatient-booking/consent")
+    expired = await web_client.post(
+        "/c/outpatient-booking/consent", data={**fields, "csrf": "x" * 40, "answer": "yes"}
+    )
+    assert expired.status == 403
+    assert texts_for("cy")("web_form_expired") in unescape(await expired.text())
+    web_client.session.cookie_jar.clear()
+    cookieless = await web_client.post(
+        "/c/outpatient-booking/consent", data={**fields, "answer": "yes"}
+    )
+    assert cookieless.status == 400
+    assert texts_for("cy")("web_needs_cookies") in unescape(await cookieless.text())
+
+
 async def test_pages_tied_to_no_consultation_follow_the_browser(web_client: Client) -> None:
     page = await (await web_client.get("/", headers={"Accept-Language": "es-ES,es;q=0.9"})).text()
     assert '<html lang="es-ES" dir="ltr">' in page
