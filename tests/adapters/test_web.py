@@ -198,20 +198,25 @@ async def test_safety_disclosure_gets_signposting_and_no_more_questions(
     assert exported[0]["flags"] == ["safety"]
 
 
-async def test_after_a_disclosure_leaving_and_deleting_are_a_button_away(
-    platform: Platform, web_client: Client
-) -> None:
-    # The safety page holds the questions, not the person: "Leave" and "Delete my
-    # answers" are on it, right after the disclosure and when they come back.
+async def _page_after(platform: Platform, web_client: Client, answer: str) -> str:
+    """The page a person is shown for ``answer`` to the prompt, the poll answered too."""
     await launch(platform, spec_data(segments=[]))
     page = await _consented(web_client)
     response = await _post(
         web_client,
         "/c/outpatient-booking/answers",
         page,
-        **{"item:one-thing": "I want to end my life, nothing helps"},
+        **{"item:ease": "Easy", "item:one-thing": answer},
     )
-    held = await response.text()
+    return unescape(await response.text())
+
+
+async def test_after_a_disclosure_leaving_and_deleting_are_a_button_away(
+    platform: Platform, web_client: Client
+) -> None:
+    # The safety page holds the questions, not the person: "Leave" and "Delete my
+    # answers" are on it, right after the disclosure and when they come back.
+    held = await _page_after(platform, web_client, "I want to end my life, nothing helps")
     again = await (await web_client.get("/c/outpatient-booking")).text()
     for shown in (held, again):
         assert form_fields(shown, "/c/outpatient-booking/stop")
@@ -224,19 +229,6 @@ async def test_after_a_disclosure_leaving_and_deleting_are_a_button_away(
     page = await (await web_client.get("/c/outpatient-booking")).text()
     await _post(web_client, "/c/outpatient-booking/erase", page)
     assert await _export(platform, "outpatient-booking") == []
-
-
-async def _page_after(platform: Platform, web_client: Client, answer: str) -> str:
-    """The page a person is shown for ``answer`` to the prompt, the poll answered too."""
-    await launch(platform, spec_data(segments=[]))
-    page = await _consented(web_client)
-    response = await _post(
-        web_client,
-        "/c/outpatient-booking/answers",
-        page,
-        **{"item:ease": "Easy", "item:one-thing": answer},
-    )
-    return unescape(await response.text())
 
 
 async def test_a_tentative_flag_shows_help_and_lets_the_person_carry_on(
