@@ -1302,9 +1302,14 @@ class _Turn:
         except KeyError:
             self.say(self.texts("unknown_question"))
             return False
-        if item.at is not None and item.at > datetime.now(UTC):
-            # A timed question not asked yet (a form edited by hand, a reply guessed at
-            # before the post): its answers are taken from its time on.
+        if (
+            item.at is not None
+            and event.channel in self.runtime.inline_channels
+            and item.at > datetime.now(UTC)
+        ):
+            # A timed question the page does not show yet (a form edited by hand): its
+            # answers are taken from its time on. In a chat an answer replies to the
+            # question's post, which the timeline makes at its time.
             return False
 
         if item.type == "statements":
