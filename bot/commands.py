@@ -142,16 +142,16 @@ async def run(args: argparse.Namespace, settings: Settings | None) -> int:
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     stopping = asyncio.Event()
     install_stop_signals(stopping)
+    # The address is tried before anything starts: the adapters start with the app, and
+    # one that holds a stream open (Mastodon) would keep a refused start-up from ending.
+    await _can_listen(settings.http_host, settings.http_port)
     await runner.setup()
     try:
         site = web.TCPSite(runner, settings.http_host, settings.http_port)
         try:
             await site.start()
         except OSError as exc:
-            setting, why = _cannot_listen(exc)
-            raise UsageError(
-                f"{setting}: cannot listen on {settings.http_host}:{settings.http_port}: {why}"
-            ) from None
+            raise _listen_error(settings.http_host, settings.http_port, exc) from None
         channels = ", ".join(platform.adapters)
         log.info("engage is running at %s (channels: %s)", settings.public_url, channels)
         await stopping.wait()
@@ -159,6 +159,23 @@ async def run(args: argparse.Namespace, settings: Settings | None) -> int:
     finally:
         await runner.cleanup()
     return OK
+
+
+async def _can_listen(host: str, port: int) -> None:
+    """Raise :class:`UsageError` naming the setting when ``host:port`` cannot be listened
+    on, as the web app would listen (the same resolution, address reuse on)."""
+    loop = asyncio.get_running_loop()
+    try:
+        server = await loop.create_server(asyncio.Protocol, host, port, reuse_address=True)
+    except OSError as exc:
+        raise _listen_error(host, port, exc) from None
+    server.close()
+    await server.wait_closed()
+
+
+def _listen_error(host: str, port: int, error: OSError) -> UsageError:
+    setting, why = _cannot_listen(error)
+    return UsageError(f"{setting}: cannot listen on {host}:{port}: {why}")
 
 
 def _cannot_listen(error: OSError) -> tuple[str, str]:

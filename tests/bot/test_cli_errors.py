@@ -232,7 +232,8 @@ async def _run_until_it_stops(tmp_path: Path, **settings: str) -> tuple[int, str
         **settings,
     }
     for name in ("TELEGRAM_BOT_TOKEN", "MASTODON_API_BASE_URL", "MASTODON_ACCESS_TOKEN"):
-        env.pop(name, None)
+        if name not in settings:
+            env.pop(name, None)
     process = await asyncio.create_subprocess_exec(
         ENGAGE,
         "run",
@@ -275,6 +276,32 @@ async def test_an_address_the_machine_lacks_names_the_host_and_a_busy_port_the_p
     assert err.strip().splitlines()[-1] == (
         f"engage: ENGAGE_HTTP_PORT: cannot listen on 127.0.0.1:{taken}: the port is in use"
     )
+
+
+@pytest.mark.timeout(300)
+async def test_a_busy_port_stops_start_up_before_the_mastodon_stream_opens(
+    tmp_path: Path,
+) -> None:
+    # The stream of an adapter started with the app held the process after the port
+    # was refused, and no signal ended it: the address is now tried first.
+    from tests.fakes.mastodon_server import MastodonServer
+
+    with MastodonServer(ratelimit=None) as mastodon, socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        code, err = await _run_until_it_stops(
+            tmp_path,
+            ENGAGE_HTTP_HOST="127.0.0.1",
+            ENGAGE_HTTP_PORT=str(taken),
+            MASTODON_API_BASE_URL=mastodon.base_url,
+            MASTODON_ACCESS_TOKEN=mastodon.bot_token,
+        )
+    assert code == 2
+    assert err.strip().splitlines()[-1] == (
+        f"engage: ENGAGE_HTTP_PORT: cannot listen on 127.0.0.1:{taken}: the port is in use"
+    )
+    assert "streaming" not in err
 
 
 @pytest.mark.parametrize(
