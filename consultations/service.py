@@ -78,7 +78,9 @@ async def create(session: AsyncSession, spec: ConsultationSpec, source: str) -> 
     """Store a new consultation as a draft, with its items and segment questions.
 
     Storing the same id again replaces a draft; an open or closed consultation is kept
-    as it is (its answers refer to its items) and :class:`LifecycleError` is raised.
+    as it is (its answers refer to its items) and :class:`LifecycleError` is raised, as
+    it is for a draft that already holds responses (imported ones): replacing it would
+    delete them, and leave their safety cases without the words they were opened on.
     """
     existing = await session.get(Consultation, spec.id)
     if existing is not None:
@@ -86,6 +88,14 @@ async def create(session: AsyncSession, spec: ConsultationSpec, source: str) -> 
             raise LifecycleError(
                 f"consultation {spec.id!r} is {existing.state}; "
                 "its spec can no longer change (use a new id for a new cycle)"
+            )
+        held = await session.scalar(
+            select(func.count(Response.id)).where(Response.consultation_id == spec.id)
+        )
+        if held:
+            raise LifecycleError(
+                f"the draft {spec.id!r} holds {held} responses (imported); storing it "
+                "again would delete them (use a new id)"
             )
         await session.delete(existing)
         await session.flush()

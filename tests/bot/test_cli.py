@@ -350,6 +350,38 @@ def test_create_says_when_it_replaces_a_draft(
     assert json.loads(out)["title"] == "Booking, second draft"
 
 
+def test_create_keeps_a_draft_that_holds_imported_responses(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Comments imported into a draft (before its launch) and their safety cases: storing
+    # the draft again deleted the comments and left the cases without their words.
+    assert engage(capsys, "consultation", "create", write_spec(env, spec_data()))[0] == 0
+    comments = env / "comments.csv"
+    comments.write_text("comment\nKind staff\nI want to end my life\n", encoding="utf-8")
+    code, _, err = engage(
+        capsys,
+        "import",
+        "outpatient-booking",
+        str(comments),
+        "--format",
+        "csv",
+        "--item",
+        "one-thing",
+    )
+    assert code == 0, err
+    changed = write_spec(env, spec_data(title="Booking, second draft"), "changed.yaml")
+    code, out, err = engage(capsys, "consultation", "create", changed)
+    assert (code, out) == (2, "")
+    assert err.splitlines() == [
+        "engage: id: the draft 'outpatient-booking' holds 2 responses (imported); storing "
+        "it again would delete them (use a new id)"
+    ]
+    code, out, _ = engage(capsys, "export", "outpatient-booking", "--format", "json")
+    assert len(json.loads(out)) == 2
+    code, out, _ = engage(capsys, "moderation", "list", "--json")
+    assert [case["consultation"] for case in json.loads(out)] == ["outpatient-booking"]
+
+
 def test_create_refuses_a_follow_up_of_a_consultation_there_is_not(
     env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
