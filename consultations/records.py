@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from consultations import moderation, screening, service
 from consultations.keys import Keyring
 from consultations.spec import CHANNELS, ConsultationSpec
+from consultations.spec.validation import CHOICE_SEPARATOR
 from consultations.spreadsheet import inert
 from consultations.statements import statement_ref
 from storage import queries
@@ -147,9 +148,9 @@ def csv_row(record: dict[str, Any]) -> dict[str, str]:
     for key in (*RECORD_KEYS, ROUND_KEY) if ROUND_KEY in record else RECORD_KEYS:
         value = record[key]
         if isinstance(value, list):
-            row[key] = "; ".join(str(v) for v in value)
+            row[key] = CHOICE_SEPARATOR.join(str(v) for v in value)
         elif isinstance(value, dict):
-            row[key] = "; ".join(f"{k}={v}" for k, v in value.items())
+            row[key] = CHOICE_SEPARATOR.join(f"{k}={v}" for k, v in value.items())
         elif value is None:
             row[key] = ""
         else:

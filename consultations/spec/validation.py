@@ -217,6 +217,42 @@ def unfinished(data: object, path: str = "") -> list[Problem]:
     return []
 
 
+#: What the CSV export puts between the choices of one answer (CONTRACT.md).
+CHOICE_SEPARATOR = "; "
+#: Control characters no text of a spec may hold: PostgreSQL cannot store U+0000, and
+#: none of them is shown to anyone (tabs and line breaks are fine).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _control_characters(data: object, path: str = "") -> list[Problem]:
+    """Every text (or field name) in spec data holding a control character, by path."""
+    if isinstance(data, str):
+        found = _CONTROL.search(data)
+        if found is None:
+            return []
+        return [
+            Problem(
+                path or ROOT,
+                f"holds a control character (U+{ord(found.group()):04X}) that cannot be "
+                "stored or shown; remove it",
+            )
+        ]
+    if isinstance(data, Mapping):
+        return [
+            p
+            for key, value in data.items()
+            for p in (
+                _control_characters(str(key), _join(path, str(key)))
+                + _control_characters(value, _join(path, str(key)))
+            )
+        ]
+    if isinstance(data, list | tuple):
+        return [
+            p for i, value in enumerate(data) for p in _control_characters(value, f"{path}[{i}]")
+        ]
+    return []
+
+
 def _describe(value: object) -> str:
     """Name a value the way a non-programmer would, for 'must be X, not Y' messages."""
     if value is None:
@@ -405,6 +441,15 @@ class _Checker:
             label = self.text(label_value, option_path)
             if label is None:
                 continue
+            if CHOICE_SEPARATOR in label:
+                # The CSV export joins the choices of one answer with it (CONTRACT.md):
+                # "A; B" chosen with "C" could not be read back as two choices.
+                self.add(
+                    option_path,
+                    f"'{label}' holds '{CHOICE_SEPARATOR}', which the CSV export puts between "
+                    "the choices of one answer; use a comma or 'and' instead",
+                )
+                continue
             key = _option_key(label)
             if key in seen:
                 self.add(
@@ -441,6 +486,8 @@ def validate(data: object, *, limits: Mapping[str, ChannelLimits] | None = None)
     if data is None:
         check.add(ROOT, "the spec is empty")
         return Validation(None, tuple(check.problems))
+    for problem in _control_characters(data):
+        check.add(problem.path, problem.message)
     root = check.fields(data, "", _ROOT_FIELDS, _ROOT_REQUIRED)
     if root is None:
         return Validation(None, tuple(check.problems))

@@ -93,3 +93,32 @@ def test_texts_outside_polls_use_the_text_limit() -> None:
     data["closing_message"] = "t" * 200
     result = validate(data, limits={"telegram": NARROW})
     assert [p.path for p in result.problems] == ["consent.text", "items[1].text"]
+
+
+def test_a_control_character_anywhere_is_named_with_every_other_problem() -> None:
+    # PostgreSQL cannot store U+0000: refused here, naming the field, not by the database.
+    data = spec("web") | {"title": "Bad\u0000title", "closing_message": "Bye\u0007"}
+    data["items"][0]["options"] = ["Easy", "Hard", ""]
+    problems = {(p.path, p.message) for p in validate(data).problems}
+    assert (
+        "title",
+        "holds a control character (U+0000) that cannot be stored or shown; remove it",
+    ) in problems
+    assert any(path == "closing_message" and "U+0007" in m for path, m in problems)
+    assert any(path == "items[0].options[2]" for path, _ in problems)
+    # Tabs and line breaks are text.
+    assert validate(spec("web") | {"closing_message": "Thank you.\n\tBye"}).problems == ()
+
+
+def test_an_option_holding_the_csv_choice_separator_is_refused() -> None:
+    # The CSV export joins the choices of one answer with "; ": "A; B" with "C" would read
+    # back as three choices.
+    result = validate(spec("web", options=["A; B", "C, D", "E"]))
+    assert [(p.path, p.message) for p in result.problems] == [
+        (
+            "items[0].options[0]",
+            "'A; B' holds '; ', which the CSV export puts between the choices of one answer; "
+            "use a comma or 'and' instead",
+        )
+    ]
+    assert validate(spec("web", options=["A;B", "C, D"])).problems == ()
