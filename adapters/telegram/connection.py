@@ -54,14 +54,17 @@ class BotConnection:
             group_max_rate=0,  # kept by ChatPacer as a sliding window
             max_retries=0,  # the outbox retries, with backoff, and knows what was sent
         )
+        # Kept here too: PTB opens their sessions before its getMe, and when that fails it
+        # counts itself not initialised, so its shutdown would not close them.
+        self._requests = (AiohttpRequest(), AiohttpRequest(1))
         self.application: TelegramApplication = (
             Application.builder()
             .token(token)
             .base_url(base_url)
             .updater(None)
-            .request(AiohttpRequest())
+            .request(self._requests[0])
             # Long polling holds one request open at a time.
-            .get_updates_request(AiohttpRequest(1))
+            .get_updates_request(self._requests[1])
             .rate_limiter(limiter)
             .build()
         )
@@ -79,7 +82,13 @@ class BotConnection:
         """Initialise the application once (``getMe``: checks the token)."""
         async with self._lock:
             if not self.ready:
-                await self.application.initialize()
+                try:
+                    await self.application.initialize()
+                except BaseException:
+                    # Telegram not reached, or the token refused: no session left open.
+                    for request in self._requests:
+                        await request.shutdown()
+                    raise
                 self.ready = True
 
     async def shutdown(self) -> None:

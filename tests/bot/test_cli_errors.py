@@ -322,3 +322,39 @@ def test_an_argument_that_is_not_utf8_exits_2_naming_it(
     assert (code, out) == (2, "")
     [line] = err.splitlines()
     assert line.startswith("engage: an argument is not valid UTF-8: b'"), err
+
+
+@pytest.mark.timeout(300)
+def test_a_launch_telegram_does_not_answer_names_it_and_leaves_no_session_open(
+    tmp_path: Path,
+) -> None:
+    # The HTTP sessions were opened before getMe failed; nothing closed them, and every
+    # such launch ended with asyncio's "Unclosed client session" lines.
+    import subprocess
+
+    import yaml
+
+    from tests.helpers import spec_data
+
+    (tmp_path / "spec.yaml").write_text(yaml.safe_dump(spec_data(channels=["web", "telegram"])))
+    env = {
+        **os.environ,
+        "ENGAGE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'engage.db'}",
+        "ENGAGE_SECRET_KEY": TEST_SECRET,
+        "ENGAGE_PSEUDONYM_KEY": TEST_KEY,
+        "TELEGRAM_BOT_TOKEN": "123456:TEST-TOKEN",
+        "TELEGRAM_API_BASE_URL": f"http://127.0.0.1:{_closed_port()}/bot",
+    }
+    env.pop("MASTODON_API_BASE_URL", None)
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [ENGAGE, *args], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120
+        )
+
+    assert run("db", "upgrade").returncode == 0
+    assert run("consultation", "create", "spec.yaml").returncode == 0
+    launched = run("consultation", "launch", "outpatient-booking", "--channel", "telegram")
+    assert launched.returncode == 1
+    assert "telegram:" in launched.stderr
+    assert "Unclosed" not in launched.stderr, launched.stderr
