@@ -163,7 +163,9 @@ class WebhookDestination:
     name: str = "webhook"
 
     async def send(self, alert: Alert, http: aiohttp.ClientSession) -> None:
-        async with http.post(self.url, json=alert.to_json()) as response:
+        # Not followed: a redirect turns the POST into a GET without the alert, whose 2xx
+        # would count as delivered (an http -> https move would lose every alert).
+        async with http.post(self.url, json=alert.to_json(), allow_redirects=False) as response:
             if not 200 <= response.status < 300:
                 raise DestinationError(f"the webhook answered {response.status}")
 

@@ -261,11 +261,15 @@ def _alert_settings(env: Mapping[str, str], telegram_token: str | None) -> dict[
             raise ConfigError(f"ENGAGE_ALERT_EMAIL: {email!r} is not an email address")
     smtp_url = env.get("ENGAGE_SMTP_URL") or None
     if smtp_url is not None:
-        parts = urlsplit(smtp_url)
         try:
+            parts = urlsplit(smtp_url)
             parts.port  # noqa: B018 - raises ValueError for a port that is not a number
         except ValueError:
-            raise ConfigError("ENGAGE_SMTP_URL: the port is not a number") from None
+            # Never echo the URL: it may carry the SMTP password.
+            raise ConfigError(
+                "ENGAGE_SMTP_URL: cannot be read as a URL (a bracket left open, or a port "
+                "that is not a number from 0 to 65535)"
+            ) from None
         if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
             # Never echo the URL: it may carry the SMTP password.
             raise ConfigError("ENGAGE_SMTP_URL: must be smtp://[user:pass@]host[:port] or smtps://")
@@ -278,8 +282,15 @@ def _alert_settings(env: Mapping[str, str], telegram_token: str | None) -> dict[
         raise ConfigError("ENGAGE_ALERT_FROM: required when ENGAGE_ALERT_EMAIL is set")
     webhook = env.get("ENGAGE_ALERT_WEBHOOK_URL") or None
     if webhook is not None:
-        parts = urlsplit(webhook)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
+        try:
+            parts = urlsplit(webhook)
+            parts.port  # noqa: B018 - raises ValueError for a port out of range
+        except ValueError:
+            raise ConfigError(
+                "ENGAGE_ALERT_WEBHOOK_URL: cannot be read as a URL (a bracket left open, or "
+                "a port that is not a number from 0 to 65535)"
+            ) from None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigError("ENGAGE_ALERT_WEBHOOK_URL: is not an http(s) URL")
     return {
         "alert_telegram_chat": chat,

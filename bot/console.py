@@ -86,7 +86,8 @@ def read_password() -> str:
             raise UsageError("the passwords do not match")
         return first
     try:
-        password = sys.stdin.readline().rstrip("\n")
+        # A password file written on Windows ends its line with "\r\n".
+        password = sys.stdin.readline().rstrip("\r\n")
         password.encode("utf-8")
     except UnicodeError:
         raise UsageError("the password on standard input is not valid UTF-8") from None

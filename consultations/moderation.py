@@ -146,7 +146,9 @@ class CaseView:
         return (now or utcnow()) - self.created_at
 
     def overdue(self, now: datetime | None = None) -> bool:
-        return self.due_at is not None and (now or utcnow()) > self.due_at
+        """Still not acknowledged past its response-time target (docs/moderation.md): an
+        acknowledged case has been seen, whatever its age."""
+        return self.status == "open" and self.due_at is not None and (now or utcnow()) > self.due_at
 
     def to_json(self, now: datetime | None = None) -> dict[str, Any]:
         now = now or utcnow()

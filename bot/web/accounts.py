@@ -34,6 +34,7 @@ or its hash.
 from __future__ import annotations
 
 import secrets
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -87,6 +88,10 @@ def check_password(password: str) -> None:
         raise AccountError("password", f"use at least {MIN_PASSWORD} characters")
     if len(password) > MAX_PASSWORD:
         raise AccountError("password", f"use at most {MAX_PASSWORD} characters")
+    if any(unicodedata.category(c) == "Cc" for c in password):
+        # The sign-in form drops control characters from what is typed: such a password
+        # could never be typed back.
+        raise AccountError("password", "use no control characters (tabs, line breaks, ...)")
 
 
 def check_role(role: str) -> str:

@@ -344,6 +344,39 @@ async def test_a_failing_destination_is_retried_later(
     assert "/alerts" not in caplog.text
 
 
+async def test_a_webhook_that_answers_with_a_redirect_has_not_accepted_the_alert(
+    platform: Platform, servers: Servers, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Followed, the redirect became a GET without the alert, and its 200 counted as
+    # delivered: an http -> https move lost every alert. Not followed, it is a failure,
+    # tried again at the next check.
+    await launch(platform)
+    case_id = await add_case(platform, urgent=True)
+    moved = web.Application()
+    seen: list[str] = []
+
+    async def elsewhere(request: web.Request) -> web.Response:
+        seen.append(request.method)
+        if request.method == "POST":
+            raise web.HTTPMovedPermanently("/landed")
+        return web.Response(text="fine")
+
+    moved.add_routes([web.route("*", "/hook", elsewhere), web.route("*", "/landed", elsewhere)])
+    async with TestServer(moved, host="127.0.0.1") as server:
+        only_webhook = replace(
+            servers.settings,
+            alert_telegram_chat=None,
+            alert_emails=(),
+            smtp_url=None,
+            alert_webhook_url=str(server.make_url("/hook")),
+        )
+        async with checker(platform, only_webhook) as check:
+            assert await check.run_once() == 0
+    assert seen == ["POST"]
+    assert await alerted_at(platform, case_id) is None
+    assert "the webhook alert failed (the webhook answered 301)" in caplog.text
+
+
 async def test_one_destination_accepting_is_enough(platform: Platform, servers: Servers) -> None:
     await launch(platform)
     await add_case(platform, urgent=True)
@@ -413,7 +446,13 @@ def test_alert_settings_are_read() -> None:
             "ENGAGE_ALERT_FROM: required",
         ),
         ({"ENGAGE_SMTP_URL": "http://user:secret@h"}, "ENGAGE_SMTP_URL: must be smtp://"),
-        ({"ENGAGE_SMTP_URL": "smtp://h:port"}, "ENGAGE_SMTP_URL: the port is not a number"),
+        ({"ENGAGE_SMTP_URL": "smtp://h:port"}, "ENGAGE_SMTP_URL: cannot be read as a URL"),
+        ({"ENGAGE_SMTP_URL": "smtp://u:secret@[::1:25"}, "ENGAGE_SMTP_URL: cannot be read"),
+        ({"ENGAGE_ALERT_WEBHOOK_URL": "http://[::1/x"}, "ENGAGE_ALERT_WEBHOOK_URL: cannot be"),
+        (
+            {"ENGAGE_ALERT_WEBHOOK_URL": "http://127.0.0.1:99999/x"},
+            "ENGAGE_ALERT_WEBHOOK_URL: cannot be read as a URL",
+        ),
         ({"ENGAGE_ALERT_FROM": "nobody"}, "ENGAGE_ALERT_FROM: 'nobody'"),
         ({"ENGAGE_ALERT_WEBHOOK_URL": "ftp://x"}, "ENGAGE_ALERT_WEBHOOK_URL: is not an http(s)"),
     ],

@@ -363,6 +363,11 @@ def test_a_generated_password_is_shown_once(
         ("short\n", "engage: password: use at least 12 characters"),
         ("\n", "engage: password: use at least 12 characters"),
         ("x" * 1025 + "\n", "engage: password: use at most 1024 characters"),
+        # The sign-in form drops control characters: such a password could never sign in.
+        (
+            "ctrl\x01password-123\n",
+            "engage: password: use no control characters (tabs, line breaks, ...)",
+        ),
     ],
 )
 def test_a_weak_password_exits_2_and_changes_nothing(
@@ -382,6 +387,19 @@ def test_a_weak_password_exits_2_and_changes_nothing(
     assert err.strip() == message
     assert auth.verify_password(old, accounts(database_url)["lead@health.example"].password_hash)
     assert "user.password" not in [action for _, action, _, _ in trail(database_url)]
+
+
+def test_a_password_file_with_windows_line_endings_signs_in(
+    env: Path,
+    database_url: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with_stdin(monkeypatch, "crlf-password-123\r\n")
+    code, _, err = engage(capsys, "user", "add", "crlf@health.example", "--role", "viewer")
+    assert code == 0, err
+    stored = accounts(database_url)["crlf@health.example"].password_hash
+    assert auth.verify_password("crlf-password-123", stored)
 
 
 def test_a_removed_account_is_changed_only_by_adding_it_again(

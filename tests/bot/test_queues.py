@@ -148,6 +148,40 @@ def test_the_listing_shows_a_case_on_one_line_whatever_its_words_hold(
     assert "I want to die / 99  0m open  fake-case tonight" in lines[2]
 
 
+async def _past_due(settings: Settings, status: str) -> None:
+    """Every case due an hour ago, with ``status``."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from storage.tables import utcnow
+
+    platform = create_platform(settings)
+    try:
+        async with platform.sessionmaker.begin() as session:
+            await session.execute(
+                update(ModerationCase).values(due_at=utcnow() - timedelta(hours=1), status=status)
+            )
+    finally:
+        await platform.aclose()
+
+
+def test_only_a_case_nobody_acknowledged_is_overdue_as_on_the_dashboard(
+    cli_env: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Overdue is "still not acknowledged past its response-time target": a case a
+    # moderator acknowledged is being seen to, whatever its age.
+    asyncio.run(_disclose(cli_env))
+    asyncio.run(_past_due(cli_env, "open"))
+    code, out, _ = engage(capsys, "moderation", "list", "--json")
+    assert [case["overdue"] for case in json.loads(out)] == [True]
+    assert "OVERDUE" in engage(capsys, "moderation", "list")[1]
+    asyncio.run(_past_due(cli_env, "acknowledged"))
+    code, out, _ = engage(capsys, "moderation", "list", "--json")
+    assert [(c["status"], c["overdue"]) for c in json.loads(out)] == [("acknowledged", False)]
+    assert "OVERDUE" not in engage(capsys, "moderation", "list")[1]
+
+
 def test_moderators_list_and_resolve_cases_from_the_command_line(
     cli_env: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:

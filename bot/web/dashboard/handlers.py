@@ -834,7 +834,7 @@ class Dashboard:
             views.CaseRow(
                 case=case,
                 age=moderation.format_age(case.age(now)),
-                overdue=case.status == "open" and case.overdue(now),
+                overdue=case.overdue(now),
             )
             for case in cases
         ]
