@@ -99,6 +99,9 @@ DISCLOSURES = [
     "I have been thinking about suicide",
     "SUICIDAL thoughts again",
     "I want to kill myself",
+    # Intent said outright, then a complaint: a disclosure whatever follows.
+    "I am going to kill myself, the parking is awful",
+    "I will kill myself, the parking charges are a joke",
     "I keep thinking about killing myself",
     "Some days I want to end it all",
     "I'm ending my life",
@@ -124,6 +127,7 @@ DISCLOSURES = [
 
 NOT_DISCLOSURES = [
     "The staff were lovely",
+    "kms the printer jammed again",
     "The suicide prevention team were great",
     "The self harm service helped me",
     "Self-harm training for staff",
