@@ -461,7 +461,11 @@ class Runtime:
         if kind is EventKind.START:
             participant.opted_out_at = None
         elif participant.opted_out_at is not None:
-            return  # opted out: nothing stored, nothing said
+            # Opted out: nothing stored, nothing asked; but a disclosure still gets the
+            # helplines at once and goes to a moderator.
+            if kind is EventKind.TEXT and not event.public:
+                await turn.screen_unattached()
+            return
         if kind is EventKind.EDIT:
             await turn.edit()
             return
@@ -955,7 +959,7 @@ class _Turn:
             await self._gather_mention()
             return
         if consultation_id is None:
-            if not event.public:
+            if not event.public and not (kind is EventKind.TEXT and await self.screen_unattached()):
                 await self.offer_open_consultations()
             return
 
@@ -972,8 +976,15 @@ class _Turn:
         # In public places the bot stays quiet about these: a reply to every late comment
         # in a group would be noise.
         if not service.accepting(row, spec, now):
-            if not event.public:
-                self.say(not_accepting_text(row.state, spec, now))
+            if event.public or (kind is EventKind.TEXT and await self.screen_unattached(spec)):
+                return
+            if row.state == service.DRAFT and not (spec.opens_at and now < spec.opens_at):
+                # Not launched and not due to be: as if there were no such consultation
+                # (its title is not public yet).
+                self.say(self.texts("no_such_consultation", id=consultation_id))
+                await self.offer_open_consultations()
+                return
+            self.say(not_accepting_text(row.state, spec, now))
             return
         if event.channel not in spec.channels:
             if not event.public:
@@ -1054,7 +1065,7 @@ class _Turn:
             await self.ask_next(spec, dialogue, welcome_back=True)
             return
         if target is None:
-            if not event.public and kind is EventKind.TEXT:
+            if not event.public and kind is EventKind.TEXT and not self._disclosed(spec, dialogue):
                 self.say(texts("all_answered"))
             return
 
@@ -1171,6 +1182,60 @@ class _Turn:
             return
         dialogue.state = "active"
         await self.ask_next(spec, dialogue)
+
+    async def screen_unattached(self, spec: ConsultationSpec | None = None) -> bool:
+        """Words that answer no question, screened all the same (DESIGN.md: free text is
+        screened on arrival): from someone who left (STOP), who has not started, or
+        writing to a consultation that takes no answers now. They are not stored; a
+        disclosure gets the safety reply at once, and a case for a moderator with the
+        redacted words, under ``spec``, else the consultation the person was last in,
+        else one open on this channel (whose helplines the reply gives)."""
+        if not (self.event.text or "").strip():
+            return False
+        spec = spec or await self._nearest_spec()
+        if spec is None:
+            return False
+        screened = self.runtime.screen(self.event.text or "", screening.hints_for(spec))
+        if not screened.crisis:
+            return False
+        self.consultation_id = spec.id
+        self.texts = spec.wording()
+        self.case = moderation.open_case(
+            self.session,
+            consultation_id=spec.id,
+            response_id=None,
+            reason=screening.SAFETY,
+            categories=screened.categories,
+            urgent=screened.urgent,
+            response_hours=spec.safety.response_hours,
+            text=screened.text,
+            participant_id=self.participant.id,
+            flagged_by=screened.flagged_by,
+            person_sent=moderation.SENT_NOTHING,
+        )
+        self.say_safety(spec, screened.categories)
+        return True
+
+    async def _nearest_spec(self) -> ConsultationSpec | None:
+        """The consultation this event names, else the one the person was last in, else
+        the first open on its channel."""
+        session = self.session
+        consultation_id = self.event.consultation_id or await session.scalar(
+            select(Dialogue.consultation_id)
+            .where(Dialogue.participant_id == self.participant.id)
+            .order_by(Dialogue.updated_at.desc(), Dialogue.id.desc())
+            .limit(1)
+        )
+        if consultation_id is not None:
+            row = await self.state.consultation(session, consultation_id)
+            if row is not None:
+                return service.spec_of(row)
+        now = datetime.now(UTC)
+        for row in service.taking_answers(await queries.open_consultations(session, now), now):
+            spec = service.spec_of(row)
+            if self.event.channel in spec.channels:
+                return spec
+        return None
 
     def _disclosed(self, spec: ConsultationSpec, dialogue: Dialogue) -> bool:
         """Words typed where a choice or consent was asked, screened all the same.

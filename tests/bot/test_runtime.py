@@ -193,6 +193,52 @@ async def test_redaction_and_safety_reply(platform: Platform) -> None:
     assert await count(platform, ModerationCase) == 1
 
 
+@pytest.mark.parametrize("where", ["all answered", "after stop", "before start", "closed"])
+async def test_a_disclosure_that_answers_no_question_gets_the_safety_reply_and_a_case(
+    platform: Platform, where: str
+) -> None:
+    # Free text is screened on arrival, whatever it answers: after the last question,
+    # from someone who left, from someone who never started, to a closed consultation.
+    # Not stored as an answer; the helplines at once and a case with the redacted words.
+    from consultations import service
+
+    await launch(platform, spec_data(segments=[]))
+    person = Person(f"crisis-{where.replace(' ', '-')}")
+    if where != "before start":
+        await deliver(
+            platform,
+            person.starts("outpatient-booking"),
+            person.answers(CONSENT, "yes"),
+            person.answers(RECONTACT, "No, please don't"),
+            person.answers("ease", "Hard"),
+            person.says("Text reminders please"),
+            person.says("Say the time and the clinic"),
+        )
+    if where == "after stop":
+        await deliver(platform, person.says("STOP"))
+    if where == "closed":
+        async with platform.sessionmaker.begin() as session:
+            await service.close(session, "outpatient-booking")
+    stored = len(await responses(platform))
+    channel = FakeChannel()
+    await send_all(platform, channel)
+    before = len(channel.to({"chat": person.platform_id}))
+    if where == "all answered":
+        assert stored == 3
+        assert channel.to({"chat": person.platform_id})[-1].text.startswith("Thank you")
+    await deliver(platform, person.says("I have the pills ready and I will take them all tonight"))
+    await send_all(platform, channel)
+    said = channel.to({"chat": person.platform_id})[before:]
+    assert [m.kind for m in said] == ["safety"], [m.text for m in said]
+    assert "Lifeline" in said[0].text
+    assert len(await responses(platform)) == stored
+    async with platform.sessionmaker() as session:
+        case = await session.scalar(select(ModerationCase))
+    assert case is not None and case.consultation_id == "outpatient-booking"
+    assert case.urgent and case.response_id is None
+    assert case.text == "I have the pills ready and I will take them all tonight"
+
+
 async def test_after_a_disclosure_a_new_one_gets_the_safety_reply_again_in_its_words(
     platform: Platform,
 ) -> None:
@@ -466,3 +512,31 @@ async def test_a_disclosure_typed_where_a_choice_is_asked_is_counted_in_the_repo
     async with platform.sessionmaker() as session:
         report = await reporting.build(session, "outpatient-booking")
     assert report["safety"]["flagged"] == 2
+
+
+@pytest.mark.parametrize("opens", [True, False])
+async def test_a_link_to_a_draft_never_says_it_is_closed(platform: Platform, opens: bool) -> None:
+    # A draft due to open (an advertised link followed early) says when it opens; one not
+    # launched at all is not public: as if there were no such consultation.
+    from datetime import UTC, datetime, timedelta
+
+    from consultations import service
+    from consultations.spec import parse_spec
+
+    await launch(platform, spec_data(segments=[]))
+    later = {"opens_at": (datetime.now(UTC) + timedelta(days=9)).isoformat()} if opens else {}
+    async with platform.sessionmaker.begin() as session:
+        await service.create(
+            session, parse_spec(spec_data(id="future-one", title="Future clinic", **later)), "t"
+        )
+    person = Person(f"early-{opens}")
+    await deliver(platform, person.starts("future-one"))
+    channel = FakeChannel()
+    await send_all(platform, channel)
+    said = [m.text for m in channel.to({"chat": person.platform_id})]
+    assert not any("closed" in text for text in said), said
+    if opens:
+        assert said[0].startswith("“Future clinic” opens on")
+    else:
+        assert said[0] == "We can't find “future-one”."
+        assert "Future clinic" not in " ".join(said)
