@@ -10,6 +10,7 @@ nothing and needs no separate cursor.
 from __future__ import annotations
 
 import logging
+import re
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -63,6 +64,9 @@ from storage.tables import (
 )
 
 log = logging.getLogger(__name__)
+
+#: A bot command alone ("/delete", "/help"), as a keyword is compared (dialogue.normalise).
+_COMMAND = re.compile(r"/\w+")
 
 # Queued messages, as Core: many rows to one statement, compiled once.
 _OUTBOX_INSERT = insert(cast(Table, OutboxEntry.__table__))
@@ -430,6 +434,10 @@ class Runtime:
                 kind = EventKind.STOP
             elif word in texts.words("help_words") and not event.public:
                 kind = EventKind.HELP
+            elif event.public and (word in texts.words("help_words") or _COMMAND.fullmatch(word)):
+                # A help word or a command ("/delete") said in a group or a public reply
+                # is no answer to store; the commands work in a private chat.
+                return
         elif (
             kind is EventKind.ANSWER
             and event.text is not None
@@ -822,7 +830,11 @@ class _Turn:
             held = await self.session.scalar(
                 select(Response.id).where(Response.participant_id == self.participant.id).limit(1)
             )
-            self.say(self.texts("stop_reply" if held is not None else "stop_reply_none"))
+            # Said in public (a group, a public reply): confirmed to the person alone.
+            self.say(
+                self.texts("stop_reply" if held is not None else "stop_reply_none"),
+                private=self.event.public,
+            )
 
     async def erase(self) -> None:
         await self.state.write_outbox(self.session)

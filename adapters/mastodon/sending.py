@@ -68,7 +68,7 @@ class StatusSender:
             Undeliverable: Mastodon refused the status (422 and other client errors).
         """
         acct, reply_to, visibility = _address(address)
-        if message.kind == "safety":
+        if message.kind == "safety" or message.private:
             visibility = "direct"
         reply_to = message.reply_to or reply_to
         try:

@@ -135,6 +135,12 @@ class TelegramSender:
         try:
             if message.kind == "safety" and not _private(chat):
                 return await self._send_safety(_user(address), chat, thread, message, key)
+            if message.private and not _private(chat):
+                # Never in the group: the person's private chat, or not at all.
+                user = _user(address)
+                if user is None or user in self.blocked:
+                    raise Undeliverable("no private chat with the person")
+                return await self._send(user, None, replace(message, reply_to=None), key)
             return await self._send(chat, thread, message, key)
         finally:
             self._sending -= 1

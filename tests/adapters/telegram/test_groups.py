@@ -14,6 +14,7 @@ from consultations import moderation, service
 from consultations.spec import parse_spec
 from storage.tables import (
     Consent,
+    InboxEntry,
     ModerationCase,
     OutboxEntry,
     PollTally,
@@ -217,3 +218,38 @@ async def test_a_crisis_reply_in_a_group_gets_the_safety_message_only_privately(
     assert sorted(sent, key=str) == sorted(
         [moderation.SENT_GENERAL_NOTE] * 2 + [moderation.SENT_HELD] * 2, key=str
     )
+
+
+async def test_stop_and_commands_in_a_group_show_no_one_and_store_nothing(
+    running: Running, settings: Settings
+) -> None:
+    """STOP said in a group is confirmed in the person's private chat, never in the group
+    (a reply there would show everyone who left); "/delete", "/help" and "help" replied
+    to a post are no answers to store."""
+    fake, platform = running.fake, running.platform
+    group = fake.group(GROUP, "Clinic group", supergroup=True)
+    bob = fake.user(2011, "Bob", last_name="Byrne", username="bob_b")
+    carol = fake.user(2012, "Carol", last_name="Cho", username="carol_c", started=False)
+    async with platform.sessionmaker.begin() as session:
+        await service.create(session, parse_spec(co_design_spec()), source="test")
+    configured = replace(
+        settings, telegram_bot_token=fake.token, telegram_api_base_url=fake.base_url
+    )
+    code = await commands.launch(
+        argparse.Namespace(id="outpatient-booking", channels=None), configured
+    )
+    assert code == commands.OK
+    launched = len(fake.messages_to(group))
+    seed = fake.messages_to(group)[-1]
+    fake.reply(bob, seed, "Make the reminder say the clinic's name")
+    for word in ("/delete", "/help", "help"):
+        fake.reply(carol, seed, word)
+    fake.reply(bob, seed, "STOP")
+    [confirmed] = await fake.wait_for_sent(1, chat=bob)
+    assert "You have left" in (confirmed.text or "")
+    fake.reply(carol, seed, "STOP")
+    await running.wait_for_count(InboxEntry, 6, InboxEntry.processed_at.is_not(None))
+    assert fake.messages_to(group)[launched:] == []
+    assert fake.messages_to(carol) == []
+    stored = [r["text"] for r in await export(platform, "outpatient-booking")]
+    assert stored == ["Make the reminder say the clinic's name"]
