@@ -267,15 +267,39 @@ def _is_utf8(text: str) -> bool:
     return True
 
 
+#: Options whose value may start with "-": a web page's id is a random token, and about
+#: one in 64 starts so (argparse would read it as another option).
+_ANY_VALUE = ("--platform-id",)
+
+
+def _values_kept(argv: list[str]) -> list[str]:
+    """``--platform-id -Qs...`` as ``--platform-id=-Qs...``, which argparse reads."""
+    kept: list[str] = []
+    arguments = iter(argv)
+    for argument in arguments:
+        if argument in _ANY_VALUE:
+            value = next(arguments, None)
+            if value is not None and value.startswith("-") and value != "--":
+                kept.append(f"{argument}={value}")
+                continue
+            kept.append(argument)
+            if value is not None:
+                kept.append(value)
+            continue
+        kept.append(argument)
+    return kept
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``engage`` console script."""
     parser = build_parser()
-    for given in sys.argv[1:] if argv is None else argv:
+    given_args = list(sys.argv[1:] if argv is None else argv)
+    for given in given_args:
         if not _is_utf8(given):
             shown = given.encode("utf-8", "surrogateescape")
             print(f"engage: an argument is not valid UTF-8: {shown!r}", file=sys.stderr)
             return EXIT_USAGE
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_values_kept(given_args))
     # Read before the settings, so that a configuration error is logged the same way.
     log_format = "json" if os.environ.get("ENGAGE_LOG_FORMAT") == "json" else "text"
     configure_logging(verbose=args.verbose, log_format=log_format)

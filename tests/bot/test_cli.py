@@ -551,3 +551,19 @@ def test_import_of_a_folder_says_so(env: Path, capsys: pytest.CaptureFixture[str
     missing = env / "missing.csv"
     code, _, err = engage(capsys, "import", "outpatient-booking", str(missing), "--format", "csv")
     assert code == 2 and err.strip() == f"engage: FILE: {missing}: no such file"
+
+
+def test_a_web_id_that_starts_with_a_dash_is_read_as_the_id(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A web page's id is a random token; about one in 64 starts with "-", which the
+    # command line read as another option ("expected one argument").
+    for command in ("export", "erase"):
+        code, out, err = engage(
+            capsys, "participant", command, "--channel", "web", "--platform-id", "-QsLvh9hWRT3"
+        )
+        assert code == 0, err
+        assert "expected one argument" not in err
+    assert json.loads(
+        engage(capsys, "participant", "export", "--channel", "web", "--platform-id", "-Qs")[1]
+    ) == {"channel": "web", "held": False}
