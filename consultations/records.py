@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, NamedTuple, TextIO, cast
 
 import orjson
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from consultations import moderation, screening, service
@@ -760,7 +760,7 @@ async def participant_data(
     A person imported into several consultations is one participant in each: all of them
     are given, ``participant`` the first and ``participants`` every one.
     """
-    from storage.tables import Consent, OutboxEntry
+    from storage.tables import Consent, ModerationCase, OutboxEntry
 
     people = await people_of(session, keyring, channel, platform_id)
     if not people:
@@ -777,6 +777,21 @@ async def participant_data(
     ).all()
     queued = (
         await session.scalars(select(OutboxEntry).where(OutboxEntry.participant_id.in_(ids)))
+    ).all()
+    # Safety cases opened on what they wrote (by person, or by a response of theirs):
+    # what moderators recorded about them is theirs to see too.
+    response_ids = [r.id for r in responses]
+    cases = (
+        await session.scalars(
+            select(ModerationCase)
+            .where(
+                or_(
+                    ModerationCase.participant_id.in_(ids),
+                    ModerationCase.response_id.in_(response_ids),
+                )
+            )
+            .order_by(ModerationCase.id)
+        )
     ).all()
     left = [p.opted_out_at for p in people if p.opted_out_at is not None]
     return {
@@ -817,5 +832,18 @@ async def participant_data(
         "messages": [
             {"status": m.status, "created_at": iso_utc(m.created_at), "text": m.payload.get("text")}
             for m in queued
+        ],
+        "safety_cases": [
+            {
+                "consultation": c.consultation_id,
+                "reason": c.reason,
+                "categories": list(c.categories or ()),
+                "status": c.status,
+                "opened_at": iso_utc(c.created_at),
+                "resolved_at": iso_utc(c.resolved_at) if c.resolved_at else None,
+                "text": c.text,
+                "note": c.note,
+            }
+            for c in cases
         ],
     }

@@ -207,6 +207,13 @@ def test_moderators_list_and_resolve_cases_from_the_command_line(
     assert code == 0
     code, out, _ = engage(capsys, "moderation", "list", "--json")
     assert json.loads(out) == []
+    # What moderators recorded is the person's to see too (subject access).
+    code, out, _ = engage(
+        capsys, "participant", "export", "--channel", "telegram", "--platform-id", "800"
+    )
+    [held] = json.loads(out)["safety_cases"]
+    assert held["status"] == "resolved" and held["note"] == "Called them back; safe."
+    assert held["consultation"] == "outpatient-booking" and held["categories"]
     code, _, err = engage(capsys, "moderation", "resolve", str(case["id"]), "--note", "again")
     assert code == 2
     assert f"moderation case {case['id']} was already resolved by cli:" in err
