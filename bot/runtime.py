@@ -432,11 +432,11 @@ class Runtime:
             word = normalise(event.text)
             if word in texts.words("stop_words"):
                 kind = EventKind.STOP
-            elif word in texts.words("help_words") and not event.public:
+            elif word in texts.words("help_words"):
                 kind = EventKind.HELP
-            elif event.public and (word in texts.words("help_words") or _COMMAND.fullmatch(word)):
-                # A help word or a command ("/delete") said in a group or a public reply
-                # is no answer to store; the commands work in a private chat.
+            elif event.public and _COMMAND.fullmatch(word):
+                # A command ("/delete") said in a group or a public reply is no answer to
+                # store; the commands work in a private chat.
                 return
         elif (
             kind is EventKind.ANSWER
@@ -452,7 +452,9 @@ class Runtime:
             await turn.opt_out(confirm=kind is EventKind.STOP)
             return
         if kind is EventKind.HELP:
-            turn.say(texts("help_reply"))
+            # Asked in public: answered to the person alone (a direct message; on Telegram
+            # their private chat, if they have one with the bot), never stored.
+            turn.say(texts("help_reply"), private=event.public)
             return
         if kind is EventKind.ERASE:
             await turn.erase()
@@ -471,7 +473,7 @@ class Runtime:
         elif participant.opted_out_at is not None:
             # Opted out: nothing stored, nothing asked; but a disclosure still gets the
             # helplines at once and goes to a moderator.
-            if kind is EventKind.TEXT and not event.public:
+            if kind is EventKind.TEXT:
                 await turn.screen_unattached()
             return
         if kind is EventKind.EDIT:
@@ -988,7 +990,7 @@ class _Turn:
         # In public places the bot stays quiet about these: a reply to every late comment
         # in a group would be noise.
         if not service.accepting(row, spec, now):
-            if event.public or (kind is EventKind.TEXT and await self.screen_unattached(spec)):
+            if (kind is EventKind.TEXT and await self.screen_unattached(spec)) or event.public:
                 return
             if row.state == service.DRAFT and not (spec.opens_at and now < spec.opens_at):
                 # Not launched and not due to be: as if there were no such consultation

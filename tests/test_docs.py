@@ -30,3 +30,16 @@ def test_every_yaml_example_parses_and_every_whole_spec_loads(block: str) -> Non
     if isinstance(data, dict) and {"id", "title", "organisation", "items"} <= data.keys():
         spec = load_spec(block, source="example")
         assert spec.id == data["id"]
+
+
+EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
+# A value not in quotes with " #" in it: YAML reads the rest of the line as a comment.
+_CUT = re.compile(r"^\s*-?\s*[\w-]+: (?![\"'\[{|>])[^#\n]*\S \#\w")
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_no_example_text_is_cut_short_by_a_hashtag(path: Path) -> None:
+    # "text: posts tagged #CityHospital to improve..." loaded as "posts tagged".
+    cut = [line for line in path.read_text(encoding="utf-8").splitlines() if _CUT.match(line)]
+    assert cut == []
+    load_spec(path.read_text(encoding="utf-8"), source=path.name)

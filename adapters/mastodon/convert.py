@@ -8,9 +8,11 @@ this module reads the few fields the core needs into a :class:`Post` and turns i
   notifications, and in a thread's replies) is stored once.
 * ``content`` is HTML; it becomes plain text, with the handles Mastodon puts at the start
   of a reply (``@engage @alice ...``) removed.
-* A ``direct`` status is one half of a conversation with the bot (``public=False``);
-  anything else replies in public to a consultation's posts (``public=True``: replying to
-  a post that carries the consent text counts as consent to it, CONTRACT.md).
+* A ``public`` or ``unlisted`` status replies in public to a consultation's posts
+  (``public=True``: replying to a post that carries the consent text counts as consent to
+  it, CONTRACT.md). Anything else is private (``public=False``): a ``direct`` status is
+  one half of a conversation with the bot, and a followers-only (``private``) one was
+  not said to everyone, so it is never shown to others either.
 * Replies to people always go back as direct messages: a person's health story is not
   answered in public.
 """
@@ -27,6 +29,8 @@ from typing import Any
 from channels.events import EventKind, InboundEvent
 
 CHANNEL = "mastodon"
+#: Statuses anyone may read (https://docs.joinmastodon.org/entities/Status/#visibility).
+PUBLIC_VISIBILITIES = frozenset({"public", "unlisted"})
 
 _HANDLE = r"@([\w.-]*\w(?:@[\w-]+(?:\.[\w-]+)+)?)"
 _LEADING_MENTIONS = re.compile(rf"^(?:\s*{_HANDLE}[\s,:]*)+")
@@ -158,7 +162,7 @@ def event_of(
     A public status that is only handles (someone tagging friends into the thread) asks
     nothing of the core, and answering it would be noise.
     """
-    public = not post.direct
+    public = post.visibility in PUBLIC_VISIBILITIES
     if public and kind is EventKind.TEXT and not post.text:
         return None
     if not public and kind is EventKind.TEXT and not post.text and post.media:

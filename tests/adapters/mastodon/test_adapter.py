@@ -16,6 +16,7 @@ from storage.tables import (
     ChannelCursor,
     Consent,
     InboxEntry,
+    ModerationCase,
     OutboxEntry,
     Participant,
     PollTally,
@@ -361,6 +362,44 @@ async def test_a_crisis_reply_in_public_gets_a_private_safety_message(world: Wor
 
     statuses = await wait_until(helplines, what="the safety message")
     assert {s["visibility"] for s in statuses} == {"direct"}
+
+
+async def test_help_in_a_public_reply_is_answered_by_direct_message_and_not_stored(
+    world: World,
+) -> None:
+    await world.launch()
+    await world.start()
+    prompt = await world.post_of("one-thing")
+    await world.act(world.server.reply, "bob", prompt, "HELP")
+    [helped] = await world.received("bob", 1)
+    assert helped["visibility"] == "direct"
+    assert "/delete" in helped["content"] or "STOP" in helped["content"]
+    assert await responses(world) == []
+
+
+async def test_a_disclosure_replied_to_a_closed_consultation_gets_helplines_and_a_case(
+    world: World,
+) -> None:
+    # Screened on arrival, whatever it answers: the consultation takes no answers, the
+    # person still gets the helplines by direct message and a moderator sees it.
+    from consultations import service
+
+    await world.launch()
+    await world.start()
+    prompt = await world.post_of("one-thing")
+    async with world.platform.sessionmaker.begin() as session:
+        await service.close(session, "outpatient-booking")
+    await world.act(world.server.reply, "cal", prompt, "I am going to end it all tonight")
+
+    async def helplines() -> list[Any] | None:
+        got = await world.act(world.server.received, "cal")
+        return got if "Lifeline" in " ".join(s["content"] for s in got) else None
+
+    statuses = await wait_until(helplines, what="the safety message")
+    assert {s["visibility"] for s in statuses} == {"direct"}
+    [case] = await world.rows(ModerationCase)
+    assert case.consultation_id == "outpatient-booking" and case.urgent
+    assert await responses(world) == []
 
 
 async def test_close_stores_final_tallies_and_says_so_in_the_thread(world: World) -> None:

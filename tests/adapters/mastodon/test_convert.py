@@ -66,6 +66,15 @@ def test_a_public_reply_is_public_and_answered_by_direct_message() -> None:
     assert event.received_at == WHEN
 
 
+@pytest.mark.parametrize(("visibility", "public"), [("unlisted", True), ("private", False)])
+def test_a_followers_only_reply_is_private_and_an_unlisted_one_public(
+    visibility: str, public: bool
+) -> None:
+    # Followers-only was not said to everyone: never shown on the public page.
+    event = event_of(post_of(status("<p>@engage More chairs</p>", visibility=visibility)))
+    assert event is not None and event.public is public
+
+
 def test_a_direct_message_is_private() -> None:
     event = event_of(post_of(status("<p>@engage 2</p>", visibility="direct")))
     assert event is not None
