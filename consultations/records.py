@@ -14,7 +14,7 @@ import json
 import multiprocessing
 import sys
 import warnings
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -312,13 +312,22 @@ def read_csv(
     Read strictly: a quote left open would otherwise swallow every row after it into one
     text, stored as if someone had written it.
     """
-    reader = csv.DictReader(io.StringIO(text), strict=True)
+    # newline="": a line may end in "\r\n", "\n" or (old Mac exports) "\r" alone.
+    reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
     try:
         return _read_rows(reader, text_column, participant_column)
     except csv.Error as exc:
         # "unexpected end of data", "field larger than field limit (131072)", "',' expected
         # after '\"'": the line the reader had reached is where to look.
         raise ImportError_(f"line {reader.reader.line_num}: not readable as CSV: {exc}") from None
+
+
+def _column(fieldnames: Sequence[str], wanted: str, option: str, columns: list[str]) -> str:
+    """The header's name of column ``wanted``, spaces around either ignored."""
+    for name in fieldnames:
+        if name.strip() == wanted.strip():
+            return name
+    raise ImportError_(f"{option}: no column {wanted!r} (columns: {', '.join(columns)})")
 
 
 def _read_rows(
@@ -341,9 +350,8 @@ def _read_rows(
                     "say which holds the text"
                 )
     elif text_column not in reader.fieldnames:
-        raise ImportError_(
-            f"--text-column: no column {text_column!r} (columns: {', '.join(columns)})"
-        )
+        # "id, comment": the header as shown has no spaces, so it is matched so too.
+        text_column = _column(reader.fieldnames, text_column, "--text-column", columns)
     repeated = sorted({c for c in columns if columns.count(c) > 1})
     if repeated:
         # Which of two columns of one name holds the text is anyone's guess.
@@ -352,9 +360,8 @@ def _read_rows(
             "give each column its own name"
         )
     if participant_column is not None and participant_column not in reader.fieldnames:
-        raise ImportError_(
-            f"--participant-column: no column {participant_column!r} "
-            f"(columns: {', '.join(columns)})"
+        participant_column = _column(
+            reader.fieldnames, participant_column, "--participant-column", columns
         )
     # Rows as lists, each column found at its place in the header (the last place of a
     # name given twice, as csv.DictReader has it): a dict per row costs more than the
@@ -432,7 +439,12 @@ async def import_csv(
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise ImportError_(f"{path}: not UTF-8 text (byte {exc.start})") from None
+        line = raw.count(b"\n", 0, exc.start) + 1
+        bad = raw[exc.start : exc.start + 4]
+        raise ImportError_(
+            f"{path}: line {line}: not UTF-8 text (bytes {bad!r}); save the file as "
+            "UTF-8 (in Excel: CSV UTF-8)"
+        ) from None
     rows, skipped = read_csv(text, text_column, participant_column)
     digest = hashlib.sha256(raw).hexdigest()
     entry = await queries.insert_inbox(

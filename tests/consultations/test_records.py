@@ -208,6 +208,25 @@ def test_a_broken_file_is_refused_with_the_line_to_look_at(text: str, message: s
         records.read_csv(text, None, None)
 
 
+def test_old_mac_line_ends_and_spaces_in_the_header_are_read() -> None:
+    # "\r" alone ends a line in old exports; "id, comment" lists "comment" as a column,
+    # so --text-column comment finds it.
+    rows, _ = records.read_csv("comment,who\rline a,c1\rline b,c2\r", "comment", "who")
+    assert rows == [(2, "c1", "line a"), (3, "c2", "line b")]
+    rows, _ = records.read_csv("id, comment\n1,hello\n", " comment", "id ")
+    assert rows == [(2, "1", "hello")]
+    with pytest.raises(records.ImportError_, match=r"--text-column: no column 'notes'"):
+        records.read_csv("id, comment\n1,hello\n", "notes", None)
+
+
+async def test_a_file_not_in_utf8_names_the_line(platform: Platform, tmp_path: Path) -> None:
+    await launch(platform, spec_data(segments=[]))
+    source = tmp_path / "latin1.csv"
+    source.write_bytes("who,comment\nann,Long wait\nbob,Nice caf\xe9\n".encode("latin-1"))
+    with pytest.raises(records.ImportError_, match=r"line 3: not UTF-8 text \(bytes b'\\xe9\\n'\)"):
+        await import_by_who(platform, source)
+
+
 def test_quotes_inside_a_plain_field_and_quoted_line_breaks_are_read_as_written() -> None:
     rows, skipped = records.read_csv(
         'comment\nhe said "soon" twice\n"two\nlines, one ""quote"""\n\n,\n', None, None
