@@ -1214,19 +1214,7 @@ class _Turn:
             return False
         self.consultation_id = spec.id
         self.texts = spec.wording()
-        self.case = moderation.open_case(
-            self.session,
-            consultation_id=spec.id,
-            response_id=None,
-            reason=screening.SAFETY,
-            categories=screened.categories,
-            urgent=screened.urgent,
-            response_hours=spec.safety.response_hours,
-            text=screened.text,
-            participant_id=self.participant.id,
-            flagged_by=screened.flagged_by,
-            person_sent=moderation.SENT_NOTHING,
-        )
+        self._case_for_words(spec, screened)
         self.say_safety(spec, screened.categories)
         return True
 
@@ -1261,6 +1249,13 @@ class _Turn:
         screened = self.runtime.screen(self.event.text or "", screening.hints_for(spec))
         if not screened.crisis:
             return False
+        self._case_for_words(spec, screened)
+        self.hold(spec, dialogue, screened.categories)
+        return True
+
+    def _case_for_words(self, spec: ConsultationSpec, screened: screening.Screened) -> None:
+        """A safety case for a disclosure not stored as an answer: its redacted words kept
+        on the case, whose they are, and (until the reply is queued) nothing sent yet."""
         self.case = moderation.open_case(
             self.session,
             consultation_id=spec.id,
@@ -1274,8 +1269,6 @@ class _Turn:
             flagged_by=screened.flagged_by,
             person_sent=moderation.SENT_NOTHING,
         )
-        self.hold(spec, dialogue, screened.categories)
-        return True
 
     async def edit(self) -> None:
         """A message changed after it was sent: the answer stored from it takes the new

@@ -142,6 +142,20 @@ async def test_co_design_thread_in_a_forum_group_with_a_reply_to_a_reply(
 CRISIS = "Honestly I want to kill myself"
 
 
+async def _launch_co_design(running: Running, settings: Settings) -> None:
+    """The co-design consultation stored and launched on the fake Bot API's groups."""
+    fake, platform = running.fake, running.platform
+    async with platform.sessionmaker.begin() as session:
+        await service.create(session, parse_spec(co_design_spec()), source="test")
+    configured = replace(
+        settings, telegram_bot_token=fake.token, telegram_api_base_url=fake.base_url
+    )
+    code = await commands.launch(
+        argparse.Namespace(id="outpatient-booking", channels=None), configured
+    )
+    assert code == commands.OK
+
+
 async def test_a_crisis_reply_in_a_group_gets_the_safety_message_only_privately(
     running: Running, settings: Settings
 ) -> None:
@@ -159,15 +173,7 @@ async def test_a_crisis_reply_in_a_group_gets_the_safety_message_only_privately(
     dan = fake.user(2003, "Dan", last_name="Doyle", username="dan_d")
     carol = fake.user(2002, "Carol", last_name="Cho", username="carol_c", started=False)
     erin = fake.user(2004, "Erin", last_name="Ennis", username="erin_e", started=False)
-    async with platform.sessionmaker.begin() as session:
-        await service.create(session, parse_spec(co_design_spec()), source="test")
-    configured = replace(
-        settings, telegram_bot_token=fake.token, telegram_api_base_url=fake.base_url
-    )
-    code = await commands.launch(
-        argparse.Namespace(id="outpatient-booking", channels=None), configured
-    )
-    assert code == commands.OK
+    await _launch_co_design(running, settings)
     launched = {chat.id: len(fake.messages_to(chat)) for chat in (forum, group)}
     seed = fake.messages_to(forum)[-1]
     plain_seed = fake.messages_to(group)[-1]
@@ -230,15 +236,7 @@ async def test_stop_and_commands_in_a_group_show_no_one_and_store_nothing(
     group = fake.group(GROUP, "Clinic group", supergroup=True)
     bob = fake.user(2011, "Bob", last_name="Byrne", username="bob_b")
     carol = fake.user(2012, "Carol", last_name="Cho", username="carol_c", started=False)
-    async with platform.sessionmaker.begin() as session:
-        await service.create(session, parse_spec(co_design_spec()), source="test")
-    configured = replace(
-        settings, telegram_bot_token=fake.token, telegram_api_base_url=fake.base_url
-    )
-    code = await commands.launch(
-        argparse.Namespace(id="outpatient-booking", channels=None), configured
-    )
-    assert code == commands.OK
+    await _launch_co_design(running, settings)
     launched = len(fake.messages_to(group))
     seed = fake.messages_to(group)[-1]
     fake.reply(bob, seed, "Make the reminder say the clinic's name")
