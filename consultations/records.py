@@ -314,9 +314,17 @@ def read_csv(
     """
     # newline="": a line may end in "\r\n", "\n" or (old Mac exports) "\r" alone.
     reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
+    read_to = [0]  # the last line of the last row read whole (the header's, then a row's)
     try:
-        return _read_rows(reader, text_column, participant_column)
+        return _read_rows(reader, text_column, participant_column, read_to)
     except csv.Error as exc:
+        if "unexpected end of data" in str(exc):
+            # The reader stops at the end of the file, but the row it could not finish
+            # starts on the line after the last one it read whole: there a quote opens.
+            raise ImportError_(
+                f"line {read_to[0] + 1}: a double quote opens a text that is never closed "
+                '(quotes inside a text are written twice: "")'
+            ) from None
         # "unexpected end of data", "field larger than field limit (131072)", "',' expected
         # after '\"'": the line the reader had reached is where to look.
         raise ImportError_(f"line {reader.reader.line_num}: not readable as CSV: {exc}") from None
@@ -331,10 +339,14 @@ def _column(fieldnames: Sequence[str], wanted: str, option: str, columns: list[s
 
 
 def _read_rows(
-    reader: csv.DictReader[str], text_column: str | None, participant_column: str | None
+    reader: csv.DictReader[str],
+    text_column: str | None,
+    participant_column: str | None,
+    read_to: list[int],
 ) -> tuple[list[tuple[int, str | None, str]], int]:
     if not reader.fieldnames:
         raise ImportError_("the file has no header row")
+    read_to[0] = reader.reader.line_num
     columns = [c.strip() for c in reader.fieldnames]
     if text_column is None:
         for guess in ("text", "comment", "comments", "feedback", "response", "answer"):
@@ -374,6 +386,7 @@ def _read_rows(
     skipped = 0
     width = len(reader.fieldnames)
     for row in lines:
+        read_to[0] = lines.line_num
         if not row:
             skipped += 1  # a blank line: an empty row, counted with the others
             continue

@@ -198,7 +198,10 @@ async def test_control_characters_in_a_file_are_dropped_not_a_failed_import(
     ("text", "message"),
     [
         # A quote left open would swallow every row after it into one text.
-        ('comment\n"Long wait\nKind staff\nClean rooms\n', "line 4: not readable as CSV"),
+        # Named where the quote opens, not where the reader gave up (the end of the file).
+        ('comment\n"Long wait\nKind staff\nClean rooms\n', "line 2: a double quote opens"),
+        ('comment,who\nok,u1\n"open,u2\n' + "more,u3\n" * 50, "line 3: a double quote opens"),
+        ('"comment\nok\n', "line 1: a double quote opens"),
         ('comment\n"Long wait"and more\nKind staff\n', "line 2: not readable as CSV"),
         ('comment\nshort\n"' + "word " * 30_000 + '"\n', "line 3: not readable as CSV"),
     ],
