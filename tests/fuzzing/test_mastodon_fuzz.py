@@ -19,6 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from adapters.mastodon.convert import (
+    PUBLIC_VISIBILITIES,
     Post,
     address_of,
     event_of,
@@ -150,7 +151,10 @@ def _converted(status: dict[str, Any]) -> Post:
         event = event_of(post, kind=kind, consultation_id="outpatient-booking")
         assert event is None or isinstance(event, InboundEvent)
         if event is not None:
-            assert event.event_id == post.id and event.public is not post.direct
+            # Public only where anyone may read it: followers-only and direct are private.
+            public = post.visibility in PUBLIC_VISIBILITIES
+            assert event.event_id == post.id and event.public is public
+            assert not (post.direct and event.public)
     if post.poll is not None:
         assert all(isinstance(n, int) for n in post.poll.by_label().values())
     return post
