@@ -53,16 +53,7 @@ async def test_co_design_thread_in_a_forum_group_with_a_reply_to_a_reply(
     forum = fake.group(FORUM, "Clinic forum", forum=True)
     group = fake.group(GROUP, "Clinic group", supergroup=True)
     bob, carol, dan = fake.user(2001, "Bob"), fake.user(2002, "Carol"), fake.user(2003, "Dan")
-    async with platform.sessionmaker.begin() as session:
-        await service.create(session, parse_spec(co_design_spec()), source="test")
-    configured = replace(
-        settings, telegram_bot_token=fake.token, telegram_api_base_url=fake.base_url
-    )
-
-    code = await commands.launch(
-        argparse.Namespace(id="outpatient-booking", channels=None), configured
-    )
-    assert code == commands.OK
+    configured = await _launch_co_design(running, settings)
 
     intro, poll, seed = fake.messages_to(forum)
     assert "We use your answers" in (intro.text or "") and "STOP" in (intro.text or "")
@@ -142,8 +133,9 @@ async def test_co_design_thread_in_a_forum_group_with_a_reply_to_a_reply(
 CRISIS = "Honestly I want to kill myself"
 
 
-async def _launch_co_design(running: Running, settings: Settings) -> None:
-    """The co-design consultation stored and launched on the fake Bot API's groups."""
+async def _launch_co_design(running: Running, settings: Settings) -> Settings:
+    """The co-design consultation stored and launched on the fake Bot API's groups; the
+    settings that reach the fake."""
     fake, platform = running.fake, running.platform
     async with platform.sessionmaker.begin() as session:
         await service.create(session, parse_spec(co_design_spec()), source="test")
@@ -154,6 +146,7 @@ async def _launch_co_design(running: Running, settings: Settings) -> None:
         argparse.Namespace(id="outpatient-booking", channels=None), configured
     )
     assert code == commands.OK
+    return configured
 
 
 async def test_a_crisis_reply_in_a_group_gets_the_safety_message_only_privately(
