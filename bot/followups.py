@@ -148,7 +148,7 @@ async def invite(
             counts[c.channel] += 1
             if c.channel == "web":
                 continue  # shown on the earlier page when the person returns
-            words = followups.invitation(spec, titles.get(c.earlier_id, c.earlier_id))
+            words = followups.invitation(spec, titles.get(c.earlier_id, c.earlier_id), c.earlier_id)
             message = OutboundMessage(
                 text=words.text,
                 consultation_id=spec.id,

@@ -39,15 +39,25 @@ class InvitationText:
     options: tuple[str, ...]
 
 
-def invitation(spec: ConsultationSpec, earlier_title: str) -> InvitationText:
-    """What a person who agreed to be contacted again is sent for follow-up ``spec``."""
+def invitation(
+    spec: ConsultationSpec, earlier_title: str, earlier_id: str | None = None
+) -> InvitationText:
+    """What a person who agreed to be contacted again is sent for follow-up ``spec``.
+
+    A closing-the-loop follow-up of ``earlier_id`` says what people said and what changed
+    first, in the invitation itself: it reaches each person on their own channel whether
+    or not they go on to answer (a channel whose polls are posted in public, Mastodon,
+    would otherwise never show it in the conversation).
+    """
+    invite = spec.wording()(
+        "followup_invite",
+        earlier=earlier_title,
+        organisation=spec.organisation,
+        title=spec.title,
+    )
+    said = you_said_we_did(spec, earlier_id) if earlier_id is not None else None
     return InvitationText(
-        text=spec.wording()(
-            "followup_invite",
-            earlier=earlier_title,
-            organisation=spec.organisation,
-            title=spec.title,
-        ),
+        text=f"{said}\n\n{invite}" if said else invite,
         question=CHOOSE,
         question_type="choose",
         options=(spec.id,),

@@ -71,7 +71,7 @@ def previews(spec: ConsultationSpec, limits: Mapping[str, ChannelLimits]) -> lis
                 invitation = followups.web_invitation_text(spec)
             else:
                 earlier = spec.follow_up.of[0]
-                invitation = followups.invitation(spec, earlier).text
+                invitation = followups.invitation(spec, earlier, earlier).text
             texts.append(_text("Invitation", invitation, text_max))
         texts.append(_text("Consent", spec.consent.text, text_max))
         for item in spec.items:

@@ -43,7 +43,11 @@ LOOP: dict[str, Any] = {
         {
             "id": "reaction",
             "type": "poll",
-            "text": "Does the new reminder text help?",
+            # As draft-loop writes it: what people said, what changed, then the question.
+            "text": (
+                "You said: reminders came too late. We did: a text two days before. "
+                "How do you feel about this change?"
+            ),
             "options": ["Yes", "Somewhat", "No"],
         }
     ],
@@ -142,6 +146,10 @@ async def test_a_follow_up_invites_who_agreed_on_their_own_channel_once(
         invitation = (await fake.wait_for_sent(5, chat=alice))[4]
         assert "said we could contact you again" in (invitation.text or "")
         assert "What we changed in booking" in (invitation.text or "")
+        # "You said, we did" in the invitation itself, on each person's own channel.
+        assert (invitation.text or "").startswith(
+            "You said: reminders came too late. We did: a text two days before.\n\n"
+        )
         fake.press_button(alice, invitation, invitation.callback_data[0])
         consent = (await fake.wait_for_sent(6, chat=alice))[5]
         assert "Tell us what you think of the change" in (consent.text or "")
@@ -154,6 +162,7 @@ async def test_a_follow_up_invites_who_agreed_on_their_own_channel_once(
         dm = (await world.received("dave", 5))[4]
         assert dm["visibility"] == "direct"
         assert "said we could contact you again" in dm["content"]
+        assert "We did: a text two days before." in dm["content"]
         await world.act(server.dm, "dave", "1", in_reply_to_id=dm["id"])  # takes part
         consent = (await world.received("dave", 6))[5]
         assert "Tell us what you think of the change" in consent["content"]
