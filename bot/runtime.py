@@ -934,7 +934,7 @@ class _Turn:
             return
         text = event.text.casefold()
         now = datetime.now(UTC)
-        for row in service.taking_answers(await queries.open_consultations(self.session, now), now):
+        for row in await service.taking_answers(self.session, now):
             spec = service.spec_of(row)
             if not spec.mastodon.listen or event.channel not in spec.channels:
                 continue
@@ -1147,7 +1147,7 @@ class _Turn:
 
     async def offer_open_consultations(self) -> None:
         now = datetime.now(UTC)
-        rows = service.taking_answers(await queries.open_consultations(self.session, now), now)
+        rows = await service.taking_answers(self.session, now)
         channel = self.event.channel
         kinds = await queries.publication_kinds(self.session, channel, [r.id for r in rows])
         # Never offered where its launch failed (bot/publishing.py marks it unpublished).
@@ -1233,7 +1233,7 @@ class _Turn:
             if row is not None:
                 return service.spec_of(row)
         now = datetime.now(UTC)
-        for row in service.taking_answers(await queries.open_consultations(session, now), now):
+        for row in await service.taking_answers(session, now):
             spec = service.spec_of(row)
             if self.event.channel in spec.channels:
                 return spec
@@ -1581,17 +1581,11 @@ class _Turn:
         self, spec: ConsultationSpec, item: Item, dialogue: Dialogue
     ) -> Question:
         """The next statement for this person to vote on, or the invitation to add one."""
-        shown = await statement_store.shown(self.session, spec.id, item.id)
-        voted = await statement_store.voted(self.session, self.participant.id, spec.id, item.id)
-        done = {voting.statement_of(ref) for ref in voted}
-        tallies = [
-            voting.Tally(s.id, s.text, s.agrees, s.disagrees, s.passes, s.participant_id, s.split)
-            for s in shown
-        ]
-        chosen = voting.choose_next(
-            tallies,
-            {d for d in done if d is not None},
+        chosen, tallies = await voting.next_to_vote(
+            self.session,
             self.participant.id,
+            spec.id,
+            item.id,
             prefer=self.outcome.prefer_statement,
         )
         if chosen is not None:

@@ -212,10 +212,11 @@ def accepting(row: Stated, spec: ConsultationSpec, now: datetime) -> bool:
     return not (spec.closes_at is not None and now >= spec.closes_at)
 
 
-def taking_answers(rows: Sequence[Consultation], now: datetime) -> list[Consultation]:
-    """The consultations of ``rows`` that accept answers at ``now``: what is offered to
-    people (the web index, "/start" in a chat). One whose ``opens_at`` is still to come
-    is open but not offered until then."""
+async def taking_answers(session: AsyncSession, now: datetime) -> list[Consultation]:
+    """The open consultations that accept answers at ``now``: what is offered to people
+    (the web index, "/start" in a chat, listening). One whose ``opens_at`` is still to
+    come is open but not offered until then."""
+    rows = await queries.open_consultations(session, now)
     return [row for row in rows if accepting(row, spec_of(row), now)]
 
 

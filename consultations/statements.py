@@ -14,7 +14,10 @@ import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from consultations.statement_texts import DONE_WORDS, VOTE_LABELS, VOTE_WORDS
+from storage import statements as statement_store
 from storage.statements import STATEMENT_REF as STATEMENT_REF
 from storage.statements import statement_of as statement_of
 
@@ -224,3 +227,25 @@ def choose_next(
         return preferred
     # Ties go to the older statement, so the order is the same on every worker.
     return max(open_, key=lambda t: (informativeness(t), -t.id))
+
+
+async def next_to_vote(
+    session: AsyncSession,
+    participant_id: int,
+    consultation_id: str,
+    item_id: str,
+    *,
+    prefer: int | None = None,
+) -> tuple[Tally | None, list[Tally]]:
+    """The shown statement of an item for this person to vote on next (:func:`choose_next`
+    over the statements shown and the votes they gave: the one rule of every channel),
+    and the statements shown."""
+    shown = await statement_store.shown(session, consultation_id, item_id)
+    voted = await statement_store.voted(session, participant_id, consultation_id, item_id)
+    done = {statement_of(ref) for ref in voted}
+    tallies = [
+        Tally(s.id, s.text, s.agrees, s.disagrees, s.passes, s.participant_id, s.split)
+        for s in shown
+    ]
+    voted_on = {d for d in done if d is not None}
+    return choose_next(tallies, voted_on, participant_id, prefer=prefer), tallies

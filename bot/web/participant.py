@@ -36,7 +36,6 @@ from consultations.screening import SAFETY, safety_message
 from consultations.spec import ConsultationSpec
 from consultations.texts import ENGLISH, Texts
 from storage import queries
-from storage import statements as statement_store
 from storage.db import statements_on_loop
 from storage.lists import one_of
 from storage.tables import Consent, Consultation, Dialogue, Participant, Response
@@ -413,7 +412,7 @@ class WebChannel:
         """The open consultations that take answers on the web."""
         async with self.sessionmaker() as session:
             now = datetime.now(UTC)
-            rows = service.taking_answers(await queries.open_consultations(session, now), now)
+            rows = await service.taking_answers(session, now)
             specs = [service.spec_of(r) for r in rows]
             listing = [
                 pages.Listing(spec.id, spec.title, spec.organisation, spec.language)
@@ -612,17 +611,8 @@ class WebChannel:
         for item in spec.items:
             if item.type != "statements":
                 continue
-            shown = await statement_store.shown(session, spec.id, item.id)
-            voted = await statement_store.voted(session, participant_id, spec.id, item.id)
-            done = {voting.statement_of(ref) for ref in voted}
-            tallies = [
-                voting.Tally(
-                    s.id, s.text, s.agrees, s.disagrees, s.passes, s.participant_id, s.split
-                )
-                for s in shown
-            ]
-            chosen = voting.choose_next(
-                tallies, {d for d in done if d is not None}, participant_id, prefer=prefer
+            chosen, _ = await voting.next_to_vote(
+                session, participant_id, spec.id, item.id, prefer=prefer
             )
             cards[item.id] = None if chosen is None else pages.StatementCard(chosen.id, chosen.text)
         return cards
