@@ -686,6 +686,17 @@ def person_id(channel: str, value: str, mastodon_url: str | None) -> str:
     return value
 
 
+def _handle_hint(args: argparse.Namespace) -> str:
+    """After "nothing is held": a Mastodon account's number is not what is kept."""
+    value = args.platform_id.strip().lstrip("@")
+    if args.channel == "mastodon" and value.isdigit():
+        return (
+            f"; Mastodon people are kept by their handle, not their account number: if "
+            f"{value} is an account number, give the handle (@name or name@instance)"
+        )
+    return ""
+
+
 async def participant_export(args: argparse.Namespace, settings: Settings | None) -> int:
     _check_person(args)
     who = person_id(args.channel, args.platform_id, _mastodon_url(settings))
@@ -697,7 +708,7 @@ async def participant_export(args: argparse.Namespace, settings: Settings | None
         await platform.aclose()
     if data is None:
         print_json({"channel": args.channel, "held": False})
-        print("nothing is held about this person", file=sys.stderr)
+        print(f"nothing is held about this person{_handle_hint(args)}", file=sys.stderr)
         return OK
     print_json({**data, "held": True})
     return OK
@@ -714,7 +725,7 @@ async def participant_erase(args: argparse.Namespace, settings: Settings | None)
             # Everywhere: on import, every consultation the person was imported into.
             people = await records.people_of(session, platform.keyring, args.channel, who)
             if not people:
-                print("nothing is held about this person")
+                print(f"nothing is held about this person{_handle_hint(args)}")
                 return OK
             counts: Counter[str] = Counter()
             for participant in people:

@@ -8,6 +8,10 @@ web an invitation the earlier page shows when they come back. Nobody who said ST
 was erased or declined is invited (STOP withdraws consent and marks the person opted
 out; erasure deletes them), and the ``invitation`` table's unique (follow-up, person)
 row means nobody is invited twice, whoever launches and however often.
+
+Someone whose safety disclosure a moderator has not yet resolved is not invited either:
+the first contact after a disclosure is a person's, not a survey's. Launching again once
+the case is resolved invites them (launching is safe to repeat).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from channels.events import OutboundMessage
-from consultations import followups, loop, service
+from consultations import followups, loop, moderation, screening, service
 from consultations.spec import ConsultationSpec
 from storage.lists import one_of
 from storage.queries import ReferenceKeys, add_outbox_rows, dialect_insert, outbox_row
@@ -30,6 +34,7 @@ from storage.tables import (
     Consent,
     Consultation,
     Invitation,
+    ModerationCase,
     OutboxEntry,
     Participant,
     Response,
@@ -97,6 +102,21 @@ async def invite(
         )
         .exists()
     )
+    # A disclosure waiting for a moderator, in any consultation.
+    # (A case names its person, or the answer it is about does.)
+    waiting = (
+        select(ModerationCase.id)
+        .outerjoin(Response, Response.id == ModerationCase.response_id)
+        .where(
+            or_(
+                ModerationCase.participant_id == Participant.id,
+                Response.participant_id == Participant.id,
+            ),
+            ModerationCase.reason == screening.SAFETY,
+            ModerationCase.status.in_(moderation.OPEN_STATES),
+        )
+        .exists()
+    )
     rows = await session.execute(
         select(Participant.id, Participant.channel, Participant.address, Consent.consultation_id)
         .join(Consent, Consent.participant_id == Participant.id)
@@ -108,6 +128,7 @@ async def invite(
             Participant.opted_out_at.is_(None),
             one_of(Participant.channel, wanted),
             ~said_no,
+            ~waiting,
         )
         .order_by(Participant.id)
     )

@@ -45,12 +45,12 @@ from consultations import screening, service
 from consultations.dialogue import CHOOSE, CONSENT, RECONTACT, says_stop
 from consultations.spec import ConsultationSpec
 from consultations.texts import Texts
+from storage import queries
 from storage.lists import one_of
 from storage.tables import (
     Consent,
     Consultation,
     Dialogue,
-    ModerationCase,
     Participant,
     Publication,
     Response,
@@ -103,7 +103,6 @@ class _Statements:
     consents: Any
     answers: Any
     delete_poll_answers: Any
-    delete_replaced: Any
     insert_answers: Any
     update_dialogues: Any
 
@@ -165,15 +164,6 @@ def _statements() -> _Statements:
             RESPONSES.c.item_id == bindparam("i"),
         )
     )
-    # Answers replaced by later ones, except any a moderation case refers to (as
-    # ``queries.delete_replaced``: a moderator must still see what was said).
-    reviewed = select(ModerationCase.response_id).where(
-        one_of(ModerationCase.response_id, name="reviewed")
-    )
-    delete_replaced = delete(RESPONSES).where(
-        one_of(RESPONSES.c.id, name="replaced"),
-        RESPONSES.c.id.not_in(reviewed),
-    )
     update_dialogues = (
         update(DIALOGUES)
         .where(DIALOGUES.c.id == bindparam("dialogue_id"))
@@ -188,7 +178,6 @@ def _statements() -> _Statements:
         consents,
         answers,
         delete_poll_answers,
-        delete_replaced,
         insert(RESPONSES),
         update_dialogues,
     )
@@ -446,10 +435,7 @@ async def handle(
     if poll_keys:
         await connection.execute(built.delete_poll_answers, poll_keys)
     if replaced:
-        ids_replaced = sorted(replaced)
-        await connection.execute(
-            built.delete_replaced, {"reviewed": ids_replaced, "replaced": ids_replaced}
-        )
+        await queries.delete_replaced(connection, sorted(replaced))
     if inserts:
         await connection.execute(built.insert_answers, inserts)
 

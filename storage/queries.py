@@ -251,19 +251,36 @@ async def prompt_answers_of(
     return found
 
 
-async def delete_replaced(session: AsyncSession, response_ids: Collection[int]) -> None:
-    """Delete answers replaced by later ones, except any a moderation case refers to.
+async def delete_replaced(
+    executor: AsyncSession | AsyncConnection, response_ids: Collection[int]
+) -> None:
+    """Delete answers replaced by later ones.
 
-    A moderator must still see what was said, and deleting the answer would take its
-    words from the case.
+    A moderator must still see what was said: a case about a replaced answer keeps its
+    words and whose they were, and is no longer tied to the answer, which goes like any
+    other. Only the later answer then counts in the item's answers, reports and export,
+    while the disclosure is still counted as one (``reporting.unrecorded_disclosures``).
     """
     if not response_ids:
         return
-    reviewed = select(ModerationCase.response_id).where(
-        one_of(ModerationCase.response_id, response_ids)
+    said = select(Response.text).where(Response.id == ModerationCase.response_id)
+    whose = select(Response.participant_id).where(Response.id == ModerationCase.response_id)
+    # Every SET expression reads the row as it was: the answer's words are copied
+    # before the case lets go of it.
+    await executor.execute(
+        update(ModerationCase)
+        .where(one_of(ModerationCase.response_id, response_ids))
+        .values(
+            text=func.coalesce(ModerationCase.text, said.scalar_subquery()),
+            participant_id=func.coalesce(ModerationCase.participant_id, whose.scalar_subquery()),
+            response_id=None,
+        )
+        .execution_options(synchronize_session=False)
     )
-    await session.execute(
-        delete(Response).where(one_of(Response.id, response_ids), Response.id.not_in(reviewed))
+    await executor.execute(
+        delete(Response)
+        .where(one_of(Response.id, response_ids))
+        .execution_options(synchronize_session=False)
     )
 
 

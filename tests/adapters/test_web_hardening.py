@@ -26,9 +26,9 @@ from bot.config import ConfigError, Settings, load_settings
 from bot.platform import Platform, configured_adapters
 from bot.web.app import create_app
 from bot.web.guards import ClientAddress, FormNonces, KeyedHash, RateWindows
-from consultations import records
+from consultations import records, service
 from storage.tables import FormNonce, Participant, RateWindow, Response, utcnow
-from tests.helpers import form_fields, launch, spec_data, statements_sent
+from tests.helpers import form_fields, launch, spec_data, statements_sent, tentative_flag
 
 Client = TestClient[Any, Any]
 CID = "outpatient-booking"
@@ -200,6 +200,36 @@ async def test_changed_poll_and_prompt_answers_replace_the_earlier(
     assert len(exported) == 2
     assert by_item["ease"]["choices"] == ["Easy"]
     assert by_item["one-thing"]["text"] == "Text reminders"
+
+
+async def test_a_disclosure_replaced_by_a_later_answer_stays_with_its_case_only(
+    platform: Platform, web_client: Client
+) -> None:
+    from consultations import moderation, reporting
+
+    await launch(platform, spec_data(segments=[]))
+    page = await _start(web_client)
+    fields = form_fields(page, f"{PAGE}/answers")
+    # Flagged tentatively: the helplines as a check-in, and the questions go on.
+    disclosure = tentative_flag()
+    await web_client.post(f"{PAGE}/answers", data={**fields, "item:one-thing": disclosure})
+    page = await (await web_client.get(PAGE)).text()
+    fields = form_fields(page, f"{PAGE}/answers")
+    await web_client.post(f"{PAGE}/answers", data={**fields, "item:one-thing": "Evening slots"})
+    # The item holds one answer, the later one, in the export and the item's count.
+    exported = await _export(platform)
+    assert [(r["item"], r["text"], r["flags"]) for r in exported] == [
+        ("one-thing", "Evening slots", [])
+    ]
+    async with platform.sessionmaker() as session:
+        summary = await service.summary(session, CID)
+        cases = await moderation.open_cases(session, CID)
+        report = json.loads(await reporting.render(session, CID, fmt="json"))
+    assert summary.by_item.get("one-thing") == 1
+    # The moderator still reads what was said, and the report still counts it.
+    assert [c.text for c in cases] == [disclosure]
+    assert report["safety"]["flagged"] == 1
+    assert disclosure not in json.dumps(report)
 
 
 async def test_a_participant_posting_after_the_close_gets_410_and_nothing_is_used(

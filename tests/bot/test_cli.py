@@ -434,6 +434,24 @@ def test_a_mastodon_handle_is_found_however_an_operator_writes_it(written: str, 
     assert person_id("mastodon", written, "https://social.example") == kept
 
 
+@pytest.mark.parametrize("command", ["export", "erase"])
+def test_a_mastodon_account_number_finding_no_one_says_the_handle_is_kept(
+    env: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    """An operator given a number from the instance's admin page is told what to give."""
+    code, out, err = engage(
+        capsys, "participant", command, "--channel", "mastodon", "--platform-id", "109382"
+    )
+    assert code == 0
+    said = out + err
+    assert "nothing is held about this person" in said
+    assert "kept by their handle, not their account number" in said
+    code, out, err = engage(
+        capsys, "participant", command, "--channel", "mastodon", "--platform-id", "@olga"
+    )
+    assert code == 0 and "account number" not in out + err
+
+
 @pytest.mark.parametrize(("command", "channel", "platform_id", "said"), PERSON_MISTAKES)
 def test_participant_request_with_a_mistyped_channel_or_blank_id_exits_2(
     env: Path,

@@ -220,3 +220,43 @@ async def test_a_follow_up_of_a_consultation_nobody_agreed_in_invites_nobody(
     async with platform.sessionmaker.begin() as session:
         counts = await followups.invite(session, platform.keyring, spec)
     assert counts == {"web": 0, "telegram": 0, "mastodon": 0}
+
+
+async def test_nobody_is_invited_while_their_disclosure_waits_for_a_moderator(
+    platform: Any, web_client: Client
+) -> None:
+    """The first contact after a disclosure is a person's: the invitation waits until a
+    moderator has resolved the case, and launching again then sends it."""
+    from consultations import moderation
+
+    await launch(platform, EARLIER)
+    spec = await _store(platform, LOOP)
+    await _web_person(web_client)
+    web_client.session.cookie_jar.clear()
+    await _web_person(web_client)
+    # The second person goes back and tells us more than we asked.
+    page = await (await web_client.get("/c/outpatient-booking")).text()
+    fields = form_fields(page, "/c/outpatient-booking/answers")
+    await web_client.post(
+        "/c/outpatient-booking/answers",
+        data={**fields, "item:one-thing": "I have decided to end my life after the next visit"},
+    )
+    async with platform.sessionmaker() as session:
+        [case] = await moderation.open_cases(session, "outpatient-booking")
+    async with platform.sessionmaker.begin() as session:
+        assert await followups.invite(session, platform.keyring, spec, channels=["web"]) == {
+            "web": 1
+        }
+    async with platform.sessionmaker.begin() as session:
+        await moderation.acknowledge(session, case.id, "moderator@example.org")
+    async with platform.sessionmaker.begin() as session:
+        # Acknowledged is not resolved: still nobody new.
+        assert await followups.invite(session, platform.keyring, spec, channels=["web"]) == {
+            "web": 0
+        }
+    async with platform.sessionmaker.begin() as session:
+        await moderation.resolve(session, case.id, "moderator@example.org", "Called; safe")
+    async with platform.sessionmaker.begin() as session:
+        assert await followups.invite(session, platform.keyring, spec, channels=["web"]) == {
+            "web": 1
+        }
