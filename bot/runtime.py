@@ -400,9 +400,28 @@ class Runtime:
 
     # -- the dialogue ----------------------------------------------------------------
 
+    async def _withdraw_post(
+        self, session: AsyncSession, event: InboundEvent, state: _State
+    ) -> None:
+        """A post its author deleted on the platform: what was stored from it goes too
+        (from public pages, reports and exports), as the person took it back where they
+        wrote it. A safety case about it keeps its words (a moderator must still see
+        them); deleted with the batch's replaced answers (:meth:`_State.finish`)."""
+        found = await _deleted_post(self, session, event)
+        if found:
+            state.replaced.update(found)
+            log.info(
+                "%s: a post was deleted by its author; %d answer(s) withdrawn",
+                event.channel,
+                len(found),
+            )
+
     async def _handle(
         self, session: AsyncSession, event: InboundEvent, outcome: Outcome, state: _State
     ) -> None:
+        if event.kind is EventKind.DELETED:
+            await self._withdraw_post(session, event, state)
+            return
         pseudonym = state.pseudonyms.get((event.channel, event.sender))
         if pseudonym is None:
             pseudonym = self.keyring.pseudonym(event.channel, event.sender)
@@ -485,6 +504,17 @@ class Runtime:
         await turn.run(kind)
 
 
+async def _deleted_post(runtime: Runtime, session: AsyncSession, event: InboundEvent) -> list[int]:
+    """The answers stored from a post its author deleted (none if nothing was)."""
+    if event.platform_ref is None:
+        return []
+    ref = runtime.keyring.reference(event.channel, event.platform_ref)
+    found = await session.scalars(
+        select(Response.id).where(Response.channel == event.channel, Response.platform_ref == ref)
+    )
+    return list(found)
+
+
 class _State:
     """What a batch of events needs from the store, loaded with a few queries up front.
 
@@ -529,6 +559,8 @@ class _State:
         """Read what ``events`` need (``consultations``: rows this transaction has read)."""
         state = cls()
         state.consultations = dict(consultations or {})
+        # A deleted post names no person (Runtime._withdraw_post).
+        events = [e for e in events if e.kind is not EventKind.DELETED]
         if not events:
             return state
         pseudonyms = state.pseudonyms

@@ -46,6 +46,9 @@ class EventKind(StrEnum):
     BLOCKED = "blocked"  # the platform says the person blocked us
     LISTEN = "listen"  # a public post gathered by listening (a hashtag), not written to us
     EDIT = "edit"  # changed the text of a message already sent (``platform_ref`` names it)
+    # Deleted a post already sent (``platform_ref`` names it); the platform says only which
+    # post, not whose, so ``sender`` is the post's reference, not a person.
+    DELETED = "deleted"
     UNREADABLE = "unreadable"  # sent what has no words to read (a photo, a voice message)
 
 

@@ -150,6 +150,21 @@ def address_of(post: Post) -> dict[str, Any]:
     return {"acct": post.acct, "reply_to": post.id, "visibility": "direct"}
 
 
+def deletion_of(status_id: str) -> InboundEvent:
+    """The core event for a status its author deleted: whatever was stored from it goes.
+
+    Mastodon says only which status, not whose: the sender is the status itself, so
+    that deletions wait on nobody's other events and on each other's.
+    """
+    return InboundEvent(
+        channel=CHANNEL,
+        event_id=f"deleted:{status_id}",
+        sender=f"status:{status_id}",
+        kind=EventKind.DELETED,
+        platform_ref=status_id,
+    )
+
+
 def event_of(
     post: Post,
     *,

@@ -23,8 +23,8 @@ from typing import Any
 from mastodon import MastodonRatelimitError
 
 from adapters.mastodon.account import Account
-from adapters.mastodon.convert import CHANNEL, Post, event_of, post_of
-from adapters.mastodon.stream import UserStream
+from adapters.mastodon.convert import CHANNEL, Post, deletion_of, event_of, post_of
+from adapters.mastodon.stream import DELETED, UserStream
 from adapters.plumbing.intake import SavedCursor, intake_loop, periodically
 from adapters.plumbing.timing import Clock, Stopper
 from channels.adapter import EventSink
@@ -295,6 +295,9 @@ class MastodonIntake:
         events: list[InboundEvent] = []
         tallies: list[Tally] = []
         for note in notifications:
+            if note.get("type") == DELETED:
+                events.append(deletion_of(note["status_id"]))
+                continue
             status = note.get("status")
             if not status:
                 continue

@@ -29,6 +29,10 @@ from mastodon import Mastodon, StreamListener
 log = logging.getLogger(__name__)
 
 
+#: The ``type`` of what the stream hands on for a deleted status (no notification type).
+DELETED = "engage:deleted"
+
+
 class _Closed(Exception):
     """Raised inside the reading thread to leave the stream."""
 
@@ -56,6 +60,14 @@ class _Listener(StreamListener):
             raise _Closed
         self.stream._beat()
         self.stream._deliver(notification)
+
+    def on_delete(self, status_id: Any) -> None:
+        # A status the account was shown was deleted: a reply or direct message to the
+        # bot among them (Mastodon tells the accounts a status mentions).
+        if self.stream._closing.is_set():
+            raise _Closed
+        self.stream._beat()
+        self.stream._deliver({"type": DELETED, "status_id": str(status_id)})
 
     def on_unknown_event(self, name: str, unknown_event: Any = None) -> None:
         # Newer servers add event kinds; they are not ours to fail on.

@@ -49,6 +49,8 @@ What this module adds, because the adapter needs it and the mock lacks it:
   and notified) but their responses are held back until the test releases them
   (:class:`HeldResponses`), as a response still on its way back is: the rest of the
   instance sees the effect while the client that asked has not heard yet;
+- a deleted status's ``delete`` event on the user streams of the accounts it mentions, as
+  Mastodon sends it (the mock sends it to the author and followers only);
 - helpers that act as other people (:meth:`MastodonServer.reply`,
   :meth:`MastodonServer.mention`, :meth:`MastodonServer.post`, :meth:`MastodonServer.dm`,
   :meth:`MastodonServer.vote`).
@@ -91,8 +93,13 @@ from mastodon_mock.config import (
     StreamingConfig,
 )
 from mastodon_mock.db.models import Poll as PollRow
+from mastodon_mock.db.models import StatusMention
+from mastodon_mock.streaming import publish, user_channel
+from sqlalchemy import select
 
 __all__ = ["BOT_USERNAME", "HeldResponses", "InstanceLimits", "MastodonServer"]
+
+_DELETE_STATUS = re.compile(r"/api/v1/statuses/(\d+)")
 
 BOT_USERNAME = "engage"
 """Username of the bot account the adapter logs in as."""
@@ -450,6 +457,10 @@ class MastodonServer:
         )
         return cast(Status, status)
 
+    def delete(self, person: str, status_id: int | str) -> None:
+        """``person`` deletes a status of their own."""
+        self.person(person).status_delete(status_id)
+
     def vote(self, person: str, poll_id: int | str, choices: int | Sequence[int]) -> Poll:
         """``person`` votes on a poll; ``choices`` are option indexes."""
         picked = [choices] if isinstance(choices, int) else list(choices)
@@ -644,6 +655,9 @@ class MastodonServer:
 
         async def instance_limits(request: Request, call_next: _Handler) -> Response:
             path = request.url.path
+            deleted = _DELETE_STATUS.fullmatch(path) if request.method == "DELETE" else None
+            if deleted is not None:
+                return await mentioned_told(request, call_next, deleted.group(1))
             if path.rstrip("/") in ("/api/v1/instance", "/api/v2/instance"):
                 self.instance_lookups += 1
                 if not self.instance:
@@ -669,6 +683,22 @@ class MastodonServer:
             if reset is not None and reset.isdigit():
                 reset_at = datetime.fromtimestamp(int(reset), UTC)
                 response.headers["X-RateLimit-Reset"] = _iso(reset_at)
+            return response
+
+        async def mentioned_told(request: Request, call_next: _Handler, status_id: str) -> Response:
+            # Mastodon tells the local accounts a deleted status mentions, on their user
+            # streams (RemoveStatusService); the mock tells only the author and followers.
+            with request.app.state.session_factory() as db:
+                mentioned = set(
+                    db.scalars(
+                        select(StatusMention.account_id).where(
+                            StatusMention.status_id == int(status_id)
+                        )
+                    )
+                )
+            response = await call_next(request)
+            if response.status_code == 200 and mentioned:
+                publish(request.app, "delete", status_id, {user_channel(a) for a in mentioned})
             return response
 
         return app

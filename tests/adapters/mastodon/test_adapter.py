@@ -183,6 +183,35 @@ async def test_a_mention_arrives_through_the_stream(world: World) -> None:
     assert (row.item_id, row.text) == ("one-thing", "Evening appointments")
 
 
+async def test_a_reply_its_author_deletes_is_withdrawn_from_the_store(world: World) -> None:
+    """Deleted on Mastodon, gone here: from the thread, the export and the reports."""
+    await world.launch()
+    world.adapter.intake.sweep_interval = 3600
+    await world.start()
+    await wait_until(_mode(world, "streaming"), what="streaming")
+    thread = await world.post_of("reminder")
+    server = world.server
+    mine = await world.act(server.reply, "alice", thread, "My address is on the letter")
+    kept = await world.act(server.reply, "dan", thread, "Include the clinic address")
+
+    async def both() -> list[Response] | None:
+        rows = await responses(world, item_id="reminder")
+        return rows if len(rows) == 2 else None
+
+    await wait_until(both, what="both replies")
+    await world.act(server.delete, "alice", mine["id"])
+
+    async def one() -> list[Response] | None:
+        rows = await responses(world, item_id="reminder")
+        return rows if len(rows) == 1 else None
+
+    [left] = await wait_until(one, what="the deleted reply withdrawn")
+    assert left.text == "Include the clinic address"
+    assert left.platform_ref == world.platform.keyring.reference("mastodon", str(kept["id"]))
+    # A deletion names no person: nobody was made of it.
+    assert await world.count(Participant) == 2
+
+
 async def test_without_streaming_mentions_are_polled_from_a_saved_cursor(
     platform: Platform,
 ) -> None:
