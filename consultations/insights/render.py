@@ -491,6 +491,14 @@ def _md_stage(summary: Mapping[str, Any], e: Callable[[object], str]) -> list[st
             if body["ideas"]["count"]
             else ["- none"]
         )
+        agreed = body.get("agreed_statements") or []
+        if agreed:
+            out += ["", "### Statements most agreed with", ""]
+            out += [
+                f"- {e(x['text'])} ({_pct(x['agree_share'])} of {x['votes']} agree"
+                f"{', added by a participant' if x['added_by'] == 'participant' else ''})"
+                for x in agreed
+            ]
     elif stage == "do":
         feel = body["experience"]["sentiment"]
         out += [

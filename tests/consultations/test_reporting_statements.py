@@ -249,3 +249,26 @@ async def test_every_statement_is_tallied_when_there_are_too_few_voters_for_grou
     assert row in markdown
     assert "<h2>Statement votes</h2>" in page
     assert "<td>Café with seats for wheelchairs</td><td>a participant</td>" in page
+
+
+async def test_the_plan_summary_lists_the_statements_most_agreed_with(
+    platform: Platform,
+) -> None:
+    expected = await store_small_vote(platform)
+    async with platform.sessionmaker() as session:
+        report = json.loads(await reporting.render(session, "new-clinic", fmt="json", stage="plan"))
+        markdown = await reporting.render(session, "new-clinic", fmt="md", stage="plan")
+    share = {
+        text: round(a / (a + d + p), 4)
+        for text, (a, d, p) in expected.items()
+        if a + d + p >= 5 and a > d
+    }
+    agreed = report["stage_summary"]["plan"]["agreed_statements"]
+    # The five best agree shares, most agreed first (ties in any order), each right.
+    assert [s["agree_share"] for s in agreed] == sorted(share.values(), reverse=True)[:5]
+    assert all(share[s["text"]] == s["agree_share"] for s in agreed)
+    assert all(s["votes"] >= 5 for s in agreed)
+    assert "### Statements most agreed with" in markdown
+    first = agreed[0]
+    assert f"- {first['text']} ({first['agree_share']:.0%} of {first['votes']} agree" in markdown
+    assert "Words of a disclosure" not in json.dumps(agreed)

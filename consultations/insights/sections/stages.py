@@ -52,6 +52,7 @@ def summarise(
             "main_problems": problem_rows,
             "priorities": _priorities(report["polls"]),
             "ideas": _ideas(text, themes, hints),
+            "agreed_statements": _agreed_statements(report),
             "missing_voices": report["participation"]["missing_segments"],
             "under_represented": report["representativeness"]["under_represented"],
         },
@@ -141,6 +142,33 @@ def _ideas(
         )[:5],
         "examples": examples,
     }
+
+
+#: Statements the plan summary lists as the most agreed with, at most.
+AGREED_STATEMENTS = 5
+
+
+def _agreed_statements(report: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """With statement voting: the statements most voters agreed with, each voted on by
+    at least :data:`SMALL_CELL` people (a share of fewer says little), most agreed first.
+
+    Statements are already in their voters' words, so for an idea-crowdsourcing
+    consultation these are the ideas people backed, not only the ones they wrote.
+    """
+    tally = report.get("statement_votes")
+    if not tally:
+        return []
+    backed = [
+        {
+            "text": s["text"],
+            "agree_share": s["agree_share"],
+            "votes": s["votes"],
+            "added_by": s["added_by"],
+        }
+        for s in tally["statements"]
+        if s["votes"] >= SMALL_CELL and s["agree"] > s["disagree"]
+    ]
+    return backed[:AGREED_STATEMENTS]
 
 
 def _sentiment_by_day(text: TextColumns) -> list[dict[str, Any]]:
