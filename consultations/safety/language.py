@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass
 
 ENGLISH = "en"
 SPANISH = "es"
@@ -128,6 +129,38 @@ _STOPWORDS: dict[str, str] = {
 }
 
 
+# Words of dying, killing oneself and self-harm in languages the screen does not read,
+# in plain letters (accents removed). One of them in a text otherwise read as English
+# ("Great nurses, ma voglio morire") is a clause the screen cannot read, so a person
+# looks. None is a word an English reply would use: short or shared words ("mati",
+# "tot", "mor", "dood") are left out, or listed only as a pair of words together.
+_UNREAD_RISK_WORDS = {
+    "de": "sterben umbringen selbstmord suizid",
+    "fr": "mourir suicider crever",
+    "it": "morire uccidermi ammazzarmi suicidarmi",
+    "pt": "morrer suicidar",
+    "nl": "zelfmoord doodgaan",
+    "pl": "umrzec zabic samobojstwo",
+    "sv, da, no": "sjalvmord selvmord",
+    "fi": "kuolla itsemurha",
+    "tr": "olmek intihar oldurmek",
+    "ro": "sinucidere sinucid",
+    "tl": "mamatay magpakamatay",
+    "so": "dhinto isdil",
+}
+_UNREAD_RISK = frozenset(w for words in _UNREAD_RISK_WORDS.values() for w in words.split())
+_UNREAD_RISK_PAIRS = frozenset(
+    {
+        ("bunuh", "diri"),  # Indonesian and Malay
+        ("ingin", "mati"),
+        ("mau", "mati"),
+        ("tu", "tu"),  # Vietnamese "tự tử", its tones lost
+        ("me", "matar"),  # Portuguese
+        ("chce", "umrzec"),
+    }
+)
+
+
 def _tables() -> dict[str, frozenset[str]]:
     sets = {lang: frozenset(words.split()) for lang, words in _STOPWORDS.items()}
     # Only words particular to one language count for it: "de", shared by Spanish and
@@ -150,29 +183,68 @@ def _plain(word: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
+@dataclass(frozen=True)
+class Reading:
+    """What the screen needs to know of a text's languages.
+
+    ``language``: the text's language as a whole (:func:`guess_language`). ``also``:
+    the readable languages other than it with words in the text (a Spanish clause in an
+    English reply is read by the Spanish lexicon too). ``unread``: a part the screen
+    cannot read, in a text it reads as a whole: a few letters of another script, or a
+    word of dying or self-harm in a language it does not read ("The clinic is great,
+    mas eu quero me matar").
+    """
+
+    language: str
+    also: frozenset[str] = frozenset()
+    unread: bool = False
+
+
 def guess_language(folded: str) -> str:
     """``en``, ``es``, another language code, or ``other-script``.
 
     ``folded`` is the text lower-cased with accents kept (:func:`normalise.fold`).
     """
+    return read_languages(folded).language
+
+
+def read_languages(folded: str) -> Reading:
+    """The language of a folded text as a whole, and the other languages in it."""
+    other_script = False
     if folded.isascii():
         words = _WORD.findall(folded)
     else:
         letters = sum(1 for c in folded if c.isalpha())
         foreign = len(_OTHER_SCRIPT.findall(folded))
         if foreign >= 2 and foreign * 3 >= letters:
-            return "other-script"
+            return Reading("other-script")
+        other_script = foreign >= 2
         if len(_VIETNAMESE.findall(folded)) >= 2:
-            return "vi"
+            return Reading("vi")
         words = [_plain(w) for w in _WORD.findall(folded)]
-    if not words:
-        return ENGLISH
     scores = dict.fromkeys(_TABLES, 0)
     owner = _OWNER.get
     for word in words:
         lang = owner(word)
         if lang is not None:
             scores[lang] += 1
+    language = _language_of(folded, words, dict(scores))
+    # Two words at least: one ("y" in "Y/N") is no clause.
+    also = frozenset(lang for lang in (SPANISH, WELSH) if lang != language and scores[lang] >= 2)
+    unread = other_script or (
+        language in READABLE
+        and (
+            not _UNREAD_RISK.isdisjoint(words)
+            or any(pair in _UNREAD_RISK_PAIRS for pair in zip(words, words[1:], strict=False))
+        )
+    )
+    return Reading(language, also, unread)
+
+
+def _language_of(folded: str, words: list[str], scores: dict[str, int]) -> str:
+    """The language a text is in as a whole, from its words' counts per table (changed)."""
+    if not words:
+        return ENGLISH
     if not folded.isascii() and ("ñ" in folded or "¿" in folded or "¡" in folded):
         scores["es"] += 2
     english = scores.pop("en")

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 
-from .language import READABLE, SPANISH, WELSH, guess_language
+from .language import READABLE, SPANISH, WELSH, read_languages
 from .lexicon import CATEGORIES, Hit, Lexicon, default_lexicon
 from .normalise import fold, normalise_folded
 from .semantic import SemanticModel, default_model
@@ -132,7 +132,8 @@ class Screen:
         if not text or not text.strip():
             return CLEAR
         folded = fold(text)
-        language = guess_language(folded)
+        reading = read_languages(folded)
+        language = reading.language
         normalised = normalise_folded(folded, self.known)
         # The lexicon reads every text. The risk vocabulary once decided that too, to skip
         # most replies, but a phrase it lacked a word of was never read: held-out
@@ -142,11 +143,13 @@ class Screen:
         # The semantic layer scores texts with risk vocabulary (scorable) against its
         # usual thresholds, and longer ones without it against a far stricter one.
         hits, prepared = self.lexicon.read(self.lexicon.mask(normalised))
-        # Spanish and Welsh are read in their own folded form (accents removed).
-        plain = _plain_form(text) if language in (SPANISH, WELSH) else ""
-        if not hits and language == SPANISH:
+        # Spanish and Welsh are read in their own folded form (accents removed), in a
+        # text in that language or with a clause in it ("Great clinic, pero quiero morir").
+        readable = {language, *reading.also}
+        plain = _plain_form(text) if readable & {SPANISH, WELSH} else ""
+        if not hits and SPANISH in readable:
             hits = self.lexicon.spanish_hits(plain)
-        elif not hits and language == WELSH:
+        if not hits and WELSH in readable:
             hits = self.lexicon.welsh_hits(plain)
         if hits:
             return self._verdict(hits, prepared)
@@ -180,9 +183,11 @@ class Screen:
                 # hoping the lights go out for me for good"), scored whole against a far
                 # stricter threshold.
                 return _semantic(model.category(prepared))
-        if language not in READABLE:
+        if language not in READABLE or reading.unread:
+            # Wholly in another language, or with a clause in one the screen cannot read
+            # (another script, or a word of dying or self-harm): a person looks.
             return UNREADABLE
-        if language == WELSH and self.lexicon.welsh_risky(plain):
+        if WELSH in readable and self.lexicon.welsh_risky(plain):
             # Welsh is read through a small lexicon: a text it did not flag that has a word
             # of risk in it ("marw", "lladd", "brifo fy ...") goes to a person.
             return UNREADABLE
