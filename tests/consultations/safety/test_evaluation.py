@@ -1102,6 +1102,9 @@ def test_tune_batch_seven_is_caught() -> None:
 
 
 MUST_CATCH = [
+    # A means ready, with the service named but the writer the one who has it.
+    ("the nurse does not know I have my pills ready", "plan-means"),
+    ("I have my tablets ready and nobody will stop me", "plan-means"),
     # Tablets named before the saving ("pills saved up"), a means as much as "saving up
     # my pills"; the same words about a holiday or running out are not.
     ("I don't want to be alive anymore, I have pills saved up at home.", "plan-means"),
@@ -1292,6 +1295,13 @@ def test_must_catch(text: str, category: str) -> None:
 
 
 MUST_NOT_FLAG = [
+    # Medicines a pharmacy or ward had ready, or is asked to have ready sooner: the
+    # commonest discharge feedback, once read as a means ready (and held the person).
+    "Much quicker this time, the pharmacy had my medicines ready by 11.",
+    "Can the pharmacy have the tablets ready earlier?",
+    "Please have the medicines ready the night before",
+    "the pharmacy was quick and had my pills ready",
+    "The pharmacist had the medicines ready",
     "I have never felt suicidal",
     "the wait was killing me",
     "I nearly died of boredom",
