@@ -490,13 +490,17 @@ async def erase_participant(
 
 
 async def response_counts(session: AsyncSession) -> dict[str, tuple[int, int]]:
-    """Per consultation: (responses, participants)."""
+    """Per consultation: (responses, participants), as the report counts them: answers
+    to its items, not the self-descriptions (segment answers) beside them, and the
+    people who gave at least one."""
     result = await session.execute(
         select(
             Response.consultation_id,
             func.count(Response.id),
             func.count(func.distinct(Response.participant_id)),
-        ).group_by(Response.consultation_id)
+        )
+        .where(Response.item_type != "segment")
+        .group_by(Response.consultation_id)
     )
     return {row[0]: (int(row[1]), int(row[2])) for row in result}
 

@@ -338,3 +338,47 @@ async def test_a_closing_the_loop_follow_up_is_no_cycle_of_its_project(platform:
     first = next(row for row in ease["cycles"] if row["cycle"] == 1)
     assert (first["consultation"], first["n"]) == ("booking-c1", 6)
     assert follow_up["comparison"]["cycles"] == []
+
+
+async def test_list_show_and_the_report_count_the_same_responses_and_people(
+    platform: Platform,
+) -> None:
+    """Self-descriptions (segment answers) are not responses to the consultation's items
+    in either place: someone who only said who they are is not counted as taking part."""
+    from storage.tables import Participant
+
+    await launch(platform, spec_data())
+    async with platform.sessionmaker.begin() as session:
+        people = [Participant(channel="web", pseudonym=f"count-{n}") for n in range(3)]
+        session.add_all(people)
+        await session.flush()
+        for person in people:
+            session.add(
+                Response(
+                    consultation_id="outpatient-booking",
+                    item_id="role",
+                    item_type="segment",
+                    participant_id=person.id,
+                    channel="web",
+                    choices=["Patient"],
+                )
+            )
+        for person in people[:2]:
+            session.add(
+                Response(
+                    consultation_id="outpatient-booking",
+                    item_id="ease",
+                    item_type="poll",
+                    participant_id=person.id,
+                    channel="web",
+                    choices=["Easy"],
+                )
+            )
+    async with platform.sessionmaker() as session:
+        summary = await service.summary(session, "outpatient-booking")
+        [listed] = await service.summaries(session)
+        report = json.loads(await reporting.render(session, "outpatient-booking", fmt="json"))
+    counted = report["participation"]
+    assert (summary.responses, summary.participants) == (2, 2)
+    assert (listed.responses, listed.participants) == (2, 2)
+    assert (counted["responses"], counted["participants"]) == (2, 2)
