@@ -53,7 +53,14 @@ from consultations.texts import ENGLISH, texts_for
 from storage import queries
 from storage.db import is_unavailable, outage_reason
 from storage.lists import one_of
-from storage.tables import CLAIMABLE, ModerationCase, OutboxEntry, Participant, utcnow
+from storage.tables import (
+    CLAIMABLE,
+    Consultation,
+    ModerationCase,
+    OutboxEntry,
+    Participant,
+    utcnow,
+)
 
 log = logging.getLogger(__name__)
 
@@ -263,6 +270,10 @@ class OutboxSender:
         rows = await self._claim(channel)
         if not rows:
             return 0
+        claimed = len(rows)
+        rows = await self._without_closed(rows)
+        if not rows:
+            return claimed
         # One person's messages go in order; different people's go side by side, started
         # in claim order (a person with a safety reply first).
         queues: dict[Any, list[OutboxEntry]] = defaultdict(list)
@@ -301,6 +312,26 @@ class OutboxSender:
                 raise outcome
         await self._hand_back(left)
         return len(rows)
+
+    async def _without_closed(self, rows: list[OutboxEntry]) -> list[OutboxEntry]:
+        """Cancel invitations and reminders of consultations closed since they were
+        queued (closing cancels those waiting; this catches one claimed as it closed)."""
+        bulk = {row.consultation_id for row in rows if row.bulk and row.consultation_id}
+        if not bulk:
+            return rows
+        async with self.sessionmaker() as session:
+            closed = set(
+                await session.scalars(
+                    select(Consultation.id).where(
+                        one_of(Consultation.id, sorted(bulk)), Consultation.state == "closed"
+                    )
+                )
+            )
+        if not closed:
+            return rows
+        dropped = [row for row in rows if row.bulk and row.consultation_id in closed]
+        await self._cancel(dropped)
+        return [row for row in rows if not (row.bulk and row.consultation_id in closed)]
 
     async def _hand_back(self, rows: list[OutboxEntry]) -> None:
         """Put claimed rows back to pending as they were (no attempt was made)."""

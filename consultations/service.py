@@ -186,13 +186,19 @@ async def unlaunch(session: AsyncSession, consultation_id: str) -> Consultation:
 
 
 async def close(session: AsyncSession, consultation_id: str) -> Consultation:
-    """Stop accepting responses."""
+    """Stop accepting responses.
+
+    Invitations to it and reminders of it still waiting in the outbox (held for quiet
+    hours or for its opening) are cancelled: they would ask people into a consultation
+    that no longer takes answers.
+    """
     row = await require(session, consultation_id)
     if row.state == DRAFT:
         raise LifecycleError(f"consultation {consultation_id!r} was never launched")
     if row.state == OPEN:
         row.state = CLOSED
         row.closed_at = utcnow()
+        await queries.cancel_bulk_messages(session, consultation_id)
     return row
 
 

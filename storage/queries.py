@@ -489,6 +489,22 @@ async def erase_participant(
     return counts
 
 
+async def cancel_bulk_messages(session: AsyncSession, consultation_id: str) -> int:
+    """Cancel a consultation's invitations and reminders not yet claimed for sending;
+    returns how many. Replies to people are left to go."""
+    result = await session.execute(
+        update(OutboxEntry)
+        .where(
+            OutboxEntry.consultation_id == consultation_id,
+            OutboxEntry.status == "pending",
+            OutboxEntry.bulk.is_(True),
+        )
+        .values(status="cancelled", address=None)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
 async def response_counts(session: AsyncSession) -> dict[str, tuple[int, int]]:
     """Per consultation: (responses, participants), as the report counts them: answers
     to its items, not the self-descriptions (segment answers) beside them, and the

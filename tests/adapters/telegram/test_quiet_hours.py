@@ -120,3 +120,75 @@ async def test_invitations_wait_for_the_end_of_quiet_hours_in_the_spec_timezone(
     # Nothing went out in the quiet hours: every invitation at 08:00 local, none before.
     assert sent_at == [clock.now] * 3
     await adapter.stop()
+
+
+async def test_invitations_held_for_the_morning_are_dropped_when_it_closes_overnight(
+    fake: FakeTelegram, platform: Platform
+) -> None:
+    """Held for quiet hours, an invitation to a consultation closed meanwhile never goes
+    (it would ask people into something that takes no answers); nor does one claimed as
+    the consultation closed without the close cancelling it."""
+    from sqlalchemy import update
+
+    from storage.tables import Consultation
+
+    await launch(platform, spec_data(segments=[]))
+    people = await _people_who_agreed(platform, fake, 2)
+    loop = parse_spec(
+        {
+            **spec_data(id="booking-loop", model="closing-the-loop", segments=[]),
+            "channels": ["telegram"],
+            "follow_up": {"of": ["outpatient-booking"]},
+            "timezone": "Australia/Sydney",
+        }
+    )
+    evening = datetime(2031, 6, 10, 22, 30, tzinfo=SYDNEY).astimezone(UTC)
+    clock = Clock(evening)
+    async with platform.sessionmaker.begin() as session:
+        await service.create(session, loop, source="test")
+        await service.open_(session, loop.id)
+        assert await followups.invite(session, platform.keyring, loop, now=evening) == {
+            "telegram": 2
+        }
+    # Closed overnight, through the service: the invitations waiting are cancelled.
+    async with platform.sessionmaker.begin() as session:
+        await service.close(session, loop.id)
+    adapter = make_adapter(fake, platform)
+    sender = OutboxSender(
+        platform.sessionmaker, platform.keyring, {"telegram": adapter}, clock=clock
+    )
+    clock.now = datetime(2031, 6, 11, 8, 0, tzinfo=SYDNEY).astimezone(UTC)
+    await sender.run_once("telegram")
+    assert [m for m in fake.sent if m.chat_id in people] == []
+    async with platform.sessionmaker() as session:
+        statuses = (
+            await session.scalars(
+                select(OutboxEntry.status).where(OutboxEntry.idempotency_key.like("invite:%"))
+            )
+        ).all()
+    assert statuses == ["cancelled", "cancelled"]
+
+    # Queued again (a re-opened consultation invites again) and then closed without the
+    # close reaching the queue: the sender itself drops them.
+    async with platform.sessionmaker.begin() as session:
+        await session.execute(
+            update(Consultation).where(Consultation.id == loop.id).values(state="open")
+        )
+        await session.execute(
+            update(OutboxEntry)
+            .where(OutboxEntry.idempotency_key.like("invite:%"))
+            .values(status="pending")
+        )
+        await session.execute(
+            update(Consultation).where(Consultation.id == loop.id).values(state="closed")
+        )
+    await sender.run_once("telegram")
+    assert [m for m in fake.sent if m.chat_id in people] == []
+    async with platform.sessionmaker() as session:
+        statuses = (
+            await session.scalars(
+                select(OutboxEntry.status).where(OutboxEntry.idempotency_key.like("invite:%"))
+            )
+        ).all()
+    assert statuses == ["cancelled", "cancelled"]  # dropped, not tried and failed
+    await adapter.stop()
