@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import publishing
@@ -238,7 +238,9 @@ class Scheduler:
 
         Started: consented, and left on a question for at least ``reminder.after``.
         Only private conversations (a sealed address to write to) on channels that send
-        through the outbox; never someone who opted out or whose dialogue ended.
+        through the outbox; never someone who opted out or whose dialogue ended, nor
+        someone who has since gone on to another consultation in the same conversation
+        (their reply would answer that one's question, not this reminder's).
         Returns how many reminders were newly queued.
         """
         assert spec.reminder is not None
@@ -266,6 +268,10 @@ class Scheduler:
                         Participant.opted_out_at.is_(None),
                         Participant.address.is_not(None),
                         Participant.channel.not_in(inline or {"web"}),
+                        or_(
+                            Participant.current_consultation_id.is_(None),
+                            Participant.current_consultation_id == spec.id,
+                        ),
                     )
                 )
             ).all()

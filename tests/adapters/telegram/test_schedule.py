@@ -201,3 +201,53 @@ async def test_one_reminder_to_people_who_started_and_did_not_finish(
         assert len(keys) == 1
     finally:
         await stop(running)
+
+
+async def test_no_reminder_once_the_person_has_gone_on_to_another_consultation(
+    fake: FakeTelegram, platform: Platform
+) -> None:
+    """Their reply would answer the other consultation's question, not the reminder's."""
+    await launch(
+        platform,
+        spec_data(
+            channels=["telegram"],
+            segments=[],
+            reminder={"after": "48h"},
+            quiet_hours={"start": "00:00", "end": "00:00"},
+        ),
+    )
+    await launch(
+        platform,
+        spec_data(id="second-booking", title="Second booking", channels=["telegram"], segments=[]),
+    )
+    running = await start(fake, platform, "polling")
+    try:
+        ann, dev = fake.user(3100, "Ann"), fake.user(3101, "Dev")
+        for person in (ann, dev):
+            fake.send_command(person, "/start", "outpatient-booking")
+            consent = await running.said(person, 1)
+            fake.press_button(person, consent, consent.callback_data[0])
+            recontact = await running.said(person, 2)
+            fake.press_button(person, recontact, recontact.callback_data[1])
+            await running.said(person, 3)  # the poll: where they stop
+        # Ann goes on to the second consultation and stops there too.
+        fake.send_command(ann, "/start", "second-booking")
+        consent = await running.said(ann, 4)
+        fake.press_button(ann, consent, consent.callback_data[0])
+        await running.said(ann, 5)
+
+        clock = Clock(datetime.now(UTC) + timedelta(hours=49))
+        scheduler = Scheduler(
+            platform.sessionmaker, platform.keyring, platform.adapters, clock=clock
+        )
+        done = await scheduler.run_once()
+        assert done.reminded == {"outpatient-booking": 1}  # Dev only
+        sender = OutboxSender(
+            platform.sessionmaker, platform.keyring, {"telegram": running.adapter}, clock=clock
+        )
+        assert await sender.run_once("telegram") == 1
+        await running.said(dev, 4)
+        await asyncio.sleep(0.3)
+        assert not any("A reminder" in (m.text or "") for m in fake.messages_to(ann.id))
+    finally:
+        await stop(running)
