@@ -221,5 +221,5 @@ def not_accepting_text(state: str, spec: ConsultationSpec, now: datetime) -> str
     texts = spec.wording()
     # A draft with an opening time is launched then (bot/schedule.py): it opens, too.
     if state in ("open", "draft") and spec.opens_at is not None and now < spec.opens_at:
-        return texts("opens_on", title=spec.title, date=texts.date(spec.opens_at))
+        return texts("opens_on", title=spec.title, date=texts.date(spec.local(spec.opens_at)))
     return texts("closed_reply", title=spec.title)

@@ -1024,7 +1024,7 @@ def _closed_text(row: service.Stated, spec: ConsultationSpec) -> str:
     now = datetime.now(UTC)
     texts = spec.wording()
     if row.state == service.OPEN and spec.opens_at is not None and now < spec.opens_at:
-        return texts("web_opens_on", date=texts.date(spec.opens_at))
+        return texts("web_opens_on", date=texts.date(spec.local(spec.opens_at)))
     return texts("web_closed")
 
 

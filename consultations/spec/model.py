@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from consultations.spec.outreach import (
     FollowUp,
@@ -297,6 +298,11 @@ class ConsultationSpec:
     reminder: Reminder | None = None
     quiet_hours: QuietHours = field(default_factory=QuietHours)
     timezone: str = "UTC"
+
+    def local(self, moment: datetime) -> datetime:
+        """``moment`` in the spec's time zone: the day people there live it (an opening
+        at 22:00 UTC is the next morning in Sydney)."""
+        return moment.astimezone(ZoneInfo(self.timezone))
 
     def item(self, item_id: str) -> Item:
         """The item with this id; ``KeyError`` if there is none."""

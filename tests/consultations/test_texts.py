@@ -216,3 +216,21 @@ def test_the_english_placeholders_are_the_redactions_own() -> None:
         for key, words in BUILTIN.items()
         if key.startswith("redacted_")
     } == PLACEHOLDERS
+
+
+def test_an_opening_is_dated_in_the_consultation_s_time_zone() -> None:
+    """22:00 UTC on the 20th is 09:00 on the 21st in Sydney: people there are told the 21st."""
+    from datetime import UTC, datetime
+
+    from consultations.dialogue import not_accepting_text
+    from consultations.spec import parse_spec
+
+    spec = parse_spec(
+        spec_data(
+            opens_at="2026-12-20T22:00:00+00:00",
+            timezone="Australia/Sydney",
+            title="Sydney clinic",
+        )
+    )
+    said = not_accepting_text("open", spec, datetime(2026, 12, 1, tzinfo=UTC))
+    assert said == "“Sydney clinic” opens on 21 December 2026. Please come back then."
