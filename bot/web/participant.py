@@ -801,6 +801,13 @@ class WebChannel:
                         choices=tuple(values[:1]),
                     )
                 )
+            elif kind == "had-item" and qid in items and f"item:{qid}" not in fields:
+                # Every box of a multiple-choice poll unticked: the earlier answer is
+                # taken back, as a changed answer replaces it.
+                if items[qid].type == "poll":
+                    events.append(
+                        self._event(token, f"{nonce}:{key}", cid, EventKind.RETRACT, item_id=qid)
+                    )
             elif kind == "item" and qid in items:
                 item = items[qid]
                 if item.type == "poll":

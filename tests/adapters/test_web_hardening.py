@@ -202,6 +202,38 @@ async def test_changed_poll_and_prompt_answers_replace_the_earlier(
     assert by_item["one-thing"]["text"] == "Text reminders"
 
 
+async def test_every_box_unticked_takes_back_a_multiple_choice_answer(
+    platform: Platform, web_client: Client
+) -> None:
+    days = {
+        "id": "days",
+        "type": "poll",
+        "multiple": True,
+        "text": "Which days suit you?",
+        "options": ["Monday", "Wednesday", "Saturday"],
+    }
+    await launch(platform, spec_data(segments=[], items=[days]))
+    page = await _start(web_client)
+    fields = form_fields(page, f"{PAGE}/answers")
+    page = await (
+        await web_client.post(
+            f"{PAGE}/answers",
+            data=[*fields.items(), ("item:days", "Monday"), ("item:days", "Saturday")],
+        )
+    ).text()
+    assert [r["choices"] for r in await _export(platform)] == [["Monday", "Saturday"]]
+    # The page now shows the answer ticked; sent back with every box unticked.
+    assert re.search(r'value="Saturday" checked>', page)
+    fields = form_fields(page, f"{PAGE}/answers")
+    page = await (await web_client.post(f"{PAGE}/answers", data=fields)).text()
+    assert await _export(platform) == []
+    assert "checked>" not in page
+    # Ticked again later: one answer, the new one.
+    fields = form_fields(page, f"{PAGE}/answers")
+    await web_client.post(f"{PAGE}/answers", data=[*fields.items(), ("item:days", "Wednesday")])
+    assert [r["choices"] for r in await _export(platform)] == [["Wednesday"]]
+
+
 async def test_a_disclosure_replaced_by_a_later_answer_stays_with_its_case_only(
     platform: Platform, web_client: Client
 ) -> None:
