@@ -7,6 +7,7 @@ import asyncio
 import errno
 import logging
 import os
+import re
 import socket
 import sys
 from collections import Counter
@@ -38,11 +39,13 @@ from bot.web.auth import hash_password as hash_password
 from bot.web.auth import verify_password as verify_password
 from consultations import moderation, records, service
 from consultations.spec import (
+    ID_MAX_LENGTH,
     ChannelLimits,
     ConsultationSpec,
     Problem,
     Region,
     SpecError,
+    is_valid_id,
     load_spec_file,
     unfinished,
 )
@@ -290,6 +293,15 @@ def template(args: argparse.Namespace, settings: Settings | None) -> int:
 
     if args.model not in MODELS:
         raise UsageError(f"MODEL: {args.model!r} is not one of {', '.join(MODELS)}")
+    if not is_valid_id(args.id):
+        # Checked here, not left to the model's ValueError: a typed id is bad input.
+        suggestion = "-".join(re.findall(r"[a-z0-9]+", args.id.lower()))[:ID_MAX_LENGTH]
+        example = f", for example {suggestion.strip('-')!r}" if suggestion else ""
+        raise UsageError(
+            f"--id: {args.id!r} is not a valid consultation id: use only lowercase letters "
+            f"and digits, with single hyphens between words, at most {ID_MAX_LENGTH} "
+            f"characters{example}"
+        )
     sys.stdout.write(template_yaml(args.model, args.id))
     return OK
 

@@ -138,6 +138,27 @@ def test_valid_spec(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert "valid" in out
 
 
+@pytest.mark.parametrize(
+    ("given", "example"), [("Bad ID", "bad-id"), ("UPPER", "upper"), ("x--y", "x-y")]
+)
+def test_template_with_a_bad_id_exits_2_with_one_line_naming_it(
+    capsys: pytest.CaptureFixture[str], given: str, example: str
+) -> None:
+    code, out, err = engage(capsys, "consultation", "template", "feedback-prompt", "--id", given)
+    assert (code, out) == (2, "")
+    assert err == (
+        f"engage: --id: {given!r} is not a valid consultation id: use only lowercase "
+        "letters and digits, with single hyphens between words, at most 64 characters, "
+        f"for example {example!r}\n"
+    )
+
+
+def test_template_prints_a_spec_with_the_id_given(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = engage(capsys, "consultation", "template", "feedback-prompt", "--id", "a-b1")
+    assert code == 0
+    assert yaml.safe_load(out)["id"] == "a-b1"
+
+
 def test_a_spec_without_a_region_is_valid_with_a_warning_naming_the_helplines(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
