@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.telegram.limits import TELEGRAM_LIMITS
 from bot import publishing
-from bot.config import Settings
+from bot.config import Settings, load_settings
 from bot.console import (
     UsageError,
     check_output,
@@ -255,9 +255,8 @@ class _SpecProblems(UsageError):
 
 def validate(args: argparse.Namespace, settings: Settings | None) -> int:
     try:
-        from bot.config import load_settings
-
-        settings = load_settings()
+        # Only the channels' settings (Mastodon's limits): checking a file makes no keys.
+        settings = load_settings(keys=False)
     except Exception:
         settings = None
     spec, _source = _load(args.file, settings)

@@ -534,6 +534,45 @@ def test_console_script_runs(tmp_path: Path) -> None:
         assert command in result.stdout
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("consultation", "validate", "spec.yaml"),
+        ("consultation", "template", "feedback-prompt"),
+        ("--help",),
+        ("consultation", "validate", "--help"),
+    ],
+    ids=["validate", "template", "help", "validate-help"],
+)
+def test_commands_that_touch_no_store_write_no_key_files(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    """Checking a spec in an empty folder leaves it as it was: no development keys."""
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "spec.yaml").write_text(yaml.safe_dump(spec_data(), sort_keys=False))
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(home),
+        "XDG_DATA_HOME": str(home / "data"),
+        "PYTHONPATH": str(Path(__file__).parents[2]),
+    }
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "engage"), *command],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in work.iterdir()) == ["spec.yaml"]
+    assert list(home.iterdir()) == []
+    assert "development key" not in result.stderr
+
+
 def test_a_reader_that_stops_reading_ends_the_command_quietly(tmp_path: Path) -> None:
     """`engage ... | head`: no traceback on the terminal when the pipe closes early."""
     command = [
