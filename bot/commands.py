@@ -618,6 +618,12 @@ async def import_(args: argparse.Namespace, settings: Settings | None) -> int:
         f"imported {result.imported} responses into {args.id}/{result.item} "
         f"from {result.participants} participants; skipped {result.skipped_empty} empty rows"
         + (f"; {result.flagged} flagged for safety review" if result.flagged else "")
+        # Said when it is not a comma: a file read with the wrong one would look so.
+        + (
+            f"; columns separated by {records.SEPARATORS[result.separator]}s"
+            if result.separator != ","
+            else ""
+        )
     )
     return OK
 

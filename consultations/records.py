@@ -280,6 +280,7 @@ class ImportResult:
     participants: int
     item: str
     flagged: int
+    separator: str = ","  # what separated the file's columns (SEPARATORS)
 
 
 def choose_item(spec: ConsultationSpec, item_id: str | None) -> str:
@@ -304,16 +305,65 @@ def choose_item(spec: ConsultationSpec, item_id: str | None) -> str:
     )
 
 
+SEPARATORS = {",": "comma", ";": "semicolon", "\t": "tab"}
+"""The characters that may separate a CSV file's columns, and their names. Excel writes
+semicolons where the decimal mark is a comma (much of Europe and South America), and
+"Text (Tab delimited)" files are saved as .csv too."""
+
+
+def csv_separator(text: str) -> str:
+    """The character that separates the columns of ``text``, told from its header line.
+
+    The header names the columns, so it holds the separator once fewer than there are
+    columns and, unlike the answers below it, rarely holds another: the separator is the
+    one of comma, semicolon and tab found there most often outside double quotes. A file
+    whose header holds none has one column, and is read the same whichever is used.
+
+    Raises:
+        ImportError_: two of them are found there as often as each other.
+    """
+    counts = dict.fromkeys(SEPARATORS, 0)
+    quoted = False
+    for character in text:
+        if character == '"':
+            quoted = not quoted  # a doubled quote inside a quoted name toggles twice
+        elif quoted:
+            continue
+        elif character in "\r\n":
+            break
+        elif character in counts:
+            counts[character] += 1
+    most = max(counts.values())
+    if most == 0:
+        return ","
+    tied = [separator for separator, count in counts.items() if count == most]
+    if len(tied) > 1:
+        found = " and ".join(
+            f"{most} {SEPARATORS[separator]}{'s' * (most > 1)}" for separator in tied
+        )
+        raise ImportError_(
+            f"line 1: the header holds {found}, so which one separates the columns "
+            "cannot be told; put double quotes around a column name that holds one"
+        )
+    return tied[0]
+
+
 def read_csv(
-    text: str, text_column: str | None, participant_column: str | None
+    text: str,
+    text_column: str | None,
+    participant_column: str | None,
+    separator: str | None = None,
 ) -> tuple[list[tuple[int, str | None, str]], int]:
     """Rows of (line, participant, text) and the count of empty rows skipped.
 
-    Read strictly: a quote left open would otherwise swallow every row after it into one
-    text, stored as if someone had written it.
+    The columns are separated by ``separator``, else by the one :func:`csv_separator`
+    tells from the header. Read strictly: a quote left open would otherwise swallow every
+    row after it into one text, stored as if someone had written it.
     """
+    if separator is None:
+        separator = csv_separator(text)
     # newline="": a line may end in "\r\n", "\n" or (old Mac exports) "\r" alone.
-    reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=separator, strict=True)
     read_to = [0]  # the last line of the last row read whole (the header's, then a row's)
     try:
         return _read_rows(reader, text_column, participant_column, read_to)
@@ -395,7 +445,8 @@ def _read_rows(
             # quoted, whose words after it would be lost without a word.
             raise ImportError_(
                 f"line {lines.line_num}: {len(row)} values but the header names {width} "
-                "columns (a comma inside a text must be in double quotes)"
+                f"columns (a {SEPARATORS.get(reader.reader.dialect.delimiter, 'separator')} "
+                "inside a text must be in double quotes)"
             )
         if at >= len(row) and any(cell.strip() for cell in row):
             # Fewer values than the header names and none where the text should be: not an
@@ -458,7 +509,8 @@ async def import_csv(
             f"{path}: line {line}: not UTF-8 text (bytes {bad!r}); save the file as "
             "UTF-8 (in Excel: CSV UTF-8)"
         ) from None
-    rows, skipped = read_csv(text, text_column, participant_column)
+    separator = csv_separator(text)
+    rows, skipped = read_csv(text, text_column, participant_column, separator)
     digest = hashlib.sha256(raw).hexdigest()
     entry = await queries.insert_inbox(
         session, "import", f"{consultation_id}:{target}:{digest}", None, processed=True
@@ -572,7 +624,7 @@ async def import_csv(
                 progress(done, len(rows))
     finally:
         work.stop()
-    return ImportResult(done, skipped, len(ids), target, flagged)
+    return ImportResult(done, skipped, len(ids), target, flagged, separator)
 
 
 async def _participant_ids(

@@ -354,6 +354,87 @@ def test_an_imported_person_is_found_and_erased_by_the_id_in_the_file(
         assert [r["text"] for r in json.loads(out)] == ["Kind staff"]
 
 
+def _launched(
+    env: Path, capsys: pytest.CaptureFixture[str], cid: str = "outpatient-booking"
+) -> str:
+    spec = write_spec(env, spec_data(id=cid, channels=["web"]), f"{cid}.yaml")
+    assert engage(capsys, "consultation", "create", spec)[0] == 0
+    assert engage(capsys, "consultation", "launch", cid)[0] == 0
+    return cid
+
+
+def _exported_texts(capsys: pytest.CaptureFixture[str], cid: str) -> list[str]:
+    code, out, _ = engage(capsys, "export", cid, "--format", "json")
+    assert code == 0
+    return sorted(r["text"] for r in json.loads(out))
+
+
+@pytest.mark.parametrize(
+    ("separator", "name"), [(";", "semicolons"), ("\t", "tabs")], ids=["semicolon", "tab"]
+)
+def test_an_import_whose_columns_are_not_separated_by_commas_reads_each_column(
+    env: Path, capsys: pytest.CaptureFixture[str], separator: str, name: str
+) -> None:
+    # Excel's CSV where the decimal mark is a comma: semicolons, and commas in the texts.
+    cid = _launched(env, capsys)
+    comments = env / "comments.csv"
+    comments.write_text(
+        f"Patient number{separator}Comment\n"
+        f"30021{separator}The discharge lounge had no chairs\n"
+        f"30022{separator}Kind staff, but the wait was long\n"
+        f'30021{separator}"Noisy at night{separator} every night"\n'
+    )
+    code, out, err = engage(
+        capsys,
+        "import",
+        cid,
+        str(comments),
+        "--format",
+        "csv",
+        "--participant-column",
+        "Patient number",
+    )
+    assert (code, err) == (0, ""), err
+    assert out == (
+        f"imported 3 responses into {cid}/one-thing from 2 participants; skipped 0 empty "
+        f"rows; columns separated by {name}\n"
+    )
+    assert _exported_texts(capsys, cid) == [
+        "Kind staff, but the wait was long",
+        f"Noisy at night{separator} every night",
+        "The discharge lounge had no chairs",
+    ]
+
+
+def test_an_import_of_a_comma_separated_file_says_nothing_of_separators(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cid = _launched(env, capsys)
+    comments = env / "comments.csv"
+    comments.write_text('who,comment\nr1,"Fine; thanks"\nr2,Cold\n')
+    code, out, _ = engage(capsys, "import", cid, str(comments), "--format", "csv")
+    assert code == 0
+    assert out == (
+        f"imported 2 responses into {cid}/one-thing from 2 participants; skipped 0 empty rows\n"
+    )
+    assert _exported_texts(capsys, cid) == ["Cold", "Fine; thanks"]
+
+
+def test_an_import_whose_separator_cannot_be_told_exits_2_naming_the_header(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cid = _launched(env, capsys)
+    comments = env / "comments.csv"
+    comments.write_text("Patient number;Comment, if any\n30021;Fine\n")
+    code, out, err = engage(capsys, "import", cid, str(comments), "--format", "csv")
+    assert (code, out) == (2, "")
+    assert err == (
+        "engage: line 1: the header holds 1 comma and 1 semicolon, so which one separates "
+        "the columns cannot be told; put double quotes around a column name that holds one\n"
+    )
+    assert _exported_texts(capsys, cid) == []
+
+
 def test_create_says_when_it_replaces_a_draft(
     env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
