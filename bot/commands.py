@@ -51,7 +51,7 @@ from consultations.spec import (
 )
 from migrations import apply as migrate
 from storage.db import autovacuum_off
-from storage.tables import Consultation
+from storage.tables import Consultation, utcnow
 
 log = logging.getLogger("engage")
 
@@ -242,6 +242,16 @@ def _warn_without_region(path: str, spec: ConsultationSpec) -> None:
         )
 
 
+def _warn_if_closed(path: str, spec: ConsultationSpec) -> None:
+    """A valid spec whose ``closes_at`` has passed: launch refuses it, so say so now."""
+    if spec.closes_at is not None and spec.closes_at <= utcnow():
+        print(
+            f"{path}: warning: closes_at: {spec.closes_at.isoformat()} is in the past, so "
+            "`engage consultation launch` will refuse it; set a later time",
+            file=sys.stderr,
+        )
+
+
 class _SpecProblems(UsageError):
     def __init__(self, path: str, error: SpecError) -> None:
         if error.unreadable:  # one line, which names the file (and line and column) itself
@@ -284,6 +294,7 @@ def validate(args: argparse.Namespace, settings: Settings | None) -> int:
             file=sys.stderr,
         )
     _warn_without_region(args.file, spec)
+    _warn_if_closed(args.file, spec)
     return OK
 
 
@@ -329,6 +340,7 @@ async def create(args: argparse.Namespace, settings: Settings | None) -> int:
     if replaced is not None:  # only a draft is replaced (service.create)
         print(f"replaced the draft {spec.id} ({replaced})")
     _warn_without_region(args.file, spec)
+    _warn_if_closed(args.file, spec)
     print(f"stored {spec.title!r} as a draft; launch it with: engage consultation launch {spec.id}")
     print(spec.id)  # CONTRACT.md: the id on the last line
     return OK
@@ -348,6 +360,9 @@ async def launch(args: argparse.Namespace, settings: Settings | None) -> int:
                     f"--channel: {name!r} is not one of this consultation's channels "
                     f"({', '.join(spec.channels)})"
                 )
+        now = utcnow()
+        if (passed := publishing.closed_already(spec, now)) is not None:
+            raise UsageError(f"{args.id}: {passed}")
         adapters = configured_adapters(platform)
         problems = await _follow_up_problems(platform, spec)
         if problems:
@@ -357,7 +372,7 @@ async def launch(args: argparse.Namespace, settings: Settings | None) -> int:
             raise UsageError(f"--channel: {', '.join(missing)} not configured ({_how(missing[0])})")
         try:
             launched = await publishing.launch(
-                platform.sessionmaker, adapters, spec, wanted, keys=platform.keyring
+                platform.sessionmaker, adapters, spec, wanted, keys=platform.keyring, now=now
             )
         except service.LifecycleError as exc:
             raise UsageError(f"ID: {exc}") from None
@@ -376,6 +391,7 @@ async def launch(args: argparse.Namespace, settings: Settings | None) -> int:
     finally:
         await platform.aclose()
     results = launched.results
+    opens = spec.opens_at.isoformat() if spec.opens_at is not None and spec.opens_at > now else ""
     if launched.nowhere:
         for name, why in results.failed.items():
             print(f"{spec.id}: not launched: {name}: {why}", file=sys.stderr)
@@ -388,10 +404,13 @@ async def launch(args: argparse.Namespace, settings: Settings | None) -> int:
         elif name in results.failed:
             print(f"{name}: publishing failed: {results.failed[name]}", file=sys.stderr)
         elif adapters[name].capabilities.inline_replies:
-            print(f"{name}: open at {settings.public_url}/c/{spec.id}")
+            where = f"{settings.public_url}/c/{spec.id}"
+            print(f"{name}: opens at {opens} at {where}" if opens else f"{name}: open at {where}")
         else:
             print(f"{name}: {results.done[name]} posts published")
-    print(f"{spec.id} is open")
+    # Launched before its opens_at, it is open but takes answers from opens_at only (the
+    # page says so): said as the page says it.
+    print(f"{spec.id} opens at {opens}" if opens else f"{spec.id} is open")
     # CONTRACT.md: a follow-up's launch output ends with one line per channel.
     for name, count in launched.invited.items():
         print(f"invited {count} on {name}")

@@ -435,6 +435,62 @@ def test_an_import_whose_separator_cannot_be_told_exits_2_naming_the_header(
     assert _exported_texts(capsys, cid) == []
 
 
+def _state(capsys: pytest.CaptureFixture[str], cid: str) -> str:
+    code, out, _ = engage(capsys, "consultation", "show", cid, "--json")
+    assert code == 0
+    return str(json.loads(out)["state"])
+
+
+def test_a_spec_whose_closes_at_has_passed_is_warned_of_and_not_launched(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = write_spec(
+        env,
+        spec_data(
+            channels=["web"],
+            opens_at="2020-03-01T09:00:00+10:00",
+            closes_at="2020-03-15T17:00:00+10:00",
+        ),
+    )
+    warning = (
+        f"{spec}: warning: closes_at: 2020-03-15T17:00:00+10:00 is in the past, so "
+        "`engage consultation launch` will refuse it; set a later time\n"
+    )
+    for command in ("validate", "create"):
+        code, _, err = engage(capsys, "consultation", command, spec)
+        assert code == 0, err
+        assert warning in err, command
+    code, out, err = engage(capsys, "consultation", "launch", "outpatient-booking")
+    assert (code, out) == (2, "")
+    assert err == (
+        "engage: outpatient-booking: closes_at: 2020-03-15T17:00:00+10:00 has passed, so it "
+        "would close as soon as it opened; set a later closes_at and store the spec again\n"
+    )
+    assert _state(capsys, "outpatient-booking") == "draft"
+
+
+def test_a_spec_closing_later_is_valid_without_a_warning(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = write_spec(env, spec_data(channels=["web"], closes_at="2099-03-15T17:00:00+10:00"))
+    code, _, err = engage(capsys, "consultation", "validate", spec)
+    assert code == 0 and "closes_at" not in err
+
+
+def test_a_launch_before_opens_at_says_when_it_opens(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = write_spec(env, spec_data(channels=["web"], opens_at="2099-03-01T09:00:00+10:00"))
+    assert engage(capsys, "consultation", "create", spec)[0] == 0
+    code, out, err = engage(capsys, "consultation", "launch", "outpatient-booking")
+    assert (code, err) == (0, "")
+    assert out == (
+        "web: opens at 2099-03-01T09:00:00+10:00 at http://127.0.0.1:8080/c/outpatient-booking\n"
+        "outpatient-booking opens at 2099-03-01T09:00:00+10:00\n"
+    )
+    assert _state(capsys, "outpatient-booking") == "open"
+
+
 def test_create_says_when_it_replaces_a_draft(
     env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
