@@ -393,11 +393,18 @@ async def launch(args: argparse.Namespace, settings: Settings | None) -> int:
     results = launched.results
     opens = spec.opens_at.isoformat() if spec.opens_at is not None and spec.opens_at > now else ""
     if launched.nowhere:
-        for name, why in results.failed.items():
-            print(f"{spec.id}: not launched: {name}: {why}", file=sys.stderr)
+        for name in wanted:
+            if name in results.failed:
+                print(f"{spec.id}: not launched: {name}: {results.failed[name]}", file=sys.stderr)
+            elif name in results.skipped:
+                print(
+                    f"{spec.id}: not launched: {name}: not configured ({_how(name)})",
+                    file=sys.stderr,
+                )
         if launched.undone:
             print(f"{spec.id} is still a draft")
-        return FAILED
+        # Nothing tried at all is a configuration to fix, not a failure while running.
+        return FAILED if results.failed else USAGE
     for name in wanted:
         if name in results.skipped:
             print(f"{name}: skipped, not configured ({_how(name)})", file=sys.stderr)

@@ -82,8 +82,10 @@ class Launch:
 
     @property
     def nowhere(self) -> bool:
-        """Every channel meant failed (or none was there to try)."""
-        return bool(self.results.failed) and not self.results.done
+        """Published on none of the channels meant: each failed, or was not configured
+        here (a launch meant for Telegram alone, without its token, reaches no one)."""
+        results = self.results
+        return bool(results.failed or results.skipped) and not results.done
 
 
 async def launch(

@@ -491,6 +491,33 @@ def test_a_launch_before_opens_at_says_when_it_opens(
     assert _state(capsys, "outpatient-booking") == "open"
 
 
+def test_a_launch_on_channels_none_of_which_is_configured_leaves_a_draft_and_exits_2(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = write_spec(env, spec_data(channels=["telegram", "mastodon"]))
+    assert engage(capsys, "consultation", "create", spec)[0] == 0
+    code, out, err = engage(capsys, "consultation", "launch", "outpatient-booking")
+    assert (code, out) == (2, "outpatient-booking is still a draft\n")
+    assert err == (
+        "outpatient-booking: not launched: telegram: not configured (set TELEGRAM_BOT_TOKEN)\n"
+        "outpatient-booking: not launched: mastodon: not configured "
+        "(set MASTODON_API_BASE_URL and MASTODON_ACCESS_TOKEN)\n"
+    )
+    assert _state(capsys, "outpatient-booking") == "draft"
+
+
+def test_a_launch_published_somewhere_names_the_channels_skipped(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = write_spec(env, spec_data(channels=["web", "telegram"]))
+    assert engage(capsys, "consultation", "create", spec)[0] == 0
+    code, out, err = engage(capsys, "consultation", "launch", "outpatient-booking")
+    assert code == 0
+    assert err == "telegram: skipped, not configured (set TELEGRAM_BOT_TOKEN)\n"
+    assert out.splitlines()[-1] == "outpatient-booking is open"
+    assert _state(capsys, "outpatient-booking") == "open"
+
+
 def test_create_says_when_it_replaces_a_draft(
     env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
