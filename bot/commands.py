@@ -634,12 +634,15 @@ async def import_(args: argparse.Namespace, settings: Settings | None) -> int:
                     participant_column=args.participant_column,
                     analyse=platform.runtime.analyse,
                     progress=progress,
+                    replace=args.replace,
                 )
             except records.ImportError_ as exc:
                 raise UsageError(str(exc)) from None
     finally:
         await platform.aclose()
     progress.finish()
+    if result.replaced:
+        print(f"removed {result.replaced} responses of the earlier import of {args.file}")
     print(
         f"imported {result.imported} responses into {args.id}/{result.item} "
         f"from {result.participants} participants; skipped {result.skipped_empty} empty rows"

@@ -518,6 +518,72 @@ def test_a_launch_published_somewhere_names_the_channels_skipped(
     assert _state(capsys, "outpatient-booking") == "open"
 
 
+def _import(
+    capsys: pytest.CaptureFixture[str], cid: str, path: Path, *options: str
+) -> tuple[int, str, str]:
+    return engage(capsys, "import", cid, str(path), "--format", "csv", *options)
+
+
+def test_an_import_done_with_the_wrong_options_is_replaced_by_importing_it_again(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cid = _launched(env, capsys)
+    other = env / "other.csv"
+    other.write_text("who,comment\nr9,Another survey's comment\n")
+    assert _import(capsys, cid, other, "--participant-column", "who")[0] == 0
+    comments = env / "comments.csv"
+    comments.write_text(
+        "who,comment\nr1,The wait was far too long\nr1,Lovely nurses\n"
+        "r2,I am going to kill myself tonight\n"
+    )
+    # First without the participant column: each row its own person.
+    code, out, _ = _import(capsys, cid, comments)
+    assert code == 0 and "from 3 participants" in out, out
+    code, out, err = _import(capsys, cid, comments, "--participant-column", "who")
+    assert (code, out) == (2, "")
+    assert err == (
+        f"engage: {comments}: this file was already imported into {cid}/one-thing; to "
+        "import it again in place of that import (with other options, say), add --replace\n"
+    )
+    code, out, err = _import(capsys, cid, comments, "--participant-column", "who", "--replace")
+    assert code == 0, err
+    assert out.splitlines()[0] == f"removed 3 responses of the earlier import of {comments}"
+    assert "imported 3 responses" in out and "from 2 participants" in out
+    code, out, _ = engage(capsys, "export", cid, "--format", "json")
+    exported = json.loads(out)
+    # The other file's record is untouched; this file's are there once, by two people.
+    assert sorted(r["text"] for r in exported if "safety" not in r["flags"]) == [
+        "Another survey's comment",
+        "Lovely nurses",
+        "The wait was far too long",
+    ]
+    assert len(exported) == 4
+    mine = [r for r in exported if r["text"] != "Another survey's comment"]
+    assert len({r["participant"] for r in mine}) == 2
+    # The disclosure's first case keeps its words for the moderator; the new import's
+    # row has its own case.
+    code, out, _ = engage(capsys, "moderation", "list")
+    assert code == 0
+    assert out.count("I am going to kill myself tonight") == 2
+    # The people of the first import who are held for nothing now are gone.
+    code, out, _ = engage(capsys, "consultation", "show", cid, "--json")
+    assert json.loads(out)["participants"] == 3
+
+
+def test_replace_of_a_file_not_imported_before_imports_it(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cid = _launched(env, capsys)
+    comments = env / "comments.csv"
+    comments.write_text("comment\nFine\n")
+    code, out, _ = _import(capsys, cid, comments, "--replace")
+    assert code == 0
+    assert (
+        out
+        == f"imported 1 responses into {cid}/one-thing from 1 participants; skipped 0 empty rows\n"
+    )
+
+
 def test_create_says_when_it_replaces_a_draft(
     env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
