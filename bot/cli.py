@@ -117,6 +117,12 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--item", metavar="ITEM", help="the prompt the text answers")
     imp.add_argument("--text-column", metavar="COL", help="column holding the text")
     imp.add_argument("--participant-column", metavar="COL", help="column identifying people")
+    imp.add_argument(
+        "--replace",
+        action="store_true",
+        help="this file was imported into this item before: remove what that import "
+        "stored and import it again (with these options), in one transaction",
+    )
 
     report = commands.add_parser("report", help="the summary for a QI stage")
     report.add_argument("id", metavar="ID")

@@ -7,6 +7,7 @@ import asyncio
 import errno
 import logging
 import os
+import re
 import socket
 import sys
 from collections import Counter
@@ -21,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.telegram.limits import TELEGRAM_LIMITS
 from bot import publishing
-from bot.config import Settings
+from bot.config import Settings, load_settings
 from bot.console import (
     UsageError,
     check_output,
@@ -38,17 +39,19 @@ from bot.web.auth import hash_password as hash_password
 from bot.web.auth import verify_password as verify_password
 from consultations import moderation, records, service
 from consultations.spec import (
+    ID_MAX_LENGTH,
     ChannelLimits,
     ConsultationSpec,
     Problem,
     Region,
     SpecError,
+    is_valid_id,
     load_spec_file,
     unfinished,
 )
 from migrations import apply as migrate
 from storage.db import autovacuum_off
-from storage.tables import Consultation
+from storage.tables import Consultation, utcnow
 
 log = logging.getLogger("engage")
 
@@ -239,6 +242,16 @@ def _warn_without_region(path: str, spec: ConsultationSpec) -> None:
         )
 
 
+def _warn_if_closed(path: str, spec: ConsultationSpec) -> None:
+    """A valid spec whose ``closes_at`` has passed: launch refuses it, so say so now."""
+    if spec.closes_at is not None and spec.closes_at <= utcnow():
+        print(
+            f"{path}: warning: closes_at: {spec.closes_at.isoformat()} is in the past, so "
+            "`engage consultation launch` will refuse it; set a later time",
+            file=sys.stderr,
+        )
+
+
 class _SpecProblems(UsageError):
     def __init__(self, path: str, error: SpecError) -> None:
         if error.unreadable:  # one line, which names the file (and line and column) itself
@@ -252,9 +265,8 @@ class _SpecProblems(UsageError):
 
 def validate(args: argparse.Namespace, settings: Settings | None) -> int:
     try:
-        from bot.config import load_settings
-
-        settings = load_settings()
+        # Only the channels' settings (Mastodon's limits): checking a file makes no keys.
+        settings = load_settings(keys=False)
     except Exception:
         settings = None
     spec, _source = _load(args.file, settings)
@@ -282,6 +294,7 @@ def validate(args: argparse.Namespace, settings: Settings | None) -> int:
             file=sys.stderr,
         )
     _warn_without_region(args.file, spec)
+    _warn_if_closed(args.file, spec)
     return OK
 
 
@@ -290,6 +303,15 @@ def template(args: argparse.Namespace, settings: Settings | None) -> int:
 
     if args.model not in MODELS:
         raise UsageError(f"MODEL: {args.model!r} is not one of {', '.join(MODELS)}")
+    if not is_valid_id(args.id):
+        # Checked here, not left to the model's ValueError: a typed id is bad input.
+        suggestion = "-".join(re.findall(r"[a-z0-9]+", args.id.lower()))[:ID_MAX_LENGTH]
+        example = f", for example {suggestion.strip('-')!r}" if suggestion else ""
+        raise UsageError(
+            f"--id: {args.id!r} is not a valid consultation id: use only lowercase letters "
+            f"and digits, with single hyphens between words, at most {ID_MAX_LENGTH} "
+            f"characters{example}"
+        )
     sys.stdout.write(template_yaml(args.model, args.id))
     return OK
 
@@ -318,6 +340,7 @@ async def create(args: argparse.Namespace, settings: Settings | None) -> int:
     if replaced is not None:  # only a draft is replaced (service.create)
         print(f"replaced the draft {spec.id} ({replaced})")
     _warn_without_region(args.file, spec)
+    _warn_if_closed(args.file, spec)
     print(f"stored {spec.title!r} as a draft; launch it with: engage consultation launch {spec.id}")
     print(spec.id)  # CONTRACT.md: the id on the last line
     return OK
@@ -337,6 +360,9 @@ async def launch(args: argparse.Namespace, settings: Settings | None) -> int:
                     f"--channel: {name!r} is not one of this consultation's channels "
                     f"({', '.join(spec.channels)})"
                 )
+        now = utcnow()
+        if (passed := publishing.closed_already(spec, now)) is not None:
+            raise UsageError(f"{args.id}: {passed}")
         adapters = configured_adapters(platform)
         problems = await _follow_up_problems(platform, spec)
         if problems:
@@ -346,7 +372,7 @@ async def launch(args: argparse.Namespace, settings: Settings | None) -> int:
             raise UsageError(f"--channel: {', '.join(missing)} not configured ({_how(missing[0])})")
         try:
             launched = await publishing.launch(
-                platform.sessionmaker, adapters, spec, wanted, keys=platform.keyring
+                platform.sessionmaker, adapters, spec, wanted, keys=platform.keyring, now=now
             )
         except service.LifecycleError as exc:
             raise UsageError(f"ID: {exc}") from None
@@ -365,22 +391,33 @@ async def launch(args: argparse.Namespace, settings: Settings | None) -> int:
     finally:
         await platform.aclose()
     results = launched.results
+    opens = spec.opens_at.isoformat() if spec.opens_at is not None and spec.opens_at > now else ""
     if launched.nowhere:
-        for name, why in results.failed.items():
-            print(f"{spec.id}: not launched: {name}: {why}", file=sys.stderr)
+        for name in wanted:
+            if name in results.failed:
+                print(f"{spec.id}: not launched: {name}: {results.failed[name]}", file=sys.stderr)
+            elif name in results.skipped:
+                print(
+                    f"{spec.id}: not launched: {name}: not configured ({_how(name)})",
+                    file=sys.stderr,
+                )
         if launched.undone:
             print(f"{spec.id} is still a draft")
-        return FAILED
+        # Nothing tried at all is a configuration to fix, not a failure while running.
+        return FAILED if results.failed else USAGE
     for name in wanted:
         if name in results.skipped:
             print(f"{name}: skipped, not configured ({_how(name)})", file=sys.stderr)
         elif name in results.failed:
             print(f"{name}: publishing failed: {results.failed[name]}", file=sys.stderr)
         elif adapters[name].capabilities.inline_replies:
-            print(f"{name}: open at {settings.public_url}/c/{spec.id}")
+            where = f"{settings.public_url}/c/{spec.id}"
+            print(f"{name}: opens at {opens} at {where}" if opens else f"{name}: open at {where}")
         else:
             print(f"{name}: {results.done[name]} posts published")
-    print(f"{spec.id} is open")
+    # Launched before its opens_at, it is open but takes answers from opens_at only (the
+    # page says so): said as the page says it.
+    print(f"{spec.id} opens at {opens}" if opens else f"{spec.id} is open")
     # CONTRACT.md: a follow-up's launch output ends with one line per channel.
     for name, count in launched.invited.items():
         print(f"invited {count} on {name}")
@@ -597,16 +634,25 @@ async def import_(args: argparse.Namespace, settings: Settings | None) -> int:
                     participant_column=args.participant_column,
                     analyse=platform.runtime.analyse,
                     progress=progress,
+                    replace=args.replace,
                 )
             except records.ImportError_ as exc:
                 raise UsageError(str(exc)) from None
     finally:
         await platform.aclose()
     progress.finish()
+    if result.replaced:
+        print(f"removed {result.replaced} responses of the earlier import of {args.file}")
     print(
         f"imported {result.imported} responses into {args.id}/{result.item} "
         f"from {result.participants} participants; skipped {result.skipped_empty} empty rows"
         + (f"; {result.flagged} flagged for safety review" if result.flagged else "")
+        # Said when it is not a comma: a file read with the wrong one would look so.
+        + (
+            f"; columns separated by {records.SEPARATORS[result.separator]}s"
+            if result.separator != ","
+            else ""
+        )
     )
     return OK
 

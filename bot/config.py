@@ -372,8 +372,15 @@ def _summary_model(env: Mapping[str, str]) -> LocalModel | None:
     return LocalModel(model=model.resolve(), command=command, timeout=timeout)
 
 
-def load_settings(env: Mapping[str, str] | None = None, *, key_dir: Path | None = None) -> Settings:
-    """Read and check the settings; raises :class:`ConfigError` naming the bad variable."""
+def load_settings(
+    env: Mapping[str, str] | None = None, *, key_dir: Path | None = None, keys: bool = True
+) -> Settings:
+    """Read and check the settings; raises :class:`ConfigError` naming the bad variable.
+
+    ``keys=False`` is for commands that touch no store (``engage consultation validate``):
+    the secret and pseudonym keys are neither read nor, in development, made, so checking
+    a file leaves no key files behind; the settings then hold no keys.
+    """
     env = os.environ if env is None else env
 
     environment = env.get("ENGAGE_ENV") or "development"
@@ -445,10 +452,12 @@ def load_settings(env: Mapping[str, str] | None = None, *, key_dir: Path | None 
 
     telegram_base = _url(env, "TELEGRAM_API_BASE_URL", "https://api.telegram.org/bot")
     assert telegram_base is not None
-    secret_key = _key(env, "ENGAGE_SECRET_KEY", keys_from)
-    pseudonym_key = _key(env, "ENGAGE_PSEUDONYM_KEY", keys_from)
-    _distinct_keys(secret_key, pseudonym_key, environment)
-    if not webhook_secret:
+    secret_key = pseudonym_key = ""
+    if keys:
+        secret_key = _key(env, "ENGAGE_SECRET_KEY", keys_from)
+        pseudonym_key = _key(env, "ENGAGE_PSEUDONYM_KEY", keys_from)
+        _distinct_keys(secret_key, pseudonym_key, environment)
+    if not webhook_secret and keys:
         # Derived, not random: every worker sharing the secret key registers and checks
         # the same webhook secret.
         webhook_secret = hmac.new(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -30,14 +31,35 @@ UNPUBLISHED = "unpublished"
 
 
 class Unfinished(SpecError):
-    """A spec that still holds a draft's placeholder: it is launched nowhere."""
+    """A spec that still holds a draft's placeholder, or has closed already: it is
+    launched nowhere."""
 
 
-def launch_problems(spec: ConsultationSpec) -> list[Problem]:
+def launch_problems(spec: ConsultationSpec, now: datetime | None = None) -> list[Problem]:
     """What keeps ``spec`` from being launched: each text that still holds a draft's
-    placeholder ("[what we changed]"), by field path. The one check for every launch
-    (``engage consultation launch``, the dashboard, an opening on time)."""
-    return unfinished(spec.to_dict())
+    placeholder ("[what we changed]"), by field path, and, given ``now``, a ``closes_at``
+    already past. The one check for every launch (``engage consultation launch``, the
+    dashboard, an opening on time).
+
+    An opening on time gives no ``now``: it opens at ``opens_at`` and the schedule closes
+    it at ``closes_at``, as it always has, whenever it gets to each.
+    """
+    problems = unfinished(spec.to_dict())
+    if now is not None and (passed := closed_already(spec, now)) is not None:
+        problems.append(passed)
+    return problems
+
+
+def closed_already(spec: ConsultationSpec, now: datetime) -> Problem | None:
+    """A ``closes_at`` at or before ``now``: launched, the consultation would take
+    answers only until the schedule next looked (about a minute) and then close unseen."""
+    if spec.closes_at is None or spec.closes_at > now:
+        return None
+    return Problem(
+        "closes_at",
+        f"{spec.closes_at.isoformat()} has passed, so it would close as soon as it opened; "
+        "set a later closes_at and store the spec again",
+    )
 
 
 @dataclass
@@ -60,8 +82,10 @@ class Launch:
 
     @property
     def nowhere(self) -> bool:
-        """Every channel meant failed (or none was there to try)."""
-        return bool(self.results.failed) and not self.results.done
+        """Published on none of the channels meant: each failed, or was not configured
+        here (a launch meant for Telegram alone, without its token, reaches no one)."""
+        results = self.results
+        return bool(results.failed or results.skipped) and not results.done
 
 
 async def launch(
@@ -71,13 +95,15 @@ async def launch(
     channels: list[str],
     *,
     keys: queries.ReferenceKeys,
+    now: datetime | None = None,
 ) -> Launch:
     """Open a consultation and publish it; a draft that published nowhere is a draft again.
 
     Raises :class:`consultations.service.LifecycleError` when it cannot open (closed),
-    and :class:`Unfinished` for a spec that still holds a placeholder (nothing opened).
+    and :class:`Unfinished` for a spec that still holds a placeholder, or, given ``now``,
+    whose ``closes_at`` has passed (nothing opened).
     """
-    if left := launch_problems(spec):
+    if left := launch_problems(spec, now):
         raise Unfinished(left)
     async with sessionmaker.begin() as session:
         row = await service.require(session, spec.id)

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, NamedTuple, TextIO, cast
 
 import orjson
-from sqlalchemy import Table, insert, or_, select
+from sqlalchemy import Table, delete, exists, func, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from consultations import moderation, screening, service
@@ -34,7 +34,16 @@ from consultations.statements import statement_ref
 from storage import queries
 from storage import statements as statement_store
 from storage.db import json_text
-from storage.tables import Consultation, Dialogue, Participant, Response, utcnow
+from storage.lists import one_of
+from storage.tables import (
+    Consultation,
+    Dialogue,
+    InboxEntry,
+    ModerationCase,
+    Participant,
+    Response,
+    utcnow,
+)
 
 RECORD_KEYS = (
     "id",
@@ -280,6 +289,8 @@ class ImportResult:
     participants: int
     item: str
     flagged: int
+    separator: str = ","  # what separated the file's columns (SEPARATORS)
+    replaced: int = 0  # records of an earlier import of the same file removed (--replace)
 
 
 def choose_item(spec: ConsultationSpec, item_id: str | None) -> str:
@@ -304,16 +315,65 @@ def choose_item(spec: ConsultationSpec, item_id: str | None) -> str:
     )
 
 
+SEPARATORS = {",": "comma", ";": "semicolon", "\t": "tab"}
+"""The characters that may separate a CSV file's columns, and their names. Excel writes
+semicolons where the decimal mark is a comma (much of Europe and South America), and
+"Text (Tab delimited)" files are saved as .csv too."""
+
+
+def csv_separator(text: str) -> str:
+    """The character that separates the columns of ``text``, told from its header line.
+
+    The header names the columns, so it holds the separator once fewer than there are
+    columns and, unlike the answers below it, rarely holds another: the separator is the
+    one of comma, semicolon and tab found there most often outside double quotes. A file
+    whose header holds none has one column, and is read the same whichever is used.
+
+    Raises:
+        ImportError_: two of them are found there as often as each other.
+    """
+    counts = dict.fromkeys(SEPARATORS, 0)
+    quoted = False
+    for character in text:
+        if character == '"':
+            quoted = not quoted  # a doubled quote inside a quoted name toggles twice
+        elif quoted:
+            continue
+        elif character in "\r\n":
+            break
+        elif character in counts:
+            counts[character] += 1
+    most = max(counts.values())
+    if most == 0:
+        return ","
+    tied = [separator for separator, count in counts.items() if count == most]
+    if len(tied) > 1:
+        found = " and ".join(
+            f"{most} {SEPARATORS[separator]}{'s' * (most > 1)}" for separator in tied
+        )
+        raise ImportError_(
+            f"line 1: the header holds {found}, so which one separates the columns "
+            "cannot be told; put double quotes around a column name that holds one"
+        )
+    return tied[0]
+
+
 def read_csv(
-    text: str, text_column: str | None, participant_column: str | None
+    text: str,
+    text_column: str | None,
+    participant_column: str | None,
+    separator: str | None = None,
 ) -> tuple[list[tuple[int, str | None, str]], int]:
     """Rows of (line, participant, text) and the count of empty rows skipped.
 
-    Read strictly: a quote left open would otherwise swallow every row after it into one
-    text, stored as if someone had written it.
+    The columns are separated by ``separator``, else by the one :func:`csv_separator`
+    tells from the header. Read strictly: a quote left open would otherwise swallow every
+    row after it into one text, stored as if someone had written it.
     """
+    if separator is None:
+        separator = csv_separator(text)
     # newline="": a line may end in "\r\n", "\n" or (old Mac exports) "\r" alone.
-    reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=separator, strict=True)
     read_to = [0]  # the last line of the last row read whole (the header's, then a row's)
     try:
         return _read_rows(reader, text_column, participant_column, read_to)
@@ -395,7 +455,8 @@ def _read_rows(
             # quoted, whose words after it would be lost without a word.
             raise ImportError_(
                 f"line {lines.line_num}: {len(row)} values but the header names {width} "
-                "columns (a comma inside a text must be in double quotes)"
+                f"columns (a {SEPARATORS.get(reader.reader.dialect.delimiter, 'separator')} "
+                "inside a text must be in double quotes)"
             )
         if at >= len(row) and any(cell.strip() for cell in row):
             # Fewer values than the header names and none where the text should be: not an
@@ -428,11 +489,15 @@ async def import_csv(
     batch: int = 10_000,
     parallel_from: int = PARALLEL_IMPORT_TEXTS,
     share: bool = True,
+    replace: bool = False,
 ) -> ImportResult:
     """Store free-text responses gathered elsewhere as ``import`` channel records.
 
     The same file imported twice into the same item is refused (its SHA-256 is kept in
-    the inbox), so a repeated command never doubles the data.
+    the inbox), so a repeated command never doubles the data. With ``replace`` the
+    records of the earlier import of that file into that item are removed first, in the
+    caller's transaction, and the file imported again (with other options, say): a
+    safety case about one keeps its words, as a case about a replaced answer does.
 
     Each distinct text is screened, redacted and analysed once, and every row with that
     text stored with the result. With ``parallel_from`` distinct texts or more, a second
@@ -458,15 +523,23 @@ async def import_csv(
             f"{path}: line {line}: not UTF-8 text (bytes {bad!r}); save the file as "
             "UTF-8 (in Excel: CSV UTF-8)"
         ) from None
-    rows, skipped = read_csv(text, text_column, participant_column)
+    separator = csv_separator(text)
+    rows, skipped = read_csv(text, text_column, participant_column, separator)
     digest = hashlib.sha256(raw).hexdigest()
-    entry = await queries.insert_inbox(
-        session, "import", f"{consultation_id}:{target}:{digest}", None, processed=True
-    )
+    event = f"{consultation_id}:{target}:{digest}"
+    # Every record of this file in this item carries it, so that importing the file again
+    # with --replace finds exactly these (keyed like every platform reference).
+    source = keyring.reference("import", event)
+    entry = await queries.insert_inbox(session, "import", event, None, processed=True)
+    replaced = 0
     if entry is None:
-        raise ImportError_(
-            f"{path}: this file was already imported into {consultation_id}/{target}"
-        )
+        if not replace:
+            raise ImportError_(
+                f"{path}: this file was already imported into {consultation_id}/{target}; "
+                "to import it again in place of that import (with other options, say), "
+                "add --replace"
+            )
+        replaced = await _remove_import(session, consultation_id, target, event, source)
 
     writer = await queries.response_rows(session)
     item_type = spec.item(target).type
@@ -487,7 +560,7 @@ async def import_csv(
             choices,
             prepared.text,
             in_reply_to,
-            None,
+            source,
             flags,
             False,
             prepared.sentiment,
@@ -539,7 +612,7 @@ async def import_csv(
                         "choices": [],
                         "text": prepared.text,
                         "in_reply_to": in_reply_to,
-                        "platform_ref": None,
+                        "platform_ref": source,
                         "flags": list(prepared.flags),
                         "sentiment": prepared.sentiment,
                         "analysis": None
@@ -572,7 +645,61 @@ async def import_csv(
                 progress(done, len(rows))
     finally:
         work.stop()
-    return ImportResult(done, skipped, len(ids), target, flagged)
+    return ImportResult(done, skipped, len(ids), target, flagged, separator, replaced)
+
+
+async def _remove_import(
+    session: AsyncSession, consultation_id: str, item_id: str, event: str, source: str
+) -> int:
+    """Remove the records of an earlier import of one file into one item; their count.
+
+    They carry ``source``. Records imported before imports were marked so carry none:
+    an import stores all its rows with one time, just after its inbox row's, so theirs
+    are the unmarked rows of the first import time at or after that row's. The people
+    they leave with nothing else held go too.
+    """
+    of_item = (
+        Response.consultation_id == consultation_id,
+        Response.item_id == item_id,
+        Response.channel == "import",
+    )
+    found = (
+        await session.execute(
+            select(Response.id, Response.participant_id).where(
+                *of_item, Response.platform_ref == source
+            )
+        )
+    ).all()
+    if not found:
+        received = await session.scalar(
+            select(InboxEntry.received_at).where(
+                InboxEntry.channel == "import", InboxEntry.event_id == event
+            )
+        )
+        unmarked = (*of_item, Response.platform_ref.is_(None))
+        moment = await session.scalar(
+            select(func.min(Response.created_at)).where(*unmarked, Response.created_at >= received)
+        )
+        if moment is not None:
+            found = (
+                await session.execute(
+                    select(Response.id, Response.participant_id).where(
+                        *unmarked, Response.created_at == moment
+                    )
+                )
+            ).all()
+    await queries.delete_replaced(session, [response_id for response_id, _ in found])
+    people = {participant_id for _, participant_id in found}
+    if people:
+        # Without answers or a case left, an imported person is held for nothing.
+        await session.execute(
+            delete(Participant).where(
+                one_of(Participant.id, people),
+                ~exists().where(Response.participant_id == Participant.id),
+                ~exists().where(ModerationCase.participant_id == Participant.id),
+            )
+        )
+    return len(found)
 
 
 async def _participant_ids(

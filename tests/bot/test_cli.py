@@ -138,6 +138,27 @@ def test_valid_spec(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert "valid" in out
 
 
+@pytest.mark.parametrize(
+    ("given", "example"), [("Bad ID", "bad-id"), ("UPPER", "upper"), ("x--y", "x-y")]
+)
+def test_template_with_a_bad_id_exits_2_with_one_line_naming_it(
+    capsys: pytest.CaptureFixture[str], given: str, example: str
+) -> None:
+    code, out, err = engage(capsys, "consultation", "template", "feedback-prompt", "--id", given)
+    assert (code, out) == (2, "")
+    assert err == (
+        f"engage: --id: {given!r} is not a valid consultation id: use only lowercase "
+        "letters and digits, with single hyphens between words, at most 64 characters, "
+        f"for example {example!r}\n"
+    )
+
+
+def test_template_prints_a_spec_with_the_id_given(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = engage(capsys, "consultation", "template", "feedback-prompt", "--id", "a-b1")
+    assert code == 0
+    assert yaml.safe_load(out)["id"] == "a-b1"
+
+
 def test_a_spec_without_a_region_is_valid_with_a_warning_naming_the_helplines(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
@@ -333,6 +354,236 @@ def test_an_imported_person_is_found_and_erased_by_the_id_in_the_file(
         assert [r["text"] for r in json.loads(out)] == ["Kind staff"]
 
 
+def _launched(
+    env: Path, capsys: pytest.CaptureFixture[str], cid: str = "outpatient-booking"
+) -> str:
+    spec = write_spec(env, spec_data(id=cid, channels=["web"]), f"{cid}.yaml")
+    assert engage(capsys, "consultation", "create", spec)[0] == 0
+    assert engage(capsys, "consultation", "launch", cid)[0] == 0
+    return cid
+
+
+def _exported_texts(capsys: pytest.CaptureFixture[str], cid: str) -> list[str]:
+    code, out, _ = engage(capsys, "export", cid, "--format", "json")
+    assert code == 0
+    return sorted(r["text"] for r in json.loads(out))
+
+
+@pytest.mark.parametrize(
+    ("separator", "name"), [(";", "semicolons"), ("\t", "tabs")], ids=["semicolon", "tab"]
+)
+def test_an_import_whose_columns_are_not_separated_by_commas_reads_each_column(
+    env: Path, capsys: pytest.CaptureFixture[str], separator: str, name: str
+) -> None:
+    # Excel's CSV where the decimal mark is a comma: semicolons, and commas in the texts.
+    cid = _launched(env, capsys)
+    comments = env / "comments.csv"
+    comments.write_text(
+        f"Patient number{separator}Comment\n"
+        f"30021{separator}The discharge lounge had no chairs\n"
+        f"30022{separator}Kind staff, but the wait was long\n"
+        f'30021{separator}"Noisy at night{separator} every night"\n'
+    )
+    code, out, err = engage(
+        capsys,
+        "import",
+        cid,
+        str(comments),
+        "--format",
+        "csv",
+        "--participant-column",
+        "Patient number",
+    )
+    assert (code, err) == (0, ""), err
+    assert out == (
+        f"imported 3 responses into {cid}/one-thing from 2 participants; skipped 0 empty "
+        f"rows; columns separated by {name}\n"
+    )
+    assert _exported_texts(capsys, cid) == [
+        "Kind staff, but the wait was long",
+        f"Noisy at night{separator} every night",
+        "The discharge lounge had no chairs",
+    ]
+
+
+def test_an_import_of_a_comma_separated_file_says_nothing_of_separators(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cid = _launched(env, capsys)
+    comments = env / "comments.csv"
+    comments.write_text('who,comment\nr1,"Fine; thanks"\nr2,Cold\n')
+    code, out, _ = engage(capsys, "import", cid, str(comments), "--format", "csv")
+    assert code == 0
+    assert out == (
+        f"imported 2 responses into {cid}/one-thing from 2 participants; skipped 0 empty rows\n"
+    )
+    assert _exported_texts(capsys, cid) == ["Cold", "Fine; thanks"]
+
+
+def test_an_import_whose_separator_cannot_be_told_exits_2_naming_the_header(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cid = _launched(env, capsys)
+    comments = env / "comments.csv"
+    comments.write_text("Patient number;Comment, if any\n30021;Fine\n")
+    code, out, err = engage(capsys, "import", cid, str(comments), "--format", "csv")
+    assert (code, out) == (2, "")
+    assert err == (
+        "engage: line 1: the header holds 1 comma and 1 semicolon, so which one separates "
+        "the columns cannot be told; put double quotes around a column name that holds one\n"
+    )
+    assert _exported_texts(capsys, cid) == []
+
+
+def _state(capsys: pytest.CaptureFixture[str], cid: str) -> str:
+    code, out, _ = engage(capsys, "consultation", "show", cid, "--json")
+    assert code == 0
+    return str(json.loads(out)["state"])
+
+
+def test_a_spec_whose_closes_at_has_passed_is_warned_of_and_not_launched(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = write_spec(
+        env,
+        spec_data(
+            channels=["web"],
+            opens_at="2020-03-01T09:00:00+10:00",
+            closes_at="2020-03-15T17:00:00+10:00",
+        ),
+    )
+    warning = (
+        f"{spec}: warning: closes_at: 2020-03-15T17:00:00+10:00 is in the past, so "
+        "`engage consultation launch` will refuse it; set a later time\n"
+    )
+    for command in ("validate", "create"):
+        code, _, err = engage(capsys, "consultation", command, spec)
+        assert code == 0, err
+        assert warning in err, command
+    code, out, err = engage(capsys, "consultation", "launch", "outpatient-booking")
+    assert (code, out) == (2, "")
+    assert err == (
+        "engage: outpatient-booking: closes_at: 2020-03-15T17:00:00+10:00 has passed, so it "
+        "would close as soon as it opened; set a later closes_at and store the spec again\n"
+    )
+    assert _state(capsys, "outpatient-booking") == "draft"
+
+
+def test_a_spec_closing_later_is_valid_without_a_warning(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = write_spec(env, spec_data(channels=["web"], closes_at="2099-03-15T17:00:00+10:00"))
+    code, _, err = engage(capsys, "consultation", "validate", spec)
+    assert code == 0 and "closes_at" not in err
+
+
+def test_a_launch_before_opens_at_says_when_it_opens(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = write_spec(env, spec_data(channels=["web"], opens_at="2099-03-01T09:00:00+10:00"))
+    assert engage(capsys, "consultation", "create", spec)[0] == 0
+    code, out, err = engage(capsys, "consultation", "launch", "outpatient-booking")
+    assert (code, err) == (0, "")
+    assert out == (
+        "web: opens at 2099-03-01T09:00:00+10:00 at http://127.0.0.1:8080/c/outpatient-booking\n"
+        "outpatient-booking opens at 2099-03-01T09:00:00+10:00\n"
+    )
+    assert _state(capsys, "outpatient-booking") == "open"
+
+
+def test_a_launch_on_channels_none_of_which_is_configured_leaves_a_draft_and_exits_2(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = write_spec(env, spec_data(channels=["telegram", "mastodon"]))
+    assert engage(capsys, "consultation", "create", spec)[0] == 0
+    code, out, err = engage(capsys, "consultation", "launch", "outpatient-booking")
+    assert (code, out) == (2, "outpatient-booking is still a draft\n")
+    assert err == (
+        "outpatient-booking: not launched: telegram: not configured (set TELEGRAM_BOT_TOKEN)\n"
+        "outpatient-booking: not launched: mastodon: not configured "
+        "(set MASTODON_API_BASE_URL and MASTODON_ACCESS_TOKEN)\n"
+    )
+    assert _state(capsys, "outpatient-booking") == "draft"
+
+
+def test_a_launch_published_somewhere_names_the_channels_skipped(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = write_spec(env, spec_data(channels=["web", "telegram"]))
+    assert engage(capsys, "consultation", "create", spec)[0] == 0
+    code, out, err = engage(capsys, "consultation", "launch", "outpatient-booking")
+    assert code == 0
+    assert err == "telegram: skipped, not configured (set TELEGRAM_BOT_TOKEN)\n"
+    assert out.splitlines()[-1] == "outpatient-booking is open"
+    assert _state(capsys, "outpatient-booking") == "open"
+
+
+def _import(
+    capsys: pytest.CaptureFixture[str], cid: str, path: Path, *options: str
+) -> tuple[int, str, str]:
+    return engage(capsys, "import", cid, str(path), "--format", "csv", *options)
+
+
+def test_an_import_done_with_the_wrong_options_is_replaced_by_importing_it_again(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cid = _launched(env, capsys)
+    other = env / "other.csv"
+    other.write_text("who,comment\nr9,Another survey's comment\n")
+    assert _import(capsys, cid, other, "--participant-column", "who")[0] == 0
+    comments = env / "comments.csv"
+    comments.write_text(
+        "who,comment\nr1,The wait was far too long\nr1,Lovely nurses\n"
+        "r2,I am going to kill myself tonight\n"
+    )
+    # First without the participant column: each row its own person.
+    code, out, _ = _import(capsys, cid, comments)
+    assert code == 0 and "from 3 participants" in out, out
+    code, out, err = _import(capsys, cid, comments, "--participant-column", "who")
+    assert (code, out) == (2, "")
+    assert err == (
+        f"engage: {comments}: this file was already imported into {cid}/one-thing; to "
+        "import it again in place of that import (with other options, say), add --replace\n"
+    )
+    code, out, err = _import(capsys, cid, comments, "--participant-column", "who", "--replace")
+    assert code == 0, err
+    assert out.splitlines()[0] == f"removed 3 responses of the earlier import of {comments}"
+    assert "imported 3 responses" in out and "from 2 participants" in out
+    code, out, _ = engage(capsys, "export", cid, "--format", "json")
+    exported = json.loads(out)
+    # The other file's record is untouched; this file's are there once, by two people.
+    assert sorted(r["text"] for r in exported if "safety" not in r["flags"]) == [
+        "Another survey's comment",
+        "Lovely nurses",
+        "The wait was far too long",
+    ]
+    assert len(exported) == 4
+    mine = [r for r in exported if r["text"] != "Another survey's comment"]
+    assert len({r["participant"] for r in mine}) == 2
+    # The disclosure's first case keeps its words for the moderator; the new import's
+    # row has its own case.
+    code, out, _ = engage(capsys, "moderation", "list")
+    assert code == 0
+    assert out.count("I am going to kill myself tonight") == 2
+    # The people of the first import who are held for nothing now are gone.
+    code, out, _ = engage(capsys, "consultation", "show", cid, "--json")
+    assert json.loads(out)["participants"] == 3
+
+
+def test_replace_of_a_file_not_imported_before_imports_it(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cid = _launched(env, capsys)
+    comments = env / "comments.csv"
+    comments.write_text("comment\nFine\n")
+    code, out, _ = _import(capsys, cid, comments, "--replace")
+    assert code == 0
+    assert (
+        out
+        == f"imported 1 responses into {cid}/one-thing from 1 participants; skipped 0 empty rows\n"
+    )
+
+
 def test_create_says_when_it_replaces_a_draft(
     env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -511,6 +762,45 @@ def test_console_script_runs(tmp_path: Path) -> None:
     assert result.returncode == 0
     for command in ("db", "run", "consultation", "export", "import", "report", "participant"):
         assert command in result.stdout
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("consultation", "validate", "spec.yaml"),
+        ("consultation", "template", "feedback-prompt"),
+        ("--help",),
+        ("consultation", "validate", "--help"),
+    ],
+    ids=["validate", "template", "help", "validate-help"],
+)
+def test_commands_that_touch_no_store_write_no_key_files(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    """Checking a spec in an empty folder leaves it as it was: no development keys."""
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "spec.yaml").write_text(yaml.safe_dump(spec_data(), sort_keys=False))
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(home),
+        "XDG_DATA_HOME": str(home / "data"),
+        "PYTHONPATH": str(Path(__file__).parents[2]),
+    }
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "engage"), *command],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in work.iterdir()) == ["spec.yaml"]
+    assert list(home.iterdir()) == []
+    assert "development key" not in result.stderr
 
 
 def test_a_reader_that_stops_reading_ends_the_command_quietly(tmp_path: Path) -> None:

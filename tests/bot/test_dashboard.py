@@ -893,6 +893,31 @@ async def test_a_launch_that_publishes_nowhere_leaves_a_draft(
     assert await state_of(platform) == service.DRAFT
 
 
+async def test_a_draft_whose_closes_at_has_passed_is_not_launched(
+    platform: Platform, web_client: Client
+) -> None:
+    spec = parse_spec(
+        spec_data(
+            channels=["web"],
+            opens_at="2020-03-01T09:00:00+10:00",
+            closes_at="2020-03-15T17:00:00+10:00",
+        )
+    )
+    async with platform.sessionmaker.begin() as session:
+        await service.create(session, spec, source="test")
+    await as_role(platform, web_client, "lead")
+    page = await (await web_client.get("/dashboard/c/outpatient-booking")).text()
+    fields = form_fields(page, "/dashboard/c/outpatient-booking/launch")
+    response = await web_client.post(
+        "/dashboard/c/outpatient-booking/launch", data=fields, allow_redirects=False
+    )
+    assert response.headers["Location"] == "/dashboard/c/outpatient-booking?done=ended"
+    page = await (await web_client.get(response.headers["Location"])).text()
+    assert "Not launched: its closing time has passed" in page
+    assert "Not ready: closes_at: 2020-03-15T17:00:00+10:00 has passed" in page
+    assert await state_of(platform) == service.DRAFT
+
+
 async def test_the_cases_a_consultation_page_counts_are_its_safety_cases_in_the_queue(
     platform: Platform, web_client: Client
 ) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bot.platform import Platform, analyse_at_intake
 from consultations import records
@@ -418,3 +418,24 @@ def test_a_short_row_or_a_column_named_twice_is_refused_naming_it() -> None:
     # Which of two "comment" columns holds the text is anyone's guess.
     with pytest.raises(records.ImportError_, match="'comment' more than once"):
         records.read_csv("comment,comment\na,b\n", None, None)
+
+
+async def test_replace_finds_an_import_stored_before_imports_were_marked(
+    platform: Platform, tmp_path: Path
+) -> None:
+    # Records imported before they carried their file's reference are found by the time
+    # their import stored them all with, and only they go.
+    await launch(platform, spec_data(segments=[]))
+    older = tmp_path / "older.csv"
+    older.write_text("who,comment\nr1,Kept from the earlier file\n")
+    source = tmp_path / "comments.csv"
+    source.write_text("who,comment\nr1,Too long a wait\nr2,Kind staff\n")
+    await import_by_who(platform, older)
+    await import_csv(platform, source)
+    async with platform.sessionmaker.begin() as session:
+        await session.execute(update(Response).values(platform_ref=None))
+    result = await import_csv(platform, source, participant_column="who", replace=True)
+    assert (result.replaced, result.imported, result.participants) == (2, 2, 2)
+    async with platform.sessionmaker() as session:
+        texts = sorted((await session.scalars(select(Response.text))).all(), key=str)
+    assert texts == ["Kept from the earlier file", "Kind staff", "Too long a wait"]

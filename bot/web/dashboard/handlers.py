@@ -66,6 +66,8 @@ NOTICES = {
     "loop-exists": "Its follow-up is already launched; it is shown here.",
     "unfinished": "Not launched: a text still holds a placeholder (listed below). Store the "
     "spec again with what was changed written in, then launch it.",
+    "ended": "Not launched: its closing time has passed (below). Store the spec again with a "
+    "later closes_at, then launch it.",
     "loop-never-launched": "This consultation was never launched, so there is no one to close "
     "the loop with. Nothing was drafted.",
     "loop-no-responses": "This consultation has no responses yet, so there is nothing to say "
@@ -676,7 +678,9 @@ class Dashboard:
             out.append((kind, NOTICES[done]))
         if draft:
             # What keeps it from launching, from the stored spec (never from the URL).
-            out.extend(("error", f"Not ready: {p}") for p in publishing.launch_problems(spec))
+            out.extend(
+                ("error", f"Not ready: {p}") for p in publishing.launch_problems(spec, self.clock())
+            )
         failed = [c for c in request.query.get("failed", "").split(",") if c in spec.channels]
         if failed:
             out.append(("error", f"Could not reach: {', '.join(failed)}. See the server log."))
@@ -706,11 +710,13 @@ class Dashboard:
                 spec,
                 list(spec.channels),
                 keys=self.platform.keyring,
+                now=self.clock(),
             )
         except service.LifecycleError:
             raise web.HTTPSeeOther(f"{PREFIX}/c/{quote(cid)}?done=cannot-reopen") from None
-        except publishing.Unfinished:
-            raise _back_to(cid, done="unfinished") from None
+        except publishing.Unfinished as exc:
+            ended = any(problem.path == "closes_at" for problem in exc.problems)
+            raise _back_to(cid, done="ended" if ended else "unfinished") from None
         failed, skipped = list(launched.results.failed), launched.results.skipped
         await self._audit(
             account,
