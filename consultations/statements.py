@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from consultations.statement_texts import DONE_WORDS, VOTE_LABELS, VOTE_WORDS
+from consultations.dialogue import normalise
+from consultations.texts import ENGLISH, Texts
 from storage import statements as statement_store
 from storage.statements import STATEMENT_REF as STATEMENT_REF
 from storage.statements import statement_of as statement_of
@@ -70,24 +71,60 @@ def statement_ref(statement_id: int) -> str:
     return f"{STATEMENT_REF}{statement_id}"
 
 
-def _words(raw: str) -> str:
-    return re.sub(r"[\s.!]+$", "", raw.strip().casefold())
+def _forms(raw: str) -> tuple[str, ...]:
+    """A typed reply as it is compared with the word lists: as typed (lower case, no
+    final full stop or "!", so "-1" stays a disagree), then as the keyword lists are
+    compared (:func:`consultations.dialogue.normalise`: "¡Sí!" is "sí")."""
+    typed = re.sub(r"[\s.!]+$", "", raw.strip().lower())
+    return (typed, normalise(raw))
 
 
-def read_vote(raw: str) -> str | None:
-    """``agree``, ``disagree`` or ``pass`` from a button label or typed words, else None."""
-    if raw in VOTE_LABELS:
-        return VOTES[VOTE_LABELS.index(raw)]
-    word = _words(raw)
-    for vote, words in VOTE_WORDS.items():
-        if word in words:
+def read_vote(raw: str, texts: Texts = ENGLISH, *, yes_no: bool = True) -> str | None:
+    """``agree``, ``disagree`` or ``pass`` from a button label or typed words, else None.
+
+    The buttons' labels and the vote words (``statements_agree_words``...) of the
+    consultation's language and of English; with ``yes_no``, its yes and no words too, as
+    agree and disagree ("sí", "ydw"): where a statement is shown, a yes agrees with it,
+    but at the invitation to add one it says only "I see".
+    """
+    for vote in VOTES:
+        if raw in (texts(f"statements_{vote}"), ENGLISH(f"statements_{vote}")):
             return vote
+    for form in _forms(raw):
+        for vote in VOTES:
+            if form in texts.words(f"statements_{vote}_words"):
+                return vote
+        if yes_no and form in texts.words("yes_words"):
+            return "agree"
+        if yes_no and form in texts.words("no_words"):
+            return "disagree"
     return None
 
 
-def is_done(raw: str) -> bool:
-    """Whether typed words say the person has nothing (more) to add."""
-    return _words(raw) in DONE_WORDS
+def is_done(raw: str, texts: Texts = ENGLISH, *, no_words: bool = True) -> bool:
+    """Whether typed words say the person has nothing (more) to add: a done word of the
+    consultation's language or of English, or (with ``no_words``) a no word."""
+    return any(
+        form in texts.words("statements_done_words")
+        or (no_words and form in texts.words("no_words"))
+        for form in _forms(raw)
+    )
+
+
+#: Fewer letters than this is no idea to vote on ("ok", "sí", "1", "👍").
+IDEA_LETTERS = 3
+
+
+def not_an_idea(raw: str, texts: Texts = ENGLISH) -> bool:
+    """Whether a typed reply is too short to be a statement: fewer than
+    :data:`IDEA_LETTERS` letters (a bare number, an emoji), or the whole of it a yes or a
+    common acknowledgement ("thanks", "vale", "diolch") in the language or in English."""
+    if sum(character.isalpha() for character in raw) < IDEA_LETTERS:
+        return True
+    return any(
+        form in texts.words("statements_acknowledgement_words") or form in texts.words("yes_words")
+        for form in _forms(raw)
+    )
 
 
 def _stem(word: str) -> str:

@@ -13,12 +13,14 @@ from consultations.statements import (
     informativeness,
     is_done,
     near_duplicate,
+    not_an_idea,
     parse_question,
     question_id,
     read_vote,
     statement_of,
     statement_ref,
 )
+from consultations.texts import texts_for
 
 
 @pytest.mark.parametrize(
@@ -44,6 +46,51 @@ def test_votes_are_read_from_buttons_words_and_numbers(raw: str, vote: str | Non
 
 def test_done_words_end_the_step() -> None:
     assert is_done("Done") and is_done("no thanks!") and not is_done("Done by Friday")
+
+
+def test_votes_and_done_words_are_read_in_the_consultations_language() -> None:
+    spanish, welsh = texts_for("es"), texts_for("cy")
+    assert [read_vote(w, spanish) for w in ("sí", "¡Vale!", "En desacuerdo", "no", "paso")] == [
+        "agree",
+        "agree",
+        "disagree",
+        "disagree",
+        "pass",
+    ]
+    assert read_vote("ydw", welsh) == "agree" and read_vote("Anghytuno", welsh) == "disagree"
+    # English stays understood in either; a yes is a vote only where one is asked for.
+    assert read_vote("agree", spanish) == "agree" and read_vote("yes", welsh) == "agree"
+    assert read_vote("sí", spanish, yes_no=False) is None
+    assert read_vote("de acuerdo", spanish, yes_no=False) == "agree"
+    for done in ("nada", "listo", "Hecho.", "no", "done"):
+        assert is_done(done, spanish), done
+    for done in ("wedi gorffen", "dim", "dyna ni", "done"):
+        assert is_done(done, welsh), done
+    assert not is_done("no", spanish, no_words=False)
+    assert not is_done("nada", texts_for("en"))
+
+
+@pytest.mark.parametrize(
+    ("language", "reply"),
+    [
+        ("en", "ok"),
+        ("en", "Thanks!"),
+        ("en", "1"),
+        ("en", "👍"),
+        ("es", "sí"),
+        ("es", "vale"),
+        ("es", "gracias"),
+        ("cy", "ydw"),
+        ("cy", "diolch"),
+    ],
+)
+def test_short_everyday_replies_are_not_ideas(language: str, reply: str) -> None:
+    assert not_an_idea(reply, texts_for(language))
+
+
+def test_a_short_idea_is_still_an_idea() -> None:
+    assert not not_an_idea("More nurses")
+    assert not not_an_idea("Más médicos", texts_for("es"))
 
 
 def test_question_ids_round_trip_and_reject_junk() -> None:
