@@ -1562,7 +1562,7 @@ class _Turn:
                 voting.Known(s.id, s.text, s.participant_id == self.participant.id)
                 for s in [*shown, *mine]
             ]
-            repeat = voting.near_duplicate(screened.text, known)
+            repeat = voting.near_duplicate(screened.text, known, spec.language)
             if repeat is not None:
                 if not public:
                     if repeat.mine:

@@ -474,8 +474,12 @@ async def _refuse_a_repeat(session: AsyncSession, case_id: int) -> None:
     if statement is None:
         return  # not a statement waiting: _close says what it is
     shown = await statement_store.shown(session, statement.consultation_id, statement.item_id)
+    consultation = await session.get(Consultation, statement.consultation_id)
+    language = str((consultation.spec or {}).get("language") or "en") if consultation else "en"
     repeat = voting.near_duplicate(
-        statement.text, [voting.Known(s.id, s.text) for s in shown if s.id != statement.id]
+        statement.text,
+        [voting.Known(s.id, s.text) for s in shown if s.id != statement.id],
+        language,
     )
     if repeat is not None:
         raise RepeatStatement(

@@ -17,6 +17,7 @@ from consultations.statements import (
     parse_question,
     question_id,
     read_vote,
+    similarity,
     statement_of,
     statement_ref,
 )
@@ -109,6 +110,39 @@ def test_repeats_are_spotted_across_case_plurals_and_small_words() -> None:
     assert repeat is not None and repeat.id == 1
     assert near_duplicate("Open on Sunday evenings", known) is None
     assert near_duplicate("Parking should be free", known) is None
+
+
+NIGHT_DOCTORS = "Que haya más médicos en el turno de la noche"
+NIGHT_NURSES = "Que haya más enfermeras en el turno de la noche"
+
+
+def test_repeats_are_judged_by_the_content_words_of_the_consultations_language() -> None:
+    def score(a: str, b: str, language: str) -> float:
+        return similarity(content_words(a, language), content_words(b, language))
+
+    # Two ideas sharing only Spanish small words: English stop words made them 0.82 alike.
+    assert score(NIGHT_DOCTORS, NIGHT_NURSES, "en") > 0.8
+    assert score(NIGHT_DOCTORS, NIGHT_NURSES, "es") == 0.5
+    assert near_duplicate(NIGHT_NURSES, [Known(1, NIGHT_DOCTORS)], "es-MX") is None
+    # A true repeat is still one, across accents, plurals and small words.
+    repeat = near_duplicate(
+        "que haya mas medicos en los turnos de noche", [Known(1, NIGHT_DOCTORS)], "es"
+    )
+    assert repeat is not None and repeat.id == 1
+    welsh = [Known(1, "Mwy o nyrsys yn y nos")]
+    assert near_duplicate("Mwy o feddygon yn y nos", welsh, "cy") is None
+    assert near_duplicate("mwy o nyrsys yn y nos!", welsh, "cy") is not None
+    # English is as it was.
+    assert (
+        score("Open on Saturday mornings", "the clinic should open on a saturday morning", "en")
+        == 0.75
+    )
+    # A language with no list: only words of one or two letters are left out.
+    assert content_words("Ouvrir le samedi matin", "fr") == {"ouvrir", "samedi", "matin"}
+    assert (
+        near_duplicate("Plus d'infirmières la nuit", [Known(1, "Plus de médecins la nuit")], "fr")
+        is None
+    )
 
 
 def test_the_next_statement_is_never_one_voted_on_or_ones_own() -> None:
