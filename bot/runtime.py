@@ -1540,9 +1540,11 @@ class _Turn:
     ) -> bool:
         """A statement of the person's own: screened, checked for repeats, then stored.
 
-        Like any text, it is redacted and screened; a flagged one is never shown and opens
-        a case. With ``moderation: pre`` it waits for a moderator (a case of reason
-        ``statement``); a near-repeat of one already there is refused with a pointer to it.
+        Like any text, it is redacted and screened; a flagged one opens a case. A
+        disclosure is never shown; one the screen could not read or flagged only
+        tentatively waits on that case for a moderator to approve or reject it. With
+        ``moderation: pre`` each waits so (a case of reason ``statement``); a near-repeat
+        of one already there is refused with a pointer to it.
         """
         public = self.event.public
         if len(text) > voting.STATEMENT_MAX:
@@ -1553,6 +1555,10 @@ class _Turn:
             return False
         screened = self.runtime.screen(text, screening.hints_for(spec))
         flagged = screened.crisis or screened.needs_review
+        # A disclosure is never shown. One the screen could not read, or flagged only
+        # tentatively (mostly ordinary ideas), waits for a moderator to approve or reject
+        # it on its case, as under moderation: pre.
+        withheld = screened.crisis and not screened.tentative
         if not flagged:
             shown = await statement_store.shown(self.session, spec.id, item.id)
             mine = await statement_store.own_pending(
@@ -1576,9 +1582,9 @@ class _Turn:
         )
         await self.session.flush()
         status = statement_store.SHOWN
-        if flagged:
+        if withheld:
             status = statement_store.WITHHELD
-        elif item.moderation == "pre":
+        elif flagged or item.moderation == "pre":
             status = statement_store.PENDING
         self.session.add(
             Statement(
