@@ -55,6 +55,10 @@ async def moderation_list(args: argparse.Namespace, settings: Settings | None) -
         flags += f", sent {case.person_sent}" if case.person_sent else ""
         # The person asked for their data to be erased: the case stays, their words are gone.
         flags += ", person erased" if case.erased_at else ""
+        # A statement the screen could not read, waiting to be approved or rejected.
+        flags += (
+            ", approve or reject" if case.awaiting_approval and case.reason != "statement" else ""
+        )
         print(
             f"{case.id:>6} {_age(int(case.age(now).total_seconds())):>7} {case.status:<12} "
             f"{case.consultation:<24} {why}{flags}"

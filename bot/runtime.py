@@ -1474,19 +1474,42 @@ class _Turn:
             self.say(self.texts("unknown_question"))
             return False
         event = self.event
+        texts = self.texts
         raw = event.choices[0] if event.choices else (event.text or "")
-        vote = voting.read_vote(raw) if part != voting.ADD else None
-        if vote is None and event.option_indexes and part != voting.ADD:
-            index = event.option_indexes[0]
-            vote = voting.VOTES[index] if 0 <= index < len(voting.VOTES) else None
-        if vote is not None and isinstance(part, int):
-            return await self._vote(spec, item, dialogue, part, vote)
-        if kind is EventKind.TEXT and event.text and voting.is_done(event.text):
+        typed = event.text.strip() if kind is EventKind.TEXT and event.text else None
+        adding = part == voting.ADD
+        # At the invitation to add a statement, "no" and "nothing" end the step before any
+        # word is read as a vote.
+        if adding and typed is not None and voting.is_done(typed, texts):
             dialogue.finished_items = sorted({*(dialogue.finished_items or []), item.id})
             return True
-        if kind is EventKind.TEXT and event.text and voting.has_words(event.text):
-            return await self._add_statement(spec, item, dialogue, event.text.strip())
-        await self.ask_statement(spec, item, dialogue, prefix=self.texts("choose_one"))
+        vote = voting.read_vote(raw, texts, yes_no=False)
+        if vote is None and event.option_indexes and not adding:
+            index = event.option_indexes[0]
+            vote = voting.VOTES[index] if 0 <= index < len(voting.VOTES) else None
+        if vote is None and typed is not None and not adding:
+            if voting.is_done(typed, texts, no_words=False):
+                dialogue.finished_items = sorted({*(dialogue.finished_items or []), item.id})
+                return True
+            # Where a statement is shown, a yes ("sí", "ydw") agrees with it and a no
+            # disagrees; at the invitation a yes only says "I see".
+            vote = voting.read_vote(typed, texts)
+        if vote is not None and isinstance(part, int):
+            return await self._vote(spec, item, dialogue, part, vote)
+        if vote is not None:
+            # "Agree" typed after the last statement: a vote on the one just shown.
+            last = await statement_store.last_voted(
+                self.session, self.participant.id, spec.id, item.id
+            )
+            if last is not None:
+                return await self._vote(spec, item, dialogue, last, vote)
+        if typed is not None and voting.has_words(typed) and not voting.not_an_idea(typed, texts):
+            return await self._add_statement(spec, item, dialogue, typed)
+        if adding and typed is not None:
+            # "ok", "1", "vale": never published as a statement for others to vote on.
+            self.say(texts("statements_not_an_idea"))
+            return False
+        await self.ask_statement(spec, item, dialogue, prefix=texts("choose_one"))
         return False
 
     async def _vote(
@@ -1517,9 +1540,11 @@ class _Turn:
     ) -> bool:
         """A statement of the person's own: screened, checked for repeats, then stored.
 
-        Like any text, it is redacted and screened; a flagged one is never shown and opens
-        a case. With ``moderation: pre`` it waits for a moderator (a case of reason
-        ``statement``); a near-repeat of one already there is refused with a pointer to it.
+        Like any text, it is redacted and screened; a flagged one opens a case. A
+        disclosure is never shown; one the screen could not read or flagged only
+        tentatively waits on that case for a moderator to approve or reject it. With
+        ``moderation: pre`` each waits so (a case of reason ``statement``); a near-repeat
+        of one already there is refused with a pointer to it.
         """
         public = self.event.public
         if len(text) > voting.STATEMENT_MAX:
@@ -1530,6 +1555,10 @@ class _Turn:
             return False
         screened = self.runtime.screen(text, screening.hints_for(spec))
         flagged = screened.crisis or screened.needs_review
+        # A disclosure is never shown. One the screen could not read, or flagged only
+        # tentatively (mostly ordinary ideas), waits for a moderator to approve or reject
+        # it on its case, as under moderation: pre.
+        withheld = screened.crisis and not screened.tentative
         if not flagged:
             shown = await statement_store.shown(self.session, spec.id, item.id)
             mine = await statement_store.own_pending(
@@ -1539,7 +1568,7 @@ class _Turn:
                 voting.Known(s.id, s.text, s.participant_id == self.participant.id)
                 for s in [*shown, *mine]
             ]
-            repeat = voting.near_duplicate(screened.text, known)
+            repeat = voting.near_duplicate(screened.text, known, spec.language)
             if repeat is not None:
                 if not public:
                     if repeat.mine:
@@ -1553,9 +1582,9 @@ class _Turn:
         )
         await self.session.flush()
         status = statement_store.SHOWN
-        if flagged:
+        if withheld:
             status = statement_store.WITHHELD
-        elif item.moderation == "pre":
+        elif flagged or item.moderation == "pre":
             status = statement_store.PENDING
         self.session.add(
             Statement(

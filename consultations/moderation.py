@@ -131,6 +131,9 @@ class CaseView:
     #: What the person was sent (``held``, ``check-in``, ``safety-reply``, ``nothing``);
     #: None for other cases and those opened before it was recorded.
     person_sent: str | None = None
+    #: A statement waiting for a moderator to approve or reject it: one under
+    #: ``moderation: pre``, or one the screen could not read or only tentatively flagged.
+    awaiting_approval: bool = False
 
     @property
     def flagged_by_words(self) -> str | None:
@@ -170,6 +173,7 @@ class CaseView:
             "erased_at": self.erased_at.isoformat() if self.erased_at else None,
             "flagged_by": self.flagged_by,
             "person_sent": self.person_sent,
+            "awaiting_approval": self.awaiting_approval,
         }
 
 
@@ -255,8 +259,11 @@ def audit(
 async def open_cases(session: AsyncSession, consultation_id: str | None = None) -> list[CaseView]:
     """Cases not yet resolved, oldest first."""
     statement = (
-        select(ModerationCase, Response.item_id, Response.text, Consultation.title)
+        select(
+            ModerationCase, Response.item_id, Response.text, Consultation.title, Statement.status
+        )
         .outerjoin(Response, Response.id == ModerationCase.response_id)
+        .outerjoin(Statement, Statement.response_id == ModerationCase.response_id)
         .join(Consultation, Consultation.id == ModerationCase.consultation_id)
         .where(ModerationCase.status.in_(OPEN_STATES))
         .order_by(ModerationCase.created_at, ModerationCase.id)
@@ -281,8 +288,9 @@ async def open_cases(session: AsyncSession, consultation_id: str | None = None) 
             erased_at=case.erased_at,
             flagged_by=case.flagged_by,
             person_sent=case.person_sent,
+            awaiting_approval=statement == statement_store.PENDING,
         )
-        for case, item, text, title in rows
+        for case, item, text, title, statement in rows
     ]
 
 
@@ -324,9 +332,10 @@ async def resolve(session: AsyncSession, case_id: int, actor: str, note: str) ->
     if not note:
         raise CaseError("a note saying what was done is required")
     case = await _close(session, case_id, actor, note)
-    if case.reason == STATEMENT and case.response_id is not None:
+    waiting = await _waiting_statement(session, case.response_id)
+    if waiting is not None:
         # Closed without a decision: nothing unapproved is ever shown, so it stays hidden.
-        await statement_store.set_status(session, case.response_id, statement_store.REJECTED)
+        waiting.status = statement_store.REJECTED
     audit(session, actor, "case.resolve", f"case:{case_id}")
     return case
 
@@ -347,6 +356,13 @@ async def release(session: AsyncSession, case_id: int, actor: str, note: str) ->
     if case.reason not in (SAFETY, REVIEW):
         raise CaseError(
             f"moderation case {case_id} is a {case.reason} case: approve or reject it instead"
+        )
+    if case.status in OPEN_STATES and await _waiting_statement(session, case.response_id):
+        # No disclosure is not yet fit to show to everyone: whether it is, is the
+        # decision the statement waits for.
+        raise CaseError(
+            f"moderation case {case_id} is a statement waiting for approval: approve it "
+            "(it is shown) or reject it instead"
         )
     # Resolved once, as resolve says: a second request stops here, changing nothing.
     case = await resolve(session, case_id, actor, note)
@@ -397,22 +413,26 @@ async def _close(
     actor: str,
     note: str,
     *,
-    reasons: tuple[str, ...] | None = None,
+    statement_waiting: bool = False,
 ) -> ModerationCase:
     """Resolve the case in one conditional UPDATE from an unresolved state; the case.
 
     The check and the change are one statement, not a read and a later write: on
     PostgreSQL a second transaction waits on the row and then finds it resolved; on
     SQLite it waits for the first to commit before it can write at all. Either way it
-    matches no row and gets :class:`AlreadyResolved`. ``reasons`` limits the kinds of
-    case closed (a decision is for statements only); a case of another kind is a
-    :class:`CaseError` and changes nothing. Who acknowledged it is kept; if nobody had,
-    the one who resolves it did.
+    matches no row and gets :class:`AlreadyResolved`. ``statement_waiting`` closes only
+    a case whose statement waits for approval (a decision is for those only); any other
+    case is then a :class:`CaseError` and changes nothing. Who acknowledged it is kept;
+    if nobody had, the one who resolves it did.
     """
     now = utcnow()
     where = [ModerationCase.id == case_id, ModerationCase.status.in_(OPEN_STATES)]
-    if reasons is not None:
-        where += [ModerationCase.reason.in_(reasons), ModerationCase.response_id.is_not(None)]
+    if statement_waiting:
+        where.append(
+            ModerationCase.response_id.in_(
+                select(Statement.response_id).where(Statement.status == statement_store.PENDING)
+            )
+        )
     closed = await session.scalar(
         update(ModerationCase)
         .where(*where)
@@ -432,7 +452,11 @@ async def _close(
         raise CaseError(f"there is no moderation case {case_id}")
     if closed is not None:
         return case
-    if reasons is not None and (case.reason not in reasons or case.response_id is None):
+    if statement_waiting and (
+        case.status in OPEN_STATES
+        or case.response_id is None
+        or (case.reason != STATEMENT and await _statement_of(session, case.response_id) is None)
+    ):
         raise CaseError(
             f"moderation case {case_id} is not a statement waiting for approval "
             f"(it is a {case.reason} case: resolve it with a note)"
@@ -443,15 +467,27 @@ async def _close(
 async def already_resolved(session: AsyncSession, case: ModerationCase) -> AlreadyResolved:
     """What to tell whoever came second to a resolved case: by whom, when, and how."""
     outcome = "resolved"
-    if case.reason == STATEMENT and case.response_id is not None:
-        shown = await session.scalar(
-            select(Statement.status).where(Statement.response_id == case.response_id)
-        )
+    statement = await _statement_of(session, case.response_id)
+    if statement is not None:
+        shown = statement.status
         if shown == statement_store.SHOWN:
             outcome = "approved"
         elif shown == statement_store.REJECTED:
             outcome = "rejected"
     return AlreadyResolved(case, outcome)
+
+
+async def _statement_of(session: AsyncSession, response_id: int | None) -> Statement | None:
+    """The statement a person added as ``response_id``, if it is one."""
+    if response_id is None:
+        return None
+    return await session.scalar(select(Statement).where(Statement.response_id == response_id))
+
+
+async def _waiting_statement(session: AsyncSession, response_id: int | None) -> Statement | None:
+    """The statement added as ``response_id`` if it waits for approval."""
+    statement = await _statement_of(session, response_id)
+    return statement if statement and statement.status == statement_store.PENDING else None
 
 
 class RepeatStatement(CaseError):
@@ -474,8 +510,12 @@ async def _refuse_a_repeat(session: AsyncSession, case_id: int) -> None:
     if statement is None:
         return  # not a statement waiting: _close says what it is
     shown = await statement_store.shown(session, statement.consultation_id, statement.item_id)
+    consultation = await session.get(Consultation, statement.consultation_id)
+    language = str((consultation.spec or {}).get("language") or "en") if consultation else "en"
     repeat = voting.near_duplicate(
-        statement.text, [voting.Known(s.id, s.text) for s in shown if s.id != statement.id]
+        statement.text,
+        [voting.Known(s.id, s.text) for s in shown if s.id != statement.id],
+        language,
     )
     if repeat is not None:
         raise RepeatStatement(
@@ -487,21 +527,29 @@ async def _refuse_a_repeat(session: AsyncSession, case_id: int) -> None:
 async def decide_statement(
     session: AsyncSession, case_id: int, actor: str, *, approve: bool, note: str = ""
 ) -> ModerationCase:
-    """Approve a statement waiting under ``moderation: pre`` (it is shown) or reject it.
+    """Approve a statement waiting for a moderator (it is shown) or reject it.
 
-    Only cases of reason ``statement`` take a decision; a safety or review case is
-    resolved with a note, and its text is never shown whatever is decided. Decided once:
-    of two decisions at once (approve and reject, or the same twice) the second gets
-    :class:`AlreadyResolved`, saying what the first decided, and changes nothing.
+    A statement waits under ``moderation: pre`` (a case of reason ``statement``), and
+    whatever the setting when the screen could not read it (a ``review`` case) or only
+    tentatively flagged it (a ``safety`` case whose writer was sent a check-in). Approved,
+    such a flag gives way to :data:`RELEASED`, as for a reply resolved as no disclosure.
+    Any other case is resolved with a note; a statement flagged as a disclosure is never
+    shown, whatever is decided. Decided once: of two decisions at once (approve and
+    reject, or the same twice) the second gets :class:`AlreadyResolved`, saying what the
+    first decided, and changes nothing.
     """
     done = "approved: shown to participants" if approve else "rejected: not shown"
     if approve:
         await _refuse_a_repeat(session, case_id)
-    case = await _close(session, case_id, actor, note.strip() or done, reasons=(STATEMENT,))
+    case = await _close(session, case_id, actor, note.strip() or done, statement_waiting=True)
     # Decided once, as resolve says: the second of two decisions stops above, so the
     # statement shows what the first decided.
     if case.response_id is not None:  # always: _close took only a case with one
         status = statement_store.SHOWN if approve else statement_store.REJECTED
         await statement_store.set_status(session, case.response_id, status)
+        response = await session.get(Response, case.response_id)
+        if approve and response is not None and case.reason in (SAFETY, REVIEW):
+            kept = [f for f in response.flags or () if f not in (SAFETY, REVIEW, RELEASED)]
+            response.flags = [*kept, RELEASED]
     audit(session, actor, "statement.approve" if approve else "statement.reject", f"case:{case_id}")
     return case

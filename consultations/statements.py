@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import math
 import re
-import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from consultations.statement_texts import DONE_WORDS, VOTE_LABELS, VOTE_WORDS
+from consultations.dialogue import normalise
+from consultations.repeats import DUPLICATE_SIMILARITY as DUPLICATE_SIMILARITY
+from consultations.repeats import content_words as content_words
+from consultations.repeats import similarity as similarity
+from consultations.texts import ENGLISH, Texts
 from storage import statements as statement_store
 from storage.statements import STATEMENT_REF as STATEMENT_REF
 from storage.statements import statement_of as statement_of
@@ -27,18 +30,6 @@ VOTE_VALUE = {"agree": 1, "disagree": -1, "pass": 0}
 ADD = "add"
 #: Longest statement people may add (the same bound the spec puts on seeds).
 STATEMENT_MAX = 280
-#: Word overlap (Jaccard of content words) from which a statement counts as a repeat.
-DUPLICATE_SIMILARITY = 0.7
-
-# Common English words that say nothing about an idea (the spec's language is English
-# for now; another language's list would go beside it).
-_STOPWORD_TEXT = """
-a an the and or but of to in on at for with by from as is are was were be been it its
-this that these those there their they them we our us you your i me my so if then than
-when should would could can will just more most very too also do does did have has had
-not no
-"""
-_STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 
 
 def question_id(item_id: str, part: int | str) -> str:
@@ -70,53 +61,60 @@ def statement_ref(statement_id: int) -> str:
     return f"{STATEMENT_REF}{statement_id}"
 
 
-def _words(raw: str) -> str:
-    return re.sub(r"[\s.!]+$", "", raw.strip().casefold())
+def _forms(raw: str) -> tuple[str, ...]:
+    """A typed reply as it is compared with the word lists: as typed (lower case, no
+    final full stop or "!", so "-1" stays a disagree), then as the keyword lists are
+    compared (:func:`consultations.dialogue.normalise`: "¡Sí!" is "sí")."""
+    typed = re.sub(r"[\s.!]+$", "", raw.strip().lower())
+    return (typed, normalise(raw))
 
 
-def read_vote(raw: str) -> str | None:
-    """``agree``, ``disagree`` or ``pass`` from a button label or typed words, else None."""
-    if raw in VOTE_LABELS:
-        return VOTES[VOTE_LABELS.index(raw)]
-    word = _words(raw)
-    for vote, words in VOTE_WORDS.items():
-        if word in words:
+def read_vote(raw: str, texts: Texts = ENGLISH, *, yes_no: bool = True) -> str | None:
+    """``agree``, ``disagree`` or ``pass`` from a button label or typed words, else None.
+
+    The buttons' labels and the vote words (``statements_agree_words``...) of the
+    consultation's language and of English; with ``yes_no``, its yes and no words too, as
+    agree and disagree ("sí", "ydw"): where a statement is shown, a yes agrees with it,
+    but at the invitation to add one it says only "I see".
+    """
+    for vote in VOTES:
+        if raw in (texts(f"statements_{vote}"), ENGLISH(f"statements_{vote}")):
             return vote
+    for form in _forms(raw):
+        for vote in VOTES:
+            if form in texts.words(f"statements_{vote}_words"):
+                return vote
+        if yes_no and form in texts.words("yes_words"):
+            return "agree"
+        if yes_no and form in texts.words("no_words"):
+            return "disagree"
     return None
 
 
-def is_done(raw: str) -> bool:
-    """Whether typed words say the person has nothing (more) to add."""
-    return _words(raw) in DONE_WORDS
-
-
-def _stem(word: str) -> str:
-    # A light touch, plural first and then -ing/-ed: "mornings"/"morning", "waits" and
-    # "waiting" meet; enough to spot a repeat, not a linguistic stemmer.
-    if word.endswith("ies") and len(word) > 4:
-        word = word[:-3] + "y"
-    elif word.endswith("s") and not word.endswith("ss") and len(word) > 3:
-        word = word[:-1]
-    for suffix in ("ing", "ed"):
-        if len(word) > len(suffix) + 2 and word.endswith(suffix):
-            return word[: -len(suffix)]
-    return word
-
-
-def content_words(text: str) -> frozenset[str]:
-    """The statement's content words: folded, accents and stop words removed, stemmed."""
-    folded = unicodedata.normalize("NFKD", text.casefold())
-    plain = "".join(c for c in folded if not unicodedata.combining(c))
-    return frozenset(
-        _stem(w) for w in re.findall(r"\w+", plain) if w not in _STOPWORDS and len(w) > 1
+def is_done(raw: str, texts: Texts = ENGLISH, *, no_words: bool = True) -> bool:
+    """Whether typed words say the person has nothing (more) to add: a done word of the
+    consultation's language or of English, or (with ``no_words``) a no word."""
+    return any(
+        form in texts.words("statements_done_words")
+        or (no_words and form in texts.words("no_words"))
+        for form in _forms(raw)
     )
 
 
-def similarity(a: frozenset[str], b: frozenset[str]) -> float:
-    """Jaccard similarity of two word sets (1.0 for two empty sets)."""
-    if not a and not b:
-        return 1.0
-    return len(a & b) / len(a | b)
+#: Fewer letters than this is no idea to vote on ("ok", "sí", "1", "👍").
+IDEA_LETTERS = 3
+
+
+def not_an_idea(raw: str, texts: Texts = ENGLISH) -> bool:
+    """Whether a typed reply is too short to be a statement: fewer than
+    :data:`IDEA_LETTERS` letters (a bare number, an emoji), or the whole of it a yes or a
+    common acknowledgement ("thanks", "vale", "diolch") in the language or in English."""
+    if sum(character.isalpha() for character in raw) < IDEA_LETTERS:
+        return True
+    return any(
+        form in texts.words("statements_acknowledgement_words") or form in texts.words("yes_words")
+        for form in _forms(raw)
+    )
 
 
 @dataclass(frozen=True)
@@ -128,12 +126,13 @@ class Known:
     mine: bool = False
 
 
-def near_duplicate(text: str, known: Iterable[Known]) -> Known | None:
-    """The existing statement most like ``text``, if it is alike enough to be a repeat."""
-    words = content_words(text)
+def near_duplicate(text: str, known: Iterable[Known], language: str = "en") -> Known | None:
+    """The existing statement most like ``text``, if it is alike enough to be a repeat
+    (statements in the consultation's ``language``)."""
+    words = content_words(text, language)
     best: tuple[float, Known] | None = None
     for statement in known:
-        score = similarity(words, content_words(statement.text))
+        score = similarity(words, content_words(statement.text, language))
         if score >= DUPLICATE_SIMILARITY and (best is None or score > best[0]):
             best = (score, statement)
     return None if best is None else best[1]

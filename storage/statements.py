@@ -138,6 +138,25 @@ async def voted(
     return {ref: (choices or ["pass"])[0] for ref, choices in rows if ref is not None}
 
 
+async def last_voted(
+    session: AsyncSession, participant_id: int, consultation_id: str, item_id: str
+) -> int | None:
+    """The statement this person voted on last in the item (a vote replaced is a new row,
+    so the newest row is the latest vote), or ``None`` before their first vote."""
+    ref = await session.scalar(
+        select(Response.in_reply_to)
+        .where(
+            Response.participant_id == participant_id,
+            Response.consultation_id == consultation_id,
+            Response.item_id == item_id,
+            Response.item_type == "vote",
+        )
+        .order_by(Response.id.desc())
+        .limit(1)
+    )
+    return statement_of(ref)
+
+
 async def replace_vote(
     session: AsyncSession, participant_id: int, statement: Statement, ref: str, vote: str
 ) -> None:

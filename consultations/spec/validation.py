@@ -22,6 +22,7 @@ from datetime import date, datetime
 from typing import cast
 
 from consultations.models import MODELS
+from consultations.repeats import is_repeat
 from consultations.spec import over_time
 from consultations.spec.model import (
     CHANNELS,
@@ -593,7 +594,9 @@ def validate(data: object, *, limits: Mapping[str, ChannelLimits] | None = None)
     # Listening gathers posts and asks nothing: it may have no items (`items: []`).
     listening = model is not None and model.name == "listening"
     items = (
-        _items(check, root["items"], used_ids, allow_empty=listening) if "items" in root else None
+        _items(check, root["items"], used_ids, allow_empty=listening, language=language or "en")
+        if "items" in root
+        else None
     )
 
     closing_message: str | None = model.closing_message_default if model is not None else None
@@ -789,7 +792,12 @@ def _expected(
 
 
 def _items(
-    check: _Checker, value: object, used: dict[str, str], *, allow_empty: bool = False
+    check: _Checker,
+    value: object,
+    used: dict[str, str],
+    *,
+    allow_empty: bool = False,
+    language: str = "en",
 ) -> list[tuple[int, Item]] | None:
     """The items that passed their checks, each with its position in the spec."""
     if value is None:
@@ -819,7 +827,7 @@ def _items(
         moderation: str | None = "post"
         if kind == "statements":
             if found.get("seed") is not None:
-                seed = _seed(check, found["seed"], f"{path}.seed")
+                seed = _seed(check, found["seed"], f"{path}.seed", language)
             if found.get("moderation") is not None:
                 moderation = check.choice(
                     found["moderation"], f"{path}.moderation", MODERATIONS, "moderation"
@@ -882,14 +890,18 @@ def _items(
     return items
 
 
-def _seed(check: _Checker, value: object, path: str) -> tuple[str, ...] | None:
-    """Seed statements: short, non-blank and different from one another."""
+def _seed(
+    check: _Checker, value: object, path: str, language: str = "en"
+) -> tuple[str, ...] | None:
+    """Seed statements: short, non-blank and different from one another, by the rule
+    that refuses a near-repeat of a statement people add (:mod:`consultations.repeats`)."""
     listed = check.sequence(value, path, '["Open on Saturday mornings", "Text me if late"]')
     if listed is None:
         return None
     before = len(check.problems)
     statements: list[str] = []
     seen: dict[str, int] = {}
+    kept: list[tuple[int, str]] = []
     for index, raw in enumerate(listed):
         entry = f"{path}[{index}]"
         text = check.text(raw, entry)
@@ -910,7 +922,16 @@ def _seed(check: _Checker, value: object, path: str) -> tuple[str, ...] | None:
                 "(ignoring capitals and spaces)",
             )
             continue
+        repeated = next((i for i, other in kept if is_repeat(text, other, language)), None)
+        if repeated is not None:
+            check.add(
+                entry,
+                f"says what {path}[{repeated}] says, in other words (most of their words are "
+                "the same); people would be asked about one idea twice, with its votes split",
+            )
+            continue
         seen[key] = index
+        kept.append((index, text))
         statements.append(text)
     if len(check.problems) > before:
         return None

@@ -267,6 +267,22 @@ BUILTIN: dict[str, str] = {
         "{item}\n\nThere are no statements to vote on yet. Write one of your own "
         "(one short idea), or send DONE to go on."
     ),
+    "statements_not_an_idea": "Please write your idea in a few words, or send DONE to go on.",
+    # Whole replies in a chat (compared as the keyword lists above, in the language and in
+    # English): the three votes typed (the yes and no words count as agree and disagree
+    # too, where a statement is shown); what ends adding statements (the no words too);
+    # and the short replies that only say "I see", never an idea to add.
+    "statements_agree_words": "agree, i agree, a, 1, +1, 👍",
+    "statements_disagree_words": "disagree, i disagree, d, 2, -1, 👎",
+    "statements_pass_words": "pass, p, skip, 3, 0, unsure, not sure, don't know, i don't know",
+    "statements_done_words": (
+        "done, /done, skip, next, no thanks, nothing, nothing more, nothing else, finish, "
+        "finished, all done, that's all, that's it"
+    ),
+    "statements_acknowledgement_words": (
+        "ok, okay, k, thanks, thank you, thx, ta, cheers, great, good, fine, cool, nice, "
+        "right, alright, got it, noted, hmm, lol"
+    ),
     "statements_added": "Thank you: your statement is now shown to others to vote on.",
     "statements_queued": (
         "Thank you: your statement will be shown to others once a moderator has read it."

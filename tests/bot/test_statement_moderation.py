@@ -14,7 +14,7 @@ from bot.config import Settings
 from bot.platform import Platform, create_platform
 from channels.events import CONSENT
 from consultations import moderation
-from storage.tables import AuditEvent, ModerationCase, OutboxEntry, Statement
+from storage.tables import AuditEvent, ModerationCase, OutboxEntry, Response, Statement
 from tests.bot.test_dashboard import as_role
 from tests.bot.test_dashboard_moderation import while_first_is_open
 from tests.bot.test_queues import cli_env  # noqa: F401  (fixture)
@@ -282,3 +282,121 @@ def test_a_repeat_that_waited_beside_its_twin_is_not_approved(
     assert sorted(asyncio.run(statuses())) == ["pending", "shown"]
     assert engage(capsys, "moderation", "reject", second, "--note", "a repeat")[0] == 0
     assert sorted(asyncio.run(statuses())) == ["rejected", "shown"]
+
+
+PARKING = "Plus de places de parking pour les patients"  # French: the screen cannot read it
+WAITING = "Moins d'attente aux urgences pour les enfants"  # a tentative flag
+DISCLOSURE = "I want to kill myself, nobody at the clinic listens"
+
+
+def test_a_statement_sent_to_review_waits_for_approval_and_a_disclosure_never_shows(
+    cli_env: Settings,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Under moderation: post, a statement the screen could not read or only tentatively
+    flagged waits on its case to be approved (shown) or rejected; one flagged as a
+    disclosure is withheld whatever a moderator does."""
+
+    async def added() -> list[str]:
+        platform = create_platform(cli_env)
+        try:
+            data = statements_spec()
+            data["language"] = "fr"
+            await launch(platform, data)
+            for number, idea in enumerate((PARKING, WAITING, DISCLOSURE)):
+                person = Person(f"95{number}")
+                for event in (
+                    person.starts("new-clinic"),
+                    person.answers(CONSENT, "Yes, I agree"),
+                    person.says(idea),
+                ):
+                    await platform.inbox.receive(event)
+                    await platform.inbox.process_pending()
+            async with platform.sessionmaker() as session:
+                rows = await session.scalars(select(OutboxEntry).order_by(OutboxEntry.id))
+                return [row.payload["text"] for row in rows]
+        finally:
+            await platform.aclose()
+
+    async def statuses() -> dict[str, tuple[str, list[str]]]:
+        platform = create_platform(cli_env)
+        try:
+            async with platform.sessionmaker() as session:
+                rows = await session.execute(
+                    select(Statement.text, Statement.status, Response.flags).join(
+                        Response, Response.id == Statement.response_id
+                    )
+                )
+                return {text: (status, sorted(flags or ())) for text, status, flags in rows}
+        finally:
+            await platform.aclose()
+
+    said = asyncio.run(added())
+    assert (
+        said.count(
+            "Thank you. A person will read your statement before anything more happens with it."
+        )
+        == 1
+    )  # the French one; the other two got the helplines
+    assert asyncio.run(statuses()) == {
+        PARKING: ("pending", ["review"]),
+        WAITING: ("pending", ["safety"]),
+        DISCLOSURE: ("withheld", ["safety"]),
+    }
+    code, out, _ = engage(capsys, "moderation", "list", "--json")
+    cases = {c["text"]: c for c in json.loads(out)}
+    assert {text: (c["reason"], c["awaiting_approval"]) for text, c in cases.items()} == {
+        PARKING: ("review", True),
+        WAITING: ("safety", True),
+        DISCLOSURE: ("safety", False),
+    }
+    # A person must still read each in time: they keep their due time.
+    assert all(c["due_at"] is not None for c in cases.values())
+    parking, waiting, disclosure = (str(cases[t]["id"]) for t in (PARKING, WAITING, DISCLOSURE))
+    code, out, _ = engage(capsys, "moderation", "list")
+    assert "approve or reject" in out
+
+    code, _, err = engage(
+        capsys, "moderation", "resolve", parking, "--note", "fine", "--not-a-disclosure"
+    )
+    assert code == 2 and "waiting for approval: approve it" in err
+    assert engage(capsys, "moderation", "approve", parking)[0] == 0
+    assert engage(capsys, "moderation", "resolve", waiting, "--note", "asked a nurse")[0] == 0
+    code, _, err = engage(capsys, "moderation", "approve", disclosure)
+    assert code == 2 and "not a statement waiting for approval" in err
+    code, _, _ = engage(
+        capsys, "moderation", "resolve", disclosure, "--note", "called", "--not-a-disclosure"
+    )
+    assert code == 0
+    assert asyncio.run(statuses()) == {
+        PARKING: ("shown", ["released"]),
+        WAITING: ("rejected", ["safety"]),
+        DISCLOSURE: ("withheld", ["released"]),
+    }
+
+
+async def test_a_statement_sent_to_review_is_approved_on_the_dashboard(
+    platform: Platform, web_client: Any
+) -> None:
+    data = statements_spec()
+    data["language"] = "fr"
+    await launch(platform, data)
+    person = Person("960")
+    for event in (
+        person.starts("new-clinic"),
+        person.answers(CONSENT, "Yes, I agree"),
+        person.says(PARKING),
+    ):
+        await platform.inbox.receive(event)
+        await platform.inbox.process_pending()
+    await as_role(platform, web_client, "moderator")
+    page = await (await web_client.get("/dashboard/moderation")).text()
+    assert "A statement waiting for approval" in page
+    (case_id,) = re.findall(r'action="/dashboard/moderation/(\d+)/approve"', page)
+    assert f'action="/dashboard/moderation/{case_id}/acknowledge"' in page
+    csrf = re.findall(r'name="csrf" value="([^"]+)"', page)[0]
+    done = await web_client.post(
+        f"/dashboard/moderation/{case_id}/approve", data={"csrf": csrf}, allow_redirects=False
+    )
+    assert done.headers["Location"].endswith("done=approved")
+    assert await _statuses(platform) == {PARKING: "shown"}

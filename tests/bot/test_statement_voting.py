@@ -147,6 +147,29 @@ async def test_a_near_repeat_is_refused_with_a_pointer_and_offered_for_a_vote(
     assert len(await statements(platform)) == 3  # nothing added
 
 
+async def test_a_spanish_idea_sharing_only_small_words_is_not_a_repeat(
+    platform: Platform,
+) -> None:
+    data = statements_spec(seed=("Que haya más médicos en el turno de la noche",))
+    data["language"] = "es"
+    await launch(platform, data)
+    channel = FakeChannel()
+    ann = Person("2015")
+    await consented(platform, channel, ann)
+    await deliver(platform, ann.says("Que haya más enfermeras en el turno de la noche"))
+    await send_all(platform, channel)
+    assert any(
+        m.text == "Gracias. Otras personas ya pueden votar su frase." for _, m in channel.sent
+    )
+    assert [s.text for s in await statements(platform)][-1] == (
+        "Que haya más enfermeras en el turno de la noche"
+    )
+    await deliver(platform, ann.says("que haya mas medicos en los turnos de noche"))
+    await send_all(platform, channel)
+    assert channel.sent[-2][1].text.startswith("Alguien ya dijo algo muy parecido")
+    assert len(await statements(platform)) == 2
+
+
 async def test_pre_moderation_queues_a_statement_until_approved(platform: Platform) -> None:
     await launch(platform, statements_spec(moderation="pre"))
     channel = FakeChannel()

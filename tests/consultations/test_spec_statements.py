@@ -71,3 +71,25 @@ def test_only_statements_items_take_seed_or_moderation() -> None:
         {"id": "why", "type": "prompt", "text": "Why?", "seed": ["a"], "moderation": "pre"}
     )
     assert {p.path for p in problems_of(data)} == {"items[1].seed", "items[1].moderation"}
+
+
+def test_a_seed_the_runtime_would_take_for_a_repeat_is_refused_naming_both() -> None:
+    data = statements_spec(
+        seed=("Open on Saturday mornings", "Text me when it runs late", "open on saturday morning!")
+    )
+    assert [(p.path, p.message) for p in problems_of(data)] == [
+        (
+            "items[0].seed[2]",
+            "says what items[0].seed[0] says, in other words (most of their words are the "
+            "same); people would be asked about one idea twice, with its votes split",
+        )
+    ]
+    # Judged in the spec's language: two Spanish ideas sharing only small words pass.
+    data = statements_spec(
+        seed=(
+            "Que haya más médicos en el turno de la noche",
+            "Que haya más enfermeras en el turno de la noche",
+        )
+    )
+    data["language"] = "es"
+    assert len(parse_spec(data).item("ideas").seed) == 2

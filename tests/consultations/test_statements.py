@@ -13,12 +13,15 @@ from consultations.statements import (
     informativeness,
     is_done,
     near_duplicate,
+    not_an_idea,
     parse_question,
     question_id,
     read_vote,
+    similarity,
     statement_of,
     statement_ref,
 )
+from consultations.texts import texts_for
 
 
 @pytest.mark.parametrize(
@@ -46,6 +49,51 @@ def test_done_words_end_the_step() -> None:
     assert is_done("Done") and is_done("no thanks!") and not is_done("Done by Friday")
 
 
+def test_votes_and_done_words_are_read_in_the_consultations_language() -> None:
+    spanish, welsh = texts_for("es"), texts_for("cy")
+    assert [read_vote(w, spanish) for w in ("sí", "¡Vale!", "En desacuerdo", "no", "paso")] == [
+        "agree",
+        "agree",
+        "disagree",
+        "disagree",
+        "pass",
+    ]
+    assert read_vote("ydw", welsh) == "agree" and read_vote("Anghytuno", welsh) == "disagree"
+    # English stays understood in either; a yes is a vote only where one is asked for.
+    assert read_vote("agree", spanish) == "agree" and read_vote("yes", welsh) == "agree"
+    assert read_vote("sí", spanish, yes_no=False) is None
+    assert read_vote("de acuerdo", spanish, yes_no=False) == "agree"
+    for done in ("nada", "listo", "Hecho.", "no", "done"):
+        assert is_done(done, spanish), done
+    for done in ("wedi gorffen", "dim", "dyna ni", "done"):
+        assert is_done(done, welsh), done
+    assert not is_done("no", spanish, no_words=False)
+    assert not is_done("nada", texts_for("en"))
+
+
+@pytest.mark.parametrize(
+    ("language", "reply"),
+    [
+        ("en", "ok"),
+        ("en", "Thanks!"),
+        ("en", "1"),
+        ("en", "👍"),
+        ("es", "sí"),
+        ("es", "vale"),
+        ("es", "gracias"),
+        ("cy", "ydw"),
+        ("cy", "diolch"),
+    ],
+)
+def test_short_everyday_replies_are_not_ideas(language: str, reply: str) -> None:
+    assert not_an_idea(reply, texts_for(language))
+
+
+def test_a_short_idea_is_still_an_idea() -> None:
+    assert not not_an_idea("More nurses")
+    assert not not_an_idea("Más médicos", texts_for("es"))
+
+
 def test_question_ids_round_trip_and_reject_junk() -> None:
     assert parse_question(question_id("ideas", 17)) == ("ideas", 17)
     assert parse_question(question_id("ideas", "add")) == ("ideas", "add")
@@ -62,6 +110,39 @@ def test_repeats_are_spotted_across_case_plurals_and_small_words() -> None:
     assert repeat is not None and repeat.id == 1
     assert near_duplicate("Open on Sunday evenings", known) is None
     assert near_duplicate("Parking should be free", known) is None
+
+
+NIGHT_DOCTORS = "Que haya más médicos en el turno de la noche"
+NIGHT_NURSES = "Que haya más enfermeras en el turno de la noche"
+
+
+def test_repeats_are_judged_by_the_content_words_of_the_consultations_language() -> None:
+    def score(a: str, b: str, language: str) -> float:
+        return similarity(content_words(a, language), content_words(b, language))
+
+    # Two ideas sharing only Spanish small words: English stop words made them 0.82 alike.
+    assert score(NIGHT_DOCTORS, NIGHT_NURSES, "en") > 0.8
+    assert score(NIGHT_DOCTORS, NIGHT_NURSES, "es") == 0.5
+    assert near_duplicate(NIGHT_NURSES, [Known(1, NIGHT_DOCTORS)], "es-MX") is None
+    # A true repeat is still one, across accents, plurals and small words.
+    repeat = near_duplicate(
+        "que haya mas medicos en los turnos de noche", [Known(1, NIGHT_DOCTORS)], "es"
+    )
+    assert repeat is not None and repeat.id == 1
+    welsh = [Known(1, "Mwy o nyrsys yn y nos")]
+    assert near_duplicate("Mwy o feddygon yn y nos", welsh, "cy") is None
+    assert near_duplicate("mwy o nyrsys yn y nos!", welsh, "cy") is not None
+    # English is as it was.
+    assert (
+        score("Open on Saturday mornings", "the clinic should open on a saturday morning", "en")
+        == 0.75
+    )
+    # A language with no list: only words of one or two letters are left out.
+    assert content_words("Ouvrir le samedi matin", "fr") == {"ouvrir", "samedi", "matin"}
+    assert (
+        near_duplicate("Plus d'infirmières la nuit", [Known(1, "Plus de médecins la nuit")], "fr")
+        is None
+    )
 
 
 def test_the_next_statement_is_never_one_voted_on_or_ones_own() -> None:
