@@ -28,7 +28,7 @@ Notice = tuple[str, str]
 STATE_NOTES: Mapping[str, str] = {
     "active": "still answering",
     "finished": "answered everything",
-    "stopped": "left the consultation",
+    "stopped": "declined or left",
     "held": "made a safety disclosure; a moderator follows up",
 }
 
