@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -22,7 +22,7 @@ from channels.adapter import ChannelAdapter, PublishedPost
 from consultations import service
 from consultations.spec import ConsultationSpec, Problem, SpecError, unfinished
 from storage import queries
-from storage.tables import Publication
+from storage.tables import Publication, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -172,33 +172,70 @@ async def _mark_unpublished(
             )
 
 
+#: A launch publishing on a channel holds this marker row while it posts, so that a
+#: second launch at the same moment (two operators, the command line beside the
+#: dashboard) does not post everything again.
+PUBLISHING = "publishing"
+#: A marker left by a launch that died while posting is taken for stale after this.
+CLAIM_TTL = timedelta(minutes=10)
+
+
 async def _publish_once(
     sessionmaker: async_sessionmaker[AsyncSession],
     adapter: ChannelAdapter,
     spec: ConsultationSpec,
     keys: queries.ReferenceKeys,
 ) -> int:
-    async with sessionmaker() as session:
+    claim = f"{PUBLISHING}:{spec.id}"
+    mine = (Publication.channel == adapter.name, Publication.platform_ref == claim)
+    async with sessionmaker.begin() as session:
+        # The marker is written first, so the transaction takes the write lock at once
+        # (SQLite) or waits on the other's row (PostgreSQL): of two launches, the second
+        # finds the first's marker, or its posts once they are stored.
+        await session.execute(
+            delete(Publication).where(*mine, Publication.created_at < utcnow() - CLAIM_TTL)
+        )
+        claimed = await session.scalar(
+            queries.dialect_insert(session, Publication)
+            .values(
+                consultation_id=spec.id,
+                item_id=None,
+                channel=adapter.name,
+                platform_ref=claim,
+                kind=PUBLISHING,
+                created_at=utcnow(),
+            )
+            .on_conflict_do_nothing(index_elements=["channel", "platform_ref"])
+            .returning(Publication.id)
+        )
+        if claimed is None:
+            return 0  # another launch is posting it now
         done = await session.scalar(
             select(Publication.id)
             .where(
                 Publication.consultation_id == spec.id,
                 Publication.channel == adapter.name,
-                Publication.kind != UNPUBLISHED,
+                Publication.kind.not_in((UNPUBLISHED, PUBLISHING)),
             )
             .limit(1)
         )
-    if done is not None:
-        return 0
+        if done is not None:
+            await session.execute(delete(Publication).where(*mine))
+            return 0
     # Adapters leave out items with an `at:` time: the timeline posts them then
     # (bot/timeline.py).
-    posts = await adapter.publish(spec)
+    try:
+        posts = await adapter.publish(spec)
+    except BaseException:
+        async with sessionmaker.begin() as session:
+            await session.execute(delete(Publication).where(*mine))
+        raise
     async with sessionmaker.begin() as session:
         await session.execute(
             delete(Publication).where(
                 Publication.consultation_id == spec.id,
                 Publication.channel == adapter.name,
-                Publication.kind == UNPUBLISHED,
+                Publication.kind.in_((UNPUBLISHED, PUBLISHING)),
             )
         )
         for post in posts:
@@ -227,7 +264,8 @@ async def close(
         published = (
             await session.scalars(
                 select(Publication).where(
-                    Publication.consultation_id == spec.id, Publication.kind != UNPUBLISHED
+                    Publication.consultation_id == spec.id,
+                    Publication.kind.not_in((UNPUBLISHED, PUBLISHING)),
                 )
             )
         ).all()

@@ -262,7 +262,7 @@ class Timeline:
         return [
             PublishedPost(row.item_id, queries.publication_ref(self.keyring, row), row.kind)
             for row in rows
-            if row.kind != "unpublished"
+            if row.kind not in ("unpublished", "publishing")
         ]
 
     # -- listening retention -----------------------------------------------------------

@@ -63,6 +63,38 @@ async def test_launch_posts_a_thread_with_a_native_poll(world: World) -> None:
     assert kinds == ["intro", "item", "item", "item", "poll"]
 
 
+async def test_two_launches_at_once_post_the_consultation_once(world: World) -> None:
+    """Two operators (or the command line beside the dashboard) launching together."""
+    from bot import publishing
+    from consultations import service
+    from consultations.spec import parse_spec
+
+    spec = parse_spec(spec_data(channels=["mastodon"], segments=[]))
+    platform = world.platform
+    async with platform.sessionmaker.begin() as session:
+        await service.create(session, spec, source="test")
+    adapters = {"mastodon": world.adapter}
+    first, second = await asyncio.gather(
+        *(
+            publishing.launch(
+                platform.sessionmaker, adapters, spec, ["mastodon"], keys=platform.keyring
+            )
+            for _ in range(2)
+        )
+    )
+    posted = first.results.done["mastodon"] + second.results.done["mastodon"]
+    rows = await world.rows(Publication, Publication.channel == "mastodon")
+    assert posted == len(rows) > 0
+    # Each post once: no item posted twice, and no marker left behind.
+    assert len({(r.item_id, r.kind) for r in rows}) == len(rows)
+    assert all(r.kind != publishing.PUBLISHING for r in rows)
+    # And on the instance: as many statuses as posts stored, not twice as many.
+    bot = world.server.bot()
+    me = await world.act(bot.me)
+    statuses = await world.act(bot.account_statuses, me["id"], limit=40)
+    assert len(statuses) == len([r for r in rows if r.kind != "poll"]), [r.kind for r in rows]
+
+
 async def test_unlisted_visibility_is_used(world: World) -> None:
     data = spec_data(channels=["mastodon"], mastodon={"visibility": "unlisted"})
     await world.launch(data)
