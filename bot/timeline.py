@@ -181,6 +181,7 @@ class Timeline:
                     options=item.options,
                     multiple=item.multiple,
                     kind="question",
+                    round=number,
                 )
                 session.add(
                     OutboxEntry(

@@ -330,6 +330,10 @@ BUILTIN: dict[str, str] = {
         "This question is now being asked again only of the people who answered its last "
         "round. Thank you for your interest."
     ),
+    "round_ended": (
+        "That poll was for an earlier round of this question, which has ended, so your vote "
+        "was not recorded. Your answers stay as they were."
+    ),
     "timed_question": (
         "Q{number}. {question}\n\nReply to this post, or start your message with A{number}."
     ),
