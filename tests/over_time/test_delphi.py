@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from aiohttp.test_utils import TestClient
 
+from bot.outbox import OutboxSender
 from bot.platform import Platform
 from bot.timeline import Timeline
 from channels.events import CONSENT
@@ -246,3 +247,43 @@ async def test_round_three_goes_only_to_round_two_respondents(platform: Platform
     await deliver(platform, ana.answers("priority", "Essential"))
     stored = sorted((r.round, r.choices[0]) for r in await rows(platform, Response))
     assert stored == [(1, "Important"), (1, "Neutral"), (2, "Important"), (3, "Essential")]
+
+
+async def test_a_round_opening_in_the_quiet_hours_is_asked_when_they_end(
+    platform: Platform,
+) -> None:
+    # Quiet from an hour before the round opens (48 hours from now) to two hours after.
+    opens = datetime.now(UTC) + timedelta(hours=48)
+    quiet = {
+        "start": (opens - timedelta(hours=1)).strftime("%H:%M"),
+        "end": (opens + timedelta(hours=2)).strftime("%H:%M"),
+    }
+    await launch(platform, delphi_spec(quiet_hours=quiet, timezone="UTC"))
+    channel = FakeChannel()
+    await answer_round_one(platform, [Person("790")], ["Neutral"])
+    await send_all(platform, channel)
+    channel.sent.clear()
+
+    start = await opened_at(platform, CID)
+    tick = await Timeline(platform.sessionmaker, platform.keyring, clock=after(start, 48)).tick()
+    assert tick.invited == {f"{CID}/priority/2": 1}
+    [row] = await rows(platform, OutboxEntry, OutboxEntry.idempotency_key.like("round:%"))
+    assert row.quiet_hours == {**quiet, "timezone": "UTC"}
+    quiet_end = datetime.combine(
+        (start + timedelta(hours=48)).date(), time.fromisoformat(quiet["end"]), tzinfo=UTC
+    )
+    if quiet_end <= start + timedelta(hours=48):
+        quiet_end += timedelta(days=1)
+    assert row.next_attempt_at.replace(tzinfo=UTC) == quiet_end
+
+    # A sender living in the quiet hours sends nothing, even once the row is claimed.
+    moment = start + timedelta(hours=48, minutes=30)
+    sender = OutboxSender(
+        platform.sessionmaker, platform.keyring, {channel.name: channel}, clock=lambda: moment
+    )
+    assert await sender.run_once(channel.name) == 0
+    assert channel.sent == []
+    moment = quiet_end
+    assert await sender.run_once(channel.name) == 1
+    [message] = channel.to({"chat": "790"})
+    assert "Round 2 of 2" in message.text
