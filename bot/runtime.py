@@ -121,6 +121,9 @@ class Outcome:
     #: The text key saying why a vote was not counted (a statement not open for votes,
     #: or the person's own), if one was not.
     vote_refused: str | None = None
+    #: Polls asked in rounds whose answer was not stored, with the round open then: the
+    #: person is not part of that round, or voted on an earlier round's poll.
+    round_refused: dict[str, int] = field(default_factory=dict)
 
 
 #: Takes the common web answers of a group commit with plain rows; returns the indexes of
@@ -1434,10 +1437,12 @@ class _Turn:
                     # the chat after its round ended: it answers that round, which is
                     # over, and never the round open now.
                     self.say(self.texts("round_ended"))
+                    self.outcome.round_refused[item.id] = current
                     return False
                 number = await self._round_for(spec, item, current)
                 if number is None:
                     self.say(self.texts("round_not_yours"))
+                    self.outcome.round_refused[item.id] = current
                     return False
             if kind is EventKind.RETRACT:
                 if number is not None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import html
 import io
 import json
+import re
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
@@ -15,6 +17,7 @@ from bot.platform import Platform
 from bot.timeline import Timeline
 from channels.events import CONSENT
 from consultations import records, reporting
+from consultations.texts import texts_for
 from storage.tables import OutboxEntry, Response
 from tests.bot.test_runtime import deliver, send_all
 from tests.fakes.channel import FakeChannel, Person
@@ -287,3 +290,40 @@ async def test_a_round_opening_in_the_quiet_hours_is_asked_when_they_end(
     assert await sender.run_once(channel.name) == 1
     [message] = channel.to({"chat": "790"})
     assert "Round 2 of 2" in message.text
+
+
+async def test_the_web_page_offers_no_change_in_a_round_the_person_is_not_part_of(
+    platform: Platform, web_client: TestClient[Any, Any]
+) -> None:
+    await launch(platform, delphi_spec(rounds=3, channels=["web"]))
+    english = texts_for("en")
+    page = await (await web_client.get(f"/c/{CID}")).text()
+    consent = form_fields(page, f"/c/{CID}/consent")
+    page = await (
+        await web_client.post(f"/c/{CID}/consent", data={**consent, "answer": "yes"})
+    ).text()
+    answers = form_fields(page, f"/c/{CID}/answers")
+    await web_client.post(f"/c/{CID}/answers", data={**answers, "item:priority": "Neutral"})
+
+    # Round 2 opens and passes unanswered; round 3 is only for round 2's respondents.
+    start = await opened_at(platform, CID)
+    for hours in (48, 96):
+        await Timeline(platform.sessionmaker, platform.keyring, clock=after(start, hours)).tick()
+    page = await (await web_client.get(f"/c/{CID}")).text()
+    closed = english("web_round_not_yours", number=3, rounds=3)
+    assert html.escape(closed, quote=True) in page
+    assert english("web_change_hint") not in page
+    # The earlier answer is shown, but not to change: its controls are disabled.
+    assert "<fieldset disabled>" in page
+    assert re.search(r'value="Neutral" checked', page)
+
+    # A change posted from a page opened earlier is not stored, and says why.
+    answers = form_fields(page, f"/c/{CID}/answers")
+    page = await (
+        await web_client.post(f"/c/{CID}/answers", data={**answers, "item:priority": "Essential"})
+    ).text()
+    assert html.escape(closed, quote=True) in page
+    assert english("thanks") not in page
+    assert re.search(r'value="Neutral" checked', page)
+    stored = await rows(platform, Response, Response.item_id == "priority")
+    assert [(r.round, r.choices) for r in stored] == [(1, ["Neutral"])]
