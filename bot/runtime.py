@@ -121,6 +121,9 @@ class Outcome:
     #: The text key saying why a vote was not counted (a statement not open for votes,
     #: or the person's own), if one was not.
     vote_refused: str | None = None
+    #: Polls asked in rounds whose answer was not stored, with the round open then: the
+    #: person is not part of that round, or voted on an earlier round's poll.
+    round_refused: dict[str, int] = field(default_factory=dict)
 
 
 #: Takes the common web answers of a group commit with plain rows; returns the indexes of
@@ -759,6 +762,9 @@ class _Turn:
         # it where the channel can edit); the statement to show next after a near-repeat
         # is the outcome's ``prefer_statement``.
         self.replaces: str | None = None
+        # Delphi rounds: the round asked by the poll this event votes on, when the poll
+        # recorded it (a private Telegram poll). Its vote belongs to that round alone.
+        self.asked_round: int | None = None
 
     # -- replies -------------------------------------------------------------
 
@@ -1167,6 +1173,7 @@ class _Turn:
         if publication is not None:
             if publication.item_id is None:
                 return publication.consultation_id, None, "intro"
+            self.asked_round = publication.round
             return publication.consultation_id, publication.item_id, f"item:{publication.item_id}"
         parent = await queries.response_by_ref(
             self.session,
@@ -1424,9 +1431,18 @@ class _Turn:
         if item.type == "poll":
             number: int | None = None
             if item.rounds > 1 and not event.public:
-                number = await self._round_for(spec, item)
+                current = (await over_time.current_rounds(session, spec.id)).get(item.id, 1)
+                if self.asked_round is not None and self.asked_round < current:
+                    # A vote (or a vote taken back) on an earlier round's poll, still in
+                    # the chat after its round ended: it answers that round, which is
+                    # over, and never the round open now.
+                    self.say(self.texts("round_ended"))
+                    self.outcome.round_refused[item.id] = current
+                    return False
+                number = await self._round_for(spec, item, current)
                 if number is None:
                     self.say(self.texts("round_not_yours"))
+                    self.outcome.round_refused[item.id] = current
                     return False
             if kind is EventKind.RETRACT:
                 if number is not None:
@@ -1443,7 +1459,12 @@ class _Turn:
                     return await self._store_text(spec, item, dialogue, in_reply_to)
                 if kind is EventKind.TEXT and self._disclosed(spec, dialogue):
                     return False
-                self.ask(dialogue, item_question(item), prefix=self.texts("choose_from"))
+                self.ask(
+                    dialogue,
+                    item_question(item),
+                    prefix=self.texts("choose_from"),
+                    round_number=number,
+                )
                 return False
             if number is not None:
                 await over_time.delete_round_answer(
@@ -1670,12 +1691,12 @@ class _Turn:
     ) -> None:
         self.ask(dialogue, await self.statement_question(spec, item, dialogue), prefix=prefix)
 
-    async def _round_for(self, spec: ConsultationSpec, item: Item) -> int | None:
-        """The Delphi round this person may answer now; ``None`` if not in its panel.
+    async def _round_for(self, spec: ConsultationSpec, item: Item, current: int) -> int | None:
+        """The Delphi round this person may answer now (``current`` is the one open);
+        ``None`` if not in its panel.
 
         Round 1 is open to all; a later round only to those who answered the one before.
         """
-        current = (await over_time.current_rounds(self.session, spec.id)).get(item.id, 1)
         if current == 1:
             return 1
         own = await over_time.rounds_answered(self.session, self.participant.id, spec.id, item.id)
@@ -1758,11 +1779,22 @@ class _Turn:
 
     # -- asking ------------------------------------------------------------------
 
-    def ask(self, dialogue: Dialogue, question: Question, prefix: str | None = None) -> None:
+    def ask(
+        self,
+        dialogue: Dialogue,
+        question: Question,
+        prefix: str | None = None,
+        *,
+        round_number: int | None = None,
+    ) -> None:
+        """Ask ``question``; ``round_number`` is the Delphi round it asks, for a poll asked
+        in rounds (kept with the poll, so a vote on it later stays in that round)."""
         dialogue.pending = question.question
         if prefix:
             question = replace(question, text=f"{prefix}\n\n{question.text}")
-        message = replace(OutboundMessage.asking(question), language=self.texts.language)
+        message = replace(
+            OutboundMessage.asking(question), language=self.texts.language, round=round_number
+        )
         if self.replaces is not None and voting.parse_question(question.question) is not None:
             # The next statement takes the place of the one just voted on (Telegram edits
             # the message; channels that cannot edit send a new one).
@@ -1817,8 +1849,12 @@ class _Turn:
             # On the web page threads are open discussions below the questions, not steps.
             ask_threads=not inline,
         )
+        number: int | None = None
         if question is not None and question.question in asked_again:
             question = replace(question, text=asked_again[question.question])
+            number = (await over_time.current_rounds(self.session, spec.id)).get(
+                question.question, 1
+            )
         if question is None:
             if dialogue.state != "finished" or welcome_back:
                 dialogue.state = "finished"
@@ -1828,7 +1864,7 @@ class _Turn:
         if question.question_type == "statements":
             await self.ask_statement(spec, spec.item(question.question), dialogue)
             return
-        self.ask(dialogue, question)
+        self.ask(dialogue, question, round_number=number)
 
 
 #: Texts kept prepared ahead of their batch at most: far more than are ever in flight

@@ -163,6 +163,11 @@ class Timeline:
                     )
                 )
             }
+            # Nobody asked for a round's question just now: like invitations and reminders
+            # it never goes out in the quiet hours. A round that opens in them is due when
+            # they end, and the row carries them so the sender checks again by its clock.
+            held = spec.quiet_hours.ends_after(now, spec.timezone)
+            quiet_hours = spec.quiet_hours.to_json(spec.timezone)
             invited = 0
             for person in people:
                 dialogue = dialogues.get(person.id)
@@ -181,6 +186,7 @@ class Timeline:
                     options=item.options,
                     multiple=item.multiple,
                     kind="question",
+                    round=number,
                 )
                 session.add(
                     OutboxEntry(
@@ -192,9 +198,11 @@ class Timeline:
                         payload=message.to_json(),
                         status="pending",
                         attempts=0,
-                        # The sender's own clock decides when a row is due.
-                        next_attempt_at=utcnow(),
+                        # Out of the quiet hours, the sender's own clock decides when a
+                        # row is due.
+                        next_attempt_at=held if held > now else utcnow(),
                         created_at=utcnow(),
+                        quiet_hours=quiet_hours,
                     )
                 )
                 # A typed "2" or a label answers this round's question.

@@ -133,6 +133,10 @@ class OutboundMessage:
     # For a safety reply: the moderation case it answers, which is told when the person
     # could be sent only the general note (set as the outbox row is written).
     case: int | None = None
+    # For a poll asked in Delphi rounds: the round this message asks. A channel that
+    # records its polls keeps it with the poll, so a vote on an earlier round's poll is
+    # never taken for an answer to the round open now.
+    round: int | None = None
     # To the person alone, never where others see, even in answer to something they
     # said in public (STOP's confirmation: a reply in a group would show who left). Where
     # the person cannot be written to privately it is not sent.

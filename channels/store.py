@@ -74,9 +74,17 @@ class ChannelStore(Protocol):
         """The bot's post with this platform reference, if there is one."""
 
     async def add_publication(
-        self, channel: str, consultation_id: str, item_id: str | None, platform_ref: str, kind: str
+        self,
+        channel: str,
+        consultation_id: str,
+        item_id: str | None,
+        platform_ref: str,
+        kind: str,
+        *,
+        round_number: int | None = None,
     ) -> None:
-        """Record a post made outside a launch, so replies and votes find their item."""
+        """Record a post made outside a launch, so replies and votes find their item (and,
+        for a question asked in Delphi rounds, the round it asked)."""
 
     async def open_posts(self, channel: str) -> Sequence[StoredPost]:
         """The bot's posts on ``channel`` for consultations that are open, oldest first."""

@@ -6,8 +6,8 @@ earlier answer, so they can keep or change it (the Delphi method). When a round 
 is fixed by the consultation's opening time; whether it has opened is a fact in the
 store (``storage.over_time.current_rounds``), so every worker agrees.
 
-All but :func:`rounds_due` are pure; it reads the store for the runtime and the web page,
-which must ask the same thing of the same person.
+All but :func:`rounds_due` and :func:`rounds_closed_to` are pure; they read the store for
+the runtime and the web page, which must ask the same thing of the same person.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from consultations.spec import ConsultationSpec, Item
 from consultations.texts import ENGLISH, Texts
 from storage import over_time
 
-__all__ = ["distribution", "invitation_text", "round_opens_at", "rounds_due"]
+__all__ = ["distribution", "invitation_text", "round_opens_at", "rounds_closed_to", "rounds_due"]
 
 
 def round_opens_at(item: Item, opened_at: datetime, number: int) -> datetime | None:
@@ -94,3 +94,27 @@ async def rounds_due(
         counts = distribution(item.options, earlier.values())
         due[item.id] = invitation_text(item, number, counts, own[number - 1], spec.wording())
     return due
+
+
+async def rounds_closed_to(
+    session: AsyncSession, spec: ConsultationSpec, participant_id: int
+) -> dict[str, int]:
+    """Polls in a round this person is not part of, with the round open now.
+
+    A round after the first is asked only of those who answered the round before; the
+    others' answers are not stored (the runtime says so), so the web page must not offer
+    to change them.
+    """
+    round_items = [item for item in spec.items if item.rounds > 1]
+    if not round_items:
+        return {}
+    current = await over_time.current_rounds(session, spec.id)
+    closed: dict[str, int] = {}
+    for item in round_items:
+        number = current.get(item.id, 1)
+        if number == 1:
+            continue
+        own = await over_time.rounds_answered(session, participant_id, spec.id, item.id)
+        if number not in own and number - 1 not in own:
+            closed[item.id] = number
+    return closed

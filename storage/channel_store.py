@@ -173,7 +173,14 @@ class SqlChannelStore:
             return _record(self.keys, row) if row is not None else None
 
     async def add_publication(
-        self, channel: str, consultation_id: str, item_id: str | None, platform_ref: str, kind: str
+        self,
+        channel: str,
+        consultation_id: str,
+        item_id: str | None,
+        platform_ref: str,
+        kind: str,
+        *,
+        round_number: int | None = None,
     ) -> None:
         """Record a post the bot made outside a launch (a poll sent in a private chat)."""
         async with self.sessionmaker.begin() as session:
@@ -185,6 +192,7 @@ class SqlChannelStore:
                     channel=channel,
                     platform_ref=platform_ref,
                     kind=kind,
+                    round_number=round_number,
                 )
             )
 

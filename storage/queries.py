@@ -206,6 +206,7 @@ def new_publication(
     channel: str,
     platform_ref: str,
     kind: str,
+    round_number: int | None = None,
 ) -> Publication:
     """A publication row: the reference hashed for lookups and sealed for the adapter."""
     return Publication(
@@ -215,6 +216,7 @@ def new_publication(
         platform_ref=keys.reference(channel, platform_ref),
         sealed_ref=keys.seal(platform_ref),
         kind=kind,
+        round=round_number,
     )
 
 

@@ -452,6 +452,9 @@ class Publication(Base):
     platform_ref: Mapped[str] = mapped_column(String(120))
     sealed_ref: Mapped[str | None] = mapped_column(Text, default=None)
     kind: Mapped[str] = mapped_column(String(12), default="item")
+    # A poll sent privately for a question asked in Delphi rounds: the round it asks, so
+    # a vote on it belongs to that round whatever round is open when the vote comes.
+    round: Mapped[int | None] = mapped_column(Integer, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -229,7 +229,9 @@ class TelegramSender:
         if sent is None:
             raise Undeliverable("nothing left to send")
         if sent.poll_id is not None and message.consultation_id and message.question:
-            await self._remember_poll(sent.poll_id, message.consultation_id, message.question)
+            await self._remember_poll(
+                sent.poll_id, message.consultation_id, message.question, message.round
+            )
         return Delivery(platform_ref=message_ref(sent.chat_id, sent.message_id))
 
     async def _edit(self, chat: int | str, message: OutboundMessage) -> Delivery | None:
@@ -342,17 +344,26 @@ class TelegramSender:
     async def _titles(self, consultation_ids: Sequence[str]) -> dict[str, str]:
         return await self.store.consultation_titles(consultation_ids)
 
-    async def _remember_poll(self, poll_id: str, consultation_id: str, item_id: str) -> None:
-        """Record which item a private-chat poll asks, so its votes find their way back.
+    async def _remember_poll(
+        self, poll_id: str, consultation_id: str, item_id: str, round_number: int | None
+    ) -> None:
+        """Record which item (and Delphi round) a private-chat poll asks, so its votes
+        find their way back.
 
         A ``poll_answer`` names only the poll; a publication keyed by the poll id is what
-        the core already uses to tie replies to items. The poll has already gone: if
-        this cannot be stored, votes fall back to the person's pending question rather
-        than the poll being sent again.
+        the core already uses to tie replies to items. The poll stays in the chat, and
+        Telegram lets its vote be changed at any time, so a round's poll must say which
+        round it asked. The poll has already gone: if this cannot be stored, votes fall
+        back to the person's pending question rather than the poll being sent again.
         """
         try:
             await self.store.add_publication(
-                CHANNEL, consultation_id, item_id, poll_ref(poll_id), "dm-poll"
+                CHANNEL,
+                consultation_id,
+                item_id,
+                poll_ref(poll_id),
+                "dm-poll",
+                round_number=round_number,
             )
         except Exception:
             log.exception("telegram: poll %s could not be recorded", poll_id)

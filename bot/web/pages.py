@@ -129,6 +129,12 @@ class ItemsPage(ConsultationPage):
     #: Polls asked again in a Delphi round, with the words of the round (the group's
     #: answers and the person's own).
     rounds: Mapping[str, str] = field(default_factory=dict)
+    #: Polls in a Delphi round this person is not part of, with the line saying so: their
+    #: earlier answer is shown, not to change (a change would not be stored).
+    closed: Mapping[str, str] = field(default_factory=dict)
+    #: Whether the closing thanks is shown once all is answered (not after a post whose
+    #: answer was not stored).
+    thanks: bool = True
     #: A timed chat's questions whose time has not come: not shown yet.
     waiting: frozenset[str] = frozenset()
     #: The thread whose post came back empty: its box is marked and the error tied to it.

@@ -431,10 +431,12 @@ class WebChannel:
         messages: Sequence[pages.Message] = (),
         *,
         prefer_statement: int | None = None,
+        thanks: bool = True,
     ) -> web.Response:
         """The consultation page, with ``messages`` (what a form post said) above it, and
         ``prefer_statement`` (the one a refused near-repeat repeats) offered for a vote
-        where the person may vote on it."""
+        where the person may vote on it. ``thanks=False`` leaves out the closing thanks
+        (a post whose answer was not stored is not thanked for)."""
         # Its reads are short and indexed, and readers of a SQLite store in WAL mode never
         # wait for a lock: each costs less than the hand-over to aiosqlite's thread and
         # back (the page is a web participant's most frequent request).
@@ -556,6 +558,16 @@ class WebChannel:
             # A Delphi round open to this person asks again, with the group's answers.
             round_texts = await rounds.rounds_due(session, spec, participant_id, answered)
             answered = (answered | {i.id for i in spec.items if i.rounds > 1}) - set(round_texts)
+            # A round this person is not part of: their earlier answer is shown, not
+            # offered to change, as a change would not be stored.
+            closed = {
+                item_id: texts(
+                    "web_round_not_yours", number=number, rounds=spec.item(item_id).rounds
+                )
+                for item_id, number in (
+                    await rounds.rounds_closed_to(session, spec, participant_id)
+                ).items()
+            }
             now = datetime.now(UTC)
             unanswered = [
                 i for i in spec.items if i.id not in answered and (i.at is None or i.at <= now)
@@ -584,6 +596,8 @@ class WebChannel:
                 and not any(cards.values()),
                 messages=messages,
                 rounds=round_texts,
+                closed=closed,
+                thanks=thanks,
                 waiting=frozenset(i.id for i in spec.timed_items if i.at and i.at > now),
                 page=page,
                 more=more,
@@ -850,6 +864,22 @@ class WebChannel:
         if not events:
             raise web.HTTPSeeOther(f"/c/{cid}")
         outcome = await self._submit(request, cid, nonce, *events)
+        if (
+            outcome.round_refused
+            and not outcome.left
+            and not any(m.kind == "safety" for m in outcome.messages)
+        ):
+            # A poll in a round this person is not part of (a page opened before the
+            # round did): not stored, so the page says why rather than thank them.
+            texts = spec.wording()
+            notes: list[pages.Message] = [
+                (
+                    "notice",
+                    texts("web_round_not_yours", number=number, rounds=spec.item(item_id).rounds),
+                )
+                for item_id, number in outcome.round_refused.items()
+            ]
+            return await self._show(request, notes, thanks=False)
         return await self._after(request, cid, outcome, spec, token)
 
     async def thread_reply(self, request: web.Request) -> web.StreamResponse:

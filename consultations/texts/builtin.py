@@ -346,6 +346,14 @@ BUILTIN: dict[str, str] = {
         "This question is now being asked again only of the people who answered its last "
         "round. Thank you for your interest."
     ),
+    "round_ended": (
+        "That poll was for an earlier round of this question, which has ended, so your vote "
+        "was not recorded. Your answers stay as they were."
+    ),
+    "web_round_not_yours": (
+        "This question is now in round {number} of {rounds}, asked again only of the people "
+        "who answered the round before. Answers to it can no longer be given or changed here."
+    ),
     "timed_question": (
         "Q{number}. {question}\n\nReply to this post, or start your message with A{number}."
     ),

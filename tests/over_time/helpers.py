@@ -13,10 +13,15 @@ from storage.tables import Consultation
 from tests.helpers import spec_data
 
 OPTIONS = ["Essential", "Important", "Neutral", "Unimportant", "Not needed"]
+NO_QUIET_HOURS = {"start": "00:00", "end": "00:00"}
 
 
 def delphi_spec(rounds: int = 2, **changes: Any) -> dict[str, Any]:
-    """A priority-setting consultation: one poll asked in rounds 48 hours apart."""
+    """A priority-setting consultation: one poll asked in rounds 48 hours apart.
+
+    No quiet hours unless a test gives some: a round's question is held in them, and the
+    tests open rounds at whatever time of day they run.
+    """
     data = spec_data(
         id="evening-clinics",
         title="Evening clinics",
@@ -35,6 +40,7 @@ def delphi_spec(rounds: int = 2, **changes: Any) -> dict[str, Any]:
         ],
     )
     data["consent"]["recontact"] = False
+    data["quiet_hours"] = NO_QUIET_HOURS
     data.update(changes)
     return data
 

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import html
 import io
 import json
-from datetime import UTC, datetime, timedelta
+import re
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from aiohttp.test_utils import TestClient
 
+from bot.outbox import OutboxSender
 from bot.platform import Platform
 from bot.timeline import Timeline
 from channels.events import CONSENT
 from consultations import records, reporting
+from consultations.texts import texts_for
 from storage.tables import OutboxEntry, Response
 from tests.bot.test_runtime import deliver, send_all
 from tests.fakes.channel import FakeChannel, Person
@@ -246,3 +250,80 @@ async def test_round_three_goes_only_to_round_two_respondents(platform: Platform
     await deliver(platform, ana.answers("priority", "Essential"))
     stored = sorted((r.round, r.choices[0]) for r in await rows(platform, Response))
     assert stored == [(1, "Important"), (1, "Neutral"), (2, "Important"), (3, "Essential")]
+
+
+async def test_a_round_opening_in_the_quiet_hours_is_asked_when_they_end(
+    platform: Platform,
+) -> None:
+    # Quiet from an hour before the round opens (48 hours from now) to two hours after.
+    opens = datetime.now(UTC) + timedelta(hours=48)
+    quiet = {
+        "start": (opens - timedelta(hours=1)).strftime("%H:%M"),
+        "end": (opens + timedelta(hours=2)).strftime("%H:%M"),
+    }
+    await launch(platform, delphi_spec(quiet_hours=quiet, timezone="UTC"))
+    channel = FakeChannel()
+    await answer_round_one(platform, [Person("790")], ["Neutral"])
+    await send_all(platform, channel)
+    channel.sent.clear()
+
+    start = await opened_at(platform, CID)
+    tick = await Timeline(platform.sessionmaker, platform.keyring, clock=after(start, 48)).tick()
+    assert tick.invited == {f"{CID}/priority/2": 1}
+    [row] = await rows(platform, OutboxEntry, OutboxEntry.idempotency_key.like("round:%"))
+    assert row.quiet_hours == {**quiet, "timezone": "UTC"}
+    quiet_end = datetime.combine(
+        (start + timedelta(hours=48)).date(), time.fromisoformat(quiet["end"]), tzinfo=UTC
+    )
+    if quiet_end <= start + timedelta(hours=48):
+        quiet_end += timedelta(days=1)
+    assert row.next_attempt_at.replace(tzinfo=UTC) == quiet_end
+
+    # A sender living in the quiet hours sends nothing, even once the row is claimed.
+    moment = start + timedelta(hours=48, minutes=30)
+    sender = OutboxSender(
+        platform.sessionmaker, platform.keyring, {channel.name: channel}, clock=lambda: moment
+    )
+    assert await sender.run_once(channel.name) == 0
+    assert channel.sent == []
+    moment = quiet_end
+    assert await sender.run_once(channel.name) == 1
+    [message] = channel.to({"chat": "790"})
+    assert "Round 2 of 2" in message.text
+
+
+async def test_the_web_page_offers_no_change_in_a_round_the_person_is_not_part_of(
+    platform: Platform, web_client: TestClient[Any, Any]
+) -> None:
+    await launch(platform, delphi_spec(rounds=3, channels=["web"]))
+    english = texts_for("en")
+    page = await (await web_client.get(f"/c/{CID}")).text()
+    consent = form_fields(page, f"/c/{CID}/consent")
+    page = await (
+        await web_client.post(f"/c/{CID}/consent", data={**consent, "answer": "yes"})
+    ).text()
+    answers = form_fields(page, f"/c/{CID}/answers")
+    await web_client.post(f"/c/{CID}/answers", data={**answers, "item:priority": "Neutral"})
+
+    # Round 2 opens and passes unanswered; round 3 is only for round 2's respondents.
+    start = await opened_at(platform, CID)
+    for hours in (48, 96):
+        await Timeline(platform.sessionmaker, platform.keyring, clock=after(start, hours)).tick()
+    page = await (await web_client.get(f"/c/{CID}")).text()
+    closed = english("web_round_not_yours", number=3, rounds=3)
+    assert html.escape(closed, quote=True) in page
+    assert english("web_change_hint") not in page
+    # The earlier answer is shown, but not to change: its controls are disabled.
+    assert "<fieldset disabled>" in page
+    assert re.search(r'value="Neutral" checked', page)
+
+    # A change posted from a page opened earlier is not stored, and says why.
+    answers = form_fields(page, f"/c/{CID}/answers")
+    page = await (
+        await web_client.post(f"/c/{CID}/answers", data={**answers, "item:priority": "Essential"})
+    ).text()
+    assert html.escape(closed, quote=True) in page
+    assert english("thanks") not in page
+    assert re.search(r'value="Neutral" checked', page)
+    stored = await rows(platform, Response, Response.item_id == "priority")
+    assert [(r.round, r.choices) for r in stored] == [(1, ["Neutral"])]

@@ -15,9 +15,11 @@ from bot.config import Settings
 from bot.timeline import Timeline
 from consultations import reporting, service
 from consultations.spec import parse_spec
+from consultations.texts import texts_for
 from storage.tables import Response
 from tests.adapters.telegram.conftest import Running
 from tests.adapters.telegram.test_private_chat import export
+from tests.fakes.telegram_api import FakeMessage
 from tests.helpers import launch
 from tests.over_time.helpers import after, delphi_spec, opened_at, timed_spec
 
@@ -141,3 +143,64 @@ async def test_a_timed_chat_posts_q1_and_q2_at_their_times_and_ties_answers(
     assert CRISIS not in json.dumps(report) and "kill myself" not in markdown
     assert "## Q1: What is the waiting room like?" in markdown
     assert "## Q2: How was parking?" in markdown
+
+
+async def test_a_vote_on_an_earlier_rounds_poll_never_changes_another_round(
+    running: Running,
+) -> None:
+    fake, platform = running.fake, running.platform
+    await launch(platform, delphi_spec(rounds=3, channels=["telegram"]))
+    alice = fake.user(1201, "Alice")
+    fake.send_command(alice, "/start", CID)
+    consent = await running.said(alice, 1)
+    fake.press_button(alice, consent, consent.callback_data[0])
+    first = await running.said(alice, 2)
+    assert first.poll is not None
+    fake.vote(alice, first, [1])  # Important
+    await running.said(alice, 3)  # thanks
+    await running.wait_for_count(Response, 1)
+
+    def polls() -> list[FakeMessage]:
+        return [m for m in fake.messages_to(alice) if m.poll is not None]
+
+    start = await opened_at(platform, CID)
+    timeline = Timeline(platform.sessionmaker, platform.keyring, clock=after(start, 48.5))
+    assert (await timeline.tick()).invited == {f"{CID}/priority/2": 1}
+    await fake.wait_for(lambda: len(polls()) == 2)
+    second = polls()[1]
+    said = len(fake.messages_to(alice))
+    fake.vote(alice, second, [0])  # Essential
+    await running.said(alice, said + 1)  # thanks
+    await running.wait_for_count(Response, 2)
+
+    async def stored() -> list[tuple[int | None, list[str]]]:
+        async with platform.sessionmaker() as session:
+            found = await session.scalars(select(Response).where(Response.item_id == "priority"))
+            return sorted((r.round, list(r.choices)) for r in found)
+
+    # Round 1 has ended: a changed vote on its poll is not stored, and the person is told.
+    said = len(fake.messages_to(alice))
+    fake.vote(alice, first, [4])  # Not needed
+    ended = await running.said(alice, said + 1)
+    assert ended.text == texts_for("en")("round_ended")
+    assert await stored() == [(1, ["Important"]), (2, ["Essential"])]
+
+    third = Timeline(platform.sessionmaker, platform.keyring, clock=after(start, 96.5))
+    assert (await third.tick()).invited == {f"{CID}/priority/3": 1}
+    await fake.wait_for(lambda: len(polls()) == 3)
+    words = " ".join(
+        (m.text or "") + (m.poll.question if m.poll else "")
+        for m in fake.messages_to(alice)[said + 1 :]
+    )
+    assert "Round 3 of 3" in words and "Your answer was: Essential." in words
+
+    # A vote again on round 2's poll during round 3 is not a round-3 answer.
+    said = len(fake.messages_to(alice))
+    fake.vote(alice, second, [2])  # Neutral
+    ended = await running.said(alice, said + 1)
+    assert ended.text == texts_for("en")("round_ended")
+    fake.vote(alice, first, [])  # taking back a round-1 vote takes back nothing
+    await running.said(alice, said + 2)
+    fake.vote(alice, polls()[2], [1])  # Important, on round 3's own poll
+    await running.wait_for_count(Response, 3)
+    assert await stored() == [(1, ["Important"]), (2, ["Essential"]), (3, ["Important"])]
