@@ -50,7 +50,7 @@ from consultations.spec import (
     unfinished,
 )
 from migrations import apply as migrate
-from storage.db import autovacuum_off
+from storage.db import autovacuum_off, checkpoint
 from storage.tables import Consultation, utcnow
 
 log = logging.getLogger("engage")
@@ -768,20 +768,29 @@ async def participant_erase(args: argparse.Namespace, settings: Settings | None)
     platform = await migrated_platform(settings)
     try:
         async with platform.sessionmaker.begin() as session:
+            # Events of theirs still waiting in the inbox would bring them back.
+            waiting = await queries.forget_waiting_events(
+                session,
+                platform.keyring.reference(args.channel, f"sender:{who}"),
+                args.channel,
+            )
             # Everywhere: on import, every consultation the person was imported into.
             people = await records.people_of(session, platform.keyring, args.channel, who)
-            if not people:
-                print(f"nothing is held about this person{_handle_hint(args)}")
-                return OK
-            counts: Counter[str] = Counter()
+            counts: Counter[str] = Counter(inbox=waiting)
             for participant in people:
                 counts.update(
                     await queries.erase_participant(
                         session, participant.id, actor=cli_actor(), channel=args.channel
                     )
                 )
+        # Nor may the words stay in SQLite's write-ahead log until it is next folded in.
+        await checkpoint(platform.engine)
     finally:
         await platform.aclose()
+    if not people:
+        waited = f"; {waiting} waiting messages of theirs deleted" if waiting else ""
+        print(f"nothing is held about this person{_handle_hint(args)}{waited}")
+        return OK
     print(
         f"erased: {counts['response']} responses, {counts['consent']} consent records, "
         f"{counts['dialogue']} conversations, {counts['outbox']} queued messages; "

@@ -425,7 +425,7 @@ class OutboxSender:
         told how to mark the row and does so after its own pacing, right before the
         request; otherwise the row is marked here, just before the adapter is called.
         """
-        message = OutboundMessage.from_json(row.payload)
+        message = OutboundMessage.from_stored(row.payload, self.keyring.unseal)
         address = self.keyring.unseal(row.address) if row.address else None
         wait_until = held_until(row.quiet_hours, self.clock())
         if wait_until is not None:

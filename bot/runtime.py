@@ -882,6 +882,14 @@ class _Turn:
         await queries.erase_participant(
             self.session, self.participant.id, actor="participant", channel=self.event.channel
         )
+        # What they sent before asking, still waiting to be handled, goes too.
+        event = self.event
+        await queries.forget_waiting_events(
+            self.session,
+            self.runtime.keyring.reference(event.channel, f"sender:{event.sender}"),
+            event.channel,
+            but=self.runtime.reference(event),
+        )
         self.outcome.participant = None
         message = OutboundMessage(
             text=self.texts("erased"),
@@ -911,7 +919,7 @@ class _Turn:
             "participant_id": participant_id,
             "consultation_id": consultation_id,
             "address": self.runtime.keyring.seal(event.address),
-            "payload": message.to_json(),
+            "payload": message.stored(self.runtime.keyring.seal),
             "status": "pending",
             "attempts": 0,
             "next_attempt_at": now,

@@ -7,7 +7,8 @@ Adapters turn platform payloads into :class:`InboundEvent` and render
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field, fields
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -173,12 +174,38 @@ class OutboundMessage:
         data["options"] = list(self.options)
         return data
 
+    def stored(self, seal: Callable[[Any], str]) -> dict[str, Any]:
+        """The message as the outbox keeps it: the platform references it answers or
+        replaces (a chat and message, a status id: they name the person) sealed with
+        ``seal``, never in the clear; :meth:`from_stored` gives it back."""
+        data = self.to_json()
+        refs = {name: data[name] for name in SEALED_FIELDS if data[name] is not None}
+        if refs:
+            for name in refs:
+                data[name] = None
+            data[SEALED_KEY] = seal(refs)
+        return data
+
+    @classmethod
+    def from_stored(cls, data: dict[str, Any], unseal: Callable[[str], Any]) -> OutboundMessage:
+        """The message from the outbox's copy (:meth:`stored`), its references unsealed."""
+        message = cls.from_json(data)
+        sealed = data.get(SEALED_KEY)
+        return replace(message, **unseal(sealed)) if sealed else message
+
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> OutboundMessage:
-        values = dict(data)
+        """The message from :meth:`to_json`'s data; keys of no field (the sealed
+        references of :meth:`stored`) are left out."""
+        values = {name: value for name, value in data.items() if name in _MESSAGE_NAMES}
         values["options"] = tuple(values.get("options", ()))
         return cls(**values)
 
 
 _EVENT_FIELDS = tuple(f.name for f in fields(InboundEvent))
 _MESSAGE_FIELDS = tuple(f.name for f in fields(OutboundMessage))
+_MESSAGE_NAMES = frozenset(_MESSAGE_FIELDS)
+#: Fields of a message that hold a platform's reference to a person's post.
+SEALED_FIELDS = ("reply_to", "replaces")
+#: Where :meth:`OutboundMessage.stored` keeps them, sealed.
+SEALED_KEY = "sealed_refs"

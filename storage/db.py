@@ -177,6 +177,17 @@ def _connect_problem(error: OSError) -> str:
     return words[:1].lower() + words[1:]
 
 
+async def checkpoint(engine: AsyncEngine) -> None:
+    """On SQLite, fold the write-ahead log into the database file and empty it, so that
+    deleted rows (an erasure) leave no copy in the log; as far as readers allow (one
+    reading at that moment keeps its pages, and the next checkpoint takes them).
+    Nothing on PostgreSQL."""
+    if engine.dialect.name != "sqlite":
+        return
+    async with engine.connect() as connection:
+        await connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
 def _set_pragmas(dbapi_connection: Any) -> None:
     """WAL, durability, foreign keys and the busy timeout of a new SQLite connection."""
     cursor = dbapi_connection.cursor()
@@ -186,6 +197,9 @@ def _set_pragmas(dbapi_connection: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    # Deleted rows' bytes are overwritten, not left in free pages: an erased person's
+    # words must not stay in the file (on by default only in some builds of SQLite).
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
 
 

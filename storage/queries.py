@@ -21,6 +21,7 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -42,6 +43,7 @@ from storage.tables import (
     PollTally,
     Publication,
     Response,
+    Statement,
     UTCDateTime,
     utcnow,
 )
@@ -430,6 +432,38 @@ async def latest_case_categories(
 KEPT_ON_ERASURE = ("safety", "review")
 
 
+async def forget_waiting_events(
+    session: AsyncSession, sender_ref: str, channel: str, *, but: str | None = None
+) -> int:
+    """Delete the events of one sender still waiting in the inbox (or held aside after
+    failing), but the one whose reference is ``but`` and any received after it; returns
+    how many. For an erasure: handled after it, they would bring the person back (a new
+    participant, their words in a case, messages sent to them).
+
+    ``sender_ref`` is the inbox's keyed reference of the sender (``Inbox.receive_many``).
+    """
+    waiting = [
+        InboxEntry.channel == channel,
+        InboxEntry.sender == sender_ref,
+        InboxEntry.processed_at.is_(None),
+    ]
+    if but is not None:
+        current = await session.scalar(
+            select(InboxEntry.id).where(InboxEntry.channel == channel, InboxEntry.event_id == but)
+        )
+        waiting.append(InboxEntry.event_id != but)
+        if current is not None:
+            waiting.append(InboxEntry.id < current)
+    result = await session.execute(
+        delete(InboxEntry).where(*waiting).execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+#: Shortest statement (as JSON text) searched for in other people's messages on erasure.
+MIN_QUOTED = 8
+
+
 async def erase_participant(
     session: AsyncSession,
     participant_id: int,
@@ -449,6 +483,27 @@ async def erase_participant(
     ``participant`` for the person's own request), never naming the person.
     """
     now = utcnow()
+    # Their statements were put to others to vote on: those messages in other people's
+    # outbox rows (sent or waiting) go with them.
+    said = (
+        await session.scalars(
+            select(Statement.text).where(Statement.participant_id == participant_id)
+        )
+    ).all()
+    shown_to_others = 0
+    for words in said:
+        fragment = json_text(words)[1:-1]  # as the payload's JSON holds it
+        if len(fragment) < MIN_QUOTED:
+            continue  # too short to tell apart from other messages' words
+        removed = await session.execute(
+            delete(OutboxEntry)
+            .where(
+                sql_cast(OutboxEntry.payload, Text).contains(fragment, autoescape=True),
+                OutboxEntry.status != "sending",
+            )
+            .execution_options(synchronize_session=False)
+        )
+        shown_to_others += int(removed.rowcount or 0)  # type: ignore[attr-defined]
     await statement_store.forget_votes(session, participant_id)
     votes_on_theirs = await statement_store.forget_votes_on_statements_of(session, participant_id)
     kept = await session.execute(
@@ -464,6 +519,7 @@ async def erase_participant(
     counts: dict[str, int] = {
         "kept_cases": int(kept.rowcount or 0),  # type: ignore[attr-defined]
         "votes_on_their_statements": votes_on_theirs,
+        "statement_messages": shown_to_others,
     }
     for name, statement in (
         ("moderation_case", delete(ModerationCase).where(cases_of(participant_id))),

@@ -655,3 +655,39 @@ async def test_the_claim_reads_waiting_rows_in_order_from_the_claim_index(
         if n % 3 and f"plan-{n}" not in ("plan-4001", "plan-4003")
     ]
     assert [by_id[i] for i in claimed] == waiting[:50]
+
+
+async def test_an_erasure_takes_the_events_still_waiting_before_it(platform: Platform) -> None:
+    """Handled after the erasure, they would bring the person back: a new participant,
+    their words stored, messages sent to them. What they send afterwards is theirs to
+    send, and another person's events are left alone."""
+    from channels.events import EventKind
+
+    await launch(platform, SPEC)
+    runtime = Runtime(platform.sessionmaker, platform.keyring, analyse=no_analysis)
+    inbox = Inbox(platform.sessionmaker, platform.keyring, runtime)
+    ann, ben = Person("3101"), Person("3102")
+    for person in (ann, ben):
+        await inbox.receive_many([person.starts(CID), person.answers(CONSENT, "Yes, I agree")])
+    assert await inbox.process_pending() == 4
+    waiting = ann.says("Call me on 0412 345 678 about my referral")
+    await inbox.receive_many([waiting, ben.says("Evening slots")])
+    # Ann's erasure is handled first (her earlier message stuck, say, behind a lock).
+    erase = ann.event(EventKind.ERASE)
+    async with platform.sessionmaker.begin() as session:
+        await runtime.handle_batch(session, [erase])
+    async with platform.sessionmaker() as session:
+        refs = set(
+            await session.scalars(
+                select(InboxEntry.event_id).where(InboxEntry.processed_at.is_(None))
+            )
+        )
+    assert runtime.reference(waiting) not in refs
+    assert await inbox.process_pending() == 1  # Ben's alone
+    async with platform.sessionmaker() as session:
+        ann_rows = await session.scalar(
+            select(func.count(Participant.id)).where(
+                Participant.pseudonym == platform.keyring.pseudonym("telegram", "3101")
+            )
+        )
+    assert ann_rows == 0

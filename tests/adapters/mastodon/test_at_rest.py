@@ -28,6 +28,7 @@ Client = TestClient[Any, Any]
 
 PRIVATE_USER, GROUP_USER, GROUP = 5550001234, 5550004321, -1005550009876
 PUBLIC_ACCOUNT, DIRECT_ACCOUNT = "zqpublicperson", "zqdirectperson"
+CRISIS_ACCOUNT = "zqpubliccrisis"
 ALICE_WORDS = "Evening clinics would help me most of all"
 
 
@@ -108,6 +109,10 @@ async def test_no_platform_id_is_stored_and_erasure_leaves_no_words(
         server = world.server
         prompt = await world.post_of("one-thing")
         await world.act(server.reply, PUBLIC_ACCOUNT, prompt, "Public reply on Mastodon")
+        # A disclosure in public: the safety message goes privately, in answer to it.
+        crisis = await world.act(
+            server.reply, CRISIS_ACCOUNT, prompt, "I have decided to end my life tonight"
+        )
         hello = await world.act(server.dm, DIRECT_ACCOUNT, "start outpatient-booking")
         consent = (await world.received(DIRECT_ACCOUNT, 1))[-1]
         answer = await world.act(server.dm, DIRECT_ACCOUNT, "1", in_reply_to_id=consent["id"])
@@ -122,7 +127,11 @@ async def test_no_platform_id_is_stored_and_erasure_leaves_no_words(
                 "Web thread post",
             } <= texts and len(await world.received(DIRECT_ACCOUNT, 2)) >= 2
 
+        async def signposted() -> bool:
+            return len(await world.received(CRISIS_ACCOUNT, 1)) >= 1
+
         await wait_until(everyone, what="answers from every channel")
+        await wait_until(signposted, what="the safety message to the public disclosure")
         needles = {
             str(PRIVATE_USER),
             str(GROUP_USER),
@@ -131,9 +140,12 @@ async def test_no_platform_id_is_stored_and_erasure_leaves_no_words(
             DIRECT_ACCOUNT,
             str(hello["id"]),
             str(answer["id"]),
+            # The status a safety message answered: public, it names its account.
+            str(crisis["id"]),
+            CRISIS_ACCOUNT,
             cookie,
         }
-        for account in (PUBLIC_ACCOUNT, DIRECT_ACCOUNT):
+        for account in (PUBLIC_ACCOUNT, DIRECT_ACCOUNT, CRISIS_ACCOUNT):
             account_id = server.account_id(account)
             if len(str(account_id)) >= 6:  # shorter ids would match unrelated numbers
                 needles.add(str(account_id))
