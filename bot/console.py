@@ -13,7 +13,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.http_exceptions import (
+    BadHttpMessage,
+    BadHttpMethod,
+    BadStatusLine,
+    ContentEncodingError,
+    ContentLengthError,
+    HttpProcessingError,
+    InvalidHeader,
+    InvalidURLError,
+    LineTooLong,
+    PayloadEncodingError,
+    TransferEncodingError,
+)
 
 
 def cli_actor() -> str:
@@ -120,19 +132,43 @@ class JsonLogFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+#: What each of aiohttp's parse errors says about a request, in words of our own: the
+#: error's own message quotes the bytes it choked on (a cookie, an Authorization header),
+#: which must never reach the log.
+CLIENT_FAULT_KINDS: tuple[tuple[type[BaseException], str], ...] = (
+    (LineTooLong, "header line too long"),
+    (InvalidHeader, "invalid header"),
+    (BadHttpMethod, "bad method"),
+    (BadStatusLine, "bad request line"),
+    (InvalidURLError, "invalid URL"),
+    (ContentLengthError, "body shorter than its Content-Length"),
+    (TransferEncodingError, "bad transfer encoding"),
+    (ContentEncodingError, "bad content encoding"),
+    (PayloadEncodingError, "bad body encoding"),
+    (BadHttpMessage, "malformed request"),
+    (HttpProcessingError, "request not understood"),
+    (ConnectionResetError, "connection reset"),
+)
+
+
+def client_fault_kind(error: BaseException) -> str:
+    """The kind of a client's fault, never its contents."""
+    return next(kind for cls, kind in CLIENT_FAULT_KINDS if isinstance(error, cls))
+
+
 class ClientFaultFilter(logging.Filter):
     """aiohttp's server logs a request it could not parse (a bad URL, a broken header) or a
     client that went away mid-request as an ERROR with a traceback: the client's fault, not
-    the platform's, so it is one INFO line naming the error, without the client's address."""
+    the platform's, so it is one INFO line naming the kind of fault, without the client's
+    address or anything the request held (aiohttp's message quotes the offending line,
+    which may be a participant's cookie)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         error = record.exc_info[1] if record.exc_info else None
         if isinstance(error, HttpProcessingError | ConnectionResetError):
             record.levelno, record.levelname = logging.INFO, "INFO"
-            detail = getattr(error, "message", "") or str(error)
-            first = detail.strip().splitlines()[0] if detail.strip() else ""
-            record.msg = "a request was refused or dropped by its client: %s%s"
-            record.args = (type(error).__name__, f" ({first})" if first else "")
+            record.msg = "a request was refused or dropped by its client: %s (%s)"
+            record.args = (type(error).__name__, client_fault_kind(error))
             record.exc_info = record.exc_text = None
         return True
 
