@@ -176,14 +176,41 @@ class ClientFaultFilter(logging.Filter):
 CLIENT_FAULTS = ClientFaultFilter()
 
 
+#: The project's own loggers: ``-v`` turns on their debug lines.
+OWN_LOGGERS = ("engage", "bot", "adapters", "channels", "consultations", "storage", "migrations")
+
+#: Libraries kept at a level of their own whatever ``-v`` says. Their debug lines carry
+#: what must never reach a log: python-telegram-bot's name the chat and quote each update
+#: and the Bot API's address (with the token in it); httpx and urllib3's name each URL
+#: (Mastodon's account and status ids); and at INFO httpx names each request's URL too.
+LIBRARY_LEVELS = {
+    "telegram": logging.INFO,
+    "httpx": logging.WARNING,
+    "httpcore": logging.WARNING,
+    "urllib3": logging.WARNING,
+    "requests": logging.WARNING,
+    "mastodon": logging.WARNING,
+    "asyncio": logging.INFO,
+    "aiohttp": logging.INFO,
+    "aiohttp.access": logging.WARNING,
+    "alembic": logging.WARNING,
+}
+
+
 def configure_logging(*, verbose: bool, log_format: str) -> None:
-    """Log to standard error, as text or as JSON lines."""
+    """Log to standard error, as text or as JSON lines.
+
+    Everything logs at INFO; ``verbose`` adds the debug lines of the project's own
+    loggers only, never those of the libraries under it (:data:`LIBRARY_LEVELS`).
+    """
     handler = logging.StreamHandler(sys.stderr)
     if log_format == "json":
         handler.setFormatter(JsonLogFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler])
-    for noisy in ("httpx", "aiohttp.access", "alembic"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
+    for name in OWN_LOGGERS:
+        logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.NOTSET)
+    for name, level in LIBRARY_LEVELS.items():
+        logging.getLogger(name).setLevel(level)
     logging.getLogger("aiohttp.server").addFilter(CLIENT_FAULTS)
