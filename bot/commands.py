@@ -36,6 +36,7 @@ from bot.progress import Progress
 from bot.web.app import create_app
 from bot.web.auth import hash_password as hash_password
 from bot.web.auth import verify_password as verify_password
+from channels.adapter import CredentialsRejected
 from consultations import moderation, records, service
 from consultations.spec import (
     ChannelLimits,
@@ -145,8 +146,12 @@ async def run(args: argparse.Namespace, settings: Settings | None) -> int:
     # The address is tried before anything starts: the adapters start with the app, and
     # one that holds a stream open (Mastodon) would keep a refused start-up from ending.
     await _can_listen(settings.http_host, settings.http_port)
-    await runner.setup()
     try:
+        try:
+            await runner.setup()
+        except CredentialsRejected as exc:
+            # Exit 2 naming the variable; the platform's own message may quote the token.
+            raise UsageError(f"{exc.setting}: {exc}") from None
         site = web.TCPSite(runner, settings.http_host, settings.http_port)
         try:
             await site.start()

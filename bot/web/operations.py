@@ -2,7 +2,8 @@
 
 - ``/healthz``: the process is alive (answers without touching the database).
 - ``/readyz``: the database answers and the background work (adapters' intake, inbox,
-  outbox) has started; 503 otherwise, so a load balancer sends no traffic yet.
+  outbox) has started; 503 otherwise, so a load balancer sends no traffic yet. An
+  adapter whose platform could not be reached at start is named until it starts.
 - ``/metrics``: Prometheus text format. Inbox depth and lag, outbox rows by channel and
   status, failed sends and 429s by channel, open safety cases and the age of the oldest,
   and request latency by route (docs/operations.md lists them). Not public: answered to
@@ -23,7 +24,7 @@ import hmac
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from aiohttp import web
@@ -46,6 +47,8 @@ class Readiness:
     """Set by the application's background work once adapters, inbox and outbox run."""
 
     background: bool = False
+    #: Adapters whose platform could not be reached at start, tried again meanwhile.
+    waiting: set[str] = field(default_factory=set)
 
 
 READY = web.AppKey("ready", Readiness)
@@ -216,6 +219,8 @@ def install(
             problems.append(f"database: {outage_reason(exc)}")
         if not request.app[READY].background:
             problems.append("background work not started")
+        for name in sorted(request.app[READY].waiting):
+            problems.append(f"{name} adapter not started yet (its platform could not be reached)")
         if problems:
             return web.json_response({"status": "not ready", "problems": problems}, status=503)
         return web.json_response({"status": "ready"})
