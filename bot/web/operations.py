@@ -1,7 +1,7 @@
 """What operators and orchestrators ask the running process, and what an outage shows.
 
 - ``/healthz``: the process is alive (answers without touching the database).
-- ``/readyz``: the database answers and the background work (adapters' intake, inbox,
+- ``/readyz``: the database takes a write and the background work (adapters' intake, inbox,
   outbox) has started; 503 otherwise, so a load balancer sends no traffic yet. An
   adapter whose platform could not be reached at start is named until it starts.
 - ``/metrics``: Prometheus text format. Inbox depth and lag, outbox rows by channel and
@@ -38,7 +38,7 @@ from bot.platform import Platform
 from bot.web import templating
 from bot.web.guards import ClientAddress
 from bot.web.pages import NoticePage, accepted_texts
-from storage.db import is_unavailable, outage_reason
+from storage.db import check_writable, is_unavailable, outage_reason
 from storage.tables import InboxEntry, ModerationCase, OutboxEntry, utcnow
 
 
@@ -215,6 +215,8 @@ def install(
         try:
             async with platform.engine.connect() as connection:
                 await connection.execute(text("select 1"))
+            # Answering reads is not enough: pages that store answers need the write lock.
+            await check_writable(platform.engine)
         except Exception as exc:  # any failure to reach the store means not ready
             problems.append(f"database: {outage_reason(exc)}")
         if not request.app[READY].background:
