@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -48,6 +49,30 @@ ADAPTER_RETRY_FIRST = 1.0
 ADAPTER_RETRY_MAX = 60.0
 
 
+class Stopping:
+    """The process's stop: begun once, with one deadline for everything in hand.
+
+    Requests in flight and the background work wind down side by side within the same
+    :data:`STOP_GRACE`, not one grace after the other.
+    """
+
+    def __init__(self) -> None:
+        self.event = asyncio.Event()
+        self._deadline: float | None = None
+
+    def begin(self) -> None:
+        if self._deadline is None:
+            self._deadline = time.monotonic() + STOP_GRACE
+        self.event.set()
+
+    def remaining(self) -> float:
+        """Seconds left of the grace (all of it before the stop has begun)."""
+        if self._deadline is None:
+            return STOP_GRACE
+        return max(0.0, self._deadline - time.monotonic())
+
+
+STOPPING = web.AppKey("stopping", Stopping)
 PLATFORM = web.AppKey("platform", Platform)
 SEND_COUNTS = web.AppKey("send_counts", SendCounts)
 DASHBOARD = web.AppKey("dashboard", Dashboard)
@@ -111,11 +136,20 @@ def create_app(
         app.on_startup.append(start_preparation)
 
     async def close_intake(app: web.Application) -> None:
-        await channel.intake.aclose()
+        await channel.intake.aclose(within=app[STOPPING].remaining())
         if platform.runtime.preparation is not None:
             await platform.runtime.preparation.close()
             platform.runtime.preparation = None
 
+    app[STOPPING] = Stopping()
+
+    async def begin_stopping(app: web.Application) -> None:
+        # First of the shutdown hooks, and before aiohttp waits for the requests in
+        # flight (AppRunner's shutdown_timeout): the web answers still committing and
+        # the background work get the same grace, side by side.
+        app[STOPPING].begin()
+
+    app.on_shutdown.append(begin_stopping)
     app.on_shutdown.append(close_intake)
     app[DASHBOARD] = Dashboard(platform)
     app[DASHBOARD].add_routes(app, security)
@@ -141,7 +175,7 @@ async def _dispose(app: web.Application) -> AsyncIterator[None]:
 
 async def _background(app: web.Application) -> AsyncIterator[None]:
     platform = app[PLATFORM]
-    stopping = asyncio.Event()
+    stopping = app[STOPPING].event
     sender = OutboxSender(
         platform.sessionmaker,
         platform.keyring,
@@ -245,7 +279,7 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
         # outbox the sends already started; everything else stays queued, stored, for
         # the next start. Handling a backlog here instead once kept a stopping process
         # busy for minutes.
-        stopping.set()
+        app[STOPPING].begin()
         # Intake stops; sends in flight finish and those not started stay queued. An
         # adapter that never started is stopped too: a failed start may have opened
         # connections.
@@ -255,7 +289,7 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
             except Exception:
                 if adapter in started:
                     log.exception("stopping the %s adapter failed", adapter.name)
-        _, late = await asyncio.wait(tasks, timeout=STOP_GRACE)
+        _, late = await asyncio.wait(tasks, timeout=app[STOPPING].remaining())
         for task in late:
             # Its transaction is rolled back: what it held is handled after the restart.
             log.warning("stopping: %s did not finish within %.0f s", task.get_name(), STOP_GRACE)
