@@ -5,6 +5,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY bot ./bot
+COPY channels ./channels
 COPY consultations ./consultations
 COPY adapters ./adapters
 COPY storage ./storage

@@ -34,9 +34,10 @@ from bot.console import (
 from bot.platform import Platform, configured_adapters, create_platform, warm_up
 from bot.preparation import default_processes
 from bot.progress import Progress
-from bot.web.app import create_app
+from bot.web.app import STOP_GRACE, STOPPING, create_app
 from bot.web.auth import hash_password as hash_password
 from bot.web.auth import verify_password as verify_password
+from channels.adapter import CredentialsRejected
 from consultations import moderation, records, service
 from consultations.spec import (
     ID_MAX_LENGTH,
@@ -142,14 +143,23 @@ async def run(args: argparse.Namespace, settings: Settings | None) -> int:
         platform=platform,
         intake_processes=default_processes() if processes is None else processes,
     )
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    # Requests in flight end within the grace of the background work (docs/operations.md,
+    # "Stopping"); aiohttp's default waited 60 s. It waits twice, for the request to
+    # finish and then for it to unwind once cancelled: half the grace each.
+    runner = web.AppRunner(
+        app, handle_signals=False, access_log=None, shutdown_timeout=STOP_GRACE / 2
+    )
     stopping = asyncio.Event()
     install_stop_signals(stopping)
     # The address is tried before anything starts: the adapters start with the app, and
     # one that holds a stream open (Mastodon) would keep a refused start-up from ending.
     await _can_listen(settings.http_host, settings.http_port)
-    await runner.setup()
     try:
+        try:
+            await runner.setup()
+        except CredentialsRejected as exc:
+            # Exit 2 naming the variable; the platform's own message may quote the token.
+            raise UsageError(f"{exc.setting}: {exc}") from None
         site = web.TCPSite(runner, settings.http_host, settings.http_port)
         try:
             await site.start()
@@ -161,7 +171,38 @@ async def run(args: argparse.Namespace, settings: Settings | None) -> int:
         log.info("stopping: finishing accepted work")
     finally:
         await runner.cleanup()
+    await _leave_stuck_database_calls(app[STOPPING].remaining())
     return OK
+
+
+async def _leave_stuck_database_calls(grace: float) -> None:
+    """End the process even while a SQLite statement still waits for a lock.
+
+    A request cut short at the grace leaves its statement waiting in aiosqlite's thread
+    for the lock another process holds, up to the busy timeout (30 s): SQLite's wait
+    cannot be interrupted, and closing the connection waits for it, which held a
+    stopping process for half a minute or more. Nothing it holds is committed (SQLite
+    takes the write lock before changing anything), so once the grace is over the
+    process ends without it.
+    """
+    current = asyncio.current_task()
+    left = [task for task in asyncio.all_tasks() if task is not current]
+    if not left:
+        return
+    # As asyncio.run would at its end, but not waiting for ever.
+    for task in left:
+        task.cancel()
+    _, stuck = await asyncio.wait(left, timeout=max(grace, 1.0))
+    if stuck:
+        log.warning(
+            "stopping: %d database call(s) still wait for a lock another process holds; "
+            "ending without them (nothing of theirs was committed)",
+            len(stuck),
+        )
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(OK)
 
 
 async def _can_listen(host: str, port: int) -> None:

@@ -25,6 +25,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
 from consultations.insights.narrative import DEFAULT_TIMEOUT, MODEL, LocalModel
 from storage.db import POOL_SIZE
 
@@ -112,6 +115,11 @@ def _dev_key(name: str, key_dir: Path) -> str:
         mode = path.stat().st_mode
     except FileNotFoundError:
         mode = None
+    except NotADirectoryError:
+        raise ConfigError(
+            f"{name}: not set, and {key_dir} (where development keys are kept) is not a "
+            f"folder; set {name} or ENGAGE_KEY_DIR"
+        ) from None
     if mode is not None:
         if mode & (stat.S_IRWXG | stat.S_IRWXO):
             raise ConfigError(
@@ -210,7 +218,10 @@ def default_key_dir(env: Mapping[str, str], database_url: str) -> Path:
     """Where development keys live: one place, whatever the working directory."""
     configured = env.get("ENGAGE_KEY_DIR")
     if configured:
-        return Path(configured).expanduser().resolve()
+        folder = Path(configured).expanduser().resolve()
+        if folder.exists() and not folder.is_dir():
+            raise ConfigError(f"ENGAGE_KEY_DIR: {configured} is not a folder")
+        return folder
     database = sqlite_path(database_url)
     if database is not None:
         return database.expanduser().resolve().parent
@@ -222,10 +233,74 @@ def _url(env: Mapping[str, str], name: str, default: str | None) -> str | None:
     value = env.get(name) or default
     if value is None:
         return None
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - a port that is not a number, or past 65535, raises here
+    except ValueError as exc:
+        raise ConfigError(f"{name}: {value!r} is not a URL ({exc})") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"{name}: {value!r} is not an http(s) URL")
     return value.rstrip("/") if name != "TELEGRAM_API_BASE_URL" else value
+
+
+#: A host name as DNS allows it (after IDNA): dot-separated labels of letters, digits
+#: and inner hyphens, 63 characters at most each.
+_HOST_NAME = re.compile(
+    r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\.?", re.ASCII
+)
+
+
+def _http_host(env: Mapping[str, str]) -> str:
+    """``ENGAGE_HTTP_HOST``: an IP address or a host name, checked before anything listens."""
+    host = env.get("ENGAGE_HTTP_HOST") or "127.0.0.1"
+    try:
+        ipaddress.ip_address(host)
+        return host
+    except ValueError:
+        pass
+    try:
+        ascii_name = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        ascii_name = ""
+    if not _HOST_NAME.fullmatch(ascii_name) or len(ascii_name) > 253:
+        raise ConfigError(f"ENGAGE_HTTP_HOST: {host!r} is not an IP address or host name")
+    return host
+
+
+def _url_host(host: str) -> str:
+    """``host`` as it stands in a URL: an IPv6 address in brackets."""
+    try:
+        return f"[{host}]" if ipaddress.ip_address(host).version == 6 else host
+    except ValueError:
+        return host
+
+
+def _database_url(env: Mapping[str, str]) -> str:
+    """``ENGAGE_DATABASE_URL``, parsed here so that a bad one is one line naming it.
+
+    The URL itself is never quoted back: it may hold the database's password.
+    """
+    value = env.get("ENGAGE_DATABASE_URL") or DEFAULT_DATABASE_URL
+    if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+        raise ConfigError(
+            "ENGAGE_DATABASE_URL: must start with sqlite+aiosqlite:// or postgresql+asyncpg://"
+        )
+    try:
+        url = make_url(value)
+        url.port  # noqa: B018 - parsed lazily by some versions: read it here
+    except (ArgumentError, ValueError):
+        raise ConfigError(
+            "ENGAGE_DATABASE_URL: not a database URL (check the port is a number and "
+            "characters such as @ : / in the password are percent-encoded)"
+        ) from None
+    if url.get_backend_name() == "sqlite" and sqlite_path(value) is None:
+        # An in-memory database is one per connection and gone at exit: nothing would
+        # be kept, and the engine's pool cannot be set up for it.
+        raise ConfigError(
+            "ENGAGE_DATABASE_URL: a SQLite URL must name a file "
+            "(sqlite+aiosqlite:///engage.db, or //// for an absolute path)"
+        )
+    return value
 
 
 def _whole_number(
@@ -387,11 +462,7 @@ def load_settings(
     if environment not in ENVIRONMENTS:
         raise ConfigError(f"ENGAGE_ENV: {environment!r} must be development or production")
 
-    database_url = env.get("ENGAGE_DATABASE_URL") or DEFAULT_DATABASE_URL
-    if not database_url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
-        raise ConfigError(
-            "ENGAGE_DATABASE_URL: must start with sqlite+aiosqlite:// or postgresql+asyncpg://"
-        )
+    database_url = _database_url(env)
     pool_size = _whole_number(env, "ENGAGE_DATABASE_POOL_SIZE", POOL_SIZE, 1, 1000)
     log_format = env.get("ENGAGE_LOG_FORMAT") or "text"
     if log_format not in ("text", "json"):
@@ -411,8 +482,8 @@ def load_settings(
     if not 0 <= port <= 65535:
         raise ConfigError(f"ENGAGE_HTTP_PORT: {port} is outside 0..65535")
 
-    host = env.get("ENGAGE_HTTP_HOST") or "127.0.0.1"
-    public_url = _url(env, "ENGAGE_PUBLIC_URL", f"http://{host}:{port}")
+    host = _http_host(env)
+    public_url = _url(env, "ENGAGE_PUBLIC_URL", f"http://{_url_host(host)}:{port}")
     assert public_url is not None
 
     mode = env.get("TELEGRAM_MODE") or "polling"

@@ -13,7 +13,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.http_exceptions import (
+    BadHttpMessage,
+    BadHttpMethod,
+    BadStatusLine,
+    ContentEncodingError,
+    ContentLengthError,
+    HttpProcessingError,
+    InvalidHeader,
+    InvalidURLError,
+    LineTooLong,
+    PayloadEncodingError,
+    TransferEncodingError,
+)
 
 
 def cli_actor() -> str:
@@ -120,19 +132,43 @@ class JsonLogFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+#: What each of aiohttp's parse errors says about a request, in words of our own: the
+#: error's own message quotes the bytes it choked on (a cookie, an Authorization header),
+#: which must never reach the log.
+CLIENT_FAULT_KINDS: tuple[tuple[type[BaseException], str], ...] = (
+    (LineTooLong, "header line too long"),
+    (InvalidHeader, "invalid header"),
+    (BadHttpMethod, "bad method"),
+    (BadStatusLine, "bad request line"),
+    (InvalidURLError, "invalid URL"),
+    (ContentLengthError, "body shorter than its Content-Length"),
+    (TransferEncodingError, "bad transfer encoding"),
+    (ContentEncodingError, "bad content encoding"),
+    (PayloadEncodingError, "bad body encoding"),
+    (BadHttpMessage, "malformed request"),
+    (HttpProcessingError, "request not understood"),
+    (ConnectionResetError, "connection reset"),
+)
+
+
+def client_fault_kind(error: BaseException) -> str:
+    """The kind of a client's fault, never its contents."""
+    return next(kind for cls, kind in CLIENT_FAULT_KINDS if isinstance(error, cls))
+
+
 class ClientFaultFilter(logging.Filter):
     """aiohttp's server logs a request it could not parse (a bad URL, a broken header) or a
     client that went away mid-request as an ERROR with a traceback: the client's fault, not
-    the platform's, so it is one INFO line naming the error, without the client's address."""
+    the platform's, so it is one INFO line naming the kind of fault, without the client's
+    address or anything the request held (aiohttp's message quotes the offending line,
+    which may be a participant's cookie)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         error = record.exc_info[1] if record.exc_info else None
         if isinstance(error, HttpProcessingError | ConnectionResetError):
             record.levelno, record.levelname = logging.INFO, "INFO"
-            detail = getattr(error, "message", "") or str(error)
-            first = detail.strip().splitlines()[0] if detail.strip() else ""
-            record.msg = "a request was refused or dropped by its client: %s%s"
-            record.args = (type(error).__name__, f" ({first})" if first else "")
+            record.msg = "a request was refused or dropped by its client: %s (%s)"
+            record.args = (type(error).__name__, client_fault_kind(error))
             record.exc_info = record.exc_text = None
         return True
 
@@ -140,14 +176,41 @@ class ClientFaultFilter(logging.Filter):
 CLIENT_FAULTS = ClientFaultFilter()
 
 
+#: The project's own loggers: ``-v`` turns on their debug lines.
+OWN_LOGGERS = ("engage", "bot", "adapters", "channels", "consultations", "storage", "migrations")
+
+#: Libraries kept at a level of their own whatever ``-v`` says. Their debug lines carry
+#: what must never reach a log: python-telegram-bot's name the chat and quote each update
+#: and the Bot API's address (with the token in it); httpx and urllib3's name each URL
+#: (Mastodon's account and status ids); and at INFO httpx names each request's URL too.
+LIBRARY_LEVELS = {
+    "telegram": logging.INFO,
+    "httpx": logging.WARNING,
+    "httpcore": logging.WARNING,
+    "urllib3": logging.WARNING,
+    "requests": logging.WARNING,
+    "mastodon": logging.WARNING,
+    "asyncio": logging.INFO,
+    "aiohttp": logging.INFO,
+    "aiohttp.access": logging.WARNING,
+    "alembic": logging.WARNING,
+}
+
+
 def configure_logging(*, verbose: bool, log_format: str) -> None:
-    """Log to standard error, as text or as JSON lines."""
+    """Log to standard error, as text or as JSON lines.
+
+    Everything logs at INFO; ``verbose`` adds the debug lines of the project's own
+    loggers only, never those of the libraries under it (:data:`LIBRARY_LEVELS`).
+    """
     handler = logging.StreamHandler(sys.stderr)
     if log_format == "json":
         handler.setFormatter(JsonLogFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler])
-    for noisy in ("httpx", "aiohttp.access", "alembic"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
+    for name in OWN_LOGGERS:
+        logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.NOTSET)
+    for name, level in LIBRARY_LEVELS.items():
+        logging.getLogger(name).setLevel(level)
     logging.getLogger("aiohttp.server").addFilter(CLIENT_FAULTS)

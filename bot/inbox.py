@@ -496,10 +496,26 @@ class GroupCommit:
             else:
                 request.future.set_result(outcome)
 
-    async def aclose(self) -> None:
-        """Finish what is queued, then stop the worker."""
+    async def aclose(self, within: float | None = None) -> None:
+        """Finish what is queued, then stop the worker.
+
+        With ``within``, batches still in the database after that many seconds (waiting
+        for a lock another process holds, say) are cut short: their transactions roll
+        back and their requests are told so, as in an outage.
+        """
         if self._worker is not None and not self._worker.done():
-            await self._idle.wait()
+            try:
+                async with asyncio.timeout(within):
+                    await self._idle.wait()
+            except TimeoutError:
+                log.warning("stopping: web answers still waiting for the database are cut short")
+                for task in list(self._running):
+                    task.cancel()
+                for request in self._queue:
+                    if not request.future.done():
+                        request.future.cancel()
+                self._queue.clear()
+                await asyncio.gather(*self._running, return_exceptions=True)
         if self._worker is not None:
             self._worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -144,9 +144,23 @@ async def inbox_failed(args: argparse.Namespace, settings: Settings | None) -> i
     for item in listed:
         print(
             f"{item['id']:>8} {item['channel']:<10} {item['attempts']:>8}  "
-            f"{item['received_at']:<26} {item['error']}"
+            f"{item['received_at']:<26} {_first_line(str(item['error'] or ''))}"
         )
     return OK
+
+
+#: The widest error the table shows; ``--json`` gives the whole message.
+ERROR_WIDTH = 120
+
+
+def _first_line(error: str | None) -> str:
+    """An error as one table cell: its first line, trimmed (SQLAlchemy's messages go on
+    with ``[SQL: ...]`` and a link on lines of their own)."""
+    lines = (error or "").strip().splitlines()
+    first = lines[0].strip() if lines else ""
+    if len(first) > ERROR_WIDTH or len(lines) > 1:
+        first = first[: ERROR_WIDTH - 1].rstrip() + "…"
+    return first
 
 
 async def inbox_retry(args: argparse.Namespace, settings: Settings | None) -> int:

@@ -84,6 +84,22 @@ class Undeliverable(Exception):
         self.opted_out = opted_out
 
 
+class CredentialsRejected(Exception):
+    """The platform refused the adapter's credentials at start: trying again cannot help.
+
+    ``setting`` names the variable that holds them; the message never holds the secret.
+    """
+
+    def __init__(self, setting: str, reason: str) -> None:
+        super().__init__(reason)
+        self.setting = setting
+
+
+class PlatformUnreachable(Exception):
+    """The platform could not be reached at start (network, timeout, its server's error):
+    worth trying again later. The message says why, without addresses or secrets."""
+
+
 RequestStarting = Callable[[], Awaitable[None]]
 """Called by an adapter right before a platform request that delivers an outbox message."""
 

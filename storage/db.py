@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import contextlib
 import os
 import socket
 import sqlite3
+import urllib.parse
 from collections.abc import AsyncGenerator, Sequence
 from contextvars import ContextVar
 from typing import Any, cast
@@ -558,6 +560,48 @@ def is_sqlite(engine: AsyncEngine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
+class StoreReadOnly(Exception):
+    """The database answers but takes no writes (a PostgreSQL standby or read-only)."""
+
+
+async def check_writable(engine: AsyncEngine, *, lock_wait: float = 1.0) -> None:
+    """Raise unless the store can take a write within ``lock_wait`` seconds.
+
+    A read proves little: SQLite answers reads while another process holds its write
+    lock (``BEGIN EXCLUSIVE``: in WAL mode readers go on), and every request that
+    stores something then waits out the busy timeout and answers 503. On SQLite the
+    write lock is taken and given back at once (``BEGIN IMMEDIATE``, changing nothing),
+    on a connection of its own so that the pool's busy timeout of 30 s does not apply;
+    on PostgreSQL the server must not be a standby nor read-only.
+    """
+    if is_sqlite(engine):
+        path = engine.url.database
+        if path and path != ":memory:":
+            await asyncio.to_thread(_take_sqlite_write_lock, path, lock_wait)
+        return
+    async with engine.connect() as connection:
+        read_only = await connection.scalar(
+            text(
+                "select pg_is_in_recovery() "
+                "or current_setting('transaction_read_only') = 'on' "
+                "or current_setting('default_transaction_read_only') = 'on'"
+            )
+        )
+    if read_only:
+        raise StoreReadOnly("the database server takes no writes (read-only)")
+
+
+def _take_sqlite_write_lock(path: str, timeout: float) -> None:
+    # mode=rw: a missing file is an error here, not a new empty database.
+    uri = "file:" + urllib.parse.quote(path) + "?mode=rw"
+    connection = sqlite3.connect(uri, uri=True, timeout=timeout, isolation_level=None)
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+        connection.execute("ROLLBACK")
+    finally:
+        connection.close()
+
+
 async def autovacuum_off(engine: AsyncEngine) -> bool:
     """PostgreSQL's autovacuum is off on this server (never on SQLite, which has none).
 
@@ -630,6 +674,8 @@ def _chain(error: BaseException) -> list[BaseException]:
 def outage_reason(error: BaseException) -> str:
     """Why the store is unavailable, in words for an operator ("the disk is full"); the
     error's type name when the driver does not say. Never the statement's values."""
+    if isinstance(error, StoreReadOnly):
+        return str(error)
     chain = _chain(error)
     for current in chain:
         name = getattr(current, "sqlite_errorname", None)

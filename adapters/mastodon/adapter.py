@@ -17,9 +17,11 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
+from mastodon import MastodonUnauthorizedError
+
 from adapters.mastodon import limits
 from adapters.mastodon.account import Account
-from adapters.mastodon.api import DEFAULT_TIMEOUT
+from adapters.mastodon.api import DEFAULT_TIMEOUT, error_text, is_transient
 from adapters.mastodon.convert import CHANNEL
 from adapters.mastodon.intake import MastodonIntake
 from adapters.mastodon.listening import Listener
@@ -27,7 +29,14 @@ from adapters.mastodon.pacing import RequestPacer
 from adapters.mastodon.publishing import Launcher, PublishError
 from adapters.mastodon.sending import StatusSender
 from adapters.plumbing.timing import Clock, Sleep, Stopper, monotonic
-from channels.adapter import Capabilities, Delivery, EventSink, PublishedPost
+from channels.adapter import (
+    Capabilities,
+    CredentialsRejected,
+    Delivery,
+    EventSink,
+    PlatformUnreachable,
+    PublishedPost,
+)
 from channels.events import OutboundMessage
 from channels.store import ChannelStore
 from consultations.spec import ConsultationSpec
@@ -130,8 +139,23 @@ class MastodonAdapter:
     # -- lifecycle --------------------------------------------------------------------
 
     async def start(self, sink: EventSink) -> None:
-        """Connect, then read notifications (streaming or polling) and watch open threads."""
-        await self.account.connect(refresh=True)
+        """Connect, then read notifications (streaming or polling) and watch open threads.
+
+        Raises :class:`CredentialsRejected` when the instance refuses the token (401) and
+        :class:`PlatformUnreachable` when it cannot be reached or fails for now.
+        """
+        try:
+            await self.account.connect(refresh=True)
+        except MastodonUnauthorizedError:
+            raise CredentialsRejected(
+                "MASTODON_ACCESS_TOKEN", "the Mastodon instance rejected the access token"
+            ) from None
+        except Exception as exc:
+            if is_transient(exc):
+                raise PlatformUnreachable(
+                    f"the Mastodon instance could not be reached ({error_text(exc)})"
+                ) from None
+            raise
         self.stopper.clear()
         await self.intake.start(sink)
         self._listening = asyncio.create_task(self.listener.run(sink), name="mastodon-listen")

@@ -19,6 +19,7 @@ from typing import Any
 
 import telegram
 from aiohttp import web
+from telegram import error as tg_error
 
 from adapters.plumbing.timing import Clock, Sleep, Stopper, monotonic
 from adapters.telegram.connection import BotConnection
@@ -28,7 +29,14 @@ from adapters.telegram.limits import TELEGRAM_LIMITS
 from adapters.telegram.pacing import ChatPacer
 from adapters.telegram.publishing import TelegramPublisher
 from adapters.telegram.sending import TelegramSender
-from channels.adapter import Capabilities, Delivery, EventSink, PublishedPost
+from channels.adapter import (
+    Capabilities,
+    CredentialsRejected,
+    Delivery,
+    EventSink,
+    PlatformUnreachable,
+    PublishedPost,
+)
 from channels.events import OutboundMessage
 from channels.lease import Lease
 from channels.store import ChannelStore
@@ -137,7 +145,22 @@ class TelegramAdapter:
     # -- lifecycle --------------------------------------------------------------------
 
     async def start(self, sink: EventSink) -> None:
-        """Register commands and the webhook, or start long polling."""
+        """Register commands and the webhook, or start long polling.
+
+        Raises :class:`CredentialsRejected` when Telegram refuses the token and
+        :class:`PlatformUnreachable` when it cannot be reached.
+        """
+        try:
+            await self._start(sink)
+        except tg_error.InvalidToken:
+            # PTB's message quotes the token itself: never passed on.
+            raise CredentialsRejected(
+                "TELEGRAM_BOT_TOKEN", "Telegram rejected the bot token"
+            ) from None
+        except tg_error.NetworkError as exc:  # TimedOut too; InvalidToken is caught above
+            raise PlatformUnreachable(f"Telegram could not be reached ({exc})") from None
+
+    async def _start(self, sink: EventSink) -> None:
         await self.connection.ensure_ready()
         self.intake.sink = sink
         self.connection.running = True

@@ -86,6 +86,11 @@ class BotConnection:
                     await self.application.initialize()
                 except BaseException:
                     # Telegram not reached, or the token refused: no session left open.
+                    # The bot is shut down too, so that the next attempt (a start tried
+                    # again once Telegram answers) opens the sessions again; PTB counts
+                    # them open after the first attempt whether or not its getMe worked.
+                    with contextlib.suppress(Exception):
+                        await self.application.bot.shutdown()
                     for request in self._requests:
                         await request.shutdown()
                     raise

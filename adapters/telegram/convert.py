@@ -285,6 +285,64 @@ def from_edit(message: telegram.Message, key: str) -> InboundEvent | None:
     return None if event is None else replace(event, kind=EventKind.EDIT)
 
 
+class MalformedUpdate(ValueError):
+    """An update that cannot be read: a field every update or message has is missing or
+    of the wrong type. The message names the field, never what it held."""
+
+
+#: The updates whose value is a message (https://core.telegram.org/bots/api#update).
+_MESSAGE_UPDATES = ("message", "edited_message", "channel_post", "edited_channel_post")
+#: Text fields of a message: a string when present (https://core.telegram.org/bots/api#message).
+_MESSAGE_TEXTS = ("text", "caption")
+
+
+def check_update(data: Any) -> None:
+    """Raise :class:`MalformedUpdate` unless ``data`` has the shape of a Bot API update.
+
+    Only what the converters rely on is checked: the update's id, and a message's chat,
+    id, date, sender and texts. Telegram always sends these; an update without them was
+    made by something else, and storing it would only fail later in the inbox.
+    """
+    if not isinstance(data, dict):
+        raise MalformedUpdate("the update is not a JSON object")
+    if type(data.get("update_id")) is not int:
+        raise MalformedUpdate("update_id is not a whole number")
+    for kind in _MESSAGE_UPDATES:
+        if kind in data:
+            _check_message(data[kind], kind)
+    query = data.get("callback_query")
+    if query is not None:
+        if not isinstance(query, dict) or not isinstance(query.get("from"), dict):
+            raise MalformedUpdate("callback_query has no sender")
+        if "message" in query:
+            _check_message(query["message"], "callback_query.message", inaccessible_ok=True)
+
+
+def _check_message(message: Any, where: str, *, inaccessible_ok: bool = False) -> None:
+    if not isinstance(message, dict):
+        raise MalformedUpdate(f"{where} is not an object")
+    chat = message.get("chat")
+    if not isinstance(chat, dict) or type(chat.get("id")) is not int:
+        raise MalformedUpdate(f"{where} has no chat")
+    if not isinstance(chat.get("type"), str):
+        raise MalformedUpdate(f"{where}.chat has no type")
+    if type(message.get("message_id")) is not int:
+        raise MalformedUpdate(f"{where}.message_id is not a whole number")
+    if type(message.get("date")) is not int:
+        raise MalformedUpdate(f"{where}.date is not a whole number")
+    if inaccessible_ok and message["date"] == 0:
+        return  # an inaccessible message: chat, id and date only
+    sender = message.get("from")
+    if sender is not None and (not isinstance(sender, dict) or type(sender.get("id")) is not int):
+        raise MalformedUpdate(f"{where}.from has no id")
+    for field_name in _MESSAGE_TEXTS:
+        if field_name in message and not isinstance(message[field_name], str):
+            raise MalformedUpdate(f"{where}.{field_name} is not a string")
+    entities = message.get("entities")
+    if entities is not None and not isinstance(entities, list):
+        raise MalformedUpdate(f"{where}.entities is not a list")
+
+
 def from_plain_update(data: dict[str, Any], bot_id: int) -> InboundEvent | None:
     """The event of the commonest updates, read from the webhook's JSON as it came.
 

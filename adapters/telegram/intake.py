@@ -344,9 +344,16 @@ class TelegramIntake:
         except Exception:
             return web.Response(status=400, text="not an update")
         try:
+            convert.check_update(data)
+        except convert.MalformedUpdate as exc:
+            # A client error, not ours: 400, and one line naming the field, never its
+            # contents (a person's words, their chat).
+            log.warning("telegram: an update that cannot be read was refused: %s", exc)
+            return web.Response(status=400, text="not an update")
+        try:
             # A person writing in their private chat is read from the JSON itself; any
             # other update goes through PTB's objects and handlers.
-            plain = convert.from_plain_update(data, self.bot.id) if isinstance(data, dict) else None
+            plain = convert.from_plain_update(data, self.bot.id)
         except Exception:
             log.exception("telegram: an update could not be converted")
             return web.Response(status=500, text="not stored")  # Telegram will retry

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -32,7 +33,7 @@ from bot.web import operations, templating
 from bot.web.dashboard import Dashboard
 from bot.web.middleware import WebSecurity
 from bot.web.participant import WebChannel
-from channels.adapter import ChannelAdapter
+from channels.adapter import ChannelAdapter, CredentialsRejected, PlatformUnreachable
 from consultations import statement_groups
 from storage.db import is_sqlite
 
@@ -42,7 +43,36 @@ log = logging.getLogger(__name__)
 #: (an inbox batch, sends already started) before cutting it short.
 STOP_GRACE = 10.0
 
+#: Seconds before an adapter whose platform could not be reached at start is tried
+#: again, doubling after each failure up to the longest wait.
+ADAPTER_RETRY_FIRST = 1.0
+ADAPTER_RETRY_MAX = 60.0
 
+
+class Stopping:
+    """The process's stop: begun once, with one deadline for everything in hand.
+
+    Requests in flight and the background work wind down side by side within the same
+    :data:`STOP_GRACE`, not one grace after the other.
+    """
+
+    def __init__(self) -> None:
+        self.event = asyncio.Event()
+        self._deadline: float | None = None
+
+    def begin(self) -> None:
+        if self._deadline is None:
+            self._deadline = time.monotonic() + STOP_GRACE
+        self.event.set()
+
+    def remaining(self) -> float:
+        """Seconds left of the grace (all of it before the stop has begun)."""
+        if self._deadline is None:
+            return STOP_GRACE
+        return max(0.0, self._deadline - time.monotonic())
+
+
+STOPPING = web.AppKey("stopping", Stopping)
 PLATFORM = web.AppKey("platform", Platform)
 SEND_COUNTS = web.AppKey("send_counts", SendCounts)
 DASHBOARD = web.AppKey("dashboard", Dashboard)
@@ -106,11 +136,20 @@ def create_app(
         app.on_startup.append(start_preparation)
 
     async def close_intake(app: web.Application) -> None:
-        await channel.intake.aclose()
+        await channel.intake.aclose(within=app[STOPPING].remaining())
         if platform.runtime.preparation is not None:
             await platform.runtime.preparation.close()
             platform.runtime.preparation = None
 
+    app[STOPPING] = Stopping()
+
+    async def begin_stopping(app: web.Application) -> None:
+        # First of the shutdown hooks, and before aiohttp waits for the requests in
+        # flight (AppRunner's shutdown_timeout): the web answers still committing and
+        # the background work get the same grace, side by side.
+        app[STOPPING].begin()
+
+    app.on_shutdown.append(begin_stopping)
     app.on_shutdown.append(close_intake)
     app[DASHBOARD] = Dashboard(platform)
     app[DASHBOARD].add_routes(app, security)
@@ -136,7 +175,7 @@ async def _dispose(app: web.Application) -> AsyncIterator[None]:
 
 async def _background(app: web.Application) -> AsyncIterator[None]:
     platform = app[PLATFORM]
-    stopping = asyncio.Event()
+    stopping = app[STOPPING].event
     sender = OutboxSender(
         platform.sessionmaker,
         platform.keyring,
@@ -177,26 +216,80 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
     else:
         log.warning("no moderation alert destination is set: urgent cases wait in the queue")
     started: list[ChannelAdapter] = []
-    for adapter in platform.adapters.values():
-        await adapter.start(platform.sink)
+    retrying: list[asyncio.Task[None]] = []
+    readiness = app[operations.READY]
+
+    async def start(adapter: ChannelAdapter) -> str | None:
+        """Start ``adapter``; why not when its platform cannot be reached for now.
+
+        Rejected credentials raise :class:`CredentialsRejected`: no retry mends them.
+        """
+        try:
+            await adapter.start(platform.sink)
+        except CredentialsRejected:
+            raise
+        except Exception as exc:
+            log.debug("the %s adapter did not start", adapter.name, exc_info=True)
+            return _why(exc)
         started.append(adapter)
-    app[operations.READY].background = True
+        readiness.waiting.discard(adapter.name)
+        return None
+
+    def not_started(adapter: ChannelAdapter, why: str, delay: float) -> None:
+        # One line an attempt: a platform down for an hour must not fill the log with
+        # tracebacks (`engage -v` adds them).
+        log.warning(
+            "the %s adapter did not start: %s; trying again in %.0f s", adapter.name, why, delay
+        )
+
+    async def keep_starting(adapter: ChannelAdapter) -> None:
+        delay = ADAPTER_RETRY_FIRST
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                why = await start(adapter)
+            except CredentialsRejected as exc:
+                log.error("%s: %s; the %s adapter stays off", exc.setting, exc, adapter.name)
+                return
+            if why is None:
+                log.info("the %s adapter started", adapter.name)
+                return
+            delay = min(delay * 2, ADAPTER_RETRY_MAX)
+            not_started(adapter, why, delay)
+
     try:
+        # A platform that cannot be reached does not take the web channel down with it:
+        # its adapter is started again in the background until it starts.
+        for adapter in platform.adapters.values():
+            why = await start(adapter)
+            if why is not None:
+                not_started(adapter, why, ADAPTER_RETRY_FIRST)
+                readiness.waiting.add(adapter.name)
+                retrying.append(
+                    asyncio.create_task(keep_starting(adapter), name=f"start-{adapter.name}")
+                )
+        readiness.background = True
         yield
     finally:
-        app[operations.READY].background = False
+        readiness.background = False
+        for retry in retrying:
+            retry.cancel()
+        await asyncio.gather(*retrying, return_exceptions=True)
         # Nothing new is claimed from here: the inbox finishes the batch in hand and the
         # outbox the sends already started; everything else stays queued, stored, for
         # the next start. Handling a backlog here instead once kept a stopping process
         # busy for minutes.
-        stopping.set()
-        # Intake stops; sends in flight finish and those not started stay queued.
-        for adapter in reversed(started):
+        app[STOPPING].begin()
+        # Intake stops; sends in flight finish and those not started stay queued. An
+        # adapter that never started is stopped too: a failed start may have opened
+        # connections.
+        for adapter in reversed(platform.adapters.values()):
             try:
                 await adapter.stop()
             except Exception:
-                log.exception("stopping the %s adapter failed", adapter.name)
-        _, late = await asyncio.wait(tasks, timeout=STOP_GRACE)
+                if adapter in started:
+                    log.exception("stopping the %s adapter failed", adapter.name)
+        _, late = await asyncio.wait(tasks, timeout=app[STOPPING].remaining())
         for task in late:
             # Its transaction is rolled back: what it held is handled after the restart.
             log.warning("stopping: %s did not finish within %.0f s", task.get_name(), STOP_GRACE)
@@ -204,3 +297,12 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
         await asyncio.gather(*tasks, return_exceptions=True)
         if checker is not None:
             await checker.__aexit__(None, None, None)
+
+
+def _why(error: Exception) -> str:
+    """Why an adapter did not start, on one line: the adapter's own words when it gives
+    them (:class:`PlatformUnreachable` holds no secret), else the kind of error only."""
+    if isinstance(error, PlatformUnreachable):
+        first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        return first[:300]
+    return type(error).__name__

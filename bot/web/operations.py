@@ -1,8 +1,9 @@
 """What operators and orchestrators ask the running process, and what an outage shows.
 
 - ``/healthz``: the process is alive (answers without touching the database).
-- ``/readyz``: the database answers and the background work (adapters' intake, inbox,
-  outbox) has started; 503 otherwise, so a load balancer sends no traffic yet.
+- ``/readyz``: the database takes a write and the background work (adapters' intake, inbox,
+  outbox) has started; 503 otherwise, so a load balancer sends no traffic yet. An
+  adapter whose platform could not be reached at start is named until it starts.
 - ``/metrics``: Prometheus text format. Inbox depth and lag, outbox rows by channel and
   status, failed sends and 429s by channel, open safety cases and the age of the oldest,
   and request latency by route (docs/operations.md lists them). Not public: answered to
@@ -23,7 +24,7 @@ import hmac
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from aiohttp import web
@@ -37,7 +38,7 @@ from bot.platform import Platform
 from bot.web import templating
 from bot.web.guards import ClientAddress
 from bot.web.pages import NoticePage, accepted_texts
-from storage.db import is_unavailable, outage_reason
+from storage.db import check_writable, is_unavailable, outage_reason
 from storage.tables import InboxEntry, ModerationCase, OutboxEntry, utcnow
 
 
@@ -46,6 +47,8 @@ class Readiness:
     """Set by the application's background work once adapters, inbox and outbox run."""
 
     background: bool = False
+    #: Adapters whose platform could not be reached at start, tried again meanwhile.
+    waiting: set[str] = field(default_factory=set)
 
 
 READY = web.AppKey("ready", Readiness)
@@ -212,10 +215,14 @@ def install(
         try:
             async with platform.engine.connect() as connection:
                 await connection.execute(text("select 1"))
+            # Answering reads is not enough: pages that store answers need the write lock.
+            await check_writable(platform.engine)
         except Exception as exc:  # any failure to reach the store means not ready
             problems.append(f"database: {outage_reason(exc)}")
         if not request.app[READY].background:
             problems.append("background work not started")
+        for name in sorted(request.app[READY].waiting):
+            problems.append(f"{name} adapter not started yet (its platform could not be reached)")
         if problems:
             return web.json_response({"status": "not ready", "problems": problems}, status=503)
         return web.json_response({"status": "ready"})

@@ -26,11 +26,62 @@ OTHER_KEY = "o" * 40
         ({"MASTODON_API_BASE_URL": "https://m.example"}, "MASTODON_ACCESS_TOKEN"),
         ({"ENGAGE_DATABASE_POOL_SIZE": "many"}, "ENGAGE_DATABASE_POOL_SIZE"),
         ({"ENGAGE_DATABASE_POOL_SIZE": "0"}, "ENGAGE_DATABASE_POOL_SIZE"),
+        ({"ENGAGE_HTTP_HOST": "not..a..host"}, "ENGAGE_HTTP_HOST"),
+        ({"ENGAGE_HTTP_HOST": "-leading.example"}, "ENGAGE_HTTP_HOST"),
+        ({"ENGAGE_HTTP_HOST": "a" * 64 + ".example"}, "ENGAGE_HTTP_HOST"),
+        ({"ENGAGE_PUBLIC_URL": "http://[::1"}, "ENGAGE_PUBLIC_URL"),
+        ({"ENGAGE_PUBLIC_URL": "http://host:abc"}, "ENGAGE_PUBLIC_URL"),
+        ({"ENGAGE_PUBLIC_URL": "http://host:99999"}, "ENGAGE_PUBLIC_URL"),
+        ({"ENGAGE_PUBLIC_URL": "http://:8080"}, "ENGAGE_PUBLIC_URL"),
+        ({"TELEGRAM_API_BASE_URL": "http://[::1"}, "TELEGRAM_API_BASE_URL"),
+        (
+            {"MASTODON_API_BASE_URL": "http://[::1", "MASTODON_ACCESS_TOKEN": "t"},
+            "MASTODON_API_BASE_URL",
+        ),
+        ({"ENGAGE_DATABASE_URL": "postgresql+asyncpg://u:p@h:abc/db"}, "ENGAGE_DATABASE_URL"),
+        ({"ENGAGE_DATABASE_URL": "sqlite+aiosqlite://"}, "ENGAGE_DATABASE_URL"),
+        ({"ENGAGE_DATABASE_URL": "sqlite+aiosqlite:///:memory:"}, "ENGAGE_DATABASE_URL"),
     ],
 )
 def test_invalid_setting_names_the_variable(env: dict[str, str], name: str, tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=name):
+    with pytest.raises(ConfigError, match=name) as raised:
         load_settings({"ENGAGE_PSEUDONYM_KEY": KEY, **env}, key_dir=tmp_path)
+    assert "\n" not in str(raised.value)
+
+
+def test_a_database_url_that_cannot_be_read_is_not_quoted(tmp_path: Path) -> None:
+    env = {"ENGAGE_DATABASE_URL": "postgresql+asyncpg://u:secret-pw@h:abc/db"}
+    with pytest.raises(ConfigError) as raised:
+        load_settings({"ENGAGE_PSEUDONYM_KEY": KEY, **env}, key_dir=tmp_path)
+    assert "secret-pw" not in str(raised.value)
+
+
+def test_a_key_folder_that_is_a_file_names_it(tmp_path: Path) -> None:
+    a_file = tmp_path / "keys"
+    a_file.write_text("not a folder")
+    with pytest.raises(ConfigError, match="^ENGAGE_KEY_DIR: .* is not a folder$"):
+        load_settings({"ENGAGE_KEY_DIR": str(a_file)})
+    # The folder of the SQLite file, when that is a file, is named the same way.
+    with pytest.raises(ConfigError, match="ENGAGE_SECRET_KEY: .* is not a folder"):
+        load_settings({"ENGAGE_PSEUDONYM_KEY": KEY}, key_dir=a_file)
+
+
+@pytest.mark.parametrize(
+    ("host", "public_url"),
+    [
+        ("::1", "http://[::1]:8080"),
+        ("127.0.0.1", "http://127.0.0.1:8080"),
+        ("0.0.0.0", "http://0.0.0.0:8080"),
+        ("engage.example.org", "http://engage.example.org:8080"),
+        ("bücher.example", "http://bücher.example:8080"),
+    ],
+)
+def test_the_default_public_url_is_built_from_the_host(
+    host: str, public_url: str, tmp_path: Path
+) -> None:
+    env = {"ENGAGE_PSEUDONYM_KEY": KEY, "ENGAGE_HTTP_HOST": host}
+    settings = load_settings(env, key_dir=tmp_path)
+    assert (settings.http_host, settings.public_url) == (host, public_url)
 
 
 def test_the_pool_size_is_twenty_unless_set(tmp_path: Path) -> None:

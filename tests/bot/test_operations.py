@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 from dataclasses import replace
 from typing import Any
 
@@ -59,6 +60,30 @@ async def test_ready_once_the_background_work_runs(platform: Platform, settings:
     async with TestClient(TestServer(app)) as client:
         ready = await client.get("/readyz")
         assert ready.status == 200 and (await ready.json()) == {"status": "ready"}
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_not_ready_while_another_process_holds_the_sqlite_write_lock(
+    platform: Platform, settings: Settings
+) -> None:
+    app = create_app(settings, platform=platform, adapters=configured_adapters)
+    path = platform.engine.url.database
+    assert path is not None
+    async with TestClient(TestServer(app)) as client:
+        assert (await client.get("/readyz")).status == 200
+        # Another process's exclusive transaction: reads still answer, writes wait.
+        holder = sqlite3.connect(path, isolation_level=None)
+        try:
+            holder.execute("BEGIN EXCLUSIVE")
+            locked = await client.get("/readyz")
+            assert locked.status == 503
+            assert (await locked.json())["problems"] == [
+                "database: the database is locked by another process"
+            ]
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        assert (await client.get("/readyz")).status == 200
 
 
 async def test_metrics_with_a_token_need_it(platform: Platform, settings: Settings) -> None:

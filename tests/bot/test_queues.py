@@ -73,6 +73,37 @@ def test_an_event_that_keeps_failing_is_held_aside_listed_and_retried(
     code, out, _ = engage(capsys, "inbox", "failed")
     assert code == 0 and str(held_id) in out
 
+
+def test_the_table_of_failed_events_shows_each_error_on_its_own_line(
+    cli_env: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    held_id, _ = asyncio.run(_poisoned_inbox(cli_env))
+    error = (
+        "(sqlite3.IntegrityError) UNIQUE constraint failed: response.id\n"
+        "[SQL: INSERT INTO response (id) VALUES (?)]\n"
+        "(Background on this error at: https://sqlalche.me/e/20/gkpj)"
+    )
+
+    async def set_error() -> None:
+        platform = create_platform(cli_env)
+        try:
+            async with platform.sessionmaker.begin() as session:
+                entry = await session.get(InboxEntry, held_id)
+                assert entry is not None
+                entry.error = "  " + error + "\n"
+        finally:
+            await platform.aclose()
+
+    asyncio.run(set_error())
+    code, out, _ = engage(capsys, "inbox", "failed")
+    assert code == 0
+    header, row = out.rstrip("\n").split("\n")
+    assert header.endswith("ERROR")
+    assert row.startswith(f"{held_id:>8} telegram")
+    assert row.endswith("(sqlite3.IntegrityError) UNIQUE constraint failed: response.id…")
+    code, out, _ = engage(capsys, "inbox", "failed", "--json")
+    assert json.loads(out)[0]["error"] == "  " + error + "\n"  # the whole message
+
     code, _, err = engage(capsys, "inbox", "retry", "999999")
     assert code == 2 and "no event 999999 is held aside" in err
     code, out, _ = engage(capsys, "inbox", "retry", str(held_id))

@@ -8,6 +8,7 @@ import os
 import re
 import signal
 import socket
+import sqlite3
 import sys
 import time
 from collections import Counter
@@ -20,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.config import Settings
 from bot.platform import create_platform
+from bot.web.app import STOP_GRACE
 from channels.events import CONSENT
 from storage.db import autovacuum_off, create_engine, create_sessionmaker
 from storage.tables import Consent, InboxEntry, OutboxEntry, Response
@@ -260,3 +262,63 @@ async def test_sigterm_with_an_inbox_backlog_stops_promptly_and_loses_nothing(
     assert set(queued.values()) == {1}
     per_person = Counter(participant for participant, _ in queued)
     assert len(per_person) == len(people) and len(set(per_person.values())) == 1
+
+
+@pytest.mark.timeout(240)
+async def test_sigterm_with_a_request_blocked_on_the_database_stops_within_the_grace(
+    tmp_path: Path,
+) -> None:
+    # A request waiting for SQLite's write lock (held by another process here) waits up
+    # to the busy timeout (30 s); aiohttp's default kept a stopping process for 60 s.
+    path = tmp_path / "engage.db"
+    port = _free_port()
+    env = {
+        **os.environ,
+        "ENGAGE_DATABASE_URL": f"sqlite+aiosqlite:///{path}",
+        "ENGAGE_HTTP_PORT": str(port),
+        "ENGAGE_SECRET_KEY": TEST_SECRET,
+        "ENGAGE_PSEUDONYM_KEY": TEST_KEY,
+    }
+    for name in ("TELEGRAM_BOT_TOKEN", "MASTODON_API_BASE_URL", "MASTODON_ACCESS_TOKEN"):
+        env.pop(name, None)
+    assert (await _engage(env, "consultation", "create", DEMO))[0] == 0
+    assert (await _engage(env, "consultation", "launch", "outpatient-booking"))[0] == 0
+    log = tmp_path / "engage.log"
+    with log.open("wb") as handle:
+        server = await asyncio.create_subprocess_exec(
+            ENGAGE, "run", env=env, cwd=tmp_path, stdout=handle, stderr=handle
+        )
+    holder = sqlite3.connect(path, isolation_level=None)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        jar = aiohttp.CookieJar(unsafe=True)
+        async with aiohttp.ClientSession(cookie_jar=jar) as http:
+
+            async def healthy() -> bool:
+                try:
+                    async with http.get(f"{base}/healthz") as response:
+                        return response.status == 200
+                except aiohttp.ClientConnectionError:
+                    return False
+
+            await wait_until(healthy, within=60, every=0.1, what="the server to be healthy")
+            page = await (await http.get(f"{base}/c/outpatient-booking")).text()
+            fields = dict(re.findall(r'name="(csrf|nonce)" value="([^"]+)"', page))
+            holder.execute("BEGIN EXCLUSIVE")
+            blocked = asyncio.create_task(
+                http.post(f"{base}/c/outpatient-booking/consent", data={**fields, "answer": "yes"})
+            )
+            await asyncio.sleep(1.5)
+            assert not blocked.done()  # waiting for the lock
+            started = time.monotonic()
+            server.send_signal(signal.SIGTERM)
+            async with asyncio.timeout(60):
+                await server.wait()
+            took = time.monotonic() - started
+            with contextlib.suppress(aiohttp.ClientError):
+                await blocked
+    finally:
+        holder.close()
+        await _ended(server)
+    assert server.returncode == 0, log.read_text()
+    assert took < STOP_GRACE + 5, took

@@ -365,6 +365,33 @@ async def test_a_request_aiohttp_cannot_parse_is_one_info_line_without_the_clien
     assert "127.0.0.1" not in logged[0].getMessage()
 
 
+@sqlite_only
+async def test_a_header_too_long_is_logged_by_its_kind_never_its_contents(
+    web_client: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = logging.getLogger("aiohttp.server")
+    server.addFilter(CLIENT_FAULTS)
+    cookie = "engage_p=secret-participant-token-" + "x" * 9000
+    try:
+        reader, writer = await asyncio.open_connection(web_client.host, web_client.port)
+        writer.write(f"GET / HTTP/1.1\r\nHost: x\r\nCookie: {cookie}\r\n\r\n".encode())
+        await writer.drain()
+        status = await reader.readline()
+        writer.close()
+        assert b" 400 " in status
+        for _ in range(50):
+            if any(r.name == "aiohttp.server" for r in caplog.records):
+                break
+            await asyncio.sleep(0.02)
+    finally:
+        server.removeFilter(CLIENT_FAULTS)
+    logged = [r.getMessage() for r in caplog.records if r.name == "aiohttp.server"]
+    assert logged == [
+        "a request was refused or dropped by its client: LineTooLong (header line too long)"
+    ]
+    assert "secret-participant-token" not in caplog.text and "engage_p" not in caplog.text
+
+
 def test_errors_of_the_platform_itself_keep_their_level_and_traceback() -> None:
     try:
         raise ValueError("ours")

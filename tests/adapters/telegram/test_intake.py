@@ -155,6 +155,51 @@ async def test_webhook_refuses_a_wrong_secret_and_ignores_repeats(
         await stop(running)
 
 
+def _without(message: dict[str, Any], name: str) -> dict[str, Any]:
+    return {key: value for key, value in message.items() if key != name}
+
+
+async def test_webhook_refuses_an_update_it_cannot_read_with_400_and_stores_nothing(
+    fake: FakeTelegram, platform: Platform, caplog: pytest.LogCaptureFixture
+) -> None:
+    await launch(platform)
+    secret_words = "my private words about the clinic"
+    whole = _message(secret_words)
+    malformed: list[Any] = [
+        {"update_id": 1, "message": _without(whole, "chat")},
+        {"update_id": 2, "message": {**whole, "text": [secret_words]}},
+        {"update_id": 3, "message": {**whole, "chat": {"id": "1001", "type": "private"}}},
+        {"update_id": 4, "message": {**whole, "from": {"first_name": "Alice"}}},
+        {"update_id": 5, "message": {**whole, "date": "today"}},
+        {"update_id": 6, "edited_message": _without(whole, "message_id")},
+        {"update_id": 7, "message": {**whole, "entities": "bold"}},
+        {"update_id": 8, "callback_query": {"id": "q", "data": "x"}},
+        {"update_id": "9", "message": whole},
+        {"message": whole},
+        [1, 2, 3],
+    ]
+    running = await start(fake, platform, "webhook")
+    try:
+        good = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
+        async with aiohttp.ClientSession() as client:
+            for body in malformed:
+                async with client.post(running.webhook_url, json=body, headers=good) as answer:
+                    assert answer.status == 400, body
+            assert await running.count(InboxEntry) == 0
+            # A well-formed one is still taken.
+            ok = {"update_id": 10, "message": whole}
+            async with client.post(running.webhook_url, json=ok, headers=good) as answer:
+                assert answer.status == 200
+        assert await running.count(InboxEntry) == 1
+    finally:
+        await stop(running)
+    refused = [r for r in caplog.records if "cannot be read" in r.getMessage()]
+    assert len(refused) == len(malformed)
+    assert all(r.exc_info is None for r in refused)
+    assert secret_words not in caplog.text and "1001" not in caplog.text
+    assert "Traceback" not in caplog.text
+
+
 def _message(text: str, *, chat: dict[str, Any] | None = None, **fields: Any) -> dict[str, Any]:
     return {
         "message_id": 40,

@@ -1,0 +1,194 @@
+"""`engage run` when a platform is wrong or away at start-up, against the fakes.
+
+A token the platform refuses stops start-up with one line naming the variable (exit 2,
+never the token). A platform that cannot be reached leaves the web channel serving: the
+adapter is tried again in the background, one log line per attempt, and ``/readyz``
+says it has not started until it does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from tests.conftest import TEST_KEY, TEST_SECRET
+from tests.fakes.mastodon_server import MastodonServer
+from tests.fakes.telegram_api import FakeTelegram
+from tests.waiting import wait_until
+
+ENGAGE = str(Path(sys.executable).parent / "engage")
+TOKEN = "424242:RIGHT-token"
+WRONG = "424242:WRONG-token-never-shown"
+
+pytestmark = pytest.mark.timeout(240)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _env(tmp_path: Path, port: int, **settings: str) -> dict[str, str]:
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("MASTODON_", "TELEGRAM_"))},
+        "ENGAGE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'engage.db'}",
+        "ENGAGE_HTTP_HOST": "127.0.0.1",
+        "ENGAGE_HTTP_PORT": str(port),
+        "ENGAGE_SECRET_KEY": TEST_SECRET,
+        "ENGAGE_PSEUDONYM_KEY": TEST_KEY,
+        **settings,
+    }
+
+
+async def _run_until_it_stops(env: dict[str, str], cwd: Path) -> tuple[int, str]:
+    process = await asyncio.create_subprocess_exec(
+        ENGAGE,
+        "run",
+        env=env,
+        cwd=cwd,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        async with asyncio.timeout(120):
+            _, err = await process.communicate()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    return int(process.returncode or 0), err.decode()
+
+
+async def test_a_telegram_token_refused_stops_start_up_naming_the_variable(
+    tmp_path: Path,
+) -> None:
+    async with FakeTelegram(token=TOKEN) as fake:
+        code, err = await _run_until_it_stops(
+            _env(
+                tmp_path,
+                _free_port(),
+                TELEGRAM_BOT_TOKEN=WRONG,
+                TELEGRAM_API_BASE_URL=fake.base_url,
+            ),
+            tmp_path,
+        )
+    assert code == 2, err
+    assert err.strip().splitlines()[-1] == (
+        "engage: TELEGRAM_BOT_TOKEN: Telegram rejected the bot token"
+    )
+    assert "Traceback" not in err and "WRONG-token" not in err
+
+
+async def test_a_mastodon_token_refused_stops_start_up_naming_the_variable(
+    tmp_path: Path,
+) -> None:
+    with MastodonServer(ratelimit=None) as mastodon:
+        code, err = await _run_until_it_stops(
+            _env(
+                tmp_path,
+                _free_port(),
+                MASTODON_API_BASE_URL=mastodon.base_url,
+                MASTODON_ACCESS_TOKEN="wrong-access-token-never-shown",
+            ),
+            tmp_path,
+        )
+    assert code == 2, err
+    assert err.strip().splitlines()[-1] == (
+        "engage: MASTODON_ACCESS_TOKEN: the Mastodon instance rejected the access token"
+    )
+    assert "Traceback" not in err and "wrong-access-token" not in err
+
+
+async def _status(http: aiohttp.ClientSession, url: str) -> tuple[int, str]:
+    try:
+        async with http.get(url) as response:
+            return response.status, await response.text()
+    except aiohttp.ClientConnectionError:
+        return 0, ""
+
+
+@pytest.mark.parametrize("channel", ["telegram", "mastodon"])
+async def test_a_platform_away_at_start_leaves_the_web_serving_and_is_tried_again(
+    tmp_path: Path, channel: str
+) -> None:
+    away = _free_port()  # nothing listens here until the fake starts on it
+    if channel == "telegram":
+        settings = {
+            "TELEGRAM_BOT_TOKEN": TOKEN,
+            "TELEGRAM_API_BASE_URL": f"http://127.0.0.1:{away}/bot",
+        }
+    else:
+        settings = {
+            "MASTODON_API_BASE_URL": f"http://127.0.0.1:{away}",
+            "MASTODON_ACCESS_TOKEN": "a-token-for-nowhere",
+        }
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = tmp_path / "engage.log"
+    with log.open("wb") as handle:
+        server = await asyncio.create_subprocess_exec(
+            ENGAGE,
+            "run",
+            env=_env(tmp_path, port, **settings),
+            cwd=tmp_path,
+            stdout=handle,
+            stderr=handle,
+        )
+    try:
+        async with aiohttp.ClientSession() as http:
+
+            async def waiting() -> bool:
+                status, body = await _status(http, f"{base}/readyz")
+                return status == 503 and f"{channel} adapter not started yet" in body
+
+            await wait_until(waiting, within=90, every=0.2, what="/readyz to name the adapter")
+            assert (await _status(http, f"{base}/healthz"))[0] == 200
+            assert (await _status(http, f"{base}/"))[0] == 200  # the web channel serves
+
+            def failures() -> list[str]:
+                return [
+                    line
+                    for line in log.read_text().splitlines()
+                    if f"the {channel} adapter did not start" in line
+                ]
+
+            async def failed_twice() -> bool:
+                return len(failures()) >= 2
+
+            await wait_until(failed_twice, within=30, every=0.2, what="a second attempt")
+            # One line an attempt, saying when the next is, and no traceback.
+            first, second = failures()[:2]
+            assert first.endswith("; trying again in 1 s") and " WARNING bot.web.app: " in first
+            assert second.endswith("; trying again in 2 s")
+            assert "Traceback" not in log.read_text()
+            if channel == "telegram":
+                async with FakeTelegram(token=TOKEN, port=away):
+
+                    async def ready() -> bool:
+                        return (await _status(http, f"{base}/readyz"))[0] == 200
+
+                    await wait_until(ready, within=60, every=0.2, what="the adapter to start")
+                    assert "the telegram adapter started" in log.read_text()
+                    server.send_signal(signal.SIGTERM)
+                    async with asyncio.timeout(30):
+                        await server.wait()
+            else:
+                server.send_signal(signal.SIGTERM)
+                async with asyncio.timeout(30):
+                    await server.wait()
+    finally:
+        if server.returncode is None:
+            server.kill()
+            await server.wait()
+    output = log.read_text()
+    assert server.returncode == 0, output
+    assert "Traceback" not in output
+    assert all(len(line) < 600 for line in failures())
