@@ -122,6 +122,14 @@ async def test_invitations_wait_for_the_end_of_quiet_hours_in_the_spec_timezone(
     await adapter.stop()
 
 
+async def _invitation_statuses(platform: Platform) -> list[str]:
+    async with platform.sessionmaker() as session:
+        rows = await session.scalars(
+            select(OutboxEntry.status).where(OutboxEntry.idempotency_key.like("invite:%"))
+        )
+        return list(rows)
+
+
 async def test_invitations_held_for_the_morning_are_dropped_when_it_closes_overnight(
     fake: FakeTelegram, platform: Platform
 ) -> None:
@@ -160,13 +168,7 @@ async def test_invitations_held_for_the_morning_are_dropped_when_it_closes_overn
     clock.now = datetime(2031, 6, 11, 8, 0, tzinfo=SYDNEY).astimezone(UTC)
     await sender.run_once("telegram")
     assert [m for m in fake.sent if m.chat_id in people] == []
-    async with platform.sessionmaker() as session:
-        statuses = (
-            await session.scalars(
-                select(OutboxEntry.status).where(OutboxEntry.idempotency_key.like("invite:%"))
-            )
-        ).all()
-    assert statuses == ["cancelled", "cancelled"]
+    assert await _invitation_statuses(platform) == ["cancelled", "cancelled"]
 
     # Queued again (a re-opened consultation invites again) and then closed without the
     # close reaching the queue: the sender itself drops them.
@@ -184,11 +186,6 @@ async def test_invitations_held_for_the_morning_are_dropped_when_it_closes_overn
         )
     await sender.run_once("telegram")
     assert [m for m in fake.sent if m.chat_id in people] == []
-    async with platform.sessionmaker() as session:
-        statuses = (
-            await session.scalars(
-                select(OutboxEntry.status).where(OutboxEntry.idempotency_key.like("invite:%"))
-            )
-        ).all()
-    assert statuses == ["cancelled", "cancelled"]  # dropped, not tried and failed
+    # Dropped, not tried and failed.
+    assert await _invitation_statuses(platform) == ["cancelled", "cancelled"]
     await adapter.stop()
