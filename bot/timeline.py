@@ -246,6 +246,15 @@ class Timeline:
                 for post in made:
                     if post.platform_ref in known:
                         continue  # an "answers" place recorded with an earlier question
+                    if post.kind == "answers":
+                        held = await queries.publication_by_ref(
+                            session, self.keyring, name, post.platform_ref
+                        )
+                        if held is not None:
+                            # The chat's "A<n>" answers place, held by an earlier timed
+                            # chat there: the one asking now takes it over.
+                            held.consultation_id = spec.id
+                            continue
                     session.add(
                         queries.new_publication(
                             self.keyring,

@@ -145,6 +145,46 @@ async def test_a_timed_chat_posts_q1_and_q2_at_their_times_and_ties_answers(
     assert "## Q2: How was parking?" in markdown
 
 
+async def test_a_second_timed_chat_in_the_same_group_takes_its_answers(
+    running: Running, settings: Settings
+) -> None:
+    """The group's "A<n>" answers go to the chat asking now, not to the one held there
+    before (whose place in the group was recorded first)."""
+    fake, platform = running.fake, running.platform
+    group = fake.group(GROUP, "Clinic group", supergroup=True)
+    ann = fake.user(3011, "Ann")
+    start = datetime.now(UTC)
+    configured = replace(
+        settings, telegram_bot_token=fake.token, telegram_api_base_url=fake.base_url
+    )
+    adapters = {"telegram": running.adapter}
+    specs = []
+    for number, cid in enumerate(("clinic-chat", "clinic-chat-two")):
+        spec = parse_spec(
+            timed_spec(start, id=cid, channels=["telegram"], telegram={"chats": [GROUP]})
+        )
+        specs.append(spec)
+        async with platform.sessionmaker.begin() as session:
+            await service.create(session, spec, source="test")
+        launched = await commands.launch(argparse.Namespace(id=spec.id, channels=None), configured)
+        assert launched == commands.OK
+        if number == 0:
+            ticks = Timeline(
+                platform.sessionmaker, platform.keyring, adapters, clock=after(start, 0.2)
+            )
+            assert (await ticks.tick()).posted == {"clinic-chat/waiting": ["telegram"]}
+            fake.send_text(ann, "A1 too cold in there", chat=group)
+            await running.wait_for_count(Response, 1)
+            async with platform.sessionmaker.begin() as session:
+                await service.close(session, spec.id)
+    second = Timeline(platform.sessionmaker, platform.keyring, adapters, clock=after(start, 0.2))
+    assert (await second.tick()).posted == {"clinic-chat-two/waiting": ["telegram"]}
+    fake.send_text(ann, "A1 warmer this time", chat=group)
+    await running.wait_for_count(Response, 2)
+    exported = await export(platform, "clinic-chat-two")
+    assert [(r["item"], r["text"]) for r in exported] == [("waiting", "warmer this time")]
+
+
 async def test_a_vote_on_an_earlier_rounds_poll_never_changes_another_round(
     running: Running,
 ) -> None:
