@@ -225,6 +225,10 @@ class Timeline:
                 continue
             action = f"post:{name}"
             async with self.sessionmaker.begin() as session:
+                if await self._unpublished(session, spec.id, name):
+                    # Its launch failed there: no introduction with the consent text, so
+                    # no questions either until a launch succeeds.
+                    continue
                 if not await over_time.claim_action(session, spec.id, item.id, action, now=now):
                     continue
                 earlier = await self._posts(session, spec.id, name)
@@ -267,6 +271,19 @@ class Timeline:
                     )
             posted.append(name)
         return posted
+
+    async def _unpublished(self, session: AsyncSession, consultation_id: str, channel: str) -> bool:
+        """Whether the consultation's launch failed on ``channel`` (bot/publishing.py)."""
+        marked = await session.scalar(
+            select(Publication.id)
+            .where(
+                Publication.consultation_id == consultation_id,
+                Publication.channel == channel,
+                Publication.kind == "unpublished",
+            )
+            .limit(1)
+        )
+        return marked is not None
 
     async def _posts(
         self, session: AsyncSession, consultation_id: str, channel: str

@@ -103,7 +103,8 @@ class Launcher:
                     launch.item_text(item, spec.wording()),
                     parent,
                     visibility,
-                    f"{spec.id}:{nonce}:{item.id}",
+                    # "item:" keeps an item whose id is "intro" apart from the intro.
+                    f"{spec.id}:{nonce}:item:{item.id}",
                     poll,
                 )
                 parent = str(status["id"])

@@ -70,3 +70,25 @@ async def test_a_failed_post_is_tried_again_at_the_next_tick(platform: Platform)
     assert (await timeline.tick()).posted == {"clinic-chat/waiting": ["telegram"]}
     assert (await timeline.tick()).posted == {}
     assert [item for item, _ in channel.posted] == ["waiting"]
+
+
+async def test_no_question_is_posted_where_the_launch_failed(platform: Platform) -> None:
+    """No introduction with the consent text went out there: no questions either."""
+    start = datetime.now(UTC)
+    await launch(platform, timed_spec(start, channels=["telegram"]))
+    async with platform.sessionmaker.begin() as session:
+        session.add(
+            Publication(
+                consultation_id="clinic-chat",
+                item_id=None,
+                channel="telegram",
+                platform_ref="unpublished:clinic-chat",
+                kind="unpublished",
+            )
+        )
+    channel = PostingChannel()
+    timeline = Timeline(
+        platform.sessionmaker, platform.keyring, {"telegram": channel}, clock=after(start, 0.5)
+    )
+    assert (await timeline.tick()).posted == {}
+    assert channel.posted == []

@@ -95,6 +95,18 @@ async def test_two_launches_at_once_post_the_consultation_once(world: World) -> 
     assert len(statuses) == len([r for r in rows if r.kind != "poll"]), [r.kind for r in rows]
 
 
+async def test_an_item_called_intro_is_posted_apart_from_the_introduction(
+    world: World,
+) -> None:
+    thread = {"id": "intro", "type": "thread", "text": "Introduce yourself and your clinic"}
+    await world.launch(spec_data(channels=["mastodon"], segments=[], items=[thread]))
+    introduction = await world.post_of(None, "intro")
+    item = await world.post_of("intro")
+    assert introduction != item
+    status = await world.act(world.server.bot().status, item)
+    assert "Introduce yourself and your clinic" in status["content"]
+
+
 async def test_unlisted_visibility_is_used(world: World) -> None:
     data = spec_data(channels=["mastodon"], mastodon={"visibility": "unlisted"})
     await world.launch(data)
