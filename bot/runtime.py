@@ -1045,6 +1045,12 @@ class _Turn:
                 await self.offer_open_consultations()
                 return
             self.say(not_accepting_text(row.state, spec, now))
+            if row.state == service.CLOSED and event.consultation_id is None:
+                # The one they were last in has closed: nothing more to carry on there,
+                # so what is open now is offered (else every message got "it is closed").
+                if self.participant.current_consultation_id == row.id:
+                    self.participant.current_consultation_id = None
+                await self.offer_open_consultations()
             return
         if event.channel not in spec.channels:
             if not event.public:

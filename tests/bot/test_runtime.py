@@ -540,3 +540,34 @@ async def test_a_link_to_a_draft_never_says_it_is_closed(platform: Platform, ope
     else:
         assert said[0] == "We can't find “future-one”."
         assert "Future clinic" not in " ".join(said)
+
+
+async def test_a_message_after_ones_consultation_closed_offers_what_is_open_now(
+    platform: Platform,
+) -> None:
+    """Not "it is closed" to every message for ever: the open consultations are offered,
+    and choosing one starts it."""
+    from consultations import service
+
+    await launch(platform, spec_data(segments=[]))
+    await launch(platform, spec_data(id="discharge", title="Going home", segments=[]))
+    sam = Person("sam-closed")
+    await deliver(platform, sam.starts("outpatient-booking"), sam.answers(CONSENT, "yes"))
+    async with platform.sessionmaker.begin() as session:
+        await service.close(session, "outpatient-booking")
+    channel = FakeChannel()
+    await send_all(platform, channel)
+    before = len(channel.to({"chat": sam.platform_id}))
+    await deliver(platform, sam.says("hi"))
+    await send_all(platform, channel)
+    said = channel.to({"chat": sam.platform_id})[before:]
+    assert "is closed" in said[0].text
+    assert said[-1].options == ("discharge",)
+    # Chosen (a button or a number: the channel makes it a start of that one).
+    await deliver(platform, sam.starts("discharge"))
+    await send_all(platform, channel)
+    assert "Going home" in channel.to({"chat": sam.platform_id})[-1].text
+    # And "hi" now goes to the new one, not to the closed one.
+    await deliver(platform, sam.says("hi"))
+    await send_all(platform, channel)
+    assert not any("is closed" in m.text for m in channel.to({"chat": sam.platform_id})[-2:])
