@@ -15,9 +15,11 @@ model, so the model is a label for reporting and a starting point, not a rule.
 
 from __future__ import annotations
 
+import copy
 import textwrap
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 
@@ -72,6 +74,10 @@ class EngagementModel:
     starter_channels: tuple[str, ...] = ("web",)
     recontact_default: bool = False
     closing_message_default: str | None = None
+    # Settings of the model's own beside the items (listening's hashtags, say).
+    starter_extra: Mapping[str, Any] = field(default_factory=dict)
+    # Minutes after the start of a timed chat at which each prompt is posted (``at:``).
+    starter_minutes: tuple[int, ...] = ()
 
     def template(self, consultation_id: str) -> dict[str, Any]:
         """A starter spec for this model, valid as it stands, for the service to edit.
@@ -97,6 +103,16 @@ class EngagementModel:
             "items": [item.to_dict() for item in self.starter_items],
             "closing_message": self.closing_message_default or _THANKS,
         }
+        data.update(copy.deepcopy(dict(self.starter_extra)))
+        if self.starter_minutes:
+            # The chat at noon the day after the template is made (UTC), to be edited:
+            # each question posted at its time, a few minutes apart.
+            start = (datetime.now(UTC) + timedelta(days=1)).replace(
+                hour=12, minute=0, second=0, microsecond=0
+            )
+            prompts = [item for item in data["items"] if item["type"] == "prompt"]
+            for item, minutes in zip(prompts, self.starter_minutes, strict=False):
+                item["at"] = (start + timedelta(minutes=minutes)).isoformat()
         if self.recontact_default:
             data["consent"]["text"] = (
                 _CONSENT + " We will also ask whether we may contact you again about this work."
@@ -212,6 +228,7 @@ _MODELS = (
             Item(id="q2", type="prompt", text="Q2: What makes getting here hard?"),
             Item(id="q3", type="prompt", text="Q3: What one change would help most?"),
         ),
+        starter_minutes=(5, 20, 35),
     ),
     EngagementModel(
         name="priority-setting",
@@ -223,9 +240,9 @@ _MODELS = (
         item_kinds=("poll",),
         stages=("plan", "act"),
         guidance=(
-            "Run each round as a new cycle (qi.cycle: 2, 3, ...) with the same options, "
-            "and share the previous round's results in the wording or the closing message "
-            "so people can reconsider."
+            "Ask the deciding poll in rounds (rounds: 3, round_gap: 48h on the item): each "
+            "new round shows people the group's answers and their own, and is asked again "
+            "only of those who answered the round before, so opinions can settle."
         ),
         starter_title="What should we improve first?",
         starter_items=(
@@ -251,6 +268,8 @@ _MODELS = (
                     "Clearer information",
                     "More appointments after hours",
                 ),
+                rounds=3,
+                round_gap=timedelta(hours=48),
             ),
         ),
     ),
@@ -293,19 +312,17 @@ _MODELS = (
         item_kinds=("prompt",),
         stages=("plan", "study"),
         guidance=(
-            "Nothing is asked: the single prompt is where the mentions collected from the "
-            "channel are filed, so its text describes what is being gathered."
+            "Nothing is asked: public posts with the hashtags in mastodon.listen (and posts "
+            "that mention the account) are gathered while it is open, and kept for the "
+            "retention period. Replace #YourService with the tags people use for you."
         ),
         starter_title="What people say about our service",
-        starter_items=(
-            Item(
-                id="mentions",
-                type="prompt",
-                text="Tell us what you think of our service by mentioning our account.",
-            ),
-        ),
+        starter_items=(),
         starter_segments=(),
         starter_channels=("mastodon",),
+        starter_extra=MappingProxyType(
+            {"mastodon": {"listen": ["#YourService"]}, "retention": "90d"}
+        ),
     ),
     EngagementModel(
         name="recruitment",
@@ -509,8 +526,14 @@ def template_yaml(model: str | EngagementModel, consultation_id: str) -> str:
         else:
             out.append(_dump({key: value}))
     out.append("\n" + _OPTIONAL_SETTINGS)
-    out.append("\nitems:\n")
-    out.append(_entries(data["items"], [_ITEM_NOTES[item["type"]] for item in data["items"]]))
+    if data["items"]:
+        out.append("\nitems:\n")
+        out.append(_entries(data["items"], [_ITEM_NOTES[item["type"]] for item in data["items"]]))
+    else:
+        out.append("\n" + _comment("Nothing is asked."))
+        out.append("items: []\n")
+    for key in model.starter_extra:
+        out.append("\n" + _dump({key: data[key]}))
     out.append("\n" + _comment("Sent when someone has answered everything."))
     out.append(_dump({"closing_message": data["closing_message"]}))
     out.append("\n" + _CHANNEL_SETTINGS)

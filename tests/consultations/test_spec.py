@@ -815,6 +815,20 @@ def test_model_yaml_template_matches_the_template(name: str) -> None:
     assert load_spec(text) == parse_spec(MODELS[name].template("my-consultation"))
 
 
+def test_the_templates_of_timed_models_collect_answers_as_they_stand() -> None:
+    """A timed chat's questions each have their time (without one they all went out at
+    launch and the "A1 ..." answers they asked for were dropped); listening gathers a
+    hashtag; priority setting asks its deciding poll in rounds."""
+    chat = parse_spec(MODELS["timed-chat"].template("chat"))
+    prompts = [item for item in chat.items if item.type == "prompt"]
+    times = [item.at for item in prompts]
+    assert all(times) and times == sorted(times) and len(set(times)) == len(times)
+    listening = parse_spec(MODELS["listening"].template("heard"))
+    assert listening.items == () and listening.mastodon.listen
+    priorities = parse_spec(MODELS["priority-setting"].template("first"))
+    assert any(item.rounds > 1 for item in priorities.items)
+
+
 def test_template_rejects_a_bad_id() -> None:
     with pytest.raises(ValueError, match="not a valid consultation id"):
         MODELS["pulse-poll"].template("My Poll")
