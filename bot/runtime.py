@@ -1204,10 +1204,13 @@ class _Turn:
         channel = self.event.channel
         kinds = await queries.publication_kinds(self.session, channel, [r.id for r in rows])
         # Never offered where its launch failed (bot/publishing.py marks it unpublished).
+        # Nor one that asks nothing (listening gathers public posts): taking part in it
+        # would be consent to nothing, then "you have answered every question".
         usable = [
             r
             for r in rows
             if channel in service.spec_of(r).channels
+            and service.spec_of(r).items
             and not any(kind == "unpublished" for _, kind in kinds[r.id])
         ]
         if not usable:

@@ -571,3 +571,17 @@ async def test_a_message_after_ones_consultation_closed_offers_what_is_open_now(
     await deliver(platform, sam.says("hi"))
     await send_all(platform, channel)
     assert not any("is closed" in m.text for m in channel.to({"chat": sam.platform_id})[-2:])
+
+
+async def test_a_consultation_that_asks_nothing_is_not_offered(platform: Platform) -> None:
+    """Listening gathers public posts: choosing it would be consent to nothing."""
+    from tests.over_time.helpers import listening_spec
+
+    await launch(platform, spec_data(segments=[], channels=["telegram"]))
+    await launch(platform, listening_spec(channels=["telegram", "mastodon"]))
+    ann = Person("ann-offer")
+    await deliver(platform, ann.starts())
+    channel = FakeChannel()
+    await send_all(platform, channel)
+    [offer] = channel.to({"chat": ann.platform_id})
+    assert offer.options == ("outpatient-booking",)
