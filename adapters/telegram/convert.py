@@ -487,4 +487,8 @@ def poll_counts(poll: telegram.Poll) -> dict[str, int]:
     counts: dict[str, int] = {}
     for option in poll.options:
         counts[option.text] = counts.get(option.text, 0) + option.voter_count
+    if poll.allows_multiple_answers:
+        # Several choices each: the options' votes add up to more than the people who
+        # voted, whom the report counts (consultations.reporting.load_totals).
+        counts["_voters"] = poll.total_voter_count
     return counts

@@ -382,3 +382,54 @@ async def test_list_show_and_the_report_count_the_same_responses_and_people(
     assert (summary.responses, summary.participants) == (2, 2)
     assert (listed.responses, listed.participants) == (2, 2)
     assert (counted["responses"], counted["participants"]) == (2, 2)
+
+
+async def test_a_several_answer_group_poll_counts_its_voters_not_its_votes(
+    platform: Platform,
+) -> None:
+    """An anonymous Telegram group poll with several choices each: seven people, eight
+    votes; n is the seven people who answered."""
+    import telegram
+
+    from adapters.telegram.convert import poll_counts
+
+    days = {
+        "id": "days",
+        "type": "poll",
+        "multiple": True,
+        "text": "Which days suit you?",
+        "options": ["Monday", "Saturday"],
+    }
+    await launch(platform, spec_data(segments=[], items=[days]))
+    poll = telegram.Poll(
+        id="77",
+        question="Which days suit you?",
+        options=[
+            telegram.PollOption(text="Monday", voter_count=5, persistent_id="a"),
+            telegram.PollOption(text="Saturday", voter_count=3, persistent_id="b"),
+        ],
+        total_voter_count=7,
+        is_closed=False,
+        is_anonymous=True,
+        type=telegram.Poll.REGULAR,
+        allows_multiple_answers=True,
+        allows_revoting=True,
+        members_only=False,
+    )
+    async with platform.sessionmaker.begin() as session:
+        session.add(
+            PollTally(
+                consultation_id="outpatient-booking",
+                item_id="days",
+                channel="telegram",
+                platform_ref="poll:77",
+                counts=poll_counts(poll),
+                final=False,
+                taken_at=datetime.now(UTC),
+            )
+        )
+    async with platform.sessionmaker() as session:
+        report = json.loads(await reporting.render(session, "outpatient-booking", fmt="json"))
+    [days_poll] = report["polls"]
+    assert days_poll["n"] == 7
+    assert {o["label"]: o["count"] for o in days_poll["options"]} == {"Monday": 5, "Saturday": 3}
