@@ -176,6 +176,8 @@ async def _mark_unpublished(
 #: second launch at the same moment (two operators, the command line beside the
 #: dashboard) does not post everything again.
 PUBLISHING = "publishing"
+#: Publications that are not a message of their own, left out of the posts counted.
+NOT_POSTS = frozenset({"poll", "topic", "answers"})
 #: A marker left by a launch that died while posting is taken for stale after this.
 CLAIM_TTL = timedelta(minutes=10)
 
@@ -249,7 +251,9 @@ async def _publish_once(
                     kind=post.kind,
                 )
             )
-    return len(posts)
+    # What people see posted: a native poll is the same message as its item, and a
+    # forum topic or a chat's answers place is no post of its own.
+    return sum(1 for post in posts if post.kind not in NOT_POSTS)
 
 
 async def close(

@@ -443,7 +443,12 @@ def _md_over_time(report: Mapping[str, Any], e: Callable[[object], str]) -> list
             "",
             f"Stability (rule: {e(poll['rules']['stability'])}): "
             + (
-                "not known yet."
+                (
+                    # Rounds were answered, but the count it rests on is hidden (under 5).
+                    "hidden with the small counts it rests on."
+                    if st["rounds"] is not None
+                    else "not known yet."
+                )
                 if st["stable"] is None
                 else f"{'stable' if st['stable'] else 'not stable'}, "
                 f"{_pct(st['share_unchanged'])} unchanged."

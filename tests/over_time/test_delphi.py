@@ -151,6 +151,8 @@ async def test_consensus_stability_and_small_movement_hidden(platform: Platform)
         html = await reporting.render(session, CID, fmt="html")
     assert "## Delphi rounds: How important are evening clinics to you?" in markdown
     assert "Consensus (rule: at least 70%" in markdown and "reached in round 2" in markdown
+    # Answered, but hidden with its small counts: not "not known yet".
+    assert "hidden with the small counts it rests on." in markdown
     assert "Delphi rounds: How important are evening clinics to you?" in html
     assert "Movement between rounds" in html
 

@@ -84,7 +84,7 @@ async def test_two_launches_at_once_post_the_consultation_once(world: World) -> 
     )
     posted = first.results.done["mastodon"] + second.results.done["mastodon"]
     rows = await world.rows(Publication, Publication.channel == "mastodon")
-    assert posted == len(rows) > 0
+    assert posted == len([r for r in rows if r.kind not in publishing.NOT_POSTS]) > 0
     # Each post once: no item posted twice, and no marker left behind.
     assert len({(r.item_id, r.kind) for r in rows}) == len(rows)
     assert all(r.kind != publishing.PUBLISHING for r in rows)

@@ -149,7 +149,7 @@ def test_a_refused_launch_stays_a_draft_with_one_line(
 
     cli_server.clear_faults()
     assert main(["consultation", "launch", "outpatient-booking"]) == 0
-    assert "mastodon: 5 posts published" in capsys.readouterr().out
+    assert "mastodon: 4 posts published" in capsys.readouterr().out
     kinds = sorted(p.kind for p in asyncio.run(_rows(Publication)))  # type: ignore[attr-defined]
     assert kinds == ["intro", "item", "item", "item", "poll"]
 
