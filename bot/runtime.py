@@ -1110,10 +1110,11 @@ class _Turn:
             await self.ask_next(spec, dialogue, welcome_back=True)
             return
 
-        if event.public and kind is EventKind.TEXT and spec.timed_items and event.text:
-            # "A2 ..." answers timed question 2, wherever in the group or thread it is.
+        if kind is EventKind.TEXT and spec.timed_items and event.text:
+            # "A2 ..." answers timed question 2 (once it is posted), wherever in the group
+            # or thread it is, and in a private conversation too.
             tagged = timed_chat.answer_tag(spec, event.text)
-            if tagged is not None and tagged[1]:
+            if tagged is not None and tagged[1] and await self._asked_yet(spec, tagged[0], now):
                 target = tagged[0].id
                 in_reply_to = None
                 self.event = replace(event, text=tagged[1])
@@ -1326,6 +1327,17 @@ class _Turn:
             person_sent=moderation.SENT_NOTHING,
         )
 
+    async def _asked_yet(self, spec: ConsultationSpec, item: Item, now: datetime) -> bool:
+        """Whether a timed question has been posted on the event's channel (or, where it
+        is posted nowhere, whether its time has come): "A3 ..." before Q3 is out is no
+        answer to it."""
+        published = await self.state.published_kinds(self.session, self.event.channel, spec.id)
+        if (item.id, "item") in published:
+            return True
+        if any(kind == "item" for _, kind in published):
+            return False  # posted here, but not this one yet
+        return item.at is None or item.at <= now
+
     async def edit(self) -> None:
         """A message changed after it was sent: the answer stored from it takes the new
         text, screened, redacted and analysed again, so that a disclosure added by an edit
@@ -1346,6 +1358,11 @@ class _Turn:
         spec = service.spec_of(row)
         self.consultation_id = row.id
         self.texts = spec.wording()
+        tagged = timed_chat.answer_tag(spec, text) if spec.timed_items else None
+        if tagged is not None and tagged[0].id == response.item_id and tagged[1]:
+            text = tagged[1]  # an "A1 ..." answer edited: its words, without the tag
+            if response.text == text:
+                return
         screened = self.runtime.screen(text, screening.hints_for(spec))
         was_flagged = screening.SAFETY in (response.flags or [])
         response.text = screened.text

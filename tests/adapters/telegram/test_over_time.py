@@ -22,6 +22,7 @@ from tests.adapters.telegram.test_private_chat import export
 from tests.fakes.telegram_api import FakeMessage
 from tests.helpers import launch
 from tests.over_time.helpers import after, delphi_spec, opened_at, timed_spec
+from tests.waiting import wait_until
 
 CID = "evening-clinics"
 
@@ -183,6 +184,49 @@ async def test_a_second_timed_chat_in_the_same_group_takes_its_answers(
     await running.wait_for_count(Response, 2)
     exported = await export(platform, "clinic-chat-two")
     assert [(r["item"], r["text"]) for r in exported] == [("waiting", "warmer this time")]
+
+
+async def test_timed_answer_tags_early_edited_and_in_private(
+    running: Running, settings: Settings
+) -> None:
+    """ "A2 ..." before Q2 is posted answers nothing; an edited "A1 ..." keeps its words
+    without the tag; "A1 ..." in a private chat answers Q1 too."""
+    fake, platform = running.fake, running.platform
+    group = fake.group(GROUP, "Clinic group", supergroup=True)
+    ann, ben = fake.user(3021, "Ann"), fake.user(3022, "Ben")
+    start = datetime.now(UTC)
+    spec = parse_spec(timed_spec(start, channels=["telegram"], telegram={"chats": [GROUP]}))
+    async with platform.sessionmaker.begin() as session:
+        await service.create(session, spec, source="test")
+    configured = replace(
+        settings, telegram_bot_token=fake.token, telegram_api_base_url=fake.base_url
+    )
+    assert await commands.launch(argparse.Namespace(id=spec.id, channels=None), configured) == 0
+    adapters = {"telegram": running.adapter}
+    timeline = Timeline(platform.sessionmaker, platform.keyring, adapters, clock=after(start, 0.2))
+    assert (await timeline.tick()).posted == {f"{spec.id}/waiting": ["telegram"]}
+    fake.send_text(ann, "A2 the car park was full", chat=group)
+    tagged = fake.send_text(ann, "A1 too cold in there", chat=group).message
+    await running.wait_for_count(Response, 1)
+    assert tagged is not None
+    [first] = await export(platform, spec.id)
+    assert (first["item"], first["text"]) == ("waiting", "too cold in there")
+    fake.edit(ann, tagged, "A1 far too cold in there")
+
+    async def edited() -> bool:
+        rows = await export(platform, spec.id)
+        return [r["text"] for r in rows] == ["far too cold in there"]
+
+    await wait_until(edited, what="the edited answer, without its tag")
+    # In the private chat: consent, then a tagged answer.
+    fake.send_command(ben, "/start", spec.id)
+    consent = await running.said(ben, 1)
+    fake.press_button(ben, consent, consent.callback_data[0])
+    await running.said(ben, 2)
+    fake.send_text(ben, "A1 the chairs are hard")
+    await running.wait_for_count(Response, 2)
+    by_text = {r["text"]: r["item"] for r in await export(platform, spec.id)}
+    assert by_text == {"far too cold in there": "waiting", "the chairs are hard": "waiting"}
 
 
 async def test_a_vote_on_an_earlier_rounds_poll_never_changes_another_round(
