@@ -864,6 +864,18 @@ class _Turn:
         await self.session.flush()
         already = await queries.opt_out(self.session, self.participant.id)
         await self.session.refresh(self.participant)
+        # Public posts gathered by listening were noted with "reply STOP if you would
+        # rather we did not": STOP takes them back (a case about one keeps its words).
+        noted = list(
+            await self.session.scalars(
+                select(Response.id).where(
+                    Response.participant_id == self.participant.id,
+                    Response.item_type == over_time.LISTENING,
+                )
+            )
+        )
+        if noted:
+            await queries.delete_replaced(self.session, noted)
         self.outcome.left = True
         if confirm and not (already and self.event.public):
             # "We keep the answers you gave before" only to someone who gave any.

@@ -115,6 +115,21 @@ async def test_a_public_mention_without_the_tag_is_gathered_once_and_answered(
     assert stored.text == "the lifts in block B are broken again"
 
 
+async def test_stop_after_a_noted_mention_takes_the_post_back(world: World) -> None:
+    """The note says "reply STOP if you would rather we did not": STOP keeps the promise."""
+    server, platform = await _listening_to_mentions(world)
+    await world.act(server.mention, "mia", "the lifts in block C are broken again")
+    [note] = await world.received("mia", 1)
+    assert "Reply STOP" in note["content"]
+    assert len(await rows(platform, Response)) == 1
+    await world.act(server.dm, "mia", "STOP", in_reply_to_id=note["id"])
+
+    async def taken_back() -> bool:
+        return await rows(platform, Response) == []
+
+    await wait_until(taken_back, what="the noted post taken back")
+
+
 async def test_a_disclosure_in_a_mention_gets_the_safety_reply_and_its_case_says_so(
     world: World,
 ) -> None:
