@@ -285,7 +285,7 @@ def _warn_without_region(path: str, spec: ConsultationSpec) -> None:
 
 def _warn_if_closed(path: str, spec: ConsultationSpec) -> None:
     """A valid spec whose ``closes_at`` has passed: launch refuses it, so say so now."""
-    if spec.closes_at is not None and spec.closes_at <= utcnow():
+    if spec.closes_at is not None and publishing.closed_already(spec, utcnow()) is not None:
         print(
             f"{path}: warning: closes_at: {spec.closes_at.isoformat()} is in the past, so "
             "`engage consultation launch` will refuse it; set a later time",
@@ -811,9 +811,7 @@ async def participant_erase(args: argparse.Namespace, settings: Settings | None)
         async with platform.sessionmaker.begin() as session:
             # Events of theirs still waiting in the inbox would bring them back.
             waiting = await queries.forget_waiting_events(
-                session,
-                platform.keyring.reference(args.channel, f"sender:{who}"),
-                args.channel,
+                session, platform.keyring, args.channel, who
             )
             # Everywhere: on import, every consultation the person was imported into.
             people = await records.people_of(session, platform.keyring, args.channel, who)

@@ -29,7 +29,13 @@ from channels.events import OutboundMessage
 from consultations import followups, loop, moderation, screening, service
 from consultations.spec import ConsultationSpec
 from storage.lists import one_of
-from storage.queries import ReferenceKeys, add_outbox_rows, dialect_insert, outbox_row
+from storage.queries import (
+    ReferenceKeys,
+    add_outbox_rows,
+    cases_of,
+    dialect_insert,
+    outbox_row,
+)
 from storage.tables import (
     Consent,
     Consultation,
@@ -103,15 +109,10 @@ async def invite(
         .exists()
     )
     # A disclosure waiting for a moderator, in any consultation.
-    # (A case names its person, or the answer it is about does.)
     waiting = (
         select(ModerationCase.id)
-        .outerjoin(Response, Response.id == ModerationCase.response_id)
         .where(
-            or_(
-                ModerationCase.participant_id == Participant.id,
-                Response.participant_id == Participant.id,
-            ),
+            cases_of(Participant.id),
             ModerationCase.reason == screening.SAFETY,
             ModerationCase.status.in_(moderation.OPEN_STATES),
         )

@@ -92,7 +92,7 @@ class Inbox:
                 "channel": e.channel,
                 "event_id": self.keyring.reference(e.channel, e.event_id),
                 "payload": self.keyring.seal(e.to_json()),
-                "sender": self.keyring.reference(e.channel, f"sender:{e.sender}"),
+                "sender": queries.inbox_sender(self.keyring, e.channel, e.sender),
             }
             for e in events
         ]

@@ -410,7 +410,16 @@ class Runtime:
         (from public pages, reports and exports), as the person took it back where they
         wrote it. A safety case about it keeps its words (a moderator must still see
         them); deleted with the batch's replaced answers (:meth:`_State.finish`)."""
-        found = await _deleted_post(self, session, event)
+        if event.platform_ref is None:
+            return
+        ref = self.keyring.reference(event.channel, event.platform_ref)
+        found = list(
+            await session.scalars(
+                select(Response.id).where(
+                    Response.channel == event.channel, Response.platform_ref == ref
+                )
+            )
+        )
         if found:
             state.replaced.update(found)
             log.info(
@@ -505,17 +514,6 @@ class Runtime:
             turn.say(texts("only_words"))  # the question asked stays where it was
             return
         await turn.run(kind)
-
-
-async def _deleted_post(runtime: Runtime, session: AsyncSession, event: InboundEvent) -> list[int]:
-    """The answers stored from a post its author deleted (none if nothing was)."""
-    if event.platform_ref is None:
-        return []
-    ref = runtime.keyring.reference(event.channel, event.platform_ref)
-    found = await session.scalars(
-        select(Response.id).where(Response.channel == event.channel, Response.platform_ref == ref)
-    )
-    return list(found)
 
 
 class _State:
@@ -898,8 +896,9 @@ class _Turn:
         event = self.event
         await queries.forget_waiting_events(
             self.session,
-            self.runtime.keyring.reference(event.channel, f"sender:{event.sender}"),
+            self.runtime.keyring,
             event.channel,
+            event.sender,
             but=self.runtime.reference(event),
         )
         self.outcome.participant = None
@@ -1545,19 +1544,22 @@ class _Turn:
         raw = event.choices[0] if event.choices else (event.text or "")
         typed = event.text.strip() if kind is EventKind.TEXT and event.text else None
         adding = part == voting.ADD
+
+        def finished() -> bool:
+            dialogue.finished_items = sorted({*(dialogue.finished_items or []), item.id})
+            return True
+
         # At the invitation to add a statement, "no" and "nothing" end the step before any
         # word is read as a vote.
         if adding and typed is not None and voting.is_done(typed, texts):
-            dialogue.finished_items = sorted({*(dialogue.finished_items or []), item.id})
-            return True
+            return finished()
         vote = voting.read_vote(raw, texts, yes_no=False)
         if vote is None and event.option_indexes and not adding:
             index = event.option_indexes[0]
             vote = voting.VOTES[index] if 0 <= index < len(voting.VOTES) else None
         if vote is None and typed is not None and not adding:
             if voting.is_done(typed, texts, no_words=False):
-                dialogue.finished_items = sorted({*(dialogue.finished_items or []), item.id})
-                return True
+                return finished()
             # Where a statement is shown, a yes ("sí", "ydw") agrees with it and a no
             # disagrees; at the invitation a yes only says "I see".
             vote = voting.read_vote(typed, texts)
@@ -1870,7 +1872,8 @@ class _Turn:
             # privately (its totals merge in the report; docs/architecture.md).
             kinds = await self.state.published_kinds(self.session, self.event.channel, spec.id)
             answered = answered | {item for item, kind in kinds if kind == "poll" and item}
-        asked_again = await rounds.rounds_due(self.session, spec, self.participant.id, answered)
+        standing = await rounds.persons_rounds(self.session, spec, self.participant.id, answered)
+        asked_again = standing.due
         answered = (answered | {item.id for item in spec.items if item.rounds > 1}) - set(
             asked_again
         )
@@ -1898,9 +1901,7 @@ class _Turn:
         number: int | None = None
         if question is not None and question.question in asked_again:
             question = replace(question, text=asked_again[question.question])
-            number = (await over_time.current_rounds(self.session, spec.id)).get(
-                question.question, 1
-            )
+            number = standing.current.get(question.question, 1)
         if question is None:
             if dialogue.state != "finished" or welcome_back:
                 dialogue.state = "finished"

@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot import publishing
 from channels.adapter import ChannelAdapter, PublishedPost, QuestionPoster
 from channels.events import OutboundMessage
 from consultations import rounds, service, timed_chat
@@ -274,16 +275,8 @@ class Timeline:
 
     async def _unpublished(self, session: AsyncSession, consultation_id: str, channel: str) -> bool:
         """Whether the consultation's launch failed on ``channel`` (bot/publishing.py)."""
-        marked = await session.scalar(
-            select(Publication.id)
-            .where(
-                Publication.consultation_id == consultation_id,
-                Publication.channel == channel,
-                Publication.kind == "unpublished",
-            )
-            .limit(1)
-        )
-        return marked is not None
+        kinds = await queries.publication_kinds(session, channel, [consultation_id])
+        return (None, publishing.UNPUBLISHED) in kinds[consultation_id]
 
     async def _posts(
         self, session: AsyncSession, consultation_id: str, channel: str
@@ -296,7 +289,7 @@ class Timeline:
         return [
             PublishedPost(row.item_id, queries.publication_ref(self.keyring, row), row.kind)
             for row in rows
-            if row.kind not in ("unpublished", "publishing")
+            if row.kind not in (publishing.UNPUBLISHED, publishing.PUBLISHING)
         ]
 
     # -- listening retention -----------------------------------------------------------

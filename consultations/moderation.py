@@ -16,9 +16,11 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from consultations import service
 from consultations import statements as voting
 from consultations.dialogue import RESUME
 from consultations.screening import BY_MODEL, BY_PHRASE, REVIEW, SAFETY
+from storage import queries
 from storage import statements as statement_store
 from storage.tables import (
     AuditEvent,
@@ -243,6 +245,13 @@ def record_sent(case: ModerationCase, sent: str) -> None:
         case.person_sent = sent
 
 
+def _release_flags(response: Response) -> None:
+    """A person judged the flag wrong: the reply counts like any other (``RELEASED``
+    takes the place of ``safety`` or ``review``)."""
+    kept = [f for f in response.flags or () if f not in (SAFETY, REVIEW, RELEASED)]
+    response.flags = [*kept, RELEASED]
+
+
 def audit(
     session: AsyncSession,
     actor: str,
@@ -370,8 +379,7 @@ async def release(session: AsyncSession, case_id: int, actor: str, note: str) ->
     if case.response_id is not None:
         response = await session.get(Response, case.response_id)
         if response is not None:
-            kept = [f for f in response.flags or () if f not in (SAFETY, REVIEW, RELEASED)]
-            response.flags = [*kept, RELEASED]
+            _release_flags(response)
             participant_id = response.participant_id
     audit(session, actor, "case.release", f"case:{case_id}")
     if participant_id is not None:
@@ -384,13 +392,11 @@ async def _resume(session: AsyncSession, participant_id: int, consultation_id: s
     await session.flush()
     still_open = await session.scalar(
         select(ModerationCase.id)
-        .outerjoin(Response, Response.id == ModerationCase.response_id)
         .where(
             ModerationCase.consultation_id == consultation_id,
             ModerationCase.status.in_(OPEN_STATES),
             ModerationCase.reason.in_((SAFETY, REVIEW)),
-            (ModerationCase.participant_id == participant_id)
-            | (Response.participant_id == participant_id),
+            queries.cases_of(participant_id),
         )
         .limit(1)
     )
@@ -511,7 +517,7 @@ async def _refuse_a_repeat(session: AsyncSession, case_id: int) -> None:
         return  # not a statement waiting: _close says what it is
     shown = await statement_store.shown(session, statement.consultation_id, statement.item_id)
     consultation = await session.get(Consultation, statement.consultation_id)
-    language = str((consultation.spec or {}).get("language") or "en") if consultation else "en"
+    language = service.spec_of(consultation).language if consultation else "en"
     repeat = voting.near_duplicate(
         statement.text,
         [voting.Known(s.id, s.text) for s in shown if s.id != statement.id],
@@ -549,7 +555,6 @@ async def decide_statement(
         await statement_store.set_status(session, case.response_id, status)
         response = await session.get(Response, case.response_id)
         if approve and response is not None and case.reason in (SAFETY, REVIEW):
-            kept = [f for f in response.flags or () if f not in (SAFETY, REVIEW, RELEASED)]
-            response.flags = [*kept, RELEASED]
+            _release_flags(response)
     audit(session, actor, "statement.approve" if approve else "statement.reject", f"case:{case_id}")
     return case

@@ -36,10 +36,12 @@ from storage import statements as statement_store
 from storage.db import json_text
 from storage.lists import one_of
 from storage.tables import (
+    Consent,
     Consultation,
     Dialogue,
     InboxEntry,
     ModerationCase,
+    OutboxEntry,
     Participant,
     Response,
     utcnow,
@@ -912,7 +914,6 @@ async def participant_data(
     A person imported into several consultations is one participant in each: all of them
     are given, ``participant`` the first and ``participants`` every one.
     """
-    from storage.tables import Consent, ModerationCase, OutboxEntry
 
     people = await people_of(session, keyring, channel, platform_id)
     if not people:

@@ -6,13 +6,14 @@ earlier answer, so they can keep or change it (the Delphi method). When a round 
 is fixed by the consultation's opening time; whether it has opened is a fact in the
 store (``storage.over_time.current_rounds``), so every worker agrees.
 
-All but :func:`rounds_due` and :func:`rounds_closed_to` are pure; they read the store for
-the runtime and the web page, which must ask the same thing of the same person.
+All but :func:`persons_rounds` are pure; it reads the store for the runtime and the web
+page, which must ask the same thing of the same person.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,7 +22,7 @@ from consultations.spec import ConsultationSpec, Item
 from consultations.texts import ENGLISH, Texts
 from storage import over_time
 
-__all__ = ["distribution", "invitation_text", "round_opens_at", "rounds_closed_to", "rounds_due"]
+__all__ = ["PersonsRounds", "distribution", "invitation_text", "persons_rounds", "round_opens_at"]
 
 
 def round_opens_at(item: Item, opened_at: datetime, number: int) -> datetime | None:
@@ -67,20 +68,34 @@ def invitation_text(
     return "\n".join(lines)
 
 
-async def rounds_due(
-    session: AsyncSession, spec: ConsultationSpec, participant_id: int, answered: set[str]
-) -> dict[str, str]:
-    """Polls asked in rounds that this person should answer now, with their words.
+@dataclass(frozen=True)
+class PersonsRounds:
+    """Where one person stands in a consultation's polls asked in rounds, read once.
 
-    Round 1 is asked like any poll (of those who have not answered it); a later round is
-    asked of those who answered the round before and not yet this one, showing the
-    group's answers and their own. ``answered`` is the items the person answered at all.
+    ``due``: the polls to ask them now, with their words (round 1 as any poll, to whom
+    has not answered it; a later round to whom answered the one before and not yet
+    this one, with the group's answers and their own). ``closed``: the polls in a round
+    they are not part of, with that round (their answer would not be stored, so the web
+    page does not offer to change it). ``current``: the round each poll is in.
     """
+
+    due: dict[str, str]
+    closed: dict[str, int]
+    current: dict[str, int]
+
+
+async def persons_rounds(
+    session: AsyncSession, spec: ConsultationSpec, participant_id: int, answered: set[str]
+) -> PersonsRounds:
+    """:class:`PersonsRounds` for one person; ``answered`` is the items they answered at
+    all. Reads the store for the runtime and the web page, which must ask the same thing
+    of the same person."""
     round_items = [item for item in spec.items if item.rounds > 1]
     if not round_items:
-        return {}
+        return PersonsRounds({}, {}, {})
     current = await over_time.current_rounds(session, spec.id)
     due: dict[str, str] = {}
+    closed: dict[str, int] = {}
     for item in round_items:
         number = current.get(item.id, 1)
         if number == 1:
@@ -88,33 +103,13 @@ async def rounds_due(
                 due[item.id] = item.text
             continue
         own = await over_time.rounds_answered(session, participant_id, spec.id, item.id)
-        if number in own or number - 1 not in own:
+        if number - 1 not in own:
+            if number not in own:
+                closed[item.id] = number
+            continue
+        if number in own:
             continue
         earlier = await over_time.round_answers(session, spec.id, item.id, number - 1)
         counts = distribution(item.options, earlier.values())
         due[item.id] = invitation_text(item, number, counts, own[number - 1], spec.wording())
-    return due
-
-
-async def rounds_closed_to(
-    session: AsyncSession, spec: ConsultationSpec, participant_id: int
-) -> dict[str, int]:
-    """Polls in a round this person is not part of, with the round open now.
-
-    A round after the first is asked only of those who answered the round before; the
-    others' answers are not stored (the runtime says so), so the web page must not offer
-    to change them.
-    """
-    round_items = [item for item in spec.items if item.rounds > 1]
-    if not round_items:
-        return {}
-    current = await over_time.current_rounds(session, spec.id)
-    closed: dict[str, int] = {}
-    for item in round_items:
-        number = current.get(item.id, 1)
-        if number == 1:
-            continue
-        own = await over_time.rounds_answered(session, participant_id, spec.id, item.id)
-        if number not in own and number - 1 not in own:
-            closed[item.id] = number
-    return closed
+    return PersonsRounds(due, closed, current)

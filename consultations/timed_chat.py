@@ -35,14 +35,9 @@ def question_text(spec: ConsultationSpec, item: Item) -> str:
     return spec.wording()("timed_question", number=number, question=item.text)
 
 
-def answer_tag(
-    spec: ConsultationSpec, text: str, now: datetime | None = None
-) -> tuple[Item, str] | None:
-    """The timed item an "A<n>" message answers, and the words after the tag.
-
-    Given ``now``, only a question already posted is answered: "A3 ..." before Q3 is
-    out answers nothing yet.
-    """
+def answer_tag(spec: ConsultationSpec, text: str) -> tuple[Item, str] | None:
+    """The timed item an "A<n>" message answers, and the words after the tag (whether
+    that question is out yet is the runtime's to say: it knows where it was posted)."""
     match = _TAG.match(text)
     if match is None:
         return None
@@ -50,10 +45,7 @@ def answer_tag(
     timed = spec.timed_items
     if not 1 <= number <= len(timed):
         return None
-    item = timed[number - 1]
-    if now is not None and item.at is not None and item.at > now:
-        return None
-    return item, match.group(2).strip()
+    return timed[number - 1], match.group(2).strip()
 
 
 def due_questions(spec: ConsultationSpec, now: datetime) -> list[Item]:

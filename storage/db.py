@@ -184,7 +184,7 @@ async def checkpoint(engine: AsyncEngine) -> None:
     deleted rows (an erasure) leave no copy in the log; as far as readers allow (one
     reading at that moment keeps its pages, and the next checkpoint takes them).
     Nothing on PostgreSQL."""
-    if engine.dialect.name != "sqlite":
+    if not is_sqlite(engine):
         return
     async with engine.connect() as connection:
         await connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")

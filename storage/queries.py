@@ -26,6 +26,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.orm import QueryableAttribute
 
 from storage import statements as statement_store
 from storage.db import json_text
@@ -403,11 +404,16 @@ async def add_outbox(
     )
 
 
-def cases_of(participant_id: int) -> ColumnElement[bool]:
-    """A participant's moderation cases: opened for one of their responses, or for them."""
-    return ModerationCase.response_id.in_(
-        select(Response.id).where(Response.participant_id == participant_id)
-    ) | (ModerationCase.participant_id == participant_id)
+def cases_of(participant_id: int | QueryableAttribute[int]) -> ColumnElement[bool]:
+    """A participant's moderation cases: opened for one of their responses, or for them.
+
+    ``participant_id`` is an id, or a column of an enclosing query (``Participant.id``).
+    """
+    # An enclosing query's column (Participant.id) is that query's, however deep.
+    theirs = select(Response.id).where(Response.participant_id == participant_id)
+    return ModerationCase.response_id.in_(theirs.correlate_except(Response)) | (
+        ModerationCase.participant_id == participant_id
+    )
 
 
 async def latest_case_categories(
@@ -432,19 +438,27 @@ async def latest_case_categories(
 KEPT_ON_ERASURE = ("safety", "review")
 
 
+def inbox_sender(keys: ReferenceKeys, channel: str, sender: str) -> str:
+    """How the inbox keeps an event's sender: a keyed hash, never the platform id."""
+    return keys.reference(channel, f"sender:{sender}")
+
+
 async def forget_waiting_events(
-    session: AsyncSession, sender_ref: str, channel: str, *, but: str | None = None
+    session: AsyncSession,
+    keys: ReferenceKeys,
+    channel: str,
+    sender: str,
+    *,
+    but: str | None = None,
 ) -> int:
     """Delete the events of one sender still waiting in the inbox (or held aside after
     failing), but the one whose reference is ``but`` and any received after it; returns
     how many. For an erasure: handled after it, they would bring the person back (a new
     participant, their words in a case, messages sent to them).
-
-    ``sender_ref`` is the inbox's keyed reference of the sender (``Inbox.receive_many``).
     """
     waiting = [
         InboxEntry.channel == channel,
-        InboxEntry.sender == sender_ref,
+        InboxEntry.sender == inbox_sender(keys, channel, sender),
         InboxEntry.processed_at.is_(None),
     ]
     if but is not None:

@@ -556,7 +556,8 @@ class WebChannel:
                     new_token,
                 )
             # A Delphi round open to this person asks again, with the group's answers.
-            round_texts = await rounds.rounds_due(session, spec, participant_id, answered)
+            standing = await rounds.persons_rounds(session, spec, participant_id, answered)
+            round_texts = standing.due
             answered = (answered | {i.id for i in spec.items if i.rounds > 1}) - set(round_texts)
             # A round this person is not part of: their earlier answer is shown, not
             # offered to change, as a change would not be stored.
@@ -564,9 +565,7 @@ class WebChannel:
                 item_id: texts(
                     "web_round_not_yours", number=number, rounds=spec.item(item_id).rounds
                 )
-                for item_id, number in (
-                    await rounds.rounds_closed_to(session, spec, participant_id)
-                ).items()
+                for item_id, number in standing.closed.items()
             }
             now = datetime.now(UTC)
             unanswered = [

@@ -228,7 +228,7 @@ def read_languages(folded: str) -> Reading:
         lang = owner(word)
         if lang is not None:
             scores[lang] += 1
-    language = _language_of(folded, words, dict(scores))
+    language = _language_of(folded, words, scores)
     # Two words at least: one ("y" in "Y/N") is no clause.
     also = frozenset(lang for lang in (SPANISH, WELSH) if lang != language and scores[lang] >= 2)
     unread = other_script or (
@@ -242,13 +242,19 @@ def read_languages(folded: str) -> Reading:
 
 
 def _language_of(folded: str, words: list[str], scores: dict[str, int]) -> str:
-    """The language a text is in as a whole, from its words' counts per table (changed)."""
+    """The language a text is in as a whole, from its words' counts per table."""
     if not words:
         return ENGLISH
-    if not folded.isascii() and ("ñ" in folded or "¿" in folded or "¡" in folded):
-        scores["es"] += 2
-    english = scores.pop("en")
-    lang, best = max(scores.items(), key=lambda item: item[1])
+    spanish_marks = not folded.isascii() and ("ñ" in folded or "¿" in folded or "¡" in folded)
+    english = scores[ENGLISH]
+    lang, best = max(
+        (
+            (lang, count + (2 if spanish_marks and lang == SPANISH else 0))
+            for lang, count in scores.items()
+            if lang != ENGLISH
+        ),
+        key=lambda item: item[1],
+    )
     if best >= 2 and best > english:
         return lang
     if best >= 1 and english == 0 and best * 4 >= len(words) and len(words) >= 2:
