@@ -68,7 +68,8 @@ def _settings(settings: Settings | None) -> Settings:
 
 
 def db_upgrade(args: argparse.Namespace, settings: Settings | None) -> int:
-    migrate.upgrade(_settings(settings).database_url)
+    settings = _settings(settings)
+    migrate.upgrade(settings.database_url, pseudonym_key=settings.pseudonym_key)
     print(f"database at revision {migrate.head_revision()}")
     return OK
 
@@ -102,7 +103,7 @@ async def _ensure_schema(settings: Settings, platform: Platform) -> None:
     if current == migrate.head_revision():
         return
     if settings.is_sqlite:
-        await migrate.upgrade_async(settings.database_url)
+        await migrate.upgrade_async(settings.database_url, pseudonym_key=settings.pseudonym_key)
         return
     if current != migrate.head_revision():
         raise UsageError(

@@ -16,17 +16,22 @@ import migrations
 MIGRATIONS_DIR = Path(migrations.__file__).resolve().parent
 
 
-def alembic_config(database_url: str) -> Config:
-    """An Alembic configuration pointing at the project's migrations and this database."""
+def alembic_config(database_url: str, pseudonym_key: str | None = None) -> Config:
+    """An Alembic configuration pointing at the project's migrations and this database.
+
+    ``pseudonym_key`` is for migrations that seal or hash what older code stored plain
+    (``config.attributes["pseudonym_key"]``); one that finds such rows without it stops.
+    """
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    config.attributes["pseudonym_key"] = pseudonym_key
     return config
 
 
-def upgrade(database_url: str, revision: str = "head") -> None:
+def upgrade(database_url: str, revision: str = "head", *, pseudonym_key: str | None = None) -> None:
     """Apply migrations up to ``revision`` (blocking; runs its own event loop)."""
-    command.upgrade(alembic_config(database_url), revision)
+    command.upgrade(alembic_config(database_url, pseudonym_key), revision)
 
 
 def downgrade(database_url: str, revision: str) -> None:
@@ -34,9 +39,11 @@ def downgrade(database_url: str, revision: str) -> None:
     command.downgrade(alembic_config(database_url), revision)
 
 
-async def upgrade_async(database_url: str, revision: str = "head") -> None:
+async def upgrade_async(
+    database_url: str, revision: str = "head", *, pseudonym_key: str | None = None
+) -> None:
     """:func:`upgrade` from inside a running event loop."""
-    await asyncio.to_thread(upgrade, database_url, revision)
+    await asyncio.to_thread(upgrade, database_url, revision, pseudonym_key=pseudonym_key)
 
 
 async def downgrade_async(database_url: str, revision: str) -> None:

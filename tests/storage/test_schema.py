@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -383,5 +384,111 @@ async def test_ids_never_reused_keeps_every_row_that_references_a_response(
             )
             ids = await connection.execute(text("SELECT id FROM response ORDER BY id"))
             assert list(ids.scalars()) == [1, 3]
+    finally:
+        await engine.dispose()
+
+
+PRIVATE_CHAT, GROUP_CHAT, DIRECT_STATUS = "5550001234", "-1005550009876", "115550002468"
+EVENT = f"1234567:{DIRECT_STATUS}"
+
+
+def test_outbox_rows_from_before_sealing_hold_no_platform_id_after_db_upgrade(
+    database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Rows the code wrote before the references in outbox payloads were sealed (and
+    # before sent references and idempotency keys were hashed) kept them plain.
+    from channels.events import OutboundMessage
+    from consultations.keys import Keyring
+    from tests.conftest import TEST_KEY, TEST_SECRET
+    from tests.helpers import engage
+
+    migrate.downgrade(database_url, "0022_publication_round")
+    before = [
+        ("telegram", f"telegram:{EVENT}:1", {"reply_to": f"chat:{PRIVATE_CHAT}:msg:41"}, None),
+        (
+            "telegram",
+            f"telegram:{EVENT}:2",
+            {"replaces": f"chat:{GROUP_CHAT}:msg:42"},
+            f"chat:{GROUP_CHAT}:msg:43",
+        ),
+        ("mastodon", f"mastodon:{DIRECT_STATUS}:erased", {"reply_to": DIRECT_STATUS}, None),
+        ("web", "invite:c:7", {}, None),
+    ]
+    asyncio.run(
+        _execute(
+            database_url,
+            *(
+                "INSERT INTO outbox (channel, idempotency_key, payload, status, attempts, "
+                "next_attempt_at, created_at, platform_ref, bulk, urgent) VALUES "
+                f"('{channel}', '{key}', '{json.dumps({'text': 'Thanks', **refs})}', "
+                f"'pending', 0, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, "
+                f"{'NULL' if ref is None else repr(ref)}, FALSE, FALSE)"
+                for channel, key, refs, ref in before
+            ),
+        )
+    )
+    monkeypatch.setenv("ENGAGE_DATABASE_URL", database_url)
+    monkeypatch.setenv("ENGAGE_SECRET_KEY", TEST_SECRET)
+    monkeypatch.setenv("ENGAGE_PSEUDONYM_KEY", TEST_KEY)
+    assert engage(capsys, "db", "upgrade")[0] == 0
+
+    rows = asyncio.run(_outbox(database_url))
+    stored = json.dumps([[str(value) for value in row] for row in rows])
+    for needle in (PRIVATE_CHAT, GROUP_CHAT, DIRECT_STATUS, "1234567"):
+        assert needle not in stored
+    keys = Keyring(TEST_KEY)
+    sent = [OutboundMessage.from_stored(payload, keys.unseal) for _, _, payload, _ in rows]
+    assert [(m.reply_to, m.replaces) for m in sent] == [
+        (f"chat:{PRIVATE_CHAT}:msg:41", None),
+        (None, f"chat:{GROUP_CHAT}:msg:42"),
+        (DIRECT_STATUS, None),
+        (None, None),
+    ]
+    # As the code writes them now, so that a lookup by the hashed reference finds them.
+    assert [(key, ref) for _, key, _, ref in rows] == [
+        (f"telegram:{keys.reference('telegram', EVENT)}:1", None),
+        (
+            f"telegram:{keys.reference('telegram', EVENT)}:2",
+            keys.reference("telegram", f"chat:{GROUP_CHAT}:msg:43"),
+        ),
+        (f"mastodon:{keys.reference('mastodon', DIRECT_STATUS)}:erased", None),
+        ("invite:c:7", None),
+    ]
+
+
+def test_outbox_rows_from_before_sealing_are_not_migrated_without_the_key(
+    database_url: str,
+) -> None:
+    migrate.downgrade(database_url, "0022_publication_round")
+    asyncio.run(
+        _execute(
+            database_url,
+            "INSERT INTO outbox (channel, idempotency_key, payload, status, attempts, "
+            "next_attempt_at, created_at, bulk, urgent) VALUES ('mastodon', 'mastodon:1:1', "
+            f"'{json.dumps({'text': 'Thanks', 'reply_to': DIRECT_STATUS})}', 'pending', 0, "
+            "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, FALSE, FALSE)",
+        )
+    )
+    with pytest.raises(RuntimeError, match="ENGAGE_PSEUDONYM_KEY"):
+        migrate.upgrade(database_url)
+    assert DIRECT_STATUS in json.dumps([str(v) for v in asyncio.run(_outbox(database_url))])
+
+
+async def _outbox(url: str) -> list[tuple[Any, ...]]:
+    """Each outbox row's channel, idempotency key, payload and platform reference."""
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as connection:
+            rows = await connection.execute(
+                select(
+                    text("channel"), text("idempotency_key"), text("payload"), text("platform_ref")
+                )
+                .select_from(text("outbox"))
+                .order_by(text("id"))
+            )
+            return [
+                (channel, key, json.loads(payload) if isinstance(payload, str) else payload, ref)
+                for channel, key, payload, ref in rows
+            ]
     finally:
         await engine.dispose()
