@@ -231,6 +231,7 @@ class Inbox:
             return list(await session.scalars(_waiting(size, skip, InboxEntry.id)))
 
     async def _process_batch(self, size: int, skip: set[int]) -> int:
+        outcomes: list[Outcome] = []
         async with self.sessionmaker.begin() as session:
             # Ids and payloads only, and one UPDATE marks them all: no ORM objects for
             # rows that are read once and then emptied.
@@ -245,12 +246,14 @@ class Inbox:
                 for _, payload in entries
                 if payload is not None
             ]
-            await self.runtime.handle_batch(session, events)
+            outcomes = await self.runtime.handle_batch(session, events)
             await queries.mark_inbox_processed(session, [entry_id for entry_id, _ in entries])
+        await self.runtime.after_commit(outcomes)
         return len(entries)
 
     async def _process_one(self, entry_id: int) -> bool:
         """Handle one row alone; ``False`` if its handling failed (an attempt counted)."""
+        outcomes: list[Outcome] = []
         async with self.sessionmaker.begin() as session:
             statement = select(InboxEntry).where(
                 InboxEntry.id == entry_id,
@@ -266,7 +269,7 @@ class Inbox:
                 async with session.begin_nested():
                     if entry.payload is not None:
                         event = InboundEvent.from_json(self.keyring.unseal(entry.payload))
-                        await self.runtime.handle_batch(session, [event])
+                        outcomes = await self.runtime.handle_batch(session, [event])
                 await queries.mark_inbox_processed(session, [entry.id])
             except Exception as exc:
                 if is_unavailable(exc):
@@ -287,6 +290,7 @@ class Inbox:
                 else:
                     log.warning("inbox entry %s failed (attempt %d)", entry.id, entry.attempts)
                 return False
+        await self.runtime.after_commit(outcomes)
         return True
 
 

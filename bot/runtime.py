@@ -50,6 +50,7 @@ from consultations.spec import ConsultationSpec, Item
 from consultations.texts import ENGLISH, Texts
 from storage import over_time, queries
 from storage import statements as statement_store
+from storage.db import checkpoint
 from storage.lists import one_of
 from storage.tables import (
     Consent,
@@ -116,6 +117,8 @@ class Outcome:
     held_by: OutboundMessage | None = None
     #: The person left (STOP) while it was handled.
     left: bool = False
+    #: The person's data was erased at their request while it was handled.
+    erased: bool = False
     #: A statement refused as a near-repeat: the one it repeats, offered next for a vote.
     prefer_statement: int | None = None
     #: The text key saying why a vote was not counted (a statement not open for votes,
@@ -285,13 +288,31 @@ class Runtime:
         """The event's id as kept at rest: a keyed hash."""
         return self.keyring.reference(event.channel, event.event_id)
 
-    async def handle_batch(self, session: AsyncSession, events: Sequence[InboundEvent]) -> None:
-        """Handle events taken from the inbox, inside the caller's transaction."""
+    async def handle_batch(
+        self, session: AsyncSession, events: Sequence[InboundEvent]
+    ) -> list[Outcome]:
+        """Handle events taken from the inbox, inside the caller's transaction; once it
+        has committed, the caller passes the outcomes to :meth:`after_commit`."""
         state = await _State.load(session, self, events)
-        for event in events:
-            await self._handle(session, event, Outcome(), state)
+        outcomes = [Outcome() for _ in events]
+        for event, outcome in zip(events, outcomes, strict=True):
+            await self._handle(session, event, outcome, state)
         await state.update_progress(session)
         await state.finish(session)
+        return outcomes
+
+    async def after_commit(self, outcomes: Iterable[Outcome | Exception]) -> None:
+        """What follows the commit of handled events: after an erasure, SQLite's
+        write-ahead log is folded in, as ``engage participant erase`` does, so the erased
+        words leave no copy in the log (:func:`storage.db.checkpoint`). The erasure has
+        committed by then: a checkpoint that fails is logged, not the request's failure
+        (SQLite's next checkpoint folds the log in)."""
+        if not any(isinstance(outcome, Outcome) and outcome.erased for outcome in outcomes):
+            return
+        try:
+            await checkpoint(self.sessionmaker.kw["bind"])
+        except Exception as exc:
+            log.warning("the write-ahead log was not folded in after an erasure (%s)", exc)
 
     async def handle_now(self, *events: InboundEvent) -> Outcome:
         """Record and handle events in one transaction (for channels that wait on them).
@@ -323,18 +344,20 @@ class Runtime:
         stores nothing, and a person may always delete what they gave.
         """
         given = list(tickets) if tickets is not None else [None] * len(groups)
+        results: list[Outcome | Exception]
         try:
-            return list(await self._handle_groups(groups, given, admit))
+            results = list(await self._handle_groups(groups, given, admit))
         except Exception as exc:
             if len(groups) == 1:
                 return [exc]
             log.warning("a batch of %d requests failed; handling them one by one", len(groups))
-        results: list[Outcome | Exception] = []
-        for group, ticket in zip(groups, given, strict=True):
-            try:
-                results.append((await self._handle_groups([group], [ticket], admit))[0])
-            except Exception as exc:
-                results.append(exc)
+            results = []
+            for group, ticket in zip(groups, given, strict=True):
+                try:
+                    results.append((await self._handle_groups([group], [ticket], admit))[0])
+                except Exception as exc:
+                    results.append(exc)
+        await self.after_commit(results)
         return results
 
     async def _handle_groups(
@@ -902,6 +925,7 @@ class _Turn:
             but=self.runtime.reference(event),
         )
         self.outcome.participant = None
+        self.outcome.erased = True
         message = OutboundMessage(
             text=self.texts("erased"),
             language=self.texts.language,
