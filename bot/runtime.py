@@ -883,18 +883,23 @@ class _Turn:
     async def opt_out(self, *, confirm: bool) -> None:
         await self.state.write_outbox(self.session)
         await self.session.flush()
-        already = await queries.opt_out(self.session, self.participant.id)
+        # A consultation's own page leaves that consultation, as its words say; STOP in
+        # a conversation leaves everything.
+        page = self.event.consultation_id if self._on_a_page() else None
+        if page is not None:
+            already = await queries.leave_consultation(self.session, self.participant.id, page)
+        else:
+            already = await queries.opt_out(self.session, self.participant.id)
         await self.session.refresh(self.participant)
         # Public posts gathered by listening were noted with "reply STOP if you would
         # rather we did not": STOP takes them back (a case about one keeps its words).
-        noted = list(
-            await self.session.scalars(
-                select(Response.id).where(
-                    Response.participant_id == self.participant.id,
-                    Response.item_type == over_time.LISTENING,
-                )
-            )
-        )
+        noted_where = [
+            Response.participant_id == self.participant.id,
+            Response.item_type == over_time.LISTENING,
+        ]
+        if page is not None:
+            noted_where.append(Response.consultation_id == page)
+        noted = list(await self.session.scalars(select(Response.id).where(*noted_where)))
         if noted:
             await queries.delete_replaced(self.session, noted)
         self.outcome.left = True
@@ -908,6 +913,14 @@ class _Turn:
                 self.texts("stop_reply" if held is not None else "stop_reply_none"),
                 private=self.event.public,
             )
+
+    def _on_a_page(self) -> bool:
+        """Whether the event comes from one consultation's own page (the web channel's
+        forms each name theirs), not from a conversation that may hold several."""
+        return (
+            self.event.channel in self.runtime.inline_channels
+            and self.event.consultation_id is not None
+        )
 
     async def erase(self) -> None:
         await self.state.write_outbox(self.session)

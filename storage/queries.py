@@ -150,17 +150,19 @@ async def consents(
     return {row.purpose: row for row in result}
 
 
-async def withdraw_consents(session: AsyncSession, participant_id: int) -> int:
-    """Withdraw every consent this participant has given; returns how many."""
-    result = await session.execute(
-        update(Consent)
-        .where(
-            Consent.participant_id == participant_id,
-            Consent.given.is_(True),
-            Consent.withdrawn_at.is_(None),
-        )
-        .values(withdrawn_at=utcnow())
-    )
+async def withdraw_consents(
+    session: AsyncSession, participant_id: int, consultation_id: str | None = None
+) -> int:
+    """Withdraw every consent this participant has given (to ``consultation_id`` only,
+    if given); returns how many."""
+    where = [
+        Consent.participant_id == participant_id,
+        Consent.given.is_(True),
+        Consent.withdrawn_at.is_(None),
+    ]
+    if consultation_id is not None:
+        where.append(Consent.consultation_id == consultation_id)
+    result = await session.execute(update(Consent).where(*where).values(withdrawn_at=utcnow()))
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
@@ -651,6 +653,42 @@ async def opt_out(session: AsyncSession, participant_id: int) -> bool:
         .values(status="cancelled")
     )
     return already
+
+
+async def leave_consultation(
+    session: AsyncSession, participant_id: int, consultation_id: str
+) -> bool:
+    """End someone's part in one consultation (the web page's "Leave this consultation"):
+    their consents to it withdrawn, their conversation in it stopped, nothing more of it
+    sent; every other consultation stays as it was (:func:`opt_out` leaves them all).
+
+    Returns whether they had already left it (no consent of theirs stood).
+    """
+    participant = await session.get(Participant, participant_id)
+    if participant is None:
+        return True
+    if participant.current_consultation_id == consultation_id:
+        participant.current_consultation_id = None
+    withdrawn = await withdraw_consents(session, participant_id, consultation_id)
+    await session.execute(
+        update(Dialogue)
+        .where(
+            Dialogue.participant_id == participant_id,
+            Dialogue.consultation_id == consultation_id,
+            Dialogue.state == "active",
+        )
+        .values(state="stopped", pending=None, updated_at=utcnow())
+    )
+    await session.execute(
+        update(OutboxEntry)
+        .where(
+            OutboxEntry.participant_id == participant_id,
+            OutboxEntry.consultation_id == consultation_id,
+            OutboxEntry.status.in_(["pending", "claimed"]),
+        )
+        .values(status="cancelled")
+    )
+    return withdrawn == 0
 
 
 @functools.cache

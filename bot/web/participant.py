@@ -978,7 +978,8 @@ class WebChannel:
         return await self._show(request, notes, prefer_statement=outcome.prefer_statement)
 
     async def stop(self, request: web.Request) -> web.Response:
-        """Leave the consultation (STOP): nothing more is asked or stored.
+        """Leave this consultation (STOP): nothing more of it is asked or stored; the
+        person's part in any other consultation stays as it was.
 
         The page says the answers given are kept, and offers to delete them (as the
         consultation's page does from then on).
@@ -993,8 +994,8 @@ class WebChannel:
     async def _left_page(
         self, request: web.Request, spec: ConsultationSpec, token: str
     ) -> web.Response:
-        """The page after STOP: answers given are kept, and may be deleted here (someone
-        who gave none is not told of answers kept)."""
+        """The page after STOP, which left this consultation: answers given to it are
+        kept, and may be deleted here (someone who gave none is not told of answers kept)."""
         texts = spec.wording()
         async with self.sessionmaker() as db:
             held = await db.scalar(
@@ -1003,6 +1004,7 @@ class WebChannel:
                 .where(
                     Participant.channel == "web",
                     Participant.pseudonym == self.keyring.pseudonym("web", token),
+                    Response.consultation_id == spec.id,
                 )
                 .limit(1)
             )

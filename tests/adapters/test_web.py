@@ -223,9 +223,7 @@ async def test_after_a_disclosure_leaving_and_deleting_are_a_button_away(
         assert form_fields(shown, "/c/outpatient-booking/erase")
     left = unescape(await (await _post(web_client, "/c/outpatient-booking/stop", again)).text())
     assert "You have left" in left
-    async with platform.sessionmaker() as session:
-        participant = await session.scalar(select(Participant))
-        assert participant is not None and participant.opted_out_at is not None
+    assert await _consents(platform) == {"outpatient-booking": False}
     page = await (await web_client.get("/c/outpatient-booking")).text()
     await _post(web_client, "/c/outpatient-booking/erase", page)
     assert await _export(platform, "outpatient-booking") == []
@@ -586,8 +584,7 @@ async def test_stop_typed_as_an_answer_leaves_and_is_not_stored(
     assert "You have left" in await response.text()
     async with platform.sessionmaker() as session:
         assert await session.scalar(select(func.count(Response.id))) == 0
-        participant = await session.scalar(select(Participant))
-        assert participant is not None and participant.opted_out_at is not None
+    assert await _consents(platform) == {"outpatient-booking": False}
     # Nothing more is stored, as after the page's "Leave" button.
     await web_client.post(
         "/c/outpatient-booking/answers",
@@ -705,3 +702,41 @@ async def test_a_consultation_not_yet_open_is_offered_nowhere_until_its_time(
     await send_all(platform, channel)
     [offer] = channel.to({"chat": person.platform_id})
     assert offer.options == ("outpatient-booking",)
+
+
+async def _consents(platform: Platform) -> dict[str, bool]:
+    """Each consultation's consent to take part: whether it stands (not withdrawn)."""
+    async with platform.sessionmaker() as session:
+        rows = await session.execute(
+            select(Consent.consultation_id, Consent.withdrawn_at).where(
+                Consent.purpose == "consultation"
+            )
+        )
+        return {cid: withdrawn is None for cid, withdrawn in rows}
+
+
+async def test_leave_leaves_this_consultation_and_no_other(
+    platform: Platform, web_client: Client
+) -> None:
+    # The page says "Leave this consultation" and then "You have left this consultation":
+    # the person's part in another consultation on the web stays as it was.
+    await launch(platform, spec_data(segments=[]))
+    await launch(platform, spec_data(id="clinic-hours", title="Clinic hours", segments=[]))
+    other = await _consented(web_client, "clinic-hours")
+    await _post(web_client, "/c/clinic-hours/answers", other, **{"item:ease": "Easy"})
+    page = await _consented(web_client)
+    assert "Leave this consultation" in page
+    left = unescape(await (await _post(web_client, "/c/outpatient-booking/stop", page)).text())
+    assert "You have left this consultation" in left
+
+    assert await _consents(platform) == {"outpatient-booking": False, "clinic-hours": True}
+    # Asked to agree again here; there, the questions go on without asking again.
+    assert "Before you start" in await (await web_client.get("/c/outpatient-booking")).text()
+    there = await (await web_client.get("/c/clinic-hours")).text()
+    assert "Before you start" not in there
+    await _post(web_client, "/c/clinic-hours/answers", there, **{"item:one-thing": "Later hours"})
+    async with platform.sessionmaker() as session:
+        kept = await session.scalars(
+            select(Response.item_id).where(Response.consultation_id == "clinic-hours")
+        )
+        assert sorted(kept) == ["ease", "one-thing"]
