@@ -548,6 +548,8 @@ class _State:
 
     def __init__(self) -> None:
         self.participants: dict[tuple[str, str], Participant] = {}
+        # Those the batch created (forgotten at its end if nothing came to name them).
+        self.new_participants: set[int] = set()
         # Pseudonyms worked out by load, by (channel, platform id): a keyed hash each.
         self.pseudonyms: dict[tuple[str, str], str] = {}
         self.consultations: dict[str, Consultation | None] = {}
@@ -594,7 +596,7 @@ class _State:
         senders = [(e.channel, pseudonyms[(e.channel, e.sender)]) for e in events]
         state.unhandled = Counter(senders)
         keys = set(senders)
-        state.participants = await queries.participants_for(session, keys)
+        state.participants, state.new_participants = await queries.participants_for(session, keys)
         ids = [p.id for p in state.participants.values()]
         wanted = {e.consultation_id for e in events if e.consultation_id} | {
             p.current_consultation_id
@@ -649,6 +651,13 @@ class _State:
             await session.flush()
             await queries.delete_replaced(session, self.replaced)
             self.replaced.clear()
+        if self.new_participants:
+            # Someone whose events this batch took nothing from is not kept.
+            gone = await queries.forget_passers_by(session, self.new_participants)
+            for person in self.participants.values():
+                if person.id in gone:
+                    session.expunge(person)
+            self.new_participants = set()
 
     async def write_outbox(self, session: AsyncSession) -> None:
         """Insert the messages queued so far, in order (one statement, many rows).

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Text,
     bindparam,
     delete,
+    exists,
     func,
     select,
     text,
@@ -769,8 +770,10 @@ async def insert_inbox_many(
 
 async def participants_for(
     session: AsyncSession, keys: set[tuple[str, str]]
-) -> dict[tuple[str, str], Participant]:
-    """Participants by (channel, pseudonym), created where missing (race-safe)."""
+) -> tuple[dict[tuple[str, str], Participant], set[int]]:
+    """Participants by (channel, pseudonym), created where missing (race-safe), and the
+    ids of those created here (:func:`forget_passers_by` takes them back if nothing
+    comes to name them)."""
     found: dict[tuple[str, str], Participant] = {}
 
     async def load(wanted: set[tuple[str, str]]) -> None:
@@ -797,7 +800,42 @@ async def participants_for(
             [{"channel": c, "pseudonym": p, "created_at": now} for c, p in sorted(missing)],
         )
         await load(missing)
-    return found
+    return found, {found[key].id for key in missing if key in found}
+
+
+@functools.cache
+def _named_elsewhere() -> list[Any]:
+    """For each table that names a participant, whether a row of it names this one."""
+    conditions: list[Any] = []
+    for table in Participant.metadata.sorted_tables:
+        for key in table.foreign_keys:
+            if key.column is Participant.__table__.c.id:
+                conditions.append(exists().where(key.parent == Participant.id))
+    return conditions
+
+
+async def forget_passers_by(session: AsyncSession, participant_ids: Collection[int]) -> set[int]:
+    """Delete those of these participants that no row of any table names and who did not
+    leave: someone who only passed by (a public mention no consultation took, a reply to
+    no post of ours) never took part, and no pseudonym of theirs is kept. Someone who
+    said STOP keeps their row, so that nothing of theirs is taken later.
+
+    Returns the ids deleted (their objects are left to the caller to let go of).
+    """
+    if not participant_ids:
+        return set()
+    await session.flush()
+    result = await session.scalars(
+        delete(Participant)
+        .where(
+            one_of(Participant.id, sorted(participant_ids)),
+            Participant.opted_out_at.is_(None),
+            *(~named for named in _named_elsewhere()),
+        )
+        .returning(Participant.id)
+        .execution_options(synchronize_session=False)
+    )
+    return set(result)
 
 
 async def dialogues_for(

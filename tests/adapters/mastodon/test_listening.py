@@ -9,10 +9,10 @@ from datetime import timedelta
 from bot.platform import Platform
 from bot.timeline import Timeline
 from consultations import records, reporting
-from storage.tables import ChannelCursor, ModerationCase, Response
+from storage.tables import ChannelCursor, InboxEntry, ModerationCase, Participant, Response
 from tests.adapters.mastodon.conftest import World
 from tests.fakes.mastodon_server import MastodonServer
-from tests.helpers import launch
+from tests.helpers import launch, spec_data
 from tests.over_time.helpers import clock_at, listening_spec, rows
 from tests.waiting import wait_until
 
@@ -154,3 +154,24 @@ async def _listening_to_mentions(world: World) -> tuple[MastodonServer, Platform
 
     await wait_until(read, what="the Mastodon intake's cursor")
     return world.server, world.platform
+
+
+async def test_a_mention_nobody_takes_leaves_no_participant(world: World) -> None:
+    """A public mention that answers no consultation post, with no listening consultation
+    to note it: the person never took part, and no pseudonym of theirs is kept."""
+    await launch(world.platform, spec_data(channels=["web", "mastodon"]))
+    await world.start()
+
+    async def read() -> bool:
+        return await world.count(ChannelCursor, ChannelCursor.name.like("notifications:%")) > 0
+
+    await wait_until(read, what="the Mastodon intake's cursor")
+    status = await world.act(world.server.mention, "ned", "when is the clinic open on Saturday?")
+    ref = world.platform.keyring.reference("mastodon", str(status["id"]))
+
+    async def handled() -> bool:
+        done = InboxEntry.processed_at.is_not(None)
+        return await world.count(InboxEntry, InboxEntry.event_id == ref, done) == 1
+
+    await wait_until(handled, what="the mention handled")
+    assert await world.count(Participant) == 0
