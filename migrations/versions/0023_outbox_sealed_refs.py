@@ -16,10 +16,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from alembic import context, op
+from alembic import op
 
 from channels.events import SEALED_FIELDS, SEALED_KEY
 from consultations.keys import Keyring
+from migrations.sealing import REFERENCE_PREFIX, keyring
 
 revision: str = "0023_outbox_sealed_refs"
 down_revision: str | None = "0022_publication_round"
@@ -27,7 +28,6 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 BATCH = 500
-REFERENCE_PREFIX = "r:"
 
 outbox = sa.table(
     "outbox",
@@ -37,17 +37,6 @@ outbox = sa.table(
     sa.column("payload", sa.JSON),
     sa.column("platform_ref", sa.String),
 )
-
-
-def keyring() -> Keyring:
-    """The keyring of the pseudonym key the migration was given (migrations/apply.py)."""
-    key = context.config.attributes.get("pseudonym_key")
-    if not key:
-        raise RuntimeError(
-            "ENGAGE_PSEUDONYM_KEY: needed to seal the platform references of outbox rows "
-            "written before they were sealed; run `engage db upgrade` with it set"
-        )
-    return Keyring(key)
 
 
 def sealed_payload(keys: Keyring, payload: dict[str, Any]) -> dict[str, Any] | None:

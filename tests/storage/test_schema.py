@@ -472,6 +472,10 @@ def test_outbox_rows_from_before_sealing_are_not_migrated_without_the_key(
     with pytest.raises(RuntimeError, match="ENGAGE_PSEUDONYM_KEY"):
         migrate.upgrade(database_url)
     assert DIRECT_STATUS in json.dumps([str(v) for v in asyncio.run(_outbox(database_url))])
+    # At the newest revision again for the next test (PostgreSQL's store is shared).
+    from tests.conftest import TEST_KEY
+
+    migrate.upgrade(database_url, pseudonym_key=TEST_KEY)
 
 
 async def _outbox(url: str) -> list[tuple[Any, ...]]:
@@ -492,3 +496,80 @@ async def _outbox(url: str) -> list[tuple[Any, ...]]:
             ]
     finally:
         await engine.dispose()
+
+
+def test_references_from_before_hashing_are_hashed_by_db_upgrade(
+    database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Rows the code wrote before references at rest were keyed hashes kept them plain: a
+    # private chat's message a response came from, a direct message's id in the inbox, a
+    # group's post in publication (sealed as well since 0004).
+    from consultations.keys import Keyring
+    from storage.queries import publication_ref
+    from tests.conftest import TEST_KEY, TEST_SECRET
+    from tests.helpers import engage
+
+    migrate.downgrade(database_url, "0023_outbox_sealed_refs")
+    asyncio.run(
+        _execute(
+            database_url,
+            "INSERT INTO consultation (id, title, organisation, model, qi_project, stage, cycle, "
+            "state, spec, source, created_at) VALUES ('c', 't', 'o', 'feedback-prompt', 'p', "
+            "'plan', 1, 'open', '{}', '', CURRENT_TIMESTAMP)",
+            "INSERT INTO item (consultation_id, id, position, type, text, options, multiple) "
+            "VALUES ('c', 'one', 0, 'prompt', 'One thing?', '[]', FALSE)",
+            "INSERT INTO participant (channel, pseudonym, created_at) "
+            "VALUES ('telegram', 'p1', CURRENT_TIMESTAMP)",
+            "INSERT INTO response (consultation_id, item_id, item_type, participant_id, channel, "
+            "choices, text, platform_ref, flags, created_at, public) VALUES ('c', 'one', "
+            f"'prompt', 1, 'telegram', '[]', 'Later hours', 'chat:{PRIVATE_CHAT}:msg:9', '[]', "
+            "CURRENT_TIMESTAMP, FALSE)",
+            "INSERT INTO inbox (channel, event_id, received_at, processed_at, attempts) VALUES "
+            f"('mastodon', '{DIRECT_STATUS}', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, 0), "
+            "('telegram', '1234567:88', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, 0)",
+            "INSERT INTO publication (consultation_id, item_id, channel, platform_ref, kind, "
+            f"created_at) VALUES ('c', 'one', 'telegram', 'chat:{GROUP_CHAT}:msg:3', 'item', "
+            "CURRENT_TIMESTAMP)",
+        )
+    )
+    monkeypatch.setenv("ENGAGE_DATABASE_URL", database_url)
+    monkeypatch.setenv("ENGAGE_SECRET_KEY", TEST_SECRET)
+    monkeypatch.setenv("ENGAGE_PSEUDONYM_KEY", TEST_KEY)
+    assert engage(capsys, "db", "upgrade")[0] == 0
+
+    keys = Keyring(TEST_KEY)
+    stored = asyncio.run(_every_row(database_url))
+    for needle in (PRIVATE_CHAT, GROUP_CHAT, DIRECT_STATUS):
+        assert needle not in stored
+    assert keys.reference("telegram", f"chat:{PRIVATE_CHAT}:msg:9") in stored
+    assert keys.reference("mastodon", DIRECT_STATUS) in stored
+    assert "1234567:88" in stored  # a bot's update number names nobody; left as it was
+    [published] = asyncio.run(_publications(database_url))
+    assert published.platform_ref == keys.reference("telegram", f"chat:{GROUP_CHAT}:msg:3")
+    assert publication_ref(keys, published) == f"chat:{GROUP_CHAT}:msg:3"
+
+
+async def _publications(url: str) -> list[Any]:
+    from storage.tables import Publication
+
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as connection:
+            return list((await connection.execute(select(Publication))).all())
+    finally:
+        await engine.dispose()
+
+
+async def _every_row(url: str) -> str:
+    """Every row of every table as text (as :func:`dump_all`, without a platform)."""
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as connection:
+            rows = [
+                json.dumps([str(value) for value in row])
+                for table in Base.metadata.sorted_tables
+                for row in (await connection.execute(select(table))).all()
+            ]
+    finally:
+        await engine.dispose()
+    return "\n".join(rows)
