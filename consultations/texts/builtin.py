@@ -200,6 +200,7 @@ BUILTIN: dict[str, str] = {
     "web_post": "Post",
     "web_write_something": "Please write something before you send it.",
     "web_error_heading": "There is a problem",
+    "web_error_prefix": "Error: {title}",
     "web_pages": "Discussion pages",
     "web_earlier": "Earlier posts",
     "web_later": "Later posts",

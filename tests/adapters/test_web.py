@@ -480,6 +480,31 @@ async def test_pages_are_accessible_basics(platform: Platform, web_client: Clien
     assert "<legend>How easy was it to book your last appointment?</legend>" in page
 
 
+async def test_each_step_has_its_own_title_and_an_error_says_so_first(
+    platform: Platform, web_client: Client
+) -> None:
+    import re
+
+    def title(page: str) -> str:
+        found = re.search(r"<title>(.*?)</title>", page)
+        assert found is not None
+        return unescape(found.group(1))
+
+    await launch(platform)
+    page = await (await web_client.get("/c/outpatient-booking")).text()
+    assert title(page) == "Before you start – Improving outpatient booking"
+    page = await _post(web_client, "/c/outpatient-booking/consent", page, answer="yes")
+    page = await page.text()
+    assert title(page) == "About you – Improving outpatient booking"
+    page = await _post(web_client, "/c/outpatient-booking/answers", page)
+    page = await page.text()
+    assert title(page) == "Your views – Improving outpatient booking"
+    empty = await _post(web_client, "/c/outpatient-booking/threads/reminder", page, text=" ")
+    page = await empty.text()
+    assert title(page).startswith("Error: ")
+    assert title(page).endswith(" – Improving outpatient booking")
+
+
 async def test_answering_every_question_on_the_page_counts_as_finished(
     platform: Platform, web_client: Client
 ) -> None:
