@@ -139,6 +139,8 @@ class ItemsPage(ConsultationPage):
     waiting: frozenset[str] = frozenset()
     #: The thread whose post came back empty: its box is marked and the error tied to it.
     missing: str | None = None
+    #: With ``missing``: the reply (its ref) whose answer came back empty, if it was one.
+    missing_reply: str | None = None
     invitations: Sequence[WebInvitation] = ()
 
 

@@ -505,6 +505,32 @@ async def test_each_step_has_its_own_title_and_an_error_says_so_first(
     assert title(page).endswith(" – Improving outpatient booking")
 
 
+async def test_an_empty_reply_is_sent_back_with_its_box_open_and_the_error_tied_to_it(
+    platform: Platform, web_client: Client
+) -> None:
+    import re
+
+    await launch(platform, spec_data(segments=[]))
+    page = await _consented(web_client)
+    action = "/c/outpatient-booking/threads/reminder"
+    page = await (await _post(web_client, action, page, text="Say the clinic")).text()
+    parent = re.findall(r'name="parent" value="(response:\d+)"', page)[0]
+    fields = form_fields(page, action)
+    answered = await web_client.post(action, data={**fields, "parent": parent, "text": "  "})
+    page = await answered.text()
+    assert str(answered.url).endswith(f"?missing=reminder&reply={parent}")
+    box = f"reply-{parent}"
+    assert f'<a href="#{box}">Please write something before you send it.</a>' in page
+    assert f'<p class="error" id="{box}-error">Please write something' in page
+    assert (
+        f'<textarea id="{box}" name="text" required aria-invalid="true" '
+        f'aria-describedby="{box}-error">' in page
+    )
+    assert page.count("<details open>") == 1
+    # The post box of the thread is not the one marked.
+    assert '<textarea id="thread-reminder" name="text" required>' in page
+
+
 async def test_answering_every_question_on_the_page_counts_as_finished(
     platform: Platform, web_client: Client
 ) -> None:

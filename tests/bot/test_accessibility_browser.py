@@ -204,7 +204,19 @@ async def test_every_page_and_state_meets_wcag_aa(
             await page.get_by_text("Reply", exact=True).click()
             await axe.check(page, "thread with a post, reply open")
             await page.goto(f"{server}/c/outpatient-booking?missing=reminder")
+            # The error is named at the top and has the focus; its link leads to the box.
+            await expect(page.locator(".error-summary")).to_be_focused()
             await axe.check(page, "empty post: error tied to its field")
+            await page.locator(".error-summary a").click()
+            await expect(page.locator("#thread-reminder")).to_be_focused()
+            await page.get_by_text("Reply", exact=True).first.click()
+            await page.get_by_label("Your reply").first.fill("   ")
+            await page.get_by_role("button", name="Send reply").first.click()
+            await expect(page.locator(".error-summary")).to_be_focused()
+            await expect(page.get_by_label("Your reply").first).to_have_attribute(
+                "aria-invalid", "true"
+            )
+            await axe.check(page, "empty reply: error tied to its field")
             # Someone else posts too often and is asked to wait.
             other = await browser.new_context(bypass_csp=True)
             busy = await other.new_page()
