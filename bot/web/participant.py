@@ -195,9 +195,11 @@ class WebChannel:
     def _too_many(
         self, request: web.Request, retry_after: int, key: str, texts: Texts
     ) -> web.HTTPException:
-        """A 429 answer: a plain page in the consultation's words, and when to try again."""
+        """A 429 answer: a plain page in the consultation's words, and when to try again
+        (the page says how long, as ``Retry-After`` does)."""
+        wait = texts("web_try_again_in", wait=texts.seconds(retry_after))
         page = pages.NoticePage(
-            texts("web_wait_title"), texts("web_wait_heading"), texts(key), texts=texts
+            texts("web_wait_title"), texts("web_wait_heading"), f"{texts(key)} {wait}", texts=texts
         )
         return web.HTTPTooManyRequests(
             text=templating.render_string(request, page),

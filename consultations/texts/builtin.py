@@ -245,6 +245,7 @@ BUILTIN: dict[str, str] = {
     "web_busy_posting": (
         "You have posted a lot in the last minute. Please wait a moment, then post again."
     ),
+    "web_try_again_in": "You can try again in {wait}.",
     "web_needs_cookies": (
         "This page needs cookies to keep your answers together. Please allow cookies for "
         "this site and try again."

@@ -405,6 +405,8 @@ async def test_outage_page_follows_the_browser(web_client: Client) -> None:
     assert answer.headers["Retry-After"].isdigit()
     body = unescape(answer.text or "")
     assert texts_for("es")("web_unavailable") in body
+    # How long to wait, in the language, as Retry-After says it.
+    assert f"dentro de {answer.headers['Retry-After']} segundos." in body
     assert "try again in a moment" not in body
     english = unavailable(make_mocked_request("GET", "/c/x", app=web_client.app))
     assert "try again in a moment" in (english.text or "")
