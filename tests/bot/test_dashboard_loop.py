@@ -76,13 +76,13 @@ async def test_a_lead_drafts_previews_and_launches_a_follow_up_and_sees_its_reac
         assert f"Preview on {channel}" in page
     # Each text with its length and the channel's limit: a poll question on Telegram
     # takes 300 characters, a Mastodon status 500 (the default instance), the web none.
-    telegram = page.split("Preview on telegram")[1].split("</table>")[0]
+    telegram = page.split("<caption>Preview on telegram")[1].split("</table>")[0]
     assert re.search(
         r"Poll reaction</th><td>[^<]+</td><td class=\"num\">\d+</td>"
         r"<td class=\"num\">300</td>",
         telegram,
     )
-    mastodon = page.split("Preview on mastodon")[1].split("</table>")[0]
+    mastodon = page.split("<caption>Preview on mastodon")[1].split("</table>")[0]
     assert '<td class="num">500</td>' in mastodon
     assert "said we could contact you again" in telegram  # the invitation itself
     assert "No one has been invited yet." in page
@@ -95,7 +95,7 @@ async def test_a_lead_drafts_previews_and_launches_a_follow_up_and_sees_its_reac
     assert "done=launched" in location and "invited=web:1" in location
     page = await (await web_client.get(location)).text()
     assert "Invited 1 on web." in page
-    reach = page.split("Reach by channel")[1].split("</table>")[0]
+    reach = page.split("<caption>Reach by channel")[1].split("</table>")[0]
     assert re.search(
         r'<th scope="row">web</th><td class="num">1</td><td class="num">0</td>'
         r'<td class="num">0</td>',
@@ -121,7 +121,7 @@ async def test_a_lead_drafts_previews_and_launches_a_follow_up_and_sees_its_reac
     earlier = await (await web_client.get("/c/outpatient-booking")).text()
     assert 'href="/c/outpatient-booking-loop"' not in earlier
     page = await (await web_client.get("/dashboard/c/outpatient-booking-loop")).text()
-    reach = page.split("Reach by channel")[1].split("</table>")[0]
+    reach = page.split("<caption>Reach by channel")[1].split("</table>")[0]
     assert re.search(
         r'<th scope="row">web</th><td class="num">1</td><td class="num">1</td>'
         r'<td class="num">1</td>',
