@@ -531,6 +531,31 @@ async def test_an_empty_reply_is_sent_back_with_its_box_open_and_the_error_tied_
     assert '<textarea id="thread-reminder" name="text" required>' in page
 
 
+async def test_each_reply_control_names_the_post_it_answers(
+    platform: Platform, web_client: Client
+) -> None:
+    import re
+
+    await launch(platform, spec_data(segments=[]))
+    page = await _consented(web_client)
+    action = "/c/outpatient-booking/threads/reminder"
+    page = await (await _post(web_client, action, page, text="Say the clinic")).text()
+    page = await (await _post(web_client, action, page, text="Say the time")).text()
+    hidden = '<span class="visually-hidden"> – {}</span>'
+    names = {
+        kind: re.findall(rf"{opening}(<span[^<]*</span>)?{closing}", page)
+        for kind, opening, closing in (
+            ("summary", "<summary>Reply", "</summary>"),
+            ("button", "<button>Send reply", "</button>"),
+            ("label", '<label for="reply-[^"]+">Your reply', "</label>"),
+        )
+    }
+    for kind, found in names.items():
+        assert sorted(found) == [hidden.format("Say the clinic"), hidden.format("Say the time")], (
+            kind
+        )
+
+
 async def test_answering_every_question_on_the_page_counts_as_finished(
     platform: Platform, web_client: Client
 ) -> None:

@@ -201,7 +201,7 @@ async def test_every_page_and_state_meets_wcag_aa(
             await axe.check(page, "thank-you, answers to change")
             await page.get_by_label("Add your idea").fill("Say the clinic name")
             await page.get_by_role("button", name="Post", exact=True).click()
-            await page.get_by_text("Reply", exact=True).click()
+            await page.locator("summary", has_text="Reply").first.click()
             await axe.check(page, "thread with a post, reply open")
             await page.goto(f"{server}/c/outpatient-booking?missing=reminder")
             # The error is named at the top and has the focus; its link leads to the box.
@@ -209,7 +209,7 @@ async def test_every_page_and_state_meets_wcag_aa(
             await axe.check(page, "empty post: error tied to its field")
             await page.locator(".error-summary a").click()
             await expect(page.locator("#thread-reminder")).to_be_focused()
-            await page.get_by_text("Reply", exact=True).first.click()
+            await page.locator("summary", has_text="Reply").first.click()
             await page.get_by_label("Your reply").first.fill("   ")
             await page.get_by_role("button", name="Send reply").first.click()
             await expect(page.locator(".error-summary")).to_be_focused()
@@ -369,7 +369,7 @@ async def test_a_consultation_completed_with_the_keyboard_alone(
             await page.keyboard.type("Say the time")
             await page.keyboard.press("Tab")
             await page.keyboard.press("Enter")
-            await expect(page.get_by_text("Say the time")).to_be_visible()
+            await expect(page.get_by_text("Say the time", exact=True)).to_be_visible()
         finally:
             await browser.close()
     async with platform.sessionmaker() as session:
@@ -463,6 +463,6 @@ async def test_a_consultation_completed_with_javascript_off(
             await expect(page.get_by_text(THANKS)).to_be_visible()
             await page.get_by_label("Add your idea").fill("Name the clinic")
             await page.get_by_role("button", name="Post", exact=True).click()
-            await expect(page.get_by_text("Name the clinic")).to_be_visible()
+            await expect(page.get_by_text("Name the clinic", exact=True)).to_be_visible()
         finally:
             await browser.close()
