@@ -100,6 +100,14 @@ class Checker:
             ".violations.map(v => v.id + ': ' + v.nodes.map(n => n.target.join(' ')).join(', '))",
             AXE_TAGS,
         )
+        # Controls at least 24 by 24 CSS pixels (WCAG 2.5.8; axe checks only their spacing).
+        found += await page.evaluate(
+            "() => [...document.querySelectorAll("
+            "'button, input:not([type=hidden]), select, textarea, summary')]"
+            ".filter(e => { const r = e.getBoundingClientRect();"
+            " return r.width > 0 && (r.width < 24 || r.height < 24); })"
+            ".map(e => 'target-size-24: ' + (e.id || e.name || e.tagName))"
+        )
         self.states.append(state)
         if found:
             self.violations[state] = list(found)
