@@ -556,6 +556,49 @@ async def test_each_reply_control_names_the_post_it_answers(
         )
 
 
+async def test_with_several_discussions_each_box_and_button_names_its_topic(
+    platform: Platform, web_client: Client
+) -> None:
+    import re
+
+    threads = [
+        {"id": "reminder", "type": "thread", "text": "What should the reminder say?"},
+        {"id": "waiting", "type": "thread", "text": "What would make waiting easier?"},
+    ]
+    await launch(platform, spec_data(segments=[], items=threads))
+    page = await _consented(web_client)
+    labels = re.findall(r'<label for="thread-[^"]+">Add your idea(.*?)</label>', page)
+    buttons = re.findall(r"<button>Post(.*?)</button>", page)
+    named = [f'<span class="visually-hidden"> – {t["text"]}</span>' for t in threads]
+    assert [unescape(label) for label in labels] == named
+    assert [unescape(button) for button in buttons] == named
+    # One discussion alone: its box and button need no more than their words.
+    await launch(platform, spec_data(id="one", segments=[]))
+    page = await _consented(web_client, "one")
+    assert '<label for="thread-reminder">Add your idea</label>' in page
+    assert "<button>Post</button>" in page
+    # Statement items alike: the vote, the box and the button of each say its question.
+    asked = ["What would make the clinic better?", "What would make parking better?"]
+    await launch(
+        platform,
+        spec_data(
+            id="ideas",
+            model="idea-crowdsourcing",
+            segments=[],
+            items=[
+                {"id": f"s{n}", "type": "statements", "text": text, "seed": ["Open later"]}
+                for n, text in enumerate(asked)
+            ],
+        ),
+    )
+    page = unescape(await _consented(web_client, "ideas"))
+    for text in asked:
+        hidden = f'<span class="visually-hidden"> – {text}</span>'
+        assert f"<legend>Do you agree with this statement?{hidden}</legend>" in page
+        assert f"Add a statement of your own (one short idea){hidden}</label>" in page
+        assert f'<button class="secondary">Add my statement{hidden}</button>' in page
+
+
 async def test_answering_every_question_on_the_page_counts_as_finished(
     platform: Platform, web_client: Client
 ) -> None:
