@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from bot.followups import WebInvitation
+from bot.followups import PublishedLoop, WebInvitation
 from bot.web.templating import Page
 from consultations.spec import ConsultationSpec, Item, Segment
 from consultations.texts import ENGLISH, Texts, negotiate
@@ -169,7 +169,7 @@ class NoticePage(Page):
     leave: bool = False
     #: A closed consultation's "you said, we did": each launched closing-the-loop
     #: follow-up's words (bot.followups.published_loops), for everyone who comes back.
-    loops: Sequence[str] = ()
+    loops: Sequence[PublishedLoop] = ()
     #: Where the person carries on answering from (after a safety check-in), if they may.
     carry_on: str | None = None
 
