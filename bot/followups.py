@@ -299,9 +299,19 @@ class WebInvitation:
 
     consultation_id: str
     text: str
+    #: The follow-up's language, which may not be the page's (WCAG 3.1.2, language of parts).
+    language: str = "en"
 
 
-async def published_loops(session: AsyncSession, earlier_id: str) -> list[str]:
+@dataclass(frozen=True)
+class PublishedLoop:
+    """A closing-the-loop follow-up's "you said, we did", in its own language."""
+
+    text: str
+    language: str = "en"
+
+
+async def published_loops(session: AsyncSession, earlier_id: str) -> list[PublishedLoop]:
     """The "you said, we did" of each closing-the-loop follow-up of ``earlier_id`` that
     was launched (open or closed since), first launched first.
 
@@ -320,9 +330,10 @@ async def published_loops(session: AsyncSession, earlier_id: str) -> list[str]:
     )
     found = []
     for row in rows:
-        text = followups.you_said_we_did(service.spec_of(row), earlier_id)
+        spec = service.spec_of(row)
+        text = followups.you_said_we_did(spec, earlier_id)
         if text:
-            found.append(text)
+            found.append(PublishedLoop(text, spec.wording().language))
     return found
 
 
@@ -371,5 +382,7 @@ async def web_invitations(
             continue
         if invitation.shown_at is None:
             invitation.shown_at = now
-        found.append(WebInvitation(spec.id, followups.web_invitation_text(spec)))
+        found.append(
+            WebInvitation(spec.id, followups.web_invitation_text(spec), spec.wording().language)
+        )
     return found

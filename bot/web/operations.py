@@ -275,7 +275,8 @@ def unavailable(request: web.Request) -> web.Response:
     page = NoticePage(
         texts("web_unavailable_title"),
         texts("web_unavailable_heading"),
-        texts("web_unavailable"),
+        f"{texts('web_unavailable')} "
+        f"{texts('web_try_again_in', wait=texts.seconds(RETRY_AFTER_SECONDS))}",
         texts=texts,
     )
     response = templating.render(request, page, status=503)

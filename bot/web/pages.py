@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from bot.followups import WebInvitation
+from bot.followups import PublishedLoop, WebInvitation
 from bot.web.templating import Page
 from consultations.spec import ConsultationSpec, Item, Segment
 from consultations.texts import ENGLISH, Texts, negotiate
@@ -139,6 +139,8 @@ class ItemsPage(ConsultationPage):
     waiting: frozenset[str] = frozenset()
     #: The thread whose post came back empty: its box is marked and the error tied to it.
     missing: str | None = None
+    #: With ``missing``: the reply (its ref) whose answer came back empty, if it was one.
+    missing_reply: str | None = None
     invitations: Sequence[WebInvitation] = ()
 
 
@@ -167,7 +169,7 @@ class NoticePage(Page):
     leave: bool = False
     #: A closed consultation's "you said, we did": each launched closing-the-loop
     #: follow-up's words (bot.followups.published_loops), for everyone who comes back.
-    loops: Sequence[str] = ()
+    loops: Sequence[PublishedLoop] = ()
     #: Where the person carries on answering from (after a safety check-in), if they may.
     carry_on: str | None = None
 

@@ -195,9 +195,11 @@ class WebChannel:
     def _too_many(
         self, request: web.Request, retry_after: int, key: str, texts: Texts
     ) -> web.HTTPException:
-        """A 429 answer: a plain page in the consultation's words, and when to try again."""
+        """A 429 answer: a plain page in the consultation's words, and when to try again
+        (the page says how long, as ``Retry-After`` does)."""
+        wait = texts("web_try_again_in", wait=texts.seconds(retry_after))
         page = pages.NoticePage(
-            texts("web_wait_title"), texts("web_wait_heading"), texts(key), texts=texts
+            texts("web_wait_title"), texts("web_wait_heading"), f"{texts(key)} {wait}", texts=texts
         )
         return web.HTTPTooManyRequests(
             text=templating.render_string(request, page),
@@ -583,6 +585,7 @@ class WebChannel:
                     answers[r.item_id] = [r.text or ""]
             threads, more = await self._threads(session, spec, participant_id, page)
             cards = await self._cards(session, spec, participant_id, prefer_statement)
+        missing = _missing(request, spec)
         return self._html(
             request,
             pages.ItemsPage(
@@ -602,7 +605,8 @@ class WebChannel:
                 more=more,
                 cards=cards,
                 statement_max=voting.STATEMENT_MAX,
-                missing=_missing(request, spec),
+                missing=missing,
+                missing_reply=_missing_reply(request) if missing is not None else None,
                 invitations=invited,
             ),
             new_token,
@@ -892,8 +896,11 @@ class WebChannel:
         text = (fields.get("text") or [""])[0].strip()
         parent = next(iter(fields.get("parent", [])), None)
         if not text:
-            # The page shows the box again, marked, with the error tied to it.
-            where = f"?missing={item_id}" if parent is None else ""
+            # The page shows the box again (a reply's opened), marked, with the error tied
+            # to it and named at the top of the page.
+            where = f"?missing={item_id}"
+            if parent is not None and _PARENT.fullmatch(parent):
+                where += f"&reply={parent}"
             raise web.HTTPSeeOther(f"/c/{cid}{where}")
         if parent is not None and not _PARENT.fullmatch(parent):
             raise self._problem(request, web.HTTPBadRequest, "web_form_broken", texts)
@@ -1073,6 +1080,12 @@ def _missing(request: web.Request, spec: ConsultationSpec) -> str | None:
     """The thread named by ``?missing=ID`` (an empty post sent back), if it is one."""
     wanted = request.query.get("missing")
     return next((i.id for i in spec.items if i.type == "thread" and i.id == wanted), None)
+
+
+def _missing_reply(request: web.Request) -> str | None:
+    """The reply named by ``&reply=REF`` beside ``?missing=ID`` (an empty reply sent back)."""
+    wanted = request.query.get("reply")
+    return wanted if wanted is not None and _PARENT.fullmatch(wanted) else None
 
 
 def _page_number(request: web.Request) -> int:

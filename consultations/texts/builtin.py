@@ -200,6 +200,7 @@ BUILTIN: dict[str, str] = {
     "web_post": "Post",
     "web_write_something": "Please write something before you send it.",
     "web_error_heading": "There is a problem",
+    "web_error_prefix": "Error: {title}",
     "web_pages": "Discussion pages",
     "web_earlier": "Earlier posts",
     "web_later": "Later posts",
@@ -244,6 +245,7 @@ BUILTIN: dict[str, str] = {
     "web_busy_posting": (
         "You have posted a lot in the last minute. Please wait a moment, then post again."
     ),
+    "web_try_again_in": "You can try again in {wait}.",
     "web_needs_cookies": (
         "This page needs cookies to keep your answers together. Please allow cookies for "
         "this site and try again."

@@ -17,12 +17,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from pathlib import Path
 
 from babel import Locale, UnknownLocaleError
-from babel.dates import format_date, format_datetime, format_skeleton, format_time
+from babel.dates import format_date, format_datetime, format_skeleton, format_time, format_timedelta
 from babel.messages.catalog import Catalog
 from babel.messages.pofile import read_po
 
@@ -189,6 +189,13 @@ class Texts:
         # Plain English puts the day first (1 December 2026) wherever it is read.
         pattern = "d MMMM y" if found.language == "en" and not found.territory else "long"
         return format_date(day, format=pattern, locale=found)
+
+    def seconds(self, count: int) -> str:
+        """A wait of ``count`` seconds in the language, exact (``1 second``, ``42 eiliad``)."""
+        found = _locale(self.language) or Locale.parse("en")
+        return format_timedelta(
+            timedelta(seconds=count), threshold=3600, granularity="second", locale=found
+        )
 
     def moment(self, value: datetime) -> str:
         """A day and time in the language, short (``03 Dec 06:25``, ``3 Rhag 06:25``).

@@ -478,6 +478,125 @@ async def test_pages_are_accessible_basics(platform: Platform, web_client: Clien
     assert "<legend>How easy was it to book your last appointment?</legend>" in page
 
 
+async def test_each_step_has_its_own_title_and_an_error_says_so_first(
+    platform: Platform, web_client: Client
+) -> None:
+    import re
+
+    def title(page: str) -> str:
+        found = re.search(r"<title>(.*?)</title>", page)
+        assert found is not None
+        return unescape(found.group(1))
+
+    await launch(platform)
+    page = await (await web_client.get("/c/outpatient-booking")).text()
+    assert title(page) == "Before you start – Improving outpatient booking"
+    page = await _post(web_client, "/c/outpatient-booking/consent", page, answer="yes")
+    page = await page.text()
+    assert title(page) == "About you – Improving outpatient booking"
+    page = await _post(web_client, "/c/outpatient-booking/answers", page)
+    page = await page.text()
+    assert title(page) == "Your views – Improving outpatient booking"
+    empty = await _post(web_client, "/c/outpatient-booking/threads/reminder", page, text=" ")
+    page = await empty.text()
+    assert title(page).startswith("Error: ")
+    assert title(page).endswith(" – Improving outpatient booking")
+
+
+async def test_an_empty_reply_is_sent_back_with_its_box_open_and_the_error_tied_to_it(
+    platform: Platform, web_client: Client
+) -> None:
+    import re
+
+    await launch(platform, spec_data(segments=[]))
+    page = await _consented(web_client)
+    action = "/c/outpatient-booking/threads/reminder"
+    page = await (await _post(web_client, action, page, text="Say the clinic")).text()
+    parent = re.findall(r'name="parent" value="(response:\d+)"', page)[0]
+    fields = form_fields(page, action)
+    answered = await web_client.post(action, data={**fields, "parent": parent, "text": "  "})
+    page = await answered.text()
+    assert str(answered.url).endswith(f"?missing=reminder&reply={parent}")
+    box = f"reply-{parent}"
+    assert f'<a href="#{box}">Please write something before you send it.</a>' in page
+    assert f'<p class="error" id="{box}-error">Please write something' in page
+    assert (
+        f'<textarea id="{box}" name="text" required aria-invalid="true" '
+        f'aria-describedby="{box}-error">' in page
+    )
+    assert page.count("<details open>") == 1
+    # The post box of the thread is not the one marked.
+    assert '<textarea id="thread-reminder" name="text" required>' in page
+
+
+async def test_each_reply_control_names_the_post_it_answers(
+    platform: Platform, web_client: Client
+) -> None:
+    import re
+
+    await launch(platform, spec_data(segments=[]))
+    page = await _consented(web_client)
+    action = "/c/outpatient-booking/threads/reminder"
+    page = await (await _post(web_client, action, page, text="Say the clinic")).text()
+    page = await (await _post(web_client, action, page, text="Say the time")).text()
+    hidden = '<span class="visually-hidden"> – {}</span>'
+    names = {
+        kind: re.findall(rf"{opening}(<span[^<]*</span>)?{closing}", page)
+        for kind, opening, closing in (
+            ("summary", "<summary>Reply", "</summary>"),
+            ("button", "<button>Send reply", "</button>"),
+            ("label", '<label for="reply-[^"]+">Your reply', "</label>"),
+        )
+    }
+    for kind, found in names.items():
+        assert sorted(found) == [hidden.format("Say the clinic"), hidden.format("Say the time")], (
+            kind
+        )
+
+
+async def test_with_several_discussions_each_box_and_button_names_its_topic(
+    platform: Platform, web_client: Client
+) -> None:
+    import re
+
+    threads = [
+        {"id": "reminder", "type": "thread", "text": "What should the reminder say?"},
+        {"id": "waiting", "type": "thread", "text": "What would make waiting easier?"},
+    ]
+    await launch(platform, spec_data(segments=[], items=threads))
+    page = await _consented(web_client)
+    labels = re.findall(r'<label for="thread-[^"]+">Add your idea(.*?)</label>', page)
+    buttons = re.findall(r"<button>Post(.*?)</button>", page)
+    named = [f'<span class="visually-hidden"> – {t["text"]}</span>' for t in threads]
+    assert [unescape(label) for label in labels] == named
+    assert [unescape(button) for button in buttons] == named
+    # One discussion alone: its box and button need no more than their words.
+    await launch(platform, spec_data(id="one", segments=[]))
+    page = await _consented(web_client, "one")
+    assert '<label for="thread-reminder">Add your idea</label>' in page
+    assert "<button>Post</button>" in page
+    # Statement items alike: the vote, the box and the button of each say its question.
+    asked = ["What would make the clinic better?", "What would make parking better?"]
+    await launch(
+        platform,
+        spec_data(
+            id="ideas",
+            model="idea-crowdsourcing",
+            segments=[],
+            items=[
+                {"id": f"s{n}", "type": "statements", "text": text, "seed": ["Open later"]}
+                for n, text in enumerate(asked)
+            ],
+        ),
+    )
+    page = unescape(await _consented(web_client, "ideas"))
+    for text in asked:
+        hidden = f'<span class="visually-hidden"> – {text}</span>'
+        assert f"<legend>Do you agree with this statement?{hidden}</legend>" in page
+        assert f"Add a statement of your own (one short idea){hidden}</label>" in page
+        assert f'<button class="secondary">Add my statement{hidden}</button>' in page
+
+
 async def test_answering_every_question_on_the_page_counts_as_finished(
     platform: Platform, web_client: Client
 ) -> None:

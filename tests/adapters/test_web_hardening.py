@@ -346,9 +346,12 @@ async def test_31st_new_participant_from_one_address_gets_429(
     fields = form_fields(page, f"{PAGE}/consent")
     response = await web_client.post(f"{PAGE}/consent", data={**fields, "answer": "yes"})
     assert response.status == 429
-    assert 1 <= int(response.headers["Retry-After"]) <= 60
+    wait = int(response.headers["Retry-After"])
+    assert 1 <= wait <= 60
     assert response.headers["Content-Type"].startswith("text/html")
     assert "Please wait" in await response.text()
+    # The page says when to try again, as Retry-After does (WCAG 2.2.1: the person knows).
+    assert f"You can try again in {wait} second" in await response.text()
     assert "Content-Security-Policy" in response.headers
     assert await _count(platform, Participant.id) == 30
     # Known people go on as before.

@@ -187,6 +187,37 @@ async def test_wrong_password_and_unknown_email_get_the_same_answer(
     assert (await web_client.get("/dashboard", allow_redirects=False)).status == 303
 
 
+async def test_a_page_showing_an_error_says_so_first_in_its_title(
+    platform: Platform, web_client: Client
+) -> None:
+    import re
+
+    def title(page: str) -> str:
+        found = re.search(r"<title>(.*?)</title>", page)
+        assert found is not None
+        return found.group(1)
+
+    await add_user(platform, "lead@health.example", "lead")
+    page = await (await web_client.get("/dashboard/login")).text()
+    assert title(page) == "Log in · engage dashboard"
+    wrong = await log_in(web_client, "lead@health.example", "not the password at all")
+    assert title(await wrong.text()) == "Error: Log in · engage dashboard"
+    await log_in(web_client, "lead@health.example")
+    listing = await web_client.get("/dashboard")
+    assert title(await listing.text()) == "Consultations · engage dashboard"
+    refused = await web_client.post(
+        "/dashboard/password",
+        data={
+            "csrf": await csrf_of(web_client, "/dashboard/password"),
+            "current_password": "not the password at all",
+            "new_password": "a password of my own",
+            "new_password_again": "a password of my own",
+        },
+    )
+    assert 'role="alert"' in await refused.text()
+    assert title(await refused.text()) == "Error: Your password · engage dashboard"
+
+
 async def test_repeated_failures_are_throttled_per_account_and_address(
     platform: Platform, web_client: Client
 ) -> None:

@@ -76,13 +76,13 @@ async def test_a_lead_drafts_previews_and_launches_a_follow_up_and_sees_its_reac
         assert f"Preview on {channel}" in page
     # Each text with its length and the channel's limit: a poll question on Telegram
     # takes 300 characters, a Mastodon status 500 (the default instance), the web none.
-    telegram = page.split("Preview on telegram")[1].split("</table>")[0]
+    telegram = page.split("<caption>Preview on telegram")[1].split("</table>")[0]
     assert re.search(
         r"Poll reaction</th><td>[^<]+</td><td class=\"num\">\d+</td>"
         r"<td class=\"num\">300</td>",
         telegram,
     )
-    mastodon = page.split("Preview on mastodon")[1].split("</table>")[0]
+    mastodon = page.split("<caption>Preview on mastodon")[1].split("</table>")[0]
     assert '<td class="num">500</td>' in mastodon
     assert "said we could contact you again" in telegram  # the invitation itself
     assert "No one has been invited yet." in page
@@ -95,7 +95,7 @@ async def test_a_lead_drafts_previews_and_launches_a_follow_up_and_sees_its_reac
     assert "done=launched" in location and "invited=web:1" in location
     page = await (await web_client.get(location)).text()
     assert "Invited 1 on web." in page
-    reach = page.split("Reach by channel")[1].split("</table>")[0]
+    reach = page.split("<caption>Reach by channel")[1].split("</table>")[0]
     assert re.search(
         r'<th scope="row">web</th><td class="num">1</td><td class="num">0</td>'
         r'<td class="num">0</td>',
@@ -121,7 +121,7 @@ async def test_a_lead_drafts_previews_and_launches_a_follow_up_and_sees_its_reac
     earlier = await (await web_client.get("/c/outpatient-booking")).text()
     assert 'href="/c/outpatient-booking-loop"' not in earlier
     page = await (await web_client.get("/dashboard/c/outpatient-booking-loop")).text()
-    reach = page.split("Reach by channel")[1].split("</table>")[0]
+    reach = page.split("<caption>Reach by channel")[1].split("</table>")[0]
     assert re.search(
         r'<th scope="row">web</th><td class="num">1</td><td class="num">1</td>'
         r'<td class="num">1</td>',
@@ -248,6 +248,7 @@ async def test_a_returning_web_visitor_sees_what_changed_without_being_invited(
     assert '<h2 id="loops">You said, we did</h2>' in page
     said = page.split('<h2 id="loops">')[1].split("</section>")[0]
     assert "We did: Text reminders the day before." in said
+    assert '<p class="loop" lang="en">' in said  # in the follow-up's language
     assert "How do you feel about this change?" not in said
     assert 'href="/c/outpatient-booking-loop"' not in page  # no invitation to take part
 
@@ -255,3 +256,35 @@ async def test_a_returning_web_visitor_sees_what_changed_without_being_invited(
     web_client.session.cookie_jar.clear()
     page = await (await web_client.get("/c/outpatient-booking")).text()
     assert "We did: Text reminders the day before." in page
+
+
+async def test_an_invitation_in_another_language_is_marked_with_it(
+    platform: Platform, web_client: Client
+) -> None:
+    """The earlier page is in its language; a follow-up's words on it are in the
+    follow-up's, and say so (WCAG 3.1.2), so a screen reader reads them in that voice
+    ("you said, we did" on a closed page alike: its paragraph has the loop's lang)."""
+    from bot import followups
+
+    await launch(platform, spec_data(channels=["web"], segments=[]))
+    await _agree_on_the_web(web_client, recontact="yes")
+    follow_up = await launch(
+        platform,
+        spec_data(
+            id="booking-es",
+            title="Lo que cambiamos en las citas",
+            language="es",
+            channels=["web"],
+            segments=[],
+            follow_up={"of": ["outpatient-booking"], "invite": "recontact"},
+        ),
+    )
+    async with platform.sessionmaker.begin() as session:
+        await followups.invite(session, platform.keyring, follow_up)
+    page = await (await web_client.get("/c/outpatient-booking")).text()
+    assert '<html lang="en" dir="ltr">' in page
+    assert re.search(
+        r'<div class="notice invitation" role="status"><span lang="es">Usted dijo', page
+    ), page
+    # The English "Take part" beside it is the page's own.
+    assert '</span> <a href="/c/booking-es">Take part</a>' in page

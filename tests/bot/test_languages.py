@@ -206,8 +206,18 @@ async def test_empty_thread_post_is_announced_and_tied_to_its_box(
     answered = await _post(web_client, "/c/outpatient-booking/threads/reminder", page, text="  ")
     page = await answered.text()
     assert str(answered.url).endswith("/c/outpatient-booking?missing=reminder")
-    error = re.search(r'<p class="error" id="thread-reminder-error" role="alert">([^<]+)</p>', page)
+    error = re.search(r'<p class="error" id="thread-reminder-error">([^<]+)</p>', page)
     assert error and unescape(error.group(1)) == texts_for("es")("web_write_something")
+    # Named at the top too, announced and focused, with a link to the box.
+    summary = re.search(
+        r'<div class="error-summary" role="alert" tabindex="-1" autofocus '
+        r'aria-labelledby="problem"><h2 id="problem">([^<]+)</h2>'
+        r'<p><a href="#thread-reminder">([^<]+)</a></p></div>',
+        page,
+    )
+    assert summary, page
+    assert unescape(summary.group(1)) == texts_for("es")("web_error_heading")
+    assert unescape(summary.group(2)) == texts_for("es")("web_write_something")
     assert (
         '<textarea id="thread-reminder" name="text" required aria-invalid="true" '
         'aria-describedby="thread-reminder-error">' in page
@@ -395,6 +405,8 @@ async def test_outage_page_follows_the_browser(web_client: Client) -> None:
     assert answer.headers["Retry-After"].isdigit()
     body = unescape(answer.text or "")
     assert texts_for("es")("web_unavailable") in body
+    # How long to wait, in the language, as Retry-After says it.
+    assert f"dentro de {answer.headers['Retry-After']} segundos." in body
     assert "try again in a moment" not in body
     english = unavailable(make_mocked_request("GET", "/c/x", app=web_client.app))
     assert "try again in a moment" in (english.text or "")

@@ -47,7 +47,7 @@ async def test_participant_pages_escape_spec_and_participant_text(
     page = await response.text()
     assert "<script" not in page
     assert "Say " + ESCAPED + " &#34;quoted&#34;" in page
-    assert page.count("<title>Booking " + ESCAPED + "</title>") == 1
+    assert page.count("<title>Your views – Booking " + ESCAPED + "</title>") == 1
 
 
 async def test_dashboard_pages_escape_consultation_titles(
