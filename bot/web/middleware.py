@@ -217,11 +217,24 @@ class WebSecurity:
         self._exempt[prefix] = because
 
     def install(self, app: web.Application) -> None:
-        """Add the middleware to ``app``."""
+        """Add the middleware to ``app``, and the headers to every response it sends.
+
+        The headers go on as each response is prepared, so an answer made outside the
+        middleware gets them too: aiohttp's own 500 for an error no handler caught.
+        """
         app.middlewares.append(self.middleware())
+        app.on_response_prepare.append(self._prepared)
+
+    async def _prepared(self, request: web.Request, response: web.StreamResponse) -> None:
+        """Put the headers on a response about to be sent (its headers are not yet out)."""
+        for name, value in self.headers.items():
+            response.headers.setdefault(name, value)
+        # Pages show people's answers and the dashboard's data: no copy is kept anywhere.
+        response.headers.setdefault("Cache-Control", "no-store")
 
     def middleware(self) -> Middleware:
-        """The middleware: CSRF check, then the handler, then the headers."""
+        """The middleware: CSRF check, then the handler (the headers go on as the answer
+        is prepared, :meth:`install`)."""
 
         @web.middleware
         async def security(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -231,31 +244,14 @@ class WebSecurity:
                     if isinstance(refusal, web.HTTPException):
                         raise refusal  # aiohttp wants these raised, not returned
                     if refusal is not None:
-                        self._add_headers(refusal)
                         return refusal
-                response = await handler(request)
-            except web.HTTPException as answer:
-                # An HTTPException is the response aiohttp sends: it gets the headers too.
-                self._add_headers(answer)
-                raise
+                return await handler(request)
             except RequestPayloadError:
                 # A body that cannot be read, wherever it is read (compression that does
                 # not decompress, a body cut short): the client's fault, never a 5xx.
-                bad = web.HTTPBadRequest(text="The request's body could not be read.")
-                self._add_headers(bad)
-                raise bad from None
-            self._add_headers(response)
-            return response
+                raise web.HTTPBadRequest(text="The request's body could not be read.") from None
 
         return security
-
-    def _add_headers(self, response: web.StreamResponse) -> None:
-        if response.prepared:
-            return
-        for name, value in self.headers.items():
-            response.headers.setdefault(name, value)
-        # Pages show people's answers and the dashboard's data: no copy is kept anywhere.
-        response.headers.setdefault("Cache-Control", "no-store")
 
     async def _check(self, request: web.Request) -> web.StreamResponse | None:
         """None when the request may go on; else the answer it gets instead."""

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from aiohttp import DummyCookieJar, web
 from aiohttp.test_utils import TestClient, TestServer
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from bot.config import Settings
 from bot.console import CLIENT_FAULTS, ClientFaultFilter
@@ -114,6 +114,23 @@ async def test_hsts_only_when_served_over_https(settings: Settings, platform: Pl
             response = await client.get(path)
             assert_security_headers(response)
             assert response.headers["Strict-Transport-Security"].startswith("max-age=")
+
+
+@sqlite_only
+async def test_an_error_no_handler_caught_carries_the_security_headers(
+    platform: Platform, web_client: Client
+) -> None:
+    await launch(platform)
+    # A real fault under the page, not an outage: a stored spec that is not one (and a
+    # new creation time, so no spec read before is used). aiohttp answers 500 itself.
+    async with platform.engine.begin() as connection:
+        await connection.execute(
+            text("UPDATE consultation SET spec = '{}', created_at = '2001-01-01 00:00:00'")
+        )
+    page = await web_client.get("/c/outpatient-booking", headers={"Accept": "text/html"})
+    assert page.status == 500
+    assert_security_headers(page)
+    assert "Traceback" not in await page.text()
 
 
 # -- CSRF on both surfaces ----------------------------------------------------------------
