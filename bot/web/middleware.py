@@ -45,6 +45,8 @@ CONTENT_SECURITY_POLICY = (
 # One year; sent only when the public address is https, or a browser that once saw it
 # could not reach a plain-http development server on the same name.
 HSTS = "max-age=31536000"
+# What the Server header says: no program's name or version.
+SERVER_NAME = "engage"
 
 
 def not_text(charset: str) -> str:
@@ -231,6 +233,8 @@ class WebSecurity:
             response.headers.setdefault(name, value)
         # Pages show people's answers and the dashboard's data: no copy is kept anywhere.
         response.headers.setdefault("Cache-Control", "no-store")
+        # aiohttp names itself and Python with their versions: a list of what to attack.
+        response.headers[hdrs.SERVER] = SERVER_NAME
 
     def middleware(self) -> Middleware:
         """The middleware: CSRF check, then the handler (the headers go on as the answer

@@ -47,6 +47,7 @@ def assert_security_headers(response: Any) -> None:
     assert headers["X-Frame-Options"] == "DENY"
     assert "camera=()" in headers["Permissions-Policy"]
     assert headers["Cache-Control"] == "no-store"
+    assert headers["Server"] == "engage"  # no aiohttp or Python version
 
 
 async def stored_responses(platform: Platform) -> int:
