@@ -13,6 +13,7 @@ declared neither way is refused, so forgetting the declaration fails closed.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import logging
@@ -45,6 +46,10 @@ CONTENT_SECURITY_POLICY = (
 # One year; sent only when the public address is https, or a browser that once saw it
 # could not reach a plain-http development server on the same name.
 HSTS = "max-age=31536000"
+#: Seconds a form's body may take to arrive once its headers have: a client trickling
+#: one byte at a time would otherwise hold its connection and handler for ever. Far
+#: beyond what a form of at most 256 KiB needs on a slow mobile line.
+BODY_TIMEOUT = 60.0
 # What the Server header says: no program's name or version.
 SERVER_NAME = "engage"
 
@@ -200,8 +205,9 @@ class FormGuard:
 class WebSecurity:
     """Which routes take forms under which guard, which are exempt, and the middleware."""
 
-    def __init__(self, *, https: bool) -> None:
+    def __init__(self, *, https: bool, body_timeout: float = BODY_TIMEOUT) -> None:
         self.headers = security_headers(https=https)
+        self.body_timeout = body_timeout
         self._guards: dict[AbstractRoute, FormGuard] = {}
         self._exempt: dict[str, str] = {}
 
@@ -275,11 +281,17 @@ class WebSecurity:
         subject = await guard.subject(request)
         charset = request.charset or "utf-8"
         try:
-            if request.content_type == "application/x-www-form-urlencoded" and _undecodable(
-                await request.read(), charset
-            ):
-                raise web.HTTPBadRequest(text=not_text(charset))
-            form = await read_form(request)
+            async with asyncio.timeout(self.body_timeout):
+                if request.content_type == "application/x-www-form-urlencoded" and _undecodable(
+                    await request.read(), charset
+                ):
+                    raise web.HTTPBadRequest(text=not_text(charset))
+                form = await read_form(request)
+        except TimeoutError:
+            # The body is read here, once, for the handler too (aiohttp keeps it).
+            raise web.HTTPRequestTimeout(
+                text="The form took too long to arrive. Nothing was stored: send it again."
+            ) from None
         except UnicodeDecodeError:
             # Bytes that are not text in the form's encoding, in a part of a multipart body
             # or in a url-encoded one: named, since a browser never sends them.

@@ -22,8 +22,8 @@ from sqlalchemy import func, select, text
 from bot.config import Settings
 from bot.console import CLIENT_FAULTS, ClientFaultFilter
 from bot.platform import Platform
-from bot.web.app import create_app
-from bot.web.middleware import CsrfTokens, FormGuard, WebSecurity
+from bot.web.app import HEADER_TIMEOUT, create_app
+from bot.web.middleware import BODY_TIMEOUT, CsrfTokens, FormGuard, WebSecurity
 from consultations import service
 from storage.tables import Consultation, Response
 from tests.bot.test_dashboard import as_role, csrf_of
@@ -132,6 +132,73 @@ async def test_an_error_no_handler_caught_carries_the_security_headers(
     assert page.status == 500
     assert_security_headers(page)
     assert "Traceback" not in await page.text()
+
+
+# -- slow clients ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def impatient(settings: Settings, platform: Platform) -> AsyncIterator[TestServer]:
+    """The web app with one second for a request's headers and one for a form's body."""
+    app = create_app(
+        settings, platform=platform, background=False, header_timeout=1.0, body_timeout=1.0
+    )
+    app.cleanup_ctx.clear()  # the platform fixture disposes of the engine
+    async with TestServer(app) as server:
+        yield server
+
+
+async def _trickle(server: TestServer, start: bytes, drip: bytes) -> tuple[bytes, float]:
+    """Send ``start``, then ``drip`` every 0.2 s; what came back, and after how long."""
+    reader, writer = await asyncio.open_connection(server.host, server.port)
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    writer.write(start)
+    try:
+        while loop.time() - began < 10:
+            try:
+                answer = await asyncio.wait_for(reader.read(200), 0.2)
+            except TimeoutError:
+                writer.write(drip)
+                continue
+            return answer, loop.time() - began
+        return b"still open", loop.time() - began
+    finally:
+        writer.close()
+
+
+@sqlite_only
+async def test_a_client_slow_with_its_headers_or_silent_is_cut_off(
+    platform: Platform, impatient: TestServer
+) -> None:
+    # Slowloris: header lines a few bytes at a time, never the blank line that ends them.
+    answer, took = await _trickle(impatient, b"GET / HTTP/1.1\r\nHost: x\r\n", b"X-a: b\r\n")
+    assert answer == b"" and took < 5  # closed, without an answer
+    # A connection that says nothing at all.
+    answer, took = await _trickle(impatient, b"", b"")
+    assert answer == b"" and took < 5
+    # A request sent at once is answered as usual.
+    answer, _ = await _trickle(impatient, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", b"")
+    assert answer.startswith(b"HTTP/1.1 200 ")
+
+
+@sqlite_only
+async def test_a_form_body_trickled_in_gets_408_and_stores_nothing(
+    platform: Platform, impatient: TestServer
+) -> None:
+    await launch(platform)
+    head = (
+        "POST /c/outpatient-booking/consent HTTP/1.1\r\nHost: x\r\n"
+        "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 5000\r\n"
+        f"Cookie: engage_p={'a' * 32}\r\n\r\nanswer=yes&csrf="
+    )
+    answer, took = await _trickle(impatient, head.encode(), b"a")
+    assert answer.startswith(b"HTTP/1.1 408 ") and took < 5
+    assert await stored_responses(platform) == 0
+
+
+def test_slow_clients_are_given_a_bounded_time() -> None:
+    assert 0 < HEADER_TIMEOUT <= 120 and 0 < BODY_TIMEOUT <= 120
 
 
 # -- CSRF on both surfaces ----------------------------------------------------------------
