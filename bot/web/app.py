@@ -35,6 +35,7 @@ from bot.web.middleware import BODY_TIMEOUT, WebSecurity
 from bot.web.participant import WebChannel
 from channels.adapter import ChannelAdapter, CredentialsRejected, PlatformUnreachable
 from consultations import statement_groups
+from consultations.insights.render import report_stylesheet
 from storage.db import is_sqlite
 
 log = logging.getLogger(__name__)
@@ -126,7 +127,12 @@ def create_app(
     app[PLATFORM] = platform
     templating.setup(app)
     https = settings.public_url.startswith("https://")
-    security = WebSecurity(https=https, body_timeout=body_timeout)
+    security = WebSecurity(
+        https=https,
+        body_timeout=body_timeout,
+        # The pages' style elements and the HTML report's (shown on the dashboard).
+        styles=[*templating.stylesheets(), report_stylesheet()],
+    )
     security.install(app)
     # Platform webhooks prove who is calling with a secret of their own, checked before
     # the body is read (adapters/telegram: X-Telegram-Bot-Api-Secret-Token).

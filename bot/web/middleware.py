@@ -14,6 +14,7 @@ declared neither way is refused, so forgetting the declaration fails closed.
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import hmac
 import logging
@@ -36,11 +37,12 @@ log = logging.getLogger(__name__)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 CSRF_FIELD = "csrf"
 
-# Scripts are never allowed: default-src 'none' and no script-src. Styles are inline in
-# each page and in the HTML report, so they are the one inline thing allowed. Forms post
-# only to this site, and no other site may frame a page (clickjacking).
+# Scripts are never allowed: default-src 'none' and no script-src. Each page's one style
+# element is allowed by its hash, and no other inline style (an injected <style> or style
+# attribute does nothing). Forms post only to this site, and no other site may frame a
+# page (clickjacking).
 CONTENT_SECURITY_POLICY = (
-    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+    "default-src 'none'; style-src {styles}; form-action 'self'; "
     "frame-ancestors 'none'; base-uri 'none'"
 )
 # One year; sent only when the public address is https, or a browser that once saw it
@@ -139,10 +141,18 @@ async def posted_texts(request: web.Request) -> list[tuple[str, str]]:
     ]
 
 
-def security_headers(*, https: bool) -> Mapping[str, str]:
-    """The headers every response carries (HSTS only when served over https)."""
+def style_hash(style: str) -> str:
+    """The CSP source that allows one ``<style>`` element whose text is ``style``."""
+    digest = hashlib.sha256(style.encode("utf-8")).digest()
+    return f"'sha256-{base64.b64encode(digest).decode('ascii')}'"
+
+
+def security_headers(*, https: bool, styles: Iterable[str] = ()) -> Mapping[str, str]:
+    """The headers every response carries (HSTS only when served over https); ``styles``
+    are the texts of the style elements the pages may have."""
+    allowed = " ".join(dict.fromkeys(style_hash(style) for style in styles)) or "'none'"
     headers = {
-        "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+        "Content-Security-Policy": CONTENT_SECURITY_POLICY.format(styles=allowed),
         "X-Content-Type-Options": "nosniff",
         "Referrer-Policy": "same-origin",
         # frame-ancestors does this for current browsers; X-Frame-Options for older ones.
@@ -205,8 +215,10 @@ class FormGuard:
 class WebSecurity:
     """Which routes take forms under which guard, which are exempt, and the middleware."""
 
-    def __init__(self, *, https: bool, body_timeout: float = BODY_TIMEOUT) -> None:
-        self.headers = security_headers(https=https)
+    def __init__(
+        self, *, https: bool, body_timeout: float = BODY_TIMEOUT, styles: Iterable[str] = ()
+    ) -> None:
+        self.headers = security_headers(https=https, styles=styles)
         self.body_timeout = body_timeout
         self._guards: dict[AbstractRoute, FormGuard] = {}
         self._exempt: dict[str, str] = {}

@@ -54,6 +54,16 @@ def environment_options() -> dict[str, Any]:
     }
 
 
+def stylesheets() -> list[str]:
+    """The text of each page's one ``<style>`` element, exactly as sent: the consultation
+    pages' and the dashboard's. The CSP allows these by their hashes, not any inline style."""
+    environment = jinja2.Environment(
+        loader=jinja2.PackageLoader("bot.web", "templates"), **environment_options()
+    )
+    shared = environment.get_template("base.css").render()
+    return [shared, shared + environment.get_template("dashboard/dashboard.css").render()]
+
+
 def setup(app: web.Application) -> None:
     """Give ``app`` the template engine (aiohttp-jinja2) over ``bot/web/templates/``."""
     environment = aiohttp_jinja2.setup(

@@ -8,8 +8,11 @@ the login form). SQLite only: nothing here depends on the store.
 from __future__ import annotations
 
 import asyncio
+import base64
 import dataclasses
+import hashlib
 import logging
+import re
 import sys
 from collections.abc import AsyncIterator
 from typing import Any
@@ -42,6 +45,7 @@ def assert_security_headers(response: Any) -> None:
     csp = headers["Content-Security-Policy"]
     assert "default-src 'none'" in csp and "frame-ancestors 'none'" in csp
     assert "script-src" not in csp and "unsafe-eval" not in csp
+    assert "unsafe-inline" not in csp  # styles by their hashes only
     assert headers["X-Content-Type-Options"] == "nosniff"
     assert headers["Referrer-Policy"] == "same-origin"
     assert headers["X-Frame-Options"] == "DENY"
@@ -115,6 +119,29 @@ async def test_hsts_only_when_served_over_https(settings: Settings, platform: Pl
             response = await client.get(path)
             assert_security_headers(response)
             assert response.headers["Strict-Transport-Security"].startswith("max-age=")
+
+
+def _style_allowed(page: str, csp: str) -> bool:
+    """Whether the page's one style element is allowed by the CSP (by its hash)."""
+    styles = re.findall(r"<style>(.*?)</style>", page, re.S)
+    assert len(styles) == 1
+    digest = base64.b64encode(hashlib.sha256(styles[0].encode()).digest()).decode()
+    return f"'sha256-{digest}'" in csp
+
+
+@sqlite_only
+async def test_every_page_s_style_is_allowed_by_its_hash(
+    platform: Platform, web_client: Client
+) -> None:
+    await launch(platform)
+    await as_role(platform, web_client, "admin")
+    for path in ("/c/outpatient-booking", "/dashboard", "/dashboard/c/outpatient-booking/report"):
+        response = await web_client.get(path)
+        assert response.status == 200
+        csp = response.headers["Content-Security-Policy"]
+        assert _style_allowed(await response.text(), csp), path
+    # An injected style element is not allowed.
+    assert not _style_allowed("<style>body{display:none}</style>", csp)
 
 
 @sqlite_only
