@@ -534,7 +534,7 @@ def load_settings(
         webhook_secret = hmac.new(
             secret_key.encode(), b"engage telegram webhook", hashlib.sha256
         ).hexdigest()
-    return Settings(
+    settings = Settings(
         database_url=database_url,
         database_pool_size=pool_size,
         environment=environment,
@@ -557,3 +557,13 @@ def load_settings(
         **_web_settings(env),
         summary_model=_summary_model(env),
     )
+    if environment == "production" and not public_url.startswith("https://"):
+        # Said once nothing else stops start-up (a refusal is one line). Cookies are marked
+        # Secure, and HSTS sent, only for an https public address.
+        log.warning(
+            "ENGAGE_PUBLIC_URL is %s, not https: the dashboard's sign-in and session "
+            "cookies and the web page's cookie go without Secure, and no HSTS is sent; "
+            "set the https:// address people use (plain http only on a network you trust)",
+            public_url,
+        )
+    return settings

@@ -31,10 +31,11 @@ from bot.schedule import Scheduler
 from bot.timeline import Timeline
 from bot.web import operations, templating
 from bot.web.dashboard import Dashboard
-from bot.web.middleware import WebSecurity
+from bot.web.middleware import BODY_TIMEOUT, WebSecurity
 from bot.web.participant import WebChannel
 from channels.adapter import ChannelAdapter, CredentialsRejected, PlatformUnreachable
 from consultations import statement_groups
+from consultations.insights.render import report_stylesheet
 from storage.db import is_sqlite
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,13 @@ STOP_GRACE = 10.0
 #: again, doubling after each failure up to the longest wait.
 ADAPTER_RETRY_FIRST = 1.0
 ADAPTER_RETRY_MAX = 60.0
+
+#: Seconds a connection may wait for a request's headers to be complete, its first one
+#: or the next on a kept-alive connection, before it is closed. Without it aiohttp kept
+#: an idle connection an hour, and one sending its headers a byte at a time for ever.
+#: Longer than the reverse proxy keeps an idle connection to a worker (deploy/Caddyfile),
+#: so the proxy never sends a request on one the worker is closing.
+HEADER_TIMEOUT = 60.0
 
 
 class Stopping:
@@ -86,6 +94,8 @@ def create_app(
     background: bool = True,
     intake_processes: int = 0,
     parallel_commits: int = 1,
+    header_timeout: float = HEADER_TIMEOUT,
+    body_timeout: float = BODY_TIMEOUT,
 ) -> web.Application:
     """The aiohttp application: web channel, dashboard, webhooks, and background work.
 
@@ -100,16 +110,29 @@ def create_app(
             PostgreSQL (SQLite takes one writer at a time: always 1 there). Measured on
             two cores, 2 cost 20-60% more CPU per answer than 1 (smaller batches) for
             no more answers a second; it may pay where the database is far away.
+        header_timeout: seconds a connection may take to send a request's headers
+            (:data:`HEADER_TIMEOUT`).
+        body_timeout: seconds a form's body may take to arrive
+            (:data:`bot.web.middleware.BODY_TIMEOUT`).
     """
     platform = platform or create_platform(settings)
     platform.adapters = dict(adapters(platform))
     platform.runtime.inline_channels = inline_channels(platform.adapters)
     platform.runtime.totals_only_channels = totals_only_channels(platform.adapters)
-    app = web.Application(client_max_size=256 * 1024)
+    app = web.Application(
+        client_max_size=256 * 1024,
+        # aiohttp's keep-alive timer also runs while a request's headers are awaited.
+        handler_args={"keepalive_timeout": header_timeout},
+    )
     app[PLATFORM] = platform
     templating.setup(app)
     https = settings.public_url.startswith("https://")
-    security = WebSecurity(https=https)
+    security = WebSecurity(
+        https=https,
+        body_timeout=body_timeout,
+        # The pages' style elements and the HTML report's (shown on the dashboard).
+        styles=[*templating.stylesheets(), report_stylesheet()],
+    )
     security.install(app)
     # Platform webhooks prove who is calling with a secret of their own, checked before
     # the body is read (adapters/telegram: X-Telegram-Bot-Api-Secret-Token).

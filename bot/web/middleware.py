@@ -13,6 +13,8 @@ declared neither way is refused, so forgetting the declaration fails closed.
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import hashlib
 import hmac
 import logging
@@ -35,16 +37,23 @@ log = logging.getLogger(__name__)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 CSRF_FIELD = "csrf"
 
-# Scripts are never allowed: default-src 'none' and no script-src. Styles are inline in
-# each page and in the HTML report, so they are the one inline thing allowed. Forms post
-# only to this site, and no other site may frame a page (clickjacking).
+# Scripts are never allowed: default-src 'none' and no script-src. Each page's one style
+# element is allowed by its hash, and no other inline style (an injected <style> or style
+# attribute does nothing). Forms post only to this site, and no other site may frame a
+# page (clickjacking).
 CONTENT_SECURITY_POLICY = (
-    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+    "default-src 'none'; style-src {styles}; form-action 'self'; "
     "frame-ancestors 'none'; base-uri 'none'"
 )
 # One year; sent only when the public address is https, or a browser that once saw it
 # could not reach a plain-http development server on the same name.
 HSTS = "max-age=31536000"
+#: Seconds a form's body may take to arrive once its headers have: a client trickling
+#: one byte at a time would otherwise hold its connection and handler for ever. Far
+#: beyond what a form of at most 256 KiB needs on a slow mobile line.
+BODY_TIMEOUT = 60.0
+# What the Server header says: no program's name or version.
+SERVER_NAME = "engage"
 
 
 def not_text(charset: str) -> str:
@@ -132,10 +141,18 @@ async def posted_texts(request: web.Request) -> list[tuple[str, str]]:
     ]
 
 
-def security_headers(*, https: bool) -> Mapping[str, str]:
-    """The headers every response carries (HSTS only when served over https)."""
+def style_hash(style: str) -> str:
+    """The CSP source that allows one ``<style>`` element whose text is ``style``."""
+    digest = hashlib.sha256(style.encode("utf-8")).digest()
+    return f"'sha256-{base64.b64encode(digest).decode('ascii')}'"
+
+
+def security_headers(*, https: bool, styles: Iterable[str] = ()) -> Mapping[str, str]:
+    """The headers every response carries (HSTS only when served over https); ``styles``
+    are the texts of the style elements the pages may have."""
+    allowed = " ".join(dict.fromkeys(style_hash(style) for style in styles)) or "'none'"
     headers = {
-        "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+        "Content-Security-Policy": CONTENT_SECURITY_POLICY.format(styles=allowed),
         "X-Content-Type-Options": "nosniff",
         "Referrer-Policy": "same-origin",
         # frame-ancestors does this for current browsers; X-Frame-Options for older ones.
@@ -198,8 +215,11 @@ class FormGuard:
 class WebSecurity:
     """Which routes take forms under which guard, which are exempt, and the middleware."""
 
-    def __init__(self, *, https: bool) -> None:
-        self.headers = security_headers(https=https)
+    def __init__(
+        self, *, https: bool, body_timeout: float = BODY_TIMEOUT, styles: Iterable[str] = ()
+    ) -> None:
+        self.headers = security_headers(https=https, styles=styles)
+        self.body_timeout = body_timeout
         self._guards: dict[AbstractRoute, FormGuard] = {}
         self._exempt: dict[str, str] = {}
 
@@ -217,11 +237,26 @@ class WebSecurity:
         self._exempt[prefix] = because
 
     def install(self, app: web.Application) -> None:
-        """Add the middleware to ``app``."""
+        """Add the middleware to ``app``, and the headers to every response it sends.
+
+        The headers go on as each response is prepared, so an answer made outside the
+        middleware gets them too: aiohttp's own 500 for an error no handler caught.
+        """
         app.middlewares.append(self.middleware())
+        app.on_response_prepare.append(self._prepared)
+
+    async def _prepared(self, request: web.Request, response: web.StreamResponse) -> None:
+        """Put the headers on a response about to be sent (its headers are not yet out)."""
+        for name, value in self.headers.items():
+            response.headers.setdefault(name, value)
+        # Pages show people's answers and the dashboard's data: no copy is kept anywhere.
+        response.headers.setdefault("Cache-Control", "no-store")
+        # aiohttp names itself and Python with their versions: a list of what to attack.
+        response.headers[hdrs.SERVER] = SERVER_NAME
 
     def middleware(self) -> Middleware:
-        """The middleware: CSRF check, then the handler, then the headers."""
+        """The middleware: CSRF check, then the handler (the headers go on as the answer
+        is prepared, :meth:`install`)."""
 
         @web.middleware
         async def security(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -231,31 +266,14 @@ class WebSecurity:
                     if isinstance(refusal, web.HTTPException):
                         raise refusal  # aiohttp wants these raised, not returned
                     if refusal is not None:
-                        self._add_headers(refusal)
                         return refusal
-                response = await handler(request)
-            except web.HTTPException as answer:
-                # An HTTPException is the response aiohttp sends: it gets the headers too.
-                self._add_headers(answer)
-                raise
+                return await handler(request)
             except RequestPayloadError:
                 # A body that cannot be read, wherever it is read (compression that does
                 # not decompress, a body cut short): the client's fault, never a 5xx.
-                bad = web.HTTPBadRequest(text="The request's body could not be read.")
-                self._add_headers(bad)
-                raise bad from None
-            self._add_headers(response)
-            return response
+                raise web.HTTPBadRequest(text="The request's body could not be read.") from None
 
         return security
-
-    def _add_headers(self, response: web.StreamResponse) -> None:
-        if response.prepared:
-            return
-        for name, value in self.headers.items():
-            response.headers.setdefault(name, value)
-        # Pages show people's answers and the dashboard's data: no copy is kept anywhere.
-        response.headers.setdefault("Cache-Control", "no-store")
 
     async def _check(self, request: web.Request) -> web.StreamResponse | None:
         """None when the request may go on; else the answer it gets instead."""
@@ -275,11 +293,17 @@ class WebSecurity:
         subject = await guard.subject(request)
         charset = request.charset or "utf-8"
         try:
-            if request.content_type == "application/x-www-form-urlencoded" and _undecodable(
-                await request.read(), charset
-            ):
-                raise web.HTTPBadRequest(text=not_text(charset))
-            form = await read_form(request)
+            async with asyncio.timeout(self.body_timeout):
+                if request.content_type == "application/x-www-form-urlencoded" and _undecodable(
+                    await request.read(), charset
+                ):
+                    raise web.HTTPBadRequest(text=not_text(charset))
+                form = await read_form(request)
+        except TimeoutError:
+            # The body is read here, once, for the handler too (aiohttp keeps it).
+            raise web.HTTPRequestTimeout(
+                text="The form took too long to arrive. Nothing was stored: send it again."
+            ) from None
         except UnicodeDecodeError:
             # Bytes that are not text in the form's encoding, in a part of a multipart body
             # or in a url-encoded one: named, since a browser never sends them.

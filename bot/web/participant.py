@@ -308,6 +308,19 @@ class WebChannel:
             await self._limit_new_participant(request, texts)
         return token, fields, nonce, spec
 
+    def _check_length(self, request: web.Request, text: str, spec: ConsultationSpec) -> None:
+        """Refuse a free text longer than the page takes (400, the whole form unstored),
+        before anything is screened: the page's boxes stop at the same length."""
+        if len(text) > templating.TEXT_MAX:
+            texts = spec.wording()
+            message = texts("web_text_too_long", limit=templating.TEXT_MAX, length=len(text))
+            page = pages.NoticePage(
+                texts("web_error_title"), texts("web_error_heading"), message, "error", texts
+            )
+            raise web.HTTPBadRequest(
+                text=templating.render_string(request, page), content_type="text/html"
+            )
+
     def _remember(self, pseudonym: str) -> None:
         """Note a cookie as a participant's (the set is a cache: cleared when it is full)."""
         if len(self._participants) >= KNOWN_PARTICIPANTS:
@@ -807,6 +820,8 @@ class WebChannel:
                 kind == "item" and qid not in items
             ):
                 raise self._problem(request, web.HTTPBadRequest, "web_form_broken", spec.wording())
+            if kind == "item" and items[qid].type != "poll":
+                self._check_length(request, values[0], spec)
             if kind == "segment" and qid in segment_ids:
                 events.append(
                     self._event(
@@ -846,7 +861,7 @@ class WebChannel:
                             cid,
                             EventKind.ANSWER,
                             item_id=qid,
-                            # Whole, however long (the request's own limit bounds it): a
+                            # Whole, up to TEXT_MAX (checked above), never cut: a
                             # disclosure at the end of a long complaint is screened too.
                             text=values[0],
                         )
@@ -894,6 +909,7 @@ class WebChannel:
         if not any(i.id == item_id and i.type == "thread" for i in spec.items):
             raise self._problem(request, web.HTTPNotFound, "web_not_found", texts)
         text = (fields.get("text") or [""])[0].strip()
+        self._check_length(request, text, spec)
         parent = next(iter(fields.get("parent", [])), None)
         if not text:
             # The page shows the box again (a reply's opened), marked, with the error tied
@@ -952,6 +968,7 @@ class WebChannel:
             )
         else:
             text = (fields.get("text") or [""])[0].strip()
+            self._check_length(request, text, spec)
             if not voting.has_words(text):
                 raise web.HTTPSeeOther(f"/c/{cid}")
             wait = await self.rates.hit("post", token, THREAD_POSTS_PER_MINUTE)

@@ -20,6 +20,11 @@ from consultations.texts import ENGLISH, Texts
 
 _LINE_BREAK = re.compile(r"\n[ \t]*")
 
+#: Characters one free text sent from the web page may hold (an answer to a prompt, a
+#: thread post, a statement): about four pages. Its screening and analysis take time in
+#: proportion to its length, and a form may carry 256 KiB, which took seconds a post.
+TEXT_MAX = 10_000
+
 
 class CompactLines(Extension):
     """Joins the lines of an HTML template: each newline and the indentation after it go.
@@ -49,14 +54,25 @@ def environment_options() -> dict[str, Any]:
     }
 
 
+def stylesheets() -> list[str]:
+    """The text of each page's one ``<style>`` element, exactly as sent: the consultation
+    pages' and the dashboard's. The CSP allows these by their hashes, not any inline style."""
+    environment = jinja2.Environment(
+        loader=jinja2.PackageLoader("bot.web", "templates"), **environment_options()
+    )
+    shared = environment.get_template("base.css").render()
+    return [shared, shared + environment.get_template("dashboard/dashboard.css").render()]
+
+
 def setup(app: web.Application) -> None:
     """Give ``app`` the template engine (aiohttp-jinja2) over ``bot/web/templates/``."""
-    aiohttp_jinja2.setup(
+    environment = aiohttp_jinja2.setup(
         app,
         loader=jinja2.PackageLoader("bot.web", "templates"),
         default_helpers=False,
         **environment_options(),
     )
+    environment.globals["text_max"] = TEXT_MAX
 
 
 @dataclass(frozen=True)

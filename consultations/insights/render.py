@@ -757,6 +757,12 @@ def _opinion_map(report: Mapping[str, Any]) -> Markup:
     )
 
 
+def report_stylesheet() -> str:
+    """The text of the HTML report's ``<style>`` element, exactly as written (the web
+    app's CSP allows it by its hash)."""
+    return "\n" + _environment().get_template("report.css").render()
+
+
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("consultations.insights", "templates"),

@@ -253,6 +253,10 @@ BUILTIN: dict[str, str] = {
     "web_form_expired": "This form has expired. Please go back and reload the page.",
     "web_form_broken": "Something in this form is not right. Please go back and reload the page.",
     "web_gone": "This has closed. It no longer takes answers.",
+    "web_text_too_long": (
+        "Please keep what you write to {limit} characters or fewer; yours has {length}. "
+        "Nothing was stored. Go back to shorten it, or send it in parts."
+    ),
     "web_choose_consent": "Please choose “Yes, I agree” or “No thanks”.",
     "web_choose_recontact": "Please choose whether we may contact you again.",
     "web_no_page": "There is no such page.",

@@ -26,6 +26,7 @@ from bot.config import ConfigError, Settings, load_settings
 from bot.platform import Platform, configured_adapters
 from bot.web.app import create_app
 from bot.web.guards import ClientAddress, FormNonces, KeyedHash, RateWindows
+from bot.web.templating import TEXT_MAX
 from consultations import records, service
 from storage.tables import FormNonce, Participant, RateWindow, Response, utcnow
 from tests.helpers import form_fields, launch, spec_data, statements_sent, tentative_flag
@@ -329,6 +330,33 @@ async def test_thread_posts_are_not_replaced(platform: Platform, web_client: Cli
         ).text()
     assert "First idea" in page and "Second idea" in page
     assert await _count(platform, Response.id) == 2
+
+
+async def test_a_free_text_longer_than_the_page_takes_is_refused_before_screening(
+    platform: Platform, web_client: Client
+) -> None:
+    # Screening and analysis take time in proportion to a text's length: 256 KiB in one
+    # answer took seconds of the server's time, again at each post from one cookie.
+    await launch(platform, spec_data(segments=[]))
+    page = await _start(web_client)
+    assert page.count(f'maxlength="{TEXT_MAX}"') == 2  # the prompt's box and the thread's
+    too_long = "word " * (TEXT_MAX // 5) + "x"
+    for action, field in (
+        (f"{PAGE}/answers", "item:one-thing"),
+        (f"{PAGE}/threads/reminder", "text"),
+    ):
+        fields = form_fields(await (await web_client.get(PAGE)).text(), action)
+        refused = await web_client.post(action, data={**fields, field: too_long})
+        assert refused.status == 400
+        assert f"to {TEXT_MAX} characters or fewer; yours has {len(too_long)}" in unescape(
+            await refused.text()
+        )
+    assert await _count(platform, Response.id) == 0
+    # Up to the limit, a text is taken whole.
+    whole = "word " * (TEXT_MAX // 5 - 1) + "last"
+    fields = form_fields(await (await web_client.get(PAGE)).text(), f"{PAGE}/answers")
+    await web_client.post(f"{PAGE}/answers", data={**fields, "item:one-thing": whole})
+    assert [r["text"] for r in await _export(platform)] == [whole]
 
 
 # -- new participants per client address ---------------------------------------------

@@ -119,6 +119,22 @@ def test_production_refuses_to_start_without_real_keys(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []  # production never writes key files
 
 
+def test_production_with_a_plain_http_address_is_warned_of(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Cookies go without Secure (and no HSTS) unless the public address is https.
+    env = {"ENGAGE_SECRET_KEY": KEY, "ENGAGE_PSEUDONYM_KEY": OTHER_KEY, "ENGAGE_ENV": "production"}
+    with caplog.at_level("WARNING", logger="bot.config"):
+        load_settings({**env, "ENGAGE_PUBLIC_URL": "http://engage.example.org"})
+    assert "ENGAGE_PUBLIC_URL is http://engage.example.org, not https" in caplog.text
+    assert "without Secure" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="bot.config"):
+        load_settings({**env, "ENGAGE_PUBLIC_URL": "https://engage.example.org"})
+        load_settings({**env, "ENGAGE_ENV": "development"}, key_dir=tmp_path)
+    assert "ENGAGE_PUBLIC_URL" not in caplog.text
+
+
 @pytest.mark.parametrize("name", ["ENGAGE_SECRET_KEY", "ENGAGE_PSEUDONYM_KEY"])
 @pytest.mark.parametrize("value", [" " * 40, "\t\n" * 20, "k" * 31 + " " * 9, " k " * 31])
 def test_a_key_of_blanks_is_refused(tmp_path: Path, name: str, value: str) -> None:

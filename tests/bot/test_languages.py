@@ -219,8 +219,8 @@ async def test_empty_thread_post_is_announced_and_tied_to_its_box(
     assert unescape(summary.group(1)) == texts_for("es")("web_error_heading")
     assert unescape(summary.group(2)) == texts_for("es")("web_write_something")
     assert (
-        '<textarea id="thread-reminder" name="text" required aria-invalid="true" '
-        'aria-describedby="thread-reminder-error">' in page
+        '<textarea id="thread-reminder" name="text" required maxlength="10000" '
+        'aria-invalid="true" aria-describedby="thread-reminder-error">' in page
     )
 
 

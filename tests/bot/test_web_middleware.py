@@ -8,8 +8,11 @@ the login form). SQLite only: nothing here depends on the store.
 from __future__ import annotations
 
 import asyncio
+import base64
 import dataclasses
+import hashlib
 import logging
+import re
 import sys
 from collections.abc import AsyncIterator
 from typing import Any
@@ -17,13 +20,13 @@ from typing import Any
 import pytest
 from aiohttp import DummyCookieJar, web
 from aiohttp.test_utils import TestClient, TestServer
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from bot.config import Settings
 from bot.console import CLIENT_FAULTS, ClientFaultFilter
 from bot.platform import Platform
-from bot.web.app import create_app
-from bot.web.middleware import CsrfTokens, FormGuard, WebSecurity
+from bot.web.app import HEADER_TIMEOUT, create_app
+from bot.web.middleware import BODY_TIMEOUT, CsrfTokens, FormGuard, WebSecurity
 from consultations import service
 from storage.tables import Consultation, Response
 from tests.bot.test_dashboard import as_role, csrf_of
@@ -42,11 +45,13 @@ def assert_security_headers(response: Any) -> None:
     csp = headers["Content-Security-Policy"]
     assert "default-src 'none'" in csp and "frame-ancestors 'none'" in csp
     assert "script-src" not in csp and "unsafe-eval" not in csp
+    assert "unsafe-inline" not in csp  # styles by their hashes only
     assert headers["X-Content-Type-Options"] == "nosniff"
     assert headers["Referrer-Policy"] == "same-origin"
     assert headers["X-Frame-Options"] == "DENY"
     assert "camera=()" in headers["Permissions-Policy"]
     assert headers["Cache-Control"] == "no-store"
+    assert headers["Server"] == "engage"  # no aiohttp or Python version
 
 
 async def stored_responses(platform: Platform) -> int:
@@ -114,6 +119,113 @@ async def test_hsts_only_when_served_over_https(settings: Settings, platform: Pl
             response = await client.get(path)
             assert_security_headers(response)
             assert response.headers["Strict-Transport-Security"].startswith("max-age=")
+
+
+def _style_allowed(page: str, csp: str) -> bool:
+    """Whether the page's one style element is allowed by the CSP (by its hash)."""
+    styles = re.findall(r"<style>(.*?)</style>", page, re.S)
+    assert len(styles) == 1
+    digest = base64.b64encode(hashlib.sha256(styles[0].encode()).digest()).decode()
+    return f"'sha256-{digest}'" in csp
+
+
+@sqlite_only
+async def test_every_page_s_style_is_allowed_by_its_hash(
+    platform: Platform, web_client: Client
+) -> None:
+    await launch(platform)
+    await as_role(platform, web_client, "admin")
+    for path in ("/c/outpatient-booking", "/dashboard", "/dashboard/c/outpatient-booking/report"):
+        response = await web_client.get(path)
+        assert response.status == 200
+        csp = response.headers["Content-Security-Policy"]
+        assert _style_allowed(await response.text(), csp), path
+    # An injected style element is not allowed.
+    assert not _style_allowed("<style>body{display:none}</style>", csp)
+
+
+@sqlite_only
+async def test_an_error_no_handler_caught_carries_the_security_headers(
+    platform: Platform, web_client: Client
+) -> None:
+    await launch(platform)
+    # A real fault under the page, not an outage: a stored spec that is not one (and a
+    # new creation time, so no spec read before is used). aiohttp answers 500 itself.
+    async with platform.engine.begin() as connection:
+        await connection.execute(
+            text("UPDATE consultation SET spec = '{}', created_at = '2001-01-01 00:00:00'")
+        )
+    page = await web_client.get("/c/outpatient-booking", headers={"Accept": "text/html"})
+    assert page.status == 500
+    assert_security_headers(page)
+    assert "Traceback" not in await page.text()
+
+
+# -- slow clients ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def impatient(settings: Settings, platform: Platform) -> AsyncIterator[TestServer]:
+    """The web app with one second for a request's headers and one for a form's body."""
+    app = create_app(
+        settings, platform=platform, background=False, header_timeout=1.0, body_timeout=1.0
+    )
+    app.cleanup_ctx.clear()  # the platform fixture disposes of the engine
+    async with TestServer(app) as server:
+        yield server
+
+
+async def _trickle(server: TestServer, start: bytes, drip: bytes) -> tuple[bytes, float]:
+    """Send ``start``, then ``drip`` every 0.2 s; what came back, and after how long."""
+    reader, writer = await asyncio.open_connection(server.host, server.port)
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    writer.write(start)
+    try:
+        while loop.time() - began < 10:
+            try:
+                answer = await asyncio.wait_for(reader.read(200), 0.2)
+            except TimeoutError:
+                writer.write(drip)
+                continue
+            return answer, loop.time() - began
+        return b"still open", loop.time() - began
+    finally:
+        writer.close()
+
+
+@sqlite_only
+async def test_a_client_slow_with_its_headers_or_silent_is_cut_off(
+    platform: Platform, impatient: TestServer
+) -> None:
+    # Slowloris: header lines a few bytes at a time, never the blank line that ends them.
+    answer, took = await _trickle(impatient, b"GET / HTTP/1.1\r\nHost: x\r\n", b"X-a: b\r\n")
+    assert answer == b"" and took < 5  # closed, without an answer
+    # A connection that says nothing at all.
+    answer, took = await _trickle(impatient, b"", b"")
+    assert answer == b"" and took < 5
+    # A request sent at once is answered as usual.
+    answer, _ = await _trickle(impatient, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", b"")
+    assert answer.startswith(b"HTTP/1.1 200 ")
+
+
+@sqlite_only
+async def test_a_form_body_trickled_in_gets_408_and_stores_nothing(
+    platform: Platform, impatient: TestServer
+) -> None:
+    await launch(platform)
+    head = (
+        "POST /c/outpatient-booking/consent HTTP/1.1\r\nHost: x\r\n"
+        "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 5000\r\n"
+        f"Cookie: engage_p={'a' * 32}\r\n\r\nanswer=yes&csrf="
+    )
+    answer, took = await _trickle(impatient, head.encode(), b"a")
+    assert answer.startswith(b"HTTP/1.1 408 ") and took < 5
+    assert await stored_responses(platform) == 0
+
+
+def test_slow_clients_are_given_a_bounded_time() -> None:
+    assert 0 < HEADER_TIMEOUT <= 120 and 0 < BODY_TIMEOUT <= 120
 
 
 # -- CSRF on both surfaces ----------------------------------------------------------------
