@@ -4,6 +4,7 @@ Run by hand (needs `wrk`, Debian package `wrk`, and PostgreSQL on 127.0.0.1:5432
 
     .venv/bin/python bench/web_throughput.py [--seconds 10] [--connections 32]
         [--workers 2] [--only sqlite|postgresql] [--profile DIR] [--spy DIR] [--code DIR]
+        [--port N]
 
 For each store (SQLite file with one worker; PostgreSQL with ``--workers`` processes
 sharing one port, as workers behind a proxy) it starts the real web app, has 200 people
@@ -99,7 +100,13 @@ def nonces(run: str, per_thread: int) -> Iterator[str]:
             yield f"{run}t{thread}x{counter}"
 
 
+#: The port the servers listen on (``--port``); a free one when 0.
+PORT = 0
+
+
 def free_port() -> int:
+    if PORT:
+        return PORT
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -381,7 +388,10 @@ def main() -> None:
         "--code", type=Path, default=ROOT, help="the checkout whose server is measured"
     )
     parser.add_argument("--spy", type=Path, help="sample the peak with py-spy into this folder")
+    parser.add_argument("--port", type=int, default=0, help="listen here (default: a free port)")
     args = parser.parse_args()
+    global PORT
+    PORT = args.port
     load = os.getloadavg()
     results: dict[str, object] = {
         "machine": f"{os.cpu_count()} cores",

@@ -271,25 +271,32 @@ async def delete_replaced(
     """
     if not response_ids:
         return
-    said = select(Response.text).where(Response.id == ModerationCase.response_id)
-    whose = select(Response.participant_id).where(Response.id == ModerationCase.response_id)
-    # Every SET expression reads the row as it was: the answer's words are copied
-    # before the case lets go of it.
-    await executor.execute(
-        update(ModerationCase)
-        .where(one_of(ModerationCase.response_id, response_ids))
-        .values(
-            text=func.coalesce(ModerationCase.text, said.scalar_subquery()),
-            participant_id=func.coalesce(ModerationCase.participant_id, whose.scalar_subquery()),
-            response_id=None,
-        )
-        .execution_options(synchronize_session=False)
+    ids = {"ids": list(response_ids)}
+    await executor.execute(_RELEASE_CASES, ids)
+    await executor.execute(_DELETE_REPLACED, ids)
+
+
+# Built once, the ids one list parameter: nearly every web answer replaces an earlier one,
+# and building the two statements cost more than SQLite takes to run them.
+_SAID = select(Response.text).where(Response.id == ModerationCase.response_id)
+_WHOSE = select(Response.participant_id).where(Response.id == ModerationCase.response_id)
+# Every SET expression reads the row as it was: the answer's words are copied before the
+# case lets go of it.
+_RELEASE_CASES = (
+    update(ModerationCase)
+    .where(one_of(ModerationCase.response_id, name="ids"))
+    .values(
+        text=func.coalesce(ModerationCase.text, _SAID.scalar_subquery()),
+        participant_id=func.coalesce(ModerationCase.participant_id, _WHOSE.scalar_subquery()),
+        response_id=None,
     )
-    await executor.execute(
-        delete(Response)
-        .where(one_of(Response.id, response_ids))
-        .execution_options(synchronize_session=False)
-    )
+    .execution_options(synchronize_session=False)
+)
+_DELETE_REPLACED = (
+    delete(Response)
+    .where(one_of(Response.id, name="ids"))
+    .execution_options(synchronize_session=False)
+)
 
 
 async def publication_by_ref(

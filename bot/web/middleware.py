@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import codecs
 import hashlib
 import hmac
 import logging
@@ -70,6 +71,12 @@ def _undecodable(body: bytes, charset: str) -> bool:
     are not text in ``charset``: aiohttp would store each broken byte as U+FFFD."""
     try:
         query = body.decode(charset)
+        if codecs.lookup(charset).name == "utf-8":
+            # No byte of a UTF-8 character is ASCII, so the separators ('&', '=') never
+            # join or split one: the whole body, its escapes undone, is text exactly when
+            # each name and value is. One pass instead of one per part.
+            unquote_to_bytes(body.replace(b"+", b" ")).decode(charset)
+            return False
         for pair in query.split("&"):
             for part in pair.split("="):
                 unquote_to_bytes(part.replace("+", " ")).decode(charset)
