@@ -447,6 +447,7 @@ class Runtime:
         # names or the person's current one: STOP and HELP in its language or English.
         texts = (
             state.texts_of(event.consultation_id)
+            or await turn.texts_replied_to()
             or state.texts_of(participant.current_consultation_id)
             or ENGLISH
         )
@@ -468,6 +469,12 @@ class Runtime:
             elif event.public and _COMMAND.fullmatch(word):
                 # A command ("/delete") said in a group or a public reply is no answer to
                 # store; the commands work in a private chat.
+                return
+            elif event.public and event.addressed and event.in_reply_to is None:
+                # Written to the bot in a group but answering none of its posts: only STOP
+                # and HELP mean something there. Nothing is stored; a disclosure still
+                # gets the helplines at once and goes to a moderator.
+                await turn.screen_unattached()
                 return
         elif (
             kind is EventKind.ANSWER
@@ -1170,6 +1177,20 @@ class _Turn:
         """The event's platform reference as kept at rest: a keyed hash, never the id."""
         ref = self.event.platform_ref
         return None if ref is None else self.runtime.keyring.reference(self.event.channel, ref)
+
+    async def texts_replied_to(self) -> Texts | None:
+        """The words of the consultation a public reply answers (a reply in a group to
+        one of its posts), so that STOP in its language is STOP there too."""
+        event = self.event
+        if not event.public or event.in_reply_to is None or event.consultation_id is not None:
+            return None
+        if event.kind is not EventKind.TEXT:
+            return None
+        resolved = await self._resolve_reply(event.in_reply_to)
+        if resolved is None:
+            return None
+        row = await self.state.consultation(self.session, resolved[0])
+        return service.spec_of(row).wording() if row is not None else None
 
     async def _resolve_reply(self, platform_ref: str) -> tuple[str, str | None, str] | None:
         """Tie a reply to the post it answers: a consultation item, or another reply.
