@@ -1510,6 +1510,16 @@ class _Turn:
                     self.say(self.texts("round_not_yours"))
                     self.outcome.round_refused[item.id] = current
                     return False
+            if (
+                event.public
+                and kind is EventKind.TEXT
+                and (item.id, "poll")
+                in (await self.state.published_kinds(session, event.channel, spec.id))
+            ):
+                # Its post carries a native poll, where the vote is cast (one per person;
+                # Mastodon reports only totals): words replied to the post are a comment
+                # on it, whatever they say, never a second vote.
+                return await self._store_text(spec, item, dialogue, in_reply_to)
             if kind is EventKind.RETRACT:
                 if number is not None:
                     await over_time.delete_round_answer(
@@ -1521,7 +1531,8 @@ class _Turn:
             choice = _chosen(event, item.options, multiple=item.multiple)
             if not choice:
                 if event.public:
-                    # A public reply to a poll post is a comment on it: keep it as text.
+                    # A public reply to a poll post is a comment on it: kept as a post in
+                    # the poll post's thread (_store_text), not as an answer to a prompt.
                     return await self._store_text(spec, item, dialogue, in_reply_to)
                 if kind is EventKind.TEXT and self._disclosed(spec, dialogue):
                     return False
@@ -1791,15 +1802,18 @@ class _Turn:
                 return True
         else:
             replacing = None
-        if item.type == "thread" and in_reply_to is None:
+        # Words replied to a poll's post are a comment in that post's thread: a thread
+        # record of the poll item, answering the post (or the comment it replies to).
+        item_type = "thread" if item.type == "poll" else item.type
+        if item_type == "thread" and in_reply_to is None:
             in_reply_to = f"item:{item.id}"
         response = self._store(
             spec.id,
             item.id,
-            item.type if item.type != "poll" else "prompt",
+            item_type,
             text=screened.text,
             flags=list(screened.flags),
-            in_reply_to=in_reply_to if item.type == "thread" else None,
+            in_reply_to=in_reply_to if item_type == "thread" else None,
         )
         if replacing is not None:
             self.state.stored_prompt_answer(replacing, response)
