@@ -586,6 +586,8 @@ async def show(args: argparse.Namespace, settings: Settings | None) -> int:
         return OK
     print(f"{summary.title} ({summary.id})")
     print(f"  state:        {summary.state}")
+    if summary.not_opened:
+        print(f"  opening:      {summary.not_opened}")
     print(f"  model:        {summary.model}; QI stage {summary.stage}, cycle {summary.cycle}")
     print(f"  channels:     {', '.join(summary.channels)}")
     print(f"  responses:    {summary.responses} from {summary.participants} participants")
