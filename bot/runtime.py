@@ -987,15 +987,16 @@ class _Turn:
                 spec.wording()("listening_noted", title=spec.title, organisation=spec.organisation)
             )
 
-    async def _gather_mention(self) -> None:
-        """A public mention of the bot, kept by the oldest open listening consultation.
+    async def _gather_mention(self) -> bool:
+        """A public mention of the bot, kept by the oldest open listening consultation;
+        whether one takes it (or its hashtag reader will).
 
         A mention that also carries one of its hashtags is left to the hashtag reader,
         so that the post is gathered once.
         """
         event = self.event
         if event.in_reply_to is not None or not event.text:
-            return
+            return False
         text = event.text.casefold()
         now = datetime.now(UTC)
         for row in await service.taking_answers(self.session, now):
@@ -1003,12 +1004,13 @@ class _Turn:
             if not spec.mastodon.listen or event.channel not in spec.channels:
                 continue
             if any(tag.casefold() in text for tag in spec.mastodon.listen):
-                return
+                return True
             self.event = replace(
                 event, kind=EventKind.LISTEN, consultation_id=row.id, addressed=True
             )
             await self.listen()
-            return
+            return True
+        return False
 
     # -- the main path -------------------------------------------------------
 
@@ -1033,8 +1035,10 @@ class _Turn:
             consultation_id = self.participant.current_consultation_id
         if consultation_id is None and event.public and kind is EventKind.TEXT:
             # A public post to the bot that answers none of its posts: a mention, gathered
-            # by a listening consultation if one is open here.
-            await self._gather_mention()
+            # by a listening consultation if one is open here; else not stored, but a
+            # disclosure in it gets the safety reply and a case all the same.
+            if not await self._gather_mention():
+                await self.screen_unattached()
             return
         if consultation_id is None:
             if not event.public and not (kind is EventKind.TEXT and await self.screen_unattached()):
@@ -1150,7 +1154,13 @@ class _Turn:
             await self.ask_next(spec, dialogue, welcome_back=True)
             return
         if target is None:
-            if not event.public and kind is EventKind.TEXT and not self._disclosed(spec, dialogue):
+            if event.public and kind is EventKind.TEXT:
+                # A public reply to a post that asks nothing (the introduction): not
+                # stored, but screened: a disclosure gets the safety reply and a case.
+                await self.screen_unattached(spec)
+            elif (
+                not event.public and kind is EventKind.TEXT and not self._disclosed(spec, dialogue)
+            ):
                 self.say(texts("all_answered"))
             return
 

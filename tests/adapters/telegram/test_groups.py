@@ -299,3 +299,33 @@ async def test_stop_written_to_the_bot_in_a_group_leaves(
     assert [m.text for m in fake.messages_to(staying)] == []
     stored = [r["text"] for r in await export(platform, "outpatient-booking")]
     assert stored == ["Say the clinic name"]
+
+
+async def test_a_crisis_reply_to_any_of_the_bots_posts_gets_the_safety_reply(
+    running: Running, settings: Settings
+) -> None:
+    """A disclosure replied to the bot's introduction, or to a note of the bot's that is
+    no consultation post, gets the helplines privately (or the general note where the
+    person cannot be written to), opens a case, and nothing in the group quotes them."""
+    fake, platform = running.fake, running.platform
+    fake.group(FORUM, "Clinic forum", forum=True)
+    group = fake.group(GROUP, "Clinic group", supergroup=True)
+    bob = fake.user(2031, "Bob", last_name="Byrne", username="bob_b")
+    erin = fake.user(2034, "Erin", last_name="Ennis", username="erin_e", started=False)
+    await _launch_co_design(running, settings)
+    intro = fake.messages_to(group)[0]
+    launched = len(fake.messages_to(group))
+    fake.reply(bob, intro, CRISIS)
+    [private] = await fake.wait_for_sent(1, chat=bob)
+    assert "Lifeline" in (private.text or "")
+    fake.reply(erin, intro, CRISIS)
+    [note] = (await fake.wait_for_sent(launched + 1, chat=group))[launched:]
+    assert "Lifeline" in (note.text or "") and note.reply_to_message_id is None
+    assert CRISIS not in (note.text or "") and "erin" not in (note.text or "").lower()
+    # A reply to that note (a message of the bot's that is no consultation post).
+    fake.reply(bob, note, CRISIS + " still")
+    await fake.wait_for_sent(2, chat=bob)
+    await running.wait_for_count(ModerationCase, 3)
+    assert len(fake.messages_to(group)) == launched + 1
+    stored = [r["text"] for r in await export(platform, "outpatient-booking")]
+    assert stored == []
