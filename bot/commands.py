@@ -587,6 +587,8 @@ async def show(args: argparse.Namespace, settings: Settings | None) -> int:
         return OK
     print(f"{summary.title} ({summary.id})")
     print(f"  state:        {summary.state}")
+    if summary.not_opened:
+        print(f"  opening:      {summary.not_opened}")
     print(f"  model:        {summary.model}; QI stage {summary.stage}, cycle {summary.cycle}")
     print(f"  channels:     {', '.join(summary.channels)}")
     print(f"  responses:    {summary.responses} from {summary.participants} participants")
@@ -664,7 +666,14 @@ async def import_(args: argparse.Namespace, settings: Settings | None) -> int:
             what = "is a folder" if await asyncio.to_thread(path.is_dir) else "no such file"
             raise UsageError(f"FILE: {args.file}: {what}")
         async with platform.sessionmaker.begin() as session:
-            await _require(session, args.id)
+            row = await _require(session, args.id)
+            if row.state == service.CLOSED:
+                # Closed: it takes no more responses (CONTRACT.md, consultation close),
+                # gathered elsewhere or not.
+                raise UsageError(
+                    f"ID: consultation {args.id!r} is {row.state} and takes no more "
+                    "responses; nothing was imported"
+                )
             try:
                 result = await records.import_csv(
                     session,

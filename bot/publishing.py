@@ -39,10 +39,8 @@ def launch_problems(spec: ConsultationSpec, now: datetime | None = None) -> list
     """What keeps ``spec`` from being launched: each text that still holds a draft's
     placeholder ("[what we changed]"), by field path, and, given ``now``, a ``closes_at``
     already past. The one check for every launch (``engage consultation launch``, the
-    dashboard, an opening on time).
-
-    An opening on time gives no ``now``: it opens at ``opens_at`` and the schedule closes
-    it at ``closes_at``, as it always has, whenever it gets to each.
+    dashboard, an opening on time, which gives the time it opens: a consultation whose
+    ``closes_at`` passed before its opening ran is not opened).
     """
     problems = unfinished(spec.to_dict())
     if now is not None and (passed := closed_already(spec, now)) is not None:

@@ -470,6 +470,7 @@ class Runtime:
         # names or the person's current one: STOP and HELP in its language or English.
         texts = (
             state.texts_of(event.consultation_id)
+            or await turn.texts_replied_to()
             or state.texts_of(participant.current_consultation_id)
             or ENGLISH
         )
@@ -491,6 +492,12 @@ class Runtime:
             elif event.public and _COMMAND.fullmatch(word):
                 # A command ("/delete") said in a group or a public reply is no answer to
                 # store; the commands work in a private chat.
+                return
+            elif event.public and event.addressed and event.in_reply_to is None:
+                # Written to the bot in a group but answering none of its posts: only STOP
+                # and HELP mean something there. Nothing is stored; a disclosure still
+                # gets the helplines at once and goes to a moderator.
+                await turn.screen_unattached()
                 return
         elif (
             kind is EventKind.ANSWER
@@ -1026,15 +1033,16 @@ class _Turn:
                 spec.wording()("listening_noted", title=spec.title, organisation=spec.organisation)
             )
 
-    async def _gather_mention(self) -> None:
-        """A public mention of the bot, kept by the oldest open listening consultation.
+    async def _gather_mention(self) -> bool:
+        """A public mention of the bot, kept by the oldest open listening consultation;
+        whether one takes it (or its hashtag reader will).
 
         A mention that also carries one of its hashtags is left to the hashtag reader,
         so that the post is gathered once.
         """
         event = self.event
         if event.in_reply_to is not None or not event.text:
-            return
+            return False
         text = event.text.casefold()
         now = datetime.now(UTC)
         for row in await service.taking_answers(self.session, now):
@@ -1042,12 +1050,13 @@ class _Turn:
             if not spec.mastodon.listen or event.channel not in spec.channels:
                 continue
             if any(tag.casefold() in text for tag in spec.mastodon.listen):
-                return
+                return True
             self.event = replace(
                 event, kind=EventKind.LISTEN, consultation_id=row.id, addressed=True
             )
             await self.listen()
-            return
+            return True
+        return False
 
     # -- the main path -------------------------------------------------------
 
@@ -1072,8 +1081,10 @@ class _Turn:
             consultation_id = self.participant.current_consultation_id
         if consultation_id is None and event.public and kind is EventKind.TEXT:
             # A public post to the bot that answers none of its posts: a mention, gathered
-            # by a listening consultation if one is open here.
-            await self._gather_mention()
+            # by a listening consultation if one is open here; else not stored, but a
+            # disclosure in it gets the safety reply and a case all the same.
+            if not await self._gather_mention():
+                await self.screen_unattached()
             return
         if consultation_id is None:
             if not event.public and not (kind is EventKind.TEXT and await self.screen_unattached()):
@@ -1189,7 +1200,13 @@ class _Turn:
             await self.ask_next(spec, dialogue, welcome_back=True)
             return
         if target is None:
-            if not event.public and kind is EventKind.TEXT and not self._disclosed(spec, dialogue):
+            if event.public and kind is EventKind.TEXT:
+                # A public reply to a post that asks nothing (the introduction): not
+                # stored, but screened: a disclosure gets the safety reply and a case.
+                await self.screen_unattached(spec)
+            elif (
+                not event.public and kind is EventKind.TEXT and not self._disclosed(spec, dialogue)
+            ):
                 self.say(texts("all_answered"))
             return
 
@@ -1216,6 +1233,20 @@ class _Turn:
         """The event's platform reference as kept at rest: a keyed hash, never the id."""
         ref = self.event.platform_ref
         return None if ref is None else self.runtime.keyring.reference(self.event.channel, ref)
+
+    async def texts_replied_to(self) -> Texts | None:
+        """The words of the consultation a public reply answers (a reply in a group to
+        one of its posts), so that STOP in its language is STOP there too."""
+        event = self.event
+        if not event.public or event.in_reply_to is None or event.consultation_id is not None:
+            return None
+        if event.kind is not EventKind.TEXT:
+            return None
+        resolved = await self._resolve_reply(event.in_reply_to)
+        if resolved is None:
+            return None
+        row = await self.state.consultation(self.session, resolved[0])
+        return service.spec_of(row).wording() if row is not None else None
 
     async def _resolve_reply(self, platform_ref: str) -> tuple[str, str | None, str] | None:
         """Tie a reply to the post it answers: a consultation item, or another reply.
@@ -1535,6 +1566,16 @@ class _Turn:
                     self.say(self.texts("round_not_yours"))
                     self.outcome.round_refused[item.id] = current
                     return False
+            if (
+                event.public
+                and kind is EventKind.TEXT
+                and (item.id, "poll")
+                in (await self.state.published_kinds(session, event.channel, spec.id))
+            ):
+                # Its post carries a native poll, where the vote is cast (one per person;
+                # Mastodon reports only totals): words replied to the post are a comment
+                # on it, whatever they say, never a second vote.
+                return await self._store_text(spec, item, dialogue, in_reply_to)
             if kind is EventKind.RETRACT:
                 if number is not None:
                     await over_time.delete_round_answer(
@@ -1546,7 +1587,8 @@ class _Turn:
             choice = _chosen(event, item.options, multiple=item.multiple)
             if not choice:
                 if event.public:
-                    # A public reply to a poll post is a comment on it: keep it as text.
+                    # A public reply to a poll post is a comment on it: kept as a post in
+                    # the poll post's thread (_store_text), not as an answer to a prompt.
                     return await self._store_text(spec, item, dialogue, in_reply_to)
                 if kind is EventKind.TEXT and self._disclosed(spec, dialogue):
                     return False
@@ -1816,15 +1858,18 @@ class _Turn:
                 return True
         else:
             replacing = None
-        if item.type == "thread" and in_reply_to is None:
+        # Words replied to a poll's post are a comment in that post's thread: a thread
+        # record of the poll item, answering the post (or the comment it replies to).
+        item_type = "thread" if item.type == "poll" else item.type
+        if item_type == "thread" and in_reply_to is None:
             in_reply_to = f"item:{item.id}"
         response = self._store(
             spec.id,
             item.id,
-            item.type if item.type != "poll" else "prompt",
+            item_type,
             text=screened.text,
             flags=list(screened.flags),
-            in_reply_to=in_reply_to if item.type == "thread" else None,
+            in_reply_to=in_reply_to if item_type == "thread" else None,
         )
         if replacing is not None:
             self.state.stored_prompt_answer(replacing, response)

@@ -123,16 +123,22 @@ class Scheduler:
             )
         for row in rows:
             spec = service.spec_of(row)
-            if (
+            due_to_open = (
                 row.state == service.DRAFT
                 and spec.opens_at is not None
                 and spec.opens_at <= now
                 and (row.id, OPEN) not in finished
-                and (spec.closes_at is None or now < spec.closes_at)
-                and await self._claim(row.id, OPEN, now)
-            ):
-                await self._open(spec)
-                done.opened.append(row.id)
+            )
+            if due_to_open and spec.closes_at is not None and spec.closes_at <= now:
+                # Its whole time went by before the opening ran (no worker was running):
+                # it is not opened, and why is noted where `consultation show` reads it.
+                # Noted again after each lease, so a spec stored again with a later
+                # closes_at opens then.
+                if await self._claim(row.id, OPEN, now):
+                    await self._not_opened(spec, now)
+            elif due_to_open and await self._claim(row.id, OPEN, now):
+                if await self._open(spec):
+                    done.opened.append(row.id)
             elif (
                 row.state == service.OPEN
                 and spec.closes_at is not None
@@ -199,28 +205,38 @@ class Scheduler:
 
     # -- actions -----------------------------------------------------------------
 
-    async def _open(self, spec: ConsultationSpec) -> None:
+    async def _open(self, spec: ConsultationSpec) -> bool:
+        """Open ``spec`` on time; whether it opened."""
         channels = [name for name in spec.channels if name in self.adapters]
         try:
+            # Its closes_at is checked as it opens (the pass may have begun before it).
             launched = await publishing.launch(
-                self.sessionmaker, self.adapters, spec, channels, keys=self.keys
+                self.sessionmaker, self.adapters, spec, channels, keys=self.keys, now=self.clock()
             )
         except service.LifecycleError as exc:
             await self._finish(spec.id, OPEN, f"not opened: {exc}")
-            return
+            return False
         except publishing.Unfinished as exc:
             # Tried again once the lease ends: a draft stored again may be finished then.
             log.error("%s: not opened on time: %s", spec.id, exc.problems[0])
             await self._note(spec.id, OPEN, f"not opened: {exc.problems[0]}")
-            return
+            return False
         if launched.nowhere:
             why = "; ".join(f"{name}: {reason}" for name, reason in launched.results.failed.items())
             log.error("%s: opening on time failed everywhere (%s); will try again", spec.id, why)
             await self._note(spec.id, OPEN, f"failed: {why}")
-            return
+            return False
         invited = ", ".join(f"invited {n} on {c}" for c, n in launched.invited.items())
         log.info("%s opened on time%s", spec.id, f" ({invited})" if invited else "")
         await self._finish(spec.id, OPEN, "opened" + (f"; {invited}" if invited else ""))
+        return True
+
+    async def _not_opened(self, spec: ConsultationSpec, now: datetime) -> None:
+        """A due opening whose closes_at had passed: left a draft, and why noted."""
+        problem = publishing.closed_already(spec, now)
+        assert problem is not None
+        log.error("%s: not opened on time: %s", spec.id, problem)
+        await self._note(spec.id, OPEN, f"not opened: {problem}")
 
     async def _close(self, spec: ConsultationSpec) -> None:
         async with self.sessionmaker.begin() as session:

@@ -7,7 +7,7 @@ published on none of its channels is undone (:func:`unlaunch`): a draft again.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -17,7 +17,15 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from consultations.spec import ConsultationSpec, parse_spec
 from storage import queries
-from storage.tables import Consultation, Dialogue, Item, Response, Statement, utcnow
+from storage.tables import (
+    Consultation,
+    Dialogue,
+    Item,
+    Response,
+    ScheduledAction,
+    Statement,
+    utcnow,
+)
 
 DRAFT, OPEN, CLOSED = "draft", "open", "closed"
 
@@ -243,6 +251,8 @@ class Summary:
     opened_at: datetime | None
     closed_at: datetime | None
     by_item: dict[str, int]
+    # A draft due to open on time that was not: why (the scheduled opening's note).
+    not_opened: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -259,6 +269,7 @@ class Summary:
             "opened_at": self.opened_at.isoformat() if self.opened_at else None,
             "closed_at": self.closed_at.isoformat() if self.closed_at else None,
             "by_item": self.by_item,
+            "not_opened": self.not_opened,
         }
 
 
@@ -277,7 +288,17 @@ async def summary(session: AsyncSession, consultation_id: str) -> Summary:
         .group_by(Response.item_id)
     )
     by_item = {item_id: int(n) for item_id, n in by_item_rows}
-    return _summary(row, counts.get(row.id, (0, 0)), by_item)
+    found = _summary(row, counts.get(row.id, (0, 0)), by_item)
+    if row.state != DRAFT:
+        return found
+    not_opened = await session.scalar(
+        select(ScheduledAction.outcome).where(
+            ScheduledAction.consultation_id == consultation_id,
+            ScheduledAction.action == "open",
+            ScheduledAction.done_at.is_(None),
+        )
+    )
+    return replace(found, not_opened=not_opened)
 
 
 def _summary(row: Consultation, counts: tuple[int, int], by_item: dict[str, int]) -> Summary:

@@ -213,11 +213,16 @@ def from_command(message: telegram.Message, key: str, args: list[str]) -> Inboun
     )
 
 
-def from_text(message: telegram.Message, key: str) -> InboundEvent | None:
+def from_text(
+    message: telegram.Message, key: str, me: telegram.User | None = None
+) -> InboundEvent | None:
     """Free text: an answer in a private chat, or a reply to a post in a group.
 
-    In groups only replies count (to an item, to its forum topic, or to another reply);
-    other chatter in the group is none of the consultation's business and is dropped here.
+    In groups only replies count (to an item, to its forum topic, or to another reply),
+    and messages addressed to the bot (``me``): a mention of it, or a command. Those come
+    with ``addressed`` set and without the mention, so that "@bot stop" is STOP as "stop"
+    is in a private chat; other chatter in the group is none of the consultation's
+    business and is dropped here.
     """
     if message.from_user is None or message.from_user.is_bot or message.text is None:
         return None
@@ -238,7 +243,8 @@ def from_text(message: telegram.Message, key: str) -> InboundEvent | None:
         # "A2 ..." in a group where a timed chat runs answers its question 2: the place
         # names the chat, and the core finds the consultation posted there.
         replied = answers_ref(chat.id)
-    if replied is None:
+    addressed = _addressed_to(message, me)
+    if replied is None and not addressed:
         return None
     # The writer's user id goes into the (sealed) address so that a safety reply can go to
     # their private chat, whose id is their user id
@@ -252,11 +258,50 @@ def from_text(message: telegram.Message, key: str) -> InboundEvent | None:
         str(message.from_user.id),
         EventKind.TEXT,
         address=address,
-        text=message.text,
+        text=_without_mentions(message, me) if addressed else message.text,
         in_reply_to=replied,
         platform_ref=message_ref(chat.id, message.message_id),
         public=True,
+        addressed=addressed,
     )
+
+
+def _mentions_of(message: telegram.Message, me: telegram.User | None) -> list[str]:
+    """The mentions of the bot ``me`` in a message, as written ("@engage_bot")."""
+    if me is None:
+        return []
+    name = f"@{me.username}".casefold() if me.username else None
+    return [
+        written
+        for entity, written in message.parse_entities(
+            [telegram.MessageEntity.MENTION, telegram.MessageEntity.TEXT_MENTION]
+        ).items()
+        if (entity.type == telegram.MessageEntity.MENTION and written.casefold() == name)
+        or (entity.user is not None and entity.user.id == me.id)
+    ]
+
+
+def _addressed_to(message: telegram.Message, me: telegram.User | None) -> bool:
+    """Whether a group message is written to the bot: it mentions the bot, or begins
+    with a command ("/stop", or "/stop@engage_bot" when that is the bot's name)."""
+    if _mentions_of(message, me):
+        return True
+    for entity, written in message.parse_entities([telegram.MessageEntity.BOT_COMMAND]).items():
+        if entity.offset != 0:
+            continue
+        _, at, name = written.partition("@")
+        if not at or (me is not None and me.username and name.casefold() == me.username.casefold()):
+            return True
+    return False
+
+
+def _without_mentions(message: telegram.Message, me: telegram.User | None) -> str:
+    """The words of a message to the bot without the mentions of the bot ("@engage_bot
+    stop please" reads "stop please"); the whole text if nothing else is left."""
+    text = message.text or ""
+    for written in _mentions_of(message, me):
+        text = text.replace(written, " ", 1)
+    return " ".join(text.split()) or (message.text or "")
 
 
 def from_unreadable(message: telegram.Message, key: str) -> InboundEvent | None:
@@ -278,10 +323,12 @@ def from_unreadable(message: telegram.Message, key: str) -> InboundEvent | None:
     )
 
 
-def from_edit(message: telegram.Message, key: str) -> InboundEvent | None:
+def from_edit(
+    message: telegram.Message, key: str, me: telegram.User | None = None
+) -> InboundEvent | None:
     """A message the person changed after sending it: the new text, for the answer stored
     from it (``platform_ref`` names the message; a text never stored is left alone)."""
-    event = from_text(message, key)
+    event = from_text(message, key, me)
     return None if event is None else replace(event, kind=EventKind.EDIT)
 
 

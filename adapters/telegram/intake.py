@@ -220,7 +220,7 @@ class TelegramIntake:
 
     async def _on_edit(self, update: telegram.Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if update.edited_message is not None:
-            self._collect(convert.from_edit(update.edited_message, self._key(update)))
+            self._collect(convert.from_edit(update.edited_message, self._key(update), self.bot.bot))
 
     async def _on_unreadable(
         self, update: telegram.Update, context: ContextTypes.DEFAULT_TYPE
@@ -230,7 +230,7 @@ class TelegramIntake:
 
     async def _on_text(self, update: telegram.Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if update.message is not None:
-            self._collect(convert.from_text(update.message, self._key(update)))
+            self._collect(convert.from_text(update.message, self._key(update), self.bot.bot))
 
     async def _on_press(self, update: telegram.Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query

@@ -67,6 +67,17 @@ def _pct(value: float | None) -> str:
     return "–" if value is None else f"{value * 100:.0f}%"
 
 
+def _anonymous_votes_md(p: Mapping[str, Any]) -> str:
+    """The participation line's note of anonymous poll votes, when there are any."""
+    votes = int(p.get("anonymous_votes") or 0)
+    if not votes:
+        return ""
+    return (
+        f" Also {plural(votes, 'vote')} in anonymous polls, known only as totals"
+        f" ({p['responses_with_anonymous_votes']} responses with them)."
+    )
+
+
 def _unknown(o: Mapping[str, Any]) -> bool:
     """A share with no answers behind it: its interval is all of 0 to 1 (stats.py)."""
     return bool(o["ci_low"] == 0.0 and o["ci_high"] == 1.0)
@@ -284,7 +295,8 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         "",
         "## Participation",
         "",
-        f"{plural(p['responses'], 'response')} from {plural(p['participants'], 'participant')}.",
+        f"{plural(p['responses'], 'response')} from {plural(p['participants'], 'participant')}."
+        + _anonymous_votes_md(p),
         "",
     ]
     out += _md_table(

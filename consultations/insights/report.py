@@ -191,7 +191,7 @@ def build_report(
         report["opinions"] = rest
         report["statement_votes"] = statement_tally.summarise(statements, statement_votes)
     # Engagement over time: Delphi rounds and timed chats, only where the spec has them.
-    rounds_section = delphi.summarise(spec, others, suppressed)
+    rounds_section = delphi.summarise(spec, others, suppressed, poll_totals)
     if rounds_section:
         report["delphi"] = rounds_section
     timed_section = timed.summarise(spec, responses, hints)

@@ -875,3 +875,21 @@ def test_a_web_id_that_starts_with_a_dash_is_read_as_the_id(
     assert json.loads(
         engage(capsys, "participant", "export", "--channel", "web", "--platform-id", "-Qs")[1]
     ) == {"channel": "web", "held": False}
+
+
+def test_an_import_into_a_closed_consultation_is_refused_storing_nothing(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A closed consultation takes no more responses (`consultation close`), imported
+    ones neither: exit 2 naming it and its state, and nothing stored."""
+    cid = _launched(env, capsys)
+    assert engage(capsys, "consultation", "close", cid)[0] == 0
+    comments = env / "comments.csv"
+    comments.write_text("who,comment\nr1,Cold\nr2,Warm enough\n")
+    code, out, err = engage(capsys, "import", cid, str(comments), "--format", "csv")
+    assert (code, out) == (2, "")
+    assert err.strip() == (
+        f"engage: ID: consultation '{cid}' is closed and takes no more responses; "
+        "nothing was imported"
+    )
+    assert _exported_texts(capsys, cid) == []

@@ -28,6 +28,7 @@ import datetime as dt
 import html.parser
 import json
 import math
+import re
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -143,6 +144,23 @@ def _bad_request(detail: str) -> TelegramApiError:
 def _utf16_len(text: str) -> int:
     """Telegram measures text in UTF-16 code units."""
     return len(text.encode("utf-16-le")) // 2
+
+
+# A public username mentioned in a message: 5-32 letters, digits and underscores
+# (https://core.telegram.org/api/entities: Telegram clients mark it as a ``mention``).
+_MENTION = re.compile(r"(?<![\w@])@[A-Za-z0-9_]{5,32}\b")
+
+
+def _mention_entities(text: str) -> tuple[telegram.MessageEntity, ...]:
+    """The ``mention`` entities a Telegram client adds to ``text`` (UTF-16 offsets)."""
+    return tuple(
+        telegram.MessageEntity(
+            type=telegram.MessageEntity.MENTION,
+            offset=_utf16_len(text[: found.start()]),
+            length=_utf16_len(found.group()),
+        )
+        for found in _MENTION.finditer(text)
+    )
 
 
 def _now() -> dt.datetime:
@@ -847,6 +865,7 @@ class FakeTelegram:
                     length=_utf16_len(command),
                 ),
             )
+        entities += _mention_entities(text)
         if target.type == telegram.Chat.PRIVATE:
             if target.id != user.id:
                 raise ValueError("people write only in their own private chat with the bot")

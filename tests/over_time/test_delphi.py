@@ -18,7 +18,7 @@ from bot.timeline import Timeline
 from channels.events import CONSENT
 from consultations import records, reporting
 from consultations.texts import texts_for
-from storage.tables import OutboxEntry, Response
+from storage.tables import OutboxEntry, PollTally, Response
 from tests.bot.test_runtime import deliver, send_all
 from tests.fakes.channel import FakeChannel, Person
 from tests.helpers import form_fields, launch
@@ -329,3 +329,56 @@ async def test_the_web_page_offers_no_change_in_a_round_the_person_is_not_part_o
     assert re.search(r'value="Neutral" checked', page)
     stored = await rows(platform, Response, Response.item_id == "priority")
     assert [(r.round, r.choices) for r in stored] == [(1, ["Neutral"])]
+
+
+async def test_anonymous_votes_count_in_round_one_and_in_participation(
+    platform: Platform,
+) -> None:
+    """The launch's anonymous polls (a Telegram group's, a Mastodon status's) are round 1's
+    question on those channels: their votes count in round 1's n, its options and its
+    consensus, and in the participation figures that say they include them."""
+    await launch(platform, delphi_spec())
+    people = [Person(f"72{i}") for i in range(3)]
+    await answer_round_one(platform, people, ["Neutral", "Neutral", "Not needed"])
+    async with platform.sessionmaker.begin() as session:
+        counts = {"Essential": 6, "Important": 3, "Neutral": 0, "Unimportant": 0}
+        session.add(
+            PollTally(
+                consultation_id=CID,
+                item_id="priority",
+                channel="mastodon",
+                platform_ref="109",
+                counts={**counts, "Not needed": 1},
+            )
+        )
+    async with platform.sessionmaker() as session:
+        report = await reporting.build(session, CID)
+    [delphi] = report["delphi"]
+    first, second = delphi["by_round"]
+    assert (first["n"], first["per_person"], first["anonymous_votes"]) == (13, 3, 10)
+    assert {o["label"]: o["count"] for o in first["options"]} == {
+        "Essential": 6,
+        "Important": 3,
+        "Neutral": 2,
+        "Unimportant": 0,
+        "Not needed": 2,
+    }
+    assert first["consensus"] == {
+        "reached": False,
+        "share": round(9 / 13, 4),
+        "options": ["Essential", "Important"],
+    }
+    assert (second["n"], second["anonymous_votes"]) == (0, 0)
+    participation = report["participation"]
+    assert (participation["responses"], participation["participants"]) == (3, 3)
+    assert participation["anonymous_votes"] == 10
+    assert participation["responses_with_anonymous_votes"] == 13
+    assert "delphi.by_round.n" in participation["anonymous_votes_counted_in"]
+    assert "participation.responses" not in participation["anonymous_votes_counted_in"]
+    [poll] = report["polls"]
+    assert poll["n"] == 13
+    async with platform.sessionmaker() as session:
+        markdown = await reporting.render(session, CID, fmt="md")
+        page = await reporting.render(session, CID, fmt="html")
+    note = "Also 10 votes in anonymous polls, known only as totals (13 responses with them)."
+    assert note in markdown and note in page

@@ -22,8 +22,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from consultations.insights.records import ResponseRow, SpecLike, as_text
+from consultations.insights.records import PollTotal, ResponseRow, SpecLike, as_text
 from consultations.insights.sections import SMALL_CELL, disclosure
+from consultations.insights.sections.polls import latest_totals
 
 CONSENSUS_SHARE = 0.70
 STABILITY_SHARE = 0.80
@@ -41,10 +42,20 @@ RULES = {
 
 
 def summarise(
-    spec: SpecLike, rows: Sequence[ResponseRow], suppressed: list[dict[str, Any]]
+    spec: SpecLike,
+    rows: Sequence[ResponseRow],
+    suppressed: list[dict[str, Any]],
+    totals: Sequence[PollTotal] = (),
 ) -> list[dict[str, Any]]:
-    """One entry per poll asked in rounds; empty when there is none."""
+    """One entry per poll asked in rounds; empty when there is none.
+
+    ``totals`` are the anonymous polls' tallies (a Telegram group, a Mastodon status):
+    those polls are posted at the launch, so their votes are round 1's, counted in its
+    ``n`` and option counts (and, for a one-answer poll, its consensus) though no one's
+    movement can be followed from them.
+    """
     section: list[dict[str, Any]] = []
+    latest = latest_totals(totals)
     for item in spec.items:
         count = int(getattr(item, "rounds", 1) or 1)
         if as_text(item.type) != "poll" or count < 2:
@@ -54,8 +65,16 @@ def summarise(
         for row in rows:  # in id order: a later answer in a round replaces an earlier one
             if row.item_id == item.id and row.round is not None:
                 answers.setdefault(row.round, {})[row.participant] = row.choices
+        anonymous = [t for t in latest if t.item_id == item.id]
         by_round = [
-            _round(options, number, answers.get(number, {})) for number in range(1, count + 1)
+            _round(
+                options,
+                number,
+                answers.get(number, {}),
+                anonymous if number == 1 else [],
+                multiple=bool(getattr(item, "multiple", False)),
+            )
+            for number in range(1, count + 1)
         ]
         movement = [
             _movement(
@@ -93,31 +112,57 @@ def summarise(
     return section
 
 
-def _round(options: list[str], number: int, answers: dict[str, tuple[str, ...]]) -> dict[str, Any]:
-    n = len(answers)
+def _round(
+    options: list[str],
+    number: int,
+    answers: dict[str, tuple[str, ...]],
+    tallies: Sequence[PollTotal] = (),
+    *,
+    multiple: bool = False,
+) -> dict[str, Any]:
     counts = dict.fromkeys(options, 0)
     for chosen in answers.values():
         for label in chosen:
             if label in counts:
                 counts[label] += 1
+    anonymous = 0
+    tallied = dict.fromkeys(options, 0)
+    for t in tallies:
+        anonymous += t.voters if t.voters is not None else sum(t.counts.values())
+        for label, votes in t.counts.items():
+            if label in counts:
+                counts[label] += votes
+                tallied[label] += votes
+    n = len(answers) + anonymous
     return {
         "round": number,
         "n": n,
+        "per_person": len(answers),
+        "anonymous_votes": anonymous,
         "options": [
             {"label": label, "count": c, "share": round(c / n, 4) if n else 0.0}
             for label, c in counts.items()
         ],
-        "consensus": _consensus(options, answers),
+        # Several answers each: an anonymous voter's choices cannot be told apart, so
+        # only one-answer polls' tallies count towards consensus.
+        "consensus": _consensus(options, answers, {} if multiple else tallied),
     }
 
 
-def _consensus(options: list[str], answers: dict[str, tuple[str, ...]]) -> dict[str, Any]:
-    """The adjacent pair of options holding the most people, and whether it is consensus."""
-    n = len(answers)
+def _consensus(
+    options: list[str],
+    answers: dict[str, tuple[str, ...]],
+    tallied: dict[str, int] | None = None,
+) -> dict[str, Any]:
+    """The adjacent pair of options holding the most people, and whether it is consensus;
+    ``tallied``: anonymous one-answer votes per option, counted with the people."""
+    tallied = tallied or {}
+    n = len(answers) + sum(tallied.values())
     best: tuple[float, list[str]] = (0.0, [])
     for index in range(max(1, len(options) - 1)):
         pair = set(options[index : index + 2])
         inside = sum(1 for chosen in answers.values() if chosen and set(chosen) <= pair)
+        inside += sum(tallied.get(label, 0) for label in pair)
         share = inside / n if n else 0.0
         if share > best[0]:
             best = (share, options[index : index + 2])

@@ -27,6 +27,18 @@ from consultations.insights.records import SEGMENT, FunnelCounts, PollTotal, Res
 from consultations.insights.sections import SMALL_CELL, disclosure
 from consultations.insights.sections.polls import latest_totals
 
+#: The report's counts that include the votes of anonymous polls, which the platforms
+#: give only as totals (each poll's voters where the platform says how many, else its
+#: votes). ``responses``, ``participants``, ``by_day``, ``by_item``, ``funnel`` and the
+#: breakdowns by segment count only answers tied to a person.
+ANONYMOUS_VOTES_COUNTED_IN = (
+    "participation.anonymous_votes",
+    "participation.responses_with_anonymous_votes",
+    "participation.by_channel.poll_votes_from_totals",
+    "polls.n",
+    "delphi.by_round.n",
+)
+
 #: The status of every hidden group listed under ``missing_segments``.
 MISSING_STATUS = f"fewer than {SMALL_CELL}, or hidden with a group that has fewer"
 
@@ -108,11 +120,13 @@ def summarise(
     for t in latest:
         by_channel.setdefault(t.channel, {"responses": 0, "participants": 0})
     by_channel = dict(sorted(by_channel.items()))
+    anonymous_votes = 0
     for t in latest:
         votes = t.voters if t.voters is not None else sum(t.counts.values())
         entry = by_channel[t.channel]
         # Votes counted by the platform only: no people or dates are known for them.
         entry["poll_votes_from_totals"] = entry.get("poll_votes_from_totals", 0) + votes
+        anonymous_votes += votes
 
     by_day = [
         {"date": day_of(day * DAY_US).isoformat(), "responses": count, "participants": people}
@@ -188,6 +202,11 @@ def summarise(
     return {
         "responses": len(keys),
         "participants": len(participants),
+        # Votes in anonymous polls (Telegram group polls, Mastodon polls) come only as
+        # totals: they are votes, but of no one known, so they are counted apart.
+        "anonymous_votes": anonymous_votes,
+        "responses_with_anonymous_votes": len(keys) + anonymous_votes,
+        "anonymous_votes_counted_in": list(ANONYMOUS_VOTES_COUNTED_IN),
         "by_channel": by_channel,
         "by_segment": by_segment,
         "by_day": by_day,

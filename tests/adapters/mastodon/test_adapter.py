@@ -24,6 +24,7 @@ from storage.tables import (
     Response,
 )
 from tests.adapters.mastodon.conftest import World, make_adapter
+from tests.adapters.telegram.test_private_chat import export
 from tests.fakes.mastodon_server import BOT_USERNAME, HeldResponses, MastodonServer
 from tests.helpers import launch, spec_data, statements_sent
 from tests.waiting import wait_until
@@ -181,6 +182,39 @@ async def test_votes_and_replies_are_stored_with_their_threads(world: World) -> 
     assert len(consents) == 3
     # Nobody is messaged for a public answer.
     assert await world.act(server.received, "alice") == []
+
+
+async def test_a_reply_to_the_poll_status_is_a_comment_in_its_thread(world: World) -> None:
+    """Words replied to the poll's status answer no prompt: they are a post in the poll
+    status's thread (``item_type: thread`` of the poll item, answering its post), and a
+    reply to one answers it; even an option's words are no vote: the poll's totals come
+    from the native poll alone."""
+    await world.launch()
+    await world.start()
+    server = world.server
+    poll = await world.post_of("ease")
+    comment = await world.act(
+        server.reply, "alice", poll, "Hard because the phone line is always busy"
+    )
+    await world.act(server.reply, "bob", comment["id"], "Same here, every morning")
+    # An option's words replied to the post are a comment too: the vote is the poll's.
+    await world.act(server.reply, "carol", poll, "Hard")
+
+    async def three() -> list[Response] | None:
+        rows = await responses(world, channel="mastodon")
+        return rows if len(rows) == 3 else None
+
+    await wait_until(three, what="three stored replies")
+    exported = await export(world.platform, "outpatient-booking")
+    by_text = {r["text"]: r for r in exported}
+    first = by_text["Hard because the phone line is always busy"]
+    second = by_text["Same here, every morning"]
+    assert (first["item"], first["item_type"], first["choices"]) == ("ease", "thread", [])
+    assert first["in_reply_to"] == "item:ease"
+    assert (second["item"], second["item_type"]) == ("ease", "thread")
+    assert second["in_reply_to"] == first["id"]
+    assert (by_text["Hard"]["item_type"], by_text["Hard"]["choices"]) == ("thread", [])
+    assert not [r for r in exported if r["item_type"] in ("prompt", "poll")]
 
 
 async def test_a_reply_to_a_reply_arriving_first_brings_its_parent(world: World) -> None:

@@ -17,6 +17,7 @@ from storage.tables import (
     InboxEntry,
     ModerationCase,
     OutboxEntry,
+    Participant,
     PollTally,
     Publication,
     Response,
@@ -244,3 +245,87 @@ async def test_stop_and_commands_in_a_group_show_no_one_and_store_nothing(
     assert fake.messages_to(carol) == []
     stored = [r["text"] for r in await export(platform, "outpatient-booking")]
     assert stored == ["Make the reminder say the clinic's name"]
+
+
+async def test_stop_written_to_the_bot_in_a_group_leaves(
+    running: Running, settings: Settings
+) -> None:
+    """STOP works in a group as it does in a private chat: replied to any of the bot's
+    posts, in the consultation's language, or written to the bot ("@bot stop",
+    "/stop@bot"); each is confirmed privately and nothing shows in the group. "stop the
+    cuts" posted to the group, or "stop" to no one, withdraws nothing."""
+    fake, platform = running.fake, running.platform
+    fake.group(FORUM, "Clinic forum", forum=True)
+    group = fake.group(GROUP, "Clinic group", supergroup=True)
+    async with platform.sessionmaker.begin() as session:
+        await service.create(
+            session, parse_spec({**co_design_spec(), "language": "cy"}), source="test"
+        )
+    configured = replace(
+        settings, telegram_bot_token=fake.token, telegram_api_base_url=fake.base_url
+    )
+    code = await commands.launch(
+        argparse.Namespace(id="outpatient-booking", channels=None), configured
+    )
+    assert code == commands.OK
+    launched = len(fake.messages_to(group))
+    intro, poll, seed = fake.messages_to(group)
+    bot = f"@{fake.bot_user.username}"
+    leaving = {
+        fake.user(2021, "Ann"): lambda u: fake.reply(u, seed, "stopio"),
+        fake.user(2022, "Ben"): lambda u: fake.reply(u, intro, "Stop please"),
+        fake.user(2023, "Cai"): lambda u: fake.reply(u, poll, "STOP"),
+        fake.user(2024, "Dee"): lambda u: fake.send_text(u, f"{bot} stop", chat=group),
+        fake.user(2025, "Eli"): lambda u: fake.send_text(u, f"Stop please {bot}", chat=group),
+        fake.user(2026, "Fay"): lambda u: fake.send_text(u, f"/stop{bot}", chat=group),
+    }
+    staying = fake.user(2027, "Gus")
+    fake.reply(staying, seed, "Say the clinic name")
+    fake.send_text(staying, "stop the cuts", chat=group)
+    fake.send_text(staying, "stop", chat=group)
+    fake.send_text(staying, f"{bot} stop the ward closures", chat=group)
+    fake.send_text(staying, "/stop@another_bot", chat=group)
+    for person, says in leaving.items():
+        says(person)
+    for number, person in enumerate(leaving):
+        [confirmed] = await fake.wait_for_sent(1, chat=person)
+        assert confirmed.reply_to is None and confirmed.message_thread_id is None
+        # A reply names the consultation, whose words the confirmation is in.
+        left = "Rydych chi wedi gadael" if number < 3 else "left this consultation"
+        assert left in (confirmed.text or "")
+    await running.wait_for_count(InboxEntry, 8, InboxEntry.processed_at.is_not(None))
+    await running.wait_for_count(Participant, 6, Participant.opted_out_at.is_not(None))
+    assert fake.messages_to(group)[launched:] == []
+    assert [m.text for m in fake.messages_to(staying)] == []
+    stored = [r["text"] for r in await export(platform, "outpatient-booking")]
+    assert stored == ["Say the clinic name"]
+
+
+async def test_a_crisis_reply_to_any_of_the_bots_posts_gets_the_safety_reply(
+    running: Running, settings: Settings
+) -> None:
+    """A disclosure replied to the bot's introduction, or to a note of the bot's that is
+    no consultation post, gets the helplines privately (or the general note where the
+    person cannot be written to), opens a case, and nothing in the group quotes them."""
+    fake, platform = running.fake, running.platform
+    fake.group(FORUM, "Clinic forum", forum=True)
+    group = fake.group(GROUP, "Clinic group", supergroup=True)
+    bob = fake.user(2031, "Bob", last_name="Byrne", username="bob_b")
+    erin = fake.user(2034, "Erin", last_name="Ennis", username="erin_e", started=False)
+    await _launch_co_design(running, settings)
+    intro = fake.messages_to(group)[0]
+    launched = len(fake.messages_to(group))
+    fake.reply(bob, intro, CRISIS)
+    [private] = await fake.wait_for_sent(1, chat=bob)
+    assert "Lifeline" in (private.text or "")
+    fake.reply(erin, intro, CRISIS)
+    [note] = (await fake.wait_for_sent(launched + 1, chat=group))[launched:]
+    assert "Lifeline" in (note.text or "") and note.reply_to_message_id is None
+    assert CRISIS not in (note.text or "") and "erin" not in (note.text or "").lower()
+    # A reply to that note (a message of the bot's that is no consultation post).
+    fake.reply(bob, note, CRISIS + " still")
+    await fake.wait_for_sent(2, chat=bob)
+    await running.wait_for_count(ModerationCase, 3)
+    assert len(fake.messages_to(group)) == launched + 1
+    stored = [r["text"] for r in await export(platform, "outpatient-booking")]
+    assert stored == []

@@ -8,12 +8,17 @@ reminder, privately, unless they said STOP.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
+from bot import commands
+from bot.config import Settings
 from bot.outbox import OutboxSender
 from bot.platform import Platform
 from bot.schedule import Scheduler
@@ -251,3 +256,49 @@ async def test_no_reminder_once_the_person_has_gone_on_to_another_consultation(
         assert not any("A reminder" in (m.text or "") for m in fake.messages_to(ann.id))
     finally:
         await stop(running)
+
+
+class Ticking:
+    """A clock that gives each of ``times`` in turn, then the last for ever: time goes
+    on while a scheduler's pass runs."""
+
+    def __init__(self, *times: datetime) -> None:
+        self.times = list(times)
+
+    def __call__(self) -> datetime:
+        return self.times.pop(0) if len(self.times) > 1 else self.times[0]
+
+
+async def test_an_opening_that_runs_after_closes_at_opens_nothing_and_says_why(
+    platform: Platform, settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A consultation whose closes_at has passed by the time its opening runs (no worker
+    ran in its whole time, or the pass began just before it) is not opened; the log and
+    `consultation show` say why."""
+    closes = OPENS + timedelta(hours=1)
+    data = spec_data(
+        channels=["web"], segments=[], opens_at=OPENS.isoformat(), closes_at=closes.isoformat()
+    )
+    await _store(platform, data)
+    # The pass begins a second before closes_at; the opening runs a second after it.
+    late = Scheduler(
+        platform.sessionmaker,
+        platform.keyring,
+        {},
+        clock=Ticking(closes - timedelta(seconds=1), closes + timedelta(seconds=1)),
+    )
+    assert (await late.run_once()).opened == []
+    assert await _state(platform, "outpatient-booking") == "draft"
+
+    await _store(platform, {**data, "id": "evening-clinics"})
+    down = Scheduler(platform.sessionmaker, platform.keyring, {}, clock=Clock(closes))
+    assert (await down.run_once()).opened == []
+    assert await _state(platform, "evening-clinics") == "draft"
+    for cid in ("outpatient-booking", "evening-clinics"):
+        code = await commands.show(argparse.Namespace(id=cid, json=False), settings)
+        assert code == commands.OK
+        shown = capsys.readouterr().out
+        assert "  state:        draft\n" in shown
+        assert f"  opening:      not opened: closes_at: {closes.isoformat()} has passed" in shown
+    code = await commands.show(argparse.Namespace(id="evening-clinics", json=True), settings)
+    assert json.loads(capsys.readouterr().out)["not_opened"].startswith("not opened: closes_at")
