@@ -163,9 +163,25 @@ class WebChannel:
     async def _csrf_subject(self, request: web.Request) -> str:
         token = _participant_token(request)
         if token is None:
+            await self._refuse_unknown_or_closed(request)
             texts = await self._texts_of(request)
             raise self._problem(request, web.HTTPBadRequest, "web_needs_cookies", texts)
         return token
+
+    async def _refuse_unknown_or_closed(self, request: web.Request) -> None:
+        """CONTRACT.md: a form posted to an unknown consultation or a draft gets 404, to a
+        closed one 410, whatever its cookie and token (a post without them is refused as
+        such only where it could have been taken)."""
+        cid = request.match_info.get("cid")
+        if cid is None:
+            return
+        spec = await self._launched_spec(cid)
+        if spec is None:
+            raise self._problem(request, web.HTTPNotFound, "web_not_found", _texts(request))
+        async with self.sessionmaker() as session:
+            state = await session.scalar(select(Consultation.state).where(Consultation.id == cid))
+        if state == service.CLOSED:
+            raise self._problem(request, web.HTTPGone, "web_gone", spec.wording())
 
     async def _texts_of(self, request: web.Request) -> Texts:
         """The words of the consultation a form posts to (its spec's language), else the
@@ -176,6 +192,7 @@ class WebChannel:
         return spec.wording() if spec is not None else _texts(request)
 
     async def _form_expired(self, request: web.Request) -> web.StreamResponse:
+        await self._refuse_unknown_or_closed(request)
         texts = await self._texts_of(request)
         page = pages.NoticePage(
             texts("web_error_title"),

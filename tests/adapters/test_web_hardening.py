@@ -723,3 +723,35 @@ async def test_forms_to_unknown_draft_and_closed_consultations(
     assert closed.status == 410
     async with platform.sessionmaker() as session:
         assert await session.scalar(select(func.count()).select_from(Participant)) == 0
+
+
+@pytest.mark.parametrize("cookie", [False, True], ids=["no cookie", "cookie, no token"])
+async def test_bare_forms_to_unknown_draft_and_closed_consultations(
+    platform: Platform, web_client: Client, cookie: bool
+) -> None:
+    """A form posted as an outside client would (curl, a test suite), without the page's
+    token or even its cookie: 404 for an unknown consultation or a draft, 410 for a closed
+    one (CONTRACT.md), not the 400 or 403 of a missing token; nothing is stored."""
+    from consultations import service
+    from consultations.spec import parse_spec
+
+    await launch(platform)
+    await launch(platform, spec_data(id="closed-already"))
+    async with platform.sessionmaker.begin() as session:
+        await service.create(session, parse_spec(spec_data(id="still-a-draft")), source="test")
+        await service.close(session, "closed-already")
+    if cookie:
+        await web_client.get(PAGE)  # the cookie, but no form's token sent
+    expected = {"no-such-thing": 404, "still-a-draft": 404, "closed-already": 410}
+    for cid, status in expected.items():
+        for path in ("consent", "answers", "threads/reminder", "stop", "erase"):
+            answer = await web_client.post(
+                f"/c/{cid}/{path}", data={"answer": "yes", "text": "Hello"}
+            )
+            assert answer.status == status, (cid, path)
+    # The live consultation still asks for its token.
+    live = await web_client.post(f"{PAGE}/consent", data={"answer": "yes"})
+    assert live.status == (403 if cookie else 400)
+    async with platform.sessionmaker() as session:
+        assert await session.scalar(select(func.count()).select_from(Participant)) == 0
+        assert await session.scalar(select(func.count()).select_from(Response)) == 0
