@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from bot.config import Settings
 from bot.platform import Platform
+from bot.web.templating import TEXT_MAX
 from consultations import records
 from storage.tables import Consent, ModerationCase, Participant, Response
 from tests.bot.test_dashboard import app_client
@@ -521,12 +522,12 @@ async def test_an_empty_reply_is_sent_back_with_its_box_open_and_the_error_tied_
     assert f'<a href="#{box}">Please write something before you send it.</a>' in page
     assert f'<p class="error" id="{box}-error">Please write something' in page
     assert (
-        f'<textarea id="{box}" name="text" required aria-invalid="true" '
-        f'aria-describedby="{box}-error">' in page
+        f'<textarea id="{box}" name="text" required maxlength="{TEXT_MAX}" '
+        f'aria-invalid="true" aria-describedby="{box}-error">' in page
     )
     assert page.count("<details open>") == 1
     # The post box of the thread is not the one marked.
-    assert '<textarea id="thread-reminder" name="text" required>' in page
+    assert f'<textarea id="thread-reminder" name="text" required maxlength="{TEXT_MAX}">' in page
 
 
 async def test_each_reply_control_names_the_post_it_answers(
