@@ -101,6 +101,7 @@ async def _ensure_schema(settings: Settings, platform: Platform) -> None:
         current = await connection.run_sync(migrate.current_revision)
     if current == migrate.head_revision():
         return
+    migrate.refuse_unknown(current)
     if settings.is_sqlite:
         await migrate.upgrade_async(settings.database_url)
         return

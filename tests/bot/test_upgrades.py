@@ -46,3 +46,32 @@ def test_replies_stored_without_an_analysis_are_reported(
     code, out, err = engage(capsys, "report", "outpatient-booking", "--format", "csv")
     assert code == 0, err
     assert "The phone line is always busy" in out
+
+
+async def _revision(url: str) -> str:
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as connection:
+            return str(await connection.scalar(text("SELECT version_num FROM alembic_version")))
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("db", "upgrade"),
+        ("db", "downgrade", "0021_ids_never_reused"),
+        ("consultation", "list"),
+        ("run",),
+    ],
+)
+def test_a_database_migrated_by_a_newer_version_is_named_and_left_alone(
+    env: Path, database_url: str, capsys: pytest.CaptureFixture[str], command: tuple[str, ...]
+) -> None:
+    asyncio.run(_execute(database_url, "UPDATE alembic_version SET version_num = '0099_later'"))
+    code, _, err = engage(capsys, *command)
+    assert code == 2
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert "revision 0099_later" in err and "newer version" in err
+    assert asyncio.run(_revision(database_url)) == "0099_later"
