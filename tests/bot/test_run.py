@@ -322,3 +322,67 @@ async def test_sigterm_with_a_request_blocked_on_the_database_stops_within_the_g
         await _ended(server)
     assert server.returncode == 0, log.read_text()
     assert took < STOP_GRACE + 5, took
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_a_second_run_on_one_sqlite_file_is_refused_until_the_first_ends(
+    database_url: str, tmp_path: Path
+) -> None:
+    env = {
+        **os.environ,
+        "ENGAGE_DATABASE_URL": database_url,
+        "ENGAGE_SECRET_KEY": TEST_SECRET,
+        "ENGAGE_PSEUDONYM_KEY": TEST_KEY,
+    }
+    for name in ("TELEGRAM_BOT_TOKEN", "MASTODON_API_BASE_URL", "MASTODON_ACCESS_TOKEN"):
+        env.pop(name, None)
+
+    async def started() -> tuple[asyncio.subprocess.Process, str]:
+        port = _free_port()
+        with (tmp_path / f"engage-{port}.log").open("wb") as handle:
+            server = await asyncio.create_subprocess_exec(
+                ENGAGE, "run", env={**env, "ENGAGE_HTTP_PORT": str(port)},
+                cwd=tmp_path, stdout=handle, stderr=handle,
+            )  # fmt: skip
+        return server, f"http://127.0.0.1:{port}"
+
+    first, base = await started()
+    try:
+        async with aiohttp.ClientSession() as http:
+
+            async def healthy() -> bool:
+                assert first.returncode is None
+                try:
+                    async with http.get(f"{base}/healthz") as response:
+                        return response.status == 200
+                except aiohttp.ClientConnectionError:
+                    return False
+
+            await wait_until(healthy, within=60, every=0.1, what="the first to serve")
+        code, out = await _engage({**env, "ENGAGE_HTTP_PORT": str(_free_port())}, "run")
+        assert code == 2
+        assert out.strip().splitlines() == [
+            f"engage: ENGAGE_DATABASE_URL: another `engage run` is using "
+            f"{database_url.removeprefix('sqlite+aiosqlite:///')}; one process serves a "
+            "SQLite file (several workers need PostgreSQL)"
+        ]
+        first.kill()  # the lock goes with the process, however it ends
+        await first.wait()
+        second, base = await started()
+        try:
+            async with aiohttp.ClientSession() as http:
+
+                async def serving() -> bool:
+                    assert second.returncode is None
+                    try:
+                        async with http.get(f"{base}/healthz") as response:
+                            return response.status == 200
+                    except aiohttp.ClientConnectionError:
+                        return False
+
+                await wait_until(serving, within=60, every=0.1, what="the second to serve")
+        finally:
+            await _ended(second)
+    finally:
+        await _ended(first)
