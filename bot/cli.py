@@ -19,6 +19,7 @@ from sqlalchemy.exc import DBAPIError
 
 from bot.config import ConfigError, Settings, load_settings
 from bot.console import UsageError, configure_logging
+from migrations import NewerDatabaseError
 from storage import db
 
 log = logging.getLogger("engage")
@@ -328,6 +329,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except UsageError as exc:
         print(f"engage: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except NewerDatabaseError as exc:
+        print(f"engage: ENGAGE_DATABASE_URL: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except DBAPIError as exc:
         # The server unreachable, the database or role missing, an outage: one line (the

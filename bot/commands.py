@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import errno
+import fcntl
 import logging
 import os
 import re
@@ -22,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.telegram.limits import TELEGRAM_LIMITS
 from bot import publishing
-from bot.config import Settings, load_settings
+from bot.config import Settings, load_settings, sqlite_path
 from bot.console import (
     UsageError,
     check_output,
@@ -102,6 +103,7 @@ async def _ensure_schema(settings: Settings, platform: Platform) -> None:
         current = await connection.run_sync(migrate.current_revision)
     if current == migrate.head_revision():
         return
+    migrate.refuse_unknown(current)
     if settings.is_sqlite:
         await migrate.upgrade_async(settings.database_url, pseudonym_key=settings.pseudonym_key)
         return
@@ -127,8 +129,44 @@ async def migrated_platform(settings: Settings | None) -> Platform:
 # -- run -------------------------------------------------------------------------------
 
 
+def _one_run_per_sqlite_file(settings: Settings) -> int | None:
+    """Hold a lock beside the SQLite file for as long as this process runs, or refuse.
+
+    One process owns a SQLite store (bot/leases.py): a second `engage run` would send
+    what the first sends, and at its start take the first one's messages under way for
+    ones a crash left in doubt. The lock goes with the process, even killed (flock).
+    Returns the lock's file descriptor (``None`` on PostgreSQL).
+    """
+    database = sqlite_path(settings.database_url)
+    if database is None:
+        return None
+    path = database.with_name(database.name + ".run-lock")
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError:
+        return None  # a folder that cannot be written: SQLite says so on its own
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise UsageError(
+            f"ENGAGE_DATABASE_URL: another `engage run` is using {database}; one process "
+            "serves a SQLite file (several workers need PostgreSQL)"
+        ) from None
+    return fd
+
+
 async def run(args: argparse.Namespace, settings: Settings | None) -> int:
     settings = _settings(settings)
+    lock = _one_run_per_sqlite_file(settings)
+    try:
+        return await _run(settings)
+    finally:
+        if lock is not None:
+            os.close(lock)
+
+
+async def _run(settings: Settings) -> int:
     platform = await migrated_platform(settings)
     if await autovacuum_off(platform.engine):
         log.warning(

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import ctypes
 import hashlib
 import io
 import json
 import multiprocessing
+import os
+import signal
 import sys
 import warnings
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -258,9 +261,16 @@ def prepare_texts(
 _inherited: list[Analyser | None] = []
 
 
-def _adopt(analyse: Analyser | None) -> None:
+def _adopt(analyse: Analyser | None, parent: int) -> None:
     """Run first in a forked second process: keep the import's analyser (inherited, not
-    pickled, so any callable will do)."""
+    pickled, so any callable will do), and end with the import, even one killed: the
+    second process holds both ends of its result pipe, and an import killed with
+    SIGKILL left it waiting to write for ever, with the database file open."""
+    prctl = getattr(ctypes.CDLL(None, use_errno=True), "prctl", None)
+    if prctl is not None:
+        prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the import ended before the line above
+        os._exit(1)
     _inherited.append(analyse)
 
 
@@ -794,7 +804,7 @@ class _TextWork:
                     1,
                     mp_context=multiprocessing.get_context("fork"),
                     initializer=_adopt,
-                    initargs=(self.analyse,),
+                    initargs=(self.analyse, os.getpid()),
                 )
                 self.warm = loop.run_in_executor(
                     self.pool, _prepare_there, [_WARM_TEXT], self.hints

@@ -12,6 +12,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 
 import migrations
+from migrations import NewerDatabaseError
 
 MIGRATIONS_DIR = Path(migrations.__file__).resolve().parent
 
@@ -59,3 +60,17 @@ def head_revision() -> str:
 def current_revision(connection: Connection) -> str | None:
     """The revision a database is at (``None`` for a new database)."""
     return MigrationContext.configure(connection).get_current_revision()
+
+
+def refuse_unknown(revision: str | None, script: ScriptDirectory | None = None) -> None:
+    """Raise :class:`NewerDatabaseError` if ``revision`` is not one of these migrations."""
+    if revision is None:
+        return
+    script = script or ScriptDirectory.from_config(alembic_config("sqlite://"))
+    if revision not in {known.revision for known in script.walk_revisions()}:
+        head = head_revision()
+        raise NewerDatabaseError(
+            f"the database is at revision {revision}, which this version of engage does not "
+            f"know (its newest is {head}): a newer version migrated it. Run that version, or "
+            f"revert the database with it first (`engage db downgrade {head}`)"
+        )

@@ -7,6 +7,7 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
+from migrations.apply import refuse_unknown
 from storage.db import create_engine
 from storage.tables import Base
 
@@ -34,6 +35,9 @@ def _run(connection: Connection) -> None:
         # one); checked after the migrations, so nothing dangling is committed.
         connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
     context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
+    # Before Alembic looks for a way from the database's revision (and fails with its own
+    # words) when that revision was made by a newer version.
+    refuse_unknown(context.get_context().get_current_revision(), context.script)
     with context.begin_transaction():
         context.run_migrations()
         if sqlite:

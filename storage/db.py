@@ -561,7 +561,13 @@ def is_sqlite(engine: AsyncEngine) -> bool:
 
 
 class StoreReadOnly(Exception):
-    """The database answers but takes no writes (a PostgreSQL standby or read-only)."""
+    """The database answers but takes no writes (a PostgreSQL standby or read-only, or a
+    SQLite file whose disk has no room left)."""
+
+
+# Below this much room beside a SQLite file, a write (its pages in the write-ahead log)
+# may find none: the store is as good as full.
+SQLITE_MIN_FREE = 1 << 20
 
 
 async def check_writable(engine: AsyncEngine, *, lock_wait: float = 1.0) -> None:
@@ -571,7 +577,8 @@ async def check_writable(engine: AsyncEngine, *, lock_wait: float = 1.0) -> None
     lock (``BEGIN EXCLUSIVE``: in WAL mode readers go on), and every request that
     stores something then waits out the busy timeout and answers 503. On SQLite the
     write lock is taken and given back at once (``BEGIN IMMEDIATE``, changing nothing),
-    on a connection of its own so that the pool's busy timeout of 30 s does not apply;
+    on a connection of its own so that the pool's busy timeout of 30 s does not apply,
+    and the file's disk must have room (``SQLITE_MIN_FREE``);
     on PostgreSQL the server must not be a standby nor read-only.
     """
     if is_sqlite(engine):
@@ -600,6 +607,11 @@ def _take_sqlite_write_lock(path: str, timeout: float) -> None:
         connection.execute("ROLLBACK")
     finally:
         connection.close()
+    # The lock taken and given back wrote nothing, so a full disk did not show.
+    space = os.statvfs(os.path.dirname(os.path.abspath(path)))
+    free = space.f_bfree if os.geteuid() == 0 else space.f_bavail
+    if free * space.f_frsize < SQLITE_MIN_FREE:
+        raise StoreReadOnly("the disk is full")
 
 
 async def autovacuum_off(engine: AsyncEngine) -> bool:

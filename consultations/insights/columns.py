@@ -425,6 +425,9 @@ class TextColumnsBuilder:
             if not free[i]:
                 categories.extend(blank)
                 continue
+            if isinstance(data, str | bytes):
+                # JSON null (stored by versions that kept no analysis) is none either.
+                data = loads(data)
             if data is None:
                 data = analyse_text(body)
             if isinstance(data, TextAnalysis):
@@ -440,8 +443,6 @@ class TextColumnsBuilder:
                 words[i] = data.words
                 tokens: Sequence[str] = data.tokens
             else:
-                if isinstance(data, str | bytes):
-                    data = loads(data)
                 sentiment[i] = data["sentiment"]
                 label[i] = label_code[data["label"]]
                 categories.extend(data["categories"])

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
+import shutil
 import sqlite3
+import subprocess
+from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,10 +18,11 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from bot.config import ConfigError, Settings, load_settings
 from bot.console import JsonLogFormatter
-from bot.platform import Platform, configured_adapters
+from bot.platform import Platform, configured_adapters, create_platform
 from bot.web.app import create_app
 from consultations import moderation
 from storage.tables import InboxEntry
+from tests.conftest import TEST_KEY, TEST_SECRET
 from tests.helpers import launch
 
 Client = TestClient[Any, Any]
@@ -84,6 +90,59 @@ async def test_not_ready_while_another_process_holds_the_sqlite_write_lock(
             holder.execute("ROLLBACK")
             holder.close()
         assert (await client.get("/readyz")).status == 200
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A folder on a file system of its own, 8 MiB, to fill."""
+    folder = tmp_path / "small"
+    folder.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(folder)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip("a small file system of its own needs root (mount)")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+def _fill(path: Path) -> None:
+    """Write ``path`` until the disk has no room left."""
+    with path.open("wb") as filler:
+        try:
+            while True:
+                filler.write(b"\0" * 65536)
+                filler.flush()
+        except OSError as exc:
+            if exc.errno != errno.ENOSPC:
+                raise
+
+
+async def test_not_ready_while_the_sqlite_files_disk_is_full(
+    small_disk: Path, sqlite_template: Path
+) -> None:
+    shutil.copy(sqlite_template, small_disk / "engage.db")
+    settings = Settings(
+        database_url=f"sqlite+aiosqlite:///{small_disk / 'engage.db'}",
+        public_url="http://127.0.0.1:8080",
+        secret_key=TEST_SECRET,
+        pseudonym_key=TEST_KEY,
+    )
+    platform = create_platform(settings)
+    app = create_app(settings, platform=platform, adapters=configured_adapters)
+    try:
+        async with TestClient(TestServer(app)) as client:
+            assert (await client.get("/readyz")).status == 200
+            _fill(small_disk / "filler")
+            full = await client.get("/readyz")
+            assert full.status == 503
+            assert (await full.json())["problems"] == ["database: the disk is full"]
+            (small_disk / "filler").unlink()
+            assert (await client.get("/readyz")).status == 200
+    finally:
+        await platform.aclose()
 
 
 async def test_metrics_with_a_token_need_it(platform: Platform, settings: Settings) -> None:

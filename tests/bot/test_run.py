@@ -322,3 +322,126 @@ async def test_sigterm_with_a_request_blocked_on_the_database_stops_within_the_g
         await _ended(server)
     assert server.returncode == 0, log.read_text()
     assert took < STOP_GRACE + 5, took
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_a_second_run_on_one_sqlite_file_is_refused_until_the_first_ends(
+    database_url: str, tmp_path: Path
+) -> None:
+    env = {
+        **os.environ,
+        "ENGAGE_DATABASE_URL": database_url,
+        "ENGAGE_SECRET_KEY": TEST_SECRET,
+        "ENGAGE_PSEUDONYM_KEY": TEST_KEY,
+    }
+    for name in ("TELEGRAM_BOT_TOKEN", "MASTODON_API_BASE_URL", "MASTODON_ACCESS_TOKEN"):
+        env.pop(name, None)
+
+    async def started() -> tuple[asyncio.subprocess.Process, str]:
+        port = _free_port()
+        with (tmp_path / f"engage-{port}.log").open("wb") as handle:
+            server = await asyncio.create_subprocess_exec(
+                ENGAGE, "run", env={**env, "ENGAGE_HTTP_PORT": str(port)},
+                cwd=tmp_path, stdout=handle, stderr=handle,
+            )  # fmt: skip
+        return server, f"http://127.0.0.1:{port}"
+
+    first, base = await started()
+    try:
+        async with aiohttp.ClientSession() as http:
+
+            async def healthy() -> bool:
+                assert first.returncode is None
+                try:
+                    async with http.get(f"{base}/healthz") as response:
+                        return response.status == 200
+                except aiohttp.ClientConnectionError:
+                    return False
+
+            await wait_until(healthy, within=60, every=0.1, what="the first to serve")
+        code, out = await _engage({**env, "ENGAGE_HTTP_PORT": str(_free_port())}, "run")
+        assert code == 2
+        assert out.strip().splitlines() == [
+            f"engage: ENGAGE_DATABASE_URL: another `engage run` is using "
+            f"{database_url.removeprefix('sqlite+aiosqlite:///')}; one process serves a "
+            "SQLite file (several workers need PostgreSQL)"
+        ]
+        first.kill()  # the lock goes with the process, however it ends
+        await first.wait()
+        second, base = await started()
+        try:
+            async with aiohttp.ClientSession() as http:
+
+                async def serving() -> bool:
+                    assert second.returncode is None
+                    try:
+                        async with http.get(f"{base}/healthz") as response:
+                            return response.status == 200
+                    except aiohttp.ClientConnectionError:
+                        return False
+
+                await wait_until(serving, within=60, every=0.1, what="the second to serve")
+        finally:
+            await _ended(second)
+    finally:
+        await _ended(first)
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                if int(fields[1]) == pid:
+                    found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.skipif(sys.platform != "linux", reason="the forked second process is Linux's")
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_an_import_killed_takes_its_second_process_with_it(
+    database_url: str, tmp_path: Path
+) -> None:
+    env = {
+        **os.environ,
+        "ENGAGE_DATABASE_URL": database_url,
+        "ENGAGE_SECRET_KEY": TEST_SECRET,
+        "ENGAGE_PSEUDONYM_KEY": TEST_KEY,
+    }
+    assert (await _engage(env, "consultation", "create", DEMO))[0] == 0
+    rows = "".join(f"r{i},Comment {i} on the booking line\n" for i in range(20_000))
+    (tmp_path / "big.csv").write_text("id,comment\n" + rows)
+    importing = await asyncio.create_subprocess_exec(
+        ENGAGE, "import", "outpatient-booking", str(tmp_path / "big.csv"), "--format", "csv",
+        "--item", "one-thing", "--text-column", "comment", "--participant-column", "id",
+        env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+
+        async def forked() -> list[int]:
+            assert importing.returncode is None
+            return _children(importing.pid)
+
+        second = await wait_until(forked, within=180, every=0.1, what="the second process")
+    finally:
+        await _ended(importing)
+
+    def running(pid: int) -> bool:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            return False
+        return state != "Z"  # ended, not yet reaped by whoever adopted it
+
+    async def gone() -> bool:
+        return not any(running(pid) for pid in second)
+
+    try:
+        await wait_until(gone, within=10, every=0.1, what="the second process to end")
+    finally:
+        for pid in second:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
