@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from migrations import apply as migrate
 from storage.db import create_engine
 from tests.bot.test_cli import write_spec
 from tests.helpers import engage, spec_data
@@ -69,9 +70,14 @@ async def _revision(url: str) -> str:
 def test_a_database_migrated_by_a_newer_version_is_named_and_left_alone(
     env: Path, database_url: str, capsys: pytest.CaptureFixture[str], command: tuple[str, ...]
 ) -> None:
+    head = migrate.head_revision()
     asyncio.run(_execute(database_url, "UPDATE alembic_version SET version_num = '0099_later'"))
-    code, _, err = engage(capsys, *command)
-    assert code == 2
-    assert err.count("\n") == 1 and "Traceback" not in err
-    assert "revision 0099_later" in err and "newer version" in err
-    assert asyncio.run(_revision(database_url)) == "0099_later"
+    try:
+        code, _, err = engage(capsys, *command)
+        assert code == 2
+        assert err.count("\n") == 1 and "Traceback" not in err
+        assert "revision 0099_later" in err and "newer version" in err
+        assert asyncio.run(_revision(database_url)) == "0099_later"
+    finally:
+        # The PostgreSQL database is shared by the tests after this one: put it back.
+        asyncio.run(_execute(database_url, f"UPDATE alembic_version SET version_num = '{head}'"))
