@@ -224,9 +224,9 @@ _MODELS = (
                 text="Welcome to our one-hour chat about getting to your appointment. We "
                 "will post three questions; start each reply with A1, A2 or A3.",
             ),
-            Item(id="q1", type="prompt", text="Q1: How do you usually travel to see us?"),
-            Item(id="q2", type="prompt", text="Q2: What makes getting here hard?"),
-            Item(id="q3", type="prompt", text="Q3: What one change would help most?"),
+            Item(id="q1", type="prompt", text="How do you usually travel to see us?"),
+            Item(id="q2", type="prompt", text="What makes getting here hard?"),
+            Item(id="q3", type="prompt", text="What one change would help most?"),
         ),
         starter_minutes=(5, 20, 35),
     ),
