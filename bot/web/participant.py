@@ -583,6 +583,8 @@ class WebChannel:
                     answers[r.item_id] = [r.text or ""]
             threads, more = await self._threads(session, spec, participant_id, page)
             cards = await self._cards(session, spec, participant_id, prefer_statement)
+        # A timed chat's question still to come: the person has not answered everything.
+        to_come = [i for i in spec.timed_items if i.at and i.at > now]
         return self._html(
             request,
             pages.ItemsPage(
@@ -592,12 +594,13 @@ class WebChannel:
                 answers=answers,
                 threads=threads,
                 finished=not [i for i in unanswered if i.type in ("poll", "prompt")]
-                and not any(cards.values()),
+                and not any(cards.values())
+                and not [i for i in to_come if i.type in ("poll", "prompt")],
                 messages=messages,
                 rounds=round_texts,
                 closed=closed,
                 thanks=thanks,
-                waiting=frozenset(i.id for i in spec.timed_items if i.at and i.at > now),
+                waiting=frozenset(i.id for i in to_come),
                 page=page,
                 more=more,
                 cards=cards,
