@@ -297,6 +297,11 @@ _MODELS = (
                 seed=(
                     "The waiting room should show how long the wait is.",
                     "The waiting room should have a quiet area.",
+                    "The waiting room should have more comfortable chairs.",
+                    "The waiting room should have water to drink.",
+                    "The waiting room should have a corner for children to play.",
+                    "The waiting room should have free wifi.",
+                    "The waiting room should have a screen showing who is next.",
                 ),
                 moderation="post",
             ),

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
+from consultations.insights.opinion import MIN_VOTES
 from consultations.models import MODELS, template_yaml
 from consultations.spec import (
     CHANNELS,
@@ -838,6 +839,14 @@ def test_the_timed_chat_template_numbers_each_question_once() -> None:
         post = question_text(chat, item)
         assert post.startswith(f"Q{number}. ")
         assert f"Q{number}:" not in post and f"Q{number}." not in post[len(f"Q{number}. ") :]
+
+
+def test_the_idea_crowdsourcing_template_seeds_enough_statements_for_groups() -> None:
+    """Opinion groups place only people who voted on MIN_VOTES statements: with fewer
+    seeds the report of a new consultation found no groups however many took part."""
+    ideas = parse_spec(MODELS["idea-crowdsourcing"].template("ideas"))
+    [item] = ideas.items
+    assert len(item.seed) >= MIN_VOTES
 
 
 def test_template_rejects_a_bad_id() -> None:
