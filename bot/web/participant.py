@@ -616,6 +616,8 @@ class WebChannel:
             threads, more = await self._threads(session, spec, participant_id, page)
             cards = await self._cards(session, spec, participant_id, prefer_statement)
         missing = _missing(request, spec)
+        # A timed chat's question still to come: the person has not answered everything.
+        to_come = [i for i in spec.timed_items if i.at and i.at > now]
         return self._html(
             request,
             pages.ItemsPage(
@@ -625,12 +627,13 @@ class WebChannel:
                 answers=answers,
                 threads=threads,
                 finished=not [i for i in unanswered if i.type in ("poll", "prompt")]
-                and not any(cards.values()),
+                and not any(cards.values())
+                and not [i for i in to_come if i.type in ("poll", "prompt")],
                 messages=messages,
                 rounds=round_texts,
                 closed=closed,
                 thanks=thanks,
-                waiting=frozenset(i.id for i in spec.timed_items if i.at and i.at > now),
+                waiting=frozenset(i.id for i in to_come),
                 page=page,
                 more=more,
                 cards=cards,

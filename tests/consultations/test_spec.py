@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
+from consultations.insights.opinion import MIN_VOTES
 from consultations.models import MODELS, template_yaml
 from consultations.spec import (
     CHANNELS,
@@ -33,6 +34,7 @@ from consultations.spec import (
     load_spec_file,
     parse_spec,
 )
+from consultations.timed_chat import question_text
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CONTRACT_SPEC = FIXTURES / "outpatient-booking.yaml"
@@ -827,6 +829,24 @@ def test_the_templates_of_timed_models_collect_answers_as_they_stand() -> None:
     assert listening.items == () and listening.mastodon.listen
     priorities = parse_spec(MODELS["priority-setting"].template("first"))
     assert any(item.rounds > 1 for item in priorities.items)
+
+
+def test_the_timed_chat_template_numbers_each_question_once() -> None:
+    """The engine puts "Q1." before a timed question's words, so the template's own
+    words carry no number of their own (they were posted as "Q1. Q1: How do you...")."""
+    chat = parse_spec(MODELS["timed-chat"].template("chat"))
+    for number, item in enumerate(chat.timed_items, start=1):
+        post = question_text(chat, item)
+        assert post.startswith(f"Q{number}. ")
+        assert f"Q{number}:" not in post and f"Q{number}." not in post[len(f"Q{number}. ") :]
+
+
+def test_the_idea_crowdsourcing_template_seeds_enough_statements_for_groups() -> None:
+    """Opinion groups place only people who voted on MIN_VOTES statements: with fewer
+    seeds the report of a new consultation found no groups however many took part."""
+    ideas = parse_spec(MODELS["idea-crowdsourcing"].template("ideas"))
+    [item] = ideas.items
+    assert len(item.seed) >= MIN_VOTES
 
 
 def test_template_rejects_a_bad_id() -> None:

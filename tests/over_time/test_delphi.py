@@ -210,6 +210,28 @@ async def test_the_web_page_shows_a_timed_question_only_from_its_time(
     assert (stored.item_id, stored.text) == ("waiting", "Quiet and clean")
 
 
+async def test_the_web_page_does_not_say_goodbye_while_a_timed_question_is_to_come(
+    platform: Platform, web_client: TestClient[Any, Any]
+) -> None:
+    start = datetime.now(UTC) - timedelta(minutes=15)  # Q1 is due, Q2 in five minutes
+    await launch(platform, timed_spec(start, channels=["web"], closing_message="Goodbye now."))
+    page = await (await web_client.get("/c/clinic-chat")).text()
+    consent = form_fields(page, "/c/clinic-chat/consent")
+    page = await (
+        await web_client.post("/c/clinic-chat/consent", data={**consent, "answer": "yes"})
+    ).text()
+    answers = form_fields(page, "/c/clinic-chat/answers")
+    page = await (
+        await web_client.post(
+            "/c/clinic-chat/answers", data={**answers, "item:waiting": "Quiet and clean"}
+        )
+    ).text()
+    assert "Quiet and clean" in page
+    # Q2 comes in five minutes: the closing words would tell the person they are done.
+    assert "Goodbye now." not in page
+    assert "How was parking?" not in page
+
+
 async def test_the_csv_export_has_a_round_column_for_delphi_consultations(
     platform: Platform,
 ) -> None:
