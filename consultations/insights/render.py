@@ -569,6 +569,8 @@ def _md_stage(summary: Mapping[str, Any], e: Callable[[object], str]) -> list[st
             out += ['### Draft "you said, we did"', "", fence, *draft.splitlines(), fence, ""]
     if stage in ("study", "act"):
         out += _md_reception(body.get("reception") or [], e)
+    if not out[-1].endswith("\n") and out[-1] != "":
+        out.append("")  # the next section's heading starts a block of its own
     return out
 
 

@@ -216,6 +216,8 @@ async def test_a_theme_without_keywords_says_none_rather_than_an_empty_list(
     assert "1 reply (100%); 0% positive" in markdown
     assert "keywords: ;" not in markdown and "Keywords: ." not in page
     assert "### Ideas (1 reply asks for a change)\n\n- none that can be quoted" in markdown
+    # A heading after a list starts a block of its own: a blank line between them.
+    assert "flagged for safety follow-up)\n\n## Safety" in markdown
     assert "better off" not in markdown and "better off" not in page
 
 
