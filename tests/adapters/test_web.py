@@ -860,3 +860,18 @@ async def test_leave_leaves_this_consultation_and_no_other(
             select(Response.item_id).where(Response.consultation_id == "clinic-hours")
         )
         assert sorted(kept) == ["ease", "one-thing"]
+
+
+async def test_the_hint_about_names_is_shown_only_where_there_is_a_box_to_write_in(
+    platform: Platform, web_client: Client
+) -> None:
+    await launch(platform, spec_data(segments=[]))
+    page = await _consented(web_client)
+    assert "Please don&#39;t put in names" in page or "Please don't put in names" in page
+
+    polls = [item for item in spec_data()["items"] if item["type"] == "poll"]
+    assert polls
+    await launch(platform, spec_data(id="polls-only", segments=[], items=polls))
+    page = await _consented(web_client, "polls-only")
+    assert polls[0]["text"] in page
+    assert "put in names" not in page
