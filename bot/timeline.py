@@ -146,8 +146,7 @@ class Timeline:
             )
             if not claimed:
                 return None
-            earlier = await over_time.round_answers(session, spec.id, item.id, number - 1)
-            counts = rounds.distribution(item.options, earlier.values())
+            earlier, group = await rounds.last_round(session, spec, item, number - 1)
             people = (
                 await session.scalars(
                     select(Participant).where(
@@ -178,7 +177,7 @@ class Timeline:
                     continue  # the web page asks them when they come back
                 message = OutboundMessage(
                     text=rounds.invitation_text(
-                        item, number, counts, earlier[person.id], spec.wording()
+                        item, number, group, earlier[person.id], spec.wording()
                     ),
                     language=spec.wording().language,
                     consultation_id=spec.id,

@@ -6,23 +6,32 @@ earlier answer, so they can keep or change it (the Delphi method). When a round 
 is fixed by the consultation's opening time; whether it has opened is a fact in the
 store (``storage.over_time.current_rounds``), so every worker agrees.
 
-All but :func:`persons_rounds` are pure; it reads the store for the runtime and the web
-page, which must ask the same thing of the same person.
+All but :func:`last_round` and :func:`persons_rounds` are pure; they read the store for
+the runtime and the web page, which must ask the same thing of the same person.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from consultations import reporting
+from consultations.insights.sections import delphi
 from consultations.spec import ConsultationSpec, Item
 from consultations.texts import ENGLISH, Texts
 from storage import over_time
 
-__all__ = ["PersonsRounds", "distribution", "invitation_text", "persons_rounds", "round_opens_at"]
+__all__ = [
+    "PersonsRounds",
+    "invitation_text",
+    "last_round",
+    "persons_rounds",
+    "round_opens_at",
+]
 
 
 def round_opens_at(item: Item, opened_at: datetime, number: int) -> datetime | None:
@@ -32,35 +41,38 @@ def round_opens_at(item: Item, opened_at: datetime, number: int) -> datetime | N
     return opened_at + item.round_gap * (number - 1)
 
 
-def distribution(options: Sequence[str], answers: Iterable[Sequence[str]]) -> dict[str, int]:
-    """How many chose each option (in option order) among ``answers``."""
-    counts = dict.fromkeys(options, 0)
-    for chosen in answers:
-        for label in chosen:
-            if label in counts:
-                counts[label] += 1
-    return counts
+async def last_round(
+    session: AsyncSession, spec: ConsultationSpec, item: Item, number: int
+) -> tuple[dict[int, list[str]], dict[str, Any]]:
+    """Round ``number`` of ``item``: its per-person answers by participant id (the
+    people asked the next round), and the round as the report counts it
+    (:func:`consultations.insights.sections.delphi.round_counts`): round 1 with the
+    launch's anonymous polls' votes, which is what the next round shows of the group."""
+    answers = await over_time.round_answers(session, spec.id, item.id, number)
+    totals = await reporting.load_totals(session, spec.id) if number == 1 else []
+    by_person = {str(person): chosen for person, chosen in answers.items()}
+    return answers, delphi.round_counts(item, number, by_person, totals)
 
 
 def invitation_text(
     item: Item,
     number: int,
-    counts: Mapping[str, int],
+    group: Mapping[str, Any],
     own: Sequence[str],
     texts: Texts = ENGLISH,
 ) -> str:
     """The words of a round's question: the group's answers, yours, and the question again.
 
-    Shares are shown as whole percentages of the people who answered last round; the
-    question is the whole item, so no count of a small group is singled out. The words
-    around them are ``texts``, the consultation's language.
+    ``group`` is the round before as the report counts it (:func:`last_round`): its
+    ``n`` and each option's share, shown as whole percentages; the question is the whole
+    item, so no count of a small group is singled out. The words around them are
+    ``texts``, the consultation's language.
     """
-    total = sum(counts.values())
+    total = int(group["n"])
     heading = "round_heading_one" if total == 1 else "round_heading"
     lines = [texts(heading, number=number, rounds=item.rounds, total=total)]
-    for label, count in counts.items():
-        share = round(100 * count / total) if total else 0
-        lines.append(f"- {label}: {share}%")
+    for option in group["options"]:
+        lines.append(f"- {option['label']}: {round(100 * option['share'])}%")
     if own:
         lines.append(texts("round_your_answer", answer=", ".join(own)))
     lines.append("")
@@ -109,7 +121,6 @@ async def persons_rounds(
             continue
         if number in own:
             continue
-        earlier = await over_time.round_answers(session, spec.id, item.id, number - 1)
-        counts = distribution(item.options, earlier.values())
-        due[item.id] = invitation_text(item, number, counts, own[number - 1], spec.wording())
+        _, group = await last_round(session, spec, item, number - 1)
+        due[item.id] = invitation_text(item, number, group, own[number - 1], spec.wording())
     return PersonsRounds(due, closed, current)

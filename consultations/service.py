@@ -253,6 +253,8 @@ class Summary:
     by_item: dict[str, int]
     # A draft due to open on time that was not: why (the scheduled opening's note).
     not_opened: str | None = None
+    # The language of its own words (the dashboard marks its title with it).
+    language: str = "en"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -317,6 +319,7 @@ def _summary(row: Consultation, counts: tuple[int, int], by_item: dict[str, int]
         opened_at=row.opened_at,
         closed_at=row.closed_at,
         by_item=by_item,
+        language=spec.language,
     )
 
 

@@ -187,6 +187,10 @@ def event_of(
         # The bot's own messages say "Send /delete": as on Telegram, it asks for erasure
         # (the core asks them to confirm), never an answer to the question pending.
         kind = EventKind.ERASE_REQUEST
+    elif not public and kind is EventKind.TEXT and _is_command(post.text, "/start"):
+        # The reply to STOP says "To take part again, send /start": as on Telegram, it
+        # offers the open consultations again, also to someone who left them all.
+        kind = EventKind.START
     return InboundEvent(
         channel=CHANNEL,
         event_id=post.id,
@@ -204,7 +208,12 @@ def event_of(
 
 def _is_delete(text: str | None) -> bool:
     """``/delete`` alone (any case, punctuation or a trailing space after it)."""
-    return text is not None and text.strip().rstrip(".!").lower() == "/delete"
+    return _is_command(text, "/delete")
+
+
+def _is_command(text: str | None, command: str) -> bool:
+    """``command`` alone (any case, punctuation or a trailing space after it)."""
+    return text is not None and text.strip().rstrip(".!").lower() == command
 
 
 class _Text(HTMLParser):

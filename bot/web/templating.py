@@ -16,6 +16,7 @@ import jinja2
 from aiohttp import web
 from jinja2.ext import Extension
 
+from consultations.insights.render import own_words
 from consultations.texts import ENGLISH, Texts
 
 _LINE_BREAK = re.compile(r"\n[ \t]*")
@@ -73,6 +74,8 @@ def setup(app: web.Application) -> None:
         **environment_options(),
     )
     environment.globals["text_max"] = TEXT_MAX
+    # A consultation's own words on an English page, marked with its language.
+    environment.filters["own_words"] = own_words
 
 
 @dataclass(frozen=True)

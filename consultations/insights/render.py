@@ -20,6 +20,7 @@ from consultations.insights import charts
 from consultations.insights.opinion import opinion_map_svg_from_json
 from consultations.insights.plurals import are, noun, plural, verb, were
 from consultations.spreadsheet import inert
+from consultations.texts import words_marked
 
 CSV_COLUMNS = ("item", "participant", "text", "theme", "sentiment")
 #: Shown instead of the words of a safety-flagged reply: counted, never quoted.
@@ -777,6 +778,15 @@ def report_stylesheet() -> str:
     return "\n" + _environment().get_template("report.css").render()
 
 
+def own_words(language: str) -> Markup:
+    """The attributes (`` lang="cy"``, with ``dir="rtl"`` for a language written right to
+    left) that mark an element holding a consultation's own words on an English page;
+    nothing for an English consultation."""
+    return Markup("").join(
+        Markup(' {}="{}"').format(name, value) for name, value in words_marked(language).items()
+    )
+
+
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("consultations.insights", "templates"),
@@ -817,6 +827,7 @@ def _environment() -> jinja2.Environment:
         narrative_note=narrative_note,
         run_chart=_run_chart,
         opinion_map=_opinion_map,
+        own_words=own_words,
     )
     return env
 

@@ -158,6 +158,9 @@ def build_report(
             "id": spec.id,
             "title": spec.title,
             "organisation": spec.organisation,
+            # The language of its own words (title, questions, answers); the report's
+            # are English.
+            "language": str(getattr(spec, "language", "en") or "en"),
             "model": as_text(spec.model),
             "qi": {
                 "project": spec.qi.project,

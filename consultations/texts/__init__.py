@@ -15,6 +15,7 @@ from consultations.texts.catalogue import (
     negotiate,
     placeholders,
     texts_for,
+    words_marked,
 )
 
 __all__ = [
@@ -29,4 +30,5 @@ __all__ = [
     "negotiate",
     "placeholders",
     "texts_for",
+    "words_marked",
 ]

@@ -48,13 +48,17 @@ BUILTIN: dict[str, str] = {
     "erase_yes": "Yes, erase my answers",
     "erase_no": "No, keep them",
     "erased": "Everything we held about you has been erased.",
+    # STOP in a conversation leaves every consultation (a web page's "Leave" only its
+    # own: web_left); /start alone, on Telegram and in a Mastodon direct message, offers
+    # them again.
     "stop_reply": (
-        "You have left this consultation. We won't ask you anything more. We keep the "
-        "answers you gave before. Send /delete if you want us to erase them."
+        "You have left all our consultations. You will get no more questions or messages "
+        "from any of them. We keep the answers you gave before. Send /delete if you want "
+        "us to erase them. To take part again, send /start."
     ),
     "stop_reply_none": (
-        "You have left this consultation. We won't ask you anything more. We hold no "
-        "answers from you."
+        "You have left all our consultations. You will get no more questions or messages "
+        "from any of them. We hold no answers from you. To take part again, send /start."
     ),
     "help_reply": (
         "A health service asks you these questions to make its care better. "

@@ -48,6 +48,18 @@ _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 _RTL_LANGUAGES = frozenset({"ar", "arc", "ckb", "dv", "fa", "he", "ps", "sd", "ug", "ur", "yi"})
 
 
+def words_marked(language: str, page: str = "en") -> dict[str, str]:
+    """The attributes for an element holding a consultation's own words (its title,
+    questions, quoted answers) written in ``language`` on a page in ``page``: ``lang``,
+    and ``dir`` when it is written right to left; none when the two are one language."""
+    if _candidates(language)[-1] == _candidates(page)[-1]:
+        return {}
+    marked = {"lang": language}
+    if texts_for(language).direction == "rtl":
+        marked["dir"] = "rtl"
+    return marked
+
+
 def placeholders(text: str) -> frozenset[str]:
     """The ``{names}`` a text fills in."""
     return frozenset(_PLACEHOLDER.findall(text))

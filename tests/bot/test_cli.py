@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -893,3 +894,42 @@ def test_an_import_into_a_closed_consultation_is_refused_storing_nothing(
         "nothing was imported"
     )
     assert _exported_texts(capsys, cid) == []
+
+
+def test_the_html_report_marks_the_consultations_own_words_with_its_language(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The report is in English; a Welsh consultation's title, questions and quoted
+    answers are marked as Welsh, so a screen reader says them in Welsh (WCAG 3.1.2)."""
+    title = "Gwella trefnu apwyntiadau"
+    spec = write_spec(env, spec_data(channels=["web"], language="cy", title=title))
+    assert engage(capsys, "consultation", "create", spec)[0] == 0
+    assert engage(capsys, "consultation", "launch", "outpatient-booking")[0] == 0
+    comments = env / "sylwadau.csv"
+    comments.write_text(
+        "sylw\nRoedd yr aros yn rhy hir o lawer\nNyrsys hyfryd iawn\n"
+        "Mae parcio yn anodd\nRoedd yr aros yn hir eto\nNyrsys caredig\n"
+    )
+    code, out, _ = engage(
+        capsys,
+        "import",
+        "outpatient-booking",
+        str(comments),
+        "--format",
+        "csv",
+        "--text-column",
+        "sylw",
+    )
+    assert code == 0, out
+    code, page, _ = engage(capsys, "report", "outpatient-booking", "--format", "html")
+    assert code == 0
+    assert '<html lang="en">' in page  # the report's own words stay English
+    assert f'<h1 lang="cy">{title}</h1>' in page
+    assert '<h3 lang="cy">How easy was it to book your last appointment?</h3>' in page
+    quotes = re.findall(r"<blockquote([^>]*)>", page)
+    assert quotes and all('lang="cy"' in attributes for attributes in quotes)
+
+    english = write_spec(env, spec_data(id="in-english", channels=["web"]), "english.yaml")
+    assert engage(capsys, "consultation", "create", english)[0] == 0
+    code, page, _ = engage(capsys, "report", "in-english", "--format", "html")
+    assert code == 0 and page.count("lang=") == 1  # the page's own, nothing to mark

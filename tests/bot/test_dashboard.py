@@ -631,6 +631,38 @@ async def test_consultation_page_shows_counts_and_the_public_link(
     assert page.count("<h1>") == 1
 
 
+async def test_a_consultations_own_words_are_marked_with_its_language(
+    platform: Platform, web_client: Client
+) -> None:
+    """The dashboard is in English; a Welsh (or Arabic, right to left) consultation's
+    title and questions are marked with its language on the list, its page and its
+    report (WCAG 3.1.2)."""
+    welsh = "Gwella trefnu apwyntiadau"
+    await launch(platform, spec_data(segments=[], language="cy", title=welsh))
+    arabic = "تحسين حجز المواعيد"
+    await launch(platform, spec_data(id="in-arabic", segments=[], language="ar", title=arabic))
+    await launch(platform, spec_data(id="in-english", segments=[]))
+    await as_role(platform, web_client, "viewer")
+
+    listing = await (await web_client.get("/dashboard")).text()
+    assert f'href="/dashboard/c/outpatient-booking" lang="cy">{welsh}</a>' in listing
+    assert f'href="/dashboard/c/in-arabic" lang="ar" dir="rtl">{arabic}</a>' in listing
+    assert 'href="/dashboard/c/in-english">' in listing  # English: the page's own
+    page = await (await web_client.get("/dashboard/c/outpatient-booking")).text()
+    assert '<html lang="en"' in page
+    assert f'<h1 lang="cy">{welsh}</h1>' in page
+    question = "How easy was it to book your last appointment?"
+    assert f'<th scope="row"><span lang="cy">{question}</span>' in page
+    page = await (await web_client.get("/dashboard/c/in-arabic")).text()
+    assert f'<h1 lang="ar" dir="rtl">{arabic}</h1>' in page
+    page = await (await web_client.get("/dashboard/c/in-english")).text()
+    assert "<h1>Improving outpatient booking</h1>" in page
+    report = await (await web_client.get("/dashboard/c/in-arabic/report")).text()
+    assert '<html lang="en">' in report
+    assert f'<h1 lang="ar" dir="rtl">{arabic}</h1>' in report
+    assert f'<h3 lang="ar" dir="rtl">{question}</h3>' in report
+
+
 async def test_security_headers_on_every_page(platform: Platform, web_client: Client) -> None:
     await launch(platform)
     login = await web_client.get("/dashboard/login")

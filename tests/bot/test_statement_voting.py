@@ -224,7 +224,7 @@ async def test_stop_while_voting_ends_it(platform: Platform) -> None:
     await deliver(platform, ann.says("STOP"))
     await deliver(platform, ann.says("agree"))
     await send_all(platform, channel)
-    assert channel.sent[-1][1].text.startswith("You have left this consultation")
+    assert channel.sent[-1][1].text.startswith("You have left all our consultations")
     async with platform.sessionmaker() as session:
         votes = (await session.scalars(select(Response).where(Response.item_type == "vote"))).all()
     assert votes == []

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from bot.platform import Platform
 from consultations import reporting, statement_groups
-from storage.tables import Participant, Response, Statement, utcnow
+from storage.tables import Consultation, Participant, Response, Statement, utcnow
 from tests.helpers import launch, statements_spec
 from tests.insights.opinion_fixture import planted_votes
 
@@ -272,3 +272,18 @@ async def test_the_plan_summary_lists_the_statements_most_agreed_with(
     first = agreed[0]
     assert f"- {first['text']} ({first['agree_share']:.0%} of {first['votes']} agree" in markdown
     assert "Words of a disclosure" not in json.dumps(agreed)
+
+
+async def test_statements_in_the_html_report_are_marked_with_the_consultations_language(
+    platform: Platform,
+) -> None:
+    """The statements are the consultation's own words: on the English report a Welsh
+    consultation's are marked as Welsh; the rest of each row stays English."""
+    await store_small_vote(platform)
+    async with platform.sessionmaker.begin() as session:
+        row = await session.get(Consultation, "new-clinic")
+        assert row is not None
+        row.spec = {**row.spec, "language": "cy"}
+    async with platform.sessionmaker() as session:
+        page = await reporting.render(session, "new-clinic", fmt="html")
+    assert '<td lang="cy">Café with seats for wheelchairs</td><td>a participant</td>' in page

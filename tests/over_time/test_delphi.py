@@ -404,3 +404,63 @@ async def test_anonymous_votes_count_in_round_one_and_in_participation(
         page = await reporting.render(session, CID, fmt="html")
     note = "Also 10 votes in anonymous polls, known only as totals (13 responses with them)."
     assert note in markdown and note in page
+
+
+async def tally(platform: Platform, counts: dict[str, int]) -> None:
+    """A Mastodon status's anonymous totals for the launch's poll: round 1's."""
+    async with platform.sessionmaker.begin() as session:
+        session.add(
+            PollTally(
+                consultation_id=CID,
+                item_id="priority",
+                channel="mastodon",
+                platform_ref="109",
+                counts=counts,
+            )
+        )
+
+
+async def test_round_two_shows_round_one_as_the_report_counts_it(platform: Platform) -> None:
+    """What round 2 shows of how the group answered last round counts the anonymous
+    polls' votes, as the report's round 1 does: the same people, the same shares."""
+    await launch(platform, delphi_spec())
+    channel = FakeChannel()
+    people = [Person(f"73{i}") for i in range(3)]
+    await answer_round_one(platform, people, ["Neutral", "Neutral", "Not needed"])
+    await tally(platform, {"Essential": 6, "Important": 3, "Not needed": 1})
+    await send_all(platform, channel)
+    channel.sent.clear()
+
+    start = await opened_at(platform, CID)
+    await Timeline(platform.sessionmaker, platform.keyring, clock=after(start, 49)).tick()
+    await send_all(platform, channel)
+    [message] = channel.to({"chat": "730"})
+    async with platform.sessionmaker() as session:
+        report = await reporting.build(session, CID)
+    first = report["delphi"][0]["by_round"][0]
+    assert first["n"] == 13
+    assert "Last round, 13 people answered:" in message.text
+    for option in first["options"]:
+        assert f"- {option['label']}: {round(100 * option['share'])}%" in message.text
+    assert "Essential: 46%" in message.text and "Neutral: 15%" in message.text
+    assert "Your answer was: Neutral." in message.text
+
+
+async def test_the_web_page_shows_round_one_as_the_report_counts_it(
+    platform: Platform, web_client: TestClient[Any, Any]
+) -> None:
+    await launch(platform, delphi_spec(channels=["web"]))
+    page = await (await web_client.get(f"/c/{CID}")).text()
+    consent = form_fields(page, f"/c/{CID}/consent")
+    page = await (
+        await web_client.post(f"/c/{CID}/consent", data={**consent, "answer": "yes"})
+    ).text()
+    answers = form_fields(page, f"/c/{CID}/answers")
+    await web_client.post(f"/c/{CID}/answers", data={**answers, "item:priority": "Neutral"})
+    await tally(platform, {"Essential": 3})
+    start = await opened_at(platform, CID)
+    await Timeline(platform.sessionmaker, platform.keyring, clock=after(start, 48)).tick()
+
+    page = html.unescape(await (await web_client.get(f"/c/{CID}")).text())
+    assert "Last round, 4 people answered:" in page
+    assert "Essential: 75%" in page and "Neutral: 25%" in page

@@ -19,7 +19,7 @@ the last) with a count from 1 to 4 is hidden whole, with the stability share it 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from consultations.insights.records import PollTotal, ResponseRow, SpecLike, as_text
@@ -65,15 +65,8 @@ def summarise(
         for row in rows:  # in id order: a later answer in a round replaces an earlier one
             if row.item_id == item.id and row.round is not None:
                 answers.setdefault(row.round, {})[row.participant] = row.choices
-        anonymous = [t for t in latest if t.item_id == item.id]
         by_round = [
-            _round(
-                options,
-                number,
-                answers.get(number, {}),
-                anonymous if number == 1 else [],
-                multiple=bool(getattr(item, "multiple", False)),
-            )
+            round_counts(item, number, answers.get(number, {}), latest)
             for number in range(1, count + 1)
         ]
         movement = [
@@ -110,6 +103,29 @@ def summarise(
             }
         )
     return section
+
+
+def round_counts(
+    item: Any,
+    number: int,
+    answers: Mapping[str, Sequence[str]],
+    totals: Sequence[PollTotal] = (),
+) -> dict[str, Any]:
+    """Round ``number`` of the poll ``item`` as the report counts it (a ``by_round``
+    entry): ``answers`` are that round's per-person choices, by participant; ``totals``
+    the anonymous polls' tallies of any items, whose votes are round 1's.
+
+    The question of the next round shows people this, so what they are told of the group
+    is what the report says of it.
+    """
+    anonymous = [t for t in latest_totals(totals) if t.item_id == item.id] if number == 1 else []
+    return _round(
+        list(item.options or ()),
+        number,
+        {person: tuple(chosen) for person, chosen in answers.items()},
+        anonymous,
+        multiple=bool(getattr(item, "multiple", False)),
+    )
 
 
 def _round(

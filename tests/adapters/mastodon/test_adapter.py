@@ -420,7 +420,8 @@ async def test_a_direct_message_dialogue_ends_with_stop(world: World) -> None:
 
     await world.act(server.dm, "carol", "STOP")
     bye = (await world.received("carol", 7))[-1]
-    assert "You have left this consultation" in bye["content"]
+    assert "You have left all our consultations" in bye["content"]
+    assert "To take part again, send /start." in bye["content"]
     assert bye["visibility"] == "direct"
 
     [person] = await world.rows(Participant)
@@ -438,6 +439,11 @@ async def test_a_direct_message_dialogue_ends_with_stop(world: World) -> None:
     await world.act(server.dm, "carol", "Hello again")
     await wait_until(_inbox_done(world, 8), what="the last DM handled")
     assert len(await world.act(server.received, "carol")) == 7
+
+    # /start, as the reply says, offers the consultations again.
+    await world.act(server.dm, "carol", "/start")
+    again = (await world.received("carol", 8))[-1]
+    assert "1. Improving outpatient booking" in again["content"]
 
 
 async def test_a_public_stop_opts_out_and_is_answered_privately(world: World) -> None:

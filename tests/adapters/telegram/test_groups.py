@@ -291,7 +291,7 @@ async def test_stop_written_to_the_bot_in_a_group_leaves(
         [confirmed] = await fake.wait_for_sent(1, chat=person)
         assert confirmed.reply_to is None and confirmed.message_thread_id is None
         # A reply names the consultation, whose words the confirmation is in.
-        left = "Rydych chi wedi gadael" if number < 3 else "left this consultation"
+        left = "Rydych chi wedi gadael" if number < 3 else "left all our consultations"
         assert left in (confirmed.text or "")
     await running.wait_for_count(InboxEntry, 8, InboxEntry.processed_at.is_not(None))
     await running.wait_for_count(Participant, 6, Participant.opted_out_at.is_not(None))

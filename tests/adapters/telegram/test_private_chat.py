@@ -141,7 +141,7 @@ async def test_stop_midway_ends_the_dialogue_and_keeps_earlier_answers(running: 
 
     fake.send_command(dan, "/stop")
     left = await running.said(dan, 4)
-    assert "You have left this consultation" in (left.text or "")
+    assert "You have left all our consultations" in (left.text or "")
     fake.send_text(dan, "Very easy")
     fake.send_command(dan, "/help")  # help still answers
     helped = await running.said(dan, 5)
@@ -154,6 +154,47 @@ async def test_stop_midway_ends_the_dialogue_and_keeps_earlier_answers(running: 
         consent_row = await session.scalar(select(Consent))
     assert participant is not None and participant.opted_out_at is not None
     assert consent_row is not None and consent_row.withdrawn_at is not None
+
+
+async def test_stop_says_it_leaves_every_consultation_and_how_to_take_part_again(
+    running: Running,
+) -> None:
+    """STOP in a chat leaves every consultation the person is in, not only the one
+    asked about last: the reply says so, and /start brings them back."""
+    fake = running.fake
+    await launch(running.platform, spec_data(segments=[], consent={"text": "We listen."}))
+    other = spec_data(
+        id="clinic-parking",
+        title="Parking at the clinic",
+        segments=[],
+        consent={"text": "We listen.", "recontact": False},
+        items=[{"id": "parking", "type": "prompt", "text": "How was parking?"}],
+    )
+    await launch(running.platform, other)
+    fay = fake.user(1006, "Fay")
+    fake.send_command(fay, "/start", "clinic-parking")
+    consent = await running.said(fay, 1)
+    fake.press_button(fay, consent, consent.callback_data[0])
+    await running.said(fay, 2)  # the parking prompt
+    fake.send_command(fay, "/start", "outpatient-booking")
+    consent = await running.said(fay, 3)
+    fake.press_button(fay, consent, consent.callback_data[0])
+    await running.said(fay, 4)  # the poll
+
+    fake.send_command(fay, "/stop")
+    left = (await running.said(fay, 5)).text or ""
+    assert "You have left this consultation" not in left
+    assert "You have left all our consultations" in left
+    assert "no more questions or messages" in left
+    assert "To take part again, send /start." in left
+    async with running.platform.sessionmaker() as session:
+        consents = (await session.scalars(select(Consent).where(Consent.given))).all()
+    assert {c.consultation_id for c in consents} == {"outpatient-booking", "clinic-parking"}
+    assert all(c.withdrawn_at is not None for c in consents)  # both, as the reply says
+
+    fake.send_command(fay, "/start")  # as the reply says: offered the consultations again
+    offer = await running.said(fay, 6)
+    assert offer.text == "Which consultation would you like to take part in?"
 
 
 async def test_delete_erases_after_the_confirmation_button(running: Running) -> None:
