@@ -347,19 +347,22 @@ async def test_a_second_run_on_one_sqlite_file_is_refused_until_the_first_ends(
             )  # fmt: skip
         return server, f"http://127.0.0.1:{port}"
 
-    first, base = await started()
-    try:
+    async def serving(server: asyncio.subprocess.Process, base: str, what: str) -> None:
         async with aiohttp.ClientSession() as http:
 
             async def healthy() -> bool:
-                assert first.returncode is None
+                assert server.returncode is None
                 try:
                     async with http.get(f"{base}/healthz") as response:
                         return response.status == 200
                 except aiohttp.ClientConnectionError:
                     return False
 
-            await wait_until(healthy, within=60, every=0.1, what="the first to serve")
+            await wait_until(healthy, within=60, every=0.1, what=what)
+
+    first, base = await started()
+    try:
+        await serving(first, base, "the first to serve")
         code, out = await _engage({**env, "ENGAGE_HTTP_PORT": str(_free_port())}, "run")
         assert code == 2
         assert out.strip().splitlines() == [
@@ -371,17 +374,7 @@ async def test_a_second_run_on_one_sqlite_file_is_refused_until_the_first_ends(
         await first.wait()
         second, base = await started()
         try:
-            async with aiohttp.ClientSession() as http:
-
-                async def serving() -> bool:
-                    assert second.returncode is None
-                    try:
-                        async with http.get(f"{base}/healthz") as response:
-                            return response.status == 200
-                    except aiohttp.ClientConnectionError:
-                        return False
-
-                await wait_until(serving, within=60, every=0.1, what="the second to serve")
+            await serving(second, base, "the second to serve")
         finally:
             await _ended(second)
     finally:
