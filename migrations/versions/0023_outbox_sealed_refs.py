@@ -18,9 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-from channels.events import SEALED_FIELDS, SEALED_KEY
-from consultations.keys import Keyring
-from migrations.sealing import REFERENCE_PREFIX, keyring
+from migrations.sealing import REFERENCE_PREFIX, SEALED_FIELDS, SEALED_KEY, Keys, keyring
 
 revision: str = "0023_outbox_sealed_refs"
 down_revision: str | None = "0022_publication_round"
@@ -39,7 +37,7 @@ outbox = sa.table(
 )
 
 
-def sealed_payload(keys: Keyring, payload: dict[str, Any]) -> dict[str, Any] | None:
+def sealed_payload(keys: Keys, payload: dict[str, Any]) -> dict[str, Any] | None:
     """``payload`` with its plain references sealed, or ``None`` if it holds none."""
     plain = {name: payload[name] for name in SEALED_FIELDS if payload.get(name) is not None}
     if not plain:
@@ -48,7 +46,7 @@ def sealed_payload(keys: Keyring, payload: dict[str, Any]) -> dict[str, Any] | N
     return {**payload, **dict.fromkeys(plain), SEALED_KEY: keys.seal({**refs, **plain})}
 
 
-def hashed_key(keys: Keyring, channel: str, key: str) -> str | None:
+def hashed_key(keys: Keys, channel: str, key: str) -> str | None:
     """An idempotency key ``channel:event:suffix`` with the event plain, hashed; else None.
 
     Keys of the service's own sends (``invite:``, ``reminder:``, ``round:``) name no
@@ -65,7 +63,7 @@ def hashed_key(keys: Keyring, channel: str, key: str) -> str | None:
 
 def upgrade() -> None:
     bind = op.get_bind()
-    keys: Keyring | None = None
+    keys: Keys | None = None
     last = 0
     while True:
         rows = bind.execute(

@@ -18,8 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-from consultations.keys import Keyring
-from migrations.sealing import REFERENCE_PREFIX, keyring
+from migrations.sealing import REFERENCE_PREFIX, Keys, keyring
 
 revision: str = "0024_references_hashed"
 down_revision: str | None = "0023_outbox_sealed_refs"
@@ -64,7 +63,7 @@ def _each(
     """``fix(bind, keys, row)`` for every row (of those ``where`` selects) with a plain
     reference, a batch at a time."""
     bind = op.get_bind()
-    keys: Keyring | None = None
+    keys: Keys | None = None
     last = 0
     while True:
         rows = bind.execute(
@@ -78,12 +77,12 @@ def _each(
         last = rows[-1].id
 
 
-def _response(bind: Any, keys: Keyring, row: Any) -> None:
+def _response(bind: Any, keys: Keys, row: Any) -> None:
     hashed = keys.reference(row.channel, row.platform_ref)
     bind.execute(sa.update(response).where(response.c.id == row.id).values(platform_ref=hashed))
 
 
-def _inbox(bind: Any, keys: Keyring, row: Any) -> None:
+def _inbox(bind: Any, keys: Keys, row: Any) -> None:
     hashed = keys.reference(row.channel, row.event_id)
     taken = bind.execute(
         sa.select(inbox.c.id).where(inbox.c.channel == row.channel, inbox.c.event_id == hashed)
@@ -95,7 +94,7 @@ def _inbox(bind: Any, keys: Keyring, row: Any) -> None:
     bind.execute(sa.update(inbox).where(inbox.c.id == row.id).values(event_id=hashed))
 
 
-def _publication(bind: Any, keys: Keyring, row: Any) -> None:
+def _publication(bind: Any, keys: Keys, row: Any) -> None:
     values = {"platform_ref": keys.reference(row.channel, row.platform_ref)}
     if row.sealed_ref is None:
         values["sealed_ref"] = keys.seal(row.platform_ref)

@@ -573,3 +573,18 @@ async def _every_row(url: str) -> str:
     finally:
         await engine.dispose()
     return "\n".join(rows)
+
+
+def test_the_migrations_keys_write_what_the_code_reads() -> None:
+    # Migrations keep their own copy of the sealing and hashing, frozen as they wrote it;
+    # the code must still read it, and the migrations what the code wrote.
+    from consultations.keys import Keyring
+    from migrations.sealing import Keys
+    from tests.conftest import TEST_KEY
+
+    frozen, code = Keys(TEST_KEY), Keyring(TEST_KEY)
+    assert frozen.reference("telegram", "12345:67") == code.reference("telegram", "12345:67")
+    assert frozen.reference("telegram", "1") != frozen.reference("mastodon", "1")
+    refs = {"reply_to": "109876543210", "replaces": "é 1"}
+    assert code.unseal(frozen.seal(refs)) == refs
+    assert frozen.unseal(code.seal(refs)) == refs
