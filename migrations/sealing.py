@@ -13,10 +13,15 @@ import hashlib
 import hmac
 import json
 import os
+from collections.abc import Iterator
 from typing import Any
 
+import sqlalchemy as sa
 from alembic import context
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+#: Rows read and mended at a time.
+BATCH = 500
 
 #: How a keyed hash of a platform reference begins.
 REFERENCE_PREFIX = "r:"
@@ -61,3 +66,14 @@ def keyring() -> Keys:
             "versions stored plain; run `engage db upgrade` with it set"
         )
     return Keys(key)
+
+
+def in_batches(bind: Any, table: sa.TableClause, *where: Any) -> Iterator[list[Any]]:
+    """The rows of ``table`` (those ``where`` selects) in id order, a batch at a time; each
+    batch is read after the one before it was mended."""
+    last = 0
+    while rows := bind.execute(
+        sa.select(table).where(table.c.id > last, *where).order_by(table.c.id).limit(BATCH)
+    ).all():
+        yield rows
+        last = rows[-1].id

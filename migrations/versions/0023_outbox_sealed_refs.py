@@ -18,14 +18,19 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-from migrations.sealing import REFERENCE_PREFIX, SEALED_FIELDS, SEALED_KEY, Keys, keyring
+from migrations.sealing import (
+    REFERENCE_PREFIX,
+    SEALED_FIELDS,
+    SEALED_KEY,
+    Keys,
+    in_batches,
+    keyring,
+)
 
 revision: str = "0023_outbox_sealed_refs"
 down_revision: str | None = "0022_publication_round"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
-
-BATCH = 500
 
 outbox = sa.table(
     "outbox",
@@ -64,14 +69,7 @@ def hashed_key(keys: Keys, channel: str, key: str) -> str | None:
 def upgrade() -> None:
     bind = op.get_bind()
     keys: Keys | None = None
-    last = 0
-    while True:
-        rows = bind.execute(
-            sa.select(outbox).where(outbox.c.id > last).order_by(outbox.c.id).limit(BATCH)
-        ).all()
-        if not rows:
-            return
-        last = rows[-1].id
+    for rows in in_batches(bind, outbox):
         for row in rows:
             if not _plain(row):
                 continue

@@ -18,14 +18,12 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-from migrations.sealing import REFERENCE_PREFIX, Keys, keyring
+from migrations.sealing import REFERENCE_PREFIX, Keys, in_batches, keyring
 
 revision: str = "0024_references_hashed"
 down_revision: str | None = "0023_outbox_sealed_refs"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
-
-BATCH = 500
 
 response = sa.table(
     "response",
@@ -48,33 +46,18 @@ publication = sa.table(
 )
 
 
-def _plain_rows(table: sa.TableClause, column: sa.ColumnClause[Any]) -> Any:
-    """The rows of ``table`` whose ``column`` holds a plain reference, in id order."""
-    return (
-        sa.select(table)
-        .where(column.is_not(None), sa.not_(column.startswith(REFERENCE_PREFIX)))
-        .order_by(table.c.id)
-    )
-
-
 def _each(
     table: sa.TableClause, column: sa.ColumnClause[Any], fix: Callable[..., None], *where: Any
 ) -> None:
-    """``fix(bind, keys, row)`` for every row (of those ``where`` selects) with a plain
-    reference, a batch at a time."""
+    """``fix(bind, keys, row)`` for every row (of those ``where`` selects) whose ``column``
+    holds a plain reference, a batch at a time."""
     bind = op.get_bind()
     keys: Keys | None = None
-    last = 0
-    while True:
-        rows = bind.execute(
-            _plain_rows(table, column).where(table.c.id > last, *where).limit(BATCH)
-        ).all()
-        if not rows:
-            return
+    plain = (column.is_not(None), sa.not_(column.startswith(REFERENCE_PREFIX)))
+    for rows in in_batches(bind, table, *plain, *where):
         keys = keys or keyring()
         for row in rows:
             fix(bind, keys, row)
-        last = rows[-1].id
 
 
 def _response(bind: Any, keys: Keys, row: Any) -> None:
