@@ -158,7 +158,7 @@ async def _inbox_counts(database_url: str, engine: AsyncEngine | None = None) ->
     return counts.get(True, 0), counts.get(False, 0)
 
 
-# CPU-heavy: two `engage run` processes start and handle 9,000 inbox events between them.
+# CPU-heavy: two `engage run` processes start and handle 6,000 inbox events between them.
 # The test's own deadlines (60 s to begin, 60 s to stop, 180 s for the backlog) say
 # what was too slow; the suite's 60 s would cut them short on a loaded machine.
 @pytest.mark.timeout(420)
@@ -168,7 +168,7 @@ async def test_sigterm_with_an_inbox_backlog_stops_promptly_and_loses_nothing(
     # In the soak, `engage run` handled its whole inbox backlog before it would stop,
     # which took minutes. Stopping finishes the batch in hand and leaves the rest
     # stored for the next start.
-    people = [Person(f"backlog-{n}") for n in range(3_000)]
+    people = [Person(f"backlog-{n}") for n in range(2_000)]
     platform = create_platform(settings)
     try:
         await launch(platform, spec_data(segments=[], consent={"text": "ok?"}))
