@@ -51,10 +51,23 @@ LEXICON_139 = (139, 141, 142, 144)
 FRESH_HELDOUT_4 = (140, 143)
 
 
+#: Whether the screen flags a text, by text: many tests score overlapping parts of the
+#: set (the held-out split whole, its batches, its registers), and each text is screened
+#: once in a test process rather than once a test.
+_FLAGGED: dict[str, bool] = {}
+
+
+def _flagged(texts: list[str]) -> list[bool]:
+    new = [text for text in dict.fromkeys(texts) if text not in _FLAGGED]
+    for text, verdict in zip(new, assess_many(new), strict=True):
+        _FLAGGED[text] = verdict.flagged
+    return [_FLAGGED[text] for text in texts]
+
+
 def _rates(rows: list[dict[str, object]]) -> tuple[float, float]:
-    verdicts = assess_many([str(row["text"]) for row in rows])
-    positives = [v.flagged for row, v in zip(rows, verdicts, strict=True) if row["label"] == 1]
-    negatives = [v.flagged for row, v in zip(rows, verdicts, strict=True) if row["label"] == 0]
+    flags = _flagged([str(row["text"]) for row in rows])
+    positives = [flag for row, flag in zip(rows, flags, strict=True) if row["label"] == 1]
+    negatives = [flag for row, flag in zip(rows, flags, strict=True) if row["label"] == 0]
     return sum(positives) / len(positives), sum(negatives) / len(negatives)
 
 
