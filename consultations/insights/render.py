@@ -178,6 +178,17 @@ def segment_poll_tables(
 ) -> list[tuple[str, list[str], list[tuple[object, ...]]]]:
     """A poll's answers by segment: (caption, header, rows) per segment question, each
     group's answers and every option's count (share), hidden cells said to be hidden."""
+    return [
+        (f"By {question}", header, rows)
+        for question, header, rows in _segment_poll_tables(poll, questions)
+    ]
+
+
+def _segment_poll_tables(
+    poll: Mapping[str, Any], questions: Mapping[str, str]
+) -> list[tuple[str, list[str], list[tuple[object, ...]]]]:
+    """:func:`segment_poll_tables` with each segment question's words in place of the
+    caption (the HTML report marks them with the consultation's language)."""
     tables: list[tuple[str, list[str], list[tuple[object, ...]]]] = []
     labels = [o["label"] for o in poll["options"]]
     for seg_id, groups in (poll.get("by_segment") or {}).items():
@@ -198,8 +209,7 @@ def segment_poll_tables(
                     ),
                 )
             )
-        caption = f"By {questions.get(seg_id, seg_id)}"
-        tables.append((caption, ["Group", "Answers", *labels], rows))
+        tables.append((questions.get(seg_id, seg_id), ["Group", "Answers", *labels], rows))
     return tables
 
 
@@ -884,7 +894,7 @@ def render_html(report: Mapping[str, Any]) -> str:
         ],
         representativeness_rows=representativeness_rows(report.get("representativeness")),
         segment_poll_tables={
-            poll["item"]: segment_poll_tables(poll, questions) for poll in report["polls"]
+            poll["item"]: _segment_poll_tables(poll, questions) for poll in report["polls"]
         },
         under_represented=(report.get("representativeness") or {}).get("under_represented", []),
         channel_mix_header=CHANNEL_MIX_HEADER,
