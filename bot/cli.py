@@ -328,7 +328,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"engage: configuration: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except UsageError as exc:
-        print(f"engage: {exc}", file=sys.stderr)
+        # One problem a line (a spec's validation lists them all), each line an error of
+        # its own, so each carries the prefix as every other error line does.
+        print(_prefixed(str(exc)), file=sys.stderr)
         return EXIT_USAGE
     except NewerDatabaseError as exc:
         print(f"engage: ENGAGE_DATABASE_URL: {exc}", file=sys.stderr)
@@ -342,6 +344,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
     except KeyboardInterrupt:
         return EXIT_FAILED
+
+
+def _prefixed(message: str) -> str:
+    """Every line of an error message opened with ``engage: ``."""
+    return "\n".join(f"engage: {line}" for line in message.splitlines() or [""])
 
 
 def dispatch(args: argparse.Namespace, settings: Settings | None) -> int:

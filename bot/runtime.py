@@ -47,7 +47,7 @@ from consultations.dialogue import (
 from consultations.dialogue import choices as choices_of
 from consultations.keys import Keyring
 from consultations.spec import ConsultationSpec, Item
-from consultations.texts import ENGLISH, Texts
+from consultations.texts import ENGLISH, Texts, available_languages, texts_for
 from storage import over_time, queries
 from storage import statements as statement_store
 from storage.db import checkpoint
@@ -68,6 +68,19 @@ log = logging.getLogger(__name__)
 
 #: A bot command alone ("/delete", "/help"), as a keyword is compared (dialogue.normalise).
 _COMMAND = re.compile(r"/\w+")
+
+
+def _keyword_language(word: str, key: str) -> Texts | None:
+    """The texts of the first shipped language other than English in whose ``key`` list
+    (``stop_words``, ``help_words``) ``word`` is: for words said where no consultation
+    gives the language ("@bot stopio" in a group), so they are understood and answered
+    in the language they were said in."""
+    for language in available_languages():
+        texts = texts_for(language)
+        if language != "en" and word in texts.words(key):
+            return texts
+    return None
+
 
 # Queued messages, as Core: many rows to one statement, compiled once.
 _OUTBOX_INSERT = insert(cast(Table, OutboxEntry.__table__))
@@ -468,13 +481,13 @@ class Runtime:
         turn = _Turn(self, session, event, participant, outcome, state)
         # Before the event is tied to a consultation, words are those of the one it
         # names or the person's current one: STOP and HELP in its language or English.
-        texts = (
+        found = (
             state.texts_of(event.consultation_id)
             or await turn.texts_replied_to()
             or state.texts_of(participant.current_consultation_id)
-            or ENGLISH
+            or await turn.texts_last_taken_part_in()
         )
-        turn.texts = texts
+        texts = turn.texts = found or ENGLISH
 
         kind = event.kind
         if kind is EventKind.LISTEN:
@@ -485,6 +498,13 @@ class Runtime:
             return
         if kind is EventKind.TEXT and event.text is not None:
             word = normalise(event.text)
+            if found is None:
+                # No consultation gives the language: STOP and HELP in any shipped one,
+                # answered in it (English ones are English, as before).
+                for key in ("stop_words", "help_words"):
+                    if word not in texts.words(key) and (said := _keyword_language(word, key)):
+                        texts = turn.texts = said
+                        break
             if word in texts.words("stop_words"):
                 kind = EventKind.STOP
             elif word in texts.words("help_words"):
@@ -1248,6 +1268,30 @@ class _Turn:
         row = await self.state.consultation(self.session, resolved[0])
         return service.spec_of(row).wording() if row is not None else None
 
+    async def texts_last_taken_part_in(self) -> Texts | None:
+        """For words written to the bot in public answering none of its posts ("@bot
+        stop" in a group), the words of the consultation the person last took part in: a
+        public reply sets no current consultation, so without this they were English."""
+        event = self.event
+        if not event.public or event.in_reply_to is not None or event.consultation_id:
+            return None
+        if event.kind is not EventKind.TEXT:
+            return None
+        consultation_id = await self._last_consultation_id()
+        if consultation_id is None:
+            return None
+        row = await self.state.consultation(self.session, consultation_id)
+        return service.spec_of(row).wording() if row is not None else None
+
+    async def _last_consultation_id(self) -> str | None:
+        """The consultation of the person's most recent conversation, if any."""
+        return await self.session.scalar(
+            select(Dialogue.consultation_id)
+            .where(Dialogue.participant_id == self.participant.id)
+            .order_by(Dialogue.updated_at.desc(), Dialogue.id.desc())
+            .limit(1)
+        )
+
     async def _resolve_reply(self, platform_ref: str) -> tuple[str, str | None, str] | None:
         """Tie a reply to the post it answers: a consultation item, or another reply.
 
@@ -1367,12 +1411,7 @@ class _Turn:
         """The consultation this event names, else the one the person was last in, else
         the first open on its channel."""
         session = self.session
-        consultation_id = self.event.consultation_id or await session.scalar(
-            select(Dialogue.consultation_id)
-            .where(Dialogue.participant_id == self.participant.id)
-            .order_by(Dialogue.updated_at.desc(), Dialogue.id.desc())
-            .limit(1)
-        )
+        consultation_id = self.event.consultation_id or await self._last_consultation_id()
         if consultation_id is not None:
             row = await self.state.consultation(session, consultation_id)
             if row is not None:

@@ -479,6 +479,9 @@ class WebChannel:
         if not token:
             token = new_token = secrets.token_urlsafe(24)
         page = _page_number(request)
+        if page is None:
+            texts = await self._texts_of(request)
+            raise self._problem(request, web.HTTPBadRequest, "web_no_page", texts)
         # The forms' nonce is issued (a write of its own) before the page's reading
         # session opens: a connection held while waiting for another could exhaust the
         # pool under load, every request holding one and waiting for a second.
@@ -1125,13 +1128,14 @@ def _missing_reply(request: web.Request) -> str | None:
     return wanted if wanted is not None and _PARENT.fullmatch(wanted) else None
 
 
-def _page_number(request: web.Request) -> int:
-    """The ``?page=N`` of a consultation page (1 when absent); anything else is a 400."""
+def _page_number(request: web.Request) -> int | None:
+    """The ``?page=N`` of a consultation page (1 when absent); ``None`` for anything else
+    (answered 400, in the consultation's words)."""
     text = request.query.get("page")
     if text is None:
         return 1
     if not (text.isascii() and text.isdigit() and len(text) <= 6) or not 1 <= int(text) <= MAX_PAGE:
-        raise web.HTTPBadRequest(text=ENGLISH("web_no_page"))
+        return None
     return int(text)
 
 

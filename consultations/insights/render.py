@@ -23,6 +23,9 @@ from consultations.spreadsheet import inert
 from consultations.texts import words_marked
 
 CSV_COLUMNS = ("item", "participant", "text", "theme", "sentiment")
+#: Added after :data:`CSV_COLUMNS` with statement voting: one row per statement shown,
+#: with the tally of the md and html reports (who added one is never shown).
+CSV_STATEMENT_COLUMNS = ("added_by", "votes", "agree", "disagree", "pass")
 #: Shown instead of the words of a safety-flagged reply: counted, never quoted.
 WITHHELD = "[withheld: safety flag]"
 #: The text of a reply kept off public pages for a moderator: one the screen could not
@@ -44,13 +47,44 @@ def render_csv(report: Mapping[str, Any]) -> str:
     Needs a report built with ``include_responses=True``. Safety-flagged replies keep
     their row (they count) but not their words, nor a theme or sentiment read from them;
     so do replies held back for a moderator (:data:`HELD_BACK`).
+
+    With statement voting the columns of :data:`CSV_STATEMENT_COLUMNS` follow, empty on
+    those rows, and after them come one row per statement people were shown, as the
+    "Statement votes" table has them (most agreed with first): its item and words, no
+    participant, whether the spec or a participant added it, and its votes; then one row
+    per statement the safety screen withheld, saying so, with no words and no votes.
     """
     if "responses" not in report:
         raise ValueError("render_csv needs a report built with include_responses=True")
+    tally = report.get("statement_votes")
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    writer.writerows(_csv_row(r) for r in report["responses"])
+    if tally is None:
+        writer.writerow(CSV_COLUMNS)
+        writer.writerows(_csv_row(r) for r in report["responses"])
+        return out.getvalue()
+    empty = ("",) * len(CSV_STATEMENT_COLUMNS)
+    writer.writerow(CSV_COLUMNS + CSV_STATEMENT_COLUMNS)
+    writer.writerows((*_csv_row(r), *empty) for r in report["responses"])
+    writer.writerows(
+        (
+            inert(s["item"]),
+            "",
+            inert(s["text"]),
+            "",
+            "",
+            s["added_by"],
+            s["votes"],
+            s["agree"],
+            s["disagree"],
+            s["pass"],
+        )
+        for s in tally["statements"]
+    )
+    writer.writerows(
+        (inert(item), "", WITHHELD, "", "", *empty)
+        for item in report.get("withheld_statements", ())
+    )
     return out.getvalue()
 
 
@@ -144,6 +178,17 @@ def segment_poll_tables(
 ) -> list[tuple[str, list[str], list[tuple[object, ...]]]]:
     """A poll's answers by segment: (caption, header, rows) per segment question, each
     group's answers and every option's count (share), hidden cells said to be hidden."""
+    return [
+        (f"By {question}", header, rows)
+        for question, header, rows in _segment_poll_tables(poll, questions)
+    ]
+
+
+def _segment_poll_tables(
+    poll: Mapping[str, Any], questions: Mapping[str, str]
+) -> list[tuple[str, list[str], list[tuple[object, ...]]]]:
+    """:func:`segment_poll_tables` with each segment question's words in place of the
+    caption (the HTML report marks them with the consultation's language)."""
     tables: list[tuple[str, list[str], list[tuple[object, ...]]]] = []
     labels = [o["label"] for o in poll["options"]]
     for seg_id, groups in (poll.get("by_segment") or {}).items():
@@ -164,8 +209,7 @@ def segment_poll_tables(
                     ),
                 )
             )
-        caption = f"By {questions.get(seg_id, seg_id)}"
-        tables.append((caption, ["Group", "Answers", *labels], rows))
+        tables.append((questions.get(seg_id, seg_id), ["Group", "Answers", *labels], rows))
     return tables
 
 
@@ -850,7 +894,7 @@ def render_html(report: Mapping[str, Any]) -> str:
         ],
         representativeness_rows=representativeness_rows(report.get("representativeness")),
         segment_poll_tables={
-            poll["item"]: segment_poll_tables(poll, questions) for poll in report["polls"]
+            poll["item"]: _segment_poll_tables(poll, questions) for poll in report["polls"]
         },
         under_represented=(report.get("representativeness") or {}).get("under_represented", []),
         channel_mix_header=CHANNEL_MIX_HEADER,

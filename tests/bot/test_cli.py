@@ -113,6 +113,21 @@ def test_a_date_that_is_not_real_exits_2_naming_the_field(
     ), err
 
 
+def test_every_line_of_a_spec_with_several_problems_carries_the_prefix(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    poll = {"id": "ease", "type": "poll", "text": "How easy was it?", "options": ["Easy"]}
+    spec = write_spec(tmp_path, spec_data(id="Bad Id", items=[poll]))
+    code, out, err = engage(capsys, "consultation", "validate", spec)
+    assert (code, out) == (2, "")
+    assert err.splitlines() == [
+        f"engage: {spec}: id: 'Bad Id' is not a valid id: use only lowercase letters and "
+        "digits, with single hyphens between words, for example 'bad-id'",
+        f"engage: {spec}: items[0].options: a poll needs at least 2 options; it has 1",
+        f"engage: {spec}: 2 problems found",
+    ]
+
+
 @pytest.mark.parametrize("command", ["validate", "create"])
 def test_unreadable_spec_is_one_line_naming_the_file_once(
     env: Path, capsys: pytest.CaptureFixture[str], command: str
@@ -643,8 +658,8 @@ def test_create_refuses_a_follow_up_of_a_consultation_there_is_not(
     assert (code, out) == (2, "")
     assert err.splitlines() == [
         f"engage: {spec}: follow_up.of[0]: there is no consultation 'outpatient-booking'",
-        f"{spec}: follow_up.of[1]: there is no consultation 'old-survey'",
-        f"{spec}: 2 problems found",
+        f"engage: {spec}: follow_up.of[1]: there is no consultation 'old-survey'",
+        f"engage: {spec}: 2 problems found",
     ]
     code, out, _ = engage(capsys, "consultation", "list", "--json")
     assert json.loads(out) == []

@@ -661,6 +661,26 @@ async def test_a_consultations_own_words_are_marked_with_its_language(
     assert '<html lang="en">' in report
     assert f'<h1 lang="ar" dir="rtl">{arabic}</h1>' in report
     assert f'<h3 lang="ar" dir="rtl">{question}</h3>' in report
+    # Its option labels and segment groups too: its words, in the report's tables.
+    assert '<td lang="ar" dir="rtl">Very easy</td><td>0</td>' in report
+
+
+async def test_a_follow_ups_preview_is_marked_with_its_language(
+    platform: Platform, web_client: Client
+) -> None:
+    """What a Welsh follow-up will send, previewed per channel on the English dashboard,
+    is in Welsh: each text as sent is marked so (its row names stay English)."""
+    await launch(platform, spec_data(segments=[]))
+    follow_up = {"of": ["outpatient-booking"], "invite": "recontact"}
+    await launch(
+        platform,
+        spec_data(id="booking-loop", segments=[], language="cy", follow_up=follow_up),
+    )
+    await as_role(platform, web_client, "viewer")
+    page = await (await web_client.get("/dashboard/c/booking-loop")).text()
+    preview = page.split('<table class="preview">', 1)[1].split("</table>", 1)[0]
+    cells = re.findall(r'<tr><th scope="row">[^<]*</th><td( lang="cy")?>', preview)
+    assert cells and all(marked == ' lang="cy"' for marked in cells), cells
 
 
 async def test_security_headers_on_every_page(platform: Platform, web_client: Client) -> None:

@@ -275,6 +275,18 @@ async def test_web_errors_are_pages_in_the_language(platform: Platform, web_clie
     assert f'<div class="error" role="alert">{texts_for("cy")("web_choose_consent")}</div>' in body
 
 
+async def test_a_page_number_there_is_not_is_an_error_page_in_the_language(
+    platform: Platform, web_client: Client
+) -> None:
+    await launch(platform, _in("cy", segments=[]))
+    for bad in ("abc", "0"):
+        refused = await web_client.get("/c/outpatient-booking", params={"page": bad})
+        assert refused.status == 400
+        body = unescape(await refused.text())
+        assert '<html lang="cy" dir="ltr">' in body
+        assert f'<div class="error" role="alert">{texts_for("cy")("web_no_page")}</div>' in body
+
+
 async def test_a_refused_form_is_answered_in_the_consultations_language(
     platform: Platform, web_client: Client
 ) -> None:

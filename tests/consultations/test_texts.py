@@ -20,6 +20,7 @@ from consultations.texts import (
     placeholders,
     texts_for,
 )
+from consultations.texts.__main__ import main as texts_command
 from tests.consultations.readability import grade, syllables, words
 from tests.helpers import spec_data
 
@@ -71,6 +72,16 @@ def test_a_language_without_a_catalogue_falls_back_to_english_and_names_what_it_
     assert missing_texts("en-AU") == ()
     assert missing_texts("cy-GB") == ()
     assert texts_for("cy-GB")("consent_yes") == "Ydw, rwy'n cytuno"
+
+
+def test_the_check_command_fails_naming_the_texts_a_language_lacks(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert texts_command(["check"]) == 0
+    assert capsys.readouterr().out.splitlines() == [f"{lang}: complete" for lang in SHIPPED]
+    assert texts_command(["check", "cy", "fr"]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == ["cy: complete", "fr: missing " + ", ".join(BUILTIN)]
 
 
 def test_a_changed_english_text_counts_as_missing_until_translated_again() -> None:

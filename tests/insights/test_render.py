@@ -74,3 +74,40 @@ def test_markdown_report_escapes_html_and_markdown_in_report_text() -> None:
     # Only the report's own headings start lines with #.
     for line in md.splitlines():
         assert not line.startswith("#") or re.match(r"#{1,3} ", line)
+
+
+def test_option_labels_and_segment_groups_are_marked_with_the_consultations_language() -> None:
+    """A Welsh consultation's option labels, segment questions and groups are its own
+    words: marked as Welsh on the English report, so a screen reader says them in Welsh;
+    the report's own words around them (headers, counts) stay English."""
+    r: dict[str, Any] = copy.deepcopy(report())
+    r["consultation"]["language"] = "cy"
+    html = render_html(r)
+
+    assert '<td lang="cy">Very easy</td><td>' in html  # the poll's counts
+    assert '<td lang="cy">Patient</td><td>' in html  # participation by segment
+    question = "Which best describes you?"
+    assert f'<caption><span lang="cy">{question}</span> (role)</caption>' in html
+    assert f'aria-label="{question} (role)"' in html
+    # The poll by segment: its caption's question, each group, each option's column.
+    assert f'<caption>By <span lang="cy">{question}</span></caption>' in html
+    assert f'aria-label="By {question}"' in html
+    assert (
+        '<th scope="col">Group</th><th scope="col">Answers</th>'
+        '<th scope="col" lang="cy">Very easy</th>'
+    ) in html
+    # Groups hidden for small numbers are named in the consultation's words too.
+    assert '(they may be under-represented):</strong> <span lang="cy">' in html
+
+    english = render_html(report())
+    assert english.count('lang="') == 1  # <html lang="en"> only
+
+
+def test_marked_segment_words_are_escaped_in_captions_and_region_names() -> None:
+    r: dict[str, Any] = copy.deepcopy(report())
+    r["consultation"]["language"] = "cy"
+    r["participation"]["by_segment"]["role"]["question"] = "Pa un " + SCRIPT
+    html = render_html(r)
+    assert "<script" not in html
+    assert f'<caption><span lang="cy">Pa un {ESCAPED}</span> (role)</caption>' in html
+    assert f'aria-label="Pa un {ESCAPED} (role)"' in html

@@ -301,6 +301,46 @@ async def test_stop_written_to_the_bot_in_a_group_leaves(
     assert stored == ["Say the clinic name"]
 
 
+async def test_stop_in_a_language_written_to_the_bot_in_a_group_is_answered_in_it(
+    running: Running, settings: Settings
+) -> None:
+    """STOP in Welsh or Spanish written to the bot in a group, answering none of its
+    posts, leaves and is confirmed in that language; STOP in English from someone who
+    took part by replying is confirmed in the words of the consultation they answered."""
+    fake, platform = running.fake, running.platform
+    fake.group(FORUM, "Clinic forum", forum=True)
+    group = fake.group(GROUP, "Clinic group", supergroup=True)
+    async with platform.sessionmaker.begin() as session:
+        await service.create(
+            session, parse_spec({**co_design_spec(), "language": "cy"}), source="test"
+        )
+    configured = replace(
+        settings, telegram_bot_token=fake.token, telegram_api_base_url=fake.base_url
+    )
+    code = await commands.launch(
+        argparse.Namespace(id="outpatient-booking", channels=None), configured
+    )
+    assert code == commands.OK
+    launched = len(fake.messages_to(group))
+    seed = fake.messages_to(group)[-1]
+    bot = f"@{fake.bot_user.username}"
+    took_part = fake.user(2031, "Ann")
+    fake.reply(took_part, seed, "Enw'r clinig, os gwelwch yn dda")
+    await running.wait_for_count(Response, 1)
+    leaving = {
+        fake.user(2032, "Ben"): (f"{bot} stopio", "Rydych chi wedi gadael"),
+        fake.user(2033, "Cai"): (f"{bot} baja", "Ha salido de todas"),
+        took_part: (f"{bot} stop", "Rydych chi wedi gadael"),
+    }
+    for person, (words, _) in leaving.items():
+        fake.send_text(person, words, chat=group)
+    for person, (_, left) in leaving.items():
+        [confirmed] = await fake.wait_for_sent(1, chat=person)
+        assert left in (confirmed.text or ""), confirmed.text
+    await running.wait_for_count(Participant, 3, Participant.opted_out_at.is_not(None))
+    assert fake.messages_to(group)[launched:] == []
+
+
 async def test_a_crisis_reply_to_any_of_the_bots_posts_gets_the_safety_reply(
     running: Running, settings: Settings
 ) -> None:
