@@ -1,5 +1,6 @@
-"""An erasure asked for in a Telegram private chat leaves nothing of the person: none of
-their words prepared ahead in the server's memory; nothing more is sent to them."""
+"""An erasure asked for in a Telegram private chat leaves nothing of the person: no row
+of any table (the polls sent in their chat included) and none of their words prepared
+ahead in the server's memory; nothing more is sent to them."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 import telegram
+from sqlalchemy import select
 
 from bot.platform import analyse_at_intake
 from bot.preparation import Preparation
-from storage.tables import Participant
+from storage.tables import Participant, Publication
 from tests.adapters.telegram.conftest import Running
 from tests.adapters.telegram.test_private_chat import export
 from tests.helpers import launch, spec_data
@@ -60,6 +62,18 @@ async def erase(running: Running, person: telegram.User, asked: int) -> None:
     assert "has been erased" in (erased.text or "")
 
 
+async def dm_polls(running: Running) -> list[int | None]:
+    """Whose chat each poll sent privately is in (participant ids)."""
+    async with running.platform.sessionmaker() as session:
+        return list(
+            await session.scalars(
+                select(Publication.participant_id)
+                .where(Publication.kind == "dm-poll")
+                .order_by(Publication.id)
+            )
+        )
+
+
 async def test_an_erased_person_s_words_prepared_ahead_are_not_kept_in_memory(
     running: Running, preparation: Preparation
 ) -> None:
@@ -92,3 +106,36 @@ async def test_an_erased_person_s_words_prepared_ahead_are_not_kept_in_memory(
     assert [text for text in stored if text] == [ANN_SAYS]
     assert len(fake.messages_to(eve)) == 6
     assert await running.count(Participant) == 1
+
+
+async def test_the_poll_sent_in_an_erased_person_s_chat_goes_with_them(
+    running: Running,
+) -> None:
+    fake = running.fake
+    await launch(running.platform, SPEC)
+    eve, ann = fake.user(1211, "Eve"), fake.user(1212, "Ann")
+    await to_the_prompt(running, eve)
+    await to_the_prompt(running, ann)
+    async with running.platform.sessionmaker() as session:
+        people = {p.id for p in await session.scalars(select(Participant).order_by(Participant.id))}
+
+    async def both_recorded() -> bool:
+        return len(await dm_polls(running)) == 2
+
+    await wait_until(both_recorded, what="the two polls sent privately recorded")
+    assert set(await dm_polls(running)) == people  # each names whose chat it is in
+
+    await erase(running, eve, 4)
+    [ann_id] = await dm_polls(running)
+    async with running.platform.sessionmaker() as session:
+        left = list(await session.scalars(select(Participant.id)))
+    assert left == [ann_id]  # only Ann's poll is left, and Ann
+
+    # Ann's vote on her poll still finds its item.
+    fake.vote(ann, fake.messages_to(ann)[1], [0])
+
+    async def changed() -> bool:
+        exported = await export(running.platform, "outpatient-booking")
+        return [r["choices"] for r in exported if r["item"] == "ease"] == [["Very easy"]]
+
+    await wait_until(changed, what="Ann's changed vote stored")
