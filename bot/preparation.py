@@ -159,6 +159,14 @@ class Preparation:
             self._send()
         return await future
 
+    def drop_behind(self) -> None:
+        """Let go of the texts nobody waits for that are not sent yet (after an erasure:
+        they may be the person's words); each is left to its batch."""
+        for _, future in self._behind:
+            if not future.done():
+                future.set_result(None)
+        self._behind.clear()
+
     def _send(self) -> None:
         """One call to the pool with what is waiting (up to :data:`MOST_PER_CALL` texts),
         or if no request's texts wait, with texts nobody waits for (:data:`MOST_BEHIND`)."""

@@ -187,6 +187,9 @@ class Runtime:
         # consultation's hints and the text, analysed by the text as stored.
         self._screened: _Ahead[tuple[screening.Hints, str], screening.Screened] = _Ahead()
         self._analysed: _Ahead[str, tuple[float | None, dict[str, Any] | None]] = _Ahead()
+        # Counts the times what was kept prepared was dropped (forget_prepared): texts sent
+        # to be prepared before the last time are not kept when they come back.
+        self._forgotten = 0
         #: Where :meth:`prepare_ahead` sends texts (worker processes); None: done here.
         self.preparation: Preparation | None = None
         #: The hints of the consultation a text was last screened for: those the inbox
@@ -233,9 +236,14 @@ class Runtime:
         if not wanted:
             return
         preparation = self.preparation
+        forgotten = self._forgotten
         done = (
             await preparation.run(wanted, hints, behind=behind) if preparation is not None else None
         )
+        if self._forgotten != forgotten:
+            # Someone was erased meanwhile: these may be their words. The batch screens
+            # whatever is still to be stored.
+            return
         if done is None:
             if not behind:
                 self.prepare([*wanted, *repeated], hints)
@@ -244,6 +252,26 @@ class Runtime:
             if prepared is not None:
                 self._keep(text, hints, prepared)
         self._again(repeated, hints)
+
+    def forget_prepared(self) -> None:
+        """Drop every text kept prepared ahead, and what is still being prepared.
+
+        After an erasure the person's words must not stay in this process's memory: a
+        text prepared but never taken by a batch (a message forgotten with them, one
+        prepared with another consultation's hints) was kept until 2,000 newer ones
+        pushed it out. Texts are kept by their words, not by who wrote them, so all go;
+        the batches screen other people's texts themselves, as they do any text not
+        prepared.
+        """
+        self._forgotten += 1
+        self._screened.clear()
+        self._analysed.clear()
+        if self.preparation is not None:
+            self.preparation.drop_behind()
+
+    def kept_texts(self) -> set[str]:
+        """The texts kept prepared ahead: as written (screened) and as stored (analysed)."""
+        return {text for _, text in self._screened.kept()} | set(self._analysed.kept())
 
     def _unprepared(
         self, texts: Iterable[str], hints: screening.Hints
@@ -975,6 +1003,9 @@ class _Turn:
         )
         self.outcome.participant = None
         self.outcome.erased = True
+        # Nor may their words stay prepared ahead in memory (what this process holds; the
+        # command line's erasure runs in a process of its own).
+        self.runtime.forget_prepared()
         message = OutboundMessage(
             text=self.texts("erased"),
             language=self.texts.language,
@@ -2076,6 +2107,14 @@ class _Ahead(Generic[_K, _T]):
             return None
         entry[1] += 1
         return cast(_T, entry[0])
+
+    def clear(self) -> None:
+        """Keep nothing."""
+        self._kept.clear()
+
+    def kept(self) -> list[_K]:
+        """What results are kept for."""
+        return list(self._kept)
 
     def peek(self, text: _K) -> _T | None:
         """The result kept for ``text``, still kept (None if there is none)."""

@@ -82,9 +82,12 @@ class ChannelStore(Protocol):
         kind: str,
         *,
         round_number: int | None = None,
+        person: str | None = None,
     ) -> None:
         """Record a post made outside a launch, so replies and votes find their item (and,
-        for a question asked in Delphi rounds, the round it asked)."""
+        for a question asked in Delphi rounds, the round it asked). ``person``: the
+        platform id of the one person it was sent to privately, with whose erasure it
+        goes."""
 
     async def open_posts(self, channel: str) -> Sequence[StoredPost]:
         """The bot's posts on ``channel`` for consultations that are open, oldest first."""

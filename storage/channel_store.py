@@ -28,6 +28,7 @@ from storage.tables import (
     ChannelCursor,
     Consultation,
     OutboxEntry,
+    Participant,
     PollTally,
     Publication,
     Response,
@@ -73,6 +74,12 @@ def _record(keys: queries.ReferenceKeys, row: Publication) -> PostRecord:
     )
 
 
+class StoreKeys(queries.ReferenceKeys, Protocol):
+    """How references are kept at rest, and people known (``consultations.keys.Keyring``)."""
+
+    def pseudonym(self, channel: str, platform_id: str) -> str: ...
+
+
 @dataclass(frozen=True)
 class Listening:
     """A consultation gathering public posts with these hashtags (``channels.store``)."""
@@ -89,12 +96,10 @@ class SqlChannelStore:
         sessionmaker: the platform's session factory.
         keys: how platform references are kept at rest (``consultations.keys.Keyring``):
             keyed hashes to find posts and messages again, the bot's own post references
-            sealed for the adapter.
+            sealed for the adapter; and the pseudonyms people are known by.
     """
 
-    def __init__(
-        self, sessionmaker: async_sessionmaker[AsyncSession], keys: queries.ReferenceKeys
-    ) -> None:
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], keys: StoreKeys) -> None:
         self.sessionmaker = sessionmaker
         self.keys = keys
         self.reference = keys.reference
@@ -181,20 +186,37 @@ class SqlChannelStore:
         kind: str,
         *,
         round_number: int | None = None,
+        person: str | None = None,
     ) -> None:
-        """Record a post the bot made outside a launch (a poll sent in a private chat)."""
+        """Record a post the bot made outside a launch (a poll sent in a private chat).
+
+        ``person``: the platform id of the one person it was sent to; the row names them
+        (as their participant), so that it goes with their erasure. Nothing is recorded
+        for someone no longer held (erased while it was being sent): no vote of theirs is
+        wanted.
+        """
         async with self.sessionmaker.begin() as session:
-            session.add(
-                queries.new_publication(
-                    self.keys,
-                    consultation_id=consultation_id,
-                    item_id=item_id,
-                    channel=channel,
-                    platform_ref=platform_ref,
-                    kind=kind,
-                    round_number=round_number,
+            participant_id = None
+            if person is not None:
+                participant_id = await session.scalar(
+                    select(Participant.id).where(
+                        Participant.channel == channel,
+                        Participant.pseudonym == self.keys.pseudonym(channel, person),
+                    )
                 )
+                if participant_id is None:
+                    return
+            row = queries.new_publication(
+                self.keys,
+                consultation_id=consultation_id,
+                item_id=item_id,
+                channel=channel,
+                platform_ref=platform_ref,
+                kind=kind,
+                round_number=round_number,
             )
+            row.participant_id = participant_id
+            session.add(row)
 
     async def open_posts(self, channel: str) -> list[PostRecord]:
         """The bot's posts on ``channel`` for consultations that are open, oldest first."""

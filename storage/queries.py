@@ -551,6 +551,11 @@ async def erase_participant(
         ("consent", delete(Consent).where(Consent.participant_id == participant_id)),
         ("dialogue", delete(Dialogue).where(Dialogue.participant_id == participant_id)),
         ("outbox", delete(OutboxEntry).where(OutboxEntry.participant_id == participant_id)),
+        # Polls sent in their private chat: only the poll's id, but of their conversation.
+        (
+            "publication",
+            delete(Publication).where(Publication.participant_id == participant_id),
+        ),
         ("participant", delete(Participant).where(Participant.id == participant_id)),
     ):
         result = await session.execute(statement)

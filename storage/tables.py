@@ -455,6 +455,11 @@ class Publication(Base):
     # A poll sent privately for a question asked in Delphi rounds: the round it asks, so
     # a vote on it belongs to that round whatever round is open when the vote comes.
     round: Mapped[int | None] = mapped_column(Integer, default=None)
+    # A poll sent in one person's private chat (``dm-poll``): that person, so the row
+    # goes with their erasure; None for posts where everyone sees them.
+    participant_id: Mapped[int | None] = mapped_column(
+        ForeignKey("participant.id", ondelete="CASCADE"), default=None, index=True
+    )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -230,7 +230,11 @@ class TelegramSender:
             raise Undeliverable("nothing left to send")
         if sent.poll_id is not None and message.consultation_id and message.question:
             await self._remember_poll(
-                sent.poll_id, message.consultation_id, message.question, message.round
+                sent.poll_id,
+                message.consultation_id,
+                message.question,
+                message.round,
+                person=str(chat) if _private(chat) else None,
             )
         return Delivery(platform_ref=message_ref(sent.chat_id, sent.message_id))
 
@@ -345,10 +349,17 @@ class TelegramSender:
         return await self.store.consultation_titles(consultation_ids)
 
     async def _remember_poll(
-        self, poll_id: str, consultation_id: str, item_id: str, round_number: int | None
+        self,
+        poll_id: str,
+        consultation_id: str,
+        item_id: str,
+        round_number: int | None,
+        *,
+        person: str | None,
     ) -> None:
         """Record which item (and Delphi round) a private-chat poll asks, so its votes
-        find their way back.
+        find their way back; and whose chat it is in (``person``, the user's id: a private
+        chat's id is its user's), so that the record goes with their erasure.
 
         A ``poll_answer`` names only the poll; a publication keyed by the poll id is what
         the core already uses to tie replies to items. The poll stays in the chat, and
@@ -364,6 +375,7 @@ class TelegramSender:
                 poll_ref(poll_id),
                 "dm-poll",
                 round_number=round_number,
+                person=person,
             )
         except Exception:
             log.exception("telegram: poll %s could not be recorded", poll_id)

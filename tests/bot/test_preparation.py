@@ -24,7 +24,7 @@ from bot.platform import Platform, analyse_at_intake
 from bot.preparation import Preparation
 from bot.runtime import Runtime
 from bot.web.app import create_app
-from channels.events import CONSENT, OutboundMessage
+from channels.events import CONSENT, EventKind, OutboundMessage
 from consultations import screening
 from storage.tables import OutboxEntry, Response
 from tests.fakes.channel import Person
@@ -247,3 +247,32 @@ async def test_a_request_s_texts_go_before_those_nobody_waits_for(
     assert not behind.done()  # most of the inbox's texts were still waiting
     done = await behind
     assert all(result is not None for result in done)
+
+
+async def test_nothing_prepared_before_an_erasure_is_kept_after_it(
+    platform: Platform, preparation: Preparation
+) -> None:
+    """An erasure drops every text kept prepared (it may be the person's words, prepared
+    but never taken by a batch), and what was in the process at that moment is let go
+    when it comes back; texts prepared after it are kept as ever."""
+    await launch(platform, SPEC)
+    runtime = platform.runtime
+    runtime.preparation = preparation
+    dee = Person("dee")
+    await at_the_prompt(runtime, dee)
+    await runtime.prepare_ahead(["Words prepared and never taken"])
+    assert runtime.kept_texts() == {"Words prepared and never taken"}
+
+    outcome = await runtime.handle_now(dee.event(EventKind.ERASE))
+    assert outcome.erased
+    assert runtime.kept_texts() == set()
+
+    # A text in the process when an erasure drops what is kept is not kept on its return.
+    in_flight = asyncio.create_task(runtime.prepare_ahead(["Words in the process meanwhile"]))
+    await asyncio.sleep(0)  # one turn of the loop: the task hands its text to the process
+    runtime.forget_prepared()  # as the erasure does
+    await in_flight
+    assert runtime.kept_texts() == set()
+
+    await runtime.prepare_ahead(["Words prepared after it"])
+    assert runtime.kept_texts() == {"Words prepared after it"}

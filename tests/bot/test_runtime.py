@@ -10,12 +10,15 @@ from sqlalchemy import func, select
 from bot.outbox import RESEND_PREFIX, OutboxSender
 from bot.platform import Platform
 from channels.events import CONSENT, RECONTACT, EventKind, InboundEvent
+from storage.channel_store import SqlChannelStore
 from storage.tables import (
+    Base,
     Consent,
     InboxEntry,
     ModerationCase,
     OutboxEntry,
     Participant,
+    Publication,
     Response,
 )
 from tests.fakes.channel import FakeChannel, Person
@@ -394,8 +397,20 @@ async def test_erase_removes_the_person_from_every_table(platform: Platform) -> 
     )
     other = Person("1009")
     await deliver(platform, other.starts("outpatient-booking"), other.answers(CONSENT, "yes"))
-    await deliver(platform, gil.event(EventKind.ERASE))
+    # A poll sent in each one's private chat, as the Telegram adapter records it: only the
+    # poll's id, but a row about that person's conversation.
+    store = SqlChannelStore(platform.sessionmaker, platform.keyring)
+    for person, poll in (("908172635", "5550001"), ("1009", "5550002")):
+        await store.add_publication(
+            "telegram", "outpatient-booking", "ease", f"poll:{poll}", "dm-poll", person=person
+        )
     pseudonym = platform.keyring.pseudonym("telegram", "908172635")
+    async with platform.sessionmaker() as session:
+        gil_id = await session.scalar(
+            select(Participant.id).where(Participant.pseudonym == pseudonym)
+        )
+    assert gil_id is not None
+    await deliver(platform, gil.event(EventKind.ERASE))
     from tests.storage.test_schema import dump_all
 
     dump = await dump_all(platform)
@@ -403,6 +418,14 @@ async def test_erase_removes_the_person_from_every_table(platform: Platform) -> 
     assert "908172635" not in dump
     assert "ending my life" not in dump
     assert await count(platform, Participant) == 1  # only the other person
+    # No row of any table points at the erased person (a poll of their chat included).
+    async with platform.sessionmaker() as session:
+        for table in Base.metadata.sorted_tables:
+            if "participant_id" in table.c:
+                held = select(func.count()).where(table.c.participant_id == gil_id)
+                assert await session.scalar(held) == 0, table.name
+        polls = list(await session.scalars(select(Publication.kind)))
+    assert polls == ["dm-poll"]  # the other person's
 
 
 async def test_messages_queued_behind_a_block_are_cancelled(platform: Platform) -> None:

@@ -12,6 +12,7 @@ from bot import commands
 from bot.config import Settings
 from consultations import moderation, service
 from consultations.spec import parse_spec
+from consultations.texts import ENGLISH
 from storage.tables import (
     Consent,
     InboxEntry,
@@ -338,6 +339,70 @@ async def test_stop_in_a_language_written_to_the_bot_in_a_group_is_answered_in_i
         [confirmed] = await fake.wait_for_sent(1, chat=person)
         assert left in (confirmed.text or ""), confirmed.text
     await running.wait_for_count(Participant, 3, Participant.opted_out_at.is_not(None))
+    assert fake.messages_to(group)[launched:] == []
+
+
+#: How each STOP is written to the bot in a group, by the stop word (or command) it holds:
+#: after a mention, before one, replied to the bot's post, shouted or with marks after it.
+STOP_FORMS: list[tuple[str, str]] = [
+    *((word, "{bot} " + word) for word in sorted(ENGLISH.words("stop_words"))),
+    *((word, "reply:" + word.upper()) for word in sorted(ENGLISH.words("stop_words"))),
+    ("stop", "{bot} Stop!!"),
+    ("stop", "{bot} stop 🙏"),
+    ("stop", "Stop please {bot}"),
+    ("stop", "{bot}   STOP."),
+    ("/stop", "/stop{bot}"),
+    ("/stop", "/stop"),
+    ("stop", "reply:stop"),
+]
+
+#: Words to the bot in a group that mention stopping but are no STOP, nor a disclosure.
+NOT_STOP = [
+    "{bot} stop the cuts",
+    "{bot} Stop the cuts!",
+    "{bot} STOP THE CUTS to mental health services",
+    "{bot} fight the cuts",
+    "Stop the cuts {bot}",
+]
+
+
+async def test_every_stop_form_leaves_and_stop_the_cuts_is_neither_stop_nor_a_crisis(
+    running: Running, settings: Settings
+) -> None:
+    """Each STOP form (every stop word, said to the bot or replied to its post, in any case
+    and with marks around it, and the commands) leaves; "@bot stop the cuts", a campaign's
+    words, is no STOP and no disclosure: nothing is sent to its writer, no case opened."""
+    fake = running.fake
+    group = fake.group(GROUP, "Clinic group", supergroup=True)
+    fake.group(FORUM, "Clinic forum", forum=True)
+    await _launch_co_design(running, settings)
+    launched = len(fake.messages_to(group))
+    seed = fake.messages_to(group)[-1]
+    bot = f"@{fake.bot_user.username}"
+    leaving = []
+    for number, (_, form) in enumerate(STOP_FORMS):
+        person = fake.user(3000 + number, f"Leaver {number}")
+        if form.startswith("reply:"):
+            fake.reply(person, seed, form.removeprefix("reply:"))
+        else:
+            fake.send_text(person, form.format(bot=bot), chat=group)
+        leaving.append(person)
+    staying = []
+    for number, form in enumerate(NOT_STOP):
+        person = fake.user(4000 + number, f"Stayer {number}")
+        fake.send_text(person, form.format(bot=bot), chat=group)
+        staying.append(person)
+    for person, (word, form) in zip(leaving, STOP_FORMS, strict=True):
+        confirmed = await fake.wait_for_sent(1, chat=person)
+        assert "left all our consultations" in (confirmed[0].text or ""), (word, form)
+    total = len(STOP_FORMS) + len(NOT_STOP)
+    await running.wait_for_count(InboxEntry, total, InboxEntry.processed_at.is_not(None))
+    await running.wait_for_count(
+        Participant, len(STOP_FORMS), Participant.opted_out_at.is_not(None)
+    )
+    assert await running.count(ModerationCase) == 0
+    for person, form in zip(staying, NOT_STOP, strict=True):
+        assert fake.messages_to(person) == [], form
     assert fake.messages_to(group)[launched:] == []
 
 

@@ -1,0 +1,141 @@
+"""An erasure asked for in a Telegram private chat leaves nothing of the person: no row
+of any table (the polls sent in their chat included) and none of their words prepared
+ahead in the server's memory; nothing more is sent to them."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+import telegram
+from sqlalchemy import select
+
+from bot.platform import analyse_at_intake
+from bot.preparation import Preparation
+from storage.tables import Participant, Publication
+from tests.adapters.telegram.conftest import Running
+from tests.adapters.telegram.test_private_chat import export
+from tests.helpers import launch, spec_data
+from tests.waiting import wait_until
+
+# A consultation in the UK: its texts are screened with hints other than those the
+# inbox prepares a process's first texts with (those of no consultation in particular).
+SPEC = spec_data(segments=[], consent={"text": "We listen."}, safety={"region": "UK"})
+EVE_SAYS = "Evening slots would suit my shifts at the bakery"
+ANN_SAYS = "Text me the day before the appointment"
+
+
+@pytest.fixture
+async def preparation() -> AsyncIterator[Preparation]:
+    """One worker process preparing texts, its models loaded."""
+    started = Preparation(analyse_at_intake, processes=1)
+    started.start()
+
+    async def ready() -> bool:
+        return started.ready
+
+    await wait_until(ready, within=60, what="the preparation process to load its models")
+    yield started
+    await started.close()
+
+
+async def to_the_prompt(running: Running, person: telegram.User) -> None:
+    """``person`` joins, agrees and votes on the poll (sent in their chat); the prompt is
+    the third message they get."""
+    fake = running.fake
+    fake.send_command(person, "/start", "outpatient-booking")
+    consent = await running.said(person, 1)
+    fake.press_button(person, consent, consent.callback_data[0])
+    poll = await running.said(person, 2)
+    assert poll.poll is not None
+    fake.vote(person, poll, [1])
+    await running.said(person, 3)
+
+
+async def erase(running: Running, person: telegram.User, asked: int) -> None:
+    """``person`` asks for erasure (their ``asked``-th message is the question) and says yes."""
+    fake = running.fake
+    fake.send_command(person, "/delete")
+    confirm = await running.said(person, asked)
+    fake.press_button(person, confirm, confirm.callback_data[0])
+    erased = await running.said(person, asked + 1)
+    assert "has been erased" in (erased.text or "")
+
+
+async def dm_polls(running: Running) -> list[int | None]:
+    """Whose chat each poll sent privately is in (participant ids)."""
+    async with running.platform.sessionmaker() as session:
+        return list(
+            await session.scalars(
+                select(Publication.participant_id)
+                .where(Publication.kind == "dm-poll")
+                .order_by(Publication.id)
+            )
+        )
+
+
+async def test_an_erased_person_s_words_prepared_ahead_are_not_kept_in_memory(
+    running: Running, preparation: Preparation
+) -> None:
+    fake, runtime = running.fake, running.platform.runtime
+    runtime.preparation = preparation
+    await launch(running.platform, SPEC)
+    eve, ann = fake.user(1201, "Eve"), fake.user(1202, "Ann")
+    await to_the_prompt(running, eve)
+    prompt = fake.messages_to(eve)[-1]
+    fake.reply(eve, prompt, EVE_SAYS)
+    await running.said(eve, 4)  # the thread: her answer was stored
+
+    # Prepared ahead as it waited in the inbox (with the hints of no consultation), and
+    # never taken by its batch (which screened it with the consultation's): kept.
+    async def kept() -> bool:
+        return EVE_SAYS in runtime.kept_texts()
+
+    await wait_until(kept, what="Eve's words prepared ahead")
+
+    await erase(running, eve, 5)
+    assert EVE_SAYS not in runtime.kept_texts()
+    assert runtime.kept_texts() == set()
+
+    # What comes next goes on as ever: Ann's answers are prepared and stored, and nothing
+    # more is sent to Eve.
+    await to_the_prompt(running, ann)
+    fake.reply(ann, fake.messages_to(ann)[-1], ANN_SAYS)
+    await running.said(ann, 4)
+    stored = [r["text"] for r in await export(running.platform, "outpatient-booking")]
+    assert [text for text in stored if text] == [ANN_SAYS]
+    assert len(fake.messages_to(eve)) == 6
+    assert await running.count(Participant) == 1
+
+
+async def test_the_poll_sent_in_an_erased_person_s_chat_goes_with_them(
+    running: Running,
+) -> None:
+    fake = running.fake
+    await launch(running.platform, SPEC)
+    eve, ann = fake.user(1211, "Eve"), fake.user(1212, "Ann")
+    await to_the_prompt(running, eve)
+    await to_the_prompt(running, ann)
+    async with running.platform.sessionmaker() as session:
+        people = {p.id for p in await session.scalars(select(Participant).order_by(Participant.id))}
+
+    async def both_recorded() -> bool:
+        return len(await dm_polls(running)) == 2
+
+    await wait_until(both_recorded, what="the two polls sent privately recorded")
+    assert set(await dm_polls(running)) == people  # each names whose chat it is in
+
+    await erase(running, eve, 4)
+    [ann_id] = await dm_polls(running)
+    async with running.platform.sessionmaker() as session:
+        left = list(await session.scalars(select(Participant.id)))
+    assert left == [ann_id]  # only Ann's poll is left, and Ann
+
+    # Ann's vote on her poll still finds its item.
+    fake.vote(ann, fake.messages_to(ann)[1], [0])
+
+    async def changed() -> bool:
+        exported = await export(running.platform, "outpatient-booking")
+        return [r["choices"] for r in exported if r["item"] == "ease"] == [["Very easy"]]
+
+    await wait_until(changed, what="Ann's changed vote stored")
