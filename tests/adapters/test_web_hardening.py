@@ -23,7 +23,7 @@ from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
 from sqlalchemy import func, select
 
 from bot.config import ConfigError, Settings, load_settings
-from bot.platform import Platform, configured_adapters
+from bot.platform import Platform, configured_adapters, create_platform
 from bot.web.app import create_app
 from bot.web.guards import ClientAddress, FormNonces, KeyedHash, RateWindows
 from bot.web.templating import TEXT_MAX
@@ -514,6 +514,8 @@ def test_client_address_takes_the_right_most_untrusted() -> None:
         ),
         ({"ENGAGE_TRUSTED_PROXIES": "10.0.0.0/8, proxy.local"}, "ENGAGE_TRUSTED_PROXIES"),
         ({"ENGAGE_TRUSTED_PROXIES": "10.0.0.0/33"}, "ENGAGE_TRUSTED_PROXIES"),
+        ({"ENGAGE_CHAT_MESSAGES_PER_MINUTE": "many"}, "ENGAGE_CHAT_MESSAGES_PER_MINUTE"),
+        ({"ENGAGE_CHAT_MESSAGES_PER_MINUTE": "-5"}, "ENGAGE_CHAT_MESSAGES_PER_MINUTE"),
         ({"ENGAGE_INTAKE_PROCESSES": "two"}, "ENGAGE_INTAKE_PROCESSES"),
         ({"ENGAGE_INTAKE_PROCESSES": "65"}, "ENGAGE_INTAKE_PROCESSES"),
     ],
@@ -523,6 +525,21 @@ def test_invalid_web_limits_stop_start_up(value: dict[str, str], name: str, tmp_
         load_settings(value, key_dir=tmp_path)
     message = str(raised.value)
     assert message.startswith(name) and "\n" not in message
+
+
+def test_chat_messages_per_minute_setting(tmp_path: Any) -> None:
+    assert load_settings({}, key_dir=tmp_path).chat_messages_per_minute == 30
+    for text, limit in (("0", 0), ("120", 120), (" 12 ", 12)):
+        loaded = load_settings({"ENGAGE_CHAT_MESSAGES_PER_MINUTE": text}, key_dir=tmp_path)
+        assert loaded.chat_messages_per_minute == limit
+
+
+async def test_the_chat_limit_reaches_the_runtime(settings: Settings) -> None:
+    built = create_platform(dataclasses.replace(settings, chat_messages_per_minute=12))
+    try:
+        assert built.runtime.chat_messages_per_minute == 12
+    finally:
+        await built.aclose()
 
 
 def test_intake_processes_are_the_machine_s_choice_unless_set(tmp_path: Any) -> None:
