@@ -54,7 +54,7 @@ async def _run(database_url: str, batches: int, size: int) -> dict[str, Any]:
     runtime = platform.runtime
     people = [f"bench-person-{n:04d}-token" for n in range(PEOPLE)]
     for token in people:
-        nonce = await channel.nonces.issue()
+        nonce = channel.nonces.issue()
         await channel.intake.submit(
             InboundEvent("web", f"{nonce}:start", token, EventKind.START, consultation_id="bench"),
             InboundEvent(
@@ -81,7 +81,7 @@ async def _run(database_url: str, batches: int, size: int) -> dict[str, Any]:
         tickets: list[str | None] = []
         for _ in range(size):
             counter += 1
-            nonce = await channel.nonces.issue()
+            nonce = channel.nonces.issue()
             text = f"Booking by phone took too long and nobody called back {counter}"
             groups.append(
                 [

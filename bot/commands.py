@@ -38,6 +38,7 @@ from bot.progress import Progress
 from bot.web.app import STOP_GRACE, STOPPING, create_app
 from bot.web.auth import hash_password as hash_password
 from bot.web.auth import verify_password as verify_password
+from bot.web.middleware import AppRunner
 from channels.adapter import CredentialsRejected
 from consultations import moderation, records, service
 from consultations.spec import (
@@ -185,9 +186,8 @@ async def _run(settings: Settings) -> int:
     # Requests in flight end within the grace of the background work (docs/operations.md,
     # "Stopping"); aiohttp's default waited 60 s. It waits twice, for the request to
     # finish and then for it to unwind once cancelled: half the grace each.
-    runner = web.AppRunner(
-        app, handle_signals=False, access_log=None, shutdown_timeout=STOP_GRACE / 2
-    )
+    # Its connections answer a request they cannot parse with a plain 400 (no server name).
+    runner = AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=STOP_GRACE / 2)
     stopping = asyncio.Event()
     install_stop_signals(stopping)
     # The address is tried before anything starts: the adapters start with the app, and

@@ -79,6 +79,9 @@ class Settings:
     # and the reverse proxies whose X-Forwarded-For is believed (networks, as text).
     web_new_participants_per_minute: int = 30
     trusted_proxies: tuple[str, ...] = ()
+    # Messages one person may send a minute on a chat channel (Telegram, Mastodon) before
+    # the rest of the minute's are not taken (0: off).
+    chat_messages_per_minute: int = 30
     # Processes that screen and analyse arriving texts off the event loop (bot.preparation);
     # None: one where the process may use four cores or more, else none.
     intake_processes: int | None = None
@@ -377,8 +380,8 @@ def _alert_settings(env: Mapping[str, str], telegram_token: str | None) -> dict[
 
 
 def _web_settings(env: Mapping[str, str]) -> dict[str, Any]:
-    """The web channel's limits (new participants per address, trusted proxies) and the
-    processes that prepare arriving texts."""
+    """The web channel's limits (new participants per address, trusted proxies), the chat
+    channels' (messages per person), and the processes that prepare arriving texts."""
     limit = _whole_number(
         env,
         "ENGAGE_WEB_NEW_PARTICIPANTS_PER_MINUTE",
@@ -399,6 +402,14 @@ def _web_settings(env: Mapping[str, str]) -> dict[str, Any]:
                 f"ENGAGE_TRUSTED_PROXIES: {entry!r} is not an IP address or CIDR range"
             ) from None
         proxies.append(str(network))
+    chat = _whole_number(
+        env,
+        "ENGAGE_CHAT_MESSAGES_PER_MINUTE",
+        30,
+        0,
+        1_000_000,
+        hint=" (0 turns the limit off)",
+    )
     processes = None
     if (env.get("ENGAGE_INTAKE_PROCESSES") or "").strip():
         processes = _whole_number(
@@ -406,6 +417,7 @@ def _web_settings(env: Mapping[str, str]) -> dict[str, Any]:
         )
     return {
         "web_new_participants_per_minute": limit,
+        "chat_messages_per_minute": chat,
         "trusted_proxies": tuple(proxies),
         "intake_processes": processes,
     }

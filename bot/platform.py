@@ -86,6 +86,7 @@ def create_platform(settings: Settings, *, analyse: TextAnalyser | None = None) 
         inline_channels=inline_channels({WebAdapter.name: WebAdapter()}),
         analyse=analyse or analyse_at_intake,
         plain_batch=plain_batch.handle,
+        chat_messages_per_minute=settings.chat_messages_per_minute,
     )
     inbox = Inbox(sessionmaker, keyring, runtime)
     return Platform(settings, engine, sessionmaker, keyring, runtime, inbox, Leases(sessionmaker))

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar, cast
 
 from sqlalchemy import Table, insert, select
@@ -81,6 +82,22 @@ def _keyword_language(word: str, key: str) -> Texts | None:
             return texts
     return None
 
+
+#: Messages one person may send in a minute on a chat channel (every channel whose events
+#: come through the inbox: Telegram, Mastodon) before the rest of that minute's are not
+#: taken. A person answering as fast as they can read and tap sends far fewer.
+CHAT_MESSAGES_PER_MINUTE = 30
+CHAT_WINDOW = timedelta(minutes=1)
+# What is never refused for coming too fast: leaving (STOP, blocking the bot) and
+# erasure are always obeyed; a deleted post names no person; a listened post is not
+# written to us.
+_NEVER_LIMITED = frozenset(
+    {EventKind.STOP, EventKind.BLOCKED, EventKind.ERASE, EventKind.DELETED, EventKind.LISTEN}
+)
+# The chat limit's rows in rate_window start so (the web page's have their own kinds).
+_CHAT_WINDOW_KEY = "chat:"
+# Each process deletes finished windows at most this often (one indexed DELETE).
+_FORGET_WINDOWS_EVERY = 300.0
 
 # Queued messages, as Core: many rows to one statement, compiled once.
 _OUTBOX_INSERT = insert(cast(Table, OutboxEntry.__table__))
@@ -162,6 +179,11 @@ class Runtime:
             voted (``Capabilities.per_person_polls`` false): their native polls are not
             asked again in private conversations there.
         analyse: per-response text analysis done once at intake (sentiment, features).
+        chat_messages_per_minute: messages one person may send a minute on the channels
+            that go through the inbox; beyond it the rest of the minute's are not stored
+            or answered (STOP, erasure and the safety screen excepted), and the person is
+            told once. 0 turns the limit off.
+        clock: the time the limit's windows are counted in.
     """
 
     def __init__(
@@ -173,8 +195,13 @@ class Runtime:
         totals_only_channels: frozenset[str] = frozenset(),
         analyse: TextAnalyser = no_analysis,
         plain_batch: PlainBatch | None = None,
+        chat_messages_per_minute: int = CHAT_MESSAGES_PER_MINUTE,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.sessionmaker = sessionmaker
+        self.chat_messages_per_minute = chat_messages_per_minute
+        self.clock = clock
+        self._windows_forgotten_at: float | None = None
         self.keyring = keyring
         self.inline_channels = inline_channels
         self.totals_only_channels = totals_only_channels
@@ -335,12 +362,56 @@ class Runtime:
         """Handle events taken from the inbox, inside the caller's transaction; once it
         has committed, the caller passes the outcomes to :meth:`after_commit`."""
         state = await _State.load(session, self, events)
+        beyond = await self._beyond_the_limit(session, events)
         outcomes = [Outcome() for _ in events]
-        for event, outcome in zip(events, outcomes, strict=True):
-            await self._handle(session, event, outcome, state)
+        for position, (event, outcome) in enumerate(zip(events, outcomes, strict=True)):
+            await self._handle(session, event, outcome, state, beyond=beyond.get(position))
         await state.update_progress(session)
         await state.finish(session)
         return outcomes
+
+    async def _beyond_the_limit(
+        self, session: AsyncSession, events: Sequence[InboundEvent]
+    ) -> dict[int, bool]:
+        """The events that come beyond their sender's messages a minute, by position:
+        True for the first beyond it in the minute (the person is told), False after.
+
+        Counted in ``rate_window`` (one statement for the batch, in its transaction, so
+        a batch that fails counts nothing), under a keyed hash of the sender that is
+        neither their pseudonym nor the inbox's: the rows name no one, and go within
+        the hour.
+        """
+        limit = self.chat_messages_per_minute
+        if limit <= 0:
+            return {}
+        keys: list[str | None] = [
+            None
+            if event.kind in _NEVER_LIMITED or event.channel in self.inline_channels
+            else _CHAT_WINDOW_KEY + self.keyring.reference(event.channel, f"rate:{event.sender}")
+            for event in events
+        ]
+        counts = Counter(key for key in keys if key is not None)
+        if not counts:
+            return {}
+        now = self.clock()
+        totals = await queries.count_in_windows(session, counts, now, CHAT_WINDOW)
+        tick = time.monotonic()
+        if (
+            self._windows_forgotten_at is None
+            or tick - self._windows_forgotten_at >= _FORGET_WINDOWS_EVERY
+        ):
+            self._windows_forgotten_at = tick
+            await queries.forget_windows(session, _CHAT_WINDOW_KEY, now - 60 * CHAT_WINDOW)
+        seen: Counter[str] = Counter()
+        beyond: dict[int, bool] = {}
+        for position, key in enumerate(keys):
+            if key is None:
+                continue
+            seen[key] += 1
+            number = totals[key] - counts[key] + seen[key]
+            if number > limit:
+                beyond[position] = number == limit + 1
+        return beyond
 
     async def after_commit(self, outcomes: Iterable[Outcome | Exception]) -> None:
         """What follows the commit of handled events: after an erasure, SQLite's
@@ -493,8 +564,16 @@ class Runtime:
             )
 
     async def _handle(
-        self, session: AsyncSession, event: InboundEvent, outcome: Outcome, state: _State
+        self,
+        session: AsyncSession,
+        event: InboundEvent,
+        outcome: Outcome,
+        state: _State,
+        *,
+        beyond: bool | None = None,
     ) -> None:
+        """Handle one event. ``beyond`` says it came beyond its sender's messages a minute
+        (True: the first so, of which the person is told), None that it did not."""
         if event.kind is EventKind.DELETED:
             await self._withdraw_post(session, event, state)
             return
@@ -559,6 +638,14 @@ class Runtime:
 
         if kind in (EventKind.STOP, EventKind.BLOCKED):
             await turn.opt_out(confirm=kind is EventKind.STOP)
+            return
+        if beyond is not None and kind is not EventKind.ERASE:
+            # Sent faster than a person answers: not stored, not answered, nothing asked.
+            # A disclosure among the words still gets the safety reply at once and a case
+            # for a moderator; someone who left is not written to.
+            await turn.screen_unattached()
+            if beyond and participant.opted_out_at is None:
+                turn.say(texts("chat_too_fast"), private=event.public)
             return
         if kind is EventKind.HELP:
             # Asked in public: answered to the person alone (a direct message; on Telegram

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import functools
 import sqlite3
-from collections.abc import Collection, Sequence
-from datetime import datetime
+from collections.abc import Collection, Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Any, Protocol, cast
 
 from sqlalchemy import (
     ColumnElement,
+    Integer,
     Select,
     String,
     Table,
@@ -28,6 +29,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import QueryableAttribute
+from sqlalchemy.sql.elements import BindParameter
 
 from storage import statements as statement_store
 from storage.db import json_text
@@ -44,6 +46,7 @@ from storage.tables import (
     Participant,
     PollTally,
     Publication,
+    RateWindow,
     Response,
     Statement,
     UTCDateTime,
@@ -1019,3 +1022,75 @@ class ResponseRows:
 async def response_rows(session: AsyncSession) -> ResponseRows:
     """A :class:`ResponseRows` on the session's connection."""
     return ResponseRows(await session.connection())
+
+
+@functools.cache
+def _count_in_windows(postgresql: bool) -> Any:
+    """Add to several keys' counts in ``rate_window`` at once, per dialect.
+
+    Each key's window starts again when the one it has is ``ended`` (started at or before
+    that time); both databases compute every SET expression from the row as it was, so
+    the two CASEs agree. The keys and counts travel as one parameter each (arrays on
+    PostgreSQL, a JSON list on SQLite): one statement text however many keys.
+    """
+    lists: list[BindParameter[Any]]
+    if postgresql:
+        rows = "SELECT k, :now, n FROM unnest(:keys, :counts) AS r(k, n)"
+        lists = [
+            bindparam("keys", type_=ARRAY(String())),
+            bindparam("counts", type_=ARRAY(Integer())),
+        ]
+    else:
+        # WHERE true: without it SQLite would read ON CONFLICT as a join's ON.
+        rows = (
+            "SELECT json_extract(value, '$[0]'), :now, json_extract(value, '$[1]') "
+            "FROM json_each(:rows) WHERE true"
+        )
+        lists = [bindparam("rows", type_=String())]
+    ended = "rate_window.window_start <= :ended"
+    return (
+        text(
+            f"INSERT INTO rate_window (key, window_start, count) {rows} "
+            "ON CONFLICT (key) DO UPDATE SET "
+            f"count = CASE WHEN {ended} THEN excluded.count "
+            "ELSE rate_window.count + excluded.count END, "
+            f"window_start = CASE WHEN {ended} THEN excluded.window_start "
+            "ELSE rate_window.window_start END "
+            "RETURNING key, count"
+        )
+        .bindparams(
+            bindparam("now", type_=UTCDateTime()),
+            bindparam("ended", type_=UTCDateTime()),
+            *lists,
+        )
+        .columns(key=String(), count=Integer())
+    )
+
+
+async def count_in_windows(
+    session: AsyncSession, counts: Mapping[str, int], now: datetime, window: timedelta
+) -> dict[str, int]:
+    """Add ``counts`` to their keys' fixed windows of length ``window``, in one statement;
+    each key's count in its current window, these included."""
+    if not counts:
+        return {}
+    connection = await session.connection()
+    postgresql = connection.dialect.name == "postgresql"
+    values: dict[str, Any] = {"now": now, "ended": now - window}
+    keys = sorted(counts)
+    if postgresql:
+        values["keys"] = keys
+        values["counts"] = [counts[key] for key in keys]
+    else:
+        values["rows"] = json_text([[key, counts[key]] for key in keys])
+    result = await connection.execute(_count_in_windows(postgresql), values)
+    return {key: int(count) for key, count in result}
+
+
+async def forget_windows(session: AsyncSession, prefix: str, before: datetime) -> None:
+    """Delete the ``rate_window`` rows under ``prefix`` whose window started ``before``."""
+    await session.execute(
+        delete(RateWindow).where(
+            RateWindow.key.startswith(prefix, autoescape=True), RateWindow.window_start < before
+        )
+    )

@@ -2,10 +2,11 @@
 
 Three pieces, each shared by every worker through the database:
 
-- :class:`FormNonces`: every page with forms carries a nonce the server issued; a post
-  is taken only if it claims an issued, unused nonce, with one conditional UPDATE, so
-  a replayed form or a nonce the client made up stores nothing, and two workers never
-  both accept one. Only a keyed hash of the nonce is stored.
+- :class:`FormNonces`: every page with forms carries a nonce the server signed; a post
+  is taken only if its nonce is signed, fresh and not yet used, claimed with one INSERT
+  that a second use cannot repeat, so a replayed form or a nonce the client made up
+  stores nothing, and two workers never both accept one. Showing a page writes nothing;
+  only a keyed hash of each used nonce is stored.
 - :class:`RateWindows`: counts in fixed one-minute windows per key (a client address, a
   participant), with one atomic upsert. Keys are keyed hashes: no address in the clear.
 - :class:`ClientAddress`: the client's address, believing ``X-Forwarded-For`` only
@@ -14,28 +15,33 @@ Three pieces, each shared by every worker through the database:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import ipaddress
 import math
+import re
 import secrets
 import time
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from aiohttp import web
-from sqlalchemy import Table, bindparam, case, delete, insert, update
+from sqlalchemy import String, Table, bindparam, case, delete, text, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.together import Together
+from storage.db import json_text
 from storage.lists import one_of
-from storage.tables import FormNonce, RateWindow, utcnow
+from storage.tables import FormNonce, RateWindow, UTCDateTime, utcnow
 
 #: How long an issued form nonce may be used (a page left open overnight still works).
 NONCE_LIFETIME = timedelta(days=1)
+# How far ahead of this worker's clock another's may be when it issues a nonce.
+CLOCK_SKEW = timedelta(minutes=5)
 RATE_WINDOW = timedelta(minutes=1)
 # Windows older than this are finished with; their rows are only clutter.
 RATE_ROW_LIFETIME = timedelta(hours=1)
@@ -62,7 +68,16 @@ class KeyedHash:
 
 
 class FormNonces:
-    """Issues single-use form nonces and claims them, keeping only their keyed hashes."""
+    """Issues signed single-use form nonces and claims them, storing only used ones.
+
+    A nonce is ``ISSUED.RANDOM.MAC``: when it was issued (whole seconds since the epoch),
+    random text, and a keyed MAC of both. Issuing writes nothing, so a page fetched in a
+    loop, with or without its cookie, adds no row however often it is fetched. A post's
+    nonce must carry a good MAC and be under a day old; it is then claimed by inserting
+    its keyed hash with ON CONFLICT DO NOTHING, so of two uses (a double click, a replay,
+    two workers at once) the database lets exactly one insert it. Used nonces are kept a
+    day and then pruned: the table holds at most one row per form taken in a day.
+    """
 
     def __init__(
         self,
@@ -73,70 +88,78 @@ class FormNonces:
     ) -> None:
         self.sessionmaker = sessionmaker
         self._hash = KeyedHash(secret_key, "engage web form nonce")
+        self._mac = KeyedHash(secret_key, "engage web form nonce signature")
         self._clock = clock
         self._pruned_at: float | None = None
-        # Pages shown at once record their nonces in one INSERT (bot/together.py).
-        self._issued: Together[tuple[str, datetime], None] = Together(self._record)
 
-    async def issue(self) -> str:
-        """A new nonce for a page's forms, recorded as issued (committed) on return."""
-        nonce = secrets.token_urlsafe(18)
-        await self._issued((self._hash(nonce), self._clock()))
-        return nonce
+    def issue(self) -> str:
+        """A new nonce for a page's forms (nothing is written)."""
+        body = f"{int(self._clock().timestamp())}.{secrets.token_urlsafe(12)}"
+        return f"{body}.{self._mac(body)[:_MAC_LENGTH]}"
 
-    async def _record(self, issued: list[tuple[str, datetime]]) -> list[None]:
-        """Nonces issued together: one INSERT of all their keyed hashes."""
-        async with self.sessionmaker.begin() as session:
-            await session.execute(
-                insert(NONCES), [{"id": digest, "issued_at": at} for digest, at in issued]
-            )
-            await self._maybe_prune(session, max(at for _, at in issued))
-        return [None] * len(issued)
+    def _signed(self, nonce: str, now: datetime) -> bool:
+        """Whether ``nonce`` is one this server issued, less than a lifetime ago."""
+        issued, _, rest = nonce.partition(".")
+        random, _, mac = rest.partition(".")
+        if not (issued.isascii() and issued.isdigit() and len(issued) <= 12 and random and mac):
+            return False
+        expected = self._mac(f"{issued}.{random}")[:_MAC_LENGTH].encode()
+        if not hmac.compare_digest(mac.encode("utf-8", "surrogatepass"), expected):
+            return False
+        at = datetime.fromtimestamp(int(issued), UTC)
+        # A worker's clock a little ahead of another's is no reason to refuse a form.
+        return now - NONCE_LIFETIME < at <= now + CLOCK_SKEW
 
     async def claim(self, nonce: str) -> bool:
-        """Whether ``nonce`` was issued, is fresh and unused; it is used from now on.
-
-        One conditional UPDATE decides: of two workers given the same nonce at once,
-        the database lets exactly one of them change the row.
-        """
-        now = self._clock()
+        """Whether ``nonce`` was issued, is fresh and unused; it is used from now on."""
         async with self.sessionmaker.begin() as session:
-            result = await session.execute(
-                update(FormNonce)
-                .where(
-                    FormNonce.id == self._hash(nonce),
-                    FormNonce.used_at.is_(None),
-                    FormNonce.issued_at > now - NONCE_LIFETIME,
-                )
-                .values(used_at=now)
-                .execution_options(synchronize_session=False)
-            )
-        return bool(getattr(result, "rowcount", 0) == 1)
+            return (await self.admit(session, [nonce]))[0]
 
     async def admit(self, session: AsyncSession, nonces: Sequence[str | None]) -> list[bool]:
-        """Claim many nonces in the caller's transaction with one UPDATE; which were taken.
+        """Claim many nonces in the caller's transaction; which were taken.
 
         The group commit calls this (:data:`bot.runtime.Admit`), so a nonce is used if and
         only if its request's answers commit, and a batch of requests pays for one
         statement. A nonce given twice in one batch is taken by the first only.
         """
         now = self._clock()
-        hashes = [self._hash(n) if n else None for n in nonces]
-        wanted = {h for h in hashes if h is not None}
+        hashes: list[str | None] = []
+        signed: set[str] = set()
+        earlier: set[str] = set()
+        for given in nonces:
+            if not given:
+                hashes.append(None)
+                continue
+            nonce: str = given
+            digest = self._hash(nonce)
+            hashes.append(digest)
+            if self._signed(nonce, now):
+                signed.add(digest)
+            elif _EARLIER_NONCE.fullmatch(nonce):
+                earlier.add(digest)
         taken: set[str] = set()
-        if wanted:
-            # A Core statement built once, on the session's connection: the ORM's
-            # handling of an UPDATE costs more than the database takes to run it.
-            connection = await session.connection()
+        connection = await session.connection()
+        if signed:
+            postgresql = connection.dialect.name == "postgresql"
+            listed = sorted(signed)
             result = await connection.execute(
-                _CLAIM,
-                {"nonces": sorted(wanted), "claimed_at": now, "oldest": now - NONCE_LIFETIME},
+                _used_insert(postgresql),
+                {"nonces": listed if postgresql else json_text(listed), "now": now},
             )
-            taken = set(result.scalars())
+            taken.update(result.scalars())
+        if earlier:
+            # A page shown before nonces were signed (its row written when it was shown):
+            # claimed as then, by one conditional UPDATE.
+            result = await connection.execute(
+                _CLAIM_EARLIER,
+                {"nonces": sorted(earlier), "claimed_at": now, "oldest": now - NONCE_LIFETIME},
+            )
+            taken.update(result.scalars())
+        await self._maybe_prune(session, now)
         admitted = []
-        for digest in hashes:
-            admitted.append(digest is not None and digest in taken)
-            taken.discard(digest or "")
+        for claimed in hashes:
+            admitted.append(claimed is not None and claimed in taken)
+            taken.discard(claimed or "")
         return admitted
 
     async def _maybe_prune(self, session: AsyncSession, now: datetime) -> None:
@@ -152,9 +175,42 @@ class FormNonces:
         )
 
 
+# Hex digits of the MAC a nonce carries (128 bits): the nonce stays within the 64
+# characters a form's nonce may have.
+_MAC_LENGTH = 32
+# The nonces issued before they were signed: random text, a row each written when issued.
+_EARLIER_NONCE = re.compile(r"[A-Za-z0-9_-]{24}")
+
+
+@functools.cache
+def _used_insert(postgresql: bool) -> Any:
+    """The INSERT ... ON CONFLICT DO NOTHING that claims signed nonces, per dialect.
+
+    The nonces' hashes travel as one parameter (an array on PostgreSQL, a JSON list on
+    SQLite): one statement text however many a batch claims. A used nonce's row is
+    stamped with when it was used, as ``issued_at`` and ``used_at``: it is pruned a
+    lifetime after that, by which time the nonce has expired anyway.
+    """
+    if postgresql:
+        hashes = "SELECT h, :now, :now FROM unnest(:nonces) AS r(h)"
+        listed = bindparam("nonces", type_=ARRAY(String()))
+    else:
+        # WHERE true: without it SQLite would read ON CONFLICT as a join's ON.
+        hashes = "SELECT value, :now, :now FROM json_each(:nonces) WHERE true"
+        listed = bindparam("nonces", type_=String())
+    return (
+        text(
+            f"INSERT INTO form_nonce (id, issued_at, used_at) {hashes} "
+            "ON CONFLICT (id) DO NOTHING RETURNING id"
+        )
+        .bindparams(bindparam("now", type_=UTCDateTime()), listed)
+        .columns(id=String())
+    )
+
+
 # Built once: the nonces are one list parameter, so one statement text (and on PostgreSQL
 # one prepared statement) whatever the batch's size, where an IN list has one per size.
-_CLAIM = (
+_CLAIM_EARLIER = (
     update(NONCES)
     .where(
         one_of(NONCES.c.id, name="nonces"),

@@ -27,7 +27,8 @@ from urllib.parse import unquote_to_bytes
 from aiohttp import BodyPartReader, hdrs, web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.typedefs import Handler, Middleware
-from aiohttp.web_protocol import RequestPayloadError
+from aiohttp.web_protocol import RequestHandler, RequestPayloadError
+from aiohttp.web_request import BaseRequest
 from aiohttp.web_urldispatcher import AbstractRoute
 from multidict import MultiDict, MultiDictProxy
 
@@ -328,3 +329,68 @@ class WebSecurity:
         ):
             return await guard.refuse(request)
         return None
+
+
+#: The whole answer to a request the HTTP parser could not read: no program named, no
+#: byte of the request quoted back.
+UNREADABLE_REQUEST = "Bad request: it could not be read as HTTP.\n"
+
+
+class _PlainErrorHandler(RequestHandler):
+    """A connection whose answer to a request it cannot parse says nothing of the server.
+
+    aiohttp answers a bad request line or header before any application code runs, with
+    its parser's message (quoting the request's bytes) under ``Server: Python/... aiohttp/
+    ...``; the middleware and the response-prepare hook never see it. Here that answer is
+    a short plain 400 (or whatever 4xx the parser chose) with the same Server header as
+    every other answer. A 500 (an error no handler caught) stays aiohttp's: its words name
+    nothing, and it goes through the application's hooks.
+    """
+
+    def handle_error(
+        self,
+        request: BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        if status >= 500:
+            return super().handle_error(request, status, exc, message)
+        # Logged as aiohttp logs it; configure_logging's filter makes it one INFO line
+        # naming the kind of fault, without the client or the request's bytes.
+        self.log_exception("Error handling request", exc_info=exc)
+        if request.writer.output_size > 0:
+            raise ConnectionError("an answer was already being sent")
+        response = web.Response(
+            status=status,
+            text=UNREADABLE_REQUEST,
+            headers={
+                hdrs.SERVER: SERVER_NAME,
+                hdrs.CACHE_CONTROL: "no-store",
+                "X-Content-Type-Options": "nosniff",
+            },
+        )
+        response.force_close()
+        return response
+
+
+class _PlainErrorServer(web.Server):
+    """The application's server, its connections made by :class:`_PlainErrorHandler`."""
+
+    def __call__(self) -> RequestHandler:
+        return _PlainErrorHandler(self, loop=self._loop, **self._kwargs)
+
+
+class AppRunner(web.AppRunner):
+    """``web.AppRunner`` whose connections answer unparseable requests plainly (a 400
+    without aiohttp's name, version or parser message)."""
+
+    async def _make_server(self) -> web.Server:
+        made = await super()._make_server()
+        return _PlainErrorServer(
+            made.request_handler,
+            request_factory=made.request_factory,
+            handler_cancellation=made.handler_cancellation,
+            loop=made._loop,
+            **made._kwargs,
+        )

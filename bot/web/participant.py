@@ -205,9 +205,9 @@ class WebChannel:
             status=403, text=templating.render_string(request, page), content_type="text/html"
         )
 
-    async def _form(self, token: str) -> pages.FormContext:
-        """The hidden fields of a page's forms: one issued nonce serves all of them."""
-        return pages.FormContext(csrf=self.csrf.token(token), nonce=await self.nonces.issue())
+    def _form(self, token: str) -> pages.FormContext:
+        """The hidden fields of a page's forms: one signed nonce serves all of them."""
+        return pages.FormContext(csrf=self.csrf.token(token), nonce=self.nonces.issue())
 
     def _too_many(
         self, request: web.Request, retry_after: int, key: str, texts: Texts
@@ -422,7 +422,7 @@ class WebChannel:
                     held.text,
                     "safety",
                     texts,
-                    erase=pages.EraseForm(cid, await self._form(token)),
+                    erase=pages.EraseForm(cid, self._form(token)),
                     leave=True,
                 )
             else:
@@ -482,10 +482,9 @@ class WebChannel:
         if page is None:
             texts = await self._texts_of(request)
             raise self._problem(request, web.HTTPBadRequest, "web_no_page", texts)
-        # The forms' nonce is issued (a write of its own) before the page's reading
-        # session opens: a connection held while waiting for another could exhaust the
-        # pool under load, every request holding one and waiting for a second.
-        form = await self._form(token) if await self._launched_spec(cid) else None
+        # The forms' hidden fields: the nonce is signed, so showing a page writes nothing
+        # (a client fetching it in a loop adds no row).
+        form = self._form(token)
         async with self.sessionmaker() as session:
             start = (
                 await session.execute(
@@ -518,7 +517,7 @@ class WebChannel:
             if not service.accepting(start, spec, datetime.now(UTC)):
                 erase = None
                 if known:
-                    erase = pages.EraseForm(cid, form or await self._form(token))
+                    erase = pages.EraseForm(cid, form)
                 return self._html(
                     request,
                     pages.NoticePage(
@@ -539,15 +538,13 @@ class WebChannel:
             if participant_id is None:
                 return self._html(
                     request,
-                    pages.ConsentPage(spec, form or await self._form(token), erase=known),
+                    pages.ConsentPage(spec, form, erase=known),
                     new_token,
                 )
             if not start.consent_given or start.consent_withdrawn_at is not None:
                 return self._html(
                     request,
-                    pages.ConsentPage(
-                        spec, form or await self._form(token), invitations=invited, erase=known
-                    ),
+                    pages.ConsentPage(spec, form, invitations=invited, erase=known),
                     new_token,
                 )
             if start.dialogue_state == "held":
@@ -564,7 +561,7 @@ class WebChannel:
                         safety_message(spec.safety, spec.organisation, texts, categories),
                         "safety",
                         texts,
-                        erase=pages.EraseForm(cid, form or await self._form(token)),
+                        erase=pages.EraseForm(cid, form),
                         leave=True,
                     ),
                     new_token,
@@ -585,9 +582,7 @@ class WebChannel:
             if segments:
                 return self._html(
                     request,
-                    pages.SegmentsPage(
-                        spec, segments, form or await self._form(token), invitations=invited
-                    ),
+                    pages.SegmentsPage(spec, segments, form, invitations=invited),
                     new_token,
                 )
             # A Delphi round open to this person asks again, with the group's answers.
@@ -625,7 +620,7 @@ class WebChannel:
             request,
             pages.ItemsPage(
                 spec,
-                form or await self._form(token),
+                form,
                 unanswered=unanswered,
                 answers=answers,
                 threads=threads,
@@ -1062,7 +1057,7 @@ class WebChannel:
                 texts("web_left_heading"),
                 texts("web_left" if held is not None else "web_left_none"),
                 texts=texts,
-                erase=pages.EraseForm(spec.id, await self._form(token)),
+                erase=pages.EraseForm(spec.id, self._form(token)),
             ),
         )
 

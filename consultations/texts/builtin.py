@@ -154,6 +154,11 @@ BUILTIN: dict[str, str] = {
         "Sorry, we can only read typed words here, not pictures, voice messages or files. "
         "Please type your answer."
     ),
+    "chat_too_fast": (
+        "You have sent a lot in the last minute, faster than we can take answers. What you "
+        "send in the next minute is not kept. Please wait a minute, then carry on. Send STOP "
+        "at any time to leave."
+    ),
     # -- posts on Telegram and Mastodon --------------------------------------------------
     "launch_how_to_take_part": (
         "To take part, vote in the polls and reply to the posts below. If you do, it means "

@@ -23,7 +23,7 @@ from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
 from sqlalchemy import func, select
 
 from bot.config import ConfigError, Settings, load_settings
-from bot.platform import Platform, configured_adapters
+from bot.platform import Platform, configured_adapters, create_platform
 from bot.web.app import create_app
 from bot.web.guards import ClientAddress, FormNonces, KeyedHash, RateWindows
 from bot.web.templating import TEXT_MAX
@@ -124,36 +124,86 @@ async def test_form_nonce_table_keeps_hashes_only(platform: Platform, web_client
     await launch(platform)
     page = await (await web_client.get(PAGE)).text()
     nonce = form_fields(page, f"{PAGE}/consent")["nonce"]
+    await web_client.post(
+        f"{PAGE}/consent", data={**form_fields(page, f"{PAGE}/consent"), "answer": "yes"}
+    )
     async with platform.sessionmaker() as session:
         ids = (await session.scalars(select(FormNonce.id))).all()
     assert len(ids) == 1 and nonce not in ids[0] and len(ids[0]) == 64
+
+
+async def test_page_views_add_no_nonce_rows(
+    platform: Platform, web_client: Client, settings: Settings
+) -> None:
+    """One client fetching the page in a loop, keeping its cookie or not, grows nothing."""
+    await launch(platform, spec_data(segments=[]))
+    before = await _count(platform, FormNonce.id)
+    pages = []
+    for number in range(200):
+        if number % 2:
+            web_client.session.cookie_jar.clear()  # a new visitor every other time
+        response = await web_client.get(PAGE)
+        assert response.status == 200
+        pages.append(await response.text())
+    assert before == 0
+    assert await _count(platform, FormNonce.id) == 0
+    # Every page's nonce still works once: the back button and a second tab lose nothing.
+    page = await _start(web_client)
+    first = form_fields(page, f"{PAGE}/answers")
+    second = form_fields(await (await web_client.get(PAGE)).text(), f"{PAGE}/answers")
+    assert first["nonce"] != second["nonce"]
+    for fields, choice in ((second, "Hard"), (first, "Easy")):
+        sent = await web_client.post(
+            f"{PAGE}/answers", data={**fields, "item:ease": choice}, allow_redirects=False
+        )
+        assert sent.status == 303
+    again = await web_client.post(
+        f"{PAGE}/answers", data={**first, "item:ease": "Neither"}, allow_redirects=False
+    )
+    assert again.status == 303
+    assert [r["choices"] for r in await _export(platform) if r["item"] == "ease"] == [["Easy"]]
+    # One row per form taken (consent and the two answers), however many pages were shown.
+    assert await _count(platform, FormNonce.id) == 3
 
 
 async def test_two_workers_never_both_accept_one_nonce(platform: Platform) -> None:
     from tests.conftest import TEST_SECRET
 
     workers = [FormNonces(platform.sessionmaker, TEST_SECRET) for _ in range(4)]
-    nonce = await workers[0].issue()
+    nonce = workers[0].issue()
     claims = await asyncio.gather(*(w.claim(nonce) for w in workers))
     assert sorted(claims) == [False, False, False, True]
 
 
-async def test_nonces_issued_at_once_are_recorded_together_and_each_is_used_once(
+async def test_nonces_are_issued_without_a_write_and_each_is_used_once(
     platform: Platform,
 ) -> None:
     from tests.conftest import TEST_SECRET
 
     nonces = FormNonces(platform.sessionmaker, TEST_SECRET)
     with statements_sent(platform.engine) as sent:
-        issued = await asyncio.gather(*(nonces.issue() for _ in range(30)))
-    inserts = [s for s, _ in sent if s.lstrip().upper().startswith("INSERT INTO FORM_NONCE")]
-    assert len(set(issued)) == 30
-    assert 1 <= len(inserts) < 30  # pages shown at once share an INSERT
-    assert await _count(platform, FormNonce.id) == 30
-    # Every one was committed before it was handed out, and each is taken once.
-    first = await asyncio.gather(*(nonces.claim(n) for n in issued))
+        issued = [nonces.issue() for _ in range(30)]
+    assert not sent
+    assert len(set(issued)) == 30 and all(len(n) <= 64 for n in issued)
+    # Claimed together (as a group commit does): one statement, each taken once.
+    async with platform.sessionmaker.begin() as session:
+        first = await nonces.admit(session, [*issued, issued[0]])
+    assert first == [True] * 30 + [False]
     again = await asyncio.gather(*(nonces.claim(n) for n in issued))
-    assert all(first) and not any(again)
+    assert not any(again)
+    assert await _count(platform, FormNonce.id) == 30
+    # Another key's nonce, a changed one, or one without a signature is refused.
+    other = FormNonces(platform.sessionmaker, TEST_SECRET + "-other")
+    issued_at, random, mac = nonces.issue().split(".")
+    forged = [
+        other.issue(),
+        f"{int(issued_at) + 1}.{random}.{mac}",
+        f"{issued_at}.{random}.{mac[:-1]}",
+        f"{issued_at}.{random}",
+        "not.a.nonce",
+    ]
+    assert not any(await asyncio.gather(*(nonces.claim(n) for n in forged)))
+    assert await _count(platform, FormNonce.id) == 30
 
 
 async def test_old_nonces_expire_and_are_pruned(platform: Platform) -> None:
@@ -161,11 +211,30 @@ async def test_old_nonces_expire_and_are_pruned(platform: Platform) -> None:
 
     long_ago = utcnow() - timedelta(days=2)
     old = FormNonces(platform.sessionmaker, TEST_SECRET, clock=lambda: long_ago)
-    stale = await old.issue()
+    assert await old.claim(old.issue())  # used two days ago: its row is stale now
+    stale = old.issue()
     fresh = FormNonces(platform.sessionmaker, TEST_SECRET)
-    assert not await fresh.claim(stale)
-    await fresh.issue()  # a worker's first issue prunes
     assert await _count(platform, FormNonce.id) == 1
+    assert not await fresh.claim(stale)
+    # A worker's first claim prunes.
+    assert await _count(platform, FormNonce.id) == 0
+    assert await fresh.claim(fresh.issue())
+    assert await _count(platform, FormNonce.id) == 1
+
+
+async def test_a_page_shown_before_nonces_were_signed_still_takes_its_form(
+    platform: Platform,
+) -> None:
+    """A nonce issued as before (a row written when the page was shown) is used once."""
+    from tests.conftest import TEST_SECRET
+
+    earlier = "A1b2C3d4E5f6G7h8I9j0_-Kl"
+    digest = KeyedHash(TEST_SECRET, "engage web form nonce")(earlier)
+    async with platform.sessionmaker.begin() as session:
+        session.add(FormNonce(id=digest, issued_at=utcnow()))
+    nonces = FormNonces(platform.sessionmaker, TEST_SECRET)
+    assert await nonces.claim(earlier)
+    assert not await nonces.claim(earlier)
 
 
 # -- a changed answer replaces the earlier one ---------------------------------------
@@ -290,8 +359,7 @@ async def test_a_participant_posting_after_the_close_gets_410_and_nothing_is_use
     # The form's nonce was not used: nothing of the refused post was stored.
     digest = KeyedHash(settings.secret_key, "engage web form nonce")(fields["nonce"])
     async with platform.sessionmaker() as session:
-        nonce = await session.get(FormNonce, digest)
-    assert nonce is not None and nonce.used_at is None
+        assert await session.get(FormNonce, digest) is None
 
 
 async def test_a_thread_post_after_the_close_gets_410_before_counting_against_a_limit(
@@ -446,6 +514,8 @@ def test_client_address_takes_the_right_most_untrusted() -> None:
         ),
         ({"ENGAGE_TRUSTED_PROXIES": "10.0.0.0/8, proxy.local"}, "ENGAGE_TRUSTED_PROXIES"),
         ({"ENGAGE_TRUSTED_PROXIES": "10.0.0.0/33"}, "ENGAGE_TRUSTED_PROXIES"),
+        ({"ENGAGE_CHAT_MESSAGES_PER_MINUTE": "many"}, "ENGAGE_CHAT_MESSAGES_PER_MINUTE"),
+        ({"ENGAGE_CHAT_MESSAGES_PER_MINUTE": "-5"}, "ENGAGE_CHAT_MESSAGES_PER_MINUTE"),
         ({"ENGAGE_INTAKE_PROCESSES": "two"}, "ENGAGE_INTAKE_PROCESSES"),
         ({"ENGAGE_INTAKE_PROCESSES": "65"}, "ENGAGE_INTAKE_PROCESSES"),
     ],
@@ -455,6 +525,21 @@ def test_invalid_web_limits_stop_start_up(value: dict[str, str], name: str, tmp_
         load_settings(value, key_dir=tmp_path)
     message = str(raised.value)
     assert message.startswith(name) and "\n" not in message
+
+
+def test_chat_messages_per_minute_setting(tmp_path: Any) -> None:
+    assert load_settings({}, key_dir=tmp_path).chat_messages_per_minute == 30
+    for text, limit in (("0", 0), ("120", 120), (" 12 ", 12)):
+        loaded = load_settings({"ENGAGE_CHAT_MESSAGES_PER_MINUTE": text}, key_dir=tmp_path)
+        assert loaded.chat_messages_per_minute == limit
+
+
+async def test_the_chat_limit_reaches_the_runtime(settings: Settings) -> None:
+    built = create_platform(dataclasses.replace(settings, chat_messages_per_minute=12))
+    try:
+        assert built.runtime.chat_messages_per_minute == 12
+    finally:
+        await built.aclose()
 
 
 def test_intake_processes_are_the_machine_s_choice_unless_set(tmp_path: Any) -> None:

@@ -27,11 +27,19 @@ from bot.config import Settings
 from bot.console import CLIENT_FAULTS, ClientFaultFilter
 from bot.platform import Platform
 from bot.web.app import HEADER_TIMEOUT, create_app
-from bot.web.middleware import BODY_TIMEOUT, CsrfTokens, FormGuard, WebSecurity
+from bot.web.middleware import (
+    BODY_TIMEOUT,
+    UNREADABLE_REQUEST,
+    AppRunner,
+    CsrfTokens,
+    FormGuard,
+    WebSecurity,
+)
 from consultations import service
 from storage.tables import Consultation, Response
 from tests.bot.test_dashboard import as_role, csrf_of
 from tests.helpers import form_fields, launch
+from tests.waiting import PATIENCE
 
 Client = TestClient[Any, Any]
 CONSENT = "/c/outpatient-booking/consent"
@@ -521,3 +529,56 @@ def test_errors_of_the_platform_itself_keep_their_level_and_traceback() -> None:
     )
     assert ClientFaultFilter().filter(record)
     assert record.levelname == "ERROR" and record.exc_info is not None
+
+
+# -- what a request the parser cannot read is answered -------------------------------------
+
+
+async def _raw(host: str, port: int, request: bytes) -> bytes:
+    """What the server answers ``request`` sent on a raw connection, to its close."""
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        writer.write(request)
+        await writer.drain()
+        async with asyncio.timeout(PATIENCE):
+            return await reader.read()
+    finally:
+        writer.close()
+
+
+@sqlite_only
+async def test_a_request_the_parser_cannot_read_gets_a_plain_400_naming_no_server(
+    settings: Settings, platform: Platform
+) -> None:
+    from bot.platform import configured_adapters
+
+    app = create_app(settings, platform=platform, adapters=configured_adapters, background=False)
+    app.cleanup_ctx.clear()  # the platform fixture disposes of the engine
+    runner = AppRunner(app, handle_signals=False, access_log=None)  # as `engage run` has it
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        host, port = runner.addresses[0][:2]
+        broken = [
+            b"GARBAGE\r\n\r\n",  # no request line
+            b"GET / HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n",  # a bad header
+            b"GET /c/x?page=\xef\xbc\x91 HTTP/1.1\r\nHost: x\r\n\r\n",  # a bad URL
+            b"GET / HTTP/1.1\r\nHost: x\r\nX-Long: " + b"y" * 9000 + b"\r\n\r\n",
+            b"G\x00T / HTTP/1.1\r\n\r\n",
+        ]
+        for request in broken:
+            answer = await _raw(host, port, request)
+            head, _, body = answer.partition(b"\r\n\r\n")
+            status, *lines = head.decode("latin-1").split("\r\n")
+            headers = dict(line.split(": ", 1) for line in lines)
+            assert status.split(" ", 1)[1] == "400 Bad Request", request
+            assert headers["Server"] == "engage"
+            assert headers["Content-Type"].startswith("text/plain")
+            assert body == UNREADABLE_REQUEST.encode()
+            for telling in (b"aiohttp", b"Python", b"GARBAGE", b"no colon", b"message", b"yyy"):
+                assert telling not in answer, (request, telling)
+        # A request it can read is answered as ever, under the same name.
+        answer = await _raw(host, port, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert answer.startswith(b"HTTP/1.1 200 OK\r\n") and b"\r\nServer: engage\r\n" in answer
+    finally:
+        await runner.cleanup()

@@ -6,7 +6,7 @@ import io
 import json
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bot.platform import Platform
 from consultations import records
@@ -319,3 +319,72 @@ async def test_a_voice_message_is_answered_with_what_can_be_read_and_nothing_sto
     assert await running.count(Response) == 0
     fake.send_text(jo, "The lift was broken")
     await running.wait_for_count(Response, 1, Response.text == "The lift was broken")
+
+
+async def test_a_person_sending_faster_than_anyone_answers_is_told_once_and_not_stored(
+    running: Running,
+) -> None:
+    """Beyond the messages a minute one person may send, the rest of the minute's are
+    taken from Telegram but not stored or answered; the person is told once; a disclosure
+    still gets the safety reply and a case, and STOP still leaves."""
+    from collections.abc import Callable
+    from datetime import UTC, datetime, timedelta
+
+    runtime = running.platform.runtime
+    assert runtime.chat_messages_per_minute == 30  # the default: far above a real person
+    runtime.chat_messages_per_minute = 6
+    frozen = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)
+    runtime.clock = lambda: frozen  # every message in one minute, however slow the machine
+    fake = running.fake
+    await launch(
+        running.platform,
+        spec_data(
+            segments=[],
+            consent={"text": "We listen."},
+            items=[{"id": "reminder", "type": "thread", "text": "What should it say?"}],
+        ),
+    )
+    kim = fake.user(1010, "Kim")
+    fake.send_command(kim, "/start", "outpatient-booking")  # message 1
+    consent = await running.said(kim, 1)
+    fake.press_button(kim, consent, consent.callback_data[0])  # 2
+    thread = await running.said(kim, 2)
+    assert thread.text == "What should it say?"
+    for number in range(1, 41):  # 3 to 42: a script, not a person
+        fake.reply(kim, thread, f"Idea number {number}")
+    fake.reply(kim, thread, "Honestly I want to kill myself")
+
+    def saying(words: str) -> Callable[[], bool]:
+        return lambda: any(words in (m.text or "") for m in fake.messages_to(kim))
+
+    await fake.wait_for(saying("faster than we can take answers"))
+    await fake.wait_for(saying("Lifeline"))  # the safety reply
+    # A minute later the person is heard again, as the notice says.
+    runtime.clock = lambda: frozen + timedelta(seconds=61)
+    fake.reply(kim, thread, "One more idea")
+    await fake.wait_for(lambda: len(fake.messages_to(kim)) == 9)
+    fake.send_command(kim, "/stop")
+    await fake.wait_for(saying("You have left"))
+    await fake.wait_until_consumed()  # every update was taken (acknowledged) from Telegram
+    said = [m.text or "" for m in fake.messages_to(kim)]
+    # Messages 3 to 6 were within the limit: the idea kept, each later one answered.
+    assert said[2] == "Thank you. We will share what we change."
+    assert said[3:6] == ["Thank you. You have answered every question."] * 3
+    # The 7th: told once; the 33 after it neither answered nor kept; the disclosure
+    # answered all the same, and STOP obeyed.
+    assert "faster than we can take answers" in said[6]
+    assert "Lifeline" in said[7]
+    assert said[8] == "Thank you. You have answered every question."
+    assert "You have left" in said[9] and len(said) == 10
+    async with running.platform.sessionmaker() as session:
+        kept = (await session.scalars(select(Response.text))).all()
+        cases = (await session.scalars(select(ModerationCase))).all()
+        participant = await session.scalar(select(Participant))
+    assert kept == ["Idea number 1"]
+    assert len(cases) == 1 and cases[0].reason == "safety" and cases[0].response_id is None
+    assert participant is not None and participant.opted_out_at is not None
+    async with running.platform.sessionmaker() as session:
+        waiting = await session.scalar(
+            select(func.count()).select_from(InboxEntry).where(InboxEntry.processed_at.is_(None))
+        )
+    assert waiting == 0
