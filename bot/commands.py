@@ -32,6 +32,7 @@ from bot.console import (
     output,
     print_json,
 )
+from bot.key_check import check_keys
 from bot.platform import Platform, configured_adapters, create_platform, warm_up
 from bot.preparation import default_processes
 from bot.progress import Progress
@@ -115,11 +116,12 @@ async def _ensure_schema(settings: Settings, platform: Platform) -> None:
 
 
 async def migrated_platform(settings: Settings | None) -> Platform:
-    """A platform over a migrated database."""
+    """A platform over a migrated database made with the configured pseudonym key."""
     settings = _settings(settings)
     platform = create_platform(settings)
     try:
         await _ensure_schema(settings, platform)
+        await check_keys(platform.sessionmaker, platform.keyring)
     except BaseException:
         await platform.aclose()
         raise
