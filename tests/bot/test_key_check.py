@@ -15,11 +15,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, text
 
 from bot.config import Settings
 from bot.platform import create_platform
 from consultations.keys import Keyring
+from migrations import apply as migrate
+from storage.db import create_engine
 from storage.tables import KeyCheck, Participant
 from tests.conftest import TEST_KEY, TEST_SECRET
 from tests.helpers import engage
@@ -163,3 +165,51 @@ def test_engage_run_with_another_key_exits_2_naming_the_variable(
     assert result.returncode == 2, result.stderr
     assert result.stderr.strip().splitlines()[-1] == REFUSED
     assert "Traceback" not in result.stderr and OTHER_KEY not in result.stderr
+
+
+async def _at(database_url: str, *statements: str) -> str:
+    """Run ``statements``; the database's revision."""
+    engine = create_engine(database_url)
+    try:
+        async with engine.begin() as connection:
+            for statement in statements:
+                await connection.execute(text(statement))
+            return str(await connection.run_sync(migrate.current_revision))
+    finally:
+        await engine.dispose()
+
+
+def test_db_upgrade_refuses_another_key_before_migrations_seal_or_hash_with_it(
+    env: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    database_url: str,
+) -> None:
+    """Migrations 0023 and 0024 seal and hash older rows with the key they are given: an
+    upgrade with a new key would leave those rows to a key nobody has."""
+    before = "0022_publication_round"
+    migrate.downgrade(database_url, before)
+    try:
+        address = Keyring(TEST_KEY).seal({"chat_id": 4242})
+        asyncio.run(
+            _at(
+                database_url,
+                "INSERT INTO participant (channel, pseudonym, address, created_at) VALUES "
+                f"('telegram', 'p1', '{address}', CURRENT_TIMESTAMP)",
+            )
+        )
+        monkeypatch.setenv("ENGAGE_PSEUDONYM_KEY", OTHER_KEY)
+        commands = [("db", "upgrade")]
+        if database_url.startswith("sqlite"):
+            commands.append(("consultation", "list"))  # migrates SQLite as it starts
+        for command in commands:
+            assert engage(capsys, *command)[:3] == (2, "", REFUSED + "\n"), command
+        assert asyncio.run(_at(database_url)) == before
+        monkeypatch.setenv("ENGAGE_PSEUDONYM_KEY", TEST_KEY)
+        code, out, err = engage(capsys, "db", "upgrade")
+        assert code == 0, err
+    finally:
+        migrate.upgrade(database_url, pseudonym_key=TEST_KEY)
+    assert asyncio.run(_at(database_url)) == migrate.head_revision()
+    assert engage(capsys, "consultation", "list")[0] == 0
+    assert asyncio.run(_verifiers(database_url)) == [Keyring(TEST_KEY).verifier()]
