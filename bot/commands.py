@@ -32,6 +32,7 @@ from bot.console import (
     output,
     print_json,
 )
+from bot.key_check import check_before_upgrade, check_keys
 from bot.platform import Platform, configured_adapters, create_platform, warm_up
 from bot.preparation import default_processes
 from bot.progress import Progress
@@ -71,6 +72,7 @@ def _settings(settings: Settings | None) -> Settings:
 
 def db_upgrade(args: argparse.Namespace, settings: Settings | None) -> int:
     settings = _settings(settings)
+    asyncio.run(_check_before_upgrade(settings))
     migrate.upgrade(settings.database_url, pseudonym_key=settings.pseudonym_key)
     print(f"database at revision {migrate.head_revision()}")
     return OK
@@ -98,6 +100,14 @@ async def db_current(args: argparse.Namespace, settings: Settings | None) -> int
     return OK
 
 
+async def _check_before_upgrade(settings: Settings) -> None:
+    platform = create_platform(settings)
+    try:
+        await check_before_upgrade(platform.engine, platform.keyring)
+    finally:
+        await platform.aclose()
+
+
 async def _ensure_schema(settings: Settings, platform: Platform) -> None:
     """SQLite is migrated on start; PostgreSQL must be migrated by the operator."""
     async with platform.engine.connect() as connection:
@@ -106,6 +116,7 @@ async def _ensure_schema(settings: Settings, platform: Platform) -> None:
         return
     migrate.refuse_unknown(current)
     if settings.is_sqlite:
+        await check_before_upgrade(platform.engine, platform.keyring)
         await migrate.upgrade_async(settings.database_url, pseudonym_key=settings.pseudonym_key)
         return
     if current != migrate.head_revision():
@@ -116,11 +127,12 @@ async def _ensure_schema(settings: Settings, platform: Platform) -> None:
 
 
 async def migrated_platform(settings: Settings | None) -> Platform:
-    """A platform over a migrated database."""
+    """A platform over a migrated database made with the configured pseudonym key."""
     settings = _settings(settings)
     platform = create_platform(settings)
     try:
         await _ensure_schema(settings, platform)
+        await check_keys(platform.sessionmaker, platform.keyring)
     except BaseException:
         await platform.aclose()
         raise

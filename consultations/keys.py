@@ -32,6 +32,13 @@ class Keyring:
         # on OpenSSL 3, which looks the digest up by name on every call).
         self._pseudonym_hmac = hmac.new(pseudonym_secret, digestmod=hashlib.sha256)
         self._reference_hmac = hmac.new(reference_secret, digestmod=hashlib.sha256)
+        self._verifier = hmac.new(secret, b"engage key check v1", hashlib.sha256).hexdigest()
+
+    def verifier(self) -> str:
+        """A keyed hash of a fixed label: kept in the store to tell whether a later start
+        has the same key (bot/key_check.py). It says nothing of the key, nor of the
+        pseudonyms and seals made with it (each is keyed with a label of its own)."""
+        return self._verifier
 
     def pseudonym(self, channel: str, platform_id: str) -> str:
         """The stable pseudonym of a platform user on a channel (64 hex characters)."""

@@ -599,3 +599,19 @@ class ScheduledAction(Base):
     claimed_at: Mapped[datetime] = mapped_column(default=utcnow)
     done_at: Mapped[datetime | None] = mapped_column(default=None)
     outcome: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class KeyCheck(Base):
+    """What tells whether a key is the one the store was made with, never the key itself.
+
+    ``verifier`` is a keyed hash of a fixed label (``consultations.keys.Keyring.verifier``):
+    a start with another key (a typo, a lost development key file) finds it differs and
+    refuses, instead of taking every person for a stranger and missing who said STOP.
+    """
+
+    __tablename__ = "key_check"
+
+    # Which key: "pseudonym" (ENGAGE_PSEUDONYM_KEY, which also seals platform references).
+    name: Mapped[str] = mapped_column(String(16), primary_key=True)
+    verifier: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -21,7 +21,7 @@ from mastodon import MastodonUnauthorizedError
 
 from adapters.mastodon import limits
 from adapters.mastodon.account import Account
-from adapters.mastodon.api import DEFAULT_TIMEOUT, error_text, is_transient
+from adapters.mastodon.api import DEFAULT_TIMEOUT, error_text, is_transient, status_code
 from adapters.mastodon.convert import CHANNEL
 from adapters.mastodon.intake import MastodonIntake
 from adapters.mastodon.listening import Listener
@@ -141,8 +141,9 @@ class MastodonAdapter:
     async def start(self, sink: EventSink) -> None:
         """Connect, then read notifications (streaming or polling) and watch open threads.
 
-        Raises :class:`CredentialsRejected` when the instance refuses the token (401) and
-        :class:`PlatformUnreachable` when it cannot be reached or fails for now.
+        Raises :class:`CredentialsRejected` when the instance refuses the token (401) or
+        its account (403), and :class:`PlatformUnreachable` when it cannot be reached or
+        fails for now.
         """
         try:
             await self.account.connect(refresh=True)
@@ -154,6 +155,15 @@ class MastodonAdapter:
             if is_transient(exc):
                 raise PlatformUnreachable(
                     f"the Mastodon instance could not be reached ({error_text(exc)})"
+                ) from None
+            if status_code(exc) == 403:
+                # The token is known but its account may not act (disabled, suspended, not
+                # yet approved) or the token lacks a scope: asking again gets the same.
+                words = error_text(exc).strip().splitlines()
+                why = words[0][:200] if words else "Forbidden"
+                raise CredentialsRejected(
+                    "MASTODON_ACCESS_TOKEN",
+                    f"the Mastodon instance refused the bot account (403: {why})",
                 ) from None
             raise
         self.stopper.clear()

@@ -138,6 +138,10 @@ class MastodonIntake:
             await self._stream.close()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._stream is not None:
+            # A stream that was opening as the stop came is open by now: it is closed
+            # too, or its connection kept a stopping process waiting.
+            await self._stream.close()
         self._tasks = []
         self._stream = None
         self._sink = None

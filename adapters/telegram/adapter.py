@@ -147,13 +147,15 @@ class TelegramAdapter:
     async def start(self, sink: EventSink) -> None:
         """Register commands and the webhook, or start long polling.
 
-        Raises :class:`CredentialsRejected` when Telegram refuses the token and
-        :class:`PlatformUnreachable` when it cannot be reached.
+        Raises :class:`CredentialsRejected` when Telegram refuses the token (401, 403,
+        404) and :class:`PlatformUnreachable` when it cannot be reached.
         """
         try:
             await self._start(sink)
-        except tg_error.InvalidToken:
-            # PTB's message quotes the token itself: never passed on.
+        except (tg_error.InvalidToken, tg_error.Forbidden):
+            # 401 and 404 (an unknown or revoked token), 403 (a bot Telegram refuses):
+            # asking again gets the same answer. PTB's message may quote the token itself:
+            # never passed on.
             raise CredentialsRejected(
                 "TELEGRAM_BOT_TOKEN", "Telegram rejected the bot token"
             ) from None

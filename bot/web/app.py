@@ -272,7 +272,11 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
             try:
                 why = await start(adapter)
             except CredentialsRejected as exc:
+                # Reached at last, and refused: no retry mends it. The process serves on
+                # (the web channel, the other adapters) and /readyz says what to check.
                 log.error("%s: %s; the %s adapter stays off", exc.setting, exc, adapter.name)
+                readiness.waiting.discard(adapter.name)
+                readiness.off[adapter.name] = f"{exc.setting}: {exc}"
                 return
             if why is None:
                 log.info("the %s adapter started", adapter.name)

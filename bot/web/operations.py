@@ -3,7 +3,9 @@
 - ``/healthz``: the process is alive (answers without touching the database).
 - ``/readyz``: the database takes a write and the background work (adapters' intake, inbox,
   outbox) has started; 503 otherwise, so a load balancer sends no traffic yet. An
-  adapter whose platform could not be reached at start is named until it starts.
+  adapter whose platform could not be reached at start is named until it starts; one
+  whose platform, once reached, refused its credentials is named with the variable to
+  check until a restart.
 - ``/metrics``: Prometheus text format. Inbox depth and lag, outbox rows by channel and
   status, failed sends and 429s by channel, open safety cases and the age of the oldest,
   and request latency by route (docs/operations.md lists them). Not public: answered to
@@ -49,6 +51,9 @@ class Readiness:
     background: bool = False
     #: Adapters whose platform could not be reached at start, tried again meanwhile.
     waiting: set[str] = field(default_factory=set)
+    #: Adapters left off for good, and why: their platform, once reached, refused their
+    #: credentials (no retry mends that; a corrected setting and a restart do).
+    off: dict[str, str] = field(default_factory=dict)
 
 
 READY = web.AppKey("ready", Readiness)
@@ -231,6 +236,8 @@ def install(
             problems.append("background work not started")
         for name in sorted(request.app[READY].waiting):
             problems.append(f"{name} adapter not started yet (its platform could not be reached)")
+        for name, why in sorted(request.app[READY].off.items()):
+            problems.append(f"{name} adapter off: {why}; set it right and restart")
         if problems:
             return web.json_response({"status": "not ready", "problems": problems}, status=503)
         return web.json_response({"status": "ready"})

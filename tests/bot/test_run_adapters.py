@@ -9,6 +9,8 @@ says it has not started until it does.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import os
 import signal
 import socket
@@ -192,3 +194,175 @@ async def test_a_platform_away_at_start_leaves_the_web_serving_and_is_tried_agai
     assert server.returncode == 0, output
     assert "Traceback" not in output
     assert all(len(line) < 600 for line in failures())
+
+
+@pytest.mark.parametrize(
+    ("status", "description"),
+    [(401, "Unauthorized"), (403, "Forbidden: the bot was deleted")],
+)
+async def test_a_telegram_token_refused_at_get_me_stops_start_up_naming_the_variable(
+    tmp_path: Path, status: int, description: str
+) -> None:
+    """403 is no more passing than 401: trying again gets the same answer for ever."""
+    async with FakeTelegram(token=TOKEN) as fake:
+        fake.inject_error(status, description, count=1000, methods=["getMe"])
+        code, err = await _run_until_it_stops(
+            _env(
+                tmp_path,
+                _free_port(),
+                TELEGRAM_BOT_TOKEN=TOKEN,
+                TELEGRAM_API_BASE_URL=fake.base_url,
+            ),
+            tmp_path,
+        )
+    assert code == 2, err
+    assert err.strip().splitlines()[-1] == (
+        "engage: TELEGRAM_BOT_TOKEN: Telegram rejected the bot token"
+    )
+    assert "Traceback" not in err and "RIGHT-token" not in err
+
+
+async def test_a_mastodon_account_forbidden_stops_start_up_naming_the_variable(
+    tmp_path: Path,
+) -> None:
+    with MastodonServer(ratelimit=None) as mastodon:
+        mastodon.fail_next(
+            403,
+            path="/api/v1/accounts/verify_credentials",
+            times=None,
+            error="Your login is currently disabled",
+        )
+        code, err = await _run_until_it_stops(
+            _env(
+                tmp_path,
+                _free_port(),
+                MASTODON_API_BASE_URL=mastodon.base_url,
+                MASTODON_ACCESS_TOKEN=mastodon.bot_token,
+            ),
+            tmp_path,
+        )
+    assert code == 2, err
+    assert err.strip().splitlines()[-1] == (
+        "engage: MASTODON_ACCESS_TOKEN: the Mastodon instance refused the bot account "
+        "(403: Your login is currently disabled)"
+    )
+    assert "Traceback" not in err and mastodon.bot_token not in err
+
+
+async def test_a_token_rejected_once_the_platform_is_back_names_the_channel_in_readyz(
+    tmp_path: Path,
+) -> None:
+    """Away at start, then reachable but refusing the token: one line naming the channel
+    and the variable, the web channel serving, /readyz saying why."""
+    away = _free_port()
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = tmp_path / "engage.log"
+    settings = {
+        "TELEGRAM_BOT_TOKEN": WRONG,
+        "TELEGRAM_API_BASE_URL": f"http://127.0.0.1:{away}/bot",
+    }
+    with log.open("wb") as handle:
+        server = await asyncio.create_subprocess_exec(
+            ENGAGE,
+            "run",
+            env=_env(tmp_path, port, **settings),
+            cwd=tmp_path,
+            stdout=handle,
+            stderr=handle,
+        )
+    try:
+        async with aiohttp.ClientSession() as http:
+
+            async def waiting() -> bool:
+                status, body = await _status(http, f"{base}/readyz")
+                return status == 503 and "telegram adapter not started yet" in body
+
+            await wait_until(waiting, within=90, every=0.2, what="/readyz to name the adapter")
+            async with FakeTelegram(token=TOKEN, port=away):
+
+                async def refused() -> bool:
+                    return "the telegram adapter stays off" in log.read_text()
+
+                await wait_until(refused, within=90, every=0.2, what="the token refused")
+                status, body = await _status(http, f"{base}/readyz")
+                assert status == 503
+                assert json.loads(body)["problems"] == [
+                    "telegram adapter off: TELEGRAM_BOT_TOKEN: Telegram rejected the bot "
+                    "token; set it right and restart"
+                ]
+                assert (await _status(http, f"{base}/"))[0] == 200  # the web channel serves
+            lines = [line for line in log.read_text().splitlines() if "stays off" in line]
+            assert len(lines) == 1 and " ERROR bot.web.app: " in lines[0]
+            assert lines[0].endswith(
+                "TELEGRAM_BOT_TOKEN: Telegram rejected the bot token; the telegram adapter "
+                "stays off"
+            )
+            server.send_signal(signal.SIGTERM)
+            async with asyncio.timeout(30):
+                await server.wait()
+    finally:
+        if server.returncode is None:
+            server.kill()
+            await server.wait()
+    output = log.read_text()
+    assert server.returncode == 0, output
+    assert "Traceback" not in output and "WRONG-token" not in output
+
+
+@pytest.mark.parametrize("channel", ["telegram", "mastodon"])
+async def test_a_platform_failing_with_server_errors_at_start_is_tried_again_until_it_starts(
+    tmp_path: Path, channel: str
+) -> None:
+    """A 5xx passes by waiting: tried again with backoff, and the adapter starts."""
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = tmp_path / "engage.log"
+    async with contextlib.AsyncExitStack() as stack:
+        if channel == "telegram":
+            fake = await stack.enter_async_context(FakeTelegram(token=TOKEN))
+            fake.inject_error(500, "Internal Server Error", count=2, methods=["getMe"])
+            settings = {"TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_BASE_URL": fake.base_url}
+        else:
+            mastodon = stack.enter_context(MastodonServer(ratelimit=None))
+            mastodon.fail_next(503, path="/api/v1/accounts/verify_credentials", times=2)
+            settings = {
+                "MASTODON_API_BASE_URL": mastodon.base_url,
+                "MASTODON_ACCESS_TOKEN": mastodon.bot_token,
+            }
+        with log.open("wb") as handle:
+            server = await asyncio.create_subprocess_exec(
+                ENGAGE,
+                "run",
+                env=_env(tmp_path, port, **settings),
+                cwd=tmp_path,
+                stdout=handle,
+                stderr=handle,
+            )
+        try:
+            async with aiohttp.ClientSession() as http:
+
+                async def ready() -> bool:
+                    return (await _status(http, f"{base}/readyz"))[0] == 200
+
+                await wait_until(ready, within=90, every=0.2, what="the adapter to start")
+            failures = [
+                line
+                for line in log.read_text().splitlines()
+                if f"the {channel} adapter did not start" in line
+            ]
+            assert [line.rsplit("; ", 1)[-1] for line in failures] == [
+                "trying again in 1 s",
+                "trying again in 2 s",
+            ]
+            assert f"the {channel} adapter started" in log.read_text()
+            server.send_signal(signal.SIGTERM)
+            async with asyncio.timeout(30):
+                await server.wait()
+        finally:
+            if server.returncode is None:
+                server.kill()
+                await server.wait()
+    output = log.read_text()
+    assert server.returncode == 0, output
+    assert "Traceback" not in output and "stays off" not in output
