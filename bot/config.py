@@ -81,7 +81,7 @@ class Settings:
     trusted_proxies: tuple[str, ...] = ()
     # Messages one person may send a minute on a chat channel (Telegram, Mastodon) before
     # the rest of the minute's are not taken (0: off).
-    chat_messages_per_minute: int = 30
+    chat_messages_per_minute: int = 0
     # Processes that screen and analyse arriving texts off the event loop (bot.preparation);
     # None: one where the process may use four cores or more, else none.
     intake_processes: int | None = None
@@ -405,7 +405,7 @@ def _web_settings(env: Mapping[str, str]) -> dict[str, Any]:
     chat = _whole_number(
         env,
         "ENGAGE_CHAT_MESSAGES_PER_MINUTE",
-        30,
+        0,
         0,
         1_000_000,
         hint=" (0 turns the limit off)",

@@ -85,8 +85,10 @@ def _keyword_language(word: str, key: str) -> Texts | None:
 
 #: Messages one person may send in a minute on a chat channel (every channel whose events
 #: come through the inbox: Telegram, Mastodon) before the rest of that minute's are not
-#: taken. A person answering as fast as they can read and tap sends far fewer.
-CHAT_MESSAGES_PER_MINUTE = 30
+#: taken. A person answering as fast as they can read and tap sends far fewer. Off unless
+#: the operator sets it: a backlog after an outage is counted in the minute it is handled,
+#: and a limit would hold back a person's replies the platform delivers late all at once.
+CHAT_MESSAGES_PER_MINUTE = 0
 CHAT_WINDOW = timedelta(minutes=1)
 # What is never refused for coming too fast: leaving (STOP, blocking the bot) and
 # erasure are always obeyed; a deleted post names no person; a listened post is not

@@ -528,7 +528,7 @@ def test_invalid_web_limits_stop_start_up(value: dict[str, str], name: str, tmp_
 
 
 def test_chat_messages_per_minute_setting(tmp_path: Any) -> None:
-    assert load_settings({}, key_dir=tmp_path).chat_messages_per_minute == 30
+    assert load_settings({}, key_dir=tmp_path).chat_messages_per_minute == 0
     for text, limit in (("0", 0), ("120", 120), (" 12 ", 12)):
         loaded = load_settings({"ENGAGE_CHAT_MESSAGES_PER_MINUTE": text}, key_dir=tmp_path)
         assert loaded.chat_messages_per_minute == limit

@@ -331,7 +331,7 @@ async def test_a_person_sending_faster_than_anyone_answers_is_told_once_and_not_
     from datetime import UTC, datetime, timedelta
 
     runtime = running.platform.runtime
-    assert runtime.chat_messages_per_minute == 30  # the default: far above a real person
+    assert runtime.chat_messages_per_minute == 0  # off unless the operator sets it
     runtime.chat_messages_per_minute = 6
     frozen = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)
     runtime.clock = lambda: frozen  # every message in one minute, however slow the machine
