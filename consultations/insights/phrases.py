@@ -231,21 +231,26 @@ def label_of(phrase: str) -> str:
 def describe(
     phrases: Sequence[str], count: int, sentiment: dict[str, float], suggestions: int
 ) -> str:
-    """One sentence on what a theme's replies say."""
+    """One sentence on what a theme's replies say.
+
+    A theme of one reply has no tone "mostly" and no phrase in common: the sentence says
+    what that reply is (praise, a complaint, a remark) and whether it asks for a change.
+    """
     tone = max(("positive", "neutral", "negative"), key=lambda k: sentiment.get(k, 0.0))
+    if count == 1:
+        what = {"positive": "praise", "negative": "a complaint", "neutral": "a remark"}[tone]
+        return f"1 reply, {what}{' that asks for a change' if suggestions else ''}."
     share = sentiment.get(tone, 0.0)
     mood = {"positive": "praise", "negative": "complaints", "neutral": "remarks"}[tone]
-    lead = f"{count} {'reply' if count == 1 else 'replies'}"
-    lead += f", mostly {mood} ({share:.0%})," if share >= 0.5 else ", mixed in tone,"
+    lead = f"{count} replies"
+    lead += f", mostly {mood} ({share:.0%})" if share >= 0.5 else ", mixed in tone"
     quoted = [f"“{p}”" for p in phrases[:3]]
-    about = (
-        quoted[0]
-        if len(quoted) == 1
-        else ", ".join(quoted[:-1]) + " and " + quoted[-1]
-        if quoted
-        else "few words in common"
-    )
-    sentence = f"{lead} about {about}"
+    if quoted:
+        about = quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
+        sentence = f"{lead}, about {about}"
+    else:
+        # No phrase that two of its writers share: say so plainly.
+        sentence = f"{lead}, with no phrase in common"
     if suggestions:
         sentence += f"; {suggestions} ask{'s' if suggestions == 1 else ''} for a change"
     return sentence + "."
