@@ -290,6 +290,24 @@ def test_one_idea_is_named_once_in_its_fullest_form() -> None:
     assert not [(a, b) for a in ranked for b in ranked if a != b and a in b], ranked
 
 
+def test_redaction_marks_of_other_systems_and_names_never_name_a_theme() -> None:
+    # Feedback exported from another system arrives redacted its own way: "Mrs XXXX",
+    # "[Redacted]", "[name redacted]"; a title is followed by a name ("Dr [name]").
+    texts = [f"Mrs XXXX is excellent, so kind and patient {k}" for k in range(8)]
+    texts += [f"XXXX was excellent with my son {k}" for k in range(8)]
+    texts += [f"Thank you to [Redacted] and [name redacted] on the ward {k}" for k in range(8)]
+    texts += [f"Dr [name] explained everything, spoke to Dr Okafor after {k}" for k in range(8)]
+    texts += [f"Lovely kind nurses on the ward {k}" for k in range(8)]
+    report = build_report(SPEC, _rows(texts), generated_at=START + timedelta(days=1))
+    assert report["themes"]
+    for t in report["themes"]:
+        assert not {"xxxx", "redacted"} & set(t["keywords"]), t["keywords"]
+        for phrase in [t["label"], *t["phrases"], t["description"]]:
+            words = set(re.findall(r"[a-z]+", phrase.lower()))
+            assert not {"xxxx", "redacted", "name", "okafor"} & words, phrase
+            assert not re.search(r"\b(?:dr|mrs)\s*(?:$|[.,”])", phrase.lower()), phrase
+
+
 def test_a_theme_of_one_reply_says_what_that_reply_is() -> None:
     texts = [f"The car park is far too small and always full {k}" for k in range(20)]
     texts += [f"Lovely kind nurses on the ward looked after me {k}" for k in range(20)]
