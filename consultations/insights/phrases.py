@@ -24,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from consultations.insights.text import stopwords, without_placeholders
+from consultations.screening import given_names
 
 IntArray = npt.NDArray[np.intp]
 
@@ -94,8 +95,18 @@ def phrase_words(text: str) -> list[list[str]]:
 def _candidates(parts: Sequence[Sequence[str]], edge: frozenset[str]) -> set[str]:
     found: set[str] = set()
     end_edge = edge - _MAY_END
+    names = given_names()
     for words in parts:
-        _phrases_of(words, edge, end_edge, found)
+        if names.isdisjoint(words):
+            _phrases_of(words, edge, end_edge, found)
+            continue
+        # A staff name a consultation keeps ("Nurse Amy was lovely") names no theme: it
+        # is a break, as a placeholder is.
+        start = 0
+        for i, word in enumerate([*words, ""]):
+            if word in names or i == len(words):
+                _phrases_of(words[start:i], edge, end_edge, found)
+                start = i + 1
     return found
 
 
