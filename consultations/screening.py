@@ -201,6 +201,12 @@ def placeholder_words() -> frozenset[str]:
     )
 
 
+def given_names() -> frozenset[str]:
+    """Given names, in lower case, that are names wherever they stand ("linda", not
+    "will"): a staff name a consultation keeps is still no word to name a theme by."""
+    return redaction.given_names()
+
+
 def redact(text: str, *, hints: Hints = NO_HINTS) -> tuple[str, bool]:
     """Replace personal details with placeholders (as the consultation ``hints`` say:
     regions, words, staff names); says whether anything changed."""

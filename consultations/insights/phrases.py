@@ -24,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from consultations.insights.text import stopwords, without_placeholders
+from consultations.screening import given_names
 
 IntArray = npt.NDArray[np.intp]
 
@@ -58,22 +59,54 @@ _EDGE = frozenset({"very", "really", "so", "too", "also", "always", "just", "qui
 _TWO_WRITERS = 1.0 + math.log(2)
 #: Function words a phrase may still end on ("can't think of anything", "nothing at all").
 _MAY_END = frozenset({"anything", "everything", "nothing", "enough", "all"})
+#: What other systems leave where they took a detail out, in replies imported already
+#: redacted: a run of x ("Nurse XXXX", "xxx"), a bracket that says so ("[Redacted]",
+#: "[name redacted]", "[Redacted for data protection]"), a run of asterisks; and a
+#: bracket of one to three words, which is how a consultation's own placeholder
+#: ("[person]", "[naam]") reads. Each is a break, as a placeholder of ours is.
+REDACTION_MARK = re.compile(
+    r"\b[xX]{3,}\b|\*{3,}|\[[^\[\]\n]{0,40}\b(?i:redacted|removed|withheld|anonymi[sz]ed)\b"
+    r"[^\[\]\n]{0,40}\]|\[\s*[^\W\d_]+(?:[ '-][^\W\d_]+){0,2}\s*\]"
+)
+#: Words a person's name follows ("Dr [name]", "Mrs XXXX"): a phrase never ends on one
+#: (its name was taken out) and never runs on from one (the next word is a name).
+TITLES = frozenset({"dr", "mr", "mrs", "ms", "mx", "prof"})
+
+
+def is_redaction_mark(word: str) -> bool:
+    """Whether a single word is what a redaction left ("xxxx", "redacted"), not a word
+    anyone wrote about the service."""
+    return (len(word) >= 3 and set(word) == {"x"}) or word in ("redacted", "redact")
 
 
 def phrase_words(text: str) -> list[list[str]]:
     """The lower-case words of each stretch of a reply between punctuation and "and"/"but".
 
-    A redaction placeholder ("[name]", "[id number]") is a break, never words of a phrase.
+    A redaction placeholder ("[name]", "[id number]") or another system's redaction mark
+    ("XXXX", "[Redacted]") is a break, never words of a phrase.
     """
-    lowered = without_placeholders(text).lower().replace("\u2019", "'")
+    lowered = without_placeholders(text)
+    if "[" in lowered or "xx" in lowered or "XX" in lowered or "**" in lowered:
+        lowered = REDACTION_MARK.sub(",", lowered)
+    lowered = lowered.lower().replace("\u2019", "'")
     return [words for part in _BREAK.split(lowered) if (words := _WORD.findall(part))]
 
 
 def _candidates(parts: Sequence[Sequence[str]], edge: frozenset[str]) -> set[str]:
     found: set[str] = set()
     end_edge = edge - _MAY_END
+    names = given_names()
     for words in parts:
-        _phrases_of(words, edge, end_edge, found)
+        if names.isdisjoint(words):
+            _phrases_of(words, edge, end_edge, found)
+            continue
+        # A staff name a consultation keeps ("Nurse Amy was lovely") names no theme: it
+        # is a break, as a placeholder is.
+        start = 0
+        for i, word in enumerate([*words, ""]):
+            if word in names or i == len(words):
+                _phrases_of(words[start:i], edge, end_edge, found)
+                start = i + 1
     return found
 
 
@@ -82,14 +115,17 @@ def _phrases_of(
 ) -> None:
     n = len(words)
     for i in range(n):
-        if words[i] in edge or words[i].isdigit():
+        if words[i] in edge or words[i].isdigit() or words[i] in TITLES:
             continue
         for size in range(MIN_WORDS, MAX_WORDS + 1):
             j = i + size
             if j > n:
                 break
+            if words[j - 2] in TITLES:
+                # "dr schofield", "spoke to mrs jones": the word after a title is a name.
+                break
             last = words[j - 1]
-            if last in end_edge or last.isdigit():
+            if last in end_edge or last.isdigit() or last in TITLES:
                 continue
             found.add(" ".join(words[i:j]))
 
@@ -231,21 +267,26 @@ def label_of(phrase: str) -> str:
 def describe(
     phrases: Sequence[str], count: int, sentiment: dict[str, float], suggestions: int
 ) -> str:
-    """One sentence on what a theme's replies say."""
+    """One sentence on what a theme's replies say.
+
+    A theme of one reply has no tone "mostly" and no phrase in common: the sentence says
+    what that reply is (praise, a complaint, a remark) and whether it asks for a change.
+    """
     tone = max(("positive", "neutral", "negative"), key=lambda k: sentiment.get(k, 0.0))
+    if count == 1:
+        what = {"positive": "praise", "negative": "a complaint", "neutral": "a remark"}[tone]
+        return f"1 reply, {what}{' that asks for a change' if suggestions else ''}."
     share = sentiment.get(tone, 0.0)
     mood = {"positive": "praise", "negative": "complaints", "neutral": "remarks"}[tone]
-    lead = f"{count} {'reply' if count == 1 else 'replies'}"
-    lead += f", mostly {mood} ({share:.0%})," if share >= 0.5 else ", mixed in tone,"
+    lead = f"{count} replies"
+    lead += f", mostly {mood} ({share:.0%})" if share >= 0.5 else ", mixed in tone"
     quoted = [f"“{p}”" for p in phrases[:3]]
-    about = (
-        quoted[0]
-        if len(quoted) == 1
-        else ", ".join(quoted[:-1]) + " and " + quoted[-1]
-        if quoted
-        else "few words in common"
-    )
-    sentence = f"{lead} about {about}"
+    if quoted:
+        about = quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
+        sentence = f"{lead}, about {about}"
+    else:
+        # No phrase that two of its writers share: say so plainly.
+        sentence = f"{lead}, with no phrase in common"
     if suggestions:
         sentence += f"; {suggestions} ask{'s' if suggestions == 1 else ''} for a change"
     return sentence + "."

@@ -33,7 +33,8 @@ from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 from consultations.insights import subcategories
 from consultations.insights.columns import TokenTable
 from consultations.insights.embedding import StaticEmbedding
-from consultations.insights.phrases import PhraseNamer, label_of
+from consultations.insights.phrases import PhraseNamer, is_redaction_mark, label_of
+from consultations.screening import given_names
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
@@ -525,8 +526,12 @@ def _keywords(
     with np.errstate(divide="ignore", invalid="ignore"):
         score = np.where(df_in >= 2, p_in * np.log(p_in / p_all), 0.0)
     score = np.nan_to_num(score)
-    best = np.argsort(-score, kind="stable")[:count]
-    return tuple(words_by_id[i] for i in best if score[i] > 0)
+    # A few more than asked for, as a redaction mark ("xxxx") or a given name kept in
+    # the replies ("amy") is passed over.
+    best = np.argsort(-score, kind="stable")[: count + 4]
+    names = given_names()
+    found = [words_by_id[i] for i in best if score[i] > 0]
+    return tuple([w for w in found if not is_redaction_mark(w) and w not in names][:count])
 
 
 def _label(phrases: Sequence[str], category: str | None, used: set[str]) -> str:

@@ -641,6 +641,13 @@ _AMBIGUOUS = _load_names("ambiguous_names.txt")
 _FIRST = _load_names("first_names.txt") - _AMBIGUOUS
 _FIRST_LOWER = frozenset(n.lower() for n in _FIRST)
 
+
+def given_names() -> frozenset[str]:
+    """The given names read as names wherever they stand, in lower case: not those that
+    are also ordinary words ("will", "grace"), which are names only after a cue."""
+    return _FIRST_LOWER
+
+
 # Capitalised words that follow cues but are not names.
 _NOT_NAMES = _word_set(
     """

@@ -9,6 +9,7 @@ the labelled sample in ``tests/data/insights/suggestions.jsonl``.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -28,11 +29,15 @@ from consultations.insights.quotes import (
     word_set,
 )
 from consultations.insights.suggestions import clauses, is_suggestion
+from consultations.insights.training import criticality_class, read_pxtextmining
 from consultations.spec import parse_spec
 from tests.helpers import spec_data
 from tests.insights.fixture import SPEC, START
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "insights" / "suggestions.jsonl"
+PXTEXTMINING_SAMPLE = (
+    Path(__file__).resolve().parents[1] / "data" / "pxtextmining" / "text_data_sample.csv"
+)
 
 
 def test_entities_are_decoded_even_when_encoded_twice() -> None:
@@ -290,3 +295,60 @@ def test_a_timed_chat_quotes_what_other_sections_may_quote() -> None:
     (part, _) = build_report(spec, rows, generated_at=START + timedelta(days=1))["timed_chat"]
     assert part["replies"] == 3
     assert part["quotes"] == ["The chairs are hard and the TV is too loud."]
+
+
+#: Suggestions about where a letter or text puts its date or time: the semantic layer
+#: read "put the date" (and the lexicon "set the date") as a plan, urgent at once.
+LAYOUT_SUGGESTIONS = [
+    "Put the date first",
+    "Put the date first.",
+    "Please put the date first on the letter",
+    "Set the date at the top",
+    "Just put the time in bold",
+    "Could you put the date on the envelope",
+]
+#: Plans with a date, clause-initial ones among them: still urgent.
+DATED_PLANS = [
+    "I've set the date, the 14th. It's the anniversary. I've got everything I need.",
+    "Set the date. My birthday. Seemed right somehow. I've already cancelled the rent from then.",
+    "I have set the date first, then I will write the notes",
+    "picked the date for my final exit. nobody knows",
+]
+
+
+@pytest.mark.parametrize("text", LAYOUT_SUGGESTIONS)
+def test_a_suggestion_about_a_letters_date_is_no_safety_flag(text: str) -> None:
+    screened = screening.screen(text)
+    assert not screened.verdict.flagged and not screened.urgent, screened.verdict
+
+
+@pytest.mark.parametrize("text", DATED_PLANS)
+def test_a_plan_with_a_date_stays_urgent(text: str) -> None:
+    screened = screening.screen(text)
+    assert screened.verdict.flagged and screened.urgent, screened.verdict
+
+
+def test_a_layout_suggestion_screened_at_intake_is_an_idea_in_the_report() -> None:
+    texts = [*LAYOUT_SUGGESTIONS, *(f"Staff were kind and helpful {k}" for k in range(6))]
+    rows = [_row(i, t, screening.screen(t).flags) for i, t in enumerate(texts)]
+    report = _report(rows)
+    assert report["safety"]["flagged"] == 0
+    ideas = report["stage_summary"]["plan"]["ideas"]
+    # Each is counted as an idea ("set" opens no instruction to the suggestion rules).
+    assert ideas["count"] == sum(is_suggestion(t) for t in LAYOUT_SUGGESTIONS) == 5
+    assert any("date" in x["text"] for x in ideas["examples"])
+
+
+def test_suggestions_keep_the_sentiment_people_give_them() -> None:
+    # Sentiment does not call a suggestion neutral: on the labelled comments the people
+    # who scored them called three in four of those the rules mark negative (170 of 226
+    # in the sample; bench/README.md: every way tried of making suggestions neutral
+    # lowered held-out 3-class macro-F1, 0.451 to between 0.363 and 0.442).
+    comments = read_pxtextmining(PXTEXTMINING_SAMPLE)
+    marked = [c for c in comments if is_suggestion(c.text)]
+    truth = Counter(criticality_class(c.criticality) for c in marked)
+    assert len(marked) >= 200
+    assert truth["negative"] >= 0.7 * len(marked), truth
+    assert truth["neutral"] <= 0.1 * len(marked), truth
+    complaint = analyse_text("Staff should not be so rude on the phone")
+    assert complaint.suggestion and complaint.label == "negative"

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from consultations.insights import ResponseRow, analyse_text, build_report
-from consultations.insights.phrases import GENERIC
+from consultations.insights.phrases import GENERIC, describe
 from consultations.insights.render import render_markdown
 from consultations.insights.text import stopwords
 from consultations.insights.training import read_pxtextmining
@@ -288,3 +288,47 @@ def test_one_idea_is_named_once_in_its_fullest_form() -> None:
     ranked = PhraseNamer([*texts, *background]).ranked(np.arange(len(texts), dtype=np.intp))
     assert ranked
     assert not [(a, b) for a in ranked for b in ranked if a != b and a in b], ranked
+
+
+def test_redaction_marks_of_other_systems_and_names_never_name_a_theme() -> None:
+    # Feedback exported from another system arrives redacted its own way: "Mrs XXXX",
+    # "[Redacted]", "[name redacted]"; a title is followed by a name ("Dr [name]").
+    texts = [f"Mrs XXXX is excellent, so kind and patient {k}" for k in range(8)]
+    texts += [f"XXXX was excellent with my son {k}" for k in range(8)]
+    texts += [f"Thank you to [Redacted] and [name redacted] on the ward {k}" for k in range(8)]
+    texts += [f"Dr [name] explained everything, spoke to Dr Okafor after {k}" for k in range(8)]
+    # A staff given name a consultation keeps (safety.keep_staff_names).
+    texts += [f"Nurse Amy was lovely on the night shift {k}" for k in range(8)]
+    texts += [f"Lovely kind nurses on the ward {k}" for k in range(8)]
+    report = build_report(SPEC, _rows(texts), generated_at=START + timedelta(days=1))
+    assert report["themes"]
+    for t in report["themes"]:
+        assert not {"xxxx", "redacted", "amy"} & set(t["keywords"]), t["keywords"]
+        for phrase in [t["label"], *t["phrases"], t["description"]]:
+            words = set(re.findall(r"[a-z]+", phrase.lower()))
+            assert not {"xxxx", "redacted", "name", "okafor", "amy"} & words, phrase
+            assert not re.search(r"\b(?:dr|mrs)\s*(?:$|[.,”])", phrase.lower()), phrase
+
+
+def test_a_theme_of_one_reply_says_what_that_reply_is() -> None:
+    texts = [f"The car park is far too small and always full {k}" for k in range(20)]
+    texts += [f"Lovely kind nurses on the ward looked after me {k}" for k in range(20)]
+    texts += [f"Waiting times for the clinic are far too long {k}" for k in range(20)]
+    texts += ["Hydrotherapy pool temperature freezing", "Bring back the chaplain visits"]
+    report = build_report(SPEC, _rows(texts), generated_at=START + timedelta(days=1))
+    single = {t["label"]: t["description"] for t in report["themes"] if t["count"] == 1}
+    assert len(single) == 2, [(t["label"], t["count"]) for t in report["themes"]]
+    for description in single.values():
+        # What the one reply is, and whether it asks for something: no "mostly" of one.
+        assert re.fullmatch(
+            r"1 reply, (?:praise|a complaint|a remark)(?: that asks for a change)?\.", description
+        ), description
+    assert single["Hydrotherapy pool temperature freezing"] == "1 reply, a complaint."
+    assert any(d.endswith(" that asks for a change.") for d in single.values()), single
+
+
+def test_a_theme_with_no_shared_phrase_says_so_plainly() -> None:
+    description = describe([], 45, {"positive": 0.56, "neutral": 0.2, "negative": 0.24}, 10)
+    assert description == (
+        "45 replies, mostly praise (56%), with no phrase in common; 10 ask for a change."
+    )
