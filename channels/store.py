@@ -92,6 +92,10 @@ class ChannelStore(Protocol):
     async def open_posts(self, channel: str) -> Sequence[StoredPost]:
         """The bot's posts on ``channel`` for consultations that are open, oldest first."""
 
+    async def first_post_at(self, channel: str) -> datetime | None:
+        """When the bot's first post on ``channel`` for any consultation, open or closed,
+        was made (None before any)."""
+
     async def posts_of(self, channel: str, consultation_id: str) -> Sequence[StoredPost]:
         """The bot's posts on ``channel`` for one consultation, open or closed, oldest first."""
 

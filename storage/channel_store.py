@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage import queries
@@ -228,6 +228,15 @@ class SqlChannelStore:
                 .order_by(Publication.id)
             )
             return [_record(self.keys, row) for row in rows.scalars()]
+
+    async def first_post_at(self, channel: str) -> datetime | None:
+        """When the bot's first post on ``channel`` for any consultation, open or closed,
+        was made (None before any)."""
+        async with self.sessionmaker() as session:
+            first: datetime | None = await session.scalar(
+                select(func.min(Publication.created_at)).where(Publication.channel == channel)
+            )
+            return first
 
     async def posts_of(self, channel: str, consultation_id: str) -> list[PostRecord]:
         """The bot's posts on ``channel`` for one consultation, open or closed, oldest first."""

@@ -263,15 +263,17 @@ class MastodonIntake:
         return new
 
     async def _first_run(self, *, max_pages: int = 25) -> int:
-        """With no cursor yet: what arrived since the open consultations were posted.
+        """With no cursor yet: what arrived since the consultations were posted.
 
         Older mentions of the account (before any consultation) are not answers, and a
         welcome sent to each would be spam, so pages are read back (newest first, with
-        ``max_id``) only as far as the oldest open launch post.
+        ``max_id``) only as far as the first launch post. Closed consultations count: a
+        reply to one of their posts is still screened (a disclosure gets the helplines
+        and a case), so one that came while the intake was not yet reading, and the
+        consultation closed meanwhile, is read too, not passed over.
         """
         assert self.cursor is not None
-        posts = await self.store.open_posts(CHANNEL)
-        since = min((p.created_at for p in posts), default=None)
+        since = await self.store.first_post_at(CHANNEL)
         api, client = self.account.api, self.account.client
         collected: list[Mapping[str, Any]] = []
         max_id: str | None = None

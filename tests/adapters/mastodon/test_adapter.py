@@ -515,6 +515,32 @@ async def test_a_disclosure_replied_to_a_closed_consultation_gets_helplines_and_
     assert await responses(world) == []
 
 
+async def test_a_disclosure_waiting_when_intake_first_reads_a_closed_consultation_is_screened(
+    world: World,
+) -> None:
+    # The intake's first read (no cursor yet) goes back to the consultations' posts; the
+    # consultation closed before it came, the disclosure replied to its post was passed
+    # over with everything else and the cursor moved past it.
+    from consultations import service
+
+    await world.launch()
+    prompt = await world.post_of("one-thing")
+    async with world.platform.sessionmaker.begin() as session:
+        await service.close(session, "outpatient-booking")
+    await world.act(world.server.reply, "dee", prompt, "I am going to end it all tonight")
+    await world.start()
+
+    async def helplines() -> list[Any] | None:
+        got = await world.act(world.server.received, "dee")
+        return got if "Lifeline" in " ".join(s["content"] for s in got) else None
+
+    statuses = await wait_until(helplines, what="the safety message")
+    assert {s["visibility"] for s in statuses} == {"direct"}
+    [case] = await world.rows(ModerationCase)
+    assert case.urgent
+    assert await responses(world) == []
+
+
 async def test_close_stores_final_tallies_and_says_so_in_the_thread(world: World) -> None:
     spec = await world.launch()
     server = world.server
