@@ -85,9 +85,10 @@ class Undeliverable(Exception):
 
 
 class CredentialsRejected(Exception):
-    """The platform refused the adapter's credentials at start: trying again cannot help.
+    """The platform refused the adapter's credentials, or a setting it was given (an
+    address it will not use): trying again cannot help.
 
-    ``setting`` names the variable that holds them; the message never holds the secret.
+    ``setting`` names the variable to put right; the message never holds a secret.
     """
 
     def __init__(self, setting: str, reason: str) -> None:

@@ -148,7 +148,8 @@ class TelegramAdapter:
         """Register commands and the webhook, or start long polling.
 
         Raises :class:`CredentialsRejected` when Telegram refuses the token (401, 403,
-        404) and :class:`PlatformUnreachable` when it cannot be reached.
+        404) or, in webhook mode, the webhook address (400, naming ``ENGAGE_PUBLIC_URL``),
+        and :class:`PlatformUnreachable` when it cannot be reached.
         """
         try:
             await self._start(sink)
@@ -177,11 +178,19 @@ class TelegramAdapter:
                 language_code=None if language == "en" else language,
             )
         if self.mode == "webhook":
-            await self.bot.set_webhook(
-                url=self.webhook_url or "",
-                secret_token=self.webhook_secret,
-                allowed_updates=ALLOWED_UPDATES,
-            )
+            try:
+                await self.bot.set_webhook(
+                    url=self.webhook_url or "",
+                    secret_token=self.webhook_secret,
+                    allowed_updates=ALLOWED_UPDATES,
+                )
+            except tg_error.BadRequest as exc:
+                # Not HTTPS, a port Telegram does not deliver to, a host it cannot
+                # resolve: the same address gets the same answer however long we wait.
+                raise CredentialsRejected(
+                    "ENGAGE_PUBLIC_URL",
+                    f"Telegram refused the webhook address {self.webhook_url} ({exc})",
+                ) from None
             log.info("telegram: webhook registered at %s", self.webhook_url)
         else:
             # getUpdates is refused while a webhook is set.

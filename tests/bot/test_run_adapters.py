@@ -109,6 +109,62 @@ async def test_a_mastodon_token_refused_stops_start_up_naming_the_variable(
     assert "Traceback" not in err and "wrong-access-token" not in err
 
 
+async def test_a_webhook_address_telegram_refuses_stops_start_up_naming_the_variable(
+    tmp_path: Path,
+) -> None:
+    """setWebhook's 400 (here: not HTTPS) is no passing failure: waiting cannot mend it."""
+    async with FakeTelegram(token=TOKEN) as fake:
+        code, err = await _run_until_it_stops(
+            _env(
+                tmp_path,
+                _free_port(),
+                TELEGRAM_BOT_TOKEN=TOKEN,
+                TELEGRAM_API_BASE_URL=fake.base_url,
+                TELEGRAM_MODE="webhook",
+                ENGAGE_PUBLIC_URL="http://engage.example.org",
+            ),
+            tmp_path,
+        )
+        assert fake.webhook.url == ""
+    assert code == 2, err
+    assert err.strip().splitlines()[-1] == (
+        "engage: ENGAGE_PUBLIC_URL: Telegram refused the webhook address "
+        "http://engage.example.org/hooks/telegram (Bad webhook: an https url must be "
+        "provided for webhook)"
+    )
+    assert "Traceback" not in err and "RIGHT-token" not in err
+
+
+@pytest.mark.parametrize("answer", ["not found", "not json"])
+async def test_a_mastodon_address_that_is_no_mastodon_api_stops_start_up_naming_it(
+    tmp_path: Path, answer: str
+) -> None:
+    """A 404 or a body that is not JSON where the account should be: a wrong address,
+    which waiting cannot mend."""
+    with MastodonServer(ratelimit=None) as mastodon:
+        base_url = mastodon.base_url
+        if answer == "not found":
+            base_url += "/wrong/path"  # every API path under it answers 404
+        else:
+            mastodon.answer_not_json(path="/api/v1/accounts/verify_credentials")
+        code, err = await _run_until_it_stops(
+            _env(
+                tmp_path,
+                _free_port(),
+                MASTODON_API_BASE_URL=base_url,
+                MASTODON_ACCESS_TOKEN=mastodon.bot_token,
+            ),
+            tmp_path,
+        )
+    assert code == 2, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith(
+        f"engage: MASTODON_API_BASE_URL: {base_url} does not answer as a Mastodon instance ("
+    ), err
+    assert ("404" in last) if answer == "not found" else ("not JSON" in last)
+    assert "Traceback" not in err and mastodon.bot_token not in err
+
+
 async def _status(http: aiohttp.ClientSession, url: str) -> tuple[int, str]:
     try:
         async with http.get(url) as response:

@@ -532,6 +532,16 @@ class MastodonServer:
         }
         return str(self._control("POST", "/api/v1/_mock/faults", rule)["id"])
 
+    def answer_not_json(self, *, path: str, times: int | None = None) -> str:
+        """Make matching requests answer 200 with a body that is not JSON (as a web page
+        or a proxy's error page at that address would); returns the rule id."""
+        rule = {
+            "match": {"methods": None, "path": path, "path_regex": None},
+            "effect": {"type": "malformed", "status": 200},
+            "count": times,
+        }
+        return str(self._control("POST", "/api/v1/_mock/faults", rule)["id"])
+
     def faults(self) -> list[dict[str, Any]]:
         """The fault rules still waiting to fire, with their remaining counts."""
         return cast(list[dict[str, Any]], self._control("GET", "/api/v1/_mock/faults"))
