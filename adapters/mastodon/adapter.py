@@ -21,7 +21,13 @@ from mastodon import MastodonAPIError, MastodonUnauthorizedError
 
 from adapters.mastodon import limits
 from adapters.mastodon.account import Account, NotMastodon
-from adapters.mastodon.api import DEFAULT_TIMEOUT, error_text, is_transient, status_code
+from adapters.mastodon.api import (
+    DEFAULT_TIMEOUT,
+    error_text,
+    is_transient,
+    status_code,
+    token_refused,
+)
 from adapters.mastodon.convert import CHANNEL
 from adapters.mastodon.intake import MastodonIntake
 from adapters.mastodon.listening import Listener
@@ -149,9 +155,7 @@ class MastodonAdapter:
         try:
             await self.account.connect(refresh=True)
         except MastodonUnauthorizedError:
-            raise CredentialsRejected(
-                "MASTODON_ACCESS_TOKEN", "the Mastodon instance rejected the access token"
-            ) from None
+            raise token_refused() from None
         except Exception as exc:
             if is_transient(exc):
                 raise PlatformUnreachable(

@@ -22,7 +22,7 @@ from aiohttp import web
 from telegram import error as tg_error
 
 from adapters.plumbing.timing import Clock, Sleep, Stopper, monotonic
-from adapters.telegram.connection import BotConnection
+from adapters.telegram.connection import BotConnection, token_refused
 from adapters.telegram.convert import CHANNEL
 from adapters.telegram.intake import ALLOWED_UPDATES, SECRET_HEADER, WEBHOOK_PATH, TelegramIntake
 from adapters.telegram.limits import TELEGRAM_LIMITS
@@ -157,9 +157,7 @@ class TelegramAdapter:
             # 401 and 404 (an unknown or revoked token), 403 (a bot Telegram refuses):
             # asking again gets the same answer. PTB's message may quote the token itself:
             # never passed on.
-            raise CredentialsRejected(
-                "TELEGRAM_BOT_TOKEN", "Telegram rejected the bot token"
-            ) from None
+            raise token_refused() from None
         except tg_error.NetworkError as exc:  # TimedOut too; InvalidToken is caught above
             raise PlatformUnreachable(f"Telegram could not be reached ({exc})") from None
 

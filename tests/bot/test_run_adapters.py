@@ -14,6 +14,7 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -422,3 +423,188 @@ async def test_a_platform_failing_with_server_errors_at_start_is_tried_again_unt
     output = log.read_text()
     assert server.returncode == 0, output
     assert "Traceback" not in output and "stays off" not in output
+
+
+def _outbox(tmp_path: Path, channel: str) -> list[tuple[str, int]]:
+    with contextlib.closing(sqlite3.connect(tmp_path / "engage.db")) as db:
+        return list(
+            db.execute(
+                "SELECT status, attempts FROM outbox WHERE channel = ? ORDER BY id", (channel,)
+            )
+        )
+
+
+@pytest.mark.parametrize("revoked", ["telegram", "mastodon"])
+async def test_a_token_revoked_while_running_leaves_that_adapter_off_and_its_messages_queued(
+    tmp_path: Path, revoked: str
+) -> None:
+    """Sending and intake answered 401 while running: one ERROR line naming the variable,
+    /readyz naming it, the web channel and the other adapter serving on, and the refused
+    channel's messages pending, sent after a restart with the token good again."""
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = tmp_path / "engage.log"
+    async with contextlib.AsyncExitStack() as stack:
+        fake = await stack.enter_async_context(FakeTelegram(token=TOKEN))
+        mastodon = stack.enter_context(MastodonServer(ratelimit=None))
+        person = fake.user(7001, "Ada")
+        env = _env(
+            tmp_path,
+            port,
+            TELEGRAM_BOT_TOKEN=TOKEN,
+            TELEGRAM_API_BASE_URL=fake.base_url,
+            MASTODON_API_BASE_URL=mastodon.base_url,
+            MASTODON_ACCESS_TOKEN=mastodon.bot_token,
+        )
+
+        async def run() -> asyncio.subprocess.Process:
+            with log.open("ab") as handle:
+                return await asyncio.create_subprocess_exec(
+                    ENGAGE, "run", env=env, cwd=tmp_path, stdout=handle, stderr=handle
+                )
+
+        async def stop(server: asyncio.subprocess.Process) -> None:
+            server.send_signal(signal.SIGTERM)
+            try:
+                async with asyncio.timeout(30):
+                    await server.wait()
+            finally:
+                if server.returncode is None:
+                    server.kill()
+                    await server.wait()
+
+        async def answered_on_telegram() -> bool:
+            return bool(fake.messages_to(person))
+
+        async def answered_on_mastodon() -> bool:
+            return bool(mastodon.received("ada"))
+
+        server = await run()
+        try:
+            async with aiohttp.ClientSession() as http:
+
+                async def ready() -> bool:
+                    return (await _status(http, f"{base}/readyz"))[0] == 200
+
+                await wait_until(ready, within=90, every=0.2, what="both adapters to start")
+
+                async def mastodon_reading() -> bool:
+                    # Mentions from before its first read of notifications are history.
+                    with contextlib.closing(sqlite3.connect(tmp_path / "engage.db")) as db:
+                        return bool(
+                            db.execute(
+                                "SELECT 1 FROM channel_cursor WHERE channel = 'mastodon'"
+                            ).fetchall()
+                        )
+
+                await wait_until(mastodon_reading, within=90, what="Mastodon's first read")
+                # The token is revoked: sending is refused first, then intake.
+                if revoked == "telegram":
+                    fake.inject_error(401, "Unauthorized", count=10_000, methods=["sendMessage"])
+                    fake.send_command(person, "/help")
+                    setting = "TELEGRAM_BOT_TOKEN"
+                    why = "Telegram rejected the bot token"
+                else:
+                    mastodon.revoke(mastodon.bot_token, paths=["/api/v1/statuses"])
+                    mastodon.dm("ada", "HELP")
+                    setting = "MASTODON_ACCESS_TOKEN"
+                    why = "the Mastodon instance rejected the access token"
+
+                async def refused() -> bool:
+                    return "stays off" in log.read_text()
+
+                await wait_until(refused, within=90, every=0.2, what="the token refused")
+                if revoked == "telegram":
+                    fake.inject_error(401, "Unauthorized", count=10_000, methods=["getUpdates"])
+                else:
+                    mastodon.revoke(mastodon.bot_token)
+                status, body = await _status(http, f"{base}/readyz")
+                assert status == 503
+                assert json.loads(body)["problems"] == [
+                    f"{revoked} adapter off: {setting}: {why}; set it right and restart"
+                ]
+                assert (await _status(http, f"{base}/"))[0] == 200  # the web channel serves
+                # The other adapter serves on: it takes a message in and answers it.
+                if revoked == "telegram":
+                    mastodon.dm("ada", "HELP")
+                    await wait_until(answered_on_mastodon, within=90, what="Mastodon's answer")
+                else:
+                    fake.send_command(person, "/help")
+                    await wait_until(answered_on_telegram, within=90, what="Telegram's answer")
+                queued = _outbox(tmp_path, revoked)
+                assert queued and all(row == ("pending", 0) for row in queued), queued
+            await stop(server)
+            lines = [line for line in log.read_text().splitlines() if "stays off" in line]
+            assert len(lines) == 1 and " ERROR " in lines[0], lines
+            assert lines[0].endswith(f"{setting}: {why}; the {revoked} adapter stays off")
+            assert _outbox(tmp_path, revoked) == queued  # nothing lost, nothing failed
+            assert server.returncode == 0, log.read_text()
+
+            # Put right (here: the platform takes the token again) and restarted, the
+            # messages kept go.
+            fake.clear_errors()
+            mastodon.restore()
+            server = await run()
+            await wait_until(
+                answered_on_telegram if revoked == "telegram" else answered_on_mastodon,
+                within=90,
+                what="the kept message sent",
+            )
+            await stop(server)
+        finally:
+            if server.returncode is None:
+                server.kill()
+                await server.wait()
+    output = log.read_text()
+    assert server.returncode == 0, output
+    assert "Traceback" not in output and "RIGHT-token" not in output
+    assert mastodon.bot_token not in output
+    assert all(status == "sent" for status, _ in _outbox(tmp_path, revoked))
+
+
+async def test_a_token_revoked_while_polling_leaves_telegram_off_naming_the_variable(
+    tmp_path: Path,
+) -> None:
+    """getUpdates answering 401 while running, nothing to send: the same one line and
+    /readyz, not a warning a minute for ever."""
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = tmp_path / "engage.log"
+    async with FakeTelegram(token=TOKEN) as fake:
+        env = _env(tmp_path, port, TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_BASE_URL=fake.base_url)
+        with log.open("wb") as handle:
+            server = await asyncio.create_subprocess_exec(
+                ENGAGE, "run", env=env, cwd=tmp_path, stdout=handle, stderr=handle
+            )
+        try:
+            async with aiohttp.ClientSession() as http:
+
+                async def ready() -> bool:
+                    return (await _status(http, f"{base}/readyz"))[0] == 200
+
+                await wait_until(ready, within=90, every=0.2, what="the adapter to start")
+                fake.inject_error(401, "Unauthorized", count=10_000, methods=["getUpdates"])
+
+                async def off() -> bool:
+                    status, body = await _status(http, f"{base}/readyz")
+                    return status == 503 and "telegram adapter off" in body
+
+                await wait_until(off, within=90, every=0.2, what="/readyz to name it")
+                status, body = await _status(http, f"{base}/readyz")
+                assert json.loads(body)["problems"] == [
+                    "telegram adapter off: TELEGRAM_BOT_TOKEN: Telegram rejected the bot "
+                    "token; set it right and restart"
+                ]
+                assert (await _status(http, f"{base}/"))[0] == 200
+            server.send_signal(signal.SIGTERM)
+            async with asyncio.timeout(30):
+                await server.wait()
+        finally:
+            if server.returncode is None:
+                server.kill()
+                await server.wait()
+    output = log.read_text()
+    assert server.returncode == 0, output
+    lines = [line for line in output.splitlines() if "Telegram rejected" in line]
+    assert len(lines) == 1 and " ERROR bot.web.app: " in lines[0], output
+    assert "polling failed" not in output and "Traceback" not in output

@@ -51,6 +51,8 @@ What this module adds, because the adapter needs it and the mock lacks it:
   instance sees the effect while the client that asked has not heard yet;
 - a deleted status's ``delete`` event on the user streams of the accounts it mentions, as
   Mastodon sends it (the mock sends it to the author and followers only);
+- :meth:`MastodonServer.revoke`: a token answered 401 from now on (on every path or on
+  some), as Mastodon answers a revoked one, until :meth:`MastodonServer.restore`;
 - helpers that act as other people (:meth:`MastodonServer.reply`,
   :meth:`MastodonServer.mention`, :meth:`MastodonServer.post`, :meth:`MastodonServer.dm`,
   :meth:`MastodonServer.vote`).
@@ -263,6 +265,8 @@ class MastodonServer:
         self._lock = threading.Lock()
         self._stalled = threading.Event()
         self._holds: list[HeldResponses] = []
+        # Revoked tokens, each with the paths (globs) it is refused on, or None for all.
+        self._revoked: dict[str, tuple[str, ...] | None] = {}
         self.streams_opened = 0
         """Connections made to the user stream (the adapter's reconnections show here)."""
 
@@ -594,6 +598,28 @@ class MastodonServer:
 
     # --- internals ------------------------------------------------------------------
 
+    def revoke(self, token: str, *, paths: Sequence[str] | None = None) -> None:
+        """Refuse ``token`` (the bot's, or a person's from :meth:`token`) from now on, with
+        401 as Mastodon answers a revoked one; with ``paths`` (globs), only on those.
+        :meth:`restore` takes it back."""
+        with self._lock:
+            self._revoked[token] = None if paths is None else tuple(paths)
+
+    def restore(self) -> None:
+        """Take every revoked token again."""
+        with self._lock:
+            self._revoked.clear()
+
+    def _revoked_for(self, request: Request) -> bool:
+        authorization = request.headers.get("authorization", "")
+        token = authorization.removeprefix("Bearer ") if authorization else ""
+        token = token or request.query_params.get("access_token", "")
+        with self._lock:
+            if token not in self._revoked:
+                return False
+            paths = self._revoked[token]
+        return paths is None or any(fnmatch.fnmatchcase(request.url.path, p) for p in paths)
+
     def _to_bot(self, text: str) -> str:
         handle = f"@{self.bot_username}"
         return text if handle in text else f"{handle} {text}"
@@ -654,6 +680,10 @@ class MastodonServer:
         # included.
         @app.middleware("http")
         async def additions(request: Request, call_next: _Handler) -> Response:
+            if self._revoked_for(request):
+                return JSONResponse(
+                    status_code=401, content={"error": "The access token was revoked"}
+                )
             response = await instance_limits(request, call_next)
             hold = self._hold_for(request)
             if hold is not None:

@@ -16,8 +16,10 @@ from the real API.
 Behaviour follows https://core.telegram.org/bots/api: ``getUpdates`` long polling with offset
 confirmation, webhooks that keep an update pending until the receiver answers 2xx, error
 bodies shaped ``{"ok": false, "error_code": N, "description": "..."}``, flood control
-(https://core.telegram.org/bots/faq#my-bot-is-hitting-limits-how-do-i-avoid-this) and the
-documented length limits.
+(https://core.telegram.org/bots/faq#my-bot-is-hitting-limits-how-do-i-avoid-this), the
+documented length limits, and ``setWebhook`` refusing what Telegram refuses (an address
+not HTTPS, or on a port it does not deliver to) except plain HTTP on the loopback address,
+where tests receive updates.
 """
 
 from __future__ import annotations
@@ -1084,6 +1086,10 @@ class FakeTelegram:
                 methods=None if methods is None else frozenset(m.lower() for m in methods),
             )
         )
+
+    def clear_errors(self) -> None:
+        """Drop the injected errors still waiting to fire."""
+        self._injected.clear()
 
     def enforce_rate_limits(
         self,
