@@ -562,19 +562,42 @@ async def test_a_token_revoked_while_running_leaves_that_adapter_off_and_its_mes
     assert all(status == "sent" for status, _ in _outbox(tmp_path, revoked))
 
 
-async def test_a_token_revoked_while_polling_leaves_telegram_off_naming_the_variable(
-    tmp_path: Path,
+@pytest.mark.parametrize("channel", ["telegram", "mastodon"])
+async def test_a_token_revoked_while_reading_leaves_the_adapter_off_naming_the_variable(
+    tmp_path: Path, channel: str
 ) -> None:
-    """getUpdates answering 401 while running, nothing to send: the same one line and
-    /readyz, not a warning a minute for ever."""
+    """Telegram's getUpdates, or Mastodon's stream and notifications, answering 401 while
+    running, nothing to send: the same one line and /readyz, not a warning a minute for
+    ever, nor a stop nobody is told of."""
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     log = tmp_path / "engage.log"
-    async with FakeTelegram(token=TOKEN) as fake:
-        env = _env(tmp_path, port, TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_BASE_URL=fake.base_url)
+    async with contextlib.AsyncExitStack() as stack:
+        if channel == "telegram":
+            fake = await stack.enter_async_context(FakeTelegram(token=TOKEN))
+            settings = {"TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_BASE_URL": fake.base_url}
+            problem = (
+                "telegram adapter off: TELEGRAM_BOT_TOKEN: Telegram rejected the bot token; "
+                "set it right and restart"
+            )
+        else:
+            mastodon = stack.enter_context(MastodonServer(ratelimit=None))
+            settings = {
+                "MASTODON_API_BASE_URL": mastodon.base_url,
+                "MASTODON_ACCESS_TOKEN": mastodon.bot_token,
+            }
+            problem = (
+                "mastodon adapter off: MASTODON_ACCESS_TOKEN: the Mastodon instance rejected "
+                "the access token; set it right and restart"
+            )
         with log.open("wb") as handle:
             server = await asyncio.create_subprocess_exec(
-                ENGAGE, "run", env=env, cwd=tmp_path, stdout=handle, stderr=handle
+                ENGAGE,
+                "run",
+                env=_env(tmp_path, port, **settings),
+                cwd=tmp_path,
+                stdout=handle,
+                stderr=handle,
             )
         try:
             async with aiohttp.ClientSession() as http:
@@ -583,18 +606,23 @@ async def test_a_token_revoked_while_polling_leaves_telegram_off_naming_the_vari
                     return (await _status(http, f"{base}/readyz"))[0] == 200
 
                 await wait_until(ready, within=90, every=0.2, what="the adapter to start")
-                fake.inject_error(401, "Unauthorized", count=10_000, methods=["getUpdates"])
+                if channel == "telegram":
+                    fake.inject_error(401, "Unauthorized", count=10_000, methods=["getUpdates"])
+                else:
+
+                    async def streaming() -> bool:
+                        return "mastodon: streaming notifications" in log.read_text()
+
+                    await wait_until(streaming, within=90, what="the stream open")
+                    mastodon.revoke(mastodon.bot_token)
 
                 async def off() -> bool:
                     status, body = await _status(http, f"{base}/readyz")
-                    return status == 503 and "telegram adapter off" in body
+                    return status == 503 and f"{channel} adapter off" in body
 
                 await wait_until(off, within=90, every=0.2, what="/readyz to name it")
                 status, body = await _status(http, f"{base}/readyz")
-                assert json.loads(body)["problems"] == [
-                    "telegram adapter off: TELEGRAM_BOT_TOKEN: Telegram rejected the bot "
-                    "token; set it right and restart"
-                ]
+                assert json.loads(body)["problems"] == [problem]
                 assert (await _status(http, f"{base}/"))[0] == 200
             server.send_signal(signal.SIGTERM)
             async with asyncio.timeout(30):
@@ -605,6 +633,7 @@ async def test_a_token_revoked_while_polling_leaves_telegram_off_naming_the_vari
                 await server.wait()
     output = log.read_text()
     assert server.returncode == 0, output
-    lines = [line for line in output.splitlines() if "Telegram rejected" in line]
+    lines = [line for line in output.splitlines() if "stays off" in line]
     assert len(lines) == 1 and " ERROR bot.web.app: " in lines[0], output
-    assert "polling failed" not in output and "Traceback" not in output
+    assert "intake failed" not in output and "polling failed" not in output
+    assert "Traceback" not in output

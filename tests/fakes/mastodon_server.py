@@ -52,7 +52,8 @@ What this module adds, because the adapter needs it and the mock lacks it:
 - a deleted status's ``delete`` event on the user streams of the accounts it mentions, as
   Mastodon sends it (the mock sends it to the author and followers only);
 - :meth:`MastodonServer.revoke`: a token answered 401 from now on (on every path or on
-  some), as Mastodon answers a revoked one, until :meth:`MastodonServer.restore`;
+  some), as Mastodon answers a revoked one, and its open streams closed, as Mastodon
+  closes them, until :meth:`MastodonServer.restore`;
 - helpers that act as other people (:meth:`MastodonServer.reply`,
   :meth:`MastodonServer.mention`, :meth:`MastodonServer.post`, :meth:`MastodonServer.dm`,
   :meth:`MastodonServer.vote`).
@@ -712,7 +713,9 @@ class MastodonServer:
             body = getattr(response, "body_iterator", None)
             if path.startswith("/api/v1/streaming/user") and body is not None:
                 self.streams_opened += 1
-                response.body_iterator = self._unless_stalled(body)  # type: ignore[attr-defined]
+                response.body_iterator = self._until_revoked(  # type: ignore[attr-defined]
+                    self._unless_stalled(body), request
+                )
             if (
                 request.method == "GET"
                 and request.url.path.rstrip("/") in ("/api/v1/instance", "/api/v2/instance")
@@ -742,6 +745,15 @@ class MastodonServer:
             return response
 
         return app
+
+    async def _until_revoked(
+        self, body: AsyncIterator[Any], request: Request
+    ) -> AsyncIterator[Any]:
+        """Pass a stream's chunks on until its token is revoked: then Mastodon closes it."""
+        async for chunk in body:
+            if self._revoked_for(request):
+                return
+            yield chunk
 
     async def _unless_stalled(self, body: AsyncIterator[Any]) -> AsyncIterator[Any]:
         """Pass a stream's chunks on except while stalled: then it is open and silent.
