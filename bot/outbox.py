@@ -34,7 +34,7 @@ import functools
 import logging
 import random
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Container, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -44,7 +44,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.leases import Lease, Leases
 from bot.together import Together
-from channels.adapter import ChannelAdapter, RetryLater, Undeliverable, requests_announced_to
+from channels.adapter import (
+    ChannelAdapter,
+    CredentialsRejected,
+    RetryLater,
+    Undeliverable,
+    requests_announced_to,
+)
 from channels.events import OutboundMessage
 from consultations import moderation
 from consultations.keys import Keyring
@@ -113,6 +119,11 @@ class OutboxSender:
         concurrency: messages in flight at once per channel (different people).
         batch: most rows claimed at once per channel.
         counts: where failed attempts and 429s are counted (for ``/metrics``).
+        off: channels not sent on (their platform refused the credentials); their rows
+            stay pending for a restart with good ones.
+        refused: told when a send finds the platform refusing the credentials (a token
+            revoked while running); it should add the channel to ``off``. Without it the
+            sender logs that and leaves the channel off itself.
         clock: the current time (UTC), injected so tests can move it; rows carrying
             quiet hours (invitations, reminders) are held until those hours end.
         leases: where the per-channel leases come from (one set per process); by
@@ -133,6 +144,8 @@ class OutboxSender:
         clock: Callable[[], datetime] = utcnow,
         counts: SendCounts | None = None,
         leases: Leases | None = None,
+        off: Container[str] | None = None,
+        refused: Callable[[str, CredentialsRejected], None] | None = None,
     ) -> None:
         self.clock = clock
         self.sessionmaker = sessionmaker
@@ -144,6 +157,15 @@ class OutboxSender:
         self.concurrency = concurrency
         self.batch = batch
         self.counts = counts or SendCounts()
+        own_off: set[str] = set()
+        self.off: Container[str] = own_off if off is None else off
+
+        def leave_off(channel: str, error: CredentialsRejected) -> None:
+            if channel not in own_off:
+                log.error("%s: %s; nothing more is sent on %s", error.setting, error, channel)
+                own_off.add(channel)
+
+        self.refused = refused or leave_off
         self.wake = asyncio.Event()
         # Set by ``run``'s caller when the process stops: rows claimed but not started
         # then go back to pending instead of being sent.
@@ -267,6 +289,8 @@ class OutboxSender:
     async def run_once(self, channel: str) -> int:
         """Send what is due on one channel; returns how many rows were attempted."""
         adapter = self.adapters[channel]
+        if channel in self.off:
+            return 0
         rows = await self._claim(channel)
         if not rows:
             return 0
@@ -290,7 +314,7 @@ class OutboxSender:
         async def drain(queue: list[OutboxEntry]) -> None:
             for index, row in enumerate(queue):
                 async with limit:
-                    if self._stopping.is_set():
+                    if self._stopping.is_set() or channel in self.off:
                         left.extend(queue[index:])
                         return
                     result = await self._send_one(adapter, row)
@@ -454,6 +478,12 @@ class OutboxSender:
                 delivery = await adapter.send(address, message, key=row.idempotency_key)
         except _Withdrawn:
             return _Result.DONE
+        except CredentialsRejected as exc:
+            # Not delivered, and nothing on this channel will be until the setting is put
+            # right and engage restarted: the row waits as it was, its attempt uncounted.
+            await self._keep_for_restart(row, started)
+            self.refused(row.channel, exc)
+            return _Result.RETRY
         except RetryLater as exc:
             if started:
                 self._count(row.channel, throttled=exc.throttled)
@@ -478,6 +508,17 @@ class OutboxSender:
             )
         )
         return _Result.DONE
+
+    async def _keep_for_restart(self, row: OutboxEntry, started: bool) -> None:
+        """Put a row back to pending, due now, its attempt (if started) not counted."""
+        if started:
+            row.attempts -= 1
+        async with self._transaction(row.channel) as session:
+            await session.execute(
+                update(OutboxEntry)
+                .where(OutboxEntry.id == row.id, OutboxEntry.status.in_(("claimed", "sending")))
+                .values(status="pending", attempts=row.attempts, next_attempt_at=self.clock())
+            )
 
     async def _hold_until(self, row: OutboxEntry, until: datetime) -> None:
         """Put a claimed row back, due when its quiet hours end (no attempt counted)."""
@@ -590,6 +631,8 @@ class OutboxSender:
             while not stopping.is_set():
                 sent = 0
                 for channel, lease in leases.items():
+                    if channel in self.off:
+                        continue
                     try:
                         if not await self._hold(channel, lease):
                             continue

@@ -85,14 +85,42 @@ class Undeliverable(Exception):
 
 
 class CredentialsRejected(Exception):
-    """The platform refused the adapter's credentials at start: trying again cannot help.
+    """The platform refused the adapter's credentials, or a setting it was given (an
+    address it will not use): trying again cannot help.
 
-    ``setting`` names the variable that holds them; the message never holds the secret.
+    ``setting`` names the variable to put right; the message never holds a secret.
     """
 
     def __init__(self, setting: str, reason: str) -> None:
         super().__init__(reason)
         self.setting = setting
+
+
+RefusalHook = Callable[[CredentialsRejected], None]
+"""Told when a running adapter's platform refuses its credentials (a token revoked)."""
+
+_on_refused: ContextVar[RefusalHook | None] = ContextVar("on_refused", default=None)
+
+
+@contextlib.contextmanager
+def refusals_reported_to(hook: RefusalHook) -> Iterator[None]:
+    """Within this block, and in the tasks an adapter starts from it (they copy the
+    context), :func:`report_refused` tells ``hook``. Wrap ``adapter.start`` in it."""
+    token = _on_refused.set(hook)
+    try:
+        yield
+    finally:
+        _on_refused.reset(token)
+
+
+def report_refused(error: CredentialsRejected) -> bool:
+    """Say that the platform now refuses the adapter's credentials, while it runs (its
+    intake stops: no retry mends that). ``False`` when nobody listens."""
+    hook = _on_refused.get()
+    if hook is None:
+        return False
+    hook(error)
+    return True
 
 
 class PlatformUnreachable(Exception):
@@ -144,7 +172,9 @@ class ChannelAdapter(Protocol):
         """Stop receiving and release connections; nothing accepted is lost."""
 
     async def send(self, address: Any, message: OutboundMessage, *, key: str) -> Delivery:
-        """Deliver one message; raises :class:`RetryLater` or :class:`Undeliverable`.
+        """Deliver one message; raises :class:`RetryLater` or :class:`Undeliverable`, or
+        :class:`CredentialsRejected` when the platform refuses the credentials (the
+        message was not delivered and waits for a restart with good ones).
 
         ``key`` is the outbox row's idempotency key: the same on every retry of the row
         and on no other row, so an adapter that sends a message in several parts uses it

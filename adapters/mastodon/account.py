@@ -23,6 +23,10 @@ from adapters.mastodon.pacing import RequestPacer
 log = logging.getLogger(__name__)
 
 
+class NotMastodon(Exception):
+    """The instance address answered, but not as a Mastodon API does."""
+
+
 class Account:
     """The bot account: its client, its paced API, who it is and what its instance allows.
 
@@ -66,6 +70,8 @@ class Account:
         async with self._lock:
             if self.me_id is None:
                 me: Mapping[str, Any] = await self.api.call(self.client.me)
+                if not isinstance(me, Mapping) or "id" not in me:
+                    raise NotMastodon("its answer for the bot account holds no account")
                 self.me_id = str(me["id"])
             lookup = limits.remembered(self.base_url)
             if lookup is None:

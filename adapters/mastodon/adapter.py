@@ -17,11 +17,17 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from mastodon import MastodonUnauthorizedError
+from mastodon import MastodonAPIError, MastodonUnauthorizedError
 
 from adapters.mastodon import limits
-from adapters.mastodon.account import Account
-from adapters.mastodon.api import DEFAULT_TIMEOUT, error_text, is_transient, status_code
+from adapters.mastodon.account import Account, NotMastodon
+from adapters.mastodon.api import (
+    DEFAULT_TIMEOUT,
+    error_text,
+    is_transient,
+    status_code,
+    token_refused,
+)
 from adapters.mastodon.convert import CHANNEL
 from adapters.mastodon.intake import MastodonIntake
 from adapters.mastodon.listening import Listener
@@ -142,21 +148,34 @@ class MastodonAdapter:
         """Connect, then read notifications (streaming or polling) and watch open threads.
 
         Raises :class:`CredentialsRejected` when the instance refuses the token (401) or
-        its account (403), and :class:`PlatformUnreachable` when it cannot be reached or
-        fails for now.
+        its account (403), or when what answers at the address is not a Mastodon API
+        (404, or a body that is not JSON), and :class:`PlatformUnreachable` when it
+        cannot be reached or fails for now.
         """
         try:
             await self.account.connect(refresh=True)
         except MastodonUnauthorizedError:
-            raise CredentialsRejected(
-                "MASTODON_ACCESS_TOKEN", "the Mastodon instance rejected the access token"
-            ) from None
+            raise token_refused() from None
         except Exception as exc:
             if is_transient(exc):
                 raise PlatformUnreachable(
                     f"the Mastodon instance could not be reached ({error_text(exc)})"
                 ) from None
-            if status_code(exc) == 403:
+            code = status_code(exc)
+            if isinstance(exc, NotMastodon) or code in (404, 405, 410) or _not_json(exc):
+                # Something answers at MASTODON_API_BASE_URL, but not Mastodon's API (a
+                # web site, a path too many): the same address gets the same answer.
+                if isinstance(exc, NotMastodon):
+                    why = str(exc)
+                elif code is not None:
+                    why = f"HTTP {code} where the bot account should be"
+                else:
+                    why = "its answer for the bot account is not JSON"
+                raise CredentialsRejected(
+                    "MASTODON_API_BASE_URL",
+                    f"{self.account.base_url} does not answer as a Mastodon instance ({why})",
+                ) from None
+            if code == 403:
                 # The token is known but its account may not act (disabled, suspended, not
                 # yet approved) or the token lacks a scope: asking again gets the same.
                 words = error_text(exc).strip().splitlines()
@@ -198,3 +217,12 @@ class MastodonAdapter:
     async def close(self, spec: ConsultationSpec, posts: Sequence[PublishedPost]) -> None:
         """Store final tallies and say the consultation closed, under its introduction."""
         await self.launcher.close(spec, posts)
+
+
+def _not_json(error: BaseException) -> bool:
+    """Whether Mastodon.py gave up reading a successful answer as JSON (a web page)."""
+    return (
+        isinstance(error, MastodonAPIError)
+        and bool(error.args)
+        and str(error.args[0]).startswith("Could not parse response as JSON")
+    )

@@ -21,10 +21,11 @@ from mastodon import (
     MastodonNetworkError,
     MastodonRatelimitError,
     MastodonServerError,
+    MastodonUnauthorizedError,
 )
 
 from adapters.mastodon.pacing import RequestPacer
-from channels.adapter import RetryLater, Undeliverable, request_starting
+from channels.adapter import CredentialsRejected, RetryLater, Undeliverable, request_starting
 
 log = logging.getLogger(__name__)
 
@@ -147,8 +148,19 @@ def is_transient(error: BaseException) -> bool:
     return code is not None and (code >= 500 or code in (408, 429))
 
 
+def token_refused() -> CredentialsRejected:
+    """What to raise when the instance refuses the access token (never quoting it)."""
+    return CredentialsRejected(
+        "MASTODON_ACCESS_TOKEN", "the Mastodon instance rejected the access token"
+    )
+
+
 def as_delivery_error(error: BaseException, api: MastodonAPI) -> Exception:
-    """The outbox's terms for a failed send: :class:`RetryLater` or :class:`Undeliverable`."""
+    """The outbox's terms for a failed send: :class:`RetryLater` or :class:`Undeliverable`,
+    or :class:`CredentialsRejected` for a token revoked while running (the message waits
+    in the outbox for a restart with a good one)."""
+    if isinstance(error, MastodonUnauthorizedError):
+        return token_refused()
     if isinstance(error, MastodonRatelimitError):
         return RetryLater("Mastodon rate limit reached", after=api.retry_after(), throttled=True)
     if is_transient(error):

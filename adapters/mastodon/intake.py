@@ -20,12 +20,13 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from mastodon import MastodonRatelimitError
+from mastodon import MastodonRatelimitError, MastodonUnauthorizedError
 
 from adapters.mastodon.account import Account
+from adapters.mastodon.api import token_refused
 from adapters.mastodon.convert import CHANNEL, Post, deletion_of, event_of, post_of
 from adapters.mastodon.stream import DELETED, UserStream
-from adapters.plumbing.intake import SavedCursor, intake_loop, periodically
+from adapters.plumbing.intake import SavedCursor, StopIntake, intake_loop, periodically
 from adapters.plumbing.timing import Clock, Stopper
 from channels.adapter import EventSink
 from channels.events import CHOOSE, ERASE, EventKind, InboundEvent, OutboundMessage
@@ -155,8 +156,15 @@ class MastodonIntake:
                 self.account.api.retry_after() if isinstance(exc, MastodonRatelimitError) else None
             )
 
+        async def round_() -> None:
+            try:
+                await self._intake_round()
+            except MastodonUnauthorizedError as exc:
+                # The token revoked while running: asking again gets the same answer.
+                raise StopIntake("the access token was refused", refused=token_refused()) from exc
+
         await intake_loop(
-            self._intake_round,
+            round_,
             self.stopper,
             log=log,
             what="mastodon: intake",

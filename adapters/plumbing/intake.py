@@ -6,6 +6,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from adapters.plumbing.timing import Stopper
+from channels.adapter import CredentialsRejected, report_refused
 from channels.store import ChannelStore
 
 FIRST_BACKOFF = 1.0
@@ -13,7 +14,15 @@ MAX_BACKOFF = 60.0
 
 
 class StopIntake(Exception):
-    """Raised by an intake step when retrying cannot help (the token was refused)."""
+    """Raised by an intake step when retrying cannot help (the token was refused).
+
+    ``refused``, when given, is reported (:func:`channels.adapter.report_refused`) and
+    the adapter's ``stopper`` is set, so that its other periodic work ends too.
+    """
+
+    def __init__(self, reason: str, *, refused: CredentialsRejected | None = None) -> None:
+        super().__init__(reason)
+        self.refused = refused
 
 
 async def intake_loop(
@@ -37,6 +46,10 @@ async def intake_loop(
             await step()
             backoff = FIRST_BACKOFF
         except StopIntake as exc:
+            if exc.refused is not None:
+                stopper.set()
+                if report_refused(exc.refused):
+                    return  # whoever started the adapter says so, once
             log.error("%s stopped: %s", what, exc)
             return
         except Exception as exc:

@@ -22,7 +22,7 @@ from aiohttp import web
 from telegram import error as tg_error
 
 from adapters.plumbing.timing import Clock, Sleep, Stopper, monotonic
-from adapters.telegram.connection import BotConnection
+from adapters.telegram.connection import BotConnection, token_refused
 from adapters.telegram.convert import CHANNEL
 from adapters.telegram.intake import ALLOWED_UPDATES, SECRET_HEADER, WEBHOOK_PATH, TelegramIntake
 from adapters.telegram.limits import TELEGRAM_LIMITS
@@ -148,7 +148,8 @@ class TelegramAdapter:
         """Register commands and the webhook, or start long polling.
 
         Raises :class:`CredentialsRejected` when Telegram refuses the token (401, 403,
-        404) and :class:`PlatformUnreachable` when it cannot be reached.
+        404) or, in webhook mode, the webhook address (400, naming ``ENGAGE_PUBLIC_URL``),
+        and :class:`PlatformUnreachable` when it cannot be reached.
         """
         try:
             await self._start(sink)
@@ -156,9 +157,7 @@ class TelegramAdapter:
             # 401 and 404 (an unknown or revoked token), 403 (a bot Telegram refuses):
             # asking again gets the same answer. PTB's message may quote the token itself:
             # never passed on.
-            raise CredentialsRejected(
-                "TELEGRAM_BOT_TOKEN", "Telegram rejected the bot token"
-            ) from None
+            raise token_refused() from None
         except tg_error.NetworkError as exc:  # TimedOut too; InvalidToken is caught above
             raise PlatformUnreachable(f"Telegram could not be reached ({exc})") from None
 
@@ -177,11 +176,19 @@ class TelegramAdapter:
                 language_code=None if language == "en" else language,
             )
         if self.mode == "webhook":
-            await self.bot.set_webhook(
-                url=self.webhook_url or "",
-                secret_token=self.webhook_secret,
-                allowed_updates=ALLOWED_UPDATES,
-            )
+            try:
+                await self.bot.set_webhook(
+                    url=self.webhook_url or "",
+                    secret_token=self.webhook_secret,
+                    allowed_updates=ALLOWED_UPDATES,
+                )
+            except tg_error.BadRequest as exc:
+                # Not HTTPS, a port Telegram does not deliver to, a host it cannot
+                # resolve: the same address gets the same answer however long we wait.
+                raise CredentialsRejected(
+                    "ENGAGE_PUBLIC_URL",
+                    f"Telegram refused the webhook address {self.webhook_url} ({exc})",
+                ) from None
             log.info("telegram: webhook registered at %s", self.webhook_url)
         else:
             # getUpdates is refused while a webhook is set.

@@ -22,6 +22,7 @@ from telegram import error as tg_error
 from telegram.ext import AIORateLimiter, Application
 
 from adapters.telegram.request import AiohttpRequest
+from channels.adapter import CredentialsRejected
 
 TelegramApplication = Application[Any, Any, Any, Any, Any, Any]
 
@@ -33,6 +34,11 @@ def _not_a_retry_report(record: logging.LogRecord) -> bool:
 
 
 logging.getLogger("telegram.ext.AIORateLimiter").addFilter(_not_a_retry_report)
+
+
+def token_refused() -> CredentialsRejected:
+    """What to raise when Telegram refuses the bot token (never quoting it)."""
+    return CredentialsRejected("TELEGRAM_BOT_TOKEN", "Telegram rejected the bot token")
 
 
 class BotConnection:

@@ -47,7 +47,7 @@ from telegram.ext import (
 from adapters.plumbing.intake import SavedCursor, StopIntake, intake_loop
 from adapters.plumbing.timing import Stopper
 from adapters.telegram import convert
-from adapters.telegram.connection import BotConnection, retry_after_seconds
+from adapters.telegram.connection import BotConnection, retry_after_seconds, token_refused
 from adapters.telegram.convert import CHANNEL, poll_ref
 from channels.adapter import EventSink
 from channels.events import InboundEvent
@@ -414,8 +414,10 @@ class TelegramIntake:
                         allowed_updates=ALLOWED_UPDATES,
                     )
                 )
-            except tg_error.InvalidToken as exc:
-                raise StopIntake("the bot token was refused") from exc
+            except (tg_error.InvalidToken, tg_error.Forbidden) as exc:
+                # The token revoked (or the bot deleted) while running: asking again
+                # gets the same answer.
+                raise StopIntake("the bot token was refused", refused=token_refused()) from exc
             if updates:
                 # Network trouble, a conflicting poller, a failing handler or the store
                 # being down all raise before the offset moves: the batch comes again.

@@ -22,7 +22,7 @@ from telegram import error as tg_error
 
 from adapters.plumbing.sending import Part, PartialSends
 from adapters.telegram import convert, render
-from adapters.telegram.connection import BotConnection, retry_after_seconds
+from adapters.telegram.connection import BotConnection, retry_after_seconds, token_refused
 from adapters.telegram.convert import CHANNEL, message_ref, poll_ref
 from adapters.telegram.pacing import ChatPacer
 from adapters.telegram.request import not_sent
@@ -286,7 +286,11 @@ class TelegramSender:
             raise Undeliverable(f"Forbidden: {exc.message}", opted_out=opted_out)
         if isinstance(exc, tg_error.ChatMigrated):
             raise Undeliverable(f"the group is now chat {exc.new_chat_id}; update the spec")
-        if isinstance(exc, tg_error.BadRequest | tg_error.InvalidToken):
+        if isinstance(exc, tg_error.InvalidToken):
+            # The token revoked while running: no message goes until it is put right,
+            # and this one waits for that in the outbox.
+            raise token_refused()
+        if isinstance(exc, tg_error.BadRequest):
             raise Undeliverable(f"Bad Request: {exc.message}")
         if isinstance(exc, tg_error.TimedOut):
             # Only a timeout before the request went out is safe to retry; after that the

@@ -9,6 +9,7 @@ what was accepted and loses nothing.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -33,7 +34,12 @@ from bot.web import operations, templating
 from bot.web.dashboard import Dashboard
 from bot.web.middleware import BODY_TIMEOUT, WebSecurity
 from bot.web.participant import WebChannel
-from channels.adapter import ChannelAdapter, CredentialsRejected, PlatformUnreachable
+from channels.adapter import (
+    ChannelAdapter,
+    CredentialsRejected,
+    PlatformUnreachable,
+    refusals_reported_to,
+)
 from consultations import statement_groups
 from consultations.insights.render import report_stylesheet
 from storage.db import is_sqlite
@@ -199,6 +205,18 @@ async def _dispose(app: web.Application) -> AsyncIterator[None]:
 async def _background(app: web.Application) -> AsyncIterator[None]:
     platform = app[PLATFORM]
     stopping = app[STOPPING].event
+    readiness = app[operations.READY]
+
+    def leave_off(name: str, error: CredentialsRejected) -> None:
+        """The platform, once reached, refused the adapter's credentials or a setting: no
+        retry mends it. The process serves on (the web channel, the other adapters),
+        the channel's outbox rows wait for a restart, and /readyz says what to check."""
+        if name in readiness.off:
+            return
+        log.error("%s: %s; the %s adapter stays off", error.setting, error, name)
+        readiness.waiting.discard(name)
+        readiness.off[name] = f"{error.setting}: {error}"
+
     sender = OutboxSender(
         platform.sessionmaker,
         platform.keyring,
@@ -206,6 +224,8 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
         {n: a for n, a in platform.adapters.items() if not a.capabilities.inline_replies},
         counts=app[SEND_COUNTS],
         leases=platform.leases,
+        off=readiness.off,
+        refused=leave_off,
     )
     # Opening and closing on time, and reminders: once across workers (bot/schedule.py).
     scheduler = Scheduler(platform.sessionmaker, platform.keyring, platform.adapters)
@@ -240,7 +260,6 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
         log.warning("no moderation alert destination is set: urgent cases wait in the queue")
     started: list[ChannelAdapter] = []
     retrying: list[asyncio.Task[None]] = []
-    readiness = app[operations.READY]
 
     async def start(adapter: ChannelAdapter) -> str | None:
         """Start ``adapter``; why not when its platform cannot be reached for now.
@@ -248,7 +267,9 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
         Rejected credentials raise :class:`CredentialsRejected`: no retry mends them.
         """
         try:
-            await adapter.start(platform.sink)
+            # A token revoked later, while it runs, is reported from its intake.
+            with refusals_reported_to(functools.partial(leave_off, adapter.name)):
+                await adapter.start(platform.sink)
         except CredentialsRejected:
             raise
         except Exception as exc:
@@ -269,14 +290,13 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
         delay = ADAPTER_RETRY_FIRST
         while True:
             await asyncio.sleep(delay)
+            if adapter.name in readiness.off:
+                return  # a send meanwhile found its credentials refused
             try:
                 why = await start(adapter)
             except CredentialsRejected as exc:
-                # Reached at last, and refused: no retry mends it. The process serves on
-                # (the web channel, the other adapters) and /readyz says what to check.
-                log.error("%s: %s; the %s adapter stays off", exc.setting, exc, adapter.name)
-                readiness.waiting.discard(adapter.name)
-                readiness.off[adapter.name] = f"{exc.setting}: {exc}"
+                # Reached at last, and refused.
+                leave_off(adapter.name, exc)
                 return
             if why is None:
                 log.info("the %s adapter started", adapter.name)

@@ -52,7 +52,8 @@ class Readiness:
     #: Adapters whose platform could not be reached at start, tried again meanwhile.
     waiting: set[str] = field(default_factory=set)
     #: Adapters left off for good, and why: their platform, once reached, refused their
-    #: credentials (no retry mends that; a corrected setting and a restart do).
+    #: credentials or a setting, at start or while running (a token revoked); no retry
+    #: mends that, a corrected setting and a restart do.
     off: dict[str, str] = field(default_factory=dict)
 
 

@@ -15,7 +15,13 @@ from sqlalchemy import select
 from bot.config import Settings
 from bot.outbox import RESEND_PREFIX, OutboxSender, claim_statement
 from bot.platform import Platform, create_platform
-from channels.adapter import Capabilities, Delivery, Undeliverable, request_starting
+from channels.adapter import (
+    Capabilities,
+    CredentialsRejected,
+    Delivery,
+    Undeliverable,
+    request_starting,
+)
 from channels.events import CONSENT, OutboundMessage
 from storage import queries
 from storage.tables import OutboxEntry, utcnow
@@ -466,3 +472,41 @@ async def test_the_claim_reads_its_batch_in_order_from_the_claim_index(
     assert [(r.bulk, r.urgent) for r in claimed] == [
         (r["bulk"], r["urgent"]) for r in due if r["next_attempt_at"] <= now
     ][:100]
+
+
+async def test_a_token_refused_while_sending_keeps_the_channels_rows_pending(
+    platform: Platform,
+) -> None:
+    """A revoked token is no failure of the message: it waits, its attempt uncounted,
+    nothing more is tried on the channel, and a restart with a good token sends it."""
+    await launch(platform, spec_data(segments=[], consent={"text": "ok?"}))
+    person = Person("r1")
+    await deliver(
+        platform, person.starts("outpatient-booking"), person.answers("@consent", "Yes, I agree")
+    )
+    queued = await _statuses(platform)
+    assert queued["pending"] >= 2
+    channel = FakeChannel()
+    channel.failures.append(CredentialsRejected("TELEGRAM_BOT_TOKEN", "token refused"))
+    off: dict[str, str] = {}
+    told: list[tuple[str, str, str]] = []
+
+    def refused(name: str, error: CredentialsRejected) -> None:
+        told.append((name, error.setting, str(error)))
+        off[name] = str(error)
+
+    sender = OutboxSender(
+        platform.sessionmaker, platform.keyring, {"telegram": channel}, off=off, refused=refused
+    )
+    await sender.run_once("telegram")
+    await sender.run_once("telegram")  # the channel is off: nothing is tried
+    assert told == [("telegram", "TELEGRAM_BOT_TOKEN", "token refused")]
+    assert len(channel.keys) == 1 and not channel.sent
+    async with platform.sessionmaker() as session:
+        rows = list(await session.scalars(select(OutboxEntry)))
+    assert {(row.status, row.attempts) for row in rows} == {("pending", 0)}
+    assert len(rows) == sum(queued.values())
+
+    # Restarted with the token put right: every message goes, in order.
+    await send_all(platform, FakeChannel())
+    assert await _statuses(platform) == Counter(sent=len(rows))

@@ -51,6 +51,9 @@ What this module adds, because the adapter needs it and the mock lacks it:
   instance sees the effect while the client that asked has not heard yet;
 - a deleted status's ``delete`` event on the user streams of the accounts it mentions, as
   Mastodon sends it (the mock sends it to the author and followers only);
+- :meth:`MastodonServer.revoke`: a token answered 401 from now on (on every path or on
+  some), as Mastodon answers a revoked one, and its open streams closed, as Mastodon
+  closes them, until :meth:`MastodonServer.restore`;
 - helpers that act as other people (:meth:`MastodonServer.reply`,
   :meth:`MastodonServer.mention`, :meth:`MastodonServer.post`, :meth:`MastodonServer.dm`,
   :meth:`MastodonServer.vote`).
@@ -263,6 +266,8 @@ class MastodonServer:
         self._lock = threading.Lock()
         self._stalled = threading.Event()
         self._holds: list[HeldResponses] = []
+        # Revoked tokens, each with the paths (globs) it is refused on, or None for all.
+        self._revoked: dict[str, tuple[str, ...] | None] = {}
         self.streams_opened = 0
         """Connections made to the user stream (the adapter's reconnections show here)."""
 
@@ -532,6 +537,16 @@ class MastodonServer:
         }
         return str(self._control("POST", "/api/v1/_mock/faults", rule)["id"])
 
+    def answer_not_json(self, *, path: str, times: int | None = None) -> str:
+        """Make matching requests answer 200 with a body that is not JSON (as a web page
+        or a proxy's error page at that address would); returns the rule id."""
+        rule = {
+            "match": {"methods": None, "path": path, "path_regex": None},
+            "effect": {"type": "malformed", "status": 200},
+            "count": times,
+        }
+        return str(self._control("POST", "/api/v1/_mock/faults", rule)["id"])
+
     def faults(self) -> list[dict[str, Any]]:
         """The fault rules still waiting to fire, with their remaining counts."""
         return cast(list[dict[str, Any]], self._control("GET", "/api/v1/_mock/faults"))
@@ -583,6 +598,28 @@ class MastodonServer:
         return hold
 
     # --- internals ------------------------------------------------------------------
+
+    def revoke(self, token: str, *, paths: Sequence[str] | None = None) -> None:
+        """Refuse ``token`` (the bot's, or a person's from :meth:`token`) from now on, with
+        401 as Mastodon answers a revoked one; with ``paths`` (globs), only on those.
+        :meth:`restore` takes it back."""
+        with self._lock:
+            self._revoked[token] = None if paths is None else tuple(paths)
+
+    def restore(self) -> None:
+        """Take every revoked token again."""
+        with self._lock:
+            self._revoked.clear()
+
+    def _revoked_for(self, request: Request) -> bool:
+        authorization = request.headers.get("authorization", "")
+        token = authorization.removeprefix("Bearer ") if authorization else ""
+        token = token or request.query_params.get("access_token", "")
+        with self._lock:
+            if token not in self._revoked:
+                return False
+            paths = self._revoked[token]
+        return paths is None or any(fnmatch.fnmatchcase(request.url.path, p) for p in paths)
 
     def _to_bot(self, text: str) -> str:
         handle = f"@{self.bot_username}"
@@ -644,6 +681,10 @@ class MastodonServer:
         # included.
         @app.middleware("http")
         async def additions(request: Request, call_next: _Handler) -> Response:
+            if self._revoked_for(request):
+                return JSONResponse(
+                    status_code=401, content={"error": "The access token was revoked"}
+                )
             response = await instance_limits(request, call_next)
             hold = self._hold_for(request)
             if hold is not None:
@@ -672,7 +713,9 @@ class MastodonServer:
             body = getattr(response, "body_iterator", None)
             if path.startswith("/api/v1/streaming/user") and body is not None:
                 self.streams_opened += 1
-                response.body_iterator = self._unless_stalled(body)  # type: ignore[attr-defined]
+                response.body_iterator = self._until_revoked(  # type: ignore[attr-defined]
+                    self._unless_stalled(body), request
+                )
             if (
                 request.method == "GET"
                 and request.url.path.rstrip("/") in ("/api/v1/instance", "/api/v2/instance")
@@ -702,6 +745,15 @@ class MastodonServer:
             return response
 
         return app
+
+    async def _until_revoked(
+        self, body: AsyncIterator[Any], request: Request
+    ) -> AsyncIterator[Any]:
+        """Pass a stream's chunks on until its token is revoked: then Mastodon closes it."""
+        async for chunk in body:
+            if self._revoked_for(request):
+                return
+            yield chunk
 
     async def _unless_stalled(self, body: AsyncIterator[Any]) -> AsyncIterator[Any]:
         """Pass a stream's chunks on except while stalled: then it is open and silent.

@@ -16,8 +16,10 @@ from the real API.
 Behaviour follows https://core.telegram.org/bots/api: ``getUpdates`` long polling with offset
 confirmation, webhooks that keep an update pending until the receiver answers 2xx, error
 bodies shaped ``{"ok": false, "error_code": N, "description": "..."}``, flood control
-(https://core.telegram.org/bots/faq#my-bot-is-hitting-limits-how-do-i-avoid-this) and the
-documented length limits.
+(https://core.telegram.org/bots/faq#my-bot-is-hitting-limits-how-do-i-avoid-this), the
+documented length limits, and ``setWebhook`` refusing what Telegram refuses (an address
+not HTTPS, or on a port it does not deliver to) except plain HTTP on the loopback address,
+where tests receive updates.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import json
 import math
 import re
 import time
+import urllib.parse
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -139,6 +142,33 @@ class TelegramApiError(Exception):
 
 def _bad_request(detail: str) -> TelegramApiError:
     return TelegramApiError(400, f"Bad Request: {detail}")
+
+
+#: The ports Telegram delivers webhooks to (https://core.telegram.org/bots/api#setwebhook).
+WEBHOOK_PORTS: Final = (443, 80, 88, 8443)
+
+
+def _webhook_refusal(url: str) -> str | None:
+    """Why Telegram's setWebhook would refuse ``url`` (its own words), or ``None``.
+
+    Telegram wants an HTTPS URL on one of :data:`WEBHOOK_PORTS`. One departure: a plain
+    ``http`` URL on the loopback address is accepted, since the fake delivers to
+    receivers on 127.0.0.1 that serve no TLS (Telegram itself refuses a reserved address).
+    """
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return "Failed to resolve host: Name or service not known"
+    if not parts.hostname:
+        return "Failed to resolve host: Name or service not known"
+    if parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1"):
+        return None
+    if parts.scheme != "https":
+        return "An HTTPS URL must be provided for webhook"
+    if port is not None and port not in WEBHOOK_PORTS:
+        return "Webhook can be set up only on ports 80, 88, 443 or 8443"
+    return None
 
 
 def _utf16_len(text: str) -> int:
@@ -1057,6 +1087,10 @@ class FakeTelegram:
             )
         )
 
+    def clear_errors(self) -> None:
+        """Drop the injected errors still waiting to fire."""
+        self._injected.clear()
+
     def enforce_rate_limits(
         self,
         global_per_second: int | None = 30,
@@ -1314,6 +1348,9 @@ class FakeTelegram:
         url = params.str_("url") or ""
         if not url:
             return await self._delete_webhook(params)
+        refused = _webhook_refusal(url)
+        if refused is not None:
+            raise _bad_request(f"bad webhook: {refused}")
         secret = params.str_("secret_token")
         if secret is not None and (
             not 1 <= len(secret) <= 256

@@ -17,6 +17,7 @@ from mastodon import (
     MastodonInternalServerError,
     MastodonNetworkError,
     MastodonRatelimitError,
+    MastodonUnauthorizedError,
     StreamListener,
 )
 from mastodon.return_types import Notification
@@ -360,3 +361,17 @@ async def test_async_context_manager() -> None:
         me = await asyncio.to_thread(server.bot().me)
         assert me["username"] == BOT_USERNAME
         assert me["bot"] is True
+
+
+def test_a_revoked_token_is_refused_with_401_until_restored(server: MastodonServer) -> None:
+    bot = server.bot()
+    server.revoke(server.bot_token, paths=["/api/v1/statuses"])
+    with pytest.raises(MastodonUnauthorizedError):
+        bot.status_post("hello")
+    assert bot.me()["username"] == BOT_USERNAME  # only the paths named
+    server.mention("alice", "other people's tokens still work")
+    server.revoke(server.bot_token)
+    with pytest.raises(MastodonUnauthorizedError):
+        bot.me()
+    server.restore()
+    assert bot.status_post("hello again")["id"]

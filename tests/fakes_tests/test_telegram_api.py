@@ -559,3 +559,23 @@ async def test_allowed_updates_and_channels(fake: FakeTelegram, bot: telegram.Bo
 
     assert [u.message.text for u in updates if u.message] == ["hi"]
     assert len(updates) == 1
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("http://engage.example.org/hooks/telegram", "An HTTPS URL must be provided for webhook"),
+        ("https://engage.example.org:8080/hook", "Webhook can be set up only on ports"),
+        ("https:///hook", "Failed to resolve host"),
+    ],
+)
+async def test_set_webhook_refuses_what_telegram_refuses(
+    fake: FakeTelegram, bot: telegram.Bot, url: str, why: str
+) -> None:
+    with pytest.raises(error.BadRequest, match=f"(?i)bad webhook: {why}"):
+        await bot.set_webhook(url)
+    assert (await bot.get_webhook_info()).url == ""
+    # HTTPS on a port Telegram delivers to is taken, as is the loopback receiver tests use.
+    assert await bot.set_webhook("https://engage.example.org:8443/hooks/telegram")
+    assert await bot.set_webhook("http://127.0.0.1:9/hook")
+    assert (await bot.get_webhook_info()).url == "http://127.0.0.1:9/hook"
