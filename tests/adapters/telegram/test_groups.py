@@ -135,12 +135,15 @@ async def test_co_design_thread_in_a_forum_group_with_a_reply_to_a_reply(
 CRISIS = "Honestly I want to kill myself"
 
 
-async def _launch_co_design(running: Running, settings: Settings) -> Settings:
-    """The co-design consultation stored and launched on the fake Bot API's groups; the
-    settings that reach the fake."""
+async def _launch_co_design(
+    running: Running, settings: Settings, *, language: str | None = None
+) -> Settings:
+    """The co-design consultation (in ``language``, else English) stored and launched on
+    the fake Bot API's groups; the settings that reach the fake."""
     fake, platform = running.fake, running.platform
+    data = co_design_spec() if language is None else {**co_design_spec(), "language": language}
     async with platform.sessionmaker.begin() as session:
-        await service.create(session, parse_spec(co_design_spec()), source="test")
+        await service.create(session, parse_spec(data), source="test")
     configured = replace(
         settings, telegram_bot_token=fake.token, telegram_api_base_url=fake.base_url
     )
@@ -258,17 +261,7 @@ async def test_stop_written_to_the_bot_in_a_group_leaves(
     fake, platform = running.fake, running.platform
     fake.group(FORUM, "Clinic forum", forum=True)
     group = fake.group(GROUP, "Clinic group", supergroup=True)
-    async with platform.sessionmaker.begin() as session:
-        await service.create(
-            session, parse_spec({**co_design_spec(), "language": "cy"}), source="test"
-        )
-    configured = replace(
-        settings, telegram_bot_token=fake.token, telegram_api_base_url=fake.base_url
-    )
-    code = await commands.launch(
-        argparse.Namespace(id="outpatient-booking", channels=None), configured
-    )
-    assert code == commands.OK
+    await _launch_co_design(running, settings, language="cy")
     launched = len(fake.messages_to(group))
     intro, poll, seed = fake.messages_to(group)
     bot = f"@{fake.bot_user.username}"
@@ -308,20 +301,10 @@ async def test_stop_in_a_language_written_to_the_bot_in_a_group_is_answered_in_i
     """STOP in Welsh or Spanish written to the bot in a group, answering none of its
     posts, leaves and is confirmed in that language; STOP in English from someone who
     took part by replying is confirmed in the words of the consultation they answered."""
-    fake, platform = running.fake, running.platform
+    fake = running.fake
     fake.group(FORUM, "Clinic forum", forum=True)
     group = fake.group(GROUP, "Clinic group", supergroup=True)
-    async with platform.sessionmaker.begin() as session:
-        await service.create(
-            session, parse_spec({**co_design_spec(), "language": "cy"}), source="test"
-        )
-    configured = replace(
-        settings, telegram_bot_token=fake.token, telegram_api_base_url=fake.base_url
-    )
-    code = await commands.launch(
-        argparse.Namespace(id="outpatient-booking", channels=None), configured
-    )
-    assert code == commands.OK
+    await _launch_co_design(running, settings, language="cy")
     launched = len(fake.messages_to(group))
     seed = fake.messages_to(group)[-1]
     bot = f"@{fake.bot_user.username}"
