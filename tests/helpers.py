@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -14,9 +14,11 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.cli import main
-from bot.platform import Platform
+from bot.platform import Platform, analyse_at_intake
+from bot.preparation import Preparation
 from consultations import service
 from consultations.spec import ConsultationSpec, parse_spec
+from tests.waiting import wait_until
 
 SPEC: dict[str, Any] = {
     "id": "outpatient-booking",
@@ -190,3 +192,19 @@ def tentative_flag() -> str:
         if screen(text).tentative:
             return text
     raise AssertionError(f"none of {_TENTATIVE_CANDIDATES} is flagged tentatively: add one")
+
+
+@asynccontextmanager
+async def preparing() -> AsyncIterator[Preparation]:
+    """One worker process preparing texts, its models loaded; closed on the way out."""
+    started = Preparation(analyse_at_intake, processes=1)
+    started.start()
+    try:
+
+        async def ready() -> bool:
+            return started.ready
+
+        await wait_until(ready, within=60, what="the preparation process to load its models")
+        yield started
+    finally:
+        await started.close()

@@ -28,7 +28,7 @@ from channels.events import CONSENT, EventKind, OutboundMessage
 from consultations import screening
 from storage.tables import OutboxEntry, Response
 from tests.fakes.channel import Person
-from tests.helpers import form_fields, launch, spec_data
+from tests.helpers import form_fields, launch, preparing, spec_data
 from tests.waiting import wait_until
 
 CID = "outpatient-booking"
@@ -40,15 +40,8 @@ sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 @pytest.fixture
 async def preparation() -> AsyncIterator[Preparation]:
-    started = Preparation(analyse_at_intake, processes=1)
-    started.start()
-
-    async def ready() -> bool:
-        return started.ready
-
-    await wait_until(ready, within=60, what="the preparation process to load its models")
-    yield started
-    await started.close()
+    async with preparing() as started:
+        yield started
 
 
 def spawned_children() -> list[int]:

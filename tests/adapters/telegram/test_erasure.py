@@ -10,12 +10,11 @@ import pytest
 import telegram
 from sqlalchemy import select
 
-from bot.platform import analyse_at_intake
 from bot.preparation import Preparation
 from storage.tables import Participant, Publication
 from tests.adapters.telegram.conftest import Running
 from tests.adapters.telegram.test_private_chat import export
-from tests.helpers import launch, spec_data
+from tests.helpers import launch, preparing, spec_data
 from tests.waiting import wait_until
 
 # A consultation in the UK: its texts are screened with hints other than those the
@@ -28,15 +27,8 @@ ANN_SAYS = "Text me the day before the appointment"
 @pytest.fixture
 async def preparation() -> AsyncIterator[Preparation]:
     """One worker process preparing texts, its models loaded."""
-    started = Preparation(analyse_at_intake, processes=1)
-    started.start()
-
-    async def ready() -> bool:
-        return started.ready
-
-    await wait_until(ready, within=60, what="the preparation process to load its models")
-    yield started
-    await started.close()
+    async with preparing() as started:
+        yield started
 
 
 async def to_the_prompt(running: Running, person: telegram.User) -> None:
