@@ -247,61 +247,43 @@ async def test_a_platform_away_at_start_leaves_the_web_serving_and_is_tried_agai
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     log = tmp_path / "engage.log"
-    with log.open("wb") as handle:
-        server = await asyncio.create_subprocess_exec(
-            ENGAGE,
-            "run",
-            env=_env(tmp_path, port, **settings),
-            cwd=tmp_path,
-            stdout=handle,
-            stderr=handle,
-        )
-    try:
-        async with aiohttp.ClientSession() as http:
+    async with _serving(tmp_path, port, settings) as server, aiohttp.ClientSession() as http:
 
-            async def waiting() -> bool:
-                status, body = await _status(http, f"{base}/readyz")
-                return status == 503 and f"{channel} adapter not started yet" in body
+        async def waiting() -> bool:
+            status, body = await _status(http, f"{base}/readyz")
+            return status == 503 and f"{channel} adapter not started yet" in body
 
-            await wait_until(waiting, within=90, every=0.2, what="/readyz to name the adapter")
-            assert (await _status(http, f"{base}/healthz"))[0] == 200
-            assert (await _status(http, f"{base}/"))[0] == 200  # the web channel serves
+        await wait_until(waiting, within=90, every=0.2, what="/readyz to name the adapter")
+        assert (await _status(http, f"{base}/healthz"))[0] == 200
+        assert (await _status(http, f"{base}/"))[0] == 200  # the web channel serves
 
-            def failures() -> list[str]:
-                return [
-                    line
-                    for line in log.read_text().splitlines()
-                    if f"the {channel} adapter did not start" in line
-                ]
+        def failures() -> list[str]:
+            return [
+                line
+                for line in log.read_text().splitlines()
+                if f"the {channel} adapter did not start" in line
+            ]
 
-            async def failed_twice() -> bool:
-                return len(failures()) >= 2
+        async def failed_twice() -> bool:
+            return len(failures()) >= 2
 
-            await wait_until(failed_twice, within=30, every=0.2, what="a second attempt")
-            # One line an attempt, saying when the next is, and no traceback.
-            first, second = failures()[:2]
-            assert first.endswith("; trying again in 1 s") and " WARNING bot.web.app: " in first
-            assert second.endswith("; trying again in 2 s")
-            assert "Traceback" not in log.read_text()
-            if channel == "telegram":
-                async with FakeTelegram(token=TOKEN, port=away):
+        await wait_until(failed_twice, within=30, every=0.2, what="a second attempt")
+        # One line an attempt, saying when the next is, and no traceback.
+        first, second = failures()[:2]
+        assert first.endswith("; trying again in 1 s") and " WARNING bot.web.app: " in first
+        assert second.endswith("; trying again in 2 s")
+        assert "Traceback" not in log.read_text()
+        if channel == "telegram":
+            async with FakeTelegram(token=TOKEN, port=away):
 
-                    async def ready() -> bool:
-                        return (await _status(http, f"{base}/readyz"))[0] == 200
+                async def ready() -> bool:
+                    return (await _status(http, f"{base}/readyz"))[0] == 200
 
-                    await wait_until(ready, within=60, every=0.2, what="the adapter to start")
-                    assert "the telegram adapter started" in log.read_text()
-                    server.send_signal(signal.SIGTERM)
-                    async with asyncio.timeout(30):
-                        await server.wait()
-            else:
-                server.send_signal(signal.SIGTERM)
-                async with asyncio.timeout(30):
-                    await server.wait()
-    finally:
-        if server.returncode is None:
-            server.kill()
-            await server.wait()
+                await wait_until(ready, within=60, every=0.2, what="the adapter to start")
+                assert "the telegram adapter started" in log.read_text()
+                await _stop(server)
+        else:
+            await _stop(server)
     output = log.read_text()
     assert server.returncode == 0, output
     assert "Traceback" not in output
@@ -321,49 +303,32 @@ async def test_a_token_rejected_once_the_platform_is_back_names_the_channel_in_r
         "TELEGRAM_BOT_TOKEN": WRONG,
         "TELEGRAM_API_BASE_URL": f"http://127.0.0.1:{away}/bot",
     }
-    with log.open("wb") as handle:
-        server = await asyncio.create_subprocess_exec(
-            ENGAGE,
-            "run",
-            env=_env(tmp_path, port, **settings),
-            cwd=tmp_path,
-            stdout=handle,
-            stderr=handle,
+    async with _serving(tmp_path, port, settings) as server, aiohttp.ClientSession() as http:
+
+        async def waiting() -> bool:
+            status, body = await _status(http, f"{base}/readyz")
+            return status == 503 and "telegram adapter not started yet" in body
+
+        await wait_until(waiting, within=90, every=0.2, what="/readyz to name the adapter")
+        async with FakeTelegram(token=TOKEN, port=away):
+
+            async def refused() -> bool:
+                return "the telegram adapter stays off" in log.read_text()
+
+            await wait_until(refused, within=90, every=0.2, what="the token refused")
+            status, body = await _status(http, f"{base}/readyz")
+            assert status == 503
+            assert json.loads(body)["problems"] == [
+                "telegram adapter off: TELEGRAM_BOT_TOKEN: Telegram rejected the bot "
+                "token; set it right and restart"
+            ]
+            assert (await _status(http, f"{base}/"))[0] == 200  # the web channel serves
+        lines = [line for line in log.read_text().splitlines() if "stays off" in line]
+        assert len(lines) == 1 and " ERROR bot.web.app: " in lines[0]
+        assert lines[0].endswith(
+            "TELEGRAM_BOT_TOKEN: Telegram rejected the bot token; the telegram adapter stays off"
         )
-    try:
-        async with aiohttp.ClientSession() as http:
-
-            async def waiting() -> bool:
-                status, body = await _status(http, f"{base}/readyz")
-                return status == 503 and "telegram adapter not started yet" in body
-
-            await wait_until(waiting, within=90, every=0.2, what="/readyz to name the adapter")
-            async with FakeTelegram(token=TOKEN, port=away):
-
-                async def refused() -> bool:
-                    return "the telegram adapter stays off" in log.read_text()
-
-                await wait_until(refused, within=90, every=0.2, what="the token refused")
-                status, body = await _status(http, f"{base}/readyz")
-                assert status == 503
-                assert json.loads(body)["problems"] == [
-                    "telegram adapter off: TELEGRAM_BOT_TOKEN: Telegram rejected the bot "
-                    "token; set it right and restart"
-                ]
-                assert (await _status(http, f"{base}/"))[0] == 200  # the web channel serves
-            lines = [line for line in log.read_text().splitlines() if "stays off" in line]
-            assert len(lines) == 1 and " ERROR bot.web.app: " in lines[0]
-            assert lines[0].endswith(
-                "TELEGRAM_BOT_TOKEN: Telegram rejected the bot token; the telegram adapter "
-                "stays off"
-            )
-            server.send_signal(signal.SIGTERM)
-            async with asyncio.timeout(30):
-                await server.wait()
-    finally:
-        if server.returncode is None:
-            server.kill()
-            await server.wait()
+        await _stop(server)
     output = log.read_text()
     assert server.returncode == 0, output
     assert "Traceback" not in output and "WRONG-token" not in output
