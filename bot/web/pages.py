@@ -137,6 +137,8 @@ class ItemsPage(ConsultationPage):
     thanks: bool = True
     #: A timed chat's questions whose time has not come: not shown yet.
     waiting: frozenset[str] = frozenset()
+    #: When the next of them is shown, in the consultation's time zone (None: none to come).
+    next_at: str | None = None
     #: The thread whose post came back empty: its box is marked and the error tied to it.
     missing: str | None = None
     #: With ``missing``: the reply (its ref) whose answer came back empty, if it was one.

@@ -616,6 +616,14 @@ class WebChannel:
         missing = _missing(request, spec)
         # A timed chat's question still to come: the person has not answered everything.
         to_come = [i for i in spec.timed_items if i.at and i.at > now]
+        # When the next of them comes, in the consultation's own time zone: a person who
+        # answered all there is so far is told the page is not done with them.
+        soonest = min((i.at for i in to_come if i.at is not None), default=None)
+        next_at = (
+            f"{spec.local(soonest):%Y-%m-%d %H:%M} ({spec.timezone})"
+            if soonest is not None
+            else None
+        )
         return self._html(
             request,
             pages.ItemsPage(
@@ -632,6 +640,7 @@ class WebChannel:
                 closed=closed,
                 thanks=thanks,
                 waiting=frozenset(i.id for i in to_come),
+                next_at=next_at,
                 page=page,
                 more=more,
                 cards=cards,

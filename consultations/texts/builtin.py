@@ -372,6 +372,7 @@ BUILTIN: dict[str, str] = {
     "timed_question": (
         "Q{number}. {question}\n\nReply to this post, or start your message with A{number}."
     ),
+    "web_next_question_at": "The next question is shown here from {when}.",
     "listening_noted": (
         "Thank you. We have noted your post as feedback for “{title}” ({organisation}). "
         "Reply STOP if you would rather we did not."

@@ -230,6 +230,25 @@ async def test_the_web_page_does_not_say_goodbye_while_a_timed_question_is_to_co
     # Q2 comes in five minutes: the closing words would tell the person they are done.
     assert "Goodbye now." not in page
     assert "How was parking?" not in page
+    # Instead the page says when the next question comes, in the consultation's time zone.
+    parking = start + timedelta(minutes=20)
+    assert f"The next question is shown here from {parking:%Y-%m-%d %H:%M} (UTC)." in page
+
+
+async def test_the_web_page_says_when_the_next_timed_question_comes_in_its_zone_and_words(
+    platform: Platform, web_client: TestClient[Any, Any]
+) -> None:
+    start = datetime(2026, 12, 5, 22, 0, tzinfo=UTC) - timedelta(days=3650)
+    # Q1 long past; Q2 moved far ahead, at 09:30 on a Sydney morning (22:30 UTC the day before).
+    data = timed_spec(start, channels=["web"], timezone="Australia/Sydney", language="cy")
+    data["items"][1]["at"] = "2036-03-01T22:30:00+00:00"
+    await launch(platform, data)
+    page = await (await web_client.get("/c/clinic-chat")).text()
+    consent = form_fields(page, "/c/clinic-chat/consent")
+    page = await (
+        await web_client.post("/c/clinic-chat/consent", data={**consent, "answer": "yes"})
+    ).text()
+    assert "Dangosir y cwestiwn nesaf yma o 2036-03-02 09:30 (Australia/Sydney)." in page
 
 
 async def test_the_csv_export_has_a_round_column_for_delphi_consultations(
