@@ -333,38 +333,6 @@ def test_csv_has_one_row_per_free_text_reply(plan_report: dict[str, Any]) -> Non
     assert len(withheld) == 1 and withheld[0][3:] == ["", ""]
 
 
-def test_csv_with_statement_voting_keeps_each_reply_and_adds_the_statements(
-    plan_report: dict[str, Any],
-) -> None:
-    """The replies' rows stay as they were, with the statement columns empty; the
-    statements' rows follow, then one per withheld statement."""
-    statement = {
-        "statement": "statement:4",
-        "item": "ideas",
-        "text": "=Open on Saturdays",
-        "added_by": "participant",
-        "votes": 3,
-        "agree": 2,
-        "disagree": 1,
-        "pass": 0,
-    }
-    r = {
-        **plan_report,
-        "statement_votes": {"statements": [statement]},
-        "withheld_statements": ["ideas"],
-    }
-    plain = list(csv.reader(io.StringIO(render_csv(plan_report))))
-    rows = list(csv.reader(io.StringIO(render_csv(r))))
-    assert rows[0] == [*CSV_COLUMNS, "added_by", "votes", "agree", "disagree", "pass"]
-    assert [row[:5] for row in rows[: len(plain)]] == plain
-    assert all(row[5:] == [""] * 5 for row in rows[1 : len(plain)])
-    # A statement's words are made inert for a spreadsheet, like a reply's.
-    assert rows[len(plain) :] == [
-        ["ideas", "", "'=Open on Saturdays", "", "", "participant", "3", "2", "1", "0"],
-        ["ideas", "", WITHHELD, "", "", "", "", "", "", ""],
-    ]
-
-
 def test_csv_needs_the_responses() -> None:
     with pytest.raises(ValueError, match="include_responses"):
         render_csv(report())
