@@ -23,9 +23,6 @@ from consultations.spreadsheet import inert
 from consultations.texts import words_marked
 
 CSV_COLUMNS = ("item", "participant", "text", "theme", "sentiment")
-#: Added after :data:`CSV_COLUMNS` with statement voting: one row per statement shown,
-#: with the tally of the md and html reports (who added one is never shown).
-CSV_STATEMENT_COLUMNS = ("added_by", "votes", "agree", "disagree", "pass")
 #: Shown instead of the words of a safety-flagged reply: counted, never quoted.
 WITHHELD = "[withheld: safety flag]"
 #: The text of a reply kept off public pages for a moderator: one the screen could not
@@ -47,44 +44,13 @@ def render_csv(report: Mapping[str, Any]) -> str:
     Needs a report built with ``include_responses=True``. Safety-flagged replies keep
     their row (they count) but not their words, nor a theme or sentiment read from them;
     so do replies held back for a moderator (:data:`HELD_BACK`).
-
-    With statement voting the columns of :data:`CSV_STATEMENT_COLUMNS` follow, empty on
-    those rows, and after them come one row per statement people were shown, as the
-    "Statement votes" table has them (most agreed with first): its item and words, no
-    participant, whether the spec or a participant added it, and its votes; then one row
-    per statement the safety screen withheld, saying so, with no words and no votes.
     """
     if "responses" not in report:
         raise ValueError("render_csv needs a report built with include_responses=True")
-    tally = report.get("statement_votes")
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    if tally is None:
-        writer.writerow(CSV_COLUMNS)
-        writer.writerows(_csv_row(r) for r in report["responses"])
-        return out.getvalue()
-    empty = ("",) * len(CSV_STATEMENT_COLUMNS)
-    writer.writerow(CSV_COLUMNS + CSV_STATEMENT_COLUMNS)
-    writer.writerows((*_csv_row(r), *empty) for r in report["responses"])
-    writer.writerows(
-        (
-            inert(s["item"]),
-            "",
-            inert(s["text"]),
-            "",
-            "",
-            s["added_by"],
-            s["votes"],
-            s["agree"],
-            s["disagree"],
-            s["pass"],
-        )
-        for s in tally["statements"]
-    )
-    writer.writerows(
-        (inert(item), "", WITHHELD, "", "", *empty)
-        for item in report.get("withheld_statements", ())
-    )
+    writer.writerow(CSV_COLUMNS)
+    writer.writerows(_csv_row(r) for r in report["responses"])
     return out.getvalue()
 
 

@@ -97,9 +97,8 @@ def build_report(
         codebook: categories to assign replies to; default the NHS major categories.
         measures: poll item id -> options that count as the good outcome, for
             comparisons and run charts; default the first half of the options.
-        include_responses: add ``responses``, one entry per free-text reply, and with
-            statement voting ``withheld_statements``, the item of each statement the
-            safety screen withheld (needed by :func:`render_csv`; large).
+        include_responses: add ``responses``, one entry per free-text reply (needed by
+            :func:`render_csv`; large).
         progress: called with a step name and the fraction done, for long reports.
         statement_votes: ``(participant, statement, vote)`` of statement voting, vote
             +1 agree, -1 disagree, 0 pass, on the statements people may see.
@@ -210,11 +209,6 @@ def build_report(
         # (it may be a disclosure) and one a moderator released as no disclosure.
         held_back = text.flag_mask(*OFF_PUBLIC_PAGES)
         report["responses"] = []
-        if "statement_votes" in report:
-            # Counted in the CSV as a row saying it is withheld, like a flagged reply.
-            report["withheld_statements"] = [
-                s.item_id for s in statements if s.status == statement_tally.WITHHELD
-            ]
         for i in range(len(text)):
             row = text.row(i)
             assert row.analysis is not None

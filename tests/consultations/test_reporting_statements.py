@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import re
 
@@ -251,49 +249,6 @@ async def test_every_statement_is_tallied_when_there_are_too_few_voters_for_grou
     assert row in markdown
     assert "<h2>Statement votes</h2>" in page
     assert "<td>Café with seats for wheelchairs</td><td>a participant</td>" in page
-
-
-async def test_the_csv_report_has_a_row_for_each_statement_with_its_votes(
-    platform: Platform,
-) -> None:
-    """The CSV says what the "Statement votes" table says: each statement shown, where
-    it came from and its votes, most agreed with first; never who added one, never the
-    words of the one withheld, which has a row saying it is withheld."""
-    expected = await store_small_vote(platform)
-    async with platform.sessionmaker() as session:
-        report = json.loads(await reporting.render(session, "new-clinic", fmt="json"))
-        table = await reporting.render(session, "new-clinic", fmt="csv")
-
-    rows = list(csv.DictReader(io.StringIO(table)))
-    header = table.splitlines()[0].split(",")
-    assert header == [
-        "item",
-        "participant",
-        "text",
-        "theme",
-        "sentiment",
-        "added_by",
-        "votes",
-        "agree",
-        "disagree",
-        "pass",
-    ]
-    shown = [row for row in rows if row["votes"]]
-    assert [row["text"] for row in shown] == [
-        s["text"] for s in report["statement_votes"]["statements"]
-    ]
-    got = {
-        row["text"]: (int(row["agree"]), int(row["disagree"]), int(row["pass"])) for row in shown
-    }
-    assert got == expected
-    assert all(int(row["votes"]) == sum(got[row["text"]]) for row in shown)
-    assert {row["text"] for row in shown if row["added_by"] == "participant"} == set(ADDED)
-    assert {row["added_by"] for row in shown} == {"spec", "participant"}
-    assert {row["item"] for row in rows} == {"ideas"}
-    assert all(row["participant"] == "" for row in rows)
-    withheld = [row for row in rows if not row["votes"]]
-    assert [row["text"] for row in withheld] == ["[withheld: safety flag]"]
-    assert "Words of a disclosure" not in table
 
 
 async def test_the_plan_summary_lists_the_statements_most_agreed_with(
