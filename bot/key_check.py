@@ -21,11 +21,11 @@ import logging
 from sqlalchemy import inspect, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.console import UsageError
 from consultations.keys import Keyring, constant_time_equal
-from storage.tables import KeyCheck, OutboxEntry, Participant, Publication
+from storage.tables import KeyCheck
 
 log = logging.getLogger(__name__)
 
@@ -65,11 +65,19 @@ async def _stored(session: AsyncSession) -> str | None:
     return await session.scalar(select(KeyCheck.verifier).where(KeyCheck.name == PSEUDONYM))
 
 
-async def _opens_what_is_sealed(session: AsyncSession, keyring: Keyring) -> bool:
+async def _opens_what_is_sealed(
+    db: AsyncSession | AsyncConnection,
+    keyring: Keyring,
+    columns: dict[str, set[str]] | None = None,
+) -> bool:
     """Whether ``keyring`` opens one value of each kind the store holds sealed (true for a
-    store that holds none)."""
-    for column in (Participant.address, Publication.sealed_ref, OutboxEntry.address):
-        token = await session.scalar(select(column).where(column.is_not(None)).limit(1))
+    store that holds none). ``columns``: the store's, at an older revision (None: head)."""
+    for table, column in SEALED:
+        if columns is not None and column not in columns.get(table, set()):
+            continue
+        token = await db.scalar(
+            text(f"SELECT {column} FROM {table} WHERE {column} IS NOT NULL LIMIT 1")
+        )
         if token is not None and not _opens(keyring, token):
             return False
     return True
@@ -104,14 +112,8 @@ async def check_before_upgrade(engine: AsyncEngine, keyring: Keyring) -> None:
                 if not constant_time_equal(stored, keyring.verifier()):
                     raise UsageError(MISMATCH)
                 return
-        for table, column in SEALED:
-            if column not in columns.get(table, set()):
-                continue
-            token = await connection.scalar(
-                text(f"SELECT {column} FROM {table} WHERE {column} IS NOT NULL LIMIT 1")
-            )
-            if token is not None and not _opens(keyring, token):
-                raise UsageError(MISMATCH)
+        if not await _opens_what_is_sealed(connection, keyring, columns):
+            raise UsageError(MISMATCH)
 
 
 def _columns(connection: Connection) -> dict[str, set[str]]:

@@ -28,7 +28,6 @@ from storage.tables import (
     ChannelCursor,
     Consultation,
     OutboxEntry,
-    Participant,
     PollTally,
     Publication,
     Response,
@@ -198,14 +197,12 @@ class SqlChannelStore:
         async with self.sessionmaker.begin() as session:
             participant_id = None
             if person is not None:
-                participant_id = await session.scalar(
-                    select(Participant.id).where(
-                        Participant.channel == channel,
-                        Participant.pseudonym == self.keys.pseudonym(channel, person),
-                    )
+                held = await queries.find_participant(
+                    session, channel, self.keys.pseudonym(channel, person)
                 )
-                if participant_id is None:
+                if held is None:
                     return
+                participant_id = held.id
             row = queries.new_publication(
                 self.keys,
                 consultation_id=consultation_id,
