@@ -364,10 +364,12 @@ class _PlainErrorHandler(RequestHandler):
         response = web.Response(
             status=status,
             text=UNREADABLE_REQUEST,
+            # The headers every other answer carries (HSTS aside: whether the public
+            # address is https is the application's to say, and it has not been reached).
             headers={
+                **security_headers(https=False),
                 hdrs.SERVER: SERVER_NAME,
                 hdrs.CACHE_CONTROL: "no-store",
-                "X-Content-Type-Options": "nosniff",
             },
         )
         response.force_close()

@@ -575,6 +575,10 @@ async def test_a_request_the_parser_cannot_read_gets_a_plain_400_naming_no_serve
             assert headers["Server"] == "engage"
             assert headers["Content-Type"].startswith("text/plain")
             assert body == UNREADABLE_REQUEST.encode()
+            # The same protections as every other answer.
+            assert headers["Content-Security-Policy"].startswith("default-src 'none'")
+            assert headers["X-Content-Type-Options"] == "nosniff"
+            assert headers["X-Frame-Options"] == "DENY"
             for telling in (b"aiohttp", b"Python", b"GARBAGE", b"no colon", b"message", b"yyy"):
                 assert telling not in answer, (request, telling)
         # A request it can read is answered as ever, under the same name.
