@@ -79,6 +79,13 @@ def is_redaction_mark(word: str) -> bool:
     return (len(word) >= 3 and set(word) == {"x"}) or word in ("redacted", "redact")
 
 
+def says_nothing_of_the_service(word: str) -> bool:
+    """Whether a word, alone, says nothing of what a theme is about: a redaction mark, a
+    title whose name was taken out ("Dr", "Mrs") or the kisses that end a message
+    ("xx")."""
+    return is_redaction_mark(word) or word in TITLES or word == "xx"
+
+
 def phrase_words(text: str) -> list[list[str]]:
     """The lower-case words of each stretch of a reply between punctuation and "and"/"but".
 

@@ -33,7 +33,7 @@ from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 from consultations.insights import subcategories
 from consultations.insights.columns import TokenTable
 from consultations.insights.embedding import StaticEmbedding
-from consultations.insights.phrases import PhraseNamer, is_redaction_mark, label_of
+from consultations.insights.phrases import PhraseNamer, label_of, says_nothing_of_the_service
 from consultations.screening import given_names
 
 FloatArray = npt.NDArray[np.float64]
@@ -531,7 +531,9 @@ def _keywords(
     best = np.argsort(-score, kind="stable")[: count + 4]
     names = given_names()
     found = [words_by_id[i] for i in best if score[i] > 0]
-    return tuple([w for w in found if not is_redaction_mark(w) and w not in names][:count])
+    return tuple(
+        [w for w in found if not says_nothing_of_the_service(w) and w not in names][:count]
+    )
 
 
 def _label(phrases: Sequence[str], category: str | None, used: set[str]) -> str:
