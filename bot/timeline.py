@@ -203,6 +203,10 @@ class Timeline:
                         next_attempt_at=held if held > now else utcnow(),
                         created_at=utcnow(),
                         quiet_hours=quiet_hours,
+                        # Sent to the whole panel on the service's initiative, as an
+                        # invitation is: replies to people go first, and closing the
+                        # consultation cancels what still waits.
+                        bulk=True,
                     )
                 )
                 # A typed "2" or a label answers this round's question.

@@ -16,7 +16,7 @@ from bot.outbox import OutboxSender
 from bot.platform import Platform
 from bot.timeline import Timeline
 from channels.events import CONSENT
-from consultations import records, reporting
+from consultations import records, reporting, service
 from consultations.texts import texts_for
 from storage.tables import OutboxEntry, PollTally, Response
 from tests.bot.test_runtime import deliver, send_all
@@ -483,3 +483,38 @@ async def test_the_web_page_shows_round_one_as_the_report_counts_it(
     page = html.unescape(await (await web_client.get(f"/c/{CID}")).text())
     assert "Last round, 4 people answered:" in page
     assert "Essential: 75%" in page and "Neutral: 25%" in page
+
+
+async def test_a_rounds_questions_give_way_to_replies_and_are_dropped_when_it_closes(
+    platform: Platform,
+) -> None:
+    # A round's question goes to many people on the service's initiative, as an
+    # invitation does: replies to people go first, and closing the consultation cancels
+    # the round's questions still waiting (here held by the quiet hours).
+    opens = datetime.now(UTC) + timedelta(hours=48)
+    quiet = {
+        "start": (opens - timedelta(hours=1)).strftime("%H:%M"),
+        "end": (opens + timedelta(hours=2)).strftime("%H:%M"),
+    }
+    await launch(platform, delphi_spec(quiet_hours=quiet, timezone="UTC"))
+    channel = FakeChannel()
+    people = [Person(f"60{i}") for i in range(3)]
+    await answer_round_one(platform, people, ["Neutral", "Important", "Essential"])
+    await send_all(platform, channel)
+    channel.sent.clear()
+
+    start = await opened_at(platform, CID)
+    tick = await Timeline(platform.sessionmaker, platform.keyring, clock=after(start, 48)).tick()
+    assert tick.invited == {f"{CID}/priority/2": 3}
+    waiting = await rows(platform, OutboxEntry, OutboxEntry.idempotency_key.like("round:%"))
+    assert len(waiting) == 3 and all(row.bulk for row in waiting)
+
+    async with platform.sessionmaker.begin() as session:
+        await service.close(session, CID)
+    states = {
+        r.status
+        for r in await rows(platform, OutboxEntry, OutboxEntry.idempotency_key.like("round:%"))
+    }
+    assert states == {"cancelled"}
+    await send_all(platform, channel)
+    assert not [m for _, m in channel.sent if "Round 2" in m.text]
