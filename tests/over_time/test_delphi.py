@@ -34,6 +34,18 @@ async def answer_round_one(platform: Platform, people: list[Person], choices: li
         await deliver(platform, person.answers("priority", choice))
 
 
+async def launch_with_round_two_in_quiet_hours(platform: Platform) -> dict[str, str]:
+    """Launch with quiet hours from an hour before round 2 opens (48 hours from now) to
+    two hours after; returns them."""
+    opens = datetime.now(UTC) + timedelta(hours=48)
+    quiet = {
+        "start": (opens - timedelta(hours=1)).strftime("%H:%M"),
+        "end": (opens + timedelta(hours=2)).strftime("%H:%M"),
+    }
+    await launch(platform, delphi_spec(quiet_hours=quiet, timezone="UTC"))
+    return quiet
+
+
 async def export(platform: Platform) -> list[dict[str, Any]]:
     out = io.StringIO()
     async with platform.sessionmaker() as session:
@@ -298,13 +310,7 @@ async def test_round_three_goes_only_to_round_two_respondents(platform: Platform
 async def test_a_round_opening_in_the_quiet_hours_is_asked_when_they_end(
     platform: Platform,
 ) -> None:
-    # Quiet from an hour before the round opens (48 hours from now) to two hours after.
-    opens = datetime.now(UTC) + timedelta(hours=48)
-    quiet = {
-        "start": (opens - timedelta(hours=1)).strftime("%H:%M"),
-        "end": (opens + timedelta(hours=2)).strftime("%H:%M"),
-    }
-    await launch(platform, delphi_spec(quiet_hours=quiet, timezone="UTC"))
+    quiet = await launch_with_round_two_in_quiet_hours(platform)
     channel = FakeChannel()
     await answer_round_one(platform, [Person("790")], ["Neutral"])
     await send_all(platform, channel)
@@ -491,12 +497,7 @@ async def test_a_rounds_questions_give_way_to_replies_and_are_dropped_when_it_cl
     # A round's question goes to many people on the service's initiative, as an
     # invitation does: replies to people go first, and closing the consultation cancels
     # the round's questions still waiting (here held by the quiet hours).
-    opens = datetime.now(UTC) + timedelta(hours=48)
-    quiet = {
-        "start": (opens - timedelta(hours=1)).strftime("%H:%M"),
-        "end": (opens + timedelta(hours=2)).strftime("%H:%M"),
-    }
-    await launch(platform, delphi_spec(quiet_hours=quiet, timezone="UTC"))
+    await launch_with_round_two_in_quiet_hours(platform)
     channel = FakeChannel()
     people = [Person(f"60{i}") for i in range(3)]
     await answer_round_one(platform, people, ["Neutral", "Important", "Essential"])
