@@ -47,6 +47,7 @@ from bot.together import Together
 from channels.adapter import (
     ChannelAdapter,
     CredentialsRejected,
+    RemembersPeople,
     RetryLater,
     Undeliverable,
     requests_announced_to,
@@ -492,6 +493,7 @@ class OutboxSender:
         except Undeliverable as exc:
             self._count(row.channel)
             await self._fail(row, str(exc), opted_out=exc.opted_out)
+            await self._after_erasure(adapter, row)
             return _Result.OPTED_OUT if exc.opted_out else _Result.DONE
         except Exception as exc:  # a network error or a platform outage: try again later
             self._count(row.channel)
@@ -507,7 +509,24 @@ class OutboxSender:
                 message.case if delivery.note_instead else None,
             )
         )
+        await self._after_erasure(adapter, row)
         return _Result.DONE
+
+    @staticmethod
+    async def _after_erasure(adapter: ChannelAdapter, row: OutboxEntry) -> None:
+        """Once an erasure's confirmation is done with, the adapter's memory of the
+        person (their chat's pacing, a message sent part way) goes too, as their rows
+        did: that sending was the last thing to name them."""
+        if not row.payload.get("forget_after_sending") or not isinstance(adapter, RemembersPeople):
+            return
+        try:
+            await adapter.forget_erased()
+        except Exception as exc:
+            log.warning(
+                "the %s adapter could not let go of an erased person's chat (%s)",
+                adapter.name,
+                exc,
+            )
 
     async def _keep_for_restart(self, row: OutboxEntry, started: bool) -> None:
         """Put a row back to pending, due now, its attempt (if started) not counted."""

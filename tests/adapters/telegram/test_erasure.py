@@ -10,10 +10,12 @@ import pytest
 import telegram
 from sqlalchemy import select
 
+from bot.platform import Platform
 from bot.preparation import Preparation
 from storage.tables import Participant, Publication
-from tests.adapters.telegram.conftest import Running
+from tests.adapters.telegram.conftest import Running, start, stop
 from tests.adapters.telegram.test_private_chat import export
+from tests.fakes.telegram_api import FakeTelegram
 from tests.helpers import launch, preparing, spec_data
 from tests.waiting import wait_until
 
@@ -131,3 +133,32 @@ async def test_the_poll_sent_in_an_erased_person_s_chat_goes_with_them(
         return [r["choices"] for r in exported if r["item"] == "ease"] == [["Very easy"]]
 
     await wait_until(changed, what="Ann's changed vote stored")
+
+
+async def test_an_erased_person_s_chat_is_not_kept_in_the_adapter_s_memory(
+    fake: FakeTelegram, platform: Platform, mode: str
+) -> None:
+    """Once the confirmation of an erasure has gone, the adapter's pacing of that private
+    chat goes too: nothing in memory names the person. Others' chats are paced on."""
+    running = await start(fake, platform, mode, chat_interval=0.01)
+    try:
+        adapter = running.adapter
+        await launch(platform, SPEC)
+        eve, ann = fake.user(1221, "Eve"), fake.user(1222, "Ann")
+        await to_the_prompt(running, eve)
+        await to_the_prompt(running, ann)
+        assert {eve.id, ann.id} <= adapter.pacer.chats()
+
+        await erase(running, eve, 4)
+
+        async def let_go() -> bool:
+            return eve.id not in adapter.pacer.chats() | adapter.sender.chats()
+
+        await wait_until(let_go, what="Eve's chat dropped from the adapter's memory")
+        assert ann.id in adapter.pacer.chats()
+        # Ann's conversation goes on, paced as before.
+        fake.reply(ann, fake.messages_to(ann)[-1], ANN_SAYS)
+        await running.said(ann, 4)
+        assert len(fake.messages_to(eve)) == 5
+    finally:
+        await stop(running)
