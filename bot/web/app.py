@@ -18,6 +18,7 @@ from aiohttp import web
 
 from bot import alerts, memory
 from bot.config import Settings
+from bot.erasures import ErasureWatch
 from bot.outbox import OutboxSender, SendCounts
 from bot.platform import (
     AdapterFactory,
@@ -229,6 +230,7 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
     )
     # Opening and closing on time, and reminders: once across workers (bot/schedule.py).
     scheduler = Scheduler(platform.sessionmaker, platform.keyring, platform.adapters)
+    erasures = ErasureWatch(platform.sessionmaker, platform.runtime, platform.adapters.values())
     tasks = [
         asyncio.create_task(platform.inbox.run(stopping, sender.wake.set), name="inbox"),
         asyncio.create_task(sender.run(stopping), name="outbox"),
@@ -238,6 +240,9 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
         ),
         asyncio.create_task(scheduler.run(stopping), name="schedule"),
         asyncio.create_task(memory.release_now_and_then(stopping), name="memory"),
+        # An erasure by another process (the command line, another worker): what this
+        # one keeps in memory that may be the person's goes too.
+        asyncio.create_task(erasures.run(stopping), name="erasures"),
     ]
     # Delphi rounds, timed questions and listening retention, once across workers.
     timeline = Timeline(
