@@ -122,6 +122,10 @@ class OutboxSender:
         counts: where failed attempts and 429s are counted (for ``/metrics``).
         off: channels not sent on (their platform refused the credentials); their rows
             stay pending for a restart with good ones.
+        waiting: channels whose adapter has not started yet (its platform unreachable at
+            start, tried again meanwhile): nothing is tried on them, and their rows stay
+            pending, no attempt counted, until it starts; another worker whose adapter
+            has started may send them meanwhile.
         refused: told when a send finds the platform refusing the credentials (a token
             revoked while running); it should add the channel to ``off``. Without it the
             sender logs that and leaves the channel off itself.
@@ -146,6 +150,7 @@ class OutboxSender:
         counts: SendCounts | None = None,
         leases: Leases | None = None,
         off: Container[str] | None = None,
+        waiting: Container[str] = frozenset(),
         refused: Callable[[str, CredentialsRejected], None] | None = None,
     ) -> None:
         self.clock = clock
@@ -160,6 +165,7 @@ class OutboxSender:
         self.counts = counts or SendCounts()
         own_off: set[str] = set()
         self.off: Container[str] = own_off if off is None else off
+        self.waiting = waiting
 
         def leave_off(channel: str, error: CredentialsRejected) -> None:
             if channel not in own_off:
@@ -290,7 +296,7 @@ class OutboxSender:
     async def run_once(self, channel: str) -> int:
         """Send what is due on one channel; returns how many rows were attempted."""
         adapter = self.adapters[channel]
-        if channel in self.off:
+        if channel in self.off or channel in self.waiting:
             return 0
         rows = await self._claim(channel)
         if not rows:
@@ -650,7 +656,8 @@ class OutboxSender:
             while not stopping.is_set():
                 sent = 0
                 for channel, lease in leases.items():
-                    if channel in self.off:
+                    # Not started yet: the lease is left to a worker whose adapter has.
+                    if channel in self.off or channel in self.waiting:
                         continue
                     try:
                         if not await self._hold(channel, lease):

@@ -218,6 +218,9 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
         readiness.waiting.discard(name)
         readiness.off[name] = f"{error.setting}: {error}"
 
+    # Adapters not started yet: nothing is sent through them (their rows wait, their
+    # attempts uncounted) until they start; the platform may be away for hours.
+    not_started_yet = set(platform.adapters)
     sender = OutboxSender(
         platform.sessionmaker,
         platform.keyring,
@@ -226,6 +229,7 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
         counts=app[SEND_COUNTS],
         leases=platform.leases,
         off=readiness.off,
+        waiting=not_started_yet,
         refused=leave_off,
     )
     # Opening and closing on time, and reminders: once across workers (bot/schedule.py).
@@ -282,6 +286,8 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
             return _why(exc)
         started.append(adapter)
         readiness.waiting.discard(adapter.name)
+        not_started_yet.discard(adapter.name)
+        sender.wake.set()  # what waited for it goes now
         return None
 
     def not_started(adapter: ChannelAdapter, why: str, delay: float) -> None:
