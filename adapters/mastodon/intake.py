@@ -112,6 +112,10 @@ class MastodonIntake:
         self._tasks: list[asyncio.Task[None]] = []
         self._stream: UserStream | None = None
         self._next_stream_try = 0.0
+        # Why notifications are polled instead of streamed, to be said once a poll has
+        # worked: a stream ended by the token's revocation is followed by the poll's
+        # refusal, and the operator is told only that.
+        self._polling_because: str | None = None
         self._streamed: asyncio.Queue[Any] = asyncio.Queue()
         self._seen = _Seen()
         self._known: set[str] = set()  # launch posts' status ids
@@ -180,6 +184,9 @@ class MastodonIntake:
         # After a stream opens this catches up on what came before it; while polling it
         # is the intake itself.
         await self.poll_notifications()
+        if self._polling_because is not None:
+            log.warning("%s", self._polling_because)
+            self._polling_because = None
         if self._stream is not None:
             await self._follow_stream()
         else:
@@ -197,16 +204,16 @@ class MastodonIntake:
             await self.account.api.pacer.acquire()
         if await stream.open(probe_timeout=self.probe_timeout):
             self._stream = stream
+            self._polling_because = None  # back before a poll said it was gone
             if self.mode != "streaming":
                 log.info("mastodon: streaming notifications")
             self.mode = "streaming"
             return
         self._next_stream_try = self.clock() + self.stream_retry
         if self.mode != "polling":
-            log.warning(
-                "mastodon: streaming unavailable (%s); polling notifications every %g s",
-                stream.error,
-                self.poll_interval,
+            self._polling_because = (
+                f"mastodon: streaming unavailable ({stream.error}); "
+                f"polling notifications every {self.poll_interval:g} s"
             )
         self.mode = "polling"
 
@@ -224,10 +231,9 @@ class MastodonIntake:
             leftover = self._drain_streamed()
             if leftover:
                 await self._take(leftover)
-            log.warning(
-                "mastodon: the stream ended (%s); polling every %g s until it is back",
-                stream.error or "closed",
-                self.poll_interval,
+            self._polling_because = (
+                f"mastodon: the stream ended ({stream.error or 'closed'}); "
+                f"polling every {self.poll_interval:g} s until it is back"
             )
             self._stream = None
             self.mode = "polling"

@@ -202,3 +202,49 @@ async def test_a_403_about_the_status_answered_is_said_outside_the_thread(world:
 
     await wait_until(sent, what="the row marked sent")
     assert _off(world) == {}
+
+
+def _said(caplog: pytest.LogCaptureFixture) -> list[tuple[str, str]]:
+    return [(r.levelname, r.getMessage()) for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+async def test_a_token_revoked_while_streaming_is_said_once_and_only_that(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The stream ends as the token is revoked: the operator reads the one ERROR line, not
+    first a warning that notifications will be polled (they cannot be)."""
+    await world.start()
+
+    async def streaming() -> bool:
+        return world.adapter.mode == "streaming"
+
+    await wait_until(streaming, what="the stream open")
+    caplog.clear()
+    world.server.revoke(world.server.bot_token)
+
+    async def off() -> bool:
+        return "mastodon" in _off(world)
+
+    await wait_until(off, what="the adapter left off")
+    assert _said(caplog) == [
+        (
+            "ERROR",
+            "MASTODON_ACCESS_TOKEN: the Mastodon instance rejected the access token; "
+            "the mastodon adapter stays off",
+        )
+    ]
+
+
+async def test_streaming_refused_is_said_once_notifications_are_polled(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    world.server.fail_next(502, path="/api/v1/streaming/user", times=None)
+    await world.start()
+
+    async def polling() -> bool:
+        return any("polling notifications every" in message for _, message in _said(caplog))
+
+    await wait_until(polling, what="the warning that notifications are polled")
+    [(level, message)] = [said for said in _said(caplog) if "mastodon" in said[1]]
+    assert level == "WARNING" and message.startswith("mastodon: streaming unavailable (")
+    assert _off(world) == {}
