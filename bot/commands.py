@@ -55,7 +55,7 @@ from consultations.spec import (
 )
 from migrations import apply as migrate
 from storage.db import autovacuum_off, checkpoint
-from storage.tables import Consultation, utcnow
+from storage.tables import AuditEvent, Consultation, utcnow
 
 log = logging.getLogger("engage")
 
@@ -876,6 +876,16 @@ async def participant_erase(args: argparse.Namespace, settings: Settings | None)
             # Everywhere: on import, every consultation the person was imported into.
             people = await records.people_of(session, platform.keyring, args.channel, who)
             counts: Counter[str] = Counter(inbox=waiting)
+            if waiting and not people:
+                # Their messages may be prepared ahead in a running `engage run`: the
+                # audit row of an erasure is how it learns to drop them (bot/erasures.py).
+                session.add(
+                    AuditEvent(
+                        actor=cli_actor(),
+                        action="participant.erase",
+                        detail={"channel": args.channel, "responses": 0, "waiting": waiting},
+                    )
+                )
             for participant in people:
                 counts.update(
                     await queries.erase_participant(

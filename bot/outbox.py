@@ -47,6 +47,7 @@ from bot.together import Together
 from channels.adapter import (
     ChannelAdapter,
     CredentialsRejected,
+    RemembersPeople,
     RetryLater,
     Undeliverable,
     requests_announced_to,
@@ -121,6 +122,10 @@ class OutboxSender:
         counts: where failed attempts and 429s are counted (for ``/metrics``).
         off: channels not sent on (their platform refused the credentials); their rows
             stay pending for a restart with good ones.
+        waiting: channels whose adapter has not started yet (its platform unreachable at
+            start, tried again meanwhile): nothing is tried on them, and their rows stay
+            pending, no attempt counted, until it starts; another worker whose adapter
+            has started may send them meanwhile.
         refused: told when a send finds the platform refusing the credentials (a token
             revoked while running); it should add the channel to ``off``. Without it the
             sender logs that and leaves the channel off itself.
@@ -145,6 +150,7 @@ class OutboxSender:
         counts: SendCounts | None = None,
         leases: Leases | None = None,
         off: Container[str] | None = None,
+        waiting: Container[str] = frozenset(),
         refused: Callable[[str, CredentialsRejected], None] | None = None,
     ) -> None:
         self.clock = clock
@@ -159,6 +165,7 @@ class OutboxSender:
         self.counts = counts or SendCounts()
         own_off: set[str] = set()
         self.off: Container[str] = own_off if off is None else off
+        self.waiting = waiting
 
         def leave_off(channel: str, error: CredentialsRejected) -> None:
             if channel not in own_off:
@@ -289,7 +296,7 @@ class OutboxSender:
     async def run_once(self, channel: str) -> int:
         """Send what is due on one channel; returns how many rows were attempted."""
         adapter = self.adapters[channel]
-        if channel in self.off:
+        if channel in self.off or channel in self.waiting:
             return 0
         rows = await self._claim(channel)
         if not rows:
@@ -492,6 +499,7 @@ class OutboxSender:
         except Undeliverable as exc:
             self._count(row.channel)
             await self._fail(row, str(exc), opted_out=exc.opted_out)
+            await self._after_erasure(adapter, row)
             return _Result.OPTED_OUT if exc.opted_out else _Result.DONE
         except Exception as exc:  # a network error or a platform outage: try again later
             self._count(row.channel)
@@ -507,7 +515,24 @@ class OutboxSender:
                 message.case if delivery.note_instead else None,
             )
         )
+        await self._after_erasure(adapter, row)
         return _Result.DONE
+
+    @staticmethod
+    async def _after_erasure(adapter: ChannelAdapter, row: OutboxEntry) -> None:
+        """Once an erasure's confirmation is done with, the adapter's memory of the
+        person (their chat's pacing, a message sent part way) goes too, as their rows
+        did: that sending was the last thing to name them."""
+        if not row.payload.get("forget_after_sending") or not isinstance(adapter, RemembersPeople):
+            return
+        try:
+            await adapter.forget_erased()
+        except Exception as exc:
+            log.warning(
+                "the %s adapter could not let go of an erased person's chat (%s)",
+                adapter.name,
+                exc,
+            )
 
     async def _keep_for_restart(self, row: OutboxEntry, started: bool) -> None:
         """Put a row back to pending, due now, its attempt (if started) not counted."""
@@ -631,7 +656,8 @@ class OutboxSender:
             while not stopping.is_set():
                 sent = 0
                 for channel, lease in leases.items():
-                    if channel in self.off:
+                    # Not started yet: the lease is left to a worker whose adapter has.
+                    if channel in self.off or channel in self.waiting:
                         continue
                     try:
                         if not await self._hold(channel, lease):

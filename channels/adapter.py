@@ -189,6 +189,18 @@ class ChannelAdapter(Protocol):
 
 
 @runtime_checkable
+class RemembersPeople(Protocol):
+    """An adapter that keeps something about people in memory while it runs (a chat's
+    pacing, a message sent part way), named by their platform ids."""
+
+    name: str
+
+    async def forget_erased(self) -> None:
+        """Someone was erased: drop what memory holds about anyone no longer held
+        (:meth:`channels.store.ChannelStore.still_held`), so that nothing names them."""
+
+
+@runtime_checkable
 class QuestionPoster(Protocol):
     """An adapter that can post one question of a timed chat where the spec asks.
 

@@ -9,7 +9,7 @@ platform passes them ``storage.channel_store.SqlChannelStore``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -113,3 +113,7 @@ class ChannelStore(Protocol):
 
     async def listening_places(self, channel: str) -> Sequence[ListeningPlace]:
         """The open consultations on ``channel`` that listen for hashtags."""
+
+    async def still_held(self, channel: str, people: Collection[str]) -> set[str]:
+        """Those of ``people`` (platform ids) held as participants on ``channel``: the
+        others were erased, or never took part."""

@@ -14,7 +14,7 @@ back are its own frozen records (:class:`PostRecord`); both match
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -28,6 +28,7 @@ from storage.tables import (
     ChannelCursor,
     Consultation,
     OutboxEntry,
+    Participant,
     PollTally,
     Publication,
     Response,
@@ -315,3 +316,17 @@ class SqlChannelStore:
                 .limit(1)
             )
             return dict(payload) if payload is not None else None
+
+    async def still_held(self, channel: str, people: Collection[str]) -> set[str]:
+        """Those of ``people`` (platform ids) held as participants on ``channel``."""
+        by_pseudonym = {self.keys.pseudonym(channel, person): person for person in people}
+        if not by_pseudonym:
+            return set()
+        async with self.sessionmaker() as session:
+            found = await session.scalars(
+                select(Participant.pseudonym).where(
+                    Participant.channel == channel,
+                    one_of(Participant.pseudonym, sorted(by_pseudonym)),
+                )
+            )
+            return {by_pseudonym[pseudonym] for pseudonym in found}

@@ -23,6 +23,7 @@ from adapters.mastodon import limits
 from adapters.mastodon.account import Account, NotMastodon
 from adapters.mastodon.api import (
     DEFAULT_TIMEOUT,
+    account_refused,
     error_text,
     is_transient,
     status_code,
@@ -178,12 +179,7 @@ class MastodonAdapter:
             if code == 403:
                 # The token is known but its account may not act (disabled, suspended, not
                 # yet approved) or the token lacks a scope: asking again gets the same.
-                words = error_text(exc).strip().splitlines()
-                why = words[0][:200] if words else "Forbidden"
-                raise CredentialsRejected(
-                    "MASTODON_ACCESS_TOKEN",
-                    f"the Mastodon instance refused the bot account (403: {why})",
-                ) from None
+                raise account_refused(exc) from None
             raise
         self.stopper.clear()
         await self.intake.start(sink)

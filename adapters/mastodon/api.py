@@ -155,12 +155,39 @@ def token_refused() -> CredentialsRejected:
     )
 
 
+def account_refused(error: BaseException) -> CredentialsRejected:
+    """What to raise when the instance answers 403 to one of the bot account's own calls
+    (who it is, its notifications, a status it posts on its own).
+
+    Mastodon answers so for the account, not for one request: its login disabled or
+    suspended, not yet approved or confirmed (``require_user!``), or a token without
+    the scope the call needs ("This action is outside the authorized scopes"); asking
+    again gets the same answer (https://docs.joinmastodon.org/entities/Error/,
+    https://docs.joinmastodon.org/api/oauth-scopes/). Mastodon's own words say which.
+    """
+    # Mastodon.py keeps the words only where it reads the answer as an error (not for
+    # calls that return a list, such as notifications): then the status's name says it.
+    said = error.args[3] if isinstance(error, MastodonAPIError) and len(error.args) > 3 else None
+    words = str(said or "").strip().splitlines()
+    why = words[0][:200] if words else "Forbidden"
+    return CredentialsRejected(
+        "MASTODON_ACCESS_TOKEN", f"the Mastodon instance refused the bot account (403: {why})"
+    )
+
+
 def as_delivery_error(error: BaseException, api: MastodonAPI) -> Exception:
     """The outbox's terms for a failed send: :class:`RetryLater` or :class:`Undeliverable`,
-    or :class:`CredentialsRejected` for a token revoked while running (the message waits
-    in the outbox for a restart with a good one)."""
+    or :class:`CredentialsRejected` for a token revoked while running, or a 403 (the
+    message waits in the outbox for a restart with a good one).
+
+    Every request a send makes is the account's own, so a 403 is about the account: a
+    reply the instance refuses for the status it answers is posted outside the thread
+    before it comes here (:meth:`adapters.mastodon.sending.StatusSender._post_reply`).
+    """
     if isinstance(error, MastodonUnauthorizedError):
         return token_refused()
+    if status_code(error) == 403:
+        return account_refused(error)
     if isinstance(error, MastodonRatelimitError):
         return RetryLater("Mastodon rate limit reached", after=api.retry_after(), throttled=True)
     if is_transient(error):

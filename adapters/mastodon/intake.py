@@ -20,15 +20,15 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from mastodon import MastodonRatelimitError, MastodonUnauthorizedError
+from mastodon import MastodonAPIError, MastodonRatelimitError, MastodonUnauthorizedError
 
 from adapters.mastodon.account import Account
-from adapters.mastodon.api import token_refused
+from adapters.mastodon.api import account_refused, status_code, token_refused
 from adapters.mastodon.convert import CHANNEL, Post, deletion_of, event_of, post_of
 from adapters.mastodon.stream import DELETED, UserStream
 from adapters.plumbing.intake import SavedCursor, StopIntake, intake_loop, periodically
 from adapters.plumbing.timing import Clock, Stopper
-from channels.adapter import EventSink
+from channels.adapter import CredentialsRejected, EventSink
 from channels.events import CHOOSE, ERASE, EventKind, InboundEvent, OutboundMessage
 from channels.store import ChannelStore, StoredPost, Tally
 
@@ -112,6 +112,10 @@ class MastodonIntake:
         self._tasks: list[asyncio.Task[None]] = []
         self._stream: UserStream | None = None
         self._next_stream_try = 0.0
+        # Why notifications are polled instead of streamed, to be said once a poll has
+        # worked: a stream ended by the token's revocation is followed by the poll's
+        # refusal, and the operator is told only that.
+        self._polling_because: str | None = None
         self._streamed: asyncio.Queue[Any] = asyncio.Queue()
         self._seen = _Seen()
         self._known: set[str] = set()  # launch posts' status ids
@@ -162,6 +166,9 @@ class MastodonIntake:
             except MastodonUnauthorizedError as exc:
                 # The token revoked while running: asking again gets the same answer.
                 raise StopIntake("the access token was refused", refused=token_refused()) from exc
+            except CredentialsRejected as exc:
+                # The account's own notifications refused (403): the same.
+                raise StopIntake(str(exc), refused=exc) from None
 
         await intake_loop(
             round_,
@@ -177,6 +184,9 @@ class MastodonIntake:
         # After a stream opens this catches up on what came before it; while polling it
         # is the intake itself.
         await self.poll_notifications()
+        if self._polling_because is not None:
+            log.warning("%s", self._polling_because)
+            self._polling_because = None
         if self._stream is not None:
             await self._follow_stream()
         else:
@@ -194,16 +204,16 @@ class MastodonIntake:
             await self.account.api.pacer.acquire()
         if await stream.open(probe_timeout=self.probe_timeout):
             self._stream = stream
+            self._polling_because = None  # back before a poll said it was gone
             if self.mode != "streaming":
                 log.info("mastodon: streaming notifications")
             self.mode = "streaming"
             return
         self._next_stream_try = self.clock() + self.stream_retry
         if self.mode != "polling":
-            log.warning(
-                "mastodon: streaming unavailable (%s); polling notifications every %g s",
-                stream.error,
-                self.poll_interval,
+            self._polling_because = (
+                f"mastodon: streaming unavailable ({stream.error}); "
+                f"polling notifications every {self.poll_interval:g} s"
             )
         self.mode = "polling"
 
@@ -221,10 +231,9 @@ class MastodonIntake:
             leftover = self._drain_streamed()
             if leftover:
                 await self._take(leftover)
-            log.warning(
-                "mastodon: the stream ended (%s); polling every %g s until it is back",
-                stream.error or "closed",
-                self.poll_interval,
+            self._polling_because = (
+                f"mastodon: the stream ended ({stream.error or 'closed'}); "
+                f"polling every {self.poll_interval:g} s until it is back"
             )
             self._stream = None
             self.mode = "polling"
@@ -253,15 +262,9 @@ class MastodonIntake:
         assert self.cursor is not None, "the intake is not started"
         if self.cursor.value is None:
             return await self._first_run()
-        api, client = self.account.api, self.account.client
         new = 0
         while not self.stopper.is_set():
-            page: Sequence[Mapping[str, Any]] = await api.call(
-                client.notifications,
-                types=NOTIFICATION_TYPES,
-                min_id=self.cursor.value,
-                limit=PAGE,
-            )
+            page: Sequence[Mapping[str, Any]] = await self._notifications(min_id=self.cursor.value)
             if not page:
                 return new
             new += await self._take(sorted(page, key=_id))
@@ -269,6 +272,30 @@ class MastodonIntake:
             if len(page) < PAGE:
                 return new
         return new
+
+    async def _notifications(
+        self, *, min_id: str | None = None, max_id: str | None = None
+    ) -> Sequence[Mapping[str, Any]]:
+        """One page of the account's notifications.
+
+        Raises :class:`CredentialsRejected` for a 403: the account's own notifications
+        refused is about the account (disabled, suspended, a token without the scope),
+        not about one status (:func:`adapters.mastodon.api.account_refused`).
+        """
+        api = self.account.api
+        try:
+            found: Sequence[Mapping[str, Any]] = await api.call(
+                self.account.client.notifications,
+                types=NOTIFICATION_TYPES,
+                min_id=min_id,
+                max_id=max_id,
+                limit=PAGE,
+            )
+        except MastodonAPIError as exc:
+            if status_code(exc) == 403:
+                raise account_refused(exc) from None
+            raise
+        return found
 
     async def _first_run(self, *, max_pages: int = 25) -> int:
         """With no cursor yet: what arrived since the consultations were posted.
@@ -282,14 +309,11 @@ class MastodonIntake:
         """
         assert self.cursor is not None
         since = await self.store.first_post_at(CHANNEL)
-        api, client = self.account.api, self.account.client
         collected: list[Mapping[str, Any]] = []
         max_id: str | None = None
         newest: str | None = None
         for _ in range(max_pages):
-            page: Sequence[Mapping[str, Any]] = await api.call(
-                client.notifications, types=NOTIFICATION_TYPES, max_id=max_id, limit=PAGE
-            )
+            page: Sequence[Mapping[str, Any]] = await self._notifications(max_id=max_id)
             if not page:
                 break
             notes = sorted(page, key=_by_id)

@@ -14,11 +14,11 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
-from mastodon import MastodonNotFoundError
+from mastodon import MastodonAPIError, MastodonNotFoundError
 
 from adapters.mastodon import render
 from adapters.mastodon.account import Account
-from adapters.mastodon.api import as_delivery_error
+from adapters.mastodon.api import as_delivery_error, status_code
 from adapters.plumbing.sending import Part, PartialSends, part_key
 from channels.adapter import Delivery, RetryLater, Undeliverable
 from channels.events import CHOOSE, OutboundMessage
@@ -259,10 +259,14 @@ class StatusSender:
                 announce=True,
                 bulk=bulk,
             )
-        except MastodonNotFoundError:
-            if reply_to is None:
+        except MastodonAPIError as exc:
+            if reply_to is None or not (
+                isinstance(exc, MastodonNotFoundError) or status_code(exc) == 403
+            ):
                 raise
-            # The status being answered was deleted: say it outside the thread.
+            # The status being answered was deleted (404), or the instance will not let
+            # the account answer it (403: a status it may no longer see): said outside
+            # the thread. A 403 then too is about the account (as_delivery_error).
             status = await api.call(
                 client.status_post,
                 text,

@@ -54,3 +54,12 @@ class PartialSends(Generic[R]):
                 self._done.popitem(last=False)
         self._done.pop(key, None)
         return last
+
+    def kept(self) -> list[R]:
+        """What the parts sent so far returned, of every message remembered part way."""
+        return [last for _, last in self._done.values() if last is not None]
+
+    def forget(self, drop: Callable[[R], bool]) -> None:
+        """Forget the progress of the messages whose last part sent ``drop`` picks."""
+        for key in [k for k, (_, last) in self._done.items() if last is not None and drop(last)]:
+            del self._done[key]

@@ -26,7 +26,7 @@ from adapters.telegram.connection import BotConnection, token_refused
 from adapters.telegram.convert import CHANNEL
 from adapters.telegram.intake import ALLOWED_UPDATES, SECRET_HEADER, WEBHOOK_PATH, TelegramIntake
 from adapters.telegram.limits import TELEGRAM_LIMITS
-from adapters.telegram.pacing import ChatPacer
+from adapters.telegram.pacing import ChatPacer, is_group
 from adapters.telegram.publishing import TelegramPublisher
 from adapters.telegram.sending import TelegramSender
 from channels.adapter import (
@@ -212,6 +212,20 @@ class TelegramAdapter:
         """Serve the webhook at ``/hooks/telegram`` (webhook mode only)."""
         if self.mode == "webhook":
             app.router.add_post(WEBHOOK_PATH, self.intake.webhook)
+
+    async def forget_erased(self) -> None:
+        """Drop the pacing, blocks and part-sent messages of private chats whose person
+        is no longer held (``channels.adapter.RemembersPeople``): after an erasure
+        nothing in memory names them. A private chat's id is its person's user id
+        (https://core.telegram.org/bots/api#chat); groups are nobody's, and stay paced.
+        """
+        chats = {chat for chat in self.pacer.chats() | self.sender.chats() if not is_group(chat)}
+        if not chats:
+            return
+        held = await self.store.still_held(CHANNEL, [str(chat) for chat in chats])
+        gone = {chat for chat in chats if str(chat) not in held}
+        self.pacer.forget(gone)
+        self.sender.forget(gone)
 
     # -- the rest of the protocol -----------------------------------------------------
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Collection
 
 from adapters.plumbing.timing import Clock, Sleep, monotonic
 from channels.adapter import RetryLater
@@ -47,6 +48,13 @@ class _Window:
         slots.append(at)
         if len(slots) > self.limit:
             slots.popleft()
+
+    def keys(self) -> set[int | str]:
+        return set(self._slots)
+
+    def forget(self, keys: Collection[int | str]) -> None:
+        for key in keys:
+            self._slots.pop(key, None)
 
     def forget_idle(self, now: float) -> None:
         """Drop keys whose slots have all expired, so memory follows active chats only."""
@@ -197,6 +205,23 @@ class ChatPacer:
         """
         if self._chat is not None:
             self._last_request[chat] = self.clock()
+
+    def chats(self) -> set[int | str]:
+        """Every chat this pacer holds anything about."""
+        chats = set(self._last_request) | set(self._paused)
+        for window in (self._chat, self._group):
+            if window is not None:
+                chats |= window.keys()
+        return chats
+
+    def forget(self, chats: Collection[int | str]) -> None:
+        """Hold nothing more about ``chats`` (people erased: their chat ids go too)."""
+        for window in (self._chat, self._group):
+            if window is not None:
+                window.forget(chats)
+        for chat in chats:
+            self._last_request.pop(chat, None)
+            self._paused.pop(chat, None)
 
     def pause(self, chat: int | str, seconds: float) -> None:
         """Telegram said to wait: send nothing more to ``chat`` before then."""

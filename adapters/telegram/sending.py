@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, NoReturn
 
@@ -110,6 +110,16 @@ class TelegramSender:
         self._sending = 0
         self._idle = asyncio.Event()
         self._idle.set()
+
+    def chats(self) -> set[int | str]:
+        """The chats this sender holds anything about: blocked, or a message part sent."""
+        return set(self.blocked) | {sent.chat_id for sent in self._partial.kept()}
+
+    def forget(self, chats: Collection[int | str]) -> None:
+        """Hold nothing more about ``chats`` (people erased: their chat ids go too)."""
+        gone = set(chats)
+        self.blocked.difference_update(gone)
+        self._partial.forget(lambda sent: sent.chat_id in gone)
 
     async def idle(self) -> None:
         """Until no send is in flight."""

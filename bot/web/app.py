@@ -18,6 +18,7 @@ from aiohttp import web
 
 from bot import alerts, memory
 from bot.config import Settings
+from bot.erasures import ErasureWatch
 from bot.outbox import OutboxSender, SendCounts
 from bot.platform import (
     AdapterFactory,
@@ -217,6 +218,9 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
         readiness.waiting.discard(name)
         readiness.off[name] = f"{error.setting}: {error}"
 
+    # Adapters not started yet: nothing is sent through them (their rows wait, their
+    # attempts uncounted) until they start; the platform may be away for hours.
+    not_started_yet = set(platform.adapters)
     sender = OutboxSender(
         platform.sessionmaker,
         platform.keyring,
@@ -225,10 +229,12 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
         counts=app[SEND_COUNTS],
         leases=platform.leases,
         off=readiness.off,
+        waiting=not_started_yet,
         refused=leave_off,
     )
     # Opening and closing on time, and reminders: once across workers (bot/schedule.py).
     scheduler = Scheduler(platform.sessionmaker, platform.keyring, platform.adapters)
+    erasures = ErasureWatch(platform.sessionmaker, platform.runtime, platform.adapters.values())
     tasks = [
         asyncio.create_task(platform.inbox.run(stopping, sender.wake.set), name="inbox"),
         asyncio.create_task(sender.run(stopping), name="outbox"),
@@ -238,6 +244,9 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
         ),
         asyncio.create_task(scheduler.run(stopping), name="schedule"),
         asyncio.create_task(memory.release_now_and_then(stopping), name="memory"),
+        # An erasure by another process (the command line, another worker): what this
+        # one keeps in memory that may be the person's goes too.
+        asyncio.create_task(erasures.run(stopping), name="erasures"),
     ]
     # Delphi rounds, timed questions and listening retention, once across workers.
     timeline = Timeline(
@@ -277,6 +286,8 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
             return _why(exc)
         started.append(adapter)
         readiness.waiting.discard(adapter.name)
+        not_started_yet.discard(adapter.name)
+        sender.wake.set()  # what waited for it goes now
         return None
 
     def not_started(adapter: ChannelAdapter, why: str, delay: float) -> None:

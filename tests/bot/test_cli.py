@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -13,7 +14,13 @@ from typing import Any
 
 import pytest
 import yaml
+from sqlalchemy import select
 
+from bot.config import Settings
+from bot.platform import create_platform
+from storage.tables import AuditEvent
+from tests.conftest import TEST_KEY, TEST_SECRET
+from tests.fakes.channel import Person
 from tests.helpers import engage, spec_data
 
 CONTRACT_KEYS = [
@@ -948,3 +955,43 @@ def test_the_html_report_marks_the_consultations_own_words_with_its_language(
     assert engage(capsys, "consultation", "create", english)[0] == 0
     code, page, _ = engage(capsys, "report", "in-english", "--format", "html")
     assert code == 0 and page.count("lang=") == 1  # the page's own, nothing to mark
+
+
+def test_an_erasure_that_finds_only_waiting_messages_is_audited_naming_no_one(
+    env: Path, database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Someone's first message still waits in the inbox (it may be prepared ahead in a
+    running server's memory): erasing them deletes it and writes the erasure's audit row,
+    which is how a running server learns to drop what it prepared (bot/erasures.py)."""
+    settings = Settings(
+        database_url=database_url,
+        public_url="http://127.0.0.1:8080",
+        secret_key=TEST_SECRET,
+        pseudonym_key=TEST_KEY,
+    )
+
+    async def arrives() -> None:
+        platform = create_platform(settings)
+        try:
+            await platform.inbox.receive_many([Person("4242").says("Evening slots please")])
+        finally:
+            await platform.aclose()
+
+    async def audited() -> list[tuple[str, Any]]:
+        platform = create_platform(settings)
+        try:
+            async with platform.sessionmaker() as session:
+                rows = await session.execute(select(AuditEvent.action, AuditEvent.detail))
+                return [(action, detail) for action, detail in rows]
+        finally:
+            await platform.aclose()
+
+    asyncio.run(arrives())
+    code, out, _ = engage(
+        capsys, "participant", "erase", "--channel", "telegram", "--platform-id", "4242"
+    )
+    assert code == 0 and "1 waiting messages of theirs deleted" in out
+    [(action, detail)] = asyncio.run(audited())
+    assert action == "participant.erase"
+    assert detail == {"channel": "telegram", "responses": 0, "waiting": 1}
+    assert "4242" not in json.dumps(detail)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
+from bot.web import operations
 from channels.adapter import RetryLater, Undeliverable
 from channels.events import OutboundMessage
 from storage.tables import OutboxEntry, Response
@@ -120,3 +123,128 @@ async def test_intake_carries_on_after_server_errors(world: World) -> None:
 
     await wait_until(stored, what="the reply after the failures")
     assert world.server.faults()[0]["match"]["path"] == "/api/v1/streaming/user"
+
+
+def _off(world: World) -> dict[str, str]:
+    assert world.app is not None
+    return world.app.app[operations.READY].off
+
+
+async def test_a_403_to_the_account_s_own_statuses_leaves_the_adapter_off(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Mastodon refusing the bot account while running (its login disabled) is treated as
+    a revoked token: the adapter off with one ERROR line, /readyz naming the variable, and
+    the message waiting in the outbox, its attempt uncounted."""
+    await world.launch()
+    await world.act(world.server.dm, "carol", "start outpatient-booking")
+    world.server.fail_next(
+        403,
+        path="/api/v1/statuses",
+        methods=["POST"],
+        times=None,
+        error="Your login is currently disabled",
+    )
+    await world.start()
+
+    async def off() -> bool:
+        return "mastodon" in _off(world)
+
+    await wait_until(off, what="the adapter left off")
+    why = "the Mastodon instance refused the bot account (403: Your login is currently disabled)"
+    assert _off(world) == {"mastodon": f"MASTODON_ACCESS_TOKEN: {why}"}
+    assert [(row.status, row.attempts) for row in await world.rows(OutboxEntry)] == [("pending", 0)]
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == [f"MASTODON_ACCESS_TOKEN: {why}; the mastodon adapter stays off"]
+    assert await world.act(world.server.received, "carol") == []
+
+
+async def test_a_403_to_the_account_s_notifications_leaves_the_adapter_off(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    scopes = "This action is outside the authorized scopes"
+    await world.start()
+
+    async def reading() -> bool:
+        return world.adapter.mode != "stopped"
+
+    await wait_until(reading, what="the intake reading")
+    world.server.fail_next(403, path="/api/v1/notifications", times=None, error=scopes)
+    world.server.fail_next(403, path="/api/v1/streaming/*", times=None, error=scopes)
+
+    async def off() -> bool:
+        return "mastodon" in _off(world)
+
+    await wait_until(off, what="the adapter left off")
+    # Mastodon.py keeps no words of an error answering a call that returns a list.
+    why = "the Mastodon instance refused the bot account (403: Forbidden)"
+    assert _off(world) == {"mastodon": f"MASTODON_ACCESS_TOKEN: {why}"}
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == [f"MASTODON_ACCESS_TOKEN: {why}; the mastodon adapter stays off"]
+
+
+async def test_a_403_about_the_status_answered_is_said_outside_the_thread(world: World) -> None:
+    """A 403 to a reply (the instance will not let the bot answer that status) is about
+    that status, not the account: the reply goes outside the thread, the adapter stays on."""
+    await world.launch()
+    await world.act(world.server.dm, "carol", "start outpatient-booking")
+    world.server.fail_next(
+        403, path="/api/v1/statuses", methods=["POST"], error="This action is not allowed"
+    )
+    await world.start()
+    [consent] = await world.received("carol", 1)
+    assert "Do you agree to take part?" in consent["content"]
+    assert consent["in_reply_to_id"] is None
+
+    async def sent() -> list[OutboxEntry] | None:
+        rows = await world.rows(OutboxEntry)
+        return rows if rows and rows[0].status == "sent" else None
+
+    await wait_until(sent, what="the row marked sent")
+    assert _off(world) == {}
+
+
+def _said(caplog: pytest.LogCaptureFixture) -> list[tuple[str, str]]:
+    return [(r.levelname, r.getMessage()) for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+async def test_a_token_revoked_while_streaming_is_said_once_and_only_that(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The stream ends as the token is revoked: the operator reads the one ERROR line, not
+    first a warning that notifications will be polled (they cannot be)."""
+    await world.start()
+
+    async def streaming() -> bool:
+        return world.adapter.mode == "streaming"
+
+    await wait_until(streaming, what="the stream open")
+    caplog.clear()
+    world.server.revoke(world.server.bot_token)
+
+    async def off() -> bool:
+        return "mastodon" in _off(world)
+
+    await wait_until(off, what="the adapter left off")
+    assert _said(caplog) == [
+        (
+            "ERROR",
+            "MASTODON_ACCESS_TOKEN: the Mastodon instance rejected the access token; "
+            "the mastodon adapter stays off",
+        )
+    ]
+
+
+async def test_streaming_refused_is_said_once_notifications_are_polled(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    world.server.fail_next(502, path="/api/v1/streaming/user", times=None)
+    await world.start()
+
+    async def polling() -> bool:
+        return any("polling notifications every" in message for _, message in _said(caplog))
+
+    await wait_until(polling, what="the warning that notifications are polled")
+    [(level, message)] = [said for said in _said(caplog) if "mastodon" in said[1]]
+    assert level == "WARNING" and message.startswith("mastodon: streaming unavailable (")
+    assert _off(world) == {}

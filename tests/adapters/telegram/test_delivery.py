@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
+from aiohttp.test_utils import TestServer, unused_port
 from sqlalchemy import select
 
 from adapters.telegram.adapter import TelegramAdapter
 from bot.outbox import OutboxSender
 from bot.platform import Platform
+from bot.web import operations
+from bot.web.app import create_app
 from channels.adapter import RetryLater
 from channels.events import OutboundMessage
 from storage import queries
+from storage.channel_store import SqlChannelStore
 from storage.tables import Consent, OutboxEntry, Participant
-from tests.adapters.telegram.conftest import Running, make_adapter
+from tests.adapters.telegram.conftest import TOKEN, Running, make_adapter
 from tests.fakes.telegram_api import FakeTelegram
 from tests.helpers import launch, spec_data
-from tests.waiting import PATIENCE
+from tests.waiting import PATIENCE, wait_until
 
 
 async def queue(
@@ -193,3 +199,51 @@ async def test_safety_replies_go_privately_and_only_a_general_note_goes_to_the_g
     assert len(into_group) == 4  # the three notes, and the one refused by the fault
     assert not any("reply_parameters" in p or "reply_to_message_id" in p for p in into_group)
     assert fake.messages_to(stranger) == [] and fake.messages_to(blocker) == []
+
+
+async def test_messages_wait_uncounted_while_the_adapter_has_not_started(
+    platform: Platform,
+) -> None:
+    """Telegram unreachable at start: the adapter is tried again in the background, and
+    the messages queued meanwhile stay pending, no attempt counted (a long outage would
+    otherwise use up their attempts and fail them), then go once it starts."""
+    away = unused_port()  # nothing listens here until the fake starts on it
+    adapter = TelegramAdapter(
+        TOKEN,
+        store=SqlChannelStore(platform.sessionmaker, platform.keyring),
+        base_url=f"http://127.0.0.1:{away}/bot",
+        chat_interval=0.0,
+        poll_timeout=5,
+    )
+    app = create_app(platform.settings, platform=platform, adapters=lambda p: {"telegram": adapter})
+    server = TestServer(app, host="127.0.0.1", port=unused_port())
+    await server.start_server()
+    try:
+        await queue(platform, 7001, "Your answer was saved", key="away-1")
+
+        async def tried_to_start() -> bool:
+            return "telegram" in app[operations.READY].waiting
+
+        await wait_until(tried_to_start, what="the adapter's first start to fail")
+        await asyncio.sleep(3)  # the outbox looks every half second
+        async with platform.sessionmaker() as session:
+            rows = list(await session.scalars(select(OutboxEntry)))
+        # Never tried: no attempt, no error kept.
+        assert [(row.status, row.attempts, row.last_error) for row in rows] == [
+            ("pending", 0, None)
+        ]
+
+        async with FakeTelegram(token=TOKEN, port=away) as fake:
+            person = fake.user(7001, "Ada")
+            sent = await fake.wait_for_sent(1, chat=person, within=PATIENCE)
+            assert sent[0].text == "Your answer was saved"
+
+            async def marked_sent() -> bool:
+                async with platform.sessionmaker() as session:
+                    rows = list(await session.scalars(select(OutboxEntry)))
+                return [(row.status, row.attempts) for row in rows] == [("sent", 1)]
+
+            await wait_until(marked_sent, what="the message marked sent, at its first attempt")
+            await server.close()
+    finally:
+        await server.close()

@@ -4,16 +4,23 @@ ahead in the server's memory; nothing more is sent to them."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 import telegram
 from sqlalchemy import select
 
+from bot.platform import Platform
 from bot.preparation import Preparation
 from storage.tables import Participant, Publication
-from tests.adapters.telegram.conftest import Running
+from tests.adapters.telegram.conftest import Running, start, stop
 from tests.adapters.telegram.test_private_chat import export
+from tests.conftest import TEST_KEY, TEST_SECRET
+from tests.fakes.telegram_api import FakeTelegram
 from tests.helpers import launch, preparing, spec_data
 from tests.waiting import wait_until
 
@@ -131,3 +138,94 @@ async def test_the_poll_sent_in_an_erased_person_s_chat_goes_with_them(
         return [r["choices"] for r in exported if r["item"] == "ease"] == [["Very easy"]]
 
     await wait_until(changed, what="Ann's changed vote stored")
+
+
+async def test_an_erased_person_s_chat_is_not_kept_in_the_adapter_s_memory(
+    fake: FakeTelegram, platform: Platform, mode: str
+) -> None:
+    """Once the confirmation of an erasure has gone, the adapter's pacing of that private
+    chat goes too: nothing in memory names the person. Others' chats are paced on."""
+    running = await start(fake, platform, mode, chat_interval=0.01)
+    try:
+        adapter = running.adapter
+        await launch(platform, SPEC)
+        eve, ann = fake.user(1221, "Eve"), fake.user(1222, "Ann")
+        await to_the_prompt(running, eve)
+        await to_the_prompt(running, ann)
+        assert {eve.id, ann.id} <= adapter.pacer.chats()
+
+        await erase(running, eve, 4)
+
+        async def let_go() -> bool:
+            return eve.id not in adapter.pacer.chats() | adapter.sender.chats()
+
+        await wait_until(let_go, what="Eve's chat dropped from the adapter's memory")
+        assert ann.id in adapter.pacer.chats()
+        # Ann's conversation goes on, paced as before.
+        fake.reply(ann, fake.messages_to(ann)[-1], ANN_SAYS)
+        await running.said(ann, 4)
+        assert len(fake.messages_to(eve)) == 5
+    finally:
+        await stop(running)
+
+
+async def erase_from_the_command_line(database_url: str, person: telegram.User) -> str:
+    """``engage participant erase`` for ``person``, in a process of its own; its output."""
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "MASTODON_"))},
+        "ENGAGE_DATABASE_URL": database_url,
+        "ENGAGE_SECRET_KEY": TEST_SECRET,
+        "ENGAGE_PSEUDONYM_KEY": TEST_KEY,
+    }
+    erasing = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).parent / "engage"),
+        *("participant", "erase", "--channel", "telegram", "--platform-id", str(person.id)),
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await erasing.communicate()
+    assert erasing.returncode == 0, err.decode()
+    return out.decode()
+
+
+async def test_an_erasure_from_the_command_line_reaches_the_running_server_s_memory(
+    fake: FakeTelegram, platform: Platform, mode: str, preparation: Preparation
+) -> None:
+    """``engage participant erase`` while the server runs: the server drops the person's
+    words prepared ahead and their chat from the adapter's memory, as it does for an
+    erasure it handles itself; others' conversations go on."""
+    running = await start(fake, platform, mode, chat_interval=0.01)
+    try:
+        runtime, adapter = platform.runtime, running.adapter
+        runtime.preparation = preparation
+        await launch(platform, SPEC)
+        eve, ann = fake.user(1231, "Eve"), fake.user(1232, "Ann")
+        await to_the_prompt(running, eve)
+        await to_the_prompt(running, ann)
+        fake.reply(eve, fake.messages_to(eve)[-1], EVE_SAYS)
+        await running.said(eve, 4)
+
+        async def kept() -> bool:
+            return EVE_SAYS in runtime.kept_texts()
+
+        await wait_until(kept, what="Eve's words prepared ahead")
+        assert eve.id in adapter.pacer.chats()
+
+        out = await erase_from_the_command_line(platform.settings.database_url, eve)
+        assert out.startswith("erased: 2 responses")
+
+        async def let_go() -> bool:
+            return EVE_SAYS not in runtime.kept_texts() and eve.id not in (
+                adapter.pacer.chats() | adapter.sender.chats()
+            )
+
+        await wait_until(let_go, what="Eve's words and chat dropped from the server's memory")
+        assert ann.id in adapter.pacer.chats()
+        fake.reply(ann, fake.messages_to(ann)[-1], ANN_SAYS)
+        await running.said(ann, 4)
+        stored = [r["text"] for r in await export(platform, "outpatient-booking")]
+        assert [text for text in stored if text] == [ANN_SAYS]
+        assert len(fake.messages_to(eve)) == 4
+    finally:
+        await stop(running)
