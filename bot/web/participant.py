@@ -58,6 +58,10 @@ MAX_REPLY_DEPTH = 20
 # Participants remembered per process before the set starts again (a cache only).
 KNOWN_PARTICIPANTS = 100_000
 _PARENT = re.compile(r"response:[0-9]{1,18}")
+# What a form's nonce may look like: printable ASCII, no space (those this page issues are
+# digits, letters, dots, hyphens and underscores). Anything else, non-ASCII text among it,
+# is a broken form (400), not a resubmitted one (which is shown the page again).
+_NONCE = re.compile(r"[\x21-\x7e]{8,64}")
 # Whether a consultation still takes answers and whether a cookie is a participant
 # already, in one query (see WebChannel._posted): built once, not for every request.
 _STATE_AND_KNOWN = select(
@@ -301,7 +305,7 @@ class WebChannel:
         if spec is None:
             raise self._problem(request, web.HTTPNotFound, "web_not_found", _texts(request))
         texts = spec.wording()
-        if not 8 <= len(nonce) <= 64:
+        if not _NONCE.fullmatch(nonce):
             raise self._problem(request, web.HTTPBadRequest, "web_form_broken", texts)
         pseudonym = self.keyring.pseudonym("web", token)
         if pseudonym in self._participants and not writes_first:

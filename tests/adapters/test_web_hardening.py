@@ -120,6 +120,32 @@ async def test_client_invented_nonce_stores_nothing(platform: Platform, web_clie
     assert await _count(platform, Response.id) == 0
 
 
+async def test_a_non_ascii_nonce_gets_400_and_stores_nothing(
+    platform: Platform, web_client: Client
+) -> None:
+    """CONTRACT.md: a non-ASCII token gets a 4xx. A nonce with characters no issued nonce
+    has is a broken form (400), not a resubmitted one shown the page again (303)."""
+    await launch(platform, spec_data(segments=[]))
+    page = await (await web_client.get(PAGE)).text()
+    fields = form_fields(page, f"{PAGE}/consent")
+    for nonce in ("é" * 12, fields["nonce"][:-1] + "é", "\u2603" * 10, "nonce with spaces"):
+        for path, extra in (
+            ("consent", {"answer": "yes"}),
+            ("answers", {"item:ease": "Easy"}),
+            ("threads/reminder", {"text": "Text the day before"}),
+            ("stop", {}),
+            ("erase", {}),
+        ):
+            response = await web_client.post(
+                f"{PAGE}/{path}",
+                data={**fields, "nonce": nonce, **extra},
+                allow_redirects=False,
+            )
+            assert response.status == 400, (nonce, path, response.status)
+    assert await _count(platform, Participant.id) == 0
+    assert await _count(platform, Response.id) == 0
+
+
 async def test_form_nonce_table_keeps_hashes_only(platform: Platform, web_client: Client) -> None:
     await launch(platform)
     page = await (await web_client.get(PAGE)).text()
