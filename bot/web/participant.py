@@ -1079,9 +1079,16 @@ class WebChannel:
         may always delete what they gave)."""
         cid = request.match_info["cid"]
         token, _, nonce, spec = await self._posted(request, cid, after_close=True)
-        await self._submit(
-            request, cid, nonce, self._event(token, f"{nonce}:erase", cid, EventKind.ERASE)
-        )
+        try:
+            await self._submit(
+                request, cid, nonce, self._event(token, f"{nonce}:erase", cid, EventKind.ERASE)
+            )
+        except web.HTTPSeeOther:
+            # A nonce used already or never issued: nothing done. After the close the
+            # answer is 410, as for any form to a closed consultation (CONTRACT.md),
+            # not the way back to a page that takes no answers.
+            await self._refuse_unknown_or_closed(request)
+            raise
         # No longer a participant: a new answer from this cookie counts as a new one.
         self._participants.discard(self.keyring.pseudonym("web", token))
         texts = spec.wording()
