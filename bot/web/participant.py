@@ -980,7 +980,8 @@ class WebChannel:
         votes = fields.get("vote") or []
         vote = votes[0] if votes else None
         if vote is not None:
-            statement = (fields.get("statement") or [""])[0]
+            # The page's own number, or the record id the export gives it (statement:N).
+            statement = (fields.get("statement") or [""])[0].removeprefix("statement:")
             if vote not in voting.VOTES:
                 raise self._problem(
                     request, web.HTTPBadRequest, "statements_web_bad_vote", spec.wording()
