@@ -126,7 +126,12 @@ async def read_form(request: web.Request) -> MultiDictProxy[str | bytes]:
                 data.extend(chunk)
         if part.filename is not None:
             continue  # a file: read to its end and dropped
-        value = bytes(part.decode(data))
+        try:
+            value = bytes(part.decode(data))
+        except RuntimeError as exc:
+            # A Content-Transfer-Encoding aiohttp does not decode (it raises RuntimeError
+            # for those): the client's fault, refused as a broken form (ValueError).
+            raise ValueError(str(exc)) from None
         kind = part.headers.get(hdrs.CONTENT_TYPE)
         if kind is None or kind.startswith("text/"):
             form.add(part.name, value.decode(part.get_charset(default="utf-8")))

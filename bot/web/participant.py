@@ -58,6 +58,10 @@ MAX_REPLY_DEPTH = 20
 # Participants remembered per process before the set starts again (a cache only).
 KNOWN_PARTICIPANTS = 100_000
 _PARENT = re.compile(r"response:[0-9]{1,18}")
+# What a form's nonce may look like: printable ASCII, no space (those this page issues are
+# digits, letters, dots, hyphens and underscores). Anything else, non-ASCII text among it,
+# is a broken form (400), not a resubmitted one (which is shown the page again).
+_NONCE = re.compile(r"[\x21-\x7e]{8,64}")
 # Whether a consultation still takes answers and whether a cookie is a participant
 # already, in one query (see WebChannel._posted): built once, not for every request.
 _STATE_AND_KNOWN = select(
@@ -301,7 +305,7 @@ class WebChannel:
         if spec is None:
             raise self._problem(request, web.HTTPNotFound, "web_not_found", _texts(request))
         texts = spec.wording()
-        if not 8 <= len(nonce) <= 64:
+        if not _NONCE.fullmatch(nonce):
             raise self._problem(request, web.HTTPBadRequest, "web_form_broken", texts)
         pseudonym = self.keyring.pseudonym("web", token)
         if pseudonym in self._participants and not writes_first:
@@ -976,7 +980,8 @@ class WebChannel:
         votes = fields.get("vote") or []
         vote = votes[0] if votes else None
         if vote is not None:
-            statement = (fields.get("statement") or [""])[0]
+            # The page's own number, or the record id the export gives it (statement:N).
+            statement = (fields.get("statement") or [""])[0].removeprefix("statement:")
             if vote not in voting.VOTES:
                 raise self._problem(
                     request, web.HTTPBadRequest, "statements_web_bad_vote", spec.wording()
@@ -1075,9 +1080,16 @@ class WebChannel:
         may always delete what they gave)."""
         cid = request.match_info["cid"]
         token, _, nonce, spec = await self._posted(request, cid, after_close=True)
-        await self._submit(
-            request, cid, nonce, self._event(token, f"{nonce}:erase", cid, EventKind.ERASE)
-        )
+        try:
+            await self._submit(
+                request, cid, nonce, self._event(token, f"{nonce}:erase", cid, EventKind.ERASE)
+            )
+        except web.HTTPSeeOther:
+            # A nonce used already or never issued: nothing done. After the close the
+            # answer is 410, as for any form to a closed consultation (CONTRACT.md),
+            # not the way back to a page that takes no answers.
+            await self._refuse_unknown_or_closed(request)
+            raise
         # No longer a participant: a new answer from this cookie counts as a new one.
         self._participants.discard(self.keyring.pseudonym("web", token))
         texts = spec.wording()

@@ -440,6 +440,33 @@ async def test_after_the_close_the_page_still_lets_the_person_delete_their_answe
     assert await _held_about(platform) == {"participant": 0, "consent": 0, "response": 0}
 
 
+async def test_an_erase_form_resent_after_the_close_gets_410_not_the_page(
+    platform: Platform, web_client: Client
+) -> None:
+    """CONTRACT.md: a form posted to a closed consultation gets 410, whatever its nonce.
+    An erase form whose nonce was used already (sent twice, or kept from an earlier
+    page) is not answered with the 303 to the page that an open consultation gives."""
+    from consultations import service
+
+    await launch(platform, spec_data(segments=[]))
+    page = await _consented(web_client)
+    # The page's forms share one nonce: answering uses it for its erase form too.
+    await _post(web_client, "/c/outpatient-booking/answers", page, **{"item:ease": "Easy"})
+    async with platform.sessionmaker.begin() as session:
+        await service.close(session, "outpatient-booking")
+    used = form_fields(page, ERASE)
+    for fields in (used, {**used, "nonce": "my-own-nonce-123"}):
+        late = await web_client.post(ERASE, data=fields, allow_redirects=False)
+        assert late.status == 410
+        assert "Location" not in late.headers
+    # Nothing was done with them: the person's answers are there until a fresh form asks.
+    assert await _held_about(platform) == {"participant": 1, "consent": 1, "response": 1}
+    closed = await (await web_client.get("/c/outpatient-booking")).text()
+    deleted = await _post(web_client, ERASE, closed)
+    assert deleted.status == 410
+    assert await _held_about(platform) == {"participant": 0, "consent": 0, "response": 0}
+
+
 async def test_a_worker_that_never_saw_the_person_erases_after_the_close(
     settings: Settings, platform: Platform, web_client: Client
 ) -> None:

@@ -120,6 +120,32 @@ async def test_client_invented_nonce_stores_nothing(platform: Platform, web_clie
     assert await _count(platform, Response.id) == 0
 
 
+async def test_a_non_ascii_nonce_gets_400_and_stores_nothing(
+    platform: Platform, web_client: Client
+) -> None:
+    """CONTRACT.md: a non-ASCII token gets a 4xx. A nonce with characters no issued nonce
+    has is a broken form (400), not a resubmitted one shown the page again (303)."""
+    await launch(platform, spec_data(segments=[]))
+    page = await (await web_client.get(PAGE)).text()
+    fields = form_fields(page, f"{PAGE}/consent")
+    for nonce in ("é" * 12, fields["nonce"][:-1] + "é", "\u2603" * 10, "nonce with spaces"):
+        for path, extra in (
+            ("consent", {"answer": "yes"}),
+            ("answers", {"item:ease": "Easy"}),
+            ("threads/reminder", {"text": "Text the day before"}),
+            ("stop", {}),
+            ("erase", {}),
+        ):
+            response = await web_client.post(
+                f"{PAGE}/{path}",
+                data={**fields, "nonce": nonce, **extra},
+                allow_redirects=False,
+            )
+            assert response.status == 400, (nonce, path, response.status)
+    assert await _count(platform, Participant.id) == 0
+    assert await _count(platform, Response.id) == 0
+
+
 async def test_form_nonce_table_keeps_hashes_only(platform: Platform, web_client: Client) -> None:
     await launch(platform)
     page = await (await web_client.get(PAGE)).text()
@@ -709,6 +735,36 @@ async def test_malformed_posts_get_a_4xx(platform: Platform, web_client: Client)
         assert "Before you start" in unescape(await shown.text())
     async with platform.sessionmaker() as session:
         assert await session.scalar(select(func.count(Response.id))) == 0
+
+
+async def test_a_multipart_part_in_an_unknown_transfer_encoding_gets_400(
+    platform: Platform, web_client: Client
+) -> None:
+    """CONTRACT.md: a broken multipart body gets a 4xx, never a 5xx. A part whose
+    Content-Transfer-Encoding is none a form may have (aiohttp knows base64,
+    quoted-printable, binary, 8bit and 7bit) is refused as a form that cannot be read."""
+    await launch(platform, spec_data(segments=[]))
+    await _start(web_client)
+    before = await _count(platform, Response.id)
+    for encoding in ("rot13", "x-unknown", "gzip", "uuencode"):
+        fields = form_fields(await (await web_client.get(PAGE)).text(), f"{PAGE}/answers")
+        parts = [
+            f'--b\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'
+            for name, value in fields.items()
+        ]
+        parts.append(
+            '--b\r\nContent-Disposition: form-data; name="item:one-thing"\r\n'
+            f"Content-Transfer-Encoding: {encoding}\r\n\r\nText me the day before\r\n--b--\r\n"
+        )
+        response = await web_client.post(
+            f"{PAGE}/answers",
+            data="".join(parts).encode(),
+            headers={"Content-Type": "multipart/form-data; boundary=b"},
+            allow_redirects=False,
+        )
+        assert response.status == 400, (encoding, response.status)
+        assert "could not be read" in await response.text()
+    assert await _count(platform, Response.id) == before
 
 
 async def test_control_characters_in_answers_are_dropped_and_the_answers_stored(

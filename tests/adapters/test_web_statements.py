@@ -213,3 +213,29 @@ async def test_a_vote_on_ones_own_statement_says_so(platform: Platform, web_clie
     text = unescape(await response.text())
     assert "You can't vote on your own statement." in text
     assert [r for r in await _export(platform, "new-clinic") if r["item_type"] == "vote"] == []
+
+
+async def test_a_vote_may_name_its_statement_by_the_exported_record_id(
+    platform: Platform, web_client: Client
+) -> None:
+    """The statement a vote is on, given as the record id the export shows (and votes'
+    ``in_reply_to`` carry, ``statement:N``), is taken as the page's own ``N``."""
+    await launch(platform, statements_spec())
+    page = await joined(web_client)
+    statements = [r for r in await _export(platform, "new-clinic") if r["item_type"] == "statement"]
+    target = statements[-1]["id"]
+    fields = re.findall(r'<input type="hidden" name="(csrf|nonce)" value="([^"]*)">', page)
+    response = await web_client.post(
+        ACTION, data={**dict(fields), "vote": "disagree", "statement": target}
+    )
+    assert response.status == 200
+    assert "your vote is counted" in await response.text()
+    votes = [r for r in await _export(platform, "new-clinic") if r["item_type"] == "vote"]
+    assert [(v["in_reply_to"], v["choices"]) for v in votes] == [(target, ["disagree"])]
+    # Anything else around the number is still no statement.
+    page = await (await web_client.get("/c/new-clinic")).text()
+    fields = re.findall(r'<input type="hidden" name="(csrf|nonce)" value="([^"]*)">', page)
+    bad = await web_client.post(
+        ACTION, data={**dict(fields), "vote": "agree", "statement": "response:1"}
+    )
+    assert bad.status == 400
