@@ -16,8 +16,9 @@ with no store, measured in the same run: figures are read as a share of it on a 
 machine.
 
 Every form post needs a nonce the server issued (bot/web/guards.py). A person would
-fetch the page first; here the nonces are issued before the clock starts, straight into
-``form_nonce`` with the server's keyed hash, so the timed part is the answer alone.
+fetch the page first; here the nonces are signed with the server's key before the clock
+starts and handed to wrk's script, so the timed part is the answer alone (its claim of
+the nonce included, as for any post).
 
 Then latency: wrk again at half the measured peak (each connection pauses between its
 requests), reporting p50 and p99. ``--profile DIR`` runs the servers under cProfile and
@@ -47,9 +48,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, cast
 
 import aiohttp
 
@@ -57,7 +57,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.common import children_of, cpu_seconds_of, fresh_pg_database  # noqa: E402
-from bot.web.guards import KeyedHash  # noqa: E402
+from bot.web.guards import FormNonces  # noqa: E402
 
 PYTHON = sys.executable
 # py-spy as installed beside this Python (pip), else from PATH.
@@ -69,6 +69,7 @@ NONCES_PER_SECOND = 4000
 
 LUA = """
 local people = {%(people)s}
+local nonces = {%(nonces)s}
 local counter = 0
 local pause = %(pause)d
 request = function()
@@ -76,7 +77,8 @@ request = function()
   -- The threads take turns through the people, so no two requests of one person are
   -- in flight at once (a person answers one form at a time).
   local p = people[((counter * %(threads)d + tid) %% #people) + 1]
-  local body = "csrf=" .. p[2] .. "&nonce=%(run)st" .. tid .. "x" .. counter ..
+  local mine = nonces[tid + 1]
+  local body = "csrf=" .. p[2] .. "&nonce=" .. mine[((counter - 1) %% #mine) + 1] ..
     "&item%%3Aone-thing=Booking+by+phone+took+too+long+and+nobody+called+back+" .. counter
   return wrk.format("POST", "/c/bench/answers", {
     ["Content-Type"] = "application/x-www-form-urlencoded",
@@ -93,11 +95,14 @@ end
 """
 
 
-def nonces(run: str, per_thread: int) -> Iterator[str]:
-    """The nonces the Lua script will post in run ``run`` (as its ``request`` builds them)."""
-    for thread in range(THREADS):
-        for counter in range(1, per_thread + 1):
-            yield f"{run}t{thread}x{counter}"
+def signed_nonces(per_thread: int) -> str:
+    """Nonces for the Lua script's ``nonces``, signed as the server's pages sign them
+    (bot/web/guards.py), ``per_thread`` for each wrk thread, each used once."""
+    issuer = FormNonces(cast(Any, None), KEY)
+    return ",".join(
+        "{" + ",".join(f'"{issuer.issue()}"' for _ in range(per_thread)) + "}"
+        for _ in range(THREADS)
+    )
 
 
 #: The port the servers listen on (``--port``); a free one when 0.
@@ -164,30 +169,6 @@ async def consent_people(port: int, count: int) -> list[tuple[str, str]]:
             token = next(c.value for c in http.cookie_jar if c.key == "engage_p")
             people.append((token, fields["csrf"]))
     return people
-
-
-async def issue_nonces(database_url: str, values: list[str]) -> None:
-    """Record nonces as issued, as the page would have (keyed hash, issued now)."""
-    keyed = KeyedHash(KEY, "engage web form nonce")
-    now = datetime.now(UTC)
-    if database_url.startswith("sqlite"):
-        import sqlite3
-
-        with sqlite3.connect(database_url.split("///", 1)[1]) as db:
-            db.executemany(
-                "INSERT INTO form_nonce (id, issued_at) VALUES (?, ?)",
-                ((keyed(v), now.strftime("%Y-%m-%d %H:%M:%S.%f")) for v in values),
-            )
-        return
-    import asyncpg
-
-    connection = await asyncpg.connect(database_url.replace("+asyncpg", ""))
-    try:
-        await connection.copy_records_to_table(
-            "form_nonce", records=[(keyed(v), now) for v in values], columns=["id", "issued_at"]
-        )
-    finally:
-        await connection.close()
 
 
 COUNT_ANSWERS = "select count(*) from inbox where channel = 'web'"
@@ -302,9 +283,7 @@ def measure_engage(
         people = asyncio.run(consent_people(port, 200))
         listed = ",".join(f'{{"{t}","{c}"}}' for t, c in people)
         per_thread = NONCES_PER_SECOND * seconds // THREADS
-        asyncio.run(
-            issue_nonces(database_url, [*nonces("peak", per_thread), *nonces("half", per_thread)])
-        )
+        peak_nonces, half_nonces = signed_nonces(per_thread), signed_nonces(per_thread)
         before = asyncio.run(web_events(database_url))
         url = f"http://127.0.0.1:{port}"
         spies = start_spies(servers, spy, database_url[:6], seconds)
@@ -312,7 +291,7 @@ def measure_engage(
         started = time.perf_counter()
         peak = run_wrk(
             url,
-            LUA % {"people": listed, "pause": 0, "run": "peak", "threads": THREADS},
+            LUA % {"people": listed, "nonces": peak_nonces, "pause": 0, "threads": THREADS},
             seconds,
             connections,
         )
@@ -328,7 +307,7 @@ def measure_engage(
         pause_ms = max(1, int(1000 * half_connections / max(rate / 2, 1)))
         half = run_wrk(
             url,
-            LUA % {"people": listed, "pause": pause_ms, "run": "half", "threads": THREADS},
+            LUA % {"people": listed, "nonces": half_nonces, "pause": pause_ms, "threads": THREADS},
             seconds,
             half_connections,
             latency=True,
@@ -359,7 +338,12 @@ def measure_bare(seconds: int, connections: int) -> dict[str, float]:
     )
     try:
         wait_ready([server], port)
-        script = LUA % {"people": '{"t","c"}', "pause": 0, "run": "bare", "threads": THREADS}
+        script = LUA % {
+            "people": '{"t","c"}',
+            "nonces": '{"n"},{"n"}',
+            "pause": 0,
+            "threads": THREADS,
+        }
         return run_wrk(f"http://127.0.0.1:{port}", script, seconds, connections)
     finally:
         server.terminate()

@@ -42,8 +42,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.runtime import StoredAnswer
 from channels.events import EventKind, InboundEvent
 from consultations import screening, service
-from consultations.dialogue import CHOOSE, CONSENT, RECONTACT, says_stop
-from consultations.spec import ConsultationSpec
+from consultations.dialogue import CHOOSE, CONSENT, RECONTACT, is_stop
+from consultations.spec import ConsultationSpec, Item
 from consultations.texts import Texts
 from storage import queries
 from storage.lists import one_of
@@ -183,8 +183,37 @@ def _statements() -> _Statements:
     )
 
 
-def _shape_ok(runtime: Runtime, event: InboundEvent, named: dict[str, Consultation]) -> bool:
-    """Whether an event, by itself, is a web answer the plain path can take."""
+@dataclass(frozen=True)
+class _Asked:
+    """What the plain path checks of an answer's question, the same for every answer to
+    it in a batch: worked out once per (consultation, item) and batch."""
+
+    spec: ConsultationSpec
+    item: Item
+    stop_words: frozenset[str]
+    hints: screening.Hints
+
+
+def _asked(named: dict[str, Consultation], consultation_id: str, item_id: str) -> _Asked | None:
+    """The question an answer names, if the plain path may take answers to it at all."""
+    row = named.get(consultation_id)
+    if row is None:
+        return None
+    spec = service.spec_of(row)
+    item = next((i for i in spec.items if i.id == item_id), None)
+    if item is None or any(s.id == item_id for s in spec.segments):
+        return None
+    return _Asked(spec, item, spec.wording().words("stop_words"), screening.hints_for(spec))
+
+
+def _shape_ok(
+    runtime: Runtime,
+    event: InboundEvent,
+    named: dict[str, Consultation],
+    known: dict[tuple[str, str], _Asked | None],
+) -> bool:
+    """Whether an event, by itself, is a web answer the plain path can take (``known``:
+    the batch's questions worked out so far, see :func:`_asked`)."""
     if (
         event.kind is not EventKind.ANSWER
         or event.public
@@ -196,20 +225,18 @@ def _shape_ok(runtime: Runtime, event: InboundEvent, named: dict[str, Consultati
         or event.item_id in (CONSENT, CHOOSE, RECONTACT)
     ):
         return False
-    row = named.get(event.consultation_id)
-    if row is None:
+    key = (event.consultation_id, event.item_id)
+    asked = known[key] if key in known else known.setdefault(key, _asked(named, *key))
+    if asked is None:
         return False
-    spec = service.spec_of(row)
-    item = next((i for i in spec.items if i.id == event.item_id), None)
-    if item is None or any(s.id == event.item_id for s in spec.segments):
-        return False
+    item = asked.item
     if item.at is not None and item.at > datetime.now(UTC):
         return False  # a timed question not asked yet: the usual path refuses it
     if item.type == "prompt":
         text = (event.text or "").strip()
-        if says_stop(text, spec.wording()):
+        if is_stop(text, asked.stop_words):
             return False  # STOP as the whole answer: the person leaves (the usual path)
-        screened = runtime.peek_screened(text, screening.hints_for(spec)) if text else None
+        screened = runtime.peek_screened(text, asked.hints) if text else None
         # A flagged text opens a case (and maybe the safety reply): the usual path.
         return screened is not None and not screened.crisis and not screened.needs_review
     if item.type == "poll" and item.rounds <= 1:
@@ -243,6 +270,7 @@ async def handle(
     if unread:
         named.update(await _consultations(session, unread))
     pseudonym_of: dict[tuple[str, str], str] = {}
+    known: dict[tuple[str, str], _Asked | None] = {}
     candidate: list[int] = []
     refused: set[str] = set()  # pseudonyms with an event the plain path cannot take
     for index, group in enumerate(groups):
@@ -252,7 +280,7 @@ async def handle(
                 (event.channel, event.sender),
                 runtime.keyring.pseudonym(event.channel, event.sender),
             )
-            if not _shape_ok(runtime, event, named):
+            if not _shape_ok(runtime, event, named, known):
                 ok = False
                 refused.add(pseudonym)
         if ok:
@@ -275,7 +303,10 @@ async def handle(
     # (its compile state, its result loading) costs more than SQLite takes to run one,
     # and nothing here loads or changes ORM objects.
     connection = await session.connection()
-    rows = await connection.execute(built.people, {"channel": channel, "pseudonyms": pseudonyms})
+    # Each result's rows taken at once (``all()``): iterating a result fetches a row a call.
+    rows = (
+        await connection.execute(built.people, {"channel": channel, "pseudonyms": pseudonyms})
+    ).all()
     people: dict[str, _Person] = {}
     usable: dict[str, bool] = {}
     for (
@@ -309,9 +340,9 @@ async def handle(
     if ids:
         # 2. Their consent records; 3. their stored answers (to replace, and to know
         # what each has answered when the next question is chosen).
-        for record in await connection.execute(built.consents, {"ids": ids}):
+        for record in (await connection.execute(built.consents, {"ids": ids})).all():
             consents.setdefault((record[0], record[1]), {})[record[2]] = record
-        answers = list(await connection.execute(built.answers, {"ids": ids}))
+        answers = list((await connection.execute(built.answers, {"ids": ids})).all())
 
     # Which people qualify: everything the usual path would check before storing.
     def qualifies(event: InboundEvent) -> bool:
@@ -328,7 +359,7 @@ async def handle(
         if dialogue is None or dialogue.state not in ("active", "finished"):
             return False
         row = named[cid]
-        spec = service.spec_of(row)
+        spec = cast(_Asked, known[(cid, cast(str, event.item_id))]).spec
         if not service.accepting(row, spec, now) or event.channel not in spec.channels:
             return False
         given = consents.get((person.participant.id, cid), {}).get("consultation")
@@ -374,15 +405,16 @@ async def handle(
             person = people[pseudonym_of[(event.channel, event.sender)]]
             participant = person.participant
             cid = cast(str, event.consultation_id)
-            spec = service.spec_of(named[cid])
-            item = spec.item(cast(str, event.item_id))
+            # Worked out by _shape_ok for every event taken.
+            asked = cast(_Asked, known[(cid, cast(str, event.item_id))])
+            spec, item = asked.spec, asked.item
             dialogue = person.dialogues[cid]
             outcome.duplicate = False
             outcome.participant = participant.pseudonym
             key = (participant.id, cid, item.id)
             row: dict[str, Any] | None
             if item.type == "prompt":
-                screened = runtime.screen((event.text or "").strip(), screening.hints_for(spec))
+                screened = runtime.screen((event.text or "").strip(), asked.hints)
                 earlier = prompt_answers.get(key, [])
                 if len(earlier) == 1 and earlier[0][1] == screened.text:
                     row = None  # the same words again: nothing to store

@@ -2088,10 +2088,12 @@ class _Turn:
         """Ask ``question``; ``round_number`` is the Delphi round it asks, for a poll asked
         in rounds (kept with the poll, so a vote on it later stays in that round)."""
         dialogue.pending = question.question
-        if prefix:
-            question = replace(question, text=f"{prefix}\n\n{question.text}")
-        message = replace(
-            OutboundMessage.asking(question), language=self.texts.language, round=round_number
+        # One message made with its words, language and round (asked after every answer).
+        message = OutboundMessage.asking(
+            question,
+            text=f"{prefix}\n\n{question.text}" if prefix else None,
+            language=self.texts.language,
+            round=round_number,
         )
         if self.replaces is not None and voting.parse_question(question.question) is not None:
             # The next statement takes the place of the one just voted on (Telegram edits

@@ -156,16 +156,25 @@ class OutboundMessage:
         return self.kind == "safety"
 
     @classmethod
-    def asking(cls, question: Question) -> OutboundMessage:
-        """The message that asks ``question``."""
+    def asking(
+        cls,
+        question: Question,
+        *,
+        text: str | None = None,
+        language: str = "en",
+        round: int | None = None,
+    ) -> OutboundMessage:
+        """The message that asks ``question`` (in ``text`` when given, else its own words)."""
         return cls(
-            text=question.text,
+            text=question.text if text is None else text,
             consultation_id=question.consultation_id,
             question=question.question,
             question_type=question.question_type,
             options=question.options,
             multiple=question.multiple,
             kind="question",
+            language=language,
+            round=round,
         )
 
     def to_json(self) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 
 from consultations.spec import ConsultationSpec, Item
@@ -72,8 +72,14 @@ def normalise(text: str) -> str:
 
 def says_stop(text: str, texts: Texts) -> bool:
     """Whether a whole message is STOP in the consultation's words (or English)."""
+    return is_stop(text, texts.words("stop_words"))
+
+
+def is_stop(text: str, stop_words: frozenset[str]) -> bool:
+    """Whether a whole message is one of ``stop_words`` (``texts.words("stop_words")``,
+    read once for many messages)."""
     # Every stop word is short: a long answer is never compared word by word.
-    return len(text) <= _LONGEST_STOP and normalise(text) in texts.words("stop_words")
+    return len(text) <= _LONGEST_STOP and normalise(text) in stop_words
 
 
 #: Longer than any stop word with the punctuation and emoji allowed after it.
@@ -106,22 +112,29 @@ def recontact_question(spec: ConsultationSpec) -> Question:
     )
 
 
-def segment_question(segment_id: str, text: str, options: Sequence[str]) -> Question:
+def segment_question(
+    segment_id: str,
+    text: str,
+    options: Sequence[str],
+    consultation_id: str | None = None,
+) -> Question:
     return Question(
         text=text,
         question=segment_id,
         question_type="segment",
         options=tuple(options),
+        consultation_id=consultation_id,
     )
 
 
-def item_question(item: Item) -> Question:
+def item_question(item: Item, consultation_id: str | None = None) -> Question:
     return Question(
         text=item.text,
         question=item.id,
         question_type=item.type,
         options=item.options,
         multiple=item.multiple,
+        consultation_id=consultation_id,
     )
 
 
@@ -138,23 +151,17 @@ def next_question(
     Permission to re-contact is asked only where the channel lets us reach people again
     (not on the anonymous web page).
     """
-    purposes = set(consent_purposes)
-    question: Question | None = None
-    if ask_recontact and spec.consent.recontact and "recontact" not in purposes:
-        question = recontact_question(spec)
-    else:
-        for segment in spec.segments:
-            if segment.id not in answered:
-                question = segment_question(segment.id, segment.text, segment.options)
-                break
-        else:
-            for item in spec.items:
-                if item.id not in answered and (ask_threads or item.type != "thread"):
-                    question = item_question(item)
-                    break
-    if question is None:
-        return None
-    return replace(question, consultation_id=spec.id)
+    # Each question is made with its consultation's id (asked after every answer: no
+    # copy of it made to add the id).
+    if ask_recontact and spec.consent.recontact and "recontact" not in set(consent_purposes):
+        return recontact_question(spec)
+    for segment in spec.segments:
+        if segment.id not in answered:
+            return segment_question(segment.id, segment.text, segment.options, spec.id)
+    for item in spec.items:
+        if item.id not in answered and (ask_threads or item.type != "thread"):
+            return item_question(item, spec.id)
+    return None
 
 
 def yes_no(raw: str, options: Sequence[str], texts: Texts = ENGLISH) -> bool | None:

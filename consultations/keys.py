@@ -19,6 +19,41 @@ import orjson
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 
+class KeyedSha256:
+    """HMAC-SHA256 under one key, keyed once: the same values as
+    ``hmac.new(key, data, hashlib.sha256)``, for the hashes made on every request.
+
+    HMAC is ``H((K ^ opad) + H((K ^ ipad) + data))`` (RFC 2104). The two hashes' states
+    after their padded key are made here once; each value copies them and hashes only
+    ``data``. The ``hmac`` module's own copy of a keyed state costs twice this, and its
+    one-shot ``hmac.digest`` three times (it keys the hash again and, on OpenSSL 3,
+    looks the digest up by name on every call).
+    """
+
+    __slots__ = ("_inner", "_outer")
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) > _BLOCK:
+            key = hashlib.sha256(key).digest()
+        key = key.ljust(_BLOCK, b"\0")
+        self._inner = hashlib.sha256(key.translate(_IPAD))
+        self._outer = hashlib.sha256(key.translate(_OPAD))
+
+    def hexdigest(self, data: bytes) -> str:
+        """The MAC of ``data`` in hex (64 characters)."""
+        inner = self._inner.copy()
+        inner.update(data)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.hexdigest()
+
+
+# SHA-256's block, and the key's two paddings (RFC 2104) as byte translations.
+_BLOCK = 64
+_IPAD = bytes(x ^ 0x36 for x in range(256))
+_OPAD = bytes(x ^ 0x5C for x in range(256))
+
+
 class Keyring:
     """Pseudonymises and seals with keys derived from the pseudonym key."""
 
@@ -27,11 +62,9 @@ class Keyring:
         pseudonym_secret = hmac.new(secret, b"engage pseudonym v1", hashlib.sha256).digest()
         self._aead = AESGCM(hmac.new(secret, b"engage sealing v1", hashlib.sha256).digest())
         reference_secret = hmac.new(secret, b"engage reference v1", hashlib.sha256).digest()
-        # Keyed once: each hash copies the keyed state instead of keying it again (the
-        # same values as hmac.new(key, message, sha256); a third of hmac.digest's cost
-        # on OpenSSL 3, which looks the digest up by name on every call).
-        self._pseudonym_hmac = hmac.new(pseudonym_secret, digestmod=hashlib.sha256)
-        self._reference_hmac = hmac.new(reference_secret, digestmod=hashlib.sha256)
+        # Keyed once: each hash copies the keyed state instead of keying it again.
+        self._pseudonym_hmac = KeyedSha256(pseudonym_secret)
+        self._reference_hmac = KeyedSha256(reference_secret)
         self._verifier = hmac.new(secret, b"engage key check v1", hashlib.sha256).hexdigest()
 
     def verifier(self) -> str:
@@ -42,9 +75,7 @@ class Keyring:
 
     def pseudonym(self, channel: str, platform_id: str) -> str:
         """The stable pseudonym of a platform user on a channel (64 hex characters)."""
-        keyed = self._pseudonym_hmac.copy()
-        keyed.update(f"{channel}:{platform_id}".encode())
-        return keyed.hexdigest()
+        return self._pseudonym_hmac.hexdigest(f"{channel}:{platform_id}".encode())
 
     def reference(self, channel: str, platform_ref: str) -> str:
         """A keyed hash of a platform reference (an event, message or status id).
@@ -53,9 +84,7 @@ class Keyring:
         repeat, or tie a reply to what it answers), but a chat id or a direct message's
         id inside one cannot be read back from the store.
         """
-        keyed = self._reference_hmac.copy()
-        keyed.update(f"{channel}:{platform_ref}".encode())
-        return "r:" + keyed.hexdigest()[:48]
+        return "r:" + self._reference_hmac.hexdigest(f"{channel}:{platform_ref}".encode())[:48]
 
     def seal(self, value: Any) -> str:
         """Encrypt a JSON-serialisable value to a printable token."""

@@ -12,6 +12,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache, cached_property
+from typing import Any
 
 from consultations.safety import redaction
 from consultations.safety.screen import CLEAR, Assessment
@@ -158,6 +159,20 @@ class Hints:
     regions: tuple[str, ...] = redaction.phone_regions()
     placeholders: tuple[tuple[str, str], ...] = tuple(redaction.PLACEHOLDERS.items())
     keep_staff_names: bool = False
+
+    def __hash__(self) -> int:
+        # The key of every text screened ahead (with the text): hashed once, not on each
+        # look-up. The dataclass's own hash would be the same value.
+        return self._hash
+
+    @cached_property
+    def _hash(self) -> int:
+        return hash((self.regions, self.placeholders, self.keep_staff_names))
+
+    def __reduce__(self) -> tuple[type[Hints], tuple[Any, ...]]:
+        # Sent to another process as its fields alone: a hash kept here (of strings, salted
+        # per process) would be wrong there.
+        return (Hints, (self.regions, self.placeholders, self.keep_staff_names))
 
     @cached_property
     def placeholder_words(self) -> dict[str, str]:

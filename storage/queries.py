@@ -780,7 +780,7 @@ async def insert_inbox_many(
         )
     # On the session's connection, as Core: nothing here is an ORM object.
     result = await connection.execute(_inbox_insert(postgresql), values)
-    return {(channel, event_id) for channel, event_id in result}
+    return {(channel, event_id) for channel, event_id in result.all()}
 
 
 async def participants_for(

@@ -34,6 +34,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from consultations.keys import KeyedSha256
 from storage.db import json_text
 from storage.lists import one_of
 from storage.tables import FormNonce, RateWindow, UTCDateTime, utcnow
@@ -58,13 +59,12 @@ class KeyedHash:
     """A keyed hash (HMAC-SHA256, hex) under a key derived from the secret for one purpose."""
 
     def __init__(self, secret_key: str, purpose: str) -> None:
-        self._key = hmac.new(secret_key.encode(), purpose.encode(), hashlib.sha256).digest()
+        key = hmac.new(secret_key.encode(), purpose.encode(), hashlib.sha256).digest()
+        self._keyed = KeyedSha256(key)
 
     def __call__(self, text: str) -> str:
         """The 64-character hex digest of ``text`` (any text, odd characters included)."""
-        data = text.encode("utf-8", "surrogatepass")
-        # hmac.digest: the one-shot form, the same value as hmac.new(...).hexdigest().
-        return hmac.digest(self._key, data, "sha256").hex()
+        return self._keyed.hexdigest(text.encode("utf-8", "surrogatepass"))
 
 
 class FormNonces:
@@ -146,7 +146,7 @@ class FormNonces:
                 _used_insert(postgresql),
                 {"nonces": listed if postgresql else json_text(listed), "now": now},
             )
-            taken.update(result.scalars())
+            taken.update(result.scalars().all())
         if earlier:
             # A page shown before nonces were signed (its row written when it was shown):
             # claimed as then, by one conditional UPDATE.

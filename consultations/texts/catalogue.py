@@ -18,8 +18,9 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
+from types import MappingProxyType
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_datetime, format_skeleton, format_time, format_timedelta
@@ -65,15 +66,20 @@ def placeholders(text: str) -> frozenset[str]:
     return frozenset(_PLACEHOLDER.findall(text))
 
 
-def _candidates(language: str) -> list[str]:
-    """Catalogue names to try for a language code, most specific first (``en-AU``, ``en``)."""
+@lru_cache(maxsize=256)
+def _candidates(language: str) -> tuple[str, ...]:
+    """Catalogue names to try for a language code, most specific first (``en-AU``, ``en``).
+
+    Kept for the languages asked for last: every text looked up asks for its language's
+    (a bounded number: a browser's Accept-Language names any codes it likes).
+    """
     parts = re.split(r"[-_]", language.strip())
     base = parts[0].lower()
     names = []
     if len(parts) > 1:
         names.append(f"{base}_{parts[1].upper() if len(parts[1]) == 2 else parts[1]}")
     names.append(base)
-    return names
+    return tuple(names)
 
 
 @cache
@@ -99,11 +105,20 @@ def available_languages() -> tuple[str, ...]:
     return ("en", *sorted(path.stem for path in LOCALE_DIR.glob("*.po")))
 
 
-def _translations(language: str) -> dict[str, str]:
+def _translations(language: str) -> Mapping[str, str]:
     """Key -> translated words, for the texts this language's catalogue has (current ones)."""
     if _candidates(language)[-1] == "en":
-        return {}
-    return dict(_current(tuple(_candidates(language))))
+        return _NONE
+    return _translated(_candidates(language))
+
+
+_NONE: Mapping[str, str] = MappingProxyType({})
+
+
+@lru_cache(maxsize=256)
+def _translated(names: tuple[str, ...]) -> Mapping[str, str]:
+    # Read-only and kept: every text looked up in the language reads it.
+    return MappingProxyType(dict(_current(names)))
 
 
 @cache

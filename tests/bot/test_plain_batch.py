@@ -28,12 +28,21 @@ def analyse(text: str) -> tuple[float | None, dict[str, Any] | None]:
     return len(text) / 100, {"words": len(text.split())}
 
 
+async def _admit(session: Any, tickets: Sequence[str | None]) -> list[bool]:
+    """Every ticket taken (the web channel's nonce claim, without its nonces)."""
+    return [ticket is not None for ticket in tickets]
+
+
 class Script:
     """Web requests of one runtime's people (their ids carry the runtime's prefix)."""
 
-    def __init__(self, platform: Platform, prefix: str, *, plain: bool) -> None:
+    def __init__(
+        self, platform: Platform, prefix: str, *, plain: bool, tickets: bool = False
+    ) -> None:
         self.platform = platform
         self.prefix = prefix
+        # As the web channel batches: each request with a ticket, claimed by ``admit``.
+        self.tickets = tickets
         self.runtime = Runtime(
             platform.sessionmaker,
             platform.keyring,
@@ -71,6 +80,10 @@ class Script:
     async def batch(self, *groups: Sequence[InboundEvent]) -> list[Outcome | Exception]:
         # As GroupCommit.submit does: texts screened and analysed ahead of the batch.
         self.runtime.prepare(e.text for g in groups for e in g if e.text)
+        if self.tickets:
+            self._counter += 1
+            tickets = [f"{self.prefix}-{self._counter}-{n}" for n in range(len(groups))]
+            return await self.runtime.handle_groups(list(groups), tickets=tickets, admit=_admit)
         return await self.runtime.handle_groups(list(groups))
 
     async def run(self) -> list[Any]:
@@ -208,6 +221,23 @@ async def test_the_plain_path_stores_and_says_what_the_orm_path_does(platform: P
 
     assert said_plain == said_orm
     assert await plain.stored() == await orm.stored()
+
+
+async def test_batches_with_tickets_store_and_say_the_same(platform: Platform) -> None:
+    """As the web channel batches (tickets claimed in the transaction, the batch's
+    consultations read first for it): what is stored and said is the same, with the
+    plain path and without it."""
+    await launch(platform)
+    orm = Script(platform, "orm", plain=False)
+    orm_tickets = Script(platform, "ormt", plain=False, tickets=True)
+    plain_tickets = Script(platform, "plaint", plain=True, tickets=True)
+
+    said = await orm.run()
+    assert await orm_tickets.run() == said
+    assert await plain_tickets.run() == said
+    stored = await orm.stored()
+    assert await orm_tickets.stored() == stored
+    assert await plain_tickets.stored() == stored
 
 
 async def test_the_plain_path_takes_the_common_answers_and_leaves_the_rest(
