@@ -83,11 +83,21 @@ def _candidates(language: str) -> tuple[str, ...]:
 
 
 @cache
+def _shipped() -> frozenset[str]:
+    """The names of the catalogues in :data:`LOCALE_DIR` (``cy``, ``es``, ...)."""
+    return frozenset(path.stem for path in LOCALE_DIR.glob("*.po"))
+
+
 def _read(name: str) -> Catalog | None:
-    path = LOCALE_DIR / f"{name}.po"
-    if not path.is_file():
-        return None
-    with path.open("rb") as handle:
+    # Only shipped names reach the cache: a browser's Accept-Language may name any
+    # region of a shipped language ("cy-ZZ", "cy-whatever"), and a cache keyed on every
+    # name asked for would grow with each.
+    return _read_shipped(name) if name in _shipped() else None
+
+
+@cache
+def _read_shipped(name: str) -> Catalog:
+    with (LOCALE_DIR / f"{name}.po").open("rb") as handle:
         return read_po(handle, locale=None)
 
 
@@ -102,14 +112,16 @@ def catalogue_for(language: str) -> Catalog | None:
 
 def available_languages() -> tuple[str, ...]:
     """English and every language with a catalogue in :data:`LOCALE_DIR`."""
-    return ("en", *sorted(path.stem for path in LOCALE_DIR.glob("*.po")))
+    return ("en", *sorted(_shipped()))
 
 
 def _translations(language: str) -> Mapping[str, str]:
     """Key -> translated words, for the texts this language's catalogue has (current ones)."""
     if _candidates(language)[-1] == "en":
         return _NONE
-    return _translated(_candidates(language))
+    # Keyed on the shipped catalogues only, so the caches below hold one entry a
+    # catalogue whatever regions are asked for.
+    return _translated(tuple(name for name in _candidates(language) if name in _shipped()))
 
 
 _NONE: Mapping[str, str] = MappingProxyType({})

@@ -17,6 +17,7 @@ from consultations.texts import (
     available_languages,
     catalogue_for,
     missing_texts,
+    negotiate,
     placeholders,
     texts_for,
 )
@@ -245,3 +246,21 @@ def test_an_opening_is_dated_in_the_consultation_s_time_zone() -> None:
     )
     said = not_accepting_text("open", spec, datetime(2026, 12, 1, tzinfo=UTC))
     assert said == "“Sydney clinic” opens on 21 December 2026. Please come back then."
+
+
+def test_any_number_of_regions_asked_for_keeps_one_catalogue_a_language() -> None:
+    # A browser's Accept-Language may name any region of a shipped language; each is
+    # read as the language's own catalogue, and what is kept does not grow with them.
+    from consultations.texts import catalogue
+
+    welsh = negotiate(["cy"]).raw("consent_yes")
+    assert welsh != ENGLISH.raw("consent_yes")
+    for n in range(2_000):
+        texts = negotiate([f"cy-Q{n}", "en"])
+        assert texts.raw("consent_yes") == welsh
+    kept = [
+        catalogue._read_shipped.cache_info().currsize,
+        catalogue._current.cache_info().currsize,
+        catalogue._translated.cache_info().currsize,
+    ]
+    assert max(kept) <= len(SHIPPED) + 1, kept
