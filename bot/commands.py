@@ -79,6 +79,12 @@ def db_upgrade(args: argparse.Namespace, settings: Settings | None) -> int:
 
 
 def db_downgrade(args: argparse.Namespace, settings: Settings | None) -> int:
+    if not args.revision.rpartition("@")[2]:
+        # Nothing after the last "@" (or nothing at all): Alembic stops on an assertion.
+        raise UsageError(
+            f"REV: {args.revision!r} names no revision; give a revision id "
+            "(`engage db current` shows the database's), or 'base' for none"
+        )
     try:
         migrate.downgrade(_settings(settings).database_url, args.revision)
     except Exception as exc:  # alembic raises CommandError for unknown revisions

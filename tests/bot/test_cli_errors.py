@@ -14,6 +14,7 @@ import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
 
+from migrations import apply as migrate
 from tests.conftest import POSTGRES_ADMIN_URL, TEST_KEY, TEST_SECRET
 from tests.helpers import engage
 
@@ -221,6 +222,18 @@ def test_an_empty_note_names_the_note(
     code, _, err = engage(capsys, "moderation", "resolve", "3", "--note", note)
     assert code == 2
     assert _one_line(err).startswith("engage: --note: ")
+
+
+@pytest.mark.parametrize("revision", ["", "@", "head@", "0021_ids_never_reused@"])
+def test_a_revision_that_names_none_is_a_usage_error(
+    env: Path, capsys: pytest.CaptureFixture[str], revision: str
+) -> None:
+    assert engage(capsys, "db", "upgrade")[0] == 0
+    code, out, err = engage(capsys, "db", "downgrade", revision)
+    assert (code, out) == (2, "")
+    assert _one_line(err).startswith(f"engage: REV: {revision!r} names no revision"), err
+    code, out, _ = engage(capsys, "db", "current")
+    assert (code, out.strip()) == (0, migrate.head_revision())
 
 
 async def _run_until_it_stops(tmp_path: Path, **settings: str) -> tuple[int, str]:
