@@ -306,6 +306,26 @@ def _database_url(env: Mapping[str, str]) -> str:
     return value
 
 
+def _check_sqlite_file(database_url: str) -> None:
+    """A SQLite file that could be opened: not a folder, in a folder that exists.
+
+    Checked once any development key files are made (by default beside the database, in a
+    folder made for them), so that the settings the store is opened with are all usable.
+    """
+    path = sqlite_path(database_url)
+    if path is None or str(path).startswith("file:"):
+        return
+    if path.is_dir():
+        raise ConfigError(f"ENGAGE_DATABASE_URL: {path} is a folder, not a SQLite file")
+    folder = path.parent
+    if not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "does not exist"
+        raise ConfigError(
+            f"ENGAGE_DATABASE_URL: the SQLite file's folder {folder} {what}; create it, or "
+            "name a file in a folder that exists"
+        )
+
+
 def _whole_number(
     env: Mapping[str, str], name: str, default: int, lowest: int, highest: int, *, hint: str = ""
 ) -> int:
@@ -540,6 +560,7 @@ def load_settings(
         secret_key = _key(env, "ENGAGE_SECRET_KEY", keys_from)
         pseudonym_key = _key(env, "ENGAGE_PSEUDONYM_KEY", keys_from)
         _distinct_keys(secret_key, pseudonym_key, environment)
+    _check_sqlite_file(database_url)
     if not webhook_secret and keys:
         # Derived, not random: every worker sharing the secret key registers and checks
         # the same webhook secret.

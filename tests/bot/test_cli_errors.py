@@ -78,6 +78,29 @@ def test_an_unreachable_server_is_one_line_for_every_command(
 
 
 @pytest.mark.usefixtures("keys")
+@pytest.mark.parametrize("where", ["missing folder", "a folder"])
+@pytest.mark.parametrize("command", [("db", "upgrade"), ("consultation", "list")])
+def test_a_sqlite_file_that_cannot_be_is_a_usage_error_naming_the_url(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    where: str,
+    command: tuple[str, ...],
+) -> None:
+    path = tmp_path / "no-such-folder" / "engage.db"
+    if where == "a folder":
+        path = tmp_path / "engage.db"
+        path.mkdir()
+    monkeypatch.setenv("ENGAGE_DATABASE_URL", f"sqlite+aiosqlite:///{path}")
+    code, out, err = engage(capsys, *command)
+    assert (code, out) == (2, "")
+    line = _one_line(err)
+    assert line.startswith("engage: configuration: ENGAGE_DATABASE_URL: "), line
+    assert str(path if where == "a folder" else path.parent) in line
+    assert not (tmp_path / "no-such-folder").exists()
+
+
+@pytest.mark.usefixtures("keys")
 def test_an_unknown_host_is_one_line(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
