@@ -101,6 +101,25 @@ def test_a_sqlite_file_that_cannot_be_is_a_usage_error_naming_the_url(
 
 
 @pytest.mark.usefixtures("keys")
+def test_a_sqlite_file_that_cannot_be_opened_is_one_line_and_no_traceback(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # A link to a folder that is not there: the settings look usable, SQLite cannot open
+    # it. The driver's thread used to answer after the command's event loop had closed,
+    # and its traceback followed the one line (pytest fails the test on it).
+    path = tmp_path / "engage.db"
+    path.symlink_to(tmp_path / "gone" / "engage.db")
+    monkeypatch.setenv("ENGAGE_DATABASE_URL", f"sqlite+aiosqlite:///{path}")
+    for _ in range(5):
+        code, out, err = engage(capsys, "consultation", "list")
+        assert (code, out) == (1, "")
+        assert _one_line(err) == (
+            "engage: database error: the database file cannot be opened "
+            "(unable to open database file)"
+        )
+
+
+@pytest.mark.usefixtures("keys")
 def test_an_unknown_host_is_one_line(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
