@@ -506,11 +506,11 @@ def load_settings(
     if environment == "development":
         keys_from = key_dir or default_key_dir(env, database_url)
 
-    port_text = env.get("ENGAGE_HTTP_PORT") or "8080"
-    try:
-        port = int(port_text)
-    except ValueError:
-        raise ConfigError(f"ENGAGE_HTTP_PORT: {port_text!r} is not a number") from None
+    port_text = (env.get("ENGAGE_HTTP_PORT") or "8080").strip()
+    # Digits only: int() would also take "8_080", "+8080" and digits of other scripts.
+    if not re.fullmatch(r"-?[0-9]+", port_text):
+        raise ConfigError(f"ENGAGE_HTTP_PORT: {port_text!r} is not a number")
+    port = int(port_text)
     if not 0 <= port <= 65535:
         raise ConfigError(f"ENGAGE_HTTP_PORT: {port} is outside 0..65535")
 
