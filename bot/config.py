@@ -243,6 +243,9 @@ def _url(env: Mapping[str, str], name: str, default: str | None) -> str | None:
         raise ConfigError(f"{name}: {value!r} is not a URL ({exc})") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"{name}: {value!r} is not an http(s) URL")
+    if parts.query or parts.fragment or value.rstrip("/").endswith(("?", "#")):
+        # Paths are added to it (/c/ID, /hooks/telegram, the token and the method).
+        raise ConfigError(f"{name}: {value!r} has a ? or # part; give the address alone")
     return value.rstrip("/") if name != "TELEGRAM_API_BASE_URL" else value
 
 

@@ -36,6 +36,9 @@ OTHER_KEY = "o" * 40
         ({"ENGAGE_PUBLIC_URL": "http://host:abc"}, "ENGAGE_PUBLIC_URL"),
         ({"ENGAGE_PUBLIC_URL": "http://host:99999"}, "ENGAGE_PUBLIC_URL"),
         ({"ENGAGE_PUBLIC_URL": "http://:8080"}, "ENGAGE_PUBLIC_URL"),
+        ({"ENGAGE_PUBLIC_URL": "https://engage.example.org/?a=1"}, "ENGAGE_PUBLIC_URL"),
+        ({"ENGAGE_PUBLIC_URL": "https://engage.example.org/#top"}, "ENGAGE_PUBLIC_URL"),
+        ({"TELEGRAM_API_BASE_URL": "https://api.example.org/bot?x="}, "TELEGRAM_API_BASE_URL"),
         ({"TELEGRAM_API_BASE_URL": "http://[::1"}, "TELEGRAM_API_BASE_URL"),
         (
             {"MASTODON_API_BASE_URL": "http://[::1", "MASTODON_ACCESS_TOKEN": "t"},
