@@ -238,6 +238,44 @@ def test_key_files_are_private_and_wider_ones_are_refused(tmp_path: Path) -> Non
         load_settings({}, key_dir=tmp_path)
 
 
+@pytest.mark.parametrize(
+    ("env", "name"),
+    [
+        ({"ENGAGE_TRUSTED_PROXIES": "proxy.internal"}, "ENGAGE_TRUSTED_PROXIES"),
+        (
+            {"ENGAGE_WEB_NEW_PARTICIPANTS_PER_MINUTE": "-1"},
+            "ENGAGE_WEB_NEW_PARTICIPANTS_PER_MINUTE",
+        ),
+        ({"ENGAGE_ALERT_EMAIL": "not-an-address"}, "ENGAGE_ALERT_EMAIL"),
+        ({"ENGAGE_SUMMARY_TIMEOUT": "soon"}, "ENGAGE_SUMMARY_TIMEOUT"),
+        ({"ENGAGE_PSEUDONYM_KEY": "short"}, "ENGAGE_PSEUDONYM_KEY"),
+        ({"MASTODON_ACCESS_TOKEN": "t", "ENGAGE_TRUSTED_PROXIES": "x"}, "ENGAGE_TRUSTED_PROXIES"),
+        (
+            {"ENGAGE_DATABASE_URL": "sqlite+aiosqlite:////no/such/folder/e.db"},
+            "ENGAGE_DATABASE_URL",
+        ),
+    ],
+)
+def test_a_refused_start_writes_no_key_file_and_logs_nothing_before_its_line(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, env: dict[str, str], name: str
+) -> None:
+    # The one line naming the variable is all a refused start says: a first start in
+    # development made its key files, and said so, before the later settings were checked.
+    keys = tmp_path / "keys"
+    with caplog.at_level("DEBUG", logger="bot.config"), pytest.raises(ConfigError, match=name):
+        load_settings(env, key_dir=keys)
+    assert caplog.text == ""
+    assert not keys.exists()
+
+
+def test_a_sqlite_file_in_the_folder_its_development_keys_are_made_in_is_usable(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "data"
+    settings = load_settings({"ENGAGE_DATABASE_URL": f"sqlite+aiosqlite:///{data / 'engage.db'}"})
+    assert (data / ".engage-secret-key").read_text().strip() == settings.secret_key
+
+
 @pytest.mark.parametrize("held", ["short", ""])
 def test_a_key_file_too_short_is_refused_never_replaced(tmp_path: Path, held: str) -> None:
     # Replacing it would change every pseudonym: the people in the store would be
