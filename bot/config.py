@@ -359,6 +359,18 @@ def _check_sqlite_file(database_url: str, key_dir: Path | None) -> None:
         )
 
 
+#: A number as people write one: digits, with a decimal point or not (float() would also
+#: take "1_0", "nan", "inf" and the digits of other scripts).
+_DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+")
+
+
+def _decimal(text: str) -> float:
+    """``text`` as a number, or ValueError."""
+    if not _DECIMAL.fullmatch(text):
+        raise ValueError(text)
+    return float(text)
+
+
 def _whole_number(
     env: Mapping[str, str], name: str, default: int, lowest: int, highest: int, *, hint: str = ""
 ) -> int:
@@ -480,7 +492,7 @@ def _summary_model(env: Mapping[str, str]) -> LocalModel | None:
     """The local language model that writes theme summaries, if the operator gave one."""
     timeout_text = (env.get("ENGAGE_SUMMARY_TIMEOUT") or f"{DEFAULT_TIMEOUT:g}").strip()
     try:
-        timeout = float(timeout_text)
+        timeout = _decimal(timeout_text)
     except ValueError:
         raise ConfigError(
             f"ENGAGE_SUMMARY_TIMEOUT: {timeout_text!r} is not a number of seconds"
@@ -569,7 +581,7 @@ def load_settings(
     pace_name = "TELEGRAM_MESSAGES_PER_SECOND"
     pace_text = (env.get(pace_name) or "30").strip()
     try:
-        pace = float(pace_text)
+        pace = _decimal(pace_text)
     except ValueError:
         raise ConfigError(f"{pace_name}: {pace_text!r} is not a number") from None
     if not 0 < pace <= 1000:
@@ -581,7 +593,7 @@ def load_settings(
     stall_name = "MASTODON_STREAM_TIMEOUT"
     stall_text = (env.get(stall_name) or "45").strip()
     try:
-        stall = float(stall_text)
+        stall = _decimal(stall_text)
     except ValueError:
         raise ConfigError(f"{stall_name}: {stall_text!r} is not a number of seconds") from None
     if not 0.1 <= stall <= 3600:
