@@ -362,7 +362,15 @@ def load_spec_file(
     except IsADirectoryError:
         reason = f"{name} is a folder, not a spec file"
     except UnicodeDecodeError as error:
-        reason = f"{name} is not UTF-8 text (byte {error.start} cannot be read)"
+        # Where, as for YAML's own errors: the line and column of the first bad byte.
+        before = error.object[: error.start]
+        line = before.count(b"\n") + 1
+        start = before[before.rfind(b"\n") + 1 :].decode("utf-8", "replace")
+        column = len(start.removeprefix("\ufeff") if line == 1 else start) + 1
+        reason = (
+            f"{name}, line {line}, column {column}: not UTF-8 text (the byte "
+            f"0x{error.object[error.start]:02x} cannot be read); save the file as UTF-8"
+        )
     except OSError as error:
         reason = f"cannot read {name}: {error.strerror or error}"
     else:

@@ -148,6 +148,24 @@ def test_unreadable_spec_is_one_line_naming_the_file_once(
     assert (code, err) == (2, f"engage: there is no file {missing}\n")
 
 
+@pytest.mark.parametrize("command", ["validate", "create"])
+def test_a_spec_that_is_not_utf8_names_the_line_and_column(
+    env: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    # Saved as Latin-1 by an older editor: "Café" on the title's line.
+    text = yaml.safe_dump(spec_data(title="Café hours"), sort_keys=False, allow_unicode=True)
+    spec = env / "latin1.yaml"
+    spec.write_bytes(text.encode("latin-1"))
+    line = text[: text.index("é")].count("\n") + 1
+    column = text.index("é") - text.rfind("\n", 0, text.index("é"))
+    code, out, err = engage(capsys, "consultation", command, str(spec))
+    assert (code, out) == (2, "")
+    assert err == (
+        f"engage: {spec}, line {line}, column {column}: not UTF-8 text (the byte 0xe9 cannot "
+        "be read); save the file as UTF-8\n"
+    )
+
+
 def test_valid_spec(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     code, out, _ = engage(capsys, "consultation", "validate", write_spec(tmp_path, spec_data()))
     assert code == 0
