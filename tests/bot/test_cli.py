@@ -893,6 +893,17 @@ def test_import_of_a_folder_says_so(env: Path, capsys: pytest.CaptureFixture[str
     missing = env / "missing.csv"
     code, _, err = engage(capsys, "import", "outpatient-booking", str(missing), "--format", "csv")
     assert code == 2 and err.strip() == f"engage: FILE: {missing}: no such file"
+    for content in ("", "\ufeff", "\n \n"):
+        empty = env / "empty.csv"
+        empty.write_text(content, encoding="utf-8")
+        code, out, err = engage(
+            capsys, "import", "outpatient-booking", str(empty), "--format", "csv"
+        )
+        assert (code, out) == (2, "")
+        assert err == (
+            f"engage: {empty}: the file is empty; it needs a header row naming its columns, "
+            "then a row for each response\n"
+        )
 
 
 def test_a_web_id_that_starts_with_a_dash_is_read_as_the_id(
