@@ -660,7 +660,7 @@ async def draft_loop(args: argparse.Namespace, settings: Settings | None) -> int
     from consultations import loop, reporting
     from consultations.spec import parse_spec
 
-    if args.output:
+    if args.output is not None:
         check_output(args.output)
     platform = await migrated_platform(settings)
     try:
@@ -767,7 +767,7 @@ async def import_(args: argparse.Namespace, settings: Settings | None) -> int:
 async def report(args: argparse.Namespace, settings: Settings | None) -> int:
     from consultations import reporting
 
-    if args.output:
+    if args.output is not None:
         check_output(args.output)  # before the analysis, which can take minutes
     platform = await migrated_platform(settings)
     progress = Progress("analysing")

@@ -762,8 +762,9 @@ def test_participant_request_with_a_mistyped_channel_or_blank_id_exits_2(
     [
         ["export", "outpatient-booking", "--format", "csv"],
         ["report", "outpatient-booking", "--format", "md"],
+        ["consultation", "draft-loop", "outpatient-booking"],
     ],
-    ids=["export", "report"],
+    ids=["export", "report", "draft-loop"],
 )
 def test_output_naming_a_folder_exits_2_and_leaves_nothing(
     env: Path, capsys: pytest.CaptureFixture[str], command: list[str]
@@ -775,6 +776,11 @@ def test_output_naming_a_folder_exits_2_and_leaves_nothing(
     code, out, err = engage(capsys, *command, "--output", str(folder))
     assert (code, out, err) == (2, "", f"engage: --output: {folder} is a folder\n")
     assert sorted(env.iterdir()) == before and list(folder.iterdir()) == []
+    for blank in ("", "  "):
+        code, out, err = engage(capsys, *command, "--output", blank)
+        assert (code, out) == (2, "")
+        assert err == "engage: --output: is empty; give the file to write\n"
+    assert sorted(env.iterdir()) == before
 
 
 def test_invalid_setting_stops_with_one_line(
