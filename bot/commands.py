@@ -310,6 +310,8 @@ def _limits(settings: Settings | None) -> Mapping[str, ChannelLimits]:
 
 
 def _load(path: str, settings: Settings | None) -> tuple[ConsultationSpec, str]:
+    if not path.strip():  # an unset shell variable, say
+        raise UsageError("FILE: is empty; give the spec file")
     try:
         spec = load_spec_file(path, limits=_limits(settings))
     except SpecError as exc:
@@ -714,6 +716,8 @@ async def export(args: argparse.Namespace, settings: Settings | None) -> int:
 
 
 async def import_(args: argparse.Namespace, settings: Settings | None) -> int:
+    if not args.file.strip():
+        raise UsageError("FILE: is empty; give the CSV file")
     platform = await migrated_platform(settings)
     progress = Progress("importing")
     try:
@@ -769,6 +773,8 @@ async def report(args: argparse.Namespace, settings: Settings | None) -> int:
 
     if args.output is not None:
         check_output(args.output)  # before the analysis, which can take minutes
+    if args.codebook is not None and not args.codebook.strip():
+        raise UsageError("--codebook: is empty; give the codebook file")
     platform = await migrated_platform(settings)
     progress = Progress("analysing")
     try:

@@ -912,6 +912,34 @@ def test_import_of_a_folder_says_so(env: Path, capsys: pytest.CaptureFixture[str
         )
 
 
+@pytest.mark.parametrize(
+    ("command", "said"),
+    [
+        (("consultation", "validate", " "), "FILE: is empty; give the spec file"),
+        (("consultation", "create", ""), "FILE: is empty; give the spec file"),
+        (
+            ("import", "outpatient-booking", "", "--format", "csv"),
+            "FILE: is empty; give the CSV file",
+        ),
+        (
+            ("report", "outpatient-booking", "--format", "md", "--codebook", ""),
+            "--codebook: is empty; give the codebook file",
+        ),
+    ],
+    ids=["validate", "create", "import", "codebook"],
+)
+def test_an_empty_file_argument_is_named_as_empty(
+    env: Path, capsys: pytest.CaptureFixture[str], command: tuple[str, ...], said: str
+) -> None:
+    # An unset shell variable ("$SPEC") gives an empty argument: Path("") is the working
+    # folder, which the messages called a folder, or "no file ".
+    spec = write_spec(env, spec_data(channels=["web"]))
+    assert engage(capsys, "consultation", "create", spec)[0] == 0
+    assert engage(capsys, "consultation", "launch", "outpatient-booking")[0] == 0
+    code, out, err = engage(capsys, *command)
+    assert (code, out, err) == (2, "", f"engage: {said}\n")
+
+
 def test_a_web_id_that_starts_with_a_dash_is_read_as_the_id(
     env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
