@@ -50,7 +50,7 @@ from consultations.spec import (
     Region,
     SpecError,
     is_valid_id,
-    load_spec_file,
+    read_spec_file,
     unfinished,
 )
 from migrations import apply as migrate
@@ -313,7 +313,7 @@ def _load(path: str, settings: Settings | None) -> tuple[ConsultationSpec, str]:
     if not path.strip():  # an unset shell variable, say
         raise UsageError("FILE: is empty; give the spec file")
     try:
-        spec = load_spec_file(path, limits=_limits(settings))
+        spec, text = read_spec_file(path, limits=_limits(settings))
     except SpecError as exc:
         raise _SpecProblems(path, exc) from None
     if settings is not None and settings.mastodon_enabled:
@@ -327,7 +327,7 @@ def _load(path: str, settings: Settings | None) -> tuple[ConsultationSpec, str]:
             raise _SpecProblems(path, SpecError(problems))
     if left := unfinished(spec.to_dict()):
         raise _SpecProblems(path, SpecError(left))
-    return spec, Path(path).read_text(encoding="utf-8")
+    return spec, text
 
 
 def _warn_without_region(path: str, spec: ConsultationSpec) -> None:

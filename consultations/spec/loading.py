@@ -29,7 +29,7 @@ import yaml
 from consultations.spec.model import ChannelLimits, ConsultationSpec
 from consultations.spec.validation import ROOT, Problem, validate
 
-__all__ = ["SpecError", "load_spec", "load_spec_file", "parse_spec"]
+__all__ = ["SpecError", "load_spec", "load_spec_file", "parse_spec", "read_spec_file"]
 
 
 class SpecError(ValueError):
@@ -353,6 +353,13 @@ def load_spec_file(
     Raises:
         SpecError: the file cannot be read (the message names it) or the spec has problems.
     """
+    return read_spec_file(path, limits=limits)[0]
+
+
+def read_spec_file(
+    path: str | os.PathLike[str], *, limits: Mapping[str, ChannelLimits] | None = None
+) -> tuple[ConsultationSpec, str]:
+    """:func:`load_spec_file`, with the file's text as read (once: it may be a pipe)."""
     name = os.fspath(path)
     try:
         with open(name, encoding="utf-8-sig") as file:
@@ -374,5 +381,5 @@ def load_spec_file(
     except OSError as error:
         reason = f"cannot read {name}: {error.strerror or error}"
     else:
-        return load_spec(text, source=name, limits=limits)
+        return load_spec(text, source=name, limits=limits), text
     raise SpecError([Problem(ROOT, reason)], source=name, unreadable=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -13,7 +14,9 @@ from typing import Any
 
 import pytest
 import yaml
+from sqlalchemy import text as text_clause
 
+from storage.db import create_engine
 from tests.helpers import engage, spec_data
 
 CONTRACT_KEYS = [
@@ -164,6 +167,34 @@ def test_a_spec_that_is_not_utf8_names_the_line_and_column(
         f"engage: {spec}, line {line}, column {column}: not UTF-8 text (the byte 0xe9 cannot "
         "be read); save the file as UTF-8\n"
     )
+
+
+def test_a_spec_read_from_a_pipe_is_stored_with_its_text(env: Path, database_url: str) -> None:
+    # `engage consultation create /dev/stdin < spec.yaml`: the file can be read once only
+    # (a second read found nothing, and a named pipe was waited on for ever).
+    text = yaml.safe_dump(spec_data(), sort_keys=False)
+    engage_script = Path(sys.executable).parent / "engage"
+    done = subprocess.run(
+        [str(engage_script), "consultation", "create", "/dev/stdin"],
+        input=text,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "outpatient-booking"
+
+    async def stored() -> str:
+        engine = create_engine(database_url)
+        try:
+            async with engine.connect() as connection:
+                query = "SELECT source FROM consultation WHERE id = 'outpatient-booking'"
+                return str(await connection.scalar(text_clause(query)))
+        finally:
+            await engine.dispose()
+
+    assert asyncio.run(stored()) == text
 
 
 def test_valid_spec(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
