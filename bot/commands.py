@@ -50,7 +50,7 @@ from consultations.spec import (
     Region,
     SpecError,
     is_valid_id,
-    load_spec_file,
+    read_spec_file,
     unfinished,
 )
 from migrations import apply as migrate
@@ -79,6 +79,12 @@ def db_upgrade(args: argparse.Namespace, settings: Settings | None) -> int:
 
 
 def db_downgrade(args: argparse.Namespace, settings: Settings | None) -> int:
+    if not args.revision.rpartition("@")[2]:
+        # Nothing after the last "@" (or nothing at all): Alembic stops on an assertion.
+        raise UsageError(
+            f"REV: {args.revision!r} names no revision; give a revision id "
+            "(`engage db current` shows the database's), or 'base' for none"
+        )
     try:
         migrate.downgrade(_settings(settings).database_url, args.revision)
     except Exception as exc:  # alembic raises CommandError for unknown revisions
@@ -304,8 +310,10 @@ def _limits(settings: Settings | None) -> Mapping[str, ChannelLimits]:
 
 
 def _load(path: str, settings: Settings | None) -> tuple[ConsultationSpec, str]:
+    if not path.strip():  # an unset shell variable, say
+        raise UsageError("FILE: is empty; give the spec file")
     try:
-        spec = load_spec_file(path, limits=_limits(settings))
+        spec, text = read_spec_file(path, limits=_limits(settings))
     except SpecError as exc:
         raise _SpecProblems(path, exc) from None
     if settings is not None and settings.mastodon_enabled:
@@ -319,7 +327,7 @@ def _load(path: str, settings: Settings | None) -> tuple[ConsultationSpec, str]:
             raise _SpecProblems(path, SpecError(problems))
     if left := unfinished(spec.to_dict()):
         raise _SpecProblems(path, SpecError(left))
-    return spec, Path(path).read_text(encoding="utf-8")
+    return spec, text
 
 
 def _warn_without_region(path: str, spec: ConsultationSpec) -> None:
@@ -654,7 +662,7 @@ async def draft_loop(args: argparse.Namespace, settings: Settings | None) -> int
     from consultations import loop, reporting
     from consultations.spec import parse_spec
 
-    if args.output:
+    if args.output is not None:
         check_output(args.output)
     platform = await migrated_platform(settings)
     try:
@@ -708,6 +716,8 @@ async def export(args: argparse.Namespace, settings: Settings | None) -> int:
 
 
 async def import_(args: argparse.Namespace, settings: Settings | None) -> int:
+    if not args.file.strip():
+        raise UsageError("FILE: is empty; give the CSV file")
     platform = await migrated_platform(settings)
     progress = Progress("importing")
     try:
@@ -761,8 +771,10 @@ async def import_(args: argparse.Namespace, settings: Settings | None) -> int:
 async def report(args: argparse.Namespace, settings: Settings | None) -> int:
     from consultations import reporting
 
-    if args.output:
+    if args.output is not None:
         check_output(args.output)  # before the analysis, which can take minutes
+    if args.codebook is not None and not args.codebook.strip():
+        raise UsageError("--codebook: is empty; give the codebook file")
     platform = await migrated_platform(settings)
     progress = Progress("analysing")
     try:

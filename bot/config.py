@@ -105,40 +105,50 @@ class Settings:
         return self.database_url.startswith("sqlite")
 
 
-def _dev_key(name: str, key_dir: Path) -> str:
-    """Read or create a development key file, warning that it is for development only.
+def _key_file(name: str, key_dir: Path) -> Path:
+    return key_dir / f".{name.lower().replace('_', '-')}"
 
-    The file is created with owner-only permissions from the start (never chmod-ed after
-    writing) and put in place with a rename, so no reader sees it half written. A key file
-    that others can read is refused: it is a secret, and someone may have copied it. So is
-    one too short to be a key: replacing it would change every pseudonym.
+
+def _read_dev_key(name: str, key_dir: Path) -> str | None:
+    """A development key file's key, or ``None`` when there is none yet.
+
+    A key file that others can read is refused: it is a secret, and someone may have
+    copied it. So is one too short to be a key: replacing it would change every pseudonym.
     """
-    path = key_dir / f".{name.lower().replace('_', '-')}"
+    path = _key_file(name, key_dir)
     try:
         mode = path.stat().st_mode
     except FileNotFoundError:
-        mode = None
+        return None
     except NotADirectoryError:
         raise ConfigError(
             f"{name}: not set, and {key_dir} (where development keys are kept) is not a "
             f"folder; set {name} or ENGAGE_KEY_DIR"
         ) from None
-    if mode is not None:
-        if mode & (stat.S_IRWXG | stat.S_IRWXO):
-            raise ConfigError(
-                f"{name}: the key file {path} can be read by others "
-                f"(mode {stat.S_IMODE(mode):o}); make it 600 (chmod 600 {path}) or set {name}"
-            )
-        value = path.read_text(encoding="utf-8").strip()
-        if len(value) < MIN_KEY_LENGTH:
-            # Never replaced: every pseudonym made with it would change, and the people
-            # already in the store would become strangers (a file is only ever written
-            # whole, so a short one was put there by hand).
-            raise ConfigError(
-                f"{name}: the key file {path} holds {len(value)} characters, at least "
-                f"{MIN_KEY_LENGTH} are needed; put a longer key in it, or set {name}"
-            )
-        return value
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ConfigError(
+            f"{name}: the key file {path} can be read by others "
+            f"(mode {stat.S_IMODE(mode):o}); make it 600 (chmod 600 {path}) or set {name}"
+        )
+    value = path.read_text(encoding="utf-8").strip()
+    if len(value) < MIN_KEY_LENGTH:
+        # Never replaced: every pseudonym made with it would change, and the people
+        # already in the store would become strangers (a file is only ever written
+        # whole, so a short one was put there by hand).
+        raise ConfigError(
+            f"{name}: the key file {path} holds {len(value)} characters, at least "
+            f"{MIN_KEY_LENGTH} are needed; put a longer key in it, or set {name}"
+        )
+    return value
+
+
+def _make_dev_key(name: str, key_dir: Path) -> str:
+    """Create a development key file, warning that it is for development only.
+
+    The file is created with owner-only permissions from the start (never chmod-ed after
+    writing) and put in place with a rename, so no reader sees it half written.
+    """
+    path = _key_file(name, key_dir)
     value = secrets.token_urlsafe(48)
     try:
         key_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -158,12 +168,13 @@ def _dev_key(name: str, key_dir: Path) -> str:
     return value
 
 
-def _key(env: Mapping[str, str], name: str, key_dir: Path | None) -> str:
+def _given_key(env: Mapping[str, str], name: str, key_dir: Path | None) -> str | None:
+    """The key set in the environment, checked; ``None`` for a development key file."""
     value = env.get(name)
     if value is None or value == "":
         if key_dir is None:
             raise ConfigError(f"{name}: must be set when ENGAGE_ENV is production")
-        return _dev_key(name, key_dir)
+        return None
     # Spaces, tabs and line breaks add nothing a guesser has to find.
     solid = sum(1 for character in value if not character.isspace())
     if solid < MIN_KEY_LENGTH:
@@ -171,6 +182,22 @@ def _key(env: Mapping[str, str], name: str, key_dir: Path | None) -> str:
             f"{name}: must be at least {MIN_KEY_LENGTH} characters that are not blank, got {solid}"
         )
     return value
+
+
+def _keys(env: Mapping[str, str], key_dir: Path | None) -> tuple[str, str]:
+    """The secret and pseudonym keys: from the environment, else (development) from their
+    files, made once. Every key given and every key file there is checked before any
+    file is made, so a start refused for one key leaves nothing behind for the other."""
+    names = ("ENGAGE_SECRET_KEY", "ENGAGE_PSEUDONYM_KEY")
+    found = {name: _given_key(env, name, key_dir) for name in names}
+    if key_dir is not None:
+        for name in names:
+            found[name] = found[name] or _read_dev_key(name, key_dir)
+        for name in names:
+            found[name] = found[name] or _make_dev_key(name, key_dir)
+    secret_key, pseudonym_key = (found[name] for name in names)
+    assert secret_key is not None and pseudonym_key is not None  # production: both given
+    return secret_key, pseudonym_key
 
 
 def _distinct_keys(secret_key: str, pseudonym_key: str, environment: str) -> None:
@@ -186,11 +213,14 @@ def _distinct_keys(secret_key: str, pseudonym_key: str, environment: str) -> Non
     )
 
 
-def _mastodon(env: Mapping[str, str], environment: str) -> tuple[str | None, str | None]:
+def _mastodon(
+    env: Mapping[str, str], environment: str, warnings: list[str]
+) -> tuple[str | None, str | None]:
     """The Mastodon adapter's instance address and token: both, or neither.
 
     An address without a token is refused. A token without an address would leave the
-    adapter off without a word: production refuses it, development warns.
+    adapter off without a word: production refuses it, development warns (added to
+    ``warnings``, said once every setting has been checked).
     """
     url = _url(env, "MASTODON_API_BASE_URL", None)
     token = env.get("MASTODON_ACCESS_TOKEN") or None
@@ -199,7 +229,7 @@ def _mastodon(env: Mapping[str, str], environment: str) -> tuple[str | None, str
     if token and not url:
         if environment == "production":
             raise ConfigError("MASTODON_API_BASE_URL: required when MASTODON_ACCESS_TOKEN is set")
-        log.warning(
+        warnings.append(
             "MASTODON_ACCESS_TOKEN is set but MASTODON_API_BASE_URL is not: the Mastodon "
             "adapter is off (production refuses to start like this)"
         )
@@ -243,6 +273,9 @@ def _url(env: Mapping[str, str], name: str, default: str | None) -> str | None:
         raise ConfigError(f"{name}: {value!r} is not a URL ({exc})") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"{name}: {value!r} is not an http(s) URL")
+    if parts.query or parts.fragment or value.rstrip("/").endswith(("?", "#")):
+        # Paths are added to it (/c/ID, /hooks/telegram, the token and the method).
+        raise ConfigError(f"{name}: {value!r} has a ? or # part; give the address alone")
     return value.rstrip("/") if name != "TELEGRAM_API_BASE_URL" else value
 
 
@@ -304,6 +337,38 @@ def _database_url(env: Mapping[str, str]) -> str:
             "(sqlite+aiosqlite:///engage.db, or //// for an absolute path)"
         )
     return value
+
+
+def _check_sqlite_file(database_url: str, key_dir: Path | None) -> None:
+    """A SQLite file that could be opened: not a folder, in a folder that exists, or in
+    ``key_dir``, the folder development key files are about to be made in (by default the
+    database's)."""
+    path = sqlite_path(database_url)
+    if path is None or str(path).startswith("file:"):
+        return
+    if path.is_dir():
+        raise ConfigError(f"ENGAGE_DATABASE_URL: {path} is a folder, not a SQLite file")
+    folder = path.parent
+    if key_dir is not None and folder.resolve() == key_dir.resolve():
+        return
+    if not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "does not exist"
+        raise ConfigError(
+            f"ENGAGE_DATABASE_URL: the SQLite file's folder {folder} {what}; create it, or "
+            "name a file in a folder that exists"
+        )
+
+
+#: A number as people write one: digits, with a decimal point or not (float() would also
+#: take "1_0", "nan", "inf" and the digits of other scripts).
+_DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+")
+
+
+def _decimal(text: str) -> float:
+    """``text`` as a number, or ValueError."""
+    if not _DECIMAL.fullmatch(text):
+        raise ValueError(text)
+    return float(text)
 
 
 def _whole_number(
@@ -427,7 +492,7 @@ def _summary_model(env: Mapping[str, str]) -> LocalModel | None:
     """The local language model that writes theme summaries, if the operator gave one."""
     timeout_text = (env.get("ENGAGE_SUMMARY_TIMEOUT") or f"{DEFAULT_TIMEOUT:g}").strip()
     try:
-        timeout = float(timeout_text)
+        timeout = _decimal(timeout_text)
     except ValueError:
         raise ConfigError(
             f"ENGAGE_SUMMARY_TIMEOUT: {timeout_text!r} is not a number of seconds"
@@ -486,11 +551,11 @@ def load_settings(
     if environment == "development":
         keys_from = key_dir or default_key_dir(env, database_url)
 
-    port_text = env.get("ENGAGE_HTTP_PORT") or "8080"
-    try:
-        port = int(port_text)
-    except ValueError:
-        raise ConfigError(f"ENGAGE_HTTP_PORT: {port_text!r} is not a number") from None
+    port_text = (env.get("ENGAGE_HTTP_PORT") or "8080").strip()
+    # Digits only: int() would also take "8_080", "+8080" and digits of other scripts.
+    if not re.fullmatch(r"-?[0-9]+", port_text):
+        raise ConfigError(f"ENGAGE_HTTP_PORT: {port_text!r} is not a number")
+    port = int(port_text)
     if not 0 <= port <= 65535:
         raise ConfigError(f"ENGAGE_HTTP_PORT: {port} is outside 0..65535")
 
@@ -516,18 +581,19 @@ def load_settings(
     pace_name = "TELEGRAM_MESSAGES_PER_SECOND"
     pace_text = (env.get(pace_name) or "30").strip()
     try:
-        pace = float(pace_text)
+        pace = _decimal(pace_text)
     except ValueError:
         raise ConfigError(f"{pace_name}: {pace_text!r} is not a number") from None
     if not 0 < pace <= 1000:
         raise ConfigError(f"{pace_name}: {pace_text} must be more than 0 and at most 1000")
 
-    mastodon_url, mastodon_token = _mastodon(env, environment)
+    warnings: list[str] = []  # said once nothing stops start-up (a refusal is one line)
+    mastodon_url, mastodon_token = _mastodon(env, environment, warnings)
 
     stall_name = "MASTODON_STREAM_TIMEOUT"
     stall_text = (env.get(stall_name) or "45").strip()
     try:
-        stall = float(stall_text)
+        stall = _decimal(stall_text)
     except ValueError:
         raise ConfigError(f"{stall_name}: {stall_text!r} is not a number of seconds") from None
     if not 0.1 <= stall <= 3600:
@@ -535,11 +601,19 @@ def load_settings(
 
     telegram_base = _url(env, "TELEGRAM_API_BASE_URL", "https://api.telegram.org/bot")
     assert telegram_base is not None
+    alerts = _alert_settings(env, token)
+    web = _web_settings(env)
+    summary_model = _summary_model(env)
+    unset = not (env.get("ENGAGE_SECRET_KEY") and env.get("ENGAGE_PSEUDONYM_KEY"))
+    _check_sqlite_file(database_url, keys_from if keys and unset else None)
+    # The keys last: in development a first start makes their files, which a start
+    # refused for another setting must not leave behind.
     secret_key = pseudonym_key = ""
     if keys:
-        secret_key = _key(env, "ENGAGE_SECRET_KEY", keys_from)
-        pseudonym_key = _key(env, "ENGAGE_PSEUDONYM_KEY", keys_from)
+        secret_key, pseudonym_key = _keys(env, keys_from)
         _distinct_keys(secret_key, pseudonym_key, environment)
+    for warning in warnings:
+        log.warning("%s", warning)
     if not webhook_secret and keys:
         # Derived, not random: every worker sharing the secret key registers and checks
         # the same webhook secret.
@@ -565,9 +639,9 @@ def load_settings(
         mastodon_api_base_url=mastodon_url,
         mastodon_access_token=mastodon_token,
         mastodon_stream_timeout=stall,
-        **_alert_settings(env, token),
-        **_web_settings(env),
-        summary_model=_summary_model(env),
+        **alerts,
+        **web,
+        summary_model=summary_model,
     )
     if environment == "production" and not public_url.startswith("https://"):
         # Said once nothing else stops start-up (a refusal is one line). Cookies are marked

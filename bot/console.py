@@ -85,6 +85,8 @@ def check_output(path: str) -> Path:
 
     Called before long work too, so that a mistyped ``--output`` is said at once.
     """
+    if not path.strip():  # Path("") is the working folder
+        raise UsageError("--output: is empty; give the file to write")
     target = Path(path)
     if target.is_dir():
         raise UsageError(f"--output: {path} is a folder")

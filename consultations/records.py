@@ -535,6 +535,11 @@ async def import_csv(
             f"{path}: line {line}: not UTF-8 text (bytes {bad!r}); save the file as "
             "UTF-8 (in Excel: CSV UTF-8)"
         ) from None
+    if not text.strip():
+        raise ImportError_(
+            f"{path}: the file is empty; it needs a header row naming its columns, then a "
+            "row for each response"
+        )
     separator = csv_separator(text)
     rows, skipped = read_csv(text, text_column, participant_column, separator)
     digest = hashlib.sha256(raw).hexdigest()

@@ -355,8 +355,26 @@ class OneTripSQLite(AsyncAdapt_aiosqlite_dbapi):
     """SQLAlchemy's aiosqlite adapter with :class:`_OneTripCursor` as its cursor."""
 
     def connect(self, *arg: Any, **kw: Any) -> AsyncAdapt_aiosqlite_connection:
+        kw.setdefault("async_creator_fn", _open_sqlite)
         adapted = super().connect(*arg, **kw)
         return _OneTripConnection(self, adapted._connection)
+
+
+async def _open_sqlite(*arg: Any, **kw: Any) -> aiosqlite.Connection:
+    """An aiosqlite connection whose thread has ended when opening it failed.
+
+    On a failed open aiosqlite asks its thread to stop without waiting for it, and the
+    thread then answers the event loop: a command that ends at once (a file SQLite cannot
+    open) has closed its loop by then, and the thread's error was printed after the
+    command's one line.
+    """
+    connection = aiosqlite.connect(*arg, **kw)
+    connection._thread.daemon = True  # as SQLAlchemy's own adapter does
+    try:
+        return await connection
+    except BaseException:
+        await asyncio.to_thread(connection._thread.join, 5)
+        raise
 
 
 async def read_batches(

@@ -10,7 +10,13 @@
 The public names of all three are re-exported here: ``from consultations.spec import X``.
 """
 
-from consultations.spec.loading import SpecError, load_spec, load_spec_file, parse_spec
+from consultations.spec.loading import (
+    SpecError,
+    load_spec,
+    load_spec_file,
+    parse_spec,
+    read_spec_file,
+)
 from consultations.spec.model import (
     CHANNELS,
     DEFAULT_RETENTION,
@@ -88,6 +94,7 @@ __all__ = [
     "DEFAULT_RETENTION",
     "load_spec",
     "load_spec_file",
+    "read_spec_file",
     "parse_spec",
     "unfinished",
     "validate",

@@ -29,7 +29,7 @@ import yaml
 from consultations.spec.model import ChannelLimits, ConsultationSpec
 from consultations.spec.validation import ROOT, Problem, validate
 
-__all__ = ["SpecError", "load_spec", "load_spec_file", "parse_spec"]
+__all__ = ["SpecError", "load_spec", "load_spec_file", "parse_spec", "read_spec_file"]
 
 
 class SpecError(ValueError):
@@ -353,6 +353,13 @@ def load_spec_file(
     Raises:
         SpecError: the file cannot be read (the message names it) or the spec has problems.
     """
+    return read_spec_file(path, limits=limits)[0]
+
+
+def read_spec_file(
+    path: str | os.PathLike[str], *, limits: Mapping[str, ChannelLimits] | None = None
+) -> tuple[ConsultationSpec, str]:
+    """:func:`load_spec_file`, with the file's text as read (once: it may be a pipe)."""
     name = os.fspath(path)
     try:
         with open(name, encoding="utf-8-sig") as file:
@@ -362,9 +369,17 @@ def load_spec_file(
     except IsADirectoryError:
         reason = f"{name} is a folder, not a spec file"
     except UnicodeDecodeError as error:
-        reason = f"{name} is not UTF-8 text (byte {error.start} cannot be read)"
+        # Where, as for YAML's own errors: the line and column of the first bad byte.
+        before = error.object[: error.start]
+        line = before.count(b"\n") + 1
+        start = before[before.rfind(b"\n") + 1 :].decode("utf-8", "replace")
+        column = len(start.removeprefix("\ufeff") if line == 1 else start) + 1
+        reason = (
+            f"{name}, line {line}, column {column}: not UTF-8 text (the byte "
+            f"0x{error.object[error.start]:02x} cannot be read); save the file as UTF-8"
+        )
     except OSError as error:
         reason = f"cannot read {name}: {error.strerror or error}"
     else:
-        return load_spec(text, source=name, limits=limits)
+        return load_spec(text, source=name, limits=limits), text
     raise SpecError([Problem(ROOT, reason)], source=name, unreadable=True)

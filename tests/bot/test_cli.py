@@ -15,9 +15,11 @@ from typing import Any
 import pytest
 import yaml
 from sqlalchemy import select
+from sqlalchemy import text as text_clause
 
 from bot.config import Settings
 from bot.platform import create_platform
+from storage.db import create_engine
 from storage.tables import AuditEvent
 from tests.conftest import TEST_KEY, TEST_SECRET
 from tests.fakes.channel import Person
@@ -153,6 +155,52 @@ def test_unreadable_spec_is_one_line_naming_the_file_once(
     missing = str(env / "nope.yaml")
     code, _, err = engage(capsys, "consultation", command, missing)
     assert (code, err) == (2, f"engage: there is no file {missing}\n")
+
+
+@pytest.mark.parametrize("command", ["validate", "create"])
+def test_a_spec_that_is_not_utf8_names_the_line_and_column(
+    env: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    # Saved as Latin-1 by an older editor: "Café" on the title's line.
+    text = yaml.safe_dump(spec_data(title="Café hours"), sort_keys=False, allow_unicode=True)
+    spec = env / "latin1.yaml"
+    spec.write_bytes(text.encode("latin-1"))
+    line = text[: text.index("é")].count("\n") + 1
+    column = text.index("é") - text.rfind("\n", 0, text.index("é"))
+    code, out, err = engage(capsys, "consultation", command, str(spec))
+    assert (code, out) == (2, "")
+    assert err == (
+        f"engage: {spec}, line {line}, column {column}: not UTF-8 text (the byte 0xe9 cannot "
+        "be read); save the file as UTF-8\n"
+    )
+
+
+def test_a_spec_read_from_a_pipe_is_stored_with_its_text(env: Path, database_url: str) -> None:
+    # `engage consultation create /dev/stdin < spec.yaml`: the file can be read once only
+    # (a second read found nothing, and a named pipe was waited on for ever).
+    text = yaml.safe_dump(spec_data(), sort_keys=False)
+    engage_script = Path(sys.executable).parent / "engage"
+    done = subprocess.run(
+        [str(engage_script), "consultation", "create", "/dev/stdin"],
+        input=text,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "outpatient-booking"
+
+    async def stored() -> str:
+        engine = create_engine(database_url)
+        try:
+            async with engine.connect() as connection:
+                query = "SELECT source FROM consultation WHERE id = 'outpatient-booking'"
+                return str(await connection.scalar(text_clause(query)))
+        finally:
+            await engine.dispose()
+
+    assert asyncio.run(stored()) == text
 
 
 def test_valid_spec(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -751,8 +799,9 @@ def test_participant_request_with_a_mistyped_channel_or_blank_id_exits_2(
     [
         ["export", "outpatient-booking", "--format", "csv"],
         ["report", "outpatient-booking", "--format", "md"],
+        ["consultation", "draft-loop", "outpatient-booking"],
     ],
-    ids=["export", "report"],
+    ids=["export", "report", "draft-loop"],
 )
 def test_output_naming_a_folder_exits_2_and_leaves_nothing(
     env: Path, capsys: pytest.CaptureFixture[str], command: list[str]
@@ -764,6 +813,11 @@ def test_output_naming_a_folder_exits_2_and_leaves_nothing(
     code, out, err = engage(capsys, *command, "--output", str(folder))
     assert (code, out, err) == (2, "", f"engage: --output: {folder} is a folder\n")
     assert sorted(env.iterdir()) == before and list(folder.iterdir()) == []
+    for blank in ("", "  "):
+        code, out, err = engage(capsys, *command, "--output", blank)
+        assert (code, out) == (2, "")
+        assert err == "engage: --output: is empty; give the file to write\n"
+    assert sorted(env.iterdir()) == before
 
 
 def test_invalid_setting_stops_with_one_line(
@@ -882,6 +936,45 @@ def test_import_of_a_folder_says_so(env: Path, capsys: pytest.CaptureFixture[str
     missing = env / "missing.csv"
     code, _, err = engage(capsys, "import", "outpatient-booking", str(missing), "--format", "csv")
     assert code == 2 and err.strip() == f"engage: FILE: {missing}: no such file"
+    for content in ("", "\ufeff", "\n \n"):
+        empty = env / "empty.csv"
+        empty.write_text(content, encoding="utf-8")
+        code, out, err = engage(
+            capsys, "import", "outpatient-booking", str(empty), "--format", "csv"
+        )
+        assert (code, out) == (2, "")
+        assert err == (
+            f"engage: {empty}: the file is empty; it needs a header row naming its columns, "
+            "then a row for each response\n"
+        )
+
+
+@pytest.mark.parametrize(
+    ("command", "said"),
+    [
+        (("consultation", "validate", " "), "FILE: is empty; give the spec file"),
+        (("consultation", "create", ""), "FILE: is empty; give the spec file"),
+        (
+            ("import", "outpatient-booking", "", "--format", "csv"),
+            "FILE: is empty; give the CSV file",
+        ),
+        (
+            ("report", "outpatient-booking", "--format", "md", "--codebook", ""),
+            "--codebook: is empty; give the codebook file",
+        ),
+    ],
+    ids=["validate", "create", "import", "codebook"],
+)
+def test_an_empty_file_argument_is_named_as_empty(
+    env: Path, capsys: pytest.CaptureFixture[str], command: tuple[str, ...], said: str
+) -> None:
+    # An unset shell variable ("$SPEC") gives an empty argument: Path("") is the working
+    # folder, which the messages called a folder, or "no file ".
+    spec = write_spec(env, spec_data(channels=["web"]))
+    assert engage(capsys, "consultation", "create", spec)[0] == 0
+    assert engage(capsys, "consultation", "launch", "outpatient-booking")[0] == 0
+    code, out, err = engage(capsys, *command)
+    assert (code, out, err) == (2, "", f"engage: {said}\n")
 
 
 def test_a_web_id_that_starts_with_a_dash_is_read_as_the_id(

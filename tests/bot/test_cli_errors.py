@@ -14,6 +14,7 @@ import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
 
+from migrations import apply as migrate
 from tests.conftest import POSTGRES_ADMIN_URL, TEST_KEY, TEST_SECRET
 from tests.helpers import engage
 
@@ -74,6 +75,48 @@ def test_an_unreachable_server_is_one_line_for_every_command(
         f"engage: database error: cannot connect to 127.0.0.1:{port} (connection refused)"
     )
     assert PASSWORD not in err
+
+
+@pytest.mark.usefixtures("keys")
+@pytest.mark.parametrize("where", ["missing folder", "a folder"])
+@pytest.mark.parametrize("command", [("db", "upgrade"), ("consultation", "list")])
+def test_a_sqlite_file_that_cannot_be_is_a_usage_error_naming_the_url(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    where: str,
+    command: tuple[str, ...],
+) -> None:
+    path = tmp_path / "no-such-folder" / "engage.db"
+    if where == "a folder":
+        path = tmp_path / "engage.db"
+        path.mkdir()
+    monkeypatch.setenv("ENGAGE_DATABASE_URL", f"sqlite+aiosqlite:///{path}")
+    code, out, err = engage(capsys, *command)
+    assert (code, out) == (2, "")
+    line = _one_line(err)
+    assert line.startswith("engage: configuration: ENGAGE_DATABASE_URL: "), line
+    assert str(path if where == "a folder" else path.parent) in line
+    assert not (tmp_path / "no-such-folder").exists()
+
+
+@pytest.mark.usefixtures("keys")
+def test_a_sqlite_file_that_cannot_be_opened_is_one_line_and_no_traceback(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # A link to a folder that is not there: the settings look usable, SQLite cannot open
+    # it. The driver's thread used to answer after the command's event loop had closed,
+    # and its traceback followed the one line (pytest fails the test on it).
+    path = tmp_path / "engage.db"
+    path.symlink_to(tmp_path / "gone" / "engage.db")
+    monkeypatch.setenv("ENGAGE_DATABASE_URL", f"sqlite+aiosqlite:///{path}")
+    for _ in range(5):
+        code, out, err = engage(capsys, "consultation", "list")
+        assert (code, out) == (1, "")
+        assert _one_line(err) == (
+            "engage: database error: the database file cannot be opened "
+            "(unable to open database file)"
+        )
 
 
 @pytest.mark.usefixtures("keys")
@@ -221,6 +264,18 @@ def test_an_empty_note_names_the_note(
     code, _, err = engage(capsys, "moderation", "resolve", "3", "--note", note)
     assert code == 2
     assert _one_line(err).startswith("engage: --note: ")
+
+
+@pytest.mark.parametrize("revision", ["", "@", "head@", "0021_ids_never_reused@"])
+def test_a_revision_that_names_none_is_a_usage_error(
+    env: Path, capsys: pytest.CaptureFixture[str], revision: str
+) -> None:
+    assert engage(capsys, "db", "upgrade")[0] == 0
+    code, out, err = engage(capsys, "db", "downgrade", revision)
+    assert (code, out) == (2, "")
+    assert _one_line(err).startswith(f"engage: REV: {revision!r} names no revision"), err
+    code, out, _ = engage(capsys, "db", "current")
+    assert (code, out.strip()) == (0, migrate.head_revision())
 
 
 async def _run_until_it_stops(tmp_path: Path, **settings: str) -> tuple[int, str]:

@@ -18,6 +18,13 @@ OTHER_KEY = "o" * 40
         ({"ENGAGE_DATABASE_URL": "mysql://x"}, "ENGAGE_DATABASE_URL"),
         ({"ENGAGE_HTTP_PORT": "eighty"}, "ENGAGE_HTTP_PORT"),
         ({"ENGAGE_HTTP_PORT": "70000"}, "ENGAGE_HTTP_PORT"),
+        ({"ENGAGE_HTTP_PORT": "8_080"}, "ENGAGE_HTTP_PORT"),
+        ({"ENGAGE_HTTP_PORT": "\u0668\u0660\u0668\u0660"}, "ENGAGE_HTTP_PORT"),
+        ({"ENGAGE_HTTP_PORT": "+8080"}, "ENGAGE_HTTP_PORT"),
+        ({"TELEGRAM_MESSAGES_PER_SECOND": "1_0"}, "TELEGRAM_MESSAGES_PER_SECOND"),
+        ({"TELEGRAM_MESSAGES_PER_SECOND": "nan"}, "TELEGRAM_MESSAGES_PER_SECOND"),
+        ({"MASTODON_STREAM_TIMEOUT": "\u0664\u0665"}, "MASTODON_STREAM_TIMEOUT"),
+        ({"ENGAGE_SUMMARY_TIMEOUT": "1_20"}, "ENGAGE_SUMMARY_TIMEOUT"),
         ({"ENGAGE_PUBLIC_URL": "engage.example.org"}, "ENGAGE_PUBLIC_URL"),
         ({"ENGAGE_SECRET_KEY": "short"}, "ENGAGE_SECRET_KEY"),
         ({"TELEGRAM_MODE": "push"}, "TELEGRAM_MODE"),
@@ -33,6 +40,9 @@ OTHER_KEY = "o" * 40
         ({"ENGAGE_PUBLIC_URL": "http://host:abc"}, "ENGAGE_PUBLIC_URL"),
         ({"ENGAGE_PUBLIC_URL": "http://host:99999"}, "ENGAGE_PUBLIC_URL"),
         ({"ENGAGE_PUBLIC_URL": "http://:8080"}, "ENGAGE_PUBLIC_URL"),
+        ({"ENGAGE_PUBLIC_URL": "https://engage.example.org/?a=1"}, "ENGAGE_PUBLIC_URL"),
+        ({"ENGAGE_PUBLIC_URL": "https://engage.example.org/#top"}, "ENGAGE_PUBLIC_URL"),
+        ({"TELEGRAM_API_BASE_URL": "https://api.example.org/bot?x="}, "TELEGRAM_API_BASE_URL"),
         ({"TELEGRAM_API_BASE_URL": "http://[::1"}, "TELEGRAM_API_BASE_URL"),
         (
             {"MASTODON_API_BASE_URL": "http://[::1", "MASTODON_ACCESS_TOKEN": "t"},
@@ -230,6 +240,44 @@ def test_key_files_are_private_and_wider_ones_are_refused(tmp_path: Path) -> Non
         ConfigError, match=r"ENGAGE_SECRET_KEY: the key file .* can be read by others"
     ):
         load_settings({}, key_dir=tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("env", "name"),
+    [
+        ({"ENGAGE_TRUSTED_PROXIES": "proxy.internal"}, "ENGAGE_TRUSTED_PROXIES"),
+        (
+            {"ENGAGE_WEB_NEW_PARTICIPANTS_PER_MINUTE": "-1"},
+            "ENGAGE_WEB_NEW_PARTICIPANTS_PER_MINUTE",
+        ),
+        ({"ENGAGE_ALERT_EMAIL": "not-an-address"}, "ENGAGE_ALERT_EMAIL"),
+        ({"ENGAGE_SUMMARY_TIMEOUT": "soon"}, "ENGAGE_SUMMARY_TIMEOUT"),
+        ({"ENGAGE_PSEUDONYM_KEY": "short"}, "ENGAGE_PSEUDONYM_KEY"),
+        ({"MASTODON_ACCESS_TOKEN": "t", "ENGAGE_TRUSTED_PROXIES": "x"}, "ENGAGE_TRUSTED_PROXIES"),
+        (
+            {"ENGAGE_DATABASE_URL": "sqlite+aiosqlite:////no/such/folder/e.db"},
+            "ENGAGE_DATABASE_URL",
+        ),
+    ],
+)
+def test_a_refused_start_writes_no_key_file_and_logs_nothing_before_its_line(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, env: dict[str, str], name: str
+) -> None:
+    # The one line naming the variable is all a refused start says: a first start in
+    # development made its key files, and said so, before the later settings were checked.
+    keys = tmp_path / "keys"
+    with caplog.at_level("DEBUG", logger="bot.config"), pytest.raises(ConfigError, match=name):
+        load_settings(env, key_dir=keys)
+    assert caplog.text == ""
+    assert not keys.exists()
+
+
+def test_a_sqlite_file_in_the_folder_its_development_keys_are_made_in_is_usable(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "data"
+    settings = load_settings({"ENGAGE_DATABASE_URL": f"sqlite+aiosqlite:///{data / 'engage.db'}"})
+    assert (data / ".engage-secret-key").read_text().strip() == settings.secret_key
 
 
 @pytest.mark.parametrize("held", ["short", ""])
