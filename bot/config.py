@@ -175,12 +175,12 @@ def _given_key(env: Mapping[str, str], name: str, key_dir: Path | None) -> str |
         if key_dir is None:
             raise ConfigError(f"{name}: must be set when ENGAGE_ENV is production")
         return None
-    # Spaces, tabs and line breaks add nothing a guesser has to find.
-    solid = sum(1 for character in value if not character.isspace())
-    if solid < MIN_KEY_LENGTH:
-        raise ConfigError(
-            f"{name}: must be at least {MIN_KEY_LENGTH} characters that are not blank, got {solid}"
-        )
+    # CONTRACT.md: a key is any string of at least 32 characters (a passphrase with its
+    # spaces counts as written). One of blanks alone is a mistake, not a key.
+    if len(value) < MIN_KEY_LENGTH:
+        raise ConfigError(f"{name}: must be at least {MIN_KEY_LENGTH} characters, got {len(value)}")
+    if value.isspace():
+        raise ConfigError(f"{name}: is only spaces, tabs or line breaks")
     return value
 
 
