@@ -143,13 +143,15 @@ async def publish(
             # One line for the operator; the traceback only when debugging.
             log.debug("publishing %s on %s failed", spec.id, name, exc_info=True)
             results.failed[name] = str(exc) or type(exc).__name__
-            await _mark_unpublished(sessionmaker, name, spec.id)
+            await mark_unpublished(sessionmaker, name, spec.id)
     return results
 
 
-async def _mark_unpublished(
+async def mark_unpublished(
     sessionmaker: async_sessionmaker[AsyncSession], channel: str, consultation_id: str
 ) -> None:
+    """Mark ``channel`` as not published for the consultation (a launch that failed
+    there, or one left for when its adapter starts: bot/schedule.py)."""
     async with sessionmaker.begin() as session:
         marked = await session.scalar(
             select(Publication.id).where(

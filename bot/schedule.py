@@ -12,6 +12,13 @@ Reminders are outbox rows keyed ``reminder:CONSULTATION:PERSON``: one per person
 consultation, whoever queues it, and never for someone who said STOP (their dialogue
 is stopped and they are marked opted out). Invitations and reminders carry the spec's
 quiet hours; the outbox sender holds them until those hours end.
+
+A channel whose adapter has not started yet (its platform unreachable at start, tried
+again in the background) is not called. An opening due meanwhile publishes on the other
+channels and leaves that one marked unpublished, with an ``open:CHANNEL`` action for it;
+a closing leaves a ``close:CHANNEL`` action (its native polls still to close). Either is
+done, once, by the first worker whose adapter for that channel has started. An opening
+whose every channel is waiting is not claimed until one of them starts.
 """
 
 from __future__ import annotations
@@ -19,13 +26,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Container, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot import followups as follow_up_invitations
 from bot import publishing
 from channels.adapter import ChannelAdapter
 from channels.events import OutboundMessage
@@ -46,6 +54,11 @@ log = logging.getLogger(__name__)
 OPEN, CLOSE = "open", "close"
 
 
+def on_channel(action: str, channel: str) -> str:
+    """The action left for ``channel`` while its adapter had not started: ``open:telegram``."""
+    return f"{action}:{channel}"
+
+
 def reminder_key(consultation_id: str, participant_id: int) -> str:
     """The outbox idempotency key of one person's reminder for one consultation."""
     return f"reminder:{consultation_id}:{participant_id}"
@@ -58,6 +71,8 @@ class Done:
     opened: list[str] = field(default_factory=list)
     closed: list[str] = field(default_factory=list)
     reminded: dict[str, int] = field(default_factory=dict)
+    # "consultation/channel": published once the channel's adapter started.
+    published: list[str] = field(default_factory=list)
 
 
 class Scheduler:
@@ -71,6 +86,8 @@ class Scheduler:
         lease: how long a claimed action may stay unfinished before another worker
             takes it over.
         interval: seconds between passes in :meth:`run`.
+        waiting: channels whose adapter has not started yet: not called, their part of
+            an opening or closing left for when they start (see the module docstring).
     """
 
     def __init__(
@@ -82,6 +99,7 @@ class Scheduler:
         clock: Callable[[], datetime] = utcnow,
         lease: timedelta = timedelta(minutes=10),
         interval: float = 15.0,
+        waiting: Container[str] = frozenset(),
     ) -> None:
         self.sessionmaker = sessionmaker
         self.keys = keys
@@ -89,6 +107,7 @@ class Scheduler:
         self.clock = clock
         self.lease = lease
         self.interval = interval
+        self.waiting = waiting
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Pass every ``interval`` seconds until ``stopping`` is set."""
@@ -136,7 +155,9 @@ class Scheduler:
                 # closes_at opens then.
                 if await self._claim(row.id, OPEN, now):
                     await self._not_opened(spec, now)
-            elif due_to_open and await self._claim(row.id, OPEN, now):
+            elif (
+                due_to_open and not self._all_waiting(spec) and await self._claim(row.id, OPEN, now)
+            ):
                 if await self._open(spec):
                     done.opened.append(row.id)
             elif (
@@ -152,7 +173,97 @@ class Scheduler:
                 count = await self.remind(spec, now)
                 if count:
                     done.reminded[row.id] = count
+        await self._left_for_channels(now, done)
         return done
+
+    def _all_waiting(self, spec: ConsultationSpec) -> bool:
+        """Whether every channel of ``spec`` configured here waits for its adapter: its
+        opening waits too (for this worker), rather than publish nowhere."""
+        here = [name for name in spec.channels if name in self.adapters]
+        return bool(here) and all(name in self.waiting for name in here)
+
+    async def _left_for_channels(self, now: datetime, done: Done) -> None:
+        """Publish, or close the polls, on channels whose adapter has started since."""
+        async with self.sessionmaker() as session:
+            left = (
+                await session.execute(
+                    select(ScheduledAction.consultation_id, ScheduledAction.action).where(
+                        ScheduledAction.done_at.is_(None),
+                        or_(
+                            ScheduledAction.action.like(f"{OPEN}:%"),
+                            ScheduledAction.action.like(f"{CLOSE}:%"),
+                        ),
+                    )
+                )
+            ).all()
+        for consultation_id, action in left:
+            kind, _, channel = action.partition(":")
+            adapter = self.adapters.get(channel)
+            if adapter is None or channel in self.waiting:
+                continue
+            if not await self._claim(consultation_id, action, now):
+                continue
+            async with self.sessionmaker() as session:
+                row = await session.get(Consultation, consultation_id)
+            if row is None:
+                continue
+            spec = service.spec_of(row)
+            if kind == CLOSE:
+                results = await publishing.close(
+                    self.sessionmaker, {channel: adapter}, spec, keys=self.keys
+                )
+                failed = results.failed.get(channel)
+                if failed:
+                    log.error("%s: closing polls on %s failed: %s", spec.id, channel, failed)
+                await self._finish(
+                    consultation_id, action, f"polls not closed: {failed}" if failed else "closed"
+                )
+                continue
+            if row.state == service.DRAFT:
+                # Its opening did not go through (tried again after the lease): left for it.
+                await self._note(consultation_id, action, f"waiting for {spec.id} to open")
+                continue
+            if row.state != service.OPEN:
+                await self._finish(consultation_id, action, f"not published: {row.state}")
+                continue
+            published = await publishing.publish(
+                self.sessionmaker, {channel: adapter}, spec, [channel], keys=self.keys
+            )
+            if channel in published.failed:
+                why = published.failed[channel]
+                log.error("%s: publishing on %s failed: %s", spec.id, channel, why)
+                await self._finish(consultation_id, action, f"not published: {why}")
+                continue
+            invited = {}
+            if spec.follow_up is not None:
+                # Invited only where it is now published, as a launch does.
+                async with self.sessionmaker.begin() as session:
+                    invited = await follow_up_invitations.invite(
+                        session, self.keys, spec, channels=[channel]
+                    )
+            log.info("%s: published on %s, its adapter started", spec.id, channel)
+            await self._finish(
+                consultation_id,
+                action,
+                "published" + (f"; invited {invited[channel]}" if invited.get(channel) else ""),
+            )
+            done.published.append(f"{consultation_id}/{channel}")
+
+    async def _leave_for(self, consultation_id: str, action: str, channel: str) -> None:
+        """Leave ``action`` on ``channel`` for the first worker whose adapter there has
+        started: its claim is free at once (taken as if its lease had run out)."""
+        free = self.clock() - self.lease - timedelta(seconds=1)
+        async with self.sessionmaker.begin() as session:
+            await session.execute(
+                dialect_insert(session, ScheduledAction)
+                .values(
+                    consultation_id=consultation_id,
+                    action=on_channel(action, channel),
+                    claimed_at=free,
+                    outcome=f"waiting for the {channel} adapter to start",
+                )
+                .on_conflict_do_nothing(index_elements=["consultation_id", "action"])
+            )
 
     # -- claims ------------------------------------------------------------------
 
@@ -208,6 +319,13 @@ class Scheduler:
     async def _open(self, spec: ConsultationSpec) -> bool:
         """Open ``spec`` on time; whether it opened."""
         channels = [name for name in spec.channels if name in self.adapters]
+        later = [name for name in channels if name in self.waiting]
+        for name in later:
+            # Marked unpublished first: nothing is offered or asked there (bot/timeline.py)
+            # before its introduction is posted.
+            await publishing.mark_unpublished(self.sessionmaker, name, spec.id)
+            await self._leave_for(spec.id, OPEN, name)
+        channels = [name for name in channels if name not in later]
         try:
             # Its closes_at is checked as it opens (the pass may have begun before it).
             launched = await publishing.launch(
@@ -226,7 +344,9 @@ class Scheduler:
             log.error("%s: opening on time failed everywhere (%s); will try again", spec.id, why)
             await self._note(spec.id, OPEN, f"failed: {why}")
             return False
-        invited = ", ".join(f"invited {n} on {c}" for c, n in launched.invited.items())
+        notes = [f"invited {n} on {c}" for c, n in launched.invited.items()]
+        notes += [f"{name} once its adapter starts" for name in later]
+        invited = ", ".join(notes)
         log.info("%s opened on time%s", spec.id, f" ({invited})" if invited else "")
         await self._finish(spec.id, OPEN, "opened" + (f"; {invited}" if invited else ""))
         return True
@@ -241,13 +361,19 @@ class Scheduler:
     async def _close(self, spec: ConsultationSpec) -> None:
         async with self.sessionmaker.begin() as session:
             await service.close(session, spec.id)
-        results = await publishing.close(self.sessionmaker, self.adapters, spec, keys=self.keys)
+        later = [name for name in self.adapters if name in self.waiting]
+        for name in later:
+            # Its native polls are closed once its adapter starts.
+            await self._leave_for(spec.id, CLOSE, name)
+        ready = {n: a for n, a in self.adapters.items() if n not in self.waiting}
+        results = await publishing.close(self.sessionmaker, ready, spec, keys=self.keys)
         failed = "; ".join(f"{name}: {why}" for name, why in results.failed.items())
         if failed:
             log.error("%s closed on time, but closing polls failed: %s", spec.id, failed)
-        await self._finish(
-            spec.id, CLOSE, "closed" + (f"; polls not closed: {failed}" if failed else "")
-        )
+        outcome = "closed" + (f"; polls not closed: {failed}" if failed else "")
+        if later:
+            outcome += "; " + ", ".join(f"{name} once its adapter starts" for name in later)
+        await self._finish(spec.id, CLOSE, outcome)
 
     async def remind(self, spec: ConsultationSpec, now: datetime) -> int:
         """Queue the one reminder of each person who started ``spec`` and stopped answering.

@@ -14,7 +14,9 @@ parameter: the clock is injected, and tests call :meth:`Timeline.tick` directly.
   consultation's Telegram groups and Mastodon thread (adapters that are
   :class:`channels.adapter.QuestionPoster`). The claim is per channel and is given back
   if the post fails, so the next tick tries again; a crash between post and record loses
-  the record rather than post twice.
+  the record rather than post twice. A channel whose adapter has not started yet (its
+  platform unreachable at start) is left alone, unclaimed: its questions are posted at
+  the first tick after it starts.
 - **Listening retention.** Listening responses older than the spec's ``retention`` are
   deleted.
 """
@@ -24,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Container, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -78,6 +80,8 @@ class Timeline:
         clock: the current time (injected in tests).
         wake: called when outbox rows were added, so the sender looks at once.
         inline_channels: channels whose people see a new round when they return.
+        waiting: channels whose adapter has not started yet: nothing is posted on them
+            until it starts.
     """
 
     def __init__(
@@ -89,6 +93,7 @@ class Timeline:
         clock: Now = utc_now,
         wake: Callable[[], None] | None = None,
         inline_channels: frozenset[str] = frozenset({"web"}),
+        waiting: Container[str] = frozenset(),
     ) -> None:
         self.sessionmaker = sessionmaker
         self.keyring = keyring
@@ -96,6 +101,7 @@ class Timeline:
         self.clock = clock
         self.wake = wake
         self.inline_channels = inline_channels
+        self.waiting = waiting
 
     async def run(self, stopping: asyncio.Event, *, interval: float = 30.0) -> None:
         """Tick every ``interval`` seconds until ``stopping`` is set."""
@@ -227,6 +233,8 @@ class Timeline:
             adapter = self.adapters.get(name)
             if not isinstance(adapter, QuestionPoster):
                 continue
+            if name in self.waiting:
+                continue  # not claimed: the first tick after its adapter starts posts it
             action = f"post:{name}"
             async with self.sessionmaker.begin() as session:
                 if await self._unpublished(session, spec.id, name):

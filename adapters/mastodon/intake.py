@@ -8,6 +8,14 @@ from ``/api/v1/statuses/:id/context``
 (https://docs.joinmastodon.org/methods/statuses/#context): a reply to someone else's
 reply mentions only that person, so Mastodon never notifies the bot of it. The same
 request brings the polls' tallies, stored as snapshots (Mastodon polls are anonymous).
+
+A lookup about one status failing (its thread refused, 403; gone, 404; a server error
+for it alone) touches that status only: the notification is held aside and its lookup
+tried again a poll interval later while the others are taken in; after
+:data:`HELD_TRIES` tries, or as the adapter stops, it is taken in with what is known
+(without the replies above it). A thread sweep brings it in meanwhile, parents first,
+if its thread is an open consultation's. The same for one consultation's thread in a
+sweep: the other threads are read.
 """
 
 from __future__ import annotations
@@ -17,13 +25,14 @@ import logging
 import re
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from mastodon import MastodonAPIError, MastodonRatelimitError, MastodonUnauthorizedError
 
 from adapters.mastodon.account import Account
-from adapters.mastodon.api import account_refused, status_code, token_refused
+from adapters.mastodon.api import account_refused, error_text, status_code, token_refused
 from adapters.mastodon.convert import CHANNEL, Post, deletion_of, event_of, post_of
 from adapters.mastodon.stream import DELETED, UserStream
 from adapters.plumbing.intake import SavedCursor, StopIntake, intake_loop, periodically
@@ -41,6 +50,10 @@ PAGE = 40  # the most notifications Mastodon returns per page
 # How long a reply to one of the bot's statuses waits for the outbox to record that
 # status (see MastodonIntake._sent_message).
 RECORD_WAIT = 5.0
+
+# How many times the lookup about one mention (its thread) is tried, a poll interval
+# apart, before the mention is taken in with what is known.
+HELD_TRIES = 3
 
 _START = re.compile(r"^(?:/?start\s+)?([a-z0-9]+(?:-[a-z0-9]+)*)$")
 
@@ -60,6 +73,32 @@ class _Seen:
         self._ids.move_to_end(status_id)
         while len(self._ids) > self.size:
             self._ids.popitem(last=False)
+
+
+def about_one_status(error: BaseException) -> bool:
+    """Whether a failed lookup about one status says nothing of the account or of the
+    instance as a whole: an answer of its own (403 for a thread not shown to the bot,
+    404 for a status deleted meanwhile, a 5xx for it alone). A refused token (401), a
+    rate limit or a network failure is about every request: the intake round fails and
+    is tried again."""
+    return isinstance(error, MastodonAPIError) and not isinstance(
+        error, MastodonUnauthorizedError | MastodonRatelimitError
+    )
+
+
+def _why(error: BaseException) -> str:
+    """One line for the log: the HTTP status and Mastodon's words (never a status id)."""
+    code = status_code(error)
+    return f"HTTP {code}" if code is not None else error_text(error).splitlines()[0][:200]
+
+
+@dataclass
+class _Held:
+    """A mention whose lookup failed, held aside to be tried again."""
+
+    post: Post
+    tries: int
+    why: str
 
 
 class MastodonIntake:
@@ -121,6 +160,9 @@ class MastodonIntake:
         self._known: set[str] = set()  # launch posts' status ids
         self._open_ids: set[str] = set()
         self._polls: dict[str, tuple[str, str]] = {}  # poll id -> (consultation, item)
+        # Mentions whose lookup failed, by status id, oldest first (see the module doc).
+        self._held: dict[str, _Held] = {}
+        self._held_due = 0.0  # when they are tried again: a poll interval apart
 
     @property
     def me_id(self) -> str | None:
@@ -143,6 +185,12 @@ class MastodonIntake:
             await self._stream.close()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._held and self._sink is not None:
+            # Never left behind: the cursor has moved past them.
+            try:
+                await self._take_held(give_up=True)
+            except Exception:
+                log.exception("mastodon: taking in the mentions held aside failed")
         if self._stream is not None:
             # A stream that was opening as the stop came is open by now: it is closed
             # too, or its connection kept a stopping process waiting.
@@ -179,6 +227,7 @@ class MastodonIntake:
         )
 
     async def _intake_round(self) -> None:
+        await self._take_held()
         if self._stream is None and self.streaming and self.clock() >= self._next_stream_try:
             await self._open_stream()
         # After a stream opens this catches up on what came before it; while polling it
@@ -226,6 +275,7 @@ class MastodonIntake:
             batch = await self._next_streamed(within=min(1.0, max(0.0, due - self.clock())))
             if batch:
                 await self._take(batch)
+            await self._take_held()
         if not stream.alive and not self.stopper.is_set():
             # Anything still queued came before the end; take it, then poll.
             leftover = self._drain_streamed()
@@ -347,13 +397,62 @@ class MastodonIntake:
                 continue
             if note.get("type") != "mention" or post.account_id == self.me_id:
                 continue
-            if post.id in self._seen:
+            if post.id in self._seen or post.id in self._held:
                 continue
-            events.extend(await self._events_for(post))
+            try:
+                events.extend(await self._events_for(post))
+            except Exception as exc:
+                if not about_one_status(exc):
+                    raise
+                # The others are taken in; this one is tried again at the next round.
+                if not self._held:
+                    self._held_due = self.clock() + self.poll_interval
+                self._held[post.id] = _Held(post, 1, _why(exc))
+                log.warning(
+                    "mastodon: the thread of a mention could not be read (%s); it is held "
+                    "aside and tried again (%d held)",
+                    _why(exc),
+                    len(self._held),
+                )
         new = await self._commit(events)
         if tallies:
             await self.store.record_tallies(CHANNEL, tallies)
         return new
+
+    async def _take_held(self, *, give_up: bool = False) -> int:
+        """Try the held mentions' lookups again; take in those that work now, and, with
+        ``give_up`` or after :data:`HELD_TRIES` tries, those that still fail, with what
+        is known. Returns how many events were new."""
+        if not self._held or (not give_up and self.clock() < self._held_due):
+            return 0
+        self._held_due = self.clock() + self.poll_interval
+        events: list[InboundEvent] = []
+        for status_id, held in list(self._held.items()):
+            if status_id in self._seen:
+                del self._held[status_id]  # a thread sweep brought it in meanwhile
+                continue
+            found: list[InboundEvent] | None = None
+            if not give_up:
+                try:
+                    found = await self._events_for(held.post)
+                except Exception as exc:
+                    if not about_one_status(exc):
+                        raise
+                    held.tries += 1
+                    held.why = _why(exc)
+                    if held.tries < HELD_TRIES:
+                        continue
+            if found is None:
+                log.warning(
+                    "mastodon: the thread of a mention still could not be read (%s); it is "
+                    "taken in without the replies above it",
+                    held.why,
+                )
+                event = event_of(held.post)
+                found = [event] if event is not None else []
+            del self._held[status_id]
+            events.extend(found)
+        return await self._commit(events)
 
     async def _commit(self, events: Sequence[InboundEvent]) -> int:
         if not events:
@@ -503,9 +602,16 @@ class MastodonIntake:
         for root in roots:
             if self.stopper.is_set():
                 break
-            context: Mapping[str, Any] = await self.account.api.call(
-                self.account.client.status_context, root.platform_ref
-            )
+            try:
+                context: Mapping[str, Any] = await self.account.api.call(
+                    self.account.client.status_context, root.platform_ref
+                )
+            except Exception as exc:
+                if not about_one_status(exc):
+                    raise
+                # That thread is read again at the next sweep; the others are read now.
+                log.warning("mastodon: a consultation's thread could not be read (%s)", _why(exc))
+                continue
             descendants = sorted(
                 map(post_of, context.get("descendants") or ()), key=lambda p: _order(str(p.id))
             )

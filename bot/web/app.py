@@ -233,7 +233,11 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
         refused=leave_off,
     )
     # Opening and closing on time, and reminders: once across workers (bot/schedule.py).
-    scheduler = Scheduler(platform.sessionmaker, platform.keyring, platform.adapters)
+    # Neither calls an adapter that has not started: what falls due meanwhile is done
+    # once it starts.
+    scheduler = Scheduler(
+        platform.sessionmaker, platform.keyring, platform.adapters, waiting=not_started_yet
+    )
     erasures = ErasureWatch(platform.sessionmaker, platform.runtime, platform.adapters.values())
     tasks = [
         asyncio.create_task(platform.inbox.run(stopping, sender.wake.set), name="inbox"),
@@ -255,6 +259,7 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
         platform.adapters,
         wake=sender.wake.set,
         inline_channels=platform.runtime.inline_channels,
+        waiting=not_started_yet,
     )
     tasks.append(asyncio.create_task(timeline.run(stopping), name="timeline"))
     checker: alerts.AlertChecker | None = None

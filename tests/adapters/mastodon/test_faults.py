@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import pytest
 
 from bot.web import operations
 from channels.adapter import RetryLater, Undeliverable
 from channels.events import OutboundMessage
-from storage.tables import OutboxEntry, Response
+from storage.tables import InboxEntry, ModerationCase, OutboxEntry, Response
 from tests.adapters.mastodon.conftest import World
 from tests.waiting import wait_until
 
@@ -248,3 +249,110 @@ async def test_streaming_refused_is_said_once_notifications_are_polled(
     [(level, message)] = [said for said in _said(caplog) if "mastodon" in said[1]]
     assert level == "WARNING" and message.startswith("mastodon: streaming unavailable (")
     assert _off(world) == {}
+
+
+async def test_a_mention_whose_thread_cannot_be_read_holds_up_no_one(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Reading one mention's thread fails (a 500 for that status alone): the replies
+    around it are taken in at once, and it is tried again apart, with its place in the
+    thread."""
+    await world.launch()
+    server = world.server
+    thread = await world.post_of("reminder")
+    prompt = await world.post_of("one-thing")
+    first = await world.act(server.reply, "dan", thread, "Say which clinic")
+    second = await world.act(
+        server.reply, "erin", first["id"], "@engage and the time, twice", mention_author=False
+    )
+    after = await world.act(server.reply, "alice", prompt, "Evening appointments")
+    server.fail_next(500, path=f"/api/v1/statuses/{second['id']}/context", times=None)
+    # The consultation's thread cannot be read either: only the notifications bring them.
+    intro = await world.post_of(None, "intro")
+    server.fail_next(500, path=f"/api/v1/statuses/{intro}/context", times=None)
+    caplog.set_level(logging.WARNING, logger="adapters.mastodon.intake")
+    await world.start()
+
+    def ref(status: dict[str, Any]) -> str:
+        return world.platform.keyring.reference("mastodon", str(status["id"]))
+
+    async def stored() -> dict[str, Response] | None:
+        rows = {r.platform_ref: r for r in await world.rows(Response)}
+        return rows if len(rows) == 3 else None
+
+    rows = await wait_until(stored, what="the three replies")
+    assert rows[ref(after)].text == "Evening appointments"
+    assert rows[ref(second)].in_reply_to == f"response:{rows[ref(first)].id}"
+    assert "the thread of a mention could not be read (HTTP 500)" in caplog.text
+    assert "a consultation's thread could not be read (HTTP 500)" in caplog.text
+    assert str(second["id"]) not in caplog.text  # no platform id in the log
+
+
+async def test_a_disclosure_whose_thread_cannot_be_read_is_screened_all_the_same(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The thread above a mention keeps failing (403): after a few tries the mention is
+    taken in with what is known, and the disclosure in it gets the helplines and a case;
+    the reply behind it is not held up meanwhile."""
+    await world.launch()
+    server = world.server
+    thread = await world.post_of("reminder")
+    prompt = await world.post_of("one-thing")
+    # Dan's reply does not name the bot: it is known only by walking up from Erin's.
+    first = await world.act(server.reply, "dan", thread, "Say which clinic", mention_author=False)
+    second = await world.act(
+        server.reply, "erin", first["id"], "@engage I want to kill myself", mention_author=False
+    )
+    after = await world.act(server.reply, "alice", prompt, "Evening appointments")
+    server.fail_next(403, path=f"/api/v1/statuses/{second['id']}/context", times=None)
+    intro = await world.post_of(None, "intro")
+    server.fail_next(403, path=f"/api/v1/statuses/{intro}/context", times=None)
+    caplog.set_level(logging.WARNING, logger="adapters.mastodon.intake")
+    await world.start()
+
+    async def answered() -> list[Response]:
+        ref = world.platform.keyring.reference("mastodon", str(after["id"]))
+        return await world.rows(Response, Response.platform_ref == ref)
+
+    await wait_until(answered, what="the reply behind it")
+
+    async def helplines() -> list[Any] | None:
+        got = await world.act(server.received, "erin")
+        return got if "Lifeline" in " ".join(s["content"] for s in got) else None
+
+    statuses = await wait_until(helplines, what="the safety message")
+    assert {s["visibility"] for s in statuses} == {"direct"}
+    [case] = await world.rows(ModerationCase)
+    assert case.urgent
+    assert "taken in without the replies above it" in caplog.text
+    assert world.adapter.intake.mode != "stopped"  # the intake runs on
+
+
+async def test_a_mention_held_aside_is_taken_in_when_the_adapter_stops(world: World) -> None:
+    """The cursor has moved past it: stopping before its lookup is tried again, the
+    mention is taken in with what is known, not left behind."""
+    await world.launch()
+    server = world.server
+    thread = await world.post_of("reminder")
+    prompt = await world.post_of("one-thing")
+    first = await world.act(server.reply, "dan", thread, "Say which clinic", mention_author=False)
+    second = await world.act(
+        server.reply, "erin", first["id"], "@engage and the time", mention_author=False
+    )
+    after = await world.act(server.reply, "alice", prompt, "Evening appointments")
+    server.fail_next(404, path=f"/api/v1/statuses/{second['id']}/context", times=None)
+    intro = await world.post_of(None, "intro")
+    server.fail_next(404, path=f"/api/v1/statuses/{intro}/context", times=None)
+    world.adapter.intake.poll_interval = 3600  # not tried again before the stop
+    await world.start()
+
+    async def answered() -> list[Response]:
+        ref = world.platform.keyring.reference("mastodon", str(after["id"]))
+        return await world.rows(Response, Response.platform_ref == ref)
+
+    await wait_until(answered, what="the reply behind it")
+    assert len(world.adapter.intake._held) == 1
+    assert await world.count(InboxEntry) == 1
+    await world.stop()
+    assert world.adapter.intake._held == {}
+    assert await world.count(InboxEntry) == 2

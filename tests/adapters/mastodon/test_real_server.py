@@ -156,7 +156,7 @@ def test_a_refused_launch_stays_a_draft_with_one_line(
 
 async def test_not_offered_where_it_is_not_published(world: World) -> None:
     spec = await launch(world.platform, spec_data(channels=["web", "mastodon"]))
-    await publishing._mark_unpublished(world.platform.sessionmaker, "mastodon", spec.id)
+    await publishing.mark_unpublished(world.platform.sessionmaker, "mastodon", spec.id)
     await world.start()
     await world.act(world.server.dm, "carol", "Hello")
     [offer] = await world.received("carol", 1)

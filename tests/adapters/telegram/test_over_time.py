@@ -12,14 +12,15 @@ from sqlalchemy import select
 
 from bot import commands
 from bot.config import Settings
+from bot.platform import Platform
 from bot.timeline import Timeline
 from consultations import reporting, service
 from consultations.spec import parse_spec
 from consultations.texts import texts_for
-from storage.tables import Response
-from tests.adapters.telegram.conftest import Running
+from storage.tables import Response, TimedAction
+from tests.adapters.telegram.conftest import Running, make_adapter
 from tests.adapters.telegram.test_private_chat import export
-from tests.fakes.telegram_api import FakeMessage
+from tests.fakes.telegram_api import FakeMessage, FakeTelegram
 from tests.helpers import launch
 from tests.over_time.helpers import after, delphi_spec, opened_at, timed_spec
 from tests.waiting import wait_until
@@ -288,3 +289,40 @@ async def test_a_vote_on_an_earlier_rounds_poll_never_changes_another_round(
     fake.vote(alice, polls()[2], [1])  # Important, on round 3's own poll
     await running.wait_for_count(Response, 3)
     assert await stored() == [(1, ["Important"]), (2, ["Essential"]), (3, ["Important"])]
+
+
+async def test_a_timed_question_waits_for_an_adapter_not_started_yet(
+    fake: FakeTelegram, platform: Platform
+) -> None:
+    """Telegram unreachable at start, its adapter tried again in the background: a
+    question that falls due meanwhile is not tried (nor claimed), and is posted once,
+    at the first tick after the adapter starts."""
+    group = fake.group(GROUP, "Clinic group", supergroup=True)
+    start = datetime.now(UTC)
+    spec = await launch(
+        platform, timed_spec(start, channels=["telegram"], telegram={"chats": [GROUP]})
+    )
+    fake.inject_error(502, "Bad Gateway", count=1000)  # as while Telegram is away
+    waiting = {"telegram"}
+    adapters = {"telegram": make_adapter(fake, platform)}
+    timeline = Timeline(
+        platform.sessionmaker,
+        platform.keyring,
+        adapters,
+        clock=after(start, 0.2),
+        waiting=waiting,
+    )
+    try:
+        assert (await timeline.tick()).posted == {}
+        assert fake.calls_to("sendMessage") == []  # not tried while the adapter waits
+        async with platform.sessionmaker() as session:
+            assert (await session.scalars(select(TimedAction))).all() == []
+
+        fake.clear_errors()
+        waiting.discard("telegram")  # the adapter started
+        assert (await timeline.tick()).posted == {f"{spec.id}/waiting": ["telegram"]}
+        assert (await timeline.tick()).posted == {}  # once
+        [q1] = fake.messages_to(group)
+        assert (q1.text or "").startswith("Q1. What is the waiting room like?")
+    finally:
+        await adapters["telegram"].stop()

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from adapters.web import WebAdapter
 from bot import commands
 from bot.config import Settings
 from bot.outbox import OutboxSender
@@ -24,7 +25,7 @@ from bot.platform import Platform
 from bot.schedule import Scheduler
 from consultations import service
 from consultations.spec import parse_spec
-from storage.tables import Consultation, OutboxEntry, ScheduledAction
+from storage.tables import Consultation, OutboxEntry, Publication, ScheduledAction
 from tests.adapters.telegram.conftest import make_adapter, start, stop
 from tests.fakes.telegram_api import FakeTelegram
 from tests.helpers import launch, spec_data
@@ -302,3 +303,79 @@ async def test_an_opening_that_runs_after_closes_at_opens_nothing_and_says_why(
         assert f"  opening:      not opened: closes_at: {closes.isoformat()} has passed" in shown
     code = await commands.show(argparse.Namespace(id="evening-clinics", json=True), settings)
     assert json.loads(capsys.readouterr().out)["not_opened"].startswith("not opened: closes_at")
+
+
+async def test_opening_and_closing_wait_for_an_adapter_not_started_yet(
+    fake: FakeTelegram, platform: Platform
+) -> None:
+    """Telegram unreachable when the consultation opens and when it closes, its adapter
+    not started: the web channel opens on time, and the group poll is posted, then
+    stopped, once the adapter starts; each once, whatever the number of workers."""
+    fake.group(GROUP, "Clinic group", supergroup=True)
+    await _store(
+        platform,
+        spec_data(
+            channels=["web", "telegram"],
+            segments=[],
+            telegram={"chats": [GROUP]},
+            opens_at=OPENS.isoformat(),
+            closes_at=(OPENS + timedelta(days=7)).isoformat(),
+        ),
+    )
+    # Every post and poll fails, as while Telegram is away.
+    fake.inject_error(502, "Bad Gateway", count=1000)
+    waiting = {"telegram"}
+    adapters = {"web": WebAdapter(), "telegram": make_adapter(fake, platform)}
+    clock = Clock(OPENS)
+    workers = [
+        Scheduler(platform.sessionmaker, platform.keyring, adapters, clock=clock, waiting=waiting)
+        for _ in range(2)
+    ]
+
+    async def everyone() -> list[Any]:
+        return list(await asyncio.gather(*(w.run_once() for w in workers)))
+
+    done = await everyone()
+    assert sum(len(d.opened) for d in done) == 1
+    assert await _state(platform, "outpatient-booking") == "open"
+    assert fake.calls_to("sendPoll") == []  # not tried while the adapter waits
+    async with platform.sessionmaker() as session:
+        kinds = (await session.scalars(select(Publication.kind))).all()
+    assert kinds == ["unpublished"]  # not offered on Telegram before it is posted there
+
+    fake.clear_errors()
+    waiting.discard("telegram")  # the adapter started
+    clock.now = OPENS + timedelta(minutes=1)
+    done = await everyone()
+    assert [p for d in done for p in d.published] == ["outpatient-booking/telegram"]
+    assert len(fake.calls_to("sendPoll")) == 1
+    async with platform.sessionmaker() as session:
+        kinds = (await session.scalars(select(Publication.kind))).all()
+    assert "unpublished" not in kinds and "poll" in kinds
+    await everyone()
+    assert len(fake.calls_to("sendPoll")) == 1  # once
+
+    # Closing time, Telegram away again and the adapter of a restarted worker waiting.
+    fake.inject_error(502, "Bad Gateway", count=1000)
+    waiting.add("telegram")
+    clock.now = OPENS + timedelta(days=7)
+    done = await everyone()
+    assert sum(len(d.closed) for d in done) == 1
+    assert await _state(platform, "outpatient-booking") == "closed"
+    assert fake.calls_to("stopPoll") == []
+
+    fake.clear_errors()
+    waiting.discard("telegram")
+    clock.now += timedelta(minutes=1)
+    await everyone()
+    await everyone()
+    assert len(fake.calls_to("stopPoll")) == 1  # the poll closed once, once it could be
+    async with platform.sessionmaker() as session:
+        actions = (await session.scalars(select(ScheduledAction))).all()
+    assert sorted((a.action, a.done_at is not None, a.outcome) for a in actions) == [
+        ("close", True, "closed; telegram once its adapter starts"),
+        ("close:telegram", True, "closed"),
+        ("open", True, "opened; telegram once its adapter starts"),
+        ("open:telegram", True, "published"),
+    ]
+    await adapters["telegram"].stop()
