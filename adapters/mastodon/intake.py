@@ -13,7 +13,8 @@ A lookup about one status failing (its thread refused, 403; gone, 404; a server 
 for it alone) touches that status only: the notification is held aside and its lookup
 tried again a poll interval later while the others are taken in; after
 :data:`HELD_TRIES` tries, or as the adapter stops, it is taken in with what is known
-(without the replies above it). A thread sweep brings it in meanwhile, parents first,
+(without the replies above it); until then the saved cursor stays before it, so a
+process killed meanwhile reads it again. A thread sweep brings it in meanwhile, parents first,
 if its thread is an open consultation's. The same for one consultation's thread in a
 sweep: the other threads are read.
 """
@@ -99,6 +100,9 @@ class _Held:
     post: Post
     tries: int
     why: str
+    #: The notification that brought it, when there was one: the saved cursor stays
+    #: before it while it is held, so a process killed meanwhile reads it again.
+    note_id: str | None = None
 
 
 class MastodonIntake:
@@ -186,7 +190,8 @@ class MastodonIntake:
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._held and self._sink is not None:
-            # Never left behind: the cursor has moved past them.
+            # Taken in now rather than read again by the next process (the cursor was
+            # kept before them, but a sweep or another notification may be long coming).
             try:
                 await self._take_held(give_up=True)
             except Exception:
@@ -313,15 +318,33 @@ class MastodonIntake:
         if self.cursor.value is None:
             return await self._first_run()
         new = 0
+        after = self.cursor.value
         while not self.stopper.is_set():
-            page: Sequence[Mapping[str, Any]] = await self._notifications(min_id=self.cursor.value)
+            page: Sequence[Mapping[str, Any]] = await self._notifications(min_id=after)
             if not page:
                 return new
-            new += await self._take(sorted(page, key=_id))
-            await self.cursor.save(str(max(map(_id, page))))
+            notes = sorted(page, key=_by_id)
+            new += await self._take(notes)
+            after = _id(notes[-1])
+            kept = self._short_of_held(notes, after)
+            if kept is not None:
+                await self.cursor.save(kept)
             if len(page) < PAGE:
                 return new
         return new
+
+    def _short_of_held(self, notes: Sequence[Mapping[str, Any]], newest: str) -> str | None:
+        """Where the saved cursor may go after ``notes`` were taken: ``newest``, or, while a
+        mention among them (or before them) is held aside in memory only, the last
+        notification before the first held one (``None``: it stays where it is). A process
+        killed before the held mention is taken in reads it again on restart; what is
+        read twice is known by its event id and stored once."""
+        held = [h.note_id for h in self._held.values() if h.note_id is not None]
+        if not held:
+            return newest
+        first = min(map(_order, held))
+        before = [_id(n) for n in notes if _by_id(n) < first]
+        return max(before, key=_order) if before else None
 
     async def _notifications(
         self, *, min_id: str | None = None, max_id: str | None = None
@@ -374,8 +397,11 @@ class MastodonIntake:
             max_id = _id(notes[0])
         keep = [n for n in collected if since is not None and _created(n) >= _aware(since)]
         new = await self._take(keep)
-        # "0": nothing has arrived yet, so everything from now on is new.
-        await self.cursor.save(str(newest) if newest is not None else "0")
+        # "0": nothing has arrived yet, so everything from now on is new. With a mention
+        # held aside, short of it; with none before it, no cursor yet (read again).
+        kept = self._short_of_held(keep, str(newest)) if newest is not None else "0"
+        if kept is not None:
+            await self.cursor.save(kept)
         return new
 
     async def _take(self, notifications: Sequence[Mapping[str, Any]]) -> int:
@@ -407,7 +433,8 @@ class MastodonIntake:
                 # The others are taken in; this one is tried again at the next round.
                 if not self._held:
                     self._held_due = self.clock() + self.poll_interval
-                self._held[post.id] = _Held(post, 1, _why(exc))
+                note_id = _id(note) if note.get("id") is not None else None
+                self._held[post.id] = _Held(post, 1, _why(exc), note_id)
                 log.warning(
                     "mastodon: the thread of a mention could not be read (%s); it is held "
                     "aside and tried again (%d held)",

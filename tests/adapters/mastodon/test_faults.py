@@ -11,7 +11,7 @@ from bot.web import operations
 from channels.adapter import RetryLater, Undeliverable
 from channels.events import OutboundMessage
 from storage.tables import InboxEntry, ModerationCase, OutboxEntry, Response
-from tests.adapters.mastodon.conftest import World
+from tests.adapters.mastodon.conftest import World, make_adapter
 from tests.waiting import wait_until
 
 ADDRESS = {"acct": "carol", "reply_to": None, "visibility": "direct"}
@@ -356,3 +356,52 @@ async def test_a_mention_held_aside_is_taken_in_when_the_adapter_stops(world: Wo
     await world.stop()
     assert world.adapter.intake._held == {}
     assert await world.count(InboxEntry) == 2
+
+
+async def test_a_mention_held_aside_is_read_again_after_a_crash(world: World) -> None:
+    """A process killed while a mention is held aside loses what it held in memory: the
+    saved cursor stays before that mention, so the next process reads it again and takes
+    it in with its place in the thread, and what comes after it is stored once."""
+    await world.launch()
+    server = world.server
+    thread = await world.post_of("reminder")
+    prompt = await world.post_of("one-thing")
+    first = await world.act(server.reply, "dan", thread, "Say which clinic", mention_author=False)
+    second = await world.act(
+        server.reply, "erin", first["id"], "@engage and the time", mention_author=False
+    )
+    after = await world.act(server.reply, "alice", prompt, "Evening appointments")
+    server.fail_next(404, path=f"/api/v1/statuses/{second['id']}/context", times=None)
+    intro = await world.post_of(None, "intro")
+    server.fail_next(404, path=f"/api/v1/statuses/{intro}/context", times=None)
+    world.adapter.intake.poll_interval = 3600  # not tried again before the crash
+    await world.start()
+
+    async def answered() -> list[Response]:
+        ref = world.platform.keyring.reference("mastodon", str(after["id"]))
+        return await world.rows(Response, Response.platform_ref == ref)
+
+    await wait_until(answered, what="the reply behind it")
+    assert len(world.adapter.intake._held) == 1
+    # The crash: what the process held in memory is gone, with no stop to take it in.
+    world.adapter.intake._held.clear()
+    await world.stop()
+    assert await world.count(InboxEntry) == 1
+
+    # Its own thread can be read now; the consultation's still cannot, so only the
+    # notifications can bring it (a direct message has no thread to sweep either).
+    server.clear_faults()
+    server.fail_next(404, path=f"/api/v1/statuses/{intro}/context", times=None)
+    world.adapter = make_adapter(server, world.platform)
+    await world.start()
+
+    def ref(status: dict[str, Any]) -> str:
+        return world.platform.keyring.reference("mastodon", str(status["id"]))
+
+    async def stored() -> dict[str, Response] | None:
+        rows = {r.platform_ref: r for r in await world.rows(Response)}
+        return rows if len(rows) == 3 else None
+
+    rows = await wait_until(stored, what="the held mention, read again")
+    assert rows[ref(second)].in_reply_to == f"response:{rows[ref(first)].id}"
+    assert len(await world.rows(Response, Response.platform_ref == ref(after))) == 1
