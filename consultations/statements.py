@@ -204,6 +204,33 @@ def group_spreads(
     return spreads
 
 
+def ranked_to_vote(
+    tallies: Sequence[Tally],
+    voted: Iterable[int],
+    participant_id: int | None = None,
+    *,
+    prefer: int | None = None,
+) -> list[Tally]:
+    """Every statement this person may vote on (never their own, never one they voted
+    on), the one to show next first: ``prefer`` (the one a refused near-repeat repeats)
+    when it may be shown, then by how much a vote on each would tell."""
+    done = set(voted)
+    # Ties go to the older statement, so the order is the same on every worker.
+    ranked = sorted(
+        (
+            t
+            for t in tallies
+            if t.id not in done and (participant_id is None or t.author != participant_id)
+        ),
+        key=lambda t: (-informativeness(t), t.id),
+    )
+    preferred = next((t for t in ranked if t.id == prefer), None)
+    if preferred is not None:
+        ranked.remove(preferred)
+        ranked.insert(0, preferred)
+    return ranked
+
+
 def choose_next(
     tallies: Sequence[Tally],
     voted: Iterable[int],
@@ -211,21 +238,23 @@ def choose_next(
     *,
     prefer: int | None = None,
 ) -> Tally | None:
-    """The statement to show this person next: never their own, never one they voted on;
-    ``prefer`` (the one a refused near-repeat repeats) first when it may be shown."""
-    done = set(voted)
-    open_ = [
-        t
-        for t in tallies
-        if t.id not in done and (participant_id is None or t.author != participant_id)
+    """The statement to show this person next (the first of :func:`ranked_to_vote`)."""
+    ranked = ranked_to_vote(tallies, voted, participant_id, prefer=prefer)
+    return ranked[0] if ranked else None
+
+
+async def _shown_and_voted(
+    session: AsyncSession, participant_id: int, consultation_id: str, item_id: str
+) -> tuple[list[Tally], set[int]]:
+    """An item's statements shown to people, and those this person voted on."""
+    shown = await statement_store.shown(session, consultation_id, item_id)
+    voted = await statement_store.voted(session, participant_id, consultation_id, item_id)
+    done = {statement_of(ref) for ref in voted}
+    tallies = [
+        Tally(s.id, s.text, s.agrees, s.disagrees, s.passes, s.participant_id, s.split)
+        for s in shown
     ]
-    if not open_:
-        return None
-    preferred = next((t for t in open_ if t.id == prefer), None)
-    if preferred is not None:
-        return preferred
-    # Ties go to the older statement, so the order is the same on every worker.
-    return max(open_, key=lambda t: (informativeness(t), -t.id))
+    return tallies, {d for d in done if d is not None}
 
 
 async def next_to_vote(
@@ -239,12 +268,19 @@ async def next_to_vote(
     """The shown statement of an item for this person to vote on next (:func:`choose_next`
     over the statements shown and the votes they gave: the one rule of every channel),
     and the statements shown."""
-    shown = await statement_store.shown(session, consultation_id, item_id)
-    voted = await statement_store.voted(session, participant_id, consultation_id, item_id)
-    done = {statement_of(ref) for ref in voted}
-    tallies = [
-        Tally(s.id, s.text, s.agrees, s.disagrees, s.passes, s.participant_id, s.split)
-        for s in shown
-    ]
-    voted_on = {d for d in done if d is not None}
+    tallies, voted_on = await _shown_and_voted(session, participant_id, consultation_id, item_id)
     return choose_next(tallies, voted_on, participant_id, prefer=prefer), tallies
+
+
+async def all_to_vote(
+    session: AsyncSession,
+    participant_id: int,
+    consultation_id: str,
+    item_id: str,
+    *,
+    prefer: int | None = None,
+) -> list[Tally]:
+    """Every shown statement of an item this person may vote on, the one
+    :func:`next_to_vote` gives first (the web page offers the rest beside it)."""
+    tallies, voted_on = await _shown_and_voted(session, participant_id, consultation_id, item_id)
+    return ranked_to_vote(tallies, voted_on, participant_id, prefer=prefer)

@@ -97,6 +97,11 @@ class SegmentsPage(ConsultationPage):
     invitations: Sequence[WebInvitation] = ()
 
 
+#: Statements offered beside the next one on the web page, per item: enough that anyone
+#: can vote on any statement of a usual consultation; the rest come as votes are given.
+MORE_STATEMENTS = 50
+
+
 @dataclass(frozen=True)
 class StatementCard:
     """The statement a person is asked to vote on next (statement voting)."""
@@ -125,6 +130,9 @@ class ItemsPage(ConsultationPage):
     more: bool = False
     #: Statements items: the statement to vote on next in each (None: none left).
     cards: Mapping[str, StatementCard | None] = field(default_factory=dict)
+    #: The other statements each may be voted on here too (CONTRACT.md: each statement
+    #: is a form), at most :data:`MORE_STATEMENTS` of them, in the order they would come.
+    more_cards: Mapping[str, Sequence[StatementCard]] = field(default_factory=dict)
     statement_max: int = 280
     #: Polls asked again in a Delphi round, with the words of the round (the group's
     #: answers and the person's own).

@@ -616,7 +616,7 @@ class WebChannel:
                 elif r.item_type == "prompt":
                     answers[r.item_id] = [r.text or ""]
             threads, more = await self._threads(session, spec, participant_id, page)
-            cards = await self._cards(session, spec, participant_id, prefer_statement)
+            cards, more_cards = await self._cards(session, spec, participant_id, prefer_statement)
         missing = _missing(request, spec)
         # A timed chat's question still to come: the person has not answered everything.
         to_come = [i for i in spec.timed_items if i.at and i.at > now]
@@ -648,6 +648,7 @@ class WebChannel:
                 page=page,
                 more=more,
                 cards=cards,
+                more_cards=more_cards,
                 statement_max=voting.STATEMENT_MAX,
                 missing=missing,
                 missing_reply=_missing_reply(request) if missing is not None else None,
@@ -662,21 +663,25 @@ class WebChannel:
         spec: ConsultationSpec,
         participant_id: int,
         prefer: int | None = None,
-    ) -> dict[str, pages.StatementCard | None]:
-        """For each statements item, the statement that tells most for this person to vote on.
+    ) -> tuple[dict[str, pages.StatementCard | None], dict[str, list[pages.StatementCard]]]:
+        """For each statements item, the statement that tells most for this person to vote
+        on, and the others they may vote on, in the order they would come.
 
-        Chosen as in every channel (:func:`consultations.statements.choose_next`): never
+        Chosen as in every channel (:func:`consultations.statements.ranked_to_vote`): never
         their own, never one they voted on; pending, rejected and flagged ones never shown.
         """
         cards: dict[str, pages.StatementCard | None] = {}
+        more: dict[str, list[pages.StatementCard]] = {}
         for item in spec.items:
             if item.type != "statements":
                 continue
-            chosen, _ = await voting.next_to_vote(
+            ranked = await voting.all_to_vote(
                 session, participant_id, spec.id, item.id, prefer=prefer
             )
-            cards[item.id] = None if chosen is None else pages.StatementCard(chosen.id, chosen.text)
-        return cards
+            shown = [pages.StatementCard(t.id, t.text) for t in ranked[: 1 + pages.MORE_STATEMENTS]]
+            cards[item.id] = shown[0] if shown else None
+            more[item.id] = shown[1:]
+        return cards, more
 
     async def _invitations(
         self, session: AsyncSession, participant_id: int | None, cid: str

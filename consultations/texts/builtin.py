@@ -325,6 +325,7 @@ BUILTIN: dict[str, str] = {
     "statements_web_none": (
         "You have voted on every statement so far. New ones may come: please look again later."
     ),
+    "statements_web_more": "Vote on other statements ({count})",
     "statements_web_add": "Add a statement of your own (one short idea)",
     "statements_web_add_button": "Add my statement",
     "statements_web_voted": "Thank you: your vote is counted.",

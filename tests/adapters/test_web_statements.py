@@ -1,4 +1,4 @@
-"""Statement voting on the web page: one statement at a time, plain forms, no scripts."""
+"""Statement voting on the web page: the next statement asked, every other a form too."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestClient
 from bot.platform import Platform
 from tests.adapters.test_web import _export, _post
 from tests.bot.test_dashboard import as_role
-from tests.helpers import SEED, launch, statements_spec
+from tests.helpers import SEED, form_fields, launch, statements_spec
 
 Client = TestClient[Any, Any]
 ACTION = "/c/new-clinic/statements/ideas"
@@ -21,6 +21,21 @@ def shown_statement(page: str) -> str | None:
     """The statement the page asks about, if any."""
     found = re.search(r'<fieldset class="statement">.*?<blockquote>(.*?)</blockquote>', page, re.S)
     return unescape(found.group(1)) if found else None
+
+
+def statement_forms(page: str) -> dict[str, str]:
+    """Every statement the page offers a vote on, by the id its form posts."""
+    found = {}
+    for form in re.findall(r'<form method="post" action="[^"]+">(.*?)</form>', page, re.S):
+        statement = re.search(r'name="statement" value="(\d+)"', form)
+        if statement is None or 'name="vote"' not in form:
+            continue
+        words = re.search(r"<blockquote>(.*?)</blockquote>", form, re.S) or re.search(
+            r"<legend>(.*?)</legend>", form, re.S
+        )
+        assert words is not None, form
+        found[statement.group(1)] = unescape(words.group(1))
+    return found
 
 
 async def joined(client: Client) -> str:
@@ -34,8 +49,10 @@ async def test_statements_are_voted_one_form_at_a_time_then_exported(
     await launch(platform, statements_spec())
     page = await joined(web_client)
     assert "<script" not in page
+    # The next statement is the one asked; every other is a form of its own below it.
     buttons = re.findall(r'<button name="vote" value="(\w+)">', page)
-    assert buttons == ["agree", "disagree", "pass"]
+    assert buttons == ["agree", "disagree", "pass"] * len(SEED)
+    assert sorted(statement_forms(page).values()) == sorted(SEED)
     seen = []
     for vote in ("agree", "disagree", "pass"):
         statement = shown_statement(page)
@@ -239,3 +256,30 @@ async def test_a_vote_may_name_its_statement_by_the_exported_record_id(
         ACTION, data={**dict(fields), "vote": "agree", "statement": "response:1"}
     )
     assert bad.status == 400
+
+
+async def test_any_statement_on_the_page_may_be_voted_on_by_its_own_form(
+    platform: Platform, web_client: Client
+) -> None:
+    # CONTRACT.md: each statement is a form whose button carries name="vote". A person (or
+    # an outside client) may vote on any of them, not only the one asked next.
+    await launch(platform, statements_spec())
+    page = await joined(web_client)
+    offered = statement_forms(page)
+    asked = shown_statement(page)
+    target, text = next((sid, t) for sid, t in offered.items() if t != asked)
+    fields = form_fields(page, ACTION)
+    response = await web_client.post(
+        ACTION, data={**fields, "statement": target, "vote": "disagree"}, allow_redirects=True
+    )
+    assert response.status == 200
+    page = await response.text()
+    assert "Thank you: your vote is counted." in page
+    # Voted on, it is offered no more; the one asked before is still asked.
+    assert text not in statement_forms(page).values()
+    assert shown_statement(page) == asked
+
+    exported = await _export(platform, "new-clinic")
+    by_text = {r["text"]: r["id"] for r in exported if r["item_type"] == "statement"}
+    [vote] = [r for r in exported if r["item_type"] == "vote"]
+    assert (vote["in_reply_to"], vote["choices"]) == (by_text[text], ["disagree"])
