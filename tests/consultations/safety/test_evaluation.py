@@ -1300,6 +1300,12 @@ MUST_CATCH = [
     ("help me stop the cuts", "self-harm"),
     ("stop the cuts on my legs", "self-harm"),
     ("I need to stop the cuts, they are getting deeper", "self-harm"),
+    # A date and time, or a secret, of one's own are not set aside with the suggestions.
+    ("I have set the date and time", "plan-means"),
+    ("we picked the day and place", "plan-means"),
+    ("Say the date and time or I will end it", "suicidal-active"),
+    ("He said it is our secret and not to tell", "safeguarding"),
+    ("Keep it a secret he said", "safeguarding"),
 ]
 
 
@@ -1448,6 +1454,18 @@ MUST_NOT_FLAG = [
     "fight the cuts",
     "no more cuts to the NHS",
     "we must stop the council cuts",
+    # What a reminder should say, the commonest answer to the demo consultation's thread
+    # ("Say the date and time" was an urgent plan, and held the person); a secret that is
+    # a plain thing or an answer kept private.
+    "Say the date and time",
+    "Include the date and time",
+    "it should say the date, time and place",
+    "Please mention the day and the clinic",
+    "text me the date and address",
+    "Tell me where to go and when",
+    "my secret idea",
+    "secret prompt answer",
+    "Our secret ingredient is the volunteers",
 ]
 
 
