@@ -1306,6 +1306,10 @@ MUST_CATCH = [
     ("Say the date and time or I will end it", "suicidal-active"),
     ("He said it is our secret and not to tell", "safeguarding"),
     ("Keep it a secret he said", "safeguarding"),
+    ("I want to leave this world", "suicidal-passive"),
+    ("I want to end this chat and end my life", "suicidal-active"),
+    ("stop messaging me or I will hurt myself", "self-harm"),
+    ("He won't stop messaging me", "harm-to-others"),
 ]
 
 
@@ -1466,6 +1470,12 @@ MUST_NOT_FLAG = [
     "my secret idea",
     "secret prompt answer",
     "Our secret ingredient is the volunteers",
+    # Leaving the consultation in words, not STOP (the person was held as suicidal).
+    "I want to leave this consultation",
+    "I want to stop taking part",
+    "How do I leave this survey?",
+    "I'm done with this survey",
+    "Please stop messaging me",
 ]
 
 
