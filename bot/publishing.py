@@ -5,12 +5,17 @@ once: posts already recorded for it are kept, so launching again after a failure
 retries the channels that failed. A channel whose launch failed is marked unpublished
 (a ``publication`` row of kind ``unpublished``), and the runtime neither offers nor takes
 answers for the consultation there until a later launch succeeds.
+
+A channel whose adapter has not started yet (its platform unreachable when the server
+started, tried again in the background) is not called: a launch leaves it marked
+unpublished, and a close leaves its polls open, for the scheduler to publish or close
+once the adapter starts (bot/schedule.py); the results name it among ``later``.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -67,6 +72,8 @@ class ChannelResults:
     done: dict[str, int] = field(default_factory=dict)  # channel -> posts made
     failed: dict[str, str] = field(default_factory=dict)  # channel -> why
     skipped: list[str] = field(default_factory=list)  # named but not configured here
+    # Its adapter has not started yet: done there once it starts.
+    later: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -81,9 +88,10 @@ class Launch:
     @property
     def nowhere(self) -> bool:
         """Published on none of the channels meant: each failed, or was not configured
-        here (a launch meant for Telegram alone, without its token, reaches no one)."""
+        here (a launch meant for Telegram alone, without its token, reaches no one). A
+        channel whose adapter has not started yet is published once it starts."""
         results = self.results
-        return bool(results.failed or results.skipped) and not results.done
+        return bool(results.failed or results.skipped) and not (results.done or results.later)
 
 
 async def launch(
@@ -94,8 +102,14 @@ async def launch(
     *,
     keys: queries.ReferenceKeys,
     now: datetime | None = None,
+    waiting: Container[str] = frozenset(),
 ) -> Launch:
     """Open a consultation and publish it; a draft that published nowhere is a draft again.
+
+    ``waiting`` names the channels whose adapter has not started yet: those of
+    ``channels`` not published yet are not called but marked unpublished as it opens,
+    and named in the results' ``later`` (the caller leaves their publishing to the
+    scheduler: :func:`bot.schedule.leave_for_adapter`).
 
     Raises :class:`consultations.service.LifecycleError` when it cannot open (closed),
     and :class:`Unfinished` for a spec that still holds a placeholder, or, given ``now``,
@@ -107,7 +121,15 @@ async def launch(
         row = await service.require(session, spec.id)
         was_draft = row.state == service.DRAFT
         await service.open_(session, spec.id)
-    results = await publish(sessionmaker, adapters, spec, channels, keys=keys)
+        # Marked as it opens: nothing is offered or asked there before its introduction.
+        posted = await _published_on(session, spec.id)
+        later = [c for c in channels if c in adapters and c in waiting and c not in posted]
+        for name in later:
+            await _mark_unpublished(session, name, spec.id)
+    results = await publish(
+        sessionmaker, adapters, spec, [c for c in channels if c not in later], keys=keys
+    )
+    results.later = later
     done = Launch(results, undone=False)
     if done.nowhere and was_draft:
         # Published on none of the channels meant: as if never launched, so it is offered
@@ -153,23 +175,41 @@ async def mark_unpublished(
     """Mark ``channel`` as not published for the consultation (a launch that failed
     there, or one left for when its adapter starts: bot/schedule.py)."""
     async with sessionmaker.begin() as session:
-        marked = await session.scalar(
-            select(Publication.id).where(
+        await _mark_unpublished(session, channel, consultation_id)
+
+
+async def _published_on(session: AsyncSession, consultation_id: str) -> set[str]:
+    """The channels the consultation's items are posted on."""
+    return set(
+        await session.scalars(
+            select(Publication.channel)
+            .where(
                 Publication.consultation_id == consultation_id,
-                Publication.channel == channel,
-                Publication.kind == UNPUBLISHED,
+                Publication.kind.not_in((UNPUBLISHED, PUBLISHING)),
+            )
+            .distinct()
+        )
+    )
+
+
+async def _mark_unpublished(session: AsyncSession, channel: str, consultation_id: str) -> None:
+    marked = await session.scalar(
+        select(Publication.id).where(
+            Publication.consultation_id == consultation_id,
+            Publication.channel == channel,
+            Publication.kind == UNPUBLISHED,
+        )
+    )
+    if marked is None:
+        session.add(
+            Publication(
+                consultation_id=consultation_id,
+                item_id=None,
+                channel=channel,
+                platform_ref=f"{UNPUBLISHED}:{consultation_id}",
+                kind=UNPUBLISHED,
             )
         )
-        if marked is None:
-            session.add(
-                Publication(
-                    consultation_id=consultation_id,
-                    item_id=None,
-                    channel=channel,
-                    platform_ref=f"{UNPUBLISHED}:{consultation_id}",
-                    kind=UNPUBLISHED,
-                )
-            )
 
 
 #: A launch publishing on a channel holds this marker row while it posts, so that a
@@ -262,8 +302,14 @@ async def close(
     spec: ConsultationSpec,
     *,
     keys: queries.ReferenceKeys,
+    waiting: Container[str] = frozenset(),
 ) -> ChannelResults:
-    """Close what was published (native polls) on every configured channel."""
+    """Close what was published (native polls) on every configured channel.
+
+    A channel in ``waiting`` (its adapter not started yet) is not called: named in the
+    results' ``later`` when it has posts to close, for the caller to leave to the
+    scheduler (:func:`bot.schedule.leave_for_adapter`).
+    """
     async with sessionmaker() as session:
         published = (
             await session.scalars(
@@ -281,6 +327,9 @@ async def close(
             if p.channel == name
         ]
         if not posts:
+            continue
+        if name in waiting:
+            results.later.append(name)
             continue
         try:
             await adapter.close(spec, posts)

@@ -18,7 +18,9 @@ again in the background) is not called. An opening due meanwhile publishes on th
 channels and leaves that one marked unpublished, with an ``open:CHANNEL`` action for it;
 a closing leaves a ``close:CHANNEL`` action (its native polls still to close). Either is
 done, once, by the first worker whose adapter for that channel has started. An opening
-whose every channel is waiting is not claimed until one of them starts.
+whose every channel is waiting is not claimed until one of them starts. A launch or a
+close from the dashboard leaves the same actions for the channels it could not call
+(:func:`leave_for_adapter`).
 """
 
 from __future__ import annotations
@@ -52,11 +54,44 @@ from storage.tables import (
 log = logging.getLogger(__name__)
 
 OPEN, CLOSE = "open", "close"
+#: How long a claimed action may stay unfinished before another worker takes it over.
+LEASE = timedelta(minutes=10)
 
 
 def on_channel(action: str, channel: str) -> str:
     """The action left for ``channel`` while its adapter had not started: ``open:telegram``."""
     return f"{action}:{channel}"
+
+
+async def leave_for_adapter(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    consultation_id: str,
+    action: str,
+    channel: str,
+    *,
+    now: datetime,
+    lease: timedelta = LEASE,
+) -> None:
+    """Leave ``action`` (:data:`OPEN`: publish, :data:`CLOSE`: close the polls) on
+    ``channel`` for the first worker whose adapter there has started: its claim is free
+    at once (taken as if its lease had run out). Left again after it was done (a launch
+    again, its publishing there having failed), it is to be done again."""
+    free = now - lease - timedelta(seconds=1)
+    waiting = f"waiting for the {channel} adapter to start"
+    async with sessionmaker.begin() as session:
+        await session.execute(
+            dialect_insert(session, ScheduledAction)
+            .values(
+                consultation_id=consultation_id,
+                action=on_channel(action, channel),
+                claimed_at=free,
+                outcome=waiting,
+            )
+            .on_conflict_do_update(
+                index_elements=["consultation_id", "action"],
+                set_={"claimed_at": free, "done_at": None, "outcome": waiting},
+            )
+        )
 
 
 def reminder_key(consultation_id: str, participant_id: int) -> str:
@@ -97,7 +132,7 @@ class Scheduler:
         adapters: Mapping[str, ChannelAdapter],
         *,
         clock: Callable[[], datetime] = utcnow,
-        lease: timedelta = timedelta(minutes=10),
+        lease: timedelta = LEASE,
         interval: float = 15.0,
         waiting: Container[str] = frozenset(),
     ) -> None:
@@ -250,20 +285,14 @@ class Scheduler:
             done.published.append(f"{consultation_id}/{channel}")
 
     async def _leave_for(self, consultation_id: str, action: str, channel: str) -> None:
-        """Leave ``action`` on ``channel`` for the first worker whose adapter there has
-        started: its claim is free at once (taken as if its lease had run out)."""
-        free = self.clock() - self.lease - timedelta(seconds=1)
-        async with self.sessionmaker.begin() as session:
-            await session.execute(
-                dialect_insert(session, ScheduledAction)
-                .values(
-                    consultation_id=consultation_id,
-                    action=on_channel(action, channel),
-                    claimed_at=free,
-                    outcome=f"waiting for the {channel} adapter to start",
-                )
-                .on_conflict_do_nothing(index_elements=["consultation_id", "action"])
-            )
+        await leave_for_adapter(
+            self.sessionmaker,
+            consultation_id,
+            action,
+            channel,
+            now=self.clock(),
+            lease=self.lease,
+        )
 
     # -- claims ------------------------------------------------------------------
 

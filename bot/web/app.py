@@ -221,6 +221,9 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
     # Adapters not started yet: nothing is sent through them (their rows wait, their
     # attempts uncounted) until they start; the platform may be away for hours.
     not_started_yet = set(platform.adapters)
+    # Nor does a launch or a close from the dashboard: it leaves their part to the
+    # scheduler.
+    app[DASHBOARD].waiting = not_started_yet
     sender = OutboxSender(
         platform.sessionmaker,
         platform.keyring,

@@ -30,7 +30,7 @@ from bot.web.middleware import CsrfTokens, FormGuard, posted_texts
 from channels.events import CONSENT, RECONTACT, EventKind, InboundEvent
 from consultations import moderation, rounds, screening, service
 from consultations import statements as voting
-from consultations.dialogue import RECONTACT_OPTIONS
+from consultations.dialogue import RECONTACT_OPTIONS, choices
 from consultations.keys import Keyring
 from consultations.screening import SAFETY, safety_message
 from consultations.spec import ConsultationSpec
@@ -586,7 +586,9 @@ class WebChannel:
             if segments:
                 return self._html(
                     request,
-                    pages.SegmentsPage(spec, segments, form, invitations=invited),
+                    pages.SegmentsPage(
+                        spec, segments, form, messages=messages, invitations=invited
+                    ),
                     new_token,
                 )
             # A Delphi round open to this person asks again, with the group's answers.
@@ -844,12 +846,20 @@ class WebChannel:
         return spec
 
     async def answers(self, request: web.Request) -> web.StreamResponse:
-        """Answers to segment questions, polls and prompts, from one form."""
+        """Answers to segment questions, polls and prompts, from one form.
+
+        A choice that is not one of its question's options (a form edited by hand, or an
+        option gone since the page was loaded) is not taken: the page names the question,
+        and the form's other answers are stored as usual.
+        """
         cid = request.match_info["cid"]
         token, fields, nonce, spec = await self._posted(request, cid)
         events: list[InboundEvent] = []
-        segment_ids = {s.id for s in spec.segments}
+        segments = {s.id: s for s in spec.segments}
+        segment_ids = set(segments)
         items = {i.id: i for i in spec.items if i.type != "thread"}
+        # The questions whose choice was not one of their options, by their text.
+        not_taken: list[str] = []
         for key, values in fields.items():
             kind, _, qid = key.partition(":")
             if (kind == "segment" and qid not in segment_ids) or (
@@ -859,6 +869,9 @@ class WebChannel:
             if kind == "item" and items[qid].type != "poll":
                 self._check_length(request, values[0], spec)
             if kind == "segment" and qid in segment_ids:
+                if not choices(segments[qid].options, multiple=False, labels=values[:1]):
+                    not_taken.append(segments[qid].text)
+                    continue
                 events.append(
                     self._event(
                         token,
@@ -879,6 +892,9 @@ class WebChannel:
             elif kind == "item" and qid in items:
                 item = items[qid]
                 if item.type == "poll":
+                    if not choices(item.options, multiple=item.multiple, labels=values):
+                        not_taken.append(item.text)
+                        continue
                     events.append(
                         self._event(
                             token,
@@ -902,7 +918,7 @@ class WebChannel:
                             text=values[0],
                         )
                     )
-        if any(key.startswith("segment:") for key in fields) or not events:
+        if any(key.startswith("segment:") for key in fields) or not (events or not_taken):
             # Segment questions left blank were seen and skipped.
             for segment in spec.segments:
                 if f"segment:{segment.id}" not in fields:
@@ -915,18 +931,24 @@ class WebChannel:
                             item_id=segment.id,
                         )
                     )
+        texts = spec.wording()
+        refused: list[pages.Message] = [
+            ("notice", texts("web_choice_not_taken", question=question)) for question in not_taken
+        ]
         if not events:
+            if refused:
+                return await self._show(request, refused, thanks=False)
             raise web.HTTPSeeOther(f"/c/{cid}")
         outcome = await self._submit(request, cid, nonce, *events)
         if (
-            outcome.round_refused
+            (refused or outcome.round_refused)
             and not outcome.left
             and not any(m.kind == "safety" for m in outcome.messages)
         ):
-            # A poll in a round this person is not part of (a page opened before the
-            # round did): not stored, so the page says why rather than thank them.
-            texts = spec.wording()
-            notes: list[pages.Message] = [
+            # The rest is stored; the page says which answers were not rather than thank
+            # them: a choice not among its options (asked again), or a poll in a round
+            # this person is not part of (a page opened before the round did).
+            notes: list[pages.Message] = refused + [
                 (
                     "notice",
                     texts("web_round_not_yours", number=number, rounds=spec.item(item_id).rounds),

@@ -370,6 +370,10 @@ BUILTIN: dict[str, str] = {
         "This question is now in round {number} of {rounds}, asked again only of the people "
         "who answered the round before. Answers to it can no longer be given or changed here."
     ),
+    "web_choice_not_taken": (
+        "Your answer to “{question}” was not saved: it is not one of the choices given for "
+        "it. Please choose again."
+    ),
     "timed_question": (
         "Q{number}. {question}\n\nReply to this post, or start your message with A{number}."
     ),

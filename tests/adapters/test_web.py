@@ -14,6 +14,7 @@ from bot.config import Settings
 from bot.platform import Platform
 from bot.web.templating import TEXT_MAX
 from consultations import records
+from consultations.spec import parse_spec
 from storage.tables import Consent, ModerationCase, Participant, Response
 from tests.bot.test_dashboard import app_client
 from tests.fakes.channel import Person
@@ -902,3 +903,64 @@ async def test_the_hint_about_names_is_shown_only_where_there_is_a_box_to_write_
     page = await _consented(web_client, "polls-only")
     assert polls[0]["text"] in page
     assert "put in names" not in page
+
+
+async def test_an_answer_not_among_the_options_is_named_and_the_rest_of_the_form_stored(
+    platform: Platform, web_client: Client
+) -> None:
+    """A choice that is not one of the question's options (a form edited by hand, or an
+    option gone since the page was loaded) is not stored: the page says which question's
+    answer was not taken, and the form's other answers are stored as usual."""
+    await launch(platform, spec_data())
+    page = await _consented(web_client)
+    response = await _post(
+        web_client, "/c/outpatient-booking/answers", page, **{"segment:role": "Astronaut"}
+    )
+    assert response.status == 200
+    page = unescape(await response.text())
+    assert (
+        '<div class="notice" role="status">Your answer to “Which best describes you?” was '
+        "not saved: it is not one of the choices given for it. Please choose again.</div>" in page
+    )
+    assert "Which best describes you?" in page  # asked again, not taken as skipped
+    assert await _export(platform, "outpatient-booking") == []
+
+    response = await _post(
+        web_client, "/c/outpatient-booking/answers", page, **{"segment:role": "Carer"}
+    )
+    page = await response.text()
+    response = await _post(
+        web_client,
+        "/c/outpatient-booking/answers",
+        page,
+        **{"item:ease": "Effortless", "item:one-thing": "Phone reminders would help"},
+    )
+    assert response.status == 200
+    page = unescape(await response.text())
+    question = next(i.text for i in parse_spec(spec_data()).items if i.id == "ease")
+    assert (
+        f"Your answer to “{question}” was not saved: it is not one of the choices given "
+        "for it. Please choose again." in page
+    )
+    assert "Thank you. We will share what we change." not in page
+    stored = [
+        (r["item"], r["choices"], r["text"]) for r in await _export(platform, "outpatient-booking")
+    ]
+    assert sorted(stored, key=lambda r: r[0]) == [
+        ("one-thing", [], "Phone reminders would help"),
+        ("role", ["Carer"], None),
+    ]
+
+    # The poll answered alone with a choice it does not offer: said the same way.
+    fields = form_fields(page, "/c/outpatient-booking/answers")
+    response = await web_client.post(
+        "/c/outpatient-booking/answers", data={**fields, "item:ease": "Effortless"}
+    )
+    assert f"Your answer to “{question}” was not saved" in unescape(await response.text())
+    response = await _post(
+        web_client, "/c/outpatient-booking/answers", page, **{"item:ease": "Hard"}
+    )
+    assert response.status == 200
+    assert [
+        r["choices"] for r in await _export(platform, "outpatient-booking") if r["item"] == "ease"
+    ] == [["Hard"]]

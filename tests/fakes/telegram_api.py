@@ -700,7 +700,9 @@ class FakeTelegram:
         await self.close()
 
     async def start(self) -> None:
-        """Listen on 127.0.0.1 and start delivering to webhooks."""
+        """Listen on 127.0.0.1 and start delivering to webhooks (again after
+        :meth:`close`, given a port: a platform that went away and came back)."""
+        self._closing = False
         app = web.Application()
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=5.0)

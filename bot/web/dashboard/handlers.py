@@ -14,7 +14,7 @@ import asyncio
 import logging
 import re
 import secrets
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Container, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -25,7 +25,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import followups, publishing
+from bot import followups, publishing, schedule
 from bot.outbox import in_doubt
 from bot.web import accounts, auth, templating
 from bot.web.dashboard import follow_up, shown_once, views
@@ -199,6 +199,10 @@ class Dashboard:
         sleep: how a slowed sign-in waits (:class:`auth.LoginThrottle`).
         check_password: verifies a password against a stored hash, or a dummy one
             for an unknown email; runs in a thread.
+        waiting: the channels whose adapter has not started yet (their platform could
+            not be reached when the server started; tried again in the background). A
+            launch or a close does not call them: the scheduler publishes there, or
+            closes the polls, once the adapter starts (bot/schedule.py).
     """
 
     def __init__(
@@ -219,6 +223,7 @@ class Dashboard:
         self.clock = clock
         self.sleep = sleep
         self.check_password: PasswordCheck = _check_password
+        self.waiting: Container[str] = frozenset()
 
     def add_routes(self, app: web.Application, security: WebSecurity) -> None:
         """Every dashboard route, each form post under its CSRF guard.
@@ -687,6 +692,16 @@ class Dashboard:
         skipped = [c for c in request.query.get("skipped", "").split(",") if c in spec.channels]
         if skipped:
             out.append(("notice", f"Not configured here, so not published: {', '.join(skipped)}."))
+        later = [c for c in request.query.get("later", "").split(",") if c in spec.channels]
+        if later:
+            then = "its polls there are closed" if done == "closed" else "it is published there"
+            out.append(
+                (
+                    "notice",
+                    "Its adapter has not started yet (its platform could not be reached), so "
+                    f"{then} once the adapter starts: {', '.join(later)}.",
+                )
+            )
         for part in request.query.get("invited", "").split(","):
             channel, _, number = part.partition(":")
             if channel in spec.channels and number.isascii() and number.isdigit():
@@ -711,6 +726,7 @@ class Dashboard:
                 list(spec.channels),
                 keys=self.platform.keyring,
                 now=self.clock(),
+                waiting=self.waiting,
             )
         except service.LifecycleError:
             raise web.HTTPSeeOther(f"{PREFIX}/c/{quote(cid)}?done=cannot-reopen") from None
@@ -718,6 +734,12 @@ class Dashboard:
             ended = any(problem.path == "closes_at" for problem in exc.problems)
             raise _back_to(cid, done="ended" if ended else "unfinished") from None
         failed, skipped = list(launched.results.failed), launched.results.skipped
+        later = launched.results.later
+        for channel in later:
+            # Published by the scheduler once the channel's adapter starts.
+            await schedule.leave_for_adapter(
+                self.platform.sessionmaker, cid, schedule.OPEN, channel, now=self.clock()
+            )
         await self._audit(
             account,
             "consultation.launch",
@@ -725,6 +747,7 @@ class Dashboard:
             published=sorted(launched.results.done),
             failed=failed,
             undone=launched.undone,
+            **({"later": later} if later else {}),
         )
         log.info("dashboard: user %s launched %s", account.user_id, cid)
         raise _back_to(
@@ -732,6 +755,7 @@ class Dashboard:
             done="not-launched" if launched.undone else "launched",
             failed=",".join(failed),
             skipped=",".join(skipped),
+            later=",".join(later),
             invited=",".join(f"{c}:{n}" for c, n in launched.invited.items()),
         )
 
@@ -790,12 +814,27 @@ class Dashboard:
                 raise web.HTTPSeeOther(f"{PREFIX}/c/{quote(cid)}?done=never-launched") from None
             spec = service.spec_of(row)
         results = await publishing.close(
-            self.platform.sessionmaker, self.platform.adapters, spec, keys=self.platform.keyring
+            self.platform.sessionmaker,
+            self.platform.adapters,
+            spec,
+            keys=self.platform.keyring,
+            waiting=self.waiting,
         )
+        for channel in results.later:
+            # Its polls are closed by the scheduler once the channel's adapter starts.
+            await schedule.leave_for_adapter(
+                self.platform.sessionmaker, cid, schedule.CLOSE, channel, now=self.clock()
+            )
         failed = list(results.failed)
-        await self._audit(account, "consultation.close", cid, failed=failed)
+        await self._audit(
+            account,
+            "consultation.close",
+            cid,
+            failed=failed,
+            **({"later": results.later} if results.later else {}),
+        )
         log.info("dashboard: user %s closed %s", account.user_id, cid)
-        raise _back_to(cid, done="closed", failed=",".join(failed))
+        raise _back_to(cid, done="closed", failed=",".join(failed), later=",".join(results.later))
 
     async def report(self, request: web.Request) -> web.Response:
         """The HTML report of a consultation for a QI stage (default: its current one)."""

@@ -10,25 +10,35 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer, unused_port
 from sqlalchemy import select
 
+from adapters.telegram.adapter import TelegramAdapter
 from adapters.web import WebAdapter
 from bot import commands
 from bot.config import Settings
 from bot.outbox import OutboxSender
 from bot.platform import Platform
 from bot.schedule import Scheduler
+from bot.web import operations
+from bot.web.app import create_app
 from consultations import service
 from consultations.spec import parse_spec
+from storage.channel_store import SqlChannelStore
 from storage.tables import Consultation, OutboxEntry, Publication, ScheduledAction
-from tests.adapters.telegram.conftest import make_adapter, start, stop
+from tests.adapters.telegram.conftest import TOKEN, make_adapter, start, stop
+from tests.bot.test_dashboard import as_role, audit_trail, log_in
 from tests.fakes.telegram_api import FakeTelegram
-from tests.helpers import launch, spec_data
+from tests.helpers import form_fields, launch, spec_data
+from tests.waiting import wait_until
 
 GROUP = -100777
 OPENS = datetime(2031, 3, 2, 9, 0, tzinfo=UTC)
@@ -379,3 +389,109 @@ async def test_opening_and_closing_wait_for_an_adapter_not_started_yet(
         ("open:telegram", True, "published"),
     ]
     await adapters["telegram"].stop()
+
+
+async def test_a_dashboard_launch_and_close_wait_for_an_adapter_not_started_yet(
+    platform: Platform,
+) -> None:
+    """Telegram unreachable when the server started, its adapter tried again in the
+    background: a launch from the dashboard opens the consultation on the web at once and
+    posts the group poll once the adapter starts, and a close from the dashboard of a
+    server restarted while Telegram is away again stops the poll once it starts; the
+    page says which channel follows, and neither is counted a failure."""
+    away = unused_port()  # nothing listens here until the fake starts on it
+    fake = FakeTelegram(token=TOKEN, port=away)
+    fake.group(GROUP, "Clinic group", supergroup=True)
+    await _store(
+        platform, spec_data(channels=["web", "telegram"], segments=[], telegram={"chats": [GROUP]})
+    )
+
+    @contextlib.asynccontextmanager
+    async def serving() -> AsyncIterator[tuple[web.Application, Any]]:
+        """A server whose Telegram adapter cannot reach its platform at start."""
+        adapter = TelegramAdapter(
+            TOKEN,
+            store=SqlChannelStore(platform.sessionmaker, platform.keyring),
+            base_url=f"http://127.0.0.1:{away}/bot",
+            chat_interval=0.0,
+            poll_timeout=5,
+        )
+        app = create_app(
+            platform.settings,
+            platform=platform,
+            adapters=lambda p: {"web": WebAdapter(), "telegram": adapter},
+        )
+        async with TestClient(TestServer(app, host="127.0.0.1", port=unused_port())) as client:
+
+            async def tried_to_start() -> bool:
+                return "telegram" in app[operations.READY].waiting
+
+            await wait_until(tried_to_start, what="the adapter's first start to fail")
+            yield app, client
+
+    async def kinds() -> list[str]:
+        async with platform.sessionmaker() as session:
+            return sorted(await session.scalars(select(Publication.kind)))
+
+    async def press(client: Any, action: str) -> str:
+        path = f"/dashboard/c/outpatient-booking/{action}"
+        page = await (await client.get("/dashboard/c/outpatient-booking")).text()
+        response = await client.post(path, data=form_fields(page, path))
+        assert response.status == 200
+        return str(await response.text())
+
+    async with serving() as (app, client):
+        await as_role(platform, client, "lead")
+        page = await press(client, "launch")
+        assert "The consultation is open." in page
+        assert "Could not reach" not in page
+        assert (
+            "Its adapter has not started yet (its platform could not be reached), so it is "
+            "published there once the adapter starts: telegram." in page
+        )
+        assert await _state(platform, "outpatient-booking") == service.OPEN
+        assert await kinds() == ["unpublished"]  # not offered there before it is posted
+        launched = [row for row in await audit_trail(platform) if row[1] == "consultation.launch"]
+        assert [row[3] for row in launched] == [
+            {"published": ["web"], "failed": [], "undone": False, "later": ["telegram"]}
+        ]
+
+        await fake.start()
+
+        async def published() -> bool:
+            posted = await kinds()
+            return "poll" in posted and "unpublished" not in posted
+
+        await wait_until(published, what="the poll posted once the adapter started")
+        assert len(fake.calls_to("sendPoll")) == 1
+    await fake.close()
+
+    # A restart while Telegram is away again: closed from the dashboard meanwhile.
+    async with serving() as (app, client):
+        assert (await log_in(client, "lead@health.example")).status == 303
+        page = await press(client, "close")
+        assert "The consultation is closed." in page
+        assert "Could not reach" not in page
+        assert (
+            "Its adapter has not started yet (its platform could not be reached), so its polls "
+            "there are closed once the adapter starts: telegram." in page
+        )
+        assert await _state(platform, "outpatient-booking") == service.CLOSED
+        assert fake.calls_to("stopPoll") == []
+
+        await fake.start()
+        await fake.wait_for_call("stopPoll")
+        (poll,) = fake.polls.values()
+        assert poll.is_closed
+
+        async def finished() -> bool:
+            async with platform.sessionmaker() as session:
+                actions = (await session.scalars(select(ScheduledAction))).all()
+            return sorted((a.action, a.outcome) for a in actions) == [
+                ("close:telegram", "closed"),
+                ("open:telegram", "published"),
+            ]
+
+        await wait_until(finished, what="both left actions done")
+    await fake.close()
+    assert len(fake.calls_to("sendPoll")) == 1 and len(fake.calls_to("stopPoll")) == 1
