@@ -251,36 +251,58 @@ async def test_streaming_refused_is_said_once_notifications_are_polled(
     assert _off(world) == {}
 
 
+Status = dict[str, Any]
+
+
+async def _a_thread_that_cannot_be_read(
+    world: World, status: int, words: str, *, dan_mentions: bool = False
+) -> tuple[Status, Status, Status]:
+    """Dan replies to the thread item, Erin (naming the bot) to Dan with ``words``, and
+    Alice to the prompt; reading Erin's thread, and the consultation's, fails with
+    ``status`` for good, so only the notifications bring the replies. Returns Dan's,
+    Erin's and Alice's statuses."""
+    await world.launch()
+    server = world.server
+    thread = await world.post_of("reminder")
+    prompt = await world.post_of("one-thing")
+    first = await world.act(
+        server.reply, "dan", thread, "Say which clinic", mention_author=dan_mentions
+    )
+    second = await world.act(server.reply, "erin", first["id"], words, mention_author=False)
+    after = await world.act(server.reply, "alice", prompt, "Evening appointments")
+    server.fail_next(status, path=f"/api/v1/statuses/{second['id']}/context", times=None)
+    intro = await world.post_of(None, "intro")
+    server.fail_next(status, path=f"/api/v1/statuses/{intro}/context", times=None)
+    return first, second, after
+
+
+async def _stored_reply(world: World, status: Status) -> list[Response]:
+    ref = world.platform.keyring.reference("mastodon", str(status["id"]))
+    return await world.rows(Response, Response.platform_ref == ref)
+
+
+async def _all_three(world: World) -> dict[str, Response] | None:
+    """The three replies stored, by their references; None until they are."""
+    rows = {r.platform_ref: r for r in await world.rows(Response)}
+    return rows if len(rows) == 3 else None
+
+
 async def test_a_mention_whose_thread_cannot_be_read_holds_up_no_one(
     world: World, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Reading one mention's thread fails (a 500 for that status alone): the replies
     around it are taken in at once, and it is tried again apart, with its place in the
     thread."""
-    await world.launch()
-    server = world.server
-    thread = await world.post_of("reminder")
-    prompt = await world.post_of("one-thing")
-    first = await world.act(server.reply, "dan", thread, "Say which clinic")
-    second = await world.act(
-        server.reply, "erin", first["id"], "@engage and the time, twice", mention_author=False
+    first, second, after = await _a_thread_that_cannot_be_read(
+        world, 500, "@engage and the time, twice", dan_mentions=True
     )
-    after = await world.act(server.reply, "alice", prompt, "Evening appointments")
-    server.fail_next(500, path=f"/api/v1/statuses/{second['id']}/context", times=None)
-    # The consultation's thread cannot be read either: only the notifications bring them.
-    intro = await world.post_of(None, "intro")
-    server.fail_next(500, path=f"/api/v1/statuses/{intro}/context", times=None)
     caplog.set_level(logging.WARNING, logger="adapters.mastodon.intake")
     await world.start()
 
-    def ref(status: dict[str, Any]) -> str:
+    def ref(status: Status) -> str:
         return world.platform.keyring.reference("mastodon", str(status["id"]))
 
-    async def stored() -> dict[str, Response] | None:
-        rows = {r.platform_ref: r for r in await world.rows(Response)}
-        return rows if len(rows) == 3 else None
-
-    rows = await wait_until(stored, what="the three replies")
+    rows = await wait_until(lambda: _all_three(world), what="the three replies")
     assert rows[ref(after)].text == "Evening appointments"
     assert rows[ref(second)].in_reply_to == f"response:{rows[ref(first)].id}"
     assert "the thread of a mention could not be read (HTTP 500)" in caplog.text
@@ -294,27 +316,13 @@ async def test_a_disclosure_whose_thread_cannot_be_read_is_screened_all_the_same
     """The thread above a mention keeps failing (403): after a few tries the mention is
     taken in with what is known, and the disclosure in it gets the helplines and a case;
     the reply behind it is not held up meanwhile."""
-    await world.launch()
-    server = world.server
-    thread = await world.post_of("reminder")
-    prompt = await world.post_of("one-thing")
     # Dan's reply does not name the bot: it is known only by walking up from Erin's.
-    first = await world.act(server.reply, "dan", thread, "Say which clinic", mention_author=False)
-    second = await world.act(
-        server.reply, "erin", first["id"], "@engage I want to kill myself", mention_author=False
-    )
-    after = await world.act(server.reply, "alice", prompt, "Evening appointments")
-    server.fail_next(403, path=f"/api/v1/statuses/{second['id']}/context", times=None)
-    intro = await world.post_of(None, "intro")
-    server.fail_next(403, path=f"/api/v1/statuses/{intro}/context", times=None)
+    _, _, after = await _a_thread_that_cannot_be_read(world, 403, "@engage I want to kill myself")
+    server = world.server
     caplog.set_level(logging.WARNING, logger="adapters.mastodon.intake")
     await world.start()
 
-    async def answered() -> list[Response]:
-        ref = world.platform.keyring.reference("mastodon", str(after["id"]))
-        return await world.rows(Response, Response.platform_ref == ref)
-
-    await wait_until(answered, what="the reply behind it")
+    await wait_until(lambda: _stored_reply(world, after), what="the reply behind it")
 
     async def helplines() -> list[Any] | None:
         got = await world.act(server.received, "erin")
@@ -331,26 +339,11 @@ async def test_a_disclosure_whose_thread_cannot_be_read_is_screened_all_the_same
 async def test_a_mention_held_aside_is_taken_in_when_the_adapter_stops(world: World) -> None:
     """The cursor has moved past it: stopping before its lookup is tried again, the
     mention is taken in with what is known, not left behind."""
-    await world.launch()
-    server = world.server
-    thread = await world.post_of("reminder")
-    prompt = await world.post_of("one-thing")
-    first = await world.act(server.reply, "dan", thread, "Say which clinic", mention_author=False)
-    second = await world.act(
-        server.reply, "erin", first["id"], "@engage and the time", mention_author=False
-    )
-    after = await world.act(server.reply, "alice", prompt, "Evening appointments")
-    server.fail_next(404, path=f"/api/v1/statuses/{second['id']}/context", times=None)
-    intro = await world.post_of(None, "intro")
-    server.fail_next(404, path=f"/api/v1/statuses/{intro}/context", times=None)
+    _, _, after = await _a_thread_that_cannot_be_read(world, 404, "@engage and the time")
     world.adapter.intake.poll_interval = 3600  # not tried again before the stop
     await world.start()
 
-    async def answered() -> list[Response]:
-        ref = world.platform.keyring.reference("mastodon", str(after["id"]))
-        return await world.rows(Response, Response.platform_ref == ref)
-
-    await wait_until(answered, what="the reply behind it")
+    await wait_until(lambda: _stored_reply(world, after), what="the reply behind it")
     assert len(world.adapter.intake._held) == 1
     assert await world.count(InboxEntry) == 1
     await world.stop()
@@ -362,26 +355,11 @@ async def test_a_mention_held_aside_is_read_again_after_a_crash(world: World) ->
     """A process killed while a mention is held aside loses what it held in memory: the
     saved cursor stays before that mention, so the next process reads it again and takes
     it in with its place in the thread, and what comes after it is stored once."""
-    await world.launch()
-    server = world.server
-    thread = await world.post_of("reminder")
-    prompt = await world.post_of("one-thing")
-    first = await world.act(server.reply, "dan", thread, "Say which clinic", mention_author=False)
-    second = await world.act(
-        server.reply, "erin", first["id"], "@engage and the time", mention_author=False
-    )
-    after = await world.act(server.reply, "alice", prompt, "Evening appointments")
-    server.fail_next(404, path=f"/api/v1/statuses/{second['id']}/context", times=None)
-    intro = await world.post_of(None, "intro")
-    server.fail_next(404, path=f"/api/v1/statuses/{intro}/context", times=None)
+    first, second, after = await _a_thread_that_cannot_be_read(world, 404, "@engage and the time")
     world.adapter.intake.poll_interval = 3600  # not tried again before the crash
     await world.start()
 
-    async def answered() -> list[Response]:
-        ref = world.platform.keyring.reference("mastodon", str(after["id"]))
-        return await world.rows(Response, Response.platform_ref == ref)
-
-    await wait_until(answered, what="the reply behind it")
+    await wait_until(lambda: _stored_reply(world, after), what="the reply behind it")
     assert len(world.adapter.intake._held) == 1
     # The crash: what the process held in memory is gone, with no stop to take it in.
     world.adapter.intake._held.clear()
@@ -390,18 +368,16 @@ async def test_a_mention_held_aside_is_read_again_after_a_crash(world: World) ->
 
     # Its own thread can be read now; the consultation's still cannot, so only the
     # notifications can bring it (a direct message has no thread to sweep either).
+    server = world.server
     server.clear_faults()
+    intro = await world.post_of(None, "intro")
     server.fail_next(404, path=f"/api/v1/statuses/{intro}/context", times=None)
     world.adapter = make_adapter(server, world.platform)
     await world.start()
 
-    def ref(status: dict[str, Any]) -> str:
-        return world.platform.keyring.reference("mastodon", str(status["id"]))
-
-    async def stored() -> dict[str, Response] | None:
-        rows = {r.platform_ref: r for r in await world.rows(Response)}
-        return rows if len(rows) == 3 else None
-
-    rows = await wait_until(stored, what="the held mention, read again")
-    assert rows[ref(second)].in_reply_to == f"response:{rows[ref(first)].id}"
-    assert len(await world.rows(Response, Response.platform_ref == ref(after))) == 1
+    rows = await wait_until(lambda: _all_three(world), what="the held mention, read again")
+    ref = world.platform.keyring.reference
+    assert rows[ref("mastodon", str(second["id"]))].in_reply_to == (
+        f"response:{rows[ref('mastodon', str(first['id']))].id}"
+    )
+    assert len(await _stored_reply(world, after)) == 1
