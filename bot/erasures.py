@@ -24,7 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.runtime import Runtime
-from channels.adapter import ChannelAdapter, RemembersPeople
+from channels.adapter import ChannelAdapter, let_go_of_erased
 from storage.db import is_unavailable
 from storage.tables import AuditEvent, utcnow
 
@@ -85,15 +85,7 @@ class ErasureWatch:
             return False
         self.runtime.forget_prepared()
         for adapter in self.adapters:
-            if isinstance(adapter, RemembersPeople):
-                try:
-                    await adapter.forget_erased()
-                except Exception as exc:
-                    log.warning(
-                        "the %s adapter could not let go of an erased person's chat (%s)",
-                        adapter.name,
-                        exc,
-                    )
+            await let_go_of_erased(adapter)
         return True
 
     async def run(self, stopping: asyncio.Event) -> None:

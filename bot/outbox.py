@@ -47,9 +47,9 @@ from bot.together import Together
 from channels.adapter import (
     ChannelAdapter,
     CredentialsRejected,
-    RemembersPeople,
     RetryLater,
     Undeliverable,
+    let_go_of_erased,
     requests_announced_to,
 )
 from channels.events import OutboundMessage
@@ -523,16 +523,8 @@ class OutboxSender:
         """Once an erasure's confirmation is done with, the adapter's memory of the
         person (their chat's pacing, a message sent part way) goes too, as their rows
         did: that sending was the last thing to name them."""
-        if not row.payload.get("forget_after_sending") or not isinstance(adapter, RemembersPeople):
-            return
-        try:
-            await adapter.forget_erased()
-        except Exception as exc:
-            log.warning(
-                "the %s adapter could not let go of an erased person's chat (%s)",
-                adapter.name,
-                exc,
-            )
+        if row.payload.get("forget_after_sending"):
+            await let_go_of_erased(adapter)
 
     async def _keep_for_restart(self, row: OutboxEntry, started: bool) -> None:
         """Put a row back to pending, due now, its attempt (if started) not counted."""

@@ -9,6 +9,7 @@ and publishes a consultation's items where the spec asks. The outbox sender call
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ from consultations.spec import ChannelLimits, ConsultationSpec
 
 EventSink = Callable[[Sequence[InboundEvent]], Awaitable[int]]
 """Where adapters put events: stores them durably and returns how many were new."""
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -198,6 +201,20 @@ class RemembersPeople(Protocol):
     async def forget_erased(self) -> None:
         """Someone was erased: drop what memory holds about anyone no longer held
         (:meth:`channels.store.ChannelStore.still_held`), so that nothing names them."""
+
+
+async def let_go_of_erased(adapter: object) -> None:
+    """After an erasure: an adapter that remembers people drops those no longer held. A
+    failure is logged, not raised: the erasure has committed, and memory goes with the
+    process at the latest."""
+    if not isinstance(adapter, RemembersPeople):
+        return
+    try:
+        await adapter.forget_erased()
+    except Exception as exc:
+        log.warning(
+            "the %s adapter could not let go of an erased person's chat (%s)", adapter.name, exc
+        )
 
 
 @runtime_checkable
