@@ -24,7 +24,12 @@ BUILTIN: dict[str, str] = {
     "stop_words": (
         "stop, /stop, stop all, stopall, unsubscribe, unsubscribe me, opt out, opt-out, quit, "
         "leave, cancel, end, stop please, please stop, stop it, stop now, stop messaging me, "
-        "stop messages, stop texting me, no more messages, remove me, leave me alone"
+        "stop messages, stop texting me, no more messages, remove me, leave me alone, "
+        # Leaving said in words, with the consultation or taking part named (a bare "I
+        # want to leave" or "I want to stop" is no keyword: it is screened as any answer).
+        "i want to leave this consultation, i want to leave this survey, "
+        "i want to stop taking part, i don't want to take part, i do not want to take part, "
+        "take me off the list"
     ),
     "help_words": "help, /help, ?",
     "yes_words": "yes, y, yeah, yep, ok, okay, agree, i agree, sure",

@@ -137,6 +137,11 @@ async def test_stop_in_any_form_withdraws_consent_and_nothing_more_is_stored(
         "unsubscribe",
         "CANCEL",
         "/stop@engage_bot",
+        # Leaving said in words, the consultation or taking part named: the person is let
+        # go, not held as a crisis (the screen read a wish to leave as one).
+        "I want to leave this consultation",
+        "I don't want to take part.",
+        "I want to stop taking part",
     ):
         person = Person(f"stop-{word}")
         await deliver(
@@ -158,6 +163,20 @@ async def test_stop_in_any_form_withdraws_consent_and_nothing_more_is_stored(
         opted_out = list(await session.scalars(select(Participant.opted_out_at)))
     assert consents and all(c.withdrawn_at is not None for c in consents)
     assert all(moment is not None for moment in opted_out)
+    assert await count(platform, ModerationCase) == 0
+
+
+async def test_a_bare_wish_to_leave_is_screened_not_taken_as_stop(platform: Platform) -> None:
+    """ "I want to leave" names no consultation: it may mean leaving life, so it is read
+    by the screen (helplines, a case) rather than taken as a keyword."""
+    await launch(platform, spec_data(segments=[], consent={"text": "ok to use?"}))
+    ivy = Person("1009")
+    await at_the_prompt(platform, ivy, "I want to leave")
+    assert await count(platform, ModerationCase) == 1
+    channel = FakeChannel()
+    await send_all(platform, channel)
+    texts = [m.text for m in channel.to({"chat": "1009"})]
+    assert not any("You have left" in text for text in texts)
 
 
 async def test_an_answer_that_only_mentions_stopping_is_an_answer(platform: Platform) -> None:
