@@ -1312,6 +1312,8 @@ MUST_CATCH = [
     ("He won't stop messaging me", "harm-to-others"),
     ("What happens to my answers if I kill myself", "suicidal-active"),
     ("how long will it take to die from paracetamol", "plan-means"),
+    ("what is the point of living", "suicidal-passive"),
+    ("Tell me how long it will take to die", "suicidal-active"),
 ]
 
 
@@ -1482,6 +1484,8 @@ MUST_NOT_FLAG = [
     "What happens to my answers?",
     "How long will this take?",
     "Tell me what happens next",
+    "Say how long it will take",
+    "What's the point of this survey",
 ]
 
 
