@@ -856,19 +856,16 @@ class WebChannel:
         token, fields, nonce, spec = await self._posted(request, cid)
         events: list[InboundEvent] = []
         segments = {s.id: s for s in spec.segments}
-        segment_ids = set(segments)
         items = {i.id: i for i in spec.items if i.type != "thread"}
         # The questions whose choice was not one of their options, by their text.
         not_taken: list[str] = []
         for key, values in fields.items():
             kind, _, qid = key.partition(":")
-            if (kind == "segment" and qid not in segment_ids) or (
-                kind == "item" and qid not in items
-            ):
+            if (kind == "segment" and qid not in segments) or (kind == "item" and qid not in items):
                 raise self._problem(request, web.HTTPBadRequest, "web_form_broken", spec.wording())
             if kind == "item" and items[qid].type != "poll":
                 self._check_length(request, values[0], spec)
-            if kind == "segment" and qid in segment_ids:
+            if kind == "segment" and qid in segments:
                 if not choices(segments[qid].options, multiple=False, labels=values[:1]):
                     not_taken.append(segments[qid].text)
                     continue

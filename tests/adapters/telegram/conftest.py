@@ -52,6 +52,18 @@ def make_adapter(
     )
 
 
+def unreachable_adapter(platform: Platform, port: int) -> TelegramAdapter:
+    """An adapter whose Bot API is to be at ``port``, where nothing listens yet (a fake
+    started there later plays the platform coming back)."""
+    return TelegramAdapter(
+        TOKEN,
+        store=SqlChannelStore(platform.sessionmaker, platform.keyring),
+        base_url=f"http://127.0.0.1:{port}/bot",
+        chat_interval=0.0,
+        poll_timeout=5,
+    )
+
+
 @dataclass
 class Running:
     """The platform serving Telegram, and the fake it talks to."""

@@ -16,9 +16,8 @@ from bot.web.app import create_app
 from channels.adapter import RetryLater
 from channels.events import OutboundMessage
 from storage import queries
-from storage.channel_store import SqlChannelStore
 from storage.tables import Consent, OutboxEntry, Participant
-from tests.adapters.telegram.conftest import TOKEN, Running, make_adapter
+from tests.adapters.telegram.conftest import TOKEN, Running, make_adapter, unreachable_adapter
 from tests.fakes.telegram_api import FakeTelegram
 from tests.helpers import launch, spec_data
 from tests.waiting import PATIENCE, wait_until
@@ -208,13 +207,7 @@ async def test_messages_wait_uncounted_while_the_adapter_has_not_started(
     the messages queued meanwhile stay pending, no attempt counted (a long outage would
     otherwise use up their attempts and fail them), then go once it starts."""
     away = unused_port()  # nothing listens here until the fake starts on it
-    adapter = TelegramAdapter(
-        TOKEN,
-        store=SqlChannelStore(platform.sessionmaker, platform.keyring),
-        base_url=f"http://127.0.0.1:{away}/bot",
-        chat_interval=0.0,
-        poll_timeout=5,
-    )
+    adapter = unreachable_adapter(platform, away)
     app = create_app(platform.settings, platform=platform, adapters=lambda p: {"telegram": adapter})
     server = TestServer(app, host="127.0.0.1", port=unused_port())
     await server.start_server()

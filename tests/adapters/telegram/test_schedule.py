@@ -21,7 +21,6 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer, unused_port
 from sqlalchemy import select
 
-from adapters.telegram.adapter import TelegramAdapter
 from adapters.web import WebAdapter
 from bot import commands
 from bot.config import Settings
@@ -32,9 +31,8 @@ from bot.web import operations
 from bot.web.app import create_app
 from consultations import service
 from consultations.spec import parse_spec
-from storage.channel_store import SqlChannelStore
 from storage.tables import Consultation, OutboxEntry, Publication, ScheduledAction
-from tests.adapters.telegram.conftest import TOKEN, make_adapter, start, stop
+from tests.adapters.telegram.conftest import TOKEN, make_adapter, start, stop, unreachable_adapter
 from tests.bot.test_dashboard import as_role, audit_trail, log_in
 from tests.fakes.telegram_api import FakeTelegram
 from tests.helpers import form_fields, launch, spec_data
@@ -66,9 +64,9 @@ async def _state(platform: Platform, consultation_id: str) -> str:
         return row.state
 
 
-async def test_opens_and_closes_on_time_once_whatever_the_number_of_workers(
-    fake: FakeTelegram, platform: Platform
-) -> None:
+async def _store_a_week_in_the_group(fake: FakeTelegram, platform: Platform) -> None:
+    """A consultation on the web and in the clinic's Telegram group, open for a week from
+    :data:`OPENS`."""
     fake.group(GROUP, "Clinic group", supergroup=True)
     await _store(
         platform,
@@ -80,6 +78,12 @@ async def test_opens_and_closes_on_time_once_whatever_the_number_of_workers(
             closes_at=(OPENS + timedelta(days=7)).isoformat(),
         ),
     )
+
+
+async def test_opens_and_closes_on_time_once_whatever_the_number_of_workers(
+    fake: FakeTelegram, platform: Platform
+) -> None:
+    await _store_a_week_in_the_group(fake, platform)
     adapter = make_adapter(fake, platform)
     clock = Clock(OPENS - timedelta(minutes=1))
     workers = [
@@ -321,17 +325,7 @@ async def test_opening_and_closing_wait_for_an_adapter_not_started_yet(
     """Telegram unreachable when the consultation opens and when it closes, its adapter
     not started: the web channel opens on time, and the group poll is posted, then
     stopped, once the adapter starts; each once, whatever the number of workers."""
-    fake.group(GROUP, "Clinic group", supergroup=True)
-    await _store(
-        platform,
-        spec_data(
-            channels=["web", "telegram"],
-            segments=[],
-            telegram={"chats": [GROUP]},
-            opens_at=OPENS.isoformat(),
-            closes_at=(OPENS + timedelta(days=7)).isoformat(),
-        ),
-    )
+    await _store_a_week_in_the_group(fake, platform)
     # Every post and poll fails, as while Telegram is away.
     fake.inject_error(502, "Bad Gateway", count=1000)
     waiting = {"telegram"}
@@ -409,13 +403,7 @@ async def test_a_dashboard_launch_and_close_wait_for_an_adapter_not_started_yet(
     @contextlib.asynccontextmanager
     async def serving() -> AsyncIterator[tuple[web.Application, Any]]:
         """A server whose Telegram adapter cannot reach its platform at start."""
-        adapter = TelegramAdapter(
-            TOKEN,
-            store=SqlChannelStore(platform.sessionmaker, platform.keyring),
-            base_url=f"http://127.0.0.1:{away}/bot",
-            chat_interval=0.0,
-            poll_timeout=5,
-        )
+        adapter = unreachable_adapter(platform, away)
         app = create_app(
             platform.settings,
             platform=platform,
