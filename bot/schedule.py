@@ -17,7 +17,8 @@ A channel whose adapter has not started yet (its platform unreachable at start, 
 again in the background) is not called. An opening due meanwhile publishes on the other
 channels and leaves that one marked unpublished, with an ``open:CHANNEL`` action for it;
 a closing leaves a ``close:CHANNEL`` action (its native polls still to close). Either is
-done, once, by the first worker whose adapter for that channel has started. An opening
+done, once, by the first worker whose adapter for that channel has started (woken as
+the adapter starts, not at its next pass). An opening
 whose every channel is waiting is not claimed until one of them starts. A launch or a
 close from the dashboard leaves the same actions for the channels it could not call
 (:func:`leave_for_adapter`).
@@ -26,7 +27,6 @@ close from the dashboard leaves the same actions for the channels it could not c
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Container, Mapping
 from dataclasses import dataclass, field, replace
@@ -56,6 +56,8 @@ log = logging.getLogger(__name__)
 OPEN, CLOSE = "open", "close"
 #: How long a claimed action may stay unfinished before another worker takes it over.
 LEASE = timedelta(minutes=10)
+#: Seconds between the scheduler's passes when nothing wakes it sooner.
+INTERVAL = 15.0
 
 
 def on_channel(action: str, channel: str) -> str:
@@ -133,7 +135,7 @@ class Scheduler:
         *,
         clock: Callable[[], datetime] = utcnow,
         lease: timedelta = LEASE,
-        interval: float = 15.0,
+        interval: float = INTERVAL,
         waiting: Container[str] = frozenset(),
     ) -> None:
         self.sessionmaker = sessionmaker
@@ -143,16 +145,30 @@ class Scheduler:
         self.lease = lease
         self.interval = interval
         self.waiting = waiting
+        #: Set to pass now rather than at the end of the interval: an adapter has
+        #: started, and what waited for it is done at once.
+        self.wake = asyncio.Event()
 
     async def run(self, stopping: asyncio.Event) -> None:
-        """Pass every ``interval`` seconds until ``stopping`` is set."""
+        """Pass every ``interval`` seconds, or when woken, until ``stopping`` is set."""
         while not stopping.is_set():
+            # Cleared before the pass: woken during it, it passes again at once.
+            self.wake.clear()
             try:
                 await self.run_once()
             except Exception:
                 log.exception("the scheduler failed; trying again at the next pass")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stopping.wait(), timeout=self.interval)
+            waiters = [
+                asyncio.ensure_future(stopping.wait()),
+                asyncio.ensure_future(self.wake.wait()),
+            ]
+            try:
+                await asyncio.wait(
+                    waiters, timeout=self.interval, return_when=asyncio.FIRST_COMPLETED
+                )
+            finally:
+                for waiter in waiters:
+                    waiter.cancel()
 
     async def run_once(self) -> Done:
         """One pass: open what is due, close what is due, queue reminders that are due."""

@@ -29,6 +29,7 @@ from bot.platform import (
     totals_only_channels,
 )
 from bot.preparation import Preparation
+from bot.schedule import INTERVAL as SCHEDULE_INTERVAL
 from bot.schedule import Scheduler
 from bot.timeline import Timeline
 from bot.web import operations, templating
@@ -91,6 +92,7 @@ STOPPING = web.AppKey("stopping", Stopping)
 PLATFORM = web.AppKey("platform", Platform)
 SEND_COUNTS = web.AppKey("send_counts", SendCounts)
 DASHBOARD = web.AppKey("dashboard", Dashboard)
+SCHEDULE_EVERY = web.AppKey("schedule_every", float)
 
 
 def create_app(
@@ -103,6 +105,7 @@ def create_app(
     parallel_commits: int = 1,
     header_timeout: float = HEADER_TIMEOUT,
     body_timeout: float = BODY_TIMEOUT,
+    schedule_interval: float = SCHEDULE_INTERVAL,
 ) -> web.Application:
     """The aiohttp application: web channel, dashboard, webhooks, and background work.
 
@@ -121,6 +124,8 @@ def create_app(
             (:data:`HEADER_TIMEOUT`).
         body_timeout: seconds a form's body may take to arrive
             (:data:`bot.web.middleware.BODY_TIMEOUT`).
+        schedule_interval: seconds between the scheduler's passes when nothing wakes it
+            (:data:`bot.schedule.INTERVAL`).
     """
     platform = platform or create_platform(settings)
     platform.adapters = dict(adapters(platform))
@@ -193,6 +198,7 @@ def create_app(
             add_routes(app)
     # Cleanup runs in reverse: the engine is disposed of after the background work stops.
     app.cleanup_ctx.append(_dispose)
+    app[SCHEDULE_EVERY] = schedule_interval
     if background:
         app.cleanup_ctx.append(_background)
     return app
@@ -239,7 +245,11 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
     # Neither calls an adapter that has not started: what falls due meanwhile is done
     # once it starts.
     scheduler = Scheduler(
-        platform.sessionmaker, platform.keyring, platform.adapters, waiting=not_started_yet
+        platform.sessionmaker,
+        platform.keyring,
+        platform.adapters,
+        interval=app[SCHEDULE_EVERY],
+        waiting=not_started_yet,
     )
     erasures = ErasureWatch(platform.sessionmaker, platform.runtime, platform.adapters.values())
     tasks = [
@@ -296,6 +306,7 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
         readiness.waiting.discard(adapter.name)
         not_started_yet.discard(adapter.name)
         sender.wake.set()  # what waited for it goes now
+        scheduler.wake.set()  # and what fell due for it meanwhile is done now
         return None
 
     def not_started(adapter: ChannelAdapter, why: str, delay: float) -> None:

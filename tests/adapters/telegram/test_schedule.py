@@ -483,3 +483,42 @@ async def test_a_dashboard_launch_and_close_wait_for_an_adapter_not_started_yet(
         await wait_until(finished, what="both left actions done")
     await fake.close()
     assert len(fake.calls_to("sendPoll")) == 1 and len(fake.calls_to("stopPoll")) == 1
+
+
+async def test_what_waits_for_an_adapter_is_done_as_soon_as_it_starts(platform: Platform) -> None:
+    """The scheduler is woken when an adapter starts late: a launch's poll left for
+    Telegram is posted then, not at the scheduler's next pass (an hour away here)."""
+    away = unused_port()
+    fake = FakeTelegram(token=TOKEN, port=away)
+    fake.group(GROUP, "Clinic group", supergroup=True)
+    await _store(
+        platform, spec_data(channels=["web", "telegram"], segments=[], telegram={"chats": [GROUP]})
+    )
+    adapter = unreachable_adapter(platform, away)
+    app = create_app(
+        platform.settings,
+        platform=platform,
+        adapters=lambda p: {"web": WebAdapter(), "telegram": adapter},
+        schedule_interval=3600.0,
+    )
+    async with TestClient(TestServer(app, host="127.0.0.1", port=unused_port())) as client:
+
+        async def tried_to_start() -> bool:
+            return "telegram" in app[operations.READY].waiting
+
+        await wait_until(tried_to_start, what="the adapter's first start to fail")
+        await as_role(platform, client, "lead")
+        path = "/dashboard/c/outpatient-booking/launch"
+        page = await (await client.get("/dashboard/c/outpatient-booking")).text()
+        assert (await client.post(path, data=form_fields(page, path))).status == 200
+
+        await fake.start()
+
+        async def published() -> bool:
+            async with platform.sessionmaker() as session:
+                kinds = set(await session.scalars(select(Publication.kind)))
+            return "poll" in kinds and "unpublished" not in kinds
+
+        await wait_until(published, what="the poll posted once the adapter started")
+        assert len(fake.calls_to("sendPoll")) == 1
+    await fake.close()
