@@ -719,7 +719,9 @@ class Dashboard:
                 raise self._not_found(request, account)
             spec = service.spec_of(row)
         try:
-            launched = await publishing.launch(
+            # The same opening as one on time: a channel whose adapter has not started
+            # is published by the scheduler once it starts.
+            launched = await schedule.launch(
                 self.platform.sessionmaker,
                 self.platform.adapters,
                 spec,
@@ -735,11 +737,6 @@ class Dashboard:
             raise _back_to(cid, done="ended" if ended else "unfinished") from None
         failed, skipped = list(launched.results.failed), launched.results.skipped
         later = launched.results.later
-        for channel in later:
-            # Published by the scheduler once the channel's adapter starts.
-            await schedule.leave_for_adapter(
-                self.platform.sessionmaker, cid, schedule.OPEN, channel, now=self.clock()
-            )
         await self._audit(
             account,
             "consultation.launch",
@@ -804,27 +801,24 @@ class Dashboard:
         account, _ = await self._posted(request)
         await self._require(request, account, auth.MANAGE)
         cid = request.match_info["cid"]
-        async with self.platform.sessionmaker.begin() as db:
+        async with self.platform.sessionmaker() as db:
             row = await db.get(Consultation, cid)
             if row is None:
                 raise self._not_found(request, account)
-            try:
-                await service.close(db, cid)
-            except service.LifecycleError:
-                raise web.HTTPSeeOther(f"{PREFIX}/c/{quote(cid)}?done=never-launched") from None
             spec = service.spec_of(row)
-        results = await publishing.close(
-            self.platform.sessionmaker,
-            self.platform.adapters,
-            spec,
-            keys=self.platform.keyring,
-            waiting=self.waiting,
-        )
-        for channel in results.later:
-            # Its polls are closed by the scheduler once the channel's adapter starts.
-            await schedule.leave_for_adapter(
-                self.platform.sessionmaker, cid, schedule.CLOSE, channel, now=self.clock()
+        try:
+            # The same closing as one on time: the polls of a channel whose adapter has
+            # not started are closed by the scheduler once it starts.
+            results = await schedule.close(
+                self.platform.sessionmaker,
+                self.platform.adapters,
+                spec,
+                keys=self.platform.keyring,
+                now=self.clock(),
+                waiting=self.waiting,
             )
+        except service.LifecycleError:
+            raise web.HTTPSeeOther(f"{PREFIX}/c/{quote(cid)}?done=never-launched") from None
         failed = list(results.failed)
         await self._audit(
             account,
