@@ -223,6 +223,9 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
         log.error("%s: %s; the %s adapter stays off", error.setting, error, name)
         readiness.waiting.discard(name)
         readiness.off[name] = f"{error.setting}: {error}"
+        # Not called from here on, as one not started (refused at a later start, or its
+        # token revoked while it ran): what falls due on it is left for the restart.
+        not_started_yet.add(name)
 
     # Adapters not started yet: nothing is sent through them (their rows wait, their
     # attempts uncounted) until they start; the platform may be away for hours.
@@ -230,6 +233,8 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
     # Nor does a launch or a close from the dashboard: it leaves their part to the
     # scheduler.
     app[DASHBOARD].waiting = not_started_yet
+    # ... and says why: away, or its credentials refused (those are off).
+    app[DASHBOARD].off = readiness.off
     sender = OutboxSender(
         platform.sessionmaker,
         platform.keyring,

@@ -203,6 +203,9 @@ class Dashboard:
             not be reached when the server started; tried again in the background). A
             launch or a close does not call them: the scheduler publishes there, or
             closes the polls, once the adapter starts (bot/schedule.py).
+        off: the adapters left off, and why: their platform refused their credentials
+            (at a later start, or revoked while running); among ``waiting``, so not
+            called either, but put right only by a corrected setting and a restart.
     """
 
     def __init__(
@@ -224,6 +227,7 @@ class Dashboard:
         self.sleep = sleep
         self.check_password: PasswordCheck = _check_password
         self.waiting: Container[str] = frozenset()
+        self.off: Mapping[str, str] = {}
 
     def add_routes(self, app: web.Application, security: WebSecurity) -> None:
         """Every dashboard route, each form post under its CSRF guard.
@@ -693,15 +697,27 @@ class Dashboard:
         if skipped:
             out.append(("notice", f"Not configured here, so not published: {', '.join(skipped)}."))
         later = [c for c in request.query.get("later", "").split(",") if c in spec.channels]
-        if later:
-            then = "its polls there are closed" if done == "closed" else "it is published there"
+        then = "its polls there are closed" if done == "closed" else "it is published there"
+        # Told apart as the page is shown: a platform away, or one that refused the
+        # adapter's credentials (no waiting mends that; /readyz says the same).
+        refused = [c for c in later if c in self.off]
+        away = [c for c in later if c not in self.off]
+        if away:
             out.append(
                 (
                     "notice",
                     "Its adapter has not started yet (its platform could not be reached), so "
-                    f"{then} once the adapter starts: {', '.join(later)}.",
+                    f"{then} once the adapter starts: {', '.join(away)}.",
                 )
             )
+        out.extend(
+            (
+                "error",
+                f"{c}: its platform refused the adapter's credentials ({self.off[c]}), so "
+                f"{then} once that is put right and engage restarted.",
+            )
+            for c in refused
+        )
         for part in request.query.get("invited", "").split(","):
             channel, _, number = part.partition(":")
             if channel in spec.channels and number.isascii() and number.isdigit():
