@@ -31,6 +31,7 @@ from bot.platform import (
 from bot.preparation import Preparation
 from bot.schedule import INTERVAL as SCHEDULE_INTERVAL
 from bot.schedule import Scheduler
+from bot.timeline import INTERVAL as TIMELINE_INTERVAL
 from bot.timeline import Timeline
 from bot.web import operations, templating
 from bot.web.dashboard import Dashboard
@@ -93,6 +94,7 @@ PLATFORM = web.AppKey("platform", Platform)
 SEND_COUNTS = web.AppKey("send_counts", SendCounts)
 DASHBOARD = web.AppKey("dashboard", Dashboard)
 SCHEDULE_EVERY = web.AppKey("schedule_every", float)
+TIMELINE_EVERY = web.AppKey("timeline_every", float)
 
 
 def create_app(
@@ -106,6 +108,7 @@ def create_app(
     header_timeout: float = HEADER_TIMEOUT,
     body_timeout: float = BODY_TIMEOUT,
     schedule_interval: float = SCHEDULE_INTERVAL,
+    timeline_interval: float = TIMELINE_INTERVAL,
 ) -> web.Application:
     """The aiohttp application: web channel, dashboard, webhooks, and background work.
 
@@ -126,6 +129,8 @@ def create_app(
             (:data:`bot.web.middleware.BODY_TIMEOUT`).
         schedule_interval: seconds between the scheduler's passes when nothing wakes it
             (:data:`bot.schedule.INTERVAL`).
+        timeline_interval: seconds between the timeline's ticks when nothing wakes it
+            (:data:`bot.timeline.INTERVAL`).
     """
     platform = platform or create_platform(settings)
     platform.adapters = dict(adapters(platform))
@@ -199,6 +204,7 @@ def create_app(
     # Cleanup runs in reverse: the engine is disposed of after the background work stops.
     app.cleanup_ctx.append(_dispose)
     app[SCHEDULE_EVERY] = schedule_interval
+    app[TIMELINE_EVERY] = timeline_interval
     if background:
         app.cleanup_ctx.append(_background)
     return app
@@ -279,7 +285,9 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
         inline_channels=platform.runtime.inline_channels,
         waiting=not_started_yet,
     )
-    tasks.append(asyncio.create_task(timeline.run(stopping), name="timeline"))
+    tasks.append(
+        asyncio.create_task(timeline.run(stopping, interval=app[TIMELINE_EVERY]), name="timeline")
+    )
     checker: alerts.AlertChecker | None = None
     found = alerts.destinations(platform.settings)
     if found:
@@ -311,7 +319,9 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
         readiness.waiting.discard(adapter.name)
         not_started_yet.discard(adapter.name)
         sender.wake.set()  # what waited for it goes now
-        scheduler.wake.set()  # and what fell due for it meanwhile is done now
+        # And what fell due for it meanwhile is done now, not at the next pass or tick.
+        scheduler.wake.set()
+        timeline.woken.set()
         return None
 
     def not_started(adapter: ChannelAdapter, why: str, delay: float) -> None:
