@@ -129,6 +129,11 @@ async def test_an_opening_on_time_with_a_channel_to_come_is_not_undone_when_the_
     assert await _state(platform) == service.OPEN
     assert await _marks(platform) == [("mastodon", "unpublished"), ("telegram", "unpublished")]
     assert await _actions(platform) == [("open", True), ("open:mastodon", False)]
+    async with platform.sessionmaker() as session:
+        outcome = await session.scalar(
+            select(ScheduledAction.outcome).where(ScheduledAction.action == "open")
+        )
+    assert outcome == "opened; telegram failed: 502 Bad Gateway, mastodon once its adapter starts"
 
     waiting.clear()  # Mastodon's adapter started
     clock.now += timedelta(minutes=1)
