@@ -85,14 +85,28 @@ def db_downgrade(args: argparse.Namespace, settings: Settings | None) -> int:
             f"REV: {args.revision!r} names no revision; give a revision id "
             "(`engage db current` shows the database's), or 'base' for none"
         )
+    settings = _settings(settings)
+    # REV may be relative ("-1"): what is said is the revision the database is now at.
+    was = asyncio.run(_revision(settings))
     try:
-        migrate.downgrade(_settings(settings).database_url, args.revision)
+        migrate.downgrade(settings.database_url, args.revision)
     except Exception as exc:  # alembic raises CommandError for unknown revisions
         if type(exc).__name__ in ("CommandError", "ResolutionError"):
             raise UsageError(f"REV: {exc}") from None
         raise
-    print(f"database reverted to {args.revision}")
+    now = asyncio.run(_revision(settings))
+    print(f"database at revision {now} ({'unchanged' if now == was else f'reverted from {was}'})")
     return OK
+
+
+async def _revision(settings: Settings) -> str:
+    """The revision the database is at, ``base`` for none."""
+    platform = create_platform(settings)
+    try:
+        async with platform.engine.connect() as connection:
+            return await connection.run_sync(migrate.current_revision) or "base"
+    finally:
+        await platform.aclose()
 
 
 async def db_current(args: argparse.Namespace, settings: Settings | None) -> int:

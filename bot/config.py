@@ -251,7 +251,15 @@ def default_key_dir(env: Mapping[str, str], database_url: str) -> Path:
     """Where development keys live: one place, whatever the working directory."""
     configured = env.get("ENGAGE_KEY_DIR")
     if configured:
-        folder = Path(configured).expanduser().resolve()
+        given = Path(configured).expanduser()
+        if not given.is_absolute():
+            # Read against the working folder, each place engage is started would make
+            # keys of its own: a new pseudonym key, and every person a stranger.
+            raise ConfigError(
+                f"ENGAGE_KEY_DIR: {configured!r} is relative; give the folder's full path "
+                "(or one from ~), the same whatever the working folder"
+            )
+        folder = given.resolve()
         if folder.exists() and not folder.is_dir():
             raise ConfigError(f"ENGAGE_KEY_DIR: {configured} is not a folder")
         return folder

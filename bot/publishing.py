@@ -15,7 +15,7 @@ once the adapter starts (bot/schedule.py); the results name it among ``later``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Container, Mapping
+from collections.abc import Awaitable, Callable, Container, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -30,6 +30,10 @@ from storage import queries
 from storage.tables import Publication, utcnow
 
 log = logging.getLogger(__name__)
+
+#: Leaves a channel's part for when its adapter starts, in the session given
+#: (:func:`bot.schedule.leave_for_adapter`).
+LeaveFor = Callable[[AsyncSession, str], Awaitable[None]]
 
 UNPUBLISHED = "unpublished"
 """The kind of the ``publication`` row that marks a channel whose launch failed."""
@@ -103,13 +107,14 @@ async def launch(
     keys: queries.ReferenceKeys,
     now: datetime | None = None,
     waiting: Container[str] = frozenset(),
+    leave: LeaveFor | None = None,
 ) -> Launch:
     """Open a consultation and publish it; a draft that published nowhere is a draft again.
 
     ``waiting`` names the channels whose adapter has not started yet: those of
     ``channels`` not published yet are not called but marked unpublished as it opens,
-    and named in the results' ``later`` (the caller leaves their publishing to the
-    scheduler: :func:`bot.schedule.leave_for_adapter`).
+    ``leave`` called for each in the same transaction (their publishing left to the
+    scheduler: :func:`bot.schedule.launch`), and named in the results' ``later``.
 
     Raises :class:`consultations.service.LifecycleError` when it cannot open (closed),
     and :class:`Unfinished` for a spec that still holds a placeholder, or, given ``now``,
@@ -126,6 +131,8 @@ async def launch(
         later = [c for c in channels if c in adapters and c in waiting and c not in posted]
         for name in later:
             await _mark_unpublished(session, name, spec.id)
+            if leave is not None:
+                await leave(session, name)
     results = await publish(
         sessionmaker, adapters, spec, [c for c in channels if c not in later], keys=keys
     )
@@ -303,12 +310,14 @@ async def close(
     *,
     keys: queries.ReferenceKeys,
     waiting: Container[str] = frozenset(),
+    leave: LeaveFor | None = None,
 ) -> ChannelResults:
     """Close what was published (native polls) on every configured channel.
 
-    A channel in ``waiting`` (its adapter not started yet) is not called: named in the
-    results' ``later`` when it has posts to close, for the caller to leave to the
-    scheduler (:func:`bot.schedule.leave_for_adapter`).
+    A channel in ``waiting`` (its adapter not started yet) is not called: when it has
+    posts to close, ``leave`` is called for it (their closing left to the scheduler:
+    :func:`bot.schedule.close`) before any channel is called, and it is named in the
+    results' ``later``; one with nothing there is left nothing.
     """
     async with sessionmaker() as session:
         published = (
@@ -320,16 +329,20 @@ async def close(
             )
         ).all()
     results = ChannelResults()
+    results.later = [
+        name for name in adapters if name in waiting and any(p.channel == name for p in published)
+    ]
+    if results.later and leave is not None:
+        async with sessionmaker.begin() as session:
+            for name in results.later:
+                await leave(session, name)
     for name, adapter in adapters.items():
         posts = [
             PublishedPost(p.item_id, queries.publication_ref(keys, p), p.kind)
             for p in published
             if p.channel == name
         ]
-        if not posts:
-            continue
-        if name in waiting:
-            results.later.append(name)
+        if not posts or name in results.later:
             continue
         try:
             await adapter.close(spec, posts)

@@ -16,17 +16,18 @@ quiet hours; the outbox sender holds them until those hours end.
 A channel whose adapter has not started yet (its platform unreachable at start, tried
 again in the background) is not called. An opening due meanwhile publishes on the other
 channels and leaves that one marked unpublished, with an ``open:CHANNEL`` action for it;
-a closing leaves a ``close:CHANNEL`` action (its native polls still to close). Either is
-done, once, by the first worker whose adapter for that channel has started. An opening
-whose every channel is waiting is not claimed until one of them starts. A launch or a
-close from the dashboard leaves the same actions for the channels it could not call
-(:func:`leave_for_adapter`).
+with such a channel to come it stands even if every other channel failed. A closing
+leaves a ``close:CHANNEL`` action where the channel has native polls still to close (a
+channel with nothing of the consultation is left nothing). Either is done, once, by the
+first worker whose adapter for that channel has started (woken as the adapter starts,
+not at its next pass). An opening whose every channel is waiting is not claimed until
+one of them starts. A launch or a close from the dashboard is the same opening or
+closing (:func:`launch`, :func:`close`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Container, Mapping
 from dataclasses import dataclass, field, replace
@@ -56,6 +57,8 @@ log = logging.getLogger(__name__)
 OPEN, CLOSE = "open", "close"
 #: How long a claimed action may stay unfinished before another worker takes it over.
 LEASE = timedelta(minutes=10)
+#: Seconds between the scheduler's passes when nothing wakes it sooner.
+INTERVAL = 15.0
 
 
 def on_channel(action: str, channel: str) -> str:
@@ -64,7 +67,7 @@ def on_channel(action: str, channel: str) -> str:
 
 
 async def leave_for_adapter(
-    sessionmaker: async_sessionmaker[AsyncSession],
+    session: AsyncSession,
     consultation_id: str,
     action: str,
     channel: str,
@@ -78,20 +81,80 @@ async def leave_for_adapter(
     again, its publishing there having failed), it is to be done again."""
     free = now - lease - timedelta(seconds=1)
     waiting = f"waiting for the {channel} adapter to start"
-    async with sessionmaker.begin() as session:
-        await session.execute(
-            dialect_insert(session, ScheduledAction)
-            .values(
-                consultation_id=consultation_id,
-                action=on_channel(action, channel),
-                claimed_at=free,
-                outcome=waiting,
-            )
-            .on_conflict_do_update(
-                index_elements=["consultation_id", "action"],
-                set_={"claimed_at": free, "done_at": None, "outcome": waiting},
-            )
+    await session.execute(
+        dialect_insert(session, ScheduledAction)
+        .values(
+            consultation_id=consultation_id,
+            action=on_channel(action, channel),
+            claimed_at=free,
+            outcome=waiting,
         )
+        .on_conflict_do_update(
+            index_elements=["consultation_id", "action"],
+            set_={"claimed_at": free, "done_at": None, "outcome": waiting},
+        )
+    )
+
+
+async def launch(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    adapters: Mapping[str, ChannelAdapter],
+    spec: ConsultationSpec,
+    channels: list[str],
+    *,
+    keys: ReferenceKeys,
+    now: datetime,
+    waiting: Container[str] = frozenset(),
+    lease: timedelta = LEASE,
+) -> publishing.Launch:
+    """Open ``spec`` and publish it on ``channels``: the one opening of a launch from the
+    dashboard and of one on time (:class:`Scheduler`).
+
+    A channel in ``waiting`` (its adapter not started yet) is not called: as it opens,
+    it is marked unpublished and an ``open:CHANNEL`` action left for it, in the same
+    transaction, so the first worker whose adapter there starts publishes it. With such
+    a channel to come the opening stands, even if every other channel failed; one that
+    published nowhere and has none to come is a draft again (``undone``).
+
+    Raises as :func:`bot.publishing.launch` does.
+    """
+
+    async def leave(session: AsyncSession, channel: str) -> None:
+        await leave_for_adapter(session, spec.id, OPEN, channel, now=now, lease=lease)
+
+    return await publishing.launch(
+        sessionmaker, adapters, spec, channels, keys=keys, now=now, waiting=waiting, leave=leave
+    )
+
+
+async def close(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    adapters: Mapping[str, ChannelAdapter],
+    spec: ConsultationSpec,
+    *,
+    keys: ReferenceKeys,
+    now: datetime,
+    waiting: Container[str] = frozenset(),
+    lease: timedelta = LEASE,
+) -> publishing.ChannelResults:
+    """Close ``spec`` and its native polls: the one closing of a close from the dashboard
+    and of one on time (:class:`Scheduler`).
+
+    A channel in ``waiting`` is not called: a ``close:CHANNEL`` action is left for it
+    when it has posts to close (named in the results' ``later``), and none when it has
+    nothing of this consultation.
+
+    Raises :class:`consultations.service.LifecycleError` for a draft (never launched).
+    """
+    async with sessionmaker.begin() as session:
+        await service.close(session, spec.id)
+
+    async def leave(session: AsyncSession, channel: str) -> None:
+        await leave_for_adapter(session, spec.id, CLOSE, channel, now=now, lease=lease)
+
+    return await publishing.close(
+        sessionmaker, adapters, spec, keys=keys, waiting=waiting, leave=leave
+    )
 
 
 def reminder_key(consultation_id: str, participant_id: int) -> str:
@@ -133,7 +196,7 @@ class Scheduler:
         *,
         clock: Callable[[], datetime] = utcnow,
         lease: timedelta = LEASE,
-        interval: float = 15.0,
+        interval: float = INTERVAL,
         waiting: Container[str] = frozenset(),
     ) -> None:
         self.sessionmaker = sessionmaker
@@ -143,16 +206,30 @@ class Scheduler:
         self.lease = lease
         self.interval = interval
         self.waiting = waiting
+        #: Set to pass now rather than at the end of the interval: an adapter has
+        #: started, and what waited for it is done at once.
+        self.wake = asyncio.Event()
 
     async def run(self, stopping: asyncio.Event) -> None:
-        """Pass every ``interval`` seconds until ``stopping`` is set."""
+        """Pass every ``interval`` seconds, or when woken, until ``stopping`` is set."""
         while not stopping.is_set():
+            # Cleared before the pass: woken during it, it passes again at once.
+            self.wake.clear()
             try:
                 await self.run_once()
             except Exception:
                 log.exception("the scheduler failed; trying again at the next pass")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stopping.wait(), timeout=self.interval)
+            waiters = [
+                asyncio.ensure_future(stopping.wait()),
+                asyncio.ensure_future(self.wake.wait()),
+            ]
+            try:
+                await asyncio.wait(
+                    waiters, timeout=self.interval, return_when=asyncio.FIRST_COMPLETED
+                )
+            finally:
+                for waiter in waiters:
+                    waiter.cancel()
 
     async def run_once(self) -> Done:
         """One pass: open what is due, close what is due, queue reminders that are due."""
@@ -284,16 +361,6 @@ class Scheduler:
             )
             done.published.append(f"{consultation_id}/{channel}")
 
-    async def _leave_for(self, consultation_id: str, action: str, channel: str) -> None:
-        await leave_for_adapter(
-            self.sessionmaker,
-            consultation_id,
-            action,
-            channel,
-            now=self.clock(),
-            lease=self.lease,
-        )
-
     # -- claims ------------------------------------------------------------------
 
     async def _claim(self, consultation_id: str, action: str, now: datetime) -> bool:
@@ -348,17 +415,17 @@ class Scheduler:
     async def _open(self, spec: ConsultationSpec) -> bool:
         """Open ``spec`` on time; whether it opened."""
         channels = [name for name in spec.channels if name in self.adapters]
-        later = [name for name in channels if name in self.waiting]
-        for name in later:
-            # Marked unpublished first: nothing is offered or asked there (bot/timeline.py)
-            # before its introduction is posted.
-            await publishing.mark_unpublished(self.sessionmaker, name, spec.id)
-            await self._leave_for(spec.id, OPEN, name)
-        channels = [name for name in channels if name not in later]
         try:
             # Its closes_at is checked as it opens (the pass may have begun before it).
-            launched = await publishing.launch(
-                self.sessionmaker, self.adapters, spec, channels, keys=self.keys, now=self.clock()
+            launched = await launch(
+                self.sessionmaker,
+                self.adapters,
+                spec,
+                channels,
+                keys=self.keys,
+                now=self.clock(),
+                waiting=self.waiting,
+                lease=self.lease,
             )
         except service.LifecycleError as exc:
             await self._finish(spec.id, OPEN, f"not opened: {exc}")
@@ -368,13 +435,15 @@ class Scheduler:
             log.error("%s: not opened on time: %s", spec.id, exc.problems[0])
             await self._note(spec.id, OPEN, f"not opened: {exc.problems[0]}")
             return False
-        if launched.nowhere:
-            why = "; ".join(f"{name}: {reason}" for name, reason in launched.results.failed.items())
+        failed = launched.results.failed
+        if launched.undone:
+            why = "; ".join(f"{name}: {reason}" for name, reason in failed.items())
             log.error("%s: opening on time failed everywhere (%s); will try again", spec.id, why)
             await self._note(spec.id, OPEN, f"failed: {why}")
             return False
         notes = [f"invited {n} on {c}" for c, n in launched.invited.items()]
-        notes += [f"{name} once its adapter starts" for name in later]
+        notes += [f"{name} failed: {reason}" for name, reason in failed.items()]
+        notes += [f"{name} once its adapter starts" for name in launched.results.later]
         invited = ", ".join(notes)
         log.info("%s opened on time%s", spec.id, f" ({invited})" if invited else "")
         await self._finish(spec.id, OPEN, "opened" + (f"; {invited}" if invited else ""))
@@ -388,20 +457,21 @@ class Scheduler:
         await self._note(spec.id, OPEN, f"not opened: {problem}")
 
     async def _close(self, spec: ConsultationSpec) -> None:
-        async with self.sessionmaker.begin() as session:
-            await service.close(session, spec.id)
-        later = [name for name in self.adapters if name in self.waiting]
-        for name in later:
-            # Its native polls are closed once its adapter starts.
-            await self._leave_for(spec.id, CLOSE, name)
-        ready = {n: a for n, a in self.adapters.items() if n not in self.waiting}
-        results = await publishing.close(self.sessionmaker, ready, spec, keys=self.keys)
+        results = await close(
+            self.sessionmaker,
+            self.adapters,
+            spec,
+            keys=self.keys,
+            now=self.clock(),
+            waiting=self.waiting,
+            lease=self.lease,
+        )
         failed = "; ".join(f"{name}: {why}" for name, why in results.failed.items())
         if failed:
             log.error("%s closed on time, but closing polls failed: %s", spec.id, failed)
         outcome = "closed" + (f"; polls not closed: {failed}" if failed else "")
-        if later:
-            outcome += "; " + ", ".join(f"{name} once its adapter starts" for name in later)
+        if results.later:
+            outcome += "; " + ", ".join(f"{name} once its adapter starts" for name in results.later)
         await self._finish(spec.id, CLOSE, outcome)
 
     async def remind(self, spec: ConsultationSpec, now: datetime) -> int:

@@ -16,7 +16,7 @@ parameter: the clock is injected, and tests call :meth:`Timeline.tick` directly.
   if the post fails, so the next tick tries again; a crash between post and record loses
   the record rather than post twice. A channel whose adapter has not started yet (its
   platform unreachable at start) is left alone, unclaimed: its questions are posted at
-  the first tick after it starts.
+  the tick its start wakes.
 - **Listening retention.** Listening responses older than the spec's ``retention`` are
   deleted.
 """
@@ -24,7 +24,6 @@ parameter: the clock is injected, and tests call :meth:`Timeline.tick` directly.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Container, Mapping
 from dataclasses import dataclass, field
@@ -52,6 +51,9 @@ from storage.tables import (
 )
 
 log = logging.getLogger(__name__)
+
+#: Seconds between the timeline's ticks when nothing wakes it sooner.
+INTERVAL = 30.0
 
 Now = Callable[[], datetime]
 
@@ -102,16 +104,29 @@ class Timeline:
         self.wake = wake
         self.inline_channels = inline_channels
         self.waiting = waiting
+        #: Set to tick now rather than at the end of the interval: an adapter has
+        #: started, and a question that fell due while it waited is posted at once.
+        self.woken = asyncio.Event()
 
-    async def run(self, stopping: asyncio.Event, *, interval: float = 30.0) -> None:
-        """Tick every ``interval`` seconds until ``stopping`` is set."""
+    async def run(self, stopping: asyncio.Event, *, interval: float = INTERVAL) -> None:
+        """Tick every ``interval`` seconds, or when woken (:attr:`woken`), until
+        ``stopping`` is set."""
         while not stopping.is_set():
+            # Cleared before the tick: woken during it, it ticks again at once.
+            self.woken.clear()
             try:
                 await self.tick()
             except Exception:
                 log.exception("the timeline's tick failed; trying again at the next")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stopping.wait(), timeout=interval)
+            waiters = [
+                asyncio.ensure_future(stopping.wait()),
+                asyncio.ensure_future(self.woken.wait()),
+            ]
+            try:
+                await asyncio.wait(waiters, timeout=interval, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for waiter in waiters:
+                    waiter.cancel()
 
     async def tick(self) -> Tick:
         """Do everything that has fallen due by now."""

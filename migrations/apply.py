@@ -57,6 +57,16 @@ def head_revision() -> str:
     return head
 
 
+def previous_revision(revision: str) -> str:
+    """The revision before ``revision`` (``base`` before the first)."""
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    found = script.get_revision(revision)
+    assert found is not None
+    before = found.down_revision
+    assert before is None or isinstance(before, str)  # no merges among these migrations
+    return before or "base"
+
+
 def current_revision(connection: Connection) -> str | None:
     """The revision a database is at (``None`` for a new database)."""
     return MigrationContext.configure(connection).get_current_revision()

@@ -29,7 +29,9 @@ from bot.platform import (
     totals_only_channels,
 )
 from bot.preparation import Preparation
+from bot.schedule import INTERVAL as SCHEDULE_INTERVAL
 from bot.schedule import Scheduler
+from bot.timeline import INTERVAL as TIMELINE_INTERVAL
 from bot.timeline import Timeline
 from bot.web import operations, templating
 from bot.web.dashboard import Dashboard
@@ -91,6 +93,8 @@ STOPPING = web.AppKey("stopping", Stopping)
 PLATFORM = web.AppKey("platform", Platform)
 SEND_COUNTS = web.AppKey("send_counts", SendCounts)
 DASHBOARD = web.AppKey("dashboard", Dashboard)
+SCHEDULE_EVERY = web.AppKey("schedule_every", float)
+TIMELINE_EVERY = web.AppKey("timeline_every", float)
 
 
 def create_app(
@@ -103,6 +107,8 @@ def create_app(
     parallel_commits: int = 1,
     header_timeout: float = HEADER_TIMEOUT,
     body_timeout: float = BODY_TIMEOUT,
+    schedule_interval: float = SCHEDULE_INTERVAL,
+    timeline_interval: float = TIMELINE_INTERVAL,
 ) -> web.Application:
     """The aiohttp application: web channel, dashboard, webhooks, and background work.
 
@@ -121,6 +127,10 @@ def create_app(
             (:data:`HEADER_TIMEOUT`).
         body_timeout: seconds a form's body may take to arrive
             (:data:`bot.web.middleware.BODY_TIMEOUT`).
+        schedule_interval: seconds between the scheduler's passes when nothing wakes it
+            (:data:`bot.schedule.INTERVAL`).
+        timeline_interval: seconds between the timeline's ticks when nothing wakes it
+            (:data:`bot.timeline.INTERVAL`).
     """
     platform = platform or create_platform(settings)
     platform.adapters = dict(adapters(platform))
@@ -193,6 +203,8 @@ def create_app(
             add_routes(app)
     # Cleanup runs in reverse: the engine is disposed of after the background work stops.
     app.cleanup_ctx.append(_dispose)
+    app[SCHEDULE_EVERY] = schedule_interval
+    app[TIMELINE_EVERY] = timeline_interval
     if background:
         app.cleanup_ctx.append(_background)
     return app
@@ -217,6 +229,9 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
         log.error("%s: %s; the %s adapter stays off", error.setting, error, name)
         readiness.waiting.discard(name)
         readiness.off[name] = f"{error.setting}: {error}"
+        # Not called from here on, as one not started (refused at a later start, or its
+        # token revoked while it ran): what falls due on it is left for the restart.
+        not_started_yet.add(name)
 
     # Adapters not started yet: nothing is sent through them (their rows wait, their
     # attempts uncounted) until they start; the platform may be away for hours.
@@ -224,6 +239,8 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
     # Nor does a launch or a close from the dashboard: it leaves their part to the
     # scheduler.
     app[DASHBOARD].waiting = not_started_yet
+    # ... and says why: away, or its credentials refused (those are off).
+    app[DASHBOARD].off = readiness.off
     sender = OutboxSender(
         platform.sessionmaker,
         platform.keyring,
@@ -239,7 +256,11 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
     # Neither calls an adapter that has not started: what falls due meanwhile is done
     # once it starts.
     scheduler = Scheduler(
-        platform.sessionmaker, platform.keyring, platform.adapters, waiting=not_started_yet
+        platform.sessionmaker,
+        platform.keyring,
+        platform.adapters,
+        interval=app[SCHEDULE_EVERY],
+        waiting=not_started_yet,
     )
     erasures = ErasureWatch(platform.sessionmaker, platform.runtime, platform.adapters.values())
     tasks = [
@@ -264,7 +285,9 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
         inline_channels=platform.runtime.inline_channels,
         waiting=not_started_yet,
     )
-    tasks.append(asyncio.create_task(timeline.run(stopping), name="timeline"))
+    tasks.append(
+        asyncio.create_task(timeline.run(stopping, interval=app[TIMELINE_EVERY]), name="timeline")
+    )
     checker: alerts.AlertChecker | None = None
     found = alerts.destinations(platform.settings)
     if found:
@@ -296,6 +319,9 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
         readiness.waiting.discard(adapter.name)
         not_started_yet.discard(adapter.name)
         sender.wake.set()  # what waited for it goes now
+        # And what fell due for it meanwhile is done now, not at the next pass or tick.
+        scheduler.wake.set()
+        timeline.woken.set()
         return None
 
     def not_started(adapter: ChannelAdapter, why: str, delay: float) -> None:

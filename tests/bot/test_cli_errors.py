@@ -413,3 +413,16 @@ def test_a_launch_telegram_does_not_answer_names_it_and_leaves_no_session_open(
     assert launched.returncode == 1
     assert "telegram:" in launched.stderr
     assert "Unclosed" not in launched.stderr, launched.stderr
+
+
+def test_a_relative_key_folder_stops_a_command_in_one_line(
+    env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ENGAGE_SECRET_KEY")
+    monkeypatch.delenv("ENGAGE_PSEUDONYM_KEY")
+    monkeypatch.setenv("ENGAGE_KEY_DIR", "keys")
+    code, out, err = engage(capsys, "consultation", "list")
+    assert (code, out) == (2, "")
+    said = _one_line(err)
+    assert said.startswith("engage: configuration: ENGAGE_KEY_DIR: 'keys' is relative"), err
+    assert not (env / "keys").exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -74,6 +75,23 @@ def test_a_key_folder_that_is_a_file_names_it(tmp_path: Path) -> None:
     # The folder of the SQLite file, when that is a file, is named the same way.
     with pytest.raises(ConfigError, match="ENGAGE_SECRET_KEY: .* is not a folder"):
         load_settings({"ENGAGE_PSEUDONYM_KEY": KEY}, key_dir=a_file)
+
+
+@pytest.mark.parametrize("relative", ["keys", "./keys", "../keys", "."])
+def test_a_relative_key_folder_is_refused_rather_than_read_from_the_working_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, relative: str
+) -> None:
+    """Development keys live in one place whatever the working folder (CONTRACT.md): a
+    relative ENGAGE_KEY_DIR would make a new pseudonym key wherever engage is started."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=f"^ENGAGE_KEY_DIR: '{re.escape(relative)}' is relative"):
+        load_settings({"ENGAGE_KEY_DIR": relative})
+    assert list(tmp_path.iterdir()) == []  # no key file made here
+    # From the home folder is one place too.
+    home = tmp_path / "home"
+    monkeypatch.setenv("HOME", str(home))
+    load_settings({"ENGAGE_KEY_DIR": "~/keys"})
+    assert (home / "keys" / ".engage-pseudonym-key").is_file()
 
 
 @pytest.mark.parametrize(

@@ -81,3 +81,22 @@ def test_a_database_migrated_by_a_newer_version_is_named_and_left_alone(
     finally:
         # The PostgreSQL database is shared by the tests after this one: put it back.
         asyncio.run(_execute(database_url, f"UPDATE alembic_version SET version_num = '{head}'"))
+
+
+def test_a_downgrade_says_the_revision_the_database_is_now_at(
+    env: Path, database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`engage db downgrade -1` names where it went from and to, not "-1"."""
+    assert engage(capsys, "db", "upgrade")[0] == 0
+    head = migrate.head_revision()
+    previous = migrate.previous_revision(head)
+    try:
+        code, out, err = engage(capsys, "db", "downgrade", "-1")
+        assert code == 0, err
+        assert out == f"database at revision {previous} (reverted from {head})\n"
+        assert asyncio.run(_revision(database_url)) == previous
+        code, out, err = engage(capsys, "db", "downgrade", previous)
+        assert (code, out) == (0, f"database at revision {previous} (unchanged)\n"), err
+    finally:
+        # The PostgreSQL database is shared by the tests after this one: put it back.
+        assert engage(capsys, "db", "upgrade")[0] == 0

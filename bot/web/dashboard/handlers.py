@@ -203,6 +203,9 @@ class Dashboard:
             not be reached when the server started; tried again in the background). A
             launch or a close does not call them: the scheduler publishes there, or
             closes the polls, once the adapter starts (bot/schedule.py).
+        off: the adapters left off, and why: their platform refused their credentials
+            (at a later start, or revoked while running); among ``waiting``, so not
+            called either, but put right only by a corrected setting and a restart.
     """
 
     def __init__(
@@ -224,6 +227,7 @@ class Dashboard:
         self.sleep = sleep
         self.check_password: PasswordCheck = _check_password
         self.waiting: Container[str] = frozenset()
+        self.off: Mapping[str, str] = {}
 
     def add_routes(self, app: web.Application, security: WebSecurity) -> None:
         """Every dashboard route, each form post under its CSRF guard.
@@ -693,15 +697,27 @@ class Dashboard:
         if skipped:
             out.append(("notice", f"Not configured here, so not published: {', '.join(skipped)}."))
         later = [c for c in request.query.get("later", "").split(",") if c in spec.channels]
-        if later:
-            then = "its polls there are closed" if done == "closed" else "it is published there"
+        then = "its polls there are closed" if done == "closed" else "it is published there"
+        # Told apart as the page is shown: a platform away, or one that refused the
+        # adapter's credentials (no waiting mends that; /readyz says the same).
+        refused = [c for c in later if c in self.off]
+        away = [c for c in later if c not in self.off]
+        if away:
             out.append(
                 (
                     "notice",
                     "Its adapter has not started yet (its platform could not be reached), so "
-                    f"{then} once the adapter starts: {', '.join(later)}.",
+                    f"{then} once the adapter starts: {', '.join(away)}.",
                 )
             )
+        out.extend(
+            (
+                "error",
+                f"{c}: its platform refused the adapter's credentials ({self.off[c]}), so "
+                f"{then} once that is put right and engage restarted.",
+            )
+            for c in refused
+        )
         for part in request.query.get("invited", "").split(","):
             channel, _, number = part.partition(":")
             if channel in spec.channels and number.isascii() and number.isdigit():
@@ -719,7 +735,9 @@ class Dashboard:
                 raise self._not_found(request, account)
             spec = service.spec_of(row)
         try:
-            launched = await publishing.launch(
+            # The same opening as one on time: a channel whose adapter has not started
+            # is published by the scheduler once it starts.
+            launched = await schedule.launch(
                 self.platform.sessionmaker,
                 self.platform.adapters,
                 spec,
@@ -735,11 +753,6 @@ class Dashboard:
             raise _back_to(cid, done="ended" if ended else "unfinished") from None
         failed, skipped = list(launched.results.failed), launched.results.skipped
         later = launched.results.later
-        for channel in later:
-            # Published by the scheduler once the channel's adapter starts.
-            await schedule.leave_for_adapter(
-                self.platform.sessionmaker, cid, schedule.OPEN, channel, now=self.clock()
-            )
         await self._audit(
             account,
             "consultation.launch",
@@ -804,27 +817,24 @@ class Dashboard:
         account, _ = await self._posted(request)
         await self._require(request, account, auth.MANAGE)
         cid = request.match_info["cid"]
-        async with self.platform.sessionmaker.begin() as db:
+        async with self.platform.sessionmaker() as db:
             row = await db.get(Consultation, cid)
             if row is None:
                 raise self._not_found(request, account)
-            try:
-                await service.close(db, cid)
-            except service.LifecycleError:
-                raise web.HTTPSeeOther(f"{PREFIX}/c/{quote(cid)}?done=never-launched") from None
             spec = service.spec_of(row)
-        results = await publishing.close(
-            self.platform.sessionmaker,
-            self.platform.adapters,
-            spec,
-            keys=self.platform.keyring,
-            waiting=self.waiting,
-        )
-        for channel in results.later:
-            # Its polls are closed by the scheduler once the channel's adapter starts.
-            await schedule.leave_for_adapter(
-                self.platform.sessionmaker, cid, schedule.CLOSE, channel, now=self.clock()
+        try:
+            # The same closing as one on time: the polls of a channel whose adapter has
+            # not started are closed by the scheduler once it starts.
+            results = await schedule.close(
+                self.platform.sessionmaker,
+                self.platform.adapters,
+                spec,
+                keys=self.platform.keyring,
+                now=self.clock(),
+                waiting=self.waiting,
             )
+        except service.LifecycleError:
+            raise web.HTTPSeeOther(f"{PREFIX}/c/{quote(cid)}?done=never-launched") from None
         failed = list(results.failed)
         await self._audit(
             account,

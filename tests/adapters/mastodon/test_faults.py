@@ -6,12 +6,19 @@ import logging
 from typing import Any
 
 import pytest
+from aiohttp.test_utils import TestClient
+from sqlalchemy import select
 
+from adapters.web import WebAdapter
 from bot.web import operations
 from channels.adapter import RetryLater, Undeliverable
 from channels.events import OutboundMessage
-from storage.tables import InboxEntry, ModerationCase, OutboxEntry, Response
+from consultations import service
+from consultations.spec import parse_spec
+from storage.tables import InboxEntry, ModerationCase, OutboxEntry, Response, ScheduledAction
 from tests.adapters.mastodon.conftest import World, make_adapter
+from tests.bot.test_dashboard import as_role
+from tests.helpers import form_fields, spec_data
 from tests.waiting import wait_until
 
 ADDRESS = {"acct": "carol", "reply_to": None, "visibility": "direct"}
@@ -381,3 +388,49 @@ async def test_a_mention_held_aside_is_read_again_after_a_crash(world: World) ->
         f"response:{rows[ref('mastodon', str(first['id']))].id}"
     )
     assert len(await _stored_reply(world, after)) == 1
+
+
+async def test_a_launch_after_the_token_was_revoked_says_the_credentials_were_refused(
+    world: World,
+) -> None:
+    """Revoked while running, the adapter is off: a launch from the dashboard does not
+    call it, leaves its publishing for the restart, and says the platform refused the
+    credentials (naming the variable), not that it could not be reached."""
+    async with world.platform.sessionmaker.begin() as session:
+        await service.create(
+            session, parse_spec(spec_data(channels=["web", "mastodon"], segments=[])), source="test"
+        )
+    await world.start({"web": WebAdapter()})
+
+    async def streaming() -> bool:
+        return world.adapter.mode == "streaming"
+
+    await wait_until(streaming, what="the stream open")
+    world.server.revoke(world.server.bot_token)
+
+    async def off() -> bool:
+        return "mastodon" in _off(world)
+
+    await wait_until(off, what="the adapter left off")
+    assert world.app is not None
+    client = TestClient(world.app)
+    await client.start_server()
+    try:
+        await as_role(world.platform, client, "lead")
+        path = "/dashboard/c/outpatient-booking/launch"
+        page = await (await client.get("/dashboard/c/outpatient-booking")).text()
+        response = await client.post(path, data=form_fields(page, path))
+        assert response.status == 200
+        page = await response.text()
+    finally:
+        await client.close()
+    assert "The consultation is open." in page
+    assert "could not be reached" not in page and "Could not reach" not in page
+    assert (
+        "mastodon: its platform refused the adapter&#39;s credentials (MASTODON_ACCESS_TOKEN: "
+        "the Mastodon instance rejected the access token), so it is published there once "
+        "that is put right and engage restarted." in page
+    )
+    async with world.platform.sessionmaker() as session:
+        actions = (await session.scalars(select(ScheduledAction.action))).all()
+    assert actions == ["open:mastodon"]  # published after the restart

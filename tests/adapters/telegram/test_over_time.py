@@ -5,20 +5,23 @@ from __future__ import annotations
 import argparse
 import json
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from aiohttp.test_utils import TestClient, TestServer, unused_port
 from sqlalchemy import select
 
 from bot import commands
 from bot.config import Settings
 from bot.platform import Platform
 from bot.timeline import Timeline
+from bot.web import operations
+from bot.web.app import create_app
 from consultations import reporting, service
 from consultations.spec import parse_spec
 from consultations.texts import texts_for
 from storage.tables import Response, TimedAction
-from tests.adapters.telegram.conftest import Running, make_adapter
+from tests.adapters.telegram.conftest import TOKEN, Running, make_adapter, unreachable_adapter
 from tests.adapters.telegram.test_private_chat import export
 from tests.fakes.telegram_api import FakeMessage, FakeTelegram
 from tests.helpers import launch
@@ -326,3 +329,36 @@ async def test_a_timed_question_waits_for_an_adapter_not_started_yet(
         assert (q1.text or "").startswith("Q1. What is the waiting room like?")
     finally:
         await adapters["telegram"].stop()
+
+
+async def test_a_timed_question_due_while_the_adapter_was_away_is_posted_as_it_starts(
+    platform: Platform,
+) -> None:
+    """The timeline is woken when an adapter starts late: a question due meanwhile is
+    posted then, not at the timeline's next tick (an hour away here)."""
+    away = unused_port()
+    fake = FakeTelegram(token=TOKEN, port=away)
+    group = fake.group(GROUP, "Clinic group", supergroup=True)
+    start = datetime.now(UTC) - timedelta(minutes=11)  # Q1 fell due a minute ago
+    await launch(platform, timed_spec(start, channels=["telegram"], telegram={"chats": [GROUP]}))
+    adapter = unreachable_adapter(platform, away)
+    app = create_app(
+        platform.settings,
+        platform=platform,
+        adapters=lambda p: {"telegram": adapter},
+        timeline_interval=3600.0,
+    )
+    async with TestClient(TestServer(app, host="127.0.0.1", port=unused_port())):
+
+        async def tried_to_start() -> bool:
+            return "telegram" in app[operations.READY].waiting
+
+        await wait_until(tried_to_start, what="the adapter's first start to fail")
+        await fake.start()
+
+        async def asked() -> list[FakeMessage]:
+            return fake.messages_to(group)
+
+        [q1] = await wait_until(asked, what="Q1 posted once the adapter started")
+        assert (q1.text or "").startswith("Q1. What is the waiting room like?")
+    await fake.close()

@@ -483,3 +483,98 @@ async def test_a_dashboard_launch_and_close_wait_for_an_adapter_not_started_yet(
         await wait_until(finished, what="both left actions done")
     await fake.close()
     assert len(fake.calls_to("sendPoll")) == 1 and len(fake.calls_to("stopPoll")) == 1
+
+
+async def test_what_waits_for_an_adapter_is_done_as_soon_as_it_starts(platform: Platform) -> None:
+    """The scheduler is woken when an adapter starts late: a launch's poll left for
+    Telegram is posted then, not at the scheduler's next pass (an hour away here)."""
+    away = unused_port()
+    fake = FakeTelegram(token=TOKEN, port=away)
+    fake.group(GROUP, "Clinic group", supergroup=True)
+    await _store(
+        platform, spec_data(channels=["web", "telegram"], segments=[], telegram={"chats": [GROUP]})
+    )
+    adapter = unreachable_adapter(platform, away)
+    app = create_app(
+        platform.settings,
+        platform=platform,
+        adapters=lambda p: {"web": WebAdapter(), "telegram": adapter},
+        schedule_interval=3600.0,
+    )
+    async with TestClient(TestServer(app, host="127.0.0.1", port=unused_port())) as client:
+
+        async def tried_to_start() -> bool:
+            return "telegram" in app[operations.READY].waiting
+
+        await wait_until(tried_to_start, what="the adapter's first start to fail")
+        await as_role(platform, client, "lead")
+        path = "/dashboard/c/outpatient-booking/launch"
+        page = await (await client.get("/dashboard/c/outpatient-booking")).text()
+        assert (await client.post(path, data=form_fields(page, path))).status == 200
+
+        await fake.start()
+
+        async def published() -> bool:
+            async with platform.sessionmaker() as session:
+                kinds = set(await session.scalars(select(Publication.kind)))
+            return "poll" in kinds and "unpublished" not in kinds
+
+        await wait_until(published, what="the poll posted once the adapter started")
+        assert len(fake.calls_to("sendPoll")) == 1
+    await fake.close()
+
+
+async def test_a_launch_while_telegram_refuses_the_token_says_so_not_that_it_is_away(
+    platform: Platform,
+) -> None:
+    """Telegram away at start, then back and refusing the bot token: the adapter stays
+    off, and a launch from the dashboard says the credentials were refused (and what to
+    put right), as /readyz does, not that the platform could not be reached."""
+    away = unused_port()
+    fake = FakeTelegram(token="999999:ANOTHER-bot", port=away)  # refuses TOKEN: 401
+    fake.group(GROUP, "Clinic group", supergroup=True)
+    await _store(
+        platform, spec_data(channels=["web", "telegram"], segments=[], telegram={"chats": [GROUP]})
+    )
+    adapter = unreachable_adapter(platform, away)
+    app = create_app(
+        platform.settings,
+        platform=platform,
+        adapters=lambda p: {"web": WebAdapter(), "telegram": adapter},
+    )
+    async with TestClient(TestServer(app, host="127.0.0.1", port=unused_port())) as client:
+
+        async def tried_to_start() -> bool:
+            return "telegram" in app[operations.READY].waiting
+
+        await wait_until(tried_to_start, what="the adapter's first start to fail")
+        await fake.start()
+
+        async def off() -> bool:
+            return "telegram" in app[operations.READY].off
+
+        await wait_until(off, what="the token refused once Telegram is back")
+        await as_role(platform, client, "lead")
+        path = "/dashboard/c/outpatient-booking/launch"
+        page = await (await client.get("/dashboard/c/outpatient-booking")).text()
+        response = await client.post(path, data=form_fields(page, path))
+        assert response.status == 200
+        page = await response.text()
+        assert "The consultation is open." in page
+        assert "could not be reached" not in page and "Could not reach" not in page
+        assert (
+            "telegram: its platform refused the adapter&#39;s credentials (TELEGRAM_BOT_TOKEN: "
+            "Telegram rejected the bot token), so it is published there once that is put right "
+            "and engage restarted." in page
+        )
+        assert fake.calls_to("sendPoll") == []
+        ready = await client.get("/readyz")
+        assert ready.status == 503
+        assert (await ready.json())["problems"] == [
+            "telegram adapter off: TELEGRAM_BOT_TOKEN: Telegram rejected the bot token; "
+            "set it right and restart"
+        ]
+        async with platform.sessionmaker() as session:
+            actions = (await session.scalars(select(ScheduledAction.action))).all()
+        assert actions == ["open:telegram"]  # published after the restart
+    await fake.close()
