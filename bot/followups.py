@@ -337,14 +337,11 @@ async def published_loops(session: AsyncSession, earlier_id: str) -> list[Publis
     return found
 
 
-def invited_on_web(participant_id: Any, earlier_id: Any) -> ColumnElement[bool]:
-    """The invitations a web participant is shown on the page of ``earlier_id`` (values,
-    or columns of a query that joins them: the page's first query asks whether any exist)."""
-    return and_(
-        Invitation.participant_id == participant_id,
-        Invitation.channel == "web",
-        Invitation.earlier_id == earlier_id,
-    )
+def invited_on_web(participant_id: Any) -> ColumnElement[bool]:
+    """The invitations of a web participant (a value, or a column of a query that joins
+    it: the page's first query asks whether any exist; :func:`web_invitations` then keeps
+    those the page may show)."""
+    return and_(Invitation.participant_id == participant_id, Invitation.channel == "web")
 
 
 async def web_invitations(
@@ -352,8 +349,10 @@ async def web_invitations(
 ) -> list[WebInvitation]:
     """Follow-ups this web participant is invited to and can answer now; marked shown.
 
-    Shown on the page of the earlier consultation ``earlier_id`` when the person comes
-    back to it (it may well be closed by then), until they have answered the follow-up.
+    Shown on the page of an earlier consultation ``earlier_id`` when the person comes
+    back to it (it may well be closed by then), until they have answered the follow-up:
+    on the page of any of the consultations the follow-up names, not only the one the
+    invitation was counted for (someone who took part in two returns to either).
     """
     answered = (
         select(Response.id)
@@ -368,7 +367,7 @@ async def web_invitations(
             select(Invitation, Consultation)
             .join(Consultation, Consultation.id == Invitation.consultation_id)
             .where(
-                invited_on_web(participant_id, earlier_id),
+                invited_on_web(participant_id),
                 Consultation.state == service.OPEN,
                 ~answered,
             )
@@ -378,6 +377,9 @@ async def web_invitations(
     found = []
     for invitation, consultation in rows:
         spec = service.spec_of(consultation)
+        named = spec.follow_up.of if spec.follow_up is not None else ()
+        if earlier_id != invitation.earlier_id and earlier_id not in named:
+            continue
         if not service.accepting(consultation, spec, now):
             continue
         if invitation.shown_at is None:

@@ -260,3 +260,38 @@ async def test_nobody_is_invited_while_their_disclosure_waits_for_a_moderator(
         assert await followups.invite(session, platform.keyring, spec, channels=["web"]) == {
             "web": 1
         }
+
+
+async def _web_answer(client: Client, cid: str, recontact: str) -> None:
+    page = await (await client.get(f"/c/{cid}")).text()
+    fields = form_fields(page, f"/c/{cid}/consent")
+    page = await (
+        await client.post(
+            f"/c/{cid}/consent", data={**fields, "answer": "yes", "recontact": recontact}
+        )
+    ).text()
+    fields = form_fields(page, f"/c/{cid}/answers")
+    await client.post(f"/c/{cid}/answers", data={**fields, "item:one-thing": "Text reminders"})
+
+
+async def test_a_follow_up_of_two_is_shown_on_either_earlier_page_and_invites_once(
+    platform: Any, web_client: Client
+) -> None:
+    """Someone who took part in both consultations a follow-up names is invited once,
+    and whichever of the two pages they come back to shows the invitation; a page the
+    follow-up does not name does not."""
+    await launch(platform, EARLIER)
+    await launch(platform, {**EARLIER, "id": "second-survey"})
+    await launch(platform, {**EARLIER, "id": "unrelated"})
+    for cid in ("outpatient-booking", "second-survey", "unrelated"):
+        await _web_answer(web_client, cid, "yes")
+    data = {**LOOP, "follow_up": {"of": ["outpatient-booking", "second-survey"]}}
+    spec = await _store(platform, data)
+    async with platform.sessionmaker.begin() as session:
+        await service.open_(session, spec.id)
+        assert await followups.invite(session, platform.keyring, spec, channels=["web"]) == {
+            "web": 1
+        }
+    for cid, shown in (("second-survey", True), ("outpatient-booking", True), ("unrelated", False)):
+        page = await (await web_client.get(f"/c/{cid}")).text()
+        assert ('href="/c/booking-loop"' in page) is shown, cid
