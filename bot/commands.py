@@ -585,13 +585,7 @@ async def _follow_up_problems(
                 )
                 continue
             if launching and known[earlier] == service.DRAFT:
-                problems.append(
-                    Problem(
-                        f"follow_up.of[{index}]",
-                        f"{earlier!r} is still a draft, so nobody has taken part in it; "
-                        "launch it first",
-                    )
-                )
+                problems.append(publishing.still_a_draft(index, earlier))
                 continue
             # Following the earlier consultations' own follow_up back never reaches this one.
             path = await _path_back_to(session, earlier, spec.id)

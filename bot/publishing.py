@@ -27,7 +27,7 @@ from channels.adapter import ChannelAdapter, PublishedPost
 from consultations import service
 from consultations.spec import ConsultationSpec, Problem, SpecError, unfinished
 from storage import queries
-from storage.tables import Publication, utcnow
+from storage.tables import Consultation, Publication, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,34 @@ def launch_problems(spec: ConsultationSpec, now: datetime | None = None) -> list
     if now is not None and (passed := closed_already(spec, now)) is not None:
         problems.append(passed)
     return problems
+
+
+def still_a_draft(index: int, earlier: str) -> Problem:
+    """A follow-up naming, at ``follow_up.of[index]``, a consultation not launched yet:
+    nobody has taken part in it, so launching the follow-up would invite no one."""
+    return Problem(
+        f"follow_up.of[{index}]",
+        f"{earlier!r} is still a draft, so nobody has taken part in it; launch it first",
+    )
+
+
+async def drafts_followed(session: AsyncSession, spec: ConsultationSpec) -> list[Problem]:
+    """The consultations ``spec`` follows up that are still drafts (see :func:`still_a_draft`),
+    for the command line and the dashboard alike."""
+    if spec.follow_up is None:
+        return []
+    drafts = set(
+        await session.scalars(
+            select(Consultation.id).where(
+                Consultation.id.in_(spec.follow_up.of), Consultation.state == service.DRAFT
+            )
+        )
+    )
+    return [
+        still_a_draft(index, earlier)
+        for index, earlier in enumerate(spec.follow_up.of)
+        if earlier in drafts
+    ]
 
 
 def closed_already(spec: ConsultationSpec, now: datetime) -> Problem | None:

@@ -66,6 +66,8 @@ NOTICES = {
     "loop-exists": "Its follow-up is already launched; it is shown here.",
     "unfinished": "Not launched: a text still holds a placeholder (listed below). Store the "
     "spec again with what was changed written in, then launch it.",
+    "follows-draft": "Not launched: a consultation it follows up is still a draft (below), "
+    "so nobody could be invited. Launch that one first.",
     "ended": "Not launched: its closing time has passed (below). Store the spec again with a "
     "later closes_at, then launch it.",
     "loop-never-launched": "This consultation was never launched, so there is no one to close "
@@ -639,6 +641,9 @@ class Dashboard:
             )
             spec = service.spec_of(row)
             reach = await followups.reach(db, cid) if spec.follow_up is not None else []
+            followed_drafts = (
+                await publishing.drafts_followed(db, spec) if row.state == service.DRAFT else []
+            )
         counts = [
             views.ItemCount(i.id, i.type, i.text, summary.by_item.get(i.id, 0)) for i in items
         ]
@@ -658,7 +663,10 @@ class Dashboard:
                 open_cases=int(open_cases or 0),
                 public_url=public,
                 can_manage=account.can(auth.MANAGE),
-                notices=self._notices(request, spec, draft=row.state == service.DRAFT),
+                notices=[
+                    *self._notices(request, spec, draft=row.state == service.DRAFT),
+                    *(("error", f"Not ready: {p}") for p in followed_drafts),
+                ],
                 follows=spec.follow_up.of if spec.follow_up is not None else (),
                 previews=(
                     follow_up.previews(spec, await follow_up.channel_limits(self.platform.settings))
@@ -718,6 +726,9 @@ class Dashboard:
             if row is None:
                 raise self._not_found(request, account)
             spec = service.spec_of(row)
+            if await publishing.drafts_followed(db, spec):
+                # As the command line refuses it; the page lists which (never the URL).
+                raise _back_to(cid, done="follows-draft")
         try:
             launched = await publishing.launch(
                 self.platform.sessionmaker,
