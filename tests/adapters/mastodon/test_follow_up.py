@@ -295,3 +295,46 @@ async def test_a_follow_up_of_two_is_shown_on_either_earlier_page_and_invites_on
     for cid, shown in (("second-survey", True), ("outpatient-booking", True), ("unrelated", False)):
         page = await (await web_client.get(f"/c/{cid}")).text()
         assert ('href="/c/booking-loop"' in page) is shown, cid
+
+
+async def test_someone_in_both_consultations_a_follow_up_names_gets_one_telegram_invitation(
+    world: World,
+) -> None:
+    """Alice takes part in both earlier consultations on Telegram and agrees in both; the
+    follow-up of the two sends her one invitation, privately, naming the first; Bob, who
+    agreed in one and declined in the other, gets none."""
+    platform = world.platform
+    second = {**EARLIER, "id": "second-survey", "title": "Second survey"}
+    async with FakeTelegram(token="123456:TEST-TOKEN") as fake:
+        telegram = telegram_adapter(fake, platform)
+        await world.launch(EARLIER)
+        await world.launch(second)
+        await world.start(extra={"telegram": telegram})
+        alice = await _telegram_person(fake, 2001, "Alice", recontact=True)
+        bob = await _telegram_person(fake, 2002, "Bob", recontact=True)
+        for person, agrees, sent in ((alice, True, 4), (bob, False, 4)):
+            fake.send_command(person, "/start", "second-survey")
+            consent = (await fake.wait_for_sent(sent + 1, chat=person))[sent]
+            fake.press_button(person, consent, consent.callback_data[0])
+            asked = (await fake.wait_for_sent(sent + 2, chat=person))[sent + 1]
+            fake.press_button(person, asked, asked.callback_data[0 if agrees else 1])
+            prompt = (await fake.wait_for_sent(sent + 3, chat=person))[sent + 2]
+            fake.reply(person, prompt, "Evening hours")
+            await fake.wait_for_sent(sent + 4, chat=person)
+        data = {
+            **LOOP,
+            "channels": ["telegram"],
+            "follow_up": {"of": ["outpatient-booking", "second-survey"]},
+        }
+        spec = await _store(platform, data)
+        launched = await publishing.launch(
+            platform.sessionmaker, platform.adapters, spec, ["telegram"], keys=platform.keyring
+        )
+        assert launched.invited == {"telegram": 1}
+        invitation = (await fake.wait_for_sent(9, chat=alice))[8]
+        assert "said we could contact you again" in (invitation.text or "")
+        assert "Improving outpatient booking" in (invitation.text or "")
+        await asyncio.sleep(0.3)
+        assert len(fake.messages_to(2001)) == 9
+        assert len(fake.messages_to(2002)) == 8
+        await world.stop()
