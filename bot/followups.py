@@ -374,11 +374,26 @@ async def web_invitations(
             .order_by(Invitation.id)
         )
     ).all()
+    # Said no since the invitation was made (STOP on an earlier page withdraws its
+    # consents): not shown, as a private channel's invitation is not sent after STOP.
+    said_no = set()
+    if rows:
+        said_no = set(
+            await session.scalars(
+                select(Consent.consultation_id).where(
+                    Consent.participant_id == participant_id,
+                    Consent.purpose == "recontact",
+                    or_(Consent.given.is_(False), Consent.withdrawn_at.is_not(None)),
+                )
+            )
+        )
     found = []
     for invitation, consultation in rows:
         spec = service.spec_of(consultation)
         named = spec.follow_up.of if spec.follow_up is not None else ()
         if earlier_id != invitation.earlier_id and earlier_id not in named:
+            continue
+        if said_no.intersection(named or (invitation.earlier_id,)):
             continue
         if not service.accepting(consultation, spec, now):
             continue

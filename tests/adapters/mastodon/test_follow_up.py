@@ -338,3 +338,30 @@ async def test_someone_in_both_consultations_a_follow_up_names_gets_one_telegram
         assert len(fake.messages_to(2001)) == 9
         assert len(fake.messages_to(2002)) == 8
         await world.stop()
+
+
+async def test_a_web_invitation_is_not_shown_after_the_person_leaves(
+    platform: Any, web_client: Client
+) -> None:
+    """Invited on the web, the person says STOP on an earlier page: like a private
+    channel's invitation waiting in the outbox, it is not shown after that, on that page
+    or on another the follow-up names."""
+    await launch(platform, EARLIER)
+    await launch(platform, {**EARLIER, "id": "second-survey"})
+    await _web_answer(web_client, "outpatient-booking", "yes")
+    await _web_answer(web_client, "second-survey", "yes")
+    spec = await _store(
+        platform, {**LOOP, "follow_up": {"of": ["outpatient-booking", "second-survey"]}}
+    )
+    async with platform.sessionmaker.begin() as session:
+        await service.open_(session, spec.id)
+        assert await followups.invite(session, platform.keyring, spec, channels=["web"]) == {
+            "web": 1
+        }
+    page = await (await web_client.get("/c/outpatient-booking")).text()
+    fields = form_fields(page, "/c/outpatient-booking/stop")
+    left = await web_client.post("/c/outpatient-booking/stop", data=fields)
+    assert left.status == 200
+    for cid in ("outpatient-booking", "second-survey"):
+        page = await (await web_client.get(f"/c/{cid}")).text()
+        assert 'href="/c/booking-loop"' not in page, cid
