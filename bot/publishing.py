@@ -141,9 +141,14 @@ async def launch(
 
     Raises :class:`consultations.service.LifecycleError` when it cannot open (closed),
     and :class:`Unfinished` for a spec that still holds a placeholder, or, given ``now``,
-    whose ``closes_at`` has passed (nothing opened).
+    whose ``closes_at`` has passed, or that follows up a consultation still a draft
+    (nothing opened).
     """
-    if left := launch_problems(spec, now):
+    left = launch_problems(spec, now)
+    if spec.follow_up is not None:
+        async with sessionmaker() as session:
+            left += await drafts_followed(session, spec)
+    if left:
         raise Unfinished(left)
     async with sessionmaker.begin() as session:
         row = await service.require(session, spec.id)

@@ -726,9 +726,6 @@ class Dashboard:
             if row is None:
                 raise self._not_found(request, account)
             spec = service.spec_of(row)
-            if await publishing.drafts_followed(db, spec):
-                # As the command line refuses it; the page lists which (never the URL).
-                raise _back_to(cid, done="follows-draft")
         try:
             launched = await publishing.launch(
                 self.platform.sessionmaker,
@@ -742,8 +739,13 @@ class Dashboard:
         except service.LifecycleError:
             raise web.HTTPSeeOther(f"{PREFIX}/c/{quote(cid)}?done=cannot-reopen") from None
         except publishing.Unfinished as exc:
-            ended = any(problem.path == "closes_at" for problem in exc.problems)
-            raise _back_to(cid, done="ended" if ended else "unfinished") from None
+            paths = [problem.path for problem in exc.problems]
+            done = "unfinished"
+            if "closes_at" in paths:
+                done = "ended"
+            elif all(path.startswith("follow_up.of") for path in paths):
+                done = "follows-draft"  # the page lists which (never from the URL)
+            raise _back_to(cid, done=done) from None
         failed, skipped = list(launched.results.failed), launched.results.skipped
         later = launched.results.later
         for channel in later:
