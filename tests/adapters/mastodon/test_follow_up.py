@@ -365,3 +365,28 @@ async def test_a_web_invitation_is_not_shown_after_the_person_leaves(
     for cid in ("outpatient-booking", "second-survey"):
         page = await (await web_client.get(f"/c/{cid}")).text()
         assert 'href="/c/booking-loop"' not in page, cid
+
+
+async def test_a_persons_invitations_are_in_what_is_held_about_them(
+    platform: Any, web_client: Client
+) -> None:
+    """`engage participant export` gives everything stored about a person: the follow-ups
+    they were invited to are among it (on the web, nothing else records them)."""
+    from consultations import records
+
+    await launch(platform, EARLIER)
+    await _web_answer(web_client, "outpatient-booking", "yes")
+    spec = await _store(platform, LOOP)
+    async with platform.sessionmaker.begin() as session:
+        await service.open_(session, spec.id)
+        await followups.invite(session, platform.keyring, spec, channels=["web"])
+    await web_client.get("/c/outpatient-booking")  # shown to them
+    [token] = [c.value for c in web_client.session.cookie_jar if c.key == "engage_p"]
+    async with platform.sessionmaker() as session:
+        held = await records.participant_data(session, platform.keyring, "web", token)
+    assert held is not None
+    [invited] = held["invitations"]
+    assert invited["consultation"] == "booking-loop"
+    assert invited["earlier"] == "outpatient-booking"
+    assert invited["channel"] == "web"
+    assert invited["invited_at"] and invited["shown_at"]
