@@ -467,10 +467,14 @@ async def create(args: argparse.Namespace, settings: Settings | None) -> int:
                 await service.create(session, spec, source)
             except service.LifecycleError as exc:
                 raise UsageError(f"id: {exc}") from None
+            # Stored all the same (both may be planned ahead); launch waits for them.
+            drafts = await publishing.draft_warnings(session, spec)
     finally:
         await platform.aclose()
     if replaced is not None:  # only a draft is replaced (service.create)
         print(f"replaced the draft {spec.id} ({replaced})")
+    for warning in drafts:
+        print(f"{args.file}: warning: {warning}", file=sys.stderr)
     _warn_without_region(args.file, spec)
     _warn_if_closed(args.file, spec)
     print(f"stored {spec.title!r} as a draft; launch it with: engage consultation launch {spec.id}")

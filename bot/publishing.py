@@ -64,7 +64,12 @@ def still_a_draft(index: int, earlier: str) -> Problem:
 
 async def drafts_followed(session: AsyncSession, spec: ConsultationSpec) -> list[Problem]:
     """The consultations ``spec`` follows up that are still drafts (see :func:`still_a_draft`),
-    for the command line and the dashboard alike."""
+    for every launch alike."""
+    return [still_a_draft(index, earlier) for index, earlier in await _drafts(session, spec)]
+
+
+async def _drafts(session: AsyncSession, spec: ConsultationSpec) -> list[tuple[int, str]]:
+    """Each consultation ``spec`` follows up that is still a draft, with its index."""
     if spec.follow_up is None:
         return []
     drafts = set(
@@ -74,10 +79,16 @@ async def drafts_followed(session: AsyncSession, spec: ConsultationSpec) -> list
             )
         )
     )
+    return [(i, earlier) for i, earlier in enumerate(spec.follow_up.of) if earlier in drafts]
+
+
+async def draft_warnings(session: AsyncSession, spec: ConsultationSpec) -> list[str]:
+    """For a follow-up stored while a consultation it follows is a draft (planned ahead:
+    allowed), what its launch will wait for, by field path."""
     return [
-        still_a_draft(index, earlier)
-        for index, earlier in enumerate(spec.follow_up.of)
-        if earlier in drafts
+        f"follow_up.of[{index}]: {earlier!r} is still a draft: launch it before this one "
+        "(launching this one is refused until then)"
+        for index, earlier in await _drafts(session, spec)
     ]
 
 

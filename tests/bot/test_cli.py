@@ -771,7 +771,13 @@ def test_launch_refuses_a_follow_up_of_a_consultation_still_a_draft(
     assert engage(capsys, "consultation", "create", write_spec(env, spec_data()))[0] == 0
     follow_up = {"of": ["outpatient-booking"], "invite": "recontact"}
     data = spec_data(id="booking-loop", channels=["web"], follow_up=follow_up)
-    assert engage(capsys, "consultation", "create", write_spec(env, data, "loop.yaml"))[0] == 0
+    loop = write_spec(env, data, "loop.yaml")
+    code, out, err = engage(capsys, "consultation", "create", loop)
+    assert code == 0 and out.splitlines()[-1] == "booking-loop"
+    assert (
+        f"{loop}: warning: follow_up.of[0]: 'outpatient-booking' is still a draft: launch it "
+        "before this one (launching this one is refused until then)\n" in err
+    )
     code, out, err = engage(capsys, "consultation", "launch", "booking-loop")
     assert (code, out) == (2, "")
     assert err.splitlines() == [
