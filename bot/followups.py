@@ -350,15 +350,26 @@ async def web_invitations(
     """Follow-ups this web participant is invited to and can answer now; marked shown.
 
     Shown on the page of an earlier consultation ``earlier_id`` when the person comes
-    back to it (it may well be closed by then), until they have answered the follow-up:
-    on the page of any of the consultations the follow-up names, not only the one the
-    invitation was counted for (someone who took part in two returns to either).
+    back to it (it may well be closed by then), until they have answered the follow-up,
+    or said no to it or left it (its consent refused or withdrawn): on the page of any of
+    the consultations the follow-up names, not only the one the invitation was counted
+    for (someone who took part in two returns to either).
     """
     answered = (
         select(Response.id)
         .where(
             Response.participant_id == participant_id,
             Response.consultation_id == Invitation.consultation_id,
+        )
+        .exists()
+    )
+    declined = (
+        select(Consent.id)
+        .where(
+            Consent.participant_id == participant_id,
+            Consent.consultation_id == Invitation.consultation_id,
+            Consent.purpose == "consultation",
+            or_(Consent.given.is_(False), Consent.withdrawn_at.is_not(None)),
         )
         .exists()
     )
@@ -370,6 +381,7 @@ async def web_invitations(
                 invited_on_web(participant_id),
                 Consultation.state == service.OPEN,
                 ~answered,
+                ~declined,
             )
             .order_by(Invitation.id)
         )

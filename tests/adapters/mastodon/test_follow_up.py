@@ -390,3 +390,24 @@ async def test_a_persons_invitations_are_in_what_is_held_about_them(
     assert invited["earlier"] == "outpatient-booking"
     assert invited["channel"] == "web"
     assert invited["invited_at"] and invited["shown_at"]
+
+
+async def test_a_web_invitation_declined_on_the_follow_up_is_not_shown_again(
+    platform: Any, web_client: Client
+) -> None:
+    """Someone who follows the invitation and says "No thanks" to the follow-up's consent
+    (or leaves it) is not invited again each time they come back to the earlier page."""
+    await launch(platform, EARLIER)
+    await _web_answer(web_client, "outpatient-booking", "yes")
+    spec = await _store(platform, LOOP)
+    async with platform.sessionmaker.begin() as session:
+        await service.open_(session, spec.id)
+        await followups.invite(session, platform.keyring, spec, channels=["web"])
+    page = await (await web_client.get("/c/outpatient-booking")).text()
+    assert 'href="/c/booking-loop"' in page
+    page = await (await web_client.get("/c/booking-loop")).text()
+    fields = form_fields(page, "/c/booking-loop/consent")
+    declined = await web_client.post("/c/booking-loop/consent", data={**fields, "answer": "no"})
+    assert declined.status == 200
+    page = await (await web_client.get("/c/outpatient-booking")).text()
+    assert 'href="/c/booking-loop"' not in page
