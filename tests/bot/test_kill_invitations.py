@@ -100,7 +100,7 @@ async def test_kill_9_while_invitations_go_out_sends_each_person_one(tmp_path: P
             "TELEGRAM_API_BASE_URL": fake.base_url,
             "TELEGRAM_MODE": "polling",
             # Slow enough that the kill falls while the invitations go out.
-            "TELEGRAM_MESSAGES_PER_SECOND": "10",
+            "TELEGRAM_MESSAGES_PER_SECOND": "5",
         }
         for data in (EARLIER, LOOP):
             (tmp_path / f"{data['id']}.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
@@ -148,7 +148,7 @@ async def test_kill_9_while_invitations_go_out_sends_each_person_one(tmp_path: P
                 return [m.chat_id for m in fake.sent[before:] if SAID in (m.text or "")]
 
             async def some_went_out() -> bool:
-                return len(invitations()) >= PEOPLE // 4
+                return len(invitations()) >= PEOPLE // 8
 
             await wait_until(some_went_out, within=60, every=0.01, what="invitations")
             server.send_signal(signal.SIGKILL)
