@@ -109,15 +109,7 @@ async def invite(
         .exists()
     )
     # A disclosure waiting for a moderator, in any consultation.
-    waiting = (
-        select(ModerationCase.id)
-        .where(
-            cases_of(Participant.id),
-            ModerationCase.reason == screening.SAFETY,
-            ModerationCase.status.in_(moderation.OPEN_STATES),
-        )
-        .exists()
-    )
+    waiting = _disclosure_waits(Participant.id)
     rows = await session.execute(
         select(Participant.id, Participant.channel, Participant.address, Consent.consultation_id)
         .join(Consent, Consent.participant_id == Participant.id)
@@ -196,6 +188,21 @@ async def invite(
             )
         await add_outbox_rows(session, messages)
     return counts
+
+
+def _disclosure_waits(participant_id: Any) -> ColumnElement[bool]:
+    """Whether a safety disclosure of the person (an id, or a column of an enclosing
+    query) waits for a moderator, in any consultation: the first contact after one is a
+    person's, so nobody is invited then."""
+    return (
+        select(ModerationCase.id)
+        .where(
+            cases_of(participant_id),
+            ModerationCase.reason == screening.SAFETY,
+            ModerationCase.status.in_(moderation.OPEN_STATES),
+        )
+        .exists()
+    )
 
 
 def _fresh_address(keyring: ReferenceKeys, channel: str, sealed: str | None) -> str | None:
@@ -386,6 +393,8 @@ async def web_invitations(
             .order_by(Invitation.id)
         )
     ).all()
+    if rows and await session.scalar(select(_disclosure_waits(participant_id))):
+        return []  # not until a moderator has resolved it, as on the private channels
     # Said no since the invitation was made (STOP on an earlier page withdraws its
     # consents): not shown, as a private channel's invitation is not sent after STOP.
     said_no = set()

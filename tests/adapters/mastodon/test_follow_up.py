@@ -411,3 +411,35 @@ async def test_a_web_invitation_declined_on_the_follow_up_is_not_shown_again(
     assert declined.status == 200
     page = await (await web_client.get("/c/outpatient-booking")).text()
     assert 'href="/c/booking-loop"' not in page
+
+
+async def test_a_web_invitation_is_not_shown_while_a_disclosure_waits_for_a_moderator(
+    platform: Any, web_client: Client
+) -> None:
+    """As on the private channels: someone invited who then makes a safety disclosure is
+    not shown the invitation until a moderator has resolved the case."""
+    from consultations import moderation
+    from tests.helpers import BY_PHRASE
+
+    await launch(platform, EARLIER)
+    await launch(platform, {**EARLIER, "id": "second-survey"})
+    await _web_answer(web_client, "outpatient-booking", "yes")
+    spec = await _store(platform, {**LOOP, "follow_up": {"of": ["outpatient-booking"]}})
+    async with platform.sessionmaker.begin() as session:
+        await service.open_(session, spec.id)
+        await followups.invite(session, platform.keyring, spec, channels=["web"])
+    page = await (await web_client.get("/c/second-survey")).text()
+    fields = form_fields(page, "/c/second-survey/consent")
+    page = await (
+        await web_client.post("/c/second-survey/consent", data={**fields, "answer": "yes"})
+    ).text()
+    fields = form_fields(page, "/c/second-survey/answers")
+    await web_client.post("/c/second-survey/answers", data={**fields, "item:one-thing": BY_PHRASE})
+    async with platform.sessionmaker() as session:
+        [case] = await moderation.open_cases(session, "second-survey")
+    page = await (await web_client.get("/c/outpatient-booking")).text()
+    assert 'href="/c/booking-loop"' not in page
+    async with platform.sessionmaker.begin() as session:
+        await moderation.resolve(session, case.id, "moderator@example.org", "Called; safe")
+    page = await (await web_client.get("/c/outpatient-booking")).text()
+    assert 'href="/c/booking-loop"' in page
