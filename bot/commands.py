@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters.telegram.limits import TELEGRAM_LIMITS
 from bot import publishing
@@ -54,7 +54,7 @@ from consultations.spec import (
     unfinished,
 )
 from migrations import apply as migrate
-from storage.db import autovacuum_off, checkpoint
+from storage.db import autovacuum_off, checkpoint, create_engine, create_sessionmaker, describe
 from storage.tables import AuditEvent, Consultation, utcnow
 
 log = logging.getLogger("engage")
@@ -384,6 +384,10 @@ def validate(args: argparse.Namespace, settings: Settings | None) -> int:
     except Exception:
         settings = None
     spec, _source = _load(args.file, settings)
+    if spec.follow_up is not None:
+        problems = asyncio.run(_stored_follow_up_problems(args.file, spec, settings))
+        if problems:
+            raise _SpecProblems(args.file, SpecError(problems))
     kinds: dict[str, int] = {}
     for item in spec.items:
         kinds[item.type] = kinds.get(item.type, 0) + 1
@@ -412,6 +416,34 @@ def validate(args: argparse.Namespace, settings: Settings | None) -> int:
     return OK
 
 
+async def _stored_follow_up_problems(
+    path: str, spec: ConsultationSpec, settings: Settings | None
+) -> list[Problem]:
+    """The earlier consultations of ``spec.follow_up`` that the configured store does not
+    hold, as `create` would find them. Read only: a store that is not there yet is not
+    made (checking a file writes nothing); then a warning says the names were not checked."""
+    if settings is None:
+        why = "the settings are not usable"
+    else:
+        database = sqlite_path(settings.database_url)
+        if database is not None and not database.is_file():
+            why = f"there is no database at {database} yet"
+        else:
+            engine = create_engine(settings.database_url, pool_size=1)
+            try:
+                return await _follow_up_problems(create_sessionmaker(engine), spec)
+            except Exception as exc:
+                why = describe(exc)
+            finally:
+                await engine.dispose()
+    print(
+        f"{path}: warning: follow_up.of: not checked against stored consultations "
+        f"({why}); `engage consultation create` checks that each exists",
+        file=sys.stderr,
+    )
+    return []
+
+
 def template(args: argparse.Namespace, settings: Settings | None) -> int:
     from consultations.models import MODELS, template_yaml
 
@@ -435,7 +467,7 @@ async def create(args: argparse.Namespace, settings: Settings | None) -> int:
     platform = await migrated_platform(settings)
     try:
         # Here, not only at launch: a draft that could never be launched is not stored.
-        problems = await _follow_up_problems(platform, spec)
+        problems = await _follow_up_problems(platform.sessionmaker, spec)
         if problems:
             raise _SpecProblems(args.file, SpecError(problems))
         async with platform.sessionmaker.begin() as session:
@@ -449,10 +481,14 @@ async def create(args: argparse.Namespace, settings: Settings | None) -> int:
                 await service.create(session, spec, source)
             except service.LifecycleError as exc:
                 raise UsageError(f"id: {exc}") from None
+            # Stored all the same (both may be planned ahead); launch waits for them.
+            drafts = await publishing.draft_warnings(session, spec)
     finally:
         await platform.aclose()
     if replaced is not None:  # only a draft is replaced (service.create)
         print(f"replaced the draft {spec.id} ({replaced})")
+    for warning in drafts:
+        print(f"{args.file}: warning: {warning}", file=sys.stderr)
     _warn_without_region(args.file, spec)
     _warn_if_closed(args.file, spec)
     print(f"stored {spec.title!r} as a draft; launch it with: engage consultation launch {spec.id}")
@@ -478,9 +514,9 @@ async def launch(args: argparse.Namespace, settings: Settings | None) -> int:
         if (passed := publishing.closed_already(spec, now)) is not None:
             raise UsageError(f"{args.id}: {passed}")
         adapters = configured_adapters(platform)
-        problems = await _follow_up_problems(platform, spec)
+        problems = await _follow_up_problems(platform.sessionmaker, spec, launching=True)
         if problems:
-            raise UsageError(str(problems[0]))
+            raise _SpecProblems(args.id, SpecError(problems))
         missing = [name for name in wanted if name not in adapters]
         if args.channels and missing:
             raise UsageError(f"--channel: {', '.join(missing)} not configured ({_how(missing[0])})")
@@ -538,22 +574,36 @@ async def launch(args: argparse.Namespace, settings: Settings | None) -> int:
     return FAILED if results.failed else OK
 
 
-async def _follow_up_problems(platform: Platform, spec: ConsultationSpec) -> list[Problem]:
-    """A follow-up names earlier consultations that exist (else nobody could be invited)."""
+async def _follow_up_problems(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    spec: ConsultationSpec,
+    *,
+    launching: bool = False,
+) -> list[Problem]:
+    """A follow-up names earlier consultations that exist (else nobody could be invited);
+    ``launching``, each launched already (nobody has taken part in a draft, and the
+    invitations go out at launch only)."""
     if spec.follow_up is None:
         return []
     problems: list[Problem] = []
-    async with platform.sessionmaker() as session:
-        known = set(
-            await session.scalars(
-                select(Consultation.id).where(Consultation.id.in_(spec.follow_up.of))
-            )
+    async with sessionmaker() as session:
+        known = dict(
+            (
+                await session.execute(
+                    select(Consultation.id, Consultation.state).where(
+                        Consultation.id.in_(spec.follow_up.of)
+                    )
+                )
+            ).all()
         )
         for index, earlier in enumerate(spec.follow_up.of):
             if earlier not in known:
                 problems.append(
                     Problem(f"follow_up.of[{index}]", f"there is no consultation {earlier!r}")
                 )
+                continue
+            if launching and known[earlier] == service.DRAFT:
+                problems.append(publishing.still_a_draft(index, earlier))
                 continue
             # Following the earlier consultations' own follow_up back never reaches this one.
             path = await _path_back_to(session, earlier, spec.id)

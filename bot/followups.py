@@ -109,15 +109,7 @@ async def invite(
         .exists()
     )
     # A disclosure waiting for a moderator, in any consultation.
-    waiting = (
-        select(ModerationCase.id)
-        .where(
-            cases_of(Participant.id),
-            ModerationCase.reason == screening.SAFETY,
-            ModerationCase.status.in_(moderation.OPEN_STATES),
-        )
-        .exists()
-    )
+    waiting = _disclosure_waits(Participant.id)
     rows = await session.execute(
         select(Participant.id, Participant.channel, Participant.address, Consent.consultation_id)
         .join(Consent, Consent.participant_id == Participant.id)
@@ -196,6 +188,21 @@ async def invite(
             )
         await add_outbox_rows(session, messages)
     return counts
+
+
+def _disclosure_waits(participant_id: Any) -> ColumnElement[bool]:
+    """Whether a safety disclosure of the person (an id, or a column of an enclosing
+    query) waits for a moderator, in any consultation: the first contact after one is a
+    person's, so nobody is invited then."""
+    return (
+        select(ModerationCase.id)
+        .where(
+            cases_of(participant_id),
+            ModerationCase.reason == screening.SAFETY,
+            ModerationCase.status.in_(moderation.OPEN_STATES),
+        )
+        .exists()
+    )
 
 
 def _fresh_address(keyring: ReferenceKeys, channel: str, sealed: str | None) -> str | None:
@@ -337,14 +344,11 @@ async def published_loops(session: AsyncSession, earlier_id: str) -> list[Publis
     return found
 
 
-def invited_on_web(participant_id: Any, earlier_id: Any) -> ColumnElement[bool]:
-    """The invitations a web participant is shown on the page of ``earlier_id`` (values,
-    or columns of a query that joins them: the page's first query asks whether any exist)."""
-    return and_(
-        Invitation.participant_id == participant_id,
-        Invitation.channel == "web",
-        Invitation.earlier_id == earlier_id,
-    )
+def invited_on_web(participant_id: Any) -> ColumnElement[bool]:
+    """The invitations of a web participant (a value, or a column of a query that joins
+    it: the page's first query asks whether any exist; :func:`web_invitations` then keeps
+    those the page may show)."""
+    return and_(Invitation.participant_id == participant_id, Invitation.channel == "web")
 
 
 async def web_invitations(
@@ -352,8 +356,11 @@ async def web_invitations(
 ) -> list[WebInvitation]:
     """Follow-ups this web participant is invited to and can answer now; marked shown.
 
-    Shown on the page of the earlier consultation ``earlier_id`` when the person comes
-    back to it (it may well be closed by then), until they have answered the follow-up.
+    Shown on the page of an earlier consultation ``earlier_id`` when the person comes
+    back to it (it may well be closed by then), until they have answered the follow-up,
+    or said no to it or left it (its consent refused or withdrawn): on the page of any of
+    the consultations the follow-up names, not only the one the invitation was counted
+    for (someone who took part in two returns to either).
     """
     answered = (
         select(Response.id)
@@ -363,21 +370,52 @@ async def web_invitations(
         )
         .exists()
     )
+    declined = (
+        select(Consent.id)
+        .where(
+            Consent.participant_id == participant_id,
+            Consent.consultation_id == Invitation.consultation_id,
+            Consent.purpose == "consultation",
+            or_(Consent.given.is_(False), Consent.withdrawn_at.is_not(None)),
+        )
+        .exists()
+    )
     rows = (
         await session.execute(
             select(Invitation, Consultation)
             .join(Consultation, Consultation.id == Invitation.consultation_id)
             .where(
-                invited_on_web(participant_id, earlier_id),
+                invited_on_web(participant_id),
                 Consultation.state == service.OPEN,
                 ~answered,
+                ~declined,
             )
             .order_by(Invitation.id)
         )
     ).all()
+    if rows and await session.scalar(select(_disclosure_waits(participant_id))):
+        return []  # not until a moderator has resolved it, as on the private channels
+    # Said no since the invitation was made (STOP on an earlier page withdraws its
+    # consents): not shown, as a private channel's invitation is not sent after STOP.
+    said_no = set()
+    if rows:
+        said_no = set(
+            await session.scalars(
+                select(Consent.consultation_id).where(
+                    Consent.participant_id == participant_id,
+                    Consent.purpose == "recontact",
+                    or_(Consent.given.is_(False), Consent.withdrawn_at.is_not(None)),
+                )
+            )
+        )
     found = []
     for invitation, consultation in rows:
         spec = service.spec_of(consultation)
+        named = spec.follow_up.of if spec.follow_up is not None else ()
+        if earlier_id != invitation.earlier_id and earlier_id not in named:
+            continue
+        if said_no.intersection(named or (invitation.earlier_id,)):
+            continue
         if not service.accepting(consultation, spec, now):
             continue
         if invitation.shown_at is None:

@@ -53,7 +53,8 @@ from channels.adapter import (
     requests_announced_to,
 )
 from channels.events import OutboundMessage
-from consultations import moderation
+from consultations import moderation, screening
+from consultations.followups import INVITATION_KIND
 from consultations.keys import Keyring
 from consultations.spec.outreach import held_until
 from consultations.texts import ENGLISH, texts_for
@@ -63,6 +64,7 @@ from storage.lists import one_of
 from storage.tables import (
     CLAIMABLE,
     Consultation,
+    Invitation,
     ModerationCase,
     OutboxEntry,
     Participant,
@@ -303,6 +305,7 @@ class OutboxSender:
             return 0
         claimed = len(rows)
         rows = await self._without_closed(rows)
+        rows = await self._without_disclosed(rows)
         if not rows:
             return claimed
         # One person's messages go in order; different people's go side by side, started
@@ -363,6 +366,55 @@ class OutboxSender:
         dropped = [row for row in rows if row.bulk and row.consultation_id in closed]
         await self._cancel(dropped)
         return [row for row in rows if not (row.bulk and row.consultation_id in closed)]
+
+    async def _without_disclosed(self, rows: list[OutboxEntry]) -> list[OutboxEntry]:
+        """Withdraw invitations to someone whose safety disclosure waits for a moderator.
+
+        A follow-up invites nobody with such a case (bot/followups.py); this catches one
+        made after the invitation was queued (held for the morning, or paced behind
+        thousands): the first contact after a disclosure is a person's. The invitation
+        is withdrawn, not only left unsent, so that launching the follow-up again once
+        the case is resolved invites them.
+        """
+        people = {
+            row.participant_id
+            for row in rows
+            if row.participant_id is not None and row.payload.get("kind") == INVITATION_KIND
+        }
+        if not people:
+            return rows
+        async with self.sessionmaker.begin() as session:
+            waiting = set(
+                await session.scalars(
+                    select(Participant.id).where(
+                        one_of(Participant.id, sorted(people)),
+                        select(ModerationCase.id)
+                        .where(
+                            queries.cases_of(Participant.id),
+                            ModerationCase.reason == screening.SAFETY,
+                            ModerationCase.status.in_(moderation.OPEN_STATES),
+                        )
+                        .exists(),
+                    )
+                )
+            )
+            dropped = [
+                row
+                for row in rows
+                if row.participant_id in waiting and row.payload.get("kind") == INVITATION_KIND
+            ]
+            if not dropped:
+                return rows
+            keys = [row.idempotency_key for row in dropped]
+            await session.execute(delete(Invitation).where(one_of(Invitation.outbox_key, keys)))
+            await session.execute(
+                delete(OutboxEntry).where(
+                    one_of(OutboxEntry.id, [row.id for row in dropped]),
+                    OutboxEntry.status == "claimed",
+                )
+            )
+        gone = {row.id for row in dropped}
+        return [row for row in rows if row.id not in gone]
 
     async def _hand_back(self, rows: list[OutboxEntry]) -> None:
         """Put claimed rows back to pending as they were (no attempt was made)."""

@@ -27,7 +27,7 @@ from channels.adapter import ChannelAdapter, PublishedPost
 from consultations import service
 from consultations.spec import ConsultationSpec, Problem, SpecError, unfinished
 from storage import queries
-from storage.tables import Publication, utcnow
+from storage.tables import Consultation, Publication, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,45 @@ def launch_problems(spec: ConsultationSpec, now: datetime | None = None) -> list
     if now is not None and (passed := closed_already(spec, now)) is not None:
         problems.append(passed)
     return problems
+
+
+def still_a_draft(index: int, earlier: str) -> Problem:
+    """A follow-up naming, at ``follow_up.of[index]``, a consultation not launched yet:
+    nobody has taken part in it, so launching the follow-up would invite no one."""
+    return Problem(
+        f"follow_up.of[{index}]",
+        f"{earlier!r} is still a draft, so nobody has taken part in it; launch it first",
+    )
+
+
+async def drafts_followed(session: AsyncSession, spec: ConsultationSpec) -> list[Problem]:
+    """The consultations ``spec`` follows up that are still drafts (see :func:`still_a_draft`),
+    for every launch alike."""
+    return [still_a_draft(index, earlier) for index, earlier in await _drafts(session, spec)]
+
+
+async def _drafts(session: AsyncSession, spec: ConsultationSpec) -> list[tuple[int, str]]:
+    """Each consultation ``spec`` follows up that is still a draft, with its index."""
+    if spec.follow_up is None:
+        return []
+    drafts = set(
+        await session.scalars(
+            select(Consultation.id).where(
+                Consultation.id.in_(spec.follow_up.of), Consultation.state == service.DRAFT
+            )
+        )
+    )
+    return [(i, earlier) for i, earlier in enumerate(spec.follow_up.of) if earlier in drafts]
+
+
+async def draft_warnings(session: AsyncSession, spec: ConsultationSpec) -> list[str]:
+    """For a follow-up stored while a consultation it follows is a draft (planned ahead:
+    allowed), what its launch will wait for, by field path."""
+    return [
+        f"follow_up.of[{index}]: {earlier!r} is still a draft: launch it before this one "
+        "(launching this one is refused until then)"
+        for index, earlier in await _drafts(session, spec)
+    ]
 
 
 def closed_already(spec: ConsultationSpec, now: datetime) -> Problem | None:
@@ -118,9 +157,14 @@ async def launch(
 
     Raises :class:`consultations.service.LifecycleError` when it cannot open (closed),
     and :class:`Unfinished` for a spec that still holds a placeholder, or, given ``now``,
-    whose ``closes_at`` has passed (nothing opened).
+    whose ``closes_at`` has passed, or that follows up a consultation still a draft
+    (nothing opened).
     """
-    if left := launch_problems(spec, now):
+    left = launch_problems(spec, now)
+    if spec.follow_up is not None:
+        async with sessionmaker() as session:
+            left += await drafts_followed(session, spec)
+    if left:
         raise Unfinished(left)
     async with sessionmaker.begin() as session:
         row = await service.require(session, spec.id)

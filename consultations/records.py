@@ -43,6 +43,7 @@ from storage.tables import (
     Consultation,
     Dialogue,
     InboxEntry,
+    Invitation,
     ModerationCase,
     OutboxEntry,
     Participant,
@@ -961,6 +962,11 @@ async def participant_data(
             .order_by(ModerationCase.id)
         )
     ).all()
+    invitations = (
+        await session.scalars(
+            select(Invitation).where(Invitation.participant_id.in_(ids)).order_by(Invitation.id)
+        )
+    ).all()
     left = [p.opted_out_at for p in people if p.opted_out_at is not None]
     return {
         "channel": channel,
@@ -1013,5 +1019,16 @@ async def participant_data(
                 "note": c.note,
             }
             for c in cases
+        ],
+        # The follow-ups they were invited to (on the web, nothing else records them).
+        "invitations": [
+            {
+                "consultation": i.consultation_id,
+                "earlier": i.earlier_id,
+                "channel": i.channel,
+                "invited_at": iso_utc(i.created_at),
+                "shown_at": iso_utc(i.shown_at) if i.shown_at else None,
+            }
+            for i in invitations
         ],
     }

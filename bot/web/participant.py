@@ -86,9 +86,9 @@ _PAGE_START = (
         Consent.withdrawn_at.label("consent_withdrawn_at"),
         Dialogue.state.label("dialogue_state"),
         Dialogue.segments.label("dialogue_segments"),
-        # Whether any follow-up invites this person from this page: read (and marked
-        # shown) only then, not by a query of its own on every page.
-        exists().where(followups.invited_on_web(Participant.id, Consultation.id)).label("invited"),
+        # Whether any follow-up invites this person: those this page may show are read
+        # (and marked shown) only then, not by a query of their own on every page.
+        exists().where(followups.invited_on_web(Participant.id)).label("invited"),
     )
     .select_from(Consultation)
     .outerjoin(

@@ -728,6 +728,76 @@ def test_create_refuses_a_follow_up_of_a_consultation_there_is_not(
     assert code == 0 and out.strip().splitlines()[-1] == "booking-loop"
 
 
+def test_validate_checks_a_follow_ups_earlier_consultations_in_the_store(
+    env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """validate names each earlier consultation the configured store does not hold, as
+    create would (exit 2); with no store there yet it says it could not look, and makes
+    none."""
+    follow_up = {"of": ["outpatient-booking", "old-survey"], "invite": "recontact"}
+    spec = write_spec(env, spec_data(id="booking-loop", follow_up=follow_up), "loop.yaml")
+    code, out, err = engage(capsys, "consultation", "validate", spec)
+    assert (code, out) == (2, "")
+    assert err.splitlines() == [
+        f"engage: {spec}: follow_up.of[0]: there is no consultation 'outpatient-booking'",
+        f"engage: {spec}: follow_up.of[1]: there is no consultation 'old-survey'",
+        f"engage: {spec}: 2 problems found",
+    ]
+    with monkeypatch.context() as elsewhere:
+        elsewhere.setenv("ENGAGE_DATABASE_URL", f"sqlite+aiosqlite:///{env}/none.db")
+        code, out, err = engage(capsys, "consultation", "validate", spec)
+    assert code == 0 and "valid: booking-loop" in out
+    assert "follow_up.of: not checked against stored consultations" in err
+    assert not (env / "none.db").exists()
+
+    assert engage(capsys, "consultation", "create", write_spec(env, spec_data()))[0] == 0
+    code, out, err = engage(capsys, "consultation", "validate", spec)
+    assert (code, out) == (2, "")
+    assert err.splitlines() == [
+        f"engage: {spec}: follow_up.of[1]: there is no consultation 'old-survey'",
+        f"engage: {spec}: 1 problem found",
+    ]
+    follow_up["of"] = ["outpatient-booking"]
+    spec = write_spec(env, spec_data(id="booking-loop", follow_up=follow_up), "loop.yaml")
+    code, out, err = engage(capsys, "consultation", "validate", spec)
+    assert code == 0 and "valid: booking-loop" in out and "follow_up" not in err
+
+
+def test_launch_refuses_a_follow_up_of_a_consultation_still_a_draft(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Nobody can have taken part in a draft: launching a follow-up of one would invite
+    nobody, ever. Refused (exit 2), naming it; the follow-up stays a draft."""
+    assert engage(capsys, "consultation", "create", write_spec(env, spec_data()))[0] == 0
+    follow_up = {"of": ["outpatient-booking"], "invite": "recontact"}
+    data = spec_data(id="booking-loop", channels=["web"], follow_up=follow_up)
+    loop = write_spec(env, data, "loop.yaml")
+    code, out, err = engage(capsys, "consultation", "create", loop)
+    assert code == 0 and out.splitlines()[-1] == "booking-loop"
+    assert (
+        f"{loop}: warning: follow_up.of[0]: 'outpatient-booking' is still a draft: launch it "
+        "before this one (launching this one is refused until then)\n" in err
+    )
+    code, out, err = engage(capsys, "consultation", "launch", "booking-loop")
+    assert (code, out) == (2, "")
+    assert err.splitlines() == [
+        "engage: booking-loop: follow_up.of[0]: 'outpatient-booking' is still a draft, so "
+        "nobody has taken part in it; launch it first",
+        "engage: booking-loop: 1 problem found",
+    ]
+    code, out, _ = engage(capsys, "consultation", "list", "--json")
+    assert {row["id"]: row["state"] for row in json.loads(out)} == {
+        "outpatient-booking": "draft",
+        "booking-loop": "draft",
+    }
+    data = spec_data(channels=["web"])
+    assert engage(capsys, "consultation", "create", write_spec(env, data))[0] == 0
+    assert engage(capsys, "consultation", "launch", "outpatient-booking")[0] == 0
+    code, out, err = engage(capsys, "consultation", "launch", "booking-loop")
+    assert code == 0, err
+    assert out.splitlines()[-1] == "invited 0 on web"
+
+
 PERSON_MISTAKES = [
     ("export", "whatsapp", "1", "--channel: 'whatsapp' is not a channel"),
     ("erase", "telgram", "1", "--channel: 'telgram' is not a channel"),

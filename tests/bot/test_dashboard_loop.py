@@ -288,3 +288,30 @@ async def test_an_invitation_in_another_language_is_marked_with_it(
     ), page
     # The English "Take part" beside it is the page's own.
     assert '</span> <a href="/c/booking-es">Take part</a>' in page
+
+
+async def test_a_follow_up_of_a_draft_is_not_launched_from_the_dashboard(
+    platform: Platform, web_client: Client
+) -> None:
+    """As `engage consultation launch` refuses it: nobody has taken part in a draft, so
+    the follow-up would open and invite no one. It stays a draft and the page says why."""
+    from consultations.spec import parse_spec
+
+    async with platform.sessionmaker.begin() as session:
+        await service.create(session, parse_spec(spec_data(segments=[])), source="test")
+        follow_up = {"of": ["outpatient-booking"], "invite": "recontact"}
+        data = spec_data(id="booking-loop", channels=["web"], follow_up=follow_up)
+        await service.create(session, parse_spec(data), source="test")
+    await as_role(platform, web_client, "lead")
+    csrf = await csrf_of(web_client, "/dashboard/c/booking-loop")
+    response = await web_client.post(
+        "/dashboard/c/booking-loop/launch", data={"csrf": csrf}, allow_redirects=False
+    )
+    location = response.headers["Location"]
+    assert "done=follows-draft" in location
+    page = await (await web_client.get(location)).text()
+    assert "Not launched: a consultation it follows up is still a draft" in page
+    assert "follow_up.of[0]:" in page and "outpatient-booking" in page
+    async with platform.sessionmaker() as session:
+        states = {s.id: s.state for s in await service.summaries(session)}
+    assert states == {"outpatient-booking": "draft", "booking-loop": "draft"}

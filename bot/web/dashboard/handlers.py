@@ -66,6 +66,8 @@ NOTICES = {
     "loop-exists": "Its follow-up is already launched; it is shown here.",
     "unfinished": "Not launched: a text still holds a placeholder (listed below). Store the "
     "spec again with what was changed written in, then launch it.",
+    "follows-draft": "Not launched: a consultation it follows up is still a draft (below), "
+    "so nobody could be invited. Launch that one first.",
     "ended": "Not launched: its closing time has passed (below). Store the spec again with a "
     "later closes_at, then launch it.",
     "loop-never-launched": "This consultation was never launched, so there is no one to close "
@@ -643,6 +645,9 @@ class Dashboard:
             )
             spec = service.spec_of(row)
             reach = await followups.reach(db, cid) if spec.follow_up is not None else []
+            followed_drafts = (
+                await publishing.drafts_followed(db, spec) if row.state == service.DRAFT else []
+            )
         counts = [
             views.ItemCount(i.id, i.type, i.text, summary.by_item.get(i.id, 0)) for i in items
         ]
@@ -662,7 +667,10 @@ class Dashboard:
                 open_cases=int(open_cases or 0),
                 public_url=public,
                 can_manage=account.can(auth.MANAGE),
-                notices=self._notices(request, spec, draft=row.state == service.DRAFT),
+                notices=[
+                    *self._notices(request, spec, draft=row.state == service.DRAFT),
+                    *(("error", f"Not ready: {p}") for p in followed_drafts),
+                ],
                 follows=spec.follow_up.of if spec.follow_up is not None else (),
                 previews=(
                     follow_up.previews(spec, await follow_up.channel_limits(self.platform.settings))
@@ -749,8 +757,13 @@ class Dashboard:
         except service.LifecycleError:
             raise web.HTTPSeeOther(f"{PREFIX}/c/{quote(cid)}?done=cannot-reopen") from None
         except publishing.Unfinished as exc:
-            ended = any(problem.path == "closes_at" for problem in exc.problems)
-            raise _back_to(cid, done="ended" if ended else "unfinished") from None
+            paths = [problem.path for problem in exc.problems]
+            done = "unfinished"
+            if "closes_at" in paths:
+                done = "ended"
+            elif all(path.startswith("follow_up.of") for path in paths):
+                done = "follows-draft"  # the page lists which (never from the URL)
+            raise _back_to(cid, done=done) from None
         failed, skipped = list(launched.results.failed), launched.results.skipped
         later = launched.results.later
         await self._audit(

@@ -260,3 +260,186 @@ async def test_nobody_is_invited_while_their_disclosure_waits_for_a_moderator(
         assert await followups.invite(session, platform.keyring, spec, channels=["web"]) == {
             "web": 1
         }
+
+
+async def _web_answer(client: Client, cid: str, recontact: str) -> None:
+    page = await (await client.get(f"/c/{cid}")).text()
+    fields = form_fields(page, f"/c/{cid}/consent")
+    page = await (
+        await client.post(
+            f"/c/{cid}/consent", data={**fields, "answer": "yes", "recontact": recontact}
+        )
+    ).text()
+    fields = form_fields(page, f"/c/{cid}/answers")
+    await client.post(f"/c/{cid}/answers", data={**fields, "item:one-thing": "Text reminders"})
+
+
+async def test_a_follow_up_of_two_is_shown_on_either_earlier_page_and_invites_once(
+    platform: Any, web_client: Client
+) -> None:
+    """Someone who took part in both consultations a follow-up names is invited once,
+    and whichever of the two pages they come back to shows the invitation; a page the
+    follow-up does not name does not."""
+    await launch(platform, EARLIER)
+    await launch(platform, {**EARLIER, "id": "second-survey"})
+    await launch(platform, {**EARLIER, "id": "unrelated"})
+    for cid in ("outpatient-booking", "second-survey", "unrelated"):
+        await _web_answer(web_client, cid, "yes")
+    data = {**LOOP, "follow_up": {"of": ["outpatient-booking", "second-survey"]}}
+    spec = await _store(platform, data)
+    async with platform.sessionmaker.begin() as session:
+        await service.open_(session, spec.id)
+        assert await followups.invite(session, platform.keyring, spec, channels=["web"]) == {
+            "web": 1
+        }
+    for cid, shown in (("second-survey", True), ("outpatient-booking", True), ("unrelated", False)):
+        page = await (await web_client.get(f"/c/{cid}")).text()
+        assert ('href="/c/booking-loop"' in page) is shown, cid
+
+
+async def test_someone_in_both_consultations_a_follow_up_names_gets_one_telegram_invitation(
+    world: World,
+) -> None:
+    """Alice takes part in both earlier consultations on Telegram and agrees in both; the
+    follow-up of the two sends her one invitation, privately, naming the first; Bob, who
+    agreed in one and declined in the other, gets none."""
+    platform = world.platform
+    second = {**EARLIER, "id": "second-survey", "title": "Second survey"}
+    async with FakeTelegram(token="123456:TEST-TOKEN") as fake:
+        telegram = telegram_adapter(fake, platform)
+        await world.launch(EARLIER)
+        await world.launch(second)
+        await world.start(extra={"telegram": telegram})
+        alice = await _telegram_person(fake, 2001, "Alice", recontact=True)
+        bob = await _telegram_person(fake, 2002, "Bob", recontact=True)
+        for person, agrees, sent in ((alice, True, 4), (bob, False, 4)):
+            fake.send_command(person, "/start", "second-survey")
+            consent = (await fake.wait_for_sent(sent + 1, chat=person))[sent]
+            fake.press_button(person, consent, consent.callback_data[0])
+            asked = (await fake.wait_for_sent(sent + 2, chat=person))[sent + 1]
+            fake.press_button(person, asked, asked.callback_data[0 if agrees else 1])
+            prompt = (await fake.wait_for_sent(sent + 3, chat=person))[sent + 2]
+            fake.reply(person, prompt, "Evening hours")
+            await fake.wait_for_sent(sent + 4, chat=person)
+        data = {
+            **LOOP,
+            "channels": ["telegram"],
+            "follow_up": {"of": ["outpatient-booking", "second-survey"]},
+        }
+        spec = await _store(platform, data)
+        launched = await publishing.launch(
+            platform.sessionmaker, platform.adapters, spec, ["telegram"], keys=platform.keyring
+        )
+        assert launched.invited == {"telegram": 1}
+        invitation = (await fake.wait_for_sent(9, chat=alice))[8]
+        assert "said we could contact you again" in (invitation.text or "")
+        assert "Improving outpatient booking" in (invitation.text or "")
+        await asyncio.sleep(0.3)
+        assert len(fake.messages_to(2001)) == 9
+        assert len(fake.messages_to(2002)) == 8
+        await world.stop()
+
+
+async def test_a_web_invitation_is_not_shown_after_the_person_leaves(
+    platform: Any, web_client: Client
+) -> None:
+    """Invited on the web, the person says STOP on an earlier page: like a private
+    channel's invitation waiting in the outbox, it is not shown after that, on that page
+    or on another the follow-up names."""
+    await launch(platform, EARLIER)
+    await launch(platform, {**EARLIER, "id": "second-survey"})
+    await _web_answer(web_client, "outpatient-booking", "yes")
+    await _web_answer(web_client, "second-survey", "yes")
+    spec = await _store(
+        platform, {**LOOP, "follow_up": {"of": ["outpatient-booking", "second-survey"]}}
+    )
+    async with platform.sessionmaker.begin() as session:
+        await service.open_(session, spec.id)
+        assert await followups.invite(session, platform.keyring, spec, channels=["web"]) == {
+            "web": 1
+        }
+    page = await (await web_client.get("/c/outpatient-booking")).text()
+    fields = form_fields(page, "/c/outpatient-booking/stop")
+    left = await web_client.post("/c/outpatient-booking/stop", data=fields)
+    assert left.status == 200
+    for cid in ("outpatient-booking", "second-survey"):
+        page = await (await web_client.get(f"/c/{cid}")).text()
+        assert 'href="/c/booking-loop"' not in page, cid
+
+
+async def test_a_persons_invitations_are_in_what_is_held_about_them(
+    platform: Any, web_client: Client
+) -> None:
+    """`engage participant export` gives everything stored about a person: the follow-ups
+    they were invited to are among it (on the web, nothing else records them)."""
+    from consultations import records
+
+    await launch(platform, EARLIER)
+    await _web_answer(web_client, "outpatient-booking", "yes")
+    spec = await _store(platform, LOOP)
+    async with platform.sessionmaker.begin() as session:
+        await service.open_(session, spec.id)
+        await followups.invite(session, platform.keyring, spec, channels=["web"])
+    await web_client.get("/c/outpatient-booking")  # shown to them
+    [token] = [c.value for c in web_client.session.cookie_jar if c.key == "engage_p"]
+    async with platform.sessionmaker() as session:
+        held = await records.participant_data(session, platform.keyring, "web", token)
+    assert held is not None
+    [invited] = held["invitations"]
+    assert invited["consultation"] == "booking-loop"
+    assert invited["earlier"] == "outpatient-booking"
+    assert invited["channel"] == "web"
+    assert invited["invited_at"] and invited["shown_at"]
+
+
+async def test_a_web_invitation_declined_on_the_follow_up_is_not_shown_again(
+    platform: Any, web_client: Client
+) -> None:
+    """Someone who follows the invitation and says "No thanks" to the follow-up's consent
+    (or leaves it) is not invited again each time they come back to the earlier page."""
+    await launch(platform, EARLIER)
+    await _web_answer(web_client, "outpatient-booking", "yes")
+    spec = await _store(platform, LOOP)
+    async with platform.sessionmaker.begin() as session:
+        await service.open_(session, spec.id)
+        await followups.invite(session, platform.keyring, spec, channels=["web"])
+    page = await (await web_client.get("/c/outpatient-booking")).text()
+    assert 'href="/c/booking-loop"' in page
+    page = await (await web_client.get("/c/booking-loop")).text()
+    fields = form_fields(page, "/c/booking-loop/consent")
+    declined = await web_client.post("/c/booking-loop/consent", data={**fields, "answer": "no"})
+    assert declined.status == 200
+    page = await (await web_client.get("/c/outpatient-booking")).text()
+    assert 'href="/c/booking-loop"' not in page
+
+
+async def test_a_web_invitation_is_not_shown_while_a_disclosure_waits_for_a_moderator(
+    platform: Any, web_client: Client
+) -> None:
+    """As on the private channels: someone invited who then makes a safety disclosure is
+    not shown the invitation until a moderator has resolved the case."""
+    from consultations import moderation
+    from tests.helpers import BY_PHRASE
+
+    await launch(platform, EARLIER)
+    await launch(platform, {**EARLIER, "id": "second-survey"})
+    await _web_answer(web_client, "outpatient-booking", "yes")
+    spec = await _store(platform, {**LOOP, "follow_up": {"of": ["outpatient-booking"]}})
+    async with platform.sessionmaker.begin() as session:
+        await service.open_(session, spec.id)
+        await followups.invite(session, platform.keyring, spec, channels=["web"])
+    page = await (await web_client.get("/c/second-survey")).text()
+    fields = form_fields(page, "/c/second-survey/consent")
+    page = await (
+        await web_client.post("/c/second-survey/consent", data={**fields, "answer": "yes"})
+    ).text()
+    fields = form_fields(page, "/c/second-survey/answers")
+    await web_client.post("/c/second-survey/answers", data={**fields, "item:one-thing": BY_PHRASE})
+    async with platform.sessionmaker() as session:
+        [case] = await moderation.open_cases(session, "second-survey")
+    page = await (await web_client.get("/c/outpatient-booking")).text()
+    assert 'href="/c/booking-loop"' not in page
+    async with platform.sessionmaker.begin() as session:
+        await moderation.resolve(session, case.id, "moderator@example.org", "Called; safe")
+    page = await (await web_client.get("/c/outpatient-booking")).text()
+    assert 'href="/c/booking-loop"' in page

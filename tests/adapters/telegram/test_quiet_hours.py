@@ -189,3 +189,59 @@ async def test_invitations_held_for_the_morning_are_dropped_when_it_closes_overn
     # Dropped, not tried and failed.
     assert await _invitation_statuses(platform) == ["cancelled", "cancelled"]
     await adapter.stop()
+
+
+async def test_an_invitation_held_for_the_morning_waits_for_a_disclosure_made_overnight(
+    fake: FakeTelegram, platform: Platform
+) -> None:
+    """Someone invited in the evening makes a safety disclosure in the night: the first
+    contact after it is a person's, so the morning's invitation is not sent to them while
+    the case is open (the others' are); launching again once it is resolved invites them."""
+    from consultations import moderation, screening
+
+    await launch(platform, spec_data(segments=[]))
+    people = await _people_who_agreed(platform, fake, 2)
+    loop = parse_spec(
+        {
+            **spec_data(id="booking-loop", model="closing-the-loop", segments=[]),
+            "channels": ["telegram"],
+            "follow_up": {"of": ["outpatient-booking"]},
+            "timezone": "Australia/Sydney",
+        }
+    )
+    evening = datetime(2031, 6, 10, 22, 30, tzinfo=SYDNEY).astimezone(UTC)
+    clock = Clock(evening)
+    async with platform.sessionmaker.begin() as session:
+        await service.create(session, loop, source="test")
+        await service.open_(session, loop.id)
+        assert await followups.invite(session, platform.keyring, loop, now=evening) == {
+            "telegram": 2
+        }
+        discloser = await session.scalar(
+            select(Participant.id).where(
+                Participant.pseudonym == platform.keyring.pseudonym("telegram", str(people[0]))
+            )
+        )
+        case = moderation.open_case(
+            session,
+            consultation_id="outpatient-booking",
+            response_id=None,
+            reason=screening.SAFETY,
+            participant_id=discloser,
+        )
+    adapter = make_adapter(fake, platform)
+    sender = OutboxSender(
+        platform.sessionmaker, platform.keyring, {"telegram": adapter}, clock=clock
+    )
+    clock.now = datetime(2031, 6, 11, 8, 0, tzinfo=SYDNEY).astimezone(UTC)
+    await sender.run_once("telegram")
+    assert [m.chat_id for m in fake.sent] == [people[1]]
+
+    async with platform.sessionmaker.begin() as session:
+        await moderation.resolve(session, case.id, "moderator@example.org", "Called; safe")
+    async with platform.sessionmaker.begin() as session:
+        again = await followups.invite(session, platform.keyring, loop, now=clock.now)
+    assert again == {"telegram": 1}
+    await sender.run_once("telegram")
+    assert sorted(m.chat_id for m in fake.sent) == sorted(people)
+    await adapter.stop()

@@ -578,3 +578,38 @@ async def test_a_launch_while_telegram_refuses_the_token_says_so_not_that_it_is_
             actions = (await session.scalars(select(ScheduledAction.action))).all()
         assert actions == ["open:telegram"]  # published after the restart
     await fake.close()
+
+
+async def test_a_follow_up_due_to_open_waits_for_the_consultation_it_follows(
+    platform: Platform, settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A follow-up whose opening falls while a consultation it follows up is still a
+    draft is not opened (it would invite no one): `consultation show` says why, and it
+    opens at a later pass once that one is launched."""
+    await _store(platform, spec_data(channels=["web"], segments=[]))
+    follow_up = {"of": ["outpatient-booking"], "invite": "recontact"}
+    await _store(
+        platform,
+        spec_data(
+            id="booking-loop",
+            channels=["web"],
+            segments=[],
+            opens_at=OPENS.isoformat(),
+            follow_up=follow_up,
+        ),
+    )
+    clock = Clock(OPENS)
+    scheduler = Scheduler(platform.sessionmaker, platform.keyring, {}, clock=clock)
+    assert (await scheduler.run_once()).opened == []
+    assert await _state(platform, "booking-loop") == "draft"
+    code = await commands.show(argparse.Namespace(id="booking-loop", json=False), settings)
+    assert code == commands.OK
+    assert (
+        "  opening:      not opened: follow_up.of[0]: 'outpatient-booking' is still a draft"
+        in capsys.readouterr().out
+    )
+    async with platform.sessionmaker.begin() as session:
+        await service.open_(session, "outpatient-booking")
+    clock.now = OPENS + timedelta(minutes=11)  # past the ten-minute lease
+    assert (await scheduler.run_once()).opened == ["booking-loop"]
+    assert await _state(platform, "booking-loop") == "open"
