@@ -49,6 +49,10 @@ FRESH_HELDOUT_3 = tuple(range(132, 139))
 #: held out (docs/safety.md, "Lexicon batches 139 to 144").
 LEXICON_139 = (139, 141, 142, 144)
 FRESH_HELDOUT_4 = (140, 143)
+#: One more batch written blind by the team (312 disclosures across the eight categories
+#: and every register, 320 look-alikes), committed and scored once on the screen as it
+#: stood before any change for it, then tuned on (docs/safety.md, "Tune batch 145").
+TUNE_145 = (145,)
 
 
 #: Whether the screen flags a text, by text: many tests score overlapping parts of the
@@ -255,7 +259,7 @@ def test_the_evaluation_set_is_large_varied_and_split_by_its_fixed_rule() -> Non
                 (76, "heldout"),
                 (77, "tune"),
                 (78, "heldout"),
-                *((batch, "tune") for batch in (*SHORT_TUNE, *TUNE_124)),
+                *((batch, "tune") for batch in (*SHORT_TUNE, *TUNE_124, *TUNE_145)),
                 *(
                     (batch, "heldout")
                     for batch in (
@@ -372,6 +376,17 @@ def test_two_writers_of_the_lexicon_round_hold_their_measured_level() -> None:
 
 
 LEXICON = [row for row in ROWS if row["split"] == "lexicon"]
+
+
+def test_tune_batch_145_holds_its_measured_level() -> None:
+    # Scored once on the screen as it stood, before any change for it: 0.978 (305 of 312)
+    # and 0.072 (23 of 320).
+    rows = [row for row in TUNE if row.get("batch") in TUNE_145]
+    assert sum(row["label"] == 1 for row in rows) == 312
+    assert sum(row["label"] == 0 for row in rows) == 320
+    recall, over_flagging = _rates(rows)
+    assert recall >= 0.978
+    assert over_flagging <= 0.072
 
 
 def test_lexicon_batches_139_to_144_are_caught_in_sample() -> None:
