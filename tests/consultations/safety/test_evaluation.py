@@ -1329,6 +1329,27 @@ MUST_CATCH = [
     ("how long will it take to die from paracetamol", "plan-means"),
     ("what is the point of living", "suicidal-passive"),
     ("Tell me how long it will take to die", "suicidal-active"),
+    # Tune batch 145: families, in wordings other than the batch's.
+    ("I overdosed on purpose at christmas", "past-attempt"),
+    ("took an overdose on my tablets over christmas", "past-attempt"),
+    ("some nights I just want to shut my eyes and never open them again", "suicidal-passive"),
+    ("seeing my own blood makes me feel calm again", "self-harm"),
+    ("I swear I could have thrown that receptionist through the window", "harm-to-others"),
+    ("I was so wound up I almost strangled my husband", "harm-to-others"),
+    ("there will be blood on the floor if he comes back here", "harm-to-others"),
+    # Families from the tune split's misses, in other wordings.
+    ("honestly i could sleep forever and be at peace", "suicidal-passive"),
+    ("if i dropped dead tomorrow, who cares", "suicidal-passive"),
+    ("tablets are all sorted. saturday is the day", "plan-means"),
+    ("I am going to jump at the station after my appointment", "plan-means"),
+    ("closed my accounts so my kids will not have to deal with it", "plan-means"),
+    ("it almost worked the last time", "past-attempt"),
+    ("I keep my arm on the hob until I can't stand it", "self-harm"),
+    ("opened the old cuts again and made new ones", "self-harm"),
+    ("the manager is going to end up in hospital, just watch", "harm-to-others"),
+    ("he tells me I'm really mature for my age and not to tell mum", "safeguarding"),
+    ("the olders have got my address and say I owe them", "safeguarding"),
+    ("Next one who says no is getting stabbed", "harm-to-others"),
 ]
 
 
@@ -1501,6 +1522,22 @@ MUST_NOT_FLAG = [
     "Tell me what happens next",
     "Say how long it will take",
     "What's the point of this survey",
+    # Tune batch 145: frustration, a wait, fiction, illness and accidents.
+    "Honestly it felt like banging my head against a brick wall trying to get a referral",
+    "By the time the GP rang back I had lost the will to live",
+    "We watched a film where the dad takes his own life, it was very sad",
+    "My nan gets bruises from her blood thinners",
+    "My daughter was left in a cold corridor for three hours",
+    "Burnt my fingers on a hot baking tray",
+    "We had three patients attempt suicide last month on the unit, we need more staff",
+    "I overdosed on chocolate at christmas",
+    "We watched There Will Be Blood last night",
+    "The only thing that calms me is seeing my blood test results are normal",
+    "Please put up posters about where to get help with abuse at home",
+    "Scalded my hand on the hot water bottle, didn't notice till it blistered",
+    "The date for my operation is set. Friday is the day.",
+    "I could sleep forever after that night shift",
+    "You have to jump at the chance when an appointment comes up",
 ]
 
 
