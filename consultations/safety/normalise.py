@@ -35,6 +35,37 @@ _QUOTES = str.maketrans(
         "\u2212": "-",
     }
 )
+# Latin small capitals, which "fancy text" generators use for whole posts ("ɪ ᴡᴀɴᴛ ᴛᴏ
+# ᴅɪᴇ") and NFKC leaves as they are: read as the letters they are (until tune batch 145
+# such a text was read as empty and passed as clear).
+_SMALL_CAPITALS = str.maketrans(
+    {
+        "\u1d00": "a",
+        "\u0299": "b",
+        "\u1d04": "c",
+        "\u1d05": "d",
+        "\u1d07": "e",
+        "\ua730": "f",
+        "\u0262": "g",
+        "\u029c": "h",
+        "\u026a": "i",
+        "\u1d0a": "j",
+        "\u1d0b": "k",
+        "\u029f": "l",
+        "\u1d0d": "m",
+        "\u0274": "n",
+        "\u1d0f": "o",
+        "\u1d18": "p",
+        "\u0280": "r",
+        "\ua731": "s",
+        "\u1d1b": "t",
+        "\u1d1c": "u",
+        "\u1d20": "v",
+        "\u1d21": "w",
+        "\u028f": "y",
+        "\u1d22": "z",
+    }
+)
 # Cyrillic and Greek letters that look like Latin ones. They are mapped only inside a word
 # that also has Latin letters ("kіll" with a Cyrillic i), never in Russian or Greek text.
 _CONFUSABLES = str.maketrans(
@@ -59,6 +90,8 @@ _CONFUSABLES = str.maketrans(
         "ԁ": "d",
         "ӏ": "l",
         "ɩ": "i",
+        # The f of small-capital "fancy text" ("ᴍʏꜱᴇʟғ").
+        "ғ": "f",
         "α": "a",
         "ε": "e",
         "ι": "i",
@@ -820,9 +853,12 @@ def strip_markup(text: str) -> str:
 
 def fold(text: str) -> str:
     """Markup stripped, NFKC, invisible characters removed, quotes and dashes made plain,
-    case folded. Accents are kept: the language guess needs them."""
+    small capitals made plain letters, case folded. Accents are kept: the language guess
+    needs them."""
     text = strip_markup(text)
     text = unicodedata.normalize("NFKC", text).translate(_INVISIBLE).translate(_QUOTES)
+    if not text.isascii():
+        text = text.translate(_SMALL_CAPITALS)
     return text.casefold()
 
 

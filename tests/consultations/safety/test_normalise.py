@@ -17,6 +17,10 @@ KNOWN = default_lexicon().vocabulary
         ("fish &amp; chips", "fish and chips"),
         ("ＫＩＬＬ ＭＹＳＥＬＦ", "kill myself"),
         ("kіll myself", "kill myself"),  # Cyrillic i
+        # Small capitals from "fancy text" generators, which NFKC leaves as they are: until
+        # tune batch 145 such a text was read as empty and passed as clear.
+        ("ɪ ᴡᴀɴᴛ ᴛᴏ ᴅɪᴇ", "i want to die"),
+        ("ɪ ᴡᴀɴᴛ ᴛᴏ ᴋɪʟʟ ᴍʏꜱᴇʟғ", "i want to kill myself"),
         ("ki\u200bll myself", "kill myself"),
         ("I WANT TO DIIIIIE", "i want to die"),
         ("i want to kiiiill myself", "i want to kill myself"),
