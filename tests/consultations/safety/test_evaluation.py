@@ -382,13 +382,15 @@ LEXICON = [row for row in ROWS if row["split"] == "lexicon"]
 
 def test_tune_batch_145_holds_its_measured_level() -> None:
     # Scored once on the screen as it stood, before any change for it: 0.978 (305 of 312)
-    # and 0.072 (23 of 320).
+    # and 0.072 (23 of 320). Leave one batch out (the model trained without it, the
+    # lexicon with the round's first phrases): 0.997 and 0.053. In sample after the round:
+    # 1.000 (312) and 0.022 (7).
     rows = [row for row in TUNE if row.get("batch") in TUNE_145]
     assert sum(row["label"] == 1 for row in rows) == 312
     assert sum(row["label"] == 0 for row in rows) == 320
     recall, over_flagging = _rates(rows)
-    assert recall >= 0.978
-    assert over_flagging <= 0.072
+    assert recall == 1.0
+    assert over_flagging <= 0.022
 
 
 def test_lexicon_batches_139_to_144_are_caught_in_sample() -> None:
