@@ -66,6 +66,50 @@ _SMALL_CAPITALS = str.maketrans(
         "\u1d22": "z",
     }
 )
+# Upside-down text ("ɐᴉp oʇ ʇuɐʍ ᴉ"): written backwards with turned letters. A text with
+# two or more letters only such text uses is read the right way up: reversed, each turned
+# letter for the one it stands for, and the letters that turn into one another ("p" and
+# "d", "u" and "n", "b" and "q") swapped back. The dotless i is read but not counted:
+# Turkish writes it.
+_TURNED_ONLY = frozenset("ɐǝɟƃɥᴉɾʞɯɹʇʌʍʎ")
+_TURNED = str.maketrans(
+    {
+        "ɐ": "a",
+        "ǝ": "e",
+        "ɟ": "f",
+        "ƃ": "g",
+        "ɥ": "h",
+        "ᴉ": "i",
+        "ı": "i",
+        "ɾ": "j",
+        "ʞ": "k",
+        "ɯ": "m",
+        "ɹ": "r",
+        "ʇ": "t",
+        "ʌ": "v",
+        "ʍ": "w",
+        "ʎ": "y",
+        "p": "d",
+        "d": "p",
+        "u": "n",
+        "n": "u",
+        "b": "q",
+        "q": "b",
+        "¿": "?",
+        "¡": "!",
+        "'": ",",
+        ",": "'",
+    }
+)
+
+
+def _right_way_up(text: str) -> str:
+    """Upside-down text read the right way up; any other text as it is."""
+    if sum(char in _TURNED_ONLY for char in text) < 2:
+        return text
+    return text[::-1].translate(_TURNED)
+
+
 # Cyrillic and Greek letters that look like Latin ones. They are mapped only inside a word
 # that also has Latin letters ("kіll" with a Cyrillic i), never in Russian or Greek text.
 _CONFUSABLES = str.maketrans(
@@ -853,12 +897,12 @@ def strip_markup(text: str) -> str:
 
 def fold(text: str) -> str:
     """Markup stripped, NFKC, invisible characters removed, quotes and dashes made plain,
-    small capitals made plain letters, case folded. Accents are kept: the language guess
-    needs them."""
+    small capitals made plain letters, upside-down text turned, case folded. Accents are
+    kept: the language guess needs them."""
     text = strip_markup(text)
     text = unicodedata.normalize("NFKC", text).translate(_INVISIBLE).translate(_QUOTES)
     if not text.isascii():
-        text = text.translate(_SMALL_CAPITALS)
+        text = _right_way_up(text.translate(_SMALL_CAPITALS))
     return text.casefold()
 
 
