@@ -300,9 +300,9 @@ def test_the_whole_held_out_split_holds_its_measured_level() -> None:
     recall, over_flagging = _rates(HELDOUT)
     assert sum(row["label"] == 1 for row in HELDOUT) == 10987
     # With tune batch 145, its round's phrases and guards and the model retrained: 0.984
-    # (10,812) and 0.074 (810).
+    # (10,812) and 0.074 (809).
     assert recall >= 0.9840
-    assert over_flagging <= 0.0743
+    assert over_flagging <= 0.0742
 
 
 FRESH_HELD = [row for row in HELDOUT if row.get("batch") in FRESH_HELDOUT]
@@ -1556,6 +1556,8 @@ MUST_NOT_FLAG = [
     "The date for my operation is set. Friday is the day.",
     "I could sleep forever after that night shift",
     "You have to jump at the chance when an appointment comes up",
+    "She said no to killing herself, she just feels flat",
+    "The app says no self harm content is allowed",
 ]
 
 
