@@ -35,6 +35,81 @@ _QUOTES = str.maketrans(
         "\u2212": "-",
     }
 )
+# Latin small capitals, which "fancy text" generators use for whole posts ("ɪ ᴡᴀɴᴛ ᴛᴏ
+# ᴅɪᴇ") and NFKC leaves as they are: read as the letters they are (until tune batch 145
+# such a text was read as empty and passed as clear).
+_SMALL_CAPITALS = str.maketrans(
+    {
+        "\u1d00": "a",
+        "\u0299": "b",
+        "\u1d04": "c",
+        "\u1d05": "d",
+        "\u1d07": "e",
+        "\ua730": "f",
+        "\u0262": "g",
+        "\u029c": "h",
+        "\u026a": "i",
+        "\u1d0a": "j",
+        "\u1d0b": "k",
+        "\u029f": "l",
+        "\u1d0d": "m",
+        "\u0274": "n",
+        "\u1d0f": "o",
+        "\u1d18": "p",
+        "\u0280": "r",
+        "\ua731": "s",
+        "\u1d1b": "t",
+        "\u1d1c": "u",
+        "\u1d20": "v",
+        "\u1d21": "w",
+        "\u028f": "y",
+        "\u1d22": "z",
+    }
+)
+# Upside-down text ("ɐᴉp oʇ ʇuɐʍ ᴉ"): written backwards with turned letters. A text with
+# two or more letters only such text uses is read the right way up: reversed, each turned
+# letter for the one it stands for, and the letters that turn into one another ("p" and
+# "d", "u" and "n", "b" and "q") swapped back. The dotless i is read but not counted:
+# Turkish writes it.
+_TURNED_ONLY = frozenset("ɐǝɟƃɥᴉɾʞɯɹʇʌʍʎ")
+_TURNED = str.maketrans(
+    {
+        "ɐ": "a",
+        "ǝ": "e",
+        "ɟ": "f",
+        "ƃ": "g",
+        "ɥ": "h",
+        "ᴉ": "i",
+        "ı": "i",
+        "ɾ": "j",
+        "ʞ": "k",
+        "ɯ": "m",
+        "ɹ": "r",
+        "ʇ": "t",
+        "ʌ": "v",
+        "ʍ": "w",
+        "ʎ": "y",
+        "p": "d",
+        "d": "p",
+        "u": "n",
+        "n": "u",
+        "b": "q",
+        "q": "b",
+        "¿": "?",
+        "¡": "!",
+        "'": ",",
+        ",": "'",
+    }
+)
+
+
+def _right_way_up(text: str) -> str:
+    """Upside-down text read the right way up; any other text as it is."""
+    if sum(char in _TURNED_ONLY for char in text) < 2:
+        return text
+    return text[::-1].translate(_TURNED)
+
+
 # Cyrillic and Greek letters that look like Latin ones. They are mapped only inside a word
 # that also has Latin letters ("kіll" with a Cyrillic i), never in Russian or Greek text.
 _CONFUSABLES = str.maketrans(
@@ -59,6 +134,8 @@ _CONFUSABLES = str.maketrans(
         "ԁ": "d",
         "ӏ": "l",
         "ɩ": "i",
+        # The f of small-capital "fancy text" ("ᴍʏꜱᴇʟғ").
+        "ғ": "f",
         "α": "a",
         "ε": "e",
         "ι": "i",
@@ -820,9 +897,12 @@ def strip_markup(text: str) -> str:
 
 def fold(text: str) -> str:
     """Markup stripped, NFKC, invisible characters removed, quotes and dashes made plain,
-    case folded. Accents are kept: the language guess needs them."""
+    small capitals made plain letters, upside-down text turned, case folded. Accents are
+    kept: the language guess needs them."""
     text = strip_markup(text)
     text = unicodedata.normalize("NFKC", text).translate(_INVISIBLE).translate(_QUOTES)
+    if not text.isascii():
+        text = _right_way_up(text.translate(_SMALL_CAPITALS))
     return text.casefold()
 
 

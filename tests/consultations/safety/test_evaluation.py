@@ -49,6 +49,10 @@ FRESH_HELDOUT_3 = tuple(range(132, 139))
 #: held out (docs/safety.md, "Lexicon batches 139 to 144").
 LEXICON_139 = (139, 141, 142, 144)
 FRESH_HELDOUT_4 = (140, 143)
+#: One more batch written blind by the team (312 disclosures across the eight categories
+#: and every register, 320 look-alikes), committed and scored once on the screen as it
+#: stood before any change for it, then tuned on (docs/safety.md, "Tune batch 145").
+TUNE_145 = (145,)
 
 
 #: Whether the screen flags a text, by text: many tests score overlapping parts of the
@@ -255,7 +259,7 @@ def test_the_evaluation_set_is_large_varied_and_split_by_its_fixed_rule() -> Non
                 (76, "heldout"),
                 (77, "tune"),
                 (78, "heldout"),
-                *((batch, "tune") for batch in (*SHORT_TUNE, *TUNE_124)),
+                *((batch, "tune") for batch in (*SHORT_TUNE, *TUNE_124, *TUNE_145)),
                 *(
                     (batch, "heldout")
                     for batch in (
@@ -295,8 +299,10 @@ def test_the_whole_held_out_split_holds_its_measured_level() -> None:
     # 10,912): 0.984 (10,808) and 0.075 (816).
     recall, over_flagging = _rates(HELDOUT)
     assert sum(row["label"] == 1 for row in HELDOUT) == 10987
-    assert recall >= 0.9836
-    assert over_flagging <= 0.0748
+    # With tune batch 145, its round's phrases and guards and the model retrained: 0.984
+    # (10,812) and 0.074 (809).
+    assert recall >= 0.9840
+    assert over_flagging <= 0.0742
 
 
 FRESH_HELD = [row for row in HELDOUT if row.get("batch") in FRESH_HELDOUT]
@@ -374,13 +380,27 @@ def test_two_writers_of_the_lexicon_round_hold_their_measured_level() -> None:
 LEXICON = [row for row in ROWS if row["split"] == "lexicon"]
 
 
+def test_tune_batch_145_holds_its_measured_level() -> None:
+    # Scored once on the screen as it stood, before any change for it: 0.978 (305 of 312)
+    # and 0.072 (23 of 320). Leave one batch out (the model trained without it, the
+    # lexicon with the round's first phrases): 0.997 and 0.053. In sample after the round:
+    # 1.000 (312) and 0.022 (7).
+    rows = [row for row in TUNE if row.get("batch") in TUNE_145]
+    assert sum(row["label"] == 1 for row in rows) == 312
+    assert sum(row["label"] == 0 for row in rows) == 320
+    recall, over_flagging = _rates(rows)
+    assert recall == 1.0
+    assert over_flagging <= 0.022
+
+
 def test_lexicon_batches_139_to_144_are_caught_in_sample() -> None:
     # Before their round, on the screen as it stood: 0.980 (784 of 800) and 0.104 (83 of
     # 800). In sample after the lexicon's phrases and guards: 0.999 (799) and 0.078 (62).
     assert {row["batch"] for row in LEXICON} == set(LEXICON_139)
     recall, over_flagging = _rates(LEXICON)
+    # With tune batch 145 and the model retrained on it: 0.9987 (799) and 0.081 (65).
     assert recall >= 0.9987
-    assert over_flagging <= 0.0775
+    assert over_flagging <= 0.0813
 
 
 BLIND = [row for row in TUNE if row.get("batch") in (10, 12)]
@@ -427,7 +447,8 @@ def test_blind_batches_58_to_61_hold_their_measured_level() -> None:
     recall, over_flagging = _rates(LATEST_FOUR)
     assert sum(row["label"] == 1 for row in LATEST_FOUR) == 800
     assert recall >= 0.9875
-    assert over_flagging <= 0.1333
+    # With tune batch 145 and the model retrained on it: over-flagging 0.136 (99 of 728).
+    assert over_flagging <= 0.1360
 
 
 DISCHARGE = [row for row in HELDOUT if row.get("batch") == 62]
@@ -446,7 +467,8 @@ def test_discharge_feedback_batch_62_holds_its_measured_level() -> None:
     recall, over_flagging = _rates(DISCHARGE)
     assert sum(row["label"] == 1 for row in DISCHARGE) == 15
     assert recall == 1.0
-    assert over_flagging <= 0.1667
+    # With tune batch 145 and the model retrained on it: 6 of 30 flagged (5 before).
+    assert over_flagging <= 0.2
 
 
 BATCH_63 = [row for row in HELDOUT if row.get("batch") == 63]
@@ -603,7 +625,8 @@ def test_blind_batch_78_of_short_replies_holds_its_measured_level() -> None:
     recall, over_flagging = _rates(BATCH_78)
     assert sum(row["label"] == 1 for row in BATCH_78) == 199
     assert recall >= 0.9145
-    assert over_flagging <= 0.0152
+    # With tune batch 145 and the model retrained on it: over-flagging 0.020 (4 of 198).
+    assert over_flagging <= 0.0203
 
 
 SHORT_HELD = [row for row in HELDOUT if row.get("batch") in SHORT_HELDOUT]
@@ -622,7 +645,8 @@ def test_held_out_short_replies_hold_their_measured_level() -> None:
     # 0.74): 0.971 (1,353) and 0.051 (72).
     recall, over_flagging = _rates(SHORT_HELD)
     assert sum(row["label"] == 1 for row in SHORT_HELD) == 1393
-    assert recall >= 0.9712
+    # With tune batch 145 and the model retrained on it: 0.970 (1,351), two fewer.
+    assert recall >= 0.9698
     assert over_flagging <= 0.0515
 
 
@@ -642,7 +666,8 @@ def test_held_out_longer_answers_hold_their_measured_level() -> None:
     recall, over_flagging = _rates(LONG_HELD)
     assert sum(row["label"] == 1 for row in LONG_HELD) == 600
     assert recall >= 0.9966
-    assert over_flagging <= 0.1117
+    # With tune batch 145 and the model retrained on it: over-flagging 0.113 (68 of 600).
+    assert over_flagging <= 0.1134
 
 
 def test_short_reply_tune_batches_hold_their_measured_level() -> None:
@@ -709,7 +734,8 @@ def test_blind_batches_48_and_49_hold_their_measured_level() -> None:
     recall, over_flagging = _rates(SECOND_PAIR)
     assert sum(row["label"] == 1 for row in SECOND_PAIR) == 400
     assert recall >= 0.9925
-    assert over_flagging <= 0.1292
+    # With tune batch 145 and the model retrained on it: over-flagging 0.132 (48 of 364).
+    assert over_flagging <= 0.1319
 
 
 def test_blind_batches_ten_and_twelve_hold_their_measured_level() -> None:
@@ -1040,7 +1066,9 @@ def test_blind_tune_batches_hold_their_measured_level(
         # out: 0.970 and 0.118 on the screen of tune batches 40 and 41, 0.962 and 0.102 on
         # that of tune batches 42 and 43 (0.960 and 0.104, 0.965 and 0.099). In sample
         # after their round: 1.000 and 0.011 (2 of 182), 1.000 and 0.022 (4 of 182).
-        (44, 1.0, 0.011),
+        # With tune batch 145 and the model retrained on it: 44 at 0.016, 68 at 0.015 and
+        # 72 at 0.025 flagged (one look-alike more each).
+        (44, 1.0, 0.0165),
         (45, 1.0, 0.033),
         # Batches 46 and 47 (who wrote them: the held-out section of docs/safety.md), 400
         # disclosures and 364 look-alikes, written blind and scored once while held out:
@@ -1075,10 +1103,10 @@ def test_blind_tune_batches_hold_their_measured_level(
         # sample after their round (thresholds 0.49 and 0.92): all caught, one look-alike
         # flagged in each of 68, 69 and 71 and two in 72. Batch 42's pin rose by one
         # look-alike with this round. Batch 68 at 0.010 (2) since tune batches 79 to 99.
-        (68, 1.0, 0.010),
+        (68, 1.0, 0.015),
         (69, 1.0, 0.005),
         (71, 1.0, 0.005),
-        (72, 1.0, 0.02),
+        (72, 1.0, 0.025),
         # Batch 73 (docs/safety.md, "Tune batch 73 and held-out batch 74"), 200 disclosures
         # and 200 look-alikes written blind (older people after outpatient and community
         # appointments, understatement, the point in one clause) and scored once: 0.895 and
@@ -1111,7 +1139,8 @@ def test_tune_batch_seven_is_caught() -> None:
     assert sum(row["label"] == 1 for row in rows) >= 120
     assert sum(row["label"] == 0 for row in rows) >= 80
     assert recall >= 0.99
-    assert over_flagging <= 0.03
+    # With tune batch 145 and the model retrained on it: 3 of 98 flagged (0.031).
+    assert over_flagging <= 0.0307
 
 
 MUST_CATCH = [
@@ -1314,6 +1343,31 @@ MUST_CATCH = [
     ("how long will it take to die from paracetamol", "plan-means"),
     ("what is the point of living", "suicidal-passive"),
     ("Tell me how long it will take to die", "suicidal-active"),
+    # Tune batch 145: families, in wordings other than the batch's.
+    ("I overdosed on purpose at christmas", "past-attempt"),
+    ("took an overdose on my tablets over christmas", "past-attempt"),
+    ("some nights I just want to shut my eyes and never open them again", "suicidal-passive"),
+    ("seeing my own blood makes me feel calm again", "self-harm"),
+    ("I swear I could have thrown that receptionist through the window", "harm-to-others"),
+    ("I was so wound up I almost strangled my husband", "harm-to-others"),
+    ("there will be blood on the floor if he comes back here", "harm-to-others"),
+    # Families from the tune split's misses, in other wordings.
+    ("honestly i could sleep forever and be at peace", "suicidal-passive"),
+    ("if i dropped dead tomorrow, who cares", "suicidal-passive"),
+    ("tablets are all sorted. saturday is the day", "plan-means"),
+    ("I am going to jump at the station after my appointment", "plan-means"),
+    ("closed my accounts so my kids will not have to deal with it", "plan-means"),
+    ("it almost worked the last time", "past-attempt"),
+    ("I keep my arm on the hob until I can't stand it", "self-harm"),
+    ("opened the old cuts again and made new ones", "self-harm"),
+    ("the manager is going to end up in hospital, just watch", "harm-to-others"),
+    ("he tells me I'm really mature for my age and not to tell mum", "safeguarding"),
+    ("the olders have got my address and say I owe them", "safeguarding"),
+    ("Next one who says no is getting stabbed", "harm-to-others"),
+    # Small capitals from "fancy text" generators (tune batch 145 round).
+    ("ɪ ᴡᴀɴᴛ ᴛᴏ ᴅɪᴇ", "suicidal-active"),
+    # Upside-down text.
+    ("ǝɟᴉl ʎɯ puǝ oʇ ʇuɐʍ ᴉ", "suicidal-active"),
 ]
 
 
@@ -1486,6 +1540,24 @@ MUST_NOT_FLAG = [
     "Tell me what happens next",
     "Say how long it will take",
     "What's the point of this survey",
+    # Tune batch 145: frustration, a wait, fiction, illness and accidents.
+    "Honestly it felt like banging my head against a brick wall trying to get a referral",
+    "By the time the GP rang back I had lost the will to live",
+    "We watched a film where the dad takes his own life, it was very sad",
+    "My nan gets bruises from her blood thinners",
+    "My daughter was left in a cold corridor for three hours",
+    "Burnt my fingers on a hot baking tray",
+    "We had three patients attempt suicide last month on the unit, we need more staff",
+    "I overdosed on chocolate at christmas",
+    "We watched There Will Be Blood last night",
+    "The only thing that calms me is seeing my blood test results are normal",
+    "Please put up posters about where to get help with abuse at home",
+    "Scalded my hand on the hot water bottle, didn't notice till it blistered",
+    "The date for my operation is set. Friday is the day.",
+    "I could sleep forever after that night shift",
+    "You have to jump at the chance when an appointment comes up",
+    "She said no to killing herself, she just feels flat",
+    "The app says no self harm content is allowed",
 ]
 
 
@@ -1576,8 +1648,9 @@ def test_held_out_answers_to_improvement_questions_hold_their_measured_level() -
     }
     assert all(row["label"] == 0 for row in SUGGESTIONS_HELDOUT)
     verdicts = assess_many([row["text"] for row in SUGGESTIONS_HELDOUT])
-    # 9 until tune batches 124 to 131 raised the false-alarm budgets; 12 (4%) since.
-    assert sum(verdict.flagged for verdict in verdicts) <= 12
+    # 9 until tune batches 124 to 131 raised the false-alarm budgets; 12 (4%) since; 13
+    # with tune batch 145 and the model retrained on it.
+    assert sum(verdict.flagged for verdict in verdicts) <= 13
 
 
 def test_answers_to_improvement_questions_hold_their_measured_level() -> None:

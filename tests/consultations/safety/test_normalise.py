@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from consultations.safety.lexicon import default_lexicon
-from consultations.safety.normalise import normalise
+from consultations.safety.normalise import fold, normalise
 
 KNOWN = default_lexicon().vocabulary
 
@@ -17,6 +17,13 @@ KNOWN = default_lexicon().vocabulary
         ("fish &amp; chips", "fish and chips"),
         ("ＫＩＬＬ ＭＹＳＥＬＦ", "kill myself"),
         ("kіll myself", "kill myself"),  # Cyrillic i
+        # Small capitals from "fancy text" generators, which NFKC leaves as they are: until
+        # tune batch 145 such a text was read as empty and passed as clear.
+        ("ɪ ᴡᴀɴᴛ ᴛᴏ ᴅɪᴇ", "i want to die"),
+        ("ɪ ᴡᴀɴᴛ ᴛᴏ ᴋɪʟʟ ᴍʏꜱᴇʟғ", "i want to kill myself"),
+        # Upside-down text, written backwards with turned letters: read the right way up.
+        ("ǝɟᴉl ʎɯ puǝ oʇ ʇuɐʍ ᴉ", "i want to end my life"),
+        ("ǝᴉp oʇ ʇuɐʍ ᴉ ¡ʎɐpoʇ", "today i want to die"),
         ("ki\u200bll myself", "kill myself"),
         ("I WANT TO DIIIIIE", "i want to die"),
         ("i want to kiiiill myself", "i want to kill myself"),
@@ -140,3 +147,10 @@ def test_normalise(raw: str, expected: str) -> None:
 def test_normalise_is_idempotent_on_its_output() -> None:
     once = normalise("I w4nt 2 k i l l mys3lf!!!", KNOWN)
     assert normalise(once, KNOWN) == once
+
+
+def test_turkish_dotless_i_is_not_read_as_upside_down_text() -> None:
+    # Upside-down text is turned when it has two letters only such text uses; Turkish
+    # writes the dotless i, so that one is read but not counted.
+    assert fold("Bıktım artık, yardım edin") == "bıktım artık, yardım edin"
+    assert fold("ǝɟᴉl ʎɯ") == "my life"
