@@ -47,6 +47,7 @@ from storage.tables import (
     ModerationCase,
     OutboxEntry,
     Participant,
+    Publication,
     Response,
     utcnow,
 )
@@ -967,6 +968,13 @@ async def participant_data(
             select(Invitation).where(Invitation.participant_id.in_(ids)).order_by(Invitation.id)
         )
     ).all()
+    # Polls sent in their private chat: the record names them (so votes find the item
+    # and round it asked) and goes with their erasure.
+    polls = (
+        await session.scalars(
+            select(Publication).where(Publication.participant_id.in_(ids)).order_by(Publication.id)
+        )
+    ).all()
     left = [p.opted_out_at for p in people if p.opted_out_at is not None]
     return {
         "channel": channel,
@@ -1030,5 +1038,15 @@ async def participant_data(
                 "shown_at": iso_utc(i.shown_at) if i.shown_at else None,
             }
             for i in invitations
+        ],
+        "private_polls": [
+            {
+                "consultation": p.consultation_id,
+                "item": p.item_id,
+                "channel": p.channel,
+                "round": p.round,
+                "sent_at": iso_utc(p.created_at),
+            }
+            for p in polls
         ],
     }

@@ -229,3 +229,33 @@ async def test_an_erasure_from_the_command_line_reaches_the_running_server_s_mem
         assert len(fake.messages_to(eve)) == 4
     finally:
         await stop(running)
+
+
+async def test_the_polls_sent_in_a_person_s_chat_are_in_what_is_held_about_them(
+    running: Running,
+) -> None:
+    """`engage participant export` gives everything stored about a person: the record of
+    each poll sent in their private chat (it names them, and goes with their erasure) is
+    among it, with the item and round it asked."""
+    from consultations import records
+
+    fake = running.fake
+    await launch(running.platform, SPEC)
+    eve, ann = fake.user(1221, "Eve"), fake.user(1222, "Ann")
+    await to_the_prompt(running, eve)
+    await to_the_prompt(running, ann)
+
+    async def both_recorded() -> bool:
+        return len(await dm_polls(running)) == 2
+
+    await wait_until(both_recorded, what="the two polls sent privately recorded")
+    async with running.platform.sessionmaker() as session:
+        held = await records.participant_data(
+            session, running.platform.keyring, "telegram", str(eve.id)
+        )
+    assert held is not None
+    [poll] = held["private_polls"]  # hers alone, not Ann's
+    assert poll["consultation"] == "outpatient-booking"
+    assert poll["item"] == "ease"
+    assert poll["round"] is None
+    assert poll["sent_at"]
