@@ -21,7 +21,7 @@ from telegram import error as tg_error
 from adapters.plumbing import launch
 from adapters.plumbing.timing import Sleep
 from adapters.telegram import convert, render
-from adapters.telegram.connection import BotConnection, retry_after_seconds
+from adapters.telegram.connection import BotConnection, retry_after_seconds, token_refused
 from adapters.telegram.convert import message_ref, poll_ref
 from adapters.telegram.intake import record_poll_totals
 from adapters.telegram.pacing import ChatPacer
@@ -63,6 +63,9 @@ class TelegramPublisher:
                 return_exceptions=True,
             )
         for chat, result in zip(spec.telegram.chats, results, strict=True):
+            if isinstance(result, tg_error.InvalidToken):
+                # The token revoked while running: no chat gets further, nor any launch.
+                raise token_refused() from result
             if isinstance(result, BaseException):
                 log.error("telegram: publishing in %s failed: %s", chat, result)
                 failed.append(f"{chat}: {result}")
