@@ -56,12 +56,15 @@ class TelegramPublisher:
         """Post the consultation in each of ``telegram.chats``: an intro, then the items."""
         posts: list[PublishedPost] = []
         failed: list[str] = []
-        async with self.connection.connected():
-            # Chats side by side: each is paced on its own (one post a second).
-            results = await asyncio.gather(
-                *(self._publish_in(chat, spec) for chat in spec.telegram.chats),
-                return_exceptions=True,
-            )
+        try:
+            async with self.connection.connected():
+                # Chats side by side: each is paced on its own (one post a second).
+                results = await asyncio.gather(
+                    *(self._publish_in(chat, spec) for chat in spec.telegram.chats),
+                    return_exceptions=True,
+                )
+        except tg_error.InvalidToken:
+            raise token_refused() from None  # its getMe (the command line's launch)
         for chat, result in zip(spec.telegram.chats, results, strict=True):
             if isinstance(result, tg_error.InvalidToken):
                 # The token revoked while running: no chat gets further, nor any launch.

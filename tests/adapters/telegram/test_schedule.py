@@ -642,3 +642,27 @@ async def test_an_opening_on_time_that_meets_the_token_refused_leaves_it_for_the
     async with platform.sessionmaker() as session:
         actions = (await session.scalars(select(ScheduledAction.action))).all()
     assert "open:telegram" in actions  # published after the restart
+
+
+async def test_a_command_line_launch_whose_token_is_refused_exits_naming_the_variable(
+    fake: FakeTelegram, platform: Platform, settings: Settings
+) -> None:
+    from dataclasses import replace
+
+    from bot.console import UsageError
+
+    fake.group(GROUP, "Clinic group", supergroup=True)
+    await _store(
+        platform, spec_data(channels=["web", "telegram"], segments=[], telegram={"chats": [GROUP]})
+    )
+    revoked = replace(
+        settings, telegram_bot_token="999999:REVOKED-bot", telegram_api_base_url=fake.base_url
+    )
+    with pytest.raises(UsageError) as raised:
+        await commands.launch(argparse.Namespace(id="outpatient-booking", channels=None), revoked)
+    assert str(raised.value).startswith("TELEGRAM_BOT_TOKEN: Telegram rejected the bot token; ")
+    assert "REVOKED" not in str(raised.value)
+    assert await _state(platform, "outpatient-booking") == "open"  # on the web
+    async with platform.sessionmaker() as session:
+        actions = (await session.scalars(select(ScheduledAction.action))).all()
+    assert actions == ["open:telegram"]  # published after the restart
