@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters.telegram.limits import TELEGRAM_LIMITS
-from bot import publishing
+from bot import publishing, schedule
 from bot.config import Settings, load_settings, sqlite_path
 from bot.console import (
     UsageError,
@@ -521,7 +521,10 @@ async def launch(args: argparse.Namespace, settings: Settings | None) -> int:
         if args.channels and missing:
             raise UsageError(f"--channel: {', '.join(missing)} not configured ({_how(missing[0])})")
         try:
-            launched = await publishing.launch(
+            # The opening the dashboard and the scheduler make: a channel whose platform
+            # refuses the credentials is left for the scheduler, published once the
+            # adapter starts with good ones.
+            launched = await schedule.launch(
                 platform.sessionmaker, adapters, spec, wanted, keys=platform.keyring, now=now
             )
         except service.LifecycleError as exc:
@@ -541,6 +544,13 @@ async def launch(args: argparse.Namespace, settings: Settings | None) -> int:
     finally:
         await platform.aclose()
     results = launched.results
+    if results.refused:
+        # As every refusal is said: one line naming the variable (exit 2).
+        name, why = next(iter(results.refused.items()))
+        raise UsageError(
+            f"{why}; {spec.id} is open, and published on {name} once that is put right "
+            "and engage restarted"
+        )
     opens = spec.opens_at.isoformat() if spec.opens_at is not None and spec.opens_at > now else ""
     if launched.nowhere:
         for name in wanted:

@@ -23,7 +23,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import followups
-from channels.adapter import ChannelAdapter, PublishedPost
+from channels.adapter import ChannelAdapter, CredentialsRejected, PublishedPost
 from consultations import service
 from consultations.spec import ConsultationSpec, Problem, SpecError, unfinished
 from storage import queries
@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 #: Leaves a channel's part for when its adapter starts, in the session given
 #: (:func:`bot.schedule.leave_for_adapter`).
 LeaveFor = Callable[[AsyncSession, str], Awaitable[None]]
+#: Told when a channel's platform refuses its adapter's credentials during a launch (a
+#: token revoked while the process runs): the running process turns the adapter off.
+Refused = Callable[[str, CredentialsRejected], None]
 
 UNPUBLISHED = "unpublished"
 """The kind of the ``publication`` row that marks a channel whose launch failed."""
@@ -117,6 +120,9 @@ class ChannelResults:
     skipped: list[str] = field(default_factory=list)  # named but not configured here
     # Its adapter has not started yet: done there once it starts.
     later: list[str] = field(default_factory=list)
+    # Its platform refused the adapter's credentials (channel -> "VARIABLE: why"): done
+    # there once that is put right and the adapter starts; also among ``later``.
+    refused: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -147,6 +153,7 @@ async def launch(
     now: datetime | None = None,
     waiting: Container[str] = frozenset(),
     leave: LeaveFor | None = None,
+    refused: Refused | None = None,
 ) -> Launch:
     """Open a consultation and publish it; a draft that published nowhere is a draft again.
 
@@ -178,9 +185,22 @@ async def launch(
             if leave is not None:
                 await leave(session, name)
     results = await publish(
-        sessionmaker, adapters, spec, [c for c in channels if c not in later], keys=keys
+        sessionmaker,
+        adapters,
+        spec,
+        [c for c in channels if c not in later],
+        keys=keys,
+        refused=refused,
     )
     results.later = later
+    if results.refused:
+        # Its credentials refused (a token revoked while running): as for an adapter not
+        # started, its publishing is left for when it starts again, and it is turned off.
+        async with sessionmaker.begin() as session:
+            for name in results.refused:
+                if leave is not None:
+                    await leave(session, name)
+        results.later = [*later, *results.refused]
     done = Launch(results, undone=False)
     if done.nowhere and was_draft:
         # Published on none of the channels meant: as if never launched, so it is offered
@@ -202,8 +222,12 @@ async def publish(
     channels: list[str],
     *,
     keys: queries.ReferenceKeys,
+    refused: Refused | None = None,
 ) -> ChannelResults:
-    """Post a consultation's items on each of ``channels`` not yet published."""
+    """Post a consultation's items on each of ``channels`` not yet published.
+
+    A channel whose platform refuses the adapter's credentials is named in the results'
+    ``refused`` and ``refused`` is told (the process turns that adapter off)."""
     results = ChannelResults()
     for name in channels:
         adapter = adapters.get(name)
@@ -212,6 +236,12 @@ async def publish(
             continue
         try:
             results.done[name] = await _publish_once(sessionmaker, adapter, spec, keys)
+        except CredentialsRejected as exc:
+            log.error("%s: %s; publishing %s there waits for a restart", exc.setting, exc, spec.id)
+            results.refused[name] = f"{exc.setting}: {exc}"
+            await mark_unpublished(sessionmaker, name, spec.id)
+            if refused is not None:
+                refused(name, exc)
         except Exception as exc:
             # One line for the operator; the traceback only when debugging.
             log.debug("publishing %s on %s failed", spec.id, name, exc_info=True)

@@ -106,15 +106,18 @@ async def launch(
     now: datetime,
     waiting: Container[str] = frozenset(),
     lease: timedelta = LEASE,
+    refused: publishing.Refused | None = None,
 ) -> publishing.Launch:
     """Open ``spec`` and publish it on ``channels``: the one opening of a launch from the
     dashboard and of one on time (:class:`Scheduler`).
 
     A channel in ``waiting`` (its adapter not started yet) is not called: as it opens,
     it is marked unpublished and an ``open:CHANNEL`` action left for it, in the same
-    transaction, so the first worker whose adapter there starts publishes it. With such
-    a channel to come the opening stands, even if every other channel failed; one that
-    published nowhere and has none to come is a draft again (``undone``).
+    transaction, so the first worker whose adapter there starts publishes it. So is a
+    channel whose platform refuses the adapter's credentials as it publishes (a token
+    revoked while running), ``refused`` told so that the adapter is turned off until the
+    restart. With such a channel to come the opening stands, even if every other channel
+    failed; one that published nowhere and has none to come is a draft again (``undone``).
 
     Raises as :func:`bot.publishing.launch` does.
     """
@@ -123,7 +126,15 @@ async def launch(
         await leave_for_adapter(session, spec.id, OPEN, channel, now=now, lease=lease)
 
     return await publishing.launch(
-        sessionmaker, adapters, spec, channels, keys=keys, now=now, waiting=waiting, leave=leave
+        sessionmaker,
+        adapters,
+        spec,
+        channels,
+        keys=keys,
+        now=now,
+        waiting=waiting,
+        leave=leave,
+        refused=refused,
     )
 
 
@@ -186,6 +197,8 @@ class Scheduler:
         interval: seconds between passes in :meth:`run`.
         waiting: channels whose adapter has not started yet: not called, their part of
             an opening or closing left for when they start (see the module docstring).
+        refused: told when a channel's platform refuses its adapter's credentials as an
+            opening publishes there (the process turns that adapter off).
     """
 
     def __init__(
@@ -198,9 +211,11 @@ class Scheduler:
         lease: timedelta = LEASE,
         interval: float = INTERVAL,
         waiting: Container[str] = frozenset(),
+        refused: publishing.Refused | None = None,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.keys = keys
+        self.refused = refused
         self.adapters = dict(adapters)
         self.clock = clock
         self.lease = lease
@@ -426,6 +441,7 @@ class Scheduler:
                 now=self.clock(),
                 waiting=self.waiting,
                 lease=self.lease,
+                refused=self.refused,
             )
         except service.LifecycleError as exc:
             await self._finish(spec.id, OPEN, f"not opened: {exc}")

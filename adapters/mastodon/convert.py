@@ -165,6 +165,30 @@ def deletion_of(status_id: str) -> InboundEvent:
     )
 
 
+def edit_of(post: Post, edited_at: object) -> InboundEvent | None:
+    """The core event for a status its author edited: the new words, for the answer
+    stored from it (``platform_ref`` names the status; one never stored is left alone).
+
+    Each version is an event of its own (the edit's time in its id), so the same edit
+    streamed twice is taken in once and a later one is not mistaken for it.
+    """
+    if not post.text:
+        return None
+    when = edited_at.isoformat() if isinstance(edited_at, datetime) else str(edited_at or "")
+    return InboundEvent(
+        channel=CHANNEL,
+        event_id=f"edited:{post.id}:{when}",
+        sender=sender_of(post),
+        kind=EventKind.EDIT,
+        address=address_of(post),
+        text=post.text,
+        in_reply_to=post.in_reply_to_id,
+        platform_ref=post.id,
+        public=post.visibility in PUBLIC_VISIBILITIES,
+        received_at=post.created_at,
+    )
+
+
 def event_of(
     post: Post,
     *,

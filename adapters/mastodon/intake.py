@@ -34,8 +34,8 @@ from mastodon import MastodonAPIError, MastodonRatelimitError, MastodonUnauthori
 
 from adapters.mastodon.account import Account
 from adapters.mastodon.api import account_refused, error_text, status_code, token_refused
-from adapters.mastodon.convert import CHANNEL, Post, deletion_of, event_of, post_of
-from adapters.mastodon.stream import DELETED, UserStream
+from adapters.mastodon.convert import CHANNEL, Post, deletion_of, edit_of, event_of, post_of
+from adapters.mastodon.stream import DELETED, EDITED, UserStream
 from adapters.plumbing.intake import SavedCursor, StopIntake, intake_loop, periodically
 from adapters.plumbing.timing import Clock, Stopper
 from channels.adapter import CredentialsRejected, EventSink
@@ -416,6 +416,14 @@ class MastodonIntake:
             if not status:
                 continue
             post = post_of(status)
+            if note.get("type") == EDITED:
+                # Someone's status edited: the core replaces the answer stored from it,
+                # if there is one. An edit comes only on the stream (Mastodon notifies
+                # none), and never for a status the bot was not shown.
+                edit = edit_of(post, status.get("edited_at"))
+                if post.account_id != self.me_id and edit is not None:
+                    events.append(edit)
+                continue
             if note.get("type") == "poll":
                 tally = self._tally_of(post, final=True)
                 if tally is not None:
@@ -640,21 +648,32 @@ class MastodonIntake:
                 log.warning("mastodon: a consultation's thread could not be read (%s)", _why(exc))
                 continue
             descendants = sorted(
-                map(post_of, context.get("descendants") or ()), key=lambda p: _order(str(p.id))
+                ((post_of(s), s) for s in context.get("descendants") or ()),
+                key=lambda pair: _order(str(pair[0].id)),
             )
             events: list[InboundEvent] = []
             tallies: list[Tally] = []
-            for post in descendants:
+            for post, status in descendants:
                 if post.account_id == self.me_id:
                     tally = self._tally_of(post)
                     if tally is not None:
                         tallies.append(tally)
                     continue
-                if post.direct or post.id in self._seen:
+                if post.direct:
                     continue
-                event = event_of(post)
-                if event is not None:
-                    events.append(event)
+                if post.id not in self._seen:
+                    # New here: taken in with its words as they now are.
+                    event = event_of(post)
+                    if event is not None:
+                        events.append(event)
+                    continue
+                # An edit the stream did not bring (made while polling, or to a reply
+                # that mentions only someone else): the thread shows the status as it
+                # now is. Each version is taken in once (the inbox knows its id).
+                edited_at = status.get("edited_at")
+                edit = edit_of(post, edited_at) if edited_at else None
+                if edit is not None and edit.event_id not in self._seen:
+                    events.append(edit)
             new += await self._commit(events)
             if tallies:
                 await self.store.record_tallies(CHANNEL, tallies)

@@ -14,16 +14,22 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from mastodon import MastodonNotFoundError, MastodonRatelimitError
+from mastodon import MastodonNotFoundError, MastodonRatelimitError, MastodonUnauthorizedError
 
 from adapters.mastodon import limits
 from adapters.mastodon.account import Account
-from adapters.mastodon.api import error_text, is_transient
+from adapters.mastodon.api import (
+    account_refused,
+    error_text,
+    is_transient,
+    status_code,
+    token_refused,
+)
 from adapters.mastodon.convert import CHANNEL
 from adapters.plumbing import launch
 from adapters.plumbing.sending import part_key
 from adapters.plumbing.timing import Sleep
-from channels.adapter import PublishedPost
+from channels.adapter import CredentialsRejected, PublishedPost
 from channels.store import ChannelStore, Tally
 from consultations.spec import ConsultationSpec, SpecError
 
@@ -60,8 +66,14 @@ class Launcher:
         Raises:
             SpecError: the spec does not fit this instance; each problem names its item.
             PublishError: Mastodon refused a post; the message names the item.
+            CredentialsRejected: the instance refused the token (401) or the account (403).
         """
-        await self.account.connect(refresh=True)
+        try:
+            await self.account.connect(refresh=True)
+        except Exception as exc:
+            if (refused := _refusal(exc)) is not None:
+                raise refused from exc
+            raise
         config = self.account.config
         now = datetime.now(UTC)
         problems = limits.check_spec(spec, config, now=now)
@@ -114,6 +126,10 @@ class Launcher:
                     posted.append(PublishedPost(item.id, f"poll:{poll_id}", "poll"))
         except Exception as exc:
             await self._withdraw(posted)
+            # The token revoked, or the account refused (403 to its own post): not this
+            # consultation's fault, and no other launch gets further.
+            if (refused := _refusal(exc)) is not None:
+                raise refused from exc
             raise PublishError(f"{where}: Mastodon refused the post: {error_text(exc)}") from exc
         return posted
 
@@ -223,3 +239,12 @@ class Launcher:
                 spec.mastodon.visibility,
                 f"{spec.id}:closed",
             )
+
+
+def _refusal(error: BaseException) -> CredentialsRejected | None:
+    """The token refused (401) or the bot account refused (403 to one of its own calls)."""
+    if isinstance(error, MastodonUnauthorizedError):
+        return token_refused()
+    if status_code(error) == 403:
+        return account_refused(error)
+    return None

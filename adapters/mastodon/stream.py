@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 
 #: The ``type`` of what the stream hands on for a deleted status (no notification type).
 DELETED = "engage:deleted"
+#: The ``type`` of what the stream hands on for an edited status, with the status as it
+#: now is (no notification type: Mastodon notifies no edit to the accounts mentioned).
+EDITED = "engage:edited"
 
 
 class _Closed(Exception):
@@ -68,6 +71,15 @@ class _Listener(StreamListener):
             raise _Closed
         self.stream._beat()
         self.stream._deliver({"type": DELETED, "status_id": str(status_id)})
+
+    def on_status_update(self, status: Any) -> None:
+        # A status the account was shown was edited: Mastodon streams an edit to the
+        # local accounts the status mentions (a reply or direct message to the bot among
+        # them) as ``status.update``, and sends no notification of it.
+        if self.stream._closing.is_set():
+            raise _Closed
+        self.stream._beat()
+        self.stream._deliver({"type": EDITED, "status": status})
 
     def on_unknown_event(self, name: str, unknown_event: Any = None) -> None:
         # Newer servers add event kinds; they are not ours to fail on.

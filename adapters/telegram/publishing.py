@@ -21,7 +21,7 @@ from telegram import error as tg_error
 from adapters.plumbing import launch
 from adapters.plumbing.timing import Sleep
 from adapters.telegram import convert, render
-from adapters.telegram.connection import BotConnection, retry_after_seconds
+from adapters.telegram.connection import BotConnection, retry_after_seconds, token_refused
 from adapters.telegram.convert import message_ref, poll_ref
 from adapters.telegram.intake import record_poll_totals
 from adapters.telegram.pacing import ChatPacer
@@ -56,13 +56,19 @@ class TelegramPublisher:
         """Post the consultation in each of ``telegram.chats``: an intro, then the items."""
         posts: list[PublishedPost] = []
         failed: list[str] = []
-        async with self.connection.connected():
-            # Chats side by side: each is paced on its own (one post a second).
-            results = await asyncio.gather(
-                *(self._publish_in(chat, spec) for chat in spec.telegram.chats),
-                return_exceptions=True,
-            )
+        try:
+            async with self.connection.connected():
+                # Chats side by side: each is paced on its own (one post a second).
+                results = await asyncio.gather(
+                    *(self._publish_in(chat, spec) for chat in spec.telegram.chats),
+                    return_exceptions=True,
+                )
+        except tg_error.InvalidToken:
+            raise token_refused() from None  # its getMe (the command line's launch)
         for chat, result in zip(spec.telegram.chats, results, strict=True):
+            if isinstance(result, tg_error.InvalidToken):
+                # The token revoked while running: no chat gets further, nor any launch.
+                raise token_refused() from result
             if isinstance(result, BaseException):
                 log.error("telegram: publishing in %s failed: %s", chat, result)
                 failed.append(f"{chat}: {result}")

@@ -241,6 +241,8 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
     app[DASHBOARD].waiting = not_started_yet
     # ... and says why: away, or its credentials refused (those are off).
     app[DASHBOARD].off = readiness.off
+    # A launch that meets the refusal first (a token revoked while running) turns it off.
+    app[DASHBOARD].refused = leave_off
     sender = OutboxSender(
         platform.sessionmaker,
         platform.keyring,
@@ -261,6 +263,7 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
         platform.adapters,
         interval=app[SCHEDULE_EVERY],
         waiting=not_started_yet,
+        refused=leave_off,
     )
     erasures = ErasureWatch(platform.sessionmaker, platform.runtime, platform.adapters.values())
     tasks = [

@@ -51,6 +51,12 @@ What this module adds, because the adapter needs it and the mock lacks it:
   instance sees the effect while the client that asked has not heard yet;
 - a deleted status's ``delete`` event on the user streams of the accounts it mentions, as
   Mastodon sends it (the mock sends it to the author and followers only);
+- an edited status's ``status.update`` event (the status as it now is) on the user
+  streams of the accounts it mentions, as Mastodon sends it to those connected to the
+  streaming API (``FanOutOnWriteService``, "pushes the update to mentioned users
+  through the notifications streaming channel"); the mock sends its ``status_update``
+  to the author and followers only. As on Mastodon, an edit brings no notification to
+  the accounts mentioned, so a client that polls is not told of it;
 - :meth:`MastodonServer.revoke`: a token answered 401 from now on (on every path or on
   some), as Mastodon answers a revoked one, and its open streams closed, as Mastodon
   closes them, until :meth:`MastodonServer.restore`;
@@ -96,13 +102,15 @@ from mastodon_mock.config import (
     StreamingConfig,
 )
 from mastodon_mock.db.models import Poll as PollRow
+from mastodon_mock.db.models import Status as StatusRow
 from mastodon_mock.db.models import StatusMention
+from mastodon_mock.serializers.statuses import serialize_status
 from mastodon_mock.streaming import publish, user_channel
 from sqlalchemy import select
 
 __all__ = ["BOT_USERNAME", "HeldResponses", "InstanceLimits", "MastodonServer"]
 
-_DELETE_STATUS = re.compile(r"/api/v1/statuses/(\d+)")
+_ONE_STATUS = re.compile(r"/api/v1/statuses/(\d+)")
 
 BOT_USERNAME = "engage"
 """Username of the bot account the adapter logs in as."""
@@ -462,6 +470,18 @@ class MastodonServer:
         )
         return cast(Status, status)
 
+    def edit(self, person: str, status_id: int | str, text: str) -> Status:
+        """``person`` edits a status of their own to ``text``.
+
+        Like Mastodon's own clients, the handles the status began with are kept at the
+        start of the new text (unless it already has them).
+        """
+        client = self.person(person)
+        status = _read(client.status, status_id)
+        handles = [f"@{m['acct']}" for m in status["mentions"]]
+        lead = " ".join(h for h in handles if h not in text)
+        return cast(Status, client.status_update(status_id, f"{lead} {text}" if lead else text))
+
     def delete(self, person: str, status_id: int | str) -> None:
         """``person`` deletes a status of their own."""
         self.person(person).status_delete(status_id)
@@ -696,9 +716,12 @@ class MastodonServer:
 
         async def instance_limits(request: Request, call_next: _Handler) -> Response:
             path = request.url.path
-            deleted = _DELETE_STATUS.fullmatch(path) if request.method == "DELETE" else None
+            deleted = _ONE_STATUS.fullmatch(path) if request.method == "DELETE" else None
             if deleted is not None:
                 return await mentioned_told(request, call_next, deleted.group(1))
+            edited = _ONE_STATUS.fullmatch(path) if request.method == "PUT" else None
+            if edited is not None:
+                return await edit_told(request, call_next, edited.group(1))
             if path.rstrip("/") in ("/api/v1/instance", "/api/v2/instance"):
                 self.instance_lookups += 1
                 if not self.instance:
@@ -742,6 +765,27 @@ class MastodonServer:
             response = await call_next(request)
             if response.status_code == 200 and mentioned:
                 publish(request.app, "delete", status_id, {user_channel(a) for a in mentioned})
+            return response
+
+        async def edit_told(request: Request, call_next: _Handler, status_id: str) -> Response:
+            # Mastodon streams an edit to the local accounts the status mentions
+            # (FanOutOnWriteService#notify_mentioned_accounts!); the mock streams it to
+            # the author and followers only.
+            response = await call_next(request)
+            if response.status_code != 200:
+                return response
+            with request.app.state.session_factory() as db:
+                status = db.get(StatusRow, int(status_id))
+                if status is None:
+                    return response
+                mentioned = set(
+                    db.scalars(
+                        select(StatusMention.account_id).where(StatusMention.status_id == status.id)
+                    )
+                )
+                payload = serialize_status(db, status, config, None)
+            if mentioned:
+                publish(request.app, "status.update", payload, {user_channel(a) for a in mentioned})
             return response
 
         return app

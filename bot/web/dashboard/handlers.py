@@ -208,6 +208,8 @@ class Dashboard:
         off: the adapters left off, and why: their platform refused their credentials
             (at a later start, or revoked while running); among ``waiting``, so not
             called either, but put right only by a corrected setting and a restart.
+        refused: told when a launch finds a platform refusing its adapter's credentials
+            (revoked while running, not noticed before): that adapter is turned off.
     """
 
     def __init__(
@@ -230,6 +232,7 @@ class Dashboard:
         self.check_password: PasswordCheck = _check_password
         self.waiting: Container[str] = frozenset()
         self.off: Mapping[str, str] = {}
+        self.refused: publishing.Refused | None = None
 
     def add_routes(self, app: web.Application, security: WebSecurity) -> None:
         """Every dashboard route, each form post under its CSRF guard.
@@ -753,6 +756,7 @@ class Dashboard:
                 keys=self.platform.keyring,
                 now=self.clock(),
                 waiting=self.waiting,
+                refused=self.refused,
             )
         except service.LifecycleError:
             raise web.HTTPSeeOther(f"{PREFIX}/c/{quote(cid)}?done=cannot-reopen") from None

@@ -720,3 +720,118 @@ async def test_delete_in_a_direct_message_asks_then_erases(world: World) -> None
     assert "has been erased" in done["content"]
     assert await world.rows(Participant) == []
     assert await responses(world) == []
+
+
+async def _helplines_to(world: World, person: str) -> list[Any] | None:
+    got = await world.act(world.server.received, person)
+    return got if "Lifeline" in " ".join(s["content"] for s in got) else None
+
+
+async def test_an_edited_thread_reply_replaces_the_answer_and_is_screened_again(
+    world: World,
+) -> None:
+    """People correct what they posted: Mastodon streams the edit to the accounts it
+    mentions, and the stored answer follows it, redacted and screened as at first."""
+    from consultations import moderation
+
+    await world.launch()
+    await world.start()
+    await wait_until(_mode(world, "streaming"), what="streaming")
+    thread = await world.post_of("reminder")
+    server = world.server
+    kept = await world.act(server.reply, "dan", thread, "Include the clinc address")
+    help_ = await world.act(server.reply, "dan", thread, "HELP")
+    await wait_until(_inbox_has(world, str(help_["id"])), what="both replies handled")
+    [row] = await responses(world, item_id="reminder")
+    assert row.text == "Include the clinc address"
+
+    await world.act(server.edit, "dan", kept["id"], "Include the clinic address, 0412 345 678")
+
+    async def redacted() -> list[Response] | None:
+        rows = await responses(world, item_id="reminder")
+        return rows if rows and rows[0].text != "Include the clinc address" else None
+
+    [row] = await wait_until(redacted, what="the edit stored")
+    assert row.text == "Include the clinic address, [phone]"
+    assert row.flags == ["redacted"]
+    assert row.public and not moderation.OFF_PUBLIC_PAGES.intersection(row.flags)
+
+    # Edited into a disclosure: the helplines by direct message, a case, and the reply
+    # off the public page.
+    await world.act(server.edit, "dan", kept["id"], "Honestly I want to kill myself")
+    statuses = await wait_until(lambda: _helplines_to(world, "dan"), what="the safety reply")
+    assert {s["visibility"] for s in statuses} == {"direct"}
+    [case] = await world.rows(ModerationCase)
+    assert case.urgent
+    [row] = await responses(world, item_id="reminder")
+    assert row.text == "Honestly I want to kill myself"
+    assert moderation.OFF_PUBLIC_PAGES.intersection(row.flags)
+
+    # A status never stored as an answer (HELP) edited into words: still not an answer.
+    handled = len(await world.rows(InboxEntry, InboxEntry.channel == "mastodon"))
+    await world.act(server.edit, "dan", help_["id"], "Say the opening hours")
+    await wait_until(_inbox_done(world, handled + 1), what="the edit handled")
+    assert [r.text for r in await responses(world)] == ["Honestly I want to kill myself"]
+    assert await world.count(ModerationCase) == 1
+
+
+async def test_an_edited_direct_message_answer_replaces_the_answer(world: World) -> None:
+    await world.launch()
+    await world.start()
+    await wait_until(_mode(world, "streaming"), what="streaming")
+    server = world.server
+    await world.act(server.dm, "ivy", "Hello")
+    [offer] = await world.received("ivy", 1)
+    await world.act(server.dm, "ivy", "1", in_reply_to_id=offer["id"])
+    consent = (await world.received("ivy", 2))[-1]
+    await world.act(server.dm, "ivy", "1", in_reply_to_id=consent["id"])
+    recontact = (await world.received("ivy", 3))[-1]
+    await world.act(server.dm, "ivy", "2", in_reply_to_id=recontact["id"])
+    segment = (await world.received("ivy", 4))[-1]
+    await world.act(server.dm, "ivy", "2", in_reply_to_id=segment["id"])
+    prompt = (await world.received("ivy", 5))[-1]
+    answer = await world.act(server.dm, "ivy", "Remnders by text", in_reply_to_id=prompt["id"])
+    await world.received("ivy", 6)
+
+    await world.act(server.edit, "ivy", answer["id"], "Reminders by text to 0412 345 678")
+
+    async def edited() -> list[Response] | None:
+        rows = await responses(world, item_id="one-thing")
+        return rows if rows and rows[0].text != "Remnders by text" else None
+
+    [row] = await wait_until(edited, what="the edit stored")
+    assert row.text == "Reminders by text to [phone]"
+    assert len(await world.act(server.received, "ivy")) == 6  # a correction asks nothing
+
+    await world.act(server.edit, "ivy", answer["id"], "I want to end my life")
+    await wait_until(lambda: _helplines_to(world, "ivy"), what="the safety reply")
+    [case] = await world.rows(ModerationCase)
+    assert case.urgent
+    [row] = await responses(world, item_id="one-thing")
+    assert row.flags == ["safety"]
+    assert len(await responses(world)) == 2  # the role and this answer, none twice
+
+
+async def test_an_edit_made_while_polling_is_read_from_the_thread(platform: Platform) -> None:
+    """Mastodon notifies no edit: without the stream, the thread shows it."""
+    async with MastodonServer(streaming=False, ratelimit=3000) as server:
+        world = World(server, platform, make_adapter(server, platform))
+        try:
+            await world.launch(spec_data(channels=["mastodon"], items=spec_data()["items"][1:]))
+            await world.start()
+            await wait_until(_mode(world, "polling"), what="polling")
+            thread = await world.post_of("reminder")
+            kept = await world.act(server.reply, "dan", thread, "Include the clinc address")
+            await wait_until(_inbox_has(world, str(kept["id"])), what="the reply handled")
+            await world.act(server.edit, "dan", kept["id"], "Include the clinic address")
+
+            async def edited() -> list[Response] | None:
+                rows = await responses(world, item_id="reminder")
+                return rows if rows[0].text == "Include the clinic address" else None
+
+            await wait_until(edited, what="the edit stored")
+            handled = len(await world.rows(InboxEntry, InboxEntry.channel == "mastodon"))
+            await asyncio.sleep(1.5)  # three sweeps more: the same edit is not taken again
+            assert len(await world.rows(InboxEntry, InboxEntry.channel == "mastodon")) == handled
+        finally:
+            await world.stop()

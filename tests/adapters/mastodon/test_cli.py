@@ -17,7 +17,7 @@ from bot.config import load_settings
 from consultations.keys import Keyring
 from storage import queries
 from storage.db import create_engine, create_sessionmaker
-from storage.tables import PollTally, Publication
+from storage.tables import PollTally, Publication, ScheduledAction
 from tests.conftest import TEST_KEY, TEST_SECRET
 from tests.fakes.mastodon_server import InstanceLimits, MastodonServer
 from tests.helpers import spec_data
@@ -69,3 +69,20 @@ def test_create_launch_vote_close(
     assert main(["consultation", "close", "outpatient-booking"]) == 0
     [tally] = asyncio.run(_stored(PollTally))
     assert (tally.final, tally.counts["Neither"]) == (True, 1)
+
+
+def test_a_launch_whose_token_is_refused_says_so_on_one_line_and_leaves_it_for_later(
+    server: MastodonServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump(spec_data(channels=["web", "mastodon"]), sort_keys=False))
+    assert main(["consultation", "create", str(spec)]) == 0
+    capsys.readouterr()
+    server.revoke(server.bot_token)
+    assert main(["consultation", "launch", "outpatient-booking"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "MASTODON_ACCESS_TOKEN: the Mastodon instance rejected the access token" in err
+    assert server.bot_token not in err
+    actions = asyncio.run(_stored(ScheduledAction))
+    assert [a.action for a in actions] == ["open:mastodon"]  # published after the restart

@@ -434,3 +434,52 @@ async def test_a_launch_after_the_token_was_revoked_says_the_credentials_were_re
     async with world.platform.sessionmaker() as session:
         actions = (await session.scalars(select(ScheduledAction.action))).all()
     assert actions == ["open:mastodon"]  # published after the restart
+
+
+async def _launch_from_the_dashboard(world: World) -> str:
+    assert world.app is not None
+    client = TestClient(world.app)
+    await client.start_server()
+    try:
+        await as_role(world.platform, client, "lead")
+        path = "/dashboard/c/outpatient-booking/launch"
+        page = await (await client.get("/dashboard/c/outpatient-booking")).text()
+        response = await client.post(path, data=form_fields(page, path))
+        assert response.status == 200
+        return await response.text()
+    finally:
+        await client.close()
+
+
+@pytest.mark.parametrize("status", [401, 403])
+async def test_a_refusal_met_first_by_a_dashboard_launch_turns_the_adapter_off(
+    world: World, status: int
+) -> None:
+    """The token revoked (401), or the account refused (403), while the stream still
+    runs: the launch is the first to hear it. The adapter is turned off, the page says
+    the credentials were refused, and the publishing is left for the restart."""
+    async with world.platform.sessionmaker.begin() as session:
+        await service.create(
+            session, parse_spec(spec_data(channels=["web", "mastodon"], segments=[])), source="test"
+        )
+    await world.start({"web": WebAdapter()})
+
+    async def streaming() -> bool:
+        return world.adapter.mode == "streaming"
+
+    await wait_until(streaming, what="the stream open")
+    if status == 401:
+        world.server.revoke(world.server.bot_token, paths=["/api/v1/statuses"])
+    else:
+        world.server.fail_next(403, path="/api/v1/statuses", times=None)
+    page = await _launch_from_the_dashboard(world)
+    assert "The consultation is open." in page
+    assert "Could not reach" not in page and "could not be reached" not in page
+    assert (
+        "mastodon: its platform refused the adapter&#39;s credentials (MASTODON_ACCESS_TOKEN: "
+        in (page)
+    )
+    assert "mastodon" in _off(world)
+    async with world.platform.sessionmaker() as session:
+        actions = (await session.scalars(select(ScheduledAction.action))).all()
+    assert actions == ["open:mastodon"]  # published after the restart

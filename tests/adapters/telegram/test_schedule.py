@@ -613,3 +613,91 @@ async def test_a_follow_up_due_to_open_waits_for_the_consultation_it_follows(
     clock.now = OPENS + timedelta(minutes=11)  # past the ten-minute lease
     assert (await scheduler.run_once()).opened == ["booking-loop"]
     assert await _state(platform, "booking-loop") == "open"
+
+
+async def test_a_launch_that_first_meets_the_token_revoked_turns_the_adapter_off(
+    platform: Platform,
+) -> None:
+    """Telegram running, then refusing the bot token (401) when a launch from the
+    dashboard is the first to ask: the adapter is turned off, the page says the
+    credentials were refused, and the publishing is left for the restart."""
+    port = unused_port()
+    fake = FakeTelegram(token=TOKEN, port=port)
+    fake.group(GROUP, "Clinic group", supergroup=True)
+    await fake.start()
+    await _store(
+        platform, spec_data(channels=["web", "telegram"], segments=[], telegram={"chats": [GROUP]})
+    )
+    adapter = unreachable_adapter(platform, port)
+    app = create_app(
+        platform.settings,
+        platform=platform,
+        adapters=lambda p: {"web": WebAdapter(), "telegram": adapter},
+    )
+    async with TestClient(TestServer(app, host="127.0.0.1", port=unused_port())) as client:
+        fake.inject_error(401, "Unauthorized", count=1000, methods=["sendMessage", "sendPoll"])
+        await as_role(platform, client, "lead")
+        path = "/dashboard/c/outpatient-booking/launch"
+        page = await (await client.get("/dashboard/c/outpatient-booking")).text()
+        response = await client.post(path, data=form_fields(page, path))
+        assert response.status == 200
+        page = await response.text()
+        assert "The consultation is open." in page
+        assert "could not be reached" not in page and "Could not reach" not in page
+        assert (
+            "telegram: its platform refused the adapter&#39;s credentials (TELEGRAM_BOT_TOKEN: "
+            "Telegram rejected the bot token), so it is published there once that is put right "
+            "and engage restarted." in page
+        )
+        assert "telegram" in app[operations.READY].off
+        async with platform.sessionmaker() as session:
+            actions = (await session.scalars(select(ScheduledAction.action))).all()
+        assert actions == ["open:telegram"]  # published after the restart
+    await fake.close()
+
+
+async def test_an_opening_on_time_that_meets_the_token_refused_leaves_it_for_the_restart(
+    fake: FakeTelegram, platform: Platform
+) -> None:
+    await _store_a_week_in_the_group(fake, platform)
+    fake.inject_error(401, "Unauthorized", count=1000)  # the token revoked while running
+    told: list[tuple[str, str]] = []
+    adapters = {"web": WebAdapter(), "telegram": make_adapter(fake, platform)}
+    worker = Scheduler(
+        platform.sessionmaker,
+        platform.keyring,
+        adapters,
+        clock=Clock(OPENS),
+        refused=lambda name, error: told.append((name, error.setting)),
+    )
+    done = await worker.run_once()
+    assert done.opened == ["outpatient-booking"]
+    assert await _state(platform, "outpatient-booking") == "open"  # the web page is open
+    assert told == [("telegram", "TELEGRAM_BOT_TOKEN")]  # the adapter is turned off
+    async with platform.sessionmaker() as session:
+        actions = (await session.scalars(select(ScheduledAction.action))).all()
+    assert "open:telegram" in actions  # published after the restart
+
+
+async def test_a_command_line_launch_whose_token_is_refused_exits_naming_the_variable(
+    fake: FakeTelegram, platform: Platform, settings: Settings
+) -> None:
+    from dataclasses import replace
+
+    from bot.console import UsageError
+
+    fake.group(GROUP, "Clinic group", supergroup=True)
+    await _store(
+        platform, spec_data(channels=["web", "telegram"], segments=[], telegram={"chats": [GROUP]})
+    )
+    revoked = replace(
+        settings, telegram_bot_token="999999:REVOKED-bot", telegram_api_base_url=fake.base_url
+    )
+    with pytest.raises(UsageError) as raised:
+        await commands.launch(argparse.Namespace(id="outpatient-booking", channels=None), revoked)
+    assert str(raised.value).startswith("TELEGRAM_BOT_TOKEN: Telegram rejected the bot token; ")
+    assert "REVOKED" not in str(raised.value)
+    assert await _state(platform, "outpatient-booking") == "open"  # on the web
+    async with platform.sessionmaker() as session:
+        actions = (await session.scalars(select(ScheduledAction.action))).all()
+    assert actions == ["open:telegram"]  # published after the restart
