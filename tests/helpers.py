@@ -59,7 +59,7 @@ SPEC: dict[str, Any] = {
 #: Disclosures the screen flags each way (pinned in tests/consultations/test_screening.py):
 #: by a listed phrase ("stockpiling my tablets"), and by its model alone.
 BY_PHRASE = "I have been stockpiling my tablets to take them all"
-BY_MODEL = "Some days I just want to close my eyes and not open them again"
+BY_MODEL = "Some days I just want to disappear into the dark and not come back"
 #: Another of each, for a second person or channel in the same test.
 BY_PHRASE_TOO = "I have pills saved up and I am going to take them all tonight"
 BY_MODEL_TOO = "If I got hit by a bus I wouldn't even be sad"
