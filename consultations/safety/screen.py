@@ -19,10 +19,11 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 
-from .language import READABLE, SPANISH, WELSH, read_languages
+from .language import ENGLISH, READABLE, SPANISH, WELSH, read_languages
 from .lexicon import CATEGORIES, Hit, Lexicon, default_lexicon
-from .normalise import fold, normalise_folded
+from .normalise import RunTogether, fold, normalise_folded
 from .semantic import SemanticModel, default_model
 
 #: Categories that alert moderators on arrival.
@@ -100,6 +101,10 @@ class Screen:
         # The vocabulary that decides how drawn-out letters collapse is the lexicon's
         # alone, so that training (which has no model yet) and use read texts alike.
         self.known = lexicon.vocabulary
+        # Run-together tokens ("#iwanttodie") are split with common English words by
+        # frequency, never splitting a word of those or of the lexicon's.
+        pieces = model.vocabulary if model is not None else frozenset()
+        self.run_together = RunTogether(_common_words(), self.known, pieces)
 
     def prepare(self, text: str, folded: str | None = None) -> str:
         """The normalised, masked text the lexicon reads."""
@@ -151,6 +156,16 @@ class Screen:
             hits = self.lexicon.spanish_hits(plain)
         if not hits and WELSH in readable:
             hits = self.lexicon.welsh_hits(plain)
+        if not hits and ENGLISH in readable:
+            # Words run together as in hashtags and quick texts ("#iwanttodie",
+            # "hehitsme"): the split text is read by the lexicon as well as the original.
+            split = self.run_together.split(folded)
+            if split is not None:
+                split_hits, split_prepared = self.lexicon.read(
+                    self.lexicon.mask(normalise_folded(split, self.known))
+                )
+                if split_hits:
+                    return self._verdict(split_hits, split_prepared)
         if hits:
             return self._verdict(hits, prepared)
         # The model scores any text with English risk vocabulary, whatever language the
@@ -234,6 +249,13 @@ def _plain_form(text: str) -> str:
     rewriting."""
     decomposed = unicodedata.normalize("NFD", fold(text))
     return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+@cache
+def _common_words() -> tuple[str, ...]:
+    """``data/words.txt``: common English words, most frequent first (the words of the
+    text analyser's static embedding, by Zipf rank)."""
+    return tuple((Path(__file__).parent / "data" / "words.txt").read_text().split())
 
 
 @cache
