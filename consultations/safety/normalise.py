@@ -1391,22 +1391,22 @@ class RunTogether:
             return None
         return found[2]
 
-    def split(self, folded: str) -> str | None:
-        """A folded text with its run-together tokens split into words, or None when it
-        has none. Everything else is kept as written; the screen reads the split text as
+    def split(self, folded: str) -> tuple[str, frozenset[tuple[str, str]]] | None:
+        """A folded text with its run-together tokens split into words, and each pair of
+        words a split put side by side ("want", "to"); None when the text has no such
+        token. Everything else is kept as written; the screen reads the split text as
         well as the original, never instead of it."""
-        changed = False
+        joins: set[tuple[str, str]] = set()
 
         def split(match: re.Match[str]) -> str:
-            nonlocal changed
             hashtag, body = match.groups()
             if len(body) < (_HASHTAG_MIN if hashtag else _RUN_TOGETHER_MIN) or body in self.whole:
                 return match.group()
             words = self.words(body)
             if words is None:
                 return match.group()
-            changed = True
+            joins.update(zip(words, words[1:], strict=False))
             return " ".join(words)
 
         text = _RUN_TOGETHER.sub(split, folded)
-        return text if changed else None
+        return (text, frozenset(joins)) if joins else None

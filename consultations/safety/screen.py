@@ -159,13 +159,9 @@ class Screen:
         if not hits and ENGLISH in readable:
             # Words run together as in hashtags and quick texts ("#iwanttodie",
             # "hehitsme"): the split text is read by the lexicon as well as the original.
-            split = self.run_together.split(folded)
-            if split is not None:
-                split_hits, split_prepared = self.lexicon.read(
-                    self.lexicon.mask(normalise_folded(split, self.known))
-                )
-                if split_hits:
-                    return self._verdict(split_hits, split_prepared)
+            split_hits, split_prepared = self._run_together_hits(folded)
+            if split_hits:
+                return self._verdict(split_hits, split_prepared)
         if hits:
             return self._verdict(hits, prepared)
         # The model scores any text with English risk vocabulary, whatever language the
@@ -207,6 +203,28 @@ class Screen:
             # of risk in it ("marw", "lladd", "brifo fy ...") goes to a person.
             return UNREADABLE
         return CLEAR
+
+    def _run_together_hits(self, folded: str) -> tuple[list[Hit], str]:
+        """The lexicon's hits in ``folded`` with its run-together tokens split, each
+        phrase reaching across a place where words were split apart ("kill myself" in
+        "#killmyself"): a word that was only part of a token ("suicide" in a band's name
+        "suicideboys") or a phrase elsewhere in the text, which the original was read
+        for, does not count."""
+        split = self.run_together.split(folded)
+        if split is None:
+            return [], ""
+        text, joins = split
+        hits, prepared = self.lexicon.read(self.lexicon.mask(normalise_folded(text, self.known)))
+        if not hits:
+            return [], ""
+        pairs = set()
+        for left, right in joins:
+            # The pair as the normaliser reads it ("cant" "go" -> "not go").
+            before = normalise_folded(left, self.known).split()
+            after = normalise_folded(right, self.known).split()
+            if before and after:
+                pairs.add(f" {before[-1]} {after[0]} ")
+        return [hit for hit in hits if any(pair in f" {hit.phrase} " for pair in pairs)], prepared
 
     def plain_scorable(self, prepared: str) -> bool:
         """Whether the semantic layer scores a prepared text that has no risk vocabulary

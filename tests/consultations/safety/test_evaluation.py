@@ -1578,6 +1578,10 @@ MUST_NOT_FLAG = [
     "Diolchynfawr i'r tim",
     "#skillswap day at the surgery was fun",
     "#nhsheroes #thankyounurses",
+    # A risk word that is only part of a run-together name counts for nothing by itself.
+    "waiting room radio played suicideboys, odd choice",
+    "#killingit at physio today",
+    "killerqueen on the radio in the waiting room",
 ]
 
 
