@@ -1333,7 +1333,7 @@ _RUN_TOGETHER_MIN = 8
 _MEAN_PIECE = 2.5
 #: A whole token of letters, or a hashtag's body, with only sentence punctuation after
 #: it. URLs, email addresses, handles ("@name") and words with digits are not matched.
-_RUN_TOGETHER = re.compile(r"(?<!\S)(#?)([a-z]+)(?=[.,!?;:]*(?!\S))")
+_RUN_TOGETHER = re.compile(r"(?<!\S)#?[a-z]{6,}(?=[.,!?;:]*(?!\S))")  # _HASHTAG_MIN
 
 
 class RunTogether:
@@ -1356,13 +1356,17 @@ class RunTogether:
         self.whole = known | frozenset(ranked)
         self._cache: dict[str, tuple[str, ...] | None] = {}
 
-    def words(self, letters: str) -> tuple[str, ...] | None:
-        """``letters`` as the words it is made of, or None when it does not split."""
-        found = self._cache.get(letters, ())
+    def words(self, token: str) -> tuple[str, ...] | None:
+        """A token (a hashtag with its "#") as the words it is made of, or None when it
+        is not split."""
+        found = self._cache.get(token, ())
         if found == ():
             if len(self._cache) >= _RESOLVED_SIZE:
                 self._cache.clear()
-            found = self._cache[letters] = self._split(letters)
+            body = token.removeprefix("#")
+            short = len(body) < (_HASHTAG_MIN if body != token else _RUN_TOGETHER_MIN)
+            found = None if short or body in self.whole else self._split(body)
+            self._cache[token] = found
         return found
 
     def _split(self, letters: str) -> tuple[str, ...] | None:
@@ -1396,13 +1400,12 @@ class RunTogether:
         words a split put side by side ("want", "to"); None when the text has no such
         token. Everything else is kept as written; the screen reads the split text as
         well as the original, never instead of it."""
+        if all(self.words(token) is None for token in _RUN_TOGETHER.findall(folded)):
+            return None
         joins: set[tuple[str, str]] = set()
 
         def split(match: re.Match[str]) -> str:
-            hashtag, body = match.groups()
-            if len(body) < (_HASHTAG_MIN if hashtag else _RUN_TOGETHER_MIN) or body in self.whole:
-                return match.group()
-            words = self.words(body)
+            words = self.words(match.group())
             if words is None:
                 return match.group()
             joins.update(zip(words, words[1:], strict=False))
