@@ -14,8 +14,10 @@ a sentence boundary.
 from __future__ import annotations
 
 import html
+import math
 import re
 import unicodedata
+from collections.abc import Sequence
 from functools import lru_cache
 
 # Characters that change nothing visible and are used to split words past a filter.
@@ -1320,3 +1322,94 @@ def _needed_strings() -> tuple[tuple[re.Pattern[str], str, tuple[frozenset[str],
 
 
 _PHRASES_NEEDING = _needed_strings()
+
+
+#: A run-together token is split only when it is at least this long: a hashtag's body
+#: ("#selfharm", "#killme"), or a plain token ("hehitsme", "iwanttodie").
+_HASHTAG_MIN = 6
+_RUN_TOGETHER_MIN = 8
+#: The fewest letters a word of a split has on average: "i want to die" has 2.5; a name
+#: or a foreign word cut into scraps of known words has fewer.
+_MEAN_PIECE = 2.5
+#: A whole token of letters, or a hashtag's body, with only sentence punctuation after
+#: it. URLs, email addresses, handles ("@name") and words with digits are not matched.
+_RUN_TOGETHER = re.compile(r"(?<!\S)#?[a-z]{6,}(?=[.,!?;:]*(?!\S))")  # _HASHTAG_MIN
+
+
+class RunTogether:
+    """Splits tokens written without spaces ("#iwanttodie", "hehitsme") into words.
+
+    ``ranked`` are common English words, most frequent first (``data/words.txt``);
+    ``known`` are further words that are never split (the lexicon's); ``pieces`` are
+    further words a split may use (the semantic layer's). A token is split only when it
+    is long enough, is a word of neither ``ranked`` nor ``known``, and splits into the
+    fewest words, the most frequent among equals, of :data:`_MEAN_PIECE` letters or
+    more on average.
+    """
+
+    def __init__(
+        self, ranked: Sequence[str], known: frozenset[str], pieces: frozenset[str] = frozenset()
+    ) -> None:
+        rare = math.log(len(ranked) + 2)
+        self.cost = dict.fromkeys(known | pieces, rare)
+        self.cost.update((word, math.log(rank + 2)) for rank, word in enumerate(ranked))
+        self.whole = known | frozenset(ranked)
+        self._cache: dict[str, tuple[str, ...] | None] = {}
+
+    def words(self, token: str) -> tuple[str, ...] | None:
+        """A token (a hashtag with its "#") as the words it is made of, or None when it
+        is not split."""
+        found = self._cache.get(token, ())
+        if found == ():
+            if len(self._cache) >= _RESOLVED_SIZE:
+                self._cache.clear()
+            body = token.removeprefix("#")
+            short = len(body) < (_HASHTAG_MIN if body != token else _RUN_TOGETHER_MIN)
+            found = None if short or body in self.whole else self._split(body)
+            self._cache[token] = found
+        return found
+
+    def _split(self, letters: str) -> tuple[str, ...] | None:
+        cost = self.cost
+        size = len(letters)
+        # best[end]: (words, summed cost, the words) for letters[:end].
+        best: list[tuple[int, float, tuple[str, ...]] | None] = [None] * (size + 1)
+        best[0] = (0, 0.0, ())
+        for end in range(1, size + 1):
+            # The token itself is never one of its pieces: the semantic layer's words
+            # include run-together ones its training texts had ("iwanttodie").
+            for start in range(max(0 if end < size else 1, end - 20), end):
+                before = best[start]
+                if before is None:
+                    continue
+                piece = letters[start:end]
+                weight = cost.get(piece) if len(piece) > 1 or piece in "ia" else None
+                if weight is None:
+                    continue
+                candidate = (before[0] + 1, before[1] + weight, (*before[2], piece))
+                current = best[end]
+                if current is None or candidate[:2] < current[:2]:
+                    best[end] = candidate
+        found = best[size]
+        if found is None or found[0] < 2 or size / found[0] < _MEAN_PIECE:
+            return None
+        return found[2]
+
+    def split(self, folded: str) -> tuple[str, frozenset[tuple[str, str]]] | None:
+        """A folded text with its run-together tokens split into words, and each pair of
+        words a split put side by side ("want", "to"); None when the text has no such
+        token. Everything else is kept as written; the screen reads the split text as
+        well as the original, never instead of it."""
+        if all(self.words(token) is None for token in _RUN_TOGETHER.findall(folded)):
+            return None
+        joins: set[tuple[str, str]] = set()
+
+        def split(match: re.Match[str]) -> str:
+            words = self.words(match.group())
+            if words is None:
+                return match.group()
+            joins.update(zip(words, words[1:], strict=False))
+            return " ".join(words)
+
+        text = _RUN_TOGETHER.sub(split, folded)
+        return (text, frozenset(joins)) if joins else None

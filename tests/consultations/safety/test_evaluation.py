@@ -1368,6 +1368,13 @@ MUST_CATCH = [
     ("ɪ ᴡᴀɴᴛ ᴛᴏ ᴅɪᴇ", "suicidal-active"),
     # Upside-down text.
     ("ǝɟᴉl ʎɯ puǝ oʇ ʇuɐʍ ᴉ", "suicidal-active"),
+    # Words run together, as in hashtags and quick texts.
+    ("honestly #iwannadietonight", "suicidal-active"),
+    ("so done with everything #endmylife", "suicidal-active"),
+    ("imgonnakillmyself after this appointment", "suicidal-active"),
+    ("mydadhitsme when he drinks", "safeguarding"),
+    ("#cuttingmyself again", "self-harm"),
+    ("justcantgoonanymore", "suicidal-passive"),
 ]
 
 
@@ -1558,6 +1565,23 @@ MUST_NOT_FLAG = [
     "You have to jump at the chance when an appointment comes up",
     "She said no to killing herself, she just feels flat",
     "The app says no self harm content is allowed",
+    # Run-together look-alikes: real words, names, addresses and handles are never split
+    # into alarming words ("the rapist", "s kill set").
+    "My therapist at the clinic was brilliant",
+    "Our #therapist team were lovely",
+    "Watched an assassin film on the ward telly",
+    "Good skillset among the nurses",
+    "Moved to Scunthorpe last year and registered here",
+    "Email selfharmclinic@example.org for a referral",
+    "Follow @killmystery on the forum for puzzles",
+    "See www.wanttodiet.example for recipes",
+    "Diolchynfawr i'r tim",
+    "#skillswap day at the surgery was fun",
+    "#nhsheroes #thankyounurses",
+    # A risk word that is only part of a run-together name counts for nothing by itself.
+    "waiting room radio played suicideboys, odd choice",
+    "#killingit at physio today",
+    "killerqueen on the radio in the waiting room",
 ]
 
 

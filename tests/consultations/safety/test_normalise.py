@@ -6,6 +6,7 @@ import pytest
 
 from consultations.safety.lexicon import default_lexicon
 from consultations.safety.normalise import fold, normalise
+from consultations.safety.screen import default_screen
 
 KNOWN = default_lexicon().vocabulary
 
@@ -154,3 +155,27 @@ def test_turkish_dotless_i_is_not_read_as_upside_down_text() -> None:
     # writes the dotless i, so that one is read but not counted.
     assert fold("Bıktım artık, yardım edin") == "bıktım artık, yardım edin"
     assert fold("ǝɟᴉl ʎɯ") == "my life"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("#wanttodie", "want to die"),
+        ("ok hehitsme.", "ok he hits me."),
+        ("#selfharm and #bekind", "self harm and be kind"),
+        # The fewest words, the most frequent among equals.
+        ("cantgoonanymore", "cant go on anymore"),
+        # Known words, short tokens, addresses and handles stay as written.
+        ("my therapist", None),
+        ("assassin", None),
+        ("#kms", None),
+        ("hateit", None),
+        ("mail wanttodie@example.org", None),
+        ("www.wanttodie.example", None),
+        ("@wanttodie", None),
+        ("wanttodie99", None),
+    ],
+)
+def test_run_together_tokens_are_split(raw: str, expected: str | None) -> None:
+    split = default_screen().run_together.split(fold(raw))
+    assert (split[0] if split else None) == expected
