@@ -178,8 +178,10 @@ async def test_kill_9_while_invitations_go_out_sends_each_person_one(tmp_path: P
         assert code == 0, unknown
 
     # Nobody twice; everyone once, but for the sends the kill interrupted, which are
-    # listed and never sent again.
+    # listed and never sent again. A send in doubt may have reached the platform before
+    # the kill (the process died before it could mark it sent), or not.
     assert max(received.values()) == 1
     in_doubt = [row for row in json.loads(unknown) if row.get("kind") == "invitation"]
-    assert outbox == {"sent": len(received), **({"unknown": len(in_doubt)} if in_doubt else {})}
-    assert len(received) + len(in_doubt) == PEOPLE
+    assert outbox == {"sent": outbox["sent"], **({"unknown": len(in_doubt)} if in_doubt else {})}
+    assert outbox["sent"] + len(in_doubt) == PEOPLE
+    assert outbox["sent"] <= len(received) <= PEOPLE
