@@ -39,8 +39,8 @@ typecheck: $(BIN)/.installed
 	$(BIN)/mypy
 
 # PostgreSQL (the machine's, or a throwaway one) and Chromium: see scripts/test-services.
-# Four test workers: most tests wait on processes, browsers and fakes, not the CPU.
-PYTEST_ARGS ?= -n 4
+# Three test workers: most tests wait on processes, browsers and fakes, not the CPU.
+PYTEST_ARGS ?= -n 3
 pytest: $(BIN)/.installed
 	VENV_PYTHON=$(BIN)/python scripts/test-services $(BIN)/pytest $(PYTEST_ARGS)
 
