@@ -567,13 +567,7 @@ def _analyse(
     max_groups: int = MAX_GROUPS,
     random_state: int = RANDOM_STATE,
 ) -> OpinionAnalysis:
-    """Find opinion groups, their representative statements, consensus and division.
-
-    ``votes`` are ``(participant, statement, vote)`` with vote +1 agree, -1 disagree,
-    0 pass; a later vote by the same person on the same statement replaces the earlier.
-    ``texts`` maps statement ids to their wording for the output. Never raises on thin
-    or uniform data: the result then has no groups and says why in ``reason``.
-    """
+    """``analyse_opinions``' work, run under its thread limit."""
     texts = texts or {}
     matrix = build_vote_matrix(votes)
     counts = matrix.votes_per_participant()
