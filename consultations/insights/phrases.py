@@ -68,6 +68,26 @@ REDACTION_MARK = re.compile(
     r"\b[xX]{3,}\b|\*{3,}|\[[^\[\]\n]{0,40}\b(?i:redacted|removed|withheld|anonymi[sz]ed)\b"
     r"[^\[\]\n]{0,40}\]|\[\s*[^\W\d_]+(?:[ '-][^\W\d_]+){0,2}\s*\]"
 )
+#: Words that describe, common in feedback. An article calls for a noun, so a phrase
+#: never ends on one of these straight after "a" or "an": "done to an excellent" is cut
+#: short of "standard" ("a lot", "an hour", "a scan" end well).
+_DESCRIBING_WORDS = """
+    amazing awful bad big brief busy calm caring clean clear cold confusing dirty
+    disappointing distressing efficient excellent extra fab fabulous fantastic fast fine
+    first free friendly frustrating full general good great happy hard helpful high hot
+    huge kind large last little long lovely low main new next nice noisy old open other
+    outstanding pleasant polite poor positive professional proper quick quiet real
+    reassuring relaxed rude safe second short simple slow small smooth special
+    stressful terrible timely top warm welcoming whole wonderful worrying wrong young
+"""
+_DESCRIBING = frozenset(_DESCRIBING_WORDS.split())
+_DESCRIBING_ENDS = ("ful", "ous", "ive", "able", "ible", "less")
+
+
+def _describes(word: str) -> bool:
+    return word in _DESCRIBING or (len(word) > 5 and word.endswith(_DESCRIBING_ENDS))
+
+
 #: Words a person's name follows ("Dr [name]", "Mrs XXXX"): a phrase never ends on one
 #: (its name was taken out) and never runs on from one (the next word is a name).
 TITLES = frozenset({"dr", "mr", "mrs", "ms", "mx", "prof"})
@@ -133,6 +153,8 @@ def _phrases_of(
                 break
             last = words[j - 1]
             if last in end_edge or last.isdigit() or last in TITLES:
+                continue
+            if words[j - 2] in ("a", "an") and _describes(last):
                 continue
             found.add(" ".join(words[i:j]))
 

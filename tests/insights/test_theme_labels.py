@@ -115,6 +115,27 @@ def test_the_small_fixture_is_named_by_phrases_too() -> None:
         assert rubric_problems(t["label"], texts, t["subcategory"]) == [], t
 
 
+def test_a_phrase_never_stops_between_an_article_and_its_noun() -> None:
+    # "Everything was done to an excellent standard": a theme named "Done to an
+    # excellent" is cut short; "an hour" and "a scan" are whole.
+    from consultations.insights.phrases import PhraseNamer
+
+    texts = [
+        "Everything was done to an excellent standard",
+        "All of it done to a high standard, thank you",
+        "Care given to a good standard throughout",
+    ]
+    background = [f"The food was cold on day {n}" for n in range(100)]
+    namer = PhraseNamer([*texts, *background])
+    members = np.arange(len(texts), dtype=np.intp)
+    named = [*namer.ranked(members), namer.fallback(members, typical=[0])]
+    cut = re.compile(r"\ban? (?:excellent|high|good)$")
+    assert named and not [p for p in named if p is None or cut.search(p)], named
+    waits = ["Waited an hour, again", "We waited an hour", "Waited an hour at reception"]
+    namer = PhraseNamer([*waits, *background])
+    assert "waited an hour" in namer.ranked(np.arange(len(waits), dtype=np.intp))
+
+
 def test_the_rubric_rejects_keyword_labels() -> None:
     texts = ["The team member was kind", "Parents group on Tuesday"]
     assert rubric_problems("Member, team", texts)
