@@ -84,6 +84,36 @@ _DESCRIBING = frozenset(_DESCRIBING_WORDS.split())
 _DESCRIBING_ENDS = ("ful", "ous", "ive", "able", "ible", "less")
 
 
+#: Forms of a verb a question and its answers write differently ("What could we do
+#: better?", "nothing could be done better").
+_IRREGULAR = {
+    "did": "do",
+    "does": "do",
+    "done": "do",
+    "doing": "do",
+    "went": "go",
+    "gone": "go",
+    "made": "make",
+    "gave": "give",
+    "given": "give",
+    "got": "get",
+    "had": "have",
+    "has": "have",
+    "felt": "feel",
+    "kept": "keep",
+}
+
+
+def _stem(word: str) -> str:
+    """A word without its inflection, roughly: enough to tell an answer repeats a word of
+    its question ("improved", "improvements" and "improve")."""
+    word = _IRREGULAR.get(word, word)
+    for end in ("ments", "ment", "ing", "ed", "es", "s", "e"):
+        if word.endswith(end) and len(word) - len(end) >= 3:
+            return word[: -len(end)]
+    return word
+
+
 def _describes(word: str) -> bool:
     return word in _DESCRIBING or (len(word) > 5 and word.endswith(_DESCRIBING_ENDS))
 
@@ -173,6 +203,7 @@ class PhraseNamer:
         self,
         texts: Sequence[str],
         readable: Sequence[bool] | npt.NDArray[np.bool_] | None = None,
+        questions: Sequence[str] = (),
     ) -> None:
         # Replies that may not be quoted (safety-flagged) lend no words to any name:
         # their texts are treated as empty. Texts are read only for the sampled replies.
@@ -181,6 +212,13 @@ class PhraseNamer:
         self._all = texts
         self._readable = readable
         self._edge = stopwords() | _EDGE
+        # The words of the questions asked: a phrase made of nothing else ("done better"
+        # from "What could we have done better?") repeats the question and names nothing.
+        self._said_nothing = frozenset(_stem(w) for w in self._edge)
+        self._asked = (
+            frozenset(_stem(w) for q in questions for part in phrase_words(q) for w in part)
+            - self._said_nothing
+        )
         background = _sample(np.arange(len(texts), dtype=np.intp), PHRASE_SAMPLE * 4)
         self._background, weight = self._weighted([texts[i] for i in background.tolist()])
         self._background_n = max(1.0, weight)
@@ -209,6 +247,11 @@ class PhraseNamer:
                 found[phrase] = found.get(phrase, 0.0) + weight
         return found, total
 
+    def _echoes(self, phrase: str) -> bool:
+        """Whether every word of ``phrase`` that says anything is a word of a question."""
+        content = [s for w in phrase.split() if (s := _stem(w)) not in self._said_nothing]
+        return bool(self._asked and content) and all(s in self._asked for s in content)
+
     def _text(self, i: int) -> str:
         if self._readable is not None and not self._readable[i]:
             return ""
@@ -226,7 +269,7 @@ class PhraseNamer:
         floor = max(_TWO_WRITERS, math.ceil(0.02 * m))
         scored: list[tuple[float, str]] = []
         for phrase, df in inside.items():
-            if df < floor or phrase in GENERIC:
+            if df < floor or phrase in GENERIC or self._echoes(phrase):
                 continue
             p_in = df / m
             # Add the theme's own count to the background so a phrase absent from the
@@ -281,7 +324,7 @@ class PhraseNamer:
             found = [
                 p
                 for p in _candidates(phrase_words(self._text(i)), self._edge)
-                if p not in GENERIC and p.count(" ") < 4
+                if p not in GENERIC and p.count(" ") < 4 and not self._echoes(p)
             ]
             if found:
                 return max(found, key=lambda p: (sum(words[w] for w in p.split()), p))

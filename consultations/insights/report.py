@@ -143,7 +143,8 @@ def build_report(
     poll_section = polls.summarise(spec, others, poll_totals, seg_of, suppressed, hidden_groups)
     step("themes", 0.2)
     text = free_text.free_texts(responses.texts)
-    themes, assignment = free_text.summarise_themes(text, hints)
+    questions = [i.text for i in spec.items if as_text(i.type) in ("prompt", "thread")]
+    themes, assignment = free_text.summarise_themes(text, hints, questions)
     step("codebook", 0.7)
     book = codebook or default_codebook()
     codebook_section, categories = free_text.summarise_codebook(book, text, hints)

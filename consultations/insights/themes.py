@@ -82,6 +82,8 @@ class ThemeInput:
     #: Replies whose words never show in a theme's keywords (flagged by the safety
     #: screen): they belong to their theme and are counted, but say nothing of it.
     withheld: npt.NDArray[np.bool_] | None = None
+    #: The questions the replies answer: a phrase that only repeats one names no theme.
+    questions: Sequence[str] = ()
 
     def __len__(self) -> int:
         return len(self.tokens)
@@ -171,7 +173,7 @@ def _find_themes(
     centres = sums / np.maximum(sizes, 1)[:, None]
     candidates = space.quote_candidates(assignment, centres)
 
-    namer = PhraseNamer(docs.texts, docs.quotable)
+    namer = PhraseNamer(docs.texts, docs.quotable, docs.questions)
     words_by_id = list(space.table.vocab)
     # Keywords come from the replies that may be read: a withheld reply counts in a
     # group of its own that no theme reads ("belt, stepfather, sister" from disclosures).

@@ -136,6 +136,29 @@ def test_a_phrase_never_stops_between_an_article_and_its_noun() -> None:
     assert "waited an hour" in namer.ranked(np.arange(len(waits), dtype=np.intp))
 
 
+def test_a_phrase_that_only_repeats_the_question_names_no_theme() -> None:
+    # Asked "What could we have done better?", many answer "nothing could be done
+    # better": a theme named "Done better" says nothing a QI lead did not know.
+    texts = [f"Nothing could be done better, {w}" for w in ("thanks", "really", "honestly")]
+    texts += [f"Cannot think of anything that could be done better {k}" for k in range(12)]
+    texts += [f"I don't think anything could have been done better at {p}" for p in "abcdef"]
+    texts += [f"The car park is far too small and always full {k}" for k in range(20)]
+    texts += [f"Waiting times for the clinic are far too long {k}" for k in range(20)]
+    asked = replace(SPEC, items=(replace(SPEC.items[1], text="What could we have done better?"),))
+    report = build_report(asked, _rows(texts), generated_at=START + timedelta(days=1))
+    echoes = [
+        p
+        for t in report["themes"]
+        for p in (t["label"], *t["phrases"])
+        if "done better" in p.lower()
+    ]
+    assert echoes == [], [(t["label"], t["phrases"]) for t in report["themes"]]
+    # Not asked, the same phrase may name the theme.
+    unasked = replace(SPEC, items=(replace(SPEC.items[1], text="Anything else?"),))
+    report = build_report(unasked, _rows(texts), generated_at=START + timedelta(days=1))
+    assert any("done better" in p for t in report["themes"] for p in t["phrases"]), report["themes"]
+
+
 def test_the_rubric_rejects_keyword_labels() -> None:
     texts = ["The team member was kind", "Parents group on Tuesday"]
     assert rubric_problems("Member, team", texts)

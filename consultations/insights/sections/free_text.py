@@ -6,7 +6,7 @@ Texts flagged for safety are counted but never quoted.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -84,10 +84,12 @@ def sentiment_of(texts: TextColumns, index: IntArray | None = None) -> dict[str,
 
 
 def summarise_themes(
-    text: TextColumns, hints: screening.Hints = screening.NO_HINTS
+    text: TextColumns,
+    hints: screening.Hints = screening.NO_HINTS,
+    questions: Sequence[str] = (),
 ) -> tuple[list[dict[str, Any]], IntArray]:
     """The ``themes`` section, and the theme index of each reply in ``text`` (quotes
-    redacted with the consultation's ``hints``)."""
+    redacted with the consultation's ``hints``; ``questions``, what the replies answer)."""
     embedding = default_embedding()
     unquotable = text.flag_mask(*UNQUOTABLE_FLAGS)
     docs = ThemeInput(
@@ -99,6 +101,7 @@ def summarise_themes(
         allowed=lambda i: quotable(text.row(i)),
         embedder=embedding,
         withheld=unquotable,
+        questions=questions,
     )
     found, assignment = find_themes(docs, default_analyser().categories)
     n = len(text)
