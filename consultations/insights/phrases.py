@@ -54,7 +54,10 @@ _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
 # A phrase never runs across a sentence end, a comma or a bracket.
 _BREAK = re.compile(r"[.,;:!?()\[\]\n\u2013\u2014\"]+|\s-\s|\band\b|\bbut\b")
 # Words a phrase may not start or end on, beyond the usual function words.
-_EDGE = frozenset({"very", "really", "so", "too", "also", "always", "just", "quite", "not", "no"})
+# "least" goes with the "at" before it ("at least a year"), which is a function word.
+_EDGE = frozenset(
+    {"very", "really", "so", "too", "also", "always", "just", "quite", "not", "no", "least"}
+)
 #: The weight of a phrase two people wrote (:meth:`PhraseNamer._weighted`).
 _TWO_WRITERS = 1.0 + math.log(2)
 #: Function words a phrase may still end on ("can't think of anything", "nothing at all").

@@ -205,7 +205,7 @@ def _find_themes(
         # public ("You said ...") repeats one person's answer.
         phrases = namer.ranked(members)
         naming = phrases
-        if len(phrases) < 1 or all(p in used_labels for p in phrases):
+        if len(phrases) < 1 or all(_taken(p, used_labels) for p in phrases):
             extra = namer.fallback(members, quotes)
             naming = [*phrases, extra] if extra and extra not in phrases else phrases
         sub = subcategories.fitting(namer.sample_texts(members), category)
@@ -538,10 +538,24 @@ def _keywords(
     )
 
 
+def _taken(phrase: str, used: set[str]) -> bool:
+    """Whether another theme's label is ``phrase``, or one of the two holds the other and
+    is most of it: "Happy with all care" and "Happy with all care received" name one idea
+    twice; "Mental health" and "Help with my mental health" are two."""
+    padded, size = f" {phrase} ", phrase.count(" ") + 1
+    for label in used:
+        other, other_size = f" {label} ", label.count(" ") + 1
+        if (padded in other or other in padded) and min(size, other_size) >= 0.6 * max(
+            size, other_size
+        ):
+            return True
+    return False
+
+
 def _label(phrases: Sequence[str], category: str | None, used: set[str]) -> str:
     """The best phrase no other theme has taken; else the category."""
     for phrase in phrases:
-        if phrase not in used:
+        if not _taken(phrase, used):
             return label_of(phrase)
     base = f"Other replies about {category.lower()}" if category else "Short replies"
     label, suffix = base, 2

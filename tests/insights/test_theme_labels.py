@@ -159,6 +159,30 @@ def test_a_phrase_that_only_repeats_the_question_names_no_theme() -> None:
     assert any("done better" in p for t in report["themes"] for p in t["phrases"]), report["themes"]
 
 
+def test_two_themes_are_not_named_by_one_phrase_and_a_word_more() -> None:
+    from consultations.insights.themes import _label
+
+    used = {"happy with all care", "mental health"}
+    # Most of the longer phrase is a label already: the next phrase names the theme.
+    assert _label(["happy with all care received", "community nursing team"], None, used) == (
+        "Community nursing team"
+    )
+    assert _label(["happy with all", "district nurses"], None, used) == "District nurses"
+    # A label that is a small part of a longer phrase leaves it free.
+    assert _label(["help with my mental health"], None, used) == "Help with my mental health"
+
+
+def test_a_phrase_never_starts_on_least() -> None:
+    from consultations.insights.phrases import PhraseNamer
+
+    texts = ["At least a year, dreadful", "For at least a year now", "It took at least a year!"]
+    background = [f"The food was cold on day {n}" for n in range(100)]
+    namer = PhraseNamer([*texts, *background])
+    members = np.arange(len(texts), dtype=np.intp)
+    named = [*namer.ranked(members), namer.fallback(members)]
+    assert named and not [p for p in named if p is None or p.startswith("least")], named
+
+
 def test_the_rubric_rejects_keyword_labels() -> None:
     texts = ["The team member was kind", "Parents group on Tuesday"]
     assert rubric_problems("Member, team", texts)
