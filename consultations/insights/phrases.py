@@ -58,6 +58,28 @@ _BREAK = re.compile(r"[.,;:!?()\[\]\n\u2013\u2014\"]+|\s-\s|\band\b|\bbut\b")
 _EDGE = frozenset(
     {"very", "really", "so", "too", "also", "always", "just", "quite", "not", "no", "least"}
 )
+#: Words that turn what follows round: a phrase never starts straight after one.
+_NEGATIONS = frozenset(
+    {
+        "not",
+        "no",
+        "never",
+        "cannot",
+        "can't",
+        "couldn't",
+        "don't",
+        "didn't",
+        "doesn't",
+        "won't",
+        "wouldn't",
+        "isn't",
+        "wasn't",
+        "aren't",
+        "weren't",
+        "hardly",
+        "without",
+    }
+)
 #: The weight of a phrase two people wrote (:meth:`PhraseNamer._weighted`).
 _TWO_WRITERS = 1.0 + math.log(2)
 #: Function words a phrase may still end on ("can't think of anything", "nothing at all").
@@ -177,6 +199,9 @@ def _phrases_of(
     for i in range(n):
         if words[i] in edge or words[i].isdigit() or words[i] in TITLES:
             continue
+        if i and words[i - 1] in _NEGATIONS:
+            # "can't fault the care" is praise; "fault the care" says the opposite.
+            continue
         for size in range(MIN_WORDS, MAX_WORDS + 1):
             j = i + size
             if j > n:
@@ -264,12 +289,13 @@ class PhraseNamer:
         """The readable texts of a sample of the theme's replies."""
         return [t for i in _sample(members, PHRASE_SAMPLE).tolist() if (t := self._text(i))]
 
-    def ranked(self, members: IntArray, count: int = 8) -> list[str]:
-        """The theme's most distinctive phrases, best first (may be empty for tiny themes)."""
+    def ranked(self, members: IntArray, count: int = 8, share: float = 0.02) -> list[str]:
+        """The theme's most distinctive phrases, best first (may be empty for tiny themes):
+        each written by at least two people and ``share`` of the theme."""
         sample = _sample(members, PHRASE_SAMPLE)
         inside, m = self._weighted([self._text(i) for i in sample.tolist()])
-        # At least two writers (one text twice weighs 1 + ln 2) and 2% of the theme.
-        floor = max(_TWO_WRITERS, math.ceil(0.02 * m))
+        # At least two writers (one text twice weighs 1 + ln 2) and the share.
+        floor = max(_TWO_WRITERS, math.ceil(share * m))
         scored: list[tuple[float, str]] = []
         for phrase, df in inside.items():
             if df < floor or phrase in GENERIC or self._echoes(phrase):
@@ -314,11 +340,15 @@ class PhraseNamer:
         return best
 
     def fallback(self, members: IntArray, typical: Sequence[int] = ()) -> str | None:
-        """A phrase from one of the theme's typical replies, for themes too small to rank.
+        """A name for a theme with no phrase :meth:`ranked` finds.
 
-        Of the phrases in the first reply that has any, the one whose words the rest of
-        the theme uses most.
+        The most distinctive phrase two of its writers share, however few; else, of the
+        phrases in the first of its typical replies that has any, the one whose words the
+        rest of the theme uses most.
         """
+        shared = self.ranked(members, count=1, share=0.0)
+        if shared:
+            return shared[0]
         sample = _sample(members, PHRASE_SAMPLE).tolist()
         words: Counter[str] = Counter()
         for i in sample:
@@ -360,8 +390,8 @@ def describe(
         about = quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
         sentence = f"{lead}, about {about}"
     else:
-        # No phrase that two of its writers share: say so plainly.
-        sentence = f"{lead}, with no phrase in common"
+        # No phrase that 2% of its writers share: say so plainly.
+        sentence = f"{lead}, with no phrase many of them share"
     if suggestions:
         sentence += f"; {suggestions} ask{'s' if suggestions == 1 else ''} for a change"
     return sentence + "."

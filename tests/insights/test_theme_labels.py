@@ -183,6 +183,50 @@ def test_a_phrase_never_starts_on_least() -> None:
     assert named and not [p for p in named if p is None or p.startswith("least")], named
 
 
+def test_a_phrase_never_starts_after_a_word_that_turns_it_round() -> None:
+    # "can't fault the care" is praise; a theme named "Fault the care" says the opposite.
+    from consultations.insights.phrases import PhraseNamer
+
+    texts = ["Can't fault the care", "cannot fault the care at all", "Couldn't fault the care!"]
+    texts += ["I would not recommend the ward", "Would not recommend the ward to anyone"]
+    background = [f"The food was cold on day {n}" for n in range(100)]
+    namer = PhraseNamer([*texts, *background])
+    members = np.arange(len(texts), dtype=np.intp)
+    named = [*namer.ranked(members), namer.fallback(members)]
+    turned = [p for p in named if p is None or p.startswith(("fault", "recommend"))]
+    assert named and not turned, named
+
+
+def test_a_theme_no_phrase_names_widely_is_named_by_one_two_of_its_writers_share() -> None:
+    # A large theme of plain praise worded every which way: its name is a phrase at least
+    # two of its writers wrote, not one person's words.
+    from consultations.insights.phrases import PhraseNamer
+
+    texts = [f"Happy with the service, {w}" for w in ("thanks", "truly")]
+    words = [
+        "ward",
+        "nurse",
+        "doctor",
+        "clinic",
+        "visit",
+        "scan",
+        "letter",
+        "phone",
+        "car",
+        "park",
+        "food",
+        "bed",
+        "room",
+    ]
+    texts += [f"The {a} and the {b}" for a in words for b in words if a != b][:120]
+    texts += ["Glowing words for everyone involved in my treatment"]
+    background = [f"The food was cold on day {n}" for n in range(100)]
+    namer = PhraseNamer([*texts, *background])
+    members = np.arange(len(texts), dtype=np.intp)
+    assert namer.ranked(members) == []  # 2 of 123 is under the 2% a theme's phrases need
+    assert namer.fallback(members, typical=[len(texts) - 1]) == "happy with the service"
+
+
 def test_the_rubric_rejects_keyword_labels() -> None:
     texts = ["The team member was kind", "Parents group on Tuesday"]
     assert rubric_problems("Member, team", texts)
@@ -401,5 +445,5 @@ def test_a_theme_of_one_reply_says_what_that_reply_is() -> None:
 def test_a_theme_with_no_shared_phrase_says_so_plainly() -> None:
     description = describe([], 45, {"positive": 0.56, "neutral": 0.2, "negative": 0.24}, 10)
     assert description == (
-        "45 replies, mostly praise (56%), with no phrase in common; 10 ask for a change."
+        "45 replies, mostly praise (56%), with no phrase many of them share; 10 ask for a change."
     )
