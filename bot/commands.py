@@ -540,6 +540,7 @@ async def launch(args: argparse.Namespace, settings: Settings | None) -> int:
                 published=sorted(launched.results.done),
                 failed=sorted(launched.results.failed),
                 undone=launched.undone,
+                **({"refused": sorted(refused)} if (refused := launched.results.refused) else {}),
             )
     finally:
         await platform.aclose()

@@ -778,6 +778,8 @@ class Dashboard:
             failed=failed,
             undone=launched.undone,
             **({"later": later} if later else {}),
+            # Left for the restart because the platform refused the credentials.
+            **({"refused": refused} if (refused := [c for c in later if c in self.off]) else {}),
         )
         log.info("dashboard: user %s launched %s", account.user_id, cid)
         raise _back_to(

@@ -17,7 +17,7 @@ from bot.config import load_settings
 from consultations.keys import Keyring
 from storage import queries
 from storage.db import create_engine, create_sessionmaker
-from storage.tables import PollTally, Publication, ScheduledAction
+from storage.tables import AuditEvent, PollTally, Publication, ScheduledAction
 from tests.conftest import TEST_KEY, TEST_SECRET
 from tests.fakes.mastodon_server import InstanceLimits, MastodonServer
 from tests.helpers import spec_data
@@ -86,3 +86,5 @@ def test_a_launch_whose_token_is_refused_says_so_on_one_line_and_leaves_it_for_l
     assert server.bot_token not in err
     actions = asyncio.run(_stored(ScheduledAction))
     assert [a.action for a in actions] == ["open:mastodon"]  # published after the restart
+    (launch,) = [e for e in asyncio.run(_stored(AuditEvent)) if e.action == "consultation.launch"]
+    assert launch.detail is not None and launch.detail["refused"] == ["mastodon"], launch.detail

@@ -15,7 +15,14 @@ from channels.adapter import RetryLater, Undeliverable
 from channels.events import OutboundMessage
 from consultations import service
 from consultations.spec import parse_spec
-from storage.tables import InboxEntry, ModerationCase, OutboxEntry, Response, ScheduledAction
+from storage.tables import (
+    AuditEvent,
+    InboxEntry,
+    ModerationCase,
+    OutboxEntry,
+    Response,
+    ScheduledAction,
+)
 from tests.adapters.mastodon.conftest import World, make_adapter
 from tests.bot.test_dashboard import as_role
 from tests.helpers import form_fields, spec_data
@@ -433,7 +440,13 @@ async def test_a_launch_after_the_token_was_revoked_says_the_credentials_were_re
     )
     async with world.platform.sessionmaker() as session:
         actions = (await session.scalars(select(ScheduledAction.action))).all()
+        audit = (
+            await session.scalars(
+                select(AuditEvent).where(AuditEvent.action == "consultation.launch")
+            )
+        ).one()
     assert actions == ["open:mastodon"]  # published after the restart
+    assert audit.detail is not None and audit.detail["refused"] == ["mastodon"], audit.detail
 
 
 async def _launch_from_the_dashboard(world: World) -> str:
