@@ -500,6 +500,7 @@ def _md_stage(summary: Mapping[str, Any], e: Callable[[object], str]) -> list[st
         out += [
             f"- {e(x['theme'])} ({plural(x['count'], 'reply')}, "
             f"{_pct(x['negative_share'])} negative)"
+            + (f": “{e(x['quote'])}”" if x.get("quote") else "")
             for x in body["main_problems"]
         ] or ["- none stood out"]
         out += ["", "### Priorities", ""]

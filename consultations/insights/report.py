@@ -202,7 +202,9 @@ def build_report(
     if timed_section:
         report["timed_chat"] = timed_section
     step("summary", 0.9)
-    report["stage_summary"] = stages.summarise(stage, spec, report, text, changes, hints)
+    report["stage_summary"] = stages.summarise(
+        stage, spec, report, text, changes, hints, assignment
+    )
     if include_responses:
         names = book.names
         labels = [themes[t]["label"] for t in range(len(themes))]

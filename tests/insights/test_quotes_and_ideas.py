@@ -28,6 +28,7 @@ from consultations.insights.quotes import (
     trim,
     word_set,
 )
+from consultations.insights.render import render_markdown
 from consultations.insights.suggestions import clauses, is_suggestion
 from consultations.insights.training import criticality_class, read_pxtextmining
 from consultations.spec import parse_spec
@@ -158,6 +159,25 @@ def test_ideas_quote_suggestions_not_praise(busy_report: dict[str, Any]) -> None
     # 12 + 12 among the near-copies, the parking one, and the flagged one (counted, never
     # quoted); none of the praise.
     assert ideas["count"] == 26
+
+
+def test_a_main_problem_is_quoted_from_its_complaints() -> None:
+    # A large theme mostly of praise is among the main problems for its complaints: its
+    # quote must be one of them ("Keep on top of pain relief ..."), not the theme's first
+    # quote ("Thankful to have such a good service").
+    texts = [c.text for c in read_pxtextmining(PXTEXTMINING_SAMPLE)]
+    report = _report([_row(i, t) for i, t in enumerate(texts)])
+    problems = report["stage_summary"]["plan"]["main_problems"]
+    assert len(problems) >= 3, problems
+    assert any(p["negative_share"] < 0.5 for p in problems), problems  # mostly praise
+    for problem in problems:
+        assert problem["quote"] is not None
+        assert analyse_text(problem["quote"]).label == "negative", problem
+    # The report says it beside the theme.
+    md = render_markdown(report)
+    section = md.split("### Main problems", 1)[1].split("###", 1)[0]
+    lines = [x for x in section.splitlines() if x.startswith("- ")]
+    assert len(lines) == len(problems) and all(x.endswith("”") for x in lines), lines
 
 
 @pytest.mark.parametrize(

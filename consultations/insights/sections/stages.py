@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from consultations import screening
 from consultations.insights.columns import TextColumns, day_of, distinct
@@ -18,6 +19,9 @@ from consultations.insights.quotes import pick_diverse
 from consultations.insights.records import ChangeMarker, SpecLike
 from consultations.insights.sections import SMALL_CELL
 from consultations.insights.sections.free_text import quotable, quote_text, sentiment_of
+from consultations.insights.text import NEGATIVE, SENTIMENT_LABELS
+
+_NEGATIVE = SENTIMENT_LABELS.index(NEGATIVE)
 
 #: Longest "you said, we did" draft: fits a Mastodon status (500 characters).
 YOU_SAID_CHARS = 500
@@ -30,22 +34,24 @@ def summarise(
     text: TextColumns,
     changes: Sequence[ChangeMarker],
     hints: screening.Hints = screening.NO_HINTS,
+    assignment: npt.NDArray[np.intp] | None = None,
 ) -> dict[str, Any]:
     """The ``stage_summary`` section for ``stage``, read from the sections in ``report``
-    (quotes redacted with the consultation's ``hints``)."""
+    (quotes redacted with the consultation's ``hints``; ``assignment``, each reply's theme,
+    lets a main problem be quoted from its negative replies)."""
     themes: list[dict[str, Any]] = report["themes"]
     problems = sorted(
-        (t for t in themes if t["sentiment"]["negative"] > 0),
-        key=lambda t: -t["count"] * t["sentiment"]["negative"],
+        (k for k, t in enumerate(themes) if t["sentiment"]["negative"] > 0),
+        key=lambda k: -themes[k]["count"] * themes[k]["sentiment"]["negative"],
     )[:5]
     problem_rows = [
         {
-            "theme": t["label"],
-            "count": t["count"],
-            "negative_share": t["sentiment"]["negative"],
-            "quote": t["quotes"][0] if t["quotes"] else None,
+            "theme": themes[k]["label"],
+            "count": themes[k]["count"],
+            "negative_share": themes[k]["sentiment"]["negative"],
+            "quote": _problem_quote(text, themes[k], k, assignment, hints),
         }
-        for t in problems
+        for k in problems
     ]
     builders: dict[str, Callable[[], dict[str, Any]]] = {
         "plan": lambda: {
@@ -101,27 +107,67 @@ def _priorities(polls: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def _ideas(
-    text: TextColumns, themes: Sequence[Mapping[str, Any]], hints: screening.Hints
-) -> dict[str, Any]:
-    ideas = np.flatnonzero(text.suggestion)
-    # Typical: the idea's content words are ones many other ideas use too (mean document
-    # frequency among the ideas), read at a readable length; then no two alike.
-    tokens = text.tokens.take(ideas)
+def _typical_first(text: TextColumns, among: npt.NDArray[np.intp]) -> list[int]:
+    """``among`` (reply indices), most typical first: a reply whose content words many
+    of the others use too (mean document frequency among them), read at a readable
+    length."""
+    tokens = text.tokens.take(among)
     df = np.bincount(tokens.ids, minlength=len(tokens.vocab))
     running = np.concatenate([[0], np.cumsum(df[tokens.ids], dtype=np.int64)])
     used = running[tokens.ptr[1:]] - running[tokens.ptr[:-1]]
     lengths = np.diff(tokens.ptr)
-    n = text.words[ideas]
+    n = text.words[among]
     readable = np.where((n >= 6) & (n <= 40), 1.0, np.where(n >= 4, 0.5, 0.1))
     with np.errstate(invalid="ignore", divide="ignore"):
-        common = used / (lengths * max(1, len(ideas)))
+        common = used / (lengths * max(1, len(among)))
     typical = np.where(lengths > 0, common * readable, 0.0)
-    order = ideas[np.lexsort((text.ids[ideas], -typical))].tolist()
+    order: list[int] = among[np.lexsort((text.ids[among], -typical))].tolist()
+    return order
+
+
+def _quotable_reply(text: TextColumns, i: int) -> bool:
+    return bool(text.words[i] >= 4) and quotable(text.row(i))
+
+
+def _problem_quote(
+    text: TextColumns,
+    theme: Mapping[str, Any],
+    k: int,
+    assignment: npt.NDArray[np.intp] | None,
+    hints: screening.Hints,
+) -> str | None:
+    """A typical negative reply of theme ``k``, saying what the problem is; a theme
+    mostly of praise is a main problem for its complaints, not for its first quote."""
+    if assignment is not None and len(assignment) == len(text):
+        negative = np.flatnonzero((assignment == k) & (text.label == _NEGATIVE)).astype(np.intp)
+        if len(negative):
+            # The clearest complaints (the most negative quarter, at least 10), the most
+            # typical of them first: a reply the model only just calls negative may
+            # be praise ("Could not have been more help").
+            scores = text.sentiment[negative]
+            clearest = negative[np.argsort(scores, kind="stable")[: max(10, len(negative) // 4)]]
+            chosen = pick_diverse(
+                _typical_first(text, np.sort(clearest)),
+                lambda i: text.text(i) or "",
+                lambda i: _quotable_reply(text, i),
+                1,
+                limit=200,
+            )
+            if chosen:
+                return quote_text(text.text(chosen[0]) or "", hints=hints)
+    quotes: list[str] = theme["quotes"]
+    return quotes[0] if quotes else None
+
+
+def _ideas(
+    text: TextColumns, themes: Sequence[Mapping[str, Any]], hints: screening.Hints
+) -> dict[str, Any]:
+    ideas = np.flatnonzero(text.suggestion).astype(np.intp)
+    # Typical ideas first; then no two alike.
     chosen = pick_diverse(
-        order,
+        _typical_first(text, ideas),
         lambda i: text.text(i) or "",
-        lambda i: bool(text.words[i] >= 4) and quotable(text.row(i)),
+        lambda i: _quotable_reply(text, i),
         5,
         limit=400,
     )
