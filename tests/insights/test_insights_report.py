@@ -292,6 +292,44 @@ def test_you_said_names_no_phrase_only_one_reply_holds() -> None:
     assert all(t["label"] for t in r["themes"])
 
 
+def test_you_said_names_what_people_raised_before_what_they_praised() -> None:
+    """Real comments, mostly praise: "You said" names the themes of complaints and ideas
+    (what was done is said about them), not "Nothing to improve" because it is largest."""
+    from consultations.insights.training import read_pxtextmining
+
+    sample = Path(__file__).resolve().parents[1] / "data" / "pxtextmining" / "text_data_sample.csv"
+    rows = [
+        ResponseRow(
+            id=i + 1,
+            item_id="one-thing",
+            item_type="prompt",
+            channel="import",
+            participant=f"r{i}",
+            segments={},
+            choices=(),
+            text=c.text,
+            created_at=START,
+            analysis=analyse_text(c.text),
+        )
+        for i, c in enumerate(read_pxtextmining(sample))
+    ]
+    r = build_report(SPEC, rows, [], None, generated_at=GENERATED, stage="act")
+    said = next(
+        line
+        for line in r["stage_summary"]["act"]["you_said_we_did"].splitlines()
+        if line.startswith("You said")
+    )
+    labels = [part.rsplit(" (", 1)[0] for part in said.removeprefix("You said: ").split("; ")]
+    by_label = {t["label"]: t for t in r["themes"]}
+    assert labels and all(label in by_label for label in labels), (labels, list(by_label))
+    largest = max(r["themes"], key=lambda t: t["count"])
+    assert largest["sentiment"]["positive"] > 0.5  # the largest theme is praise
+    for label in labels:
+        t = by_label[label]
+        asks = t["sentiment"]["negative"] >= 0.5 or t["suggestions"] >= 0.3 * t["count"]
+        assert asks, (label, t["sentiment"], t["suggestions"], t["count"])
+
+
 def test_act_suggests_no_decision_and_drafts_nothing_without_answers() -> None:
     """Nobody answered: no decision rests on nothing ("adapt" was suggested), and no
     message thanks "the 0 people who took part"."""

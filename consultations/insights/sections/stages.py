@@ -345,9 +345,18 @@ def _you_said(spec: SpecLike, report: Mapping[str, Any], changes: Sequence[Chang
         if t["label"] == t.get("subcategory")
         or t["label"].lower() in {p.lower() for p in t.get("phrases") or ()}
     ]
+    # What people asked to change comes first: themes mostly of complaints or with many
+    # ideas in them. "You said: nothing to improve; excellent care" tells nobody what
+    # was done about what they raised. Only when nothing was raised, the largest themes.
+    raised = [
+        t
+        for t in named
+        if t["count"] >= SMALL_CELL
+        and (t["sentiment"]["negative"] >= 0.5 or t.get("suggestions", 0) >= 0.3 * t["count"])
+    ]
     said = [
         f"{t['label']} ({t['count']} of {plural(total, 'comment')})"
-        for t in sorted(named, key=lambda t: -t["count"])[:3]
+        for t in sorted(raised or named, key=lambda t: -t["count"])[:3]
     ]
     # consultations.spec.DRAFT_PLACEHOLDERS: a spec that still says this is refused.
     did = [c.label for c in changes][-3:] or ["[what we changed]"]
