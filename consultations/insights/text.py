@@ -414,6 +414,8 @@ class TextAnalyser:
         logit += self._lexicon_weight * _signed_sum(
             [info.polarity for info in infos], [info.negator for info in infos]
         )
+        if "not" in ws or "cannot" in ws:  # "n't" is read as "not"
+            logit += idiom_logit(text)
         # 2*sigmoid(z)-1: the probability of "positive", mapped to [-1, 1].
         score = math.tanh(logit / 2.0)
         return TextAnalysis(
@@ -454,6 +456,38 @@ def category_matrix(analyses: Sequence[TextAnalysis]) -> FloatArray:
         count=len(analyses) * width,
     )
     return flat.reshape(len(analyses), width)
+
+
+_NOT = r"(?:(?:could|would)(?:n[’']?t|\s?not)|can(?:[’']?t|\s?not))"
+#: Praise said through a negation, which the words alone read the wrong way round:
+#: "could not have been more helpful", "couldn't ask for better", "can't fault them",
+#: "can't thank them enough".
+_PRAISE_BY_NEGATION = re.compile(
+    rf"\b{_NOT}\s+(?:have\s+)?(?:been\s+|be\s+)?(?:any\s+)?"
+    r"(?:more\s+(?:help|helpful|kind|caring|supportive|professional|friendly|understanding"
+    r"|polite|attentive|welcoming|reassuring|patient|efficient)|better|happier|nicer|kinder)\b"
+    rf"|\b{_NOT}\s+(?:have\s+)?(?:ask(?:ed)?|wish(?:ed)?|hope[d]?)\s+for\s+"
+    r"(?:any(?:thing)?\s+|a\s+)?(?:more|better|nicer|kinder)\b"
+    rf"|\b{_NOT}\s+(?:fault|praise\s+\w+(?:\s+\w+)?\s+enough|thank\s+\w+(?:\s+\w+)?\s+enough"
+    r"|speak\s+(?:highly|well)\s+enough|recommend\s+\w+(?:\s+\w+)?\s+(?:enough|more|highly\s+enough))",
+    re.IGNORECASE,
+)
+#: And the other way: "could not care less", "couldn't have been worse".
+_BLAME_BY_NEGATION = re.compile(
+    rf"\b{_NOT}\s+(?:have\s+)?(?:care\s+less|(?:been\s+|be\s+)(?:any\s+)?(?:worse|less\s+helpful))\b",
+    re.IGNORECASE,
+)
+#: How far such a phrase moves the model's log-odds: enough to decide the reply.
+_IDIOM_LOGIT = 4.0
+
+
+def idiom_logit(text: str) -> float:
+    """The log-odds a phrase of praise or blame said through a negation adds."""
+    if _PRAISE_BY_NEGATION.search(text):
+        return _IDIOM_LOGIT
+    if _BLAME_BY_NEGATION.search(text):
+        return -_IDIOM_LOGIT
+    return 0.0
 
 
 def sentiment_label(score: float) -> str:

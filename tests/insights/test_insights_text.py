@@ -45,6 +45,29 @@ def test_sentiment_reads_clear_cases(text: str, label: str) -> None:
     assert -1.0 <= analysis.sentiment <= 1.0
 
 
+@pytest.mark.parametrize(
+    ("text", "label"),
+    [
+        # Praise said through a negation: the words alone read it the wrong way round.
+        ("Could not have been more help.", "positive"),
+        ("The lady I spoke to couldn't have been more helpful", "positive"),
+        ("I couldn’t ask for better care", "positive"),
+        ("Couldn't have asked for more", "positive"),
+        ("Can't fault the care", "positive"),
+        ("Cannot thank the staff enough", "positive"),
+        ("I can't recommend them enough", "positive"),
+        # And blame the same way.
+        ("Staff could not care less", "negative"),
+        ("Couldn't have been worse", "negative"),
+        # A negation that is a plain complaint stays one.
+        ("Could not get through on the phone for a week", "negative"),
+        ("I can't get an appointment", "negative"),
+    ],
+)
+def test_sentiment_reads_praise_and_blame_said_through_a_negation(text: str, label: str) -> None:
+    assert analyse_text(text).label == label
+
+
 def test_tokens_are_readable_content_words() -> None:
     analysis = analyse_text("The receptionists were always so helpful with my appointments!")
     assert analysis.tokens == ("receptionist", "helpful", "appointment")
