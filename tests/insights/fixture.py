@@ -182,3 +182,22 @@ POLL_TOTALS = (
 
 def all_rows() -> list[ResponseRow]:
     return text_rows() + poll_rows()
+
+
+def reply_rows(texts: list[str]) -> list[ResponseRow]:
+    """One imported answer to the "one-thing" prompt per text, each from its own person."""
+    return [
+        ResponseRow(
+            id=i + 1,
+            item_id="one-thing",
+            item_type="prompt",
+            channel="import",
+            participant=f"r{i}",
+            segments={},
+            choices=(),
+            text=t,
+            created_at=START,
+            analysis=analyse_text(t),
+        )
+        for i, t in enumerate(texts)
+    ]

@@ -30,7 +30,15 @@ from consultations.insights import (
     render_markdown,
 )
 from consultations.insights.render import WITHHELD
-from tests.insights.fixture import COMMENTS, POLL_ANSWERS, SAFETY_INDEX, SPEC, START, all_rows
+from tests.insights.fixture import (
+    COMMENTS,
+    POLL_ANSWERS,
+    SAFETY_INDEX,
+    SPEC,
+    START,
+    all_rows,
+    reply_rows,
+)
 
 GENERATED = datetime(2026, 12, 20, tzinfo=UTC)
 
@@ -298,21 +306,7 @@ def test_you_said_names_what_people_raised_before_what_they_praised() -> None:
     from consultations.insights.training import read_pxtextmining
 
     sample = Path(__file__).resolve().parents[1] / "data" / "pxtextmining" / "text_data_sample.csv"
-    rows = [
-        ResponseRow(
-            id=i + 1,
-            item_id="one-thing",
-            item_type="prompt",
-            channel="import",
-            participant=f"r{i}",
-            segments={},
-            choices=(),
-            text=c.text,
-            created_at=START,
-            analysis=analyse_text(c.text),
-        )
-        for i, c in enumerate(read_pxtextmining(sample))
-    ]
+    rows = reply_rows([c.text for c in read_pxtextmining(sample)])
     r = build_report(SPEC, rows, [], None, generated_at=GENERATED, stage="act")
     said = next(
         line

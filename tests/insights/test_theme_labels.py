@@ -17,12 +17,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from consultations.insights import ResponseRow, analyse_text, build_report
+from consultations.insights import analyse_text, build_report
 from consultations.insights.phrases import GENERIC, describe
 from consultations.insights.render import render_markdown
 from consultations.insights.text import stopwords
 from consultations.insights.training import read_pxtextmining
-from tests.insights.fixture import SPEC, START, all_rows
+from tests.insights.fixture import SPEC, START, all_rows, reply_rows
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "pxtextmining" / "text_data_sample.csv"
 KEYWORD_LIST = re.compile(r"^[\w'/ ]+:\s|^[\w']+(?:,\s*[\w']+)+$")
@@ -53,29 +53,11 @@ def rubric_problems(
     return problems
 
 
-def _rows(texts: list[str]) -> list[ResponseRow]:
-    return [
-        ResponseRow(
-            id=i + 1,
-            item_id="one-thing",
-            item_type="prompt",
-            channel="import",
-            participant=f"r{i}",
-            segments={},
-            choices=(),
-            text=t,
-            created_at=START,
-            analysis=analyse_text(t),
-        )
-        for i, t in enumerate(texts)
-    ]
-
-
 @pytest.fixture(scope="module")
 def real_report() -> dict[str, Any]:
     texts = [c.text for c in read_pxtextmining(SAMPLE)]
     report = build_report(
-        SPEC, _rows(texts), generated_at=START + timedelta(days=1), include_responses=True
+        SPEC, reply_rows(texts), generated_at=START + timedelta(days=1), include_responses=True
     )
     report["_texts"] = texts
     return report
@@ -145,7 +127,7 @@ def test_a_phrase_that_only_repeats_the_question_names_no_theme() -> None:
     texts += [f"The car park is far too small and always full {k}" for k in range(20)]
     texts += [f"Waiting times for the clinic are far too long {k}" for k in range(20)]
     asked = replace(SPEC, items=(replace(SPEC.items[1], text="What could we have done better?"),))
-    report = build_report(asked, _rows(texts), generated_at=START + timedelta(days=1))
+    report = build_report(asked, reply_rows(texts), generated_at=START + timedelta(days=1))
     echoes = [
         p
         for t in report["themes"]
@@ -155,7 +137,7 @@ def test_a_phrase_that_only_repeats_the_question_names_no_theme() -> None:
     assert echoes == [], [(t["label"], t["phrases"]) for t in report["themes"]]
     # Not asked, the same phrase may name the theme.
     unasked = replace(SPEC, items=(replace(SPEC.items[1], text="Anything else?"),))
-    report = build_report(unasked, _rows(texts), generated_at=START + timedelta(days=1))
+    report = build_report(unasked, reply_rows(texts), generated_at=START + timedelta(days=1))
     assert any("done better" in p for t in report["themes"] for p in t["phrases"]), report["themes"]
 
 
@@ -252,7 +234,7 @@ def test_flagged_replies_lend_no_words_to_labels_or_descriptions() -> None:
     texts = [f"{flagged} {k}" for k in range(8)]
     texts += [f"The phone line rang out again on day {k}" for k in range(8)]
     texts += [f"Lovely kind nurses on the ward {k}" for k in range(8)]
-    rows = _rows(texts)
+    rows = reply_rows(texts)
     rows = [
         replace(r, flags=("safety",)) if (r.text or "").startswith(flagged) else r for r in rows
     ]
@@ -270,7 +252,7 @@ def test_flagged_replies_lend_no_words_to_keywords_or_anything_else_shown() -> N
     flagged = "My stepfather hits my little sister with a belt"
     texts = [f"{flagged} every week {k}" for k in range(6)]
     texts += [f"The phone line rang out again on day {k}" for k in range(6)]
-    rows = _rows(texts)
+    rows = reply_rows(texts)
     rows = [
         replace(r, flags=("safety",)) if (r.text or "").startswith(flagged) else r for r in rows
     ]
@@ -285,7 +267,7 @@ def test_flagged_replies_lend_no_words_to_keywords_or_anything_else_shown() -> N
 def test_a_framework_sub_theme_names_a_theme_it_fits() -> None:
     texts = [f"Waited {k} months for a first appointment after my referral" for k in range(30)]
     texts += [f"The nurses were kind and caring on day {k}" for k in range(30)]
-    report = build_report(SPEC, _rows(texts), generated_at=START + timedelta(days=1))
+    report = build_report(SPEC, reply_rows(texts), generated_at=START + timedelta(days=1))
     waits = [t for t in report["themes"] if t["subcategory"]]
     assert any(t["label"] == "Waiting for a first appointment" for t in waits), [
         (t["label"], t["category"]) for t in report["themes"]
@@ -298,7 +280,7 @@ def test_a_framework_sub_theme_names_a_theme_it_fits() -> None:
 def test_labels_and_keywords_keep_accented_letters() -> None:
     texts = [f"Necesitamos más enfermeras en la planta {k}" for k in range(10)]
     texts += [f"La recepción tardó mucho en contestar el teléfono {k}" for k in range(10)]
-    report = build_report(SPEC, _rows(texts), generated_at=START + timedelta(days=1))
+    report = build_report(SPEC, reply_rows(texts), generated_at=START + timedelta(days=1))
     labels = [t["label"] for t in report["themes"]]
     keywords = {w for t in report["themes"] for w in t["keywords"]}
     assert any("más enfermeras" in label.lower() for label in labels), labels
@@ -313,7 +295,7 @@ def test_redaction_placeholders_are_never_keywords_or_phrases() -> None:
     ]
     texts += [f"Ask [name] about my [id number] or write to [email] please {k}" for k in range(10)]
     texts += [f"Lovely kind nurses on the ward {k}" for k in range(10)]
-    report = build_report(SPEC, _rows(texts), generated_at=START + timedelta(days=1))
+    report = build_report(SPEC, reply_rows(texts), generated_at=START + timedelta(days=1))
     placeholder_words = {"name", "phone", "id", "number", "email"}
     for t in report["themes"]:
         assert not placeholder_words & set(t["keywords"]), t["keywords"]
@@ -327,7 +309,7 @@ def test_placeholders_and_accents_in_analyses_stored_earlier_are_read_again() ->
 
     text = "Ask [name] for más enfermeras"
     old = replace(analyse_text(text), tokens=("ask", "name", "m", "enfermera"), version=3)
-    row = replace(_rows([text])[0], analysis=old)
+    row = replace(reply_rows([text])[0], analysis=old)
     columns = split_rows([row], len(old.categories)).texts
     assert sorted(columns.analysis(0).tokens) == ["ask", "enfermera", "más"]
     # As stored (a JSON object), too.
@@ -414,7 +396,7 @@ def test_redaction_marks_of_other_systems_and_names_never_name_a_theme() -> None
     texts += [f"Lovely kind nurses on the ward {k}" for k in range(8)]
     # Kisses at the end of a message are no more a keyword than a mark is.
     texts += [f"Dr [name] and the team were brilliant, thank you xx {k}" for k in range(8)]
-    report = build_report(SPEC, _rows(texts), generated_at=START + timedelta(days=1))
+    report = build_report(SPEC, reply_rows(texts), generated_at=START + timedelta(days=1))
     assert report["themes"]
     for t in report["themes"]:
         unwanted = {"xxxx", "xx", "redacted", "amy", "dr", "mrs"}
@@ -430,7 +412,7 @@ def test_a_theme_of_one_reply_says_what_that_reply_is() -> None:
     texts += [f"Lovely kind nurses on the ward looked after me {k}" for k in range(20)]
     texts += [f"Waiting times for the clinic are far too long {k}" for k in range(20)]
     texts += ["Hydrotherapy pool temperature freezing", "Bring back the chaplain visits"]
-    report = build_report(SPEC, _rows(texts), generated_at=START + timedelta(days=1))
+    report = build_report(SPEC, reply_rows(texts), generated_at=START + timedelta(days=1))
     single = {t["label"]: t["description"] for t in report["themes"] if t["count"] == 1}
     assert len(single) == 2, [(t["label"], t["count"]) for t in report["themes"]]
     for description in single.values():
