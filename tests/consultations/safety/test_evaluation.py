@@ -1388,6 +1388,13 @@ def test_must_catch(text: str, category: str) -> None:
 
 
 MUST_NOT_FLAG = [
+    # A clinician's pictures and videos, and having everything needed from the staff:
+    # real comments once flagged as grooming and as means ready.
+    "He also sent videos to show how to do the exercises.",
+    "They asked for photos of the rash before the appointment",
+    "The nurse sent pictures of my exercises home with me",
+    "I have everything I need from the nurses they have been lovely.",
+    "I have everything I need for my recovery, thank you",
     # Medicines a pharmacy or ward had ready, or is asked to have ready sooner: the
     # commonest discharge feedback, once read as a means ready (and held the person).
     "Much quicker this time, the pharmacy had my medicines ready by 11.",
