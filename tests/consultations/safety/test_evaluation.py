@@ -53,6 +53,12 @@ FRESH_HELDOUT_4 = (140, 143)
 #: and every register, 320 look-alikes), committed and scored once on the screen as it
 #: stood before any change for it, then tuned on (docs/safety.md, "Tune batch 145").
 TUNE_145 = (145,)
+#: The next batch written blind the same way (311 disclosures, 317 look-alikes, with
+#: sound-alike misspellings, words run together and quoted euphemisms), committed and
+#: scored once before any change for it, then tuned on by the lexicon and the
+#: normalisation; the model retrained with it lost its sentence threshold, so it is stored
+#: with split "lexicon" like batches 139 to 144 (docs/safety.md, "Tune batch 146").
+LEXICON_146 = (146,)
 
 
 #: Whether the screen flags a text, by text: many tests score overlapping parts of the
@@ -271,7 +277,7 @@ def test_the_evaluation_set_is_large_varied_and_split_by_its_fixed_rule() -> Non
                         *FRESH_HELDOUT_4,
                     )
                 ),
-                *((batch, "lexicon") for batch in LEXICON_139),
+                *((batch, "lexicon") for batch in (*LEXICON_139, *LEXICON_146)),
             }
             assert (row["batch"], row["split"]) in allowed, row["text"]
             continue
@@ -300,9 +306,11 @@ def test_the_whole_held_out_split_holds_its_measured_level() -> None:
     recall, over_flagging = _rates(HELDOUT)
     assert sum(row["label"] == 1 for row in HELDOUT) == 10987
     # With tune batch 145, its round's phrases and guards and the model retrained: 0.984
-    # (10,812) and 0.074 (809).
+    # (10,812) and 0.074 (809). With batch 146's round (lexicon and normalisation, the
+    # model as it was): 0.984 (10,812) and 0.0739 (806); with the model retrained on it
+    # (no sentence threshold), 0.9838 (10,809) and 0.0739 (806), not kept.
     assert recall >= 0.9840
-    assert over_flagging <= 0.0742
+    assert over_flagging <= 0.0739
 
 
 FRESH_HELD = [row for row in HELDOUT if row.get("batch") in FRESH_HELDOUT]
@@ -396,11 +404,25 @@ def test_tune_batch_145_holds_its_measured_level() -> None:
 def test_lexicon_batches_139_to_144_are_caught_in_sample() -> None:
     # Before their round, on the screen as it stood: 0.980 (784 of 800) and 0.104 (83 of
     # 800). In sample after the lexicon's phrases and guards: 0.999 (799) and 0.078 (62).
-    assert {row["batch"] for row in LEXICON} == set(LEXICON_139)
-    recall, over_flagging = _rates(LEXICON)
+    assert {row["batch"] for row in LEXICON} == {*LEXICON_139, *LEXICON_146}
+    recall, over_flagging = _rates([row for row in LEXICON if row["batch"] in LEXICON_139])
     # With tune batch 145 and the model retrained on it: 0.9987 (799) and 0.081 (65).
     assert recall >= 0.9987
     assert over_flagging <= 0.0813
+
+
+def test_lexicon_batch_146_holds_its_measured_level() -> None:
+    # Scored once on the screen as it stood, before any change for it: 0.981 (305 of 311)
+    # and 0.117 (37 of 317). Leave one batch out (a model trained without it, the lexicon
+    # with the round's phrases): 1.000 and 0.098. In sample after the round, the model as
+    # it was: 1.000 (311) and 0.098 (31), 14 of them everyday texts the model reads as a
+    # means or a goodbye ("bought a new rope for the washing line").
+    rows = [row for row in LEXICON if row["batch"] in LEXICON_146]
+    assert sum(row["label"] == 1 for row in rows) == 311
+    assert sum(row["label"] == 0 for row in rows) == 317
+    recall, over_flagging = _rates(rows)
+    assert recall == 1.0
+    assert over_flagging <= 0.098
 
 
 BLIND = [row for row in TUNE if row.get("batch") in (10, 12)]
@@ -1375,6 +1397,12 @@ MUST_CATCH = [
     ("mydadhitsme when he drinks", "safeguarding"),
     ("#cuttingmyself again", "self-harm"),
     ("justcantgoonanymore", "suicidal-passive"),
+    # Tune batch 146: a sound-alike, words run together, a family or two.
+    ("my husband beets me", "safeguarding"),
+    ("iwishiwasdead", "suicidal-passive"),
+    ("I'm seriously considering suicide, please don't send me another form", "suicidal-active"),
+    ("been c*tting", "self-harm"),
+    ("no point waiting if I'm 40 before I get seen. no point in anything", "suicidal-passive"),
 ]
 
 
@@ -1589,6 +1617,14 @@ MUST_NOT_FLAG = [
     "waiting room radio played suicideboys, odd choice",
     "#killingit at physio today",
     "killerqueen on the radio in the waiting room",
+    # Tune batch 146: a storyline, the card game, a death from an overdose, a cut "on" a
+    # knife, a button's label, a service for people who attend for self-harm.
+    "the latest episode of casualty had an overdose storyline",
+    "Going to the bridge club on Tuesdays",
+    "my best friend died from an overdose last year and I'd like to help others",
+    "my son cut himself on a craft knife at school, the teacher handled it well",
+    "Add a button on the website for 'I don't feel safe at home'",
+    "A follow up call after someone attends for self harm would be good",
 ]
 
 

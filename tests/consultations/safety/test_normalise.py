@@ -109,6 +109,11 @@ KNOWN = default_lexicon().vocabulary
         ("lol \U0001f480\U0001f480", "lol"),
         ("i got sa'd by my ex", "i got sexually assaulted by my ex"),
         ("so sad", "so sad"),
+        # A sound-alike of "beat" before a person or "up" (tune batch 146); the vegetable
+        # stays.
+        ("my husband beets me", "my husband beats me"),
+        ("he beet me up", "he beat me up"),
+        ("beetroot and sugar beet", "beetroot and sugar beet"),
         ("he made me do seggs stuff", "he made me do sex stuff"),
         # A doubled 1 is "ll" ("ki11"); "shed" and "shin" are words, "sh'd" is not.
         ("i want 2 ki11 him", "i want to kill him"),
@@ -165,6 +170,11 @@ def test_turkish_dotless_i_is_not_read_as_upside_down_text() -> None:
         ("#selfharm and #bekind", "self harm and be kind"),
         # The fewest words, the most frequent among equals.
         ("cantgoonanymore", "cant go on anymore"),
+        # Function words, which the ranked list lacks, are the cheapest pieces, and a
+        # piece of the model's that is words run together with "i" at an end ("iwishi")
+        # is none (tune batch 146).
+        ("mydaughterwantstodie", "my daughter wants to die"),
+        ("iwishiwasdead", "i wish i was dead"),
         # Known words, short tokens, addresses and handles stay as written.
         ("my therapist", None),
         ("assassin", None),
