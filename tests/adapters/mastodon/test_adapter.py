@@ -685,6 +685,30 @@ async def test_a_stalled_stream_is_noticed_polled_around_and_streamed_again(worl
     assert world.adapter.mode == "streaming"  # it came by the stream, not by polling
 
 
+async def test_a_streaming_intake_stops_as_soon_as_it_is_asked(world: World) -> None:
+    """Between notifications the intake waits on the stream (a second at a time); asked
+    to stop, it stops then, not at the end of the wait."""
+    await world.launch()
+    world.adapter.intake.sweep_interval = 3600
+    world.adapter.intake.reconcile_interval = 3600
+    await world.start()
+    await wait_until(_mode(world, "streaming"), what="streaming")
+    prompt = await world.post_of("one-thing")
+    await world.act(world.server.reply, "alice", prompt, "Evening appointments")
+
+    async def taken_in() -> bool:
+        return await world.count(InboxEntry) == 1
+
+    await wait_until(taken_in, what="the streamed reply in the inbox", every=0.01)
+    # Its wait for the next notification began as that one was committed.
+    [intake] = [t for t in asyncio.all_tasks() if t.get_name() == "mastodon-intake"]
+    loop = asyncio.get_running_loop()
+    asked = loop.time()
+    world.adapter.stopper.set()
+    await asyncio.wait_for(asyncio.shield(intake), 5.0)
+    assert loop.time() - asked < 0.3
+
+
 def _stored(world: World, status_id: Any) -> Any:
     async def check() -> list[Response]:
         ref = world.platform.keyring.reference("mastodon", str(status_id))
