@@ -37,7 +37,13 @@ from adapters.mastodon.account import Account
 from adapters.mastodon.api import account_refused, error_text, status_code, token_refused
 from adapters.mastodon.convert import CHANNEL, Post, deletion_of, edit_of, event_of, post_of
 from adapters.mastodon.stream import DELETED, EDITED, UserStream
-from adapters.plumbing.intake import SavedCursor, StopIntake, intake_loop, periodically
+from adapters.plumbing.intake import (
+    FIRST_BACKOFF,
+    SavedCursor,
+    StopIntake,
+    intake_loop,
+    periodically,
+)
 from adapters.plumbing.timing import Clock, Stopper
 from channels.adapter import CredentialsRejected, EventSink
 from channels.events import CHOOSE, ERASE, EventKind, InboundEvent, OutboundMessage
@@ -122,6 +128,7 @@ class MastodonIntake:
         stall_timeout: seconds without a keep-alive after which the stream is given up.
         probe_timeout: seconds to wait for a new stream's first keep-alive.
         stream_retry: seconds of polling before the stream is tried again.
+        retry_backoff: seconds before a failed round is tried again (doubling).
     """
 
     def __init__(
@@ -138,6 +145,7 @@ class MastodonIntake:
         stall_timeout: float,
         probe_timeout: float,
         stream_retry: float,
+        retry_backoff: float = FIRST_BACKOFF,
     ) -> None:
         self.account = account
         self.store = store
@@ -150,6 +158,7 @@ class MastodonIntake:
         self.stall_timeout = stall_timeout
         self.probe_timeout = probe_timeout
         self.stream_retry = stream_retry
+        self.retry_backoff = retry_backoff
         self.mode = "stopped"  # stopped | streaming | polling
         self.cursor: SavedCursor | None = None
         self._sink: EventSink | None = None
@@ -230,6 +239,7 @@ class MastodonIntake:
             log=log,
             what="mastodon: intake",
             server_wait=server_wait,
+            first_backoff=self.retry_backoff,
         )
 
     async def _intake_round(self) -> None:
