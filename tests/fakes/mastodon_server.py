@@ -78,6 +78,7 @@ import re
 import socket
 import threading
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -282,6 +283,8 @@ class MastodonServer:
         self._revoked: dict[str, tuple[str, ...] | None] = {}
         self.streams_opened = 0
         """Connections made to the user stream (the adapter's reconnections show here)."""
+        self.requests: Counter[str] = Counter()
+        """Requests answered so far, by method and path (``"GET /api/v1/notifications"``)."""
 
     # --- lifecycle ------------------------------------------------------------------
 
@@ -709,6 +712,8 @@ class MastodonServer:
         # included.
         @app.middleware("http")
         async def additions(request: Request, call_next: _Handler) -> Response:
+            with self._lock:
+                self.requests[f"{request.method} {request.url.path}"] += 1
             if self._revoked_for(request):
                 return JSONResponse(
                     status_code=401, content={"error": "The access token was revoked"}

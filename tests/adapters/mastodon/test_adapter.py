@@ -839,12 +839,13 @@ async def test_an_edited_direct_message_answer_replaces_the_answer(world: World)
 async def test_an_edit_made_while_polling_is_read_from_the_thread(platform: Platform) -> None:
     """Mastodon notifies no edit: without the stream, the thread shows it."""
     async with MastodonServer(streaming=False, ratelimit=3000) as server:
-        world = World(server, platform, make_adapter(server, platform))
+        world = World(server, platform, make_adapter(server, platform, sweep_interval=0.1))
         try:
             await world.launch(spec_data(channels=["mastodon"], items=spec_data()["items"][1:]))
             await world.start()
             await wait_until(_mode(world, "polling"), what="polling")
             thread = await world.post_of("reminder")
+            read = f"GET /api/v1/statuses/{await world.post_of(None, 'intro')}/context"
             kept = await world.act(server.reply, "dan", thread, "Include the clinc address")
             await wait_until(_inbox_has(world, str(kept["id"])), what="the reply handled")
             await world.act(server.edit, "dan", kept["id"], "Include the clinic address")
@@ -855,7 +856,15 @@ async def test_an_edit_made_while_polling_is_read_from_the_thread(platform: Plat
 
             await wait_until(edited, what="the edit stored")
             handled = len(await world.rows(InboxEntry, InboxEntry.channel == "mastodon"))
-            await asyncio.sleep(1.5)  # three sweeps more: the same edit is not taken again
+            swept = server.requests[read]
+
+            async def three_sweeps_more() -> bool:
+                # A sweep reads the thread, then takes in what is new: three are done once
+                # a fourth has begun.
+                return server.requests[read] >= swept + 4
+
+            await wait_until(three_sweeps_more, what="three sweeps more")
+            # The same edit is not taken again.
             assert len(await world.rows(InboxEntry, InboxEntry.channel == "mastodon")) == handled
         finally:
             await world.stop()
