@@ -717,23 +717,30 @@ def _stored(world: World, status_id: Any) -> Any:
     return check
 
 
+async def _to_the_prompt(world: World, person: str) -> Any:
+    """``person`` writes to the bot by direct message and answers it up to the prompt
+    (the consultation, agreed, not to be contacted again, a carer); the bot's prompt."""
+    server = world.server
+    await world.act(server.dm, person, "Hello")
+    [offer] = await world.received(person, 1)
+    await world.act(server.dm, person, "1", in_reply_to_id=offer["id"])
+    consent = (await world.received(person, 2))[-1]
+    await world.act(server.dm, person, "1", in_reply_to_id=consent["id"])
+    recontact = (await world.received(person, 3))[-1]
+    await world.act(server.dm, person, "2", in_reply_to_id=recontact["id"])
+    segment = (await world.received(person, 4))[-1]
+    await world.act(server.dm, person, "2", in_reply_to_id=segment["id"])
+    return (await world.received(person, 5))[-1]
+
+
 async def test_delete_in_a_direct_message_asks_then_erases(world: World) -> None:
     # The bot's STOP and HELP replies say "Send /delete": on Mastodon too it erases, after
     # a confirmation; it is never stored as an answer to the question pending.
     await world.launch()
     await world.start()
     server = world.server
-    hello = await world.act(server.dm, "dana", "Hello")
-    [offer] = await world.received("dana", 1)
-    await world.act(server.dm, "dana", "1", in_reply_to_id=offer["id"])
-    consent = (await world.received("dana", 2))[-1]
-    await world.act(server.dm, "dana", "1", in_reply_to_id=consent["id"])
-    recontact = (await world.received("dana", 3))[-1]
-    await world.act(server.dm, "dana", "2", in_reply_to_id=recontact["id"])
-    segment = (await world.received("dana", 4))[-1]
-    await world.act(server.dm, "dana", "2", in_reply_to_id=segment["id"])
-    prompt = (await world.received("dana", 5))[-1]
-    assert "What one thing" in prompt["content"] and hello
+    prompt = await _to_the_prompt(world, "dana")
+    assert "What one thing" in prompt["content"]
 
     await world.act(server.dm, "dana", "/delete", in_reply_to_id=prompt["id"])
     ask = (await world.received("dana", 6))[-1]
@@ -804,16 +811,7 @@ async def test_an_edited_direct_message_answer_replaces_the_answer(world: World)
     await world.start()
     await wait_until(_mode(world, "streaming"), what="streaming")
     server = world.server
-    await world.act(server.dm, "ivy", "Hello")
-    [offer] = await world.received("ivy", 1)
-    await world.act(server.dm, "ivy", "1", in_reply_to_id=offer["id"])
-    consent = (await world.received("ivy", 2))[-1]
-    await world.act(server.dm, "ivy", "1", in_reply_to_id=consent["id"])
-    recontact = (await world.received("ivy", 3))[-1]
-    await world.act(server.dm, "ivy", "2", in_reply_to_id=recontact["id"])
-    segment = (await world.received("ivy", 4))[-1]
-    await world.act(server.dm, "ivy", "2", in_reply_to_id=segment["id"])
-    prompt = (await world.received("ivy", 5))[-1]
+    prompt = await _to_the_prompt(world, "ivy")
     answer = await world.act(server.dm, "ivy", "Remnders by text", in_reply_to_id=prompt["id"])
     await world.received("ivy", 6)
 
