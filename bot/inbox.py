@@ -214,8 +214,14 @@ class Inbox:
                 on_handled()
                 continue
             self.wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), timeout=0.5)
+            # Woken by a new row or by stopping: a stop does not wait out the idle turn.
+            waiters = [
+                asyncio.ensure_future(self.wake.wait()),
+                asyncio.ensure_future(stopping.wait()),
+            ]
+            await asyncio.wait(waiters, timeout=0.5, return_when=asyncio.FIRST_COMPLETED)
+            for waiter in waiters:
+                waiter.cancel()
             if linger and self.wake.is_set() and not stopping.is_set():
                 await asyncio.sleep(linger)
 

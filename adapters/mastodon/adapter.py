@@ -35,6 +35,7 @@ from adapters.mastodon.listening import Listener
 from adapters.mastodon.pacing import RequestPacer
 from adapters.mastodon.publishing import Launcher, PublishError
 from adapters.mastodon.sending import StatusSender
+from adapters.plumbing.intake import FIRST_BACKOFF
 from adapters.plumbing.timing import Clock, Sleep, Stopper, monotonic
 from channels.adapter import (
     Capabilities,
@@ -67,6 +68,8 @@ class MastodonAdapter:
         stall_timeout: seconds without a keep-alive after which the stream is given up.
         probe_timeout: seconds to wait for a new stream's first keep-alive.
         stream_retry: seconds of polling before the stream is tried again.
+        retry_backoff: seconds before the intake tries again after a failed round
+            (a server error, the network); doubles after each failure, up to a minute.
         timeout: seconds allowed for one request.
         pacer: the account's request budget (default: 300 per 5 minutes).
         send_max_wait: longest wait for a request slot when sending; beyond it the outbox
@@ -100,6 +103,7 @@ class MastodonAdapter:
         stall_timeout: float = 45.0,
         probe_timeout: float = 10.0,
         stream_retry: float = 300.0,
+        retry_backoff: float = FIRST_BACKOFF,
         timeout: float = DEFAULT_TIMEOUT,
         pacer: RequestPacer | None = None,
         send_max_wait: float = 5.0,
@@ -127,6 +131,7 @@ class MastodonAdapter:
             stall_timeout=stall_timeout,
             probe_timeout=probe_timeout,
             stream_retry=stream_retry,
+            retry_backoff=retry_backoff,
         )
         self.listener = Listener(self.account, store, self.stopper, interval=listen_interval)
         self._listening: asyncio.Task[None] | None = None

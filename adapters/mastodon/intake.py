@@ -22,6 +22,7 @@ sweep: the other threads are read.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 from collections import OrderedDict
@@ -36,7 +37,13 @@ from adapters.mastodon.account import Account
 from adapters.mastodon.api import account_refused, error_text, status_code, token_refused
 from adapters.mastodon.convert import CHANNEL, Post, deletion_of, edit_of, event_of, post_of
 from adapters.mastodon.stream import DELETED, EDITED, UserStream
-from adapters.plumbing.intake import SavedCursor, StopIntake, intake_loop, periodically
+from adapters.plumbing.intake import (
+    FIRST_BACKOFF,
+    SavedCursor,
+    StopIntake,
+    intake_loop,
+    periodically,
+)
 from adapters.plumbing.timing import Clock, Stopper
 from channels.adapter import CredentialsRejected, EventSink
 from channels.events import CHOOSE, ERASE, EventKind, InboundEvent, OutboundMessage
@@ -121,6 +128,7 @@ class MastodonIntake:
         stall_timeout: seconds without a keep-alive after which the stream is given up.
         probe_timeout: seconds to wait for a new stream's first keep-alive.
         stream_retry: seconds of polling before the stream is tried again.
+        retry_backoff: seconds before a failed round is tried again (doubling).
     """
 
     def __init__(
@@ -137,6 +145,7 @@ class MastodonIntake:
         stall_timeout: float,
         probe_timeout: float,
         stream_retry: float,
+        retry_backoff: float = FIRST_BACKOFF,
     ) -> None:
         self.account = account
         self.store = store
@@ -149,6 +158,7 @@ class MastodonIntake:
         self.stall_timeout = stall_timeout
         self.probe_timeout = probe_timeout
         self.stream_retry = stream_retry
+        self.retry_backoff = retry_backoff
         self.mode = "stopped"  # stopped | streaming | polling
         self.cursor: SavedCursor | None = None
         self._sink: EventSink | None = None
@@ -229,6 +239,7 @@ class MastodonIntake:
             log=log,
             what="mastodon: intake",
             server_wait=server_wait,
+            first_backoff=self.retry_backoff,
         )
 
     async def _intake_round(self) -> None:
@@ -277,7 +288,8 @@ class MastodonIntake:
         assert stream is not None
         due = self.clock() + self.reconcile_interval
         while not self.stopper.is_set() and stream.alive and self.clock() < due:
-            batch = await self._next_streamed(within=min(1.0, max(0.0, due - self.clock())))
+            until = min(due, self._held_due) if self._held else due
+            batch = await self._next_streamed(stream, within=min(1.0, until - self.clock()))
             if batch:
                 await self._take(batch)
             await self._take_held()
@@ -294,12 +306,31 @@ class MastodonIntake:
             self.mode = "polling"
             self._next_stream_try = self.clock() + min(self.stream_retry, 30.0)
 
-    async def _next_streamed(self, within: float) -> list[Any]:
+    async def _next_streamed(self, stream: UserStream, within: float) -> list[Any]:
+        """What the stream brings within ``within`` seconds; nothing, at once, when the
+        stream ends or stopping is asked for meanwhile (not at the end of the wait)."""
+        if within <= 0:
+            return self._drain_streamed()
+        getting = asyncio.ensure_future(self._streamed.get())
+        others = [
+            asyncio.ensure_future(stream.wait_ended(within)),
+            asyncio.ensure_future(self.stopper.wait()),
+        ]
         try:
-            first = await asyncio.wait_for(self._streamed.get(), within)
-        except TimeoutError:
-            return []
-        return [first, *self._drain_streamed()]
+            await asyncio.wait(
+                [getting, *others], timeout=within, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            for waiter in others:
+                waiter.cancel()
+            if not getting.done():
+                # A get cancelled before it took anything leaves the item in the queue.
+                getting.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await getting
+        if getting.cancelled():
+            return self._drain_streamed()
+        return [getting.result(), *self._drain_streamed()]
 
     def _drain_streamed(self) -> list[Any]:
         batch: list[Any] = []

@@ -32,19 +32,21 @@ async def intake_loop(
     log: logging.Logger,
     what: str,
     server_wait: Callable[[Exception], float | None] = lambda exc: None,
+    first_backoff: float = FIRST_BACKOFF,
 ) -> None:
-    """Run ``step`` until stopping, backing off (1 s doubling to 60 s) after failures.
+    """Run ``step`` until stopping, backing off (``first_backoff``, 1 s by default,
+    doubling to 60 s) after failures.
 
     A failed step took nothing for good (a batch is acknowledged only after its commit),
     so the same work simply comes again. ``server_wait`` says how long the platform
     asked us to wait after an error (a rate limit), if it did; :class:`StopIntake` ends
     the loop.
     """
-    backoff = FIRST_BACKOFF
+    backoff = first_backoff
     while not stopper.is_set():
         try:
             await step()
-            backoff = FIRST_BACKOFF
+            backoff = first_backoff
         except StopIntake as exc:
             if exc.refused is not None:
                 stopper.set()

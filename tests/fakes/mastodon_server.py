@@ -78,6 +78,7 @@ import re
 import socket
 import threading
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -133,6 +134,10 @@ _HEARTBEAT_SECONDS = 0.2
 
 _Handler = Callable[[Request], Awaitable[Response]]
 _T = TypeVar("_T")
+
+# The header fail_next's 429s carry to this module's middleware: seconds from the refusal
+# to the end of the window, written as X-RateLimit-Reset when the request is refused.
+_RESET_IN = "X-Engage-Reset-In"
 
 # How many times a person's read is asked before the mock's 500 is let through.
 _READ_ATTEMPTS = 3
@@ -278,6 +283,8 @@ class MastodonServer:
         self._revoked: dict[str, tuple[str, ...] | None] = {}
         self.streams_opened = 0
         """Connections made to the user stream (the adapter's reconnections show here)."""
+        self.requests: Counter[str] = Counter()
+        """Requests answered so far, by method and path (``"GET /api/v1/notifications"``)."""
 
     # --- lifecycle ------------------------------------------------------------------
 
@@ -529,16 +536,20 @@ class MastodonServer:
         ``path_regex`` every request matches, including the instance lookup Mastodon.py
         makes before it opens a stream. ``times=None`` fails until :meth:`clear_faults`.
         The body is ``{"error": error}`` (a Mastodon-shaped default when ``error`` is
-        omitted). A 429 also carries ``X-RateLimit-Limit``, ``X-RateLimit-Remaining: 0``
-        and ``X-RateLimit-Reset`` ``reset_in`` seconds ahead (ISO 8601, as Mastodon sends
-        it), which Mastodon.py's ``ratelimit_method="wait"`` sleeps until.
+        omitted). A 429 also carries ``X-RateLimit-Limit`` (the server's limit),
+        ``X-RateLimit-Remaining: 0`` and ``X-RateLimit-Reset`` ``reset_in`` seconds after
+        the request is refused (ISO 8601, as Mastodon sends it), which Mastodon.py's
+        ``ratelimit_method="wait"`` sleeps until. Counted from the refusal, not from this
+        call: a window that ended before the request came would be no window at all.
         """
         extra = dict(headers or {})
         effect: dict[str, Any] = {"type": "status", "status": status}
         if status == 429:
             effect["type"] = "ratelimit"
-            reset = datetime.now(UTC) + timedelta(seconds=reset_in)
-            extra.setdefault("X-RateLimit-Reset", _iso(reset))
+            if self._ratelimit is not None:
+                extra.setdefault("X-RateLimit-Limit", str(self._ratelimit))
+            if "X-RateLimit-Reset" not in extra:
+                extra[_RESET_IN] = repr(float(reset_in))
             extra.setdefault("Retry-After", str(max(0, round(reset_in))))
         if status == 422 and error is None:
             error = "Validation failed: Text can't be blank"
@@ -701,6 +712,8 @@ class MastodonServer:
         # included.
         @app.middleware("http")
         async def additions(request: Request, call_next: _Handler) -> Response:
+            with self._lock:
+                self.requests[f"{request.method} {request.url.path}"] += 1
             if self._revoked_for(request):
                 return JSONResponse(
                     status_code=401, content={"error": "The access token was revoked"}
@@ -745,6 +758,13 @@ class MastodonServer:
                 and response.status_code == 200
             ):
                 response = await _advertise(response, limits)
+            reset_in = response.headers.get(_RESET_IN)
+            if reset_in is not None:
+                # A 429 of fail_next's: its window ends reset_in seconds from now.
+                del response.headers[_RESET_IN]
+                reset_at = datetime.now(UTC) + timedelta(seconds=float(reset_in))
+                response.headers["X-RateLimit-Reset"] = _iso(reset_at)
+                return response
             reset = response.headers.get("x-ratelimit-reset")
             if reset is not None and reset.isdigit():
                 reset_at = datetime.fromtimestamp(int(reset), UTC)

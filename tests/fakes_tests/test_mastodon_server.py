@@ -221,6 +221,25 @@ def test_wait_mode_sleeps_until_the_reset(server: MastodonServer) -> None:
     assert server.faults() == []
 
 
+def test_a_429_set_up_ahead_counts_its_window_from_the_refusal() -> None:
+    """A 429 arranged before the request it refuses: its reset is ``reset_in`` seconds
+    after the refusal (a reset already past says nothing of when to try again: the
+    client then falls back on a guess), and its limit is the server's."""
+    with MastodonServer(ratelimit=3000) as server:
+        session = RecordingSession()
+        client = server.client(server.bot_token, session=session)
+        server.fail_next(429, path="/api/v1/accounts/verify_credentials", reset_in=3.0)
+        time.sleep(1.0)  # the request comes a while after the fault was arranged
+        with pytest.raises(MastodonRatelimitError):
+            client.me()
+    [refused] = session.answers
+    reset = datetime.fromisoformat(refused.headers["X-RateLimit-Reset"]).timestamp()
+    [sent] = session.sent_at
+    assert reset >= sent + 2.5
+    assert refused.headers["X-RateLimit-Limit"] == "3000"
+    assert client.ratelimit_reset is not None and client.ratelimit_limit == 3000
+
+
 def test_instance_v2_advertises_the_configured_limits() -> None:
     limits = InstanceLimits(
         max_characters=400,

@@ -59,6 +59,9 @@ def make_adapter(server: MastodonServer, platform: Platform, **options: Any) -> 
         "stall_timeout": 2.0,
         "probe_timeout": 3.0,
         "stream_retry": 1.0,
+        # A failed intake round (a 500, a 429 that says when) is tried again at once,
+        # not after a second doubling per failure.
+        "retry_backoff": 0.05,
         # The adapter's own default, not shorter: the instance runs in this process, and on
         # a loaded machine its first answer (to a freshly started server) takes seconds.
         # No test here waits for a request to time out.

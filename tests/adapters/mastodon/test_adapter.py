@@ -685,6 +685,30 @@ async def test_a_stalled_stream_is_noticed_polled_around_and_streamed_again(worl
     assert world.adapter.mode == "streaming"  # it came by the stream, not by polling
 
 
+async def test_a_streaming_intake_stops_as_soon_as_it_is_asked(world: World) -> None:
+    """Between notifications the intake waits on the stream (a second at a time); asked
+    to stop, it stops then, not at the end of the wait."""
+    await world.launch()
+    world.adapter.intake.sweep_interval = 3600
+    world.adapter.intake.reconcile_interval = 3600
+    await world.start()
+    await wait_until(_mode(world, "streaming"), what="streaming")
+    prompt = await world.post_of("one-thing")
+    await world.act(world.server.reply, "alice", prompt, "Evening appointments")
+
+    async def taken_in() -> bool:
+        return await world.count(InboxEntry) == 1
+
+    await wait_until(taken_in, what="the streamed reply in the inbox", every=0.01)
+    # Its wait for the next notification began as that one was committed.
+    [intake] = [t for t in asyncio.all_tasks() if t.get_name() == "mastodon-intake"]
+    loop = asyncio.get_running_loop()
+    asked = loop.time()
+    world.adapter.stopper.set()
+    await asyncio.wait_for(asyncio.shield(intake), 5.0)
+    assert loop.time() - asked < 0.3
+
+
 def _stored(world: World, status_id: Any) -> Any:
     async def check() -> list[Response]:
         ref = world.platform.keyring.reference("mastodon", str(status_id))
@@ -693,23 +717,30 @@ def _stored(world: World, status_id: Any) -> Any:
     return check
 
 
+async def _to_the_prompt(world: World, person: str) -> Any:
+    """``person`` writes to the bot by direct message and answers it up to the prompt
+    (the consultation, agreed, not to be contacted again, a carer); the bot's prompt."""
+    server = world.server
+    await world.act(server.dm, person, "Hello")
+    [offer] = await world.received(person, 1)
+    await world.act(server.dm, person, "1", in_reply_to_id=offer["id"])
+    consent = (await world.received(person, 2))[-1]
+    await world.act(server.dm, person, "1", in_reply_to_id=consent["id"])
+    recontact = (await world.received(person, 3))[-1]
+    await world.act(server.dm, person, "2", in_reply_to_id=recontact["id"])
+    segment = (await world.received(person, 4))[-1]
+    await world.act(server.dm, person, "2", in_reply_to_id=segment["id"])
+    return (await world.received(person, 5))[-1]
+
+
 async def test_delete_in_a_direct_message_asks_then_erases(world: World) -> None:
     # The bot's STOP and HELP replies say "Send /delete": on Mastodon too it erases, after
     # a confirmation; it is never stored as an answer to the question pending.
     await world.launch()
     await world.start()
     server = world.server
-    hello = await world.act(server.dm, "dana", "Hello")
-    [offer] = await world.received("dana", 1)
-    await world.act(server.dm, "dana", "1", in_reply_to_id=offer["id"])
-    consent = (await world.received("dana", 2))[-1]
-    await world.act(server.dm, "dana", "1", in_reply_to_id=consent["id"])
-    recontact = (await world.received("dana", 3))[-1]
-    await world.act(server.dm, "dana", "2", in_reply_to_id=recontact["id"])
-    segment = (await world.received("dana", 4))[-1]
-    await world.act(server.dm, "dana", "2", in_reply_to_id=segment["id"])
-    prompt = (await world.received("dana", 5))[-1]
-    assert "What one thing" in prompt["content"] and hello
+    prompt = await _to_the_prompt(world, "dana")
+    assert "What one thing" in prompt["content"]
 
     await world.act(server.dm, "dana", "/delete", in_reply_to_id=prompt["id"])
     ask = (await world.received("dana", 6))[-1]
@@ -780,16 +811,7 @@ async def test_an_edited_direct_message_answer_replaces_the_answer(world: World)
     await world.start()
     await wait_until(_mode(world, "streaming"), what="streaming")
     server = world.server
-    await world.act(server.dm, "ivy", "Hello")
-    [offer] = await world.received("ivy", 1)
-    await world.act(server.dm, "ivy", "1", in_reply_to_id=offer["id"])
-    consent = (await world.received("ivy", 2))[-1]
-    await world.act(server.dm, "ivy", "1", in_reply_to_id=consent["id"])
-    recontact = (await world.received("ivy", 3))[-1]
-    await world.act(server.dm, "ivy", "2", in_reply_to_id=recontact["id"])
-    segment = (await world.received("ivy", 4))[-1]
-    await world.act(server.dm, "ivy", "2", in_reply_to_id=segment["id"])
-    prompt = (await world.received("ivy", 5))[-1]
+    prompt = await _to_the_prompt(world, "ivy")
     answer = await world.act(server.dm, "ivy", "Remnders by text", in_reply_to_id=prompt["id"])
     await world.received("ivy", 6)
 
@@ -815,12 +837,13 @@ async def test_an_edited_direct_message_answer_replaces_the_answer(world: World)
 async def test_an_edit_made_while_polling_is_read_from_the_thread(platform: Platform) -> None:
     """Mastodon notifies no edit: without the stream, the thread shows it."""
     async with MastodonServer(streaming=False, ratelimit=3000) as server:
-        world = World(server, platform, make_adapter(server, platform))
+        world = World(server, platform, make_adapter(server, platform, sweep_interval=0.1))
         try:
             await world.launch(spec_data(channels=["mastodon"], items=spec_data()["items"][1:]))
             await world.start()
             await wait_until(_mode(world, "polling"), what="polling")
             thread = await world.post_of("reminder")
+            read = f"GET /api/v1/statuses/{await world.post_of(None, 'intro')}/context"
             kept = await world.act(server.reply, "dan", thread, "Include the clinc address")
             await wait_until(_inbox_has(world, str(kept["id"])), what="the reply handled")
             await world.act(server.edit, "dan", kept["id"], "Include the clinic address")
@@ -831,7 +854,15 @@ async def test_an_edit_made_while_polling_is_read_from_the_thread(platform: Plat
 
             await wait_until(edited, what="the edit stored")
             handled = len(await world.rows(InboxEntry, InboxEntry.channel == "mastodon"))
-            await asyncio.sleep(1.5)  # three sweeps more: the same edit is not taken again
+            swept = server.requests[read]
+
+            async def three_sweeps_more() -> bool:
+                # A sweep reads the thread, then takes in what is new: three are done once
+                # a fourth has begun.
+                return server.requests[read] >= swept + 4
+
+            await wait_until(three_sweeps_more, what="three sweeps more")
+            # The same edit is not taken again.
             assert len(await world.rows(InboxEntry, InboxEntry.channel == "mastodon")) == handled
         finally:
             await world.stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -145,6 +146,13 @@ def _off(world: World) -> dict[str, str]:
     return world.app.app[operations.READY].off
 
 
+def _left_off(world: World) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        return "mastodon" in _off(world)
+
+    return check
+
+
 async def test_a_403_to_the_account_s_own_statuses_leaves_the_adapter_off(
     world: World, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -161,11 +169,7 @@ async def test_a_403_to_the_account_s_own_statuses_leaves_the_adapter_off(
         error="Your login is currently disabled",
     )
     await world.start()
-
-    async def off() -> bool:
-        return "mastodon" in _off(world)
-
-    await wait_until(off, what="the adapter left off")
+    await wait_until(_left_off(world), what="the adapter left off")
     why = "the Mastodon instance refused the bot account (403: Your login is currently disabled)"
     assert _off(world) == {"mastodon": f"MASTODON_ACCESS_TOKEN: {why}"}
     assert [(row.status, row.attempts) for row in await world.rows(OutboxEntry)] == [("pending", 0)]
@@ -186,11 +190,7 @@ async def test_a_403_to_the_account_s_notifications_leaves_the_adapter_off(
     await wait_until(reading, what="the intake reading")
     world.server.fail_next(403, path="/api/v1/notifications", times=None, error=scopes)
     world.server.fail_next(403, path="/api/v1/streaming/*", times=None, error=scopes)
-
-    async def off() -> bool:
-        return "mastodon" in _off(world)
-
-    await wait_until(off, what="the adapter left off")
+    await wait_until(_left_off(world), what="the adapter left off")
     # Mastodon.py keeps no words of an error answering a call that returns a list.
     why = "the Mastodon instance refused the bot account (403: Forbidden)"
     assert _off(world) == {"mastodon": f"MASTODON_ACCESS_TOKEN: {why}"}
@@ -236,11 +236,7 @@ async def test_a_token_revoked_while_streaming_is_said_once_and_only_that(
     await wait_until(streaming, what="the stream open")
     caplog.clear()
     world.server.revoke(world.server.bot_token)
-
-    async def off() -> bool:
-        return "mastodon" in _off(world)
-
-    await wait_until(off, what="the adapter left off")
+    await wait_until(_left_off(world), what="the adapter left off")
     assert _said(caplog) == [
         (
             "ERROR",
@@ -397,12 +393,9 @@ async def test_a_mention_held_aside_is_read_again_after_a_crash(world: World) ->
     assert len(await _stored_reply(world, after)) == 1
 
 
-async def test_a_launch_after_the_token_was_revoked_says_the_credentials_were_refused(
-    world: World,
-) -> None:
-    """Revoked while running, the adapter is off: a launch from the dashboard does not
-    call it, leaves its publishing for the restart, and says the platform refused the
-    credentials (naming the variable), not that it could not be reached."""
+async def _serving_a_draft_on_the_web_and_mastodon(world: World) -> None:
+    """A consultation on the web and Mastodon stored, not launched, and the platform
+    serving both, its stream open."""
     async with world.platform.sessionmaker.begin() as session:
         await service.create(
             session, parse_spec(spec_data(channels=["web", "mastodon"], segments=[])), source="test"
@@ -413,24 +406,18 @@ async def test_a_launch_after_the_token_was_revoked_says_the_credentials_were_re
         return world.adapter.mode == "streaming"
 
     await wait_until(streaming, what="the stream open")
+
+
+async def test_a_launch_after_the_token_was_revoked_says_the_credentials_were_refused(
+    world: World,
+) -> None:
+    """Revoked while running, the adapter is off: a launch from the dashboard does not
+    call it, leaves its publishing for the restart, and says the platform refused the
+    credentials (naming the variable), not that it could not be reached."""
+    await _serving_a_draft_on_the_web_and_mastodon(world)
     world.server.revoke(world.server.bot_token)
-
-    async def off() -> bool:
-        return "mastodon" in _off(world)
-
-    await wait_until(off, what="the adapter left off")
-    assert world.app is not None
-    client = TestClient(world.app)
-    await client.start_server()
-    try:
-        await as_role(world.platform, client, "lead")
-        path = "/dashboard/c/outpatient-booking/launch"
-        page = await (await client.get("/dashboard/c/outpatient-booking")).text()
-        response = await client.post(path, data=form_fields(page, path))
-        assert response.status == 200
-        page = await response.text()
-    finally:
-        await client.close()
+    await wait_until(_left_off(world), what="the adapter left off")
+    page = await _launch_from_the_dashboard(world)
     assert "The consultation is open." in page
     assert "could not be reached" not in page and "Could not reach" not in page
     assert (
@@ -471,16 +458,7 @@ async def test_a_refusal_met_first_by_a_dashboard_launch_turns_the_adapter_off(
     """The token revoked (401), or the account refused (403), while the stream still
     runs: the launch is the first to hear it. The adapter is turned off, the page says
     the credentials were refused, and the publishing is left for the restart."""
-    async with world.platform.sessionmaker.begin() as session:
-        await service.create(
-            session, parse_spec(spec_data(channels=["web", "mastodon"], segments=[])), source="test"
-        )
-    await world.start({"web": WebAdapter()})
-
-    async def streaming() -> bool:
-        return world.adapter.mode == "streaming"
-
-    await wait_until(streaming, what="the stream open")
+    await _serving_a_draft_on_the_web_and_mastodon(world)
     if status == 401:
         world.server.revoke(world.server.bot_token, paths=["/api/v1/statuses"])
     else:

@@ -7,6 +7,7 @@ import logging
 
 import pytest
 
+from adapters.plumbing.intake import MAX_BACKOFF, StopIntake, intake_loop
 from adapters.plumbing.launch import with_retries
 from adapters.plumbing.sending import Part, PartialSends, part_key
 from adapters.plumbing.text import shorten, split_text
@@ -92,6 +93,31 @@ async def test_a_pause_ends_when_stopping() -> None:
     fake = Stopper(time.sleep)
     await fake.pause(5)
     assert time.slept == [5]
+
+
+@pytest.mark.parametrize(
+    ("first", "waits"),
+    [(None, [1, 2, 4, 8, 16, 32, MAX_BACKOFF, 1]), (0.25, [0.25, 0.5, 1, 2, 4, 8, 16, 0.25])],
+)
+async def test_a_failing_intake_backs_off_from_its_first_wait_and_starts_again_after_a_success(
+    first: float | None, waits: list[float]
+) -> None:
+    time = FakeTime()
+    stopper = Stopper(time.sleep)
+    rounds = 0
+
+    async def step() -> None:
+        nonlocal rounds
+        rounds += 1
+        if rounds == 8:
+            return  # one round works: the next failure waits the first wait again
+        if rounds == 10:
+            raise StopIntake("enough")
+        raise ConnectionError("down")
+
+    options = {} if first is None else {"first_backoff": first}
+    await intake_loop(step, stopper, log=log, what="intake", **options)
+    assert time.slept == waits
 
 
 def test_text_is_packed_into_pieces_under_a_custom_count() -> None:

@@ -8,10 +8,10 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bot import commands
+from bot import commands, schedule
 from bot.config import Settings
 from consultations import moderation, service
-from consultations.spec import parse_spec
+from consultations.spec import ConsultationSpec, parse_spec
 from consultations.texts import ENGLISH
 from storage.tables import (
     Consent,
@@ -22,8 +22,9 @@ from storage.tables import (
     PollTally,
     Publication,
     Response,
+    utcnow,
 )
-from tests.adapters.telegram.conftest import Running
+from tests.adapters.telegram.conftest import Running, make_adapter
 from tests.adapters.telegram.test_private_chat import export
 from tests.helpers import spec_data
 
@@ -135,15 +136,12 @@ async def test_co_design_thread_in_a_forum_group_with_a_reply_to_a_reply(
 CRISIS = "Honestly I want to kill myself"
 
 
-async def _launch_co_design(
-    running: Running, settings: Settings, *, language: str | None = None
-) -> Settings:
-    """The co-design consultation (in ``language``, else English) stored and launched on
-    the fake Bot API's groups; the settings that reach the fake."""
-    fake, platform = running.fake, running.platform
-    data = co_design_spec() if language is None else {**co_design_spec(), "language": language}
-    async with platform.sessionmaker.begin() as session:
-        await service.create(session, parse_spec(data), source="test")
+async def _launch_co_design(running: Running, settings: Settings) -> Settings:
+    """The co-design consultation stored and launched on the fake Bot API's groups with
+    ``engage consultation launch``; the settings that reach the fake. Its adapter spaces
+    the posts in a chat a second apart, as Telegram asks."""
+    fake = running.fake
+    await _store_co_design(running, None)
     configured = replace(
         settings, telegram_bot_token=fake.token, telegram_api_base_url=fake.base_url
     )
@@ -154,8 +152,35 @@ async def _launch_co_design(
     return configured
 
 
+async def _launched_co_design(running: Running, *, language: str | None = None) -> None:
+    """The co-design consultation (in ``language``, else English) stored and launched on
+    the fake Bot API's groups as the command line launches it (:func:`bot.schedule.launch`),
+    by an adapter of its own as the command line's process has, not the running one; an
+    adapter that does not space its posts a second apart in a chat (three seconds a
+    group: the pacing has tests of its own)."""
+    platform = running.platform
+    spec = await _store_co_design(running, language)
+    launched = await schedule.launch(
+        platform.sessionmaker,
+        {"telegram": make_adapter(running.fake, platform)},
+        spec,
+        ["telegram"],
+        keys=platform.keyring,
+        now=utcnow(),
+    )
+    assert launched.results.done["telegram"] > 0 and not launched.results.failed
+
+
+async def _store_co_design(running: Running, language: str | None) -> ConsultationSpec:
+    data = co_design_spec() if language is None else {**co_design_spec(), "language": language}
+    spec = parse_spec(data)
+    async with running.platform.sessionmaker.begin() as session:
+        await service.create(session, spec, source="test")
+    return spec
+
+
 async def test_a_crisis_reply_in_a_group_gets_the_safety_message_only_privately(
-    running: Running, settings: Settings
+    running: Running,
 ) -> None:
     """Helplines go to the person's private chat; the group sees at most a general note.
 
@@ -171,7 +196,7 @@ async def test_a_crisis_reply_in_a_group_gets_the_safety_message_only_privately(
     dan = fake.user(2003, "Dan", last_name="Doyle", username="dan_d")
     carol = fake.user(2002, "Carol", last_name="Cho", username="carol_c", started=False)
     erin = fake.user(2004, "Erin", last_name="Ennis", username="erin_e", started=False)
-    await _launch_co_design(running, settings)
+    await _launched_co_design(running)
     launched = {chat.id: len(fake.messages_to(chat)) for chat in (forum, group)}
     seed = fake.messages_to(forum)[-1]
     plain_seed = fake.messages_to(group)[-1]
@@ -224,9 +249,7 @@ async def test_a_crisis_reply_in_a_group_gets_the_safety_message_only_privately(
     )
 
 
-async def test_stop_and_commands_in_a_group_show_no_one_and_store_nothing(
-    running: Running, settings: Settings
-) -> None:
+async def test_stop_and_commands_in_a_group_show_no_one_and_store_nothing(running: Running) -> None:
     """STOP said in a group is confirmed in the person's private chat, never in the group
     (a reply there would show everyone who left); "/delete", "/help" and "help" replied
     to a post are no answers to store."""
@@ -234,7 +257,7 @@ async def test_stop_and_commands_in_a_group_show_no_one_and_store_nothing(
     group = fake.group(GROUP, "Clinic group", supergroup=True)
     bob = fake.user(2011, "Bob", last_name="Byrne", username="bob_b")
     carol = fake.user(2012, "Carol", last_name="Cho", username="carol_c", started=False)
-    await _launch_co_design(running, settings)
+    await _launched_co_design(running)
     launched = len(fake.messages_to(group))
     seed = fake.messages_to(group)[-1]
     fake.reply(bob, seed, "Make the reminder say the clinic's name")
@@ -251,9 +274,7 @@ async def test_stop_and_commands_in_a_group_show_no_one_and_store_nothing(
     assert stored == ["Make the reminder say the clinic's name"]
 
 
-async def test_stop_written_to_the_bot_in_a_group_leaves(
-    running: Running, settings: Settings
-) -> None:
+async def test_stop_written_to_the_bot_in_a_group_leaves(running: Running) -> None:
     """STOP works in a group as it does in a private chat: replied to any of the bot's
     posts, in the consultation's language, or written to the bot ("@bot stop",
     "/stop@bot"); each is confirmed privately and nothing shows in the group. "stop the
@@ -261,7 +282,7 @@ async def test_stop_written_to_the_bot_in_a_group_leaves(
     fake, platform = running.fake, running.platform
     fake.group(FORUM, "Clinic forum", forum=True)
     group = fake.group(GROUP, "Clinic group", supergroup=True)
-    await _launch_co_design(running, settings, language="cy")
+    await _launched_co_design(running, language="cy")
     launched = len(fake.messages_to(group))
     intro, poll, seed = fake.messages_to(group)
     bot = f"@{fake.bot_user.username}"
@@ -296,7 +317,7 @@ async def test_stop_written_to_the_bot_in_a_group_leaves(
 
 
 async def test_stop_in_a_language_written_to_the_bot_in_a_group_is_answered_in_it(
-    running: Running, settings: Settings
+    running: Running,
 ) -> None:
     """STOP in Welsh or Spanish written to the bot in a group, answering none of its
     posts, leaves and is confirmed in that language; STOP in English from someone who
@@ -304,7 +325,7 @@ async def test_stop_in_a_language_written_to_the_bot_in_a_group_is_answered_in_i
     fake = running.fake
     fake.group(FORUM, "Clinic forum", forum=True)
     group = fake.group(GROUP, "Clinic group", supergroup=True)
-    await _launch_co_design(running, settings, language="cy")
+    await _launched_co_design(running, language="cy")
     launched = len(fake.messages_to(group))
     seed = fake.messages_to(group)[-1]
     bot = f"@{fake.bot_user.username}"
@@ -350,7 +371,7 @@ NOT_STOP = [
 
 
 async def test_every_stop_form_leaves_and_stop_the_cuts_is_neither_stop_nor_a_crisis(
-    running: Running, settings: Settings
+    running: Running,
 ) -> None:
     """Each STOP form (every stop word, said to the bot or replied to its post, in any case
     and with marks around it, and the commands) leaves; "@bot stop the cuts", a campaign's
@@ -358,7 +379,7 @@ async def test_every_stop_form_leaves_and_stop_the_cuts_is_neither_stop_nor_a_cr
     fake = running.fake
     group = fake.group(GROUP, "Clinic group", supergroup=True)
     fake.group(FORUM, "Clinic forum", forum=True)
-    await _launch_co_design(running, settings)
+    await _launched_co_design(running)
     launched = len(fake.messages_to(group))
     seed = fake.messages_to(group)[-1]
     bot = f"@{fake.bot_user.username}"
@@ -390,7 +411,7 @@ async def test_every_stop_form_leaves_and_stop_the_cuts_is_neither_stop_nor_a_cr
 
 
 async def test_a_crisis_reply_to_any_of_the_bots_posts_gets_the_safety_reply(
-    running: Running, settings: Settings
+    running: Running,
 ) -> None:
     """A disclosure replied to the bot's introduction, or to a note of the bot's that is
     no consultation post, gets the helplines privately (or the general note where the
@@ -400,7 +421,7 @@ async def test_a_crisis_reply_to_any_of_the_bots_posts_gets_the_safety_reply(
     group = fake.group(GROUP, "Clinic group", supergroup=True)
     bob = fake.user(2031, "Bob", last_name="Byrne", username="bob_b")
     erin = fake.user(2034, "Erin", last_name="Ennis", username="erin_e", started=False)
-    await _launch_co_design(running, settings)
+    await _launched_co_design(running)
     intro = fake.messages_to(group)[0]
     launched = len(fake.messages_to(group))
     fake.reply(bob, intro, CRISIS)

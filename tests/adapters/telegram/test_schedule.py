@@ -67,17 +67,58 @@ async def _state(platform: Platform, consultation_id: str) -> str:
 async def _store_a_week_in_the_group(fake: FakeTelegram, platform: Platform) -> None:
     """A consultation on the web and in the clinic's Telegram group, open for a week from
     :data:`OPENS`."""
+    await _store_in_the_group(
+        fake,
+        platform,
+        opens_at=OPENS.isoformat(),
+        closes_at=(OPENS + timedelta(days=7)).isoformat(),
+    )
+
+
+async def _store_in_the_group(fake: FakeTelegram, platform: Platform, **changes: Any) -> None:
+    """A consultation on the web and in the clinic's Telegram group (``changes`` made to
+    its spec), not launched."""
     fake.group(GROUP, "Clinic group", supergroup=True)
     await _store(
         platform,
         spec_data(
-            channels=["web", "telegram"],
-            segments=[],
-            telegram={"chats": [GROUP]},
-            opens_at=OPENS.isoformat(),
-            closes_at=(OPENS + timedelta(days=7)).isoformat(),
+            channels=["web", "telegram"], segments=[], telegram={"chats": [GROUP]}, **changes
         ),
     )
+
+
+@contextlib.asynccontextmanager
+async def _serving(
+    platform: Platform, port: int, *, away: bool = True, **options: Any
+) -> AsyncIterator[tuple[web.Application, TestClient[Any, Any]]]:
+    """A server (web and Telegram) whose Telegram adapter's Bot API is to be at ``port``,
+    and a client of it. With ``away`` nothing listens there yet (a fake started on it
+    later plays Telegram coming back): served once the adapter's first start has failed.
+    ``options`` go to :func:`bot.web.app.create_app`."""
+    adapter = unreachable_adapter(platform, port)
+    app = create_app(
+        platform.settings,
+        platform=platform,
+        adapters=lambda p: {"web": WebAdapter(), "telegram": adapter},
+        **options,
+    )
+    async with TestClient(TestServer(app, host="127.0.0.1", port=unused_port())) as client:
+        if away:
+
+            async def tried_to_start() -> bool:
+                return "telegram" in app[operations.READY].waiting
+
+            await wait_until(tried_to_start, what="the adapter's first start to fail")
+        yield app, client
+
+
+async def _press(client: TestClient[Any, Any], action: str) -> str:
+    """The dashboard's ``action`` button pressed on the consultation's page; the page."""
+    path = f"/dashboard/c/outpatient-booking/{action}"
+    page = await (await client.get("/dashboard/c/outpatient-booking")).text()
+    response = await client.post(path, data=form_fields(page, path))
+    assert response.status == 200
+    return str(await response.text())
 
 
 async def test_opens_and_closes_on_time_once_whatever_the_number_of_workers(
@@ -141,9 +182,9 @@ async def test_an_action_whose_worker_died_is_taken_over_after_its_lease(
     assert await _state(platform, "outpatient-booking") == "open"
 
 
-async def test_one_reminder_to_people_who_started_and_did_not_finish(
-    fake: FakeTelegram, platform: Platform
-) -> None:
+async def _launch_with_a_reminder(platform: Platform) -> None:
+    """A consultation on Telegram alone, open, that reminds who stopped answering after
+    48 hours, at any hour (quiet hours have tests of their own: the tests run at any)."""
     await launch(
         platform,
         spec_data(
@@ -153,6 +194,12 @@ async def test_one_reminder_to_people_who_started_and_did_not_finish(
             quiet_hours={"start": "00:00", "end": "00:00"},
         ),
     )
+
+
+async def test_one_reminder_to_people_who_started_and_did_not_finish(
+    fake: FakeTelegram, platform: Platform
+) -> None:
+    await _launch_with_a_reminder(platform)
     running = await start(fake, platform, "polling")
     try:
         people = {name: fake.user(3000 + n, name) for n, name in enumerate(["Ann", "Ben", "Cat"])}
@@ -192,8 +239,13 @@ async def test_one_reminder_to_people_who_started_and_did_not_finish(
             platform.sessionmaker, platform.keyring, {"telegram": running.adapter}, clock=clock
         )
         assert await sender.run_once("telegram") == 1
+
+        async def asked_again() -> bool:
+            # The reminder's last message is the poll she stopped at.
+            return fake.messages_to(people["Ann"].id)[-1].poll is not None
+
         await running.said(people["Ann"], 4)
-        await asyncio.sleep(0.3)
+        await wait_until(asked_again, what="the reminder's poll")
         after = fake.messages_to(people["Ann"].id)[3:]
         # The reminder's words and the question she stopped at, asked again (a native
         # poll in a private chat: short enough to be the poll's question whole).
@@ -227,15 +279,7 @@ async def test_no_reminder_once_the_person_has_gone_on_to_another_consultation(
     fake: FakeTelegram, platform: Platform
 ) -> None:
     """Their reply would answer the other consultation's question, not the reminder's."""
-    await launch(
-        platform,
-        spec_data(
-            channels=["telegram"],
-            segments=[],
-            reminder={"after": "48h"},
-            quiet_hours={"start": "00:00", "end": "00:00"},
-        ),
-    )
+    await _launch_with_a_reminder(platform)
     await launch(
         platform,
         spec_data(id="second-booking", title="Second booking", channels=["telegram"], segments=[]),
@@ -395,42 +439,15 @@ async def test_a_dashboard_launch_and_close_wait_for_an_adapter_not_started_yet(
     page says which channel follows, and neither is counted a failure."""
     away = unused_port()  # nothing listens here until the fake starts on it
     fake = FakeTelegram(token=TOKEN, port=away)
-    fake.group(GROUP, "Clinic group", supergroup=True)
-    await _store(
-        platform, spec_data(channels=["web", "telegram"], segments=[], telegram={"chats": [GROUP]})
-    )
-
-    @contextlib.asynccontextmanager
-    async def serving() -> AsyncIterator[tuple[web.Application, Any]]:
-        """A server whose Telegram adapter cannot reach its platform at start."""
-        adapter = unreachable_adapter(platform, away)
-        app = create_app(
-            platform.settings,
-            platform=platform,
-            adapters=lambda p: {"web": WebAdapter(), "telegram": adapter},
-        )
-        async with TestClient(TestServer(app, host="127.0.0.1", port=unused_port())) as client:
-
-            async def tried_to_start() -> bool:
-                return "telegram" in app[operations.READY].waiting
-
-            await wait_until(tried_to_start, what="the adapter's first start to fail")
-            yield app, client
+    await _store_in_the_group(fake, platform)
 
     async def kinds() -> list[str]:
         async with platform.sessionmaker() as session:
             return sorted(await session.scalars(select(Publication.kind)))
 
-    async def press(client: Any, action: str) -> str:
-        path = f"/dashboard/c/outpatient-booking/{action}"
-        page = await (await client.get("/dashboard/c/outpatient-booking")).text()
-        response = await client.post(path, data=form_fields(page, path))
-        assert response.status == 200
-        return str(await response.text())
-
-    async with serving() as (app, client):
+    async with _serving(platform, away) as (app, client):
         await as_role(platform, client, "lead")
-        page = await press(client, "launch")
+        page = await _press(client, "launch")
         assert "The consultation is open." in page
         assert "Could not reach" not in page
         assert (
@@ -455,9 +472,9 @@ async def test_a_dashboard_launch_and_close_wait_for_an_adapter_not_started_yet(
     await fake.close()
 
     # A restart while Telegram is away again: closed from the dashboard meanwhile.
-    async with serving() as (app, client):
+    async with _serving(platform, away) as (app, client):
         assert (await log_in(client, "lead@health.example")).status == 303
-        page = await press(client, "close")
+        page = await _press(client, "close")
         assert "The consultation is closed." in page
         assert "Could not reach" not in page
         assert (
@@ -490,27 +507,10 @@ async def test_what_waits_for_an_adapter_is_done_as_soon_as_it_starts(platform: 
     Telegram is posted then, not at the scheduler's next pass (an hour away here)."""
     away = unused_port()
     fake = FakeTelegram(token=TOKEN, port=away)
-    fake.group(GROUP, "Clinic group", supergroup=True)
-    await _store(
-        platform, spec_data(channels=["web", "telegram"], segments=[], telegram={"chats": [GROUP]})
-    )
-    adapter = unreachable_adapter(platform, away)
-    app = create_app(
-        platform.settings,
-        platform=platform,
-        adapters=lambda p: {"web": WebAdapter(), "telegram": adapter},
-        schedule_interval=3600.0,
-    )
-    async with TestClient(TestServer(app, host="127.0.0.1", port=unused_port())) as client:
-
-        async def tried_to_start() -> bool:
-            return "telegram" in app[operations.READY].waiting
-
-        await wait_until(tried_to_start, what="the adapter's first start to fail")
+    await _store_in_the_group(fake, platform)
+    async with _serving(platform, away, schedule_interval=3600.0) as (_, client):
         await as_role(platform, client, "lead")
-        path = "/dashboard/c/outpatient-booking/launch"
-        page = await (await client.get("/dashboard/c/outpatient-booking")).text()
-        assert (await client.post(path, data=form_fields(page, path))).status == 200
+        await _press(client, "launch")
 
         await fake.start()
 
@@ -532,22 +532,8 @@ async def test_a_launch_while_telegram_refuses_the_token_says_so_not_that_it_is_
     put right), as /readyz does, not that the platform could not be reached."""
     away = unused_port()
     fake = FakeTelegram(token="999999:ANOTHER-bot", port=away)  # refuses TOKEN: 401
-    fake.group(GROUP, "Clinic group", supergroup=True)
-    await _store(
-        platform, spec_data(channels=["web", "telegram"], segments=[], telegram={"chats": [GROUP]})
-    )
-    adapter = unreachable_adapter(platform, away)
-    app = create_app(
-        platform.settings,
-        platform=platform,
-        adapters=lambda p: {"web": WebAdapter(), "telegram": adapter},
-    )
-    async with TestClient(TestServer(app, host="127.0.0.1", port=unused_port())) as client:
-
-        async def tried_to_start() -> bool:
-            return "telegram" in app[operations.READY].waiting
-
-        await wait_until(tried_to_start, what="the adapter's first start to fail")
+    await _store_in_the_group(fake, platform)
+    async with _serving(platform, away) as (app, client):
         await fake.start()
 
         async def off() -> bool:
@@ -555,11 +541,7 @@ async def test_a_launch_while_telegram_refuses_the_token_says_so_not_that_it_is_
 
         await wait_until(off, what="the token refused once Telegram is back")
         await as_role(platform, client, "lead")
-        path = "/dashboard/c/outpatient-booking/launch"
-        page = await (await client.get("/dashboard/c/outpatient-booking")).text()
-        response = await client.post(path, data=form_fields(page, path))
-        assert response.status == 200
-        page = await response.text()
+        page = await _press(client, "launch")
         assert "The consultation is open." in page
         assert "could not be reached" not in page and "Could not reach" not in page
         assert (
@@ -623,25 +605,12 @@ async def test_a_launch_that_first_meets_the_token_revoked_turns_the_adapter_off
     credentials were refused, and the publishing is left for the restart."""
     port = unused_port()
     fake = FakeTelegram(token=TOKEN, port=port)
-    fake.group(GROUP, "Clinic group", supergroup=True)
     await fake.start()
-    await _store(
-        platform, spec_data(channels=["web", "telegram"], segments=[], telegram={"chats": [GROUP]})
-    )
-    adapter = unreachable_adapter(platform, port)
-    app = create_app(
-        platform.settings,
-        platform=platform,
-        adapters=lambda p: {"web": WebAdapter(), "telegram": adapter},
-    )
-    async with TestClient(TestServer(app, host="127.0.0.1", port=unused_port())) as client:
+    await _store_in_the_group(fake, platform)
+    async with _serving(platform, port, away=False) as (app, client):
         fake.inject_error(401, "Unauthorized", count=1000, methods=["sendMessage", "sendPoll"])
         await as_role(platform, client, "lead")
-        path = "/dashboard/c/outpatient-booking/launch"
-        page = await (await client.get("/dashboard/c/outpatient-booking")).text()
-        response = await client.post(path, data=form_fields(page, path))
-        assert response.status == 200
-        page = await response.text()
+        page = await _press(client, "launch")
         assert "The consultation is open." in page
         assert "could not be reached" not in page and "Could not reach" not in page
         assert (
@@ -686,10 +655,7 @@ async def test_a_command_line_launch_whose_token_is_refused_exits_naming_the_var
 
     from bot.console import UsageError
 
-    fake.group(GROUP, "Clinic group", supergroup=True)
-    await _store(
-        platform, spec_data(channels=["web", "telegram"], segments=[], telegram={"chats": [GROUP]})
-    )
+    await _store_in_the_group(fake, platform)
     revoked = replace(
         settings, telegram_bot_token="999999:REVOKED-bot", telegram_api_base_url=fake.base_url
     )
