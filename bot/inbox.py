@@ -67,6 +67,9 @@ class Inbox:
         self.runtime = runtime
         self.max_attempts = max_attempts
         self.wake = asyncio.Event()
+        #: Seconds the processor waits, idle, before looking at the store again (a new
+        #: row or a stop wakes it sooner).
+        self.idle_turn = 0.5
         # Texts sent to the runtime's preparation processes as they arrive (receive_many).
         self._preparing: set[asyncio.Task[None]] = set()
         # Callers of receive_many share a commit, at most 200 callers a transaction; a
@@ -219,7 +222,7 @@ class Inbox:
                 asyncio.ensure_future(self.wake.wait()),
                 asyncio.ensure_future(stopping.wait()),
             ]
-            await asyncio.wait(waiters, timeout=0.5, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(waiters, timeout=self.idle_turn, return_when=asyncio.FIRST_COMPLETED)
             for waiter in waiters:
                 waiter.cancel()
             if linger and self.wake.is_set() and not stopping.is_set():

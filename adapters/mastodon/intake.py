@@ -159,6 +159,9 @@ class MastodonIntake:
         self.probe_timeout = probe_timeout
         self.stream_retry = stream_retry
         self.retry_backoff = retry_backoff
+        #: Seconds at a time the intake waits on the stream for the next notification (a
+        #: stop or the stream's end cuts it short).
+        self.stream_turn = 1.0
         self.mode = "stopped"  # stopped | streaming | polling
         self.cursor: SavedCursor | None = None
         self._sink: EventSink | None = None
@@ -289,7 +292,9 @@ class MastodonIntake:
         due = self.clock() + self.reconcile_interval
         while not self.stopper.is_set() and stream.alive and self.clock() < due:
             until = min(due, self._held_due) if self._held else due
-            batch = await self._next_streamed(stream, within=min(1.0, until - self.clock()))
+            batch = await self._next_streamed(
+                stream, within=min(self.stream_turn, until - self.clock())
+            )
             if batch:
                 await self._take(batch)
             await self._take_held()

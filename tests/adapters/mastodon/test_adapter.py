@@ -687,10 +687,12 @@ async def test_a_stalled_stream_is_noticed_polled_around_and_streamed_again(worl
 
 async def test_a_streaming_intake_stops_as_soon_as_it_is_asked(world: World) -> None:
     """Between notifications the intake waits on the stream (a second at a time); asked
-    to stop, it stops then, not at the end of the wait."""
+    to stop, it stops then, not at the end of the wait. The wait is made a minute long,
+    so stopping within it cannot be the wait's end."""
     await world.launch()
     world.adapter.intake.sweep_interval = 3600
     world.adapter.intake.reconcile_interval = 3600
+    world.adapter.intake.stream_turn = 60.0
     await world.start()
     await wait_until(_mode(world, "streaming"), what="streaming")
     prompt = await world.post_of("one-thing")
@@ -702,11 +704,8 @@ async def test_a_streaming_intake_stops_as_soon_as_it_is_asked(world: World) -> 
     await wait_until(taken_in, what="the streamed reply in the inbox", every=0.01)
     # Its wait for the next notification began as that one was committed.
     [intake] = [t for t in asyncio.all_tasks() if t.get_name() == "mastodon-intake"]
-    loop = asyncio.get_running_loop()
-    asked = loop.time()
     world.adapter.stopper.set()
-    await asyncio.wait_for(asyncio.shield(intake), 5.0)
-    assert loop.time() - asked < 0.3
+    await asyncio.wait_for(asyncio.shield(intake), 30.0)
 
 
 def _stored(world: World, status_id: Any) -> Any:
