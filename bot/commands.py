@@ -201,6 +201,16 @@ async def run(args: argparse.Namespace, settings: Settings | None) -> int:
 
 async def _run(settings: Settings) -> int:
     platform = await migrated_platform(settings)
+    # The address is tried once the database answers, before the models load (seconds,
+    # more on a busy machine): an address this machine lacks, or a port in use, is said
+    # at once. Before anything starts, too: the adapters start with the app, and one
+    # that holds a stream open (Mastodon) would keep a refused start-up from ending. It
+    # is tried again just before listening, in case it was taken meanwhile.
+    try:
+        await _can_listen(settings.http_host, settings.http_port)
+    except UsageError:
+        await platform.aclose()
+        raise
     if await autovacuum_off(platform.engine):
         log.warning(
             "PostgreSQL's autovacuum is off: the inbox and outbox will be claimed on plans "
