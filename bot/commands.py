@@ -36,7 +36,7 @@ from bot.key_check import check_before_upgrade, check_keys
 from bot.platform import Platform, configured_adapters, create_platform, warm_up
 from bot.preparation import default_processes
 from bot.progress import Progress
-from bot.web.app import STOP_GRACE, STOPPING, create_app
+from bot.web.app import STOPPING, create_app
 from bot.web.auth import hash_password as hash_password
 from bot.web.auth import verify_password as verify_password
 from bot.web.middleware import AppRunner
@@ -201,6 +201,16 @@ async def run(args: argparse.Namespace, settings: Settings | None) -> int:
 
 async def _run(settings: Settings) -> int:
     platform = await migrated_platform(settings)
+    # The address is tried once the database answers, before the models load (seconds,
+    # more on a busy machine): an address this machine lacks, or a port in use, is said
+    # at once. Before anything starts, too: the adapters start with the app, and one
+    # that holds a stream open (Mastodon) would keep a refused start-up from ending. It
+    # is tried again just before listening, in case it was taken meanwhile.
+    try:
+        await _can_listen(settings.http_host, settings.http_port)
+    except UsageError:
+        await platform.aclose()
+        raise
     if await autovacuum_off(platform.engine):
         log.warning(
             "PostgreSQL's autovacuum is off: the inbox and outbox will be claimed on plans "
@@ -219,11 +229,11 @@ async def _run(settings: Settings) -> int:
     # "Stopping"); aiohttp's default waited 60 s. It waits twice, for the request to
     # finish and then for it to unwind once cancelled: half the grace each.
     # Its connections answer a request they cannot parse with a plain 400 (no server name).
-    runner = AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=STOP_GRACE / 2)
+    runner = AppRunner(
+        app, handle_signals=False, access_log=None, shutdown_timeout=settings.stop_grace / 2
+    )
     stopping = asyncio.Event()
     install_stop_signals(stopping)
-    # The address is tried before anything starts: the adapters start with the app, and
-    # one that holds a stream open (Mastodon) would keep a refused start-up from ending.
     await _can_listen(settings.http_host, settings.http_port)
     try:
         try:

@@ -34,6 +34,9 @@ from storage.db import POOL_SIZE
 log = logging.getLogger(__name__)
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./engage.db"
+#: Seconds a stopping process gives the work in hand (an inbox batch, sends and web
+#: requests already started) before cutting it short (bot.web.app.Stopping).
+DEFAULT_STOP_GRACE = 10.0
 MIN_KEY_LENGTH = 32
 ENVIRONMENTS = ("development", "production")
 
@@ -69,6 +72,8 @@ class Settings:
     # Seconds a Mastodon stream may stay silent (Mastodon sends a ":thump" keep-alive
     # about every 15 s) before it counts as stalled and notifications are polled.
     mastodon_stream_timeout: float = 45.0
+    # Seconds a stopping process gives the work in hand (ENGAGE_STOP_GRACE).
+    stop_grace: float = DEFAULT_STOP_GRACE
     # Where moderation alerts go (bot.alerts); each destination is optional.
     alert_telegram_chat: str | None = None
     alert_emails: tuple[str, ...] = ()
@@ -607,6 +612,15 @@ def load_settings(
     if not 0.1 <= stall <= 3600:
         raise ConfigError(f"{stall_name}: {stall_text} must be between 0.1 and 3600 seconds")
 
+    grace_name = "ENGAGE_STOP_GRACE"
+    grace_text = (env.get(grace_name) or f"{DEFAULT_STOP_GRACE:g}").strip()
+    try:
+        grace = _decimal(grace_text)
+    except ValueError:
+        raise ConfigError(f"{grace_name}: {grace_text!r} is not a number of seconds") from None
+    if not 1 <= grace <= 600:
+        raise ConfigError(f"{grace_name}: {grace_text} must be between 1 and 600 seconds")
+
     telegram_base = _url(env, "TELEGRAM_API_BASE_URL", "https://api.telegram.org/bot")
     assert telegram_base is not None
     alerts = _alert_settings(env, token)
@@ -647,6 +661,7 @@ def load_settings(
         mastodon_api_base_url=mastodon_url,
         mastodon_access_token=mastodon_token,
         mastodon_stream_timeout=stall,
+        stop_grace=grace,
         **alerts,
         **web,
         summary_model=summary_model,

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from bot import alerts, memory
-from bot.config import Settings
+from bot.config import DEFAULT_STOP_GRACE, Settings
 from bot.erasures import ErasureWatch
 from bot.outbox import OutboxSender, SendCounts
 from bot.platform import (
@@ -49,10 +49,6 @@ from storage.db import is_sqlite
 
 log = logging.getLogger(__name__)
 
-#: Seconds a stopping process gives its background work to finish what it has in hand
-#: (an inbox batch, sends already started) before cutting it short.
-STOP_GRACE = 10.0
-
 #: Seconds before an adapter whose platform could not be reached at start is tried
 #: again, doubling after each failure up to the longest wait.
 ADAPTER_RETRY_FIRST = 1.0
@@ -70,22 +66,23 @@ class Stopping:
     """The process's stop: begun once, with one deadline for everything in hand.
 
     Requests in flight and the background work wind down side by side within the same
-    :data:`STOP_GRACE`, not one grace after the other.
+    ``grace`` (``ENGAGE_STOP_GRACE``), not one grace after the other.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, grace: float = DEFAULT_STOP_GRACE) -> None:
+        self.grace = grace
         self.event = asyncio.Event()
         self._deadline: float | None = None
 
     def begin(self) -> None:
         if self._deadline is None:
-            self._deadline = time.monotonic() + STOP_GRACE
+            self._deadline = time.monotonic() + self.grace
         self.event.set()
 
     def remaining(self) -> float:
         """Seconds left of the grace (all of it before the stop has begun)."""
         if self._deadline is None:
-            return STOP_GRACE
+            return self.grace
         return max(0.0, self._deadline - time.monotonic())
 
 
@@ -181,7 +178,7 @@ def create_app(
             await platform.runtime.preparation.close()
             platform.runtime.preparation = None
 
-    app[STOPPING] = Stopping()
+    app[STOPPING] = Stopping(settings.stop_grace)
 
     async def begin_stopping(app: web.Application) -> None:
         # First of the shutdown hooks, and before aiohttp waits for the requests in
@@ -387,7 +384,9 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
         _, late = await asyncio.wait(tasks, timeout=app[STOPPING].remaining())
         for task in late:
             # Its transaction is rolled back: what it held is handled after the restart.
-            log.warning("stopping: %s did not finish within %.0f s", task.get_name(), STOP_GRACE)
+            log.warning(
+                "stopping: %s did not finish within %g s", task.get_name(), app[STOPPING].grace
+            )
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         if checker is not None:

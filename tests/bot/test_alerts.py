@@ -514,7 +514,9 @@ async def test_a_stop_mid_send_gives_back_every_alert_not_yet_started(
 ) -> None:
     """``engage run`` stopped while a slow webhook holds the first of four urgent alerts:
     the other three are given back, and the next start sends them (the first not again)."""
-    settings = webhook_only(servers.settings)
+    # The held send is cut short once the stop's grace is over: a short one, as an
+    # operator may set (ENGAGE_STOP_GRACE), not the default 10 s.
+    settings = replace(webhook_only(servers.settings), stop_grace=1.0)
     platform = create_platform(settings)
     await launch(platform)
     cases = [await add_case(platform, urgent=True) for _ in range(4)]

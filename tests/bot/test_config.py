@@ -25,6 +25,9 @@ OTHER_KEY = "o" * 40
         ({"TELEGRAM_MESSAGES_PER_SECOND": "1_0"}, "TELEGRAM_MESSAGES_PER_SECOND"),
         ({"TELEGRAM_MESSAGES_PER_SECOND": "nan"}, "TELEGRAM_MESSAGES_PER_SECOND"),
         ({"MASTODON_STREAM_TIMEOUT": "\u0664\u0665"}, "MASTODON_STREAM_TIMEOUT"),
+        ({"ENGAGE_STOP_GRACE": "ten"}, "ENGAGE_STOP_GRACE"),
+        ({"ENGAGE_STOP_GRACE": "0.5"}, "ENGAGE_STOP_GRACE"),
+        ({"ENGAGE_STOP_GRACE": "601"}, "ENGAGE_STOP_GRACE"),
         ({"ENGAGE_SUMMARY_TIMEOUT": "1_20"}, "ENGAGE_SUMMARY_TIMEOUT"),
         ({"ENGAGE_PUBLIC_URL": "engage.example.org"}, "ENGAGE_PUBLIC_URL"),
         ({"ENGAGE_SECRET_KEY": "short"}, "ENGAGE_SECRET_KEY"),
@@ -58,6 +61,12 @@ def test_invalid_setting_names_the_variable(env: dict[str, str], name: str, tmp_
     with pytest.raises(ConfigError, match=name) as raised:
         load_settings({"ENGAGE_PSEUDONYM_KEY": KEY, **env}, key_dir=tmp_path)
     assert "\n" not in str(raised.value)
+
+
+def test_the_stop_grace_is_ten_seconds_unless_set(tmp_path: Path) -> None:
+    assert load_settings({"ENGAGE_PSEUDONYM_KEY": KEY}, key_dir=tmp_path).stop_grace == 10
+    given = {"ENGAGE_PSEUDONYM_KEY": KEY, "ENGAGE_STOP_GRACE": " 25.5 "}
+    assert load_settings(given, key_dir=tmp_path).stop_grace == 25.5
 
 
 def test_a_database_url_that_cannot_be_read_is_not_quoted(tmp_path: Path) -> None:

@@ -1,35 +1,42 @@
 """A closing-the-loop follow-up's invitations, with ``engage run`` killed while they go out.
 
 People take part in a consultation on Telegram, in private chats, and agree to be
-contacted again. A closing-the-loop follow-up is created and launched with the command
-line while a real ``engage run`` sends; part way through the invitations (each carries
-"you said, we did") the process is killed with SIGKILL and started again. Then each
-person has received the invitation exactly once, except those whose send the kill
-interrupted: those are never sent twice, but listed by ``engage outbox unknown``.
+contacted again. A closing-the-loop follow-up is launched with the command line while a
+real ``engage run`` sends, five messages a second; part way through the invitations
+(each carries "you said, we did") the process is killed with SIGKILL and started again
+(sending at once). Then each person has received the invitation exactly once, except
+those whose send the kill interrupted: those are never sent twice, but listed by
+``engage outbox unknown``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-from sqlalchemy import func, select
 
 from migrations import apply as migrate
-from storage.db import create_engine, create_sessionmaker
-from storage.tables import OutboxEntry
-from tests.bot.test_kill_replay import TOKEN, _engage, _free_port, _start
-from tests.conftest import TEST_KEY, TEST_SECRET
 from tests.fakes.telegram_api import FakeTelegram
+from tests.processes import (
+    TOKEN,
+    ended,
+    engage,
+    engage_env,
+    free_port,
+    open_consultation,
+    outbox_counts,
+    start,
+    stop,
+)
 from tests.waiting import wait_until
 
+# Enough that, sent five a second, the invitations take eight seconds: the kill falls
+# among them (after a few, long before the last) even on a busy machine.
 PEOPLE = 40
 CLOSING = "Thank you. We will share what we change."
 SAID = "You said: the wait was too long. We did: a second clinic on Tuesdays."
@@ -68,49 +75,27 @@ LOOP: dict[str, Any] = {
 }
 
 
-async def _outbox(database_url: str) -> dict[str, int]:
-    """The invitations' outbox rows by status."""
-    engine = create_engine(database_url)
-    try:
-        async with create_sessionmaker(engine)() as session:
-            rows = await session.execute(
-                select(OutboxEntry.status, func.count())
-                .where(OutboxEntry.idempotency_key.like("invite:%"))
-                .group_by(OutboxEntry.status)
-            )
-            return {status: int(n) for status, n in rows}
-    finally:
-        await engine.dispose()
-
-
 @pytest.mark.timeout(300)
 async def test_kill_9_while_invitations_go_out_sends_each_person_one(tmp_path: Path) -> None:
     database_url = f"sqlite+aiosqlite:///{tmp_path / 'engage.db'}"
     await migrate.upgrade_async(database_url)
-    port = _free_port()
+    await open_consultation(database_url, EARLIER)
     async with FakeTelegram(token=TOKEN) as fake:
-        env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith(("MASTODON_", "TELEGRAM_"))},
-            "ENGAGE_DATABASE_URL": database_url,
-            "ENGAGE_HTTP_PORT": str(port),
-            "ENGAGE_PUBLIC_URL": f"http://127.0.0.1:{port}",
-            "ENGAGE_SECRET_KEY": TEST_SECRET,
-            "ENGAGE_PSEUDONYM_KEY": TEST_KEY,
-            "TELEGRAM_BOT_TOKEN": TOKEN,
-            "TELEGRAM_API_BASE_URL": fake.base_url,
-            "TELEGRAM_MODE": "polling",
-            # Slow enough that the kill falls while the invitations go out.
-            "TELEGRAM_MESSAGES_PER_SECOND": "5",
-        }
-        for data in (EARLIER, LOOP):
-            (tmp_path / f"{data['id']}.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
-        code, out = await _engage(env, "consultation", "create", str(tmp_path / "clinic-wait.yaml"))
-        assert code == 0, out
-        code, out = await _engage(env, "consultation", "launch", "clinic-wait")
-        assert code == 0, out
+        env = engage_env(
+            database_url,
+            free_port(),
+            TELEGRAM_BOT_TOKEN=TOKEN,
+            TELEGRAM_API_BASE_URL=fake.base_url,
+            TELEGRAM_MODE="polling",
+            # The fake has no flood control: the people take part, and the sends the kill
+            # left are finished, at once (Telegram's 30 a second would take half a minute).
+            TELEGRAM_MESSAGES_PER_SECOND="1000",
+        )
+        # Slow enough that the kill falls while the invitations go out.
+        sending_slowly = {**env, "TELEGRAM_MESSAGES_PER_SECOND": "5"}
 
         log = tmp_path / "engage.log"
-        server = await _start(env, log)
+        server = await start(env, log)
         try:
             people = [fake.user(3000 + n, f"P{n}") for n in range(PEOPLE)]
             for person in people:
@@ -135,12 +120,14 @@ async def test_kill_9_while_invitations_go_out_sends_each_person_one(tmp_path: P
 
             await wait_until(everyone_finished, within=120, what="everyone to take part")
             before = len(fake.sent)
+            await stop(server)
+            assert server.returncode == 0, log.read_text()[-3000:]
 
-            code, out = await _engage(
-                env, "consultation", "create", str(tmp_path / "clinic-wait-loop.yaml")
-            )
-            assert code == 0, out
-            code, out = await _engage(env, "consultation", "launch", "clinic-wait-loop")
+            # The follow-up is launched with the command line while `engage run` sends
+            # slowly.
+            server = await start(sending_slowly, log)
+            await open_consultation(database_url, LOOP, open_=False)
+            code, out = await engage(env, "consultation", "launch", "clinic-wait-loop")
             assert code == 0, out
             assert out.splitlines()[-1] == f"invited {PEOPLE} on telegram"
 
@@ -148,33 +135,28 @@ async def test_kill_9_while_invitations_go_out_sends_each_person_one(tmp_path: P
                 return [m.chat_id for m in fake.sent[before:] if SAID in (m.text or "")]
 
             async def some_went_out() -> bool:
+                assert server.returncode is None, log.read_text()[-3000:]
                 return len(invitations()) >= PEOPLE // 8
 
             await wait_until(some_went_out, within=60, every=0.01, what="invitations")
             server.send_signal(signal.SIGKILL)
             await server.wait()
             assert len(invitations()) < PEOPLE, "killed while the invitations went out"
-            server = await _start(env, log)
+            server = await start(env, log)
 
             async def all_handled() -> dict[str, int] | None:
                 assert server.returncode is None, log.read_text()[-3000:]
-                counts = await _outbox(database_url)
+                counts = await outbox_counts(database_url, "invite:%")
                 busy = sum(counts.get(s, 0) for s in ("pending", "claimed", "sending"))
                 return None if busy else counts
 
             outbox = await wait_until(all_handled, within=90, every=0.2, what="invitations sent")
             await asyncio.sleep(0.5)
         finally:
-            if server.returncode is None:
-                server.send_signal(signal.SIGTERM)
-                try:
-                    async with asyncio.timeout(30):
-                        await server.wait()
-                except TimeoutError:
-                    server.kill()
-                    await server.wait()
+            await stop(server)
+            await ended(server)
         received = Counter(invitations())
-        code, unknown = await _engage(env, "outbox", "unknown", "--json")
+        code, unknown = await engage(env, "outbox", "unknown", "--json")
         assert code == 0, unknown
 
     # Nobody twice; everyone once, but for the sends the kill interrupted, which are

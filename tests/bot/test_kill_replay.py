@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -37,19 +36,16 @@ from sqlalchemy import func, select
 
 from adapters.telegram import convert
 from bot.outbox import RESEND_PREFIX
-from consultations import service
 from consultations.keys import Keyring
-from consultations.spec import parse_spec
 from migrations import apply as migrate
 from storage.db import create_engine, create_sessionmaker
 from storage.tables import InboxEntry, OutboxEntry, Response
-from tests.conftest import TEST_KEY, TEST_SECRET
+from tests.conftest import TEST_KEY
 from tests.fakes.telegram_api import FakeMessage, FakeTelegram
+from tests.processes import TOKEN, engage, engage_env, free_port, open_consultation, start, stop
 from tests.throwaway_postgres import ThrowawayPostgres, new_database
 from tests.waiting import wait_until
 
-ENGAGE = str(Path(sys.executable).parent / "engage")
-TOKEN = "123456:TEST-TOKEN"
 # 40 people (480 updates) in the normal suite, about a minute on a busy machine;
 # ENGAGE_TEST_REPLAY_PEOPLE=420 replays 5,040 updates (docs/operations.md has the figures).
 PEOPLE = int(os.environ.get("ENGAGE_TEST_REPLAY_PEOPLE", "40"))
@@ -91,14 +87,6 @@ SPEC: dict[str, Any] = {
     "closing_message": CLOSING,
 }
 ITEMS = {"role", "age", "ease", "wait", "one-thing", "remind", "other"}
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _question(message: FakeMessage) -> str:
@@ -164,36 +152,6 @@ class Crowd:
         return all(len(p.answered) == STEPS - 1 for p in self.people.values())
 
 
-async def _launch(database_url: str) -> None:
-    """Store and open the consultation (in process: a CLI start costs seconds)."""
-    engine = create_engine(database_url)
-    try:
-        async with create_sessionmaker(engine).begin() as session:
-            spec = parse_spec(SPEC)
-            await service.create(session, spec, source="test")
-            await service.open_(session, spec.id)
-    finally:
-        await engine.dispose()
-
-
-async def _engage(env: dict[str, str], *args: str) -> tuple[int, str]:
-    process = await asyncio.create_subprocess_exec(
-        ENGAGE, *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
-    )
-    out, _ = await process.communicate()
-    return int(process.returncode or 0), out.decode()
-
-
-async def _start(env: dict[str, str], log: Path) -> asyncio.subprocess.Process:
-    handle = log.open("ab")
-    try:
-        return await asyncio.create_subprocess_exec(
-            ENGAGE, "run", env=env, cwd=log.parent, stdout=handle, stderr=handle
-        )
-    finally:
-        handle.close()
-
-
 @pytest.fixture(params=["webhook", "polling"])
 def mode(request: pytest.FixtureRequest) -> str:
     return str(request.param)
@@ -228,32 +186,27 @@ async def test_kill_9_mid_replay_loses_nothing_and_sends_nothing_twice(
     # busy test machine: fewer people there keep the test within minutes.
     people = PEOPLE if database_url.startswith("sqlite") else max(20, PEOPLE * 2 // 5)
     started = time.monotonic()
-    port = _free_port()
     # Telegram delivers to a webhook over up to 40 connections at once (setWebhook,
     # max_connections), one chat at a time.
     async with FakeTelegram(
         token=TOKEN, webhook_retry_interval=0.05, webhook_connections=40
     ) as fake:
-        env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith(("MASTODON_", "TELEGRAM_"))},
-            "ENGAGE_DATABASE_URL": database_url,
-            "ENGAGE_HTTP_PORT": str(port),
-            "ENGAGE_PUBLIC_URL": f"http://127.0.0.1:{port}",
-            "ENGAGE_SECRET_KEY": TEST_SECRET,
-            "ENGAGE_PSEUDONYM_KEY": TEST_KEY,
-            "TELEGRAM_BOT_TOKEN": TOKEN,
-            "TELEGRAM_API_BASE_URL": fake.base_url,
-            "TELEGRAM_MODE": mode,
-            "TELEGRAM_WEBHOOK_SECRET": "kill-replay-secret",
+        env = engage_env(
+            database_url,
+            free_port(),
+            TELEGRAM_BOT_TOKEN=TOKEN,
+            TELEGRAM_API_BASE_URL=fake.base_url,
+            TELEGRAM_MODE=mode,
+            TELEGRAM_WEBHOOK_SECRET="kill-replay-secret",
             # The fake has no flood control; Telegram's own 30 a second would make this
             # test take minutes. Per-chat pacing (one a second) stays on.
-            "TELEGRAM_MESSAGES_PER_SECOND": "1000",
-        }
-        await _launch(database_url)
+            TELEGRAM_MESSAGES_PER_SECOND="1000",
+        )
+        await open_consultation(database_url, SPEC)
 
         log = tmp_path / "engage.log"
         crowd = Crowd(fake, people)
-        server = await _start(env, log)
+        server = await start(env, log)
         try:
             crowd.begin()
             kill_at = people * STEPS * 2 // 5  # 40% of the bot's messages out
@@ -273,7 +226,7 @@ async def test_kill_9_mid_replay_loses_nothing_and_sends_nothing_twice(
             # People carry on while it is down: their updates wait at Telegram.
             await asyncio.sleep(0.5)
             crowd.step()
-            server = await _start(env, log)
+            server = await start(env, log)
 
             async def everyone_answered() -> bool:
                 crowd.step()
@@ -288,20 +241,13 @@ async def test_kill_9_mid_replay_loses_nothing_and_sends_nothing_twice(
             )
             outbox = await _wait_for_quiet_outbox(database_url, crowd)
         finally:
-            if server.returncode is None:
-                server.send_signal(signal.SIGTERM)
-                try:
-                    async with asyncio.timeout(30):
-                        await server.wait()
-                except TimeoutError:
-                    server.kill()
-                    await server.wait()
+            await stop(server)
         finished_at = time.monotonic() - started
 
         updates = fake._next_update_id - 1
         acknowledged = _acknowledged(fake, mode)
         sent = list(fake.sent)
-        unknown_code, unknown_out = await _engage(env, "outbox", "unknown")
+        unknown_code, unknown_out = await engage(env, "outbox", "unknown")
 
     # Every update was handed over in the end; each is stored exactly once.
     # Each person answered each question once; each vote also brings a poll's totals.

@@ -15,11 +15,7 @@ stored before the outage is still there.
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import signal
-import socket
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,26 +25,18 @@ import aiohttp
 import pytest
 from sqlalchemy import func, select
 
-from consultations import service
-from consultations.spec import parse_spec
 from storage.db import create_engine, create_sessionmaker
 from storage.tables import Base, Consent, InboxEntry, Response
-from tests.conftest import TEST_KEY, TEST_SECRET
 from tests.fakes.telegram_api import FakeTelegram
 from tests.helpers import spec_data
+from tests.processes import TOKEN, engage_env, free_port, open_consultation, start, stop
 from tests.throwaway_postgres import ThrowawayPostgres, new_database
 from tests.waiting import wait_until
 
-ENGAGE = str(Path(sys.executable).parent / "engage")
-TOKEN = "123456:TEST-TOKEN"
-OUTAGE_SECONDS = 10.0
+# Long enough that every background loop fails again and again (the inbox and the outbox
+# try every half second, Telegram delivers again every 0.2 s), not once.
+OUTAGE_SECONDS = 5.0
 CID = "outpatient-booking"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
@@ -78,35 +66,21 @@ async def test_a_database_outage_loses_nothing_and_heals_by_itself(
     cluster: ThrowawayPostgres, tmp_path: Path
 ) -> None:
     url = await new_database(cluster)
-    engine = create_engine(url)
-    try:
-        async with create_sessionmaker(engine).begin() as session:
-            spec = parse_spec(spec_data(channels=["web", "telegram"]))
-            await service.create(session, spec, source="test")
-            await service.open_(session, spec.id)
-    finally:
-        await engine.dispose()
+    await open_consultation(url, spec_data(channels=["web", "telegram"]))
 
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     async with FakeTelegram(token=TOKEN, webhook_retry_interval=0.2) as fake:
-        env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith(("MASTODON_", "TELEGRAM_"))},
-            "ENGAGE_DATABASE_URL": url,
-            "ENGAGE_HTTP_PORT": str(port),
-            "ENGAGE_PUBLIC_URL": base,
-            "ENGAGE_SECRET_KEY": TEST_SECRET,
-            "ENGAGE_PSEUDONYM_KEY": TEST_KEY,
-            "TELEGRAM_BOT_TOKEN": TOKEN,
-            "TELEGRAM_API_BASE_URL": fake.base_url,
-            "TELEGRAM_MODE": "webhook",
-            "TELEGRAM_WEBHOOK_SECRET": "outage-secret",
-        }
+        env = engage_env(
+            url,
+            port,
+            TELEGRAM_BOT_TOKEN=TOKEN,
+            TELEGRAM_API_BASE_URL=fake.base_url,
+            TELEGRAM_MODE="webhook",
+            TELEGRAM_WEBHOOK_SECRET="outage-secret",
+        )
         log = tmp_path / "engage.log"
-        with log.open("wb") as handle:
-            server = await asyncio.create_subprocess_exec(
-                ENGAGE, "run", env=env, cwd=tmp_path, stdout=handle, stderr=handle
-            )
+        server = await start(env, log)
         try:
             async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
 
@@ -180,14 +154,7 @@ async def test_a_database_outage_loses_nothing_and_heals_by_itself(
                 )
                 assert again.status == 200
         finally:
-            if server.returncode is None:
-                server.send_signal(signal.SIGTERM)
-                try:
-                    async with asyncio.timeout(30):
-                        await server.wait()
-                except TimeoutError:
-                    server.kill()
-                    await server.wait()
+            await stop(server)
         assert server.returncode == 0, log.read_text()[-3000:]
 
     # Nothing accepted was lost: both Telegram updates, both consents, the web answer.

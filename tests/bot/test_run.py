@@ -7,7 +7,6 @@ import contextlib
 import os
 import re
 import signal
-import socket
 import sqlite3
 import sys
 import time
@@ -16,64 +15,47 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+import yaml
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.config import Settings
 from bot.platform import create_platform
-from bot.web.app import STOP_GRACE
 from channels.events import CONSENT
+from migrations import apply as migrate
 from storage.db import autovacuum_off, create_engine, create_sessionmaker
 from storage.tables import Consent, InboxEntry, OutboxEntry, Response
 from tests.conftest import TEST_KEY, TEST_SECRET
 from tests.fakes.channel import Person
 from tests.helpers import launch, spec_data
+from tests.processes import ENGAGE, ended, engage, engage_env, free_port, open_consultation
 from tests.waiting import wait_until
 
-ENGAGE = str(Path(sys.executable).parent / "engage")
-DEMO = str(Path(__file__).resolve().parents[2] / "examples" / "outpatient-booking.yaml")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-async def _ended(process: asyncio.subprocess.Process) -> None:
-    """Kill ``process`` if it still runs, and reap it.
-
-    In a ``finally``: a test cut short (by one of its deadlines, or by the suite's
-    per-test timeout, which cancels what the test was awaiting) leaves no ``engage``
-    running, nor its pipes open, for the tests after it.
-    """
-    if process.returncode is None:
-        with contextlib.suppress(ProcessLookupError):
-            process.kill()
-        await process.wait()
+DEMO = Path(__file__).resolve().parents[2] / "examples" / "outpatient-booking.yaml"
+DEMO_SPEC = yaml.safe_load(DEMO.read_text(encoding="utf-8"))
 
 
 async def _engage(env: dict[str, str], *args: str) -> tuple[int, str]:
-    process = await asyncio.create_subprocess_exec(
-        ENGAGE, *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
-    )
-    try:
-        async with asyncio.timeout(60):
-            out, _ = await process.communicate()
-    finally:
-        await _ended(process)
-    return int(process.returncode or 0), out.decode()
+    return await engage(env, *args, within=60)
 
 
-# Four `engage` processes start in turn (create, launch, run, export), each importing the
-# whole platform: under a second of CPU each, but `engage --help` took 7-9 s of wall time
-# at load 10 on two cores, and `engage run` more than 30 s to answer at load 13-16;
-# 60 s is too little for all of them.
+async def _opened(database_url: str, *, open_: bool = True) -> None:
+    """The demo consultation stored, and opened unless ``open_`` is false, in this
+    process (the command line's own tests start it; here a start costs seconds, many
+    more on a busy machine)."""
+    await migrate.upgrade_async(database_url)
+    await open_consultation(database_url, DEMO_SPEC, open_=open_)
+
+
+# Two `engage` processes start in turn (run, export), each importing the whole platform:
+# under a second of CPU each, but `engage --help` took 7-9 s of wall time at load 10 on
+# two cores, and `engage run` more than 30 s to answer at load 13-16; 60 s is too little
+# for both.
 @pytest.mark.timeout(180)
 async def test_run_serves_answers_and_stops_gracefully_on_sigterm(
     database_url: str, tmp_path: Path
 ) -> None:
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "ENGAGE_DATABASE_URL": database_url,
@@ -83,8 +65,7 @@ async def test_run_serves_answers_and_stops_gracefully_on_sigterm(
     }
     for name in ("TELEGRAM_BOT_TOKEN", "MASTODON_API_BASE_URL", "MASTODON_ACCESS_TOKEN"):
         env.pop(name, None)
-    assert (await _engage(env, "consultation", "create", DEMO))[0] == 0
-    assert (await _engage(env, "consultation", "launch", "outpatient-booking"))[0] == 0
+    await _opened(database_url)
 
     # Its output goes to a file, not a pipe: nothing reads a pipe while it runs, and a
     # full one would stop the server mid-write.
@@ -121,7 +102,7 @@ async def test_run_serves_answers_and_stops_gracefully_on_sigterm(
         async with asyncio.timeout(30):
             await server.wait()
     finally:
-        await _ended(server)
+        await ended(server)
     output = log.read_text()
     assert server.returncode == 0, output
     assert "stopping: finishing accepted work" in output
@@ -188,7 +169,7 @@ async def test_sigterm_with_an_inbox_backlog_stops_promptly_and_loses_nothing(
     env = {
         **os.environ,
         "ENGAGE_DATABASE_URL": database_url,
-        "ENGAGE_HTTP_PORT": str(_free_port()),
+        "ENGAGE_HTTP_PORT": str(free_port()),
         "ENGAGE_SECRET_KEY": TEST_SECRET,
         "ENGAGE_PSEUDONYM_KEY": TEST_KEY,
     }
@@ -238,7 +219,7 @@ async def test_sigterm_with_an_inbox_backlog_stops_promptly_and_loses_nothing(
             await server.wait()
         assert server.returncode == 0, log.read_text()[-3000:]
     finally:
-        await _ended(server)
+        await ended(server)
 
     # Every event handled exactly once: one answer each, one consent each, and the same
     # questions queued for every person, none twice.
@@ -270,19 +251,14 @@ async def test_sigterm_with_a_request_blocked_on_the_database_stops_within_the_g
 ) -> None:
     # A request waiting for SQLite's write lock (held by another process here) waits up
     # to the busy timeout (30 s); aiohttp's default kept a stopping process for 60 s.
+    # The stop ends within ENGAGE_STOP_GRACE all the same.
     path = tmp_path / "engage.db"
-    port = _free_port()
-    env = {
-        **os.environ,
-        "ENGAGE_DATABASE_URL": f"sqlite+aiosqlite:///{path}",
-        "ENGAGE_HTTP_PORT": str(port),
-        "ENGAGE_SECRET_KEY": TEST_SECRET,
-        "ENGAGE_PSEUDONYM_KEY": TEST_KEY,
-    }
-    for name in ("TELEGRAM_BOT_TOKEN", "MASTODON_API_BASE_URL", "MASTODON_ACCESS_TOKEN"):
-        env.pop(name, None)
-    assert (await _engage(env, "consultation", "create", DEMO))[0] == 0
-    assert (await _engage(env, "consultation", "launch", "outpatient-booking"))[0] == 0
+    port = free_port()
+    # Shorter than the default 10 s, and far shorter than the busy timeout (30 s) the
+    # request would otherwise wait out.
+    grace = 2.0
+    env = engage_env(f"sqlite+aiosqlite:///{path}", port, ENGAGE_STOP_GRACE=f"{grace:g}")
+    await _opened(env["ENGAGE_DATABASE_URL"])
     log = tmp_path / "engage.log"
     with log.open("wb") as handle:
         server = await asyncio.create_subprocess_exec(
@@ -319,9 +295,9 @@ async def test_sigterm_with_a_request_blocked_on_the_database_stops_within_the_g
                 await blocked
     finally:
         holder.close()
-        await _ended(server)
+        await ended(server)
     assert server.returncode == 0, log.read_text()
-    assert took < STOP_GRACE + 5, took
+    assert took < grace + 5, took
 
 
 @pytest.mark.timeout(180)
@@ -339,7 +315,7 @@ async def test_a_second_run_on_one_sqlite_file_is_refused_until_the_first_ends(
         env.pop(name, None)
 
     async def started() -> tuple[asyncio.subprocess.Process, str]:
-        port = _free_port()
+        port = free_port()
         with (tmp_path / f"engage-{port}.log").open("wb") as handle:
             server = await asyncio.create_subprocess_exec(
                 ENGAGE, "run", env={**env, "ENGAGE_HTTP_PORT": str(port)},
@@ -363,7 +339,7 @@ async def test_a_second_run_on_one_sqlite_file_is_refused_until_the_first_ends(
     first, base = await started()
     try:
         await serving(first, base, "the first to serve")
-        code, out = await _engage({**env, "ENGAGE_HTTP_PORT": str(_free_port())}, "run")
+        code, out = await _engage({**env, "ENGAGE_HTTP_PORT": str(free_port())}, "run")
         assert code == 2
         assert out.strip().splitlines() == [
             f"engage: ENGAGE_DATABASE_URL: another `engage run` is using "
@@ -376,9 +352,9 @@ async def test_a_second_run_on_one_sqlite_file_is_refused_until_the_first_ends(
         try:
             await serving(second, base, "the second to serve")
         finally:
-            await _ended(second)
+            await ended(second)
     finally:
-        await _ended(first)
+        await ended(first)
 
 
 def _children(pid: int) -> list[int]:
@@ -404,7 +380,7 @@ async def test_an_import_killed_takes_its_second_process_with_it(
         "ENGAGE_SECRET_KEY": TEST_SECRET,
         "ENGAGE_PSEUDONYM_KEY": TEST_KEY,
     }
-    assert (await _engage(env, "consultation", "create", DEMO))[0] == 0
+    await _opened(database_url, open_=False)
     rows = "".join(f"r{i},Comment {i} on the booking line\n" for i in range(20_000))
     (tmp_path / "big.csv").write_text("id,comment\n" + rows)
     importing = await asyncio.create_subprocess_exec(
@@ -420,7 +396,7 @@ async def test_an_import_killed_takes_its_second_process_with_it(
 
         second = await wait_until(forked, within=180, every=0.1, what="the second process")
     finally:
-        await _ended(importing)
+        await ended(importing)
 
     def running(pid: int) -> bool:
         try:

@@ -13,9 +13,7 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import sqlite3
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -25,19 +23,13 @@ import pytest
 from tests.conftest import TEST_KEY, TEST_SECRET
 from tests.fakes.mastodon_server import MastodonServer
 from tests.fakes.telegram_api import FakeTelegram
+from tests.processes import ENGAGE, free_port
 from tests.waiting import wait_until
 
-ENGAGE = str(Path(sys.executable).parent / "engage")
 TOKEN = "424242:RIGHT-token"
 WRONG = "424242:WRONG-token-never-shown"
 
 pytestmark = pytest.mark.timeout(240)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _env(tmp_path: Path, port: int, **settings: str) -> dict[str, str]:
@@ -115,7 +107,7 @@ async def test_a_telegram_token_refused_stops_start_up_naming_the_variable(
         code, err = await _run_until_it_stops(
             _env(
                 tmp_path,
-                _free_port(),
+                free_port(),
                 TELEGRAM_BOT_TOKEN=token,
                 TELEGRAM_API_BASE_URL=fake.base_url,
             ),
@@ -151,7 +143,7 @@ async def test_a_mastodon_token_refused_stops_start_up_naming_the_variable(
         code, err = await _run_until_it_stops(
             _env(
                 tmp_path,
-                _free_port(),
+                free_port(),
                 MASTODON_API_BASE_URL=mastodon.base_url,
                 MASTODON_ACCESS_TOKEN=token,
             ),
@@ -173,7 +165,7 @@ async def test_a_webhook_address_telegram_refuses_stops_start_up_naming_the_vari
         code, err = await _run_until_it_stops(
             _env(
                 tmp_path,
-                _free_port(),
+                free_port(),
                 TELEGRAM_BOT_TOKEN=TOKEN,
                 TELEGRAM_API_BASE_URL=fake.base_url,
                 TELEGRAM_MODE="webhook",
@@ -206,7 +198,7 @@ async def test_a_mastodon_address_that_is_no_mastodon_api_stops_start_up_naming_
         code, err = await _run_until_it_stops(
             _env(
                 tmp_path,
-                _free_port(),
+                free_port(),
                 MASTODON_API_BASE_URL=base_url,
                 MASTODON_ACCESS_TOKEN=mastodon.bot_token,
             ),
@@ -233,7 +225,7 @@ async def _status(http: aiohttp.ClientSession, url: str) -> tuple[int, str]:
 async def test_a_platform_away_at_start_leaves_the_web_serving_and_is_tried_again(
     tmp_path: Path, channel: str
 ) -> None:
-    away = _free_port()  # nothing listens here until the fake starts on it
+    away = free_port()  # nothing listens here until the fake starts on it
     if channel == "telegram":
         settings = {
             "TELEGRAM_BOT_TOKEN": TOKEN,
@@ -244,7 +236,7 @@ async def test_a_platform_away_at_start_leaves_the_web_serving_and_is_tried_agai
             "MASTODON_API_BASE_URL": f"http://127.0.0.1:{away}",
             "MASTODON_ACCESS_TOKEN": "a-token-for-nowhere",
         }
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     log = tmp_path / "engage.log"
     async with _serving(tmp_path, port, settings) as server, aiohttp.ClientSession() as http:
@@ -295,8 +287,8 @@ async def test_a_token_rejected_once_the_platform_is_back_names_the_channel_in_r
 ) -> None:
     """Away at start, then reachable but refusing the token: one line naming the channel
     and the variable, the web channel serving, /readyz saying why."""
-    away = _free_port()
-    port = _free_port()
+    away = free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     log = tmp_path / "engage.log"
     settings = {
@@ -339,7 +331,7 @@ async def test_a_platform_failing_with_server_errors_at_start_is_tried_again_unt
     tmp_path: Path, channel: str
 ) -> None:
     """A 5xx passes by waiting: tried again with backoff, and the adapter starts."""
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     log = tmp_path / "engage.log"
     async with contextlib.AsyncExitStack() as stack:
@@ -393,7 +385,7 @@ async def test_a_token_revoked_while_running_leaves_that_adapter_off_and_its_mes
     """Sending and intake answered 401 while running: one ERROR line naming the variable,
     /readyz naming it, the web channel and the other adapter serving on, and the refused
     channel's messages pending, sent after a restart with the token good again."""
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     log = tmp_path / "engage.log"
     async with contextlib.AsyncExitStack() as stack:
@@ -521,7 +513,7 @@ async def test_a_token_revoked_while_reading_leaves_the_adapter_off_naming_the_v
     """Telegram's getUpdates, or Mastodon's stream and notifications, answering 401 while
     running, nothing to send: the same one line and /readyz, not a warning a minute for
     ever, nor a stop nobody is told of."""
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     log = tmp_path / "engage.log"
     async with contextlib.AsyncExitStack() as stack:

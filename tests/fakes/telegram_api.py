@@ -1080,7 +1080,12 @@ class FakeTelegram:
         methods: Iterable[str] | None = None,
         parameters: dict[str, Any] | None = None,
     ) -> None:
-        """Answer the next ``count`` matching requests with this error (see ``inject_429``)."""
+        """Answer the next ``count`` matching requests with this error (see ``inject_429``).
+
+        A long poll already waiting when getUpdates is named is answered at once, with no
+        updates (as Telegram may answer one early), so the next poll meets the error
+        without waiting out the poll's timeout.
+        """
         self._injected.append(
             _InjectedError(
                 error=TelegramApiError(error_code, description, parameters),
@@ -1088,6 +1093,7 @@ class FakeTelegram:
                 methods=None if methods is None else frozenset(m.lower() for m in methods),
             )
         )
+        self._notify()
 
     def clear_errors(self) -> None:
         """Drop the injected errors still waiting to fire."""
@@ -1233,6 +1239,13 @@ class FakeTelegram:
                 value.file.close()  # aiohttp spools uploads to a file the handler closes
         return values
 
+    def _error_waits(self, method: str) -> bool:
+        """Whether an injected error waits for the next request of ``method``."""
+        return any(
+            injected.methods is not None and method in injected.methods and injected.remaining
+            for injected in self._injected
+        )
+
     def _check_injected(self, method: str) -> None:
         for injected in self._injected:
             wanted = MESSAGE_METHODS if injected.methods is None else injected.methods
@@ -1299,7 +1312,7 @@ class FakeTelegram:
             if generation != self._poll_generation:
                 raise TelegramApiError(409, _CONFLICT_POLLING)
             self._drop_unwanted(self._allowed_updates)
-            if self._queue or self._closing:
+            if self._queue or self._closing or self._error_waits("getupdates"):
                 break
             remaining = deadline - time.monotonic()
             if remaining <= 0:

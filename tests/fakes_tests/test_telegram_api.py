@@ -352,6 +352,21 @@ async def test_long_poll_returns_when_an_update_arrives(
     assert await bot.get_updates(timeout=0) != ()
 
 
+async def test_an_error_for_get_updates_ends_the_waiting_long_poll_and_meets_the_next(
+    fake: FakeTelegram, bot: telegram.Bot
+) -> None:
+    # A poll far longer than the test may run: only the injected error can end it in time.
+    poll = asyncio.create_task(bot.get_updates(timeout=3600))
+    await fake.wait_for_call("getUpdates")
+    assert not poll.done()
+    fake.inject_error(401, "Unauthorized", count=1, methods=["getUpdates"])
+    async with asyncio.timeout(PATIENCE):
+        assert await poll == ()
+    with pytest.raises(error.InvalidToken):
+        await bot.get_updates(timeout=3600)
+    assert await bot.get_updates(timeout=0) == ()  # the one error is spent
+
+
 async def test_webhook_delivery_with_secret_and_retry(
     fake: FakeTelegram, bot: telegram.Bot
 ) -> None:
