@@ -35,7 +35,7 @@ from tests.waiting import wait_until
 
 # Long enough that every background loop fails again and again (the inbox and the outbox
 # try every half second, Telegram delivers again every 0.2 s), not once.
-OUTAGE_SECONDS = 5.0
+OUTAGE_SECONDS = 10.0
 CID = "outpatient-booking"
 
 
