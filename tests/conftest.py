@@ -48,31 +48,6 @@ def pytest_configure(config: pytest.Config) -> None:
         config.option.timeout = float(ini) * scale()
 
 
-# Files whose tests take many seconds each (processes killed and restarted, outages,
-# retries against the fakes, a browser): collected first, so that pytest-xdist deals
-# them out among its workers at the start instead of leaving one of them to a worker
-# near the end while the others sit idle. Longest first; the order within a file is kept.
-SLOW_FIRST = (
-    "tests/bot/test_kill_invitations.py",
-    "tests/bot/test_kill_replay.py",
-    "tests/bot/test_run.py",
-    "tests/bot/test_run_adapters.py",
-    "tests/bot/test_outage.py",
-    "tests/bot/test_accessibility_browser.py",
-    "tests/bot/test_alerts.py",
-    "tests/consultations/safety/test_risk_vocabulary.py",
-    "tests/test_setup.py",
-    "tests/adapters/mastodon/test_faults.py",
-)
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Put the tests of ``SLOW_FIRST`` at the front in its order (a stable sort: every
-    xdist worker must collect the same order)."""
-    rank = {path: place for place, path in enumerate(SLOW_FIRST)}
-    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))
-
-
 def _sqlalchemy_url(dsn: str) -> str:
     return dsn.replace("postgresql://", "postgresql+asyncpg://", 1)
 
