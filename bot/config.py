@@ -384,6 +384,20 @@ def _decimal(text: str) -> float:
     return float(text)
 
 
+def _seconds(
+    env: Mapping[str, str], name: str, default: float, lowest: float, highest: float
+) -> float:
+    """A number of seconds (a decimal) between ``lowest`` and ``highest``."""
+    text = (env.get(name) or f"{default:g}").strip()
+    try:
+        value = _decimal(text)
+    except ValueError:
+        raise ConfigError(f"{name}: {text!r} is not a number of seconds") from None
+    if not lowest <= value <= highest:
+        raise ConfigError(f"{name}: {text} must be between {lowest:g} and {highest:g} seconds")
+    return value
+
+
 def _whole_number(
     env: Mapping[str, str], name: str, default: int, lowest: int, highest: int, *, hint: str = ""
 ) -> int:
@@ -603,23 +617,8 @@ def load_settings(
     warnings: list[str] = []  # said once nothing stops start-up (a refusal is one line)
     mastodon_url, mastodon_token = _mastodon(env, environment, warnings)
 
-    stall_name = "MASTODON_STREAM_TIMEOUT"
-    stall_text = (env.get(stall_name) or "45").strip()
-    try:
-        stall = _decimal(stall_text)
-    except ValueError:
-        raise ConfigError(f"{stall_name}: {stall_text!r} is not a number of seconds") from None
-    if not 0.1 <= stall <= 3600:
-        raise ConfigError(f"{stall_name}: {stall_text} must be between 0.1 and 3600 seconds")
-
-    grace_name = "ENGAGE_STOP_GRACE"
-    grace_text = (env.get(grace_name) or f"{DEFAULT_STOP_GRACE:g}").strip()
-    try:
-        grace = _decimal(grace_text)
-    except ValueError:
-        raise ConfigError(f"{grace_name}: {grace_text!r} is not a number of seconds") from None
-    if not 1 <= grace <= 600:
-        raise ConfigError(f"{grace_name}: {grace_text} must be between 1 and 600 seconds")
+    stall = _seconds(env, "MASTODON_STREAM_TIMEOUT", 45, 0.1, 3600)
+    grace = _seconds(env, "ENGAGE_STOP_GRACE", DEFAULT_STOP_GRACE, 1, 600)
 
     telegram_base = _url(env, "TELEGRAM_API_BASE_URL", "https://api.telegram.org/bot")
     assert telegram_base is not None
