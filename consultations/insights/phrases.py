@@ -249,6 +249,7 @@ class PhraseNamer:
         )
         background = _sample(np.arange(len(texts), dtype=np.intp), PHRASE_SAMPLE * 4)
         self._background, weight = self._weighted([texts[i] for i in background.tolist()])
+        self._last: tuple[bytes, tuple[dict[str, float], float]] | None = None
         self._background_n = max(1.0, weight)
 
     def _weighted(self, texts: Sequence[str]) -> tuple[dict[str, float], float]:
@@ -289,11 +290,19 @@ class PhraseNamer:
         """The readable texts of a sample of the theme's replies."""
         return [t for i in _sample(members, PHRASE_SAMPLE).tolist() if (t := self._text(i))]
 
+    def _inside(self, members: IntArray) -> tuple[dict[str, float], float]:
+        """The weighted phrases of a sample of ``members``; the last theme's are kept, as
+        :meth:`fallback` asks again for the theme :meth:`ranked` found nothing in."""
+        sample = _sample(members, PHRASE_SAMPLE)
+        key = sample.tobytes()
+        if self._last is None or self._last[0] != key:
+            self._last = (key, self._weighted([self._text(i) for i in sample.tolist()]))
+        return self._last[1]
+
     def ranked(self, members: IntArray, count: int = 8, share: float = 0.02) -> list[str]:
         """The theme's most distinctive phrases, best first (may be empty for tiny themes):
         each written by at least two people and ``share`` of the theme."""
-        sample = _sample(members, PHRASE_SAMPLE)
-        inside, m = self._weighted([self._text(i) for i in sample.tolist()])
+        inside, m = self._inside(members)
         # At least two writers (one text twice weighs 1 + ln 2) and the share.
         floor = max(_TWO_WRITERS, math.ceil(share * m))
         scored: list[tuple[float, str]] = []

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -25,6 +24,7 @@ from storage.db import create_engine
 from storage.tables import KeyCheck, Participant
 from tests.conftest import TEST_KEY, TEST_SECRET
 from tests.helpers import engage
+from tests.processes import free_port
 
 OTHER_KEY = "another-pseudonym-key-0123456789-abcdefghijk"
 REFUSED = (
@@ -138,12 +138,6 @@ def test_a_database_from_before_the_verifier_is_refused_a_key_that_cannot_open_i
     assert code == 0 and '"held": true' in out
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_engage_run_with_another_key_exits_2_naming_the_variable(
     env: Path, capsys: pytest.CaptureFixture[str], database_url: str
 ) -> None:
@@ -153,7 +147,7 @@ def test_engage_run_with_another_key_exits_2_naming_the_variable(
         env={
             **os.environ,
             "ENGAGE_HTTP_HOST": "127.0.0.1",
-            "ENGAGE_HTTP_PORT": str(_free_port()),
+            "ENGAGE_HTTP_PORT": str(free_port()),
             "ENGAGE_SECRET_KEY": TEST_SECRET,
             "ENGAGE_PSEUDONYM_KEY": OTHER_KEY,
         },

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import signal
 import sqlite3
 from collections.abc import AsyncIterator
@@ -20,10 +19,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.conftest import TEST_KEY, TEST_SECRET
 from tests.fakes.mastodon_server import MastodonServer
 from tests.fakes.telegram_api import FakeTelegram
-from tests.processes import ENGAGE, free_port
+from tests.processes import ENGAGE, engage_env, free_port
 from tests.waiting import wait_until
 
 TOKEN = "424242:RIGHT-token"
@@ -33,15 +31,7 @@ pytestmark = pytest.mark.timeout(240)
 
 
 def _env(tmp_path: Path, port: int, **settings: str) -> dict[str, str]:
-    return {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("MASTODON_", "TELEGRAM_"))},
-        "ENGAGE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'engage.db'}",
-        "ENGAGE_HTTP_HOST": "127.0.0.1",
-        "ENGAGE_HTTP_PORT": str(port),
-        "ENGAGE_SECRET_KEY": TEST_SECRET,
-        "ENGAGE_PSEUDONYM_KEY": TEST_KEY,
-        **settings,
-    }
+    return engage_env(f"sqlite+aiosqlite:///{tmp_path / 'engage.db'}", port, **settings)
 
 
 @contextlib.asynccontextmanager

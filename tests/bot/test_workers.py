@@ -18,7 +18,6 @@ import asyncio
 import os
 import re
 import signal
-import socket
 import sys
 import time
 from collections import Counter
@@ -36,6 +35,7 @@ from bot.platform import create_platform
 from tests.conftest import TEST_KEY, TEST_SECRET, _truncate
 from tests.fakes.telegram_api import MESSAGE_METHODS, FakeMessage, FakeTelegram
 from tests.helpers import form_fields, launch, spec_data
+from tests.processes import free_port
 from tests.waiting import wait_until
 
 ENGAGE = str(Path(sys.executable).parent / "engage")
@@ -43,12 +43,6 @@ TOKEN = "424242:WORKERS-TOKEN"
 CID = "outpatient-booking"
 CLOSING = "Thank you. We will share what we change."
 TAKEOVER_SECONDS = 10.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _dsn(url: str) -> str:
@@ -78,7 +72,7 @@ class Worker:
 async def workers(pg_url: str, tmp_path: Path, fake: FakeTelegram) -> AsyncIterator[list[Worker]]:
     started: list[Worker] = []
     for number in range(3):
-        port = _free_port()
+        port = free_port()
         env = {
             **os.environ,
             "ENGAGE_DATABASE_URL": pg_url,
