@@ -24,16 +24,19 @@ them and decides, for each phrase found in a normalised text, whether it is a di
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Iterable
+import sys
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import yaml
 
-from .phrases import Phrases
+from .phrases import Phrases, Reading, branch_key, read_branch
 
 #: Categories, most serious first: the order of ``Assessment.categories``.
 CATEGORIES: tuple[str, ...] = (
@@ -118,10 +121,28 @@ def _alternation(patterns: list[str], macros: dict[str, str]) -> re.Pattern[str]
     return re.compile(rf"\b(?=\w)(?:{branches})")
 
 
+class _Compiled(dict[str, "re.Pattern[str]"]):
+    """Patterns by name, each compiled the first time it is asked for: the cues judge a
+    phrase found, so most processes that screen a few texts never compile most of them
+    (about a fifth of the screen's start-up when all were compiled at once). An unknown
+    name is a KeyError, as in a plain dict."""
+
+    def __init__(self, sources: dict[str, str]) -> None:
+        super().__init__()
+        self.sources = sources
+
+    def __missing__(self, name: str) -> re.Pattern[str]:
+        pattern = self[name] = re.compile(self.sources[name])
+        return pattern
+
+
 class Lexicon:
     """The compiled lexicon. Use :func:`default_lexicon` for the shipped one."""
 
-    def __init__(self, data: dict[str, Any]) -> None:
+    def __init__(self, data: dict[str, Any], readings: Mapping[str, Reading] | None = None) -> None:
+        """``readings``: what is already read of phrase branches (:mod:`.phrases`); by
+        default those kept for the shipped lexicon, which serve any lexicon, since each is
+        found by its branch's text."""
         macros: dict[str, str] = dict(data.get("macros", {}))
         tables: list[list[str]] = []
         statements: dict[str, int] = {}
@@ -141,7 +162,7 @@ class Lexicon:
                 masks[name] = len(tables)
                 tables.append(patterns)
         # All phrase lists looked for in one pass over a text's word starts (phrases.py).
-        self.phrases = Phrases(tables)
+        self.phrases = Phrases(tables, shipped_readings() if readings is None else readings)
         self._statement_tables = statements
         self._topic_tables = topics
         self._masks = masks
@@ -155,7 +176,7 @@ class Lexicon:
             if name in masks
         ]
         cues: dict[str, str] = data["cues"]
-        self.cues = {name: re.compile(_expand(p, macros)) for name, p in cues.items()}
+        self.cues = _Compiled({name: _expand(p, macros) for name, p in cues.items()})
         self.spanish = _categories(data.get("spanish", {}), macros)
         welsh = dict(data.get("welsh", {}))
         risky_welsh = welsh.pop("risk", [])
@@ -680,9 +701,95 @@ def _merged(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
     return merged[::-1]
 
 
+#: What is read of the shipped lexicon's phrase branches (:mod:`.phrases`), by branch key.
+READINGS = Path(__file__).parent / "data" / "phrase_starts.json"
+
+
+@cache
+def shipped_readings() -> dict[str, Reading]:
+    """The readings kept in :data:`READINGS` (none when the file is missing or unreadable:
+    every branch is then read at start-up, as it always could be)."""
+    try:
+        kept = json.loads(READINGS.read_text(encoding="utf-8"))["branches"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    readings: dict[str, Reading] = {}
+    for key, value in kept.items():
+        if isinstance(value, dict):
+            readings[key] = (None, tuple(frozenset(strings) for strings in value["needs"]))
+        else:
+            readings[key] = (frozenset(value), ())
+    return readings
+
+
+def read_readings(lexicon: Lexicon) -> dict[str, Any]:
+    """What :data:`READINGS` should hold for ``lexicon``: each branch's starts (a sorted
+    list), or for a branch that may start anywhere the strings its matches need."""
+    kept: dict[str, Any] = {}
+    for sources in lexicon.phrases.branch_sources:
+        for branch in sources:
+            prefixes, needed = read_branch(branch)[1]
+            kept[branch_key(branch)] = (
+                sorted(prefixes)
+                if prefixes is not None
+                else {"needs": [sorted(strings) for strings in needed]}
+            )
+    return dict(sorted(kept.items()))
+
+
+def _readings_document(lexicon: Lexicon) -> str:
+    """The file's text: one branch a line, so that a change of the lexicon shows as the
+    lines of the branches it changed."""
+    lines = [
+        "{",
+        '"about": "What is read of each phrase branch of data/lexicon.yaml (the strings a match'
+        " may start with), by a hash of the branch. Written by"
+        ' python -m consultations.safety.lexicon update",',
+        '"branches": {',
+    ]
+    branches = read_readings(lexicon)
+    lines.append(
+        ",\n".join(
+            f"{json.dumps(key)}: {json.dumps(value, separators=(',', ':'))}"
+            for key, value in branches.items()
+        )
+    )
+    lines.extend(["}", "}"])
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m consultations.safety.lexicon update|check``: write :data:`READINGS`
+    for the shipped lexicon, or say whether it is current (exit 1 when not)."""
+    args = sys.argv[1:] if argv is None else argv
+    if args not in (["update"], ["check"]):
+        print("usage: python -m consultations.safety.lexicon update|check", file=sys.stderr)
+        return 2
+    document = _readings_document(Lexicon(_shipped_data(), readings={}))
+    current = READINGS.read_text(encoding="utf-8") if READINGS.exists() else ""
+    if args == ["check"]:
+        if current != document:
+            print(f"{READINGS.name} is out of date: python -m consultations.safety.lexicon update")
+            return 1
+        print(f"{READINGS.name} is current")
+        return 0
+    if current != document:
+        READINGS.write_text(document, encoding="utf-8")
+        print(f"wrote {READINGS}")
+    return 0
+
+
+def _shipped_data() -> dict[str, Any]:
+    source = resources.files(__package__).joinpath("data/lexicon.yaml")
+    data: dict[str, Any] = yaml.load(source.read_text(encoding="utf-8"), Loader=_LOADER)
+    return data
+
+
 @cache
 def default_lexicon() -> Lexicon:
     """The lexicon shipped in ``data/lexicon.yaml``."""
-    source = resources.files(__package__).joinpath("data/lexicon.yaml")
-    data: dict[str, Any] = yaml.load(source.read_text(encoding="utf-8"), Loader=_LOADER)
-    return Lexicon(data)
+    return Lexicon(_shipped_data())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

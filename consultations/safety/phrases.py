@@ -13,13 +13,22 @@ whole alternation gives, in the same order, because at any one place the alterna
 match is its first branch that matches there, and a branch whose start is not there
 cannot match there. Anything the reading does not cover (a construct it does not know,
 a text with characters outside ASCII, an empty match) is left to the whole alternation.
+
+Reading and compiling every branch was most of the screen's start-up (about 0.8 s of CPU a
+process on a quiet machine, in every process that screens: ``engage run``, its text
+preparation processes, each command that imports or reports). What is read of a branch
+depends on its text alone, so the readings of the shipped lexicon's branches are kept in
+``data/phrase_starts.json`` (``python -m consultations.safety.lexicon update``), keyed by
+a hash of each branch; a branch found there is compiled the first time a text may match
+it, and one not found (the lexicon edited since) is read as it always was.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -137,6 +146,29 @@ class _Reader:
                 return reached_done, reached_going  # nothing new: more repeats add nothing
             current = following
         raise _Unreadable
+
+
+#: What is read of one branch (:func:`read_branch`): the strings a match may start with
+#: (None: it may start anywhere), and for a branch that may start anywhere the strings
+#: every match needs (:func:`needs`).
+Reading = tuple[frozenset[str] | None, tuple[frozenset[str], ...]]
+
+
+def branch_key(branch: str) -> str:
+    """The key of a branch's reading: a hash of its text, which is all the reading
+    depends on."""
+    return hashlib.blake2b(branch.encode("utf-8"), digest_size=12).hexdigest()
+
+
+def branch_source(source: str) -> str:
+    """A phrase list's entry as the branch of its alternation that is read and matched."""
+    return f"(?:{source})"
+
+
+def read_branch(branch: str) -> tuple[re.Pattern[str], Reading]:
+    """``branch`` compiled, and what is read of it."""
+    pattern, prefixes = _read(branch)
+    return pattern, (prefixes, () if prefixes is not None else needs(branch))
 
 
 def starts(pattern: str) -> frozenset[str] | None:
@@ -272,29 +304,39 @@ class Phrases:
     """Several phrase lists, each one alternation (``\\b(?=\\w)(?:(?:a)|(?:b)|...)``),
     looked for in one pass over a text's word starts."""
 
-    def __init__(self, tables: Sequence[Sequence[str]]) -> None:
+    def __init__(
+        self, tables: Sequence[Sequence[str]], readings: Mapping[str, Reading] | None = None
+    ) -> None:
+        """``readings``: what is already read of branches, by :func:`branch_key` (a branch
+        found there is compiled only when first tried; any other is read here)."""
         # The whole alternations are compiled only if needed (texts outside ASCII): the
         # screen starts in each process that uses it.
         self.sources = [
-            rf"\b(?=\w)(?:{'|'.join(f'(?:{b})' for b in branches)})" for branches in tables
+            rf"\b(?=\w)(?:{'|'.join(branch_source(b) for b in branches)})" for branches in tables
         ]
         self._patterns: list[re.Pattern[str] | None] = [None] * len(tables)
-        self._branches: list[list[re.Pattern[str]]] = []
+        self.branch_sources = [[branch_source(b) for b in branches] for branches in tables]
+        self._branches: list[list[re.Pattern[str] | None]] = []
         self._by_start: dict[str, list[tuple[int, int]]] = {}
         # Branches that may start anywhere are looked for on their own, in one scan each
         # that reports every place they match (a lookahead finds overlapping ones too),
         # when the text has the strings they need.
         self._anywhere: list[tuple[int, int, str, tuple[frozenset[str], ...]]] = []
-        for table, branches in enumerate(tables):
-            compiled: list[re.Pattern[str]] = []
+        known = readings or {}
+        for table, sources in enumerate(self.branch_sources):
+            compiled: list[re.Pattern[str] | None] = []
             self._branches.append(compiled)
-            for number, source in enumerate(branches):
-                branch = f"(?:{source})"
-                pattern, prefixes = _read(branch)
-                compiled.append(pattern)
+            for number, branch in enumerate(sources):
+                reading = known.get(branch_key(branch)) if known else None
+                if reading is None:
+                    pattern, reading = read_branch(branch)
+                    compiled.append(pattern)
+                else:
+                    compiled.append(None)  # compiled when a text first may match it
+                prefixes, needed = reading
                 if prefixes is None:
                     scan = rf"\b(?=\w)(?={branch})"
-                    self._anywhere.append((table, number, scan, needs(branch)))
+                    self._anywhere.append((table, number, scan, needed))
                     continue
                 for prefix in prefixes:
                     self._by_start.setdefault(prefix, []).append((table, number))
@@ -387,7 +429,10 @@ class Phrases:
             if at < end:
                 continue
             for number in numbers:
-                match = branches[number].match(text, at)
+                branch = branches[number]
+                if branch is None:
+                    branch = branches[number] = re.compile(self.branch_sources[table][number])
+                match = branch.match(text, at)
                 if match is not None:
                     if match.end() == at:
                         return None  # an empty match: the alternation's own rules apply

@@ -10,7 +10,15 @@ import yaml
 
 from consultations.safety import lexicon as lexicon_module
 from consultations.safety.lexicon import default_lexicon
-from consultations.safety.phrases import Phrases, literals, needs, starts
+from consultations.safety.phrases import (
+    Phrases,
+    branch_key,
+    branch_source,
+    literals,
+    needs,
+    read_branch,
+    starts,
+)
 
 BRANCHES = [
     r"\bi (?:want|wanna) to die\b",
@@ -44,6 +52,49 @@ def test_matches_are_the_alternations_own(text: str) -> None:
         found = [(m.span(), m.group(0)) for m in phrases.finditer(table, text)]
         assert found == expected
         assert phrases.sub(table, " _x_ ", text) == _whole(branches).sub(" _x_ ", text)
+
+
+@pytest.mark.parametrize("text", TEXTS)
+def test_readings_kept_find_what_readings_made_at_start_up_find(text: str) -> None:
+    """A branch whose reading is given is compiled only when a text may match it, and the
+    matches are the same as when every branch is read at start-up."""
+    tables = [BRANCHES, BRANCHES[::-1]]
+    readings = {
+        branch_key(branch_source(b)): read_branch(branch_source(b))[1] for b in BRANCHES[:4]
+    }
+    kept = Phrases(tables, readings)
+    read = Phrases(tables)
+    assert kept._branches[0][:4] == [None] * 4  # given: not compiled yet
+    assert all(pattern is not None for pattern in kept._branches[0][4:])
+    assert all(pattern is not None for table in read._branches for pattern in table)
+    for table in range(len(tables)):
+        assert [m.span() for m in kept.finditer(table, text)] == [
+            m.span() for m in read.finditer(table, text)
+        ]
+        assert kept.sub(table, " _x_ ", text) == read.sub(table, " _x_ ", text)
+
+
+def test_a_reading_is_found_by_its_branch_text_alone() -> None:
+    """A reading kept for another branch is never used: a lexicon edited since the file
+    was written reads its changed branches at start-up."""
+    other = branch_source(r"\bi want\b")
+    readings = {branch_key(other): read_branch(other)[1]}
+    phrases = Phrases([[r"\bi wanted\b"]], readings)
+    assert phrases._branches[0][0] is not None  # not in the readings: read and compiled
+    assert [m.group(0) for m in phrases.finditer(0, "i want what i wanted")] == ["i wanted"]
+
+
+def test_the_shipped_readings_are_those_of_the_shipped_lexicon() -> None:
+    """``data/phrase_starts.json`` is current (``python -m consultations.safety.lexicon
+    update`` after an edit of the lexicon), and the shipped lexicon uses it: none of its
+    phrase branches is compiled before a text needs it."""
+    assert lexicon_module.main(["check"]) == 0
+    fresh = lexicon_module.Lexicon(lexicon_module._shipped_data())
+    assert all(pattern is None for table in fresh.phrases._branches for pattern in table)
+    shipped = lexicon_module.shipped_readings()
+    for sources in fresh.phrases.branch_sources:
+        for branch in sources:
+            assert shipped[branch_key(branch)] == read_branch(branch)[1]
 
 
 def test_the_places_looked_up_are_kept_in_bounded_memory(monkeypatch: pytest.MonkeyPatch) -> None:
