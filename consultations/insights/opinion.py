@@ -41,12 +41,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy.special import ndtr  # type: ignore[import-untyped]
-from scipy.stats import chi2  # type: ignore[import-untyped]
-from sklearn.cluster import KMeans  # type: ignore[import-untyped]
-from sklearn.decomposition import PCA  # type: ignore[import-untyped]
-from sklearn.exceptions import ConvergenceWarning  # type: ignore[import-untyped]
-from sklearn.metrics import silhouette_score  # type: ignore[import-untyped]
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 FloatArray = npt.NDArray[np.float64]
@@ -369,6 +363,10 @@ def _representative(
     limit: int,
 ) -> tuple[StatementScore, ...]:
     """Statements that set the group apart, best first (Pol.is representativeness)."""
+    # SciPy and scikit-learn are imported where opinion groups are found, not with the
+    # module, which every process that reports imports (see consultations/insights/themes.py).
+    from scipy.special import ndtr  # type: ignore[import-untyped]
+
     candidates: list[tuple[float, StatementScore]] = []
     for direction in ("agree", "disagree"):
         x_g, x_o = group.of(direction), others.of(direction)
@@ -439,6 +437,8 @@ def _divisive(
     groups: Sequence[_Counts], statements: Sequence[str], texts: Mapping[str, str], limit: int
 ) -> tuple[DivisiveStatement, ...]:
     """Statements where the groups' stances differ most, with a chi-square check."""
+    from scipy.stats import chi2  # type: ignore[import-untyped]
+
     m = len(statements)
     # table[g, c, j]: group g, category c (agree, disagree, pass), statement j.
     table = np.stack(
@@ -476,6 +476,8 @@ def _divisive(
 
 def _group_on(group: _Counts, others: _Counts, j: int, statement: str, text: str) -> StatementScore:
     """Where a group stands on statement ``j``: its majority direction against the rest."""
+    from scipy.special import ndtr
+
     direction = "agree" if group.agree[j] >= group.disagree[j] else "disagree"
     x_g, x_o = group.of(direction)[j : j + 1], others.of(direction)[j : j + 1]
     n_g, n_o = group.seen[j : j + 1], others.seen[j : j + 1]
@@ -498,6 +500,10 @@ def _choose_clusters(
     positions: FloatArray, max_groups: int, random_state: int
 ) -> tuple[IntArray, int, float | None]:
     """k-means for k = 2..max_groups, keeping the best silhouette (smaller k on ties)."""
+    from sklearn.cluster import KMeans  # type: ignore[import-untyped]
+    from sklearn.exceptions import ConvergenceWarning  # type: ignore[import-untyped]
+    from sklearn.metrics import silhouette_score  # type: ignore[import-untyped]
+
     n = len(positions)
     distinct = len(np.unique(np.round(positions, 9), axis=0))
     k_max = min(max_groups, distinct, n - 1)
@@ -650,6 +656,8 @@ def _analyse(
             ungrouped=n,
             **overall_consensus(),
         )
+
+    from sklearn.decomposition import PCA  # type: ignore[import-untyped]
 
     pca = PCA(n_components=2, svd_solver="covariance_eigh")
     positions: FloatArray = pca.fit_transform(centred)

@@ -20,14 +20,10 @@ import math
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 import numpy.typing as npt
-from scipy import sparse  # type: ignore[import-untyped]
-from sklearn.cluster import KMeans  # type: ignore[import-untyped]
-from sklearn.decomposition import TruncatedSVD  # type: ignore[import-untyped]
-from sklearn.exceptions import ConvergenceWarning  # type: ignore[import-untyped]
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from consultations.insights import subcategories
@@ -35,6 +31,15 @@ from consultations.insights.columns import TokenTable
 from consultations.insights.embedding import StaticEmbedding
 from consultations.insights.phrases import PhraseNamer, label_of, says_nothing_of_the_service
 from consultations.screening import given_names
+
+if TYPE_CHECKING:
+    # scikit-learn and SciPy are imported where themes are found, not with this module:
+    # every process that stores or reports (``engage run`` and each command) imports it
+    # through the report's sections, and importing them took about a second of CPU on a
+    # quiet machine, more than anything else at start-up (tests/insights/test_imports.py).
+    from scipy import sparse  # type: ignore[import-untyped]
+    from sklearn.cluster import KMeans  # type: ignore[import-untyped]
+    from sklearn.decomposition import TruncatedSVD  # type: ignore[import-untyped]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
@@ -322,6 +327,8 @@ class _Space:
         self.svd: TruncatedSVD | None = None
         components = min(SVD_COMPONENTS, self.width - 1, n - 1)
         if components >= 2 and self.df_kept.any():
+            from sklearn.decomposition import TruncatedSVD
+
             svd = TruncatedSVD(components, algorithm="randomized", random_state=RANDOM_STATE)
             # A handful of replies with almost no words in common has no variance left
             # to explain: sklearn then divides 0 by 0 for explained_variance_ratio_,
@@ -335,6 +342,8 @@ class _Space:
 
     def tfidf(self, rows: IntArray) -> sparse.csr_matrix:
         """The unit-length TF-IDF rows of ``rows``."""
+        from scipy import sparse
+
         part = self.table.take(np.asarray(rows, dtype=np.int64))
         x = sparse.csr_matrix(
             (np.ones(len(part.ids)), part.ids.astype(np.int64), part.ptr),
@@ -361,6 +370,8 @@ class _Space:
             self._embedding_columns = np.asarray(
                 [get(w, -1) for w in self.table.vocab], dtype=np.intp
             )
+        from scipy import sparse
+
         part = self.table.take(np.asarray(rows, dtype=np.int64))
         cols = self._embedding_columns[part.ids]
         owner = np.repeat(np.arange(len(rows), dtype=np.intp), np.diff(part.ptr))
@@ -428,6 +439,9 @@ class _Space:
         if k == 1:
             assignment = np.zeros(n, dtype=np.intp)
         else:
+            from sklearn.cluster import KMeans
+            from sklearn.exceptions import ConvergenceWarning  # type: ignore[import-untyped]
+
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 model = KMeans(n_clusters=k, n_init=3, random_state=RANDOM_STATE).fit(fit_on)
