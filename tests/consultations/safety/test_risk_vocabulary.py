@@ -5,6 +5,8 @@ disclosures passed as clear that way), so whatever the lexicon flags is flagged.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
+from functools import cache
 from importlib import resources
 from pathlib import Path
 
@@ -19,33 +21,58 @@ from tests.consultations.safety.conftest import EVALUATION, LANGUAGES, read_json
 HERE = Path(__file__).resolve().parent
 
 
-def _texts() -> list[str]:
+#: The texts are read in this many parts, each a test of its own: the whole set (some
+#: 60,000 texts, half of them screened in full) took over the 180 s a test may take on a
+#: slow machine, and the parts run side by side in the suite's workers.
+PARTS = 8
+
+
+@cache
+def _texts() -> tuple[str, ...]:
     texts = [str(row["text"]) for row in read_jsonl(EVALUATION)]
     texts += [str(row["text"]) for row in read_jsonl(LANGUAGES)]
     texts += [example.text for example in shipped_exemplars()]
     for name in ("test_evaluation.py", "test_lexicon.py", "test_normalise.py"):
         texts += re.findall(r'"([^"\n]{4,})"', (HERE / name).read_text(encoding="utf-8"))
-    return texts
+    return tuple(texts)
 
 
 def _normalised(screen: Screen, text: str) -> str:
     return normalise_folded(fold(text), screen.known)
 
 
-def test_every_text_the_lexicon_flags_is_flagged_with_or_without_risk_vocabulary() -> None:
-    # Texts whose lexicon phrase has no word of the risk vocabulary: before the lexicon
-    # read every text, each of them passed as clear ("Set the date. My birthday ...", a
-    # held-out disclosure of batch 36 or 37, was one).
+def _read_by_the_lexicon(screen: Screen, texts: Iterable[str]) -> Iterator[str]:
+    for text in texts:
+        if screen.lexicon.read(screen.lexicon.mask(_normalised(screen, text)))[0]:
+            yield text
+
+
+@pytest.mark.parametrize("part", range(PARTS))
+def test_every_text_the_lexicon_flags_is_flagged_with_or_without_risk_vocabulary(
+    part: int,
+) -> None:
     screen = default_screen()
-    read = [
-        text
-        for text in _texts()
-        if screen.lexicon.read(screen.lexicon.mask(_normalised(screen, text)))[0]
-    ]
+    read = list(_read_by_the_lexicon(screen, _texts()[part::PARTS]))
     assert read
     assert [text for text in read if not screen.assess(text).flagged] == []
-    unworded = [text for text in read if not screen.risky(_normalised(screen, text))]
-    assert unworded, "no text tells whether the lexicon reads beyond the risk vocabulary"
+
+
+def test_some_texts_the_lexicon_flags_have_no_risk_vocabulary() -> None:
+    # Texts whose lexicon phrase has no word of the risk vocabulary: before the lexicon
+    # read every text, each of them passed as clear ("Set the date. My birthday ...", a
+    # held-out disclosure of batch 36 or 37, was one). Without one among the texts above,
+    # their test would not tell whether the lexicon reads beyond the risk vocabulary.
+    screen = default_screen()
+    unworded = next(
+        (
+            text
+            for text in _read_by_the_lexicon(screen, _texts())
+            if not screen.risky(_normalised(screen, text))
+        ),
+        None,
+    )
+    assert unworded is not None, "no text tells whether the lexicon reads beyond the vocabulary"
+    assert screen.assess(unworded).flagged
 
 
 @pytest.mark.parametrize(
