@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -33,7 +33,13 @@ from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 from consultations.insights import subcategories
 from consultations.insights.columns import TokenTable
 from consultations.insights.embedding import StaticEmbedding
-from consultations.insights.phrases import PhraseNamer, label_of, says_nothing_of_the_service
+from consultations.insights.phrases import (
+    PhraseNamer,
+    label_of,
+    reach,
+    says_nothing_of_the_service,
+    word_shares,
+)
 from consultations.screening import given_names
 
 FloatArray = npt.NDArray[np.float64]
@@ -56,6 +62,14 @@ PLACE_BATCH = 256 * 100
 #: Weight of the static-embedding part (unit length) when the embedding is shipped.
 EMBEDDING_WEIGHT = 1.0
 QUOTES_PER_THEME = 3
+#: A label speaks for its theme when its rarest word that says anything is in this
+#: share of the theme's replies (see :func:`_label`).
+LABEL_REACH = 0.1
+#: How many of a theme's best phrases may name it, best first.
+LABEL_CHOICES = 3
+#: Share of a theme's replies a sub-theme's words need to name it when no phrase speaks
+#: for the theme (see :data:`.subcategories.FIT_SHARE` for when one does).
+LOOSE_FIT_SHARE = 0.25
 RANDOM_STATE = 0
 
 
@@ -208,12 +222,20 @@ def _find_themes(
         if len(phrases) < 1 or all(_taken(p, used_labels) for p in phrases):
             extra = namer.fallback(members, quotes)
             naming = [*phrases, extra] if extra and extra not in phrases else phrases
-        sub = subcategories.fitting(namer.sample_texts(members), category)
+        texts = namer.sample_texts(members)
+        sub = subcategories.fitting(texts, category, docs.questions)
         if sub is not None and sub.name.lower() not in used_labels:
             label = sub.name
         else:
             sub = None
-            label = _label(naming, category, used_labels)
+            label, weak = _label(naming, category, used_labels, word_shares(texts))
+            if weak:
+                # No phrase speaks for most of the theme ("Cups of tea" for replies about
+                # the ward's toilets, heat, television and meals): a sub-theme that fits
+                # more loosely says more of it.
+                loose = subcategories.fitting(texts, category, docs.questions, LOOSE_FIT_SHARE)
+                if loose is not None and loose.name.lower() not in used_labels:
+                    sub, label = loose, loose.name
         used_labels.add(label.lower())
         themes.append(
             Theme(
@@ -552,17 +574,33 @@ def _taken(phrase: str, used: set[str]) -> bool:
     return False
 
 
-def _label(phrases: Sequence[str], category: str | None, used: set[str]) -> str:
-    """The best phrase no other theme has taken; else the category."""
-    for phrase in phrases:
-        if not _taken(phrase, used):
-            return label_of(phrase)
-    base = f"Other replies about {category.lower()}" if category else "Short replies"
+def _label(
+    phrases: Sequence[str],
+    category: str | None,
+    used: set[str],
+    shares: Mapping[str, float] | None = None,
+) -> tuple[str, bool]:
+    """The label, and whether it is weak (it speaks for few of the theme's replies).
+
+    Of the theme's first :data:`LABEL_CHOICES` phrases no other theme has taken, the
+    first whose rarest word that says anything is in :data:`LABEL_REACH` of its replies
+    (``shares``, from :func:`~.phrases.word_shares`): "Caring staff" rather than "Night
+    staff" for a theme about staff where few speak of nights. Without one, the best
+    phrase, weak; without any, the category.
+    """
+    free = [p for p in phrases if not _taken(p, used)]
+    if shares is not None:
+        for phrase in free[:LABEL_CHOICES]:
+            if reach(phrase, shares) >= LABEL_REACH:
+                return label_of(phrase), False
+    if free:
+        return label_of(free[0]), shares is not None
+    base = f"Other replies about {category.lower()}" if category else "Other replies"
     label, suffix = base, 2
     while label.lower() in used:
         label = f"{base} ({suffix})"
         suffix += 1
-    return label
+    return label, True
 
 
 def _quotes(
