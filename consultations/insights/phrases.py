@@ -416,6 +416,34 @@ def label_of(phrase: str) -> str:
     return phrase[:1].upper() + phrase[1:]
 
 
+#: Words that judge what they describe, for :func:`judgement`.
+_PRAISE_WORDS = """
+    good great excellent lovely nice brilliant amazing fantastic wonderful helpful friendly
+    kind caring perfect outstanding fab fabulous happy pleased enjoyed superb best
+"""
+_PRAISE = frozenset(_PRAISE_WORDS.split())
+_BLAME_WORDS = """
+    bad poor rude awful terrible dirty noisy unhelpful horrible dreadful worse worst
+    disappointing disappointed unhappy
+"""
+_BLAME = frozenset(_BLAME_WORDS.split())
+#: Words that leave a judgement in a phrase in doubt ("nothing was good").
+_TURNS = _NEGATIONS | {"nothing", "none", "nobody"}
+
+
+def judgement(phrase: str) -> str | None:
+    """Whether a phrase praises ("food was very good"), blames ("rude receptionist") or
+    neither ("food and drink"): ``"positive"``, ``"negative"`` or None. A phrase with a
+    word that may turn it round ("not", "nothing") is left unjudged."""
+    words = set(phrase.lower().split())
+    if words & _TURNS:
+        return None
+    praise, blame = bool(words & _PRAISE), bool(words & _BLAME)
+    if praise == blame:
+        return None
+    return "positive" if praise else "negative"
+
+
 def word_shares(texts: Sequence[str]) -> dict[str, float]:
     """Each word's share of ``texts`` (as a rough stem: "meals" counts as "meal")."""
     counts: Counter[str] = Counter()

@@ -626,3 +626,86 @@ def test_a_label_writes_the_pronoun_i_in_capitals(phrase: str, label: str) -> No
     from consultations.insights.phrases import label_of
 
     assert label_of(phrase) == label
+
+
+@pytest.mark.parametrize(
+    ("phrase", "expected"),
+    [
+        ("food was very good", "positive"),
+        ("lovely nurses", "positive"),
+        ("rude receptionist", "negative"),
+        ("noisy at night", "negative"),
+        ("food and drink", None),
+        ("waiting time", None),
+        # A word that may turn it round leaves it unjudged.
+        ("nothing was good", None),
+        ("not very good", None),
+        # Praise and blame at once.
+        ("good doctors but rude porters", None),
+    ],
+)
+def test_a_phrase_praises_blames_or_neither(phrase: str, expected: str | None) -> None:
+    from consultations.insights.phrases import judgement
+
+    assert judgement(phrase) == expected
+
+
+FOOD_TALK = _replies(
+    (8, "The food was very good here {0}"),
+    (6, "Hot meals came cold to the bay {0}"),
+    (6, "Menu had little choice for hot meals {0}"),
+)
+
+
+@pytest.mark.parametrize(
+    ("tones", "expected"),
+    [
+        # Most replies praise: a label that praises names them.
+        ([0] * 16 + [2] * 4, ("Food was very good", False)),
+        # Half complain: the praise is not theirs, the next phrase names them.
+        ([0] * 10 + [2] * 10, ("Hot meals", False)),
+        # No tones known: the best phrase.
+        (None, ("Food was very good", False)),
+    ],
+)
+def test_a_label_that_praises_names_a_theme_that_mostly_praises(
+    tones: list[int] | None, expected: tuple[str, bool]
+) -> None:
+    from consultations.insights.phrases import word_shares
+    from consultations.insights.themes import _agrees_with, _label
+
+    members = np.arange(len(FOOD_TALK), dtype=np.intp)
+    tone = None if tones is None else np.asarray(tones, dtype=np.int8)
+    agrees = _agrees_with(tone, members)
+    found = _label(["food was very good", "hot meals"], None, set(), word_shares(FOOD_TALK), agrees)
+    assert found == expected
+
+
+def test_a_sub_theme_names_a_theme_one_reply_would_name_alone() -> None:
+    # Ten replies, none sharing a phrase with another; four speak of feeling safe. One
+    # reply's words ("staff have to ask") say less of them than the sub-theme does.
+    texts = [
+        "Always given an answer, even if staff have to ask someone else",
+        "Anyone can walk in through the door at night, I did not feel safe",
+        "Felt safe on the ward with the nurses about",
+        "Kept safe from the other patients who shouted",
+        "Unsafe car park lighting after dark",
+        "Need to be aware of dignity for children who are hoisted",
+        "Family were involved when it mattered most",
+        "Treated me with respect every single day",
+        "The staff asked before touching my son",
+        "Curtains were drawn for my examination",
+    ]
+    from consultations.insights.themes import ThemeInput, find_themes
+
+    dignity = np.zeros((len(texts), 2))
+    dignity[:, 1] = 1.0
+    docs = ThemeInput(
+        tokens=[t.lower().split() for t in texts],
+        categories=dignity,
+        words=[len(t.split()) for t in texts],
+        quotable=[True] * len(texts),
+        texts=texts,
+    )
+    themes, _ = find_themes(docs, ["Staff", "Dignity"], n_themes=1)
+    assert [t.label for t in themes] == ["Feeling safe"]
