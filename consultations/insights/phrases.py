@@ -3,9 +3,12 @@
 "Member, team" says nothing; "phone line rang out" does. A theme is named by the phrase
 (2 to 5 words, starting and ending on a content word, so "the staff were" never wins
 over "staff listened") that is most frequent in the theme's replies relative to the
-rest, preferring longer phrases a little. Each theme also gets one sentence saying what
-its replies say: their tone, their three most distinctive phrases, and how many ask for
-a change.
+rest, preferring longer phrases a little; the label is the first of its best phrases
+whose every word that says anything is used by a tenth of the theme (:func:`reach`), so
+"Night staff" does not name replies about staff of which few speak of nights, and whose
+praise or blame (:func:`judgement`) is most of the theme's. Each theme also gets one
+sentence saying what its replies say: their tone, their three most distinctive phrases,
+and how many ask for a change.
 
 Phrases are counted on a sample of each theme (and of all replies, for the background),
 so naming costs the same for 1,000 replies as for 1,000,000. A reply written word for word

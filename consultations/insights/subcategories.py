@@ -4,7 +4,9 @@ The framework's 44 sub-themes (the pxtextmining labels' ``subcategory``) name wh
 QI lead already files feedback under. Where most of a theme's replies use a sub-theme's
 own words, and the theme's dominant category is that sub-theme's major category, the
 sub-theme's name is the clearest label; otherwise the theme keeps the phrase from its
-replies. The names follow the framework; the cue words were written for this project.
+replies, unless no phrase speaks for most of them ("Cups of tea" for replies about the
+ward's toilets, heat and television), when a sub-theme a quarter of them speak of names
+it. The names follow the framework; the cue words were written for this project.
 """
 
 from __future__ import annotations
