@@ -101,12 +101,12 @@ _NEGATIONS = frozenset(
 )
 #: The weight of a phrase two people wrote (:meth:`PhraseNamer._weighted`).
 _TWO_WRITERS = 1.0 + math.log(2)
-#: Verbs that need what follows them: "making me feel" and "nurse I saw" stop before
-#: what was felt or seen, so a phrase never ends on one ("felt safe" ends well). Their
-#: "-ing" forms may be nouns ("decision making"), so those may end one.
+#: Verbs that need what follows them: "making me feel", "nurse I saw" and "don't think"
+#: stop before what was felt, seen or thought, so a phrase never ends on one ("felt
+#: safe" ends well). Their "-ing" forms may be nouns ("decision making"), so those may.
 _NEEDS_MORE_WORDS = """
     feel feels felt make makes made get gets got give gives gave take takes took put puts
-    let lets see sees saw keep keeps kept find finds found
+    let lets see sees saw keep keeps kept find finds found think thinks
 """
 _NEEDS_MORE = frozenset(_NEEDS_MORE_WORDS.split())
 #: Function words a phrase may still end on ("can't think of anything", "nothing at all").

@@ -625,7 +625,9 @@ def _label(
                 return label_of(phrase), False
     if free:
         return label_of(free[0]), shares is not None
-    base = f"Other replies about {category.lower()}" if category else "Other replies"
+    # "Transition/coordination" reads as "transition and coordination".
+    about = category.lower().replace("/", " and ") if category else None
+    base = f"Other replies about {about}" if about else "Other replies"
     label, suffix = base, 2
     while label.lower() in used:
         label = f"{base} ({suffix})"

@@ -476,6 +476,15 @@ def test_a_label_speaks_for_most_of_its_theme(
     assert _label(phrases, None, set(), word_shares(texts)) == expected
 
 
+def test_a_theme_named_by_its_category_reads_as_words() -> None:
+    from consultations.insights.themes import _label
+
+    assert _label([], "Transition/coordination", set(), {}) == (
+        "Other replies about transition and coordination",
+        True,
+    )
+
+
 FOOD = _replies(
     (6, "The food was cold by the time it came {0}"),
     (4, "Better choice of meals please {0}"),
@@ -600,6 +609,7 @@ ENDINGS = ("safe", "welcome", "at home", "calm", "listened to", "cared for", "va
         # A verb that needs what follows is no place to stop.
         ([f"Thank you for making me feel {w}" for w in ENDINGS], r"\bfeel$"),
         ([f"The nurse I saw was {w}" for w in ENDINGS], r"\bsaw$"),
+        ([f"I don't think {w}" for w in ("so", "there is", "you could", "it was")], r"think$"),
         # Generic in the singular as in the plural.
         ([f"Staff member {w}" for w in ENDINGS], r"^staff member$"),
     ],
