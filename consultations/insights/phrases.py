@@ -3,9 +3,12 @@
 "Member, team" says nothing; "phone line rang out" does. A theme is named by the phrase
 (2 to 5 words, starting and ending on a content word, so "the staff were" never wins
 over "staff listened") that is most frequent in the theme's replies relative to the
-rest, preferring longer phrases a little. Each theme also gets one sentence saying what
-its replies say: their tone, their three most distinctive phrases, and how many ask for
-a change.
+rest, preferring longer phrases a little; the label is the first of its best phrases
+whose every word that says anything is used by a tenth of the theme (:func:`reach`), so
+"Night staff" does not name replies about staff of which few speak of nights, and whose
+praise or blame (:func:`judgement`) is most of the theme's. Each theme also gets one
+sentence saying what its replies say: their tone, their three most distinctive phrases,
+and how many ask for a change.
 
 Phrases are counted on a sample of each theme (and of all replies, for the background),
 so naming costs the same for 1,000 replies as for 1,000,000. A reply written word for word
@@ -30,6 +33,9 @@ IntArray = npt.NDArray[np.intp]
 
 #: Longest and shortest phrase used as a label, in words.
 MIN_WORDS, MAX_WORDS = 2, 5
+#: Share of a theme's replies that must use each word of one reply's phrase for the
+#: phrase to name the theme (when no two writers share one; see :meth:`PhraseNamer.fallback`).
+ONE_WRITER_REACH = 0.1
 #: At most this many replies per theme (and for the background) are read for phrases.
 PHRASE_SAMPLE = 800
 #: Phrases that fit any theme of any consultation, so name none.
@@ -49,6 +55,19 @@ GENERIC = frozenset(
         "nhs staff",
     }
 )
+
+
+def is_generic(phrase: str) -> bool:
+    """Whether a phrase fits any theme of any consultation, in the singular or the plural
+    ("staff member" as well as "staff members")."""
+    if phrase in GENERIC:
+        return True
+    words = phrase.split()
+    last = words[-1]
+    other = last[:-1] if last.endswith("s") else last + "s"
+    return " ".join([*words[:-1], other]) in GENERIC
+
+
 # Words in any alphabet: "necesitamos más enfermeras" keeps its "más".
 _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
 # A phrase never runs across a sentence end, a comma or a bracket.
@@ -82,6 +101,14 @@ _NEGATIONS = frozenset(
 )
 #: The weight of a phrase two people wrote (:meth:`PhraseNamer._weighted`).
 _TWO_WRITERS = 1.0 + math.log(2)
+#: Verbs that need what follows them: "making me feel", "nurse I saw" and "don't think"
+#: stop before what was felt, seen or thought, so a phrase never ends on one ("felt
+#: safe" ends well). Their "-ing" forms may be nouns ("decision making"), so those may.
+_NEEDS_MORE_WORDS = """
+    feel feels felt make makes made get gets got give gives gave take takes took put puts
+    let lets see sees saw keep keeps kept find finds found think thinks
+"""
+_NEEDS_MORE = frozenset(_NEEDS_MORE_WORDS.split())
 #: Function words a phrase may still end on ("can't think of anything", "nothing at all").
 _MAY_END = frozenset({"anything", "everything", "nothing", "enough", "all"})
 #: What other systems leave where they took a detail out, in replies imported already
@@ -127,6 +154,10 @@ _IRREGULAR = {
     "felt": "feel",
     "kept": "keep",
 }
+
+
+#: Words that say nothing alone, for :func:`reach`.
+_FUNCTION = stopwords() | _EDGE
 
 
 def _stem(word: str) -> str:
@@ -210,7 +241,7 @@ def _phrases_of(
                 # "dr schofield", "spoke to mrs jones": the word after a title is a name.
                 break
             last = words[j - 1]
-            if last in end_edge or last.isdigit() or last in TITLES:
+            if last in end_edge or last.isdigit() or last in TITLES or last in _NEEDS_MORE:
                 continue
             if words[j - 2] in ("a", "an") and _describes(last):
                 continue
@@ -307,7 +338,7 @@ class PhraseNamer:
         floor = max(_TWO_WRITERS, math.ceil(share * m))
         scored: list[tuple[float, str]] = []
         for phrase, df in inside.items():
-            if df < floor or phrase in GENERIC or self._echoes(phrase):
+            if df < floor or is_generic(phrase) or self._echoes(phrase):
                 continue
             p_in = df / m
             # Add the theme's own count to the background so a phrase absent from the
@@ -353,7 +384,8 @@ class PhraseNamer:
 
         The most distinctive phrase two of its writers share, however few; else, of the
         phrases in the first of its typical replies that has any, the one whose words the
-        rest of the theme uses most.
+        rest of the theme uses most, if its rarest word that says anything is in
+        :data:`ONE_WRITER_REACH` of the theme's replies (see :func:`reach`).
         """
         shared = self.ranked(members, count=1, share=0.0)
         if shared:
@@ -362,20 +394,77 @@ class PhraseNamer:
         words: Counter[str] = Counter()
         for i in sample:
             words.update({w for part in phrase_words(self._text(i)) for w in part})
+        shares = word_shares([self._text(i) for i in sample])
         for i in [*typical, *sample]:
             found = [
                 p
                 for p in _candidates(phrase_words(self._text(i)), self._edge)
-                if p not in GENERIC and p.count(" ") < 4 and not self._echoes(p)
+                if not is_generic(p) and p.count(" ") < 4 and not self._echoes(p)
             ]
             if found:
-                return max(found, key=lambda p: (sum(words[w] for w in p.split()), p))
+                best = max(found, key=lambda p: (sum(words[w] for w in p.split()), p))
+                # "Year in case", from one of fourteen replies, says nothing of the other
+                # thirteen: one reply's words name a theme only if others use them too.
+                return best if reach(best, shares) >= ONE_WRITER_REACH else None
         return None
 
 
+_PRONOUN_I = re.compile(r"\bi\b(?='|\s|$)")
+
+
 def label_of(phrase: str) -> str:
-    """A phrase as a label: first letter in capitals, the rest as people wrote it."""
+    """A phrase as a label: first letter in capitals, the rest as people wrote it, but for
+    the pronoun "I" ("Nurse I spoke to", not "Nurse i spoke to")."""
+    phrase = _PRONOUN_I.sub("I", phrase)
     return phrase[:1].upper() + phrase[1:]
+
+
+#: Words that judge what they describe, for :func:`judgement`.
+_PRAISE_WORDS = """
+    good great excellent lovely nice brilliant amazing fantastic wonderful helpful friendly
+    kind caring perfect outstanding fab fabulous happy pleased enjoyed superb best
+"""
+_PRAISE = frozenset(_PRAISE_WORDS.split())
+_BLAME_WORDS = """
+    bad poor rude awful terrible dirty noisy unhelpful horrible dreadful worse worst
+    disappointing disappointed unhappy
+"""
+_BLAME = frozenset(_BLAME_WORDS.split())
+#: Words that leave a judgement in a phrase in doubt ("nothing was good").
+_TURNS = _NEGATIONS | {"nothing", "none", "nobody"}
+
+
+def judgement(phrase: str) -> str | None:
+    """Whether a phrase praises ("food was very good"), blames ("rude receptionist") or
+    neither ("food and drink"): ``"positive"``, ``"negative"`` or None. A phrase with a
+    word that may turn it round ("not", "nothing") is left unjudged."""
+    words = set(phrase.lower().split())
+    if words & _TURNS:
+        return None
+    praise, blame = bool(words & _PRAISE), bool(words & _BLAME)
+    if praise == blame:
+        return None
+    return "positive" if praise else "negative"
+
+
+def word_shares(texts: Sequence[str]) -> dict[str, float]:
+    """Each word's share of ``texts`` (as a rough stem: "meals" counts as "meal")."""
+    counts: Counter[str] = Counter()
+    for text in texts:
+        counts.update({_stem(w) for part in phrase_words(text) for w in part})
+    n = max(1, len(texts))
+    return {w: c / n for w, c in counts.items()}
+
+
+def reach(phrase: str, shares: Mapping[str, float]) -> float:
+    """The share of a theme's replies that use the rarest word of ``phrase`` that says
+    anything (``shares`` from :func:`word_shares`): how far the phrase speaks for the
+    theme. "Night staff" in a theme where nearly all speak of staff but few of nights
+    reaches few; "caring staff" reaches more."""
+    content = [w for w in phrase.split() if w not in _FUNCTION]
+    if not content:
+        return 0.0
+    return min(shares.get(_stem(w), 0.0) for w in content)
 
 
 def describe(

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
@@ -29,7 +29,15 @@ from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 from consultations.insights import subcategories
 from consultations.insights.columns import TokenTable
 from consultations.insights.embedding import StaticEmbedding
-from consultations.insights.phrases import PhraseNamer, label_of, says_nothing_of_the_service
+from consultations.insights.phrases import (
+    PhraseNamer,
+    judgement,
+    label_of,
+    reach,
+    says_nothing_of_the_service,
+    word_shares,
+)
+from consultations.insights.text import SENTIMENT_LABELS
 from consultations.screening import given_names
 
 if TYPE_CHECKING:
@@ -61,6 +69,16 @@ PLACE_BATCH = 256 * 100
 #: Weight of the static-embedding part (unit length) when the embedding is shipped.
 EMBEDDING_WEIGHT = 1.0
 QUOTES_PER_THEME = 3
+#: A label speaks for its theme when its rarest word that says anything is in this
+#: share of the theme's replies (see :func:`_label`).
+LABEL_REACH = 0.1
+#: How many of a theme's best phrases may name it, best first.
+LABEL_CHOICES = 3
+#: Share of a theme's replies a sub-theme's words need to name it when no phrase speaks
+#: for the theme (see :data:`.subcategories.FIT_SHARE` for when one does).
+LOOSE_FIT_SHARE = 0.25
+#: Share of a theme's replies that must praise (or blame) for a label that does.
+TONE_AGREES = 0.6
 RANDOM_STATE = 0
 
 
@@ -89,6 +107,9 @@ class ThemeInput:
     withheld: npt.NDArray[np.bool_] | None = None
     #: The questions the replies answer: a phrase that only repeats one names no theme.
     questions: Sequence[str] = ()
+    #: Each reply's tone, as its index in :data:`~.text.SENTIMENT_LABELS`, when known: a
+    #: label that praises or blames must agree with most of its theme.
+    tone: npt.NDArray[np.integer] | None = None
 
     def __len__(self) -> int:
         return len(self.tokens)
@@ -210,15 +231,28 @@ def _find_themes(
         # public ("You said ...") repeats one person's answer.
         phrases = namer.ranked(members)
         naming = phrases
+        extra: str | None = None
         if len(phrases) < 1 or all(_taken(p, used_labels) for p in phrases):
             extra = namer.fallback(members, quotes)
             naming = [*phrases, extra] if extra and extra not in phrases else phrases
-        sub = subcategories.fitting(namer.sample_texts(members), category)
-        if sub is not None and sub.name.lower() not in used_labels:
+        texts = namer.sample_texts(members)
+        agrees = _agrees_with(docs.tone, members)
+        sub = subcategories.fitting(texts, category, docs.questions)
+        if sub is not None and sub.name.lower() not in used_labels and agrees(sub.name):
             label = sub.name
         else:
             sub = None
-            label = _label(naming, category, used_labels)
+            label, weak = _label(naming, category, used_labels, word_shares(texts), agrees)
+            # The phrase of few writers ("Staff have to ask", one reply of eighteen) is
+            # the weakest name of all.
+            if weak or (extra is not None and label == label_of(extra)):
+                # No phrase speaks for most of the theme ("Cups of tea" for replies about
+                # the ward's toilets, heat, television and meals): a sub-theme that fits
+                # more loosely says more of it.
+                loose = subcategories.fitting(texts, category, docs.questions, LOOSE_FIT_SHARE)
+                fits = loose is not None and loose.name.lower() not in used_labels
+                if loose is not None and fits and agrees(loose.name):
+                    sub, label = loose, loose.name
         used_labels.add(label.lower())
         themes.append(
             Theme(
@@ -566,17 +600,53 @@ def _taken(phrase: str, used: set[str]) -> bool:
     return False
 
 
-def _label(phrases: Sequence[str], category: str | None, used: set[str]) -> str:
-    """The best phrase no other theme has taken; else the category."""
-    for phrase in phrases:
-        if not _taken(phrase, used):
-            return label_of(phrase)
-    base = f"Other replies about {category.lower()}" if category else "Short replies"
+def _agrees_with(tone: npt.NDArray[np.integer] | None, members: IntArray) -> Callable[[str], bool]:
+    """Whether a label's judgement agrees with the theme ``members``: a label that praises
+    ("Food was very good") names a theme at least :data:`TONE_AGREES` of whose replies
+    read as praise, and one that blames likewise; with no tones known, any label does."""
+    if tone is None or len(members) == 0:
+        return lambda label: True
+    counts = np.bincount(np.asarray(tone)[members], minlength=len(SENTIMENT_LABELS))
+    share = dict(zip(SENTIMENT_LABELS, (counts / len(members)).tolist(), strict=True))
+
+    def agrees(label: str) -> bool:
+        judged = judgement(label)
+        return judged is None or share[judged] >= TONE_AGREES
+
+    return agrees
+
+
+def _label(
+    phrases: Sequence[str],
+    category: str | None,
+    used: set[str],
+    shares: Mapping[str, float] | None = None,
+    agrees: Callable[[str], bool] | None = None,
+) -> tuple[str, bool]:
+    """The label, and whether it is weak (it speaks for few of the theme's replies, or
+    its praise or blame is not most of theirs).
+
+    Of the theme's first :data:`LABEL_CHOICES` phrases no other theme has taken, the
+    first whose rarest word that says anything is in :data:`LABEL_REACH` of its replies
+    (``shares``, from :func:`~.phrases.word_shares`) and that ``agrees`` with their tone:
+    "Caring staff" rather than "Night staff" for a theme about staff where few speak of
+    nights. Without one, the best phrase, weak; without any, the category.
+    """
+    free = [p for p in phrases if not _taken(p, used)]
+    if shares is not None:
+        for phrase in free[:LABEL_CHOICES]:
+            if reach(phrase, shares) >= LABEL_REACH and (agrees is None or agrees(phrase)):
+                return label_of(phrase), False
+    if free:
+        return label_of(free[0]), shares is not None
+    # "Transition/coordination" reads as "transition and coordination".
+    about = category.lower().replace("/", " and ") if category else None
+    base = f"Other replies about {about}" if about else "Other replies"
     label, suffix = base, 2
     while label.lower() in used:
         label = f"{base} ({suffix})"
         suffix += 1
-    return label
+    return label, True
 
 
 def _quotes(

@@ -146,12 +146,12 @@ def test_two_themes_are_not_named_by_one_phrase_and_a_word_more() -> None:
 
     used = {"happy with all care", "mental health"}
     # Most of the longer phrase is a label already: the next phrase names the theme.
-    assert _label(["happy with all care received", "community nursing team"], None, used) == (
+    assert _label(["happy with all care received", "community nursing team"], None, used)[0] == (
         "Community nursing team"
     )
-    assert _label(["happy with all", "district nurses"], None, used) == "District nurses"
+    assert _label(["happy with all", "district nurses"], None, used)[0] == "District nurses"
     # A label that is a small part of a longer phrase leaves it free.
-    assert _label(["help with my mental health"], None, used) == "Help with my mental health"
+    assert _label(["help with my mental health"], None, used)[0] == "Help with my mental health"
 
 
 def test_a_phrase_never_starts_on_least() -> None:
@@ -413,7 +413,8 @@ def test_a_theme_of_one_reply_says_what_that_reply_is() -> None:
     texts += [f"Waiting times for the clinic are far too long {k}" for k in range(20)]
     texts += ["Hydrotherapy pool temperature freezing", "Bring back the chaplain visits"]
     report = build_report(SPEC, reply_rows(texts), generated_at=START + timedelta(days=1))
-    single = {t["label"]: t["description"] for t in report["themes"] if t["count"] == 1}
+    # Keyed by the one reply (a sub-theme may name the theme: "Facilities and equipment").
+    single = {t["quotes"][0]: t["description"] for t in report["themes"] if t["count"] == 1}
     assert len(single) == 2, [(t["label"], t["count"]) for t in report["themes"]]
     for description in single.values():
         # What the one reply is, and whether it asks for something: no "mostly" of one.
@@ -429,3 +430,292 @@ def test_a_theme_with_no_shared_phrase_says_so_plainly() -> None:
     assert description == (
         "45 replies, mostly praise (56%), with no phrase many of them share; 10 ask for a change."
     )
+
+
+def _replies(*groups: tuple[int, str]) -> list[str]:
+    """``count`` replies of each template, told apart by a number."""
+    return [template.format(k) for count, template in groups for k in range(count)]
+
+
+# A theme about staff in general where a few speak of nights; one about the ward's
+# toilets, heat and meals where a few speak of tea; one no phrase speaks for.
+STAFF = _replies(
+    (10, "The caring staff made the stay easier {0}"),
+    (2, "The night staff were brilliant {0}"),
+    (13, "Staff always had time for us {0}"),
+)
+WARD = _replies(
+    (2, "More cups of tea would be nice {0}"),
+    (6, "The toilets were out of order for days {0}"),
+    (5, "Television by the bed never worked {0}"),
+    (5, "The room was far too hot and no fans {0}"),
+    (4, "Shower was cold every morning {0}"),
+)
+
+
+@pytest.mark.parametrize(
+    ("phrases", "texts", "expected"),
+    [
+        # The best phrase speaks for few: the next one that speaks for more names it.
+        (["night staff", "caring staff"], STAFF, ("Caring staff", False)),
+        # Best first, when it speaks for enough.
+        (["caring staff", "night staff"], STAFF, ("Caring staff", False)),
+        # None speaks for the theme: the best one, said to be weak.
+        (["cups of tea"], WARD, ("Cups of tea", True)),
+        # Nothing at all: the category, or plainly "Other replies" (not "Short replies"
+        # for long ones).
+        ([], WARD, ("Other replies", True)),
+    ],
+)
+def test_a_label_speaks_for_most_of_its_theme(
+    phrases: list[str], texts: list[str], expected: tuple[str, bool]
+) -> None:
+    from consultations.insights.phrases import word_shares
+    from consultations.insights.themes import _label
+
+    assert _label(phrases, None, set(), word_shares(texts)) == expected
+
+
+def test_a_theme_named_by_its_category_reads_as_words() -> None:
+    from consultations.insights.themes import _label
+
+    assert _label([], "Transition/coordination", set(), {}) == (
+        "Other replies about transition and coordination",
+        True,
+    )
+
+
+FOOD = _replies(
+    (6, "The food was cold by the time it came {0}"),
+    (4, "Better choice of meals please {0}"),
+    (3, "Breakfast came very late {0}"),
+    (3, "The ward was noisy {0}"),
+)
+NOTHING = _replies(
+    (8, "Nothing {0}"),
+    (4, "Absolutely nothing at all {0}"),
+    (3, "Can't think of anything, sorry {0}"),
+)
+WAITS = _replies(
+    (6, "Waiting around all day for the doctor {0}"),
+    (4, "Long wait for my tablets to come up {0}"),
+    (3, "Took hours to be seen {0}"),
+)
+REFERRALS = _replies(
+    (6, "Waited months for my referral {0}"),
+    (4, "The waiting list for a first appointment was long {0}"),
+)
+CONTINUITY = _replies(
+    (5, "Would like to see the same nurse each visit {0}"),
+    (4, "Different nurses every time, no continuity {0}"),
+    (3, "Letters from the GP never reached the clinic {0}"),
+)
+FINE = _replies(
+    (5, "Everything was fine {0}"),
+    (3, "Happy with everything {0}"),
+    (3, "All of it was great {0}"),
+    (3, "Nope {0}"),
+)
+
+
+@pytest.mark.parametrize(
+    ("texts", "category", "questions", "share", "expected"),
+    [
+        # The framework files food under the environment and facilities.
+        (FOOD, "Environment/facilities", (), 0.45, "Food and drink"),
+        # Toilets, televisions, heat and showers are the ward's facilities.
+        (WARD, "Environment/facilities", (), 0.45, "Facilities and equipment"),
+        # "Nothing" is nothing to improve where improvement was asked about ...
+        (
+            NOTHING,
+            "Couldn't be improved",
+            ("What could we do better?",),
+            0.45,
+            "Nothing to improve",
+        ),
+        # ... and nothing good where what was good was asked.
+        (NOTHING, "Couldn't be improved", ("What was good?",), 0.45, "Nothing was good"),
+        # Asked neither, and the replies not saying, neither name fits.
+        (NOTHING, "Couldn't be improved", ("Anything else?",), 0.45, None),
+        # Waiting on the ward is not waiting for a first appointment.
+        (WAITS, "Access", (), 0.45, "Waiting times"),
+        (REFERRALS, "Access", (), 0.45, "Waiting for a first appointment"),
+        (CONTINUITY, "Transition/coordination", (), 0.45, "Continuity of care"),
+        (FINE, "Miscellaneous", (), 0.45, "Everything was good"),
+        # Staff replies where a third say "caring": only a looser fit names them.
+        (STAFF, "Staff", (), 0.45, None),
+        (STAFF, "Staff", (), 0.25, "Attitude of staff"),
+    ],
+)
+def test_the_framework_sub_theme_that_fits(
+    texts: list[str],
+    category: str,
+    questions: tuple[str, ...],
+    share: float,
+    expected: str | None,
+) -> None:
+    from consultations.insights.subcategories import fitting
+
+    found = fitting(texts, category, questions, share)
+    assert (found.name if found else None) == expected
+
+
+@pytest.mark.parametrize(
+    ("members", "expected"),
+    [
+        # One reply: its own words name it.
+        (["Hydrotherapy pool temperature freezing"], "hydrotherapy pool temperature freezing"),
+        # Fourteen replies, no two sharing a phrase: one of them names nothing of the rest.
+        # (Its words "year" and "case" are nobody else's.)
+        (
+            [
+                "There should be an open appointment for a year in case of emergency",
+                "Everyone I have spoken with was consistent",
+                "Kept to your word and rang back when you said",
+                "Plans for discharge were written down",
+                "Doctor stayed in touch after the clinic",
+                "The nurse checked on me every week",
+                "Given a plan for the coming months",
+                "Rang when promised every time",
+                "Letters arrived before each visit",
+                "Somebody was always on the end of the line",
+                "Follow up calls were a help",
+                "Physio came to the house twice",
+                "Ward round each morning went smoothly",
+                "Pharmacy sorted my tablets quickly",
+            ],
+            None,
+        ),
+    ],
+)
+def test_one_reply_names_a_theme_only_with_words_others_use(
+    members: list[str], expected: str | None
+) -> None:
+    from consultations.insights.phrases import PhraseNamer
+
+    background = [f"The food was cold on day {n}" for n in range(100)]
+    namer = PhraseNamer([*members, *background])
+    found = namer.fallback(np.arange(len(members), dtype=np.intp), typical=[0])
+    assert found == expected
+
+
+#: Words that end replies differently, so that no longer phrase holds the one tested.
+ENDINGS = ("safe", "welcome", "at home", "calm", "listened to", "cared for", "valued")
+
+
+@pytest.mark.parametrize(
+    ("texts", "unwanted"),
+    [
+        # A verb that needs what follows is no place to stop.
+        ([f"Thank you for making me feel {w}" for w in ENDINGS], r"\bfeel$"),
+        ([f"The nurse I saw was {w}" for w in ENDINGS], r"\bsaw$"),
+        ([f"I don't think {w}" for w in ("so", "there is", "you could", "it was")], r"think$"),
+        # Generic in the singular as in the plural.
+        ([f"Staff member {w}" for w in ENDINGS], r"^staff member$"),
+    ],
+)
+def test_a_phrase_reads_as_a_whole(texts: list[str], unwanted: str) -> None:
+    from consultations.insights.phrases import PhraseNamer
+
+    background = [f"The car park was full on day {n}" for n in range(100)]
+    namer = PhraseNamer([*texts, *background])
+    ranked = namer.ranked(np.arange(len(texts), dtype=np.intp))
+    assert not [p for p in ranked if re.search(unwanted, p)], ranked
+
+
+@pytest.mark.parametrize(
+    ("phrase", "label"),
+    [
+        ("nurse i spoke to", "Nurse I spoke to"),
+        ("i'm happy with the care", "I'm happy with the care"),
+        ("staff listened", "Staff listened"),
+        ("ipad in the waiting room", "Ipad in the waiting room"),
+    ],
+)
+def test_a_label_writes_the_pronoun_i_in_capitals(phrase: str, label: str) -> None:
+    from consultations.insights.phrases import label_of
+
+    assert label_of(phrase) == label
+
+
+@pytest.mark.parametrize(
+    ("phrase", "expected"),
+    [
+        ("food was very good", "positive"),
+        ("lovely nurses", "positive"),
+        ("rude receptionist", "negative"),
+        ("noisy at night", "negative"),
+        ("food and drink", None),
+        ("waiting time", None),
+        # A word that may turn it round leaves it unjudged.
+        ("nothing was good", None),
+        ("not very good", None),
+        # Praise and blame at once.
+        ("good doctors but rude porters", None),
+    ],
+)
+def test_a_phrase_praises_blames_or_neither(phrase: str, expected: str | None) -> None:
+    from consultations.insights.phrases import judgement
+
+    assert judgement(phrase) == expected
+
+
+FOOD_TALK = _replies(
+    (8, "The food was very good here {0}"),
+    (6, "Hot meals came cold to the bay {0}"),
+    (6, "Menu had little choice for hot meals {0}"),
+)
+
+
+@pytest.mark.parametrize(
+    ("tones", "expected"),
+    [
+        # Most replies praise: a label that praises names them.
+        ([0] * 16 + [2] * 4, ("Food was very good", False)),
+        # Half complain: the praise is not theirs, the next phrase names them.
+        ([0] * 10 + [2] * 10, ("Hot meals", False)),
+        # No tones known: the best phrase.
+        (None, ("Food was very good", False)),
+    ],
+)
+def test_a_label_that_praises_names_a_theme_that_mostly_praises(
+    tones: list[int] | None, expected: tuple[str, bool]
+) -> None:
+    from consultations.insights.phrases import word_shares
+    from consultations.insights.themes import _agrees_with, _label
+
+    members = np.arange(len(FOOD_TALK), dtype=np.intp)
+    tone = None if tones is None else np.asarray(tones, dtype=np.int8)
+    agrees = _agrees_with(tone, members)
+    found = _label(["food was very good", "hot meals"], None, set(), word_shares(FOOD_TALK), agrees)
+    assert found == expected
+
+
+def test_a_sub_theme_names_a_theme_one_reply_would_name_alone() -> None:
+    # Ten replies, none sharing a phrase with another; four speak of feeling safe. One
+    # reply's words ("staff have to ask") say less of them than the sub-theme does.
+    texts = [
+        "Always given an answer, even if staff have to ask someone else",
+        "Anyone can walk in through the door at night, I did not feel safe",
+        "Felt safe on the ward with the nurses about",
+        "Kept safe from the other patients who shouted",
+        "Unsafe car park lighting after dark",
+        "Need to be aware of dignity for children who are hoisted",
+        "Family were involved when it mattered most",
+        "Treated me with respect every single day",
+        "The staff asked before touching my son",
+        "Curtains were drawn for my examination",
+    ]
+    from consultations.insights.themes import ThemeInput, find_themes
+
+    dignity = np.zeros((len(texts), 2))
+    dignity[:, 1] = 1.0
+    docs = ThemeInput(
+        tokens=[t.lower().split() for t in texts],
+        categories=dignity,
+        words=[len(t.split()) for t in texts],
+        quotable=[True] * len(texts),
+        texts=texts,
+    )
+    themes, _ = find_themes(docs, ["Staff", "Dignity"], n_themes=1)
+    assert [t.label for t in themes] == ["Feeling safe"]

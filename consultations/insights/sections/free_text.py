@@ -102,6 +102,7 @@ def summarise_themes(
         embedder=embedding,
         withheld=unquotable,
         questions=questions,
+        tone=text.label,
     )
     found, assignment = find_themes(docs, default_analyser().categories)
     n = len(text)
