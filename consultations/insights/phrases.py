@@ -482,7 +482,15 @@ def describe(
     share = sentiment.get(tone, 0.0)
     mood = {"positive": "praise", "negative": "complaints", "neutral": "remarks"}[tone]
     lead = f"{count} replies"
-    lead += f", mostly {mood} ({share:.0%})" if share >= 0.5 else ", mixed in tone"
+    # "Mostly" is more than half as the share is shown: "mostly complaints (50%)" read
+    # as a contradiction in a report.
+    percent = round(share * 100)
+    if percent > 50:
+        lead += f", mostly {mood} ({percent}%)"
+    elif percent == 50:
+        lead += f", half of them {mood}"
+    else:
+        lead += ", mixed in tone"
     quoted = [f"“{p}”" for p in phrases[:3]]
     if quoted:
         about = quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]

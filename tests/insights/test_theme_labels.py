@@ -432,6 +432,22 @@ def test_a_theme_with_no_shared_phrase_says_so_plainly() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("negative", "tone"),
+    [
+        (0.6, "mostly complaints (60%)"),
+        (0.51, "mostly complaints (51%)"),
+        (0.502, "half of them complaints"),  # shown as 50%: not "mostly"
+        (0.5, "half of them complaints"),
+        (0.495, "half of them complaints"),
+        (0.49, "mixed in tone"),
+    ],
+)
+def test_mostly_is_more_than_half_as_shown(negative: float, tone: str) -> None:
+    sentiment = {"negative": negative, "positive": 0.45, "neutral": 1 - negative - 0.45}
+    assert describe(["long waits"], 20, sentiment, 0) == f"20 replies, {tone}, about “long waits”."
+
+
 def _replies(*groups: tuple[int, str]) -> list[str]:
     """``count`` replies of each template, told apart by a number."""
     return [template.format(k) for count, template in groups for k in range(count)]
