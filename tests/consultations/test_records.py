@@ -278,7 +278,10 @@ def mixed_texts() -> list[str]:
     disclosures = [json.loads(line)["text"] for line in lines[::40]]
     lines = (DATA / "redaction" / "tune.jsonl").read_text(encoding="utf-8").splitlines()
     details = [json.loads(line)["text"] for line in lines[::8]]
-    distinct = comments[:400] + disclosures + details
+    # Texts in languages the screen does not read, each a case for a person to look at.
+    lines = (DATA / "safety" / "languages.jsonl").read_text(encoding="utf-8").splitlines()
+    other = [row["text"] for row in map(json.loads, lines) if row["expect"] == "review"][::6]
+    distinct = comments[:400] + disclosures + details + other
     chooser = random.Random(3)
     return distinct + [chooser.choice(distinct) for _ in range(300)]
 
