@@ -81,6 +81,9 @@ class MastodonAPI:
         # start together (asyncio's default executor has at least five threads, and the
         # stream holds one).
         self._in_flight = asyncio.Semaphore(concurrency)
+        # When the last 429 said requests may start again (the pacer's clock), read as it
+        # came: see :meth:`retry_after`.
+        self._limited_until: float | None = None
 
     async def call(
         self,
@@ -110,7 +113,9 @@ class MastodonAPI:
                     asyncio.to_thread(function, *args, **kwargs), self.timeout + 5.0
                 )
             except MastodonRatelimitError:
-                self.pacer.pause(self.pacer.seconds_until_reset(client.ratelimit_reset))
+                wait = self.pacer.seconds_until_reset(client.ratelimit_reset)
+                self._limited_until = self.pacer.clock() + wait
+                self.pacer.pause(wait)
                 raise
             finally:
                 self.pacer.observe(
@@ -118,7 +123,15 @@ class MastodonAPI:
                 )
 
     def retry_after(self) -> float:
-        """Seconds until the server's rate-limit window restarts."""
+        """Seconds until the server's rate-limit window restarts, after a 429.
+
+        The wait the last 429 gave, as it was read when the 429 came: the client keeps one
+        reset time, which each later response rewrites, so a status posted at the same
+        moment (its window's end minutes away, or another bucket's) made the intake wait
+        297 s after a 429 that asked for 1 s. Without a 429 seen here, the client's own.
+        """
+        if self._limited_until is not None:
+            return max(0.0, self._limited_until - self.pacer.clock())
         return self.pacer.seconds_until_reset(self.client.ratelimit_reset)
 
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from mastodon import MastodonRatelimitError
 from sqlalchemy import select
 
+from adapters.mastodon.api import MastodonAPI, make_client
 from adapters.web import WebAdapter
 from bot.web import operations
 from channels.adapter import RetryLater, Undeliverable
@@ -24,8 +27,9 @@ from storage.tables import (
     Response,
     ScheduledAction,
 )
-from tests.adapters.mastodon.conftest import World, make_adapter
+from tests.adapters.mastodon.conftest import World, budget_pacer, make_adapter
 from tests.bot.test_dashboard import as_role
+from tests.fakes.mastodon_server import MastodonServer
 from tests.helpers import form_fields, spec_data
 from tests.waiting import wait_until
 
@@ -139,6 +143,24 @@ async def test_intake_carries_on_after_server_errors(world: World) -> None:
 
     await wait_until(stored, what="the reply after the failures")
     assert world.server.faults()[0]["match"]["path"] == "/api/v1/streaming/user"
+
+
+async def test_the_wait_after_a_429_is_its_own_whatever_answers_after_it(
+    server: MastodonServer,
+) -> None:
+    """The client keeps one reset time, which each answer rewrites: a status posted as the
+    intake met a 429 once made the intake wait out the status's window (297 s) instead of
+    the 429's (1 s)."""
+    api = MastodonAPI(make_client(server.base_url, server.token("engage")), budget_pacer())
+    server.fail_next(429, path="/api/v1/notifications", reset_in=2)
+    with pytest.raises(MastodonRatelimitError):
+        await api.call(api.client.notifications)
+    # Another request of the same client, answered at once with its window's end.
+    await asyncio.to_thread(api.client.account_verify_credentials)
+    assert api.client.ratelimit_reset is not None
+    assert api.pacer.seconds_until_reset(api.client.ratelimit_reset) > 60
+    # The 429 said 2 s; Mastodon.py reads its reset against the whole-second Date header.
+    assert 0 < api.retry_after() < 10
 
 
 def _off(world: World) -> dict[str, str]:
