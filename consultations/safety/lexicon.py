@@ -765,7 +765,9 @@ def main(argv: list[str] | None = None) -> int:
     if args not in (["update"], ["check"]):
         print("usage: python -m consultations.safety.lexicon update|check", file=sys.stderr)
         return 2
-    document = _readings_document(Lexicon(_shipped_data(), readings={}))
+    # Built with the readings kept (a branch they lack is read once there); read_readings
+    # reads every branch afresh, so each is not read twice.
+    document = _readings_document(Lexicon(_shipped_data()))
     current = READINGS.read_text(encoding="utf-8") if READINGS.exists() else ""
     if args == ["check"]:
         if current != document:
